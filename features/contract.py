@@ -1,0 +1,342 @@
+"""The data contract: the four tables nba reads, their columns and their rules.
+
+A table is described once, as a :class:`TableSchema` of :class:`Column` specs.
+The same specs drive file validation (:mod:`features.validation`), the README
+table (``nba contract``) and the typed record models below, which the API uses
+for single records.
+
+Files are CSV or Parquet. Identifiers are text. Timestamps carry a time zone
+(``2026-03-01T18:05:00Z`` or ``...+01:00``) and are stored in UTC; dates are
+``YYYY-MM-DD``. Lists (an offer's channels) are ``|``-separated in CSV.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from nba.channels import CONSENT_CHANNELS, Channel
+from nba.events import EventType
+
+ColumnKind = Literal[
+    "id",
+    "text",
+    "timestamp",
+    "date",
+    "float",
+    "int",
+    "bool",
+    "json",
+    "choice",
+    "timezone",
+    "channel",
+    "channels",
+    "event_type",
+    "hours",
+]
+
+
+class OfferKind(StrEnum):
+    """What an offer gives the customer."""
+
+    PERCENT_DISCOUNT = "percent_discount"
+    FIXED_DISCOUNT = "fixed_discount"
+    FREE_SHIPPING = "free_shipping"
+    LOYALTY_POINTS = "loyalty_points"
+    CONTENT = "content"
+
+
+class LoyaltyTier(StrEnum):
+    """Loyalty programme tiers, lowest first."""
+
+    NONE = "none"
+    BRONZE = "bronze"
+    SILVER = "silver"
+    GOLD = "gold"
+    PLATINUM = "platinum"
+
+
+@lru_cache(maxsize=1)
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def is_known_timezone(name: str) -> bool:
+    """True when ``name`` is an IANA time zone known to this system.
+
+    >>> is_known_timezone("Europe/Paris"), is_known_timezone("Mars/Olympus")
+    (True, False)
+    """
+    return name in _timezones()
+
+
+GENDERS: tuple[str, ...] = ("female", "male", "other", "unknown")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract table.
+
+    A column that is ``required`` and not ``nullable`` must be present in the
+    file and filled in every row; a ``nullable`` column may be empty or absent.
+    ``minimum``/``maximum`` bound numeric values (inclusive).
+    """
+
+    name: str
+    kind: ColumnKind
+    description: str
+    required: bool = True
+    nullable: bool = False
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A contract table: its name, primary key and columns."""
+
+    name: str
+    key: str
+    description: str
+    columns: tuple[Column, ...] = field(default_factory=tuple)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def consent_columns() -> tuple[Column, ...]:
+    """``consent_<channel>`` (opted in now?) and ``consent_<channel>_at`` (when it changed)."""
+    cols: list[Column] = []
+    for ch in CONSENT_CHANNELS:
+        cols.append(
+            Column(
+                f"consent_{ch.value}",
+                "bool",
+                f"customer is opted in to {ch.value} contact now (false after an opt-out)",
+            )
+        )
+        cols.append(
+            Column(
+                f"consent_{ch.value}_at",
+                "timestamp",
+                f"when the {ch.value} consent was last given or withdrawn",
+                nullable=True,
+            )
+        )
+    return tuple(cols)
+
+
+CUSTOMERS = TableSchema(
+    name="customers",
+    key="customer_id",
+    description="One row per customer: attributes, time zone and consents.",
+    columns=(
+        Column("customer_id", "id", "unique customer identifier"),
+        Column("created_at", "timestamp", "when the customer became known"),
+        Column("timezone", "timezone", "IANA time zone, e.g. Europe/Paris"),
+        Column("birth_date", "date", "date of birth", nullable=True),
+        Column("gender", "choice", "declared gender", nullable=True, choices=GENDERS),
+        Column("city", "text", "home city", nullable=True),
+        Column(
+            "loyalty_tier",
+            "choice",
+            "loyalty programme tier",
+            choices=tuple(t.value for t in LoyaltyTier),
+        ),
+        Column("attributes", "json", "free-form JSON object", required=False, nullable=True),
+        *consent_columns(),
+        Column(
+            "preferred_channel",
+            "channel",
+            "declared preferred outbound channel",
+            required=False,
+            nullable=True,
+        ),
+        Column(
+            "preferred_hours",
+            "hours",
+            "declared preferred contact hours, local time, e.g. 18-21",
+            required=False,
+            nullable=True,
+        ),
+    ),
+)
+
+PRODUCTS = TableSchema(
+    name="products",
+    key="product_id",
+    description="One row per product of the catalogue.",
+    columns=(
+        Column("product_id", "id", "unique product identifier"),
+        Column("name", "text", "display name"),
+        Column("category", "text", "product category"),
+        Column("brand", "text", "brand", nullable=True),
+        Column("price", "float", "unit price, tax included", minimum=0),
+        Column("margin", "float", "unit margin in currency (at most the price)"),
+        Column("stock", "int", "units in stock", minimum=0),
+        Column("launch_date", "date", "first day on sale"),
+        Column("attributes", "json", "free-form JSON object", required=False, nullable=True),
+    ),
+)
+
+OFFERS = TableSchema(
+    name="offers",
+    key="offer_id",
+    description="One row per offer marketers can give.",
+    columns=(
+        Column("offer_id", "id", "unique offer identifier"),
+        Column("name", "text", "display name", required=False, nullable=True),
+        Column("kind", "choice", "what the offer gives", choices=tuple(k.value for k in OfferKind)),
+        Column("value", "float", "percent, amount or points, by kind", minimum=0),
+        Column("cost", "float", "expected cost to the business per redemption", minimum=0),
+        Column("valid_from", "timestamp", "first moment the offer may be given"),
+        Column("valid_to", "timestamp", "last moment the offer may be given"),
+        Column("channels", "channels", "outbound channels allowed, | separated"),
+        Column("daily_budget", "int", "redemptions allowed per day", nullable=True, minimum=0),
+        Column(
+            "eligibility",
+            "text",
+            "eligibility expression over profile fields (decision core syntax)",
+            nullable=True,
+        ),
+    ),
+)
+
+EVENTS = TableSchema(
+    name="events",
+    key="event_id",
+    description="One row per interaction event, on any channel.",
+    columns=(
+        Column("event_id", "id", "unique event identifier (replays are ignored)"),
+        Column("customer_id", "id", "customer the event belongs to"),
+        Column("timestamp", "timestamp", "when it happened, with time zone (stored as UTC)"),
+        Column("channel", "channel", "where it happened"),
+        Column("event_type", "event_type", "what happened"),
+        Column("product_id", "id", "product concerned", nullable=True),
+        Column("offer_id", "id", "offer concerned", nullable=True),
+        Column("decision_id", "id", "decision this event answers", nullable=True),
+        Column("quantity", "int", "units", nullable=True, minimum=0),
+        Column("revenue", "float", "revenue in currency (purchases)", nullable=True, minimum=0),
+        Column("properties", "json", "free-form JSON object", required=False, nullable=True),
+    ),
+)
+
+TABLES: dict[str, TableSchema] = {t.name: t for t in (CUSTOMERS, PRODUCTS, OFFERS, EVENTS)}
+
+
+# ---------------------------------------------------------------- typed records
+# Single-record models for the API and for Python callers. A test keeps their
+# fields in step with the table schemas above.
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class ConsentState(BaseModel):
+    """Consent on one channel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    granted: bool
+    changed_at: AwareDatetime | None = None
+
+
+class CustomerRecord(_Record):
+    customer_id: str = Field(min_length=1)
+    created_at: AwareDatetime
+    timezone: str
+    birth_date: dt.date | None = None
+    gender: Literal["female", "male", "other", "unknown"] | None = None
+    city: str | None = None
+    loyalty_tier: LoyaltyTier = LoyaltyTier.NONE
+    attributes: dict[str, Any] | None = None
+    consent_email: bool = False
+    consent_email_at: AwareDatetime | None = None
+    consent_sms: bool = False
+    consent_sms_at: AwareDatetime | None = None
+    consent_push: bool = False
+    consent_push_at: AwareDatetime | None = None
+    consent_postal: bool = False
+    consent_postal_at: AwareDatetime | None = None
+    consent_call_centre: bool = False
+    consent_call_centre_at: AwareDatetime | None = None
+    preferred_channel: Channel | None = None
+    preferred_hours: str | None = Field(default=None, pattern=r"^\d{1,2}-\d{1,2}$")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if not is_known_timezone(value):
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+    def consent(self, channel: Channel) -> ConsentState:
+        """Consent state on ``channel`` (always granted for channels that need none)."""
+        if not channel.needs_consent:
+            return ConsentState(granted=True)
+        return ConsentState(
+            granted=getattr(self, f"consent_{channel.value}"),
+            changed_at=getattr(self, f"consent_{channel.value}_at"),
+        )
+
+
+class ProductRecord(_Record):
+    product_id: str = Field(min_length=1)
+    name: str
+    category: str
+    brand: str | None = None
+    price: float = Field(ge=0)
+    margin: float
+    stock: int = Field(ge=0)
+    launch_date: dt.date
+    attributes: dict[str, Any] | None = None
+
+
+class OfferRecord(_Record):
+    offer_id: str = Field(min_length=1)
+    name: str | None = None
+    kind: OfferKind
+    value: float = Field(ge=0)
+    cost: float = Field(ge=0)
+    valid_from: AwareDatetime
+    valid_to: AwareDatetime
+    channels: tuple[Channel, ...] = Field(min_length=1)
+    daily_budget: int | None = Field(default=None, ge=0)
+    eligibility: str | None = None
+
+
+class EventRecord(_Record):
+    event_id: str = Field(min_length=1, max_length=128)
+    customer_id: str = Field(min_length=1, max_length=128)
+    timestamp: AwareDatetime
+    channel: Channel
+    event_type: EventType
+    product_id: str | None = Field(default=None, max_length=128)
+    offer_id: str | None = Field(default=None, max_length=128)
+    decision_id: str | None = Field(default=None, max_length=128)
+    quantity: int | None = Field(default=None, ge=0)
+    revenue: float | None = Field(default=None, ge=0)
+    properties: dict[str, Any] | None = None
+
+
+RECORD_MODELS: dict[str, type[_Record]] = {
+    "customers": CustomerRecord,
+    "products": ProductRecord,
+    "offers": OfferRecord,
+    "events": EventRecord,
+}

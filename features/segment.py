@@ -1,0 +1,207 @@
+"""Segment / RudderStack ``track`` and ``identify`` messages mapped onto the contract.
+
+Both tools send the same JSON shape. A ``track`` message becomes one
+:class:`~features.contract.EventRecord`; an ``identify`` message becomes a
+:class:`CustomerPatch` (only the traits it carries).
+
+>>> event = track_to_event({
+...     "type": "track", "event": "Product Added", "userId": "C1",
+...     "messageId": "m-1", "timestamp": "2026-03-06T18:05:00Z",
+...     "context": {"channel": "browser"},
+...     "properties": {"product_id": "P9", "quantity": 1, "price": 39.9}})
+>>> (event.event_type.value, event.channel.value, event.product_id, event.properties)
+('add_to_cart', 'web', 'P9', {'price': 39.9})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
+from features.contract import EventRecord, LoyaltyTier, is_known_timezone
+from nba.channels import CONSENT_CHANNELS, Channel, parse_channel
+from nba.events import EventType
+
+#: Segment spec event names (e-commerce, e-mail, push) and their contract types.
+SEGMENT_EVENTS: dict[str, tuple[EventType, Channel | None]] = {
+    "products searched": (EventType.SEARCH, None),
+    "product viewed": (EventType.PRODUCT_VIEW, None),
+    "product clicked": (EventType.PRODUCT_VIEW, None),
+    "product added": (EventType.ADD_TO_CART, None),
+    "product removed": (EventType.REMOVE_FROM_CART, None),
+    "checkout started": (EventType.CHECKOUT_STARTED, None),
+    "order completed": (EventType.PURCHASE, None),
+    "order delivered": (EventType.ORDER_DELIVERED, None),
+    "order picked up": (EventType.CLICK_COLLECT_PICKUP, Channel.STORE),
+    "store visited": (EventType.STORE_VISIT, Channel.STORE),
+    "product reviewed": (EventType.REVIEW, None),
+    "coupon applied": (EventType.COUPON_REDEEMED, None),
+    "coupon redeemed": (EventType.COUPON_REDEEMED, None),
+    "wallet pass added": (EventType.WALLET_PASS_ADDED, Channel.WALLET),
+    "loyalty tier reached": (EventType.LOYALTY_TIER_REACHED, None),
+    "email sent": (EventType.MESSAGE_SENT, Channel.EMAIL),
+    "email delivered": (EventType.MESSAGE_DELIVERED, Channel.EMAIL),
+    "email opened": (EventType.MESSAGE_OPENED, Channel.EMAIL),
+    "email link clicked": (EventType.MESSAGE_CLICKED, Channel.EMAIL),
+    "email bounced": (EventType.MESSAGE_BOUNCED, Channel.EMAIL),
+    "email marked as spam": (EventType.COMPLAINT, Channel.EMAIL),
+    "unsubscribed": (EventType.UNSUBSCRIBE, None),
+    "sms stop": (EventType.SMS_STOP, Channel.SMS),
+    "push notification received": (EventType.MESSAGE_DELIVERED, Channel.PUSH),
+    "push notification tapped": (EventType.MESSAGE_OPENED, Channel.PUSH),
+    "push notification bounced": (EventType.MESSAGE_BOUNCED, Channel.PUSH),
+    "push opened": (EventType.MESSAGE_OPENED, Channel.PUSH),
+}
+
+#: Segment ``context.channel`` values.
+_CONTEXT_CHANNELS = {"browser": Channel.WEB, "mobile": Channel.APP}
+
+#: Properties lifted into contract columns; everything else stays in ``properties``.
+_LIFTED = ("product_id", "offer_id", "decision_id", "quantity", "revenue", "channel")
+
+
+class SegmentMappingError(ValueError):
+    """A Segment message that cannot be mapped; ``field`` names the JSON path at fault."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class CustomerPatch(BaseModel):
+    """Customer fields carried by an ``identify`` message; unset fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: str
+    created_at: AwareDatetime | None = None
+    timezone: str | None = None
+    birth_date: dt.date | None = None
+    gender: str | None = None
+    city: str | None = None
+    loyalty_tier: LoyaltyTier | None = None
+    consents: dict[Channel, bool] = {}
+    consent_changed_at: AwareDatetime | None = None
+    preferred_channel: Channel | None = None
+
+
+def _user_id(message: dict[str, Any]) -> str:
+    user = message.get("userId") or message.get("user_id")
+    if not user or not isinstance(user, str | int):
+        raise SegmentMappingError(
+            "userId", "missing (anonymous messages cannot be attributed to a customer)"
+        )
+    return str(user)
+
+
+def track_to_event(message: dict[str, Any]) -> EventRecord:
+    """Map a Segment ``track`` message onto an :class:`EventRecord`.
+
+    The event name may be a Segment spec name (``Product Added``) or a contract
+    event type (``add_to_cart``). The channel comes from ``properties.channel``,
+    else from the spec event (e-mail events are on ``email``), else from
+    ``context.channel`` (``browser`` is web, ``mobile`` is app).
+    """
+    if message.get("type", "track") != "track":
+        raise SegmentMappingError("type", f"expected 'track', got {message.get('type')!r}")
+    name = str(message.get("event") or "").strip()
+    if not name:
+        raise SegmentMappingError("event", "missing event name")
+    spec = SEGMENT_EVENTS.get(name.lower())
+    if spec is None:
+        try:
+            spec = (EventType(name.lower().replace(" ", "_")), None)
+        except ValueError:
+            raise SegmentMappingError(
+                "event",
+                f"unknown event {name!r}; use a Segment spec name (e.g. 'Product Viewed') "
+                "or a contract event type (e.g. 'product_view')",
+            ) from None
+    event_type, spec_channel = spec
+    props = dict(message.get("properties") or {})
+    if not isinstance(message.get("properties") or {}, dict):
+        raise SegmentMappingError("properties", "must be a JSON object")
+
+    channel: Channel | None = spec_channel
+    if "channel" in props:
+        try:
+            channel = parse_channel(str(props["channel"]))
+        except ValueError as exc:
+            raise SegmentMappingError("properties.channel", str(exc)) from None
+    if channel is None:
+        ctx = (message.get("context") or {}).get("channel")
+        channel = _CONTEXT_CHANNELS.get(str(ctx).lower()) if ctx else None
+    if channel is None:
+        raise SegmentMappingError(
+            "properties.channel", "cannot tell the channel; set properties.channel (e.g. 'web')"
+        )
+    if event_type == EventType.PURCHASE and "revenue" not in props and "total" in props:
+        props["revenue"] = props.pop("total")
+
+    fields: dict[str, Any] = {
+        "event_id": message.get("messageId") or message.get("message_id"),
+        "customer_id": _user_id(message),
+        "timestamp": message.get("timestamp") or message.get("originalTimestamp"),
+        "channel": channel,
+        "event_type": event_type,
+    }
+    for key in _LIFTED:
+        if key in props and key != "channel":
+            fields[key] = props.pop(key)
+    props.pop("channel", None)
+    fields["properties"] = props or None
+    if not fields["event_id"]:
+        raise SegmentMappingError("messageId", "missing (needed to make ingestion idempotent)")
+    try:
+        return EventRecord(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        where = f"properties.{where}" if where in _LIFTED else where
+        raise SegmentMappingError(where, err["msg"]) from None
+
+
+def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
+    """Map a Segment ``identify`` message onto a :class:`CustomerPatch`.
+
+    Recognised traits: ``createdAt``, ``timezone`` (or ``context.timezone``),
+    ``birthday``, ``gender``, ``address.city``, ``loyalty_tier``,
+    ``preferred_channel`` and ``consent_<channel>`` booleans.
+    """
+    if message.get("type", "identify") != "identify":
+        raise SegmentMappingError("type", f"expected 'identify', got {message.get('type')!r}")
+    traits = message.get("traits") or {}
+    if not isinstance(traits, dict):
+        raise SegmentMappingError("traits", "must be a JSON object")
+    consents: dict[Channel, bool] = {}
+    for ch in CONSENT_CHANNELS:
+        key = f"consent_{ch.value}"
+        if key in traits:
+            if not isinstance(traits[key], bool):
+                raise SegmentMappingError(f"traits.{key}", "must be true or false")
+            consents[ch] = traits[key]
+    address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
+    fields: dict[str, Any] = {
+        "customer_id": _user_id(message),
+        "created_at": traits.get("createdAt") or traits.get("created_at"),
+        "timezone": traits.get("timezone") or (message.get("context") or {}).get("timezone"),
+        "birth_date": traits.get("birthday"),
+        "gender": traits.get("gender"),
+        "city": (address or {}).get("city"),
+        "loyalty_tier": traits.get("loyalty_tier"),
+        "consents": consents,
+        "consent_changed_at": message.get("timestamp") if consents else None,
+        "preferred_channel": traits.get("preferred_channel"),
+    }
+    if isinstance(fields["birth_date"], str) and "T" in fields["birth_date"]:
+        fields["birth_date"] = fields["birth_date"].split("T")[0]
+    try:
+        patch = CustomerPatch(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise SegmentMappingError(f"traits.{err['loc'][0]}", err["msg"]) from None
+    if patch.timezone is not None and not is_known_timezone(patch.timezone):
+        raise SegmentMappingError("traits.timezone", f"unknown IANA time zone {patch.timezone!r}")
+    return patch

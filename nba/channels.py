@@ -1,0 +1,101 @@
+"""Channels: where customers interact with the brand and where nba can reach them.
+
+Every channel produces behavioural events; only *outbound* channels can deliver
+an action chosen by the engine, and only *consent* channels need an explicit
+opt-in before the engine may use them.
+
+>>> Channel("sms").is_outbound, Channel("sms").needs_consent
+(True, True)
+>>> Channel.STORE.is_outbound
+False
+>>> parse_channel("E-mail")
+<Channel.EMAIL: 'email'>
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """The channels nba knows. Values are the spelling used in data files and the API."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+    WALLET = "wallet"
+    POSTAL = "postal"
+    WEB = "web"
+    APP = "app"
+    STORE = "store"
+    SOCIAL = "social"
+    CALL_CENTRE = "call_centre"
+
+    @property
+    def is_outbound(self) -> bool:
+        """True when the engine may choose this channel to deliver an action.
+
+        Web and app count as outbound through on-site and in-app placements.
+        """
+        return self in OUTBOUND_CHANNELS
+
+    @property
+    def needs_consent(self) -> bool:
+        """True when contact on this channel requires the customer's opt-in."""
+        return self in CONSENT_CHANNELS
+
+
+#: Channels whose contact requires an explicit, recorded opt-in.
+CONSENT_CHANNELS: tuple[Channel, ...] = (
+    Channel.EMAIL,
+    Channel.SMS,
+    Channel.PUSH,
+    Channel.POSTAL,
+    Channel.CALL_CENTRE,
+)
+
+#: Channels the engine can use to deliver an action.
+OUTBOUND_CHANNELS: tuple[Channel, ...] = (
+    Channel.EMAIL,
+    Channel.SMS,
+    Channel.PUSH,
+    Channel.WALLET,
+    Channel.POSTAL,
+    Channel.WEB,
+    Channel.APP,
+    Channel.CALL_CENTRE,
+)
+
+_ALIASES: dict[str, Channel] = {
+    "e-mail": Channel.EMAIL,
+    "mail": Channel.EMAIL,
+    "text": Channel.SMS,
+    "push_notification": Channel.PUSH,
+    "mobile_wallet": Channel.WALLET,
+    "postal_mail": Channel.POSTAL,
+    "direct_mail": Channel.POSTAL,
+    "website": Channel.WEB,
+    "mobile": Channel.APP,
+    "mobile_app": Channel.APP,
+    "in_app": Channel.APP,
+    "pos": Channel.STORE,
+    "call_center": Channel.CALL_CENTRE,
+    "callcentre": Channel.CALL_CENTRE,
+    "callcenter": Channel.CALL_CENTRE,
+}
+
+
+def parse_channel(value: str) -> Channel:
+    """Return the channel named by ``value``, accepting common spellings.
+
+    Raises ``ValueError`` naming the accepted values when ``value`` is unknown.
+    """
+    key = str(value).strip().lower().replace(" ", "_")
+    try:
+        return Channel(key)
+    except ValueError:
+        pass
+    if key in _ALIASES:
+        return _ALIASES[key]
+    accepted = ", ".join(c.value for c in Channel)
+    raise ValueError(f"unknown channel {value!r} (expected one of: {accepted})")
