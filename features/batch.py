@@ -1,0 +1,237 @@
+"""Batch profiles: every customer's profile as of one moment, and point-in-time
+training sets where each row sees only what was known just before its time.
+
+Both use the definitions of :mod:`features.definitions`, the combination rules
+of :mod:`features.state` and the one reader :func:`features.finalise.build_profile`,
+so that offline values equal the online ones for the same events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import RetailDataset
+from features.definitions import ProductCatalog, customer_ops, epoch_seconds, event_ops
+from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, build_profile
+from features.state import State, aggregate, combine, field_names, states_by_customer, trim_state
+from nba.channels import CONSENT_CHANNELS
+from nba.profile import CustomerProfile
+
+Progress = Callable[[float, float], None]
+
+#: A segment's own rate is used once it rests on this many messages.
+MIN_SEGMENT_MESSAGES = 200
+
+
+@dataclass(frozen=True)
+class ProfileBuild:
+    """Result of a batch build: states (what the online store holds), priors and profiles."""
+
+    as_of: dt.datetime
+    states: dict[str, State]
+    statics: dict[str, CustomerStatic]
+    priors: FeaturePriors
+    profiles: list[CustomerProfile]
+
+
+def statics_of(customers: pd.DataFrame) -> dict[str, CustomerStatic]:
+    """Static attributes by customer id."""
+    births = customers["birth_date"]
+    return {
+        cid: CustomerStatic(timezone=tz, birth_date=None if pd.isna(b) else pd.Timestamp(b).date())
+        for cid, tz, b in zip(customers["customer_id"], customers["timezone"], births, strict=True)
+    }
+
+
+def known_before(data: RetailDataset, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers created and events that happened strictly before ``as_of``."""
+    customers = data.customers[data.customers["created_at"] < as_of]
+    events = data.events[data.events["timestamp"] < as_of]
+    return customers.reset_index(drop=True), events.reset_index(drop=True)
+
+
+def compute_states(
+    customers: pd.DataFrame,
+    events: pd.DataFrame,
+    products: pd.DataFrame,
+    before: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Long state frame (customer_id, field, value) from customers and events.
+
+    With ``before``, customer ops stamped at or after it (a consent withdrawn
+    later) are left out, as events are.
+    """
+    catalog = ProductCatalog.from_products(products)
+    timezones = customers.set_index("customer_id")["timezone"]
+    cut = None if before is None else before.timestamp()
+
+    def known(ops):  # type: ignore[no-untyped-def]
+        for fam in ops:
+            if cut is not None:
+                fam = type(fam)(fam.family, fam.frame[fam.frame["ts"] < cut])
+            yield fam
+
+    event_state = aggregate(
+        known(event_ops(events, catalog, timezones)), events["customer_id"].to_numpy(dtype=object)
+    )
+    customer_state = aggregate(
+        known(customer_ops(customers)), customers["customer_id"].to_numpy(dtype=object)
+    )
+    return combine(pd.concat([customer_state, event_state], ignore_index=True))
+
+
+def estimate_priors(
+    states: dict[str, State], statics: dict[str, CustomerStatic] | None = None
+) -> FeaturePriors:
+    """Population rates per loyalty tier and channel, for smoothing thin histories."""
+    from features.definitions import TIERS, decode_register
+
+    totals: dict[tuple[str, str], list[float]] = {}
+    promo = [0.0, 0.0, 0.0]  # promo purchases, new-product purchases, purchases
+    for state in states.values():
+        reg = state.get("lt")
+        tier = TIERS[decode_register(reg)[1]] if reg is not None else "none"
+        days_clicked = [k for k in state if k.startswith("kd:")]
+        for ch in CONSENT_CHANNELS:
+            c = ch.value
+            base = max(state.get(f"ed:{c}", 0.0), state.get(f"es:{c}", 0.0))
+            clicks = sum(1 for k in days_clicked if k[3:].startswith(c + "|"))
+            for seg in (tier, "*"):
+                acc = totals.setdefault((seg, c), [0.0, 0.0, 0.0, 0.0])
+                acc[0] += base
+                acc[1] += state.get(f"eo:{c}", 0.0)
+                acc[2] += state.get(f"ek:{c}", 0.0)
+                acc[3] += clicks
+        promo[0] += state.get("pp", 0.0)
+        promo[1] += state.get("pn", 0.0)
+        promo[2] += state.get("np", 0.0)
+    default = ChannelPrior()
+    channels: dict[str, dict[str, ChannelPrior]] = {}
+    for (seg, c), (base, opens, clicks, _) in totals.items():
+        if base < MIN_SEGMENT_MESSAGES:
+            continue
+        channels.setdefault(seg, {})[c] = ChannelPrior(
+            open_rate=opens / base,
+            click_rate=clicks / base,
+            conversion_rate=default.conversion_rate,
+        )
+    return FeaturePriors(
+        channels=channels,
+        promo_share=promo[0] / promo[2] if promo[2] else FeaturePriors().promo_share,
+        new_product_share=promo[1] / promo[2] if promo[2] else FeaturePriors().new_product_share,
+    )
+
+
+def build_profiles(
+    data: RetailDataset,
+    as_of: dt.datetime | None = None,
+    priors: FeaturePriors | None = None,
+    progress: Progress | None = None,
+) -> ProfileBuild:
+    """Profiles of every customer known before ``as_of`` (default: just after the last event)."""
+    if as_of is None:
+        last = data.events["timestamp"].max() if len(data.events) else pd.Timestamp.now(tz="UTC")
+        as_of = (last + pd.Timedelta(seconds=1)).to_pydatetime()
+    stamp = pd.Timestamp(as_of)
+    customers, events = known_before(data, stamp)
+    long = compute_states(customers, events, data.products, before=stamp)
+    if progress:
+        progress(0.5, 1.0)
+    cut = stamp.timestamp()
+    states = {cid: trim_state(s, cut) for cid, s in states_by_customer(long).items()}
+    statics = statics_of(customers)
+    priors = priors or estimate_priors(states, statics)
+    profiles = []
+    ids = customers["customer_id"].tolist()
+    for i, cid in enumerate(ids):
+        profiles.append(build_profile(cid, states.get(cid, {}), as_of, statics[cid], priors))
+        if progress and i % 5000 == 0:
+            progress(0.5 + 0.5 * i / max(len(ids), 1), 1.0)
+    if progress:
+        progress(1.0, 1.0)
+    return ProfileBuild(
+        as_of=as_of, states=states, statics=statics, priors=priors, profiles=profiles
+    )
+
+
+def point_in_time(
+    data: RetailDataset,
+    rows: pd.DataFrame,
+    priors: FeaturePriors | None = None,
+) -> list[CustomerProfile]:
+    """The profile of each ``(customer_id, timestamp)`` row as known just before its time.
+
+    No op at or after a row's timestamp contributes to its profile: an event
+    never leaks into the features of a training example it could have caused.
+    Rows are returned in input order.
+    """
+    if rows.empty:
+        return []
+    rows = rows.reset_index(drop=True)
+    cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
+    last = cutoffs.max()
+    customers = data.customers[data.customers["customer_id"].isin(rows["customer_id"])]
+    events = data.events[
+        data.events["customer_id"].isin(rows["customer_id"]) & (data.events["timestamp"] < last)
+    ].reset_index(drop=True)
+    catalog = ProductCatalog.from_products(data.products)
+    timezones = customers.set_index("customer_id")["timezone"]
+
+    # cumulative value of every field after each op, in time order
+    parts = []
+    for owners, ops in (
+        (events["customer_id"].to_numpy(dtype=object), event_ops(events, catalog, timezones)),
+        (
+            customers["customer_id"].to_numpy(dtype=object),
+            customer_ops(customers.reset_index(drop=True)),
+        ),
+    ):
+        for fam in ops:
+            if fam.frame.empty:
+                continue
+            frame = pd.DataFrame(
+                {
+                    "customer_id": owners[fam.frame["row"].to_numpy()],
+                    "field": field_names(fam.family.name, fam.frame["key"]).to_numpy(dtype=object),
+                    "ts": fam.frame["ts"].to_numpy(dtype=np.int64),
+                    "value": fam.frame["value"].to_numpy(dtype=float),
+                    "op": int(fam.family.op),
+                }
+            )
+            parts.append(frame)
+    history = pd.concat(parts, ignore_index=True).sort_values("ts", kind="stable")
+    grouped = history.groupby(["customer_id", "field"], sort=False)["value"]
+    cumulative = np.select(
+        [history["op"] == 0, history["op"] == 1],
+        [grouped.cumsum(), grouped.cummax()],
+        grouped.cummin(),
+    )
+    history = history.assign(value=cumulative)
+
+    left = rows[["customer_id"]].assign(row=np.arange(len(rows)), cut=epoch_seconds(cutoffs))
+    pairs = history[["customer_id", "field"]].drop_duplicates()
+    left = left.merge(pairs, on="customer_id").sort_values("cut", kind="stable")
+    joined = pd.merge_asof(
+        left,
+        history[["customer_id", "field", "ts", "value"]].rename(columns={"ts": "cut"}),
+        on="cut",
+        by=["customer_id", "field"],
+        allow_exact_matches=False,
+        direction="backward",
+    ).dropna(subset=["value"])
+
+    states: dict[int, State] = {}
+    for r, f, v in zip(joined["row"], joined["field"], joined["value"], strict=True):
+        states.setdefault(int(r), {})[f] = float(v)
+    statics = statics_of(customers)
+    priors = priors or FeaturePriors()
+    out = []
+    for i, (cid, cut) in enumerate(zip(rows["customer_id"], cutoffs, strict=True)):
+        static = statics.get(cid, CustomerStatic())
+        out.append(build_profile(cid, states.get(i, {}), cut.to_pydatetime(), static, priors))
+    return out

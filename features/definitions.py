@@ -1,0 +1,455 @@
+"""Feature definitions: how each event changes a customer's profile state.
+
+One definition serves batch, point-in-time, Spark and online computation. An
+event becomes a few *ops* on named fields of the customer's state; every op is
+a sum, a maximum or a minimum, so applying a set of ops gives the same state in
+any order (out-of-order events are harmless), and de-duplicating by event id
+makes replays harmless too. The profile is then a pure function of the state
+and the moment it is read (:mod:`features.finalise`).
+
+State fields are ``family`` or ``family:key`` (``pd:20512`` is the number of
+purchases on UTC day 20512). Families and their ops are listed in
+:data:`FAMILIES`. Last-writer-wins registers (consent, loyalty tier) are
+encoded as ``timestamp * 8 + value`` and merged with a maximum.
+
+:func:`event_ops` is vectorised: it turns a whole frame of events into ops with
+a handful of pandas operations, for ten million events as for ten.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import pandas as pd
+
+from features.contract import LoyaltyTier
+from nba.channels import CONSENT_CHANNELS, Channel
+from nba.events import EventType
+
+SECONDS_PER_DAY = 86_400
+SECONDS_PER_HOUR = 3_600
+
+#: Reference time and time constant of decayed affinities: a purchase 30 days
+#: ago weighs 1/e of one today. Sums are kept as ``w * exp((t - T0) / TAU)``.
+DECAY_T0 = int(pd.Timestamp("2024-01-01", tz="UTC").timestamp())
+DECAY_TAU_SECONDS = 30 * SECONDS_PER_DAY
+
+#: How much each kind of event says about taste.
+AFFINITY_WEIGHTS: dict[EventType, float] = {
+    EventType.PRODUCT_VIEW: 1.0,
+    EventType.ADD_TO_CART: 3.0,
+    EventType.PURCHASE: 5.0,
+    EventType.REVIEW: 2.0,
+}
+
+#: Events that show the customer is active (for recency and activity by hour).
+ACTIVITY_EVENTS: frozenset[EventType] = frozenset(
+    {
+        EventType.PRODUCT_VIEW,
+        EventType.SEARCH,
+        EventType.ADD_TO_CART,
+        EventType.REMOVE_FROM_CART,
+        EventType.CHECKOUT_STARTED,
+        EventType.PURCHASE,
+        EventType.STORE_VISIT,
+        EventType.CLICK_COLLECT_PICKUP,
+        EventType.REVIEW,
+        EventType.MESSAGE_OPENED,
+        EventType.MESSAGE_CLICKED,
+        EventType.COUPON_REDEEMED,
+        EventType.WALLET_PASS_ADDED,
+    }
+)
+
+#: A product counts as new for this many days after its launch (early adopters).
+NEW_PRODUCT_DAYS = 30
+#: Default time spent on one product view, when the event does not say.
+DEFAULT_VIEW_SECONDS = 60.0
+#: A click on a channel converts when a purchase follows within this many days.
+CONVERSION_DAYS = 3
+
+TIER_RANK: dict[str, int] = {t.value: i for i, t in enumerate(LoyaltyTier)}
+TIERS: tuple[str, ...] = tuple(t.value for t in LoyaltyTier)
+
+
+class Op(IntEnum):
+    """How ops on one field combine."""
+
+    SUM = 0
+    MAX = 1
+    MIN = 2
+
+
+class KeyKind(IntEnum):
+    NONE = 0
+    DAY = 1  # UTC day number
+    HOUR = 2  # UTC hour number (hours since the epoch)
+    HOUR_OF_WEEK = 3  # local hour of week, Monday 00:00 = 0
+    MONTH = 4  # local month 1..12
+    CHANNEL = 5
+    CHANNEL_DAY = 6  # "channel|day"
+    PRODUCT = 7
+    CATEGORY = 8
+    BRAND = 9
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of state fields, combined with one op; ``retention_days`` bounds keyed
+    fields by their time (older keys are dropped: the profile never reads them)."""
+
+    name: str
+    op: Op
+    key: KeyKind
+    meaning: str
+    retention_days: int | None = None
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("n", Op.SUM, KeyKind.NONE, "events seen"),
+        Family("t0", Op.MIN, KeyKind.NONE, "first seen (epoch seconds)"),
+        Family("tv", Op.MAX, KeyKind.NONE, "last activity"),
+        Family("tp", Op.MAX, KeyKind.NONE, "last purchase"),
+        Family("tf", Op.MIN, KeyKind.NONE, "first purchase"),
+        Family("tc", Op.MAX, KeyKind.NONE, "last checkout started"),
+        Family("td", Op.MAX, KeyKind.NONE, "last order delivered"),
+        Family("cc", Op.MIN, KeyKind.NONE, "first click-and-collect pick-up"),
+        Family("np", Op.SUM, KeyKind.NONE, "purchases"),
+        Family("rv", Op.SUM, KeyKind.NONE, "revenue"),
+        Family("pp", Op.SUM, KeyKind.NONE, "purchases with an offer or coupon"),
+        Family("pn", Op.SUM, KeyKind.NONE, "purchases of new products"),
+        Family("pd", Op.SUM, KeyKind.DAY, "purchases per day", retention_days=90),
+        Family("rd", Op.SUM, KeyKind.DAY, "revenue per day", retention_days=90),
+        Family("pm", Op.SUM, KeyKind.MONTH, "purchases per local month of year"),
+        Family("c", Op.SUM, KeyKind.CATEGORY, "decayed category interest"),
+        Family("b", Op.SUM, KeyKind.BRAND, "decayed brand interest"),
+        Family("h", Op.SUM, KeyKind.HOUR_OF_WEEK, "activity per local hour of week"),
+        Family("es", Op.SUM, KeyKind.CHANNEL, "messages sent"),
+        Family("ed", Op.SUM, KeyKind.CHANNEL, "messages delivered"),
+        Family("eo", Op.SUM, KeyKind.CHANNEL, "messages opened"),
+        Family("ek", Op.SUM, KeyKind.CHANNEL, "messages clicked"),
+        Family("kd", Op.MAX, KeyKind.CHANNEL_DAY, "clicked on this day", retention_days=90),
+        Family("xd", Op.SUM, KeyKind.CHANNEL_DAY, "contacts per day", retention_days=30),
+        Family("xl", Op.MAX, KeyKind.CHANNEL, "last contact"),
+        Family("xr", Op.MAX, KeyKind.CHANNEL, "last refusal or complaint"),
+        Family("g", Op.MAX, KeyKind.CHANNEL, "consent register (ts*8 + withdrawn)"),
+        Family("lt", Op.MAX, KeyKind.NONE, "loyalty tier register (ts*8 + rank)"),
+        Family("ca", Op.MAX, KeyKind.PRODUCT, "last added to cart", retention_days=30),
+        Family("cr", Op.MAX, KeyKind.PRODUCT, "last removed from cart", retention_days=30),
+        Family("cb", Op.MAX, KeyKind.PRODUCT, "last purchased", retention_days=90),
+        Family("cv", Op.MAX, KeyKind.PRODUCT, "unit price when added", retention_days=30),
+        Family("v", Op.MAX, KeyKind.PRODUCT, "last viewed", retention_days=7),
+        Family("vc", Op.MAX, KeyKind.CATEGORY, "category last viewed", retention_days=7),
+        Family("vm", Op.SUM, KeyKind.HOUR, "browse seconds per hour", retention_days=2),
+    )
+}
+
+#: Families whose key is a time (day or hour), for retention.
+_TIMED_KEYS = {KeyKind.DAY: SECONDS_PER_DAY, KeyKind.HOUR: SECONDS_PER_HOUR}
+
+
+@dataclass(frozen=True)
+class FamilyOps:
+    """Ops of one family: a frame with columns ``row`` (position of the event or
+    customer in the input frame), ``ts`` (epoch seconds when the op became
+    known), ``key`` and ``value``. ``row`` ties ops to their event id, for
+    de-duplication online; ``ts`` serves point-in-time cuts offline."""
+
+    family: Family
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ProductCatalog:
+    """What the definitions need to know about products, indexed by product id."""
+
+    category: pd.Series
+    brand: pd.Series
+    launch: pd.Series  # epoch seconds
+    price: pd.Series
+
+    @classmethod
+    def from_products(cls, products: pd.DataFrame) -> ProductCatalog:
+        indexed = products.set_index("product_id")
+        return cls(
+            category=indexed["category"].astype(object),
+            brand=indexed["brand"].astype(object),
+            launch=pd.Series(epoch_seconds(indexed["launch_date"]), index=indexed.index),
+            price=indexed["price"].astype(float),
+        )
+
+
+def epoch_seconds(ts: pd.Series) -> np.ndarray:
+    """Timestamps (aware, or naive meaning UTC; any resolution) to integer epoch seconds.
+
+    >>> epoch_seconds(pd.Series(pd.to_datetime(["1970-01-02T00:00:01Z"])))
+    array([86401])
+    """
+    stamps = pd.to_datetime(ts)
+    if not isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_localize("UTC")
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype=np.int64)
+
+
+def decay_weight(seconds: np.ndarray | float) -> np.ndarray | float:
+    """``exp((t - T0) / TAU)``: multiply an event's weight by this to sum it decayed."""
+    return np.exp((np.asarray(seconds, dtype=float) - DECAY_T0) / DECAY_TAU_SECONDS)
+
+
+def local_parts(seconds: np.ndarray, timezones: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local hour of week (Monday 00:00 = 0) and month (1..12) of UTC epoch seconds,
+    each in its own IANA ``timezones``; vectorised per distinct zone."""
+    how = np.zeros(len(seconds), dtype=np.int64)
+    month = np.zeros(len(seconds), dtype=np.int64)
+    utc = pd.to_datetime(seconds, unit="s", utc=True)
+    for tz in pd.unique(timezones):
+        mask = timezones == tz
+        local = utc[mask].tz_convert(tz)
+        how[mask] = local.day_of_week.to_numpy() * 24 + local.hour.to_numpy()
+        month[mask] = local.month.to_numpy()
+    return how, month
+
+
+def encode_register(seconds: np.ndarray | float, value: np.ndarray | int) -> np.ndarray | float:
+    """Encode a last-writer-wins register as one number merged by ``max``."""
+    return np.asarray(seconds, dtype=float) * 8 + np.asarray(value, dtype=float)
+
+
+def decode_register(encoded: float) -> tuple[float, int]:
+    """``(seconds, value)`` of an encoded register."""
+    seconds = math.floor(encoded / 8)
+    return float(seconds), round(encoded - seconds * 8)
+
+
+def _family_ops(
+    family: str, rows: np.ndarray, keys: object, values: object, ts: np.ndarray
+) -> FamilyOps:
+    frame = pd.DataFrame({"row": rows, "ts": ts, "key": keys, "value": values})
+    return FamilyOps(FAMILIES[family], frame)
+
+
+def _view_seconds(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
+    seconds = np.full(int(mask.sum()), DEFAULT_VIEW_SECONDS)
+    props = properties[mask]
+    has = props.notna().to_numpy()
+    if has.any():
+        parsed = pd.json_normalize(props[has].map(_loads).tolist())
+        if "dwell_seconds" in parsed:
+            dwell = pd.to_numeric(parsed["dwell_seconds"], errors="coerce").to_numpy()
+            seconds[has] = np.where(
+                np.isfinite(dwell), np.clip(dwell, 0, 3600), DEFAULT_VIEW_SECONDS
+            )
+    return seconds
+
+
+def _loads(text: str) -> dict[str, object]:
+    import json
+
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+def event_ops(
+    events: pd.DataFrame, catalog: ProductCatalog, timezones: pd.Series
+) -> Iterator[FamilyOps]:
+    """The ops that ``events`` make, family by family.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Contract events (any order), shape (n_events, ...). Only ``customer_id``,
+        ``timestamp``, ``channel``, ``event_type``, ``product_id``, ``offer_id``,
+        ``revenue`` and ``properties`` are read.
+    catalog : ProductCatalog
+        Category, brand, launch and price of products; unknown products simply
+        contribute no category or brand.
+    timezones : Series
+        IANA time zone by customer id; customers not in it are taken as UTC.
+    """
+    n = len(events)
+    rows = np.arange(n)
+    t = epoch_seconds(events["timestamp"])
+    etype = events["event_type"].to_numpy(dtype=object)
+    channel = events["channel"].to_numpy(dtype=object)
+    product = events["product_id"]
+    has_product = product.notna().to_numpy()
+    tz = events["customer_id"].map(timezones).fillna("UTC").to_numpy(dtype=object)
+
+    def of(*types: EventType) -> np.ndarray:
+        return np.isin(etype, [x.value for x in types])
+
+    def _ops(family: str, at: np.ndarray, keys: object, values: object) -> FamilyOps:
+        return _family_ops(family, at, keys, values, t[at])
+
+    yield _ops("n", rows, 0, 1.0)
+    yield _ops("t0", rows, 0, t.astype(float))
+
+    activity = of(*ACTIVITY_EVENTS)
+    yield _ops("tv", rows[activity], 0, t[activity].astype(float))
+    how, _ = local_parts(t[activity], tz[activity])
+    yield _ops("h", rows[activity], how, 1.0)
+
+    purchase = of(EventType.PURCHASE)
+    pr = rows[purchase]
+    revenue = events["revenue"].to_numpy(dtype=float, na_value=0.0)[purchase]
+    pday = t[purchase] // SECONDS_PER_DAY
+    yield _ops("tp", pr, 0, t[purchase].astype(float))
+    yield _ops("tf", pr, 0, t[purchase].astype(float))
+    yield _ops("np", pr, 0, 1.0)
+    yield _ops("rv", pr, 0, revenue)
+    yield _ops("pd", pr, pday, 1.0)
+    yield _ops("rd", pr, pday, revenue)
+    promo = purchase & events["offer_id"].notna().to_numpy()
+    yield _ops("pp", rows[promo], 0, 1.0)
+    _, pmonth = local_parts(t[purchase], tz[purchase])
+    yield _ops("pm", pr, pmonth, 1.0)
+
+    launch = product.map(catalog.launch).to_numpy(dtype=float, na_value=np.nan)
+    new = purchase & (t - launch >= 0) & (t - launch <= NEW_PRODUCT_DAYS * SECONDS_PER_DAY)
+    yield _ops("pn", rows[new], 0, 1.0)
+
+    category = product.map(catalog.category).to_numpy(dtype=object)
+    brand = product.map(catalog.brand).to_numpy(dtype=object)
+    weights = pd.Series(etype).map({k.value: v for k, v in AFFINITY_WEIGHTS.items()})
+    weighted = weights.notna().to_numpy() & has_product
+    decayed = weights.to_numpy(dtype=float, na_value=0.0) * decay_weight(t)
+    with_cat = weighted & pd.notna(category)
+    yield _ops("c", rows[with_cat], category[with_cat], decayed[with_cat])
+    with_brand = weighted & pd.notna(brand)
+    yield _ops("b", rows[with_brand], brand[with_brand], decayed[with_brand])
+
+    for family, types in (
+        ("es", (EventType.MESSAGE_SENT,)),
+        ("ed", (EventType.MESSAGE_DELIVERED,)),
+        ("eo", (EventType.MESSAGE_OPENED,)),
+        ("ek", (EventType.MESSAGE_CLICKED,)),
+    ):
+        mask = of(*types)
+        yield _ops(family, rows[mask], channel[mask], 1.0)
+    clicked = of(EventType.MESSAGE_CLICKED)
+    yield _ops(
+        "kd",
+        rows[clicked],
+        _channel_day(channel[clicked], t[clicked] // SECONDS_PER_DAY),
+        1.0,
+    )
+    sent = of(EventType.MESSAGE_SENT)
+    yield _ops("xd", rows[sent], _channel_day(channel[sent], t[sent] // SECONDS_PER_DAY), 1.0)
+    yield _ops("xl", rows[sent], channel[sent], t[sent].astype(float))
+    refused = of(EventType.CALL_REFUSED, EventType.COMPLAINT)
+    yield _ops("xr", rows[refused], channel[refused], t[refused].astype(float))
+
+    consent_channels = np.isin(channel, [c.value for c in CONSENT_CHANNELS])
+    withdraw = of(EventType.UNSUBSCRIBE, EventType.COMPLAINT, EventType.SMS_STOP) & consent_channels
+    grant = of(EventType.OPT_IN) & consent_channels
+    change = withdraw | grant
+    yield _ops(
+        "g",
+        rows[change],
+        channel[change],
+        encode_register(t[change], withdraw[change].astype(int)),
+    )
+
+    tier_events = of(EventType.LOYALTY_TIER_REACHED)
+    if tier_events.any():
+        tiers = (
+            events["properties"][tier_events]
+            .map(lambda p: _loads(p).get("tier") if isinstance(p, str) else None)
+            .map(TIER_RANK)
+        )
+        known = tiers.notna().to_numpy()
+        tier_rows = rows[tier_events][known]
+        yield _ops(
+            "lt",
+            tier_rows,
+            0,
+            encode_register(t[tier_events][known], tiers[known].to_numpy(dtype=int)),
+        )
+
+    for family, types in (
+        ("tc", (EventType.CHECKOUT_STARTED,)),
+        ("td", (EventType.ORDER_DELIVERED,)),
+    ):
+        mask = of(*types)
+        yield _ops(family, rows[mask], 0, t[mask].astype(float))
+    pickup = of(EventType.CLICK_COLLECT_PICKUP)
+    yield _ops("cc", rows[pickup], 0, t[pickup].astype(float))
+
+    pid = product.to_numpy(dtype=object)
+    for family, types in (
+        ("ca", (EventType.ADD_TO_CART,)),
+        ("cr", (EventType.REMOVE_FROM_CART,)),
+        ("cb", (EventType.PURCHASE, EventType.CLICK_COLLECT_PICKUP)),
+        ("v", (EventType.PRODUCT_VIEW,)),
+    ):
+        mask = of(*types) & has_product
+        yield _ops(family, rows[mask], pid[mask], t[mask].astype(float))
+    added = of(EventType.ADD_TO_CART) & has_product
+    price = product.map(catalog.price).to_numpy(dtype=float, na_value=np.nan)
+    priced = added & np.isfinite(price)
+    yield _ops("cv", rows[priced], pid[priced], price[priced])
+    viewed = of(EventType.PRODUCT_VIEW) & has_product
+    viewed_cat = viewed & pd.notna(category)
+    yield _ops("vc", rows[viewed_cat], category[viewed_cat], t[viewed_cat].astype(float))
+    yield _ops(
+        "vm",
+        rows[viewed],
+        t[viewed] // SECONDS_PER_HOUR,
+        _view_seconds(events["properties"], viewed),
+    )
+
+
+def _channel_day(channels: np.ndarray, days: np.ndarray) -> np.ndarray:
+    return (pd.Series(channels, dtype=object) + "|" + pd.Series(days).astype(str)).to_numpy(
+        dtype=object
+    )
+
+
+def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
+    """Ops from the customers table: first seen, consents and loyalty tier as
+    registers stamped with the time they were set (so that a point-in-time view
+    does not see a consent withdrawn later).
+
+    ``rows`` index the customers frame.
+    """
+    rows = np.arange(len(customers))
+    created = epoch_seconds(customers["created_at"])
+    yield _family_ops("t0", rows, 0, created.astype(float), created)
+    for ch in CONSENT_CHANNELS:
+        at = customers[f"consent_{ch.value}_at"]
+        when = np.where(
+            at.notna().to_numpy(), epoch_seconds(at.fillna(customers["created_at"])), created
+        )
+        granted = customers[f"consent_{ch.value}"].fillna(False).to_numpy(dtype=bool)
+        yield _family_ops("g", rows, ch.value, encode_register(when, (~granted).astype(int)), when)
+    tier = customers["loyalty_tier"].map(TIER_RANK).fillna(0).to_numpy(dtype=int)
+    yield _family_ops("lt", rows, 0, encode_register(created, tier), created)
+
+
+def key_time_seconds(family: Family, key: object) -> float | None:
+    """The time a keyed field refers to (for retention), or None when untimed."""
+    if family.key is KeyKind.DAY:
+        return float(key) * SECONDS_PER_DAY  # type: ignore[arg-type]
+    if family.key is KeyKind.HOUR:
+        return float(key) * SECONDS_PER_HOUR  # type: ignore[arg-type]
+    if family.key is KeyKind.CHANNEL_DAY:
+        return float(str(key).rsplit("|", 1)[1]) * SECONDS_PER_DAY
+    return None
+
+
+def field_name(family: str, key: object) -> str:
+    """The state field of ``family`` and ``key`` (``"np"``, ``"pd:20512"``)."""
+    if FAMILIES[family].key is KeyKind.NONE:
+        return family
+    return f"{family}:{key}"
+
+
+def all_channels() -> list[str]:
+    return [c.value for c in Channel]

@@ -1,0 +1,361 @@
+"""From state to profile: the one function that reads a customer's state.
+
+:func:`build_profile` is pure: the same state, static attributes, priors and
+``as_of`` always give the same :class:`~nba.profile.CustomerProfile`, whether
+the state came from a batch aggregation, a point-in-time cut, Spark or Redis.
+It reads keyed fields only inside their windows, so trimming expired fields
+never changes a profile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from features.definitions import (
+    CONVERSION_DAYS,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    TIERS,
+    decode_register,
+)
+from nba.channels import CONSENT_CHANNELS, Channel
+from nba.profile import (
+    HOURS_PER_WEEK,
+    ChannelEngagement,
+    ContactHistory,
+    CustomerProfile,
+    JourneyPhase,
+    LifecycleState,
+)
+
+#: Weight of the prior in smoothed rates, in pseudo-observations.
+PRIOR_WEIGHT = 10.0
+NEW_CUSTOMER_DAYS = 30
+CART_DAYS = 30
+BROWSE_DAYS = 7
+RECENT_PURCHASE_DAYS = 90
+DEFAULT_PURCHASE_GAP_DAYS = 45.0
+MIN_PURCHASE_GAP_DAYS = 14.0
+AT_RISK_GAPS = 1.5  # quiet for 1.5 usual gaps: at risk
+LAPSED_GAPS = 3.0  # quiet for 3 usual gaps: lapsed
+RECOMMENDATION_DAYS = 14
+TOP_N = 10
+
+
+@dataclass(frozen=True)
+class ChannelPrior:
+    open_rate: float = 0.2
+    click_rate: float = 0.03
+    conversion_rate: float = 0.1
+
+
+@dataclass(frozen=True)
+class FeaturePriors:
+    """Population rates that thin histories are shrunk toward.
+
+    ``channels[segment][channel]``: segment is the loyalty tier; ``"*"`` is
+    everyone and serves segments without data.
+    """
+
+    channels: Mapping[str, Mapping[str, ChannelPrior]] = field(default_factory=dict)
+    promo_share: float = 0.2
+    new_product_share: float = 0.1
+
+    def channel(self, segment: str, channel: str) -> ChannelPrior:
+        for seg in (segment, "*"):
+            prior = self.channels.get(seg, {}).get(channel)
+            if prior is not None:
+                return prior
+        return ChannelPrior()
+
+
+@dataclass(frozen=True)
+class CustomerStatic:
+    """Attributes that come from the customers table, not from events."""
+
+    timezone: str = "UTC"
+    birth_date: dt.date | None = None
+
+
+def _smoothed(successes: float, trials: float, prior: float) -> float:
+    return (successes + prior * PRIOR_WEIGHT) / (trials + PRIOR_WEIGHT)
+
+
+def _keyed(state: Mapping[str, float], family: str) -> dict[str, float]:
+    prefix = family + ":"
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _day_in_window(day: float, as_of: float, days: int) -> bool:
+    start = day * SECONDS_PER_DAY
+    return start + SECONDS_PER_DAY > as_of - days * SECONDS_PER_DAY and start <= as_of
+
+
+def _bucket_sum(buckets: Mapping[str, float], as_of: float, days: int) -> float:
+    return sum(v for k, v in buckets.items() if _day_in_window(float(k), as_of, days))
+
+
+def _recent(stamps: Mapping[str, float], as_of: float, days: int) -> list[tuple[str, float]]:
+    horizon = as_of - days * SECONDS_PER_DAY
+    return sorted(
+        ((k, v) for k, v in stamps.items() if horizon <= v <= as_of), key=lambda kv: (-kv[1], kv[0])
+    )
+
+
+def _hours(as_of: float, then: float | None) -> float | None:
+    return None if then is None else (as_of - then) / SECONDS_PER_HOUR
+
+
+def _days(as_of: float, then: float | None) -> float | None:
+    return None if then is None else (as_of - then) / SECONDS_PER_DAY
+
+
+def _shares(values: Mapping[str, float]) -> dict[str, float]:
+    total = sum(values.values())
+    if total <= 0:
+        return {}
+    return {k: v / total for k, v in sorted(values.items())}
+
+
+def _top(shares: Mapping[str, float]) -> str | None:
+    return min(shares, key=lambda k: (-shares[k], k)) if shares else None
+
+
+def days_to_birthday(birth: dt.date | None, today: dt.date) -> int | None:
+    """Days from ``today`` to the next birthday (0 on the day; 29 February falls on 1 March).
+
+    >>> days_to_birthday(dt.date(1990, 4, 12), dt.date(2026, 4, 5))
+    7
+    >>> days_to_birthday(dt.date(1990, 4, 12), dt.date(2026, 4, 13))
+    364
+    """
+    if birth is None:
+        return None
+
+    def on(year: int) -> dt.date:
+        try:
+            return birth.replace(year=year)
+        except ValueError:  # 29 February
+            return dt.date(year, 3, 1)
+
+    nxt = on(today.year)
+    if nxt < today:
+        nxt = on(today.year + 1)
+    return (nxt - today).days
+
+
+def build_profile(
+    customer_id: str,
+    state: Mapping[str, float],
+    as_of: dt.datetime,
+    static: CustomerStatic | None = None,
+    priors: FeaturePriors | None = None,
+) -> CustomerProfile:
+    """The profile of ``customer_id`` at ``as_of`` (timezone-aware) from its state."""
+    static = static or CustomerStatic()
+    priors = priors or FeaturePriors()
+    now = as_of.timestamp()
+    get = state.get
+
+    tier_enc = get("lt")
+    tier_at, tier_rank = decode_register(tier_enc) if tier_enc is not None else (None, 0)
+    tier = TIERS[min(tier_rank, len(TIERS) - 1)]
+
+    purchases = get("np", 0.0)
+    revenue = get("rv", 0.0)
+    day_purchases = _keyed(state, "pd")
+    day_revenue = _keyed(state, "rd")
+
+    # engagement per channel
+    engagement: dict[Channel, ChannelEngagement] = {}
+    sent, delivered, opened, clicked = (_keyed(state, f) for f in ("es", "ed", "eo", "ek"))
+    click_days = _keyed(state, "kd")
+    purchase_days = {int(float(d)) for d, n in day_purchases.items() if n > 0}
+    for ch in CONSENT_CHANNELS:
+        c = ch.value
+        prior = priors.channel(tier, c)
+        n_sent, n_del = sent.get(c, 0.0), delivered.get(c, 0.0)
+        n_open, n_click = opened.get(c, 0.0), clicked.get(c, 0.0)
+        days_clicked = [
+            int(k.rsplit("|", 1)[1])
+            for k in click_days
+            if k.startswith(c + "|") and _day_in_window(float(k.rsplit("|", 1)[1]), now, 90)
+        ]
+        converted = sum(
+            1
+            for d in days_clicked
+            if any(d + i in purchase_days for i in range(CONVERSION_DAYS + 1))
+        )
+        base = max(n_del, n_sent)
+        engagement[ch] = ChannelEngagement(
+            sent=int(n_sent),
+            delivered=int(n_del),
+            opened=int(n_open),
+            clicked=int(n_click),
+            converted=converted,
+            open_rate=_smoothed(n_open, base, prior.open_rate),
+            click_rate=_smoothed(n_click, base, prior.click_rate),
+            conversion_rate=_smoothed(converted, len(days_clicked), prior.conversion_rate),
+        )
+
+    # activity by hour of week
+    hours = _keyed(state, "h")
+    activity: tuple[float, ...] = ()
+    peak: int | None = None
+    total_activity = sum(hours.values())
+    if total_activity > 0:
+        counts = [0.0] * HOURS_PER_WEEK
+        for k, v in hours.items():
+            counts[int(float(k)) % HOURS_PER_WEEK] += v
+        activity = tuple(v / total_activity for v in counts)
+        # peak of the activity smoothed over the neighbouring hours (circular)
+        smooth = [
+            counts[(i - 1) % HOURS_PER_WEEK] + 2 * counts[i] + counts[(i + 1) % HOURS_PER_WEEK]
+            for i in range(HOURS_PER_WEEK)
+        ]
+        peak = max(range(HOURS_PER_WEEK), key=lambda i: (smooth[i], -i))
+
+    # cart and browse
+    added, removed, bought = _keyed(state, "ca"), _keyed(state, "cr"), _keyed(state, "cb")
+    prices = _keyed(state, "cv")
+    in_cart = [
+        (p, t)
+        for p, t in _recent(added, now, CART_DAYS)
+        if t > max(removed.get(p, -math.inf), bought.get(p, -math.inf))
+    ]
+    cart_items = tuple(sorted(p for p, _ in in_cart))
+    cart_value = sum(prices.get(p, 0.0) for p in cart_items)
+    cart_age = _hours(now, min(t for _, t in in_cart)) if in_cart else None
+    viewed = _recent(_keyed(state, "v"), now, BROWSE_DAYS)
+    browsed = tuple(p for p, t in viewed if t > bought.get(p, -math.inf))[:TOP_N]
+    browsed_categories = tuple(c for c, _ in _recent(_keyed(state, "vc"), now, BROWSE_DAYS))[:TOP_N]
+    browse_seconds = sum(
+        v
+        for k, v in _keyed(state, "vm").items()
+        if float(k) * SECONDS_PER_HOUR + SECONDS_PER_HOUR > now - SECONDS_PER_DAY
+    )
+    last_bought = tuple(p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS))[:TOP_N]
+
+    # lifecycle and journey
+    first_seen = get("t0")
+    last_purchase, first_purchase = get("tp"), get("tf")
+    days_known = _days(now, first_seen)
+    days_quiet = _days(now, last_purchase)
+    if purchases >= 2 and last_purchase is not None and first_purchase is not None:
+        gap = max(
+            MIN_PURCHASE_GAP_DAYS,
+            (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1),
+        )
+    else:
+        gap = DEFAULT_PURCHASE_GAP_DAYS
+    if days_known is not None and days_known <= NEW_CUSTOMER_DAYS and purchases <= 1:
+        lifecycle = LifecycleState.NEW
+    elif purchases == 0 or days_quiet is None:
+        lifecycle = LifecycleState.PROSPECT
+    elif days_quiet <= AT_RISK_GAPS * gap:
+        lifecycle = LifecycleState.ACTIVE
+    elif days_quiet <= LAPSED_GAPS * gap:
+        lifecycle = LifecycleState.AT_RISK
+    else:
+        lifecycle = LifecycleState.LAPSED
+    if cart_items:
+        phase = JourneyPhase.DECISION
+    elif days_quiet is not None and days_quiet <= RECOMMENDATION_DAYS:
+        phase = JourneyPhase.RECOMMENDATION
+    elif lifecycle is LifecycleState.LAPSED:
+        phase = JourneyPhase.LAPSE
+    elif len(viewed) >= 2:
+        phase = JourneyPhase.CONSIDERATION
+    elif purchases >= 2:
+        phase = JourneyPhase.LOYALTY
+    else:
+        phase = JourneyPhase.DISCOVERY
+
+    # seasonality: months with at least twice their uniform share of purchases
+    months = _keyed(state, "pm")
+    month_total = sum(months.values())
+    seasonal = (
+        tuple(
+            sorted(int(float(m)) for m, n in months.items() if n >= 2 and n / month_total >= 2 / 12)
+        )
+        if month_total >= 4
+        else ()
+    )
+
+    # consents and contacts
+    consents: dict[Channel, bool] = {}
+    for ch in CONSENT_CHANNELS:
+        reg = get(f"g:{ch.value}")
+        consents[ch] = reg is not None and decode_register(reg)[1] == 0
+    tz = zoneinfo.ZoneInfo(static.timezone)
+    contact_days = _keyed(state, "xd")
+    c1: dict[Channel, int] = {}
+    c7: dict[Channel, int] = {}
+    c30: dict[Channel, int] = {}
+    for key, n in contact_days.items():
+        ch_name, day = key.rsplit("|", 1)
+        ch = Channel(ch_name)
+        for window, counts in ((1, c1), (7, c7), (30, c30)):
+            if _day_in_window(float(day), now, window):
+                counts[ch] = counts.get(ch, 0) + int(n)
+    contacts = ContactHistory(
+        last_contact_at={
+            Channel(k): dt.datetime.fromtimestamp(v, dt.UTC) for k, v in _keyed(state, "xl").items()
+        },
+        contacts_1d=c1,
+        contacts_7d=c7,
+        contacts_30d=c30,
+        last_refusal_at={
+            Channel(k): dt.datetime.fromtimestamp(v, dt.UTC) for k, v in _keyed(state, "xr").items()
+        },
+    )
+
+    categories = _shares(_keyed(state, "c"))
+    brands = _shares(_keyed(state, "b"))
+    return CustomerProfile(
+        customer_id=customer_id,
+        as_of=as_of,
+        timezone=static.timezone,
+        days_since_first_seen=days_known,
+        days_since_last_purchase=days_quiet,
+        days_since_last_visit=_days(now, get("tv")),
+        purchases_30d=int(_bucket_sum(day_purchases, now, 30)),
+        purchases_90d=int(_bucket_sum(day_purchases, now, 90)),
+        purchases_total=int(purchases),
+        revenue_90d=_bucket_sum(day_revenue, now, 90),
+        revenue_total=revenue,
+        average_basket=revenue / purchases if purchases else 0.0,
+        category_affinity=categories,
+        brand_affinity=brands,
+        top_category=_top(categories),
+        top_brand=_top(brands),
+        engagement=engagement,
+        activity_by_hour=activity,
+        peak_hour_of_week=peak,
+        lifecycle_state=lifecycle,
+        journey_phase=phase,
+        cart_items=cart_items,
+        cart_value=cart_value,
+        cart_age_hours=cart_age,
+        browsed_products=browsed,
+        browsed_categories=browsed_categories,
+        browse_minutes_24h=browse_seconds / 60.0,
+        hours_since_last_browse=_hours(now, viewed[0][1]) if viewed else None,
+        last_purchased_products=last_bought,
+        hours_since_last_purchase=_hours(now, last_purchase),
+        hours_since_last_delivery=_hours(now, get("td")),
+        promo_sensitivity=_smoothed(get("pp", 0.0), purchases, priors.promo_share),
+        early_adopter_score=_smoothed(get("pn", 0.0), purchases, priors.new_product_share),
+        seasonal_months=seasonal,
+        days_to_birthday=days_to_birthday(static.birth_date, as_of.astimezone(tz).date()),
+        loyalty_tier=tier,
+        days_since_loyalty_tier=_days(now, tier_at),
+        has_click_collect=get("cc") is not None,
+        consents=consents,
+        contacts=contacts,
+        events_seen=int(get("n", 0.0)),
+    )

@@ -1,0 +1,112 @@
+"""Online profiles: events in, up-to-date profiles out, on any :class:`OnlineStore`.
+
+Incoming events go through the very :func:`~features.definitions.event_ops`
+used in batch, so a profile read online equals the batch profile of the same
+events (tested).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from features.batch import ProfileBuild
+from features.definitions import ProductCatalog, event_ops
+from features.finalise import CustomerStatic, FeaturePriors, build_profile
+from features.online.store import ApplyResult, EventOps, OnlineStore
+from features.state import field_names
+from nba.profile import CustomerProfile
+
+
+class OnlineProfiles:
+    """Keeps profiles in ``store`` up to date and reads them back.
+
+    ``products`` is the contract products table (for categories, brands,
+    launch dates and prices of the products events mention).
+    """
+
+    def __init__(self, store: OnlineStore, products: pd.DataFrame):
+        self.store = store
+        self.catalog = ProductCatalog.from_products(products)
+        self._priors: FeaturePriors | None = None
+
+    @property
+    def priors(self) -> FeaturePriors:
+        if self._priors is None:
+            self._priors = self.store.read_priors()
+        return self._priors
+
+    def materialise(self, build: ProfileBuild) -> int:
+        """Load a batch build into the store (states, statics, priors)."""
+        self.store.write_priors(build.priors)
+        self._priors = build.priors
+        return self.store.materialise(build.states, build.statics, build.as_of)
+
+    def to_event_ops(self, events: pd.DataFrame) -> list[EventOps]:
+        """The ops of each event (contract columns, validated), in input order."""
+        if events.empty:
+            return []
+        events = events.reset_index(drop=True)
+        timezones = pd.Series(self.store.timezones(events["customer_id"].unique()), dtype=object)
+        parts = []
+        for fam in event_ops(events, self.catalog, timezones):
+            if fam.frame.empty:
+                continue
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "row": fam.frame["row"].to_numpy(),
+                        "field": field_names(fam.family.name, fam.frame["key"]).to_numpy(
+                            dtype=object
+                        ),
+                        "value": fam.frame["value"].to_numpy(dtype=float),
+                    }
+                )
+            )
+        ops = pd.concat(parts, ignore_index=True).sort_values("row", kind="stable")
+        rows = ops["row"].to_numpy()
+        fields = ops["field"].to_numpy(dtype=object)
+        values = ops["value"].to_numpy(dtype=float)
+        bounds = np.searchsorted(rows, np.arange(len(events) + 1))
+        seconds = (
+            (pd.to_datetime(events["timestamp"], utc=True) - pd.Timestamp(0, tz="UTC"))
+            // pd.Timedelta(seconds=1)
+        ).to_numpy()
+        out = []
+        for i, (cid, eid) in enumerate(zip(events["customer_id"], events["event_id"], strict=True)):
+            s, e = bounds[i], bounds[i + 1]
+            out.append(
+                EventOps(
+                    customer_id=str(cid),
+                    event_id=str(eid),
+                    ts=int(seconds[i]),
+                    ops=tuple(zip(fields[s:e].tolist(), values[s:e].tolist(), strict=True)),
+                )
+            )
+        return out
+
+    def ingest(self, events: pd.DataFrame) -> ApplyResult:
+        """Apply validated contract events; replays and stale events change nothing."""
+        return self.store.apply(self.to_event_ops(events))
+
+    def profiles(
+        self, customer_ids: Sequence[str], as_of: dt.datetime
+    ) -> list[CustomerProfile | None]:
+        """Profiles at ``as_of``; ``None`` for customers the store does not know."""
+        priors = self.priors
+        out: list[CustomerProfile | None] = []
+        for cid, stored in zip(customer_ids, self.store.read(customer_ids), strict=True):
+            if stored is None:
+                out.append(None)
+            else:
+                out.append(build_profile(cid, stored.state, as_of, stored.static, priors))
+        return out
+
+    def profile(self, customer_id: str, as_of: dt.datetime) -> CustomerProfile | None:
+        return self.profiles([customer_id], as_of)[0]
+
+    def register_customer(self, customer_id: str, static: CustomerStatic) -> None:
+        self.store.upsert_static(customer_id, static)

@@ -1,0 +1,280 @@
+"""The Redis online store: one hash and one sorted set per customer.
+
+Keys (``{...}`` is a Redis Cluster hash tag, so that a customer's keys share a
+slot and one Lua script may touch both):
+
+* ``<prefix>:p:{<customer>}``: hash of the profile state (``np``, ``pd:20512``,
+  ...) plus ``_tz`` and ``_bd`` (static attributes), ``_wm`` (materialisation
+  watermark) and ``_mx`` (newest event time), all in epoch seconds;
+* ``<prefix>:e:{<customer>}``: sorted set of recent event ids scored by event
+  time, trimmed to the replay window;
+* ``<prefix>:priors``: the population priors, as JSON.
+
+Events are applied by one Lua script per customer batch: de-duplication and
+the ops are atomic, so a retried or concurrent delivery never counts twice.
+The same code runs on a single Redis, a managed Redis and a Redis Cluster
+(pass a ``redis.cluster.RedisCluster`` client).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from features.definitions import Op
+from features.finalise import CustomerStatic, FeaturePriors
+from features.online.store import (
+    DEFAULT_REPLAY_WINDOW_SECONDS,
+    ApplyResult,
+    EventOps,
+    OnlineStore,
+    StoredCustomer,
+    op_code,
+    priors_from_json,
+    priors_to_json,
+)
+from features.state import State, is_expired, trim_state
+
+#: A hash with more fields than this is compacted (expired fields removed) after an update.
+COMPACT_ABOVE_FIELDS = 96
+#: Customers per pipeline when materialising.
+MATERIALISE_CHUNK = 500
+
+_APPLY = """
+local window = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local wm = tonumber(redis.call('HGET', KEYS[1], '_wm') or '-1e18')
+local newest = tonumber(redis.call('HGET', KEYS[1], '_mx') or '-1e18')
+local applied, dup, stale = 0, 0, 0
+local late = {}
+local i = 3
+for e = 1, n do
+  local eid = ARGV[i]
+  local ts = tonumber(ARGV[i + 1])
+  local nops = tonumber(ARGV[i + 2])
+  i = i + 3
+  local skip = true
+  if ts < wm then
+    stale = stale + 1
+  elseif ts < newest - window then
+    late[#late + 1] = eid
+  elseif redis.call('ZADD', KEYS[2], 'NX', ts, eid) == 0 then
+    dup = dup + 1
+  else
+    skip = false
+  end
+  if skip then
+    i = i + 3 * nops
+  else
+    for k = 1, nops do
+      local op = ARGV[i]
+      local f = ARGV[i + 1]
+      local v = ARGV[i + 2]
+      if op == '0' then
+        redis.call('HINCRBYFLOAT', KEYS[1], f, v)
+      else
+        local cur = redis.call('HGET', KEYS[1], f)
+        if (not cur) or (op == '1' and tonumber(v) > tonumber(cur))
+            or (op == '2' and tonumber(v) < tonumber(cur)) then
+          redis.call('HSET', KEYS[1], f, v)
+        end
+      end
+      i = i + 3
+    end
+    applied = applied + 1
+    if ts > newest then newest = ts end
+  end
+end
+if applied > 0 then
+  redis.call('HSET', KEYS[1], '_mx', newest)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. tostring(newest - window))
+end
+return {applied, dup, stale, redis.call('HLEN', KEYS[1]), late}
+"""
+
+_RESERVED = ("_tz", "_bd", "_wm", "_mx")
+
+
+def _num(value: float) -> str:
+    """Exact text for a float (repr round-trips)."""
+    return repr(float(value))
+
+
+class RedisOnlineStore(OnlineStore):
+    """Online store on Redis or Redis Cluster. ``client`` must not decode responses."""
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str = "nba",
+        replay_window_seconds: int = DEFAULT_REPLAY_WINDOW_SECONDS,
+        seed: int | None = None,
+    ):
+        self.client = client
+        self.prefix = prefix
+        self.replay_window_seconds = replay_window_seconds
+        self._apply = client.register_script(_APPLY)
+        self._random = random.Random(seed)
+
+    # keys ---------------------------------------------------------------
+    def state_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:p:{{{customer_id}}}"
+
+    def seen_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:e:{{{customer_id}}}"
+
+    @property
+    def priors_key(self) -> str:
+        return f"{self.prefix}:priors"
+
+    # writes -------------------------------------------------------------
+    def materialise(
+        self,
+        states: Mapping[str, State],
+        statics: Mapping[str, CustomerStatic],
+        watermark: dt.datetime,
+    ) -> int:
+        cut = watermark.timestamp()
+        ids = sorted(set(states) | set(statics))
+        for start in range(0, len(ids), MATERIALISE_CHUNK):
+            pipe = self.client.pipeline(transaction=False)
+            for cid in ids[start : start + MATERIALISE_CHUNK]:
+                mapping = {f: _num(v) for f, v in trim_state(states.get(cid, {}), cut).items()}
+                mapping.update(self._static_fields(statics.get(cid)))
+                mapping["_wm"] = _num(cut)
+                mapping["_mx"] = _num(cut)
+                key = self.state_key(cid)
+                pipe.delete(key, self.seen_key(cid))
+                pipe.hset(key, mapping=mapping)
+            pipe.execute()
+        return len(ids)
+
+    @staticmethod
+    def _static_fields(static: CustomerStatic | None) -> dict[str, str]:
+        if static is None:
+            return {}
+        fields = {"_tz": static.timezone}
+        if static.birth_date is not None:
+            fields["_bd"] = static.birth_date.isoformat()
+        return fields
+
+    def apply(self, events: Sequence[EventOps]) -> ApplyResult:
+        by_customer: dict[str, list[EventOps]] = defaultdict(list)
+        for ev in events:
+            by_customer[ev.customer_id].append(ev)
+        pipe = self.client.pipeline(transaction=False)
+        order = list(by_customer)
+        for cid in order:
+            args: list[str | int] = [self.replay_window_seconds, len(by_customer[cid])]
+            for ev in by_customer[cid]:
+                args += [ev.event_id, ev.ts, len(ev.ops)]
+                for f, v in ev.ops:
+                    args += [str(int(op_code(f))), f, _num(v)]
+            self._apply(keys=[self.state_key(cid), self.seen_key(cid)], args=args, client=pipe)
+        result = ApplyResult()
+        to_compact = []
+        for cid, (applied, dup, stale, hlen, late) in zip(order, pipe.execute(), strict=True):
+            result.add(
+                ApplyResult(
+                    applied=int(applied),
+                    duplicate=int(dup),
+                    stale=int(stale),
+                    late=len(late),
+                    late_event_ids=[x.decode() if isinstance(x, bytes) else x for x in late],
+                )
+            )
+            if int(hlen) > COMPACT_ABOVE_FIELDS:
+                to_compact.append(cid)
+        for cid in to_compact:
+            self.compact(cid)
+        return result
+
+    def compact(self, customer_id: str, now: float | None = None) -> int:
+        """Remove expired fields of one customer; returns how many were removed."""
+        key = self.state_key(customer_id)
+        raw = self.client.hgetall(key)
+        if not raw:
+            return 0
+        state = _decode_state(raw)
+        newest = float(raw.get(b"_mx", b"0"))
+        at = newest if now is None else now
+        expired = [f for f, v in state.items() if is_expired(f, v, at)]
+        kept = trim_state(state, at)
+        expired += [f for f in state if f not in kept and f not in expired]
+        if expired:
+            self.client.hdel(key, *expired)
+        return len(expired)
+
+    def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:
+        self.client.hset(self.state_key(customer_id), mapping=self._static_fields(static))
+
+    def write_priors(self, priors: FeaturePriors) -> None:
+        self.client.set(self.priors_key, priors_to_json(priors))
+
+    def delete(self, customer_id: str) -> bool:
+        return bool(
+            self.client.delete(self.state_key(customer_id))
+            + self.client.delete(self.seen_key(customer_id))
+        )
+
+    # reads --------------------------------------------------------------
+    def read(self, customer_ids: Sequence[str]) -> list[StoredCustomer | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for cid in customer_ids:
+            pipe.hgetall(self.state_key(cid))
+        out: list[StoredCustomer | None] = []
+        for cid, raw in zip(customer_ids, pipe.execute(), strict=True):
+            if not raw:
+                out.append(None)
+                continue
+            out.append(StoredCustomer(cid, _decode_state(raw), _decode_static(raw)))
+        return out
+
+    def timezones(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(customer_ids))
+        pipe = self.client.pipeline(transaction=False)
+        for cid in ids:
+            pipe.hget(self.state_key(cid), "_tz")
+        return {cid: tz.decode() for cid, tz in zip(ids, pipe.execute(), strict=True) if tz}
+
+    def read_priors(self) -> FeaturePriors:
+        raw = self.client.get(self.priors_key)
+        return priors_from_json(raw.decode()) if raw else FeaturePriors()
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    def memory_usage(self, customer_id: str) -> int:
+        """Bytes Redis uses for this customer's keys (``MEMORY USAGE``)."""
+        total = 0
+        for key in (self.state_key(customer_id), self.seen_key(customer_id)):
+            total += int(self.client.memory_usage(key, samples=0) or 0)
+        return total
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _decode_state(raw: Mapping[bytes, bytes]) -> State:
+    state: State = {}
+    for k, v in raw.items():
+        name = k.decode()
+        if name in _RESERVED:
+            continue
+        state[name] = float(v)
+    return state
+
+
+def _decode_static(raw: Mapping[bytes, bytes]) -> CustomerStatic:
+    tz = raw.get(b"_tz")
+    bd = raw.get(b"_bd")
+    return CustomerStatic(
+        timezone=tz.decode() if tz else "UTC",
+        birth_date=dt.date.fromisoformat(bd.decode()) if bd else None,
+    )
+
+
+__all__ = ["Op", "RedisOnlineStore"]
