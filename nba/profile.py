@@ -1,0 +1,226 @@
+"""The behavioural profile: what nba knows about one customer at one moment.
+
+The profile is a domain type. ``features/`` computes it (offline, point in time,
+and online in Redis) from the same definitions; the decision core reads it; the
+eligibility language refers to its fields by name. It is flat on purpose: a
+profile is one Redis hash per customer and one row of a training set.
+
+Scalar fields are listed in :data:`PROFILE_FIELDS` with their type, so that
+rules referring to an unknown field, or comparing a number with text, are
+refused when an action catalog loads, not when a decision is made.
+
+>>> p = CustomerProfile(customer_id="C1", lifecycle_state=LifecycleState.ACTIVE)
+>>> p.value("lifecycle_state"), p.value("cart_value")
+('active', 0.0)
+>>> PROFILE_FIELDS["days_to_birthday"]
+'number'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Literal
+
+from nba.channels import CONSENT_CHANNELS, OUTBOUND_CHANNELS, Channel
+
+HOURS_PER_WEEK = 168
+
+FieldType = Literal["number", "text", "bool", "list"]
+
+
+class LifecycleState(StrEnum):
+    """Where a customer is in their relationship with the brand."""
+
+    NEW = "new"  # known for a short time, no or one purchase
+    ACTIVE = "active"  # bought recently
+    AT_RISK = "at_risk"  # bought before, quiet for longer than usual
+    LAPSED = "lapsed"  # quiet for long: a reactivation target
+    PROSPECT = "prospect"  # never bought, not new any more
+
+
+class JourneyPhase(StrEnum):
+    """The phase of the current buying journey."""
+
+    DISCOVERY = "discovery"  # browsing without intent
+    CONSIDERATION = "consideration"  # viewing the same products or categories again
+    DECISION = "decision"  # items in the cart or a checkout started
+    RECOMMENDATION = "recommendation"  # bought recently: review, advocacy
+    LOYALTY = "loyalty"  # repeat buyer: cross-sell, up-sell
+    LAPSE = "lapse"  # gone quiet
+
+
+@dataclass(frozen=True)
+class ChannelEngagement:
+    """Message outcomes on one channel, with rates smoothed toward a prior.
+
+    Rates are ``(successes + prior_rate * prior_weight) / (trials + prior_weight)``,
+    so that a customer with two e-mails is not judged on two e-mails alone.
+    """
+
+    sent: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    converted: int = 0
+    open_rate: float = 0.0
+    click_rate: float = 0.0
+    conversion_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class ContactHistory:
+    """Outbound contacts already made, for caps, cool-downs and fatigue."""
+
+    last_contact_at: dict[Channel, dt.datetime] = field(default_factory=dict)
+    contacts_1d: dict[Channel, int] = field(default_factory=dict)
+    contacts_7d: dict[Channel, int] = field(default_factory=dict)
+    contacts_30d: dict[Channel, int] = field(default_factory=dict)
+    last_refusal_at: dict[Channel, dt.datetime] = field(default_factory=dict)
+
+    def total_1d(self) -> int:
+        return sum(self.contacts_1d.values())
+
+    def total_7d(self) -> int:
+        return sum(self.contacts_7d.values())
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    """Everything the engine knows about one customer, as of ``as_of``.
+
+    Money is in the data set's currency; durations are in the unit their name
+    says; ``None`` means "never" (no purchase yet, no birthday known...).
+    """
+
+    customer_id: str
+    as_of: dt.datetime | None = None
+    timezone: str = "UTC"
+    # recency, frequency, monetary value
+    days_since_first_seen: float | None = None
+    days_since_last_purchase: float | None = None
+    days_since_last_visit: float | None = None
+    purchases_30d: int = 0
+    purchases_90d: int = 0
+    purchases_total: int = 0
+    revenue_90d: float = 0.0
+    revenue_total: float = 0.0
+    average_basket: float = 0.0
+    # tastes (time-decayed affinities, each summing to 1 when non-empty)
+    category_affinity: dict[str, float] = field(default_factory=dict)
+    brand_affinity: dict[str, float] = field(default_factory=dict)
+    top_category: str | None = None
+    top_brand: str | None = None
+    # engagement per outbound channel
+    engagement: dict[Channel, ChannelEngagement] = field(default_factory=dict)
+    # activity by hour of week (local time; Monday 00:00 is 0), shares summing to 1
+    activity_by_hour: tuple[float, ...] = ()
+    peak_hour_of_week: int | None = None
+    # journey and lifecycle
+    lifecycle_state: LifecycleState = LifecycleState.PROSPECT
+    journey_phase: JourneyPhase = JourneyPhase.DISCOVERY
+    # cart and browse state
+    cart_items: tuple[str, ...] = ()
+    cart_value: float = 0.0
+    cart_age_hours: float | None = None
+    browsed_products: tuple[str, ...] = ()
+    browsed_categories: tuple[str, ...] = ()
+    browse_minutes_24h: float = 0.0
+    hours_since_last_browse: float | None = None
+    last_purchased_products: tuple[str, ...] = ()
+    hours_since_last_purchase: float | None = None
+    hours_since_last_delivery: float | None = None
+    # traits
+    promo_sensitivity: float = 0.0
+    early_adopter_score: float = 0.0
+    seasonal_months: tuple[int, ...] = ()
+    # milestones
+    days_to_birthday: int | None = None
+    loyalty_tier: str = "none"
+    days_since_loyalty_tier: float | None = None
+    has_click_collect: bool = False
+    # consent and contact history
+    consents: dict[Channel, bool] = field(default_factory=dict)
+    contacts: ContactHistory = field(default_factory=ContactHistory)
+    events_seen: int = 0
+
+    def value(self, name: str) -> object:
+        """The value of the scalar or derived field ``name`` (see :data:`PROFILE_FIELDS`)."""
+        if name not in PROFILE_FIELDS:
+            raise KeyError(f"unknown profile field {name!r}")
+        derived = _DERIVED.get(name)
+        if derived is not None:
+            return derived(self)
+        value = getattr(self, name)
+        if isinstance(value, StrEnum):
+            return value.value
+        if isinstance(value, tuple):
+            return list(value)
+        return value
+
+    def consented(self, channel: Channel) -> bool:
+        """True when the customer may be contacted on ``channel`` (consent-wise)."""
+        if not channel.needs_consent:
+            return True
+        return self.consents.get(channel, False)
+
+
+def _consented_channels(p: CustomerProfile) -> list[str]:
+    return [c.value for c in OUTBOUND_CHANNELS if p.consented(c)]
+
+
+def _engagement_rate(channel: Channel, rate: str):  # type: ignore[no-untyped-def]
+    def get(p: CustomerProfile) -> float:
+        return float(getattr(p.engagement.get(channel, ChannelEngagement()), rate))
+
+    return get
+
+
+_DERIVED = {
+    "consented_channels": _consented_channels,
+    "contacts_1d": lambda p: p.contacts.total_1d(),
+    "contacts_7d": lambda p: p.contacts.total_7d(),
+    "cart_size": lambda p: len(p.cart_items),
+    **{
+        f"{ch.value}_{rate}": _engagement_rate(ch, rate)
+        for ch in CONSENT_CHANNELS
+        for rate in ("open_rate", "click_rate")
+    },
+}
+
+def _profile_fields() -> dict[str, FieldType]:
+    types: dict[str, FieldType] = {}
+    hints = {
+        "float | None": "number",
+        "int | None": "number",
+        "float": "number",
+        "int": "number",
+        "str": "text",
+        "str | None": "text",
+        "bool": "bool",
+        "LifecycleState": "text",
+        "JourneyPhase": "text",
+        "tuple[str, ...]": "list",
+        "tuple[int, ...]": "list",
+    }
+    for f in fields(CustomerProfile):
+        kind = hints.get(str(f.type))
+        if kind is not None and f.name not in ("as_of",):
+            types[f.name] = kind  # type: ignore[assignment]
+    types.update(
+        {
+            "consented_channels": "list",
+            "contacts_1d": "number",
+            "contacts_7d": "number",
+            "cart_size": "number",
+        }
+    )
+    for ch in CONSENT_CHANNELS:
+        types[f"{ch.value}_open_rate"] = "number"
+        types[f"{ch.value}_click_rate"] = "number"
+    return types
+
+
+#: Fields that rules may refer to, with their type.
+PROFILE_FIELDS: dict[str, FieldType] = _profile_fields()
