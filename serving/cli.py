@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Public data sets converted into the nba data contract.")
 app.add_typer(datasets_app, name="datasets")
+features_app = typer.Typer(help="Behavioural profiles: batch build, online store, read-out.")
+app.add_typer(features_app, name="features")
 
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
@@ -188,6 +190,134 @@ def movielens_100k(
         f"wrote {len(dataset.customers):,} customers, {len(dataset.products):,} products and "
         f"{len(dataset.events):,} rating events to {out}"
     )
+
+
+def _as_of(value: str | None):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        raise _fail(f"--as-of: not a timestamp: {value!r} (e.g. 2026-04-01T00:00:00Z)") from None
+    if stamp.tzinfo is None:
+        raise _fail(f"--as-of: {value!r} has no time zone (add Z or an offset)")
+    return stamp.tz_convert("UTC").to_pydatetime()
+
+
+def _redis_store(redis_url: str | None, data_dir: Path):  # type: ignore[no-untyped-def]
+    from features.online.connect import RedisUnavailableError, connect_redis
+    from features.online.redis_store import RedisOnlineStore
+
+    try:
+        client = connect_redis(redis_url, data_dir)
+        client.ping()
+    except (RedisUnavailableError, Exception) as exc:
+        raise _fail(str(exc), EXIT_UNAVAILABLE) from None
+    return RedisOnlineStore(client)
+
+
+RedisUrl = Annotated[
+    str | None,
+    typer.Option(envvar="NBA_REDIS_URL", help="Redis URL; an embedded Redis server when unset."),
+]
+DataDir = Annotated[
+    Path, typer.Option(envvar="NBA_DATA_DIR", help="Where embedded services keep their files.")
+]
+
+
+@features_app.command("build")
+def features_build(
+    data: Annotated[Path, typer.Option(help="Folder with the four contract tables.")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write the profiles to.")],
+    as_of: Annotated[
+        str | None, typer.Option(help="Profiles as known just before this time (default: now).")
+    ] = None,
+) -> None:
+    """Build every customer's profile in batch and write them as Parquet."""
+    from features.batch import build_profiles
+    from features.profile_table import profiles_frame
+
+    when = _as_of(as_of)
+    dataset = _load(data)
+    console = _console()
+    started = time.perf_counter()
+    with _progress(console) as progress:
+        task = progress.add_task("building profiles", total=1.0)
+        build = build_profiles(
+            dataset, as_of=when, progress=lambda d, t: progress.update(task, completed=d, total=t)
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    profiles_frame(build.profiles).to_parquet(out, index=False)
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"{len(build.profiles):,} profiles as of {build.as_of.isoformat()} from "
+        f"{len(dataset.events):,} events in {elapsed:.1f} s "
+        f"({len(dataset.events) / max(elapsed, 1e-9):,.0f} events/s) -> {out}"
+    )
+
+
+@features_app.command("materialise")
+def features_materialise(
+    data: Annotated[Path, typer.Option(help="Folder with the four contract tables.")],
+    as_of: Annotated[
+        str | None, typer.Option(help="Batch cut-off (default: after the last event).")
+    ] = None,
+    redis_url: RedisUrl = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Build profiles in batch and load their state into Redis for online serving."""
+    from features.batch import build_profiles
+    from features.online.profiles import OnlineProfiles
+
+    dataset = _load(data)
+    store = _redis_store(redis_url, data_dir)
+    console = _console()
+    started = time.perf_counter()
+    with console.status("building profiles"):
+        build = build_profiles(dataset, as_of=_as_of(as_of))
+    with console.status("writing to Redis"):
+        n = OnlineProfiles(store, dataset.products).materialise(build)
+    console.print(
+        f"materialised {n:,} customers as of {build.as_of.isoformat()} into "
+        f"{redis_url or 'the embedded Redis in ' + str(data_dir)} in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+@features_app.command("show")
+def features_show(
+    customer_id: Annotated[str, typer.Argument(help="The customer to show.")],
+    data: Annotated[Path, typer.Option(help="Folder with the products table.")],
+    at: Annotated[
+        str | None, typer.Option(help="Read the profile at this time (default: now).")
+    ] = None,
+    redis_url: RedisUrl = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Print one customer's online profile in readable form."""
+    import datetime as dt
+
+    from features.contract import PRODUCTS
+    from features.online.profiles import OnlineProfiles
+    from features.validation import DataContractError, find_table_file, read_table
+
+    path = find_table_file(data, "products")
+    if path is None:
+        raise _fail(f"{data}: no products.parquet or products.csv file")
+    try:
+        products = read_table(path, PRODUCTS)
+    except DataContractError as err:
+        raise _fail(str(err)) from None
+    store = _redis_store(redis_url, data_dir)
+    when = _as_of(at) or dt.datetime.now(dt.UTC)
+    profile = OnlineProfiles(store, products).profile(customer_id, when)
+    if profile is None:
+        raise _fail(f"customer {customer_id!r} is not in the online store", 1)
+    from serving.render import profile_table
+
+    _console().print(profile_table(profile))
 
 
 def main() -> None:
