@@ -8,7 +8,10 @@ so that offline values equal the online ones for the same events.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
+import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +21,7 @@ import pandas as pd
 from features.dataset import RetailDataset
 from features.definitions import ProductCatalog, customer_ops, epoch_seconds, event_ops
 from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, build_profile
-from features.state import State, aggregate, combine, field_names, states_by_customer, trim_state
+from features.state import State, aggregate, combine, expired_mask, field_names, states_by_customer
 from nba.channels import CONSENT_CHANNELS
 from nba.profile import CustomerProfile
 
@@ -77,12 +80,13 @@ def compute_states(
             yield fam
 
     event_state = aggregate(
-        known(event_ops(events, catalog, timezones)), events["customer_id"].to_numpy(dtype=object)
+        known(event_ops(events, catalog, timezones)), pd.Categorical(events["customer_id"])
     )
     customer_state = aggregate(
-        known(customer_ops(customers)), customers["customer_id"].to_numpy(dtype=object)
+        known(customer_ops(customers)), pd.Categorical(customers["customer_id"])
     )
-    return combine(pd.concat([customer_state, event_state], ignore_index=True))
+    shared = set(customer_state["family"].unique())
+    return combine(pd.concat([customer_state, event_state], ignore_index=True), families=shared)
 
 
 def estimate_priors(
@@ -132,31 +136,70 @@ def build_profiles(
     as_of: dt.datetime | None = None,
     priors: FeaturePriors | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> ProfileBuild:
-    """Profiles of every customer known before ``as_of`` (default: just after the last event)."""
+    """Profiles of every customer known before ``as_of`` (default: just after the last event).
+
+    ``workers`` processes finalise the profiles (default: one per core; 1 runs
+    in this process).
+    """
     if as_of is None:
         last = data.events["timestamp"].max() if len(data.events) else pd.Timestamp.now(tz="UTC")
-        as_of = (last + pd.Timedelta(seconds=1)).to_pydatetime()
+        as_of = (last.floor("s") + pd.Timedelta(seconds=1)).to_pydatetime()
     stamp = pd.Timestamp(as_of)
     customers, events = known_before(data, stamp)
     long = compute_states(customers, events, data.products, before=stamp)
     if progress:
         progress(0.5, 1.0)
     cut = stamp.timestamp()
-    states = {cid: trim_state(s, cut) for cid, s in states_by_customer(long).items()}
+    states = states_by_customer(long[~expired_mask(long, cut)])
     statics = statics_of(customers)
     priors = priors or estimate_priors(states, statics)
-    profiles = []
     ids = customers["customer_id"].tolist()
-    for i, cid in enumerate(ids):
-        profiles.append(build_profile(cid, states.get(cid, {}), as_of, statics[cid], priors))
-        if progress and i % 5000 == 0:
-            progress(0.5 + 0.5 * i / max(len(ids), 1), 1.0)
-    if progress:
-        progress(1.0, 1.0)
+    jobs = [(cid, states.get(cid, {}), statics[cid]) for cid in ids]
+    profiles = finalise_all(jobs, as_of, priors, workers=workers, progress=progress)
     return ProfileBuild(
         as_of=as_of, states=states, statics=statics, priors=priors, profiles=profiles
     )
+
+
+#: Below this many customers, finalising in other processes costs more than it saves.
+PARALLEL_MIN_CUSTOMERS = 20_000
+_CHUNK = 5_000
+
+
+def _finalise_chunk(
+    args: tuple[list[tuple[str, State, CustomerStatic]], dt.datetime, FeaturePriors],
+) -> list[CustomerProfile]:
+    jobs, as_of, priors = args
+    return [build_profile(cid, state, as_of, static, priors) for cid, state, static in jobs]
+
+
+def finalise_all(
+    jobs: list[tuple[str, State, CustomerStatic]],
+    as_of: dt.datetime,
+    priors: FeaturePriors,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> list[CustomerProfile]:
+    """``build_profile`` for each ``(customer_id, state, static)``, in order, on
+    ``workers`` processes for large jobs."""
+    workers = workers or os.cpu_count() or 1
+    chunks = [(jobs[i : i + _CHUNK], as_of, priors) for i in range(0, len(jobs), _CHUNK)]
+    out: list[CustomerProfile] = []
+    if workers > 1 and len(jobs) >= PARALLEL_MIN_CUSTOMERS:
+        context = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for i, part in enumerate(pool.map(_finalise_chunk, chunks)):
+                out.extend(part)
+                if progress:
+                    progress(0.5 + 0.5 * (i + 1) / len(chunks), 1.0)
+        return out
+    for i, chunk in enumerate(chunks):
+        out.extend(_finalise_chunk(chunk))
+        if progress:
+            progress(0.5 + 0.5 * (i + 1) / len(chunks), 1.0)
+    return out
 
 
 def point_in_time(

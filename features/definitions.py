@@ -209,8 +209,9 @@ def local_parts(seconds: np.ndarray, timezones: np.ndarray) -> tuple[np.ndarray,
     how = np.zeros(len(seconds), dtype=np.int64)
     month = np.zeros(len(seconds), dtype=np.int64)
     utc = pd.to_datetime(seconds, unit="s", utc=True)
-    for tz in pd.unique(timezones):
-        mask = timezones == tz
+    zones = pd.Categorical(timezones)
+    for code, tz in enumerate(zones.categories):
+        mask = zones.codes == code
         local = utc[mask].tz_convert(tz)
         how[mask] = local.day_of_week.to_numpy() * 24 + local.hour.to_numpy()
         month[mask] = local.month.to_numpy()
@@ -276,14 +277,18 @@ def event_ops(
     n = len(events)
     rows = np.arange(n)
     t = epoch_seconds(events["timestamp"])
-    etype = events["event_type"].to_numpy(dtype=object)
-    channel = events["channel"].to_numpy(dtype=object)
-    product = events["product_id"]
-    has_product = product.notna().to_numpy()
-    tz = events["customer_id"].map(timezones).fillna("UTC").to_numpy(dtype=object)
+    etype_cat = pd.Categorical(events["event_type"])
+    etype_names = list(etype_cat.categories)
+    etype_codes = etype_cat.codes
+    channel = pd.Categorical(events["channel"])
+    pid = pd.Categorical(events["product_id"])
+    has_product = pid.codes >= 0
+    customers = pd.Categorical(events["customer_id"])
+    tz = _lookup(timezones.astype(object), customers, default="UTC")
 
     def of(*types: EventType) -> np.ndarray:
-        return np.isin(etype, [x.value for x in types])
+        wanted = [etype_names.index(x.value) for x in types if x.value in etype_names]
+        return np.isin(etype_codes, wanted)
 
     def _ops(family: str, at: np.ndarray, keys: object, values: object) -> FamilyOps:
         return _family_ops(family, at, keys, values, t[at])
@@ -311,15 +316,16 @@ def event_ops(
     _, pmonth = local_parts(t[purchase], tz[purchase])
     yield _ops("pm", pr, pmonth, 1.0)
 
-    launch = product.map(catalog.launch).to_numpy(dtype=float, na_value=np.nan)
+    launch = _lookup(catalog.launch.astype(float), pid, default=np.nan).astype(float)
     new = purchase & (t - launch >= 0) & (t - launch <= NEW_PRODUCT_DAYS * SECONDS_PER_DAY)
     yield _ops("pn", rows[new], 0, 1.0)
 
-    category = product.map(catalog.category).to_numpy(dtype=object)
-    brand = product.map(catalog.brand).to_numpy(dtype=object)
-    weights = pd.Series(etype).map({k.value: v for k, v in AFFINITY_WEIGHTS.items()})
-    weighted = weights.notna().to_numpy() & has_product
-    decayed = weights.to_numpy(dtype=float, na_value=0.0) * decay_weight(t)
+    category = _lookup(catalog.category, pid, default=None)
+    brand = _lookup(catalog.brand, pid, default=None)
+    weight_of = np.array([AFFINITY_WEIGHTS.get(EventType(e), 0.0) for e in etype_names] + [0.0])
+    weights = weight_of[etype_codes]
+    weighted = (weights > 0) & has_product
+    decayed = weights * decay_weight(t)
     with_cat = weighted & pd.notna(category)
     yield _ops("c", rows[with_cat], category[with_cat], decayed[with_cat])
     with_brand = weighted & pd.notna(brand)
@@ -346,7 +352,7 @@ def event_ops(
     refused = of(EventType.CALL_REFUSED, EventType.COMPLAINT)
     yield _ops("xr", rows[refused], channel[refused], t[refused].astype(float))
 
-    consent_channels = np.isin(channel, [c.value for c in CONSENT_CHANNELS])
+    consent_channels = channel.isin([c.value for c in CONSENT_CHANNELS])
     withdraw = of(EventType.UNSUBSCRIBE, EventType.COMPLAINT, EventType.SMS_STOP) & consent_channels
     grant = of(EventType.OPT_IN) & consent_channels
     change = withdraw | grant
@@ -382,7 +388,6 @@ def event_ops(
     pickup = of(EventType.CLICK_COLLECT_PICKUP)
     yield _ops("cc", rows[pickup], 0, t[pickup].astype(float))
 
-    pid = product.to_numpy(dtype=object)
     for family, types in (
         ("ca", (EventType.ADD_TO_CART,)),
         ("cr", (EventType.REMOVE_FROM_CART,)),
@@ -392,7 +397,7 @@ def event_ops(
         mask = of(*types) & has_product
         yield _ops(family, rows[mask], pid[mask], t[mask].astype(float))
     added = of(EventType.ADD_TO_CART) & has_product
-    price = product.map(catalog.price).to_numpy(dtype=float, na_value=np.nan)
+    price = _lookup(catalog.price.astype(float), pid, default=np.nan).astype(float)
     priced = added & np.isfinite(price)
     yield _ops("cv", rows[priced], pid[priced], price[priced])
     viewed = of(EventType.PRODUCT_VIEW) & has_product
@@ -406,10 +411,20 @@ def event_ops(
     )
 
 
-def _channel_day(channels: np.ndarray, days: np.ndarray) -> np.ndarray:
-    return (pd.Series(channels, dtype=object) + "|" + pd.Series(days).astype(str)).to_numpy(
-        dtype=object
-    )
+def _channel_day(channels: pd.Categorical, days: np.ndarray) -> np.ndarray:
+    return (
+        pd.Series(np.asarray(channels), dtype=object) + "|" + pd.Series(days).astype(str)
+    ).to_numpy(dtype=object)
+
+
+def _lookup(table: pd.Series, codes_of: pd.Categorical, default: object) -> np.ndarray:
+    """``table[value]`` for every value of a categorical, vectorised through its codes."""
+    per_category = table.reindex(codes_of.categories).to_numpy(dtype=object)
+    per_category = np.append(per_category, default)
+    out = per_category[codes_of.codes]  # code -1 (missing) picks the default
+    if default is None or (isinstance(default, float) and np.isnan(default)):
+        return out
+    return np.where(pd.isna(out), default, out)
 
 
 def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:

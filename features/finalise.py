@@ -85,9 +85,20 @@ def _smoothed(successes: float, trials: float, prior: float) -> float:
     return (successes + prior * PRIOR_WEIGHT) / (trials + PRIOR_WEIGHT)
 
 
-def _keyed(state: Mapping[str, float], family: str) -> dict[str, float]:
-    prefix = family + ":"
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+_EMPTY: dict[str, float] = {}
+
+
+def split_state(state: Mapping[str, float]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """``(scalars, keyed)``: ``{"np": 3}`` and ``{"pd": {"20512": 1}}`` from a flat state."""
+    scalars: dict[str, float] = {}
+    keyed: dict[str, dict[str, float]] = {}
+    for name, value in state.items():
+        family, sep, key = name.partition(":")
+        if sep:
+            keyed.setdefault(family, {})[key] = value
+        else:
+            scalars[name] = value
+    return scalars, keyed
 
 
 def _day_in_window(day: float, as_of: float, days: int) -> bool:
@@ -159,7 +170,11 @@ def build_profile(
     static = static or CustomerStatic()
     priors = priors or FeaturePriors()
     now = as_of.timestamp()
-    get = state.get
+    scalars, keyed = split_state(state)
+    get = scalars.get
+
+    def _keyed(_: object, family: str) -> dict[str, float]:
+        return keyed.get(family, _EMPTY)
 
     tier_enc = get("lt")
     tier_at, tier_rank = decode_register(tier_enc) if tier_enc is not None else (None, 0)
@@ -175,16 +190,17 @@ def build_profile(
     sent, delivered, opened, clicked = (_keyed(state, f) for f in ("es", "ed", "eo", "ek"))
     click_days = _keyed(state, "kd")
     purchase_days = {int(float(d)) for d, n in day_purchases.items() if n > 0}
+    clicks_by_channel: dict[str, list[int]] = {}
+    for key in click_days:
+        ch_name, _, day = key.rpartition("|")
+        if _day_in_window(float(day), now, 90):
+            clicks_by_channel.setdefault(ch_name, []).append(int(day))
     for ch in CONSENT_CHANNELS:
         c = ch.value
         prior = priors.channel(tier, c)
         n_sent, n_del = sent.get(c, 0.0), delivered.get(c, 0.0)
         n_open, n_click = opened.get(c, 0.0), clicked.get(c, 0.0)
-        days_clicked = [
-            int(k.rsplit("|", 1)[1])
-            for k in click_days
-            if k.startswith(c + "|") and _day_in_window(float(k.rsplit("|", 1)[1]), now, 90)
-        ]
+        days_clicked = clicks_by_channel.get(c, [])
         converted = sum(
             1
             for d in days_clicked
@@ -208,16 +224,25 @@ def build_profile(
     peak: int | None = None
     total_activity = sum(hours.values())
     if total_activity > 0:
-        counts = [0.0] * HOURS_PER_WEEK
+        counts: dict[int, float] = {}
         for k, v in hours.items():
-            counts[int(float(k)) % HOURS_PER_WEEK] += v
-        activity = tuple(v / total_activity for v in counts)
+            hour = int(float(k)) % HOURS_PER_WEEK
+            counts[hour] = counts.get(hour, 0.0) + v
+        shares = [0.0] * HOURS_PER_WEEK
+        for hour, v in counts.items():
+            shares[hour] = v / total_activity
+        activity = tuple(shares)
+
         # peak of the activity smoothed over the neighbouring hours (circular)
-        smooth = [
-            counts[(i - 1) % HOURS_PER_WEEK] + 2 * counts[i] + counts[(i + 1) % HOURS_PER_WEEK]
-            for i in range(HOURS_PER_WEEK)
-        ]
-        peak = max(range(HOURS_PER_WEEK), key=lambda i: (smooth[i], -i))
+        def smoothed(i: int) -> float:
+            return (
+                counts.get((i - 1) % HOURS_PER_WEEK, 0.0)
+                + 2 * counts.get(i, 0.0)
+                + counts.get((i + 1) % HOURS_PER_WEEK, 0.0)
+            )
+
+        candidates = sorted({(h + d) % HOURS_PER_WEEK for h in counts for d in (-1, 0, 1)})
+        peak = max(candidates, key=lambda i: (smoothed(i), -i))
 
     # cart and browse
     added, removed, bought = _keyed(state, "ca"), _keyed(state, "cr"), _keyed(state, "cb")
@@ -289,7 +314,7 @@ def build_profile(
     # consents and contacts
     consents: dict[Channel, bool] = {}
     for ch in CONSENT_CHANNELS:
-        reg = get(f"g:{ch.value}")
+        reg = _keyed(state, "g").get(ch.value)
         consents[ch] = reg is not None and decode_register(reg)[1] == 0
     tz = zoneinfo.ZoneInfo(static.timezone)
     contact_days = _keyed(state, "xd")

@@ -114,11 +114,17 @@ def row_to_profile(row: Mapping[str, Any]) -> CustomerProfile:
         elif f.name == "contacts":
             raw = json.loads(value)
             value = ContactHistory(
-                last_contact_at={Channel(k): dt.datetime.fromisoformat(v) for k, v in raw["last_contact_at"].items()},
+                last_contact_at={
+                    Channel(k): dt.datetime.fromisoformat(v)
+                    for k, v in raw["last_contact_at"].items()
+                },
                 contacts_1d={Channel(k): int(v) for k, v in raw["contacts_1d"].items()},
                 contacts_7d={Channel(k): int(v) for k, v in raw["contacts_7d"].items()},
                 contacts_30d={Channel(k): int(v) for k, v in raw["contacts_30d"].items()},
-                last_refusal_at={Channel(k): dt.datetime.fromisoformat(v) for k, v in raw["last_refusal_at"].items()},
+                last_refusal_at={
+                    Channel(k): dt.datetime.fromisoformat(v)
+                    for k, v in raw["last_refusal_at"].items()
+                },
             )
         elif f.name in _JSON_FIELDS:
             value = json.loads(value)
