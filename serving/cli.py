@@ -62,7 +62,10 @@ def simulate(
     products: Annotated[int, typer.Option(help="Number of products in the catalogue.")] = 2000,
 ) -> None:
     """Simulate a multichannel retailer with known ground truth."""
-    from experiments.simulator import SimulatorConfig, simulate_to_directory
+    import pyarrow.parquet as pq
+
+    from experiments.simulator import SimulatorConfig
+    from experiments.simulator.writer import stream_simulation
 
     console = _console()
     try:
@@ -71,17 +74,21 @@ def simulate(
         raise _fail(str(exc)) from None
     started = time.perf_counter()
     with _progress(console) as progress:
-        task = progress.add_task("simulating", total=1.0)
+        task = progress.add_task("simulating customers", total=customers)
 
         def report(done: float, total: float) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = simulate_to_directory(config, out, progress=report)
+        stream_simulation(config, out, progress=report)
     elapsed = time.perf_counter() - started
+    counts = {
+        name: pq.ParquetFile(out / f"{name}.parquet").metadata.num_rows
+        for name in ("customers", "products", "offers", "events")
+    }
     console.print(
-        f"wrote {result.customers:,} customers, {result.products:,} products, "
-        f"{result.offers:,} offers and {result.events:,} events to {out} "
-        f"in {elapsed:.1f} s (ground truth in {out / 'truth'})"
+        f"wrote {counts['customers']:,} customers, {counts['products']:,} products, "
+        f"{counts['offers']:,} offers and {counts['events']:,} events to {out} "
+        f"in {elapsed:.1f} s (hidden ground truth in {out / 'truth'})"
     )
 
 

@@ -21,6 +21,10 @@ from features.state import field_names
 from nba.profile import CustomerProfile
 
 
+#: Time zones kept in memory per process before the cache is reset.
+TIMEZONE_CACHE_SIZE = 1_000_000
+
+
 class OnlineProfiles:
     """Keeps profiles in ``store`` up to date and reads them back.
 
@@ -32,6 +36,7 @@ class OnlineProfiles:
         self.store = store
         self.catalog = ProductCatalog.from_products(products)
         self._priors: FeaturePriors | None = None
+        self._timezones: dict[str, str] = {}
 
     @property
     def priors(self) -> FeaturePriors:
@@ -50,7 +55,7 @@ class OnlineProfiles:
         if events.empty:
             return []
         events = events.reset_index(drop=True)
-        timezones = pd.Series(self.store.timezones(events["customer_id"].unique()), dtype=object)
+        timezones = pd.Series(self._timezones_of(events["customer_id"].unique()), dtype=object)
         parts = []
         for fam in event_ops(events, self.catalog, timezones):
             if fam.frame.empty:
@@ -88,6 +93,16 @@ class OnlineProfiles:
             )
         return out
 
+    def _timezones_of(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """Time zones, cached in this process (they change only through ``register_customer``)."""
+        missing = [c for c in customer_ids if c not in self._timezones]
+        if missing:
+            if len(self._timezones) > TIMEZONE_CACHE_SIZE:
+                self._timezones.clear()
+            found = self.store.timezones(missing)
+            self._timezones.update(found)
+        return {c: self._timezones[c] for c in customer_ids if c in self._timezones}
+
     def ingest(self, events: pd.DataFrame) -> ApplyResult:
         """Apply validated contract events; replays and stale events change nothing."""
         return self.store.apply(self.to_event_ops(events))
@@ -110,3 +125,4 @@ class OnlineProfiles:
 
     def register_customer(self, customer_id: str, static: CustomerStatic) -> None:
         self.store.upsert_static(customer_id, static)
+        self._timezones[customer_id] = static.timezone

@@ -38,7 +38,8 @@ from features.online.store import (
 )
 from features.state import State, is_expired, trim_state
 
-#: A hash with more fields than this is compacted (expired fields removed) after an update.
+#: A hash with more fields than this is compacted (expired fields removed) after an
+#: update, at most once a day (of event time) per customer.
 COMPACT_ABOVE_FIELDS = 96
 #: Customers per pipeline when materialising.
 MATERIALISE_CHUNK = 500
@@ -50,13 +51,10 @@ local wm = tonumber(redis.call('HGET', KEYS[1], '_wm') or '-1e18')
 local newest = tonumber(redis.call('HGET', KEYS[1], '_mx') or '-1e18')
 local applied, dup, stale = 0, 0, 0
 local late = {}
-local i = 3
-for e = 1, n do
-  local eid = ARGV[i]
-  local ts = tonumber(ARGV[i + 1])
-  local nops = tonumber(ARGV[i + 2])
-  i = i + 3
-  local skip = true
+for e = 0, n - 1 do
+  local eid = ARGV[3 + 3 * e]
+  local ts = tonumber(ARGV[4 + 3 * e])
+  local ops = ARGV[5 + 3 * e]
   if ts < wm then
     stale = stale + 1
   elseif ts < newest - window then
@@ -64,15 +62,8 @@ for e = 1, n do
   elseif redis.call('ZADD', KEYS[2], 'NX', ts, eid) == 0 then
     dup = dup + 1
   else
-    skip = false
-  end
-  if skip then
-    i = i + 3 * nops
-  else
-    for k = 1, nops do
-      local op = ARGV[i]
-      local f = ARGV[i + 1]
-      local v = ARGV[i + 2]
+    -- ops: "<op> <field> <value>" separated by newlines; op 0 sum, 1 max, 2 min
+    for op, f, v in string.gmatch(ops, '(%d) (%S+) (%S+)') do
       if op == '0' then
         redis.call('HINCRBYFLOAT', KEYS[1], f, v)
       else
@@ -82,20 +73,24 @@ for e = 1, n do
           redis.call('HSET', KEYS[1], f, v)
         end
       end
-      i = i + 3
     end
     applied = applied + 1
     if ts > newest then newest = ts end
   end
 end
+local compact = 0
 if applied > 0 then
   redis.call('HSET', KEYS[1], '_mx', newest)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. tostring(newest - window))
+  local last = tonumber(redis.call('HGET', KEYS[1], '_cp') or '-1e18')
+  if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[3 + 3 * n]) and newest - last > 86400 then
+    compact = 1
+  end
 end
-return {applied, dup, stale, redis.call('HLEN', KEYS[1]), late}
+return {applied, dup, stale, compact, late}
 """
 
-_RESERVED = ("_tz", "_bd", "_wm", "_mx")
+_RESERVED = ("_tz", "_bd", "_wm", "_mx", "_cp")
 
 
 def _num(value: float) -> str:
@@ -146,6 +141,7 @@ class RedisOnlineStore(OnlineStore):
                 mapping.update(self._static_fields(statics.get(cid)))
                 mapping["_wm"] = _num(cut)
                 mapping["_mx"] = _num(cut)
+                mapping["_cp"] = _num(cut)
                 key = self.state_key(cid)
                 pipe.delete(key, self.seen_key(cid))
                 pipe.hset(key, mapping=mapping)
@@ -168,15 +164,16 @@ class RedisOnlineStore(OnlineStore):
         pipe = self.client.pipeline(transaction=False)
         order = list(by_customer)
         for cid in order:
-            args: list[str | int] = [self.replay_window_seconds, len(by_customer[cid])]
-            for ev in by_customer[cid]:
-                args += [ev.event_id, ev.ts, len(ev.ops)]
-                for f, v in ev.ops:
-                    args += [str(int(op_code(f))), f, _num(v)]
+            batch = by_customer[cid]
+            args: list[str | int] = [self.replay_window_seconds, len(batch)]
+            for ev in batch:
+                packed = "\n".join(f"{int(op_code(f))} {f} {_num(v)}" for f, v in ev.ops)
+                args += [ev.event_id, ev.ts, packed]
+            args.append(COMPACT_ABOVE_FIELDS)
             self._apply(keys=[self.state_key(cid), self.seen_key(cid)], args=args, client=pipe)
         result = ApplyResult()
         to_compact = []
-        for cid, (applied, dup, stale, hlen, late) in zip(order, pipe.execute(), strict=True):
+        for cid, (applied, dup, stale, compact, late) in zip(order, pipe.execute(), strict=True):
             result.add(
                 ApplyResult(
                     applied=int(applied),
@@ -186,7 +183,7 @@ class RedisOnlineStore(OnlineStore):
                     late_event_ids=[x.decode() if isinstance(x, bytes) else x for x in late],
                 )
             )
-            if int(hlen) > COMPACT_ABOVE_FIELDS:
+            if int(compact):
                 to_compact.append(cid)
         for cid in to_compact:
             self.compact(cid)
@@ -204,8 +201,11 @@ class RedisOnlineStore(OnlineStore):
         expired = [f for f, v in state.items() if is_expired(f, v, at)]
         kept = trim_state(state, at)
         expired += [f for f in state if f not in kept and f not in expired]
+        pipe = self.client.pipeline(transaction=False)
         if expired:
-            self.client.hdel(key, *expired)
+            pipe.hdel(key, *expired)
+        pipe.hset(key, "_cp", _num(at))
+        pipe.execute()
         return len(expired)
 
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:

@@ -1,0 +1,646 @@
+"""The retailer simulator: determinism, contract, statistics and recoverable ground truth."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.typing import ArrayLike
+
+from experiments.simulator import (
+    Campaign,
+    ConsentRates,
+    PersonaMix,
+    SimulatedRetailer,
+    SimulatorConfig,
+    simulate,
+    stream_simulation,
+    write_simulation,
+)
+from features.dataset import load_dataset
+from nba.channels import CONSENT_CHANNELS, Channel
+
+WITHDRAWALS = ("unsubscribe", "complaint", "sms_stop")
+STATS_CONFIG = SimulatorConfig(n_customers=4000, days=90, seed=11, chunk_size=1500)
+
+
+@pytest.fixture(scope="module")
+def sim() -> SimulatedRetailer:
+    return simulate(STATS_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def events(sim: SimulatedRetailer) -> pd.DataFrame:
+    return sim.events
+
+
+def _local_hours(events: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Events with their local hour and weekday in the customer's own time zone."""
+    tz = events["customer_id"].map(customers.set_index("customer_id")["timezone"])
+    hour = pd.Series(np.nan, index=events.index)
+    day = pd.Series(-1, index=events.index)
+    for zone in tz.unique():
+        at = tz == zone
+        local = events.loc[at, "timestamp"].dt.tz_convert(zone)
+        hour[at] = local.dt.hour + local.dt.minute / 60.0
+        day[at] = local.dt.day_of_week
+    return events.assign(local_hour=hour, local_weekday=day)
+
+
+def _circular_mean_hour(hours: pd.Series) -> float:
+    angle = hours.to_numpy() / 24.0 * 2 * np.pi
+    return float(np.arctan2(np.sin(angle).mean(), np.cos(angle).mean()) / (2 * np.pi) * 24.0 % 24.0)
+
+
+def _circular_distance(a: ArrayLike, b: ArrayLike) -> np.ndarray:
+    d = np.abs(np.asarray(a) - np.asarray(b)) % 24.0
+    return np.minimum(d, 24.0 - d)
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"n_customers": 0}, "n_customers must be at least 1"),
+        ({"days": -3}, "days must be at least 1"),
+        ({"start": dt.datetime(2026, 1, 5)}, "time-zone aware"),
+        ({"start": dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)}, "midnight in UTC"),
+        ({"persona_mix": PersonaMix(loyal=0.5)}, "persona_mix shares must be >= 0 and sum to 1"),
+        ({"consent_rates": ConsentRates(sms=1.4)}, "consent_rates.sms must be in [0, 1]"),
+        ({"cart_return_within_12h": 2.0}, "cart_return_within_12h must be in [0, 1]"),
+        ({"new_collection_days": (200,)}, "new_collection_days must be days of the window"),
+        ({"chunk_size": 10}, "chunk_size must be at least 100"),
+    ],
+)
+def test_config_rejects_bad_values_with_a_message_saying_what_to_fix(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        SimulatorConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_campaign_rejects_channels_without_consent_and_bad_hours() -> None:
+    with pytest.raises(ValueError, match="must be one of the consent channels"):
+        Campaign("banner", Channel.WEB, "promo", local_hours=(10,))
+    with pytest.raises(ValueError, match="local_hours must be a non-empty tuple of hours 0-23"):
+        Campaign("late", Channel.EMAIL, "promo", local_hours=(25,))
+    with pytest.raises(ValueError, match="unknown kind 'spam'"):
+        Campaign("x", Channel.EMAIL, "spam", local_hours=(9,))
+
+
+def test_config_serialises_to_json() -> None:
+    data = json.loads(SimulatorConfig(n_customers=10).to_json())
+    assert data["n_customers"] == 10
+    assert data["start"] == "2026-01-05T00:00:00+00:00"
+    assert data["campaigns"][0]["channel"] == "email"
+
+
+# ---------------------------------------------------------------- determinism and contract
+
+
+def test_same_seed_gives_identical_tables_and_another_seed_does_not() -> None:
+    config = SimulatorConfig(n_customers=400, days=30, seed=5, chunk_size=150, n_products=300)
+    first, second = simulate(config), simulate(config)
+    other = simulate(dataclasses.replace(config, seed=6))
+    for name in ("customers", "products", "offers", "events"):
+        pd.testing.assert_frame_equal(getattr(first, name), getattr(second, name))
+    pd.testing.assert_frame_equal(first.truth.customers, second.truth.customers)
+    assert not first.events.equals(other.events)
+    assert not first.truth.customers["persona"].equals(other.truth.customers["persona"])
+
+
+def test_written_data_set_passes_the_contract(sim: SimulatedRetailer, tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    out = write_simulation(
+        sim, tmp_path / "retail", progress=lambda done, total: calls.append((done, total))
+    )
+    dataset = load_dataset(out)
+    assert len(dataset.customers) == STATS_CONFIG.n_customers
+    assert len(dataset.events) == sim.n_events
+    assert len(dataset.products) == STATS_CONFIG.n_products
+    assert len(dataset.offers) == STATS_CONFIG.n_offers
+    assert calls[-1] == (sim.n_events, sim.n_events) and len(calls) == STATS_CONFIG.n_chunks
+    truth = pd.read_parquet(out / "truth" / "customers.parquet")
+    assert list(truth["customer_id"]) == list(dataset.customers["customer_id"])
+    assert (out / "truth" / "products.parquet").exists()
+    assert json.loads((out / "truth" / "config.json").read_text())["seed"] == STATS_CONFIG.seed
+
+
+def test_streamed_run_writes_the_same_files_as_an_in_memory_one(tmp_path: Path) -> None:
+    config = SimulatorConfig(n_customers=500, days=20, seed=2, chunk_size=200, n_products=200)
+    calls: list[tuple[int, int]] = []
+    streamed = stream_simulation(
+        config, tmp_path / "streamed", progress=lambda d, t: calls.append((d, t))
+    )
+    in_memory = write_simulation(simulate(config), tmp_path / "in_memory")
+    assert calls == [(200, 500), (400, 500), (500, 500)]
+    for name in ("events", "customers", "offers", "truth/customers", "truth/campaigns"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(streamed / f"{name}.parquet"),
+            pd.read_parquet(in_memory / f"{name}.parquet"),
+        )
+    load_dataset(streamed)
+
+
+def test_tables_have_contract_types(sim: SimulatedRetailer, events: pd.DataFrame) -> None:
+    assert str(events["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert str(sim.customers["created_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(sim.products["launch_date"].dtype) == "datetime64[ns]"
+    assert (sim.products["launch_date"] == sim.products["launch_date"].dt.normalize()).all()
+    assert events["event_id"].is_unique
+    assert events["decision_id"].isna().all()
+    assert (sim.products["margin"] < sim.products["price"]).all()
+    start, end = pd.Timestamp(STATS_CONFIG.start), pd.Timestamp(STATS_CONFIG.end)
+    assert events["timestamp"].between(start, end, inclusive="left").all()
+    created = events["customer_id"].map(sim.customers.set_index("customer_id")["created_at"])
+    assert (events["timestamp"] >= created).all()
+
+
+def test_event_columns_are_filled_where_they_make_sense(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    purchases = events[events["event_type"] == "purchase"]
+    assert purchases["quantity"].notna().all() and (purchases["quantity"] >= 1).all()
+    assert purchases["revenue"].notna().all() and (purchases["revenue"] >= 0).all()
+    assert events.loc[events["event_type"] != "purchase", "revenue"].isna().all()
+    with_props = events[events["properties"].notna()]
+    assert set(with_props["event_type"]) == {"search", "loyalty_tier_reached"}
+    searches = events[events["event_type"] == "search"]
+    assert searches["properties"].notna().all()
+    assert all("query" in json.loads(p) for p in searches["properties"].head(200))
+    assert events["properties"].isna().mean() > 0.9
+    coupons = events[events["event_type"] == "coupon_redeemed"]
+    assert coupons["offer_id"].notna().all() and len(coupons) > 0
+
+
+def test_views_are_of_launched_products_and_early_adopters_like_new_ones(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    views = events[events["event_type"] == "product_view"]
+    launch = views["product_id"].map(sim.products.set_index("product_id")["launch_date"])
+    assert (launch.dt.tz_localize("UTC") <= views["timestamp"]).all()
+    new = sim.truth.products.set_index("product_id")["is_new_collection"]
+    late = views[views["timestamp"] >= pd.Timestamp(STATS_CONFIG.start) + pd.Timedelta(days=50)]
+    share_new = late["product_id"].map(new).groupby(late["customer_id"]).mean()
+    persona = sim.truth.customers.set_index("customer_id")["persona"]
+    by_persona = share_new.groupby(persona.reindex(share_new.index)).mean()
+    assert by_persona["early_adopter"] > 2 * by_persona["bargain_hunter"]
+
+
+# ---------------------------------------------------------------- statistics against the config
+
+
+def test_opt_in_shares_match_configured_rates(sim: SimulatedRetailer) -> None:
+    customers = sim.customers
+    app_user = sim.truth.customers["app_user"].to_numpy()
+    for channel in CONSENT_CHANNELS:
+        ever_opted_in = customers[f"consent_{channel.value}_at"].notna().to_numpy()
+        rate = STATS_CONFIG.consent_rates.rate(channel)
+        observed = (
+            ever_opted_in[app_user].mean() if channel is Channel.PUSH else ever_opted_in.mean()
+        )
+        assert abs(observed - rate) < 0.03, (channel, observed, rate)
+    assert not customers.loc[~app_user, "consent_push"].any()
+
+
+def _returning_buyer_delays(events: pd.DataFrame, end: pd.Timestamp) -> pd.Series:
+    """Seconds from the last add-to-cart of a product to its online purchase, for buyers who
+    came back in a later session (more than 30 minutes later), carts at least 8 days before ``end``."""
+    carts = events.loc[
+        events["event_type"] == "add_to_cart", ["customer_id", "product_id", "timestamp"]
+    ]
+    carts = carts.rename(columns={"timestamp": "cart_at"}).sort_values("cart_at")
+    online = (events["event_type"] == "purchase") & events["channel"].isin(["web", "app"])
+    bought = events.loc[online, ["customer_id", "product_id", "timestamp"]].sort_values("timestamp")
+    pairs = pd.merge_asof(
+        bought, carts, left_on="timestamp", right_on="cart_at", by=["customer_id", "product_id"]
+    )
+    delay = (pairs["timestamp"] - pairs["cart_at"]).dt.total_seconds()
+    return delay[(delay > 30 * 60) & (pairs["cart_at"] < end - pd.Timedelta(days=8))]
+
+
+def test_most_returning_cart_buyers_order_within_12_hours(events: pd.DataFrame) -> None:
+    returning = _returning_buyer_delays(events, pd.Timestamp(STATS_CONFIG.end))
+    assert len(returning) > 800
+    within_12h = float((returning <= 12 * 3600 + 600).mean())
+    assert abs(within_12h - STATS_CONFIG.cart_return_within_12h) < 0.05, within_12h
+
+
+def test_cart_return_share_follows_the_config() -> None:
+    config = SimulatorConfig(n_customers=1500, days=60, seed=3, cart_return_within_12h=0.3)
+    returning = _returning_buyer_delays(simulate(config).events, pd.Timestamp(config.end))
+    assert len(returning) > 150
+    assert abs(float((returning <= 12 * 3600 + 600).mean()) - 0.3) < 0.1
+
+
+def test_channel_mix_of_events_is_plausible(events: pd.DataFrame) -> None:
+    share = events["channel"].value_counts(normalize=True)
+    assert set(share.index) == {c.value for c in Channel}
+    assert 0.15 < share["email"] < 0.45
+    assert 0.3 < share["web"] + share["app"] < 0.7
+    assert 0.02 < share["store"] < 0.15
+    assert share["email"] > share["sms"] > share["postal"]
+    assert share["call_centre"] < 0.01 and share["wallet"] < 0.01
+    purchases = events[events["event_type"] == "purchase"]
+    assert set(purchases["channel"]) == {"web", "app", "store"}
+
+
+def test_no_message_after_consent_is_withdrawn(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    withdrawals = events[events["event_type"].isin(WITHDRAWALS)]
+    assert len(withdrawals) > 50
+    assert not withdrawals.duplicated(["customer_id", "channel"]).any()
+    sent = events[events["event_type"] == "message_sent"]
+    later = sent.merge(withdrawals, on=["customer_id", "channel"], suffixes=("", "_withdrawn"))
+    assert len(later) > 0
+    assert not (later["timestamp"] > later["timestamp_withdrawn"]).any()
+    # and nothing is sent to customers who never opted in
+    for channel in CONSENT_CHANNELS:
+        never = set(
+            sim.customers.loc[sim.customers[f"consent_{channel.value}_at"].isna(), "customer_id"]
+        )
+        assert not sent.loc[sent["channel"] == channel.value, "customer_id"].isin(never).any()
+
+
+def test_final_consents_match_withdrawal_events(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    customers = sim.customers.set_index("customer_id")
+    withdrawals = events[events["event_type"].isin(WITHDRAWALS)].set_index(
+        ["customer_id", "channel"]
+    )
+    sms_withdrawals = events[events["event_type"] == "sms_stop"]
+    assert (sms_withdrawals["channel"] == "sms").all()
+    for channel in CONSENT_CHANNELS:
+        ch = channel.value
+        mine = (
+            withdrawals.xs(ch, level="channel")["timestamp"]
+            if ch in withdrawals.index.get_level_values(1)
+            else pd.Series(dtype=object)
+        )
+        withdrawn = customers.index.isin(mine.index)
+        assert not customers.loc[withdrawn, f"consent_{ch}"].any()
+        assert (customers.loc[mine.index, f"consent_{ch}_at"] == mine).all()
+        granted = customers[f"consent_{ch}"]
+        assert customers.loc[granted, f"consent_{ch}_at"].notna().all()
+        # opted out without a withdrawal event: never opted in
+        assert customers.loc[~granted & ~withdrawn, f"consent_{ch}_at"].isna().all()
+
+
+def test_new_customers_join_during_the_window_and_opt_in(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    created = sim.customers["created_at"]
+    joined = created >= pd.Timestamp(STATS_CONFIG.start)
+    assert abs(joined.mean() - STATS_CONFIG.new_customer_share) < 0.02
+    opt_ins = events[events["event_type"] == "opt_in"]
+    assert set(opt_ins["customer_id"]) <= set(sim.customers.loc[joined, "customer_id"])
+    email_opted = sim.customers.loc[joined, "consent_email_at"].notna().sum()
+    assert (opt_ins["channel"] == "email").sum() == email_opted
+
+
+def test_lapsing_customers_go_quiet_after_their_lapse_day(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    truth = sim.truth.customers.set_index("customer_id")
+    lapse = truth["lapse_day"].dropna()
+    own = events[
+        events["channel"].isin(["web", "app", "store"]) & events["customer_id"].isin(lapse.index)
+    ]
+    day = (own["timestamp"] - pd.Timestamp(STATS_CONFIG.start)).dt.days
+    after = day >= own["customer_id"].map(lapse)
+    per_day_before = (~after).sum() / float(lapse.sum())
+    per_day_after = after.sum() / float((STATS_CONFIG.days - lapse).sum())
+    assert per_day_after < 0.2 * per_day_before
+
+
+def test_seasonal_customers_are_busier_in_their_months(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    truth = sim.truth.customers.set_index("customer_id")
+    march = truth.index[(truth["season_month_1"] == 3).fillna(False).to_numpy()]
+    others = truth.index[truth["season_month_1"].isna().to_numpy()]
+    own = events[events["channel"].isin(["web", "app", "store"])]
+    month = own["timestamp"].dt.month
+
+    def ratio(ids: pd.Index) -> float:
+        mine = own["customer_id"].isin(ids)
+        return float((mine & (month == 3)).sum() / max((mine & (month == 2)).sum(), 1))
+
+    assert ratio(march) > 2.0 * ratio(others)
+
+
+def test_loyalty_tiers_only_go_up_and_end_where_the_events_say(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    reached = events[events["event_type"] == "loyalty_tier_reached"]
+    assert len(reached) > 20
+    tier = reached["properties"].map(lambda p: json.loads(p)["tier"])
+    last = tier.groupby(reached["customer_id"]).last()
+    final = sim.customers.set_index("customer_id")["loyalty_tier"]
+    assert (final.loc[last.index] == last).all()
+    order = ["none", "bronze", "silver", "gold", "platinum"]
+    rank = tier.map(order.index)
+    assert (rank.groupby(reached["customer_id"]).diff().dropna() > 0).all()
+    members = sim.truth.customers.set_index("customer_id")["loyalty_member"]
+    assert (final[~members] == "none").all() and (final[members] != "none").all()
+
+
+def test_declared_preferences_mostly_match_the_truth(sim: SimulatedRetailer) -> None:
+    declared = sim.customers["preferred_channel"]
+    true = sim.truth.customers["preferred_channel"]
+    given = declared.notna()
+    assert 0.25 < given.mean() < 0.35
+    assert (declared[given] == true[given]).mean() > 0.8
+    hours = sim.customers["preferred_hours"].dropna()
+    start = hours.str.split("-").str[0].astype(float) + 1.5
+    peak = sim.truth.customers.loc[hours.index, "peak_hour_weekday"]
+    assert np.median(_circular_distance(start.to_numpy(), peak.to_numpy())) < 1.0
+
+
+# ---------------------------------------------------------------- ground truth is recoverable
+
+
+def test_customers_open_more_on_their_preferred_channel(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    email = events[events["channel"] == "email"]
+    delivered = email[email["event_type"] == "message_delivered"].groupby("customer_id").size()
+    opened = email[email["event_type"] == "message_opened"].groupby("customer_id").size()
+    preferred = sim.truth.customers.set_index("customer_id")["preferred_channel"]
+    group = preferred.reindex(delivered.index) == "email"
+    rate_pref = opened.reindex(delivered.index, fill_value=0)[group].sum() / delivered[group].sum()
+    rate_other = (
+        opened.reindex(delivered.index, fill_value=0)[~group].sum() / delivered[~group].sum()
+    )
+    assert rate_pref > 1.4 * rate_other
+
+
+def test_local_activity_peaks_at_the_true_active_hours(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    own = events[
+        events["channel"].isin(["web", "app"])
+        & events["event_type"].isin(["product_view", "search"])
+    ]
+    own = _local_hours(own, sim.customers)
+    weekday = own[own["local_weekday"] < 5]
+    counts = weekday.groupby("customer_id").size()
+    active = counts.index[counts >= 15]
+    estimate = (
+        weekday[weekday["customer_id"].isin(active)]
+        .groupby("customer_id")["local_hour"]
+        .agg(_circular_mean_hour)
+    )
+    truth = sim.truth.customers.set_index("customer_id").loc[estimate.index, "peak_hour_weekday"]
+    distance = _circular_distance(estimate.to_numpy(), truth.to_numpy())
+    shuffled = _circular_distance(
+        estimate.to_numpy(), np.random.default_rng(0).permutation(truth.to_numpy())
+    )
+    assert len(active) > 300
+    assert np.median(distance) < 1.5
+    assert np.median(shuffled) > 3.0
+    # local time, not UTC: customers in America peak at the same local hours
+    zone = sim.customers.set_index("customer_id").loc[estimate.index, "timezone"]
+    american = zone.str.startswith("America/").to_numpy()
+    assert american.sum() > 20
+    assert np.median(distance[american]) < 1.5
+
+
+def test_message_opens_land_in_active_hours(sim: SimulatedRetailer, events: pd.DataFrame) -> None:
+    opens = _local_hours(events[events["event_type"] == "message_opened"], sim.customers)
+    truth = sim.truth.customers.set_index("customer_id")
+    peak = np.where(
+        opens["local_weekday"] >= 5,
+        opens["customer_id"].map(truth["peak_hour_weekend"]),
+        opens["customer_id"].map(truth["peak_hour_weekday"]),
+    )
+    sends = _local_hours(events[events["event_type"] == "message_sent"], sim.customers)
+    send_peak = np.where(
+        sends["local_weekday"] >= 5,
+        sends["customer_id"].map(truth["peak_hour_weekend"]),
+        sends["customer_id"].map(truth["peak_hour_weekday"]),
+    )
+    open_distance = np.median(_circular_distance(opens["local_hour"], peak))
+    send_distance = np.median(_circular_distance(sends["local_hour"], send_peak))
+    assert open_distance < 0.7 * send_distance
+
+
+def test_purchased_categories_follow_true_tastes(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    purchases = events[events["event_type"] == "purchase"]
+    category = purchases["product_id"].map(sim.products.set_index("product_id")["category"])
+    truth = sim.truth.customers.set_index("customer_id")
+    taste = np.array(
+        [
+            truth.at[c, f"taste_{k}"]
+            for c, k in zip(purchases["customer_id"].head(3000), category.head(3000), strict=True)
+        ]
+    )
+    # the taste of the category bought vs the taste of a random category
+    assert taste.mean() > 3.0 / 12
+    favourite = purchases["customer_id"].map(truth["favourite_category"])
+    assert (favourite == category).mean() > 0.35
+
+
+def test_promophiles_redeem_more_coupons(sim: SimulatedRetailer, events: pd.DataFrame) -> None:
+    purchases = events[events["event_type"] == "purchase"]
+    persona = purchases["customer_id"].map(sim.truth.customers.set_index("customer_id")["persona"])
+    with_coupon = purchases["offer_id"].notna().groupby(persona).mean()
+    assert with_coupon["promophile"] > 1.5 * with_coupon["loyal"]
+    discounted = purchases[purchases["offer_id"].notna()]
+    price = discounted["product_id"].map(sim.products.set_index("product_id")["price"])
+    assert (discounted["revenue"] <= price * discounted["quantity"] + 1e-6).all()
+    assert (discounted["revenue"] < price * discounted["quantity"] - 1e-6).mean() > 0.3
+
+
+def test_online_orders_are_delivered_or_collected_later(events: pd.DataFrame) -> None:
+    delivered = events[events["event_type"] == "order_delivered"]
+    pickups = events[events["event_type"] == "click_collect_pickup"]
+    assert len(pickups) > 0 and (pickups["channel"] == "store").all()
+    assert set(delivered["channel"]) <= {"web", "app"}
+    online = events[(events["event_type"] == "purchase") & events["channel"].isin(["web", "app"])]
+    first_online = online.groupby("customer_id")["timestamp"].min()
+    first_delivery = delivered.groupby("customer_id")["timestamp"].min()
+    gap = (first_delivery - first_online.reindex(first_delivery.index)).dt.total_seconds() / 86400
+    assert (gap >= 1.0).all() and gap.median() <= 6
+
+
+# ---------------------------------------------------------------- the response model
+
+
+def _paris_customers(sim: SimulatedRetailer, low: float, high: float) -> np.ndarray:
+    truth = sim.truth.customers
+    mask = (sim.customers["timezone"] == "Europe/Paris") & truth["peak_hour_weekday"].between(
+        low, high
+    )
+    mask &= ~truth["created_in_window"]
+    return np.flatnonzero(mask.to_numpy())
+
+
+def test_response_probabilities_are_bounded_and_ordered(sim: SimulatedRetailer) -> None:
+    rows = np.arange(500)
+    for channel in CONSENT_CHANNELS:
+        p = sim.response.probabilities(
+            rows,
+            channel,
+            sim.config.start + dt.timedelta(days=20, hours=18),
+            category="shoes",
+            offer="O001",
+        )
+        for name in ("deliver", "open", "click", "convert", "purchase", "unsubscribe"):
+            values = getattr(p, name)
+            assert values.shape == (500,)
+            assert ((values >= 0) & (values <= 1)).all()
+        assert (p.click <= p.open + 1e-12).all() and (p.open <= p.deliver + 1e-12).all()
+        assert (p.convert <= p.click + 1e-12).all() and (p.purchase >= p.convert - 1e-12).all()
+
+
+def test_response_accepts_ids_and_per_customer_arrays(sim: SimulatedRetailer) -> None:
+    ids = sim.customers["customer_id"].to_numpy()[:50]
+    when = pd.Series([pd.Timestamp(sim.config.start) + pd.Timedelta(hours=h) for h in range(50)])
+    by_id = sim.response.probabilities(
+        ids, "email", when, product=sim.products["product_id"].iloc[:50]
+    )
+    by_row = sim.response.probabilities(
+        np.arange(50), "email", when.to_numpy(), product=np.arange(50)
+    )
+    np.testing.assert_allclose(by_id.click, by_row.click)
+    with pytest.raises(ValueError, match="in-app and on-site placements are not simulated"):
+        sim.response.probabilities([0], "web", sim.config.start)
+    with pytest.raises(ValueError, match="time-zone aware"):
+        sim.response.probabilities([0], "email", dt.datetime(2026, 2, 1))
+
+
+def test_sending_in_active_hours_beats_four_in_the_morning(sim: SimulatedRetailer) -> None:
+    evening = _paris_customers(sim, 18.5, 20.5)
+    assert evening.size > 100
+    tuesday = pd.Timestamp("2026-02-03", tz="Europe/Paris")
+    for channel in ("email", "push", "sms"):
+        at_peak = sim.response.probabilities(evening, channel, tuesday + pd.Timedelta(hours=19.5))
+        at_four = sim.response.probabilities(evening, channel, tuesday + pd.Timedelta(hours=4))
+        reachable = at_peak.deliver > 0
+        assert (at_peak.open[reachable] > at_four.open[reachable]).all()
+        assert at_peak.open.mean() > 1.3 * at_four.open.mean()
+    quiet = sim.response.probabilities(evening, "sms", tuesday + pd.Timedelta(hours=4)).unsubscribe
+    assert (
+        quiet.mean()
+        > sim.response.probabilities(
+            evening, "sms", tuesday + pd.Timedelta(hours=19)
+        ).unsubscribe.mean()
+    )
+
+
+def test_offer_raises_purchase_more_for_promophiles(sim: SimulatedRetailer) -> None:
+    persona = sim.truth.customers["persona"].to_numpy()
+    promophiles, loyal = np.flatnonzero(persona == "promophile"), np.flatnonzero(persona == "loyal")
+    percent = sim.offers.loc[sim.offers["kind"] == "percent_discount", "offer_id"].iloc[0]
+    when = sim.config.start + dt.timedelta(days=10, hours=17)
+    uplift_promo = sim.response.offer_uplift(
+        promophiles, "sms", when, percent, category="womenswear"
+    )
+    uplift_loyal = sim.response.offer_uplift(loyal, "sms", when, percent, category="womenswear")
+    assert (uplift_promo.purchase >= 0).all()
+    assert uplift_promo.purchase.mean() > 3 * uplift_loyal.purchase.mean()
+    # loyal customers mostly buy anyway: the discount costs more margin than it brings
+    assert uplift_loyal.margin.mean() < 0 < uplift_loyal.offer_cost.mean()
+    content = sim.offers.loc[sim.offers["kind"] == "content", "offer_id"].iloc[0]
+    np.testing.assert_allclose(
+        sim.response.offer_uplift(promophiles, "sms", when, content).purchase, 0.0, atol=1e-12
+    )
+
+
+def test_taste_and_preferred_channel_drive_the_response(sim: SimulatedRetailer) -> None:
+    truth = sim.truth.customers[~sim.truth.customers["created_in_window"]]
+    rows = truth.index.to_numpy()
+    when = sim.config.start + dt.timedelta(days=30, hours=11)
+    favourite = sim.response.probabilities(
+        rows, "email", when, category=truth["favourite_category"].to_numpy()
+    )
+    least = truth[[c for c in truth.columns if c.startswith("taste_")]].to_numpy().argmin(axis=1)
+    disliked = sim.response.probabilities(rows, "email", when, category=least)
+    reachable = favourite.deliver > 0
+    assert (favourite.click[reachable] > disliked.click[reachable]).mean() > 0.99
+    email_fans = truth["preferred_channel"].to_numpy() == "email"
+    opens = sim.response.probabilities(rows, "email", when).open
+    assert opens[email_fans].mean() > 1.5 * opens[~email_fans].mean()
+
+
+def test_samples_agree_with_probabilities(sim: SimulatedRetailer) -> None:
+    rows = np.repeat(np.arange(40), 2000)
+    when = sim.config.start + dt.timedelta(days=12, hours=19)
+    kwargs = {"category": "beauty", "offer": "O001", "kind": "promo"}
+    p = sim.response.probabilities(rows, "email", when, **kwargs)
+    s = sim.response.sample(np.random.default_rng(1), rows, "email", when, **kwargs)
+    for name, drawn in (
+        ("open", s.opened),
+        ("click", s.clicked),
+        ("purchase", s.purchased),
+        ("unsubscribe", s.unsubscribed),
+    ):
+        expected = getattr(p, name).sum()
+        assert abs(drawn.sum() - expected) < 4 * np.sqrt(expected) + 5, name
+    assert not (s.clicked & ~s.opened).any() and not (s.converted & ~s.clicked).any()
+
+
+def test_history_open_rates_match_the_response_model(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    sent = events[(events["event_type"] == "message_sent") & (events["channel"] == "email")]
+    sent = sent.sort_values(["customer_id", "timestamp"])
+    all_sent = events[events["event_type"] == "message_sent"].sort_values(
+        ["customer_id", "timestamp"]
+    )
+    # messages in the previous 7 days, any channel (the fatigue the history used)
+    key = all_sent["customer_id"].str[1:].astype(np.int64).to_numpy() * 10**7 + (
+        (all_sent["timestamp"] - pd.Timestamp(STATS_CONFIG.start))
+        .dt.total_seconds()
+        .to_numpy()
+        .astype(np.int64)
+        + 8 * 86400
+    )
+    recent_all = np.arange(key.size) - np.searchsorted(key, key - 7 * 86400)
+    recent = pd.Series(recent_all, index=all_sent.index).loc[sent.index].to_numpy()
+    rows = sim.response.customer_rows(sent["customer_id"].to_numpy())
+    p = sim.response.probabilities(
+        rows, "email", sent["timestamp"], kind="newsletter", recent_contacts=recent
+    )
+    observed = (events["event_type"] == "message_opened") & (events["channel"] == "email")
+    assert abs(observed.sum() / p.open.sum() - 1.0) < 0.05
+
+
+def test_history_buys_at_the_rate_the_response_model_expects(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    purchases = events[events["event_type"] == "purchase"]
+    orders = purchases.drop_duplicates(["customer_id", "timestamp"])
+    everyone = np.arange(STATS_CONFIG.n_customers)
+    for day in (10, 45, 75):
+        since = pd.Timestamp(STATS_CONFIG.start) + pd.Timedelta(days=day)
+        week = orders[
+            (orders["timestamp"] >= since) & (orders["timestamp"] < since + pd.Timedelta(days=7))
+        ]
+        expected = sim.response.baseline(everyone, since).orders.sum()
+        # organic orders as expected, plus a few caused by messages
+        assert 0.9 < len(week) / expected < 1.25, (day, len(week), expected)
+
+
+def test_baseline_and_message_value(sim: SimulatedRetailer) -> None:
+    rows = np.arange(1000)
+    when = sim.config.start + dt.timedelta(days=25, hours=18)
+    base = sim.response.baseline(rows, when)
+    value = sim.response.expected_value(rows, "email", when, category="shoes")
+    assert (value.purchase >= base.purchase - 1e-12).all()
+    assert (value.orders >= base.orders).all()
+    assert value.contact_cost.min() > 0
+    lapsed = sim.truth.customers["lapse_day"].fillna(10**6).to_numpy()[rows] < 20
+    assert base.purchase[lapsed].mean() < 0.5 * base.purchase[~lapsed].mean()
