@@ -189,6 +189,7 @@ _DERIVED = {
     },
 }
 
+
 def _profile_fields() -> dict[str, FieldType]:
     types: dict[str, FieldType] = {}
     hints = {

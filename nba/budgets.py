@@ -1,0 +1,73 @@
+"""Offer budgets and action volume limits per day.
+
+The engine stores nothing: the caller passes a read-only view of today's usage
+(:class:`UsageCounts`, e.g. Redis counters) and each decision reports what it
+consumed (:class:`Consumption`), which the caller adds to its counters.
+
+>>> from nba.actions import Action
+>>> a = Action(id="cart10", type="cart_reminder", channels=["email"], daily_volume=100,
+...            offer={"id": "o10", "kind": "percent_discount", "value": 10, "daily_budget": 2})
+>>> budget_reason(a, UsageCounts(offers_given={"o10": 2})).code
+<ReasonCode.BUDGET_EXHAUSTED: 'budget_exhausted'>
+>>> budget_reason(a, UsageCounts(actions_sent={"cart10": 1})) is None
+True
+>>> Consumption.of([a]).offers_given
+{'o10': 1}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from nba.actions import Action
+from nba.reasons import Reason, ReasonCode
+
+
+@dataclass(frozen=True)
+class UsageCounts:
+    """Today's usage, read-only: offers given and actions sent, by id."""
+
+    offers_given: Mapping[str, int] = field(default_factory=dict)
+    actions_sent: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Consumption:
+    """What one decision used: add it to today's usage once the decision is executed."""
+
+    offers_given: dict[str, int] = field(default_factory=dict)
+    actions_sent: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, actions: Iterable[Action]) -> Consumption:
+        offers: dict[str, int] = {}
+        sent: dict[str, int] = {}
+        for action in actions:
+            if action.is_do_nothing:
+                continue
+            sent[action.id] = sent.get(action.id, 0) + 1
+            if action.offer is not None:
+                offers[action.offer.id] = offers.get(action.offer.id, 0) + 1
+        return cls(offers, sent)
+
+
+def budget_reason(action: Action, usage: UsageCounts) -> Reason | None:
+    """Why ``action`` cannot be given today (offer budget, action volume), or ``None``."""
+    offer = action.offer
+    if offer is not None and offer.daily_budget is not None:
+        given = usage.offers_given.get(offer.id, 0)
+        if given >= offer.daily_budget:
+            return Reason(
+                ReasonCode.BUDGET_EXHAUSTED,
+                f"offer {offer.id!r}: {given} given today, "
+                f"the daily budget is {offer.daily_budget}",
+            )
+    if action.daily_volume is not None:
+        sent = usage.actions_sent.get(action.id, 0)
+        if sent >= action.daily_volume:
+            return Reason(
+                ReasonCode.VOLUME_LIMIT,
+                f"{sent} sent today, the daily volume is {action.daily_volume}",
+            )
+    return None

@@ -1,0 +1,423 @@
+"""Contact policy: caps, quiet hours, cool-downs and fatigue, per channel and overall.
+
+The policy is configuration a marketer edits (YAML text or a dict, validated;
+unknown keys are refused). Its defaults follow French practice:
+
+* SMS: 08:00-20:00, Monday to Saturday (never on Sunday), at most 1 a day, 2 a week;
+* call centre: weekdays 10:00-13:00 and 14:00-20:00, at most 4 calls in 30
+  days, 60 days of silence after a refusal;
+* e-mail 07:00-22:00 (1 a day, 4 a week), push 09:00-21:00 (2 a day, 6 a week),
+  postal mail 1 a week and 2 in 30 days, wallet 09:00-21:00;
+* on-site and in-app placements (web, app) need a live session on that channel,
+  have no caps and do not count toward the overall caps;
+* overall: at most 3 contacts a day and 8 a week; 30 days of cool-down after a
+  refusal on any channel; fatigue when 5 or more contacts in a week met a best
+  open rate below 5 %.
+
+Quiet hours do not filter: :meth:`ContactPolicy.send_time` pushes the send to
+the next allowed moment and only reports :attr:`~nba.reasons.ReasonCode.NO_SEND_SLOT`
+when none exists before the action's time-to-live runs out.
+
+>>> policy = ContactPolicy()
+>>> policy.rules(Channel.SMS).allowed_times.allows(dt.datetime(2026, 3, 8, 12))  # a Sunday
+False
+>>> custom = parse_contact_policy("channels: {sms: {cap_7d: 1}}")
+>>> custom.rules(Channel.SMS).cap_7d, custom.rules(Channel.SMS).cap_1d  # merged over defaults
+(1, 1)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
+
+from nba.channels import Channel, parse_channel
+from nba.context import CustomerContext
+from nba.profile import CustomerProfile
+from nba.reasons import Reason, ReasonCode
+from nba.timing import AllowedTimes, HourPreference, SendTime, TimeWindow, find_send_slot
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _as_weekdays(value: object) -> object:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",")]
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise ValueError("weekdays is a list such as [mon, tue, wed, thu, fri]")
+    days: set[int] = set()
+    for item in value:
+        if isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 6:
+            days.add(item)
+            continue
+        key = str(item).strip().lower()[:3]
+        if key not in _WEEKDAYS:
+            raise ValueError(f"unknown weekday {item!r} (expected mon..sun or 0..6, Monday = 0)")
+        days.add(_WEEKDAYS.index(key))
+    return tuple(sorted(days))
+
+
+def _as_windows(value: object) -> object:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError("hours is a list of HH:MM-HH:MM windows")
+    return tuple(w if isinstance(w, TimeWindow) else TimeWindow.parse(str(w)) for w in value)
+
+
+Weekdays = Annotated[
+    tuple[int, ...],
+    BeforeValidator(_as_weekdays),
+    PlainSerializer(lambda ds: [_WEEKDAYS[d] for d in ds]),
+]
+Windows = Annotated[
+    tuple[TimeWindow, ...],
+    BeforeValidator(_as_windows),
+    PlainSerializer(lambda ws: [str(w) for w in ws]),
+]
+
+
+class ChannelRules(BaseModel):
+    """Contact rules for one channel. ``None`` caps mean no cap.
+
+    ``hours`` are allowed local windows (empty: any time), ``weekdays`` the
+    allowed days (Monday = 0), ``excluded_dates`` days without contact (public
+    holidays). ``cost`` is the cost of one send; ``default_hour`` the local hour
+    used when nothing is known of the customer's habits.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    cap_1d: int | None = Field(default=None, ge=0)
+    cap_7d: int | None = Field(default=None, ge=0)
+    cap_30d: int | None = Field(default=None, ge=0)
+    min_gap_hours: float | None = Field(default=None, ge=0)
+    hours: Windows = ()
+    weekdays: Weekdays = (0, 1, 2, 3, 4, 5, 6)
+    excluded_dates: tuple[dt.date, ...] = ()
+    refusal_cooldown_days: float | None = Field(default=None, ge=0)
+    cost: float = Field(default=0.0, ge=0)
+    default_hour: int = Field(default=12, ge=0, le=23)
+    requires_session: bool = False
+    counts_toward_total: bool = True
+
+    _allowed: AllowedTimes = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._allowed = AllowedTimes(
+            windows=self.hours,
+            weekdays=frozenset(self.weekdays),
+            excluded_dates=frozenset(self.excluded_dates),
+        )
+
+    @property
+    def allowed_times(self) -> AllowedTimes:
+        """When this channel may be used, in the customer's local time."""
+        return self._allowed
+
+    def describe_hours(self) -> str:
+        hours = ", ".join(str(w) for w in self.hours) or "any time"
+        if len(self.weekdays) == 7:
+            return hours
+        return f"{hours}, {'/'.join(_WEEKDAYS[d] for d in self.weekdays)}"
+
+
+def default_channel_rules() -> dict[Channel, ChannelRules]:
+    """The default rules per outbound channel (French practice, see the module doc)."""
+    weekdays = (0, 1, 2, 3, 4)
+
+    def hours(*texts: str) -> tuple[TimeWindow, ...]:
+        return tuple(TimeWindow.parse(t) for t in texts)
+
+    return {
+        Channel.EMAIL: ChannelRules(
+            cap_1d=1, cap_7d=4, hours=hours("07:00-22:00"), cost=0.002, default_hour=18
+        ),
+        Channel.SMS: ChannelRules(
+            cap_1d=1,
+            cap_7d=2,
+            hours=hours("08:00-20:00"),
+            weekdays=(0, 1, 2, 3, 4, 5),
+            cost=0.06,
+            default_hour=12,
+        ),
+        Channel.PUSH: ChannelRules(
+            cap_1d=2, cap_7d=6, hours=hours("09:00-21:00"), cost=0.0005, default_hour=19
+        ),
+        Channel.WALLET: ChannelRules(
+            cap_1d=1, cap_7d=2, hours=hours("09:00-21:00"), cost=0.001, default_hour=12
+        ),
+        Channel.POSTAL: ChannelRules(cap_7d=1, cap_30d=2, cost=0.9, default_hour=10),
+        Channel.WEB: ChannelRules(requires_session=True, counts_toward_total=False),
+        Channel.APP: ChannelRules(requires_session=True, counts_toward_total=False),
+        Channel.CALL_CENTRE: ChannelRules(
+            cap_1d=1,
+            cap_30d=4,
+            hours=hours("10:00-13:00", "14:00-20:00"),
+            weekdays=weekdays,
+            refusal_cooldown_days=60,
+            cost=4.0,
+            default_hour=11,
+        ),
+    }
+
+
+def _as_channel_key(value: object) -> object:
+    if not isinstance(value, Mapping):
+        raise ValueError("channels maps a channel name to its rules")
+    return {k if isinstance(k, Channel) else parse_channel(str(k)): v for k, v in value.items()}
+
+
+class ContactPolicy(BaseModel):
+    """Overall caps, refusal cool-down, fatigue, and the rules of each channel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cap_1d: int | None = Field(default=3, ge=0)
+    cap_7d: int | None = Field(default=8, ge=0)
+    refusal_cooldown_days: float = Field(default=30.0, ge=0)
+    fatigue_contacts_7d: int | None = Field(default=5, ge=1)
+    fatigue_min_open_rate: float = Field(default=0.05, ge=0, le=1)
+    fatigue_weight: float = Field(default=0.05, ge=0)
+    channels: Annotated[dict[Channel, ChannelRules], BeforeValidator(_as_channel_key)] = Field(
+        default_factory=default_channel_rules
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _outbound_only(cls, channels: dict[Channel, ChannelRules]) -> dict[Channel, ChannelRules]:
+        for channel in channels:
+            if not channel.is_outbound:
+                raise ValueError(f"{channel.value!r} is not an outbound channel")
+        return channels
+
+    @classmethod
+    def from_dict(
+        cls, document: Mapping[str, Any], base: ContactPolicy | None = None
+    ) -> ContactPolicy:
+        """Build a policy from a document, each key overriding ``base`` (the defaults).
+
+        A channel's rules are merged key by key over the base rules of that channel.
+        Raises :class:`ContactPolicyError` naming every bad field.
+        """
+        if not isinstance(document, Mapping):
+            raise ContactPolicyError(["the contact policy is a mapping of settings"])
+        base = base or cls()
+        merged: dict[str, Any] = base.model_dump(exclude={"channels"}) | {
+            k: v for k, v in document.items() if k != "channels"
+        }
+        channels: dict[object, Any] = {c: r.model_dump() for c, r in base.channels.items()}
+        raw_channels = document.get("channels") or {}
+        problems: list[str] = []
+        if not isinstance(raw_channels, Mapping):
+            problems.append("channels: maps a channel name to its rules")
+            raw_channels = {}
+        for key, rules in raw_channels.items():
+            try:
+                channel = parse_channel(str(key))
+            except ValueError as error:
+                problems.append(f"channels.{key}: {error}")
+                continue
+            if not isinstance(rules, Mapping):
+                problems.append(f"channels.{key}: rules are a mapping (cap_1d, hours, ...)")
+                continue
+            channels[channel] = {**channels.get(channel, {}), **rules}
+        merged["channels"] = channels
+        if problems:
+            raise ContactPolicyError(problems)
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as error:
+            raise ContactPolicyError(
+                [
+                    f"{_path(e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
+                    for e in error.errors()
+                ]
+            ) from None
+
+    def rules(self, channel: Channel) -> ChannelRules:
+        """The rules of ``channel`` (no restriction when the policy does not list it)."""
+        return self.channels.get(channel) or _UNRESTRICTED
+
+    def refusal_cooldown(self, channel: Channel) -> dt.timedelta:
+        days = self.rules(channel).refusal_cooldown_days
+        return dt.timedelta(days=self.refusal_cooldown_days if days is None else days)
+
+    def channel_reason(
+        self,
+        context: CustomerContext,
+        channel: Channel,
+        pending: Mapping[Channel, int] | None = None,
+    ) -> Reason | None:
+        """Why ``channel`` cannot be used now (session, refusal, caps, fatigue), or ``None``.
+
+        ``pending`` counts contacts already chosen in the same decision, so that a
+        decision with several actions respects the caps as a whole. Consent is
+        checked separately (:mod:`nba.consent`), and quiet hours by :meth:`send_time`.
+        """
+        pending = pending or {}
+        rules = self.rules(channel)
+        history = context.contacts
+        if rules.requires_session and (
+            context.session is None or context.session.channel != channel
+        ):
+            return Reason(
+                ReasonCode.CHANNEL_UNAVAILABLE,
+                f"a {channel.value} placement needs a live {channel.value} session",
+            )
+        refused_at = history.last_refusal_at.get(channel)
+        if refused_at is not None:
+            until = refused_at + self.refusal_cooldown(channel)
+            if context.now_utc < until:
+                return Reason(
+                    ReasonCode.REFUSAL_COOLDOWN,
+                    f"the customer refused a {channel.value} contact on {refused_at:%Y-%m-%d}; "
+                    f"silence until {until:%Y-%m-%d}",
+                )
+        for cap, counts, code, period in (
+            (rules.cap_1d, history.contacts_1d, ReasonCode.CHANNEL_DAILY_CAP, "24 hours"),
+            (rules.cap_7d, history.contacts_7d, ReasonCode.CHANNEL_WEEKLY_CAP, "7 days"),
+            (rules.cap_30d, history.contacts_30d, ReasonCode.CHANNEL_30_DAY_CAP, "30 days"),
+        ):
+            used = counts.get(channel, 0) + pending.get(channel, 0)
+            if cap is not None and used >= cap:
+                return Reason(
+                    code, f"{used} {channel.value} contact(s) in {period}, the cap is {cap}"
+                )
+        if not rules.counts_toward_total:
+            return None
+        for cap, counts, code, period in (
+            (self.cap_1d, history.contacts_1d, ReasonCode.TOTAL_DAILY_CAP, "24 hours"),
+            (self.cap_7d, history.contacts_7d, ReasonCode.TOTAL_WEEKLY_CAP, "7 days"),
+        ):
+            used = self._total(counts) + self._total(pending)
+            if cap is not None and used >= cap:
+                return Reason(
+                    code, f"{used} contact(s) on all channels in {period}, the cap is {cap}"
+                )
+        return self._fatigue_reason(context.profile)
+
+    def send_time(
+        self,
+        context: CustomerContext,
+        channel: Channel,
+        *,
+        earliest: dt.datetime,
+        latest: dt.datetime,
+        local_hours: Sequence[TimeWindow] = (),
+        best_hour: bool = True,
+    ) -> SendTime | Reason:
+        """The moment to send on ``channel`` between ``earliest`` and ``latest``.
+
+        Session placements go out at once. Otherwise the channel's minimum gap
+        since the last contact moves ``earliest``; quiet hours (and the action's
+        ``local_hours``) are honoured in the customer's time zone; with
+        ``best_hour`` the customer's preferred moment wins, else the first
+        allowed one. Returns a :class:`~nba.reasons.Reason` when no moment is left.
+        """
+        rules = self.rules(channel)
+        zone = context.zone
+        if rules.requires_session:
+            now = context.now_utc
+            return SendTime(now, now.astimezone(zone), "now, during the live session")
+        last = context.contacts.last_contact_at.get(channel)
+        if rules.min_gap_hours is not None and last is not None:
+            gap_end = last + dt.timedelta(hours=rules.min_gap_hours)
+            if gap_end > latest:
+                return Reason(
+                    ReasonCode.CONTACT_TOO_RECENT,
+                    f"last {channel.value} contact at {last:%Y-%m-%d %H:%M} UTC; the next may not "
+                    f"come before {gap_end:%Y-%m-%d %H:%M} UTC, after the action expires",
+                )
+            earliest = max(earliest, gap_end)
+        allowed_times = rules.allowed_times
+        windows = tuple(local_hours)
+
+        def allowed(local: dt.datetime) -> bool:
+            if not allowed_times.allows(local):
+                return False
+            return not windows or any(w.contains(local.time()) for w in windows)
+
+        preference = HourPreference.for_profile(context.profile, rules.default_hour)
+        at = find_send_slot(
+            earliest, latest, zone, allowed, preference.score if best_hour else None
+        )
+        if at is None:
+            extra = f" within {', '.join(str(w) for w in windows)}" if windows else ""
+            return Reason(
+                ReasonCode.NO_SEND_SLOT,
+                f"no allowed {channel.value} moment ({rules.describe_hours()}{extra}, "
+                f"{context.profile.timezone}) before the action expires "
+                f"at {latest.astimezone(zone):%Y-%m-%d %H:%M} local time",
+            )
+        if best_hour:
+            basis = preference.describe()
+        elif at == earliest.astimezone(dt.UTC):
+            basis = "as soon as possible"
+        else:
+            basis = "first moment outside quiet hours"
+        return SendTime(at, at.astimezone(zone), basis)
+
+    def fatigue_factor(self, profile: CustomerProfile) -> float:
+        """A factor in ``(0, 1]`` that lowers priorities as the week's contacts pile up."""
+        return 1.0 / (1.0 + self.fatigue_weight * self._total(profile.contacts.contacts_7d))
+
+    def _total(self, counts: Mapping[Channel, int]) -> int:
+        return sum(n for c, n in counts.items() if self.rules(c).counts_toward_total)
+
+    def _fatigue_reason(self, profile: CustomerProfile) -> Reason | None:
+        threshold = self.fatigue_contacts_7d
+        if threshold is None:
+            return None
+        contacts = self._total(profile.contacts.contacts_7d)
+        if contacts < threshold:
+            return None
+        rates = [e.open_rate for e in profile.engagement.values() if e.sent > 0]
+        if not rates or max(rates) >= self.fatigue_min_open_rate:
+            return None
+        return Reason(
+            ReasonCode.FATIGUE,
+            f"{contacts} contacts in 7 days and a best open rate of {max(rates):.0%} "
+            f"(below {self.fatigue_min_open_rate:.0%})",
+        )
+
+
+_UNRESTRICTED = ChannelRules()
+
+
+class ContactPolicyError(ValueError):
+    """An invalid contact policy; ``problems`` lists each bad field."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"the contact policy is invalid:\n{lines}")
+
+
+def parse_contact_policy(text: str, base: ContactPolicy | None = None) -> ContactPolicy:
+    """Parse a contact policy written in YAML, merged over ``base`` (the defaults).
+
+    Takes the text, not a path: the decision core does no I/O.
+    """
+    try:
+        document = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ContactPolicyError([f"not valid YAML: {error}"]) from None
+    return ContactPolicy.from_dict(document, base)
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc)

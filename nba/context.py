@@ -1,0 +1,218 @@
+"""The customer context: everything one decision is made from.
+
+A :class:`CustomerContext` bundles the behavioural profile (which carries the
+consents and the contact history), the moment of the decision, the current
+session if the customer is on the site or in the app right now, and when each
+action was last sent to them. Eligibility rules read it through a
+:class:`ContextScope`; they may use every profile field of
+:data:`nba.profile.PROFILE_FIELDS` plus the context fields of
+:data:`CONTEXT_FIELDS` (local time, session).
+
+>>> import datetime as dt
+>>> from nba.profile import CustomerProfile
+>>> now = dt.datetime(2026, 3, 6, 17, 30, tzinfo=dt.UTC)
+>>> ctx = CustomerContext(CustomerProfile("C1", timezone="Europe/Paris"), now)
+>>> scope = ContextScope(ctx)
+>>> scope.field("local_hour"), scope.field("local_weekday"), scope.field("next_month")
+(18, 4, 4)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from nba.channels import OUTBOUND_CHANNELS, Channel
+from nba.profile import (
+    PROFILE_FIELDS,
+    ContactHistory,
+    CustomerProfile,
+    JourneyPhase,
+    LifecycleState,
+)
+from nba.rules import RuleSchema, Value, ValueType, field_type
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The customer's current visit, when the decision is asked from a live page or app.
+
+    On-site and in-app placements (channels ``web`` and ``app``) can only be
+    delivered during a session on that channel.
+    """
+
+    channel: Channel
+    started_at: dt.datetime
+    page: str | None = None
+    product_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.started_at.tzinfo is None:
+            raise ValueError("Session.started_at must carry a time zone")
+
+
+@dataclass(frozen=True)
+class CustomerContext:
+    """One customer at one moment: the input of a decision.
+
+    Parameters
+    ----------
+    profile
+        The behavioural profile; ``profile.consents`` and ``profile.contacts``
+        are the current consent state and contact history.
+    now
+        The moment of the decision, time-zone aware.
+    session
+        The live session, if any.
+    action_history
+        When each action (by id) was last sent to this customer, for action
+        cool-downs and sequences (``hours_since_sent('welcome_1') >= 72``).
+    """
+
+    profile: CustomerProfile
+    now: dt.datetime
+    session: Session | None = None
+    action_history: Mapping[str, dt.datetime] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("CustomerContext.now must carry a time zone (e.g. datetime.UTC)")
+        try:
+            zoneinfo.ZoneInfo(self.profile.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(
+                f"customer {self.profile.customer_id!r} has an unknown time zone "
+                f"{self.profile.timezone!r}"
+            ) from error
+        for action_id, sent_at in self.action_history.items():
+            if sent_at.tzinfo is None:
+                raise ValueError(f"action_history[{action_id!r}] must carry a time zone")
+
+    @property
+    def customer_id(self) -> str:
+        return self.profile.customer_id
+
+    @property
+    def consents(self) -> Mapping[Channel, bool]:
+        return self.profile.consents
+
+    @property
+    def contacts(self) -> ContactHistory:
+        return self.profile.contacts
+
+    @cached_property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The customer's time zone."""
+        return zoneinfo.ZoneInfo(self.profile.timezone)
+
+    @cached_property
+    def now_utc(self) -> dt.datetime:
+        return self.now.astimezone(dt.UTC)
+
+    @cached_property
+    def local_now(self) -> dt.datetime:
+        """The decision moment in the customer's time zone."""
+        return self.now.astimezone(self.zone)
+
+    def hours_since_sent(self, action_id: str) -> float | None:
+        """Hours since ``action_id`` was last sent (``None`` when never)."""
+        sent_at = self.action_history.get(action_id)
+        if sent_at is None:
+            return None
+        return (self.now_utc - sent_at).total_seconds() / 3600.0
+
+
+def _session_minutes(ctx: CustomerContext) -> float | None:
+    if ctx.session is None:
+        return None
+    return (ctx.now_utc - ctx.session.started_at).total_seconds() / 60.0
+
+
+_CONTEXT_VALUES: dict[str, Callable[[CustomerContext], Value]] = {
+    "local_hour": lambda c: c.local_now.hour,
+    "local_weekday": lambda c: c.local_now.weekday(),
+    "local_day": lambda c: c.local_now.day,
+    "local_month": lambda c: c.local_now.month,
+    "next_month": lambda c: c.local_now.month % 12 + 1,
+    "in_session": lambda c: c.session is not None,
+    "session_channel": lambda c: None if c.session is None else c.session.channel.value,
+    "session_minutes": _session_minutes,
+    "session_product": lambda c: None if c.session is None else c.session.product_id,
+}
+
+#: Fields about the moment and the session that rules may use besides profile fields.
+#: Local time is the customer's; weekdays count from Monday = 0.
+CONTEXT_FIELDS: dict[str, ValueType] = {
+    "local_hour": ValueType.NUMBER,
+    "local_weekday": ValueType.NUMBER,
+    "local_day": ValueType.NUMBER,
+    "local_month": ValueType.NUMBER,
+    "next_month": ValueType.NUMBER,
+    "in_session": ValueType.BOOL,
+    "session_channel": ValueType.TEXT,
+    "session_minutes": ValueType.NUMBER,
+    "session_product": ValueType.TEXT,
+}
+
+
+def _profile_field_types() -> dict[str, ValueType]:
+    hints = {f.name: str(f.type) for f in dataclasses.fields(CustomerProfile)}
+    types: dict[str, ValueType] = {}
+    for name, kind in PROFILE_FIELDS.items():
+        element = ValueType.NUMBER if "int" in hints.get(name, "") else ValueType.TEXT
+        types[name] = field_type(kind, element)
+    return types
+
+
+_CHANNEL_VALUES = frozenset(c.value for c in Channel)
+
+#: The schema every catalog rule is checked against: profile and context fields, with
+#: the closed sets of values of enumerated text fields.
+RULE_SCHEMA = RuleSchema(
+    types={**_profile_field_types(), **CONTEXT_FIELDS},
+    domains={
+        "lifecycle_state": frozenset(s.value for s in LifecycleState),
+        "journey_phase": frozenset(p.value for p in JourneyPhase),
+        "session_channel": _CHANNEL_VALUES,
+        "consented_channels": frozenset(c.value for c in OUTBOUND_CHANNELS),
+    },
+)
+
+
+class ContextScope:
+    """Reads rule fields from a :class:`CustomerContext`, caching each value once."""
+
+    __slots__ = ("_cache", "context")
+
+    def __init__(self, context: CustomerContext) -> None:
+        self.context = context
+        self._cache: dict[str, Value] = {}
+
+    def field(self, name: str) -> Value:
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        compute = _CONTEXT_VALUES.get(name)
+        value = compute(self.context) if compute is not None else _profile_value(self.context, name)
+        self._cache[name] = value
+        return value
+
+    def hours_since_sent(self, action_id: str) -> float | None:
+        return self.context.hours_since_sent(action_id)
+
+    def affinity(self, kind: str, key: str) -> float:
+        profile = self.context.profile
+        table = profile.category_affinity if kind == "category" else profile.brand_affinity
+        return float(table.get(key, 0.0))
+
+
+def _profile_value(context: CustomerContext, name: str) -> Value:
+    value = context.profile.value(name)
+    if value is None or isinstance(value, bool | int | float | str | list):
+        return value
+    return str(value)

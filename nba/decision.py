@@ -1,0 +1,199 @@
+"""Decisions: what the engine answers, and the record it leaves for evaluation.
+
+A :class:`Decision` lists the chosen actions (each with its channel, send time
+in UTC and local time, priority, propensity and the factors behind it), every
+rejected candidate with its reason code, what it consumed of today's budgets,
+and an explanation. :meth:`Decision.log` turns it into a
+:class:`LoggedDecision`, the flat record experiments and off-policy evaluation
+read: the chosen action, the probability with which the policy chose it, and
+the actions it could have chosen.
+
+>>> import datetime as dt
+>>> make_decision_id("C1", dt.datetime(2026, 3, 6, tzinfo=dt.UTC), "nba", 7)
+'d-396f886ebf7c9ea1'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from nba.actions import ActionType
+from nba.arbitration import PriorityTerms
+from nba.budgets import Consumption
+from nba.channels import Channel
+from nba.explain import Explanation
+from nba.reasons import ReasonCode, Rejection
+
+
+@dataclass(frozen=True)
+class ChosenAction:
+    """One chosen action.
+
+    ``propensity`` is the probability that the policy picked this action at its
+    rank, given the actions picked before it in the same decision (for the
+    first, or only, action: the probability of picking it at all). ``channel``
+    and the send times are ``None`` for ``do_nothing``.
+    """
+
+    action_id: str
+    action_type: ActionType
+    channel: Channel | None
+    send_at: dt.datetime | None
+    send_at_local: dt.datetime | None
+    timing_basis: str
+    priority: float
+    propensity: float
+    terms: PriorityTerms | None = None
+    offer_id: str | None = None
+    offer_expires_at: dt.datetime | None = None
+    template: str | None = None
+    variant_id: str | None = None
+    explored: bool = False
+
+    @property
+    def is_do_nothing(self) -> bool:
+        return self.action_type == ActionType.DO_NOTHING
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to "what next for this customer, on which channel, when, and why"."""
+
+    decision_id: str
+    customer_id: str
+    policy: str
+    decided_at: dt.datetime
+    seed: int | str
+    actions: tuple[ChosenAction, ...]
+    propensity: float
+    eligible_action_ids: tuple[str, ...]
+    rejections: tuple[Rejection, ...]
+    consumed: Consumption
+    explanation: Explanation
+
+    @property
+    def contacts(self) -> tuple[ChosenAction, ...]:
+        """The chosen actions that reach the customer (``do_nothing`` left out)."""
+        return tuple(a for a in self.actions if not a.is_do_nothing)
+
+    @property
+    def action_id(self) -> str | None:
+        """The first chosen action's id (``None`` when nothing was eligible)."""
+        return self.actions[0].action_id if self.actions else None
+
+    def reasons(self, action_id: str) -> tuple[ReasonCode, ...]:
+        """The reason codes recorded against ``action_id``."""
+        return tuple(r.code for r in self.rejections if r.action_id == action_id)
+
+    def log(self, *, arm: str | None = None, model_version: str | None = None) -> LoggedDecision:
+        """The record to log for experiments and off-policy evaluation."""
+        return LoggedDecision(
+            decision_id=self.decision_id,
+            customer_id=self.customer_id,
+            decided_at=self.decided_at,
+            policy=self.policy,
+            arm=arm,
+            model_version=model_version,
+            propensity=self.propensity,
+            eligible_action_ids=self.eligible_action_ids,
+            actions=tuple(
+                LoggedAction(
+                    a.action_id,
+                    None if a.channel is None else a.channel.value,
+                    a.send_at,
+                    a.propensity,
+                    a.offer_id,
+                )
+                for a in self.actions
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class LoggedAction:
+    """One chosen action in a log record."""
+
+    action_id: str
+    channel: str | None
+    send_at: dt.datetime | None
+    propensity: float
+    offer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedDecision:
+    """A decision as logged: enough to attribute outcomes and to run IPS or
+    doubly-robust estimators (``propensity`` of the logged action, and the
+    ``eligible_action_ids`` it was chosen among)."""
+
+    decision_id: str
+    customer_id: str
+    decided_at: dt.datetime
+    policy: str
+    arm: str | None
+    model_version: str | None
+    propensity: float
+    eligible_action_ids: tuple[str, ...]
+    actions: tuple[LoggedAction, ...]
+
+    @property
+    def action_id(self) -> str | None:
+        return self.actions[0].action_id if self.actions else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (times as ISO 8601 strings)."""
+        return {
+            "decision_id": self.decision_id,
+            "customer_id": self.customer_id,
+            "decided_at": self.decided_at.isoformat(),
+            "policy": self.policy,
+            "arm": self.arm,
+            "model_version": self.model_version,
+            "propensity": self.propensity,
+            "eligible_action_ids": list(self.eligible_action_ids),
+            "actions": [
+                {
+                    "action_id": a.action_id,
+                    "channel": a.channel,
+                    "send_at": None if a.send_at is None else a.send_at.isoformat(),
+                    "propensity": a.propensity,
+                    "offer_id": a.offer_id,
+                }
+                for a in self.actions
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoggedDecision:
+        """Read back :meth:`to_dict`'s output."""
+        return cls(
+            decision_id=str(data["decision_id"]),
+            customer_id=str(data["customer_id"]),
+            decided_at=dt.datetime.fromisoformat(data["decided_at"]),
+            policy=str(data["policy"]),
+            arm=data.get("arm"),
+            model_version=data.get("model_version"),
+            propensity=float(data["propensity"]),
+            eligible_action_ids=tuple(data.get("eligible_action_ids", ())),
+            actions=tuple(
+                LoggedAction(
+                    str(a["action_id"]),
+                    a.get("channel"),
+                    None if a.get("send_at") is None else dt.datetime.fromisoformat(a["send_at"]),
+                    float(a["propensity"]),
+                    a.get("offer_id"),
+                )
+                for a in data.get("actions", ())
+            ),
+        )
+
+
+def make_decision_id(
+    customer_id: str, decided_at: dt.datetime, policy: str, seed: int | str
+) -> str:
+    """A stable id for a decision: the same inputs give the same id (retries are idempotent)."""
+    key = f"{customer_id}|{decided_at.astimezone(dt.UTC).isoformat()}|{policy}|{seed}"
+    return "d-" + hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -1,0 +1,154 @@
+"""The next-best-action engine: scored priorities with Thompson-sampling exploration.
+
+:class:`NextBestActionPolicy` scores every eligible action on every allowed
+channel with a :class:`~nba.scoring.Scorer` (the rule-based one by default),
+turns the scores into priorities (``response x value x lever x fatigue -
+costs``, see :mod:`nba.arbitration`), drops offers whose uplift does not reach
+the action's ``min_uplift``, keeps each action's best channel and picks by
+Thompson sampling over the per-action Beta posteriors it is given, logging
+the pick's propensity. Everything else (consent, eligibility, contact policy,
+bookkeeping) is the shared template of :class:`~nba.policy.DecisionPolicy`.
+
+>>> import datetime as dt
+>>> from nba.catalog import parse_catalog
+>>> from nba.context import CustomerContext
+>>> from nba.profile import CustomerProfile
+>>> catalog = parse_catalog('''
+... actions:
+...   - {id: cart_reminder, type: cart_reminder, channels: [email, sms],
+...      eligibility: "cart_size > 0", value: "cart_value * 0.3", timing: asap}
+...   - {id: nothing, type: do_nothing}
+... ''')
+>>> profile = CustomerProfile("C1", timezone="Europe/Paris", cart_items=("P1",),
+...                           cart_value=80.0, consents={Channel.EMAIL: True})
+>>> now = dt.datetime(2026, 3, 6, 21, 30, tzinfo=dt.UTC)  # 22:30 in Paris
+>>> decision = NextBestActionPolicy(catalog).decide(CustomerContext(profile, now), seed=1)
+>>> [(a.action_id, a.channel, a.send_at_local.strftime("%a %H:%M")) for a in decision.actions]
+[('cart_reminder', <Channel.EMAIL: 'email'>, 'Sat 07:00')]
+>>> decision.reasons("cart_reminder")
+(<ReasonCode.NO_CONSENT: 'no_consent'>,)
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+from nba.arbitration import (
+    DEFAULT_PROPENSITY_DRAWS,
+    BetaPosterior,
+    ChannelAssessment,
+    Option,
+    Pick,
+    PriorityTerms,
+    greedy_pick,
+    thompson_pick,
+)
+from nba.catalog import Catalog
+from nba.channels import Channel
+from nba.contact_policy import ContactPolicy
+from nba.context import CustomerContext
+from nba.policy import DecisionPolicy
+from nba.reasons import Reason, ReasonCode
+from nba.scoring import RuleBasedScorer, Scorer, check_scores
+from nba.screening import ActionCandidate
+
+
+class NextBestActionPolicy(DecisionPolicy):
+    """The engine: model (or rule) scores, business levers, Thompson sampling.
+
+    Parameters
+    ----------
+    catalog, contact_policy, max_actions
+        See :class:`~nba.policy.DecisionPolicy`.
+    scorer
+        Supplies propensities per channel, expected values and uplift;
+        :class:`~nba.scoring.RuleBasedScorer` when omitted.
+    exploration
+        Thompson sampling when true (default); greedy with propensity 1 when false.
+    propensity_draws
+        Monte-Carlo draws used to estimate a pick's propensity.
+    prior
+        Posterior assumed for actions missing from ``stats`` (new actions);
+        Beta(1, 1) when omitted.
+    """
+
+    name = "nba"
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        contact_policy: ContactPolicy | None = None,
+        *,
+        scorer: Scorer | None = None,
+        exploration: bool = True,
+        propensity_draws: int = DEFAULT_PROPENSITY_DRAWS,
+        prior: BetaPosterior | None = None,
+        max_actions: int = 1,
+    ) -> None:
+        super().__init__(catalog, contact_policy, max_actions=max_actions)
+        if propensity_draws < 1:
+            raise ValueError(f"propensity_draws must be at least 1, got {propensity_draws}")
+        self.scorer: Scorer = scorer or RuleBasedScorer()
+        self.exploration = exploration
+        self.propensity_draws = propensity_draws
+        self.prior = prior or BetaPosterior()
+
+    def _assess(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> list[list[ChannelAssessment]]:
+        scorable = [c for c in candidates if not c.action.is_do_nothing]
+        scores = list(self.scorer.score(context, scorable)) if scorable else []
+        check_scores(self.scorer, scorable, scores)
+        by_action = {c.action.id: s for c, s in zip(scorable, scores, strict=True)}
+        fatigue = self.contact_policy.fatigue_factor(context.profile)
+        assessments: list[list[ChannelAssessment]] = []
+        for candidate in candidates:
+            action = candidate.action
+            if action.is_do_nothing:
+                assessments.append([ChannelAssessment(None, candidate.value * action.lever)])
+                continue
+            score = by_action[action.id]
+            per_channel: list[ChannelAssessment] = []
+            for channel in candidate.channels:
+                rules = self.contact_policy.rules(channel)
+                uplift = None if score.uplift is None else score.uplift.get(channel)
+                terms = PriorityTerms(
+                    propensity=score.propensity[channel],
+                    value=score.expected_value,
+                    lever=action.lever,
+                    uplift=uplift,
+                    channel_cost=rules.cost,
+                    offer_cost=0.0 if action.offer is None else action.offer.cost,
+                    fatigue=fatigue if rules.counts_toward_total else 1.0,
+                )
+                reason = _uplift_reason(action.min_uplift, uplift, channel)
+                per_channel.append(ChannelAssessment(channel, terms.priority(), terms, reason))
+            assessments.append(per_channel)
+        return assessments
+
+    def _pick(
+        self,
+        options: Sequence[Option],
+        stats: Mapping[str, BetaPosterior],
+        rng: random.Random,
+    ) -> Pick:
+        if not self.exploration:
+            return greedy_pick(options)
+        return thompson_pick(options, stats, rng, prior=self.prior, draws=self.propensity_draws)
+
+
+def _uplift_reason(minimum: float | None, uplift: float | None, channel: Channel) -> Reason | None:
+    if minimum is None:
+        return None
+    if uplift is None:
+        return Reason(
+            ReasonCode.UPLIFT_TOO_LOW,
+            f"no uplift estimate on {channel.value}; {minimum:g} required",
+        )
+    if uplift < minimum:
+        return Reason(
+            ReasonCode.UPLIFT_TOO_LOW,
+            f"uplift {uplift:.3f} on {channel.value} is below the required {minimum:g}",
+        )
+    return None

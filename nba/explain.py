@@ -1,0 +1,216 @@
+"""Explanations: why this action, on this channel, at this time, and why not the others.
+
+For each chosen action the explanation lists the factors of its priority
+(propensity or uplift, value, lever, fatigue, costs), how it was picked
+(highest priority, exploration, random draw), why its channel beat the
+action's other channels and why its send time. For the best rejected
+candidates it says why they lost (the winner and both priorities) or why they
+were filtered (reason code and message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nba.arbitration import Option, Pick
+from nba.channels import Channel
+from nba.reasons import ReasonCode, Rejection
+
+#: How many rejected candidates an explanation lists by default.
+MAX_REJECTED = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    """One factor of a decision: its name, its value and what it means."""
+
+    name: str
+    value: float | str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChosenExplanation:
+    """Why one action was chosen."""
+
+    action_id: str
+    channel: Channel | None
+    summary: str
+    factors: tuple[Factor, ...]
+
+
+@dataclass(frozen=True)
+class RejectedExplanation:
+    """Why one candidate was not chosen (``priority`` is known when it competed)."""
+
+    action_id: str
+    channel: Channel | None
+    code: ReasonCode
+    message: str
+    priority: float | None = None
+
+    def __str__(self) -> str:
+        where = self.action_id if self.channel is None else f"{self.action_id} on {self.channel}"
+        return f"{where}: {self.code} - {self.message}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The explanation of a decision, as data and as text (:meth:`lines`)."""
+
+    chosen: tuple[ChosenExplanation, ...]
+    rejected: tuple[RejectedExplanation, ...]
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        for chosen in self.chosen:
+            out.append(f"chose {chosen.summary}")
+            out.extend(f"  - {f.name}: {f.detail}" for f in chosen.factors)
+        if not self.chosen:
+            out.append("nothing to do: every action was filtered out")
+        for rejected in self.rejected:
+            out.append(f"not {rejected}")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def explain(
+    chosen: Sequence[tuple[Option, Pick]],
+    competed: Sequence[tuple[Option, Rejection]],
+    rejections: Sequence[Rejection],
+    *,
+    max_rejected: int = MAX_REJECTED,
+) -> Explanation:
+    """Build the explanation of a decision.
+
+    Parameters
+    ----------
+    chosen
+        The picked options, in order, with their picks.
+    competed
+        Options that competed and lost, with the rejection recorded for them.
+    rejections
+        Every rejection of the decision (filters and channel choices).
+    max_rejected
+        How many rejected candidates to list: losers first (highest priority
+        first), then filtered actions in catalog order.
+    """
+    chosen_explanations = tuple(
+        _explain_choice(option, pick, competed, rejections) for option, pick in chosen
+    )
+    losers = sorted(competed, key=lambda item: -item[0].priority)
+    rejected: list[RejectedExplanation] = [
+        RejectedExplanation(o.action_id, r.channel, r.code, r.message, o.priority)
+        for o, r in losers
+    ]
+    listed = {o.action_id for o, _ in competed} | {o.action_id for o, _ in chosen}
+    for action_id, group in _filtered_by_action(rejections, listed):
+        if len(group) == 1:
+            r = group[0]
+            rejected.append(RejectedExplanation(action_id, r.channel, r.code, r.message))
+        else:
+            message = "; ".join(f"{r.channel}: {r.code} ({r.message})" for r in group)
+            rejected.append(RejectedExplanation(action_id, None, group[0].code, message))
+    return Explanation(chosen_explanations, tuple(rejected[:max_rejected]))
+
+
+def _filtered_by_action(
+    rejections: Sequence[Rejection], skip: set[str]
+) -> list[tuple[str, list[Rejection]]]:
+    groups: dict[str, list[Rejection]] = {}
+    for rejection in rejections:
+        if rejection.action_id in skip or not rejection.code.is_filter:
+            continue
+        groups.setdefault(rejection.action_id, []).append(rejection)
+    return list(groups.items())
+
+
+def _explain_choice(
+    option: Option,
+    pick: Pick,
+    competed: Sequence[tuple[Option, Rejection]],
+    rejections: Sequence[Rejection],
+) -> ChosenExplanation:
+    action = option.candidate.action
+    factors: list[Factor] = []
+    terms = option.assessment.terms
+    if terms is not None:
+        if terms.uplift is not None:
+            factors.append(
+                Factor(
+                    "uplift", terms.uplift, f"{terms.uplift:.3f} incremental response probability"
+                )
+            )
+        factors.append(
+            Factor("propensity", terms.propensity, f"P(response) = {terms.propensity:.3f}")
+        )
+        factors.append(Factor("value", terms.value, f"value of a response {terms.value:.2f}"))
+        if terms.lever != 1.0:
+            factors.append(Factor("lever", terms.lever, f"business lever x{terms.lever:g}"))
+        if terms.fatigue < 1.0:
+            factors.append(
+                Factor("fatigue", terms.fatigue, f"recent contacts damp it x{terms.fatigue:.2f}")
+            )
+        if terms.channel_cost:
+            factors.append(
+                Factor("channel_cost", terms.channel_cost, f"cost of a send {terms.channel_cost:g}")
+            )
+        if terms.offer_cost:
+            factors.append(
+                Factor(
+                    "offer_cost",
+                    terms.offer_cost,
+                    f"offer cost {terms.offer_cost:g} per redemption, x P(response)",
+                )
+            )
+    factors.append(Factor("priority", option.priority, f"priority {option.priority:.3g}"))
+    factors.append(
+        Factor(
+            "pick",
+            pick.propensity,
+            f"{pick.basis or 'picked'} (probability {pick.propensity:.3f})",
+        )
+    )
+    beaten = [o for o, _ in competed]
+    if beaten:
+        runner_up = max(beaten, key=lambda o: o.priority)
+        factors.append(
+            Factor(
+                "runner_up",
+                runner_up.action_id,
+                f"next best {runner_up.action_id} with priority {runner_up.priority:.3g}",
+            )
+        )
+    if option.slot is not None:
+        others = [
+            r
+            for r in rejections
+            if r.action_id == action.id and r.code == ReasonCode.OTHER_CHANNEL_PREFERRED
+        ]
+        blocked = [r for r in rejections if r.action_id == action.id and r.code.is_filter]
+        detail = f"{option.slot.channel.value}, the best of the action's available channels"
+        if others:
+            detail += " (" + "; ".join(r.message for r in others) + ")"
+        if blocked:
+            detail += "; unavailable: " + ", ".join(f"{r.channel} ({r.code})" for r in blocked)
+        factors.append(Factor("channel", option.slot.channel.value, detail))
+        send = option.slot.send
+        factors.append(
+            Factor(
+                "send_time",
+                send.at.isoformat(),
+                f"{send.local:%a %Y-%m-%d %H:%M} local ({send.at:%H:%M} UTC): {send.basis}",
+            )
+        )
+        summary = (
+            f"{action.id} on {option.slot.channel.value} at {send.local:%Y-%m-%d %H:%M} "
+            f"local time, priority {option.priority:.3g}"
+        )
+    else:
+        summary = f"{action.id} (no contact), priority {option.priority:.3g}"
+    return ChosenExplanation(
+        action.id, None if option.slot is None else option.slot.channel, summary, tuple(factors)
+    )

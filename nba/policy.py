@@ -1,0 +1,286 @@
+"""Decision policies: one template, many ways to score.
+
+:meth:`DecisionPolicy.decide` does the shared work, the same for every policy,
+so that the API, the batch mode and the simulator run identical decisions:
+
+1. screening (validity, eligibility, variants, cool-downs, budgets, consent,
+   contact policy, send time): :func:`nba.screening.screen`;
+2. scoring: :meth:`DecisionPolicy._assess`, the one step a policy must fill;
+3. the best channel per action, then picks (:meth:`DecisionPolicy._pick`,
+   greedy unless a policy explores) up to ``max_actions``, re-checking the
+   caps and exclusive groups after each pick;
+4. bookkeeping: propensities, budget consumption, rejections with reason
+   codes, the explanation and a stable decision id.
+
+A decision is deterministic for a given context, usage, statistics and ``seed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, final
+
+from nba.arbitration import (
+    BetaPosterior,
+    ChannelAssessment,
+    Option,
+    Pick,
+    best_channels,
+    greedy_pick,
+)
+from nba.budgets import Consumption, UsageCounts
+from nba.catalog import Catalog
+from nba.channels import Channel
+from nba.contact_policy import ContactPolicy
+from nba.context import CustomerContext
+from nba.decision import ChosenAction, Decision, make_decision_id
+from nba.explain import explain
+from nba.reasons import ReasonCode, Rejection
+from nba.screening import ActionCandidate, ChannelSlot, screen
+
+
+class DecisionPolicy(ABC):
+    """Base of every decision policy (template method: subclasses only score).
+
+    Parameters
+    ----------
+    catalog
+        The validated action catalog.
+    contact_policy
+        Caps, quiet hours, cool-downs and fatigue; the defaults when omitted.
+    max_actions
+        How many actions one decision may choose (default 1). A chosen
+        ``do_nothing`` ends the decision.
+    """
+
+    #: The policy's name in decision logs.
+    name: ClassVar[str] = "policy"
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        contact_policy: ContactPolicy | None = None,
+        *,
+        max_actions: int = 1,
+    ) -> None:
+        if max_actions < 1:
+            raise ValueError(f"max_actions must be at least 1, got {max_actions}")
+        self.catalog = catalog
+        self.contact_policy = contact_policy or ContactPolicy()
+        self.max_actions = max_actions
+
+    @final
+    def decide(
+        self,
+        context: CustomerContext,
+        *,
+        usage: UsageCounts | None = None,
+        stats: Mapping[str, BetaPosterior] | None = None,
+        seed: int | str = 0,
+        decision_id: str | None = None,
+    ) -> Decision:
+        """Decide what to do next for the customer of ``context``.
+
+        Parameters
+        ----------
+        context
+            The customer, the moment, the session and the action history.
+        usage
+            Today's offer and action counts (read-only); none used when omitted.
+        stats
+            Per-action Beta posteriors of success, for exploring policies.
+        seed
+            Seeds the policy's random draws: the same inputs and seed give the same
+            decision (pass a request id to make retries idempotent).
+        decision_id
+            Id to give the decision; derived from the inputs when omitted.
+        """
+        usage = usage or UsageCounts()
+        stats = stats or {}
+        rng = random.Random(seed)
+        screening = screen(self.catalog, self.contact_policy, context, usage)
+        candidates = list(screening.candidates)
+        assessments = self._assess(context, candidates)
+        _check_assessments(type(self).__name__, candidates, assessments)
+        options, channel_rejections = best_channels(candidates, assessments)
+        rejections: list[Rejection] = [*screening.rejections, *channel_rejections]
+        eligible = tuple(o.action_id for o in options)
+        viable = {
+            c.action.id: [
+                (slot, a) for slot, a in zip(c.slots, per, strict=True) if a.reason is None
+            ]
+            for c, per in zip(candidates, assessments, strict=True)
+            if c.slots
+        }
+
+        outcome = self._arbitrate(context, options, viable, stats, rng)
+        chosen, competed = outcome.chosen, outcome.competed
+        rejections += outcome.rejections
+        actions = tuple(_chosen_action(option, pick) for option, pick in chosen)
+        rejections += [r for _, r in competed]
+        decided_at = context.now_utc
+        return Decision(
+            decision_id=decision_id
+            or make_decision_id(context.customer_id, decided_at, self.name, seed),
+            customer_id=context.customer_id,
+            policy=self.name,
+            decided_at=decided_at,
+            seed=seed,
+            actions=actions,
+            propensity=math.prod(pick.propensity for _, pick in chosen),
+            eligible_action_ids=eligible,
+            rejections=tuple(rejections),
+            consumed=Consumption.of(o.candidate.action for o, _ in chosen),
+            explanation=explain(chosen, competed, rejections),
+        )
+
+    def _arbitrate(
+        self,
+        context: CustomerContext,
+        options: list[Option],
+        viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
+        stats: Mapping[str, BetaPosterior],
+        rng: random.Random,
+    ) -> _Arbitration:
+        """Pick up to ``max_actions`` options; after each pick, drop the options of the
+        same group and re-check the others against the caps, counting the pick."""
+        outcome = _Arbitration()
+        pending: dict[Channel, int] = {}
+        while options and len(outcome.chosen) < self.max_actions:
+            pick = self._pick(options, stats, rng)
+            _check_pick(type(self).__name__, pick, len(options))
+            winner = options[pick.index]
+            outcome.chosen.append((winner, pick))
+            rest = [o for i, o in enumerate(options) if i != pick.index]
+            if winner.slot is None or len(outcome.chosen) == self.max_actions:
+                outcome.competed += [(o, _lost(o, winner)) for o in rest]
+                break
+            pending[winner.slot.channel] = pending.get(winner.slot.channel, 0) + 1
+            options = []
+            for option in rest:
+                group = option.candidate.action.group
+                if group is not None and group == winner.candidate.action.group:
+                    message = f"{winner.action_id} of the same group {group!r} was chosen"
+                    rejection = Rejection(
+                        option.action_id, None, ReasonCode.EXCLUSIVE_GROUP, message
+                    )
+                    outcome.competed.append((option, rejection))
+                    continue
+                refreshed = self._recheck(
+                    context, option, viable.get(option.action_id, []), pending
+                )
+                if isinstance(refreshed, Rejection):
+                    outcome.rejections.append(refreshed)
+                else:
+                    options.append(refreshed)
+        return outcome
+
+    @abstractmethod
+    def _assess(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> Sequence[Sequence[ChannelAssessment]]:
+        """Score each candidate on each of its channels.
+
+        Return, per candidate, one :class:`~nba.arbitration.ChannelAssessment`
+        per slot (in slot order), or exactly one with ``channel=None`` for
+        ``do_nothing``. An assessment with a ``reason`` drops that channel.
+        """
+
+    def _pick(
+        self,
+        options: Sequence[Option],
+        stats: Mapping[str, BetaPosterior],
+        rng: random.Random,
+    ) -> Pick:
+        """Pick one option and say with which probability (default: greedy, 1)."""
+        return greedy_pick(options)
+
+    def _recheck(
+        self,
+        context: CustomerContext,
+        option: Option,
+        viable: Sequence[tuple[ChannelSlot, ChannelAssessment]],
+        pending: Mapping[Channel, int],
+    ) -> Option | Rejection:
+        """After a pick, keep ``option`` on a channel the caps still allow (its best
+        one if possible, else the next best), or reject it with the cap's reason."""
+        if option.slot is None:
+            return option
+        reason = self.contact_policy.channel_reason(context, option.slot.channel, pending)
+        if reason is None:
+            return option
+        for slot, assessment in sorted(viable, key=lambda item: -item[1].priority):
+            if slot.channel == option.slot.channel:
+                continue
+            if self.contact_policy.channel_reason(context, slot.channel, pending) is None:
+                return Option(option.candidate, slot, assessment)
+        return Rejection.of(option.action_id, option.slot.channel, reason)
+
+
+@dataclass
+class _Arbitration:
+    chosen: list[tuple[Option, Pick]] = field(default_factory=list)
+    competed: list[tuple[Option, Rejection]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def _lost(option: Option, winner: Option) -> Rejection:
+    if winner.slot is None:
+        message = f"doing nothing ({winner.action_id}, priority {winner.priority:.3g}) was picked"
+    else:
+        message = f"{winner.action_id} was picked (priority {winner.priority:.3g})"
+    message += f"; this one had priority {option.priority:.3g}"
+    return Rejection(option.action_id, None, ReasonCode.LOST_ARBITRATION, message)
+
+
+def _chosen_action(option: Option, pick: Pick) -> ChosenAction:
+    action = option.candidate.action
+    variant = option.candidate.variant
+    slot = option.slot
+    expires = None
+    if slot is not None and action.offer is not None and action.offer.expires_after_hours:
+        expires = slot.send.at + dt.timedelta(hours=action.offer.expires_after_hours)
+    return ChosenAction(
+        action_id=action.id,
+        action_type=action.type,
+        channel=None if slot is None else slot.channel,
+        send_at=None if slot is None else slot.send.at,
+        send_at_local=None if slot is None else slot.send.local,
+        timing_basis="" if slot is None else slot.send.basis,
+        priority=option.priority,
+        propensity=pick.propensity,
+        terms=option.assessment.terms,
+        offer_id=None if action.offer is None else action.offer.id,
+        offer_expires_at=expires,
+        template=(variant.template if variant and variant.template else action.template),
+        variant_id=None if variant is None else variant.id,
+        explored=pick.explored,
+    )
+
+
+def _check_assessments(
+    policy: str,
+    candidates: Sequence[ActionCandidate],
+    assessments: Sequence[Sequence[ChannelAssessment]],
+) -> None:
+    if len(assessments) != len(candidates):
+        raise ValueError(f"{policy} assessed {len(assessments)} of {len(candidates)} candidates")
+    for candidate, per_channel in zip(candidates, assessments, strict=True):
+        expected = list(candidate.channels) if candidate.slots else [None]
+        if [a.channel for a in per_channel] != expected:
+            raise ValueError(
+                f"{policy}: assessments of {candidate.action.id!r} must follow its channels "
+                f"{expected}"
+            )
+
+
+def _check_pick(policy: str, pick: Pick, n_options: int) -> None:
+    if not 0 <= pick.index < n_options:
+        raise ValueError(f"{policy} picked option {pick.index} of {n_options}")
+    if not 0.0 < pick.propensity <= 1.0:
+        raise ValueError(f"{policy} returned propensity {pick.propensity}, not in (0, 1]")

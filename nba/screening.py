@@ -1,0 +1,167 @@
+"""Screening: from the catalog to the candidates that may compete.
+
+For each action: validity dates, eligibility rule (and the offer's), wording
+variant, per-customer cool-down, offer budget and daily volume. Then for each
+of its channels: consent (hard), contact policy (session, refusal cool-down,
+caps, fatigue) and a send time within the action's time-to-live (quiet hours
+push the send later; only when no moment is left is the channel dropped).
+Everything dropped is recorded as a :class:`~nba.reasons.Rejection` with its
+reason code and message; nothing is scored here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from nba.actions import Action, Variant
+from nba.budgets import UsageCounts, budget_reason
+from nba.catalog import Catalog
+from nba.channels import Channel
+from nba.consent import consent_reason
+from nba.contact_policy import ContactPolicy
+from nba.context import ContextScope, CustomerContext
+from nba.reasons import Reason, ReasonCode, Rejection
+from nba.timing import SendTime
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSlot:
+    """A channel that may deliver an action, and when it would."""
+
+    channel: Channel
+    send: SendTime
+
+
+@dataclass(frozen=True)
+class ActionCandidate:
+    """An eligible action with the channels that passed consent and contact policy.
+
+    ``value`` is the action's value evaluated for this customer; ``slots`` is
+    empty for ``do_nothing`` only.
+    """
+
+    action: Action
+    value: float
+    variant: Variant | None
+    slots: tuple[ChannelSlot, ...]
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        return tuple(s.channel for s in self.slots)
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The candidates that may compete and every rejection on the way."""
+
+    candidates: tuple[ActionCandidate, ...]
+    rejections: tuple[Rejection, ...]
+
+
+def screen(
+    catalog: Catalog,
+    policy: ContactPolicy,
+    context: CustomerContext,
+    usage: UsageCounts,
+) -> Screening:
+    """Apply eligibility, consent and contact policy to every action of ``catalog``."""
+    scope = ContextScope(context)
+    send_times: dict[tuple[object, ...], SendTime | Reason] = {}  # actions share channels and TTLs
+    candidates: list[ActionCandidate] = []
+    rejections: list[Rejection] = []
+    for action in catalog:
+        reason = _action_reason(action, context, scope, usage)
+        if reason is not None:
+            rejections.append(Rejection.of(action.id, None, reason))
+            continue
+        variant = _variant(action, scope)
+        if action.variants and variant is None:
+            message = "no wording variant matches this customer"
+            rejections.append(Rejection(action.id, None, ReasonCode.NOT_ELIGIBLE, message))
+            continue
+        value = max(0.0, action.value.number(scope) or 0.0)
+        if action.is_do_nothing:
+            candidates.append(ActionCandidate(action, value, variant, ()))
+            continue
+        slots: list[ChannelSlot] = []
+        for channel in action.deliverable_channels:
+            slot = channel_slot(action, channel, policy, context, send_times=send_times)
+            if isinstance(slot, Reason):
+                rejections.append(Rejection.of(action.id, channel, slot))
+            else:
+                slots.append(slot)
+        if slots:
+            candidates.append(ActionCandidate(action, value, variant, tuple(slots)))
+    return Screening(tuple(candidates), tuple(rejections))
+
+
+def channel_slot(
+    action: Action,
+    channel: Channel,
+    policy: ContactPolicy,
+    context: CustomerContext,
+    pending: Mapping[Channel, int] | None = None,
+    *,
+    send_times: dict[tuple[object, ...], SendTime | Reason] | None = None,
+) -> ChannelSlot | Reason:
+    """The slot to deliver ``action`` on ``channel``, or why the channel cannot.
+
+    ``send_times`` memoises send-time searches within one decision.
+    """
+    reason = consent_reason(context.profile, channel) or policy.channel_reason(
+        context, channel, pending
+    )
+    if reason is not None:
+        return reason
+    now = context.now_utc
+    earliest = now + dt.timedelta(hours=action.send_delay_hours)
+    latest = action.latest_send(now)
+    best_hour = action.timing == "best_hour"
+    key = (channel, earliest, latest, action.local_hours, best_hour)
+    send = None if send_times is None else send_times.get(key)
+    if send is None:
+        send = policy.send_time(
+            context,
+            channel,
+            earliest=earliest,
+            latest=latest,
+            local_hours=action.local_hours,
+            best_hour=best_hour,
+        )
+        if send_times is not None:
+            send_times[key] = send
+    if isinstance(send, Reason):
+        return send
+    return ChannelSlot(channel, send)
+
+
+def _action_reason(
+    action: Action, context: CustomerContext, scope: ContextScope, usage: UsageCounts
+) -> Reason | None:
+    if not action.valid_at(context.now_utc):
+        return Reason(ReasonCode.OUTSIDE_VALIDITY, "outside the action's or offer's validity dates")
+    for field_name, rule in (
+        ("eligibility", action.eligibility),
+        ("offer eligibility", action.offer.eligibility if action.offer else None),
+    ):
+        result = True if rule is None else rule.evaluate(scope)
+        if result is not True:
+            verdict = "unknown" if result is None else "false"
+            return Reason(ReasonCode.NOT_ELIGIBLE, f"{field_name} is {verdict}: {rule}")
+    if action.cooldown_hours is not None:
+        hours = context.hours_since_sent(action.id)
+        if hours is not None and hours < action.cooldown_hours:
+            return Reason(
+                ReasonCode.ACTION_COOLDOWN,
+                f"sent {hours:.0f} hours ago; the cool-down is {action.cooldown_hours:g} hours",
+            )
+    return budget_reason(action, usage)
+
+
+def _variant(action: Action, scope: ContextScope) -> Variant | None:
+    for variant in action.variants:
+        if variant.when is None or variant.when.holds(scope):
+            return variant
+    return None

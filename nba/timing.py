@@ -1,0 +1,218 @@
+"""Send time: allowed hours in the customer's time zone, and the best moment to send.
+
+Quiet hours never filter an action by themselves: they push its send time to
+the next allowed moment. :func:`find_send_slot` scans the moments between the
+earliest and the latest allowed send (the action's time-to-live) at the
+customer's local top of each hour, keeps those the rules allow (evaluated in
+the customer's time zone with :mod:`zoneinfo`, so daylight-saving changes are
+handled), and returns the first one, or the one the customer prefers. Only
+when no moment is allowed does the caller filter the action out.
+
+>>> import datetime as dt, zoneinfo
+>>> paris = zoneinfo.ZoneInfo("Europe/Paris")
+>>> sms = AllowedTimes(windows=(TimeWindow.parse("08:00-20:00"),), weekdays=frozenset(range(6)))
+>>> now = dt.datetime(2026, 3, 6, 20, 30, tzinfo=dt.UTC)  # Friday 21:30 in Paris
+>>> find_send_slot(now, now + dt.timedelta(hours=48), paris, sms.allows)
+datetime.datetime(2026, 3, 7, 7, 0, tzinfo=datetime.timezone.utc)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from nba.profile import HOURS_PER_WEEK, CustomerProfile
+
+#: Longest horizon a send-time search scans (hours): a time-to-live is capped to it.
+MAX_HORIZON_HOURS = 24 * 31
+
+_WINDOW_RE = re.compile(r"^\s*(\d{1,2})(?::(\d{2}))?\s*-\s*(\d{1,2})(?::(\d{2}))?\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """Local clock times ``[start, end)``, in minutes after midnight.
+
+    ``end`` may be 1440 (midnight at the end of the day); a window whose end is
+    before its start spans midnight (``22:00-06:00``).
+
+    >>> TimeWindow.parse("10:00-13:00").contains(dt.time(12, 59))
+    True
+    >>> TimeWindow.parse("10-13").contains(dt.time(13, 0))
+    False
+    >>> str(TimeWindow.parse("22:00-06:00"))
+    '22:00-06:00'
+    """
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.start < 1440 and 0 < self.end <= 1440) or self.start == self.end:
+            raise ValueError(f"invalid time window {self.start}-{self.end} (minutes)")
+
+    @classmethod
+    def parse(cls, text: str) -> TimeWindow:
+        """Read ``HH:MM-HH:MM`` or ``HH-HH``; raise ``ValueError`` saying what to write."""
+        match = _WINDOW_RE.match(str(text))
+        if match is None:
+            raise ValueError(f"time window {text!r} is not HH:MM-HH:MM (e.g. 08:00-20:00)")
+        h1, m1, h2, m2 = (int(g) if g else 0 for g in match.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
+            raise ValueError(f"time window {text!r} has an impossible time")
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if start == end:
+            raise ValueError(f"time window {text!r} is empty")
+        return cls(start, end if end else 1440)
+
+    def contains(self, clock: dt.time) -> bool:
+        minute = clock.hour * 60 + clock.minute
+        if self.start < self.end:
+            return self.start <= minute < self.end
+        return minute >= self.start or minute < self.end
+
+    def __str__(self) -> str:
+        def hhmm(m: int) -> str:
+            return f"{m // 60:02d}:{m % 60:02d}"
+
+        return f"{hhmm(self.start)}-{hhmm(self.end)}"
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedTimes:
+    """When contact is allowed, in local time: clock windows, weekdays, excluded dates.
+
+    Empty ``windows`` mean any time of day; ``weekdays`` count from Monday = 0.
+    """
+
+    windows: tuple[TimeWindow, ...] = ()
+    weekdays: frozenset[int] = frozenset(range(7))
+    excluded_dates: frozenset[dt.date] = frozenset()
+
+    def allows(self, local: dt.datetime) -> bool:
+        """True when a message may be sent at the local moment ``local``."""
+        if local.weekday() not in self.weekdays or local.date() in self.excluded_dates:
+            return False
+        clock = local.time()
+        return not self.windows or any(w.contains(clock) for w in self.windows)
+
+    @property
+    def unrestricted(self) -> bool:
+        return not self.windows and len(self.weekdays) == 7 and not self.excluded_dates
+
+
+def find_send_slot(
+    earliest: dt.datetime,
+    latest: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    allowed: Callable[[dt.datetime], bool],
+    preference: Callable[[dt.datetime], float] | None = None,
+) -> dt.datetime | None:
+    """The moment to send, in UTC, or ``None`` when no allowed moment exists.
+
+    Candidates are ``earliest`` itself and then the customer's local top of each
+    hour up to ``latest`` (inclusive). ``allowed`` and ``preference`` receive
+    local times. Without a preference the first allowed candidate wins;
+    otherwise the most preferred, the earliest among equals.
+    """
+    earliest = earliest.astimezone(dt.UTC)
+    latest = min(latest.astimezone(dt.UTC), earliest + dt.timedelta(hours=MAX_HORIZON_HOURS))
+    best: dt.datetime | None = None
+    best_score = float("-inf")
+    for moment in _candidates(earliest, latest, zone):
+        local = moment.astimezone(zone)
+        if not allowed(local):
+            continue
+        if preference is None:
+            return moment
+        score = preference(local)
+        if score > best_score:
+            best, best_score = moment, score
+    return best
+
+
+def _candidates(
+    earliest: dt.datetime, latest: dt.datetime, zone: zoneinfo.ZoneInfo
+) -> list[dt.datetime]:
+    if latest < earliest:
+        return []
+    moments = [earliest]
+    local = earliest.astimezone(zone)
+    past_hour = dt.timedelta(
+        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+    )
+    moment = earliest - past_hour + dt.timedelta(hours=1)  # next local top of the hour
+    while moment <= latest:
+        moments.append(moment)
+        moment += dt.timedelta(hours=1)
+    return moments
+
+
+HourSource = Literal["activity", "peak_hour", "channel_default"]
+
+
+@dataclass(frozen=True)
+class HourPreference:
+    """How much a customer likes to be reached at a local moment (higher is better).
+
+    Built from the profile: the activity-by-hour-of-week histogram when known,
+    else the peak hour of week, else the channel's default hour.
+
+    >>> pref = HourPreference.for_profile(CustomerProfile("C1"), default_hour=18)
+    >>> evening, morning = dt.datetime(2026, 3, 6, 18), dt.datetime(2026, 3, 6, 9)
+    >>> pref.source, pref.score(evening) > pref.score(morning)
+    ('channel_default', True)
+    """
+
+    source: HourSource
+    activity: tuple[float, ...] = ()
+    hour_of_day: tuple[float, ...] = ()
+    peak_hour_of_week: int | None = None
+    default_hour: int = 12
+
+    @classmethod
+    def for_profile(cls, profile: CustomerProfile, default_hour: int) -> HourPreference:
+        activity = profile.activity_by_hour
+        if len(activity) == HOURS_PER_WEEK and sum(activity) > 0:
+            by_hour = tuple(sum(activity[d * 24 + h] for d in range(7)) / 7 for h in range(24))
+            return cls("activity", tuple(activity), by_hour, default_hour=default_hour)
+        peak = profile.peak_hour_of_week
+        if peak is not None and 0 <= peak < HOURS_PER_WEEK:
+            return cls("peak_hour", peak_hour_of_week=peak, default_hour=default_hour)
+        return cls("channel_default", default_hour=default_hour)
+
+    def score(self, local: dt.datetime) -> float:
+        hour_of_week = local.weekday() * 24 + local.hour
+        if self.source == "activity":
+            # this exact hour of the week, plus the same hour on an average day
+            return self.activity[hour_of_week] + self.hour_of_day[local.hour]
+        if self.source == "peak_hour" and self.peak_hour_of_week is not None:
+            same_day = 0.5 if local.weekday() == self.peak_hour_of_week // 24 else 0.0
+            return same_day - _hour_distance(local.hour, self.peak_hour_of_week % 24)
+        return -_hour_distance(local.hour, self.default_hour)
+
+    def describe(self) -> str:
+        if self.source == "activity":
+            return "the customer's most active hour in reach"
+        if self.source == "peak_hour":
+            return "closest to the customer's peak hour"
+        return f"closest to the channel's default hour ({self.default_hour:02d}:00)"
+
+
+def _hour_distance(a: int, b: int) -> int:
+    d = abs(a - b) % 24
+    return min(d, 24 - d)
+
+
+@dataclass(frozen=True, slots=True)
+class SendTime:
+    """When to send: the UTC instant, the same moment in the customer's time zone,
+    and in words why this moment."""
+
+    at: dt.datetime
+    local: dt.datetime
+    basis: str

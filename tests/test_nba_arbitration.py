@@ -1,0 +1,235 @@
+"""Arbitration: the priority formula, Thompson sampling and the propensities it logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nba.actions import Action
+from nba.arbitration import (
+    BetaPosterior,
+    ChannelAssessment,
+    Option,
+    PriorityTerms,
+    greedy_pick,
+    priority,
+    thompson_pick,
+    uniform_pick,
+)
+from nba.catalog import parse_catalog
+from nba.channels import Channel
+from nba.context import CustomerContext
+from nba.engine import NextBestActionPolicy
+from nba.profile import ChannelEngagement, CustomerProfile
+from nba.screening import ActionCandidate, ChannelSlot
+from nba.timing import SendTime
+
+NOW = dt.datetime(2026, 3, 4, 9, 0, tzinfo=dt.UTC)
+
+unit = st.floats(min_value=0.0, max_value=1.0)
+money = st.floats(min_value=0.0, max_value=1e4)
+lever = st.floats(min_value=0.0, max_value=100.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    p=unit,
+    value=money,
+    more_value=money,
+    lev=lever,
+    more_lever=lever,
+    uplift=st.none() | st.floats(min_value=-1.0, max_value=1.0),
+    channel_cost=money,
+    offer_cost=money,
+    fatigue=unit,
+)
+def test_priority_never_decreases_when_value_or_lever_increases(
+    p: float,
+    value: float,
+    more_value: float,
+    lev: float,
+    more_lever: float,
+    uplift: float | None,
+    channel_cost: float,
+    offer_cost: float,
+    fatigue: float,
+) -> None:
+    def prio(v: float, lv: float) -> float:
+        return priority(
+            p,
+            v,
+            lv,
+            uplift=uplift,
+            channel_cost=channel_cost,
+            offer_cost=offer_cost,
+            fatigue=fatigue,
+        )
+
+    base = prio(value, lev)
+    assert prio(value + more_value, lev) >= base
+    assert prio(value, lev + more_lever) >= base
+    assert prio(value + more_value, lev + more_lever) >= base
+    terms = PriorityTerms(p, value, lev, uplift, channel_cost, offer_cost, fatigue)
+    for scale in (0.0, 0.5, 1.0, 3.0):
+        bigger = PriorityTerms(
+            p, value + more_value, lev + more_lever, uplift, channel_cost, offer_cost, fatigue
+        )
+        assert bigger.priority(scale) >= terms.priority(scale)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    value=st.floats(min_value=0.0, max_value=500.0),
+    more=st.floats(min_value=0.0, max_value=500.0),
+    lev=st.floats(min_value=0.0, max_value=5.0),
+    more_lever=st.floats(min_value=0.0, max_value=5.0),
+    click_rate=unit,
+    promo=unit,
+)
+def test_engine_priority_never_decreases_with_catalog_value_or_lever(
+    value: float, more: float, lev: float, more_lever: float, click_rate: float, promo: float
+) -> None:
+    profile = CustomerProfile(
+        "C1",
+        consents={Channel.EMAIL: True},
+        promo_sensitivity=promo,
+        engagement={Channel.EMAIL: ChannelEngagement(sent=10, click_rate=click_rate)},
+    )
+    context = CustomerContext(profile, NOW)
+
+    def chosen_priority(v: float, lv: float) -> float:
+        catalog = parse_catalog(
+            f"actions: [{{id: a, type: offer, channels: [email], value: {v!r}, lever: {lv!r},"
+            " offer: {id: o, kind: percent_discount, value: 10, cost: 3}}]"
+        )
+        [action] = NextBestActionPolicy(catalog, exploration=False).decide(context).actions
+        return action.priority
+
+    base = chosen_priority(value, lev)
+    assert chosen_priority(value + more, lev) >= base
+    assert chosen_priority(value, lev + more_lever) >= base
+
+
+def test_uplift_replaces_propensity_and_negative_uplift_is_never_worth_its_value() -> None:
+    assert priority(0.5, 10.0, uplift=0.1) == pytest.approx(1.0)
+    assert priority(0.5, 10.0, uplift=-0.2) == 0.0
+    assert priority(0.5, 10.0, uplift=-0.2, offer_cost=2.0) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="propensity"):
+        PriorityTerms(1.5, 1.0)
+    with pytest.raises(ValueError, match="lever"):
+        PriorityTerms(0.5, 1.0, lever=-1)
+
+
+def test_beta_posterior() -> None:
+    assert BetaPosterior.from_counts(3, 7).mean == pytest.approx(4 / 12)
+    for bad in ((0, 1), (1, -1), (float("inf"), 1)):
+        with pytest.raises(ValueError, match="positive"):
+            BetaPosterior(*bad)
+
+
+# ---------------------------------------------------------------- picks
+
+
+def option(
+    action_id: str, propensity: float, value: float = 10.0, *, do_nothing: bool = False
+) -> Option:
+    if do_nothing:
+        action = Action(id=action_id, type="do_nothing", value=value)
+        return Option(
+            ActionCandidate(action, value, None, ()), None, ChannelAssessment(None, value)
+        )
+    action = Action(id=action_id, type="content", channels=["email"], value=value)
+    slot = ChannelSlot(Channel.EMAIL, SendTime(NOW, NOW, ""))
+    terms = PriorityTerms(propensity, value)
+    return Option(
+        ActionCandidate(action, value, None, (slot,)),
+        slot,
+        ChannelAssessment(Channel.EMAIL, terms.priority(), terms),
+    )
+
+
+def test_greedy_and_uniform_picks() -> None:
+    options = [option("a", 0.1), option("b", 0.3), option("c", 0.3)]
+    assert greedy_pick(options).index == 1 and greedy_pick(options).propensity == 1.0
+    pick = uniform_pick(options, random.Random(1))
+    assert pick.propensity == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="no option"):
+        greedy_pick([])
+
+
+def test_thompson_propensity_matches_the_empirical_pick_frequency() -> None:
+    options = [
+        option("a", 0.10),
+        option("b", 0.08),
+        option("c", 0.05),
+        option("nothing", 0, 0.6, do_nothing=True),
+    ]
+    posteriors = {"a": BetaPosterior(30, 270), "b": BetaPosterior(2, 20)}  # c is new: Beta(1, 1)
+    runs = 1000
+    picks: Counter[int] = Counter()
+    logged: dict[int, list[float]] = {}
+    for seed in range(runs):
+        pick = thompson_pick(options, posteriors, random.Random(seed), draws=100)
+        picks[pick.index] += 1
+        logged.setdefault(pick.index, []).append(pick.propensity)
+    assert len(picks) == 4  # every option has its chance, the new one included
+    for index, count in picks.items():
+        frequency = count / runs
+        mean_propensity = sum(logged[index]) / len(logged[index])
+        # the frequency's standard error is at most 0.016 here: allow 3
+        assert abs(frequency - mean_propensity) < 0.048, (index, frequency, mean_propensity)
+    assert all(0.0 < p <= 1.0 for ps in logged.values() for p in ps)
+
+
+def test_options_that_cannot_win_have_probability_zero_and_the_winner_one() -> None:
+    hopeless = option("hopeless", 0.01, 1.0)  # at best 0.01 / mean x 1.0, far below 5
+    nothing = option("nothing", 0, 5.0, do_nothing=True)
+    pick = thompson_pick([hopeless, nothing], {"hopeless": BetaPosterior(50, 50)}, random.Random(0))
+    assert (pick.index, pick.propensity) == (1, 1.0)
+    # the same decision and the same probability whether or not pruning kicks in
+    open_race = [option("a", 0.2), option("b", 0.1), hopeless]
+    pick = thompson_pick(open_race, {"hopeless": BetaPosterior(50, 50)}, random.Random(0))
+    assert pick.index in (0, 1) and 0 < pick.propensity < 1
+
+
+def test_thompson_is_deterministic_for_a_seed() -> None:
+    options = [option("a", 0.10), option("b", 0.09), option("c", 0.08)]
+    first = [thompson_pick(options, {}, random.Random(s)) for s in range(20)]
+    again = [thompson_pick(options, {}, random.Random(s)) for s in range(20)]
+    assert first == again
+
+
+def test_engine_logged_propensity_matches_its_pick_frequency() -> None:
+    """End to end: the propensity in the decision log is the probability of the pick."""
+    catalog = parse_catalog(
+        """
+actions:
+  - {id: a, type: content, channels: [email], value: 10, timing: asap}
+  - {id: b, type: review_request, channels: [email], value: 3, timing: asap}
+  - {id: c, type: cart_reminder, channels: [email], value: 2, timing: asap}
+  - {id: nothing, type: do_nothing, value: 0.2}
+"""
+    )
+    profile = CustomerProfile("C1", consents={Channel.EMAIL: True}, days_since_last_visit=2.0)
+    context = CustomerContext(profile, NOW)
+    stats = {"a": BetaPosterior(3, 97), "b": BetaPosterior(10, 90)}
+    engine = NextBestActionPolicy(catalog, propensity_draws=100)
+    runs = 800
+    picks: Counter[str | None] = Counter()
+    logged: dict[str | None, float] = {}
+    for seed in range(runs):
+        decision = engine.decide(context, stats=stats, seed=seed)
+        picks[decision.action_id] += 1
+        logged[decision.action_id] = logged.get(decision.action_id, 0.0) + decision.propensity
+    assert len(picks) >= 3
+    for action_id, count in picks.items():
+        assert abs(count / runs - logged[action_id] / count) < 0.05, (
+            action_id,
+            count / runs,
+            logged[action_id] / count,
+        )

@@ -1,0 +1,306 @@
+"""Send times: quiet hours in the customer's time zone (DST included), French call-centre
+rules, and the customer's best hour."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from pathlib import Path
+
+import pytest
+
+from nba.channels import Channel
+from nba.contact_policy import ContactPolicy, parse_contact_policy
+from nba.context import CustomerContext
+from nba.profile import ContactHistory, CustomerProfile
+from nba.reasons import Reason, ReasonCode
+from nba.timing import AllowedTimes, HourPreference, SendTime, TimeWindow, find_send_slot
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
+UTC = dt.UTC
+ALL = {c: True for c in Channel}
+
+
+def ctx(now: dt.datetime, tz: str = "Europe/Paris", **fields: object) -> CustomerContext:
+    fields.setdefault("consents", ALL)
+    return CustomerContext(CustomerProfile("C1", timezone=tz, **fields), now)  # type: ignore[arg-type]
+
+
+def send(
+    now: dt.datetime,
+    channel: Channel,
+    *,
+    tz: str = "Europe/Paris",
+    ttl_hours: float = 96,
+    best_hour: bool = False,
+    policy: ContactPolicy | None = None,
+    local_hours: tuple[TimeWindow, ...] = (),
+    **fields: object,
+) -> SendTime | Reason:
+    return (policy or ContactPolicy()).send_time(
+        ctx(now, tz, **fields),
+        channel,
+        earliest=now,
+        latest=now + dt.timedelta(hours=ttl_hours),
+        local_hours=local_hours,
+        best_hour=best_hour,
+    )
+
+
+def at(result: SendTime | Reason) -> dt.datetime:
+    assert isinstance(result, SendTime), result
+    return result.at
+
+
+# ---------------------------------------------------------------- windows
+
+
+def test_time_window_parsing() -> None:
+    assert TimeWindow.parse("08:00-20:00") == TimeWindow(480, 1200)
+    assert TimeWindow.parse("8-20") == TimeWindow(480, 1200)
+    assert TimeWindow.parse("20:00-24:00") == TimeWindow(1200, 1440)
+    overnight = TimeWindow.parse("22:00-06:00")
+    assert overnight.contains(dt.time(23, 0)) and overnight.contains(dt.time(5, 59))
+    assert not overnight.contains(dt.time(6, 0))
+    for bad in ("evening", "25:00-26:00", "10:00-10:00", "10:61-11:00"):
+        with pytest.raises(ValueError, match="time window"):
+            TimeWindow.parse(bad)
+
+
+def test_allowed_times() -> None:
+    rules = AllowedTimes(
+        windows=(TimeWindow.parse("10:00-13:00"), TimeWindow.parse("14:00-20:00")),
+        weekdays=frozenset(range(5)),
+        excluded_dates=frozenset({dt.date(2026, 5, 1)}),
+    )
+    assert rules.allows(dt.datetime(2026, 3, 4, 12, 59))  # Wednesday
+    assert not rules.allows(dt.datetime(2026, 3, 4, 13, 0))  # lunch break
+    assert not rules.allows(dt.datetime(2026, 3, 7, 11, 0))  # Saturday
+    assert not rules.allows(dt.datetime(2026, 5, 1, 11, 0))  # public holiday
+    assert AllowedTimes().unrestricted and not rules.unrestricted
+
+
+# ---------------------------------------------------------------- quiet hours push, never filter
+
+
+def test_quiet_hours_push_the_send_to_the_next_allowed_moment() -> None:
+    now = dt.datetime(2026, 3, 4, 21, 30, tzinfo=UTC)  # Wednesday 22:30 in Paris
+    assert at(send(now, Channel.SMS)) == dt.datetime(2026, 3, 5, 7, 0, tzinfo=UTC)  # 08:00 local
+    assert at(send(now, Channel.EMAIL)) == dt.datetime(2026, 3, 5, 6, 0, tzinfo=UTC)  # 07:00 local
+    assert at(send(now, Channel.POSTAL)) == now  # no quiet hours
+
+
+def test_no_sms_on_sunday_and_filtered_only_when_no_slot_is_left() -> None:
+    now = dt.datetime(2026, 3, 7, 19, 30, tzinfo=UTC)  # Saturday 20:30 in Paris
+    assert at(send(now, Channel.SMS)) == dt.datetime(2026, 3, 9, 7, 0, tzinfo=UTC)  # Monday 08:00
+    short = send(now, Channel.SMS, ttl_hours=24)
+    assert isinstance(short, Reason) and short.code == ReasonCode.NO_SEND_SLOT
+    assert "08:00-20:00" in short.message and "Europe/Paris" in short.message
+
+
+def test_inside_the_window_the_send_is_immediate() -> None:
+    now = dt.datetime(2026, 3, 4, 10, 17, tzinfo=UTC)  # 11:17 in Paris
+    result = send(now, Channel.SMS)
+    assert isinstance(result, SendTime)
+    assert result.at == now and result.basis == "as soon as possible"
+    assert result.local == now.astimezone(zoneinfo.ZoneInfo("Europe/Paris"))
+
+
+@pytest.mark.parametrize(
+    ("tz", "now", "channel", "expected_utc"),
+    [
+        # Paris, spring forward (2026-03-29 02:00 -> 03:00): 09:00 CEST is 07:00 UTC
+        (
+            "Europe/Paris",
+            dt.datetime(2026, 3, 28, 21, 0, tzinfo=UTC),
+            Channel.PUSH,
+            dt.datetime(2026, 3, 29, 7, 0, tzinfo=UTC),
+        ),
+        # Paris, fall back (2026-10-25 03:00 -> 02:00): 09:00 CET is 08:00 UTC
+        (
+            "Europe/Paris",
+            dt.datetime(2026, 10, 24, 20, 0, tzinfo=UTC),
+            Channel.PUSH,
+            dt.datetime(2026, 10, 25, 8, 0, tzinfo=UTC),
+        ),
+        # New York, spring forward on Sunday 2026-03-08; no SMS on Sunday: Monday 08:00 EDT
+        (
+            "America/New_York",
+            dt.datetime(2026, 3, 8, 2, 0, tzinfo=UTC),
+            Channel.SMS,
+            dt.datetime(2026, 3, 9, 12, 0, tzinfo=UTC),
+        ),
+        # New York, fall back on Sunday 2026-11-01: Monday 08:00 EST is 13:00 UTC
+        (
+            "America/New_York",
+            dt.datetime(2026, 11, 1, 3, 0, tzinfo=UTC),
+            Channel.SMS,
+            dt.datetime(2026, 11, 2, 13, 0, tzinfo=UTC),
+        ),
+        # Kolkata (+05:30): the local top of the hour is half past in UTC
+        (
+            "Asia/Kolkata",
+            dt.datetime(2026, 3, 6, 0, 10, tzinfo=UTC),
+            Channel.EMAIL,
+            dt.datetime(2026, 3, 6, 1, 30, tzinfo=UTC),
+        ),
+        # Sydney (southern hemisphere DST ends 2026-04-05 03:00 -> 02:00), 07:00 AEST = 21:00 UTC
+        (
+            "Australia/Sydney",
+            dt.datetime(2026, 4, 5, 12, 0, tzinfo=UTC),
+            Channel.EMAIL,
+            dt.datetime(2026, 4, 5, 21, 0, tzinfo=UTC),
+        ),
+        # Chatham (+13:45 in summer): Saturday 22:45 local, no SMS on Sunday, Monday 08:00
+        (
+            "Pacific/Chatham",
+            dt.datetime(2026, 1, 10, 9, 0, tzinfo=UTC),
+            Channel.SMS,
+            dt.datetime(2026, 1, 11, 18, 15, tzinfo=UTC),
+        ),
+    ],
+)
+def test_quiet_hours_follow_the_customer_time_zone_across_dst(
+    tz: str, now: dt.datetime, channel: Channel, expected_utc: dt.datetime
+) -> None:
+    result = send(now, channel, tz=tz)
+    assert at(result) == expected_utc
+    assert isinstance(result, SendTime)
+    assert ContactPolicy().rules(channel).allowed_times.allows(result.local)
+    assert result.local.utcoffset() == result.at.astimezone(zoneinfo.ZoneInfo(tz)).utcoffset()
+
+
+def test_skipped_local_hour_at_spring_forward_is_never_produced() -> None:
+    zone = zoneinfo.ZoneInfo("Europe/Paris")
+    start = dt.datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    seen = []
+    find_send_slot(
+        start, start + dt.timedelta(hours=4), zone, lambda local: seen.append(local) or False
+    )
+    assert [t.hour for t in seen] == [1, 3, 4, 5, 6]  # 02:00 local does not exist that night
+    assert all(t.minute == 0 for t in seen[1:])
+
+
+def test_action_local_hours_are_combined_with_channel_quiet_hours() -> None:
+    now = dt.datetime(2026, 3, 6, 13, 0, tzinfo=UTC)  # Friday 14:00 in Paris
+    evening = (TimeWindow.parse("18:00-22:00"),)
+    result = send(now, Channel.PUSH, local_hours=evening, ttl_hours=10)
+    assert at(result) == dt.datetime(2026, 3, 6, 17, 0, tzinfo=UTC)  # 18:00 local
+    late = send(
+        dt.datetime(2026, 3, 6, 21, 30, tzinfo=UTC), Channel.PUSH, local_hours=evening, ttl_hours=6
+    )
+    assert isinstance(late, Reason) and "within 18:00-22:00" in late.message
+
+
+# ---------------------------------------------------------------- call centre (French rules)
+
+
+@pytest.mark.parametrize(
+    ("local_now", "expected_local"),
+    [
+        (dt.datetime(2026, 3, 4, 13, 30), dt.datetime(2026, 3, 4, 14, 0)),  # Wednesday lunch break
+        (dt.datetime(2026, 3, 4, 9, 15), dt.datetime(2026, 3, 4, 10, 0)),  # before opening
+        (dt.datetime(2026, 3, 4, 11, 45), dt.datetime(2026, 3, 4, 11, 45)),  # open now
+        (
+            dt.datetime(2026, 3, 6, 20, 30),
+            dt.datetime(2026, 3, 9, 10, 0),
+        ),  # Friday evening -> Monday
+        (dt.datetime(2026, 3, 7, 11, 0), dt.datetime(2026, 3, 9, 10, 0)),  # Saturday -> Monday
+        (dt.datetime(2026, 3, 8, 11, 0), dt.datetime(2026, 3, 9, 10, 0)),  # Sunday -> Monday
+    ],
+)
+def test_call_centre_hours(local_now: dt.datetime, expected_local: dt.datetime) -> None:
+    zone = zoneinfo.ZoneInfo("Europe/Paris")
+    now = local_now.replace(tzinfo=zone).astimezone(UTC)
+    result = send(now, Channel.CALL_CENTRE)
+    assert isinstance(result, SendTime)
+    assert result.local.replace(tzinfo=None) == expected_local
+
+
+def test_call_centre_friday_evening_with_a_short_ttl_is_filtered() -> None:
+    now = dt.datetime(2026, 3, 6, 19, 30, tzinfo=UTC)  # Friday 20:30 in Paris
+    result = send(now, Channel.CALL_CENTRE, ttl_hours=24)
+    assert isinstance(result, Reason) and result.code == ReasonCode.NO_SEND_SLOT
+
+
+def test_call_centre_public_holidays_from_the_example_policy() -> None:
+    policy = parse_contact_policy((EXAMPLES / "contact_policy.yaml").read_text())
+    now = dt.datetime(2026, 5, 1, 8, 0, tzinfo=UTC)  # Friday 1 May, 10:00 in Paris
+    result = send(now, Channel.CALL_CENTRE, policy=policy)
+    assert isinstance(result, SendTime)
+    assert result.local.date() == dt.date(2026, 5, 4) and result.local.hour == 10
+
+
+def test_call_centre_caps_and_silence_after_a_refusal() -> None:
+    policy = ContactPolicy()
+    now = dt.datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+    three = ctx(now, contacts=ContactHistory(contacts_30d={Channel.CALL_CENTRE: 3}))
+    four = ctx(now, contacts=ContactHistory(contacts_30d={Channel.CALL_CENTRE: 4}))
+    assert policy.channel_reason(three, Channel.CALL_CENTRE) is None
+    reason = policy.channel_reason(four, Channel.CALL_CENTRE)
+    assert reason is not None and reason.code == ReasonCode.CHANNEL_30_DAY_CAP
+    assert "4 call_centre contact(s) in 30 days, the cap is 4" in reason.message
+
+    refused = {c: now - dt.timedelta(days=59) for c in (Channel.CALL_CENTRE, Channel.EMAIL)}
+    recent = ctx(now, contacts=ContactHistory(last_refusal_at=refused))
+    reason = policy.channel_reason(recent, Channel.CALL_CENTRE)
+    assert reason is not None and reason.code == ReasonCode.REFUSAL_COOLDOWN
+    assert policy.channel_reason(recent, Channel.EMAIL) is None  # 30 days on other channels
+    old = ctx(
+        now,
+        contacts=ContactHistory(last_refusal_at={Channel.CALL_CENTRE: now - dt.timedelta(days=61)}),
+    )
+    assert policy.channel_reason(old, Channel.CALL_CENTRE) is None
+
+
+# ---------------------------------------------------------------- best hour
+
+
+def test_best_hour_from_activity_by_hour_of_week() -> None:
+    activity = [0.0] * 168
+    activity[3 * 24 + 20] = 1.0  # Thursday 20:00 local
+    now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
+    result = send(
+        now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, activity_by_hour=tuple(activity)
+    )
+    assert isinstance(result, SendTime)
+    assert (result.local.weekday(), result.local.hour) == (3, 20)
+    assert "most active" in result.basis
+
+
+def test_best_hour_from_peak_hour_and_channel_default() -> None:
+    now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
+    peak = send(now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, peak_hour_of_week=2 * 24 + 8)
+    assert isinstance(peak, SendTime) and (peak.local.weekday(), peak.local.hour) == (2, 8)
+    default = send(now, Channel.EMAIL, best_hour=True, ttl_hours=48)
+    assert isinstance(default, SendTime) and (default.local.weekday(), default.local.hour) == (
+        0,
+        18,
+    )
+    assert "default hour (18:00)" in default.basis
+    # the best hour is out of reach within quiet hours: the closest allowed hour wins
+    sms = send(now, Channel.SMS, best_hour=True, ttl_hours=48, peak_hour_of_week=23)
+    assert isinstance(sms, SendTime) and sms.local.hour == 19
+
+
+def test_hour_preference_sources() -> None:
+    assert HourPreference.for_profile(CustomerProfile("C"), 12).source == "channel_default"
+    assert (
+        HourPreference.for_profile(CustomerProfile("C", peak_hour_of_week=5), 12).source
+        == "peak_hour"
+    )
+    activity = tuple([1 / 168] * 168)
+    assert (
+        HourPreference.for_profile(CustomerProfile("C", activity_by_hour=activity), 12).source
+        == "activity"
+    )
+
+
+def test_minimum_gap_moves_or_filters_the_send() -> None:
+    policy = parse_contact_policy("channels: {email: {min_gap_hours: 24}}")
+    now = dt.datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+    history = ContactHistory(last_contact_at={Channel.EMAIL: now - dt.timedelta(hours=20)})
+    moved = send(now, Channel.EMAIL, policy=policy, contacts=history)
+    assert at(moved) == now + dt.timedelta(hours=4)
+    filtered = send(now, Channel.EMAIL, policy=policy, contacts=history, ttl_hours=2)
+    assert isinstance(filtered, Reason) and filtered.code == ReasonCode.CONTACT_TOO_RECENT
