@@ -22,9 +22,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install nba with its dev tools.
 
-demo: $(STAMP) ## Run the product end to end on embedded defaults (simulate, validate, summarise).
+demo: $(STAMP) ## Run the product end to end on embedded defaults.
 	$(BIN)/nba simulate --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 7 --out $(DATA)/retailer
 	$(BIN)/nba validate $(DATA)/retailer
+	$(BIN)/nba features build --data $(DATA)/retailer --out $(DATA)/profiles.parquet
+	$(BIN)/nba features materialise --data $(DATA)/retailer --data-dir $(DATA)
+	$(BIN)/nba features show --data $(DATA)/retailer --profiles $(DATA)/profiles.parquet --data-dir $(DATA)
 
 test: $(STAMP) ## Run the test suite (unit, integration against real Redis/MLflow, doctests).
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

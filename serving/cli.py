@@ -293,10 +293,37 @@ def features_materialise(
     )
 
 
+def _example_customer(profiles: Path | None) -> str:
+    """A customer worth showing: the one with the most recent cart, else the most active."""
+    import pandas as pd
+
+    if profiles is None or not profiles.exists():
+        raise _fail("give a CUSTOMER_ID, or --profiles FILE ('nba features build') to pick one")
+    table = pd.read_parquet(profiles, columns=["customer_id", "cart_age_hours", "events_seen"])
+    with_cart = table.dropna(subset=["cart_age_hours"])
+    if len(with_cart):
+        return str(with_cart.sort_values("cart_age_hours").iloc[0]["customer_id"])
+    return str(table.sort_values("events_seen").iloc[-1]["customer_id"])
+
+
+def _profiles_as_of(profiles: Path | None):  # type: ignore[no-untyped-def]
+    """The time a batch profile file was built for (simulated data lives in its own time)."""
+    import pandas as pd
+
+    if profiles is None or not profiles.exists():
+        return None
+    return pd.read_parquet(profiles, columns=["as_of"])["as_of"].max().to_pydatetime()
+
+
 @features_app.command("show")
 def features_show(
-    customer_id: Annotated[str, typer.Argument(help="The customer to show.")],
     data: Annotated[Path, typer.Option(help="Folder with the products table.")],
+    customer_id: Annotated[
+        str | None, typer.Argument(help="The customer to show (default: one with a cart).")
+    ] = None,
+    profiles: Annotated[
+        Path | None, typer.Option(help="Batch profiles to pick an example customer from.")
+    ] = None,
     at: Annotated[
         str | None, typer.Option(help="Read the profile at this time (default: now).")
     ] = None,
@@ -317,8 +344,10 @@ def features_show(
         products = read_table(path, PRODUCTS)
     except DataContractError as err:
         raise _fail(str(err)) from None
+    if customer_id is None:
+        customer_id = _example_customer(profiles)
     store = _redis_store(redis_url, data_dir)
-    when = _as_of(at) or dt.datetime.now(dt.UTC)
+    when = _as_of(at) or _profiles_as_of(profiles) or dt.datetime.now(dt.UTC)
     profile = OnlineProfiles(store, products).profile(customer_id, when)
     if profile is None:
         raise _fail(f"customer {customer_id!r} is not in the online store", 1)
