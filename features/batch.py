@@ -64,23 +64,27 @@ def compute_states(
     products: pd.DataFrame,
     before: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Long state frame (customer_id, field, value) from customers and events.
+    """Long state frame (customer_id, family, key, value) from customers and events.
 
-    With ``before``, customer ops stamped at or after it (a consent withdrawn
-    later) are left out, as events are.
+    With ``before``, events at or after it are left out, and so are customer ops
+    (a consent given or withdrawn) not known to be strictly before it: their
+    stamps are whole seconds, so a change in the last second before ``before``
+    is left out rather than risk one from after it.
     """
     catalog = ProductCatalog.from_products(products)
     timezones = customers.set_index("customer_id")["timezone"]
+    if before is not None:
+        events = events[events["timestamp"] < before].reset_index(drop=True)
     cut = None if before is None else before.timestamp()
 
     def known(ops):  # type: ignore[no-untyped-def]
         for fam in ops:
             if cut is not None:
-                fam = type(fam)(fam.family, fam.frame[fam.frame["ts"] < cut])
+                fam = type(fam)(fam.family, fam.frame[fam.frame["ts"] + 1 <= cut])
             yield fam
 
     event_state = aggregate(
-        known(event_ops(events, catalog, timezones)), pd.Categorical(events["customer_id"])
+        event_ops(events, catalog, timezones), pd.Categorical(events["customer_id"])
     )
     customer_state = aggregate(
         known(customer_ops(customers)), pd.Categorical(customers["customer_id"])
@@ -89,34 +93,34 @@ def compute_states(
     return combine(pd.concat([customer_state, event_state], ignore_index=True), families=shared)
 
 
-def estimate_priors(
-    states: dict[str, State], statics: dict[str, CustomerStatic] | None = None
-) -> FeaturePriors:
-    """Population rates per loyalty tier and channel, for smoothing thin histories."""
+def estimate_priors(states: dict[str, State]) -> FeaturePriors:
+    """Population rates per loyalty tier and channel, for smoothing thin histories.
+
+    A segment's rate is used once it rests on :data:`MIN_SEGMENT_MESSAGES`
+    messages; below that, profiles fall back to everyone's rate (``"*"``).
+    """
     from features.definitions import TIERS, decode_register
 
     totals: dict[tuple[str, str], list[float]] = {}
     promo = [0.0, 0.0, 0.0]  # promo purchases, new-product purchases, purchases
     for state in states.values():
         reg = state.get("lt")
-        tier = TIERS[decode_register(reg)[1]] if reg is not None else "none"
-        days_clicked = [k for k in state if k.startswith("kd:")]
+        rank = decode_register(reg)[1] if reg is not None else 0
+        tier = TIERS[min(max(rank, 0), len(TIERS) - 1)]
         for ch in CONSENT_CHANNELS:
             c = ch.value
             base = max(state.get(f"ed:{c}", 0.0), state.get(f"es:{c}", 0.0))
-            clicks = sum(1 for k in days_clicked if k[3:].startswith(c + "|"))
             for seg in (tier, "*"):
-                acc = totals.setdefault((seg, c), [0.0, 0.0, 0.0, 0.0])
+                acc = totals.setdefault((seg, c), [0.0, 0.0, 0.0])
                 acc[0] += base
                 acc[1] += state.get(f"eo:{c}", 0.0)
                 acc[2] += state.get(f"ek:{c}", 0.0)
-                acc[3] += clicks
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
     default = ChannelPrior()
     channels: dict[str, dict[str, ChannelPrior]] = {}
-    for (seg, c), (base, opens, clicks, _) in totals.items():
+    for (seg, c), (base, opens, clicks) in totals.items():
         if base < MIN_SEGMENT_MESSAGES:
             continue
         channels.setdefault(seg, {})[c] = ChannelPrior(
@@ -154,7 +158,7 @@ def build_profiles(
     cut = stamp.timestamp()
     states = states_by_customer(long[~expired_mask(long, cut)])
     statics = statics_of(customers)
-    priors = priors or estimate_priors(states, statics)
+    priors = priors or estimate_priors(states)
     ids = customers["customer_id"].tolist()
     jobs = [(cid, states.get(cid, {}), statics[cid]) for cid in ids]
     profiles = finalise_all(jobs, as_of, priors, workers=workers, progress=progress)

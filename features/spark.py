@@ -82,6 +82,11 @@ PRIOR_FIELDS = (
 
 STATE_SCHEMA = "customer_id string, field string, value double"
 
+NANOS_HINT = (
+    "nanosecond timestamps, which Spark does not read by default: run with "
+    "--conf spark.sql.legacy.parquet.nanosAsLong=true, or write microsecond timestamps"
+)
+
 _SPARK_TYPES = {
     "str": "string",
     "str | None": "string",
@@ -173,36 +178,52 @@ def build_profiles_spark(
     -------
     DataFrame
         Columns of :func:`profile_columns`; read a row back with
-        :func:`features.profile_table.row_to_profile`.
+        :func:`features.profile_table.row_to_profile`. When the priors are
+        estimated, the states they are estimated from are persisted so that
+        they are computed once; they stay cached for the session
+        (:func:`build_profiles_from_parquet` releases them after writing).
     """
+    return _build(spark, customers, events, products, as_of, priors, buckets)[0]
+
+
+def _build(
+    spark: SparkSession,
+    customers: DataFrame,
+    events: DataFrame,
+    products: pd.DataFrame,
+    as_of: dt.datetime,
+    priors: FeaturePriors | None,
+    buckets: int | None,
+) -> tuple[DataFrame, DataFrame | None]:
+    """Profiles, and the states persisted for estimating the priors (None when given)."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as sf
 
-    cut = _check_as_of(as_of)
+    _check_as_of(as_of)
     customers, events = _known_before(customers, events, as_of)
     buckets = buckets or _default_buckets(spark, customers)
     states = _states(customers, events, products, as_of, buckets)
+    persisted = None
     if priors is None:
+        persisted = states = states.persist(StorageLevel.MEMORY_AND_DISK)
         priors = estimate_priors_spark(states)
     statics = customers.select("customer_id", "timezone", "birth_date")
 
     def finalise(state_rows: pd.DataFrame, static_rows: pd.DataFrame) -> pd.DataFrame:
-        by_customer = _state_dicts(state_rows)
+        by_customer = _state_dicts(state_rows)  # already trimmed
         static = statics_of(static_rows)
         rows = [
-            profile_to_row(
-                build_profile(
-                    cid, trim_state(by_customer.get(cid, {}), cut), as_of, static[cid], priors
-                )
-            )
+            profile_to_row(build_profile(cid, by_customer.get(cid, {}), as_of, static[cid], priors))
             for cid in sorted(static)
         ]
         return _profile_frame(rows)
 
-    return (
+    profiles = (
         states.groupBy(_bucket(sf.col("customer_id"), buckets))
         .cogroup(statics.groupBy(_bucket(sf.col("customer_id"), buckets)))
         .applyInPandas(finalise, profile_schema())
     )
+    return profiles, persisted
 
 
 def compute_states_spark(
@@ -233,7 +254,7 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
     from pyspark.sql import functions as sf
     from pyspark.sql.functions import pandas_udf
 
-    @pandas_udf("string")  # type: ignore[call-overload, misc]
+    @pandas_udf("string")  # type: ignore[call-overload]
     def tier_of(register: pd.Series) -> pd.Series:
         return register.map(lambda r: "none" if pd.isna(r) else TIERS[decode_register(r)[1]])
 
@@ -277,12 +298,19 @@ def build_profiles_from_parquet(
     """Read ``customers``, ``events`` and ``products`` Parquet from ``data_dir`` (any
     path Spark reads: local, ``hdfs://``, ``s3a://``...) and write the profiles as
     ``as_of`` to ``out_path`` as Parquet (overwritten)."""
+    from pyspark.errors import AnalysisException
     from pyspark.sql import functions as sf
 
     base = data_dir.rstrip("/")
 
     def table(name: str) -> DataFrame:
-        return spark.read.parquet(f"{base}/{name}.parquet")
+        path = f"{base}/{name}.parquet"
+        try:
+            return spark.read.parquet(path)
+        except AnalysisException as err:
+            if "NANOS" not in str(err):
+                raise
+            raise DataContractError([Problem(path, None, NANOS_HINT)]) from err
 
     products = table("products")
     _require_columns(products, PRODUCTS, PRODUCT_COLUMNS)
@@ -292,10 +320,23 @@ def build_profiles_from_parquet(
             for c in PRODUCT_COLUMNS
         )
     ).toPandas()
-    profiles = build_profiles_spark(
+    profiles, persisted = _build(
         spark, table("customers"), table("events"), catalog, as_of, priors, buckets
     )
-    profiles.write.mode("overwrite").parquet(out_path)
+    # int64 UTC instants, which pandas and pyarrow read back as aware timestamps
+    # (Spark's default INT96 reads back naive)
+    setting = "spark.sql.parquet.outputTimestampType"
+    previous = spark.conf.get(setting, None)
+    spark.conf.set(setting, "TIMESTAMP_MICROS")
+    try:
+        profiles.write.mode("overwrite").parquet(out_path)
+    finally:
+        if previous is None:
+            spark.conf.unset(setting)
+        else:
+            spark.conf.set(setting, previous)
+        if persisted is not None:
+            persisted.unpersist()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -446,9 +487,9 @@ def _date(frame: DataFrame, name: str, table: str) -> Column:
         return sf.expr(f"date_from_unix_date((`{name}` - pmod(`{name}`, {day})) div {day})").alias(
             name
         )
-    if isinstance(kind, types.DateType | types.TimestampNTZType | types.StringType):
-        return sf.to_date(sf.col(f"`{name}`")).alias(name)
-    if isinstance(kind, types.TimestampType):  # an instant: its date in the session time zone
+    # an instant (TimestampType) gives its date in the session time zone
+    dated = (types.DateType, types.TimestampNTZType, types.TimestampType, types.StringType)
+    if isinstance(kind, dated):
         return sf.to_date(sf.col(f"`{name}`")).alias(name)
     raise DataContractError(
         [Problem(table, name, f"not a date column (Spark type {kind.simpleString()})")]

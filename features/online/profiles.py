@@ -20,7 +20,6 @@ from features.online.store import ApplyResult, EventOps, OnlineStore
 from features.state import field_names
 from nba.profile import CustomerProfile
 
-
 #: Time zones kept in memory per process before the cache is reset.
 TIMEZONE_CACHE_SIZE = 1_000_000
 
