@@ -1,1 +1,2 @@
-"""placeholder"""
+"""Experiments: the retailer simulator with ground truth; assignment, decision logs and
+analysis of campaigns."""

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from nba.actions import OfferKind
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.events import EventType
 
@@ -40,16 +41,6 @@ ColumnKind = Literal[
     "event_type",
     "hours",
 ]
-
-
-class OfferKind(StrEnum):
-    """What an offer gives the customer."""
-
-    PERCENT_DISCOUNT = "percent_discount"
-    FIXED_DISCOUNT = "fixed_discount"
-    FREE_SHIPPING = "free_shipping"
-    LOYALTY_POINTS = "loyalty_points"
-    CONTENT = "content"
 
 
 class LoyaltyTier(StrEnum):
