@@ -51,7 +51,9 @@ def pandas_baseline(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=11)
@@ -80,8 +82,10 @@ def main() -> None:
         "baseline_events_per_s": n_events / base_s,
         "batch_vs_baseline": build_s / base_s,
     }
-    print(f"batch build: {build_s:.1f} s = {n_events / build_s:,.0f} events/s "
-          f"(pandas groupby baseline {base_s:.1f} s = {n_events / base_s:,.0f} events/s)")
+    print(
+        f"batch build: {build_s:.1f} s = {n_events / build_s:,.0f} events/s "
+        f"(pandas groupby baseline {base_s:.1f} s = {n_events / base_s:,.0f} events/s)"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         client = connect_redis(args.redis_url, Path(tmp))
@@ -90,7 +94,9 @@ def main() -> None:
         tail = events.iloc[-args.online_events :]
         cut = tail["timestamp"].iloc[0]
         warm = build_profiles(
-            RetailDataset(data.customers, data.products, data.offers, events.iloc[: -args.online_events]),
+            RetailDataset(
+                data.customers, data.products, data.offers, events.iloc[: -args.online_events]
+            ),
             as_of=cut.to_pydatetime(),
         )
         ingest_times, bare_times = [], []
@@ -120,13 +126,17 @@ def main() -> None:
                 "bare_hincrby_events_per_s": len(tail) / bare_s,
             }
         )
-        print(f"online ingest: {len(tail) / ingest_s:,.0f} events/s in batches of {args.batch_size} "
-              f"(bare HINCRBY pipeline {len(tail) / bare_s:,.0f} events/s)")
+        print(
+            f"online ingest: {len(tail) / ingest_s:,.0f} events/s in batches of {args.batch_size} "
+            f"(bare HINCRBY pipeline {len(tail) / bare_s:,.0f} events/s)"
+        )
 
         # memory per customer after materialisation (a fresh namespace)
         store = RedisOnlineStore(client, prefix="mem")
         ids = sorted(build.states)[: args.memory_customers]
-        store.materialise({c: build.states[c] for c in ids}, {c: build.statics[c] for c in ids}, build.as_of)
+        store.materialise(
+            {c: build.states[c] for c in ids}, {c: build.statics[c] for c in ids}, build.as_of
+        )
         usage = np.array([store.memory_usage(c) for c in ids])
         fields = np.array([len(build.states[c]) for c in ids])
         results.update(
@@ -138,8 +148,10 @@ def main() -> None:
                 "fields_per_customer_median": float(np.median(fields)),
             }
         )
-        print(f"redis memory per customer: median {np.median(usage):,.0f} B, "
-              f"p90 {np.percentile(usage, 90):,.0f} B ({np.median(fields):.0f} fields)")
+        print(
+            f"redis memory per customer: median {np.median(usage):,.0f} B, "
+            f"p90 {np.percentile(usage, 90):,.0f} B ({np.median(fields):.0f} fields)"
+        )
         client.flushdb()
 
     if args.out:

@@ -77,7 +77,7 @@ def compute_states(
         events = events[events["timestamp"] < before].reset_index(drop=True)
     cut = None if before is None else before.timestamp()
 
-    def known(ops):  # type: ignore[no-untyped-def]
+    def known(ops):
         for fam in ops:
             if cut is not None:
                 fam = type(fam)(fam.family, fam.frame[fam.frame["ts"] + 1 <= cut])

@@ -35,7 +35,7 @@ class RetailDataset:
     events: pd.DataFrame
 
     def table(self, name: str) -> pd.DataFrame:
-        return getattr(self, name)  # type: ignore[no-any-return]
+        return getattr(self, name)
 
 
 def load_dataset(directory: str | Path) -> RetailDataset:

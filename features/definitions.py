@@ -388,13 +388,14 @@ def event_ops(
     pickup = of(EventType.CLICK_COLLECT_PICKUP)
     yield _ops("cc", rows[pickup], 0, t[pickup].astype(float))
 
-    for family, types in (
+    keyed_types: tuple[tuple[str, tuple[EventType, ...]], ...] = (
         ("ca", (EventType.ADD_TO_CART,)),
         ("cr", (EventType.REMOVE_FROM_CART,)),
         ("cb", (EventType.PURCHASE, EventType.CLICK_COLLECT_PICKUP)),
         ("v", (EventType.PRODUCT_VIEW,)),
-    ):
-        mask = of(*types) & has_product
+    )
+    for family, kinds in keyed_types:
+        mask = of(*kinds) & has_product
         yield _ops(family, rows[mask], pid[mask], t[mask].astype(float))
     added = of(EventType.ADD_TO_CART) & has_product
     price = _lookup(catalog.price.astype(float), pid, default=np.nan).astype(float)
@@ -420,11 +421,13 @@ def _channel_day(channels: pd.Categorical, days: np.ndarray) -> np.ndarray:
 def _lookup(table: pd.Series, codes_of: pd.Categorical, default: object) -> np.ndarray:
     """``table[value]`` for every value of a categorical, vectorised through its codes."""
     per_category = table.reindex(codes_of.categories).to_numpy(dtype=object)
-    per_category = np.append(per_category, default)
-    out = per_category[codes_of.codes]  # code -1 (missing) picks the default
+    per_category = np.concatenate([per_category, np.array([default], dtype=object)])
+    out: np.ndarray = per_category[codes_of.codes]  # code -1 (missing) picks the default
     if default is None or (isinstance(default, float) and np.isnan(default)):
         return out
-    return np.where(pd.isna(out), default, out)
+    out = out.copy()
+    out[pd.isna(out)] = default
+    return out
 
 
 def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:

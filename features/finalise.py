@@ -324,9 +324,9 @@ def build_profile(
     for key, n in contact_days.items():
         ch_name, day = key.rsplit("|", 1)
         ch = Channel(ch_name)
-        for window, counts in ((1, c1), (7, c7), (30, c30)):
+        for window, per_channel in ((1, c1), (7, c7), (30, c30)):
             if _day_in_window(float(day), now, window):
-                counts[ch] = counts.get(ch, 0) + int(n)
+                per_channel[ch] = per_channel.get(ch, 0) + int(n)
     contacts = ContactHistory(
         last_contact_at={
             Channel(k): dt.datetime.fromtimestamp(v, dt.UTC) for k, v in _keyed(state, "xl").items()

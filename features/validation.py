@@ -267,12 +267,12 @@ def _json_objects(col: Column, raw: pd.Series, present: np.ndarray, out: _Collec
     bad = np.zeros(len(raw), dtype=bool)
     result: list[str | None] = [None] * len(raw)
     for pos in np.flatnonzero(present):
-        value = raw.iat[pos]
+        value = raw.iat[int(pos)]
         if isinstance(value, dict):
             result[pos] = json.dumps(value, sort_keys=True)
             continue
         try:
-            parsed = json.loads(value)
+            parsed = json.loads(str(value))
         except (TypeError, ValueError):
             bad[pos] = True
             continue
@@ -299,15 +299,12 @@ def _event_type_or_none(value: str) -> str | None:
         return None
 
 
-def _enum_values(col, raw, present, out, parse, what: str) -> pd.Series:  # type: ignore[no-untyped-def]
+def _enum_values(col, raw, present, out, parse, what: str) -> pd.Series:
     text = raw.astype("string").str.strip()
     mapping = {v: parse(v) for v in pd.unique(text[present].dropna())}
     mapped = text.astype(object).map(lambda v: mapping.get(v) if isinstance(v, str) else None)
     bad = present & mapped.isna().to_numpy()
-    accepted = ", ".join(
-        c.value
-        for c in (Channel if what == "channel" else EventType)  # type: ignore[attr-defined]
-    )
+    accepted = ", ".join(c.value for c in (Channel if what == "channel" else EventType))
     out.by_value(col.name, bad, raw, f"unknown {what} {{!r}} (expected one of: {accepted})")
     return mapped.astype(object).where(mapped.notna(), None)
 
@@ -316,7 +313,7 @@ def _channel_lists(col: Column, raw: pd.Series, present: np.ndarray, out: _Colle
     result: list[str | None] = [None] * len(raw)
     bad = np.zeros(len(raw), dtype=bool)
     for pos in np.flatnonzero(present):
-        value = raw.iat[pos]
+        value = raw.iat[int(pos)]
         items = (
             list(value) if isinstance(value, list | tuple | np.ndarray) else str(value).split("|")
         )

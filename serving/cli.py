@@ -92,7 +92,7 @@ def simulate(
     )
 
 
-def _load(data: Path):  # type: ignore[no-untyped-def]
+def _load(data: Path):
     from features.dataset import load_dataset
     from features.validation import DataContractError
 
@@ -199,7 +199,7 @@ def movielens_100k(
     )
 
 
-def _as_of(value: str | None):  # type: ignore[no-untyped-def]
+def _as_of(value: str | None):
     import pandas as pd
 
     if value is None:
@@ -213,7 +213,7 @@ def _as_of(value: str | None):  # type: ignore[no-untyped-def]
     return stamp.tz_convert("UTC").to_pydatetime()
 
 
-def _redis_store(redis_url: str | None, data_dir: Path):  # type: ignore[no-untyped-def]
+def _redis_store(redis_url: str | None, data_dir: Path):
     from features.online.connect import RedisUnavailableError, connect_redis
     from features.online.redis_store import RedisOnlineStore
 
@@ -306,7 +306,7 @@ def _example_customer(profiles: Path | None) -> str:
     return str(table.sort_values("events_seen").iloc[-1]["customer_id"])
 
 
-def _profiles_as_of(profiles: Path | None):  # type: ignore[no-untyped-def]
+def _profiles_as_of(profiles: Path | None):
     """The time a batch profile file was built for (simulated data lives in its own time)."""
     import pandas as pd
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from features.dataset import RetailDataset, load_dataset
+
 CUSTOMERS_CSV = """\
 customer_id,created_at,timezone,birth_date,gender,city,loyalty_tier,consent_email,consent_email_at,consent_sms,consent_sms_at,consent_push,consent_push_at,consent_postal,consent_postal_at,consent_call_centre,consent_call_centre_at,preferred_channel,preferred_hours
 C1,2025-01-10T09:00:00Z,Europe/Paris,1990-04-12,female,Paris,gold,true,2025-01-10T09:00:00Z,false,,true,2025-02-01T10:00:00+01:00,false,,false,,email,18-21
@@ -55,3 +57,12 @@ def write_dataset(tmp_path: Path) -> WriteDataset:
         return folder
 
     return write
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> RetailDataset:
+    """The tiny data set, loaded (events are replaced per test)."""
+    folder = tmp_path_factory.mktemp("data")
+    for name, text in TABLES.items():
+        (folder / f"{name}.csv").write_text(text)
+    return load_dataset(folder)

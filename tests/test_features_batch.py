@@ -16,18 +16,19 @@ from features.finalise import days_to_birthday
 from features.profile_table import profile_to_row, profiles_frame, row_to_profile
 from nba.channels import Channel
 from nba.profile import JourneyPhase, LifecycleState
-from tests.test_online_store import (
+from tests.helpers import (
     END,
     PRIORS,
     START,
     assert_profiles_equal,
-    base,  # noqa: F401 - fixture
     event_strategy,
     events_frame,
     with_events,
 )
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @SETTINGS
@@ -45,7 +46,12 @@ def test_point_in_time_sees_only_the_past(base: RetailDataset, raw, cut_offset, 
     got = point_in_time(with_events(base, events), rows, priors=PRIORS)
 
     past = events[events["timestamp"] < cut]
-    expected = {p.customer_id: p for p in build_profiles(with_events(base, past), as_of=cut.to_pydatetime(), priors=PRIORS).profiles}
+    expected = {
+        p.customer_id: p
+        for p in build_profiles(
+            with_events(base, past), as_of=cut.to_pydatetime(), priors=PRIORS
+        ).profiles
+    }
     for profile in got:
         assert_profiles_equal(profile, expected[profile.customer_id])
 
@@ -109,7 +115,9 @@ def test_profile_values_on_a_known_history(base: RetailDataset) -> None:
     assert email.open_rate == pytest.approx((1 + 0.25 * 10) / (1 + 10))
     assert c1.contacts.contacts_7d == {Channel.EMAIL: 1}
     assert c1.lifecycle_state is LifecycleState.PROSPECT
-    assert c1.days_to_birthday == days_to_birthday(dt.date(1990, 4, 12), END.tz_convert("Europe/Paris").date())
+    assert c1.days_to_birthday == days_to_birthday(
+        dt.date(1990, 4, 12), END.tz_convert("Europe/Paris").date()
+    )
     assert c1.loyalty_tier == "gold"
     assert c2.consented(Channel.SMS) is False  # STOP after an opt-in
     assert c2.consented(Channel.POSTAL) is True
@@ -118,11 +126,17 @@ def test_profile_values_on_a_known_history(base: RetailDataset) -> None:
 def test_consent_withdrawn_after_the_cut_is_not_known_before_it(base: RetailDataset) -> None:
     # C2 withdrew e-mail consent on 2025-06-01 (customers table): before that it was never given
     cut = pd.Timestamp("2025-05-01T00:00:00Z")
-    (profile,) = point_in_time(with_events(base, events_frame([])), pd.DataFrame({"customer_id": ["C1"], "timestamp": [cut]}))
+    (profile,) = point_in_time(
+        with_events(base, events_frame([])),
+        pd.DataFrame({"customer_id": ["C1"], "timestamp": [cut]}),
+    )
     # C1's push consent is stamped 2025-02-01: known on 2025-05-01
     assert profile.consented(Channel.PUSH) is True
     early = pd.Timestamp("2025-01-20T00:00:00Z")
-    (before_push,) = point_in_time(with_events(base, events_frame([])), pd.DataFrame({"customer_id": ["C1"], "timestamp": [early]}))
+    (before_push,) = point_in_time(
+        with_events(base, events_frame([])),
+        pd.DataFrame({"customer_id": ["C1"], "timestamp": [early]}),
+    )
     assert before_push.consented(Channel.PUSH) is False
 
 
@@ -136,7 +150,9 @@ def test_profile_rows_round_trip(base: RetailDataset, tmp_path) -> None:  # type
             ("C1", 300, ("app", "purchase"), "P2", "O1"),
         ]
     )
-    profiles = build_profiles(with_events(base, events), as_of=END.to_pydatetime(), priors=PRIORS).profiles
+    profiles = build_profiles(
+        with_events(base, events), as_of=END.to_pydatetime(), priors=PRIORS
+    ).profiles
     frame = profiles_frame(profiles)
     frame.to_parquet(tmp_path / "profiles.parquet")
     back = pd.read_parquet(tmp_path / "profiles.parquet")
@@ -146,13 +162,19 @@ def test_profile_rows_round_trip(base: RetailDataset, tmp_path) -> None:  # type
 
 
 def test_customers_created_after_as_of_are_left_out(base: RetailDataset) -> None:
-    build = build_profiles(with_events(base, events_frame([])), as_of=dt.datetime(2025, 2, 1, tzinfo=dt.UTC))
+    build = build_profiles(
+        with_events(base, events_frame([])), as_of=dt.datetime(2025, 2, 1, tzinfo=dt.UTC)
+    )
     assert [p.customer_id for p in build.profiles] == ["C1"]
 
 
 def test_build_is_deterministic(base: RetailDataset) -> None:
-    events = events_frame([("C1", i * 997, t, "P1", None) for i, t in enumerate([("web", "product_view")] * 5)])
+    events = events_frame(
+        [("C1", i * 997, t, "P1", None) for i, t in enumerate([("web", "product_view")] * 5)]
+    )
     a = build_profiles(with_events(base, events), as_of=END.to_pydatetime())
-    b = build_profiles(with_events(base, events.sample(frac=1, random_state=3)), as_of=END.to_pydatetime())
+    b = build_profiles(
+        with_events(base, events.sample(frac=1, random_state=3)), as_of=END.to_pydatetime()
+    )
     for x, y in zip(a.profiles, b.profiles, strict=True):
         assert dataclasses.asdict(x) == dataclasses.asdict(y)

@@ -24,7 +24,7 @@ from features.dataset import RetailDataset, write_dataset
 from features.finalise import ChannelPrior, FeaturePriors
 from features.profile_table import row_to_profile
 from nba.profile import CustomerProfile
-from tests.test_online_store import assert_profiles_equal
+from tests.helpers import assert_profiles_equal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

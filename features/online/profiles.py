@@ -54,7 +54,8 @@ class OnlineProfiles:
         if events.empty:
             return []
         events = events.reset_index(drop=True)
-        timezones = pd.Series(self._timezones_of(events["customer_id"].unique()), dtype=object)
+        customer_ids = [str(c) for c in events["customer_id"].unique()]
+        timezones = pd.Series(self._timezones_of(customer_ids), dtype="object")
         parts = []
         for fam in event_ops(events, self.catalog, timezones):
             if fam.frame.empty:

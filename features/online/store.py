@@ -156,7 +156,7 @@ class MemoryOnlineStore(OnlineStore):
         self._newest: dict[str, float] = {}
         self._priors = FeaturePriors()
 
-    def materialise(self, states, statics, watermark):  # type: ignore[no-untyped-def]
+    def materialise(self, states, statics, watermark):
         cut = watermark.timestamp()
         ids = set(states) | set(statics)
         for cid in ids:
@@ -195,7 +195,7 @@ class MemoryOnlineStore(OnlineStore):
                 self._seen[cid] = {k: t for k, t in seen.items() if t >= horizon}
         return result
 
-    def read(self, customer_ids):  # type: ignore[no-untyped-def]
+    def read(self, customer_ids):
         out: list[StoredCustomer | None] = []
         for cid in customer_ids:
             if cid not in self._states and cid not in self._statics:
@@ -212,7 +212,7 @@ class MemoryOnlineStore(OnlineStore):
         self._statics[customer_id] = static
         self._states.setdefault(customer_id, {})
 
-    def timezones(self, customer_ids):  # type: ignore[no-untyped-def]
+    def timezones(self, customer_ids):
         return {c: self._statics[c].timezone for c in customer_ids if c in self._statics}
 
     def write_priors(self, priors: FeaturePriors) -> None:
@@ -224,7 +224,7 @@ class MemoryOnlineStore(OnlineStore):
     def delete(self, customer_id: str) -> bool:
         existed = customer_id in self._states or customer_id in self._statics
         for table in (self._states, self._statics, self._seen, self._watermark, self._newest):
-            table.pop(customer_id, None)  # type: ignore[attr-defined]
+            table.pop(customer_id, None)
         return existed
 
     def ping(self) -> bool:
