@@ -28,6 +28,8 @@ demo: $(STAMP) ## Run the product end to end on embedded defaults.
 	$(BIN)/nba features build --data $(DATA)/retailer --out $(DATA)/profiles.parquet
 	$(BIN)/nba features materialise --data $(DATA)/retailer --data-dir $(DATA)
 	$(BIN)/nba features show --data $(DATA)/retailer --profiles $(DATA)/profiles.parquet --data-dir $(DATA)
+	$(BIN)/nba train recommender --data $(DATA)/retailer --data-dir $(DATA) --promote
+	$(BIN)/nba recommend --customers C000001,C000002 --k 10 --data-dir $(DATA)
 
 test: $(STAMP) ## Run the test suite (unit, integration against real Redis/MLflow, doctests).
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

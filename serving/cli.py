@@ -28,6 +28,18 @@ app.add_typer(datasets_app, name="datasets")
 features_app = typer.Typer(help="Behavioural profiles: batch build, online store, read-out.")
 app.add_typer(features_app, name="features")
 
+
+def _register_model_commands() -> None:
+    from serving import cli_models
+
+    app.command("train")(cli_models.train)
+    app.command("evaluate")(cli_models.evaluate)
+    app.command("recommend")(cli_models.recommend)
+    app.add_typer(cli_models.models_app, name="models")
+
+
+_register_model_commands()
+
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
 

@@ -1,0 +1,215 @@
+"""``nba train``, ``nba evaluate``, ``nba recommend`` and ``nba models ...``: the model commands.
+
+Thin wrappers over :mod:`training.api` and :class:`training.registry.ModelRegistry`;
+``serving/cli.py`` registers them. Each takes explicit arguments and prints
+what it did; long steps show progress.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
+
+EXIT_BAD_INPUT = 2
+TARGETS = ("all", "recommender", "offers", "channels", "send-time")
+
+DataOption = Annotated[Path, typer.Option("--data", help="Folder with the four contract tables.")]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        envvar="NBA_DATA_DIR", help="Where the local MLflow store lives (data/mlflow.db)."
+    ),
+]
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _load(data: Path):  # type: ignore[no-untyped-def]
+    from features.dataset import load_dataset
+    from features.validation import DataContractError
+
+    try:
+        return load_dataset(data)
+    except DataContractError as err:
+        lines = "\n".join(f"  - {p}" for p in err.problems[:40])
+        raise _fail(f"{data} breaks the data contract; nothing was loaded:\n{lines}") from None
+
+
+def _registry(data_dir: Path):  # type: ignore[no-untyped-def]
+    from training.registry import ModelRegistry
+
+    return ModelRegistry.local(data_dir)
+
+
+def train(
+    target: Annotated[str, typer.Argument(help=f"What to train: {', '.join(TARGETS)}.")] = "all",
+    data: DataOption = Path("data/retailer"),
+    data_dir: DataDir = Path("data"),
+    tune: Annotated[bool, typer.Option(help="Tune on a validation split first (slower).")] = False,
+    promote: Annotated[bool, typer.Option(help="Make the new version the champion.")] = False,
+) -> None:
+    """Train models on a data set, evaluate them against baselines, register them in MLflow."""
+    from training.api import RECOMMENDER_NAME, train_recommender
+
+    if target not in TARGETS:
+        raise _fail(f"unknown target {target!r} (expected one of: {', '.join(TARGETS)})")
+    if target in ("offers", "channels", "send-time"):
+        raise _fail(f"training {target!r} is not available yet; train 'recommender'", 1)
+    console = _console()
+    dataset = _load(data)
+    registry = _registry(data_dir)
+    with console.status("training the recommender") as status:
+        run = train_recommender(
+            dataset,
+            registry=registry,
+            dataset_name=data.name,
+            tune=tune,
+            report=lambda msg: status.update(msg),
+        )
+    if run.comparison is not None:
+        console.print(run.comparison.markdown())
+    assert run.version is not None
+    console.print(
+        f"registered {RECOMMENDER_NAME} version {run.version.version} "
+        f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
+    )
+    if promote:
+        registry.promote(RECOMMENDER_NAME, run.version.version)
+        console.print(f"{RECOMMENDER_NAME} version {run.version.version} is now the champion")
+
+
+def evaluate(
+    data: DataOption = Path("data/retailer"),
+    tune: Annotated[bool, typer.Option(help="Tune on a validation split first.")] = True,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of product events in the test window.")
+    ] = 0.2,
+    k: Annotated[int, typer.Option(help="List length.")] = 10,
+) -> None:
+    """Compare the hybrid recommender with popularity, EASE and plain LightFM on a time split."""
+    from training.api import compare_recommenders
+
+    dataset = _load(data)
+    console = _console()
+    with console.status("evaluating") as status:
+        comparison, _, _ = compare_recommenders(
+            dataset,
+            data.name,
+            test_fraction=test_fraction,
+            k=k,
+            tune=tune,
+            report=lambda msg: status.update(msg),
+        )
+    console.print(comparison.markdown())
+
+
+def recommend(
+    customers: Annotated[
+        str,
+        typer.Option(
+            help="Customer ids, comma separated, or a file (.csv with customer_id, or one a line)."
+        ),
+    ],
+    k: Annotated[int, typer.Option(help="Products per customer.")] = 10,
+    model: Annotated[str, typer.Option(help="Registered model name.")] = "nba-recommender",
+    alias: Annotated[str, typer.Option(help="Registry alias to load.")] = "champion",
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Top-k products for customers, from the registered model (champion by default)."""
+    import pandas as pd
+
+    from training.registry import RegistryError
+
+    if fmt not in ("csv", "json"):
+        raise _fail(f"--format must be csv or json, not {fmt!r}")
+    if k < 1 or k > 1000:
+        raise _fail(f"--k must be between 1 and 1000 (got {k})")
+    path = Path(customers)
+    described = None
+    if path.is_file():
+        if path.suffix == ".csv":
+            described = pd.read_csv(path, dtype={"customer_id": str})
+            if "customer_id" not in described:
+                raise _fail(f"{path}: no customer_id column")
+            ids = described["customer_id"].astype(str).tolist()
+        else:
+            ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    else:
+        ids = [c.strip() for c in customers.split(",") if c.strip()]
+    if not ids:
+        raise _fail("no customer ids given")
+    try:
+        loaded = _registry(data_dir).load_model(model, alias)
+    except (RegistryError, Exception) as exc:  # an unknown model or alias, an unreachable store
+        raise _fail(f"cannot load models:/{model}@{alias}: {exc}", 3) from None
+    frame = loaded.recommend(ids, k, customers=described).to_frame()
+    text = frame.to_csv(index=False) if fmt == "csv" else json.dumps(frame.to_dict("records"))
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        out.write_text(text)
+        _console().print(f"wrote {len(frame):,} rows for {len(ids):,} customers to {out}")
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="One model; all when omitted.")] = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """List registered model versions and their aliases."""
+    registry = _registry(data_dir)
+    table = Table(title=f"registered models ({registry.tracking_uri})")
+    for col in ("name", "version", "aliases", "run"):
+        table.add_column(col)
+    for v in registry.versions(name):
+        table.add_row(v.name, str(v.version), ", ".join(v.aliases), v.run_id[:12])
+    _console().print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[int, typer.Argument(help="Version to make the champion.")],
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Move the champion alias to VERSION (the previous champion is remembered for rollback)."""
+    from training.registry import RegistryError
+
+    try:
+        previous = _registry(data_dir).promote(name, version)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    was = f" (was version {previous})" if previous is not None else ""
+    _console().print(f"{name}: champion is now version {version}{was}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Move the champion alias back to the previous champion."""
+    from training.registry import RegistryError
+
+    try:
+        version = _registry(data_dir).rollback(name)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    _console().print(f"{name}: champion rolled back to version {version}")
