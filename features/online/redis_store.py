@@ -39,8 +39,11 @@ from features.online.store import (
 from features.state import State, is_expired, trim_state
 
 #: A hash with more fields than this is compacted (expired fields removed) after an
-#: update, at most once a day (of event time) per customer.
-COMPACT_ABOVE_FIELDS = 96
+#: update, at most once per :data:`COMPACT_EVERY_SECONDS` of event time. Redis keeps
+#: hashes of up to 128 small fields in its compact listpack encoding; above that a
+#: hash costs several times more memory, so compaction aims to stay below it.
+COMPACT_ABOVE_FIELDS = 112
+COMPACT_EVERY_SECONDS = 3 * 86_400
 #: Customers per pipeline when materialising.
 MATERIALISE_CHUNK = 500
 
@@ -83,7 +86,8 @@ if applied > 0 then
   redis.call('HSET', KEYS[1], '_mx', newest)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. tostring(newest - window))
   local last = tonumber(redis.call('HGET', KEYS[1], '_cp') or '-1e18')
-  if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[3 + 3 * n]) and newest - last > 86400 then
+  if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[3 + 3 * n])
+      and newest - last > tonumber(ARGV[4 + 3 * n]) then
     compact = 1
   end
 end
@@ -169,7 +173,7 @@ class RedisOnlineStore(OnlineStore):
             for ev in batch:
                 packed = "\n".join(f"{int(op_code(f))} {f} {_num(v)}" for f, v in ev.ops)
                 args += [ev.event_id, ev.ts, packed]
-            args.append(COMPACT_ABOVE_FIELDS)
+            args += [COMPACT_ABOVE_FIELDS, COMPACT_EVERY_SECONDS]
             self._apply(keys=[self.state_key(cid), self.seen_key(cid)], args=args, client=pipe)
         result = ApplyResult()
         to_compact = []
