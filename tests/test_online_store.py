@@ -236,3 +236,33 @@ def test_embedded_server_is_a_real_redis(embedded_redis) -> None:  # type: ignor
     info = embedded_redis.info("server")
     assert info["redis_version"].startswith("6.")
     assert Path(embedded_redis.db).exists() or embedded_redis.ping()
+
+
+@pytest.mark.parametrize("kind", ["embedded_redis", "system_redis"])
+def test_compaction_drops_expired_fields_and_changes_no_profile(
+    request: pytest.FixtureRequest, base: RetailDataset, kind: str
+) -> None:
+    store = make_store(kind, request)
+    assert isinstance(store, RedisOnlineStore)
+    online = OnlineProfiles(store, base.products)
+    online.materialise(
+        build_profiles(
+            with_events(base, events_frame([]).iloc[0:0]),
+            as_of=START.to_pydatetime(),
+            priors=PRIORS,
+        )
+    )
+    views = [
+        ("C1", day * 86400 + 60, ("web", "product_view"), "P1" if day % 2 else "P2", None)
+        for day in range(5)
+    ]
+    online.ingest(events_frame(views))
+    later = START + pd.Timedelta(days=30)
+    before = online.profile("C1", later.to_pydatetime())
+    fields_before = store.client.hlen(store.state_key("C1"))
+    removed = store.compact("C1", now=later.timestamp())
+    assert removed > 0  # browse-minute buckets and 7-day view stamps are past their windows
+    assert store.client.hlen(store.state_key("C1")) == fields_before - removed
+    after = online.profile("C1", later.to_pydatetime())
+    assert before is not None and after is not None
+    assert_profiles_equal(after, before)
