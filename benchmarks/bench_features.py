@@ -62,6 +62,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--memory-customers", type=int, default=20_000)
     parser.add_argument("--redis-url", default=None)
+    parser.add_argument(
+        "--memory-only", action="store_true", help="measure only Redis memory per customer"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
 
@@ -70,8 +73,9 @@ def main() -> None:
     n_events = len(data.events)
     print(f"{args.customers:,} customers, {n_events:,} events")
 
-    base_s, _ = timed(lambda: pandas_baseline(data.events), args.repeats)
-    build_s, build = timed(lambda: build_profiles(data), args.repeats)
+    repeats = 1 if args.memory_only else args.repeats
+    base_s, _ = timed(lambda: pandas_baseline(data.events), repeats)
+    build_s, build = timed(lambda: build_profiles(data), repeats)
     results: dict[str, object] = {
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "customers": args.customers,
@@ -89,47 +93,48 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         client = connect_redis(args.redis_url, Path(tmp))
-        # online updates: the last events of the simulation, on profiles materialised before them
-        events = data.events.sort_values("timestamp", kind="stable")
-        tail = events.iloc[-args.online_events :]
-        cut = tail["timestamp"].iloc[0]
-        warm = build_profiles(
-            RetailDataset(
-                data.customers, data.products, data.offers, events.iloc[: -args.online_events]
-            ),
-            as_of=cut.to_pydatetime(),
-        )
-        ingest_times, bare_times = [], []
-        for _ in range(args.repeats):
-            store = RedisOnlineStore(client, prefix=f"b{uuid.uuid4().hex[:6]}")
-            online = OnlineProfiles(store, data.products)
-            online.materialise(warm)
-            started = time.perf_counter()
-            for i in range(0, len(tail), args.batch_size):
-                online.ingest(tail.iloc[i : i + args.batch_size])
-            ingest_times.append(time.perf_counter() - started)
+        if not args.memory_only:
+            # online updates: the last events, on profiles materialised before them
+            events = data.events.sort_values("timestamp", kind="stable")
+            tail = events.iloc[-args.online_events :]
+            cut = tail["timestamp"].iloc[0]
+            warm = build_profiles(
+                RetailDataset(
+                    data.customers, data.products, data.offers, events.iloc[: -args.online_events]
+                ),
+                as_of=cut.to_pydatetime(),
+            )
+            ingest_times, bare_times = [], []
+            for _ in range(args.repeats):
+                store = RedisOnlineStore(client, prefix=f"b{uuid.uuid4().hex[:6]}")
+                online = OnlineProfiles(store, data.products)
+                online.materialise(warm)
+                started = time.perf_counter()
+                for i in range(0, len(tail), args.batch_size):
+                    online.ingest(tail.iloc[i : i + args.batch_size])
+                ingest_times.append(time.perf_counter() - started)
 
-            ids = tail["customer_id"].to_numpy()
-            started = time.perf_counter()
-            for i in range(0, len(ids), args.batch_size):
-                pipe = client.pipeline(transaction=False)
-                for cid in ids[i : i + args.batch_size]:
-                    pipe.hincrby(f"bare:{{{cid}}}", "n", 1)
-                pipe.execute()
-            bare_times.append(time.perf_counter() - started)
-        ingest_s, bare_s = statistics.median(ingest_times), statistics.median(bare_times)
-        results.update(
-            {
-                "online_events": len(tail),
-                "online_batch_size": args.batch_size,
-                "online_events_per_s": len(tail) / ingest_s,
-                "bare_hincrby_events_per_s": len(tail) / bare_s,
-            }
-        )
-        print(
-            f"online ingest: {len(tail) / ingest_s:,.0f} events/s in batches of {args.batch_size} "
-            f"(bare HINCRBY pipeline {len(tail) / bare_s:,.0f} events/s)"
-        )
+                ids = tail["customer_id"].to_numpy()
+                started = time.perf_counter()
+                for i in range(0, len(ids), args.batch_size):
+                    pipe = client.pipeline(transaction=False)
+                    for cid in ids[i : i + args.batch_size]:
+                        pipe.hincrby(f"bare:{{{cid}}}", "n", 1)
+                    pipe.execute()
+                bare_times.append(time.perf_counter() - started)
+            ingest_s, bare_s = statistics.median(ingest_times), statistics.median(bare_times)
+            results.update(
+                {
+                    "online_events": len(tail),
+                    "online_batch_size": args.batch_size,
+                    "online_events_per_s": len(tail) / ingest_s,
+                    "bare_hincrby_events_per_s": len(tail) / bare_s,
+                }
+            )
+            print(
+                f"online ingest: {len(tail) / ingest_s:,.0f} events/s, batch {args.batch_size} "
+                f"(bare HINCRBY pipeline {len(tail) / bare_s:,.0f} events/s)"
+            )
 
         # memory per customer after materialisation (a fresh namespace)
         store = RedisOnlineStore(client, prefix="mem")

@@ -98,8 +98,13 @@ _RESERVED = ("_tz", "_bd", "_wm", "_mx", "_cp")
 
 
 def _num(value: float) -> str:
-    """Exact text for a float (repr round-trips)."""
-    return repr(float(value))
+    """Exact text for a number: whole numbers without a decimal point (Redis then
+    stores them as integers in a compact hash, several bytes smaller), others by
+    ``repr`` (which round-trips)."""
+    number = float(value)
+    if number.is_integer() and abs(number) < 2**53:
+        return str(int(number))
+    return repr(number)
 
 
 class RedisOnlineStore(OnlineStore):
