@@ -30,6 +30,8 @@ demo: $(STAMP) ## Run the product end to end on embedded defaults.
 	$(BIN)/nba features show --data $(DATA)/retailer --profiles $(DATA)/profiles.parquet --data-dir $(DATA)
 	$(BIN)/nba train recommender --data $(DATA)/retailer --data-dir $(DATA) --promote
 	$(BIN)/nba recommend --customers C000001,C000002 --k 10 --data-dir $(DATA)
+	$(BIN)/nba decide --audience $(DATA)/profiles.parquet --out $(DATA)/decisions.parquet
+	$(BIN)/nba decide-examples --data $(DATA)/retailer
 
 test: $(STAMP) ## Run the test suite (unit, integration against real Redis/MLflow, doctests).
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)

@@ -40,6 +40,16 @@ def _register_model_commands() -> None:
 
 _register_model_commands()
 
+
+def _register_decision_commands() -> None:
+    from serving import cli_decide
+
+    app.command("decide")(cli_decide.decide)
+    app.command("decide-examples")(cli_decide.decide_examples)
+
+
+_register_decision_commands()
+
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
 

@@ -1,0 +1,228 @@
+"""Batch decisions: the engine over offline profiles, deterministic, and strict on input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import serving.batch_decisions as batch
+from experiments.simulator import SimulatorConfig, simulate
+from features.batch import build_profiles
+from features.dataset import RetailDataset
+from features.profile_table import profiles_frame
+from nba.catalog import Catalog, parse_catalog
+from nba.contact_policy import ContactPolicy
+from nba.context import CustomerContext
+from nba.engine import NextBestActionPolicy
+from nba.profile import CustomerProfile
+from serving.batch_decisions import AudienceError, contacts_only, decide_audience
+from serving.cli_decide import decide, load_catalog, load_contact_policy
+
+
+@pytest.fixture(scope="module")
+def profiles() -> list[CustomerProfile]:
+    sim = simulate(SimulatorConfig(n_customers=300, days=30, seed=5, n_products=300))
+    data = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
+    cut = sim.config.start + dt.timedelta(days=30, hours=-15)  # 09:00 UTC on the last day
+    return build_profiles(data, as_of=cut, workers=1).profiles
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(None)
+
+
+@pytest.fixture(scope="module")
+def contact_policy() -> ContactPolicy:
+    return load_contact_policy(None)
+
+
+@pytest.fixture(scope="module")
+def now(profiles: list[CustomerProfile]) -> dt.datetime:
+    as_of = profiles[0].as_of
+    assert as_of is not None
+    return as_of
+
+
+def test_one_row_per_customer_and_action(
+    profiles: list[CustomerProfile], catalog: Catalog, contact_policy: ContactPolicy, now
+) -> None:
+    table = decide_audience(profiles, catalog, contact_policy, now, seed=3)
+    assert list(table.columns) == list(batch.DECISION_COLUMNS)
+    assert table["customer_id"].tolist() == [p.customer_id for p in profiles]
+    contacts = contacts_only(table)
+    assert len(contacts) > 10
+    assert contacts["send_at_utc"].notna().all()
+    assert contacts["send_at_local"].str.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d").all()
+    assert (contacts["send_at_utc"] >= pd.Timestamp(now)).all()
+    assert contacts["reasons"].str.len().gt(0).all()
+
+
+def test_matches_the_engine_for_single_customers(
+    profiles: list[CustomerProfile], catalog: Catalog, contact_policy: ContactPolicy, now
+) -> None:
+    table = decide_audience(profiles, catalog, contact_policy, now, seed=3).set_index("customer_id")
+    engine = NextBestActionPolicy(catalog, contact_policy)
+    for profile in profiles[::25]:
+        decision = engine.decide(CustomerContext(profile, now), seed=f"3:{profile.customer_id}")
+        row = table.loc[profile.customer_id]
+        chosen = decision.actions[0]
+        assert row["decision_id"] == decision.decision_id
+        assert row["action_id"] == chosen.action_id
+        expected_channel = None if chosen.channel is None else chosen.channel.value
+        assert (None if pd.isna(row["channel"]) else row["channel"]) == expected_channel
+        if chosen.send_at is not None:
+            assert row["send_at_utc"] == pd.Timestamp(chosen.send_at)
+
+
+def test_deterministic_whatever_the_order_chunks_and_workers(
+    profiles: list[CustomerProfile],
+    catalog: Catalog,
+    contact_policy: ContactPolicy,
+    now,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = decide_audience(profiles, catalog, contact_policy, now, seed=9)
+    again = decide_audience(profiles, catalog, contact_policy, now, seed=9)
+    pd.testing.assert_frame_equal(first, again)
+    monkeypatch.setattr(batch, "CHUNK_SIZE", 10_000)
+    shuffled = decide_audience(profiles[::-1], catalog, contact_policy, now, seed=9)
+    pd.testing.assert_frame_equal(
+        shuffled.sort_values("customer_id").reset_index(drop=True),
+        first.sort_values("customer_id").reset_index(drop=True),
+    )
+    monkeypatch.setattr(batch, "CHUNK_SIZE", 40)
+    one = decide_audience(profiles, catalog, contact_policy, now, seed=9, workers=1)
+    two = decide_audience(profiles, catalog, contact_policy, now, seed=9, workers=2)
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_profile_rows_decide_like_profiles(
+    profiles: list[CustomerProfile], catalog: Catalog, contact_policy: ContactPolicy, now
+) -> None:
+    from_rows = decide_audience(profiles_frame(profiles), catalog, contact_policy, now, seed=1)
+    from_objects = decide_audience(profiles, catalog, contact_policy, now, seed=1)
+    pd.testing.assert_frame_equal(from_rows, from_objects)
+
+
+def test_budgets_hold_across_chunks(
+    profiles: list[CustomerProfile], now, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = parse_catalog(
+        """
+actions:
+  - id: gift
+    type: offer
+    channels: [email, postal]
+    value: 50
+    timing: asap
+    offer: {id: gift10, kind: fixed_discount, value: 10, cost: 1, daily_budget: 7}
+  - {id: nothing, type: do_nothing}
+"""
+    )
+    monkeypatch.setattr(batch, "CHUNK_SIZE", 25)
+    for workers in (1, 2):
+        table = decide_audience(profiles, catalog, None, now, workers=workers)
+        given = (table["offer_id"] == "gift10").sum()
+        assert 0 < given <= 7
+
+
+def test_refuses_bad_audiences(catalog: Catalog, now) -> None:
+    good = profiles_frame([CustomerProfile("C1"), CustomerProfile("C2")])
+    with pytest.raises(AudienceError, match="'customer_id' is missing"):
+        decide_audience(good.drop(columns=["customer_id"]), catalog, None, now)
+    twice = good.assign(customer_id=["C1", "C1"])
+    with pytest.raises(AudienceError, match=r"row 2, field 'customer_id': 'C1' appears twice"):
+        decide_audience(twice, catalog, None, now)
+    zone = good.assign(timezone=["UTC", "Mars/Olympus"])
+    with pytest.raises(AudienceError, match=r"row 2 \(customer 'C2'\), field 'timezone'"):
+        decide_audience(zone, catalog, None, now)
+    broken = good.assign(consents=["{}", "{not json"])
+    with pytest.raises(AudienceError, match=r"row 2 \(customer 'C2'\), field 'consents'"):
+        decide_audience(broken, catalog, None, now)
+    state = good.assign(lifecycle_state=["active", "zombie"])
+    with pytest.raises(AudienceError, match=r"field 'lifecycle_state': 'zombie'"):
+        decide_audience(state, catalog, None, now)
+    with pytest.raises(ValueError, match="time-zone aware"):
+        decide_audience(good, catalog, None, now.replace(tzinfo=None))
+
+
+# ------------------------------------------------------------------ the command
+
+
+@pytest.fixture
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command("decide")(decide)
+    app.command("unused")(lambda: None)  # a group, so that 'decide' is a subcommand
+    return app
+
+
+def test_command_writes_decisions(
+    cli: typer.Typer, profiles: list[CustomerProfile], tmp_path: Path
+) -> None:
+    audience = tmp_path / "profiles.parquet"
+    profiles_frame(profiles[:60]).to_parquet(audience, index=False)
+    for name in ("decisions.parquet", "decisions.csv"):
+        out = tmp_path / name
+        result = CliRunner().invoke(
+            cli, ["decide", "--audience", str(audience), "--out", str(out), "--workers", "1"]
+        )
+        assert result.exit_code == 0, result.output
+        table = pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
+        assert table["customer_id"].nunique() == 60
+    assert "60 customers decided" in result.output
+
+
+@pytest.mark.parametrize(
+    ("catalog_text", "expected"),
+    [
+        ("actions:\n  - {id: x, type: content, channels: [fax], value: 1}\n", "field 'channels'"),
+        ("actions: [\n", "not valid YAML"),
+    ],
+)
+def test_command_refuses_a_bad_catalog(
+    cli: typer.Typer, tmp_path: Path, catalog_text: str, expected: str
+) -> None:
+    audience = tmp_path / "profiles.parquet"
+    profiles_frame([CustomerProfile("C1")]).to_parquet(audience, index=False)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(catalog_text)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "decide",
+            "--audience",
+            str(audience),
+            "--out",
+            str(tmp_path / "d.csv"),
+            "--catalog",
+            str(catalog),
+        ],
+    )
+    assert result.exit_code == 2
+    assert str(catalog) in result.output and expected in result.output
+    assert "Traceback" not in result.output
+
+
+def test_command_refuses_a_bad_audience(cli: typer.Typer, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.parquet"
+    profiles_frame([CustomerProfile("C1")]).assign(timezone="Nowhere/Land").to_parquet(broken)
+    not_parquet = tmp_path / "profiles.parquet"
+    not_parquet.write_text("customer_id\nC1\n")
+    for audience, expected in (
+        (broken, "field 'timezone'"),
+        (not_parquet, "not a Parquet file"),
+        (tmp_path / "missing.parquet", "no such file"),
+    ):
+        result = CliRunner().invoke(
+            cli, ["decide", "--audience", str(audience), "--out", str(tmp_path / "d.csv")]
+        )
+        assert result.exit_code == 2, result.output
+        assert str(audience) in result.output and expected in result.output
+        assert "Traceback" not in result.output
