@@ -30,7 +30,7 @@ from experiments.closed_loop import ClosedLoopConfig, build_world, compare_polic
 from experiments.closed_loop.world import ClosedLoopWorld
 from serving.batch_decisions import decide_audience
 
-DEFAULT_POLICIES = "random,rules,nba,nba+engagement,nba+truth,oracle,oracle~nba"
+DEFAULT_POLICIES = "random,rules,nba,nba+truth,oracle,oracle~nba"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,6 +113,13 @@ DEFAULT_BASE_RATES: Mapping[ActionType, float] = {
     ActionType.DO_NOTHING: 0.0,
 }
 
+#: Typical open rates of the channels that report opens (calls: answered).
+REFERENCE_OPEN_RATES: Mapping[Channel, float] = {
+    Channel.EMAIL: 0.20,
+    Channel.PUSH: 0.08,
+    Channel.CALL_CENTRE: 0.30,
+}
+
 #: How much more (or less) a channel gets a response than e-mail, for customers
 #: without engagement history on it.
 DEFAULT_CHANNEL_REACH: Mapping[Channel, float] = {
@@ -133,9 +140,15 @@ class RuleBasedScorer:
 
     ``propensity = base_rate(type) x channel x recency x affinity``, capped at 0.95:
 
-    * channel: the customer's smoothed click rate on the channel relative to
-      ``reference_click_rate`` (within 0.2-3) when they have received messages
-      there, else the channel's typical reach;
+    * channel: on channels that report opens (e-mail, push, calls answered),
+      the channel's typical reach times the customer's smoothed open rate
+      relative to the channel's typical open rate (within 0.1-3); on the others
+      (SMS, postal mail), the smoothed click rate relative to
+      ``reference_click_rate`` (within 0.2-3); the typical reach alone when the
+      customer has received nothing there. Opens are many times more frequent
+      than clicks, so a few months of history say much more through them: on
+      the simulated retailer, the open-rate factor ranks the true value of an
+      e-mail with a rank correlation of about 0.5, the click-rate one about 0.05;
     * recency: ``0.4 + 0.6 exp(-days_since_last_visit / recency_days)`` (0.6 when unknown);
     * affinity: ``0.5 + 1.5 x`` the customer's affinity to the action's category.
 
@@ -152,6 +165,9 @@ class RuleBasedScorer:
         default_factory=lambda: dict(DEFAULT_CHANNEL_REACH)
     )
     reference_click_rate: float = 0.05
+    reference_open_rates: Mapping[Channel, float] = field(
+        default_factory=lambda: dict(REFERENCE_OPEN_RATES)
+    )
     recency_days: float = 30.0
     offer_boost: float = 1.0
 
@@ -186,6 +202,10 @@ class RuleBasedScorer:
 
     def _channel_factor(self, context: CustomerContext, channel: Channel) -> float:
         engagement = context.profile.engagement.get(channel)
-        if engagement is not None and engagement.sent > 0:
-            return min(3.0, max(0.2, engagement.click_rate / self.reference_click_rate))
-        return self.channel_reach.get(channel, 1.0)
+        reach = self.channel_reach.get(channel, 1.0)
+        if engagement is None or engagement.sent == 0:
+            return reach
+        reference_open = self.reference_open_rates.get(channel)
+        if reference_open is not None:
+            return reach * min(3.0, max(0.1, engagement.open_rate / reference_open))
+        return min(3.0, max(0.2, engagement.click_rate / self.reference_click_rate))

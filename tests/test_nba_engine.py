@@ -427,12 +427,14 @@ def test_channel_follows_propensity_value_and_cost() -> None:
     cat = catalog("{id: a, type: content, channels: [email, sms], value: 20}")
     engaged_by_sms = {
         Channel.SMS: ChannelEngagement(sent=30, clicked=9, click_rate=0.3),
-        Channel.EMAIL: ChannelEngagement(sent=30, clicked=0, click_rate=0.01),
+        Channel.EMAIL: ChannelEngagement(sent=30, opened=1, open_rate=0.03, click_rate=0.01),
     }
     assert engine(cat).decide(context(engagement=engaged_by_sms)).actions[0].channel == Channel.SMS
     engaged_by_email = {
         Channel.SMS: ChannelEngagement(sent=30, clicked=0, click_rate=0.01),
-        Channel.EMAIL: ChannelEngagement(sent=30, clicked=9, click_rate=0.3),
+        Channel.EMAIL: ChannelEngagement(
+            sent=30, opened=15, open_rate=0.5, clicked=9, click_rate=0.3
+        ),
     }
     assert (
         engine(cat).decide(context(engagement=engaged_by_email)).actions[0].channel == Channel.EMAIL

@@ -149,11 +149,7 @@ DEFAULT_RATIOS: tuple[tuple[str, str], ...] = (
     ("nba", "random"),
     ("nba", "oracle"),
     ("nba", "oracle~nba"),
-    ("nba+engagement", "random"),
-    ("nba+engagement", "oracle"),
     ("nba+truth", "oracle"),
-    ("nba+engagement~nba", "random"),
-    ("nba+engagement~nba", "oracle~nba"),
     ("nba+truth~nba", "oracle~nba"),
 )
 

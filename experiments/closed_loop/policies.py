@@ -6,9 +6,7 @@ All of them share the world's catalog and contact policy, and so the rules.
 ``random``     :class:`~nba.baselines.RandomPolicy`: a random eligible action
 ``rules``      :class:`~nba.baselines.RuleBasedPolicy`: fixed journey priorities
 ``nba``        :class:`~nba.engine.NextBestActionPolicy` with exploration and
-               the default rule-based scorer
-``nba+engagement``  the engine with a scorer reading open rates
-               (:class:`~experiments.simulated_scorer.EngagementScorer`)
+               the default rule-based scorer (profile fields only)
 ``nba+truth``  the same engine fed true scores
                (:class:`~experiments.closed_loop.oracle.TruthScorer`)
 ``oracle``     :class:`~experiments.closed_loop.oracle.OraclePolicy`: the
@@ -26,7 +24,6 @@ from collections.abc import Callable
 
 from experiments.closed_loop.oracle import OraclePolicy, TruthScorer
 from experiments.closed_loop.world import ClosedLoopWorld
-from experiments.simulated_scorer import EngagementScorer
 from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.engine import NextBestActionPolicy
 from nba.policy import DecisionPolicy
@@ -40,9 +37,6 @@ POLICY_FACTORIES: dict[str, PolicyFactory] = {
     "random": lambda w: RandomPolicy(w.catalog, w.contact_policy),
     "rules": lambda w: RuleBasedPolicy(w.catalog, w.contact_policy),
     "nba": lambda w: NextBestActionPolicy(w.catalog, w.contact_policy),
-    "nba+engagement": lambda w: NextBestActionPolicy(
-        w.catalog, w.contact_policy, scorer=EngagementScorer()
-    ),
     "nba+truth": lambda w: NextBestActionPolicy(
         w.catalog, w.contact_policy, scorer=TruthScorer(w.truth, w.mapping)
     ),
