@@ -66,15 +66,18 @@ def store(request: pytest.FixtureRequest) -> Iterator[OnlineStore]:
     yield make_store(request.param, request)
 
 
+def fresh_online(store: OnlineStore, base: RetailDataset) -> OnlineProfiles:
+    """Online profiles materialised from the customers alone, as of START."""
+    online = OnlineProfiles(store, base.products)
+    empty = with_events(base, events_frame([]).iloc[0:0])
+    online.materialise(build_profiles(empty, as_of=START.to_pydatetime(), priors=PRIORS))
+    return online
+
+
 def online_after(
     store: OnlineStore, base: RetailDataset, events: pd.DataFrame, batches: list[pd.DataFrame]
 ) -> list:  # type: ignore[type-arg]
-    online = OnlineProfiles(store, base.products)
-    online.materialise(
-        build_profiles(
-            with_events(base, events.iloc[0:0]), as_of=START.to_pydatetime(), priors=PRIORS
-        )
-    )
+    online = fresh_online(store, base)
     for batch in batches:
         online.ingest(batch)
     return online.profiles(["C1", "C2"], END.to_pydatetime())
@@ -124,12 +127,7 @@ def test_replays_are_counted_as_duplicates(store: OnlineStore, base: RetailDatas
             ("C1", 120, ("app", "purchase"), "P2", "O1"),
         ]
     )
-    online = OnlineProfiles(store, base.products)
-    online.materialise(
-        build_profiles(
-            with_events(base, events.iloc[0:0]), as_of=START.to_pydatetime(), priors=PRIORS
-        )
-    )
+    online = fresh_online(store, base)
     first = online.ingest(events)
     again = online.ingest(events)
     assert (first.applied, first.duplicate) == (2, 0)
@@ -143,14 +141,7 @@ def test_replays_are_counted_as_duplicates(store: OnlineStore, base: RetailDatas
 def test_events_before_the_watermark_are_stale_and_late_ones_refused(
     store: OnlineStore, base: RetailDataset
 ) -> None:
-    online = OnlineProfiles(store, base.products)
-    online.materialise(
-        build_profiles(
-            with_events(base, events_frame([]).iloc[0:0]),
-            as_of=START.to_pydatetime(),
-            priors=PRIORS,
-        )
-    )
+    online = fresh_online(store, base)
     before = events_frame([("C1", 0, ("app", "purchase"), "P1", None)]).assign(
         timestamp=START - pd.Timedelta(hours=1)
     )
@@ -165,14 +156,7 @@ def test_events_before_the_watermark_are_stale_and_late_ones_refused(
 
 
 def test_a_cart_added_a_minute_ago_is_visible(store: OnlineStore, base: RetailDataset) -> None:
-    online = OnlineProfiles(store, base.products)
-    online.materialise(
-        build_profiles(
-            with_events(base, events_frame([]).iloc[0:0]),
-            as_of=START.to_pydatetime(),
-            priors=PRIORS,
-        )
-    )
+    online = fresh_online(store, base)
     online.ingest(events_frame([("C2", 3600, ("web", "add_to_cart"), "P1", None)]))
     profile = online.profile("C2", (START + pd.Timedelta(minutes=61)).to_pydatetime())
     assert profile is not None
@@ -183,14 +167,7 @@ def test_a_cart_added_a_minute_ago_is_visible(store: OnlineStore, base: RetailDa
 
 
 def test_unsubscribe_withdraws_consent_online(store: OnlineStore, base: RetailDataset) -> None:
-    online = OnlineProfiles(store, base.products)
-    online.materialise(
-        build_profiles(
-            with_events(base, events_frame([]).iloc[0:0]),
-            as_of=START.to_pydatetime(),
-            priors=PRIORS,
-        )
-    )
+    online = fresh_online(store, base)
     before = online.profile("C1", END.to_pydatetime())
     assert (
         before is not None and before.consents[next(iter(before.consents))] is True
@@ -204,14 +181,7 @@ def test_unsubscribe_withdraws_consent_online(store: OnlineStore, base: RetailDa
 def test_unknown_customer_reads_as_none_and_delete_forgets(
     store: OnlineStore, base: RetailDataset
 ) -> None:
-    online = OnlineProfiles(store, base.products)
-    online.materialise(
-        build_profiles(
-            with_events(base, events_frame([]).iloc[0:0]),
-            as_of=START.to_pydatetime(),
-            priors=PRIORS,
-        )
-    )
+    online = fresh_online(store, base)
     assert online.profile("nobody", END.to_pydatetime()) is None
     assert store.delete("C1") is True
     assert online.profile("C1", END.to_pydatetime()) is None
@@ -244,14 +214,7 @@ def test_compaction_drops_expired_fields_and_changes_no_profile(
 ) -> None:
     store = make_store(kind, request)
     assert isinstance(store, RedisOnlineStore)
-    online = OnlineProfiles(store, base.products)
-    online.materialise(
-        build_profiles(
-            with_events(base, events_frame([]).iloc[0:0]),
-            as_of=START.to_pydatetime(),
-            priors=PRIORS,
-        )
-    )
+    online = fresh_online(store, base)
     views = [
         ("C1", day * 86400 + 60, ("web", "product_view"), "P1" if day % 2 else "P2", None)
         for day in range(5)
