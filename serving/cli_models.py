@@ -39,7 +39,7 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _load(data: Path):  # type: ignore[no-untyped-def]
+def _load(data: Path):
     from features.dataset import load_dataset
     from features.validation import DataContractError
 
@@ -50,7 +50,7 @@ def _load(data: Path):  # type: ignore[no-untyped-def]
         raise _fail(f"{data} breaks the data contract; nothing was loaded:\n{lines}") from None
 
 
-def _registry(data_dir: Path):  # type: ignore[no-untyped-def]
+def _registry(data_dir: Path):
     from training.registry import ModelRegistry
 
     return ModelRegistry.local(data_dir)

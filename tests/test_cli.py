@@ -32,7 +32,9 @@ def test_validate_reports_problems_without_a_traceback(write_dataset: WriteDatas
 
 def test_simulate_then_build_profiles(tmp_path: Path) -> None:
     out = tmp_path / "shop"
-    result = runner.invoke(app, ["simulate", "--customers", "150", "--days", "14", "--out", str(out)])
+    result = runner.invoke(
+        app, ["simulate", "--customers", "150", "--days", "14", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "wrote 150 customers" in result.output
     assert (out / "truth" / "customers.parquet").exists()
@@ -62,7 +64,16 @@ def test_bad_arguments_are_explained(args: list[str], message: str, tmp_path: Pa
 def test_as_of_without_a_zone_is_refused(write_dataset: WriteDataset, tmp_path: Path) -> None:
     result = runner.invoke(
         app,
-        ["features", "build", "--data", str(write_dataset()), "--out", str(tmp_path / "p.parquet"), "--as-of", "2026-03-07"],
+        [
+            "features",
+            "build",
+            "--data",
+            str(write_dataset()),
+            "--out",
+            str(tmp_path / "p.parquet"),
+            "--as-of",
+            "2026-03-07",
+        ],
     )
     assert result.exit_code == EXIT_BAD_INPUT
     assert "has no time zone" in result.output

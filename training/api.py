@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -204,7 +205,7 @@ def train_recommender(
         comparison, models, task = compare_recommenders(
             data, dataset_name, tune=tune, base=config, report=report
         )
-        config = replace(config, **_config_of(models["hybrid"]))
+        config = replace(config, **cast(dict[str, Any], _config_of(models["hybrid"])))
         for r in comparison.results:
             metrics.update(r.warm.as_dict(prefix=f"{r.model}_"))
             if r.cold is not None:

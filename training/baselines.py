@@ -78,8 +78,8 @@ class EASERecommender(Recommender):
         )
         inter = inter[inter["product_id"].isin(self.catalogue)]
         self.user_index = pd.Index(np.sort(inter["customer_id"].unique()), dtype=object)
-        rows = self.user_index.get_indexer(inter["customer_id"])
-        cols = self.catalogue.get_indexer(inter["product_id"])
+        rows = self.user_index.get_indexer(pd.Index(inter["customer_id"]))
+        cols = self.catalogue.get_indexer(pd.Index(inter["product_id"]))
         values = np.ones(len(rows)) if self.binary else inter["weight"].to_numpy(float)
         x = sp.csr_matrix((values, (rows, cols)), shape=(len(self.user_index), len(self.catalogue)))
         self.history = x.astype(np.float32)

@@ -234,7 +234,7 @@ class ProductEncoder:
                 band = int(np.searchsorted(self.price_edges, price, side="right")) + 1
                 tags[f"price=band{band}"] = 1.0
             if not np.isnan(age) and age < NEWNESS_BANDS[-1]:
-                tags[f"new={_band(max(age, 0.0), NEWNESS_BANDS, labels)}"] = 1.0
+                tags[f"new={_band(max(float(age), 0.0), NEWNESS_BANDS, labels)}"] = 1.0
             tags.update(self.attributes.tags(attr))
             out.append(tags)
         return out

@@ -94,7 +94,7 @@ def event_weights(
         scaled = np.where(np.isnan(rating), base[reviews], rating / _RATING_SCALE)
         base[reviews] = scaled
     if weights.half_life_days is not None:
-        age_days = (as_of - events["timestamp"]) / pd.Timedelta(days=1)
+        age_days = (as_of - events["timestamp"]).dt.total_seconds() / 86_400
         base = base * np.exp2(
             -np.clip(age_days.to_numpy(dtype=float), 0.0, None) / weights.half_life_days
         )
@@ -117,7 +117,9 @@ def interaction_frame(
         }
     )
     frame = frame[frame["weight"] > 0]
-    pairs = frame.groupby(["customer_id", "product_id"], sort=True, as_index=False)["weight"].sum()
+    pairs = frame.groupby(["customer_id", "product_id"], sort=True, as_index=False).agg(
+        weight=("weight", "sum")
+    )
     pairs["weight"] = pairs["weight"].clip(upper=weights.max_weight).round(12)
     return pairs
 

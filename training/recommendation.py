@@ -106,8 +106,8 @@ class Recommender(ABC):
             raise ValueError("products must have unique product_id values")
         owned = data.owned[data.owned["product_id"].astype(str).isin(self.catalogue)]
         self._owned_index = pd.Index(owned["customer_id"].astype(str).unique(), dtype=object)
-        rows = self._owned_index.get_indexer(owned["customer_id"].astype(str))
-        cols = self.catalogue.get_indexer(owned["product_id"].astype(str))
+        rows = self._owned_index.get_indexer(pd.Index(owned["customer_id"].astype(str)))
+        cols = self.catalogue.get_indexer(pd.Index(owned["product_id"].astype(str)))
         self._owned = sp.csr_matrix(
             (np.ones(len(rows), dtype=bool), (rows, cols)),
             shape=(len(self._owned_index), len(self.catalogue)),
@@ -148,7 +148,7 @@ class Recommender(ABC):
         scores = np.empty((len(ids), k), dtype=np.float32)
         for lo in range(0, len(ids), batch_size):
             batch = ids[lo : lo + batch_size]
-            s = np.asarray(self.score(batch, customers), dtype=np.float32)
+            s = np.asarray(self.score(list(batch), customers), dtype=np.float32)
             if exclude_owned:
                 s = self._mask_owned(batch, s)
             best = top_k(s, k)

@@ -232,7 +232,7 @@ class HybridRecommender(Recommender):
             tags = [dict() for _ in range(len(ids))]  # type: list[Tags]
             if known.any():
                 encoded = self.customer_encoder.tags(rows[known], self.as_of)
-                for i, t in zip(np.flatnonzero(known), encoded, strict=True):
+                for i, t in zip(np.flatnonzero(known).tolist(), encoded, strict=True):
                     tags[i] = t
         else:
             tags = [{} for _ in range(len(ids))]

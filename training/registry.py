@@ -70,9 +70,9 @@ def data_fingerprint(frames: Mapping[str, pd.DataFrame]) -> str:
 
 
 def _python_model_class() -> type:
-    import mlflow.pyfunc
+    from mlflow.pyfunc import PythonModel
 
-    class RecommenderPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    class RecommenderPyfunc(PythonModel):
         """Pyfunc wrapper: input ``customer_id`` (+ optional contract columns), output top-k."""
 
         def load_context(self, context: Any) -> None:
