@@ -163,9 +163,14 @@ def render_scenarios(scenarios: Sequence[ScenarioDecision], *, max_rejected: int
         consents = ", ".join(c.value for c, ok in p.consents.items() if ok) or "none"
         adjusted = f" [adjusted: {item.adjusted}]" if item.adjusted else ""
         lines.append(f"== {item.scenario}: customer {p.customer_id} ({p.timezone}){adjusted}")
+        birthday = (
+            "birthday unknown"
+            if p.days_to_birthday is None
+            else f"birthday in {p.days_to_birthday} days"
+        )
         lines.append(
             f"   {p.lifecycle_state.value}, {p.purchases_total} purchases, cart {len(p.cart_items)}"
-            f" item(s), birthday in {p.days_to_birthday} days, consents: {consents}"
+            f" item(s), {birthday}, consents: {consents}"
         )
         explanation = item.decision.explanation
         for action, chosen in zip(item.decision.actions, explanation.chosen, strict=False):
