@@ -6,6 +6,7 @@ field, and exits with status 2; it never shows a traceback for a user's mistake.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+from serving.cli_support import EXIT_UNAVAILABLE, parse_moment
+from serving.cli_support import console as _console
+from serving.cli_support import fail as _fail
+from serving.cli_support import load_data as _load
 
 app = typer.Typer(
     name="nba",
@@ -49,18 +55,6 @@ def _register_decision_commands() -> None:
 
 
 _register_decision_commands()
-
-EXIT_BAD_INPUT = 2
-EXIT_UNAVAILABLE = 3
-
-
-def _console() -> Console:
-    return Console(stderr=False, highlight=False)
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _progress(console: Console) -> Progress:
@@ -112,20 +106,6 @@ def simulate(
         f"{counts['offers']:,} offers and {counts['events']:,} events to {out} "
         f"in {elapsed:.1f} s (hidden ground truth in {out / 'truth'})"
     )
-
-
-def _load(data: Path):
-    from features.dataset import load_dataset
-    from features.validation import DataContractError
-
-    try:
-        return load_dataset(data)
-    except DataContractError as err:
-        lines = "\n".join(f"  - {p}" for p in err.problems[:40])
-        more = f"\n  ... and {len(err.problems) - 40} more" if len(err.problems) > 40 else ""
-        raise _fail(
-            f"{data} breaks the data contract; nothing was loaded:\n{lines}{more}"
-        ) from None
 
 
 @app.command()
@@ -221,28 +201,18 @@ def movielens_100k(
     )
 
 
-def _as_of(value: str | None):
-    import pandas as pd
-
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except ValueError:
-        raise _fail(f"--as-of: not a timestamp: {value!r} (e.g. 2026-04-01T00:00:00Z)") from None
-    if stamp.tzinfo is None:
-        raise _fail(f"--as-of: {value!r} has no time zone (add Z or an offset)")
-    return stamp.tz_convert("UTC").to_pydatetime()
+def _as_of(value: str | None) -> dt.datetime | None:
+    return None if value is None else parse_moment(value, "--as-of")
 
 
 def _redis_store(redis_url: str | None, data_dir: Path):
-    from features.online.connect import RedisUnavailableError, connect_redis
+    from features.online.connect import connect_redis
     from features.online.redis_store import RedisOnlineStore
 
     try:
         client = connect_redis(redis_url, data_dir)
         client.ping()
-    except (RedisUnavailableError, Exception) as exc:
+    except Exception as exc:  # the driver raises many kinds; RedisUnavailableError among them
         raise _fail(str(exc), EXIT_UNAVAILABLE) from None
     return RedisOnlineStore(client)
 
@@ -353,8 +323,6 @@ def features_show(
     data_dir: DataDir = Path("data"),
 ) -> None:
     """Print one customer's online profile in readable form."""
-    import datetime as dt
-
     from features.contract import PRODUCTS
     from features.online.profiles import OnlineProfiles
     from features.validation import DataContractError, find_table_file, read_table

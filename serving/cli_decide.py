@@ -18,20 +18,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from serving.cli_support import fail as _fail
+from serving.cli_support import load_data, parse_moment
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from nba.catalog import Catalog
     from nba.contact_policy import ContactPolicy
 
-EXIT_BAD_INPUT = 2
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 POLICIES = ("nba", "rules", "random")
-
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -83,13 +80,7 @@ def _moment(value: str | None, audience: pd.DataFrame) -> dt.datetime:
         if "as_of" in audience.columns and audience["as_of"].notna().any():
             return pd.Timestamp(audience["as_of"].max()).tz_convert("UTC").to_pydatetime()
         return dt.datetime.now(dt.UTC)
-    try:
-        stamp = pd.Timestamp(value)
-    except ValueError:
-        raise _fail(f"--now: not a timestamp: {value!r} (e.g. 2026-03-06T09:00:00Z)") from None
-    if stamp.tzinfo is None:
-        raise _fail(f"--now: {value!r} has no time zone (add Z or an offset)")
-    return stamp.tz_convert("UTC").to_pydatetime()
+    return parse_moment(value, "--now")
 
 
 def decide(
@@ -211,17 +202,10 @@ def decide_examples(
 
     from experiments.closed_loop.scenarios import render_scenarios, scenario_decisions
     from features.batch import build_profiles
-    from features.dataset import load_dataset
-    from features.validation import DataContractError
 
     rules = load_catalog(catalog)
     contacts = load_contact_policy(contact_policy)
-    try:
-        dataset = load_dataset(data)
-    except DataContractError as err:
-        raise _fail(
-            f"{data} breaks the data contract:\n" + "\n".join(f"  - {p}" for p in err.problems[:20])
-        ) from None
+    dataset = load_data(data)
     if dataset.events.empty:
         raise _fail(f"{data}: no events to build profiles from")
     last = pd.Timestamp(dataset.events["timestamp"].max()).floor("us").to_pydatetime()

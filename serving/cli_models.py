@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from serving.cli_support import console as _console
+from serving.cli_support import fail as _fail
+from serving.cli_support import load_data as _load
 
 models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
 
-EXIT_BAD_INPUT = 2
 TARGETS = ("all", "recommender", "offers", "channels", "send-time")
 
 DataOption = Annotated[Path, typer.Option("--data", help="Folder with the four contract tables.")]
@@ -28,26 +30,6 @@ DataDir = Annotated[
         envvar="NBA_DATA_DIR", help="Where the local MLflow store lives (data/mlflow.db)."
     ),
 ]
-
-
-def _console() -> Console:
-    return Console(highlight=False)
-
-
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    return typer.Exit(code)
-
-
-def _load(data: Path):
-    from features.dataset import load_dataset
-    from features.validation import DataContractError
-
-    try:
-        return load_dataset(data)
-    except DataContractError as err:
-        lines = "\n".join(f"  - {p}" for p in err.problems[:40])
-        raise _fail(f"{data} breaks the data contract; nothing was loaded:\n{lines}") from None
 
 
 def _registry(data_dir: Path):

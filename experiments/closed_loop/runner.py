@@ -44,6 +44,7 @@ from experiments.closed_loop.mapping import Message, require_simulated
 from experiments.closed_loop.truth import as_ns
 from experiments.closed_loop.world import ClosedLoopWorld
 from experiments.simulator.config import CHANNEL_RESPONSE
+from features.contract import EVENTS
 from features.online.profiles import OnlineProfiles
 from features.online.store import MemoryOnlineStore
 from nba.actions import OfferKind
@@ -67,19 +68,7 @@ OUTCOME_DELAYS: dict[EventType, dt.timedelta] = {
     EventType.UNSUBSCRIBE: 11 * _MINUTE,
     EventType.MESSAGE_CLICKED: 12 * _MINUTE,
 }
-_EVENT_COLUMNS = (
-    "event_id",
-    "customer_id",
-    "timestamp",
-    "channel",
-    "event_type",
-    "product_id",
-    "offer_id",
-    "decision_id",
-    "quantity",
-    "revenue",
-    "properties",
-)
+_EVENT_COLUMNS = tuple(EVENTS.names)
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from features.batch import ProfileBuild
-from features.definitions import ProductCatalog, event_ops
+from features.definitions import ProductCatalog, epoch_seconds, event_ops
 from features.finalise import CustomerStatic, FeaturePriors, build_profile
 from features.online.store import ApplyResult, EventOps, OnlineStore
 from features.state import field_names
@@ -76,10 +76,7 @@ class OnlineProfiles:
         fields = ops["field"].to_numpy(dtype=object)
         values = ops["value"].to_numpy(dtype=float)
         bounds = np.searchsorted(rows, np.arange(len(events) + 1))
-        seconds = (
-            (pd.to_datetime(events["timestamp"], utc=True) - pd.Timestamp(0, tz="UTC"))
-            // pd.Timedelta(seconds=1)
-        ).to_numpy()
+        seconds = epoch_seconds(events["timestamp"])
         out = []
         for i, (cid, eid) in enumerate(zip(events["customer_id"], events["event_id"], strict=True)):
             s, e = bounds[i], bounds[i + 1]

@@ -170,6 +170,7 @@ class MemoryOnlineStore(OnlineStore):
 
     def apply(self, events: Sequence[EventOps]) -> ApplyResult:
         result = ApplyResult()
+        advanced: set[str] = set()
         for ev in events:
             cid = ev.customer_id
             newest = self._newest.get(cid, -float("inf"))
@@ -191,8 +192,11 @@ class MemoryOnlineStore(OnlineStore):
             result.applied += 1
             if ev.ts > newest:
                 self._newest[cid] = ev.ts
-                horizon = ev.ts - self.replay_window_seconds
-                self._seen[cid] = {k: t for k, t in seen.items() if t >= horizon}
+                advanced.add(cid)
+        # forget ids older than the replay window once per batch, as the Redis script does
+        for cid in advanced:
+            horizon = self._newest[cid] - self.replay_window_seconds
+            self._seen[cid] = {k: t for k, t in self._seen[cid].items() if t >= horizon}
         return result
 
     def read(self, customer_ids):
