@@ -41,7 +41,7 @@ from nba.context import CustomerContext
 from nba.decision import ChosenAction, Decision, make_decision_id
 from nba.explain import explain
 from nba.reasons import ReasonCode, Rejection
-from nba.screening import ActionCandidate, ChannelSlot, screen
+from nba.screening import ActionCandidate, ChannelSlot, Restriction, screen
 
 
 class DecisionPolicy(ABC):
@@ -83,6 +83,7 @@ class DecisionPolicy(ABC):
         stats: Mapping[str, BetaPosterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
+        restriction: Restriction | None = None,
     ) -> Decision:
         """Decide what to do next for the customer of ``context``.
 
@@ -99,11 +100,13 @@ class DecisionPolicy(ABC):
             decision (pass a request id to make retries idempotent).
         decision_id
             Id to give the decision; derived from the inputs when omitted.
+        restriction
+            Only these action ids and channels may be chosen (the caller's filter).
         """
         usage = usage or UsageCounts()
         stats = stats or {}
         rng = random.Random(seed)
-        screening = screen(self.catalog, self.contact_policy, context, usage)
+        screening = screen(self.catalog, self.contact_policy, context, usage, restriction)
         candidates = list(screening.candidates)
         assessments = self._assess(context, candidates)
         _check_assessments(type(self).__name__, candidates, assessments)

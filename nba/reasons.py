@@ -25,6 +25,8 @@ Stage = Literal["eligibility", "consent", "contact_policy", "scoring", "arbitrat
 class ReasonCode(StrEnum):
     """Why a candidate (an action, or an action on one channel) was not chosen."""
 
+    # the request
+    NOT_REQUESTED = "not_requested"  # the caller restricted the actions or the channel
     # the action itself
     OUTSIDE_VALIDITY = "outside_validity"  # before valid_from or after valid_to
     NOT_ELIGIBLE = "not_eligible"  # eligibility rule false or unknown, or no variant matches
@@ -63,6 +65,7 @@ class ReasonCode(StrEnum):
 
 
 _STAGES: dict[ReasonCode, Stage] = {
+    ReasonCode.NOT_REQUESTED: "eligibility",
     ReasonCode.OUTSIDE_VALIDITY: "eligibility",
     ReasonCode.NOT_ELIGIBLE: "eligibility",
     ReasonCode.ACTION_COOLDOWN: "eligibility",

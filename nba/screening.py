@@ -53,6 +53,29 @@ class ActionCandidate:
 
 
 @dataclass(frozen=True)
+class Restriction:
+    """What the caller allows: some action ids, some channels (``None``: all).
+
+    A journey tool assembling an e-mail asks for ``channels={Channel.EMAIL}``; a
+    placement that can show only two banners passes their ids. ``do_nothing`` is
+    always allowed.
+
+    >>> r = Restriction(action_ids=frozenset({"welcome"}), channels=frozenset({Channel.EMAIL}))
+    >>> r.allows_action("welcome"), r.allows_action("offer_10"), r.allows_channel(Channel.SMS)
+    (True, False, False)
+    """
+
+    action_ids: frozenset[str] | None = None
+    channels: frozenset[Channel] | None = None
+
+    def allows_action(self, action_id: str) -> bool:
+        return self.action_ids is None or action_id in self.action_ids
+
+    def allows_channel(self, channel: Channel) -> bool:
+        return self.channels is None or channel in self.channels
+
+
+@dataclass(frozen=True)
 class Screening:
     """The candidates that may compete and every rejection on the way."""
 
@@ -65,13 +88,19 @@ def screen(
     policy: ContactPolicy,
     context: CustomerContext,
     usage: UsageCounts,
+    restriction: Restriction | None = None,
 ) -> Screening:
-    """Apply eligibility, consent and contact policy to every action of ``catalog``."""
+    """Apply eligibility, consent and contact policy to every action of ``catalog``
+    (only to those ``restriction`` allows; the others are rejected as not requested)."""
     scope = ContextScope(context)
     send_times: dict[tuple[object, ...], SendTime | Reason] = {}  # actions share channels and TTLs
     candidates: list[ActionCandidate] = []
     rejections: list[Rejection] = []
     for action in catalog:
+        if restriction is not None and not action.is_do_nothing:
+            if not restriction.allows_action(action.id):
+                rejections.append(Rejection(action.id, None, ReasonCode.NOT_REQUESTED, _NOT_ASKED))
+                continue
         reason = _action_reason(action, context, scope, usage)
         if reason is not None:
             rejections.append(Rejection.of(action.id, None, reason))
@@ -87,6 +116,10 @@ def screen(
             continue
         slots: list[ChannelSlot] = []
         for channel in action.deliverable_channels:
+            if restriction is not None and not restriction.allows_channel(channel):
+                message = f"the request asked for {_names(restriction.channels)} only"
+                rejections.append(Rejection(action.id, channel, ReasonCode.NOT_REQUESTED, message))
+                continue
             slot = channel_slot(action, channel, policy, context, send_times=send_times)
             if isinstance(slot, Reason):
                 rejections.append(Rejection.of(action.id, channel, slot))
@@ -95,6 +128,13 @@ def screen(
         if slots:
             candidates.append(ActionCandidate(action, value, variant, tuple(slots)))
     return Screening(tuple(candidates), tuple(rejections))
+
+
+_NOT_ASKED = "not among the actions the request allows"
+
+
+def _names(channels: frozenset[Channel] | None) -> str:
+    return ", ".join(sorted(c.value for c in channels or ()))
 
 
 def channel_slot(

@@ -57,6 +57,17 @@ def _register_decision_commands() -> None:
 _register_decision_commands()
 
 
+def _register_serving_commands() -> None:
+    from serving import cli_serve
+
+    app.command("serve")(cli_serve.serve)
+    app.command("serve-key")(cli_serve.serve_key)
+    app.command("api-demo")(cli_serve.api_demo)
+
+
+_register_serving_commands()
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),

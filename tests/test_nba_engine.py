@@ -30,7 +30,7 @@ from nba.profile import (
 )
 from nba.reasons import ReasonCode
 from nba.scoring import ActionScore, RuleBasedScorer, ScoringError
-from nba.screening import ActionCandidate
+from nba.screening import ActionCandidate, Restriction
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 UTC = dt.UTC
@@ -202,7 +202,14 @@ def _lost() -> tuple[Decision, str, Channel | None]:
     return _decide(cat, context()), "b", None
 
 
+def _not_requested() -> tuple[Decision, str, Channel | None]:
+    cat = catalog(SIMPLE, "{id: b, type: content, channels: [email], value: 100}")
+    only_a = Restriction(action_ids=frozenset({"a"}))
+    return engine(cat).decide(context(), restriction=only_a), "b", None
+
+
 REASON_SCENARIOS: dict[ReasonCode, Scenario] = {
+    ReasonCode.NOT_REQUESTED: _not_requested,
     ReasonCode.OUTSIDE_VALIDITY: _outside_validity,
     ReasonCode.NOT_ELIGIBLE: _not_eligible,
     ReasonCode.ACTION_COOLDOWN: _action_cooldown,
@@ -224,6 +231,22 @@ REASON_SCENARIOS: dict[ReasonCode, Scenario] = {
     ReasonCode.EXCLUSIVE_GROUP: _exclusive,
     ReasonCode.LOST_ARBITRATION: _lost,
 }
+
+
+def test_channel_restriction_keeps_only_the_asked_channel() -> None:
+    cat = catalog("{id: a, type: content, channels: [email, sms], value: 10}")
+    ctx = context()
+    free = engine(cat, exploration=False).decide(ctx)
+    assert {a.channel for a in free.contacts} <= {Channel.EMAIL, Channel.SMS}
+    for channel in (Channel.EMAIL, Channel.SMS):
+        asked = Restriction(channels=frozenset({channel}))
+        decision = engine(cat, exploration=False).decide(ctx, restriction=asked)
+        assert [a.channel for a in decision.contacts] == [channel]
+        other = ({Channel.EMAIL, Channel.SMS} - {channel}).pop()
+        [refused] = [r for r in decision.rejections if r.channel == other]
+        assert refused.code == ReasonCode.NOT_REQUESTED and channel.value in refused.message
+    push_only = engine(cat).decide(ctx, restriction=Restriction(channels=frozenset({Channel.PUSH})))
+    assert push_only.contacts == ()
 
 
 def test_every_reason_code_has_a_scenario() -> None:

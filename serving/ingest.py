@@ -1,0 +1,210 @@
+"""``POST /v1/events``: validate each event, apply the good ones, say what happened to all.
+
+An item is a contract event (``event_id``, ``customer_id``, ``timestamp``,
+``channel``, ``event_type``...) or a Segment message (``"type": "track"`` or
+``"identify"``). Each is validated on its own; a bad one is rejected with the
+field at fault and the rest are applied. Events are applied to the online
+profiles before the answer (the next decision sees them) and are idempotent by
+event id (a retried batch counts as duplicates). An ``identify`` updates the
+customer's time zone and birth date, and its ``consent_<channel>`` traits become
+``opt_in`` / ``unsubscribe`` events, so consent has one history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from features.contract import EVENTS, EventRecord
+from features.finalise import CustomerStatic
+from features.online.profiles import OnlineProfiles
+from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
+from nba.events import EventType
+from serving.decisions import POPULARITY_POINTS, Keys
+from serving.metrics import ApiMetrics
+from serving.redis_gate import RedisGate
+from serving.schemas import EventsResponse, RejectedEvent
+
+
+@dataclass
+class ParsedBatch:
+    """The events of one request, sorted into applicable records and rejections."""
+
+    records: list[EventRecord] = field(default_factory=list)
+    patches: list[CustomerPatch] = field(default_factory=list)
+    rejections: list[RejectedEvent] = field(default_factory=list)
+
+
+def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
+    """Validate every item; never raises for a bad item."""
+    out = ParsedBatch()
+    for index, item in enumerate(items):
+        event_id = _id_of(item)
+        try:
+            kind = item.get("type") if isinstance(item, Mapping) else None
+            if kind == "track":
+                out.records.append(track_to_event(dict(item)))
+            elif kind == "identify":
+                patch = identify_to_patch(dict(item))
+                out.patches.append(patch)
+                out.records.extend(consent_events(patch, event_id))
+            elif kind is not None:
+                out.rejections.append(
+                    RejectedEvent(
+                        index=index,
+                        event_id=event_id,
+                        field="type",
+                        message=f"unknown message type {kind!r} (use 'track' or 'identify', "
+                        "or send a contract event without 'type')",
+                    )
+                )
+            else:
+                out.records.append(EventRecord.model_validate(item))
+        except SegmentMappingError as error:
+            out.rejections.append(
+                RejectedEvent(index=index, event_id=event_id, field=error.field, message=str(error))
+            )
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            out.rejections.append(
+                RejectedEvent(
+                    index=index,
+                    event_id=event_id,
+                    field=where,
+                    message="; ".join(
+                        f"{'.'.join(str(p) for p in e.get('loc', ())) or 'event'}: {e['msg']}"
+                        for e in error.errors()
+                    ),
+                )
+            )
+    return out
+
+
+def _id_of(item: object) -> str | None:
+    if not isinstance(item, Mapping):
+        return None
+    for key in ("event_id", "messageId", "message_id"):
+        value = item.get(key)
+        if isinstance(value, str | int):
+            return str(value)
+    return None
+
+
+def consent_events(patch: CustomerPatch, message_id: str | None) -> list[EventRecord]:
+    """``opt_in`` / ``unsubscribe`` events for the consents an ``identify`` sets."""
+    if not patch.consents:
+        return []
+    if message_id is None:
+        raise SegmentMappingError("messageId", "an identify that changes consent needs a messageId")
+    at = patch.consent_changed_at or dt.datetime.now(dt.UTC)
+    return [
+        EventRecord(
+            event_id=f"{message_id}:consent:{channel.value}",
+            customer_id=patch.customer_id,
+            timestamp=at,
+            channel=channel,
+            event_type=EventType.OPT_IN if granted else EventType.UNSUBSCRIBE,
+        )
+        for channel, granted in patch.consents.items()
+    ]
+
+
+def records_frame(records: Sequence[EventRecord]) -> pd.DataFrame:
+    """Contract events frame (column types as :func:`features.dataset.load_dataset` gives)."""
+    rows = []
+    for r in records:
+        row = r.model_dump()
+        row["channel"] = r.channel.value
+        row["event_type"] = r.event_type.value
+        row["properties"] = None if r.properties is None else json.dumps(r.properties)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=list(EVENTS.names))
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    frame["quantity"] = frame["quantity"].astype("Int64")
+    frame["revenue"] = frame["revenue"].astype(float)
+    return frame
+
+
+class EventIngestor:
+    """Applies parsed events to the online profiles through the Redis gate."""
+
+    def __init__(
+        self,
+        *,
+        client: Any,
+        profiles: OnlineProfiles,
+        gate: RedisGate,
+        keys: Keys,
+        metrics: ApiMetrics,
+    ) -> None:
+        self.client = client
+        self.profiles = profiles
+        self.gate = gate
+        self.keys = keys
+        self.metrics = metrics
+
+    def ingest(self, items: Sequence[Mapping[str, Any]]) -> EventsResponse:
+        """Apply ``items``; raises :class:`~serving.redis_gate.RedisDownError` when Redis is down
+        (nothing is acknowledged then, so the caller retries)."""
+        batch = parse_items(items)
+        accepted = duplicate = stale = 0
+        customers: set[str] = set()
+        if batch.patches:
+            self.gate.call(lambda: self._apply_patches(batch.patches))
+            customers.update(p.customer_id for p in batch.patches)
+        if batch.records:
+            # the same event twice in one request is one event
+            unique = list({r.event_id: r for r in batch.records}.values())
+            duplicate += len(batch.records) - len(unique)
+            frame = records_frame(unique)
+            result = self.gate.call(lambda: self._apply(frame))
+            accepted += result.applied + result.late
+            duplicate += result.duplicate
+            stale += result.stale
+            customers.update(r.customer_id for r in unique)
+        response = EventsResponse(
+            accepted=accepted,
+            duplicate=duplicate,
+            stale=stale,
+            rejected=len(batch.rejections),
+            rejections=batch.rejections,
+            customers_updated=len(customers),
+        )
+        for outcome in ("accepted", "duplicate", "stale", "rejected"):
+            n = getattr(response, outcome)
+            if n:
+                self.metrics.events.labels(outcome).inc(n)
+        return response
+
+    def _apply(self, frame: pd.DataFrame) -> Any:
+        result = self.profiles.ingest(frame)
+        points = frame["event_type"].map(POPULARITY_POINTS)
+        scored = frame[points.notna() & frame["product_id"].notna()]
+        if len(scored):
+            totals = points[scored.index].groupby(scored["product_id"]).sum()
+            pipe = self.client.pipeline(transaction=False)
+            for product, value in totals.items():
+                pipe.zincrby(self.keys.popularity, float(value), str(product))
+            pipe.execute()
+        return result
+
+    def _apply_patches(self, patches: Sequence[CustomerPatch]) -> None:
+        for patch in patches:
+            if patch.timezone is None and patch.birth_date is None:
+                continue
+            [stored] = self.profiles.store.read([patch.customer_id])
+            old = stored.static if stored is not None else CustomerStatic()
+            self.profiles.register_customer(
+                patch.customer_id,
+                CustomerStatic(
+                    timezone=patch.timezone or old.timezone,
+                    birth_date=patch.birth_date or old.birth_date,
+                ),
+            )

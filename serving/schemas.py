@@ -1,0 +1,225 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from them).
+
+Field names follow the data contract (``customer_id``, ``event_type``...); every
+time is ISO 8601 with a time zone. Unknown fields in a request are refused
+(422), so a typo never silently changes a decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from nba.channels import Channel
+
+CUSTOMER_ID = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$", examples=["C000042"])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SessionIn(_Strict):
+    """The customer's live visit, when the decision is asked from a page or the app."""
+
+    channel: Literal[Channel.WEB, Channel.APP] = Field(examples=["web"])
+    started_at: AwareDatetime | None = Field(
+        default=None, description="When the visit started; default: the decision time."
+    )
+    page: str | None = Field(default=None, max_length=512, examples=["/product/P00017"])
+    product_id: str | None = Field(default=None, max_length=128, examples=["P00017"])
+
+
+class DecisionContext(_Strict):
+    """Where and when the decision is asked."""
+
+    channel: Channel | None = Field(
+        default=None,
+        description=(
+            "The channel asking (an e-mail being assembled, a web placement...): only "
+            "actions deliverable on it are considered. Default: any channel."
+        ),
+        examples=["email"],
+    )
+    placement: str | None = Field(
+        default=None, max_length=128, description="Free label logged with the decision."
+    )
+    timestamp: AwareDatetime | None = Field(
+        default=None, description="The moment of the decision; default: now."
+    )
+    session: SessionIn | None = None
+    actions: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Restrict the candidates to these action ids (unknown ids: 422).",
+    )
+    max_actions: int = Field(default=1, ge=1, le=20, description="How many actions to return.")
+
+
+class DecisionRequest(_Strict):
+    """Ask for the next best action(s) of one customer."""
+
+    customer_id: str = CUSTOMER_ID
+    context: DecisionContext = Field(default_factory=DecisionContext)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "C000042",
+                    "context": {
+                        "channel": "email",
+                        "timestamp": "2026-03-06T09:00:00Z",
+                        "max_actions": 1,
+                    },
+                }
+            ]
+        },
+    )
+
+
+class BatchDecisionRequest(_Strict):
+    """The same context for many customers (a campaign run)."""
+
+    customer_ids: list[str] = Field(min_length=1, examples=[["C000001", "C000002"]])
+    context: DecisionContext = Field(default_factory=DecisionContext)
+
+
+class ActionOut(BaseModel):
+    """One chosen action: what, on which channel, when, and why."""
+
+    action_id: str = Field(examples=["cart_reminder_email"])
+    type: str = Field(examples=["cart_reminder"])
+    channel: Channel | None = Field(examples=["email"])
+    offer_id: str | None = None
+    offer_expires_at: dt.datetime | None = None
+    products: list[str] = Field(
+        default_factory=list, description="Products to show (cart, browsed or recommended)."
+    )
+    send_at: dt.datetime | None = Field(description="When to send, UTC.")
+    send_at_local: dt.datetime | None = Field(description="The same moment in the customer's zone.")
+    timing: str = Field(description="Why this send time.")
+    score: float = Field(description="Priority the action won with (expected value, levers).")
+    propensity: float = Field(description="Probability the policy chose this action.")
+    explored: bool = Field(description="True when exploration, not the best estimate, chose it.")
+    template: str | None = None
+    variant_id: str | None = None
+    reasons: list[str] = Field(default_factory=list, description="Why it was chosen.")
+
+
+class RejectedOut(BaseModel):
+    """A candidate that was not chosen, and why (the most relevant few)."""
+
+    action_id: str
+    channel: Channel | None
+    code: str = Field(examples=["no_consent"])
+    message: str
+
+
+class DecisionResponse(BaseModel):
+    """The decision: log its id with the message so outcomes can be attributed."""
+
+    decision_id: str = Field(examples=["d-3f0c5e1a9b2d4c6e"])
+    customer_id: str
+    decided_at: dt.datetime
+    policy: str = Field(examples=["nba"])
+    arm: str | None = Field(default=None, description="Experiment arm, when an experiment runs.")
+    model_version: str = Field(description="Models that scored, or 'rules'.")
+    actions: list[ActionOut]
+    rejected: list[RejectedOut] = Field(
+        default_factory=list, description="The main candidates not chosen, with the reason."
+    )
+    cold_start: bool = Field(description="True when the customer has no profile yet.")
+    degraded: bool = Field(description="True when a fallback answered (see degraded_reason).")
+    degraded_reason: str | None = None
+
+
+class BatchDecisionResponse(BaseModel):
+    decisions: list[DecisionResponse]
+
+
+class EventsRequest(_Strict):
+    """Events in the data contract's shape, or Segment ``track``/``identify`` messages.
+
+    Each item is validated on its own: a bad item is rejected with its reasons
+    and the others are still accepted.
+    """
+
+    events: list[dict[str, Any]] = Field(
+        min_length=1,
+        examples=[
+            [
+                {
+                    "event_id": "e-1",
+                    "customer_id": "C000042",
+                    "timestamp": "2026-03-06T08:59:30Z",
+                    "channel": "web",
+                    "event_type": "add_to_cart",
+                    "product_id": "P00017",
+                },
+                {
+                    "type": "track",
+                    "messageId": "m-2",
+                    "userId": "C000042",
+                    "event": "Product Viewed",
+                    "timestamp": "2026-03-06T08:58:00Z",
+                    "properties": {"product_id": "P00003", "channel": "web"},
+                },
+            ]
+        ],
+    )
+
+
+class RejectedEvent(BaseModel):
+    index: int = Field(description="Position of the event in the request (0-based).")
+    event_id: str | None
+    field: str = Field(description="The field at fault ('' for the whole event).")
+    message: str
+
+
+class EventsResponse(BaseModel):
+    """What happened to each event: applied, already seen, or refused (with why)."""
+
+    accepted: int = Field(description="Events applied to profiles now.")
+    duplicate: int = Field(description="Events already received (same event id): ignored.")
+    stale: int = Field(description="Events older than the replay window: not applied.")
+    rejected: int
+    rejections: list[RejectedEvent] = Field(default_factory=list)
+    customers_updated: int = 0
+
+
+class ProfileResponse(BaseModel):
+    """The profile as the engine sees it at ``as_of``."""
+
+    customer_id: str
+    as_of: dt.datetime
+    known: bool = Field(description="False for a customer the store has never seen.")
+    profile: dict[str, Any]
+    action_history: dict[str, dt.datetime] = Field(default_factory=dict)
+
+
+class ModelStatus(BaseModel):
+    name: str
+    version: str | None
+    loaded_at: dt.datetime | None
+    error: str | None = None
+
+
+class ReloadResponse(BaseModel):
+    changed: bool
+    models: list[ModelStatus]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded"]
+    redis: str
+    models: list[ModelStatus]
+    durability: str

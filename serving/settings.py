@@ -1,0 +1,105 @@
+"""The API's configuration, read from the environment (prefix ``NBA_``) by pydantic-settings.
+
+Every setting has a default that runs on a laptop with nothing installed: an
+embedded Redis in ``data/``, the local MLflow store in ``data/mlflow.db``, the
+example retailer's catalog and contact policy. Unknown ``NBA_`` variables are
+ignored; a malformed value stops the start-up with a message naming the
+variable.
+
+>>> s = Settings(api_keys=[], allow_anonymous=True)
+>>> s.redis_url is None, s.max_actions, s.max_batch_customers
+(True, 5, 500)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
+
+Scope = Literal["decide", "ingest", "admin"]
+SCOPES: tuple[Scope, ...] = ("decide", "ingest", "admin")
+
+
+class ApiKeySpec(BaseModel):
+    """One API key as configured: its name, the SHA-256 of the key, its scopes.
+
+    The key itself is never stored; ``nba serve-key NAME`` prints a new key and
+    the line to configure.
+    """
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    name: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: tuple[Scope, ...] = Field(min_length=1)
+
+
+class Settings(BaseSettings):
+    """Configuration of ``nba serve`` and :func:`serving.app.create_app`."""
+
+    model_config = SettingsConfigDict(env_prefix="NBA_", extra="ignore", frozen=True)
+
+    #: Redis URL (``redis://``, ``rediss://``); unset: an embedded server in ``data_dir``.
+    redis_url: str | None = None
+    #: Connect to a Redis Cluster at ``redis_url``.
+    redis_cluster: bool = False
+    #: Key prefix in Redis (several deployments can share one server).
+    redis_prefix: str = "nba"
+    #: Seconds a Redis call may take before the request falls back (degraded answer).
+    redis_timeout_seconds: float = Field(default=0.25, gt=0)
+    #: Seconds to wait before trying Redis again after a failure.
+    redis_retry_seconds: float = Field(default=1.0, ge=0)
+    #: Project data directory: embedded Redis, MLflow store, products table.
+    data_dir: Path = Path("data")
+    #: Contract products table (Parquet or CSV); default: ``<data_dir>/retailer/products.parquet``.
+    products_path: Path | None = None
+    #: Action catalog (YAML); default: the example retailer's.
+    catalog_path: Path = EXAMPLES / "retailer_catalog.yaml"
+    #: Contact policy (YAML); default: the example retailer's.
+    contact_policy_path: Path = EXAMPLES / "contact_policy.yaml"
+    #: MLflow tracking URI; default: ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<data_dir>/mlflow.db``.
+    mlflow_tracking_uri: str | None = None
+    #: Seconds between polls of the registry's ``champion`` aliases (0: only on reload).
+    model_poll_seconds: float = Field(default=30.0, ge=0)
+    #: API keys (JSON list of {name, sha256, scopes}).
+    api_keys: list[ApiKeySpec] = Field(default_factory=list)
+    #: Serve without API keys (development only; refused when keys are configured).
+    allow_anonymous: bool = False
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    #: Most customers in one ``/v1/decisions/batch`` request.
+    max_batch_customers: int = Field(default=500, ge=1)
+    #: Most events in one ``/v1/events`` request.
+    max_events: int = Field(default=1_000, ge=1)
+    #: Most actions one decision may return.
+    max_actions: int = Field(default=5, ge=1, le=20)
+    #: Hours an ``Idempotency-Key`` answer is kept.
+    idempotency_hours: float = Field(default=24.0, gt=0)
+    #: Decision log directory (JSON Lines, fsync per write); unset: ``<data_dir>/decision-log``.
+    decision_log_dir: Path | None = None
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys_from_text(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return []
+        return value
+
+    @property
+    def products_file(self) -> Path:
+        return self.products_path or self.data_dir / "retailer" / "products.parquet"
+
+    @property
+    def tracking_uri(self) -> str:
+        from training.registry import default_tracking_uri
+
+        return self.mlflow_tracking_uri or default_tracking_uri(self.data_dir)
+
+    @property
+    def decision_log_path(self) -> Path:
+        return self.decision_log_dir or self.data_dir / "decision-log"

@@ -1,0 +1,88 @@
+"""What the app needs at start-up and for read-outs: products, registry, durability, profiles."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from fastapi.encoders import jsonable_encoder
+
+from serving.schemas import ProfileResponse
+
+if TYPE_CHECKING:
+    from serving.app import Runtime
+
+log = logging.getLogger("nba.api")
+
+
+class StartupError(RuntimeError):
+    """The API cannot start: the message says which setting to fix."""
+
+
+def load_products(path: Path) -> pd.DataFrame:
+    """The contract products table at ``path`` (Parquet or CSV), validated."""
+    from features.contract import PRODUCTS
+    from features.validation import DataContractError, read_frame, validate_table
+
+    if not path.is_file():
+        raise StartupError(
+            f"{path}: no products table (set NBA_PRODUCTS_PATH, or run 'make demo' first)"
+        )
+    try:
+        return validate_table(read_frame(path), PRODUCTS, str(path))
+    except DataContractError as error:
+        raise StartupError(f"{path}: {error}") from None
+
+
+def open_registry(tracking_uri: str) -> Any | None:
+    """The MLflow registry, or ``None`` (rules decide) when it cannot be opened."""
+    from training.registry import ModelRegistry
+
+    try:
+        return ModelRegistry(tracking_uri)
+    except Exception as error:  # a broken tracking store must not stop decisions
+        log.error("MLflow registry unavailable, rules will decide: %s", error)
+        return None
+
+
+def durability_of(client: Any, gate: Any) -> str:
+    """What an acknowledged event survives, from the server's persistence settings."""
+    try:
+        conf = gate.call(lambda: client.config_get("append*"))
+    except Exception as error:
+        return f"unknown (cannot read the Redis configuration: {error})"
+    if isinstance(conf, dict) and conf and isinstance(next(iter(conf.values())), dict):
+        conf = next(iter(conf.values()))  # a cluster answers per node
+    text = {_text(k): _text(v) for k, v in (conf or {}).items()}
+    if text.get("appendonly") != "yes":
+        return "none: Redis keeps no append-only file; a Redis crash loses recent events"
+    fsync = text.get("appendfsync", "everysec")
+    if fsync == "always":
+        return "aof-always: every acknowledged event survives a crash of the API and of Redis"
+    return f"aof-{fsync}: a Redis crash may lose up to about a second of acknowledged events"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def profile_payload(runtime: Runtime, customer_id: str, now: dt.datetime) -> ProfileResponse:
+    """The profile at ``now``, and the action history, as JSON-ready data."""
+    decisions = runtime.decisions
+    profile = decisions.profiles.profile(customer_id, now)
+    raw = runtime.client.hgetall(decisions.keys.history(customer_id))
+    history = {
+        k.decode(): dt.datetime.fromtimestamp(int(v), dt.UTC) for k, v in (raw or {}).items()
+    }
+    data = {} if profile is None else jsonable_encoder(dataclasses.asdict(profile))
+    return ProfileResponse(
+        customer_id=customer_id,
+        as_of=now,
+        known=profile is not None,
+        profile=data,
+        action_history=history,
+    )

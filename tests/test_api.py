@@ -1,0 +1,315 @@
+"""The HTTP API against real Redis and a real MLflow registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import create_app
+from tests.api_support import FAST, ApiWorld, build_world, event
+from training.api import RECOMMENDER_NAME, train_recommender
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
+    return build_world(tmp_path_factory.mktemp("api"))
+
+
+@pytest.fixture(scope="module")
+def api(world: ApiWorld) -> Iterator[TestClient]:
+    app = create_app(world.settings(), client=world.client, registry=world.registry)
+    with TestClient(app) as client:
+        yield client
+
+
+def decide(api: TestClient, world: ApiWorld, customer: str, **context: object) -> dict:  # type: ignore[type-arg]
+    response = api.post(
+        "/v1/decisions",
+        json={"customer_id": customer, "context": context},
+        headers=world.headers(),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- auth
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer nba_not-a-key"}, 401),
+        ({"X-API-Key": "nba_not-a-key"}, 401),
+    ],
+)
+def test_requests_without_a_valid_key_get_401_json(
+    api: TestClient, headers: dict[str, str], status: int
+) -> None:
+    response = api.post("/v1/decisions", json={"customer_id": "C1"}, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_scopes_are_enforced_with_403(api: TestClient, world: ApiWorld) -> None:
+    ev = {"events": [event(world, "C1", "product_view", world.at(1), product_id="P00001")]}
+    reader = api.post("/v1/events", json=ev, headers=world.headers("reader"))
+    assert reader.status_code == 403 and "ingest" in reader.json()["error"]["message"]
+    ops = api.post("/v1/decisions", json={"customer_id": "C1"}, headers=world.headers("ops"))
+    assert ops.status_code == 403
+    journeys = api.post("/v1/admin/models/reload", headers=world.headers("journeys"))
+    assert journeys.status_code == 403
+    key = {"X-API-Key": world.keys["reader"]}
+    assert api.post("/v1/decisions", json={"customer_id": "C1"}, headers=key).status_code == 200
+
+
+def test_an_app_without_keys_refuses_to_start(world: ApiWorld) -> None:
+    with pytest.raises(ValueError, match="NBA_API_KEYS"):
+        create_app(world.settings(api_keys=[]))
+
+
+# ---------------------------------------------------------------- events -> decisions
+
+
+def test_a_cart_added_a_moment_ago_drives_the_next_decision(
+    api: TestClient, world: ApiWorld
+) -> None:
+    customer = world.customer(consent="email")
+    product = str(world.data.products["product_id"].iloc[7])
+    added = world.at(59)  # two days after the history: no contact cap in the way
+    ev = event(world, customer, "add_to_cart", added, product_id=product)
+    response = api.post("/v1/events", json={"events": [ev]}, headers=world.headers())
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+
+    seen = api.get(
+        f"/v1/customers/{customer}/profile",
+        params={"as_of": (added + dt.timedelta(minutes=1)).isoformat()},
+        headers=world.headers("reader"),
+    ).json()
+    assert seen["known"] and product in seen["profile"]["cart_items"]
+
+    chosen = []
+    for attempt in range(5):
+        answer = api.post(
+            "/v1/decisions",
+            json={
+                "customer_id": customer,
+                "context": {
+                    "timestamp": (added + dt.timedelta(hours=2)).isoformat(),
+                    "channel": "email",
+                    "actions": ["cart_reminder_1"],
+                },
+            },
+            headers={**world.headers(), "Idempotency-Key": f"cart-{attempt}"},
+        ).json()
+        for action in answer["actions"]:
+            if action["action_id"] == "cart_reminder_1":
+                assert action["channel"] == "email"
+                assert action["products"] == [product]
+                assert action["send_at"] is not None and action["reasons"]
+                chosen.append(action)
+    assert chosen, "the cart reminder was never chosen for a fresh cart"
+
+
+def test_events_are_idempotent_and_bad_ones_rejected_with_their_field(
+    api: TestClient, world: ApiWorld
+) -> None:
+    customer = world.customer(consent="sms")
+    good = event(world, customer, "product_view", world.at(3), product_id="P00002")
+    bad_time = {**event(world, customer, "product_view", world.at(3)), "timestamp": "yesterday"}
+    bad_type = {**event(world, customer, "product_view", world.at(3)), "event_type": "teleport"}
+    body = {"events": [good, bad_time, good, bad_type]}
+    first = api.post("/v1/events", json=body, headers=world.headers()).json()
+    assert (first["accepted"], first["duplicate"], first["rejected"]) == (1, 1, 2)
+    assert [(r["index"], r["field"]) for r in first["rejections"]] == [
+        (1, "timestamp"),
+        (3, "event_type"),
+    ]
+    again = api.post("/v1/events", json={"events": [good]}, headers=world.headers()).json()
+    assert (again["accepted"], again["duplicate"]) == (0, 1)
+
+
+def test_segment_track_and_identify_are_accepted(api: TestClient, world: ApiWorld) -> None:
+    customer = world.customer(consent="email")
+    track = {
+        "type": "track",
+        "messageId": "seg-track-1",
+        "userId": customer,
+        "event": "Product Viewed",
+        "timestamp": world.at(4).isoformat(),
+        "properties": {"product_id": "P00005", "channel": "web"},
+    }
+    identify = {
+        "type": "identify",
+        "messageId": "seg-identify-1",
+        "userId": customer,
+        "timestamp": world.at(4).isoformat(),
+        "traits": {"consent_sms": False, "timezone": "Europe/Paris"},
+    }
+    out = api.post("/v1/events", json={"events": [track, identify]}, headers=world.headers())
+    assert out.status_code == 200 and out.json()["rejected"] == 0
+    seen = api.get(
+        f"/v1/customers/{customer}/profile",
+        params={"as_of": world.at(4.1).isoformat()},
+        headers=world.headers(),
+    ).json()["profile"]
+    assert "P00005" in seen["browsed_products"]
+    assert seen["consents"]["sms"] is False and seen["timezone"] == "Europe/Paris"
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def test_idempotency_key_returns_the_same_decision(api: TestClient, world: ApiWorld) -> None:
+    customer = world.customer()
+    body = {"customer_id": customer, "context": {"timestamp": world.at(30).isoformat()}}
+    headers = {**world.headers(), "Idempotency-Key": "retry-me"}
+    first = api.post("/v1/decisions", json=body, headers=headers).json()
+    again = api.post("/v1/decisions", json=body, headers=headers).json()
+    assert again == first
+    other = api.post(
+        "/v1/decisions", json=body, headers={**world.headers(), "Idempotency-Key": "another"}
+    ).json()
+    assert other["decision_id"] != first["decision_id"]
+
+
+def test_unknown_customers_get_a_cold_start_decision_without_outbound_contact(
+    api: TestClient, world: ApiWorld
+) -> None:
+    answer = decide(api, world, "never-seen-before", timestamp=world.at(12).isoformat())
+    assert answer["cold_start"] and not answer["degraded"]
+    assert all(a["channel"] in (None, "web", "app") for a in answer["actions"])
+    web = decide(api, world, "never-seen-before", channel="web", max_actions=3)
+    assert web["actions"] and all(a["channel"] in (None, "web") for a in web["actions"])
+
+
+def test_channel_and_action_restrictions_hold(api: TestClient, world: ApiWorld) -> None:
+    customer = world.customer(consent="email")
+    for _ in range(5):
+        answer = decide(api, world, customer, channel="email", max_actions=3)
+        assert all(a["channel"] in (None, "email") for a in answer["actions"])
+    unknown = api.post(
+        "/v1/decisions",
+        json={"customer_id": customer, "context": {"actions": ["no_such_action"]}},
+        headers=world.headers(),
+    )
+    assert unknown.status_code == 422 and "no_such_action" in unknown.json()["error"]["message"]
+
+
+def test_batch_decisions(api: TestClient, world: ApiWorld) -> None:
+    ids = world.data.customers["customer_id"].head(20).tolist()
+    out = api.post(
+        "/v1/decisions/batch",
+        json={"customer_ids": ids, "context": {"timestamp": world.at(13).isoformat()}},
+        headers=world.headers(),
+    )
+    assert out.status_code == 200
+    assert [d["customer_id"] for d in out.json()["decisions"]] == ids
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/v1/decisions", {"customer_id": ""}, 422),
+        ("/v1/decisions", {"customer_id": "C1", "colour": "red"}, 422),
+        ("/v1/decisions", {"customer_id": "C1", "context": {"timestamp": "2026-01-01T00:00"}}, 422),
+        ("/v1/decisions", {"customer_id": "C1", "context": {"max_actions": 9}}, 413),
+        ("/v1/decisions/batch", {"customer_ids": ["C1"] * 501}, 413),
+        ("/v1/events", {"events": []}, 422),
+        ("/v1/events", {"events": [{}] * 1001}, 413),
+    ],
+)
+def test_bad_requests_get_a_4xx_json_error_naming_the_field(
+    api: TestClient, world: ApiWorld, path: str, body: object, code: int
+) -> None:
+    response = api.post(path, json=body, headers=world.headers())
+    assert response.status_code == code
+    error = response.json()["error"]
+    assert error["code"] and error["message"]
+
+
+def test_bodies_over_the_limit_get_413(api: TestClient, world: ApiWorld) -> None:
+    huge = b'{"customer_id": "' + b"x" * 2_000_000 + b'"}'
+    response = api.post(
+        "/v1/decisions",
+        content=huge,
+        headers={**world.headers(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_malformed_json_is_a_422_not_a_500(api: TestClient, world: ApiWorld) -> None:
+    response = api.post(
+        "/v1/events",
+        content=b"{not json",
+        headers={**world.headers(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_no_model_means_rules_then_reload_serves_the_new_champion(
+    api: TestClient, world: ApiWorld
+) -> None:
+    customer = world.customer()
+    assert decide(api, world, customer)["model_version"] == "rules"
+    run = train_recommender(world.data, registry=world.registry, config=FAST, evaluate_first=False)
+    world.registry.promote(RECOMMENDER_NAME, run.version.version)
+
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:  # decisions keep flowing during the swap
+        while not stop.is_set():
+            r = api.post("/v1/decisions", json={"customer_id": customer}, headers=world.headers())
+            answers.append(r.status_code)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    reloaded = api.post("/v1/admin/models/reload", headers=world.headers("ops"))
+    stop.set()
+    for t in threads:
+        t.join()
+    assert reloaded.status_code == 200 and reloaded.json()["changed"] is True
+    assert answers and set(answers) == {200}
+    assert (
+        decide(api, world, customer)["model_version"] == f"{RECOMMENDER_NAME}:{run.version.version}"
+    )
+    again = api.post("/v1/admin/models/reload", headers=world.headers("ops")).json()
+    assert again["changed"] is False
+
+
+def test_operations_endpoints(api: TestClient, world: ApiWorld) -> None:
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["redis"] == "ok"
+    decide(api, world, world.customer())
+    ev = event(world, world.customer(), "product_view", world.at(5), product_id="P00009")
+    assert api.post("/v1/events", json={"events": [ev]}, headers=world.headers()).status_code == 200
+    metrics = api.get("/metrics").text
+    assert 'nba_request_seconds_bucket{endpoint="/v1/decisions"' in metrics
+    assert "nba_decisions_total{" in metrics and "nba_events_total{" in metrics
+    for customer_id in world.data.customers["customer_id"]:
+        assert str(customer_id) not in metrics
+
+
+def test_customer_ids_never_reach_the_logs(
+    world: ApiWorld, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    app = create_app(world.settings(), client=world.client, registry=world.registry)
+    with caplog.at_level("DEBUG"), TestClient(app) as client:
+        client.get("/v1/customers/SECRET-ID-42/profile", headers=world.headers())
+        client.post("/v1/decisions", json={"customer_id": "SECRET-ID-42"}, headers=world.headers())
+    server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    assert server_side, "nothing was logged at DEBUG: the check would be empty"
+    assert not [r.getMessage() for r in server_side if "SECRET-ID-42" in r.getMessage()]
