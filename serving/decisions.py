@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from features.online.profiles import OnlineProfiles
+from features.online.redis_store import RedisOnlineStore, decode_customer
 from nba.actions import ActionType
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog
@@ -131,6 +132,9 @@ class DecisionService:
     ) -> None:
         self.client = client
         self.profiles = profiles
+        if not isinstance(profiles.store, RedisOnlineStore):
+            raise TypeError("the API serves profiles from a RedisOnlineStore")
+        self.store = profiles.store
         self.gate = gate
         self.catalog = catalog
         self.contact_policy = contact_policy
@@ -219,18 +223,24 @@ class DecisionService:
         return response
 
     def _read(self, customer_id: str, now: dt.datetime, idem: str | None) -> _Read:
+        """Everything the decision needs, in one round trip (one pipeline)."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.get(idem) if idem else pipe.echo(b"")
+        if idem:
+            pipe.get(idem)
         pipe.hgetall(self.keys.history(customer_id))
         pipe.hgetall(self.keys.usage(now.date()))
-        cached, history, usage = pipe.execute()
-        if idem and cached:
+        pipe.hgetall(self.store.state_key(customer_id))
+        replies = pipe.execute()
+        cached = replies.pop(0) if idem else None
+        if cached:
             return _Read(cached, {}, UsageCounts(), None)
+        history, usage, state = replies
+        stored = decode_customer(customer_id, state)
         return _Read(
             None,
             _history(history),
             _usage(usage),
-            self.profiles.profile(customer_id, now),
+            self.profiles.from_stored(customer_id, stored, now),
         )
 
     def _record(self, decision: Decision, idem: str | None, response: DecisionResponse) -> None:

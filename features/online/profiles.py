@@ -16,7 +16,7 @@ import pandas as pd
 from features.batch import ProfileBuild
 from features.definitions import ProductCatalog, epoch_seconds, event_ops
 from features.finalise import CustomerStatic, FeaturePriors, build_profile
-from features.online.store import ApplyResult, EventOps, OnlineStore
+from features.online.store import ApplyResult, EventOps, OnlineStore, StoredCustomer
 from features.state import field_names
 from nba.profile import CustomerProfile
 
@@ -116,6 +116,14 @@ class OnlineProfiles:
             else:
                 out.append(build_profile(cid, stored.state, as_of, stored.static, priors))
         return out
+
+    def from_stored(
+        self, customer_id: str, stored: StoredCustomer | None, as_of: dt.datetime
+    ) -> CustomerProfile | None:
+        """The profile of a customer already read from the store (``None`` if unknown)."""
+        if stored is None:
+            return None
+        return build_profile(customer_id, stored.state, as_of, stored.static, self.priors)
 
     def profile(self, customer_id: str, as_of: dt.datetime) -> CustomerProfile | None:
         return self.profiles([customer_id], as_of)[0]

@@ -19,10 +19,13 @@ The same code runs on a single Redis, a managed Redis and a Redis Cluster
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from features.definitions import Op
 from features.finalise import CustomerStatic, FeaturePriors
@@ -120,7 +123,7 @@ class RedisOnlineStore(OnlineStore):
         self.client = client
         self.prefix = prefix
         self.replay_window_seconds = replay_window_seconds
-        self._apply = client.register_script(_APPLY)
+        self._apply_sha = hashlib.sha1(_APPLY.encode(), usedforsecurity=False).hexdigest()
         self._random = random.Random(seed)
 
     # keys ---------------------------------------------------------------
@@ -152,7 +155,8 @@ class RedisOnlineStore(OnlineStore):
                 mapping["_mx"] = _num(cut)
                 mapping["_cp"] = _num(cut)
                 key = self.state_key(cid)
-                pipe.delete(key, self.seen_key(cid))
+                pipe.delete(key)  # one key per DEL: a cluster pipeline refuses more
+                pipe.delete(self.seen_key(cid))
                 pipe.hset(key, mapping=mapping)
             pipe.execute()
         return len(ids)
@@ -170,19 +174,21 @@ class RedisOnlineStore(OnlineStore):
         by_customer: dict[str, list[EventOps]] = defaultdict(list)
         for ev in events:
             by_customer[ev.customer_id].append(ev)
-        pipe = self.client.pipeline(transaction=False)
         order = list(by_customer)
+        calls = []
         for cid in order:
             batch = by_customer[cid]
-            args: list[str | int] = [self.replay_window_seconds, len(batch)]
+            args: list[str | int | float] = [self.replay_window_seconds, len(batch)]
             for ev in batch:
                 packed = "\n".join(f"{int(op_code(f))} {f} {_num(v)}" for f, v in ev.ops)
                 args += [ev.event_id, ev.ts, packed]
             args += [COMPACT_ABOVE_FIELDS, COMPACT_EVERY_SECONDS]
-            self._apply(keys=[self.state_key(cid), self.seen_key(cid)], args=args, client=pipe)
+            calls.append((self.state_key(cid), self.seen_key(cid), *args))
         result = ApplyResult()
         to_compact = []
-        for cid, (applied, dup, stale, compact, late) in zip(order, pipe.execute(), strict=True):
+        for cid, (applied, dup, stale, compact, late) in zip(
+            order, self._run_apply(calls), strict=True
+        ):
             result.add(
                 ApplyResult(
                     applied=int(applied),
@@ -197,6 +203,33 @@ class RedisOnlineStore(OnlineStore):
         for cid in to_compact:
             self.compact(cid)
         return result
+
+    def _run_apply(self, calls: Sequence[tuple[str | int | float, ...]]) -> list[Any]:
+        """Run the apply script once per call (two keys, then the arguments), pipelined.
+
+        ``EVALSHA`` goes out first; a server that does not know the script (a fresh
+        or restarted one, a new cluster node) answers ``NOSCRIPT`` without running
+        anything, so the script is then loaded (on every primary of a cluster) and
+        those calls are sent again. A Redis Cluster pipeline sends each call to the
+        node owning its customer's slot.
+        """
+        results = self._evalsha(calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            self.client.script_load(_APPLY)
+            for i, again in zip(missing, self._evalsha([calls[i] for i in missing]), strict=True):
+                results[i] = again
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results
+
+    def _evalsha(self, calls: Sequence[tuple[str | int | float, ...]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for call in calls:
+            # execute_command: a cluster pipeline refuses ``pipe.evalsha`` but routes this
+            pipe.execute_command("EVALSHA", self._apply_sha, 2, *call)
+        return list(pipe.execute(raise_on_error=False))
 
     def compact(self, customer_id: str, now: float | None = None) -> int:
         """Remove expired fields of one customer; returns how many were removed."""
@@ -286,4 +319,12 @@ def _decode_static(raw: Mapping[bytes, bytes]) -> CustomerStatic:
     )
 
 
-__all__ = ["Op", "RedisOnlineStore"]
+def decode_customer(customer_id: str, raw: Mapping[bytes, bytes] | None) -> StoredCustomer | None:
+    """A customer from the ``HGETALL`` of its state key (``None`` when empty), for callers
+    that fetch the hash in their own pipeline (the API reads it with other keys at once)."""
+    if not raw:
+        return None
+    return StoredCustomer(customer_id, _decode_state(raw), _decode_static(raw))
+
+
+__all__ = ["Op", "RedisOnlineStore", "decode_customer"]
