@@ -32,6 +32,7 @@ demo: $(STAMP) ## Run the product end to end on embedded defaults.
 	$(BIN)/nba recommend --customers C000001,C000002 --k 10 --data-dir $(DATA)
 	$(BIN)/nba decide --audience $(DATA)/profiles.parquet --out $(DATA)/decisions.parquet
 	$(BIN)/nba decide-examples --data $(DATA)/retailer
+	$(BIN)/nba api-demo --data-dir $(DATA)
 
 test: $(STAMP) ## Run the test suite (unit, integration against real Redis/MLflow, doctests).
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
