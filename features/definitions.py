@@ -18,10 +18,14 @@ a handful of pandas operations, for ten million events as for ten.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import math
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -206,6 +210,8 @@ def decay_weight(seconds: np.ndarray | float) -> np.ndarray | float:
 def local_parts(seconds: np.ndarray, timezones: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Local hour of week (Monday 00:00 = 0) and month (1..12) of UTC epoch seconds,
     each in its own IANA ``timezones``; vectorised per distinct zone."""
+    if len(seconds) <= SMALL_BATCH:
+        return _local_parts_small(seconds, timezones)
     how = np.zeros(len(seconds), dtype=np.int64)
     month = np.zeros(len(seconds), dtype=np.int64)
     utc = pd.to_datetime(seconds, unit="s", utc=True)
@@ -215,6 +221,26 @@ def local_parts(seconds: np.ndarray, timezones: np.ndarray) -> tuple[np.ndarray,
         local = utc[mask].tz_convert(tz)
         how[mask] = local.day_of_week.to_numpy() * 24 + local.hour.to_numpy()
         month[mask] = local.month.to_numpy()
+    return how, month
+
+
+#: Below this many events, per-event Python is faster than pandas (online batches).
+SMALL_BATCH = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+def _local_parts_small(seconds: np.ndarray, timezones: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`local_parts` event by event (same results; tested against the vectorised path)."""
+    how = np.zeros(len(seconds), dtype=np.int64)
+    month = np.zeros(len(seconds), dtype=np.int64)
+    for i, (sec, tz) in enumerate(zip(seconds.tolist(), list(timezones), strict=True)):
+        local = dt.datetime.fromtimestamp(sec, _zone(str(tz)))
+        how[i] = local.weekday() * 24 + local.hour
+        month[i] = local.month
     return how, month
 
 
@@ -471,3 +497,147 @@ def field_name(family: str, key: object) -> str:
 
 def all_channels() -> list[str]:
     return [c.value for c in Channel]
+
+
+# ----------------------------------------------------------------------------
+# One event at a time: the online path for small batches (the API's events).
+# It must give exactly the ops of :func:`event_ops` (tests/test_features_definitions.py
+# checks it on generated events); keep the two in step when a definition changes.
+
+_CONSENT_VALUES = frozenset(c.value for c in CONSENT_CHANNELS)
+_WITHDRAW = frozenset(
+    {EventType.UNSUBSCRIBE.value, EventType.COMPLAINT.value, EventType.SMS_STOP.value}
+)
+_ACTIVITY = frozenset(e.value for e in ACTIVITY_EVENTS)
+_AFFINITY = {e.value: w for e, w in AFFINITY_WEIGHTS.items() if w > 0}
+_COUNTED = {
+    EventType.MESSAGE_SENT.value: "es",
+    EventType.MESSAGE_DELIVERED.value: "ed",
+    EventType.MESSAGE_OPENED.value: "eo",
+    EventType.MESSAGE_CLICKED.value: "ek",
+}
+_STAMPED = {
+    EventType.CHECKOUT_STARTED.value: "tc",
+    EventType.ORDER_DELIVERED.value: "td",
+    EventType.CLICK_COLLECT_PICKUP.value: "cc",
+}
+_PRODUCT_STAMPED = {
+    EventType.ADD_TO_CART.value: ("ca",),
+    EventType.REMOVE_FROM_CART.value: ("cr",),
+    EventType.PURCHASE.value: ("cb",),
+    EventType.CLICK_COLLECT_PICKUP.value: ("cb",),
+    EventType.PRODUCT_VIEW.value: ("v",),
+}
+
+
+@dataclass(frozen=True)
+class CatalogLookup:
+    """:class:`ProductCatalog` as plain dicts (fast per-event lookups)."""
+
+    category: dict[str, str]
+    brand: dict[str, str]
+    launch: dict[str, float]
+    price: dict[str, float]
+
+    @classmethod
+    def of(cls, catalog: ProductCatalog) -> CatalogLookup:
+        def known(series: pd.Series) -> dict[str, Any]:
+            return {str(k): v for k, v in series.items() if pd.notna(v)}
+
+        return cls(
+            known(catalog.category),
+            known(catalog.brand),
+            {k: float(v) for k, v in known(catalog.launch).items()},
+            {k: float(v) for k, v in known(catalog.price).items()},
+        )
+
+
+def _dwell(properties: str | None) -> float:
+    if not isinstance(properties, str):
+        return DEFAULT_VIEW_SECONDS
+    value = _loads(properties).get("dwell_seconds")
+    if isinstance(value, bool) or value is None:
+        return DEFAULT_VIEW_SECONDS
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DEFAULT_VIEW_SECONDS
+    return min(max(number, 0.0), 3600.0) if math.isfinite(number) else DEFAULT_VIEW_SECONDS
+
+
+def single_event_ops(
+    ts: int,
+    event_type: str,
+    channel: str,
+    product_id: str | None,
+    offer_id: str | None,
+    revenue: float | None,
+    properties: str | None,
+    timezone: str,
+    catalog: CatalogLookup,
+) -> list[tuple[str, float]]:
+    """The ``(field, value)`` ops of one event: those :func:`event_ops` gives it."""
+    ops: list[tuple[str, float]] = [("n", 1.0), ("t0", float(ts))]
+    fts = float(ts)
+    local: dt.datetime | None = None
+    if event_type in _ACTIVITY or event_type == EventType.PURCHASE.value:
+        local = dt.datetime.fromtimestamp(ts, _zone(timezone))
+    if event_type in _ACTIVITY:
+        ops.append(("tv", fts))
+        ops.append((f"h:{local.weekday() * 24 + local.hour}", 1.0))  # type: ignore[union-attr]
+    has_product = product_id is not None
+    category = catalog.category.get(product_id) if has_product else None  # type: ignore[arg-type]
+    if event_type == EventType.PURCHASE.value:
+        money = 0.0 if revenue is None or revenue != revenue else float(revenue)  # NaN: 0
+        day = ts // SECONDS_PER_DAY
+        ops += [("tp", fts), ("tf", fts), ("np", 1.0), ("rv", money)]
+        ops += [(f"pd:{day}", 1.0), (f"rd:{day}", money)]
+        if offer_id is not None:
+            ops.append(("pp", 1.0))
+        ops.append((f"pm:{local.month}", 1.0))  # type: ignore[union-attr]
+        launch = catalog.launch.get(product_id) if has_product else None  # type: ignore[arg-type]
+        if launch is not None and 0 <= ts - launch <= NEW_PRODUCT_DAYS * SECONDS_PER_DAY:
+            ops.append(("pn", 1.0))
+    weight = _AFFINITY.get(event_type, 0.0)
+    if weight > 0 and has_product:
+        decayed = weight * math.exp((ts - DECAY_T0) / DECAY_TAU_SECONDS)
+        if category is not None:
+            ops.append((f"c:{category}", decayed))
+        brand = catalog.brand.get(product_id)  # type: ignore[arg-type]
+        if brand is not None:
+            ops.append((f"b:{brand}", decayed))
+    counted = _COUNTED.get(event_type)
+    if counted is not None:
+        ops.append((f"{counted}:{channel}", 1.0))
+    if event_type == EventType.MESSAGE_CLICKED.value:
+        ops.append((f"kd:{channel}|{ts // SECONDS_PER_DAY}", 1.0))
+    if event_type == EventType.MESSAGE_SENT.value:
+        ops.append((f"xd:{channel}|{ts // SECONDS_PER_DAY}", 1.0))
+        ops.append((f"xl:{channel}", fts))
+    if event_type in (EventType.CALL_REFUSED.value, EventType.COMPLAINT.value):
+        ops.append((f"xr:{channel}", fts))
+    if channel in _CONSENT_VALUES:
+        if event_type in _WITHDRAW:
+            ops.append((f"g:{channel}", fts * 8 + 1))
+        elif event_type == EventType.OPT_IN.value:
+            ops.append((f"g:{channel}", fts * 8))
+    if event_type == EventType.LOYALTY_TIER_REACHED.value and isinstance(properties, str):
+        tier = _loads(properties).get("tier")
+        rank = TIER_RANK.get(tier) if isinstance(tier, str) else None
+        if rank is not None:
+            ops.append(("lt", fts * 8 + rank))
+    stamped = _STAMPED.get(event_type)
+    if stamped is not None:
+        ops.append((stamped, fts))
+    if has_product:
+        for family in _PRODUCT_STAMPED.get(event_type, ()):
+            ops.append((f"{family}:{product_id}", fts))
+        if event_type == EventType.ADD_TO_CART.value:
+            price = catalog.price.get(product_id)  # type: ignore[arg-type]
+            if price is not None and math.isfinite(price):
+                ops.append((f"cv:{product_id}", price))
+        if event_type == EventType.PRODUCT_VIEW.value:
+            if category is not None:
+                ops.append((f"vc:{category}", fts))
+            ops.append((f"vm:{ts // SECONDS_PER_HOUR}", _dwell(properties)))
+    return ops

@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from features.batch import ProfileBuild
-from features.definitions import ProductCatalog, epoch_seconds, event_ops
+from features.definitions import (
+    SMALL_BATCH,
+    CatalogLookup,
+    ProductCatalog,
+    epoch_seconds,
+    event_ops,
+    single_event_ops,
+)
 from features.finalise import CustomerStatic, FeaturePriors, build_profile
 from features.online.store import ApplyResult, EventOps, OnlineStore, StoredCustomer
 from features.state import field_names
@@ -36,6 +43,7 @@ class OnlineProfiles:
         self.catalog = ProductCatalog.from_products(products)
         self._priors: FeaturePriors | None = None
         self._timezones: dict[str, str] = {}
+        self._lookup: CatalogLookup | None = None
 
     @property
     def priors(self) -> FeaturePriors:
@@ -54,6 +62,8 @@ class OnlineProfiles:
         if events.empty:
             return []
         events = events.reset_index(drop=True)
+        if len(events) <= SMALL_BATCH:
+            return self._event_ops_one_by_one(events)
         customer_ids = [str(c) for c in events["customer_id"].unique()]
         timezones = pd.Series(self._timezones_of(customer_ids), dtype="object")
         parts = []
@@ -88,6 +98,36 @@ class OnlineProfiles:
                     ops=tuple(zip(fields[s:e].tolist(), values[s:e].tolist(), strict=True)),
                 )
             )
+        return out
+
+    def _event_ops_one_by_one(self, events: pd.DataFrame) -> list[EventOps]:
+        """Small batches (API requests): event by event, no pandas per family."""
+        if self._lookup is None:
+            self._lookup = CatalogLookup.of(self.catalog)
+        customer_ids = [str(c) for c in events["customer_id"]]
+        zones = self._timezones_of(list(dict.fromkeys(customer_ids)))
+        seconds = epoch_seconds(events["timestamp"]).tolist()
+        columns = [
+            events[c].astype(object).where(events[c].notna(), None).tolist()
+            for c in ("event_id", "event_type", "channel", "product_id", "offer_id", "properties")
+        ]
+        revenue = events["revenue"].astype(float).tolist()
+        out = []
+        for i, (eid, etype, channel, product, offer, props) in enumerate(
+            zip(*columns, strict=True)
+        ):
+            ops = single_event_ops(
+                int(seconds[i]),
+                str(etype),
+                str(channel),
+                None if product is None else str(product),
+                offer,
+                revenue[i],
+                props,
+                zones.get(customer_ids[i], "UTC"),
+                self._lookup,
+            )
+            out.append(EventOps(customer_ids[i], str(eid), int(seconds[i]), tuple(ops)))
         return out
 
     def _timezones_of(self, customer_ids: Sequence[str]) -> dict[str, str]:

@@ -1,0 +1,56 @@
+"""Feature definitions: the per-event path for small online batches equals the vectorised one."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from experiments.simulator import SimulatorConfig, simulate
+from features import definitions
+from features.definitions import _local_parts_small, local_parts
+from features.finalise import CustomerStatic
+from features.online import profiles as profiles_module
+from features.online.profiles import OnlineProfiles
+from features.online.store import MemoryOnlineStore
+
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+
+
+def test_small_batch_local_parts_equal_the_vectorised_ones() -> None:
+    rng = np.random.default_rng(3)
+    # around DST changes of 2026 and plain days, in zones with odd offsets
+    seconds = rng.integers(1_767_225_600, 1_798_761_600, size=5_000)
+    zones = rng.choice(ZONES, size=5_000)
+    assert len(seconds) > definitions.SMALL_BATCH  # so local_parts takes the pandas path
+    how, month = local_parts(seconds, zones)
+    small_how, small_month = _local_parts_small(seconds, zones)
+    np.testing.assert_array_equal(small_how, how)
+    np.testing.assert_array_equal(small_month, month)
+    assert set(np.unique(how)) <= set(range(168)) and len(np.unique(how)) > 150
+
+
+def test_event_by_event_ops_equal_the_vectorised_ones_on_a_simulated_retailer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = simulate(SimulatorConfig(n_customers=150, days=30, seed=11, n_products=80))
+    events = sim.events.sample(n=4_000, random_state=1).reset_index(drop=True)
+    tiers = events["event_type"] == "loyalty_tier_reached"
+    views = events.index[events["event_type"] == "product_view"][:20]
+    events.loc[views[:10], "properties"] = '{"dwell_seconds": 95}'
+    events.loc[views[10:], "properties"] = '{"dwell_seconds": "forever"}'
+    assert set(events["event_type"]) >= {"purchase", "product_view", "message_sent", "add_to_cart"}
+    online = OnlineProfiles(MemoryOnlineStore(), sim.products)
+    for cid, tz in zip(sim.customers["customer_id"], sim.customers["timezone"], strict=True):
+        online.register_customer(str(cid), CustomerStatic(timezone=str(tz)))
+    monkeypatch.setattr(profiles_module, "SMALL_BATCH", 0)
+    vectorised = online.to_event_ops(events)
+    one_by_one = online._event_ops_one_by_one(events)
+    assert len(one_by_one) == len(vectorised) == len(events)
+    for fast, slow in zip(one_by_one, vectorised, strict=True):
+        assert (fast.customer_id, fast.event_id, fast.ts) == (slow.customer_id, slow.event_id, slow.ts)
+        assert sorted(f for f, _ in fast.ops) == sorted(f for f, _ in slow.ops), fast.event_id
+        for (field, a), (_, b) in zip(sorted(fast.ops), sorted(slow.ops), strict=True):
+            assert math.isclose(a, b, rel_tol=1e-12), (fast.event_id, field, a, b)
+    assert tiers.sum() == 0 or any(f == "lt" for e in one_by_one for f, _ in e.ops)
