@@ -74,12 +74,20 @@ def redis_client(root: Path) -> Any:
     return connect_redis(url) if url else connect_redis(None, root / "redis")
 
 
-def build_world(root: Path, *, customers: int = 200, days: int = 30, seed: int = 5) -> ApiWorld:
+def build_world(
+    root: Path,
+    *,
+    customers: int = 200,
+    days: int = 30,
+    seed: int = 5,
+    client: Any | None = None,
+) -> ApiWorld:
+    """A simulated retailer materialised into ``client`` (default: the test Redis)."""
     sim = simulate(SimulatorConfig(n_customers=customers, days=days, seed=seed, n_products=120))
     data = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
     last = pd.Timestamp(data.events["timestamp"].max()).to_pydatetime()
     as_of = (last + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    client = redis_client(root)
+    client = client if client is not None else redis_client(root)
     prefix = f"api{uuid.uuid4().hex[:8]}"
     online = OnlineProfiles(RedisOnlineStore(client, prefix=prefix), data.products)
     online.materialise(build_profiles(data, as_of=as_of))
