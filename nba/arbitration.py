@@ -259,14 +259,7 @@ def thompson_pick(
         raise ValueError("no option to pick from")
     if draws < 1:
         raise ValueError("draws must be at least 1")
-    arms: list[_Arm] = []
-    for index, option in enumerate(options):
-        terms = option.assessment.terms
-        if terms is None or option.candidate.action.is_do_nothing:
-            arms.append(_Arm.fixed(index, option.priority))
-        else:
-            posterior = posteriors.get(option.action_id) or prior or _UNINFORMATIVE
-            arms.append(_Arm.sampled(index, terms, posterior))
+    arms = _arms(options, posteriors, prior)
     floor = max(arm.worst for arm in arms)
     live = [arm for arm in arms if arm.best >= floor]  # the others can never win
     greedy = _argmax([o.priority for o in options])
@@ -284,6 +277,53 @@ def thompson_pick(
             f"{options[greedy].action_id}, which had the highest expected priority"
         )
     return Pick(chosen, (1 + wins) / (1 + draws), explored=chosen != greedy, basis=basis)
+
+
+def thompson_probabilities(
+    options: Sequence[Option],
+    posteriors: Mapping[str, BetaPosterior],
+    rng: random.Random,
+    *,
+    prior: BetaPosterior | None = None,
+    draws: int = DEFAULT_PROPENSITY_DRAWS,
+) -> list[float]:
+    """The probability that :func:`thompson_pick` picks each option, shape ``(len(options),)``.
+
+    Exact where :func:`thompson_pick` is exact (options that can never win get 0;
+    a single live option, or none random, gets 1), otherwise the share of
+    ``draws`` Monte-Carlo draws each option wins. The probabilities sum to 1;
+    off-policy evaluation reads the whole distribution from here.
+    """
+    if not options:
+        raise ValueError("no option to pick from")
+    if draws < 1:
+        raise ValueError("draws must be at least 1")
+    arms = _arms(options, posteriors, prior)
+    floor = max(arm.worst for arm in arms)
+    live = [arm for arm in arms if arm.best >= floor]
+    probabilities = [0.0] * len(options)
+    if len(live) == 1 or all(arm.posterior is None for arm in live):
+        probabilities[live[_argmax([arm.worst for arm in live])].index] = 1.0
+        return probabilities
+    for _ in range(draws):
+        probabilities[_draw(live, rng)] += 1.0 / draws
+    return probabilities
+
+
+def _arms(
+    options: Sequence[Option],
+    posteriors: Mapping[str, BetaPosterior],
+    prior: BetaPosterior | None,
+) -> list[_Arm]:
+    arms: list[_Arm] = []
+    for index, option in enumerate(options):
+        terms = option.assessment.terms
+        if terms is None or option.candidate.action.is_do_nothing:
+            arms.append(_Arm.fixed(index, option.priority))
+        else:
+            posterior = posteriors.get(option.action_id) or prior or _UNINFORMATIVE
+            arms.append(_Arm.sampled(index, terms, posterior))
+    return arms
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from nba.arbitration import (
     PriorityTerms,
     greedy_pick,
     thompson_pick,
+    thompson_probabilities,
 )
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -136,6 +137,29 @@ class NextBestActionPolicy(DecisionPolicy):
         if not self.exploration:
             return greedy_pick(options)
         return thompson_pick(options, stats, rng, prior=self.prior, draws=self.propensity_draws)
+
+    def pick_probabilities(
+        self,
+        options: Sequence[Option],
+        stats: Mapping[str, BetaPosterior],
+        rng: random.Random,
+        *,
+        draws: int | None = None,
+    ) -> list[float]:
+        """The probability that this policy picks each of ``options``, summing to 1.
+
+        One-hot on the highest priority when exploration is off; otherwise the
+        Thompson-sampling distribution (:func:`~nba.arbitration.thompson_probabilities`,
+        ``draws`` Monte-Carlo draws, :attr:`propensity_draws` when omitted). Off-policy
+        evaluation needs the whole distribution, not only the chosen option's propensity.
+        """
+        if not self.exploration:
+            probabilities = [0.0] * len(options)
+            probabilities[greedy_pick(options).index] = 1.0
+            return probabilities
+        return thompson_probabilities(
+            options, stats, rng, prior=self.prior, draws=draws or self.propensity_draws
+        )
 
 
 def _uplift_reason(minimum: float | None, uplift: float | None, channel: Channel) -> Reason | None:
