@@ -68,6 +68,16 @@ def _register_serving_commands() -> None:
 _register_serving_commands()
 
 
+def _register_experiment_commands() -> None:
+    from serving import cli_experiments, cli_ope
+
+    cli_experiments.experiments_app.command("ope")(cli_ope.ope)
+    app.add_typer(cli_experiments.experiments_app, name="experiments")
+
+
+_register_experiment_commands()
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
