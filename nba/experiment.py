@@ -71,7 +71,7 @@ from nba.context import CustomerContext
 from nba.decision import Decision, LoggedDecision
 from nba.policy import DecisionPolicy
 from nba.reasons import Reason, ReasonCode
-from nba.screening import ActionCandidate
+from nba.screening import ActionCandidate, Restriction
 
 SCHEMA_VERSION = 1
 #: Allocations must sum to 1 within this tolerance.
@@ -569,12 +569,18 @@ class ExperimentRouter:
         stats: Mapping[str, BetaPosterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
+        restriction: Restriction | None = None,
     ) -> RoutedDecision:
         """Decide with the customer's arm's policy (the champion outside the window)."""
         arm = self.config.arm_at(context.customer_id, context.now_utc)
         policy = self.champion if arm is None else self.policies[arm.name]
         decision = policy.decide(
-            context, usage=usage, stats=stats, seed=seed, decision_id=decision_id
+            context,
+            usage=usage,
+            stats=stats,
+            seed=seed,
+            decision_id=decision_id,
+            restriction=restriction,
         )
         return RoutedDecision(decision, arm)
 
@@ -586,11 +592,17 @@ class ExperimentRouter:
         stats: Mapping[str, BetaPosterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
+        restriction: Restriction | None = None,
     ) -> Decision:
         """Same arguments and result as :meth:`~nba.policy.DecisionPolicy.decide`;
         :meth:`log` turns the result into a record carrying its arm."""
         return self.route(
-            context, usage=usage, stats=stats, seed=seed, decision_id=decision_id
+            context,
+            usage=usage,
+            stats=stats,
+            seed=seed,
+            decision_id=decision_id,
+            restriction=restriction,
         ).decision
 
     def arm_of(self, decision: Decision) -> Arm | None:

@@ -97,10 +97,10 @@ def screen(
     candidates: list[ActionCandidate] = []
     rejections: list[Rejection] = []
     for action in catalog:
-        if restriction is not None and not action.is_do_nothing:
-            if not restriction.allows_action(action.id):
-                rejections.append(Rejection(action.id, None, ReasonCode.NOT_REQUESTED, _NOT_ASKED))
-                continue
+        asked = restriction is None or action.is_do_nothing or restriction.allows_action(action.id)
+        if not asked:
+            rejections.append(Rejection(action.id, None, ReasonCode.NOT_REQUESTED, _NOT_ASKED))
+            continue
         reason = _action_reason(action, context, scope, usage)
         if reason is not None:
             rejections.append(Rejection.of(action.id, None, reason))

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,12 +61,31 @@ from serving.settings import Settings
 
 log = logging.getLogger("nba.api")
 
+#: Errors any route may answer (the body limit applies before routing).
 ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "Body, batch or list too large."},
+}
+#: Errors of the ``/v1`` routes: they need a key and read parameters or a body.
+V1_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
     403: {"model": ErrorResponse, "description": "The API key lacks the scope."},
-    413: {"model": ErrorResponse, "description": "Body, batch or list too large."},
     422: {"model": ErrorResponse, "description": "The request does not validate."},
 }
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "Redis is down: retry."}
+}
+#: How a key is sent, for the OpenAPI schema (the values are read by ``key_from_headers``).
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="`Authorization: Bearer <key>` (create a key with `nba serve-key NAME`).",
+)
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="apiKey",
+    description="The same key in `X-API-Key` (`Authorization` wins when both are sent).",
+)
 
 
 @dataclass
@@ -81,6 +101,7 @@ class Runtime:
     models: ModelManager
     metrics: ApiMetrics
     durability: str
+    sink: Any
 
 
 class BodyLimit:
@@ -143,6 +164,8 @@ def create_app(
             yield
         finally:
             poller.stop()
+            with contextlib.suppress(Exception):
+                runtime.sink.close()
             if client is None:
                 with contextlib.suppress(Exception):
                     runtime.client.close()
@@ -173,7 +196,12 @@ def _start(
     from features.online.profiles import OnlineProfiles
     from features.online.redis_store import RedisOnlineStore
     from serving.cli_decide import load_catalog, load_contact_policy  # same loaders as the CLI
-    from serving.startup import durability_of, load_products, open_registry
+    from serving.startup import (
+        durability_of,
+        load_experiment_setting,
+        load_products,
+        open_registry,
+    )
 
     if client is None:
         client = connect_redis(
@@ -190,6 +218,11 @@ def _start(
     metrics = ApiMetrics()
     if registry is None:
         registry = open_registry(settings.tracking_uri)
+    if sink is None:
+        from experiments.decision_log import JsonlDecisionLog
+
+        sink = JsonlDecisionLog(settings.decision_log_path, fsync=settings.decision_log_fsync)
+    experiment = load_experiment_setting(settings.experiment_file)
     models = ModelManager(registry, scorer_factory=scorer_factory)
     if models.refresh():
         metrics.model_reloads.inc()
@@ -209,6 +242,7 @@ def _start(
         popular=popular,
         idempotency_seconds=int(settings.idempotency_hours * 3600),
         sink=sink,
+        experiment=experiment,
     )
     ingestor = EventIngestor(
         client=client, profiles=profiles, gate=gate, keys=redis_keys, metrics=metrics
@@ -223,6 +257,7 @@ def _start(
         models=models,
         metrics=metrics,
         durability=durability_of(client, gate),
+        sink=sink,
     )
 
 
@@ -259,11 +294,15 @@ def _runtime(request: Request) -> Runtime:
 def _scoped(scope: KeyScope) -> Callable[..., Runtime]:
     def dependency(
         request: Request,
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-        x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+        _header: Annotated[str | None, Security(API_KEY_HEADER)],
     ) -> Runtime:
+        # the security dependencies document the schemes; the raw headers decide, so that a
+        # non-Bearer Authorization is refused rather than skipped for X-API-Key
         runtime = _runtime(request)
-        runtime.keys.check(key_from_headers(authorization, x_api_key), scope)
+        headers = request.headers
+        key = key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+        runtime.keys.check(key, scope)
         return runtime
 
     return dependency
@@ -288,6 +327,7 @@ def _routes(app: FastAPI) -> None:
         response_model=DecisionResponse,
         tags=["decisions"],
         summary="Next best action(s) for one customer",
+        responses=V1_ERRORS,
     )
     def decide(
         body: DecisionRequest, runtime: Decide, idempotency_key: IdempotencyKey = None
@@ -300,6 +340,7 @@ def _routes(app: FastAPI) -> None:
         response_model=BatchDecisionResponse,
         tags=["decisions"],
         summary="Decisions for many customers with one context",
+        responses=V1_ERRORS,
     )
     def decide_batch(
         body: BatchDecisionRequest, runtime: Decide, idempotency_key: IdempotencyKey = None
@@ -329,7 +370,7 @@ def _routes(app: FastAPI) -> None:
         response_model=EventsResponse,
         tags=["events"],
         summary="Ingest events (contract or Segment track/identify)",
-        responses={503: {"model": ErrorResponse, "description": "Redis is down: retry."}},
+        responses={**V1_ERRORS, **UNAVAILABLE},
     )
     def events(body: EventsRequest, runtime: Ingest) -> EventsResponse:
         limit = runtime.settings.max_events
@@ -347,7 +388,7 @@ def _routes(app: FastAPI) -> None:
         response_model=ProfileResponse,
         tags=["customers"],
         summary="The profile as the engine sees it now",
-        responses={503: {"model": ErrorResponse, "description": "Redis is down: retry."}},
+        responses={**V1_ERRORS, **UNAVAILABLE},
     )
     def profile(
         customer_id: Annotated[str, Path(min_length=1, max_length=128)],
@@ -372,6 +413,7 @@ def _routes(app: FastAPI) -> None:
         response_model=ReloadResponse,
         tags=["admin"],
         summary="Load the registry's champions now (checked, then swapped atomically)",
+        responses=V1_ERRORS,
     )
     def reload(runtime: Admin) -> ReloadResponse:
         changed = runtime.models.refresh()

@@ -28,13 +28,17 @@ def _check_settings() -> Any:
     from pydantic import ValidationError
 
     from serving.auth import ApiKeys
+    from serving.decisions import check_servable
     from serving.settings import Settings
-    from serving.startup import StartupError, load_products
+    from serving.startup import StartupError, load_experiment_setting, load_products
 
     try:
         settings = Settings()
         ApiKeys(settings.api_keys, allow_anonymous=settings.allow_anonymous)
         load_products(settings.products_file)
+        experiment = load_experiment_setting(settings.experiment_file)
+        if experiment is not None:
+            check_servable(experiment)
     except ValidationError as error:
         problems = "; ".join(
             f"NBA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
@@ -172,7 +176,9 @@ def api_demo(
         out.print(f"POST /v1/decisions {json.dumps(ask)}")
         answer = _call(base, "POST", "/v1/decisions", key, ask)
         out.print_json(json.dumps(answer))
-        out.print(f"OpenAPI docs: {base}/docs (run 'nba serve --data-dir {data_dir}' to keep it up)")
+        out.print(
+            f"OpenAPI docs: {base}/docs (run 'nba serve --data-dir {data_dir}' to keep it up)"
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import secrets
 import threading
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore, decode_customer
 from nba.actions import ActionType
+from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -38,6 +38,7 @@ from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
 from nba.decision import Decision, LoggedDecision
 from nba.engine import NextBestActionPolicy
+from nba.experiment import ArmKind, ExperimentConfig, ExperimentRouter
 from nba.policy import DecisionPolicy
 from nba.profile import CustomerProfile
 from nba.reasons import ReasonCode
@@ -128,6 +129,7 @@ class DecisionService:
         popular: PopularProducts,
         idempotency_seconds: int,
         sink: DecisionSink | None = None,
+        experiment: ExperimentConfig | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.client = client
@@ -144,27 +146,42 @@ class DecisionService:
         self.popular = popular
         self.idempotency_seconds = idempotency_seconds
         self.sink = sink
+        self.experiment = experiment
+        if experiment is not None:
+            check_servable(experiment)
         self.clock = clock
-        self._policies: dict[tuple[int, int], DecisionPolicy] = {}
+        self._policies: dict[tuple[int, int], ExperimentRouter | DecisionPolicy] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ policy
-    def policy(self, models: ModelSet, max_actions: int) -> DecisionPolicy:
-        """The engine for this model set (built once per set and size, then reused)."""
+    def policy(self, models: ModelSet, max_actions: int) -> ExperimentRouter | DecisionPolicy:
+        """The engine for this model set, behind the experiment's router when one runs
+        (built once per model set and size, then reused)."""
         key = (id(models), max_actions)
         policy = self._policies.get(key)
         if policy is None:
             with self._lock:
                 if len(self._policies) > 64:
                     self._policies.clear()
-                policy = NextBestActionPolicy(
-                    self.catalog,
-                    self.contact_policy,
-                    scorer=models.scorer,
-                    max_actions=max_actions,
-                )
+                policy = self._build_policy(models, max_actions)
                 self._policies[key] = policy
         return policy
+
+    def _build_policy(
+        self, models: ModelSet, max_actions: int
+    ) -> ExperimentRouter | DecisionPolicy:
+        args = (self.catalog, self.contact_policy)
+        engine = NextBestActionPolicy(*args, scorer=models.scorer, max_actions=max_actions)
+        if self.experiment is None:
+            return engine
+        return ExperimentRouter(
+            self.experiment,
+            {
+                ArmKind.CHAMPION.value: engine,
+                ArmKind.RULE_BASED.value: RuleBasedPolicy(*args, max_actions=max_actions),
+                ArmKind.RANDOM.value: RandomPolicy(*args, max_actions=max_actions),
+            },
+        )
 
     def restriction(self, context: DecisionContext) -> Restriction | None:
         ids = None
@@ -208,10 +225,15 @@ class DecisionService:
         )
         max_actions = min(context.max_actions, len(self.catalog.ids))
         seed: int | str = idempotency_key or secrets.token_hex(8)
-        decision = self.policy(models, max_actions).decide(
-            ctx, usage=read.usage, seed=seed, restriction=restriction
-        )
+        policy = self.policy(models, max_actions)
+        arm: str | None = None
+        if isinstance(policy, ExperimentRouter):
+            routed = policy.route(ctx, usage=read.usage, seed=seed, restriction=restriction)
+            decision, arm = routed.decision, None if routed.arm is None else routed.arm.name
+        else:
+            decision = policy.decide(ctx, usage=read.usage, seed=seed, restriction=restriction)
         response = self._response(decision, ctx, models, read, degraded)
+        response.arm = arm
         if degraded is None:
             try:
                 self.gate.call(lambda: self._record(decision, idem, response))
@@ -219,7 +241,7 @@ class DecisionService:
                 response.degraded, response.degraded_reason = True, "history_not_recorded"
         self._count(decision, response)
         if self.sink is not None:
-            self.sink.append([decision.log(model_version=response.model_version)])
+            self.sink.append([decision.log(arm=arm, model_version=response.model_version)])
         return response
 
     def _read(self, customer_id: str, now: dt.datetime, idem: str | None) -> _Read:
@@ -346,6 +368,17 @@ class DecisionService:
             self.metrics.decisions.labels(chosen.action_id, channel).inc()
 
 
+def check_servable(experiment: ExperimentConfig) -> None:
+    """Raise ``ValueError`` when the API cannot run ``experiment`` (challenger arms)."""
+    unserved = [a.name for a in experiment.arms if a.kind == ArmKind.CHALLENGER]
+    if unserved:
+        raise ValueError(
+            f"experiment {experiment.name!r}: arm(s) {unserved} are challengers; the API "
+            "serves one model set (the champions), so use champion, rule_based, random "
+            "and control arms, or compare models offline (nba experiments ope)"
+        )
+
+
 def _session(context: DecisionContext, now: dt.datetime) -> Session | None:
     if context.session is not None:
         s = context.session
@@ -374,7 +407,3 @@ def refresh_popular(client: Any, keys: Keys, popular: PopularProducts) -> None:
     if top:
         popular.products = tuple(p.decode() for p in top)
     popular.refreshed_at = time.monotonic()
-
-
-def cached_json(raw: bytes) -> dict[str, Any]:
-    return dict(json.loads(raw))

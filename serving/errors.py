@@ -133,6 +133,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cause = exc.__cause__
+        if isinstance(cause, ApiError):
+            # raised while FastAPI read the body (a streamed body over the limit): FastAPI
+            # wraps it in a generic 400, the client must see the real status
+            return cause.response()
+        if exc.status_code == 400 and cause is not None:
+            # FastAPI's 400 for a body it cannot decode (not UTF-8, nested too deep):
+            # the same status as any other body that is not JSON
+            return error_response(
+                422,
+                "invalid_request",
+                "the body is not JSON (send UTF-8 encoded JSON)",
+                [ErrorDetail(loc=["body"], message=f"{type(cause).__name__}: cannot decode")],
+            )
         code = _STATUS_CODES.get(exc.status_code, "error")
         response = error_response(exc.status_code, code, str(exc.detail))
         if exc.headers:

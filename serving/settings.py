@@ -80,8 +80,13 @@ class Settings(BaseSettings):
     max_actions: int = Field(default=5, ge=1, le=20)
     #: Hours an ``Idempotency-Key`` answer is kept.
     idempotency_hours: float = Field(default=24.0, gt=0)
-    #: Decision log directory (JSON Lines, fsync per write); unset: ``<data_dir>/decision-log``.
+    #: Decision log directory (JSON Lines); unset: ``<data_dir>/decision-log``.
     decision_log_dir: Path | None = None
+    #: ``always``: each decision is on disk before the answer; ``never``: survives an API
+    #: crash, not a power loss (faster).
+    decision_log_fsync: Literal["always", "never"] = "always"
+    #: Experiment (YAML); unset: ``<data_dir>/experiment.yaml`` when that file exists.
+    experiment_path: Path | None = None
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -99,6 +104,13 @@ class Settings(BaseSettings):
         from training.registry import default_tracking_uri
 
         return self.mlflow_tracking_uri or default_tracking_uri(self.data_dir)
+
+    @property
+    def experiment_file(self) -> Path | None:
+        if self.experiment_path is not None:
+            return self.experiment_path
+        default = self.data_dir / "experiment.yaml"
+        return default if default.is_file() else None
 
     @property
     def decision_log_path(self) -> Path:

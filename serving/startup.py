@@ -38,6 +38,19 @@ def load_products(path: Path) -> pd.DataFrame:
         raise StartupError(f"{path}: {error}") from None
 
 
+def load_experiment_setting(path: Path | None) -> Any | None:
+    """The experiment at ``path`` (validated), or ``None`` when no experiment is configured."""
+    if path is None:
+        return None
+    from experiments.config import load_experiment
+    from nba.experiment import ExperimentError
+
+    try:
+        return load_experiment(path)
+    except (ExperimentError, OSError, ValueError) as error:
+        raise StartupError(f"NBA_EXPERIMENT_PATH: {error}") from None
+
+
 def open_registry(tracking_uri: str) -> Any | None:
     """The MLflow registry, or ``None`` (rules decide) when it cannot be opened."""
     from training.registry import ModelRegistry

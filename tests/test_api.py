@@ -313,3 +313,53 @@ def test_customer_ids_never_reach_the_logs(
     server_side = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
     assert server_side, "nothing was logged at DEBUG: the check would be empty"
     assert not [r.getMessage() for r in server_side if "SECRET-ID-42" in r.getMessage()]
+
+
+# ---------------------------------------------------------------- found by fuzzing (test_api_fuzz)
+
+
+@pytest.mark.parametrize(
+    ("body", "cause"),
+    [(b"o_'\xff", "UnicodeDecodeError"), (b"[" * 100_000 + b"]" * 100_000, "RecursionError")],
+)
+def test_a_body_that_cannot_be_decoded_is_a_documented_422(
+    api: TestClient, world: ApiWorld, body: bytes, cause: str
+) -> None:
+    # FastAPI answered an undocumented 400 'There was an error parsing the body'
+    response = api.post(
+        "/v1/events", content=body, headers={**world.headers(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and "JSON" in error["message"]
+    assert error["details"][0]["loc"] == ["body"] and cause in error["details"][0]["message"]
+
+
+def test_a_streamed_body_over_the_limit_gets_413_not_400(api: TestClient, world: ApiWorld) -> None:
+    # without Content-Length the limit trips while FastAPI reads the body, which it wrapped in a 400
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * 50_000
+
+    response = api.post(
+        "/v1/events",
+        content=chunks(),
+        headers={**world.headers(), "Content-Type": "application/json"},
+    )
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_a_non_bearer_authorization_is_refused_even_with_a_valid_x_api_key(
+    api: TestClient, world: ApiWorld
+) -> None:
+    # the key is read from the raw headers ('Authorization' wins), not from the documented
+    # security schemes, which would skip a Basic Authorization and accept the X-API-Key
+    valid = world.keys["journeys"]
+    body = {"customer_id": "C1"}
+    basic = {"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": valid}
+    assert api.post("/v1/decisions", json=body, headers=basic).status_code == 401
+    both = {"Authorization": f"Bearer {valid}", "X-API-Key": "nba_not-a-key"}
+    assert api.post("/v1/decisions", json=body, headers=both).status_code == 200
+    lower = {"authorization": f"bearer {valid}"}
+    assert api.post("/v1/decisions", json=body, headers=lower).status_code == 200
