@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -18,6 +19,11 @@ from rich.table import Table
 from serving.cli_support import console as _console
 from serving.cli_support import fail as _fail
 from serving.cli_support import load_data as _load
+
+if TYPE_CHECKING:
+    from features.dataset import RetailDataset
+    from training.api import ModelRun, RecommenderRun, SimulatorTruth
+    from training.registry import ModelRegistry
 
 models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
 
@@ -38,66 +44,161 @@ def _registry(data_dir: Path):
     return ModelRegistry.local(data_dir)
 
 
+MaxExamples = Annotated[
+    int,
+    typer.Option(help="Sends given point-in-time profiles per model (a seeded sample beyond)."),
+]
+
+
 def train(
     target: Annotated[str, typer.Argument(help=f"What to train: {', '.join(TARGETS)}.")] = "all",
     data: DataOption = Path("data/retailer"),
     data_dir: DataDir = Path("data"),
     tune: Annotated[bool, typer.Option(help="Tune on a validation split first (slower).")] = False,
-    promote: Annotated[bool, typer.Option(help="Make the new version the champion.")] = False,
+    promote: Annotated[bool, typer.Option(help="Make the new versions the champions.")] = False,
+    max_examples: MaxExamples = 60_000,
 ) -> None:
-    """Train models on a data set, evaluate them against baselines, register them in MLflow."""
-    from training.api import RECOMMENDER_NAME, train_recommender
+    """Train models on a data set, evaluate them against baselines, register them in MLflow.
 
-    if target not in TARGETS:
-        raise _fail(f"unknown target {target!r} (expected one of: {', '.join(TARGETS)})")
-    if target in ("offers", "channels", "send-time"):
-        raise _fail(f"training {target!r} is not available yet; train 'recommender'", 1)
+    ``all`` trains the recommender, the offer uplift, the channel propensity and the
+    send-time models. On a simulated data set (with ``truth/``) the decision models are
+    also measured against the simulator's ground truth.
+    """
+    from training.api import SimulatorTruth
+
+    targets = _targets(target)
     console = _console()
     dataset = _load(data)
     registry = _registry(data_dir)
-    with console.status("training the recommender") as status:
-        run = train_recommender(
+    truth = SimulatorTruth.from_dir(data)
+    failed = []
+    for name in targets:
+        with console.status(f"training {name}") as status:
+            try:
+                run = _train_one(
+                    name, dataset, registry, data.name, tune, truth, max_examples, status.update
+                )
+            except ValueError as exc:
+                # one model's missing data does not stop the others
+                _fail(f"cannot train {name}: {exc}")
+                failed.append(name)
+                continue
+        if run.markdown():
+            console.print(run.markdown())
+        assert run.version is not None
+        console.print(
+            f"registered {run.version.name} version {run.version.version} "
+            f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
+        )
+        if promote:
+            registry.promote(run.version.name, run.version.version)
+            console.print(f"{run.version.name} version {run.version.version} is now the champion")
+    if failed:
+        raise _fail(f"not trained: {', '.join(failed)}", 1)
+
+
+def _targets(target: str) -> list[str]:
+    if target not in TARGETS:
+        raise _fail(f"unknown target {target!r} (expected one of: {', '.join(TARGETS)})")
+    return list(TARGETS[1:]) if target == "all" else [target]
+
+
+def _train_one(
+    name: str,
+    dataset: RetailDataset,
+    registry: ModelRegistry | None,
+    dataset_name: str,
+    tune: bool,
+    truth: SimulatorTruth | None,
+    max_examples: int,
+    report: Callable[[str], None],
+) -> ModelRun | _RecommenderResult:
+    """Train one target; returns a run with ``markdown()``, ``version`` and ``fingerprint``."""
+    from training import api
+
+    if name == "recommender":
+        run = api.train_recommender(
+            dataset, registry=registry, dataset_name=dataset_name, tune=tune, report=report
+        )
+        return _RecommenderResult(run)
+    if name == "offers":
+        return api.train_offers(
             dataset,
             registry=registry,
-            dataset_name=data.name,
-            tune=tune,
-            report=lambda msg: status.update(msg),
+            dataset_name=dataset_name,
+            truth=truth,
+            max_examples=max_examples,
+            report=report,
         )
-    if run.comparison is not None:
-        console.print(run.comparison.markdown())
-    assert run.version is not None
-    console.print(
-        f"registered {RECOMMENDER_NAME} version {run.version.version} "
-        f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
+    if name == "channels":
+        return api.train_channels(
+            dataset,
+            registry=registry,
+            dataset_name=dataset_name,
+            truth=truth,
+            max_examples=max_examples,
+            report=report,
+        )
+    return api.train_send_time(
+        dataset, registry=registry, dataset_name=dataset_name, truth=truth, report=report
     )
-    if promote:
-        registry.promote(RECOMMENDER_NAME, run.version.version)
-        console.print(f"{RECOMMENDER_NAME} version {run.version.version} is now the champion")
+
+
+class _RecommenderResult:
+    """The recommender run seen through the same three attributes as a decision-model run."""
+
+    def __init__(self, run: RecommenderRun) -> None:
+        self.version = run.version
+        self.fingerprint = run.fingerprint
+        self._comparison = run.comparison
+
+    def markdown(self) -> str:
+        return self._comparison.markdown() if self._comparison is not None else ""
 
 
 def evaluate(
+    target: Annotated[
+        str, typer.Argument(help=f"What to evaluate: {', '.join(TARGETS)}.")
+    ] = "recommender",
     data: DataOption = Path("data/retailer"),
     tune: Annotated[bool, typer.Option(help="Tune on a validation split first.")] = True,
     test_fraction: Annotated[
         float, typer.Option(help="Share of product events in the test window.")
     ] = 0.2,
     k: Annotated[int, typer.Option(help="List length.")] = 10,
+    max_examples: MaxExamples = 60_000,
 ) -> None:
-    """Compare the hybrid recommender with popularity, EASE and plain LightFM on a time split."""
-    from training.api import compare_recommenders
+    """Compare models with their baselines on a time split and print the tables (nothing is
+    registered): the hybrid recommender against popularity, EASE and plain LightFM; offer
+    uplift against random and rule-based targeting; channel propensity against each
+    channel's rate; send time against the best global hour (needs simulator truth)."""
+    from training import api
 
+    targets = _targets(target)
     dataset = _load(data)
     console = _console()
-    with console.status("evaluating") as status:
-        comparison, _, _ = compare_recommenders(
-            dataset,
-            data.name,
-            test_fraction=test_fraction,
-            k=k,
-            tune=tune,
-            report=lambda msg: status.update(msg),
-        )
-    console.print(comparison.markdown())
+    truth = api.SimulatorTruth.from_dir(data)
+    for name in targets:
+        with console.status(f"evaluating {name}") as status:
+            try:
+                if name == "recommender":
+                    comparison, _, _ = api.compare_recommenders(
+                        dataset,
+                        data.name,
+                        test_fraction=test_fraction,
+                        k=k,
+                        tune=tune,
+                        report=lambda msg: status.update(msg),
+                    )
+                    text = comparison.markdown()
+                else:
+                    run = _train_one(
+                        name, dataset, None, data.name, False, truth, max_examples, status.update
+                    )
+                    text = run.markdown() or f"{name}: no ground truth to evaluate on"
+            except ValueError as exc:
+                raise _fail(f"cannot evaluate {name}: {exc}", 1) from None
+        console.print(text)
 
 
 def recommend(

@@ -122,3 +122,89 @@ def test_registry_leaves_mlflow_settings_as_it_found_them(
     registry.load_pyfunc(NAME, "champion") if registry.champion(NAME) else None
     registry.load_pyfunc(NAME, "champion") if registry.champion(NAME) else None
     assert (os.environ.get("MLFLOW_TRACKING_URI"), mlflow.get_tracking_uri()) == before
+
+
+# ------------------------------------------------------------ decision models
+
+
+@pytest.fixture(scope="module")
+def decision_runs(registry: ModelRegistry):  # type: ignore[no-untyped-def]
+    from training.api import SimulatorTruth, train_all
+
+    sim = simulate(SimulatorConfig(n_customers=400, days=40, seed=9, n_products=150))
+    world = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
+    runs = train_all(
+        world,
+        registry=registry,
+        dataset_name="sim",
+        truth=SimulatorTruth.from_simulation(sim),
+        recommender=False,
+        max_examples=1000,
+    )
+    return world, runs
+
+
+def test_decision_models_load_by_champion_and_score_as_after_training(
+    registry: ModelRegistry,
+    decision_runs,  # type: ignore[no-untyped-def]
+) -> None:
+    from features.profile_table import profiles_frame
+    from training.api import CHANNELS_NAME, OFFERS_NAME, SEND_TIME_NAME
+    from training.propensity import contact_examples, message_sends, sample_rows
+
+    world, runs = decision_runs
+    assert not runs.problems
+    for run in (runs.channels, runs.offers, runs.send_time):
+        registry.promote(run.name, run.version.version)
+    sends = contact_examples(world, sample_rows(message_sends(world.events), 60, 1))
+    known = sends.rows["channel"].isin(["email", "sms", "push"]).to_numpy()
+    sends = sends.take(known)
+    frame = profiles_frame(sends.profiles)
+    frame["channel"] = sends.rows["channel"].to_numpy()
+    frame["send_hour_of_week"] = sends.hour_of_week.astype(np.int64)
+
+    loaded = registry.load_model(CHANNELS_NAME)
+    np.testing.assert_array_equal(
+        loaded.predict_examples(sends), runs.channels.model.predict_examples(sends)
+    )
+    got = registry.load_pyfunc(CHANNELS_NAME).predict(frame)
+    np.testing.assert_allclose(
+        got["propensity"].to_numpy(), runs.channels.model.predict_examples(sends), rtol=1e-12
+    )
+
+    offers = frame.assign(offer_kind="percent_discount", offer_cost=6.0)
+    offers = offers[offers["channel"].isin([c.value for c in runs.offers.model.channels])]
+    expected = runs.offers.model.predict_frame(offers)
+    got = registry.load_pyfunc(OFFERS_NAME).predict(offers)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
+
+    lookup = pd.DataFrame(
+        {"customer_id": world.customers["customer_id"].head(30), "channel": "sms", "weekday": 2}
+    )
+    expected = runs.send_time.model.predict_frame(lookup)
+    got = registry.load_pyfunc(SEND_TIME_NAME).predict(lookup)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
+    assert got["best_hour"].between(8, 19).all()  # SMS quiet hours: 08:00-20:00
+
+
+def test_decision_model_runs_carry_metrics_fingerprint_and_plots(
+    registry: ModelRegistry,
+    decision_runs,  # type: ignore[no-untyped-def]
+) -> None:
+    from training.api import dataset_fingerprint
+
+    world, runs = decision_runs
+    expected_plots = [
+        (runs.channels, "plots/calibration_curve.png", "channel_rate_auc"),
+        (runs.offers, "plots/qini_curve.png", "random_qini"),
+        (runs.send_time, "plots/send_time_heatmap_by_segment.png", "global_within_1h_email"),
+    ]
+    for run, plot, baseline_metric in expected_plots:
+        logged = registry.client.get_run(run.version.run_id)
+        assert logged.data.tags[FINGERPRINT_TAG] == dataset_fingerprint(world)
+        assert baseline_metric in logged.data.metrics
+        assert "train_seconds" in logged.data.metrics
+        artifacts = {a.path for a in registry.client.list_artifacts(logged.info.run_id, "plots")}
+        assert plot in artifacts
+        texts = {a.path for a in registry.client.list_artifacts(logged.info.run_id)}
+        assert "evaluation.md" in texts

@@ -5,6 +5,9 @@
 >>> # result = train_recommender(data, registry=ModelRegistry.local("data"))
 >>> # registry.promote(RECOMMENDER_NAME, result.version)
 >>> # recommend(registry.load_model(RECOMMENDER_NAME), ["C000001"], k=10)
+>>> # the decision models, each evaluated against its baselines, logged and registered:
+>>> # runs = train_all(data, registry=registry, truth=SimulatorTruth.from_dir("data/retailer"))
+>>> # scorer = ModelScorer(runs.channels.model, runs.offers.model, runs.send_time.model)
 """
 
 from __future__ import annotations
@@ -12,24 +15,43 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from features.dataset import RetailDataset
+from nba.channels import Channel
+from nba.contact_policy import ContactPolicy
 from training.baselines import EASERecommender, PopularityRecommender
 from training.evaluation import Comparison, ModelResult, RankingTask, evaluate, ranking_task
 from training.interactions import InteractionWeights, interaction_frame, owned_pairs
 from training.metrics import recall_at_k
+from training.model_scorer import ModelScorer
+from training.offers import OfferConfig, OfferUpliftModel, evaluate_offers, offer_examples
+from training.propensity import (
+    DEFAULT_MAX_EXAMPLES,
+    ChannelPropensityModel,
+    ContactExamples,
+    PropensityConfig,
+    contact_examples,
+    evaluate_channels,
+    message_sends,
+    sample_rows,
+)
 from training.recommendation import Recommender, TrainingData
 from training.recommender import HybridConfig, HybridRecommender, plain_lightfm
 from training.registry import ModelRegistry, ModelVersionInfo, data_fingerprint
+from training.send_time import SendTimeConfig, SendTimeModel, evaluate_send_time
 from training.splits import launched_before, time_cut
 from training.tuning import HYBRID_GRID, PLAIN_GRID, tune_ease, tune_lightfm
 
 Report = Callable[[str], None]
 RECOMMENDER_NAME = "nba-recommender"
+OFFERS_NAME = "nba-offers"
+CHANNELS_NAME = "nba-channels"
+SEND_TIME_NAME = "nba-send-time"
 EXPERIMENT = "nba-training"
 
 
@@ -267,3 +289,399 @@ def scoring_throughput(
     np.argsort(-scores, axis=1)[:, :k]
     naive = len(sample) / (time.perf_counter() - started)
     return {"matrix_customers_per_s": fast, "naive_customers_per_s": naive, "speedup": fast / naive}
+
+
+# ---------------------------------------------------------------------- decision models
+
+
+def dataset_fingerprint(data: RetailDataset) -> str:
+    """The data fingerprint logged with every model trained on ``data``."""
+    return data_fingerprint(
+        {
+            "customers": data.customers,
+            "products": data.products,
+            "offers": data.offers,
+            "events": data.events,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SimulatorTruth:
+    """What a simulated data set knows and models must find out, for evaluation only.
+
+    ``customers`` is ``truth/customers.parquet`` (true channel responsiveness
+    ``open_<channel>``, peak hours, promotion sensitivity...), ``offers``
+    ``truth/offers.parquet`` (each offer's true appeal). ``response`` is the
+    simulator's :class:`~experiments.simulator.ResponseModel` when the data set
+    was simulated in this process: then true probabilities and uplifts are
+    exact; read from files, they come from the customers' true traits
+    (responsiveness; promotion sensitivity x appeal).
+    """
+
+    customers: pd.DataFrame
+    offers: pd.DataFrame
+    response: Any = None
+    message_kinds: dict[str, str] | None = None  # channel -> kind of its historical campaign
+
+    @classmethod
+    def from_simulation(cls, sim: Any) -> SimulatorTruth:
+        """From an in-memory :class:`~experiments.simulator.SimulatedRetailer`."""
+        kinds: dict[str, str] = {}
+        for campaign in sim.config.campaigns:
+            kinds.setdefault(campaign.channel.value, campaign.kind)
+        return cls(sim.truth.customers, sim.truth.offers, sim.response, kinds)
+
+    @classmethod
+    def from_dir(cls, folder: str | Path) -> SimulatorTruth | None:
+        """From ``folder/truth/`` as the simulator writes it; None when there is none."""
+        truth = Path(folder) / "truth"
+        if not (truth / "customers.parquet").is_file():
+            return None
+        offers_path = truth / "offers.parquet"
+        offers = pd.read_parquet(offers_path) if offers_path.is_file() else pd.DataFrame()
+        return cls(pd.read_parquet(truth / "customers.parquet"), offers)
+
+    def engagement(self, examples: ContactExamples) -> np.ndarray:
+        """True P(open) of each send on channels that report opens (NaN elsewhere)."""
+        rows = examples.rows
+        channels = rows["channel"].astype(str).to_numpy()
+        opens = np.isin(channels, [c.value for c in OPEN_CHANNELS])
+        if self.response is not None:
+            recent = [p.contacts.total_7d() for p in examples.profiles]
+            p = self.response.probabilities(
+                rows["customer_id"].to_numpy(dtype=object),
+                channels,
+                rows["timestamp"].to_numpy(),
+                recent_contacts=recent,
+            )
+            return np.where(opens, p.open, np.nan)
+        truth = self.customers.set_index("customer_id")
+        out = np.full(len(rows), np.nan)
+        for channel in np.unique(channels[opens]):
+            column = f"open_{channel}"
+            if column in truth:
+                at = channels == channel
+                out[at] = truth[column].reindex(rows["customer_id"][at]).to_numpy(dtype=float)
+        return out
+
+    def uplift(self, examples: ContactExamples) -> np.ndarray:
+        """True uplift in P(purchase within the window) of each send's offer."""
+        rows = examples.rows
+        if self.response is not None:
+            channels = rows["channel"].astype(str).to_numpy()
+            kinds = np.array(
+                [(self.message_kinds or {}).get(c, "promo") for c in channels], dtype=object
+            )
+            value = self.response.offer_uplift(
+                rows["customer_id"].to_numpy(dtype=object),
+                channels,
+                rows["timestamp"].to_numpy(),
+                rows["offer_id"].to_numpy(dtype=object),
+                kind=kinds,
+            )
+            return np.asarray(value.purchase, dtype=float)
+        promo = self.customers.set_index("customer_id")["promo_sensitivity"]
+        appeal = self.offers.set_index("offer_id")["appeal"]
+        return promo.reindex(rows["customer_id"]).to_numpy(dtype=float) * appeal.reindex(
+            rows["offer_id"]
+        ).to_numpy(dtype=float)
+
+
+#: Channels whose messages report opens (e-mail, push; calls answered).
+OPEN_CHANNELS = (Channel.EMAIL, Channel.PUSH, Channel.CALL_CENTRE)
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """A trained (and maybe registered) decision model with its evaluation."""
+
+    name: str
+    model: Any
+    evaluation: Any
+    metrics: dict[str, float]
+    version: ModelVersionInfo | None
+    fingerprint: str
+    seconds: float
+
+    def markdown(self) -> str:
+        return self.evaluation.markdown() if self.evaluation is not None else ""
+
+
+def _register(
+    registry: ModelRegistry | None,
+    *,
+    model_name: str,
+    model: Any,
+    params: dict[str, object],
+    metrics: dict[str, float],
+    fingerprint: str,
+    figures: dict[str, Any],
+    text: str,
+    example: pd.DataFrame | None,
+    run_name: str,
+) -> ModelVersionInfo | None:
+    if registry is None:
+        return None
+    return registry.log_model_run(
+        experiment=EXPERIMENT,
+        model_name=model_name,
+        model=model,
+        params=params,
+        metrics=metrics,
+        fingerprint=fingerprint,
+        figures=figures,
+        texts={"evaluation.md": text},
+        input_example=example,
+        run_name=run_name,
+    )
+
+
+def train_channels(
+    data: RetailDataset,
+    *,
+    registry: ModelRegistry | None = None,
+    model_name: str = CHANNELS_NAME,
+    dataset_name: str = "data",
+    config: PropensityConfig | None = None,
+    truth: SimulatorTruth | None = None,
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+    examples: ContactExamples | None = None,
+    fingerprint: str | None = None,
+    report: Report | None = None,
+) -> ModelRun:
+    """Channel propensity: evaluate on a time split against the per-channel rate and the
+    customer's smoothed rate, refit on every send, log and register.
+
+    At most ``max_examples`` sends (a seeded sample) get point-in-time profiles.
+    """
+    from training import plots
+
+    config = config or PropensityConfig()
+    fingerprint = fingerprint or dataset_fingerprint(data)
+    if examples is None:
+        sends = sample_rows(message_sends(data.events), max_examples, config.seed)
+        examples = contact_examples(data, sends, report=report)
+    if report:
+        report(f"channels: evaluating on {len(examples):,} sends")
+    evaluation, _ = evaluate_channels(
+        examples, config, truth=truth.engagement if truth is not None else None
+    )
+    started = time.perf_counter()
+    model = ChannelPropensityModel(config).fit(examples)
+    seconds = time.perf_counter() - started
+    metrics = {**evaluation.metrics(), "train_seconds": seconds}
+    figures = {
+        "plots/calibration_curve.png": plots.calibration_curve(
+            evaluation.y_true,
+            evaluation.predictions["propensity"],
+            f"{dataset_name}: channel propensity (held out)",
+        ),
+        "plots/auc_by_model.png": plots.model_comparison(
+            {k: v.auc for k, v in evaluation.results.items()}, "AUC", f"{dataset_name}: channels"
+        ),
+    }
+    if report:
+        report(f"channels: AUC {evaluation.results['propensity'].auc:.4f}")
+    version = _register(
+        registry,
+        model_name=model_name,
+        model=model,
+        params={
+            **config.to_params(),
+            "dataset": dataset_name,
+            "examples": len(examples),
+            "channels": [c.value for c in model.channels],
+        },
+        metrics=metrics,
+        fingerprint=fingerprint,
+        figures=figures,
+        text=evaluation.markdown(),
+        example=None,  # profile rows: a signature inferred from a few rows would be brittle
+        run_name=f"channels-{dataset_name}",
+    )
+    return ModelRun(model_name, model, evaluation, metrics, version, fingerprint, seconds)
+
+
+def train_offers(
+    data: RetailDataset,
+    *,
+    registry: ModelRegistry | None = None,
+    model_name: str = OFFERS_NAME,
+    dataset_name: str = "data",
+    config: OfferConfig | None = None,
+    truth: SimulatorTruth | None = None,
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+    examples: ContactExamples | None = None,
+    fingerprint: str | None = None,
+    report: Report | None = None,
+) -> ModelRun:
+    """Offer uplift: evaluate (Qini, uplift@k; true uplift on the simulator) against random
+    and rule-based targeting on a time split, refit on every example, log and register."""
+    from training import plots
+
+    config = config or OfferConfig()
+    fingerprint = fingerprint or dataset_fingerprint(data)
+    if examples is None:
+        examples = offer_examples(data, max_examples, config.seed, report=report)
+    if report:
+        report(f"offers: evaluating on {len(examples):,} sends")
+    evaluation, _ = evaluate_offers(
+        examples, data.offers, config, truth=truth.uplift if truth is not None else None
+    )
+    started = time.perf_counter()
+    model = OfferUpliftModel(config).fit(examples, data.offers)
+    seconds = time.perf_counter() - started
+    metrics = {**evaluation.metrics(), "train_seconds": seconds}
+    figures = {
+        "plots/qini_curve.png": plots.qini_curves(
+            evaluation.curves, f"{dataset_name}: offer uplift (held out)"
+        ),
+        "plots/qini_by_model.png": plots.model_comparison(
+            evaluation.qini, "Qini coefficient", f"{dataset_name}: offers"
+        ),
+    }
+    if report:
+        report(f"offers: Qini {evaluation.qini['t_learner']:.4f}")
+    version = _register(
+        registry,
+        model_name=model_name,
+        model=model,
+        params={
+            **config.to_params(),
+            "dataset": dataset_name,
+            "examples": len(examples),
+            "channels": [c.value for c in model.channels],
+        },
+        metrics=metrics,
+        fingerprint=fingerprint,
+        figures=figures,
+        text=evaluation.markdown(),
+        example=None,  # profile rows, as for channels
+        run_name=f"offers-{dataset_name}",
+    )
+    return ModelRun(model_name, model, evaluation, metrics, version, fingerprint, seconds)
+
+
+def train_send_time(
+    data: RetailDataset,
+    *,
+    registry: ModelRegistry | None = None,
+    model_name: str = SEND_TIME_NAME,
+    dataset_name: str = "data",
+    config: SendTimeConfig | None = None,
+    policy: ContactPolicy | None = None,
+    truth: SimulatorTruth | None = None,
+    fingerprint: str | None = None,
+    report: Report | None = None,
+) -> ModelRun:
+    """Send time: fit the shrunk hour-of-week patterns on every event (restricted to the
+    contact policy's hours), evaluate on the simulator's true peaks when known, log and
+    register with a heatmap per segment."""
+    from training import plots
+
+    config = config or SendTimeConfig()
+    fingerprint = fingerprint or dataset_fingerprint(data)
+    if report:
+        report("send time: counting activity by hour of week")
+    started = time.perf_counter()
+    model = SendTimeModel(config).fit(data, policy)
+    seconds = time.perf_counter() - started
+    evaluation = evaluate_send_time(model, truth.customers) if truth is not None else None
+    metrics = {
+        "alpha": model.alpha,
+        "customers": float(len(model.customer_ids)),
+        "train_seconds": seconds,
+    }
+    if evaluation is not None:
+        metrics |= evaluation.metrics()
+    matrix, labels = model.segment_matrix()
+    figures = {
+        "plots/send_time_heatmap_by_segment.png": plots.hour_heatmap(
+            matrix, labels, f"{dataset_name}: activity by local hour of week, per segment"
+        )
+    }
+    if report:
+        report(f"send time: alpha {model.alpha:g}")
+    example = pd.DataFrame(
+        {
+            "customer_id": model.customer_ids[:3].astype(str),
+            "channel": Channel.EMAIL.value,
+            "weekday": [0, 2, 5][: min(3, len(model.customer_ids))],
+        }
+    )
+    version = _register(
+        registry,
+        model_name=model_name,
+        model=model,
+        params={**config.to_params(), "dataset": dataset_name},
+        metrics=metrics,
+        fingerprint=fingerprint,
+        figures=figures,
+        text=evaluation.markdown() if evaluation is not None else "no ground truth to evaluate on",
+        example=example,
+        run_name=f"send-time-{dataset_name}",
+    )
+    return ModelRun(model_name, model, evaluation, metrics, version, fingerprint, seconds)
+
+
+@dataclass(frozen=True)
+class TrainingRuns:
+    """What :func:`train_all` trained (``None`` where a model could not be trained)."""
+
+    recommender: RecommenderRun | None
+    offers: ModelRun | None
+    channels: ModelRun | None
+    send_time: ModelRun | None
+    problems: dict[str, str]
+
+    def scorer(self) -> ModelScorer:
+        """The engine's scorer backed by the trained models."""
+        return ModelScorer(
+            self.channels.model if self.channels else None,
+            self.offers.model if self.offers else None,
+            self.send_time.model if self.send_time else None,
+        )
+
+
+def train_all(
+    data: RetailDataset,
+    *,
+    registry: ModelRegistry | None = None,
+    dataset_name: str = "data",
+    truth: SimulatorTruth | None = None,
+    recommender: bool = True,
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+    report: Report | None = None,
+) -> TrainingRuns:
+    """Train every model on ``data`` (one data fingerprint for all). A decision model whose
+    data is missing (no offers ever sent, no engagement recorded) is reported in
+    ``problems`` and skipped; the others are still trained."""
+    fingerprint = dataset_fingerprint(data)
+    problems: dict[str, str] = {}
+    rec = None
+    if recommender:
+        rec = train_recommender(data, registry=registry, dataset_name=dataset_name, report=report)
+    runs: dict[str, ModelRun | None] = {}
+    for key, train in (
+        ("channels", train_channels),
+        ("offers", train_offers),
+        ("send-time", train_send_time),
+    ):
+        kwargs: dict[str, Any] = {
+            "registry": registry,
+            "dataset_name": dataset_name,
+            "truth": truth,
+            "fingerprint": fingerprint,
+            "report": report,
+        }
+        if key != "send-time":
+            kwargs["max_examples"] = max_examples
+        try:
+            runs[key] = train(data, **kwargs)
+        except ValueError as exc:
+            problems[key] = str(exc)
+            runs[key] = None
+            if report:
+                report(f"{key}: not trained: {exc}")
+    return TrainingRuns(rec, runs["offers"], runs["channels"], runs["send-time"], problems)

@@ -70,3 +70,21 @@ def hour_heatmap(matrix: np.ndarray, row_labels: Sequence[str], title: str) -> A
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def qini_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> Any:
+    """Qini curves: incremental outcomes against the share targeted, one line per model,
+    with the random-targeting diagonal of the first model."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, (x, y) in curves.items():
+        ax.plot(x, y, label=name)
+    if curves:
+        x, y = next(iter(curves.values()))
+        ax.plot([0, 1], [0, y[-1]], linestyle="--", color="grey", label="random (expected)")
+    ax.set_xlabel("share targeted (by decreasing predicted uplift)")
+    ax.set_ylabel("incremental purchases")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

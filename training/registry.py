@@ -93,6 +93,25 @@ def _python_model_class() -> type:
     return RecommenderPyfunc
 
 
+def _generic_model_class() -> type:
+    from mlflow.pyfunc import PythonModel
+
+    class ModelPyfunc(PythonModel):
+        """Pyfunc wrapper of a model with ``predict_frame(DataFrame) -> DataFrame``
+        (channel propensity, offer uplift, send time)."""
+
+        def load_context(self, context: Any) -> None:
+            with open(context.artifacts["model"], "rb") as fh:
+                self.model = pickle.load(fh)
+
+        def predict(
+            self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+        ) -> pd.DataFrame:
+            return self.model.predict_frame(model_input)
+
+    return ModelPyfunc
+
+
 @dataclass(frozen=True)
 class ModelVersionInfo:
     """One registered version."""
@@ -165,7 +184,12 @@ class ModelRegistry:
         input_example: pd.DataFrame | None = None,
         run_name: str | None = None,
     ) -> ModelVersionInfo:
-        """Log one training run and register its model; returns the new version."""
+        """Log one training run and register its model; returns the new version.
+
+        A model with ``recommend`` is wrapped as the recommender pyfunc (input
+        ``customer_id``, output top-k); any other must have ``predict_frame``
+        (a DataFrame in, a DataFrame out), which the generic pyfunc calls.
+        """
         import mlflow
         import mlflow.pyfunc
 
@@ -182,12 +206,23 @@ class ModelRegistry:
                 blob = Path(tmp) / MODEL_ARTIFACT
                 with open(blob, "wb") as fh:
                     pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                if hasattr(model, "recommend"):
+                    wrapper = _python_model_class()()
+                    requirements = ["mlflow", "rectools-lightfm", "scikit-learn", "pandas"]
+                elif hasattr(model, "predict_frame"):
+                    wrapper = _generic_model_class()()
+                    requirements = ["mlflow", "scikit-learn", "scipy", "pandas"]
+                else:
+                    raise TypeError(
+                        f"cannot register {type(model).__name__}: it has neither recommend() "
+                        "nor predict_frame()"
+                    )
                 info = mlflow.pyfunc.log_model(
                     name="model",
-                    python_model=_python_model_class()(),
+                    python_model=wrapper,
                     artifacts={"model": str(blob)},
                     registered_model_name=model_name,
-                    pip_requirements=["mlflow", "rectools-lightfm", "scikit-learn", "pandas"],
+                    pip_requirements=requirements,
                     signature=_signature(model, input_example),
                     input_example=input_example,
                 )
@@ -276,7 +311,9 @@ def _param(value: Any) -> Any:
 def _signature(model: Any, example: pd.DataFrame | None) -> Any:
     from mlflow.models import infer_signature
 
-    if example is None or not hasattr(model, "recommend"):
+    if example is None:
         return None
-    output = model.recommend(example["customer_id"].astype(str).tolist(), 10).to_frame()
-    return infer_signature(example, output, params={"k": 10, "exclude_owned": True})
+    if hasattr(model, "recommend"):
+        output = model.recommend(example["customer_id"].astype(str).tolist(), 10).to_frame()
+        return infer_signature(example, output, params={"k": 10, "exclude_owned": True})
+    return infer_signature(example, model.predict_frame(example))

@@ -1,0 +1,206 @@
+"""The model-backed scorer in the engine: learned propensities and uplifts, rule fallback, speed."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments.simulator import SimulatorConfig, simulate
+from features.dataset import RetailDataset
+from nba.actions import Action
+from nba.budgets import UsageCounts
+from nba.catalog import parse_catalog
+from nba.channels import Channel
+from nba.contact_policy import ContactPolicy
+from nba.context import CustomerContext
+from nba.engine import NextBestActionPolicy
+from nba.scoring import RuleBasedScorer, Scorer, check_scores
+from nba.screening import ActionCandidate, ChannelSlot, screen
+from nba.timing import SendTime
+from training.model_scorer import ModelScorer
+from training.offers import OfferSpec, OfferUpliftModel, offer_examples
+from training.propensity import (
+    ChannelPropensityModel,
+    ContactExamples,
+    contact_examples,
+    message_sends,
+    sample_rows,
+)
+from training.send_time import SendTimeModel
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
+
+
+@pytest.fixture(scope="module")
+def data() -> RetailDataset:
+    sim = simulate(SimulatorConfig(n_customers=500, days=40, seed=3, n_products=200))
+    return RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
+
+
+@pytest.fixture(scope="module")
+def sends(data: RetailDataset) -> ContactExamples:
+    return contact_examples(data, sample_rows(message_sends(data.events), 2000, 0))
+
+
+@pytest.fixture(scope="module")
+def scorer(data: RetailDataset, sends: ContactExamples) -> ModelScorer:
+    propensity = ChannelPropensityModel().fit(sends)
+    uplift = OfferUpliftModel().fit(offer_examples(data, max_examples=1200), data.offers)
+    return ModelScorer(propensity, uplift, SendTimeModel().fit(data))
+
+
+def _contexts(sends: ContactExamples, n: int = 40) -> list[CustomerContext]:
+    out = []
+    for profile in sends.profiles[:n]:
+        everything = {c: True for c in Channel if c.needs_consent}
+        rich = dataclasses.replace(
+            profile,
+            consents=everything,
+            cart_items=("P00001",),
+            cart_value=80.0,
+            cart_age_hours=3.0,
+        )
+        assert profile.as_of is not None
+        out.append(CustomerContext(rich, profile.as_of))
+    return out
+
+
+CATALOG = parse_catalog((EXAMPLES / "retailer_catalog.yaml").read_text())
+#: An offer every customer may get, on the channels the history tested offers on.
+TEN_PERCENT = Action.model_validate(
+    {
+        "id": "ten_percent",
+        "type": "offer",
+        "channels": ["email", "sms", "push", "postal"],
+        "value": 8.0,
+        "offer": {"id": "ten", "kind": "percent_discount", "value": 10, "cost": 6.0},
+    }
+)
+
+
+def _candidates(context: CustomerContext) -> list[ActionCandidate]:
+    screening = screen(CATALOG, ContactPolicy(), context, UsageCounts())
+    found = [c for c in screening.candidates if not c.action.is_do_nothing]
+    slots = tuple(
+        ChannelSlot(Channel(c), SendTime(context.now, context.now, "test"))
+        for c in TEN_PERCENT.channels
+    )
+    return [*found, ActionCandidate(TEN_PERCENT, 8.0, None, slots)]
+
+
+def test_is_a_scorer_and_its_scores_pass_the_engines_checks(
+    scorer: ModelScorer, sends: ContactExamples
+) -> None:
+    assert isinstance(scorer, Scorer)
+    seen_offer = False
+    for context in _contexts(sends):
+        candidates = _candidates(context)
+        scores = scorer.score(context, candidates)
+        check_scores(scorer, candidates, scores)
+        for candidate, score in zip(candidates, scores, strict=True):
+            assert all(0 <= p <= 0.95 for p in score.propensity.values())
+            if candidate.action.offer is not None:
+                seen_offer = True
+                assert score.uplift is not None
+                assert set(score.uplift) == set(candidate.channels)
+                assert all(-1 <= u <= 1 for u in score.uplift.values())
+            else:
+                assert score.uplift is None
+    assert seen_offer
+
+
+def test_learned_channels_follow_the_propensity_model(
+    scorer: ModelScorer, sends: ContactExamples
+) -> None:
+    assert scorer.propensity is not None
+    rule = RuleBasedScorer()
+    slot_at = dt.datetime(2026, 2, 3, 18, tzinfo=dt.UTC)
+    action = Action.model_validate(
+        {"id": "content", "type": "content", "channels": ["email", "postal"], "value": 1.0}
+    )
+    model = scorer.propensity
+    learned = []
+    for context in _contexts(sends, 60):
+        slots = tuple(
+            ChannelSlot(c, SendTime(slot_at, slot_at, "test"))
+            for c in (Channel.EMAIL, Channel.POSTAL)
+        )
+        candidate = ActionCandidate(action, 1.0, None, slots)
+        [score] = scorer.score(context, [candidate])
+        [plain] = rule.score(context, [candidate])
+        # postal mail records no engagement: the rule-based value is kept
+        assert score.propensity[Channel.POSTAL] == plain.propensity[Channel.POSTAL]
+        # e-mail: the rule's action terms x the learned engagement relative to the average
+        without_history = dataclasses.replace(
+            context, profile=dataclasses.replace(context.profile, engagement={})
+        )
+        [neutral] = rule.score(without_history, [candidate])
+        [p] = model.predict(context.profile, [Channel.EMAIL], [slot_at])
+        factor = p / model.channel_rates[Channel.EMAIL] * rule.channel_reach[Channel.EMAIL]
+        expected = min(0.95, neutral.propensity[Channel.EMAIL] * factor)
+        assert score.propensity[Channel.EMAIL] == pytest.approx(expected)
+        learned.append(p)
+    assert np.std(learned) > 0.01
+
+
+def test_offer_uplift_comes_from_the_uplift_model(
+    scorer: ModelScorer, sends: ContactExamples
+) -> None:
+    assert scorer.uplift is not None
+    offer_action = TEN_PERCENT
+    at = dt.datetime(2026, 2, 3, 18, tzinfo=dt.UTC)
+    candidate = ActionCandidate(
+        offer_action, 5.0, None, (ChannelSlot(Channel.EMAIL, SendTime(at, at, "test")),)
+    )
+    for context in _contexts(sends, 10):
+        [score] = scorer.score(context, [candidate])
+        assert offer_action.offer is not None
+        spec = OfferSpec(offer_action.offer.kind, offer_action.offer.cost)
+        _, expected = scorer.uplift.predict(context.profile, [Channel.EMAIL], [spec])
+        assert score.uplift is not None
+        assert score.uplift[Channel.EMAIL] == pytest.approx(float(expected[0]))
+
+
+def test_the_engine_decides_with_it(scorer: ModelScorer, sends: ContactExamples) -> None:
+    policy = NextBestActionPolicy(CATALOG, scorer=scorer)
+    decided = 0
+    for context in _contexts(sends, 20):
+        decision = policy.decide(scorer.personalise(context), seed=1)
+        decided += bool(decision.actions)
+    assert decided > 0
+
+
+def test_send_time_hook_puts_the_learned_pattern_in_the_profile(
+    scorer: ModelScorer, sends: ContactExamples
+) -> None:
+    assert scorer.send_time is not None
+    context = _contexts(sends, 1)[0]
+    personal = scorer.personalise(context)
+    expected = scorer.send_time.pattern(context.profile.customer_id)
+    assert np.argmax(personal.profile.activity_by_hour) == np.argmax(expected)
+    assert ModelScorer().personalise(context) is context
+
+
+def test_scoring_a_customer_is_fast(scorer: ModelScorer, sends: ContactExamples) -> None:
+    contexts = _contexts(sends, 20)
+    batches = [(c, _candidates(c)) for c in contexts]
+    n_pairs = sum(len(cand.slots) for _, cands in batches for cand in cands)
+    assert n_pairs > 20 * 5
+    started = time.perf_counter()
+    for _ in range(5):
+        for context, candidates in batches:
+            scorer.score(context, candidates)
+    per_decision = (time.perf_counter() - started) / (5 * len(batches))
+    assert per_decision < 0.005  # sub-millisecond on an idle core; generous for shared CI
+
+
+def test_unfitted_models_are_refused() -> None:
+    with pytest.raises(ValueError, match="not fitted"):
+        ModelScorer(propensity=ChannelPropensityModel())
+    with pytest.raises(ValueError, match="not fitted"):
+        ModelScorer(uplift=OfferUpliftModel())

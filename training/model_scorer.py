@@ -1,0 +1,167 @@
+"""The trained models behind the engine's :class:`nba.scoring.Scorer` interface.
+
+:class:`ModelScorer` answers the engine's question (propensity per channel,
+expected value, uplift, for one customer's candidates) from the trained
+channel-propensity and offer-uplift models, falling back to the rule-based
+scorer for whatever they do not cover (a channel without engagement history,
+no model at all). It lives in ``training/`` because it holds fitted models;
+it does no I/O: models are loaded once (from the registry) and passed in.
+
+* propensity(action, channel) = the rule-based response of the action with
+  the channel's typical reach only, x the learned P(engage | channel, send
+  hour) / the channel's average engagement rate, capped at 0.95: the action
+  type, recency and category affinity keep their rule-based weight, and the
+  customer's channel-and-hour specific engagement comes from the model;
+* uplift (actions with an offer) = P(purchase | offer) - P(purchase | no
+  offer) from the two-model uplift learner;
+* expected value = the action's value, as the rule-based scorer.
+
+All of one customer's channel pairs are scored by one matrix product per
+model (no per-row scikit-learn call), so a decision over ~30 candidates costs
+well under a millisecond of model time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nba.channels import Channel
+from nba.context import CustomerContext
+from nba.scoring import ActionScore, RuleBasedScorer
+from nba.screening import ActionCandidate, ChannelSlot
+from training.offers import OfferSpec, OfferUpliftModel
+from training.propensity import ChannelPropensityModel
+from training.send_time import SendTimeModel
+
+#: Highest propensity the scorer returns (as the rule-based scorer).
+MAX_PROPENSITY = 0.95
+
+
+@dataclass
+class ModelScorer:
+    """Scores candidates with the trained models; see the module docstring.
+
+    Parameters
+    ----------
+    propensity
+        The channel propensity model (rule-based channel factors when None).
+    uplift
+        The offer uplift model (rule-based uplift when None).
+    send_time
+        The send-time model; :meth:`personalise` applies it to a context.
+    fallback
+        The rule-based scorer used for what the models do not cover.
+    """
+
+    propensity: ChannelPropensityModel | None = None
+    uplift: OfferUpliftModel | None = None
+    send_time: SendTimeModel | None = None
+    fallback: RuleBasedScorer = field(default_factory=RuleBasedScorer)
+
+    def __post_init__(self) -> None:
+        if self.propensity is not None and self.propensity.scorer is None:
+            raise ValueError("ModelScorer: the channel propensity model is not fitted")
+        if self.uplift is not None and self.uplift.treated is None:
+            raise ValueError("ModelScorer: the offer uplift model is not fitted")
+
+    def personalise(self, context: CustomerContext) -> CustomerContext:
+        """The context with the learned hour-of-week pattern in the profile, so that the
+        engine's send-time choice uses it (unchanged without a send-time model)."""
+        if self.send_time is None:
+            return context
+        return dataclasses.replace(context, profile=self.send_time.personalise(context.profile))
+
+    def score(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> list[ActionScore]:
+        rule = self.fallback.score(context, candidates)
+        if self.propensity is None and self.uplift is None:
+            return rule
+        profile = context.profile
+        learned = self._engagement(context, candidates)
+        neutral = (
+            self.fallback.score(
+                dataclasses.replace(context, profile=dataclasses.replace(profile, engagement={})),
+                candidates,
+            )
+            if learned
+            else rule
+        )
+        uplifts = self._uplifts(context, candidates)
+        scores: list[ActionScore] = []
+        for i, (candidate, r, n) in enumerate(zip(candidates, rule, neutral, strict=True)):
+            propensity: dict[Channel, float] = {}
+            for slot in candidate.slots:
+                factor = learned.get((slot.channel, _hour_key(slot)))
+                if factor is None:
+                    propensity[slot.channel] = r.propensity[slot.channel]
+                else:
+                    propensity[slot.channel] = min(
+                        MAX_PROPENSITY, n.propensity[slot.channel] * factor
+                    )
+            uplift = r.uplift
+            if candidate.action.offer is not None:
+                model_uplift = uplifts.get(i, {})
+                uplift = {
+                    c: model_uplift.get(c, (r.uplift or {}).get(c, 0.0)) for c in candidate.channels
+                }
+            scores.append(ActionScore(propensity, r.expected_value, uplift))
+        return scores
+
+    def _engagement(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> dict[tuple[Channel, int], float]:
+        """Learned engagement relative to the channel's average, per (channel, local hour)."""
+        model = self.propensity
+        if model is None:
+            return {}
+        pairs: dict[tuple[Channel, int], dt.datetime] = {}
+        for candidate in candidates:
+            for slot in candidate.slots:
+                if model.knows(slot.channel):
+                    pairs.setdefault((slot.channel, _hour_key(slot)), slot.send.local)
+        if not pairs:
+            return {}
+        keys = list(pairs)
+        p = model.predict(context.profile, [k[0] for k in keys], [pairs[k] for k in keys])
+        out = {}
+        for key, value in zip(keys, p, strict=True):
+            average = model.channel_rates.get(key[0], 0.0)
+            reach = self.fallback.channel_reach.get(key[0], 1.0)
+            out[key] = float(value / average * reach) if average > 0 else reach
+        return out
+
+    def _uplifts(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> dict[int, dict[Channel, float]]:
+        """Model uplift per candidate (by position) and channel, for actions with an offer."""
+        model = self.uplift
+        if model is None:
+            return {}
+        where: list[tuple[int, Channel]] = []
+        specs: list[OfferSpec] = []
+        for i, candidate in enumerate(candidates):
+            offer = candidate.action.offer
+            if offer is None:
+                continue
+            for channel in candidate.channels:
+                if channel in model.channels:
+                    where.append((i, channel))
+                    specs.append(OfferSpec(offer.kind, offer.cost))
+        if not where:
+            return {}
+        _, uplift = model.predict(context.profile, [c for _, c in where], specs)
+        out: dict[int, dict[Channel, float]] = {}
+        for (i, channel), u in zip(where, np.clip(uplift, -1.0, 1.0), strict=True):
+            out.setdefault(i, {})[channel] = float(u)
+        return out
+
+
+def _hour_key(slot: ChannelSlot) -> int:
+    local = slot.send.local
+    return local.weekday() * 24 + local.hour

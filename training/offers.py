@@ -1,0 +1,590 @@
+"""Offer response and uplift: who buys because of the offer, and who would have bought anyway.
+
+Examples come from the history's randomised offers: when a campaign carries an
+offer, only part of its recipients get it (the simulator's ``offer_share``, a
+historical A/B test). Sends on the same channel and day as at least one send
+with an offer form a group; in it, sends *with* the offer are treated and sends
+without it are controls, given the group's offer as the one they did not get.
+The outcome is a purchase by the customer within :data:`OUTCOME_WINDOW` of the
+send. Features are the customer's point-in-time profile
+(:func:`features.batch.point_in_time`), the channel and the offer's kind,
+value share (cost over the customer's basket) and cost, with interactions of
+the customer's promotion sensitivity with the offer.
+
+Method: a **two-model (T-) learner with coupled arms**. Each arm is a
+logistic regression, P(purchase | x, offer) and P(purchase | x, no offer),
+and the uplift is the difference of their probabilities. The arms are fitted
+together as ``logit = b + w.x + t (w_t + v.x_e)``: the treated arm is the
+control arm plus a difference ``(w_t, v)`` whose L2 penalty is
+``1 / interaction_weight**2`` times stronger, and that difference depends only
+on the effect columns ``x_e`` (``OfferConfig.effect``): ``"pull"`` (default)
+the channel and the offer's pull on the customer (promotion sensitivity x
+value share, and that x the customer's open rate on the channel), ``"offer"``
+every offer column, ``"all"`` every column (an S-learner with treatment
+interactions). ``method="independent"`` fits the two arms separately, the
+textbook T-learner; it is reported as a baseline in every evaluation, with
+random and rule-based targeting.
+
+Why: treatment is randomised within a group, so no propensity weighting is
+needed. But the outcome is dominated by organic buying: on the simulator true
+uplifts are a few tenths of a percent for a 15-20 % purchase rate, so two
+independent arms each fit that noise and their difference is mostly noise
+(Spearman with the true uplift -0.03 on average over six small simulated
+worlds). Sharing the baseline and letting the effect vary with a few
+meaningful terms leaves a handful of parameters to estimate (0.18 on the same
+worlds). The class-transformation method needs every group's treatment share
+to be one known constant and its single transformed label is as noisy as the
+independent arms. Both arms reduce to coefficient vectors, so one customer's
+candidates are scored by two matrix products. Known weakness: with a few
+thousand sends the ranking is noisy, and the fixed rule (promotion
+sensitivity x value share) is often as good; see BENCHMARKS.md.
+
+>>> OFFER_FEATURES[:2]
+('kind_percent_discount', 'kind_fixed_discount')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import RetailDataset
+from features.finalise import FeaturePriors
+from nba.actions import OfferKind
+from nba.channels import OUTBOUND_CHANNELS, Channel
+from nba.events import EventType
+from nba.profile import CustomerProfile
+from training.metrics import qini_coefficient, qini_curve, uplift_at_k
+from training.propensity import (
+    CHANNEL_FEATURES,
+    PROFILE_FEATURES,
+    ContactExamples,
+    LinearScorer,
+    channel_features,
+    contact_examples,
+    fit_logistic,
+    message_sends,
+    profile_features,
+    sample_rows,
+)
+
+Report = Callable[[str], None]
+
+#: A purchase this long after a send counts as its outcome.
+OUTCOME_WINDOW = pd.Timedelta(days=7)
+_KINDS = tuple(OfferKind)
+OFFER_FEATURES: tuple[str, ...] = (
+    *(f"kind_{k.value}" for k in _KINDS),
+    "value_share",
+    "log_cost",
+    *(f"promo_x_kind_{k.value}" for k in _KINDS),
+    "promo_x_value_share",
+)
+
+
+def offer_features(
+    profile: CustomerProfile, kind: OfferKind, cost: float, reference_basket: float
+) -> np.ndarray:
+    """Features of an offer for one customer (:data:`OFFER_FEATURES`)."""
+    basket = profile.average_basket if profile.average_basket > 0 else reference_basket
+    share = min(cost / basket, 2.0) if basket > 0 else 0.0
+    onehot = np.array([1.0 if kind == k else 0.0 for k in _KINDS])
+    promo = profile.promo_sensitivity
+    return np.concatenate(
+        [onehot, [share, math.log1p(max(cost, 0.0))], promo * onehot, [promo * share]]
+    )
+
+
+# ------------------------------------------------------------------ examples
+
+
+def offer_sends(events: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
+    """Sends of randomised offer groups, with ``treated``, the group's ``offer_id`` and
+    ``purchased`` (a purchase within :data:`OUTCOME_WINDOW`).
+
+    Raises ``ValueError`` when no send carries an offer, or an offer id is not in ``offers``.
+    """
+    sends = message_sends(events)
+    if sends.empty:
+        raise ValueError("events: no message_sent events, so no offer was ever sent")
+    sends["group_day"] = sends["timestamp"].dt.floor("D")
+    with_offer = sends[sends["offer_id"].notna()]
+    if with_offer.empty:
+        raise ValueError(
+            "events: no message_sent event carries an offer_id; offer uplift needs sends with "
+            "and without offers (e.g. an A/B test of a campaign's offer)"
+        )
+    unknown = set(with_offer["offer_id"].astype(str)) - set(offers["offer_id"].astype(str))
+    if unknown:
+        raise ValueError(
+            f"events: message_sent offer_id(s) {sorted(unknown)[:5]} are not in the offers table"
+        )
+    modal = (
+        with_offer.groupby(["channel", "group_day"])["offer_id"]
+        .agg(lambda s: s.value_counts().index[0])
+        .rename("group_offer")
+        .reset_index()
+    )
+    rows = sends.merge(modal, on=["channel", "group_day"], how="inner")
+    rows["treated"] = rows["offer_id"].notna()
+    rows["offer_id"] = rows["offer_id"].fillna(rows["group_offer"]).astype(str)
+    if rows["treated"].all():
+        raise ValueError(
+            "events: every send of the offer campaigns carries the offer, so there is no control "
+            "group to measure uplift against"
+        )
+    rows = rows.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    purchases = events.loc[
+        events["event_type"] == EventType.PURCHASE.value, ["customer_id", "timestamp"]
+    ].drop_duplicates()
+    purchases = purchases.assign(
+        customer_id=purchases["customer_id"].astype(str), bought_at=purchases["timestamp"]
+    ).sort_values("timestamp", kind="stable")
+    nxt = pd.merge_asof(
+        rows[["customer_id", "timestamp"]].assign(row=np.arange(len(rows))),
+        purchases[["customer_id", "timestamp", "bought_at"]],
+        on="timestamp",
+        by="customer_id",
+        direction="forward",
+        allow_exact_matches=False,
+    ).sort_values("row")
+    gap = nxt["bought_at"].to_numpy() - rows["timestamp"].to_numpy()
+    rows["purchased"] = pd.notna(nxt["bought_at"]).to_numpy() & (gap <= OUTCOME_WINDOW)
+    return rows.drop(columns=["group_day", "group_offer"])
+
+
+def offer_examples(
+    data: RetailDataset,
+    max_examples: int | None = None,
+    seed: int = 0,
+    priors: FeaturePriors | None = None,
+    report: Report | None = None,
+) -> ContactExamples:
+    """Point-in-time examples of the randomised offer groups (a sample when above the cap)."""
+    rows = sample_rows(offer_sends(data.events, data.offers), max_examples, seed)
+    return contact_examples(data, rows, priors=priors, report=report)
+
+
+# ------------------------------------------------------------------ the model
+
+
+@dataclass(frozen=True)
+class OfferConfig:
+    """Settings of :class:`OfferUpliftModel`."""
+
+    C: float = 0.3  # inverse L2 strength of the logistic regressions
+    method: str = "coupled"  # coupled arms (shared baseline) or independent arms
+    interaction_weight: float = 0.3  # coupled: the arms' difference is penalised 1 / w**2 x more
+    effect: str = "pull"  # coupled: what the effect varies with: "pull", "offer" or "all" columns
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.C <= 0:
+            raise ValueError(f"C must be > 0 (got {self.C})")
+        if self.effect not in ("pull", "offer", "all"):
+            raise ValueError(f"effect must be 'pull', 'offer' or 'all' (got {self.effect!r})")
+        if self.method not in ("coupled", "independent"):
+            raise ValueError(f"method must be 'coupled' or 'independent' (got {self.method!r})")
+        if not 0.0 < self.interaction_weight <= 1.0:
+            raise ValueError(
+                f"interaction_weight must be in (0, 1] (got {self.interaction_weight})"
+            )
+
+    def to_params(self) -> dict[str, object]:
+        return {
+            "C": self.C,
+            "method": f"t-learner-logistic-{self.method}",
+            "interaction_weight": self.interaction_weight,
+            "effect": self.effect,
+            "seed": self.seed,
+        }
+
+
+@dataclass(frozen=True)
+class OfferSpec:
+    """What the model needs to know of an offer."""
+
+    kind: OfferKind
+    cost: float
+
+
+class OfferUpliftModel:
+    """P(purchase | offer), P(purchase | no offer) and their difference, per customer,
+    channel and offer (two logistic regressions, see the module docstring)."""
+
+    def __init__(self, config: OfferConfig | None = None) -> None:
+        self.config = config or OfferConfig()
+        self.channels: tuple[Channel, ...] = ()
+        self.offers: dict[str, OfferSpec] = {}
+        self.reference_basket = 0.0
+        self.treated: LinearScorer | None = None
+        self.control: LinearScorer | None = None
+
+    def fit(self, examples: ContactExamples, offers: pd.DataFrame) -> OfferUpliftModel:
+        rows = examples.rows
+        for column in ("treated", "purchased", "offer_id"):
+            if column not in rows:
+                raise ValueError(f"offer examples need a {column!r} column (see offer_sends)")
+        treated = rows["treated"].to_numpy(dtype=bool)
+        if treated.all() or not treated.any():
+            raise ValueError("offer examples need both treated sends and controls")
+        self.offers = {
+            str(o): OfferSpec(OfferKind(k), float(c))
+            for o, k, c in zip(offers["offer_id"], offers["kind"], offers["cost"], strict=True)
+        }
+        self.channels = tuple(
+            sorted({Channel(c) for c in rows["channel"].astype(str)}, key=OUTBOUND_CHANNELS.index)
+        )
+        baskets = np.array([p.average_basket for p in examples.profiles])
+        self.reference_basket = float(baskets[baskets > 0].mean()) if (baskets > 0).any() else 50.0
+        matrix = self.design(examples)
+        y = rows["purchased"].to_numpy(dtype=int)
+        cfg = self.config
+        if cfg.method == "independent":
+            self.treated = fit_logistic(matrix[treated], y[treated], cfg.C, cfg.seed)
+            self.control = fit_logistic(matrix[~treated], y[~treated], cfg.C, cfg.seed)
+            return self
+        # coupled arms: logit = b + w.x + t (w_t + v.x_u); treated arm (b + w_t, w + v),
+        # control arm (b, w), with the difference (w_t, v) under a stronger penalty; x_u are
+        # the columns the offer's effect may depend on (all, or the channel and the offer)
+        t = treated.astype(float)[:, None]
+        d = matrix.shape[1]
+        effect = self._effect_columns(d)
+        weights = np.concatenate([np.ones(d + 1), np.full(len(effect), cfg.interaction_weight)])
+        joint = fit_logistic(
+            np.hstack([matrix, t, t * matrix[:, effect]]),
+            y,
+            cfg.C,
+            cfg.seed,
+            column_weights=weights,
+        )
+        base, shift = joint.coef[:d], float(joint.coef[d])
+        diff = np.zeros(d)
+        diff[effect] = joint.coef[d + 1 :]
+        self.control = LinearScorer(base, joint.intercept)
+        self.treated = LinearScorer(base + diff, joint.intercept + shift)
+        return self
+
+    def _effect_columns(self, d: int) -> np.ndarray:
+        """Design columns the treatment effect may depend on (see ``OfferConfig.effect``)."""
+        if self.config.effect == "all":
+            return np.arange(d)
+        start = len(PROFILE_FEATURES)
+        channel_cols = np.arange(start, start + len(self.channels))
+        if self.config.effect == "pull":
+            # promotion sensitivity x value share, and that x the open rate on the channel
+            return np.concatenate([channel_cols, [d - 2, d - 1]])
+        offer_cols = np.arange(d - len(OFFER_FEATURES) - 1, d)
+        return np.concatenate([channel_cols, offer_cols])
+
+    def design(self, examples: ContactExamples) -> np.ndarray:
+        specs = [self._offer(o) for o in examples.rows["offer_id"].astype(str)]
+        channels = [Channel(c) for c in examples.rows["channel"].astype(str)]
+        return np.vstack(
+            [
+                self._row(p, c, s.kind, s.cost)
+                for p, c, s in zip(examples.profiles, channels, specs, strict=True)
+            ]
+        )
+
+    def _offer(self, offer_id: str) -> OfferSpec:
+        spec = self.offers.get(offer_id)
+        if spec is None:
+            raise ValueError(f"offer {offer_id!r} is unknown to the uplift model")
+        return spec
+
+    def _channel_onehot(self, channel: Channel) -> np.ndarray:
+        if channel not in self.channels:
+            raise ValueError(
+                f"channel {channel.value!r} unknown to the uplift model "
+                f"(it knows {[c.value for c in self.channels]})"
+            )
+        out = np.zeros(len(self.channels))
+        out[self.channels.index(channel)] = 1.0
+        return out
+
+    def _row(
+        self, profile: CustomerProfile, channel: Channel, kind: OfferKind, cost: float
+    ) -> np.ndarray:
+        return np.concatenate(
+            [
+                profile_features(profile),
+                self._channel_part(profile, channel),
+                self._offer_part(profile, channel, kind, cost),
+            ]
+        )
+
+    def _channel_part(self, profile: CustomerProfile, channel: Channel) -> np.ndarray:
+        return np.concatenate(
+            [self._channel_onehot(channel), channel_features(profile, channel, None)]
+        )
+
+    def _offer_part(
+        self, profile: CustomerProfile, channel: Channel, kind: OfferKind, cost: float
+    ) -> np.ndarray:
+        """Offer features, and the offer's pull x the customer's open rate on the channel:
+        an offer moves only those who see it."""
+        features = offer_features(profile, kind, cost, self.reference_basket)
+        engagement = profile.engagement.get(channel)
+        seen = engagement.open_rate if engagement is not None else 0.0
+        return np.concatenate([features, [seen * features[-1]]])
+
+    def _arms(self) -> tuple[LinearScorer, LinearScorer]:
+        if self.treated is None or self.control is None:
+            raise RuntimeError("the offer uplift model is not fitted; call fit() first")
+        return self.treated, self.control
+
+    def predict_examples(self, examples: ContactExamples) -> tuple[np.ndarray, np.ndarray]:
+        """``(P(purchase | offer), P(purchase | no offer))`` per example, each shape ``(n,)``."""
+        treated, control = self._arms()
+        matrix = self.design(examples)
+        return treated.probability(matrix), control.probability(matrix)
+
+    def uplift_examples(self, examples: ContactExamples) -> np.ndarray:
+        with_offer, without = self.predict_examples(examples)
+        return with_offer - without
+
+    def predict(
+        self,
+        profile: CustomerProfile,
+        channels: Sequence[Channel],
+        offers: Sequence[OfferSpec],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One customer: ``(P(purchase | offer), uplift)`` for each ``(channel, offer)`` pair.
+
+        All pairs are scored by two matrix products (no scikit-learn call).
+        """
+        treated, control = self._arms()
+        if len(channels) != len(offers):
+            raise ValueError("channels and offers must have one entry per pair")
+        if not channels:
+            return np.zeros(0), np.zeros(0)
+        base = profile_features(profile)
+        per_channel = {c: self._channel_part(profile, c) for c in set(channels)}
+        seen = {
+            c: (profile.engagement[c].open_rate if c in profile.engagement else 0.0)
+            for c in per_channel
+        }
+        per_offer = {
+            (s.kind, s.cost): offer_features(profile, s.kind, s.cost, self.reference_basket)
+            for s in offers
+        }
+        matrix = np.vstack(
+            [
+                np.concatenate(
+                    [
+                        base,
+                        per_channel[c],
+                        per_offer[(s.kind, s.cost)],
+                        [seen[c] * per_offer[(s.kind, s.cost)][-1]],
+                    ]
+                )
+                for c, s in zip(channels, offers, strict=True)
+            ]
+        )
+        p_t, p_c = treated.probability(matrix), control.probability(matrix)
+        return p_t, p_t - p_c
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Batch scoring (the MLflow pyfunc input): profile rows
+        (:func:`features.profile_table.profile_to_row` columns) with ``channel``,
+        ``offer_kind`` and ``offer_cost``; returns ``customer_id, channel, p_offer, uplift``."""
+        from features.profile_table import row_to_profile
+
+        missing = {"channel", "offer_kind", "offer_cost"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"uplift input: missing column(s) {sorted(missing)}")
+        p_offer, uplift = [], []
+        for row in frame.to_dict("records"):
+            try:
+                kind = OfferKind(str(row["offer_kind"]))
+            except ValueError:
+                raise ValueError(
+                    f"uplift input: unknown offer_kind {row['offer_kind']!r} "
+                    f"(expected one of {[k.value for k in OfferKind]})"
+                ) from None
+            p, u = self.predict(
+                row_to_profile({str(k): v for k, v in row.items()}),
+                [Channel(row["channel"])],
+                [OfferSpec(kind, float(row["offer_cost"]))],
+            )
+            p_offer.append(float(p[0]))
+            uplift.append(float(u[0]))
+        return pd.DataFrame(
+            {
+                "customer_id": frame["customer_id"].astype(str).to_numpy(),
+                "channel": frame["channel"].astype(str).to_numpy(),
+                "p_offer": p_offer,
+                "uplift": uplift,
+            }
+        )
+
+    @property
+    def n_features(self) -> int:
+        return (
+            len(PROFILE_FEATURES)
+            + len(self.channels)
+            + len(CHANNEL_FEATURES)
+            + len(OFFER_FEATURES)
+            + 1
+        )
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def rule_uplift(examples: ContactExamples, reference_basket: float) -> np.ndarray:
+    """The simple baseline: promotion sensitivity x the offer's value share (what the
+    rule-based scorer's uplift grows with)."""
+    out = np.empty(len(examples))
+    costs = examples.rows["offer_cost"].to_numpy(dtype=float)
+    for i, p in enumerate(examples.profiles):
+        basket = p.average_basket if p.average_basket > 0 else reference_basket
+        out[i] = p.promo_sensitivity * (costs[i] / basket if basket > 0 else 0.0)
+    return out
+
+
+@dataclass(frozen=True)
+class UpliftEvaluation:
+    """Uplift models on held-out sends (after ``cut``): Qini and uplift@k on the observed
+    randomised outcomes, and agreement with the true uplift when the simulator knows it."""
+
+    cut: pd.Timestamp
+    n_train: int
+    n_test: int
+    qini: dict[str, float]
+    uplift_at: dict[str, dict[str, float]]  # model -> "10%" -> uplift
+    truth_spearman: dict[str, float] = field(default_factory=dict)
+    truth_top30: dict[str, float] = field(default_factory=dict)  # mean true uplift of top 30%
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {
+            "train_sends": float(self.n_train),
+            "test_sends": float(self.n_test),
+        }
+        for name, q in self.qini.items():
+            out[f"{name}_qini"] = q
+            for k, v in self.uplift_at[name].items():
+                out[f"{name}_uplift_at_{k.rstrip('%')}pct"] = v
+        for name, v in self.truth_spearman.items():
+            out[f"{name}_truth_spearman"] = v
+        for name, v in self.truth_top30.items():
+            out[f"{name}_true_uplift_top30"] = v
+        return out
+
+    def markdown(self) -> str:
+        lines = [
+            f"Offer uplift, held-out sends after {self.cut:%Y-%m-%d %H:%M} UTC "
+            f"({self.n_test:,} sends)",
+            "",
+            "| model | Qini | uplift@10% | uplift@30% | Spearman vs true uplift "
+            "| true uplift of top 30% |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, q in self.qini.items():
+            at = self.uplift_at[name]
+            rho = self.truth_spearman.get(name)
+            top = self.truth_top30.get(name)
+            lines.append(
+                f"| {name} | {q:.5f} | {at['10%']:.4f} | {at['30%']:.4f} | "
+                f"{'-' if rho is None else f'{rho:.3f}'} | {'-' if top is None else f'{top:.5f}'} |"
+            )
+        return "\n".join(lines)
+
+
+def _offer_split(
+    examples: ContactExamples, test_fraction: float
+) -> tuple[pd.Timestamp, ContactExamples, ContactExamples]:
+    """Time split: the latest ``test_fraction`` of sends is held out (training sends whose
+    outcome window reaches the cut are dropped). When the held-out sends are all on channels
+    absent before the cut (a one-off postal campaign at the end), the cut moves earlier,
+    up to half of the sends."""
+    stamps = examples.rows["timestamp"]
+    fraction = test_fraction
+    while True:
+        cut = pd.Timestamp(stamps.quantile(1.0 - fraction))  # type: ignore[arg-type]
+        train = examples.take((stamps < cut - OUTCOME_WINDOW).to_numpy())
+        test = examples.take((stamps >= cut).to_numpy())
+        trained = set(train.rows["channel"])
+        if len(train) and test.rows["channel"].isin(trained).any():
+            return cut, train, test
+        if fraction >= 0.5:
+            raise ValueError(
+                f"no time split leaves offer sends on the same channels before and after the "
+                f"cut ({len(examples):,} sends from {stamps.min()} to {stamps.max()}); "
+                "offer uplift needs a longer history"
+            )
+        fraction = min(0.5, fraction + 0.1)
+
+
+def evaluate_offers(
+    examples: ContactExamples,
+    offers: pd.DataFrame,
+    config: OfferConfig | None = None,
+    test_fraction: float = 0.2,
+    truth: Callable[[ContactExamples], np.ndarray] | None = None,
+    random_repeats: int = 20,
+) -> tuple[UpliftEvaluation, OfferUpliftModel]:
+    """Fit on earlier sends, evaluate on the later ones against the baselines, same run.
+
+    Baselines: ``random`` (uplift scores drawn at random; its Qini is averaged
+    over ``random_repeats`` draws) and ``rule`` (:func:`rule_uplift`).
+    ``truth`` (simulator only) gives the true uplift of each held-out send.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1) (got {test_fraction})")
+    cut, train, test = _offer_split(examples, test_fraction)
+    model = OfferUpliftModel(config).fit(train, offers)
+    test = test.take(test.rows["channel"].isin([c.value for c in model.channels]).to_numpy())
+    cost = {o: s.cost for o, s in model.offers.items()}
+    test = ContactExamples(
+        test.rows.assign(offer_cost=test.rows["offer_id"].map(cost)),
+        test.profiles,
+        test.hour_of_week,
+    )
+    treated = test.rows["treated"].to_numpy(dtype=bool)
+    outcome = test.rows["purchased"].to_numpy(dtype=float)
+    independent = OfferUpliftModel(
+        dataclasses.replace(config or OfferConfig(), method="independent")
+    ).fit(train, offers)
+    scores = {
+        "t_learner": model.uplift_examples(test),
+        "t_learner_independent": independent.uplift_examples(test),
+        "rule": rule_uplift(test, model.reference_basket),
+    }
+    rng = np.random.default_rng(0)
+    qini: dict[str, float] = {}
+    at: dict[str, dict[str, float]] = {}
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, s in scores.items():
+        qini[name] = qini_coefficient(s, treated, outcome)
+        at[name] = {f"{int(k * 100)}%": uplift_at_k(s, treated, outcome, k) for k in (0.1, 0.3)}
+        curves[name] = qini_curve(s, treated, outcome)
+    draws = [rng.random(len(test)) for _ in range(random_repeats)]
+    qini["random"] = float(np.mean([qini_coefficient(d, treated, outcome) for d in draws]))
+    at["random"] = {
+        f"{int(k * 100)}%": float(np.nanmean([uplift_at_k(d, treated, outcome, k) for d in draws]))
+        for k in (0.1, 0.3)
+    }
+    curves["random"] = qini_curve(draws[0], treated, outcome)
+    spearman: dict[str, float] = {}
+    top30: dict[str, float] = {}
+    if truth is not None:
+        from scipy.stats import spearmanr
+
+        true_uplift = truth(test)
+        ranked = {**scores, "random": draws[0], "truth": true_uplift}
+        n_top = max(1, round(0.3 * len(test)))
+        for name, s in ranked.items():
+            if name != "truth":
+                spearman[name] = float(spearmanr(s, true_uplift).statistic)
+            top30[name] = float(true_uplift[np.argsort(-s, kind="stable")[:n_top]].mean())
+        top30["everyone"] = float(true_uplift.mean())
+    evaluation = UpliftEvaluation(cut, len(train), len(test), qini, at, spearman, top30, curves)
+    return evaluation, model

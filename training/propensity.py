@@ -1,0 +1,665 @@
+"""Channel propensity: P(the customer engages | contacted on a channel), calibrated.
+
+Training examples are the ``message_sent`` events of the history; a send is
+*engaged* when the same customer opens or clicks on the same channel within
+:data:`ENGAGEMENT_WINDOW` (and before the next send there). Channels that
+record no opens or clicks (postal mail in the simulator) cannot be learned and
+are left out, with a note. Each example's features are those of the
+customer's profile as known just before the send
+(:func:`features.batch.point_in_time`), so no later event leaks into it, plus
+the channel and how well the send's local hour fits the customer's activity.
+
+The model is a logistic regression (per-channel slopes through channel x
+feature interactions) fitted on the earlier part of the training window and
+calibrated with isotonic regression on the later part (a held-out cut, as
+``CalibratedClassifierCV(cv="prefit")`` does). Its coefficients and the
+isotonic steps are kept as plain arrays, so that scoring one customer on a
+handful of channels is a matrix product and an interpolation, with no
+scikit-learn call.
+
+>>> import datetime as dt
+>>> from nba.profile import CustomerProfile
+>>> p = CustomerProfile("C1", days_since_last_visit=2.0)
+>>> profile_features(p).shape == (len(PROFILE_FEATURES),)
+True
+>>> local = dt.datetime(2026, 3, 6, 18)
+>>> channel_features(p, Channel.EMAIL, local).shape == (len(CHANNEL_FEATURES),)
+True
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.batch import point_in_time
+from features.dataset import RetailDataset
+from features.definitions import epoch_seconds, local_parts
+from features.finalise import FeaturePriors
+from nba.channels import CONSENT_CHANNELS, OUTBOUND_CHANNELS, Channel
+from nba.events import EventType
+from nba.profile import HOURS_PER_WEEK, CustomerProfile, LifecycleState
+from training.metrics import ClassificationMetrics, classification_metrics
+
+Report = Callable[[str], None]
+
+#: An open or click this long after a send (and before the next send on the channel) engages it.
+ENGAGEMENT_WINDOW = pd.Timedelta(days=3)
+#: Events that count as engagement with a message.
+ENGAGEMENT_EVENTS = (EventType.MESSAGE_OPENED.value, EventType.MESSAGE_CLICKED.value)
+#: At most this many sends get point-in-time profiles (a random sample beyond it).
+DEFAULT_MAX_EXAMPLES = 60_000
+
+_TIERS = ("none", "bronze", "silver", "gold", "platinum")
+_STATES = tuple(LifecycleState)
+PROFILE_FEATURES: tuple[str, ...] = (
+    "log_days_since_visit",
+    "never_visited",
+    "log_days_since_purchase",
+    "never_purchased",
+    "log_purchases_90d",
+    "log_purchases_total",
+    "log_revenue_90d",
+    "log_average_basket",
+    "promo_sensitivity",
+    "early_adopter_score",
+    "log_events_seen",
+    "has_cart",
+    "loyalty_rank",
+    "contacts_7d",
+    "best_open_rate",
+    *(f"state_{s.value}" for s in _STATES),
+)
+CHANNEL_FEATURES: tuple[str, ...] = (
+    "logit_open_rate",
+    "logit_click_rate",
+    "log_sent",
+    "log_opened",
+    "contacts_7d_channel",
+    "hour_fit",
+)
+
+
+def _log_days(value: float | None) -> tuple[float, float]:
+    if value is None:
+        return math.log1p(365.0), 1.0
+    return math.log1p(min(max(value, 0.0), 365.0)), 0.0
+
+
+def profile_features(profile: CustomerProfile) -> np.ndarray:
+    """The customer-level features (:data:`PROFILE_FEATURES`), shape ``(n_features,)``."""
+    visit, never_visited = _log_days(profile.days_since_last_visit)
+    purchase, never_purchased = _log_days(profile.days_since_last_purchase)
+    rank = _TIERS.index(profile.loyalty_tier) if profile.loyalty_tier in _TIERS else 0
+    opens = [profile.engagement[c].open_rate for c in CONSENT_CHANNELS if c in profile.engagement]
+    values = [
+        visit,
+        never_visited,
+        purchase,
+        never_purchased,
+        math.log1p(profile.purchases_90d),
+        math.log1p(profile.purchases_total),
+        math.log1p(max(profile.revenue_90d, 0.0)),
+        math.log1p(max(profile.average_basket, 0.0)),
+        profile.promo_sensitivity,
+        profile.early_adopter_score,
+        math.log1p(profile.events_seen),
+        1.0 if profile.cart_items else 0.0,
+        float(rank),
+        float(profile.contacts.total_7d()),
+        max(opens, default=0.0),
+        *(1.0 if profile.lifecycle_state == s else 0.0 for s in _STATES),
+    ]
+    return np.asarray(values, dtype=float)
+
+
+def hour_fit(profile: CustomerProfile, local: dt.datetime | None) -> float:
+    """How typical the local hour is for the customer: 24 x their activity share in that
+    hour of day and its neighbours (1 = an average hour; 1 when unknown)."""
+    activity = profile.activity_by_hour
+    if local is None or len(activity) != HOURS_PER_WEEK:
+        return 1.0
+    h = local.hour
+    share = 0.0
+    for d in range(7):
+        base = d * 24
+        share += (
+            0.25 * activity[base + (h - 1) % 24]
+            + 0.5 * activity[base + h]
+            + 0.25 * activity[base + (h + 1) % 24]
+        )
+    return 24.0 * share
+
+
+def _logit(rate: float) -> float:
+    r = min(max(rate, 1e-3), 1 - 1e-3)
+    return math.log(r / (1.0 - r))
+
+
+def channel_features(
+    profile: CustomerProfile, channel: Channel, local: dt.datetime | None
+) -> np.ndarray:
+    """The customer's features on ``channel`` (:data:`CHANNEL_FEATURES`) for a send at
+    local moment ``local``."""
+    eng = profile.engagement.get(channel)
+    contacts = float(profile.contacts.contacts_7d.get(channel, 0))
+    fit = hour_fit(profile, local)
+    if eng is None:
+        return np.array([_logit(0.0), _logit(0.0), 0.0, 0.0, contacts, fit])
+    return np.array(
+        [
+            _logit(eng.open_rate),
+            _logit(eng.click_rate),
+            math.log1p(eng.sent),
+            math.log1p(eng.opened),
+            contacts,
+            fit,
+        ]
+    )
+
+
+# ------------------------------------------------------------------ examples
+
+
+def message_sends(events: pd.DataFrame) -> pd.DataFrame:
+    """Every ``message_sent`` with whether it was engaged (opened or clicked in the window).
+
+    Returns columns ``customer_id, timestamp, channel, offer_id, engaged``, in time order.
+    """
+    kinds = events["event_type"]
+    sends = events.loc[
+        kinds == EventType.MESSAGE_SENT.value, ["customer_id", "timestamp", "channel", "offer_id"]
+    ]
+    sends = sends.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    sends["customer_id"] = sends["customer_id"].astype(str)
+    sends["channel"] = sends["channel"].astype(str)
+    responses = events.loc[kinds.isin(ENGAGEMENT_EVENTS), ["customer_id", "timestamp", "channel"]]
+    responses = responses.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    responses["customer_id"] = responses["customer_id"].astype(str)
+    responses["channel"] = responses["channel"].astype(str)
+    engaged = np.zeros(len(sends), dtype=bool)
+    if len(sends) and len(responses):
+        left = sends.assign(send_row=np.arange(len(sends)), sent_at=sends["timestamp"])
+        matched = pd.merge_asof(
+            responses,
+            left[["customer_id", "channel", "timestamp", "send_row", "sent_at"]],
+            on="timestamp",
+            by=["customer_id", "channel"],
+            direction="backward",
+        ).dropna(subset=["send_row"])
+        within = matched["timestamp"] - matched["sent_at"] <= ENGAGEMENT_WINDOW
+        engaged[matched.loc[within, "send_row"].astype(int).to_numpy()] = True
+    return sends.assign(engaged=engaged)
+
+
+def local_hours_of_week(data: RetailDataset, rows: pd.DataFrame) -> np.ndarray:
+    """Local hour of week (Monday 00:00 = 0) of each row's ``timestamp`` in its customer's zone."""
+    zones = data.customers.set_index("customer_id")["timezone"].astype(str)
+    tz = rows["customer_id"].map(zones).fillna("UTC").to_numpy(dtype=object)
+    how, _ = local_parts(epoch_seconds(rows["timestamp"]), tz)
+    return how
+
+
+def sample_rows(rows: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows (a seeded random sample, kept in time order)."""
+    if max_rows is None or len(rows) <= max_rows:
+        return rows.reset_index(drop=True)
+    keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=max_rows, replace=False))
+    return rows.iloc[keep].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ContactExamples:
+    """Sends with their point-in-time profiles and local send hours (one per row)."""
+
+    rows: pd.DataFrame  # customer_id, timestamp, channel, offer_id, engaged, ...
+    profiles: list[CustomerProfile]
+    hour_of_week: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not (len(self.rows) == len(self.profiles) == len(self.hour_of_week)):
+            raise ValueError("rows, profiles and hour_of_week must have one entry per send")
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, mask: np.ndarray) -> ContactExamples:
+        idx = np.flatnonzero(mask)
+        return ContactExamples(
+            self.rows.iloc[idx].reset_index(drop=True),
+            [self.profiles[i] for i in idx],
+            self.hour_of_week[idx],
+        )
+
+    def local_moments(self) -> list[dt.datetime]:
+        """A local moment with each row's weekday and hour (a reference week)."""
+        return [_REFERENCE_MONDAY + dt.timedelta(hours=int(h)) for h in self.hour_of_week]
+
+
+_REFERENCE_MONDAY = dt.datetime(2026, 1, 5)
+
+
+def contact_examples(
+    data: RetailDataset,
+    rows: pd.DataFrame,
+    priors: FeaturePriors | None = None,
+    report: Report | None = None,
+) -> ContactExamples:
+    """Point-in-time profiles of ``rows`` (``customer_id``, ``timestamp``, ...)."""
+    if report:
+        report(f"point-in-time profiles of {len(rows):,} sends")
+    profiles = point_in_time(data, rows[["customer_id", "timestamp"]], priors=priors)
+    return ContactExamples(rows.reset_index(drop=True), profiles, local_hours_of_week(data, rows))
+
+
+# ------------------------------------------------------------------ the model
+
+
+def _design(
+    base: np.ndarray, channel_index: np.ndarray, per_channel: np.ndarray, n_channels: int
+) -> np.ndarray:
+    """``[profile features, channel one-hot, channel one-hot x channel features]``."""
+    onehot = np.zeros((len(channel_index), n_channels))
+    onehot[np.arange(len(channel_index)), channel_index] = 1.0
+    inter = (onehot[:, :, None] * per_channel[:, None, :]).reshape(len(channel_index), -1)
+    return np.hstack([base, onehot, inter])
+
+
+@dataclass
+class LinearScorer:
+    """A fitted logistic regression as plain arrays (the scaler folded in), plus calibration.
+
+    ``probability(matrix) = interp(sigmoid(matrix @ coef + intercept), x_steps, y_steps)``.
+    """
+
+    coef: np.ndarray
+    intercept: float
+    x_steps: np.ndarray = field(default_factory=lambda: np.array([0.0, 1.0]))
+    y_steps: np.ndarray = field(default_factory=lambda: np.array([0.0, 1.0]))
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        z = np.clip(matrix @ self.coef + self.intercept, -35.0, 35.0)
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def probability(self, matrix: np.ndarray) -> np.ndarray:
+        return np.clip(np.interp(self.raw(matrix), self.x_steps, self.y_steps), 0.0, 1.0)
+
+
+def fit_logistic(
+    matrix: np.ndarray,
+    y: np.ndarray,
+    c: float,
+    seed: int = 0,
+    column_weights: np.ndarray | None = None,
+) -> LinearScorer:
+    """Standardise, fit an L2 logistic regression, fold the scaler into the coefficients.
+
+    ``column_weights`` multiply the standardised columns before the fit: a weight
+    ``w < 1`` penalises that column's coefficient ``1 / w**2`` times more.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y)) < 2:
+        raise ValueError(
+            f"cannot fit on {len(y)} examples of a single class ({int(y[0]) if len(y) else '-'})"
+        )
+    mean = matrix.mean(axis=0)
+    scale = matrix.std(axis=0)
+    scale[scale == 0] = 1.0
+    weights = np.ones(matrix.shape[1]) if column_weights is None else column_weights
+    scale = scale / weights
+    model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+    model.fit((matrix - mean) / scale, y)
+    coef = model.coef_[0] / scale
+    intercept = float(model.intercept_[0] - (coef * mean).sum())
+    return LinearScorer(coef, intercept)
+
+
+def calibrate(scorer: LinearScorer, matrix: np.ndarray, y: np.ndarray, method: str) -> None:
+    """Fit isotonic (or sigmoid) calibration of ``scorer`` on a held-out cut, in place."""
+    raw = scorer.raw(matrix)
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
+        scorer.x_steps = np.asarray(iso.X_thresholds_, dtype=float)
+        scorer.y_steps = np.asarray(iso.y_thresholds_, dtype=float)
+    elif method == "sigmoid":
+        from sklearn.linear_model import LogisticRegression
+
+        logit = np.log(np.clip(raw, 1e-9, 1 - 1e-9) / np.clip(1 - raw, 1e-9, 1))
+        platt = LogisticRegression(C=1e6).fit(logit[:, None], y)
+        grid = np.linspace(1e-6, 1 - 1e-6, 512)
+        g_logit = np.log(grid / (1 - grid))
+        scorer.x_steps = grid
+        scorer.y_steps = platt.predict_proba(g_logit[:, None])[:, 1]
+    elif method != "none":
+        raise ValueError(f"calibration must be 'isotonic', 'sigmoid' or 'none' (got {method!r})")
+
+
+@dataclass(frozen=True)
+class PropensityConfig:
+    """Settings of :class:`ChannelPropensityModel`."""
+
+    C: float = 0.5  # inverse L2 strength of the logistic regression
+    calibration: str = "isotonic"  # isotonic, sigmoid or none
+    calibration_fraction: float = 0.25  # latest share of training sends held out to calibrate
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.C <= 0:
+            raise ValueError(f"C must be > 0 (got {self.C})")
+        if not 0.0 < self.calibration_fraction < 1.0:
+            raise ValueError(
+                f"calibration_fraction must be in (0, 1) (got {self.calibration_fraction})"
+            )
+        if self.calibration not in ("isotonic", "sigmoid", "none"):
+            raise ValueError(
+                f"calibration must be 'isotonic', 'sigmoid' or 'none' (got {self.calibration!r})"
+            )
+
+    def to_params(self) -> dict[str, object]:
+        return {
+            "C": self.C,
+            "calibration": self.calibration,
+            "calibration_fraction": self.calibration_fraction,
+            "seed": self.seed,
+        }
+
+
+class ChannelPropensityModel:
+    """Calibrated P(engagement | contacted on a channel) per customer and channel.
+
+    Fit with :meth:`fit` on :class:`ContactExamples`; score with :meth:`predict`
+    (one customer, many channels and moments) or :meth:`predict_examples`.
+    """
+
+    def __init__(self, config: PropensityConfig | None = None) -> None:
+        self.config = config or PropensityConfig()
+        self.channels: tuple[Channel, ...] = ()
+        self.channel_rates: dict[Channel, float] = {}
+        self.skipped: dict[str, str] = {}
+        self.scorer: LinearScorer | None = None
+
+    # ---------------------------------------------------------------- fitting
+
+    def fit(self, examples: ContactExamples) -> ChannelPropensityModel:
+        """Fit on sends of channels that record engagement; raise when none does."""
+        rows = examples.rows
+        if len(rows) == 0:
+            raise ValueError(
+                "no message_sent events to learn channel propensity from "
+                "(events need event_type 'message_sent' with a channel)"
+            )
+        keep_channels: list[Channel] = []
+        self.skipped = {}
+        for name, group in rows.groupby("channel", sort=True):
+            channel = _known_channel(str(name))
+            if not group["engaged"].any():
+                self.skipped[str(name)] = (
+                    f"{len(group):,} sends but no {' or '.join(ENGAGEMENT_EVENTS)} event follows "
+                    f"any of them: engagement is not observed on {name}"
+                )
+                continue
+            keep_channels.append(channel)
+        if not keep_channels:
+            raise ValueError(
+                "no channel records engagement: none of the message_sent events is followed by "
+                f"{' or '.join(ENGAGEMENT_EVENTS)} on the same channel within "
+                f"{ENGAGEMENT_WINDOW.days} days ({'; '.join(self.skipped.values())})"
+            )
+        self.channels = tuple(sorted(keep_channels, key=OUTBOUND_CHANNELS.index))
+        examples = examples.take(rows["channel"].isin([c.value for c in self.channels]).to_numpy())
+        y = examples.rows["engaged"].to_numpy(dtype=int)
+        matrix = self.design(examples)
+        self.channel_rates = {
+            c: float(y[(examples.rows["channel"] == c.value).to_numpy()].mean())
+            for c in self.channels
+        }
+        n_cal = int(len(y) * self.config.calibration_fraction)
+        if self.config.calibration == "none" or n_cal < 50:
+            self.scorer = fit_logistic(matrix, y, self.config.C, self.config.seed)
+            return self
+        fit_part, cal_part = slice(0, len(y) - n_cal), slice(len(y) - n_cal, len(y))
+        self.scorer = fit_logistic(matrix[fit_part], y[fit_part], self.config.C, self.config.seed)
+        calibrate(self.scorer, matrix[cal_part], y[cal_part], self.config.calibration)
+        return self
+
+    def design(self, examples: ContactExamples) -> np.ndarray:
+        """Feature matrix of examples (rows in order), shape ``(n, n_features)``."""
+        index = self._channel_index(examples.rows["channel"].astype(str))
+        moments = examples.local_moments()
+        base = np.vstack([profile_features(p) for p in examples.profiles])
+        per = np.vstack(
+            [
+                channel_features(p, self.channels[i], m)
+                for p, i, m in zip(examples.profiles, index, moments, strict=True)
+            ]
+        )
+        return _design(base, index, per, len(self.channels))
+
+    def _channel_index(self, names: pd.Series | Sequence[str]) -> np.ndarray:
+        lookup = {c.value: i for i, c in enumerate(self.channels)}
+        index = np.array([lookup.get(str(n), -1) for n in names], dtype=np.intp)
+        if (index < 0).any():
+            unknown = sorted({str(n) for n, i in zip(names, index, strict=True) if i < 0})
+            raise ValueError(
+                f"channel(s) {unknown} unknown to the propensity model "
+                f"(it knows {[c.value for c in self.channels]})"
+            )
+        return index
+
+    # ---------------------------------------------------------------- scoring
+
+    def _check_fitted(self) -> LinearScorer:
+        if self.scorer is None:
+            raise RuntimeError("the channel propensity model is not fitted; call fit() first")
+        return self.scorer
+
+    def predict_examples(self, examples: ContactExamples) -> np.ndarray:
+        """Calibrated probabilities for each example, shape ``(n,)``."""
+        return self._check_fitted().probability(self.design(examples))
+
+    def predict(
+        self,
+        profile: CustomerProfile,
+        channels: Sequence[Channel],
+        local_times: Sequence[dt.datetime | None] | None = None,
+    ) -> np.ndarray:
+        """P(engage) of one customer on each channel (at each local send time), shape ``(m,)``.
+
+        Raises ``ValueError`` for a channel the model does not know.
+        """
+        scorer = self._check_fitted()
+        names = [Channel(c).value for c in channels]
+        index = self._channel_index(names)
+        times = list(local_times) if local_times is not None else [None] * len(names)
+        base = np.broadcast_to(profile_features(profile), (len(names), len(PROFILE_FEATURES)))
+        per = (
+            np.vstack(
+                [
+                    channel_features(profile, self.channels[i], t)
+                    for i, t in zip(index, times, strict=True)
+                ]
+            )
+            if names
+            else np.zeros((0, len(CHANNEL_FEATURES)))
+        )
+        return scorer.probability(_design(np.asarray(base), index, per, len(self.channels)))
+
+    def knows(self, channel: Channel) -> bool:
+        return channel in self.channels
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Batch scoring (the MLflow pyfunc input): profile rows
+        (:func:`features.profile_table.profile_to_row` columns) with a ``channel`` and an
+        optional local ``send_hour_of_week``; returns ``customer_id, channel, propensity``."""
+        from features.profile_table import row_to_profile
+
+        if "channel" not in frame:
+            raise ValueError("propensity input: no 'channel' column")
+        scorer = self._check_fitted()
+        hours = frame.get("send_hour_of_week")
+        profiles = [
+            row_to_profile({str(k): v for k, v in r.items()}) for r in frame.to_dict("records")
+        ]
+        names = frame["channel"].astype(str)
+        index = self._channel_index(names)
+        moments = [
+            None
+            if hours is None or pd.isna(hours.iloc[i])
+            else _REFERENCE_MONDAY + dt.timedelta(hours=int(hours.iloc[i]))
+            for i in range(len(frame))
+        ]
+        base = (
+            np.vstack([profile_features(p) for p in profiles])
+            if profiles
+            else np.zeros((0, len(PROFILE_FEATURES)))
+        )
+        per = (
+            np.vstack(
+                [
+                    channel_features(p, self.channels[i], m)
+                    for p, i, m in zip(profiles, index, moments, strict=True)
+                ]
+            )
+            if profiles
+            else np.zeros((0, len(CHANNEL_FEATURES)))
+        )
+        p = scorer.probability(_design(base, index, per, len(self.channels)))
+        return pd.DataFrame(
+            {"customer_id": [x.customer_id for x in profiles], "channel": names, "propensity": p}
+        )
+
+
+def _known_channel(name: str) -> Channel:
+    try:
+        return Channel(name)
+    except ValueError:
+        raise ValueError(
+            f"events: message_sent on unknown channel {name!r} "
+            f"(expected one of {[c.value for c in Channel]})"
+        ) from None
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def profile_rate_baseline(examples: ContactExamples) -> np.ndarray:
+    """The customer's smoothed rate on the send's channel (what the rule-based scorer reads:
+    the open rate where opens are reported, the click rate elsewhere)."""
+    out = np.empty(len(examples))
+    for i, (p, ch) in enumerate(zip(examples.profiles, examples.rows["channel"], strict=True)):
+        eng = p.engagement.get(Channel(ch))
+        if eng is None:
+            out[i] = 0.0
+        elif Channel(ch) in (Channel.EMAIL, Channel.PUSH, Channel.CALL_CENTRE):
+            out[i] = eng.open_rate
+        else:
+            out[i] = eng.click_rate
+    return out
+
+
+@dataclass(frozen=True)
+class ChannelEvaluation:
+    """The propensity model and its baselines on held-out sends (after ``cut``)."""
+
+    cut: pd.Timestamp
+    n_train: int
+    results: dict[str, ClassificationMetrics]  # model name -> metrics
+    per_channel_auc: dict[str, dict[str, float]]  # model -> channel -> AUC
+    truth_correlation: dict[str, float] = field(default_factory=dict)  # model -> Spearman
+    y_true: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, m in self.results.items():
+            out |= {f"{name}_auc": m.auc, f"{name}_brier": m.brier, f"{name}_ece": m.ece}
+        for name, rho in self.truth_correlation.items():
+            out[f"{name}_truth_spearman"] = rho
+        out["test_sends"] = float(next(iter(self.results.values())).n) if self.results else 0.0
+        out["train_sends"] = float(self.n_train)
+        return out
+
+    def markdown(self) -> str:
+        lines = [
+            f"Channel propensity, held-out sends after {self.cut:%Y-%m-%d %H:%M} UTC",
+            "",
+            "| model | AUC | Brier | ECE | Spearman vs true P(open) |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, m in self.results.items():
+            rho = self.truth_correlation.get(name)
+            rho_text = f"{rho:.3f}" if rho is not None else "-"
+            lines.append(f"| {name} | {m.auc:.4f} | {m.brier:.4f} | {m.ece:.4f} | {rho_text} |")
+        return "\n".join(lines)
+
+
+def split_examples(
+    examples: ContactExamples, test_fraction: float
+) -> tuple[pd.Timestamp, ContactExamples, ContactExamples]:
+    """Time split of sends: the latest ``test_fraction`` is the test set; training sends whose
+    engagement window reaches past the cut are dropped (their labels are not known yet)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1) (got {test_fraction})")
+    stamps = examples.rows["timestamp"]
+    cut = pd.Timestamp(stamps.quantile(1.0 - test_fraction))  # type: ignore[arg-type]
+    train = (stamps < cut - ENGAGEMENT_WINDOW).to_numpy()
+    test = (stamps >= cut).to_numpy()
+    return cut, examples.take(train), examples.take(test)
+
+
+def evaluate_channels(
+    examples: ContactExamples,
+    config: PropensityConfig | None = None,
+    test_fraction: float = 0.2,
+    truth: Callable[[ContactExamples], np.ndarray] | None = None,
+) -> tuple[ChannelEvaluation, ChannelPropensityModel]:
+    """Fit on the earlier sends, score the later ones, with the baselines in the same run.
+
+    ``truth`` (simulator only) gives the true engagement probability of sends;
+    the Spearman correlation of each model with it is reported (channels where
+    it returns NaN are left out).
+    """
+    cut, train, test = split_examples(examples, test_fraction)
+    model = ChannelPropensityModel(config).fit(train)
+    test = test.take(test.rows["channel"].isin([c.value for c in model.channels]).to_numpy())
+    if len(test) == 0:
+        raise ValueError(f"no held-out sends after {cut} on the channels the model learned")
+    y = test.rows["engaged"].to_numpy(dtype=int)
+    channel_rate = (
+        test.rows["channel"].map({c.value: r for c, r in model.channel_rates.items()}).to_numpy()
+    )
+    predictions = {
+        "propensity": model.predict_examples(test),
+        "channel_rate": channel_rate.astype(float),
+        "profile_rate": profile_rate_baseline(test),
+    }
+    results = {name: classification_metrics(y, p) for name, p in predictions.items()}
+    per_channel: dict[str, dict[str, float]] = {}
+    for name, p in predictions.items():
+        per_channel[name] = {}
+        for ch in model.channels:
+            at = (test.rows["channel"] == ch.value).to_numpy()
+            if at.any():
+                per_channel[name][ch.value] = classification_metrics(y[at], p[at]).auc
+    correlation: dict[str, float] = {}
+    if truth is not None:
+        from scipy.stats import spearmanr
+
+        true_p = truth(test)
+        known = np.isfinite(true_p)
+        for name, p in predictions.items():
+            correlation[name] = float(spearmanr(p[known], true_p[known]).statistic)
+        results["truth"] = classification_metrics(y[known], true_p[known])
+        predictions["truth"] = true_p
+    evaluation = ChannelEvaluation(
+        cut, len(train), results, per_channel, correlation, y, predictions
+    )
+    return evaluation, model
