@@ -41,7 +41,7 @@ from serving.errors import (
 )
 from serving.ingest import EventIngestor
 from serving.metrics import ApiMetrics
-from serving.models import ModelManager, ModelPoller, ScorerFactory
+from serving.models import ModelManager, ModelPoller, ScorerFactory, model_scorer_factory
 from serving.redis_gate import RedisDownError, RedisGate
 from serving.schemas import (
     BatchDecisionRequest,
@@ -223,7 +223,8 @@ def _start(
 
         sink = JsonlDecisionLog(settings.decision_log_path, fsync=settings.decision_log_fsync)
     experiment = load_experiment_setting(settings.experiment_file)
-    models = ModelManager(registry, scorer_factory=scorer_factory)
+    factory = scorer_factory or model_scorer_factory(use_uplift_model=settings.use_uplift_model)
+    models = ModelManager(registry, scorer_factory=factory)
     if models.refresh():
         metrics.model_reloads.inc()
     redis_keys = Keys(settings.redis_prefix)

@@ -223,6 +223,9 @@ class DecisionService:
         ctx = CustomerContext(
             profile, now, session=_session(context, now), action_history=read.history
         )
+        personalise = getattr(models.scorer, "personalise", None)
+        if personalise is not None:  # the learned send-time pattern goes into the profile
+            ctx = personalise(ctx)
         max_actions = min(context.max_actions, len(self.catalog.ids))
         seed: int | str = idempotency_key or secrets.token_hex(8)
         policy = self.policy(models, max_actions)

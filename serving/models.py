@@ -23,8 +23,11 @@ from nba.scoring import Scorer
 log = logging.getLogger("nba.api")
 
 RECOMMENDER = "nba-recommender"
-#: Registered models the API looks for (the recommender; the scorer models when trained).
-SERVED_MODELS: tuple[str, ...] = (RECOMMENDER, "nba-channels", "nba-offers", "nba-send-time")
+CHANNELS = "nba-channels"
+OFFERS = "nba-offers"
+SEND_TIME = "nba-send-time"
+#: Registered models the API looks for (each is optional: rules cover what is missing).
+SERVED_MODELS: tuple[str, ...] = (RECOMMENDER, CHANNELS, OFFERS, SEND_TIME)
 
 ScorerFactory = Callable[[Mapping[str, Any]], Scorer | None]
 
@@ -48,6 +51,24 @@ class ModelSet:
         if not self.versions:
             return "rules"
         return ",".join(f"{name}:{v}" for name, v in sorted(self.versions.items()))
+
+
+def model_scorer_factory(*, use_uplift_model: bool = False) -> ScorerFactory:
+    """Builds the engine's scorer from the loaded champions: channel propensity and send
+    time when registered; the offer uplift model only when ``use_uplift_model`` (on the
+    simulator it ranks customers worse than the rule-based uplift, see the README)."""
+
+    def build(models: Mapping[str, Any]) -> Scorer | None:
+        from training.model_scorer import ModelScorer
+
+        propensity = models.get(CHANNELS)
+        uplift = models.get(OFFERS) if use_uplift_model else None
+        send_time = models.get(SEND_TIME)
+        if propensity is None and uplift is None and send_time is None:
+            return None
+        return ModelScorer(propensity=propensity, uplift=uplift, send_time=send_time)
+
+    return build
 
 
 class ModelCheckError(RuntimeError):

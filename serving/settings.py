@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     #: Seconds between polls of the registry's ``champion`` aliases (0: only on reload).
     model_poll_seconds: float = Field(default=30.0, ge=0)
+    #: Score offers with the registered uplift model (else the rule-based uplift).
+    use_uplift_model: bool = False
     #: API keys (JSON list of {name, sha256, scopes}).
     api_keys: list[ApiKeySpec] = Field(default_factory=list)
     #: Serve without API keys (development only; refused when keys are configured).
