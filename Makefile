@@ -28,11 +28,14 @@ demo: $(STAMP) ## Run the product end to end on embedded defaults.
 	$(BIN)/nba features build --data $(DATA)/retailer --out $(DATA)/profiles.parquet
 	$(BIN)/nba features materialise --data $(DATA)/retailer --data-dir $(DATA)
 	$(BIN)/nba features show --data $(DATA)/retailer --profiles $(DATA)/profiles.parquet --data-dir $(DATA)
-	$(BIN)/nba train recommender --data $(DATA)/retailer --data-dir $(DATA) --promote
+	$(BIN)/nba train all --data $(DATA)/retailer --data-dir $(DATA) --promote
 	$(BIN)/nba recommend --customers C000001,C000002 --k 10 --data-dir $(DATA)
 	$(BIN)/nba decide --audience $(DATA)/profiles.parquet --out $(DATA)/decisions.parquet
 	$(BIN)/nba decide-examples --data $(DATA)/retailer
 	$(BIN)/nba api-demo --data-dir $(DATA)
+	$(BIN)/nba experiments simulate --customers 1000 --days 30 --trigger-every-hours 12 --out $(DATA)/experiment
+	$(BIN)/nba experiments report simulated_ab --results $(DATA)/experiment --data-dir $(DATA)
+	$(BIN)/nba experiments ope --simulate --customers 1000 --days 3 --history-days 30 --no-closed-loop
 
 test: $(STAMP) ## Run the test suite (unit, integration against real Redis/MLflow, doctests).
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
