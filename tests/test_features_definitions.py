@@ -49,7 +49,11 @@ def test_event_by_event_ops_equal_the_vectorised_ones_on_a_simulated_retailer(
     one_by_one = online._event_ops_one_by_one(events)
     assert len(one_by_one) == len(vectorised) == len(events)
     for fast, slow in zip(one_by_one, vectorised, strict=True):
-        assert (fast.customer_id, fast.event_id, fast.ts) == (slow.customer_id, slow.event_id, slow.ts)
+        assert (fast.customer_id, fast.event_id, fast.ts) == (
+            slow.customer_id,
+            slow.event_id,
+            slow.ts,
+        )
         assert sorted(f for f, _ in fast.ops) == sorted(f for f, _ in slow.ops), fast.event_id
         for (field, a), (_, b) in zip(sorted(fast.ops), sorted(slow.ops), strict=True):
             assert math.isclose(a, b, rel_tol=1e-12), (fast.event_id, field, a, b)
