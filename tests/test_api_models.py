@@ -6,8 +6,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from tests.api_support import ApiWorld, build_world
-from training.api import CHANNELS_NAME, SEND_TIME_NAME, train_channels, train_send_time
+from tests.api_support import FAST, ApiWorld, build_world
+from training.api import (
+    CHANNELS_NAME,
+    RECOMMENDER_NAME,
+    SEND_TIME_NAME,
+    train_channels,
+    train_recommender,
+    train_send_time,
+)
 from training.model_scorer import ModelScorer
 
 
@@ -43,3 +50,40 @@ def test_promoted_channel_and_send_time_models_score_decisions(world: ApiWorld) 
         assert f"{CHANNELS_NAME}:{channels.version.version}" in answer["model_version"]
         assert f"{SEND_TIME_NAME}:{send_time.version.version}" in answer["model_version"]
         assert answer["actions"]
+
+
+class BrokenRecommender:
+    """A recommender that loads but cannot score: the check must keep it out."""
+
+    def recommend(self, customer_ids: object, k: int = 10, **kwargs: object) -> object:
+        raise RuntimeError("this model was trained on the wrong catalogue")
+
+
+def test_a_failing_new_champion_leaves_the_old_models_serving(world: ApiWorld) -> None:
+    good = train_recommender(world.data, registry=world.registry, config=FAST, evaluate_first=False)
+    world.registry.promote(RECOMMENDER_NAME, good.version.version)
+    app = create_app(world.settings(), client=world.client, registry=world.registry)
+    body = {"customer_id": world.customer(), "context": {"channel": "web", "max_actions": 3}}
+    with TestClient(app) as api:
+        serving = f"{RECOMMENDER_NAME}:{good.version.version}"
+        assert (
+            serving
+            in api.post("/v1/decisions", json=body, headers=world.headers()).json()["model_version"]
+        )
+        bad = world.registry.log_model_run(
+            experiment="nba-training",
+            model_name=RECOMMENDER_NAME,
+            model=BrokenRecommender(),
+            params={},
+            metrics={},
+            fingerprint="broken",
+        )
+        world.registry.promote(RECOMMENDER_NAME, bad.version)
+        reload = api.post("/v1/admin/models/reload", headers=world.headers("ops")).json()
+        assert reload["changed"] is False
+        [status] = [m for m in reload["models"] if m["name"] == RECOMMENDER_NAME]
+        assert status["version"] == str(good.version.version)
+        assert "wrong catalogue" in status["error"]
+        after = api.post("/v1/decisions", json=body, headers=world.headers())
+        assert after.status_code == 200 and serving in after.json()["model_version"]
+        assert api.get("/readyz").json()["models"][0]["error"]
