@@ -20,7 +20,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.auth import ApiKeys, key_from_headers
@@ -271,20 +270,36 @@ def _refresh_popular(runtime: Runtime) -> None:
         )
 
 
-class _Timing(BaseHTTPMiddleware):
-    """Latency histogram per route template (never the raw path: it may hold an id)."""
+class _Timing:
+    """Latency histogram per route template (never the raw path: it may hold an id).
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+    Pure ASGI (no ``BaseHTTPMiddleware``), so it adds no task or stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        runtime = getattr(request.app.state, "runtime", None)
-        if runtime is not None:
-            route = request.scope.get("route")
-            endpoint = getattr(route, "path", "unmatched")
-            runtime.metrics.latency.labels(
-                endpoint, request.method, str(response.status_code)
-            ).observe(time.perf_counter() - start)
-        return response
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            runtime = getattr(scope["app"].state, "runtime", None) if "app" in scope else None
+            if runtime is not None:
+                endpoint = getattr(scope.get("route"), "path", "unmatched")
+                runtime.metrics.latency.labels(endpoint, scope["method"], str(status)).observe(
+                    time.perf_counter() - start
+                )
 
 
 def _runtime(request: Request) -> Runtime:
