@@ -31,6 +31,7 @@ from serving.decisions import (
     refresh_popular,
 )
 from serving.errors import (
+    ErrorDetail,
     ErrorResponse,
     InvalidRequestError,
     PayloadTooLargeError,
@@ -40,7 +41,14 @@ from serving.errors import (
 )
 from serving.ingest import EventIngestor
 from serving.metrics import ApiMetrics
-from serving.models import ModelManager, ModelPoller, ScorerFactory, model_scorer_factory
+from serving.models import (
+    OFFERS,
+    SERVED_MODELS,
+    ModelManager,
+    ModelPoller,
+    ScorerFactory,
+    model_scorer_factory,
+)
 from serving.redis_gate import RedisDownError, RedisGate
 from serving.schemas import (
     BatchDecisionRequest,
@@ -54,6 +62,7 @@ from serving.schemas import (
     ProfileResponse,
     Readiness,
     ReloadResponse,
+    check_moment,
 )
 from serving.settings import Scope as KeyScope
 from serving.settings import Settings
@@ -223,7 +232,8 @@ def _start(
         sink = JsonlDecisionLog(settings.decision_log_path, fsync=settings.decision_log_fsync)
     experiment = load_experiment_setting(settings.experiment_file)
     factory = scorer_factory or model_scorer_factory(use_uplift_model=settings.use_uplift_model)
-    models = ModelManager(registry, scorer_factory=factory)
+    served = tuple(n for n in SERVED_MODELS if settings.use_uplift_model or n != OFFERS)
+    models = ModelManager(registry, names=served, scorer_factory=factory)
     if models.refresh():
         metrics.model_reloads.inc()
     redis_keys = Keys(settings.redis_prefix)
@@ -411,13 +421,22 @@ def _routes(app: FastAPI) -> None:
         runtime: Decide,
         as_of: Annotated[
             dt.datetime | None,
-            Query(description="The moment to read the profile at (with time zone); default: now."),
+            Query(
+                description="The moment to read the profile at (with time zone, 1970-2200); "
+                "default: now."
+            ),
         ] = None,
     ) -> ProfileResponse:
         from serving.startup import profile_payload
 
         if as_of is not None and as_of.tzinfo is None:
             raise InvalidRequestError("as_of: add a time zone (Z or an offset)")
+        if as_of is not None:
+            try:
+                check_moment(as_of)
+            except ValueError as error:
+                where = ErrorDetail(loc=["query", "as_of"], message=str(error))
+                raise InvalidRequestError(f"as_of: {error}", [where]) from None
         moment = (as_of or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         try:
             return runtime.gate.call(lambda: profile_payload(runtime, customer_id, moment))
