@@ -29,7 +29,7 @@ from nba.events import EventType
 from serving.decisions import POPULARITY_POINTS, Keys
 from serving.metrics import ApiMetrics
 from serving.redis_gate import RedisGate
-from serving.schemas import EventsResponse, RejectedEvent
+from serving.schemas import EventsResponse, RejectedEvent, check_moment
 
 
 @dataclass
@@ -49,11 +49,12 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
         try:
             kind = item.get("type") if isinstance(item, Mapping) else None
             if kind == "track":
-                out.records.append(track_to_event(dict(item)))
+                out.records.append(_in_range(track_to_event(dict(item))))
             elif kind == "identify":
                 patch = identify_to_patch(dict(item))
+                records = [_in_range(r) for r in consent_events(patch, event_id)]
                 out.patches.append(patch)
-                out.records.extend(consent_events(patch, event_id))
+                out.records.extend(records)
             elif kind is not None:
                 out.rejections.append(
                     RejectedEvent(
@@ -65,8 +66,8 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
                     )
                 )
             else:
-                out.records.append(EventRecord.model_validate(item))
-        except SegmentMappingError as error:
+                out.records.append(_in_range(EventRecord.model_validate(item)))
+        except (SegmentMappingError, EventRejectedError) as error:
             out.rejections.append(
                 RejectedEvent(index=index, event_id=event_id, field=error.field, message=str(error))
             )
@@ -85,6 +86,23 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
                 )
             )
     return out
+
+
+class EventRejectedError(ValueError):
+    """A valid-looking event the API cannot apply; ``field`` names the field at fault."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+def _in_range(record: EventRecord) -> EventRecord:
+    """The record, or a rejection of its timestamp when outside the accepted moments."""
+    try:
+        check_moment(record.timestamp)
+    except ValueError as error:
+        raise EventRejectedError("timestamp", str(error)) from None
+    return record
 
 
 def _id_of(item: object) -> str | None:

@@ -8,13 +8,37 @@ time is ISO 8601 with a time zone. Unknown fields in a request are refused
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from nba.channels import Channel
 
 CUSTOMER_ID = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$", examples=["C000042"])
+
+#: The moments the API accepts (decision times, visits, events, read-outs): outside,
+#: conversions to UTC and to the profiles' time scale overflow.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
+def check_moment(value: dt.datetime) -> dt.datetime:
+    """``value`` if it lies in [:data:`EARLIEST`, :data:`LATEST`), else ``ValueError``.
+
+    >>> check_moment(dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))))
+    Traceback (most recent call last):
+    ...
+    ValueError: 0001-01-01T00:00:00+01:00 is outside 1970-01-01 .. 2200-01-01 (UTC)
+    """
+    if value.tzinfo is not None and not EARLIEST <= value < LATEST:
+        raise ValueError(
+            f"{value.isoformat()} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d} (UTC)"
+        )
+    return value
+
+
+#: An ISO 8601 time with a time zone, between 1970 and 2200.
+Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
 
 
 class _Strict(BaseModel):
@@ -25,7 +49,7 @@ class SessionIn(_Strict):
     """The customer's live visit, when the decision is asked from a page or the app."""
 
     channel: Literal[Channel.WEB, Channel.APP] = Field(examples=["web"])
-    started_at: AwareDatetime | None = Field(
+    started_at: Moment | None = Field(
         default=None, description="When the visit started; default: the decision time."
     )
     page: str | None = Field(default=None, max_length=512, examples=["/product/P00017"])
@@ -46,8 +70,8 @@ class DecisionContext(_Strict):
     placement: str | None = Field(
         default=None, max_length=128, description="Free label logged with the decision."
     )
-    timestamp: AwareDatetime | None = Field(
-        default=None, description="The moment of the decision; default: now."
+    timestamp: Moment | None = Field(
+        default=None, description="The moment of the decision (1970-2200); default: now."
     )
     session: SessionIn | None = None
     actions: list[str] | None = Field(

@@ -363,3 +363,40 @@ def test_a_non_bearer_authorization_is_refused_even_with_a_valid_x_api_key(
     assert api.post("/v1/decisions", json=body, headers=both).status_code == 200
     lower = {"authorization": f"bearer {valid}"}
     assert api.post("/v1/decisions", json=body, headers=lower).status_code == 200
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_moments_out_of_range_are_refused_with_their_field_not_a_500(
+    api: TestClient, world: ApiWorld, moment: str
+) -> None:
+    # converting these to UTC (or to pandas' nanoseconds) overflowed: 500 on all three routes
+    decision = api.post(
+        "/v1/decisions",
+        json={"customer_id": "C1", "context": {"timestamp": moment}},
+        headers=world.headers(),
+    )
+    assert decision.status_code == 422
+    assert decision.json()["error"]["details"][0]["loc"] == ["body", "context", "timestamp"]
+    visit = api.post(
+        "/v1/decisions",
+        json={
+            "customer_id": "C1",
+            "context": {"session": {"channel": "web", "started_at": moment}},
+        },
+        headers=world.headers(),
+    )
+    assert visit.status_code == 422
+    assert visit.json()["error"]["details"][0]["loc"][-1] == "started_at"
+    profile = api.get("/v1/customers/C1/profile", params={"as_of": moment}, headers=world.headers())
+    assert profile.status_code == 422 and "1970" in profile.json()["error"]["message"]
+    customer = world.customer()
+    bad = {
+        **event(world, customer, "product_view", world.at(6), product_id="P00001"),
+        "timestamp": moment,
+    }
+    good = event(world, customer, "product_view", world.at(6), product_id="P00002")
+    out = api.post("/v1/events", json={"events": [bad, good]}, headers=world.headers())
+    assert out.status_code == 200
+    body = out.json()
+    assert (body["accepted"], body["rejected"]) == (1, 1)
+    assert body["rejections"][0]["index"] == 0 and body["rejections"][0]["field"] == "timestamp"
