@@ -147,7 +147,10 @@ class JsonlDecisionLog(DecisionLogSink):
         self.directory.mkdir(parents=True, exist_ok=True)
         self.fsync: FsyncMode = fsync
         self.max_segment_bytes = max_segment_bytes
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # writes, rotation
+        self._sync_lock = threading.Lock()  # fsyncs (group commit), rotation
+        self._written = 0  # blocks written so far
+        self._synced = 0  # blocks known to be on disk
         existing = segment_paths(self.directory)
         self._number = _segment_number(existing[-1]) if existing else 0
         self._fd: int | None = None
@@ -159,10 +162,15 @@ class JsonlDecisionLog(DecisionLogSink):
         return self.directory / f"decisions-{self._number:08d}.jsonl"
 
     def _open_next(self) -> None:
+        with self._sync_lock:  # no group fsync may run on the segment being closed
+            self._rotate()
+
+    def _rotate(self) -> None:
         if self._fd is not None:
             if self.fsync == "always":
                 os.fsync(self._fd)
             os.close(self._fd)
+            self._synced = self._written
         self._number += 1
         path = self.current_segment
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
@@ -176,7 +184,8 @@ class JsonlDecisionLog(DecisionLogSink):
 
     def append(self, decisions: Sequence[LoggedDecision]) -> None:
         """Write ``decisions`` as one block; with ``fsync="always"`` they are on disk
-        when this returns. Thread-safe."""
+        when this returns. Thread-safe, with group commit: concurrent appends share
+        one fsync (the first to reach the disk syncs everything written before it)."""
         if not decisions:
             return
         payload = "".join(
@@ -194,16 +203,28 @@ class JsonlDecisionLog(DecisionLogSink):
                 written = os.write(self._fd, view)
                 view = view[written:]
             self._size += len(payload)
-            if self.fsync == "always":
-                os.fsync(self._fd)
+            self._written += 1
+            mine = self._written
+        if self.fsync == "always":
+            self._sync(mine)
+
+    def _sync(self, block: int) -> None:
+        with self._sync_lock:
+            if self._synced >= block:
+                return  # another append's fsync covered this block
+            target = self._written  # every block up to here was written before this fsync
+            assert self._fd is not None
+            os.fsync(self._fd)
+            self._synced = max(self._synced, target)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._sync_lock:
             if self._fd is not None:
                 if self.fsync == "always":
                     os.fsync(self._fd)
                 os.close(self._fd)
                 self._fd = None
+                self._synced = self._written
 
 
 @dataclass

@@ -189,3 +189,24 @@ def test_acknowledged_decisions_survive_a_killed_writer(tmp_path: Path) -> None:
     assert acknowledged >= 300, "the writer did not get going"
     ids = {d.decision_id for d in read_log(folder).decisions}
     assert {f"d-{i:06d}" for i in range(acknowledged + 1)} <= ids
+
+
+def test_concurrent_appends_with_group_commit_and_rotation_lose_nothing(tmp_path: Path) -> None:
+    log = JsonlDecisionLog(tmp_path, fsync="always", max_segment_bytes=20_000)
+
+    def work(start: int) -> None:
+        for i in range(start, start + 150):
+            log.append([record(i)])
+
+    threads = [threading.Thread(target=work, args=(k * 1000,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    reading = read_log(tmp_path)
+    assert len(reading.decisions) == 1_200 and not reading.torn
+    assert {d.decision_id for d in reading.decisions} == {
+        record(k * 1000 + i).decision_id for k in range(8) for i in range(150)
+    }
+    assert len(segment_paths(tmp_path)) > 1  # rotation happened under concurrency
