@@ -173,6 +173,8 @@ def create_app(
         finally:
             poller.stop()
             with contextlib.suppress(Exception):
+                runtime.ingestor.flush_popularity()
+            with contextlib.suppress(Exception):
                 runtime.sink.close()
             if client is None:
                 with contextlib.suppress(Exception):
@@ -272,6 +274,8 @@ def _start(
 
 
 def _refresh_popular(runtime: Runtime) -> None:
+    with contextlib.suppress(RedisDownError):
+        runtime.gate.call(runtime.ingestor.flush_popularity)
     with contextlib.suppress(RedisDownError):
         runtime.gate.call(
             lambda: refresh_popular(

@@ -12,24 +12,29 @@ customer's time zone and birth date, and its ``consent_<channel>`` traits become
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
+import threading
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 from pydantic import ValidationError
 
-from features.contract import EVENTS, EventRecord
+from features.contract import EventRecord
 from features.finalise import CustomerStatic
 from features.online.profiles import OnlineProfiles
 from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
 from nba.events import EventType
 from serving.decisions import POPULARITY_POINTS, Keys
 from serving.metrics import ApiMetrics
-from serving.redis_gate import RedisGate
+from serving.redis_gate import REDIS_ERRORS, RedisGate
 from serving.schemas import EventsResponse, RejectedEvent, check_moment
+
+#: Seconds between writes of the gathered popularity points to Redis.
+POPULARITY_FLUSH_SECONDS = 5.0
 
 
 @dataclass
@@ -134,22 +139,6 @@ def consent_events(patch: CustomerPatch, message_id: str | None) -> list[EventRe
     ]
 
 
-def records_frame(records: Sequence[EventRecord]) -> pd.DataFrame:
-    """Contract events frame (column types as :func:`features.dataset.load_dataset` gives)."""
-    rows = []
-    for r in records:
-        row = r.model_dump()
-        row["channel"] = r.channel.value
-        row["event_type"] = r.event_type.value
-        row["properties"] = None if r.properties is None else json.dumps(r.properties)
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(EVENTS.names))
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).astype("datetime64[ns, UTC]")
-    frame["quantity"] = frame["quantity"].astype("Int64")
-    frame["revenue"] = frame["revenue"].astype(float)
-    return frame
-
-
 class EventIngestor:
     """Applies parsed events to the online profiles through the Redis gate."""
 
@@ -167,6 +156,9 @@ class EventIngestor:
         self.gate = gate
         self.keys = keys
         self.metrics = metrics
+        self._lock = threading.Lock()
+        self._popularity: Counter[str] = Counter()  # points per product, not yet in Redis
+        self._flushed_at = time.monotonic()
 
     def ingest(self, items: Sequence[Mapping[str, Any]]) -> EventsResponse:
         """Apply ``items``; raises :class:`~serving.redis_gate.RedisDownError` when Redis is down
@@ -181,8 +173,7 @@ class EventIngestor:
             # the same event twice in one request is one event
             unique = list({r.event_id: r for r in batch.records}.values())
             duplicate += len(batch.records) - len(unique)
-            frame = records_frame(unique)
-            result = self.gate.call(lambda: self._apply(frame))
+            result = self.gate.call(lambda: self._apply(unique))
             accepted += result.applied + result.late
             duplicate += result.duplicate
             stale += result.stale
@@ -201,17 +192,38 @@ class EventIngestor:
                 self.metrics.events.labels(outcome).inc(n)
         return response
 
-    def _apply(self, frame: pd.DataFrame) -> Any:
-        result = self.profiles.ingest(frame)
-        points = frame["event_type"].map(POPULARITY_POINTS)
-        scored = frame[points.notna() & frame["product_id"].notna()]
-        if len(scored):
-            totals = points[scored.index].groupby(scored["product_id"]).sum()
-            pipe = self.client.pipeline(transaction=False)
-            for product, value in totals.items():
-                pipe.zincrby(self.keys.popularity, float(value), str(product))
-            pipe.execute()
+    def _apply(self, records: Sequence[EventRecord]) -> Any:
+        result = self.profiles.ingest_records(records)
+        with self._lock:
+            for r in records:
+                points = POPULARITY_POINTS.get(r.event_type.value)
+                if points is not None and r.product_id is not None:
+                    self._popularity[r.product_id] += int(points)
+            due = time.monotonic() - self._flushed_at >= POPULARITY_FLUSH_SECONDS
+        if due:  # the events are applied: a failed flush keeps its points for the next one
+            with contextlib.suppress(*REDIS_ERRORS):
+                self.flush_popularity()
         return result
+
+    def flush_popularity(self) -> None:
+        """Add the popularity points gathered since the last flush to Redis (one pipeline).
+
+        Popularity only orders fallback products, so it is written every few seconds
+        rather than with each request; points not yet flushed are kept on failure."""
+        with self._lock:
+            pending, self._popularity = self._popularity, Counter()
+            self._flushed_at = time.monotonic()
+        if not pending:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for product, value in pending.items():
+                pipe.zincrby(self.keys.popularity, float(value), product)
+            pipe.execute()
+        except Exception:
+            with self._lock:
+                self._popularity.update(pending)
+            raise
 
     def _apply_patches(self, patches: Sequence[CustomerPatch]) -> None:
         for patch in patches:

@@ -400,3 +400,21 @@ def test_moments_out_of_range_are_refused_with_their_field_not_a_500(
     body = out.json()
     assert (body["accepted"], body["rejected"]) == (1, 1)
     assert body["rejections"][0]["index"] == 0 and body["rejections"][0]["field"] == "timestamp"
+
+
+def test_popularity_gathers_in_memory_and_reaches_redis_on_flush(
+    api: TestClient, world: ApiWorld
+) -> None:
+    product = str(world.data.products["product_id"].iloc[11])
+    key = f"{world.prefix}:pop"
+    before = world.client.zscore(key, product) or 0.0
+    customer = world.customer()
+    events = [
+        event(world, customer, "add_to_cart", world.at(70), product_id=product),
+        event(world, customer, "purchase", world.at(71), product_id=product),
+    ]
+    assert (
+        api.post("/v1/events", json={"events": events}, headers=world.headers()).status_code == 200
+    )
+    api.app.state.runtime.ingestor.flush_popularity()  # type: ignore[attr-defined]
+    assert world.client.zscore(key, product) == before + 3 + 5  # add to cart 3, purchase 5

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from experiments.simulator import SimulatorConfig, simulate
 from features import definitions
+from features.contract import EventRecord
 from features.definitions import _local_parts_small, local_parts
 from features.finalise import CustomerStatic
 from features.online import profiles as profiles_module
@@ -58,3 +61,27 @@ def test_event_by_event_ops_equal_the_vectorised_ones_on_a_simulated_retailer(
         for (field, a), (_, b) in zip(sorted(fast.ops), sorted(slow.ops), strict=True):
             assert math.isclose(a, b, rel_tol=1e-12), (fast.event_id, field, a, b)
     assert tiers.sum() == 0 or any(f == "lt" for e in one_by_one for f, _ in e.ops)
+
+
+def test_api_records_make_the_same_ops_as_the_contract_frame() -> None:
+    sim = simulate(SimulatorConfig(n_customers=60, days=20, seed=4, n_products=50))
+    events = sim.events.sample(n=600, random_state=2).reset_index(drop=True)
+    events.loc[events["event_type"] == "product_view", "properties"] = '{"dwell_seconds": 30}'
+    online = OnlineProfiles(MemoryOnlineStore(), sim.products)
+    for cid, tz in zip(sim.customers["customer_id"], sim.customers["timezone"], strict=True):
+        online.register_customer(str(cid), CustomerStatic(timezone=str(tz)))
+    records = []
+    for row in events.to_dict("records"):
+        clean = {k: (None if pd.isna(v) else v) for k, v in row.items()}
+        clean["properties"] = (
+            None if clean["properties"] is None else json.loads(clean["properties"])
+        )
+        records.append(EventRecord.model_validate(clean))
+    from_records = online.record_ops(records)
+    from_frame = online.to_event_ops(events)
+    assert len(from_records) == len(from_frame) == 600
+    for a, b in zip(from_records, from_frame, strict=True):
+        assert (a.customer_id, a.event_id, a.ts) == (b.customer_id, b.event_id, b.ts)
+        assert [f for f, _ in sorted(a.ops)] == [f for f, _ in sorted(b.ops)], a.event_id
+        for (field, x), (_, y) in zip(sorted(a.ops), sorted(b.ops), strict=True):
+            assert math.isclose(x, y, rel_tol=1e-12), (a.event_id, field, x, y)

@@ -8,12 +8,16 @@ events (tested).
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from features.batch import ProfileBuild
+from features.contract import EventRecord
 from features.definitions import (
     SMALL_BATCH,
     CatalogLookup,
@@ -101,33 +105,56 @@ class OnlineProfiles:
         return out
 
     def _event_ops_one_by_one(self, events: pd.DataFrame) -> list[EventOps]:
-        """Small batches (API requests): event by event, no pandas per family."""
-        if self._lookup is None:
-            self._lookup = CatalogLookup.of(self.catalog)
-        customer_ids = [str(c) for c in events["customer_id"]]
-        zones = self._timezones_of(list(dict.fromkeys(customer_ids)))
+        """Small batches: event by event, no pandas per family."""
         seconds = epoch_seconds(events["timestamp"]).tolist()
+        names = ["customer_id", "event_id", "event_type", "channel", "product_id", "offer_id"]
         columns = [
             events[c].astype(object).where(events[c].notna(), None).tolist()
-            for c in ("event_id", "event_type", "channel", "product_id", "offer_id", "properties")
+            for c in [*names, "properties"]
         ]
         revenue = events["revenue"].astype(float).tolist()
+        cid, eid, etype, channel, product, offer, props = columns
+        rows = zip(cid, eid, seconds, etype, channel, product, offer, revenue, props, strict=True)
+        return self._ops_of(list(rows))
+
+    def record_ops(self, records: Sequence[EventRecord]) -> list[EventOps]:
+        """The ops of validated event records (the API's events), without a data frame."""
+        return self._ops_of(
+            [
+                (
+                    r.customer_id,
+                    r.event_id,
+                    math.floor(r.timestamp.timestamp()),
+                    r.event_type.value,
+                    r.channel.value,
+                    r.product_id,
+                    r.offer_id,
+                    r.revenue,
+                    None if r.properties is None else json.dumps(r.properties),
+                )
+                for r in records
+            ]
+        )
+
+    def _ops_of(self, rows: Sequence[tuple[Any, ...]]) -> list[EventOps]:
+        if self._lookup is None:
+            self._lookup = CatalogLookup.of(self.catalog)
+        zones = self._timezones_of(list(dict.fromkeys(str(r[0]) for r in rows)))
         out = []
-        for i, (eid, etype, channel, product, offer, props) in enumerate(
-            zip(*columns, strict=True)
-        ):
+        for cid, eid, ts, etype, channel, product, offer, revenue, props in rows:
+            customer = str(cid)
             ops = single_event_ops(
-                int(seconds[i]),
+                int(ts),
                 str(etype),
                 str(channel),
                 None if product is None else str(product),
                 offer,
-                revenue[i],
+                revenue,
                 props,
-                zones.get(customer_ids[i], "UTC"),
+                zones.get(customer, "UTC"),
                 self._lookup,
             )
-            out.append(EventOps(customer_ids[i], str(eid), int(seconds[i]), tuple(ops)))
+            out.append(EventOps(customer, str(eid), int(ts), tuple(ops)))
         return out
 
     def _timezones_of(self, customer_ids: Sequence[str]) -> dict[str, str]:
@@ -143,6 +170,10 @@ class OnlineProfiles:
     def ingest(self, events: pd.DataFrame) -> ApplyResult:
         """Apply validated contract events; replays and stale events change nothing."""
         return self.store.apply(self.to_event_ops(events))
+
+    def ingest_records(self, records: Sequence[EventRecord]) -> ApplyResult:
+        """:meth:`ingest` for validated event records."""
+        return self.store.apply(self.record_ops(records))
 
     def profiles(
         self, customer_ids: Sequence[str], as_of: dt.datetime
