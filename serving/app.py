@@ -205,9 +205,10 @@ def _start(
     from features.online.connect import connect_redis
     from features.online.profiles import OnlineProfiles
     from features.online.redis_store import RedisOnlineStore
-    from serving.cli_decide import load_catalog, load_contact_policy  # same loaders as the CLI
     from serving.startup import (
         durability_of,
+        load_catalog_setting,
+        load_contact_policy_setting,
         load_experiment_setting,
         load_products,
         open_registry,
@@ -246,8 +247,8 @@ def _start(
         client=client,
         profiles=profiles,
         gate=gate,
-        catalog=load_catalog(settings.catalog_path),
-        contact_policy=load_contact_policy(settings.contact_policy_path),
+        catalog=load_catalog_setting(settings.catalog_path),
+        contact_policy=load_contact_policy_setting(settings.contact_policy_path),
         models=models,
         metrics=metrics,
         keys=redis_keys,

@@ -30,12 +30,20 @@ def _check_settings() -> Any:
     from serving.auth import ApiKeys
     from serving.decisions import check_servable
     from serving.settings import Settings
-    from serving.startup import StartupError, load_experiment_setting, load_products
+    from serving.startup import (
+        StartupError,
+        load_catalog_setting,
+        load_contact_policy_setting,
+        load_experiment_setting,
+        load_products,
+    )
 
     try:
         settings = Settings()
         ApiKeys(settings.api_keys, allow_anonymous=settings.allow_anonymous)
         load_products(settings.products_file)
+        load_catalog_setting(settings.catalog_path)
+        load_contact_policy_setting(settings.contact_policy_path)
         experiment = load_experiment_setting(settings.experiment_file)
         if experiment is not None:
             check_servable(experiment)

@@ -22,7 +22,6 @@ import hashlib
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -105,7 +104,6 @@ class PopularProducts:
 
     def __init__(self, initial: Sequence[str] = ()) -> None:
         self.products: tuple[str, ...] = tuple(initial)
-        self.refreshed_at = 0.0
 
     def top(self, k: int, exclude: Sequence[str] = ()) -> list[str]:
         skip = set(exclude)
@@ -263,7 +261,7 @@ class DecisionService:
         stored = decode_customer(customer_id, state)
         return _Read(
             None,
-            _history(history),
+            decode_history(history),
             _usage(usage),
             self.profiles.from_stored(customer_id, stored, now),
         )
@@ -391,7 +389,8 @@ def _session(context: DecisionContext, now: dt.datetime) -> Session | None:
     return None
 
 
-def _history(raw: Mapping[bytes, bytes]) -> dict[str, dt.datetime]:
+def decode_history(raw: Mapping[bytes, bytes]) -> dict[str, dt.datetime]:
+    """When each action was last sent, from the ``HGETALL`` of the customer's history key."""
     return {k.decode(): dt.datetime.fromtimestamp(int(v), dt.UTC) for k, v in (raw or {}).items()}
 
 
@@ -409,4 +408,3 @@ def refresh_popular(client: Any, keys: Keys, popular: PopularProducts) -> None:
     top = client.zrevrange(keys.popularity, 0, POPULAR_KEPT - 1)
     if top:
         popular.products = tuple(p.decode() for p in top)
-    popular.refreshed_at = time.monotonic()

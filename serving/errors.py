@@ -85,11 +85,6 @@ class UnavailableError(ApiError):
     code = "unavailable"
 
 
-class ConflictError(ApiError):
-    status_code = 409
-    code = "conflict"
-
-
 def error_response(
     status: int, code: str, message: str, details: list[ErrorDetail] | None = None
 ) -> JSONResponse:

@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from fastapi.encoders import jsonable_encoder
 
+from serving.decisions import decode_history
 from serving.schemas import ProfileResponse
 
 if TYPE_CHECKING:
+    from nba.catalog import Catalog
+    from nba.contact_policy import ContactPolicy
     from serving.app import Runtime
 
 log = logging.getLogger("nba.api")
@@ -49,6 +52,26 @@ def load_experiment_setting(path: Path | None) -> Any | None:
         return load_experiment(path)
     except (ExperimentError, OSError, ValueError) as error:
         raise StartupError(f"NBA_EXPERIMENT_PATH: {error}") from None
+
+
+def load_catalog_setting(path: Path) -> Catalog:
+    """The action catalog at ``path`` (NBA_CATALOG_PATH), validated."""
+    from nba.catalog import CatalogError, parse_catalog
+
+    try:
+        return parse_catalog(path.read_text())
+    except (CatalogError, OSError) as error:
+        raise StartupError(f"NBA_CATALOG_PATH: {path}: {error}") from None
+
+
+def load_contact_policy_setting(path: Path) -> ContactPolicy:
+    """The contact policy at ``path`` (NBA_CONTACT_POLICY_PATH), validated."""
+    from nba.contact_policy import ContactPolicyError, parse_contact_policy
+
+    try:
+        return parse_contact_policy(path.read_text())
+    except (ContactPolicyError, OSError) as error:
+        raise StartupError(f"NBA_CONTACT_POLICY_PATH: {path}: {error}") from None
 
 
 def open_registry(tracking_uri: str) -> Any | None:
@@ -87,10 +110,7 @@ def profile_payload(runtime: Runtime, customer_id: str, now: dt.datetime) -> Pro
     """The profile at ``now``, and the action history, as JSON-ready data."""
     decisions = runtime.decisions
     profile = decisions.profiles.profile(customer_id, now)
-    raw = runtime.client.hgetall(decisions.keys.history(customer_id))
-    history = {
-        k.decode(): dt.datetime.fromtimestamp(int(v), dt.UTC) for k, v in (raw or {}).items()
-    }
+    history = decode_history(runtime.client.hgetall(decisions.keys.history(customer_id)))
     data = {} if profile is None else jsonable_encoder(dataclasses.asdict(profile))
     return ProfileResponse(
         customer_id=customer_id,
