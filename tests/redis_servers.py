@@ -152,9 +152,21 @@ class LocalCluster:
             node.stop()
 
 
-def start_cluster(binary: str, folder: Path, size: int = 3, timeout: float = 30.0) -> LocalCluster:
+def start_cluster(
+    binary: str,
+    folder: Path,
+    size: int = 3,
+    timeout: float = 30.0,
+    *,
+    node_timeout_ms: int = 5000,
+) -> LocalCluster:
     """Start ``size`` cluster-enabled servers, share the slots evenly, join them, and wait
-    until every node reports ``cluster_state:ok`` and knows every other node."""
+    until every node reports ``cluster_state:ok`` and knows every other node.
+
+    The nodes run with ``cluster-require-full-coverage no``, the setting the README
+    recommends: when a shard is lost, the others keep serving the customers they hold
+    instead of refusing every command with ``CLUSTERDOWN``.
+    """
     nodes: list[RedisServer] = []
     try:
         for index in range(size):
@@ -166,7 +178,9 @@ def start_cluster(binary: str, folder: Path, size: int = 3, timeout: float = 30.
                 "--cluster-config-file",
                 str(node_dir / "nodes.conf"),
                 "--cluster-node-timeout",
-                "5000",
+                str(node_timeout_ms),
+                "--cluster-require-full-coverage",
+                "no",
                 "--save",
                 "",
                 "--appendonly",
@@ -200,6 +214,39 @@ def _form(nodes: Sequence[RedisServer], timeout: float) -> None:
     finally:
         for client in clients:
             client.close()
+
+
+def wait_until_marked_failed(
+    cluster: LocalCluster, dead: RedisServer, timeout: float = 30.0
+) -> None:
+    """Wait until every surviving node flags ``dead`` as ``fail`` (failure detection done).
+
+    Failure detection takes a node timeout plus gossip, so a test that kills a node
+    waits here for the state it asserts on instead of racing the detection.
+    """
+    survivors = [node for node in cluster.nodes if node is not dead]
+    deadline = time.monotonic() + timeout
+    while True:
+        flagged = 0
+        for node in survivors:
+            with node.client() as client:
+                raw = client.execute_command("CLUSTER", "NODES")
+            text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            for line in text.splitlines():
+                fields = line.split()
+                if len(fields) > 2 and fields[1].startswith(f"127.0.0.1:{dead.port}@"):
+                    flagged += "fail" in fields[2].split(",")
+        if flagged == len(survivors):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"node {dead.port} not marked failed in {timeout} s")
+        time.sleep(0.1)
+
+
+def cluster_state(node: RedisServer) -> str:
+    """The ``cluster_state`` a node reports (``ok`` or ``fail``)."""
+    with node.client() as client:
+        return str(_info(client).get("cluster_state"))
 
 
 def _info(client: redis.Redis) -> dict[str, Any]:

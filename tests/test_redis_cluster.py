@@ -27,7 +27,13 @@ from serving.redis_gate import RedisDownError, RedisGate
 from tests import test_api, test_online_store
 from tests.api_support import ApiWorld, build_world
 from tests.helpers import END, events_frame
-from tests.redis_servers import LocalCluster, redis_server_binary, start_cluster
+from tests.redis_servers import (
+    LocalCluster,
+    cluster_state,
+    redis_server_binary,
+    start_cluster,
+    wait_until_marked_failed,
+)
 from tests.test_api import api  # noqa: F401 - the API fixture, built on ``world`` below
 from tests.test_online_store import (  # noqa: F401 - ``store`` is a fixture
     RAW_EVENTS,
@@ -138,7 +144,14 @@ def test_events_apply_after_the_nodes_forget_the_script(
 
 
 def test_a_dead_node_is_an_outage_the_api_degrades_on(tmp_path: Path, base: RetailDataset) -> None:
-    cluster = start_cluster(_binary(), tmp_path)  # its own cluster: a node is killed
+    """A lost shard: its customers get 503s and degraded decisions, the others full service.
+
+    Asserted twice, deterministically: right after the kill (before the survivors have
+    detected it) and once every survivor has flagged the node as failed (the cluster
+    keeps ``cluster_state:ok`` thanks to ``cluster-require-full-coverage no``).
+    """
+    # its own cluster (a node is killed), with a short node timeout so detection is quick
+    cluster = start_cluster(_binary(), tmp_path, node_timeout_ms=1000)
     client = connect_redis(cluster.url, cluster=True, socket_timeout=0.5)
     try:
         store = _cluster_store(client)
@@ -147,17 +160,31 @@ def test_a_dead_node_is_an_outage_the_api_degrades_on(tmp_path: Path, base: Reta
         customers = [f"C{i}" for i in range(1, 31)]
         homes = {c: client.get_node_from_key(store.state_key(c)).port for c in customers}
         assert dead.port in homes.values() and len(set(homes.values())) == 3
-        events = events_frame([(c, 60, ("web", "product_view"), "P1", None) for c in customers])
+        alive = [c for c in customers if homes[c] != dead.port]
+        lost = [c for c in customers if homes[c] == dead.port]
         dead.kill()
         gate = RedisGate(retry_seconds=0)  # every call goes to the cluster
-        started = time.monotonic()
-        with pytest.raises(RedisDownError):  # the API answers 503: nothing acknowledged
-            gate.call(lambda: online.ingest(events))
-        with pytest.raises(RedisDownError):  # the API answers a degraded decision
-            gate.call(lambda: online.profiles(customers, END.to_pydatetime()))
-        assert time.monotonic() - started < 10  # no endless retrying inside one request
-        alive = [c for c in customers if homes[c] != dead.port]  # the other nodes still answer
-        assert len(gate.call(lambda: online.profiles(alive, END.to_pydatetime()))) == len(alive)
+
+        def check_partial_outage(tag: str) -> None:
+            raw = [(c, 60, ("web", "product_view"), "P1", None) for c in lost]
+            events = events_frame(raw, prefix=f"{tag}-lost")
+            started = time.monotonic()
+            with pytest.raises(RedisDownError):  # the API answers 503: nothing acknowledged
+                gate.call(lambda: online.ingest(events))
+            with pytest.raises(RedisDownError):  # the API answers a degraded decision
+                gate.call(lambda: online.profiles(customers, END.to_pydatetime()))
+            assert time.monotonic() - started < 10  # no endless retrying inside one request
+            # the other nodes still answer, reads and writes alike
+            found = gate.call(lambda: online.profiles(alive, END.to_pydatetime()))
+            assert len(found) == len(alive)
+            raw = [(c, 90, ("web", "product_view"), "P2", None) for c in alive]
+            views = events_frame(raw, prefix=f"{tag}-alive")
+            assert gate.call(lambda: online.ingest(views)).applied == len(alive)
+
+        check_partial_outage("before")  # before failure detection
+        wait_until_marked_failed(cluster, dead)
+        assert all(cluster_state(n) == "ok" for n in cluster.nodes if n is not dead)
+        check_partial_outage("after")  # after it: no CLUSTERDOWN for the healthy shards
     finally:
         client.close()
         cluster.stop()

@@ -209,26 +209,32 @@ class RedisOnlineStore(OnlineStore):
 
         ``EVALSHA`` goes out first; a server that does not know the script (a fresh
         or restarted one, a new cluster node) answers ``NOSCRIPT`` without running
-        anything, so the script is then loaded (on every primary of a cluster) and
-        those calls are sent again. A Redis Cluster pipeline sends each call to the
-        node owning its customer's slot.
+        anything, so those calls are sent again as ``EVAL`` with the script's text,
+        which also caches it on that server. Only the nodes that answered are asked
+        again: a cluster with a lost shard keeps applying the other shards' events.
+        A Redis Cluster pipeline sends each call to the node owning its customer's slot.
         """
         results = self._evalsha(calls)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
-            self.client.script_load(_APPLY)
-            for i, again in zip(missing, self._evalsha([calls[i] for i in missing]), strict=True):
-                results[i] = again
+            again = self._eval([calls[i] for i in missing], "EVAL", _APPLY)
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
         for r in results:
             if isinstance(r, Exception):
                 raise r
         return results
 
     def _evalsha(self, calls: Sequence[tuple[str | int | float, ...]]) -> list[Any]:
+        return self._eval(calls, "EVALSHA", self._apply_sha)
+
+    def _eval(
+        self, calls: Sequence[tuple[str | int | float, ...]], command: str, script: str
+    ) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
             # execute_command: a cluster pipeline refuses ``pipe.evalsha`` but routes this
-            pipe.execute_command("EVALSHA", self._apply_sha, 2, *call)
+            pipe.execute_command(command, script, 2, *call)
         return list(pipe.execute(raise_on_error=False))
 
     def compact(self, customer_id: str, now: float | None = None) -> int:
