@@ -43,7 +43,7 @@ test: $(STAMP) ## Run the test suite (unit, integration against real Redis/MLflo
 lint: $(STAMP) ## Check style (ruff) and types (mypy).
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nba features experiments serving training
+	$(BIN)/mypy nba features simulator training serving experiments cli
 
 format: $(STAMP) ## Format the code with ruff.
 	$(BIN)/ruff format .

@@ -157,15 +157,15 @@ def build(args: argparse.Namespace, redis_url: str, folder: Path) -> World:
     """Simulate, materialise profiles, train and promote the recommender."""
     import pandas as pd
 
-    from experiments.simulator import SimulatorConfig, simulate
+    from cli.decide import load_catalog
     from features.batch import build_profiles
     from features.dataset import RetailDataset
     from features.online.connect import connect_redis
     from features.online.profiles import OnlineProfiles
     from features.online.redis_store import RedisOnlineStore
     from serving.auth import new_api_key
-    from serving.cli_decide import load_catalog
     from serving.settings import EXAMPLES
+    from simulator import SimulatorConfig, simulate
     from training.api import RECOMMENDER_NAME, train_recommender
     from training.recommender import HybridConfig
     from training.registry import ModelRegistry

@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from experiments.closed_loop import ClosedLoopConfig, build_world, compare_policies
-from experiments.closed_loop.world import ClosedLoopWorld
 from serving.batch_decisions import decide_audience
+from simulator.closed_loop import ClosedLoopConfig, build_world, compare_policies
+from simulator.closed_loop.world import ClosedLoopWorld
 
 DEFAULT_POLICIES = "random,rules,nba,nba+truth,oracle,oracle~nba"
 

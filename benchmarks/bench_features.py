@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.simulator import SimulatorConfig, simulate
 from features.batch import build_profiles
 from features.dataset import RetailDataset
 from features.online.connect import connect_redis
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
+from simulator import SimulatorConfig, simulate
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from experiments.simulator import SimulatorConfig, simulate
 from features.dataset import RetailDataset
 from nba.actions import Action
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.screening import ActionCandidate, ChannelSlot
 from nba.timing import SendTime
+from simulator import SimulatorConfig, simulate
 from training.api import SimulatorTruth
 from training.model_scorer import ModelScorer
 from training.offers import OfferUpliftModel, evaluate_offers, offer_examples

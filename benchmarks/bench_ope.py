@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.closed_loop import ClosedLoopConfig, build_world
 from experiments.ope_validation import CANDIDATES, validate_ope
+from simulator.closed_loop import ClosedLoopConfig, build_world
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,9 +35,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from experiments.simulator import SimulatorConfig, simulate, stream_simulation, write_simulation
-from experiments.simulator.eventlog import EVENTS_ARROW_SCHEMA, padded_ids
-from experiments.simulator.writer import EVENTS_ROW_GROUP
+from simulator import SimulatorConfig, simulate, stream_simulation, write_simulation
+from simulator.eventlog import EVENTS_ARROW_SCHEMA, padded_ids
+from simulator.writer import EVENTS_ROW_GROUP
 
 
 def _peak_rss_mb() -> float:

@@ -1,6 +1,6 @@
 """An A/B test on the simulated retailer, end to end, with the truth to check it against.
 
-:func:`simulate_ab` runs one closed loop (:mod:`experiments.closed_loop`) in
+:func:`simulate_ab` runs one closed loop (:mod:`simulator.closed_loop`) in
 which every customer is routed to their arm's policy by
 :class:`~nba.experiment.ExperimentRouter`: by default the engine
 (:class:`~nba.engine.NextBestActionPolicy`, the champion), the rule-based
@@ -12,7 +12,7 @@ experiment's outcomes, exactly as a production system would see them.
 
 The simulator also knows the **true** effect: each message's expected
 incremental revenue and margin (with the message minus without any contact,
-:class:`~experiments.closed_loop.truth.TrueValue`). The true uplift of an arm
+:class:`~simulator.closed_loop.truth.TrueValue`). The true uplift of an arm
 over control is the sum over the arm's messages divided by its customers
 (control sends nothing), which :func:`true_uplift` returns for the analysis
 to be checked against.
@@ -34,11 +34,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from experiments.closed_loop.policies import make_policy
-from experiments.closed_loop.runner import OUTCOME_DELAYS, PolicyRun, run_policy
-from experiments.closed_loop.world import ClosedLoopConfig, ClosedLoopWorld, build_world
 from experiments.decision_log import DecisionLogSink, JsonlDecisionLog
-from experiments.simulator.config import CHANNEL_RESPONSE
 from features.contract import EVENTS
 from nba.arbitration import BetaPosterior
 from nba.budgets import UsageCounts
@@ -48,8 +44,12 @@ from nba.decision import Decision, LoggedDecision
 from nba.events import EventType
 from nba.experiment import ArmKind, ExperimentConfig, ExperimentRouter, parse_experiment
 from nba.policy import DecisionPolicy
+from simulator.closed_loop.policies import make_policy
+from simulator.closed_loop.runner import OUTCOME_DELAYS, PolicyRun, run_policy
+from simulator.closed_loop.world import ClosedLoopConfig, ClosedLoopWorld, build_world
+from simulator.config import CHANNEL_RESPONSE
 
-#: Closed-loop policy name (see :mod:`experiments.closed_loop.policies`) per arm kind.
+#: Closed-loop policy name (see :mod:`simulator.closed_loop.policies`) per arm kind.
 POLICY_OF_KIND: dict[ArmKind, str] = {
     ArmKind.CHAMPION: "nba",
     ArmKind.RULE_BASED: "rules",
@@ -187,7 +187,7 @@ def simulate_ab(
 def outcome_events(world: ClosedLoopWorld, run: PolicyRun) -> pd.DataFrame:
     """Contract events of the experiment: the background (the customers' own
     behaviour) and the events each contact caused, timed as the closed loop
-    releases them (:data:`~experiments.closed_loop.runner.OUTCOME_DELAYS`)."""
+    releases them (:data:`~simulator.closed_loop.runner.OUTCOME_DELAYS`)."""
     purchase_delay = dt.timedelta(hours=world.config.purchase_delay_hours)
     rows = [
         event

@@ -11,7 +11,7 @@ events (contract events) and answers, for every arm:
   attribution window (or ``until``);
 * **conversion rate** (share who bought at least once) and **revenue per
   customer**, each with a 95 % interval (normal; Poisson bootstrap for revenue,
-  :func:`experiments.closed_loop.metrics.ratio_interval`);
+  :func:`simulator.closed_loop.metrics.ratio_interval`);
 * **uplift vs control**: difference and relative difference with 95 %
   Welch intervals (relative: delta method), Welch p-values, and a bootstrap
   interval of the revenue difference;
@@ -41,10 +41,10 @@ import pandas as pd
 from scipy import stats
 
 from experiments.attribution import AttributionModel, attribute, credit_by_channel, exposures_of
-from experiments.closed_loop.metrics import BOOTSTRAP_DRAWS, ratio_interval
 from experiments.sequential import difference_sequence, fixed_interval
 from nba.events import EventType
 from nba.experiment import ExperimentConfig, GuardrailMetric, PrimaryMetric
+from simulator.closed_loop.metrics import BOOTSTRAP_DRAWS, ratio_interval
 
 #: p-value below which the sample ratio is declared mismatched.
 SRM_P_VALUE = 0.001

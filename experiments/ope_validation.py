@@ -19,7 +19,7 @@
 
 **Reward.** A decision's reward is the true expected incremental ``margin`` (or
 ``revenue``) of the message it sent, within the simulator's attribution
-window, beyond doing nothing (:class:`~experiments.closed_loop.truth.TrueValue`,
+window, beyond doing nothing (:class:`~simulator.closed_loop.truth.TrueValue`,
 the same yardstick as the closed-loop metrics); 0 when it sent nothing.
 Using the expected rather than a sampled outcome removes outcome noise from
 both sides of the comparison, not bias: an observed, attributed outcome has
@@ -45,8 +45,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from experiments.closed_loop.runner import PolicyRun, run_policy
-from experiments.closed_loop.world import ClosedLoopWorld
 from experiments.ope import (
     ESTIMATORS,
     IntervalMethod,
@@ -66,6 +64,8 @@ from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.channels import Channel
 from nba.engine import NextBestActionPolicy
 from nba.policy import DecisionPolicy
+from simulator.closed_loop.runner import PolicyRun, run_policy
+from simulator.closed_loop.world import ClosedLoopWorld
 
 Reward = Literal["margin", "revenue"]
 CandidateFactory = Callable[[ClosedLoopWorld], DecisionPolicy]
@@ -169,7 +169,7 @@ class TruthTable:
         self, customer_id: str, decided_at: dt.datetime, send_at: dt.datetime
     ) -> int:
         """Sends of the customer decided before ``decided_at`` and later than a week before
-        ``send_at`` (as :func:`~experiments.closed_loop.runner.run_policy` counts them)."""
+        ``send_at`` (as :func:`~simulator.closed_loop.runner.run_policy` counts them)."""
         since = send_at - _WEEK
         return sum(
             1
@@ -295,7 +295,7 @@ def validate_ope(
     Parameters
     ----------
     world
-        The simulated world (:func:`~experiments.closed_loop.world.build_world`).
+        The simulated world (:func:`~simulator.closed_loop.world.build_world`).
     candidates
         Names from :data:`CANDIDATES`.
     epsilon

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from fastapi.encoders import jsonable_encoder
-
-from serving.decisions import decode_history
-from serving.schemas import ProfileResponse
 
 if TYPE_CHECKING:
     from nba.catalog import Catalog
     from nba.contact_policy import ContactPolicy
-    from serving.app import Runtime
 
 log = logging.getLogger("nba.api")
 
@@ -104,18 +97,3 @@ def durability_of(client: Any, gate: Any) -> str:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def profile_payload(runtime: Runtime, customer_id: str, now: dt.datetime) -> ProfileResponse:
-    """The profile at ``now``, and the action history, as JSON-ready data."""
-    decisions = runtime.decisions
-    profile = decisions.profiles.profile(customer_id, now)
-    history = decode_history(runtime.client.hgetall(decisions.keys.history(customer_id)))
-    data = {} if profile is None else jsonable_encoder(dataclasses.asdict(profile))
-    return ProfileResponse(
-        customer_id=customer_id,
-        as_of=now,
-        known=profile is not None,
-        profile=data,
-        action_history=history,
-    )

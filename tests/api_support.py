@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.simulator import SimulatorConfig, simulate
 from features.batch import build_profiles
 from features.dataset import RetailDataset
 from features.online.connect import connect_redis
@@ -23,6 +22,7 @@ from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from serving.auth import new_api_key
 from serving.settings import ApiKeySpec, Settings
+from simulator import SimulatorConfig, simulate
 from training.recommender import HybridConfig
 from training.registry import ModelRegistry
 

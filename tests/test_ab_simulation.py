@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from cli.experiments import experiments_app
 from experiments.ab_simulation import SimulatedExperiment, run_simulated_experiment
 from experiments.analysis import ExperimentAnalysis, analyse_experiment
 from experiments.decision_log import read_decision_log
-from serving.cli_experiments import experiments_app
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 import serving.batch_decisions as batch
-from experiments.simulator import SimulatorConfig, simulate
+from cli.decide import decide, load_catalog, load_contact_policy
 from features.batch import build_profiles
 from features.dataset import RetailDataset
 from features.profile_table import profiles_frame
@@ -21,7 +21,7 @@ from nba.context import CustomerContext
 from nba.engine import NextBestActionPolicy
 from nba.profile import CustomerProfile
 from serving.batch_decisions import AudienceError, contacts_only, decide_audience
-from serving.cli_decide import decide, load_catalog, load_contact_policy
+from simulator import SimulatorConfig, simulate
 
 
 @pytest.fixture(scope="module")

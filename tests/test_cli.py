@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from serving.cli import app
-from serving.cli_support import EXIT_BAD_INPUT
+from cli.main import app
+from cli.support import EXIT_BAD_INPUT
 from tests.conftest import EVENTS_CSV, WriteDataset
 
 runner = CliRunner()

@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.closed_loop import (
+from nba.actions import Action, ActionType
+from nba.channels import Channel
+from nba.profile import CustomerProfile
+from simulator.closed_loop import (
     ClosedLoopConfig,
     ClosedLoopResult,
     ClosedLoopWorld,
@@ -25,13 +28,10 @@ from experiments.closed_loop import (
     make_policy,
     run_policy,
 )
-from experiments.closed_loop.mapping import MessageMapping, response_offer_value
-from experiments.closed_loop.metrics import difference_interval
-from experiments.closed_loop.runner import MessageStreams
-from experiments.closed_loop.scenarios import render_scenarios, scenario_decisions
-from nba.actions import Action, ActionType
-from nba.channels import Channel
-from nba.profile import CustomerProfile
+from simulator.closed_loop.mapping import MessageMapping, response_offer_value
+from simulator.closed_loop.metrics import difference_interval
+from simulator.closed_loop.runner import MessageStreams
+from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 
 CONFIG = ClosedLoopConfig(
     n_customers=400, history_days=45, days=5, seed=11, n_products=400, trigger_every_hours=6

@@ -12,12 +12,12 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
+from cli.experiments import experiments_app
 from experiments.analysis import ExperimentAnalysis, analyse_experiment
 from experiments.decision_log import JsonlDecisionLog, read_log
 from experiments.report import markdown_report, report_experiment
 from experiments.screenshot import find_chromium, screenshot_report
 from nba.decision import LoggedDecision
-from serving.cli_experiments import experiments_app
 from tests.test_analysis import CONFIG, synthetic
 
 runner = CliRunner()

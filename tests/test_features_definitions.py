@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.simulator import SimulatorConfig, simulate
 from features import definitions
 from features.contract import EventRecord
 from features.definitions import _local_parts_small, local_parts
@@ -17,6 +16,7 @@ from features.finalise import CustomerStatic
 from features.online import profiles as profiles_module
 from features.online.profiles import OnlineProfiles
 from features.online.store import MemoryOnlineStore
+from simulator import SimulatorConfig, simulate
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
 

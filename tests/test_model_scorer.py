@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments.simulator import SimulatorConfig, simulate
 from features.dataset import RetailDataset
 from nba.actions import Action
 from nba.budgets import UsageCounts
@@ -22,6 +21,7 @@ from nba.engine import NextBestActionPolicy
 from nba.scoring import RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot, screen
 from nba.timing import SendTime
+from simulator import SimulatorConfig, simulate
 from training.model_scorer import ModelScorer
 from training.offers import OfferSpec, OfferUpliftModel, offer_examples
 from training.propensity import (

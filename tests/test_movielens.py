@@ -80,8 +80,8 @@ def test_customers_and_products_carry_their_attributes(movielens: RetailDataset)
 def test_cli_writes_a_valid_dataset(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
+    from cli.main import app
     from features.dataset import load_dataset
-    from serving.cli import app
 
     result = CliRunner().invoke(
         app, ["datasets", "movielens-100k", "--out", str(tmp_path), "--cache", str(CACHE)]

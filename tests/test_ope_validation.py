@@ -13,12 +13,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from experiments.closed_loop import ClosedLoopConfig, ClosedLoopWorld, build_world
+from cli.ope import ope
 from experiments.ope_logging import ActionChannel
 from experiments.ope_validation import OPEValidation, TruthTable, validate_ope
 from nba.budgets import UsageCounts
 from nba.screening import screen
-from serving.cli_ope import ope
+from simulator.closed_loop import ClosedLoopConfig, ClosedLoopWorld, build_world
 
 CONFIG = ClosedLoopConfig(
     n_customers=300, history_days=30, days=3, seed=5, n_products=300, trigger_every_hours=6

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from numpy.typing import ArrayLike
 
-from experiments.simulator import (
+from features.dataset import load_dataset
+from nba.channels import CONSENT_CHANNELS, Channel
+from simulator import (
     Campaign,
     ConsentRates,
     PersonaMix,
@@ -22,8 +24,6 @@ from experiments.simulator import (
     stream_simulation,
     write_simulation,
 )
-from features.dataset import load_dataset
-from nba.channels import CONSENT_CHANNELS, Channel
 
 WITHDRAWALS = ("unsubscribe", "complaint", "sms_stop")
 STATS_CONFIG = SimulatorConfig(n_customers=4000, days=90, seed=11, chunk_size=1500)

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
-from experiments.simulator import SimulatedRetailer, SimulatorConfig, simulate
 from features.batch import build_profiles
 from features.dataset import RetailDataset, write_dataset
 from features.finalise import ChannelPrior, FeaturePriors
 from features.profile_table import row_to_profile
 from nba.profile import CustomerProfile
+from simulator import SimulatedRetailer, SimulatorConfig, simulate
 from tests.helpers import assert_profiles_equal
 
 if TYPE_CHECKING:

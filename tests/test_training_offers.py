@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.simulator import Campaign, SimulatorConfig, simulate
 from features.contract import OfferKind
 from features.dataset import RetailDataset
 from nba.channels import Channel
 from nba.profile import CustomerProfile
+from simulator import Campaign, SimulatorConfig, simulate
 from training.api import SimulatorTruth
 from training.offers import (
     OfferConfig,

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.simulator import SimulatorConfig, simulate
 from features.dataset import RetailDataset
 from nba.channels import Channel
 from nba.profile import CustomerProfile
+from simulator import SimulatorConfig, simulate
 from training.api import SimulatorTruth
 from training.propensity import (
     ChannelEvaluation,

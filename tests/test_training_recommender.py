@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from experiments.simulator import SimulatorConfig, simulate
 from features.dataset import RetailDataset
+from simulator import SimulatorConfig, simulate
 from training.api import training_data
 from training.baselines import PopularityRecommender
 from training.recommendation import TrainingData

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.simulator import SimulatorConfig, simulate
 from features.dataset import RetailDataset
+from simulator import SimulatorConfig, simulate
 from training.api import train_recommender
 from training.recommender import HybridConfig
 from training.registry import FINGERPRINT_TAG, ModelRegistry, RegistryError, data_fingerprint

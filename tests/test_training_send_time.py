@@ -9,11 +9,11 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from experiments.simulator import SimulatedRetailer, SimulatorConfig, simulate
 from features.dataset import RetailDataset
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy, parse_contact_policy
 from nba.profile import CustomerProfile
+from simulator import SimulatedRetailer, SimulatorConfig, simulate
 from training.send_time import (
     SendTimeConfig,
     SendTimeModel,

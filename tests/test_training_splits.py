@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from experiments.simulator import SimulatorConfig, simulate
 from features.dataset import RetailDataset
+from simulator import SimulatorConfig, simulate
 from training.evaluation import ranking_task
 from training.interactions import InteractionWeights, interaction_frame
 from training.splits import temporal_split, time_cut

@@ -313,7 +313,7 @@ class SimulatorTruth:
     ``customers`` is ``truth/customers.parquet`` (true channel responsiveness
     ``open_<channel>``, peak hours, promotion sensitivity...), ``offers``
     ``truth/offers.parquet`` (each offer's true appeal). ``response`` is the
-    simulator's :class:`~experiments.simulator.ResponseModel` when the data set
+    simulator's :class:`~simulator.ResponseModel` when the data set
     was simulated in this process: then true probabilities and uplifts are
     exact; read from files, they come from the customers' true traits
     (responsiveness; promotion sensitivity x appeal).
@@ -326,7 +326,7 @@ class SimulatorTruth:
 
     @classmethod
     def from_simulation(cls, sim: Any) -> SimulatorTruth:
-        """From an in-memory :class:`~experiments.simulator.SimulatedRetailer`."""
+        """From an in-memory :class:`~simulator.SimulatedRetailer`."""
         kinds: dict[str, str] = {}
         for campaign in sim.config.campaigns:
             kinds.setdefault(campaign.channel.value, campaign.kind)

@@ -1,0 +1,218 @@
+"""``nba decide``: decisions for a whole audience, written to a file.
+
+The command function is registered on the ``nba`` application by
+:mod:`cli.main`. Bad input (a catalog, contact policy or audience file that
+does not validate, an unknown option value) is reported as a short message
+naming the file and the field, with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from cli.support import fail as _fail
+from cli.support import load_data, parse_moment
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nba.catalog import Catalog
+    from nba.contact_policy import ContactPolicy
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
+POLICIES = ("nba", "rules", "random")
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except OSError as error:
+        raise _fail(f"{path}: cannot read the {what} ({error.strerror or error})") from None
+
+
+def load_catalog(path: Path | None) -> Catalog:
+    """The catalog in ``path`` (the example retailer's when ``None``), or exit 2."""
+    from nba.catalog import CatalogError, parse_catalog
+
+    path = path or EXAMPLES / "retailer_catalog.yaml"
+    try:
+        return parse_catalog(_read_text(path, "action catalog"))
+    except CatalogError as error:
+        raise _fail(f"{path}: {error}") from None
+
+
+def load_contact_policy(path: Path | None) -> ContactPolicy:
+    """The contact policy in ``path`` (the example retailer's when ``None``), or exit 2."""
+    from nba.contact_policy import ContactPolicyError, parse_contact_policy
+
+    path = path or EXAMPLES / "contact_policy.yaml"
+    try:
+        return parse_contact_policy(_read_text(path, "contact policy"))
+    except ContactPolicyError as error:
+        raise _fail(f"{path}: {error}") from None
+
+
+def load_audience(path: Path) -> pd.DataFrame:
+    """The profiles frame in the Parquet file ``path``, or exit 2."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not path.is_file():
+        raise _fail(f"{path}: no such file (write one with 'nba features build')")
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise _fail(f"{path}: not a Parquet file of profiles ({error})") from None
+
+
+def _moment(value: str | None, audience: pd.DataFrame) -> dt.datetime:
+    import pandas as pd
+
+    if value is None:
+        if "as_of" in audience.columns and audience["as_of"].notna().any():
+            return pd.Timestamp(audience["as_of"].max()).tz_convert("UTC").to_pydatetime()
+        return dt.datetime.now(dt.UTC)
+    return parse_moment(value, "--now")
+
+
+def decide(
+    audience: Annotated[
+        Path, typer.Option(help="Profiles Parquet file, as written by 'nba features build'.")
+    ],
+    out: Annotated[Path, typer.Option(help="File to write the decisions to: .parquet or .csv.")],
+    catalog: Annotated[
+        Path | None,
+        typer.Option(help="Action catalog YAML [default: the example retailer's catalog]."),
+    ] = None,
+    contact_policy: Annotated[
+        Path | None,
+        typer.Option(help="Contact policy YAML [default: the example retailer's policy]."),
+    ] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(help="Decision time, ISO 8601 with zone [default: the profiles' as_of]."),
+    ] = None,
+    policy: Annotated[str, typer.Option(help="nba (the engine), rules or random.")] = "nba",
+    seed: Annotated[
+        int, typer.Option(help="Seed; the same inputs and seed give the same file.")
+    ] = 0,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes to decide with [default: one per core].")
+    ] = None,
+    contacts_only: Annotated[
+        bool, typer.Option(help="Write only actions that reach the customer (no do_nothing).")
+    ] = False,
+) -> None:
+    """Decide the next best action for every customer of an audience and write them to a file."""
+    from nba.baselines import RandomPolicy, RuleBasedPolicy
+    from nba.engine import NextBestActionPolicy
+    from serving.batch_decisions import AudienceError, check_audience, decide_audience
+    from serving.batch_decisions import contacts_only as keep_contacts
+
+    if out.suffix not in (".parquet", ".csv"):
+        raise _fail(f"--out: {out} must end in .parquet or .csv")
+    if policy not in POLICIES:
+        raise _fail(f"--policy: unknown policy {policy!r} (expected one of: {', '.join(POLICIES)})")
+    rules = load_catalog(catalog)
+    contacts = load_contact_policy(contact_policy)
+    profiles = load_audience(audience)
+    try:
+        check_audience(profiles)  # before the progress bar: bad files fail at once
+    except AudienceError as error:
+        raise _fail(f"{audience}: {error}") from None
+    when = _moment(now, profiles)
+    chosen = {"nba": NextBestActionPolicy, "rules": RuleBasedPolicy, "random": RandomPolicy}[
+        policy
+    ](rules, contacts)
+    console = Console(highlight=False)
+    started = time.perf_counter()
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,} customers"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("deciding", total=len(profiles))
+            table = decide_audience(
+                profiles,
+                rules,
+                contacts,
+                when,
+                policy=chosen,
+                seed=seed,
+                workers=workers or os.cpu_count() or 1,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except AudienceError as error:
+        raise _fail(f"{audience}: {error}") from None
+    elapsed = time.perf_counter() - started
+    if contacts_only:
+        table = keep_contacts(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        table.to_parquet(out, index=False)
+    else:
+        table.to_csv(out, index=False)
+    reached = int(table["channel"].notna().sum())
+    console.print(
+        f"{len(profiles):,} customers decided as of {when.isoformat()} in {elapsed:.1f} s "
+        f"({len(profiles) / max(elapsed, 1e-9):,.0f} customers/s): {reached:,} contacts, "
+        f"{len(table):,} rows -> {out}"
+    )
+
+
+def _daytime_before(last_event: dt.datetime, hour_utc: int = 9) -> dt.datetime:
+    """``hour_utc`` o'clock UTC on the day of ``last_event``, or the day before if later."""
+    moment = last_event.replace(hour=hour_utc, minute=0, second=0, microsecond=0)
+    return moment if moment <= last_event else moment - dt.timedelta(days=1)
+
+
+def decide_examples(
+    data: Annotated[Path, typer.Option(help="Folder with the four contract tables.")],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Decide at this time, ISO 8601 with zone [default: 09:00 UTC on the "
+            "last day of data]."
+        ),
+    ] = None,
+    catalog: Annotated[
+        Path | None,
+        typer.Option(help="Action catalog YAML [default: the example retailer's catalog]."),
+    ] = None,
+    contact_policy: Annotated[
+        Path | None,
+        typer.Option(help="Contact policy YAML [default: the example retailer's policy]."),
+    ] = None,
+) -> None:
+    """Show the engine's decisions for four telling customers: an abandoned cart, no SMS
+    consent, a lapsing customer and a birthday next week."""
+    import pandas as pd
+
+    from features.batch import build_profiles
+    from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
+
+    rules = load_catalog(catalog)
+    contacts = load_contact_policy(contact_policy)
+    dataset = load_data(data)
+    if dataset.events.empty:
+        raise _fail(f"{data}: no events to build profiles from")
+    last = pd.Timestamp(dataset.events["timestamp"].max()).floor("us").to_pydatetime()
+    when = _moment(at, pd.DataFrame()) if at is not None else _daytime_before(last)
+    console = Console(highlight=False)
+    with console.status(f"building profiles as of {when.isoformat()}"):
+        profiles = build_profiles(dataset, as_of=when).profiles
+    console.print(
+        render_scenarios(scenario_decisions(profiles, when, rules, contacts)), soft_wrap=True
+    )

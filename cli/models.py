@@ -1,0 +1,298 @@
+"""``nba train``, ``nba evaluate``, ``nba recommend`` and ``nba models ...``: the model commands.
+
+Thin wrappers over :mod:`training.api` and :class:`training.registry.ModelRegistry`;
+``cli/main.py`` registers them. Each takes explicit arguments and prints
+what it did; long steps show progress.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from cli.support import console as _console
+from cli.support import fail as _fail
+from cli.support import load_data as _load
+
+if TYPE_CHECKING:
+    from features.dataset import RetailDataset
+    from training.api import ModelRun, RecommenderRun, SimulatorTruth
+    from training.registry import ModelRegistry
+
+models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
+
+TARGETS = ("all", "recommender", "offers", "channels", "send-time")
+
+DataOption = Annotated[Path, typer.Option("--data", help="Folder with the four contract tables.")]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        envvar="NBA_DATA_DIR", help="Where the local MLflow store lives (data/mlflow.db)."
+    ),
+]
+
+
+def _registry(data_dir: Path):
+    from training.registry import ModelRegistry
+
+    return ModelRegistry.local(data_dir)
+
+
+MaxExamples = Annotated[
+    int,
+    typer.Option(help="Sends given point-in-time profiles per model (a seeded sample beyond)."),
+]
+
+
+def train(
+    target: Annotated[str, typer.Argument(help=f"What to train: {', '.join(TARGETS)}.")] = "all",
+    data: DataOption = Path("data/retailer"),
+    data_dir: DataDir = Path("data"),
+    tune: Annotated[bool, typer.Option(help="Tune on a validation split first (slower).")] = False,
+    promote: Annotated[bool, typer.Option(help="Make the new versions the champions.")] = False,
+    max_examples: MaxExamples = 60_000,
+) -> None:
+    """Train models on a data set, evaluate them against baselines, register them in MLflow.
+
+    ``all`` trains the recommender, the offer uplift, the channel propensity and the
+    send-time models. On a simulated data set (with ``truth/``) the decision models are
+    also measured against the simulator's ground truth.
+    """
+    from training.api import SimulatorTruth
+
+    targets = _targets(target)
+    console = _console()
+    dataset = _load(data)
+    registry = _registry(data_dir)
+    truth = SimulatorTruth.from_dir(data)
+    failed = []
+    for name in targets:
+        with console.status(f"training {name}") as status:
+            try:
+                run = _train_one(
+                    name, dataset, registry, data.name, tune, truth, max_examples, status.update
+                )
+            except ValueError as exc:
+                # one model's missing data does not stop the others
+                _fail(f"cannot train {name}: {exc}")
+                failed.append(name)
+                continue
+        if run.markdown():
+            console.print(run.markdown())
+        assert run.version is not None
+        console.print(
+            f"registered {run.version.name} version {run.version.version} "
+            f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
+        )
+        if promote:
+            registry.promote(run.version.name, run.version.version)
+            console.print(f"{run.version.name} version {run.version.version} is now the champion")
+    if failed:
+        raise _fail(f"not trained: {', '.join(failed)}", 1)
+
+
+def _targets(target: str) -> list[str]:
+    if target not in TARGETS:
+        raise _fail(f"unknown target {target!r} (expected one of: {', '.join(TARGETS)})")
+    return list(TARGETS[1:]) if target == "all" else [target]
+
+
+def _train_one(
+    name: str,
+    dataset: RetailDataset,
+    registry: ModelRegistry | None,
+    dataset_name: str,
+    tune: bool,
+    truth: SimulatorTruth | None,
+    max_examples: int,
+    report: Callable[[str], None],
+) -> ModelRun | _RecommenderResult:
+    """Train one target; returns a run with ``markdown()``, ``version`` and ``fingerprint``."""
+    from training import api
+
+    if name == "recommender":
+        run = api.train_recommender(
+            dataset, registry=registry, dataset_name=dataset_name, tune=tune, report=report
+        )
+        return _RecommenderResult(run)
+    if name == "offers":
+        return api.train_offers(
+            dataset,
+            registry=registry,
+            dataset_name=dataset_name,
+            truth=truth,
+            max_examples=max_examples,
+            report=report,
+        )
+    if name == "channels":
+        return api.train_channels(
+            dataset,
+            registry=registry,
+            dataset_name=dataset_name,
+            truth=truth,
+            max_examples=max_examples,
+            report=report,
+        )
+    return api.train_send_time(
+        dataset, registry=registry, dataset_name=dataset_name, truth=truth, report=report
+    )
+
+
+class _RecommenderResult:
+    """The recommender run seen through the same three attributes as a decision-model run."""
+
+    def __init__(self, run: RecommenderRun) -> None:
+        self.version = run.version
+        self.fingerprint = run.fingerprint
+        self._comparison = run.comparison
+
+    def markdown(self) -> str:
+        return self._comparison.markdown() if self._comparison is not None else ""
+
+
+def evaluate(
+    target: Annotated[
+        str, typer.Argument(help=f"What to evaluate: {', '.join(TARGETS)}.")
+    ] = "recommender",
+    data: DataOption = Path("data/retailer"),
+    tune: Annotated[bool, typer.Option(help="Tune on a validation split first.")] = True,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of product events in the test window.")
+    ] = 0.2,
+    k: Annotated[int, typer.Option(help="List length.")] = 10,
+    max_examples: MaxExamples = 60_000,
+) -> None:
+    """Compare models with their baselines on a time split and print the tables (nothing is
+    registered): the hybrid recommender against popularity, EASE and plain LightFM; offer
+    uplift against random and rule-based targeting; channel propensity against each
+    channel's rate; send time against the best global hour (needs simulator truth)."""
+    from training import api
+
+    targets = _targets(target)
+    dataset = _load(data)
+    console = _console()
+    truth = api.SimulatorTruth.from_dir(data)
+    for name in targets:
+        with console.status(f"evaluating {name}") as status:
+            try:
+                if name == "recommender":
+                    comparison, _, _ = api.compare_recommenders(
+                        dataset,
+                        data.name,
+                        test_fraction=test_fraction,
+                        k=k,
+                        tune=tune,
+                        report=lambda msg: status.update(msg),
+                    )
+                    text = comparison.markdown()
+                else:
+                    run = _train_one(
+                        name, dataset, None, data.name, False, truth, max_examples, status.update
+                    )
+                    text = run.markdown() or f"{name}: no ground truth to evaluate on"
+            except ValueError as exc:
+                raise _fail(f"cannot evaluate {name}: {exc}", 1) from None
+        console.print(text)
+
+
+def recommend(
+    customers: Annotated[
+        str,
+        typer.Option(
+            help="Customer ids, comma separated, or a file (.csv with customer_id, or one a line)."
+        ),
+    ],
+    k: Annotated[int, typer.Option(help="Products per customer.")] = 10,
+    model: Annotated[str, typer.Option(help="Registered model name.")] = "nba-recommender",
+    alias: Annotated[str, typer.Option(help="Registry alias to load.")] = "champion",
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Top-k products for customers, from the registered model (champion by default)."""
+    import pandas as pd
+
+    from training.registry import RegistryError
+
+    if fmt not in ("csv", "json"):
+        raise _fail(f"--format must be csv or json, not {fmt!r}")
+    if k < 1 or k > 1000:
+        raise _fail(f"--k must be between 1 and 1000 (got {k})")
+    path = Path(customers)
+    described = None
+    if path.is_file():
+        if path.suffix == ".csv":
+            described = pd.read_csv(path, dtype={"customer_id": str})
+            if "customer_id" not in described:
+                raise _fail(f"{path}: no customer_id column")
+            ids = described["customer_id"].astype(str).tolist()
+        else:
+            ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    else:
+        ids = [c.strip() for c in customers.split(",") if c.strip()]
+    if not ids:
+        raise _fail("no customer ids given")
+    try:
+        loaded = _registry(data_dir).load_model(model, alias)
+    except (RegistryError, Exception) as exc:  # an unknown model or alias, an unreachable store
+        raise _fail(f"cannot load models:/{model}@{alias}: {exc}", 3) from None
+    frame = loaded.recommend(ids, k, customers=described).to_frame()
+    text = frame.to_csv(index=False) if fmt == "csv" else json.dumps(frame.to_dict("records"))
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        out.write_text(text)
+        _console().print(f"wrote {len(frame):,} rows for {len(ids):,} customers to {out}")
+
+
+@models_app.command("list")
+def models_list(
+    name: Annotated[str | None, typer.Argument(help="One model; all when omitted.")] = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """List registered model versions and their aliases."""
+    registry = _registry(data_dir)
+    table = Table(title=f"registered models ({registry.tracking_uri})")
+    for col in ("name", "version", "aliases", "run"):
+        table.add_column(col)
+    for v in registry.versions(name):
+        table.add_row(v.name, str(v.version), ", ".join(v.aliases), v.run_id[:12])
+    _console().print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[int, typer.Argument(help="Version to make the champion.")],
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Move the champion alias to VERSION (the previous champion is remembered for rollback)."""
+    from training.registry import RegistryError
+
+    try:
+        previous = _registry(data_dir).promote(name, version)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    was = f" (was version {previous})" if previous is not None else ""
+    _console().print(f"{name}: champion is now version {version}{was}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Move the champion alias back to the previous champion."""
+    from training.registry import RegistryError
+
+    try:
+        version = _registry(data_dir).rollback(name)
+    except RegistryError as exc:
+        raise _fail(str(exc)) from None
+    _console().print(f"{name}: champion rolled back to version {version}")

@@ -1,0 +1,72 @@
+"""What every ``nba`` command shares: output, failing with a message, loading a data
+set, reading a moment. Bad input ends a command with status 2 and a message that
+says what is wrong and where, never a traceback."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from features.dataset import RetailDataset
+
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+#: Problems listed before "... and N more".
+MAX_PROBLEMS_SHOWN = 40
+
+
+def console() -> Console:
+    return Console(stderr=False, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """Print ``message`` as an error and return the exit to raise."""
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def load_data(data: Path) -> RetailDataset:
+    """The validated data set in ``data``, or exit 2 listing its problems."""
+    from features.dataset import load_dataset
+    from features.validation import DataContractError
+
+    try:
+        return load_dataset(data)
+    except DataContractError as err:
+        shown = err.problems[:MAX_PROBLEMS_SHOWN]
+        lines = "\n".join(f"  - {p}" for p in shown)
+        more = len(err.problems) - len(shown)
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        raise fail(f"{data} breaks the data contract; nothing was loaded:\n{lines}{tail}") from None
+
+
+def parse_moment(value: str, option: str) -> dt.datetime:
+    """The UTC moment ``value`` given to ``option``; it must carry its time zone."""
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        raise fail(f"{option}: not a timestamp: {value!r} (e.g. 2026-03-06T09:00:00Z)") from None
+    if stamp.tzinfo is None:
+        raise fail(f"{option}: {value!r} has no time zone (add Z or an offset)")
+    return stamp.tz_convert("UTC").to_pydatetime()
+
+
+def progress_bar(console: Console) -> Progress:
+    """A progress bar for long work (elapsed and remaining time)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )

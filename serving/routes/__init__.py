@@ -1,0 +1,13 @@
+"""The API's routes, one module per resource; :data:`ROUTERS` in the order they are mounted."""
+
+from __future__ import annotations
+
+from serving.routes import admin, customers, decisions, events, operations
+
+ROUTERS = (
+    decisions.router,
+    events.router,
+    customers.router,
+    admin.router,
+    operations.router,
+)

@@ -1,0 +1,61 @@
+"""``/v1/decisions``: next best actions for one customer or a batch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving.deps import V1_ERRORS, Decide, IdempotencyKey, check_actions
+from serving.errors import InvalidRequestError, PayloadTooLargeError
+from serving.schemas import (
+    BatchDecisionRequest,
+    BatchDecisionResponse,
+    DecisionRequest,
+    DecisionResponse,
+)
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/decisions",
+    response_model=DecisionResponse,
+    tags=["decisions"],
+    summary="Next best action(s) for one customer",
+    responses=V1_ERRORS,
+)
+def decide(
+    body: DecisionRequest, runtime: Decide, idempotency_key: IdempotencyKey = None
+) -> DecisionResponse:
+    check_actions(body.context.max_actions, runtime.settings.max_actions)
+    return runtime.decisions.decide(body.customer_id, body.context, idempotency_key)
+
+
+@router.post(
+    "/v1/decisions/batch",
+    response_model=BatchDecisionResponse,
+    tags=["decisions"],
+    summary="Decisions for many customers with one context",
+    responses=V1_ERRORS,
+)
+def decide_batch(
+    body: BatchDecisionRequest, runtime: Decide, idempotency_key: IdempotencyKey = None
+) -> BatchDecisionResponse:
+    limit = runtime.settings.max_batch_customers
+    if len(body.customer_ids) > limit:
+        raise PayloadTooLargeError(
+            f"customer_ids: {len(body.customer_ids)} customers, at most {limit} per request"
+        )
+    check_actions(body.context.max_actions, runtime.settings.max_actions)
+    for position, cid in enumerate(body.customer_ids):
+        if not cid or len(cid) > 128 or any(ord(ch) < 32 for ch in cid):
+            raise InvalidRequestError(
+                f"customer_ids.{position}: not a customer id (1-128 printable characters)"
+            )
+    return BatchDecisionResponse(
+        decisions=[
+            runtime.decisions.decide(
+                cid, body.context, None if idempotency_key is None else f"{idempotency_key}"
+            )
+            for cid in body.customer_ids
+        ]
+    )

@@ -1,0 +1,31 @@
+"""``/v1/events``: event ingestion (contract rows and Segment messages)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving.deps import UNAVAILABLE, V1_ERRORS, Ingest
+from serving.errors import PayloadTooLargeError, UnavailableError
+from serving.redis_gate import RedisDownError
+from serving.schemas import EventsRequest, EventsResponse
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/events",
+    response_model=EventsResponse,
+    tags=["events"],
+    summary="Ingest events (contract or Segment track/identify)",
+    responses={**V1_ERRORS, **UNAVAILABLE},
+)
+def events(body: EventsRequest, runtime: Ingest) -> EventsResponse:
+    limit = runtime.settings.max_events
+    if len(body.events) > limit:
+        raise PayloadTooLargeError(f"events: {len(body.events)} events, at most {limit}")
+    try:
+        return runtime.ingestor.ingest(body.events)
+    except RedisDownError as error:
+        raise UnavailableError(
+            f"events not stored ({error}); nothing was acknowledged, retry later"
+        ) from None

@@ -1,0 +1,127 @@
+"""What the endpoints use, built once by the app's lifespan: :func:`start_runtime`.
+
+It opens the Redis connection (embedded when no URL is configured), loads the
+products, catalog, contact policy and experiment, opens the registry and the
+decision log, and loads the champion models (rules decide when there are none).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from serving.auth import ApiKeys
+from serving.decisions import DecisionService, DecisionSink, Keys, PopularProducts, refresh_popular
+from serving.ingest import EventIngestor
+from serving.metrics import ApiMetrics
+from serving.models import OFFERS, SERVED_MODELS, ModelManager, ScorerFactory, model_scorer_factory
+from serving.redis_gate import RedisDownError, RedisGate
+from serving.settings import Settings
+
+
+@dataclass
+class Runtime:
+    """Everything the endpoints use, built by the lifespan."""
+
+    settings: Settings
+    keys: ApiKeys
+    client: Any
+    gate: RedisGate
+    decisions: DecisionService
+    ingestor: EventIngestor
+    models: ModelManager
+    metrics: ApiMetrics
+    durability: str
+    sink: Any
+
+
+def start_runtime(
+    settings: Settings,
+    keys: ApiKeys,
+    client: Any | None,
+    registry: Any | None,
+    scorer_factory: ScorerFactory | None,
+    sink: DecisionSink | None,
+) -> Runtime:
+    from features.online.connect import connect_redis
+    from features.online.profiles import OnlineProfiles
+    from features.online.redis_store import RedisOnlineStore
+    from serving.startup import (
+        durability_of,
+        load_catalog_setting,
+        load_contact_policy_setting,
+        load_experiment_setting,
+        load_products,
+        open_registry,
+    )
+
+    if client is None:
+        client = connect_redis(
+            settings.redis_url,
+            settings.data_dir,
+            cluster=settings.redis_cluster,
+            socket_timeout=settings.redis_timeout_seconds,
+            durable=True,
+        )
+    store = RedisOnlineStore(client, prefix=settings.redis_prefix)
+    products = load_products(settings.products_file)
+    profiles = OnlineProfiles(store, products)
+    gate = RedisGate(settings.redis_retry_seconds)
+    metrics = ApiMetrics()
+    if registry is None:
+        registry = open_registry(settings.tracking_uri)
+    if sink is None:
+        from experiments.decision_log import JsonlDecisionLog
+
+        sink = JsonlDecisionLog(settings.decision_log_path, fsync=settings.decision_log_fsync)
+    experiment = load_experiment_setting(settings.experiment_file)
+    factory = scorer_factory or model_scorer_factory(use_uplift_model=settings.use_uplift_model)
+    served = tuple(n for n in SERVED_MODELS if settings.use_uplift_model or n != OFFERS)
+    models = ModelManager(registry, names=served, scorer_factory=factory)
+    if models.refresh():
+        metrics.model_reloads.inc()
+    redis_keys = Keys(settings.redis_prefix)
+    popular = PopularProducts(products["product_id"].astype(str).head(50).tolist())
+    with contextlib.suppress(RedisDownError):
+        gate.call(lambda: refresh_popular(client, redis_keys, popular))
+    decisions = DecisionService(
+        client=client,
+        profiles=profiles,
+        gate=gate,
+        catalog=load_catalog_setting(settings.catalog_path),
+        contact_policy=load_contact_policy_setting(settings.contact_policy_path),
+        models=models,
+        metrics=metrics,
+        keys=redis_keys,
+        popular=popular,
+        idempotency_seconds=int(settings.idempotency_hours * 3600),
+        sink=sink,
+        experiment=experiment,
+    )
+    ingestor = EventIngestor(
+        client=client, profiles=profiles, gate=gate, keys=redis_keys, metrics=metrics
+    )
+    return Runtime(
+        settings=settings,
+        keys=keys,
+        client=client,
+        gate=gate,
+        decisions=decisions,
+        ingestor=ingestor,
+        models=models,
+        metrics=metrics,
+        durability=durability_of(client, gate),
+        sink=sink,
+    )
+
+
+def refresh_popularity(runtime: Runtime) -> None:
+    with contextlib.suppress(RedisDownError):
+        runtime.gate.call(runtime.ingestor.flush_popularity)
+    with contextlib.suppress(RedisDownError):
+        runtime.gate.call(
+            lambda: refresh_popular(
+                runtime.client, runtime.decisions.keys, runtime.decisions.popular
+            )
+        )

@@ -1,0 +1,144 @@
+"""Several policies over the same world, checked and measured in the same run.
+
+Each policy gets its own online profiles, contact history and budgets, and the
+same background, seeds and truth; policies run in parallel processes when
+``workers`` allows (forked, so the world is shared, not rebuilt).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from simulator.closed_loop.checker import Violation, check_contacts
+from simulator.closed_loop.metrics import PolicyMetrics, markdown_table, policy_metrics
+from simulator.closed_loop.policies import DEFAULT_POLICIES, make_policy, split_matched
+from simulator.closed_loop.runner import PolicyRun, run_policy
+from simulator.closed_loop.world import ClosedLoopWorld
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, eq=False)
+class ClosedLoopResult:
+    """Runs, violations and metrics of each policy, in the order they were asked for."""
+
+    world: ClosedLoopWorld
+    runs: dict[str, PolicyRun]
+    violations: dict[str, list[Violation]]
+    metrics: list[PolicyMetrics]
+
+    def table(self) -> str:
+        return markdown_table(self.metrics)
+
+    def metric(self, policy: str) -> PolicyMetrics:
+        return next(m for m in self.metrics if m.policy == policy)
+
+
+def check_run(world: ClosedLoopWorld, run: PolicyRun) -> list[Violation]:
+    """The independent checker on one run's delivered contacts."""
+    return check_contacts(
+        run.contacts,
+        world.contact_policy,
+        consent=world.consent,
+        timezones=world.timezones,
+        withdrawals=run.withdrawals,
+        history=world.history_contacts,
+        refusals=world.refusals,
+    )
+
+
+def compare_policies(
+    world: ClosedLoopWorld,
+    policies: Sequence[str] = DEFAULT_POLICIES,
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ClosedLoopResult:
+    """Run each named policy (see :mod:`simulator.closed_loop.policies`) in closed loop.
+
+    Volume-matched policies (``oracle~nba``) run after the policy they match.
+    ``workers`` processes run policies side by side (default: one per core, at
+    most one per policy); ``progress(policy, done, total)`` reports ticks when
+    running in this process.
+    """
+    plain = [name for name in policies if split_matched(name)[1] is None]
+    matched = [name for name in policies if split_matched(name)[1] is not None]
+    for name in matched:
+        reference = split_matched(name)[1]
+        if reference not in plain:
+            raise ValueError(f"{name}: policy {reference!r} must be compared in the same run")
+    runs = _run_all(world, plain, {}, workers, progress)
+    limits = {
+        name: contacts_per_tick(world, runs[split_matched(name)[1] or ""]) for name in matched
+    }
+    runs.update(_run_all(world, matched, limits, workers, progress))
+    violations = {name: check_run(world, run) for name, run in runs.items()}
+    metrics = [
+        policy_metrics(runs[name], violations[name], world.customer_ids, seed=world.config.seed)
+        for name in policies
+    ]
+    return ClosedLoopResult(world, runs, violations, metrics)
+
+
+def contacts_per_tick(world: ClosedLoopWorld, run: PolicyRun) -> dict[int, int]:
+    """How many contacts ``run`` decided at each tick."""
+    if run.contacts.empty:
+        return {}
+    step = dt.timedelta(hours=world.config.trigger_every_hours)
+    ticks = [(t - world.cut) // step for t in run.contacts["decided_at"]]
+    return dict(Counter(ticks))
+
+
+def _run_all(
+    world: ClosedLoopWorld,
+    names: Sequence[str],
+    limits: dict[str, dict[int, int]],
+    workers: int | None,
+    progress: Progress | None,
+) -> dict[str, PolicyRun]:
+    runs: dict[str, PolicyRun] = {}
+    if not names:
+        return runs
+    workers = min(workers or os.cpu_count() or 1, len(names))
+    if workers > 1:
+        global _SHARED
+        _SHARED = (world, limits)
+        context = multiprocessing.get_context("fork")
+        try:
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+                for run in pool.map(_run_forked, names):
+                    runs[run.policy] = run
+        finally:
+            _SHARED = None
+        return runs
+    for name in names:
+
+        def report(done: int, total: int, name: str = name) -> None:
+            if progress is not None:
+                progress(name, done, total)
+
+        runs[name] = run_policy(
+            world,
+            make_policy(name, world),
+            name=name,
+            contact_limits=limits.get(name),
+            progress=report,
+        )
+    return runs
+
+
+#: The world and contact limits shared with forked workers (set only while a pool runs).
+_SHARED: tuple[ClosedLoopWorld, dict[str, dict[int, int]]] | None = None
+
+
+def _run_forked(name: str) -> PolicyRun:
+    if _SHARED is None:
+        raise RuntimeError("no world was shared with this worker")
+    world, limits = _SHARED
+    return run_policy(world, make_policy(name, world), name=name, contact_limits=limits.get(name))

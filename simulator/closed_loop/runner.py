@@ -1,0 +1,528 @@
+"""Run one decision policy in closed loop with the simulated customers.
+
+Time advances in ticks of ``trigger_every_hours`` from the cut. At each tick:
+
+1. events up to now are ingested into the policy's own online profiles
+   (:class:`~features.online.profiles.OnlineProfiles` on a
+   :class:`~features.online.store.MemoryOnlineStore`): the shared background
+   and the outcomes of the policy's earlier messages;
+2. the customers who were active since the previous tick (and everyone at the
+   daily decision hour) get a decision, unless a message of theirs is still
+   in flight; the decision sees the profile, the actions already sent (for
+   cool-downs and sequences), today's budgets and, for exploring policies, the
+   per-action success counts so far;
+3. each chosen contact is answered by
+   :meth:`~simulator.ResponseModel.sample` with a generator seeded
+   by (run seed, customer, tick, rank): two policies that contact the same
+   customer at the same tick draw the same random numbers (common random
+   numbers), which makes their comparison sharper. Its outcomes become
+   contract events (``message_sent``, ``message_delivered``,
+   ``message_opened`` on channels that track opens, ``message_clicked``,
+   ``unsubscribe``, ``purchase`` through the message and its
+   ``order_delivered``), released when their time comes; its true
+   incremental value (:class:`~simulator.closed_loop.truth.TrueValue`) is
+   recorded for the metrics.
+
+A success, for the exploring engine's statistics, is a purchase through the
+message, counted once the message's outcomes are known.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import heapq
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contract import EVENTS
+from features.online.profiles import OnlineProfiles
+from features.online.store import MemoryOnlineStore
+from nba.actions import OfferKind
+from nba.arbitration import BetaPosterior
+from nba.budgets import UsageCounts
+from nba.channels import Channel
+from nba.context import CustomerContext
+from nba.decision import ChosenAction, Decision
+from nba.events import EventType
+from nba.policy import DecisionPolicy
+from nba.profile import CustomerProfile
+from simulator.closed_loop.mapping import Message, require_simulated
+from simulator.closed_loop.truth import as_ns
+from simulator.closed_loop.world import ClosedLoopWorld
+from simulator.config import CHANNEL_RESPONSE
+
+Progress = Callable[[int, int], None]
+
+_MINUTE = dt.timedelta(minutes=1)
+#: Delays of a message's immediate outcomes after its send.
+OUTCOME_DELAYS: dict[EventType, dt.timedelta] = {
+    EventType.MESSAGE_SENT: dt.timedelta(0),
+    EventType.MESSAGE_DELIVERED: _MINUTE,
+    EventType.MESSAGE_OPENED: 10 * _MINUTE,
+    EventType.UNSUBSCRIBE: 11 * _MINUTE,
+    EventType.MESSAGE_CLICKED: 12 * _MINUTE,
+}
+_EVENT_COLUMNS = tuple(EVENTS.names)
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyRun:
+    """What one policy did in the closed loop.
+
+    ``decisions`` has one row per decision; ``contacts`` one row per message
+    sent, with its sampled outcomes and its true incremental ``revenue`` and
+    ``margin`` (expected, within the attribution window); ``withdrawals`` the
+    first unsubscribe per customer and channel; ``refused_events`` the events
+    the online store did not apply (expected 0).
+    """
+
+    policy: str
+    decisions: pd.DataFrame
+    contacts: pd.DataFrame
+    withdrawals: dict[tuple[str, Channel], dt.datetime]
+    events: int
+    refused_events: int
+    seconds: float
+
+
+@dataclass
+class _State:
+    """Mutable bookkeeping of one run."""
+
+    outbox: list[tuple[dt.datetime, int, dict[str, Any]]] = field(default_factory=list)
+    resolutions: list[tuple[dt.datetime, int, str, bool]] = field(default_factory=list)
+    in_flight: dict[str, dt.datetime] = field(default_factory=dict)
+    sent_actions: dict[str, dict[str, dt.datetime]] = field(default_factory=dict)
+    recent: dict[str, list[dt.datetime]] = field(default_factory=dict)
+    successes: dict[str, list[int]] = field(default_factory=dict)
+    day: dt.date | None = None
+    offers_given: dict[str, int] = field(default_factory=dict)
+    actions_sent: dict[str, int] = field(default_factory=dict)
+    withdrawals: dict[tuple[str, Channel], dt.datetime] = field(default_factory=dict)
+    sequence: int = 0
+    emitted: int = 0
+    refused: int = 0  # events the online store did not apply (duplicate, stale, late)
+
+    def push(self, at: dt.datetime, event: dict[str, Any]) -> None:
+        self.sequence += 1
+        self.emitted += 1
+        heapq.heappush(self.outbox, (at, self.sequence, event))
+
+    def release(self, now: dt.datetime) -> list[dict[str, Any]]:
+        out = []
+        while self.outbox and self.outbox[0][0] <= now:
+            out.append(heapq.heappop(self.outbox)[2])
+        while self.resolutions and self.resolutions[0][0] <= now:
+            _, _, action_id, success = heapq.heappop(self.resolutions)
+            counts = self.successes.setdefault(action_id, [0, 0])
+            counts[0 if success else 1] += 1
+        return out
+
+    def posteriors(self) -> dict[str, BetaPosterior]:
+        return {a: BetaPosterior.from_counts(s, f) for a, (s, f) in self.successes.items()}
+
+    def recent_contacts(self, customer_id: str, at: dt.datetime) -> int:
+        sends = self.recent.get(customer_id, [])
+        return len(sends) - bisect.bisect_right(sends, at - dt.timedelta(days=7))
+
+
+class MessageStreams:
+    """The random source of one batched :meth:`~simulator.ResponseModel.sample`
+    call, with one stream per message.
+
+    ``sample`` draws its uniforms as ``rng.random((k, n))``, one column per
+    message; this source fills column ``j`` from message ``j``'s own generator,
+    seeded by ``seeds[j]``, so a message's outcome does not depend on which
+    other messages share the call (common random numbers, tested against one
+    call per message). ``streams[j]`` goes on to serve the message's other draws.
+    """
+
+    def __init__(self, seeds: list[list[int]]) -> None:
+        self.streams = [np.random.default_rng(seed) for seed in seeds]
+
+    def random(self, size: tuple[int, int]) -> np.ndarray:
+        rows, columns = size
+        if columns != len(self.streams):
+            raise ValueError(f"expected draws for {len(self.streams)} messages, got {columns}")
+        return np.stack([stream.random(rows) for stream in self.streams], axis=1)
+
+
+class _ProductPicker:
+    """The product a message's purchase is for: the message's own, else one drawn by
+    popularity in its category (or the customer's favourite, or any)."""
+
+    def __init__(self, world: ClosedLoopWorld) -> None:
+        products = world.sim.products.merge(
+            world.sim.truth.products[["product_id", "popularity"]], on="product_id"
+        )
+        products = products[products["stock"].fillna(1) > 0]
+        self.price = dict(
+            zip(world.sim.products["product_id"], world.sim.products["price"], strict=True)
+        )
+        self.by_category: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for category, part in products.groupby("category"):
+            weights = part["popularity"].to_numpy(dtype=float)
+            self.by_category[str(category)] = (
+                part["product_id"].to_numpy(dtype=object),
+                weights / weights.sum(),
+            )
+        weights = products["popularity"].to_numpy(dtype=float)
+        self.any = (products["product_id"].to_numpy(dtype=object), weights / weights.sum())
+
+    def pick(
+        self, rng: np.random.Generator, message: Message, profile: CustomerProfile
+    ) -> tuple[str, float]:
+        if message.product is not None:
+            return message.product, float(self.price[message.product])
+        ids, weights = self.by_category.get(
+            message.category or profile.top_category or "", self.any
+        )
+        product = str(ids[rng.choice(ids.size, p=weights)])
+        return product, float(self.price[product])
+
+
+def run_policy(
+    world: ClosedLoopWorld,
+    policy: DecisionPolicy,
+    *,
+    name: str | None = None,
+    contact_limits: Mapping[int, int] | None = None,
+    progress: Progress | None = None,
+) -> PolicyRun:
+    """Run ``policy`` over the world's days; see the module doc for the loop.
+
+    With ``contact_limits`` (tick -> number of contacts), at most that many of a
+    tick's decisions that contact someone are kept, those of highest priority;
+    the others are held back (no contact, nothing consumed). It serves to compare
+    policies at the same contact volume.
+    """
+    started = time.perf_counter()
+    config = world.config
+    name = name or policy.name
+    online = OnlineProfiles(MemoryOnlineStore(), world.sim.products)
+    online.materialise(world.build)
+    audience = world.customer_ids
+    rows = {cid: i for i, cid in enumerate(world.response.customer_ids)}
+    picker = _ProductPicker(world)
+    state = _State()
+    for cid, sent_at in zip(
+        world.history_contacts["customer_id"], world.history_contacts["sent_at"], strict=True
+    ):
+        state.recent.setdefault(cid, []).append(pd.Timestamp(sent_at).floor("us").to_pydatetime())
+    for sends in state.recent.values():
+        sends.sort()
+
+    background = world.background
+    stamps = background["timestamp"].to_numpy(dtype="datetime64[ns]")
+    step = dt.timedelta(hours=config.trigger_every_hours)
+    n_ticks = config.days * 24 // config.trigger_every_hours
+    decisions: list[dict[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    position = 0
+    for tick in range(n_ticks):
+        now = world.cut + tick * step
+        end = int(np.searchsorted(stamps, np.datetime64(now.replace(tzinfo=None), "ns"), "right"))
+        shown = background.iloc[position:end]
+        position = end
+        released = state.release(now)
+        if len(shown) or released:
+            applied = online.ingest(_events_frame(shown, released))
+            state.refused += applied.duplicate + applied.stale + applied.late
+        daily = (tick * config.trigger_every_hours) % 24 == config.decision_hour_utc
+        active = set(shown["customer_id"].astype(str))
+        who = [
+            cid
+            for cid in audience
+            if (daily or cid in active) and state.in_flight.get(cid, now) <= now
+        ]
+        if now.date() != state.day:
+            state.day, state.offers_given, state.actions_sent = now.date(), {}, {}
+        usage = UsageCounts(state.offers_given, state.actions_sent)
+        posteriors = state.posteriors()
+        made: list[tuple[CustomerProfile, Decision]] = []
+        for cid, profile in zip(who, online.profiles(who, now), strict=True):
+            if profile is None:
+                continue
+            context = CustomerContext(profile, now, action_history=state.sent_actions.get(cid, {}))
+            decision = policy.decide(
+                context, usage=usage, stats=posteriors, seed=f"{config.seed}:{cid}:{tick}"
+            )
+            _count(state, decision, +1)
+            made.append((profile, decision))
+        held: set[str] = set()
+        if contact_limits is not None:
+            held = _held_back(made, contact_limits.get(tick, 0))
+            for _, decision in made:
+                if decision.decision_id in held:
+                    _count(state, decision, -1)
+        chosen: list[tuple[CustomerProfile, Decision, ChosenAction, int]] = []
+        for profile, decision in made:
+            cid = profile.customer_id
+            first = decision.actions[0] if decision.actions else None
+            decisions.append(
+                {
+                    "decision_id": decision.decision_id,
+                    "customer_id": cid,
+                    "decided_at": now,
+                    "trigger": "daily" if daily else "activity",
+                    "action_id": None if first is None else first.action_id,
+                    "channel": None
+                    if first is None or first.channel is None
+                    else first.channel.value,
+                    "propensity": decision.propensity,
+                    "explored": bool(first is not None and first.explored),
+                    "eligible": len(decision.eligible_action_ids),
+                    "held_back": decision.decision_id in held,
+                }
+            )
+            if decision.decision_id in held:
+                continue
+            for rank, action in enumerate(decision.contacts):
+                chosen.append((profile, decision, action, rank))
+        contacts += _deliver(world, state, picker, rows, tick, chosen)
+        if progress is not None:
+            progress(tick + 1, n_ticks)
+    return PolicyRun(
+        policy=name,
+        decisions=pd.DataFrame(decisions),
+        contacts=pd.DataFrame(contacts, columns=CONTACT_COLUMNS),
+        withdrawals=dict(state.withdrawals),
+        events=state.emitted,
+        refused_events=state.refused,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _count(state: _State, decision: Decision, sign: int) -> None:
+    """Add (or take back) what ``decision`` consumed of today's budgets."""
+    for key, n in decision.consumed.offers_given.items():
+        state.offers_given[key] = state.offers_given.get(key, 0) + sign * n
+    for key, n in decision.consumed.actions_sent.items():
+        state.actions_sent[key] = state.actions_sent.get(key, 0) + sign * n
+
+
+def _held_back(made: list[tuple[CustomerProfile, Decision]], limit: int) -> set[str]:
+    """Ids of the contacting decisions beyond the ``limit`` of highest priority."""
+    contacting = [d for _, d in made if d.contacts]
+    contacting.sort(key=lambda d: -d.contacts[0].priority)
+    return {d.decision_id for d in contacting[max(0, limit) :]}
+
+
+CONTACT_COLUMNS = (
+    "decision_id",
+    "customer_id",
+    "action_id",
+    "action_type",
+    "channel",
+    "decided_at",
+    "sent_at",
+    "offer_id",
+    "kind",
+    "category",
+    "product",
+    "recent_contacts",
+    "delivered",
+    "opened",
+    "clicked",
+    "converted",
+    "unsubscribed",
+    "revenue",
+    "margin",
+    "purchase_lift",
+    "order_value",
+)
+
+
+@dataclass(frozen=True)
+class _Send:
+    """One chosen contact of a tick, with its message and the customer's recent contacts."""
+
+    profile: CustomerProfile
+    decision: Decision
+    action: ChosenAction
+    rank: int
+    message: Message
+    recent: int
+
+    @property
+    def channel(self) -> Channel:
+        assert self.action.channel is not None
+        return self.action.channel
+
+    @property
+    def send_at(self) -> dt.datetime:
+        assert self.action.send_at is not None
+        return self.action.send_at
+
+
+def _deliver(
+    world: ClosedLoopWorld,
+    state: _State,
+    picker: _ProductPicker,
+    rows: dict[str, int],
+    tick: int,
+    chosen: list[tuple[CustomerProfile, Decision, ChosenAction, int]],
+) -> list[dict[str, Any]]:
+    """Answer the tick's contacts, schedule their outcome events, value them."""
+    if not chosen:
+        return []
+    config = world.config
+    sends = []
+    for profile, decision, action, rank in chosen:
+        if action.channel is None or action.send_at is None:
+            raise ValueError(f"contact {action.action_id!r} has no channel or send time")
+        require_simulated(action.channel)
+        message = world.mapping.message(world.catalog[action.action_id], profile)
+        recent = state.recent_contacts(profile.customer_id, action.send_at)
+        sends.append(_Send(profile, decision, action, rank, message, recent))
+    customers = [s.profile.customer_id for s in sends]
+    channels = [s.channel for s in sends]
+    times = [s.send_at for s in sends]
+    messages = [s.message for s in sends]
+    recents = [s.recent for s in sends]
+    value = world.truth.incremental(customers, channels, times, messages, recents)
+    streams = MessageStreams(
+        [[config.seed, rows[s.profile.customer_id], tick, s.rank] for s in sends]
+    )
+    outcome = world.response.sample(
+        streams,  # type: ignore[arg-type]
+        np.array(customers, dtype=object),
+        np.array([c.value for c in channels], dtype=object),
+        as_ns(times),
+        kind=np.array([m.kind for m in messages], dtype=object),
+        category=np.array([m.category for m in messages], dtype=object),
+        product=np.array([m.product for m in messages], dtype=object),
+        offer=np.array([m.offer for m in messages], dtype=object),
+        recent_contacts=np.array(recents, dtype=float),
+    )
+    out = []
+    for k, send in enumerate(sends):
+        converted = bool(outcome.converted[k])
+        unsubscribed = bool(outcome.unsubscribed[k])
+        order_value = _schedule_outcomes(
+            world,
+            state,
+            picker,
+            send,
+            streams.streams[k],
+            delivered=bool(outcome.delivered[k]),
+            opened=bool(outcome.opened[k]),
+            clicked=bool(outcome.clicked[k]),
+            converted=converted,
+            unsubscribed=unsubscribed,
+        )
+        out.append(
+            {
+                "decision_id": send.decision.decision_id,
+                "customer_id": send.profile.customer_id,
+                "action_id": send.action.action_id,
+                "action_type": send.action.action_type.value,
+                "channel": send.channel.value,
+                "decided_at": send.decision.decided_at,
+                "sent_at": send.send_at,
+                "offer_id": send.action.offer_id,
+                "kind": send.message.kind,
+                "category": send.message.category,
+                "product": send.message.product,
+                "recent_contacts": send.recent,
+                "delivered": bool(outcome.delivered[k]),
+                "opened": bool(outcome.opened[k]),
+                "clicked": bool(outcome.clicked[k]),
+                "converted": converted,
+                "unsubscribed": unsubscribed,
+                "revenue": float(value.revenue[k]),
+                "margin": float(value.margin[k]),
+                "purchase_lift": float(value.purchase[k]),
+                "order_value": order_value,
+            }
+        )
+    return out
+
+
+def _schedule_outcomes(
+    world: ClosedLoopWorld,
+    state: _State,
+    picker: _ProductPicker,
+    send: _Send,
+    rng: np.random.Generator,
+    *,
+    delivered: bool,
+    opened: bool,
+    clicked: bool,
+    converted: bool,
+    unsubscribed: bool,
+) -> float:
+    """Queue the contact's events and bookkeeping; return the value of its order (0 if none)."""
+    config = world.config
+    cid, channel, send_at = send.profile.customer_id, send.channel, send.send_at
+    base: dict[str, Any] = {
+        "customer_id": cid,
+        "channel": channel.value,
+        "decision_id": send.decision.decision_id,
+        "offer_id": send.action.offer_id,
+    }
+
+    def emit(kind: EventType, at: dt.datetime, fields: dict[str, Any] = base, **extra: Any) -> None:
+        event_id = f"{fields['decision_id']}:{kind.value}"
+        state.push(
+            at, {**fields, "event_id": event_id, "timestamp": at, "event_type": kind.value, **extra}
+        )
+
+    emit(EventType.MESSAGE_SENT, send_at)
+    if delivered:
+        emit(EventType.MESSAGE_DELIVERED, send_at + OUTCOME_DELAYS[EventType.MESSAGE_DELIVERED])
+    if opened and CHANNEL_RESPONSE[channel].tracks_opens:
+        emit(EventType.MESSAGE_OPENED, send_at + OUTCOME_DELAYS[EventType.MESSAGE_OPENED])
+    if clicked:
+        emit(EventType.MESSAGE_CLICKED, send_at + OUTCOME_DELAYS[EventType.MESSAGE_CLICKED])
+    if unsubscribed:
+        at = send_at + OUTCOME_DELAYS[EventType.UNSUBSCRIBE]
+        emit(EventType.UNSUBSCRIBE, at)
+        state.withdrawals.setdefault((cid, channel), at)
+    order_value = 0.0
+    if converted:
+        product, price = picker.pick(rng, send.message, send.profile)
+        order_value = _after_offer(price, world.catalog[send.action.action_id].offer)
+        bought = send_at + dt.timedelta(hours=config.purchase_delay_hours)
+        web = {**base, "channel": Channel.WEB.value}
+        emit(EventType.PURCHASE, bought, web, product_id=product, quantity=1, revenue=order_value)
+        delivered_at = bought + dt.timedelta(days=config.delivery_days)
+        emit(EventType.ORDER_DELIVERED, delivered_at, {**web, "offer_id": None}, product_id=product)
+    done = send_at + dt.timedelta(hours=config.outcome_hours)
+    state.in_flight[cid] = max(done, state.in_flight.get(cid, done))
+    state.sent_actions.setdefault(cid, {})[send.action.action_id] = send_at
+    bisect.insort(state.recent.setdefault(cid, []), send_at)
+    state.sequence += 1
+    heapq.heappush(state.resolutions, (done, state.sequence, send.action.action_id, converted))
+    return order_value
+
+
+def _after_offer(price: float, offer: Any) -> float:
+    """What the customer pays for ``price`` with the action's offer redeemed."""
+    if offer is None:
+        return price
+    if offer.kind == OfferKind.PERCENT_DISCOUNT:
+        return price * (1.0 - offer.value / 100.0)
+    if offer.kind == OfferKind.FIXED_DISCOUNT:
+        return max(0.0, price - offer.value)
+    return price
+
+
+def _events_frame(background: pd.DataFrame, released: list[dict[str, Any]]) -> pd.DataFrame:
+    """Background rows and loop events as one contract events frame, in time order."""
+    loop = pd.DataFrame(released, columns=list(_EVENT_COLUMNS))
+    if not loop.empty:
+        loop["timestamp"] = pd.to_datetime(loop["timestamp"], utc=True).astype(
+            "datetime64[ns, UTC]"
+        )
+        loop["quantity"] = loop["quantity"].astype("Int64")
+        loop["revenue"] = loop["revenue"].astype(float)
+    parts = [p for p in (background[list(_EVENT_COLUMNS)], loop) if not p.empty]
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
