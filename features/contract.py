@@ -5,9 +5,12 @@ The same specs drive file validation (:mod:`features.validation`), the README
 table (``nba contract``) and the typed record models below, which the API uses
 for single records.
 
-Files are CSV or Parquet. Identifiers are text. Timestamps carry a time zone
-(``2026-03-01T18:05:00Z`` or ``...+01:00``) and are stored in UTC; dates are
-``YYYY-MM-DD``. Lists (an offer's channels) are ``|``-separated in CSV.
+Files are CSV or Parquet. Identifiers are text, 1 to 128 characters with no
+control character (one rule for files, API events, decisions and read-outs:
+:data:`ID_PATTERN`). Timestamps carry a time zone (``2026-03-01T18:05:00Z`` or
+``...+01:00``), are stored in UTC and lie in [:data:`EARLIEST_MOMENT`,
+:data:`LATEST_MOMENT`); dates are ``YYYY-MM-DD``. Lists (an offer's channels) are
+``|``-separated in CSV.
 """
 
 from __future__ import annotations
@@ -17,13 +20,82 @@ import zoneinfo
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from nba.actions import OfferKind
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.events import EventType
+
+#: Longest identifier (customer, product, offer, event, decision).
+ID_MAX_LENGTH = 128
+#: The one id rule: 1 to 128 characters, none of them a control character (tab, newline,
+#: NUL, DEL...), which would break logs, CSV exports and Redis key names.
+ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
+_CONTROL = frozenset(chr(c) for c in (*range(32), 127))
+
+#: The moments the contract accepts, for events, decisions and read-outs alike. Affinity
+#: scores grow as exp(t / 30 days) from 2024 (:mod:`features.definitions`), which stays
+#: finite in double precision until about 2080; 2070 leaves a margin for sums.
+EARLIEST_MOMENT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST_MOMENT = dt.datetime(2070, 1, 1, tzinfo=dt.UTC)
+
+
+def id_problem(value: str) -> str | None:
+    r"""Why ``value`` is not an identifier, or ``None`` when it is one.
+
+    >>> id_problem("C000042") is None
+    True
+    >>> id_problem("C42\n")
+    'contains a control character (tab, newline, NUL...): not an id'
+    """
+    if not value:
+        return "empty: an id has 1 to 128 characters"
+    if len(value) > ID_MAX_LENGTH:
+        return f"{len(value)} characters: an id has at most {ID_MAX_LENGTH}"
+    if not _CONTROL.isdisjoint(value):
+        return "contains a control character (tab, newline, NUL...): not an id"
+    return None
+
+
+def check_id(value: str) -> str:
+    """``value`` when it is an identifier, else ``ValueError`` saying why."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def moment_problem(value: dt.datetime) -> str | None:
+    """Why ``value`` is outside the accepted moments, or ``None``."""
+    if value.tzinfo is not None and not EARLIEST_MOMENT <= value < LATEST_MOMENT:
+        return (
+            f"{value.isoformat()} is outside {EARLIEST_MOMENT:%Y-%m-%d} .. "
+            f"{LATEST_MOMENT:%Y-%m-%d} (UTC)"
+        )
+    return None
+
+
+def check_moment(value: dt.datetime) -> dt.datetime:
+    """``value`` if it lies in [:data:`EARLIEST_MOMENT`, :data:`LATEST_MOMENT`), else
+    ``ValueError``.
+
+    >>> check_moment(dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))))
+    Traceback (most recent call last):
+    ...
+    ValueError: 0001-01-01T00:00:00+01:00 is outside 1970-01-01 .. 2070-01-01 (UTC)
+    """
+    problem = moment_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: An identifier under the one id rule.
+Id = Annotated[str, AfterValidator(check_id)]
+#: A time with a time zone within the accepted moments.
+Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
 
 ColumnKind = Literal[
     "id",
@@ -248,8 +320,8 @@ class ConsentState(BaseModel):
 
 
 class CustomerRecord(_Record):
-    customer_id: str = Field(min_length=1)
-    created_at: AwareDatetime
+    customer_id: Id
+    created_at: Moment
     timezone: str
     birth_date: dt.date | None = None
     gender: Literal["female", "male", "other", "unknown"] | None = None
@@ -287,7 +359,7 @@ class CustomerRecord(_Record):
 
 
 class ProductRecord(_Record):
-    product_id: str = Field(min_length=1)
+    product_id: Id
     name: str
     category: str
     brand: str | None = None
@@ -299,7 +371,7 @@ class ProductRecord(_Record):
 
 
 class OfferRecord(_Record):
-    offer_id: str = Field(min_length=1)
+    offer_id: Id
     name: str | None = None
     kind: OfferKind
     value: float = Field(ge=0)
@@ -312,14 +384,14 @@ class OfferRecord(_Record):
 
 
 class EventRecord(_Record):
-    event_id: str = Field(min_length=1, max_length=128)
-    customer_id: str = Field(min_length=1, max_length=128)
-    timestamp: AwareDatetime
+    event_id: Id
+    customer_id: Id
+    timestamp: Moment
     channel: Channel
     event_type: EventType
-    product_id: str | None = Field(default=None, max_length=128)
-    offer_id: str | None = Field(default=None, max_length=128)
-    decision_id: str | None = Field(default=None, max_length=128)
+    product_id: Id | None = None
+    offer_id: Id | None = None
+    decision_id: Id | None = None
     quantity: int | None = Field(default=None, ge=0)
     revenue: float | None = Field(default=None, ge=0)
     properties: dict[str, Any] | None = None

@@ -29,7 +29,10 @@ import pandas as pd
 
 from features.contract import (
     CUSTOMERS,
+    EARLIEST_MOMENT,
     EVENTS,
+    ID_MAX_LENGTH,
+    LATEST_MOMENT,
     OFFERS,
     PRODUCTS,
     Column,
@@ -145,8 +148,19 @@ def _check_column(col: Column, raw: pd.Series, out: _Collector) -> pd.Series:
     present = ~missing
     kind = col.kind
 
-    if kind in ("id", "text"):
+    if kind == "text":
         return _as_text(raw, missing)
+
+    if kind == "id":
+        text = _as_text(raw, missing)
+        strings = text.astype("string")
+        long = (strings.str.len() > ID_MAX_LENGTH).fillna(False).to_numpy(dtype=bool)
+        control = strings.str.contains(r"[\x00-\x1f\x7f]").fillna(False).to_numpy(dtype=bool)
+        out.rows(col.name, long, f"not an id: longer than {ID_MAX_LENGTH} characters")
+        out.rows(
+            col.name, control, "not an id: contains a control character (tab, newline, NUL...)"
+        )
+        return text
 
     if kind == "timestamp":
         return _timestamps(col, raw, missing, out)
@@ -240,7 +254,9 @@ def _check_column(col: Column, raw: pd.Series, out: _Collector) -> pd.Series:
 def _timestamps(col: Column, raw: pd.Series, missing: np.ndarray, out: _Collector) -> pd.Series:
     present = ~missing
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        return raw.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        converted = raw.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        _check_moments(col, converted, out)
+        return converted
     if pd.api.types.is_datetime64_dtype(raw):
         out.rows(
             col.name,
@@ -260,7 +276,18 @@ def _timestamps(col: Column, raw: pd.Series, missing: np.ndarray, out: _Collecto
         text.where(present & aware), errors="coerce", utc=True, format="ISO8601"
     )
     out.rows(col.name, present & aware & parsed.isna().to_numpy(), "not a valid timestamp")
-    return parsed.astype("datetime64[ns, UTC]")
+    parsed = parsed.astype("datetime64[ns, UTC]")
+    _check_moments(col, parsed, out)
+    return parsed
+
+
+def _check_moments(col: Column, parsed: pd.Series, out: _Collector) -> None:
+    """Timestamps outside the accepted moments are problems of their rows."""
+    early = (parsed < pd.Timestamp(EARLIEST_MOMENT)).fillna(False).to_numpy(dtype=bool)
+    late = (parsed >= pd.Timestamp(LATEST_MOMENT)).fillna(False).to_numpy(dtype=bool)
+    span = f"{EARLIEST_MOMENT:%Y-%m-%d} .. {LATEST_MOMENT:%Y-%m-%d} (UTC)"
+    out.rows(col.name, early, f"timestamp before {span}")
+    out.rows(col.name, late, f"timestamp after {span}")
 
 
 def _json_objects(col: Column, raw: pd.Series, present: np.ndarray, out: _Collector) -> pd.Series:

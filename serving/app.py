@@ -23,6 +23,7 @@ from serving.deps import ERRORS
 from serving.errors import install_error_handlers
 from serving.middleware import BodyLimit, Timing
 from serving.models import ModelPoller, ScorerFactory
+from serving.rate_limit import RateLimits
 from serving.routes import ROUTERS
 from serving.runtime import refresh_popularity, start_runtime
 from serving.settings import Settings
@@ -39,7 +40,11 @@ def create_app(
     """Build the API. ``client`` (a Redis client) and ``registry`` default to those the
     settings describe; tests pass their own real ones."""
     settings = settings or Settings()
-    keys = ApiKeys(settings.api_keys, allow_anonymous=settings.allow_anonymous)
+    keys = ApiKeys(
+        settings.api_keys,
+        allow_anonymous=settings.allow_anonymous,
+        rate_limits=RateLimits(settings.rate_limits),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,4 +80,27 @@ def create_app(
     app.add_middleware(Timing)
     for router in ROUTERS:
         app.include_router(router)
+    _document_limits(app, settings)
     return app
+
+
+def _document_limits(app: FastAPI, settings: Settings) -> None:
+    """Put this deployment's request limits into the OpenAPI schema, so that the schema
+    states the limits the server enforces (``NBA_MAX_ACTIONS`` and the others)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        models = schema.get("components", {}).get("schemas", {})
+        limits = (
+            ("DecisionContext", "max_actions", "maximum", settings.max_actions),
+            ("BatchDecisionRequest", "customer_ids", "maxItems", settings.max_batch_customers),
+            ("EventsRequest", "events", "maxItems", settings.max_events),
+        )
+        for model, field, keyword, value in limits:
+            prop = models.get(model, {}).get("properties", {}).get(field)
+            if prop is not None:
+                prop[keyword] = value
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

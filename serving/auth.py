@@ -22,7 +22,8 @@ import hmac
 import secrets
 from collections.abc import Sequence
 
-from serving.errors import ForbiddenError, UnauthorizedError
+from serving.errors import ForbiddenError, TooManyRequestsError, UnauthorizedError
+from serving.rate_limit import RateLimits
 from serving.settings import ApiKeySpec, Scope
 
 
@@ -39,7 +40,13 @@ def new_api_key(name: str, scopes: Sequence[Scope]) -> tuple[str, ApiKeySpec]:
 class ApiKeys:
     """The configured keys; :meth:`check` authenticates and authorises one request."""
 
-    def __init__(self, specs: Sequence[ApiKeySpec], *, allow_anonymous: bool = False) -> None:
+    def __init__(
+        self,
+        specs: Sequence[ApiKeySpec],
+        *,
+        allow_anonymous: bool = False,
+        rate_limits: RateLimits | None = None,
+    ) -> None:
         if specs and allow_anonymous:
             raise ValueError("NBA_ALLOW_ANONYMOUS cannot be set when NBA_API_KEYS lists keys")
         if not specs and not allow_anonymous:
@@ -49,8 +56,22 @@ class ApiKeys:
             )
         self._by_hash = {s.sha256: s for s in specs}
         self.anonymous = allow_anonymous
+        self.rate_limits = rate_limits or RateLimits({})
 
     def check(self, key: str | None, scope: Scope) -> ApiKeySpec:
+        """The key's spec when it may use ``scope`` now; else 401, 403 or 429 (rate limit)."""
+        spec = self.authorise(key, scope)
+        wait = self.rate_limits.take(spec.name, scope)
+        if wait is not None:
+            raise TooManyRequestsError(
+                f"this API key made more than {self.rate_limits.rates[scope]:g} {scope!r} "
+                f"requests a second; retry in {wait:.2f} s",
+                retry_after=wait,
+            )
+        return spec
+
+    def authorise(self, key: str | None, scope: Scope) -> ApiKeySpec:
+        """The key's spec when it has ``scope``; 401 or 403 otherwise (no rate limit)."""
         if self.anonymous:
             return ApiKeySpec(name="anonymous", sha256="0" * 64, scopes=(scope,))
         if not key:

@@ -26,6 +26,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 V1_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
     403: {"model": ErrorResponse, "description": "The API key lacks the scope."},
+    429: {
+        "model": ErrorResponse,
+        "description": "The API key's rate limit is spent: retry after `Retry-After` seconds.",
+    },
     422: {"model": ErrorResponse, "description": "The request does not validate."},
 }
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
@@ -69,6 +73,7 @@ def _scoped(scope: KeyScope) -> Callable[..., Runtime]:
 
 Decide = Annotated[Runtime, Depends(_scoped("decide"))]
 Ingest = Annotated[Runtime, Depends(_scoped("ingest"))]
+Profiles = Annotated[Runtime, Depends(_scoped("profiles"))]
 Admin = Annotated[Runtime, Depends(_scoped("admin"))]
 IdempotencyKey = Annotated[
     str | None,

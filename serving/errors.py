@@ -13,6 +13,7 @@ internals in the body (and is logged without personal data).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -78,6 +79,22 @@ class InvalidRequestError(ApiError):
     code = "invalid_request"
 
 
+class TooManyRequestsError(ApiError):
+    """The key's rate limit is spent; ``retry_after`` seconds until the next request passes."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def response(self) -> JSONResponse:
+        response = super().response()
+        response.headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        return response
+
+
 class UnavailableError(ApiError):
     """A dependency is down and the request cannot be answered safely (retry later)."""
 
@@ -122,8 +139,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = _validation_details(list(exc.errors()))
         where = ", ".join(".".join(str(p) for p in d.loc) for d in details[:3])
+        first = f": {details[0].message}" if details else ""
         return error_response(
-            422, "invalid_request", f"the request does not validate ({where})", details
+            422, "invalid_request", f"the request does not validate ({where}){first}", details
         )
 
     @app.exception_handler(StarletteHTTPException)

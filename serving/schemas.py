@@ -8,37 +8,65 @@ time is ISO 8601 with a time zone. Unknown fields in a request are refused
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
+from features.contract import (
+    EARLIEST_MOMENT,
+    ID_MAX_LENGTH,
+    ID_PATTERN,
+    LATEST_MOMENT,
+    check_moment,
+)
 from nba.channels import Channel
 
-CUSTOMER_ID = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$", examples=["C000042"])
+#: An identifier (customer, action...): the data contract's one id rule.
+ID = Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)
+CUSTOMER_ID = Field(
+    min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN, examples=["C000042"]
+)
 
-#: The moments the API accepts (decision times, visits, events, read-outs): outside,
-#: conversions to UTC and to the profiles' time scale overflow.
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+#: The moments the API accepts (decision times, visits, events, read-outs): the data
+#: contract's, outside which conversions to the profiles' time scale overflow.
+EARLIEST = EARLIEST_MOMENT
+LATEST = LATEST_MOMENT
 
 
-def check_moment(value: dt.datetime) -> dt.datetime:
-    """``value`` if it lies in [:data:`EARLIEST`, :data:`LATEST`), else ``ValueError``.
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
 
-    >>> check_moment(dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))))
-    Traceback (most recent call last):
-    ...
-    ValueError: 0001-01-01T00:00:00+01:00 is outside 1970-01-01 .. 2200-01-01 (UTC)
-    """
-    if value.tzinfo is not None and not EARLIEST <= value < LATEST:
-        raise ValueError(
-            f"{value.isoformat()} is outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d} (UTC)"
-        )
+
+def _iso_text(value: Any) -> Any:
+    """A moment must be ISO 8601 text: a bare number would be read as epoch seconds."""
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if numeric or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("give an ISO 8601 time with a time zone (e.g. 2026-03-06T09:00:00Z)")
     return value
 
 
-#: An ISO 8601 time with a time zone, between 1970 and 2200.
-Moment = Annotated[AwareDatetime, AfterValidator(check_moment)]
+#: An ISO 8601 time with a time zone, between 1970 and 2070 (the schema says so with a
+#: pattern on the year, as JSON Schema has no date bounds).
+Moment = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_text),
+    AfterValidator(check_moment),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": r"^(19[7-9][0-9]|20[0-6][0-9])-",
+        }
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -71,10 +99,10 @@ class DecisionContext(_Strict):
         default=None, max_length=128, description="Free label logged with the decision."
     )
     timestamp: Moment | None = Field(
-        default=None, description="The moment of the decision (1970-2200); default: now."
+        default=None, description="The moment of the decision (1970-2070); default: now."
     )
     session: SessionIn | None = None
-    actions: list[str] | None = Field(
+    actions: list[Annotated[str, ID]] | None = Field(
         default=None,
         min_length=1,
         max_length=200,
@@ -109,7 +137,7 @@ class DecisionRequest(_Strict):
 class BatchDecisionRequest(_Strict):
     """The same context for many customers (a campaign run)."""
 
-    customer_ids: list[str] = Field(min_length=1, examples=[["C000001", "C000002"]])
+    customer_ids: list[Annotated[str, ID]] = Field(min_length=1, examples=[["C000001", "C000002"]])
     context: DecisionContext = Field(default_factory=DecisionContext)
 
 
@@ -243,7 +271,12 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
+    """``status`` for everyone (503 when degraded, so load balancers act); the details
+    (Redis error, models, durability) only for a key with the ``admin`` scope."""
+
     status: Literal["ready", "degraded"]
-    redis: str
-    models: list[ModelStatus]
-    durability: str
+    redis: str | None = Field(default=None, description="`ok`, or the error (admin only).")
+    models: list[ModelStatus] | None = Field(default=None, description="Admin only.")
+    durability: str | None = Field(
+        default=None, description="What an acknowledged event survives (admin only)."
+    )

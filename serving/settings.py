@@ -21,8 +21,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 
-Scope = Literal["decide", "ingest", "admin"]
-SCOPES: tuple[Scope, ...] = ("decide", "ingest", "admin")
+#: What a key may do: ``decide`` (decisions), ``ingest`` (events), ``profiles`` (read a
+#: customer's profile: personal data, so a scope of its own), ``admin`` (model reload,
+#: readiness details).
+Scope = Literal["decide", "ingest", "profiles", "admin"]
+SCOPES: tuple[Scope, ...] = ("decide", "ingest", "profiles", "admin")
+#: Per-key rate limits by default: profile reads are personal data, so bulk reads are slowed.
+DEFAULT_RATE_LIMITS: dict[Scope, float] = {"profiles": 20.0}
 
 
 class ApiKeySpec(BaseModel):
@@ -72,6 +77,9 @@ class Settings(BaseSettings):
     api_keys: list[ApiKeySpec] = Field(default_factory=list)
     #: Serve without API keys (development only; refused when keys are configured).
     allow_anonymous: bool = False
+    #: Requests per second each API key may make, per scope (JSON object; a scope not
+    #: listed is unlimited); bursts of one second's worth pass. 429 with Retry-After beyond.
+    rate_limits: dict[Scope, float] = Field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     #: Largest request body accepted, in bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     #: Most customers in one ``/v1/decisions/batch`` request.

@@ -97,8 +97,9 @@ def build_world(
     keys: dict[str, str] = {}
     specs = []
     for name, scopes in {
-        "journeys": ("decide", "ingest"),
+        "journeys": ("decide", "ingest", "profiles"),
         "reader": ("decide",),
+        "crm": ("profiles",),
         "ops": ("admin",),
     }.items():
         key, spec = new_api_key(name, scopes)  # type: ignore[arg-type]

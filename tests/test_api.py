@@ -91,7 +91,7 @@ def test_a_cart_added_a_moment_ago_drives_the_next_decision(
     seen = api.get(
         f"/v1/customers/{customer}/profile",
         params={"as_of": (added + dt.timedelta(minutes=1)).isoformat()},
-        headers=world.headers("reader"),
+        headers=world.headers("crm"),
     ).json()
     assert seen["known"] and product in seen["profile"]["cart_items"]
 
@@ -291,8 +291,9 @@ def test_no_model_means_rules_then_reload_serves_the_new_champion(
 
 def test_operations_endpoints(api: TestClient, world: ApiWorld) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
-    ready = api.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["redis"] == "ok"
+    assert api.get("/readyz").json() == {"status": "ready"}  # no details without a key
+    ready = api.get("/readyz", headers=world.headers("ops")).json()
+    assert ready["status"] == "ready" and ready["redis"] == "ok" and ready["durability"]
     decide(api, world, world.customer())
     ev = event(world, world.customer(), "product_view", world.at(5), product_id="P00009")
     assert api.post("/v1/events", json={"events": [ev]}, headers=world.headers()).status_code == 200
@@ -365,7 +366,18 @@ def test_a_non_bearer_authorization_is_refused_even_with_a_valid_x_api_key(
     assert api.post("/v1/decisions", json=body, headers=lower).status_code == 200
 
 
-@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "1969-12-31T23:59:59Z",
+        # affinity scores overflowed (500) or became NaN in Redis after a partial write
+        "2082-04-01T00:00:00Z",
+        "2100-01-01T00:00:00Z",
+        "2199-06-01T00:00:00Z",
+    ],
+)
 def test_moments_out_of_range_are_refused_with_their_field_not_a_500(
     api: TestClient, world: ApiWorld, moment: str
 ) -> None:
@@ -418,3 +430,55 @@ def test_popularity_gathers_in_memory_and_reaches_redis_on_flush(
     )
     api.app.state.runtime.ingestor.flush_popularity()  # type: ignore[attr-defined]
     assert world.client.zscore(key, product) == before + 3 + 5  # add to cart 3, purchase 5
+
+
+def test_one_id_rule_for_events_decisions_and_profiles(api: TestClient, world: ApiWorld) -> None:
+    customer = world.customer()
+    for bad_id in ("C1\n", "C\t1", "C1\x00", "x" * 129):
+        ev = {**event(world, customer, "product_view", world.at(7), product_id="P00001")}
+        ev["customer_id"] = bad_id
+        out = api.post("/v1/events", json={"events": [ev]}, headers=world.headers()).json()
+        assert (out["accepted"], out["rejected"]) == (0, 1), bad_id
+        assert out["rejections"][0]["field"] == "customer_id"
+        decision = api.post("/v1/decisions", json={"customer_id": bad_id}, headers=world.headers())
+        assert decision.status_code == 422, bad_id
+        batch = api.post(
+            "/v1/decisions/batch",
+            json={"customer_ids": [customer, bad_id]},
+            headers=world.headers(),
+        )
+        assert batch.status_code == 422 and batch.json()["error"]["details"][0]["loc"][-1] == 1
+    profile = api.get("/v1/customers/C1%0A/profile", headers=world.headers())
+    assert profile.status_code == 422
+    assert world.client.keys(f"{world.prefix}:*C1\n*") == []  # nothing was created for them
+
+
+def test_request_limits_match_the_schema(api: TestClient, world: ApiWorld) -> None:
+    empty_action = {"customer_id": "C1", "context": {"actions": [""]}}
+    assert api.post("/v1/decisions", json=empty_action, headers=world.headers()).status_code == 422
+    epoch = api.get("/v1/customers/C1/profile", params={"as_of": "0.5"}, headers=world.headers())
+    assert epoch.status_code == 422  # a number is not read as 1970-01-01T00:00:00.5
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    assert schema["DecisionContext"]["properties"]["max_actions"]["maximum"] == (
+        world.settings().max_actions
+    )
+
+
+def test_profiles_need_their_own_scope_and_are_rate_limited(world: ApiWorld) -> None:
+    settings = world.settings(rate_limits={"profiles": 2.0})
+    with TestClient(create_app(settings, client=world.client, registry=world.registry)) as api:
+        path = f"/v1/customers/{world.customer()}/profile"
+        refused = api.get(path, headers=world.headers("reader"))  # a decide-only key
+        assert refused.status_code == 403 and "profiles" in refused.json()["error"]["message"]
+        answers = [api.get(path, headers=world.headers()) for _ in range(4)]
+        assert [a.status_code for a in answers[:2]] == [200, 200]
+        limited = answers[-1]
+        assert limited.status_code == 429 and limited.json()["error"]["code"] == "too_many_requests"
+        assert int(limited.headers["Retry-After"]) >= 1
+        # other scopes of the same key are not limited by it
+        assert (
+            api.post(
+                "/v1/decisions", json={"customer_id": "C1"}, headers=world.headers()
+            ).status_code
+            == 200
+        )

@@ -240,7 +240,8 @@ def test_acknowledged_events_survive_kill_9_of_the_api_and_redis_with_an_aof(
     missing: dict[str, set[str]] = {}
     for name, deployment in deployments.items():
         deployment.wait_ready()
-        durability = httpx.get(f"{deployment.base_url}/readyz").json()["durability"]
+        ready = httpx.get(f"{deployment.base_url}/readyz", headers=world.headers("ops"))
+        durability = ready.json()["durability"]
         assert durability.startswith(name), durability  # the API says what it guarantees
         ingestion = crash_during_ingestion(deployment, world)
         assert set(ingestion.accepted) == {BATCH}  # fresh events: each acknowledged one applied

@@ -86,4 +86,4 @@ def test_a_failing_new_champion_leaves_the_old_models_serving(world: ApiWorld) -
         assert "wrong catalogue" in status["error"]
         after = api.post("/v1/decisions", json=body, headers=world.headers())
         assert after.status_code == 200 and serving in after.json()["model_version"]
-        assert api.get("/readyz").json()["models"][0]["error"]
+        assert api.get("/readyz", headers=world.headers("ops")).json()["models"][0]["error"]

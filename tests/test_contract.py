@@ -174,6 +174,30 @@ def test_parquet_round_trip_equals_csv(write_dataset: WriteDataset, tmp_path: Pa
             "percent_discount,110,",
             "offers.csv: row 1, field 'value': a percent discount cannot exceed 100",
         ),
+        (
+            "events",
+            "E2,C1,2026-03-06T18:07:00Z",
+            "E2,C1,2082-04-01T00:00:00Z",
+            "events.csv: row 2, field 'timestamp': timestamp after 1970-01-01 .. 2070-01-01",
+        ),
+        (
+            "events",
+            "E2,C1,2026-03-06T18:07:00Z",
+            "E2,C1,1969-12-31T23:00:00Z",
+            "events.csv: row 2, field 'timestamp': timestamp before 1970-01-01 .. 2070-01-01",
+        ),
+        (
+            "events",
+            "E2,C1,",
+            '"E\t2",C1,',
+            "events.csv: row 2, field 'event_id': not an id: contains a control character",
+        ),
+        (
+            "events",
+            "E2,C1,",
+            "E2," + "C" * 129 + ",",
+            "events.csv: row 2, field 'customer_id': not an id: longer than 128 characters",
+        ),
     ],
 )
 def test_bad_value_is_named_by_file_row_and_field(

@@ -22,7 +22,7 @@ from features.batch import build_profiles
 from features.dataset import RetailDataset
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
-from features.online.store import MemoryOnlineStore, OnlineStore
+from features.online.store import EventOps, MemoryOnlineStore, OnlineStore
 from tests.helpers import (
     END,
     PRIORS,
@@ -183,6 +183,23 @@ def test_events_before_the_watermark_are_stale_and_late_ones_refused(
     assert (result.late, result.late_event_ids) == (1, ["l0"])
     profile = online.profile("C1", (START + pd.Timedelta(days=11)).to_pydatetime())
     assert profile is not None and profile.purchases_total == 0
+
+
+def test_an_event_with_a_value_the_store_cannot_hold_is_refused_whole(
+    store: OnlineStore, base: RetailDataset
+) -> None:
+    """Every value is validated before anything is written: no partial update, no id kept."""
+    online = fresh_online(store, base)
+    good = EventOps("C1", "ok", int(START.timestamp()) + 60, (("n", 1.0), ("rv", 10.0)))
+    bad = EventOps("C1", "bad", int(START.timestamp()) + 90, (("n", 1.0), ("rv", float("inf"))))
+    nan = EventOps("C1", "nan", int(START.timestamp()) + 95, (("np", float("nan")),))
+    result = store.apply([good, bad, nan])
+    assert (result.applied, result.invalid, result.invalid_event_ids) == (1, 2, ["bad", "nan"])
+    [stored] = store.read(["C1"])
+    assert stored is not None and stored.state["n"] == 1.0 and stored.state["rv"] == 10.0
+    fixed = EventOps("C1", "bad", int(START.timestamp()) + 90, (("n", 1.0), ("rv", 5.0)))
+    assert store.apply([fixed]).applied == 1  # its id was not recorded: a fixed retry applies
+    assert online.profile("C1", END.to_pydatetime()) is not None
 
 
 def test_a_cart_added_a_minute_ago_is_visible(store: OnlineStore, base: RetailDataset) -> None:

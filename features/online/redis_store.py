@@ -56,12 +56,28 @@ local n = tonumber(ARGV[2])
 local wm = tonumber(redis.call('HGET', KEYS[1], '_wm') or '-1e18')
 local newest = tonumber(redis.call('HGET', KEYS[1], '_mx') or '-1e18')
 local applied, dup, stale = 0, 0, 0
-local late = {}
+local late, invalid = {}, {}
+local function finite(x)
+  return x ~= nil and x == x and x ~= math.huge and x ~= -math.huge
+end
+-- validate every event before anything is written: an event with a value Redis
+-- cannot store is refused whole, and the others still apply
+local ok = {}
+for e = 0, n - 1 do
+  local good = finite(tonumber(ARGV[4 + 3 * e]))
+  for _, f, v in string.gmatch(ARGV[5 + 3 * e], '(%d) (%S+) (%S+)') do
+    if not finite(tonumber(v)) then good = false end
+  end
+  ok[e] = good
+  if not good then invalid[#invalid + 1] = ARGV[3 + 3 * e] end
+end
 for e = 0, n - 1 do
   local eid = ARGV[3 + 3 * e]
   local ts = tonumber(ARGV[4 + 3 * e])
   local ops = ARGV[5 + 3 * e]
-  if ts < wm then
+  if not ok[e] then
+    -- refused above: nothing written
+  elseif ts < wm then
     stale = stale + 1
   elseif ts < newest - window then
     late[#late + 1] = eid
@@ -94,7 +110,7 @@ if applied > 0 then
     compact = 1
   end
 end
-return {applied, dup, stale, compact, late}
+return {applied, dup, stale, compact, late, invalid}
 """
 
 _RESERVED = ("_tz", "_bd", "_wm", "_mx", "_cp")
@@ -186,7 +202,7 @@ class RedisOnlineStore(OnlineStore):
             calls.append((self.state_key(cid), self.seen_key(cid), *args))
         result = ApplyResult()
         to_compact = []
-        for cid, (applied, dup, stale, compact, late) in zip(
+        for cid, (applied, dup, stale, compact, late, invalid) in zip(
             order, self._run_apply(calls), strict=True
         ):
             result.add(
@@ -196,6 +212,8 @@ class RedisOnlineStore(OnlineStore):
                     stale=int(stale),
                     late=len(late),
                     late_event_ids=[x.decode() if isinstance(x, bytes) else x for x in late],
+                    invalid=len(invalid),
+                    invalid_event_ids=[x.decode() if isinstance(x, bytes) else x for x in invalid],
                 )
             )
             if int(compact):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +48,9 @@ class ApplyResult:
     stale: int = 0
     late: int = 0
     late_event_ids: list[str] = field(default_factory=list)
+    #: Events with a value the store cannot hold (not finite): refused whole, nothing written.
+    invalid: int = 0
+    invalid_event_ids: list[str] = field(default_factory=list)
 
     def add(self, other: ApplyResult) -> None:
         self.applied += other.applied
@@ -54,6 +58,13 @@ class ApplyResult:
         self.stale += other.stale
         self.late += other.late
         self.late_event_ids.extend(other.late_event_ids)
+        self.invalid += other.invalid
+        self.invalid_event_ids.extend(other.invalid_event_ids)
+
+
+def storable(event: EventOps) -> bool:
+    """Whether every value of ``event`` is finite (a store refuses the event otherwise)."""
+    return math.isfinite(event.ts) and all(math.isfinite(v) for _, v in event.ops)
 
 
 @dataclass(frozen=True)
@@ -174,6 +185,10 @@ class MemoryOnlineStore(OnlineStore):
         for ev in events:
             cid = ev.customer_id
             newest = self._newest.get(cid, -float("inf"))
+            if not storable(ev):
+                result.invalid += 1
+                result.invalid_event_ids.append(ev.event_id)
+                continue
             if ev.ts < self._watermark.get(cid, -float("inf")):
                 result.stale += 1
                 continue

@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.encoders import jsonable_encoder
 
+from features.contract import ID_MAX_LENGTH, ID_PATTERN
 from serving.decisions import decode_history
-from serving.deps import UNAVAILABLE, V1_ERRORS, Decide
-from serving.errors import ErrorDetail, InvalidRequestError, UnavailableError
+from serving.deps import UNAVAILABLE, V1_ERRORS, Profiles
+from serving.errors import UnavailableError
 from serving.redis_gate import RedisDownError
 from serving.runtime import Runtime
-from serving.schemas import ProfileResponse, check_moment
+from serving.schemas import Moment, ProfileResponse
 
 router = APIRouter()
 
@@ -23,28 +24,20 @@ router = APIRouter()
     "/v1/customers/{customer_id}/profile",
     response_model=ProfileResponse,
     tags=["customers"],
-    summary="The profile as the engine sees it now",
+    summary="The profile as the engine sees it now (scope `profiles`)",
     responses={**V1_ERRORS, **UNAVAILABLE},
 )
 def profile(
-    customer_id: Annotated[str, Path(min_length=1, max_length=128)],
-    runtime: Decide,
+    customer_id: Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)],
+    runtime: Profiles,
     as_of: Annotated[
-        dt.datetime | None,
+        Moment | None,
         Query(
-            description="The moment to read the profile at (with time zone, 1970-2200); "
-            "default: now."
+            description="The moment to read the profile at (ISO 8601 with time zone, "
+            "1970-2070); default: now."
         ),
     ] = None,
 ) -> ProfileResponse:
-    if as_of is not None and as_of.tzinfo is None:
-        raise InvalidRequestError("as_of: add a time zone (Z or an offset)")
-    if as_of is not None:
-        try:
-            check_moment(as_of)
-        except ValueError as error:
-            where = ErrorDetail(loc=["query", "as_of"], message=str(error))
-            raise InvalidRequestError(f"as_of: {error}", [where]) from None
     moment = (as_of or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     try:
         return runtime.gate.call(lambda: profile_payload(runtime, customer_id, moment))

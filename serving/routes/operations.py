@@ -1,11 +1,15 @@
-"""Health, readiness and Prometheus metrics (no key needed)."""
+"""Health, readiness and Prometheus metrics (no key needed; readiness details need admin)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
+from serving.auth import key_from_headers
 from serving.deps import model_status, runtime_of
+from serving.errors import ApiError
 from serving.redis_gate import RedisDownError
+from serving.runtime import Runtime
 from serving.schemas import Health, Readiness
 
 router = APIRouter()
@@ -19,22 +23,36 @@ def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
+    response_model_exclude_none=True,
     tags=["operations"],
-    summary="Dependencies: Redis, models, durability",
+    summary="Ready to serve? 503 when degraded; details with an admin key",
+    responses={503: {"model": Readiness, "description": "Degraded: Redis is unreachable."}},
 )
-def readyz(request: Request) -> Readiness:
+def readyz(request: Request) -> JSONResponse:
     runtime = runtime_of(request)
     try:
         runtime.gate.call(runtime.client.ping)
         redis = "ok"
     except RedisDownError as error:
         redis = str(error)
-    return Readiness(
-        status="ready" if redis == "ok" else "degraded",
-        redis=redis,
-        models=model_status(runtime),
-        durability=runtime.durability,
+    ready = Readiness(status="ready" if redis == "ok" else "degraded")
+    if _is_admin(runtime, request):
+        ready.redis, ready.models = redis, model_status(runtime)
+        ready.durability = runtime.durability
+    return JSONResponse(
+        ready.model_dump(mode="json", exclude_none=True), status_code=200 if redis == "ok" else 503
     )
+
+
+def _is_admin(runtime: Runtime, request: Request) -> bool:
+    """Whether the request carries a key with the admin scope (no error when it does not)."""
+    headers = request.headers
+    key = key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+    try:
+        runtime.keys.authorise(key, "admin")
+    except ApiError:
+        return False
+    return True
 
 
 @router.get(
