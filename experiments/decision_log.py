@@ -2,8 +2,11 @@
 
 :class:`DecisionLogSink` is the interface the API and the batch mode write to;
 :class:`JsonlDecisionLog` the file implementation: append-only JSON Lines
-segments ``decisions-00000001.jsonl``, ``decisions-00000002.jsonl``, ... in one
-directory.
+segments in one directory, ``decisions-<writer>-00000001.jsonl``,
+``decisions-<writer>-00000002.jsonl``, ..., where ``<writer>`` (start time, process
+id and a random token) is unique to each open log: several processes (``nba serve
+--workers N``, replicas on a shared volume) may write to one directory without
+ever touching each other's files.
 
 * ``append(decisions)`` writes the whole batch with one ``write`` system call
   on a file opened in append mode, then (``fsync="always"``) ``fsync``: when it
@@ -37,9 +40,11 @@ directory.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
+import secrets
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -55,7 +60,10 @@ from nba.decision import LoggedDecision
 FsyncMode = Literal["always", "never"]
 #: Segments are rotated once they pass this size.
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
-_SEGMENT = re.compile(r"^decisions-(\d{8})\.jsonl$")
+#: ``decisions-<writer>-<n>.jsonl``; logs written before writers had names lack ``<writer>-``.
+_SEGMENT = re.compile(
+    r"^decisions-(?:(?P<writer>[0-9A-Za-z]+(?:-[0-9A-Za-z]+)*)-)?(?P<n>\d{8})\.jsonl$"
+)
 
 #: Columns of :func:`read_decision_log`, one row per decision and chosen action.
 LOG_COLUMNS = (
@@ -103,19 +111,23 @@ class DecisionLogSink(ABC):
 
 
 def segment_paths(directory: str | Path) -> list[Path]:
-    """The log's segments in write order."""
+    """The log's segments: by writer (in the order the writers started), then in each
+    writer's write order."""
     folder = Path(directory)
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _SEGMENT.match(p.name))]
-    return [p for _, p in sorted(found)]
+    found = [
+        (m.group("writer") or "", int(m.group("n")), p)
+        for p in folder.iterdir()
+        if (m := _SEGMENT.match(p.name))
+    ]
+    return [p for _, _, p in sorted(found)]
 
 
-def _segment_number(path: Path) -> int:
-    match = _SEGMENT.match(path.name)
-    if match is None:
-        raise ValueError(f"{path} is not a decision log segment")
-    return int(match.group(1))
+def new_writer_id() -> str:
+    """A name no other open log has: UTC start time, process id, random token."""
+    started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    return f"{started}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 class JsonlDecisionLog(DecisionLogSink):
@@ -151,15 +163,15 @@ class JsonlDecisionLog(DecisionLogSink):
         self._sync_lock = threading.Lock()  # fsyncs (group commit), rotation
         self._written = 0  # blocks written so far
         self._synced = 0  # blocks known to be on disk
-        existing = segment_paths(self.directory)
-        self._number = _segment_number(existing[-1]) if existing else 0
+        self.writer = new_writer_id()
+        self._number = 0
         self._fd: int | None = None
         self._size = 0
         self._open_next()
 
     @property
     def current_segment(self) -> Path:
-        return self.directory / f"decisions-{self._number:08d}.jsonl"
+        return self.directory / f"decisions-{self.writer}-{self._number:08d}.jsonl"
 
     def _open_next(self) -> None:
         with self._sync_lock:  # no group fsync may run on the segment being closed

@@ -210,3 +210,34 @@ def test_concurrent_appends_with_group_commit_and_rotation_lose_nothing(tmp_path
         record(k * 1000 + i).decision_id for k in range(8) for i in range(150)
     }
     assert len(segment_paths(tmp_path)) > 1  # rotation happened under concurrency
+
+
+OPENER = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {root!r})
+    from tests.test_decision_log import record
+    from experiments.decision_log import JsonlDecisionLog
+    base = int(sys.argv[1])
+    for i in range(20):  # open, write, close: every open starts a segment
+        with JsonlDecisionLog({folder!r}, fsync="never") as log:
+            log.append([record(base + i)])
+    """
+)
+
+
+def test_processes_sharing_a_directory_never_collide(tmp_path: Path) -> None:
+    """``nba serve --workers N`` opens one directory from N processes at the same moment."""
+    folder = tmp_path / "shared"
+    script = OPENER.format(root=str(ROOT), folder=str(folder))
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(base)], cwd=ROOT, stderr=subprocess.PIPE
+        )
+        for base in (0, 1000, 2000)
+    ]
+    errors = [c.communicate(timeout=60)[1].decode() for c in children]
+    assert [c.returncode for c in children] == [0, 0, 0], errors
+    assert len(segment_paths(folder)) == 60  # one segment per open, none shared
+    ids = {d.decision_id for d in read_log(folder).decisions}
+    assert ids == {f"d-{b + i:06d}" for b in (0, 1000, 2000) for i in range(20)}
