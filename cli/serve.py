@@ -103,9 +103,9 @@ def serve_key(
     if unknown or not wanted:
         raise fail(f"--scopes: unknown {unknown or 'empty'} (use {', '.join(SCOPES)})")
     key, spec = new_api_key(name, wanted)  # type: ignore[arg-type]
-    out = console()
-    out.print(f"key (shown once): {key}")
-    out.print(f"NBA_API_KEYS='[{spec.model_dump_json()}]'")
+    # plain lines, never wrapped: the key and the configuration line are copied as they are
+    typer.echo(f"key (shown once): {key}")
+    typer.echo(f"NBA_API_KEYS='[{spec.model_dump_json()}]'")
 
 
 def _free_port() -> int:

@@ -5,6 +5,7 @@ says what is wrong and where, never a traceback."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +22,15 @@ EXIT_UNAVAILABLE = 3
 MAX_PROBLEMS_SHOWN = 40
 
 
+#: Width of the output when it is not a terminal (a pipe, a file): wide enough that no
+#: table column is cut and no line (an API key, a configuration line) is wrapped.
+PIPED_WIDTH = 1_000
+
+
 def console() -> Console:
-    return Console(stderr=False, highlight=False)
+    """Standard output: the terminal's width, or :data:`PIPED_WIDTH` when piped."""
+    piped = not sys.stdout.isatty()
+    return Console(stderr=False, highlight=False, width=PIPED_WIDTH if piped else None)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:

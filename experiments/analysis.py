@@ -361,7 +361,8 @@ def _summarise(
 
 
 def _mean(values: np.ndarray) -> float:
-    return float(values.mean()) if values.size else 0.0
+    """The mean, or NaN (reported as n/a) for an empty arm: no customers is no evidence."""
+    return float(values.mean()) if values.size else math.nan
 
 
 def _mean_interval(values: np.ndarray) -> tuple[float, float]:

@@ -83,6 +83,15 @@ def _format(metric: str, x: float) -> str:
     return _num(x) if metric == "revenue_per_customer" else _pct(x)
 
 
+def _points(x: float) -> str:
+    """A difference of two rates, in percentage points (not a relative change)."""
+    return "n/a" if math.isnan(x) else f"{x * 100:+.2f} pp"
+
+
+def _difference(metric: str, x: float) -> str:
+    return _num(x) if metric == "revenue_per_customer" else _points(x)
+
+
 def verdict(u: Uplift) -> str:
     """One sentence a marketer can read about an uplift."""
     label = _METRIC_LABELS.get(u.metric, u.metric)
@@ -127,7 +136,8 @@ def _sections(analysis: ExperimentAnalysis) -> list[tuple[str, list[str], pd.Dat
         checks.append(
             f"Guardrail {label}, {g.arm}: {status} ({_pct(g.value)} vs {_pct(g.control)} in "
             f"control, increase {g.difference * 100:+.2f} points, 95% CI "
-            f"{g.ci[0] * 100:.2f} to {g.ci[1] * 100:.2f}; allowed {g.max_increase * 100:.2f})."
+            f"{g.ci[0] * 100:.2f} to {g.ci[1] * 100:.2f} points; allowed increase "
+            f"{g.max_increase * 100:.2f} points)."
         )
     arms = pd.DataFrame(
         [
@@ -154,8 +164,8 @@ def _sections(analysis: ExperimentAnalysis) -> list[tuple[str, list[str], pd.Dat
                 "metric": _METRIC_LABELS.get(u.metric, u.metric),
                 "arm value": _format(u.metric, u.value),
                 "control": _format(u.metric, u.control),
-                "difference (95% CI)": f"{_format(u.metric, u.difference)} "
-                f"({_format(u.metric, u.ci[0])} to {_format(u.metric, u.ci[1])})",
+                "difference (95% CI)": f"{_difference(u.metric, u.difference)} "
+                f"({_difference(u.metric, u.ci[0])} to {_difference(u.metric, u.ci[1])})",
                 "relative (95% CI)": f"{_pct(u.relative)} "
                 f"({_pct(u.relative_ci[0])} to {_pct(u.relative_ci[1])})",
                 "p-value": f"{u.p_value:.3g}",

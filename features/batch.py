@@ -280,5 +280,7 @@ def point_in_time(
     out = []
     for i, (cid, cut) in enumerate(zip(rows["customer_id"], cutoffs, strict=True)):
         static = statics.get(cid, CustomerStatic())
-        out.append(build_profile(cid, states.get(i, {}), cut.to_pydatetime(), static, priors))
+        out.append(
+            build_profile(cid, states.get(i, {}), cut.to_pydatetime(warn=False), static, priors)
+        )
     return out

@@ -78,3 +78,22 @@ def test_as_of_without_a_zone_is_refused(write_dataset: WriteDataset, tmp_path: 
     )
     assert result.exit_code == EXIT_BAD_INPUT
     assert "has no time zone" in result.output
+
+
+def test_serve_key_prints_whole_lines_when_piped() -> None:
+    """The key and the NBA_API_KEYS line are copied from a pipe: never wrapped at 80 columns."""
+    import json
+    import re
+
+    from serving.auth import ApiKeys
+    from serving.settings import ApiKeySpec
+
+    result = runner.invoke(app, ["serve-key", "journeys", "--scopes", "decide,profiles"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    [key_line] = [line for line in lines if line.startswith("key (shown once): ")]
+    [config_line] = [line for line in lines if line.startswith("NBA_API_KEYS=")]
+    assert re.fullmatch(r"NBA_API_KEYS='\[.*\]'", config_line)
+    [spec] = [ApiKeySpec(**s) for s in json.loads(config_line.split("=", 1)[1].strip("'"))]
+    key = key_line.removeprefix("key (shown once): ")
+    assert ApiKeys([spec]).check(key, "profiles").name == "journeys"  # the printed pair works
