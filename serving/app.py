@@ -101,6 +101,23 @@ def _document_limits(app: FastAPI, settings: Settings) -> None:
             prop = models.get(model, {}).get("properties", {}).get(field)
             if prop is not None:
                 prop[keyword] = value
+        actions = _catalog_action_ids(settings)
+        restriction = models.get("DecisionContext", {}).get("properties", {}).get("actions")
+        if actions and restriction is not None:
+            for variant in restriction.get("anyOf", [restriction]):
+                if variant.get("type") == "array":
+                    variant["items"] = {"type": "string", "enum": list(actions)}
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _catalog_action_ids(settings: Settings) -> tuple[str, ...]:
+    """The configured catalog's action ids (for the schema), or none when it cannot be read
+    (the API then refuses to start with the reason)."""
+    from serving.startup import StartupError, load_catalog_setting
+
+    try:
+        return tuple(load_catalog_setting(settings.catalog_path).ids)
+    except StartupError:
+        return ()

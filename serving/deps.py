@@ -13,7 +13,7 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from serving.auth import key_from_headers
-from serving.errors import ErrorResponse, PayloadTooLargeError
+from serving.errors import ErrorDetail, ErrorResponse, InvalidRequestError
 from serving.runtime import Runtime
 from serving.schemas import ModelStatus
 from serving.settings import Scope as KeyScope
@@ -85,9 +85,18 @@ IdempotencyKey = Annotated[
 ]
 
 
+def over_limit(loc: list[str | int], message: str) -> InvalidRequestError:
+    """A list longer than this deployment allows: 422 naming the field (the OpenAPI schema
+    states the same limit, so the request did not validate)."""
+    return InvalidRequestError(message, [ErrorDetail(loc=loc, message=message)])
+
+
 def check_actions(asked: int, limit: int) -> None:
     if asked > limit:
-        raise PayloadTooLargeError(f"context.max_actions: {asked} asked, at most {limit}")
+        raise over_limit(
+            ["body", "context", "max_actions"],
+            f"context.max_actions: {asked} asked, at most {limit}",
+        )
 
 
 def model_status(runtime: Runtime) -> list[ModelStatus]:

@@ -106,7 +106,8 @@ class DecisionContext(_Strict):
         default=None,
         min_length=1,
         max_length=200,
-        description="Restrict the candidates to these action ids (unknown ids: 422).",
+        description="Restrict the candidates to these action ids of the catalog "
+        "(unknown ids: 422).",
     )
     max_actions: int = Field(default=1, ge=1, le=20, description="How many actions to return.")
 

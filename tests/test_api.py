@@ -220,10 +220,10 @@ def test_batch_decisions(api: TestClient, world: ApiWorld) -> None:
         ("/v1/decisions", {"customer_id": ""}, 422),
         ("/v1/decisions", {"customer_id": "C1", "colour": "red"}, 422),
         ("/v1/decisions", {"customer_id": "C1", "context": {"timestamp": "2026-01-01T00:00"}}, 422),
-        ("/v1/decisions", {"customer_id": "C1", "context": {"max_actions": 9}}, 413),
-        ("/v1/decisions/batch", {"customer_ids": ["C1"] * 501}, 413),
+        ("/v1/decisions", {"customer_id": "C1", "context": {"max_actions": 9}}, 422),
+        ("/v1/decisions/batch", {"customer_ids": ["C1"] * 501}, 422),
         ("/v1/events", {"events": []}, 422),
-        ("/v1/events", {"events": [{}] * 1001}, 413),
+        ("/v1/events", {"events": [{}] * 1001}, 422),
     ],
 )
 def test_bad_requests_get_a_4xx_json_error_naming_the_field(

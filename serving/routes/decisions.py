@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serving.deps import V1_ERRORS, Decide, IdempotencyKey, check_actions
-from serving.errors import PayloadTooLargeError
+from serving.deps import V1_ERRORS, Decide, IdempotencyKey, check_actions, over_limit
 from serving.schemas import (
     BatchDecisionRequest,
     BatchDecisionResponse,
@@ -42,8 +41,9 @@ def decide_batch(
 ) -> BatchDecisionResponse:
     limit = runtime.settings.max_batch_customers
     if len(body.customer_ids) > limit:
-        raise PayloadTooLargeError(
-            f"customer_ids: {len(body.customer_ids)} customers, at most {limit} per request"
+        raise over_limit(
+            ["body", "customer_ids"],
+            f"customer_ids: {len(body.customer_ids)} customers, at most {limit} per request",
         )
     check_actions(body.context.max_actions, runtime.settings.max_actions)
     return BatchDecisionResponse(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from serving.deps import UNAVAILABLE, V1_ERRORS, Ingest
-from serving.errors import PayloadTooLargeError, UnavailableError
+from serving.deps import UNAVAILABLE, V1_ERRORS, Ingest, over_limit
+from serving.errors import UnavailableError
 from serving.redis_gate import RedisDownError
 from serving.schemas import EventsRequest, EventsResponse
 
@@ -22,7 +22,7 @@ router = APIRouter()
 def events(body: EventsRequest, runtime: Ingest) -> EventsResponse:
     limit = runtime.settings.max_events
     if len(body.events) > limit:
-        raise PayloadTooLargeError(f"events: {len(body.events)} events, at most {limit}")
+        raise over_limit(["body", "events"], f"events: {len(body.events)} events, at most {limit}")
     try:
         return runtime.ingestor.ingest(body.events)
     except RedisDownError as error:

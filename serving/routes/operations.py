@@ -23,7 +23,6 @@ def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    response_model_exclude_none=True,
     tags=["operations"],
     summary="Ready to serve? 503 when degraded; details with an admin key",
     responses={503: {"model": Readiness, "description": "Degraded: Redis is unreachable."}},
@@ -39,9 +38,8 @@ def readyz(request: Request) -> JSONResponse:
     if _is_admin(runtime, request):
         ready.redis, ready.models = redis, model_status(runtime)
         ready.durability = runtime.durability
-    return JSONResponse(
-        ready.model_dump(mode="json", exclude_none=True), status_code=200 if redis == "ok" else 503
-    )
+    body = {k: v for k, v in ready.model_dump(mode="json").items() if v is not None}
+    return JSONResponse(body, status_code=200 if redis == "ok" else 503)
 
 
 def _is_admin(runtime: Runtime, request: Request) -> bool:
