@@ -13,15 +13,8 @@ from nba.channels import Channel
 from nba.profile import CustomerProfile
 from simulator import SimulatorConfig, simulate
 from training.api import SimulatorTruth
-from training.propensity import (
-    ChannelEvaluation,
-    ChannelPropensityModel,
-    ContactExamples,
-    contact_examples,
-    evaluate_channels,
-    message_sends,
-    sample_rows,
-)
+from training.examples import ContactExamples, contact_examples, message_sends, sample_rows
+from training.propensity import ChannelEvaluation, ChannelPropensityModel, evaluate_channels
 
 
 @pytest.fixture(scope="module")

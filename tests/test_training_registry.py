@@ -150,7 +150,7 @@ def test_decision_models_load_by_champion_and_score_as_after_training(
 ) -> None:
     from features.profile_table import profiles_frame
     from training.api import CHANNELS_NAME, OFFERS_NAME, SEND_TIME_NAME
-    from training.propensity import contact_examples, message_sends, sample_rows
+    from training.examples import contact_examples, message_sends, sample_rows
 
     world, runs = decision_runs
     assert not runs.problems

@@ -26,20 +26,18 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from training.baselines import EASERecommender, PopularityRecommender
 from training.evaluation import Comparison, ModelResult, RankingTask, evaluate, ranking_task
+from training.examples import (
+    DEFAULT_MAX_EXAMPLES,
+    ContactExamples,
+    contact_examples,
+    message_sends,
+    sample_rows,
+)
 from training.interactions import InteractionWeights, interaction_frame, owned_pairs
 from training.metrics import recall_at_k
 from training.model_scorer import ModelScorer
 from training.offers import OfferConfig, OfferUpliftModel, evaluate_offers, offer_examples
-from training.propensity import (
-    DEFAULT_MAX_EXAMPLES,
-    ChannelPropensityModel,
-    ContactExamples,
-    PropensityConfig,
-    contact_examples,
-    evaluate_channels,
-    message_sends,
-    sample_rows,
-)
+from training.propensity import ChannelPropensityModel, PropensityConfig, evaluate_channels
 from training.recommendation import Recommender, TrainingData
 from training.recommender import HybridConfig, HybridRecommender, plain_lightfm
 from training.registry import ModelRegistry, ModelVersionInfo, data_fingerprint
