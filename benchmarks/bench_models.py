@@ -35,20 +35,14 @@ from nba.context import CustomerContext
 from nba.screening import ActionCandidate, ChannelSlot
 from nba.timing import SendTime
 from simulator import SimulatorConfig, simulate
-from training.api import SimulatorTruth
+from training.contact_features import channel_features, profile_features
+from training.examples import contact_examples, message_sends, sample_rows
+from training.logistic import LinearScorer
 from training.model_scorer import ModelScorer
 from training.offers import OfferUpliftModel, evaluate_offers, offer_examples
-from training.propensity import (
-    ChannelPropensityModel,
-    LinearScorer,
-    channel_features,
-    contact_examples,
-    evaluate_channels,
-    message_sends,
-    profile_features,
-    sample_rows,
-)
+from training.propensity import ChannelPropensityModel, evaluate_channels
 from training.send_time import SendTimeModel, evaluate_send_time
+from training.truth import SimulatorTruth
 
 
 def _log(message: str) -> None:

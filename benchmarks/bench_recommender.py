@@ -24,7 +24,8 @@ from dataclasses import replace
 from features.dataset import RetailDataset
 from features.datasets.movielens import default_cache_dir, fetch_wheel, load_movielens_100k
 from simulator import SimulatorConfig, simulate
-from training.api import compare_recommenders, scoring_throughput, training_data
+from training.comparison import compare_recommenders, scoring_throughput
+from training.data import training_data
 from training.recommender import HybridConfig, HybridRecommender
 
 

@@ -22,8 +22,10 @@ from cli.support import load_data as _load
 
 if TYPE_CHECKING:
     from features.dataset import RetailDataset
-    from training.api import ModelRun, RecommenderRun, SimulatorTruth
+    from training.api import RecommenderRun
+    from training.pipeline import ModelRun
     from training.registry import ModelRegistry
+    from training.truth import SimulatorTruth
 
 models_app = typer.Typer(help="Registered models: list, promote, roll back.", no_args_is_help=True)
 
@@ -64,7 +66,7 @@ def train(
     send-time models. On a simulated data set (with ``truth/``) the decision models are
     also measured against the simulator's ground truth.
     """
-    from training.api import SimulatorTruth
+    from training.truth import SimulatorTruth
 
     targets = _targets(target)
     console = _console()
@@ -76,7 +78,15 @@ def train(
         with console.status(f"training {name}") as status:
             try:
                 run = _train_one(
-                    name, dataset, registry, data.name, tune, truth, max_examples, status.update
+                    name,
+                    dataset,
+                    registry,
+                    data.name,
+                    tune,
+                    truth,
+                    max_examples,
+                    status.update,
+                    promote=promote,
                 )
             except ValueError as exc:
                 # one model's missing data does not stop the others
@@ -91,7 +101,6 @@ def train(
             f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
         )
         if promote:
-            registry.promote(run.version.name, run.version.version)
             console.print(f"{run.version.name} version {run.version.version} is now the champion")
     if failed:
         raise _fail(f"not trained: {', '.join(failed)}", 1)
@@ -112,13 +121,20 @@ def _train_one(
     truth: SimulatorTruth | None,
     max_examples: int,
     report: Callable[[str], None],
+    promote: bool = False,
 ) -> ModelRun | _RecommenderResult:
-    """Train one target; returns a run with ``markdown()``, ``version`` and ``fingerprint``."""
+    """Train one target (the champion when ``promote``); returns a run with ``markdown()``,
+    ``version`` and ``fingerprint``."""
     from training import api
 
     if name == "recommender":
         run = api.train_recommender(
-            dataset, registry=registry, dataset_name=dataset_name, tune=tune, report=report
+            dataset,
+            registry=registry,
+            dataset_name=dataset_name,
+            tune=tune,
+            promote=promote,
+            report=report,
         )
         return _RecommenderResult(run)
     if name == "offers":
@@ -128,6 +144,7 @@ def _train_one(
             dataset_name=dataset_name,
             truth=truth,
             max_examples=max_examples,
+            promote=promote,
             report=report,
         )
     if name == "channels":
@@ -137,10 +154,16 @@ def _train_one(
             dataset_name=dataset_name,
             truth=truth,
             max_examples=max_examples,
+            promote=promote,
             report=report,
         )
     return api.train_send_time(
-        dataset, registry=registry, dataset_name=dataset_name, truth=truth, report=report
+        dataset,
+        registry=registry,
+        dataset_name=dataset_name,
+        truth=truth,
+        promote=promote,
+        report=report,
     )
 
 
@@ -172,17 +195,18 @@ def evaluate(
     registered): the hybrid recommender against popularity, EASE and plain LightFM; offer
     uplift against random and rule-based targeting; channel propensity against each
     channel's rate; send time against the best global hour (needs simulator truth)."""
-    from training import api
+    from training.comparison import compare_recommenders
+    from training.truth import SimulatorTruth
 
     targets = _targets(target)
     dataset = _load(data)
     console = _console()
-    truth = api.SimulatorTruth.from_dir(data)
+    truth = SimulatorTruth.from_dir(data)
     for name in targets:
         with console.status(f"evaluating {name}") as status:
             try:
                 if name == "recommender":
-                    comparison, _, _ = api.compare_recommenders(
+                    comparison, _, _ = compare_recommenders(
                         dataset,
                         data.name,
                         test_fraction=test_fraction,

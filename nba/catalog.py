@@ -48,41 +48,39 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from nba.actions import Action
+from nba.config_errors import ConfigError, ConfigIssue
 
 SCHEMA_VERSION = 1
 _TOP_LEVEL_KEYS = frozenset({"version", "actions"})
 _NAMED_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class CatalogIssue:
-    """One problem in a catalog: the action (id or position), the field, the message."""
+class CatalogIssue(ConfigIssue):
+    """One problem in a catalog: the action (id or position) as its scope, the field, the
+    message."""
 
-    action: str
-    field: str
-    message: str
+    @property
+    def action(self) -> str:
+        """The action's id (or ``#position``); empty for the catalog as a whole."""
+        return self.scope
 
-    def __str__(self) -> str:
-        where = f"action {self.action!r}" if self.action else "catalog"
+    def where(self) -> str:
+        where = f"action {self.scope!r}" if self.scope else "catalog"
         if self.field:
             where += f", field {self.field!r}"
-        return f"{where}: {self.message}"
+        return where
 
 
-class CatalogError(ValueError):
+class CatalogError(ConfigError[CatalogIssue]):
     """An invalid catalog; ``issues`` lists every problem found."""
 
-    def __init__(self, issues: Sequence[CatalogIssue]) -> None:
-        self.issues = tuple(issues)
-        lines = "\n".join(f"  - {issue}" for issue in self.issues)
-        super().__init__(f"the action catalog is invalid:\n{lines}")
+    document = "the action catalog"
 
 
 class Catalog:

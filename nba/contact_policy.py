@@ -45,6 +45,7 @@ from pydantic import (
 )
 
 from nba.channels import Channel, parse_channel
+from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
 from nba.profile import CustomerProfile
 from nba.reasons import Reason, ReasonCode
@@ -214,25 +215,31 @@ class ContactPolicy(BaseModel):
         Raises :class:`ContactPolicyError` naming every bad field.
         """
         if not isinstance(document, Mapping):
-            raise ContactPolicyError(["the contact policy is a mapping of settings"])
+            raise ContactPolicyError(
+                [ContactPolicyIssue("", "", "the contact policy is a mapping of settings")]
+            )
         base = base or cls()
         merged: dict[str, Any] = base.model_dump(exclude={"channels"}) | {
             k: v for k, v in document.items() if k != "channels"
         }
         channels: dict[object, Any] = {c: r.model_dump() for c, r in base.channels.items()}
         raw_channels = document.get("channels") or {}
-        problems: list[str] = []
+        problems: list[ContactPolicyIssue] = []
         if not isinstance(raw_channels, Mapping):
-            problems.append("channels: maps a channel name to its rules")
+            problems.append(ContactPolicyIssue("", "channels", "maps a channel name to its rules"))
             raw_channels = {}
         for key, rules in raw_channels.items():
             try:
                 channel = parse_channel(str(key))
             except ValueError as error:
-                problems.append(f"channels.{key}: {error}")
+                problems.append(ContactPolicyIssue("", f"channels.{key}", str(error)))
                 continue
             if not isinstance(rules, Mapping):
-                problems.append(f"channels.{key}: rules are a mapping (cap_1d, hours, ...)")
+                problems.append(
+                    ContactPolicyIssue(
+                        "", f"channels.{key}", "rules are a mapping (cap_1d, hours, ...)"
+                    )
+                )
                 continue
             channels[channel] = {**channels.get(channel, {}), **rules}
         merged["channels"] = channels
@@ -243,7 +250,9 @@ class ContactPolicy(BaseModel):
         except ValidationError as error:
             raise ContactPolicyError(
                 [
-                    f"{_path(e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
+                    ContactPolicyIssue(
+                        "", _path(e["loc"]), str(e["msg"]).removeprefix("Value error, ")
+                    )
                     for e in error.errors()
                 ]
             ) from None
@@ -398,13 +407,23 @@ class ContactPolicy(BaseModel):
 _UNRESTRICTED = ChannelRules()
 
 
-class ContactPolicyError(ValueError):
-    """An invalid contact policy; ``problems`` lists each bad field."""
+class ContactPolicyIssue(ConfigIssue):
+    """One bad setting of a contact policy: its dotted path (``channels.sms.hours``) as the
+    field, and the message (the scope is unused: a policy is one document)."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"the contact policy is invalid:\n{lines}")
+    def where(self) -> str:
+        return self.field
+
+
+class ContactPolicyError(ConfigError[ContactPolicyIssue]):
+    """An invalid contact policy; ``issues`` (and ``problems``, as text) list each bad field."""
+
+    document = "the contact policy"
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Each issue as ``path: message``."""
+        return tuple(str(issue) for issue in self.issues)
 
 
 def parse_contact_policy(text: str, base: ContactPolicy | None = None) -> ContactPolicy:
@@ -415,7 +434,7 @@ def parse_contact_policy(text: str, base: ContactPolicy | None = None) -> Contac
     try:
         document = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
-        raise ContactPolicyError([f"not valid YAML: {error}"]) from None
+        raise ContactPolicyError([ContactPolicyIssue("", "", f"not valid YAML: {error}")]) from None
     return ContactPolicy.from_dict(document, base)
 
 

@@ -67,6 +67,7 @@ import yaml
 
 from nba.arbitration import BetaPosterior, ChannelAssessment
 from nba.budgets import UsageCounts
+from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
 from nba.decision import Decision, LoggedDecision
 from nba.policy import DecisionPolicy
@@ -142,28 +143,20 @@ class Guardrail:
     max_increase: float
 
 
-@dataclass(frozen=True)
-class ExperimentIssue:
-    """One problem in an experiment configuration: where (field path) and what."""
+class ExperimentIssue(ConfigIssue):
+    """One problem in an experiment configuration: the source file as its scope, the field
+    path, the message."""
 
-    source: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.source}: " if self.source else ""
-        if self.field:
-            where += f"field {self.field!r}: "
-        return f"{where}{self.message}"
+    @property
+    def source(self) -> str:
+        """The file (or other source) the configuration came from; may be empty."""
+        return self.scope
 
 
-class ExperimentError(ValueError):
+class ExperimentError(ConfigError[ExperimentIssue]):
     """An invalid experiment configuration; ``issues`` lists every problem found."""
 
-    def __init__(self, issues: Sequence[ExperimentIssue]) -> None:
-        self.issues = tuple(issues)
-        lines = "\n".join(f"  - {issue}" for issue in self.issues)
-        super().__init__(f"the experiment configuration is invalid:\n{lines}")
+    document = "the experiment configuration"
 
 
 @dataclass(frozen=True)

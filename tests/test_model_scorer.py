@@ -22,15 +22,10 @@ from nba.scoring import RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot, screen
 from nba.timing import SendTime
 from simulator import SimulatorConfig, simulate
+from training.examples import ContactExamples, contact_examples, message_sends, sample_rows
 from training.model_scorer import ModelScorer
 from training.offers import OfferSpec, OfferUpliftModel, offer_examples
-from training.propensity import (
-    ChannelPropensityModel,
-    ContactExamples,
-    contact_examples,
-    message_sends,
-    sample_rows,
-)
+from training.propensity import ChannelPropensityModel
 from training.send_time import SendTimeModel
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"

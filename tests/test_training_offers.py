@@ -11,7 +11,7 @@ from features.dataset import RetailDataset
 from nba.channels import Channel
 from nba.profile import CustomerProfile
 from simulator import Campaign, SimulatorConfig, simulate
-from training.api import SimulatorTruth
+from training.examples import ContactExamples
 from training.offers import (
     OfferConfig,
     OfferSpec,
@@ -21,7 +21,7 @@ from training.offers import (
     offer_examples,
     offer_sends,
 )
-from training.propensity import ContactExamples
+from training.truth import SimulatorTruth
 
 #: A retailer that tests its offers twice a week on e-mail and weekly on SMS (half of
 #: each campaign's recipients get the offer), so that a small world has enough sends.

@@ -12,16 +12,9 @@ from features.dataset import RetailDataset
 from nba.channels import Channel
 from nba.profile import CustomerProfile
 from simulator import SimulatorConfig, simulate
-from training.api import SimulatorTruth
-from training.propensity import (
-    ChannelEvaluation,
-    ChannelPropensityModel,
-    ContactExamples,
-    contact_examples,
-    evaluate_channels,
-    message_sends,
-    sample_rows,
-)
+from training.examples import ContactExamples, contact_examples, message_sends, sample_rows
+from training.propensity import ChannelEvaluation, ChannelPropensityModel, evaluate_channels
+from training.truth import SimulatorTruth
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from scipy import stats
 
 from features.dataset import RetailDataset
 from simulator import SimulatorConfig, simulate
-from training.api import training_data
 from training.baselines import PopularityRecommender
+from training.data import training_data
 from training.recommendation import TrainingData
 from training.recommender import HybridConfig, HybridRecommender
 

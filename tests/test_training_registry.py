@@ -129,7 +129,8 @@ def test_registry_leaves_mlflow_settings_as_it_found_them(
 
 @pytest.fixture(scope="module")
 def decision_runs(registry: ModelRegistry):  # type: ignore[no-untyped-def]
-    from training.api import SimulatorTruth, train_all
+    from training.api import train_all
+    from training.truth import SimulatorTruth
 
     sim = simulate(SimulatorConfig(n_customers=400, days=40, seed=9, n_products=150))
     world = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
@@ -150,7 +151,7 @@ def test_decision_models_load_by_champion_and_score_as_after_training(
 ) -> None:
     from features.profile_table import profiles_frame
     from training.api import CHANNELS_NAME, OFFERS_NAME, SEND_TIME_NAME
-    from training.propensity import contact_examples, message_sends, sample_rows
+    from training.examples import contact_examples, message_sends, sample_rows
 
     world, runs = decision_runs
     assert not runs.problems
@@ -191,7 +192,7 @@ def test_decision_model_runs_carry_metrics_fingerprint_and_plots(
     registry: ModelRegistry,
     decision_runs,  # type: ignore[no-untyped-def]
 ) -> None:
-    from training.api import dataset_fingerprint
+    from training.data import dataset_fingerprint
 
     world, runs = decision_runs
     expected_plots = [

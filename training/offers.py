@@ -59,19 +59,15 @@ from nba.actions import OfferKind
 from nba.channels import OUTBOUND_CHANNELS, Channel
 from nba.events import EventType
 from nba.profile import CustomerProfile
-from training.metrics import qini_coefficient, qini_curve, uplift_at_k
-from training.propensity import (
+from training.contact_features import (
     CHANNEL_FEATURES,
     PROFILE_FEATURES,
-    ContactExamples,
-    LinearScorer,
     channel_features,
-    contact_examples,
-    fit_logistic,
-    message_sends,
     profile_features,
-    sample_rows,
 )
+from training.examples import ContactExamples, contact_examples, message_sends, sample_rows
+from training.logistic import LinearScorer, fit_logistic
+from training.metrics import qini_coefficient, qini_curve, uplift_at_k
 
 Report = Callable[[str], None]
 

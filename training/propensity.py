@@ -17,245 +17,41 @@ isotonic steps are kept as plain arrays, so that scoring one customer on a
 handful of channels is a matrix product and an interpolation, with no
 scikit-learn call.
 
->>> import datetime as dt
->>> from nba.profile import CustomerProfile
->>> p = CustomerProfile("C1", days_since_last_visit=2.0)
->>> profile_features(p).shape == (len(PROFILE_FEATURES),)
-True
->>> local = dt.datetime(2026, 3, 6, 18)
->>> channel_features(p, Channel.EMAIL, local).shape == (len(CHANNEL_FEATURES),)
-True
+Features and examples are shared with the offer uplift model
+(:mod:`training.contact_features`, :mod:`training.examples`); the logistic
+regression kept as arrays is :mod:`training.logistic`.
+
+>>> model = ChannelPropensityModel(PropensityConfig(C=1.0))
+>>> model.knows(Channel.EMAIL)  # not fitted yet: it knows no channel
+False
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from features.batch import point_in_time
-from features.dataset import RetailDataset
-from features.definitions import epoch_seconds, local_parts
-from features.finalise import FeaturePriors
-from nba.channels import CONSENT_CHANNELS, OUTBOUND_CHANNELS, Channel
-from nba.events import EventType
-from nba.profile import HOURS_PER_WEEK, CustomerProfile, LifecycleState
+from nba.channels import OUTBOUND_CHANNELS, Channel
+from nba.profile import CustomerProfile
+from training.contact_features import (
+    CHANNEL_FEATURES,
+    OPEN_CHANNELS,
+    PROFILE_FEATURES,
+    channel_features,
+    profile_features,
+)
+from training.examples import (
+    ENGAGEMENT_EVENTS,
+    ENGAGEMENT_WINDOW,
+    ContactExamples,
+    reference_moment,
+)
+from training.logistic import LinearScorer, calibrate, fit_logistic
 from training.metrics import ClassificationMetrics, classification_metrics
-
-Report = Callable[[str], None]
-
-#: An open or click this long after a send (and before the next send on the channel) engages it.
-ENGAGEMENT_WINDOW = pd.Timedelta(days=3)
-#: Events that count as engagement with a message.
-ENGAGEMENT_EVENTS = (EventType.MESSAGE_OPENED.value, EventType.MESSAGE_CLICKED.value)
-#: At most this many sends get point-in-time profiles (a random sample beyond it).
-DEFAULT_MAX_EXAMPLES = 60_000
-
-_TIERS = ("none", "bronze", "silver", "gold", "platinum")
-_STATES = tuple(LifecycleState)
-PROFILE_FEATURES: tuple[str, ...] = (
-    "log_days_since_visit",
-    "never_visited",
-    "log_days_since_purchase",
-    "never_purchased",
-    "log_purchases_90d",
-    "log_purchases_total",
-    "log_revenue_90d",
-    "log_average_basket",
-    "promo_sensitivity",
-    "early_adopter_score",
-    "log_events_seen",
-    "has_cart",
-    "loyalty_rank",
-    "contacts_7d",
-    "best_open_rate",
-    *(f"state_{s.value}" for s in _STATES),
-)
-CHANNEL_FEATURES: tuple[str, ...] = (
-    "logit_open_rate",
-    "logit_click_rate",
-    "log_sent",
-    "log_opened",
-    "contacts_7d_channel",
-    "hour_fit",
-)
-
-
-def _log_days(value: float | None) -> tuple[float, float]:
-    if value is None:
-        return math.log1p(365.0), 1.0
-    return math.log1p(min(max(value, 0.0), 365.0)), 0.0
-
-
-def profile_features(profile: CustomerProfile) -> np.ndarray:
-    """The customer-level features (:data:`PROFILE_FEATURES`), shape ``(n_features,)``."""
-    visit, never_visited = _log_days(profile.days_since_last_visit)
-    purchase, never_purchased = _log_days(profile.days_since_last_purchase)
-    rank = _TIERS.index(profile.loyalty_tier) if profile.loyalty_tier in _TIERS else 0
-    opens = [profile.engagement[c].open_rate for c in CONSENT_CHANNELS if c in profile.engagement]
-    values = [
-        visit,
-        never_visited,
-        purchase,
-        never_purchased,
-        math.log1p(profile.purchases_90d),
-        math.log1p(profile.purchases_total),
-        math.log1p(max(profile.revenue_90d, 0.0)),
-        math.log1p(max(profile.average_basket, 0.0)),
-        profile.promo_sensitivity,
-        profile.early_adopter_score,
-        math.log1p(profile.events_seen),
-        1.0 if profile.cart_items else 0.0,
-        float(rank),
-        float(profile.contacts.total_7d()),
-        max(opens, default=0.0),
-        *(1.0 if profile.lifecycle_state == s else 0.0 for s in _STATES),
-    ]
-    return np.asarray(values, dtype=float)
-
-
-def hour_fit(profile: CustomerProfile, local: dt.datetime | None) -> float:
-    """How typical the local hour is for the customer: 24 x their activity share in that
-    hour of day and its neighbours (1 = an average hour; 1 when unknown)."""
-    activity = profile.activity_by_hour
-    if local is None or len(activity) != HOURS_PER_WEEK:
-        return 1.0
-    h = local.hour
-    share = 0.0
-    for d in range(7):
-        base = d * 24
-        share += (
-            0.25 * activity[base + (h - 1) % 24]
-            + 0.5 * activity[base + h]
-            + 0.25 * activity[base + (h + 1) % 24]
-        )
-    return 24.0 * share
-
-
-def _logit(rate: float) -> float:
-    r = min(max(rate, 1e-3), 1 - 1e-3)
-    return math.log(r / (1.0 - r))
-
-
-def channel_features(
-    profile: CustomerProfile, channel: Channel, local: dt.datetime | None
-) -> np.ndarray:
-    """The customer's features on ``channel`` (:data:`CHANNEL_FEATURES`) for a send at
-    local moment ``local``."""
-    eng = profile.engagement.get(channel)
-    contacts = float(profile.contacts.contacts_7d.get(channel, 0))
-    fit = hour_fit(profile, local)
-    if eng is None:
-        return np.array([_logit(0.0), _logit(0.0), 0.0, 0.0, contacts, fit])
-    return np.array(
-        [
-            _logit(eng.open_rate),
-            _logit(eng.click_rate),
-            math.log1p(eng.sent),
-            math.log1p(eng.opened),
-            contacts,
-            fit,
-        ]
-    )
-
-
-# ------------------------------------------------------------------ examples
-
-
-def message_sends(events: pd.DataFrame) -> pd.DataFrame:
-    """Every ``message_sent`` with whether it was engaged (opened or clicked in the window).
-
-    Returns columns ``customer_id, timestamp, channel, offer_id, engaged``, in time order.
-    """
-    kinds = events["event_type"]
-    sends = events.loc[
-        kinds == EventType.MESSAGE_SENT.value, ["customer_id", "timestamp", "channel", "offer_id"]
-    ]
-    sends = sends.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    sends["customer_id"] = sends["customer_id"].astype(str)
-    sends["channel"] = sends["channel"].astype(str)
-    responses = events.loc[kinds.isin(ENGAGEMENT_EVENTS), ["customer_id", "timestamp", "channel"]]
-    responses = responses.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    responses["customer_id"] = responses["customer_id"].astype(str)
-    responses["channel"] = responses["channel"].astype(str)
-    engaged = np.zeros(len(sends), dtype=bool)
-    if len(sends) and len(responses):
-        left = sends.assign(send_row=np.arange(len(sends)), sent_at=sends["timestamp"])
-        matched = pd.merge_asof(
-            responses,
-            left[["customer_id", "channel", "timestamp", "send_row", "sent_at"]],
-            on="timestamp",
-            by=["customer_id", "channel"],
-            direction="backward",
-        ).dropna(subset=["send_row"])
-        within = matched["timestamp"] - matched["sent_at"] <= ENGAGEMENT_WINDOW
-        engaged[matched.loc[within, "send_row"].astype(int).to_numpy()] = True
-    return sends.assign(engaged=engaged)
-
-
-def local_hours_of_week(data: RetailDataset, rows: pd.DataFrame) -> np.ndarray:
-    """Local hour of week (Monday 00:00 = 0) of each row's ``timestamp`` in its customer's zone."""
-    zones = data.customers.set_index("customer_id")["timezone"].astype(str)
-    tz = rows["customer_id"].map(zones).fillna("UTC").to_numpy(dtype=object)
-    how, _ = local_parts(epoch_seconds(rows["timestamp"]), tz)
-    return how
-
-
-def sample_rows(rows: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
-    """At most ``max_rows`` rows (a seeded random sample, kept in time order)."""
-    if max_rows is None or len(rows) <= max_rows:
-        return rows.reset_index(drop=True)
-    keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=max_rows, replace=False))
-    return rows.iloc[keep].reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class ContactExamples:
-    """Sends with their point-in-time profiles and local send hours (one per row)."""
-
-    rows: pd.DataFrame  # customer_id, timestamp, channel, offer_id, engaged, ...
-    profiles: list[CustomerProfile]
-    hour_of_week: np.ndarray
-
-    def __post_init__(self) -> None:
-        if not (len(self.rows) == len(self.profiles) == len(self.hour_of_week)):
-            raise ValueError("rows, profiles and hour_of_week must have one entry per send")
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def take(self, mask: np.ndarray) -> ContactExamples:
-        idx = np.flatnonzero(mask)
-        return ContactExamples(
-            self.rows.iloc[idx].reset_index(drop=True),
-            [self.profiles[i] for i in idx],
-            self.hour_of_week[idx],
-        )
-
-    def local_moments(self) -> list[dt.datetime]:
-        """A local moment with each row's weekday and hour (a reference week)."""
-        return [_REFERENCE_MONDAY + dt.timedelta(hours=int(h)) for h in self.hour_of_week]
-
-
-_REFERENCE_MONDAY = dt.datetime(2026, 1, 5)
-
-
-def contact_examples(
-    data: RetailDataset,
-    rows: pd.DataFrame,
-    priors: FeaturePriors | None = None,
-    report: Report | None = None,
-) -> ContactExamples:
-    """Point-in-time profiles of ``rows`` (``customer_id``, ``timestamp``, ...)."""
-    if report:
-        report(f"point-in-time profiles of {len(rows):,} sends")
-    profiles = point_in_time(data, rows[["customer_id", "timestamp"]], priors=priors)
-    return ContactExamples(rows.reset_index(drop=True), profiles, local_hours_of_week(data, rows))
-
 
 # ------------------------------------------------------------------ the model
 
@@ -268,78 +64,6 @@ def _design(
     onehot[np.arange(len(channel_index)), channel_index] = 1.0
     inter = (onehot[:, :, None] * per_channel[:, None, :]).reshape(len(channel_index), -1)
     return np.hstack([base, onehot, inter])
-
-
-@dataclass
-class LinearScorer:
-    """A fitted logistic regression as plain arrays (the scaler folded in), plus calibration.
-
-    ``probability(matrix) = interp(sigmoid(matrix @ coef + intercept), x_steps, y_steps)``.
-    """
-
-    coef: np.ndarray
-    intercept: float
-    x_steps: np.ndarray = field(default_factory=lambda: np.array([0.0, 1.0]))
-    y_steps: np.ndarray = field(default_factory=lambda: np.array([0.0, 1.0]))
-
-    def raw(self, matrix: np.ndarray) -> np.ndarray:
-        z = np.clip(matrix @ self.coef + self.intercept, -35.0, 35.0)
-        return 1.0 / (1.0 + np.exp(-z))
-
-    def probability(self, matrix: np.ndarray) -> np.ndarray:
-        return np.clip(np.interp(self.raw(matrix), self.x_steps, self.y_steps), 0.0, 1.0)
-
-
-def fit_logistic(
-    matrix: np.ndarray,
-    y: np.ndarray,
-    c: float,
-    seed: int = 0,
-    column_weights: np.ndarray | None = None,
-) -> LinearScorer:
-    """Standardise, fit an L2 logistic regression, fold the scaler into the coefficients.
-
-    ``column_weights`` multiply the standardised columns before the fit: a weight
-    ``w < 1`` penalises that column's coefficient ``1 / w**2`` times more.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    if len(np.unique(y)) < 2:
-        raise ValueError(
-            f"cannot fit on {len(y)} examples of a single class ({int(y[0]) if len(y) else '-'})"
-        )
-    mean = matrix.mean(axis=0)
-    scale = matrix.std(axis=0)
-    scale[scale == 0] = 1.0
-    weights = np.ones(matrix.shape[1]) if column_weights is None else column_weights
-    scale = scale / weights
-    model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-    model.fit((matrix - mean) / scale, y)
-    coef = model.coef_[0] / scale
-    intercept = float(model.intercept_[0] - (coef * mean).sum())
-    return LinearScorer(coef, intercept)
-
-
-def calibrate(scorer: LinearScorer, matrix: np.ndarray, y: np.ndarray, method: str) -> None:
-    """Fit isotonic (or sigmoid) calibration of ``scorer`` on a held-out cut, in place."""
-    raw = scorer.raw(matrix)
-    if method == "isotonic":
-        from sklearn.isotonic import IsotonicRegression
-
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
-        scorer.x_steps = np.asarray(iso.X_thresholds_, dtype=float)
-        scorer.y_steps = np.asarray(iso.y_thresholds_, dtype=float)
-    elif method == "sigmoid":
-        from sklearn.linear_model import LogisticRegression
-
-        logit = np.log(np.clip(raw, 1e-9, 1 - 1e-9) / np.clip(1 - raw, 1e-9, 1))
-        platt = LogisticRegression(C=1e6).fit(logit[:, None], y)
-        grid = np.linspace(1e-6, 1 - 1e-6, 512)
-        g_logit = np.log(grid / (1 - grid))
-        scorer.x_steps = grid
-        scorer.y_steps = platt.predict_proba(g_logit[:, None])[:, 1]
-    elif method != "none":
-        raise ValueError(f"calibration must be 'isotonic', 'sigmoid' or 'none' (got {method!r})")
 
 
 @dataclass(frozen=True)
@@ -513,7 +237,7 @@ class ChannelPropensityModel:
         moments = [
             None
             if hours is None or pd.isna(hours.iloc[i])
-            else _REFERENCE_MONDAY + dt.timedelta(hours=int(hours.iloc[i]))
+            else reference_moment(int(hours.iloc[i]))
             for i in range(len(frame))
         ]
         base = (
@@ -558,7 +282,7 @@ def profile_rate_baseline(examples: ContactExamples) -> np.ndarray:
         eng = p.engagement.get(Channel(ch))
         if eng is None:
             out[i] = 0.0
-        elif Channel(ch) in (Channel.EMAIL, Channel.PUSH, Channel.CALL_CENTRE):
+        elif Channel(ch) in OPEN_CHANNELS:
             out[i] = eng.open_rate
         else:
             out[i] = eng.click_rate

@@ -4,6 +4,7 @@ The validation task cuts the *training* period once more: models are fitted
 on what came before the validation cut and judged on the weeks between it and
 the test cut. Each family gets a small grid and the same budget; LightFM
 models also pick their number of epochs from checkpoints every few epochs.
+:func:`tune_recommenders` tunes them all for one test cut.
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import pandas as pd
+
+from features.dataset import RetailDataset
 from training.baselines import EASERecommender
-from training.evaluation import RankingTask, evaluate
+from training.evaluation import RankingTask, evaluate, ranking_task
+from training.interactions import InteractionWeights
 from training.recommender import HybridConfig, HybridRecommender, plain_lightfm
+from training.splits import time_cut
 
 Report = Callable[[str], None]
 
@@ -76,3 +82,33 @@ def tune_lightfm(
         if ndcg > best_ndcg:
             best_cfg, best_ndcg = replace(model.config, epochs=epochs), ndcg
     return best_cfg, best_ndcg
+
+
+@dataclass(frozen=True)
+class TunedSettings:
+    """What tuning on the validation split chose for each tunable model."""
+
+    hybrid: HybridConfig
+    plain: HybridConfig
+    ease_l2: float
+
+
+def tune_recommenders(
+    data: RetailDataset,
+    test_cut: pd.Timestamp,
+    *,
+    weights: InteractionWeights,
+    base: HybridConfig,
+    test_fraction: float = 0.2,
+    report: Report | None = None,
+) -> TunedSettings:
+    """Tune EASE, plain LightFM and the hybrid on a validation cut inside the training period."""
+    before = data.events[data.events["timestamp"] < test_cut]
+    val_cut = time_cut(before, test_fraction)
+    val = ranking_task(data, val_cut, test_cut, weights=weights, name="validation")
+    ease = tune_ease(val)
+    if report:
+        report(f"ease: l2={ease.params['l2']} (validation NDCG {ease.validation_ndcg:.4f})")
+    plain, _ = tune_lightfm(val, base, PLAIN_GRID, plain=True, report=report)
+    hybrid, _ = tune_lightfm(val, base, HYBRID_GRID, plain=False, report=report)
+    return TunedSettings(hybrid, plain, float(ease.params["l2"]))  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from nba.rules.types import RuleError, RuleSchema, RuleScope, Value, ValueType
 
@@ -71,22 +72,41 @@ class FieldRef(Node):
 
 
 @dataclass(eq=False)
-class Negate(Node):
+class Unary(Node):
+    """An operator on one operand of type :attr:`accepts`; an unknown operand stays unknown."""
+
     operand: Node
     position: int
+
+    #: The operand's type, and the result's.
+    accepts: ClassVar[ValueType]
+    #: What the operator takes, for the type error ("'-' applies to a number").
+    applies_to: ClassVar[str]
 
     def children(self) -> Sequence[Node]:
         return (self.operand,)
 
     def check(self, env: Env) -> ValueType:
         kind = self.operand.check(env)
-        if kind != ValueType.NUMBER:
-            raise RuleError(f"'-' applies to a number, got {kind}", self.position)
-        return ValueType.NUMBER
+        if kind != self.accepts:
+            raise RuleError(f"{self.applies_to}, got {kind}", self.position)
+        return self.accepts
 
     def evaluate(self, scope: RuleScope) -> Value:
         value = self.operand.evaluate(scope)
-        return None if value is None else -as_number(value)
+        return None if value is None else self.apply(value)
+
+    def apply(self, value: Value) -> Value:
+        """The operator on a known value."""
+        raise NotImplementedError
+
+
+class Negate(Unary):
+    accepts = ValueType.NUMBER
+    applies_to = "'-' applies to a number"
+
+    def apply(self, value: Value) -> Value:
+        return -as_number(value)
 
 
 def as_number(value: Value) -> float:
@@ -237,23 +257,12 @@ class Membership(Node):
         return (item not in container) if self.negated else (item in container)
 
 
-@dataclass(eq=False)
-class Not(Node):
-    operand: Node
-    position: int
+class Not(Unary):
+    accepts = ValueType.BOOL
+    applies_to = "'not' applies to a condition"
 
-    def children(self) -> Sequence[Node]:
-        return (self.operand,)
-
-    def check(self, env: Env) -> ValueType:
-        kind = self.operand.check(env)
-        if kind != ValueType.BOOL:
-            raise RuleError(f"'not' applies to a condition, got {kind}", self.position)
-        return ValueType.BOOL
-
-    def evaluate(self, scope: RuleScope) -> Value:
-        value = self.operand.evaluate(scope)
-        return None if value is None else not value
+    def apply(self, value: Value) -> Value:
+        return not value
 
 
 @dataclass(eq=False)

@@ -1,0 +1,343 @@
+"""Each model's own steps in the training template (:class:`~training.pipeline.TrainingPipeline`).
+
+- :class:`RecommenderTraining`: the hybrid LightFM recommender, compared with
+  popularity, EASE and plain LightFM on a time split (tuned first when asked),
+  then refitted on every event with the evaluated settings.
+- :class:`SendsTraining`: what the two models learned from past sends share.
+- :class:`ChannelsTraining`: channel propensity, evaluated on later sends
+  against each channel's rate and the customer's smoothed rate.
+- :class:`OffersTraining`: offer uplift, evaluated (Qini, uplift@k; the true
+  uplift on the simulator) against random and rule-based targeting.
+- :class:`SendTimeTraining`: the shrunk hour-of-week patterns, measured on the
+  simulator's true peak hours when known.
+
+Building the decision models' examples (point-in-time profiles of past
+sends) is the caller's step (:mod:`training.api`): one set can serve several
+runs.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import pandas as pd
+
+from features.dataset import RetailDataset
+from nba.channels import Channel
+from nba.contact_policy import ContactPolicy
+from training import plots
+from training.comparison import compare_recommenders, recall_curves
+from training.data import training_data
+from training.evaluation import Comparison, RankingTask
+from training.examples import ContactExamples
+from training.offers import OfferConfig, OfferUpliftModel, UpliftEvaluation, evaluate_offers
+from training.pipeline import Evaluation, Report, TrainingPipeline
+from training.propensity import (
+    ChannelEvaluation,
+    ChannelPropensityModel,
+    PropensityConfig,
+    evaluate_channels,
+)
+from training.recommendation import Recommender
+from training.recommender import HybridConfig, HybridRecommender
+from training.send_time import (
+    SendTimeConfig,
+    SendTimeEvaluation,
+    SendTimeModel,
+    evaluate_send_time,
+)
+from training.truth import SimulatorTruth
+
+
+@dataclass(frozen=True)
+class RecommenderEvaluation:
+    """The recommender and its baselines on one time split, with the fitted models and the
+    task they were measured on (for the gain curves)."""
+
+    comparison: Comparison
+    models: dict[str, Recommender]
+    task: RankingTask
+
+    def markdown(self) -> str:
+        return self.comparison.markdown()
+
+
+class RecommenderTraining(TrainingPipeline[HybridRecommender, RecommenderEvaluation]):
+    """The hybrid recommender: evaluated against its baselines, refitted on every event.
+
+    The registered model's parameters are those evaluated (tuned on a
+    validation cut when ``tune``); ``evaluate_first=False`` skips the evaluation.
+    """
+
+    kind = "recommender"
+    registered_name = "nba-recommender"
+    tables = ("customers", "products", "events")
+
+    def __init__(
+        self, config: HybridConfig | None = None, *, evaluate_first: bool = True, tune: bool = False
+    ) -> None:
+        self.config = config or HybridConfig()
+        self.evaluate_first = evaluate_first
+        self.tune = tune
+
+    def _evaluate(
+        self, data: RetailDataset, dataset_name: str, report: Report | None
+    ) -> RecommenderEvaluation | None:
+        if not self.evaluate_first:
+            return None
+        comparison, models, task = compare_recommenders(
+            data, dataset_name, tune=self.tune, base=self.config, report=report
+        )
+        return RecommenderEvaluation(comparison, models, task)
+
+    def _fit(
+        self,
+        data: RetailDataset,
+        evaluation: RecommenderEvaluation | None,
+        report: Report | None,
+    ) -> HybridRecommender:
+        config = self.config
+        if evaluation is not None:
+            evaluated = evaluation.models["hybrid"]
+            assert isinstance(evaluated, HybridRecommender)
+            config = evaluated.config
+        model = HybridRecommender(config).fit(training_data(data))
+        model.release_training_state()
+        return model
+
+    def _metrics(
+        self, model: HybridRecommender, evaluation: RecommenderEvaluation | None
+    ) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        for r in evaluation.comparison.results if evaluation is not None else ():
+            metrics.update(r.warm.as_dict(prefix=f"{r.model}_"))
+            if r.cold is not None:
+                metrics[f"{r.model}_cold_ndcg_at_{r.cold.k}"] = r.cold.ndcg
+        return metrics
+
+    def _figures(
+        self, model: HybridRecommender, evaluation: RecommenderEvaluation | None, dataset_name: str
+    ) -> dict[str, Any]:
+        if evaluation is None:
+            return {}
+        results = evaluation.comparison.results
+        return {
+            "plots/ndcg_by_model.png": plots.model_comparison(
+                {r.model: r.warm.ndcg for r in results}, "NDCG@10", dataset_name
+            ),
+            "plots/recall_gain_curve.png": plots.gain_curves(
+                recall_curves(evaluation.models, evaluation.task),
+                "recall@k",
+                f"{dataset_name}: gain curves",
+            ),
+        }
+
+    def _params(self, model: HybridRecommender) -> dict[str, object]:
+        return model.config.to_params()
+
+    def _input_example(self, data: RetailDataset, model: HybridRecommender) -> pd.DataFrame:
+        return pd.DataFrame({"customer_id": data.customers["customer_id"].astype(str).head(3)})
+
+
+class _LearnsChannels(Protocol):
+    channels: tuple[Channel, ...]
+
+
+class _MeasuredOnSends(Evaluation, Protocol):
+    def metrics(self) -> dict[str, float]: ...
+
+
+class _Settings(Protocol):
+    def to_params(self) -> dict[str, object]: ...
+
+
+SendsModelT = TypeVar("SendsModelT", bound=_LearnsChannels)
+SendsEvaluationT = TypeVar("SendsEvaluationT", bound=_MeasuredOnSends)
+SettingsT = TypeVar("SettingsT", bound=_Settings)
+
+
+class SendsTraining(
+    TrainingPipeline[SendsModelT, SendsEvaluationT],
+    Generic[SendsModelT, SendsEvaluationT, SettingsT],
+):
+    """A decision model learned from past sends (``examples``, with point-in-time profiles):
+    measured on the later sends against its baselines, then fitted on all of them.
+
+    A subclass fills :meth:`_evaluate_on_sends` and :meth:`_fit`, and its plots.
+    """
+
+    def __init__(
+        self, examples: ContactExamples, config: SettingsT, truth: SimulatorTruth | None = None
+    ) -> None:
+        self.examples = examples
+        self.config = config
+        self.truth = truth
+
+    def _evaluate(
+        self, data: RetailDataset, dataset_name: str, report: Report | None
+    ) -> SendsEvaluationT:
+        if report:
+            report(f"{self.kind}: evaluating on {len(self.examples):,} sends")
+        return self._evaluate_on_sends(data)
+
+    @abstractmethod
+    def _evaluate_on_sends(self, data: RetailDataset) -> SendsEvaluationT:
+        """Fit on the earlier sends, measure on the later ones with the baselines (and
+        against :attr:`truth` when it is known)."""
+
+    def _metrics(self, model: SendsModelT, evaluation: SendsEvaluationT | None) -> dict[str, float]:
+        return evaluation.metrics() if evaluation is not None else {}
+
+    def _params(self, model: SendsModelT) -> dict[str, object]:
+        return {
+            **self.config.to_params(),
+            "examples": len(self.examples),
+            "channels": [c.value for c in model.channels],
+        }
+
+    # no input example: profile rows, whose signature inferred from a few rows would be brittle
+
+
+class ChannelsTraining(SendsTraining[ChannelPropensityModel, ChannelEvaluation, PropensityConfig]):
+    """Channel propensity, against each channel's rate and the customer's smoothed rate."""
+
+    kind = "channels"
+    registered_name = "nba-channels"
+
+    def _evaluate_on_sends(self, data: RetailDataset) -> ChannelEvaluation:
+        truth = self.truth.engagement if self.truth is not None else None
+        evaluation, _ = evaluate_channels(self.examples, self.config, truth=truth)
+        return evaluation
+
+    def _fit(
+        self, data: RetailDataset, evaluation: ChannelEvaluation | None, report: Report | None
+    ) -> ChannelPropensityModel:
+        return ChannelPropensityModel(self.config).fit(self.examples)
+
+    def _figures(
+        self, model: ChannelPropensityModel, evaluation: ChannelEvaluation | None, dataset_name: str
+    ) -> dict[str, Any]:
+        if evaluation is None:
+            return {}
+        return {
+            "plots/calibration_curve.png": plots.calibration_curve(
+                evaluation.y_true,
+                evaluation.predictions["propensity"],
+                f"{dataset_name}: channel propensity (held out)",
+            ),
+            "plots/auc_by_model.png": plots.model_comparison(
+                {k: v.auc for k, v in evaluation.results.items()},
+                "AUC",
+                f"{dataset_name}: channels",
+            ),
+        }
+
+    def _summary(
+        self, model: ChannelPropensityModel, evaluation: ChannelEvaluation | None
+    ) -> str | None:
+        if evaluation is None:
+            return None
+        return f"channels: AUC {evaluation.results['propensity'].auc:.4f}"
+
+
+class OffersTraining(SendsTraining[OfferUpliftModel, UpliftEvaluation, OfferConfig]):
+    """Offer uplift on the randomised offer groups' sends
+    (:func:`training.offers.offer_examples`), against random and rule-based targeting."""
+
+    kind = "offers"
+    registered_name = "nba-offers"
+
+    def _evaluate_on_sends(self, data: RetailDataset) -> UpliftEvaluation:
+        truth = self.truth.uplift if self.truth is not None else None
+        evaluation, _ = evaluate_offers(self.examples, data.offers, self.config, truth=truth)
+        return evaluation
+
+    def _fit(
+        self, data: RetailDataset, evaluation: UpliftEvaluation | None, report: Report | None
+    ) -> OfferUpliftModel:
+        return OfferUpliftModel(self.config).fit(self.examples, data.offers)
+
+    def _figures(
+        self, model: OfferUpliftModel, evaluation: UpliftEvaluation | None, dataset_name: str
+    ) -> dict[str, Any]:
+        if evaluation is None:
+            return {}
+        return {
+            "plots/qini_curve.png": plots.qini_curves(
+                evaluation.curves, f"{dataset_name}: offer uplift (held out)"
+            ),
+            "plots/qini_by_model.png": plots.model_comparison(
+                evaluation.qini, "Qini coefficient", f"{dataset_name}: offers"
+            ),
+        }
+
+    def _summary(self, model: OfferUpliftModel, evaluation: UpliftEvaluation | None) -> str | None:
+        if evaluation is None:
+            return None
+        return f"offers: Qini {evaluation.qini['t_learner']:.4f}"
+
+
+class SendTimeTraining(TrainingPipeline[SendTimeModel, SendTimeEvaluation]):
+    """Send time: hour-of-week patterns fitted on every event (restricted to the contact
+    policy's hours), measured on the simulator's true peaks when ``truth`` is known."""
+
+    kind = "send-time"
+    registered_name = "nba-send-time"
+
+    def __init__(
+        self,
+        config: SendTimeConfig | None = None,
+        policy: ContactPolicy | None = None,
+        truth: SimulatorTruth | None = None,
+    ) -> None:
+        self.config = config or SendTimeConfig()
+        self.policy = policy
+        self.truth = truth
+
+    def _fit(
+        self, data: RetailDataset, evaluation: SendTimeEvaluation | None, report: Report | None
+    ) -> SendTimeModel:
+        if report:
+            report("send time: counting activity by hour of week")
+        return SendTimeModel(self.config).fit(data, self.policy)
+
+    def _evaluate_fitted(
+        self, model: SendTimeModel, evaluation: SendTimeEvaluation | None
+    ) -> SendTimeEvaluation | None:
+        return evaluate_send_time(model, self.truth.customers) if self.truth is not None else None
+
+    def _metrics(
+        self, model: SendTimeModel, evaluation: SendTimeEvaluation | None
+    ) -> dict[str, float]:
+        metrics = {"alpha": model.alpha, "customers": float(len(model.customer_ids))}
+        return (metrics | evaluation.metrics()) if evaluation is not None else metrics
+
+    def _figures(
+        self, model: SendTimeModel, evaluation: SendTimeEvaluation | None, dataset_name: str
+    ) -> dict[str, Any]:
+        matrix, labels = model.segment_matrix()
+        return {
+            "plots/send_time_heatmap_by_segment.png": plots.hour_heatmap(
+                matrix, labels, f"{dataset_name}: activity by local hour of week, per segment"
+            )
+        }
+
+    def _params(self, model: SendTimeModel) -> dict[str, object]:
+        return self.config.to_params()
+
+    def _input_example(self, data: RetailDataset, model: SendTimeModel) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "customer_id": model.customer_ids[:3].astype(str),
+                "channel": Channel.EMAIL.value,
+                "weekday": [0, 2, 5][: min(3, len(model.customer_ids))],
+            }
+        )
+
+    def _summary(self, model: SendTimeModel, evaluation: SendTimeEvaluation | None) -> str:
+        return f"send time: alpha {model.alpha:g}"
+
+    def _evaluation_text(self, evaluation: SendTimeEvaluation | None) -> str:
+        return evaluation.markdown() if evaluation is not None else "no ground truth to evaluate on"

@@ -1,0 +1,204 @@
+"""The training template: evaluate against baselines, fit, plot, log and register, once.
+
+Every model nba trains goes through :meth:`TrainingPipeline.run`, which does
+the work all of them share: the fingerprint of the data the model reads,
+timing the final fit, one MLflow run with the parameters, metrics, plots and
+evaluation table, registration and, when asked, promotion to champion. A model
+family (:mod:`training.families`) subclasses :class:`TrainingPipeline` and fills
+only its own steps: evaluate on a time split, fit on all the data, say which
+metrics, plots and parameters describe it. The public method is ``@final``, as
+in River's bandit policies, so no family can skip the bookkeeping.
+
+>>> class MeanQuantity(TrainingPipeline[float, Any]):
+...     kind = "mean-quantity"
+...     registered_name = "demo-mean-quantity"
+...     tables = ("events",)
+...     def _fit(self, data, evaluation, report):
+...         return float(data.events["quantity"].mean())
+...     def _metrics(self, model, evaluation):
+...         return {"mean_quantity": model}
+...     def _figures(self, model, evaluation, dataset_name):
+...         return {}
+...     def _params(self, model):
+...         return {}
+>>> none = pd.DataFrame()
+>>> data = RetailDataset(none, none, none, pd.DataFrame({"quantity": [1, 3]}))
+>>> run = MeanQuantity().run(data)  # no registry: fitted and measured, not logged
+>>> run.model, run.metrics["mean_quantity"], run.name, run.version is None
+(2.0, 2.0, 'demo-mean-quantity', True)
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, final
+
+import pandas as pd
+
+from features.dataset import RetailDataset
+from training.data import ALL_TABLES, dataset_fingerprint
+from training.registry import ModelRegistry, ModelVersionInfo
+
+Report = Callable[[str], None]
+
+#: The MLflow experiment every training run is logged in.
+EXPERIMENT = "nba-training"
+
+
+class RunOptions(TypedDict, total=False):
+    """How a training run is logged: the keyword arguments of :meth:`TrainingPipeline.run`,
+    which every ``train_*`` entry point of :mod:`training.api` passes on."""
+
+    registry: ModelRegistry | None
+    model_name: str
+    dataset_name: str
+    fingerprint: str | None
+    promote: bool
+    report: Report | None
+
+
+class Evaluation(Protocol):
+    """What a model's evaluation gives the run: a table for ``evaluation.md``."""
+
+    def markdown(self) -> str: ...
+
+
+ModelT = TypeVar("ModelT")
+EvaluationT = TypeVar("EvaluationT", bound=Evaluation)
+
+
+@dataclass(frozen=True)
+class ModelRun(Generic[ModelT, EvaluationT]):
+    """A trained (and maybe registered) model with its evaluation.
+
+    ``seconds`` is the time of the final fit (also logged as ``train_seconds``).
+    """
+
+    name: str
+    model: ModelT
+    evaluation: EvaluationT | None
+    metrics: dict[str, float]
+    version: ModelVersionInfo | None
+    fingerprint: str
+    seconds: float
+
+    def markdown(self) -> str:
+        """The evaluation's table ("" when there is none)."""
+        return self.evaluation.markdown() if self.evaluation is not None else ""
+
+
+class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
+    """Train one kind of model: the shared steps in :meth:`run`, the model's own in hooks.
+
+    A subclass sets :attr:`kind` and fills :meth:`_fit`, :meth:`_metrics`,
+    :meth:`_figures` and :meth:`_params`; it overrides :meth:`_evaluate` when
+    it is evaluated on a time split before the final fit, and
+    :meth:`_evaluate_fitted` when the final model itself is measured.
+    """
+
+    #: Names the MLflow run (``<kind>-<dataset>``).
+    kind: ClassVar[str]
+    #: The name the model is registered under unless the run is given another.
+    registered_name: ClassVar[str]
+    #: The data set's tables the model reads (their fingerprint is logged with it).
+    tables: ClassVar[tuple[str, ...]] = ALL_TABLES
+
+    @final
+    def run(
+        self,
+        data: RetailDataset,
+        *,
+        registry: ModelRegistry | None = None,
+        model_name: str | None = None,
+        dataset_name: str = "data",
+        fingerprint: str | None = None,
+        promote: bool = False,
+        report: Report | None = None,
+    ) -> ModelRun[ModelT, EvaluationT]:
+        """Evaluate, fit on all of ``data``, log and register (when ``registry`` is given).
+
+        ``model_name`` defaults to :attr:`registered_name`, ``fingerprint`` to that of
+        the tables the model reads (``dataset_name`` names the run and titles the
+        plots); ``promote`` makes the new version the champion; ``report`` receives
+        progress lines.
+        """
+        model_name = model_name or self.registered_name
+        fingerprint = fingerprint or dataset_fingerprint(data, self.tables)
+        evaluation = self._evaluate(data, dataset_name, report)
+        started = time.perf_counter()
+        model = self._fit(data, evaluation, report)
+        seconds = time.perf_counter() - started
+        evaluation = self._evaluate_fitted(model, evaluation)
+        metrics = {**self._metrics(model, evaluation), "train_seconds": seconds}
+        figures = self._figures(model, evaluation, dataset_name)
+        summary = self._summary(model, evaluation)
+        if report and summary:
+            report(summary)
+        version = None
+        if registry is not None:
+            text = self._evaluation_text(evaluation)
+            version = registry.log_model_run(
+                experiment=EXPERIMENT,
+                model_name=model_name,
+                model=model,
+                params={**self._params(model), "dataset": dataset_name},
+                metrics=metrics,
+                fingerprint=fingerprint,
+                figures=figures,
+                texts={"evaluation.md": text} if text is not None else None,
+                input_example=self._input_example(data, model),
+                run_name=f"{self.kind}-{dataset_name}",
+            )
+            if promote:
+                registry.promote(model_name, version.version)
+                version = registry.version(model_name, version.version)
+        return ModelRun(model_name, model, evaluation, metrics, version, fingerprint, seconds)
+
+    # ---------------------------------------------------------------- the model's own steps
+
+    def _evaluate(
+        self, data: RetailDataset, dataset_name: str, report: Report | None
+    ) -> EvaluationT | None:
+        """Fit on the earlier part of the history and measure on the later part, with the
+        baselines in the same run (default: no such evaluation)."""
+        return None
+
+    @abstractmethod
+    def _fit(
+        self, data: RetailDataset, evaluation: EvaluationT | None, report: Report | None
+    ) -> ModelT:
+        """The model to register, fitted on all of ``data`` (it may use what evaluation
+        chose, such as tuned settings)."""
+
+    def _evaluate_fitted(self, model: ModelT, evaluation: EvaluationT | None) -> EvaluationT | None:
+        """Measure the final model where no time split applies (default: keep ``evaluation``)."""
+        return evaluation
+
+    @abstractmethod
+    def _metrics(self, model: ModelT, evaluation: EvaluationT | None) -> dict[str, float]:
+        """The metrics to log (the run adds ``train_seconds``)."""
+
+    @abstractmethod
+    def _figures(
+        self, model: ModelT, evaluation: EvaluationT | None, dataset_name: str
+    ) -> dict[str, Any]:
+        """Plots to log, by artifact path (``plots/<name>.png``)."""
+
+    @abstractmethod
+    def _params(self, model: ModelT) -> dict[str, object]:
+        """The parameters to log (the run adds ``dataset``)."""
+
+    def _input_example(self, data: RetailDataset, model: ModelT) -> pd.DataFrame | None:
+        """A few input rows for the registered model's signature (default: none)."""
+        return None
+
+    def _summary(self, model: ModelT, evaluation: EvaluationT | None) -> str | None:
+        """One progress line once the model is fitted (default: none)."""
+        return None
+
+    def _evaluation_text(self, evaluation: EvaluationT | None) -> str | None:
+        """The ``evaluation.md`` logged with the run (default: the evaluation's table)."""
+        return evaluation.markdown() if evaluation is not None else None
