@@ -11,6 +11,7 @@ import sys
 import typer
 
 from cli import data, decide, experiments, features, models, ope, serve
+from cli.support import quiet_libraries
 
 app = typer.Typer(
     name="nba",
@@ -40,6 +41,7 @@ app.add_typer(experiments.experiments_app, name="experiments")
 
 def main() -> None:
     """Console-script entry point."""
+    quiet_libraries()
     try:
         app()
     except KeyboardInterrupt:

@@ -78,3 +78,18 @@ def progress_bar(console: Console) -> Progress:
         console=console,
         transient=False,
     )
+
+
+def quiet_libraries() -> None:
+    """Keep third-party chatter out of the commands' output: MLflow's and Alembic's INFO
+    lines (store creation, migrations) and MLflow's hints when a model is logged (integer
+    schema columns, serialisation notes). Their warnings and errors still show."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+    for name in ("mlflow", "alembic", "py4j"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow(\.|$)")

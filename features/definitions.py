@@ -99,6 +99,7 @@ class KeyKind(IntEnum):
     PRODUCT = 7
     CATEGORY = 8
     BRAND = 9
+    CHANNEL_HOUR = 10  # "channel|hour" (UTC hours since the epoch)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,11 @@ FAMILIES: dict[str, Family] = {
         Family("eo", Op.SUM, KeyKind.CHANNEL, "messages opened"),
         Family("ek", Op.SUM, KeyKind.CHANNEL, "messages clicked"),
         Family("kd", Op.MAX, KeyKind.CHANNEL_DAY, "clicked on this day", retention_days=90),
-        Family("xd", Op.SUM, KeyKind.CHANNEL_DAY, "contacts per day", retention_days=30),
+        # contacts per UTC hour: caps count over rolling windows (the last 24 h, 7 days),
+        # not calendar days, so "one e-mail a day" never blocks for 48 h
+        Family("xh", Op.SUM, KeyKind.CHANNEL_HOUR, "contacts per hour", retention_days=30),
+        # contacts per UTC day: written by earlier versions, still read, no longer produced
+        Family("xd", Op.SUM, KeyKind.CHANNEL_DAY, "contacts per day (legacy)", retention_days=30),
         Family("xl", Op.MAX, KeyKind.CHANNEL, "last contact"),
         Family("xr", Op.MAX, KeyKind.CHANNEL, "last refusal or complaint"),
         Family("g", Op.MAX, KeyKind.CHANNEL, "consent register (ts*8 + withdrawn)"),
@@ -373,7 +378,7 @@ def event_ops(
         1.0,
     )
     sent = of(EventType.MESSAGE_SENT)
-    yield _ops("xd", rows[sent], _channel_day(channel[sent], t[sent] // SECONDS_PER_DAY), 1.0)
+    yield _ops("xh", rows[sent], _channel_day(channel[sent], t[sent] // SECONDS_PER_HOUR), 1.0)
     yield _ops("xl", rows[sent], channel[sent], t[sent].astype(float))
     refused = of(EventType.CALL_REFUSED, EventType.COMPLAINT)
     yield _ops("xr", rows[refused], channel[refused], t[refused].astype(float))
@@ -439,6 +444,7 @@ def event_ops(
 
 
 def _channel_day(channels: pd.Categorical, days: np.ndarray) -> np.ndarray:
+    """``channel|number`` keys (a day or an hour number)."""
     return (
         pd.Series(np.asarray(channels), dtype=object) + "|" + pd.Series(days).astype(str)
     ).to_numpy(dtype=object)
@@ -485,6 +491,8 @@ def key_time_seconds(family: Family, key: object) -> float | None:
         return float(key) * SECONDS_PER_HOUR  # type: ignore[arg-type]
     if family.key is KeyKind.CHANNEL_DAY:
         return float(str(key).rsplit("|", 1)[1]) * SECONDS_PER_DAY
+    if family.key is KeyKind.CHANNEL_HOUR:
+        return float(str(key).rsplit("|", 1)[1]) * SECONDS_PER_HOUR
     return None
 
 
@@ -612,7 +620,7 @@ def single_event_ops(
     if event_type == EventType.MESSAGE_CLICKED.value:
         ops.append((f"kd:{channel}|{ts // SECONDS_PER_DAY}", 1.0))
     if event_type == EventType.MESSAGE_SENT.value:
-        ops.append((f"xd:{channel}|{ts // SECONDS_PER_DAY}", 1.0))
+        ops.append((f"xh:{channel}|{ts // SECONDS_PER_HOUR}", 1.0))
         ops.append((f"xl:{channel}", fts))
     if event_type in (EventType.CALL_REFUSED.value, EventType.COMPLAINT.value):
         ops.append((f"xr:{channel}", fts))

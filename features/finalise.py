@@ -317,16 +317,18 @@ def build_profile(
         reg = _keyed(state, "g").get(ch.value)
         consents[ch] = reg is not None and decode_register(reg)[1] == 0
     tz = zoneinfo.ZoneInfo(static.timezone)
-    contact_days = _keyed(state, "xd")
     c1: dict[Channel, int] = {}
     c7: dict[Channel, int] = {}
     c30: dict[Channel, int] = {}
-    for key, n in contact_days.items():
-        ch_name, day = key.rsplit("|", 1)
-        ch = Channel(ch_name)
-        for window, per_channel in ((1, c1), (7, c7), (30, c30)):
-            if _day_in_window(float(day), now, window):
-                per_channel[ch] = per_channel.get(ch, 0) + int(n)
+    for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
+        for key, n in _keyed(state, family).items():
+            ch_name, number = key.rsplit("|", 1)
+            ch = Channel(ch_name)
+            start = float(number) * span
+            for window, per_channel in ((1, c1), (7, c7), (30, c30)):
+                # rolling: a bucket counts while any of it lies in the last ``window`` days
+                if start + span > now - window * SECONDS_PER_DAY and start <= now:
+                    per_channel[ch] = per_channel.get(ch, 0) + int(n)
     contacts = ContactHistory(
         last_contact_at={
             Channel(k): dt.datetime.fromtimestamp(v, dt.UTC) for k, v in _keyed(state, "xl").items()

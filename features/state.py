@@ -134,6 +134,9 @@ def expired_mask(long: pd.DataFrame, as_of_seconds: float) -> np.ndarray:
         if fam.key is KeyKind.CHANNEL_DAY:
             start = keys.str.rsplit("|", n=1).str[1].astype(float).to_numpy() * SECONDS_PER_DAY
             span = SECONDS_PER_DAY
+        elif fam.key is KeyKind.CHANNEL_HOUR:
+            start = keys.str.rsplit("|", n=1).str[1].astype(float).to_numpy() * SECONDS_PER_HOUR
+            span = SECONDS_PER_HOUR
         elif fam.key is KeyKind.DAY:
             start = keys.astype(float).to_numpy() * SECONDS_PER_DAY
             span = SECONDS_PER_DAY

@@ -10,13 +10,17 @@ import pandas as pd
 import pytest
 
 from features import definitions
+from features.batch import build_profiles
 from features.contract import EventRecord
+from features.dataset import RetailDataset
 from features.definitions import _local_parts_small, local_parts
 from features.finalise import CustomerStatic
 from features.online import profiles as profiles_module
 from features.online.profiles import OnlineProfiles
 from features.online.store import MemoryOnlineStore
+from nba.channels import Channel
 from simulator import SimulatorConfig, simulate
+from tests.helpers import START, events_frame, with_events
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
 
@@ -85,3 +89,22 @@ def test_api_records_make_the_same_ops_as_the_contract_frame() -> None:
         assert [f for f, _ in sorted(a.ops)] == [f for f, _ in sorted(b.ops)], a.event_id
         for (field, x), (_, y) in zip(sorted(a.ops), sorted(b.ops), strict=True):
             assert math.isclose(x, y, rel_tol=1e-12), (a.event_id, field, x, y)
+
+
+@pytest.mark.parametrize(("hours_ago", "in_last_day"), [(2, 1), (23, 1), (26, 0), (43, 0)])
+def test_contact_caps_count_a_rolling_day_not_a_calendar_day(
+    base: RetailDataset, hours_ago: int, in_last_day: int
+) -> None:
+    """An e-mail sent 26 h ago no longer counts against "one a day" (it used to, up to 48 h,
+    because contacts were counted per UTC calendar day); batch and online agree."""
+    now = START + pd.Timedelta(days=3, hours=10)
+    sent_at = (now - pd.Timedelta(hours=hours_ago) - START).total_seconds()
+    events = events_frame([("C1", int(sent_at), ("email", "message_sent"), None, None)])
+    batch = build_profiles(with_events(base, events), as_of=now.to_pydatetime(), workers=1)
+    [profile] = [p for p in batch.profiles if p.customer_id == "C1"]
+    assert profile.contacts.contacts_1d.get(Channel.EMAIL, 0) == in_last_day
+    assert profile.contacts.contacts_7d.get(Channel.EMAIL, 0) == 1
+    online = OnlineProfiles(MemoryOnlineStore(), base.products)
+    online.ingest(events)
+    live = online.profile("C1", now.to_pydatetime())
+    assert live is not None and live.contacts.contacts_1d.get(Channel.EMAIL, 0) == in_last_day
