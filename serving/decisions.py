@@ -28,15 +28,13 @@ from typing import Protocol
 from features.online.contact_state import ContactState, DecisionState
 from features.online.profiles import OnlineProfiles
 from nba.actions import ActionType
-from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
 from nba.decision import Decision, LoggedDecision
-from nba.engine import NextBestActionPolicy
-from nba.experiment import ArmKind, ExperimentConfig, ExperimentRouter
-from nba.policy import DecisionPolicy
+from nba.experiment import ArmKind, ExperimentConfig
+from nba.pipeline import DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
 from nba.reasons import ReasonCode
 from nba.screening import Restriction
@@ -108,13 +106,13 @@ class DecisionService:
         if experiment is not None:
             check_servable(experiment)
         self.clock = clock
-        self._policies: dict[tuple[int, int], ExperimentRouter | DecisionPolicy] = {}
+        self._policies: dict[tuple[int, int], DecisionPipeline] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ policy
-    def policy(self, models: ModelSet, max_actions: int) -> ExperimentRouter | DecisionPolicy:
-        """The engine for this model set, behind the experiment's router when one runs
-        (built once per model set and size, then reused)."""
+    def policy(self, models: ModelSet, max_actions: int) -> DecisionPipeline:
+        """The decision pipeline for this model set: the engine, behind the experiment's
+        router when one runs (built once per model set and size, then reused)."""
         key = (id(models), max_actions)
         policy = self._policies.get(key)
         if policy is None:
@@ -125,20 +123,13 @@ class DecisionService:
                 self._policies[key] = policy
         return policy
 
-    def _build_policy(
-        self, models: ModelSet, max_actions: int
-    ) -> ExperimentRouter | DecisionPolicy:
-        args = (self.catalog, self.contact_policy)
-        engine = NextBestActionPolicy(*args, scorer=models.scorer, max_actions=max_actions)
-        if self.experiment is None:
-            return engine
-        return ExperimentRouter(
-            self.experiment,
-            {
-                ArmKind.CHAMPION.value: engine,
-                ArmKind.RULE_BASED.value: RuleBasedPolicy(*args, max_actions=max_actions),
-                ArmKind.RANDOM.value: RandomPolicy(*args, max_actions=max_actions),
-            },
+    def _build_policy(self, models: ModelSet, max_actions: int) -> DecisionPipeline:
+        return build_pipeline(
+            self.catalog,
+            self.contact_policy,
+            scorer=models.scorer,
+            experiment=self.experiment,
+            max_actions=max_actions,
         )
 
     def restriction(self, context: DecisionContext) -> Restriction | None:
@@ -179,18 +170,12 @@ class DecisionService:
         ctx = CustomerContext(
             profile, now, session=_session(context, now), action_history=dict(read.history)
         )
-        personalise = getattr(models.scorer, "personalise", None)
-        if personalise is not None:  # the learned send-time pattern goes into the profile
-            ctx = personalise(ctx)
         max_actions = min(context.max_actions, len(self.catalog.ids))
         seed: int | str = idempotency_key or secrets.token_hex(8)
-        policy = self.policy(models, max_actions)
-        arm: str | None = None
-        if isinstance(policy, ExperimentRouter):
-            routed = policy.route(ctx, usage=read.usage, seed=seed, restriction=restriction)
-            decision, arm = routed.decision, None if routed.arm is None else routed.arm.name
-        else:
-            decision = policy.decide(ctx, usage=read.usage, seed=seed, restriction=restriction)
+        routed = self.policy(models, max_actions).route(
+            ctx, usage=read.usage, seed=seed, restriction=restriction
+        )
+        decision, arm = routed.decision, routed.arm_name
         response = self._response(decision, ctx, models, known is None, degraded)
         response.arm = arm
         if degraded is None:

@@ -21,7 +21,7 @@ from serving.decisions import (
 )
 from serving.ingest import EventIngestor
 from serving.metrics import ApiMetrics
-from serving.models import OFFERS, SERVED_MODELS, ModelManager, ScorerFactory, model_scorer_factory
+from serving.models import ModelManager, ScorerFactory, champion_models
 from serving.redis_gate import RedisDownError, RedisGate
 from serving.settings import Settings
 
@@ -84,10 +84,10 @@ def start_runtime(
 
         sink = JsonlDecisionLog(settings.decision_log_path, fsync=settings.decision_log_fsync)
     experiment = load_experiment_setting(settings.experiment_file)
-    factory = scorer_factory or model_scorer_factory(use_uplift_model=settings.use_uplift_model)
-    served = tuple(n for n in SERVED_MODELS if settings.use_uplift_model or n != OFFERS)
-    models = ModelManager(registry, names=served, scorer_factory=factory)
-    if models.refresh():
+    models = champion_models(
+        registry, use_uplift_model=settings.use_uplift_model, scorer_factory=scorer_factory
+    )
+    if models.current.versions:
         metrics.model_reloads.inc()
     popular = PopularProducts(products["product_id"].astype(str).head(POPULAR_KEPT).tolist())
     with contextlib.suppress(RedisDownError):

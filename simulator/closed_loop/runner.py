@@ -49,9 +49,9 @@ from nba.actions import OfferKind
 from nba.arbitration import BetaPosterior
 from nba.channels import Channel
 from nba.context import CustomerContext
-from nba.decision import ChosenAction, Decision
+from nba.decision import ChosenAction, Decision, RoutedDecision
 from nba.events import EventType
-from nba.policy import DecisionPolicy
+from nba.pipeline import Decider
 from nba.profile import CustomerProfile
 from simulator.closed_loop.mapping import Message, require_simulated
 from simulator.closed_loop.truth import as_ns
@@ -189,18 +189,22 @@ class _ProductPicker:
 
 def run_policy(
     world: ClosedLoopWorld,
-    policy: DecisionPolicy,
+    policy: Decider,
     *,
     name: str | None = None,
     contact_limits: Mapping[int, int] | None = None,
     progress: Progress | None = None,
+    on_decision: Callable[[RoutedDecision], None] | None = None,
 ) -> PolicyRun:
-    """Run ``policy`` over the world's days; see the module doc for the loop.
+    """Run ``policy`` (a policy, a pipeline or an experiment's router: a
+    :class:`~nba.pipeline.Decider`) over the world's days; see the module doc for the loop.
 
     With ``contact_limits`` (tick -> number of contacts), at most that many of a
     tick's decisions that contact someone are kept, those of highest priority;
     the others are held back (no contact, nothing consumed). It serves to compare
     policies at the same contact volume.
+
+    ``on_decision`` is called with every decision and its arm, as made (e.g. to log it).
     """
     started = time.perf_counter()
     config = world.config
@@ -250,9 +254,12 @@ def run_policy(
             if profile is None:
                 continue
             context = CustomerContext(profile, now, action_history=dict(read.history))
-            decision = policy.decide(
+            routed = policy.route(
                 context, usage=read.usage, stats=posteriors, seed=f"{config.seed}:{cid}:{tick}"
             )
+            if on_decision is not None:
+                on_decision(routed)
+            decision = routed.decision
             # counted at once, so that the tick's next decisions see the budgets it used
             state.contacts.count_usage(now.date(), decision.consumed)
             made.append((profile, decision))
