@@ -1,5 +1,9 @@
 """``nba decide``: decisions for a whole audience, written to a file.
 
+The decisions are the API's: the same pipeline (:func:`nba.pipeline.build_pipeline`)
+with the registry's champion models, loaded as the API loads them
+(:func:`serving.models.champion_models`), rule-based scores when there are none.
+
 The command function is registered on the ``nba`` application by
 :mod:`cli.main`. Bad input (a catalog, contact policy or audience file that
 does not validate, an unknown option value) is reported as a short message
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
 
     from nba.catalog import Catalog
     from nba.contact_policy import ContactPolicy
+    from nba.scoring import Scorer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 POLICIES = ("nba", "rules", "random")
@@ -73,6 +78,26 @@ def load_audience(path: Path) -> pd.DataFrame:
         raise _fail(f"{path}: not a Parquet file of profiles ({error})") from None
 
 
+def load_scorer(tracking_uri: str | None) -> tuple[Scorer | None, str]:
+    """The scorer of the registry's champions, as the API builds it, and the models'
+    label (``rules`` without any). The registry is ``tracking_uri``, else the API's
+    (``NBA_MLFLOW_TRACKING_URI``, ``MLFLOW_TRACKING_URI``, or ``<NBA_DATA_DIR>/mlflow.db``
+    when that file exists)."""
+    from serving.models import champion_models
+    from serving.settings import Settings
+    from serving.startup import open_registry
+
+    settings = Settings()
+    uri = tracking_uri or settings.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri is None and (settings.data_dir / "mlflow.db").is_file():
+        uri = settings.tracking_uri
+    if uri is None:
+        return None, "rules"
+    registry = open_registry(uri)
+    models = champion_models(registry, use_uplift_model=settings.use_uplift_model).current
+    return models.scorer, models.label
+
+
 def _moment(value: str | None, audience: pd.DataFrame) -> dt.datetime:
     import pandas as pd
 
@@ -110,10 +135,16 @@ def decide(
     contacts_only: Annotated[
         bool, typer.Option(help="Write only actions that reach the customer (no do_nothing).")
     ] = False,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow registry whose champions score [default: the API's, when it exists; "
+            "rule-based scores without one]."
+        ),
+    ] = None,
 ) -> None:
     """Decide the next best action for every customer of an audience and write them to a file."""
-    from nba.baselines import RandomPolicy, RuleBasedPolicy
-    from nba.engine import NextBestActionPolicy
+    from nba.pipeline import build_pipeline
     from serving.batch_decisions import AudienceError, check_audience, decide_audience
     from serving.batch_decisions import contacts_only as keep_contacts
 
@@ -129,9 +160,8 @@ def decide(
     except AudienceError as error:
         raise _fail(f"{audience}: {error}") from None
     when = _moment(now, profiles)
-    chosen = {"nba": NextBestActionPolicy, "rules": RuleBasedPolicy, "random": RandomPolicy}[
-        policy
-    ](rules, contacts)
+    scorer, models = load_scorer(tracking_uri)
+    chosen = build_pipeline(rules, contacts, scorer=scorer, policy=policy)
     console = Console(highlight=False)
     started = time.perf_counter()
     try:
@@ -168,7 +198,7 @@ def decide(
     console.print(
         f"{len(profiles):,} customers decided as of {when.isoformat()} in {elapsed:.1f} s "
         f"({len(profiles) / max(elapsed, 1e-9):,.0f} customers/s): {reached:,} contacts, "
-        f"{len(table):,} rows -> {out}"
+        f"{len(table):,} rows -> {out} (models: {models})"
     )
 
 

@@ -1,8 +1,8 @@
 """An A/B test on the simulated retailer, end to end, with the truth to check it against.
 
 :func:`simulate_ab` runs one closed loop (:mod:`simulator.closed_loop`) in
-which every customer is routed to their arm's policy by
-:class:`~nba.experiment.ExperimentRouter`: by default the engine
+which every customer is routed to their arm's policy by the experiment's
+decision pipeline (:func:`~nba.pipeline.build_pipeline`, as in the API): by default the engine
 (:class:`~nba.engine.NextBestActionPolicy`, the champion), the rule-based
 journeys (:class:`~nba.baselines.RuleBasedPolicy`) and a global control group
 that receives nothing. Every decision is written to a decision log with its
@@ -30,31 +30,23 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
 
 from experiments.decision_log import DecisionLogSink, JsonlDecisionLog
 from features.contract import EVENTS
-from nba.arbitration import BetaPosterior
-from nba.budgets import UsageCounts
 from nba.channels import Channel
-from nba.context import CustomerContext
-from nba.decision import Decision, LoggedDecision
+from nba.decision import LoggedDecision, RoutedDecision
 from nba.events import EventType
-from nba.experiment import ArmKind, ExperimentConfig, ExperimentRouter, parse_experiment
-from nba.policy import DecisionPolicy
-from simulator.closed_loop.policies import make_policy
+from nba.experiment import ArmKind, ExperimentConfig, parse_experiment
+from nba.pipeline import build_pipeline
 from simulator.closed_loop.runner import OUTCOME_DELAYS, PolicyRun, run_policy
 from simulator.closed_loop.world import ClosedLoopConfig, ClosedLoopWorld, build_world
 from simulator.config import CHANNEL_RESPONSE
 
-#: Closed-loop policy name (see :mod:`simulator.closed_loop.policies`) per arm kind.
-POLICY_OF_KIND: dict[ArmKind, str] = {
-    ArmKind.CHAMPION: "nba",
-    ArmKind.RULE_BASED: "rules",
-    ArmKind.RANDOM: "random",
-}
+#: Arm kinds a simulated experiment can run.
+SIMULATED_KINDS = (ArmKind.CHAMPION, ArmKind.RULE_BASED, ArmKind.RANDOM, ArmKind.CONTROL)
 #: Decisions buffered before one durable append to the log.
 LOG_BATCH = 2_000
 _EVENT_COLUMNS = list(EVENTS.names)
@@ -86,33 +78,19 @@ def default_experiment(start: dt.datetime, days: int) -> ExperimentConfig:
     )
 
 
-class _LoggingRouter:
-    """The router as the closed loop's policy: decides, and logs every decision with its
-    arm (buffered, one durable append per :data:`LOG_BATCH` decisions)."""
+class _DecisionLogger:
+    """Logs every decision of the closed loop with its arm (buffered, one durable
+    append per :data:`LOG_BATCH` decisions)."""
 
-    def __init__(self, router: ExperimentRouter, sink: DecisionLogSink) -> None:
-        self.router = router
+    def __init__(self, sink: DecisionLogSink) -> None:
         self.sink = sink
-        self.name = router.name
         self._buffer: list[LoggedDecision] = []
         self.logged = 0
 
-    def decide(
-        self,
-        context: CustomerContext,
-        *,
-        usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
-        seed: int | str = 0,
-        decision_id: str | None = None,
-    ) -> Decision:
-        routed = self.router.route(
-            context, usage=usage, stats=stats, seed=seed, decision_id=decision_id
-        )
+    def __call__(self, routed: RoutedDecision) -> None:
         self._buffer.append(routed.log())
         if len(self._buffer) >= LOG_BATCH:
             self.flush()
-        return routed.decision
 
     def flush(self) -> None:
         if self._buffer:
@@ -151,26 +129,17 @@ def simulate_ab(
     days = world.config.days
     config = config or default_experiment(world.cut, days)
     config = dataclasses.replace(config, start=world.cut, end=world.end)
-    policies: dict[str, DecisionPolicy] = {}
     for arm in config.arms:
-        if arm.is_control:
-            continue
-        if arm.kind not in POLICY_OF_KIND:
+        if arm.kind not in SIMULATED_KINDS:
             raise ValueError(
                 f"arm {arm.name!r}: kind {arm.kind.value!r} cannot be simulated "
                 f"(use one of: champion, rule_based, random, control)"
             )
-        policies[arm.name] = make_policy(POLICY_OF_KIND[arm.kind], world)
-    if config.champion is None:
-        policies["champion"] = make_policy("nba", world)
-    router = ExperimentRouter(config, policies)
+    pipeline = build_pipeline(world.catalog, world.contact_policy, experiment=config)
     with JsonlDecisionLog(log_dir) as sink:
-        logging_router = _LoggingRouter(router, sink)
-        # run_policy needs only ``name`` and ``decide`` (same signature as DecisionPolicy's)
-        run = run_policy(
-            world, cast(DecisionPolicy, logging_router), name=router.name, progress=progress
-        )
-        logging_router.flush()
+        logger = _DecisionLogger(sink)
+        run = run_policy(world, pipeline, name=pipeline.name, progress=progress, on_decision=logger)
+        logger.flush()
     events = outcome_events(world, run)
     segments = {p.customer_id: p.lifecycle_state.value for p in world.build.profiles}
     return SimulatedExperiment(

@@ -41,7 +41,7 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -57,12 +57,9 @@ from nba.baselines import RandomPolicy
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.engine import NextBestActionPolicy
-from nba.policy import DecisionPolicy
+from nba.policy import DecisionPolicy, Exploration
 from nba.profile import CustomerProfile
 from nba.screening import ActionCandidate, ChannelSlot
-
-if TYPE_CHECKING:
-    from nba.policy import _Arbitration
 
 
 class ActionChannel(NamedTuple):
@@ -149,8 +146,9 @@ class ExploringPolicy(DecisionPolicy):
     record
         Called with every decision's :class:`LoggedContext`.
 
+    It explores through the policy template's exploration hook (:meth:`explore`).
     One instance decides for one caller at a time: :meth:`decide` passes the inner
-    policy's scores from ``_assess`` to ``_arbitrate`` on the instance.
+    policy's scores from ``_assess`` to :meth:`explore` on the instance.
     """
 
     name = "nba-explore"
@@ -172,12 +170,11 @@ class ExploringPolicy(DecisionPolicy):
         self.epsilon = epsilon
         self.draws = draws
         self.record = record
-        # decide() calls _assess, then _arbitrate (which calls _pick) for the same context:
-        # the inner policy's scores and the pick travel between them here.
+        # decide() calls _assess, then explore for the same context: the inner policy's
+        # scores travel between them here.
         self._scored: (
             tuple[CustomerContext, list[ActionCandidate], list[list[ChannelAssessment]]] | None
         ) = None
-        self._staged: Pick | None = None
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
@@ -188,16 +185,18 @@ class ExploringPolicy(DecisionPolicy):
         # (e.g. uplift too low) are preferences of its own share only.
         return [[dataclasses.replace(a, reason=None) for a in per] for per in scored]
 
-    def _arbitrate(
+    def explore(
         self,
         context: CustomerContext,
-        options: list[Option],
+        options: Sequence[Option],
         viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
         stats: Mapping[str, BetaPosterior],
         rng: random.Random,
-    ) -> _Arbitration:
+    ) -> Exploration | None:
+        """The mixture's pick among every action on every viable channel (the
+        :meth:`~nba.policy.DecisionPolicy.explore` hook), logged with its probability."""
         if self._scored is None or self._scored[0] is not context:
-            raise RuntimeError("ExploringPolicy: _arbitrate called without _assess")
+            raise RuntimeError("ExploringPolicy: explore called without _assess")
         _, candidates, scored = self._scored
         self._scored = None
         expanded: list[Option] = []
@@ -208,7 +207,7 @@ class ExploringPolicy(DecisionPolicy):
                 expanded += [Option(option.candidate, s, a) for s, a in viable[option.action_id]]
         if not expanded:
             self._log(context, candidates, stats, (NO_ACTION,), (1.0,), 0)
-            return super()._arbitrate(context, options, viable, stats, rng)
+            return None
         inner_options, _ = best_channels(candidates, scored)
         inner = dict(
             zip(
@@ -224,7 +223,7 @@ class ExploringPolicy(DecisionPolicy):
         )
         index = _draw(probabilities, rng)
         greedy = max(inner, key=inner.__getitem__) if inner else None
-        self._staged = Pick(
+        pick = Pick(
             index,
             probabilities[index],
             explored=actions[index] != greedy,
@@ -232,15 +231,7 @@ class ExploringPolicy(DecisionPolicy):
             f"actions and channels) of {self.inner.name}",
         )
         self._log(context, candidates, stats, actions, probabilities, index)
-        return super()._arbitrate(context, expanded, viable, stats, rng)
-
-    def _pick(
-        self, options: Sequence[Option], stats: Mapping[str, BetaPosterior], rng: random.Random
-    ) -> Pick:
-        pick, self._staged = self._staged, None
-        if pick is None or not 0 <= pick.index < len(options):
-            raise RuntimeError("ExploringPolicy: no pick staged for these options")
-        return pick
+        return Exploration(expanded, pick)
 
     def _log(
         self,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from nba.actions import ActionType
 from nba.arbitration import PriorityTerms
@@ -110,6 +110,33 @@ class Decision:
                 for a in self.actions
             ),
         )
+
+
+class ArmLabel(Protocol):
+    """What a decision log needs of an experiment's arm (:class:`~nba.experiment.Arm`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model_version(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RoutedDecision:
+    """A decision with the experiment arm that made it (``None`` outside any experiment)."""
+
+    decision: Decision
+    arm: ArmLabel | None = None
+
+    @property
+    def arm_name(self) -> str | None:
+        return None if self.arm is None else self.arm.name
+
+    def log(self, *, model_version: str | None = None) -> LoggedDecision:
+        """The decision as logged, carrying its arm and the arm's model version."""
+        version = model_version or (None if self.arm is None else self.arm.model_version)
+        return self.decision.log(arm=self.arm_name, model_version=version)
 
 
 @dataclass(frozen=True)

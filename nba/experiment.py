@@ -69,7 +69,7 @@ from nba.arbitration import BetaPosterior, ChannelAssessment
 from nba.budgets import UsageCounts
 from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
-from nba.decision import Decision, LoggedDecision
+from nba.decision import Decision, LoggedDecision, RoutedDecision
 from nba.policy import DecisionPolicy
 from nba.reasons import Reason, ReasonCode
 from nba.screening import ActionCandidate, Restriction
@@ -488,23 +488,9 @@ class ControlPolicy(DecisionPolicy):
         ]
 
 
-@dataclass(frozen=True)
-class RoutedDecision:
-    """A decision with the arm that made it (``None`` outside the experiment)."""
-
-    decision: Decision
-    arm: Arm | None
-
-    def log(self, *, model_version: str | None = None) -> LoggedDecision:
-        """The decision as logged, carrying its arm and the arm's model version."""
-        version = model_version or (None if self.arm is None else self.arm.model_version)
-        return self.decision.log(
-            arm=None if self.arm is None else self.arm.name, model_version=version
-        )
-
-
 class ExperimentRouter:
-    """Sends each customer to their arm's policy while the experiment runs.
+    """Sends each customer to their arm's policy while the experiment runs: a
+    :class:`~nba.pipeline.Decider`, like a plain policy, whose :meth:`route` says the arm.
 
     Parameters
     ----------

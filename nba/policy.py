@@ -8,11 +8,15 @@ so that the API, the batch mode and the simulator run identical decisions:
 2. scoring: :meth:`DecisionPolicy._assess`, the one step a policy must fill;
 3. the best channel per action, then picks (:meth:`DecisionPolicy._pick`,
    greedy unless a policy explores) up to ``max_actions``, re-checking the
-   caps and exclusive groups after each pick;
+   caps and exclusive groups after each pick; a policy that explores beyond
+   its own picks (other channels, a logging mixture) says so in the one
+   exploration hook, :meth:`DecisionPolicy.explore`;
 4. bookkeeping: propensities, budget consumption, rejections with reason
    codes, the explanation and a stable decision id.
 
 A decision is deterministic for a given context, usage, statistics and ``seed``.
+:meth:`DecisionPolicy.route` is :meth:`~DecisionPolicy.decide` as a
+:class:`~nba.pipeline.Decider` (a plain policy decides under no experiment arm).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
-from nba.decision import ChosenAction, Decision, make_decision_id
+from nba.decision import ChosenAction, Decision, RoutedDecision, make_decision_id
 from nba.explain import explain
 from nba.reasons import ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot, Restriction, screen
@@ -73,6 +77,28 @@ class DecisionPolicy(ABC):
         self.catalog = catalog
         self.contact_policy = contact_policy or ContactPolicy()
         self.max_actions = max_actions
+
+    @final
+    def route(
+        self,
+        context: CustomerContext,
+        *,
+        usage: UsageCounts | None = None,
+        stats: Mapping[str, BetaPosterior] | None = None,
+        seed: int | str = 0,
+        decision_id: str | None = None,
+        restriction: Restriction | None = None,
+    ) -> RoutedDecision:
+        """:meth:`decide` under no experiment arm (the :class:`~nba.pipeline.Decider` call)."""
+        decision = self.decide(
+            context,
+            usage=usage,
+            stats=stats,
+            seed=seed,
+            decision_id=decision_id,
+            restriction=restriction,
+        )
+        return RoutedDecision(decision, None)
 
     @final
     def decide(
@@ -154,8 +180,13 @@ class DecisionPolicy(ABC):
         same group and re-check the others against the caps, counting the pick."""
         outcome = _Arbitration()
         pending: dict[Channel, int] = {}
+        exploration = self.explore(context, options, viable, stats, rng)
+        staged: Pick | None = None
+        if exploration is not None:
+            options, staged = list(exploration.options), exploration.pick
         while options and len(outcome.chosen) < self.max_actions:
-            pick = self._pick(options, stats, rng)
+            pick = staged if staged is not None else self._pick(options, stats, rng)
+            staged = None
             _check_pick(type(self).__name__, pick, len(options))
             winner = options[pick.index]
             outcome.chosen.append((winner, pick))
@@ -182,6 +213,26 @@ class DecisionPolicy(ABC):
                 else:
                     options.append(refreshed)
         return outcome
+
+    def explore(
+        self,
+        context: CustomerContext,
+        options: Sequence[Option],
+        viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
+        stats: Mapping[str, BetaPosterior],
+        rng: random.Random,
+    ) -> Exploration | None:
+        """The exploration hook, called once per decision before the picks.
+
+        ``options`` are the eligible actions, each on its best channel; ``viable``
+        every channel each action may use, with its assessment. Return ``None``
+        (the default) to pick among ``options`` with :meth:`_pick`; or an
+        :class:`Exploration`: the options to pick among instead (e.g. every action
+        on every viable channel) and the first pick among them, with the
+        probability it had (the logged propensity). Later picks, if
+        ``max_actions`` allows, use :meth:`_pick`.
+        """
+        return None
 
     @abstractmethod
     def _assess(
@@ -223,6 +274,15 @@ class DecisionPolicy(ABC):
             if self.contact_policy.channel_reason(context, slot.channel, pending) is None:
                 return Option(option.candidate, slot, assessment)
         return Rejection.of(option.action_id, option.slot.channel, reason)
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """What :meth:`DecisionPolicy.explore` decided: the options to pick among, and the
+    first pick (an index into ``options``, with its propensity)."""
+
+    options: Sequence[Option]
+    pick: Pick
 
 
 @dataclass

@@ -57,13 +57,26 @@ class ActionScore:
 
 @runtime_checkable
 class Scorer(Protocol):
-    """Scores candidate actions for one customer (``do_nothing`` is never passed)."""
+    """Scores candidate actions for one customer (``do_nothing`` is never passed).
+
+    Subclass it to inherit the default :meth:`prepare` (the context unchanged).
+    """
 
     def score(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> Sequence[ActionScore]:
         """One :class:`ActionScore` per candidate, in the same order."""
         ...
+
+    def prepare(self, context: CustomerContext) -> CustomerContext:
+        """The context as the decision should see it, before screening (e.g. with a
+        learned send-time pattern in the profile); by default, unchanged.
+
+        The decision pipeline (:class:`~nba.pipeline.DecisionPipeline`) calls it
+        once per decision, before routing: every arm of an experiment decides
+        on the same prepared context.
+        """
+        return context
 
 
 class ScoringError(ValueError):
@@ -135,7 +148,7 @@ DEFAULT_CHANNEL_REACH: Mapping[Channel, float] = {
 
 
 @dataclass(frozen=True)
-class RuleBasedScorer:
+class RuleBasedScorer(Scorer):
     """Scores from profile fields only; no trained model.
 
     ``propensity = base_rate(type) x channel x recency x affinity``, capped at 0.95:

@@ -2,7 +2,10 @@
 
 For platforms that import lists rather than call the API: every customer of an
 audience (profiles from ``nba features build``) gets the decision the API
-would give at ``now``, through the same :meth:`~nba.policy.DecisionPolicy.decide`.
+would give at ``now``: the same decision pipeline
+(:func:`~nba.pipeline.build_pipeline`, with the registry's champions and their
+preparation when ``nba decide`` finds them), the same seed for the same
+``Idempotency-Key`` (``<seed>:<customer id>``; tested against the API).
 
 * **Deterministic**: each customer's decision is seeded by ``(seed, customer_id)``
   and its id derived from them, so the same audience, catalog and ``now`` give
@@ -41,8 +44,7 @@ from nba.catalog import Catalog
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.decision import Decision
-from nba.engine import NextBestActionPolicy
-from nba.policy import DecisionPolicy
+from nba.pipeline import Decider, build_pipeline
 from nba.profile import CustomerProfile, JourneyPhase, LifecycleState
 
 Progress = Callable[[int, int], None]
@@ -97,7 +99,7 @@ def decide_audience(
     contact_policy: ContactPolicy | None = None,
     now: dt.datetime | None = None,
     *,
-    policy: DecisionPolicy | None = None,
+    policy: Decider | None = None,
     seed: int | str = 0,
     usage: UsageCounts | None = None,
     stats: Mapping[str, BetaPosterior] | None = None,
@@ -113,7 +115,9 @@ def decide_audience(
         Profiles, or a frame of profile rows (``features.profile_table.profiles_frame``,
         i.e. the Parquet file of ``nba features build``).
     catalog, contact_policy
-        The rules; ``policy`` defaults to the engine built on them.
+        The rules; ``policy`` (a :class:`~nba.pipeline.Decider`) defaults to the
+        pipeline :func:`~nba.pipeline.build_pipeline` makes of them (the engine
+        with rule-based scores).
     now
         The moment of the decisions (time-zone aware).
     seed
@@ -149,7 +153,7 @@ def decide_audience(
     """
     if now is None or now.tzinfo is None:
         raise ValueError("now must be a time-zone aware datetime (e.g. datetime.UTC)")
-    policy = policy or NextBestActionPolicy(catalog, contact_policy)
+    policy = policy or build_pipeline(catalog, contact_policy)
     if isinstance(profiles, pd.DataFrame):
         items: list[Any] = check_audience(profiles)
     else:
@@ -285,7 +289,7 @@ def _slice(left: int, lo: int, hi: int, total: int) -> int:
 
 @dataclass(frozen=True)
 class _Job:
-    policy: DecisionPolicy
+    policy: Decider
     now: dt.datetime
     seed: int | str
     stats: Mapping[str, BetaPosterior]
@@ -304,12 +308,12 @@ class _Job:
             context = CustomerContext(
                 profile, self.now, action_history=self.action_history.get(profile.customer_id, {})
             )
-            decision = self.policy.decide(
+            decision = self.policy.route(
                 context,
                 usage=running,
                 stats=self.stats,
                 seed=f"{self.seed}:{profile.customer_id}",
-            )
+            ).decision
             for key, n in decision.consumed.offers_given.items():
                 offers[key] = offers.get(key, 0) + n
             for key, n in decision.consumed.actions_sent.items():

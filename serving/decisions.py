@@ -1,8 +1,9 @@
-"""Decisions for the API: profile from Redis, policy from :mod:`nba`, products, fallbacks.
+"""Decisions for the API: profile from the online store, policy from :mod:`nba`, products.
 
-One request reads the customer's profile, action history and today's usage
-from Redis, decides with the champion models (rules when none is registered),
-attaches products to the chosen actions, records what was sent, and logs the
+One request reads the customer's profile, action history and today's usage in
+one round trip (:class:`~features.online.contact_state.ContactState`), decides
+with the champion models (rules when none is registered), attaches products to
+the chosen actions, records what was sent (one more round trip), and logs the
 decision. The fallbacks never break consent:
 
 - Redis unreachable: the customer is treated as unknown, so consent cannot be
@@ -18,27 +19,22 @@ An ``Idempotency-Key`` seeds the policy's draws and stores the answer for
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
+from features.online.contact_state import ContactState, DecisionState
 from features.online.profiles import OnlineProfiles
-from features.online.redis_store import RedisOnlineStore, decode_customer
 from nba.actions import ActionType
-from nba.baselines import RandomPolicy, RuleBasedPolicy
-from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
 from nba.decision import Decision, LoggedDecision
-from nba.engine import NextBestActionPolicy
-from nba.experiment import ArmKind, ExperimentConfig, ExperimentRouter
-from nba.policy import DecisionPolicy
+from nba.experiment import ArmKind, ExperimentConfig
+from nba.pipeline import DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
 from nba.reasons import ReasonCode
 from nba.screening import Restriction
@@ -68,37 +64,6 @@ class DecisionSink(Protocol):
     def append(self, decisions: Sequence[LoggedDecision]) -> None: ...
 
 
-class Keys:
-    """Redis keys of the serving layer; per-customer keys share the profile's slot."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def history(self, customer_id: str) -> str:
-        return f"{self.prefix}:h:{{{customer_id}}}"
-
-    def idempotency(self, customer_id: str, key: str, scope: str) -> str:
-        digest = hashlib.sha256(f"{scope}|{key}".encode()).hexdigest()[:32]
-        return f"{self.prefix}:i:{{{customer_id}}}:{digest}"
-
-    def usage(self, day: dt.date) -> str:
-        return f"{self.prefix}:u:{day.isoformat()}"
-
-    @property
-    def popularity(self) -> str:
-        return f"{self.prefix}:pop"
-
-
-@dataclass
-class _Read:
-    """What one decision reads from Redis."""
-
-    cached: bytes | None
-    history: dict[str, dt.datetime]
-    usage: UsageCounts
-    profile: CustomerProfile | None
-
-
 class PopularProducts:
     """The most popular products, refreshed from Redis, kept in memory for fallbacks."""
 
@@ -116,45 +81,38 @@ class DecisionService:
     def __init__(
         self,
         *,
-        client: Any,
         profiles: OnlineProfiles,
+        contacts: ContactState,
         gate: RedisGate,
         catalog: Catalog,
         contact_policy: ContactPolicy,
         models: ModelManager,
         metrics: ApiMetrics,
-        keys: Keys,
         popular: PopularProducts,
-        idempotency_seconds: int,
         sink: DecisionSink | None = None,
         experiment: ExperimentConfig | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self.client = client
         self.profiles = profiles
-        if not isinstance(profiles.store, RedisOnlineStore):
-            raise TypeError("the API serves profiles from a RedisOnlineStore")
-        self.store = profiles.store
+        self.contacts = contacts
         self.gate = gate
         self.catalog = catalog
         self.contact_policy = contact_policy
         self.models = models
         self.metrics = metrics
-        self.keys = keys
         self.popular = popular
-        self.idempotency_seconds = idempotency_seconds
         self.sink = sink
         self.experiment = experiment
         if experiment is not None:
             check_servable(experiment)
         self.clock = clock
-        self._policies: dict[tuple[int, int], ExperimentRouter | DecisionPolicy] = {}
+        self._policies: dict[tuple[int, int], DecisionPipeline] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ policy
-    def policy(self, models: ModelSet, max_actions: int) -> ExperimentRouter | DecisionPolicy:
-        """The engine for this model set, behind the experiment's router when one runs
-        (built once per model set and size, then reused)."""
+    def policy(self, models: ModelSet, max_actions: int) -> DecisionPipeline:
+        """The decision pipeline for this model set: the engine, behind the experiment's
+        router when one runs (built once per model set and size, then reused)."""
         key = (id(models), max_actions)
         policy = self._policies.get(key)
         if policy is None:
@@ -165,20 +123,13 @@ class DecisionService:
                 self._policies[key] = policy
         return policy
 
-    def _build_policy(
-        self, models: ModelSet, max_actions: int
-    ) -> ExperimentRouter | DecisionPolicy:
-        args = (self.catalog, self.contact_policy)
-        engine = NextBestActionPolicy(*args, scorer=models.scorer, max_actions=max_actions)
-        if self.experiment is None:
-            return engine
-        return ExperimentRouter(
-            self.experiment,
-            {
-                ArmKind.CHAMPION.value: engine,
-                ArmKind.RULE_BASED.value: RuleBasedPolicy(*args, max_actions=max_actions),
-                ArmKind.RANDOM.value: RandomPolicy(*args, max_actions=max_actions),
-            },
+    def _build_policy(self, models: ModelSet, max_actions: int) -> DecisionPipeline:
+        return build_pipeline(
+            self.catalog,
+            self.contact_policy,
+            scorer=models.scorer,
+            experiment=self.experiment,
+            max_actions=max_actions,
         )
 
     def restriction(self, context: DecisionContext) -> Restriction | None:
@@ -202,42 +153,40 @@ class DecisionService:
     ) -> DecisionResponse:
         restriction = self.restriction(context)
         now = (context.timestamp or self.clock()).astimezone(dt.UTC)
-        idem = (
-            None
-            if idempotency_key is None
-            else self.keys.idempotency(customer_id, idempotency_key, "decide")
-        )
         degraded: str | None = None
         try:
-            read = self.gate.call(lambda: self._read(customer_id, now, idem))
+            read = self.gate.call(
+                lambda: self.contacts.read_for_decision(customer_id, now, idempotency_key)
+            )
         except RedisDownError:
             degraded = "redis_unavailable"
-            read = _Read(None, {}, UsageCounts(), None)
-        if read.cached is not None:
-            return DecisionResponse.model_validate_json(read.cached)
+            read = DecisionState()
+        if read.answer is not None:
+            return DecisionResponse.model_validate_json(read.answer)
 
         models = self.models.current
-        profile = read.profile or CustomerProfile(customer_id, as_of=now)
+        known = self.profiles.from_stored(customer_id, read.stored, now)
+        profile = known or CustomerProfile(customer_id, as_of=now)
         ctx = CustomerContext(
-            profile, now, session=_session(context, now), action_history=read.history
+            profile, now, session=_session(context, now), action_history=dict(read.history)
         )
-        personalise = getattr(models.scorer, "personalise", None)
-        if personalise is not None:  # the learned send-time pattern goes into the profile
-            ctx = personalise(ctx)
         max_actions = min(context.max_actions, len(self.catalog.ids))
         seed: int | str = idempotency_key or secrets.token_hex(8)
-        policy = self.policy(models, max_actions)
-        arm: str | None = None
-        if isinstance(policy, ExperimentRouter):
-            routed = policy.route(ctx, usage=read.usage, seed=seed, restriction=restriction)
-            decision, arm = routed.decision, None if routed.arm is None else routed.arm.name
-        else:
-            decision = policy.decide(ctx, usage=read.usage, seed=seed, restriction=restriction)
-        response = self._response(decision, ctx, models, read, degraded)
+        routed = self.policy(models, max_actions).route(
+            ctx, usage=read.usage, seed=seed, restriction=restriction
+        )
+        decision, arm = routed.decision, routed.arm_name
+        response = self._response(decision, ctx, models, known is None, degraded)
         response.arm = arm
         if degraded is None:
             try:
-                self.gate.call(lambda: self._record(decision, idem, response))
+                self.gate.call(
+                    lambda: self.contacts.record(
+                        decision,
+                        idempotency_key=idempotency_key,
+                        answer=None if idempotency_key is None else response.model_dump_json(),
+                    )
+                )
             except RedisDownError:
                 response.degraded, response.degraded_reason = True, "history_not_recorded"
         self._count(decision, response)
@@ -245,53 +194,13 @@ class DecisionService:
             self.sink.append([decision.log(arm=arm, model_version=response.model_version)])
         return response
 
-    def _read(self, customer_id: str, now: dt.datetime, idem: str | None) -> _Read:
-        """Everything the decision needs, in one round trip (one pipeline)."""
-        pipe = self.client.pipeline(transaction=False)
-        if idem:
-            pipe.get(idem)
-        pipe.hgetall(self.keys.history(customer_id))
-        pipe.hgetall(self.keys.usage(now.date()))
-        pipe.hgetall(self.store.state_key(customer_id))
-        replies = pipe.execute()
-        cached = replies.pop(0) if idem else None
-        if cached:
-            return _Read(cached, {}, UsageCounts(), None)
-        history, usage, state = replies
-        stored = decode_customer(customer_id, state)
-        return _Read(
-            None,
-            decode_history(history),
-            _usage(usage),
-            self.profiles.from_stored(customer_id, stored, now),
-        )
-
-    def _record(self, decision: Decision, idem: str | None, response: DecisionResponse) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        sent = {
-            a.action_id: str(int((a.send_at or decision.decided_at).timestamp()))
-            for a in decision.contacts
-        }
-        if sent:
-            pipe.hset(self.keys.history(decision.customer_id), mapping=sent)
-        usage_key = self.keys.usage(decision.decided_at.date())
-        for offer, n in decision.consumed.offers_given.items():
-            pipe.hincrby(usage_key, f"o:{offer}", n)
-        for action, n in decision.consumed.actions_sent.items():
-            pipe.hincrby(usage_key, f"a:{action}", n)
-        if decision.consumed.offers_given or decision.consumed.actions_sent:
-            pipe.expire(usage_key, 3 * 86_400)
-        if idem:
-            pipe.set(idem, response.model_dump_json(), ex=self.idempotency_seconds, nx=True)
-        pipe.execute()
-
     # ------------------------------------------------------------------ answer
     def _response(
         self,
         decision: Decision,
         ctx: CustomerContext,
         models: ModelSet,
-        read: _Read,
+        cold_start: bool,
         degraded: str | None,
     ) -> DecisionResponse:
         reasons = {c.action_id: c for c in decision.explanation.chosen}
@@ -333,7 +242,7 @@ class DecisionService:
                 for r in decision.explanation.rejected
                 if r.code != ReasonCode.NOT_REQUESTED  # the caller knows what it left out
             ],
-            cold_start=read.profile is None,
+            cold_start=cold_start,
             degraded=degraded is not None,
             degraded_reason=degraded,
         )
@@ -389,22 +298,8 @@ def _session(context: DecisionContext, now: dt.datetime) -> Session | None:
     return None
 
 
-def decode_history(raw: Mapping[bytes, bytes]) -> dict[str, dt.datetime]:
-    """When each action was last sent, from the ``HGETALL`` of the customer's history key."""
-    return {k.decode(): dt.datetime.fromtimestamp(int(v), dt.UTC) for k, v in (raw or {}).items()}
-
-
-def _usage(raw: Mapping[bytes, bytes]) -> UsageCounts:
-    offers: dict[str, int] = {}
-    actions: dict[str, int] = {}
-    for k, v in (raw or {}).items():
-        kind, _, name = k.decode().partition(":")
-        (offers if kind == "o" else actions)[name] = int(v)
-    return UsageCounts(offers_given=offers, actions_sent=actions)
-
-
-def refresh_popular(client: Any, keys: Keys, popular: PopularProducts) -> None:
-    """Reload the in-memory popularity list from Redis (the top :data:`POPULAR_KEPT`)."""
-    top = client.zrevrange(keys.popularity, 0, POPULAR_KEPT - 1)
+def refresh_popular(contacts: ContactState, popular: PopularProducts) -> None:
+    """Reload the in-memory popularity list (the top :data:`POPULAR_KEPT` products)."""
+    top = contacts.top_products(POPULAR_KEPT)
     if top:
-        popular.products = tuple(p.decode() for p in top)
+        popular.products = tuple(top)

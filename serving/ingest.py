@@ -24,11 +24,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from features.contract import EventRecord
-from features.finalise import CustomerStatic
+from features.online.contact_state import ContactState
 from features.online.profiles import OnlineProfiles
 from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
 from nba.events import EventType
-from serving.decisions import POPULARITY_POINTS, Keys
+from serving.decisions import POPULARITY_POINTS
 from serving.metrics import ApiMetrics
 from serving.redis_gate import REDIS_ERRORS, RedisGate
 from serving.schemas import EventsResponse, RejectedEvent, check_moment
@@ -140,21 +140,20 @@ def consent_events(patch: CustomerPatch, message_id: str | None) -> list[EventRe
 
 
 class EventIngestor:
-    """Applies parsed events to the online profiles through the Redis gate."""
+    """Applies parsed events to the online profiles (and product popularity to the
+    contact state) through the Redis gate."""
 
     def __init__(
         self,
         *,
-        client: Any,
         profiles: OnlineProfiles,
+        contacts: ContactState,
         gate: RedisGate,
-        keys: Keys,
         metrics: ApiMetrics,
     ) -> None:
-        self.client = client
         self.profiles = profiles
+        self.contacts = contacts
         self.gate = gate
-        self.keys = keys
         self.metrics = metrics
         self._lock = threading.Lock()
         self._popularity: Counter[str] = Counter()  # points per product, not yet in Redis
@@ -206,7 +205,8 @@ class EventIngestor:
         return result
 
     def flush_popularity(self) -> None:
-        """Add the popularity points gathered since the last flush to Redis (one pipeline).
+        """Add the popularity points gathered since the last flush to the contact state
+        (one pipeline on Redis).
 
         Popularity only orders fallback products, so it is written every few seconds
         rather than with each request; points not yet flushed are kept on failure."""
@@ -216,10 +216,7 @@ class EventIngestor:
         if not pending:
             return
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for product, value in pending.items():
-                pipe.zincrby(self.keys.popularity, float(value), product)
-            pipe.execute()
+            self.contacts.add_popularity({p: float(v) for p, v in pending.items()})
         except Exception:
             with self._lock:
                 self._popularity.update(pending)
@@ -227,14 +224,7 @@ class EventIngestor:
 
     def _apply_patches(self, patches: Sequence[CustomerPatch]) -> None:
         for patch in patches:
-            if patch.timezone is None and patch.birth_date is None:
-                continue
-            [stored] = self.profiles.store.read([patch.customer_id])
-            old = stored.static if stored is not None else CustomerStatic()
-            self.profiles.register_customer(
-                patch.customer_id,
-                CustomerStatic(
-                    timezone=patch.timezone or old.timezone,
-                    birth_date=patch.birth_date or old.birth_date,
-                ),
-            )
+            if patch.timezone is not None or patch.birth_date is not None:
+                self.profiles.update_customer(
+                    patch.customer_id, timezone=patch.timezone, birth_date=patch.birth_date
+                )

@@ -158,6 +158,25 @@ class ModelManager:
             return True
 
 
+def champion_models(
+    registry: Any | None,
+    *,
+    use_uplift_model: bool = False,
+    scorer_factory: ScorerFactory | None = None,
+) -> ModelManager:
+    """The served models' champions, loaded from ``registry`` (none: rules decide), in a
+    manager that can swap in later champions: the API's models and ``nba decide``'s.
+
+    Only the channel, send-time and recommender models are served unless
+    ``use_uplift_model``; ``scorer_factory`` defaults to :func:`model_scorer_factory`.
+    """
+    factory = scorer_factory or model_scorer_factory(use_uplift_model=use_uplift_model)
+    served = tuple(n for n in SERVED_MODELS if use_uplift_model or n != OFFERS)
+    manager = ModelManager(registry, names=served, scorer_factory=factory)
+    manager.refresh()
+    return manager
+
+
 class ModelPoller:
     """Calls ``manager.refresh`` (then ``also``) every ``seconds`` in a daemon thread."""
 

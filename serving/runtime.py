@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from serving.auth import ApiKeys
-from serving.decisions import DecisionService, DecisionSink, Keys, PopularProducts, refresh_popular
+from serving.decisions import (
+    POPULAR_KEPT,
+    DecisionService,
+    DecisionSink,
+    PopularProducts,
+    refresh_popular,
+)
 from serving.ingest import EventIngestor
 from serving.metrics import ApiMetrics
-from serving.models import OFFERS, SERVED_MODELS, ModelManager, ScorerFactory, model_scorer_factory
+from serving.models import ModelManager, ScorerFactory, champion_models
 from serving.redis_gate import RedisDownError, RedisGate
 from serving.settings import Settings
 
@@ -45,6 +51,7 @@ def start_runtime(
     sink: DecisionSink | None,
 ) -> Runtime:
     from features.online.connect import connect_redis
+    from features.online.contact_state import RedisContactState
     from features.online.profiles import OnlineProfiles
     from features.online.redis_store import RedisOnlineStore
     from serving.startup import (
@@ -67,6 +74,7 @@ def start_runtime(
     store = RedisOnlineStore(client, prefix=settings.redis_prefix)
     products = load_products(settings.products_file)
     profiles = OnlineProfiles(store, products)
+    contacts = RedisContactState(store, answer_seconds=int(settings.idempotency_hours * 3600))
     gate = RedisGate(settings.redis_retry_seconds)
     metrics = ApiMetrics()
     if registry is None:
@@ -76,32 +84,27 @@ def start_runtime(
 
         sink = JsonlDecisionLog(settings.decision_log_path, fsync=settings.decision_log_fsync)
     experiment = load_experiment_setting(settings.experiment_file)
-    factory = scorer_factory or model_scorer_factory(use_uplift_model=settings.use_uplift_model)
-    served = tuple(n for n in SERVED_MODELS if settings.use_uplift_model or n != OFFERS)
-    models = ModelManager(registry, names=served, scorer_factory=factory)
-    if models.refresh():
+    models = champion_models(
+        registry, use_uplift_model=settings.use_uplift_model, scorer_factory=scorer_factory
+    )
+    if models.current.versions:
         metrics.model_reloads.inc()
-    redis_keys = Keys(settings.redis_prefix)
-    popular = PopularProducts(products["product_id"].astype(str).head(50).tolist())
+    popular = PopularProducts(products["product_id"].astype(str).head(POPULAR_KEPT).tolist())
     with contextlib.suppress(RedisDownError):
-        gate.call(lambda: refresh_popular(client, redis_keys, popular))
+        gate.call(lambda: refresh_popular(contacts, popular))
     decisions = DecisionService(
-        client=client,
         profiles=profiles,
+        contacts=contacts,
         gate=gate,
         catalog=load_catalog_setting(settings.catalog_path),
         contact_policy=load_contact_policy_setting(settings.contact_policy_path),
         models=models,
         metrics=metrics,
-        keys=redis_keys,
         popular=popular,
-        idempotency_seconds=int(settings.idempotency_hours * 3600),
         sink=sink,
         experiment=experiment,
     )
-    ingestor = EventIngestor(
-        client=client, profiles=profiles, gate=gate, keys=redis_keys, metrics=metrics
-    )
+    ingestor = EventIngestor(profiles=profiles, contacts=contacts, gate=gate, metrics=metrics)
     return Runtime(
         settings=settings,
         keys=keys,
@@ -121,7 +124,5 @@ def refresh_popularity(runtime: Runtime) -> None:
         runtime.gate.call(runtime.ingestor.flush_popularity)
     with contextlib.suppress(RedisDownError):
         runtime.gate.call(
-            lambda: refresh_popular(
-                runtime.client, runtime.decisions.keys, runtime.decisions.popular
-            )
+            lambda: refresh_popular(runtime.decisions.contacts, runtime.decisions.popular)
         )

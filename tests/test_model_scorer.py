@@ -165,7 +165,7 @@ def test_the_engine_decides_with_it(scorer: ModelScorer, sends: ContactExamples)
     policy = NextBestActionPolicy(CATALOG, scorer=scorer)
     decided = 0
     for context in _contexts(sends, 20):
-        decision = policy.decide(scorer.personalise(context), seed=1)
+        decision = policy.decide(scorer.prepare(context), seed=1)
         decided += bool(decision.actions)
     assert decided > 0
 
@@ -175,10 +175,10 @@ def test_send_time_hook_puts_the_learned_pattern_in_the_profile(
 ) -> None:
     assert scorer.send_time is not None
     context = _contexts(sends, 1)[0]
-    personal = scorer.personalise(context)
+    personal = scorer.prepare(context)
     expected = scorer.send_time.pattern(context.profile.customer_id)
     assert np.argmax(personal.profile.activity_by_hour) == np.argmax(expected)
-    assert ModelScorer().personalise(context) is context
+    assert ModelScorer().prepare(context) is context
 
 
 def test_scoring_a_customer_is_fast(scorer: ModelScorer, sends: ContactExamples) -> None:

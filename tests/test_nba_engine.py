@@ -29,7 +29,7 @@ from nba.profile import (
     LifecycleState,
 )
 from nba.reasons import ReasonCode
-from nba.scoring import ActionScore, RuleBasedScorer, ScoringError
+from nba.scoring import ActionScore, RuleBasedScorer, Scorer, ScoringError
 from nba.screening import ActionCandidate, Restriction
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
@@ -577,7 +577,7 @@ def test_budget_is_read_from_usage_and_consumption_is_reported() -> None:
 # ---------------------------------------------------------------- scorers and baselines
 
 
-class FixedScorer:
+class FixedScorer(Scorer):
     """A model stand-in: fixed propensities and uplift per action."""
 
     def __init__(self, propensity: dict[str, float], uplift: dict[str, float | None]) -> None:

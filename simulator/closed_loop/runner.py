@@ -8,9 +8,10 @@ Time advances in ticks of ``trigger_every_hours`` from the cut. At each tick:
    and the outcomes of the policy's earlier messages;
 2. the customers who were active since the previous tick (and everyone at the
    daily decision hour) get a decision, unless a message of theirs is still
-   in flight; the decision sees the profile, the actions already sent (for
-   cool-downs and sequences), today's budgets and, for exploring policies, the
-   per-action success counts so far;
+   in flight; the decision reads, as the API's does, the profile, the actions
+   already sent (for cool-downs and sequences) and today's budgets from the
+   run's :class:`~features.online.contact_state.MemoryContactState` and, for
+   exploring policies, the per-action success counts so far;
 3. each chosen contact is answered by
    :meth:`~simulator.ResponseModel.sample` with a generator seeded
    by (run seed, customer, tick, rank): two policies that contact the same
@@ -41,16 +42,16 @@ import numpy as np
 import pandas as pd
 
 from features.contract import EVENTS
+from features.online.contact_state import ContactState, MemoryContactState
 from features.online.profiles import OnlineProfiles
 from features.online.store import MemoryOnlineStore
 from nba.actions import OfferKind
 from nba.arbitration import BetaPosterior
-from nba.budgets import UsageCounts
 from nba.channels import Channel
 from nba.context import CustomerContext
-from nba.decision import ChosenAction, Decision
+from nba.decision import ChosenAction, Decision, RoutedDecision
 from nba.events import EventType
-from nba.policy import DecisionPolicy
+from nba.pipeline import Decider
 from nba.profile import CustomerProfile
 from simulator.closed_loop.mapping import Message, require_simulated
 from simulator.closed_loop.truth import as_ns
@@ -93,17 +94,16 @@ class PolicyRun:
 
 @dataclass
 class _State:
-    """Mutable bookkeeping of one run."""
+    """Mutable bookkeeping of one run (the contact state a decision reads is in
+    ``contacts``; ``recent`` are the sends the simulated customers react to)."""
+
+    contacts: ContactState
 
     outbox: list[tuple[dt.datetime, int, dict[str, Any]]] = field(default_factory=list)
     resolutions: list[tuple[dt.datetime, int, str, bool]] = field(default_factory=list)
     in_flight: dict[str, dt.datetime] = field(default_factory=dict)
-    sent_actions: dict[str, dict[str, dt.datetime]] = field(default_factory=dict)
     recent: dict[str, list[dt.datetime]] = field(default_factory=dict)
     successes: dict[str, list[int]] = field(default_factory=dict)
-    day: dt.date | None = None
-    offers_given: dict[str, int] = field(default_factory=dict)
-    actions_sent: dict[str, int] = field(default_factory=dict)
     withdrawals: dict[tuple[str, Channel], dt.datetime] = field(default_factory=dict)
     sequence: int = 0
     emitted: int = 0
@@ -189,28 +189,33 @@ class _ProductPicker:
 
 def run_policy(
     world: ClosedLoopWorld,
-    policy: DecisionPolicy,
+    policy: Decider,
     *,
     name: str | None = None,
     contact_limits: Mapping[int, int] | None = None,
     progress: Progress | None = None,
+    on_decision: Callable[[RoutedDecision], None] | None = None,
 ) -> PolicyRun:
-    """Run ``policy`` over the world's days; see the module doc for the loop.
+    """Run ``policy`` (a policy, a pipeline or an experiment's router: a
+    :class:`~nba.pipeline.Decider`) over the world's days; see the module doc for the loop.
 
     With ``contact_limits`` (tick -> number of contacts), at most that many of a
     tick's decisions that contact someone are kept, those of highest priority;
     the others are held back (no contact, nothing consumed). It serves to compare
     policies at the same contact volume.
+
+    ``on_decision`` is called with every decision and its arm, as made (e.g. to log it).
     """
     started = time.perf_counter()
     config = world.config
     name = name or policy.name
-    online = OnlineProfiles(MemoryOnlineStore(), world.sim.products)
+    store = MemoryOnlineStore()
+    online = OnlineProfiles(store, world.sim.products)
     online.materialise(world.build)
     audience = world.customer_ids
     rows = {cid: i for i, cid in enumerate(world.response.customer_ids)}
     picker = _ProductPicker(world)
-    state = _State()
+    state = _State(MemoryContactState(store))
     for cid, sent_at in zip(
         world.history_contacts["customer_id"], world.history_contacts["sent_at"], strict=True
     ):
@@ -241,26 +246,29 @@ def run_policy(
             for cid in audience
             if (daily or cid in active) and state.in_flight.get(cid, now) <= now
         ]
-        if now.date() != state.day:
-            state.day, state.offers_given, state.actions_sent = now.date(), {}, {}
-        usage = UsageCounts(state.offers_given, state.actions_sent)
         posteriors = state.posteriors()
         made: list[tuple[CustomerProfile, Decision]] = []
-        for cid, profile in zip(who, online.profiles(who, now), strict=True):
+        for cid in who:
+            read = state.contacts.read_for_decision(cid, now)
+            profile = online.from_stored(cid, read.stored, now)
             if profile is None:
                 continue
-            context = CustomerContext(profile, now, action_history=state.sent_actions.get(cid, {}))
-            decision = policy.decide(
-                context, usage=usage, stats=posteriors, seed=f"{config.seed}:{cid}:{tick}"
+            context = CustomerContext(profile, now, action_history=dict(read.history))
+            routed = policy.route(
+                context, usage=read.usage, stats=posteriors, seed=f"{config.seed}:{cid}:{tick}"
             )
-            _count(state, decision, +1)
+            if on_decision is not None:
+                on_decision(routed)
+            decision = routed.decision
+            # counted at once, so that the tick's next decisions see the budgets it used
+            state.contacts.count_usage(now.date(), decision.consumed)
             made.append((profile, decision))
         held: set[str] = set()
         if contact_limits is not None:
             held = _held_back(made, contact_limits.get(tick, 0))
             for _, decision in made:
                 if decision.decision_id in held:
-                    _count(state, decision, -1)
+                    state.contacts.count_usage(now.date(), decision.consumed, sign=-1)
         chosen: list[tuple[CustomerProfile, Decision, ChosenAction, int]] = []
         for profile, decision in made:
             cid = profile.customer_id
@@ -297,14 +305,6 @@ def run_policy(
         refused_events=state.refused,
         seconds=time.perf_counter() - started,
     )
-
-
-def _count(state: _State, decision: Decision, sign: int) -> None:
-    """Add (or take back) what ``decision`` consumed of today's budgets."""
-    for key, n in decision.consumed.offers_given.items():
-        state.offers_given[key] = state.offers_given.get(key, 0) + sign * n
-    for key, n in decision.consumed.actions_sent.items():
-        state.actions_sent[key] = state.actions_sent.get(key, 0) + sign * n
 
 
 def _held_back(made: list[tuple[CustomerProfile, Decision]], limit: int) -> set[str]:
@@ -496,7 +496,7 @@ def _schedule_outcomes(
         emit(EventType.ORDER_DELIVERED, delivered_at, {**web, "offer_id": None}, product_id=product)
     done = send_at + dt.timedelta(hours=config.outcome_hours)
     state.in_flight[cid] = max(done, state.in_flight.get(cid, done))
-    state.sent_actions.setdefault(cid, {})[send.action.action_id] = send_at
+    state.contacts.record_sent(cid, {send.action.action_id: send_at})
     bisect.insort(state.recent.setdefault(cid, []), send_at)
     state.sequence += 1
     heapq.heappush(state.resolutions, (done, state.sequence, send.action.action_id, converted))

