@@ -13,12 +13,15 @@ decision. The fallbacks never break consent:
 - no model registered: rule-based scores (``model_version`` is ``rules``).
 
 An ``Idempotency-Key`` seeds the policy's draws and stores the answer for
-``idempotency_hours``: a retried request returns the same decision.
+``idempotency_hours``, scoped to the API key that sent it and fingerprinted: a
+retried request returns the same decision; the same key with another request is a
+422 naming the key; another API key's same key is another request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import secrets
 import threading
@@ -38,7 +41,7 @@ from nba.pipeline import DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
 from nba.reasons import ReasonCode
 from nba.screening import Restriction
-from serving.errors import InvalidRequestError
+from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
 from serving.models import ModelManager, ModelSet
 from serving.redis_gate import RedisDownError, RedisGate
@@ -149,20 +152,29 @@ class DecisionService:
 
     # ------------------------------------------------------------------ decide
     def decide(
-        self, customer_id: str, context: DecisionContext, idempotency_key: str | None = None
+        self,
+        customer_id: str,
+        context: DecisionContext,
+        idempotency_key: str | None = None,
+        *,
+        caller: str = "anonymous",
     ) -> DecisionResponse:
+        """The decision for ``customer_id``; ``caller`` (the API key's name) scopes the
+        ``idempotency_key``: the same key from another caller is another request."""
         restriction = self.restriction(context)
         now = (context.timestamp or self.clock()).astimezone(dt.UTC)
+        stored_key = None if idempotency_key is None else f"{caller}|{idempotency_key}"
+        fingerprint = request_fingerprint(customer_id, context)
         degraded: str | None = None
         try:
             read = self.gate.call(
-                lambda: self.contacts.read_for_decision(customer_id, now, idempotency_key)
+                lambda: self.contacts.read_for_decision(customer_id, now, stored_key)
             )
         except RedisDownError:
             degraded = "redis_unavailable"
             read = DecisionState()
         if read.answer is not None:
-            return DecisionResponse.model_validate_json(read.answer)
+            return _replay(read.answer, fingerprint, idempotency_key)
 
         models = self.models.current
         known = self.profiles.from_stored(customer_id, read.stored, now)
@@ -183,8 +195,10 @@ class DecisionService:
                 self.gate.call(
                     lambda: self.contacts.record(
                         decision,
-                        idempotency_key=idempotency_key,
-                        answer=None if idempotency_key is None else response.model_dump_json(),
+                        idempotency_key=stored_key,
+                        answer=None
+                        if stored_key is None
+                        else f"{fingerprint}\n{response.model_dump_json()}",
                     )
                 )
             except RedisDownError:
@@ -276,6 +290,34 @@ class DecisionService:
         for chosen in decision.actions:
             channel = "none" if chosen.channel is None else chosen.channel.value
             self.metrics.decisions.labels(chosen.action_id, channel).inc()
+
+
+def request_fingerprint(customer_id: str, context: DecisionContext) -> str:
+    """What identifies a decision request: the customer and the whole context (SHA-256).
+
+    A context sent without a timestamp means "now", so a retry a moment later is the
+    same request; one with a timestamp is another request when the timestamp differs.
+    """
+    payload = f"{customer_id}\n{context.model_dump_json()}".encode()
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _replay(stored: str, fingerprint: str, idempotency_key: str | None) -> DecisionResponse:
+    """The stored answer when the request is the one that made it; else 422 (a reused key
+    with another request, as payment APIs answer)."""
+    kept, _, answer = stored.partition("\n")
+    if not answer:  # an answer stored before fingerprints: trust it
+        return DecisionResponse.model_validate_json(stored)
+    if kept != fingerprint:
+        where = ErrorDetail(
+            loc=["header", "Idempotency-Key"], message="reused with another request"
+        )
+        raise InvalidRequestError(
+            f"Idempotency-Key {idempotency_key!r} was used for another request (another "
+            "customer or context): use a new key for a new request",
+            [where],
+        )
+    return DecisionResponse.model_validate_json(answer)
 
 
 def check_servable(experiment: ExperimentConfig) -> None:

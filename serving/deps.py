@@ -65,7 +65,7 @@ def _scoped(scope: KeyScope) -> Callable[..., Runtime]:
         runtime = runtime_of(request)
         headers = request.headers
         key = key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
-        runtime.keys.check(key, scope)
+        request.state.api_key = runtime.keys.check(key, scope).name
         return runtime
 
     return dependency
@@ -114,3 +114,8 @@ def model_status(runtime: Runtime) -> list[ModelStatus]:
             )
         )
     return out
+
+
+def caller_of(request: Request) -> str:
+    """The name of the API key that made ``request`` (after a scoped dependency ran)."""
+    return str(getattr(request.state, "api_key", "anonymous"))

@@ -17,9 +17,9 @@ import datetime as dt
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -33,6 +33,10 @@ from serving.metrics import ApiMetrics
 from serving.redis_gate import REDIS_ERRORS, RedisGate
 from serving.schemas import EventsResponse, RejectedEvent, check_moment
 
+#: What the API does with events of customers it does not know (no registered profile).
+UnknownPolicy = Literal["accept", "reject"]
+#: How far in the future (by this server's clock) an event's time may lie, in seconds.
+DEFAULT_MAX_FUTURE_SECONDS = 300.0
 #: Seconds between writes of the gathered popularity points to Redis.
 POPULARITY_FLUSH_SECONDS = 5.0
 
@@ -42,8 +46,14 @@ class ParsedBatch:
     """The events of one request, sorted into applicable records and rejections."""
 
     records: list[EventRecord] = field(default_factory=list)
+    #: The request position of each record (an identify may give several records).
+    positions: list[int] = field(default_factory=list)
     patches: list[CustomerPatch] = field(default_factory=list)
     rejections: list[RejectedEvent] = field(default_factory=list)
+
+    def add(self, index: int, *records: EventRecord) -> None:
+        self.records.extend(records)
+        self.positions.extend([index] * len(records))
 
 
 def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
@@ -54,12 +64,12 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
         try:
             kind = item.get("type") if isinstance(item, Mapping) else None
             if kind == "track":
-                out.records.append(_in_range(track_to_event(dict(item))))
+                out.add(index, _in_range(track_to_event(dict(item))))
             elif kind == "identify":
                 patch = identify_to_patch(dict(item))
                 records = [_in_range(r) for r in consent_events(patch, event_id)]
                 out.patches.append(patch)
-                out.records.extend(records)
+                out.add(index, *records)
             elif kind is not None:
                 out.rejections.append(
                     RejectedEvent(
@@ -71,7 +81,7 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
                     )
                 )
             else:
-                out.records.append(_in_range(EventRecord.model_validate(item)))
+                out.add(index, _in_range(EventRecord.model_validate(item)))
         except (SegmentMappingError, EventRejectedError) as error:
             out.rejections.append(
                 RejectedEvent(index=index, event_id=event_id, field=error.field, message=str(error))
@@ -150,11 +160,18 @@ class EventIngestor:
         contacts: ContactState,
         gate: RedisGate,
         metrics: ApiMetrics,
+        unknown_customers: UnknownPolicy = "accept",
+        max_future_seconds: float | None = DEFAULT_MAX_FUTURE_SECONDS,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.profiles = profiles
         self.contacts = contacts
         self.gate = gate
         self.metrics = metrics
+        self.unknown_customers = unknown_customers
+        self.max_future_seconds = max_future_seconds
+        self.clock = clock
+        self._products = frozenset(profiles.catalog.category.index.astype(str))
         self._lock = threading.Lock()
         self._popularity: Counter[str] = Counter()  # points per product, not yet in Redis
         self._flushed_at = time.monotonic()
@@ -168,6 +185,7 @@ class EventIngestor:
         if batch.patches:
             self.gate.call(lambda: self._apply_patches(batch.patches))
             customers.update(p.customer_id for p in batch.patches)
+        self._screen(batch)
         if batch.records:
             # the same event twice in one request is one event
             unique = list({r.event_id: r for r in batch.records}.values())
@@ -177,6 +195,17 @@ class EventIngestor:
             duplicate += result.duplicate
             stale += result.stale
             customers.update(r.customer_id for r in unique)
+            where = {r.event_id: i for r, i in zip(batch.records, batch.positions, strict=True)}
+            for event_id in result.invalid_event_ids:  # refused whole by the store
+                batch.rejections.append(
+                    RejectedEvent(
+                        index=where[event_id],
+                        event_id=event_id,
+                        field="",
+                        message="a value of this event cannot be stored (not a finite number)",
+                    )
+                )
+            batch.rejections.sort(key=lambda r: r.index)
         response = EventsResponse(
             accepted=accepted,
             duplicate=duplicate,
@@ -190,6 +219,53 @@ class EventIngestor:
             if n:
                 self.metrics.events.labels(outcome).inc(n)
         return response
+
+    def _screen(self, batch: ParsedBatch) -> None:
+        """Move to the rejections the records this API does not take: times beyond now plus
+        the allowed clock skew, and (``unknown_customers="reject"``) events of customers or
+        products the engine does not know. Unknown ones that are accepted are counted."""
+        latest = (
+            None
+            if self.max_future_seconds is None
+            else self.clock() + dt.timedelta(seconds=self.max_future_seconds)
+        )
+        ids = list(dict.fromkeys(r.customer_id for r in batch.records))
+        registered = self.gate.call(lambda: self.profiles.registered(ids)) if ids else set()
+        kept: list[tuple[EventRecord, int]] = []
+        for record, index in zip(batch.records, batch.positions, strict=True):
+            problem = None
+            unknown_customer = record.customer_id not in registered
+            unknown_product = (
+                record.product_id is not None and record.product_id not in self._products
+            )
+            if latest is not None and record.timestamp > latest:
+                problem = (
+                    "timestamp",
+                    f"{record.timestamp.isoformat()} is in the future (more than "
+                    f"{self.max_future_seconds:g} s after this server's clock)",
+                )
+            elif self.unknown_customers == "reject" and unknown_customer:
+                problem = (
+                    "customer_id",
+                    f"unknown customer {record.customer_id!r}: register it first (the customers "
+                    "table, or an identify with a timezone); this API rejects unknown customers",
+                )
+            elif self.unknown_customers == "reject" and unknown_product:
+                problem = ("product_id", f"unknown product {record.product_id!r}")
+            if problem is not None:
+                batch.rejections.append(
+                    RejectedEvent(
+                        index=index, event_id=record.event_id, field=problem[0], message=problem[1]
+                    )
+                )
+                continue
+            if unknown_customer:
+                self.metrics.unknown.labels("customer").inc()
+            if unknown_product:
+                self.metrics.unknown.labels("product").inc()
+            kept.append((record, index))
+        batch.records = [r for r, _ in kept]
+        batch.positions = [i for _, i in kept]
 
     def _apply(self, records: Sequence[EventRecord]) -> Any:
         result = self.profiles.ingest_records(records)

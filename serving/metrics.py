@@ -42,6 +42,12 @@ class ApiMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.unknown = Counter(
+            "nba_events_unknown_total",
+            "Events accepted for a customer (a prospect) or product the engine did not know.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.model_reloads = Counter(
             "nba_model_swaps_total", "Model sets swapped in.", registry=self.registry
         )

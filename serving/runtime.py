@@ -104,7 +104,14 @@ def start_runtime(
         sink=sink,
         experiment=experiment,
     )
-    ingestor = EventIngestor(profiles=profiles, contacts=contacts, gate=gate, metrics=metrics)
+    ingestor = EventIngestor(
+        profiles=profiles,
+        contacts=contacts,
+        gate=gate,
+        metrics=metrics,
+        unknown_customers=settings.unknown_customers,
+        max_future_seconds=settings.max_event_future_seconds,
+    )
     return Runtime(
         settings=settings,
         keys=keys,

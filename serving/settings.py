@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     max_events: int = Field(default=1_000, ge=1)
     #: Most actions one decision may return.
     max_actions: int = Field(default=5, ge=1, le=20)
+    #: Events of customers the engine does not know (no registered profile): ``accept``
+    #: them as prospects (counted in ``nba_events_unknown_total``) or ``reject`` them (and
+    #: events of unknown products) one by one.
+    unknown_customers: Literal["accept", "reject"] = "accept"
+    #: How far ahead of this server's clock an event's time may be (seconds): clock skew
+    #: between the sender and the API; later events are rejected one by one.
+    max_event_future_seconds: float = Field(default=300.0, ge=0)
     #: Hours an ``Idempotency-Key`` answer is kept.
     idempotency_hours: float = Field(default=24.0, gt=0)
     #: Decision log directory (JSON Lines); unset: ``<data_dir>/decision-log``.

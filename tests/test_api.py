@@ -180,6 +180,29 @@ def test_idempotency_key_returns_the_same_decision(api: TestClient, world: ApiWo
     assert other["decision_id"] != first["decision_id"]
 
 
+def test_a_reused_idempotency_key_with_another_request_is_refused(
+    api: TestClient, world: ApiWorld
+) -> None:
+    customer = world.customer()
+    body = {"customer_id": customer, "context": {"timestamp": world.at(31).isoformat()}}
+    headers = {**world.headers(), "Idempotency-Key": "order-42"}
+    first = api.post("/v1/decisions", json=body, headers=headers)
+    assert first.status_code == 200
+    later = {**body, "context": {"timestamp": world.at(32).isoformat()}}
+    reused = api.post("/v1/decisions", json=later, headers=headers)
+    assert reused.status_code == 422  # not the first answer passed off as this one's
+    error = reused.json()["error"]
+    assert "order-42" in error["message"] and error["details"][0]["loc"][-1] == "Idempotency-Key"
+    # the key is scoped to the API key: another client's "order-42" is its own request
+    mine = api.post(
+        "/v1/decisions",
+        json=later,
+        headers={**world.headers("reader"), "Idempotency-Key": "order-42"},
+    )
+    assert mine.status_code == 200 and mine.json()["decided_at"] != first.json()["decided_at"]
+    assert api.post("/v1/decisions", json=body, headers=headers).json() == first.json()
+
+
 def test_unknown_customers_get_a_cold_start_decision_without_outbound_contact(
     api: TestClient, world: ApiWorld
 ) -> None:
@@ -482,3 +505,41 @@ def test_profiles_need_their_own_scope_and_are_rate_limited(world: ApiWorld) -> 
             ).status_code
             == 200
         )
+
+
+def test_unknown_customers_are_prospects_or_rejected_as_configured(world: ApiWorld) -> None:
+    known = world.customer()
+    product = str(world.data.products["product_id"].iloc[3])
+    prospect = event(world, "prospect-1", "product_view", world.at(8), product_id=product)
+    stranger = event(world, known, "product_view", world.at(8), product_id="NOT-A-PRODUCT")
+    ok = event(world, known, "product_view", world.at(8), product_id=product)
+    app = create_app(world.settings(), client=world.client, registry=world.registry)
+    with TestClient(app) as api:
+        out = api.post(
+            "/v1/events", json={"events": [prospect, stranger, ok]}, headers=world.headers()
+        ).json()
+        assert (out["accepted"], out["rejected"]) == (3, 0)  # accepted, and counted
+        metrics = api.get("/metrics").text
+        assert 'nba_events_unknown_total{kind="customer"} 1.0' in metrics
+        assert 'nba_events_unknown_total{kind="product"} 1.0' in metrics
+    strict = world.settings(unknown_customers="reject")
+    with TestClient(create_app(strict, client=world.client, registry=world.registry)) as api:
+        again = [{**e, "event_id": f"{e['event_id']}-strict"} for e in (prospect, stranger, ok)]
+        out = api.post("/v1/events", json={"events": again}, headers=world.headers()).json()
+        assert (out["accepted"], out["rejected"]) == (1, 2)
+        fields = {r["index"]: r["field"] for r in out["rejections"]}
+        assert fields == {0: "customer_id", 1: "product_id"}
+
+
+def test_events_from_the_future_are_rejected_one_by_one(api: TestClient, world: ApiWorld) -> None:
+    customer = world.customer()
+    now = dt.datetime.now(dt.UTC)
+    ahead = event(world, customer, "product_view", now + dt.timedelta(hours=2), product_id="P00001")
+    skewed = event(
+        world, customer, "product_view", now + dt.timedelta(minutes=1), product_id="P00001"
+    )
+    out = api.post("/v1/events", json={"events": [ahead, skewed]}, headers=world.headers()).json()
+    assert (out["accepted"], out["rejected"]) == (1, 1)  # a minute of clock skew is fine
+    assert out["rejections"][0]["index"] == 0 and out["rejections"][0]["field"] == "timestamp"
+    profile = api.get(f"/v1/customers/{customer}/profile", headers=world.headers()).json()
+    assert profile["profile"]["days_since_last_visit"] >= -0.01  # no visit from the future

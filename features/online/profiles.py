@@ -167,6 +167,11 @@ class OnlineProfiles:
             self._timezones.update(found)
         return {c: self._timezones[c] for c in customer_ids if c in self._timezones}
 
+    def registered(self, customer_ids: Sequence[str]) -> set[str]:
+        """The customers among ``customer_ids`` that are registered (a known time zone: from
+        the customers table or an identify); the others are prospects seen only in events."""
+        return set(self._timezones_of(list(dict.fromkeys(customer_ids))))
+
     def ingest(self, events: pd.DataFrame) -> ApplyResult:
         """Apply validated contract events; replays and stale events change nothing."""
         return self.store.apply(self.to_event_ops(events))

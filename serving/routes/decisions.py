@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from serving.deps import V1_ERRORS, Decide, IdempotencyKey, check_actions, over_limit
+from serving.deps import (
+    V1_ERRORS,
+    Decide,
+    IdempotencyKey,
+    caller_of,
+    check_actions,
+    over_limit,
+)
 from serving.schemas import (
     BatchDecisionRequest,
     BatchDecisionResponse,
@@ -23,10 +30,15 @@ router = APIRouter()
     responses=V1_ERRORS,
 )
 def decide(
-    body: DecisionRequest, runtime: Decide, idempotency_key: IdempotencyKey = None
+    body: DecisionRequest,
+    runtime: Decide,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> DecisionResponse:
     check_actions(body.context.max_actions, runtime.settings.max_actions)
-    return runtime.decisions.decide(body.customer_id, body.context, idempotency_key)
+    return runtime.decisions.decide(
+        body.customer_id, body.context, idempotency_key, caller=caller_of(request)
+    )
 
 
 @router.post(
@@ -37,7 +49,10 @@ def decide(
     responses=V1_ERRORS,
 )
 def decide_batch(
-    body: BatchDecisionRequest, runtime: Decide, idempotency_key: IdempotencyKey = None
+    body: BatchDecisionRequest,
+    runtime: Decide,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> BatchDecisionResponse:
     limit = runtime.settings.max_batch_customers
     if len(body.customer_ids) > limit:
@@ -46,11 +61,10 @@ def decide_batch(
             f"customer_ids: {len(body.customer_ids)} customers, at most {limit} per request",
         )
     check_actions(body.context.max_actions, runtime.settings.max_actions)
+    caller = caller_of(request)
     return BatchDecisionResponse(
         decisions=[
-            runtime.decisions.decide(
-                cid, body.context, None if idempotency_key is None else f"{idempotency_key}"
-            )
+            runtime.decisions.decide(cid, body.context, idempotency_key, caller=caller)
             for cid in body.customer_ids
         ]
     )
