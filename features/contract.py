@@ -35,6 +35,11 @@ ID_MAX_LENGTH = 128
 ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
 _CONTROL = frozenset(chr(c) for c in (*range(32), 127))
 
+#: Largest quantity and revenue of one event: beyond, sums of them would leave the range
+#: the online store keeps exactly (and no real order is that large).
+MAX_QUANTITY = 1_000_000
+MAX_REVENUE = 1e12
+
 #: The moments the contract accepts, for events, decisions and read-outs alike. Affinity
 #: scores grow as exp(t / 30 days) from 2024 (:mod:`features.definitions`), which stays
 #: finite in double precision until about 2080; 2070 leaves a margin for sums.
@@ -292,8 +297,15 @@ EVENTS = TableSchema(
         Column("product_id", "id", "product concerned", nullable=True),
         Column("offer_id", "id", "offer concerned", nullable=True),
         Column("decision_id", "id", "decision this event answers", nullable=True),
-        Column("quantity", "int", "units", nullable=True, minimum=0),
-        Column("revenue", "float", "revenue in currency (purchases)", nullable=True, minimum=0),
+        Column("quantity", "int", "units", nullable=True, minimum=0, maximum=MAX_QUANTITY),
+        Column(
+            "revenue",
+            "float",
+            "revenue in currency (purchases)",
+            nullable=True,
+            minimum=0,
+            maximum=MAX_REVENUE,
+        ),
         Column("properties", "json", "free-form JSON object", required=False, nullable=True),
     ),
 )
@@ -392,8 +404,8 @@ class EventRecord(_Record):
     product_id: Id | None = None
     offer_id: Id | None = None
     decision_id: Id | None = None
-    quantity: int | None = Field(default=None, ge=0)
-    revenue: float | None = Field(default=None, ge=0)
+    quantity: int | None = Field(default=None, ge=0, le=MAX_QUANTITY)
+    revenue: float | None = Field(default=None, ge=0, le=MAX_REVENUE, allow_inf_nan=False)
     properties: dict[str, Any] | None = None
 
 

@@ -30,6 +30,8 @@ def _type_label(col: Column) -> str:
         label += ": " + ", ".join(f"`{c}`" for c in col.choices)
     if col.minimum is not None:
         label += f", >= {col.minimum:g}"
+    if col.maximum is not None:
+        label += f", <= {col.maximum:g}"
     return label
 
 

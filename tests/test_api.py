@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from fastapi.encoders import jsonable_encoder
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from features.contract import EventRecord, id_problem
+from features.online.profiles import OnlineProfiles
+from features.online.store import MemoryOnlineStore
 from serving.app import create_app
 from tests.api_support import FAST, ApiWorld, build_world, event
 from training.api import RECOMMENDER_NAME, train_recommender
@@ -543,3 +552,82 @@ def test_events_from_the_future_are_rejected_one_by_one(api: TestClient, world: 
     assert out["rejections"][0]["index"] == 0 and out["rejections"][0]["field"] == "timestamp"
     profile = api.get(f"/v1/customers/{customer}/profile", headers=world.headers()).json()
     assert profile["profile"]["days_since_last_visit"] >= -0.01  # no visit from the future
+
+
+_ID_CHARS = st.characters(codec="utf-8", exclude_categories=("Cs",))
+_EVENT_TYPES = st.sampled_from(
+    ["product_view", "add_to_cart", "purchase", "message_sent", "unsubscribe", "opt_in", "nope"]
+)
+_EVENTS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "event_id": st.text(_ID_CHARS, min_size=0, max_size=140),
+            "timestamp": st.datetimes(
+                min_value=dt.datetime(1900, 1, 1),
+                max_value=dt.datetime(2300, 1, 1),
+                timezones=st.just(dt.UTC),
+            ).map(dt.datetime.isoformat),
+            "channel": st.sampled_from(["web", "app", "email", "sms", "push", "fax"]),
+            "event_type": _EVENT_TYPES,
+            "product_id": st.one_of(
+                st.none(), st.sampled_from(["P00001", "P00002"]), st.text(_ID_CHARS, max_size=3)
+            ),
+            "quantity": st.one_of(st.none(), st.integers(min_value=-5, max_value=10**30)),
+            "revenue": st.one_of(
+                st.none(), st.floats(min_value=-1.0, max_value=1e308, allow_nan=False)
+            ),
+        }
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@pytest.fixture(scope="module")
+def unlimited_api(world: ApiWorld) -> Iterator[TestClient]:
+    """The API without rate limits (a property test reads many profiles a second)."""
+    app = create_app(world.settings(rate_limits={}), client=world.client, registry=world.registry)
+    with TestClient(app) as client:
+        yield client
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(raw=_EVENTS, suffix=st.text(_ID_CHARS, min_size=0, max_size=4))
+def test_any_event_is_applied_or_rejected_whole_and_never_a_5xx(
+    unlimited_api: TestClient, world: ApiWorld, raw: list[dict[str, object]], suffix: str
+) -> None:
+    """Events over the whole range of every field (times 1900-2300, huge amounts, every
+    character in ids): each is applied or rejected on its own, never a server error, and
+    the profile is exactly the profile of the accepted events (no partial write)."""
+    customer = f"fz-{uuid.uuid4().hex[:10]}{suffix}"
+    events = [{**e, "customer_id": customer} for e in raw]
+    response = unlimited_api.post("/v1/events", json={"events": events}, headers=world.headers())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    rejected = {r["index"] for r in body["rejections"]}
+    assert body["accepted"] + body["duplicate"] + body["stale"] + body["rejected"] == len(events)
+    if id_problem(customer) is not None:
+        assert rejected == set(range(len(events)))
+        return
+    accepted = [EventRecord.model_validate(e) for i, e in enumerate(events) if i not in rejected]
+    store = MemoryOnlineStore()
+    store.write_priors(unlimited_api.app.state.runtime.decisions.profiles.priors)  # type: ignore[attr-defined]
+    mirror = OnlineProfiles(store, world.data.products)
+    mirror.ingest_records(list({r.event_id: r for r in accepted}.values()))
+    at = world.at(100).isoformat()
+    read = unlimited_api.get(
+        f"/v1/customers/{quote(customer, safe='')}/profile",
+        params={"as_of": at},
+        headers=world.headers(),
+    )
+    assert read.status_code == 200, (customer, read.text)
+    seen = read.json()
+    expected = mirror.profile(customer, dt.datetime.fromisoformat(at))
+    assert seen["known"] == (expected is not None)
+    if expected is not None:
+        assert seen["profile"] == jsonable_encoder(dataclasses.asdict(expected))

@@ -20,7 +20,7 @@ router = APIRouter()
 
 
 @router.get(
-    "/v1/customers/{customer_id}/profile",
+    "/v1/customers/{customer_id:path}/profile",
     response_model=ProfileResponse,
     tags=["customers"],
     summary="The profile as the engine sees it now (scope `profiles`)",
