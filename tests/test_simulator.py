@@ -521,6 +521,11 @@ def test_response_accepts_ids_and_per_customer_arrays(sim: SimulatedRetailer) ->
         sim.response.probabilities([0], "email", dt.datetime(2026, 2, 1))
 
 
+def test_response_rejects_unknown_message_options(sim: SimulatedRetailer) -> None:
+    with pytest.raises(TypeError, match=r"unknown message option\(s\) \['categroy'\]"):
+        sim.response.probabilities([0], "email", sim.config.start, categroy="shoes")  # type: ignore[call-arg]
+
+
 def test_sending_in_active_hours_beats_four_in_the_morning(sim: SimulatedRetailer) -> None:
     evening = _paris_customers(sim, 18.5, 20.5)
     assert evening.size > 100
