@@ -8,8 +8,8 @@ with errors that say what to fix. It is the one place where a message's
 options get their defaults.
 
 >>> names = ("promo", "birthday")
->>> codes(np.array(["birthday", "nope"]), names).tolist()
-[1, -1]
+>>> codes(np.array(["birthday", "promo"]), names).tolist()
+[1, 0]
 >>> broadcast(np.array([7]), 3).tolist()
 [7, 7, 7]
 """

@@ -8,6 +8,7 @@ import numpy as np
 
 from simulator.clock import LocalClock
 from simulator.config import SimulatorConfig
+from simulator.response.history import ShoppingHistory
 from simulator.response.lookup import (
     ArrayLike,
     MessageOptions,
@@ -39,6 +40,11 @@ class ResponseModel:
     ``recent_contacts``) are those of
     :class:`~simulator.response.lookup.MessageOptions`, the same for every method.
 
+    Reminders are answered according to the customer's cart and browsing at
+    send time, read from ``history`` (the simulation's own events); without
+    one (while the history itself is being drawn) they are answered as if the
+    cart and the browsing were an hour old.
+
     >>> from simulator import SimulatorConfig, simulate
     >>> sim = simulate(SimulatorConfig(n_customers=200, days=14, seed=3))
     >>> p = sim.response.probabilities([0, 1, 2], "email", sim.config.start, category="shoes")
@@ -56,6 +62,8 @@ class ResponseModel:
         customer_ids: np.ndarray,
         product_ids: np.ndarray,
         offer_ids: np.ndarray,
+        *,
+        history: ShoppingHistory | None = None,
     ):
         self.world = world
         self.catalogue = catalogue
@@ -63,7 +71,22 @@ class ResponseModel:
         self.clock = clock
         self.config = config
         self.lookup = ResponseLookup(catalogue, customer_ids, product_ids, offer_ids)
-        self.true_response = TrueResponse(world, catalogue, offers, clock, config)
+        self.history = history
+        self.true_response = TrueResponse(world, catalogue, offers, clock, config, history)
+
+    def with_history(self, history: ShoppingHistory | None) -> ResponseModel:
+        """The same model reading cart and browsing state from ``history``."""
+        return ResponseModel(
+            self.world,
+            self.catalogue,
+            self.offers,
+            self.clock,
+            self.config,
+            self.customer_ids,
+            self.lookup.product_index.to_numpy(dtype=object),
+            self.lookup.offer_index.to_numpy(dtype=object),
+            history=history,
+        )
 
     @property
     def n_customers(self) -> int:

@@ -28,6 +28,7 @@ from simulator.config import (
     QUIET_UNSUBSCRIBE_FACTOR,
     SimulatorConfig,
 )
+from simulator.response.history import ShoppingHistory
 from simulator.response.lookup import KIND_NAMES, MessageBatch
 from simulator.world import (
     CATEGORY_NAMES,
@@ -38,6 +39,7 @@ from simulator.world import (
     CustomerWorld,
     OfferTable,
     activity_factor,
+    offer_pull,
 )
 
 #: Channels where a message at quiet hours irritates.
@@ -67,7 +69,8 @@ class ResponseProbabilities:
 class ExpectedValue:
     """Expected outcomes of a message within the attribution window, shape ``(n,)``.
 
-    ``margin`` is the product margin net of offer cost and contact cost.
+    ``margin`` is the product margin net of offer cost, contact cost and the
+    expected value lost to an unsubscribe.
     """
 
     purchase: np.ndarray  # probability of at least one purchase
@@ -76,6 +79,7 @@ class ExpectedValue:
     margin: np.ndarray
     offer_cost: np.ndarray
     contact_cost: np.ndarray
+    unsubscribe_cost: np.ndarray  # future value on the channel lost, times P(unsubscribe)
 
     def __sub__(self, other: ExpectedValue) -> ExpectedValue:
         return ExpectedValue(
@@ -106,6 +110,7 @@ class ResponseTerms:
     other_cost: np.ndarray  # non-revenue offer cost per redemption (shipping, points)
     contact_cost: np.ndarray
     has_offer: np.ndarray
+    lost_value: np.ndarray  # the customer's future value on the channel, lost if they withdraw
 
     @property
     def size(self) -> int:
@@ -149,8 +154,34 @@ class ResponseTerms:
             p.convert * self.basket * self.margin_rate
             + organic_orders * self.usual_basket * self.usual_margin_rate
         )
-        margin = gross_margin - offer_cost - self.contact_cost
-        return ExpectedValue(p.purchase, orders, revenue, margin, offer_cost, self.contact_cost)
+        unsubscribe_cost = p.unsubscribe * self.lost_value
+        margin = gross_margin - offer_cost - self.contact_cost - unsubscribe_cost
+        return ExpectedValue(
+            p.purchase, orders, revenue, margin, offer_cost, self.contact_cost, unsubscribe_cost
+        )
+
+
+@dataclass(frozen=True)
+class _MomentEffects:
+    click: np.ndarray
+    convert: np.ndarray
+
+
+def _month(t_ns: np.ndarray) -> np.ndarray:
+    """Calendar month (1-12, UTC) of instants in ns."""
+    return np.asarray(
+        t_ns.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64) % 12 + 1
+    )
+
+
+def _days_from_birthday(birth_date: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    """Signed days from the nearest birthday (negative: before it), by day of the year."""
+
+    def day_of_year(ns: np.ndarray) -> np.ndarray:
+        day = ns.astype("datetime64[ns]").astype("datetime64[D]")
+        return np.asarray((day - day.astype("datetime64[Y]")).astype(np.int64))
+
+    return (day_of_year(t_ns) - day_of_year(birth_date) + 182) % 365 - 182
 
 
 class TrueResponse:
@@ -163,12 +194,14 @@ class TrueResponse:
         offers: OfferTable,
         clock: LocalClock,
         config: SimulatorConfig,
+        history: ShoppingHistory | None = None,
     ) -> None:
         self.world = world
         self.catalogue = catalogue
         self.offers = offers
         self.clock = clock
         self.config = config
+        self.history = history
         self._start = int(pd.Timestamp(config.start).value)
         self._orders_per_session = config.funnel.orders_per_session(
             world.conversion, world.store_share
@@ -177,10 +210,23 @@ class TrueResponse:
         self._category_margin = np.array(
             [margin_share[catalogue.category == c].mean() for c in range(len(CATEGORY_NAMES))]
         )
+        self._channel_value = self._future_value_per_message()
+
+    def _future_value_per_message(self) -> np.ndarray:
+        """Incremental margin of a typical message per customer and channel, ``(n, 5)``.
+
+        An untargeted message at the customer's best hour: opened, clicked,
+        converted at their own rates, net of the channel's cost; never below 0.
+        """
+        world, rc = self.world, self.config.response
+        order_margin = world.average_basket * self.usual_margin_rate(np.arange(len(world)))
+        buys = rc.purchase_given_click * world.conversion * order_margin
+        gain = world.responsiveness * _CHANNEL_ARRAYS["click_given_open"][None, :] * buys[:, None]
+        return np.maximum(gain - _CHANNEL_ARRAYS["cost"][None, :], 0.0)
 
     def terms(self, m: MessageBatch) -> ResponseTerms:
         """The response terms of the messages ``m``."""
-        world, rc = self.world, self.config.response
+        world, rc, fx = self.world, self.config.response, self.config.effects
         rows, ch, t_ns, recent = m.rows, m.channel, m.send_ns, m.recent
         cat, prod, off = m.category, m.product, m.offer
         has_offer = off >= 0
@@ -194,7 +240,8 @@ class TrueResponse:
         deliver = np.where((ch == _EMAIL) & world.email_invalid[rows], 0.0, deliver)
         responsiveness = world.responsiveness[rows, ch] * np.where(lapsed, LAPSED_ENGAGEMENT, 1.0)
         hour = self.hour_factor(rows, ch, t_ns)
-        open_ = np.clip(responsiveness * hour / (1.0 + rc.fatigue_open * recent), 0.0, 0.98)
+        tired = _CHANNEL_ARRAYS["fatigue"][ch] * recent
+        open_ = np.clip(responsiveness * hour / (1.0 + rc.fatigue_open * tired), 0.0, 0.98)
 
         # relevance of what the message is about
         affinity = np.where(
@@ -206,8 +253,11 @@ class TrueResponse:
         p = np.maximum(prod, 0)
         is_new = (prod >= 0) & self.catalogue.is_new[p]
         early = world.early_adopter[rows]
+        launch = np.maximum(1.0 + fx.launch_lift * (early - _MEAN_EARLY_ADOPTER), 0.2)
         relevance *= np.where(
-            is_new, 1.0 + rc.new_product_lift * (early - _MEAN_EARLY_ADOPTER), 1.0
+            is_new,
+            1.0 + rc.new_product_lift * (early - _MEAN_EARLY_ADOPTER),
+            np.where(m.kind == _NEW_COLLECTION, launch, 1.0),
         )
         price_ratio = (
             self.catalogue.price[p] / self.catalogue.category_mean_price[self.catalogue.category[p]]
@@ -220,11 +270,13 @@ class TrueResponse:
         # offer
         o = np.maximum(off, 0)
         appeal = np.where(has_offer, self.offers.appeal[o], 0.0)
-        pull = world.promo_sensitivity[rows] * appeal
+        pull = offer_pull(world, self.config, rows, appeal)
+        moment = self._moment_effects(m)
         click = np.clip(
             _CHANNEL_ARRAYS["click_given_open"][ch]
             * relevance
             * _KIND_CLICK[m.kind]
+            * moment.click
             * (1.0 + rc.click_offer_lift * pull),
             0.0,
             0.9,
@@ -233,6 +285,7 @@ class TrueResponse:
             rc.purchase_given_click
             * world.conversion[rows]
             * np.sqrt(relevance)
+            * moment.convert
             * (1.0 + rc.purchase_offer_lift * pull),
             0.0,
             0.9,
@@ -249,7 +302,7 @@ class TrueResponse:
             * irritation
             * _KIND_UNSUBSCRIBE[m.kind]
             * np.where(quiet, QUIET_UNSUBSCRIBE_FACTOR, 1.0)
-            * (1.0 + rc.fatigue_unsubscribe * recent),
+            * (1.0 + rc.fatigue_unsubscribe * tired),
             0.0,
             rc.unsubscribe_max,
         )
@@ -299,7 +352,59 @@ class TrueResponse:
             other_cost=np.where(redeemable, other_cost, 0.0),
             contact_cost=_CHANNEL_ARRAYS["cost"][ch],
             has_offer=redeemable,
+            lost_value=fx.unsubscribe_future_messages * self._channel_value[rows, ch],
         )
+
+    def _moment_effects(self, m: MessageBatch) -> _MomentEffects:
+        """Click and conversion multipliers of what the customer is living at send time:
+        their cart and browsing, their birthday, their season (see MarketingEffects)."""
+        fx = self.config.effects
+        rows, t_ns = m.rows, m.send_ns
+        click = np.ones(m.size)
+        convert = np.ones(m.size)
+
+        # reminders: the cart's age, the browsing's recency and intensity
+        k = fx.cart_decay_exponent
+        stale = fx.stale_cart_hours
+        cart = m.kind == _CART_REMINDER
+        browse = m.kind == _BROWSE_REMINDER
+        if self.history is not None and (cart.any() or browse.any()):
+            at = np.flatnonzero(cart)
+            age = self.history.cart_age_hours(rows[at], m.product[at], t_ns[at])
+            convert[at] = np.maximum(np.nan_to_num(age, nan=stale), 1.0) ** -k
+            at = np.flatnonzero(browse)
+            since = self.history.hours_since_view(rows[at], t_ns[at])
+            recency = np.maximum(np.nan_to_num(since, nan=stale) / fx.browse_reference_hours, 1.0)
+            views = self.history.views(rows[at], t_ns[at], window_ns=DAY_NS)
+            low, high = fx.browse_intensity_range
+            intensity = np.clip(
+                (views / self.config.funnel.views_per_session) ** fx.browse_intensity_exponent,
+                low,
+                high,
+            )
+            convert[at] = recency**-k * intensity
+
+        # birthday window
+        birthday = m.kind == _BIRTHDAY
+        if birthday.any():
+            days = _days_from_birthday(self.world.birth_date[rows], t_ns)
+            first, last = fx.birthday_window_days
+            inside = (days >= first) & (days <= last)
+            in_click = fx.birthday_click_vs_promo / _KIND_CLICK[_BIRTHDAY]
+            per_click = fx.birthday_transactions_vs_promo / fx.birthday_click_vs_promo
+            click *= np.where(birthday, np.where(inside, in_click, fx.birthday_off_window), 1.0)
+            convert *= np.where(birthday & inside, per_click, 1.0)
+
+        # seasonal buyers, in and just before their months
+        season = self.world.season_months[rows]
+        seasonal = season[:, 0] > 0
+        if seasonal.any():
+            lead = t_ns + fx.season_lead_days * DAY_NS
+            months = np.stack([_month(t_ns), _month(lead)], axis=1)
+            near = (months[:, :, None] == season[:, None, :]).any(axis=(1, 2))
+            factor = np.where(near, fx.season_response_lift, fx.season_off_response)
+            convert *= np.where(seasonal, factor, 1.0)
+        return _MomentEffects(click, convert)
 
     def baseline(self, rows: np.ndarray, t_ns: np.ndarray) -> ExpectedValue:
         """Expected outcomes without any contact, over the window from ``t_ns``."""
@@ -310,7 +415,13 @@ class TrueResponse:
         orders = rate * w
         zero = np.zeros(rows.shape)
         return ExpectedValue(
-            -np.expm1(-orders), orders, orders * basket, orders * basket * margin_rate, zero, zero
+            -np.expm1(-orders),
+            orders,
+            orders * basket,
+            orders * basket * margin_rate,
+            zero,
+            zero,
+            zero,
         )
 
     def organic_rate(self, rows: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
@@ -372,12 +483,17 @@ _CHANNEL_ARRAYS: dict[str, np.ndarray] = {
         "bounce",
         "unsubscribe",
         "cost",
+        "fatigue",
     )
 }
 _INTRUSIVE = np.array([c in INTRUSIVE_CHANNELS for c in MESSAGE_CHANNELS])
 _EMAIL = MESSAGE_CHANNELS.index(Channel.EMAIL)
 _KIND_CLICK = np.array([MESSAGE_KINDS[k][0] for k in KIND_NAMES])
 _KIND_UNSUBSCRIBE = np.array([MESSAGE_KINDS[k][1] for k in KIND_NAMES])
+_CART_REMINDER = KIND_NAMES.index("cart_reminder")
+_BROWSE_REMINDER = KIND_NAMES.index("browse_reminder")
+_BIRTHDAY = KIND_NAMES.index("birthday")
+_NEW_COLLECTION = KIND_NAMES.index("new_collection")
 _PERCENT = OFFER_KINDS.index(OfferKind.PERCENT_DISCOUNT)
 _FIXED = OFFER_KINDS.index(OfferKind.FIXED_DISCOUNT)
 _SHIPPING = OFFER_KINDS.index(OfferKind.FREE_SHIPPING)
