@@ -6,7 +6,8 @@ Run::
     .venv/bin/python benchmarks/bench_simulator.py --customers 20000 --days 30
 
 Three measurements, each in its own fresh process so that each peak RSS
-(``resource.getrusage``) is its own:
+(``resource.getrusage``) is its own (then, with ``--spread``, how much the
+choice of action, channel and time is worth in the simulated world):
 
 1. ``simulate`` + ``write_simulation`` (events kept in memory, compact);
 2. ``stream_simulation`` (events written chunk by chunk, never all in memory);
@@ -21,6 +22,7 @@ small: a process forked later would inherit this one's peak RSS.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import multiprocessing as mp
 import os
 import platform
@@ -37,6 +39,7 @@ import pyarrow.parquet as pq
 
 from simulator import SimulatorConfig, simulate, stream_simulation, write_simulation
 from simulator.eventlog import EVENTS_ARROW_SCHEMA, padded_ids
+from simulator.spread import option_spread
 from simulator.writer import EVENTS_ROW_GROUP
 
 
@@ -115,6 +118,26 @@ def run_baseline(n_rows: int, n_customers: int, chunk_rows: int, out: Path) -> d
     }
 
 
+def measure_spread(n_customers: int = 5000, days: int = 90, sampled: int = 1500) -> str:
+    """Option values of ``sampled`` customers known at the start, on day 60 of a simulation."""
+    config = SimulatorConfig(n_customers=n_customers, days=days, seed=0)
+    sim = simulate(config)
+    known = ~sim.truth.customers["created_in_window"].to_numpy()
+    rows = np.flatnonzero(known)[:sampled]
+    day = config.start + dt.timedelta(days=min(60, days - 1))
+    started = time.perf_counter()
+    spread = option_spread(sim, rows, day)
+    s = spread.summary()
+    return (
+        f"option spread ({n_customers:,} x {days} days, {int(s['customers'])} customers, "
+        f"{spread.options} options each before consent, {time.perf_counter() - started:.1f} s): "
+        f"best {s['best']:.3f}, mean option {s['mean_option']:.3f}, "
+        f"spread mean {s['spread_mean']:.3f} (median {s['spread_median']:.3f}); "
+        f"fixed rule (one priority list for everyone) {s['best_fixed_option']:.3f}, "
+        f"personal best / fixed rule - 1 = {s['personalisation_gain']:.0%}"
+    )
+
+
 def _worker(jobs: mp.Queue, results: mp.Queue) -> None:
     results.put("ready")
     name, args = jobs.get()
@@ -148,6 +171,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--spread", action="store_true", help="also measure the option spread (5,000 x 90 days)"
+    )
     args = parser.parse_args()
     config = SimulatorConfig(n_customers=args.customers, days=args.days, seed=args.seed)
 
@@ -188,6 +214,8 @@ def main() -> None:
             f"file {base['files_mb']:.0f} MB, peak RSS {base['peak_rss_mb']:.0f} MB"
         )
         print(f"simulate + write / baseline time: {sim['total_s'] / base['total_s']:.1f}x")
+    if args.spread:
+        print(measure_spread())
 
 
 if __name__ == "__main__":

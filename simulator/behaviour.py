@@ -48,6 +48,7 @@ from simulator.world import (
     CustomerWorld,
     OfferTable,
     activity_factor,
+    offer_pull,
     tier_of,
 )
 
@@ -446,7 +447,7 @@ def _coupon_boost(
     start = int(pd.Timestamp(config.start).value)
     first = np.clip((held.start - start) // DAY_NS, 0, days)
     last = np.clip((held.end - start) // DAY_NS + 1, 0, days)
-    pull = world.promo_sensitivity[held.customer] * offers.appeal[held.offer]
+    pull = offer_pull(world, config, held.customer, offers.appeal[held.offer])
     log_boost = np.log1p(config.response.organic_offer_lift * pull)
     diff = np.zeros((n, days + 1))
     np.add.at(diff, (held.customer, first), log_boost)

@@ -23,6 +23,7 @@ from simulator.clock import DAY_NS, LocalClock
 from simulator.config import SimulatorConfig
 from simulator.eventlog import EventBlock, arrow_to_frame, block_to_arrow
 from simulator.response import ResponseModel
+from simulator.response.history import ShoppingHistory
 from simulator.world import (
     TIMEZONES,
     Catalogue,
@@ -196,7 +197,7 @@ class SimulationRun:
             products=self.catalogue.products,
             offers=self.offers.offers,
             truth=self.ground_truth(),
-            response=self.response,
+            response=self.response.with_history(ShoppingHistory(blocks)),
             event_blocks=blocks,
             properties=self.catalogue.properties,
         )

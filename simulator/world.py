@@ -421,6 +421,8 @@ class CustomerWorld:
     spend_before: np.ndarray  # programme-year spend before the window
     email_invalid: np.ndarray
     average_basket: np.ndarray
+    discount_threshold: np.ndarray  # share of the basket below which an offer does not move them
+    discount_response: np.ndarray  # idiosyncratic multiplier of an offer's pull
 
     def __len__(self) -> int:
         return int(self.persona.shape[0])
@@ -563,6 +565,13 @@ def build_customers(
     tenure_years = np.clip(-created_day / 365.0, 0.0, 1.0)
     yearly_orders = session_rate * 365 * config.funnel.orders_per_session(conversion, store_share)
     spend_before = yearly_orders * average_basket * tenure_years * rng.gamma(2.0, 0.5, n)
+    email_invalid = rng.random(n) < INVALID_EMAIL_SHARE
+
+    # drawn last, so that the traits above keep their draws
+    effects = config.effects
+    discount_threshold = rng.beta(*effects.discount_threshold, n)
+    sigma = effects.discount_response_sigma
+    discount_response = rng.lognormal(-0.5 * sigma**2, sigma, n)
 
     return CustomerWorld(
         persona=persona,
@@ -595,8 +604,10 @@ def build_customers(
         lapse_day=lapse_day,
         member=member,
         spend_before=spend_before,
-        email_invalid=rng.random(n) < INVALID_EMAIL_SHARE,
+        email_invalid=email_invalid,
         average_basket=average_basket,
+        discount_threshold=discount_threshold,
+        discount_response=discount_response,
     )
 
 
@@ -631,6 +642,25 @@ def activity_factor(
     factor = np.where(days >= world.created_day[rows][:, None], factor, 0.0)
     a, b = config.sales_period
     return factor * np.where((days >= a) & (days < b), config.sales_activity, 1.0)
+
+
+def offer_pull(
+    world: CustomerWorld,
+    config: SimulatorConfig,
+    rows: np.ndarray,
+    appeal: np.ndarray,
+) -> np.ndarray:
+    """How much offers of ``appeal`` move customers ``rows`` (0: not at all), shape ``(n,)``.
+
+    Promotion sensitivity x appeal, times the customer's own response, and only
+    once the offer clears their threshold (a soft step, see
+    :class:`~simulator.config.MarketingEffects`).
+    """
+    effects = config.effects
+    step = (appeal - world.discount_threshold[rows]) / effects.discount_threshold_width
+    clears = 1.0 / (1.0 + np.exp(-np.clip(step, -50.0, 50.0)))
+    pull = world.promo_sensitivity[rows] * appeal * world.discount_response[rows] * clears
+    return np.where(appeal > 0, pull, 0.0)
 
 
 def customers_frame(
@@ -717,6 +747,8 @@ def truth_frame(world: CustomerWorld, ids: np.ndarray) -> pd.DataFrame:
         "loyalty_member": world.member,
         "spend_before": world.spend_before,
         "email_invalid": world.email_invalid,
+        "discount_threshold": world.discount_threshold,
+        "discount_response": world.discount_response,
         "created_in_window": world.created_day >= 0,
     }
     return pd.DataFrame(data)

@@ -17,6 +17,7 @@ from nba.channels import CONSENT_CHANNELS, Channel
 from simulator import (
     Campaign,
     ConsentRates,
+    MarketingEffects,
     PersonaMix,
     SimulatedRetailer,
     SimulatorConfig,
@@ -24,6 +25,7 @@ from simulator import (
     stream_simulation,
     write_simulation,
 )
+from simulator.spread import option_spread
 
 WITHDRAWALS = ("unsubscribe", "complaint", "sms_stop")
 STATS_CONFIG = SimulatorConfig(n_customers=4000, days=90, seed=11, chunk_size=1500)
@@ -84,6 +86,13 @@ def test_config_rejects_bad_values_with_a_message_saying_what_to_fix(
 ) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         SimulatorConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_marketing_effects_reject_bad_values() -> None:
+    with pytest.raises(ValueError, match="birthday_window_days must contain the birthday"):
+        MarketingEffects(birthday_window_days=(3, 7))
+    with pytest.raises(ValueError, match="0 < 24 h <= 1 h"):
+        MarketingEffects(cart_conversion_1h=0.01, cart_conversion_24h=0.02)
 
 
 def test_campaign_rejects_channels_without_consent_and_bad_hours() -> None:
@@ -521,6 +530,11 @@ def test_response_accepts_ids_and_per_customer_arrays(sim: SimulatedRetailer) ->
         sim.response.probabilities([0], "email", dt.datetime(2026, 2, 1))
 
 
+def test_response_rejects_unknown_message_options(sim: SimulatedRetailer) -> None:
+    with pytest.raises(TypeError, match=r"unknown message option\(s\) \['categroy'\]"):
+        sim.response.probabilities([0], "email", sim.config.start, categroy="shoes")  # type: ignore[call-arg]
+
+
 def test_sending_in_active_hours_beats_four_in_the_morning(sim: SimulatedRetailer) -> None:
     evening = _paris_customers(sim, 18.5, 20.5)
     assert evening.size > 100
@@ -644,3 +658,227 @@ def test_baseline_and_message_value(sim: SimulatedRetailer) -> None:
     assert value.contact_cost.min() > 0
     lapsed = sim.truth.customers["lapse_day"].fillna(10**6).to_numpy()[rows] < 20
     assert base.purchase[lapsed].mean() < 0.5 * base.purchase[~lapsed].mean()
+
+
+# ---------------------------------------------------------------- the marketing playbook's truth
+
+
+def _quiet_after(events: pd.DataFrame, kinds: set[str], hours: float) -> pd.DataFrame:
+    """Events of ``kinds`` followed by no event of the customer within ``hours``, by time."""
+    ordered = events.sort_values(["customer_id", "timestamp"])
+    gap = ordered.groupby("customer_id")["timestamp"].shift(-1) - ordered["timestamp"]
+    quiet = gap.isna() | (gap > pd.Timedelta(hours=hours))
+    return ordered[ordered["event_type"].isin(kinds) & quiet]
+
+
+def _per_open(p: object) -> np.ndarray:
+    """Conversions per open: what a message's moment changes, with the send hour factored out."""
+    return np.asarray(p.convert) / np.maximum(np.asarray(p.open), 1e-12)  # type: ignore[attr-defined]
+
+
+def _median_ratio(a: object, b: object) -> float:
+    """Median over messages of conversions per open under ``a`` over those under ``b``."""
+    top, bottom = _per_open(a), _per_open(b)
+    both = (top > 0) & (bottom > 0)
+    return float(np.median(top[both] / bottom[both]))
+
+
+def test_cart_reminders_convert_more_at_one_hour_than_at_thirty(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    effects = sim.config.effects
+    carts = _quiet_after(events, {"add_to_cart"}, 31)
+    carts = carts[carts["timestamp"] < pd.Timestamp(sim.config.end) - pd.Timedelta(hours=31)]
+    assert len(carts) > 300
+    rows = sim.response.customer_rows(carts["customer_id"].to_numpy())
+    added = carts["timestamp"].reset_index(drop=True)
+    in_cart = carts["product_id"].to_numpy()
+
+    def remind(at: pd.Series) -> object:
+        return sim.response.probabilities(rows, "email", at, kind="cart_reminder", product=in_cart)
+
+    at_1h = remind(added + pd.Timedelta(hours=1))
+    at_30h = remind(added + pd.Timedelta(hours=30))
+    configured = 30.0**-effects.cart_decay_exponent  # SaleCycle's 6.33 % -> 1.74 % at 24 h
+    np.testing.assert_allclose(_median_ratio(at_30h, at_1h), configured, rtol=0.05)
+    # many draws agree: conversions per open fall by about the configured ratio
+    draws = 40
+    many = np.repeat(rows, draws)
+    product = np.repeat(in_cart, draws)
+    outcome = {}
+    for hours in (1, 30):
+        when = np.repeat((added + pd.Timedelta(hours=hours)).to_numpy(), draws)
+        s = sim.response.sample(
+            np.random.default_rng(hours), many, "email", when, kind="cart_reminder", product=product
+        )
+        outcome[hours] = s.converted.sum() / s.opened.sum()
+    assert outcome[1] > 2.5 * outcome[30]
+    assert 0.6 * configured < outcome[30] / outcome[1] < 1.5 * configured
+    # a reminder about a product the customer no longer has in the cart is stale
+    gone = remind(added - pd.Timedelta(hours=1))
+    assert _median_ratio(gone, at_1h) < 0.2
+
+
+def test_browse_reminders_follow_browse_recency_and_intensity(
+    sim: SimulatedRetailer, events: pd.DataFrame
+) -> None:
+    views = _quiet_after(events, {"product_view"}, 48)
+    views = views[views["timestamp"] < pd.Timestamp(sim.config.end) - pd.Timedelta(hours=48)]
+    rows = sim.response.customer_rows(views["customer_id"].to_numpy())
+    seen = views["timestamp"].reset_index(drop=True)
+
+    def moment_factor(hours: float) -> np.ndarray:
+        when = seen + pd.Timedelta(hours=hours)
+        browse = sim.response.probabilities(rows, "push", when, kind="browse_reminder")
+        promo = sim.response.probabilities(rows, "push", when, kind="promo")
+        return _per_open(browse) / _per_open(promo)  # customer traits cancel out
+
+    soon, late = moment_factor(1), moment_factor(48)
+    assert np.median(soon / late) > 3
+    start = pd.Timestamp(sim.config.start)
+
+    def key(customer: pd.Series, at: pd.Series) -> np.ndarray:
+        seconds = (at - start).dt.total_seconds().to_numpy().astype(np.int64) + 10**7
+        return customer.str[1:].astype(np.int64).to_numpy() * 10**8 + seconds
+
+    everything = events[events["event_type"] == "product_view"]
+    keys = np.sort(key(everything["customer_id"], everything["timestamp"]))
+    at = key(views["customer_id"].reset_index(drop=True), seen)
+    counts_arr = np.searchsorted(keys, at, "right") - np.searchsorted(keys, at - 23 * 3600, "right")
+    heavy, light = soon[counts_arr >= 8], soon[counts_arr <= 2]
+    assert heavy.size > 20 and light.size > 20
+    assert np.median(heavy) > 1.5 * np.median(light)
+
+
+def test_birthday_messages_work_in_the_birthday_window(sim: SimulatedRetailer) -> None:
+    truth = sim.truth.customers
+    rows = np.flatnonzero(~truth["created_in_window"].to_numpy())[:1500]
+    birth = pd.to_datetime(truth["birth_date"].to_numpy()[rows])
+    year = pd.Timestamp(sim.config.start).year
+    day = pd.to_datetime({"year": year, "month": birth.month, "day": np.minimum(birth.day, 28)})
+    at_birthday = pd.Series(day).dt.tz_localize("UTC") + pd.Timedelta(hours=18)
+    away = at_birthday + pd.Timedelta(days=120)
+    inside = sim.response.probabilities(rows, "email", at_birthday, kind="birthday")
+    outside = sim.response.probabilities(rows, "email", away, kind="birthday")
+    # Experian: birthday e-mails convert 5.81x promotions; off the window, half the response
+    assert _median_ratio(inside, outside) > 4
+
+
+def test_seasonal_buyers_answer_in_and_just_before_their_months(sim: SimulatedRetailer) -> None:
+    truth = sim.truth.customers
+    seasonal = truth["season_month_1"].notna().to_numpy() & ~truth["created_in_window"].to_numpy()
+    rows = np.flatnonzero(seasonal)
+    month = truth["season_month_1"].to_numpy()[rows].astype(int)
+    before = pd.Series(
+        pd.to_datetime({"year": 2026, "month": month, "day": 1}) - pd.Timedelta(days=14)
+    ).dt.tz_localize("UTC")
+    off = before + pd.Timedelta(days=90)  # two months after the first month: out of season
+    lead = sim.response.probabilities(rows, "email", before, kind="promo", category="shoes")
+    later = sim.response.probabilities(rows, "email", off, kind="promo", category="shoes")
+    effects = sim.config.effects
+    expected = effects.season_response_lift / effects.season_off_response
+    np.testing.assert_allclose(_median_ratio(lead, later), expected, rtol=0.1)
+
+
+def test_early_adopters_answer_launches(sim: SimulatedRetailer) -> None:
+    early = sim.truth.customers["early_adopter"].to_numpy()
+    rows = np.arange(2000)
+    when = sim.config.start + dt.timedelta(days=40, hours=18)
+    launch = sim.response.probabilities(rows, "email", when, kind="new_collection").click
+    promo = sim.response.probabilities(rows, "email", when, kind="promo").click
+    lift = (launch / np.maximum(promo, 1e-12))[promo > 0]
+    keen = early[rows][promo > 0]
+    assert np.median(lift[keen > 0.6]) > 2 * np.median(lift[keen < 0.2])
+
+
+def test_discount_uplift_is_not_a_function_of_promo_sensitivity_and_value(
+    sim: SimulatedRetailer,
+) -> None:
+    truth = sim.truth.customers
+    rows = np.flatnonzero(~truth["created_in_window"].to_numpy())
+    percent = sim.offers[sim.offers["kind"] == "percent_discount"].sort_values("value")
+    small, large = percent["offer_id"].iloc[0], percent["offer_id"].iloc[-1]
+    when = sim.config.start + dt.timedelta(days=30, hours=18)
+    promo = truth["promo_sensitivity"].to_numpy()[rows]
+    for offer in (small, large):
+        uplift = sim.response.offer_uplift(rows, "email", when, offer, category="shoes").purchase
+        # the best any rule on promo sensitivity x value can do: the mean uplift per fine bin
+        bins = pd.qcut(promo, 40, labels=False, duplicates="drop")
+        rule = pd.Series(uplift).groupby(bins).transform("mean").to_numpy()
+        explained = 1.0 - np.var(uplift - rule) / np.var(uplift)
+        assert explained < 0.7, (offer, explained)
+    # who a discount moves depends on its size: not the same customers, rescaled
+    u_small = sim.response.offer_uplift(rows, "email", when, small, category="shoes").purchase
+    u_large = sim.response.offer_uplift(rows, "email", when, large, category="shoes").purchase
+    assert pd.Series(u_small).corr(pd.Series(u_large), method="spearman") < 0.9
+
+
+def test_fatigue_lowers_response_and_raises_unsubscribes_more_on_sms_and_calls(
+    sim: SimulatedRetailer,
+) -> None:
+    rows = np.arange(1000)
+    when = sim.config.start + dt.timedelta(days=30, hours=12)
+    change = {}
+    for channel in ("email", "sms", "call_centre"):
+        rested = sim.response.probabilities(rows, channel, when, recent_contacts=0)
+        tired = sim.response.probabilities(rows, channel, when, recent_contacts=4)
+        reachable = rested.deliver > 0
+        assert (tired.open[reachable] < rested.open[reachable]).all()
+        assert (tired.unsubscribe[reachable] > rested.unsubscribe[reachable]).all()
+        opens = tired.open[reachable].sum() / rested.open[reachable].sum()
+        unsubscribes = tired.unsubscribe[reachable].sum() / rested.unsubscribe[reachable].sum()
+        change[channel] = (opens, unsubscribes)
+    for intrusive in ("sms", "call_centre"):
+        assert change[intrusive][0] < change["email"][0]
+        assert change[intrusive][1] > change["email"][1]
+    # many draws agree: four recent contacts lose opens and gain withdrawals on SMS
+    many = np.repeat(rows, 30)
+    rested_draw = sim.response.sample(np.random.default_rng(4), many, "sms", when)
+    tired_draw = sim.response.sample(np.random.default_rng(5), many, "sms", when, recent_contacts=4)
+    assert tired_draw.unsubscribed.sum() > 1.5 * rested_draw.unsubscribed.sum()
+
+
+def test_an_unsubscribe_costs_future_value_and_sms_costs_tens_of_emails(
+    sim: SimulatedRetailer,
+) -> None:
+    rows = np.arange(1000)
+    when = sim.config.start + dt.timedelta(days=30, hours=12)
+    rested = sim.response.expected_value(rows, "sms", when)
+    tired = sim.response.expected_value(rows, "sms", when, recent_contacts=5)
+    assert (rested.unsubscribe_cost >= 0).all() and rested.unsubscribe_cost.mean() > 0
+    assert tired.unsubscribe_cost.mean() > 1.5 * rested.unsubscribe_cost.mean()
+    p = sim.response.probabilities(rows, "sms", when)
+    engaged = sim.truth.customers["open_sms"].to_numpy()[rows]
+    cost_per_withdrawal = rested.unsubscribe_cost / np.maximum(p.unsubscribe, 1e-12)
+    assert pd.Series(cost_per_withdrawal).corr(pd.Series(engaged)) > 0.5
+    email = sim.response.expected_value(rows, "email", when)
+    assert rested.contact_cost[0] >= 10 * email.contact_cost[0]
+
+
+def test_customers_differ_enough_that_the_choice_matters(sim: SimulatedRetailer) -> None:
+    truth = sim.truth.customers
+    rows = np.flatnonzero(~truth["created_in_window"].to_numpy())[:600]
+    spread = option_spread(sim, rows, sim.config.start + dt.timedelta(days=60))
+    summary = spread.summary()
+    assert summary["spread_mean"] > summary["best"] > 0
+    # the best option per customer beats a fixed rule by far (x 1.57 before the playbook's
+    # effects, x 2.17 with them, on this data set)
+    assert summary["personalisation_gain"] > 0.9, summary
+
+
+def test_a_thirteen_month_history_shows_seasonal_buying() -> None:
+    config = SimulatorConfig(n_customers=800, days=400, seed=5, n_products=300)
+    sim = simulate(config)
+    events = sim.events
+    span = events["timestamp"].max() - events["timestamp"].min()
+    assert span > pd.Timedelta(days=395)
+    buys = events[events["event_type"] == "purchase"].drop_duplicates(["customer_id", "timestamp"])
+    truth = sim.truth.customers.set_index("customer_id")
+    seasonal = truth[truth["season_month_1"].notna()]
+    buys = buys[buys["customer_id"].isin(seasonal.index)]
+    month = buys["timestamp"].dt.month.to_numpy()
+    first = seasonal["season_month_1"].reindex(buys["customer_id"]).to_numpy(dtype=int)
+    second = seasonal["season_month_2"].reindex(buys["customer_id"]).to_numpy(dtype=int)
+    in_season = ((month == first) | (month == second)).mean()
+    # two months of thirteen (~15 % of the time) hold most of a seasonal buyer's orders
+    assert in_season > 0.4, in_season

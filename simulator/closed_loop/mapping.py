@@ -225,6 +225,7 @@ def with_catalog_offers(sim: SimulatedRetailer, catalog: Catalog) -> ResponseMod
         sim.response.customer_ids,
         sim.products["product_id"].to_numpy(dtype=object),
         table.offers["offer_id"].to_numpy(dtype=object),
+        history=sim.response.history,
     )
 
 

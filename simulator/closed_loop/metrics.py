@@ -3,7 +3,8 @@
 * ``contacts``: messages sent; ``conversions``: sampled purchases through a
   message's click; ``unsubscribes``: sampled withdrawals.
 * ``revenue`` and ``margin``: the *true incremental* value of the messages
-  sent, i.e. expected revenue (margin net of offer and channel costs) within
+  sent, i.e. expected revenue (margin net of offer and channel costs and of
+  the future value an unsubscribe loses) within
   the attribution window with the message minus without any contact, under the
   simulator's response model. Purchases customers would have made anyway are
   not credited, and outcome noise does not blur the comparison (the decisions

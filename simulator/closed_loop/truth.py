@@ -5,7 +5,8 @@ time, :class:`~simulator.closed_loop.mapping.Message`, recent contacts),
 what each is worth *beyond doing nothing*: expected outcomes within the
 attribution window with the message minus those without any contact
 (:meth:`~simulator.ResponseModel.baseline`). Margins are net of
-the offer's true cost and the channel's cost. The oracle maximises it, the
+the offer's true cost, the channel's cost and the customer's future value on
+the channel that an unsubscribe would lose. The oracle maximises it, the
 metrics add it up, so both use the same yardstick.
 """
 
@@ -48,7 +49,7 @@ class TrueValue:
         """
         if not customers:
             empty = np.zeros(0)
-            return ExpectedValue(empty, empty, empty, empty, empty, empty)
+            return ExpectedValue(empty, empty, empty, empty, empty, empty, empty)
         times = as_ns(send_at)
         value = self.response.expected_value(
             np.asarray(customers, dtype=object),
