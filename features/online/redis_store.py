@@ -84,10 +84,13 @@ for e = 0, n - 1 do
   elseif redis.call('ZADD', KEYS[2], 'NX', ts, eid) == 0 then
     dup = dup + 1
   else
-    -- ops: "<op> <field> <value>" separated by newlines; op 0 sum, 1 max, 2 min
+    -- ops: "<op> <field> <value>" separated by newlines; op 0 sum, 1 max, 2 min.
+    -- Sums are done here in double precision and written with 17 significant digits:
+    -- HINCRBYFLOAT would round to 17 decimal places, turning tiny decayed scores to 0
     for op, f, v in string.gmatch(ops, '(%d) (%S+) (%S+)') do
       if op == '0' then
-        redis.call('HINCRBYFLOAT', KEYS[1], f, v)
+        local cur = tonumber(redis.call('HGET', KEYS[1], f) or '0')
+        redis.call('HSET', KEYS[1], f, string.format('%.17g', cur + tonumber(v)))
       else
         local cur = redis.call('HGET', KEYS[1], f)
         if (not cur) or (op == '1' and tonumber(v) > tonumber(cur))

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.encoders import jsonable_encoder
+from starlette.convertors import Convertor, register_url_convertor
 
 from features.contract import ID_MAX_LENGTH, ID_PATTERN
 from serving.deps import UNAVAILABLE, V1_ERRORS, Profiles
@@ -16,11 +17,26 @@ from serving.redis_gate import RedisDownError
 from serving.runtime import Runtime
 from serving.schemas import Moment, ProfileResponse
 
+
+class _AnyText(Convertor[str]):
+    """A path segment that may hold any character (a slash, a newline): the id rule is
+    checked by validation (422 naming the field), not by routing (a bare 404)."""
+
+    regex = r"[\s\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("any_text", _AnyText())
 router = APIRouter()
 
 
 @router.get(
-    "/v1/customers/{customer_id:path}/profile",
+    "/v1/customers/{customer_id:any_text}/profile",
     response_model=ProfileResponse,
     tags=["customers"],
     summary="The profile as the engine sees it now (scope `profiles`)",
