@@ -11,7 +11,8 @@
 
 An experiment folder holds ``experiment.json`` (or ``.yaml``), ``decisions/``
 (the decision log), ``events.parquet`` (or ``.csv``: contract events) and,
-optionally, ``segments.csv`` (``customer_id,segment``).
+optionally, ``segments.csv`` (``customer_id,segment``) and ``consents.csv``
+(``customer_id,consent_<channel>...``: opted in at the start, for revenue per fan).
 """
 
 from __future__ import annotations
@@ -222,6 +223,8 @@ def _config(path: Path) -> ExperimentConfig:
 
 
 def _analyse(results: Path, attribution: str) -> ExperimentAnalysis:
+    import pandas as pd
+
     from experiments.analysis import analyse_experiment
     from experiments.attribution import MODELS
     from experiments.decision_log import DecisionLogError, read_decision_log
@@ -250,9 +253,16 @@ def _analyse(results: Path, attribution: str) -> ExperimentAnalysis:
         raise fail(f"{results / 'decisions'}: the decision log is empty or missing")
     events = _events(results)
     segments = _segments(results / "segments.csv")
+    consents_path = results / "consents.csv"
+    consents = pd.read_csv(consents_path) if consents_path.exists() else None
     try:
         return analyse_experiment(
-            config, decisions, events, segments=segments, attribution_model=model
+            config,
+            decisions,
+            events,
+            segments=segments,
+            attribution_model=model,
+            consents=consents,
         )
     except ValueError as error:
         raise fail(f"{results}: {error}") from None

@@ -242,8 +242,9 @@ def true_uplift(
 def write_outputs(experiment: SimulatedExperiment, out: str | Path) -> dict[str, Path]:
     """Write what an analysis needs next to the decision log: ``experiment.json``
     (the configuration), ``events.parquet`` (outcome events), ``segments.csv``
-    (lifecycle state at the start) and ``truth.json`` (the simulator's true uplift;
-    a real experiment has none)."""
+    (lifecycle state at the start), ``consents.csv`` (who is opted in where, for
+    revenue per fan) and ``truth.json`` (the simulator's true uplift; a real
+    experiment has none)."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -258,6 +259,10 @@ def write_outputs(experiment: SimulatedExperiment, out: str | Path) -> dict[str,
         {"customer_id": list(experiment.segments), "segment": list(experiment.segments.values())}
     ).to_csv(paths["segments"], index=False)
     paths["truth"].write_text(json.dumps(experiment.truth, indent=2))
+    customers = experiment.world.sim.customers
+    consent = [c for c in customers.columns if c.startswith("consent_") and not c.endswith("_at")]
+    paths["consents"] = folder / "consents.csv"
+    customers[["customer_id", *consent]].to_csv(paths["consents"], index=False)
     return paths
 
 

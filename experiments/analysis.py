@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -156,6 +156,9 @@ class ExperimentAnalysis:
     daily: pd.DataFrame
     attribution_model: str
     observed_until: dt.datetime
+    #: Per arm and channel: customers opted in there ("fans") and their revenue per
+    #: customer against control's fans (empty when no consents were given).
+    fans: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def control(self) -> ArmSummary | None:
@@ -193,6 +196,7 @@ def analyse_experiment(
     planned_customers: int | None = None,
     bootstrap: bool = True,
     seed: int = 0,
+    consents: pd.DataFrame | None = None,
 ) -> ExperimentAnalysis:
     """Analyse ``config``'s experiment from its decision log and outcome events.
 
@@ -221,6 +225,9 @@ def analyse_experiment(
         per 10,000 customers); normal intervals only when false.
     seed
         Seeds the bootstrap.
+    consents
+        ``customer_id`` and ``consent_<channel>`` columns (opted in when the experiment
+        started), for revenue per opted-in customer per channel ("revenue per fan").
     """
     observed_until = until or (config.end + config.attribution_window)
     log = decisions[decisions["arm"].notna()].copy()
@@ -293,7 +300,49 @@ def analyse_experiment(
         daily=daily_monitoring(config, customers, outcomes, observed_until, planned_customers),
         attribution_model=attribution_model,
         observed_until=observed_until,
+        fans=pd.DataFrame() if consents is None else fan_breakdown(config, customers, consents),
     )
+
+
+def fan_breakdown(
+    config: ExperimentConfig, customers: pd.DataFrame, consents: pd.DataFrame
+) -> pd.DataFrame:
+    """Per channel and arm: the arm's customers opted in on the channel ("fans"), their
+    revenue per customer, and its difference to control's fans (Welch interval).
+
+    What a channel's audience is worth: a marketer compares arms on the customers a
+    channel can reach, not on everyone.
+    """
+    rows: list[dict[str, Any]] = []
+    control = config.control
+    columns = [c for c in consents.columns if c.startswith("consent_") and not c.endswith("_at")]
+    joined = customers.merge(consents[["customer_id", *columns]], on="customer_id", how="left")
+    for column in columns:
+        channel = column.removeprefix("consent_")
+        fans = joined[joined[column].fillna(False).astype(bool)]
+        base = fans[fans["arm"] == control.name] if control else fans.iloc[0:0]
+        for arm in config.arms:
+            mine = fans[fans["arm"] == arm.name]
+            row: dict[str, Any] = {
+                "channel": channel,
+                "arm": arm.name,
+                "fans": len(mine),
+                "revenue_per_fan": _mean(mine["revenue"].to_numpy(dtype=float)),
+                "difference": math.nan,
+                "difference_low": math.nan,
+                "difference_high": math.nan,
+            }
+            if control is not None and not arm.is_control and len(mine) and len(base):
+                u = _uplift(
+                    arm.name, "revenue_per_customer", mine["revenue"], base["revenue"], None
+                )
+                row |= {
+                    "difference": u.difference,
+                    "difference_low": u.ci[0],
+                    "difference_high": u.ci[1],
+                }
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:

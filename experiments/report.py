@@ -226,6 +226,35 @@ def _sections(analysis: ExperimentAnalysis) -> list[tuple[str, list[str], pd.Dat
             channels,
         ),
         ("By segment", ["Revenue uplift per customer against control, per segment."], segments),
+        *_fan_section(analysis),
+    ]
+
+
+def _fan_section(
+    analysis: ExperimentAnalysis,
+) -> list[tuple[str, list[str], pd.DataFrame | None]]:
+    """Revenue per fan: per channel, the arms compared on the customers opted in there."""
+    if analysis.fans.empty:
+        return []
+    fans = analysis.fans.copy()
+    fans["difference (95% CI)"] = [
+        "-" if math.isnan(d) else f"{_num(d)} ({_num(low)} to {_num(high)})"
+        for d, low, high in zip(
+            fans["difference"], fans["difference_low"], fans["difference_high"], strict=True
+        )
+    ]
+    fans["revenue_per_fan"] = fans["revenue_per_fan"].map(_num)
+    fans = fans.drop(columns=["difference", "difference_low", "difference_high"])
+    return [
+        (
+            "Revenue per fan",
+            [
+                "Per channel, the customers opted in there when the experiment started "
+                '("fans"): their revenue per customer in each arm, and the difference to '
+                "control's fans of the same channel."
+            ],
+            fans,
+        )
     ]
 
 

@@ -154,3 +154,26 @@ def test_screenshot_shows_the_run_in_the_mlflow_ui(
     )
     for png in (shots.run_page, shots.report):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_revenue_per_fan_compares_arms_on_each_channels_opted_in_customers() -> None:
+    log, events = synthetic(CONFIG, 3000, seed=5)
+    ids = pd.Series(log["customer_id"].unique())
+    consents = pd.DataFrame(
+        {"customer_id": ids, "consent_email": True, "consent_sms": ids.str[-1].isin(list("02468"))}
+    )
+    analysis = analyse_experiment(CONFIG, log, events, bootstrap=False, consents=consents)
+    fans = analysis.fans.set_index(["channel", "arm"])
+    customers = analysis.customers.set_index("customer_id")
+    for arm in CONFIG.arms:
+        mine = customers[customers["arm"] == arm.name]
+        assert fans.loc[("email", arm.name), "fans"] == len(mine)  # everyone is an e-mail fan
+        texting = mine[mine.index.str[-1].isin(list("02468"))]
+        assert fans.loc[("sms", arm.name), "fans"] == len(texting)
+        assert fans.loc[("sms", arm.name), "revenue_per_fan"] == pytest.approx(
+            texting["revenue"].mean()
+        )
+    assert "## Revenue per fan" in markdown_report(analysis)
+    assert "Revenue per fan" not in markdown_report(
+        analyse_experiment(CONFIG, log, events, bootstrap=False)
+    )
