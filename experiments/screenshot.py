@@ -226,7 +226,7 @@ def render_page(
     png: Path,
     *,
     expect: str | None = None,
-    size: tuple[int, int] = (1400, 1600),
+    size: tuple[int, int] = (2000, 1600),  # MLflow 3 keeps an assistant panel on the right
     timeout: float = RENDER_SECONDS,
     settle: float = 1.0,
 ) -> str:
