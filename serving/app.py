@@ -64,6 +64,8 @@ def create_app(
                 runtime.ingestor.flush_popularity()
             with contextlib.suppress(Exception):
                 runtime.sink.close()
+            with contextlib.suppress(Exception):
+                runtime.ingestor.close()
             if client is None:
                 with contextlib.suppress(Exception):
                     runtime.client.close()

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from features.archive import EventArchive
 from features.contract import EventRecord
 from features.online.contact_state import ContactState
 from features.online.profiles import OnlineProfiles
@@ -103,6 +104,11 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
     return out
 
 
+class ArchiveUnavailableError(RuntimeError):
+    """The events were applied but could not be archived: nothing is acknowledged (the
+    client retries; the retry is a duplicate online and is archived then)."""
+
+
 class EventRejectedError(ValueError):
     """A valid-looking event the API cannot apply; ``field`` names the field at fault."""
 
@@ -163,6 +169,7 @@ class EventIngestor:
         unknown_customers: UnknownPolicy = "accept",
         max_future_seconds: float | None = DEFAULT_MAX_FUTURE_SECONDS,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        archive: EventArchive | None = None,
     ) -> None:
         self.profiles = profiles
         self.contacts = contacts
@@ -171,6 +178,7 @@ class EventIngestor:
         self.unknown_customers = unknown_customers
         self.max_future_seconds = max_future_seconds
         self.clock = clock
+        self.archive = archive
         self._products = frozenset(profiles.catalog.category.index.astype(str))
         self._lock = threading.Lock()
         self._popularity: Counter[str] = Counter()  # points per product, not yet in Redis
@@ -195,6 +203,12 @@ class EventIngestor:
             duplicate += result.duplicate
             stale += result.stale
             customers.update(r.customer_id for r in unique)
+            if self.archive is not None:  # on disk before the events are acknowledged
+                refused = set(result.invalid_event_ids)
+                try:
+                    self.archive.append([r for r in unique if r.event_id not in refused])
+                except OSError as error:  # a retry is a duplicate online, archived then
+                    raise ArchiveUnavailableError(f"event archive: {error}") from error
             where = {r.event_id: i for r, i in zip(batch.records, batch.positions, strict=True)}
             for event_id in result.invalid_event_ids:  # refused whole by the store
                 batch.rejections.append(
@@ -219,6 +233,11 @@ class EventIngestor:
             if n:
                 self.metrics.events.labels(outcome).inc(n)
         return response
+
+    def close(self) -> None:
+        """Close the archive (the API's shutdown)."""
+        if self.archive is not None:
+            self.archive.close()
 
     def _screen(self, batch: ParsedBatch) -> None:
         """Move to the rejections the records this API does not take: times beyond now plus

@@ -104,6 +104,11 @@ def start_runtime(
         sink=sink,
         experiment=experiment,
     )
+    archive = None
+    if settings.archive_fsync != "off":
+        from features.archive import EventArchive
+
+        archive = EventArchive(settings.archive_path, fsync=settings.archive_fsync)
     ingestor = EventIngestor(
         profiles=profiles,
         contacts=contacts,
@@ -111,6 +116,7 @@ def start_runtime(
         metrics=metrics,
         unknown_customers=settings.unknown_customers,
         max_future_seconds=settings.max_event_future_seconds,
+        archive=archive,
     )
     return Runtime(
         settings=settings,

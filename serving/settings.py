@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     #: ``always``: each decision is on disk before the answer; ``never``: survives an API
     #: crash, not a power loss (faster).
     decision_log_fsync: Literal["always", "never"] = "always"
+    #: Event archive (every accepted event, to retrain from); unset: ``<data_dir>/archive``.
+    archive_dir: Path | None = None
+    #: ``always``: an event is in the archive before it is acknowledged; ``never``: it
+    #: survives an API crash, not a power loss; ``off``: no archive.
+    archive_fsync: Literal["always", "never", "off"] = "always"
     #: Experiment (YAML); unset: ``<data_dir>/experiment.yaml`` when that file exists.
     experiment_path: Path | None = None
 
@@ -132,3 +137,7 @@ class Settings(BaseSettings):
     @property
     def decision_log_path(self) -> Path:
         return self.decision_log_dir or self.data_dir / "decision-log"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.data_dir / "archive"

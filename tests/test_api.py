@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from features.archive import read_archive
 from features.contract import EventRecord, id_problem
 from features.online.profiles import OnlineProfiles
 from features.online.store import MemoryOnlineStore
@@ -631,3 +632,18 @@ def test_any_event_is_applied_or_rejected_whole_and_never_a_5xx(
     assert seen["known"] == (expected is not None)
     if expected is not None:
         assert seen["profile"] == jsonable_encoder(dataclasses.asdict(expected))
+
+
+def test_accepted_events_are_archived_before_the_answer(api: TestClient, world: ApiWorld) -> None:
+    customer = world.customer()
+    good = event(world, customer, "add_to_cart", world.at(9), product_id="P00003")
+    bad = {**event(world, customer, "product_view", world.at(9)), "channel": "fax"}
+    out = api.post("/v1/events", json={"events": [good, bad]}, headers=world.headers()).json()
+    assert (out["accepted"], out["rejected"]) == (1, 1)
+    archived = read_archive(world.settings().archive_path)  # read while the API runs
+    mine = archived[archived["customer_id"] == customer]
+    assert good["event_id"] in set(mine["event_id"]) and bad["event_id"] not in set(
+        mine["event_id"]
+    )
+    row = mine.set_index("event_id").loc[good["event_id"]]
+    assert (row["event_type"], row["product_id"]) == ("add_to_cart", "P00003")

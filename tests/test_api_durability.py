@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from features.archive import read_archive
 from features.batch import ProfileBuild, build_profiles
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
@@ -249,6 +250,9 @@ def test_acknowledged_events_survive_kill_9_of_the_api_and_redis_with_an_aof(
         acked[name] = set(ingestion.acked)
         deployment.server.start()  # same port, same directory: Redis loads what it kept
         missing[name] = acked[name] - stored_event_ids(deployment.server, world)
+        # the API was kill -9ed too: every acknowledged event is in its archive as well
+        archived = set(read_archive(deployment.log.parent / "archive")["event_id"])
+        assert acked[name] <= archived, f"{len(acked[name] - archived)} acked, not archived"
 
     lost = missing["aof-always"]
     assert not lost, f"{len(lost)} of {len(acked['aof-always'])} acknowledged events lost"

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from serving.deps import UNAVAILABLE, V1_ERRORS, Ingest, over_limit
 from serving.errors import UnavailableError
+from serving.ingest import ArchiveUnavailableError
 from serving.redis_gate import RedisDownError
 from serving.schemas import EventsRequest, EventsResponse
 
@@ -28,4 +29,8 @@ def events(body: EventsRequest, runtime: Ingest) -> EventsResponse:
     except RedisDownError as error:
         raise UnavailableError(
             f"events not stored ({error}); nothing was acknowledged, retry later"
+        ) from None
+    except ArchiveUnavailableError as error:
+        raise UnavailableError(
+            f"events not archived ({error}); nothing was acknowledged, retry later"
         ) from None
