@@ -4,7 +4,8 @@ Same framework, same request shape (a JSON body with a customer id, validated
 by pydantic), same synchronous Redis client and thread pool as
 ``POST /v1/decisions``, but no decision: it reads the customer's profile hash
 and returns it. Whatever the real endpoint costs beyond this is the price of
-deciding.
+deciding. ``/bare-raw`` is the floor: the same read with no response model and
+stdlib JSON, run on the event loop (no thread-pool hop).
 
     BARE_REDIS_URL=redis://127.0.0.1:6390/0 BARE_PREFIX=nba \\
         uvicorn benchmarks.bare_app:create_app --factory --workers 1 --no-access-log
@@ -15,11 +16,12 @@ Settings are read when the factory runs (never at import): ``BARE_REDIS_URL``
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 import redis
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 
@@ -48,6 +50,17 @@ def create_app() -> FastAPI:
             customer_id=body.customer_id,
             fields={k.decode(): v.decode() for k, v in raw.items()},
         )
+
+    @app.post("/bare-raw")
+    async def bare_raw(request: Request) -> Response:
+        """The floor: the same read, no response model, stdlib JSON, on the event loop."""
+        customer_id = json.loads(await request.body())["customer_id"]
+        raw = client.hgetall(f"{prefix}:p:{{{customer_id}}}")
+        body = {
+            "customer_id": customer_id,
+            "fields": {k.decode(): v.decode() for k, v in raw.items()},
+        }
+        return Response(json.dumps(body), media_type="application/json")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

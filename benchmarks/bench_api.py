@@ -246,9 +246,9 @@ def _pinned(cpu: int | None) -> Callable[[], None] | None:
 
 @contextlib.contextmanager
 def server(
-    target: str, env: dict[str, str], cpu: int | None, health: str
+    target: str, env: dict[str, str], cpu: int | None, health: str, workers: int = 1
 ) -> Iterator[tuple[str, int]]:
-    """``uvicorn TARGET --factory --workers 1 --no-access-log`` on a free port."""
+    """``uvicorn TARGET --factory --workers N --no-access-log`` on a free port."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -258,7 +258,7 @@ def server(
             target,
             "--factory",
             "--workers",
-            "1",
+            str(workers),
             "--no-access-log",
             "--log-level",
             "warning",

@@ -1,0 +1,187 @@
+"""``POST /v1/decisions`` under ``wrk`` against two bare endpoints, same run.
+
+wrk (Debian's ``wrk``, a C load generator that is not the bottleneck) drives a
+closed loop of ``--connections`` connections for ``--seconds`` against, in turn:
+
+* the API (``serving.app:create_app``: decisions with the champion models, the
+  decision log fsynced per decision, the event archive, as deployed);
+* ``/bare``: one ``HGETALL`` of the same profile through FastAPI with a pydantic
+  request and response model, the same thread pool and Redis client;
+* ``/bare-raw``: the floor, the same read with stdlib JSON on the event loop.
+
+Each request names a random customer of the materialised audience. The three
+targets alternate within each of ``--repeats`` rounds, for 1 and 2 uvicorn
+workers; the table gives the median requests/s, p50 and p99 latency (wrk's
+``--latency``) and the API's throughput as a share of each bare endpoint's.
+
+    .venv/bin/python benchmarks/bench_api_wrk.py --customers 5000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_api import build, loadavg, machine, redis_server, server
+
+LUA = """
+local ids = {%(ids)s}
+local path = "%(path)s"
+local auth = "%(auth)s"
+math.randomseed(%(seed)d)
+request = function()
+  local body = '{"customer_id": "' .. ids[math.random(#ids)] .. '"}'
+  local headers = {["Content-Type"] = "application/json"}
+  if auth ~= "" then headers["Authorization"] = "Bearer " .. auth end
+  return wrk.format("POST", path, headers, body)
+end
+"""
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if match is None:
+        raise ValueError(f"not a wrk latency: {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(base: str, script: Path, args: argparse.Namespace) -> dict[str, float]:
+    """One wrk run: requests/s, p50 and p99 in ms, and the non-2xx answers."""
+    command = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency"]
+    out = subprocess.run(
+        [*command, "-s", str(script), base], capture_output=True, text=True, check=True
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {
+        "rps": rate,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--products", type=int, default=2_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--components", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+
+    results: dict[str, Any] = {"machine": machine(), "loadavg_before": loadavg(), "runs": []}
+    with (
+        tempfile.TemporaryDirectory(prefix="nba-bench-wrk-") as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        folder = Path(tmp)
+        url = stack.enter_context(redis_server(folder / "redis"))
+        world = build(args, url, folder)
+        ids = random.Random(args.seed).sample(world.customer_ids, min(500, len(world.customer_ids)))
+        scripts = {}
+        for name, path, auth in (
+            ("api", "/v1/decisions", world.api_key),
+            ("bare", "/bare", ""),
+            ("bare-raw", "/bare-raw", ""),
+        ):
+            script = folder / f"{name}.lua"
+            script.write_text(
+                LUA
+                % {
+                    "ids": ", ".join(json.dumps(i) for i in ids),
+                    "path": path,
+                    "auth": auth,
+                    "seed": args.seed,
+                }
+            )
+            scripts[name] = script
+        api_env = {
+            "NBA_REDIS_URL": world.redis_url,
+            "NBA_REDIS_PREFIX": world.prefix,
+            "NBA_PRODUCTS_PATH": world.products_path,
+            "NBA_MLFLOW_TRACKING_URI": world.tracking_uri,
+            "NBA_DATA_DIR": world.data_dir,
+            "NBA_API_KEYS": world.api_keys_json,
+            "NBA_MODEL_POLL_SECONDS": "0",
+        }
+        bare_env = {"BARE_REDIS_URL": world.redis_url, "BARE_PREFIX": world.prefix}
+        for workers in args.workers:
+            for repeat in range(args.repeats):
+                for name in ("api", "bare", "bare-raw"):
+                    target = (
+                        "serving.app:create_app"
+                        if name == "api"
+                        else "benchmarks.bare_app:create_app"
+                    )
+                    env = api_env if name == "api" else bare_env
+                    with server(target, env, None, "/healthz", workers=workers) as (base, _):
+                        run_wrk(
+                            base, scripts[name], argparse.Namespace(connections=4, seconds=2)
+                        )  # warm-up
+                        measured = run_wrk(base, scripts[name], args)
+                    results["runs"].append(
+                        {"target": name, "workers": workers, "repeat": repeat, **measured}
+                    )
+                    print(f"{name:8} workers={workers} #{repeat}: {measured}", flush=True)
+    results["loadavg_after"] = loadavg()
+    print(markdown(results, args))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+
+
+def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
+    lines = [
+        f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.customers:,} customers, "
+        f"medians of {args.repeats}; load average {results['loadavg_before']} -> "
+        f"{results['loadavg_after']}",
+        "",
+        "| workers | target | req/s | p50 ms | p99 ms | non-2xx | API / target req/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for workers in args.workers:
+        medians = {}
+        for name in ("api", "bare", "bare-raw"):
+            runs = [r for r in results["runs"] if r["target"] == name and r["workers"] == workers]
+            medians[name] = {
+                k: statistics.median(r[k] for r in runs)
+                for k in ("rps", "p50_ms", "p99_ms", "non_2xx")
+            }
+        for name, m in medians.items():
+            ratio = "" if name == "api" else f"{medians['api']['rps'] / m['rps']:.2f}"
+            lines.append(
+                f"| {workers} | {name} | {m['rps']:,.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
+                f"{m['non_2xx']:.0f} | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
