@@ -19,16 +19,10 @@ from serving.schemas import (
     DecisionResponse,
 )
 
-router = APIRouter()
+router = APIRouter(tags=["decisions"], responses=V1_ERRORS)
 
 
-@router.post(
-    "/v1/decisions",
-    response_model=DecisionResponse,
-    tags=["decisions"],
-    summary="Next best action(s) for one customer",
-    responses=V1_ERRORS,
-)
+@router.post("/v1/decisions", summary="Next best action(s) for one customer")
 def decide(
     body: DecisionRequest,
     runtime: Decide,
@@ -41,13 +35,7 @@ def decide(
     )
 
 
-@router.post(
-    "/v1/decisions/batch",
-    response_model=BatchDecisionResponse,
-    tags=["decisions"],
-    summary="Decisions for many customers with one context",
-    responses=V1_ERRORS,
-)
+@router.post("/v1/decisions/batch", summary="Decisions for many customers with one context")
 def decide_batch(
     body: BatchDecisionRequest,
     runtime: Decide,
