@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cli import archive, data, decide, experiments, features, models, ope, serve
+from cli import archive, data, decide, experiments, features, models, ope, retrain, serve
 from cli.support import quiet_libraries
 
 app = typer.Typer(
@@ -38,6 +38,7 @@ app.command("api-demo")(serve.api_demo)
 experiments.experiments_app.command("ope")(ope.ope)
 app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(archive.archive_app, name="archive")
+app.command("retrain")(retrain.retrain)
 
 
 def main() -> None:

@@ -107,3 +107,42 @@ def test_the_cli_compacts_and_exports(tmp_path: Path, base: RetailDataset) -> No
     assert len(load_dataset(out).events) == len(base.events) + 1
     missing = runner.invoke(app, ["archive", "compact", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "no such archive folder" in missing.output
+
+
+def test_retrain_trains_on_the_base_and_the_archived_events(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from simulator import SimulatorConfig, simulate
+    from training.api import RECOMMENDER_NAME
+    from training.registry import ModelRegistry
+
+    sim = simulate(SimulatorConfig(n_customers=150, days=21, seed=4, n_products=120))
+    write_dataset(
+        RetailDataset(sim.customers, sim.products, sim.offers, sim.events), tmp_path / "base"
+    )
+    customer = str(sim.customers["customer_id"].iloc[0])
+    product = str(sim.products["product_id"].iloc[0])
+    last = pd.Timestamp(sim.events["timestamp"].max()).to_pydatetime()
+    with EventArchive(tmp_path / "archive") as archive:
+        archive.append(
+            [
+                EventRecord(
+                    event_id=f"api-{i}",
+                    customer_id=customer,
+                    timestamp=last + dt.timedelta(minutes=i + 1),
+                    channel="web",
+                    event_type="product_view",
+                    product_id=product,
+                )
+                for i in range(3)
+            ]
+        )
+    args = ["retrain", "--archive", str(tmp_path / "archive"), "--base", str(tmp_path / "base")]
+    args += ["--work", str(tmp_path / "work"), "--data-dir", str(tmp_path / "store")]
+    result = CliRunner().invoke(app, [*args, "--target", "recommender", "--promote"])
+    assert result.exit_code == 0, result.output
+    [exported] = (tmp_path / "work").iterdir()
+    assert len(load_dataset(exported).events) == len(sim.events) + 3
+    registry = ModelRegistry.local(tmp_path / "store")
+    assert registry.champion(RECOMMENDER_NAME) is not None
