@@ -33,6 +33,7 @@ demo: $(STAMP) ## Run the product end to end on embedded defaults.
 	$(BIN)/nba decide --audience $(DATA)/profiles.parquet --out $(DATA)/decisions.parquet
 	$(BIN)/nba decide-examples --data $(DATA)/retailer
 	$(BIN)/nba api-demo --data-dir $(DATA)
+	$(BIN)/nba archive compact $(DATA)/archive
 	$(BIN)/nba experiments simulate --customers 1000 --days 30 --trigger-every-hours 12 --out $(DATA)/experiment
 	$(BIN)/nba experiments report simulated_ab --results $(DATA)/experiment --data-dir $(DATA)
 	$(BIN)/nba experiments ope --simulate --customers 1000 --days 3 --history-days 30 --no-closed-loop
