@@ -1,0 +1,209 @@
+"""The playbook's journey scenarios, each built from raw contract events.
+
+Every test writes the customer's events as the data contract's rows, builds the
+profile with the real feature code (:func:`features.batch.build_profiles`) and
+decides through :func:`nba.pipeline.build_pipeline` with the example catalog and
+contact policy; it then asserts the decision and its reasons. Exploration is off
+so that the decision is the engine's highest priority (the one the reasons explain).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.batch import build_profiles
+from features.contract import EVENTS
+from features.dataset import RetailDataset
+from features.validation import validate_table
+from nba.catalog import Catalog, parse_catalog
+from nba.channels import Channel
+from nba.contact_policy import ContactPolicy, parse_contact_policy
+from nba.context import CustomerContext
+from nba.decision import Decision
+from nba.engine import NextBestActionPolicy
+from nba.pipeline import build_pipeline
+from nba.profile import CustomerProfile
+from nba.reasons import ReasonCode
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
+UTC = dt.UTC
+CONSENT_CHANNELS = ("email", "sms", "push", "postal", "call_centre")
+
+
+def retailer() -> Catalog:
+    return parse_catalog((EXAMPLES / "retailer_catalog.yaml").read_text())
+
+
+def retailer_policy() -> ContactPolicy:
+    return parse_contact_policy((EXAMPLES / "contact_policy.yaml").read_text())
+
+
+def customer(
+    base: RetailDataset,
+    *,
+    consents: tuple[str, ...] = ("email",),
+    birth_date: str | None = None,
+    created_at: str = "2025-01-10T09:00:00Z",
+    timezone: str = "Europe/Paris",
+    loyalty_tier: str = "none",
+    preferred_channel: str | None = None,
+    preferred_hours: str | None = None,
+) -> pd.DataFrame:
+    """The customers table with one customer, C1, as described."""
+    row = base.customers.iloc[[0]].copy()
+    row["created_at"] = pd.Timestamp(created_at)
+    row["timezone"] = timezone
+    row["birth_date"] = pd.Timestamp(birth_date) if birth_date else pd.NaT
+    row["loyalty_tier"] = loyalty_tier
+    for channel in CONSENT_CHANNELS:
+        row[f"consent_{channel}"] = channel in consents
+        row[f"consent_{channel}_at"] = pd.Timestamp(created_at)
+    row["preferred_channel"] = preferred_channel
+    row["preferred_hours"] = preferred_hours
+    return row.reset_index(drop=True)
+
+
+def events(*rows: tuple[object, ...]) -> pd.DataFrame:
+    """Contract events of C1: ``(time, channel, type, product[, extras])``; extras may
+    give ``offer_id``, ``properties`` (a dict) and ``revenue``."""
+    records = []
+    for i, row in enumerate(rows):
+        at, channel, etype, product = row[:4]
+        extras: dict[str, object] = row[4] if len(row) > 4 else {}  # type: ignore[assignment]
+        purchase = etype == "purchase"
+        properties = extras.get("properties")
+        records.append(
+            {
+                "event_id": f"s{i}",
+                "customer_id": "C1",
+                "timestamp": pd.Timestamp(str(at)),
+                "channel": channel,
+                "event_type": etype,
+                "product_id": product,
+                "offer_id": extras.get("offer_id"),
+                "decision_id": None,
+                "quantity": 1 if purchase else None,
+                "revenue": extras.get("revenue", 59.9) if purchase else None,
+                "properties": None if properties is None else json.dumps(properties),
+            }
+        )
+    return validate_table(pd.DataFrame(records, columns=EVENTS.names), EVENTS, "scenario")
+
+
+def profile_at(
+    base: RetailDataset, customers: pd.DataFrame, raw: pd.DataFrame, now: dt.datetime
+) -> CustomerProfile:
+    data = dataclasses.replace(base, customers=customers, events=raw)
+    [profile] = build_profiles(data, as_of=now, workers=1).profiles
+    return profile
+
+
+def decide(
+    profile: CustomerProfile,
+    now: dt.datetime,
+    *,
+    history: dict[str, dt.datetime] | None = None,
+    max_actions: int = 1,
+    catalog: Catalog | None = None,
+) -> Decision:
+    catalog = catalog or retailer()
+    contact_policy = retailer_policy()
+    engine = NextBestActionPolicy(
+        catalog, contact_policy, exploration=False, max_actions=max_actions
+    )
+    pipeline = build_pipeline(catalog, contact_policy, policy=engine, max_actions=max_actions)
+    context = CustomerContext(profile, now, action_history=history or {})
+    return pipeline.route(context, seed=1).decision
+
+
+# ---------------------------------------------------------------- milestones
+
+
+def test_birthday_in_the_week_before_the_day_is_chosen(base: RetailDataset) -> None:
+    """Birthday in 6 days, a past buyer: the birthday message wins, with its points;
+    the offer's cost no longer makes its priority negative (issue 12: 0 of 110)."""
+    now = dt.datetime(2026, 4, 6, 8, 0, tzinfo=UTC)  # Monday 10:00 in Paris
+    people = customer(base, birth_date="1990-04-12", consents=("email", "sms"))
+    raw = events(
+        ("2026-02-10T18:00:00Z", "web", "product_view", "P1"),
+        ("2026-02-10T18:05:00Z", "web", "purchase", "P1"),
+        ("2026-03-20T18:00:00Z", "web", "product_view", "P2"),
+    )
+    profile = profile_at(base, people, raw, now)
+    assert profile.days_to_birthday == 6
+    decision = decide(profile, now)
+    [chosen] = decision.actions
+    assert chosen.action_id == "birthday"
+    assert chosen.offer_id == "birthday_points"
+    assert chosen.priority > 0
+    assert chosen.channel == Channel.EMAIL  # the cheaper of the consented channels
+    assert ReasonCode.OTHER_CHANNEL_PREFERRED in decision.reasons("birthday")
+    # and a week later the window has closed
+    later = profile_at(base, people, raw, now + dt.timedelta(days=8))
+    assert "birthday" not in decide(later, now + dt.timedelta(days=8)).eligible_action_ids
+
+
+# ---------------------------------------------------------------- abandoned cart
+
+SATURDAY_NIGHT = dt.datetime(2026, 3, 7, 22, 30, tzinfo=UTC)  # 23:30 in Paris
+
+
+def test_fresh_cart_is_reminded_plainly_at_the_first_allowed_moment(base: RetailDataset) -> None:
+    """A cart left at 21:30 on Saturday night: a plain reminder, deferred past quiet hours
+    to Sunday morning (not dropped), on the cheapest consented channel likely to work;
+    SMS (never on Sunday) has no moment within the reminder's 12 hours."""
+    people = customer(base, consents=("email", "push", "sms"))
+    raw = events(
+        ("2026-03-07T20:20:00Z", "web", "product_view", "P1"),
+        ("2026-03-07T20:30:00Z", "web", "add_to_cart", "P1"),
+    )
+    profile = profile_at(base, people, raw, SATURDAY_NIGHT)
+    assert profile.cart_items == ("P1",) and profile.cart_age_hours == pytest.approx(2.0)
+    decision = decide(profile, SATURDAY_NIGHT)
+    [chosen] = decision.actions
+    assert chosen.action_id == "cart_reminder_1" and chosen.offer_id is None
+    assert chosen.channel == Channel.PUSH  # as likely as e-mail, the cheapest
+    assert chosen.send_at is not None and chosen.send_at_local is not None
+    assert chosen.send_at - SATURDAY_NIGHT <= dt.timedelta(hours=12)
+    assert chosen.send_at_local.strftime("%a %H:%M") == "Sun 09:00"
+    assert chosen.timing_basis == "first moment outside quiet hours"
+    assert decision.reasons("cart_reminder_1").count(ReasonCode.NO_SEND_SLOT) == 1  # sms
+    assert ReasonCode.OTHER_CHANNEL_PREFERRED in decision.reasons("cart_reminder_1")  # e-mail
+    assert ReasonCode.NOT_ELIGIBLE in decision.reasons("cart_reminder_2_discount")  # not yet
+
+
+@pytest.mark.parametrize("promotion_lover", [True, False])
+def test_later_time_limited_discount_only_where_its_uplift_pays(
+    base: RetailDataset, promotion_lover: bool
+) -> None:
+    """A day after the first reminder the cart is still there: a 48-hour discount for a
+    customer whose purchases all used offers; a plain second reminder for one who never
+    used one (the discount's uplift would not pay for it)."""
+    now = dt.datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # Tuesday 10:00 in Paris
+    offer = {"offer_id": "O2"} if promotion_lover else {}
+    people = customer(base, consents=("email",))
+    raw = events(
+        ("2026-01-05T18:00:00Z", "web", "purchase", "P2", offer),
+        ("2026-02-02T18:00:00Z", "web", "purchase", "P2", offer),
+        ("2026-02-20T18:00:00Z", "web", "purchase", "P2", offer),
+        ("2026-03-09T08:00:00Z", "web", "add_to_cart", "P1"),
+    )
+    profile = profile_at(base, people, raw, now)
+    assert profile.cart_age_hours == pytest.approx(25.0)
+    history = {"cart_reminder_1": now - dt.timedelta(hours=22)}
+    decision = decide(profile, now, history=history)
+    [chosen] = decision.actions
+    if promotion_lover:
+        assert chosen.action_id == "cart_reminder_2_discount"
+        assert chosen.offer_id == "cart_10pct_48h" and chosen.send_at is not None
+        assert chosen.offer_expires_at == chosen.send_at + dt.timedelta(hours=48)
+    else:
+        assert chosen.action_id == "cart_reminder_2" and chosen.offer_id is None
+        assert ReasonCode.UPLIFT_TOO_LOW in decision.reasons("cart_reminder_2_discount")
+
