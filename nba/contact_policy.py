@@ -10,9 +10,11 @@ unknown keys are refused). Its defaults follow French practice:
   postal mail 1 a week and 2 in 30 days, wallet 09:00-21:00;
 * on-site and in-app placements (web, app) need a live session on that channel,
   have no caps and do not count toward the overall caps;
-* overall: at most 3 contacts a day and 8 a week; 30 days of cool-down after a
-  refusal on any channel; fatigue when 5 or more contacts in a week met a best
-  open rate below 5 %.
+* overall: at most 3 contacts a day and 8 a week, and 12 hours between two
+  messages on any channels (one decision sends one message; a second call soon
+  after an answer defers its message, or drops it if it would expire first);
+  30 days of cool-down after a refusal on any channel; fatigue when 5 or more
+  contacts in a week met a best open rate below 5 %.
 
 Quiet hours do not filter: :meth:`ContactPolicy.send_time` pushes the send to
 the next allowed moment and only reports :attr:`~nba.reasons.ReasonCode.NO_SEND_SLOT`
@@ -183,12 +185,19 @@ def _as_channel_key(value: object) -> object:
 
 
 class ContactPolicy(BaseModel):
-    """Overall caps, refusal cool-down, fatigue, and the rules of each channel."""
+    """Overall caps, refusal cool-down, fatigue, and the rules of each channel.
+
+    ``message_gap_hours`` is the least time between two messages on channels that
+    count toward the overall caps, whatever their channels (``None``: no gap): the
+    customer hears one thing at a time, not a cart reminder by SMS and a "we miss
+    you" push five minutes later.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cap_1d: int | None = Field(default=3, ge=0)
     cap_7d: int | None = Field(default=8, ge=0)
+    message_gap_hours: float | None = Field(default=12.0, ge=0)
     refusal_cooldown_days: float = Field(default=30.0, ge=0)
     fatigue_contacts_7d: int | None = Field(default=5, ge=1)
     fatigue_min_open_rate: float = Field(default=0.05, ge=0, le=1)
@@ -308,6 +317,12 @@ class ContactPolicy(BaseModel):
                 )
         if not rules.counts_toward_total:
             return None
+        if self.message_gap_hours is not None and self._total(pending) > 0:
+            return Reason(
+                ReasonCode.CONTACT_TOO_RECENT,
+                f"this decision already sends a message; messages are at least "
+                f"{self.message_gap_hours:g} hours apart",
+            )
         for cap, counts, code, period in (
             (self.cap_1d, history.contacts_1d, ReasonCode.TOTAL_DAILY_CAP, "24 hours"),
             (self.cap_7d, history.contacts_7d, ReasonCode.TOTAL_WEEKLY_CAP, "7 days"),
@@ -328,11 +343,14 @@ class ContactPolicy(BaseModel):
         latest: dt.datetime,
         local_hours: Sequence[TimeWindow] = (),
         best_hour: bool = True,
+        last_message_at: dt.datetime | None = None,
     ) -> SendTime | Reason:
         """The moment to send on ``channel`` between ``earliest`` and ``latest``.
 
         Session placements go out at once. Otherwise the channel's minimum gap
-        since the last contact moves ``earliest``; quiet hours (and the action's
+        since the last contact, and :attr:`message_gap_hours` since
+        ``last_message_at`` (the last message on any channel, sent or scheduled,
+        see :meth:`last_message_at`), move ``earliest``; quiet hours (and the action's
         ``local_hours``) are honoured in the customer's time zone; with
         ``best_hour`` the customer's preferred moment wins, else the first
         allowed one. Returns a :class:`~nba.reasons.Reason` when no moment is left.
@@ -350,6 +368,20 @@ class ContactPolicy(BaseModel):
                     ReasonCode.CONTACT_TOO_RECENT,
                     f"last {channel.value} contact at {last:%Y-%m-%d %H:%M} UTC; the next may not "
                     f"come before {gap_end:%Y-%m-%d %H:%M} UTC, after the action expires",
+                )
+            earliest = max(earliest, gap_end)
+        if (
+            self.message_gap_hours is not None
+            and rules.counts_toward_total
+            and last_message_at is not None
+        ):
+            gap_end = last_message_at + dt.timedelta(hours=self.message_gap_hours)
+            if gap_end > latest:
+                return Reason(
+                    ReasonCode.CONTACT_TOO_RECENT,
+                    f"a message went out (or is due) at {last_message_at:%Y-%m-%d %H:%M} UTC; "
+                    f"messages are at least {self.message_gap_hours:g} hours apart and this "
+                    f"action expires before {gap_end:%Y-%m-%d %H:%M} UTC",
                 )
             earliest = max(earliest, gap_end)
         allowed_times = rules.allowed_times
@@ -379,6 +411,21 @@ class ContactPolicy(BaseModel):
         else:
             basis = "first moment outside quiet hours"
         return SendTime(at, at.astimezone(zone), basis)
+
+    def last_message_at(
+        self, context: CustomerContext, sent: Mapping[str, dt.datetime] | None = None
+    ) -> dt.datetime | None:
+        """The last message to the customer on channels that count toward the caps:
+        the last contact recorded on those channels, or the latest send of ``sent``
+        (action id to send time, possibly still due; the caller leaves out actions
+        that only place content on a page), whichever is later."""
+        moments = [
+            at
+            for channel, at in context.contacts.last_contact_at.items()
+            if self.rules(channel).counts_toward_total
+        ]
+        moments += (sent or {}).values()
+        return max((m.astimezone(dt.UTC) for m in moments), default=None)
 
     def fatigue_factor(self, profile: CustomerProfile) -> float:
         """A factor in ``(0, 1]`` that lowers priorities as the week's contacts pile up."""

@@ -548,7 +548,9 @@ def test_several_actions_respect_caps_together() -> None:
         "{id: b, type: content, channels: [email, push], value: 20}",
         "{id: c, type: content, channels: [email], value: 10}",
     )
-    decision = engine(cat, max_actions=3).decide(context())
+    # without a gap between messages (by default one decision sends one message)
+    no_gap = parse_contact_policy("message_gap_hours: null")
+    decision = engine(cat, max_actions=3, contact_policy=no_gap).decide(context())
     assert [(a.action_id, a.channel) for a in decision.actions] == [
         ("a", Channel.EMAIL),
         ("b", Channel.PUSH),

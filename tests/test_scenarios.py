@@ -207,3 +207,50 @@ def test_later_time_limited_discount_only_where_its_uplift_pays(
         assert chosen.action_id == "cart_reminder_2" and chosen.offer_id is None
         assert ReasonCode.UPLIFT_TOO_LOW in decision.reasons("cart_reminder_2_discount")
 
+
+# ---------------------------------------------------------------- coherence
+
+
+def _lapsed_with_a_cart(base: RetailDataset, now: dt.datetime) -> CustomerProfile:
+    people = customer(base, consents=("email", "push", "sms"))
+    raw = events(
+        ("2025-09-01T18:00:00Z", "web", "purchase", "P2"),
+        ("2025-10-01T18:00:00Z", "web", "purchase", "P2"),
+        (now - dt.timedelta(hours=2), "app", "add_to_cart", "P1"),
+    )
+    return profile_at(base, people, raw, now)
+
+
+def test_no_second_message_in_a_second_call_within_the_cool_down(base: RetailDataset) -> None:
+    """An SMS cart reminder went out 5 minutes ago: a second call sends no cart reminder on
+    another channel (the action's cool-down) and no "we miss you" before 12 hours."""
+    now = dt.datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # Wednesday 11:00 in Paris
+    profile = _lapsed_with_a_cart(base, now)
+    first = decide(profile, now)
+    assert first.actions[0].action_id == "cart_reminder_1"
+    assert "reactivation" in first.eligible_action_ids
+    sent = now + dt.timedelta(minutes=1)
+    later = now + dt.timedelta(minutes=6)
+    second = decide(profile, later, history={"cart_reminder_1": sent})
+    assert ReasonCode.ACTION_COOLDOWN in second.reasons("cart_reminder_1")
+    for chosen in second.contacts:
+        assert chosen.send_at is not None and chosen.send_at >= sent + dt.timedelta(hours=12)
+    # an action that would expire before the gap ends is dropped, with the reason
+    short = parse_catalog(
+        "actions: [{id: quick, type: content, channels: [push], value: 50, ttl_hours: 2}]"
+    )
+    third = decide(profile, later, history={"cart_reminder_1": sent}, catalog=short)
+    assert third.contacts == ()
+    assert third.reasons("quick") == (ReasonCode.CONTACT_TOO_RECENT,)
+
+
+def test_several_actions_in_one_decision_send_one_message(base: RetailDataset) -> None:
+    """``max_actions=3`` used to give three messages for the same evening: now one, and
+    the others say why."""
+    now = dt.datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+    decision = decide(_lapsed_with_a_cart(base, now), now, max_actions=3)
+    assert len(decision.contacts) == 1
+    assert any(
+        r.code is ReasonCode.CONTACT_TOO_RECENT and "already sends a message" in r.message
+        for r in decision.rejections
+    )
