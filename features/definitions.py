@@ -149,6 +149,8 @@ FAMILIES: dict[str, Family] = {
         Family("xr", Op.MAX, KeyKind.CHANNEL, "last refusal or complaint"),
         Family("g", Op.MAX, KeyKind.CHANNEL, "consent register (ts*8 + withdrawn)"),
         Family("lt", Op.MAX, KeyKind.NONE, "loyalty tier register (ts*8 + rank)"),
+        Family("pc", Op.MAX, KeyKind.CHANNEL, "declared preferred channel (when declared)"),
+        Family("ph", Op.MAX, KeyKind.NONE, "declared preferred hours register (ts*1024 + hours)"),
         Family("ca", Op.MAX, KeyKind.PRODUCT, "last added to cart", retention_days=30),
         Family("cr", Op.MAX, KeyKind.PRODUCT, "last removed from cart", retention_days=30),
         Family("cb", Op.MAX, KeyKind.PRODUCT, "last purchased", retention_days=90),
@@ -258,6 +260,37 @@ def decode_register(encoded: float) -> tuple[float, int]:
     """``(seconds, value)`` of an encoded register."""
     seconds = math.floor(encoded / 8)
     return float(seconds), round(encoded - seconds * 8)
+
+
+#: Declared hours ``start-end`` (whole local hours, 0-24) as one register value below 1024.
+_HOURS_BASE = 25
+_HOURS_SCALE = 1024
+
+
+def encode_hours(text: str) -> int | None:
+    """``start * 25 + end`` of declared hours such as ``18-21`` (``None`` when not hours).
+
+    >>> encode_hours("18-21"), decode_hours(encode_hours("18-21"))
+    (471, '18-21')
+    """
+    start, sep, end = str(text).partition("-")
+    if not sep or not start.strip().isdigit() or not end.strip().isdigit():
+        return None
+    a, b = int(start), int(end)
+    if not (0 <= a <= 23 and 0 <= b <= 24 and a != b):
+        return None
+    return a * _HOURS_BASE + b
+
+
+def decode_hours(code: int) -> str:
+    """The declared hours ``start-end`` of :func:`encode_hours`."""
+    return f"{code // _HOURS_BASE}-{code % _HOURS_BASE}"
+
+
+def decode_hours_register(encoded: float) -> tuple[float, str]:
+    """``(seconds, hours)`` of a declared-hours register (``ts * 1024 + code``)."""
+    seconds = math.floor(encoded / _HOURS_SCALE)
+    return float(seconds), decode_hours(round(encoded - seconds * _HOURS_SCALE))
 
 
 def _family_ops(
@@ -481,6 +514,21 @@ def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
         yield _family_ops("g", rows, ch.value, encode_register(when, (~granted).astype(int)), when)
     tier = customers["loyalty_tier"].map(TIER_RANK).fillna(0).to_numpy(dtype=int)
     yield _family_ops("lt", rows, 0, encode_register(created, tier), created)
+    # declared preferences, stamped like the row (the latest declaration wins)
+    if "preferred_channel" in customers:
+        channel = customers["preferred_channel"].astype(object)
+        declared = channel.notna().to_numpy()
+        keys = channel[declared].map(lambda c: getattr(c, "value", c)).astype(str).to_numpy()
+        yield _family_ops(
+            "pc", rows[declared], keys, created[declared].astype(float), created[declared]
+        )
+    if "preferred_hours" in customers:
+        codes = customers["preferred_hours"].map(
+            lambda h: encode_hours(h) if isinstance(h, str) else None
+        )
+        declared = codes.notna().to_numpy()
+        values = created[declared].astype(float) * _HOURS_SCALE + codes[declared].to_numpy(float)
+        yield _family_ops("ph", rows[declared], 0, values, created[declared])
 
 
 def key_time_seconds(family: Family, key: object) -> float | None:

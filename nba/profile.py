@@ -140,6 +140,9 @@ class CustomerProfile:
     loyalty_tier: str = "none"
     days_since_loyalty_tier: float | None = None
     has_click_collect: bool = False
+    # declared preferences (customers table): an outbound channel, local hours "18-21"
+    preferred_channel: str | None = None
+    preferred_hours: str | None = None
     # consent and contact history
     consents: dict[Channel, bool] = field(default_factory=dict)
     contacts: ContactHistory = field(default_factory=ContactHistory)

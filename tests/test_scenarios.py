@@ -254,3 +254,41 @@ def test_several_actions_in_one_decision_send_one_message(base: RetailDataset) -
         r.code is ReasonCode.CONTACT_TOO_RECENT and "already sends a message" in r.message
         for r in decision.rejections
     )
+
+
+# ---------------------------------------------------------------- declared preferences
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_declared_preferred_channel_and_hours_are_honoured(
+    base: RetailDataset, declared: bool
+) -> None:
+    """A lapsing customer, active around 10:00, who declared e-mail, 18-21: "we miss you"
+    by e-mail within those hours; without the declaration, by push (as likely, cheaper)
+    at their active hour."""
+    now = dt.datetime(2026, 3, 4, 7, 0, tzinfo=UTC)  # Wednesday 08:00 in Paris
+    people = customer(
+        base,
+        consents=("email", "push"),
+        preferred_channel="email" if declared else None,
+        preferred_hours="18-21" if declared else None,
+    )
+    raw = events(
+        ("2025-09-01T09:00:00Z", "web", "purchase", "P2"),
+        ("2025-10-01T09:00:00Z", "web", "purchase", "P2"),
+    )
+    profile = profile_at(base, people, raw, now)
+    assert (profile.preferred_channel, profile.preferred_hours) == (
+        ("email", "18-21") if declared else (None, None)
+    )
+    decision = decide(profile, now)
+    [chosen] = decision.actions
+    assert chosen.action_id == "reactivation" and chosen.send_at_local is not None
+    if declared:
+        assert chosen.channel == Channel.EMAIL
+        assert 18 <= chosen.send_at_local.hour < 21
+        assert chosen.timing_basis == "within the customer's declared hours (18:00-21:00)"
+        assert ReasonCode.OTHER_CHANNEL_PREFERRED in decision.reasons("reactivation")  # push
+    else:
+        assert chosen.channel == Channel.PUSH
+        assert chosen.send_at_local.hour == 11  # their active hour (11:00 in Paris, summer time)
