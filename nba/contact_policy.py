@@ -18,7 +18,10 @@ unknown keys are refused). Its defaults follow French practice:
 
 Quiet hours do not filter: :meth:`ContactPolicy.send_time` pushes the send to
 the next allowed moment and only reports :attr:`~nba.reasons.ReasonCode.NO_SEND_SLOT`
-when none exists before the action's time-to-live runs out.
+when none exists before the action's time-to-live runs out. Caps count rolling
+windows (the last 24 hours, 7 and 30 days); a cap reached by past contacts defers
+the send until it frees up (:meth:`ContactPolicy.caps_free_at`) when that comes
+before the action expires, and filters the channel otherwise.
 
 >>> policy = ContactPolicy()
 >>> policy.rules(Channel.SMS).allowed_times.allows(dt.datetime(2026, 3, 8, 12))  # a Sunday
@@ -279,12 +282,16 @@ class ContactPolicy(BaseModel):
         context: CustomerContext,
         channel: Channel,
         pending: Mapping[Channel, int] | None = None,
+        *,
+        caps: bool = True,
     ) -> Reason | None:
         """Why ``channel`` cannot be used now (session, refusal, caps, fatigue), or ``None``.
 
         ``pending`` counts contacts already chosen in the same decision, so that a
         decision with several actions respects the caps as a whole. Consent is
         checked separately (:mod:`nba.consent`), and quiet hours by :meth:`send_time`.
+        With ``caps=False`` the rolling caps reached by past contacts are not checked
+        (the caller defers the send until they free up, see :meth:`caps_free_at`).
         """
         pending = pending or {}
         rules = self.rules(channel)
@@ -310,7 +317,7 @@ class ContactPolicy(BaseModel):
             (rules.cap_7d, history.contacts_7d, ReasonCode.CHANNEL_WEEKLY_CAP, "7 days"),
             (rules.cap_30d, history.contacts_30d, ReasonCode.CHANNEL_30_DAY_CAP, "30 days"),
         ):
-            used = counts.get(channel, 0) + pending.get(channel, 0)
+            used = (counts.get(channel, 0) if caps else 0) + pending.get(channel, 0)
             if cap is not None and used >= cap:
                 return Reason(
                     code, f"{used} {channel.value} contact(s) in {period}, the cap is {cap}"
@@ -327,7 +334,7 @@ class ContactPolicy(BaseModel):
             (self.cap_1d, history.contacts_1d, ReasonCode.TOTAL_DAILY_CAP, "24 hours"),
             (self.cap_7d, history.contacts_7d, ReasonCode.TOTAL_WEEKLY_CAP, "7 days"),
         ):
-            used = self._total(counts) + self._total(pending)
+            used = (self._total(counts) if caps else 0) + self._total(pending)
             if cap is not None and used >= cap:
                 return Reason(
                     code, f"{used} contact(s) on all channels in {period}, the cap is {cap}"
@@ -412,6 +419,52 @@ class ContactPolicy(BaseModel):
             basis = "first moment outside quiet hours"
         return SendTime(at, at.astimezone(zone), basis)
 
+    def caps_free_at(self, context: CustomerContext, channel: Channel) -> dt.datetime | None:
+        """When the rolling caps that past contacts reached on ``channel`` stop blocking it
+        (if nothing else is sent): each reached cap frees once the last contact it counts
+        is older than its window, plus the hour contacts are counted by (exact for a cap of
+        one, later than needed otherwise). ``None`` when such a contact's time is unknown.
+
+        >>> from nba.profile import ContactHistory
+        >>> at = dt.datetime(2026, 3, 6, 10, 20, tzinfo=dt.UTC)
+        >>> history = ContactHistory(last_contact_at={Channel.EMAIL: at},
+        ...                          contacts_1d={Channel.EMAIL: 1})
+        >>> ctx = CustomerContext(CustomerProfile("C1", contacts=history), at)
+        >>> ContactPolicy().caps_free_at(ctx, Channel.EMAIL)
+        datetime.datetime(2026, 3, 7, 11, 20, tzinfo=datetime.timezone.utc)
+        """
+        rules = self.rules(channel)
+        history = context.contacts
+        frees = context.now_utc
+        last_here = history.last_contact_at.get(channel)
+        counted = [
+            at for c, at in history.last_contact_at.items() if self.rules(c).counts_toward_total
+        ]
+        last_any = max(counted, default=None)
+        reached: list[tuple[dt.datetime | None, int]] = [
+            (last_here, days)
+            for cap, counts, days in (
+                (rules.cap_1d, history.contacts_1d, 1),
+                (rules.cap_7d, history.contacts_7d, 7),
+                (rules.cap_30d, history.contacts_30d, 30),
+            )
+            if cap is not None and counts.get(channel, 0) >= cap
+        ]
+        if rules.counts_toward_total:
+            reached += [
+                (last_any, days)
+                for cap, counts, days in (
+                    (self.cap_1d, history.contacts_1d, 1),
+                    (self.cap_7d, history.contacts_7d, 7),
+                )
+                if cap is not None and self._total(counts) >= cap
+            ]
+        for last, days in reached:
+            if last is None:
+                return None
+            frees = max(frees, last.astimezone(dt.UTC) + dt.timedelta(days=days, hours=1))
+        return frees
+
     def last_message_at(
         self, context: CustomerContext, sent: Mapping[str, dt.datetime] | None = None
     ) -> dt.datetime | None:
@@ -452,6 +505,17 @@ class ContactPolicy(BaseModel):
 
 
 _UNRESTRICTED = ChannelRules()
+
+#: Reasons of rolling caps, which a later send may clear.
+ROLLING_CAP_CODES: frozenset[ReasonCode] = frozenset(
+    {
+        ReasonCode.CHANNEL_DAILY_CAP,
+        ReasonCode.CHANNEL_WEEKLY_CAP,
+        ReasonCode.CHANNEL_30_DAY_CAP,
+        ReasonCode.TOTAL_DAILY_CAP,
+        ReasonCode.TOTAL_WEEKLY_CAP,
+    }
+)
 
 
 class ContactPolicyIssue(ConfigIssue):

@@ -20,7 +20,7 @@ from nba.budgets import UsageCounts, budget_reason
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.consent import consent_reason
-from nba.contact_policy import ContactPolicy
+from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.timing import SendTime
@@ -182,11 +182,22 @@ def channel_slot(
     reason = consent_reason(context.profile, channel) or policy.channel_reason(
         context, channel, pending
     )
-    if reason is not None:
-        return reason
     now = context.now_utc
     earliest = now + dt.timedelta(hours=action.send_delay_hours)
     latest = action.latest_send(now)
+    capped: Reason | None = None
+    if reason is not None and reason.code in ROLLING_CAP_CODES and not pending:
+        # a rolling cap reached by past contacts: send once it frees, if the action lasts
+        frees = policy.caps_free_at(context, channel)
+        if frees is None:
+            return reason
+        if frees > latest:
+            message = f"{reason.message}; the caps free up at {frees:%Y-%m-%d %H:%M} UTC, "
+            return Reason(reason.code, message + "after the action expires")
+        capped, earliest = reason, max(earliest, frees)
+        reason = policy.channel_reason(context, channel, pending, caps=False)
+    if reason is not None:
+        return reason
     best_hour = action.timing == "best_hour"
     key = (channel, earliest, latest, action.local_hours, best_hour)
     send = None if send_times is None else send_times.get(key)
@@ -204,6 +215,9 @@ def channel_slot(
             send_times[key] = send
     if isinstance(send, Reason):
         return send
+    if capped is not None:
+        basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
+        send = SendTime(send.at, send.local, basis)
     return ChannelSlot(channel, send)
 
 

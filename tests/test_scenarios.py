@@ -292,3 +292,42 @@ def test_declared_preferred_channel_and_hours_are_honoured(
     else:
         assert chosen.channel == Channel.PUSH
         assert chosen.send_at_local.hour == 11  # their active hour (11:00 in Paris, summer time)
+
+
+# ---------------------------------------------------------------- rolling caps
+
+
+def test_rolling_daily_cap_defers_the_reminder_until_it_frees(base: RetailDataset) -> None:
+    """A campaign e-mail went out at 07:20 (Paris); a cart is left at 21:00. The e-mail
+    cap (1 in 24 hours, rolling) is reached: the reminder goes out when the e-mail of
+    07:20 leaves the window (its hour, counted whole), 08:20 the next morning, within the
+    reminder's 12 hours; the weekly cap (4 in 7 days) is far."""
+    now = dt.datetime(2026, 3, 4, 21, 0, tzinfo=UTC)  # Wednesday 22:00 in Paris
+    people = customer(base, consents=("email",))
+    raw = events(
+        ("2026-03-04T06:20:00Z", "email", "message_sent", None),
+        ("2026-03-04T20:00:00Z", "web", "add_to_cart", "P1"),
+    )
+    profile = profile_at(base, people, raw, now)
+    assert profile.contacts.contacts_1d == {Channel.EMAIL: 1}
+    decision = decide(profile, now)
+    [chosen] = decision.actions
+    assert chosen.action_id == "cart_reminder_1" and chosen.channel == Channel.EMAIL
+    assert chosen.send_at == dt.datetime(2026, 3, 5, 7, 20, tzinfo=UTC)
+    assert "once the rolling cap frees" in chosen.timing_basis
+    # a week with the e-mail cap used up: no moment within the reminder's validity
+    week = events(
+        *[(f"2026-03-0{d}T06:20:00Z", "email", "message_sent", None) for d in (1, 2, 3, 4)],
+        ("2026-03-04T20:00:00Z", "web", "add_to_cart", "P1"),
+    )
+    capped = decide(profile_at(base, people, week, now), now)
+    assert capped.contacts == ()
+    [why] = [
+        r
+        for r in capped.rejections
+        if (r.action_id, r.channel) == ("cart_reminder_1", Channel.EMAIL)
+    ]
+    assert why.code is ReasonCode.CHANNEL_DAILY_CAP
+    assert why.message.endswith(
+        "the caps free up at 2026-03-11 07:20 UTC, after the action expires"
+    )
