@@ -75,6 +75,10 @@ NEW_PRODUCT_DAYS = 30
 DEFAULT_VIEW_SECONDS = 60.0
 #: A click on a channel converts when a purchase follows within this many days.
 CONVERSION_DAYS = 3
+#: A purchase is a click-and-collect order when its properties say
+#: ``{"fulfilment": "click_collect"}`` (also ``click_and_collect``, ``pickup``).
+FULFILMENT_PROPERTY = "fulfilment"
+CLICK_COLLECT_FULFILMENTS = frozenset({"click_collect", "click_and_collect", "pickup"})
 
 TIER_RANK: dict[str, int] = {t.value: i for i, t in enumerate(LoyaltyTier)}
 TIERS: tuple[str, ...] = tuple(t.value for t in LoyaltyTier)
@@ -125,6 +129,8 @@ FAMILIES: dict[str, Family] = {
         Family("tc", Op.MAX, KeyKind.NONE, "last checkout started"),
         Family("td", Op.MAX, KeyKind.NONE, "last order delivered"),
         Family("cc", Op.MIN, KeyKind.NONE, "first click-and-collect pick-up"),
+        Family("cl", Op.MAX, KeyKind.NONE, "last click-and-collect pick-up"),
+        Family("co", Op.MAX, KeyKind.NONE, "last click-and-collect order"),
         Family("np", Op.SUM, KeyKind.NONE, "purchases"),
         Family("rv", Op.SUM, KeyKind.NONE, "revenue"),
         Family("pp", Op.SUM, KeyKind.NONE, "purchases with an offer or coupon"),
@@ -314,6 +320,25 @@ def _view_seconds(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
     return seconds
 
 
+def _click_collect_orders(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
+    """Of the rows of ``mask``, those whose properties name a click-and-collect fulfilment."""
+    out = np.zeros(len(mask), dtype=bool)
+    rows = np.flatnonzero(mask & properties.notna().to_numpy())
+    for row in rows:
+        out[row] = _is_click_collect(properties.iloc[row])
+    return out
+
+
+def _is_click_collect(properties: object) -> bool:
+    if not isinstance(properties, str) or FULFILMENT_PROPERTY not in properties:
+        return False
+    try:
+        value = _loads(properties).get(FULFILMENT_PROPERTY)
+    except ValueError:
+        return False
+    return isinstance(value, str) and value.strip().lower() in CLICK_COLLECT_FULFILMENTS
+
+
 def _loads(text: str) -> dict[str, object]:
     import json
 
@@ -451,6 +476,9 @@ def event_ops(
         yield _ops(family, rows[mask], 0, t[mask].astype(float))
     pickup = of(EventType.CLICK_COLLECT_PICKUP)
     yield _ops("cc", rows[pickup], 0, t[pickup].astype(float))
+    yield _ops("cl", rows[pickup], 0, t[pickup].astype(float))
+    collect_order = _click_collect_orders(events["properties"], purchase)
+    yield _ops("co", rows[collect_order], 0, t[collect_order].astype(float))
 
     keyed_types: tuple[tuple[str, tuple[EventType, ...]], ...] = (
         ("ca", (EventType.ADD_TO_CART,)),
@@ -650,6 +678,8 @@ def single_event_ops(
         ops += [(f"pd:{day}", 1.0), (f"rd:{day}", money)]
         if offer_id is not None:
             ops.append(("pp", 1.0))
+        if _is_click_collect(properties):
+            ops.append(("co", fts))
         ops.append((f"pm:{local.month}", 1.0))  # type: ignore[union-attr]
         launch = catalog.launch.get(product_id) if has_product else None  # type: ignore[arg-type]
         if launch is not None and 0 <= ts - launch <= NEW_PRODUCT_DAYS * SECONDS_PER_DAY:
@@ -685,6 +715,8 @@ def single_event_ops(
     stamped = _STAMPED.get(event_type)
     if stamped is not None:
         ops.append((stamped, fts))
+    if event_type == EventType.CLICK_COLLECT_PICKUP.value:
+        ops.append(("cl", fts))
     if has_product:
         for family in _PRODUCT_STAMPED.get(event_type, ()):
             ops.append((f"{family}:{product_id}", fts))

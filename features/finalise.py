@@ -348,6 +348,7 @@ def build_profile(
         if declared_channels
         else None
     )
+    collect_order, collect_pickup = get("co"), get("cl")
     hours_register = get("ph")
     preferred_hours = None if hours_register is None else decode_hours_register(hours_register)[1]
 
@@ -392,6 +393,9 @@ def build_profile(
         loyalty_tier=tier,
         days_since_loyalty_tier=_days(now, tier_at),
         has_click_collect=get("cc") is not None,
+        click_collect_pending=collect_order is not None
+        and (collect_pickup is None or collect_pickup < collect_order),
+        hours_since_click_collect_order=_hours(now, collect_order),
         preferred_channel=preferred_channel,
         preferred_hours=preferred_hours,
         consents=consents,

@@ -394,7 +394,8 @@ def test_reactivation_of_lapsing_customers() -> None:
 def test_cross_sell_after_click_and_collect_and_review_after_delivery() -> None:
     decision = engine(retailer()).decide(
         context(
-            has_click_collect=True,
+            click_collect_pending=True,
+            hours_since_click_collect_order=30.0,
             hours_since_last_purchase=30.0,
             last_purchased_products=("P1",),
             hours_since_last_delivery=48.0,

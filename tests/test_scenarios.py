@@ -331,3 +331,48 @@ def test_rolling_daily_cap_defers_the_reminder_until_it_frees(base: RetailDatase
     assert why.message.endswith(
         "the caps free up at 2026-03-11 07:20 UTC, after the action expires"
     )
+
+
+# ---------------------------------------------------------------- click and collect
+
+COLLECT = {"properties": {"fulfilment": "click_collect"}}
+
+
+def test_click_and_collect_cross_sell_while_the_first_pickup_is_pending(
+    base: RetailDataset,
+) -> None:
+    """A first click-and-collect order placed 5 hours ago (never collected before): items
+    that go with it, before the pick-up; once collected, no more."""
+    now = dt.datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # Wednesday 16:00 in Paris
+    people = customer(base, consents=("email", "push"))
+    order = ("2026-03-04T10:00:00Z", "web", "purchase", "P1", COLLECT)
+    profile = profile_at(base, people, events(order), now)
+    assert profile.click_collect_pending and not profile.has_click_collect
+    decision = decide(profile, now)
+    [chosen] = decision.actions
+    assert chosen.action_id == "cross_sell_click_collect"
+    assert chosen.template == "add_to_your_pickup"
+    later = now + dt.timedelta(hours=20)
+    collected = events(order, ("2026-03-05T09:00:00Z", "store", "click_collect_pickup", "P1"))
+    after = profile_at(base, people, collected, later)
+    assert after.has_click_collect and not after.click_collect_pending
+    assert ReasonCode.NOT_ELIGIBLE in decide(after, later).reasons("cross_sell_click_collect")
+
+
+def test_no_pickup_message_after_a_store_purchase_of_a_past_collector(
+    base: RetailDataset,
+) -> None:
+    """A customer who collected an order last month buys in store today: nothing waits
+    for a pick-up, so no "add to your pickup"."""
+    now = dt.datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+    people = customer(base, consents=("email", "push"))
+    raw = events(
+        ("2026-02-01T10:00:00Z", "web", "purchase", "P2", COLLECT),
+        ("2026-02-02T16:00:00Z", "store", "click_collect_pickup", "P2"),
+        ("2026-03-04T10:00:00Z", "store", "purchase", "P1"),
+    )
+    profile = profile_at(base, people, raw, now)
+    assert profile.has_click_collect and not profile.click_collect_pending
+    decision = decide(profile, now)
+    assert ReasonCode.NOT_ELIGIBLE in decision.reasons("cross_sell_click_collect")
+    assert "cross_sell_click_collect" not in decision.eligible_action_ids
