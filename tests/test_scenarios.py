@@ -30,6 +30,7 @@ from nba.engine import NextBestActionPolicy
 from nba.pipeline import build_pipeline
 from nba.profile import CustomerProfile
 from nba.reasons import ReasonCode
+from nba.screening import Restriction
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 UTC = dt.UTC
@@ -111,6 +112,7 @@ def decide(
     history: dict[str, dt.datetime] | None = None,
     max_actions: int = 1,
     catalog: Catalog | None = None,
+    only: str | None = None,
 ) -> Decision:
     catalog = catalog or retailer()
     contact_policy = retailer_policy()
@@ -119,7 +121,8 @@ def decide(
     )
     pipeline = build_pipeline(catalog, contact_policy, policy=engine, max_actions=max_actions)
     context = CustomerContext(profile, now, action_history=history or {})
-    return pipeline.route(context, seed=1).decision
+    restriction = None if only is None else Restriction(action_ids=frozenset({only}))
+    return pipeline.route(context, seed=1, restriction=restriction).decision
 
 
 # ---------------------------------------------------------------- milestones
@@ -376,3 +379,113 @@ def test_no_pickup_message_after_a_store_purchase_of_a_past_collector(
     decision = decide(profile, now)
     assert ReasonCode.NOT_ELIGIBLE in decision.reasons("cross_sell_click_collect")
     assert "cross_sell_click_collect" not in decision.eligible_action_ids
+
+
+# ---------------------------------------------------------------- browse, launch, lifecycle
+
+
+def test_browse_abandonment_is_reminded_the_same_evening(base: RetailDataset) -> None:
+    """Looked at black trousers for 20 minutes on Friday evening, bought nothing: a
+    reminder that evening (18:00-22:00 local), not the next day."""
+    now = dt.datetime(2026, 3, 6, 18, 30, tzinfo=UTC)  # Friday 19:30 in Paris
+    people = customer(base, consents=("email", "push"))
+    dwell = {"properties": {"dwell_seconds": 600}}
+    raw = events(
+        ("2026-03-06T18:00:00Z", "web", "product_view", "P1", dwell),
+        ("2026-03-06T18:12:00Z", "web", "product_view", "P1", dwell),
+    )
+    profile = profile_at(base, people, raw, now)
+    assert profile.browse_minutes_24h == pytest.approx(20.0) and profile.cart_items == ()
+    decision = decide(profile, now)
+    [chosen] = decision.actions
+    assert chosen.action_id == "browse_reminder_evening"
+    assert chosen.send_at_local is not None
+    assert chosen.send_at_local.date() == dt.date(2026, 3, 6)
+    assert 18 <= chosen.send_at_local.hour < 22
+
+
+@pytest.mark.parametrize(
+    ("product", "offer", "variant", "template"),
+    [
+        ("P2", None, "early_adopter", "launch_be_the_first"),  # P2 launched 2026-02-15
+        ("P1", "O1", "promotion_lover", "launch_launch_week_deals"),
+    ],
+)
+def test_launch_is_worded_for_early_adopters_and_for_promotion_lovers(
+    base: RetailDataset, product: str, offer: str | None, variant: str, template: str
+) -> None:
+    """The spring launch, asked for by a journey tool: "be the first" for a customer who
+    buys new products, "launch week deals" for one who buys with offers."""
+    now = dt.datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    people = customer(base, consents=("email",))
+    extras = {} if offer is None else {"offer_id": offer}
+    raw = events(
+        ("2026-02-20T18:00:00Z", "web", "purchase", product, extras),
+        ("2026-02-25T18:00:00Z", "web", "purchase", product, extras),
+    )
+    profile = profile_at(base, people, raw, now)
+    decision = decide(profile, now, only="new_collection_launch")
+    [chosen] = decision.actions
+    assert chosen.action_id == "new_collection_launch"
+    assert (chosen.variant_id, chosen.template) == (variant, template)
+
+
+def test_reactivation_of_a_lapsed_customer_without_a_discount(base: RetailDataset) -> None:
+    """Two purchases last autumn, silence since: "we miss you", without the win-back
+    discount (they never bought with an offer: it would not move them)."""
+    now = dt.datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    people = customer(base, consents=("email", "sms"))
+    raw = events(
+        ("2025-09-01T09:00:00Z", "web", "purchase", "P2"),
+        ("2025-10-01T09:00:00Z", "web", "purchase", "P2"),
+    )
+    profile = profile_at(base, people, raw, now)
+    assert profile.lifecycle_state.value == "lapsed"
+    decision = decide(profile, now)
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel, chosen.offer_id) == (
+        "reactivation",
+        Channel.EMAIL,
+        None,
+    )
+    assert ReasonCode.UPLIFT_TOO_LOW in decision.reasons("reactivation_offer")
+
+
+def test_review_is_asked_after_delivery(base: RetailDataset) -> None:
+    """Delivered two days ago (the complementary items went out yesterday): a review
+    request; before the delivery, none."""
+    now = dt.datetime(2026, 3, 6, 9, 0, tzinfo=UTC)
+    people = customer(base, consents=("email",))
+    bought = ("2026-03-02T18:00:00Z", "web", "purchase", "P1")
+    delivered = events(bought, ("2026-03-04T09:00:00Z", "web", "order_delivered", "P1"))
+    history = {"cross_sell_after_purchase": now - dt.timedelta(hours=30)}
+    decision = decide(profile_at(base, people, delivered, now), now, history=history)
+    assert decision.actions[0].action_id == "review_request"
+    undelivered = decide(profile_at(base, people, events(bought), now), now, history=history)
+    assert ReasonCode.NOT_ELIGIBLE in undelivered.reasons("review_request")
+
+
+def test_welcome_series(base: RetailDataset) -> None:
+    """Signed up yesterday, nothing bought: the first welcome at once; three days after it,
+    the second."""
+    now = dt.datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    people = customer(base, consents=("email",), created_at="2026-03-03T12:00:00Z")
+    raw = events(("2026-03-03T12:05:00Z", "web", "product_view", "P1"))
+    first = decide(profile_at(base, people, raw, now), now)
+    assert first.actions[0].action_id == "welcome_1"
+    assert first.actions[0].timing_basis == "as soon as possible"
+    later = now + dt.timedelta(days=4)
+    second = decide(profile_at(base, people, raw, later), later, history={"welcome_1": now})
+    assert second.actions[0].action_id == "welcome_2"
+
+
+def test_no_consent_means_nothing_outbound(base: RetailDataset) -> None:
+    """A fresh cart but no consent on any channel: nothing is sent, and every channel of
+    the reminder says why."""
+    now = dt.datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
+    people = customer(base, consents=())
+    raw = events(("2026-03-04T08:00:00Z", "web", "add_to_cart", "P1"))
+    decision = decide(profile_at(base, people, raw, now), now)
+    assert decision.contacts == ()
+    assert decision.actions[0].is_do_nothing
+    assert decision.reasons("cart_reminder_1") == (ReasonCode.NO_CONSENT,) * 3
