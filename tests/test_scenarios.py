@@ -29,6 +29,7 @@ from nba.decision import Decision
 from nba.engine import NextBestActionPolicy
 from nba.pipeline import build_pipeline
 from nba.profile import CustomerProfile
+from nba.reachability import CatalogWarning, unreachable_actions
 from nba.reasons import ReasonCode
 from nba.screening import Restriction
 
@@ -489,3 +490,34 @@ def test_no_consent_means_nothing_outbound(base: RetailDataset) -> None:
     assert decision.contacts == ()
     assert decision.actions[0].is_do_nothing
     assert decision.reasons("cart_reminder_1") == (ReasonCode.NO_CONSENT,) * 3
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_an_action_that_can_never_fire_is_a_load_time_warning() -> None:
+    """Eligibility that contradicts the contact policy, or channels all outside the
+    action's time-to-live: a warning naming the action and why, when the pipeline is
+    built; the example catalog has none."""
+    catalog = parse_catalog(
+        """
+actions:
+  - {id: late_sms, type: content, channels: [sms], ttl_hours: 2,
+     eligibility: "local_hour >= 22 or local_hour < 5"}
+  - {id: evening_call, type: content, channels: [call_centre], ttl_hours: 1,
+     local_hours: ["21:00-23:00"]}
+  - {id: fine, type: content, channels: [email], eligibility: "local_hour >= 22"}
+"""
+    )
+    with pytest.warns(CatalogWarning) as caught:
+        build_pipeline(catalog, retailer_policy())
+    messages = [str(w.message) for w in caught]
+    assert messages == [
+        "action 'late_sms' can never fire: its eligibility (local_hour >= 22 or local_hour < 5)"
+        " holds only at local times when none of its channels (sms: 08:00-20:00,"
+        " mon/tue/wed/thu/fri/sat) may send within its 2 h time-to-live",
+        "action 'evening_call' can never fire: none of its channels (call_centre:"
+        " 10:00-13:00, 14:00-20:00, mon/tue/wed/thu/fri) may send in 21:00-23:00 within"
+        " its 1 h time-to-live",
+    ]
+    assert unreachable_actions(retailer(), retailer_policy()) == ()
