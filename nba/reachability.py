@@ -76,12 +76,13 @@ def unreachable_actions(catalog: Catalog, policy: ContactPolicy) -> tuple[str, .
     """Why each action of ``catalog`` that can never fire under ``policy`` cannot, in
     catalog order (empty when every action may fire)."""
     problems: list[str] = []
+    allowed_hours: dict[tuple[object, ...], list[bool]] = {}  # actions share channels
     for action in catalog:
         if action.is_do_nothing or not action.deliverable_channels:
             continue
         sendable = [False] * HOURS_PER_WEEK
         for channel in action.deliverable_channels:
-            for hour, ok in enumerate(_sendable_from(action, channel, policy)):
+            for hour, ok in enumerate(_sendable_from(action, channel, policy, allowed_hours)):
                 sendable[hour] = sendable[hour] or ok
         described = ", ".join(_describe(c, policy) for c in action.deliverable_channels)
         if not any(sendable):
@@ -116,13 +117,23 @@ def warn_unreachable(catalog: Catalog, policy: ContactPolicy) -> tuple[str, ...]
     return problems
 
 
-def _sendable_from(action: Action, channel: Channel, policy: ContactPolicy) -> list[bool]:
+def _sendable_from(
+    action: Action,
+    channel: Channel,
+    policy: ContactPolicy,
+    cache: dict[tuple[object, ...], list[bool]],
+) -> list[bool]:
     """For each local hour of the week: may ``action`` go out on ``channel`` within its
     time-to-live when decided then?"""
     rules = policy.rules(channel)
     if rules.requires_session:
         return [True] * HOURS_PER_WEEK  # during a live session, at once
-    allowed = [_hour_allowed(rules.allowed_times.allows, action, h) for h in range(HOURS_PER_WEEK)]
+    key = (channel, action.local_hours)
+    allowed = cache.get(key)
+    if allowed is None:
+        allowed = cache[key] = [
+            _hour_allowed(rules.allowed_times.allows, action, h) for h in range(HOURS_PER_WEEK)
+        ]
     if not any(allowed):
         return [False] * HOURS_PER_WEEK
     # hours from each hour of the week to the next allowed one (circular)
