@@ -227,12 +227,13 @@ def _lapsed_with_a_cart(base: RetailDataset, now: dt.datetime) -> CustomerProfil
 
 def test_no_second_message_in_a_second_call_within_the_cool_down(base: RetailDataset) -> None:
     """An SMS cart reminder went out 5 minutes ago: a second call sends no cart reminder on
-    another channel (the action's cool-down) and no "we miss you" before 12 hours."""
+    another channel (the action's cool-down) and no other message before 12 hours (the
+    weekly picks wait; "we miss you" is not for a customer with a cart in progress)."""
     now = dt.datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # Wednesday 11:00 in Paris
     profile = _lapsed_with_a_cart(base, now)
     first = decide(profile, now)
     assert first.actions[0].action_id == "cart_reminder_1"
-    assert "reactivation" in first.eligible_action_ids
+    assert "recommendations_weekly" in first.eligible_action_ids  # another message
     sent = now + dt.timedelta(minutes=1)
     later = now + dt.timedelta(minutes=6)
     second = decide(profile, later, history={"cart_reminder_1": sent})
@@ -254,6 +255,7 @@ def test_several_actions_in_one_decision_send_one_message(base: RetailDataset) -
     now = dt.datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
     decision = decide(_lapsed_with_a_cart(base, now), now, max_actions=3)
     assert len(decision.contacts) == 1
+    assert ReasonCode.NOT_ELIGIBLE in decision.reasons("reactivation")  # a cart: they are back
     assert any(
         r.code is ReasonCode.CONTACT_TOO_RECENT and "already sends a message" in r.message
         for r in decision.rejections
