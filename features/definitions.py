@@ -75,6 +75,10 @@ NEW_PRODUCT_DAYS = 30
 DEFAULT_VIEW_SECONDS = 60.0
 #: A click on a channel converts when a purchase follows within this many days.
 CONVERSION_DAYS = 3
+#: A purchase is a click-and-collect order when its properties say
+#: ``{"fulfilment": "click_collect"}`` (also ``click_and_collect``, ``pickup``).
+FULFILMENT_PROPERTY = "fulfilment"
+CLICK_COLLECT_FULFILMENTS = frozenset({"click_collect", "click_and_collect", "pickup"})
 
 TIER_RANK: dict[str, int] = {t.value: i for i, t in enumerate(LoyaltyTier)}
 TIERS: tuple[str, ...] = tuple(t.value for t in LoyaltyTier)
@@ -125,6 +129,8 @@ FAMILIES: dict[str, Family] = {
         Family("tc", Op.MAX, KeyKind.NONE, "last checkout started"),
         Family("td", Op.MAX, KeyKind.NONE, "last order delivered"),
         Family("cc", Op.MIN, KeyKind.NONE, "first click-and-collect pick-up"),
+        Family("cl", Op.MAX, KeyKind.NONE, "last click-and-collect pick-up"),
+        Family("co", Op.MAX, KeyKind.NONE, "last click-and-collect order"),
         Family("np", Op.SUM, KeyKind.NONE, "purchases"),
         Family("rv", Op.SUM, KeyKind.NONE, "revenue"),
         Family("pp", Op.SUM, KeyKind.NONE, "purchases with an offer or coupon"),
@@ -149,6 +155,8 @@ FAMILIES: dict[str, Family] = {
         Family("xr", Op.MAX, KeyKind.CHANNEL, "last refusal or complaint"),
         Family("g", Op.MAX, KeyKind.CHANNEL, "consent register (ts*8 + withdrawn)"),
         Family("lt", Op.MAX, KeyKind.NONE, "loyalty tier register (ts*8 + rank)"),
+        Family("pc", Op.MAX, KeyKind.CHANNEL, "declared preferred channel (when declared)"),
+        Family("ph", Op.MAX, KeyKind.NONE, "declared preferred hours register (ts*1024 + hours)"),
         Family("ca", Op.MAX, KeyKind.PRODUCT, "last added to cart", retention_days=30),
         Family("cr", Op.MAX, KeyKind.PRODUCT, "last removed from cart", retention_days=30),
         Family("cb", Op.MAX, KeyKind.PRODUCT, "last purchased", retention_days=90),
@@ -260,6 +268,37 @@ def decode_register(encoded: float) -> tuple[float, int]:
     return float(seconds), round(encoded - seconds * 8)
 
 
+#: Declared hours ``start-end`` (whole local hours, 0-24) as one register value below 1024.
+_HOURS_BASE = 25
+_HOURS_SCALE = 1024
+
+
+def encode_hours(text: str) -> int | None:
+    """``start * 25 + end`` of declared hours such as ``18-21`` (``None`` when not hours).
+
+    >>> encode_hours("18-21"), decode_hours(encode_hours("18-21"))
+    (471, '18-21')
+    """
+    start, sep, end = str(text).partition("-")
+    if not sep or not start.strip().isdigit() or not end.strip().isdigit():
+        return None
+    a, b = int(start), int(end)
+    if not (0 <= a <= 23 and 0 <= b <= 24 and a != b):
+        return None
+    return a * _HOURS_BASE + b
+
+
+def decode_hours(code: int) -> str:
+    """The declared hours ``start-end`` of :func:`encode_hours`."""
+    return f"{code // _HOURS_BASE}-{code % _HOURS_BASE}"
+
+
+def decode_hours_register(encoded: float) -> tuple[float, str]:
+    """``(seconds, hours)`` of a declared-hours register (``ts * 1024 + code``)."""
+    seconds = math.floor(encoded / _HOURS_SCALE)
+    return float(seconds), decode_hours(round(encoded - seconds * _HOURS_SCALE))
+
+
 def _family_ops(
     family: str, rows: np.ndarray, keys: object, values: object, ts: np.ndarray
 ) -> FamilyOps:
@@ -279,6 +318,25 @@ def _view_seconds(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
                 np.isfinite(dwell), np.clip(dwell, 0, 3600), DEFAULT_VIEW_SECONDS
             )
     return seconds
+
+
+def _click_collect_orders(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
+    """Of the rows of ``mask``, those whose properties name a click-and-collect fulfilment."""
+    out = np.zeros(len(mask), dtype=bool)
+    rows = np.flatnonzero(mask & properties.notna().to_numpy())
+    for row in rows:
+        out[row] = _is_click_collect(properties.iloc[row])
+    return out
+
+
+def _is_click_collect(properties: object) -> bool:
+    if not isinstance(properties, str) or FULFILMENT_PROPERTY not in properties:
+        return False
+    try:
+        value = _loads(properties).get(FULFILMENT_PROPERTY)
+    except ValueError:
+        return False
+    return isinstance(value, str) and value.strip().lower() in CLICK_COLLECT_FULFILMENTS
 
 
 def _loads(text: str) -> dict[str, object]:
@@ -418,6 +476,9 @@ def event_ops(
         yield _ops(family, rows[mask], 0, t[mask].astype(float))
     pickup = of(EventType.CLICK_COLLECT_PICKUP)
     yield _ops("cc", rows[pickup], 0, t[pickup].astype(float))
+    yield _ops("cl", rows[pickup], 0, t[pickup].astype(float))
+    collect_order = _click_collect_orders(events["properties"], purchase)
+    yield _ops("co", rows[collect_order], 0, t[collect_order].astype(float))
 
     keyed_types: tuple[tuple[str, tuple[EventType, ...]], ...] = (
         ("ca", (EventType.ADD_TO_CART,)),
@@ -481,6 +542,21 @@ def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
         yield _family_ops("g", rows, ch.value, encode_register(when, (~granted).astype(int)), when)
     tier = customers["loyalty_tier"].map(TIER_RANK).fillna(0).to_numpy(dtype=int)
     yield _family_ops("lt", rows, 0, encode_register(created, tier), created)
+    # declared preferences, stamped like the row (the latest declaration wins)
+    if "preferred_channel" in customers:
+        channel = customers["preferred_channel"].astype(object)
+        declared = channel.notna().to_numpy()
+        keys = channel[declared].map(lambda c: getattr(c, "value", c)).astype(str).to_numpy()
+        yield _family_ops(
+            "pc", rows[declared], keys, created[declared].astype(float), created[declared]
+        )
+    if "preferred_hours" in customers:
+        codes = customers["preferred_hours"].map(
+            lambda h: encode_hours(h) if isinstance(h, str) else None
+        )
+        declared = codes.notna().to_numpy()
+        values = created[declared].astype(float) * _HOURS_SCALE + codes[declared].to_numpy(float)
+        yield _family_ops("ph", rows[declared], 0, values, created[declared])
 
 
 def key_time_seconds(family: Family, key: object) -> float | None:
@@ -602,6 +678,8 @@ def single_event_ops(
         ops += [(f"pd:{day}", 1.0), (f"rd:{day}", money)]
         if offer_id is not None:
             ops.append(("pp", 1.0))
+        if _is_click_collect(properties):
+            ops.append(("co", fts))
         ops.append((f"pm:{local.month}", 1.0))  # type: ignore[union-attr]
         launch = catalog.launch.get(product_id) if has_product else None  # type: ignore[arg-type]
         if launch is not None and 0 <= ts - launch <= NEW_PRODUCT_DAYS * SECONDS_PER_DAY:
@@ -637,6 +715,8 @@ def single_event_ops(
     stamped = _STAMPED.get(event_type)
     if stamped is not None:
         ops.append((stamped, fts))
+    if event_type == EventType.CLICK_COLLECT_PICKUP.value:
+        ops.append(("cl", fts))
     if has_product:
         for family in _PRODUCT_STAMPED.get(event_type, ()):
             ops.append((f"{family}:{product_id}", fts))

@@ -20,6 +20,7 @@ from features.definitions import (
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     TIERS,
+    decode_hours_register,
     decode_register,
 )
 from nba.channels import CONSENT_CHANNELS, Channel
@@ -341,6 +342,16 @@ def build_profile(
         },
     )
 
+    declared_channels = _keyed(state, "pc")
+    preferred_channel = (
+        max(declared_channels, key=lambda c: (declared_channels[c], c))
+        if declared_channels
+        else None
+    )
+    collect_order, collect_pickup = get("co"), get("cl")
+    hours_register = get("ph")
+    preferred_hours = None if hours_register is None else decode_hours_register(hours_register)[1]
+
     categories = _shares(_keyed(state, "c"))
     brands = _shares(_keyed(state, "b"))
     return CustomerProfile(
@@ -382,6 +393,11 @@ def build_profile(
         loyalty_tier=tier,
         days_since_loyalty_tier=_days(now, tier_at),
         has_click_collect=get("cc") is not None,
+        click_collect_pending=collect_order is not None
+        and (collect_pickup is None or collect_pickup < collect_order),
+        hours_since_click_collect_order=_hours(now, collect_order),
+        preferred_channel=preferred_channel,
+        preferred_hours=preferred_hours,
         consents=consents,
         contacts=contacts,
         events_seen=int(get("n", 0.0)),

@@ -68,6 +68,8 @@ CUSTOMER_COLUMNS = (
     *(f"consent_{c.value}" for c in CONSENT_CHANNELS),
     *CUSTOMER_TIMES,
 )
+#: Optional customer columns the definitions read when present (declared preferences).
+OPTIONAL_CUSTOMER_COLUMNS = ("preferred_channel", "preferred_hours")
 PRODUCT_COLUMNS = ("product_id", "category", "brand", "price", "launch_date")
 
 #: State fields that :func:`features.batch.estimate_priors` reads (``kd:*`` is
@@ -428,6 +430,9 @@ def _known_before(
     _require_columns(events, EVENTS, [c for c in EVENT_COLUMNS if c != "properties"])
     if "properties" not in events.columns:
         events = events.withColumn("properties", sf.lit(None).cast("string"))
+    for column in OPTIONAL_CUSTOMER_COLUMNS:
+        if column not in customers.columns:
+            customers = customers.withColumn(column, sf.lit(None).cast("string"))
     events = events.select(
         *(
             _epoch_micros(events, c, EVENTS.name) if c == "timestamp" else sf.col(c)
@@ -441,7 +446,7 @@ def _known_before(
             else _date(customers, c, CUSTOMERS.name)
             if c == "birth_date"
             else sf.col(c)
-            for c in CUSTOMER_COLUMNS
+            for c in (*CUSTOMER_COLUMNS, *OPTIONAL_CUSTOMER_COLUMNS)
         )
     )
     limit = _micros(as_of)

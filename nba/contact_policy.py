@@ -10,13 +10,18 @@ unknown keys are refused). Its defaults follow French practice:
   postal mail 1 a week and 2 in 30 days, wallet 09:00-21:00;
 * on-site and in-app placements (web, app) need a live session on that channel,
   have no caps and do not count toward the overall caps;
-* overall: at most 3 contacts a day and 8 a week; 30 days of cool-down after a
-  refusal on any channel; fatigue when 5 or more contacts in a week met a best
-  open rate below 5 %.
+* overall: at most 3 contacts a day and 8 a week, and 12 hours between two
+  messages on any channels (one decision sends one message; a second call soon
+  after an answer defers its message, or drops it if it would expire first);
+  30 days of cool-down after a refusal on any channel; fatigue when 5 or more
+  contacts in a week met a best open rate below 5 %.
 
 Quiet hours do not filter: :meth:`ContactPolicy.send_time` pushes the send to
 the next allowed moment and only reports :attr:`~nba.reasons.ReasonCode.NO_SEND_SLOT`
-when none exists before the action's time-to-live runs out.
+when none exists before the action's time-to-live runs out. Caps count rolling
+windows (the last 24 hours, 7 and 30 days); a cap reached by past contacts defers
+the send until it frees up (:meth:`ContactPolicy.caps_free_at`) when that comes
+before the action expires, and filters the channel otherwise.
 
 >>> policy = ContactPolicy()
 >>> policy.rules(Channel.SMS).allowed_times.allows(dt.datetime(2026, 3, 8, 12))  # a Sunday
@@ -183,12 +188,19 @@ def _as_channel_key(value: object) -> object:
 
 
 class ContactPolicy(BaseModel):
-    """Overall caps, refusal cool-down, fatigue, and the rules of each channel."""
+    """Overall caps, refusal cool-down, fatigue, and the rules of each channel.
+
+    ``message_gap_hours`` is the least time between two messages on channels that
+    count toward the overall caps, whatever their channels (``None``: no gap): the
+    customer hears one thing at a time, not a cart reminder by SMS and a "we miss
+    you" push five minutes later.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cap_1d: int | None = Field(default=3, ge=0)
     cap_7d: int | None = Field(default=8, ge=0)
+    message_gap_hours: float | None = Field(default=12.0, ge=0)
     refusal_cooldown_days: float = Field(default=30.0, ge=0)
     fatigue_contacts_7d: int | None = Field(default=5, ge=1)
     fatigue_min_open_rate: float = Field(default=0.05, ge=0, le=1)
@@ -270,12 +282,16 @@ class ContactPolicy(BaseModel):
         context: CustomerContext,
         channel: Channel,
         pending: Mapping[Channel, int] | None = None,
+        *,
+        caps: bool = True,
     ) -> Reason | None:
         """Why ``channel`` cannot be used now (session, refusal, caps, fatigue), or ``None``.
 
         ``pending`` counts contacts already chosen in the same decision, so that a
         decision with several actions respects the caps as a whole. Consent is
         checked separately (:mod:`nba.consent`), and quiet hours by :meth:`send_time`.
+        With ``caps=False`` the rolling caps reached by past contacts are not checked
+        (the caller defers the send until they free up, see :meth:`caps_free_at`).
         """
         pending = pending or {}
         rules = self.rules(channel)
@@ -301,18 +317,24 @@ class ContactPolicy(BaseModel):
             (rules.cap_7d, history.contacts_7d, ReasonCode.CHANNEL_WEEKLY_CAP, "7 days"),
             (rules.cap_30d, history.contacts_30d, ReasonCode.CHANNEL_30_DAY_CAP, "30 days"),
         ):
-            used = counts.get(channel, 0) + pending.get(channel, 0)
+            used = (counts.get(channel, 0) if caps else 0) + pending.get(channel, 0)
             if cap is not None and used >= cap:
                 return Reason(
                     code, f"{used} {channel.value} contact(s) in {period}, the cap is {cap}"
                 )
         if not rules.counts_toward_total:
             return None
+        if self.message_gap_hours is not None and self._total(pending) > 0:
+            return Reason(
+                ReasonCode.CONTACT_TOO_RECENT,
+                f"this decision already sends a message; messages are at least "
+                f"{self.message_gap_hours:g} hours apart",
+            )
         for cap, counts, code, period in (
             (self.cap_1d, history.contacts_1d, ReasonCode.TOTAL_DAILY_CAP, "24 hours"),
             (self.cap_7d, history.contacts_7d, ReasonCode.TOTAL_WEEKLY_CAP, "7 days"),
         ):
-            used = self._total(counts) + self._total(pending)
+            used = (self._total(counts) if caps else 0) + self._total(pending)
             if cap is not None and used >= cap:
                 return Reason(
                     code, f"{used} contact(s) on all channels in {period}, the cap is {cap}"
@@ -328,11 +350,14 @@ class ContactPolicy(BaseModel):
         latest: dt.datetime,
         local_hours: Sequence[TimeWindow] = (),
         best_hour: bool = True,
+        last_message_at: dt.datetime | None = None,
     ) -> SendTime | Reason:
         """The moment to send on ``channel`` between ``earliest`` and ``latest``.
 
         Session placements go out at once. Otherwise the channel's minimum gap
-        since the last contact moves ``earliest``; quiet hours (and the action's
+        since the last contact, and :attr:`message_gap_hours` since
+        ``last_message_at`` (the last message on any channel, sent or scheduled,
+        see :meth:`last_message_at`), move ``earliest``; quiet hours (and the action's
         ``local_hours``) are honoured in the customer's time zone; with
         ``best_hour`` the customer's preferred moment wins, else the first
         allowed one. Returns a :class:`~nba.reasons.Reason` when no moment is left.
@@ -350,6 +375,20 @@ class ContactPolicy(BaseModel):
                     ReasonCode.CONTACT_TOO_RECENT,
                     f"last {channel.value} contact at {last:%Y-%m-%d %H:%M} UTC; the next may not "
                     f"come before {gap_end:%Y-%m-%d %H:%M} UTC, after the action expires",
+                )
+            earliest = max(earliest, gap_end)
+        if (
+            self.message_gap_hours is not None
+            and rules.counts_toward_total
+            and last_message_at is not None
+        ):
+            gap_end = last_message_at + dt.timedelta(hours=self.message_gap_hours)
+            if gap_end > latest:
+                return Reason(
+                    ReasonCode.CONTACT_TOO_RECENT,
+                    f"a message went out (or is due) at {last_message_at:%Y-%m-%d %H:%M} UTC; "
+                    f"messages are at least {self.message_gap_hours:g} hours apart and this "
+                    f"action expires before {gap_end:%Y-%m-%d %H:%M} UTC",
                 )
             earliest = max(earliest, gap_end)
         allowed_times = rules.allowed_times
@@ -380,6 +419,67 @@ class ContactPolicy(BaseModel):
             basis = "first moment outside quiet hours"
         return SendTime(at, at.astimezone(zone), basis)
 
+    def caps_free_at(self, context: CustomerContext, channel: Channel) -> dt.datetime | None:
+        """When the rolling caps that past contacts reached on ``channel`` stop blocking it
+        (if nothing else is sent): each reached cap frees once the last contact it counts
+        is older than its window, plus the hour contacts are counted by (exact for a cap of
+        one, later than needed otherwise). ``None`` when such a contact's time is unknown.
+
+        >>> from nba.profile import ContactHistory
+        >>> at = dt.datetime(2026, 3, 6, 10, 20, tzinfo=dt.UTC)
+        >>> history = ContactHistory(last_contact_at={Channel.EMAIL: at},
+        ...                          contacts_1d={Channel.EMAIL: 1})
+        >>> ctx = CustomerContext(CustomerProfile("C1", contacts=history), at)
+        >>> ContactPolicy().caps_free_at(ctx, Channel.EMAIL)
+        datetime.datetime(2026, 3, 7, 11, 20, tzinfo=datetime.timezone.utc)
+        """
+        rules = self.rules(channel)
+        history = context.contacts
+        frees = context.now_utc
+        last_here = history.last_contact_at.get(channel)
+        counted = [
+            at for c, at in history.last_contact_at.items() if self.rules(c).counts_toward_total
+        ]
+        last_any = max(counted, default=None)
+        reached: list[tuple[dt.datetime | None, int]] = [
+            (last_here, days)
+            for cap, counts, days in (
+                (rules.cap_1d, history.contacts_1d, 1),
+                (rules.cap_7d, history.contacts_7d, 7),
+                (rules.cap_30d, history.contacts_30d, 30),
+            )
+            if cap is not None and counts.get(channel, 0) >= cap
+        ]
+        if rules.counts_toward_total:
+            reached += [
+                (last_any, days)
+                for cap, counts, days in (
+                    (self.cap_1d, history.contacts_1d, 1),
+                    (self.cap_7d, history.contacts_7d, 7),
+                )
+                if cap is not None and self._total(counts) >= cap
+            ]
+        for last, days in reached:
+            if last is None:
+                return None
+            frees = max(frees, last.astimezone(dt.UTC) + dt.timedelta(days=days, hours=1))
+        return frees
+
+    def last_message_at(
+        self, context: CustomerContext, sent: Mapping[str, dt.datetime] | None = None
+    ) -> dt.datetime | None:
+        """The last message to the customer on channels that count toward the caps:
+        the last contact recorded on those channels, or the latest send of ``sent``
+        (action id to send time, possibly still due; the caller leaves out actions
+        that only place content on a page), whichever is later."""
+        moments = [
+            at
+            for channel, at in context.contacts.last_contact_at.items()
+            if self.rules(channel).counts_toward_total
+        ]
+        moments += (sent or {}).values()
+        return max((m.astimezone(dt.UTC) for m in moments), default=None)
+
     def fatigue_factor(self, profile: CustomerProfile) -> float:
         """A factor in ``(0, 1]`` that lowers priorities as the week's contacts pile up."""
         return 1.0 / (1.0 + self.fatigue_weight * self._total(profile.contacts.contacts_7d))
@@ -405,6 +505,17 @@ class ContactPolicy(BaseModel):
 
 
 _UNRESTRICTED = ChannelRules()
+
+#: Reasons of rolling caps, which a later send may clear.
+ROLLING_CAP_CODES: frozenset[ReasonCode] = frozenset(
+    {
+        ReasonCode.CHANNEL_DAILY_CAP,
+        ReasonCode.CHANNEL_WEEKLY_CAP,
+        ReasonCode.CHANNEL_30_DAY_CAP,
+        ReasonCode.TOTAL_DAILY_CAP,
+        ReasonCode.TOTAL_WEEKLY_CAP,
+    }
+)
 
 
 class ContactPolicyIssue(ConfigIssue):

@@ -49,6 +49,7 @@ from nba.decision import RoutedDecision
 from nba.engine import NextBestActionPolicy
 from nba.experiment import ArmKind, ControlPolicy, ExperimentConfig, ExperimentRouter
 from nba.policy import DecisionPolicy
+from nba.reachability import warn_unreachable
 from nba.scoring import RuleBasedScorer, Scorer
 from nba.screening import Restriction
 
@@ -205,8 +206,12 @@ def build_pipeline(
     ValueError
         For an arm or policy kind that cannot be built (a challenger needs a
         model of its own).
+
+    Warns (:class:`~nba.reachability.CatalogWarning`) about each catalog action
+    that can never fire under the contact policy, naming it and why.
     """
     scorer = scorer or RuleBasedScorer()
+    warn_unreachable(catalog, contact_policy or ContactPolicy())
 
     def of_kind(kind: ArmKind | str) -> DecisionPolicy:
         return policy_of_kind(kind, catalog, contact_policy, scorer=scorer, max_actions=max_actions)

@@ -139,7 +139,12 @@ class CustomerProfile:
     days_to_birthday: int | None = None
     loyalty_tier: str = "none"
     days_since_loyalty_tier: float | None = None
-    has_click_collect: bool = False
+    has_click_collect: bool = False  # ever picked up an order in store
+    click_collect_pending: bool = False  # a click-and-collect order waits for its pick-up
+    hours_since_click_collect_order: float | None = None
+    # declared preferences (customers table): an outbound channel, local hours "18-21"
+    preferred_channel: str | None = None
+    preferred_hours: str | None = None
     # consent and contact history
     consents: dict[Channel, bool] = field(default_factory=dict)
     contacts: ContactHistory = field(default_factory=ContactHistory)

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from nba.actions import ActionType
+from nba.actions import ActionType, OfferKind
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.screening import ActionCandidate
@@ -114,7 +114,9 @@ DEFAULT_BASE_RATES: Mapping[ActionType, float] = {
     ActionType.CART_REMINDER: 0.12,
     ActionType.BROWSE_REMINDER: 0.06,
     ActionType.WELCOME: 0.08,
-    ActionType.MILESTONE: 0.07,
+    # Experian's birthday-email audit (50+ brands, 2014): 5.81x the transactions of a
+    # promotional e-mail; a milestone message in its window answers far above a promotion
+    ActionType.MILESTONE: 0.2,
     ActionType.SEASONAL: 0.05,
     ActionType.REACTIVATION: 0.03,
     ActionType.CROSS_SELL: 0.05,
@@ -126,6 +128,12 @@ DEFAULT_BASE_RATES: Mapping[ActionType, float] = {
     ActionType.DO_NOTHING: 0.0,
 }
 
+#: Offers that buy a response (a customer may buy anyway, so only their uplift is worth
+#: paying for); the others (loyalty points, content) are a gift the message carries.
+INCENTIVE_KINDS: frozenset[OfferKind] = frozenset(
+    {OfferKind.PERCENT_DISCOUNT, OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING}
+)
+
 #: Typical open rates of the channels that report opens (calls: answered).
 REFERENCE_OPEN_RATES: Mapping[Channel, float] = {
     Channel.EMAIL: 0.20,
@@ -134,10 +142,14 @@ REFERENCE_OPEN_RATES: Mapping[Channel, float] = {
 }
 
 #: How much more (or less) a channel gets a response than e-mail, for customers
-#: without engagement history on it.
+#: without engagement history on it, net of its intrusiveness. An SMS is read almost
+#: always, but it is answered about as often as an e-mail once its withdrawals are
+#: counted (two to three times an e-mail's unsubscribes per message, each losing the
+#: channel for good): without the customer's own history it gets e-mail's reach, and
+#: its thirty-fold cost then sends a message by e-mail (or push) when both are consented.
 DEFAULT_CHANNEL_REACH: Mapping[Channel, float] = {
     Channel.EMAIL: 1.0,
-    Channel.SMS: 1.5,
+    Channel.SMS: 1.0,
     Channel.PUSH: 1.1,
     Channel.WALLET: 0.8,
     Channel.POSTAL: 0.9,
@@ -162,15 +174,20 @@ class RuleBasedScorer(Scorer):
       than clicks, so a few months of history say much more through them: on
       the simulated retailer, the open-rate factor ranks the true value of an
       e-mail with a rank correlation of about 0.5, the click-rate one about 0.05;
+    * declared preference: ``x declared_channel_boost`` on the channel the customer
+      declared as preferred (``preferred_channel``);
     * recency: ``0.4 + 0.6 exp(-days_since_last_visit / recency_days)`` (0.6 when unknown);
     * affinity: ``0.5 + 1.5 x`` the customer's affinity to the action's category.
 
-    For an action with an offer the propensity is raised by the customer's
+    For an action with an incentive offer (a discount, free shipping:
+    :data:`INCENTIVE_KINDS`) the propensity is raised by the customer's
     promotion sensitivity (``x (1 + offer_boost x promo_sensitivity)``) and an
     uplift is estimated as ``propensity x promo_sensitivity``: the share of
     responders who respond *because of* the offer. The engine then values the
     offer by its uplift only, so a discount beats a plain reminder only for
-    customers it actually moves.
+    customers it actually moves. A gift that goes with a message (birthday
+    points) is not an incentive: the message is what is answered, and its
+    propensity is its response; the gift's cost is still paid per response.
     """
 
     base_rates: Mapping[ActionType, float] = field(default_factory=lambda: dict(DEFAULT_BASE_RATES))
@@ -183,6 +200,7 @@ class RuleBasedScorer(Scorer):
     )
     recency_days: float = 30.0
     offer_boost: float = 1.0
+    declared_channel_boost: float = 1.5
 
     def score(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
@@ -202,18 +220,25 @@ class RuleBasedScorer(Scorer):
             if action.category is not None:
                 affinity = profile.category_affinity.get(action.category, 0.0)
                 base *= 0.5 + 1.5 * min(1.0, max(0.0, affinity))
-            if action.offer is not None:
+            incentive = action.offer is not None and action.offer.kind in INCENTIVE_KINDS
+            if incentive:
                 base *= 1.0 + self.offer_boost * promo
             propensity = {
                 c: min(0.95, base * self._channel_factor(context, c)) for c in candidate.channels
             }
             uplift = None
-            if action.offer is not None:
+            if incentive:
                 uplift = {c: p * promo for c, p in propensity.items()}
             scores.append(ActionScore(propensity, candidate.value, uplift))
         return scores
 
     def _channel_factor(self, context: CustomerContext, channel: Channel) -> float:
+        declared = context.profile.preferred_channel == channel.value
+        return self._engagement_factor(context, channel) * (
+            self.declared_channel_boost if declared else 1.0
+        )
+
+    def _engagement_factor(self, context: CustomerContext, channel: Channel) -> float:
         engagement = context.profile.engagement.get(channel)
         reach = self.channel_reach.get(channel, 1.0)
         if engagement is None or engagement.sent == 0:

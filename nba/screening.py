@@ -20,7 +20,7 @@ from nba.budgets import UsageCounts, budget_reason
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.consent import consent_reason
-from nba.contact_policy import ContactPolicy
+from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.timing import SendTime
@@ -94,6 +94,7 @@ def screen(
     (only to those ``restriction`` allows; the others are rejected as not requested)."""
     scope = ContextScope(context)
     send_times: dict[tuple[object, ...], SendTime | Reason] = {}  # actions share channels and TTLs
+    last_message_at = policy.last_message_at(context, _message_sends(catalog, policy, context))
     candidates: list[ActionCandidate] = []
     rejections: list[Rejection] = []
     for action in catalog:
@@ -120,7 +121,14 @@ def screen(
                 message = f"the request asked for {_names(restriction.channels)} only"
                 rejections.append(Rejection(action.id, channel, ReasonCode.NOT_REQUESTED, message))
                 continue
-            slot = channel_slot(action, channel, policy, context, send_times=send_times)
+            slot = channel_slot(
+                action,
+                channel,
+                policy,
+                context,
+                send_times=send_times,
+                last_message_at=last_message_at,
+            )
             if isinstance(slot, Reason):
                 rejections.append(Rejection.of(action.id, channel, slot))
             else:
@@ -131,6 +139,24 @@ def screen(
 
 
 _NOT_ASKED = "not among the actions the request allows"
+
+
+def _message_sends(
+    catalog: Catalog, policy: ContactPolicy, context: CustomerContext
+) -> dict[str, dt.datetime]:
+    """The sends of ``context.action_history`` that were messages: every action but those
+    of the catalog whose channels are all placements (not counted toward the caps); an
+    action the catalog no longer knows counts, to be safe."""
+    known = {action.id: action for action in catalog}
+    sends: dict[str, dt.datetime] = {}
+    for action_id, at in context.action_history.items():
+        action = known.get(action_id)
+        if action is not None and not any(
+            policy.rules(c).counts_toward_total for c in action.deliverable_channels
+        ):
+            continue
+        sends[action_id] = at
+    return sends
 
 
 def _names(channels: frozenset[Channel] | None) -> str:
@@ -145,19 +171,33 @@ def channel_slot(
     pending: Mapping[Channel, int] | None = None,
     *,
     send_times: dict[tuple[object, ...], SendTime | Reason] | None = None,
+    last_message_at: dt.datetime | None = None,
 ) -> ChannelSlot | Reason:
     """The slot to deliver ``action`` on ``channel``, or why the channel cannot.
 
-    ``send_times`` memoises send-time searches within one decision.
+    ``send_times`` memoises send-time searches within one decision;
+    ``last_message_at`` is the customer's last message on any channel
+    (:meth:`~nba.contact_policy.ContactPolicy.last_message_at`).
     """
     reason = consent_reason(context.profile, channel) or policy.channel_reason(
         context, channel, pending
     )
-    if reason is not None:
-        return reason
     now = context.now_utc
     earliest = now + dt.timedelta(hours=action.send_delay_hours)
     latest = action.latest_send(now)
+    capped: Reason | None = None
+    if reason is not None and reason.code in ROLLING_CAP_CODES and not pending:
+        # a rolling cap reached by past contacts: send once it frees, if the action lasts
+        frees = policy.caps_free_at(context, channel)
+        if frees is None:
+            return reason
+        if frees > latest:
+            message = f"{reason.message}; the caps free up at {frees:%Y-%m-%d %H:%M} UTC, "
+            return Reason(reason.code, message + "after the action expires")
+        capped, earliest = reason, max(earliest, frees)
+        reason = policy.channel_reason(context, channel, pending, caps=False)
+    if reason is not None:
+        return reason
     best_hour = action.timing == "best_hour"
     key = (channel, earliest, latest, action.local_hours, best_hour)
     send = None if send_times is None else send_times.get(key)
@@ -169,11 +209,15 @@ def channel_slot(
             latest=latest,
             local_hours=action.local_hours,
             best_hour=best_hour,
+            last_message_at=last_message_at,
         )
         if send_times is not None:
             send_times[key] = send
     if isinstance(send, Reason):
         return send
+    if capped is not None:
+        basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
+        send = SendTime(send.at, send.local, basis)
     return ChannelSlot(channel, send)
 
 

@@ -18,6 +18,7 @@ datetime.datetime(2026, 3, 7, 7, 0, tzinfo=datetime.timezone.utc)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import zoneinfo
@@ -152,7 +153,10 @@ def _candidates(
     return moments
 
 
-HourSource = Literal["activity", "peak_hour", "channel_default"]
+HourSource = Literal["declared", "activity", "peak_hour", "channel_default"]
+
+#: Score bonus of a moment within the customer's declared hours: above any habit.
+DECLARED_HOURS_BONUS = 100.0
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,14 @@ class HourPreference:
     """How much a customer likes to be reached at a local moment (higher is better).
 
     Built from the profile: the activity-by-hour-of-week histogram when known,
-    else the peak hour of week, else the channel's default hour.
+    else the peak hour of week, else the channel's default hour. Hours the customer
+    declared (``preferred_hours``) come first: among them, the habits decide.
+
+    >>> declared = CustomerProfile("C1", preferred_hours="18-21")
+    >>> pref = HourPreference.for_profile(declared, default_hour=12)
+    >>> evening, noon = dt.datetime(2026, 3, 6, 19), dt.datetime(2026, 3, 6, 12)
+    >>> pref.source, pref.score(evening) > pref.score(noon)
+    ('declared', True)
 
     >>> pref = HourPreference.for_profile(CustomerProfile("C1"), default_hour=18)
     >>> evening, morning = dt.datetime(2026, 3, 6, 18), dt.datetime(2026, 3, 6, 9)
@@ -173,9 +184,21 @@ class HourPreference:
     hour_of_day: tuple[float, ...] = ()
     peak_hour_of_week: int | None = None
     default_hour: int = 12
+    declared: TimeWindow | None = None
+    habit: HourSource = "channel_default"
 
     @classmethod
     def for_profile(cls, profile: CustomerProfile, default_hour: int) -> HourPreference:
+        habits = cls._habits(profile, default_hour)
+        declared = _declared_window(profile.preferred_hours)
+        if declared is None:
+            return habits
+        return dataclasses.replace(
+            habits, source="declared", declared=declared, habit=habits.source
+        )
+
+    @classmethod
+    def _habits(cls, profile: CustomerProfile, default_hour: int) -> HourPreference:
         activity = profile.activity_by_hour
         if len(activity) == HOURS_PER_WEEK and sum(activity) > 0:
             by_hour = tuple(sum(activity[d * 24 + h] for d in range(7)) / 7 for h in range(24))
@@ -186,6 +209,9 @@ class HourPreference:
         return cls("channel_default", default_hour=default_hour)
 
     def score(self, local: dt.datetime) -> float:
+        if self.source == "declared" and self.declared is not None:
+            habit = dataclasses.replace(self, source=self.habit).score(local)
+            return habit + (DECLARED_HOURS_BONUS if self.declared.contains(local.time()) else 0.0)
         hour_of_week = local.weekday() * 24 + local.hour
         if self.source == "activity":
             # this exact hour of the week, plus the same hour on an average day
@@ -196,11 +222,22 @@ class HourPreference:
         return -_hour_distance(local.hour, self.default_hour)
 
     def describe(self) -> str:
+        if self.source == "declared" and self.declared is not None:
+            return f"within the customer's declared hours ({self.declared})"
         if self.source == "activity":
             return "the customer's most active hour in reach"
         if self.source == "peak_hour":
             return "closest to the customer's peak hour"
         return f"closest to the channel's default hour ({self.default_hour:02d}:00)"
+
+
+def _declared_window(text: str | None) -> TimeWindow | None:
+    if not text:
+        return None
+    try:
+        return TimeWindow.parse(text)
+    except ValueError:
+        return None
 
 
 def _hour_distance(a: int, b: int) -> int:

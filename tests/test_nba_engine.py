@@ -394,7 +394,8 @@ def test_reactivation_of_lapsing_customers() -> None:
 def test_cross_sell_after_click_and_collect_and_review_after_delivery() -> None:
     decision = engine(retailer()).decide(
         context(
-            has_click_collect=True,
+            click_collect_pending=True,
+            hours_since_click_collect_order=30.0,
             hours_since_last_purchase=30.0,
             last_purchased_products=("P1",),
             hours_since_last_delivery=48.0,
@@ -548,7 +549,9 @@ def test_several_actions_respect_caps_together() -> None:
         "{id: b, type: content, channels: [email, push], value: 20}",
         "{id: c, type: content, channels: [email], value: 10}",
     )
-    decision = engine(cat, max_actions=3).decide(context())
+    # without a gap between messages (by default one decision sends one message)
+    no_gap = parse_contact_policy("message_gap_hours: null")
+    decision = engine(cat, max_actions=3, contact_policy=no_gap).decide(context())
     assert [(a.action_id, a.channel) for a in decision.actions] == [
         ("a", Channel.EMAIL),
         ("b", Channel.PUSH),

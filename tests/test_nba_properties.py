@@ -286,26 +286,49 @@ def check_safe(
             days = rules.refusal_cooldown_days
             cooldown = policy.refusal_cooldown_days if days is None else days
             assert now >= refused + dt.timedelta(days=cooldown)
+
         # caps per channel, with the contacts chosen before in the same decision
-        for cap, counts in (
-            (rules.cap_1d, history.contacts_1d),
-            (rules.cap_7d, history.contacts_7d),
-            (rules.cap_30d, history.contacts_30d),
+        # rolling caps: either room now, or (a cap reached by past contacts alone) the send
+        # waits until every contact the cap counts has left its window
+        def room_or_after(
+            cap: int | None,
+            past: int,
+            pending: int,
+            last: dt.datetime | None,
+            days: int,
+            send_at: dt.datetime | None = chosen.send_at,
+        ) -> None:
+            if cap is None or past + pending + 1 <= cap:
+                return
+            assert pending == 0 and last is not None and send_at is not None
+            assert send_at >= last + dt.timedelta(days=days)
+
+        for cap, counts, days in (
+            (rules.cap_1d, history.contacts_1d, 1),
+            (rules.cap_7d, history.contacts_7d, 7),
+            (rules.cap_30d, history.contacts_30d, 30),
         ):
-            if cap is not None:
-                assert counts.get(channel, 0) + used[channel] + 1 <= cap
+            last_here = history.last_contact_at.get(channel)
+            room_or_after(cap, counts.get(channel, 0), used[channel], last_here, days)
         if rules.counts_toward_total:
 
             def total(counts: dict[Channel, int]) -> int:
                 return sum(n for c, n in counts.items() if policy.rules(c).counts_toward_total)
 
             pending = sum(n for c, n in used.items() if policy.rules(c).counts_toward_total)
-            for cap, counts in (
-                (policy.cap_1d, history.contacts_1d),
-                (policy.cap_7d, history.contacts_7d),
+            last_any = max(
+                (
+                    at
+                    for c, at in history.last_contact_at.items()
+                    if policy.rules(c).counts_toward_total
+                ),
+                default=None,
+            )
+            for cap, counts, days in (
+                (policy.cap_1d, history.contacts_1d, 1),
+                (policy.cap_7d, history.contacts_7d, 7),
             ):
-                if cap is not None:
-                    assert total(counts) + pending + 1 <= cap
+                room_or_after(cap, total(counts), pending, last_any, days)
             # fatigue
             rates = [e.open_rate for e in profile.engagement.values() if e.sent > 0]
             if (

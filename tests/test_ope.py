@@ -337,7 +337,8 @@ def test_deterministic_candidates_put_all_mass_on_what_they_decide(make, cart_va
 
 def test_channels_make_actions_distinct() -> None:
     rules, engine = RuleBasedPolicy(catalog()), NextBestActionPolicy(catalog(), exploration=False)
-    ctx = context(cart_value=300.0)
+    # a customer who declared SMS: the engine follows the declaration, the rules do not
+    ctx = context(cart_value=300.0, preferred_channel="sms")
     rule_pick = policy_distribution(rules, logged_at(rules, ctx, {}))
     engine_pick = policy_distribution(engine, logged_at(engine, ctx, {}))
     assert [a.action_id for a in rule_pick] == [a.action_id for a in engine_pick] == ["cart"]
