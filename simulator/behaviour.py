@@ -346,6 +346,9 @@ def simulate_behaviour(
     )
     l_offer = o_offer[l_order]
     l_revenue = _discounted(offers, l_offer, l_value, o_value[l_order])
+    # drawn here (not with the fulfilment below) so that the purchases carry it
+    online_order = o_channel != STORE
+    collect = online_order & (rng.random(o_sess.size) < f.click_collect)
     events.add(
         rows[s_cust[lines.session]],
         lines.timestamp,
@@ -355,6 +358,7 @@ def simulate_behaviour(
         offer=l_offer,
         quantity=l_qty,
         revenue=np.round(l_revenue, 2),
+        prop=np.where(collect[l_order], catalogue.collect_prop, -1),
     )
     used = o_offer >= 0
     events.add(
@@ -366,8 +370,6 @@ def simulate_behaviour(
     )
 
     # ---- fulfilment and reviews
-    online_order = o_channel != STORE
-    collect = online_order & (rng.random(o_sess.size) < f.click_collect)
     deliver = online_order & ~collect
     collect_day = (
         o_ts + rng.integers(f.collect_days[0], f.collect_days[1] + 1, o_sess.size) * DAY_NS

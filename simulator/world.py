@@ -103,7 +103,7 @@ class Catalogue:
 
     ``launch_day`` is the day of the window the product went on sale (negative:
     before the window). ``properties`` holds the JSON strings events can carry
-    (search queries, loyalty tiers); ``query_props[k]`` lists the query entries
+    (search queries, loyalty tiers, click-and-collect fulfilment); ``query_props[k]`` lists the query entries
     that fit category ``k``.
     """
 
@@ -119,6 +119,8 @@ class Catalogue:
     properties: tuple[str, ...]
     query_props: tuple[np.ndarray, ...]
     tier_props: dict[str, int]
+    #: The properties entry of a click-and-collect order's purchases.
+    collect_prop: int = -1
 
 
 def build_catalogue(config: SimulatorConfig, rng: np.random.Generator) -> Catalogue:
@@ -214,6 +216,8 @@ def build_catalogue(config: SimulatorConfig, rng: np.random.Generator) -> Catalo
     for tier in TIER_THRESHOLDS:
         tier_props[tier] = len(properties)
         properties.append(json.dumps({"tier": tier}))
+    collect_prop = len(properties)
+    properties.append(json.dumps({"fulfilment": "click_collect"}))
     return Catalogue(
         products=products,
         truth=truth,
@@ -227,6 +231,7 @@ def build_catalogue(config: SimulatorConfig, rng: np.random.Generator) -> Catalo
         properties=tuple(properties),
         query_props=tuple(query_props),
         tier_props=tier_props,
+        collect_prop=collect_prop,
     )
 
 

@@ -180,7 +180,13 @@ def test_event_columns_are_filled_where_they_make_sense(
     assert purchases["revenue"].notna().all() and (purchases["revenue"] >= 0).all()
     assert events.loc[events["event_type"] != "purchase", "revenue"].isna().all()
     with_props = events[events["properties"].notna()]
-    assert set(with_props["event_type"]) == {"search", "loyalty_tier_reached"}
+    assert set(with_props["event_type"]) == {"search", "loyalty_tier_reached", "purchase"}
+    # a purchase carries a property only when its order is collected in store
+    collected = with_props[with_props["event_type"] == "purchase"]["properties"]
+    assert set(collected) == {'{"fulfilment": "click_collect"}'}
+    pickups = events[events["event_type"] == "click_collect_pickup"]
+    # only collected orders are picked up (some after the window ends)
+    assert set(pickups["customer_id"]) <= set(events.loc[collected.index, "customer_id"])
     searches = events[events["event_type"] == "search"]
     assert searches["properties"].notna().all()
     assert all("query" in json.loads(p) for p in searches["properties"].head(200))
