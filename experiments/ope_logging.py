@@ -47,10 +47,10 @@ import numpy as np
 
 from nba.arbitration import (
     DEFAULT_PROPENSITY_DRAWS,
-    BetaPosterior,
     ChannelAssessment,
     Option,
     Pick,
+    Posterior,
     best_channels,
 )
 from nba.baselines import RandomPolicy
@@ -97,7 +97,7 @@ class LoggedContext:
 
     context: CustomerContext
     candidates: tuple[ActionCandidate, ...]
-    stats: Mapping[str, BetaPosterior]
+    stats: Mapping[str, Posterior]
     actions: tuple[ActionChannel, ...]
     probabilities: tuple[float, ...]
     chosen: int
@@ -190,7 +190,7 @@ class ExploringPolicy(DecisionPolicy):
         context: CustomerContext,
         options: Sequence[Option],
         viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         rng: random.Random,
     ) -> Exploration | None:
         """The mixture's pick among every action on every viable channel (the
@@ -208,7 +208,7 @@ class ExploringPolicy(DecisionPolicy):
         if not expanded:
             self._log(context, candidates, stats, (NO_ACTION,), (1.0,), 0)
             return None
-        inner_options, _ = best_channels(candidates, scored)
+        inner_options = first_pick_options(self.inner, candidates, scored)
         inner = dict(
             zip(
                 map(action_channel, inner_options),
@@ -237,7 +237,7 @@ class ExploringPolicy(DecisionPolicy):
         self,
         context: CustomerContext,
         candidates: list[ActionCandidate],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         actions: tuple[ActionChannel, ...],
         probabilities: tuple[float, ...],
         chosen: int,
@@ -261,7 +261,7 @@ def _draw(probabilities: Sequence[float], rng: random.Random) -> int:
 def option_probabilities(
     policy: DecisionPolicy,
     options: Sequence[Option],
-    stats: Mapping[str, BetaPosterior],
+    stats: Mapping[str, Posterior],
     rng: random.Random,
     *,
     draws: int | None = None,
@@ -289,6 +289,24 @@ def option_probabilities(
     return probabilities
 
 
+def first_pick_options(
+    policy: DecisionPolicy,
+    candidates: Sequence[ActionCandidate],
+    assessments: Sequence[Sequence[ChannelAssessment]],
+) -> list[Option]:
+    """The options ``policy`` makes its first pick among: each action on its best channel,
+    or, for the exploring engine, each action on every channel it may use."""
+    options, _ = best_channels(candidates, assessments)
+    if not isinstance(policy, NextBestActionPolicy):
+        return options
+    viable = {
+        c.action.id: [(s, a) for s, a in zip(c.slots, per, strict=True) if a.reason is None]
+        for c, per in zip(candidates, assessments, strict=True)
+        if c.slots
+    }
+    return policy.exploration_options(options, viable)
+
+
 def policy_distribution(
     policy: DecisionPolicy,
     logged: LoggedContext,
@@ -310,7 +328,7 @@ def policy_distribution(
         )
     candidates = list(logged.candidates)
     assessments = policy._assess(logged.context, candidates)
-    options, _ = best_channels(candidates, assessments)
+    options = first_pick_options(policy, candidates, assessments)
     if not options:
         return {NO_ACTION: 1.0}
     rng = random.Random(f"{seed}:{logged.customer_id}:{logged.decided_at.isoformat()}")

@@ -59,6 +59,16 @@ class ChosenAction:
 
 
 @dataclass(frozen=True)
+class OptionProbability:
+    """An eligible (action, channel) option of a decision's first pick, with the
+    probability the policy had of picking it (``None`` when the policy did not say)."""
+
+    action_id: str
+    channel: str | None
+    probability: float | None
+
+
+@dataclass(frozen=True)
 class Decision:
     """The answer to "what next for this customer, on which channel, when, and why"."""
 
@@ -73,6 +83,8 @@ class Decision:
     rejections: tuple[Rejection, ...]
     consumed: Consumption
     explanation: Explanation
+    #: Every option of the first pick with its probability (logged for off-policy evaluation).
+    options: tuple[OptionProbability, ...] = ()
 
     @property
     def contacts(self) -> tuple[ChosenAction, ...]:

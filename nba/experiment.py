@@ -65,7 +65,7 @@ from typing import Any
 
 import yaml
 
-from nba.arbitration import BetaPosterior, ChannelAssessment
+from nba.arbitration import ChannelAssessment, Posterior
 from nba.budgets import UsageCounts
 from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
@@ -545,7 +545,7 @@ class ExperimentRouter:
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,
@@ -568,7 +568,7 @@ class ExperimentRouter:
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,

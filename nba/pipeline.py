@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from nba.arbitration import BetaPosterior
+from nba.arbitration import Posterior
 from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog
@@ -88,7 +88,7 @@ class Decider(Protocol):
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,
@@ -117,7 +117,7 @@ class DecisionPipeline:
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,
