@@ -44,6 +44,8 @@ from typing import Any
 
 from features.online.redis_store import RedisOnlineStore, decode_customer
 from features.online.response_stats import (
+    DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_WINDOW_HOURS,
     Exposure,
     MemoryResponseStats,
     RedisResponseStats,
@@ -388,17 +390,22 @@ def contact_state_for(
     key prefix) for a :class:`RedisOnlineStore`, in memory otherwise; with
     ``response_stats``, response statistics beside it (``half_life_days`` their
     half-life, ``window_hours`` the attribution window; the defaults when omitted)."""
-    options = {
-        name: value
-        for name, value in (("half_life_days", half_life_days), ("window_hours", window_hours))
-        if value is not None
-    }
+    half_life = DEFAULT_HALF_LIFE_DAYS if half_life_days is None else half_life_days
+    window = DEFAULT_WINDOW_HOURS if window_hours is None else window_hours
     if isinstance(store, RedisOnlineStore):
         stats = (
-            RedisResponseStats(store.client, store.prefix, **options) if response_stats else None
+            RedisResponseStats(
+                store.client, store.prefix, half_life_days=half_life, window_hours=window
+            )
+            if response_stats
+            else None
         )
         return RedisContactState(store, answer_seconds=answer_seconds, stats=stats)
-    memory = MemoryResponseStats(**options) if response_stats else None
+    memory = (
+        MemoryResponseStats(half_life_days=half_life, window_hours=window)
+        if response_stats
+        else None
+    )
     return MemoryContactState(store, answer_seconds=answer_seconds, stats=memory)
 
 
