@@ -152,17 +152,24 @@ class ResponseTable:
 
     as_of: dt.datetime
     counts: Mapping[StatsKey, ResponseCounts] = field(default_factory=dict)
+    _posteriors: dict[tuple[str, tuple[float, float]], dict[str, ResponsePosterior]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def posteriors(
         self, segment: str, prior: tuple[float, float] = PRIOR
     ) -> dict[str, ResponsePosterior]:
         """The posteriors of one segment, keyed as policies read them
-        (:func:`~nba.arbitration.stats_key`: ``action@channel``)."""
-        return {
-            stats_key(k.action_id, k.channel): c.posterior(prior)
-            for k, c in self.counts.items()
-            if k.segment == segment
-        }
+        (:func:`~nba.arbitration.stats_key`: ``action@channel``); computed once per table."""
+        cached = self._posteriors.get((segment, prior))
+        if cached is None:
+            cached = {
+                stats_key(k.action_id, k.channel): c.posterior(prior)
+                for k, c in self.counts.items()
+                if k.segment == segment
+            }
+            self._posteriors[(segment, prior)] = cached
+        return cached
 
     def by_action(self) -> dict[str, ResponseCounts]:
         """Counts summed over channels and segments, per action."""
@@ -339,8 +346,15 @@ class MemoryResponseStats(ResponseStats):
         self._sums: dict[int, dict[str, float]] = {}
         self._sent: dict[str, dict[str, Exposure]] = {}
         self._counted: set[tuple[str, str]] = set()
+        self._table: ResponseTable | None = None  # the last table read, until a write
 
     def table(self, now: dt.datetime) -> ResponseTable:
+        if self._table is not None and self._table.as_of == now:
+            return self._table
+        self._table = self._read(now)
+        return self._table
+
+    def _read(self, now: dt.datetime) -> ResponseTable:
         at = now.timestamp()
         era = self.era(at)
         sums: list[tuple[str, float]] = []
@@ -350,6 +364,7 @@ class MemoryResponseStats(ResponseStats):
         return _table_of(sums, now)
 
     def _add(self, exposure: Exposure, kind: str, amount: float) -> None:
+        self._table = None
         era, weight = self.weight(exposure.sent_at.timestamp())
         key = StatsKey(exposure.action_id, exposure.channel, exposure.segment)
         sums = self._sums.setdefault(era, {})
