@@ -2,8 +2,9 @@
 
 One request reads the customer's profile, action history, today's usage and the
 response statistics (per action, channel and segment) in one round trip
-(:class:`~features.online.contact_state.ContactState`), decides with the champion models (rules when none is registered), attaches products to
-the chosen actions, records what was sent and counts it as an exposure in the
+(:class:`~features.online.contact_state.ContactState`), decides with the
+champion models (rules when none is registered), attaches products to the
+chosen actions, records what was sent and counts it as an exposure in the
 statistics (one more round trip), and logs the decision. The engine explores
 with the statistics of the customer's segment: the more evidence, the less it
 explores. The fallbacks never break consent:
