@@ -74,6 +74,10 @@ class NextBestActionPolicy(DecisionPolicy):
     prior
         Posterior assumed for (action, channel) pairs missing from ``stats`` (new
         actions); Beta(1, 1) when omitted.
+    explore_share
+        The share of picks drawn uniformly among the options instead (an experiment
+        arm's ``explore_share``): every option then has at least ``explore_share / n``,
+        and the logged probabilities are the mixture's, exactly.
     """
 
     name = "nba"
@@ -88,10 +92,14 @@ class NextBestActionPolicy(DecisionPolicy):
         propensity_draws: int = DEFAULT_PROPENSITY_DRAWS,
         prior: Posterior | None = None,
         max_actions: int = 1,
+        explore_share: float = 0.0,
     ) -> None:
         super().__init__(catalog, contact_policy, max_actions=max_actions)
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be at least 1, got {propensity_draws}")
+        if not 0.0 <= explore_share <= 1.0:
+            raise ValueError(f"explore_share must be in [0, 1], got {explore_share}")
+        self.explore_share = explore_share
         self.scorer: Scorer = scorer or RuleBasedScorer()
         self.exploration = exploration
         self.propensity_draws = propensity_draws
@@ -173,7 +181,24 @@ class NextBestActionPolicy(DecisionPolicy):
     ) -> Pick:
         if not self.exploration:
             return greedy_pick(options)
-        return thompson_pick(options, stats, rng, prior=self.prior, draws=self.propensity_draws)
+        share = self.explore_share
+        if share <= 0.0:
+            return thompson_pick(options, stats, rng, prior=self.prior)
+        n = len(options)
+        uniform = rng.random() < share
+        drawn = rng.randrange(n) if uniform else -1
+        pick = thompson_pick(options, stats, rng, prior=self.prior)
+        index = drawn if uniform else pick.index
+        probabilities = tuple((1.0 - share) * p + share / n for p in pick.probabilities)
+        basis = f"drawn uniformly among {n} options (share {share:g})" if uniform else pick.basis
+        greedy = greedy_pick(options).index
+        return Pick(
+            index,
+            probabilities[index],
+            explored=index != greedy,
+            basis=basis,
+            probabilities=probabilities,
+        )
 
     def pick_probabilities(
         self,
@@ -194,9 +219,9 @@ class NextBestActionPolicy(DecisionPolicy):
             probabilities = [0.0] * len(options)
             probabilities[greedy_pick(options).index] = 1.0
             return probabilities
-        return thompson_probabilities(
-            options, stats, rng, prior=self.prior, draws=draws or self.propensity_draws
-        )
+        exact = thompson_probabilities(options, stats, prior=self.prior)
+        share, n = self.explore_share, len(options)
+        return [(1.0 - share) * p + share / n for p in exact] if share > 0 else exact
 
 
 def _uplift_reason(minimum: float | None, uplift: float | None, channel: Channel) -> Reason | None:

@@ -141,6 +141,7 @@ def policy_of_kind(
     *,
     scorer: Scorer | None = None,
     max_actions: int = 1,
+    explore_share: float = 0.0,
 ) -> DecisionPolicy:
     """The policy an arm of ``kind`` runs: ``champion`` the engine with ``scorer``,
     ``rule_based`` the journeys, ``random`` a random eligible action, ``control``
@@ -161,7 +162,13 @@ def policy_of_kind(
     except ValueError:
         raise ValueError(f"unknown policy kind {kind!r} (expected one of: {known})") from None
     if arm_kind == ArmKind.CHAMPION:
-        return NextBestActionPolicy(catalog, contact_policy, scorer=scorer, max_actions=max_actions)
+        return NextBestActionPolicy(
+            catalog,
+            contact_policy,
+            scorer=scorer,
+            max_actions=max_actions,
+            explore_share=explore_share,
+        )
     if arm_kind == ArmKind.RULE_BASED:
         return RuleBasedPolicy(catalog, contact_policy, max_actions=max_actions)
     if arm_kind == ArmKind.RANDOM:
@@ -208,13 +215,27 @@ def build_pipeline(
     """
     scorer = scorer or RuleBasedScorer()
 
-    def of_kind(kind: ArmKind | str) -> DecisionPolicy:
-        return policy_of_kind(kind, catalog, contact_policy, scorer=scorer, max_actions=max_actions)
+    def of_kind(kind: ArmKind | str, explore_share: float = 0.0) -> DecisionPolicy:
+        return policy_of_kind(
+            kind,
+            catalog,
+            contact_policy,
+            scorer=scorer,
+            max_actions=max_actions,
+            explore_share=explore_share,
+        )
 
     main = policy if isinstance(policy, DecisionPolicy) else of_kind(policy)
     if experiment is None:
         return DecisionPipeline(main, scorer)
     arms: dict[str, DecisionPolicy] = {ArmKind.CHAMPION.value: main}
+    for arm in experiment.arms:  # a champion arm with a share of its own explores more
+        if (
+            arm.kind == ArmKind.CHAMPION
+            and arm.explore_share
+            and not isinstance(policy, DecisionPolicy)
+        ):
+            arms[arm.name] = of_kind(arm.kind, arm.explore_share)
     for arm in experiment.arms:
         if arm.kind == ArmKind.CHALLENGER:
             raise ValueError(
