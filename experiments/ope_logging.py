@@ -54,11 +54,11 @@ from nba.arbitration import (
     best_channels,
 )
 from nba.baselines import RandomPolicy
-from nba.channels import Channel
 from nba.context import CustomerContext
+from nba.decision import CONTEXT_FEATURES
+from nba.decision import context_features as decision_context_features
 from nba.engine import NextBestActionPolicy
 from nba.policy import DecisionPolicy, Exploration
-from nba.profile import CustomerProfile
 from nba.screening import ActionCandidate, ChannelSlot
 
 
@@ -341,76 +341,7 @@ def policy_distribution(
     return out
 
 
-#: The context features the reward model of the doubly-robust estimator reads.
-CONTEXT_FEATURES: tuple[str, ...] = (
-    "days_since_first_seen",
-    "days_since_last_purchase",
-    "days_since_last_visit",
-    "purchases_total",
-    "revenue_total",
-    "average_basket",
-    "cart_size",
-    "cart_value",
-    "cart_age_hours",
-    "browsed_products",
-    "hours_since_last_browse",
-    "hours_since_last_purchase",
-    "hours_since_last_delivery",
-    "promo_sensitivity",
-    "early_adopter_score",
-    "days_to_birthday",
-    "lifecycle_state",
-    "journey_phase",
-    "contacts_7d",
-    "email_open_rate",
-    "email_click_rate",
-    "sms_click_rate",
-    "push_open_rate",
-    "push_click_rate",
-    "consented_channels",
-    "local_hour",
-    "candidates",
-)
-
-
 def context_features(logged: LoggedContext) -> np.ndarray:
     """The logged decision's :data:`CONTEXT_FEATURES`, shape ``(n_features,)`` (NaN if unknown)."""
-    p: CustomerProfile = logged.context.profile
-
-    def rate(channel: Channel, name: str) -> float:
-        engagement = p.engagement.get(channel)
-        return math.nan if engagement is None else float(getattr(engagement, name))
-
-    def known(value: float | None) -> float:
-        return math.nan if value is None else float(value)
-
-    values = (
-        known(p.days_since_first_seen),
-        known(p.days_since_last_purchase),
-        known(p.days_since_last_visit),
-        float(p.purchases_total),
-        float(p.revenue_total),
-        float(p.average_basket),
-        float(len(p.cart_items)),
-        float(p.cart_value),
-        known(p.cart_age_hours),
-        float(len(p.browsed_products)),
-        known(p.hours_since_last_browse),
-        known(p.hours_since_last_purchase),
-        known(p.hours_since_last_delivery),
-        float(p.promo_sensitivity),
-        float(p.early_adopter_score),
-        known(p.days_to_birthday),
-        float(list(type(p.lifecycle_state)).index(p.lifecycle_state)),
-        float(list(type(p.journey_phase)).index(p.journey_phase)),
-        float(p.contacts.total_7d()),
-        rate(Channel.EMAIL, "open_rate"),
-        rate(Channel.EMAIL, "click_rate"),
-        rate(Channel.SMS, "click_rate"),
-        rate(Channel.PUSH, "open_rate"),
-        rate(Channel.PUSH, "click_rate"),
-        float(sum(1 for granted in p.consents.values() if granted)),
-        float(logged.context.local_now.hour),
-        float(len(logged.candidates)),
-    )
-    return np.array(values, dtype=float)
+    features = decision_context_features(logged.context, len(logged.candidates))
+    return np.array([features[name] for name in CONTEXT_FEATURES], dtype=float)

@@ -47,6 +47,7 @@ from nba.decision import (
     Decision,
     OptionProbability,
     RoutedDecision,
+    context_features,
     make_decision_id,
 )
 from nba.explain import explain
@@ -173,6 +174,7 @@ class DecisionPolicy(ABC):
             consumed=Consumption.of(o.candidate.action for o, _ in chosen),
             explanation=explain(chosen, competed, rejections),
             options=outcome.distribution,
+            context=context_features(context, len(candidates)),
         )
 
     def _arbitrate(
