@@ -295,11 +295,7 @@ class EventIngestor:
         stats = self.contacts.stats
         if stats is None:
             return
-        outcomes = [
-            o
-            for o in (Outcome.of(r) for r in records if r.event_id not in refused)
-            if o is not None
-        ]
+        outcomes = [o for r in records if r.event_id not in refused for o in Outcome.all_of(r)]
         if not outcomes:
             return
         attribution = stats.attribute(outcomes)

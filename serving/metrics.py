@@ -98,7 +98,8 @@ class _StatsCollector(Collector):
             name: GaugeMetricFamily(f"nba_action_{name}", doc, labels=["action"])
             for name, doc in (
                 ("decisions", "Decisions sent per action (decayed by the stats half-life)."),
-                ("responses", "Responses (purchases) attributed per action (decayed)."),
+                ("responses", "Responses (clicks or purchases) attributed per action (decayed)."),
+                ("purchases", "Purchases attributed per action (decayed)."),
                 ("response_rate", "Responses per decision sent."),
                 ("response_rate_low", "Lower end of the response rate's 90 % interval."),
                 ("response_rate_high", "Upper end of the response rate's 90 % interval."),
@@ -111,6 +112,7 @@ class _StatsCollector(Collector):
             values = {
                 "decisions": counts.exposures,
                 "responses": counts.responses,
+                "purchases": counts.purchases,
                 "response_rate": counts.rate,
                 "response_rate_low": low,
                 "response_rate_high": high,

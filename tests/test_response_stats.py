@@ -23,6 +23,7 @@ from features.online.response_stats import (
     StatsKey,
 )
 from nba.arbitration import ResponsePosterior
+from nba.events import EventType
 from tests.test_contact_state import a_decision
 from tests.test_online_store import (  # noqa: F401 - fixtures
     NewStore,
@@ -89,6 +90,18 @@ def test_an_outcome_naming_its_decision_is_counted_once(new_stats: NewStats) -> 
     assert c.responses == pytest.approx(1.0) and c.exposures == pytest.approx(1.0)
     assert stats.attribute([Outcome("e3", "C1", later, "c", "d1")]).attributed == 1
     assert counts(stats).clicks == pytest.approx(1.0)
+
+
+def test_a_click_and_a_purchase_are_one_response(new_stats: NewStats) -> None:
+    stats = new_stats()
+    stats.expose(sent("d1"))
+    later = NOW + dt.timedelta(hours=1)
+    click = Outcome.of_event("e1", "C1", later, EventType.MESSAGE_CLICKED, "d1")
+    purchase = Outcome.of_event("e2", "C1", later, EventType.PURCHASE, "d1")
+    assert stats.attribute(click + purchase).attributed == 2
+    c = counts(stats)
+    assert (c.clicks, c.purchases, c.responses) == pytest.approx((1.0, 1.0, 1.0))
+    assert Outcome.of_event("e3", "C1", later, EventType.PRODUCT_VIEW, "d1") == []
 
 
 def test_an_outcome_without_decision_id_goes_to_the_latest_send_in_the_window(

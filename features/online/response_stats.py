@@ -7,8 +7,9 @@ events (``message_opened``, ``message_clicked``, ``purchase``, ``unsubscribe``,
 ``complaint``, ``sms_stop``) are **attributed** to a decision: the one their
 ``decision_id`` names, else the latest decision sent to that customer within
 the attribution window before the event. Each decision counts at most one
-outcome of each kind (opened, clicked, responded = purchased, negative =
-unsubscribed or complained), so a replayed or duplicated event changes
+outcome of each kind (opened, clicked, purchased, negative = unsubscribed or
+complained, and **responded** = clicked or purchased, the response the
+scorer's propensity predicts), so a replayed or duplicated event changes
 nothing. An outcome naming an unknown decision, or another customer's, is
 *unattributed* (counted by the caller, applied to the profile as any event).
 
@@ -38,7 +39,7 @@ runs the same contract against both.
 >>> stats = MemoryResponseStats(half_life_days=7.0)
 >>> now = dt.datetime(2026, 3, 6, tzinfo=dt.UTC)
 >>> stats.expose(Exposure("d1", "C1", now, "cart", "email", "active", expected=0.1))
->>> stats.attribute([Outcome("e1", "C1", now, "r", "d1")]).attributed
+>>> stats.attribute(Outcome.of_event("e1", "C1", now, EventType.PURCHASE, "d1")).attributed
 1
 >>> later = stats.table(now + dt.timedelta(days=7)).counts[StatsKey("cart", "email", "active")]
 >>> later.exposures, later.responses  # one half-life later
@@ -73,17 +74,18 @@ ERA_HALF_LIVES = 64
 #: The prior of every (action, channel, segment): Gamma(shape, rate), mean 1.
 PRIOR = (2.0, 2.0)
 
-#: Outcome kinds, the letter each is stored under.
-OUTCOME_KINDS: Mapping[EventType, str] = {
-    EventType.MESSAGE_OPENED: "o",
-    EventType.MESSAGE_CLICKED: "c",
-    EventType.PURCHASE: "r",
-    EventType.UNSUBSCRIBE: "n",
-    EventType.COMPLAINT: "n",
-    EventType.SMS_STOP: "n",
+#: Outcome kinds of each outcome event, by the letter each is stored under: opened,
+#: clicked, purchased, negative, and responded (clicked or purchased, counted once).
+OUTCOME_KINDS: Mapping[EventType, tuple[str, ...]] = {
+    EventType.MESSAGE_OPENED: ("o",),
+    EventType.MESSAGE_CLICKED: ("c", "r"),
+    EventType.PURCHASE: ("p", "r"),
+    EventType.UNSUBSCRIBE: ("n",),
+    EventType.COMPLAINT: ("n",),
+    EventType.SMS_STOP: ("n",),
 }
 #: Counters per key: exposures, expected responses, then the outcome kinds.
-FIELDS = ("e", "x", "o", "c", "r", "n")
+FIELDS = ("e", "x", "o", "c", "p", "r", "n")
 
 
 def response_segment(profile: CustomerProfile) -> str:
@@ -107,6 +109,7 @@ class ResponseCounts:
     expected: float = 0.0
     opens: float = 0.0
     clicks: float = 0.0
+    purchases: float = 0.0
     responses: float = 0.0
     negatives: float = 0.0
 
@@ -121,6 +124,7 @@ class ResponseCounts:
             self.expected,
             self.opens,
             self.clicks,
+            self.purchases,
             self.responses,
             self.negatives,
         )
@@ -131,7 +135,7 @@ class ResponseCounts:
 
     @property
     def rate(self) -> float:
-        """Responses per exposure (0 without exposures)."""
+        """Responses (clicks or purchases) per exposure (0 without exposures)."""
         return self.responses / self.exposures if self.exposures > 0 else 0.0
 
     def rate_interval(self, level: float = 0.9) -> tuple[float, float]:
@@ -212,21 +216,40 @@ class Exposure:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """An outcome event: ``kind`` is a letter of :data:`OUTCOME_KINDS`."""
+    """An outcome event: ``kinds`` the letters of its kinds (:data:`OUTCOME_KINDS`; a click
+    is ``"cr"``: clicked, and responded)."""
 
     event_id: str
     customer_id: str
     at: dt.datetime
-    kind: str
+    kinds: str
     decision_id: str | None = None
 
     @classmethod
-    def of(cls, record: EventRecord) -> Outcome | None:
-        """The outcome an event is, if it is one."""
-        kind = OUTCOME_KINDS.get(record.event_type)
-        if kind is None:
-            return None
-        return cls(record.event_id, record.customer_id, record.timestamp, kind, record.decision_id)
+    def all_of(cls, record: EventRecord) -> list[Outcome]:
+        """The outcome an event is (in a list: none for an event that is not an outcome)."""
+        return cls.of_event(
+            record.event_id,
+            record.customer_id,
+            record.timestamp,
+            record.event_type,
+            record.decision_id,
+        )
+
+    @classmethod
+    def of_event(
+        cls,
+        event_id: str,
+        customer_id: str,
+        at: dt.datetime,
+        event_type: EventType,
+        decision_id: str | None,
+    ) -> list[Outcome]:
+        """The outcome of one event, from its fields (none if it is not an outcome)."""
+        kinds = OUTCOME_KINDS.get(event_type)
+        if kinds is None:
+            return []
+        return [cls(event_id, customer_id, at, "".join(kinds), decision_id)]
 
 
 @dataclass
@@ -295,8 +318,9 @@ class ResponseStats(abc.ABC):
 
     @abc.abstractmethod
     def attribute(self, outcomes: Sequence[Outcome]) -> AttributionResult:
-        """Join outcomes to their decisions and count them (each decision at most once per
-        kind); idempotent: the same outcomes again change nothing."""
+        """Join outcome events to their decisions and count them (each decision at most once
+        per kind): an event is attributed when it counts a kind anew, a duplicate when its
+        decision had all its kinds counted; idempotent."""
 
     def record_decision(self, decision: Decision, segment: str) -> None:
         """Count ``decision``'s exposure, if it contacts the customer."""
@@ -396,12 +420,13 @@ class MemoryResponseStats(ResponseStats):
             if exposure is None:
                 result.unattributed += 1
                 continue
-            mark = (exposure.decision_id, outcome.kind)
-            if mark in self._counted:
+            new = [k for k in outcome.kinds if (exposure.decision_id, k) not in self._counted]
+            if not new:
                 result.duplicate += 1
                 continue
-            self._counted.add(mark)
-            self._add(exposure, outcome.kind, 1.0)
+            for kind in new:
+                self._counted.add((exposure.decision_id, kind))
+                self._add(exposure, kind, 1.0)
             result.attributed += 1
         return result
 
@@ -421,7 +446,7 @@ local attributed, dup, unattributed = 0, 0, 0
 local increments = {}
 local sends = nil
 for e = 0, n - 1 do
-  local kind = ARGV[6 + 3 * e]
+  local kinds = ARGV[6 + 3 * e]
   local at = tonumber(ARGV[7 + 3 * e])
   local did = ARGV[8 + 3 * e]
   local record = nil
@@ -447,22 +472,26 @@ for e = 0, n - 1 do
   end
   if not sent then
     unattributed = unattributed + 1
-  elseif redis.call('HSETNX', KEYS[1], did .. '|' .. kind, '1') == 0 then
-    dup = dup + 1
   else
-    attributed = attributed + 1
     sent = tonumber(sent)
     local era = math.floor(sent / era_len)
     local weight = 2 ^ ((sent - era * era_len) / half)
-    local name = kind .. '|' .. segment .. '|' .. channel .. '|' .. action
     local key = ARGV[4] .. ':rs:' .. string.format('%d', era)
-    if #KEYS >= 3 and (key == KEYS[2] or key == KEYS[3]) then
-      redis.call('HINCRBYFLOAT', key, name, weight)
-    else
-      increments[#increments + 1] = key
-      increments[#increments + 1] = name
-      increments[#increments + 1] = tostring(weight)
+    local counted = 0
+    for kind in string.gmatch(kinds, '.') do
+      if redis.call('HSETNX', KEYS[1], did .. '|' .. kind, '1') == 1 then
+        counted = counted + 1
+        local name = kind .. '|' .. segment .. '|' .. channel .. '|' .. action
+        if #KEYS >= 3 and (key == KEYS[2] or key == KEYS[3]) then
+          redis.call('HINCRBYFLOAT', key, name, weight)
+        else
+          increments[#increments + 1] = key
+          increments[#increments + 1] = name
+          increments[#increments + 1] = tostring(weight)
+        end
+      end
     end
+    if counted > 0 then attributed = attributed + 1 else dup = dup + 1 end
   end
 end
 return {attributed, dup, unattributed, increments}
@@ -574,7 +603,7 @@ class RedisResponseStats(ResponseStats):
                 len(mine),
             ]
             for o in mine:
-                args += [o.kind, o.at.timestamp(), o.decision_id or ""]
+                args += [o.kinds, o.at.timestamp(), o.decision_id or ""]
             calls.append((keys, args))
         replies = self._run(calls)
         result = AttributionResult()

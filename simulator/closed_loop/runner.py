@@ -49,7 +49,6 @@ from features.contract import EVENTS
 from features.online.contact_state import ContactState, MemoryContactState
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import (
-    OUTCOME_KINDS,
     MemoryResponseStats,
     Outcome,
     response_segment,
@@ -133,12 +132,13 @@ class _State:
             return
         outcomes = []
         for event in released:
-            kind = OUTCOME_KINDS.get(EventType(event["event_type"]))
-            if kind is not None:
-                at = event["timestamp"]
-                outcomes.append(
-                    Outcome(event["event_id"], event["customer_id"], at, kind, event["decision_id"])
-                )
+            outcomes += Outcome.of_event(
+                event["event_id"],
+                event["customer_id"],
+                event["timestamp"],
+                EventType(event["event_type"]),
+                event["decision_id"],
+            )
         if outcomes:
             self.contacts.stats.attribute(outcomes)
 
@@ -210,7 +210,7 @@ def run_policy(
     contact_limits: Mapping[int, int] | None = None,
     progress: Progress | None = None,
     on_decision: Callable[[RoutedDecision], None] | None = None,
-    learn: bool = True,
+    learn: bool | MemoryResponseStats = True,
     half_life_days: float | None = None,
 ) -> PolicyRun:
     """Run ``policy`` (a policy, a pipeline or an experiment's router: a
@@ -223,7 +223,8 @@ def run_policy(
 
     ``on_decision`` is called with every decision and its arm, as made (e.g. to log it).
     ``learn`` keeps response statistics (``half_life_days`` their half-life, the default
-    when omitted) and decides with them; without, every option keeps its prior.
+    when omitted; or in the statistics given) and decides with them; without, every
+    option keeps its prior.
     """
     started = time.perf_counter()
     config = world.config
@@ -234,8 +235,8 @@ def run_policy(
     audience = world.customer_ids
     rows = {cid: i for i, cid in enumerate(world.response.customer_ids)}
     picker = _ProductPicker(world)
-    stats = None
-    if learn:
+    stats = learn if isinstance(learn, MemoryResponseStats) else None
+    if learn is True:
         stats = (
             MemoryResponseStats()
             if half_life_days is None
