@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cli import data, decide, experiments, features, models, ope, serve
+from cli import actions, data, decide, experiments, features, models, ope, serve
 from cli.support import quiet_libraries
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.command("serve-key")(serve.serve_key)
 app.command("api-demo")(serve.api_demo)
 experiments.experiments_app.command("ope")(ope.ope)
 app.add_typer(experiments.experiments_app, name="experiments")
+app.add_typer(actions.actions_app, name="actions")
 
 
 def main() -> None:
