@@ -229,6 +229,7 @@ class ExploringPolicy(DecisionPolicy):
             explored=actions[index] != greedy,
             basis=f"epsilon-mixture ({self.epsilon:g} uniform over {len(expanded)} "
             f"actions and channels) of {self.inner.name}",
+            probabilities=probabilities,
         )
         self._log(context, candidates, stats, actions, probabilities, index)
         return Exploration(expanded, pick)

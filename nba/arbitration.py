@@ -473,7 +473,16 @@ class _Arm:
 
     @classmethod
     def sampled(cls, index: int, terms: PriorityTerms, posterior: Posterior, points: int) -> _Arm:
-        values = tuple(sorted(terms.priority(s) for s in posterior.scales(points)))
+        # terms.priority(s), unrolled: it runs for every point of every option
+        response, propensity = terms.response, terms.propensity
+        gain = terms.value * terms.lever * terms.fatigue
+        channel_cost, offer_cost = terms.channel_cost, terms.offer_cost
+        values = tuple(
+            sorted(
+                min(1.0, response * s) * gain - channel_cost - min(1.0, propensity * s) * offer_cost
+                for s in posterior.scales(points)
+            )
+        )
         return cls(index, posterior, values[0], values[-1], values)
 
 
@@ -489,28 +498,46 @@ def _draw(arms: Sequence[_Arm], rng: random.Random) -> int:
 
 def _exact(arms: Sequence[_Arm], n_options: int) -> list[float]:
     """The chance each arm wins :func:`_draw`: an arm's value ``v`` wins when every arm
-    before it draws below ``v`` and every arm after it at most ``v``."""
+    before it draws below ``v`` and every arm after it at most ``v``.
+
+    One sweep over all values in increasing order, keeping each arm's count of values
+    reached (``c_j``) and the product of ``c_j / n_j`` over the arms (zeros counted
+    apart), so that the chance of a value is that product without its own arm's factor;
+    equal values of several arms are settled by the arms' order, as in the draw.
+    """
     probabilities = [0.0] * n_options
-    for position, arm in enumerate(arms):
-        others = [(other.values, j < position) for j, other in enumerate(arms) if j != position]
-        total = 0.0
-        previous, chance = math.nan, 0.0
-        for value in arm.values:
-            if value != previous:  # equal values have equal chances
-                chance = 1.0
-                for values, before in others:
-                    below = (
-                        bisect.bisect_left(values, value)
-                        if before
-                        else bisect.bisect_right(values, value)
-                    )
-                    if below == 0:
-                        chance = 0.0
-                        break
-                    chance *= below / len(values)
-                previous = value
-            total += chance
-        probabilities[arm.index] = total / len(arm.values)
+    sizes = [len(arm.values) for arm in arms]
+    counts = [0] * len(arms)
+    zeros = len(arms)
+    product = 1.0  # of counts[j] / sizes[j] over the arms with counts[j] > 0
+    points = sorted((v, position) for position, arm in enumerate(arms) for v in arm.values)
+    start, total = 0, len(points)
+    while start < total:
+        value = points[start][0]
+        end = start
+        group: dict[int, int] = {}  # arm position -> its values equal to ``value``
+        while end < total and points[end][0] == value:
+            group[points[end][1]] = group.get(points[end][1], 0) + 1
+            end += 1
+        below = {j: counts[j] for j in group}
+        for j, k in group.items():
+            if counts[j] == 0:
+                zeros -= 1
+                product *= k / sizes[j]
+            else:
+                product *= (counts[j] + k) / counts[j]
+            counts[j] += k
+        if zeros == 0:
+            outside = product
+            for j in group:
+                outside /= counts[j] / sizes[j]
+            for i, k in group.items():
+                chance = outside
+                for j in group:
+                    if j != i:
+                        chance *= (below[j] if j < i else counts[j]) / sizes[j]
+                probabilities[arms[i].index] += chance * k / sizes[i]
+        start = end
     return probabilities
 
 

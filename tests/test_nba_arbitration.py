@@ -242,3 +242,28 @@ actions:
             count / runs,
             logged[action_id] / count,
         )
+
+
+def test_exact_probabilities_equal_the_enumeration_of_every_draw_ties_included() -> None:
+    """The sweep that gives the exact probabilities against brute force: every
+    combination of equally likely values, ties going to the first option as in the draw."""
+    import itertools
+
+    from nba.arbitration import _Arm, _exact
+
+    rng = random.Random(1)
+    for _ in range(300):
+        arms = []
+        for i in range(rng.randint(2, 4)):
+            values = tuple(
+                sorted(rng.choice([0.0, 0.5, 1.0, 1.5]) for _ in range(rng.randint(1, 3)))
+            )
+            arms.append(_Arm(i, None, values[0], values[-1], values))
+        enumerated = [0.0] * len(arms)
+        for combo in itertools.product(*[range(len(a.values)) for a in arms]):
+            drawn = [a.values[q] for a, q in zip(arms, combo, strict=True)]
+            weight = 1.0
+            for a in arms:
+                weight /= len(a.values)
+            enumerated[drawn.index(max(drawn))] += weight
+        assert _exact(arms, len(arms)) == pytest.approx(enumerated, abs=1e-12)
