@@ -37,7 +37,6 @@ single option is left, or none is random, the propensity is exactly 1.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import math
 import random
