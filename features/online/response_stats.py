@@ -431,30 +431,39 @@ class MemoryResponseStats(ResponseStats):
         return result
 
 
-# Join and count the outcomes of one customer, atomically.
-# KEYS[1]: the customer's sends (hash decision id -> "sent_at|action|channel|segment|expected",
-#          and "<decision id>|<kind>" -> 1 once that kind is counted).
-# KEYS[2], KEYS[3] (optional): the statistics of the era of the first event and of the one
-#          before; without them, the increments are returned instead (Redis Cluster).
-# ARGV: window, half-life, era length, stats prefix, n, then per outcome: kind, at, decision id.
+# Join and count outcome events, atomically.
+# KEYS: the statistics keys of the eras the batch may count in (ARGV[5] of them: none on a
+#       Redis Cluster, where the increments are returned instead), then customers' sends
+#       (hash decision id -> "sent_at|action|channel|segment|expected", and
+#       "<decision id>|<kind>" -> 1 once that kind is counted).
+# ARGV: window, half-life, era length, stats prefix, number of stats keys, number of
+#       outcomes, then per outcome: kinds, at, decision id, index of its sends key in KEYS.
 _ATTRIBUTE = """
 local window = tonumber(ARGV[1])
 local half = tonumber(ARGV[2])
 local era_len = tonumber(ARGV[3])
-local n = tonumber(ARGV[5])
+local n_stats = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
 local attributed, dup, unattributed = 0, 0, 0
 local increments = {}
-local sends = nil
+local stats = {}
+for i = 1, n_stats do stats[KEYS[i]] = true end
+local all_sends = {}
 for e = 0, n - 1 do
-  local kinds = ARGV[6 + 3 * e]
-  local at = tonumber(ARGV[7 + 3 * e])
-  local did = ARGV[8 + 3 * e]
+  local kinds = ARGV[7 + 4 * e]
+  local at = tonumber(ARGV[8 + 4 * e])
+  local did = ARGV[9 + 4 * e]
+  local sends_key = KEYS[tonumber(ARGV[10 + 4 * e])]
   local record = nil
   if did ~= '' then
     -- an id with a '|' would name a counted-kind mark, never a send
-    if not string.find(did, '|', 1, true) then record = redis.call('HGET', KEYS[1], did) end
+    if not string.find(did, '|', 1, true) then record = redis.call('HGET', sends_key, did) end
   else
-    if sends == nil then sends = redis.call('HGETALL', KEYS[1]) end
+    local sends = all_sends[sends_key]
+    if sends == nil then
+      sends = redis.call('HGETALL', sends_key)
+      all_sends[sends_key] = sends
+    end
     local best = -1
     for i = 1, #sends, 2 do
       local name, value = sends[i], sends[i + 1]
@@ -479,10 +488,10 @@ for e = 0, n - 1 do
     local key = ARGV[4] .. ':rs:' .. string.format('%d', era)
     local counted = 0
     for kind in string.gmatch(kinds, '.') do
-      if redis.call('HSETNX', KEYS[1], did .. '|' .. kind, '1') == 1 then
+      if redis.call('HSETNX', sends_key, did .. '|' .. kind, '1') == 1 then
         counted = counted + 1
         local name = kind .. '|' .. segment .. '|' .. channel .. '|' .. action
-        if #KEYS >= 3 and (key == KEYS[2] or key == KEYS[3]) then
+        if stats[key] then
           redis.call('HINCRBYFLOAT', key, name, weight)
         else
           increments[#increments + 1] = key
@@ -504,10 +513,11 @@ class RedisResponseStats(ResponseStats):
     Keys: ``<prefix>:rs:<era>`` hash ``<kind>|<segment>|<channel>|<action>`` -> weighted
     sum (expires three eras after its last write); ``<prefix>:d:{<customer>}`` the
     customer's sends for attribution and the kinds already counted per decision (expires
-    :data:`SENDS_SECONDS` after the last send). An outcome batch of one customer is
-    joined and counted by one Lua script (atomic, idempotent); on a Redis Cluster the
-    statistics live on other slots than the customer, so the script returns the
-    increments and they follow in the same call's next pipeline.
+    :data:`SENDS_SECONDS` after the last send). A batch of outcomes is joined and counted
+    by one Lua script call (atomic, idempotent). On a Redis Cluster a script may only
+    touch one slot: one call per customer joins and marks, and returns the increments,
+    which follow in one more pipeline (a crash between the two loses those increments;
+    it never counts one twice).
     """
 
     def __init__(
@@ -589,21 +599,24 @@ class RedisResponseStats(ResponseStats):
             by_customer.setdefault(outcome.customer_id, []).append(outcome)
         if not by_customer:
             return AttributionResult()
-        calls = []
-        for customer_id, mine in by_customer.items():
-            keys = [self.sends_key(customer_id)]
-            if not self.cluster:
-                era = self.era(mine[0].at.timestamp())
-                keys += [self.stats_key(era), self.stats_key(era - 1)]
-            args: list[str | float | int] = [
-                self.window,
-                self.half_life,
-                self.era_seconds,
-                self.prefix,
-                len(mine),
-            ]
-            for o in mine:
-                args += [o.kinds, o.at.timestamp(), o.decision_id or ""]
+        head: list[str | float | int] = [self.window, self.half_life, self.era_seconds, self.prefix]
+        calls: list[tuple[list[str], list[str | float | int]]] = []
+        if self.cluster:  # one call per customer: their sends live in their slot
+            for customer_id, mine in by_customer.items():
+                args = [*head, 0, len(mine)]
+                for o in mine:
+                    args += [o.kinds, o.at.timestamp(), o.decision_id or "", 1]
+                calls.append(([self.sends_key(customer_id)], args))
+        else:  # one call for the whole batch, counting into the statistics directly
+            latest = self.era(max(o.at.timestamp() for o in outcomes))
+            keys = [self.stats_key(latest), self.stats_key(latest - 1)]
+            index: dict[str, int] = {}
+            args = [*head, 2, len(outcomes)]
+            for customer_id, mine in by_customer.items():
+                keys.append(self.sends_key(customer_id))
+                index[customer_id] = len(keys)
+                for o in mine:
+                    args += [o.kinds, o.at.timestamp(), o.decision_id or "", index[customer_id]]
             calls.append((keys, args))
         replies = self._run(calls)
         result = AttributionResult()
