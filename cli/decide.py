@@ -142,6 +142,14 @@ def decide(
             "rule-based scores without one]."
         ),
     ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The API's Redis: decide with the response statistics it learned "
+            "(each customer with their segment's) [default: none, every option's prior]."
+        ),
+    ] = None,
+    redis_prefix: Annotated[str, typer.Option(help="The API's Redis key prefix.")] = "nba",
 ) -> None:
     """Decide the next best action for every customer of an audience and write them to a file."""
     from nba.pipeline import build_pipeline
@@ -162,6 +170,12 @@ def decide(
     when = _moment(now, profiles)
     scorer, models = load_scorer(tracking_uri)
     chosen = build_pipeline(rules, contacts, scorer=scorer, policy=policy)
+    stats = None
+    if redis_url is not None:
+        from features.online.connect import connect_redis
+        from features.online.response_stats import RedisResponseStats
+
+        stats = RedisResponseStats(connect_redis(redis_url), redis_prefix).table(when)
     console = Console(highlight=False)
     started = time.perf_counter()
     try:
@@ -181,6 +195,7 @@ def decide(
                 when,
                 policy=chosen,
                 seed=seed,
+                stats=stats,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

@@ -10,7 +10,18 @@ import sys
 
 import typer
 
-from cli import archive, data, decide, experiments, features, models, ope, retrain, serve
+from cli import (
+    actions,
+    archive,
+    data,
+    decide,
+    experiments,
+    features,
+    models,
+    ope,
+    retrain,
+    serve,
+)
 from cli.support import quiet_libraries
 
 app = typer.Typer(
@@ -39,6 +50,7 @@ experiments.experiments_app.command("ope")(ope.ope)
 app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(archive.archive_app, name="archive")
 app.command("retrain")(retrain.retrain)
+app.add_typer(actions.actions_app, name="actions")
 
 
 def main() -> None:

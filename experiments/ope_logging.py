@@ -47,18 +47,18 @@ import numpy as np
 
 from nba.arbitration import (
     DEFAULT_PROPENSITY_DRAWS,
-    BetaPosterior,
     ChannelAssessment,
     Option,
     Pick,
+    Posterior,
     best_channels,
 )
 from nba.baselines import RandomPolicy
-from nba.channels import Channel
 from nba.context import CustomerContext
+from nba.decision import CONTEXT_FEATURES
+from nba.decision import context_features as decision_context_features
 from nba.engine import NextBestActionPolicy
 from nba.policy import DecisionPolicy, Exploration
-from nba.profile import CustomerProfile
 from nba.screening import ActionCandidate, ChannelSlot
 
 
@@ -97,7 +97,7 @@ class LoggedContext:
 
     context: CustomerContext
     candidates: tuple[ActionCandidate, ...]
-    stats: Mapping[str, BetaPosterior]
+    stats: Mapping[str, Posterior]
     actions: tuple[ActionChannel, ...]
     probabilities: tuple[float, ...]
     chosen: int
@@ -190,7 +190,7 @@ class ExploringPolicy(DecisionPolicy):
         context: CustomerContext,
         options: Sequence[Option],
         viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         rng: random.Random,
     ) -> Exploration | None:
         """The mixture's pick among every action on every viable channel (the
@@ -208,7 +208,7 @@ class ExploringPolicy(DecisionPolicy):
         if not expanded:
             self._log(context, candidates, stats, (NO_ACTION,), (1.0,), 0)
             return None
-        inner_options, _ = best_channels(candidates, scored)
+        inner_options = first_pick_options(self.inner, candidates, scored)
         inner = dict(
             zip(
                 map(action_channel, inner_options),
@@ -229,6 +229,7 @@ class ExploringPolicy(DecisionPolicy):
             explored=actions[index] != greedy,
             basis=f"epsilon-mixture ({self.epsilon:g} uniform over {len(expanded)} "
             f"actions and channels) of {self.inner.name}",
+            probabilities=probabilities,
         )
         self._log(context, candidates, stats, actions, probabilities, index)
         return Exploration(expanded, pick)
@@ -237,7 +238,7 @@ class ExploringPolicy(DecisionPolicy):
         self,
         context: CustomerContext,
         candidates: list[ActionCandidate],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         actions: tuple[ActionChannel, ...],
         probabilities: tuple[float, ...],
         chosen: int,
@@ -261,7 +262,7 @@ def _draw(probabilities: Sequence[float], rng: random.Random) -> int:
 def option_probabilities(
     policy: DecisionPolicy,
     options: Sequence[Option],
-    stats: Mapping[str, BetaPosterior],
+    stats: Mapping[str, Posterior],
     rng: random.Random,
     *,
     draws: int | None = None,
@@ -289,6 +290,24 @@ def option_probabilities(
     return probabilities
 
 
+def first_pick_options(
+    policy: DecisionPolicy,
+    candidates: Sequence[ActionCandidate],
+    assessments: Sequence[Sequence[ChannelAssessment]],
+) -> list[Option]:
+    """The options ``policy`` makes its first pick among: each action on its best channel,
+    or, for the exploring engine, each action on every channel it may use."""
+    options, _ = best_channels(candidates, assessments)
+    if not isinstance(policy, NextBestActionPolicy):
+        return options
+    viable = {
+        c.action.id: [(s, a) for s, a in zip(c.slots, per, strict=True) if a.reason is None]
+        for c, per in zip(candidates, assessments, strict=True)
+        if c.slots
+    }
+    return policy.exploration_options(options, viable)
+
+
 def policy_distribution(
     policy: DecisionPolicy,
     logged: LoggedContext,
@@ -310,7 +329,7 @@ def policy_distribution(
         )
     candidates = list(logged.candidates)
     assessments = policy._assess(logged.context, candidates)
-    options, _ = best_channels(candidates, assessments)
+    options = first_pick_options(policy, candidates, assessments)
     if not options:
         return {NO_ACTION: 1.0}
     rng = random.Random(f"{seed}:{logged.customer_id}:{logged.decided_at.isoformat()}")
@@ -323,76 +342,7 @@ def policy_distribution(
     return out
 
 
-#: The context features the reward model of the doubly-robust estimator reads.
-CONTEXT_FEATURES: tuple[str, ...] = (
-    "days_since_first_seen",
-    "days_since_last_purchase",
-    "days_since_last_visit",
-    "purchases_total",
-    "revenue_total",
-    "average_basket",
-    "cart_size",
-    "cart_value",
-    "cart_age_hours",
-    "browsed_products",
-    "hours_since_last_browse",
-    "hours_since_last_purchase",
-    "hours_since_last_delivery",
-    "promo_sensitivity",
-    "early_adopter_score",
-    "days_to_birthday",
-    "lifecycle_state",
-    "journey_phase",
-    "contacts_7d",
-    "email_open_rate",
-    "email_click_rate",
-    "sms_click_rate",
-    "push_open_rate",
-    "push_click_rate",
-    "consented_channels",
-    "local_hour",
-    "candidates",
-)
-
-
 def context_features(logged: LoggedContext) -> np.ndarray:
     """The logged decision's :data:`CONTEXT_FEATURES`, shape ``(n_features,)`` (NaN if unknown)."""
-    p: CustomerProfile = logged.context.profile
-
-    def rate(channel: Channel, name: str) -> float:
-        engagement = p.engagement.get(channel)
-        return math.nan if engagement is None else float(getattr(engagement, name))
-
-    def known(value: float | None) -> float:
-        return math.nan if value is None else float(value)
-
-    values = (
-        known(p.days_since_first_seen),
-        known(p.days_since_last_purchase),
-        known(p.days_since_last_visit),
-        float(p.purchases_total),
-        float(p.revenue_total),
-        float(p.average_basket),
-        float(len(p.cart_items)),
-        float(p.cart_value),
-        known(p.cart_age_hours),
-        float(len(p.browsed_products)),
-        known(p.hours_since_last_browse),
-        known(p.hours_since_last_purchase),
-        known(p.hours_since_last_delivery),
-        float(p.promo_sensitivity),
-        float(p.early_adopter_score),
-        known(p.days_to_birthday),
-        float(list(type(p.lifecycle_state)).index(p.lifecycle_state)),
-        float(list(type(p.journey_phase)).index(p.journey_phase)),
-        float(p.contacts.total_7d()),
-        rate(Channel.EMAIL, "open_rate"),
-        rate(Channel.EMAIL, "click_rate"),
-        rate(Channel.SMS, "click_rate"),
-        rate(Channel.PUSH, "open_rate"),
-        rate(Channel.PUSH, "click_rate"),
-        float(sum(1 for granted in p.consents.values() if granted)),
-        float(logged.context.local_now.hour),
-        float(len(logged.candidates)),
-    )
-    return np.array(values, dtype=float)
+    features = decision_context_features(logged.context, len(logged.candidates))
+    return np.array([features[name] for name in CONTEXT_FEATURES], dtype=float)

@@ -10,21 +10,22 @@ propensity ``P(response)`` otherwise. The offer cost is paid by everyone who
 responds, including those who would have bought anyway, which is why uplift
 matters for discounts. Priority never decreases when value or lever grows.
 
-Exploration is Thompson sampling over per-action Beta posteriors of success
-(passed in as input; a missing action gets the prior, Beta(1, 1) by default).
-The scorer supplies the personalised mean; the posterior supplies how sure we
-are of it: each draw ``theta`` scales the response by ``theta / E[theta]``. A
-well-tried action (Beta(500, 4500)) is scored almost greedily; a new one
-(Beta(1, 1)) anywhere between 0 and twice its expected response, so it gets
-its chance.
+Exploration is Thompson sampling over per-option posteriors of the response
+(passed in as input, keyed by :func:`stats_key` ``action@channel`` or by action
+id; a missing one gets the prior). The scorer supplies the personalised mean;
+the posterior supplies how far to trust it: each draw scales the response by a
+factor ``s``. For a :class:`ResponsePosterior` (the online statistics: a Gamma
+belief about observed / predicted responses) ``s`` is the drawn calibration
+factor itself, so evidence moves the priority as well as narrowing it; for a
+:class:`BetaPosterior` ``s = theta / E[theta]`` (spread only). A well-tried
+option is scored almost greedily, a new one gets its chance.
 
-The probability of the pick (its *propensity*, for off-policy evaluation) has
-no closed form here, so it is estimated by Monte-Carlo: after the draw that
-decides, ``draws`` more independent draws are made from the same seeded RNG
-and the propensity is ``(1 + wins) / (1 + draws)``; this is never zero, its
-bias is below ``1 / (1 + draws)`` and it matches the empirical pick frequency
-(tested). Options that cannot win under any draw (their best case is below
-another's worst case) are pruned first and have probability 0 exactly; when a
+The probability of every option (its *propensity*, for off-policy evaluation)
+is exact: each posterior is represented by ``points`` equally likely values
+(its quantiles at ``(q + 0.5) / points``), the policy draws one of them per
+option, and the chance that an option wins is computed from the sorted values
+(ties go to the first option, as in the draw). Options that cannot win under any
+draw (their best case is below another's worst case) have probability 0; when a
 single option is left, or none is random, the propensity is exactly 1.
 
 >>> terms = PriorityTerms(propensity=0.1, value=40.0, lever=1.5, channel_cost=0.06)
@@ -36,17 +37,22 @@ single option is left, or none is random, the propensity is exactly 1.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from nba.channels import Channel
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot
 
-#: Monte-Carlo draws used to estimate the propensity of a Thompson-sampling pick.
+#: Kept for callers of the Monte-Carlo estimate it replaced; propensities are now exact.
 DEFAULT_PROPENSITY_DRAWS = 200
+#: Equally likely values that represent a posterior in Thompson sampling.
+THOMPSON_POINTS = 32
 
 
 def priority(
@@ -108,12 +114,31 @@ class PriorityTerms:
         )
 
 
+class Posterior(Protocol):
+    """A belief about an option's response that Thompson sampling can draw from."""
+
+    @property
+    def mean(self) -> float: ...
+
+    def scales(self, points: int) -> tuple[float, ...]:
+        """``points`` equally likely factors to scale the scorer's response by."""
+        ...
+
+
+@functools.lru_cache(maxsize=64)
+def _normal_quantiles(points: int) -> tuple[float, ...]:
+    unit = statistics.NormalDist()
+    return tuple(unit.inv_cdf((q + 0.5) / points) for q in range(points))
+
+
 @dataclass(frozen=True, slots=True)
 class BetaPosterior:
     """Beta(alpha, beta) belief about an action's success rate.
 
     >>> BetaPosterior.from_counts(successes=3, failures=7).mean
     0.3333333333333333
+    >>> BetaPosterior().scales(4)  # Beta(1, 1): exact quantiles, over the mean 0.5
+    (0.25, 0.75, 1.25, 1.75)
     """
 
     alpha: float = 1.0
@@ -135,6 +160,87 @@ class BetaPosterior:
 
     def draw(self, rng: random.Random) -> float:
         return rng.betavariate(self.alpha, self.beta)
+
+    def scales(self, points: int) -> tuple[float, ...]:
+        """``theta / E[theta]`` at the quantiles: exact for Beta(1, 1), else the normal
+        approximation of the same mean and variance, clipped to [0, 1]."""
+        return _beta_scales(self.alpha, self.beta, points)
+
+
+@functools.lru_cache(maxsize=4096)
+def _beta_scales(alpha: float, beta: float, points: int) -> tuple[float, ...]:
+    mean = alpha / (alpha + beta)
+    if alpha == 1.0 and beta == 1.0:
+        return tuple((q + 0.5) / points / mean for q in range(points))
+    sd = math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1)))
+    return tuple(min(1.0, max(0.0, mean + z * sd)) / mean for z in _normal_quantiles(points))
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsePosterior:
+    """Gamma(shape, rate) belief about the factor ``m`` by which an option's true response
+    rate differs from the scorer's prediction (observed / predicted responses).
+
+    Conjugate for responses counted against the responses the scorer predicted:
+    after ``responses`` observed where ``expected`` were predicted the posterior is
+    Gamma(shape + responses, rate + expected). The prior, Gamma(2, 2) by default,
+    has mean 1 (trust the scorer) and lets ``m`` range over roughly 0.1 to 3.
+
+    >>> ResponsePosterior.from_counts(responses=5, expected=20.0).mean  # (2 + 5) / (2 + 20)
+    0.3181818181818182
+    >>> [round(s, 2) for s in ResponsePosterior(400, 400).scales(3)]
+    [0.95, 1.0, 1.05]
+    """
+
+    shape: float = 2.0
+    rate: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (self.shape > 0 and self.rate > 0 and math.isfinite(self.shape + self.rate)):
+            raise ValueError(f"Gamma parameters must be positive, got {self.shape}, {self.rate}")
+
+    @classmethod
+    def from_counts(
+        cls, responses: float, expected: float, prior: tuple[float, float] = (2.0, 2.0)
+    ) -> ResponsePosterior:
+        return cls(prior[0] + max(0.0, responses), prior[1] + max(0.0, expected))
+
+    @property
+    def mean(self) -> float:
+        return self.shape / self.rate
+
+    def interval(self, level: float = 0.9) -> tuple[float, float]:
+        """The central credible interval of ``m`` (Wilson-Hilferty approximation)."""
+        z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
+        return (
+            _gamma_quantile(self.shape, self.rate, -z),
+            _gamma_quantile(self.shape, self.rate, z),
+        )
+
+    def scales(self, points: int) -> tuple[float, ...]:
+        """``m`` at the quantiles (Wilson-Hilferty approximation of the Gamma)."""
+        return _response_scales(self.shape, self.rate, points)
+
+
+def _gamma_quantile(shape: float, rate: float, z: float) -> float:
+    c = 1.0 / (9.0 * shape)
+    return max(0.0, shape * (1.0 - c + z * math.sqrt(c)) ** 3 / rate)
+
+
+@functools.lru_cache(maxsize=4096)
+def _response_scales(shape: float, rate: float, points: int) -> tuple[float, ...]:
+    return tuple(_gamma_quantile(shape, rate, z) for z in _normal_quantiles(points))
+
+
+def stats_key(action_id: str, channel: Channel | str | None) -> str:
+    """The key of an (action, channel) pair in the statistics a policy is given.
+
+    >>> stats_key("cart_reminder", Channel.EMAIL)
+    'cart_reminder@email'
+    """
+    if channel is None:
+        return action_id
+    return f"{action_id}@{channel.value if isinstance(channel, Channel) else channel}"
 
 
 _UNINFORMATIVE = BetaPosterior()
@@ -180,6 +286,8 @@ class Pick:
     propensity: float
     explored: bool = False
     basis: str = ""
+    #: The probability of every option (same order as the options), when known.
+    probabilities: tuple[float, ...] = ()
 
 
 def best_channels(
@@ -231,7 +339,9 @@ def greedy_pick(options: Sequence[Option]) -> Pick:
     """The highest priority (the first among equals), with propensity 1."""
     if not options:
         raise ValueError("no option to pick from")
-    return Pick(_argmax([o.priority for o in options]), 1.0, basis="highest priority")
+    best = _argmax([o.priority for o in options])
+    probabilities = tuple(1.0 if i == best else 0.0 for i in range(len(options)))
+    return Pick(best, 1.0, basis="highest priority", probabilities=probabilities)
 
 
 def uniform_pick(options: Sequence[Option], rng: random.Random) -> Pick:
@@ -239,36 +349,44 @@ def uniform_pick(options: Sequence[Option], rng: random.Random) -> Pick:
     if not options:
         raise ValueError("no option to pick from")
     n = len(options)
-    return Pick(rng.randrange(n), 1.0 / n, basis=f"drawn uniformly among {n} options")
+    return Pick(
+        rng.randrange(n),
+        1.0 / n,
+        basis=f"drawn uniformly among {n} options",
+        probabilities=(1.0 / n,) * n,
+    )
 
 
 def thompson_pick(
     options: Sequence[Option],
-    posteriors: Mapping[str, BetaPosterior],
+    posteriors: Mapping[str, Posterior],
     rng: random.Random,
     *,
-    prior: BetaPosterior | None = None,
+    prior: Posterior | None = None,
     draws: int = DEFAULT_PROPENSITY_DRAWS,
+    points: int = THOMPSON_POINTS,
 ) -> Pick:
-    """Pick by Thompson sampling and estimate the pick's propensity by Monte-Carlo.
+    """Pick by Thompson sampling, with the exact probability of every option.
 
     Options without priority terms, and do-nothing, keep their fixed priority.
-    Deterministic for a given ``rng`` state.
+    Deterministic for a given ``rng`` state. ``draws`` is ignored (kept for the
+    callers of the Monte-Carlo estimate this replaced).
     """
     if not options:
         raise ValueError("no option to pick from")
     if draws < 1:
         raise ValueError("draws must be at least 1")
-    arms = _arms(options, posteriors, prior)
+    arms = _arms(options, posteriors, prior, points)
     floor = max(arm.worst for arm in arms)
     live = [arm for arm in arms if arm.best >= floor]  # the others can never win
     greedy = _argmax([o.priority for o in options])
     if len(live) == 1 or all(arm.posterior is None for arm in live):
         chosen = live[_argmax([arm.worst for arm in live])].index
         basis = "the only option that could win" if len(live) == 1 else "highest priority"
-        return Pick(chosen, 1.0, explored=chosen != greedy, basis=basis)
+        certain = tuple(1.0 if i == chosen else 0.0 for i in range(len(options)))
+        return Pick(chosen, 1.0, explored=chosen != greedy, basis=basis, probabilities=certain)
     chosen = _draw(live, rng)
-    wins = sum(_draw(live, rng) == chosen for _ in range(draws))
+    probabilities = _exact(live, len(options))
     if chosen == greedy:
         basis = f"Thompson sampling over {len(live)} options; also the highest expected priority"
     else:
@@ -276,116 +394,150 @@ def thompson_pick(
             f"Thompson sampling over {len(live)} options explored it ahead of "
             f"{options[greedy].action_id}, which had the highest expected priority"
         )
-    return Pick(chosen, (1 + wins) / (1 + draws), explored=chosen != greedy, basis=basis)
+    return Pick(
+        chosen,
+        max(probabilities[chosen], 1e-12),
+        explored=chosen != greedy,
+        basis=basis,
+        probabilities=tuple(probabilities),
+    )
 
 
 def thompson_probabilities(
     options: Sequence[Option],
-    posteriors: Mapping[str, BetaPosterior],
-    rng: random.Random,
+    posteriors: Mapping[str, Posterior],
+    rng: random.Random | None = None,
     *,
-    prior: BetaPosterior | None = None,
+    prior: Posterior | None = None,
     draws: int = DEFAULT_PROPENSITY_DRAWS,
+    points: int = THOMPSON_POINTS,
 ) -> list[float]:
-    """The probability that :func:`thompson_pick` picks each option, shape ``(len(options),)``.
-
-    Exact where :func:`thompson_pick` is exact (options that can never win get 0;
-    a single live option, or none random, gets 1), otherwise the share of
-    ``draws`` Monte-Carlo draws each option wins. The probabilities sum to 1;
-    off-policy evaluation reads the whole distribution from here.
+    """The exact probability that :func:`thompson_pick` picks each option, shape
+    ``(len(options),)``, summing to 1 (``rng`` and ``draws`` are not used: nothing is
+    estimated). Off-policy evaluation reads the whole distribution from here.
     """
     if not options:
         raise ValueError("no option to pick from")
     if draws < 1:
         raise ValueError("draws must be at least 1")
-    arms = _arms(options, posteriors, prior)
+    arms = _arms(options, posteriors, prior, points)
     floor = max(arm.worst for arm in arms)
     live = [arm for arm in arms if arm.best >= floor]
-    probabilities = [0.0] * len(options)
     if len(live) == 1 or all(arm.posterior is None for arm in live):
+        probabilities = [0.0] * len(options)
         probabilities[live[_argmax([arm.worst for arm in live])].index] = 1.0
         return probabilities
-    for _ in range(draws):
-        probabilities[_draw(live, rng)] += 1.0 / draws
-    return probabilities
+    return _exact(live, len(options))
 
 
 def _arms(
     options: Sequence[Option],
-    posteriors: Mapping[str, BetaPosterior],
-    prior: BetaPosterior | None,
+    posteriors: Mapping[str, Posterior],
+    prior: Posterior | None,
+    points: int,
 ) -> list[_Arm]:
+    if points < 1:
+        raise ValueError(f"points must be at least 1, got {points}")
     arms: list[_Arm] = []
     for index, option in enumerate(options):
         terms = option.assessment.terms
         if terms is None or option.candidate.action.is_do_nothing:
             arms.append(_Arm.fixed(index, option.priority))
         else:
-            posterior = posteriors.get(option.action_id) or prior or _UNINFORMATIVE
-            arms.append(_Arm.sampled(index, terms, posterior))
+            channel = None if option.slot is None else option.slot.channel
+            posterior = (
+                posteriors.get(stats_key(option.action_id, channel))
+                or posteriors.get(option.action_id)
+                or prior
+                or _UNINFORMATIVE
+            )
+            arms.append(_Arm.sampled(index, terms, posterior, points))
     return arms
 
 
 @dataclass(frozen=True, slots=True)
 class _Arm:
-    """An option in Thompson sampling, with its priority formula unrolled for speed:
-    ``min(1, response x s) x gain - channel_cost - min(1, propensity x s) x offer_cost``
-    where ``s = theta / E[theta]``."""
+    """An option in Thompson sampling: its equally likely priorities (one per point of
+    its posterior; ``None`` for a fixed priority), sorted, with their extremes."""
 
     index: int
-    posterior: BetaPosterior | None
+    posterior: Posterior | None
     worst: float
     best: float
-    response: float = 0.0
-    propensity: float = 0.0
-    gain: float = 0.0
-    channel_cost: float = 0.0
-    offer_cost: float = 0.0
+    values: tuple[float, ...] = ()
 
     @classmethod
     def fixed(cls, index: int, value: float) -> _Arm:
-        return cls(index, None, value, value)
+        return cls(index, None, value, value, (value,))
 
     @classmethod
-    def sampled(cls, index: int, terms: PriorityTerms, posterior: BetaPosterior) -> _Arm:
-        # The sampled priority is piecewise linear in the scale, and may fall as it grows
-        # (an offer's cost): its extremes lie at the ends or where a probability hits 1.
-        top = 1.0 / posterior.mean
-        scales = [0.0, top] + [1.0 / q for q in (terms.response, terms.propensity) if q * top > 1.0]
-        values = [terms.priority(scale) for scale in scales]
-        return cls(
-            index,
-            posterior,
-            worst=min(values),
-            best=max(values),
-            response=terms.response / posterior.mean,
-            propensity=terms.propensity / posterior.mean,
-            gain=terms.value * terms.lever * terms.fatigue,
-            channel_cost=terms.channel_cost,
-            offer_cost=terms.offer_cost,
+    def sampled(cls, index: int, terms: PriorityTerms, posterior: Posterior, points: int) -> _Arm:
+        # terms.priority(s), unrolled: it runs for every point of every option
+        response, propensity = terms.response, terms.propensity
+        gain = terms.value * terms.lever * terms.fatigue
+        channel_cost, offer_cost = terms.channel_cost, terms.offer_cost
+        values = tuple(
+            sorted(
+                min(1.0, response * s) * gain - channel_cost - min(1.0, propensity * s) * offer_cost
+                for s in posterior.scales(points)
+            )
         )
+        return cls(index, posterior, values[0], values[-1], values)
 
 
 def _draw(arms: Sequence[_Arm], rng: random.Random) -> int:
     best_index, best_value = -1, -math.inf
-    betavariate = rng.betavariate
     for arm in arms:
-        posterior = arm.posterior
-        if posterior is None:
-            value = arm.worst
-        else:
-            if posterior.alpha == 1.0 and posterior.beta == 1.0:
-                theta = rng.random()  # Beta(1, 1) is uniform: 20x cheaper than betavariate
-            else:
-                theta = betavariate(posterior.alpha, posterior.beta)
-            value = (
-                min(1.0, arm.response * theta) * arm.gain
-                - arm.channel_cost
-                - min(1.0, arm.propensity * theta) * arm.offer_cost
-            )
+        values = arm.values
+        value = values[0] if len(values) == 1 else values[rng.randrange(len(values))]
         if value > best_value:
             best_index, best_value = arm.index, value
     return best_index
+
+
+def _exact(arms: Sequence[_Arm], n_options: int) -> list[float]:
+    """The chance each arm wins :func:`_draw`: an arm's value ``v`` wins when every arm
+    before it draws below ``v`` and every arm after it at most ``v``.
+
+    One sweep over all values in increasing order, keeping each arm's count of values
+    reached (``c_j``) and the product of ``c_j / n_j`` over the arms (zeros counted
+    apart), so that the chance of a value is that product without its own arm's factor;
+    equal values of several arms are settled by the arms' order, as in the draw.
+    """
+    probabilities = [0.0] * n_options
+    sizes = [len(arm.values) for arm in arms]
+    counts = [0] * len(arms)
+    zeros = len(arms)
+    product = 1.0  # of counts[j] / sizes[j] over the arms with counts[j] > 0
+    points = sorted((v, position) for position, arm in enumerate(arms) for v in arm.values)
+    start, total = 0, len(points)
+    while start < total:
+        value = points[start][0]
+        end = start
+        group: dict[int, int] = {}  # arm position -> its values equal to ``value``
+        while end < total and points[end][0] == value:
+            group[points[end][1]] = group.get(points[end][1], 0) + 1
+            end += 1
+        below = {j: counts[j] for j in group}
+        for j, k in group.items():
+            if counts[j] == 0:
+                zeros -= 1
+                product *= k / sizes[j]
+            else:
+                product *= (counts[j] + k) / counts[j]
+            counts[j] += k
+        if zeros == 0:
+            outside = product
+            for j in group:
+                outside /= counts[j] / sizes[j]
+            for i, k in group.items():
+                chance = outside
+                for j in group:
+                    if j != i:
+                        chance *= (below[j] if j < i else counts[j]) / sizes[j]
+                probabilities[arms[i].index] += chance * k / sizes[i]
+        start = end
+    return probabilities
 
 
 def _argmax(values: Sequence[float]) -> int:

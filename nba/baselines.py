@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 
 from nba.actions import ActionType
 from nba.arbitration import (
-    BetaPosterior,
     ChannelAssessment,
     Option,
     Pick,
+    Posterior,
     greedy_pick,
     uniform_pick,
 )
@@ -73,7 +73,7 @@ class RandomPolicy(DecisionPolicy):
         return _flat(candidates, {c.action.id: 0.0 for c in candidates})
 
     def _pick(
-        self, options: Sequence[Option], stats: Mapping[str, BetaPosterior], rng: random.Random
+        self, options: Sequence[Option], stats: Mapping[str, Posterior], rng: random.Random
     ) -> Pick:
         return uniform_pick(options, rng)
 
@@ -103,7 +103,7 @@ class RuleBasedPolicy(DecisionPolicy):
         )
 
     def _pick(
-        self, options: Sequence[Option], stats: Mapping[str, BetaPosterior], rng: random.Random
+        self, options: Sequence[Option], stats: Mapping[str, Posterior], rng: random.Random
     ) -> Pick:
         pick = greedy_pick(options)
         action = options[pick.index].candidate.action

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nba.actions import ActionType
 from nba.arbitration import PriorityTerms
 from nba.budgets import Consumption
 from nba.channels import Channel
+from nba.context import CustomerContext
 from nba.explain import Explanation
 from nba.reasons import ReasonCode, Rejection
 
@@ -59,6 +62,16 @@ class ChosenAction:
 
 
 @dataclass(frozen=True)
+class OptionProbability:
+    """An eligible (action, channel) option of a decision's first pick, with the
+    probability the policy had of picking it (``None`` when the policy did not say)."""
+
+    action_id: str
+    channel: str | None
+    probability: float | None
+
+
+@dataclass(frozen=True)
 class Decision:
     """The answer to "what next for this customer, on which channel, when, and why"."""
 
@@ -73,6 +86,10 @@ class Decision:
     rejections: tuple[Rejection, ...]
     consumed: Consumption
     explanation: Explanation
+    #: Every option of the first pick with its probability (logged for off-policy evaluation).
+    options: tuple[OptionProbability, ...] = ()
+    #: The context features the reward models read (:data:`CONTEXT_FEATURES`).
+    context: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     @property
     def contacts(self) -> tuple[ChosenAction, ...]:
@@ -109,6 +126,8 @@ class Decision:
                 )
                 for a in self.actions
             ),
+            options=self.options,
+            context=self.context,
         )
 
 
@@ -153,8 +172,10 @@ class LoggedAction:
 @dataclass(frozen=True)
 class LoggedDecision:
     """A decision as logged: enough to attribute outcomes and to run IPS or
-    doubly-robust estimators (``propensity`` of the logged action, and the
-    ``eligible_action_ids`` it was chosen among)."""
+    doubly-robust estimators on real traffic: ``propensity`` of the logged action,
+    ``options`` every eligible (action, channel) with its logging probability, and
+    ``context`` the features the reward models read. Records written before the last
+    two existed read back with them empty."""
 
     decision_id: str
     customer_id: str
@@ -165,6 +186,8 @@ class LoggedDecision:
     propensity: float
     eligible_action_ids: tuple[str, ...]
     actions: tuple[LoggedAction, ...]
+    options: tuple[OptionProbability, ...] = ()
+    context: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     @property
     def action_id(self) -> str | None:
@@ -191,6 +214,12 @@ class LoggedDecision:
                 }
                 for a in self.actions
             ],
+            "options": [
+                {"action_id": o.action_id, "channel": o.channel, "probability": o.probability}
+                for o in self.options
+            ],
+            # JSON has no NaN: an unknown feature is written as null
+            "context": {k: (None if math.isnan(v) else v) for k, v in self.context.items()},
         }
 
     @classmethod
@@ -215,7 +244,95 @@ class LoggedDecision:
                 )
                 for a in data.get("actions", ())
             ),
+            options=tuple(
+                OptionProbability(
+                    str(o["action_id"]),
+                    o.get("channel"),
+                    None if o.get("probability") is None else float(o["probability"]),
+                )
+                for o in data.get("options", ())
+            ),
+            context={
+                str(k): math.nan if v is None else float(v)
+                for k, v in (data.get("context") or {}).items()
+            },
         )
+
+
+#: The context features the reward model of the doubly-robust estimator reads.
+CONTEXT_FEATURES: tuple[str, ...] = (
+    "days_since_first_seen",
+    "days_since_last_purchase",
+    "days_since_last_visit",
+    "purchases_total",
+    "revenue_total",
+    "average_basket",
+    "cart_size",
+    "cart_value",
+    "cart_age_hours",
+    "browsed_products",
+    "hours_since_last_browse",
+    "hours_since_last_purchase",
+    "hours_since_last_delivery",
+    "promo_sensitivity",
+    "early_adopter_score",
+    "days_to_birthday",
+    "lifecycle_state",
+    "journey_phase",
+    "contacts_7d",
+    "email_open_rate",
+    "email_click_rate",
+    "sms_click_rate",
+    "push_open_rate",
+    "push_click_rate",
+    "consented_channels",
+    "local_hour",
+    "candidates",
+)
+
+
+def context_features(context: CustomerContext, n_candidates: int) -> dict[str, float]:
+    """The :data:`CONTEXT_FEATURES` of a decision's context (NaN when unknown): what the
+    reward models of off-policy evaluation read, logged with every decision."""
+    p = context.profile
+
+    def rate(channel: Channel, name: str) -> float:
+        engagement = p.engagement.get(channel)
+        return math.nan if engagement is None else float(getattr(engagement, name))
+
+    def known(value: float | None) -> float:
+        return math.nan if value is None else float(value)
+
+    values = (
+        known(p.days_since_first_seen),
+        known(p.days_since_last_purchase),
+        known(p.days_since_last_visit),
+        float(p.purchases_total),
+        float(p.revenue_total),
+        float(p.average_basket),
+        float(len(p.cart_items)),
+        float(p.cart_value),
+        known(p.cart_age_hours),
+        float(len(p.browsed_products)),
+        known(p.hours_since_last_browse),
+        known(p.hours_since_last_purchase),
+        known(p.hours_since_last_delivery),
+        float(p.promo_sensitivity),
+        float(p.early_adopter_score),
+        known(p.days_to_birthday),
+        float(list(type(p.lifecycle_state)).index(p.lifecycle_state)),
+        float(list(type(p.journey_phase)).index(p.journey_phase)),
+        float(p.contacts.total_7d()),
+        rate(Channel.EMAIL, "open_rate"),
+        rate(Channel.EMAIL, "click_rate"),
+        rate(Channel.SMS, "click_rate"),
+        rate(Channel.PUSH, "open_rate"),
+        rate(Channel.PUSH, "click_rate"),
+        float(sum(1 for granted in p.consents.values() if granted)),
+        float(context.local_now.hour),
+        float(n_candidates),
+    )
+    return dict(zip(CONTEXT_FEATURES, values, strict=True))
 
 
 def make_decision_id(

@@ -40,6 +40,7 @@ from nba.arbitration import (
     ChannelAssessment,
     Option,
     Pick,
+    Posterior,
     PriorityTerms,
     greedy_pick,
     thompson_pick,
@@ -49,10 +50,10 @@ from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
-from nba.policy import DecisionPolicy
+from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.scoring import RuleBasedScorer, Scorer, check_scores
-from nba.screening import ActionCandidate
+from nba.screening import ActionCandidate, ChannelSlot
 
 
 class NextBestActionPolicy(DecisionPolicy):
@@ -66,12 +67,17 @@ class NextBestActionPolicy(DecisionPolicy):
         Supplies propensities per channel, expected values and uplift;
         :class:`~nba.scoring.RuleBasedScorer` when omitted.
     exploration
-        Thompson sampling when true (default); greedy with propensity 1 when false.
+        Thompson sampling when true (default) over every (action, channel) pair the
+        rules allow, with exact propensities; greedy with propensity 1 when false.
     propensity_draws
-        Monte-Carlo draws used to estimate a pick's propensity.
+        Ignored (the propensities are exact); kept for existing callers.
     prior
-        Posterior assumed for actions missing from ``stats`` (new actions);
-        Beta(1, 1) when omitted.
+        Posterior assumed for (action, channel) pairs missing from ``stats`` (new
+        actions); Beta(1, 1) when omitted.
+    explore_share
+        The share of picks drawn uniformly among the options instead (an experiment
+        arm's ``explore_share``): every option then has at least ``explore_share / n``,
+        and the logged probabilities are the mixture's, exactly.
     """
 
     name = "nba"
@@ -84,16 +90,20 @@ class NextBestActionPolicy(DecisionPolicy):
         scorer: Scorer | None = None,
         exploration: bool = True,
         propensity_draws: int = DEFAULT_PROPENSITY_DRAWS,
-        prior: BetaPosterior | None = None,
+        prior: Posterior | None = None,
         max_actions: int = 1,
+        explore_share: float = 0.0,
     ) -> None:
         super().__init__(catalog, contact_policy, max_actions=max_actions)
         if propensity_draws < 1:
             raise ValueError(f"propensity_draws must be at least 1, got {propensity_draws}")
+        if not 0.0 <= explore_share <= 1.0:
+            raise ValueError(f"explore_share must be in [0, 1], got {explore_share}")
+        self.explore_share = explore_share
         self.scorer: Scorer = scorer or RuleBasedScorer()
         self.exploration = exploration
         self.propensity_draws = propensity_draws
-        self.prior = prior or BetaPosterior()
+        self.prior: Posterior = prior or BetaPosterior()
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
@@ -128,20 +138,72 @@ class NextBestActionPolicy(DecisionPolicy):
             assessments.append(per_channel)
         return assessments
 
+    def explore(
+        self,
+        context: CustomerContext,
+        options: Sequence[Option],
+        viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
+        stats: Mapping[str, Posterior],
+        rng: random.Random,
+    ) -> Exploration | None:
+        """Thompson sampling over every (action, channel) pair, not only each action's
+        best channel: the statistics are per pair, so channels are explored too."""
+        if not self.exploration:
+            return None
+        pairs = self.exploration_options(options, viable)
+        if not pairs:
+            return None
+        return Exploration(pairs, self._pick(pairs, stats, rng))
+
+    def exploration_options(
+        self,
+        options: Sequence[Option],
+        viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
+    ) -> list[Option]:
+        """The options the first pick is made among: each action on its best channel when
+        exploration is off, else on every channel it may use (do-nothing as it is)."""
+        if not self.exploration:
+            return list(options)
+        pairs: list[Option] = []
+        for option in options:
+            channels = viable.get(option.action_id, ())
+            if option.slot is None or len(channels) <= 1:
+                pairs.append(option)
+                continue
+            pairs += [Option(option.candidate, slot, a) for slot, a in channels]
+        return pairs
+
     def _pick(
         self,
         options: Sequence[Option],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         rng: random.Random,
     ) -> Pick:
         if not self.exploration:
             return greedy_pick(options)
-        return thompson_pick(options, stats, rng, prior=self.prior, draws=self.propensity_draws)
+        share = self.explore_share
+        if share <= 0.0:
+            return thompson_pick(options, stats, rng, prior=self.prior)
+        n = len(options)
+        uniform = rng.random() < share
+        drawn = rng.randrange(n) if uniform else -1
+        pick = thompson_pick(options, stats, rng, prior=self.prior)
+        index = drawn if uniform else pick.index
+        probabilities = tuple((1.0 - share) * p + share / n for p in pick.probabilities)
+        basis = f"drawn uniformly among {n} options (share {share:g})" if uniform else pick.basis
+        greedy = greedy_pick(options).index
+        return Pick(
+            index,
+            probabilities[index],
+            explored=index != greedy,
+            basis=basis,
+            probabilities=probabilities,
+        )
 
     def pick_probabilities(
         self,
         options: Sequence[Option],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         rng: random.Random,
         *,
         draws: int | None = None,
@@ -149,17 +211,17 @@ class NextBestActionPolicy(DecisionPolicy):
         """The probability that this policy picks each of ``options``, summing to 1.
 
         One-hot on the highest priority when exploration is off; otherwise the
-        Thompson-sampling distribution (:func:`~nba.arbitration.thompson_probabilities`,
-        ``draws`` Monte-Carlo draws, :attr:`propensity_draws` when omitted). Off-policy
-        evaluation needs the whole distribution, not only the chosen option's propensity.
+        exact Thompson-sampling distribution (:func:`~nba.arbitration.thompson_probabilities`;
+        ``draws`` is ignored). Off-policy evaluation needs the whole distribution, not
+        only the chosen option's propensity.
         """
         if not self.exploration:
             probabilities = [0.0] * len(options)
             probabilities[greedy_pick(options).index] = 1.0
             return probabilities
-        return thompson_probabilities(
-            options, stats, rng, prior=self.prior, draws=draws or self.propensity_draws
-        )
+        exact = thompson_probabilities(options, stats, prior=self.prior)
+        share, n = self.explore_share, len(options)
+        return [(1.0 - share) * p + share / n for p in exact] if share > 0 else exact
 
 
 def _uplift_reason(minimum: float | None, uplift: float | None, channel: Channel) -> Reason | None:

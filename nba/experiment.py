@@ -65,7 +65,7 @@ from typing import Any
 
 import yaml
 
-from nba.arbitration import BetaPosterior, ChannelAssessment
+from nba.arbitration import ChannelAssessment, Posterior
 from nba.budgets import UsageCounts
 from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
@@ -90,7 +90,7 @@ _TOP_LEVEL_KEYS = (
     "arms",
     "guardrails",
 )
-_ARM_KEYS = ("name", "kind", "allocation", "model_version", "description")
+_ARM_KEYS = ("name", "kind", "allocation", "model_version", "description", "explore_share")
 _GUARDRAIL_KEYS = ("metric", "max_increase")
 _Report = Callable[[str, str], None]
 
@@ -128,6 +128,9 @@ class Arm:
     allocation: float
     model_version: str | None = None
     description: str = ""
+    #: The share of the arm's decisions drawn uniformly among every eligible (action,
+    #: channel), on top of Thompson sampling (champion arms; logged with exact probabilities).
+    explore_share: float = 0.0
 
     @property
     def is_control(self) -> bool:
@@ -231,6 +234,7 @@ class ExperimentConfig:
                     "allocation": a.allocation,
                     **({"model_version": a.model_version} if a.model_version else {}),
                     **({"description": a.description} if a.description else {}),
+                    **({"explore_share": a.explore_share} if a.explore_share else {}),
                 }
                 for a in self.arms
             ],
@@ -405,7 +409,11 @@ def _arms(raw: Any, issue: _Report) -> list[Arm]:
             issue(f"{path}.model_version", f"must be text, got {version!r}")
             version = None
         description = _text(entry.get("description", ""), f"{path}.description", issue)
-        if name and kind is not None and allocation is not None:
+        share: Any = entry.get("explore_share", 0.0)
+        if not _is_number(share) or not 0 <= float(share) <= 1:
+            issue(f"{path}.explore_share", f"a share of decisions in [0, 1], got {share!r}")
+            share = None
+        if name and kind is not None and allocation is not None and share is not None:
             arms.append(
                 Arm(
                     name,
@@ -413,6 +421,7 @@ def _arms(raw: Any, issue: _Report) -> list[Arm]:
                     float(allocation),
                     None if version is None else str(version),
                     description,
+                    float(share),
                 )
             )
     if len(arms) != len(raw):
@@ -545,7 +554,7 @@ class ExperimentRouter:
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,
@@ -568,7 +577,7 @@ class ExperimentRouter:
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from nba.arbitration import BetaPosterior
+from nba.arbitration import Posterior
 from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog
@@ -89,7 +89,7 @@ class Decider(Protocol):
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,
@@ -118,7 +118,7 @@ class DecisionPipeline:
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,
@@ -142,6 +142,7 @@ def policy_of_kind(
     *,
     scorer: Scorer | None = None,
     max_actions: int = 1,
+    explore_share: float = 0.0,
 ) -> DecisionPolicy:
     """The policy an arm of ``kind`` runs: ``champion`` the engine with ``scorer``,
     ``rule_based`` the journeys, ``random`` a random eligible action, ``control``
@@ -162,7 +163,13 @@ def policy_of_kind(
     except ValueError:
         raise ValueError(f"unknown policy kind {kind!r} (expected one of: {known})") from None
     if arm_kind == ArmKind.CHAMPION:
-        return NextBestActionPolicy(catalog, contact_policy, scorer=scorer, max_actions=max_actions)
+        return NextBestActionPolicy(
+            catalog,
+            contact_policy,
+            scorer=scorer,
+            max_actions=max_actions,
+            explore_share=explore_share,
+        )
     if arm_kind == ArmKind.RULE_BASED:
         return RuleBasedPolicy(catalog, contact_policy, max_actions=max_actions)
     if arm_kind == ArmKind.RANDOM:
@@ -213,13 +220,27 @@ def build_pipeline(
     scorer = scorer or RuleBasedScorer()
     warn_unreachable(catalog, contact_policy or ContactPolicy())
 
-    def of_kind(kind: ArmKind | str) -> DecisionPolicy:
-        return policy_of_kind(kind, catalog, contact_policy, scorer=scorer, max_actions=max_actions)
+    def of_kind(kind: ArmKind | str, explore_share: float = 0.0) -> DecisionPolicy:
+        return policy_of_kind(
+            kind,
+            catalog,
+            contact_policy,
+            scorer=scorer,
+            max_actions=max_actions,
+            explore_share=explore_share,
+        )
 
     main = policy if isinstance(policy, DecisionPolicy) else of_kind(policy)
     if experiment is None:
         return DecisionPipeline(main, scorer)
     arms: dict[str, DecisionPolicy] = {ArmKind.CHAMPION.value: main}
+    for arm in experiment.arms:  # a champion arm with a share of its own explores more
+        if (
+            arm.kind == ArmKind.CHAMPION
+            and arm.explore_share
+            and not isinstance(policy, DecisionPolicy)
+        ):
+            arms[arm.name] = of_kind(arm.kind, arm.explore_share)
     for arm in experiment.arms:
         if arm.kind == ArmKind.CHALLENGER:
             raise ValueError(

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar, final
 
 from nba.arbitration import (
-    BetaPosterior,
     ChannelAssessment,
     Option,
     Pick,
+    Posterior,
     best_channels,
     greedy_pick,
 )
@@ -42,7 +42,14 @@ from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
-from nba.decision import ChosenAction, Decision, RoutedDecision, make_decision_id
+from nba.decision import (
+    ChosenAction,
+    Decision,
+    OptionProbability,
+    RoutedDecision,
+    context_features,
+    make_decision_id,
+)
 from nba.explain import explain
 from nba.reasons import ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot, Restriction, screen
@@ -84,7 +91,7 @@ class DecisionPolicy(ABC):
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,
@@ -106,7 +113,7 @@ class DecisionPolicy(ABC):
         context: CustomerContext,
         *,
         usage: UsageCounts | None = None,
-        stats: Mapping[str, BetaPosterior] | None = None,
+        stats: Mapping[str, Posterior] | None = None,
         seed: int | str = 0,
         decision_id: str | None = None,
         restriction: Restriction | None = None,
@@ -166,6 +173,8 @@ class DecisionPolicy(ABC):
             rejections=tuple(rejections),
             consumed=Consumption.of(o.candidate.action for o, _ in chosen),
             explanation=explain(chosen, competed, rejections),
+            options=outcome.distribution,
+            context=context_features(context, len(candidates)),
         )
 
     def _arbitrate(
@@ -173,7 +182,7 @@ class DecisionPolicy(ABC):
         context: CustomerContext,
         options: list[Option],
         viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         rng: random.Random,
     ) -> _Arbitration:
         """Pick up to ``max_actions`` options; after each pick, drop the options of the
@@ -189,8 +198,15 @@ class DecisionPolicy(ABC):
             staged = None
             _check_pick(type(self).__name__, pick, len(options))
             winner = options[pick.index]
+            if not outcome.chosen:
+                outcome.distribution = _distribution(options, pick)
             outcome.chosen.append((winner, pick))
-            rest = [o for i, o in enumerate(options) if i != pick.index]
+            # the same action on its other channels (explored pairs) is not picked again
+            rest = [
+                o
+                for i, o in enumerate(options)
+                if i != pick.index and o.action_id != winner.action_id
+            ]
             if winner.slot is None or len(outcome.chosen) == self.max_actions:
                 outcome.competed += [(o, _lost(o, winner)) for o in rest]
                 break
@@ -219,7 +235,7 @@ class DecisionPolicy(ABC):
         context: CustomerContext,
         options: Sequence[Option],
         viable: Mapping[str, Sequence[tuple[ChannelSlot, ChannelAssessment]]],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         rng: random.Random,
     ) -> Exploration | None:
         """The exploration hook, called once per decision before the picks.
@@ -248,7 +264,7 @@ class DecisionPolicy(ABC):
     def _pick(
         self,
         options: Sequence[Option],
-        stats: Mapping[str, BetaPosterior],
+        stats: Mapping[str, Posterior],
         rng: random.Random,
     ) -> Pick:
         """Pick one option and say with which probability (default: greedy, 1)."""
@@ -290,6 +306,21 @@ class _Arbitration:
     chosen: list[tuple[Option, Pick]] = field(default_factory=list)
     competed: list[tuple[Option, Rejection]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    distribution: tuple[OptionProbability, ...] = ()
+
+
+def _distribution(options: Sequence[Option], pick: Pick) -> tuple[OptionProbability, ...]:
+    """Every option of the first pick with the probability it had (``pick.probabilities``;
+    when a policy gives only the chosen one's, the others' are unknown: ``None``)."""
+    known = len(pick.probabilities) == len(options)
+    return tuple(
+        OptionProbability(
+            o.action_id,
+            None if o.slot is None else o.slot.channel.value,
+            pick.probabilities[i] if known else (pick.propensity if i == pick.index else None),
+        )
+        for i, o in enumerate(options)
+    )
 
 
 def _lost(option: Option, winner: Option) -> Rejection:

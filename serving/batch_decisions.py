@@ -36,9 +36,10 @@ from typing import Any
 
 import pandas as pd
 
+from features.online.response_stats import ResponseTable, response_segment
 from features.profile_table import row_to_profile
 from nba.actions import ActionType
-from nba.arbitration import BetaPosterior
+from nba.arbitration import Posterior
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from nba.contact_policy import ContactPolicy
@@ -102,7 +103,7 @@ def decide_audience(
     policy: Decider | None = None,
     seed: int | str = 0,
     usage: UsageCounts | None = None,
-    stats: Mapping[str, BetaPosterior] | None = None,
+    stats: ResponseTable | Mapping[str, Posterior] | None = None,
     action_history: Mapping[str, Mapping[str, dt.datetime]] | None = None,
     workers: int = 1,
     progress: Progress | None = None,
@@ -125,7 +126,8 @@ def decide_audience(
     usage
         Offer and action counts already used today.
     stats
-        Per-action success posteriors for the exploring engine.
+        The response statistics the API keeps (each customer decides with their
+        segment's, as in the API), or fixed posteriors for everyone.
     action_history
         When each action was last sent, per customer (for cool-downs and
         sequences); profiles do not carry it.
@@ -292,7 +294,7 @@ class _Job:
     policy: Decider
     now: dt.datetime
     seed: int | str
-    stats: Mapping[str, BetaPosterior]
+    stats: ResponseTable | Mapping[str, Posterior]
     action_history: Mapping[str, Mapping[str, dt.datetime]]
 
     def decide(
@@ -308,10 +310,15 @@ class _Job:
             context = CustomerContext(
                 profile, self.now, action_history=self.action_history.get(profile.customer_id, {})
             )
+            stats = (
+                self.stats.posteriors(response_segment(profile))
+                if isinstance(self.stats, ResponseTable)
+                else self.stats
+            )
             decision = self.policy.route(
                 context,
                 usage=running,
-                stats=self.stats,
+                stats=stats,
                 seed=f"{self.seed}:{profile.customer_id}",
             ).decision
             for key, n in decision.consumed.offers_given.items():

@@ -1,10 +1,13 @@
 """Decisions for the API: profile from the online store, policy from :mod:`nba`, products.
 
-One request reads the customer's profile, action history and today's usage in
-one round trip (:class:`~features.online.contact_state.ContactState`), decides
-with the champion models (rules when none is registered), attaches products to
-the chosen actions, records what was sent (one more round trip), and logs the
-decision. The fallbacks never break consent:
+One request reads the customer's profile, action history, today's usage and the
+response statistics (per action, channel and segment) in one round trip
+(:class:`~features.online.contact_state.ContactState`), decides with the
+champion models (rules when none is registered), attaches products to the
+chosen actions, records what was sent and counts it as an exposure in the
+statistics (one more round trip), and logs the decision. The engine explores
+with the statistics of the customer's segment: the more evidence, the less it
+explores. The fallbacks never break consent:
 
 - Redis unreachable: the customer is treated as unknown, so consent cannot be
   shown and no outbound contact is chosen; on-site and in-app placements still
@@ -30,6 +33,7 @@ from typing import Protocol
 
 from features.online.contact_state import ContactState, DecisionState
 from features.online.profiles import OnlineProfiles
+from features.online.response_stats import response_segment
 from nba.actions import ActionType
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -184,8 +188,10 @@ class DecisionService:
         )
         max_actions = min(context.max_actions, len(self.catalog.ids))
         seed: int | str = idempotency_key or secrets.token_hex(8)
+        segment = response_segment(profile)
+        stats = None if read.stats is None else read.stats.posteriors(segment)
         routed = self.policy(models, max_actions).route(
-            ctx, usage=read.usage, seed=seed, restriction=restriction
+            ctx, usage=read.usage, stats=stats, seed=seed, restriction=restriction
         )
         decision, arm = routed.decision, routed.arm_name
         response = self._response(decision, ctx, models, known is None, degraded)
@@ -199,6 +205,7 @@ class DecisionService:
                         answer=None
                         if stored_key is None
                         else f"{fingerprint}\n{response.model_dump_json()}",
+                        segment=segment,
                     )
                 )
             except RedisDownError:

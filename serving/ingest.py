@@ -8,6 +8,13 @@ profiles before the answer (the next decision sees them) and are idempotent by
 event id (a retried batch counts as duplicates). An ``identify`` updates the
 customer's time zone and birth date, and its ``consent_<channel>`` traits become
 ``opt_in`` / ``unsubscribe`` events, so consent has one history.
+
+Outcome events (opened, clicked, purchase, unsubscribe, complaint) are then joined
+to the decision their ``decision_id`` names, or to the latest send to the customer
+within the attribution window, and update the response statistics
+(:mod:`features.online.response_stats`; idempotent as the events are: a retried
+batch counts nothing twice). One naming an unknown or another customer's decision
+is applied as any event and counted as unattributed (``nba_outcomes_total``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from features.archive import EventArchive
 from features.contract import EventRecord
 from features.online.contact_state import ContactState
 from features.online.profiles import OnlineProfiles
+from features.online.response_stats import Outcome
 from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
 from nba.events import EventType
 from serving.decisions import POPULARITY_POINTS
@@ -288,6 +296,7 @@ class EventIngestor:
 
     def _apply(self, records: Sequence[EventRecord]) -> Any:
         result = self.profiles.ingest_records(records)
+        self._attribute(records, set(result.invalid_event_ids))
         with self._lock:
             for r in records:
                 points = POPULARITY_POINTS.get(r.event_type.value)
@@ -298,6 +307,21 @@ class EventIngestor:
             with contextlib.suppress(*REDIS_ERRORS):
                 self.flush_popularity()
         return result
+
+    def _attribute(self, records: Sequence[EventRecord], refused: set[str]) -> None:
+        """Join the outcome events among ``records`` to their decisions (after the events
+        are applied: a failure here fails the request, whose retry counts nothing twice)."""
+        stats = self.contacts.stats
+        if stats is None:
+            return
+        outcomes = [o for r in records if r.event_id not in refused for o in Outcome.all_of(r)]
+        if not outcomes:
+            return
+        attribution = stats.attribute(outcomes)
+        for name in ("attributed", "duplicate", "unattributed"):
+            n = getattr(attribution, name)
+            if n:
+                self.metrics.outcomes.labels(name).inc(n)
 
     def flush_popularity(self) -> None:
         """Add the popularity points gathered since the last flush to the contact state

@@ -6,7 +6,16 @@ and reasons, never a customer id.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from features.online.response_stats import ResponseCounts
+
+#: Reads the response statistics per action (``None`` when they cannot be read).
+StatsReader = Callable[[], Mapping[str, ResponseCounts] | None]
 
 #: Latency buckets (seconds), dense under 10 ms where the goal is.
 LATENCY_BUCKETS = (
@@ -51,6 +60,65 @@ class ApiMetrics:
         self.model_reloads = Counter(
             "nba_model_swaps_total", "Model sets swapped in.", registry=self.registry
         )
+        self.outcomes = Counter(
+            "nba_outcomes_total",
+            "Outcome events by attribution: attributed to a decision, duplicate (that "
+            "decision's outcome of that kind was counted) or unattributed (unknown or "
+            "foreign decision id, or no send in the window).",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def watch_stats(self, reader: StatsReader) -> None:
+        """Expose the response statistics per action, read at each scrape."""
+        self.registry.register(_StatsCollector(reader))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _StatsCollector(Collector):
+    """Per action: decisions (decayed exposures), responses, the response rate with its
+    90 % interval, and the evidence (effective exposures, the decayed count)."""
+
+    def __init__(self, reader: StatsReader) -> None:
+        self.reader = reader
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            by_action = self.reader()
+        except Exception:  # a scrape must not fail with Redis
+            by_action = None
+        if by_action is None:
+            return
+        families = {
+            name: GaugeMetricFamily(f"nba_action_{name}", doc, labels=["action"])
+            for name, doc in (
+                ("decisions", "Decisions sent per action (decayed by the stats half-life)."),
+                ("responses", "Responses (clicks or purchases) attributed per action (decayed)."),
+                ("purchases", "Purchases attributed per action (decayed)."),
+                ("response_rate", "Responses per decision sent."),
+                ("response_rate_low", "Lower end of the response rate's 90 % interval."),
+                ("response_rate_high", "Upper end of the response rate's 90 % interval."),
+                ("evidence", "Effective decisions behind the rate (decayed exposures)."),
+                ("calibration", "Observed / scorer-predicted responses (posterior mean)."),
+            )
+        }
+        for action, counts in sorted(by_action.items()):
+            low, high = counts.rate_interval()
+            values = {
+                "decisions": counts.exposures,
+                "responses": counts.responses,
+                "purchases": counts.purchases,
+                "response_rate": counts.rate,
+                "response_rate_low": low,
+                "response_rate_high": high,
+                "evidence": counts.exposures,
+                "calibration": counts.posterior().mean,
+            }
+            for name, value in values.items():
+                families[name].add_metric([action], value)
+        yield from families.values()

@@ -8,6 +8,7 @@ decision log, and loads the champion models (rules decide when there are none).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,7 @@ def start_runtime(
     from features.online.contact_state import RedisContactState
     from features.online.profiles import OnlineProfiles
     from features.online.redis_store import RedisOnlineStore
+    from features.online.response_stats import RedisResponseStats
     from serving.startup import (
         durability_of,
         load_catalog_setting,
@@ -74,9 +76,26 @@ def start_runtime(
     store = RedisOnlineStore(client, prefix=settings.redis_prefix)
     products = load_products(settings.products_file)
     profiles = OnlineProfiles(store, products)
-    contacts = RedisContactState(store, answer_seconds=int(settings.idempotency_hours * 3600))
+    stats = (
+        RedisResponseStats(
+            client,
+            settings.redis_prefix,
+            half_life_days=settings.stats_half_life_days,
+            window_hours=settings.attribution_window_hours,
+        )
+        if settings.response_stats
+        else None
+    )
+    contacts = RedisContactState(
+        store, answer_seconds=int(settings.idempotency_hours * 3600), stats=stats
+    )
     gate = RedisGate(settings.redis_retry_seconds)
     metrics = ApiMetrics()
+    if stats is not None:
+        watched = stats
+        metrics.watch_stats(
+            lambda: gate.call(lambda: watched.table(dt.datetime.now(dt.UTC)).by_action())
+        )
     if registry is None:
         registry = open_registry(settings.tracking_uri)
     if sink is None:

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     max_event_future_seconds: float = Field(default=300.0, ge=0)
     #: Hours an ``Idempotency-Key`` answer is kept.
     idempotency_hours: float = Field(default=24.0, gt=0)
+    #: Learn response statistics online (per action, channel and segment) and explore with them.
+    response_stats: bool = True
+    #: Half-life of the response statistics' evidence, in days (forgetting tracks drift).
+    stats_half_life_days: float = Field(default=14.0, gt=0)
+    #: Hours after a send in which an outcome without a decision id is attributed to it.
+    attribution_window_hours: float = Field(default=72.0, gt=0)
     #: Decision log directory (JSON Lines); unset: ``<data_dir>/decision-log``.
     decision_log_dir: Path | None = None
     #: ``always``: each decision is on disk before the answer; ``never``: survives an API

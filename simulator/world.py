@@ -103,8 +103,8 @@ class Catalogue:
 
     ``launch_day`` is the day of the window the product went on sale (negative:
     before the window). ``properties`` holds the JSON strings events can carry
-    (search queries, loyalty tiers, click-and-collect fulfilment); ``query_props[k]`` lists the query entries
-    that fit category ``k``.
+    (search queries, loyalty tiers, click-and-collect fulfilment); ``query_props[k]``
+    lists the query entries that fit category ``k``.
     """
 
     products: pd.DataFrame

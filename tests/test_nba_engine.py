@@ -493,8 +493,11 @@ def test_same_seed_same_decision_and_stable_id() -> None:
     again = NextBestActionPolicy(cat, policy, max_actions=2).decide(ctx, seed="request-42")
     assert first == again
     assert first.decision_id == again.decision_id
-    picks = {NextBestActionPolicy(cat, policy).decide(ctx, seed=s).action_id for s in range(40)}
-    assert len(picks) > 1  # exploration: other seeds, other picks
+    picks = {
+        (d.action_id, d.actions[0].channel)
+        for d in (NextBestActionPolicy(cat, policy).decide(ctx, seed=s) for s in range(40))
+    }
+    assert len(picks) > 1  # exploration (of channels too): other seeds, other picks
 
 
 def test_decision_log_round_trips_through_json() -> None:

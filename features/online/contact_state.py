@@ -43,6 +43,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from features.online.redis_store import RedisOnlineStore, decode_customer
+from features.online.response_stats import (
+    DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_WINDOW_HOURS,
+    Exposure,
+    MemoryResponseStats,
+    RedisResponseStats,
+    ResponseStats,
+    ResponseTable,
+)
 from features.online.store import OnlineStore, StoredCustomer
 from nba.budgets import Consumption, UsageCounts
 from nba.decision import Decision
@@ -63,13 +72,15 @@ class DecisionState:
     nothing else is read: the caller returns it); ``history`` when each action
     was last sent (UTC, whole seconds); ``usage`` the day's counters; ``stored``
     the customer as the online store holds them (``None`` when unknown, or when
-    the contact state was built without a profile store).
+    the contact state was built without a profile store); ``stats`` the response
+    statistics (``None`` without them).
     """
 
     answer: str | None = None
     history: Mapping[str, dt.datetime] = field(default_factory=dict)
     usage: UsageCounts = field(default_factory=UsageCounts)
     stored: StoredCustomer | None = None
+    stats: ResponseTable | None = None
 
 
 def sends_of(decision: Decision) -> dict[str, dt.datetime]:
@@ -89,6 +100,8 @@ class ContactState(abc.ABC):
 
     #: The profile store :meth:`read_for_decision` reads the customer's state from.
     store: OnlineStore | None = None
+    #: The response statistics :meth:`read_for_decision` reads and :meth:`record` counts.
+    stats: ResponseStats | None = None
 
     @abc.abstractmethod
     def read_for_decision(
@@ -103,14 +116,18 @@ class ContactState(abc.ABC):
         *,
         idempotency_key: str | None = None,
         answer: str | None = None,
+        segment: str | None = None,
     ) -> None:
         """Record a decision once made: its contacts in the history, what it consumed in
-        the usage of its day, and ``answer`` for ``idempotency_key`` (the first answer
-        stored for a key is kept)."""
+        the usage of its day, ``answer`` for ``idempotency_key`` (the first answer
+        stored for a key is kept) and, with a ``segment``, its exposure in the response
+        statistics."""
         self.record_sent(decision.customer_id, sends_of(decision))
         self.count_usage(decision.decided_at.date(), decision.consumed)
         if idempotency_key is not None and answer is not None:
             self.keep_answer(decision.customer_id, idempotency_key, answer)
+        if self.stats is not None and segment is not None:
+            self.stats.record_decision(decision, segment)
 
     @abc.abstractmethod
     def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
@@ -152,8 +169,10 @@ class MemoryContactState(ContactState):
         *,
         answer_seconds: float = DEFAULT_ANSWER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        stats: MemoryResponseStats | None = None,
     ) -> None:
         self.store = store
+        self.stats = stats
         self.answer_seconds = answer_seconds
         self.clock = clock
         self._history: dict[str, dict[str, dt.datetime]] = {}
@@ -170,7 +189,11 @@ class MemoryContactState(ContactState):
                 return DecisionState(answer=kept[0])
         stored = None if self.store is None else self.store.read([customer_id])[0]
         return DecisionState(
-            None, self.history(customer_id), self.usage(now.astimezone(dt.UTC).date()), stored
+            None,
+            self.history(customer_id),
+            self.usage(now.astimezone(dt.UTC).date()),
+            stored,
+            None if self.stats is None else self.stats.table(now),
         )
 
     def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
@@ -229,12 +252,17 @@ class RedisContactState(ContactState):
     """
 
     def __init__(
-        self, store: RedisOnlineStore, *, answer_seconds: int = DEFAULT_ANSWER_SECONDS
+        self,
+        store: RedisOnlineStore,
+        *,
+        answer_seconds: int = DEFAULT_ANSWER_SECONDS,
+        stats: RedisResponseStats | None = None,
     ) -> None:
         self.store: RedisOnlineStore = store
         self.client: Any = store.client
         self.prefix = store.prefix
         self.answer_seconds = answer_seconds
+        self.stats: RedisResponseStats | None = stats
 
     # keys ---------------------------------------------------------------
     def history_key(self, customer_id: str) -> str:
@@ -261,13 +289,19 @@ class RedisContactState(ContactState):
         pipe.hgetall(self.history_key(customer_id))
         pipe.hgetall(self.usage_key(now.astimezone(dt.UTC).date()))
         pipe.hgetall(self.store.state_key(customer_id))
+        if self.stats is not None:
+            self.stats.queue_table(pipe, now)
         replies = pipe.execute()
         answer = replies.pop(0) if idempotency_key is not None else None
         if answer:
             return DecisionState(answer=answer.decode())
-        history, usage, state = replies
+        history, usage, state = replies[:3]
         return DecisionState(
-            None, decode_history(history), decode_usage(usage), decode_customer(customer_id, state)
+            None,
+            decode_history(history),
+            decode_usage(usage),
+            decode_customer(customer_id, state),
+            None if self.stats is None else self.stats.table_from(replies[3:], now),
         )
 
     def history(self, customer_id: str) -> dict[str, dt.datetime]:
@@ -288,12 +322,17 @@ class RedisContactState(ContactState):
         *,
         idempotency_key: str | None = None,
         answer: str | None = None,
+        segment: str | None = None,
     ) -> None:
         pipe = self.client.pipeline(transaction=False)
         self._sent(pipe, decision.customer_id, sends_of(decision))
         self._count(pipe, decision.decided_at.date(), decision.consumed, 1)
         if idempotency_key is not None and answer is not None:
             self._answer(pipe, decision.customer_id, idempotency_key, answer)
+        if self.stats is not None and segment is not None:
+            exposure = Exposure.of(decision, segment)
+            if exposure is not None:
+                self.stats.queue_exposure(pipe, exposure)
         pipe.execute()
 
     def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
@@ -340,13 +379,34 @@ class RedisContactState(ContactState):
 
 
 def contact_state_for(
-    store: OnlineStore, *, answer_seconds: int = DEFAULT_ANSWER_SECONDS
+    store: OnlineStore,
+    *,
+    answer_seconds: int = DEFAULT_ANSWER_SECONDS,
+    response_stats: bool = False,
+    half_life_days: float | None = None,
+    window_hours: float | None = None,
 ) -> ContactState:
     """The contact state that lives beside ``store``: on the same Redis (same client and
-    key prefix) for a :class:`RedisOnlineStore`, in memory otherwise."""
+    key prefix) for a :class:`RedisOnlineStore`, in memory otherwise; with
+    ``response_stats``, response statistics beside it (``half_life_days`` their
+    half-life, ``window_hours`` the attribution window; the defaults when omitted)."""
+    half_life = DEFAULT_HALF_LIFE_DAYS if half_life_days is None else half_life_days
+    window = DEFAULT_WINDOW_HOURS if window_hours is None else window_hours
     if isinstance(store, RedisOnlineStore):
-        return RedisContactState(store, answer_seconds=answer_seconds)
-    return MemoryContactState(store, answer_seconds=answer_seconds)
+        stats = (
+            RedisResponseStats(
+                store.client, store.prefix, half_life_days=half_life, window_hours=window
+            )
+            if response_stats
+            else None
+        )
+        return RedisContactState(store, answer_seconds=answer_seconds, stats=stats)
+    memory = (
+        MemoryResponseStats(half_life_days=half_life, window_hours=window)
+        if response_stats
+        else None
+    )
+    return MemoryContactState(store, answer_seconds=answer_seconds, stats=memory)
 
 
 def decode_history(raw: Mapping[bytes, bytes] | None) -> dict[str, dt.datetime]:

@@ -11,7 +11,8 @@ Time advances in ticks of ``trigger_every_hours`` from the cut. At each tick:
    in flight; the decision reads, as the API's does, the profile, the actions
    already sent (for cool-downs and sequences) and today's budgets from the
    run's :class:`~features.online.contact_state.MemoryContactState` and, for
-   exploring policies, the per-action success counts so far;
+   exploring policies, the response statistics of the customer's segment so far
+   (:mod:`features.online.response_stats`, as the API reads them);
 3. each chosen contact is answered by
    :meth:`~simulator.ResponseModel.sample` with a generator seeded
    by (run seed, customer, tick, rank): two policies that contact the same
@@ -24,8 +25,11 @@ Time advances in ticks of ``trigger_every_hours`` from the cut. At each tick:
    incremental value (:class:`~simulator.closed_loop.truth.TrueValue`) is
    recorded for the metrics.
 
-A success, for the exploring engine's statistics, is a purchase through the
-message, counted once the message's outcomes are known.
+Every decision that contacts someone is an exposure in the response
+statistics, and the loop's outcome events are joined to their decisions as
+they are released (as the API's ingest joins them): a purchase through the
+message is a response. ``learn=False`` runs the same engine without statistics
+(every option keeps its prior: exploration never settles).
 """
 
 from __future__ import annotations
@@ -44,9 +48,13 @@ import pandas as pd
 from features.contract import EVENTS
 from features.online.contact_state import ContactState, MemoryContactState
 from features.online.profiles import OnlineProfiles
+from features.online.response_stats import (
+    MemoryResponseStats,
+    Outcome,
+    response_segment,
+)
 from features.online.store import MemoryOnlineStore
 from nba.actions import OfferKind
-from nba.arbitration import BetaPosterior
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.decision import ChosenAction, Decision, RoutedDecision
@@ -100,10 +108,8 @@ class _State:
     contacts: ContactState
 
     outbox: list[tuple[dt.datetime, int, dict[str, Any]]] = field(default_factory=list)
-    resolutions: list[tuple[dt.datetime, int, str, bool]] = field(default_factory=list)
     in_flight: dict[str, dt.datetime] = field(default_factory=dict)
     recent: dict[str, list[dt.datetime]] = field(default_factory=dict)
-    successes: dict[str, list[int]] = field(default_factory=dict)
     withdrawals: dict[tuple[str, Channel], dt.datetime] = field(default_factory=dict)
     sequence: int = 0
     emitted: int = 0
@@ -118,14 +124,23 @@ class _State:
         out = []
         while self.outbox and self.outbox[0][0] <= now:
             out.append(heapq.heappop(self.outbox)[2])
-        while self.resolutions and self.resolutions[0][0] <= now:
-            _, _, action_id, success = heapq.heappop(self.resolutions)
-            counts = self.successes.setdefault(action_id, [0, 0])
-            counts[0 if success else 1] += 1
         return out
 
-    def posteriors(self) -> dict[str, BetaPosterior]:
-        return {a: BetaPosterior.from_counts(s, f) for a, (s, f) in self.successes.items()}
+    def learn(self, released: list[dict[str, Any]]) -> None:
+        """Join the released outcome events to their decisions in the statistics."""
+        if self.contacts.stats is None:
+            return
+        outcomes = []
+        for event in released:
+            outcomes += Outcome.of_event(
+                event["event_id"],
+                event["customer_id"],
+                event["timestamp"],
+                EventType(event["event_type"]),
+                event["decision_id"],
+            )
+        if outcomes:
+            self.contacts.stats.attribute(outcomes)
 
     def recent_contacts(self, customer_id: str, at: dt.datetime) -> int:
         sends = self.recent.get(customer_id, [])
@@ -195,6 +210,8 @@ def run_policy(
     contact_limits: Mapping[int, int] | None = None,
     progress: Progress | None = None,
     on_decision: Callable[[RoutedDecision], None] | None = None,
+    learn: bool | MemoryResponseStats = True,
+    half_life_days: float | None = None,
 ) -> PolicyRun:
     """Run ``policy`` (a policy, a pipeline or an experiment's router: a
     :class:`~nba.pipeline.Decider`) over the world's days; see the module doc for the loop.
@@ -205,6 +222,9 @@ def run_policy(
     policies at the same contact volume.
 
     ``on_decision`` is called with every decision and its arm, as made (e.g. to log it).
+    ``learn`` keeps response statistics (``half_life_days`` their half-life, the default
+    when omitted; or in the statistics given) and decides with them; without, every
+    option keeps its prior.
     """
     started = time.perf_counter()
     config = world.config
@@ -215,7 +235,14 @@ def run_policy(
     audience = world.customer_ids
     rows = {cid: i for i, cid in enumerate(world.response.customer_ids)}
     picker = _ProductPicker(world)
-    state = _State(MemoryContactState(store))
+    stats = learn if isinstance(learn, MemoryResponseStats) else None
+    if learn is True:
+        stats = (
+            MemoryResponseStats()
+            if half_life_days is None
+            else MemoryResponseStats(half_life_days=half_life_days)
+        )
+    state = _State(MemoryContactState(store, stats=stats))
     for cid, sent_at in zip(
         world.history_contacts["customer_id"], world.history_contacts["sent_at"], strict=True
     ):
@@ -236,6 +263,7 @@ def run_policy(
         shown = background.iloc[position:end]
         position = end
         released = state.release(now)
+        state.learn(released)
         if len(shown) or released:
             applied = online.ingest(_events_frame(shown, released))
             state.refused += applied.duplicate + applied.stale + applied.late
@@ -246,7 +274,6 @@ def run_policy(
             for cid in audience
             if (daily or cid in active) and state.in_flight.get(cid, now) <= now
         ]
-        posteriors = state.posteriors()
         made: list[tuple[CustomerProfile, Decision]] = []
         for cid in who:
             read = state.contacts.read_for_decision(cid, now)
@@ -254,6 +281,9 @@ def run_policy(
             if profile is None:
                 continue
             context = CustomerContext(profile, now, action_history=dict(read.history))
+            posteriors = (
+                None if read.stats is None else read.stats.posteriors(response_segment(profile))
+            )
             routed = policy.route(
                 context, usage=read.usage, stats=posteriors, seed=f"{config.seed}:{cid}:{tick}"
             )
@@ -291,6 +321,8 @@ def run_policy(
             )
             if decision.decision_id in held:
                 continue
+            if state.contacts.stats is not None:
+                state.contacts.stats.record_decision(decision, response_segment(profile))
             for rank, action in enumerate(decision.contacts):
                 chosen.append((profile, decision, action, rank))
         contacts += _deliver(world, state, picker, rows, tick, chosen)
@@ -498,8 +530,6 @@ def _schedule_outcomes(
     state.in_flight[cid] = max(done, state.in_flight.get(cid, done))
     state.contacts.record_sent(cid, {send.action.action_id: send_at})
     bisect.insort(state.recent.setdefault(cid, []), send_at)
-    state.sequence += 1
-    heapq.heappush(state.resolutions, (done, state.sequence, send.action.action_id, converted))
     return order_value
 
 

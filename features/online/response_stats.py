@@ -1,0 +1,672 @@
+"""Response statistics: how each (action, channel) fares per segment, learned online.
+
+Every decision that contacts a customer counts as one **exposure** of its first
+contact's (action, channel) in the customer's segment, together with the
+responses the scorer **expected** (its propensity on that channel). Outcome
+events (``message_opened``, ``message_clicked``, ``purchase``, ``unsubscribe``,
+``complaint``, ``sms_stop``) are **attributed** to a decision: the one their
+``decision_id`` names, else the latest decision sent to that customer within
+the attribution window before the event. Each decision counts at most one
+outcome of each kind (opened, clicked, purchased, negative = unsubscribed or
+complained, and **responded** = clicked or purchased, the response the
+scorer's propensity predicts), so a replayed or duplicated event changes
+nothing. An outcome naming an unknown decision, or another customer's, is
+*unattributed* (counted by the caller, applied to the profile as any event).
+
+**The model.** Per (action, channel, segment) a Gamma-Poisson calibration of
+the scorer: the responses observed against the responses the scorer predicted
+give a :class:`~nba.arbitration.ResponsePosterior` Gamma(2 + responses,
+2 + expected) on the factor by which the scorer is off. It is conjugate (an
+update is two additions), it keeps the personalised scorer as the location
+(a per-segment Beta on raw rates would throw the customer's own propensity
+away) while the evidence corrects its level and narrows Thompson sampling's
+spread, and additions commute, so concurrent API workers update it with
+``HINCRBYFLOAT`` and late events land where they belong.
+
+**Forgetting.** Counts decay with a half-life (14 days by default) so that
+drift is tracked: an exposure at time ``t`` adds ``2 ** ((t - era_start) /
+half_life)`` and a read at ``now`` multiplies by ``2 ** ((era_start - now) /
+half_life)``. An era spans :data:`ERA_HALF_LIVES` half-lives (so weights stay
+finite); reads sum the current and the previous era.
+
+:class:`ResponseStats` is the interface, :class:`RedisResponseStats` the
+production implementation (beside the online store, read in the decision's one
+pipelined round trip through :class:`~features.online.contact_state.RedisContactState`)
+and :class:`MemoryResponseStats` the in-process one; ``tests/test_response_stats.py``
+runs the same contract against both.
+
+>>> import datetime as dt
+>>> stats = MemoryResponseStats(half_life_days=7.0)
+>>> now = dt.datetime(2026, 3, 6, tzinfo=dt.UTC)
+>>> stats.expose(Exposure("d1", "C1", now, "cart", "email", "active", expected=0.1))
+>>> stats.attribute(Outcome.of_event("e1", "C1", now, EventType.PURCHASE, "d1")).attributed
+1
+>>> later = stats.table(now + dt.timedelta(days=7)).counts[StatsKey("cart", "email", "active")]
+>>> later.exposures, later.responses  # one half-life later
+(0.5, 0.5)
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import hashlib
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from features.contract import EventRecord
+from nba.arbitration import ResponsePosterior, stats_key
+from nba.decision import Decision
+from nba.events import EventType
+from nba.profile import CustomerProfile
+
+#: Half-life of the evidence, in days.
+DEFAULT_HALF_LIFE_DAYS = 14.0
+#: How long after a send an outcome without a decision id is attributed to it.
+DEFAULT_WINDOW_HOURS = 72.0
+#: Half-lives per era (weights stay below 2 ** ERA_HALF_LIVES).
+ERA_HALF_LIVES = 64
+#: The prior of every (action, channel, segment): Gamma(shape, rate), mean 1.
+PRIOR = (2.0, 2.0)
+
+#: Outcome kinds of each outcome event, by the letter each is stored under: opened,
+#: clicked, purchased, negative, and responded (clicked or purchased, counted once).
+OUTCOME_KINDS: Mapping[EventType, tuple[str, ...]] = {
+    EventType.MESSAGE_OPENED: ("o",),
+    EventType.MESSAGE_CLICKED: ("c", "r"),
+    EventType.PURCHASE: ("p", "r"),
+    EventType.UNSUBSCRIBE: ("n",),
+    EventType.COMPLAINT: ("n",),
+    EventType.SMS_STOP: ("n",),
+}
+#: Counters per key: exposures, expected responses, then the outcome kinds.
+FIELDS = ("e", "x", "o", "c", "p", "r", "n")
+
+
+def response_segment(profile: CustomerProfile) -> str:
+    """The segment a customer's statistics are kept in: their lifecycle state."""
+    return profile.lifecycle_state.value
+
+
+@dataclass(frozen=True, slots=True)
+class StatsKey:
+    action_id: str
+    channel: str
+    segment: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCounts:
+    """Decayed counts of one key (or a sum of keys): ``exposures`` decisions sent,
+    ``expected`` responses the scorer predicted, and the outcomes attributed."""
+
+    exposures: float = 0.0
+    expected: float = 0.0
+    opens: float = 0.0
+    clicks: float = 0.0
+    purchases: float = 0.0
+    responses: float = 0.0
+    negatives: float = 0.0
+
+    def __add__(self, other: ResponseCounts) -> ResponseCounts:
+        return ResponseCounts(
+            *(a + b for a, b in zip(self.as_tuple(), other.as_tuple(), strict=True))
+        )
+
+    def as_tuple(self) -> tuple[float, ...]:
+        return (
+            self.exposures,
+            self.expected,
+            self.opens,
+            self.clicks,
+            self.purchases,
+            self.responses,
+            self.negatives,
+        )
+
+    def posterior(self, prior: tuple[float, float] = PRIOR) -> ResponsePosterior:
+        """The Gamma belief about observed / predicted responses."""
+        return ResponsePosterior.from_counts(self.responses, self.expected, prior)
+
+    @property
+    def rate(self) -> float:
+        """Responses (clicks or purchases) per exposure (0 without exposures)."""
+        return self.responses / self.exposures if self.exposures > 0 else 0.0
+
+    def rate_interval(self, level: float = 0.9) -> tuple[float, float]:
+        """Wilson interval of the response rate, on the decayed (effective) counts."""
+        n = self.exposures
+        if n <= 0:
+            return (0.0, 1.0)
+        z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
+        p = min(1.0, self.responses / n)
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class ResponseTable:
+    """Every key's decayed counts at ``as_of``."""
+
+    as_of: dt.datetime
+    counts: Mapping[StatsKey, ResponseCounts] = field(default_factory=dict)
+    _posteriors: dict[tuple[str, tuple[float, float]], dict[str, ResponsePosterior]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def posteriors(
+        self, segment: str, prior: tuple[float, float] = PRIOR
+    ) -> dict[str, ResponsePosterior]:
+        """The posteriors of one segment, keyed as policies read them
+        (:func:`~nba.arbitration.stats_key`: ``action@channel``); computed once per table."""
+        cached = self._posteriors.get((segment, prior))
+        if cached is None:
+            cached = {
+                stats_key(k.action_id, k.channel): c.posterior(prior)
+                for k, c in self.counts.items()
+                if k.segment == segment
+            }
+            self._posteriors[(segment, prior)] = cached
+        return cached
+
+    def by_action(self) -> dict[str, ResponseCounts]:
+        """Counts summed over channels and segments, per action."""
+        out: dict[str, ResponseCounts] = {}
+        for key, counts in self.counts.items():
+            out[key.action_id] = out.get(key.action_id, ResponseCounts()) + counts
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    """A decision's first contact, as the statistics count it."""
+
+    decision_id: str
+    customer_id: str
+    sent_at: dt.datetime
+    action_id: str
+    channel: str
+    segment: str
+    expected: float
+
+    @classmethod
+    def of(cls, decision: Decision, segment: str) -> Exposure | None:
+        """The exposure of ``decision`` (``None`` when it contacts nobody)."""
+        if not decision.contacts:
+            return None
+        first = decision.contacts[0]
+        assert first.channel is not None  # a contact has a channel
+        expected = 0.0 if first.terms is None else first.terms.propensity
+        return cls(
+            decision.decision_id,
+            decision.customer_id,
+            first.send_at or decision.decided_at,
+            first.action_id,
+            first.channel.value,
+            segment,
+            expected,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """An outcome event: ``kinds`` the letters of its kinds (:data:`OUTCOME_KINDS`; a click
+    is ``"cr"``: clicked, and responded)."""
+
+    event_id: str
+    customer_id: str
+    at: dt.datetime
+    kinds: str
+    decision_id: str | None = None
+
+    @classmethod
+    def all_of(cls, record: EventRecord) -> list[Outcome]:
+        """The outcome an event is (in a list: none for an event that is not an outcome)."""
+        return cls.of_event(
+            record.event_id,
+            record.customer_id,
+            record.timestamp,
+            record.event_type,
+            record.decision_id,
+        )
+
+    @classmethod
+    def of_event(
+        cls,
+        event_id: str,
+        customer_id: str,
+        at: dt.datetime,
+        event_type: EventType,
+        decision_id: str | None,
+    ) -> list[Outcome]:
+        """The outcome of one event, from its fields (none if it is not an outcome)."""
+        kinds = OUTCOME_KINDS.get(event_type)
+        if kinds is None:
+            return []
+        return [cls(event_id, customer_id, at, "".join(kinds), decision_id)]
+
+
+@dataclass
+class AttributionResult:
+    """What became of outcome events: joined to a decision (``attributed``), already
+    counted (``duplicate``), or joined to none (``unattributed``)."""
+
+    attributed: int = 0
+    duplicate: int = 0
+    unattributed: int = 0
+
+    def add(self, other: AttributionResult) -> None:
+        self.attributed += other.attributed
+        self.duplicate += other.duplicate
+        self.unattributed += other.unattributed
+
+
+class ResponseStats(abc.ABC):
+    """Where response statistics live. Implementations pass ``tests/test_response_stats.py``.
+
+    Parameters
+    ----------
+    half_life_days
+        The evidence's half-life (forgetting, to track drift).
+    window_hours
+        Outcomes without a decision id are attributed to the latest send this recent.
+    """
+
+    def __init__(
+        self,
+        *,
+        half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+        window_hours: float = DEFAULT_WINDOW_HOURS,
+    ) -> None:
+        if not (half_life_days > 0 and math.isfinite(half_life_days)):
+            raise ValueError(f"half_life_days must be positive, got {half_life_days}")
+        if not (window_hours > 0 and math.isfinite(window_hours)):
+            raise ValueError(f"window_hours must be positive, got {window_hours}")
+        self.half_life_days = half_life_days
+        self.window_hours = window_hours
+        self.half_life = half_life_days * 86_400.0
+        self.window = window_hours * 3_600.0
+
+    # the decay ---------------------------------------------------------------
+    def era(self, at: float) -> int:
+        return math.floor(at / (self.half_life * ERA_HALF_LIVES))
+
+    def weight(self, at: float) -> tuple[int, float]:
+        """The era of an exposure at ``at`` (epoch seconds) and its weight within it."""
+        era = self.era(at)
+        return era, 2.0 ** ((at - era * self.half_life * ERA_HALF_LIVES) / self.half_life)
+
+    def discount(self, era: int, now: float) -> float:
+        """What a weight of ``era`` is worth at ``now``."""
+        return 2.0 ** ((era * self.half_life * ERA_HALF_LIVES - now) / self.half_life)
+
+    # the interface -------------------------------------------------------------
+    @abc.abstractmethod
+    def table(self, now: dt.datetime) -> ResponseTable:
+        """Every key's counts, decayed to ``now``."""
+
+    @abc.abstractmethod
+    def expose(self, exposure: Exposure) -> None:
+        """Count an exposure and keep it for attribution (recording it twice counts twice:
+        the caller records a decision once)."""
+
+    @abc.abstractmethod
+    def attribute(self, outcomes: Sequence[Outcome]) -> AttributionResult:
+        """Join outcome events to their decisions and count them (each decision at most once
+        per kind): an event is attributed when it counts a kind anew, a duplicate when its
+        decision had all its kinds counted; idempotent."""
+
+    def record_decision(self, decision: Decision, segment: str) -> None:
+        """Count ``decision``'s exposure, if it contacts the customer."""
+        exposure = Exposure.of(decision, segment)
+        if exposure is not None:
+            self.expose(exposure)
+
+
+def _field(kind: str, key: StatsKey) -> str:
+    return f"{kind}|{key.segment}|{key.channel}|{key.action_id}"
+
+
+def _parse_field(name: str) -> tuple[str, StatsKey] | None:
+    parts = name.split("|", 3)
+    if len(parts) != 4 or parts[0] not in FIELDS:
+        return None
+    kind, segment, channel, action_id = parts
+    return kind, StatsKey(action_id, channel, segment)
+
+
+def _table_of(sums: Iterable[tuple[str, float]], as_of: dt.datetime) -> ResponseTable:
+    values: dict[StatsKey, dict[str, float]] = {}
+    for name, value in sums:
+        parsed = _parse_field(name)
+        if parsed is None:
+            continue
+        kind, key = parsed
+        mine = values.setdefault(key, {})
+        mine[kind] = mine.get(kind, 0.0) + value
+    counts = {
+        key: ResponseCounts(*(v.get(kind, 0.0) for kind in FIELDS)) for key, v in values.items()
+    }
+    return ResponseTable(as_of, counts)
+
+
+class MemoryResponseStats(ResponseStats):
+    """In-process response statistics with the same semantics as Redis (the closed loop,
+    single-process runs)."""
+
+    def __init__(
+        self,
+        *,
+        half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+        window_hours: float = DEFAULT_WINDOW_HOURS,
+    ) -> None:
+        super().__init__(half_life_days=half_life_days, window_hours=window_hours)
+        self._sums: dict[int, dict[str, float]] = {}
+        self._sent: dict[str, dict[str, Exposure]] = {}
+        self._counted: set[tuple[str, str]] = set()
+        self._table: ResponseTable | None = None  # the last table read, until a write
+
+    def table(self, now: dt.datetime) -> ResponseTable:
+        if self._table is not None and self._table.as_of == now:
+            return self._table
+        self._table = self._read(now)
+        return self._table
+
+    def _read(self, now: dt.datetime) -> ResponseTable:
+        at = now.timestamp()
+        era = self.era(at)
+        sums: list[tuple[str, float]] = []
+        for e in (era - 1, era):
+            discount = self.discount(e, at)
+            sums += [(name, v * discount) for name, v in self._sums.get(e, {}).items()]
+        return _table_of(sums, now)
+
+    def _add(self, exposure: Exposure, kind: str, amount: float) -> None:
+        self._table = None
+        era, weight = self.weight(exposure.sent_at.timestamp())
+        key = StatsKey(exposure.action_id, exposure.channel, exposure.segment)
+        sums = self._sums.setdefault(era, {})
+        name = _field(kind, key)
+        sums[name] = sums.get(name, 0.0) + weight * amount
+
+    def expose(self, exposure: Exposure) -> None:
+        self._add(exposure, "e", 1.0)
+        self._add(exposure, "x", exposure.expected)
+        mine = self._sent.setdefault(exposure.customer_id, {})
+        mine[exposure.decision_id] = exposure
+        if len(mine) > 64:  # keep the newest: older ones are past any window
+            for old in sorted(mine, key=lambda d: mine[d].sent_at)[: len(mine) - 64]:
+                del mine[old]
+
+    def attribute(self, outcomes: Sequence[Outcome]) -> AttributionResult:
+        result = AttributionResult()
+        for outcome in outcomes:
+            sent = self._sent.get(outcome.customer_id, {})
+            exposure: Exposure | None
+            if outcome.decision_id is not None:
+                exposure = sent.get(outcome.decision_id)
+            else:
+                at = outcome.at.timestamp()
+                recent = [
+                    e for e in sent.values() if 0 <= at - e.sent_at.timestamp() <= self.window
+                ]
+                exposure = max(recent, key=lambda e: e.sent_at, default=None)
+            if exposure is None:
+                result.unattributed += 1
+                continue
+            new = [k for k in outcome.kinds if (exposure.decision_id, k) not in self._counted]
+            if not new:
+                result.duplicate += 1
+                continue
+            for kind in new:
+                self._counted.add((exposure.decision_id, kind))
+                self._add(exposure, kind, 1.0)
+            result.attributed += 1
+        return result
+
+
+# Join and count outcome events, atomically.
+# KEYS: the statistics keys of the eras the batch may count in (ARGV[5] of them: none on a
+#       Redis Cluster, where the increments are returned instead), then customers' sends
+#       (hash decision id -> "sent_at|action|channel|segment|expected", and
+#       "<decision id>|<kind>" -> 1 once that kind is counted).
+# ARGV: window, half-life, era length, stats prefix, number of stats keys, number of
+#       outcomes, then per outcome: kinds, at, decision id, index of its sends key in KEYS.
+_ATTRIBUTE = """
+local window = tonumber(ARGV[1])
+local half = tonumber(ARGV[2])
+local era_len = tonumber(ARGV[3])
+local n_stats = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
+local attributed, dup, unattributed = 0, 0, 0
+local increments = {}
+local stats = {}
+for i = 1, n_stats do stats[KEYS[i]] = true end
+local all_sends = {}
+for e = 0, n - 1 do
+  local kinds = ARGV[7 + 4 * e]
+  local at = tonumber(ARGV[8 + 4 * e])
+  local did = ARGV[9 + 4 * e]
+  local sends_key = KEYS[tonumber(ARGV[10 + 4 * e])]
+  local record = nil
+  if did ~= '' then
+    -- an id with a '|' would name a counted-kind mark, never a send
+    if not string.find(did, '|', 1, true) then record = redis.call('HGET', sends_key, did) end
+  else
+    local sends = all_sends[sends_key]
+    if sends == nil then
+      sends = redis.call('HGETALL', sends_key)
+      all_sends[sends_key] = sends
+    end
+    local best = -1
+    for i = 1, #sends, 2 do
+      local name, value = sends[i], sends[i + 1]
+      if not string.find(name, '|', 1, true) then
+        local sent = tonumber(string.match(value, '^([^|]+)'))
+        if sent and at - sent >= 0 and at - sent <= window and sent > best then
+          best, did, record = sent, name, value
+        end
+      end
+    end
+  end
+  local sent, action, channel, segment = nil, nil, nil, nil
+  if record then
+    sent, action, channel, segment = string.match(record, '^([^|]+)|(.*)|([^|]*)|([^|]*)|[^|]*$')
+  end
+  if not sent then
+    unattributed = unattributed + 1
+  else
+    sent = tonumber(sent)
+    local era = math.floor(sent / era_len)
+    local weight = 2 ^ ((sent - era * era_len) / half)
+    local key = ARGV[4] .. ':rs:' .. string.format('%d', era)
+    local counted = 0
+    for kind in string.gmatch(kinds, '.') do
+      if redis.call('HSETNX', sends_key, did .. '|' .. kind, '1') == 1 then
+        counted = counted + 1
+        local name = kind .. '|' .. segment .. '|' .. channel .. '|' .. action
+        if stats[key] then
+          redis.call('HINCRBYFLOAT', key, name, weight)
+        else
+          increments[#increments + 1] = key
+          increments[#increments + 1] = name
+          increments[#increments + 1] = tostring(weight)
+        end
+      end
+    end
+    if counted > 0 then attributed = attributed + 1 else dup = dup + 1 end
+  end
+end
+return {attributed, dup, unattributed, increments}
+"""
+
+
+class RedisResponseStats(ResponseStats):
+    """Response statistics on Redis, beside the online store (same client and prefix).
+
+    Keys: ``<prefix>:rs:<era>`` hash ``<kind>|<segment>|<channel>|<action>`` -> weighted
+    sum (expires three eras after its last write); ``<prefix>:d:{<customer>}`` the
+    customer's sends for attribution and the kinds already counted per decision (expires
+    :data:`SENDS_SECONDS` after the last send). A batch of outcomes is joined and counted
+    by one Lua script call (atomic, idempotent). On a Redis Cluster a script may only
+    touch one slot: one call per customer joins and marks, and returns the increments,
+    which follow in one more pipeline (a crash between the two loses those increments;
+    it never counts one twice).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str = "nba",
+        *,
+        half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+        window_hours: float = DEFAULT_WINDOW_HOURS,
+        cluster: bool | None = None,
+    ) -> None:
+        super().__init__(half_life_days=half_life_days, window_hours=window_hours)
+        self.client = client
+        self.prefix = prefix
+        self.cluster = cluster if cluster is not None else type(client).__name__ == "RedisCluster"
+        self._sha = hashlib.sha1(_ATTRIBUTE.encode(), usedforsecurity=False).hexdigest()
+
+    @property
+    def era_seconds(self) -> float:
+        return self.half_life * ERA_HALF_LIVES
+
+    def stats_key(self, era: int) -> str:
+        return f"{self.prefix}:rs:{era}"
+
+    def sends_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:d:{{{customer_id}}}"
+
+    # reads ------------------------------------------------------------------
+    def queue_table(self, pipe: Any, now: dt.datetime) -> int:
+        """Queue the reads of :meth:`table` on ``pipe``; returns how many replies they take."""
+        era = self.era(now.timestamp())
+        pipe.hgetall(self.stats_key(era - 1))
+        pipe.hgetall(self.stats_key(era))
+        return 2
+
+    def table_from(self, replies: Sequence[Any], now: dt.datetime) -> ResponseTable:
+        """The table from the replies of :meth:`queue_table`."""
+        at = now.timestamp()
+        era = self.era(at)
+        sums: list[tuple[str, float]] = []
+        for e, raw in zip((era - 1, era), replies, strict=True):
+            discount = self.discount(e, at)
+            sums += [(k.decode(), float(v) * discount) for k, v in (raw or {}).items()]
+        return _table_of(sums, now)
+
+    def table(self, now: dt.datetime) -> ResponseTable:
+        pipe = self.client.pipeline(transaction=False)
+        self.queue_table(pipe, now)
+        return self.table_from(pipe.execute(), now)
+
+    # writes -----------------------------------------------------------------
+    def queue_exposure(self, pipe: Any, exposure: Exposure) -> None:
+        """Queue the writes of :meth:`expose` on ``pipe``."""
+        era, weight = self.weight(exposure.sent_at.timestamp())
+        key = StatsKey(exposure.action_id, exposure.channel, exposure.segment)
+        stats = self.stats_key(era)
+        pipe.hincrbyfloat(stats, _field("e", key), weight)
+        if exposure.expected > 0:
+            pipe.hincrbyfloat(stats, _field("x", key), weight * exposure.expected)
+        pipe.expire(stats, int(3 * self.era_seconds))
+        sends = self.sends_key(exposure.customer_id)
+        sent = int(exposure.sent_at.timestamp())
+        pipe.hset(
+            sends,
+            exposure.decision_id,
+            f"{sent}|{exposure.action_id}|{exposure.channel}|{exposure.segment}|"
+            f"{exposure.expected!r}",
+        )
+        pipe.expire(sends, SENDS_SECONDS)
+
+    def expose(self, exposure: Exposure) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        self.queue_exposure(pipe, exposure)
+        pipe.execute()
+
+    def attribute(self, outcomes: Sequence[Outcome]) -> AttributionResult:
+        by_customer: dict[str, list[Outcome]] = {}
+        for outcome in outcomes:
+            by_customer.setdefault(outcome.customer_id, []).append(outcome)
+        if not by_customer:
+            return AttributionResult()
+        head: list[str | float | int] = [self.window, self.half_life, self.era_seconds, self.prefix]
+        calls: list[tuple[list[str], list[str | float | int]]] = []
+        if self.cluster:  # one call per customer: their sends live in their slot
+            for customer_id, mine in by_customer.items():
+                args = [*head, 0, len(mine)]
+                for o in mine:
+                    args += [o.kinds, o.at.timestamp(), o.decision_id or "", 1]
+                calls.append(([self.sends_key(customer_id)], args))
+        else:  # one call for the whole batch, counting into the statistics directly
+            latest = self.era(max(o.at.timestamp() for o in outcomes))
+            keys = [self.stats_key(latest), self.stats_key(latest - 1)]
+            index: dict[str, int] = {}
+            args = [*head, 2, len(outcomes)]
+            for customer_id, mine in by_customer.items():
+                keys.append(self.sends_key(customer_id))
+                index[customer_id] = len(keys)
+                for o in mine:
+                    args += [o.kinds, o.at.timestamp(), o.decision_id or "", index[customer_id]]
+            calls.append((keys, args))
+        replies = self._run(calls)
+        result = AttributionResult()
+        leftover = []
+        for attributed, dup, unattributed, increments in replies:
+            result.add(AttributionResult(int(attributed), int(dup), int(unattributed)))
+            for i in range(0, len(increments), 3):
+                leftover.append(
+                    tuple(x.decode() if isinstance(x, bytes) else x for x in increments[i : i + 3])
+                )
+        if leftover:  # Redis Cluster, or an event in an era not passed in
+            pipe = self.client.pipeline(transaction=False)
+            for key, name, weight in leftover:
+                pipe.hincrbyfloat(key, name, float(weight))
+                pipe.expire(key, int(3 * self.era_seconds))
+            pipe.execute()
+        return result
+
+    def _run(self, calls: Sequence[tuple[list[str], list[str | float | int]]]) -> list[Any]:
+        def send(command: str, script: str, which: Sequence[int]) -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for i in which:
+                keys, args = calls[i]
+                pipe.execute_command(command, script, len(keys), *keys, *args)
+            return list(pipe.execute(raise_on_error=False))
+
+        results = send("EVALSHA", self._sha, range(len(calls)))
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            for i, r in zip(missing, send("EVAL", _ATTRIBUTE, missing), strict=True):
+                results[i] = r
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results
+
+
+#: How long a customer's sends are kept for attribution after their last send.
+SENDS_SECONDS = 30 * 86_400
+
+
+__all__ = [
+    "AttributionResult",
+    "Exposure",
+    "MemoryResponseStats",
+    "Outcome",
+    "RedisResponseStats",
+    "ResponseCounts",
+    "ResponseStats",
+    "ResponseTable",
+    "StatsKey",
+    "response_segment",
+]

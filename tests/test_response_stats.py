@@ -1,0 +1,244 @@
+"""Response statistics contract: the same tests for every implementation, against real Redis.
+
+Implementations under test: in-memory, the embedded Redis server and, when
+``NBA_TEST_REDIS_URL`` is set, a system Redis (each beside a store of that kind,
+through :func:`~features.online.contact_state.contact_state_for`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+
+from features.online.contact_state import ContactState, contact_state_for
+from features.online.redis_store import RedisOnlineStore
+from features.online.response_stats import (
+    Exposure,
+    Outcome,
+    RedisResponseStats,
+    ResponseCounts,
+    ResponseStats,
+    StatsKey,
+)
+from nba.arbitration import ResponsePosterior
+from nba.events import EventType
+from tests.test_contact_state import a_decision
+from tests.test_online_store import (  # noqa: F401 - fixtures
+    NewStore,
+    embedded_redis,
+    new_store,
+    system_redis,
+)
+
+NOW = dt.datetime(2026, 3, 6, 9, 30, tzinfo=dt.UTC)
+KEY = StatsKey("cart", "email", "active")
+
+NewStats = Callable[..., ResponseStats]
+
+
+@pytest.fixture
+def new_stats(new_store: NewStore) -> NewStats:  # noqa: F811 - the fixture above
+    def make(**options: float) -> ResponseStats:
+        contacts = contact_state_for(new_store(), response_stats=True, **options)
+        assert contacts.stats is not None
+        return contacts.stats
+
+    return make
+
+
+def sent(decision_id: str, customer: str = "C1", at: dt.datetime = NOW, **kw: object) -> Exposure:
+    fields: dict[str, object] = {
+        "action_id": "cart",
+        "channel": "email",
+        "segment": "active",
+        "expected": 0.2,
+    }
+    fields.update(kw)
+    return Exposure(decision_id, customer, at, **fields)  # type: ignore[arg-type]
+
+
+def counts(stats: ResponseStats, at: dt.datetime = NOW, key: StatsKey = KEY) -> ResponseCounts:
+    return stats.table(at).counts.get(key, ResponseCounts())
+
+
+def test_nothing_is_known_at_first(new_stats: NewStats) -> None:
+    stats = new_stats()
+    assert stats.table(NOW).counts == {}
+    assert stats.table(NOW).posteriors("active") == {}
+
+
+def test_exposures_and_expected_responses_are_counted(new_stats: NewStats) -> None:
+    stats = new_stats()
+    for i in range(3):
+        stats.expose(sent(f"d{i}"))
+    c = counts(stats)
+    assert c.exposures == pytest.approx(3.0) and c.expected == pytest.approx(0.6)
+    assert c.responses == 0.0
+
+
+def test_an_outcome_naming_its_decision_is_counted_once(new_stats: NewStats) -> None:
+    stats = new_stats()
+    stats.expose(sent("d1"))
+    later = NOW + dt.timedelta(hours=1)
+    outcome = Outcome("e1", "C1", later, "r", "d1")
+    assert stats.attribute([outcome]).attributed == 1
+    again = stats.attribute([outcome, Outcome("e2", "C1", later, "r", "d1")])
+    assert (again.attributed, again.duplicate) == (0, 2)  # one purchase per decision
+    c = counts(stats)
+    assert c.responses == pytest.approx(1.0) and c.exposures == pytest.approx(1.0)
+    assert stats.attribute([Outcome("e3", "C1", later, "c", "d1")]).attributed == 1
+    assert counts(stats).clicks == pytest.approx(1.0)
+
+
+def test_a_click_and_a_purchase_are_one_response(new_stats: NewStats) -> None:
+    stats = new_stats()
+    stats.expose(sent("d1"))
+    later = NOW + dt.timedelta(hours=1)
+    click = Outcome.of_event("e1", "C1", later, EventType.MESSAGE_CLICKED, "d1")
+    purchase = Outcome.of_event("e2", "C1", later, EventType.PURCHASE, "d1")
+    assert stats.attribute(click + purchase).attributed == 2
+    c = counts(stats)
+    assert (c.clicks, c.purchases, c.responses) == pytest.approx((1.0, 1.0, 1.0))
+    assert Outcome.of_event("e3", "C1", later, EventType.PRODUCT_VIEW, "d1") == []
+
+
+def test_an_outcome_without_decision_id_goes_to_the_latest_send_in_the_window(
+    new_stats: NewStats,
+) -> None:
+    stats = new_stats(window_hours=48.0)
+    stats.expose(sent("d-old", at=NOW - dt.timedelta(hours=30), action_id="old"))
+    stats.expose(sent("d-new", at=NOW - dt.timedelta(hours=2)))
+    result = stats.attribute([Outcome("e1", "C1", NOW, "n")])
+    assert result.attributed == 1
+    assert counts(stats).negatives == pytest.approx(1.0, rel=1e-2)
+    assert counts(stats, key=StatsKey("old", "email", "active")).negatives == 0.0
+    # outside the window: nobody's
+    late = stats.attribute([Outcome("e2", "C1", NOW + dt.timedelta(days=3), "r")])
+    assert late.unattributed == 1
+
+
+def test_unknown_and_foreign_decision_ids_are_unattributed(new_stats: NewStats) -> None:
+    stats = new_stats()
+    stats.expose(sent("d1", customer="C1"))
+    result = stats.attribute(
+        [
+            Outcome("e1", "C2", NOW, "r", "d1"),  # another customer's decision
+            Outcome("e2", "C1", NOW, "r", "nope"),
+            Outcome("e3", "C1", NOW, "r", "d1|r"),  # looks like a mark
+            Outcome("e4", "C9", NOW, "c"),  # nobody was contacted
+        ]
+    )
+    assert (result.attributed, result.unattributed) == (0, 4)
+    assert counts(stats).responses == 0.0
+
+
+def test_evidence_halves_every_half_life(new_stats: NewStats) -> None:
+    stats = new_stats(half_life_days=7.0)
+    stats.expose(sent("d1"))
+    stats.attribute([Outcome("e1", "C1", NOW, "r", "d1")])
+    week = counts(stats, NOW + dt.timedelta(days=7))
+    assert week.exposures == pytest.approx(0.5) and week.responses == pytest.approx(0.5)
+    assert counts(stats, NOW + dt.timedelta(days=70)).exposures == pytest.approx(2**-10)
+
+
+def test_evidence_survives_the_turn_of_an_era(new_stats: NewStats) -> None:
+    stats = new_stats(half_life_days=0.01)  # an era is 0.64 days
+    era = stats.era(NOW.timestamp())
+    boundary = dt.datetime.fromtimestamp((era + 1) * stats.half_life * 64, dt.UTC)
+    stats.expose(sent("d1", at=boundary - dt.timedelta(minutes=1)))
+    after = counts(stats, boundary + dt.timedelta(minutes=1))
+    assert after.exposures == pytest.approx(2 ** (-120 / stats.half_life))
+
+
+def test_posteriors_are_per_segment_and_move_with_evidence(new_stats: NewStats) -> None:
+    stats = new_stats()
+    for i in range(50):
+        stats.expose(sent(f"d{i}", expected=0.2))  # 10 responses expected
+    stats.attribute([Outcome(f"e{i}", "C1", NOW, "r", f"d{i}") for i in range(2)])
+    table = stats.table(NOW)
+    posterior = table.posteriors("active")["cart@email"]
+    assert isinstance(posterior, ResponsePosterior)
+    assert posterior.mean == pytest.approx((2 + 2) / (2 + 10))  # the scorer is 3x too hopeful
+    assert table.posteriors("new") == {}
+    summary = table.by_action()["cart"]
+    assert summary.rate == pytest.approx(2 / 50)
+    low, high = summary.rate_interval()
+    assert low < 2 / 50 < high
+
+
+def test_recorded_decisions_are_exposures_and_read_with_the_decision(
+    new_store: NewStore,  # noqa: F811
+) -> None:
+    contacts: ContactState = contact_state_for(new_store(), response_stats=True)
+    decision = a_decision()
+    contacts.record(decision, segment="active")
+    contacts.record(a_decision("C2"), segment=None)  # no segment: not counted
+    read = contacts.read_for_decision("C1", NOW)
+    assert read.stats is not None
+    [(key, c)] = read.stats.counts.items()
+    assert (key.action_id, key.channel, key.segment) == ("cart_reminder", "email", "active")
+    assert c.exposures == pytest.approx(1.0, rel=1e-2)  # decayed from its send time to NOW
+    assert c.expected == pytest.approx(decision.actions[0].terms.propensity, rel=1e-2)  # type: ignore[union-attr]
+    assert contacts.stats is not None
+    result = contacts.stats.attribute([Outcome("e1", "C1", NOW, "r", decision.decision_id)])
+    assert result.attributed == 1
+
+
+class CountingClient:
+    """A real Redis client that counts round trips (commands and pipeline executions)."""
+
+    def __init__(self, client: object) -> None:
+        self.client = client
+        self.round_trips = 0
+
+    def pipeline(self, *args: object, **kwargs: object) -> object:
+        pipe = self.client.pipeline(*args, **kwargs)  # type: ignore[attr-defined]
+        execute = pipe.execute
+
+        def counted(*a: object, **k: object) -> object:
+            self.round_trips += 1
+            return execute(*a, **k)
+
+        pipe.execute = counted
+        return pipe
+
+    def __getattr__(self, name: str) -> object:
+        self.round_trips += 1
+        return getattr(self.client, name)
+
+
+def test_redis_reads_what_a_decision_needs_in_one_round_trip(
+    new_redis_store: NewStore,
+) -> None:
+    store = new_redis_store()
+    assert isinstance(store, RedisOnlineStore)
+    counting = CountingClient(store.client)
+    store.client = counting
+    contacts = contact_state_for(store, response_stats=True)
+    contacts.record(a_decision(), segment="active")
+    counting.round_trips = 0
+    read = contacts.read_for_decision("C1", NOW)
+    assert counting.round_trips == 1
+    assert read.stats is not None and len(read.stats.counts) == 1
+
+
+def test_redis_cluster_mode_gives_the_same_counts(
+    new_redis_store: NewStore,
+) -> None:
+    """Without the statistics keys in the script (Redis Cluster), the increments follow."""
+    store = new_redis_store()
+    assert isinstance(store, RedisOnlineStore)
+    stats = RedisResponseStats(store.client, store.prefix, cluster=True)
+    stats.expose(sent("d1"))
+    assert stats.attribute([Outcome("e1", "C1", NOW, "r", "d1")]).attributed == 1
+    assert stats.attribute([Outcome("e1", "C1", NOW, "r", "d1")]).duplicate == 1
+    assert counts(stats).responses == pytest.approx(1.0)
+
+
+@pytest.fixture(params=["embedded_redis", "system_redis"])
+def new_redis_store(request: pytest.FixtureRequest) -> NewStore:
+    from tests.test_online_store import make_store
+
+    return lambda: make_store(request.param, request)
