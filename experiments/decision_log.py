@@ -40,30 +40,22 @@ ever touching each other's files.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-import re
-import secrets
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
+from features import jsonl_segments
+from features.jsonl_segments import DEFAULT_SEGMENT_BYTES, FsyncMode, SegmentWriter
 from nba.decision import LoggedDecision
 
-FsyncMode = Literal["always", "never"]
-#: Segments are rotated once they pass this size.
-DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 #: ``decisions-<writer>-<n>.jsonl``; logs written before writers had names lack ``<writer>-``.
-_SEGMENT = re.compile(
-    r"^decisions-(?:(?P<writer>[0-9A-Za-z]+(?:-[0-9A-Za-z]+)*)-)?(?P<n>\d{8})\.jsonl$"
-)
+PREFIX = "decisions"
 
 #: Columns of :func:`read_decision_log`, one row per decision and chosen action.
 LOG_COLUMNS = (
@@ -113,25 +105,12 @@ class DecisionLogSink(ABC):
 def segment_paths(directory: str | Path) -> list[Path]:
     """The log's segments: by writer (in the order the writers started), then in each
     writer's write order."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        return []
-    found = [
-        (m.group("writer") or "", int(m.group("n")), p)
-        for p in folder.iterdir()
-        if (m := _SEGMENT.match(p.name))
-    ]
-    return [p for _, _, p in sorted(found)]
-
-
-def new_writer_id() -> str:
-    """A name no other open log has: UTC start time, process id, random token."""
-    started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    return f"{started}-{os.getpid()}-{secrets.token_hex(3)}"
+    return jsonl_segments.segment_paths(directory, PREFIX)
 
 
 class JsonlDecisionLog(DecisionLogSink):
-    """Append-only JSON Lines segments in ``directory`` (see the module doc).
+    """Append-only JSON Lines segments in ``directory`` (see the module doc), written by
+    :class:`features.jsonl_segments.SegmentWriter`.
 
     Parameters
     ----------
@@ -151,48 +130,16 @@ class JsonlDecisionLog(DecisionLogSink):
         fsync: FsyncMode = "always",
         max_segment_bytes: int = DEFAULT_SEGMENT_BYTES,
     ) -> None:
-        if fsync not in ("always", "never"):
-            raise ValueError(f"fsync must be 'always' or 'never', got {fsync!r}")
-        if max_segment_bytes < 1:
-            raise ValueError(f"max_segment_bytes must be positive, got {max_segment_bytes}")
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._segments = SegmentWriter(
+            directory, PREFIX, fsync=fsync, max_segment_bytes=max_segment_bytes
+        )
+        self.directory = self._segments.directory
         self.fsync: FsyncMode = fsync
-        self.max_segment_bytes = max_segment_bytes
-        self._lock = threading.Lock()  # writes, rotation
-        self._sync_lock = threading.Lock()  # fsyncs (group commit), rotation
-        self._written = 0  # blocks written so far
-        self._synced = 0  # blocks known to be on disk
-        self.writer = new_writer_id()
-        self._number = 0
-        self._fd: int | None = None
-        self._size = 0
-        self._open_next()
+        self.writer = self._segments.writer
 
     @property
     def current_segment(self) -> Path:
-        return self.directory / f"decisions-{self.writer}-{self._number:08d}.jsonl"
-
-    def _open_next(self) -> None:
-        with self._sync_lock:  # no group fsync may run on the segment being closed
-            self._rotate()
-
-    def _rotate(self) -> None:
-        if self._fd is not None:
-            if self.fsync == "always":
-                os.fsync(self._fd)
-            os.close(self._fd)
-            self._synced = self._written
-        self._number += 1
-        path = self.current_segment
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
-        self._size = 0
-        if self.fsync == "always":  # make the new file's directory entry durable too
-            dir_fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        return self._segments.current_segment
 
     def append(self, decisions: Sequence[LoggedDecision]) -> None:
         """Write ``decisions`` as one block; with ``fsync="always"`` they are on disk
@@ -200,43 +147,18 @@ class JsonlDecisionLog(DecisionLogSink):
         one fsync (the first to reach the disk syncs everything written before it)."""
         if not decisions:
             return
-        payload = "".join(
-            json.dumps(d.to_dict(), separators=(",", ":"), ensure_ascii=False) + "\n"
-            for d in decisions
-        ).encode()
-        with self._lock:
-            if self._fd is None:
-                raise ValueError("the decision log is closed")
-            if self._size and self._size + len(payload) > self.max_segment_bytes:
-                self._open_next()
-            assert self._fd is not None
-            view = memoryview(payload)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            self._size += len(payload)
-            self._written += 1
-            mine = self._written
-        if self.fsync == "always":
-            self._sync(mine)
-
-    def _sync(self, block: int) -> None:
-        with self._sync_lock:
-            if self._synced >= block:
-                return  # another append's fsync covered this block
-            target = self._written  # every block up to here was written before this fsync
-            assert self._fd is not None
-            os.fsync(self._fd)
-            self._synced = max(self._synced, target)
+        try:
+            self._segments.append(
+                [
+                    json.dumps(d.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+                    for d in decisions
+                ]
+            )
+        except ValueError as error:
+            raise ValueError("the decision log is closed") from error
 
     def close(self) -> None:
-        with self._lock, self._sync_lock:
-            if self._fd is not None:
-                if self.fsync == "always":
-                    os.fsync(self._fd)
-                os.close(self._fd)
-                self._fd = None
-                self._synced = self._written
+        self._segments.close()
 
 
 @dataclass
