@@ -141,3 +141,18 @@ def test_a_rating_outside_the_scale_is_named_by_row(
     )
     assert result.exit_code == 2, result.output
     assert "row 5" in result.output and "rating outside the declared scale" in result.output
+
+
+def test_evaluate_prints_every_family_on_either_protocol(tmp_path: Path) -> None:
+    out = tmp_path / "shop"
+    made = runner.invoke(app, ["simulate", "--customers", "150", "--days", "21", "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(
+        app,
+        ["evaluate", "recommender", "--data", str(out), "--no-tune", "--seeds", "2"]
+        + ["--split", "global"],
+    )
+    assert result.exit_code == 0, result.output
+    for family in FAMILIES:
+        assert f"| {family} |" in result.output or f"| **{family}** |" in result.output
+    assert "cold n" in result.output and "one time cut" in result.output

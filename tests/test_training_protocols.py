@@ -103,3 +103,13 @@ def test_several_seeds_report_the_median_and_the_range() -> None:
     metrics = RankingMetrics(10, 5, 0.1, 0.1, 0.2, 0.1, 0.5)
     result = ModelResult("m", {}, metrics, None, 1.0, (0.21, 0.2, 0.19))
     assert result.spread == "0.2000 (0.1900-0.2100)"
+
+
+def test_global_protocol_cuts_once_for_everybody_and_validates_before_the_cut() -> None:
+    rows = [(c, f"p{i}", 5, i + j) for j, c in enumerate("abc") for i in range(10)]
+    data = ratings_dataset(rows)
+    weights = InteractionWeights(half_life_days=None, min_rating=4.0)
+    validation, test = EvaluationProtocol(split="global").tasks(data, weights, "t")
+    assert validation.cut < test.cut
+    assert (data.events["timestamp"] < test.cut).mean() == pytest.approx(0.8, abs=0.05)
+    assert set(test.warm) <= {"a", "b", "c"} and test.warm
