@@ -147,11 +147,8 @@ def test_evaluate_prints_every_family_on_either_protocol(tmp_path: Path) -> None
     out = tmp_path / "shop"
     made = runner.invoke(app, ["simulate", "--customers", "150", "--days", "21", "--out", str(out)])
     assert made.exit_code == 0, made.output
-    result = runner.invoke(
-        app,
-        ["evaluate", "recommender", "--data", str(out), "--no-tune", "--seeds", "2"]
-        + ["--split", "global"],
-    )
+    args = ["evaluate", "recommender", "--data", str(out), "--no-tune", "--seeds", "2"]
+    result = runner.invoke(app, [*args, "--split", "global"])
     assert result.exit_code == 0, result.output
     for family in FAMILIES:
         assert f"| {family} |" in result.output or f"| **{family}** |" in result.output
