@@ -87,7 +87,7 @@ def train_recommender(
     tune: bool = False,
     protocol: EvaluationProtocol | None = None,
     families: Sequence[str] = FAMILIES,
-    test_all: bool = False,
+    test_all: bool = True,
     **options: Unpack[RunOptions],
 ) -> RecommenderRun:
     """Choose a family on validation, measure it on the held-out test against the baselines
@@ -95,10 +95,11 @@ def train_recommender(
     unless ``force``).
 
     ``config`` is the LightFM families' base; ``evaluate_first=False`` fits the hybrid with
-    it directly. ``options`` say where the run is logged
-    (:class:`~training.pipeline.RunOptions`: ``registry``, ``model_name``,
-    ``dataset_name``, ``promote``, ``force``, ``report``...). The champion compared with is
-    the registry's, when promoting.
+    it directly; ``test_all`` measures every family on the test (so the promoted model is
+    never worse than the best of them there), not only the chosen one and the baselines.
+    ``options`` say where the run is logged (:class:`~training.pipeline.RunOptions`:
+    ``registry``, ``model_name``, ``dataset_name``, ``promote``, ``force``, ``report``...).
+    The champion compared with is the registry's, when promoting.
     """
     champion = None
     registry = options.get("registry")

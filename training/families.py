@@ -78,7 +78,7 @@ class RecommenderTraining(TrainingPipeline[Recommender, RecommenderSelection]):
         protocol: EvaluationProtocol | None = None,
         families: Sequence[str] = FAMILIES,
         champion: Recommender | None = None,
-        test_all: bool = False,
+        test_all: bool = True,
     ) -> None:
         self.config = config or HybridConfig()
         self.evaluate_first = evaluate_first

@@ -246,7 +246,9 @@ def _promotion(test: Comparison, chosen: str, has_champion: bool) -> Promotion:
     champion = by_name.get(CHAMPION_ROW)
     if champion is None:
         why = "its recipe could not be refitted" if has_champion else "there is no champion"
-        return Promotion(True, f"{chosen} (NDCG {mine:.4f}) beats the baselines; {why}")
+        return Promotion(
+            True, f"{chosen} (NDCG {mine:.4f}) is not beaten by any family on the test; {why}"
+        )
     theirs = _median_ndcg(champion)
     if mine <= theirs:
         return Promotion(
@@ -255,5 +257,7 @@ def _promotion(test: Comparison, chosen: str, has_champion: bool) -> Promotion:
             "on the same held-out test",
         )
     return Promotion(
-        True, f"{chosen} (NDCG {mine:.4f}) beats the champion ({theirs:.4f}) and the baselines"
+        True,
+        f"{chosen} (NDCG {mine:.4f}) beats the champion ({theirs:.4f}) and is not beaten by "
+        "any family on the test",
     )
