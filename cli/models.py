@@ -57,15 +57,28 @@ def train(
     data: DataOption = Path("data/retailer"),
     data_dir: DataDir = Path("data"),
     tune: Annotated[bool, typer.Option(help="Tune on a validation split first (slower).")] = False,
-    promote: Annotated[bool, typer.Option(help="Make the new versions the champions.")] = False,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            help="Make the new versions the champions (the recommender only when it beats "
+            "the champion and the baselines on the same held-out data)."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="With --promote: promote the recommender even when it loses.")
+    ] = False,
     max_examples: MaxExamples = 60_000,
 ) -> None:
     """Train models on a data set, evaluate them against baselines, register them in MLflow.
 
     ``all`` trains the recommender, the offer uplift, the channel propensity and the
-    send-time models. On a simulated data set (with ``truth/``) the decision models are
-    also measured against the simulator's ground truth.
+    send-time models. The recommender is chosen among every family (popularity, EASE,
+    ALS, BPR, plain and hybrid LightFM) on a validation split and registered; with
+    ``--promote`` it becomes the champion only if it beats the current champion and the
+    baselines on the held-out test, whose table is printed. On a simulated data set
+    (with ``truth/``) the decision models are also measured against the ground truth.
     """
+    from features.validation import DataContractError
     from training.truth import SimulatorTruth
 
     targets = _targets(target)
@@ -87,7 +100,10 @@ def train(
                     max_examples,
                     status.update,
                     promote=promote,
+                    force=force,
                 )
+            except DataContractError as exc:
+                raise _fail(f"cannot train {name}: {exc}") from None
             except ValueError as exc:
                 # one model's missing data does not stop the others
                 _fail(f"cannot train {name}: {exc}")
@@ -100,8 +116,16 @@ def train(
             f"registered {run.version.name} version {run.version.version} "
             f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
         )
-        if promote:
-            console.print(f"{run.version.name} version {run.version.version} is now the champion")
+        if run.promoted:
+            forced = "" if getattr(run, "allowed", True) else " (forced)"
+            console.print(
+                f"{run.version.name} version {run.version.version} is now the champion{forced}"
+            )
+        elif promote:
+            console.print(
+                f"{run.version.name} version {run.version.version} is NOT promoted: "
+                f"{getattr(run, 'reason', '')} (--force overrides)"
+            )
     if failed:
         raise _fail(f"not trained: {', '.join(failed)}", 1)
 
@@ -122,6 +146,7 @@ def _train_one(
     max_examples: int,
     report: Callable[[str], None],
     promote: bool = False,
+    force: bool = False,
 ) -> ModelRun | _RecommenderResult:
     """Train one target (the champion when ``promote``); returns a run with ``markdown()``,
     ``version`` and ``fingerprint``."""
@@ -134,6 +159,7 @@ def _train_one(
             dataset_name=dataset_name,
             tune=tune,
             promote=promote,
+            force=force,
             report=report,
         )
         return _RecommenderResult(run)
@@ -168,15 +194,20 @@ def _train_one(
 
 
 class _RecommenderResult:
-    """The recommender run seen through the same three attributes as a decision-model run."""
+    """The recommender run seen through the attributes of a decision-model run, with the
+    promotion verdict."""
 
     def __init__(self, run: RecommenderRun) -> None:
         self.version = run.version
         self.fingerprint = run.fingerprint
-        self._comparison = run.comparison
+        self.promoted = run.promoted
+        promotion = run.selection.promotion if run.selection is not None else None
+        self.allowed = promotion.allowed if promotion is not None else True
+        self.reason = promotion.reason if promotion is not None else ""
+        self._run = run
 
     def markdown(self) -> str:
-        return self._comparison.markdown() if self._comparison is not None else ""
+        return self._run.markdown()
 
 
 def evaluate(
@@ -186,16 +217,29 @@ def evaluate(
     data: DataOption = Path("data/retailer"),
     tune: Annotated[bool, typer.Option(help="Tune on a validation split first.")] = True,
     test_fraction: Annotated[
-        float, typer.Option(help="Share of product events in the test window.")
+        float,
+        typer.Option(help="Share held out: of each customer's positives, or of product events."),
     ] = 0.2,
     k: Annotated[int, typer.Option(help="List length.")] = 10,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Recommender protocol: per-user (each customer's last positives held out) "
+            "or global (one time cut)."
+        ),
+    ] = "per-user",
+    seeds: Annotated[
+        int, typer.Option(help="Fits per stochastic recommender (median and range shown).")
+    ] = 3,
     max_examples: MaxExamples = 60_000,
 ) -> None:
-    """Compare models with their baselines on a time split and print the tables (nothing is
-    registered): the hybrid recommender against popularity, EASE and plain LightFM; offer
-    uplift against random and rule-based targeting; channel propensity against each
-    channel's rate; send time against the best global hour (needs simulator truth)."""
-    from training.comparison import compare_recommenders
+    """Compare models with their baselines and print the tables (nothing is registered):
+    every recommender family (popularity, EASE, ALS, BPR, plain and hybrid LightFM), warm
+    and cold customers, accuracy beside coverage and personalisation; offer uplift against
+    random and rule-based targeting; channel propensity against each channel's rate; send
+    time against the best global hour (needs simulator truth)."""
+    from training.evaluation import EvaluationProtocol
+    from training.selection import select_recommender
     from training.truth import SimulatorTruth
 
     targets = _targets(target)
@@ -206,15 +250,21 @@ def evaluate(
         with console.status(f"evaluating {name}") as status:
             try:
                 if name == "recommender":
-                    comparison, _, _ = compare_recommenders(
+                    protocol = EvaluationProtocol(
+                        split=split,  # type: ignore[arg-type]
+                        holdout_fraction=test_fraction,
+                        k=k,
+                        seeds=seeds,
+                    )
+                    selection = select_recommender(
                         dataset,
                         data.name,
-                        test_fraction=test_fraction,
-                        k=k,
+                        protocol=protocol,
                         tune=tune,
+                        test_all=True,
                         report=lambda msg: status.update(msg),
                     )
-                    text = comparison.markdown()
+                    text = selection.markdown()
                 else:
                     run = _train_one(
                         name, dataset, None, data.name, False, truth, max_examples, status.update

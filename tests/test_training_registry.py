@@ -12,6 +12,7 @@ from features.dataset import RetailDataset
 from simulator import SimulatorConfig, simulate
 from training.api import train_recommender
 from training.recommender import HybridConfig
+from training.recommender_families import FAMILIES
 from training.registry import FINGERPRINT_TAG, ModelRegistry, RegistryError, data_fingerprint
 
 FAST = HybridConfig(epochs=3, no_components=8)
@@ -89,9 +90,17 @@ def test_runs_carry_params_metrics_fingerprint_and_plots(
 ) -> None:
     first, _ = two_versions
     run = registry.client.get_run(first.version.run_id)
-    assert run.data.params["no_components"] == "8"
-    assert "hybrid_ndcg_at_10" in run.data.metrics
-    assert "ease_ndcg_at_10" in run.data.metrics
+    assert run.data.params["family"] in FAMILIES  # the family chosen on validation
+    metrics = run.data.metrics
+    assert "validation_hybrid_ndcg_at_10" in metrics and "validation_als_ndcg_at_10" in metrics
+    for name in (
+        "ease_ndcg_at_10",
+        "ease_jaccard_at_10",
+        "ease_ndcg_median",
+        "popularity_customers",
+    ):
+        assert name in metrics, name
+    assert metrics["promotion_allowed"] in (0.0, 1.0)
     assert run.data.tags[FINGERPRINT_TAG] == data_fingerprint(
         {"customers": data.customers, "products": data.products, "events": data.events}
     )

@@ -28,7 +28,7 @@ import pandas as pd
 from features.dataset import RetailDataset
 from nba.contact_policy import ContactPolicy
 from training.data import dataset_fingerprint
-from training.evaluation import Comparison
+from training.evaluation import Comparison, EvaluationProtocol
 from training.examples import (
     DEFAULT_MAX_EXAMPLES,
     ContactExamples,
@@ -47,8 +47,10 @@ from training.offers import OfferConfig, OfferUpliftModel, UpliftEvaluation, off
 from training.pipeline import ModelRun, Report, RunOptions
 from training.propensity import ChannelEvaluation, ChannelPropensityModel, PropensityConfig
 from training.recommendation import Recommender
-from training.recommender import HybridConfig, HybridRecommender
+from training.recommender import HybridConfig
+from training.recommender_families import FAMILIES
 from training.registry import ModelRegistry, ModelVersionInfo
+from training.selection import RecommenderSelection
 from training.send_time import SendTimeConfig, SendTimeEvaluation, SendTimeModel
 from training.truth import SimulatorTruth
 
@@ -60,12 +62,21 @@ SEND_TIME_NAME = SendTimeTraining.registered_name
 
 @dataclass(frozen=True)
 class RecommenderRun:
-    """A trained, registered recommender and the evaluation that came with it."""
+    """A trained, registered recommender and the evaluation that chose it."""
 
-    model: HybridRecommender
-    comparison: Comparison | None
+    model: Recommender
+    selection: RecommenderSelection | None
     version: ModelVersionInfo | None
     fingerprint: str
+    promoted: bool = False
+
+    @property
+    def comparison(self) -> Comparison | None:
+        """The held-out test table (None without evaluation)."""
+        return self.selection.test if self.selection is not None else None
+
+    def markdown(self) -> str:
+        return self.selection.markdown() if self.selection is not None else ""
 
 
 def train_recommender(
@@ -74,19 +85,54 @@ def train_recommender(
     config: HybridConfig | None = None,
     evaluate_first: bool = True,
     tune: bool = False,
+    protocol: EvaluationProtocol | None = None,
+    families: Sequence[str] = FAMILIES,
+    test_all: bool = True,
     **options: Unpack[RunOptions],
 ) -> RecommenderRun:
-    """Evaluate against the baselines on a time split, refit on all data, log and register.
+    """Choose a family on validation, measure it on the held-out test against the baselines
+    and the champion, refit on all data, log and register (promote only when it wins,
+    unless ``force``).
 
-    The registered model is fitted on every event (the evaluation models are
-    fitted before the test cut); its parameters are those evaluated. ``options``
-    say where the run is logged (:class:`~training.pipeline.RunOptions`:
-    ``registry``, ``model_name``, ``dataset_name``, ``promote``, ``report``...).
+    ``config`` is the LightFM families' base; ``evaluate_first=False`` fits the hybrid with
+    it directly; ``test_all`` measures every family on the test (so the promoted model is
+    never worse than the best of them there), not only the chosen one and the baselines.
+    ``options`` say where the run is logged (:class:`~training.pipeline.RunOptions`:
+    ``registry``, ``model_name``, ``dataset_name``, ``promote``, ``force``, ``report``...).
+    The champion compared with is the registry's, when promoting.
     """
-    family = RecommenderTraining(config, evaluate_first=evaluate_first, tune=tune)
+    champion = None
+    registry = options.get("registry")
+    if options.get("promote") and registry is not None and evaluate_first:
+        champion = _current_champion(
+            registry, options.get("model_name") or RECOMMENDER_NAME, options.get("report")
+        )
+    family = RecommenderTraining(
+        config,
+        evaluate_first=evaluate_first,
+        tune=tune,
+        protocol=protocol,
+        families=families,
+        champion=champion,
+        test_all=test_all,
+    )
     run = family.run(data, **options)
-    comparison = run.evaluation.comparison if run.evaluation is not None else None
-    return RecommenderRun(run.model, comparison, run.version, run.fingerprint)
+    return RecommenderRun(run.model, run.evaluation, run.version, run.fingerprint, run.promoted)
+
+
+def _current_champion(
+    registry: ModelRegistry, name: str, report: Report | None
+) -> Recommender | None:
+    """The registered champion, or None (said) when there is none or it cannot be loaded."""
+    if registry.champion(name) is None:
+        return None
+    try:
+        model = registry.load_model(name)
+    except Exception as exc:  # an unreadable or incompatible artifact: compared without it
+        if report:
+            report(f"the current champion cannot be loaded ({exc}): compared with baselines only")
+        return None
+    return model if isinstance(model, Recommender) else None
 
 
 def recommend(
@@ -180,6 +226,7 @@ def train_all(
     truth: SimulatorTruth | None = None,
     recommender: bool = True,
     max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+    promote: bool = False,
     report: Report | None = None,
 ) -> TrainingRuns:
     """Train every model on ``data`` (one data fingerprint for all). A decision model whose
@@ -189,11 +236,14 @@ def train_all(
     problems: dict[str, str] = {}
     rec = None
     if recommender:
-        rec = train_recommender(data, registry=registry, dataset_name=dataset_name, report=report)
+        rec = train_recommender(
+            data, registry=registry, dataset_name=dataset_name, promote=promote, report=report
+        )
     run: RunOptions = {
         "registry": registry,
         "dataset_name": dataset_name,
         "fingerprint": fingerprint,
+        "promote": promote,
         "report": report,
     }
     trainers: dict[str, Callable[[], ModelRun[Any, Any]]] = {

@@ -23,10 +23,17 @@ from training.splits import launched_before
 ALL_TABLES: tuple[str, ...] = ("customers", "products", "offers", "events")
 
 
+#: Relevance threshold of rating data sets: a rating of at least this is a positive.
+DEFAULT_MIN_RATING = 4.0
+
+
 def default_weights(data: RetailDataset) -> InteractionWeights:
-    """Time decay for retail data; none for rating data sets (no purchases, e.g. MovieLens)."""
+    """Time decay for retail data; for rating data sets (no purchases, e.g. MovieLens) no
+    decay, and ratings below :data:`DEFAULT_MIN_RATING` are explicit negatives."""
     has_purchases = bool((data.events["event_type"] == "purchase").any())
-    return InteractionWeights() if has_purchases else InteractionWeights(half_life_days=None)
+    if has_purchases:
+        return InteractionWeights()
+    return InteractionWeights(half_life_days=None, min_rating=DEFAULT_MIN_RATING)
 
 
 def training_data(

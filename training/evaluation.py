@@ -1,24 +1,46 @@
-"""Offline evaluation of recommenders on a time split: warm and cold-start customers.
+"""Offline evaluation of recommenders: protocols, warm and cold-start customers.
 
-A :class:`RankingTask` holds what a model may learn from (everything before the
-cut) and what it is judged on (the products each customer bought or rated in
-the test window, minus those they already had: those are never recommended).
-*Warm* customers had product interactions before the cut; *cold* customers had
-none and are known only by their attributes.
+A :class:`RankingTask` holds what a model may learn from and what it is judged
+on (the products each customer bought, or rated at least the relevance
+threshold, in the test part, minus those they already had: those are never
+recommended). Two protocols build it (:class:`EvaluationProtocol`):
+
+* ``per-user``: each customer's last N % of positives by time is held out
+  (:func:`per_user_task`), so every active customer is tested;
+* ``global``: one time cut for everybody (:func:`ranking_task`), which also
+  tests customers who arrived after the cut.
+
+*Warm* customers had product interactions in training; *cold* customers had
+none and are known only by their attributes. Both are reported, with counts.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from features.dataset import RetailDataset
-from training.interactions import OWNED_TYPES, InteractionWeights, interaction_frame, owned_pairs
+from training.interactions import (
+    OWNED_TYPES,
+    InteractionWeights,
+    interaction_frame,
+    owned_pairs,
+    rated_below,
+)
 from training.metrics import RankingMetrics, ranking_metrics
 from training.recommendation import Recommender, TrainingData
-from training.splits import created_before, launched_before, temporal_split
+from training.splits import (
+    created_before,
+    launched_before,
+    per_user_split,
+    temporal_split,
+    time_cut,
+)
 
 K = 10
 
@@ -35,11 +57,24 @@ class RankingTask:
     customers: pd.DataFrame = field(repr=False)  # every customer (cold ones are described here)
 
 
+def positive_events(
+    events: pd.DataFrame, relevant_types: Iterable[str], min_rating: float | None = None
+) -> np.ndarray:
+    """Which events are positives: of ``relevant_types``, naming a product, not rated below
+    ``min_rating`` (explicit negatives are not positives), shape ``(len(events),)``."""
+    hits = events["product_id"].notna() & events["event_type"].isin(list(relevant_types))
+    return hits.to_numpy() & ~rated_below(events, min_rating)
+
+
 def relevant_products(
-    events: pd.DataFrame, exclude: pd.DataFrame, relevant_types: Iterable[str]
+    events: pd.DataFrame,
+    exclude: pd.DataFrame,
+    relevant_types: Iterable[str],
+    min_rating: float | None = None,
 ) -> dict[str, set[str]]:
-    """Products per customer among ``events`` of ``relevant_types``, minus ``exclude`` pairs."""
-    hits = events[events["product_id"].notna() & events["event_type"].isin(list(relevant_types))]
+    """Products per customer among ``events`` of ``relevant_types`` (rated at least
+    ``min_rating`` when rated), minus ``exclude`` pairs."""
+    hits = events[positive_events(events, relevant_types, min_rating)]
     pairs = hits[["customer_id", "product_id"]].astype(str).drop_duplicates()
     if not exclude.empty:
         known = pd.MultiIndex.from_frame(exclude[["customer_id", "product_id"]].astype(str))
@@ -58,30 +93,164 @@ def ranking_task(
     weights: InteractionWeights | None = None,
     relevant_types: Sequence[str] = OWNED_TYPES,
     name: str = "",
+    events: pd.DataFrame | None = None,
 ) -> RankingTask:
-    """A time-split evaluation task: train on events before ``cut``, judge on ``[cut, end)``.
+    """A global time-split task: train on events before ``cut``, judge on ``[cut, end)``.
 
     Only products launched by the cut can be recommended (and count as relevant);
     customers created after the cut are not in the training customers table.
+    ``events`` defaults to all of ``data``'s.
     """
-    split = temporal_split(data.events, cut, end)
-    weights = weights or InteractionWeights()
-    interactions = interaction_frame(split.train, cut, weights)
-    owned = owned_pairs(split.train, cut)
-    catalogue = launched_before(data.products, cut)
-    train = TrainingData(
-        interactions=interactions,
-        customers=created_before(data.customers, cut),
-        products=catalogue,
-        owned=owned,
-        as_of=cut,
+    split = temporal_split(data.events if events is None else events, cut, end)
+    return _task(
+        data,
+        split.train,
+        split.test,
+        cut,
+        created_before(data.customers, cut),
+        weights or InteractionWeights(),
+        relevant_types,
+        name,
     )
-    test = split.test[split.test["product_id"].isin(catalogue["product_id"])]
-    relevant = relevant_products(test, owned, relevant_types)
+
+
+def per_user_task(
+    data: RetailDataset,
+    holdout_fraction: float = 0.2,
+    *,
+    weights: InteractionWeights | None = None,
+    relevant_types: Sequence[str] = OWNED_TYPES,
+    name: str = "",
+    events: pd.DataFrame | None = None,
+) -> RankingTask:
+    """A per-customer temporal task: each customer's last ``holdout_fraction`` of positives
+    (relevant types, rated at least the weights' ``min_rating``) is the test, what they did
+    before it the training data (:func:`~training.splits.per_user_split`).
+
+    ``cut`` is the latest moment in training (decay and the catalogue are as of then).
+    """
+    weights = weights or InteractionWeights()
+    events = data.events if events is None else events
+    positive = positive_events(events, relevant_types, weights.min_rating)
+    split = per_user_split(events, positive, holdout_fraction)
+    if split.test.empty:
+        raise ValueError(
+            "too few positives to hold any out: no customer has two or more "
+            f"{'/'.join(relevant_types)} events"
+            + (f" rated at least {weights.min_rating:g}" if weights.min_rating else "")
+        )
+    as_of = split.train["timestamp"].max() + pd.Timedelta(seconds=1)
+    customers = data.customers[data.customers["created_at"] < as_of].reset_index(drop=True)
+    return _task(data, split.train, split.test, as_of, customers, weights, relevant_types, name)
+
+
+def _task(
+    data: RetailDataset,
+    train_events: pd.DataFrame,
+    test_events: pd.DataFrame,
+    as_of: pd.Timestamp,
+    customers: pd.DataFrame,
+    weights: InteractionWeights,
+    relevant_types: Sequence[str],
+    name: str,
+) -> RankingTask:
+    interactions = interaction_frame(train_events, as_of, weights)
+    owned = owned_pairs(train_events, as_of)
+    catalogue = launched_before(data.products, as_of)
+    train = TrainingData(
+        interactions=interactions, customers=customers, products=catalogue, owned=owned, as_of=as_of
+    )
+    test = test_events[test_events["product_id"].isin(catalogue["product_id"])]
+    relevant = relevant_products(test, owned, relevant_types, weights.min_rating)
     warm_ids = set(interactions["customer_id"])
     warm = {c: r for c, r in relevant.items() if c in warm_ids}
     cold = {c: r for c, r in relevant.items() if c not in warm_ids}
-    return RankingTask(name, cut, train, warm, cold, data.customers)
+    return RankingTask(name, as_of, train, warm, cold, data.customers)
+
+
+SplitKind = Literal["per-user", "global"]
+
+
+@dataclass(frozen=True)
+class EvaluationProtocol:
+    """How recommenders are measured: the split, the held-out share, the list length and how
+    many seeds each stochastic model is fitted with (median and spread are reported).
+
+    The validation task splits the test task's training part once more the same way, so
+    selection never sees the test.
+    """
+
+    split: SplitKind = "per-user"
+    holdout_fraction: float = 0.2
+    k: int = K
+    seeds: int = 1
+    relevant_types: tuple[str, ...] = OWNED_TYPES
+
+    def __post_init__(self) -> None:
+        if self.split not in ("per-user", "global"):
+            raise ValueError(f"split must be per-user or global (got {self.split!r})")
+        if not 0.0 < self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in (0, 1) (got {self.holdout_fraction})")
+        if self.k < 1 or self.seeds < 1:
+            raise ValueError(f"k and seeds must be at least 1 (got {self.k}, {self.seeds})")
+
+    def describe(self, weights: InteractionWeights) -> str:
+        split = (
+            f"each customer's last {self.holdout_fraction:.0%} of positives by time held out"
+            if self.split == "per-user"
+            else f"one time cut, last {self.holdout_fraction:.0%} of product events held out"
+        )
+        threshold = (
+            f"; ratings >= {weights.min_rating:g} are positives, lower ones explicit negatives"
+            if weights.min_rating is not None
+            else ""
+        )
+        return f"{split}{threshold}; {self.seeds} seed(s) per stochastic model"
+
+    def task(
+        self,
+        data: RetailDataset,
+        weights: InteractionWeights,
+        name: str,
+        events: pd.DataFrame | None = None,
+    ) -> RankingTask:
+        """The task on ``events`` (default: all of ``data``'s)."""
+        events = data.events if events is None else events
+        if self.split == "per-user":
+            return per_user_task(
+                data,
+                self.holdout_fraction,
+                weights=weights,
+                relevant_types=self.relevant_types,
+                name=name,
+                events=events,
+            )
+        cut = time_cut(events, self.holdout_fraction)
+        end = events["timestamp"].max() + pd.Timedelta(seconds=1)
+        return ranking_task(
+            data,
+            cut,
+            end,
+            weights=weights,
+            relevant_types=self.relevant_types,
+            name=name,
+            events=events,
+        )
+
+    def tasks(
+        self, data: RetailDataset, weights: InteractionWeights, name: str
+    ) -> tuple[RankingTask, RankingTask]:
+        """``(validation, test)``: the validation task lies inside the test task's training."""
+        test = self.task(data, weights, name)
+        if self.split == "per-user":
+            inside = per_user_split(
+                data.events,
+                positive_events(data.events, self.relevant_types, weights.min_rating),
+                self.holdout_fraction,
+            ).train
+        else:
+            inside = data.events[data.events["timestamp"] < test.cut]
+        return self.task(data, weights, "validation", events=inside), test
 
 
 def evaluate(
@@ -106,6 +275,17 @@ class ModelResult:
     warm: RankingMetrics
     cold: RankingMetrics | None
     train_seconds: float
+    #: Warm NDCG of each seed's fit (``warm`` is the median one's); one entry when deterministic.
+    ndcg_runs: tuple[float, ...] = ()
+
+    @property
+    def spread(self) -> str:
+        """``0.1234`` or, over several seeds, ``0.1234 (0.1200-0.1250)``: median (min-max)."""
+        runs = self.ndcg_runs or (self.warm.ndcg,)
+        median = statistics.median(runs)
+        return (
+            f"{median:.4f}" if len(runs) < 2 else f"{median:.4f} ({min(runs):.4f}-{max(runs):.4f})"
+        )
 
 
 @dataclass(frozen=True)
@@ -120,27 +300,25 @@ class Comparison:
         return max(self.results, key=lambda r: getattr(r.warm, metric))
 
     def markdown(self) -> str:
-        """A Markdown table: one row per model, warm metrics at k, cold-start NDCG, fit time."""
+        """A Markdown table: one row per model, warm metrics at k (NDCG as median and range
+        over seeds), personalisation, cold-start NDCG, customer counts, fit time."""
         k = self.results[0].warm.k if self.results else K
         head = (
-            f"| {self.dataset} | P@{k} | R@{k} | NDCG@{k} | MAP@{k} | coverage "
-            f"| cold NDCG@{k} | fit s |\n|---|---|---|---|---|---|---|---|"
+            f"| {self.dataset} | NDCG@{k} | P@{k} | R@{k} | MAP@{k} | coverage | Jaccard "
+            f"| warm n | cold NDCG@{k} | cold n | fit s |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|"
         )
         lines = [head]
         best = self.best().model if self.results else ""
         for r in self.results:
             w = r.warm
             cold = f"{r.cold.ndcg:.4f}" if r.cold is not None else "n/a"
+            n_cold = r.cold.customers if r.cold is not None else 0
             name = f"**{r.model}**" if r.model == best else r.model
             lines.append(
-                f"| {name} | {w.precision:.4f} | {w.recall:.4f} | {w.ndcg:.4f} | {w.map:.4f} "
-                f"| {w.coverage:.3f} | {cold} | {r.train_seconds:.1f} |"
+                f"| {name} | {r.spread} | {w.precision:.4f} | {w.recall:.4f} | {w.map:.4f} "
+                f"| {w.coverage:.3f} | {w.jaccard:.3f} | {w.customers:,} | {cold} | {n_cold:,} "
+                f"| {r.train_seconds:.1f} |"
             )
-        first = self.results[0] if self.results else None
-        n_warm = first.warm.customers if first else 0
-        n_cold = first.cold.customers if first and first.cold else 0
-        lines.append(
-            f"\n{n_warm:,} warm test customers, {n_cold:,} cold-start customers; "
-            f"train before {self.cut.isoformat()}."
-        )
+        lines.append(f"\ntrained on what was known before {self.cut.isoformat()}.")
         return "\n".join(lines)

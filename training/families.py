@@ -1,8 +1,9 @@
 """Each model's own steps in the training template (:class:`~training.pipeline.TrainingPipeline`).
 
-- :class:`RecommenderTraining`: the hybrid LightFM recommender, compared with
-  popularity, EASE and plain LightFM on a time split (tuned first when asked),
-  then refitted on every event with the evaluated settings.
+- :class:`RecommenderTraining`: every recommender family on a validation split,
+  the best on the held-out test with the baselines and the champion's recipe
+  (tuned first when asked), then refitted on every event; promoted only when
+  it beats the champion and the baselines.
 - :class:`SendsTraining`: what the two models learned from past sends share.
 - :class:`ChannelsTraining`: channel propensity, evaluated on later sends
   against each channel's rate and the customer's smoothed rate.
@@ -18,8 +19,9 @@ runs.
 
 from __future__ import annotations
 
+import statistics
 from abc import abstractmethod
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import pandas as pd
@@ -28,9 +30,9 @@ from features.dataset import RetailDataset
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from training import plots
-from training.comparison import compare_recommenders, recall_curves
+from training.comparison import recall_curves
 from training.data import training_data
-from training.evaluation import Comparison, RankingTask
+from training.evaluation import EvaluationProtocol
 from training.examples import ContactExamples
 from training.offers import OfferConfig, OfferUpliftModel, UpliftEvaluation, evaluate_offers
 from training.pipeline import Evaluation, Report, TrainingPipeline
@@ -42,6 +44,8 @@ from training.propensity import (
 )
 from training.recommendation import Recommender
 from training.recommender import HybridConfig, HybridRecommender
+from training.recommender_families import FAMILIES, build, spec_of
+from training.selection import RecommenderSelection, select_recommender
 from training.send_time import (
     SendTimeConfig,
     SendTimeEvaluation,
@@ -51,24 +55,14 @@ from training.send_time import (
 from training.truth import SimulatorTruth
 
 
-@dataclass(frozen=True)
-class RecommenderEvaluation:
-    """The recommender and its baselines on one time split, with the fitted models and the
-    task they were measured on (for the gain curves)."""
+class RecommenderTraining(TrainingPipeline[Recommender, RecommenderSelection]):
+    """The recommender: every family on a validation split, the best one measured on the
+    held-out test with the baselines and the champion's recipe, then refitted on every
+    event (:func:`~training.selection.select_recommender`).
 
-    comparison: Comparison
-    models: dict[str, Recommender]
-    task: RankingTask
-
-    def markdown(self) -> str:
-        return self.comparison.markdown()
-
-
-class RecommenderTraining(TrainingPipeline[HybridRecommender, RecommenderEvaluation]):
-    """The hybrid recommender: evaluated against its baselines, refitted on every event.
-
-    The registered model's parameters are those evaluated (tuned on a
-    validation cut when ``tune``); ``evaluate_first=False`` skips the evaluation.
+    It may become the champion only if it beats the champion and the baselines on the
+    held-out test. ``evaluate_first=False`` skips all of it and fits the hybrid with
+    ``config``.
     """
 
     kind = "recommender"
@@ -76,53 +70,84 @@ class RecommenderTraining(TrainingPipeline[HybridRecommender, RecommenderEvaluat
     tables = ("customers", "products", "events")
 
     def __init__(
-        self, config: HybridConfig | None = None, *, evaluate_first: bool = True, tune: bool = False
+        self,
+        config: HybridConfig | None = None,
+        *,
+        evaluate_first: bool = True,
+        tune: bool = False,
+        protocol: EvaluationProtocol | None = None,
+        families: Sequence[str] = FAMILIES,
+        champion: Recommender | None = None,
+        test_all: bool = True,
     ) -> None:
         self.config = config or HybridConfig()
         self.evaluate_first = evaluate_first
         self.tune = tune
+        self.protocol = protocol or EvaluationProtocol()
+        self.families = tuple(families)
+        self.champion = champion
+        self.test_all = test_all
 
     def _evaluate(
         self, data: RetailDataset, dataset_name: str, report: Report | None
-    ) -> RecommenderEvaluation | None:
+    ) -> RecommenderSelection | None:
         if not self.evaluate_first:
             return None
-        comparison, models, task = compare_recommenders(
-            data, dataset_name, tune=self.tune, base=self.config, report=report
+        return select_recommender(
+            data,
+            dataset_name,
+            protocol=self.protocol,
+            families=self.families,
+            base=self.config,
+            tune=self.tune,
+            test_all=self.test_all,
+            champion=self.champion,
+            report=report,
         )
-        return RecommenderEvaluation(comparison, models, task)
 
     def _fit(
         self,
         data: RetailDataset,
-        evaluation: RecommenderEvaluation | None,
+        evaluation: RecommenderSelection | None,
         report: Report | None,
-    ) -> HybridRecommender:
-        config = self.config
-        if evaluation is not None:
-            evaluated = evaluation.models["hybrid"]
-            assert isinstance(evaluated, HybridRecommender)
-            config = evaluated.config
-        model = HybridRecommender(config).fit(training_data(data))
-        model.release_training_state()
+    ) -> Recommender:
+        if evaluation is None:
+            model: Recommender = HybridRecommender(self.config)
+            model.fit(training_data(data))
+        else:
+            if report:
+                report(f"fitting {evaluation.chosen.label()} on every event")
+            model = build(evaluation.chosen).fit(training_data(data, weights=evaluation.weights))
+        if isinstance(model, HybridRecommender):
+            model.release_training_state()
         return model
 
     def _metrics(
-        self, model: HybridRecommender, evaluation: RecommenderEvaluation | None
+        self, model: Recommender, evaluation: RecommenderSelection | None
     ) -> dict[str, float]:
-        metrics: dict[str, float] = {}
-        for r in evaluation.comparison.results if evaluation is not None else ():
-            metrics.update(r.warm.as_dict(prefix=f"{r.model}_"))
-            if r.cold is not None:
-                metrics[f"{r.model}_cold_ndcg_at_{r.cold.k}"] = r.cold.ndcg
+        if evaluation is None:
+            return {}
+        metrics: dict[str, float] = {"promotion_allowed": float(evaluation.promotion.allowed)}
+        for prefix, comparison in (("", evaluation.test), ("validation_", evaluation.validation)):
+            for r in comparison.results:
+                name = f"{prefix}{r.model}_"
+                metrics.update(r.warm.as_dict(prefix=name))
+                runs = r.ndcg_runs or (r.warm.ndcg,)
+                metrics[f"{name}ndcg_median"] = statistics.median(runs)
+                metrics[f"{name}ndcg_min"] = min(runs)
+                metrics[f"{name}ndcg_max"] = max(runs)
+                metrics[f"{name}seeds"] = float(len(runs))
+                if r.cold is not None:
+                    metrics[f"{name}cold_ndcg_at_{r.cold.k}"] = r.cold.ndcg
+                    metrics[f"{name}cold_customers"] = float(r.cold.customers)
         return metrics
 
     def _figures(
-        self, model: HybridRecommender, evaluation: RecommenderEvaluation | None, dataset_name: str
+        self, model: Recommender, evaluation: RecommenderSelection | None, dataset_name: str
     ) -> dict[str, Any]:
         if evaluation is None:
             return {}
-        results = evaluation.comparison.results
+        results = evaluation.test.results
         return {
             "plots/ndcg_by_model.png": plots.model_comparison(
                 {r.model: r.warm.ndcg for r in results}, "NDCG@10", dataset_name
@@ -134,11 +159,20 @@ class RecommenderTraining(TrainingPipeline[HybridRecommender, RecommenderEvaluat
             ),
         }
 
-    def _params(self, model: HybridRecommender) -> dict[str, object]:
-        return model.config.to_params()
+    def _params(self, model: Recommender) -> dict[str, object]:
+        spec = spec_of(model)
+        return {"family": spec.family, **dict(spec.params)}
 
-    def _input_example(self, data: RetailDataset, model: HybridRecommender) -> pd.DataFrame:
+    def _input_example(self, data: RetailDataset, model: Recommender) -> pd.DataFrame:
         return pd.DataFrame({"customer_id": data.customers["customer_id"].astype(str).head(3)})
+
+    def _may_promote(self, evaluation: RecommenderSelection | None) -> tuple[bool, str]:
+        if evaluation is None:
+            return True, ""
+        return evaluation.promotion.allowed, f"promotion: {evaluation.promotion.reason}"
+
+    def _summary(self, model: Recommender, evaluation: RecommenderSelection | None) -> str | None:
+        return f"recommender: {spec_of(model).family}"
 
 
 class _LearnsChannels(Protocol):

@@ -5,7 +5,12 @@ interest in it, more for a purchase than for a view. :func:`interaction_frame`
 turns events known before a moment into one weight per (customer, product)
 pair: the sum over events of the event type's weight, decayed with the age of
 the event, capped so that a hundred views never outweigh intent. A ``review``
-event carrying ``{"rating": r}`` (MovieLens) weighs ``r / 5``.
+event carrying ``{"rating": r}`` (MovieLens) weighs ``r / 5``; with a
+relevance threshold (``min_rating``) a review rated below it is explicit
+negative feedback: no positive weight at all (the product still counts as
+seen, so it is never recommended back). A rating outside the declared scale
+(:data:`RATING_SCALE`) is a contract error naming the rows
+(:func:`check_rating_scale`).
 
 >>> import pandas as pd
 >>> events = pd.DataFrame({
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.validation import DataContractError, Problem
 from nba.events import EventType
 
 #: Default weight of each event type that names a product (purchase > cart > click > view).
@@ -45,7 +51,9 @@ OWNED_TYPES: tuple[str, ...] = (
     EventType.CLICK_COLLECT_PICKUP.value,
     EventType.REVIEW.value,
 )
-_RATING_SCALE = 5.0
+#: The declared scale of ``{"rating": r}`` in review events (MovieLens: 1 to 5 stars).
+RATING_SCALE: tuple[float, float] = (1.0, 5.0)
+_RATING_SCALE = RATING_SCALE[1]
 
 
 @dataclass(frozen=True)
@@ -53,18 +61,24 @@ class InteractionWeights:
     """How events become interaction weights.
 
     ``half_life_days`` halves an event's weight for every that many days before
-    ``as_of`` (None: no decay); ``max_weight`` caps a pair's summed weight.
+    ``as_of`` (None: no decay); ``max_weight`` caps a pair's summed weight;
+    ``min_rating`` (None: every rating is positive) is the relevance threshold of
+    rated reviews: one rated below it weighs nothing.
     """
 
     type_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TYPE_WEIGHTS))
     half_life_days: float | None = 60.0
     max_weight: float = 3.0
+    min_rating: float | None = None
 
     def __post_init__(self) -> None:
         if self.half_life_days is not None and self.half_life_days <= 0:
             raise ValueError(f"half_life_days must be positive or None (got {self.half_life_days})")
         if self.max_weight <= 0:
             raise ValueError(f"max_weight must be positive (got {self.max_weight})")
+        low, high = RATING_SCALE
+        if self.min_rating is not None and not low <= self.min_rating <= high:
+            raise ValueError(f"min_rating must be within {low:g}..{high:g} (got {self.min_rating})")
         bad = {k: v for k, v in self.type_weights.items() if v < 0}
         if bad:
             raise ValueError(f"event type weights must be non-negative (got {bad})")
@@ -81,6 +95,50 @@ def _ratings(properties: pd.Series) -> np.ndarray:
     return out
 
 
+def rated_below(events: pd.DataFrame, min_rating: float | None) -> np.ndarray:
+    """Rows that are reviews rated below ``min_rating`` (explicit negatives), shape ``(n,)``."""
+    out = np.zeros(len(events), dtype=bool)
+    if min_rating is None or "properties" not in events or events.empty:
+        return out
+    reviews = (events["event_type"] == EventType.REVIEW.value).to_numpy()
+    if reviews.any():
+        out[reviews] = _ratings(events.loc[reviews, "properties"]) < min_rating
+    return out
+
+
+def check_rating_scale(events: pd.DataFrame, source: str = "events") -> None:
+    """Raise a :class:`~features.validation.DataContractError` naming the rows (1-based, in
+    table order) of review events whose rating is outside :data:`RATING_SCALE`.
+
+    >>> bad = pd.DataFrame({"event_type": ["review", "review"],
+    ...     "properties": ['{"rating": 4}', '{"rating": 9}']})
+    >>> check_rating_scale(bad)
+    Traceback (most recent call last):
+    ...
+    features.validation.DataContractError: 1 problem(s) in the input data; nothing was loaded:
+      - events: row 2, field 'properties': rating outside the declared scale 1..5 (got 9)
+    """
+    if "properties" not in events or events.empty:
+        return
+    reviews = np.flatnonzero((events["event_type"] == EventType.REVIEW.value).to_numpy())
+    if not reviews.size:
+        return
+    rating = _ratings(events["properties"].iloc[reviews])
+    low, high = RATING_SCALE
+    outside = ~np.isnan(rating) & ((rating < low) | (rating > high))
+    if outside.any():
+        rows = tuple(int(r) + 1 for r in reviews[outside])
+        shown = ", ".join(f"{v:g}" for v in rating[outside][:5])
+        problem = Problem(
+            source,
+            "properties",
+            f"rating outside the declared scale {low:g}..{high:g} (got {shown})",
+            rows,
+            len(rows),
+        )
+        raise DataContractError([problem])
+
+
 def event_weights(
     events: pd.DataFrame, as_of: pd.Timestamp, weights: InteractionWeights
 ) -> np.ndarray:
@@ -92,6 +150,8 @@ def event_weights(
     if reviews.any() and "properties" in events:
         rating = _ratings(events.loc[reviews, "properties"])
         scaled = np.where(np.isnan(rating), base[reviews], rating / _RATING_SCALE)
+        if weights.min_rating is not None:
+            scaled = np.where(rating < weights.min_rating, 0.0, scaled)
         base[reviews] = scaled
     if weights.half_life_days is not None:
         age_days = (as_of - events["timestamp"]).dt.total_seconds() / 86_400

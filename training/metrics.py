@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 
@@ -92,6 +93,33 @@ def catalogue_coverage(recommended: Sequence[Sequence[str]], catalogue_size: int
     return len(seen) / catalogue_size if catalogue_size else 0.0
 
 
+def mean_pairwise_jaccard(
+    recommended: Sequence[Sequence[str]], max_lists: int = 2000, seed: int = 0
+) -> float:
+    """Mean Jaccard similarity over every pair of lists (0: fully personal, 1: one list for
+    all); a seeded sample of ``max_lists`` lists beyond that many.
+
+    >>> mean_pairwise_jaccard([["a", "b"], ["a", "c"], ["a", "b"]])
+    0.5555555555555555
+    """
+    lists = [list(r) for r in recommended]
+    if len(lists) < 2:
+        return float("nan")
+    if len(lists) > max_lists:
+        keep = np.random.default_rng(seed).choice(len(lists), max_lists, replace=False)
+        lists = [lists[i] for i in sorted(keep)]
+    vocabulary = {item: j for j, item in enumerate({i for r in lists for i in r})}
+    rows = np.repeat(np.arange(len(lists)), [len(set(r)) for r in lists])
+    cols = np.fromiter((vocabulary[i] for r in lists for i in set(r)), dtype=np.int64)
+    member = sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(lists), len(vocabulary)))
+    inter = np.asarray((member @ member.T).todense())
+    sizes = np.asarray(member.sum(axis=1)).ravel()
+    union = sizes[:, None] + sizes[None, :] - inter
+    jaccard = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    upper = np.triu_indices(len(lists), k=1)
+    return float(jaccard[upper].mean())
+
+
 @dataclass(frozen=True)
 class RankingMetrics:
     """Ranking quality at ``k`` over ``customers`` evaluated customers."""
@@ -103,6 +131,8 @@ class RankingMetrics:
     ndcg: float
     map: float
     coverage: float
+    #: Mean pairwise Jaccard of the top-k lists (personalisation: lower is more personal).
+    jaccard: float = float("nan")
 
     def as_dict(self, prefix: str = "") -> dict[str, float]:
         k = self.k
@@ -112,6 +142,7 @@ class RankingMetrics:
             f"{prefix}ndcg_at_{k}": self.ndcg,
             f"{prefix}map_at_{k}": self.map,
             f"{prefix}coverage_at_{k}": self.coverage,
+            f"{prefix}jaccard_at_{k}": self.jaccard,
             f"{prefix}customers": float(self.customers),
         }
 
@@ -131,6 +162,7 @@ def ranking_metrics(
         ndcg=ndcg_at_k(recommended, relevant, k),
         map=map_at_k(recommended, relevant, k),
         coverage=catalogue_coverage(recommended, catalogue_size),
+        jaccard=mean_pairwise_jaccard(recommended),
     )
 
 

@@ -57,6 +57,7 @@ class RunOptions(TypedDict, total=False):
     dataset_name: str
     fingerprint: str | None
     promote: bool
+    force: bool
     report: Report | None
 
 
@@ -84,6 +85,8 @@ class ModelRun(Generic[ModelT, EvaluationT]):
     version: ModelVersionInfo | None
     fingerprint: str
     seconds: float
+    #: Whether this run made its model the champion.
+    promoted: bool = False
 
     def markdown(self) -> str:
         """The evaluation's table ("" when there is none)."""
@@ -116,14 +119,16 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
         dataset_name: str = "data",
         fingerprint: str | None = None,
         promote: bool = False,
+        force: bool = False,
         report: Report | None = None,
     ) -> ModelRun[ModelT, EvaluationT]:
         """Evaluate, fit on all of ``data``, log and register (when ``registry`` is given).
 
         ``model_name`` defaults to :attr:`registered_name`, ``fingerprint`` to that of
         the tables the model reads (``dataset_name`` names the run and titles the
-        plots); ``promote`` makes the new version the champion; ``report`` receives
-        progress lines.
+        plots); ``promote`` makes the new version the champion when the model's gate
+        (:meth:`_may_promote`) allows it, ``force`` even when it does not; ``report``
+        receives progress lines.
         """
         model_name = model_name or self.registered_name
         fingerprint = fingerprint or dataset_fingerprint(data, self.tables)
@@ -138,6 +143,7 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
         if report and summary:
             report(summary)
         version = None
+        promoted = False
         if registry is not None:
             text = self._evaluation_text(evaluation)
             version = registry.log_model_run(
@@ -153,9 +159,16 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
                 run_name=f"{self.kind}-{dataset_name}",
             )
             if promote:
-                registry.promote(model_name, version.version)
-                version = registry.version(model_name, version.version)
-        return ModelRun(model_name, model, evaluation, metrics, version, fingerprint, seconds)
+                allowed, reason = self._may_promote(evaluation)
+                if report and reason:
+                    report(reason)
+                if allowed or force:
+                    registry.promote(model_name, version.version)
+                    version = registry.version(model_name, version.version)
+                    promoted = True
+        return ModelRun(
+            model_name, model, evaluation, metrics, version, fingerprint, seconds, promoted
+        )
 
     # ---------------------------------------------------------------- the model's own steps
 
@@ -194,6 +207,10 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
     def _input_example(self, data: RetailDataset, model: ModelT) -> pd.DataFrame | None:
         """A few input rows for the registered model's signature (default: none)."""
         return None
+
+    def _may_promote(self, evaluation: EvaluationT | None) -> tuple[bool, str]:
+        """Whether the new model may become the champion, and why (default: yes)."""
+        return True, ""
 
     def _summary(self, model: ModelT, evaluation: EvaluationT | None) -> str | None:
         """One progress line once the model is fitted (default: none)."""

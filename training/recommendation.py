@@ -93,6 +93,8 @@ class Recommender(ABC):
     """
 
     name: str = "recommender"
+    #: How the model was built (a :class:`training.recommender_families.FamilySpec`), if known.
+    spec: object | None = None
 
     def __init__(self) -> None:
         self.catalogue: pd.Index = pd.Index([], dtype=object)

@@ -77,3 +77,52 @@ def launched_before(products: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFram
 def created_before(customers: pd.DataFrame, moment: pd.Timestamp) -> pd.DataFrame:
     """Customers known strictly before ``moment``."""
     return customers[customers["created_at"] < moment].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class PerUserSplit:
+    """Each customer's last positives (``test``) and what came before them (``train``).
+
+    ``cuts`` is each evaluated customer's moment of their first held-out positive.
+    """
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    cuts: pd.Series
+
+
+def per_user_split(
+    events: pd.DataFrame, positive: np.ndarray, holdout_fraction: float = 0.2
+) -> PerUserSplit:
+    """Leave-last-N %-out by time, per customer: the last ``holdout_fraction`` of each
+    customer's ``positive`` events (at least one; none when they have fewer than two) is
+    the test; their training side is every other event of theirs up to that moment.
+
+    Ties in time are broken by ``event_id``, so the split does not depend on row order.
+
+    >>> events = pd.DataFrame({"customer_id": ["a"] * 5 + ["b"],
+    ...     "event_id": [f"e{i}" for i in range(6)],
+    ...     "timestamp": pd.date_range("2026-01-01", periods=6, freq="D", tz="UTC")})
+    >>> split = per_user_split(events, np.ones(6, dtype=bool), 0.4)
+    >>> split.test["event_id"].tolist(), split.train["event_id"].tolist()
+    (['e3', 'e4'], ['e0', 'e1', 'e2', 'e5'])
+    """
+    if not 0.0 < holdout_fraction < 1.0:
+        raise ValueError(f"holdout_fraction must be in (0, 1) (got {holdout_fraction})")
+    frame = events.reset_index(drop=True)
+    positive = np.asarray(positive, dtype=bool)
+    pos = frame[positive].sort_values(["customer_id", "timestamp", "event_id"])
+    per_customer = pos.groupby("customer_id", sort=False)["customer_id"]
+    n = per_customer.transform("size").to_numpy()
+    from_end = pos.groupby("customer_id", sort=False).cumcount(ascending=False).to_numpy()
+    n_test = np.where(n >= 2, np.clip(np.ceil(holdout_fraction * n), 1, n - 1), 0)
+    test = pos[from_end < n_test]
+    cuts = test.groupby("customer_id")["timestamp"].min()
+    if test.empty:
+        return PerUserSplit(frame, test.reset_index(drop=True), cuts)
+    cut_of_row = frame["customer_id"].map(cuts)
+    kept = cut_of_row.isna() | (frame["timestamp"] <= cut_of_row)
+    kept &= ~frame.index.isin(test.index)
+    return PerUserSplit(
+        frame[kept.to_numpy()].reset_index(drop=True), test.reset_index(drop=True), cuts
+    )

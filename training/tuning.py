@@ -1,114 +1,83 @@
-"""Light hyper-parameter tuning on a validation split (never on the test window).
+"""Budgeted hyper-parameter search on the validation split (never on the test).
 
-The validation task cuts the *training* period once more: models are fitted
-on what came before the validation cut and judged on the weeks between it and
-the test cut. Each family gets a small grid and the same budget; LightFM
-models also pick their number of epochs from checkpoints every few epochs.
-:func:`tune_recommenders` tunes them all for one test cut.
+Each family has a default (what ``nba train`` fits without ``--tune``), a few
+hand-picked variants and, for the LightFM families, a search space sampled at
+random (seeded) until the budget of fits is spent. :func:`candidates` lists
+what :func:`~training.selection.select_recommender` fits for one family.
+
+>>> [c["l2"] for c in candidates("ease", tune=True)]
+[250.0, 50.0, 100.0, 500.0, 1000.0]
+>>> len(candidates("hybrid", tune=True, budget=6)), candidates("hybrid", tune=False)
+(6, [{}])
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+import random
 
-import pandas as pd
+#: Each family's default (first) and hand-picked variants tried when tuning.
+GRIDS: dict[str, tuple[dict[str, object], ...]] = {
+    "popularity": ({},),
+    "ease": ({"l2": 250.0}, {"l2": 50.0}, {"l2": 100.0}, {"l2": 500.0}, {"l2": 1000.0}),
+    "als": (
+        {"factors": 64, "regularization": 0.05, "alpha": 10.0},
+        {"factors": 32, "regularization": 0.1, "alpha": 20.0},
+        {"factors": 128, "regularization": 1.0, "alpha": 5.0, "iterations": 20},
+    ),
+    "bpr": ({"factors": 64, "learning_rate": 0.01}, {"factors": 64, "learning_rate": 0.05}),
+    "lightfm": ({}, {"item_alpha": 0.0, "user_alpha": 0.0}, {"epochs": 50}),
+    "hybrid": (
+        {},
+        {"user_features": False, "behaviour_features": False, "epochs": 60},
+        {"user_features": False, "epochs": 40},
+    ),
+}
 
-from features.dataset import RetailDataset
-from training.baselines import EASERecommender
-from training.evaluation import RankingTask, evaluate, ranking_task
-from training.interactions import InteractionWeights
-from training.recommender import HybridConfig, HybridRecommender, plain_lightfm
-from training.splits import time_cut
-
-Report = Callable[[str], None]
-
-#: EASE ridge penalties tried.
-EASE_L2_GRID: tuple[float, ...] = (50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0)
-#: Hybrid variants tried (on top of the base config); epochs come from checkpoints.
-HYBRID_GRID: tuple[dict[str, object], ...] = (
-    {"learning_rate": 0.05},
-    {"learning_rate": 0.1},
-    {"learning_rate": 0.05, "item_identity_weight": 3.0, "user_identity_weight": 3.0},
-)
-PLAIN_GRID: tuple[dict[str, object], ...] = ({"learning_rate": 0.05}, {"learning_rate": 0.1})
-MAX_EPOCHS = 50
-EPOCH_STEP = 10
-
-
-@dataclass(frozen=True)
-class Tuned:
-    """The chosen settings and their validation NDCG."""
-
-    params: dict[str, object]
-    validation_ndcg: float
-
-
-def tune_ease(task: RankingTask, grid: Sequence[float] = EASE_L2_GRID) -> Tuned:
-    """The EASE ridge penalty with the best validation NDCG."""
-    best = Tuned({"l2": grid[0]}, -1.0)
-    for l2 in grid:
-        ndcg = evaluate(EASERecommender(l2).fit(task.train), task).ndcg
-        if ndcg > best.validation_ndcg:
-            best = Tuned({"l2": l2}, ndcg)
-    return best
-
-
-def tune_lightfm(
-    task: RankingTask,
-    base: HybridConfig,
-    grid: Sequence[dict[str, object]],
-    plain: bool,
-    max_epochs: int = MAX_EPOCHS,
-    step: int = EPOCH_STEP,
-    report: Report | None = None,
-) -> tuple[HybridConfig, float]:
-    """The LightFM config (grid variant and epochs) with the best validation NDCG."""
-    best_cfg, best_ndcg = base, -1.0
-    for variant in grid:
-        cfg = replace(base, epochs=max_epochs, **variant)  # type: ignore[arg-type]
-        model = plain_lightfm(cfg) if plain else HybridRecommender(cfg)
-        scores: dict[int, float] = {}
-
-        def checkpoint(
-            epochs: int, m: HybridRecommender, scores: dict[int, float] = scores
-        ) -> None:
-            scores[epochs] = evaluate(m, task).ndcg
-
-        model.fit_with_callback(task.train, checkpoint, every=step)
-        epochs, ndcg = max(scores.items(), key=lambda kv: (kv[1], -kv[0]))
-        if report:
-            report(f"{model.name} {variant or 'base'}: best NDCG {ndcg:.4f} at {epochs} epochs")
-        if ndcg > best_ndcg:
-            best_cfg, best_ndcg = replace(model.config, epochs=epochs), ndcg
-    return best_cfg, best_ndcg
+#: Random-search spaces of the LightFM families (sampled after the hand-picked variants).
+SEARCH_SPACES: dict[str, dict[str, tuple[object, ...]]] = {
+    "hybrid": {
+        "no_components": (32, 64, 96),
+        "learning_rate": (0.02, 0.05, 0.08),
+        "epochs": (30, 50, 70),
+        "max_sampled": (10, 30),
+        "user_features": (True, False),
+        "behaviour_features": (True, False),
+        "item_identity_weight": (0.5, 1.0, 2.0),
+        "item_alpha": (0.0, 1e-6, 1e-5),
+        "user_alpha": (0.0, 1e-6, 1e-5),
+    },
+    "lightfm": {
+        "no_components": (32, 64, 96),
+        "learning_rate": (0.02, 0.05, 0.08),
+        "epochs": (30, 50),
+        "item_alpha": (0.0, 1e-6),
+        "user_alpha": (0.0, 1e-6),
+    },
+}
+#: Fits per LightFM family when tuning (hand-picked variants included).
+DEFAULT_BUDGET = 8
 
 
-@dataclass(frozen=True)
-class TunedSettings:
-    """What tuning on the validation split chose for each tunable model."""
-
-    hybrid: HybridConfig
-    plain: HybridConfig
-    ease_l2: float
-
-
-def tune_recommenders(
-    data: RetailDataset,
-    test_cut: pd.Timestamp,
-    *,
-    weights: InteractionWeights,
-    base: HybridConfig,
-    test_fraction: float = 0.2,
-    report: Report | None = None,
-) -> TunedSettings:
-    """Tune EASE, plain LightFM and the hybrid on a validation cut inside the training period."""
-    before = data.events[data.events["timestamp"] < test_cut]
-    val_cut = time_cut(before, test_fraction)
-    val = ranking_task(data, val_cut, test_cut, weights=weights, name="validation")
-    ease = tune_ease(val)
-    if report:
-        report(f"ease: l2={ease.params['l2']} (validation NDCG {ease.validation_ndcg:.4f})")
-    plain, _ = tune_lightfm(val, base, PLAIN_GRID, plain=True, report=report)
-    hybrid, _ = tune_lightfm(val, base, HYBRID_GRID, plain=False, report=report)
-    return TunedSettings(hybrid, plain, float(ease.params["l2"]))  # type: ignore[arg-type]
+def candidates(
+    family: str, *, tune: bool, budget: int = DEFAULT_BUDGET, seed: int = 0
+) -> list[dict[str, object]]:
+    """What to fit for ``family``: its default alone, or (``tune``) its variants and random
+    draws from its search space, at most ``budget`` of them for the LightFM families."""
+    grid = [dict(v) for v in GRIDS[family]]
+    if not tune:
+        return grid[:1]
+    space = SEARCH_SPACES.get(family)
+    if space is None:
+        return grid
+    rng = random.Random(seed)
+    out = grid[:budget]
+    seen = {tuple(sorted(c.items())) for c in out}
+    attempts = 0
+    while len(out) < budget and attempts < 100 * budget:
+        attempts += 1
+        draw = {name: rng.choice(values) for name, values in space.items()}
+        key = tuple(sorted(draw.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(draw)
+    return out

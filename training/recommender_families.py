@@ -1,0 +1,95 @@
+"""The recommender families a training run chooses between, behind one interface.
+
+Each family builds a :class:`~training.recommendation.Recommender` from a
+:class:`FamilySpec` (its name and parameters) and a seed: popularity, EASE,
+ALS and BPR from ``implicit``, plain LightFM and the hybrid LightFM. Every one
+is registered and served the same way (``recommend(customer_ids, k, ...)``);
+the built model carries its spec, so a champion can be refitted on new
+held-out data and compared fairly (:func:`spec_of`).
+
+>>> spec = FamilySpec("ease", {"l2": 100.0})
+>>> model = build(spec)
+>>> type(model).__name__, spec_of(model) == spec
+('EASERecommender', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from training.baselines import EASERecommender, PopularityRecommender
+from training.factorisation import ImplicitRecommender
+from training.recommendation import Recommender
+from training.recommender import HybridConfig, HybridRecommender, plain_lightfm
+
+#: Every family, in the order they are reported.
+FAMILIES: tuple[str, ...] = ("popularity", "ease", "als", "bpr", "lightfm", "hybrid")
+#: Families whose fit depends on the seed (fitted once per seed when several are asked).
+STOCHASTIC: frozenset[str] = frozenset({"als", "bpr", "lightfm", "hybrid"})
+#: Families that are baselines: a learned model that loses to one is not promoted silently.
+BASELINES: tuple[str, ...] = ("popularity", "ease")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A family and its parameters (those of its constructor or of :class:`HybridConfig`)."""
+
+    family: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown family {self.family!r} (expected one of {FAMILIES})")
+
+    def label(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.family}({shown})"
+
+
+_HYBRID_FIELDS = frozenset(f.name for f in fields(HybridConfig))
+
+
+def hybrid_config(params: Mapping[str, Any], seed: int = 0) -> HybridConfig:
+    """The :class:`HybridConfig` for LightFM ``params`` (seed folded into ``random_state``)."""
+    unknown = set(params) - _HYBRID_FIELDS
+    if unknown:
+        raise ValueError(f"unknown LightFM parameters: {sorted(unknown)}")
+    base = HybridConfig(**dict(params))
+    return replace(base, random_state=base.random_state + seed)
+
+
+def build(spec: FamilySpec, seed: int = 0) -> Recommender:
+    """An unfitted recommender of ``spec``'s family (``seed`` varies stochastic fits)."""
+    params = dict(spec.params)
+    model: Recommender
+    if spec.family == "popularity":
+        model = PopularityRecommender(**params)
+    elif spec.family == "ease":
+        model = EASERecommender(**params)
+    elif spec.family in ("als", "bpr"):
+        model = ImplicitRecommender(spec.family, random_state=seed, **params)
+    elif spec.family == "lightfm":
+        model = plain_lightfm(hybrid_config(params, seed))
+    else:
+        model = HybridRecommender(hybrid_config(params, seed))
+    model.spec = spec
+    return model
+
+
+def spec_of(model: Recommender) -> FamilySpec:
+    """The spec a fitted model was built from (also for models registered before specs)."""
+    spec = getattr(model, "spec", None)
+    if isinstance(spec, FamilySpec):
+        return spec
+    if isinstance(model, HybridRecommender):
+        family = "lightfm" if model.name == "lightfm" else "hybrid"
+        return FamilySpec(family, model.config.to_params())
+    if isinstance(model, EASERecommender):
+        return FamilySpec("ease", {"l2": model.l2, "binary": model.binary})
+    if isinstance(model, ImplicitRecommender):
+        return FamilySpec(model.algorithm, model.params())
+    if isinstance(model, PopularityRecommender):
+        return FamilySpec("popularity", {})
+    raise ValueError(f"cannot tell the family of {type(model).__name__}")

@@ -1,0 +1,263 @@
+"""Choose the recommender to register: every family on a validation split, the best on the
+held-out test, and whether it may replace the champion.
+
+:func:`select_recommender` runs the protocol (:class:`~training.evaluation.EvaluationProtocol`):
+
+1. each family (tuned over its small grid when asked) is fitted on the validation
+   task's training part and the family with the best validation NDCG is chosen;
+   a family the data is too small or too sparse for is reported and skipped;
+2. on the test task (never seen by the choice) the chosen family, the baselines,
+   every other family when ``test_all``, and the current champion's recipe
+   (refitted on the same training part, so it is judged on the same held-out
+   data without having seen it) are measured in the same run, each stochastic
+   model over the protocol's seeds;
+3. :class:`Promotion` says whether the chosen model may become the champion: only
+   when it beats the champion and no family measured on the test (the baselines
+   always are) beats it there.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from features.dataset import RetailDataset
+from training.evaluation import Comparison, EvaluationProtocol, ModelResult, RankingTask, evaluate
+from training.interactions import InteractionWeights, check_rating_scale
+from training.recommendation import Recommender
+from training.recommender import HybridConfig
+from training.recommender_families import (
+    BASELINES,
+    FAMILIES,
+    STOCHASTIC,
+    FamilySpec,
+    build,
+    spec_of,
+)
+from training.tuning import DEFAULT_BUDGET, candidates
+
+Report = Callable[[str], None]
+
+#: Label of the current champion's row in the test table.
+CHAMPION_ROW = "champion"
+
+#: Errors that mean "this family cannot be evaluated on this data" (too small, too sparse).
+FAMILY_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    RuntimeError,
+    IndexError,
+    ZeroDivisionError,
+    np.linalg.LinAlgError,
+)
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """Whether the chosen model may become the champion, and why."""
+
+    allowed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecommenderSelection:
+    """What decided the registered recommender: the validation and test tables, the chosen
+    spec, the models fitted on the test task (for gain curves) and the promotion verdict."""
+
+    protocol: EvaluationProtocol
+    weights: InteractionWeights
+    validation: Comparison
+    test: Comparison
+    chosen: FamilySpec
+    models: dict[str, Recommender]
+    task: RankingTask
+    promotion: Promotion
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def result(self, name: str) -> ModelResult | None:
+        return next((r for r in self.test.results if r.model == name), None)
+
+    def markdown(self) -> str:
+        lines = [
+            f"Protocol: {self.protocol.describe(self.weights)}.",
+            "",
+            "Validation (chooses the family):",
+            "",
+            self.validation.markdown(),
+            "",
+            "Held-out test (decides promotion):",
+            "",
+            self.test.markdown(),
+            "",
+            f"Chosen by validation: {self.chosen.label()}.",
+        ]
+        lines += [f"Not evaluated: {name}: {why}" for name, why in self.skipped.items()]
+        verdict = "may be promoted" if self.promotion.allowed else "not promoted"
+        lines.append(f"Promotion: {verdict}: {self.promotion.reason}")
+        return "\n".join(lines)
+
+
+def _fit_and_measure(
+    spec: FamilySpec, task: RankingTask, seeds: int, name: str, k: int
+) -> tuple[ModelResult, Recommender]:
+    """Fit ``spec`` on ``task`` once per seed (once when deterministic); the median run."""
+    runs: list[tuple[float, ModelResult, Recommender]] = []
+    for seed in range(seeds if spec.family in STOCHASTIC else 1):
+        model = build(spec, seed)
+        started = time.perf_counter()
+        model.fit(task.train)
+        seconds = time.perf_counter() - started
+        warm = evaluate(model, task, k)
+        cold = evaluate(model, task, k, cold=True) if task.cold else None
+        runs.append((warm.ndcg, ModelResult(name, dict(spec.params), warm, cold, seconds), model))
+    ndcgs = tuple(r[0] for r in runs)
+    ordered = sorted(runs, key=lambda r: r[0])
+    _, result, model = ordered[(len(ordered) - 1) // 2]
+    mean_seconds = statistics.fmean(r[1].train_seconds for r in runs)
+    return (
+        ModelResult(result.model, result.params, result.warm, result.cold, mean_seconds, ndcgs),
+        model,
+    )
+
+
+def select_recommender(
+    data: RetailDataset,
+    dataset_name: str,
+    *,
+    protocol: EvaluationProtocol | None = None,
+    weights: InteractionWeights | None = None,
+    families: Sequence[str] = FAMILIES,
+    base: HybridConfig | None = None,
+    tune: bool = False,
+    budget: int = DEFAULT_BUDGET,
+    test_all: bool = False,
+    champion: Recommender | None = None,
+    report: Report | None = None,
+) -> RecommenderSelection:
+    """Choose a family on validation, measure it on the test with the baselines (and the
+    champion's recipe), and say whether it may be promoted. See the module docstring.
+
+    ``base`` are the LightFM families' default settings; ``tune`` tries each family's
+    variants (``budget`` fits per LightFM family, :mod:`training.tuning`). Raises
+    ``ValueError`` when no family can be evaluated on ``data``.
+    """
+    from training.data import default_weights
+
+    protocol = protocol or EvaluationProtocol()
+    check_rating_scale(data.events)
+    weights = weights or default_weights(data)
+    validation_task, test_task = protocol.tasks(data, weights, dataset_name)
+    if not validation_task.warm:
+        raise ValueError(
+            "too few interactions to evaluate a recommender: no customer has positives left "
+            "for validation after the test is held out"
+        )
+    # only the settings that differ from the defaults (the spec stays short and readable)
+    defaults = HybridConfig().to_params()
+    base_params = {
+        k: v for k, v in (base.to_params() if base is not None else {}).items() if defaults[k] != v
+    }
+    skipped: dict[str, str] = {}
+    best_of_family: dict[str, tuple[FamilySpec, ModelResult]] = {}
+    for family in families:
+        for variant in candidates(family, tune=tune, budget=budget):
+            params = (
+                {**base_params, **variant} if family in ("lightfm", "hybrid") else dict(variant)
+            )
+            spec = FamilySpec(family, params)
+            try:
+                result, _ = _fit_and_measure(spec, validation_task, 1, family, protocol.k)
+            except FAMILY_ERRORS as exc:
+                skipped[family] = f"{type(exc).__name__}: {exc}"
+                if report:
+                    report(f"{family}: cannot be evaluated on this data ({exc})")
+                break
+            if report:
+                report(f"validation {spec.label()}: NDCG@{protocol.k} {result.warm.ndcg:.4f}")
+            if (
+                family not in best_of_family
+                or result.warm.ndcg > best_of_family[family][1].warm.ndcg
+            ):
+                best_of_family[family] = (spec, result)
+    if not best_of_family:
+        raise ValueError(
+            "no recommender family can be evaluated on this data: "
+            + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
+    validation = Comparison(
+        "validation", validation_task.cut, [r for _, r in best_of_family.values()]
+    )
+    chosen_family = validation.best().model
+    chosen = best_of_family[chosen_family][0]
+
+    tested = [f for f in best_of_family if test_all or f == chosen_family or f in BASELINES]
+    results: list[ModelResult] = []
+    models: dict[str, Recommender] = {}
+    for family in tested:
+        spec = best_of_family[family][0]
+        try:
+            result, model = _fit_and_measure(spec, test_task, protocol.seeds, family, protocol.k)
+        except FAMILY_ERRORS as exc:
+            skipped[family] = f"on the test split: {type(exc).__name__}: {exc}"
+            continue
+        results.append(result)
+        models[family] = model
+        if report:
+            report(f"test {family}: NDCG@{protocol.k} {result.spread}")
+    if champion is not None:
+        try:
+            result, model = _fit_and_measure(
+                spec_of(champion), test_task, protocol.seeds, CHAMPION_ROW, protocol.k
+            )
+            results.append(result)
+            models[CHAMPION_ROW] = model
+        except FAMILY_ERRORS as exc:
+            skipped[CHAMPION_ROW] = f"its recipe cannot be refitted: {exc}"
+    test = Comparison(dataset_name, test_task.cut, results)
+    promotion = _promotion(test, chosen_family, champion is not None)
+    return RecommenderSelection(
+        protocol, weights, validation, test, chosen, models, test_task, promotion, skipped
+    )
+
+
+def _median_ndcg(result: ModelResult) -> float:
+    return statistics.median(result.ndcg_runs or (result.warm.ndcg,))
+
+
+def _promotion(test: Comparison, chosen: str, has_champion: bool) -> Promotion:
+    by_name = {r.model: r for r in test.results}
+    if chosen not in by_name:
+        return Promotion(False, f"{chosen} could not be measured on the held-out test")
+    mine = _median_ndcg(by_name[chosen])
+    rivals = [r for r in test.results if r.model not in (chosen, CHAMPION_ROW)]
+    better = [r for r in rivals if _median_ndcg(r) > mine]
+    if better:
+        best = max(better, key=_median_ndcg)
+        kind = "baseline" if best.model in BASELINES else "family"
+        return Promotion(
+            False,
+            f"{chosen} (NDCG {mine:.4f}) loses to the {best.model} {kind} "
+            f"({_median_ndcg(best):.4f}) on the held-out test",
+        )
+    champion = by_name.get(CHAMPION_ROW)
+    if champion is None:
+        why = "its recipe could not be refitted" if has_champion else "there is no champion"
+        return Promotion(
+            True, f"{chosen} (NDCG {mine:.4f}) is not beaten by any family on the test; {why}"
+        )
+    theirs = _median_ndcg(champion)
+    if mine <= theirs:
+        return Promotion(
+            False,
+            f"{chosen} (NDCG {mine:.4f}) does not beat the champion ({theirs:.4f}) "
+            "on the same held-out test",
+        )
+    return Promotion(
+        True,
+        f"{chosen} (NDCG {mine:.4f}) beats the champion ({theirs:.4f}) and is not beaten by "
+        "any family on the test",
+    )
