@@ -22,8 +22,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from cli.support import EXIT_UNAVAILABLE, load_data, parse_moment
 from cli.support import fail as _fail
-from cli.support import load_data, parse_moment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,8 +145,9 @@ def decide(
     redis_url: Annotated[
         str | None,
         typer.Option(
-            help="The API's Redis: decide with the response statistics it learned "
-            "(each customer with their segment's) [default: none, every option's prior]."
+            help="The API's Redis: decide with the response statistics it learned (each "
+            "customer with their segment's), the actions it sent (cool-downs, sequences) and "
+            "today's budgets [default: none: priors, no history]."
         ),
     ] = None,
     redis_prefix: Annotated[str, typer.Option(help="The API's Redis key prefix.")] = "nba",
@@ -171,11 +172,23 @@ def decide(
     scorer, models = load_scorer(tracking_uri)
     chosen = build_pipeline(rules, contacts, scorer=scorer, policy=policy)
     stats = None
+    history = None
+    usage = None
     if redis_url is not None:
         from features.online.connect import connect_redis
+        from features.online.contact_state import RedisContactState
+        from features.online.redis_store import RedisOnlineStore
         from features.online.response_stats import RedisResponseStats
 
-        stats = RedisResponseStats(connect_redis(redis_url), redis_prefix).table(when)
+        try:
+            client = connect_redis(redis_url)
+            stats = RedisResponseStats(client, redis_prefix).table(when)
+            # what the API sent and counted: cool-downs, sequences and caps hold in batch too
+            online = RedisContactState(RedisOnlineStore(client, prefix=redis_prefix))
+            history = online.histories([str(c) for c in profiles["customer_id"]])
+            usage = online.usage(when.date())
+        except Exception as exc:  # the driver raises many kinds
+            raise _fail(f"--redis-url: {exc}", EXIT_UNAVAILABLE) from None
     console = Console(highlight=False)
     started = time.perf_counter()
     try:
@@ -196,6 +209,8 @@ def decide(
                 policy=chosen,
                 seed=seed,
                 stats=stats,
+                usage=usage,
+                action_history=history,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

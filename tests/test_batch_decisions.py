@@ -226,3 +226,41 @@ def test_command_refuses_a_bad_audience(cli: typer.Typer, tmp_path: Path) -> Non
         assert result.exit_code == 2, result.output
         assert str(audience) in result.output and expected in result.output
         assert "Traceback" not in result.output
+
+
+def test_command_reads_what_the_api_sent_from_redis(
+    cli: typer.Typer, profiles: list[CustomerProfile], now: dt.datetime, tmp_path: Path
+) -> None:
+    """With ``--redis-url`` batch mode sees the API's action history: an action the API
+    sent an hour ago is not sent again (its cool-down holds in batch too)."""
+    from features.online.contact_state import RedisContactState
+    from features.online.redis_store import RedisOnlineStore
+    from tests.redis_servers import RedisServer, free_port, redis_server_binary
+
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip("no redis-server binary")
+    audience = tmp_path / "profiles.parquet"
+    profiles_frame(profiles[:80]).to_parquet(audience, index=False)
+    args = ["decide", "--audience", str(audience), "--workers", "1", "--now", now.isoformat()]
+    first = tmp_path / "first.parquet"
+    assert CliRunner().invoke(cli, [*args, "--out", str(first)]).exit_code == 0
+    sent = pd.read_parquet(first).dropna(subset=["channel"])
+    assert len(sent) > 5, "the audience should get some outbound contacts"
+    server = RedisServer(binary, free_port(), tmp_path / "redis").start()
+    try:
+        with server.client() as client:
+            contacts = RedisContactState(RedisOnlineStore(client, prefix="nba"))
+            for row in sent.itertuples():
+                contacts.record_sent(row.customer_id, {row.action_id: now - dt.timedelta(hours=1)})
+        second = tmp_path / "second.parquet"
+        result = CliRunner().invoke(
+            cli, [*args, "--out", str(second), "--redis-url", server.url, "--seed", "0"]
+        )
+        assert result.exit_code == 0, result.output
+    finally:
+        server.stop()
+    again = pd.read_parquet(second).merge(
+        sent[["customer_id", "action_id"]], on=["customer_id", "action_id"]
+    )
+    assert again.empty, again[["customer_id", "action_id", "channel"]]

@@ -121,6 +121,14 @@ def test_a_later_send_replaces_the_earlier_of_the_same_action(new_contacts: NewC
     assert contacts.history("C2") == {}
 
 
+def test_histories_of_many_customers_are_read_at_once(new_contacts: NewContacts) -> None:
+    contacts = new_contacts()
+    contacts.record_sent("C1", {"a": NOW})
+    contacts.record_sent("C3", {"b": NOW, "c": NOW + dt.timedelta(hours=2)})
+    many = contacts.histories(["C1", "C2", "C3"])
+    assert many == {"C1": contacts.history("C1"), "C3": contacts.history("C3")}  # C2: none
+
+
 def test_the_decision_reads_the_stored_profile_state(new_contacts: NewContacts) -> None:
     contacts = new_contacts()
     assert contacts.store is not None

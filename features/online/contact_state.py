@@ -38,7 +38,7 @@ import abc
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,10 @@ def sends_of(decision: Decision) -> dict[str, dt.datetime]:
 
 def _whole_seconds(at: dt.datetime) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(at.timestamp()), dt.UTC)
+
+
+#: Customers per pipeline when batch mode reads histories.
+HISTORY_CHUNK = 1_000
 
 
 class ContactState(abc.ABC):
@@ -144,6 +148,11 @@ class ContactState(abc.ABC):
     @abc.abstractmethod
     def history(self, customer_id: str) -> dict[str, dt.datetime]:
         """When each action was last sent to the customer."""
+
+    def histories(self, customer_ids: Sequence[str]) -> dict[str, dict[str, dt.datetime]]:
+        """:meth:`history` of many customers (batch mode), those with none left out."""
+        found = {cid: self.history(cid) for cid in customer_ids}
+        return {cid: sent for cid, sent in found.items() if sent}
 
     @abc.abstractmethod
     def usage(self, day: dt.date) -> UsageCounts:
@@ -306,6 +315,18 @@ class RedisContactState(ContactState):
 
     def history(self, customer_id: str) -> dict[str, dt.datetime]:
         return decode_history(self.client.hgetall(self.history_key(customer_id)))
+
+    def histories(self, customer_ids: Sequence[str]) -> dict[str, dict[str, dt.datetime]]:
+        out: dict[str, dict[str, dt.datetime]] = {}
+        for start in range(0, len(customer_ids), HISTORY_CHUNK):
+            chunk = customer_ids[start : start + HISTORY_CHUNK]
+            pipe = self.client.pipeline(transaction=False)
+            for cid in chunk:
+                pipe.hgetall(self.history_key(cid))
+            for cid, raw in zip(chunk, pipe.execute(), strict=True):
+                if raw:
+                    out[cid] = decode_history(raw)
+        return out
 
     def usage(self, day: dt.date) -> UsageCounts:
         return decode_usage(self.client.hgetall(self.usage_key(day)))
