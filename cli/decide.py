@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -33,36 +34,41 @@ if TYPE_CHECKING:
     from nba.scoring import Scorer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
+ConfigT = TypeVar("ConfigT")
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(help="Action catalog YAML [default: the example retailer's catalog]."),
+]
+ContactPolicyOption = Annotated[
+    Path | None,
+    typer.Option(help="Contact policy YAML [default: the example retailer's policy]."),
+]
 POLICIES = ("nba", "rules", "random")
-
-
-def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text()
-    except OSError as error:
-        raise _fail(f"{path}: cannot read the {what} ({error.strerror or error})") from None
 
 
 def load_catalog(path: Path | None) -> Catalog:
     """The catalog in ``path`` (the example retailer's when ``None``), or exit 2."""
-    from nba.catalog import CatalogError, parse_catalog
+    from nba.catalog import parse_catalog
 
-    path = path or EXAMPLES / "retailer_catalog.yaml"
-    try:
-        return parse_catalog(_read_text(path, "action catalog"))
-    except CatalogError as error:
-        raise _fail(f"{path}: {error}") from None
+    return _read_config(path or EXAMPLES / "retailer_catalog.yaml", parse_catalog, "action catalog")
 
 
 def load_contact_policy(path: Path | None) -> ContactPolicy:
     """The contact policy in ``path`` (the example retailer's when ``None``), or exit 2."""
-    from nba.contact_policy import ContactPolicyError, parse_contact_policy
+    from nba.contact_policy import parse_contact_policy
 
-    path = path or EXAMPLES / "contact_policy.yaml"
+    return _read_config(
+        path or EXAMPLES / "contact_policy.yaml", parse_contact_policy, "contact policy"
+    )
+
+
+def _read_config(path: Path, parse: Callable[[str], ConfigT], what: str) -> ConfigT:
+    from serving.startup import StartupError, read_config
+
     try:
-        return parse_contact_policy(_read_text(path, "contact policy"))
-    except ContactPolicyError as error:
-        raise _fail(f"{path}: {error}") from None
+        return read_config(path, parse, what)
+    except StartupError as error:
+        raise _fail(str(error)) from None
 
 
 def load_audience(path: Path) -> pd.DataFrame:
@@ -113,14 +119,8 @@ def decide(
         Path, typer.Option(help="Profiles Parquet file, as written by 'nba features build'.")
     ],
     out: Annotated[Path, typer.Option(help="File to write the decisions to: .parquet or .csv.")],
-    catalog: Annotated[
-        Path | None,
-        typer.Option(help="Action catalog YAML [default: the example retailer's catalog]."),
-    ] = None,
-    contact_policy: Annotated[
-        Path | None,
-        typer.Option(help="Contact policy YAML [default: the example retailer's policy]."),
-    ] = None,
+    catalog: CatalogOption = None,
+    contact_policy: ContactPolicyOption = None,
     now: Annotated[
         str | None,
         typer.Option(help="Decision time, ISO 8601 with zone [default: the profiles' as_of]."),
@@ -247,14 +247,8 @@ def decide_examples(
             "last day of data]."
         ),
     ] = None,
-    catalog: Annotated[
-        Path | None,
-        typer.Option(help="Action catalog YAML [default: the example retailer's catalog]."),
-    ] = None,
-    contact_policy: Annotated[
-        Path | None,
-        typer.Option(help="Contact policy YAML [default: the example retailer's policy]."),
-    ] = None,
+    catalog: CatalogOption = None,
+    contact_policy: ContactPolicyOption = None,
 ) -> None:
     """Show the engine's decisions for four telling customers: an abandoned cart, no SMS
     consent, a lapsing customer and a birthday next week."""

@@ -163,18 +163,12 @@ def _train_one(
             report=report,
         )
         return _RecommenderResult(run)
-    if name == "offers":
-        return api.train_offers(
-            dataset,
-            registry=registry,
-            dataset_name=dataset_name,
-            truth=truth,
-            max_examples=max_examples,
-            promote=promote,
-            report=report,
-        )
-    if name == "channels":
-        return api.train_channels(
+    on_sends: dict[str, Callable[..., ModelRun]] = {
+        "offers": api.train_offers,
+        "channels": api.train_channels,
+    }
+    if name in on_sends:  # models of past sends: point-in-time examples, sampled
+        return on_sends[name](
             dataset,
             registry=registry,
             dataset_name=dataset_name,

@@ -168,7 +168,8 @@ class DecisionService:
         restriction = self.restriction(context)
         now = (context.timestamp or self.clock()).astimezone(dt.UTC)
         stored_key = None if idempotency_key is None else f"{caller}|{idempotency_key}"
-        fingerprint = request_fingerprint(customer_id, context)
+        # only a keyed request is replayed, so only it needs its fingerprint
+        fingerprint = "" if stored_key is None else request_fingerprint(customer_id, context)
         degraded: str | None = None
         try:
             read = self.gate.call(

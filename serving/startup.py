@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
+
+ConfigT = TypeVar("ConfigT")
 
 if TYPE_CHECKING:
     from nba.catalog import Catalog
@@ -47,24 +50,39 @@ def load_experiment_setting(path: Path | None) -> Any | None:
         raise StartupError(f"NBA_EXPERIMENT_PATH: {error}") from None
 
 
-def load_catalog_setting(path: Path) -> Catalog:
-    """The action catalog at ``path`` (NBA_CATALOG_PATH), validated."""
-    from nba.catalog import CatalogError, parse_catalog
+def read_config(path: Path, parse: Callable[[str], ConfigT], what: str) -> ConfigT:
+    """The configuration document ``what`` at ``path``, parsed and validated; a
+    :class:`StartupError` naming the file and what is wrong otherwise."""
+    from nba.config_errors import ConfigError
 
     try:
-        return parse_catalog(path.read_text())
-    except (CatalogError, OSError) as error:
-        raise StartupError(f"NBA_CATALOG_PATH: {path}: {error}") from None
+        text = path.read_text()
+    except OSError as error:
+        raise StartupError(f"{path}: cannot read the {what} ({error.strerror or error})") from None
+    try:
+        return parse(text)
+    except ConfigError as error:
+        raise StartupError(f"{path}: {error}") from None
+
+
+def load_catalog_setting(path: Path) -> Catalog:
+    """The action catalog at ``path`` (NBA_CATALOG_PATH), validated."""
+    from nba.catalog import parse_catalog
+
+    try:
+        return read_config(path, parse_catalog, "action catalog")
+    except StartupError as error:
+        raise StartupError(f"NBA_CATALOG_PATH: {error}") from None
 
 
 def load_contact_policy_setting(path: Path) -> ContactPolicy:
     """The contact policy at ``path`` (NBA_CONTACT_POLICY_PATH), validated."""
-    from nba.contact_policy import ContactPolicyError, parse_contact_policy
+    from nba.contact_policy import parse_contact_policy
 
     try:
-        return parse_contact_policy(path.read_text())
-    except (ContactPolicyError, OSError) as error:
-        raise StartupError(f"NBA_CONTACT_POLICY_PATH: {path}: {error}") from None
+        return read_config(path, parse_contact_policy, "contact policy")
+    except StartupError as error:
+        raise StartupError(f"NBA_CONTACT_POLICY_PATH: {error}") from None
 
 
 def open_registry(tracking_uri: str) -> Any | None:
