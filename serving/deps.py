@@ -55,7 +55,7 @@ def runtime_of(request: Request) -> Runtime:
 
 
 def _scoped(scope: KeyScope) -> Callable[..., Runtime]:
-    def dependency(
+    async def dependency(  # async: no thread-pool hop for a dictionary look-up
         request: Request,
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
         _header: Annotated[str | None, Security(API_KEY_HEADER)],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from serving.deps import (
     V1_ERRORS,
@@ -22,17 +22,27 @@ from serving.schemas import (
 router = APIRouter(tags=["decisions"], responses=V1_ERRORS)
 
 
-@router.post("/v1/decisions", summary="Next best action(s) for one customer")
-def decide(
+@router.post(
+    "/v1/decisions",
+    summary="Next best action(s) for one customer",
+    response_model=DecisionResponse,
+)
+async def decide(
     body: DecisionRequest,
     runtime: Decide,
     request: Request,
     idempotency_key: IdempotencyKey = None,
-) -> DecisionResponse:
+) -> Response:
+    """Decides on the event loop (the decision is CPU and two Redis round trips, each
+    bounded by the Redis gate), then waits for the decision log's group commit: the
+    decision is durable before it is answered, and the loop serves others meanwhile."""
     check_actions(body.context.max_actions, runtime.settings.max_actions)
-    return runtime.decisions.decide(
+    answer = runtime.decisions.answer(
         body.customer_id, body.context, idempotency_key, caller=caller_of(request)
     )
+    if answer.logged is not None:
+        await runtime.log.append([answer.logged])
+    return Response(answer.body, media_type="application/json")
 
 
 @router.post("/v1/decisions/batch", summary="Decisions for many customers with one context")
