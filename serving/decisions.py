@@ -23,11 +23,13 @@ retried request returns the same decision; the same key with another request is 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,7 +38,7 @@ import orjson
 
 from features.online.contact_state import ContactState, DecisionState
 from features.online.profiles import OnlineProfiles
-from features.online.response_stats import response_segment
+from features.online.response_stats import ResponseTable, response_segment
 from nba.actions import ActionType
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -115,6 +117,7 @@ class DecisionService:
         sink: DecisionSink | None = None,
         experiment: ExperimentConfig | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        stats_refresh_seconds: float = 1.0,
     ) -> None:
         self.profiles = profiles
         self.contacts = contacts
@@ -129,6 +132,11 @@ class DecisionService:
         if experiment is not None:
             check_servable(experiment)
         self.clock = clock
+        self.stats_refresh_seconds = stats_refresh_seconds
+        self._stats: tuple[float, ResponseTable] | None = None  # (fetched, monotonic; table)
+        # the same contact state without statistics: reads while the cached table is fresh
+        self._without_stats = copy.copy(contacts)
+        self._without_stats.stats = None
         self._policies: dict[tuple[int, int], DecisionPipeline] = {}
         self._lock = threading.Lock()
 
@@ -206,15 +214,18 @@ class DecisionService:
         # only a keyed request is replayed, so only it needs its fingerprint
         fingerprint = "" if stored_key is None else request_fingerprint(customer_id, context)
         degraded: str | None = None
+        table = self._fresh_stats(now)
+        contacts = self.contacts if table is None else self._without_stats
         try:
-            read = self.gate.call(
-                lambda: self.contacts.read_for_decision(customer_id, now, stored_key)
-            )
+            read = self.gate.call(lambda: contacts.read_for_decision(customer_id, now, stored_key))
         except RedisDownError:
             degraded = "redis_unavailable"
             read = DecisionState()
         if read.answer is not None:
             return Answer(_replay(read.answer, fingerprint, idempotency_key), None)
+        if table is None and read.stats is not None:
+            table = read.stats
+            self._stats = (time.monotonic(), table)
 
         models = self.models.current
         known = self.profiles.from_stored(customer_id, read.stored, now)
@@ -225,7 +236,7 @@ class DecisionService:
         max_actions = min(context.max_actions, len(self.catalog.ids))
         seed: int | str = idempotency_key or secrets.token_hex(8)
         segment = response_segment(profile)
-        stats = None if read.stats is None else read.stats.posteriors(segment)
+        stats = None if table is None else table.posteriors(segment)
         routed = self.policy(models, max_actions).route(
             ctx, usage=read.usage, stats=stats, seed=seed, restriction=restriction
         )
@@ -248,6 +259,22 @@ class DecisionService:
         self._count(decision, response)
         logged = decision.log(arm=arm, model_version=response["model_version"])
         return Answer(orjson.dumps(response, option=JSON), logged)
+
+    def _fresh_stats(self, now: dt.datetime) -> ResponseTable | None:
+        """The response statistics read less than ``stats_refresh_seconds`` ago for a moment
+        as close to ``now``, or ``None`` (read them with the decision's other reads).
+
+        One table per worker and second instead of the whole table per request: the
+        exposures counted meanwhile join the next table; a second is nothing against
+        the evidence's half-life (days)."""
+        cached = self._stats
+        if cached is None or self.contacts.stats is None:
+            return None
+        fetched, table = cached
+        limit = self.stats_refresh_seconds
+        if time.monotonic() - fetched > limit or abs((now - table.as_of).total_seconds()) > limit:
+            return None
+        return table
 
     # ------------------------------------------------------------------ answer
     def _response(

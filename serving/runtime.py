@@ -124,6 +124,7 @@ def start_runtime(
         popular=popular,
         sink=sink,
         experiment=experiment,
+        stats_refresh_seconds=settings.stats_refresh_seconds,
     )
     archive = None
     if settings.archive_fsync != "off":
