@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from serving.deps import (
     V1_ERRORS,
@@ -33,12 +34,16 @@ async def decide(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Decides on the event loop (the decision is CPU and two Redis round trips, each
-    bounded by the Redis gate), then waits for the decision log's group commit: the
-    decision is durable before it is answered, and the loop serves others meanwhile."""
+    # decided in the thread pool (two Redis round trips: other requests are parsed and
+    # decided while one waits), then the decision log's group commit is awaited on the
+    # event loop: durable before the answer, and no thread is held by an fsync
     check_actions(body.context.max_actions, runtime.settings.max_actions)
-    answer = runtime.decisions.answer(
-        body.customer_id, body.context, idempotency_key, caller=caller_of(request)
+    answer = await run_in_threadpool(
+        runtime.decisions.answer,
+        body.customer_id,
+        body.context,
+        idempotency_key,
+        caller=caller_of(request),
     )
     if answer.logged is not None:
         await runtime.log.append([answer.logged])
