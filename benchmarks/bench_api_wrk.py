@@ -110,9 +110,10 @@ async def run_open_loop(
         return await open_loop(session, path, bodies, args.rate, args.open_seconds, 256, 5.0)
 
 
-def main() -> None:
+def world_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options of the simulated world the API benchmarks build (:func:`build`)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--products", type=int, default=2_000)
@@ -120,6 +121,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--components", type=int, default=16)
+    return parser
+
+
+def main() -> None:
+    parser = world_parser(__doc__)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
