@@ -1,11 +1,12 @@
-"""The baseline of ``bench_api.py``: a bare FastAPI endpoint doing one Redis ``HGETALL``.
+"""The baselines of the API benchmarks: bare FastAPI endpoints doing one Redis ``HGETALL``.
 
-Same framework, same request shape (a JSON body with a customer id, validated
-by pydantic), same synchronous Redis client and thread pool as
-``POST /v1/decisions``, but no decision: it reads the customer's profile hash
-and returns it. Whatever the real endpoint costs beyond this is the price of
-deciding. ``/bare-raw`` is the floor: the same read with no response model and
-stdlib JSON, run on the event loop (no thread-pool hop).
+``/bare`` is the issue's bare endpoint, built as ``POST /v1/decisions`` is: the same
+framework and server, the same request model (:class:`serving.schemas.DecisionRequest`,
+validated by pydantic), the same synchronous Redis client called on the event loop,
+the same JSON encoder (orjson, no response model to validate again). It reads the
+customer's profile hash and returns it: whatever the real endpoint costs beyond this
+is the price of deciding. ``/bare-raw`` is the floor: the same read and encoder with
+no request model (the body parsed by orjson).
 
     BARE_REDIS_URL=redis://127.0.0.1:6390/0 BARE_PREFIX=nba \\
         uvicorn benchmarks.bare_app:create_app --factory --workers 1 --no-access-log
@@ -16,22 +17,14 @@ Settings are read when the factory runs (never at import): ``BARE_REDIS_URL``
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
+import orjson
 import redis
 from fastapi import FastAPI, Request, Response
-from pydantic import BaseModel, Field
 
-
-class ProfileRequest(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=128)
-
-
-class ProfileHash(BaseModel):
-    customer_id: str
-    fields: dict[str, str]
+from serving.schemas import DecisionRequest
 
 
 def create_app() -> FastAPI:
@@ -43,24 +36,21 @@ def create_app() -> FastAPI:
     client: Any = redis.Redis.from_url(url, socket_timeout=0.25)
     app = FastAPI(title="bare")
 
-    @app.post("/bare", response_model=ProfileHash)
-    def bare(body: ProfileRequest) -> ProfileHash:
-        raw = client.hgetall(f"{prefix}:p:{{{body.customer_id}}}")
-        return ProfileHash(
-            customer_id=body.customer_id,
-            fields={k.decode(): v.decode() for k, v in raw.items()},
+    def profile(customer_id: str) -> bytes:
+        raw = client.hgetall(f"{prefix}:p:{{{customer_id}}}")
+        return orjson.dumps(
+            {"customer_id": customer_id, "fields": {k.decode(): v.decode() for k, v in raw.items()}}
         )
+
+    @app.post("/bare")
+    async def bare(body: DecisionRequest) -> Response:
+        return Response(profile(body.customer_id), media_type="application/json")
 
     @app.post("/bare-raw")
     async def bare_raw(request: Request) -> Response:
-        """The floor: the same read, no response model, stdlib JSON, on the event loop."""
-        customer_id = json.loads(await request.body())["customer_id"]
-        raw = client.hgetall(f"{prefix}:p:{{{customer_id}}}")
-        body = {
-            "customer_id": customer_id,
-            "fields": {k.decode(): v.decode() for k, v in raw.items()},
-        }
-        return Response(json.dumps(body), media_type="application/json")
+        """The floor: no request model, the body parsed by orjson."""
+        customer_id = orjson.loads(await request.body())["customer_id"]
+        return Response(profile(customer_id), media_type="application/json")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -1,18 +1,26 @@
-"""``POST /v1/decisions`` under ``wrk`` against two bare endpoints, same run.
+"""``POST /v1/decisions`` under ``wrk`` and an open loop, against bare endpoints, same run.
 
-wrk (Debian's ``wrk``, a C load generator that is not the bottleneck) drives a
-closed loop of ``--connections`` connections for ``--seconds`` against, in turn:
+Targets, each started in turn under the same uvicorn with ``--workers N``:
 
 * the API (``serving.app:create_app``: decisions with the champion models, the
-  decision log fsynced per decision, the event archive, as deployed);
-* ``/bare``: one ``HGETALL`` of the same profile through FastAPI with a pydantic
-  request and response model, the same thread pool and Redis client;
-* ``/bare-raw``: the floor, the same read with stdlib JSON on the event loop.
+  decision log fsynced before each answer (the default), the event archive, as
+  deployed);
+* ``/bare`` (:mod:`benchmarks.bare_app`): one ``HGETALL`` of the same profile
+  through FastAPI, the same request model, Redis client and JSON encoder (orjson);
+* ``/bare-raw``: the floor, the same read with the body parsed by orjson.
 
-Each request names a random customer of the materialised audience. The three
-targets alternate within each of ``--repeats`` rounds, for 1 and 2 uvicorn
-workers; the table gives the median requests/s, p50 and p99 latency (wrk's
-``--latency``) and the API's throughput as a share of each bare endpoint's.
+Two loads per target and round:
+
+* closed loop: wrk (Debian's ``wrk``, C) with ``--connections`` connections for
+  ``--seconds``; requests/s, p50 and p99 from wrk's ``--latency``;
+* open loop: ``--rate`` requests a second for ``--open-seconds`` from an aiohttp
+  generator in this process (:func:`benchmarks.bench_api.open_loop`), latency
+  counted from each request's due time (no coordinated omission), every request
+  that is not a 200 counted as failed. wrk2 is not packaged here; the same
+  generator against the bare endpoints shows what it adds by itself.
+
+Each request names a random customer of 500 drawn from the materialised audience.
+The targets alternate within each of ``--repeats`` rounds; the tables give medians.
 
     .venv/bin/python benchmarks/bench_api_wrk.py --customers 5000 --repeats 3
 """
@@ -20,6 +28,7 @@ workers; the table gives the median requests/s, p50 and p99 latency (wrk's
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import random
@@ -34,7 +43,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_api import build, loadavg, machine, redis_server, server
+from benchmarks.bench_api import build, loadavg, machine, open_loop, redis_server, server
+
+TARGETS = ("api", "bare", "bare-raw")
+PATHS = {"api": "/v1/decisions", "bare": "/bare", "bare-raw": "/bare-raw"}
 
 LUA = """
 local ids = {%(ids)s}
@@ -77,9 +89,31 @@ def run_wrk(base: str, script: Path, args: argparse.Namespace) -> dict[str, floa
     }
 
 
-def main() -> None:
+async def run_open_loop(
+    base: str, path: str, ids: list[str], key: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """``args.rate`` requests a second for ``args.open_seconds``; latency from due time."""
+    import aiohttp
+
+    rng = random.Random(args.seed)
+    n = int(args.rate * args.open_seconds)
+    bodies = [json.dumps({"customer_id": rng.choice(ids)}).encode() for _ in range(n)]
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    async with aiohttp.ClientSession(
+        base_url=base,
+        headers=headers,
+        connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=3),
+        timeout=aiohttp.ClientTimeout(total=30),
+    ) as session:
+        return await open_loop(session, path, bodies, args.rate, args.open_seconds, 256, 5.0)
+
+
+def world_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options of the simulated world the API benchmarks build (:func:`build`)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--products", type=int, default=2_000)
@@ -87,10 +121,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--components", type=int, default=16)
+    return parser
+
+
+def main() -> None:
+    parser = world_parser(__doc__)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
+    parser.add_argument("--open-seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -106,18 +147,14 @@ def main() -> None:
         world = build(args, url, folder)
         ids = random.Random(args.seed).sample(world.customer_ids, min(500, len(world.customer_ids)))
         scripts = {}
-        for name, path, auth in (
-            ("api", "/v1/decisions", world.api_key),
-            ("bare", "/bare", ""),
-            ("bare-raw", "/bare-raw", ""),
-        ):
+        for name in TARGETS:
             script = folder / f"{name}.lua"
             script.write_text(
                 LUA
                 % {
                     "ids": ", ".join(json.dumps(i) for i in ids),
-                    "path": path,
-                    "auth": auth,
+                    "path": PATHS[name],
+                    "auth": world.api_key if name == "api" else "",
                     "seed": args.seed,
                 }
             )
@@ -134,7 +171,7 @@ def main() -> None:
         bare_env = {"BARE_REDIS_URL": world.redis_url, "BARE_PREFIX": world.prefix}
         for workers in args.workers:
             for repeat in range(args.repeats):
-                for name in ("api", "bare", "bare-raw"):
+                for name in TARGETS:
                     target = (
                         "serving.app:create_app"
                         if name == "api"
@@ -146,10 +183,23 @@ def main() -> None:
                             base, scripts[name], argparse.Namespace(connections=4, seconds=2)
                         )  # warm-up
                         measured = run_wrk(base, scripts[name], args)
+                        key = world.api_key if name == "api" else ""
+                        opened = asyncio.run(run_open_loop(base, PATHS[name], ids, key, args))
                     results["runs"].append(
-                        {"target": name, "workers": workers, "repeat": repeat, **measured}
+                        {
+                            "target": name,
+                            "workers": workers,
+                            "repeat": repeat,
+                            **measured,
+                            "open": opened,
+                        }
                     )
-                    print(f"{name:8} workers={workers} #{repeat}: {measured}", flush=True)
+                    print(
+                        f"{name:8} workers={workers} #{repeat}: {measured} open: "
+                        f"p50 {opened['p50_ms']:.1f} p99 {opened['p99_ms']:.1f} ms, "
+                        f"{opened['requests'] - opened['ok']} failed",
+                        flush=True,
+                    )
     results["loadavg_after"] = loadavg()
     print(markdown(results, args))
     if args.out:
@@ -159,26 +209,35 @@ def main() -> None:
 
 def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
-        f"wrk -t1 -c{args.connections} -d{args.seconds}s, {args.customers:,} customers, "
-        f"medians of {args.repeats}; load average {results['loadavg_before']} -> "
-        f"{results['loadavg_after']}",
+        f"wrk -t1 -c{args.connections} -d{args.seconds}s and an open loop of {args.rate:g} "
+        f"requests/s for {args.open_seconds:g} s, {args.customers:,} customers, medians of "
+        f"{args.repeats}; load average {results['loadavg_before']} -> {results['loadavg_after']}",
         "",
-        "| workers | target | req/s | p50 ms | p99 ms | non-2xx | API / target req/s |",
-        "|---|---|---|---|---|---|---|",
+        "| workers | target | req/s | p50 ms | p99 ms | non-2xx | API / target req/s | "
+        f"open {args.rate:g}/s p50 ms | p99 ms | max ms | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for workers in args.workers:
         medians = {}
-        for name in ("api", "bare", "bare-raw"):
+        for name in TARGETS:
             runs = [r for r in results["runs"] if r["target"] == name and r["workers"] == workers]
             medians[name] = {
-                k: statistics.median(r[k] for r in runs)
-                for k in ("rps", "p50_ms", "p99_ms", "non_2xx")
+                **{
+                    k: statistics.median(r[k] for r in runs)
+                    for k in ("rps", "p50_ms", "p99_ms", "non_2xx")
+                },
+                **{
+                    f"open_{k}": statistics.median(r["open"][k] for r in runs)
+                    for k in ("p50_ms", "p99_ms", "max_ms")
+                },
+                "open_failed": sum(r["open"]["requests"] - r["open"]["ok"] for r in runs),
             }
         for name, m in medians.items():
             ratio = "" if name == "api" else f"{medians['api']['rps'] / m['rps']:.2f}"
             lines.append(
                 f"| {workers} | {name} | {m['rps']:,.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
-                f"{m['non_2xx']:.0f} | {ratio} |"
+                f"{m['non_2xx']:.0f} | {ratio} | {m['open_p50_ms']:.1f} | {m['open_p99_ms']:.1f} | "
+                f"{m['open_max_ms']:.1f} | {m['open_failed']} |"
             )
     return "\n".join(lines)
 

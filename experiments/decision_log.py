@@ -40,14 +40,18 @@ ever touching each other's files.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
+import orjson
 import pandas as pd
 
 from features import jsonl_segments
@@ -148,17 +152,101 @@ class JsonlDecisionLog(DecisionLogSink):
         if not decisions:
             return
         try:
-            self._segments.append(
-                [
-                    json.dumps(d.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
-                    for d in decisions
-                ]
-            )
+            self._segments.append([orjson.dumps(d.to_dict()) for d in decisions])
         except ValueError as error:
             raise ValueError("the decision log is closed") from error
 
     def close(self) -> None:
         self._segments.close()
+
+
+class Appends(Protocol):
+    """Anything :class:`GroupCommit` can write to (a :class:`DecisionLogSink`)."""
+
+    def append(self, decisions: Sequence[LoggedDecision]) -> None: ...
+
+
+class GroupCommit:
+    """Durable appends from coroutines: one thread writes, many requests share each fsync.
+
+    ``await commit.append(decisions)`` returns once ``sink.append`` has stored the
+    decisions (with ``fsync="always"``: on disk), as a synchronous ``append`` would,
+    but the event loop keeps serving meanwhile. One writer thread takes every
+    record queued since its last write and hands them to ``sink.append`` as one
+    batch: one ``write`` and one ``fsync`` for all the requests that waited during
+    the previous one. A failed write fails every request of its batch.
+
+    >>> import datetime as dt, tempfile
+    >>> from nba.decision import LoggedDecision
+    >>> record = LoggedDecision("d-1", "C1", dt.datetime(2026, 3, 6, tzinfo=dt.UTC), "nba",
+    ...     None, None, 1.0, (), ())
+    >>> folder = tempfile.mkdtemp()
+    >>> with JsonlDecisionLog(folder) as log:
+    ...     commit = GroupCommit(log)
+    ...     asyncio.run(commit.append([record]))
+    ...     commit.close()
+    >>> [d.decision_id for d in iter_decisions(folder)]
+    ['d-1']
+    """
+
+    def __init__(self, sink: Appends) -> None:
+        self.sink = sink
+        self.batches = 0  # sink appends so far (each one fsync with fsync="always")
+        self._queued: list[tuple[Sequence[LoggedDecision], asyncio.Future[None]]] = []
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._write, name="decision-log", daemon=True)
+        self._thread.start()
+
+    async def append(self, decisions: Sequence[LoggedDecision]) -> None:
+        """Store ``decisions``; returns when ``sink.append`` has (raises what it raised)."""
+        if not decisions:
+            return
+        done = asyncio.get_running_loop().create_future()
+        with self._wake:
+            if self._closed:
+                raise ValueError("the decision log is closed")
+            self._queued.append((decisions, done))
+            self._wake.notify()
+        await asyncio.shield(done)  # a cancelled request does not unqueue its record
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _write(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queued and not self._closed:
+                    self._wake.wait()
+                if not self._queued:
+                    return
+                batch, self._queued = self._queued, []
+            error: BaseException | None = None
+            try:
+                self.sink.append([d for decisions, _ in batch for d in decisions])
+            except BaseException as failure:  # handed to every waiting request
+                error = failure
+            self.batches += 1
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for _, done in batch:
+                by_loop.setdefault(done.get_loop(), []).append(done)
+            for loop, waiting in by_loop.items():  # one wake-up per event loop
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_settle, waiting, error)
+
+
+def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for done in waiting:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 @dataclass

@@ -54,7 +54,13 @@ from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
 from nba.profile import CustomerProfile
 from nba.reasons import Reason, ReasonCode
-from nba.timing import AllowedTimes, HourPreference, SendTime, TimeWindow, find_send_slot
+from nba.timing import (
+    AllowedTimes,
+    HourPreference,
+    SendTime,
+    TimeWindow,
+    find_hourly_send_slot,
+)
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -391,17 +397,15 @@ class ContactPolicy(BaseModel):
                     f"action expires before {gap_end:%Y-%m-%d %H:%M} UTC",
                 )
             earliest = max(earliest, gap_end)
-        allowed_times = rules.allowed_times
         windows = tuple(local_hours)
-
-        def allowed(local: dt.datetime) -> bool:
-            if not allowed_times.allows(local):
-                return False
-            return not windows or any(w.contains(local.time()) for w in windows)
-
         preference = HourPreference.for_profile(context.profile, rules.default_hour)
-        at = find_send_slot(
-            earliest, latest, zone, allowed, preference.score if best_hour else None
+        at = find_hourly_send_slot(
+            earliest,
+            latest,
+            zone,
+            rules.allowed_times,
+            windows,
+            preference if best_hour else None,
         )
         if at is None:
             extra = f" within {', '.join(str(w) for w in windows)}" if windows else ""

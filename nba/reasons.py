@@ -61,7 +61,7 @@ class ReasonCode(StrEnum):
     @property
     def is_filter(self) -> bool:
         """True when the candidate was filtered out (it never competed in arbitration)."""
-        return self.stage != "arbitration"
+        return self in _FILTERS
 
 
 _STAGES: dict[ReasonCode, Stage] = {
@@ -87,6 +87,8 @@ _STAGES: dict[ReasonCode, Stage] = {
     ReasonCode.EXCLUSIVE_GROUP: "arbitration",
     ReasonCode.LOST_ARBITRATION: "arbitration",
 }
+
+_FILTERS = frozenset(code for code, stage in _STAGES.items() if stage != "arbitration")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext
 from nba.reasons import Reason, ReasonCode, Rejection
+from nba.rules import Rule, Value
 from nba.timing import SendTime
 
 
@@ -226,14 +227,16 @@ def _action_reason(
 ) -> Reason | None:
     if not action.valid_at(context.now_utc):
         return Reason(ReasonCode.OUTSIDE_VALIDITY, "outside the action's or offer's validity dates")
-    for field_name, rule in (
-        ("eligibility", action.eligibility),
-        ("offer eligibility", action.offer.eligibility if action.offer else None),
-    ):
-        result = True if rule is None else rule.evaluate(scope)
+    rule = action.eligibility
+    if rule is not None:
+        result = rule.evaluate(scope)
         if result is not True:
-            verdict = "unknown" if result is None else "false"
-            return Reason(ReasonCode.NOT_ELIGIBLE, f"{field_name} is {verdict}: {rule}")
+            return _not_eligible("eligibility", rule, result)
+    rule = None if action.offer is None else action.offer.eligibility
+    if rule is not None:
+        result = rule.evaluate(scope)
+        if result is not True:
+            return _not_eligible("offer eligibility", rule, result)
     if action.cooldown_hours is not None:
         hours = context.hours_since_sent(action.id)
         if hours is not None and hours < action.cooldown_hours:
@@ -242,6 +245,11 @@ def _action_reason(
                 f"sent {hours:.0f} hours ago; the cool-down is {action.cooldown_hours:g} hours",
             )
     return budget_reason(action, usage)
+
+
+def _not_eligible(field_name: str, rule: Rule, result: Value) -> Reason:
+    verdict = "unknown" if result is None else "false"
+    return Reason(ReasonCode.NOT_ELIGIBLE, f"{field_name} is {verdict}: {rule}")
 
 
 def _variant(action: Action, scope: ContextScope) -> Variant | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -71,7 +72,10 @@ class TimeWindow:
         return cls(start, end if end else 1440)
 
     def contains(self, clock: dt.time) -> bool:
-        minute = clock.hour * 60 + clock.minute
+        return self.contains_minute(clock.hour * 60 + clock.minute)
+
+    def contains_minute(self, minute: int) -> bool:
+        """:meth:`contains` for the clock time ``minute`` minutes after midnight."""
         if self.start < self.end:
             return self.start <= minute < self.end
         return minute >= self.start or minute < self.end
@@ -106,6 +110,28 @@ class AllowedTimes:
         return not self.windows and len(self.weekdays) == 7 and not self.excluded_dates
 
 
+@functools.lru_cache(maxsize=256)
+def hours_allowed(allowed: AllowedTimes, windows: tuple[TimeWindow, ...] = ()) -> tuple[bool, ...]:
+    """Whether ``allowed`` (excluded dates aside) and ``windows`` (any of them, when
+    given) allow the local top of each hour of the week, Monday 00:00 being hour 0:
+    the table :func:`find_hourly_send_slot` looks moments up in, built once per rule set.
+
+    >>> sms = AllowedTimes(windows=(TimeWindow.parse("08:00-20:00"),), weekdays=frozenset(range(6)))
+    >>> table = hours_allowed(sms)
+    >>> table[7], table[8], table[19], table[20], table[6 * 24 + 12]  # Sunday noon
+    (False, True, True, False, False)
+    """
+    table = []
+    for hour_of_week in range(HOURS_PER_WEEK):
+        weekday, minute = hour_of_week // 24, (hour_of_week % 24) * 60
+        table.append(
+            weekday in allowed.weekdays
+            and (not allowed.windows or any(w.contains_minute(minute) for w in allowed.windows))
+            and (not windows or any(w.contains_minute(minute) for w in windows))
+        )
+    return tuple(table)
+
+
 def find_send_slot(
     earliest: dt.datetime,
     latest: dt.datetime,
@@ -134,6 +160,90 @@ def find_send_slot(
         if score > best_score:
             best, best_score = moment, score
     return best
+
+
+def find_hourly_send_slot(
+    earliest: dt.datetime,
+    latest: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    allowed: AllowedTimes,
+    windows: tuple[TimeWindow, ...] = (),
+    preference: HourPreference | None = None,
+) -> dt.datetime | None:
+    """:func:`find_send_slot` for rules given as data, by table look-ups.
+
+    The same answer as ``find_send_slot(earliest, latest, zone, f, preference.score)``
+    where ``f(local)`` is ``allowed.allows(local)`` and, when ``windows`` are given, one
+    of them contains ``local``. Between clock changes the customer's local top of each
+    hour is a fixed hour of the week, so each candidate is an index into
+    :func:`hours_allowed` and :meth:`HourPreference.hour_score` instead of a time-zone
+    conversion and a rule evaluation; a range with a clock change in it is searched
+    moment by moment.
+
+    >>> paris = zoneinfo.ZoneInfo("Europe/Paris")
+    >>> sms = AllowedTimes(windows=(TimeWindow.parse("08:00-20:00"),), weekdays=frozenset(range(6)))
+    >>> now = dt.datetime(2026, 3, 6, 20, 30, tzinfo=dt.UTC)  # Friday 21:30 in Paris
+    >>> find_hourly_send_slot(now, now + dt.timedelta(hours=48), paris, sms)
+    datetime.datetime(2026, 3, 7, 7, 0, tzinfo=datetime.timezone.utc)
+    """
+    earliest = earliest.astimezone(dt.UTC)
+    latest = min(latest.astimezone(dt.UTC), earliest + dt.timedelta(hours=MAX_HORIZON_HOURS))
+    if latest < earliest:
+        return None
+    local = earliest.astimezone(zone)
+
+    def allows(moment: dt.datetime) -> bool:
+        clock = moment.time()
+        return allowed.allows(moment) and (not windows or any(w.contains(clock) for w in windows))
+
+    best: dt.datetime | None = None
+    best_score = float("-inf")
+    if allows(local):  # the first candidate, ``earliest`` itself, is rarely a top of the hour
+        if preference is None:
+            return earliest
+        best, best_score = earliest, preference.score(local)
+    past_hour = dt.timedelta(
+        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+    )
+    first = earliest - past_hour + _HOUR  # the next local top of the hour
+    if first > latest:
+        return best
+    count = (latest - first) // _HOUR + 1
+    first_local = first.astimezone(zone)
+    if first_local.utcoffset() != (first + (count - 1) * _HOUR).astimezone(zone).utcoffset():
+        # a clock change in the range: moment by moment, as find_send_slot does
+        for step in range(count):
+            moment = first + step * _HOUR
+            at_local = moment.astimezone(zone)
+            if not allows(at_local):
+                continue
+            if preference is None:
+                return moment
+            score = preference.score(at_local)
+            if score > best_score:
+                best, best_score = moment, score
+        return best
+    table = hours_allowed(allowed, windows)
+    start = first_local.weekday() * 24 + first_local.hour
+    excluded = allowed.excluded_dates
+    best_step = -1
+    for step in range(count):
+        hour_of_week = (start + step) % HOURS_PER_WEEK
+        if not table[hour_of_week]:
+            continue
+        if excluded and (
+            first_local.date() + dt.timedelta(days=(first_local.hour + step) // 24) in excluded
+        ):
+            continue
+        if preference is None:
+            return first + step * _HOUR
+        score = preference.hour_score(hour_of_week)
+        if score > best_score:
+            best_step, best_score = step, score
+    return best if best_step < 0 else first + best_step * _HOUR
+
+
+_HOUR = dt.timedelta(hours=1)
 
 
 def _candidates(
@@ -209,17 +319,29 @@ class HourPreference:
         return cls("channel_default", default_hour=default_hour)
 
     def score(self, local: dt.datetime) -> float:
-        if self.source == "declared" and self.declared is not None:
-            habit = dataclasses.replace(self, source=self.habit).score(local)
-            return habit + (DECLARED_HOURS_BONUS if self.declared.contains(local.time()) else 0.0)
-        hour_of_week = local.weekday() * 24 + local.hour
-        if self.source == "activity":
+        return self._score(local.weekday() * 24 + local.hour, local.hour * 60 + local.minute)
+
+    def hour_score(self, hour_of_week: int) -> float:
+        """:meth:`score` of the local top of the hour ``hour_of_week`` (Monday 00:00 is 0)."""
+        return self._score(hour_of_week, (hour_of_week % 24) * 60)
+
+    def _score(self, hour_of_week: int, minute_of_day: int) -> float:
+        source, bonus = self.source, None
+        if source == "declared" and self.declared is not None:
+            source = self.habit
+            declared = self.declared.contains_minute(minute_of_day)
+            bonus = DECLARED_HOURS_BONUS if declared else 0.0
+        hour = hour_of_week % 24
+        habit: float
+        if source == "activity":
             # this exact hour of the week, plus the same hour on an average day
-            return self.activity[hour_of_week] + self.hour_of_day[local.hour]
-        if self.source == "peak_hour" and self.peak_hour_of_week is not None:
-            same_day = 0.5 if local.weekday() == self.peak_hour_of_week // 24 else 0.0
-            return same_day - _hour_distance(local.hour, self.peak_hour_of_week % 24)
-        return -_hour_distance(local.hour, self.default_hour)
+            habit = self.activity[hour_of_week] + self.hour_of_day[hour]
+        elif source == "peak_hour" and self.peak_hour_of_week is not None:
+            same_day = 0.5 if hour_of_week // 24 == self.peak_hour_of_week // 24 else 0.0
+            habit = same_day - _hour_distance(hour, self.peak_hour_of_week % 24)
+        else:
+            habit = -_hour_distance(hour, self.default_hour)
+        return habit if bonus is None else habit + bonus
 
     def describe(self) -> str:
         if self.source == "declared" and self.declared is not None:

@@ -11,6 +11,7 @@ are versioned under ``/v1``; every error has the JSON body of
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -52,6 +53,9 @@ def create_app(
             start_runtime, settings, keys, client, registry, scorer_factory, sink
         )
         app.state.runtime = runtime
+        # what start-up loaded (models, products, catalog) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it on a request
+        gc.freeze()
         poller = ModelPoller(
             runtime.models, settings.model_poll_seconds, also=lambda: refresh_popularity(runtime)
         )
@@ -62,6 +66,8 @@ def create_app(
             poller.stop()
             with contextlib.suppress(Exception):
                 runtime.ingestor.flush_popularity()
+            with contextlib.suppress(Exception):
+                runtime.log.close()  # writes what is queued
             with contextlib.suppress(Exception):
                 runtime.sink.close()
             with contextlib.suppress(Exception):

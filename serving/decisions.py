@@ -23,17 +23,22 @@ retried request returns the same decision; the same key with another request is 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Sequence
-from typing import Protocol
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
 
 from features.online.contact_state import ContactState, DecisionState
 from features.online.profiles import OnlineProfiles
-from features.online.response_stats import response_segment
+from features.online.response_stats import ResponseTable, response_segment
 from nba.actions import ActionType
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -49,7 +54,7 @@ from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
 from serving.models import ModelManager, ModelSet
 from serving.redis_gate import RedisDownError, RedisGate
-from serving.schemas import ActionOut, DecisionContext, DecisionResponse, RejectedOut
+from serving.schemas import DecisionContext, DecisionResponse
 
 log = logging.getLogger("nba.api")
 
@@ -63,6 +68,19 @@ RECOMMENDED = frozenset(
 POPULAR_KEPT = 50
 #: Popularity points per event type (views count little, purchases most).
 POPULARITY_POINTS = {"product_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
+
+
+#: orjson options of a decision's JSON: UTC times end in ``Z``, as pydantic writes them.
+JSON = orjson.OPT_UTC_Z
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A decision as the API answers it: the JSON body, and the record to log before
+    answering (``None`` when the answer is a replay, logged when it was first made)."""
+
+    body: bytes
+    logged: LoggedDecision | None
 
 
 class DecisionSink(Protocol):
@@ -99,6 +117,7 @@ class DecisionService:
         sink: DecisionSink | None = None,
         experiment: ExperimentConfig | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        stats_refresh_seconds: float = 1.0,
     ) -> None:
         self.profiles = profiles
         self.contacts = contacts
@@ -113,6 +132,11 @@ class DecisionService:
         if experiment is not None:
             check_servable(experiment)
         self.clock = clock
+        self.stats_refresh_seconds = stats_refresh_seconds
+        self._stats: tuple[float, ResponseTable] | None = None  # (fetched, monotonic; table)
+        # the same contact state without statistics: reads while the cached table is fresh
+        self._without_stats = copy.copy(contacts)
+        self._without_stats.stats = None
         self._policies: dict[tuple[int, int], DecisionPipeline] = {}
         self._lock = threading.Lock()
 
@@ -163,23 +187,45 @@ class DecisionService:
         *,
         caller: str = "anonymous",
     ) -> DecisionResponse:
-        """The decision for ``customer_id``; ``caller`` (the API key's name) scopes the
-        ``idempotency_key``: the same key from another caller is another request."""
+        """The decision for ``customer_id``, logged to the sink before it returns (the
+        synchronous path of the batch endpoint; ``POST /v1/decisions`` uses :meth:`answer`
+        and the log's group commit)."""
+        answer = self.answer(customer_id, context, idempotency_key, caller=caller)
+        if answer.logged is not None and self.sink is not None:
+            self.sink.append([answer.logged])
+        return DecisionResponse.model_validate_json(answer.body)
+
+    def answer(
+        self,
+        customer_id: str,
+        context: DecisionContext,
+        idempotency_key: str | None = None,
+        *,
+        caller: str = "anonymous",
+    ) -> Answer:
+        """The decision for ``customer_id`` as the JSON of a :class:`DecisionResponse`, and
+        the record the caller must log before answering (``None`` for a replay).
+
+        ``caller`` (the API key's name) scopes the ``idempotency_key``: the same key from
+        another caller is another request."""
         restriction = self.restriction(context)
         now = (context.timestamp or self.clock()).astimezone(dt.UTC)
         stored_key = None if idempotency_key is None else f"{caller}|{idempotency_key}"
         # only a keyed request is replayed, so only it needs its fingerprint
         fingerprint = "" if stored_key is None else request_fingerprint(customer_id, context)
         degraded: str | None = None
+        table = self._fresh_stats(now)
+        contacts = self.contacts if table is None else self._without_stats
         try:
-            read = self.gate.call(
-                lambda: self.contacts.read_for_decision(customer_id, now, stored_key)
-            )
+            read = self.gate.call(lambda: contacts.read_for_decision(customer_id, now, stored_key))
         except RedisDownError:
             degraded = "redis_unavailable"
             read = DecisionState()
         if read.answer is not None:
-            return _replay(read.answer, fingerprint, idempotency_key)
+            return Answer(_replay(read.answer, fingerprint, idempotency_key), None)
+        if table is None and read.stats is not None:
+            table = read.stats
+            self._stats = (time.monotonic(), table)
 
         models = self.models.current
         known = self.profiles.from_stored(customer_id, read.stored, now)
@@ -190,13 +236,12 @@ class DecisionService:
         max_actions = min(context.max_actions, len(self.catalog.ids))
         seed: int | str = idempotency_key or secrets.token_hex(8)
         segment = response_segment(profile)
-        stats = None if read.stats is None else read.stats.posteriors(segment)
+        stats = None if table is None else table.posteriors(segment)
         routed = self.policy(models, max_actions).route(
             ctx, usage=read.usage, stats=stats, seed=seed, restriction=restriction
         )
         decision, arm = routed.decision, routed.arm_name
-        response = self._response(decision, ctx, models, known is None, degraded)
-        response.arm = arm
+        response = self._response(decision, ctx, models, known is None, degraded, arm)
         if degraded is None:
             try:
                 self.gate.call(
@@ -205,16 +250,31 @@ class DecisionService:
                         idempotency_key=stored_key,
                         answer=None
                         if stored_key is None
-                        else f"{fingerprint}\n{response.model_dump_json()}",
+                        else f"{fingerprint}\n{orjson.dumps(response, option=JSON).decode()}",
                         segment=segment,
                     )
                 )
             except RedisDownError:
-                response.degraded, response.degraded_reason = True, "history_not_recorded"
+                response["degraded"], response["degraded_reason"] = True, "history_not_recorded"
         self._count(decision, response)
-        if self.sink is not None:
-            self.sink.append([decision.log(arm=arm, model_version=response.model_version)])
-        return response
+        logged = decision.log(arm=arm, model_version=response["model_version"])
+        return Answer(orjson.dumps(response, option=JSON), logged)
+
+    def _fresh_stats(self, now: dt.datetime) -> ResponseTable | None:
+        """The response statistics read less than ``stats_refresh_seconds`` ago for a moment
+        as close to ``now``, or ``None`` (read them with the decision's other reads).
+
+        One table per worker and second instead of the whole table per request: the
+        exposures counted meanwhile join the next table; a second is nothing against
+        the evidence's half-life (days)."""
+        cached = self._stats
+        if cached is None or self.contacts.stats is None:
+            return None
+        fetched, table = cached
+        limit = self.stats_refresh_seconds
+        if time.monotonic() - fetched > limit or abs((now - table.as_of).total_seconds()) > limit:
+            return None
+        return table
 
     # ------------------------------------------------------------------ answer
     def _response(
@@ -224,50 +284,57 @@ class DecisionService:
         models: ModelSet,
         cold_start: bool,
         degraded: str | None,
-    ) -> DecisionResponse:
+        arm: str | None,
+    ) -> dict[str, Any]:
+        """The :class:`DecisionResponse` as a JSON-ready dict, field for field (built from
+        the engine's own validated objects: nothing to validate again)."""
         reasons = {c.action_id: c for c in decision.explanation.chosen}
         actions = []
         for chosen in decision.actions:
             explained = reasons.get(chosen.action_id)
             actions.append(
-                ActionOut(
-                    action_id=chosen.action_id,
-                    type=chosen.action_type.value,
-                    channel=chosen.channel,
-                    offer_id=chosen.offer_id,
-                    offer_expires_at=chosen.offer_expires_at,
-                    products=self._products(chosen.action_type, ctx.profile, models),
-                    send_at=chosen.send_at,
-                    send_at_local=chosen.send_at_local,
-                    timing=chosen.timing_basis,
-                    score=round(float(chosen.priority), 6),
-                    propensity=round(float(chosen.propensity), 6),
-                    explored=chosen.explored,
-                    template=chosen.template,
-                    variant_id=chosen.variant_id,
-                    reasons=[]
+                {
+                    "action_id": chosen.action_id,
+                    "type": chosen.action_type.value,
+                    "channel": None if chosen.channel is None else chosen.channel.value,
+                    "offer_id": chosen.offer_id,
+                    "offer_expires_at": chosen.offer_expires_at,
+                    "products": self._products(chosen.action_type, ctx.profile, models),
+                    "send_at": chosen.send_at,
+                    "send_at_local": chosen.send_at_local,
+                    "timing": chosen.timing_basis,
+                    "score": round(float(chosen.priority), 6),
+                    "propensity": round(float(chosen.propensity), 6),
+                    "explored": chosen.explored,
+                    "template": chosen.template,
+                    "variant_id": chosen.variant_id,
+                    "reasons": []
                     if explained is None
                     else [explained.summary, *(f"{f.name}: {f.detail}" for f in explained.factors)],
-                )
+                }
             )
-        return DecisionResponse(
-            decision_id=decision.decision_id,
-            customer_id=decision.customer_id,
-            decided_at=decision.decided_at,
-            policy=decision.policy,
-            model_version=models.label,
-            actions=actions,
-            rejected=[
-                RejectedOut(
-                    action_id=r.action_id, channel=r.channel, code=r.code.value, message=r.message
-                )
+        return {
+            "decision_id": decision.decision_id,
+            "customer_id": decision.customer_id,
+            "decided_at": decision.decided_at,
+            "policy": decision.policy,
+            "arm": arm,
+            "model_version": models.label,
+            "actions": actions,
+            "rejected": [
+                {
+                    "action_id": r.action_id,
+                    "channel": None if r.channel is None else r.channel.value,
+                    "code": r.code.value,
+                    "message": r.message,
+                }
                 for r in decision.explanation.rejected
                 if r.code != ReasonCode.NOT_REQUESTED  # the caller knows what it left out
             ],
-            cold_start=cold_start,
-            degraded=degraded is not None,
-            degraded_reason=degraded,
-        )
+            "cold_start": cold_start,
+            "degraded": degraded is not None,
+            "degraded_reason": degraded,
+        }
 
     def _products(
         self, action_type: ActionType, profile: CustomerProfile, models: ModelSet
@@ -288,12 +355,12 @@ class DecisionService:
                 self.metrics.fallbacks.labels("recommender_error").inc()
         return self.popular.top(PRODUCTS_PER_ACTION)
 
-    def _count(self, decision: Decision, response: DecisionResponse) -> None:
-        if response.degraded_reason:
-            self.metrics.fallbacks.labels(response.degraded_reason).inc()
-        if response.cold_start and not response.degraded:
+    def _count(self, decision: Decision, response: Mapping[str, Any]) -> None:
+        if response["degraded_reason"]:
+            self.metrics.fallbacks.labels(response["degraded_reason"]).inc()
+        if response["cold_start"] and not response["degraded"]:
             self.metrics.fallbacks.labels("cold_start").inc()
-        if response.model_version == "rules":
+        if response["model_version"] == "rules":
             self.metrics.fallbacks.labels("no_model").inc()
         for chosen in decision.actions:
             channel = "none" if chosen.channel is None else chosen.channel.value
@@ -310,12 +377,12 @@ def request_fingerprint(customer_id: str, context: DecisionContext) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def _replay(stored: str, fingerprint: str, idempotency_key: str | None) -> DecisionResponse:
-    """The stored answer when the request is the one that made it; else 422 (a reused key
-    with another request, as payment APIs answer)."""
+def _replay(stored: str, fingerprint: str, idempotency_key: str | None) -> bytes:
+    """The stored answer (JSON) when the request is the one that made it; else 422 (a
+    reused key with another request, as payment APIs answer)."""
     kept, _, answer = stored.partition("\n")
     if not answer:  # an answer stored before fingerprints: trust it
-        return DecisionResponse.model_validate_json(stored)
+        return stored.encode()
     if kept != fingerprint:
         where = ErrorDetail(
             loc=["header", "Idempotency-Key"], message="reused with another request"
@@ -325,7 +392,7 @@ def _replay(stored: str, fingerprint: str, idempotency_key: str | None) -> Decis
             "customer or context): use a new key for a new request",
             [where],
         )
-    return DecisionResponse.model_validate_json(answer)
+    return answer.encode()
 
 
 def check_servable(experiment: ExperimentConfig) -> None:

@@ -6,7 +6,7 @@ Routes declare what they need as ``Annotated`` aliases (``Decide``, ``Ingest``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
@@ -54,8 +54,8 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def _scoped(scope: KeyScope) -> Callable[..., Runtime]:
-    def dependency(
+def _scoped(scope: KeyScope) -> Callable[..., Awaitable[Runtime]]:
+    async def dependency(  # async: no thread-pool hop for a dictionary look-up
         request: Request,
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
         _header: Annotated[str | None, Security(API_KEY_HEADER)],

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from experiments.decision_log import GroupCommit
 from serving.auth import ApiKeys
 from serving.decisions import (
     POPULAR_KEPT,
@@ -41,6 +42,7 @@ class Runtime:
     metrics: ApiMetrics
     durability: str
     sink: Any
+    log: GroupCommit
 
 
 def start_runtime(
@@ -122,6 +124,7 @@ def start_runtime(
         popular=popular,
         sink=sink,
         experiment=experiment,
+        stats_refresh_seconds=settings.stats_refresh_seconds,
     )
     archive = None
     if settings.archive_fsync != "off":
@@ -148,6 +151,7 @@ def start_runtime(
         metrics=metrics,
         durability=durability_of(client, gate),
         sink=sink,
+        log=GroupCommit(sink),
     )
 
 

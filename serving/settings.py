@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     idempotency_hours: float = Field(default=24.0, gt=0)
     #: Learn response statistics online (per action, channel and segment) and explore with them.
     response_stats: bool = True
+    #: Seconds a worker decides with the statistics it last read before reading them again
+    #: (0: read them with every decision).
+    stats_refresh_seconds: float = Field(default=1.0, ge=0)
     #: Half-life of the response statistics' evidence, in days (forgetting tracks drift).
     stats_half_life_days: float = Field(default=14.0, gt=0)
     #: Hours after a send in which an outcome without a decision id is attributed to it.

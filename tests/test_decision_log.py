@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import signal
@@ -10,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +20,7 @@ import pytest
 from experiments.decision_log import (
     LOG_COLUMNS,
     DecisionLogError,
+    GroupCommit,
     JsonlDecisionLog,
     export_parquet,
     read_decision_log,
@@ -210,6 +213,57 @@ def test_concurrent_appends_with_group_commit_and_rotation_lose_nothing(tmp_path
         record(k * 1000 + i).decision_id for k in range(8) for i in range(150)
     }
     assert len(segment_paths(tmp_path)) > 1  # rotation happened under concurrency
+
+
+class SlowLog(JsonlDecisionLog):
+    """A real log whose appends take long enough for requests to pile up behind them, and
+    that says what each append held."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder, fsync="always")
+        self.sizes: list[int] = []
+
+    def append(self, decisions: Sequence[LoggedDecision]) -> None:
+        time.sleep(0.02)
+        super().append(decisions)
+        self.sizes.append(len(decisions))
+
+
+def test_group_commit_answers_each_request_after_its_record_is_written(tmp_path: Path) -> None:
+    log = SlowLog(tmp_path)
+    commit = GroupCommit(log)
+
+    async def request(i: int) -> None:
+        await commit.append([record(i)])
+        # acknowledged: the record is in the log now, not later
+        assert record(i).decision_id in {d.decision_id for d in read_log(tmp_path).decisions}
+
+    async def traffic() -> None:
+        await asyncio.gather(*(request(i) for i in range(60)))
+
+    asyncio.run(traffic())
+    commit.close()
+    log.close()
+    assert sum(log.sizes) == 60 and len(read_log(tmp_path).decisions) == 60
+    # the requests that waited during a write shared the next one (one fsync each)
+    assert commit.batches == len(log.sizes) < 30 and max(log.sizes) > 1
+
+
+def test_a_failed_write_fails_every_request_of_its_batch(tmp_path: Path) -> None:
+    log = JsonlDecisionLog(tmp_path)
+    commit = GroupCommit(log)
+    log.close()  # every append now raises
+
+    async def traffic() -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(commit.append([record(i)]) for i in range(5)), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(traffic())
+    assert all(isinstance(o, ValueError) and "closed" in str(o) for o in outcomes)
+    commit.close()
+    with pytest.raises(ValueError, match="closed"):
+        asyncio.run(commit.append([record(9)]))
 
 
 OPENER = textwrap.dedent(

@@ -8,13 +8,22 @@ import zoneinfo
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy, parse_contact_policy
 from nba.context import CustomerContext
 from nba.profile import ContactHistory, CustomerProfile
 from nba.reasons import Reason, ReasonCode
-from nba.timing import AllowedTimes, HourPreference, SendTime, TimeWindow, find_send_slot
+from nba.timing import (
+    AllowedTimes,
+    HourPreference,
+    SendTime,
+    TimeWindow,
+    find_hourly_send_slot,
+    find_send_slot,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 UTC = dt.UTC
@@ -304,3 +313,80 @@ def test_minimum_gap_moves_or_filters_the_send() -> None:
     assert at(moved) == now + dt.timedelta(hours=4)
     filtered = send(now, Channel.EMAIL, policy=policy, contacts=history, ttl_hours=2)
     assert isinstance(filtered, Reason) and filtered.code == ReasonCode.CONTACT_TOO_RECENT
+
+
+# ---------------------------------------------------------------- the table look-up search
+
+#: Zones with clock changes (one of 30 minutes), odd offsets and none.
+ZONES = (
+    "Europe/Paris",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Asia/Kolkata",
+    "UTC",
+)
+windows = st.builds(
+    lambda a, b: TimeWindow(a, b if b != a else (a + 60) % 1440 or 1440),
+    st.integers(0, 1439),
+    st.integers(1, 1440),
+)
+allowed_times = st.builds(
+    AllowedTimes,
+    windows=st.lists(windows, max_size=2).map(tuple),
+    weekdays=st.frozensets(st.integers(0, 6), min_size=1),
+    excluded_dates=st.frozensets(st.dates(dt.date(2026, 3, 1), dt.date(2026, 4, 10)), max_size=3),
+)
+preferences = st.one_of(
+    st.none(),
+    st.builds(
+        lambda profile, hour: HourPreference.for_profile(profile, hour),
+        st.builds(
+            CustomerProfile,
+            st.just("C1"),
+            activity_by_hour=st.one_of(
+                st.just(()),
+                st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0]), min_size=168, max_size=168).map(
+                    tuple
+                ),
+            ),
+            peak_hour_of_week=st.one_of(st.none(), st.integers(0, 167)),
+            preferred_hours=st.one_of(st.none(), st.sampled_from(["18-21", "22:00-06:30"])),
+        ),
+        st.integers(0, 23),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    earliest=st.datetimes(
+        dt.datetime(2026, 3, 20), dt.datetime(2026, 4, 8), timezones=st.just(UTC)
+    ),
+    hours=st.floats(-2, 24 * 35),
+    allowed=allowed_times,
+    local=st.lists(windows, max_size=2).map(tuple),
+    preference=preferences,
+)
+def test_the_table_search_answers_as_the_moment_by_moment_search(
+    zone: str,
+    earliest: dt.datetime,
+    hours: float,
+    allowed: AllowedTimes,
+    local: tuple[TimeWindow, ...],
+    preference: HourPreference | None,
+) -> None:
+    """Clock changes (Paris, New York, Lord Howe's 30 minutes) fall inside the range."""
+    tz = zoneinfo.ZoneInfo(zone)
+    latest = earliest + dt.timedelta(hours=hours)
+
+    def allows(moment: dt.datetime) -> bool:
+        return allowed.allows(moment) and (
+            not local or any(w.contains(moment.time()) for w in local)
+        )
+
+    expected = find_send_slot(
+        earliest, latest, tz, allows, None if preference is None else preference.score
+    )
+    assert find_hourly_send_slot(earliest, latest, tz, allowed, local, preference) == expected

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from serving.deps import (
     V1_ERRORS,
@@ -22,17 +23,31 @@ from serving.schemas import (
 router = APIRouter(tags=["decisions"], responses=V1_ERRORS)
 
 
-@router.post("/v1/decisions", summary="Next best action(s) for one customer")
-def decide(
+@router.post(
+    "/v1/decisions",
+    summary="Next best action(s) for one customer",
+    response_model=DecisionResponse,
+)
+async def decide(
     body: DecisionRequest,
     runtime: Decide,
     request: Request,
     idempotency_key: IdempotencyKey = None,
-) -> DecisionResponse:
+) -> Response:
+    # decided in the thread pool (two Redis round trips: other requests are parsed and
+    # decided while one waits), then the decision log's group commit is awaited on the
+    # event loop: durable before the answer, and no thread is held by an fsync
     check_actions(body.context.max_actions, runtime.settings.max_actions)
-    return runtime.decisions.decide(
-        body.customer_id, body.context, idempotency_key, caller=caller_of(request)
+    answer = await run_in_threadpool(
+        runtime.decisions.answer,
+        body.customer_id,
+        body.context,
+        idempotency_key,
+        caller=caller_of(request),
     )
+    if answer.logged is not None:
+        await runtime.log.append([answer.logged])
+    return Response(answer.body, media_type="application/json")
 
 
 @router.post("/v1/decisions/batch", summary="Decisions for many customers with one context")

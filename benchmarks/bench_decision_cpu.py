@@ -1,0 +1,126 @@
+"""CPU per request of ``POST /v1/decisions`` against the bare endpoints, in process.
+
+The API and :mod:`benchmarks.bare_app` are called through their ASGI interface from
+this process, one request at a time (no HTTP server, no load generator), and the
+process's CPU time is divided by the requests: what a decision costs in CPU,
+whatever the machine's other load does to wall times. The targets alternate within
+each of ``--repeats`` rounds (medians). The API runs as deployed (champion
+recommender, statistics, decision log fsynced per decision through its group
+commit, thread-pool hop); each request names one of 500 customers of the audience.
+
+``--fsync never`` leaves the decision log's fsync out (its kernel time is CPU time
+of this process, paid once per request when requests come one at a time, shared by
+a batch under load). ``--world`` reuses a world written by ``--save-world`` (same
+Redis), and ``--api-src`` imports the API from another checkout: the same world and
+bare endpoints then measure an older version of the API, run after run.
+
+    .venv/bin/python benchmarks/bench_decision_cpu.py --customers 5000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_api import World, _asgi_post, build, loadavg, machine, redis_server
+from benchmarks.bench_api_wrk import world_parser
+
+PATHS = {"api": "/v1/decisions", "bare": "/bare", "bare-raw": "/bare-raw"}
+
+
+async def _drive(app: Any, path: str, bodies: list[bytes], key: str) -> float:
+    """CPU seconds of this process per request over ``bodies``."""
+    started = time.process_time()
+    for body in bodies:
+        status = await _asgi_post(app, path, body, key)
+        if status != 200:
+            raise SystemExit(f"{path} answered {status}")
+    return (time.process_time() - started) / len(bodies)
+
+
+def main() -> None:
+    parser = world_parser(__doc__)
+    parser.add_argument("--requests", type=int, default=1_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fsync", choices=["always", "never"], default="always")
+    parser.add_argument("--world", type=Path, default=None, help="a world saved by --save-world")
+    parser.add_argument("--save-world", type=Path, default=None)
+    parser.add_argument("--api-src", type=Path, default=None, help="import the API from here")
+    args = parser.parse_args()
+    if args.api_src is not None:
+        sys.path.insert(0, str(args.api_src.resolve()))
+
+    from fastapi.testclient import TestClient
+
+    from benchmarks.bare_app import create_app as bare_app
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="nba-bench-cpu-") as tmp:
+        folder = Path(tmp)
+        with contextlib.ExitStack() as stack:
+            if args.world is not None:
+                world = World(**json.loads(args.world.read_text()))
+                url = world.redis_url
+            else:
+                url = stack.enter_context(redis_server(folder / "redis"))
+                world = build(args, url, folder)
+            if args.save_world is not None:
+                args.save_world.write_text(json.dumps(dataclasses.asdict(world)))
+            os.environ.update(BARE_REDIS_URL=url, BARE_PREFIX=world.prefix)
+            settings = Settings(
+                redis_url=url,
+                redis_prefix=world.prefix,
+                products_path=Path(world.products_path),
+                data_dir=Path(world.data_dir),
+                mlflow_tracking_uri=world.tracking_uri,
+                api_keys=json.loads(world.api_keys_json),
+                model_poll_seconds=0,
+                decision_log_fsync=args.fsync,
+                decision_log_dir=folder / "decision-log",
+            )
+            rng = random.Random(args.seed)
+            ids = rng.sample(world.customer_ids, min(500, len(world.customer_ids)))
+            bodies = [
+                json.dumps({"customer_id": rng.choice(ids)}).encode() for _ in range(args.requests)
+            ]
+            api, bare = create_app(settings), bare_app()
+            apps = {"api": api, "bare": bare, "bare-raw": bare}
+            cpu: dict[str, list[float]] = {name: [] for name in PATHS}
+            before = loadavg()
+            with TestClient(api), TestClient(bare):  # their lifespans
+                for name in PATHS:  # warm-up
+                    asyncio.run(_drive(apps[name], PATHS[name], bodies[:100], world.api_key))
+                for repeat in range(args.repeats):
+                    for name in PATHS:
+                        cpu[name].append(
+                            asyncio.run(_drive(apps[name], PATHS[name], bodies, world.api_key))
+                        )
+                    print(
+                        f"#{repeat}: "
+                        + ", ".join(f"{k} {v[-1] * 1e3:.3f} ms" for k, v in cpu.items())
+                    )
+    medians = {name: statistics.median(values) * 1e3 for name, values in cpu.items()}
+    api_src = "this checkout" if args.api_src is None else str(args.api_src)
+    print(json.dumps({"machine": machine(), "loadavg": [before, loadavg()], "api": api_src}))
+    print("| target | CPU ms per request | API / target |")
+    print("|---|---:|---:|")
+    for name, ms in medians.items():
+        ratio = "" if name == "api" else f"{medians['api'] / ms:.1f}x"
+        print(f"| {name} | {ms:.3f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
