@@ -35,10 +35,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from nba.channels import Channel
 from serving.batch_decisions import decide_audience
-from simulator.closed_loop import ClosedLoopConfig, build_world, compare_policies
+from simulator.closed_loop import ClosedLoopConfig, Message, build_world, compare_policies
 from simulator.closed_loop.comparison import ClosedLoopResult
 from simulator.closed_loop.metrics import ratio_of_totals_interval
+from simulator.closed_loop.truth import as_ns
 from simulator.closed_loop.world import ClosedLoopWorld
 
 DEFAULT_POLICIES = "nothing,random~nba,rules,nba,oracle,oracle~nba"
@@ -60,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch-customers", type=int, default=0)
     parser.add_argument("--batch-workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--truth-calls",
+        type=int,
+        default=0,
+        help="Also time this many one-decision truth calls, by customer row vs by id.",
+    )
     parser.add_argument("--out", type=Path, help="Also write the report (Markdown) here.")
     args = parser.parse_args(argv)
 
@@ -102,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = ok and all(m.violations == 0 for m in result.metrics)
         if args.batch_customers > 0:
             lines += ["", *batch_report(world, args.batch_customers, args.batch_workers)]
+        if args.truth_calls > 0:
+            lines += ["", *truth_call_report(world, args.truth_calls)]
     lines += ["", "### Goals (median over seeds)", ""]
     for a, b, goal in GOALS:
         values = ratios.get((a, b))
@@ -166,6 +178,46 @@ def seed_report(
         f"{customer_days:,} customer-days each ({rate:,.0f} customer-days/min per process)"
     )
     return lines
+
+
+def truth_call_report(world: ClosedLoopWorld, calls: int, repeats: int = 5) -> list[str]:
+    """The oracle's per-decision truth call (8 slots of one customer), as
+    :class:`~simulator.closed_loop.truth.TrueValue` makes it (customer rows resolved
+    once) against the same call by customer id (the model's pandas lookup, as
+    before); alternated, ``repeats`` times, medians."""
+    truth, response = world.truth, world.response
+    ids = world.customer_ids
+    at = [world.cut + dt.timedelta(hours=9 + h) for h in range(8)]
+    message = Message("promo", "shoes")
+
+    def by_row() -> None:
+        for i in range(calls):
+            truth.incremental(
+                [ids[i % len(ids)]] * 8, [Channel.EMAIL] * 8, at, [message] * 8, [1] * 8
+            )
+
+    def by_id() -> None:
+        times = as_ns(at)
+        for i in range(calls):
+            who = np.asarray([ids[i % len(ids)]] * 8, dtype=object)
+            response.expected_value(
+                who, "email", times, kind="promo", category="shoes", recent_contacts=1.0
+            )
+            response.baseline(who, times)
+
+    timings: dict[str, list[float]] = {"rows": [], "ids": []}
+    for _ in range(repeats):
+        for name, run in (("rows", by_row), ("ids", by_id)):
+            started = time.perf_counter()
+            run()
+            timings[name].append(time.perf_counter() - started)
+    rows, by_ids = statistics.median(timings["rows"]), statistics.median(timings["ids"])
+    return [
+        "Truth calls (the oracle's per-decision valuation), "
+        f"{calls:,} calls of 8 slots, medians of {repeats} alternated runs: by customer row "
+        f"{rows / calls * 1e3:.2f} ms/call, by customer id (before) {by_ids / calls * 1e3:.2f} "
+        f"ms/call: {by_ids / rows:.2f}x faster.",
+    ]
 
 
 def batch_report(world: ClosedLoopWorld, n: int, workers: int) -> list[str]:

@@ -352,8 +352,29 @@ def test_lookahead_oracle_waits_for_the_cart_the_myopic_one_blocks(
         )
         if not blind.decide(context, seed="s").contacts:
             continue  # it waits for the coming days' opportunities anyway
-        waited += not lookahead.decide(context, seed="s").contacts
-    assert waited >= 3
+        if lookahead.decide(context, seed="s").contacts:
+            continue
+        waited += 1
+        # it waited because the reminder an hour after the cart is worth more than
+        # what the myopic oracle sends now
+        reminder = world.truth.incremental(
+            [profile.customer_id],
+            [Channel.EMAIL],
+            [now + dt.timedelta(hours=3)],
+            [Message("cart_reminder", None, product)],
+            [profile.contacts.total_7d()],
+        )
+        first = sent[0]
+        assert first.channel is not None and first.send_at is not None
+        chosen = world.truth.incremental(
+            [profile.customer_id],
+            [first.channel],
+            [first.send_at],
+            [world.mapping.message(world.catalog[first.action_id], profile)],
+            [profile.contacts.total_7d()],
+        )
+        assert reminder.margin[0] > chosen.margin[0]
+    assert waited >= 1
 
 
 def test_lookahead_oracle_only_discounts_what_a_contact_costs_later(
@@ -418,3 +439,34 @@ def test_headline_gives_the_engine_ratios_with_paired_intervals(
     headline = result.headline()
     for pair in ("nba / random~nba", "nba / oracle~nba", "nba / oracle:", "nba / rules"):
         assert pair in headline
+
+
+def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLoopWorld) -> None:
+    ids = world.customer_ids[:20]
+    products = [str(p) for p in world.sim.products["product_id"][:2]]
+    offer = next(a.offer.id for a in world.catalog if a.offer is not None)
+    messages = [
+        Message("cart_reminder", None, products[0]),
+        Message("promo", "shoes", None, offer),
+        Message("birthday"),
+        Message("browse_reminder", None, products[1], offer),
+    ]
+    channels = [Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.POSTAL, Channel.CALL_CENTRE]
+    at = [world.cut + dt.timedelta(hours=7 + i) for i in range(len(ids))]
+    picked = [messages[i % len(messages)] for i in range(len(ids))]
+    sent_on = [channels[i % len(channels)] for i in range(len(ids))]
+    recent = [i % 3 for i in range(len(ids))]
+    for with_offers in (True, False):
+        value = world.truth.incremental(ids, sent_on, at, picked, recent, with_offers=with_offers)
+        model = world.response.expected_value(
+            ids,
+            [c.value for c in sent_on],
+            as_ns(at),
+            kind=[m.kind for m in picked],
+            category=[m.category for m in picked],
+            product=[m.product for m in picked],
+            offer=[m.offer if with_offers else None for m in picked],
+            recent_contacts=np.array(recent, dtype=float),
+        ) - world.response.baseline(ids, as_ns(at))
+        np.testing.assert_array_equal(value.margin, model.margin)
+        np.testing.assert_array_equal(value.revenue, model.revenue)
