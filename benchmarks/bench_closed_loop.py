@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     ratios: dict[tuple[str, str], list[float]] = {}
     ok = True
+    printed = 0
     for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
         config = ClosedLoopConfig(
             n_customers=args.customers,
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             lines += ["", *batch_report(world, args.batch_customers, args.batch_workers)]
         if args.truth_calls > 0:
             lines += ["", *truth_call_report(world, args.truth_calls)]
+        print("\n".join(lines[printed:]), flush=True)  # each world as it completes
+        printed = len(lines)
     lines += ["", "### Goals (median over seeds)", ""]
     for a, b, goal in GOALS:
         values = ratios.get((a, b))
@@ -124,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(
                 f"- {a} / {b}: {median:.2f}x (seeds: {shown}); goal >= {goal:g}x: {verdict}"
             )
+    print("\n".join(lines[printed:]))
     report = "\n".join(lines)
-    print(report)
     if args.out is not None:
         args.out.write_text(report + "\n")
     return 0 if ok else 1
