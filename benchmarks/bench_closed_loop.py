@@ -1,16 +1,24 @@
-"""Closed-loop benchmark: decision policies on the simulated retailer, and batch throughput.
+"""Closed-loop benchmark: can it tell a good engine from random? (issue 12, item 4)
 
-Simulates history, cuts it, runs every policy in closed loop over the same
-customers and days (same background, same seeds, same truth), checks every
-delivered contact with the independent checker and prints a Markdown table:
-conversions, true incremental revenue and margin, revenue per contact with a
-95 % interval, unsubscribes and violations, then the ratios the issue sets as
-goals (nba / random and nba / oracle), including against the oracle held to the
-engine's contact volume (``oracle~nba``). Finally it measures batch decisions
-(``serving.batch_decisions.decide_audience``) on an audience made of the
-world's profiles at the cut, repeated under new ids up to ``--batch-customers``.
+For each seed: simulates history, cuts it, runs every policy in closed loop over
+the same customers and days (same background, same seeds, same truth), checks
+every delivered contact with the independent checker and prints
 
-    .venv/bin/python benchmarks/bench_closed_loop.py --customers 3000 --days 14
+* the headline: true incremental margin per customer over the horizon (net of
+  contact costs and of the value lost to unsubscribes; do-nothing earns 0), with
+  95 % intervals, and the engine's ratios to random at its contact volume
+  (``random~nba``), to the lookahead oracle at its volume (``oracle~nba``) and
+  unmatched, with paired bootstrap intervals;
+* the per-scenario table (cart, browse, birthday, ...) of rules, engine and oracle;
+* the detailed table (conversions, revenue per contact...) and the contact mix;
+* the scale: customer-days per minute of each policy, and the sum over policies.
+
+With several seeds, the medians of the ratios close the report. Finally, with
+``--batch-customers``, it measures batch decisions
+(``serving.batch_decisions.decide_audience``) on the world's profiles repeated
+under new ids.
+
+    .venv/bin/python benchmarks/bench_closed_loop.py --customers 3000 --days 30 --seeds 0
 """
 
 from __future__ import annotations
@@ -21,31 +29,51 @@ import datetime as dt
 import os
 import platform
 import shlex
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from nba.channels import Channel
 from serving.batch_decisions import decide_audience
-from simulator.closed_loop import ClosedLoopConfig, build_world, compare_policies
+from simulator.closed_loop import ClosedLoopConfig, Message, build_world, compare_policies
+from simulator.closed_loop.comparison import ClosedLoopResult
+from simulator.closed_loop.metrics import ratio_of_totals_interval
+from simulator.closed_loop.truth import as_ns
 from simulator.closed_loop.world import ClosedLoopWorld
 
-DEFAULT_POLICIES = "random,rules,nba,nba+truth,oracle,oracle~nba"
+DEFAULT_POLICIES = "nothing,random~nba,rules,nba,oracle,oracle~nba"
+#: (policy, baseline, goal): the issue's goals on true incremental margin.
+GOALS: tuple[tuple[str, str, float], ...] = (
+    ("nba", "random~nba", 2.0),
+    ("nba", "oracle~nba", 0.9),
+    ("nba", "oracle", 0.9),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=3000)
     parser.add_argument("--history-days", type=int, default=60)
-    parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seeds", default="0", help="Comma-separated seeds, one world each.")
     parser.add_argument("--policies", default=DEFAULT_POLICIES)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--batch-customers", type=int, default=100_000)
+    parser.add_argument("--batch-customers", type=int, default=0)
     parser.add_argument("--batch-workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--truth-calls",
+        type=int,
+        default=0,
+        help="Also time this many one-decision truth calls, by customer row vs by id.",
+    )
     parser.add_argument("--out", type=Path, help="Also write the report (Markdown) here.")
     args = parser.parse_args(argv)
 
+    load = os.getloadavg()
     lines = [
         "## Closed loop",
         "",
@@ -54,45 +82,145 @@ def main(argv: list[str] | None = None) -> int:
         "```",
         "",
         f"Hardware: {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, {platform.system()}.",
+        f"Python {platform.python_version()}, {platform.system()}; load average at the "
+        f"start {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.",
         "",
     ]
-    config = ClosedLoopConfig(
-        n_customers=args.customers,
-        history_days=args.history_days,
-        days=args.days,
-        seed=args.seed,
-    )
-    started = time.perf_counter()
-    world = build_world(config)
-    built = time.perf_counter() - started
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    started = time.perf_counter()
-    result = compare_policies(world, policies, workers=args.workers)
-    ran = time.perf_counter() - started
-    lines += [
+    ratios: dict[tuple[str, str], list[float]] = {}
+    ok = True
+    printed = 0
+    for seed in [int(s) for s in args.seeds.split(",") if s.strip()]:
+        config = ClosedLoopConfig(
+            n_customers=args.customers,
+            history_days=args.history_days,
+            days=args.days,
+            seed=seed,
+        )
+        started = time.perf_counter()
+        world = build_world(config)
+        built = time.perf_counter() - started
+        started = time.perf_counter()
+        result = compare_policies(world, policies, workers=args.workers)
+        ran = time.perf_counter() - started
+        lines += seed_report(result, seed, built, ran, args.workers)
+        for a, b, _ in GOALS:
+            if a in result.runs and b in result.runs:
+                ratio, _, _ = ratio_of_totals_interval(
+                    result.runs[a], result.runs[b], world.customer_ids
+                )
+                ratios.setdefault((a, b), []).append(ratio)
+        ok = ok and all(m.violations == 0 for m in result.metrics)
+        if args.batch_customers > 0:
+            lines += ["", *batch_report(world, args.batch_customers, args.batch_workers)]
+        if args.truth_calls > 0:
+            lines += ["", *truth_call_report(world, args.truth_calls)]
+        print("\n".join(lines[printed:]), flush=True)  # each world as it completes
+        printed = len(lines)
+    lines += ["", "### Goals (median over seeds)", ""]
+    for a, b, goal in GOALS:
+        values = ratios.get((a, b))
+        if values:
+            median = statistics.median(values)
+            verdict = "met" if median >= goal else "not met"
+            shown = ", ".join(f"{v:.2f}" for v in values)
+            lines.append(
+                f"- {a} / {b}: {median:.2f}x (seeds: {shown}); goal >= {goal:g}x: {verdict}"
+            )
+    print("\n".join(lines[printed:]))
+    report = "\n".join(lines)
+    if args.out is not None:
+        args.out.write_text(report + "\n")
+    return 0 if ok else 1
+
+
+def seed_report(
+    result: ClosedLoopResult, seed: int, built: float, ran: float, workers: int
+) -> list[str]:
+    """The headline, the scenarios, the details and the scale of one world."""
+    world = result.world
+    config = world.config
+    customer_days = len(world.customer_ids) * config.days
+    lines = [
+        f"### Seed {seed}",
+        "",
         f"{len(world.customer_ids):,} customers known at the cut "
         f"({world.cut:%Y-%m-%d}, after {config.history_days} days of history), "
         f"{config.days} days in closed loop, decisions every {config.trigger_every_hours} h "
         f"for active customers and daily at {config.decision_hour_utc:02d}:00 UTC for everyone; "
         f"{len(world.background):,} background events. World built in {built:.0f} s, "
-        f"policies run in {ran:.0f} s ({args.workers} workers).",
+        f"policies run in {ran:.0f} s ({workers} workers).",
+        "",
+        "True incremental margin per customer over the horizon:",
+        "",
+        result.headline(),
+        "",
+        "True incremental margin per 1,000 customers, by scenario (the action's trigger):",
+        "",
+        result.scenarios(),
+        "",
+        "Details:",
         "",
         result.table(),
         "",
-        "Contacts by channel:",
+        "Contacts by channel, and the scale (customer-days per minute of one process):",
         "",
     ]
+    total = 0.0
     for metrics in result.metrics:
         mix = ", ".join(f"{k} {v:,}" for k, v in sorted(metrics.contacts_by_channel.items()))
-        lines.append(f"- {metrics.policy}: {mix} ({metrics.seconds:.0f} s)")
-    if args.batch_customers > 0:
-        lines += ["", *batch_report(world, args.batch_customers, args.batch_workers)]
-    report = "\n".join(lines)
-    print(report)
-    if args.out is not None:
-        args.out.write_text(report + "\n")
-    return 0 if all(m.violations == 0 for m in result.metrics) else 1
+        total += metrics.seconds
+        rate = customer_days / metrics.seconds * 60 if metrics.seconds else float("nan")
+        lines.append(
+            f"- {metrics.policy}: {mix or 'none'}; {metrics.seconds:.0f} s, "
+            f"{rate:,.0f} customer-days/min"
+        )
+    rate = customer_days * len(result.metrics) / total * 60 if total else float("nan")
+    lines.append(
+        f"- all {len(result.metrics)} policies: {total:.0f} process-seconds for "
+        f"{customer_days:,} customer-days each ({rate:,.0f} customer-days/min per process)"
+    )
+    return lines
+
+
+def truth_call_report(world: ClosedLoopWorld, calls: int, repeats: int = 5) -> list[str]:
+    """The oracle's per-decision truth call (8 slots of one customer), as
+    :class:`~simulator.closed_loop.truth.TrueValue` makes it (customer rows resolved
+    once) against the same call by customer id (the model's pandas lookup, as
+    before); alternated, ``repeats`` times, medians."""
+    truth, response = world.truth, world.response
+    ids = world.customer_ids
+    at = [world.cut + dt.timedelta(hours=9 + h) for h in range(8)]
+    message = Message("promo", "shoes")
+
+    def by_row() -> None:
+        for i in range(calls):
+            truth.incremental(
+                [ids[i % len(ids)]] * 8, [Channel.EMAIL] * 8, at, [message] * 8, [1] * 8
+            )
+
+    def by_id() -> None:
+        times = as_ns(at)
+        for i in range(calls):
+            who = np.asarray([ids[i % len(ids)]] * 8, dtype=object)
+            response.expected_value(
+                who, "email", times, kind="promo", category="shoes", recent_contacts=1.0
+            )
+            response.baseline(who, times)
+
+    timings: dict[str, list[float]] = {"rows": [], "ids": []}
+    for _ in range(repeats):
+        for name, run in (("rows", by_row), ("ids", by_id)):
+            started = time.perf_counter()
+            run()
+            timings[name].append(time.perf_counter() - started)
+    rows, by_ids = statistics.median(timings["rows"]), statistics.median(timings["ids"])
+    return [
+        "Truth calls (the oracle's per-decision valuation), "
+        f"{calls:,} calls of 8 slots, medians of {repeats} alternated runs: by customer row "
+        f"{rows / calls * 1e3:.2f} ms/call, by customer id (before) {by_ids / calls * 1e3:.2f} "
+        f"ms/call: {by_ids / rows:.2f}x faster.",
+    ]
 
 
 def batch_report(world: ClosedLoopWorld, n: int, workers: int) -> list[str]:

@@ -16,8 +16,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from simulator.closed_loop.checker import Violation, check_contacts
-from simulator.closed_loop.metrics import PolicyMetrics, markdown_table, policy_metrics
-from simulator.closed_loop.policies import DEFAULT_POLICIES, make_policy, split_matched
+from simulator.closed_loop.metrics import (
+    PolicyMetrics,
+    headline_table,
+    markdown_table,
+    policy_metrics,
+)
+from simulator.closed_loop.playbook import scenario_table
+from simulator.closed_loop.policies import (
+    DEFAULT_POLICIES,
+    RANDOM_POLICIES,
+    make_policy,
+    split_matched,
+)
 from simulator.closed_loop.runner import PolicyRun, run_policy
 from simulator.closed_loop.world import ClosedLoopWorld
 
@@ -35,6 +46,24 @@ class ClosedLoopResult:
 
     def table(self) -> str:
         return markdown_table(self.metrics)
+
+    def headline(self) -> str:
+        """True incremental margin per customer and the engine's ratios (:mod:`.metrics`)."""
+        return headline_table(
+            self.runs, self.metrics, self.world.customer_ids, seed=self.world.config.seed
+        )
+
+    def scenarios(self, policies: Sequence[str] = ("rules", "nba", "oracle")) -> str:
+        """True incremental margin per scenario (:mod:`.playbook`)."""
+        world = self.world
+        return scenario_table(
+            self.runs,
+            world.customer_ids,
+            world.catalog,
+            world.mapping,
+            policies=policies,
+            seed=world.config.seed,
+        )
 
     def metric(self, policy: str) -> PolicyMetrics:
         return next(m for m in self.metrics if m.policy == policy)
@@ -123,14 +152,24 @@ def _run_all(
             if progress is not None:
                 progress(name, done, total)
 
-        runs[name] = run_policy(
-            world,
-            make_policy(name, world),
-            name=name,
-            contact_limits=limits.get(name),
-            progress=report,
-        )
+        runs[name] = _run_one(world, name, limits, report)
     return runs
+
+
+def _run_one(
+    world: ClosedLoopWorld,
+    name: str,
+    limits: dict[str, dict[int, int]],
+    progress: Callable[[int, int], None] | None = None,
+) -> PolicyRun:
+    return run_policy(
+        world,
+        make_policy(name, world),
+        name=name,
+        contact_limits=limits.get(name),
+        keep_at_random=split_matched(name)[0] in RANDOM_POLICIES,
+        progress=progress,
+    )
 
 
 #: The world and contact limits shared with forked workers (set only while a pool runs).
@@ -141,4 +180,4 @@ def _run_forked(name: str) -> PolicyRun:
     if _SHARED is None:
         raise RuntimeError("no world was shared with this worker")
     world, limits = _SHARED
-    return run_policy(world, make_policy(name, world), name=name, contact_limits=limits.get(name))
+    return _run_one(world, name, limits)

@@ -17,6 +17,10 @@ truth.
   :class:`~nba.engine.NextBestActionPolicy` because the engine's priority
   formula (one value per action, levers, catalog offer costs, ``min_uplift``)
   cannot encode an arbitrary true margin per channel exactly.
+* :class:`LookaheadOraclePolicy` is the same oracle with a value of waiting: it
+  contacts only if the true margin now beats what the contact costs the best
+  opportunities of the coming days (see its doc): fatigue, caps spent now, and
+  a better moment for the same customer later in the horizon.
 * :class:`TruthScorer` *is* such a scorer: true incremental response
   probabilities, values and offer uplifts, fed to the engine's own formula.
   The gap between ``nba`` and ``nba+truth`` is what better scores would buy;
@@ -25,20 +29,26 @@ truth.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
 
 from nba.arbitration import ChannelAssessment
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
+from nba.events import EventType
 from nba.policy import DecisionPolicy
 from nba.reasons import Reason, ReasonCode
 from nba.scoring import ActionScore
 from nba.screening import ActionCandidate, ChannelSlot
 from simulator import ExpectedValue
 from simulator.closed_loop.mapping import SIMULATED_CHANNELS, Message, MessageMapping
-from simulator.closed_loop.truth import TrueValue
+from simulator.closed_loop.truth import TrueValue, as_ns
 
 
 def _recent_contacts(context: CustomerContext) -> int:
@@ -85,7 +95,7 @@ class _Slots:
 class OraclePolicy(DecisionPolicy):
     """Highest true incremental margin among the slots the rules allow (see module doc)."""
 
-    name = "oracle"
+    name = "oracle-myopic"
 
     def __init__(
         self,
@@ -109,20 +119,247 @@ class OraclePolicy(DecisionPolicy):
             (index, slot.channel): float(m)
             for (index, slot, _), m in zip(slots.pairs, margin, strict=True)
         }
-        out: list[list[ChannelAssessment]] = []
-        for index, candidate in enumerate(candidates):
-            if candidate.action.is_do_nothing:
-                out.append([ChannelAssessment(None, 0.0)])
-                continue
-            out.append(
-                [
-                    ChannelAssessment(slot.channel, by_slot[(index, slot.channel)])
-                    if (index, slot.channel) in by_slot
-                    else ChannelAssessment(slot.channel, 0.0, reason=_unsimulated(slot.channel))
-                    for slot in candidate.slots
-                ]
-            )
+        return _assessments(candidates, by_slot)
+
+
+#: Days ahead the lookahead oracle values: a contact counts in the truth's fatigue
+#: (contacts of the last 7 days) and in the weekly caps for a week.
+LOOKAHEAD_DAYS = 6
+#: A reminder goes out this long after the cart or the browsing that triggers it.
+REMINDER_DELAY = dt.timedelta(hours=1)
+#: Channels a future reminder is valued on (the best one the customer consented to).
+REMINDER_CHANNELS: tuple[Channel, ...] = (Channel.EMAIL, Channel.PUSH, Channel.SMS)
+
+
+@dataclass(frozen=True)
+class FutureTriggers:
+    """When each customer will fill a cart or browse, from the world's background.
+
+    The background (the customers' own behaviour after the cut) is the same for
+    every policy, so an oracle may read ahead in it. ``at`` holds UTC
+    nanoseconds in time order, ``cart`` whether the event is an add-to-cart
+    (else a product view) and ``product`` its product id, per customer.
+    """
+
+    events: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+    @classmethod
+    def of(cls, background: pd.DataFrame) -> FutureTriggers:
+        kinds = {EventType.ADD_TO_CART.value, EventType.PRODUCT_VIEW.value}
+        rows = background[background["event_type"].isin(kinds)]
+        at = as_ns(list(pd.to_datetime(rows["timestamp"], utc=True)))
+        cart = (rows["event_type"] == EventType.ADD_TO_CART.value).to_numpy()
+        products = rows["product_id"].astype(object).to_numpy()
+        customers = rows["customer_id"].astype(str).to_numpy()
+        order = np.lexsort((at, customers))
+        events: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        if order.size:
+            sorted_ids = customers[order]
+            cuts = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
+            for part in np.split(order, cuts):
+                events[str(customers[part[0]])] = (at[part], cart[part], products[part])
+        return cls(events)
+
+    def between(
+        self, customer_id: str, start: dt.datetime, end: dt.datetime
+    ) -> list[tuple[dt.datetime, str, str]]:
+        """The triggers in ``(start, end]``: every cart filled and the last product viewed,
+        as (moment, message kind, product)."""
+        found = self.events.get(customer_id)
+        if found is None:
+            return []
+        at, cart, products = found
+        low, high = np.searchsorted(at, as_ns([start, end]), side="right")
+        out = []
+        last_view = None
+        for i in range(low, high):
+            if cart[i]:
+                out.append((_from_ns(at[i]), "cart_reminder", str(products[i])))
+            else:
+                last_view = i
+        if last_view is not None:
+            out.append((_from_ns(at[last_view]), "browse_reminder", str(products[last_view])))
         return out
+
+
+def _from_ns(ns: np.int64) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(ns) / 1e9, tz=dt.UTC)
+
+
+@dataclass(frozen=True)
+class _Opportunity:
+    """A message the oracle could send later: when, on what channel, and the candidate
+    it repeats (``action_index``; -1 for a reminder of a future cart or browsing)."""
+
+    at: dt.datetime
+    channel: Channel
+    message: Message
+    action_index: int  # the candidate it repeats, -1 for a future trigger
+
+
+class LookaheadOraclePolicy(OraclePolicy):
+    """The oracle with a value of waiting, over the days a contact weighs on.
+
+    For each slot the rules allow now (margin ``m`` now, true and incremental,
+    net of contact, offer and unsubscribe costs), the oracle also values the
+    customer's *future opportunities* under the true response model:
+
+    * each other simulated (action, channel) eligible now, at the same moment 1
+      to ``lookahead_days`` days later: what a contact now costs them is fatigue
+      (one more recent contact in the truth) and caps (an opportunity whose
+      weekly or monthly cap, on its channel or overall, this contact uses up is
+      gone). The slot's own action later is not an opportunity: an oracle that
+      waited for a better day for the same message (tried) kept postponing and
+      earned less;
+    * the carts the customer will fill and the products they will browse within
+      the contact policy's ``message_gap_hours`` (read ahead in the background,
+      :class:`FutureTriggers`): a reminder an hour later, on their best
+      consented channel; a contact now delays it to the end of the gap, when the
+      cart is older.
+
+    With ``F0`` the best of these future opportunities if the oracle waits (none:
+    0) and ``F1`` the best after sending this slot now, the slot is worth
+    ``m + F1 - F0``: the oracle sends the slot of highest such value when it is
+    positive, else waits. That value is its priority, so the volume-matched
+    variant keeps its best contacts. It is greedy: one contact ahead, opportunities
+    valued one at a time, and it does not re-plan its later contacts.
+    """
+
+    name = "oracle"
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        contact_policy: ContactPolicy | None = None,
+        *,
+        truth: TrueValue,
+        mapping: MessageMapping,
+        triggers: FutureTriggers | None = None,
+        horizon_end: dt.datetime | None = None,
+        lookahead_days: int = LOOKAHEAD_DAYS,
+        max_actions: int = 1,
+    ) -> None:
+        super().__init__(
+            catalog, contact_policy, truth=truth, mapping=mapping, max_actions=max_actions
+        )
+        if lookahead_days < 1:
+            raise ValueError(f"lookahead_days must be at least 1, got {lookahead_days}")
+        self.triggers = triggers
+        self.horizon_end = horizon_end
+        self.lookahead_days = lookahead_days
+
+    def _assess(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> list[list[ChannelAssessment]]:
+        now = _Slots(context, candidates, self.mapping).pairs
+        later = self._opportunities(context, now)
+        gap = self._gap()
+        # per slot sent now, when each opportunity could still go out
+        delayed = [
+            [o.at if o.action_index >= 0 else max(o.at, slot.send.at + gap) for o in later]
+            for _, slot, _ in now
+        ]
+        recent = _recent_contacts(context)
+        n, m = len(now), len(later)
+        at = [slot.send.at for _, slot, _ in now] + [o.at for o in later]
+        at += [t for row in delayed for t in row]
+        channels = [slot.channel for _, slot, _ in now] + [o.channel for o in later] * (n + 1)
+        messages = [message for _, _, message in now] + [o.message for o in later] * (n + 1)
+        margin = self.truth.incremental(
+            [context.customer_id] * len(at),
+            channels,
+            at,
+            messages,
+            [recent] * (n + m) + [recent + 1] * (n * m),
+        ).margin
+        value = margin[:n]
+        if m:
+            waited = margin[n : n + m]
+            after = margin[n + m :].reshape(n, m)
+            open_now = np.array([not self._capped(context, o.channel, None) for o in later])
+            repeats = np.array([o.action_index for o in later])
+            end = self.horizon_end
+            for k, (index, slot, _) in enumerate(now):
+                others = open_now & (repeats != index)
+                best_if_waiting = max(0.0, float(waited[others].max(initial=0.0)))
+                still = others & np.array(
+                    [not self._capped(context, o.channel, slot.channel) for o in later]
+                )
+                if end is not None:
+                    still &= np.array([t < end for t in delayed[k]])
+                best_after = max(0.0, float(after[k][still].max(initial=0.0)))
+                value[k] += best_after - best_if_waiting
+        by_slot = {
+            (index, slot.channel): float(v) for (index, slot, _), v in zip(now, value, strict=True)
+        }
+        return _assessments(candidates, by_slot)
+
+    def _gap(self) -> dt.timedelta:
+        hours = self.contact_policy.message_gap_hours
+        return dt.timedelta(hours=hours or 0.0)
+
+    def _opportunities(
+        self, context: CustomerContext, now: Sequence[tuple[int, ChannelSlot, Message]]
+    ) -> list[_Opportunity]:
+        end = self.horizon_end
+        out = [
+            _Opportunity(slot.send.at + dt.timedelta(days=day), slot.channel, message, index)
+            for index, slot, message in now
+            for day in range(1, self.lookahead_days + 1)
+        ]
+        if self.triggers is not None and now:
+            start = context.now_utc
+            channels = [
+                c
+                for c in REMINDER_CHANNELS
+                if context.profile.consented(c) and c in SIMULATED_CHANNELS
+            ]
+            for moment, kind, product in self.triggers.between(
+                context.customer_id, start, start + self._gap()
+            ):
+                message = Message(kind, None, product)
+                out += [_Opportunity(moment + REMINDER_DELAY, c, message, -1) for c in channels]
+        return [o for o in out if end is None or o.at < end]
+
+    def _capped(self, context: CustomerContext, channel: Channel, sent: Channel | None) -> bool:
+        """Whether a contact on ``channel`` in the coming days is over a weekly or monthly
+        cap, after one more contact on ``sent`` (``None``: none)."""
+        history, policy = context.contacts, self.contact_policy
+        rules = policy.rules(channel)
+        extra = int(sent == channel)
+        for cap, used in (
+            (rules.cap_7d, history.contacts_7d.get(channel, 0)),
+            (rules.cap_30d, history.contacts_30d.get(channel, 0)),
+        ):
+            if cap is not None and used + extra >= cap:
+                return True
+        if not rules.counts_toward_total or policy.cap_7d is None:
+            return False
+        counted = sum(
+            v for c, v in history.contacts_7d.items() if policy.rules(c).counts_toward_total
+        )
+        extra = int(sent is not None and policy.rules(sent).counts_toward_total)
+        return counted + extra >= policy.cap_7d
+
+
+def _assessments(
+    candidates: Sequence[ActionCandidate], by_slot: dict[tuple[int, Channel], float]
+) -> list[list[ChannelAssessment]]:
+    """Each candidate's slots valued by ``by_slot`` (do-nothing 0; unsimulated channels out)."""
+    out: list[list[ChannelAssessment]] = []
+    for index, candidate in enumerate(candidates):
+        if candidate.action.is_do_nothing:
+            out.append([ChannelAssessment(None, 0.0)])
+            continue
+        out.append(
+            [
+                ChannelAssessment(slot.channel, by_slot[(index, slot.channel)])
+                if (index, slot.channel) in by_slot
+                else ChannelAssessment(slot.channel, 0.0, reason=_unsimulated(slot.channel))
+                for slot in candidate.slots
+            ]
+        )
+    return out
 
 
 class TruthScorer:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
 import heapq
 import time
 from collections.abc import Callable, Mapping
@@ -208,6 +209,7 @@ def run_policy(
     *,
     name: str | None = None,
     contact_limits: Mapping[int, int] | None = None,
+    keep_at_random: bool = False,
     progress: Progress | None = None,
     on_decision: Callable[[RoutedDecision], None] | None = None,
     learn: bool | MemoryResponseStats = True,
@@ -218,8 +220,9 @@ def run_policy(
 
     With ``contact_limits`` (tick -> number of contacts), at most that many of a
     tick's decisions that contact someone are kept, those of highest priority;
-    the others are held back (no contact, nothing consumed). It serves to compare
-    policies at the same contact volume.
+    the others are held back (no contact, nothing consumed); with ``keep_at_random``
+    the kept ones are a uniformly drawn subset instead (for a random policy, whose
+    priorities mean nothing). It serves to compare policies at the same contact volume.
 
     ``on_decision`` is called with every decision and its arm, as made (e.g. to log it).
     ``learn`` keeps response statistics (``half_life_days`` their half-life, the default
@@ -295,7 +298,8 @@ def run_policy(
             made.append((profile, decision))
         held: set[str] = set()
         if contact_limits is not None:
-            held = _held_back(made, contact_limits.get(tick, 0))
+            draw = f"{config.seed}:{tick}" if keep_at_random else None
+            held = _held_back(made, contact_limits.get(tick, 0), draw)
             for _, decision in made:
                 if decision.decision_id in held:
                     state.contacts.count_usage(now.date(), decision.consumed, sign=-1)
@@ -339,11 +343,17 @@ def run_policy(
     )
 
 
-def _held_back(made: list[tuple[CustomerProfile, Decision]], limit: int) -> set[str]:
-    """Ids of the contacting decisions beyond the ``limit`` of highest priority."""
-    contacting = [d for _, d in made if d.contacts]
-    contacting.sort(key=lambda d: -d.contacts[0].priority)
-    return {d.decision_id for d in contacting[max(0, limit) :]}
+def _held_back(
+    made: list[tuple[CustomerProfile, Decision]], limit: int, draw: str | None = None
+) -> set[str]:
+    """Ids of the contacting decisions beyond the ``limit`` of highest priority, or,
+    with a ``draw`` seed, beyond ``limit`` drawn uniformly (reproducibly)."""
+    contacting = [(p.customer_id, d) for p, d in made if d.contacts]
+    if draw is None:
+        contacting.sort(key=lambda c: -c[1].contacts[0].priority)
+    else:
+        contacting.sort(key=lambda c: hashlib.blake2b(f"{draw}:{c[0]}".encode()).digest())
+    return {d.decision_id for _, d in contacting[max(0, limit) :]}
 
 
 CONTACT_COLUMNS = (

@@ -20,6 +20,8 @@ import numpy as np
 from nba.channels import Channel
 from simulator import ExpectedValue, ResponseModel
 from simulator.closed_loop.mapping import Message
+from simulator.config import MESSAGE_CHANNELS
+from simulator.response.lookup import MessageBatch
 
 
 def as_ns(moments: Sequence[dt.datetime]) -> np.ndarray:
@@ -32,6 +34,34 @@ class TrueValue:
 
     def __init__(self, response: ResponseModel) -> None:
         self.response = response
+        # ids resolved to the model's row indices once, not through pandas on every call
+        # (most calls value the few slots of one decision, where that lookup dominated)
+        self._rows = {str(c): i for i, c in enumerate(response.customer_ids)}
+        self._channels = {c: i for i, c in enumerate(MESSAGE_CHANNELS)}
+        self._codes: dict[tuple[Message, bool], tuple[int, int, int, int]] = {}
+
+    def _message_codes(self, message: Message, with_offer: bool) -> tuple[int, int, int, int]:
+        """(kind, category, product, offer) of ``message`` as the model's indices, resolved
+        by the model's own lookup once per message (-1: none; a product's category is its
+        product's)."""
+        key = (message, with_offer)
+        found = self._codes.get(key)
+        if found is None:
+            options = {
+                "kind": message.kind,
+                "category": message.category,
+                "product": message.product,
+                "offer": message.offer if with_offer else None,
+            }
+            batch = self.response.lookup.batch([0], 0, 0, options)
+            found = (
+                int(batch.kind[0]),
+                int(batch.category[0]),
+                int(batch.product[0]),
+                int(batch.offer[0]),
+            )
+            self._codes[key] = found
+        return found
 
     def incremental(
         self,
@@ -51,14 +81,17 @@ class TrueValue:
             empty = np.zeros(0)
             return ExpectedValue(empty, empty, empty, empty, empty, empty, empty)
         times = as_ns(send_at)
-        value = self.response.expected_value(
-            np.asarray(customers, dtype=object),
-            np.array([c.value for c in channels], dtype=object),
+        rows = np.fromiter((self._rows[c] for c in customers), dtype=np.intp, count=len(customers))
+        codes = np.array([self._message_codes(m, with_offers) for m in messages], dtype=np.intp)
+        batch = MessageBatch(
+            rows,
+            np.array([self._channels[c] for c in channels], dtype=np.intp),
             times,
-            kind=np.array([m.kind for m in messages], dtype=object),
-            category=np.array([m.category for m in messages], dtype=object),
-            product=np.array([m.product for m in messages], dtype=object),
-            offer=np.array([m.offer if with_offers else None for m in messages], dtype=object),
-            recent_contacts=np.asarray(recent_contacts, dtype=float),
+            codes[:, 0],
+            codes[:, 1],
+            codes[:, 2],
+            codes[:, 3],
+            np.asarray(recent_contacts, dtype=float),
         )
-        return value - self.response.baseline(np.asarray(customers, dtype=object), times)
+        truth = self.response.true_response
+        return truth.terms(batch).expected_value() - truth.baseline(rows, times)

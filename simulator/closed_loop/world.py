@@ -20,6 +20,7 @@ the loop could not know theirs at sign-up.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +143,7 @@ class ClosedLoopWorld:
     def end(self) -> dt.datetime:
         return self.cut + dt.timedelta(days=self.config.days)
 
-    @property
+    @functools.cached_property
     def truth(self) -> TrueValue:
         return TrueValue(self.response)
 
