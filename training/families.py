@@ -54,6 +54,7 @@ from training.send_time import (
     evaluate_send_time,
 )
 from training.truth import SimulatorTruth
+from training.uplift_learners import BoostingConfig
 
 
 class RecommenderTraining(TrainingPipeline[Recommender, RecommenderSelection]):
@@ -243,7 +244,9 @@ class ChannelsTraining(SendsTraining[ChannelPropensityModel, ChannelEvaluation, 
 
     def _evaluate_on_sends(self, data: RetailDataset) -> ChannelEvaluation:
         truth = self.truth.engagement if self.truth is not None else None
-        evaluation, _ = evaluate_channels(self.examples, self.config, truth=truth)
+        evaluation, _ = evaluate_channels(
+            self.examples, self.config, truth=truth, boosted=BoostingConfig(seed=self.config.seed)
+        )
         return evaluation
 
     def _fit(

@@ -539,6 +539,9 @@ class UpliftEvaluation:
     truth_top30: dict[str, float] = field(default_factory=dict)  # mean true uplift of top 30%
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     split: str = "held-out"
+    #: Spearman with the true uplift among sends whose offer has a cost (a discount, free
+    #: shipping, points): what is left to rank once offers of no value are ranked last.
+    truth_spearman_valued: dict[str, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {
@@ -553,6 +556,8 @@ class UpliftEvaluation:
             out[f"{name}_truth_spearman"] = v
         for name, v in self.truth_top30.items():
             out[f"{name}_true_uplift_top30"] = v
+        for name, v in self.truth_spearman_valued.items():
+            out[f"{name}_truth_spearman_valued_offers"] = v
         return out
 
     def markdown(self) -> str:
@@ -561,16 +566,20 @@ class UpliftEvaluation:
             f"({self.n_test:,} sends)",
             "",
             "| model | Qini | uplift@10% | uplift@30% | Spearman vs true uplift "
-            "| true uplift of top 30% |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| true uplift of top 30% | Spearman, offers with a cost |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
+
+        def cell(value: float | None, digits: int) -> str:
+            return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
         for name, q in self.qini.items():
             at = self.uplift_at[name]
-            rho = self.truth_spearman.get(name)
-            top = self.truth_top30.get(name)
             lines.append(
                 f"| {name} | {q:.5f} | {at['10%']:.4f} | {at['30%']:.4f} | "
-                f"{'-' if rho is None else f'{rho:.3f}'} | {'-' if top is None else f'{top:.5f}'} |"
+                f"{cell(self.truth_spearman.get(name), 3)} | "
+                f"{cell(self.truth_top30.get(name), 5)} | "
+                f"{cell(self.truth_spearman_valued.get(name), 3)} |"
             )
         return "\n".join(lines)
 
@@ -654,14 +663,20 @@ def measure_uplift(
     curves["random"] = qini_curve(draws[0], treated, outcome)
     spearman: dict[str, float] = {}
     top30: dict[str, float] = {}
+    valued_rho: dict[str, float] = {}
     if true_uplift is not None:
         from scipy.stats import spearmanr
 
+        valued = test.rows["offer_cost"].to_numpy(dtype=float) > 0
         ranked = {**scores, "random": draws[0], "truth": true_uplift}
         n_top = max(1, round(0.3 * len(test)))
         for name, s in ranked.items():
             if name != "truth":
                 spearman[name] = float(spearmanr(s, true_uplift).statistic)
+                if valued.sum() > 2:
+                    valued_rho[name] = float(spearmanr(s[valued], true_uplift[valued]).statistic)
             top30[name] = float(true_uplift[np.argsort(-s, kind="stable")[:n_top]].mean())
         top30["everyone"] = float(true_uplift.mean())
-    return UpliftEvaluation(cut, n_train, len(test), qini, at, spearman, top30, curves, split)
+    return UpliftEvaluation(
+        cut, n_train, len(test), qini, at, spearman, top30, curves, split, valued_rho
+    )
