@@ -107,21 +107,23 @@ def _scores(
 ) -> tuple[dict[str, np.ndarray], ContactExamples, float, dict[str, float]]:
     """Fit each config on ``train``; their uplift on ``test`` (restricted to the channels
     the models know, with offer costs), the reference basket and each fit's seconds."""
+    # every model fitted on ``train`` builds the same design: built once here
     reference = OfferUpliftModel(OfferConfig(method=RULE_METHOD)).fit(train, offers)
     test = offer_costs(test, reference)
+    train_matrix, test_matrix = reference.design(train), reference.design(test)
     scores: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     for name, config in configs.items():
         started = time.perf_counter()
         try:
-            model = OfferUpliftModel(config).fit(train, offers)
+            model = OfferUpliftModel(config).fit(train, offers, train_matrix)
         except FAMILY_ERRORS as exc:
             skipped[name] = f"{type(exc).__name__}: {exc}"
             if report:
                 report(f"offers: {name} cannot be fitted on this data ({exc})")
             continue
         seconds[name] = time.perf_counter() - started
-        scores[name] = model.uplift_examples(test)
+        scores[name] = model.uplift_examples(test, test_matrix)
     scores["value_share"] = value_share(test, reference.reference_basket)
     return scores, test, reference.reference_basket, seconds
 

@@ -260,7 +260,11 @@ class OfferUpliftModel:
             return bool(self.offers)
         return self.learner is not None or self.treated is not None
 
-    def fit(self, examples: ContactExamples, offers: pd.DataFrame) -> OfferUpliftModel:
+    def fit(
+        self, examples: ContactExamples, offers: pd.DataFrame, matrix: np.ndarray | None = None
+    ) -> OfferUpliftModel:
+        """Fit on the offer groups' ``examples``. ``matrix`` is their :meth:`design` when
+        already built by a model fitted on the same examples (it depends only on them)."""
         rows = examples.rows
         for column in ("treated", "purchased", "offer_id"):
             if column not in rows:
@@ -280,7 +284,7 @@ class OfferUpliftModel:
         cfg = self.config
         if self.is_rule:
             return self
-        matrix = self.design(examples)
+        matrix = self.design(examples) if matrix is None else matrix
         y = rows["purchased"].to_numpy(dtype=int)
         if cfg.method in BOOSTED_METHODS:
             self.learner = self._boosted(matrix.shape[1]).fit(
@@ -401,8 +405,11 @@ class OfferUpliftModel:
         p_t = treated.probability(matrix)
         return p_t, p_t - control.probability(matrix)
 
-    def uplift_examples(self, examples: ContactExamples) -> np.ndarray:
-        """The estimated uplift of each example's offer, shape ``(n,)``."""
+    def uplift_examples(
+        self, examples: ContactExamples, matrix: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The estimated uplift of each example's offer, shape ``(n,)`` (``matrix``: their
+        :meth:`design` by a model fitted on the same examples, when already built)."""
         if self.is_rule:
             costs = (
                 examples.rows["offer_id"]
@@ -417,7 +424,7 @@ class OfferUpliftModel:
                 ),
                 self.reference_basket,
             )
-        return self._score(self.design(examples))[1]
+        return self._score(self.design(examples) if matrix is None else matrix)[1]
 
     def predict(
         self,
