@@ -3,19 +3,29 @@ validation Qini and gated on the held-out test, agreement with the true uplift."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.contract import OfferKind
 from features.dataset import RetailDataset
+from nba.actions import Action
 from nba.channels import Channel
+from nba.context import CustomerContext
 from nba.profile import CustomerProfile
+from nba.scoring import RuleBasedScorer
+from nba.screening import ActionCandidate, ChannelSlot
+from nba.timing import SendTime
 from simulator import Campaign, SimulatorConfig, simulate
+from training.api import train_offers
 from training.examples import ContactExamples
+from training.model_scorer import ModelScorer
 from training.offer_selection import OfferSelection, select_offers
 from training.offers import (
     METHODS,
+    RULE_METHOD,
     OfferConfig,
     OfferSpec,
     OfferUpliftModel,
@@ -24,7 +34,10 @@ from training.offers import (
     offer_sends,
     treatment_shares,
 )
+from training.registry import ModelRegistry
+from training.selection import CHAMPION_ROW
 from training.truth import SimulatorTruth
+from training.uplift_learners import BoostingConfig
 
 #: A retailer that tests its offers twice a week on e-mail and weekly on SMS (half of
 #: each campaign's recipients get the offer), so that a small world has enough sends.
@@ -178,3 +191,63 @@ def test_bad_inputs_raise_clear_errors(
         select_offers(examples, data.offers, methods=["magic"])
     with pytest.raises(ValueError, match="validation_fraction must be in"):
         select_offers(examples, data.offers, validation_fraction=0.7)
+
+
+def test_gated_promotion_keeps_the_champion_unless_forced(
+    world: tuple[RetailDataset, SimulatorTruth], examples: ContactExamples, tmp_path: Path
+) -> None:
+    data, _ = world
+    registry = ModelRegistry(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    every_other = examples.take(np.arange(len(examples)) % 2 == 0)
+    options = {
+        "registry": registry,
+        "model_name": "offers-gated",
+        "examples": every_other,
+        "config": OfferConfig(boosting=BoostingConfig(n_estimators=20)),  # fast, not good
+        "methods": ("t_learner_lgbm", "proportional_lgbm", RULE_METHOD),
+    }
+    first = train_offers(data, promote=True, force=True, **options)  # type: ignore[arg-type]
+    assert first.promoted and first.version is not None
+    assert registry.champion("offers-gated") == first.version.version
+    second = train_offers(data, promote=True, **options)  # type: ignore[arg-type]
+    assert second.evaluation is not None and second.version is not None
+    # the champion's recipe was refitted and measured on the same held-out sends
+    assert CHAMPION_ROW in second.evaluation.test.qini
+    assert second.promoted == second.evaluation.promotion.allowed
+    expected = second.version.version if second.promoted else first.version.version
+    assert registry.champion("offers-gated") == expected
+    assert isinstance(registry.load_model("offers-gated"), OfferUpliftModel)
+
+
+def test_a_rule_champion_serves_the_rule_based_uplift(
+    world: tuple[RetailDataset, SimulatorTruth], examples: ContactExamples
+) -> None:
+    data, _ = world
+    rule = OfferUpliftModel(OfferConfig(method=RULE_METHOD)).fit(examples, data.offers)
+    action = Action.model_validate(
+        {
+            "id": "ten_percent",
+            "type": "offer",
+            "channels": ["email", "sms"],
+            "value": 8.0,
+            "offer": {"id": "ten", "kind": "percent_discount", "value": 10, "cost": 6.0},
+        }
+    )
+    profile = examples.profiles[5]
+    assert profile.as_of is not None
+    context = CustomerContext(profile, profile.as_of)
+    slots = tuple(
+        ChannelSlot(c, SendTime(context.now, context.now, "test"))
+        for c in (Channel.EMAIL, Channel.SMS)
+    )
+    candidate = ActionCandidate(action, 8.0, None, slots)
+    [served] = ModelScorer(uplift=rule).score(context, [candidate])
+    [plain] = RuleBasedScorer().score(context, [candidate])
+    assert served.uplift == plain.uplift
+    learned = OfferUpliftModel(OfferConfig(method="proportional_lgbm")).fit(examples, data.offers)
+    [scored] = ModelScorer(uplift=learned).score(context, [candidate])
+    _, expected = learned.predict(
+        profile, [Channel.EMAIL], [OfferSpec(OfferKind.PERCENT_DISCOUNT, 6.0)]
+    )
+    assert scored.uplift is not None
+    assert scored.uplift[Channel.EMAIL] == pytest.approx(float(expected[0]))

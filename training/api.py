@@ -44,7 +44,7 @@ from training.families import (
 )
 from training.model_scorer import ModelScorer
 from training.offer_selection import OfferSelection
-from training.offers import OfferConfig, OfferUpliftModel, offer_examples
+from training.offers import METHODS, OfferConfig, OfferUpliftModel, offer_examples
 from training.pipeline import ModelRun, Report, RunOptions
 from training.propensity import ChannelEvaluation, ChannelPropensityModel, PropensityConfig
 from training.recommendation import Recommender
@@ -181,12 +181,14 @@ def train_offers(
     truth: SimulatorTruth | None = None,
     max_examples: int | None = DEFAULT_MAX_EXAMPLES,
     examples: ContactExamples | None = None,
+    methods: Sequence[str] = METHODS,
     **options: Unpack[RunOptions],
 ) -> ModelRun[OfferUpliftModel, OfferSelection]:
     """Offer uplift: every learner and the fixed rule on a validation split, the chosen one
     on the held-out test against the rules, random targeting and (when promoting) the
     champion's recipe (Qini, uplift@k; true uplift on the simulator); refit on every
-    example, log and register; promoted only when it wins there, unless ``force``."""
+    example, log and register; promoted only when it wins there, unless ``force``.
+    ``methods`` are the candidates (:data:`~training.offers.METHODS` by default)."""
     config = config or OfferConfig()
     report = options.get("report")
     if examples is None:
@@ -196,7 +198,8 @@ def train_offers(
     if options.get("promote") and registry is not None:
         name = options.get("model_name") or OFFERS_NAME
         champion = _current_champion(registry, name, report, OfferUpliftModel)
-    return OffersTraining(examples, config, truth, champion=champion).run(data, **options)
+    family = OffersTraining(examples, config, truth, champion=champion, methods=methods)
+    return family.run(data, **options)
 
 
 def train_send_time(

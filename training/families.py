@@ -35,7 +35,7 @@ from training.data import training_data
 from training.evaluation import EvaluationProtocol
 from training.examples import ContactExamples
 from training.offer_selection import OfferSelection, select_offers
-from training.offers import OfferConfig, OfferUpliftModel
+from training.offers import METHODS, OfferConfig, OfferUpliftModel
 from training.pipeline import Evaluation, Report, TrainingPipeline
 from training.propensity import (
     ChannelEvaluation,
@@ -297,15 +297,18 @@ class OffersTraining(SendsTraining[OfferUpliftModel, OfferSelection, OfferConfig
         truth: SimulatorTruth | None = None,
         *,
         champion: OfferUpliftModel | None = None,
+        methods: Sequence[str] = METHODS,
     ) -> None:
         super().__init__(examples, config, truth)
         self.champion = champion
+        self.methods = tuple(methods)
 
     def _evaluate_on_sends(self, data: RetailDataset) -> OfferSelection:
         return select_offers(
             self.examples,
             data.offers,
             base=self.config,
+            methods=self.methods,
             truth=self.truth.uplift if self.truth is not None else None,
             champion=self.champion,
         )
