@@ -11,33 +11,36 @@ send. Features are the customer's point-in-time profile
 value share (cost over the customer's basket) and cost, with interactions of
 the customer's promotion sensitivity with the offer.
 
-Method: a **two-model (T-) learner with coupled arms**. Each arm is a
-logistic regression, P(purchase | x, offer) and P(purchase | x, no offer),
-and the uplift is the difference of their probabilities. The arms are fitted
-together as ``logit = b + w.x + t (w_t + v.x_e)``: the treated arm is the
-control arm plus a difference ``(w_t, v)`` whose L2 penalty is
-``1 / interaction_weight**2`` times stronger, and that difference depends only
-on the effect columns ``x_e`` (``OfferConfig.effect``): ``"pull"`` (default)
-the channel and the offer's pull on the customer (promotion sensitivity x
-value share, and that x the customer's open rate on the channel), ``"offer"``
-every offer column, ``"all"`` every column (an S-learner with treatment
-interactions). ``method="independent"`` fits the two arms separately, the
-textbook T-learner; it is reported as a baseline in every evaluation, with
-random and rule-based targeting.
+Methods (:data:`METHODS`; :mod:`training.offer_selection` fits every one and
+the fixed rule, chooses on a validation split and gates promotion on a later
+test):
 
-Why: treatment is randomised within a group, so no propensity weighting is
-needed. But the outcome is dominated by organic buying: on the simulator true
-uplifts are a few tenths of a percent for a 15-20 % purchase rate, so two
-independent arms each fit that noise and their difference is mostly noise
-(Spearman with the true uplift -0.03 on average over six small simulated
-worlds). Sharing the baseline and letting the effect vary with a few
-meaningful terms leaves a handful of parameters to estimate (0.18 on the same
-worlds). The class-transformation method needs every group's treatment share
-to be one known constant and its single transformed label is as noisy as the
-independent arms. Both arms reduce to coefficient vectors, so one customer's
-candidates are scored by two matrix products. Known weakness: with a few
-thousand sends the ranking is noisy, and the fixed rule (promotion
-sensitivity x value share) is often as good; see BENCHMARKS.md.
+- ``logistic_coupled``: a two-model (T-) learner of logistic regressions whose
+  arms share a baseline, ``logit = b + w.x + t (w_t + v.x_e)``: the treated arm
+  is the control arm plus a difference ``(w_t, v)`` whose L2 penalty is
+  ``1 / interaction_weight**2`` times stronger, depending only on the effect
+  columns ``x_e`` (``OfferConfig.effect``: ``"pull"`` the channel and the
+  offer's pull, promotion sensitivity x value share and that x the open rate;
+  ``"offer"`` every offer column; ``"all"`` every column);
+- ``logistic_independent``: the textbook T-learner, two separate arms;
+- ``t_learner_lgbm``, ``x_learner_lgbm``, ``dr_learner_lgbm``: meta-learners with
+  LightGBM base models (:mod:`training.uplift_learners`), given each send's
+  known probability of treatment (:func:`treatment_shares`, the group's share);
+- ``proportional_lgbm``: P(purchase without the offer) by LightGBM, times a
+  relative lift proportional to the offer's value share (one coefficient fitted
+  on the randomised groups);
+- ``rule``: the fixed rule, promotion sensitivity x value share (what the
+  engine's rule-based scorer grows its uplift with). A registered rule serves
+  as the rule-based scorer itself (:attr:`OfferUpliftModel.is_rule`).
+
+Why so many: the outcome is dominated by organic buying (true uplifts are a
+few tenths of a percent for a 12-15 % purchase rate), so a learner that
+estimates the difference of two noisy arms mostly fits noise, and which one
+ranks best depends on the data: they are compared on held-out sends, in the
+same run, with the fixed rules and random targeting (BENCHMARKS.md has them on
+the simulator against the true uplift). The logistic arms reduce to
+coefficient vectors (one customer's candidates are two matrix products); the
+boosted learners cost one LightGBM call per model and customer.
 
 >>> OFFER_FEATURES[:2]
 ('kind_percent_discount', 'kind_fixed_discount')
