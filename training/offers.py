@@ -594,6 +594,16 @@ class UpliftEvaluation:
         return "\n".join(lines)
 
 
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation; NaN when either side is constant (a rule that gives
+    every send the same score ranks nothing)."""
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
 def offer_split(
     examples: ContactExamples, test_fraction: float
 ) -> tuple[pd.Timestamp, ContactExamples, ContactExamples]:
@@ -675,16 +685,14 @@ def measure_uplift(
     top30: dict[str, float] = {}
     valued_rho: dict[str, float] = {}
     if true_uplift is not None:
-        from scipy.stats import spearmanr
-
         valued = test.rows["offer_cost"].to_numpy(dtype=float) > 0
         ranked = {**scores, "random": draws[0], "truth": true_uplift}
         n_top = max(1, round(0.3 * len(test)))
         for name, s in ranked.items():
             if name != "truth":
-                spearman[name] = float(spearmanr(s, true_uplift).statistic)
+                spearman[name] = _spearman(s, true_uplift)
                 if valued.sum() > 2:
-                    valued_rho[name] = float(spearmanr(s[valued], true_uplift[valued]).statistic)
+                    valued_rho[name] = _spearman(s[valued], true_uplift[valued])
             top30[name] = float(true_uplift[np.argsort(-s, kind="stable")[:n_top]].mean())
         top30["everyone"] = float(true_uplift.mean())
     return UpliftEvaluation(
