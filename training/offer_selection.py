@@ -45,7 +45,13 @@ from training.offers import (
     offer_split,
     value_share,
 )
-from training.selection import CHAMPION_ROW, FAMILY_ERRORS, Promotion, promotion_verdict
+from training.selection import (
+    CHAMPION_ROW,
+    FAMILY_ERRORS,
+    Promotion,
+    promotion_verdict,
+    selection_markdown,
+)
 
 Report = Callable[[str], None]
 
@@ -80,21 +86,13 @@ class OfferSelection:
         return out
 
     def markdown(self) -> str:
-        lines = [
-            "Validation (chooses the method, on Qini):",
-            "",
-            self.validation.markdown(),
-            "",
-            "Held-out test (decides promotion, on Qini):",
-            "",
-            self.test.markdown(),
-            "",
-            f"Chosen by validation: {self.chosen.method}.",
-        ]
-        lines += [f"Not evaluated: {name}: {why}" for name, why in self.skipped.items()]
-        verdict = "may be promoted" if self.promotion.allowed else "not promoted"
-        lines.append(f"Promotion: {verdict}: {self.promotion.reason}")
-        return "\n".join(lines)
+        return selection_markdown(
+            ("the method, on Qini", self.validation.markdown()),
+            ("promotion, on Qini", self.test.markdown()),
+            self.chosen.method,
+            self.skipped,
+            self.promotion,
+        )
 
 
 def _scores(

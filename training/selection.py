@@ -82,23 +82,39 @@ class RecommenderSelection:
         return next((r for r in self.test.results if r.model == name), None)
 
     def markdown(self) -> str:
-        lines = [
-            f"Protocol: {self.protocol.describe(self.weights)}.",
-            "",
-            "Validation (chooses the family):",
-            "",
-            self.validation.markdown(),
-            "",
-            "Held-out test (decides promotion):",
-            "",
-            self.test.markdown(),
-            "",
-            f"Chosen by validation: {self.chosen.label()}.",
-        ]
-        lines += [f"Not evaluated: {name}: {why}" for name, why in self.skipped.items()]
-        verdict = "may be promoted" if self.promotion.allowed else "not promoted"
-        lines.append(f"Promotion: {verdict}: {self.promotion.reason}")
-        return "\n".join(lines)
+        return f"Protocol: {self.protocol.describe(self.weights)}.\n\n" + selection_markdown(
+            ("the family", self.validation.markdown()),
+            ("promotion", self.test.markdown()),
+            self.chosen.label(),
+            self.skipped,
+            self.promotion,
+        )
+
+
+def selection_markdown(
+    validation: tuple[str, str],
+    test: tuple[str, str],
+    chosen: str,
+    skipped: Mapping[str, str],
+    promotion: Promotion,
+) -> str:
+    """The tables that decided a selection (``(what it decides, table)`` for the validation
+    and the test), the choice, what could not be evaluated and the promotion verdict."""
+    lines = [
+        f"Validation (chooses {validation[0]}):",
+        "",
+        validation[1],
+        "",
+        f"Held-out test (decides {test[0]}):",
+        "",
+        test[1],
+        "",
+        f"Chosen by validation: {chosen}.",
+    ]
+    lines += [f"Not evaluated: {name}: {why}" for name, why in skipped.items()]
+    verdict = "may be promoted" if promotion.allowed else "not promoted"
+    lines.append(f"Promotion: {verdict}: {promotion.reason}")
+    return "\n".join(lines)
 
 
 def _fit_and_measure(
