@@ -13,6 +13,12 @@ same time split of N sampled sends of each seed.
 
     .venv/bin/python benchmarks/bench_uplift.py [--customers 20000] [--days 90]
         [--seeds 11 12 13] [--max-examples 60000] [--channels 30000]
+    .venv/bin/python benchmarks/bench_uplift.py --scoring-only [--customers 20000]
+        [--max-examples 15000]
+
+``--scoring-only`` times one customer's scoring (10 channel x offer pairs,
+``OfferUpliftModel.predict``, what the engine's scorer calls) by the logistic
+T-learner and two boosted learners, alternated, median of 5 rounds of 200 customers.
 
 Prints Markdown to paste into BENCHMARKS.md.
 """
@@ -106,6 +112,39 @@ def _channels(evaluations: list[ChannelEvaluation]) -> str:
     return "\n".join(lines)
 
 
+def scoring(customers: int, days: int, max_examples: int) -> None:
+    """Per-customer scoring time of the logistic and boosted learners, alternated."""
+    from nba.actions import OfferKind
+    from nba.channels import Channel
+    from training.offers import OfferConfig, OfferSpec, OfferUpliftModel
+
+    sim = simulate(SimulatorConfig(n_customers=customers, days=days, seed=11))
+    data = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
+    examples = offer_examples(data, max_examples, 0)
+    methods = ("logistic_coupled", "proportional_lgbm", "x_learner_lgbm")
+    models = {
+        m: OfferUpliftModel(OfferConfig(method=m)).fit(examples, data.offers) for m in methods
+    }
+    channels = [c for c in (Channel.EMAIL, Channel.SMS) if c in models[methods[0]].channels]
+    pairs = [(channels[i % len(channels)], 5.0 + i) for i in range(10)]
+    specs = [OfferSpec(OfferKind.PERCENT_DISCOUNT, cost) for _, cost in pairs]
+    profiles = examples.profiles[:200]
+    runs: dict[str, list[float]] = {m: [] for m in methods}
+    for _ in range(5):
+        for name, model in models.items():
+            started = time.perf_counter()
+            for profile in profiles:
+                model.predict(profile, [c for c, _ in pairs], specs)
+            runs[name].append((time.perf_counter() - started) / len(profiles) * 1e3)
+    load = os.getloadavg()
+    print(f"\nScoring one customer, 10 (channel, offer) pairs; load {load[0]:.1f}\n")
+    print("| learner | ms per customer (median of 5) | vs logistic |\n|---|---:|---:|")
+    base = statistics.median(runs[methods[0]])
+    for name, values in runs.items():
+        ms = statistics.median(values)
+        print(f"| {name} | {ms:.3f} | {ms / base:.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
@@ -113,8 +152,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
     parser.add_argument("--max-examples", type=int, default=60_000)
     parser.add_argument("--channels", type=int, default=0, help="sends for the channel check")
+    parser.add_argument("--scoring-only", action="store_true", help="time scoring only")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
+    if args.scoring_only:
+        scoring(args.customers, args.days, args.max_examples)
+        return
     runs: list[OfferSelection] = []
     channel_runs: list[ChannelEvaluation] = []
     started = time.perf_counter()

@@ -401,7 +401,7 @@ class OfferUpliftModel:
     def _score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(P(purchase | offer), uplift)`` of design rows."""
         if self.learner is not None:
-            return self.learner.outcome(matrix), self.learner.effect(matrix)
+            return self.learner.outcome_and_effect(matrix)
         if self.is_rule:
             raise RuntimeError("the rule scores profiles, not design rows (see rule_uplift)")
         treated, control = self._arms()

@@ -116,7 +116,14 @@ def _check(x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray) -> np.nda
 
 
 def _probability(model: Any, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict_proba(x)[:, 1], dtype=float)
+    """P(y=1) from a fitted LightGBM classifier (its booster directly: the scikit-learn
+    wrapper's input checks cost more than the trees on a customer's few rows)."""
+    return _predict(model, x)
+
+
+def _predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """A fitted LightGBM model's prediction (a binary classifier's: P(y=1)), shape ``(n,)``."""
+    return np.asarray(model.booster_.predict(x, num_threads=1), dtype=float)
 
 
 class UpliftLearner(ABC):
@@ -140,6 +147,10 @@ class UpliftLearner(ABC):
     def outcome(self, x: np.ndarray) -> np.ndarray:
         """P(y=1 | x, treated), shape ``(n,)`` (from the treated arm's outcome model)."""
         return _probability(self._treated_model(), x)
+
+    def outcome_and_effect(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(outcome(x), effect(x))`` (one pass where the learner can share work)."""
+        return self.outcome(x), self.effect(x)
 
     @abstractmethod
     def _treated_model(self) -> Any: ...
@@ -212,8 +223,7 @@ class XLearner(UpliftLearner):
     def effect(self, x: np.ndarray) -> np.ndarray:
         if self.tau0 is None or self.tau1 is None:
             raise RuntimeError("the uplift learner is not fitted; call fit() first")
-        tau0 = np.asarray(self.tau0.predict(x), dtype=float)
-        tau1 = np.asarray(self.tau1.predict(x), dtype=float)
+        tau0, tau1 = _predict(self.tau0, x), _predict(self.tau1, x)
         return self.share * tau0 + (1.0 - self.share) * tau1
 
     def _treated_model(self) -> Any:
@@ -255,7 +265,7 @@ class DRLearner(UpliftLearner):
     def effect(self, x: np.ndarray) -> np.ndarray:
         if self.tau is None:
             raise RuntimeError("the uplift learner is not fitted; call fit() first")
-        return np.asarray(self.tau.predict(x), dtype=float)
+        return _predict(self.tau, x)
 
     def _treated_model(self) -> Any:
         return self.arms.mu1
@@ -318,7 +328,12 @@ class ProportionalLearner(UpliftLearner):
         return self.baseline(x) * self.kappa * np.maximum(x[:, self.intensity_column], 0.0)
 
     def outcome(self, x: np.ndarray) -> np.ndarray:
-        return np.clip(self.baseline(x) + self.effect(x), 0.0, 1.0)
+        return self.outcome_and_effect(x)[0]
+
+    def outcome_and_effect(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        base = self.baseline(x)
+        effect = base * self.kappa * np.maximum(x[:, self.intensity_column], 0.0)
+        return np.clip(base + effect, 0.0, 1.0), effect
 
     def _treated_model(self) -> Any:
         return self.mu0
