@@ -39,10 +39,12 @@ from training.contact_features import channel_features, profile_features
 from training.examples import contact_examples, message_sends, sample_rows
 from training.logistic import LinearScorer
 from training.model_scorer import ModelScorer
-from training.offers import OfferUpliftModel, evaluate_offers, offer_examples
+from training.offer_selection import select_offers
+from training.offers import OfferUpliftModel, offer_examples
 from training.propensity import ChannelPropensityModel, evaluate_channels
 from training.send_time import SendTimeModel, evaluate_send_time
 from training.truth import SimulatorTruth
+from training.uplift_learners import BoostingConfig
 
 
 def _log(message: str) -> None:
@@ -183,11 +185,12 @@ def main() -> None:
         "channels: point-in-time profiles", timings, contact_examples, data, sample
     )
     channel_eval, _ = _timed(
-        "channels: evaluate (fit + baselines)",
+        "channels: evaluate (fit + baselines + LightGBM)",
         timings,
         evaluate_channels,
         channel_examples,
         truth=truth.engagement,
+        boosted=BoostingConfig(),
     )
     propensity = _timed("channels: fit", timings, ChannelPropensityModel().fit, channel_examples)
 
@@ -198,10 +201,10 @@ def main() -> None:
         data,
         args.max_examples,
     )
-    offer_eval, _ = _timed(
-        "offers: evaluate (fit + baselines)",
+    offer_eval = _timed(
+        "offers: choose on validation, measure on the test (every learner + rules)",
         timings,
-        evaluate_offers,
+        select_offers,
         uplift_examples,
         data.offers,
         truth=truth.uplift,

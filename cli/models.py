@@ -60,12 +60,16 @@ def train(
     promote: Annotated[
         bool,
         typer.Option(
-            help="Make the new versions the champions (the recommender only when it beats "
-            "the champion and the baselines on the same held-out data)."
+            help="Make the new versions the champions (the recommender and the offer uplift "
+            "model only when they beat the champion and the baselines on the same held-out "
+            "data)."
         ),
     ] = False,
     force: Annotated[
-        bool, typer.Option(help="With --promote: promote the recommender even when it loses.")
+        bool,
+        typer.Option(
+            help="With --promote: promote the recommender or offer model even when it loses."
+        ),
     ] = False,
     max_examples: MaxExamples = 60_000,
 ) -> None:
@@ -73,10 +77,12 @@ def train(
 
     ``all`` trains the recommender, the offer uplift, the channel propensity and the
     send-time models. The recommender is chosen among every family (popularity, EASE,
-    ALS, BPR, plain and hybrid LightFM) on a validation split and registered; with
-    ``--promote`` it becomes the champion only if it beats the current champion and the
-    baselines on the held-out test, whose table is printed. On a simulated data set
-    (with ``truth/``) the decision models are also measured against the ground truth.
+    ALS, BPR, plain and hybrid LightFM), the offer uplift model among every learner
+    (logistic and LightGBM T-learners, X-, DR- and proportional learners) and the fixed
+    rule, on a validation split, and registered; with ``--promote`` each becomes the
+    champion only if it beats the current champion and the baselines on the held-out
+    test, whose table is printed. On a simulated data set (with ``truth/``) the decision
+    models are also measured against the ground truth.
     """
     from features.validation import DataContractError
     from training.truth import SimulatorTruth
@@ -117,14 +123,14 @@ def train(
             f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
         )
         if run.promoted:
-            forced = "" if getattr(run, "allowed", True) else " (forced)"
+            forced = "" if run.allowed else " (forced)"
             console.print(
                 f"{run.version.name} version {run.version.version} is now the champion{forced}"
             )
         elif promote:
             console.print(
                 f"{run.version.name} version {run.version.version} is NOT promoted: "
-                f"{getattr(run, 'reason', '')} (--force overrides)"
+                f"{run.reason} (--force overrides)"
             )
     if failed:
         raise _fail(f"not trained: {', '.join(failed)}", 1)
@@ -147,9 +153,8 @@ def _train_one(
     report: Callable[[str], None],
     promote: bool = False,
     force: bool = False,
-) -> ModelRun | _RecommenderResult:
-    """Train one target (the champion when ``promote``); returns a run with ``markdown()``,
-    ``version`` and ``fingerprint``."""
+) -> _GatedResult:
+    """Train one target (the champion when ``promote``, if its gate allows or ``force``)."""
     from training import api
 
     if name == "recommender":
@@ -162,22 +167,24 @@ def _train_one(
             force=force,
             report=report,
         )
-        return _RecommenderResult(run)
+        return _GatedResult(run, run.selection)
     on_sends: dict[str, Callable[..., ModelRun]] = {
         "offers": api.train_offers,
         "channels": api.train_channels,
     }
     if name in on_sends:  # models of past sends: point-in-time examples, sampled
-        return on_sends[name](
+        sends_run = on_sends[name](
             dataset,
             registry=registry,
             dataset_name=dataset_name,
             truth=truth,
             max_examples=max_examples,
             promote=promote,
+            force=force,
             report=report,
         )
-    return api.train_send_time(
+        return _GatedResult(sends_run, sends_run.evaluation)
+    send_time = api.train_send_time(
         dataset,
         registry=registry,
         dataset_name=dataset_name,
@@ -185,17 +192,18 @@ def _train_one(
         promote=promote,
         report=report,
     )
+    return _GatedResult(send_time, None)
 
 
-class _RecommenderResult:
-    """The recommender run seen through the attributes of a decision-model run, with the
-    promotion verdict."""
+class _GatedResult:
+    """A training run with its promotion verdict (allowed, no reason, for a model without
+    a gate)."""
 
-    def __init__(self, run: RecommenderRun) -> None:
+    def __init__(self, run: RecommenderRun | ModelRun, evaluation: object) -> None:
         self.version = run.version
         self.fingerprint = run.fingerprint
         self.promoted = run.promoted
-        promotion = run.selection.promotion if run.selection is not None else None
+        promotion = getattr(evaluation, "promotion", None)
         self.allowed = promotion.allowed if promotion is not None else True
         self.reason = promotion.reason if promotion is not None else ""
         self._run = run

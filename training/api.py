@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any, TypeVar, Unpack
 
 import pandas as pd
 
@@ -43,7 +43,8 @@ from training.families import (
     SendTimeTraining,
 )
 from training.model_scorer import ModelScorer
-from training.offers import OfferConfig, OfferUpliftModel, UpliftEvaluation, offer_examples
+from training.offer_selection import OfferSelection
+from training.offers import METHODS, OfferConfig, OfferUpliftModel, offer_examples
 from training.pipeline import ModelRun, Report, RunOptions
 from training.propensity import ChannelEvaluation, ChannelPropensityModel, PropensityConfig
 from training.recommendation import Recommender
@@ -58,6 +59,8 @@ RECOMMENDER_NAME = RecommenderTraining.registered_name
 OFFERS_NAME = OffersTraining.registered_name
 CHANNELS_NAME = ChannelsTraining.registered_name
 SEND_TIME_NAME = SendTimeTraining.registered_name
+
+ChampionT = TypeVar("ChampionT")
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,10 @@ def train_recommender(
     registry = options.get("registry")
     if options.get("promote") and registry is not None and evaluate_first:
         champion = _current_champion(
-            registry, options.get("model_name") or RECOMMENDER_NAME, options.get("report")
+            registry,
+            options.get("model_name") or RECOMMENDER_NAME,
+            options.get("report"),
+            Recommender,  # type: ignore[type-abstract]
         )
     family = RecommenderTraining(
         config,
@@ -121,9 +127,10 @@ def train_recommender(
 
 
 def _current_champion(
-    registry: ModelRegistry, name: str, report: Report | None
-) -> Recommender | None:
-    """The registered champion, or None (said) when there is none or it cannot be loaded."""
+    registry: ModelRegistry, name: str, report: Report | None, kind: type[ChampionT]
+) -> ChampionT | None:
+    """The registered champion, or None (said) when there is none or it cannot be loaded
+    (or is not a ``kind``)."""
     if registry.champion(name) is None:
         return None
     try:
@@ -132,7 +139,7 @@ def _current_champion(
         if report:
             report(f"the current champion cannot be loaded ({exc}): compared with baselines only")
         return None
-    return model if isinstance(model, Recommender) else None
+    return model if isinstance(model, kind) else None
 
 
 def recommend(
@@ -174,15 +181,25 @@ def train_offers(
     truth: SimulatorTruth | None = None,
     max_examples: int | None = DEFAULT_MAX_EXAMPLES,
     examples: ContactExamples | None = None,
+    methods: Sequence[str] = METHODS,
     **options: Unpack[RunOptions],
-) -> ModelRun[OfferUpliftModel, UpliftEvaluation]:
-    """Offer uplift: evaluate (Qini, uplift@k; true uplift on the simulator) against random
-    and rule-based targeting on a time split, refit on every example, log and register."""
+) -> ModelRun[OfferUpliftModel, OfferSelection]:
+    """Offer uplift: every learner and the fixed rule on a validation split, the chosen one
+    on the held-out test against the rules, random targeting and (when promoting) the
+    champion's recipe (Qini, uplift@k; true uplift on the simulator); refit on every
+    example, log and register; promoted only when it wins there, unless ``force``.
+    ``methods`` are the candidates (:data:`~training.offers.METHODS` by default)."""
     config = config or OfferConfig()
+    report = options.get("report")
     if examples is None:
-        report = options.get("report")
         examples = offer_examples(data, max_examples, config.seed, report=report)
-    return OffersTraining(examples, config, truth).run(data, **options)
+    champion = None
+    registry = options.get("registry")
+    if options.get("promote") and registry is not None:
+        name = options.get("model_name") or OFFERS_NAME
+        champion = _current_champion(registry, name, report, OfferUpliftModel)
+    family = OffersTraining(examples, config, truth, champion=champion, methods=methods)
+    return family.run(data, **options)
 
 
 def train_send_time(
@@ -204,7 +221,7 @@ class TrainingRuns:
     """What :func:`train_all` trained (``None`` where a model could not be trained)."""
 
     recommender: RecommenderRun | None
-    offers: ModelRun[OfferUpliftModel, UpliftEvaluation] | None
+    offers: ModelRun[OfferUpliftModel, OfferSelection] | None
     channels: ModelRun[ChannelPropensityModel, ChannelEvaluation] | None
     send_time: ModelRun[SendTimeModel, SendTimeEvaluation] | None
     problems: dict[str, str]

@@ -34,7 +34,8 @@ from training.comparison import recall_curves
 from training.data import training_data
 from training.evaluation import EvaluationProtocol
 from training.examples import ContactExamples
-from training.offers import OfferConfig, OfferUpliftModel, UpliftEvaluation, evaluate_offers
+from training.offer_selection import OfferSelection, select_offers
+from training.offers import METHODS, OfferConfig, OfferUpliftModel
 from training.pipeline import Evaluation, Report, TrainingPipeline
 from training.propensity import (
     ChannelEvaluation,
@@ -53,6 +54,7 @@ from training.send_time import (
     evaluate_send_time,
 )
 from training.truth import SimulatorTruth
+from training.uplift_learners import BoostingConfig
 
 
 class RecommenderTraining(TrainingPipeline[Recommender, RecommenderSelection]):
@@ -242,7 +244,9 @@ class ChannelsTraining(SendsTraining[ChannelPropensityModel, ChannelEvaluation, 
 
     def _evaluate_on_sends(self, data: RetailDataset) -> ChannelEvaluation:
         truth = self.truth.engagement if self.truth is not None else None
-        evaluation, _ = evaluate_channels(self.examples, self.config, truth=truth)
+        evaluation, _ = evaluate_channels(
+            self.examples, self.config, truth=truth, boosted=BoostingConfig(seed=self.config.seed)
+        )
         return evaluation
 
     def _fit(
@@ -276,25 +280,52 @@ class ChannelsTraining(SendsTraining[ChannelPropensityModel, ChannelEvaluation, 
         return f"channels: AUC {evaluation.results['propensity'].auc:.4f}"
 
 
-class OffersTraining(SendsTraining[OfferUpliftModel, UpliftEvaluation, OfferConfig]):
+class OffersTraining(SendsTraining[OfferUpliftModel, OfferSelection, OfferConfig]):
     """Offer uplift on the randomised offer groups' sends
-    (:func:`training.offers.offer_examples`), against random and rule-based targeting."""
+    (:func:`training.offers.offer_examples`): every learner and the fixed rule on a
+    validation split, the chosen one on the held-out test with the rules and the
+    champion's recipe (:func:`~training.offer_selection.select_offers`), then refitted
+    on every send. It may become the champion only if it beats them all there."""
 
     kind = "offers"
     registered_name = "nba-offers"
 
-    def _evaluate_on_sends(self, data: RetailDataset) -> UpliftEvaluation:
-        truth = self.truth.uplift if self.truth is not None else None
-        evaluation, _ = evaluate_offers(self.examples, data.offers, self.config, truth=truth)
-        return evaluation
+    def __init__(
+        self,
+        examples: ContactExamples,
+        config: OfferConfig,
+        truth: SimulatorTruth | None = None,
+        *,
+        champion: OfferUpliftModel | None = None,
+        methods: Sequence[str] = METHODS,
+    ) -> None:
+        super().__init__(examples, config, truth)
+        self.champion = champion
+        self.methods = tuple(methods)
+
+    def _evaluate_on_sends(self, data: RetailDataset) -> OfferSelection:
+        return select_offers(
+            self.examples,
+            data.offers,
+            base=self.config,
+            methods=self.methods,
+            truth=self.truth.uplift if self.truth is not None else None,
+            champion=self.champion,
+        )
 
     def _fit(
-        self, data: RetailDataset, evaluation: UpliftEvaluation | None, report: Report | None
+        self, data: RetailDataset, evaluation: OfferSelection | None, report: Report | None
     ) -> OfferUpliftModel:
-        return OfferUpliftModel(self.config).fit(self.examples, data.offers)
+        config = evaluation.chosen if evaluation is not None else self.config
+        if report:
+            report(f"offers: fitting {config.method} on every send")
+        return OfferUpliftModel(config).fit(self.examples, data.offers)
+
+    def _params(self, model: OfferUpliftModel) -> dict[str, object]:
+        return {**super()._params(model), **model.config.to_params()}
 
     def _figures(
-        self, model: OfferUpliftModel, evaluation: UpliftEvaluation | None, dataset_name: str
+        self, model: OfferUpliftModel, evaluation: OfferSelection | None, dataset_name: str
     ) -> dict[str, Any]:
         if evaluation is None:
             return {}
@@ -307,10 +338,15 @@ class OffersTraining(SendsTraining[OfferUpliftModel, UpliftEvaluation, OfferConf
             ),
         }
 
-    def _summary(self, model: OfferUpliftModel, evaluation: UpliftEvaluation | None) -> str | None:
+    def _may_promote(self, evaluation: OfferSelection | None) -> tuple[bool, str]:
+        if evaluation is None:
+            return True, ""
+        return evaluation.promotion.allowed, f"promotion: {evaluation.promotion.reason}"
+
+    def _summary(self, model: OfferUpliftModel, evaluation: OfferSelection | None) -> str | None:
         if evaluation is None:
             return None
-        return f"offers: Qini {evaluation.qini['t_learner']:.4f}"
+        return f"offers: {model.method}, test Qini {evaluation.qini[evaluation.chosen.method]:.4f}"
 
 
 class SendTimeTraining(TrainingPipeline[SendTimeModel, SendTimeEvaluation]):

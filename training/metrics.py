@@ -192,10 +192,12 @@ class ClassificationMetrics:
     ece: float
     base_rate: float
     n: int
+    log_loss: float = float("nan")
 
 
 def classification_metrics(y_true: np.ndarray, y_prob: np.ndarray) -> ClassificationMetrics:
-    """AUC (NaN with a single class), Brier score and ECE."""
+    """AUC (NaN with a single class), Brier score, ECE and log loss (probabilities clipped
+    to [1e-6, 1 - 1e-6])."""
     y_true = np.asarray(y_true, dtype=int)
     y_prob = np.asarray(y_prob, dtype=float)
     auc = float(roc_auc_score(y_true, y_prob)) if len(np.unique(y_true)) == 2 else float("nan")
@@ -205,7 +207,15 @@ def classification_metrics(y_true: np.ndarray, y_prob: np.ndarray) -> Classifica
         ece=expected_calibration_error(y_true, y_prob),
         base_rate=float(y_true.mean()) if len(y_true) else float("nan"),
         n=len(y_true),
+        log_loss=_log_loss(y_true, y_prob),
     )
+
+
+def _log_loss(y_true: np.ndarray, y_prob: np.ndarray) -> float:
+    if not len(y_true):
+        return float("nan")
+    p = np.clip(y_prob, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y_true * np.log(p) + (1 - y_true) * np.log1p(-p)))
 
 
 def qini_curve(

@@ -13,7 +13,8 @@ it does no I/O: models are loaded once (from the registry) and passed in.
   type, recency and category affinity keep their rule-based weight, and the
   customer's channel-and-hour specific engagement comes from the model;
 * uplift (actions with an offer) = P(purchase | offer) - P(purchase | no
-  offer) from the two-model uplift learner;
+  offer) from the registered uplift learner (the rule-based uplift when the
+  registered model is the fixed rule, :attr:`OfferUpliftModel.is_rule`);
 * expected value = the action's value, as the rule-based scorer.
 
 All of one customer's channel pairs are scored by one matrix product per
@@ -66,7 +67,7 @@ class ModelScorer(Scorer):
     def __post_init__(self) -> None:
         if self.propensity is not None and self.propensity.scorer is None:
             raise ValueError("ModelScorer: the channel propensity model is not fitted")
-        if self.uplift is not None and self.uplift.treated is None:
+        if self.uplift is not None and not self.uplift.fitted:
             raise ValueError("ModelScorer: the offer uplift model is not fitted")
 
     def prepare(self, context: CustomerContext) -> CustomerContext:
@@ -141,7 +142,7 @@ class ModelScorer(Scorer):
     ) -> dict[int, dict[Channel, float]]:
         """Model uplift per candidate (by position) and channel, for actions with an offer."""
         model = self.uplift
-        if model is None:
+        if model is None or model.is_rule:  # the rule champion: the rule-based uplift serves
             return {}
         where: list[tuple[int, Channel]] = []
         specs: list[OfferSpec] = []

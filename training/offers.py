@@ -11,33 +11,36 @@ send. Features are the customer's point-in-time profile
 value share (cost over the customer's basket) and cost, with interactions of
 the customer's promotion sensitivity with the offer.
 
-Method: a **two-model (T-) learner with coupled arms**. Each arm is a
-logistic regression, P(purchase | x, offer) and P(purchase | x, no offer),
-and the uplift is the difference of their probabilities. The arms are fitted
-together as ``logit = b + w.x + t (w_t + v.x_e)``: the treated arm is the
-control arm plus a difference ``(w_t, v)`` whose L2 penalty is
-``1 / interaction_weight**2`` times stronger, and that difference depends only
-on the effect columns ``x_e`` (``OfferConfig.effect``): ``"pull"`` (default)
-the channel and the offer's pull on the customer (promotion sensitivity x
-value share, and that x the customer's open rate on the channel), ``"offer"``
-every offer column, ``"all"`` every column (an S-learner with treatment
-interactions). ``method="independent"`` fits the two arms separately, the
-textbook T-learner; it is reported as a baseline in every evaluation, with
-random and rule-based targeting.
+Methods (:data:`METHODS`; :mod:`training.offer_selection` fits every one and
+the fixed rule, chooses on a validation split and gates promotion on a later
+test):
 
-Why: treatment is randomised within a group, so no propensity weighting is
-needed. But the outcome is dominated by organic buying: on the simulator true
-uplifts are a few tenths of a percent for a 15-20 % purchase rate, so two
-independent arms each fit that noise and their difference is mostly noise
-(Spearman with the true uplift -0.03 on average over six small simulated
-worlds). Sharing the baseline and letting the effect vary with a few
-meaningful terms leaves a handful of parameters to estimate (0.18 on the same
-worlds). The class-transformation method needs every group's treatment share
-to be one known constant and its single transformed label is as noisy as the
-independent arms. Both arms reduce to coefficient vectors, so one customer's
-candidates are scored by two matrix products. Known weakness: with a few
-thousand sends the ranking is noisy, and the fixed rule (promotion
-sensitivity x value share) is often as good; see BENCHMARKS.md.
+- ``logistic_coupled``: a two-model (T-) learner of logistic regressions whose
+  arms share a baseline, ``logit = b + w.x + t (w_t + v.x_e)``: the treated arm
+  is the control arm plus a difference ``(w_t, v)`` whose L2 penalty is
+  ``1 / interaction_weight**2`` times stronger, depending only on the effect
+  columns ``x_e`` (``OfferConfig.effect``: ``"pull"`` the channel and the
+  offer's pull, promotion sensitivity x value share and that x the open rate;
+  ``"offer"`` every offer column; ``"all"`` every column);
+- ``logistic_independent``: the textbook T-learner, two separate arms;
+- ``t_learner_lgbm``, ``x_learner_lgbm``, ``dr_learner_lgbm``: meta-learners with
+  LightGBM base models (:mod:`training.uplift_learners`), given each send's
+  known probability of treatment (:func:`treatment_shares`, the group's share);
+- ``proportional_lgbm``: P(purchase without the offer) by LightGBM, times a
+  relative lift proportional to the offer's value share (one coefficient fitted
+  on the randomised groups);
+- ``rule``: the fixed rule, promotion sensitivity x value share (what the
+  engine's rule-based scorer grows its uplift with). A registered rule serves
+  as the rule-based scorer itself (:attr:`OfferUpliftModel.is_rule`).
+
+Why so many: the outcome is dominated by organic buying (true uplifts are a
+few tenths of a percent for a 12-15 % purchase rate), so a learner that
+estimates the difference of two noisy arms mostly fits noise, and which one
+ranks best depends on the data: they are compared on held-out sends, in the
+same run, with the fixed rules and random targeting (BENCHMARKS.md has them on
+the simulator against the true uplift). The logistic arms reduce to
+coefficient vectors (one customer's candidates are two matrix products); the
+boosted learners cost one LightGBM call per model and customer.
 
 >>> OFFER_FEATURES[:2]
 ('kind_percent_discount', 'kind_fixed_discount')
@@ -68,6 +71,7 @@ from training.contact_features import (
 from training.examples import ContactExamples, contact_examples, message_sends, sample_rows
 from training.logistic import LinearScorer, fit_logistic
 from training.metrics import qini_coefficient, qini_curve, uplift_at_k
+from training.uplift_learners import LEARNERS, BoostingConfig, ProportionalLearner, UpliftLearner
 
 Report = Callable[[str], None]
 
@@ -134,6 +138,7 @@ def offer_sends(events: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
             "events: every send of the offer campaigns carries the offer, so there is no control "
             "group to measure uplift against"
         )
+    rows["treatment_share"] = rows.groupby(["channel", "group_day"])["treated"].transform("mean")
     rows = rows.sort_values("timestamp", kind="stable").reset_index(drop=True)
     purchases = events.loc[
         events["event_type"] == EventType.PURCHASE.value, ["customer_id", "timestamp"]
@@ -154,6 +159,17 @@ def offer_sends(events: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
     return rows.drop(columns=["group_day", "group_offer"])
 
 
+def treatment_shares(rows: pd.DataFrame) -> np.ndarray:
+    """Each send's probability of having been given the offer: its group's treated share
+    (the randomisation's, known by design; the overall share when the column is absent),
+    kept inside (0, 1)."""
+    if "treatment_share" in rows:
+        share = rows["treatment_share"].to_numpy(dtype=float)
+    else:
+        share = np.full(len(rows), rows["treated"].to_numpy(dtype=float).mean())
+    return np.clip(share, 0.01, 0.99)
+
+
 def offer_examples(
     data: RetailDataset,
     max_examples: int | None = None,
@@ -169,36 +185,46 @@ def offer_examples(
 # ------------------------------------------------------------------ the model
 
 
+#: Logistic T-learners: arms with a shared baseline (coupled) or fitted apart (independent).
+LINEAR_METHODS = ("logistic_coupled", "logistic_independent")
+#: Gradient-boosted learners (:mod:`training.uplift_learners`).
+BOOSTED_METHODS = (*LEARNERS, ProportionalLearner.name)
+#: The fixed rule (promotion sensitivity x value share): the engine's rule-based uplift.
+RULE_METHOD = "rule"
+METHODS = (*LINEAR_METHODS, *BOOSTED_METHODS, RULE_METHOD)
+
+
 @dataclass(frozen=True)
 class OfferConfig:
-    """Settings of :class:`OfferUpliftModel`."""
+    """Settings of :class:`OfferUpliftModel`: which learner (``method``, one of
+    :data:`METHODS`) and its settings."""
 
     C: float = 0.3  # inverse L2 strength of the logistic regressions
-    method: str = "coupled"  # coupled arms (shared baseline) or independent arms
+    method: str = "logistic_coupled"
     interaction_weight: float = 0.3  # coupled: the arms' difference is penalised 1 / w**2 x more
     effect: str = "pull"  # coupled: what the effect varies with: "pull", "offer" or "all" columns
     seed: int = 0
+    boosting: BoostingConfig = field(default_factory=BoostingConfig)  # the boosted learners
 
     def __post_init__(self) -> None:
         if self.C <= 0:
             raise ValueError(f"C must be > 0 (got {self.C})")
         if self.effect not in ("pull", "offer", "all"):
             raise ValueError(f"effect must be 'pull', 'offer' or 'all' (got {self.effect!r})")
-        if self.method not in ("coupled", "independent"):
-            raise ValueError(f"method must be 'coupled' or 'independent' (got {self.method!r})")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)} (got {self.method!r})")
         if not 0.0 < self.interaction_weight <= 1.0:
             raise ValueError(
                 f"interaction_weight must be in (0, 1] (got {self.interaction_weight})"
             )
 
     def to_params(self) -> dict[str, object]:
-        return {
-            "C": self.C,
-            "method": f"t-learner-logistic-{self.method}",
-            "interaction_weight": self.interaction_weight,
-            "effect": self.effect,
-            "seed": self.seed,
-        }
+        params: dict[str, object] = {"method": self.method, "seed": self.seed}
+        if self.method in LINEAR_METHODS:
+            params.update(C=self.C, interaction_weight=self.interaction_weight, effect=self.effect)
+        elif self.method in BOOSTED_METHODS:
+            params.update({f"lgbm_{k}": v for k, v in self.boosting.to_params().items()})
+        return params
 
 
 @dataclass(frozen=True)
@@ -220,8 +246,28 @@ class OfferUpliftModel:
         self.reference_basket = 0.0
         self.treated: LinearScorer | None = None
         self.control: LinearScorer | None = None
+        self.learner: UpliftLearner | None = None
 
-    def fit(self, examples: ContactExamples, offers: pd.DataFrame) -> OfferUpliftModel:
+    @property
+    def method(self) -> str:
+        return self.config.method
+
+    @property
+    def is_rule(self) -> bool:
+        """The fixed rule (the engine's rule-based uplift serves in its place)."""
+        return self.config.method == RULE_METHOD
+
+    @property
+    def fitted(self) -> bool:
+        if self.is_rule:
+            return bool(self.offers)
+        return self.learner is not None or self.treated is not None
+
+    def fit(
+        self, examples: ContactExamples, offers: pd.DataFrame, matrix: np.ndarray | None = None
+    ) -> OfferUpliftModel:
+        """Fit on the offer groups' ``examples``. ``matrix`` is their :meth:`design` when
+        already built by a model fitted on the same examples (it depends only on them)."""
         rows = examples.rows
         for column in ("treated", "purchased", "offer_id"):
             if column not in rows:
@@ -238,10 +284,17 @@ class OfferUpliftModel:
         )
         baskets = np.array([p.average_basket for p in examples.profiles])
         self.reference_basket = float(baskets[baskets > 0].mean()) if (baskets > 0).any() else 50.0
-        matrix = self.design(examples)
-        y = rows["purchased"].to_numpy(dtype=int)
         cfg = self.config
-        if cfg.method == "independent":
+        if self.is_rule:
+            return self
+        matrix = self.design(examples) if matrix is None else matrix
+        y = rows["purchased"].to_numpy(dtype=int)
+        if cfg.method in BOOSTED_METHODS:
+            self.learner = self._boosted(matrix.shape[1]).fit(
+                matrix, treated, y, treatment_shares(rows)
+            )
+            return self
+        if cfg.method == "logistic_independent":
             self.treated = fit_logistic(matrix[treated], y[treated], cfg.C, cfg.seed)
             self.control = fit_logistic(matrix[~treated], y[~treated], cfg.C, cfg.seed)
             return self
@@ -265,6 +318,16 @@ class OfferUpliftModel:
         self.control = LinearScorer(base, joint.intercept)
         self.treated = LinearScorer(base + diff, joint.intercept + shift)
         return self
+
+    def _boosted(self, d: int) -> UpliftLearner:
+        cfg = dataclasses.replace(self.config.boosting, seed=self.config.seed)
+        if self.config.method == ProportionalLearner.name:
+            return ProportionalLearner(self._value_share_column(d), cfg)
+        return LEARNERS[self.config.method](cfg)
+
+    def _value_share_column(self, d: int) -> int:
+        """Design column of the offer's value share (see :meth:`_offer_part`)."""
+        return d - 1 - len(OFFER_FEATURES) + OFFER_FEATURES.index("value_share")
 
     def _effect_columns(self, d: int) -> np.ndarray:
         """Design columns the treatment effect may depend on (see ``OfferConfig.effect``)."""
@@ -335,15 +398,36 @@ class OfferUpliftModel:
             raise RuntimeError("the offer uplift model is not fitted; call fit() first")
         return self.treated, self.control
 
-    def predict_examples(self, examples: ContactExamples) -> tuple[np.ndarray, np.ndarray]:
-        """``(P(purchase | offer), P(purchase | no offer))`` per example, each shape ``(n,)``."""
+    def _score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(P(purchase | offer), uplift)`` of design rows."""
+        if self.learner is not None:
+            return self.learner.outcome_and_effect(matrix)
+        if self.is_rule:
+            raise RuntimeError("the rule scores profiles, not design rows (see rule_uplift)")
         treated, control = self._arms()
-        matrix = self.design(examples)
-        return treated.probability(matrix), control.probability(matrix)
+        p_t = treated.probability(matrix)
+        return p_t, p_t - control.probability(matrix)
 
-    def uplift_examples(self, examples: ContactExamples) -> np.ndarray:
-        with_offer, without = self.predict_examples(examples)
-        return with_offer - without
+    def uplift_examples(
+        self, examples: ContactExamples, matrix: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The estimated uplift of each example's offer, shape ``(n,)`` (``matrix``: their
+        :meth:`design` by a model fitted on the same examples, when already built)."""
+        if self.is_rule:
+            costs = (
+                examples.rows["offer_id"]
+                .astype(str)
+                .map({o: s.cost for o, s in self.offers.items()})
+            )
+            return rule_uplift(
+                ContactExamples(
+                    examples.rows.assign(offer_cost=costs.to_numpy(dtype=float)),
+                    examples.profiles,
+                    examples.hour_of_week,
+                ),
+                self.reference_basket,
+            )
+        return self._score(self.design(examples) if matrix is None else matrix)[1]
 
     def predict(
         self,
@@ -353,13 +437,20 @@ class OfferUpliftModel:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One customer: ``(P(purchase | offer), uplift)`` for each ``(channel, offer)`` pair.
 
-        All pairs are scored by two matrix products (no scikit-learn call).
+        The logistic arms score all pairs by two matrix products (no scikit-learn call),
+        the boosted learners by one call per model on all pairs; the rule by its formula.
         """
-        treated, control = self._arms()
+        if not self.fitted:
+            raise RuntimeError("the offer uplift model is not fitted; call fit() first")
         if len(channels) != len(offers):
             raise ValueError("channels and offers must have one entry per pair")
         if not channels:
             return np.zeros(0), np.zeros(0)
+        if self.is_rule:
+            promo, basket = profile.promo_sensitivity, profile.average_basket
+            basket = basket if basket > 0 else self.reference_basket
+            rule = [promo * (s.cost / basket if basket > 0 else 0.0) for s in offers]
+            return np.full(len(offers), np.nan), np.array(rule)
         base = profile_features(profile)
         per_channel = {c: self._channel_part(profile, c) for c in set(channels)}
         seen = {
@@ -383,8 +474,7 @@ class OfferUpliftModel:
                 for c, s in zip(channels, offers, strict=True)
             ]
         )
-        p_t, p_c = treated.probability(matrix), control.probability(matrix)
-        return p_t, p_t - p_c
+        return self._score(matrix)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Batch scoring (the MLflow pyfunc input): profile rows
@@ -458,6 +548,10 @@ class UpliftEvaluation:
     truth_spearman: dict[str, float] = field(default_factory=dict)
     truth_top30: dict[str, float] = field(default_factory=dict)  # mean true uplift of top 30%
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    split: str = "held-out"
+    #: Spearman with the true uplift among sends whose offer has a cost (a discount, free
+    #: shipping, points): what is left to rank once offers of no value are ranked last.
+    truth_spearman_valued: dict[str, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {
@@ -472,29 +566,45 @@ class UpliftEvaluation:
             out[f"{name}_truth_spearman"] = v
         for name, v in self.truth_top30.items():
             out[f"{name}_true_uplift_top30"] = v
+        for name, v in self.truth_spearman_valued.items():
+            out[f"{name}_truth_spearman_valued_offers"] = v
         return out
 
     def markdown(self) -> str:
         lines = [
-            f"Offer uplift, held-out sends after {self.cut:%Y-%m-%d %H:%M} UTC "
+            f"Offer uplift, {self.split} sends after {self.cut:%Y-%m-%d %H:%M} UTC "
             f"({self.n_test:,} sends)",
             "",
             "| model | Qini | uplift@10% | uplift@30% | Spearman vs true uplift "
-            "| true uplift of top 30% |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| true uplift of top 30% | Spearman, offers with a cost |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
+
+        def cell(value: float | None, digits: int) -> str:
+            return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
         for name, q in self.qini.items():
             at = self.uplift_at[name]
-            rho = self.truth_spearman.get(name)
-            top = self.truth_top30.get(name)
             lines.append(
                 f"| {name} | {q:.5f} | {at['10%']:.4f} | {at['30%']:.4f} | "
-                f"{'-' if rho is None else f'{rho:.3f}'} | {'-' if top is None else f'{top:.5f}'} |"
+                f"{cell(self.truth_spearman.get(name), 3)} | "
+                f"{cell(self.truth_top30.get(name), 5)} | "
+                f"{cell(self.truth_spearman_valued.get(name), 3)} |"
             )
         return "\n".join(lines)
 
 
-def _offer_split(
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation; NaN when either side is constant (a rule that gives
+    every send the same score ranks nothing)."""
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def offer_split(
     examples: ContactExamples, test_fraction: float
 ) -> tuple[pd.Timestamp, ContactExamples, ContactExamples]:
     """Time split: the latest ``test_fraction`` of sends is held out (training sends whose
@@ -519,41 +629,43 @@ def _offer_split(
         fraction = min(0.5, fraction + 0.1)
 
 
-def evaluate_offers(
-    examples: ContactExamples,
-    offers: pd.DataFrame,
-    config: OfferConfig | None = None,
-    test_fraction: float = 0.2,
-    truth: Callable[[ContactExamples], np.ndarray] | None = None,
-    random_repeats: int = 20,
-) -> tuple[UpliftEvaluation, OfferUpliftModel]:
-    """Fit on earlier sends, evaluate on the later ones against the baselines, same run.
-
-    Baselines: ``random`` (uplift scores drawn at random; its Qini is averaged
-    over ``random_repeats`` draws) and ``rule`` (:func:`rule_uplift`).
-    ``truth`` (simulator only) gives the true uplift of each held-out send.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1) (got {test_fraction})")
-    cut, train, test = _offer_split(examples, test_fraction)
-    model = OfferUpliftModel(config).fit(train, offers)
-    test = test.take(test.rows["channel"].isin([c.value for c in model.channels]).to_numpy())
-    cost = {o: s.cost for o, s in model.offers.items()}
-    test = ContactExamples(
-        test.rows.assign(offer_cost=test.rows["offer_id"].map(cost)),
-        test.profiles,
-        test.hour_of_week,
+def offer_costs(examples: ContactExamples, model: OfferUpliftModel) -> ContactExamples:
+    """``examples`` on the channels ``model`` knows, with each offer's cost (``offer_cost``)."""
+    kept = examples.take(
+        examples.rows["channel"].isin([c.value for c in model.channels]).to_numpy()
     )
+    cost = {o: s.cost for o, s in model.offers.items()}
+    return ContactExamples(
+        kept.rows.assign(offer_cost=kept.rows["offer_id"].astype(str).map(cost)),
+        kept.profiles,
+        kept.hour_of_week,
+    )
+
+
+def value_share(examples: ContactExamples, reference_basket: float) -> np.ndarray:
+    """The second fixed rule: the offer's cost as a share of the customer's basket
+    (``offer_cost`` column), whatever their promotion sensitivity."""
+    costs = examples.rows["offer_cost"].to_numpy(dtype=float)
+    baskets = np.array(
+        [p.average_basket if p.average_basket > 0 else reference_basket for p in examples.profiles]
+    )
+    return np.divide(costs, baskets, out=np.zeros_like(costs), where=baskets > 0)
+
+
+def measure_uplift(
+    scores: dict[str, np.ndarray],
+    test: ContactExamples,
+    cut: pd.Timestamp,
+    n_train: int,
+    true_uplift: np.ndarray | None = None,
+    random_repeats: int = 20,
+    split: str = "held-out",
+) -> UpliftEvaluation:
+    """Qini, uplift@10 % and @30 % of each score on ``test``'s randomised outcomes, with
+    random targeting (Qini averaged over ``random_repeats`` draws); against
+    ``true_uplift`` when the simulator knows it (Spearman, true uplift of the top 30 %)."""
     treated = test.rows["treated"].to_numpy(dtype=bool)
     outcome = test.rows["purchased"].to_numpy(dtype=float)
-    independent = OfferUpliftModel(
-        dataclasses.replace(config or OfferConfig(), method="independent")
-    ).fit(train, offers)
-    scores = {
-        "t_learner": model.uplift_examples(test),
-        "t_learner_independent": independent.uplift_examples(test),
-        "rule": rule_uplift(test, model.reference_basket),
-    }
     rng = np.random.default_rng(0)
     qini: dict[str, float] = {}
     at: dict[str, dict[str, float]] = {}
@@ -571,16 +683,18 @@ def evaluate_offers(
     curves["random"] = qini_curve(draws[0], treated, outcome)
     spearman: dict[str, float] = {}
     top30: dict[str, float] = {}
-    if truth is not None:
-        from scipy.stats import spearmanr
-
-        true_uplift = truth(test)
+    valued_rho: dict[str, float] = {}
+    if true_uplift is not None:
+        valued = test.rows["offer_cost"].to_numpy(dtype=float) > 0
         ranked = {**scores, "random": draws[0], "truth": true_uplift}
         n_top = max(1, round(0.3 * len(test)))
         for name, s in ranked.items():
             if name != "truth":
-                spearman[name] = float(spearmanr(s, true_uplift).statistic)
+                spearman[name] = _spearman(s, true_uplift)
+                if valued.sum() > 2:
+                    valued_rho[name] = _spearman(s[valued], true_uplift[valued])
             top30[name] = float(true_uplift[np.argsort(-s, kind="stable")[:n_top]].mean())
         top30["everyone"] = float(true_uplift.mean())
-    evaluation = UpliftEvaluation(cut, len(train), len(test), qini, at, spearman, top30, curves)
-    return evaluation, model
+    return UpliftEvaluation(
+        cut, n_train, len(test), qini, at, spearman, top30, curves, split, valued_rho
+    )

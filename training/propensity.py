@@ -52,6 +52,7 @@ from training.examples import (
 )
 from training.logistic import LinearScorer, calibrate, fit_logistic
 from training.metrics import ClassificationMetrics, classification_metrics
+from training.uplift_learners import BoostingConfig
 
 # ------------------------------------------------------------------ the model
 
@@ -304,7 +305,12 @@ class ChannelEvaluation:
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for name, m in self.results.items():
-            out |= {f"{name}_auc": m.auc, f"{name}_brier": m.brier, f"{name}_ece": m.ece}
+            out |= {
+                f"{name}_auc": m.auc,
+                f"{name}_brier": m.brier,
+                f"{name}_ece": m.ece,
+                f"{name}_log_loss": m.log_loss,
+            }
         for name, rho in self.truth_correlation.items():
             out[f"{name}_truth_spearman"] = rho
         out["test_sends"] = float(next(iter(self.results.values())).n) if self.results else 0.0
@@ -315,13 +321,16 @@ class ChannelEvaluation:
         lines = [
             f"Channel propensity, held-out sends after {self.cut:%Y-%m-%d %H:%M} UTC",
             "",
-            "| model | AUC | Brier | ECE | Spearman vs true P(open) |",
-            "|---|---:|---:|---:|---:|",
+            "| model | AUC | log loss | Brier | ECE | Spearman vs true P(open) |",
+            "|---|---:|---:|---:|---:|---:|",
         ]
         for name, m in self.results.items():
             rho = self.truth_correlation.get(name)
             rho_text = f"{rho:.3f}" if rho is not None else "-"
-            lines.append(f"| {name} | {m.auc:.4f} | {m.brier:.4f} | {m.ece:.4f} | {rho_text} |")
+            lines.append(
+                f"| {name} | {m.auc:.4f} | {m.log_loss:.4f} | {m.brier:.4f} | {m.ece:.4f} "
+                f"| {rho_text} |"
+            )
         return "\n".join(lines)
 
 
@@ -344,8 +353,12 @@ def evaluate_channels(
     config: PropensityConfig | None = None,
     test_fraction: float = 0.2,
     truth: Callable[[ContactExamples], np.ndarray] | None = None,
+    boosted: BoostingConfig | None = None,
 ) -> tuple[ChannelEvaluation, ChannelPropensityModel]:
     """Fit on the earlier sends, score the later ones, with the baselines in the same run.
+
+    ``boosted`` adds ``propensity_lgbm``: a LightGBM classifier on the same features and
+    training sends (uncalibrated; the challenger the logistic model is compared with).
 
     ``truth`` (simulator only) gives the true engagement probability of sends;
     the Spearman correlation of each model with it is reported (channels where
@@ -365,6 +378,12 @@ def evaluate_channels(
         "channel_rate": channel_rate.astype(float),
         "profile_rate": profile_rate_baseline(test),
     }
+    if boosted is not None:
+        known = train.take(train.rows["channel"].isin([c.value for c in model.channels]).to_numpy())
+        lgbm = boosted.classifier().fit(
+            model.design(known), known.rows["engaged"].to_numpy(dtype=int)
+        )
+        predictions["propensity_lgbm"] = lgbm.predict_proba(model.design(test))[:, 1]
     results = {name: classification_metrics(y, p) for name, p in predictions.items()}
     per_channel: dict[str, dict[str, float]] = {}
     for name, p in predictions.items():

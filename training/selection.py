@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,23 +82,39 @@ class RecommenderSelection:
         return next((r for r in self.test.results if r.model == name), None)
 
     def markdown(self) -> str:
-        lines = [
-            f"Protocol: {self.protocol.describe(self.weights)}.",
-            "",
-            "Validation (chooses the family):",
-            "",
-            self.validation.markdown(),
-            "",
-            "Held-out test (decides promotion):",
-            "",
-            self.test.markdown(),
-            "",
-            f"Chosen by validation: {self.chosen.label()}.",
-        ]
-        lines += [f"Not evaluated: {name}: {why}" for name, why in self.skipped.items()]
-        verdict = "may be promoted" if self.promotion.allowed else "not promoted"
-        lines.append(f"Promotion: {verdict}: {self.promotion.reason}")
-        return "\n".join(lines)
+        return f"Protocol: {self.protocol.describe(self.weights)}.\n\n" + selection_markdown(
+            ("the family", self.validation.markdown()),
+            ("promotion", self.test.markdown()),
+            self.chosen.label(),
+            self.skipped,
+            self.promotion,
+        )
+
+
+def selection_markdown(
+    validation: tuple[str, str],
+    test: tuple[str, str],
+    chosen: str,
+    skipped: Mapping[str, str],
+    promotion: Promotion,
+) -> str:
+    """The tables that decided a selection (``(what it decides, table)`` for the validation
+    and the test), the choice, what could not be evaluated and the promotion verdict."""
+    lines = [
+        f"Validation (chooses {validation[0]}):",
+        "",
+        validation[1],
+        "",
+        f"Held-out test (decides {test[0]}):",
+        "",
+        test[1],
+        "",
+        f"Chosen by validation: {chosen}.",
+    ]
+    lines += [f"Not evaluated: {name}: {why}" for name, why in skipped.items()]
+    verdict = "may be promoted" if promotion.allowed else "not promoted"
+    lines.append(f"Promotion: {verdict}: {promotion.reason}")
+    return "\n".join(lines)
 
 
 def _fit_and_measure(
@@ -229,35 +245,57 @@ def _median_ndcg(result: ModelResult) -> float:
 
 
 def _promotion(test: Comparison, chosen: str, has_champion: bool) -> Promotion:
-    by_name = {r.model: r for r in test.results}
-    if chosen not in by_name:
+    scores = {r.model: _median_ndcg(r) for r in test.results}
+    return promotion_verdict(
+        scores, chosen, baselines=BASELINES, has_champion=has_champion, metric="NDCG"
+    )
+
+
+def promotion_verdict(
+    scores: Mapping[str, float],
+    chosen: str,
+    *,
+    baselines: Collection[str],
+    has_champion: bool,
+    metric: str,
+) -> Promotion:
+    """The gate every model family shares: ``chosen`` may become the champion only when no
+    other row of the held-out ``scores`` (higher is better; the baselines are always
+    measured) beats it, and it beats the champion's row (:data:`CHAMPION_ROW`, the current
+    champion's recipe refitted on the same training part) when there is one.
+
+    >>> promotion_verdict({"a": 0.3, "rule": 0.4}, "a", baselines={"rule"},
+    ...                   has_champion=False, metric="Qini").reason
+    'a (Qini 0.3000) loses to the rule baseline (0.4000) on the held-out test'
+    """
+    if chosen not in scores:
         return Promotion(False, f"{chosen} could not be measured on the held-out test")
-    mine = _median_ndcg(by_name[chosen])
-    rivals = [r for r in test.results if r.model not in (chosen, CHAMPION_ROW)]
-    better = [r for r in rivals if _median_ndcg(r) > mine]
+    mine = scores[chosen]
+    rivals = {k: v for k, v in scores.items() if k not in (chosen, CHAMPION_ROW)}
+    better = {k: v for k, v in rivals.items() if v > mine}
     if better:
-        best = max(better, key=_median_ndcg)
-        kind = "baseline" if best.model in BASELINES else "family"
+        best = max(better, key=better.__getitem__)
+        kind = "baseline" if best in baselines else "family"
         return Promotion(
             False,
-            f"{chosen} (NDCG {mine:.4f}) loses to the {best.model} {kind} "
-            f"({_median_ndcg(best):.4f}) on the held-out test",
+            f"{chosen} ({metric} {mine:.4f}) loses to the {best} {kind} "
+            f"({better[best]:.4f}) on the held-out test",
         )
-    champion = by_name.get(CHAMPION_ROW)
-    if champion is None:
+    if CHAMPION_ROW not in scores:
         why = "its recipe could not be refitted" if has_champion else "there is no champion"
         return Promotion(
-            True, f"{chosen} (NDCG {mine:.4f}) is not beaten by any family on the test; {why}"
+            True,
+            f"{chosen} ({metric} {mine:.4f}) is not beaten by any family on the test; {why}",
         )
-    theirs = _median_ndcg(champion)
+    theirs = scores[CHAMPION_ROW]
     if mine <= theirs:
         return Promotion(
             False,
-            f"{chosen} (NDCG {mine:.4f}) does not beat the champion ({theirs:.4f}) "
+            f"{chosen} ({metric} {mine:.4f}) does not beat the champion ({theirs:.4f}) "
             "on the same held-out test",
         )
     return Promotion(
         True,
-        f"{chosen} (NDCG {mine:.4f}) beats the champion ({theirs:.4f}) and is not beaten by "
-        "any family on the test",
+        f"{chosen} ({metric} {mine:.4f}) beats the champion ({theirs:.4f}) and is not beaten "
+        "by any family on the test",
     )

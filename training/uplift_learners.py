@@ -1,0 +1,345 @@
+"""Meta-learners of a treatment effect on randomised data, with gradient-boosted base models.
+
+Each learner estimates the conditional average treatment effect
+``tau(x) = E[y | x, t=1] - E[y | x, t=0]`` from rows ``x`` (a design matrix),
+a treatment flag ``t``, a binary outcome ``y`` and each row's known
+probability of treatment ``e`` (the randomisation's share; the offers' history
+assigns offers at random within a send group, so ``e`` is known by design and
+no propensity model is fitted):
+
+- :class:`TLearner`: one outcome model per arm; ``tau = mu1(x) - mu0(x)``
+  (Künzel et al. 2019, "T-learner").
+- :class:`XLearner`: the T-learner's arms impute each row's individual effect
+  (``y - mu0(x)`` for the treated, ``mu1(x) - y`` for controls); one regression
+  per arm on those imputed effects, blended by the propensity
+  (Künzel et al. 2019).
+- :class:`DRLearner`: the doubly-robust (AIPW) pseudo-outcome
+  ``mu1 - mu0 + t (y - mu1) / e - (1 - t) (y - mu0) / (1 - e)`` with the
+  outcome models cross-fitted over folds, regressed on ``x`` (Kennedy 2020).
+
+Base models are LightGBM (histogram gradient boosting: fast on tens of
+thousands of rows, handles unscaled and interacting features). Uplifts on
+retail data are a few tenths of a percent against a purchase rate of ~15 %, so
+every base model is kept small and strongly regularised (few leaves, large
+leaves, shrinkage): an unregularised tree fits the organic noise.
+
+>>> rng = np.random.default_rng(0)
+>>> x = rng.random((4000, 2)); t = rng.random(4000) < 0.5
+>>> y = (rng.random(4000) < 0.1 + 0.3 * t * (x[:, 0] > 0.5)).astype(float)
+>>> tau = TLearner(BoostingConfig(n_estimators=40)).fit(x, t, y, np.full(4000, 0.5))
+>>> bool(tau.effect(np.array([[0.9, 0.5]]))[0] > tau.effect(np.array([[0.1, 0.5]]))[0])
+True
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+#: Propensities are clipped to this range in inverse weights.
+PROPENSITY_CLIP = (0.02, 0.98)
+#: Upper bound of the proportional learner's relative lift per unit of intensity.
+MAX_RELATIVE_LIFT = 20.0
+
+
+@dataclass(frozen=True)
+class BoostingConfig:
+    """Settings of the LightGBM base models (one set for every stage)."""
+
+    n_estimators: int = 150
+    learning_rate: float = 0.05
+    num_leaves: int = 8
+    min_child_samples: int = 200
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    reg_lambda: float = 5.0
+    folds: int = 2  # cross-fitting folds of the DR-learner's outcome models
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_estimators < 1:
+            raise ValueError(f"n_estimators must be >= 1 (got {self.n_estimators})")
+        if not 0.0 < self.learning_rate <= 1.0:
+            raise ValueError(f"learning_rate must be in (0, 1] (got {self.learning_rate})")
+        if self.num_leaves < 2:
+            raise ValueError(f"num_leaves must be >= 2 (got {self.num_leaves})")
+        if self.min_child_samples < 1:
+            raise ValueError(f"min_child_samples must be >= 1 (got {self.min_child_samples})")
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2 (got {self.folds})")
+
+    def to_params(self) -> dict[str, object]:
+        return asdict(self)
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "subsample": self.subsample,
+            "subsample_freq": 1,
+            "colsample_bytree": self.colsample_bytree,
+            "reg_lambda": self.reg_lambda,
+            "random_state": self.seed,
+            "n_jobs": 1,
+            "verbose": -1,
+        }
+
+    def classifier(self) -> Any:
+        from lightgbm import LGBMClassifier
+
+        return LGBMClassifier(**self._common())
+
+    def regressor(self) -> Any:
+        from lightgbm import LGBMRegressor
+
+        return LGBMRegressor(**self._common())
+
+
+def _check(x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Validated treatment flags as bool (raises ``ValueError`` on misshapen inputs)."""
+    n = len(x)
+    if not (len(t) == len(y) == len(e) == n):
+        raise ValueError(
+            f"x, t, y and e must have one entry per row (got {n}, {len(t)}, {len(y)}, {len(e)})"
+        )
+    treated = np.asarray(t, dtype=bool)
+    if treated.all() or not treated.any():
+        raise ValueError("uplift learners need both treated rows and controls")
+    if np.any((e <= 0) | (e >= 1)):
+        raise ValueError("propensities e must be strictly between 0 and 1")
+    return treated
+
+
+def _probability(model: Any, x: np.ndarray) -> np.ndarray:
+    """P(y=1) from a fitted LightGBM classifier (its booster directly: the scikit-learn
+    wrapper's input checks cost more than the trees on a customer's few rows)."""
+    return _predict(model, x)
+
+
+def _predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """A fitted LightGBM model's prediction (a binary classifier's: P(y=1)), shape ``(n,)``."""
+    return np.asarray(model.booster_.predict(x, num_threads=1), dtype=float)
+
+
+class UpliftLearner(ABC):
+    """A fitted estimate of the treatment effect ``tau(x)``."""
+
+    #: Short name used in tables and as the ``method`` parameter.
+    name: str
+
+    def __init__(self, config: BoostingConfig | None = None) -> None:
+        self.config = config or BoostingConfig()
+
+    @abstractmethod
+    def fit(self, x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray) -> UpliftLearner:
+        """Fit on rows ``x``, treatment flags ``t``, binary outcomes ``y`` and the known
+        probability of treatment ``e`` of each row."""
+
+    @abstractmethod
+    def effect(self, x: np.ndarray) -> np.ndarray:
+        """Estimated uplift of each row, shape ``(n,)``."""
+
+    def outcome(self, x: np.ndarray) -> np.ndarray:
+        """P(y=1 | x, treated), shape ``(n,)`` (from the treated arm's outcome model)."""
+        return _probability(self._treated_model(), x)
+
+    def outcome_and_effect(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(outcome(x), effect(x))`` (one pass where the learner can share work)."""
+        return self.outcome(x), self.effect(x)
+
+    @abstractmethod
+    def _treated_model(self) -> Any: ...
+
+
+class _Arms:
+    """Outcome models of the two arms, ``mu0`` and ``mu1``."""
+
+    def __init__(self, config: BoostingConfig) -> None:
+        self.config = config
+        self.mu0: Any = None
+        self.mu1: Any = None
+
+    def fit(self, x: np.ndarray, treated: np.ndarray, y: np.ndarray) -> _Arms:
+        self.mu1 = self.config.classifier().fit(x[treated], y[treated])
+        self.mu0 = self.config.classifier().fit(x[~treated], y[~treated])
+        return self
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.mu0 is None or self.mu1 is None:
+            raise RuntimeError("the uplift learner is not fitted; call fit() first")
+        return _probability(self.mu0, x), _probability(self.mu1, x)
+
+
+class TLearner(UpliftLearner):
+    """One gradient-boosted outcome model per arm; the uplift is their difference."""
+
+    name = "t_learner_lgbm"
+
+    def __init__(self, config: BoostingConfig | None = None) -> None:
+        super().__init__(config)
+        self.arms = _Arms(self.config)
+
+    def fit(self, x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray) -> TLearner:
+        self.arms.fit(x, _check(x, t, y, e), np.asarray(y, dtype=int))
+        return self
+
+    def effect(self, x: np.ndarray) -> np.ndarray:
+        p0, p1 = self.arms.predict(x)
+        return p1 - p0
+
+    def _treated_model(self) -> Any:
+        return self.arms.mu1
+
+
+class XLearner(UpliftLearner):
+    """The T-learner's arms impute individual effects; one regression per arm on them,
+    blended as ``e(x) tau0(x) + (1 - e(x)) tau1(x)`` with the training rows' mean
+    propensity (the offers' randomisation does not depend on ``x``)."""
+
+    name = "x_learner_lgbm"
+
+    def __init__(self, config: BoostingConfig | None = None) -> None:
+        super().__init__(config)
+        self.arms = _Arms(self.config)
+        self.tau0: Any = None
+        self.tau1: Any = None
+        self.share = 0.5
+
+    def fit(self, x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray) -> XLearner:
+        treated = _check(x, t, y, e)
+        y = np.asarray(y, dtype=float)
+        self.arms.fit(x, treated, y.astype(int))
+        p0, p1 = self.arms.predict(x)
+        self.tau1 = self.config.regressor().fit(x[treated], y[treated] - p0[treated])
+        self.tau0 = self.config.regressor().fit(x[~treated], p1[~treated] - y[~treated])
+        self.share = float(np.mean(e))
+        return self
+
+    def effect(self, x: np.ndarray) -> np.ndarray:
+        if self.tau0 is None or self.tau1 is None:
+            raise RuntimeError("the uplift learner is not fitted; call fit() first")
+        tau0, tau1 = _predict(self.tau0, x), _predict(self.tau1, x)
+        return self.share * tau0 + (1.0 - self.share) * tau1
+
+    def _treated_model(self) -> Any:
+        return self.arms.mu1
+
+
+class DRLearner(UpliftLearner):
+    """The doubly-robust pseudo-outcome (outcome models cross-fitted over
+    ``config.folds`` folds, the known propensity) regressed on ``x``."""
+
+    name = "dr_learner_lgbm"
+
+    def __init__(self, config: BoostingConfig | None = None) -> None:
+        super().__init__(config)
+        self.tau: Any = None
+        self.arms = _Arms(self.config)
+
+    def fit(self, x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray) -> DRLearner:
+        treated = _check(x, t, y, e)
+        y = np.asarray(y, dtype=float)
+        e = np.clip(np.asarray(e, dtype=float), *PROPENSITY_CLIP)
+        rng = np.random.default_rng(self.config.seed)
+        fold = rng.integers(0, self.config.folds, len(x))
+        p0, p1 = np.empty(len(x)), np.empty(len(x))
+        for k in range(self.config.folds):
+            out = fold == k
+            arms = _Arms(self.config).fit(x[~out], treated[~out], y[~out].astype(int))
+            p0[out], p1[out] = arms.predict(x[out])
+        pseudo = (
+            p1
+            - p0
+            + np.where(treated, (y - p1) / e, 0.0)
+            - np.where(treated, 0.0, (y - p0) / (1.0 - e))
+        )
+        self.tau = self.config.regressor().fit(x, pseudo)
+        self.arms.fit(x, treated, y.astype(int))  # for P(y | x, treated)
+        return self
+
+    def effect(self, x: np.ndarray) -> np.ndarray:
+        if self.tau is None:
+            raise RuntimeError("the uplift learner is not fitted; call fit() first")
+        return _predict(self.tau, x)
+
+    def _treated_model(self) -> Any:
+        return self.arms.mu1
+
+
+class ProportionalLearner(UpliftLearner):
+    """A relative (proportional) effect: ``P(y | x, t) = mu0(x) (1 + t kappa s)``.
+
+    ``mu0`` is a gradient-boosted model of the outcome without treatment (fitted on the
+    controls), ``s`` the treatment's intensity (for offers: its value as a share of the
+    customer's basket, column ``intensity_column`` of ``x``) and ``kappa >= 0`` the
+    relative lift per unit of intensity, fitted by maximum likelihood on every row with
+    ``mu0`` held fixed (cross-fitted, so the controls' own noise does not enter it).
+    The uplift is ``mu0(x) kappa s``: who would buy anyway is learned from the whole
+    history (a strong signal); only one number is learned from the noisy difference
+    between the arms. This is the "baseline risk x relative effect" model of clinical
+    trials; it assumes the offer multiplies the purchase probability rather than adds
+    to it, so its ranking is wrong where that assumption is.
+    """
+
+    name = "proportional_lgbm"
+
+    def __init__(self, intensity_column: int, config: BoostingConfig | None = None) -> None:
+        super().__init__(config)
+        self.intensity_column = intensity_column
+        self.mu0: Any = None
+        self.kappa = 0.0
+
+    def fit(
+        self, x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray
+    ) -> ProportionalLearner:
+        from scipy.optimize import minimize_scalar
+
+        treated = _check(x, t, y, e)
+        y = np.asarray(y, dtype=float)
+        rng = np.random.default_rng(self.config.seed)
+        fold = rng.integers(0, self.config.folds, len(x))
+        mu = np.empty(len(x))
+        for k in range(self.config.folds):
+            out = fold == k
+            train = ~out & ~treated
+            mu[out] = _probability(self.config.classifier().fit(x[train], y[train]), x[out])
+        s = np.where(treated, np.maximum(x[:, self.intensity_column], 0.0), 0.0)
+
+        def loss(kappa: float) -> float:
+            p = np.clip(mu * (1.0 + kappa * s), 1e-9, 1 - 1e-9)
+            return -float(np.sum(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+
+        best = minimize_scalar(loss, bounds=(0.0, MAX_RELATIVE_LIFT), method="bounded")
+        self.kappa = float(best.x)
+        self.mu0 = self.config.classifier().fit(x[~treated], y[~treated])
+        return self
+
+    def baseline(self, x: np.ndarray) -> np.ndarray:
+        if self.mu0 is None:
+            raise RuntimeError("the uplift learner is not fitted; call fit() first")
+        return _probability(self.mu0, x)
+
+    def effect(self, x: np.ndarray) -> np.ndarray:
+        return self.baseline(x) * self.kappa * np.maximum(x[:, self.intensity_column], 0.0)
+
+    def outcome(self, x: np.ndarray) -> np.ndarray:
+        return self.outcome_and_effect(x)[0]
+
+    def outcome_and_effect(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        base = self.baseline(x)
+        effect = base * self.kappa * np.maximum(x[:, self.intensity_column], 0.0)
+        return np.clip(base + effect, 0.0, 1.0), effect
+
+    def _treated_model(self) -> Any:
+        return self.mu0
+
+
+#: The gradient-boosted meta-learners whose only input is the design matrix, by name.
+LEARNERS: dict[str, type[UpliftLearner]] = {
+    cls.name: cls for cls in (TLearner, XLearner, DRLearner)
+}
