@@ -154,7 +154,7 @@ def decide(
 ) -> None:
     """Decide the next best action for every customer of an audience and write them to a file."""
     from nba.pipeline import build_pipeline
-    from serving.batch_decisions import AudienceError, check_audience, decide_audience
+    from serving.batch_decisions import AudienceError, decide_audience, read_audience
     from serving.batch_decisions import contacts_only as keep_contacts
 
     if out.suffix not in (".parquet", ".csv"):
@@ -165,7 +165,7 @@ def decide(
     contacts = load_contact_policy(contact_policy)
     profiles = load_audience(audience)
     try:
-        check_audience(profiles)  # before the progress bar: bad files fail at once
+        items = read_audience(profiles)  # before the progress bar: bad files fail at once
     except AudienceError as error:
         raise _fail(f"{audience}: {error}") from None
     when = _moment(now, profiles)
@@ -202,7 +202,7 @@ def decide(
         ) as progress:
             task = progress.add_task("deciding", total=len(profiles))
             table = decide_audience(
-                profiles,
+                items,
                 rules,
                 contacts,
                 when,
