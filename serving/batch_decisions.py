@@ -62,6 +62,12 @@ from training.model_scorer import ModelScorer
 from training.send_time import SendTimeModel
 
 Progress = Callable[[int, int], None]
+#: When each action was last sent, per customer: a mapping, or a reader that returns
+#: it for the customer ids of one chunk (e.g. :class:`RedisHistories`, on each worker).
+ActionHistory = (
+    Mapping[str, Mapping[str, dt.datetime]]
+    | Callable[[Sequence[str]], Mapping[str, Mapping[str, dt.datetime]]]
+)
 
 #: Columns of the decisions table, in order.
 DECISION_COLUMNS: tuple[str, ...] = (
@@ -110,16 +116,15 @@ class BatchJob:
 
     ``policy`` is the pipeline (:func:`~nba.pipeline.build_pipeline`); ``stats`` the
     API's response statistics (each customer decides with their segment's) or fixed
-    posteriors; ``action_history`` when each action was last sent, per customer.
+    posteriors; ``action_history`` when each action was last sent, per customer
+    (:data:`ActionHistory`).
     """
 
     policy: Decider
     now: dt.datetime
     seed: int | str = 0
     stats: ResponseTable | Mapping[str, Posterior] = dataclasses.field(default_factory=dict)
-    action_history: Mapping[str, Mapping[str, dt.datetime]] = dataclasses.field(
-        default_factory=dict
-    )
+    action_history: ActionHistory = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -131,7 +136,10 @@ class BatchJob:
         ``profiles`` of each row's customer)."""
         offers, actions = dict(usage.offers_given), dict(usage.actions_sent)
         running = UsageCounts(offers, actions)
-        decider, contexts = _prepared(self.policy, profiles, self.now, self.action_history)
+        history = self.action_history
+        if callable(history):
+            history = history([p.customer_id for p in profiles])
+        decider, contexts = _prepared(self.policy, profiles, self.now, history)
         rows = _Rows()
         for position, context in enumerate(contexts):
             profile = context.profile
@@ -164,7 +172,7 @@ def decide_audience(
     seed: int | str = 0,
     usage: UsageCounts | None = None,
     stats: ResponseTable | Mapping[str, Posterior] | None = None,
-    action_history: Mapping[str, Mapping[str, dt.datetime]] | None = None,
+    action_history: ActionHistory | None = None,
     workers: int = 1,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -190,7 +198,7 @@ def decide_audience(
         segment's, as in the API), or fixed posteriors for everyone.
     action_history
         When each action was last sent, per customer (for cool-downs and
-        sequences); profiles do not carry it.
+        sequences; profiles do not carry it), or a reader of it per chunk.
     workers
         Processes deciding chunks side by side (forked: the policy and the
         audience are shared, not pickled); the result is the same for any number.
@@ -516,6 +524,29 @@ class _Rows:
             }
         )
         return table
+
+
+@dataclass(frozen=True)
+class RedisHistories:
+    """Reads the action history of a chunk's customers from the API's Redis
+    (:meth:`~features.online.contact_state.ContactState.histories`), in the worker
+    that decides the chunk: nothing about the whole audience passes through one
+    process, and it pickles as its URL (for forked workers and Spark executors)."""
+
+    url: str
+    prefix: str = "nba"
+
+    def __call__(self, customer_ids: Sequence[str]) -> dict[str, dict[str, dt.datetime]]:
+        from features.online.connect import connect_redis
+        from features.online.contact_state import RedisContactState
+        from features.online.redis_store import RedisOnlineStore
+
+        client = connect_redis(self.url)
+        try:
+            state = RedisContactState(RedisOnlineStore(client, prefix=self.prefix))
+            return state.histories(list(customer_ids))
+        finally:
+            client.close()
 
 
 #: The columns an empty decision (nothing eligible) leaves empty.
