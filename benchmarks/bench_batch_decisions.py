@@ -3,7 +3,8 @@
 Each measurement runs in a fresh subprocess that imports ``serving.batch_decisions``
 from a source tree, reads the profiles Parquet file, builds the pipeline (with the
 registry's champions when ``--tracking-uri`` is given, as ``nba decide`` does) and
-times ``decide_audience(frame, ...)`` on the frame: reading the audience, deciding
+times ``decide_audience(frame, ...)`` on the frame (``--customers`` rows: the file's
+profiles, repeated under new ids when it has fewer): reading the audience, deciding
 and assembling the table. The baseline tree (``--baseline-src``, e.g. an export of
 an earlier commit of main) and this tree are measured alternately, with 1 and 2
 workers, ``--repeat`` times each; the table gives medians and the ratio to the
@@ -32,18 +33,28 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 HERE = Path(__file__).resolve().parents[1]
+
+
+def audience(profiles: Path, customers: int) -> pd.DataFrame:
+    """The first ``customers`` profile rows, repeated under new ids when there are fewer."""
+    frame = pd.read_parquet(profiles)
+    copies = [
+        frame.assign(customer_id=frame["customer_id"] + ("" if k == 0 else f"-{k}"))
+        for k in range(-(-customers // len(frame)))
+    ]
+    return pd.concat(copies, ignore_index=True).iloc[:customers]
 
 
 def measure(profiles: Path, tracking_uri: str | None, workers: int, customers: int) -> dict:
     """One timed run of this interpreter's ``serving.batch_decisions`` (the subprocess)."""
-    import pandas as pd
-
     from cli.decide import load_catalog, load_contact_policy, load_scorer
     from nba.pipeline import build_pipeline
     from serving.batch_decisions import decide_audience
 
-    frame = pd.read_parquet(profiles).iloc[:customers]
+    frame = audience(profiles, customers)
     catalog, contacts = load_catalog(None), load_contact_policy(None)
     scorer, label = load_scorer(tracking_uri) if tracking_uri else (None, "rules")
     pipeline = build_pipeline(catalog, contacts, scorer=scorer)
@@ -61,14 +72,12 @@ def measure(profiles: Path, tracking_uri: str | None, workers: int, customers: i
 
 def floors(profiles: Path, tracking_uri: str | None, customers: int) -> dict[str, float]:
     """customers/s of the core alone and of building profiles both ways (this tree)."""
-    import pandas as pd
-
     from cli.decide import load_catalog, load_contact_policy, load_scorer
     from features.profile_table import profiles_from_frame, row_to_profile
     from nba.context import CustomerContext
     from nba.pipeline import build_pipeline
 
-    frame = pd.read_parquet(profiles).iloc[:customers]
+    frame = audience(profiles, customers)
     catalog, contacts = load_catalog(None), load_contact_policy(None)
     scorer, _ = load_scorer(tracking_uri) if tracking_uri else (None, "rules")
     pipeline = build_pipeline(catalog, contacts, scorer=scorer)
@@ -88,7 +97,9 @@ def floors(profiles: Path, tracking_uri: str | None, customers: int) -> dict[str
     return out
 
 
-def run_child(src: Path, args: argparse.Namespace, mode: str, workers: int = 1) -> dict:
+def run_child(
+    src: Path, args: argparse.Namespace, mode: str, workers: int = 1, customers: int = 0
+) -> dict:
     command = [
         sys.executable,
         str(HERE / "benchmarks" / "bench_batch_decisions.py"),
@@ -97,7 +108,7 @@ def run_child(src: Path, args: argparse.Namespace, mode: str, workers: int = 1) 
         "--profiles",
         str(args.profiles),
         "--customers",
-        str(args.customers),
+        str(customers or args.customers),
         "--workers",
         str(workers),
     ]
@@ -115,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profiles", type=Path, required=True, help="profiles Parquet file")
     parser.add_argument("--tracking-uri", help="MLflow registry with champions [default: rules]")
     parser.add_argument("--baseline-src", type=Path, help="source tree of the baseline")
-    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument(
+        "--customers", type=int, default=12_000, help="audience size (profiles repeated)"
+    )
+    parser.add_argument("--floor-customers", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", choices=("decide", "floors"), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
@@ -139,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_child(src, args, "decide", workers)
                 rates.setdefault((name, workers), []).append(result["rate"])
                 models = result["models"]
-        floor_runs.append(run_child(HERE, args, "floors"))
+        floor_runs.append(run_child(HERE, args, "floors", customers=args.floor_customers))
 
     print("```")
     print(
@@ -165,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             runs = ", ".join(f"{v:,.0f}" for v in values)
             print(f"| {name} | {workers} | {median:,.0f} | {runs} | {ratio} |")
     print()
-    print("| floor (this tree, 1 process) | customers/s (median) | runs |")
+    print(
+        f"| floor (this tree, 1 process, {args.floor_customers:,} customers) | customers/s | runs |"
+    )
     print("|---|---:|---|")
     for key, label in (
         ("core", "core: pipeline.route over built profiles"),

@@ -549,20 +549,13 @@ class RedisHistories:
             client.close()
 
 
+#: The columns of a decision's rows that every action repeats.
+_PER_DECISION = ("customer_id", "decision_id", "policy", "decided_at", "timezone")
 #: The columns an empty decision (nothing eligible) leaves empty.
-_ACTION_COLUMNS = (
-    "rank",
-    "action_id",
-    "action_type",
-    "channel",
-    "send_at_utc",
-    "send_at_local",
-    "offer_id",
-    "offer_expires_at",
-    "template",
-    "variant_id",
-    "priority",
-    "propensity",
+_ACTION_COLUMNS = tuple(
+    c
+    for c in DECISION_COLUMNS
+    if c not in {*_PER_DECISION, "eligible_actions", "explored", "reasons"}
 )
 
 

@@ -110,21 +110,26 @@ def test_profile_rows_decide_like_profiles(
     pd.testing.assert_frame_equal(from_rows, from_objects)
 
 
-def test_budgets_hold_across_chunks(
-    profiles: list[CustomerProfile], now, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    catalog = parse_catalog(
-        """
+def gift_catalog(budget: int) -> Catalog:
+    """A catalog whose one offer has a daily budget of ``budget``."""
+    return parse_catalog(
+        f"""
 actions:
   - id: gift
     type: offer
     channels: [email, postal]
     value: 50
     timing: asap
-    offer: {id: gift10, kind: fixed_discount, value: 10, cost: 1, daily_budget: 7}
-  - {id: nothing, type: do_nothing}
+    offer: {{id: gift10, kind: fixed_discount, value: 10, cost: 1, daily_budget: {budget}}}
+  - {{id: nothing, type: do_nothing}}
 """
     )
+
+
+def test_budgets_hold_across_chunks(
+    profiles: list[CustomerProfile], now, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = gift_catalog(budget=7)
     monkeypatch.setattr(batch, "CHUNK_SIZE", 25)
     for workers in (1, 2):
         table = decide_audience(profiles, catalog, None, now, workers=workers)
@@ -137,18 +142,7 @@ def test_budgets_do_not_depend_on_the_order_of_the_rows(
 ) -> None:
     """Chunks are formed by customer id, so a binding budget goes to the same customers
     whatever the order of the audience."""
-    catalog = parse_catalog(
-        """
-actions:
-  - id: gift
-    type: offer
-    channels: [email, postal]
-    value: 50
-    timing: asap
-    offer: {id: gift10, kind: fixed_discount, value: 10, cost: 1, daily_budget: 11}
-  - {id: nothing, type: do_nothing}
-"""
-    )
+    catalog = gift_catalog(budget=11)
     monkeypatch.setattr(batch, "CHUNK_SIZE", 40)
     first = decide_audience(profiles, catalog, None, now, seed=2)
     shuffled = decide_audience(
