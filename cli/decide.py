@@ -121,14 +121,14 @@ def _moment(value: str | None, audience: pd.DataFrame) -> dt.datetime:
 
 def decide(
     audience: Annotated[
-        Path,
+        str,
         typer.Option(
             help="Profiles Parquet file, as written by 'nba features build' (with --spark: "
             "any path Spark reads, a file or a folder)."
         ),
     ],
     out: Annotated[
-        Path,
+        str,
         typer.Option(
             help="File to write the decisions to: .parquet or .csv (with --spark: a Parquet "
             "folder, overwritten)."
@@ -182,9 +182,10 @@ def decide(
     from nba.pipeline import build_pipeline
     from serving.batch_decisions import AudienceError, BatchJob, read_audience
 
-    if out.suffix == ".csv" and spark:
+    # text, not Path: with --spark these may be URIs (s3a://...), which Path would mangle
+    if out.endswith(".csv") and spark:
         raise _fail(f"--out: {out}: with --spark the decisions are written as a Parquet folder")
-    if out.suffix not in (".parquet", ".csv") and not spark:
+    if Path(out).suffix not in (".parquet", ".csv") and not spark:
         raise _fail(f"--out: {out} must end in .parquet or .csv")
     if policy not in POLICIES:
         raise _fail(f"--policy: unknown policy {policy!r} (expected one of: {', '.join(POLICIES)})")
@@ -195,7 +196,7 @@ def decide(
         frame = _spark_audience(session, audience)
         when = parse_moment(now, "--now") if now is not None else _spark_moment(frame)
     else:
-        profiles = load_audience(audience)
+        profiles = load_audience(Path(audience))
         try:
             items = read_audience(profiles)  # before the progress bar: bad files fail at once
         except AudienceError as error:
@@ -213,11 +214,12 @@ def decide(
     else:
         customers = len(items)
         table = _decide_here(items, job, rules, usage, workers, contacts_only, console)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix == ".parquet":
-            table.to_parquet(out, index=False)
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            table.to_parquet(path, index=False)
         else:
-            table.to_csv(out, index=False)
+            table.to_csv(path, index=False)
         reached, rows = int(table["channel"].notna().sum()), len(table)
     elapsed = time.perf_counter() - started
     console.print(
@@ -307,11 +309,11 @@ def _spark_session(master: str | None) -> SparkSession:
         raise _fail(f"--spark: cannot start Spark ({exc})", EXIT_UNAVAILABLE) from None
 
 
-def _spark_audience(session: SparkSession, audience: Path) -> SparkDataFrame:
+def _spark_audience(session: SparkSession, audience: str) -> SparkDataFrame:
     from pyspark.errors import AnalysisException
 
     try:
-        return session.read.parquet(str(audience))
+        return session.read.parquet(audience)
     except AnalysisException as error:
         raise _fail(f"{audience}: not a Parquet file of profiles ({error})") from None
 
@@ -333,7 +335,7 @@ def _decide_on_spark(
     job: BatchJob,
     rules: Catalog,
     usage: UsageCounts | None,
-    out: Path,
+    out: str,
     contacts_only: bool,
 ) -> tuple[int, int, int]:
     """Decide on Spark and write ``out``; (customers, contacts, rows)."""
@@ -351,8 +353,8 @@ def _decide_on_spark(
                 sf.col("channel").isNotNull()
                 & (sf.col("action_type") != ActionType.DO_NOTHING.value)
             )
-        write_decisions(decisions, str(out))
-        written = frame.sparkSession.read.parquet(str(out))
+        write_decisions(decisions, out)
+        written = frame.sparkSession.read.parquet(out)
         counts = written.agg(
             sf.count_distinct("customer_id"), sf.count("channel"), sf.count(sf.lit(1))
         ).first()
