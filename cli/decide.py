@@ -28,10 +28,15 @@ from cli.support import fail as _fail
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pyspark.sql import DataFrame as SparkDataFrame
+    from pyspark.sql import SparkSession
 
+    from nba.budgets import UsageCounts
     from nba.catalog import Catalog
     from nba.contact_policy import ContactPolicy
+    from nba.profile import CustomerProfile
     from nba.scoring import Scorer
+    from serving.batch_decisions import BatchJob
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 ConfigT = TypeVar("ConfigT")
@@ -116,9 +121,19 @@ def _moment(value: str | None, audience: pd.DataFrame) -> dt.datetime:
 
 def decide(
     audience: Annotated[
-        Path, typer.Option(help="Profiles Parquet file, as written by 'nba features build'.")
+        str,
+        typer.Option(
+            help="Profiles Parquet file, as written by 'nba features build' (with --spark: "
+            "any path Spark reads, a file or a folder)."
+        ),
     ],
-    out: Annotated[Path, typer.Option(help="File to write the decisions to: .parquet or .csv.")],
+    out: Annotated[
+        str,
+        typer.Option(
+            help="File to write the decisions to: .parquet or .csv (with --spark: a Parquet "
+            "folder, overwritten)."
+        ),
+    ],
     catalog: CatalogOption = None,
     contact_policy: ContactPolicyOption = None,
     now: Annotated[
@@ -151,85 +166,208 @@ def decide(
         ),
     ] = None,
     redis_prefix: Annotated[str, typer.Option(help="The API's Redis key prefix.")] = "nba",
+    spark: Annotated[
+        bool,
+        typer.Option(
+            help="Decide on Spark, one task per chunk of customers: the same decisions as "
+            "without (needs pyspark and Java 17; under spark-submit, the cluster's session)."
+        ),
+    ] = False,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="Spark master with --spark [default: spark-submit's, else local[*]]."),
+    ] = None,
 ) -> None:
     """Decide the next best action for every customer of an audience and write them to a file."""
     from nba.pipeline import build_pipeline
-    from serving.batch_decisions import AudienceError, check_audience, decide_audience
-    from serving.batch_decisions import contacts_only as keep_contacts
+    from serving.batch_decisions import AudienceError, BatchJob, read_audience
 
-    if out.suffix not in (".parquet", ".csv"):
+    # text, not Path: with --spark these may be URIs (s3a://...), which Path would mangle
+    if out.endswith(".csv") and spark:
+        raise _fail(f"--out: {out}: with --spark the decisions are written as a Parquet folder")
+    if Path(out).suffix not in (".parquet", ".csv") and not spark:
         raise _fail(f"--out: {out} must end in .parquet or .csv")
     if policy not in POLICIES:
         raise _fail(f"--policy: unknown policy {policy!r} (expected one of: {', '.join(POLICIES)})")
     rules = load_catalog(catalog)
     contacts = load_contact_policy(contact_policy)
-    profiles = load_audience(audience)
-    try:
-        check_audience(profiles)  # before the progress bar: bad files fail at once
-    except AudienceError as error:
-        raise _fail(f"{audience}: {error}") from None
-    when = _moment(now, profiles)
+    if spark:
+        session = _spark_session(spark_master)
+        frame = _spark_audience(session, audience)
+        when = parse_moment(now, "--now") if now is not None else _spark_moment(frame)
+    else:
+        profiles = load_audience(Path(audience))
+        try:
+            items = read_audience(profiles)  # before the progress bar: bad files fail at once
+        except AudienceError as error:
+            raise _fail(f"{audience}: {error}") from None
+        when = _moment(now, profiles)
     scorer, models = load_scorer(tracking_uri)
-    chosen = build_pipeline(rules, contacts, scorer=scorer, policy=policy)
-    stats = None
-    history = None
+    job = BatchJob(build_pipeline(rules, contacts, scorer=scorer, policy=policy), when, seed)
     usage = None
     if redis_url is not None:
-        from features.online.connect import connect_redis
-        from features.online.contact_state import RedisContactState
-        from features.online.redis_store import RedisOnlineStore
-        from features.online.response_stats import RedisResponseStats
-
-        try:
-            client = connect_redis(redis_url)
-            stats = RedisResponseStats(client, redis_prefix).table(when)
-            # what the API sent and counted: cool-downs, sequences and caps hold in batch too
-            online = RedisContactState(RedisOnlineStore(client, prefix=redis_prefix))
-            history = online.histories([str(c) for c in profiles["customer_id"]])
-            usage = online.usage(when.date())
-        except Exception as exc:  # the driver raises many kinds
-            raise _fail(f"--redis-url: {exc}", EXIT_UNAVAILABLE) from None
+        job, usage = _with_redis(job, redis_url, redis_prefix)
     console = Console(highlight=False)
     started = time.perf_counter()
+    if spark:
+        customers, reached, rows = _decide_on_spark(frame, job, rules, usage, out, contacts_only)
+    else:
+        customers = len(items)
+        table = _decide_here(items, job, rules, usage, workers, contacts_only, console)
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            table.to_parquet(path, index=False)
+        else:
+            table.to_csv(path, index=False)
+        reached, rows = int(table["channel"].notna().sum()), len(table)
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"{customers:,} customers decided as of {when.isoformat()} in {elapsed:.1f} s "
+        f"({customers / max(elapsed, 1e-9):,.0f} customers/s): {reached:,} contacts, "
+        f"{rows:,} rows -> {out} (models: {models})"
+    )
+
+
+def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCounts]:
+    """``job`` with the response statistics the API learned and the action history it
+    keeps (read per chunk, by the worker that decides it), and today's usage."""
+    import dataclasses
+
+    from features.online.connect import connect_redis
+    from features.online.contact_state import RedisContactState
+    from features.online.redis_store import RedisOnlineStore
+    from features.online.response_stats import RedisResponseStats
+    from serving.batch_decisions import RedisHistories
+
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} customers"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("deciding", total=len(profiles))
+        client = connect_redis(url)
+        stats = RedisResponseStats(client, prefix).table(job.now)
+        # what the API sent and counted: cool-downs, sequences and caps hold in batch too
+        online = RedisContactState(RedisOnlineStore(client, prefix=prefix))
+        usage = online.usage(job.now.date())
+    except Exception as exc:  # the driver raises many kinds
+        raise _fail(f"--redis-url: {exc}", EXIT_UNAVAILABLE) from None
+    return dataclasses.replace(job, stats=stats, action_history=RedisHistories(url, prefix)), usage
+
+
+def _decide_here(
+    items: list[CustomerProfile],
+    job: BatchJob,
+    rules: Catalog,
+    usage: UsageCounts | None,
+    workers: int | None,
+    contacts_only: bool,
+    console: Console,
+) -> pd.DataFrame:
+    from serving.batch_decisions import contacts_only as keep_contacts
+    from serving.batch_decisions import decide_audience
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} customers"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("deciding", total=len(items))
+        try:
             table = decide_audience(
-                profiles,
+                items,
                 rules,
-                contacts,
-                when,
-                policy=chosen,
-                seed=seed,
-                stats=stats,
+                now=job.now,
+                policy=job.policy,
+                seed=job.seed,
+                stats=job.stats,
                 usage=usage,
-                action_history=history,
+                action_history=job.action_history,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
+        except Exception as exc:  # the Redis driver raises many kinds
+            if "redis" not in type(exc).__module__:
+                raise
+            raise _fail(f"--redis-url: {exc}", EXIT_UNAVAILABLE) from None
+    return keep_contacts(table) if contacts_only else table
+
+
+# ------------------------------------------------------------------ Spark
+
+
+def _spark_session(master: str | None) -> SparkSession:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise _fail("--spark needs pyspark: pip install 'nba[spark]' (and Java 17)") from None
+    builder = SparkSession.builder.appName("nba-decide")
+    if master is not None:
+        builder = builder.master(master)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # no Java, a master that does not answer...
+        raise _fail(f"--spark: cannot start Spark ({exc})", EXIT_UNAVAILABLE) from None
+
+
+def _spark_audience(session: SparkSession, audience: str) -> SparkDataFrame:
+    from pyspark.errors import AnalysisException
+
+    try:
+        return session.read.parquet(audience)
+    except AnalysisException as error:
+        raise _fail(f"{audience}: not a Parquet file of profiles ({error})") from None
+
+
+def _spark_moment(frame: SparkDataFrame) -> dt.datetime:
+    """The latest ``as_of`` of the audience (now when it has none)."""
+    from pyspark.sql import functions as sf
+
+    if "as_of" not in frame.columns:
+        return dt.datetime.now(dt.UTC)
+    micros = frame.agg(sf.max(sf.unix_micros(sf.col("as_of")))).first()[0]  # type: ignore[index]
+    if micros is None:
+        return dt.datetime.now(dt.UTC)
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(micros))
+
+
+def _decide_on_spark(
+    frame: SparkDataFrame,
+    job: BatchJob,
+    rules: Catalog,
+    usage: UsageCounts | None,
+    out: str,
+    contacts_only: bool,
+) -> tuple[int, int, int]:
+    """Decide on Spark and write ``out``; (customers, contacts, rows)."""
+    from pyspark.errors import PySparkException
+    from pyspark.sql import functions as sf
+
+    from nba.actions import ActionType
+    from serving.batch_decisions import AudienceError
+    from serving.batch_spark import decide_audience_spark, write_decisions
+
+    try:
+        decisions = decide_audience_spark(frame, job, rules, usage)
+        if contacts_only:
+            decisions = decisions.where(
+                sf.col("channel").isNotNull()
+                & (sf.col("action_type") != ActionType.DO_NOTHING.value)
+            )
+        write_decisions(decisions, out)
+        written = frame.sparkSession.read.parquet(out)
+        counts = written.agg(
+            sf.count_distinct("customer_id"), sf.count("channel"), sf.count(sf.lit(1))
+        ).first()
     except AudienceError as error:
-        raise _fail(f"{audience}: {error}") from None
-    elapsed = time.perf_counter() - started
-    if contacts_only:
-        table = keep_contacts(table)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        table.to_parquet(out, index=False)
-    else:
-        table.to_csv(out, index=False)
-    reached = int(table["channel"].notna().sum())
-    console.print(
-        f"{len(profiles):,} customers decided as of {when.isoformat()} in {elapsed:.1f} s "
-        f"({len(profiles) / max(elapsed, 1e-9):,.0f} customers/s): {reached:,} contacts, "
-        f"{len(table):,} rows -> {out} (models: {models})"
-    )
+        raise _fail(f"{frame.inputFiles()[:1]}: {error}") from None
+    except PySparkException as error:  # a task's AudienceError arrives as its text
+        text = str(error)
+        if "AudienceError" not in text:
+            raise
+        detail = text[text.index("the audience is invalid") :].split("\n\n")[0]
+        raise _fail(f"--audience: {detail}") from None
+    assert counts is not None
+    return int(counts[0]), int(counts[1]), int(counts[2])
 
 
 def _daytime_before(last_event: dt.datetime, hour_utc: int = 9) -> dt.datetime:

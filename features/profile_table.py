@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
+from enum import StrEnum
 from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
 
 from nba.channels import CONSENT_CHANNELS, Channel
@@ -33,6 +36,8 @@ _TUPLE_FIELDS = (
     "last_purchased_products",
     "seasonal_months",
 )
+#: Problems :func:`profiles_from_frame` lists before it stops counting.
+MAX_PROBLEMS = 20
 #: Flat convenience columns, derived, ignored when reading back.
 DERIVED_COLUMNS = tuple(
     [f"consent_{c.value}" for c in CONSENT_CHANNELS]
@@ -100,53 +105,243 @@ def _none(value: Any) -> Any:
     return value
 
 
+class ProfileRowsError(ValueError):
+    """Rows that are not profiles; ``problems`` name the row (from 1), the customer and
+    the field of each, e.g. ``row 2 (customer 'C2'), field 'consents': not a JSON object``."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+_CHANNELS = {c.value: c for c in Channel}
+
+
+def _channel_map(convert: Callable[[Any], Any]) -> Callable[[Any], dict[Channel, Any]]:
+    def read(value: Any) -> dict[Channel, Any]:
+        return {_CHANNELS.get(k) or Channel(k): convert(v) for k, v in value.items()}
+
+    return read
+
+
+def _engagement(raw: Any) -> ChannelEngagement:
+    return ChannelEngagement(**raw)
+
+
+_times = _channel_map(dt.datetime.fromisoformat)
+_counts = _channel_map(int)
+
+
+def _contacts(raw: Mapping[str, Any]) -> ContactHistory:
+    return ContactHistory(
+        last_contact_at=_times(raw["last_contact_at"]),
+        contacts_1d=_counts(raw["contacts_1d"]),
+        contacts_7d=_counts(raw["contacts_7d"]),
+        contacts_30d=_counts(raw["contacts_30d"]),
+        last_refusal_at=_times(raw["last_refusal_at"]),
+    )
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except (TypeError, orjson.JSONDecodeError):
+        try:  # what orjson refuses and json reads: NaN and Infinity, which json.dumps writes
+            value = json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"not a JSON object ({error})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"not a JSON object ({type(value).__name__})")
+    return value
+
+
+def _enum(kind: type[StrEnum]) -> Callable[[Any], StrEnum]:
+    allowed = sorted(member.value for member in kind)
+
+    def read(value: Any) -> StrEnum:
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not one of {allowed}") from None
+
+    return read
+
+
+#: How each JSON text field becomes its profile value (after ``json.loads``).
+_FROM_JSON: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "engagement": _channel_map(_engagement),
+    "consents": _channel_map(bool),
+    "contacts": _contacts,
+    "category_affinity": dict,
+    "brand_affinity": dict,
+}
+_ITEM_TYPES: dict[str, type] = {"seasonal_months": int, "activity_by_hour": float}
+_ENUMS: dict[str, type[StrEnum]] = {
+    "lifecycle_state": LifecycleState,
+    "journey_phase": JourneyPhase,
+}
+_INT_TYPES = ("int", "int | None")
+
+
+def _as_of(value: Any) -> dt.datetime | None:
+    return None if _none(value) is None else pd.Timestamp(value).to_pydatetime()
+
+
+def _scalar(kind: str) -> Callable[[Any], Any]:
+    def read(value: Any) -> Any:
+        value = _none(value)
+        if isinstance(value, float) and kind in _INT_TYPES:
+            return int(value)
+        if hasattr(value, "item"):
+            return value.item()
+        return value
+
+    return read
+
+
+def _sequence(name: str) -> Callable[[Any], tuple[Any, ...]]:
+    item = _ITEM_TYPES.get(name, str)
+
+    def read(value: Any) -> tuple[Any, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, np.ndarray):
+            if not len(value):
+                return ()
+            if item is not str:
+                return tuple(value.astype(item).tolist())
+            value = value.tolist()
+        return tuple(map(item, value))
+
+    return read
+
+
+def _converter(name: str, kind: str) -> Callable[[Any], Any]:
+    """How the cell of field ``name`` (of type ``kind``) becomes its profile value."""
+    if name in _FROM_JSON:
+        parse = _FROM_JSON[name]
+        return lambda text: parse(_json_object(text))
+    if name in _TUPLE_FIELDS:
+        return _sequence(name)
+    if name in _ENUMS:
+        return _enum(_ENUMS[name])
+    if name == "as_of":
+        return _as_of
+    return _scalar(kind)
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    f.name: _converter(f.name, str(f.type)) for f in fields(CustomerProfile)
+}
+#: Type of each field converted by :func:`_scalar` (numeric columns take a faster path).
+_SCALAR_KINDS = {
+    f.name: str(f.type)
+    for f in fields(CustomerProfile)
+    if f.name not in _FROM_JSON
+    and f.name not in _TUPLE_FIELDS
+    and f.name not in _ENUMS
+    and f.name != "as_of"
+}
+#: Fields whose cells repeat across customers: each distinct cell is converted once.
+_SHARED_CELLS = frozenset(
+    {*_FROM_JSON, *_ENUMS, "as_of", "timezone", "loyalty_tier", "preferred_channel"}
+)
+
+
 def row_to_profile(row: Mapping[str, Any]) -> CustomerProfile:
     """The profile stored in ``row`` (derived columns are ignored)."""
-    kwargs: dict[str, Any] = {}
-    for f in fields(CustomerProfile):
-        if f.name not in row:
+    return CustomerProfile(
+        **{name: convert(row[name]) for name, convert in _CONVERTERS.items() if name in row}
+    )
+
+
+def profiles_from_frame(frame: pd.DataFrame) -> list[CustomerProfile]:
+    """The profiles of a frame of profile rows, column by column: what
+    ``[row_to_profile(r) for r in frame.to_dict("records")]`` gives, several times faster.
+
+    Each distinct JSON text, enum, zone or moment is converted once and its value
+    shared by the profiles that hold it (profiles are values: nothing mutates
+    them). Raises :class:`ProfileRowsError` naming the row, customer and field of
+    every cell that cannot be read (the first :data:`MAX_PROBLEMS`).
+
+    >>> frame = profiles_frame([CustomerProfile("C1", consents={Channel.EMAIL: True})])
+    >>> profiles_from_frame(frame)[0].consents
+    {<Channel.EMAIL: 'email'>: True}
+    >>> try:
+    ...     profiles_from_frame(frame.assign(consents="[1]"))
+    ... except ProfileRowsError as error:
+    ...     print(error.problems)
+    ("row 1 (customer 'C1'), field 'consents': not a JSON object (list)",)
+    """
+    ids = frame["customer_id"].tolist() if "customer_id" in frame.columns else []
+    problems: list[str] = []
+    columns: dict[str, list[Any]] = {}
+    for name, convert in _CONVERTERS.items():
+        if name not in frame.columns:
             continue
-        value = row[f.name]
-        if f.name == "engagement":
-            value = {Channel(k): ChannelEngagement(**v) for k, v in json.loads(value).items()}
-        elif f.name == "consents":
-            value = {Channel(k): bool(v) for k, v in json.loads(value).items()}
-        elif f.name == "contacts":
-            raw = json.loads(value)
-            value = ContactHistory(
-                last_contact_at={
-                    Channel(k): dt.datetime.fromisoformat(v)
-                    for k, v in raw["last_contact_at"].items()
-                },
-                contacts_1d={Channel(k): int(v) for k, v in raw["contacts_1d"].items()},
-                contacts_7d={Channel(k): int(v) for k, v in raw["contacts_7d"].items()},
-                contacts_30d={Channel(k): int(v) for k, v in raw["contacts_30d"].items()},
-                last_refusal_at={
-                    Channel(k): dt.datetime.fromisoformat(v)
-                    for k, v in raw["last_refusal_at"].items()
-                },
-            )
-        elif f.name in _JSON_FIELDS:
-            value = json.loads(value)
-        elif f.name in _TUPLE_FIELDS:
-            value = tuple(value) if value is not None else ()
-            if f.name == "seasonal_months":
-                value = tuple(int(v) for v in value)
-            elif f.name == "activity_by_hour":
-                value = tuple(float(v) for v in value)
-            else:
-                value = tuple(str(v) for v in value)
-        elif f.name == "lifecycle_state":
-            value = LifecycleState(value)
-        elif f.name == "journey_phase":
-            value = JourneyPhase(value)
-        elif f.name == "as_of":
-            value = None if _none(value) is None else pd.Timestamp(value).to_pydatetime()
+        column = frame[name]
+        if name in _SCALAR_KINDS and column.dtype.kind in "biuf":
+            columns[name] = _numbers(column.to_numpy(), _SCALAR_KINDS[name] in _INT_TYPES)
         else:
-            value = _none(value)
-            if isinstance(value, float) and f.type in ("int", "int | None") and value is not None:
-                value = int(value)
-            elif hasattr(value, "item"):
-                value = value.item()
-        kwargs[f.name] = value
-    return CustomerProfile(**kwargs)
+            columns[name] = _convert_column(
+                name, column.tolist(), convert, name in _SHARED_CELLS, ids, problems
+            )
+    if problems:
+        raise ProfileRowsError(problems)
+    names = list(columns)
+    return [
+        CustomerProfile(**dict(zip(names, cells, strict=True)))
+        for cells in zip(*columns.values(), strict=True)
+    ]
+
+
+def _numbers(values: np.ndarray, integers: bool) -> list[Any]:
+    """A numeric column's cells as Python numbers, NaN as None (what :func:`_scalar` gives)."""
+    cells = values.tolist()
+    if values.dtype.kind != "f":
+        return cells
+    missing = np.isnan(values)
+    if integers:
+        cells = (
+            values.astype(np.int64, copy=False).tolist()
+            if not missing.any()
+            else [None if m else int(v) for v, m in zip(cells, missing.tolist(), strict=True)]
+        )
+        return cells
+    if missing.any():
+        for position in np.flatnonzero(missing).tolist():
+            cells[position] = None
+    return cells
+
+
+def _convert_column(
+    name: str,
+    cells: list[Any],
+    convert: Callable[[Any], Any],
+    shared: bool,
+    ids: list[Any],
+    problems: list[str],
+) -> list[Any]:
+    seen: dict[Any, Any] = {}
+    out: list[Any] = []
+    for position, cell in enumerate(cells):
+        if shared:
+            try:
+                out.append(seen[cell])
+                continue
+            except (KeyError, TypeError):  # not seen yet, or not hashable (a list)
+                pass
+        try:
+            value = convert(cell)
+        except (KeyError, TypeError, ValueError) as error:
+            if len(problems) < MAX_PROBLEMS:
+                customer = ids[position] if position < len(ids) else None
+                detail = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+                problems.append(
+                    f"row {position + 1} (customer {customer!r}), field {name!r}: {detail}"
+                )
+            value = None
+        if shared and isinstance(cell, str | float | pd.Timestamp):
+            seen[cell] = value
+        out.append(value)
+    return out

@@ -9,16 +9,24 @@ preparation when ``nba decide`` finds them), the same seed for the same
 
 * **Deterministic**: each customer's decision is seeded by ``(seed, customer_id)``
   and its id derived from them, so the same audience, catalog and ``now`` give
-  the same file whatever the order of the rows or the number of workers.
-* **Budgets**: the audience is decided in chunks of :data:`CHUNK_SIZE`
-  customers, in row order; each chunk gets a share of what is left of each
-  offer budget and action volume, in proportion to its size, and uses it
-  first come, first served. Totals hold, and the result does not depend on the
-  number of workers (a share a chunk does not use is not passed on).
+  the same file whatever the order of the rows, the number of workers or the
+  engine (one machine here, Spark in :mod:`serving.batch_spark`).
+* **Budgets**: the audience is split into :func:`chunk_count` chunks by a stable
+  hash of the customer id (:func:`chunk_numbers`); each chunk gets a share of
+  what is left of each offer budget and action volume, in proportion to its
+  size (:func:`chunk_shares`), and uses it first come, first served in
+  customer-id order. Totals hold, and since a chunk's members and share depend
+  only on the ids, every chunk decides alike wherever it runs (a share a chunk
+  does not use is not passed on).
+* **Speed**: profiles are read column by column
+  (:func:`features.profile_table.profiles_from_frame`), the send-time model
+  personalises a whole chunk at once, rows are built as columns, and forked
+  workers share the audience instead of receiving it pickled.
 * **Rows**: one per chosen action, ``do_nothing`` included; a customer for whom
   nothing is eligible gets one row with no action, so that every customer
-  appears. Send times are in UTC (``send_at_utc``) and as local ISO text with
-  the offset (``send_at_local``), since a column holds one time zone only.
+  appears, in the order of the audience. Send times are in UTC
+  (``send_at_utc``) and as local ISO text with the offset (``send_at_local``),
+  since a column holds one time zone only.
 * **Bad input** raises :class:`AudienceError` naming the row, the customer and
   the field.
 """
@@ -26,18 +34,21 @@ preparation when ``nba decide`` finds them), the same seed for the same
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import datetime as dt
-import json
+import gc
+import math
 import multiprocessing
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.online.response_stats import ResponseTable, response_segment
-from features.profile_table import row_to_profile
+from features.profile_table import ProfileRowsError, profiles_from_frame
 from nba.actions import ActionType
 from nba.arbitration import Posterior
 from nba.budgets import UsageCounts
@@ -45,10 +56,18 @@ from nba.catalog import Catalog
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.decision import Decision
-from nba.pipeline import Decider, build_pipeline
-from nba.profile import CustomerProfile, JourneyPhase, LifecycleState
+from nba.pipeline import Decider, DecisionPipeline, build_pipeline
+from nba.profile import CustomerProfile
+from training.model_scorer import ModelScorer
+from training.send_time import SendTimeModel
 
 Progress = Callable[[int, int], None]
+#: When each action was last sent, per customer: a mapping, or a reader that returns
+#: it for the customer ids of one chunk (e.g. :class:`RedisHistories`, on each worker).
+ActionHistory = (
+    Mapping[str, Mapping[str, dt.datetime]]
+    | Callable[[Sequence[str]], Mapping[str, Mapping[str, dt.datetime]]]
+)
 
 #: Columns of the decisions table, in order.
 DECISION_COLUMNS: tuple[str, ...] = (
@@ -73,12 +92,9 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "eligible_actions",
     "reasons",
 )
-_JSON_COLUMNS = ("engagement", "consents", "contacts", "category_affinity", "brand_affinity")
-_ENUM_COLUMNS: dict[str, frozenset[str]] = {
-    "lifecycle_state": frozenset(s.value for s in LifecycleState),
-    "journey_phase": frozenset(p.value for p in JourneyPhase),
-}
-#: Customers per chunk handed to a worker.
+#: Columns holding UTC instants.
+TIME_COLUMNS = ("decided_at", "send_at_utc", "offer_expires_at")
+#: Customers per chunk, on average (chunks are formed by hashing customer ids).
 CHUNK_SIZE = 2_000
 MAX_PROBLEMS = 20
 
@@ -94,6 +110,58 @@ class AudienceError(ValueError):
         super().__init__(f"the audience is invalid:\n{lines}{extra}")
 
 
+@dataclass(frozen=True)
+class BatchJob:
+    """What every chunk of one batch run decides with (the same on every worker).
+
+    ``policy`` is the pipeline (:func:`~nba.pipeline.build_pipeline`); ``stats`` the
+    API's response statistics (each customer decides with their segment's) or fixed
+    posteriors; ``action_history`` when each action was last sent, per customer
+    (:data:`ActionHistory`).
+    """
+
+    policy: Decider
+    now: dt.datetime
+    seed: int | str = 0
+    stats: ResponseTable | Mapping[str, Posterior] = dataclasses.field(default_factory=dict)
+    action_history: ActionHistory = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("now must be a time-zone aware datetime (e.g. datetime.UTC)")
+
+    def decide(self, profiles: Sequence[CustomerProfile], usage: UsageCounts) -> pd.DataFrame:
+        """Decide for ``profiles`` in order, sharing ``usage`` (copied, then counted up);
+        the rows of :data:`DECISION_COLUMNS`, plus ``position`` (the index into
+        ``profiles`` of each row's customer)."""
+        offers, actions = dict(usage.offers_given), dict(usage.actions_sent)
+        running = UsageCounts(offers, actions)
+        history = self.action_history
+        if callable(history):
+            history = history([p.customer_id for p in profiles])
+        decider, contexts = _prepared(self.policy, profiles, self.now, history)
+        rows = _Rows()
+        for position, context in enumerate(contexts):
+            profile = context.profile
+            stats = (
+                self.stats.posteriors(response_segment(profile))
+                if isinstance(self.stats, ResponseTable)
+                else self.stats
+            )
+            decision = decider.route(
+                context,
+                usage=running,
+                stats=stats,
+                seed=f"{self.seed}:{profile.customer_id}",
+            ).decision
+            for key, n in decision.consumed.offers_given.items():
+                offers[key] = offers.get(key, 0) + n
+            for key, n in decision.consumed.actions_sent.items():
+                actions[key] = actions.get(key, 0) + n
+            rows.add(decision, profile.timezone, position)
+        return rows.frame()
+
+
 def decide_audience(
     profiles: Iterable[CustomerProfile] | pd.DataFrame,
     catalog: Catalog,
@@ -104,7 +172,7 @@ def decide_audience(
     seed: int | str = 0,
     usage: UsageCounts | None = None,
     stats: ResponseTable | Mapping[str, Posterior] | None = None,
-    action_history: Mapping[str, Mapping[str, dt.datetime]] | None = None,
+    action_history: ActionHistory | None = None,
     workers: int = 1,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -130,7 +198,7 @@ def decide_audience(
         segment's, as in the API), or fixed posteriors for everyone.
     action_history
         When each action was last sent, per customer (for cool-downs and
-        sequences); profiles do not carry it.
+        sequences; profiles do not carry it), or a reader of it per chunk.
     workers
         Processes deciding chunks side by side (forked: the policy and the
         audience are shared, not pickled); the result is the same for any number.
@@ -155,46 +223,57 @@ def decide_audience(
     """
     if now is None or now.tzinfo is None:
         raise ValueError("now must be a time-zone aware datetime (e.g. datetime.UTC)")
-    policy = policy or build_pipeline(catalog, contact_policy)
-    if isinstance(profiles, pd.DataFrame):
-        items: list[Any] = check_audience(profiles)
-    else:
-        items = list(profiles)
+    job = BatchJob(
+        policy or build_pipeline(catalog, contact_policy),
+        now,
+        seed,
+        stats or {},
+        action_history or {},
+    )
+    items = read_audience(profiles) if isinstance(profiles, pd.DataFrame) else list(profiles)
+    if not isinstance(profiles, pd.DataFrame):
         _check_profiles(items)
     total = len(items)
-    bounds = [(lo, min(total, lo + CHUNK_SIZE)) for lo in range(0, total, CHUNK_SIZE)]
-    job = _Job(policy, now, seed, stats or {}, action_history or {})
-    tasks = [(lo, hi, _share(catalog, usage or UsageCounts(), lo, hi, total)) for lo, hi in bounds]
-    parts: list[list[dict[str, Any]]] = []
+    chunks = chunk_numbers([p.customer_id for p in items], chunk_count(total))
+    members = _members(chunks, [p.customer_id for p in items])
+    shares = chunk_shares(catalog, usage or UsageCounts(), {k: len(m) for k, m in members.items()})
+    tasks = [(k, members[k], shares[k]) for k in sorted(members)]
+    parts: list[pd.DataFrame] = []
     done = 0
-    if workers > 1 and len(tasks) > 1:
-        global _SHARED
-        _SHARED = (job, items)
-        context = multiprocessing.get_context("fork")
-        try:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-                for (lo, hi, _), part in zip(tasks, pool.map(_decide_shared, tasks), strict=True):
-                    parts.append(part)
-                    done += hi - lo
-                    if progress is not None:
-                        progress(done, total)
-        finally:
-            _SHARED = None
-    else:
-        for lo, hi, share in tasks:
-            parts.append(job.decide(items, lo, hi, share))
-            done += hi - lo
-            if progress is not None:
-                progress(done, total)
-    table = pd.DataFrame([row for part in parts for row in part], columns=list(DECISION_COLUMNS))
-    for column in ("decided_at", "send_at_utc", "offer_expires_at"):
-        table[column] = pd.to_datetime(table[column], utc=True)
-    table["rank"] = table["rank"].astype("Int64")
-    return table
+
+    def collect(positions: np.ndarray, part: pd.DataFrame) -> None:
+        nonlocal done
+        # back to positions in the audience
+        part["position"] = positions[part["position"].to_numpy()]
+        parts.append(part)
+        done += len(positions)
+        if progress is not None:
+            progress(done, total)
+
+    global _SHARED
+    _SHARED = (job, items)
+    try:
+        if workers > 1 and len(tasks) > 1:
+            context = multiprocessing.get_context("fork")
+            gc.freeze()  # the audience stays in the parent's pages, untouched by the workers' gc
+            try:
+                with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+                    for (_, positions, _), part in zip(
+                        tasks, pool.map(_decide_shared, tasks), strict=True
+                    ):
+                        collect(positions, part)
+            finally:
+                gc.unfreeze()
+        else:
+            for task in tasks:
+                collect(task[1], _decide_shared(task))
+    finally:
+        _SHARED = None
+    return _in_audience_order(parts)
 
 
-def check_audience(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of a profiles frame as records, or :class:`AudienceError` with every
+def read_audience(frame: pd.DataFrame) -> list[CustomerProfile]:
+    """The profiles of a frame of profile rows, or :class:`AudienceError` with every
     problem found (row numbers count from 1)."""
     problems: list[str] = []
     if "customer_id" not in frame.columns:
@@ -202,13 +281,14 @@ def check_audience(frame: pd.DataFrame) -> list[dict[str, Any]]:
             ["column 'customer_id' is missing (profiles from 'nba features build')"]
         )
     ids = frame["customer_id"]
-    for position in range(len(frame)):
-        cid = ids.iloc[position]
-        if cid is None or (isinstance(cid, float) and pd.isna(cid)) or str(cid).strip() == "":
-            problems.append(f"row {position + 1}, field 'customer_id': empty")
-    duplicated = ids[ids.duplicated(keep="first")]
-    for position, cid in zip(duplicated.index, duplicated, strict=True):
-        problems.append(f"row {int(position) + 1}, field 'customer_id': {cid!r} appears twice")
+    blank = ids.isna().to_numpy() | (ids.astype(str).str.strip() == "").to_numpy()
+    for position in np.flatnonzero(blank)[:MAX_PROBLEMS].tolist():
+        problems.append(f"row {position + 1}, field 'customer_id': empty")
+    duplicated = ids.duplicated(keep="first").to_numpy() & ~blank
+    for position in np.flatnonzero(duplicated)[:MAX_PROBLEMS].tolist():
+        problems.append(
+            f"row {position + 1}, field 'customer_id': {ids.iloc[position]!r} appears twice"
+        )
     if "timezone" in frame.columns:
         for zone in frame["timezone"].dropna().unique():
             if not _known_zone(str(zone)):
@@ -217,31 +297,63 @@ def check_audience(frame: pd.DataFrame) -> list[dict[str, Any]]:
                     f"row {first + 1} (customer {ids.iloc[first]!r}), field 'timezone': "
                     f"unknown time zone {zone!r}"
                 )
-    for column, allowed in _ENUM_COLUMNS.items():
-        if column not in frame.columns:
-            continue
-        bad = ~frame[column].isin(allowed)
-        for position in [int(i) for i in bad.to_numpy().nonzero()[0][:MAX_PROBLEMS]]:
-            problems.append(
-                f"row {position + 1} (customer {ids.iloc[position]!r}), field {column!r}: "
-                f"{frame[column].iloc[position]!r} is not one of {sorted(allowed)}"
-            )
-    for column in _JSON_COLUMNS:
-        if column not in frame.columns:
-            continue
-        for position, text in enumerate(frame[column]):
-            try:
-                value = json.loads(text)
-                if not isinstance(value, dict):
-                    raise ValueError("not a JSON object")
-            except (TypeError, ValueError) as error:
-                problems.append(
-                    f"row {position + 1} (customer {ids.iloc[position]!r}), field {column!r}: "
-                    f"not a JSON object ({error})"
-                )
+    try:
+        profiles = profiles_from_frame(frame)
+    except ProfileRowsError as error:
+        problems += error.problems
     if problems:
         raise AudienceError(problems)
-    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+    return profiles
+
+
+def chunk_count(total: int) -> int:
+    """How many chunks an audience of ``total`` customers is decided in."""
+    return max(1, math.ceil(total / CHUNK_SIZE))
+
+
+def chunk_numbers(customer_ids: Sequence[str] | pd.Series, chunks: int) -> np.ndarray:
+    """The chunk (``0 <= k < chunks``) of each customer: a hash of the id alone, the same
+    in every process, on every machine and for any order of the audience.
+
+    >>> chunk_numbers(["C1", "C2", "C3"], 2).tolist() == chunk_numbers(["C3", "C1", "C2"], 2)[
+    ...     [1, 2, 0]
+    ... ].tolist()
+    True
+    """
+    ids = np.asarray(customer_ids, dtype=object).astype(str).astype(object)
+    hashes = pd.util.hash_array(ids, categorize=False)
+    return (hashes % np.uint64(chunks)).astype(np.int64)
+
+
+def chunk_shares(
+    catalog: Catalog, usage: UsageCounts, sizes: Mapping[int, int]
+) -> dict[int, UsageCounts]:
+    """Today's usage as each chunk sees it: what is left of each offer budget and action
+    volume is split in proportion to the chunks' sizes (in chunk-number order, so
+    that the shares add up to what is left); the rest counts as already used."""
+    total = sum(sizes.values())
+    shares: dict[int, UsageCounts] = {}
+    lo = 0
+    for k in sorted(sizes):
+        hi = lo + sizes[k]
+        shares[k] = _share(catalog, usage, lo, hi, total)
+        lo = hi
+    return shares
+
+
+def _members(chunks: np.ndarray, ids: Sequence[str]) -> dict[int, np.ndarray]:
+    """Positions of each chunk's customers, in customer-id order."""
+    order = np.lexsort((np.asarray(ids, dtype=object).astype(str), chunks))
+    bounds = np.flatnonzero(np.diff(chunks[order])) + 1
+    return {int(chunks[part[0]]): part for part in np.split(order, bounds) if len(part)}
+
+
+def _in_audience_order(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        return _Rows().frame().drop(columns="position")
+    table = pd.concat(parts, ignore_index=True)
+    order = np.argsort(table["position"].to_numpy(), kind="stable")
+    return table.take(order).drop(columns="position").reset_index(drop=True)
 
 
 def _known_zone(name: str) -> bool:
@@ -289,107 +401,162 @@ def _slice(left: int, lo: int, hi: int, total: int) -> int:
     return left * hi // total - left * lo // total
 
 
-@dataclass(frozen=True)
-class _Job:
-    policy: Decider
-    now: dt.datetime
-    seed: int | str
-    stats: ResponseTable | Mapping[str, Posterior]
-    action_history: Mapping[str, Mapping[str, dt.datetime]]
-
-    def decide(
-        self, items: Sequence[Any], lo: int, hi: int, usage: UsageCounts
-    ) -> list[dict[str, Any]]:
-        """Decide for ``items[lo:hi]`` in order, sharing ``usage`` (copied, then counted up)."""
-        offers, actions = dict(usage.offers_given), dict(usage.actions_sent)
-        running = UsageCounts(offers, actions)
-        rows: list[dict[str, Any]] = []
-        for position in range(lo, hi):
-            item = items[position]
-            profile = item if isinstance(item, CustomerProfile) else _profile(item, position)
-            context = CustomerContext(
-                profile, self.now, action_history=self.action_history.get(profile.customer_id, {})
-            )
-            stats = (
-                self.stats.posteriors(response_segment(profile))
-                if isinstance(self.stats, ResponseTable)
-                else self.stats
-            )
-            decision = self.policy.route(
-                context,
-                usage=running,
-                stats=stats,
-                seed=f"{self.seed}:{profile.customer_id}",
-            ).decision
-            for key, n in decision.consumed.offers_given.items():
-                offers[key] = offers.get(key, 0) + n
-            for key, n in decision.consumed.actions_sent.items():
-                actions[key] = actions.get(key, 0) + n
-            rows += decision_rows(decision, profile.timezone)
-        return rows
-
-
-def _profile(record: dict[str, Any], position: int) -> CustomerProfile:
-    try:
-        return row_to_profile(record)
-    except (KeyError, TypeError, ValueError) as error:
-        customer = record.get("customer_id")
-        raise AudienceError([f"row {position + 1} (customer {customer!r}): {error}"]) from None
-
-
-def decision_rows(decision: Decision, timezone: str) -> list[dict[str, Any]]:
-    """The rows of one decision (a single empty row when nothing was eligible)."""
-    base = {
-        "customer_id": decision.customer_id,
-        "decision_id": decision.decision_id,
-        "policy": decision.policy,
-        "decided_at": decision.decided_at,
-        "timezone": timezone,
-        "eligible_actions": len(decision.eligible_action_ids),
-    }
-    if not decision.actions:
-        return [
-            {
-                **dict.fromkeys(DECISION_COLUMNS),
-                **base,
-                "explored": False,
-                "reasons": "nothing eligible: " + _first_rejections(decision),
-            }
+def _prepared(
+    policy: Decider,
+    profiles: Sequence[CustomerProfile],
+    now: dt.datetime,
+    history: Mapping[str, Mapping[str, dt.datetime]],
+) -> tuple[Decider, list[CustomerContext]]:
+    """The decider and each customer's context as it decides (prepared by the pipeline's
+    scorer: a whole chunk at once for the send-time model)."""
+    contexts = [
+        CustomerContext(p, now, action_history=history.get(p.customer_id, {})) for p in profiles
+    ]
+    if not isinstance(policy, DecisionPipeline):
+        return policy, contexts
+    scorer = policy.scorer
+    if isinstance(scorer, ModelScorer) and scorer.send_time is not None:
+        patterns = _SendTimePatterns.of(scorer.send_time)
+        personalised = patterns.personalise([c.profile for c in contexts])
+        return policy.decider, [
+            dataclasses.replace(c, profile=p) for c, p in zip(contexts, personalised, strict=True)
         ]
-    rows = []
-    for rank, action in enumerate(decision.actions):
-        chosen = (
-            decision.explanation.chosen[rank] if rank < len(decision.explanation.chosen) else None
-        )
-        reasons = (
-            ""
-            if chosen is None
-            else "; ".join(
-                [chosen.summary, *(f.detail for f in chosen.factors if f.name != "priority")]
+    return policy.decider, [policy.prepare(c) for c in contexts]
+
+
+@dataclass(frozen=True)
+class _SendTimePatterns:
+    """:meth:`training.send_time.SendTimeModel.personalise` for many profiles at once
+    (one index look-up per chunk instead of one per customer; the same shares)."""
+
+    model: SendTimeModel
+    index: pd.Index
+
+    @classmethod
+    def of(cls, model: SendTimeModel) -> _SendTimePatterns:
+        cached = _PATTERNS.get(id(model))
+        if cached is None or cached.model is not model:
+            cached = cls(model, pd.Index(model.customer_ids))
+            _PATTERNS[id(model)] = cached
+        return cached
+
+    def personalise(self, profiles: Sequence[CustomerProfile]) -> list[CustomerProfile]:
+        rows = self.index.get_indexer(pd.Index([p.customer_id for p in profiles]))
+        out = []
+        for profile, row in zip(profiles, rows.tolist(), strict=True):
+            pattern = (
+                np.asarray(self.model.posterior[row], dtype=float)
+                if row >= 0
+                else self.model.global_pattern
             )
-        )
-        rows.append(
+            total = float(pattern.sum())
+            shares = tuple(v / total for v in pattern.tolist())
+            out.append(dataclasses.replace(profile, activity_by_hour=shares))
+        return out
+
+
+_PATTERNS: dict[int, _SendTimePatterns] = {}
+
+
+class _Rows:
+    """The decisions table, built column by column."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {c: [] for c in (*DECISION_COLUMNS, "position")}
+
+    def add(self, decision: Decision, timezone: str, position: int) -> None:
+        """The rows of one decision (a single empty row when nothing was eligible)."""
+        c = self.columns
+        actions = decision.actions
+        n = max(1, len(actions))
+        for name, value in (
+            ("customer_id", decision.customer_id),
+            ("decision_id", decision.decision_id),
+            ("policy", decision.policy),
+            ("decided_at", decision.decided_at),
+            ("timezone", timezone),
+            ("eligible_actions", len(decision.eligible_action_ids)),
+            ("position", position),
+        ):
+            c[name] += [value] * n
+        if not actions:
+            for name in _ACTION_COLUMNS:
+                c[name].append(None)
+            c["explored"].append(False)
+            c["reasons"].append("nothing eligible: " + _first_rejections(decision))
+            return
+        chosen = decision.explanation.chosen
+        for rank, action in enumerate(actions):
+            why = chosen[rank] if rank < len(chosen) else None
+            c["rank"].append(rank)
+            c["action_id"].append(action.action_id)
+            c["action_type"].append(action.action_type.value)
+            c["channel"].append(None if action.channel is None else action.channel.value)
+            c["send_at_utc"].append(action.send_at)
+            c["send_at_local"].append(
+                None if action.send_at_local is None else action.send_at_local.isoformat()
+            )
+            c["offer_id"].append(action.offer_id)
+            c["offer_expires_at"].append(action.offer_expires_at)
+            c["template"].append(action.template)
+            c["variant_id"].append(action.variant_id)
+            c["priority"].append(action.priority)
+            c["propensity"].append(action.propensity)
+            c["explored"].append(action.explored)
+            c["reasons"].append(
+                ""
+                if why is None
+                else "; ".join(
+                    [why.summary, *(f.detail for f in why.factors if f.name != "priority")]
+                )
+            )
+
+    def frame(self) -> pd.DataFrame:
+        c = self.columns
+        table = pd.DataFrame(
             {
-                **base,
-                "rank": rank,
-                "action_id": action.action_id,
-                "action_type": action.action_type.value,
-                "channel": None if action.channel is None else action.channel.value,
-                "send_at_utc": action.send_at,
-                "send_at_local": None
-                if action.send_at_local is None
-                else action.send_at_local.isoformat(),
-                "offer_id": action.offer_id,
-                "offer_expires_at": action.offer_expires_at,
-                "template": action.template,
-                "variant_id": action.variant_id,
-                "priority": action.priority,
-                "propensity": action.propensity,
-                "explored": action.explored,
-                "reasons": reasons,
+                **c,
+                **{name: pd.to_datetime(c[name], utc=True) for name in TIME_COLUMNS},
+                "rank": pd.array(c["rank"], dtype="Int64"),
+                "priority": pd.array(c["priority"], dtype=float),
+                "propensity": pd.array(c["propensity"], dtype=float),
+                "position": np.asarray(c["position"], dtype=np.int64),
             }
         )
-    return rows
+        return table
+
+
+@dataclass(frozen=True)
+class RedisHistories:
+    """Reads the action history of a chunk's customers from the API's Redis
+    (:meth:`~features.online.contact_state.ContactState.histories`), in the worker
+    that decides the chunk: nothing about the whole audience passes through one
+    process, and it pickles as its URL (for forked workers and Spark executors)."""
+
+    url: str
+    prefix: str = "nba"
+
+    def __call__(self, customer_ids: Sequence[str]) -> dict[str, dict[str, dt.datetime]]:
+        from features.online.connect import connect_redis
+        from features.online.contact_state import RedisContactState
+        from features.online.redis_store import RedisOnlineStore
+
+        client = connect_redis(self.url)
+        try:
+            state = RedisContactState(RedisOnlineStore(client, prefix=self.prefix))
+            return state.histories(list(customer_ids))
+        finally:
+            client.close()
+
+
+#: The columns of a decision's rows that every action repeats.
+_PER_DECISION = ("customer_id", "decision_id", "policy", "decided_at", "timezone")
+#: The columns an empty decision (nothing eligible) leaves empty.
+_ACTION_COLUMNS = tuple(
+    c
+    for c in DECISION_COLUMNS
+    if c not in {*_PER_DECISION, "eligible_actions", "explored", "reasons"}
+)
 
 
 def _first_rejections(decision: Decision, n: int = 3) -> str:
@@ -404,13 +571,13 @@ def contacts_only(table: pd.DataFrame) -> pd.DataFrame:
     return table[keep].reset_index(drop=True)
 
 
-#: The job and audience shared with forked workers (set only while a pool runs).
-_SHARED: tuple[_Job, list[Any]] | None = None
+#: The job and audience shared with forked workers (set only while a run lasts).
+_SHARED: tuple[BatchJob, list[CustomerProfile]] | None = None
 
 
-def _decide_shared(task: tuple[int, int, UsageCounts]) -> list[dict[str, Any]]:
+def _decide_shared(task: tuple[int, np.ndarray, UsageCounts]) -> pd.DataFrame:
     if _SHARED is None:
         raise RuntimeError("no audience was shared with this worker")
     job, items = _SHARED
-    lo, hi, usage = task
-    return job.decide(items, lo, hi, usage)
+    _, positions, usage = task
+    return job.decide([items[i] for i in positions.tolist()], usage)

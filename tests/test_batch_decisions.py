@@ -14,7 +14,7 @@ import serving.batch_decisions as batch
 from cli.decide import decide, load_catalog, load_contact_policy
 from features.batch import build_profiles
 from features.dataset import RetailDataset
-from features.profile_table import profiles_frame
+from features.profile_table import profiles_frame, profiles_from_frame, row_to_profile
 from nba.catalog import Catalog, parse_catalog
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
@@ -110,21 +110,26 @@ def test_profile_rows_decide_like_profiles(
     pd.testing.assert_frame_equal(from_rows, from_objects)
 
 
-def test_budgets_hold_across_chunks(
-    profiles: list[CustomerProfile], now, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    catalog = parse_catalog(
-        """
+def gift_catalog(budget: int) -> Catalog:
+    """A catalog whose one offer has a daily budget of ``budget``."""
+    return parse_catalog(
+        f"""
 actions:
   - id: gift
     type: offer
     channels: [email, postal]
     value: 50
     timing: asap
-    offer: {id: gift10, kind: fixed_discount, value: 10, cost: 1, daily_budget: 7}
-  - {id: nothing, type: do_nothing}
+    offer: {{id: gift10, kind: fixed_discount, value: 10, cost: 1, daily_budget: {budget}}}
+  - {{id: nothing, type: do_nothing}}
 """
     )
+
+
+def test_budgets_hold_across_chunks(
+    profiles: list[CustomerProfile], now, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = gift_catalog(budget=7)
     monkeypatch.setattr(batch, "CHUNK_SIZE", 25)
     for workers in (1, 2):
         table = decide_audience(profiles, catalog, None, now, workers=workers)
@@ -132,22 +137,61 @@ actions:
         assert 0 < given <= 7
 
 
+def test_budgets_do_not_depend_on_the_order_of_the_rows(
+    profiles: list[CustomerProfile], now, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are formed by customer id, so a binding budget goes to the same customers
+    whatever the order of the audience."""
+    catalog = gift_catalog(budget=11)
+    monkeypatch.setattr(batch, "CHUNK_SIZE", 40)
+    first = decide_audience(profiles, catalog, None, now, seed=2)
+    shuffled = decide_audience(
+        profiles[::-1][::2] + profiles[::-1][1::2], catalog, None, now, seed=2
+    )
+    assert (first["offer_id"] == "gift10").sum() == 11
+    assert shuffled["customer_id"].tolist() == [
+        p.customer_id for p in profiles[::-1][::2] + profiles[::-1][1::2]
+    ]
+    pd.testing.assert_frame_equal(
+        shuffled.sort_values("customer_id", ignore_index=True),
+        first.sort_values("customer_id", ignore_index=True),
+    )
+
+
+def test_profiles_read_column_by_column_equal_row_by_row(
+    profiles: list[CustomerProfile],
+) -> None:
+    frame = profiles_frame(profiles)
+    by_columns = profiles_from_frame(frame)
+    assert by_columns == profiles
+    assert by_columns == [row_to_profile(r) for r in frame.to_dict("records")]
+    # nullable integers stored as floats with NaN come back as int or None
+    assert {type(p.days_to_birthday) for p in by_columns} <= {int, type(None)}
+
+
 def test_refuses_bad_audiences(catalog: Catalog, now) -> None:
     good = profiles_frame([CustomerProfile("C1"), CustomerProfile("C2")])
-    with pytest.raises(AudienceError, match="'customer_id' is missing"):
-        decide_audience(good.drop(columns=["customer_id"]), catalog, None, now)
-    twice = good.assign(customer_id=["C1", "C1"])
-    with pytest.raises(AudienceError, match=r"row 2, field 'customer_id': 'C1' appears twice"):
-        decide_audience(twice, catalog, None, now)
-    zone = good.assign(timezone=["UTC", "Mars/Olympus"])
-    with pytest.raises(AudienceError, match=r"row 2 \(customer 'C2'\), field 'timezone'"):
-        decide_audience(zone, catalog, None, now)
-    broken = good.assign(consents=["{}", "{not json"])
-    with pytest.raises(AudienceError, match=r"row 2 \(customer 'C2'\), field 'consents'"):
-        decide_audience(broken, catalog, None, now)
-    state = good.assign(lifecycle_state=["active", "zombie"])
-    with pytest.raises(AudienceError, match=r"field 'lifecycle_state': 'zombie'"):
-        decide_audience(state, catalog, None, now)
+    cases = [
+        (good.drop(columns=["customer_id"]), "'customer_id' is missing"),
+        (good.assign(customer_id=["C1", "C1"]), r"row 2, field 'customer_id': 'C1' appears twice"),
+        (
+            good.assign(timezone=["UTC", "Mars/Olympus"]),
+            r"row 2 \(customer 'C2'\), field 'timezone'",
+        ),
+        (good.assign(consents=["{}", "{not json"]), r"row 2 \(customer 'C2'\), field 'consents'"),
+        (
+            good.assign(lifecycle_state=["active", "zombie"]),
+            r"field 'lifecycle_state': 'zombie' is not one of",
+        ),
+        (
+            good.assign(engagement=['{"email": {"opens": 3}}', "{}"]),
+            r"row 1 \(customer 'C1'\), field 'engagement'",
+        ),
+        (good.assign(contacts=["{}", "{}"]), r"field 'contacts': missing key 'last_contact_at'"),
+    ]
+    for frame, expected in cases:
+        with pytest.raises(AudienceError, match=expected):
+            decide_audience(frame, catalog, None, now)
     with pytest.raises(ValueError, match="time-zone aware"):
         decide_audience(good, catalog, None, now.replace(tzinfo=None))
 

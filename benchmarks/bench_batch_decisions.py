@@ -1,0 +1,198 @@
+"""Batch decisions: customers/s of ``decide_audience`` against a baseline, same run.
+
+Each measurement runs in a fresh subprocess that imports ``serving.batch_decisions``
+from a source tree, reads the profiles Parquet file, builds the pipeline (with the
+registry's champions when ``--tracking-uri`` is given, as ``nba decide`` does) and
+times ``decide_audience(frame, ...)`` on the frame (``--customers`` rows: the file's
+profiles, repeated under new ids when it has fewer): reading the audience, deciding
+and assembling the table. The baseline tree (``--baseline-src``, e.g. an export of
+an earlier commit of main) and this tree are measured alternately, with 1 and 2
+workers, ``--repeat`` times each; the table gives medians and the ratio to the
+baseline. In this tree's process it also times the floors that bound the gains:
+
+* ``core``: ``pipeline.route`` alone over profiles already built (what ``nba/``
+  costs per decision, one process);
+* ``profiles``: building the profiles from the frame, row by row
+  (``row_to_profile``) and column by column (``profiles_from_frame``).
+
+    git -C /work/main archive <commit> | tar -x -C /tmp/base
+    .venv/bin/python benchmarks/bench_batch_decisions.py --profiles data/profiles.parquet \\
+        --tracking-uri sqlite:///data/mlflow.db --baseline-src /tmp/base
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def audience(profiles: Path, customers: int) -> pd.DataFrame:
+    """The first ``customers`` profile rows, repeated under new ids when there are fewer."""
+    frame = pd.read_parquet(profiles)
+    copies = [
+        frame.assign(customer_id=frame["customer_id"] + ("" if k == 0 else f"-{k}"))
+        for k in range(-(-customers // len(frame)))
+    ]
+    return pd.concat(copies, ignore_index=True).iloc[:customers]
+
+
+def measure(profiles: Path, tracking_uri: str | None, workers: int, customers: int) -> dict:
+    """One timed run of this interpreter's ``serving.batch_decisions`` (the subprocess)."""
+    from cli.decide import load_catalog, load_contact_policy, load_scorer
+    from nba.pipeline import build_pipeline
+    from serving.batch_decisions import decide_audience
+
+    frame = audience(profiles, customers)
+    catalog, contacts = load_catalog(None), load_contact_policy(None)
+    scorer, label = load_scorer(tracking_uri) if tracking_uri else (None, "rules")
+    pipeline = build_pipeline(catalog, contacts, scorer=scorer)
+    now = pd.Timestamp(frame["as_of"].max()).tz_convert("UTC").to_pydatetime()
+    started = time.perf_counter()
+    table = decide_audience(frame, catalog, contacts, now, policy=pipeline, workers=workers)
+    elapsed = time.perf_counter() - started
+    return {
+        "rate": len(frame) / elapsed,
+        "models": label,
+        "rows": len(table),
+        "contacts": int(table["channel"].notna().sum()),
+    }
+
+
+def floors(profiles: Path, tracking_uri: str | None, customers: int) -> dict[str, float]:
+    """customers/s of the core alone and of building profiles both ways (this tree)."""
+    from cli.decide import load_catalog, load_contact_policy, load_scorer
+    from features.profile_table import profiles_from_frame, row_to_profile
+    from nba.context import CustomerContext
+    from nba.pipeline import build_pipeline
+
+    frame = audience(profiles, customers)
+    catalog, contacts = load_catalog(None), load_contact_policy(None)
+    scorer, _ = load_scorer(tracking_uri) if tracking_uri else (None, "rules")
+    pipeline = build_pipeline(catalog, contacts, scorer=scorer)
+    now = pd.Timestamp(frame["as_of"].max()).tz_convert("UTC").to_pydatetime()
+    out = {}
+    started = time.perf_counter()
+    rows = [row_to_profile({str(k): v for k, v in r.items()}) for r in frame.to_dict("records")]
+    out["profiles_rows"] = len(frame) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    built = profiles_from_frame(frame)
+    out["profiles_columns"] = len(frame) / (time.perf_counter() - started)
+    assert built == rows, "profiles_from_frame differs from row_to_profile"
+    started = time.perf_counter()
+    for p in built:
+        pipeline.route(CustomerContext(p, now), seed=f"0:{p.customer_id}")
+    out["core"] = len(frame) / (time.perf_counter() - started)
+    return out
+
+
+def run_child(
+    src: Path, args: argparse.Namespace, mode: str, workers: int = 1, customers: int = 0
+) -> dict:
+    command = [
+        sys.executable,
+        str(HERE / "benchmarks" / "bench_batch_decisions.py"),
+        "--child",
+        mode,
+        "--profiles",
+        str(args.profiles),
+        "--customers",
+        str(customers or args.customers),
+        "--workers",
+        str(workers),
+    ]
+    if args.tracking_uri:
+        command += ["--tracking-uri", args.tracking_uri]
+    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"measurement in {src} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", type=Path, required=True, help="profiles Parquet file")
+    parser.add_argument("--tracking-uri", help="MLflow registry with champions [default: rules]")
+    parser.add_argument("--baseline-src", type=Path, help="source tree of the baseline")
+    parser.add_argument(
+        "--customers", type=int, default=12_000, help="audience size (profiles repeated)"
+    )
+    parser.add_argument("--floor-customers", type=int, default=3000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", choices=("decide", "floors"), help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child == "decide":
+        print(json.dumps(measure(args.profiles, args.tracking_uri, args.workers, args.customers)))
+        return 0
+    if args.child == "floors":
+        print(json.dumps(floors(args.profiles, args.tracking_uri, args.customers)))
+        return 0
+
+    trees = {"this": HERE}
+    if args.baseline_src is not None:
+        trees = {"baseline": args.baseline_src.resolve(), **trees}
+    rates: dict[tuple[str, int], list[float]] = {}
+    floor_runs: list[dict[str, float]] = []
+    models = ""
+    for _ in range(args.repeat):
+        for workers in (1, 2):
+            for name, src in trees.items():
+                result = run_child(src, args, "decide", workers)
+                rates.setdefault((name, workers), []).append(result["rate"])
+                models = result["models"]
+        floor_runs.append(run_child(HERE, args, "floors", customers=args.floor_customers))
+
+    print("```")
+    print(
+        "$ "
+        + shlex.join([".venv/bin/python", "benchmarks/bench_batch_decisions.py", *sys.argv[1:]])
+    )
+    print("```")
+    print()
+    print(
+        f"{args.customers:,} customers, models: {models}; {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
+        f"medians of {args.repeat}, alternated."
+    )
+    print()
+    print("| run | workers | customers/s (median) | runs | vs baseline |")
+    print("|---|---:|---:|---|---:|")
+    for workers in (1, 2):
+        base = rates.get(("baseline", workers))
+        for name in trees:
+            values = rates[(name, workers)]
+            median = statistics.median(values)
+            ratio = f"{median / statistics.median(base):.2f}x" if base else "-"
+            runs = ", ".join(f"{v:,.0f}" for v in values)
+            print(f"| {name} | {workers} | {median:,.0f} | {runs} | {ratio} |")
+    print()
+    print(
+        f"| floor (this tree, 1 process, {args.floor_customers:,} customers) | customers/s | runs |"
+    )
+    print("|---|---:|---|")
+    for key, label in (
+        ("core", "core: pipeline.route over built profiles"),
+        ("profiles_rows", "profiles, row_to_profile per row"),
+        ("profiles_columns", "profiles, profiles_from_frame"),
+    ):
+        values = [run[key] for run in floor_runs]
+        runs = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"| {label} | {statistics.median(values):,.0f} | {runs} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
