@@ -27,7 +27,7 @@ from features.definitions import (
 _AGG = {Op.SUM: "sum", Op.MAX: "max", Op.MIN: "min"}
 
 #: MAX families whose value is itself a timestamp (retention applies to the value).
-_TIMESTAMP_VALUED = frozenset({"ca", "cr", "cb", "v", "vc"})
+TIMESTAMP_VALUED = frozenset({"ca", "cr", "cb", "v", "vc"})
 
 State = dict[str, float]
 LONG_COLUMNS = ["customer_id", "family", "key", "value"]
@@ -127,7 +127,7 @@ def expired_mask(long: pd.DataFrame, as_of_seconds: float) -> np.ndarray:
         if not mask.any():
             continue
         horizon = as_of_seconds - fam.retention_days * SECONDS_PER_DAY
-        if fam.name in _TIMESTAMP_VALUED:
+        if fam.name in TIMESTAMP_VALUED:
             expired[mask] = value[mask] < horizon
             continue
         keys = key[mask]
@@ -165,7 +165,7 @@ def is_expired(field: str, value: float, as_of_seconds: float) -> bool:
     if family.retention_days is None or family_name == "cv":
         return False
     horizon = as_of_seconds - family.retention_days * SECONDS_PER_DAY
-    if family_name in _TIMESTAMP_VALUED:
+    if family_name in TIMESTAMP_VALUED:
         return value < horizon
     when = key_time_seconds(family, key)
     span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else SECONDS_PER_HOUR
