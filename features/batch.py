@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.dataset import RetailDataset
 from features.columnar import ColumnarOps, reduce_ops, states_as_of
+from features.dataset import RetailDataset
 from features.definitions import (
     FamilyOps,
     ProductCatalog,
@@ -90,13 +90,12 @@ def columnar_ops(
                 fam = FamilyOps(fam.family, fam.frame[fam.frame["ts"] + 1 <= cut])
             yield fam
 
-    event_owner, owners = pd.factorize(events["customer_id"].astype(object))
-    index = pd.Index(owners)
+    event_owner, seen = pd.factorize(events["customer_id"].astype(object))
     customer_ids = customers["customer_id"].astype(object).to_numpy()
-    customer_owner = index.get_indexer(customer_ids)
+    customer_owner = pd.Index(seen).get_indexer(customer_ids)
     unseen = customer_owner < 0
-    customer_owner[unseen] = len(owners) + np.arange(int(unseen.sum()))
-    owners = np.concatenate([np.asarray(owners, dtype=object), customer_ids[unseen]])
+    customer_owner[unseen] = len(seen) + np.arange(int(unseen.sum()))
+    owners = np.concatenate([np.asarray(seen, dtype=object), customer_ids[unseen]])
     ops = ColumnarOps.collect(
         [
             (event_ops(events, catalog, timezones), event_owner.astype(np.int64)),

@@ -16,6 +16,7 @@ customer an owner code, so that combining ops is ``bincount`` or
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -164,8 +165,9 @@ class ColumnarState:
         """Without the fields expired at ``as_of`` (:func:`features.state.is_expired`;
         a cart price goes with its cart entry, as in :func:`~features.state.trim_state`)."""
         names, families = self.names.tolist(), self.families.tolist()
+        pairs = list(zip(names, families, strict=True))
         by_key = np.array(
-            [f not in TIMESTAMP_VALUED and is_expired(n, 0.0, as_of_seconds) for n, f in zip(names, families, strict=True)],
+            [f not in TIMESTAMP_VALUED and is_expired(n, 0.0, as_of_seconds) for n, f in pairs],
             dtype=bool,
         )
         horizon = np.array(
@@ -179,7 +181,10 @@ class ColumnarState:
         keep = ~by_key[self.field] & (self.value >= horizon[self.field])
         code = {n: i for i, n in enumerate(names)}
         cart_of = np.array(
-            [code.get("ca:" + k, -1) if f == "cv" else -2 for f, k in zip(families, self.keys.tolist(), strict=True)],
+            [
+                code.get("ca:" + k, -1) if f == "cv" else -2
+                for f, k in zip(families, self.keys.tolist(), strict=True)
+            ],
             dtype=np.int64,
         )
         price = cart_of[self.field] != -2
@@ -191,8 +196,8 @@ class ColumnarState:
             at = np.minimum(np.searchsorted(carts, wanted), max(len(carts) - 1, 0))
             found = carts[at] == wanted if len(carts) else np.zeros(len(wanted), dtype=bool)
             keep[price] = (cart_of[self.field[price]] >= 0) & found
-        return ColumnarState(
-            self.owner[keep], self.field[keep], self.value[keep], self.names, self.families, self.keys
+        return dataclasses.replace(
+            self, owner=self.owner[keep], field=self.field[keep], value=self.value[keep]
         )
 
 
@@ -264,8 +269,11 @@ def states_as_of(
         nk = len(fc.key_texts)
         order = np.argsort(fc.ts, kind="stable")
         grouped = pd.Series(fc.value[order]).groupby(fc.owner[order] * nk + fc.key[order])
-        running = {Op.SUM: grouped.cumsum, Op.MAX: grouped.cummax, Op.MIN: grouped.cummin}
-        value_parts.append(running[fc.family.op]().to_numpy(dtype=float))
+        if fc.family.op is Op.SUM:
+            running = grouped.cumsum()
+        else:
+            running = grouped.cummax() if fc.family.op is Op.MAX else grouped.cummin()
+        value_parts.append(running.to_numpy(dtype=float))
         owner_parts.append(fc.owner[order])
         field_parts.append(fc.key[order] + len(names))
         ts_parts.append(fc.ts[order])

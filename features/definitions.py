@@ -242,7 +242,7 @@ SMALL_BATCH = 256
 
 
 @functools.lru_cache(maxsize=1024)
-def _zone(name: str) -> zoneinfo.ZoneInfo:
+def time_zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
@@ -251,7 +251,7 @@ def _local_parts_small(seconds: np.ndarray, timezones: np.ndarray) -> tuple[np.n
     how = np.zeros(len(seconds), dtype=np.int64)
     month = np.zeros(len(seconds), dtype=np.int64)
     for i, (sec, tz) in enumerate(zip(seconds.tolist(), list(timezones), strict=True)):
-        local = dt.datetime.fromtimestamp(sec, _zone(str(tz)))
+        local = dt.datetime.fromtimestamp(sec, time_zone(str(tz)))
         how[i] = local.weekday() * 24 + local.hour
         month[i] = local.month
     return how, month
@@ -683,7 +683,7 @@ def single_event_ops(
     fts = float(ts)
     local: dt.datetime | None = None
     if event_type in _ACTIVITY or event_type == EventType.PURCHASE.value:
-        local = dt.datetime.fromtimestamp(ts, _zone(timezone))
+        local = dt.datetime.fromtimestamp(ts, time_zone(timezone))
     if event_type in _ACTIVITY:
         ops.append(("tv", fts))
         ops.append((f"h:{local.weekday() * 24 + local.hour}", 1.0))  # type: ignore[union-attr]
