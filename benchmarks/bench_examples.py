@@ -40,6 +40,7 @@ def asof_baseline(events: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     """Each row's last event before it (same customer), by a plain pandas ``merge_asof``."""
     right = events[["customer_id", "timestamp", "event_type"]].sort_values("timestamp")
     left = rows[["customer_id", "timestamp"]].sort_values("timestamp")
+    left["customer_id"] = left["customer_id"].astype(right["customer_id"].dtype)
     return pd.merge_asof(left, right, on="timestamp", by="customer_id", allow_exact_matches=False)
 
 
