@@ -31,6 +31,7 @@ from features.definitions import (
     KeyKind,
     Op,
     field_name,
+    key_time_seconds,
 )
 from features.state import TIMESTAMP_VALUED, State, is_expired
 
@@ -265,6 +266,7 @@ def states_as_of(
     """
     owner_parts, field_parts, ts_parts, value_parts = [], [], [], []
     names: list[str] = []
+    lifetimes: list[tuple[np.ndarray, np.ndarray]] = []
     for fc in ops.families:
         nk = len(fc.key_texts)
         order = np.argsort(fc.ts, kind="stable")
@@ -278,8 +280,10 @@ def states_as_of(
         field_parts.append(fc.key[order] + len(names))
         ts_parts.append(fc.ts[order])
         names += [field_name(fc.family.name, k) for k in fc.key_texts]
+        lifetimes.append(_lifetimes(fc.family, fc.key_texts))
     if not owner_parts:
         return
+    key_end, value_end = (np.concatenate(x) for x in zip(*lifetimes, strict=True))
     owner, field, ts, value = (
         np.concatenate(p) for p in (owner_parts, field_parts, ts_parts, value_parts)
     )
@@ -304,6 +308,10 @@ def states_as_of(
     last = np.searchsorted(group * span + (ts - t0), pair_group * span + cut[pair_row]) - 1
     hit = (last >= 0) & (group[np.maximum(last, 0)] == pair_group)
     pair_row, last = pair_row[hit], last[hit]
+    # fields expired at the row's cut are never read: leave them out (as a batch build does)
+    row_cut = np.asarray(row_cut, dtype=float)[pair_row]
+    alive = (key_end[field[last]] > row_cut) & (value[last] + value_end[field[last]] >= row_cut)
+    pair_row, last = pair_row[alive], last[alive]
     pair_names = np.array(names, dtype=object)[field[last]].tolist()
     pair_values = value[last].tolist()
     bounds = np.flatnonzero(np.diff(pair_row)) + 1
@@ -312,3 +320,24 @@ def states_as_of(
     rows = pair_row[starts].tolist() if starts else []
     for r, s, e in zip(rows, starts, ends, strict=True):
         yield r, dict(zip(pair_names[s:e], pair_values[s:e], strict=True))
+
+
+def _lifetimes(family: Family, key_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per key of ``family``: the moment from which the field is expired whatever its
+    value (``inf`` if never), and how long after its value (a time) it lives (``inf``
+    if that does not apply); :func:`features.state.is_expired` in arrays."""
+    n = len(key_texts)
+    key_end = np.full(n, np.inf)
+    value_end = np.full(n, np.inf)
+    if family.retention_days is None or family.name == "cv":
+        return key_end, value_end
+    retention = family.retention_days * SECONDS_PER_DAY
+    if family.name in TIMESTAMP_VALUED:
+        value_end[:] = retention
+        return key_end, value_end
+    span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else 3600
+    for i, key in enumerate(key_texts):
+        when = key_time_seconds(family, key)
+        if when is not None:
+            key_end[i] = when + span + retention
+    return key_end, value_end

@@ -64,13 +64,15 @@ def test_point_in_time_sees_only_the_past(base: RetailDataset, raw, cut_offset, 
         assert_profiles_equal(a, b)
 
 
-@SETTINGS
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     raw=st.lists(event_strategy, min_size=1, max_size=40),
     cuts=st.lists(
         st.tuples(st.sampled_from(["C1", "C2"]), st.integers(0, 5 * 24 * 3600)),
         min_size=1,
-        max_size=8,
+        max_size=4,
     ),
 )
 def test_many_rows_cut_in_one_pass_equal_one_batch_build_per_row(
