@@ -1,9 +1,12 @@
 """Batch profiles: every customer's profile as of one moment, and point-in-time
 training sets where each row sees only what was known just before its time.
 
-Both use the definitions of :mod:`features.definitions`, the combination rules
-of :mod:`features.state` and the one reader :func:`features.finalise.build_profile`,
-so that offline values equal the online ones for the same events.
+Both use the definitions of :mod:`features.definitions` (the ops each event
+makes), combine the ops of all customers in integer codes with numpy
+(:mod:`features.columnar`, the same sums, maxima and minima as the online fold
+:func:`features.state.apply_op`) and read states with the one reader
+:func:`features.finalise.build_profile`, so that offline values equal the
+online ones for the same events (property tests, tests/test_online_store.py).
 """
 
 from __future__ import annotations
