@@ -1,9 +1,12 @@
 """Batch profiles: every customer's profile as of one moment, and point-in-time
 training sets where each row sees only what was known just before its time.
 
-Both use the definitions of :mod:`features.definitions`, the combination rules
-of :mod:`features.state` and the one reader :func:`features.finalise.build_profile`,
-so that offline values equal the online ones for the same events.
+Both use the definitions of :mod:`features.definitions` (the ops each event
+makes), combine the ops of all customers in integer codes with numpy
+(:mod:`features.columnar`, the same sums, maxima and minima as the online fold
+:func:`features.state.apply_op`) and read states with the one reader
+:func:`features.finalise.build_profile`, so that offline values equal the
+online ones for the same events (property tests, tests/test_online_store.py).
 """
 
 from __future__ import annotations
@@ -12,16 +15,23 @@ import concurrent.futures
 import datetime as dt
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from features.columnar import ColumnarOps, reduce_ops, states_as_of
 from features.dataset import RetailDataset
-from features.definitions import ProductCatalog, customer_ops, epoch_seconds, event_ops
+from features.definitions import (
+    FamilyOps,
+    ProductCatalog,
+    customer_ops,
+    epoch_seconds,
+    event_ops,
+)
 from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, build_profile
-from features.state import State, aggregate, combine, expired_mask, field_names, states_by_customer
+from features.state import State
 from nba.channels import CONSENT_CHANNELS
 from nba.profile import CustomerProfile
 
@@ -58,13 +68,13 @@ def known_before(data: RetailDataset, as_of: pd.Timestamp) -> tuple[pd.DataFrame
     return customers.reset_index(drop=True), events.reset_index(drop=True)
 
 
-def compute_states(
+def columnar_ops(
     customers: pd.DataFrame,
     events: pd.DataFrame,
     products: pd.DataFrame,
     before: pd.Timestamp | None = None,
-) -> pd.DataFrame:
-    """Long state frame (customer_id, family, key, value) from customers and events.
+) -> tuple[ColumnarOps, np.ndarray]:
+    """The ops of customers and events in integer codes, and the customer id of each owner code.
 
     With ``before``, events at or after it are left out, and so are customer ops
     (a consent given or withdrawn) not known to be strictly before it: their
@@ -77,20 +87,38 @@ def compute_states(
         events = events[events["timestamp"] < before].reset_index(drop=True)
     cut = None if before is None else before.timestamp()
 
-    def known(ops):
+    def known(ops: Iterator[FamilyOps]) -> Iterator[FamilyOps]:
         for fam in ops:
             if cut is not None:
-                fam = type(fam)(fam.family, fam.frame[fam.frame["ts"] + 1 <= cut])
+                fam = FamilyOps(fam.family, fam.frame[fam.frame["ts"] + 1 <= cut])
             yield fam
 
-    event_state = aggregate(
-        event_ops(events, catalog, timezones), pd.Categorical(events["customer_id"])
+    event_owner, seen = pd.factorize(events["customer_id"].astype(object))
+    customer_ids = customers["customer_id"].astype(object).to_numpy()
+    customer_owner = pd.Index(seen).get_indexer(customer_ids)
+    unseen = customer_owner < 0
+    customer_owner[unseen] = len(seen) + np.arange(int(unseen.sum()))
+    owners = np.concatenate([np.asarray(seen, dtype=object), customer_ids[unseen]])
+    ops = ColumnarOps.collect(
+        [
+            (event_ops(events, catalog, timezones), event_owner.astype(np.int64)),
+            (known(customer_ops(customers)), customer_owner.astype(np.int64)),
+        ],
+        n_owners=len(owners),
     )
-    customer_state = aggregate(
-        known(customer_ops(customers)), pd.Categorical(customers["customer_id"])
-    )
-    shared = set(customer_state["family"].unique())
-    return combine(pd.concat([customer_state, event_state], ignore_index=True), families=shared)
+    return ops, owners
+
+
+def compute_states(
+    customers: pd.DataFrame,
+    events: pd.DataFrame,
+    products: pd.DataFrame,
+    before: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Long state frame (customer_id, family, key, value) from customers and events
+    (``before`` as in :func:`columnar_ops`)."""
+    ops, owners = columnar_ops(customers, events, products, before)
+    return reduce_ops(ops).long(owners)
 
 
 def estimate_priors(states: dict[str, State]) -> FeaturePriors:
@@ -152,46 +180,45 @@ def build_profiles(
         as_of = (last.floor("s") + pd.Timedelta(seconds=1)).to_pydatetime()
     stamp = pd.Timestamp(as_of)
     customers, events = known_before(data, stamp)
-    long = compute_states(customers, events, data.products, before=stamp)
+    ops, owners = columnar_ops(customers.reset_index(drop=True), events, data.products, stamp)
     if progress:
         progress(0.5, 1.0)
-    cut = stamp.timestamp()
-    states = states_by_customer(long[~expired_mask(long, cut)])
+    states = reduce_ops(ops).unexpired(stamp.timestamp()).states(owners)
     statics = statics_of(customers)
     priors = priors or estimate_priors(states)
     ids = customers["customer_id"].tolist()
-    jobs = [(cid, states.get(cid, {}), statics[cid]) for cid in ids]
-    profiles = finalise_all(jobs, as_of, priors, workers=workers, progress=progress)
+    jobs = [(cid, states.get(cid, {}), statics[cid], as_of) for cid in ids]
+    profiles = finalise_all(jobs, priors, workers=workers, progress=progress)
     return ProfileBuild(
         as_of=as_of, states=states, statics=statics, priors=priors, profiles=profiles
     )
 
 
-#: Below this many customers, finalising in other processes costs more than it saves.
-PARALLEL_MIN_CUSTOMERS = 20_000
+#: Below this many profiles, finalising in other processes costs more than it saves.
+PARALLEL_MIN_PROFILES = 20_000
 _CHUNK = 5_000
 
+#: What :func:`finalise_all` finalises: customer id, state, static attributes, as of.
+ProfileJob = tuple[str, State, CustomerStatic, dt.datetime]
 
-def _finalise_chunk(
-    args: tuple[list[tuple[str, State, CustomerStatic]], dt.datetime, FeaturePriors],
-) -> list[CustomerProfile]:
-    jobs, as_of, priors = args
-    return [build_profile(cid, state, as_of, static, priors) for cid, state, static in jobs]
+
+def _finalise_chunk(args: tuple[list[ProfileJob], FeaturePriors]) -> list[CustomerProfile]:
+    jobs, priors = args
+    return [build_profile(cid, state, at, static, priors) for cid, state, static, at in jobs]
 
 
 def finalise_all(
-    jobs: list[tuple[str, State, CustomerStatic]],
-    as_of: dt.datetime,
+    jobs: list[ProfileJob],
     priors: FeaturePriors,
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> list[CustomerProfile]:
-    """``build_profile`` for each ``(customer_id, state, static)``, in order, on
+    """``build_profile`` for each ``(customer_id, state, static, as_of)``, in order, on
     ``workers`` processes for large jobs."""
     workers = workers or os.cpu_count() or 1
-    chunks = [(jobs[i : i + _CHUNK], as_of, priors) for i in range(0, len(jobs), _CHUNK)]
+    chunks = [(jobs[i : i + _CHUNK], priors) for i in range(0, len(jobs), _CHUNK)]
     out: list[CustomerProfile] = []
-    if workers > 1 and len(jobs) >= PARALLEL_MIN_CUSTOMERS:
+    if workers > 1 and len(jobs) >= PARALLEL_MIN_PROFILES:
         context = multiprocessing.get_context("fork")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
             for i, part in enumerate(pool.map(_finalise_chunk, chunks)):
@@ -210,77 +237,34 @@ def point_in_time(
     data: RetailDataset,
     rows: pd.DataFrame,
     priors: FeaturePriors | None = None,
+    workers: int | None = None,
 ) -> list[CustomerProfile]:
     """The profile of each ``(customer_id, timestamp)`` row as known just before its time.
 
-    No op at or after a row's timestamp contributes to its profile: an event
-    never leaks into the features of a training example it could have caused.
-    Rows are returned in input order.
+    No op at or after a row's timestamp (in whole seconds) contributes to its
+    profile: an event never leaks into the features of a training example it
+    could have caused. All rows are cut in one vectorised pass
+    (:func:`features.columnar.states_as_of`); ``workers`` processes finalise
+    them (as :func:`build_profiles`). Rows are returned in input order.
     """
     if rows.empty:
         return []
     rows = rows.reset_index(drop=True)
     cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
-    last = cutoffs.max()
-    customers = data.customers[data.customers["customer_id"].isin(rows["customer_id"])]
+    wanted = data.customers["customer_id"].isin(rows["customer_id"])
+    customers = data.customers[wanted].reset_index(drop=True)
     events = data.events[
-        data.events["customer_id"].isin(rows["customer_id"]) & (data.events["timestamp"] < last)
+        data.events["customer_id"].isin(rows["customer_id"])
+        & (data.events["timestamp"] < cutoffs.max())
     ].reset_index(drop=True)
-    catalog = ProductCatalog.from_products(data.products)
-    timezones = customers.set_index("customer_id")["timezone"]
-
-    # cumulative value of every field after each op, in time order
-    parts = []
-    for owners, ops in (
-        (events["customer_id"].to_numpy(dtype=object), event_ops(events, catalog, timezones)),
-        (
-            customers["customer_id"].to_numpy(dtype=object),
-            customer_ops(customers.reset_index(drop=True)),
-        ),
-    ):
-        for fam in ops:
-            if fam.frame.empty:
-                continue
-            frame = pd.DataFrame(
-                {
-                    "customer_id": owners[fam.frame["row"].to_numpy()],
-                    "field": field_names(fam.family.name, fam.frame["key"]).to_numpy(dtype=object),
-                    "ts": fam.frame["ts"].to_numpy(dtype=np.int64),
-                    "value": fam.frame["value"].to_numpy(dtype=float),
-                    "op": int(fam.family.op),
-                }
-            )
-            parts.append(frame)
-    history = pd.concat(parts, ignore_index=True).sort_values("ts", kind="stable")
-    grouped = history.groupby(["customer_id", "field"], sort=False)["value"]
-    cumulative = np.select(
-        [history["op"] == 0, history["op"] == 1],
-        [grouped.cumsum(), grouped.cummax()],
-        grouped.cummin(),
-    )
-    history = history.assign(value=cumulative)
-
-    left = rows[["customer_id"]].assign(row=np.arange(len(rows)), cut=epoch_seconds(cutoffs))
-    pairs = history[["customer_id", "field"]].drop_duplicates()
-    left = left.merge(pairs, on="customer_id").sort_values("cut", kind="stable")
-    joined = pd.merge_asof(
-        left,
-        history[["customer_id", "field", "ts", "value"]].rename(columns={"ts": "cut"}),
-        on="cut",
-        by=["customer_id", "field"],
-        allow_exact_matches=False,
-        direction="backward",
-    ).dropna(subset=["value"])
-
-    states: dict[int, State] = {}
-    for r, f, v in zip(joined["row"], joined["field"], joined["value"], strict=True):
-        states.setdefault(int(r), {})[f] = float(v)
+    ops, owners = columnar_ops(customers, events, data.products)
+    row_owner = pd.Index(owners).get_indexer(rows["customer_id"].astype(object).to_numpy())
+    states = dict(states_as_of(ops, row_owner, epoch_seconds(cutoffs)))
     statics = statics_of(customers)
-    priors = priors or FeaturePriors()
-    out = []
-    for i, (cid, cut) in enumerate(zip(rows["customer_id"], cutoffs, strict=True)):
-        static = statics.get(cid, CustomerStatic())
-        out.append(
-            build_profile(cid, states.get(i, {}), cut.to_pydatetime(warn=False), static, priors)
+    jobs = [
+        (cid, states.get(i, {}), statics.get(cid, CustomerStatic()), at)
+        for i, (cid, at) in enumerate(
+            zip(rows["customer_id"], cutoffs.dt.to_pydatetime(), strict=True)
         )
-    return out
+    ]
+    return finalise_all(jobs, priors or FeaturePriors(), workers=workers)

@@ -242,7 +242,7 @@ SMALL_BATCH = 256
 
 
 @functools.lru_cache(maxsize=1024)
-def _zone(name: str) -> zoneinfo.ZoneInfo:
+def time_zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
@@ -251,7 +251,7 @@ def _local_parts_small(seconds: np.ndarray, timezones: np.ndarray) -> tuple[np.n
     how = np.zeros(len(seconds), dtype=np.int64)
     month = np.zeros(len(seconds), dtype=np.int64)
     for i, (sec, tz) in enumerate(zip(seconds.tolist(), list(timezones), strict=True)):
-        local = dt.datetime.fromtimestamp(sec, _zone(str(tz)))
+        local = dt.datetime.fromtimestamp(sec, time_zone(str(tz)))
         how[i] = local.weekday() * 24 + local.hour
         month[i] = local.month
     return how, month
@@ -302,7 +302,8 @@ def decode_hours_register(encoded: float) -> tuple[float, str]:
 def _family_ops(
     family: str, rows: np.ndarray, keys: object, values: object, ts: np.ndarray
 ) -> FamilyOps:
-    frame = pd.DataFrame({"row": rows, "ts": ts, "key": keys, "value": values})
+    # copy=False: no consolidation of the columns into one block (a full copy)
+    frame = pd.DataFrame({"row": rows, "ts": ts, "key": keys, "value": values}, copy=False)
     return FamilyOps(FAMILIES[family], frame)
 
 
@@ -376,8 +377,9 @@ def event_ops(
     tz = _lookup(timezones.astype(object), customers, default="UTC")
 
     def of(*types: EventType) -> np.ndarray:
-        wanted = [etype_names.index(x.value) for x in types if x.value in etype_names]
-        return np.isin(etype_codes, wanted)
+        wanted = np.zeros(len(etype_names) + 1, dtype=bool)  # the last entry: code -1
+        wanted[[etype_names.index(x.value) for x in types if x.value in etype_names]] = True
+        return wanted[etype_codes]
 
     def _ops(family: str, at: np.ndarray, keys: object, values: object) -> FamilyOps:
         return _family_ops(family, at, keys, values, t[at])
@@ -409,8 +411,8 @@ def event_ops(
     new = purchase & (t - launch >= 0) & (t - launch <= NEW_PRODUCT_DAYS * SECONDS_PER_DAY)
     yield _ops("pn", rows[new], 0, 1.0)
 
-    category = _lookup(catalog.category, pid, default=None)
-    brand = _lookup(catalog.brand, pid, default=None)
+    category = _lookup_labels(catalog.category, pid)
+    brand = _lookup_labels(catalog.brand, pid)
     weight_of = np.array([AFFINITY_WEIGHTS.get(EventType(e), 0.0) for e in etype_names] + [0.0])
     weights = weight_of[etype_codes]
     weighted = (weights > 0) & has_product
@@ -504,11 +506,16 @@ def event_ops(
     )
 
 
-def _channel_day(channels: pd.Categorical, days: np.ndarray) -> np.ndarray:
-    """``channel|number`` keys (a day or an hour number)."""
-    return (
-        pd.Series(np.asarray(channels), dtype=object) + "|" + pd.Series(days).astype(str)
-    ).to_numpy(dtype=object)
+def _channel_day(channels: pd.Categorical, numbers: np.ndarray) -> pd.Categorical:
+    """``channel|number`` keys (a day or an hour number); the text is built once per
+    distinct key."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    pair = channels.codes.astype(np.int64) * (int(numbers.max(initial=0)) + 1) + numbers
+    codes, uniques = pd.factorize(pair)
+    names = np.asarray(channels.categories, dtype=object)
+    span = int(numbers.max(initial=0)) + 1
+    texts = [f"{names[u // span]}|{u % span}" for u in uniques.tolist()]
+    return pd.Categorical.from_codes(codes, categories=pd.Index(texts, dtype=object))
 
 
 def _lookup(table: pd.Series, codes_of: pd.Categorical, default: object) -> np.ndarray:
@@ -521,6 +528,17 @@ def _lookup(table: pd.Series, codes_of: pd.Categorical, default: object) -> np.n
     out = out.copy()
     out[pd.isna(out)] = default
     return out
+
+
+def _lookup_labels(table: pd.Series, codes_of: pd.Categorical) -> pd.Categorical:
+    """``table[value]`` (text, missing where unknown) of every value of a categorical,
+    as a categorical."""
+    per_category = table.reindex(codes_of.categories).to_numpy(dtype=object)
+    codes, uniques = pd.factorize(per_category)  # missing labels get code -1
+    per_code = np.concatenate([codes, [-1]])
+    return pd.Categorical.from_codes(
+        per_code[codes_of.codes], categories=pd.Index(uniques, dtype=object)
+    )
 
 
 def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
@@ -665,7 +683,7 @@ def single_event_ops(
     fts = float(ts)
     local: dt.datetime | None = None
     if event_type in _ACTIVITY or event_type == EventType.PURCHASE.value:
-        local = dt.datetime.fromtimestamp(ts, _zone(timezone))
+        local = dt.datetime.fromtimestamp(ts, time_zone(timezone))
     if event_type in _ACTIVITY:
         ops.append(("tv", fts))
         ops.append((f"h:{local.weekday() * 24 + local.hour}", 1.0))  # type: ignore[union-attr]

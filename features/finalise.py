@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from features.definitions import (
     TIERS,
     decode_hours_register,
     decode_register,
+    time_zone,
 )
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.profile import (
@@ -87,6 +87,7 @@ def _smoothed(successes: float, trials: float, prior: float) -> float:
 
 
 _EMPTY: dict[str, float] = {}
+_CHANNELS = {c.value: c for c in Channel}
 
 
 def split_state(state: Mapping[str, float]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -317,14 +318,14 @@ def build_profile(
     for ch in CONSENT_CHANNELS:
         reg = _keyed(state, "g").get(ch.value)
         consents[ch] = reg is not None and decode_register(reg)[1] == 0
-    tz = zoneinfo.ZoneInfo(static.timezone)
+    tz = time_zone(static.timezone)
     c1: dict[Channel, int] = {}
     c7: dict[Channel, int] = {}
     c30: dict[Channel, int] = {}
     for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
         for key, n in _keyed(state, family).items():
             ch_name, number = key.rsplit("|", 1)
-            ch = Channel(ch_name)
+            ch = _CHANNELS[ch_name]
             start = float(number) * span
             for window, per_channel in ((1, c1), (7, c7), (30, c30)):
                 # rolling: a bucket counts while any of it lies in the last ``window`` days

@@ -64,6 +64,38 @@ def test_point_in_time_sees_only_the_past(base: RetailDataset, raw, cut_offset, 
         assert_profiles_equal(a, b)
 
 
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    raw=st.lists(event_strategy, min_size=1, max_size=40),
+    cuts=st.lists(
+        st.tuples(st.sampled_from(["C1", "C2"]), st.integers(0, 5 * 24 * 3600)),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_many_rows_cut_in_one_pass_equal_one_batch_build_per_row(
+    base: RetailDataset, raw, cuts
+) -> None:  # type: ignore[no-untyped-def]
+    """Rows of the same customers at different times, in any order and repeated, each
+    equal the batch profile of the events strictly before its own time."""
+    events = events_frame(raw)
+    rows = pd.DataFrame(
+        {
+            "customer_id": [c for c, _ in cuts],
+            "timestamp": [START + pd.Timedelta(seconds=s) for _, s in cuts],
+        }
+    )
+    got = point_in_time(with_events(base, events), rows, priors=PRIORS)
+    assert [p.customer_id for p in got] == rows["customer_id"].tolist()
+    for profile, cut in zip(got, rows["timestamp"], strict=True):
+        past = with_events(base, events[events["timestamp"] < cut])
+        build = build_profiles(past, as_of=cut.to_pydatetime(), priors=PRIORS, workers=1)
+        expected = {p.customer_id: p for p in build.profiles}
+        assert_profiles_equal(profile, expected[profile.customer_id])
+
+
 def test_point_in_time_rows_keep_their_order_and_own_times(base: RetailDataset) -> None:
     events = events_frame(
         [
