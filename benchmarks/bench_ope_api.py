@@ -1,0 +1,163 @@
+"""Off-policy evaluation from the real API's own logs, checked against the simulator's truth.
+
+Starts the API (a ``uvicorn`` process on a real Redis; rule-based scorer, an
+experiment whose champion arm explores with ``--explore-share``), drives a
+simulated retailer through it for ``--days`` simulated days
+(:class:`experiments.ope_api_simulation.ApiTraffic`: decisions from
+``POST /v1/decisions/batch`` at the simulated clock, every behaviour and outcome
+posted to ``POST /v1/events`` with its ``decision_id``), then runs the off-policy
+evaluation of the candidates from the API's decision log and event archive
+(:func:`experiments.ope_api.evaluate_log`, what ``nba experiments ope --log``
+runs) and checks each 95 % interval against the candidate's true expected reward
+at the logged contexts (:func:`experiments.ope_api_simulation.response_truth`).
+
+    .venv/bin/python benchmarks/bench_ope_api.py --customers 2000 --days 14 \\
+        --redis-url redis://127.0.0.1:6379/0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from experiments.ope_api import CANDIDATE_NAMES, evaluate_log, load_events
+from experiments.ope_api_simulation import TRUTH_OF_REWARD, ApiTraffic, response_truth, serve_world
+from nba.catalog import parse_catalog
+from nba.contact_policy import parse_contact_policy
+from simulator.closed_loop import ClosedLoopConfig, build_world
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--history-days", type=int, default=30)
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--explore-share", type=float, default=0.3)
+    parser.add_argument("--reward", choices=tuple(TRUTH_OF_REWARD), default="clicks")
+    parser.add_argument("--candidates", default=",".join(CANDIDATE_NAMES))
+    parser.add_argument(
+        "--redis-url", help="A Redis to use (default: a redis-server started here)."
+    )
+    parser.add_argument("--out", type=Path, help="Also write the report (Markdown) here.")
+    args = parser.parse_args(argv)
+    candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
+    unknown = [c for c in candidates if c not in CANDIDATE_NAMES]
+    if unknown:
+        parser.error(f"unknown candidates {unknown} (expected some of: {CANDIDATE_NAMES})")
+
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.0f} s] {message}", file=sys.stderr, flush=True)
+
+    root = Path(tempfile.mkdtemp(prefix="bench-ope-api-"))
+    redis = None
+    redis_url = args.redis_url
+    if redis_url is None:
+        port = 6400 + os.getpid() % 500
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        redis_url = f"redis://127.0.0.1:{port}/0"
+    seconds: dict[str, float] = {}
+    try:
+        say("simulating the retailer")
+        config = ClosedLoopConfig(
+            n_customers=args.customers,
+            history_days=args.history_days,
+            days=args.days,
+            seed=args.seed,
+        )
+        world = build_world(config)
+        seconds["world"] = time.perf_counter() - started
+        say("serving it with the API and driving it")
+        mark = time.perf_counter()
+        with (
+            serve_world(world, root, redis_url, explore_share=args.explore_share) as served,
+            httpx.Client(base_url=served.base_url, timeout=120) as client,
+        ):
+            traffic = ApiTraffic(world, client, seed=args.seed)
+            traffic.run(progress=lambda t, n: say(f"tick {t}/{n}") if t % 8 == 0 else None)
+        seconds["api"] = time.perf_counter() - mark
+        say("off-policy evaluation from the API's log")
+        mark = time.perf_counter()
+        data = load_events([served.base_data, served.archive])
+        evaluation = evaluate_log(
+            served.decision_log,
+            data,
+            catalog=parse_catalog(served.catalog_path.read_text()),
+            contact_policy=parse_contact_policy(served.contact_policy_path.read_text()),
+            candidates=candidates,
+            reward=args.reward,
+            attribution="direct",
+            seed=args.seed,
+            progress=say,
+        )
+        seconds["ope"] = time.perf_counter() - mark
+        truth = response_truth(world, evaluation, traffic)
+    finally:
+        if redis is not None:
+            redis.terminate()
+            redis.wait()
+
+    replay = evaluation.replay
+    covered = {
+        c.candidate: all(e.contains(truth[c.candidate]) for e in c.estimates)
+        for c in evaluation.candidates
+    }
+    by_estimator: dict[str, int] = {}
+    for c in evaluation.candidates:
+        for e in c.estimates:
+            by_estimator[e.estimator] = by_estimator.get(e.estimator, 0) + e.contains(
+                truth[c.candidate]
+            )
+    load = os.getloadavg()
+    lines = [
+        f"`{shlex.join(['benchmarks/bench_ope_api.py', *(argv or sys.argv[1:])])}`",
+        "",
+        f"{args.customers:,} customers, {args.history_days} days of history, {args.days} days "
+        f"served by the API (uvicorn + Redis, explore share {args.explore_share:g}): "
+        f"{traffic.decisions:,} decisions, {traffic.contacts:,} messages, "
+        f"{traffic.events_posted:,} events posted; {evaluation.n_rounds:,} rounds in the "
+        f"decision log. Reward: directly attributed {args.reward} per decision.",
+        "",
+        f"Contexts rebuilt from the events: features equal to the logged ones in "
+        f"{replay.features_agree:,} of {evaluation.n_rounds:,} rounds; "
+        f"{replay.missing_options} logged options not screened again; "
+        f"{replay.unknown_customers} unknown customers.",
+        "",
+        evaluation.markdown(truth),
+        "",
+        "Unsupported mass (candidate's choices the logger never makes there): "
+        + ", ".join(f"{c.candidate} {c.unsupported_mass:.2%}" for c in evaluation.candidates),
+        "",
+        "Intervals covering the truth, per estimator: "
+        + ", ".join(f"{k} {v}/{len(evaluation.candidates)}" for k, v in by_estimator.items())
+        + "; candidates covered by all four: "
+        + f"{sum(covered.values())}/{len(covered)}.",
+        "",
+        "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()),
+        f"Machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.out is not None:
+        args.out.write_text(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
