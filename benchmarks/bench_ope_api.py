@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--explore-share", type=float, default=0.3)
-    parser.add_argument("--reward", choices=tuple(TRUTH_OF_REWARD), default="clicks")
+    parser.add_argument(
+        "--rewards", default="clicks,conversions", help=f"Some of {', '.join(TRUTH_OF_REWARD)}."
+    )
     parser.add_argument("--candidates", default=",".join(CANDIDATE_NAMES))
     parser.add_argument(
         "--redis-url", help="A Redis to use (default: a redis-server started here)."
@@ -51,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="Also write the report (Markdown) here.")
     args = parser.parse_args(argv)
     candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
+    rewards = [r.strip() for r in args.rewards.split(",") if r.strip()]
+    if not rewards or any(r not in TRUTH_OF_REWARD for r in rewards):
+        parser.error(f"--rewards: some of {', '.join(TRUTH_OF_REWARD)}")
     unknown = [c for c in candidates if c not in CANDIDATE_NAMES]
     if unknown:
         parser.error(f"unknown candidates {unknown} (expected some of: {CANDIDATE_NAMES})")
@@ -91,39 +96,31 @@ def main(argv: list[str] | None = None) -> int:
             traffic = ApiTraffic(world, client, seed=args.seed)
             traffic.run(progress=lambda t, n: say(f"tick {t}/{n}") if t % 8 == 0 else None)
         seconds["api"] = time.perf_counter() - mark
-        say("off-policy evaluation from the API's log")
-        mark = time.perf_counter()
-        data = load_events([served.base_data, served.archive])
-        evaluation = evaluate_log(
-            served.decision_log,
-            data,
-            catalog=parse_catalog(served.catalog_path.read_text()),
-            contact_policy=parse_contact_policy(served.contact_policy_path.read_text()),
-            candidates=candidates,
-            reward=args.reward,
-            attribution="direct",
-            seed=args.seed,
-            progress=say,
-        )
-        seconds["ope"] = time.perf_counter() - mark
-        truth = response_truth(world, evaluation, traffic)
+        events = load_events([served.base_data, served.archive])
+        evaluations = {}
+        for reward in rewards:
+            say(f"off-policy evaluation from the API's log: {reward}")
+            mark = time.perf_counter()
+            evaluation = evaluate_log(
+                served.decision_log,
+                events,
+                catalog=parse_catalog(served.catalog_path.read_text()),
+                contact_policy=parse_contact_policy(served.contact_policy_path.read_text()),
+                candidates=candidates,
+                reward=reward,
+                attribution="direct",
+                seed=args.seed,
+                progress=say,
+            )
+            seconds[f"ope:{reward}"] = time.perf_counter() - mark
+            evaluations[reward] = (evaluation, response_truth(world, evaluation, traffic))
     finally:
         if redis is not None:
             redis.terminate()
             redis.wait()
 
+    evaluation = next(iter(evaluations.values()))[0]
     replay = evaluation.replay
-    covered = {
-        c.candidate: all(e.contains(truth[c.candidate]) for e in c.estimates)
-        for c in evaluation.candidates
-    }
-    by_estimator: dict[str, int] = {}
-    for c in evaluation.candidates:
-        for e in c.estimates:
-            by_estimator[e.estimator] = by_estimator.get(e.estimator, 0) + e.contains(
-                truth[c.candidate]
-            )
-    load = os.getloadavg()
     lines = [
         f"`{shlex.join(['benchmarks/bench_ope_api.py', *(argv or sys.argv[1:])])}`",
         "",
@@ -131,24 +128,43 @@ def main(argv: list[str] | None = None) -> int:
         f"served by the API (uvicorn + Redis, explore share {args.explore_share:g}): "
         f"{traffic.decisions:,} decisions, {traffic.contacts:,} messages, "
         f"{traffic.events_posted:,} events posted; {evaluation.n_rounds:,} rounds in the "
-        f"decision log. Reward: directly attributed {args.reward} per decision.",
+        "decision log. The response model expected "
+        + ", ".join(f"{v:,.1f} {k}s" for k, v in traffic.expected.items())
+        + " of the messages sent.",
         "",
         f"Contexts rebuilt from the events: features equal to the logged ones in "
         f"{replay.features_agree:,} of {evaluation.n_rounds:,} rounds; "
         f"{replay.missing_options} logged options not screened again; "
-        f"{replay.unknown_customers} unknown customers.",
-        "",
-        evaluation.markdown(truth),
-        "",
-        "Unsupported mass (candidate's choices the logger never makes there): "
+        f"{replay.unknown_customers} unknown customers. Unsupported mass (a candidate's "
+        "choices the logger never makes there): "
         + ", ".join(f"{c.candidate} {c.unsupported_mass:.2%}" for c in evaluation.candidates),
-        "",
-        "Intervals covering the truth, per estimator: "
-        + ", ".join(f"{k} {v}/{len(evaluation.candidates)}" for k, v in by_estimator.items())
-        + "; candidates covered by all four: "
-        + f"{sum(covered.values())}/{len(covered)}.",
+    ]
+    for reward, (evaluation, truth) in evaluations.items():
+        covered = sum(
+            all(e.contains(truth[c.candidate]) for e in c.estimates) for c in evaluation.candidates
+        )
+        by_estimator: dict[str, int] = {}
+        for c in evaluation.candidates:
+            for e in c.estimates:
+                hit = e.contains(truth[c.candidate])
+                by_estimator[e.estimator] = by_estimator.get(e.estimator, 0) + hit
+        lines += [
+            "",
+            f"Reward: directly attributed {reward} per decision "
+            f"({int((evaluation.reward > 0).sum()):,} rounds rewarded).",
+            "",
+            evaluation.markdown(truth),
+            "",
+            "Intervals covering the truth, per estimator: "
+            + ", ".join(f"{k} {v}/{len(evaluation.candidates)}" for k, v in by_estimator.items())
+            + f"; candidates covered by all four: {covered}/{len(evaluation.candidates)}.",
+        ]
+    lines += [
         "",
         "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()),
+    ]
+    load = os.getloadavg()
+    lines += [
         f"Machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
     ]

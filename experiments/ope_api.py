@@ -13,9 +13,9 @@
    ``revenue``, ``conversions`` (purchases) or ``clicks``; 0 when nothing was
    credited.
 3. **Contexts.** A candidate re-decides each logged decision: the profile as the
-   API saw it is rebuilt by replaying the events (a contract data set: profiles
-   built in batch as of the first decision, then every later event ingested up
-   to each decision's time, the API's own online code), the action history and
+   API saw it is rebuilt by replaying the events (the data set the API's
+   profiles were materialised from, built in batch, then every later event
+   ingested up to each decision's time, the API's own online code), the action history and
    today's budgets from the log's earlier decisions; screening then gives the
    candidates (:class:`~experiments.ope_logging.LoggedContext`). The logged
    context features are compared with the rebuilt ones (``features_agree``),
@@ -162,28 +162,47 @@ def _round(record: LoggedDecision, source: str) -> LoggedRound:
     return LoggedRound(record, source, actions, tuple(probabilities), index)
 
 
-def load_events(paths: Sequence[str | Path]) -> RetailDataset:
-    """One contract data set from contract data sets and event archives.
+@dataclass(frozen=True)
+class LoggedEvents:
+    """The events a log is evaluated with: the data set the API's profiles were
+    materialised from (``base``) and what the API received since (``received``)."""
 
-    Each path is a contract data set (customers, products, offers, events, e.g.
-    what the API was materialised from or ``nba archive export`` wrote) or an
-    event archive (``NBA_ARCHIVE_DIR``). The first data set gives the customers,
-    products and offers; events of all paths are kept once (by event id).
+    base: RetailDataset
+    received: pd.DataFrame
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every event once."""
+        return pd.concat([self.base.events, self.received], ignore_index=True)
+
+
+def load_events(paths: Sequence[str | Path]) -> LoggedEvents:
+    """The events of contract data sets and event archives.
+
+    The first path must be the contract data set the API's profiles were materialised
+    from (customers, products, offers and the events before): its population priors
+    are the API's. The others are event archives (``NBA_ARCHIVE_DIR``) or data sets
+    (``nba archive export``) of what the API received; their events are kept once (by
+    event id).
     """
     if not paths:
         raise OPEInputError("no events given")
     base: RetailDataset | None = None
-    events: list[pd.DataFrame] = []
+    received: list[pd.DataFrame] = []
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
             raise OPEInputError(f"{path}: not a directory (a contract data set or event archive)")
         if find_table_file(path, "customers") is not None:
             data = load_dataset(path)
-            base = base or data
-            events.append(data.events)
+            if base is None:
+                base = data
+            else:
+                received.append(data.events)
         elif (path / "segments").is_dir() or (path / "events").is_dir():
-            events.append(read_archive(path))
+            if base is None:
+                break
+            received.append(read_archive(path))
         else:
             raise OPEInputError(
                 f"{path}: neither a contract data set (no customers.parquet or .csv) nor an "
@@ -191,13 +210,14 @@ def load_events(paths: Sequence[str | Path]) -> RetailDataset:
             )
     if base is None:
         raise OPEInputError(
-            "re-scoring the logged contexts needs the customers and products: give the "
-            "contract data set the API's profiles were materialised from with --events too"
+            "re-scoring the logged contexts needs the customers and products: give first "
+            "the contract data set the API's profiles were materialised from (--events)"
         )
-    frames = [f for f in events if len(f)]
-    combined = pd.concat(frames, ignore_index=True) if frames else base.events.iloc[:0]
-    combined = combined.drop_duplicates("event_id", keep="first").reset_index(drop=True)
-    return RetailDataset(base.customers, base.products, base.offers, combined)
+    frames = [f for f in received if len(f)]
+    later = pd.concat(frames, ignore_index=True) if frames else base.events.iloc[:0]
+    later = later[~later["event_id"].isin(base.events["event_id"])]
+    later = later.drop_duplicates("event_id", keep="first").reset_index(drop=True)
+    return LoggedEvents(base, later)
 
 
 def join_rewards(
@@ -249,26 +269,30 @@ class Replay:
 
 def replay_contexts(
     rounds: Sequence[LoggedRound],
-    data: RetailDataset,
+    events: LoggedEvents,
     catalog: Catalog,
     contact_policy: ContactPolicy,
 ) -> Replay:
     """Rebuild each round's :class:`~experiments.ope_logging.LoggedContext` (module doc, 3)."""
     order = sorted(range(len(rounds)), key=lambda i: rounds[i].record.decided_at)
     start = rounds[order[0]].record.decided_at
-    events = data.events.assign(_at=pd.to_datetime(data.events["timestamp"], utc=True))
-    events = events.sort_values("_at", kind="stable")
     first = pd.Timestamp(start)
-    before = events[events["_at"] < first].drop(columns="_at")
-    later = events[events["_at"] >= first]
+    data = events.base
+    at = pd.to_datetime(data.events["timestamp"], utc=True)
+    before = at < first
+    # materialised just after the data set's last event, as the API's were: the events
+    # it received since are all later, so none is refused as stale
+    built = start if not before.any() else min(start, at[before].max() + pd.Timedelta("1us"))
     online = OnlineProfiles(MemoryOnlineStore(), data.products)
     online.materialise(
         build_profiles(
-            RetailDataset(data.customers, data.products, data.offers, before),
-            as_of=start,
+            RetailDataset(data.customers, data.products, data.offers, data.events[before]),
+            as_of=pd.Timestamp(built).ceil("us").to_pydatetime(),
             workers=1,
         )
     )
+    later = pd.concat([data.events[at >= first], events.received], ignore_index=True)
+    later = later.assign(_at=_known_at(later, rounds)).sort_values("_at", kind="stable")
     stamps = later["_at"].to_numpy(dtype="datetime64[ns]")
     later = later.drop(columns="_at")
     position = 0
@@ -306,6 +330,18 @@ def replay_contexts(
         for key, n in consumed.actions_sent.items():
             day[1][key] = day[1].get(key, 0) + n
     return replay
+
+
+def _known_at(events: pd.DataFrame, rounds: Sequence[LoggedRound]) -> pd.Series:
+    """When the API could know each event: its time, but never before the decision it
+    answers was made (a send at the decision's own moment is not known to it)."""
+    at = pd.to_datetime(events["timestamp"], utc=True)
+    decided = {r.record.decision_id: pd.Timestamp(r.record.decided_at) for r in rounds}
+    if "decision_id" not in events:
+        return at
+    made = pd.to_datetime(events["decision_id"].map(decided), utc=True)
+    after = made + pd.Timedelta(microseconds=1)
+    return at.where(made.isna() | (at > made), after)
 
 
 def _logged_context(
@@ -416,7 +452,7 @@ class LogEvaluation:
 
 def evaluate_log(
     log_dir: str | Path,
-    data: RetailDataset,
+    events: LoggedEvents,
     *,
     catalog: Catalog,
     contact_policy: ContactPolicy,
@@ -435,8 +471,9 @@ def evaluate_log(
     ----------
     log_dir
         The API's decision log (``NBA_DECISION_LOG_DIR``).
-    data
-        The events (and customers, products) the API saw: :func:`load_events`.
+    events
+        The data set the API was materialised from and the events it received since
+        (:func:`load_events`).
     catalog, contact_policy
         The API's: screening of the rebuilt contexts must be the API's.
     candidates
@@ -455,10 +492,10 @@ def evaluate_log(
     rounds = logged_rounds(log_dir)
     say("joining rewards by attribution")
     rewards = join_rewards(
-        rounds, data.events, reward=reward, attribution=attribution, window=window
+        rounds, events.events, reward=reward, attribution=attribution, window=window
     )
     say("rebuilding the logged contexts from the events")
-    replay = replay_contexts(rounds, data, catalog, contact_policy)
+    replay = replay_contexts(rounds, events, catalog, contact_policy)
     say("candidate distributions at the logged contexts")
     distributions = candidate_distributions(
         candidates, rounds, replay.contexts, catalog, contact_policy, seed=seed

@@ -73,6 +73,8 @@ class ApiTraffic:
     decisions: int = 0
     contacts: int = 0
     events_posted: int = 0
+    #: Expected clicks and conversions of the messages sent, by the response model.
+    expected: dict[str, float] = field(default_factory=lambda: {"click": 0.0, "convert": 0.0})
     #: Per customer, the send times of the messages the API chose, in order.
     sends: dict[str, list[tuple[dt.datetime, dt.datetime]]] = field(default_factory=dict)
     _outbox: list[tuple[dt.datetime, int, dict[str, Any]]] = field(default_factory=list)
@@ -128,7 +130,11 @@ class ApiTraffic:
             self._deliver(local, now, tick, answers)
             if progress is not None:
                 progress(tick + 1, n_ticks)
-        leftover = _events_frame(background.iloc[:0], self._release(world.end))
+        # every outcome of the messages sent, also those after the last tick: a decision's
+        # reward is all it earns
+        leftover = _events_frame(
+            background.iloc[:0], self._release(dt.datetime.max.replace(tzinfo=dt.UTC))
+        )
         if len(leftover):
             self._post_events(leftover)
 
@@ -171,17 +177,22 @@ class ApiTraffic:
         if not sends:
             return
         rng = np.random.default_rng([self.seed, tick])
-        outcome = world.response.sample(
-            rng,
+        arguments = (
             np.array([s[2] for s in sends], dtype=object),
             np.array([s[1]["channel"] for s in sends], dtype=object),
             np.array([round(s[3].timestamp() * 1e6) * 1000 for s in sends], dtype=np.int64),
-            kind=np.array([s[4].kind for s in sends], dtype=object),
-            category=np.array([s[4].category for s in sends], dtype=object),
-            product=np.array([s[4].product for s in sends], dtype=object),
-            offer=np.array([s[4].offer for s in sends], dtype=object),
-            recent_contacts=np.array([s[5] for s in sends], dtype=float),
         )
+        options = {
+            "kind": np.array([s[4].kind for s in sends], dtype=object),
+            "category": np.array([s[4].category for s in sends], dtype=object),
+            "product": np.array([s[4].product for s in sends], dtype=object),
+            "offer": np.array([s[4].offer for s in sends], dtype=object),
+            "recent_contacts": np.array([s[5] for s in sends], dtype=float),
+        }
+        outcome = world.response.sample(rng, *arguments, **options)  # type: ignore[arg-type]
+        expected = world.response.probabilities(*arguments, **options)  # type: ignore[arg-type]
+        for name in self.expected:
+            self.expected[name] += float(getattr(expected, name).sum())
         config = world.config
         for k, (answer, action, cid, send_at, message, _) in enumerate(sends):
             channel = Channel(action["channel"])

@@ -83,15 +83,19 @@ def evaluation(served: tuple[ClosedLoopWorld, ServedWorld, ApiTraffic]) -> LogEv
 def test_the_api_log_becomes_rounds_with_rebuilt_contexts(
     served: tuple[ClosedLoopWorld, ServedWorld, ApiTraffic], evaluation: LogEvaluation
 ) -> None:
-    _, _, traffic = served
+    _, api, traffic = served
     assert traffic.decisions > 50 and traffic.contacts > 10
     assert evaluation.n_rounds == traffic.decisions
     # the profiles replayed from the events are those the API decided with
     replay = evaluation.replay
     assert replay.features_agree == evaluation.n_rounds, replay.feature_mismatches
     assert replay.missing_options == 0 and replay.unknown_customers == 0
-    # every click the simulator answered reached its decision through POST /v1/events
-    assert evaluation.reward.sum() > 0
+    # the simulator's answers came back through POST /v1/events, and every click with
+    # a decision id earned its decision the reward
+    archived = load_events([api.base_data, api.archive]).received
+    answered = archived[archived["decision_id"].notna()]
+    assert (answered["event_type"] == "message_sent").sum() == traffic.contacts
+    assert evaluation.reward.sum() == (answered["event_type"] == "message_clicked").sum()
 
 
 def test_the_logged_policy_is_its_own_sanity_check(evaluation: LogEvaluation) -> None:
