@@ -189,8 +189,8 @@ class ApiTraffic:
             "offer": np.array([s[4].offer for s in sends], dtype=object),
             "recent_contacts": np.array([s[5] for s in sends], dtype=float),
         }
-        outcome = world.response.sample(rng, *arguments, **options)  # type: ignore[arg-type]
-        expected = world.response.probabilities(*arguments, **options)  # type: ignore[arg-type]
+        outcome = world.response.sample(rng, *arguments, **options)
+        expected = world.response.probabilities(*arguments, **options)
         for name in self.expected:
             self.expected[name] += float(getattr(expected, name).sum())
         config = world.config
