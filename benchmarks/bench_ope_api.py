@@ -13,6 +13,11 @@ at the logged contexts (:func:`experiments.ope_api_simulation.response_truth`).
 
     .venv/bin/python benchmarks/bench_ope_api.py --customers 2000 --days 14 \\
         --redis-url redis://127.0.0.1:6379/0
+
+``--compare-stats`` serves the same world instead with the engine alone (no
+experiment, no exploration share), with and without the API's adaptive response
+statistics (``NBA_RESPONSE_STATS``), alternated over ``--repeats`` runs each,
+and reports the true incremental margin of what each sent.
 """
 
 from __future__ import annotations
@@ -51,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         "--redis-url", help="A Redis to use (default: a redis-server started here)."
     )
     parser.add_argument("--out", type=Path, help="Also write the report (Markdown) here.")
+    parser.add_argument("--compare-stats", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.compare_stats:
+        return compare_stats(args, argv)
     candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
     rewards = [r.strip() for r in args.rewards.split(",") if r.strip()]
     if not rewards or any(r not in TRUTH_OF_REWARD for r in rewards):
@@ -167,6 +176,81 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         f"Machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.out is not None:
+        args.out.write_text(report + "\n")
+    return 0
+
+
+def compare_stats(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """The engine with and without adaptive statistics through the API, same world."""
+    started = time.perf_counter()
+    world = build_world(
+        ClosedLoopConfig(
+            n_customers=args.customers,
+            history_days=args.history_days,
+            days=args.days,
+            seed=args.seed,
+        )
+    )
+    runs: dict[bool, list[ApiTraffic]] = {True: [], False: []}
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    for repeat in range(args.repeats):
+        for stats in (True, False) if repeat % 2 == 0 else (False, True):
+            mark = time.perf_counter()
+            root = Path(tempfile.mkdtemp(prefix="bench-api-stats-"))
+            with (
+                serve_world(
+                    world, root, args.redis_url, explore_share=None, response_stats=stats
+                ) as served,
+                httpx.Client(base_url=served.base_url, timeout=120) as client,
+            ):
+                traffic = ApiTraffic(world, client, seed=args.seed + repeat)
+                traffic.run()
+            runs[stats].append(traffic)
+            seconds[stats].append(time.perf_counter() - mark)
+            print(
+                f"[{time.perf_counter() - started:6.0f} s] stats={stats} repeat {repeat}: "
+                f"margin {traffic.true_value['margin']:.1f}, {traffic.contacts} messages",
+                file=sys.stderr,
+                flush=True,
+            )
+    n = len(world.customer_ids)
+
+    def median(values: list[float]) -> float:
+        return (
+            float(sorted(values)[len(values) // 2])
+            if len(values) % 2
+            else float(sum(sorted(values)[len(values) // 2 - 1 : len(values) // 2 + 1]) / 2)
+        )
+
+    margin = {k: [t.true_value["margin"] / n for t in v] for k, v in runs.items()}
+    load = os.getloadavg()
+    lines = [
+        f"`{shlex.join(['benchmarks/bench_ope_api.py', *(argv or sys.argv[1:])])}`",
+        "",
+        f"{n:,} customers, {args.days} days through the API (uvicorn + Redis, the engine with "
+        f"the rule-based scorer, no exploration share), {args.repeats} run(s) each, alternated.",
+        "",
+        "| engine | true incremental margin per customer (runs) | median | messages | decisions |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for stats, label in ((True, "with adaptive statistics"), (False, "without")):
+        lines.append(
+            f"| {label} | {', '.join(f'{m:.3f}' for m in margin[stats])} | "
+            f"{median(margin[stats]):.3f} | "
+            f"{median([float(t.contacts) for t in runs[stats]]):,.0f} | "
+            f"{median([float(t.decisions) for t in runs[stats]]):,.0f} |"
+        )
+    without = median(margin[False])
+    ratio = median(margin[True]) / without if without else float("nan")
+    lines += [
+        "",
+        f"Ratio with / without: {ratio:.2f}x (goal >= 1.2x).",
+        f"Seconds per run: with {median(seconds[True]):.0f}, without {median(seconds[False]):.0f}.",
+        f"Machine: nproc {os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
     ]
     report = "\n".join(lines)
     print(report)

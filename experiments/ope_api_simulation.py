@@ -75,6 +75,8 @@ class ApiTraffic:
     events_posted: int = 0
     #: Expected clicks and conversions of the messages sent, by the response model.
     expected: dict[str, float] = field(default_factory=lambda: {"click": 0.0, "convert": 0.0})
+    #: True incremental margin and revenue of the messages sent (beyond doing nothing).
+    true_value: dict[str, float] = field(default_factory=lambda: {"margin": 0.0, "revenue": 0.0})
     #: Per customer, the send times of the messages the API chose, in order.
     sends: dict[str, list[tuple[dt.datetime, dt.datetime]]] = field(default_factory=dict)
     _outbox: list[tuple[dt.datetime, int, dict[str, Any]]] = field(default_factory=list)
@@ -193,6 +195,15 @@ class ApiTraffic:
         expected = world.response.probabilities(*arguments, **options)
         for name in self.expected:
             self.expected[name] += float(getattr(expected, name).sum())
+        value = world.truth.incremental(
+            [s[2] for s in sends],
+            [Channel(s[1]["channel"]) for s in sends],
+            [s[3] for s in sends],
+            [s[4] for s in sends],
+            [s[5] for s in sends],
+        )
+        for name in self.true_value:
+            self.true_value[name] += float(getattr(value, name).sum())
         config = world.config
         for k, (answer, action, cid, send_at, message, _) in enumerate(sends):
             channel = Channel(action["channel"])
@@ -398,7 +409,8 @@ def serve_world(
     root: Path,
     redis_url: str,
     *,
-    explore_share: float = 0.3,
+    explore_share: float | None = 0.3,
+    response_stats: bool = True,
     port: int | None = None,
     python: str = sys.executable,
     startup_seconds: float = 60.0,
@@ -409,7 +421,9 @@ def serve_world(
     decides with the example catalog, the loop's contact policy and the rule-based
     scorer (no model registered), and explores through an experiment whose champion
     arm (nine customers in ten; the others get the random arm) has ``explore_share``
-    (so every eligible option has a positive logging probability). The history before
+    (so every eligible option has a positive logging probability); with
+    ``explore_share=None`` the engine alone decides, with its response statistics
+    unless ``response_stats`` is false. The history before
     the cut is written as the contract data set the profiles came from (``base_data``),
     for the off-policy evaluation.
     """
@@ -434,29 +448,30 @@ def serve_world(
     policy.setdefault("channels", {}).setdefault("wallet", {})["cap_1d"] = 0  # no wallet
     policy_path.write_text(yaml.safe_dump(policy))
     experiment = root / "experiment.yaml"
-    experiment.write_text(
-        yaml.safe_dump(
-            {
-                "version": 1,
-                "name": "ope_logging",
-                "salt": "ope",
-                "start": (world.cut - dt.timedelta(days=1)).isoformat(),
-                "end": (world.end + dt.timedelta(days=30)).isoformat(),
-                "primary_metric": "revenue_per_customer",
-                # an experiment needs two arms: a tenth decided at random, also logged
-                # with its exact probabilities
-                "arms": [
-                    {
-                        "name": "engine",
-                        "kind": "champion",
-                        "allocation": 0.9,
-                        "explore_share": explore_share,
-                    },
-                    {"name": "random", "kind": "random", "allocation": 0.1},
-                ],
-            }
+    if explore_share is not None:
+        experiment.write_text(
+            yaml.safe_dump(
+                {
+                    "version": 1,
+                    "name": "ope_logging",
+                    "salt": "ope",
+                    "start": (world.cut - dt.timedelta(days=1)).isoformat(),
+                    "end": (world.end + dt.timedelta(days=30)).isoformat(),
+                    "primary_metric": "revenue_per_customer",
+                    # an experiment needs two arms: a tenth decided at random, also logged
+                    # with its exact probabilities
+                    "arms": [
+                        {
+                            "name": "engine",
+                            "kind": "champion",
+                            "allocation": 0.9,
+                            "explore_share": explore_share,
+                        },
+                        {"name": "random", "kind": "random", "allocation": 0.1},
+                    ],
+                }
+            )
         )
-    )
     port = port or _free_port()
     env = {
         **os.environ,
@@ -466,7 +481,7 @@ def serve_world(
         "NBA_PRODUCTS_PATH": str(root / "products.parquet"),
         "NBA_CATALOG_PATH": str(catalog_path),
         "NBA_CONTACT_POLICY_PATH": str(policy_path),
-        "NBA_EXPERIMENT_PATH": str(experiment),
+        "NBA_RESPONSE_STATS": "true" if response_stats else "false",
         "NBA_DECISION_LOG_DIR": str(root / "decision-log"),
         "NBA_DECISION_LOG_FSYNC": "never",
         "NBA_ARCHIVE_DIR": str(root / "archive"),
@@ -475,6 +490,9 @@ def serve_world(
         "NBA_MODEL_POLL_SECONDS": "0",
         "NBA_MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
     }
+    env.pop("NBA_EXPERIMENT_PATH", None)
+    if explore_share is not None:
+        env["NBA_EXPERIMENT_PATH"] = str(experiment)
     log = (root / "uvicorn.log").open("wb")
     process = subprocess.Popen(
         [
