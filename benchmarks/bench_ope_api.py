@@ -172,15 +172,21 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()),
     ]
+    return _report(lines, args.out)
+
+
+def _report(lines: list[str], out: Path | None) -> int:
+    """Print the report (and write it to ``out``) with the machine and its load."""
     load = os.getloadavg()
-    lines += [
+    lines = [
+        *lines,
         f"Machine: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
     ]
     report = "\n".join(lines)
     print(report)
-    if args.out is not None:
-        args.out.write_text(report + "\n")
+    if out is not None:
+        out.write_text(report + "\n")
     return 0
 
 
@@ -227,7 +233,6 @@ def compare_stats(args: argparse.Namespace, argv: list[str] | None) -> int:
         )
 
     margin = {k: [t.true_value["margin"] / n for t in v] for k, v in runs.items()}
-    load = os.getloadavg()
     lines = [
         f"`{shlex.join(['benchmarks/bench_ope_api.py', *(argv or sys.argv[1:])])}`",
         "",
@@ -250,13 +255,8 @@ def compare_stats(args: argparse.Namespace, argv: list[str] | None) -> int:
         "",
         f"Ratio with / without: {ratio:.2f}x (goal >= 1.2x).",
         f"Seconds per run: with {median(seconds[True]):.0f}, without {median(seconds[False]):.0f}.",
-        f"Machine: nproc {os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}.",
     ]
-    report = "\n".join(lines)
-    print(report)
-    if args.out is not None:
-        args.out.write_text(report + "\n")
-    return 0
+    return _report(lines, args.out)
 
 
 if __name__ == "__main__":
