@@ -51,8 +51,9 @@ def ope(
         list[Path] | None,
         typer.Option(
             "--events",
-            help="With --log: the contract data set the API's profiles came from, and event "
-            "archives (NBA_ARCHIVE_DIR) or exported data sets of what it received (repeat).",
+            help="With --log: first the contract data set the API's profiles were "
+            "materialised from, then the event archive (NBA_ARCHIVE_DIR) or exported data "
+            "sets of what it received (repeat the option).",
         ),
     ] = None,
     simulate: Annotated[

@@ -68,7 +68,7 @@ from nba.engine import NextBestActionPolicy
 from nba.events import EventType
 from nba.policy import DecisionPolicy
 from nba.profile import CustomerProfile
-from nba.screening import screen
+from nba.screening import ActionCandidate, screen
 
 Reward = Literal["revenue", "conversions", "clicks"]
 REWARDS: tuple[Reward, ...] = ("revenue", "conversions", "clicks")
@@ -298,7 +298,8 @@ def replay_contexts(
     position = 0
     history: dict[str, dict[str, dt.datetime]] = {}
     usage: dict[dt.date, tuple[dict[str, int], dict[str, int]]] = {}
-    replay = Replay(contexts=[None] * len(rounds))  # type: ignore[list-item]
+    replay = Replay(contexts=[])
+    contexts: list[LoggedContext | None] = [None] * len(rounds)
     for i in order:
         record = rounds[i].record
         now = record.decided_at.astimezone(dt.UTC)
@@ -315,12 +316,12 @@ def replay_contexts(
         )
         offers, sent = usage.get(now.date(), ({}, {}))
         screening = screen(catalog, contact_policy, context, UsageCounts(dict(offers), dict(sent)))
-        replay.contexts[i] = _logged_context(rounds[i], context, screening.candidates, replay)
+        contexts[i] = _logged_context(rounds[i], context, screening.candidates, replay)
         _count(replay, record, context_features(context, len(screening.candidates)))
         # what the API recorded after deciding: the sends and today's usage
-        chosen = [a for a in record.actions if a.send_at is not None]
-        for a in chosen:
-            history.setdefault(record.customer_id, {})[a.action_id] = a.send_at  # type: ignore[assignment]
+        for a in record.actions:
+            if a.send_at is not None:
+                history.setdefault(record.customer_id, {})[a.action_id] = a.send_at
         consumed = Consumption.of(
             catalog[a.action_id] for a in record.actions if a.action_id in catalog.ids
         )
@@ -329,6 +330,7 @@ def replay_contexts(
             day[0][key] = day[0].get(key, 0) + n
         for key, n in consumed.actions_sent.items():
             day[1][key] = day[1].get(key, 0) + n
+    replay.contexts = [c for c in contexts if c is not None]
     return replay
 
 
@@ -345,7 +347,10 @@ def _known_at(events: pd.DataFrame, rounds: Sequence[LoggedRound]) -> pd.Series:
 
 
 def _logged_context(
-    round_: LoggedRound, context: CustomerContext, candidates: Sequence, replay: Replay
+    round_: LoggedRound,
+    context: CustomerContext,
+    candidates: Sequence[ActionCandidate],
+    replay: Replay,
 ) -> LoggedContext:
     screened = {ActionChannel(c.action.id, None) for c in candidates if not c.slots}
     screened |= {ActionChannel(c.action.id, s.channel.value) for c in candidates for s in c.slots}
