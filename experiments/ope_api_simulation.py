@@ -425,7 +425,8 @@ def serve_world(
     ``explore_share=None`` the engine alone decides, with its response statistics
     unless ``response_stats`` is false. The history before
     the cut is written as the contract data set the profiles came from (``base_data``),
-    for the off-policy evaluation.
+    for the off-policy evaluation. Needs ``httpx`` (the ``dev`` extra), to wait for the
+    API to answer.
     """
     import httpx
 
