@@ -413,7 +413,7 @@ def serve_world(
     response_stats: bool = True,
     port: int | None = None,
     python: str = sys.executable,
-    startup_seconds: float = 60.0,
+    startup_seconds: float = 180.0,
 ) -> Iterator[ServedWorld]:
     """Serve ``world`` with the real API (a ``uvicorn`` process on Redis at ``redis_url``).
 
