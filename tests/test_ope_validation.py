@@ -106,7 +106,7 @@ def test_closed_loop_values_are_reported_beside_the_estimates(validation: OPEVal
     table = validation.table()
     assert len(table) == 12 and table["covered"].all()
     markdown = validation.markdown()
-    assert markdown.count("\n") == 10 and "| nba-greedy | dr |" in markdown
+    assert markdown.count("\n") == 13 and "| nba-greedy | dr |" in markdown
 
 
 # --- CLI ------------------------------------------------------------------------------
