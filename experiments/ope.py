@@ -377,30 +377,38 @@ class SelfNormalizedInverseProbabilityWeighting(OffPolicyEstimator):
         return _sample_std_error(rounds.weight * (rounds.reward - value) / mean_weight)
 
 
-class DoublyRobust(OffPolicyEstimator):
+class _ModelBased(OffPolicyEstimator):
+    """An estimator that averages per-round terms built on the reward model."""
+
+    needs_reward_model = True
+
+    @abstractmethod
+    def _terms(self, rounds: _Rounds) -> np.ndarray:
+        """The per-round terms whose mean is the estimate."""
+
+    def _value(self, rounds: _Rounds, rows: np.ndarray) -> float:
+        return float(np.mean(self._terms(rounds)[rows]))
+
+    def _std_error(self, rounds: _Rounds, value: float) -> float:
+        return _sample_std_error(self._terms(rounds))
+
+
+class DoublyRobust(_ModelBased):
     """DR: the reward model's value of the candidate plus the weighted residuals."""
 
     name = "dr"
-    needs_reward_model = True
 
-    def _value(self, rounds: _Rounds, rows: np.ndarray) -> float:
-        return float(np.mean(rounds.dr[rows]))
-
-    def _std_error(self, rounds: _Rounds, value: float) -> float:
-        return _sample_std_error(rounds.dr)
+    def _terms(self, rounds: _Rounds) -> np.ndarray:
+        return rounds.dr
 
 
-class DirectMethod(OffPolicyEstimator):
+class DirectMethod(_ModelBased):
     """DM: the reward model's value of the candidate (see the module doc)."""
 
     name = "dm"
-    needs_reward_model = True
 
-    def _value(self, rounds: _Rounds, rows: np.ndarray) -> float:
-        return float(np.mean(rounds.dm[rows]))
-
-    def _std_error(self, rounds: _Rounds, value: float) -> float:
-        return _sample_std_error(rounds.dm)
+    def _terms(self, rounds: _Rounds) -> np.ndarray:
+        return rounds.dm
 
 
 #: The estimators by name, in report order.
