@@ -23,13 +23,16 @@ and reports the true incremental margin of what each sent.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args(argv)
     if args.compare_stats:
-        return compare_stats(args, argv)
+        with _redis(args.redis_url) as redis_url:
+            return compare_stats(args, redis_url, argv)
     candidates = [c.strip() for c in args.candidates.split(",") if c.strip()]
     rewards = [r.strip() for r in args.rewards.split(",") if r.strip()]
     if not rewards or any(r not in TRUTH_OF_REWARD for r in rewards):
@@ -75,16 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", file=sys.stderr, flush=True)
 
     root = Path(tempfile.mkdtemp(prefix="bench-ope-api-"))
-    redis = None
-    redis_url = args.redis_url
-    if redis_url is None:
-        port = 6400 + os.getpid() % 500
-        redis = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        time.sleep(0.5)
-        redis_url = f"redis://127.0.0.1:{port}/0"
+    stack = contextlib.ExitStack()
+    redis_url = stack.enter_context(_redis(args.redis_url))
+    stack.callback(shutil.rmtree, root, ignore_errors=True)
     seconds: dict[str, float] = {}
     try:
         say("simulating the retailer")
@@ -124,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds[f"ope:{reward}"] = time.perf_counter() - mark
             evaluations[reward] = (evaluation, response_truth(world, evaluation, traffic))
     finally:
-        if redis is not None:
-            redis.terminate()
-            redis.wait()
+        stack.close()
 
     evaluation = next(iter(evaluations.values()))[0]
     replay = evaluation.replay
@@ -190,7 +185,26 @@ def _report(lines: list[str], out: Path | None) -> int:
     return 0
 
 
-def compare_stats(args: argparse.Namespace, argv: list[str] | None) -> int:
+@contextlib.contextmanager
+def _redis(url: str | None) -> Iterator[str]:
+    """``url``, or a ``redis-server`` started here for the run."""
+    if url is not None:
+        yield url
+        return
+    port = 6400 + os.getpid() % 500
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def compare_stats(args: argparse.Namespace, redis_url: str, argv: list[str] | None) -> int:
     """The engine with and without adaptive statistics through the API, same world."""
     started = time.perf_counter()
     world = build_world(
@@ -206,10 +220,10 @@ def compare_stats(args: argparse.Namespace, argv: list[str] | None) -> int:
     for repeat in range(args.repeats):
         for stats in (True, False) if repeat % 2 == 0 else (False, True):
             mark = time.perf_counter()
-            root = Path(tempfile.mkdtemp(prefix="bench-api-stats-"))
             with (
+                tempfile.TemporaryDirectory(prefix="bench-api-stats-") as folder,
                 serve_world(
-                    world, root, args.redis_url, explore_share=None, response_stats=stats
+                    world, Path(folder), redis_url, explore_share=None, response_stats=stats
                 ) as served,
                 httpx.Client(base_url=served.base_url, timeout=120) as client,
             ):
