@@ -251,11 +251,13 @@ def _settle(waiting: list[asyncio.Future[None]], error: BaseException | None) ->
 
 @dataclass
 class LogReading:
-    """What reading a log found: the records and the torn last lines skipped."""
+    """What reading a log found: the records, where each was read (``"file: line N"``,
+    by decision id) and the torn last lines skipped."""
 
     decisions: list[LoggedDecision] = field(default_factory=list)
     torn: list[str] = field(default_factory=list)  # "file: line N"
     duplicates: int = 0
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def read_log(directory: str | Path) -> LogReading:
@@ -287,6 +289,7 @@ def read_log(directory: str | Path) -> LogReading:
                 continue
             seen.add(record.decision_id)
             reading.decisions.append(record)
+            reading.sources[record.decision_id] = f"{path}: line {number}"
         if tail.strip():
             reading.torn.append(f"{path}: line {len(complete) + 1}")
     return reading

@@ -4,7 +4,7 @@ Logged bandit data holds, per decision ``i`` (a *round*), the action the
 logging policy took ``a_i``, the probability it had of taking it
 ``pscore_i = pi_b(a_i | x_i)`` and the reward that followed ``r_i``. The
 candidate (evaluation) policy gives, for the same contexts, a probability to
-every action, ``action_dist[i, a] = pi_e(a | x_i)``. Three estimators of the
+every action, ``action_dist[i, a] = pi_e(a | x_i)``. Four estimators of the
 candidate's value ``V(pi_e) = E_x[sum_a pi_e(a|x) q(x, a)]`` follow
 Saito et al.'s Open Bandit Pipeline (st-tech/zr-obp, whose names they keep):
 
@@ -21,6 +21,10 @@ Saito et al.'s Open Bandit Pipeline (st-tech/zr-obp, whose names they keep):
   variable when the model is good. :func:`cross_fitted_rewards` fits the model
   on other folds than the rows it predicts (cross-fitting), so a row's own
   reward never leaks into its prediction.
+* :class:`DirectMethod` (DM): the reward model's value of the candidate alone,
+  ``mean_i sum_a pi_e(a|x_i) q_hat(x_i, a)``; no weights, so the least variable,
+  but biased as much as the model is wrong. Its interval reflects the spread over
+  rounds only, not the model's own error: read it beside DR's.
 
 Each estimate comes with a standard error, a 95 % interval (normal
 approximation, or percentile bootstrap over rounds) and two diagnostics of
@@ -29,7 +33,7 @@ weight. A mean weight far from 1 means the candidate takes actions the
 logger (almost) never took, or the propensities are wrong.
 
 obp itself is not a dependency: it requires PyTorch (and, with it, CUDA
-wheels of several GB) for three estimators that take ~40 lines of numpy here.
+wheels of several GB) for four estimators that take ~40 lines of numpy here.
 
 >>> import numpy as np
 >>> reward = np.array([1.0, 0.0, 1.0, 0.0])
@@ -330,10 +334,12 @@ class _Rounds:
         self.reward = reward
         self.weight = weight
         self.dr = np.zeros(0)
+        self.dm = np.zeros(0)
         if action_dist is not None and estimated_rewards is not None:
             # sum_a pi_e(a|x_i) q_hat(x_i, a) + w_i (r_i - q_hat(x_i, a_i))
             direct = np.sum(action_dist * estimated_rewards, axis=1)
             logged = estimated_rewards[np.arange(action.size), action]
+            self.dm = direct
             self.dr = direct + weight * (reward - logged)
 
 
@@ -371,17 +377,38 @@ class SelfNormalizedInverseProbabilityWeighting(OffPolicyEstimator):
         return _sample_std_error(rounds.weight * (rounds.reward - value) / mean_weight)
 
 
-class DoublyRobust(OffPolicyEstimator):
+class _ModelBased(OffPolicyEstimator):
+    """An estimator that averages per-round terms built on the reward model."""
+
+    needs_reward_model = True
+
+    @abstractmethod
+    def _terms(self, rounds: _Rounds) -> np.ndarray:
+        """The per-round terms whose mean is the estimate."""
+
+    def _value(self, rounds: _Rounds, rows: np.ndarray) -> float:
+        return float(np.mean(self._terms(rounds)[rows]))
+
+    def _std_error(self, rounds: _Rounds, value: float) -> float:
+        return _sample_std_error(self._terms(rounds))
+
+
+class DoublyRobust(_ModelBased):
     """DR: the reward model's value of the candidate plus the weighted residuals."""
 
     name = "dr"
-    needs_reward_model = True
 
-    def _value(self, rounds: _Rounds, rows: np.ndarray) -> float:
-        return float(np.mean(rounds.dr[rows]))
+    def _terms(self, rounds: _Rounds) -> np.ndarray:
+        return rounds.dr
 
-    def _std_error(self, rounds: _Rounds, value: float) -> float:
-        return _sample_std_error(rounds.dr)
+
+class DirectMethod(_ModelBased):
+    """DM: the reward model's value of the candidate (see the module doc)."""
+
+    name = "dm"
+
+    def _terms(self, rounds: _Rounds) -> np.ndarray:
+        return rounds.dm
 
 
 #: The estimators by name, in report order.
@@ -389,6 +416,7 @@ ESTIMATORS: dict[str, type[OffPolicyEstimator]] = {
     "ips": InverseProbabilityWeighting,
     "snips": SelfNormalizedInverseProbabilityWeighting,
     "dr": DoublyRobust,
+    "dm": DirectMethod,
 }
 
 
@@ -530,7 +558,7 @@ class OffPolicyEvaluation:
     reward, action, pscore
         The logged rounds, shape ``(n_rounds,)`` each.
     estimators
-        Names from :data:`ESTIMATORS`; all three by default.
+        Names from :data:`ESTIMATORS`; all four by default.
 
     >>> import numpy as np
     >>> ope = OffPolicyEvaluation(np.array([1.0, 0.0]), np.array([0, 1]), np.array([0.5, 0.5]),
@@ -568,7 +596,8 @@ class OffPolicyEvaluation:
         n_bootstrap: int = 1000,
         random_state: int = 0,
     ) -> list[PolicyValueEstimate]:
-        """Every estimator's estimate (DR is skipped when ``estimated_rewards`` is ``None``)."""
+        """Every estimator's estimate (DR and DM are skipped when ``estimated_rewards`` is
+        ``None``)."""
         return [
             estimator.estimate(
                 self.reward,

@@ -45,21 +45,16 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from experiments.ope import (
-    ESTIMATORS,
-    IntervalMethod,
-    PolicyValueEstimate,
-    cross_fitted_rewards,
-)
+from experiments.ope import IntervalMethod, PolicyValueEstimate
 from experiments.ope_logging import (
     CONTEXT_FEATURES,
-    NO_ACTION,
     ActionChannel,
     ExploringPolicy,
     LoggedContext,
     context_features,
     policy_distribution,
 )
+from experiments.ope_rounds import estimate_candidates
 from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.channels import Channel
 from nba.engine import NextBestActionPolicy
@@ -324,14 +319,6 @@ def validate_ope(
         name: [policy_distribution(policy, record, seed=seed) for record in logged.logged]
         for name, policy in policies.items()
     }
-    index: dict[ActionChannel, int] = {}
-    for record in logged.logged:
-        for action in record.actions:
-            index.setdefault(action, len(index))
-    for per_decision in distributions.values():
-        for dist in per_decision:
-            for action in dist:
-                index.setdefault(action, len(index))
     seconds["distributions"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -342,43 +329,28 @@ def validate_ope(
     truth.fill(pairs)
     seconds["truth"] = time.perf_counter() - started
 
-    n, k = len(logged.logged), len(index)
-    logged_action = np.array([index[r.action] for r in logged.logged], dtype=np.int64)
-    pscore = np.array([r.propensity for r in logged.logged])
-    logger_support = np.zeros((n, k), dtype=bool)
-    for i, record in enumerate(logged.logged):
-        for a, p in zip(record.actions, record.probabilities, strict=True):
-            logger_support[i, index[a]] = p > 0
-    action_dists: dict[str, np.ndarray] = {}
-    for name, per_decision in distributions.items():
-        matrix = np.zeros((n, k))
-        for i, dist in enumerate(per_decision):
-            for a, p in dist.items():
-                matrix[i, index[a]] = p
-        action_dists[name] = matrix
-
+    n = len(logged.logged)
     started = time.perf_counter()
-    say("fitting the reward model (cross-fitted)")
-    mask = np.zeros((n, k), dtype=bool)
-    mask[np.arange(n), logged_action] = True
-    for matrix in action_dists.values():
-        mask |= matrix > 0
-    estimated = cross_fitted_rewards(
-        np.vstack([context_features(r) for r in logged.logged])
+    say("fitting the reward model (cross-fitted) and estimating")
+    estimated = estimate_candidates(
+        logged_actions=[r.actions for r in logged.logged],
+        logged_probabilities=[r.probabilities for r in logged.logged],
+        chosen=[r.chosen for r in logged.logged],
+        reward=logged.reward,
+        context=np.vstack([context_features(r) for r in logged.logged])
         if n
         else np.zeros((0, len(CONTEXT_FEATURES))),
-        logged_action,
-        logged.reward,
-        _action_context(index, world),
-        mask=mask,
+        customer_ids=[r.customer_id for r in logged.logged],
+        distributions=distributions,
+        catalog=world.catalog,
+        interval=interval,
         n_folds=n_folds,
-        groups=np.array([r.customer_id for r in logged.logged]),
-        random_state=seed,
+        seed=seed,
     )
     seconds["reward_model"] = time.perf_counter() - started
 
     evaluations: list[CandidateEvaluation] = []
-    for name, matrix in action_dists.items():
+    for name, found in zip(distributions, estimated, strict=True):
         true_value = float(
             np.mean(
                 [
@@ -387,18 +359,7 @@ def validate_ope(
                 ]
             )
         )
-        estimates = [
-            estimator().estimate(
-                logged.reward,
-                logged_action,
-                pscore,
-                matrix,
-                estimated_rewards=estimated,
-                interval=interval,
-                random_state=seed,
-            )
-            for estimator in ESTIMATORS.values()
-        ]
+        estimates = found.estimates
         loop_value: float | None = None
         loop_decisions: int | None = None
         if closed_loop:
@@ -413,7 +374,7 @@ def validate_ope(
                 candidate=name,
                 estimates=estimates,
                 truth_at_logged=true_value,
-                unsupported_mass=float(np.sum(matrix * ~logger_support) / max(n, 1)),
+                unsupported_mass=found.unsupported_mass,
                 closed_loop=loop_value,
                 closed_loop_decisions=loop_decisions,
             )
@@ -425,20 +386,3 @@ def validate_ope(
         logged_value=float(np.mean(logged.reward)) if n else 0.0,
         seconds=seconds,
     )
-
-
-def _action_context(index: dict[ActionChannel, int], world: ClosedLoopWorld) -> np.ndarray:
-    """Per action: its index, its action type and its channel, as integer codes."""
-    types: dict[str, int] = {}
-    channels: dict[str | None, int] = {}
-    rows = []
-    for action, position in sorted(index.items(), key=lambda item: item[1]):
-        kind = "" if action == NO_ACTION else world.catalog[action.action_id].type.value
-        rows.append(
-            (
-                position,
-                types.setdefault(kind, len(types)),
-                channels.setdefault(action.channel, len(channels)),
-            )
-        )
-    return np.array(rows, dtype=float).reshape(len(rows), 3)

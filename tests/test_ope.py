@@ -102,8 +102,13 @@ def test_estimators_recover_a_candidate_value_far_from_the_logged_one() -> None:
     )
     ope = OffPolicyEvaluation(bandit.reward, bandit.action, bandit.pscore)
     estimates = {e.estimator: e for e in ope.estimate(candidate, q_hat)}
-    assert set(estimates) == {"ips", "snips", "dr"}
-    for e in estimates.values():
+    assert set(estimates) == {"ips", "snips", "dr", "dm"}
+    # DM is the reward model's value of the candidate alone, its interval blind to the
+    # model's bias; the weighted estimators must recover the truth
+    dm = float(np.mean(np.sum(candidate * q_hat, axis=1)))
+    assert estimates["dm"].estimate == pytest.approx(dm)
+    assert estimates["dm"].std_error < estimates["dr"].std_error
+    for e in (estimates[name] for name in ("ips", "snips", "dr")):
         assert e.contains(truth), (e.estimator, e.estimate, truth)
         assert not e.contains(logged_mean)
         assert abs(e.estimate - truth) < 4 * e.std_error
