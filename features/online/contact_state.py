@@ -292,12 +292,13 @@ class RedisContactState(ContactState):
     def read_for_decision(
         self, customer_id: str, now: dt.datetime, idempotency_key: str | None = None
     ) -> DecisionState:
+        self.store.ensure_layout()
         pipe = self.client.pipeline(transaction=False)
         if idempotency_key is not None:
             pipe.get(self.answer_key(customer_id, idempotency_key))
         pipe.hgetall(self.history_key(customer_id))
         pipe.hgetall(self.usage_key(now.astimezone(dt.UTC).date()))
-        pipe.hgetall(self.store.state_key(customer_id))
+        pipe.get(self.store.state_key(customer_id))
         if self.stats is not None:
             self.stats.queue_table(pipe, now)
         replies = pipe.execute()
