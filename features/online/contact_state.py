@@ -272,6 +272,9 @@ class RedisContactState(ContactState):
         self.prefix = store.prefix
         self.answer_seconds = answer_seconds
         self.stats: RedisResponseStats | None = stats
+        # settled now (migrating an old layout if need be): decisions read the profile
+        # key directly, in their one round trip
+        store.ensure_layout()
 
     # keys ---------------------------------------------------------------
     def history_key(self, customer_id: str) -> str:

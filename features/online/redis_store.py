@@ -36,7 +36,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgpack
-from redis.exceptions import NoScriptError
+from redis.exceptions import ClusterDownError, NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from features.definitions import FAMILIES, SECONDS_PER_DAY, KeyKind, Op
 from features.finalise import CustomerStatic, FeaturePriors
@@ -275,6 +277,7 @@ class _Script:
         return list(pipe.execute(raise_on_error=False))
 
 
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
 _APPLY_SCRIPT, _COMPACT_SCRIPT = _Script(_APPLY), _Script(_COMPACT)
 _SET_SCRIPT, _MIGRATE_SCRIPT = _Script(_SET), _Script(_MIGRATE)
 
@@ -322,7 +325,12 @@ class RedisOnlineStore(OnlineStore):
         docstring). Every read and write calls this; it costs nothing after the first."""
         if self._layout_checked:
             return
-        layout = self.client.get(self.layout_key)
+        try:
+            layout = self.client.get(self.layout_key)
+        except _UNREACHABLE:
+            # the node holding the layout key is down: the customers' own keys may still
+            # answer (a cluster with a lost shard); asked again on the next call
+            return
         if layout is None and self.client.exists(self.priors_key):
             self.migrate()
         elif layout is None:
