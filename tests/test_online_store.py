@@ -384,3 +384,13 @@ def test_profiles_in_the_old_layout_are_migrated_not_misread(
     assert not client.exists(reader.legacy_key("C1"))
     assert client.get(reader.layout_key) == b"2"
     assert again.ingest(events).duplicate == 1
+
+
+def test_a_layout_this_version_does_not_know_is_refused_with_a_message(
+    new_redis_store: NewStore,
+) -> None:
+    store = new_redis_store()
+    assert isinstance(store, RedisOnlineStore)
+    store.client.set(store.layout_key, "9")
+    with pytest.raises(RuntimeError, match="layout 9.*nba features materialise"):
+        store.read(["C1"])

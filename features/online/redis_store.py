@@ -320,28 +320,48 @@ class RedisOnlineStore(OnlineStore):
         return f"{self.prefix}:layout"
 
     # layout -------------------------------------------------------------
-    def ensure_layout(self) -> None:
-        """Migrate the prefix from layout 1 on first use (once per process; see the module
-        docstring). Every read and write calls this; it costs nothing after the first."""
-        if self._layout_checked:
-            return
-        try:
-            layout = self.client.get(self.layout_key)
-        except _UNREACHABLE:
-            # the node holding the layout key is down: the customers' own keys may still
-            # answer (a cluster with a lost shard); asked again on the next call
-            return
-        if layout is None and self.client.exists(self.priors_key):
+    @property
+    def layout_settled(self) -> bool:
+        """True once this process has checked (and if need be migrated) the layout."""
+        return self._layout_checked
+
+    def queue_layout(self, pipe: Any) -> None:
+        """Queue on ``pipe`` the reads :meth:`settle_layout` takes (callers that read in
+        their own pipeline check the layout in the same round trip)."""
+        pipe.get(self.layout_key)
+        pipe.exists(self.priors_key)
+
+    def settle_layout(self, layout: bytes | None, has_priors: Any) -> bool:
+        """Act on the layout read by :meth:`queue_layout`: migrate a layout-1 prefix (one with
+        priors and no layout key), refuse an unknown layout; a new prefix gets its layout key
+        with its priors. Returns True when it migrated."""
+        migrated = False
+        if layout is None and has_priors:
             self.migrate()
-        elif layout is None:
-            self.client.set(self.layout_key, LAYOUT, nx=True)
-        elif layout.decode() != LAYOUT:
+            migrated = True
+        elif layout is not None and layout.decode() != LAYOUT:
             raise RuntimeError(
                 f"Redis prefix {self.prefix!r} holds online profiles in layout "
                 f"{layout.decode()}, which this version of nba does not read (it reads "
                 f"layout {LAYOUT}); rebuild them with `nba features materialise`"
             )
         self._layout_checked = True
+        return migrated
+
+    def ensure_layout(self) -> None:
+        """Migrate the prefix from layout 1 on first use (once per process; see the module
+        docstring). Every read and write calls this; it costs nothing after the first."""
+        if self._layout_checked:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        self.queue_layout(pipe)
+        try:
+            layout, has_priors = pipe.execute()
+        except _UNREACHABLE:
+            # the node holding the layout key is down: the customers' own keys may still
+            # answer (a cluster with a lost shard); asked again on the next call
+            return
+        self.settle_layout(layout, has_priors)
 
     def migrate(self) -> int:
         """Convert every layout-1 customer hash of the prefix; returns how many."""
@@ -446,7 +466,10 @@ class RedisOnlineStore(OnlineStore):
 
     def write_priors(self, priors: FeaturePriors) -> None:
         self.ensure_layout()
-        self.client.set(self.priors_key, priors_to_json(priors))
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.priors_key, priors_to_json(priors))
+        pipe.set(self.layout_key, LAYOUT)
+        pipe.execute()
 
     def delete(self, customer_id: str) -> bool:
         self.ensure_layout()
