@@ -392,5 +392,5 @@ def test_a_layout_this_version_does_not_know_is_refused_with_a_message(
     store = new_redis_store()
     assert isinstance(store, RedisOnlineStore)
     store.client.set(store.layout_key, "9")
-    with pytest.raises(RuntimeError, match="layout 9.*nba features materialise"):
+    with pytest.raises(RuntimeError, match=r"layout 9.*nba features materialise"):
         store.read(["C1"])
