@@ -216,8 +216,10 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
     for prefix in prefixes:
+        pipe = client.pipeline(transaction=False)
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            client.delete(key)
+            pipe.unlink(key)
+        pipe.execute()
 
 
 if __name__ == "__main__":
