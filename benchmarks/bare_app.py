@@ -1,10 +1,11 @@
-"""The baselines of the API benchmarks: bare FastAPI endpoints doing one Redis ``HGETALL``.
+"""The baselines of the API benchmarks: bare FastAPI endpoints doing one Redis read.
 
 ``/bare`` is the issue's bare endpoint, built as ``POST /v1/decisions`` is: the same
 framework and server, the same request model (:class:`serving.schemas.DecisionRequest`,
 validated by pydantic), the same synchronous Redis client called on the event loop,
 the same JSON encoder (orjson, no response model to validate again). It reads the
-customer's profile hash and returns it: whatever the real endpoint costs beyond this
+customer's state value (one ``GET`` of the online store's MessagePack state), decodes
+it and returns it: whatever the real endpoint costs beyond this
 is the price of deciding. ``/bare-raw`` is the floor: the same read and encoder with
 no request model (the body parsed by orjson).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import msgpack
 import orjson
 import redis
 from fastapi import FastAPI, Request, Response
@@ -37,9 +39,12 @@ def create_app() -> FastAPI:
     app = FastAPI(title="bare")
 
     def profile(customer_id: str) -> bytes:
-        raw = client.hgetall(f"{prefix}:p:{{{customer_id}}}")
+        raw = client.get(f"{prefix}:s:{{{customer_id}}}")  # the online store's state key
+        state = msgpack.unpackb(raw, strict_map_key=False) if raw else {}
         return orjson.dumps(
-            {"customer_id": customer_id, "fields": {k.decode(): v.decode() for k, v in raw.items()}}
+            {"customer_id": customer_id, "fields": state},
+            option=orjson.OPT_NON_STR_KEYS,
+            default=bytes.hex,  # binary-packed numbers, if any, as hex text
         )
 
     @app.post("/bare")

@@ -6,7 +6,7 @@ channels), a hybrid recommender trained and promoted in a fresh MLflow store,
 then two servers, each ``uvicorn --workers 1 --no-access-log``:
 
 * the API: ``serving.app:create_app``, configured through ``NBA_*`` variables;
-* the baseline: ``benchmarks.bare_app:create_app``, one ``HGETALL`` of the
+* the baseline: ``benchmarks.bare_app:create_app``, one Redis read of the
   same profile keys per request, same framework, same Redis client.
 
 Each repetition runs a load generator in its own process (aiohttp; see
@@ -837,7 +837,7 @@ def markdown(result: dict[str, Any]) -> str:
         "| max ms | errors | unfinished | sent/s | client lag p99 ms |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, label in (("decisions", "`POST /v1/decisions`"), ("bare", "bare `HGETALL`")):
+    for name, label in (("decisions", "`POST /v1/decisions`"), ("bare", "bare one-read endpoint")):
         o = s[f"{name}_open"]
         lines.append(
             f"| {label} | {o['p50_ms']:.1f} | {o['p90_ms']:.1f} | {o['p99_ms']:.1f} "
@@ -852,7 +852,7 @@ def markdown(result: dict[str, Any]) -> str:
             "| errors | unfinished |",
             "|---|---|---|---|---|---|---|",
         ]
-        for name, label in (("decisions", "`POST /v1/decisions`"), ("bare", "bare `HGETALL`")):
+        for name, label in (("decisions", "`POST /v1/decisions`"), ("bare", "bare one-read endpoint")):
             o = s[f"{name}_low"]
             lines.append(
                 f"| {label} | {o['p50_ms']:.1f} | {o['p90_ms']:.1f} | {o['p99_ms']:.1f} "
@@ -871,7 +871,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"| max throughput ({a['connections']} connections, closed loop) | req/s |",
         "|---|---|",
         f"| `POST /v1/decisions` | {s['decisions_closed']['per_s']:,.0f} |",
-        f"| bare `HGETALL` | {s['bare_closed']['per_s']:,.0f} |",
+        f"| bare one-read endpoint | {s['bare_closed']['per_s']:,.0f} |",
         f"| ratio | {s['throughput_ratio']:.0%} |",
         "",
         f"`POST /v1/events`, batches of {a['batch']}, {a['event_connections']} connections: "

@@ -5,7 +5,7 @@ Targets, each started in turn under the same uvicorn with ``--workers N``:
 * the API (``serving.app:create_app``: decisions with the champion models, the
   decision log fsynced before each answer (the default), the event archive, as
   deployed);
-* ``/bare`` (:mod:`benchmarks.bare_app`): one ``HGETALL`` of the same profile
+* ``/bare`` (:mod:`benchmarks.bare_app`): one ``GET`` of the same customer state
   through FastAPI, the same request model, Redis client and JSON encoder (orjson);
 * ``/bare-raw``: the floor, the same read with the body parsed by orjson.
 

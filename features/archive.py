@@ -59,9 +59,7 @@ class EventArchive:
 
     def append(self, events: Sequence[EventRecord]) -> None:
         """Write ``events``; with ``fsync="always"`` they are on disk when this returns."""
-        self._segments.append(
-            [json.dumps(e.model_dump(mode="json"), separators=(",", ":")).encode() for e in events]
-        )
+        self._segments.append([e.model_dump_json().encode() for e in events])
 
     def close(self) -> None:
         self._segments.close()

@@ -40,7 +40,7 @@ from nba.events import EventType
 from serving.decisions import POPULARITY_POINTS
 from serving.metrics import ApiMetrics
 from serving.redis_gate import REDIS_ERRORS, RedisGate
-from serving.schemas import EventsResponse, RejectedEvent, check_moment
+from serving.schemas import EventsResponse, RejectedEvent
 
 #: What the API does with events of customers it does not know (no registered profile).
 UnknownPolicy = Literal["accept", "reject"]
@@ -73,10 +73,10 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
         try:
             kind = item.get("type") if isinstance(item, Mapping) else None
             if kind == "track":
-                out.add(index, _in_range(track_to_event(dict(item))))
+                out.add(index, track_to_event(dict(item)))
             elif kind == "identify":
                 patch = identify_to_patch(dict(item))
-                records = [_in_range(r) for r in consent_events(patch, event_id)]
+                records = consent_events(patch, event_id)
                 out.patches.append(patch)
                 out.add(index, *records)
             elif kind is not None:
@@ -90,8 +90,8 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
                     )
                 )
             else:
-                out.add(index, _in_range(EventRecord.model_validate(item)))
-        except (SegmentMappingError, EventRejectedError) as error:
+                out.add(index, EventRecord.model_validate(item))
+        except SegmentMappingError as error:
             out.rejections.append(
                 RejectedEvent(index=index, event_id=event_id, field=error.field, message=str(error))
             )
@@ -115,23 +115,6 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
 class ArchiveUnavailableError(RuntimeError):
     """The events were applied but could not be archived: nothing is acknowledged (the
     client retries; the retry is a duplicate online and is archived then)."""
-
-
-class EventRejectedError(ValueError):
-    """A valid-looking event the API cannot apply; ``field`` names the field at fault."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(f"{field}: {message}")
-
-
-def _in_range(record: EventRecord) -> EventRecord:
-    """The record, or a rejection of its timestamp when outside the accepted moments."""
-    try:
-        check_moment(record.timestamp)
-    except ValueError as error:
-        raise EventRejectedError("timestamp", str(error)) from None
-    return record
 
 
 def _id_of(item: object) -> str | None:

@@ -268,10 +268,129 @@ def test_compaction_drops_expired_fields_and_changes_no_profile(
     online.ingest(events_frame(views))
     later = START + pd.Timedelta(days=30)
     before = online.profile("C1", later.to_pydatetime())
-    fields_before = store.client.hlen(store.state_key("C1"))
+    [stored] = store.read(["C1"])
+    assert stored is not None
     removed = store.compact("C1", now=later.timestamp())
     assert removed > 0  # browse-minute buckets and 7-day view stamps are past their windows
-    assert store.client.hlen(store.state_key("C1")) == fields_before - removed
+    [compacted] = store.read(["C1"])
+    assert compacted is not None
+    assert set(compacted.state) < set(stored.state)
+    assert len(compacted.state) == len(stored.state) - removed
     after = online.profile("C1", later.to_pydatetime())
     assert before is not None and after is not None
     assert_profiles_equal(after, before)
+
+
+# ---------------------------------------------------------------- stored encoding
+
+_DAY0 = 20_000  # a day number in 2024
+#: State fields of every key kind, with awkward keys among the ordinary ones.
+FIELDS = st.one_of(
+    st.sampled_from(["n", "np", "rv", "t0", "tv", "lt", "ph"]),
+    st.builds(lambda h: f"h:{h}", st.integers(0, 167)),
+    st.builds(lambda m: f"pm:{m}", st.integers(1, 12)),
+    st.builds(
+        lambda f, d: f"{f}:{d}", st.sampled_from(["pd", "rd"]), st.integers(_DAY0, _DAY0 + 99)
+    ),
+    st.builds(lambda h: f"vm:{h}", st.integers(24 * _DAY0, 24 * (_DAY0 + 99))),
+    st.builds(
+        lambda f, c: f"{f}:{c}",
+        st.sampled_from(["es", "ed", "g", "xl", "pc"]),
+        st.sampled_from(["email", "sms", "call_centre", "web", "carrier_pigeon"]),
+    ),
+    st.builds(
+        lambda f, c, n: f"{f}:{c}|{n}",
+        st.sampled_from(["kd", "xd", "xh"]),
+        st.sampled_from(["email", "push", "carrier_pigeon"]),
+        st.integers(_DAY0, 24 * (_DAY0 + 99)),
+    ),
+    st.builds(
+        lambda f, k: f"{f}:{k}",
+        st.sampled_from(["ca", "cr", "cb", "cv", "v", "vc", "c", "b"]),
+        st.sampled_from(["P1", "P2", "007", "0", "42", "a b", "émile", "1|2", ""]),
+    ),
+)
+VALUES = st.one_of(
+    st.integers(-(2**53) + 1, 2**53 - 1).map(float),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(_DAY0 * 86400, (_DAY0 + 100) * 86400).map(float),
+)
+STATES = st.dictionaries(FIELDS, VALUES, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(state=STATES)
+def test_the_stored_encoding_gives_back_every_field_exactly(state: dict[str, float]) -> None:
+    from features.online import codec
+
+    stored = codec.unpack(codec.pack(state, {"_tz": "Europe/Paris", "_wm": 5}))
+    assert codec.state_of(stored) == state
+    assert stored["_tz"] == "Europe/Paris" and stored["_wm"] == 5
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(state=STATES, at_day=st.integers(_DAY0, _DAY0 + 130))
+def test_the_scripts_compaction_is_trim_state(
+    new_redis_store: NewStore, state: dict[str, float], at_day: int
+) -> None:
+    """The apply script's compaction removes exactly what ``trim_state`` drops."""
+    from features.finalise import CustomerStatic
+    from features.state import trim_state
+
+    store = new_redis_store()
+    assert isinstance(store, RedisOnlineStore)
+    watermark = pd.Timestamp("1990-01-01", tz="UTC").to_pydatetime()
+    store.materialise({"C1": state}, {"C1": CustomerStatic()}, watermark)
+    [before] = store.read(["C1"])
+    assert before is not None
+    at = at_day * 86400.0 + 1234
+    removed = store.compact("C1", now=at)
+    [after] = store.read(["C1"])
+    assert after is not None
+    assert after.state == trim_state(before.state, at)
+    assert removed == len(before.state) - len(after.state)
+
+
+def test_profiles_in_the_old_layout_are_migrated_not_misread(
+    new_redis_store: NewStore, base: RetailDataset
+) -> None:
+    """A prefix written by nba before the compact encoding (one hash field per state
+    field) is converted on first use: same profiles, and its event ids still count."""
+    writer = new_redis_store()
+    assert isinstance(writer, RedisOnlineStore)
+    online = fresh_online(writer, base)
+    events = events_frame([("C1", 60, ("web", "add_to_cart"), "P1", None)], prefix="old")
+    online.ingest(events)
+    before = online.profile("C1", END.to_pydatetime())
+    [stored] = writer.read(["C1"])
+    assert stored is not None and before is not None
+    # rewrite the prefix as layout 1 wrote it
+    client, prefix = writer.client, writer.prefix
+    old: dict[str, str] = {f: repr(v) for f, v in stored.state.items()}
+    old.update({"_tz": stored.static.timezone, "_wm": str(START.timestamp())})
+    if stored.static.birth_date is not None:
+        old["_bd"] = stored.static.birth_date.isoformat()
+    old.update({"_mx": str(START.timestamp() + 60), "_cp": str(START.timestamp())})
+    client.delete(writer.state_key("C1"), writer.layout_key)
+    client.hset(writer.legacy_key("C1"), mapping=old)
+
+    reader = RedisOnlineStore(client, prefix=prefix)
+    again = OnlineProfiles(reader, base.products)
+    after = again.profile("C1", END.to_pydatetime())
+    assert after is not None
+    assert_profiles_equal(after, before)
+    assert not client.exists(reader.legacy_key("C1"))
+    assert client.get(reader.layout_key) == b"2"
+    assert again.ingest(events).duplicate == 1
+
+
+def test_a_layout_this_version_does_not_know_is_refused_with_a_message(
+    new_redis_store: NewStore,
+) -> None:
+    store = new_redis_store()
+    assert isinstance(store, RedisOnlineStore)
+    store.client.set(store.layout_key, "9")
+    with pytest.raises(RuntimeError, match=r"layout 9.*nba features materialise"):
+        store.read(["C1"])

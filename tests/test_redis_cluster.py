@@ -124,11 +124,11 @@ def test_online_profile_equals_batch_in_any_order_with_replays(
 
 
 def test_the_world_is_spread_over_every_node(world: ApiWorld, redis_cluster: LocalCluster) -> None:
-    customers = {f"{world.prefix}:p:{{{c}}}" for c in world.data.customers["customer_id"]}
+    customers = {f"{world.prefix}:s:{{{c}}}" for c in world.data.customers["customer_id"]}
     sizes = []
     for node in redis_cluster.nodes:
         with node.client() as client:
-            keys = {k.decode() for k in client.scan_iter(match=f"{world.prefix}:p:*")}
+            keys = {k.decode() for k in client.scan_iter(match=f"{world.prefix}:s:*")}
         sizes.append(len(keys & customers))  # other tests add prospects: count the world's
     assert sum(sizes) == len(customers)
     assert all(size > 0 for size in sizes), sizes

@@ -293,14 +293,21 @@ class RedisContactState(ContactState):
         self, customer_id: str, now: dt.datetime, idempotency_key: str | None = None
     ) -> DecisionState:
         pipe = self.client.pipeline(transaction=False)
+        # the first read of a process also checks the store's layout, in the same round trip
+        settling = not self.store.layout_settled
+        if settling:
+            self.store.queue_layout(pipe)
         if idempotency_key is not None:
             pipe.get(self.answer_key(customer_id, idempotency_key))
         pipe.hgetall(self.history_key(customer_id))
         pipe.hgetall(self.usage_key(now.astimezone(dt.UTC).date()))
-        pipe.hgetall(self.store.state_key(customer_id))
+        pipe.get(self.store.state_key(customer_id))
         if self.stats is not None:
             self.stats.queue_table(pipe, now)
         replies = pipe.execute()
+        if settling and self.store.settle_layout(replies.pop(0), replies.pop(0)):
+            # an old layout was just migrated: the profile read above predates it
+            return self.read_for_decision(customer_id, now, idempotency_key)
         answer = replies.pop(0) if idempotency_key is not None else None
         if answer:
             return DecisionState(answer=answer.decode())

@@ -1,19 +1,29 @@
-"""The Redis online store: one hash and one sorted set per customer.
+"""The Redis online store: one compact state value and one sorted set per customer.
 
 Keys (``{...}`` is a Redis Cluster hash tag, so that a customer's keys share a
 slot and one Lua script may touch both):
 
-* ``<prefix>:p:{<customer>}``: hash of the profile state (``np``, ``pd:20512``,
-  ...) plus ``_tz`` and ``_bd`` (static attributes), ``_wm`` (materialisation
-  watermark) and ``_mx`` (newest event time), all in epoch seconds;
+* ``<prefix>:s:{<customer>}``: the profile state with the static attributes and
+  the bookkeeping entries, one MessagePack map (:mod:`features.online.codec`);
 * ``<prefix>:e:{<customer>}``: sorted set of recent event ids scored by event
   time, trimmed to the replay window;
-* ``<prefix>:priors``: the population priors, as JSON.
+* ``<prefix>:priors``: the population priors, as JSON;
+* ``<prefix>:layout``: the layout version of the prefix's keys (:data:`LAYOUT`).
 
-Events are applied by one Lua script per customer batch: de-duplication and
-the ops are atomic, so a retried or concurrent delivery never counts twice.
-The same code runs on a single Redis, a managed Redis and a Redis Cluster
-(pass a ``redis.cluster.RedisCluster`` client).
+Events are applied by one Lua script per batch of customers (per cluster slot
+on a Redis Cluster): de-duplication and the ops are atomic per customer, so a
+retried or concurrent delivery never counts twice. The script decodes the
+customer's map with Redis' ``cmsgpack``, applies every op in Lua and writes the
+map back once. The same code runs on a single Redis, a managed Redis and a Redis
+Cluster (pass a ``redis.cluster.RedisCluster`` client).
+
+Layout 1 (nba before the compact encoding) kept the state in a hash
+``<prefix>:p:{<customer>}`` with one field per state field. A prefix without a
+layout key that holds priors (``nba features materialise`` writes them) is
+migrated on the store's first use: every layout-1 hash is converted, atomically
+per customer, and deleted, then the layout key is set; event ids and
+watermarks carry over, so replays stay duplicates. :meth:`RedisOnlineStore.migrate`
+does the same on demand.
 """
 
 from __future__ import annotations
@@ -25,108 +35,251 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError
+import msgpack
+from redis.exceptions import ClusterDownError, NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from features.definitions import Op
+from features.definitions import FAMILIES, SECONDS_PER_DAY, KeyKind, Op
 from features.finalise import CustomerStatic, FeaturePriors
+from features.online import codec
 from features.online.store import (
     DEFAULT_REPLAY_WINDOW_SECONDS,
     ApplyResult,
     EventOps,
     OnlineStore,
     StoredCustomer,
-    op_code,
     priors_from_json,
     priors_to_json,
 )
-from features.state import State, is_expired, trim_state
+from features.state import _TIMESTAMP_VALUED as TIMESTAMP_VALUED
+from features.state import State, trim_state
 
-#: A hash with more fields than this is compacted (expired fields removed) after an
-#: update, at most once per :data:`COMPACT_EVERY_SECONDS` of event time. Redis keeps
-#: hashes of up to 128 small fields in its compact listpack encoding; above that a
-#: hash costs several times more memory, so compaction aims to stay below it.
-COMPACT_ABOVE_FIELDS = 112
-COMPACT_EVERY_SECONDS = 3 * 86_400
-#: Customers per pipeline when materialising.
+#: The layout this code reads and writes (1: one hash field per state field).
+LAYOUT = "2"
+#: A customer's expired fields are removed while events are applied, at most once per
+#: this many seconds of their event time (in the same script: no extra round trip).
+COMPACT_EVERY_SECONDS = 86_400
+#: Customers per pipeline when materialising or migrating.
 MATERIALISE_CHUNK = 500
+#: Customers per run of the apply script (bounds how long one run holds the server).
+APPLY_CHUNK = 200
 
-_APPLY = """
-local window = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local wm = tonumber(redis.call('HGET', KEYS[1], '_wm') or '-1e18')
-local newest = tonumber(redis.call('HGET', KEYS[1], '_mx') or '-1e18')
-local applied, dup, stale = 0, 0, 0
-local late, invalid = {}, {}
-local function finite(x)
-  return x ~= nil and x == x and x ~= math.huge and x ~= -math.huge
-end
--- validate every event before anything is written: an event with a value Redis
--- cannot store is refused whole, and the others still apply
-local ok = {}
-for e = 0, n - 1 do
-  local good = finite(tonumber(ARGV[4 + 3 * e]))
-  for _, f, v in string.gmatch(ARGV[5 + 3 * e], '(%d) (%S+) (%S+)') do
-    if not finite(tonumber(v)) then good = false end
-  end
-  ok[e] = good
-  if not good then invalid[#invalid + 1] = ARGV[3 + 3 * e] end
-end
-for e = 0, n - 1 do
-  local eid = ARGV[3 + 3 * e]
-  local ts = tonumber(ARGV[4 + 3 * e])
-  local ops = ARGV[5 + 3 * e]
-  if not ok[e] then
-    -- refused above: nothing written
-  elseif ts < wm then
-    stale = stale + 1
-  elseif ts < newest - window then
-    late[#late + 1] = eid
-  elseif redis.call('ZADD', KEYS[2], 'NX', ts, eid) == 0 then
-    dup = dup + 1
-  else
-    -- ops: "<op> <field> <value>" separated by newlines; op 0 sum, 1 max, 2 min.
-    -- Sums are done here in double precision and written with 17 significant digits:
-    -- HINCRBYFLOAT would round to 17 decimal places, turning tiny decayed scores to 0
-    for op, f, v in string.gmatch(ops, '(%d) (%S+) (%S+)') do
-      if op == '0' then
-        local cur = tonumber(redis.call('HGET', KEYS[1], f) or '0')
-        redis.call('HSET', KEYS[1], f, string.format('%.17g', cur + tonumber(v)))
-      else
-        local cur = redis.call('HGET', KEYS[1], f)
-        if (not cur) or (op == '1' and tonumber(v) > tonumber(cur))
-            or (op == '2' and tonumber(v) < tonumber(cur)) then
-          redis.call('HSET', KEYS[1], f, v)
+
+def _retention_rules() -> bytes:
+    """The retention of each family, for the scripts' compaction: ``[family, how, seconds,
+    span]`` where ``how`` is 1 for a timestamp value, 2 for a day or hour key, 3 for a
+    channel with a day or hour, 4 for cart prices (kept while their cart entry is)."""
+    rules: list[list[Any]] = []
+    for family in FAMILIES.values():
+        if family.retention_days is None or family.name == "cv":
+            continue
+        seconds = family.retention_days * SECONDS_PER_DAY
+        span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else 3600
+        if family.name in TIMESTAMP_VALUED:
+            rules.append([family.name, 1, seconds, 0])
+        elif family.key in (KeyKind.DAY, KeyKind.HOUR):
+            rules.append([family.name, 2, seconds, span])
+        elif family.key in (KeyKind.CHANNEL_DAY, KeyKind.CHANNEL_HOUR):
+            rules.append([family.name, 3, seconds, span])
+    rules.append(["cv", 4, 0, 0])  # after "ca"
+    return msgpack.packb(rules)
+
+
+_RULES = _retention_rules()
+
+#: Removes the fields of map ``s`` past their family's retention at ``at`` (the rules of
+#: :func:`features.state.trim_state`, tested to agree) and sets ``_cp``; returns how many.
+_COMPACT_FUNCTION = """
+local function compact(s, at, rules)
+  local removed = 0
+  for i = 1, #rules do
+    local family, how, horizon, span = rules[i][1], rules[i][2], at - rules[i][3], rules[i][4]
+    local t = s[family]
+    if type(t) == 'table' then
+      for key, value in pairs(t) do
+        local gone = false
+        if how == 1 then
+          gone = value < horizon
+        elseif how == 4 then
+          gone = type(s['ca']) ~= 'table' or s['ca'][key] == nil
+        else
+          local n
+          if type(key) == 'number' then
+            n = key
+            if how == 3 then n = key % %(number_span)d end
+          elseif how == 2 then
+            n = tonumber(key)
+          else
+            n = tonumber(string.match(key, '|([^|]*)$'))
+          end
+          gone = n ~= nil and n * span + span <= horizon
+        end
+        if gone then
+          t[key] = nil
+          removed = removed + 1
         end
       end
+      if next(t) == nil then s[family] = nil end
     end
-    applied = applied + 1
-    if ts > newest then newest = ts end
   end
+  s['_cp'] = at
+  return removed
 end
-local compact = 0
-if applied > 0 then
-  redis.call('HSET', KEYS[1], '_mx', newest)
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. tostring(newest - window))
-  local last = tonumber(redis.call('HGET', KEYS[1], '_cp') or '-1e18')
-  if redis.call('HLEN', KEYS[1]) > tonumber(ARGV[3 + 3 * n])
-      and newest - last > tonumber(ARGV[4 + 3 * n]) then
-    compact = 1
+""".replace("%(number_span)d", str(codec.NUMBER_SPAN))
+
+#: KEYS: state key and seen key of each customer. ARGV: replay window, compaction
+#: interval, retention rules, then a MessagePack list with, per customer, a flat list
+#: ``event_id, ts, ops, ...`` where ``ops`` is a flat list ``op, family, key, value, ...``
+#: (op 0 sum, 1 max, 2 min; key ``false`` for an unkeyed family). Returns, per customer,
+#: ``{applied, duplicate, stale, late ids, invalid ids}``.
+_APPLY = (
+    _COMPACT_FUNCTION
+    + """
+local window = tonumber(ARGV[1])
+local compact_every = tonumber(ARGV[2])
+local rules = cmsgpack.unpack(ARGV[3])
+local batches = cmsgpack.unpack(ARGV[4])
+local function finite(x)
+  return type(x) == 'number' and x == x and x ~= math.huge and x ~= -math.huge
+end
+local out = {}
+for c = 1, #batches do
+  local skey, ekey = KEYS[2 * c - 1], KEYS[2 * c]
+  local events = batches[c]
+  local raw = redis.call('GET', skey)
+  local s = {}
+  if raw then s = cmsgpack.unpack(raw) end
+  local wm = s['_wm'] or -1e18
+  local newest = s['_mx'] or -1e18
+  local applied, dup, stale = 0, 0, 0
+  local late, invalid = {}, {}
+  for e = 1, #events, 3 do
+    local eid, ts, ops = events[e], events[e + 1], events[e + 2]
+    -- an event with a value that cannot be stored is refused whole; the others apply
+    local good = finite(ts)
+    for i = 4, #ops, 4 do
+      if not finite(ops[i]) then good = false end
+    end
+    if not good then
+      invalid[#invalid + 1] = eid
+    elseif ts < wm then
+      stale = stale + 1
+    elseif ts < newest - window then
+      late[#late + 1] = eid
+    elseif redis.call('ZADD', ekey, 'NX', ts, eid) == 0 then
+      dup = dup + 1
+    else
+      for i = 1, #ops, 4 do
+        local op, family, key, v = ops[i], ops[i + 1], ops[i + 2], ops[i + 3]
+        local t = s
+        if key == false then
+          key = family
+        else
+          t = s[family]
+          if t == nil then
+            t = {}
+            s[family] = t
+          end
+        end
+        local cur = t[key]
+        if cur == nil then
+          t[key] = v
+        elseif op == 0 then
+          t[key] = cur + v
+        elseif (op == 1 and v > cur) or (op == 2 and v < cur) then
+          t[key] = v
+        end
+      end
+      applied = applied + 1
+      if ts > newest then newest = ts end
+    end
   end
+  if applied > 0 then
+    s['_mx'] = newest
+    if newest - (s['_cp'] or -1e18) >= compact_every then compact(s, newest, rules) end
+    redis.call('SET', skey, cmsgpack.pack(s))
+    redis.call('ZREMRANGEBYSCORE', ekey, '-inf', '(' .. string.format('%.17g', newest - window))
+  end
+  out[c] = {applied, dup, stale, late, invalid}
 end
-return {applied, dup, stale, compact, late, invalid}
+return out
+"""
+)
+
+#: Compacts one customer's map at ARGV[1] (its newest event time when empty); ARGV[2] the
+#: retention rules. Returns how many fields were removed.
+_COMPACT = (
+    _COMPACT_FUNCTION
+    + """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local s = cmsgpack.unpack(raw)
+local at = tonumber(ARGV[1]) or s['_mx'] or 0
+local removed = compact(s, at, cmsgpack.unpack(ARGV[2]))
+redis.call('SET', KEYS[1], cmsgpack.pack(s))
+return removed
+"""
+)
+
+#: Sets entries of one customer's map (ARGV[1], a MessagePack map), creating it if need be.
+_SET = """
+local raw = redis.call('GET', KEYS[1])
+local s = {}
+if raw then s = cmsgpack.unpack(raw) end
+for name, value in pairs(cmsgpack.unpack(ARGV[1])) do s[name] = value end
+redis.call('SET', KEYS[1], cmsgpack.pack(s))
+return 1
 """
 
-_RESERVED = ("_tz", "_bd", "_wm", "_mx", "_cp")
+#: Converts one customer from layout 1: KEYS[1] the old hash, KEYS[2] the new key, ARGV[1]
+#: the encoded state. A customer already written in the new layout keeps it.
+_MIGRATE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], ARGV[1]) end
+return redis.call('DEL', KEYS[1])
+"""
 
 
-def _num(value: float) -> str:
-    """Exact text for a number: whole numbers without a decimal point (Redis then
-    stores them as integers in a compact hash, several bytes smaller), others by
-    ``repr`` (which round-trips)."""
-    number = float(value)
-    if number.is_integer() and abs(number) < 2**53:
-        return str(int(number))
-    return repr(number)
+class _Script:
+    """A Lua script run by ``EVALSHA``, sent again as ``EVAL`` where the server lacks it."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+    def run(self, client: Any, calls: Sequence[Sequence[Any]]) -> list[Any]:
+        """Run once per call (``(keys, args)``), pipelined.
+
+        ``EVALSHA`` goes out first; a server that does not know the script (a fresh or
+        restarted one, a new cluster node) answers ``NOSCRIPT`` without running anything,
+        so those calls are sent again as ``EVAL`` with the script's text, which also
+        caches it on that server. Only the nodes that answered are asked again: a cluster
+        with a lost shard keeps applying the other shards' events. A Redis Cluster
+        pipeline sends each call to the node owning its keys' slot.
+        """
+        results = self._send(client, calls, "EVALSHA", self.sha)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            again = self._send(client, [calls[i] for i in missing], "EVAL", self.text)
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results
+
+    @staticmethod
+    def _send(client: Any, calls: Sequence[Sequence[Any]], command: str, script: str) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for keys, args in calls:
+            # execute_command: a cluster pipeline refuses ``pipe.evalsha`` but routes this
+            pipe.execute_command(command, script, len(keys), *keys, *args)
+        return list(pipe.execute(raise_on_error=False))
+
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
+_APPLY_SCRIPT, _COMPACT_SCRIPT = _Script(_APPLY), _Script(_COMPACT)
+_SET_SCRIPT, _MIGRATE_SCRIPT = _Script(_SET), _Script(_MIGRATE)
 
 
 class RedisOnlineStore(OnlineStore):
@@ -142,19 +295,102 @@ class RedisOnlineStore(OnlineStore):
         self.client = client
         self.prefix = prefix
         self.replay_window_seconds = replay_window_seconds
-        self._apply_sha = hashlib.sha1(_APPLY.encode(), usedforsecurity=False).hexdigest()
         self._random = random.Random(seed)
+        self._layout_checked = False
+        # a Redis Cluster runs a script on keys of one slot only
+        self._keyslot = getattr(client, "keyslot", None)
 
     # keys ---------------------------------------------------------------
     def state_key(self, customer_id: str) -> str:
-        return f"{self.prefix}:p:{{{customer_id}}}"
+        return f"{self.prefix}:s:{{{customer_id}}}"
 
     def seen_key(self, customer_id: str) -> str:
         return f"{self.prefix}:e:{{{customer_id}}}"
 
+    def legacy_key(self, customer_id: str) -> str:
+        """The customer's state hash in layout 1 (before the compact encoding)."""
+        return f"{self.prefix}:p:{{{customer_id}}}"
+
     @property
     def priors_key(self) -> str:
         return f"{self.prefix}:priors"
+
+    @property
+    def layout_key(self) -> str:
+        return f"{self.prefix}:layout"
+
+    # layout -------------------------------------------------------------
+    @property
+    def layout_settled(self) -> bool:
+        """True once this process has checked (and if need be migrated) the layout."""
+        return self._layout_checked
+
+    def queue_layout(self, pipe: Any) -> None:
+        """Queue on ``pipe`` the reads :meth:`settle_layout` takes (callers that read in
+        their own pipeline check the layout in the same round trip)."""
+        pipe.get(self.layout_key)
+        pipe.exists(self.priors_key)
+
+    def settle_layout(self, layout: bytes | None, has_priors: Any) -> bool:
+        """Act on the layout read by :meth:`queue_layout`: migrate a layout-1 prefix (one with
+        priors and no layout key), refuse an unknown layout; a new prefix gets its layout key
+        with its priors. Returns True when it migrated."""
+        migrated = False
+        if layout is None and has_priors:
+            self.migrate()
+            migrated = True
+        elif layout is not None and layout.decode() != LAYOUT:
+            raise RuntimeError(
+                f"Redis prefix {self.prefix!r} holds online profiles in layout "
+                f"{layout.decode()}, which this version of nba does not read (it reads "
+                f"layout {LAYOUT}); rebuild them with `nba features materialise`"
+            )
+        self._layout_checked = True
+        return migrated
+
+    def ensure_layout(self) -> None:
+        """Migrate the prefix from layout 1 on first use (once per process; see the module
+        docstring). Every read and write calls this; it costs nothing after the first."""
+        if self._layout_checked:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        self.queue_layout(pipe)
+        try:
+            layout, has_priors = pipe.execute()
+        except _UNREACHABLE:
+            # the node holding the layout key is down: the customers' own keys may still
+            # answer (a cluster with a lost shard); asked again on the next call
+            return
+        self.settle_layout(layout, has_priors)
+
+    def migrate(self) -> int:
+        """Convert every layout-1 customer hash of the prefix; returns how many."""
+        keys = [
+            k.decode() if isinstance(k, bytes) else k
+            for k in self.client.scan_iter(match=f"{self.prefix}:p:{{*", count=1000)
+        ]
+        start = len(self.prefix) + 4  # "<prefix>:p:{"
+        for first in range(0, len(keys), MATERIALISE_CHUNK):
+            chunk = keys[first : first + MATERIALISE_CHUNK]
+            pipe = self.client.pipeline(transaction=False)
+            for key in chunk:
+                pipe.hgetall(key)
+            calls = []
+            for key, raw in zip(chunk, pipe.execute(), strict=True):
+                if not raw:
+                    continue
+                fields = {k.decode(): v.decode() for k, v in raw.items()}
+                state = {f: float(v) for f, v in fields.items() if f not in codec.RESERVED}
+                reserved: dict[str, Any] = {k: fields[k] for k in ("_tz", "_bd") if k in fields}
+                for k in ("_wm", "_mx", "_cp"):
+                    if k in fields:
+                        reserved[k] = codec.number(float(fields[k]))
+                new_key = self.state_key(key[start:-1])
+                calls.append(((key, new_key), (codec.pack(state, reserved),)))
+            _MIGRATE_SCRIPT.run(self.client, calls)
+        self.client.set(self.layout_key, LAYOUT)
+        self._layout_checked = True
+        return len(keys)
 
     # writes -------------------------------------------------------------
     def materialise(
@@ -163,153 +399,116 @@ class RedisOnlineStore(OnlineStore):
         statics: Mapping[str, CustomerStatic],
         watermark: dt.datetime,
     ) -> int:
+        self.ensure_layout()
         cut = watermark.timestamp()
+        marks = {name: codec.number(cut) for name in ("_wm", "_mx", "_cp")}
         ids = sorted(set(states) | set(statics))
         for start in range(0, len(ids), MATERIALISE_CHUNK):
             pipe = self.client.pipeline(transaction=False)
             for cid in ids[start : start + MATERIALISE_CHUNK]:
-                mapping = {f: _num(v) for f, v in trim_state(states.get(cid, {}), cut).items()}
-                mapping.update(self._static_fields(statics.get(cid)))
-                mapping["_wm"] = _num(cut)
-                mapping["_mx"] = _num(cut)
-                mapping["_cp"] = _num(cut)
-                key = self.state_key(cid)
-                pipe.delete(key)  # one key per DEL: a cluster pipeline refuses more
+                reserved = {**codec.static_entries(statics.get(cid)), **marks}
+                # one key per DEL: a cluster pipeline refuses more
                 pipe.delete(self.seen_key(cid))
-                pipe.hset(key, mapping=mapping)
+                pipe.delete(self.legacy_key(cid))
+                pipe.set(
+                    self.state_key(cid), codec.pack(trim_state(states.get(cid, {}), cut), reserved)
+                )
             pipe.execute()
         return len(ids)
 
-    @staticmethod
-    def _static_fields(static: CustomerStatic | None) -> dict[str, str]:
-        if static is None:
-            return {}
-        fields = {"_tz": static.timezone}
-        if static.birth_date is not None:
-            fields["_bd"] = static.birth_date.isoformat()
-        return fields
-
     def apply(self, events: Sequence[EventOps]) -> ApplyResult:
-        by_customer: dict[str, list[EventOps]] = defaultdict(list)
+        self.ensure_layout()
+        by_customer: dict[str, list[Any]] = defaultdict(list)
+        encode = codec.encode_field
         for ev in events:
-            by_customer[ev.customer_id].append(ev)
+            ops: list[Any] = []
+            for f, v in ev.ops:
+                ops.extend(encode(f))
+                ops.append(v)
+            by_customer[ev.customer_id] += [ev.event_id, ev.ts, ops]
         order = list(by_customer)
+        groups: dict[int, list[str]] = defaultdict(list)
+        for i, cid in enumerate(order):
+            slot = i // APPLY_CHUNK if self._keyslot is None else self._keyslot(self.state_key(cid))
+            groups[slot].append(cid)
+        args = (self.replay_window_seconds, COMPACT_EVERY_SECONDS, _RULES)
         calls = []
-        for cid in order:
-            batch = by_customer[cid]
-            args: list[str | int | float] = [self.replay_window_seconds, len(batch)]
-            for ev in batch:
-                packed = "\n".join(f"{int(op_code(f))} {f} {_num(v)}" for f, v in ev.ops)
-                args += [ev.event_id, ev.ts, packed]
-            args += [COMPACT_ABOVE_FIELDS, COMPACT_EVERY_SECONDS]
-            calls.append((self.state_key(cid), self.seen_key(cid), *args))
+        for group in groups.values():
+            for first in range(0, len(group), APPLY_CHUNK):
+                chunk = group[first : first + APPLY_CHUNK]
+                keys = [k for cid in chunk for k in (self.state_key(cid), self.seen_key(cid))]
+                payload = msgpack.packb([by_customer[cid] for cid in chunk])
+                calls.append((keys, (*args, payload)))
         result = ApplyResult()
-        to_compact = []
-        for cid, (applied, dup, stale, compact, late, invalid) in zip(
-            order, self._run_apply(calls), strict=True
-        ):
-            result.add(
-                ApplyResult(
-                    applied=int(applied),
-                    duplicate=int(dup),
-                    stale=int(stale),
-                    late=len(late),
-                    late_event_ids=[x.decode() if isinstance(x, bytes) else x for x in late],
-                    invalid=len(invalid),
-                    invalid_event_ids=[x.decode() if isinstance(x, bytes) else x for x in invalid],
-                )
-            )
-            if int(compact):
-                to_compact.append(cid)
-        for cid in to_compact:
-            self.compact(cid)
+        for replies in _APPLY_SCRIPT.run(self.client, calls):
+            for applied, dup, stale, late, invalid in replies:
+                result.applied += int(applied)
+                result.duplicate += int(dup)
+                result.stale += int(stale)
+                result.late += len(late)
+                result.late_event_ids += [_text(x) for x in late]
+                result.invalid += len(invalid)
+                result.invalid_event_ids += [_text(x) for x in invalid]
         return result
 
-    def _run_apply(self, calls: Sequence[tuple[str | int | float, ...]]) -> list[Any]:
-        """Run the apply script once per call (two keys, then the arguments), pipelined.
-
-        ``EVALSHA`` goes out first; a server that does not know the script (a fresh
-        or restarted one, a new cluster node) answers ``NOSCRIPT`` without running
-        anything, so those calls are sent again as ``EVAL`` with the script's text,
-        which also caches it on that server. Only the nodes that answered are asked
-        again: a cluster with a lost shard keeps applying the other shards' events.
-        A Redis Cluster pipeline sends each call to the node owning its customer's slot.
-        """
-        results = self._evalsha(calls)
-        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if missing:
-            again = self._eval([calls[i] for i in missing], "EVAL", _APPLY)
-            for i, result in zip(missing, again, strict=True):
-                results[i] = result
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-        return results
-
-    def _evalsha(self, calls: Sequence[tuple[str | int | float, ...]]) -> list[Any]:
-        return self._eval(calls, "EVALSHA", self._apply_sha)
-
-    def _eval(
-        self, calls: Sequence[tuple[str | int | float, ...]], command: str, script: str
-    ) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for call in calls:
-            # execute_command: a cluster pipeline refuses ``pipe.evalsha`` but routes this
-            pipe.execute_command(command, script, 2, *call)
-        return list(pipe.execute(raise_on_error=False))
-
     def compact(self, customer_id: str, now: float | None = None) -> int:
-        """Remove expired fields of one customer; returns how many were removed."""
-        key = self.state_key(customer_id)
-        raw = self.client.hgetall(key)
-        if not raw:
-            return 0
-        state = _decode_state(raw)
-        newest = float(raw.get(b"_mx", b"0"))
-        at = newest if now is None else now
-        expired = [f for f, v in state.items() if is_expired(f, v, at)]
-        kept = trim_state(state, at)
-        expired += [f for f in state if f not in kept and f not in expired]
-        pipe = self.client.pipeline(transaction=False)
-        if expired:
-            pipe.hdel(key, *expired)
-        pipe.hset(key, "_cp", _num(at))
-        pipe.execute()
-        return len(expired)
+        """Remove the expired fields of one customer at ``now`` (default: their newest event
+        time); returns how many were removed. Applying events does this once a day."""
+        self.ensure_layout()
+        at = "" if now is None else repr(float(now))
+        call = ((self.state_key(customer_id),), (at, _RULES))
+        return int(_COMPACT_SCRIPT.run(self.client, [call])[0])
 
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:
-        self.client.hset(self.state_key(customer_id), mapping=self._static_fields(static))
+        self.ensure_layout()
+        entries = msgpack.packb(codec.static_entries(static))
+        _SET_SCRIPT.run(self.client, [((self.state_key(customer_id),), (entries,))])
 
     def write_priors(self, priors: FeaturePriors) -> None:
-        self.client.set(self.priors_key, priors_to_json(priors))
+        self.ensure_layout()
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.priors_key, priors_to_json(priors))
+        pipe.set(self.layout_key, LAYOUT)
+        pipe.execute()
 
     def delete(self, customer_id: str) -> bool:
+        self.ensure_layout()
         return bool(
-            self.client.delete(self.state_key(customer_id))
-            + self.client.delete(self.seen_key(customer_id))
+            sum(
+                self.client.delete(key)
+                for key in (
+                    self.state_key(customer_id),
+                    self.seen_key(customer_id),
+                    self.legacy_key(customer_id),
+                )
+            )
         )
 
     # reads --------------------------------------------------------------
     def read(self, customer_ids: Sequence[str]) -> list[StoredCustomer | None]:
+        self.ensure_layout()
         pipe = self.client.pipeline(transaction=False)
         for cid in customer_ids:
-            pipe.hgetall(self.state_key(cid))
-        out: list[StoredCustomer | None] = []
-        for cid, raw in zip(customer_ids, pipe.execute(), strict=True):
-            if not raw:
-                out.append(None)
-                continue
-            out.append(StoredCustomer(cid, _decode_state(raw), _decode_static(raw)))
-        return out
+            pipe.get(self.state_key(cid))
+        return [
+            decode_customer(cid, raw) for cid, raw in zip(customer_ids, pipe.execute(), strict=True)
+        ]
 
     def timezones(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        self.ensure_layout()
         ids = list(dict.fromkeys(customer_ids))
         pipe = self.client.pipeline(transaction=False)
         for cid in ids:
-            pipe.hget(self.state_key(cid), "_tz")
-        return {cid: tz.decode() for cid, tz in zip(ids, pipe.execute(), strict=True) if tz}
+            pipe.get(self.state_key(cid))
+        out = {}
+        for cid, raw in zip(ids, pipe.execute(), strict=True):
+            tz = codec.unpack(raw).get("_tz")
+            if tz:
+                out[cid] = tz
+        return out
 
     def read_priors(self) -> FeaturePriors:
+        self.ensure_layout()
         raw = self.client.get(self.priors_key)
         return priors_from_json(raw.decode()) if raw else FeaturePriors()
 
@@ -327,31 +526,17 @@ class RedisOnlineStore(OnlineStore):
         self.client.close()
 
 
-def _decode_state(raw: Mapping[bytes, bytes]) -> State:
-    state: State = {}
-    for k, v in raw.items():
-        name = k.decode()
-        if name in _RESERVED:
-            continue
-        state[name] = float(v)
-    return state
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
-def _decode_static(raw: Mapping[bytes, bytes]) -> CustomerStatic:
-    tz = raw.get(b"_tz")
-    bd = raw.get(b"_bd")
-    return CustomerStatic(
-        timezone=tz.decode() if tz else "UTC",
-        birth_date=dt.date.fromisoformat(bd.decode()) if bd else None,
-    )
-
-
-def decode_customer(customer_id: str, raw: Mapping[bytes, bytes] | None) -> StoredCustomer | None:
-    """A customer from the ``HGETALL`` of its state key (``None`` when empty), for callers
-    that fetch the hash in their own pipeline (the API reads it with other keys at once)."""
-    if not raw:
+def decode_customer(customer_id: str, raw: bytes | None) -> StoredCustomer | None:
+    """A customer from the ``GET`` of its state key (``None`` when missing), for callers
+    that fetch it in their own pipeline (the API reads it with other keys at once)."""
+    stored = codec.unpack(raw)
+    if not stored:
         return None
-    return StoredCustomer(customer_id, _decode_state(raw), _decode_static(raw))
+    return StoredCustomer(customer_id, codec.state_of(stored), codec.static_of(stored))
 
 
-__all__ = ["Op", "RedisOnlineStore", "decode_customer"]
+__all__ = ["LAYOUT", "Op", "RedisOnlineStore", "decode_customer"]
