@@ -852,7 +852,10 @@ def markdown(result: dict[str, Any]) -> str:
             "| errors | unfinished |",
             "|---|---|---|---|---|---|---|",
         ]
-        for name, label in (("decisions", "`POST /v1/decisions`"), ("bare", "bare one-read endpoint")):
+        for name, label in (
+            ("decisions", "`POST /v1/decisions`"),
+            ("bare", "bare one-read endpoint"),
+        ):
             o = s[f"{name}_low"]
             lines.append(
                 f"| {label} | {o['p50_ms']:.1f} | {o['p90_ms']:.1f} | {o['p99_ms']:.1f} "
