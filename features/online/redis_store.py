@@ -52,8 +52,7 @@ from features.online.store import (
     priors_from_json,
     priors_to_json,
 )
-from features.state import _TIMESTAMP_VALUED as TIMESTAMP_VALUED
-from features.state import State, trim_state
+from features.state import TIMESTAMP_VALUED, State, trim_state
 
 #: The layout this code reads and writes (1: one hash field per state field).
 LAYOUT = "2"
