@@ -618,11 +618,15 @@ def profile_decisions(world: World, requests: int, env: dict[str, str]) -> dict[
         try:
             asyncio.run(_drive(app, "/v1/decisions", decisions[:200], world.api_key))  # warm-up
             service = app.state.runtime.decisions
-            service._read = timed("redis read + profile", service._read)
+            # the two contact-state readers (with and without the statistics) and the writer
+            readers = {id(c): c for c in (service.contacts, service._without_stats)}
+            for contacts in readers.values():
+                contacts.read_for_decision = timed("redis read", contacts.read_for_decision)
+            service.contacts.record = timed("redis write", service.contacts.record)
+            service.profiles.from_stored = timed("profile build", service.profiles.from_stored)
             service._response = timed("response objects (incl. products)", service._response)
             service._products = timed("products (recommender or profile)", service._products)
-            service._record = timed("redis write", service._record)
-            service.decide = timed("DecisionService.decide", service.decide)
+            service.answer = timed("DecisionService.answer", service.answer)
             policy_of = service.policy
 
             def policy(models: Any, max_actions: int) -> Any:
