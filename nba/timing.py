@@ -310,9 +310,10 @@ class HourPreference:
     @classmethod
     def _habits(cls, profile: CustomerProfile, default_hour: int) -> HourPreference:
         activity = profile.activity_by_hour
-        if len(activity) == HOURS_PER_WEEK and sum(activity) > 0:
-            by_hour = tuple(sum(activity[d * 24 + h] for d in range(7)) / 7 for h in range(24))
-            return cls("activity", tuple(activity), by_hour, default_hour=default_hour)
+        if len(activity) == HOURS_PER_WEEK:
+            by_hour = _hour_of_day(tuple(activity))
+            if by_hour is not None:
+                return cls("activity", tuple(activity), by_hour, default_hour=default_hour)
         peak = profile.peak_hour_of_week
         if peak is not None and 0 <= peak < HOURS_PER_WEEK:
             return cls("peak_hour", peak_hour_of_week=peak, default_hour=default_hour)
@@ -353,6 +354,16 @@ class HourPreference:
         return f"closest to the channel's default hour ({self.default_hour:02d}:00)"
 
 
+@functools.lru_cache(maxsize=64)
+def _hour_of_day(activity: tuple[float, ...]) -> tuple[float, ...] | None:
+    """The average day of a week's activity (``None`` without any): one customer's
+    channels share it within a decision, hence the small cache."""
+    if not sum(activity) > 0:
+        return None
+    return tuple(sum(activity[d * 24 + h] for d in range(7)) / 7 for h in range(24))
+
+
+@functools.lru_cache(maxsize=256)
 def _declared_window(text: str | None) -> TimeWindow | None:
     if not text:
         return None
