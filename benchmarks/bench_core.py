@@ -94,13 +94,14 @@ def measure(profiles: Path, tracking_uri: str | None, customers: int, repeat: in
     scorer, label = load_scorer(tracking_uri) if tracking_uri else (None, "rules")
     pipeline = build_pipeline(catalog, contacts, scorer=scorer)
 
-    def run() -> list[Any]:
-        return [
-            pipeline.route(CustomerContext(p, now), seed=f"0:{p.customer_id}").decision
-            for p in built
-        ]
+    def run() -> None:  # the decisions are dropped as they come, as the API does
+        for p in built:
+            pipeline.route(CustomerContext(p, now), seed=f"0:{p.customer_id}")
 
-    decisions = run()  # warm-up, and the decisions compared across trees
+    # warm-up, and the decisions compared across trees
+    decisions = [
+        pipeline.route(CustomerContext(p, now), seed=f"0:{p.customer_id}").decision for p in built
+    ]
     digest = hashlib.sha256()
     for d in decisions:
         chosen = [
@@ -109,6 +110,7 @@ def measure(profiles: Path, tracking_uri: str | None, customers: int, repeat: in
         ]
         codes = sorted((r.action_id, str(r.channel), str(r.code)) for r in d.rejections)
         digest.update(repr((d.customer_id, chosen, round(d.propensity, 12), codes)).encode())
+    del decisions
     totals = []
     for _ in range(repeat):
         started = time.process_time()

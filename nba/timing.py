@@ -360,7 +360,7 @@ def _hour_of_day(activity: tuple[float, ...]) -> tuple[float, ...] | None:
     channels share it within a decision, hence the small cache."""
     if not sum(activity) > 0:
         return None
-    return tuple(sum(activity[d * 24 + h] for d in range(7)) / 7 for h in range(24))
+    return tuple(sum(activity[h::24]) / 7 for h in range(24))  # days 0..6, in order
 
 
 @functools.lru_cache(maxsize=256)

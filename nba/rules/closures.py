@@ -11,6 +11,7 @@ kind unknown here keeps its own ``evaluate``.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 
 from nba.rules.functions import _FUNCTIONS, Call
@@ -31,6 +32,15 @@ from nba.rules.tree import (
 from nba.rules.types import RuleScope, Value
 
 Evaluate = Callable[[RuleScope], Value]
+
+#: ``_ORDERING``'s operators as built-ins, for operands that are exactly int or float
+_PLAIN_ORDERING: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_NUMBERS = frozenset({int, float})
 
 
 def closure(node: Node) -> Evaluate:
@@ -108,11 +118,14 @@ def _compare(node: Node) -> Evaluate:
 
         return equality
     order = _ORDERING[op]
+    plain = _PLAIN_ORDERING[op]
 
     def ordering(scope: RuleScope) -> Value:
         a, b = left(scope), right(scope)
         if a is None or b is None:
             return None
+        if type(a) in _NUMBERS and type(b) in _NUMBERS:  # what as_number lets through as is
+            return plain(a, b)
         return order(as_number(a), as_number(b))
 
     return ordering
