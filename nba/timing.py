@@ -223,10 +223,34 @@ def find_hourly_send_slot(
             if score > best_score:
                 best, best_score = moment, score
         return best
+    steps = _allowed_steps(first, count, zone, allowed, windows)
+    if preference is None:
+        return first + steps[0][0] * _HOUR if steps else best
+    hour_score = preference.hour_score
+    best_step = -1
+    for step, hour_of_week in steps:
+        score = hour_score(hour_of_week)
+        if score > best_score:
+            best_step, best_score = step, score
+    return best if best_step < 0 else first + best_step * _HOUR
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_steps(
+    first: dt.datetime,
+    count: int,
+    zone: zoneinfo.ZoneInfo,
+    allowed: AllowedTimes,
+    windows: tuple[TimeWindow, ...],
+) -> tuple[tuple[int, int], ...]:
+    """The hours ``first + step`` (``step < count``, no clock change among them) that
+    ``allowed`` and ``windows`` allow, as ``(step, local hour of the week)``: the same
+    for every customer of a zone at a given moment, hence cached."""
     table = hours_allowed(allowed, windows)
+    first_local = first.astimezone(zone)
     start = first_local.weekday() * 24 + first_local.hour
     excluded = allowed.excluded_dates
-    best_step = -1
+    steps = []
     for step in range(count):
         hour_of_week = (start + step) % HOURS_PER_WEEK
         if not table[hour_of_week]:
@@ -235,12 +259,8 @@ def find_hourly_send_slot(
             first_local.date() + dt.timedelta(days=(first_local.hour + step) // 24) in excluded
         ):
             continue
-        if preference is None:
-            return first + step * _HOUR
-        score = preference.hour_score(hour_of_week)
-        if score > best_score:
-            best_step, best_score = step, score
-    return best if best_step < 0 else first + best_step * _HOUR
+        steps.append((step, hour_of_week))
+    return tuple(steps)
 
 
 _HOUR = dt.timedelta(hours=1)
