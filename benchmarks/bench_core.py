@@ -126,6 +126,10 @@ def measure(profiles: Path, tracking_uri: str | None, customers: int, repeat: in
     return {"total": totals, "stages": split, "models": label, "digest": digest.hexdigest()}
 
 
+def _value(run: dict, row: str) -> float:
+    return float(run["total"][0] if row.startswith("total") else run["stages"].get(row, 0.0))
+
+
 def run_child(src: Path, args: argparse.Namespace) -> dict:
     command = [
         sys.executable,
@@ -188,14 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     stage_names = [s for _, _, s in STAGES] + ["other"]
     print("| stage | " + " | ".join(names) + (" | baseline / this |" if len(names) > 1 else " |"))
     print("|---|" + "---:|" * (len(names) + (len(names) > 1)))
-    rows = [("total (uninstrumented)", lambda r: r["total"][0])]
-    rows += [(s, lambda r, s=s: r["stages"].get(s, 0.0)) for s in stage_names]
-    for label, get in rows:
-        medians = {n: statistics.median(get(r) for r in runs[n]) for n in names}
+    rows = ["total (uninstrumented)", *stage_names]
+    for label in rows:
+        medians = {n: statistics.median(_value(r, label) for r in runs[n]) for n in names}
         cells = " | ".join(f"{medians[n]:,.0f}" for n in names)
         ratio = ""
         if len(names) > 1:
-            ratio = f" | {medians['baseline'] / medians['this']:.2f}x" if medians["this"] else " | -"
+            ratio = f" | {medians['baseline'] / medians['this']:.2f}x" if medians["this"] else "|-"
         print(f"| {label} | {cells}{ratio} |")
     runs_line = {n: ", ".join(f"{r['total'][0]:,.0f}" for r in runs[n]) for n in names}
     print()

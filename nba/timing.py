@@ -210,8 +210,15 @@ def find_hourly_send_slot(
         return best
     count = (latest - first) // _HOUR + 1
     first_local = first.astimezone(zone)
-    if first_local.utcoffset() != (first + (count - 1) * _HOUR).astimezone(zone).utcoffset():
-        # a clock change in the range: moment by moment, as find_send_slot does
+    offset = local.utcoffset()  # ``first`` is a local top of the hour at this offset
+    if (
+        not offset
+        == first_local.utcoffset()
+        == (first + (count - 1) * _HOUR).astimezone(zone).utcoffset()
+    ):
+        # a clock change in the range (or just before its first hour, which a
+        # 30-minute change takes off the top of the hour): moment by moment, as
+        # find_send_slot does
         for step in range(count):
             moment = first + step * _HOUR
             at_local = moment.astimezone(zone)

@@ -125,7 +125,7 @@ def _compare(node: Node) -> Evaluate:
         if a is None or b is None:
             return None
         if type(a) in _NUMBERS and type(b) in _NUMBERS:  # what as_number lets through as is
-            return plain(a, b)
+            return plain(a, b)  # type: ignore[arg-type]
         return order(as_number(a), as_number(b))
 
     return ordering
