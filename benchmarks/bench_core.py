@@ -38,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parents[1]
+sys.path.append(str(HERE))  # after PYTHONPATH: the measured tree's nba comes first
+
+from benchmarks.bench_batch_decisions import audience  # noqa: E402
 
 #: (module, attribute, stage): the functions whose time is each stage's.
 STAGES = (
@@ -82,12 +85,7 @@ def measure(profiles: Path, tracking_uri: str | None, customers: int, repeat: in
     from nba.context import CustomerContext
     from nba.pipeline import build_pipeline
 
-    frame = pd.read_parquet(profiles)
-    copies = [
-        frame.assign(customer_id=frame["customer_id"] + ("" if k == 0 else f"-{k}"))
-        for k in range(-(-customers // len(frame)))
-    ]
-    frame = pd.concat(copies, ignore_index=True).iloc[:customers]
+    frame = audience(profiles, customers)
     built = profiles_from_frame(frame)
     now = pd.Timestamp(frame["as_of"].max()).tz_convert("UTC").to_pydatetime()
     catalog, contacts = load_catalog(None), load_contact_policy(None)
