@@ -476,12 +476,16 @@ class _Arm:
         response, propensity = terms.response, terms.propensity
         gain = terms.value * terms.lever * terms.fatigue
         channel_cost, offer_cost = terms.channel_cost, terms.offer_cost
-        values = tuple(
-            sorted(
+        scales = posterior.scales(points)
+        if offer_cost == 0.0:  # the offer term is 0.0 and subtracting it changes nothing
+            drawn = [min(1.0, response * s) * gain - channel_cost for s in scales]
+        else:
+            drawn = [
                 min(1.0, response * s) * gain - channel_cost - min(1.0, propensity * s) * offer_cost
-                for s in posterior.scales(points)
-            )
-        )
+                for s in scales
+            ]
+        drawn.sort()
+        values = tuple(drawn)
         return cls(index, posterior, values[0], values[-1], values)
 
 
