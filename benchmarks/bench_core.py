@@ -11,7 +11,7 @@ timer (the split; the wrappers' own cost lands in the stages). The baseline tree
 (``--baseline-src``, e.g. ``git archive`` of the branch point) and this tree are
 measured alternately; the table gives medians and the ratio. Both trees must decide
 alike: the script fails when their decisions (action, channel, send time, propensity,
-rejection codes) differ.
+rejections, explanation) differ.
 
     nba simulate --customers 3000 --days 30 --seed 7 --out /tmp/retailer
     nba features build --data /tmp/retailer --out /tmp/profiles.parquet
@@ -106,8 +106,10 @@ def measure(profiles: Path, tracking_uri: str | None, customers: int, repeat: in
             (a.action_id, str(a.channel), str(a.send_at), round(a.propensity, 12))
             for a in d.actions
         ]
-        codes = sorted((r.action_id, str(r.channel), str(r.code)) for r in d.rejections)
+        codes = [(r.action_id, str(r.channel), str(r.code), r.message) for r in d.rejections]
+        explained = str(d.explanation)
         digest.update(repr((d.customer_id, chosen, round(d.propensity, 12), codes)).encode())
+        digest.update(explained.encode())
     del decisions
     totals = []
     for _ in range(repeat):
