@@ -476,12 +476,16 @@ class _Arm:
         response, propensity = terms.response, terms.propensity
         gain = terms.value * terms.lever * terms.fatigue
         channel_cost, offer_cost = terms.channel_cost, terms.offer_cost
-        values = tuple(
-            sorted(
+        scales = posterior.scales(points)
+        if offer_cost == 0.0:  # the offer term is 0.0 and subtracting it changes nothing
+            drawn = [min(1.0, response * s) * gain - channel_cost for s in scales]
+        else:
+            drawn = [
                 min(1.0, response * s) * gain - channel_cost - min(1.0, propensity * s) * offer_cost
-                for s in posterior.scales(points)
-            )
-        )
+                for s in scales
+            ]
+        drawn.sort()
+        values = tuple(drawn)
         return cls(index, posterior, values[0], values[-1], values)
 
 
@@ -512,7 +516,22 @@ def _exact(arms: Sequence[_Arm], n_options: int) -> list[float]:
     points = sorted((v, position) for position, arm in enumerate(arms) for v in arm.values)
     start, total = 0, len(points)
     while start < total:
-        value = points[start][0]
+        value, j = points[start]
+        if start + 1 == total or points[start + 1][0] != value:
+            # a value no other arm holds (the usual case): the group below with one
+            # member, the same operations in the same order, without the bookkeeping
+            c = counts[j]
+            if c == 0:
+                zeros -= 1
+                product *= 1 / sizes[j]
+            else:
+                product *= (c + 1) / c
+            counts[j] = c + 1
+            if zeros == 0:
+                outside = product / ((c + 1) / sizes[j])
+                probabilities[arms[j].index] += outside / sizes[j]
+            start += 1
+            continue
         end = start
         group: dict[int, int] = {}  # arm position -> its values equal to ``value``
         while end < total and points[end][0] == value:

@@ -183,6 +183,9 @@ RULE_SCHEMA = RuleSchema(
 )
 
 
+_MISSING = object()
+
+
 class ContextScope:
     """Reads rule fields from a :class:`CustomerContext`, caching each value once."""
 
@@ -193,10 +196,9 @@ class ContextScope:
         self._cache: dict[str, Value] = {}
 
     def field(self, name: str) -> Value:
-        try:
-            return self._cache[name]
-        except KeyError:
-            pass
+        value = self._cache.get(name, _MISSING)  # most reads are a rule's first: no raise
+        if value is not _MISSING:
+            return value  # type: ignore[return-value]
         compute = _CONTEXT_VALUES.get(name)
         value = compute(self.context) if compute is not None else _profile_value(self.context, name)
         self._cache[name] = value

@@ -108,6 +108,8 @@ def explain(
     ]
     listed = {o.action_id for o, _ in competed} | {o.action_id for o, _ in chosen}
     for action_id, group in _filtered_by_action(rejections, listed):
+        if 0 <= max_rejected <= len(rejected):
+            break  # the rest would be cut below: not built
         if len(group) == 1:
             r = group[0]
             rejected.append(RejectedExplanation(action_id, r.channel, r.code, r.message))

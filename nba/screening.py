@@ -12,6 +12,7 @@ reason code and message; nothing is scored here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -248,7 +249,13 @@ def _action_reason(
 
 
 def _not_eligible(field_name: str, rule: Rule, result: Value) -> Reason:
-    verdict = "unknown" if result is None else "false"
+    return _not_eligible_reason(field_name, rule, result is None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _not_eligible_reason(field_name: str, rule: Rule, unknown: bool) -> Reason:
+    """One immutable reason per rule and verdict, shared by the decisions it rejects."""
+    verdict = "unknown" if unknown else "false"
     return Reason(ReasonCode.NOT_ELIGIBLE, f"{field_name} is {verdict}: {rule}")
 
 

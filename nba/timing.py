@@ -210,8 +210,15 @@ def find_hourly_send_slot(
         return best
     count = (latest - first) // _HOUR + 1
     first_local = first.astimezone(zone)
-    if first_local.utcoffset() != (first + (count - 1) * _HOUR).astimezone(zone).utcoffset():
-        # a clock change in the range: moment by moment, as find_send_slot does
+    offset = local.utcoffset()  # ``first`` is a local top of the hour at this offset
+    if (
+        not offset
+        == first_local.utcoffset()
+        == (first + (count - 1) * _HOUR).astimezone(zone).utcoffset()
+    ):
+        # a clock change in the range (or just before its first hour, which a
+        # 30-minute change takes off the top of the hour): moment by moment, as
+        # find_send_slot does
         for step in range(count):
             moment = first + step * _HOUR
             at_local = moment.astimezone(zone)
@@ -223,10 +230,34 @@ def find_hourly_send_slot(
             if score > best_score:
                 best, best_score = moment, score
         return best
+    steps = _allowed_steps(first, count, zone, allowed, windows)
+    if preference is None:
+        return first + steps[0][0] * _HOUR if steps else best
+    hour_score = preference.hour_scorer()
+    best_step = -1
+    for step, hour_of_week in steps:
+        score = hour_score(hour_of_week)
+        if score > best_score:
+            best_step, best_score = step, score
+    return best if best_step < 0 else first + best_step * _HOUR
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_steps(
+    first: dt.datetime,
+    count: int,
+    zone: zoneinfo.ZoneInfo,
+    allowed: AllowedTimes,
+    windows: tuple[TimeWindow, ...],
+) -> tuple[tuple[int, int], ...]:
+    """The hours ``first + step`` (``step < count``, no clock change among them) that
+    ``allowed`` and ``windows`` allow, as ``(step, local hour of the week)``: the same
+    for every customer of a zone at a given moment, hence cached."""
     table = hours_allowed(allowed, windows)
+    first_local = first.astimezone(zone)
     start = first_local.weekday() * 24 + first_local.hour
     excluded = allowed.excluded_dates
-    best_step = -1
+    steps = []
     for step in range(count):
         hour_of_week = (start + step) % HOURS_PER_WEEK
         if not table[hour_of_week]:
@@ -235,12 +266,8 @@ def find_hourly_send_slot(
             first_local.date() + dt.timedelta(days=(first_local.hour + step) // 24) in excluded
         ):
             continue
-        if preference is None:
-            return first + step * _HOUR
-        score = preference.hour_score(hour_of_week)
-        if score > best_score:
-            best_step, best_score = step, score
-    return best if best_step < 0 else first + best_step * _HOUR
+        steps.append((step, hour_of_week))
+    return tuple(steps)
 
 
 _HOUR = dt.timedelta(hours=1)
@@ -310,9 +337,10 @@ class HourPreference:
     @classmethod
     def _habits(cls, profile: CustomerProfile, default_hour: int) -> HourPreference:
         activity = profile.activity_by_hour
-        if len(activity) == HOURS_PER_WEEK and sum(activity) > 0:
-            by_hour = tuple(sum(activity[d * 24 + h] for d in range(7)) / 7 for h in range(24))
-            return cls("activity", tuple(activity), by_hour, default_hour=default_hour)
+        if len(activity) == HOURS_PER_WEEK:
+            by_hour = _hour_of_day(tuple(activity))
+            if by_hour is not None:
+                return cls("activity", tuple(activity), by_hour, default_hour=default_hour)
         peak = profile.peak_hour_of_week
         if peak is not None and 0 <= peak < HOURS_PER_WEEK:
             return cls("peak_hour", peak_hour_of_week=peak, default_hour=default_hour)
@@ -324,6 +352,28 @@ class HourPreference:
     def hour_score(self, hour_of_week: int) -> float:
         """:meth:`score` of the local top of the hour ``hour_of_week`` (Monday 00:00 is 0)."""
         return self._score(hour_of_week, (hour_of_week % 24) * 60)
+
+    def hour_scorer(self) -> Callable[[int], float]:
+        """:meth:`hour_score` as a function with this preference's branch taken once
+        (the send-time search scores every allowed hour of its range)."""
+        source = self.habit if self.source == "declared" else self.source
+        habit: Callable[[int], float]
+        if source == "activity":
+            activity, by_hour = self.activity, self.hour_of_day
+            habit = lambda how: activity[how] + by_hour[how % 24]  # noqa: E731
+        elif source == "peak_hour" and self.peak_hour_of_week is not None:
+            peak = self.peak_hour_of_week
+            habit = lambda how: (  # noqa: E731
+                (0.5 if how // 24 == peak // 24 else 0.0) - _hour_distance(how % 24, peak % 24)
+            )
+        else:
+            default = self.default_hour
+            habit = lambda how: -_hour_distance(how % 24, default)  # noqa: E731
+        declared = self.declared
+        if self.source != "declared" or declared is None:
+            return habit if self.source != "declared" else self.hour_score
+        contains = declared.contains_minute
+        return lambda how: habit(how) + (DECLARED_HOURS_BONUS if contains((how % 24) * 60) else 0.0)
 
     def _score(self, hour_of_week: int, minute_of_day: int) -> float:
         source, bonus = self.source, None
@@ -353,6 +403,16 @@ class HourPreference:
         return f"closest to the channel's default hour ({self.default_hour:02d}:00)"
 
 
+@functools.lru_cache(maxsize=64)
+def _hour_of_day(activity: tuple[float, ...]) -> tuple[float, ...] | None:
+    """The average day of a week's activity (``None`` without any): one customer's
+    channels share it within a decision, hence the small cache."""
+    if not sum(activity) > 0:
+        return None
+    return tuple(sum(activity[h::24]) / 7 for h in range(24))  # days 0..6, in order
+
+
+@functools.lru_cache(maxsize=256)
 def _declared_window(text: str | None) -> TimeWindow | None:
     if not text:
         return None

@@ -390,3 +390,32 @@ def test_the_table_search_answers_as_the_moment_by_moment_search(
         earliest, latest, tz, allows, None if preference is None else preference.score
     )
     assert find_hourly_send_slot(earliest, latest, tz, allowed, local, preference) == expected
+
+
+def test_a_half_hour_clock_change_just_before_the_first_hour_is_searched_moment_by_moment() -> None:
+    """Lord Howe leaves daylight time (+11 to +10:30) at the first candidate hour: the
+    customer's local tops of the hour are then half past, which the hour-of-week table
+    does not describe (found by the property test above; the table answered 00:30
+    Monday, outside the 00:00-00:01 window)."""
+    zone = zoneinfo.ZoneInfo("Australia/Lord_Howe")
+    mondays = AllowedTimes(weekdays=frozenset({0}))
+    window = (TimeWindow(0, 1),)
+    earliest = dt.datetime(2026, 4, 4, 14, tzinfo=dt.UTC)
+    latest = dt.datetime(2026, 4, 5, 14, tzinfo=dt.UTC)
+
+    def allows(moment: dt.datetime) -> bool:
+        return mondays.allows(moment) and window[0].contains(moment.time())
+
+    assert find_send_slot(earliest, latest, zone, allows) is None
+    assert find_hourly_send_slot(earliest, latest, zone, mondays, window) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(preference=preferences)
+def test_the_hour_scorer_gives_hour_score_at_every_hour_of_the_week(
+    preference: HourPreference | None,
+) -> None:
+    if preference is None:
+        return
+    scorer = preference.hour_scorer()
+    assert [scorer(h) for h in range(168)] == [preference.hour_score(h) for h in range(168)]

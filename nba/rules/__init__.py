@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nba.rules.closures import Evaluate, closure
 from nba.rules.functions import FUNCTIONS
 from nba.rules.parser import Parser
 from nba.rules.tree import Env, Node, as_number
@@ -104,18 +105,26 @@ class Rule:
     fields: frozenset[str]
     sent_actions: frozenset[str]
     _tree: Node = field(repr=False)
+    #: ``_tree.evaluate`` as closures built once (:mod:`nba.rules.closures`)
+    _evaluate: Evaluate = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_evaluate", closure(self._tree))
+
+    def __reduce__(self) -> tuple[object, ...]:  # closures do not pickle: rebuilt on load
+        return (Rule, (self.source, self.result_type, self.fields, self.sent_actions, self._tree))
 
     def evaluate(self, scope: RuleScope) -> Value:
         """The raw value (``None`` when unknown)."""
-        return self._tree.evaluate(scope)
+        return self._evaluate(scope)
 
     def holds(self, scope: RuleScope) -> bool:
         """True only when the condition is known to be true."""
-        return self._tree.evaluate(scope) is True
+        return self._evaluate(scope) is True
 
     def number(self, scope: RuleScope) -> float | None:
         """The numeric value, ``None`` when unknown."""
-        value = self._tree.evaluate(scope)
+        value = self._evaluate(scope)
         return None if value is None else float(as_number(value))
 
     def __eq__(self, other: object) -> bool:

@@ -1,0 +1,181 @@
+"""Rule trees turned into nested closures, once per rule.
+
+A decision evaluates every eligibility rule of the catalog; walking the tree
+(``Node.evaluate``) pays a method dispatch and attribute look-ups per node. The
+closures built here capture each node's operands and operator once, and give
+the same value as ``tree.evaluate(scope)`` for every scope, unknowns and errors
+included (``tests/test_nba_rules.py`` compares the two on random scopes). A node
+kind unknown here keeps its own ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+
+from nba.rules.functions import _FUNCTIONS, Call
+from nba.rules.tree import (
+    _ARITHMETIC,
+    _ORDERING,
+    Arithmetic,
+    Compare,
+    FieldRef,
+    Literal,
+    Logical,
+    Membership,
+    Negate,
+    Node,
+    Not,
+    as_number,
+)
+from nba.rules.types import RuleScope, Value
+
+Evaluate = Callable[[RuleScope], Value]
+
+#: ``_ORDERING``'s operators as built-ins, for operands that are exactly int or float
+_PLAIN_ORDERING: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_NUMBERS = frozenset({int, float})
+
+
+def closure(node: Node) -> Evaluate:
+    """A function of the scope giving ``node.evaluate(scope)``."""
+    builder = _BUILDERS.get(type(node))
+    return node.evaluate if builder is None else builder(node)
+
+
+def _literal(node: Node) -> Evaluate:
+    assert isinstance(node, Literal)
+    value = node.value
+    if isinstance(value, list):
+        items = list(value)
+        return lambda scope: list(items)  # a fresh list, as the tree gives
+    return lambda scope: value
+
+
+def _field(node: Node) -> Evaluate:
+    assert isinstance(node, FieldRef)
+    name = node.name
+    return lambda scope: scope.field(name)
+
+
+def _negate(node: Node) -> Evaluate:
+    assert isinstance(node, Negate)
+    operand = closure(node.operand)
+
+    def negate(scope: RuleScope) -> Value:
+        value = operand(scope)
+        return None if value is None else -as_number(value)
+
+    return negate
+
+
+def _not(node: Node) -> Evaluate:
+    assert isinstance(node, Not)
+    operand = closure(node.operand)
+
+    def negation(scope: RuleScope) -> Value:
+        value = operand(scope)
+        return None if value is None else not value
+
+    return negation
+
+
+def _arithmetic(node: Node) -> Evaluate:
+    assert isinstance(node, Arithmetic)
+    left, right, operate = closure(node.left), closure(node.right), _ARITHMETIC[node.op]
+    isfinite = math.isfinite
+
+    def arithmetic(scope: RuleScope) -> Value:
+        a = left(scope)
+        if a is None:
+            return None
+        b = right(scope)
+        if b is None:
+            return None
+        result = operate(as_number(a), as_number(b))
+        return None if result is None or not isfinite(result) else result
+
+    return arithmetic
+
+
+def _compare(node: Node) -> Evaluate:
+    assert isinstance(node, Compare)
+    left, right, op = closure(node.left), closure(node.right), node.op
+    if op in ("==", "!="):
+        equal = op == "=="
+
+        def equality(scope: RuleScope) -> Value:
+            a, b = left(scope), right(scope)
+            if a is None or b is None:
+                return None
+            return (a == b) if equal else (a != b)
+
+        return equality
+    order = _ORDERING[op]
+    plain = _PLAIN_ORDERING[op]
+
+    def ordering(scope: RuleScope) -> Value:
+        a, b = left(scope), right(scope)
+        if a is None or b is None:
+            return None
+        if type(a) in _NUMBERS and type(b) in _NUMBERS:  # what as_number lets through as is
+            return plain(a, b)  # type: ignore[arg-type]
+        return order(as_number(a), as_number(b))
+
+    return ordering
+
+
+def _membership(node: Node) -> Evaluate:
+    assert isinstance(node, Membership)
+    item, container, negated = closure(node.item), closure(node.container), node.negated
+
+    def membership(scope: RuleScope) -> Value:
+        value, values = item(scope), container(scope)
+        if value is None or not isinstance(values, list):
+            return None
+        return (value not in values) if negated else (value in values)
+
+    return membership
+
+
+def _logical(node: Node) -> Evaluate:
+    assert isinstance(node, Logical)
+    operands = tuple(closure(operand) for operand in node.operands)
+    decisive = node.op == "or"  # the value that settles the result at once
+
+    def logical(scope: RuleScope) -> Value:
+        unknown = False
+        for operand in operands:
+            value = operand(scope)
+            if value is None:
+                unknown = True
+            elif bool(value) is decisive:
+                return decisive
+        return None if unknown else not decisive
+
+    return logical
+
+
+def _call(node: Node) -> Evaluate:
+    assert isinstance(node, Call)
+    function, args = _FUNCTIONS[node.name].call, tuple(closure(arg) for arg in node.args)
+    return lambda scope: function(scope, [arg(scope) for arg in args])
+
+
+_BUILDERS: dict[type[Node], Callable[[Node], Evaluate]] = {
+    Literal: _literal,
+    FieldRef: _field,
+    Negate: _negate,
+    Not: _not,
+    Arithmetic: _arithmetic,
+    Compare: _compare,
+    Membership: _membership,
+    Logical: _logical,
+    Call: _call,
+}
