@@ -112,8 +112,13 @@ def run_child(
         "--workers",
         str(workers),
     ]
-    if args.tracking_uri:
-        command += ["--tracking-uri", args.tracking_uri]
+    return measure_in_tree(command, src, args.tracking_uri)
+
+
+def measure_in_tree(command: list[str], src: Path, tracking_uri: str | None) -> dict:
+    """Run a measuring ``command`` with ``src``'s packages first; its last line is JSON."""
+    if tracking_uri:
+        command = [*command, "--tracking-uri", tracking_uri]
     env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:

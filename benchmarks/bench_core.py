@@ -29,7 +29,6 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -40,7 +39,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parents[1]
 sys.path.append(str(HERE))  # after PYTHONPATH: the measured tree's nba comes first
 
-from benchmarks.bench_batch_decisions import audience  # noqa: E402
+from benchmarks.bench_batch_decisions import audience, measure_in_tree  # noqa: E402
 
 #: (module, attribute, stage): the functions whose time is each stage's.
 STAGES = (
@@ -142,13 +141,7 @@ def run_child(src: Path, args: argparse.Namespace) -> dict:
         "--repeat",
         "1",
     ]
-    if args.tracking_uri:
-        command += ["--tracking-uri", args.tracking_uri]
-    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"measurement in {src} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measure_in_tree(command, src, args.tracking_uri)
 
 
 def main(argv: list[str] | None = None) -> int:
