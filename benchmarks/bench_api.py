@@ -619,10 +619,8 @@ def profile_decisions(world: World, requests: int, env: dict[str, str]) -> dict[
         try:
             asyncio.run(_drive(app, "/v1/decisions", decisions[:200], world.api_key))  # warm-up
             service = app.state.runtime.decisions
-            # the two contact-state readers (with and without the statistics) and the writer
-            readers = {id(c): c for c in (service.contacts, service._without_stats)}
-            for contacts in readers.values():
-                contacts.read_for_decision = timed("redis read", contacts.read_for_decision)
+            contacts = service.contacts
+            contacts.read_for_decision = timed("redis read", contacts.read_for_decision)
             service.contacts.record = timed("redis write", service.contacts.record)
             service.profiles.from_stored = timed("profile build", service.profiles.from_stored)
             service._response = timed("response objects (incl. products)", service._response)

@@ -59,7 +59,6 @@ from nba.decision import Decision
 from nba.pipeline import Decider, DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
 from training.model_scorer import ModelScorer
-from training.send_time import SendTimeModel
 
 Progress = Callable[[int, int], None]
 #: When each action was last sent, per customer: a mapping, or a reader that returns
@@ -416,46 +415,11 @@ def _prepared(
         return policy, contexts
     scorer = policy.scorer
     if isinstance(scorer, ModelScorer) and scorer.send_time is not None:
-        patterns = _SendTimePatterns.of(scorer.send_time)
-        personalised = patterns.personalise([c.profile for c in contexts])
+        personalised = scorer.send_time.personalise_many([c.profile for c in contexts])
         return policy.decider, [
             dataclasses.replace(c, profile=p) for c, p in zip(contexts, personalised, strict=True)
         ]
     return policy.decider, [policy.prepare(c) for c in contexts]
-
-
-@dataclass(frozen=True)
-class _SendTimePatterns:
-    """:meth:`training.send_time.SendTimeModel.personalise` for many profiles at once
-    (one index look-up per chunk instead of one per customer; the same shares)."""
-
-    model: SendTimeModel
-    index: pd.Index
-
-    @classmethod
-    def of(cls, model: SendTimeModel) -> _SendTimePatterns:
-        cached = _PATTERNS.get(id(model))
-        if cached is None or cached.model is not model:
-            cached = cls(model, pd.Index(model.customer_ids))
-            _PATTERNS[id(model)] = cached
-        return cached
-
-    def personalise(self, profiles: Sequence[CustomerProfile]) -> list[CustomerProfile]:
-        rows = self.index.get_indexer(pd.Index([p.customer_id for p in profiles]))
-        out = []
-        for profile, row in zip(profiles, rows.tolist(), strict=True):
-            pattern = (
-                np.asarray(self.model.posterior[row], dtype=float)
-                if row >= 0
-                else self.model.global_pattern
-            )
-            total = float(pattern.sum())
-            shares = tuple(v / total for v in pattern.tolist())
-            out.append(dataclasses.replace(profile, activity_by_hour=shares))
-        return out
-
-
-_PATTERNS: dict[int, _SendTimePatterns] = {}
 
 
 class _Rows:

@@ -23,7 +23,6 @@ retried request returns the same decision; the same key with another request is 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hashlib
 import logging
@@ -134,9 +133,6 @@ class DecisionService:
         self.clock = clock
         self.stats_refresh_seconds = stats_refresh_seconds
         self._stats: tuple[float, ResponseTable] | None = None  # (fetched, monotonic; table)
-        # the same contact state without statistics: reads while the cached table is fresh
-        self._without_stats = copy.copy(contacts)
-        self._without_stats.stats = None
         self._policies: dict[tuple[int, int], DecisionPipeline] = {}
         self._lock = threading.Lock()
 
@@ -215,9 +211,12 @@ class DecisionService:
         fingerprint = "" if stored_key is None else request_fingerprint(customer_id, context)
         degraded: str | None = None
         table = self._fresh_stats(now)
-        contacts = self.contacts if table is None else self._without_stats
         try:
-            read = self.gate.call(lambda: contacts.read_for_decision(customer_id, now, stored_key))
+            read = self.gate.call(
+                lambda: self.contacts.read_for_decision(
+                    customer_id, now, stored_key, with_stats=table is None
+                )
+            )
         except RedisDownError:
             degraded = "redis_unavailable"
             read = DecisionState()

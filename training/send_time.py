@@ -325,10 +325,21 @@ class SendTimeModel:
     def personalise(self, profile: CustomerProfile) -> CustomerProfile:
         """``profile`` with ``activity_by_hour`` replaced by the learned pattern, so that
         :class:`nba.timing.HourPreference` (the engine's send-time choice) uses it."""
-        pattern = self.pattern(profile.customer_id)
-        total = float(pattern.sum())
-        shares = tuple(float(v) / total for v in pattern)
-        return dataclasses.replace(profile, activity_by_hour=shares)
+        return self.personalise_many([profile])[0]
+
+    def personalise_many(self, profiles: Sequence[CustomerProfile]) -> list[CustomerProfile]:
+        """:meth:`personalise` for many profiles, with one index look-up for all of them
+        (batch mode personalises a whole chunk at once)."""
+        rows = self._rows([p.customer_id for p in profiles])
+        out = []
+        for profile, row in zip(profiles, rows.tolist(), strict=True):
+            pattern = (
+                np.asarray(self.posterior[row], dtype=float) if row >= 0 else self.global_pattern
+            )
+            total = float(pattern.sum())
+            shares = tuple(v / total for v in pattern.tolist())
+            out.append(dataclasses.replace(profile, activity_by_hour=shares))
+        return out
 
     def segment_matrix(self) -> tuple[np.ndarray, list[str]]:
         """Segment patterns as a ``(n_segments + 1, 168)`` matrix (last row: everyone)."""

@@ -109,10 +109,16 @@ class ContactState(abc.ABC):
 
     @abc.abstractmethod
     def read_for_decision(
-        self, customer_id: str, now: dt.datetime, idempotency_key: str | None = None
+        self,
+        customer_id: str,
+        now: dt.datetime,
+        idempotency_key: str | None = None,
+        *,
+        with_stats: bool = True,
     ) -> DecisionState:
         """The stored answer for ``idempotency_key`` if there is one; else the customer's
-        history, the usage of ``now``'s day and the stored profile state."""
+        history, the usage of ``now``'s day, the stored profile state and (unless not
+        ``with_stats``, e.g. when the caller holds a fresh table) the response statistics."""
 
     def record(
         self,
@@ -190,7 +196,12 @@ class MemoryContactState(ContactState):
         self._popularity: dict[str, float] = {}
 
     def read_for_decision(
-        self, customer_id: str, now: dt.datetime, idempotency_key: str | None = None
+        self,
+        customer_id: str,
+        now: dt.datetime,
+        idempotency_key: str | None = None,
+        *,
+        with_stats: bool = True,
     ) -> DecisionState:
         if idempotency_key is not None:
             kept = self._answers.get((customer_id, idempotency_key))
@@ -202,7 +213,7 @@ class MemoryContactState(ContactState):
             self.history(customer_id),
             self.usage(now.astimezone(dt.UTC).date()),
             stored,
-            None if self.stats is None else self.stats.table(now),
+            None if self.stats is None or not with_stats else self.stats.table(now),
         )
 
     def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
@@ -290,7 +301,12 @@ class RedisContactState(ContactState):
 
     # reads --------------------------------------------------------------
     def read_for_decision(
-        self, customer_id: str, now: dt.datetime, idempotency_key: str | None = None
+        self,
+        customer_id: str,
+        now: dt.datetime,
+        idempotency_key: str | None = None,
+        *,
+        with_stats: bool = True,
     ) -> DecisionState:
         pipe = self.client.pipeline(transaction=False)
         # the first read of a process also checks the store's layout, in the same round trip
@@ -302,12 +318,13 @@ class RedisContactState(ContactState):
         pipe.hgetall(self.history_key(customer_id))
         pipe.hgetall(self.usage_key(now.astimezone(dt.UTC).date()))
         pipe.get(self.store.state_key(customer_id))
-        if self.stats is not None:
-            self.stats.queue_table(pipe, now)
+        stats = self.stats if with_stats else None
+        if stats is not None:
+            stats.queue_table(pipe, now)
         replies = pipe.execute()
         if settling and self.store.settle_layout(replies.pop(0), replies.pop(0)):
             # an old layout was just migrated: the profile read above predates it
-            return self.read_for_decision(customer_id, now, idempotency_key)
+            return self.read_for_decision(customer_id, now, idempotency_key, with_stats=with_stats)
         answer = replies.pop(0) if idempotency_key is not None else None
         if answer:
             return DecisionState(answer=answer.decode())
@@ -317,7 +334,7 @@ class RedisContactState(ContactState):
             decode_history(history),
             decode_usage(usage),
             decode_customer(customer_id, state),
-            None if self.stats is None else self.stats.table_from(replies[3:], now),
+            None if stats is None else stats.table_from(replies[3:], now),
         )
 
     def history(self, customer_id: str) -> dict[str, dt.datetime]:
