@@ -57,6 +57,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgpack
 from redis.exceptions import NoScriptError
 
 from features.contract import EventRecord
@@ -436,24 +437,25 @@ class MemoryResponseStats(ResponseStats):
 #       Redis Cluster, where the increments are returned instead), then customers' sends
 #       (hash decision id -> "sent_at|action|channel|segment|expected", and
 #       "<decision id>|<kind>" -> 1 once that kind is counted).
-# ARGV: window, half-life, era length, stats prefix, number of stats keys, number of
-#       outcomes, then per outcome: kinds, at, decision id, index of its sends key in KEYS.
+# ARGV: window, half-life, era length, stats prefix, number of stats keys, then the outcomes
+#       as one msgpack array of [kinds, at, decision id, index of its sends key in KEYS]
+#       (one argument, not four per outcome: the client encodes and the server parses one).
+# Increments of the same statistics field are added up first: one HINCRBYFLOAT per field.
 _ATTRIBUTE = """
 local window = tonumber(ARGV[1])
 local half = tonumber(ARGV[2])
 local era_len = tonumber(ARGV[3])
 local n_stats = tonumber(ARGV[5])
-local n = tonumber(ARGV[6])
+local outcomes = cmsgpack.unpack(ARGV[6])
 local attributed, dup, unattributed = 0, 0, 0
-local increments = {}
 local stats = {}
 for i = 1, n_stats do stats[KEYS[i]] = true end
+local sums, order = {}, {}
 local all_sends = {}
-for e = 0, n - 1 do
-  local kinds = ARGV[7 + 4 * e]
-  local at = tonumber(ARGV[8 + 4 * e])
-  local did = ARGV[9 + 4 * e]
-  local sends_key = KEYS[tonumber(ARGV[10 + 4 * e])]
+for e = 1, #outcomes do
+  local outcome = outcomes[e]
+  local kinds, at, did = outcome[1], outcome[2], outcome[3]
+  local sends_key = KEYS[outcome[4]]
   local record = nil
   if did ~= '' then
     -- an id with a '|' would name a counted-kind mark, never a send
@@ -491,16 +493,35 @@ for e = 0, n - 1 do
       if redis.call('HSETNX', sends_key, did .. '|' .. kind, '1') == 1 then
         counted = counted + 1
         local name = kind .. '|' .. segment .. '|' .. channel .. '|' .. action
-        if stats[key] then
-          redis.call('HINCRBYFLOAT', key, name, weight)
+        local per_key = sums[key]
+        if per_key == nil then
+          per_key = {}
+          sums[key] = per_key
+          order[#order + 1] = key
+        end
+        if per_key[name] == nil then
+          per_key[name] = weight
+          per_key[#per_key + 1] = name
         else
-          increments[#increments + 1] = key
-          increments[#increments + 1] = name
-          increments[#increments + 1] = tostring(weight)
+          per_key[name] = per_key[name] + weight
         end
       end
     end
     if counted > 0 then attributed = attributed + 1 else dup = dup + 1 end
+  end
+end
+local increments = {}
+for _, key in ipairs(order) do
+  local per_key = sums[key]
+  for i = 1, #per_key do
+    local name = per_key[i]
+    if stats[key] then
+      redis.call('HINCRBYFLOAT', key, name, per_key[name])
+    else
+      increments[#increments + 1] = key
+      increments[#increments + 1] = name
+      increments[#increments + 1] = string.format('%.17g', per_key[name])
+    end
   end
 end
 return {attributed, dup, unattributed, increments}
@@ -600,24 +621,20 @@ class RedisResponseStats(ResponseStats):
         if not by_customer:
             return AttributionResult()
         head: list[str | float | int] = [self.window, self.half_life, self.era_seconds, self.prefix]
-        calls: list[tuple[list[str], list[str | float | int]]] = []
+        calls: list[tuple[list[str], list[str | float | int | bytes]]] = []
         if self.cluster:  # one call per customer: their sends live in their slot
             for customer_id, mine in by_customer.items():
-                args = [*head, 0, len(mine)]
-                for o in mine:
-                    args += [o.kinds, o.at.timestamp(), o.decision_id or "", 1]
-                calls.append(([self.sends_key(customer_id)], args))
+                packed = [[o.kinds, o.at.timestamp(), o.decision_id or "", 1] for o in mine]
+                calls.append(([self.sends_key(customer_id)], [*head, 0, msgpack.packb(packed)]))
         else:  # one call for the whole batch, counting into the statistics directly
             latest = self.era(max(o.at.timestamp() for o in outcomes))
             keys = [self.stats_key(latest), self.stats_key(latest - 1)]
-            index: dict[str, int] = {}
-            args = [*head, 2, len(outcomes)]
+            packed = []
             for customer_id, mine in by_customer.items():
                 keys.append(self.sends_key(customer_id))
-                index[customer_id] = len(keys)
-                for o in mine:
-                    args += [o.kinds, o.at.timestamp(), o.decision_id or "", index[customer_id]]
-            calls.append((keys, args))
+                index = len(keys)
+                packed += [[o.kinds, o.at.timestamp(), o.decision_id or "", index] for o in mine]
+            calls.append((keys, [*head, 2, msgpack.packb(packed)]))
         replies = self._run(calls)
         result = AttributionResult()
         leftover = []
@@ -635,7 +652,7 @@ class RedisResponseStats(ResponseStats):
             pipe.execute()
         return result
 
-    def _run(self, calls: Sequence[tuple[list[str], list[str | float | int]]]) -> list[Any]:
+    def _run(self, calls: Sequence[tuple[list[str], list[str | float | int | bytes]]]) -> list[Any]:
         def send(command: str, script: str, which: Sequence[int]) -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             for i in which:
