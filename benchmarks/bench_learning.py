@@ -6,14 +6,23 @@ the true incremental margin per customer of each run and the paired bootstrap
 interval of the difference, and how settled exploration is (the share of
 decisions that explored, and the mean logged propensity), per week.
 
+``--prior-error S`` gives the engine the priors a marketer would write rather than
+ones that happen to match the simulator: the rule-based scorer's base response rate
+of each action type is multiplied by ``exp(S z)``, ``z`` standard normal drawn per
+type from ``--prior-seed`` (the same guesses for both runs); the world keeps its truth.
+
     PYTHONPATH=. python benchmarks/bench_learning.py --customers 1500 --days 21
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import random
 import time
 
+from nba.pipeline import build_pipeline
+from nba.scoring import DEFAULT_BASE_RATES, RuleBasedScorer
 from simulator.closed_loop import ClosedLoopConfig, build_world, make_policy, run_policy
 from simulator.closed_loop.metrics import difference_interval, per_customer
 
@@ -24,7 +33,16 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--half-life-days", type=float, default=14.0)
+    parser.add_argument("--prior-error", type=float, default=0.0)
+    parser.add_argument("--prior-seed", type=int, default=0)
     args = parser.parse_args()
+    draw = random.Random(args.prior_seed)
+    guesses = {
+        kind: rate * math.exp(args.prior_error * draw.gauss(0.0, 1.0))
+        for kind, rate in DEFAULT_BASE_RATES.items()
+    }
+    if args.prior_error:
+        print("marketer's base rates:", {k.value: round(v, 3) for k, v in guesses.items()})
     config = ClosedLoopConfig(n_customers=args.customers, days=args.days, seed=args.seed)
     started = time.perf_counter()
     world = build_world(config)
@@ -36,7 +54,11 @@ def main() -> None:
     for learn in (False, True):
         run = run_policy(
             world,
-            make_policy("nba", world),
+            build_pipeline(
+                world.catalog, world.contact_policy, scorer=RuleBasedScorer(base_rates=guesses)
+            )
+            if args.prior_error
+            else make_policy("nba", world),
             name="nba+stats" if learn else "nba",
             learn=learn,
             half_life_days=args.half_life_days,

@@ -33,9 +33,8 @@ def main() -> None:
     world = new_action_world(
         ClosedLoopConfig(n_customers=args.customers, days=args.days, seed=args.seed), args.kind
     )
-    print(
-        f"world: {args.customers} customers, {args.days} days ({time.perf_counter() - started:.0f} s)"
-    )
+    seconds = time.perf_counter() - started
+    print(f"world: {args.customers} customers, {args.days} days ({seconds:.0f} s)")
     for learn in (True, False):
         r = run_new_action(world, add_day=args.add_day, window_days=args.window_days, learn=learn)
         days = ", ".join(f"day {d}: {c}/{n}" for d, n, c in r.by_day)

@@ -85,7 +85,10 @@ def main() -> None:
         for learn in settings:
             app = create_app(
                 world.settings(
-                    response_stats=learn, decision_log_fsync="never", archive_fsync="never"
+                    response_stats=learn,
+                    decision_log_fsync="never",
+                    archive_fsync="never",
+                    archive_dir=world.root / f"archive-{learn}",
                 ),
                 client=world.client,
                 registry=world.registry,

@@ -157,6 +157,10 @@ class NewActionResult:
     by_day: tuple[tuple[int, int, int], ...]  # (day since added, eligible, chosen)
     #: Mean logged propensity of those decisions (1: exploration settled).
     propensity: float
+    #: Messages of the new action sent in the whole run, and how many of them were answered
+    #: (a click or a purchase through it: what the statistics count as a response).
+    sent: int
+    answered: int
     #: The statistics of the new action on e-mail in the segment at the run's end
     #: (``None`` without statistics, or if it was never sent).
     counts: ResponseCounts | None
@@ -207,6 +211,7 @@ def run_new_action(
         )
     run = run_policy(world, switch, learn=stats or False)
     end = at + dt.timedelta(days=window_days)
+    mine = run.contacts[run.contacts["action_id"] == NEW_ACTION.id]
     counts = None
     if stats is not None:
         key = StatsKey(NEW_ACTION.id, Channel.EMAIL.value, NEW_ACTION_SEGMENT)
@@ -224,6 +229,8 @@ def run_new_action(
         truly_best=_truly_best(world, seen),
         by_day=tuple((d, n, c) for d, (n, c) in sorted(days.items())),
         propensity=float(np.mean([s.propensity for s in seen])) if seen else 0.0,
+        sent=len(mine),
+        answered=int((mine["clicked"] | mine["converted"]).sum()),
         counts=counts,
         seconds=run.seconds,
     )

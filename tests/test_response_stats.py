@@ -158,10 +158,14 @@ def test_posteriors_are_per_segment_and_move_with_evidence(new_stats: NewStats) 
         stats.expose(sent(f"d{i}", expected=0.2))  # 10 responses expected
     stats.attribute([Outcome(f"e{i}", "C1", NOW, "r", f"d{i}") for i in range(2)])
     table = stats.table(NOW)
+    alone = table.posteriors("active", pooled=False)["cart@email"]
+    assert isinstance(alone, ResponsePosterior)
+    assert alone.mean == pytest.approx((2 + 2) / (2 + 10))  # the scorer is 3x too hopeful
+    # pooled: the prior is centred on the segment's calibration (here this one pair's)
     posterior = table.posteriors("active")["cart@email"]
-    assert isinstance(posterior, ResponsePosterior)
-    assert posterior.mean == pytest.approx((2 + 2) / (2 + 10))  # the scorer is 3x too hopeful
+    assert posterior.mean == pytest.approx((2 * alone.mean + 2) / (2 + 10))
     assert table.posteriors("new") == {}
+    assert table.posteriors("new").get("cart@email") is None  # no evidence: the policy's prior
     summary = table.by_action()["cart"]
     assert summary.rate == pytest.approx(2 / 50)
     low, high = summary.rate_interval()
@@ -242,3 +246,20 @@ def new_redis_store(request: pytest.FixtureRequest) -> NewStore:
     from tests.test_online_store import make_store
 
     return lambda: make_store(request.param, request)
+
+
+def test_an_unseen_pair_starts_from_its_segments_calibration(new_stats: NewStats) -> None:
+    """A new action has no statistics; it competes with what the segment learned of the
+    scorer (here: twice as many responses as predicted), not with a prior of 1."""
+    stats = new_stats()
+    for i in range(100):
+        stats.expose(sent(f"d{i}", f"C{i}", expected=0.1))  # 10 responses expected
+    stats.attribute([Outcome(f"e{i}", f"C{i}", NOW, "r", f"d{i}") for i in range(20)])
+    posteriors = stats.table(NOW).posteriors("active")
+    seen = posteriors.get("cart@email")
+    unseen = posteriors.get("brand_new@email")
+    assert "brand_new@email" not in posteriors
+    assert unseen is not None and seen is not None
+    assert unseen.mean == pytest.approx((2 + 20) / (2 + 10))
+    assert unseen.rate == 2.0  # the prior's weight: two expected responses
+    assert seen.mean == pytest.approx((2 * unseen.mean + 20) / (2 + 10))

@@ -151,29 +151,63 @@ class ResponseCounts:
         return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+class SegmentPosteriors(dict[str, ResponsePosterior]):
+    """A segment's posteriors by ``action@channel``, and ``unseen``: the belief about a pair
+    the segment has no evidence of (its pooled calibration at the prior's weight), which
+    :meth:`get` answers for a missing key (``None``: the policy's own prior).
+
+    >>> p = SegmentPosteriors({"a@email": ResponsePosterior(3, 2)}, ResponsePosterior(4, 2))
+    >>> p.get("a@email").mean, p.get("new@email").mean, "new@email" in p
+    (1.5, 2.0, False)
+    """
+
+    def __init__(
+        self, known: Mapping[str, ResponsePosterior], unseen: ResponsePosterior | None
+    ) -> None:
+        super().__init__(known)
+        self.unseen = unseen
+
+    def get(self, key: str, default: Any = None) -> Any:
+        found = super().get(key)
+        if found is not None:
+            return found
+        return self.unseen if self.unseen is not None else default
+
+
 @dataclass(frozen=True)
 class ResponseTable:
     """Every key's decayed counts at ``as_of``."""
 
     as_of: dt.datetime
     counts: Mapping[StatsKey, ResponseCounts] = field(default_factory=dict)
-    _posteriors: dict[tuple[str, tuple[float, float]], dict[str, ResponsePosterior]] = field(
+    _posteriors: dict[tuple[str, tuple[float, float], bool], SegmentPosteriors] = field(
         default_factory=dict, repr=False, compare=False
     )
 
     def posteriors(
-        self, segment: str, prior: tuple[float, float] = PRIOR
-    ) -> dict[str, ResponsePosterior]:
+        self, segment: str, prior: tuple[float, float] = PRIOR, *, pooled: bool = True
+    ) -> SegmentPosteriors:
         """The posteriors of one segment, keyed as policies read them
-        (:func:`~nba.arbitration.stats_key`: ``action@channel``); computed once per table."""
-        cached = self._posteriors.get((segment, prior))
+        (:func:`~nba.arbitration.stats_key`: ``action@channel``); computed once per table.
+
+        With ``pooled`` (the default) the prior of every pair is centred on the segment's
+        pooled calibration (all its pairs' responses against all their expected ones, with
+        ``prior``), keeping ``prior``'s weight: a pair with little evidence, and an unseen
+        one (a new action), start from what the segment says of the scorer rather than
+        from 1. Without, every pair's prior is ``prior``.
+        """
+        cached = self._posteriors.get((segment, prior, pooled))
         if cached is None:
-            cached = {
-                stats_key(k.action_id, k.channel): c.posterior(prior)
-                for k, c in self.counts.items()
-                if k.segment == segment
-            }
-            self._posteriors[(segment, prior)] = cached
+            mine = {k: c for k, c in self.counts.items() if k.segment == segment}
+            centre = 1.0
+            if pooled and mine:
+                centre = sum(mine.values(), ResponseCounts()).posterior(prior).mean
+            own = (prior[0] * centre, prior[1])
+            cached = SegmentPosteriors(
+                {stats_key(k.action_id, k.channel): c.posterior(own) for k, c in mine.items()},
+                ResponsePosterior(*own) if pooled and mine else None,
+            )
+            self._posteriors[(segment, prior, pooled)] = cached
         return cached
 
     def by_action(self) -> dict[str, ResponseCounts]:
@@ -684,6 +718,7 @@ __all__ = [
     "ResponseCounts",
     "ResponseStats",
     "ResponseTable",
+    "SegmentPosteriors",
     "StatsKey",
     "response_segment",
 ]
