@@ -34,7 +34,9 @@ from features.archive import EventArchive
 from features.contract import EventRecord
 from features.online.contact_state import ContactState
 from features.online.profiles import OnlineProfiles
-from features.online.response_stats import Outcome
+from features.online.redis_store import RedisOnlineStore
+from features.online.response_stats import AttributionResult, Outcome, RedisResponseStats
+from features.online.store import storable
 from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
 from nba.events import EventType
 from serving.decisions import POPULARITY_POINTS
@@ -278,8 +280,20 @@ class EventIngestor:
         batch.positions = [i for _, i in kept]
 
     def _apply(self, records: Sequence[EventRecord]) -> Any:
-        result = self.profiles.ingest_records(records)
-        self._attribute(records, set(result.invalid_event_ids))
+        stats, store = self.contacts.stats, self.profiles.store
+        if isinstance(stats, RedisResponseStats) and isinstance(store, RedisOnlineStore):
+            # one round trip: the outcomes are joined in the pipeline that applies the events
+            # (after them, as below); an event the store refuses (a value that is not finite)
+            # is left out beforehand, as the store would refuse it
+            ops = self.profiles.record_ops(records)
+            refused = {op.event_id for op in ops if not storable(op)}
+            outcomes = [o for r in records if r.event_id not in refused for o in Outcome.all_of(r)]
+            result = store.apply(ops, scripts=stats.attribution_calls(outcomes))
+            if outcomes:
+                self._count(stats.count_attributed(result.script_replies))
+        else:
+            result = self.profiles.ingest_records(records)
+            self._attribute(records, set(result.invalid_event_ids))
         with self._lock:
             for r in records:
                 points = POPULARITY_POINTS.get(r.event_type.value)
@@ -300,7 +314,9 @@ class EventIngestor:
         outcomes = [o for r in records if r.event_id not in refused for o in Outcome.all_of(r)]
         if not outcomes:
             return
-        attribution = stats.attribute(outcomes)
+        self._count(stats.attribute(outcomes))
+
+    def _count(self, attribution: AttributionResult) -> None:
         for name in ("attributed", "duplicate", "unattributed"):
             n = getattr(attribution, name)
             if n:

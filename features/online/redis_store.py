@@ -48,6 +48,7 @@ from features.online.store import (
     ApplyResult,
     EventOps,
     OnlineStore,
+    ScriptCall,
     StoredCustomer,
     priors_from_json,
     priors_to_json,
@@ -239,7 +240,7 @@ return redis.call('DEL', KEYS[1])
 """
 
 
-class _Script:
+class LuaScript:
     """A Lua script run by ``EVALSHA``, sent again as ``EVAL`` where the server lacks it."""
 
     def __init__(self, text: str):
@@ -247,38 +248,53 @@ class _Script:
         self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
     def run(self, client: Any, calls: Sequence[Sequence[Any]]) -> list[Any]:
-        """Run once per call (``(keys, args)``), pipelined.
+        """Run once per call (``(keys, args)``), pipelined (see :func:`run_scripts`)."""
+        return run_scripts(client, [(self, keys, args) for keys, args in calls])
 
-        ``EVALSHA`` goes out first; a server that does not know the script (a fresh or
-        restarted one, a new cluster node) answers ``NOSCRIPT`` without running anything,
-        so those calls are sent again as ``EVAL`` with the script's text, which also
-        caches it on that server. Only the nodes that answered are asked again: a cluster
-        with a lost shard keeps applying the other shards' events. A Redis Cluster
-        pipeline sends each call to the node owning its keys' slot.
-        """
-        results = self._send(client, calls, "EVALSHA", self.sha)
-        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if missing:
-            again = self._send(client, [calls[i] for i in missing], "EVAL", self.text)
-            for i, result in zip(missing, again, strict=True):
-                results[i] = result
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-        return results
 
-    @staticmethod
-    def _send(client: Any, calls: Sequence[Sequence[Any]], command: str, script: str) -> list[Any]:
-        pipe = client.pipeline(transaction=False)
-        for keys, args in calls:
-            # execute_command: a cluster pipeline refuses ``pipe.evalsha`` but routes this
-            pipe.execute_command(command, script, len(keys), *keys, *args)
-        return list(pipe.execute(raise_on_error=False))
+def run_scripts(
+    client: Any, calls: Sequence[tuple[LuaScript, Sequence[Any], Sequence[Any]]]
+) -> list[Any]:
+    """Run each ``(script, keys, args)`` in one pipeline; the replies in order.
+
+    ``EVALSHA`` goes out first; a server that does not know a script (a fresh or
+    restarted one, a new cluster node) answers ``NOSCRIPT`` without running anything,
+    so those calls are sent again as ``EVAL`` with the script's text, which also
+    caches it on that server. Only the nodes that answered are asked again: a cluster
+    with a lost shard keeps applying the other shards' events. A Redis Cluster
+    pipeline sends each call to the node owning its keys' slot.
+    """
+    results = _send(client, [(script.sha, keys, args) for script, keys, args in calls], "EVALSHA")
+    missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+    if missing:
+        again = _send(
+            client, [(calls[i][0].text, calls[i][1], calls[i][2]) for i in missing], "EVAL"
+        )
+        for i, result in zip(missing, again, strict=True):
+            results[i] = result
+    for r in results:
+        if isinstance(r, Exception):
+            raise r
+    return results
+
+
+def _send(
+    client: Any, calls: Sequence[tuple[str, Sequence[Any], Sequence[Any]]], command: str
+) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for script, keys, args in calls:
+        # execute_command: a cluster pipeline refuses ``pipe.evalsha`` but routes this
+        pipe.execute_command(command, script, len(keys), *keys, *args)
+    return list(pipe.execute(raise_on_error=False))
+
+
+#: Scripts other modules run with the events' (``RedisOnlineStore.apply(scripts=...)``), by text.
+_EXTRA_SCRIPTS: dict[str, LuaScript] = {}
 
 
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
-_APPLY_SCRIPT, _COMPACT_SCRIPT = _Script(_APPLY), _Script(_COMPACT)
-_SET_SCRIPT, _MIGRATE_SCRIPT = _Script(_SET), _Script(_MIGRATE)
+_APPLY_SCRIPT, _COMPACT_SCRIPT = LuaScript(_APPLY), LuaScript(_COMPACT)
+_SET_SCRIPT, _MIGRATE_SCRIPT = LuaScript(_SET), LuaScript(_MIGRATE)
 
 
 class RedisOnlineStore(OnlineStore):
@@ -415,7 +431,12 @@ class RedisOnlineStore(OnlineStore):
             pipe.execute()
         return len(ids)
 
-    def apply(self, events: Sequence[EventOps]) -> ApplyResult:
+    def apply(
+        self, events: Sequence[EventOps], *, scripts: Sequence[ScriptCall] = ()
+    ) -> ApplyResult:
+        """Apply events' ops, each at most once; ``scripts`` (Lua text, keys, arguments) run
+        after them in the same pipeline, one round trip for both (their replies in
+        ``script_replies``): the API joins outcome events to decisions this way."""
         self.ensure_layout()
         by_customer: dict[str, list[Any]] = defaultdict(list)
         encode = codec.encode_field
@@ -439,7 +460,17 @@ class RedisOnlineStore(OnlineStore):
                 payload = msgpack.packb([by_customer[cid] for cid in chunk])
                 calls.append((keys, (*args, payload)))
         result = ApplyResult()
-        for replies in _APPLY_SCRIPT.run(self.client, calls):
+        batch: list[tuple[LuaScript, Sequence[Any], Sequence[Any]]] = [
+            (_APPLY_SCRIPT, k, a) for k, a in calls
+        ]
+        for text, extra_keys, extra_args in scripts:
+            script = _EXTRA_SCRIPTS.get(text)
+            if script is None:
+                script = _EXTRA_SCRIPTS.setdefault(text, LuaScript(text))
+            batch.append((script, extra_keys, extra_args))
+        everything = run_scripts(self.client, batch)
+        result.script_replies = everything[len(calls) :]
+        for replies in everything[: len(calls)]:
             for applied, dup, stale, late, invalid in replies:
                 result.applied += int(applied)
                 result.duplicate += int(dup)

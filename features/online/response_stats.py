@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import hashlib
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,9 +57,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
-from redis.exceptions import NoScriptError
 
 from features.contract import EventRecord
+from features.online.redis_store import LuaScript, run_scripts
+from features.online.store import ScriptCall
 from nba.arbitration import ResponsePosterior, stats_key
 from nba.decision import Decision
 from nba.events import EventType
@@ -562,6 +562,9 @@ return {attributed, dup, unattributed, increments}
 """
 
 
+_ATTRIBUTE_SCRIPT = LuaScript(_ATTRIBUTE)
+
+
 class RedisResponseStats(ResponseStats):
     """Response statistics on Redis, beside the online store (same client and prefix).
 
@@ -588,7 +591,6 @@ class RedisResponseStats(ResponseStats):
         self.client = client
         self.prefix = prefix
         self.cluster = cluster if cluster is not None else type(client).__name__ == "RedisCluster"
-        self._sha = hashlib.sha1(_ATTRIBUTE.encode(), usedforsecurity=False).hexdigest()
 
     @property
     def era_seconds(self) -> float:
@@ -649,17 +651,29 @@ class RedisResponseStats(ResponseStats):
         pipe.execute()
 
     def attribute(self, outcomes: Sequence[Outcome]) -> AttributionResult:
+        calls = self.attribution_calls(outcomes)
+        if not calls:
+            return AttributionResult()
+        return self.count_attributed(
+            run_scripts(self.client, [(_ATTRIBUTE_SCRIPT, keys, args) for _, keys, args in calls])
+        )
+
+    def attribution_calls(self, outcomes: Sequence[Outcome]) -> list[ScriptCall]:
+        """The script calls of :meth:`attribute` (Lua text, keys, arguments), for a caller
+        that runs them in its own pipeline (the API's ingest, beside the events') and hands
+        their replies to :meth:`count_attributed`."""
         by_customer: dict[str, list[Outcome]] = {}
         for outcome in outcomes:
             by_customer.setdefault(outcome.customer_id, []).append(outcome)
         if not by_customer:
-            return AttributionResult()
+            return []
         head: list[str | float | int] = [self.window, self.half_life, self.era_seconds, self.prefix]
-        calls: list[tuple[list[str], list[str | float | int | bytes]]] = []
+        calls: list[ScriptCall] = []
         if self.cluster:  # one call per customer: their sends live in their slot
             for customer_id, mine in by_customer.items():
                 packed = [[o.kinds, o.at.timestamp(), o.decision_id or "", 1] for o in mine]
-                calls.append(([self.sends_key(customer_id)], [*head, 0, msgpack.packb(packed)]))
+                args = [*head, 0, msgpack.packb(packed)]
+                calls.append((_ATTRIBUTE, [self.sends_key(customer_id)], args))
         else:  # one call for the whole batch, counting into the statistics directly
             latest = self.era(max(o.at.timestamp() for o in outcomes))
             keys = [self.stats_key(latest), self.stats_key(latest - 1)]
@@ -668,8 +682,12 @@ class RedisResponseStats(ResponseStats):
                 keys.append(self.sends_key(customer_id))
                 index = len(keys)
                 packed += [[o.kinds, o.at.timestamp(), o.decision_id or "", index] for o in mine]
-            calls.append((keys, [*head, 2, msgpack.packb(packed)]))
-        replies = self._run(calls)
+            calls.append((_ATTRIBUTE, keys, [*head, 2, msgpack.packb(packed)]))
+        return calls
+
+    def count_attributed(self, replies: Sequence[Any]) -> AttributionResult:
+        """The result of the calls of :meth:`attribution_calls` from their replies, with the
+        increments they returned (Redis Cluster, or an era not passed in) written."""
         result = AttributionResult()
         leftover = []
         for attributed, dup, unattributed, increments in replies:
@@ -678,31 +696,13 @@ class RedisResponseStats(ResponseStats):
                 leftover.append(
                     tuple(x.decode() if isinstance(x, bytes) else x for x in increments[i : i + 3])
                 )
-        if leftover:  # Redis Cluster, or an event in an era not passed in
+        if leftover:
             pipe = self.client.pipeline(transaction=False)
             for key, name, weight in leftover:
                 pipe.hincrbyfloat(key, name, float(weight))
                 pipe.expire(key, int(3 * self.era_seconds))
             pipe.execute()
         return result
-
-    def _run(self, calls: Sequence[tuple[list[str], list[str | float | int | bytes]]]) -> list[Any]:
-        def send(command: str, script: str, which: Sequence[int]) -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
-            for i in which:
-                keys, args = calls[i]
-                pipe.execute_command(command, script, len(keys), *keys, *args)
-            return list(pipe.execute(raise_on_error=False))
-
-        results = send("EVALSHA", self._sha, range(len(calls)))
-        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if missing:
-            for i, r in zip(missing, send("EVAL", _ATTRIBUTE, missing), strict=True):
-                results[i] = r
-        for r in results:
-            if isinstance(r, Exception):
-                raise r
-        return results
 
 
 #: How long a customer's sends are kept for attribution after their last send.

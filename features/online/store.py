@@ -21,6 +21,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from features.definitions import FAMILIES, SECONDS_PER_DAY, Op
 from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors
@@ -51,6 +52,8 @@ class ApplyResult:
     #: Events with a value the store cannot hold (not finite): refused whole, nothing written.
     invalid: int = 0
     invalid_event_ids: list[str] = field(default_factory=list)
+    #: Replies of the scripts run with the events (``RedisOnlineStore.apply(scripts=...)``).
+    script_replies: list[Any] = field(default_factory=list)
 
     def add(self, other: ApplyResult) -> None:
         self.applied += other.applied
@@ -60,6 +63,10 @@ class ApplyResult:
         self.late_event_ids.extend(other.late_event_ids)
         self.invalid += other.invalid
         self.invalid_event_ids.extend(other.invalid_event_ids)
+
+
+#: A Lua script to run beside a batch of events: its text, keys and arguments.
+ScriptCall = tuple[str, Sequence[Any], Sequence[Any]]
 
 
 def storable(event: EventOps) -> bool:
