@@ -182,6 +182,19 @@ def new_action_world(config: ClosedLoopConfig, kind: str = NEW_ACTION_KIND) -> C
     return dataclasses.replace(world, mapping=mapping)
 
 
+def catalog_switch(world: ClosedLoopWorld, at: dt.datetime) -> CatalogSwitch:
+    """The engine on the world's catalog without :data:`NEW_ACTION` until ``at``, with it
+    from then on."""
+    without = Catalog([a for a in world.catalog if a.id != NEW_ACTION.id])
+    return CatalogSwitch(
+        build_pipeline(without, world.contact_policy),
+        build_pipeline(world.catalog, world.contact_policy),
+        at,
+        NEW_ACTION.id,
+        NEW_ACTION_SEGMENT,
+    )
+
+
 def run_new_action(
     world: ClosedLoopWorld,
     *,
@@ -193,15 +206,8 @@ def run_new_action(
     """Run the engine with :data:`NEW_ACTION` added on ``add_day``; see the module doc."""
     if not 0 < add_day < world.config.days:
         raise ValueError(f"add_day must be within the run's {world.config.days} days")
-    without = Catalog([a for a in world.catalog if a.id != NEW_ACTION.id])
     at = world.cut + dt.timedelta(days=add_day)
-    switch = CatalogSwitch(
-        build_pipeline(without, world.contact_policy),
-        build_pipeline(world.catalog, world.contact_policy),
-        at,
-        NEW_ACTION.id,
-        NEW_ACTION_SEGMENT,
-    )
+    switch = catalog_switch(world, at)
     stats = None
     if learn:
         stats = (
@@ -270,6 +276,7 @@ __all__ = [
     "NEW_ACTION_SEGMENT",
     "CatalogSwitch",
     "NewActionResult",
+    "catalog_switch",
     "new_action_world",
     "run_new_action",
 ]

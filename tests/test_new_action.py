@@ -7,16 +7,8 @@ import datetime as dt
 
 import pytest
 
-from experiments.new_action import (
-    NEW_ACTION,
-    NEW_ACTION_SEGMENT,
-    CatalogSwitch,
-    new_action_world,
-    run_new_action,
-)
-from nba.catalog import Catalog
+from experiments.new_action import NEW_ACTION, catalog_switch, new_action_world, run_new_action
 from nba.context import CustomerContext
-from nba.pipeline import build_pipeline
 from simulator.closed_loop import ClosedLoopConfig, ClosedLoopWorld
 
 
@@ -43,14 +35,7 @@ def test_the_new_action_is_tried_and_its_outcomes_are_learned(world: ClosedLoopW
 
 def test_the_catalog_switches_on_the_day(world: ClosedLoopWorld) -> None:
     at = world.cut + dt.timedelta(days=2)
-    without = Catalog([a for a in world.catalog if a.id != NEW_ACTION.id])
-    switch = CatalogSwitch(
-        build_pipeline(without, world.contact_policy),
-        build_pipeline(world.catalog, world.contact_policy),
-        at,
-        NEW_ACTION.id,
-        NEW_ACTION_SEGMENT,
-    )
+    switch = catalog_switch(world, at)
     eligible_before = eligible_after = 0
     for profile in world.build.profiles[:200]:
         for now in (at - dt.timedelta(hours=3), at + dt.timedelta(hours=3)):
