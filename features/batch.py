@@ -12,7 +12,9 @@ online ones for the same events (property tests, tests/test_online_store.py).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -175,6 +177,17 @@ def build_profiles(
     ``workers`` processes finalise the profiles (default: one per core; 1 runs
     in this process).
     """
+    with paused_gc():
+        return _build_profiles(data, as_of, priors, progress, workers)
+
+
+def _build_profiles(
+    data: RetailDataset,
+    as_of: dt.datetime | None,
+    priors: FeaturePriors | None,
+    progress: Progress | None,
+    workers: int | None,
+) -> ProfileBuild:
     if as_of is None:
         last = data.events["timestamp"].max() if len(data.events) else pd.Timestamp.now(tz="UTC")
         as_of = (last.floor("s") + pd.Timedelta(seconds=1)).to_pydatetime()
@@ -192,6 +205,21 @@ def build_profiles(
     return ProfileBuild(
         as_of=as_of, states=states, statics=statics, priors=priors, profiles=profiles
     )
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cycle collector while a build allocates: profiles are millions of small
+    acyclic containers, and each collection of the oldest generation walks all that were
+    built so far (a build spent about a sixth of its CPU time, and a parent unpickling
+    its workers' profiles two thirds, in collections that found nothing). Restored after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 #: Below this many profiles, finalising in other processes costs more than it saves.
@@ -249,6 +277,16 @@ def point_in_time(
     """
     if rows.empty:
         return []
+    with paused_gc():
+        return _point_in_time(data, rows, priors, workers)
+
+
+def _point_in_time(
+    data: RetailDataset,
+    rows: pd.DataFrame,
+    priors: FeaturePriors | None,
+    workers: int | None,
+) -> list[CustomerProfile]:
     rows = rows.reset_index(drop=True)
     cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
     wanted = data.customers["customer_id"].isin(rows["customer_id"])

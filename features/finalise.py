@@ -88,6 +88,8 @@ def _smoothed(successes: float, trials: float, prior: float) -> float:
 
 _EMPTY: dict[str, float] = {}
 _CHANNELS = {c.value: c for c in Channel}
+#: The consent channels with their names (an enum member's ``value`` is slow to read).
+_CONSENT = tuple((c, c.value) for c in CONSENT_CHANNELS)
 
 
 def split_state(state: Mapping[str, float]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -161,6 +163,22 @@ def days_to_birthday(birth: dt.date | None, today: dt.date) -> int | None:
     return (nxt - today).days
 
 
+def _peak_hour(counts: Mapping[int, float]) -> int:
+    """The hour of week where the activity ``counts`` smoothed over the neighbouring hours
+    (circular, weights 1-2-1) peaks; the earliest on a tie."""
+    week = [0.0] * HOURS_PER_WEEK
+    for hour, n in counts.items():
+        week[hour] = n
+    candidates = sorted({(h + d) % HOURS_PER_WEEK for h in counts for d in (-1, 0, 1)})
+    last = HOURS_PER_WEEK - 1
+    best, peak = -math.inf, -1
+    for i in candidates:
+        value = week[i - 1] + 2 * week[i] + week[i + 1 if i < last else 0]
+        if value > best:
+            best, peak = value, i
+    return peak
+
+
 def build_profile(
     customer_id: str,
     state: Mapping[str, float],
@@ -197,8 +215,7 @@ def build_profile(
         ch_name, _, day = key.rpartition("|")
         if _day_in_window(float(day), now, 90):
             clicks_by_channel.setdefault(ch_name, []).append(int(day))
-    for ch in CONSENT_CHANNELS:
-        c = ch.value
+    for ch, c in _CONSENT:
         prior = priors.channel(tier, c)
         n_sent, n_del = sent.get(c, 0.0), delivered.get(c, 0.0)
         n_open, n_click = opened.get(c, 0.0), clicked.get(c, 0.0)
@@ -235,16 +252,7 @@ def build_profile(
             shares[hour] = v / total_activity
         activity = tuple(shares)
 
-        # peak of the activity smoothed over the neighbouring hours (circular)
-        def smoothed(i: int) -> float:
-            return (
-                counts.get((i - 1) % HOURS_PER_WEEK, 0.0)
-                + 2 * counts.get(i, 0.0)
-                + counts.get((i + 1) % HOURS_PER_WEEK, 0.0)
-            )
-
-        candidates = sorted({(h + d) % HOURS_PER_WEEK for h in counts for d in (-1, 0, 1)})
-        peak = max(candidates, key=lambda i: (smoothed(i), -i))
+        peak = _peak_hour(counts)
 
     # cart and browse
     added, removed, bought = _keyed(state, "ca"), _keyed(state, "cr"), _keyed(state, "cb")
@@ -315,31 +323,41 @@ def build_profile(
 
     # consents and contacts
     consents: dict[Channel, bool] = {}
-    for ch in CONSENT_CHANNELS:
-        reg = _keyed(state, "g").get(ch.value)
+    given = _keyed(state, "g")
+    for ch, c in _CONSENT:
+        reg = given.get(c)
         consents[ch] = reg is not None and decode_register(reg)[1] == 0
     tz = time_zone(static.timezone)
     c1: dict[Channel, int] = {}
     c7: dict[Channel, int] = {}
     c30: dict[Channel, int] = {}
+    # rolling: a bucket counts while any of it lies in the last ``window`` days
+    windows = (
+        (now - SECONDS_PER_DAY, c1),
+        (now - 7 * SECONDS_PER_DAY, c7),
+        (now - 30 * SECONDS_PER_DAY, c30),
+    )
     for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
         for key, n in _keyed(state, family).items():
             ch_name, number = key.rsplit("|", 1)
             ch = _CHANNELS[ch_name]
             start = float(number) * span
-            for window, per_channel in ((1, c1), (7, c7), (30, c30)):
-                # rolling: a bucket counts while any of it lies in the last ``window`` days
-                if start + span > now - window * SECONDS_PER_DAY and start <= now:
+            if start > now:
+                continue
+            for since, per_channel in windows:
+                if start + span > since:
                     per_channel[ch] = per_channel.get(ch, 0) + int(n)
     contacts = ContactHistory(
         last_contact_at={
-            Channel(k): dt.datetime.fromtimestamp(v, dt.UTC) for k, v in _keyed(state, "xl").items()
+            _CHANNELS[k]: dt.datetime.fromtimestamp(v, dt.UTC)
+            for k, v in _keyed(state, "xl").items()
         },
         contacts_1d=c1,
         contacts_7d=c7,
         contacts_30d=c30,
         last_refusal_at={
-            Channel(k): dt.datetime.fromtimestamp(v, dt.UTC) for k, v in _keyed(state, "xr").items()
+            _CHANNELS[k]: dt.datetime.fromtimestamp(v, dt.UTC)
+            for k, v in _keyed(state, "xr").items()
         },
     )
 

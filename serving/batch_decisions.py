@@ -34,6 +34,7 @@ preparation when ``nba decide`` finds them), the same seed for the same
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -140,24 +141,30 @@ class BatchJob:
             history = history([p.customer_id for p in profiles])
         decider, contexts = _prepared(self.policy, profiles, self.now, history)
         rows = _Rows()
-        for position, context in enumerate(contexts):
-            profile = context.profile
-            stats = (
-                self.stats.posteriors(response_segment(profile))
-                if isinstance(self.stats, ResponseTable)
-                else self.stats
-            )
-            decision = decider.route(
-                context,
-                usage=running,
-                stats=stats,
-                seed=f"{self.seed}:{profile.customer_id}",
-            ).decision
-            for key, n in decision.consumed.offers_given.items():
-                offers[key] = offers.get(key, 0) + n
-            for key, n in decision.consumed.actions_sent.items():
-                actions[key] = actions.get(key, 0) + n
-            rows.add(decision, profile.timezone, position)
+        scorer = self.policy.scorer if isinstance(self.policy, DecisionPipeline) else None
+        with (
+            scorer.chunk([c.profile for c in contexts])
+            if isinstance(scorer, ModelScorer)
+            else contextlib.nullcontext()
+        ):
+            for position, context in enumerate(contexts):
+                profile = context.profile
+                stats = (
+                    self.stats.posteriors(response_segment(profile))
+                    if isinstance(self.stats, ResponseTable)
+                    else self.stats
+                )
+                decision = decider.route(
+                    context,
+                    usage=running,
+                    stats=stats,
+                    seed=f"{self.seed}:{profile.customer_id}",
+                ).decision
+                for key, n in decision.consumed.offers_given.items():
+                    offers[key] = offers.get(key, 0) + n
+                for key, n in decision.consumed.actions_sent.items():
+                    actions[key] = actions.get(key, 0) + n
+                rows.add(decision, profile.timezone, position)
         return rows.frame()
 
 

@@ -210,3 +210,33 @@ def test_build_is_deterministic(base: RetailDataset) -> None:
     )
     for x, y in zip(a.profiles, b.profiles, strict=True):
         assert dataclasses.asdict(x) == dataclasses.asdict(y)
+
+
+def test_peak_hour_is_where_the_smoothed_activity_peaks_earliest_on_a_tie() -> None:
+    from features.finalise import _peak_hour
+
+    assert _peak_hour({10: 3.0}) == 10
+    # 1-2-1 smoothing: hour 21 (2 + 2 * 2 + 2 = 8) beats the lone 3.5 at hour 40 (7)
+    assert _peak_hour({20: 2.0, 21: 2.0, 22: 2.0, 40: 3.5}) == 21
+    # the week wraps around: Sunday 23:00 and Monday 00:00 are neighbours
+    assert _peak_hour({167: 2.0, 0: 2.0, 80: 2.5}) == 0  # 2 + 2 * 2 (+ 0) against 5
+    assert _peak_hour({30: 1.0, 90: 1.0}) == 30
+
+
+def test_a_build_leaves_the_cycle_collector_as_it_found_it(base: RetailDataset) -> None:
+    import gc
+
+    events = events_frame([("C1", 0, ("web", "product_view"), "P1", None)])
+    data = with_events(base, events)
+    assert gc.isenabled()
+    build_profiles(data, as_of=END.to_pydatetime())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_profiles(data, as_of=END.to_pydatetime())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(KeyError):
+        build_profiles(dataclasses.replace(data, events=data.events.drop(columns="timestamp")))
+    assert gc.isenabled()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.dataset import RetailDataset
@@ -199,3 +202,86 @@ def test_unfitted_models_are_refused() -> None:
         ModelScorer(propensity=ChannelPropensityModel())
     with pytest.raises(ValueError, match="not fitted"):
         ModelScorer(uplift=OfferUpliftModel())
+
+
+def test_predict_hours_equals_predict_at_each_hour_to_the_bit(
+    scorer: ModelScorer, sends: ContactExamples
+) -> None:
+    model = scorer.propensity
+    assert model is not None
+    profiles = [scorer.prepare(c).profile for c in _contexts(sends, 30)]
+    profiles.append(dataclasses.replace(profiles[0], activity_by_hour=()))  # no pattern
+    grid = model.predict_hours(profiles)
+    assert grid.shape == (len(profiles), len(model.channels), 24)
+    day = dt.datetime(2026, 2, 3, tzinfo=dt.UTC)
+    for n, profile in enumerate(profiles):
+        for hour in range(24):
+            alone = model.predict(
+                profile, list(model.channels), [day.replace(hour=hour)] * len(model.channels)
+            )
+            assert np.array_equal(grid[n, :, hour], alone)
+    assert np.std(grid[:, 0, :], axis=1).max() > 0  # the hour matters
+
+
+def test_a_chunk_scores_every_customer_as_alone_without_a_model_call_each(
+    scorer: ModelScorer, sends: ContactExamples, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = scorer.propensity
+    assert model is not None
+    contexts = [scorer.prepare(c) for c in _contexts(sends, 40)]
+    batches = []
+    for k, context in enumerate(contexts):  # sends at every hour of the day and the week
+        at = context.now + dt.timedelta(hours=5 * k)
+        slots = tuple(
+            ChannelSlot(c, SendTime(at + dt.timedelta(hours=i), at, "test"))
+            for i, c in enumerate(TEN_PERCENT.channels)
+        )
+        batches.append(
+            (context, [*_candidates(context), ActionCandidate(TEN_PERCENT, 8.0, None, slots)])
+        )
+    alone = [scorer.score(c, cands) for c, cands in batches]
+    calls = 0
+    predict = model.predict
+
+    def counted(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(model, "predict", counted)
+    with scorer.chunk([c.profile for c, _ in batches]):
+        together = [scorer.score(c, cands) for c, cands in batches]
+        # a profile not of the chunk (an equal copy) is scored alone, and the same
+        other = dataclasses.replace(
+            batches[0][0], profile=dataclasses.replace(batches[0][0].profile)
+        )
+        assert scorer.score(other, batches[0][1]) == alone[0]
+    assert calls == 1
+    assert together == alone
+    assert scorer.score(*batches[1]) == alone[1] and calls == 2  # the chunk is forgotten
+
+
+def test_batch_decisions_with_the_models_equal_those_decided_one_by_one(
+    scorer: ModelScorer, data: RetailDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import serving.batch_decisions as batch
+    from features.batch import build_profiles
+    from nba.pipeline import build_pipeline
+
+    profiles = build_profiles(data, workers=1).profiles
+    assert profiles[0].as_of is not None
+    now = profiles[0].as_of
+    pipeline = build_pipeline(CATALOG, ContactPolicy(), scorer=scorer)
+    monkeypatch.setattr(batch, "CHUNK_SIZE", 150)
+    chunked = batch.decide_audience(profiles, CATALOG, now=now, policy=pipeline, seed=4)
+
+    @contextlib.contextmanager
+    def each_alone(self: ModelScorer, profiles: object) -> Iterator[None]:
+        yield
+
+    monkeypatch.setattr(ModelScorer, "chunk", each_alone)
+    alone = batch.decide_audience(profiles, CATALOG, now=now, policy=pipeline, seed=4)
+    pd.testing.assert_frame_equal(chunked, alone, check_exact=True)
+    contacts = batch.contacts_only(chunked)
+    assert scorer.propensity is not None
+    assert contacts["channel"].isin([c.value for c in scorer.propensity.channels]).sum() > 20

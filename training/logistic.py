@@ -33,7 +33,9 @@ class LinearScorer:
     y_steps: np.ndarray = field(default_factory=lambda: np.array([0.0, 1.0]))
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
-        z = np.clip(matrix @ self.coef + self.intercept, -35.0, 35.0)
+        # a row's score depends on that row alone (a BLAS product's rounding depends on
+        # how many rows are scored together): a batch scores as one request does
+        z = np.clip((matrix * self.coef).sum(axis=1) + self.intercept, -35.0, 35.0)
         return 1.0 / (1.0 + np.exp(-z))
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:

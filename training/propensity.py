@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from nba.channels import OUTBOUND_CHANNELS, Channel
-from nba.profile import CustomerProfile
+from nba.profile import HOURS_PER_WEEK, CustomerProfile
 from training.contact_features import (
     CHANNEL_FEATURES,
     OPEN_CHANNELS,
@@ -217,6 +217,26 @@ class ChannelPropensityModel:
         )
         return scorer.probability(_design(np.asarray(base), index, per, len(self.channels)))
 
+    def predict_hours(self, profiles: Sequence[CustomerProfile]) -> np.ndarray:
+        """P(engage) of each profile on each known channel (:attr:`channels`) at each local
+        hour of the day, shape ``(n, len(channels), 24)``: what :meth:`predict` gives for a
+        send at that hour (the features read only the hour of the day), to the bit, with
+        one design matrix per channel for all the profiles instead of one per profile."""
+        scorer = self._check_fitted()
+        n, k = len(profiles), len(self.channels)
+        out = np.empty((n, k, 24))
+        if n == 0:
+            return out
+        base = np.vstack([profile_features(p) for p in profiles])
+        fits = _hour_fits(profiles)  # (n, 24)
+        rows = np.repeat(np.arange(n), 24)
+        for i, channel in enumerate(self.channels):
+            per = np.vstack([channel_features(p, channel, None) for p in profiles])[rows]
+            per[:, _HOUR_FIT] = fits.reshape(-1)
+            index = np.full(n * 24, i, dtype=np.intp)
+            out[:, i, :] = scorer.probability(_design(base[rows], index, per, k)).reshape(n, 24)
+        return out
+
     def knows(self, channel: Channel) -> bool:
         return channel in self.channels
 
@@ -260,6 +280,28 @@ class ChannelPropensityModel:
         return pd.DataFrame(
             {"customer_id": [x.customer_id for x in profiles], "channel": names, "propensity": p}
         )
+
+
+#: Where :func:`~training.contact_features.hour_fit` sits among the channel features.
+_HOUR_FIT = CHANNEL_FEATURES.index("hour_fit")
+
+
+def _hour_fits(profiles: Sequence[CustomerProfile]) -> np.ndarray:
+    """:func:`~training.contact_features.hour_fit` of each profile at each local hour of the
+    day, shape ``(n, 24)``, with the same operations in the same order (so equal to the bit);
+    1 for a profile without an hour-of-week activity pattern."""
+    out = np.ones((len(profiles), 24))
+    known = [i for i, p in enumerate(profiles) if len(p.activity_by_hour) == HOURS_PER_WEEK]
+    if not known:
+        return out
+    activity = np.array([profiles[i].activity_by_hour for i in known]).reshape(-1, 7, 24)
+    before, after = np.roll(activity, 1, axis=2), np.roll(activity, -1, axis=2)
+    terms = 0.25 * before + 0.5 * activity + 0.25 * after
+    share = np.zeros((len(known), 24))
+    for day in range(7):  # summed day by day, as hour_fit does
+        share += terms[:, day, :]
+    out[known] = 24.0 * share
+    return out
 
 
 def _known_channel(name: str) -> Channel:
