@@ -293,6 +293,11 @@ def decode_hours(code: int) -> str:
     return f"{code // _HOURS_BASE}-{code % _HOURS_BASE}"
 
 
+def encode_hours_register(seconds: float, code: int) -> float:
+    """The ``ph`` register of hours ``code`` declared at ``seconds``."""
+    return seconds * _HOURS_SCALE + code
+
+
 def decode_hours_register(encoded: float) -> tuple[float, str]:
     """``(seconds, hours)`` of a declared-hours register (``ts * 1024 + code``)."""
     seconds = math.floor(encoded / _HOURS_SCALE)
