@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,10 @@ import pandas as pd
 
 from features.batch import compute_states, estimate_priors, statics_of
 from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
-from features.definitions import TIERS, decode_register, encode_register
+from features.definitions import SECONDS_PER_DAY, TIERS, decode_register, encode_register
 from features.finalise import FeaturePriors, build_profile
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
+from features.seasonality import exposure_of_cohorts, month_of_day, store_month_factors
 from features.state import State, states_by_customer, trim_state
 from features.validation import DataContractError, Problem
 from nba.channels import CONSENT_CHANNELS
@@ -208,7 +210,7 @@ def _build(
     persisted = None
     if priors is None:
         persisted = states = states.persist(StorageLevel.MEMORY_AND_DISK)
-        priors = estimate_priors_spark(states)
+        priors = estimate_priors_spark(states, as_of)
     statics = customers.select("customer_id", "timezone", "birth_date")
 
     def finalise(state_rows: pd.DataFrame, static_rows: pd.DataFrame) -> pd.DataFrame:
@@ -244,14 +246,15 @@ def compute_states_spark(
     return _states(customers, events, products, as_of, buckets)
 
 
-def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
+def estimate_priors_spark(states: DataFrame, as_of: dt.datetime) -> FeaturePriors:
     """:func:`features.batch.estimate_priors` of a long state frame, summed by Spark.
 
     Each customer adds ``max(delivered, sent)``, opens and clicks per channel to
     its loyalty tier, and promo, new-product and all purchases to the totals.
     One synthetic state per tier carries the tier's sums, so thresholds and
     ratios stay in ``estimate_priors``; the counts are whole numbers, so the
-    sums are exact in any order.
+    sums are exact in any order. The store's seasonality comes from the shopping days
+    per calendar month and the customers per first-seen day, counted by Spark.
     """
     from pyspark.sql import functions as sf
     from pyspark.sql.functions import pandas_udf
@@ -286,7 +289,24 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
             state[f"eo:{c}"] = total[f"eo:{c}"]
             state[f"ek:{c}"] = total[f"ek:{c}"]
         synthetic[total["tier"]] = state
-    return estimate_priors(synthetic)
+    days = (
+        states.where(sf.col("field").startswith("ad:"))
+        .groupBy(sf.substring("field", 4, 20).alias("day"))
+        .count()
+        .collect()
+    )
+    shopped: Counter[int] = Counter()
+    for row in days:
+        shopped[month_of_day(int(float(row["day"])))] += row["count"]
+    cohorts = (
+        states.where(sf.col("field") == "t0")
+        .groupBy(sf.floor(sf.col("value") / SECONDS_PER_DAY).alias("day"))
+        .count()
+        .collect()
+    )
+    first_seen = {int(row["day"]): int(row["count"]) for row in cohorts}
+    factors = store_month_factors(shopped, exposure_of_cohorts(first_seen, as_of.timestamp()))
+    return dataclasses.replace(estimate_priors(synthetic), month_activity=factors)
 
 
 def build_profiles_from_parquet(

@@ -1,20 +1,31 @@
-"""Playbook scenarios through the real API: what a customer declares online holds online.
+"""Playbook scenarios online: what holds in batch holds through the API and the store.
 
 An ``identify`` carrying ``preferred_channel`` and ``preferred_hours`` changes the
 online profile (real Redis) and the decisions the API then makes, as the same
-columns of the customers table do in batch (``tests/test_scenarios.py``).
+columns of the customers table do in batch (``tests/test_scenarios.py``); a
+seasonal shopper's days, ingested online, make the same seasons as in batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from features.batch import build_profiles
+from features.dataset import RetailDataset
+from features.finalise import FeaturePriors
+from features.online.profiles import OnlineProfiles
+from features.online.redis_store import RedisOnlineStore
+from features.online.store import MemoryOnlineStore, OnlineStore
 from serving.app import create_app
-from tests.api_support import ApiWorld, build_world
+from tests.api_support import ApiWorld, build_world, redis_client
+from tests.test_scenarios import customer, seasonal_shopper
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +113,35 @@ def test_bad_declared_hours_are_rejected_naming_the_trait(api: TestClient, world
     [rejection] = out.json()["rejections"]
     assert rejection["field"] == "traits.preferred_hours"
     assert "'18-21'" in rejection["message"] and "'evening'" in rejection["message"]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_seasonal_months_online_equal_batch(base: RetailDataset, kind: str, tmp_path: Path) -> None:
+    """The shopping days of two years, ingested online as they come, with replays, give
+    the seasonal months the batch build gives (the ``ad`` family through the store,
+    the store's seasonality through the priors it keeps)."""
+    now = dt.datetime(2026, 3, 5, 9, 0, tzinfo=dt.UTC)
+    people = customer(base, created_at="2024-01-10T09:00:00Z", consents=("email",))
+    raw = seasonal_shopper()
+    flat = FeaturePriors()  # one customer: the store's seasons would be theirs
+    data = dataclasses.replace(base, customers=people, events=raw)
+    build = build_profiles(data, as_of=now, priors=flat)
+    [want] = build.profiles
+    assert want.seasonal_months == (4, 10)
+    store: OnlineStore = (
+        MemoryOnlineStore()
+        if kind == "memory"
+        else RedisOnlineStore(redis_client(tmp_path), prefix=f"season{uuid.uuid4().hex[:8]}")
+    )
+    online = OnlineProfiles(store, base.products)
+    start = dt.datetime(2024, 1, 10, 10, 0, tzinfo=dt.UTC)  # just after they signed up
+    empty = dataclasses.replace(base, customers=people, events=raw.iloc[0:0])
+    online.materialise(build_profiles(empty, as_of=start, priors=flat))
+    # as they happen (the store refuses events a week older than the newest), each
+    # batch shuffled and replayed
+    ordered = raw.sort_values("timestamp").reset_index(drop=True)
+    for i in range(0, len(ordered), 4):
+        batch = ordered.iloc[max(i - 2, 0) : i + 4].sample(frac=1.0, random_state=i)
+        online.ingest(batch.reset_index(drop=True))
+    got = online.profile("C1", now)
+    assert got is not None and got.seasonal_months == want.seasonal_months
