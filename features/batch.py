@@ -25,7 +25,6 @@ import pandas as pd
 from features.columnar import ColumnarOps, reduce_ops, states_as_of
 from features.dataset import RetailDataset
 from features.definitions import (
-    SECONDS_PER_DAY,
     FamilyOps,
     ProductCatalog,
     customer_ops,
@@ -33,7 +32,12 @@ from features.definitions import (
     event_ops,
 )
 from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, build_profile
-from features.seasonality import days_by_month, exposure_of_cohorts, store_month_factors
+from features.seasonality import (
+    exposure_of_spans,
+    month_of_day,
+    shopping_span,
+    store_month_factors,
+)
 from features.state import State
 from nba.channels import CONSENT_CHANNELS
 from nba.profile import CustomerProfile
@@ -124,9 +128,9 @@ def compute_states(
     return reduce_ops(ops).long(owners)
 
 
-def estimate_priors(states: dict[str, State], as_of_seconds: float | None = None) -> FeaturePriors:
+def estimate_priors(states: dict[str, State]) -> FeaturePriors:
     """Population rates per loyalty tier and channel, for smoothing thin histories, and
-    the store's seasonality at ``as_of_seconds`` (default: the latest activity).
+    the store's seasonality (shopping days per month of the year).
 
     A segment's rate is used once it rests on :data:`MIN_SEGMENT_MESSAGES`
     messages; below that, profiles fall back to everyone's rate (``"*"``).
@@ -150,9 +154,7 @@ def estimate_priors(states: dict[str, State], as_of_seconds: float | None = None
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
-    shopped, first_seen_days = shopping_days(states)
-    if as_of_seconds is None:
-        as_of_seconds = max((s.get("tv", 0.0) for s in states.values()), default=0.0)
+    shopped, starts, ends = shopping_days(states)
     default = ChannelPrior()
     channels: dict[str, dict[str, ChannelPrior]] = {}
     for (seg, c), (base, opens, clicks) in totals.items():
@@ -167,24 +169,26 @@ def estimate_priors(states: dict[str, State], as_of_seconds: float | None = None
         channels=channels,
         promo_share=promo[0] / promo[2] if promo[2] else FeaturePriors().promo_share,
         new_product_share=promo[1] / promo[2] if promo[2] else FeaturePriors().new_product_share,
-        month_activity=store_month_factors(
-            shopped, exposure_of_cohorts(first_seen_days, as_of_seconds)
-        ),
+        month_activity=store_month_factors(shopped, exposure_of_spans(starts, ends)),
     )
 
 
-def shopping_days(states: dict[str, State]) -> tuple[Counter[int], Counter[int]]:
-    """Everyone's shopping days per calendar month, and customers per first-seen day:
-    the sums :func:`features.seasonality.store_month_factors` reads."""
+def shopping_days(states: dict[str, State]) -> tuple[Counter[int], Counter[int], Counter[int]]:
+    """Everyone's shopping days per calendar month, and how many customers'
+    :func:`~features.seasonality.shopping_span` starts and ends on each day: the sums
+    the store's seasonality is estimated from."""
     shopped: Counter[int] = Counter()
-    first_seen_days: Counter[int] = Counter()
+    starts: Counter[int] = Counter()
+    ends: Counter[int] = Counter()
     for state in states.values():
-        days = [f[3:] for f in state if f.startswith("ad:")]
-        shopped.update(days_by_month(dict.fromkeys(days, 1.0)))
-        t0 = state.get("t0")
-        if t0 is not None:
-            first_seen_days[int(t0 // SECONDS_PER_DAY)] += 1
-    return shopped, first_seen_days
+        days = [int(f[3:]) for f in state if f.startswith("ad:")]
+        if not days:
+            continue
+        shopped.update(month_of_day(d) for d in days)
+        start, end = shopping_span(days, state.get("t0"))
+        starts[start] += 1
+        ends[end] += 1
+    return shopped, starts, ends
 
 
 def build_profiles(
@@ -209,7 +213,7 @@ def build_profiles(
         progress(0.5, 1.0)
     states = reduce_ops(ops).unexpired(stamp.timestamp()).states(owners)
     statics = statics_of(customers)
-    priors = priors or estimate_priors(states, stamp.timestamp())
+    priors = priors or estimate_priors(states)
     ids = customers["customer_id"].tolist()
     jobs = [(cid, states.get(cid, {}), statics[cid], as_of) for cid in ids]
     profiles = finalise_all(jobs, priors, workers=workers, progress=progress)

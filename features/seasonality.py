@@ -108,14 +108,39 @@ def month_exposure(first_seen: float, as_of: float) -> dict[int, float]:
     return out
 
 
-def exposure_of_cohorts(first_seen_days: Mapping[int, int], as_of: float) -> dict[int, float]:
-    """Summed :func:`month_exposure` of customers first seen on each UTC day (day number
-    -> how many), so that a million customers cost one pass per distinct day."""
-    total: dict[int, float] = {}
-    for day, count in first_seen_days.items():
-        for index, share in month_exposure(day * SECONDS_PER_DAY, as_of).items():
-            total[index] = total.get(index, 0.0) + share * count
-    return total
+def shopping_span(day_numbers: list[int], first_seen: float | None) -> tuple[int, int]:
+    """The days ``[start, end)`` a customer counts as known for seasonality: from their
+    first day of shopping (or sign-up, when later: a customers table's sign-up dates
+    may predate the event history) to the day after their last; a customer who stopped
+    (lapsed) has no quiet months afterwards, only a quiet life."""
+    start, end = min(day_numbers), max(day_numbers) + 1
+    if first_seen is not None:
+        start = min(max(start, int(first_seen // SECONDS_PER_DAY)), end - 1)
+    return start, end
+
+
+def exposure_of_spans(starts: Mapping[int, int], ends: Mapping[int, int]) -> dict[int, float]:
+    """Customer-months known per calendar month index, from how many customers'
+    :func:`shopping_span` starts and ends on each day (one pass over the days, however
+    many customers).
+
+    >>> exposure_of_spans({19754: 2}, {19754 + 29: 1, 19754 + 60: 1})  # 2024-02-01
+    {649: 2.0, 650: 1.0}
+    """
+    if not starts:
+        return {}
+    customer_days: Counter[int] = Counter()
+    known = 0
+    for day in range(min(starts), max(ends) + 1):
+        known += starts.get(day, 0) - ends.get(day, 0)
+        if known:
+            customer_days[month_of_day(day)] += known
+    return {index: n / _days_in_month(index) for index, n in customer_days.items()}
+
+
+@functools.lru_cache(maxsize=1024)
+def _days_in_month(index: int) -> int:
+    return round((_month_start(index + 1) - _month_start(index)) / SECONDS_PER_DAY)
 
 
 def store_month_factors(
@@ -124,7 +149,7 @@ def store_month_factors(
     """The store's activity per month of the year (January first), relative to its
     average month: shopping days per known customer-month, from every customer's
     :func:`days_by_month` summed (``activity``, by month index) and their summed
-    exposure (:func:`exposure_of_cohorts`).
+    exposure (:func:`exposure_of_spans`).
 
     >>> activity = {648 + m: (200.0 if m == 11 else 100.0) for m in range(12)}
     >>> [round(f, 2) for f in store_month_factors(activity, dict.fromkeys(activity, 10.0))][10:]
@@ -153,13 +178,11 @@ def seasonal_months(
     """Months of the year (1..12) in which this customer is seasonal, from their ``ad``
     fields (day number text), first seen and ``as_of`` (epoch seconds) and the store's
     :func:`store_month_factors`."""
-    if first_seen is None or len(days) < MIN_TOTAL_DAYS:
+    if len(days) < MIN_TOTAL_DAYS:
         return ()
     activity = days_by_month(days)
-    # known until their last day of shopping: a customer who stopped (lapsed) has no
-    # quiet months of the year afterwards, only a quiet life
-    last = (max(int(float(d)) for d in days) + 1) * SECONDS_PER_DAY
-    exposure = month_exposure(min(first_seen, as_of), min(as_of, max(last, first_seen)))
+    start, end = shopping_span([int(float(d)) for d in days], first_seen)
+    exposure = month_exposure(start * SECONDS_PER_DAY, min(as_of, end * SECONDS_PER_DAY))
     if sum(exposure.values()) < MIN_KNOWN_MONTHS:
         return ()
     weight = {i: share * store[i % MONTHS] for i, share in exposure.items()}

@@ -37,7 +37,7 @@ from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
 from features.definitions import SECONDS_PER_DAY, TIERS, decode_register, encode_register
 from features.finalise import FeaturePriors, build_profile
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
-from features.seasonality import exposure_of_cohorts, month_of_day, store_month_factors
+from features.seasonality import exposure_of_spans, month_of_day, store_month_factors
 from features.state import State, states_by_customer, trim_state
 from features.validation import DataContractError, Problem
 from nba.channels import CONSENT_CHANNELS
@@ -210,7 +210,7 @@ def _build(
     persisted = None
     if priors is None:
         persisted = states = states.persist(StorageLevel.MEMORY_AND_DISK)
-        priors = estimate_priors_spark(states, as_of)
+        priors = estimate_priors_spark(states)
     statics = customers.select("customer_id", "timezone", "birth_date")
 
     def finalise(state_rows: pd.DataFrame, static_rows: pd.DataFrame) -> pd.DataFrame:
@@ -246,7 +246,7 @@ def compute_states_spark(
     return _states(customers, events, products, as_of, buckets)
 
 
-def estimate_priors_spark(states: DataFrame, as_of: dt.datetime) -> FeaturePriors:
+def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
     """:func:`features.batch.estimate_priors` of a long state frame, summed by Spark.
 
     Each customer adds ``max(delivered, sent)``, opens and clicks per channel to
@@ -254,7 +254,7 @@ def estimate_priors_spark(states: DataFrame, as_of: dt.datetime) -> FeaturePrior
     One synthetic state per tier carries the tier's sums, so thresholds and
     ratios stay in ``estimate_priors``; the counts are whole numbers, so the
     sums are exact in any order. The store's seasonality comes from the shopping days
-    per calendar month and the customers per first-seen day, counted by Spark.
+    and the customers' shopping spans, counted by Spark.
     """
     from pyspark.sql import functions as sf
     from pyspark.sql.functions import pandas_udf
@@ -289,24 +289,38 @@ def estimate_priors_spark(states: DataFrame, as_of: dt.datetime) -> FeaturePrior
             state[f"eo:{c}"] = total[f"eo:{c}"]
             state[f"ek:{c}"] = total[f"ek:{c}"]
         synthetic[total["tier"]] = state
-    days = (
-        states.where(sf.col("field").startswith("ad:"))
-        .groupBy(sf.substring("field", 4, 20).alias("day"))
-        .count()
-        .collect()
+    return dataclasses.replace(estimate_priors(synthetic), month_activity=_store_seasons(states))
+
+
+def _store_seasons(states: DataFrame) -> tuple[float, ...]:
+    """:func:`features.seasonality.store_month_factors` of a long state frame: shopping
+    days per day, and customers' shopping spans (``shopping_span``) counted by Spark."""
+    from pyspark.sql import functions as sf
+
+    day = sf.substring("field", 4, 20).cast("long")
+    shopped_days = states.where(sf.col("field").startswith("ad:")).select(
+        "customer_id", day.alias("day")
     )
     shopped: Counter[int] = Counter()
-    for row in days:
-        shopped[month_of_day(int(float(row["day"])))] += row["count"]
-    cohorts = (
-        states.where(sf.col("field") == "t0")
-        .groupBy(sf.floor(sf.col("value") / SECONDS_PER_DAY).alias("day"))
-        .count()
-        .collect()
+    for row in shopped_days.groupBy("day").count().collect():
+        shopped[month_of_day(int(row["day"]))] += int(row["count"])
+    first_seen = states.where(sf.col("field") == "t0").select(
+        "customer_id", sf.floor(sf.col("value") / SECONDS_PER_DAY).alias("t0")
     )
-    first_seen = {int(row["day"]): int(row["count"]) for row in cohorts}
-    factors = store_month_factors(shopped, exposure_of_cohorts(first_seen, as_of.timestamp()))
-    return dataclasses.replace(estimate_priors(synthetic), month_activity=factors)
+    spans = (
+        shopped_days.groupBy("customer_id")
+        .agg(sf.min("day").alias("first"), sf.max("day").alias("last"))
+        .join(first_seen, "customer_id", "left")
+        .select(
+            sf.when(sf.col("t0").isNull(), sf.col("first"))
+            .otherwise(sf.least(sf.greatest("first", "t0"), sf.col("last")))
+            .alias("start"),
+            (sf.col("last") + 1).alias("end"),
+        )
+    )
+    starts = {int(r["start"]): int(r["count"]) for r in spans.groupBy("start").count().collect()}
+    ends = {int(r["end"]): int(r["count"]) for r in spans.groupBy("end").count().collect()}
+    return store_month_factors(shopped, exposure_of_spans(starts, ends))
 
 
 def build_profiles_from_parquet(
