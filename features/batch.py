@@ -154,7 +154,7 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
-    shopped, starts, ends = shopping_days(states)
+    shopped, starts, ends, until = shopping_days(states)
     default = ChannelPrior()
     channels: dict[str, dict[str, ChannelPrior]] = {}
     for (seg, c), (base, opens, clicks) in totals.items():
@@ -169,17 +169,20 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         channels=channels,
         promo_share=promo[0] / promo[2] if promo[2] else FeaturePriors().promo_share,
         new_product_share=promo[1] / promo[2] if promo[2] else FeaturePriors().new_product_share,
-        month_activity=store_month_factors(shopped, exposure_of_spans(starts, ends)),
+        month_activity=store_month_factors(shopped, exposure_of_spans(starts, ends, until)),
     )
 
 
-def shopping_days(states: dict[str, State]) -> tuple[Counter[int], Counter[int], Counter[int]]:
-    """Everyone's shopping days per calendar month, and how many customers'
-    :func:`~features.seasonality.shopping_span` starts and ends on each day: the sums
-    the store's seasonality is estimated from."""
+def shopping_days(
+    states: dict[str, State],
+) -> tuple[Counter[int], Counter[int], Counter[int], int]:
+    """Everyone's shopping days per calendar month, how many customers'
+    :func:`~features.seasonality.shopping_span` starts and ends on each day, and the
+    day after the last shopping day: the sums the store's seasonality is estimated from."""
     shopped: Counter[int] = Counter()
     starts: Counter[int] = Counter()
     ends: Counter[int] = Counter()
+    until = 0
     for state in states.values():
         days = [int(f[3:]) for f in state if f.startswith("ad:")]
         if not days:
@@ -188,7 +191,8 @@ def shopping_days(states: dict[str, State]) -> tuple[Counter[int], Counter[int],
         start, end = shopping_span(days, state.get("t0"))
         starts[start] += 1
         ends[end] += 1
-    return shopped, starts, ends
+        until = max(until, max(days) + 1)
+    return shopped, starts, ends, until
 
 
 def build_profiles(

@@ -58,6 +58,8 @@ MIN_TOTAL_DAYS = 10
 #: Months on each side of a month that make its baseline: a season stands out from
 #: the months around it, a customer's slow drift (growing, lapsing) does not.
 NEIGHBOURS = 3
+#: Days after their last shopping day a customer still counts as known (then lapsed).
+QUIET_DAYS = 60
 
 MONTHS = 12
 SECONDS_PER_DAY = 86_400.0
@@ -111,27 +113,31 @@ def month_exposure(first_seen: float, as_of: float) -> dict[int, float]:
 def shopping_span(day_numbers: list[int], first_seen: float | None) -> tuple[int, int]:
     """The days ``[start, end)`` a customer counts as known for seasonality: from their
     first day of shopping (or sign-up, when later: a customers table's sign-up dates
-    may predate the event history) to the day after their last; a customer who stopped
-    (lapsed) has no quiet months afterwards, only a quiet life."""
-    start, end = min(day_numbers), max(day_numbers) + 1
+    may predate the event history) to :data:`QUIET_DAYS` after their last (the end of
+    the history, at the latest): a customer who stopped (lapsed) has no quiet months
+    afterwards, only a quiet life."""
+    last = max(day_numbers)
+    start, end = min(day_numbers), last + QUIET_DAYS
     if first_seen is not None:
-        start = min(max(start, int(first_seen // SECONDS_PER_DAY)), end - 1)
+        start = min(max(start, int(first_seen // SECONDS_PER_DAY)), last)
     return start, end
 
 
-def exposure_of_spans(starts: Mapping[int, int], ends: Mapping[int, int]) -> dict[int, float]:
+def exposure_of_spans(
+    starts: Mapping[int, int], ends: Mapping[int, int], until: int
+) -> dict[int, float]:
     """Customer-months known per calendar month index, from how many customers'
-    :func:`shopping_span` starts and ends on each day (one pass over the days, however
-    many customers).
+    :func:`shopping_span` starts and ends on each day, up to day ``until`` (the end of
+    the history; one pass over the days, however many customers).
 
-    >>> exposure_of_spans({19754: 2}, {19754 + 29: 1, 19754 + 60: 1})  # 2024-02-01
+    >>> exposure_of_spans({19754: 2}, {19754 + 29: 1, 19754 + 90: 1}, 19754 + 60)  # 2024-02-01
     {649: 2.0, 650: 1.0}
     """
     if not starts:
         return {}
     customer_days: Counter[int] = Counter()
     known = 0
-    for day in range(min(starts), max(ends) + 1):
+    for day in range(min(starts), min(max(ends), until)):
         known += starts.get(day, 0) - ends.get(day, 0)
         if known:
             customer_days[month_of_day(day)] += known

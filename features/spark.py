@@ -37,7 +37,12 @@ from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
 from features.definitions import SECONDS_PER_DAY, TIERS, decode_register, encode_register
 from features.finalise import FeaturePriors, build_profile
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
-from features.seasonality import exposure_of_spans, month_of_day, store_month_factors
+from features.seasonality import (
+    QUIET_DAYS,
+    exposure_of_spans,
+    month_of_day,
+    store_month_factors,
+)
 from features.state import State, states_by_customer, trim_state
 from features.validation import DataContractError, Problem
 from nba.channels import CONSENT_CHANNELS
@@ -315,12 +320,16 @@ def _store_seasons(states: DataFrame) -> tuple[float, ...]:
             sf.when(sf.col("t0").isNull(), sf.col("first"))
             .otherwise(sf.least(sf.greatest("first", "t0"), sf.col("last")))
             .alias("start"),
-            (sf.col("last") + 1).alias("end"),
+            (sf.col("last") + QUIET_DAYS).alias("end"),
+            (sf.col("last") + 1).alias("after"),
         )
+        .cache()
     )
     starts = {int(r["start"]): int(r["count"]) for r in spans.groupBy("start").count().collect()}
     ends = {int(r["end"]): int(r["count"]) for r in spans.groupBy("end").count().collect()}
-    return store_month_factors(shopped, exposure_of_spans(starts, ends))
+    until = int(spans.agg(sf.max("after")).collect()[0][0] or 0)
+    spans.unpersist()
+    return store_month_factors(shopped, exposure_of_spans(starts, ends, until))
 
 
 def build_profiles_from_parquet(
