@@ -5,7 +5,8 @@ real feature code, decides with the example catalog and contact policy through
 :func:`nba.pipeline.build_pipeline`, and prints:
 
 * fresh carts: customers with a cart 1-12 h old and a consented outbound
-  channel, and the share whose decision is a cart reminder due within 12 h;
+  channel, the share whose decision is a cart reminder due within 12 h, and how
+  many others get it later (when a spent daily cap frees);
 * birthdays: customers consented on a birthday channel whose birthday is 0-7 days away, and the
   share who get the birthday action (the others' winning action is listed);
 * channels chosen per action, and seasonal months detected against the truth
@@ -51,7 +52,7 @@ def main() -> None:
     pipeline = build_pipeline(catalog, policy)
     # the action history: the campaign sends of the simulated past are not catalog
     # actions, so every customer starts without one
-    carts = carts_ok = births = births_ok = 0
+    carts = carts_ok = carts_later = births = births_ok = 0
     lost_birthday: collections.Counter[str] = collections.Counter()
     channels: collections.Counter[tuple[str, str]] = collections.Counter()
     chosen: collections.Counter[str] = collections.Counter()
@@ -66,7 +67,9 @@ def main() -> None:
         if profile.cart_items and age is not None and 1 <= age <= 12 and consented:
             carts += 1
             due = first.send_at is not None and first.send_at - now <= dt.timedelta(hours=12)
-            carts_ok += first.action_type.value == "cart_reminder" and due
+            reminded = first.action_type.value == "cart_reminder"
+            carts_ok += reminded and due
+            carts_later += reminded and not due
         birthday = profile.days_to_birthday
         birthday_consent = any(profile.consented(c) for c in catalog["birthday"].channels)
         if birthday is not None and 0 <= birthday <= 7 and birthday_consent:
@@ -78,7 +81,7 @@ def main() -> None:
     print(f"decided {len(build.profiles)} customers at {now:%Y-%m-%d %H:%M} UTC")
     print(
         f"fresh carts (1-12 h, consented): {carts}, reminded within 12 h: {carts_ok}"
-        f" ({carts_ok / max(carts, 1):.0%})"
+        f" ({carts_ok / max(carts, 1):.0%}); reminded later (a spent cap frees): {carts_later}"
     )
     print(
         f"birthday in 0-7 days (consented): {births}, birthday chosen: {births_ok}"
@@ -87,6 +90,7 @@ def main() -> None:
     print("actions chosen:", dict(chosen.most_common()))
     print("channels:", dict(sorted(channels.items())))
     seasonal_scores(sim, build.profiles)
+    print("store's month factors:", [round(f, 2) for f in build.priors.month_activity])
 
 
 def seasonal_scores(sim, profiles) -> None:  # type: ignore[no-untyped-def]

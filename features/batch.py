@@ -17,6 +17,7 @@ import datetime as dt
 import gc
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -33,6 +34,12 @@ from features.definitions import (
     event_ops,
 )
 from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, build_profile
+from features.seasonality import (
+    exposure_of_spans,
+    month_of_day,
+    shopping_span,
+    store_month_factors,
+)
 from features.state import State
 from nba.channels import CONSENT_CHANNELS
 from nba.profile import CustomerProfile
@@ -124,7 +131,8 @@ def compute_states(
 
 
 def estimate_priors(states: dict[str, State]) -> FeaturePriors:
-    """Population rates per loyalty tier and channel, for smoothing thin histories.
+    """Population rates per loyalty tier and channel, for smoothing thin histories, and
+    the store's seasonality (shopping days per month of the year).
 
     A segment's rate is used once it rests on :data:`MIN_SEGMENT_MESSAGES`
     messages; below that, profiles fall back to everyone's rate (``"*"``).
@@ -148,6 +156,7 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
+    shopped, starts, ends, until = shopping_days(states)
     default = ChannelPrior()
     channels: dict[str, dict[str, ChannelPrior]] = {}
     for (seg, c), (base, opens, clicks) in totals.items():
@@ -162,7 +171,30 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         channels=channels,
         promo_share=promo[0] / promo[2] if promo[2] else FeaturePriors().promo_share,
         new_product_share=promo[1] / promo[2] if promo[2] else FeaturePriors().new_product_share,
+        month_activity=store_month_factors(shopped, exposure_of_spans(starts, ends, until)),
     )
+
+
+def shopping_days(
+    states: dict[str, State],
+) -> tuple[Counter[int], Counter[int], Counter[int], int]:
+    """Everyone's shopping days per calendar month, how many customers'
+    :func:`~features.seasonality.shopping_span` starts and ends on each day, and the
+    day after the last shopping day: the sums the store's seasonality is estimated from."""
+    shopped: Counter[int] = Counter()
+    starts: Counter[int] = Counter()
+    ends: Counter[int] = Counter()
+    until = 0
+    for state in states.values():
+        days = [int(f[3:]) for f in state if f.startswith("ad:")]
+        if not days:
+            continue
+        shopped.update(month_of_day(d) for d in days)
+        start, end = shopping_span(days, state.get("t0"))
+        starts[start] += 1
+        ends[end] += 1
+        until = max(until, max(days) + 1)
+    return shopped, starts, ends, until
 
 
 def build_profiles(

@@ -69,6 +69,19 @@ ACTIVITY_EVENTS: frozenset[EventType] = frozenset(
     }
 )
 
+#: Events that show a customer shopping (seasonality): not the answers to messages.
+SHOPPING_EVENTS: frozenset[EventType] = frozenset(
+    {
+        EventType.PRODUCT_VIEW,
+        EventType.SEARCH,
+        EventType.ADD_TO_CART,
+        EventType.CHECKOUT_STARTED,
+        EventType.PURCHASE,
+        EventType.STORE_VISIT,
+        EventType.CLICK_COLLECT_PICKUP,
+    }
+)
+
 #: A product counts as new for this many days after its launch (early adopters).
 NEW_PRODUCT_DAYS = 30
 #: Default time spent on one product view, when the event does not say.
@@ -138,6 +151,9 @@ FAMILIES: dict[str, Family] = {
         Family("pd", Op.SUM, KeyKind.DAY, "purchases per day", retention_days=90),
         Family("rd", Op.SUM, KeyKind.DAY, "revenue per day", retention_days=90),
         Family("pm", Op.SUM, KeyKind.MONTH, "purchases per local month of year"),
+        # days with shopping, by local day number, for two years: the evidence of seasonal
+        # buyers (features.seasonality); purchases alone are too few, events come in bursts
+        Family("ad", Op.MAX, KeyKind.DAY, "shopped on this local day", retention_days=731),
         Family("c", Op.SUM, KeyKind.CATEGORY, "decayed category interest"),
         Family("b", Op.SUM, KeyKind.BRAND, "decayed brand interest"),
         Family("h", Op.SUM, KeyKind.HOUR_OF_WEEK, "activity per local hour of week"),
@@ -237,6 +253,28 @@ def local_parts(seconds: np.ndarray, timezones: np.ndarray) -> tuple[np.ndarray,
     return how, month
 
 
+def local_days(seconds: np.ndarray, timezones: np.ndarray) -> np.ndarray:
+    """Local day numbers (days since 1970-01-01 in each IANA ``timezones``) of UTC epoch
+    seconds; vectorised per distinct zone."""
+    days = np.zeros(len(seconds), dtype=np.int64)
+    utc = pd.to_datetime(seconds, unit="s", utc=True)
+    zones = pd.Categorical(timezones)
+    for code, tz in enumerate(zones.categories):
+        mask = zones.codes == code
+        offset = utc[mask].tz_convert(tz).tz_localize(None) - utc[mask].tz_localize(None)
+        days[mask] = (seconds[mask] + offset.total_seconds().to_numpy().astype(np.int64)) // (
+            SECONDS_PER_DAY
+        )
+    return days
+
+
+def local_day(local: dt.datetime) -> int:
+    """The local day number of an aware moment (see :func:`local_days`)."""
+    return local.date().toordinal() - _EPOCH_ORDINAL
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
 #: Below this many events, per-event Python is faster than pandas (online batches).
 SMALL_BATCH = 256
 
@@ -291,6 +329,11 @@ def encode_hours(text: str) -> int | None:
 def decode_hours(code: int) -> str:
     """The declared hours ``start-end`` of :func:`encode_hours`."""
     return f"{code // _HOURS_BASE}-{code % _HOURS_BASE}"
+
+
+def encode_hours_register(seconds: float, code: int) -> float:
+    """The ``ph`` register of hours ``code`` declared at ``seconds``."""
+    return seconds * _HOURS_SCALE + code
 
 
 def decode_hours_register(encoded: float) -> tuple[float, str]:
@@ -391,6 +434,8 @@ def event_ops(
     yield _ops("tv", rows[activity], 0, t[activity].astype(float))
     how, _ = local_parts(t[activity], tz[activity])
     yield _ops("h", rows[activity], how, 1.0)
+    shopping = of(*SHOPPING_EVENTS)
+    yield _ops("ad", rows[shopping], local_days(t[shopping], tz[shopping]), 1.0)
 
     purchase = of(EventType.PURCHASE)
     pr = rows[purchase]
@@ -611,6 +656,7 @@ _WITHDRAW = frozenset(
     {EventType.UNSUBSCRIBE.value, EventType.COMPLAINT.value, EventType.SMS_STOP.value}
 )
 _ACTIVITY = frozenset(e.value for e in ACTIVITY_EVENTS)
+_SHOPPING = frozenset(e.value for e in SHOPPING_EVENTS)
 _AFFINITY = {e.value: w for e, w in AFFINITY_WEIGHTS.items() if w > 0}
 _COUNTED = {
     EventType.MESSAGE_SENT.value: "es",
@@ -682,11 +728,13 @@ def single_event_ops(
     ops: list[tuple[str, float]] = [("n", 1.0), ("t0", float(ts))]
     fts = float(ts)
     local: dt.datetime | None = None
-    if event_type in _ACTIVITY or event_type == EventType.PURCHASE.value:
+    if event_type in _ACTIVITY or event_type in _SHOPPING:
         local = dt.datetime.fromtimestamp(ts, time_zone(timezone))
     if event_type in _ACTIVITY:
         ops.append(("tv", fts))
         ops.append((f"h:{local.weekday() * 24 + local.hour}", 1.0))  # type: ignore[union-attr]
+    if event_type in _SHOPPING:
+        ops.append((f"ad:{local_day(local)}", 1.0))  # type: ignore[arg-type]
     has_product = product_id is not None
     category = catalog.category.get(product_id) if has_product else None  # type: ignore[arg-type]
     if event_type == EventType.PURCHASE.value:

@@ -23,6 +23,7 @@ from features.definitions import (
     decode_register,
     time_zone,
 )
+from features.seasonality import seasonal_months
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.profile import (
     HOURS_PER_WEEK,
@@ -65,6 +66,9 @@ class FeaturePriors:
     channels: Mapping[str, Mapping[str, ChannelPrior]] = field(default_factory=dict)
     promo_share: float = 0.2
     new_product_share: float = 0.1
+    #: the store's shopping days per month of the year (January first) over its average
+    #: month (:func:`features.seasonality.store_month_factors`)
+    month_activity: tuple[float, ...] = (1.0,) * 12
 
     def channel(self, segment: str, channel: str) -> ChannelPrior:
         for seg in (segment, "*"):
@@ -310,16 +314,7 @@ def build_profile(
     else:
         phase = JourneyPhase.DISCOVERY
 
-    # seasonality: months with at least twice their uniform share of purchases
-    months = _keyed(state, "pm")
-    month_total = sum(months.values())
-    seasonal = (
-        tuple(
-            sorted(int(float(m)) for m, n in months.items() if n >= 2 and n / month_total >= 2 / 12)
-        )
-        if month_total >= 4
-        else ()
-    )
+    seasonal = seasonal_months(_keyed(state, "ad"), first_seen, now, priors.month_activity)
 
     # consents and contacts
     consents: dict[Channel, bool] = {}

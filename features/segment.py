@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from features.contract import EventRecord, LoyaltyTier, is_known_timezone
+from features.definitions import encode_hours, encode_hours_register
 from nba.channels import CONSENT_CHANNELS, Channel, parse_channel
 from nba.events import EventType
 
@@ -85,6 +86,22 @@ class CustomerPatch(BaseModel):
     consents: dict[Channel, bool] = {}
     consent_changed_at: AwareDatetime | None = None
     preferred_channel: Channel | None = None
+    #: declared contact hours, local ``"18-21"``
+    preferred_hours: str | None = None
+    #: when the preferences were declared (the message's time)
+    declared_at: AwareDatetime | None = None
+
+    def preference_ops(self, at: int) -> list[tuple[str, float]]:
+        """State ops of the declared channel and hours, stamped ``at`` (epoch seconds) like
+        a customers-table row (the latest declaration wins), as
+        :func:`features.definitions.customer_ops` stamps them."""
+        ops: list[tuple[str, float]] = []
+        if self.preferred_channel is not None:
+            ops.append((f"pc:{self.preferred_channel.value}", float(at)))
+        code = None if self.preferred_hours is None else encode_hours(self.preferred_hours)
+        if code is not None:
+            ops.append(("ph", encode_hours_register(at, code)))
+        return ops
 
 
 def _user_id(message: dict[str, Any]) -> str:
@@ -168,7 +185,8 @@ def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
 
     Recognised traits: ``createdAt``, ``timezone`` (or ``context.timezone``),
     ``birthday``, ``gender``, ``address.city``, ``loyalty_tier``,
-    ``preferred_channel`` and ``consent_<channel>`` booleans.
+    ``preferred_channel``, ``preferred_hours`` (local, ``"18-21"``) and
+    ``consent_<channel>`` booleans.
     """
     if message.get("type", "identify") != "identify":
         raise SegmentMappingError("type", f"expected 'identify', got {message.get('type')!r}")
@@ -194,14 +212,23 @@ def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
         "consents": consents,
         "consent_changed_at": message.get("timestamp") if consents else None,
         "preferred_channel": traits.get("preferred_channel"),
+        "preferred_hours": traits.get("preferred_hours"),
     }
+    if fields["preferred_channel"] is not None or fields["preferred_hours"] is not None:
+        fields["declared_at"] = message.get("timestamp")
     if isinstance(fields["birth_date"], str) and "T" in fields["birth_date"]:
         fields["birth_date"] = fields["birth_date"].split("T")[0]
     try:
         patch = CustomerPatch(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise SegmentMappingError(f"traits.{err['loc'][0]}", err["msg"]) from None
+        where = "timestamp" if err["loc"][0] == "declared_at" else f"traits.{err['loc'][0]}"
+        raise SegmentMappingError(where, err["msg"]) from None
     if patch.timezone is not None and not is_known_timezone(patch.timezone):
         raise SegmentMappingError("traits.timezone", f"unknown IANA time zone {patch.timezone!r}")
+    if patch.preferred_hours is not None and encode_hours(patch.preferred_hours) is None:
+        raise SegmentMappingError(
+            "traits.preferred_hours",
+            f"expected local hours such as '18-21', got {patch.preferred_hours!r}",
+        )
     return patch

@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,15 @@ import pandas as pd
 
 from features.batch import compute_states, estimate_priors, statics_of
 from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
-from features.definitions import TIERS, decode_register, encode_register
+from features.definitions import SECONDS_PER_DAY, TIERS, decode_register, encode_register
 from features.finalise import FeaturePriors, build_profile
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
+from features.seasonality import (
+    QUIET_DAYS,
+    exposure_of_spans,
+    month_of_day,
+    store_month_factors,
+)
 from features.state import State, states_by_customer, trim_state
 from features.validation import DataContractError, Problem
 from nba.channels import CONSENT_CHANNELS
@@ -251,7 +258,8 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
     its loyalty tier, and promo, new-product and all purchases to the totals.
     One synthetic state per tier carries the tier's sums, so thresholds and
     ratios stay in ``estimate_priors``; the counts are whole numbers, so the
-    sums are exact in any order.
+    sums are exact in any order. The store's seasonality comes from the shopping days
+    and the customers' shopping spans, counted by Spark.
     """
     from pyspark.sql import functions as sf
     from pyspark.sql.functions import pandas_udf
@@ -286,7 +294,42 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
             state[f"eo:{c}"] = total[f"eo:{c}"]
             state[f"ek:{c}"] = total[f"ek:{c}"]
         synthetic[total["tier"]] = state
-    return estimate_priors(synthetic)
+    return dataclasses.replace(estimate_priors(synthetic), month_activity=_store_seasons(states))
+
+
+def _store_seasons(states: DataFrame) -> tuple[float, ...]:
+    """:func:`features.seasonality.store_month_factors` of a long state frame: shopping
+    days per day, and customers' shopping spans (``shopping_span``) counted by Spark."""
+    from pyspark.sql import functions as sf
+
+    day = sf.substring("field", 4, 20).cast("long")
+    shopped_days = states.where(sf.col("field").startswith("ad:")).select(
+        "customer_id", day.alias("day")
+    )
+    shopped: Counter[int] = Counter()
+    for row in shopped_days.groupBy("day").count().collect():
+        shopped[month_of_day(int(row["day"]))] += int(row["count"])
+    first_seen = states.where(sf.col("field") == "t0").select(
+        "customer_id", sf.floor(sf.col("value") / SECONDS_PER_DAY).alias("t0")
+    )
+    spans = (
+        shopped_days.groupBy("customer_id")
+        .agg(sf.min("day").alias("first"), sf.max("day").alias("last"))
+        .join(first_seen, "customer_id", "left")
+        .select(
+            sf.when(sf.col("t0").isNull(), sf.col("first"))
+            .otherwise(sf.least(sf.greatest("first", "t0"), sf.col("last")))
+            .alias("start"),
+            (sf.col("last") + QUIET_DAYS).alias("end"),
+            (sf.col("last") + 1).alias("after"),
+        )
+        .cache()
+    )
+    starts = {int(r["start"]): int(r["count"]) for r in spans.groupBy("start").count().collect()}
+    ends = {int(r["end"]): int(r["count"]) for r in spans.groupBy("end").count().collect()}
+    until = int(spans.agg(sf.max("after")).collect()[0][0] or 0)
+    spans.unpersist()
+    return store_month_factors(shopped, exposure_of_spans(starts, ends, until))
 
 
 def build_profiles_from_parquet(

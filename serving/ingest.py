@@ -6,8 +6,9 @@ An item is a contract event (``event_id``, ``customer_id``, ``timestamp``,
 field at fault and the rest are applied. Events are applied to the online
 profiles before the answer (the next decision sees them) and are idempotent by
 event id (a retried batch counts as duplicates). An ``identify`` updates the
-customer's time zone and birth date, and its ``consent_<channel>`` traits become
-``opt_in`` / ``unsubscribe`` events, so consent has one history.
+customer's time zone, birth date and declared channel and hours, and its
+``consent_<channel>`` traits become ``opt_in`` / ``unsubscribe`` events, so consent
+has one history.
 
 Outcome events (opened, clicked, purchase, unsubscribe, complaint) are then joined
 to the decision their ``decision_id`` names, or to the latest send to the customer
@@ -36,7 +37,7 @@ from features.online.contact_state import ContactState
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from features.online.response_stats import AttributionResult, Outcome, RedisResponseStats
-from features.online.store import storable
+from features.online.store import EventOps, storable
 from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
 from nba.events import EventType
 from serving.decisions import POPULARITY_POINTS
@@ -341,8 +342,16 @@ class EventIngestor:
             raise
 
     def _apply_patches(self, patches: Sequence[CustomerPatch]) -> None:
+        declared = []
         for patch in patches:
             if patch.timezone is not None or patch.birth_date is not None:
                 self.profiles.update_customer(
                     patch.customer_id, timezone=patch.timezone, birth_date=patch.birth_date
                 )
+            at = int((patch.declared_at or self.clock()).timestamp())
+            ops = patch.preference_ops(at)
+            if ops:  # maximum registers: a replayed identify changes nothing
+                eid = f"{patch.customer_id}:preferences:{at}"
+                declared.append(EventOps(patch.customer_id, eid, at, tuple(ops)))
+        if declared:
+            self.profiles.store.apply(declared)

@@ -293,6 +293,7 @@ FIELDS = st.one_of(
         lambda f, d: f"{f}:{d}", st.sampled_from(["pd", "rd"]), st.integers(_DAY0, _DAY0 + 99)
     ),
     st.builds(lambda h: f"vm:{h}", st.integers(24 * _DAY0, 24 * (_DAY0 + 99))),
+    st.builds(lambda d: f"ad:{d}", st.integers(_DAY0 - 800, _DAY0 + 99)),  # 731 days kept
     st.builds(
         lambda f, c: f"{f}:{c}",
         st.sampled_from(["es", "ed", "g", "xl", "pc"]),

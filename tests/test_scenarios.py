@@ -20,6 +20,7 @@ import pytest
 from features.batch import build_profiles
 from features.contract import EVENTS
 from features.dataset import RetailDataset
+from features.finalise import FeaturePriors
 from features.validation import validate_table
 from nba.catalog import Catalog, parse_catalog
 from nba.channels import Channel
@@ -99,10 +100,14 @@ def events(*rows: tuple[object, ...]) -> pd.DataFrame:
 
 
 def profile_at(
-    base: RetailDataset, customers: pd.DataFrame, raw: pd.DataFrame, now: dt.datetime
+    base: RetailDataset,
+    customers: pd.DataFrame,
+    raw: pd.DataFrame,
+    now: dt.datetime,
+    priors: FeaturePriors | None = None,
 ) -> CustomerProfile:
     data = dataclasses.replace(base, customers=customers, events=raw)
-    [profile] = build_profiles(data, as_of=now, workers=1).profiles
+    [profile] = build_profiles(data, as_of=now, priors=priors, workers=1).profiles
     return profile
 
 
@@ -151,6 +156,45 @@ def test_birthday_in_the_week_before_the_day_is_chosen(base: RetailDataset) -> N
     # and a week later the window has closed
     later = profile_at(base, people, raw, now + dt.timedelta(days=8))
     assert "birthday" not in decide(later, now + dt.timedelta(days=8)).eligible_action_ids
+
+
+def seasonal_shopper() -> pd.DataFrame:
+    """Two years of a customer who shops in April and October (six days each, a purchase
+    among them) and otherwise drops by once every other month."""
+    rows: list[tuple[object, ...]] = []
+    for year in (2024, 2025):
+        for month in (4, 10):
+            rows += [
+                (f"{year}-{month:02d}-{d:02d}T18:00:00Z", "web", "product_view", "P1")
+                for d in (2, 5, 9, 14, 20, 26)
+            ]
+            rows.append((f"{year}-{month:02d}-26T18:10:00Z", "web", "purchase", "P1"))
+        for month in (1, 3, 6, 8, 12):
+            rows.append((f"{year}-{month:02d}-15T18:00:00Z", "web", "product_view", "P2"))
+    return events(*rows)
+
+
+def test_seasonal_anticipation_a_month_ahead_of_the_season(base: RetailDataset) -> None:
+    """Shopping days of two years (not a hand-set profile) make April and October this
+    customer's months; on 5 March the April preview is chosen. In a store where everyone
+    is busy in April and October, those months mark no one in particular."""
+    now = dt.datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+    people = customer(base, created_at="2024-01-10T09:00:00Z", consents=("email",))
+    flat_store = FeaturePriors()  # a store without seasons of its own
+    profile = profile_at(base, people, seasonal_shopper(), now, priors=flat_store)
+    assert profile.seasonal_months == (4, 10)
+    decision = decide(profile, now)
+    [chosen] = decision.actions
+    assert chosen.action_id == "seasonal_anticipation" and chosen.channel == Channel.EMAIL
+    assert "seasonal_anticipation" not in decide(profile, now.replace(month=5)).eligible_action_ids
+    busy = tuple(3.0 if m in (4, 10) else 0.6 for m in range(1, 13))
+    seasonal_store = dataclasses.replace(flat_store, month_activity=busy)
+    assert profile_at(base, people, seasonal_shopper(), now, seasonal_store).seasonal_months == ()
+    # one season seen (a customer of six months) is no evidence of seasons yet
+    recent = customer(base, created_at="2025-09-01T09:00:00Z", consents=("email",))
+    raw = seasonal_shopper()
+    since = raw[raw["timestamp"] >= pd.Timestamp("2025-09-01", tz="UTC")]
+    assert profile_at(base, recent, since, now, priors=flat_store).seasonal_months == ()
 
 
 # ---------------------------------------------------------------- abandoned cart
@@ -337,6 +381,28 @@ def test_rolling_daily_cap_defers_the_reminder_until_it_frees(base: RetailDatase
     assert why.message.endswith(
         "the caps free up at 2026-03-11 07:20 UTC, after the action expires"
     )
+
+
+def test_cart_after_the_days_email_waits_for_the_cap_not_lost(base: RetailDataset) -> None:
+    """An e-mail-only customer got the evening's campaign at 19:20 (Paris) and leaves a
+    cart at 21:00. The reminder is the day's most valuable message, but the promise of
+    one e-mail a day holds: it waits until the campaign leaves the rolling 24 hours,
+    20:20 the next evening, within its day of validity, rather than never being sent
+    (the cart is past 12 h by then, so a fresh decision then still sends it)."""
+    now = dt.datetime(2026, 3, 4, 21, 0, tzinfo=UTC)  # Wednesday 22:00 in Paris
+    people = customer(base, consents=("email",))
+    raw = events(
+        ("2026-03-04T18:20:00Z", "email", "message_sent", None),
+        ("2026-03-04T20:00:00Z", "web", "add_to_cart", "P1"),
+    )
+    decision = decide(profile_at(base, people, raw, now), now)
+    [chosen] = decision.actions
+    assert chosen.action_id == "cart_reminder_1" and chosen.channel == Channel.EMAIL
+    assert chosen.send_at == dt.datetime(2026, 3, 5, 19, 20, tzinfo=UTC)
+    assert "once the rolling cap frees" in chosen.timing_basis
+    later = dt.datetime(2026, 3, 5, 19, 30, tzinfo=UTC)  # the cart is 23.5 h old
+    [again] = decide(profile_at(base, people, raw, later), later).actions
+    assert again.action_id == "cart_reminder_1" and again.send_at == later
 
 
 # ---------------------------------------------------------------- click and collect

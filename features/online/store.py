@@ -92,6 +92,7 @@ def priors_to_json(priors: FeaturePriors) -> str:
             },
             "promo_share": priors.promo_share,
             "new_product_share": priors.new_product_share,
+            "month_activity": list(priors.month_activity),
         },
         sort_keys=True,
     )
@@ -106,6 +107,8 @@ def priors_from_json(text: str) -> FeaturePriors:
         },
         promo_share=raw["promo_share"],
         new_product_share=raw["new_product_share"],
+        # priors written before the store's seasonality was estimated: a flat year
+        month_activity=tuple(raw.get("month_activity", FeaturePriors().month_activity)),
     )
 
 
