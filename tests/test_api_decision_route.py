@@ -26,9 +26,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
 
 @pytest.fixture(scope="module")
 def api(world: ApiWorld) -> Iterator[TestClient]:
-    app = create_app(
-        world.settings(rate_limits={}), client=world.client, registry=world.registry
-    )
+    app = create_app(world.settings(rate_limits={}), client=world.client, registry=world.registry)
     # the same endpoint function, read by FastAPI's own solver
     app.router.add_api_route(REFERENCE, decide, methods=["POST"])
     with TestClient(app) as client:
@@ -99,7 +97,9 @@ BODY = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     context=st.dictionaries(
         st.sampled_from(["channel", "timestamp", "max_actions", "actions", "session", "x"]), BODY
