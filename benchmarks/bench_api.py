@@ -247,9 +247,15 @@ def _pinned(cpu: int | None) -> Callable[[], None] | None:
 
 @contextlib.contextmanager
 def server(
-    target: str, env: dict[str, str], cpu: int | None, health: str, workers: int = 1
+    target: str,
+    env: dict[str, str],
+    cpu: int | None,
+    health: str,
+    workers: int = 1,
+    root: Path = ROOT,
 ) -> Iterator[tuple[str, int]]:
-    """``uvicorn TARGET --factory --workers N --no-access-log`` on a free port."""
+    """``uvicorn TARGET --factory --workers N --no-access-log`` on a free port, imported
+    from the source tree ``root`` (this one by default)."""
     port = _free_port()
     proc = subprocess.Popen(
         [
@@ -268,8 +274,8 @@ def server(
             "--port",
             str(port),
         ],
-        cwd=ROOT,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        cwd=root,
+        env={**os.environ, **env, "PYTHONPATH": str(root)},
         preexec_fn=_pinned(cpu),  # sets the CPU affinity only
     )
     base = f"http://127.0.0.1:{port}"

@@ -7,7 +7,9 @@ Targets, each started in turn under the same uvicorn with ``--workers N``:
   deployed);
 * ``/bare`` (:mod:`benchmarks.bare_app`): one ``GET`` of the same customer state
   through FastAPI, the same request model, Redis client and JSON encoder (orjson);
-* ``/bare-raw``: the floor, the same read with the body parsed by orjson.
+* ``/bare-raw``: the floor, the same read with the body parsed by orjson;
+* with ``--baseline-src DIR``, ``api-base``: the API imported from another source tree
+  (e.g. ``git archive`` of the branch point), to compare two versions in one run.
 
 Two loads per target and round:
 
@@ -43,10 +45,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_api import build, loadavg, machine, open_loop, redis_server, server
+from benchmarks.bench_api import ROOT, build, loadavg, machine, open_loop, redis_server, server
 
 TARGETS = ("api", "bare", "bare-raw")
-PATHS = {"api": "/v1/decisions", "bare": "/bare", "bare-raw": "/bare-raw"}
+PATHS = {
+    "api": "/v1/decisions",
+    "api-base": "/v1/decisions",
+    "bare": "/bare",
+    "bare-raw": "/bare-raw",
+}
 
 LUA = """
 local ids = {%(ids)s}
@@ -133,7 +140,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
     parser.add_argument("--open-seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument(
+        "--baseline-src", type=Path, default=None, help="also serve the API from this tree"
+    )
     args = parser.parse_args()
+    targets = TARGETS if args.baseline_src is None else ("api", "api-base", *TARGETS[1:])
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
 
@@ -147,14 +158,14 @@ def main() -> None:
         world = build(args, url, folder)
         ids = random.Random(args.seed).sample(world.customer_ids, min(500, len(world.customer_ids)))
         scripts = {}
-        for name in TARGETS:
+        for name in targets:
             script = folder / f"{name}.lua"
             script.write_text(
                 LUA
                 % {
                     "ids": ", ".join(json.dumps(i) for i in ids),
                     "path": PATHS[name],
-                    "auth": world.api_key if name == "api" else "",
+                    "auth": world.api_key if name.startswith("api") else "",
                     "seed": args.seed,
                 }
             )
@@ -171,19 +182,18 @@ def main() -> None:
         bare_env = {"BARE_REDIS_URL": world.redis_url, "BARE_PREFIX": world.prefix}
         for workers in args.workers:
             for repeat in range(args.repeats):
-                for name in TARGETS:
-                    target = (
-                        "serving.app:create_app"
-                        if name == "api"
-                        else "benchmarks.bare_app:create_app"
-                    )
-                    env = api_env if name == "api" else bare_env
-                    with server(target, env, None, "/healthz", workers=workers) as (base, _):
+                for name in targets:
+                    api = name.startswith("api")
+                    target = "serving.app:create_app" if api else "benchmarks.bare_app:create_app"
+                    root = args.baseline_src.resolve() if name == "api-base" else ROOT
+                    with server(
+                        target, api_env if api else bare_env, None, "/healthz", workers, root
+                    ) as (base, _):
                         run_wrk(
                             base, scripts[name], argparse.Namespace(connections=4, seconds=2)
                         )  # warm-up
                         measured = run_wrk(base, scripts[name], args)
-                        key = world.api_key if name == "api" else ""
+                        key = world.api_key if api else ""
                         opened = asyncio.run(run_open_loop(base, PATHS[name], ids, key, args))
                     results["runs"].append(
                         {
@@ -201,13 +211,15 @@ def main() -> None:
                         flush=True,
                     )
     results["loadavg_after"] = loadavg()
-    print(markdown(results, args))
+    print(markdown(results, args, targets))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
 
 
-def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
+def markdown(
+    results: dict[str, Any], args: argparse.Namespace, targets: tuple[str, ...] = TARGETS
+) -> str:
     lines = [
         f"wrk -t1 -c{args.connections} -d{args.seconds}s and an open loop of {args.rate:g} "
         f"requests/s for {args.open_seconds:g} s, {args.customers:,} customers, medians of "
@@ -219,7 +231,7 @@ def markdown(results: dict[str, Any], args: argparse.Namespace) -> str:
     ]
     for workers in args.workers:
         medians = {}
-        for name in TARGETS:
+        for name in targets:
             runs = [r for r in results["runs"] if r["target"] == name and r["workers"] == workers]
             medians[name] = {
                 **{

@@ -122,6 +122,7 @@ class DecisionService:
         self.contacts = contacts
         self.gate = gate
         self.catalog = catalog
+        self._action_ids = frozenset(catalog.ids)
         self.contact_policy = contact_policy
         self.models = models
         self.metrics = metrics
@@ -162,11 +163,11 @@ class DecisionService:
     def restriction(self, context: DecisionContext) -> Restriction | None:
         ids = None
         if context.actions is not None:
-            unknown = sorted(set(context.actions) - set(self.catalog.ids))
+            unknown = sorted(set(context.actions) - self._action_ids)
             if unknown:
                 raise InvalidRequestError(
                     f"context.actions: unknown action ids {unknown} (the catalog has "
-                    f"{len(self.catalog.ids)} actions; GET /docs lists none of them by design)"
+                    f"{len(self._action_ids)} actions; GET /docs lists none of them by design)"
                 )
             ids = frozenset(context.actions)
         channels = None if context.channel is None else frozenset({context.channel})
@@ -232,7 +233,7 @@ class DecisionService:
         ctx = CustomerContext(
             profile, now, session=_session(context, now), action_history=dict(read.history)
         )
-        max_actions = min(context.max_actions, len(self.catalog.ids))
+        max_actions = min(context.max_actions, len(self._action_ids))
         seed: int | str = idempotency_key or secrets.token_hex(8)
         segment = response_segment(profile)
         stats = None if table is None else table.posteriors(segment)

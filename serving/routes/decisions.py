@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from serving.deps import (
     V1_ERRORS,
     Decide,
     IdempotencyKey,
+    authorised,
     caller_of,
     check_actions,
+    idempotency_key_of,
+    json_body,
     over_limit,
 )
 from serving.schemas import (
@@ -23,11 +31,28 @@ from serving.schemas import (
 router = APIRouter(tags=["decisions"], responses=V1_ERRORS)
 
 
-@router.post(
-    "/v1/decisions",
-    summary="Next best action(s) for one customer",
-    response_model=DecisionResponse,
-)
+class DecisionRoute(APIRoute):
+    """``POST /v1/decisions`` without FastAPI's dependency solver on the hot path.
+
+    The OpenAPI schema comes from :func:`decide`'s signature, as for any route; a request
+    is read by :func:`serving.deps.json_body`, :func:`serving.deps.authorised` and
+    :func:`serving.deps.idempotency_key_of`, which answer what the declared parameters
+    would (the same errors, in the same order) for a fraction of the CPU."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        async def handle(request: Request) -> Response:
+            errors: list[Any] = []
+            body = await json_body(request, DecisionRequest, errors)
+            runtime = authorised(request, "decide")
+            header_errors: list[Any] = []
+            idempotency_key = idempotency_key_of(request, header_errors)
+            if body is None or errors or header_errors:
+                raise RequestValidationError(header_errors + errors)  # FastAPI's order
+            return await decide(body, runtime, request, idempotency_key)
+
+        return handle
+
+
 async def decide(
     body: DecisionRequest,
     runtime: Decide,
@@ -48,6 +73,16 @@ async def decide(
     if answer.logged is not None:
         await runtime.log.append([answer.logged])
     return Response(answer.body, media_type="application/json")
+
+
+router.add_api_route(
+    "/v1/decisions",
+    decide,
+    methods=["POST"],
+    summary="Next best action(s) for one customer",
+    response_model=DecisionResponse,
+    route_class_override=DecisionRoute,
+)
 
 
 @router.post("/v1/decisions/batch", summary="Decisions for many customers with one context")

@@ -1,0 +1,113 @@
+"""``POST /v1/decisions`` reads its requests without FastAPI's dependency solver
+(:class:`serving.routes.decisions.DecisionRoute`): it must answer every request as the
+same endpoint declared the ordinary FastAPI way does (same status, same error body)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from serving.app import create_app
+from serving.routes.decisions import decide
+from tests.api_support import ApiWorld, build_world
+
+REFERENCE = "/reference/decisions"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
+    return build_world(tmp_path_factory.mktemp("route"), customers=30, days=10)
+
+
+@pytest.fixture(scope="module")
+def api(world: ApiWorld) -> Iterator[TestClient]:
+    app = create_app(world.settings(rate_limits={}), client=world.client, registry=world.registry)
+    # the same endpoint function, read by FastAPI's own solver
+    app.router.add_api_route(REFERENCE, decide, methods=["POST"])
+    with TestClient(app) as client:
+        yield client
+
+
+def both(api: TestClient, content: bytes, headers: dict[str, str]) -> tuple[object, object]:
+    fast = api.post("/v1/decisions", content=content, headers=headers)
+    reference = api.post(REFERENCE, content=content, headers=headers)
+    if fast.status_code == 200:  # two decisions: ids and draws differ
+        return fast.status_code, reference.status_code
+    return (fast.status_code, fast.json()), (reference.status_code, reference.json())
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        (b"", JSON, 422),  # no body
+        (b"{not json", JSON, 422),  # JSON decode error, before the key is checked
+        (b"o_'\xff", JSON, 422),  # not UTF-8: FastAPI's 400, mapped to a 422
+        (b"[" * 100_000 + b"]" * 100_000, JSON, 422),  # nested too deep
+        (b'{"customer_id": "C1"}', {"Content-Type": "text/plain"}, 422),  # not read as JSON
+        (b'{"customer_id": "C1"}', {}, 422),  # no content type
+        (b'{"customer_id": ""}', JSON, 422),
+        (b'{"customer_id": "C1", "colour": "red"}', JSON, 422),
+        (b'{"customer_id": "C1", "context": {"timestamp": 1}}', JSON, 422),
+        (b'{"customer_id": "C1", "context": {"max_actions": 9}}', JSON, 422),
+        (b'{"customer_id": "C1", "context": {"actions": ["nope"]}}', JSON, 422),
+        (b'{"customer_id": "C1"}', {**JSON, "Idempotency-Key": "k" * 201}, 422),
+        (b'{"customer_id": ""}', {**JSON, "Idempotency-Key": "k" * 201}, 422),  # both named
+        (b'{"customer_id": "C1"}', {"Content-Type": "application/vnd.nba+json"}, 200),
+        (b'{"customer_id": "C1"}', {"Content-Type": "application/json; charset=utf-8"}, 200),
+        (b'\xef\xbb\xbf{"customer_id": "C1"}', JSON, 200),  # a BOM: only stdlib JSON reads it
+    ],
+)
+def test_the_decision_route_answers_as_fastapi_would(
+    api: TestClient, world: ApiWorld, content: bytes, headers: dict[str, str], status: int
+) -> None:
+    fast, reference = both(api, content, {**world.headers(), **headers})
+    assert fast == reference
+    assert (fast[0] if isinstance(fast, tuple) else fast) == status
+
+
+@pytest.mark.parametrize(
+    ("who", "content", "status"),
+    [
+        (None, b'{"customer_id": "C1"}', 401),
+        (None, b'{"customer_id": ""}', 401),  # the key is checked before the body's fields
+        ("crm", b'{"customer_id": "C1"}', 403),
+        (None, b"{not json", 422),  # ...but after the body is decoded, as FastAPI does
+    ],
+)
+def test_keys_are_checked_where_fastapi_checks_them(
+    api: TestClient, world: ApiWorld, who: str | None, content: bytes, status: int
+) -> None:
+    headers = {**JSON, **({} if who is None else world.headers(who))}
+    fast, reference = both(api, content, headers)
+    assert fast == reference and fast[0] == status  # type: ignore[index]
+
+
+BODY = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    context=st.dictionaries(
+        st.sampled_from(["channel", "timestamp", "max_actions", "actions", "session", "x"]), BODY
+    )
+)
+def test_random_contexts_get_the_same_answer(
+    api: TestClient, world: ApiWorld, context: dict[str, object]
+) -> None:
+    content = json.dumps({"customer_id": "C1", "context": context}).encode()
+    fast, reference = both(api, content, {**world.headers(), **JSON})
+    assert fast == reference
