@@ -1,0 +1,387 @@
+"""Point-in-time profile columns: what the decision models read of many profiles, as arrays.
+
+A training example needs a handful of a profile's values (recency, frequency,
+value, engagement per channel, contacts, activity by hour, lifecycle state...),
+not a whole :class:`~nba.profile.CustomerProfile`. :func:`point_in_time_columns`
+reads them for every ``(customer_id, timestamp)`` row at once from the cut
+states (:func:`features.columnar.cut_fields`), with the formulas of
+:func:`features.finalise.build_profile` written over arrays;
+:meth:`ProfileColumns.of_profiles` reads the same values from profiles (a live
+profile online, a profile table row). Both give :class:`ProfileColumns`, so
+the models' features (:mod:`training.contact_features`) have one definition;
+``tests/test_point_in_time_columns.py`` checks that the two readers agree on
+simulated data, value for value.
+
+>>> from nba.profile import CustomerProfile
+>>> cols = ProfileColumns.of_profiles([CustomerProfile("C1", purchases_total=3)])
+>>> cols.purchases_total.tolist(), len(cols)
+([3], 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.batch import columnar_ops
+from features.columnar import CutFields, cut_fields
+from features.dataset import RetailDataset
+from features.definitions import SECONDS_PER_DAY, SECONDS_PER_HOUR, TIERS, epoch_seconds
+from features.finalise import (
+    AT_RISK_GAPS,
+    CART_DAYS,
+    DEFAULT_PURCHASE_GAP_DAYS,
+    LAPSED_GAPS,
+    MIN_PURCHASE_GAP_DAYS,
+    NEW_CUSTOMER_DAYS,
+    PRIOR_WEIGHT,
+    FeaturePriors,
+)
+from nba.channels import CONSENT_CHANNELS, Channel
+from nba.profile import HOURS_PER_WEEK, CustomerProfile, LifecycleState
+
+#: Column order of the per-channel arrays.
+CHANNELS: tuple[Channel, ...] = tuple(Channel)
+CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNELS)}
+#: Codes of ``ProfileColumns.lifecycle`` (index into this tuple).
+LIFECYCLE_STATES: tuple[LifecycleState, ...] = tuple(LifecycleState)
+_LIFECYCLE_CODE = {s: i for i, s in enumerate(LIFECYCLE_STATES)}
+_TIER_CODE = {t: i for i, t in enumerate(TIERS)}
+_HOURS_PER_DAY = 24
+
+
+@dataclass(frozen=True)
+class ProfileColumns:
+    """Profile values of ``n`` customers (each at its own moment), one array per value.
+
+    Optional values (days since...) are NaN where the profile has ``None``; a
+    channel without engagement in the profile has NaN rates and ``has_engagement``
+    False. ``day_activity[i, h]`` is the customer's activity share at local hour of
+    day ``h`` summed over the days of the week (NaN rows: no activity known).
+    """
+
+    customer_id: np.ndarray  # (n,) object
+    days_since_last_visit: np.ndarray  # (n,)
+    days_since_last_purchase: np.ndarray  # (n,)
+    purchases_90d: np.ndarray  # (n,) int
+    purchases_total: np.ndarray  # (n,) int
+    revenue_90d: np.ndarray  # (n,)
+    average_basket: np.ndarray  # (n,)
+    promo_sensitivity: np.ndarray  # (n,)
+    early_adopter_score: np.ndarray  # (n,)
+    events_seen: np.ndarray  # (n,) int
+    has_cart: np.ndarray  # (n,) bool
+    loyalty_tier: np.ndarray  # (n,) object: the tier's name
+    lifecycle: np.ndarray  # (n,) int: index into LIFECYCLE_STATES
+    contacts_7d: np.ndarray  # (n, len(CHANNELS)) int
+    has_engagement: np.ndarray  # (n, len(CHANNELS)) bool
+    sent: np.ndarray  # (n, len(CHANNELS)) int
+    opened: np.ndarray  # (n, len(CHANNELS)) int
+    open_rate: np.ndarray  # (n, len(CHANNELS))
+    click_rate: np.ndarray  # (n, len(CHANNELS))
+    day_activity: np.ndarray  # (n, 24)
+
+    def __len__(self) -> int:
+        return len(self.customer_id)
+
+    def take(self, index: np.ndarray) -> ProfileColumns:
+        """The rows at ``index`` (positions or a boolean mask), in that order."""
+        return ProfileColumns(
+            **{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)}
+        )
+
+    @classmethod
+    def of_profiles(cls, profiles: Sequence[CustomerProfile]) -> ProfileColumns:
+        """The columns of profiles as they are (a live profile, a profile table's rows)."""
+        n, m = len(profiles), len(CHANNELS)
+
+        def scalar(get: object, dtype: type = float) -> np.ndarray:
+            values = [get(p) for p in profiles]  # type: ignore[operator]
+            return np.array([np.nan if v is None else v for v in values], dtype=dtype)
+
+        has = np.zeros((n, m), dtype=bool)
+        sent = np.zeros((n, m), dtype=np.int64)
+        opened = np.zeros((n, m), dtype=np.int64)
+        open_rate = np.full((n, m), np.nan)
+        click_rate = np.full((n, m), np.nan)
+        contacts = np.zeros((n, m), dtype=np.int64)
+        activity = np.full((n, _HOURS_PER_DAY), np.nan)
+        for i, p in enumerate(profiles):
+            for ch, eng in p.engagement.items():
+                j = CHANNEL_INDEX[Channel(ch)]
+                has[i, j] = True
+                sent[i, j], opened[i, j] = eng.sent, eng.opened
+                open_rate[i, j], click_rate[i, j] = eng.open_rate, eng.click_rate
+            for ch, count in p.contacts.contacts_7d.items():
+                contacts[i, CHANNEL_INDEX[Channel(ch)]] = count
+            if len(p.activity_by_hour) == HOURS_PER_WEEK:
+                week = np.asarray(p.activity_by_hour, dtype=float).reshape(7, _HOURS_PER_DAY)
+                activity[i] = week.sum(axis=0)
+        return cls(
+            customer_id=np.array([p.customer_id for p in profiles], dtype=object),
+            days_since_last_visit=scalar(lambda p: p.days_since_last_visit),
+            days_since_last_purchase=scalar(lambda p: p.days_since_last_purchase),
+            purchases_90d=scalar(lambda p: p.purchases_90d, np.int64),
+            purchases_total=scalar(lambda p: p.purchases_total, np.int64),
+            revenue_90d=scalar(lambda p: p.revenue_90d),
+            average_basket=scalar(lambda p: p.average_basket),
+            promo_sensitivity=scalar(lambda p: p.promo_sensitivity),
+            early_adopter_score=scalar(lambda p: p.early_adopter_score),
+            events_seen=scalar(lambda p: p.events_seen, np.int64),
+            has_cart=np.array([bool(p.cart_items) for p in profiles], dtype=bool),
+            loyalty_tier=np.array([p.loyalty_tier for p in profiles], dtype=object),
+            lifecycle=np.array(
+                [_LIFECYCLE_CODE[LifecycleState(p.lifecycle_state)] for p in profiles],
+                dtype=np.int64,
+            ),
+            contacts_7d=contacts,
+            has_engagement=has,
+            sent=sent,
+            opened=opened,
+            open_rate=open_rate,
+            click_rate=click_rate,
+            day_activity=activity,
+        )
+
+
+def point_in_time_columns(
+    data: RetailDataset, rows: pd.DataFrame, priors: FeaturePriors | None = None
+) -> ProfileColumns:
+    """:class:`ProfileColumns` of each ``(customer_id, timestamp)`` row as known just before
+    its time: the values :func:`features.batch.point_in_time` profiles hold, without
+    building a profile per row. Rows keep their order."""
+    rows = rows.reset_index(drop=True)
+    cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
+    ids = rows["customer_id"].astype(object).to_numpy()
+    if rows.empty:
+        return _columns(_empty_cut(), ids, np.zeros(0), priors or FeaturePriors())
+    wanted = data.customers["customer_id"].isin(rows["customer_id"])
+    customers = data.customers[wanted].reset_index(drop=True)
+    events = data.events[
+        data.events["customer_id"].isin(rows["customer_id"])
+        & (data.events["timestamp"] < cutoffs.max())
+    ].reset_index(drop=True)
+    ops, owners = columnar_ops(customers, events, data.products)
+    row_owner = pd.Index(owners).get_indexer(ids)
+    cut = cut_fields(ops, row_owner, epoch_seconds(cutoffs))
+    # a profile's as_of.timestamp(): whole microseconds, as a datetime holds them
+    micros = (cutoffs - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
+    now = micros.to_numpy(dtype=np.int64) / 1e6
+    return _columns(cut, ids, now, priors or FeaturePriors())
+
+
+def _empty_cut() -> CutFields:
+    empty = np.zeros(0, dtype=np.int64)
+    none = np.zeros(0, dtype=object)
+    return CutFields(empty, empty, np.zeros(0), none, none, none)
+
+
+class _Pairs:
+    """The cut's (row, value, key) pairs of one family at a time."""
+
+    def __init__(self, cut: CutFields) -> None:
+        self.cut = cut
+        codes, self.family_names = pd.factorize(cut.families)
+        self.codes = np.asarray(codes, dtype=np.int64)[cut.field]
+
+    def of(self, family: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(row, value, field)`` of the pairs of ``family``, in cut order."""
+        at = np.flatnonzero(np.asarray(self.family_names, dtype=object) == family)
+        mask = self.codes == at[0] if len(at) else np.zeros(len(self.codes), dtype=bool)
+        return self.cut.row[mask], self.cut.value[mask], self.cut.field[mask]
+
+    def scalar(self, family: str, n: int) -> np.ndarray:
+        """An unkeyed field per row (NaN where absent)."""
+        out = np.full(n, np.nan)
+        row, value, _ = self.of(family)
+        out[row] = value
+        return out
+
+    def key_numbers(self, field: np.ndarray) -> np.ndarray:
+        """The keys of ``field`` as numbers (``"20512"`` -> 20512.0), parsed once per field."""
+        uniques, inverse = np.unique(field, return_inverse=True)
+        parsed = np.array([float(k) for k in self.cut.keys[uniques]], dtype=float)
+        return parsed[inverse]
+
+    def channel_index(self, field: np.ndarray) -> np.ndarray:
+        """The channel index of ``"channel"`` keys, parsed once per field."""
+        uniques, inverse = np.unique(field, return_inverse=True)
+        index = [CHANNEL_INDEX[Channel(k)] for k in self.cut.keys[uniques]]
+        return np.array(index, dtype=np.int64)[inverse]
+
+    def channel_keys(self, field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(channel index, number)`` of ``"channel|number"`` keys, parsed once per field."""
+        uniques, inverse = np.unique(field, return_inverse=True)
+        split = [str(k).rsplit("|", 1) for k in self.cut.keys[uniques]]
+        channel = np.array([CHANNEL_INDEX[Channel(c)] for c, _ in split], dtype=np.int64)
+        number = np.array([float(x) for _, x in split], dtype=float)
+        return channel[inverse], number[inverse]
+
+
+def _in_day_window(day: np.ndarray, now: np.ndarray, days: int) -> np.ndarray:
+    """:func:`features.finalise._day_in_window` over arrays."""
+    start = day * SECONDS_PER_DAY
+    return (start + SECONDS_PER_DAY > now - days * SECONDS_PER_DAY) & (start <= now)
+
+
+def _window_sum(pairs: _Pairs, family: str, now: np.ndarray, days: int) -> np.ndarray:
+    row, value, field = pairs.of(family)
+    inside = _in_day_window(pairs.key_numbers(field), now[row], days)
+    return np.bincount(row[inside], weights=value[inside], minlength=len(now))
+
+
+def _smoothed(successes: np.ndarray, trials: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    return (successes + prior * PRIOR_WEIGHT) / (trials + PRIOR_WEIGHT)
+
+
+def _columns(
+    cut: CutFields, ids: np.ndarray, now: np.ndarray, priors: FeaturePriors
+) -> ProfileColumns:
+    n, m = len(ids), len(CHANNELS)
+    pairs = _Pairs(cut)
+    purchases = np.nan_to_num(pairs.scalar("np", n))
+    revenue = np.nan_to_num(pairs.scalar("rv", n))
+
+    register = pairs.scalar("lt", n)
+    rank = np.zeros(n, dtype=np.int64)
+    known = ~np.isnan(register)
+    seconds = np.floor(register[known] / 8)
+    rank[known] = np.round(register[known] - seconds * 8).astype(np.int64)
+    tier_code = np.minimum(rank, len(TIERS) - 1)
+    tiers = np.array(TIERS, dtype=object)[tier_code]
+
+    # engagement on the consent channels, smoothed toward the tier's priors
+    counts = {}
+    for family in ("es", "ed", "eo", "ek"):
+        table = np.zeros((n, m))
+        row, value, field = pairs.of(family)
+        table[row, pairs.channel_index(field)] = value
+        counts[family] = table
+    has = np.zeros((n, m), dtype=bool)
+    open_rate = np.full((n, m), np.nan)
+    click_rate = np.full((n, m), np.nan)
+    for ch in CONSENT_CHANNELS:
+        j = CHANNEL_INDEX[ch]
+        has[:, j] = True
+        prior_open = np.array([priors.channel(t, ch.value).open_rate for t in TIERS])[tier_code]
+        prior_click = np.array([priors.channel(t, ch.value).click_rate for t in TIERS])[tier_code]
+        base = np.maximum(counts["ed"][:, j], counts["es"][:, j])
+        open_rate[:, j] = _smoothed(counts["eo"][:, j], base, prior_open)
+        click_rate[:, j] = _smoothed(counts["ek"][:, j], base, prior_click)
+
+    # contacts in the last 7 days per channel (rolling hour and day buckets)
+    contacts = np.zeros(n * m)
+    for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
+        row, value, field = pairs.of(family)
+        channel, number = pairs.channel_keys(field)
+        start = number * span
+        inside = (start + span > now[row] - 7 * SECONDS_PER_DAY) & (start <= now[row])
+        contacts += np.bincount(
+            row[inside] * m + channel[inside],
+            weights=np.trunc(value[inside]),
+            minlength=n * m,
+        )
+
+    # a cart entry within CART_DAYS not removed or bought since
+    row, added, field = pairs.of("ca")
+    recent = (added >= now[row] - CART_DAYS * SECONDS_PER_DAY) & (added <= now[row])
+    later = np.full(len(row), -np.inf)
+    for family in ("cr", "cb"):
+        later = np.maximum(later, _same_key_value(cut, pairs, family, row, field))
+    in_cart = np.bincount(row[recent & (added > later)], minlength=n) > 0
+
+    # lifecycle
+    first_seen, last_purchase = pairs.scalar("t0", n), pairs.scalar("tp", n)
+    first_purchase = pairs.scalar("tf", n)
+    days_known = (now - first_seen) / SECONDS_PER_DAY
+    days_quiet = (now - last_purchase) / SECONDS_PER_DAY
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1)
+    repeat = (purchases >= 2) & ~np.isnan(last_purchase) & ~np.isnan(first_purchase)
+    gap = np.where(
+        repeat, np.maximum(MIN_PURCHASE_GAP_DAYS, spread), DEFAULT_PURCHASE_GAP_DAYS
+    )
+    code = _LIFECYCLE_CODE
+    lifecycle = np.select(
+        [
+            (days_known <= NEW_CUSTOMER_DAYS) & (purchases <= 1),
+            (purchases == 0) | np.isnan(days_quiet),
+            days_quiet <= AT_RISK_GAPS * gap,
+            days_quiet <= LAPSED_GAPS * gap,
+        ],
+        [
+            code[LifecycleState.NEW],
+            code[LifecycleState.PROSPECT],
+            code[LifecycleState.ACTIVE],
+            code[LifecycleState.AT_RISK],
+        ],
+        code[LifecycleState.LAPSED],
+    )
+
+    # activity share per local hour of week, summed over the days per hour of day
+    row, value, field = pairs.of("h")
+    hour = pairs.key_numbers(field).astype(np.int64) % HOURS_PER_WEEK
+    total = np.bincount(row, weights=value, minlength=n)
+    week = np.bincount(row * HOURS_PER_WEEK + hour, weights=value, minlength=n * HOURS_PER_WEEK)
+    week = week.reshape(n, HOURS_PER_WEEK)
+    active = total > 0
+    activity = np.full((n, _HOURS_PER_DAY), np.nan)
+    shares = week[active] / total[active, None]
+    activity[active] = shares.reshape(-1, 7, _HOURS_PER_DAY).sum(axis=1)
+
+    purchases_90d = _window_sum(pairs, "pd", now, 90)
+    return ProfileColumns(
+        customer_id=ids,
+        days_since_last_visit=(now - pairs.scalar("tv", n)) / SECONDS_PER_DAY,
+        days_since_last_purchase=days_quiet,
+        purchases_90d=purchases_90d.astype(np.int64),
+        purchases_total=purchases.astype(np.int64),
+        revenue_90d=_window_sum(pairs, "rd", now, 90),
+        average_basket=np.divide(
+            revenue, purchases, out=np.zeros(n), where=purchases != 0
+        ),
+        promo_sensitivity=_smoothed(
+            np.nan_to_num(pairs.scalar("pp", n)), purchases, np.float64(priors.promo_share)
+        ),
+        early_adopter_score=_smoothed(
+            np.nan_to_num(pairs.scalar("pn", n)), purchases, np.float64(priors.new_product_share)
+        ),
+        events_seen=np.nan_to_num(pairs.scalar("n", n)).astype(np.int64),
+        has_cart=in_cart,
+        loyalty_tier=tiers,
+        lifecycle=lifecycle.astype(np.int64),
+        contacts_7d=contacts.reshape(n, m).astype(np.int64),
+        has_engagement=has,
+        sent=np.trunc(counts["es"]).astype(np.int64),
+        opened=np.trunc(counts["eo"]).astype(np.int64),
+        open_rate=open_rate,
+        click_rate=click_rate,
+        day_activity=activity,
+    )
+
+
+def _same_key_value(
+    cut: CutFields, pairs: _Pairs, family: str, row: np.ndarray, field: np.ndarray
+) -> np.ndarray:
+    """For each pair ``(row, field)``, the value of ``family`` with the same key in the same
+    row (``-inf`` where there is none): a cart entry's removal or purchase time."""
+    other_row, other_value, other_field = pairs.of(family)
+    out = np.full(len(row), -np.inf)
+    if not len(row) or not len(other_row):
+        return out
+    keys, key_code = np.unique(
+        np.concatenate([cut.keys[field], cut.keys[other_field]]).astype(str), return_inverse=True
+    )
+    n_keys = len(keys)
+    mine = row * n_keys + key_code[: len(row)]
+    theirs = other_row * n_keys + key_code[len(row) :]
+    order = np.argsort(theirs, kind="stable")
+    theirs, other_value = theirs[order], other_value[order]
+    at = np.minimum(np.searchsorted(theirs, mine), len(theirs) - 1)
+    found = theirs[at] == mine
+    out[found] = other_value[at[found]]
+    return out
