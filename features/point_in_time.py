@@ -52,6 +52,11 @@ LIFECYCLE_STATES: tuple[LifecycleState, ...] = tuple(LifecycleState)
 _LIFECYCLE_CODE = {s: i for i, s in enumerate(LIFECYCLE_STATES)}
 _TIER_CODE = {t: i for i, t in enumerate(TIERS)}
 _HOURS_PER_DAY = 24
+#: The state families :class:`ProfileColumns` are read from (the cut leaves the others out).
+READ_FAMILIES = frozenset(
+    {"np", "rv", "pp", "pn", "n", "lt", "t0", "tv", "tp", "tf", "pd", "rd", "h"}
+    | {"es", "ed", "eo", "ek", "xh", "xd", "ca", "cr", "cb"}
+)
 
 
 @dataclass(frozen=True)
@@ -90,62 +95,79 @@ class ProfileColumns:
 
     def take(self, index: np.ndarray) -> ProfileColumns:
         """The rows at ``index`` (positions or a boolean mask), in that order."""
-        return ProfileColumns(
-            **{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)}
-        )
+        return ProfileColumns(*(getattr(self, name)[index] for name in _FIELDS))
 
     @classmethod
     def of_profiles(cls, profiles: Sequence[CustomerProfile]) -> ProfileColumns:
         """The columns of profiles as they are (a live profile, a profile table's rows)."""
         n, m = len(profiles), len(CHANNELS)
-
-        def scalar(get: object, dtype: type = float) -> np.ndarray:
-            values = [get(p) for p in profiles]  # type: ignore[operator]
-            return np.array([np.nan if v is None else v for v in values], dtype=dtype)
-
+        floats = np.array(
+            [
+                (
+                    np.nan if p.days_since_last_visit is None else p.days_since_last_visit,
+                    np.nan if p.days_since_last_purchase is None else p.days_since_last_purchase,
+                    p.revenue_90d,
+                    p.average_basket,
+                    p.promo_sensitivity,
+                    p.early_adopter_score,
+                )
+                for p in profiles
+            ],
+            dtype=float,
+        ).reshape(n, 6)
+        ints = np.array(
+            [
+                (
+                    p.purchases_90d,
+                    p.purchases_total,
+                    p.events_seen,
+                    _LIFECYCLE_CODE[p.lifecycle_state],
+                    1 if p.cart_items else 0,
+                )
+                for p in profiles
+            ],
+            dtype=np.int64,
+        ).reshape(n, 5)
         has = np.zeros((n, m), dtype=bool)
-        sent = np.zeros((n, m), dtype=np.int64)
-        opened = np.zeros((n, m), dtype=np.int64)
-        open_rate = np.full((n, m), np.nan)
-        click_rate = np.full((n, m), np.nan)
-        contacts = np.zeros((n, m), dtype=np.int64)
+        counts = np.zeros((3, n, m), dtype=np.int64)  # sent, opened, contacts in 7 days
+        rates = np.full((2, n, m), np.nan)  # open, click
         activity = np.full((n, _HOURS_PER_DAY), np.nan)
         for i, p in enumerate(profiles):
             for ch, eng in p.engagement.items():
-                j = CHANNEL_INDEX[Channel(ch)]
+                j = CHANNEL_INDEX[ch]
                 has[i, j] = True
-                sent[i, j], opened[i, j] = eng.sent, eng.opened
-                open_rate[i, j], click_rate[i, j] = eng.open_rate, eng.click_rate
+                counts[0, i, j], counts[1, i, j] = eng.sent, eng.opened
+                rates[0, i, j], rates[1, i, j] = eng.open_rate, eng.click_rate
             for ch, count in p.contacts.contacts_7d.items():
-                contacts[i, CHANNEL_INDEX[Channel(ch)]] = count
+                counts[2, i, CHANNEL_INDEX[ch]] = count
             if len(p.activity_by_hour) == HOURS_PER_WEEK:
-                week = np.asarray(p.activity_by_hour, dtype=float).reshape(7, _HOURS_PER_DAY)
+                week = np.array(p.activity_by_hour, dtype=float).reshape(7, _HOURS_PER_DAY)
                 activity[i] = week.sum(axis=0)
         return cls(
             customer_id=np.array([p.customer_id for p in profiles], dtype=object),
-            days_since_last_visit=scalar(lambda p: p.days_since_last_visit),
-            days_since_last_purchase=scalar(lambda p: p.days_since_last_purchase),
-            purchases_90d=scalar(lambda p: p.purchases_90d, np.int64),
-            purchases_total=scalar(lambda p: p.purchases_total, np.int64),
-            revenue_90d=scalar(lambda p: p.revenue_90d),
-            average_basket=scalar(lambda p: p.average_basket),
-            promo_sensitivity=scalar(lambda p: p.promo_sensitivity),
-            early_adopter_score=scalar(lambda p: p.early_adopter_score),
-            events_seen=scalar(lambda p: p.events_seen, np.int64),
-            has_cart=np.array([bool(p.cart_items) for p in profiles], dtype=bool),
+            days_since_last_visit=floats[:, 0],
+            days_since_last_purchase=floats[:, 1],
+            purchases_90d=ints[:, 0],
+            purchases_total=ints[:, 1],
+            revenue_90d=floats[:, 2],
+            average_basket=floats[:, 3],
+            promo_sensitivity=floats[:, 4],
+            early_adopter_score=floats[:, 5],
+            events_seen=ints[:, 2],
+            has_cart=ints[:, 4].astype(bool),
             loyalty_tier=np.array([p.loyalty_tier for p in profiles], dtype=object),
-            lifecycle=np.array(
-                [_LIFECYCLE_CODE[LifecycleState(p.lifecycle_state)] for p in profiles],
-                dtype=np.int64,
-            ),
-            contacts_7d=contacts,
+            lifecycle=ints[:, 3],
+            contacts_7d=counts[2],
             has_engagement=has,
-            sent=sent,
-            opened=opened,
-            open_rate=open_rate,
-            click_rate=click_rate,
+            sent=counts[0],
+            opened=counts[1],
+            open_rate=rates[0],
+            click_rate=rates[1],
             day_activity=activity,
         )
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(ProfileColumns))
 
 
 def point_in_time_columns(
@@ -166,6 +188,8 @@ def point_in_time_columns(
         & (data.events["timestamp"] < cutoffs.max())
     ].reset_index(drop=True)
     ops, owners = columnar_ops(customers, events, data.products)
+    read = [fc for fc in ops.families if fc.family.name in READ_FAMILIES]
+    ops = dataclasses.replace(ops, families=read)
     row_owner = pd.Index(owners).get_indexer(ids)
     cut = cut_fields(ops, row_owner, epoch_seconds(cutoffs))
     # a profile's as_of.timestamp(): whole microseconds, as a datetime holds them
@@ -234,7 +258,7 @@ def _window_sum(pairs: _Pairs, family: str, now: np.ndarray, days: int) -> np.nd
     return np.bincount(row[inside], weights=value[inside], minlength=len(now))
 
 
-def _smoothed(successes: np.ndarray, trials: np.ndarray, prior: np.ndarray) -> np.ndarray:
+def _smoothed(successes: np.ndarray, trials: np.ndarray, prior: np.ndarray | float) -> np.ndarray:
     return (successes + prior * PRIOR_WEIGHT) / (trials + PRIOR_WEIGHT)
 
 
@@ -302,9 +326,7 @@ def _columns(
     with np.errstate(divide="ignore", invalid="ignore"):
         spread = (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1)
     repeat = (purchases >= 2) & ~np.isnan(last_purchase) & ~np.isnan(first_purchase)
-    gap = np.where(
-        repeat, np.maximum(MIN_PURCHASE_GAP_DAYS, spread), DEFAULT_PURCHASE_GAP_DAYS
-    )
+    gap = np.where(repeat, np.maximum(MIN_PURCHASE_GAP_DAYS, spread), DEFAULT_PURCHASE_GAP_DAYS)
     code = _LIFECYCLE_CODE
     lifecycle = np.select(
         [
@@ -341,14 +363,12 @@ def _columns(
         purchases_90d=purchases_90d.astype(np.int64),
         purchases_total=purchases.astype(np.int64),
         revenue_90d=_window_sum(pairs, "rd", now, 90),
-        average_basket=np.divide(
-            revenue, purchases, out=np.zeros(n), where=purchases != 0
-        ),
+        average_basket=np.divide(revenue, purchases, out=np.zeros(n), where=purchases != 0),
         promo_sensitivity=_smoothed(
-            np.nan_to_num(pairs.scalar("pp", n)), purchases, np.float64(priors.promo_share)
+            np.nan_to_num(pairs.scalar("pp", n)), purchases, priors.promo_share
         ),
         early_adopter_score=_smoothed(
-            np.nan_to_num(pairs.scalar("pn", n)), purchases, np.float64(priors.new_product_share)
+            np.nan_to_num(pairs.scalar("pn", n)), purchases, priors.new_product_share
         ),
         events_seen=np.nan_to_num(pairs.scalar("n", n)).astype(np.int64),
         has_cart=in_cart,
