@@ -344,17 +344,7 @@ def _columns(
         code[LifecycleState.LAPSED],
     )
 
-    # activity share per local hour of week, summed over the days per hour of day
-    row, value, field = pairs.of("h")
-    hour = pairs.key_numbers(field).astype(np.int64) % HOURS_PER_WEEK
-    total = np.bincount(row, weights=value, minlength=n)
-    week = np.bincount(row * HOURS_PER_WEEK + hour, weights=value, minlength=n * HOURS_PER_WEEK)
-    week = week.reshape(n, HOURS_PER_WEEK)
-    active = total > 0
-    activity = np.full((n, _HOURS_PER_DAY), np.nan)
-    shares = week[active] / total[active, None]
-    activity[active] = shares.reshape(-1, 7, _HOURS_PER_DAY).sum(axis=1)
-
+    activity = _day_activity(pairs, n)
     purchases_90d = _window_sum(pairs, "pd", now, 90)
     return ProfileColumns(
         customer_id=ids,
@@ -382,6 +372,34 @@ def _columns(
         click_rate=click_rate,
         day_activity=activity,
     )
+
+
+#: Rows whose activity by hour of week is spread at once (a dense block of 168 per row).
+_ACTIVITY_BLOCK = 20_000
+
+
+def _day_activity(pairs: _Pairs, n: int) -> np.ndarray:
+    """Activity share per local hour of week, summed over the days per hour of day,
+    ``(n, 24)``; NaN rows without activity. Rows are spread in blocks (bounded memory)."""
+    row, value, field = pairs.of("h")
+    hour = pairs.key_numbers(field).astype(np.int64) % HOURS_PER_WEEK
+    total = np.bincount(row, weights=value, minlength=n)
+    activity = np.full((n, _HOURS_PER_DAY), np.nan)
+    bounds = np.searchsorted(row, np.arange(0, n + _ACTIVITY_BLOCK, _ACTIVITY_BLOCK))
+    for first, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        start = first * _ACTIVITY_BLOCK
+        size = min(_ACTIVITY_BLOCK, n - start)
+        if size <= 0:
+            break
+        cell = (row[lo:hi] - start) * HOURS_PER_WEEK + hour[lo:hi]
+        week = np.bincount(cell, weights=value[lo:hi], minlength=size * HOURS_PER_WEEK)
+        week = week.reshape(size, HOURS_PER_WEEK)
+        block_total = total[start : start + size]
+        active = block_total > 0
+        shares = week[active] / block_total[active, None]
+        block = activity[start : start + size]
+        block[active] = shares.reshape(-1, 7, _HOURS_PER_DAY).sum(axis=1)
+    return activity
 
 
 def _same_key_value(

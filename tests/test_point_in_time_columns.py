@@ -129,3 +129,16 @@ def test_no_rows_gives_empty_columns(world: tuple[RetailDataset, pd.DataFrame]) 
     cols = point_in_time_columns(data, rows.iloc[:0])
     assert len(cols) == 0
     assert profile_matrix(cols).shape == (0, len(PROFILE_FEATURES))
+
+
+def test_activity_spread_in_blocks_equals_one_block(
+    world: tuple[RetailDataset, pd.DataFrame],
+    both: tuple[ProfileColumns, ProfileColumns],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory is bounded by spreading activity a block of rows at a time; blocks that
+    split the rows anywhere give the same values."""
+    data, rows = world
+    monkeypatch.setattr("features.point_in_time._ACTIVITY_BLOCK", 701)
+    blocked = point_in_time_columns(data, rows, priors=PRIORS)
+    np.testing.assert_array_equal(blocked.day_activity, both[0].day_activity)
