@@ -385,12 +385,9 @@ def _day_activity(pairs: _Pairs, n: int) -> np.ndarray:
     hour = pairs.key_numbers(field).astype(np.int64) % HOURS_PER_WEEK
     total = np.bincount(row, weights=value, minlength=n)
     activity = np.full((n, _HOURS_PER_DAY), np.nan)
-    bounds = np.searchsorted(row, np.arange(0, n + _ACTIVITY_BLOCK, _ACTIVITY_BLOCK))
-    for first, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-        start = first * _ACTIVITY_BLOCK
+    for start in range(0, n, _ACTIVITY_BLOCK):
         size = min(_ACTIVITY_BLOCK, n - start)
-        if size <= 0:
-            break
+        lo, hi = np.searchsorted(row, [start, start + size])
         cell = (row[lo:hi] - start) * HOURS_PER_WEEK + hour[lo:hi]
         week = np.bincount(cell, weights=value[lo:hi], minlength=size * HOURS_PER_WEEK)
         week = week.reshape(size, HOURS_PER_WEEK)
