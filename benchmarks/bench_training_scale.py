@@ -202,9 +202,14 @@ def main() -> None:
             trees["baseline"] = args.baseline_tree.resolve()
         results["train"] = time_training(args.data, args.train, trees)
     results["load_after"] = os.getloadavg()
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
+    write_results(results, args.out)
+
+
+def write_results(results: dict[str, object], out: Path | None) -> None:
+    """Print the results as JSON, and write them to ``out`` when given."""
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 
 

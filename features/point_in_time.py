@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.batch import columnar_ops
+from features.batch import rows_ops
 from features.columnar import CutFields, cut_fields
 from features.dataset import RetailDataset
 from features.definitions import SECONDS_PER_DAY, SECONDS_PER_HOUR, TIERS, epoch_seconds
@@ -181,16 +181,9 @@ def point_in_time_columns(
     ids = rows["customer_id"].astype(object).to_numpy()
     if rows.empty:
         return _columns(_empty_cut(), ids, np.zeros(0), priors or FeaturePriors())
-    wanted = data.customers["customer_id"].isin(rows["customer_id"])
-    customers = data.customers[wanted].reset_index(drop=True)
-    events = data.events[
-        data.events["customer_id"].isin(rows["customer_id"])
-        & (data.events["timestamp"] < cutoffs.max())
-    ].reset_index(drop=True)
-    ops, owners = columnar_ops(customers, events, data.products)
+    _, ops, row_owner = rows_ops(data, rows)
     read = [fc for fc in ops.families if fc.family.name in READ_FAMILIES]
     ops = dataclasses.replace(ops, families=read)
-    row_owner = pd.Index(owners).get_indexer(ids)
     cut = cut_fields(ops, row_owner, epoch_seconds(cutoffs))
     # a profile's as_of.timestamp(): whole microseconds, as a datetime holds them
     micros = (cutoffs - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
