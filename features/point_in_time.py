@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.batch import rows_ops
-from features.columnar import CutFields, cut_fields
+from features.columnar import ColumnarOps, CutFields, cut_fields
 from features.dataset import RetailDataset
 from features.definitions import SECONDS_PER_DAY, SECONDS_PER_HOUR, TIERS, epoch_seconds
 from features.finalise import (
@@ -179,16 +179,15 @@ def point_in_time_columns(
     rows = rows.reset_index(drop=True)
     cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
     ids = rows["customer_id"].astype(object).to_numpy()
+    n = len(rows)
     if rows.empty:
-        return _columns(_empty_cut(), ids, np.zeros(0), priors or FeaturePriors())
+        return _columns(_Pairs(ColumnarOps([], 0), ids, np.zeros(0)), n, ids, np.zeros(0), priors)
     _, ops, row_owner = rows_ops(data, rows)
-    read = [fc for fc in ops.families if fc.family.name in READ_FAMILIES]
-    ops = dataclasses.replace(ops, families=read)
-    cut = cut_fields(ops, row_owner, epoch_seconds(cutoffs))
+    pairs = _Pairs(ops, row_owner, epoch_seconds(cutoffs))
     # a profile's as_of.timestamp(): whole microseconds, as a datetime holds them
     micros = (cutoffs - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
     now = micros.to_numpy(dtype=np.int64) / 1e6
-    return _columns(cut, ids, now, priors or FeaturePriors())
+    return _columns(pairs, n, ids, now, priors)
 
 
 def _empty_cut() -> CutFields:
@@ -198,18 +197,33 @@ def _empty_cut() -> CutFields:
 
 
 class _Pairs:
-    """The cut's (row, value, key) pairs of one family at a time."""
+    """The cut's (row, value, field) pairs, one family at a time.
 
-    def __init__(self, cut: CutFields) -> None:
-        self.cut = cut
-        codes, self.family_names = pd.factorize(cut.families)
-        self.codes = np.asarray(codes, dtype=np.int64)[cut.field]
+    Each family is cut on its own (:func:`features.columnar.cut_fields` of its ops
+    only): sorting the families apart costs less than sorting all their ops together,
+    and the reader takes them family by family anyway.
+    """
+
+    def __init__(self, ops: ColumnarOps, row_owner: np.ndarray, row_cut: np.ndarray) -> None:
+        self.cuts = {
+            fc.family.name: cut_fields(ColumnarOps([fc], ops.n_owners), row_owner, row_cut)
+            for fc in ops.families
+            if fc.family.name in READ_FAMILIES
+        }
+
+    def _cut(self, family: str) -> CutFields:
+        cut = self.cuts.get(family)
+        return _empty_cut() if cut is None else cut
 
     def of(self, family: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(row, value, field)`` of the pairs of ``family``, in cut order."""
-        at = np.flatnonzero(np.asarray(self.family_names, dtype=object) == family)
-        mask = self.codes == at[0] if len(at) else np.zeros(len(self.codes), dtype=bool)
-        return self.cut.row[mask], self.cut.value[mask], self.cut.field[mask]
+        """``(row, value, field)`` of the pairs of ``family``, by row then field;
+        ``field`` indexes :meth:`keys`."""
+        cut = self._cut(family)
+        return cut.row, cut.value, cut.field
+
+    def keys(self, family: str) -> np.ndarray:
+        """The key text of each field of ``family``."""
+        return self._cut(family).keys
 
     def scalar(self, family: str, n: int) -> np.ndarray:
         """An unkeyed field per row (NaN where absent)."""
@@ -218,22 +232,22 @@ class _Pairs:
         out[row] = value
         return out
 
-    def key_numbers(self, field: np.ndarray) -> np.ndarray:
+    def key_numbers(self, family: str, field: np.ndarray) -> np.ndarray:
         """The keys of ``field`` as numbers (``"20512"`` -> 20512.0), parsed once per field."""
         uniques, inverse = np.unique(field, return_inverse=True)
-        parsed = np.array([float(k) for k in self.cut.keys[uniques]], dtype=float)
+        parsed = np.array([float(k) for k in self.keys(family)[uniques]], dtype=float)
         return parsed[inverse]
 
-    def channel_index(self, field: np.ndarray) -> np.ndarray:
+    def channel_index(self, family: str, field: np.ndarray) -> np.ndarray:
         """The channel index of ``"channel"`` keys, parsed once per field."""
         uniques, inverse = np.unique(field, return_inverse=True)
-        index = [CHANNEL_INDEX[Channel(k)] for k in self.cut.keys[uniques]]
+        index = [CHANNEL_INDEX[Channel(k)] for k in self.keys(family)[uniques]]
         return np.array(index, dtype=np.int64)[inverse]
 
-    def channel_keys(self, field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def channel_keys(self, family: str, field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(channel index, number)`` of ``"channel|number"`` keys, parsed once per field."""
         uniques, inverse = np.unique(field, return_inverse=True)
-        split = [str(k).rsplit("|", 1) for k in self.cut.keys[uniques]]
+        split = [str(k).rsplit("|", 1) for k in self.keys(family)[uniques]]
         channel = np.array([CHANNEL_INDEX[Channel(c)] for c, _ in split], dtype=np.int64)
         number = np.array([float(x) for _, x in split], dtype=float)
         return channel[inverse], number[inverse]
@@ -247,7 +261,7 @@ def _in_day_window(day: np.ndarray, now: np.ndarray, days: int) -> np.ndarray:
 
 def _window_sum(pairs: _Pairs, family: str, now: np.ndarray, days: int) -> np.ndarray:
     row, value, field = pairs.of(family)
-    inside = _in_day_window(pairs.key_numbers(field), now[row], days)
+    inside = _in_day_window(pairs.key_numbers(family, field), now[row], days)
     return np.bincount(row[inside], weights=value[inside], minlength=len(now))
 
 
@@ -256,10 +270,10 @@ def _smoothed(successes: np.ndarray, trials: np.ndarray, prior: np.ndarray | flo
 
 
 def _columns(
-    cut: CutFields, ids: np.ndarray, now: np.ndarray, priors: FeaturePriors
+    pairs: _Pairs, n: int, ids: np.ndarray, now: np.ndarray, priors: FeaturePriors | None
 ) -> ProfileColumns:
-    n, m = len(ids), len(CHANNELS)
-    pairs = _Pairs(cut)
+    priors = priors or FeaturePriors()
+    m = len(CHANNELS)
     purchases = np.nan_to_num(pairs.scalar("np", n))
     revenue = np.nan_to_num(pairs.scalar("rv", n))
 
@@ -276,7 +290,7 @@ def _columns(
     for family in ("es", "ed", "eo", "ek"):
         table = np.zeros((n, m))
         row, value, field = pairs.of(family)
-        table[row, pairs.channel_index(field)] = value
+        table[row, pairs.channel_index(family, field)] = value
         counts[family] = table
     has = np.zeros((n, m), dtype=bool)
     open_rate = np.full((n, m), np.nan)
@@ -294,7 +308,7 @@ def _columns(
     contacts = np.zeros(n * m)
     for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
         row, value, field = pairs.of(family)
-        channel, number = pairs.channel_keys(field)
+        channel, number = pairs.channel_keys(family, field)
         start = number * span
         inside = (start + span > now[row] - 7 * SECONDS_PER_DAY) & (start <= now[row])
         contacts += np.bincount(
@@ -308,7 +322,7 @@ def _columns(
     recent = (added >= now[row] - CART_DAYS * SECONDS_PER_DAY) & (added <= now[row])
     later = np.full(len(row), -np.inf)
     for family in ("cr", "cb"):
-        later = np.maximum(later, _same_key_value(cut, pairs, family, row, field))
+        later = np.maximum(later, _same_key_value(pairs, "ca", row, field, family))
     in_cart = np.bincount(row[recent & (added > later)], minlength=n) > 0
 
     # lifecycle
@@ -375,7 +389,7 @@ def _day_activity(pairs: _Pairs, n: int) -> np.ndarray:
     """Activity share per local hour of week, summed over the days per hour of day,
     ``(n, 24)``; NaN rows without activity. Rows are spread in blocks (bounded memory)."""
     row, value, field = pairs.of("h")
-    hour = pairs.key_numbers(field).astype(np.int64) % HOURS_PER_WEEK
+    hour = pairs.key_numbers("h", field).astype(np.int64) % HOURS_PER_WEEK
     total = np.bincount(row, weights=value, minlength=n)
     activity = np.full((n, _HOURS_PER_DAY), np.nan)
     for start in range(0, n, _ACTIVITY_BLOCK):
@@ -393,17 +407,17 @@ def _day_activity(pairs: _Pairs, n: int) -> np.ndarray:
 
 
 def _same_key_value(
-    cut: CutFields, pairs: _Pairs, family: str, row: np.ndarray, field: np.ndarray
+    pairs: _Pairs, family: str, row: np.ndarray, field: np.ndarray, other: str
 ) -> np.ndarray:
-    """For each pair ``(row, field)``, the value of ``family`` with the same key in the same
-    row (``-inf`` where there is none): a cart entry's removal or purchase time."""
-    other_row, other_value, other_field = pairs.of(family)
+    """For each pair ``(row, field)`` of ``family``, the value of ``other`` with the same
+    key in the same row (``-inf`` where there is none): a cart entry's removal or
+    purchase time."""
+    other_row, other_value, other_field = pairs.of(other)
     out = np.full(len(row), -np.inf)
     if not len(row) or not len(other_row):
         return out
-    keys, key_code = np.unique(
-        np.concatenate([cut.keys[field], cut.keys[other_field]]).astype(str), return_inverse=True
-    )
+    texts = np.concatenate([pairs.keys(family)[field], pairs.keys(other)[other_field]])
+    keys, key_code = np.unique(texts.astype(str), return_inverse=True)
     n_keys = len(keys)
     mine = row * n_keys + key_code[: len(row)]
     theirs = other_row * n_keys + key_code[len(row) :]
