@@ -77,7 +77,7 @@ def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` as text, except timestamps: integer nanoseconds since the epoch (UTC),
     whatever their unit or zone (formatting millions of timestamps as text cost most of
     a fingerprint)."""
-    out = {}
+    out: dict[object, object] = {}
     for column in frame.columns:
         values = frame[column]
         if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
