@@ -6,7 +6,8 @@
   (each row's last event before it: the floor of any as-of join), alternated,
   medians over repeats;
 * training (``--train``): ``nba train <target>`` for each of the four models
-  on the same data, one process each, wall-clock seconds.
+  on the same data, one process each, under ``/usr/bin/time -v``
+  (:func:`bench_training_scale.time_training`).
 
     .venv/bin/python benchmarks/bench_examples.py --customers 20000 --days 90 --rows 60000
     .venv/bin/python benchmarks/bench_examples.py --data data/retailer --train
@@ -15,25 +16,24 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.batch import point_in_time
-from features.dataset import RetailDataset, load_dataset
-from simulator import SimulatorConfig, simulate
-from training.examples import message_sends, sample_rows
+HERE = Path(__file__).resolve().parents[1]
+sys.path.append(str(HERE))  # after PYTHONPATH: the measured tree's packages come first
 
-TARGETS = ("recommender", "offers", "channels", "send-time")
+from benchmarks.bench_training_scale import TARGETS, time_training, write_results  # noqa: E402
+from features.batch import point_in_time  # noqa: E402
+from features.dataset import RetailDataset, load_dataset  # noqa: E402
+from simulator import SimulatorConfig, simulate  # noqa: E402
+from training.examples import message_sends, sample_rows  # noqa: E402
 
 
 def asof_baseline(events: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
@@ -72,32 +72,6 @@ def time_examples(data: RetailDataset, rows: pd.DataFrame, repeats: int) -> dict
     }
 
 
-def time_training(data_dir: Path) -> dict[str, float]:
-    seconds: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as store:
-        for target in TARGETS:
-            started = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "cli.main",
-                    "train",
-                    target,
-                    "--data",
-                    str(data_dir),
-                    "--data-dir",
-                    store,
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                env=os.environ.copy(),
-            )
-            seconds[target] = time.perf_counter() - started
-            print(f"nba train {target}: {seconds[target]:.1f} s", flush=True)
-    return seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -130,11 +104,8 @@ def main() -> None:
     if args.train:
         if args.data is None:
             raise SystemExit("--train needs --data (nba simulate --out DIR first)")
-        results["train_seconds"] = time_training(args.data)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+        results["train"] = time_training(args.data, list(TARGETS), {"this": HERE})
+    write_results(results, args.out)
 
 
 if __name__ == "__main__":

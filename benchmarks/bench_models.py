@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from features.batch import point_in_time
 from features.dataset import RetailDataset
 from nba.actions import Action
 from nba.channels import Channel
@@ -156,7 +157,13 @@ def naive_score(
                 calls += 1
             offer = candidate.action.offer
             if offer is not None and slot.channel in uplift.channels:
-                row = uplift._row(profile, slot.channel, offer.kind, offer.cost)
+                row = np.concatenate(
+                    [
+                        profile_features(profile),
+                        uplift._channel_part(profile, slot.channel),
+                        uplift._offer_part(profile, slot.channel, offer.kind, offer.cost),
+                    ]
+                )
                 sk_treated.predict_proba(row[None, :])
                 sk_control.predict_proba(row[None, :])
                 calls += 2
@@ -217,11 +224,9 @@ def main() -> None:
     # scoring throughput
     scorer = ModelScorer(propensity, uplift, send_time)
     actions = candidate_actions()
-    profiles = channel_examples.profiles
-    picks = np.random.default_rng(0).choice(len(profiles), size=args.decisions)
+    picks = np.random.default_rng(0).choice(len(channel_examples), size=args.decisions)
     contexts = []
-    for i in picks:
-        profile = profiles[int(i)]
+    for profile in point_in_time(data, channel_examples.rows.iloc[picks]):
         assert profile.as_of is not None
         contexts.append(CustomerContext(profile, profile.as_of))
     batches = [(c, candidates_for(c, actions)) for c in contexts]

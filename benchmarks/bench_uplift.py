@@ -31,6 +31,7 @@ import statistics
 import time
 import warnings
 
+from features.batch import point_in_time
 from features.dataset import RetailDataset
 from simulator import SimulatorConfig, simulate
 from training.examples import contact_examples, message_sends, sample_rows
@@ -128,7 +129,7 @@ def scoring(customers: int, days: int, max_examples: int) -> None:
     channels = [c for c in (Channel.EMAIL, Channel.SMS) if c in models[methods[0]].channels]
     pairs = [(channels[i % len(channels)], 5.0 + i) for i in range(10)]
     specs = [OfferSpec(OfferKind.PERCENT_DISCOUNT, cost) for _, cost in pairs]
-    profiles = examples.profiles[:200]
+    profiles = point_in_time(data, examples.rows.iloc[:200])
     runs: dict[str, list[float]] = {m: [] for m in methods}
     for _ in range(5):
         for name, model in models.items():

@@ -293,6 +293,23 @@ def finalise_all(
     return out
 
 
+def rows_ops(
+    data: RetailDataset, rows: pd.DataFrame
+) -> tuple[pd.DataFrame, ColumnarOps, np.ndarray]:
+    """``(customers, ops, row_owner)``: the customers of ``(customer_id, timestamp)`` rows,
+    the ops of their events before the last row's time, and each row's owner code."""
+    cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
+    wanted = data.customers["customer_id"].isin(rows["customer_id"])
+    customers = data.customers[wanted].reset_index(drop=True)
+    events = data.events[
+        data.events["customer_id"].isin(rows["customer_id"])
+        & (data.events["timestamp"] < cutoffs.max())
+    ].reset_index(drop=True)
+    ops, owners = columnar_ops(customers, events, data.products)
+    row_owner = pd.Index(owners).get_indexer(rows["customer_id"].astype(object).to_numpy())
+    return customers, ops, row_owner
+
+
 def point_in_time(
     data: RetailDataset,
     rows: pd.DataFrame,
@@ -321,14 +338,7 @@ def _point_in_time(
 ) -> list[CustomerProfile]:
     rows = rows.reset_index(drop=True)
     cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
-    wanted = data.customers["customer_id"].isin(rows["customer_id"])
-    customers = data.customers[wanted].reset_index(drop=True)
-    events = data.events[
-        data.events["customer_id"].isin(rows["customer_id"])
-        & (data.events["timestamp"] < cutoffs.max())
-    ].reset_index(drop=True)
-    ops, owners = columnar_ops(customers, events, data.products)
-    row_owner = pd.Index(owners).get_indexer(rows["customer_id"].astype(object).to_numpy())
+    customers, ops, row_owner = rows_ops(data, rows)
     states = dict(states_as_of(ops, row_owner, epoch_seconds(cutoffs)))
     statics = statics_of(customers)
     jobs = [

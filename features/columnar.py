@@ -257,15 +257,48 @@ def states_as_of(
 ) -> Iterator[tuple[int, State]]:
     """``(row, state)`` of each row that has any field: the state of owner
     ``row_owner[i]`` from the ops with time strictly before ``row_cut[i]``
-    (whole epoch seconds), rows in order.
+    (whole epoch seconds), rows in order (:func:`cut_fields` as flat states).
+    """
+    cut = cut_fields(ops, row_owner, row_cut)
+    pair_names = cut.names[cut.field].tolist()
+    pair_values = cut.value.tolist()
+    bounds = np.flatnonzero(np.diff(cut.row)) + 1
+    starts = [0, *bounds.tolist()] if len(cut.row) else []
+    ends = [*starts[1:], len(cut.row)]
+    rows = cut.row[starts].tolist() if starts else []
+    for r, s, e in zip(rows, starts, ends, strict=True):
+        yield r, dict(zip(pair_names[s:e], pair_values[s:e], strict=True))
 
-    All rows are cut in one pass: each field's ops are cumulated in time order
-    (running sum, maximum or minimum), sorted by (owner, field, time), and each
-    row takes, for every field of its owner, the last cumulated value before
-    its cut (one ``searchsorted``).
+
+@dataclass(frozen=True)
+class CutFields:
+    """Every (row, field) value of a point-in-time cut, sorted by row then field code.
+
+    ``field`` indexes ``names`` (``"pd:20512"``), ``families`` (``"pd"``) and
+    ``keys`` (``"20512"``).
+    """
+
+    row: np.ndarray
+    field: np.ndarray
+    value: np.ndarray
+    names: np.ndarray
+    families: np.ndarray
+    keys: np.ndarray
+
+
+def cut_fields(ops: ColumnarOps, row_owner: np.ndarray, row_cut: np.ndarray) -> CutFields:
+    """The state of owner ``row_owner[i]`` from the ops with time strictly before
+    ``row_cut[i]`` (whole epoch seconds), for every row at once, as columns.
+
+    Each field's ops are cumulated in time order (running sum, maximum or
+    minimum), sorted by (owner, field, time), and each row takes, for every
+    field of its owner, the last cumulated value before its cut (one
+    ``searchsorted``). Fields expired at the row's cut are left out.
     """
     owner_parts, field_parts, ts_parts, value_parts = [], [], [], []
     names: list[str] = []
+    families: list[str] = []
+    keys: list[str] = []
     lifetimes: list[tuple[np.ndarray, np.ndarray]] = []
     for fc in ops.families:
         nk = len(fc.key_texts)
@@ -280,9 +313,13 @@ def states_as_of(
         field_parts.append(fc.key[order] + len(names))
         ts_parts.append(fc.ts[order])
         names += [field_name(fc.family.name, k) for k in fc.key_texts]
+        families += [fc.family.name] * nk
+        keys += fc.key_texts
         lifetimes.append(_lifetimes(fc.family, fc.key_texts))
     if not owner_parts:
-        return
+        empty = np.zeros(0, dtype=np.int64)
+        none = np.zeros(0, dtype=object)
+        return CutFields(empty, empty, np.zeros(0), none, none, none)
     key_end, value_end = (np.concatenate(x) for x in zip(*lifetimes, strict=True))
     owner, field, ts, value = (
         np.concatenate(p) for p in (owner_parts, field_parts, ts_parts, value_parts)
@@ -312,14 +349,14 @@ def states_as_of(
     row_cut = np.asarray(row_cut, dtype=float)[pair_row]
     alive = (key_end[field[last]] > row_cut) & (value[last] + value_end[field[last]] >= row_cut)
     pair_row, last = pair_row[alive], last[alive]
-    pair_names = np.array(names, dtype=object)[field[last]].tolist()
-    pair_values = value[last].tolist()
-    bounds = np.flatnonzero(np.diff(pair_row)) + 1
-    starts = [0, *bounds.tolist()] if len(pair_row) else []
-    ends = [*starts[1:], len(pair_row)]
-    rows = pair_row[starts].tolist() if starts else []
-    for r, s, e in zip(rows, starts, ends, strict=True):
-        yield r, dict(zip(pair_names[s:e], pair_values[s:e], strict=True))
+    return CutFields(
+        pair_row,
+        field[last],
+        value[last],
+        np.array(names, dtype=object),
+        np.array(families, dtype=object),
+        np.array(keys, dtype=object),
+    )
 
 
 def _lifetimes(family: Family, key_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

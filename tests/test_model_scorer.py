@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.batch import point_in_time
 from features.dataset import RetailDataset
 from nba.actions import Action
 from nba.budgets import UsageCounts
@@ -21,6 +22,7 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.engine import NextBestActionPolicy
+from nba.profile import CustomerProfile
 from nba.scoring import RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot, screen
 from nba.timing import SendTime
@@ -52,9 +54,15 @@ def scorer(data: RetailDataset, sends: ContactExamples) -> ModelScorer:
     return ModelScorer(propensity, uplift, SendTimeModel().fit(data))
 
 
-def _contexts(sends: ContactExamples, n: int = 40) -> list[CustomerContext]:
+@pytest.fixture(scope="module")
+def live(data: RetailDataset, sends: ContactExamples) -> list[CustomerProfile]:
+    """Profiles of the first sends' customers as serving builds them (one at a time)."""
+    return point_in_time(data, sends.rows.iloc[:60])
+
+
+def _contexts(live: list[CustomerProfile], n: int = 40) -> list[CustomerContext]:
     out = []
-    for profile in sends.profiles[:n]:
+    for profile in live[:n]:
         everything = {c: True for c in Channel if c.needs_consent}
         rich = dataclasses.replace(
             profile,
@@ -92,11 +100,11 @@ def _candidates(context: CustomerContext) -> list[ActionCandidate]:
 
 
 def test_is_a_scorer_and_its_scores_pass_the_engines_checks(
-    scorer: ModelScorer, sends: ContactExamples
+    scorer: ModelScorer, live: list[CustomerProfile]
 ) -> None:
     assert isinstance(scorer, Scorer)
     seen_offer = False
-    for context in _contexts(sends):
+    for context in _contexts(live):
         candidates = _candidates(context)
         scores = scorer.score(context, candidates)
         check_scores(scorer, candidates, scores)
@@ -113,7 +121,7 @@ def test_is_a_scorer_and_its_scores_pass_the_engines_checks(
 
 
 def test_learned_channels_follow_the_propensity_model(
-    scorer: ModelScorer, sends: ContactExamples
+    scorer: ModelScorer, live: list[CustomerProfile]
 ) -> None:
     assert scorer.propensity is not None
     rule = RuleBasedScorer()
@@ -123,7 +131,7 @@ def test_learned_channels_follow_the_propensity_model(
     )
     model = scorer.propensity
     learned = []
-    for context in _contexts(sends, 60):
+    for context in _contexts(live, 60):
         slots = tuple(
             ChannelSlot(c, SendTime(slot_at, slot_at, "test"))
             for c in (Channel.EMAIL, Channel.POSTAL)
@@ -147,7 +155,7 @@ def test_learned_channels_follow_the_propensity_model(
 
 
 def test_offer_uplift_comes_from_the_uplift_model(
-    scorer: ModelScorer, sends: ContactExamples
+    scorer: ModelScorer, live: list[CustomerProfile]
 ) -> None:
     assert scorer.uplift is not None
     offer_action = TEN_PERCENT
@@ -155,7 +163,7 @@ def test_offer_uplift_comes_from_the_uplift_model(
     candidate = ActionCandidate(
         offer_action, 5.0, None, (ChannelSlot(Channel.EMAIL, SendTime(at, at, "test")),)
     )
-    for context in _contexts(sends, 10):
+    for context in _contexts(live, 10):
         [score] = scorer.score(context, [candidate])
         assert offer_action.offer is not None
         spec = OfferSpec(offer_action.offer.kind, offer_action.offer.cost)
@@ -164,28 +172,28 @@ def test_offer_uplift_comes_from_the_uplift_model(
         assert score.uplift[Channel.EMAIL] == pytest.approx(float(expected[0]))
 
 
-def test_the_engine_decides_with_it(scorer: ModelScorer, sends: ContactExamples) -> None:
+def test_the_engine_decides_with_it(scorer: ModelScorer, live: list[CustomerProfile]) -> None:
     policy = NextBestActionPolicy(CATALOG, scorer=scorer)
     decided = 0
-    for context in _contexts(sends, 20):
+    for context in _contexts(live, 20):
         decision = policy.decide(scorer.prepare(context), seed=1)
         decided += bool(decision.actions)
     assert decided > 0
 
 
 def test_send_time_hook_puts_the_learned_pattern_in_the_profile(
-    scorer: ModelScorer, sends: ContactExamples
+    scorer: ModelScorer, live: list[CustomerProfile]
 ) -> None:
     assert scorer.send_time is not None
-    context = _contexts(sends, 1)[0]
+    context = _contexts(live, 1)[0]
     personal = scorer.prepare(context)
     expected = scorer.send_time.pattern(context.profile.customer_id)
     assert np.argmax(personal.profile.activity_by_hour) == np.argmax(expected)
     assert ModelScorer().prepare(context) is context
 
 
-def test_scoring_a_customer_is_fast(scorer: ModelScorer, sends: ContactExamples) -> None:
-    contexts = _contexts(sends, 20)
+def test_scoring_a_customer_is_fast(scorer: ModelScorer, live: list[CustomerProfile]) -> None:
+    contexts = _contexts(live, 20)
     batches = [(c, _candidates(c)) for c in contexts]
     n_pairs = sum(len(cand.slots) for _, cands in batches for cand in cands)
     assert n_pairs > 20 * 5

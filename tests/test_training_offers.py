@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.batch import point_in_time
 from features.contract import OfferKind
 from features.dataset import RetailDataset
 from nba.actions import Action
@@ -137,16 +138,19 @@ def test_the_learned_ranking_agrees_with_the_true_uplift(selection: OfferSelecti
 
 
 def test_each_method_predicts_per_customer_as_in_batch(
-    fitted: OfferUpliftModel, examples: ContactExamples
+    fitted: OfferUpliftModel,
+    examples: ContactExamples,
+    world: tuple[RetailDataset, SimulatorTruth],
 ) -> None:
+    """A live profile (built one at a time) scores as its training example's columns do."""
     assert fitted.fitted
     batch = fitted.uplift_examples(offer_costs(examples, fitted))
     assert np.isfinite(batch).all()
     if not fitted.is_rule:  # the rule is a score (promotion sensitivity x value share)
         assert np.abs(batch).max() <= 1.0
     assert batch.std() > 0
-    for i in (3, 7, 11):
-        profile = examples.profiles[i]
+    profiles = point_in_time(world[0], examples.rows.iloc[[3, 7, 11]])
+    for i, profile in zip((3, 7, 11), profiles, strict=True):
         spec = fitted.offers[examples.rows["offer_id"].iloc[i]]
         p, u = fitted.predict(profile, [Channel(examples.rows["channel"].iloc[i])], [spec])
         assert u[0] == pytest.approx(batch[i])
@@ -184,7 +188,9 @@ def test_bad_inputs_raise_clear_errors(
     only_treated = pd.DataFrame({"treated": [True], "purchased": [False], "offer_id": ["O001"]})
     with pytest.raises(ValueError, match="both treated sends and controls"):
         OfferUpliftModel().fit(
-            ContactExamples(only_treated, [CustomerProfile("C1")], np.zeros(1, dtype=int)),
+            ContactExamples.of_profiles(
+                only_treated, [CustomerProfile("C1")], np.zeros(1, dtype=int)
+            ),
             data.offers,
         )
     with pytest.raises(ValueError, match="unknown uplift method"):
@@ -233,7 +239,7 @@ def test_a_rule_champion_serves_the_rule_based_uplift(
             "offer": {"id": "ten", "kind": "percent_discount", "value": 10, "cost": 6.0},
         }
     )
-    profile = examples.profiles[5]
+    [profile] = point_in_time(data, examples.rows.iloc[[5]])
     assert profile.as_of is not None
     context = CustomerContext(profile, profile.as_of)
     slots = tuple(

@@ -8,11 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.batch import point_in_time
 from features.dataset import RetailDataset
 from nba.channels import Channel
 from nba.profile import CustomerProfile
 from simulator import SimulatorConfig, simulate
-from training.examples import ContactExamples, contact_examples, message_sends, sample_rows
+from training.examples import (
+    ContactExamples,
+    contact_examples,
+    message_sends,
+    reference_moment,
+    sample_rows,
+)
 from training.propensity import ChannelEvaluation, ChannelPropensityModel, evaluate_channels
 from training.truth import SimulatorTruth
 
@@ -106,18 +113,21 @@ def test_channels_without_engagement_are_left_out_with_a_reason(
 
 
 def test_one_customer_scoring_matches_batch_scoring(
-    evaluated: tuple[ChannelEvaluation, ChannelPropensityModel], examples: ContactExamples
+    evaluated: tuple[ChannelEvaluation, ChannelPropensityModel],
+    examples: ContactExamples,
+    world: tuple[RetailDataset, SimulatorTruth],
 ) -> None:
+    """A live profile (built one at a time) scores as its training example's columns do."""
     _, model = evaluated
     known = examples.take(
         examples.rows["channel"].isin([c.value for c in model.channels]).to_numpy()
     )
     batch = model.predict_examples(known)
-    moments = known.local_moments()
-    for i in range(0, len(known), max(1, len(known) // 25)):
-        one = model.predict(
-            known.profiles[i], [Channel(known.rows["channel"].iloc[i])], [moments[i]]
-        )
+    picked = list(range(0, len(known), max(1, len(known) // 25)))
+    profiles = point_in_time(world[0], known.rows.iloc[picked])
+    for i, profile in zip(picked, profiles, strict=True):
+        moment = reference_moment(int(known.hour_of_week[i]))
+        one = model.predict(profile, [Channel(known.rows["channel"].iloc[i])], [moment])
         assert one[0] == pytest.approx(batch[i], abs=1e-12)
 
 
@@ -128,14 +138,14 @@ def test_unknown_channel_and_missing_events_raise_clear_errors(
     profile = CustomerProfile("C1")
     with pytest.raises(ValueError, match=r"postal.*unknown to the propensity model"):
         model.predict(profile, [Channel.POSTAL], [dt.datetime(2026, 3, 2, 12)])
-    no_sends = ContactExamples(
+    no_sends = ContactExamples.of_profiles(
         pd.DataFrame(columns=["customer_id", "timestamp", "channel", "offer_id", "engaged"]),
         [],
         np.zeros(0, dtype=int),
     )
     with pytest.raises(ValueError, match="no message_sent events"):
         ChannelPropensityModel().fit(no_sends)
-    never_opened = ContactExamples(
+    never_opened = ContactExamples.of_profiles(
         pd.DataFrame(
             {
                 "customer_id": ["C1", "C2"],

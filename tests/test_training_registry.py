@@ -158,6 +158,7 @@ def test_decision_models_load_by_champion_and_score_as_after_training(
     registry: ModelRegistry,
     decision_runs,  # type: ignore[no-untyped-def]
 ) -> None:
+    from features.batch import point_in_time
     from features.profile_table import profiles_frame
     from training.api import CHANNELS_NAME, OFFERS_NAME, SEND_TIME_NAME
     from training.examples import contact_examples, message_sends, sample_rows
@@ -169,7 +170,7 @@ def test_decision_models_load_by_champion_and_score_as_after_training(
     sends = contact_examples(world, sample_rows(message_sends(world.events), 60, 1))
     known = sends.rows["channel"].isin(["email", "sms", "push"]).to_numpy()
     sends = sends.take(known)
-    frame = profiles_frame(sends.profiles)
+    frame = profiles_frame(point_in_time(world, sends.rows))
     frame["channel"] = sends.rows["channel"].to_numpy()
     frame["send_hour_of_week"] = sends.hour_of_week.astype(np.int64)
 

@@ -4,9 +4,9 @@ The channel propensity and offer uplift models learn from the history's
 ``message_sent`` events. :func:`message_sends` lists them with whether each was
 engaged (opened or clicked within :data:`ENGAGEMENT_WINDOW`);
 :func:`sample_rows` caps how many get profiles; :func:`contact_examples` gives
-each the customer's profile as known just before the send
-(:func:`features.batch.point_in_time`, so no later event leaks in) and its
-local hour of week, as :class:`ContactExamples`.
+each the customer's profile values as known just before the send, as columns
+(:func:`features.point_in_time.point_in_time_columns`, so no later event leaks
+in), and its local hour of week, as :class:`ContactExamples`.
 
 >>> reference_moment(24 + 18).strftime("%A %H:%M")
 'Tuesday 18:00'
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.batch import point_in_time
 from features.dataset import RetailDataset
 from features.definitions import epoch_seconds, local_parts
 from features.finalise import FeaturePriors
+from features.point_in_time import ProfileColumns, point_in_time_columns
 from nba.events import EventType
 from nba.profile import CustomerProfile
 
@@ -87,15 +87,22 @@ def sample_rows(rows: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataF
 
 @dataclass(frozen=True)
 class ContactExamples:
-    """Sends with their point-in-time profiles and local send hours (one per row)."""
+    """Sends with their point-in-time profile columns and local send hours (one per row)."""
 
     rows: pd.DataFrame  # customer_id, timestamp, channel, offer_id, engaged, ...
-    profiles: list[CustomerProfile]
+    columns: ProfileColumns
     hour_of_week: np.ndarray
 
     def __post_init__(self) -> None:
-        if not (len(self.rows) == len(self.profiles) == len(self.hour_of_week)):
-            raise ValueError("rows, profiles and hour_of_week must have one entry per send")
+        if not (len(self.rows) == len(self.columns) == len(self.hour_of_week)):
+            raise ValueError("rows, columns and hour_of_week must have one entry per send")
+
+    @classmethod
+    def of_profiles(
+        cls, rows: pd.DataFrame, profiles: list[CustomerProfile], hour_of_week: np.ndarray
+    ) -> ContactExamples:
+        """Examples whose profiles are already built (one per row)."""
+        return cls(rows, ProfileColumns.of_profiles(profiles), hour_of_week)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -104,13 +111,13 @@ class ContactExamples:
         idx = np.flatnonzero(mask)
         return ContactExamples(
             self.rows.iloc[idx].reset_index(drop=True),
-            [self.profiles[i] for i in idx],
+            self.columns.take(idx),
             self.hour_of_week[idx],
         )
 
-    def local_moments(self) -> list[dt.datetime]:
-        """A local moment with each row's weekday and hour (a reference week)."""
-        return [reference_moment(int(h)) for h in self.hour_of_week]
+    def with_rows(self, rows: pd.DataFrame) -> ContactExamples:
+        """The same examples with ``rows`` (one per example, e.g. with a column added)."""
+        return ContactExamples(rows, self.columns, self.hour_of_week)
 
 
 _REFERENCE_MONDAY = dt.datetime(2026, 1, 5)
@@ -127,8 +134,8 @@ def contact_examples(
     priors: FeaturePriors | None = None,
     report: Report | None = None,
 ) -> ContactExamples:
-    """Point-in-time profiles of ``rows`` (``customer_id``, ``timestamp``, ...)."""
+    """Point-in-time profile columns of ``rows`` (``customer_id``, ``timestamp``, ...)."""
     if report:
         report(f"point-in-time profiles of {len(rows):,} sends")
-    profiles = point_in_time(data, rows[["customer_id", "timestamp"]], priors=priors)
-    return ContactExamples(rows.reset_index(drop=True), profiles, local_hours_of_week(data, rows))
+    columns = point_in_time_columns(data, rows[["customer_id", "timestamp"]], priors=priors)
+    return ContactExamples(rows.reset_index(drop=True), columns, local_hours_of_week(data, rows))

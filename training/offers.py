@@ -6,9 +6,9 @@ historical A/B test). Sends on the same channel and day as at least one send
 with an offer form a group; in it, sends *with* the offer are treated and sends
 without it are controls, given the group's offer as the one they did not get.
 The outcome is a purchase by the customer within :data:`OUTCOME_WINDOW` of the
-send. Features are the customer's point-in-time profile
-(:func:`features.batch.point_in_time`), the channel and the offer's kind,
-value share (cost over the customer's basket) and cost, with interactions of
+send. Features are the customer's point-in-time profile (read as columns for all
+sends at once: :func:`features.point_in_time.point_in_time_columns`), the channel
+and the offer's kind, value share (cost over the customer's basket) and cost, with interactions of
 the customer's promotion sensitivity with the offer.
 
 Methods (:data:`METHODS`; :mod:`training.offer_selection` fits every one and
@@ -58,6 +58,7 @@ import pandas as pd
 
 from features.dataset import RetailDataset
 from features.finalise import FeaturePriors
+from features.point_in_time import ProfileColumns
 from nba.actions import OfferKind
 from nba.channels import OUTBOUND_CHANNELS, Channel
 from nba.events import EventType
@@ -65,8 +66,11 @@ from nba.profile import CustomerProfile
 from training.contact_features import (
     CHANNEL_FEATURES,
     PROFILE_FEATURES,
+    channel_codes,
     channel_features,
+    channel_matrix,
     profile_features,
+    profile_matrix,
 )
 from training.examples import ContactExamples, contact_examples, message_sends, sample_rows
 from training.logistic import LinearScorer, fit_logistic
@@ -90,13 +94,46 @@ OFFER_FEATURES: tuple[str, ...] = (
 def offer_features(
     profile: CustomerProfile, kind: OfferKind, cost: float, reference_basket: float
 ) -> np.ndarray:
-    """Features of an offer for one customer (:data:`OFFER_FEATURES`)."""
+    """Features of an offer for one live profile (:data:`OFFER_FEATURES`): :func:`offer_matrix`
+    in scalar arithmetic, for the online path."""
     basket = profile.average_basket if profile.average_basket > 0 else reference_basket
     share = min(cost / basket, 2.0) if basket > 0 else 0.0
     onehot = np.array([1.0 if kind == k else 0.0 for k in _KINDS])
     promo = profile.promo_sensitivity
     return np.concatenate(
         [onehot, [share, math.log1p(max(cost, 0.0))], promo * onehot, [promo * share]]
+    )
+
+
+def _baskets(cols: ProfileColumns, reference_basket: float) -> np.ndarray:
+    """Each customer's average basket, or ``reference_basket`` when they have none."""
+    return np.where(cols.average_basket > 0, cols.average_basket, reference_basket)
+
+
+def _cost_shares(costs: np.ndarray, baskets: np.ndarray) -> np.ndarray:
+    safe = np.where(baskets > 0, baskets, 1.0)
+    return np.where(baskets > 0, costs / safe, 0.0)
+
+
+def offer_matrix(
+    cols: ProfileColumns, kinds: Sequence[OfferKind], costs: np.ndarray, reference_basket: float
+) -> np.ndarray:
+    """Features of each row's offer for its customer (:data:`OFFER_FEATURES`),
+    shape ``(n, len(OFFER_FEATURES))``."""
+    costs = np.asarray(costs, dtype=float)
+    baskets = _baskets(cols, reference_basket)
+    share = np.minimum(_cost_shares(costs, baskets), 2.0)
+    codes = np.array([_KINDS.index(OfferKind(k)) for k in kinds], dtype=np.intp)
+    onehot = (codes[:, None] == np.arange(len(_KINDS))[None, :]).astype(float)
+    promo = cols.promo_sensitivity[:, None]
+    return np.hstack(
+        [
+            onehot,
+            share[:, None],
+            np.log1p(np.maximum(costs, 0.0))[:, None],
+            promo * onehot,
+            promo * share[:, None],
+        ]
     )
 
 
@@ -282,7 +319,7 @@ class OfferUpliftModel:
         self.channels = tuple(
             sorted({Channel(c) for c in rows["channel"].astype(str)}, key=OUTBOUND_CHANNELS.index)
         )
-        baskets = np.array([p.average_basket for p in examples.profiles])
+        baskets = examples.columns.average_basket
         self.reference_basket = float(baskets[baskets > 0].mean()) if (baskets > 0).any() else 50.0
         cfg = self.config
         if self.is_rule:
@@ -344,18 +381,39 @@ class OfferUpliftModel:
     def design(self, examples: ContactExamples) -> np.ndarray:
         specs = [self._offer(o) for o in examples.rows["offer_id"].astype(str)]
         channels = [Channel(c) for c in examples.rows["channel"].astype(str)]
-        return np.vstack(
-            [
-                self._row(p, c, s.kind, s.cost)
-                for p, c, s in zip(examples.profiles, channels, specs, strict=True)
-            ]
-        )
+        return self._matrix(examples.columns, channels, specs)
 
     def _offer(self, offer_id: str) -> OfferSpec:
         spec = self.offers.get(offer_id)
         if spec is None:
             raise ValueError(f"offer {offer_id!r} is unknown to the uplift model")
         return spec
+
+    def _matrix(
+        self, cols: ProfileColumns, channels: Sequence[Channel], offers: Sequence[OfferSpec]
+    ) -> np.ndarray:
+        """Design rows: profile features, the channel's one-hot and features, the offer's
+        features, and the offer's pull x the customer's open rate on the channel (an offer
+        moves only those who see it); :meth:`_channel_part` and :meth:`_offer_part` per
+        live profile."""
+        unknown = sorted({c.value for c in channels} - {c.value for c in self.channels})
+        if unknown:
+            raise ValueError(
+                f"channel {unknown[0]!r} unknown to the uplift model "
+                f"(it knows {[c.value for c in self.channels]})"
+            )
+        n = len(channels)
+        row = np.arange(n)
+        position = {c: i for i, c in enumerate(self.channels)}
+        onehot = np.zeros((n, len(self.channels)))
+        onehot[np.arange(n), [position[c] for c in channels]] = 1.0
+        codes = channel_codes(channels)
+        per = channel_matrix(cols, codes, np.full(n, -1))
+        costs = np.array([s.cost for s in offers], dtype=float)
+        offer = offer_matrix(cols, [s.kind for s in offers], costs, self.reference_basket)
+        seen = np.where(cols.has_engagement[row, codes], cols.open_rate[row, codes], 0.0)
+        pull = (seen * offer[:, -1])[:, None]
+        return np.hstack([profile_matrix(cols), onehot, per, offer, pull])
 
     def _channel_onehot(self, channel: Channel) -> np.ndarray:
         if channel not in self.channels:
@@ -366,17 +424,6 @@ class OfferUpliftModel:
         out = np.zeros(len(self.channels))
         out[self.channels.index(channel)] = 1.0
         return out
-
-    def _row(
-        self, profile: CustomerProfile, channel: Channel, kind: OfferKind, cost: float
-    ) -> np.ndarray:
-        return np.concatenate(
-            [
-                profile_features(profile),
-                self._channel_part(profile, channel),
-                self._offer_part(profile, channel, kind, cost),
-            ]
-        )
 
     def _channel_part(self, profile: CustomerProfile, channel: Channel) -> np.ndarray:
         return np.concatenate(
@@ -420,11 +467,7 @@ class OfferUpliftModel:
                 .map({o: s.cost for o, s in self.offers.items()})
             )
             return rule_uplift(
-                ContactExamples(
-                    examples.rows.assign(offer_cost=costs.to_numpy(dtype=float)),
-                    examples.profiles,
-                    examples.hour_of_week,
-                ),
+                examples.with_rows(examples.rows.assign(offer_cost=costs.to_numpy(dtype=float))),
                 self.reference_basket,
             )
         return self._score(self.design(examples) if matrix is None else matrix)[1]
@@ -527,12 +570,13 @@ class OfferUpliftModel:
 def rule_uplift(examples: ContactExamples, reference_basket: float) -> np.ndarray:
     """The simple baseline: promotion sensitivity x the offer's value share (what the
     rule-based scorer's uplift grows with)."""
-    out = np.empty(len(examples))
-    costs = examples.rows["offer_cost"].to_numpy(dtype=float)
-    for i, p in enumerate(examples.profiles):
-        basket = p.average_basket if p.average_basket > 0 else reference_basket
-        out[i] = p.promo_sensitivity * (costs[i] / basket if basket > 0 else 0.0)
-    return out
+    return _rule(
+        examples.columns, examples.rows["offer_cost"].to_numpy(dtype=float), reference_basket
+    )
+
+
+def _rule(cols: ProfileColumns, costs: np.ndarray, reference_basket: float) -> np.ndarray:
+    return cols.promo_sensitivity * _cost_shares(costs, _baskets(cols, reference_basket))
 
 
 @dataclass(frozen=True)
@@ -635,21 +679,14 @@ def offer_costs(examples: ContactExamples, model: OfferUpliftModel) -> ContactEx
         examples.rows["channel"].isin([c.value for c in model.channels]).to_numpy()
     )
     cost = {o: s.cost for o, s in model.offers.items()}
-    return ContactExamples(
-        kept.rows.assign(offer_cost=kept.rows["offer_id"].astype(str).map(cost)),
-        kept.profiles,
-        kept.hour_of_week,
-    )
+    return kept.with_rows(kept.rows.assign(offer_cost=kept.rows["offer_id"].astype(str).map(cost)))
 
 
 def value_share(examples: ContactExamples, reference_basket: float) -> np.ndarray:
     """The second fixed rule: the offer's cost as a share of the customer's basket
     (``offer_cost`` column), whatever their promotion sensitivity."""
     costs = examples.rows["offer_cost"].to_numpy(dtype=float)
-    baskets = np.array(
-        [p.average_basket if p.average_basket > 0 else reference_basket for p in examples.profiles]
-    )
-    return np.divide(costs, baskets, out=np.zeros_like(costs), where=baskets > 0)
+    return _cost_shares(costs, _baskets(examples.columns, reference_basket))
 
 
 def measure_uplift(

@@ -5,8 +5,9 @@ Training examples are the ``message_sent`` events of the history; a send is
 :data:`ENGAGEMENT_WINDOW` (and before the next send there). Channels that
 record no opens or clicks (postal mail in the simulator) cannot be learned and
 are left out, with a note. Each example's features are those of the
-customer's profile as known just before the send
-(:func:`features.batch.point_in_time`), so no later event leaks into it, plus
+customer's profile as known just before the send (read as columns for all
+sends at once: :func:`features.point_in_time.point_in_time_columns`), so no
+later event leaks into it, plus
 the channel and how well the send's local hour fits the customer's activity.
 
 The model is a logistic regression (per-channel slopes through channel x
@@ -35,21 +36,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from features.point_in_time import ProfileColumns
 from nba.channels import OUTBOUND_CHANNELS, Channel
 from nba.profile import HOURS_PER_WEEK, CustomerProfile
 from training.contact_features import (
     CHANNEL_FEATURES,
     OPEN_CHANNELS,
     PROFILE_FEATURES,
+    channel_codes,
     channel_features,
+    channel_matrix,
     profile_features,
+    profile_matrix,
 )
-from training.examples import (
-    ENGAGEMENT_EVENTS,
-    ENGAGEMENT_WINDOW,
-    ContactExamples,
-    reference_moment,
-)
+from training.examples import ENGAGEMENT_EVENTS, ENGAGEMENT_WINDOW, ContactExamples
 from training.logistic import LinearScorer, calibrate, fit_logistic
 from training.metrics import ClassificationMetrics, classification_metrics
 from training.uplift_learners import BoostingConfig
@@ -158,15 +158,16 @@ class ChannelPropensityModel:
     def design(self, examples: ContactExamples) -> np.ndarray:
         """Feature matrix of examples (rows in order), shape ``(n, n_features)``."""
         index = self._channel_index(examples.rows["channel"].astype(str))
-        moments = examples.local_moments()
-        base = np.vstack([profile_features(p) for p in examples.profiles])
-        per = np.vstack(
-            [
-                channel_features(p, self.channels[i], m)
-                for p, i, m in zip(examples.profiles, index, moments, strict=True)
-            ]
-        )
-        return _design(base, index, per, len(self.channels))
+        return self._matrix(examples.columns, index, examples.hour_of_week % 24)
+
+    def _matrix(
+        self, cols: ProfileColumns, index: np.ndarray, hour_of_day: np.ndarray
+    ) -> np.ndarray:
+        """Design rows of profile columns on the model's channel ``index`` at local
+        ``hour_of_day`` (``-1``: unknown)."""
+        codes = channel_codes(self.channels)[index] if len(index) else index
+        per = channel_matrix(cols, codes, hour_of_day)
+        return _design(profile_matrix(cols), index, per, len(self.channels))
 
     def _channel_index(self, names: pd.Series | Sequence[str]) -> np.ndarray:
         lookup = {c.value: i for i, c in enumerate(self.channels)}
@@ -255,30 +256,17 @@ class ChannelPropensityModel:
         ]
         names = frame["channel"].astype(str)
         index = self._channel_index(names)
-        moments = [
-            None
-            if hours is None or pd.isna(hours.iloc[i])
-            else reference_moment(int(hours.iloc[i]))
-            for i in range(len(frame))
-        ]
-        base = (
-            np.vstack([profile_features(p) for p in profiles])
-            if profiles
-            else np.zeros((0, len(PROFILE_FEATURES)))
-        )
-        per = (
-            np.vstack(
-                [
-                    channel_features(p, self.channels[i], m)
-                    for p, i, m in zip(profiles, index, moments, strict=True)
-                ]
-            )
-            if profiles
-            else np.zeros((0, len(CHANNEL_FEATURES)))
-        )
-        p = scorer.probability(_design(base, index, per, len(self.channels)))
+        hour_of_day = np.full(len(frame), -1, dtype=np.intp)
+        if hours is not None:
+            known = pd.notna(hours).to_numpy()
+            hour_of_day[known] = hours[known].to_numpy(dtype=np.int64) % 24
+        matrix = self._matrix(ProfileColumns.of_profiles(profiles), index, hour_of_day)
         return pd.DataFrame(
-            {"customer_id": [x.customer_id for x in profiles], "channel": names, "propensity": p}
+            {
+                "customer_id": [x.customer_id for x in profiles],
+                "channel": names,
+                "propensity": scorer.probability(matrix),
+            }
         )
 
 
@@ -320,16 +308,12 @@ def _known_channel(name: str) -> Channel:
 def profile_rate_baseline(examples: ContactExamples) -> np.ndarray:
     """The customer's smoothed rate on the send's channel (what the rule-based scorer reads:
     the open rate where opens are reported, the click rate elsewhere)."""
-    out = np.empty(len(examples))
-    for i, (p, ch) in enumerate(zip(examples.profiles, examples.rows["channel"], strict=True)):
-        eng = p.engagement.get(Channel(ch))
-        if eng is None:
-            out[i] = 0.0
-        elif Channel(ch) in OPEN_CHANNELS:
-            out[i] = eng.open_rate
-        else:
-            out[i] = eng.click_rate
-    return out
+    cols = examples.columns
+    codes = channel_codes(examples.rows["channel"].astype(str))
+    rows = np.arange(len(codes))
+    opens = np.isin(codes, channel_codes(OPEN_CHANNELS))
+    rate = np.where(opens, cols.open_rate[rows, codes], cols.click_rate[rows, codes])
+    return np.where(cols.has_engagement[rows, codes], rate, 0.0)
 
 
 @dataclass(frozen=True)

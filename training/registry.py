@@ -56,6 +56,10 @@ def data_fingerprint(frames: Mapping[str, pd.DataFrame]) -> str:
     >>> a == data_fingerprint({"t": pd.DataFrame({"x": [1, 2]})}), a == data_fingerprint(
     ...     {"t": pd.DataFrame({"x": [2, 1]})})
     (True, False)
+    >>> at = pd.to_datetime(pd.Series(["2026-03-01T10:00:00Z", None]), utc=True)
+    >>> fp = lambda s: data_fingerprint({"t": pd.DataFrame({"at": s})})
+    >>> fp(at) == fp(at.dt.as_unit("ms")) == fp(at.dt.tz_localize(None)), fp(at) == fp(at[::-1])
+    (True, False)
     """
     digest = hashlib.sha256()
     for name in sorted(frames):
@@ -64,9 +68,24 @@ def data_fingerprint(frames: Mapping[str, pd.DataFrame]) -> str:
         digest.update(json.dumps([str(c) for c in frame.columns]).encode())
         digest.update(str(frame.shape).encode())
         if len(frame):
-            hashed = pd.util.hash_pandas_object(frame.astype(str), index=False)
+            hashed = pd.util.hash_pandas_object(_hashable(frame), index=False)
             digest.update(hashed.to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as text, except timestamps: integer nanoseconds since the epoch (UTC),
+    whatever their unit or zone (formatting millions of timestamps as text cost most of
+    a fingerprint)."""
+    out: dict[object, object] = {}
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
+            utc = pd.to_datetime(values, utc=True).dt.tz_localize(None)
+            out[column] = utc.to_numpy(dtype="datetime64[ns]").view("int64").astype(str)
+        else:
+            out[column] = values.astype(str)
+    return pd.DataFrame(out, columns=frame.columns)
 
 
 def _python_model_class() -> type:

@@ -63,7 +63,7 @@ class SimulatorTruth:
         channels = rows["channel"].astype(str).to_numpy()
         opens = np.isin(channels, [c.value for c in OPEN_CHANNELS])
         if self.response is not None:
-            recent = [p.contacts.total_7d() for p in examples.profiles]
+            recent = examples.columns.contacts_7d.sum(axis=1)
             p = self.response.probabilities(
                 rows["customer_id"].to_numpy(dtype=object),
                 channels,

@@ -1,0 +1,217 @@
+"""Training data at scale: point-in-time examples per second, and ``nba train`` per model.
+
+* examples: the columnar path that training uses
+  (:func:`features.point_in_time.point_in_time_columns`, then the propensity
+  design's feature columns, :func:`training.contact_features.profile_matrix` and
+  :func:`~training.contact_features.channel_matrix`) on sampled ``message_sent``
+  rows, against the per-profile path it replaced (:func:`features.batch.point_in_time`,
+  one ``CustomerProfile`` per row, then ``profile_features`` / ``channel_features``
+  per row) on a smaller sample (it is ~10x slower), in the same process, alternated,
+  medians over repeats; CPU seconds (``time.process_time``, one process) and wall;
+* training (``--train``): ``nba train <target>`` for each target, one process each
+  under ``/usr/bin/time -v`` (wall, user and system CPU, peak memory), in this
+  tree and, with ``--baseline-tree``, in another source tree (e.g. ``git archive
+  main``), alternated.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_training_scale.py --data /tmp/r20k \\
+        --rows 60000 --baseline-rows 5000 --repeats 3
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_training_scale.py --data /tmp/r20k \\
+        --no-examples --train channels offers --baseline-tree /tmp/main-tree
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.batch import point_in_time
+from features.dataset import RetailDataset, load_dataset
+from features.point_in_time import point_in_time_columns
+from nba.channels import Channel
+from training.contact_features import (
+    channel_codes,
+    channel_features,
+    channel_matrix,
+    profile_features,
+    profile_matrix,
+)
+from training.examples import local_hours_of_week, message_sends, reference_moment, sample_rows
+
+TARGETS = ("recommender", "offers", "channels", "send-time")
+
+
+def columnar_examples(data: RetailDataset, rows: pd.DataFrame) -> np.ndarray:
+    """Training's path: profile columns of every row, then the feature columns."""
+    cols = point_in_time_columns(data, rows[["customer_id", "timestamp"]])
+    hours = local_hours_of_week(data, rows) % 24
+    per = channel_matrix(cols, channel_codes(rows["channel"]), hours)
+    return np.hstack([profile_matrix(cols), per])
+
+
+def per_profile_examples(data: RetailDataset, rows: pd.DataFrame) -> np.ndarray:
+    """The path it replaced: a ``CustomerProfile`` per row, then its features row by row."""
+    profiles = point_in_time(data, rows[["customer_id", "timestamp"]], workers=1)
+    how = local_hours_of_week(data, rows)
+    return np.vstack(
+        [
+            np.concatenate(
+                [profile_features(p), channel_features(p, Channel(c), reference_moment(int(h)))]
+            )
+            for p, c, h in zip(profiles, rows["channel"], how, strict=True)
+        ]
+    )
+
+
+def _timed(build: Callable[[], np.ndarray]) -> tuple[float, float, int]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    n = len(build())
+    return time.process_time() - cpu, time.perf_counter() - wall, n
+
+
+def time_examples(
+    data: RetailDataset, rows: pd.DataFrame, baseline_rows: pd.DataFrame, repeats: int
+) -> dict[str, float]:
+    """Rows per CPU second and per wall second of both paths, alternated, medians."""
+    ours: list[tuple[float, float, int]] = []
+    base: list[tuple[float, float, int]] = []
+    for _ in range(repeats):
+        ours.append(_timed(lambda: columnar_examples(data, rows)))
+        base.append(_timed(lambda: per_profile_examples(data, baseline_rows)))
+        print(f"  columnar {ours[-1][:2]}, per-profile {base[-1][:2]}", flush=True)
+    ours_cpu = statistics.median(c for c, _, _ in ours)
+    ours_wall = statistics.median(w for _, w, _ in ours)
+    base_cpu = statistics.median(c for c, _, _ in base)
+    base_wall = statistics.median(w for _, w, _ in base)
+    return {
+        "rows": len(rows),
+        "columnar_cpu_s": ours_cpu,
+        "columnar_wall_s": ours_wall,
+        "columnar_rows_per_cpu_s": len(rows) / ours_cpu,
+        "columnar_rows_per_wall_s": len(rows) / ours_wall,
+        "baseline_rows": len(baseline_rows),
+        "per_profile_cpu_s": base_cpu,
+        "per_profile_wall_s": base_wall,
+        "per_profile_rows_per_cpu_s": len(baseline_rows) / base_cpu,
+        "per_profile_rows_per_wall_s": len(baseline_rows) / base_wall,
+        "speedup_cpu": (len(rows) / ours_cpu) / (len(baseline_rows) / base_cpu),
+    }
+
+
+_TIME_FIELDS = {
+    "wall_s": r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)",
+    "user_s": r"User time \(seconds\): (\S+)",
+    "system_s": r"System time \(seconds\): (\S+)",
+    "max_rss_mb": r"Maximum resident set size \(kbytes\): (\S+)",
+}
+
+
+def _parse_time(report: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, pattern in _TIME_FIELDS.items():
+        found = re.search(pattern, report)
+        if found is None:
+            continue
+        text = found.group(1)
+        if name == "wall_s":
+            seconds = 0.0
+            for part in text.split(":"):
+                seconds = seconds * 60 + float(part)
+            out[name] = seconds
+        elif name == "max_rss_mb":
+            out[name] = float(text) / 1024
+        else:
+            out[name] = float(text)
+    return out
+
+
+def train_once(tree: Path, target: str, data_dir: Path, store: Path) -> dict[str, float]:
+    """``nba train target`` from source ``tree`` under ``/usr/bin/time -v``."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "cli.main", "train", target, "--data", str(data_dir)]
+    done = subprocess.run(
+        ["/usr/bin/time", "-v", *command, "--data-dir", str(store)],
+        cwd=tree,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"nba train {target} failed in {tree}:\n{done.stderr[-2000:]}")
+    return _parse_time(done.stderr)
+
+
+def time_training(
+    data_dir: Path, targets: list[str], trees: dict[str, Path]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each target in each tree (alternated), its own MLflow store per tree."""
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as stores:
+        for target in targets:
+            results[target] = {}
+            for label, tree in trees.items():
+                measured = train_once(tree, target, data_dir, Path(stores) / label)
+                results[target][label] = measured
+                print(f"nba train {target} ({label}): {measured}", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, required=True, help="a data folder (nba simulate)")
+    parser.add_argument("--rows", type=int, default=60_000, help="sends, columnar path")
+    parser.add_argument("--baseline-rows", type=int, default=5_000, help="sends, per profile")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-examples", action="store_true", help="skip the examples timing")
+    parser.add_argument("--train", nargs="*", choices=[*TARGETS, "all"], default=[])
+    parser.add_argument("--baseline-tree", type=Path, default=None, help="source tree to compare")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+
+    results: dict[str, object] = {
+        "nproc": os.cpu_count(),
+        "load_before": os.getloadavg(),
+    }
+    if not args.no_examples:
+        data = load_dataset(args.data)
+        sends = message_sends(data.events)
+        rows = sample_rows(sends, args.rows, seed=0)
+        baseline_rows = sample_rows(sends, args.baseline_rows, seed=1)
+        results["customers"] = len(data.customers)
+        results["events"] = len(data.events)
+        results["examples"] = time_examples(data, rows, baseline_rows, args.repeats)
+        print(json.dumps(results["examples"], indent=2), flush=True)
+    if args.train:
+        trees = {"this": Path(__file__).resolve().parents[1]}
+        if args.baseline_tree is not None:
+            trees["baseline"] = args.baseline_tree.resolve()
+        results["train"] = time_training(args.data, args.train, trees)
+    results["load_after"] = os.getloadavg()
+    write_results(results, args.out)
+
+
+def write_results(results: dict[str, object], out: Path | None) -> None:
+    """Print the results as JSON, and write them to ``out`` when given."""
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
