@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -192,19 +191,6 @@ def test_send_time_hook_puts_the_learned_pattern_in_the_profile(
     assert ModelScorer().prepare(context) is context
 
 
-def test_scoring_a_customer_is_fast(scorer: ModelScorer, live: list[CustomerProfile]) -> None:
-    contexts = _contexts(live, 20)
-    batches = [(c, _candidates(c)) for c in contexts]
-    n_pairs = sum(len(cand.slots) for _, cands in batches for cand in cands)
-    assert n_pairs > 20 * 5
-    started = time.perf_counter()
-    for _ in range(5):
-        for context, candidates in batches:
-            scorer.score(context, candidates)
-    per_decision = (time.perf_counter() - started) / (5 * len(batches))
-    assert per_decision < 0.005  # sub-millisecond on an idle core; generous for shared CI
-
-
 def test_unfitted_models_are_refused() -> None:
     with pytest.raises(ValueError, match="not fitted"):
         ModelScorer(propensity=ChannelPropensityModel())
@@ -213,11 +199,11 @@ def test_unfitted_models_are_refused() -> None:
 
 
 def test_predict_hours_equals_predict_at_each_hour_to_the_bit(
-    scorer: ModelScorer, sends: ContactExamples
+    scorer: ModelScorer, live: list[CustomerProfile]
 ) -> None:
     model = scorer.propensity
     assert model is not None
-    profiles = [scorer.prepare(c).profile for c in _contexts(sends, 30)]
+    profiles = [scorer.prepare(c).profile for c in _contexts(live, 30)]
     profiles.append(dataclasses.replace(profiles[0], activity_by_hour=()))  # no pattern
     grid = model.predict_hours(profiles)
     assert grid.shape == (len(profiles), len(model.channels), 24)
@@ -232,11 +218,11 @@ def test_predict_hours_equals_predict_at_each_hour_to_the_bit(
 
 
 def test_a_chunk_scores_every_customer_as_alone_without_a_model_call_each(
-    scorer: ModelScorer, sends: ContactExamples, monkeypatch: pytest.MonkeyPatch
+    scorer: ModelScorer, live: list[CustomerProfile], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = scorer.propensity
     assert model is not None
-    contexts = [scorer.prepare(c) for c in _contexts(sends, 40)]
+    contexts = [scorer.prepare(c) for c in _contexts(live, 40)]
     batches = []
     for k, context in enumerate(contexts):  # sends at every hour of the day and the week
         at = context.now + dt.timedelta(hours=5 * k)
