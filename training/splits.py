@@ -146,9 +146,9 @@ def last_seen(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
             "timestamp": known["timestamp"].reset_index(drop=True),
         }
     )
-    latest = pairs.groupby(["customer_id", "product_id"], sort=False, as_index=False)[
-        "timestamp"
-    ].max()
+    latest = pairs.groupby(["customer_id", "product_id"], sort=False, as_index=False).agg(
+        timestamp=("timestamp", "max")
+    )
     return latest.sort_values(
         ["customer_id", "timestamp", "product_id"], kind="stable"
     ).reset_index(drop=True)
