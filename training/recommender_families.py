@@ -98,10 +98,10 @@ def spec_of(model: Recommender) -> FamilySpec:
     if isinstance(model, HybridRecommender):
         family = "lightfm" if model.name == "lightfm" else "hybrid"
         return FamilySpec(family, model.config.to_params())
-    if isinstance(model, EASERecommender):
-        return FamilySpec("ease", {"l2": model.l2, "binary": model.binary})
     if isinstance(model, SequentialEASERecommender):
         return FamilySpec("sequential", model.params())
+    if isinstance(model, EASERecommender):
+        return FamilySpec("ease", {"l2": model.l2, "binary": model.binary})
     if isinstance(model, ImplicitRecommender):
         return FamilySpec(model.algorithm, model.params())
     if isinstance(model, PopularityRecommender):

@@ -31,76 +31,60 @@ without it the model is EASE with dropout and seen products.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.baselines import ease_weights
-from training.recommendation import Recommender, TrainingData
-
-#: Weight of the popularity prior that breaks ties (and ranks unknown customers).
-_TIE_BREAK = 1e-6
+from training.baselines import EASERecommender, ease_weights
+from training.recommendation import TrainingData
 
 
-class SequentialEASERecommender(Recommender):
-    """EASE over recency-weighted histories, mixed with item-to-next-item transitions."""
+@dataclass(frozen=True)
+class SequentialSettings:
+    """The settings of :class:`SequentialEASERecommender` (defaults chosen on MovieLens-100k's
+    validation split, never its test)."""
+
+    l2: float = 250.0
+    dropout: float = 0.25
+    recency: float = 0.9
+    transitions: float = 0.2
+    window: int = 10
+    window_decay: float = 0.9
+    shrinkage: float = 10.0
+    seen_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.l2 <= 0 or self.shrinkage < 0:
+            raise ValueError(
+                f"l2 must be positive and shrinkage non-negative ({self.l2}, {self.shrinkage})"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1) (got {self.dropout})")
+        for name in ("recency", "transitions", "window_decay", "seen_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1] (got {getattr(self, name)})")
+        if self.window < 1:
+            raise ValueError(f"window must be at least 1 (got {self.window})")
+
+
+class SequentialEASERecommender(EASERecommender):
+    """EASE over recency-weighted histories, mixed with item-to-next-item transitions
+    (keyword arguments: the fields of :class:`SequentialSettings`)."""
 
     name = "sequential"
 
-    def __init__(
-        self,
-        l2: float = 250.0,
-        dropout: float = 0.25,
-        recency: float = 0.9,
-        transitions: float = 0.2,
-        window: int = 10,
-        window_decay: float = 0.9,
-        shrinkage: float = 10.0,
-        seen_weight: float = 0.5,
-    ) -> None:
-        super().__init__()
-        if l2 <= 0 or shrinkage < 0:
-            raise ValueError(f"l2 must be positive and shrinkage non-negative ({l2}, {shrinkage})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1) (got {dropout})")
-        for name, value in (
-            ("recency", recency),
-            ("transitions", transitions),
-            ("window_decay", window_decay),
-            ("seen_weight", seen_weight),
-        ):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1] (got {value})")
-        if window < 1:
-            raise ValueError(f"window must be at least 1 (got {window})")
-        self.l2 = l2
-        self.dropout = dropout
-        self.recency = recency
-        self.transitions = transitions
-        self.window = window
-        self.window_decay = window_decay
-        self.shrinkage = shrinkage
-        self.seen_weight = seen_weight
-        self.user_index = pd.Index([], dtype=object)
-        self.weights = np.zeros((0, 0), dtype=np.float32)
-        self.history = sp.csr_matrix((0, 0), dtype=np.float32)
-        self.popularity = np.zeros(0, dtype=np.float32)
+    def __init__(self, **settings: Any) -> None:
+        self.settings = SequentialSettings(**settings)
+        super().__init__(l2=self.settings.l2)
 
     def params(self) -> dict[str, object]:
-        return {
-            "l2": self.l2,
-            "dropout": self.dropout,
-            "recency": self.recency,
-            "transitions": self.transitions,
-            "window": self.window,
-            "window_decay": self.window_decay,
-            "shrinkage": self.shrinkage,
-            "seen_weight": self.seen_weight,
-        }
+        return asdict(self.settings)
 
     def _fit(self, data: TrainingData) -> None:
+        cfg = self.settings
         pairs = _ordered_pairs(data)
         pairs = pairs[pairs["product_id"].isin(self.catalogue)]
         if pairs.empty:
@@ -108,37 +92,22 @@ class SequentialEASERecommender(Recommender):
         self.user_index = pd.Index(np.sort(pairs["customer_id"].unique()), dtype=object)
         rows = self.user_index.get_indexer(pd.Index(pairs["customer_id"]))
         cols = self.catalogue.get_indexer(pd.Index(pairs["product_id"]))
-        value = np.where(pairs["positive"].to_numpy(), 1.0, self.seen_weight)
+        value = np.where(pairs["positive"].to_numpy(), 1.0, cfg.seen_weight)
         shape = (len(self.user_index), len(self.catalogue))
         x = sp.csr_matrix((value, (rows, cols)), shape=shape)
-        weights = ease_weights(x, self.l2, self.dropout)
-        if self.transitions > 0:
+        weights = ease_weights(x, cfg.l2, cfg.dropout)
+        if cfg.transitions > 0:
+            n_items = len(self.catalogue)
             follow = transition_weights(
-                rows,
-                cols,
-                value,
-                len(self.catalogue),
-                self.window,
-                self.window_decay,
-                self.shrinkage,
+                rows, cols, value, n_items, cfg.window, cfg.window_decay, cfg.shrinkage
             )
             scale = np.abs(weights).sum() / max(float(np.abs(follow).sum()), 1e-12)
-            weights = (1.0 - self.transitions) * weights + self.transitions * scale * follow
+            weights = (1.0 - cfg.transitions) * weights + cfg.transitions * scale * follow
         self.weights = weights.astype(np.float32)
-        scoring = value * np.power(self.recency, pairs["from_end"].to_numpy())
+        scoring = value * np.power(cfg.recency, pairs["from_end"].to_numpy())
         self.history = sp.csr_matrix((scoring, (rows, cols)), shape=shape, dtype=np.float32)
         pop = np.asarray((x > 0).sum(axis=0), dtype=np.float32).ravel()
         self.popularity = pop / max(float(pop.max()), 1.0)
-
-    def score(
-        self, customer_ids: Sequence[str], customers: pd.DataFrame | None = None
-    ) -> np.ndarray:
-        rows = self.user_index.get_indexer(pd.Index([str(c) for c in customer_ids], dtype=object))
-        out = np.zeros((len(rows), len(self.catalogue)), dtype=np.float32)
-        known = rows >= 0
-        if known.any():
-            out[known] = self.history[rows[known]] @ self.weights
-        return out + _TIE_BREAK * self.popularity[None, :]
 
 
 def _ordered_pairs(data: TrainingData) -> pd.DataFrame:
