@@ -11,6 +11,11 @@ pair, on the same fitted coefficients.
 
     .venv/bin/python benchmarks/bench_models.py [--customers 20000] [--days 90]
         [--max-examples 60000] [--decisions 2000]
+    .venv/bin/python benchmarks/bench_models.py --send-time-only --seeds 11 12 13
+
+The send-time model is compared with a LightGBM model of the hour
+(:func:`training.send_time_boosted.boosted_send_time`) in the same run;
+``--send-time-only`` runs just that comparison, once per simulator seed.
 
 Prints Markdown to paste into BENCHMARKS.md.
 """
@@ -43,7 +48,8 @@ from training.model_scorer import ModelScorer
 from training.offer_selection import select_offers
 from training.offers import OfferUpliftModel, offer_examples
 from training.propensity import ChannelPropensityModel, evaluate_channels
-from training.send_time import SendTimeModel, evaluate_send_time
+from training.send_time import SendTimeModel, activity_counts, evaluate_send_time
+from training.send_time_boosted import boosted_send_time
 from training.truth import SimulatorTruth
 from training.uplift_learners import BoostingConfig
 
@@ -170,14 +176,67 @@ def naive_score(
     return calls
 
 
+def send_time_comparison(
+    data: RetailDataset, truth: SimulatorTruth, timings: dict[str, float]
+) -> tuple[SendTimeModel, dict[str, dict[str, float]]]:
+    """The shrunk hour-of-week model and the LightGBM one, fitted and measured on the
+    simulator's true peaks in the same run: ``(model, strategy -> channel -> share)``."""
+    send_time = _timed("send time: fit", timings, SendTimeModel().fit, data)
+    _, counts = activity_counts(data)
+    boosted = _timed("send time: LightGBM fit", timings, boosted_send_time, send_time, counts)
+    shares = dict(evaluate_send_time(send_time, truth.customers).within_one_hour)
+    shares["lightgbm"] = evaluate_send_time(boosted, truth.customers).within_one_hour["model"]
+    return send_time, shares
+
+
+def send_time_markdown(shares: dict[str, dict[str, float]]) -> str:
+    channels = list(shares["model"])
+    lines = [
+        "| strategy | " + " | ".join(channels) + " | mean |",
+        "|---|" + "---:|" * (len(channels) + 1),
+    ]
+    for name, per in shares.items():
+        values = " | ".join(f"{per[c]:.3f}" for c in channels)
+        lines.append(f"| {name} | {values} | {np.mean(list(per.values())):.3f} |")
+    return "\n".join(lines)
+
+
+def send_time_only(customers: int, days: int, seeds: list[int]) -> None:
+    means: dict[str, list[float]] = {}
+    for seed in seeds:
+        timings: dict[str, float] = {}
+        config = SimulatorConfig(n_customers=customers, days=days, seed=seed)
+        sim = _timed(f"simulate (seed {seed})", timings, simulate, config)
+        data = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
+        _, shares = send_time_comparison(data, SimulatorTruth.from_simulation(sim), timings)
+        print(
+            f"\nSeed {seed} ({customers:,} customers x {days} days; seconds: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+            + ")\n"
+        )
+        print(send_time_markdown(shares))
+        for name, per in shares.items():
+            means.setdefault(name, []).append(float(np.mean(list(per.values()))))
+    print("\n| strategy | " + " | ".join(f"seed {s}" for s in seeds) + " | median |")
+    print("|---|" + "---:|" * (len(seeds) + 1))
+    for name, values in means.items():
+        cells = " | ".join(f"{v:.3f}" for v in values)
+        print(f"| {name} | {cells} | {statistics.median(values):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--max-examples", type=int, default=60_000)
     parser.add_argument("--decisions", type=int, default=2000)
+    parser.add_argument("--send-time-only", action="store_true")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[11])
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
+    if args.send_time_only:
+        send_time_only(args.customers, args.days, args.seeds)
+        return
     timings: dict[str, float] = {}
 
     config = SimulatorConfig(n_customers=args.customers, days=args.days, seed=11)
@@ -218,8 +277,7 @@ def main() -> None:
     )
     uplift = _timed("offers: fit", timings, OfferUpliftModel().fit, uplift_examples, data.offers)
 
-    send_time = _timed("send time: fit", timings, SendTimeModel().fit, data)
-    send_eval = evaluate_send_time(send_time, truth.customers)
+    send_time, send_shares = send_time_comparison(data, truth, timings)
 
     # scoring throughput
     scorer = ModelScorer(propensity, uplift, send_time)
@@ -271,7 +329,8 @@ def main() -> None:
     print()
     print(offer_eval.markdown())
     print()
-    print(send_eval.markdown())
+    print("Send time: share of customers x open days within one hour of the true peak\n")
+    print(send_time_markdown(send_shares))
     print()
     print(
         f"| scoring one customer: 30 candidates, {pairs} (candidate, channel) pairs | "

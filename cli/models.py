@@ -77,9 +77,9 @@ def train(
 
     ``all`` trains the recommender, the offer uplift, the channel propensity and the
     send-time models. The recommender is chosen among every family (popularity, EASE,
-    ALS, BPR, plain and hybrid LightFM), the offer uplift model among every learner
-    (logistic and LightGBM T-learners, X-, DR- and proportional learners) and the fixed
-    rule, on a validation split, and registered; with ``--promote`` each becomes the
+    order-aware EASE, ALS, BPR, plain and hybrid LightFM), the offer uplift model among
+    every learner (logistic and LightGBM T-learners, X-, DR- and proportional learners)
+    and the fixed rule, on a validation split, and registered; with ``--promote`` each becomes the
     champion only if it beats the current champion and the baselines on the held-out
     test, whose table is printed. On a simulated data set (with ``truth/``) the decision
     models are also measured against the ground truth.
@@ -236,7 +236,8 @@ def evaluate(
     max_examples: MaxExamples = 60_000,
 ) -> None:
     """Compare models with their baselines and print the tables (nothing is registered):
-    every recommender family (popularity, EASE, ALS, BPR, plain and hybrid LightFM), warm
+    every recommender family (popularity, EASE, order-aware EASE, ALS, BPR, plain and hybrid
+    LightFM), warm
     and cold customers, accuracy beside coverage and personalisation; offer uplift against
     random and rule-based targeting; channel propensity against each channel's rate; send
     time against the best global hour (needs simulator truth)."""

@@ -26,6 +26,7 @@ from training.selection import select_recommender
 SMALL: dict[str, dict[str, object]] = {
     "popularity": {},
     "ease": {"l2": 10.0},
+    "sequential": {"l2": 10.0},
     "als": {"factors": 8, "iterations": 10},
     "bpr": {"factors": 8, "iterations": 30},
     "lightfm": {"epochs": 20, "no_components": 8},
@@ -51,7 +52,7 @@ def test_every_family_serves_the_same_interface(fitted: Recommender) -> None:
 
 
 def test_learned_families_find_the_one_missing_item() -> None:
-    for family in ("ease", "als", "lightfm"):
+    for family in ("ease", "sequential", "als", "lightfm"):
         model = build(FamilySpec(family, SMALL[family])).fit(checkerboard())
         top = model.recommend([f"u{u}" for u in range(40)], k=1).product_ids[:, 0]
         right = np.mean([top[u] == _missing_item(u) for u in range(40)])

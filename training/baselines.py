@@ -98,8 +98,12 @@ class EASERecommender(Recommender):
         return out + _TIE_BREAK * self.popularity[None, :]
 
 
-def ease_weights(x: sp.spmatrix, l2: float) -> np.ndarray:
+def ease_weights(x: sp.spmatrix, l2: float, dropout: float = 0.0) -> np.ndarray:
     """EASE item-item weights with a zero diagonal, shape ``(n_items, n_items)``.
+
+    ``dropout`` > 0 is the emphasised denoising variant (EDLAE, Steck 2020): each
+    product's penalty grows by ``dropout / (1 - dropout)`` times its own Gram diagonal,
+    so popular products are regularised more.
 
     >>> x = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]]))
     >>> b = ease_weights(x, 0.5)
@@ -107,7 +111,7 @@ def ease_weights(x: sp.spmatrix, l2: float) -> np.ndarray:
     (True, 0.0, 0.0)
     """
     gram = np.asarray((x.T @ x).todense(), dtype=np.float64)
-    gram[np.diag_indices_from(gram)] += l2
+    gram[np.diag_indices_from(gram)] += l2 + dropout / (1.0 - dropout) * np.diag(gram)
     p = np.linalg.inv(gram)
     b = -p / np.diag(p)[None, :]
     b[np.diag_indices_from(b)] = 0.0

@@ -17,7 +17,7 @@ from features.dataset import RetailDataset
 from training.interactions import InteractionWeights, interaction_frame, owned_pairs
 from training.recommendation import TrainingData
 from training.registry import data_fingerprint
-from training.splits import launched_before
+from training.splits import last_seen, launched_before
 
 #: Every table of the data contract (what a decision model's fingerprint covers).
 ALL_TABLES: tuple[str, ...] = ("customers", "products", "offers", "events")
@@ -50,6 +50,7 @@ def training_data(
         products=launched_before(data.products, as_of),
         owned=owned_pairs(data.events, as_of),
         as_of=as_of,
+        last_seen=last_seen(data.events, as_of),
     )
 
 

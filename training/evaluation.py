@@ -36,6 +36,7 @@ from training.metrics import RankingMetrics, ranking_metrics
 from training.recommendation import Recommender, TrainingData
 from training.splits import (
     created_before,
+    last_seen,
     launched_before,
     per_user_split,
     temporal_split,
@@ -158,7 +159,12 @@ def _task(
     owned = owned_pairs(train_events, as_of)
     catalogue = launched_before(data.products, as_of)
     train = TrainingData(
-        interactions=interactions, customers=customers, products=catalogue, owned=owned, as_of=as_of
+        interactions=interactions,
+        customers=customers,
+        products=catalogue,
+        owned=owned,
+        as_of=as_of,
+        last_seen=last_seen(train_events, as_of),
     )
     test = test_events[test_events["product_id"].isin(catalogue["product_id"])]
     relevant = relevant_products(test, owned, relevant_types, weights.min_rating)

@@ -25,7 +25,10 @@ class TrainingData:
     ``interactions``: ``(customer_id, product_id, weight)`` one row per pair;
     ``customers`` and ``products``: contract tables (``products`` is the
     catalogue that can be recommended); ``owned``: ``(customer_id,
-    product_id)`` pairs never to recommend again (already bought or rated).
+    product_id)`` pairs never to recommend again (already bought or rated);
+    ``last_seen`` (optional): ``(customer_id, product_id, timestamp)`` of each pair's
+    latest event, in the order each customer met their products
+    (:func:`training.splits.last_seen`), for models that read the order.
     """
 
     interactions: pd.DataFrame
@@ -33,6 +36,7 @@ class TrainingData:
     products: pd.DataFrame
     owned: pd.DataFrame
     as_of: pd.Timestamp
+    last_seen: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         missing = {"customer_id", "product_id", "weight"} - set(self.interactions.columns)

@@ -2,7 +2,8 @@
 
 Each family builds a :class:`~training.recommendation.Recommender` from a
 :class:`FamilySpec` (its name and parameters) and a seed: popularity, EASE,
-ALS and BPR from ``implicit``, plain LightFM and the hybrid LightFM. Every one
+ALS and BPR from ``implicit``, plain LightFM, the hybrid LightFM
+and order-aware EASE (:mod:`training.sequential`). Every one
 is registered and served the same way (``recommend(customer_ids, k, ...)``);
 the built model carries its spec, so a champion can be refitted on new
 held-out data and compared fairly (:func:`spec_of`).
@@ -23,9 +24,18 @@ from training.baselines import EASERecommender, PopularityRecommender
 from training.factorisation import ImplicitRecommender
 from training.recommendation import Recommender
 from training.recommender import HybridConfig, HybridRecommender, plain_lightfm
+from training.sequential import SequentialEASERecommender
 
 #: Every family, in the order they are reported.
-FAMILIES: tuple[str, ...] = ("popularity", "ease", "als", "bpr", "lightfm", "hybrid")
+FAMILIES: tuple[str, ...] = (
+    "popularity",
+    "ease",
+    "sequential",
+    "als",
+    "bpr",
+    "lightfm",
+    "hybrid",
+)
 #: Families whose fit depends on the seed (fitted once per seed when several are asked).
 STOCHASTIC: frozenset[str] = frozenset({"als", "bpr", "lightfm", "hybrid"})
 #: Families that are baselines: a learned model that loses to one is not promoted silently.
@@ -68,6 +78,8 @@ def build(spec: FamilySpec, seed: int = 0) -> Recommender:
         model = PopularityRecommender(**params)
     elif spec.family == "ease":
         model = EASERecommender(**params)
+    elif spec.family == "sequential":
+        model = SequentialEASERecommender(**params)
     elif spec.family in ("als", "bpr"):
         model = ImplicitRecommender(spec.family, random_state=seed, **params)
     elif spec.family == "lightfm":
@@ -86,6 +98,8 @@ def spec_of(model: Recommender) -> FamilySpec:
     if isinstance(model, HybridRecommender):
         family = "lightfm" if model.name == "lightfm" else "hybrid"
         return FamilySpec(family, model.config.to_params())
+    if isinstance(model, SequentialEASERecommender):
+        return FamilySpec("sequential", model.params())
     if isinstance(model, EASERecommender):
         return FamilySpec("ease", {"l2": model.l2, "binary": model.binary})
     if isinstance(model, ImplicitRecommender):

@@ -126,3 +126,29 @@ def per_user_split(
     return PerUserSplit(
         frame[kept.to_numpy()].reset_index(drop=True), test.reset_index(drop=True), cuts
     )
+
+
+def last_seen(events: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """``(customer_id, product_id, timestamp)``: the latest event before ``as_of`` of every
+    (customer, product) pair, sorted by customer, then time, then product: the order in
+    which each customer met their products (what order-aware recommenders read).
+
+    >>> events = pd.DataFrame({"customer_id": ["a", "a", "a"], "product_id": ["x", "y", "x"],
+    ...     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"], utc=True)})
+    >>> last_seen(events, pd.Timestamp("2026-01-04", tz="UTC"))["product_id"].tolist()
+    ['y', 'x']
+    """
+    known = events[(events["timestamp"] < as_of) & events["product_id"].notna()]
+    pairs = pd.DataFrame(
+        {
+            "customer_id": known["customer_id"].astype(str).to_numpy(),
+            "product_id": known["product_id"].astype(str).to_numpy(),
+            "timestamp": known["timestamp"].reset_index(drop=True),
+        }
+    )
+    latest = pairs.groupby(["customer_id", "product_id"], sort=False, as_index=False).agg(
+        timestamp=("timestamp", "max")
+    )
+    return latest.sort_values(
+        ["customer_id", "timestamp", "product_id"], kind="stable"
+    ).reset_index(drop=True)

@@ -19,6 +19,13 @@ import random
 GRIDS: dict[str, tuple[dict[str, object], ...]] = {
     "popularity": ({},),
     "ease": ({"l2": 250.0}, {"l2": 50.0}, {"l2": 100.0}, {"l2": 500.0}, {"l2": 1000.0}),
+    "sequential": (
+        {},
+        {"transitions": 0.0, "recency": 0.95},
+        {"transitions": 0.4},
+        {"l2": 500.0, "recency": 0.95},
+        {"seen_weight": 0.0, "dropout": 0.0},
+    ),
     "als": (
         {"factors": 64, "regularization": 0.05, "alpha": 10.0},
         {"factors": 32, "regularization": 0.1, "alpha": 20.0},
