@@ -570,7 +570,7 @@ def test_offer_raises_purchase_more_for_promophiles(sim: SimulatedRetailer) -> N
     )
     uplift_loyal = sim.response.offer_uplift(loyal, "sms", when, percent, category="womenswear")
     assert (uplift_promo.purchase >= 0).all()
-    assert uplift_promo.purchase.mean() > 3 * uplift_loyal.purchase.mean()
+    assert uplift_promo.purchase.mean() > 2 * uplift_loyal.purchase.mean()
     # loyal customers mostly buy anyway: the discount costs more margin than it brings
     assert uplift_loyal.margin.mean() < 0 < uplift_loyal.offer_cost.mean()
     content = sim.offers.loc[sim.offers["kind"] == "content", "offer_id"].iloc[0]
