@@ -144,8 +144,9 @@ def seed_report(
     lines = [
         f"### Seed {seed}",
         "",
-        f"{len(world.customer_ids):,} customers known at the cut "
-        f"({world.cut:%Y-%m-%d}, after {config.history_days} days of history), "
+        f"{len(world.customer_ids) - len(world.arrivals):,} customers known at the cut "
+        f"({world.cut:%Y-%m-%d}, after {config.history_days} days of history) and "
+        f"{len(world.arrivals):,} who sign up during the horizon, "
         f"{config.days} days in closed loop, decisions every {config.trigger_every_hours} h "
         f"for active customers and daily at {config.decision_hour_utc:02d}:00 UTC for everyone; "
         f"{len(world.background):,} background events. World built in {built:.0f} s, "
