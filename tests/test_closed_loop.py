@@ -531,5 +531,11 @@ def test_the_horizon_opens_on_the_cut_with_a_launch_whatever_the_history(
     assert history_days + config.launch_after_days in sim.collection_days
     # sign-ups keep their pace per quarter: about as many in the horizon either way
     assert sim.new_customer_share * 30 / sim.days == pytest.approx(0.10 * 30 / 90)
+    assert (
+        4 + history_days
+        in ClosedLoopConfig(history_days=history_days, days=5, launch_after_days=9)
+        .simulator_config()
+        .collection_days
+    )
     with pytest.raises(ValueError, match="launch_after_days"):
-        ClosedLoopConfig(days=5, launch_after_days=5)
+        ClosedLoopConfig(launch_after_days=-1)

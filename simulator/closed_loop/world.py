@@ -118,15 +118,15 @@ class ClosedLoopConfig:
             raise ValueError(
                 f"acquisition_per_quarter must be in [0, 1] (got {self.acquisition_per_quarter})"
             )
-        if not 0 <= self.launch_after_days < self.days:
+        if not isinstance(self.launch_after_days, int) or self.launch_after_days < 0:
             raise ValueError(
-                f"launch_after_days must be a day of the horizon, 0 to {self.days - 1} "
-                f"(got {self.launch_after_days})"
+                f"launch_after_days must be an integer >= 0 (got {self.launch_after_days!r})"
             )
 
     def simulator_config(self) -> SimulatorConfig:
         """The simulated window ends ``days`` after the cut; new collections launch in the
-        middle of the history and ``launch_after_days`` into the horizon; customers join
+        middle of the history and ``launch_after_days`` into the horizon (on its last day
+        if it is shorter); customers join
         during the window at ``acquisition_per_quarter`` of the base per 90 days (the
         simulator's default share over its default 90 days), at most half the base."""
         days = self.history_days + self.days
@@ -138,7 +138,7 @@ class ClosedLoopConfig:
             n_products=self.n_products,
             new_collection_days=(
                 self.history_days // 2,
-                self.history_days + self.launch_after_days,
+                self.history_days + min(self.launch_after_days, self.days - 1),
             ),
             new_customer_share=min(0.5, self.acquisition_per_quarter * days / QUARTER_DAYS),
         )
