@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Also time this many one-decision truth calls, by customer row vs by id.",
     )
     parser.add_argument("--out", type=Path, help="Also write the report (Markdown) here.")
+    parser.add_argument(
+        "--simulator-defaults",
+        action="store_true",
+        help="The simulator's default world instead of the playbook world (sign-ups, a "
+        "launch in the horizon, the cut on 2026-03-06, the sourced relevance cap).",
+    )
     args = parser.parse_args(argv)
 
     load = os.getloadavg()
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             history_days=args.history_days,
             days=args.days,
             seed=seed,
+            playbook=not args.simulator_defaults,
         )
         started = time.perf_counter()
         world = build_world(config)

@@ -41,6 +41,7 @@ from simulator.closed_loop.runner import MessageStreams
 from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 from simulator.closed_loop.send_times import UniformSendTimes
 from simulator.closed_loop.truth import as_ns
+from simulator.config import SOURCED_MAX_AFFINITY, SimulatorConfig
 
 POLICIES = ["nothing", "random~nba", "rules", "nba", "oracle", "oracle~nba", "oracle-myopic"]
 CONFIG = ClosedLoopConfig(
@@ -170,7 +171,7 @@ def test_checker_catches_a_contact_without_consent(
 def growing() -> tuple[ClosedLoopWorld, ClosedLoopResult]:
     """A small world where many customers sign up during the horizon."""
     config = ClosedLoopConfig(
-        n_customers=200, history_days=20, days=4, seed=3, n_products=300,
+        n_customers=200, history_days=20, days=4, seed=3, n_products=300, playbook=True,
         trigger_every_hours=6, acquisition_per_quarter=0.9, launch_after_days=1,
     )  # fmt: skip
     world = build_world(config)
@@ -525,17 +526,18 @@ def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLo
 def test_the_horizon_opens_on_the_cut_with_a_launch_whatever_the_history(
     history_days: int,
 ) -> None:
-    config = ClosedLoopConfig(history_days=history_days, days=30)
+    config = ClosedLoopConfig(history_days=history_days, days=30, playbook=True)
     sim = config.simulator_config()
     assert sim.start + dt.timedelta(days=history_days) == config.cut
     assert history_days + config.launch_after_days in sim.collection_days
     # sign-ups keep their pace per quarter: about as many in the horizon either way
     assert sim.new_customer_share * 30 / sim.days == pytest.approx(0.10 * 30 / 90)
-    assert (
-        4 + history_days
-        in ClosedLoopConfig(history_days=history_days, days=5, launch_after_days=9)
-        .simulator_config()
-        .collection_days
+    short = ClosedLoopConfig(history_days=history_days, days=5, launch_after_days=9, playbook=True)
+    assert 4 + history_days in short.simulator_config().collection_days
+    assert sim.response.max_affinity == SOURCED_MAX_AFFINITY
+    # without the playbook world, the simulator's defaults (the worlds other tests know)
+    assert ClosedLoopConfig(n_customers=50, history_days=history_days).simulator_config() == (
+        SimulatorConfig(n_customers=50, days=history_days + 21, n_products=1000)
     )
     with pytest.raises(ValueError, match="launch_after_days"):
         ClosedLoopConfig(launch_after_days=-1)

@@ -12,17 +12,19 @@ cuts at ``history_days``:
   organic effects of those dropped campaigns (a click's visit), identical
   across policies.
 
-The audience is every customer known at the cut, joined by the customers who
-sign up during the horizon (*arrivals*), each from their sign-up on: their
-background includes their sign-up opt-ins (``opt_in`` events, from which
-the loop and the checker learn their consent); the customers table, which
-gives consent only as its final state, is not used for them.
-
-The simulated window is placed so that the cut falls on ``ClosedLoopConfig.cut``
+The audience is every customer known at the cut. With ``playbook`` (the
+world in which the playbook's every scenario is exercised), it is joined by
+the customers who sign up during the horizon (*arrivals*), each from their
+sign-up on: their background includes their sign-up opt-ins (``opt_in``
+events, from which the loop and the checker learn their consent); the
+customers table, which gives consent only as its final state, is not used for
+them. The playbook world also places the cut on ``ClosedLoopConfig.cut``
 whatever the history's length (the example catalog's spring launch runs in
-March and April), with a new collection launched ``launch_after_days`` into the
-horizon, and customer acquisition at the simulator's default pace per quarter
-(see :meth:`ClosedLoopConfig.simulator_config`).
+March and April), launches a new collection ``launch_after_days`` into the
+horizon, keeps customer acquisition at the simulator's default pace per
+quarter, and answers with the sourced relevance cap
+(:data:`~simulator.config.SOURCED_MAX_AFFINITY`); see
+:meth:`ClosedLoopConfig.simulator_config`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from nba.events import EventType
 from simulator import ResponseModel, SimulatedRetailer, SimulatorConfig, simulate
 from simulator.closed_loop.mapping import MessageMapping, with_catalog_offers
 from simulator.closed_loop.truth import TrueValue
+from simulator.config import SOURCED_MAX_AFFINITY, ResponseConstants
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "nba" / "examples"
 
@@ -91,6 +94,7 @@ class ClosedLoopConfig:
     days: int = 21
     seed: int = 0
     n_products: int = 1000
+    playbook: bool = False  # the playbook world (see the module doc)
     cut: dt.datetime = CUT
     launch_after_days: int = 3
     acquisition_per_quarter: float = 0.10  # sign-ups per 90 days, share of the base
@@ -124,12 +128,17 @@ class ClosedLoopConfig:
             )
 
     def simulator_config(self) -> SimulatorConfig:
-        """The simulated window ends ``days`` after the cut; new collections launch in the
+        """The simulator's defaults over ``history_days + days``; in the playbook world,
+        the window ends ``days`` after ``cut``; new collections launch in the
         middle of the history and ``launch_after_days`` into the horizon (on its last day
         if it is shorter); customers join
         during the window at ``acquisition_per_quarter`` of the base per 90 days (the
         simulator's default share over its default 90 days), at most half the base."""
         days = self.history_days + self.days
+        if not self.playbook:
+            return SimulatorConfig(
+                n_customers=self.n_customers, days=days, seed=self.seed, n_products=self.n_products
+            )
         return SimulatorConfig(
             n_customers=self.n_customers,
             days=days,
@@ -141,6 +150,7 @@ class ClosedLoopConfig:
                 self.history_days + min(self.launch_after_days, self.days - 1),
             ),
             new_customer_share=min(0.5, self.acquisition_per_quarter * days / QUARTER_DAYS),
+            response=ResponseConstants(max_affinity=SOURCED_MAX_AFFINITY),
         )
 
 
@@ -222,7 +232,7 @@ def build_world(
     known = events["customer_id"].isin(audience)
     end = stamp + pd.Timedelta(days=config.days)
     created = pd.to_datetime(sim.customers["created_at"], utc=True)
-    joining = sim.customers[(created >= stamp) & (created < end)].sort_values(
+    joining = sim.customers[(created >= stamp) & (created < end) & config.playbook].sort_values(
         "created_at", kind="stable"
     )
     arriving = events["customer_id"].isin(set(joining["customer_id"]))
