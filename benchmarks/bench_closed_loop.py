@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Also time this many one-decision truth calls, by customer row vs by id.",
     )
     parser.add_argument("--out", type=Path, help="Also write the report (Markdown) here.")
+    parser.add_argument(
+        "--simulator-defaults",
+        action="store_true",
+        help="The simulator's default world instead of the playbook world (sign-ups, a "
+        "launch in the horizon, the cut on 2026-03-06, the sourced relevance cap).",
+    )
     args = parser.parse_args(argv)
 
     load = os.getloadavg()
@@ -96,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             history_days=args.history_days,
             days=args.days,
             seed=seed,
+            playbook=not args.simulator_defaults,
         )
         started = time.perf_counter()
         world = build_world(config)
@@ -144,8 +151,9 @@ def seed_report(
     lines = [
         f"### Seed {seed}",
         "",
-        f"{len(world.customer_ids):,} customers known at the cut "
-        f"({world.cut:%Y-%m-%d}, after {config.history_days} days of history), "
+        f"{len(world.customer_ids) - len(world.arrivals):,} customers known at the cut "
+        f"({world.cut:%Y-%m-%d}, after {config.history_days} days of history) and "
+        f"{len(world.arrivals):,} who sign up during the horizon, "
         f"{config.days} days in closed loop, decisions every {config.trigger_every_hours} h "
         f"for active customers and daily at {config.decision_hour_utc:02d}:00 UTC for everyone; "
         f"{len(world.background):,} background events. World built in {built:.0f} s, "

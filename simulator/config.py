@@ -347,7 +347,20 @@ class ResponseConstants:
     fatigue_unsubscribe: float = 0.25  # withdrawals x (1 + k x weight x recent)
     unsubscribe_max: float = 0.3
     relevance_floor: float = 0.2  # relevance of a category the customer never visits
+    # Affinity (share of visits / an average category's share) counts up to this cap.
+    # The default, 4, makes a message about the favourite category up to 3.4x as
+    # relevant as an untargeted one; the sourced value is SOURCED_MAX_AFFINITY (1.3),
+    # used by the closed loop's playbook world. The default stays until the training
+    # tests calibrated on histories drawn with it are revisited.
+    max_affinity: float = 4.0
     new_product_lift: float = 1.0  # relevance x (1 + lift x early_adopter) for new products
+
+
+#: A message about the customer's favourite category has relevance 0.2 + 0.8 x 1.3 = 1.24
+#: of an untargeted one, which with conversion x sqrt(relevance) orders 1.38x as often.
+#: Omnisend's 2019 e-mail study (MediaPost, "Email Exam"): segmented campaigns order
+#: 6.18 % vs 4.54 % for unsegmented ones, 1.36x.
+SOURCED_MAX_AFFINITY = 1.3
 
 
 @dataclass(frozen=True)
@@ -440,20 +453,34 @@ class MarketingEffects:
         return float(np.log(self.cart_conversion_1h / self.cart_conversion_24h) / np.log(24.0))
 
 
-#: Message kinds and their effect on clicks and withdrawals.
-MESSAGE_KINDS: dict[str, tuple[float, float]] = {
-    # kind: (click multiplier, withdrawal multiplier)
-    "newsletter": (0.8, 1.0),
-    "promo": (1.0, 1.2),
-    "new_collection": (1.1, 1.0),
-    "catalogue": (1.0, 0.8),
-    "loyalty": (1.2, 0.8),
-    "cart_reminder": (2.5, 0.7),
-    "browse_reminder": (1.6, 0.9),
-    "reactivation": (0.9, 1.3),
-    "birthday": (1.6, 0.6),
-    "review_request": (0.7, 1.1),
-    "content": (0.7, 1.0),
+#: Message kinds and their effect on clicks, conversion and withdrawals, relative to a
+#: broadcast campaign. Triggered messages: Omnisend's Ecommerce Statistics Report H1 2021
+#: (10 billion e-mails; MediaPost, "Email Conversions And Opens Soared In First-Half
+#: 2021"): click rates (of recipients) campaigns 1.47 %, abandoned cart 5.80 %, browse
+#: abandonment 8.49 %, welcome 5.63 %, post-purchase 4.97 %, lapsed purchase 2.60 %;
+#: click-to-conversion campaigns 12.58 %, cart 20.44 %, browse 22.18 %, welcome 19.48 %,
+#: post-purchase 13.77 %, lapsed purchase 10.82 %. A kind's multipliers are those
+#: ratios to campaigns (cart 5.80 / 1.47 = 3.95 and 20.44 / 12.58 = 1.62...), so that,
+#: as Omnisend's 2025 dataset reports (automations convert 1.49 % of sends, campaigns
+#: 0.08 %), a triggered message is worth many broadcast ones. The birthday message's
+#: response in its window comes from MarketingEffects (Experian). Broadcast kinds stay
+#: near 1 (assumption: small differences of content). A review request's click leads
+#: to a review form, not to the shop: 0.7 of a campaign's (assumption).
+MESSAGE_KINDS: dict[str, tuple[float, float, float]] = {
+    # kind: (click multiplier, conversion-per-click multiplier, withdrawal multiplier)
+    "newsletter": (0.8, 1.0, 1.0),
+    "promo": (1.0, 1.0, 1.2),
+    "new_collection": (1.1, 1.0, 1.0),
+    "catalogue": (1.0, 1.0, 0.8),
+    "loyalty": (1.2, 1.0, 0.8),
+    "cart_reminder": (5.80 / 1.47, 20.44 / 12.58, 0.7),
+    "browse_reminder": (8.49 / 1.47, 22.18 / 12.58, 0.9),
+    "reactivation": (2.60 / 1.47, 10.82 / 12.58, 1.3),
+    "birthday": (1.6, 1.0, 0.6),
+    "review_request": (0.7, 1.0, 1.1),
+    "content": (0.7, 1.0, 1.0),
+    "welcome": (5.63 / 1.47, 19.48 / 12.58, 0.8),
+    "post_purchase": (4.97 / 1.47, 13.77 / 12.58, 1.0),
 }
 
 # ------------------------------------------------------------------ offers

@@ -41,6 +41,7 @@ from simulator.closed_loop.runner import MessageStreams
 from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 from simulator.closed_loop.send_times import UniformSendTimes
 from simulator.closed_loop.truth import as_ns
+from simulator.config import SOURCED_MAX_AFFINITY, SimulatorConfig
 
 POLICIES = ["nothing", "random~nba", "rules", "nba", "oracle", "oracle~nba", "oracle-myopic"]
 CONFIG = ClosedLoopConfig(
@@ -127,6 +128,9 @@ def test_a_run_is_reproducible(world: ClosedLoopWorld, result: ClosedLoopResult)
 # ------------------------------------------------------------------ the checker
 
 
+_HOUR = dt.timedelta(hours=1)
+
+
 def _clean(result: ClosedLoopResult) -> pd.DataFrame:
     return result.runs["oracle"].contacts
 
@@ -137,6 +141,7 @@ def _check(world: ClosedLoopWorld, contacts: pd.DataFrame, **overrides: object) 
         timezones=world.timezones,
         history=world.history_contacts,
         refusals=world.refusals,
+        opt_ins=world.opt_ins,
     )
     run.update(overrides)
     found = check_contacts(contacts, world.contact_policy, **run)  # type: ignore[arg-type]
@@ -160,6 +165,51 @@ def test_checker_catches_a_contact_without_consent(
     monday_noon = pd.Timestamp("2026-02-23T11:00:00Z")
     bad = _inject(_clean(result), customer_id=no_sms, channel="sms", sent_at=monday_noon)
     assert "consent" in _check(world, bad)
+
+
+@pytest.fixture(scope="module")
+def growing() -> tuple[ClosedLoopWorld, ClosedLoopResult]:
+    """A small world where many customers sign up during the horizon."""
+    config = ClosedLoopConfig(
+        n_customers=200, history_days=20, days=4, seed=3, n_products=300, playbook=True,
+        trigger_every_hours=6, acquisition_per_quarter=0.9, launch_after_days=1,
+    )  # fmt: skip
+    world = build_world(config)
+    return world, compare_policies(world, ["rules", "nba"], workers=1)
+
+
+def test_customers_who_sign_up_in_the_horizon_join_the_loop(
+    growing: tuple[ClosedLoopWorld, ClosedLoopResult],
+) -> None:
+    """Arrivals are served from their sign-up on, once their opt-in is known, and the
+    rule-based journeys welcome them; no policy breaks a rule with them."""
+    world, result = growing
+    assert world.arrivals and set(world.arrivals) <= set(world.customer_ids)
+    assert all(world.cut <= t < world.end for t in world.arrivals.values())
+    assert all(m.violations == 0 for m in result.metrics)
+    for name in ("rules", "nba"):
+        contacts = result.runs[name].contacts
+        theirs = contacts[contacts["customer_id"].isin(list(world.arrivals))]
+        assert len(theirs), name
+        for cid, channel, sent in zip(
+            theirs["customer_id"], theirs["channel"], theirs["sent_at"], strict=True
+        ):
+            assert sent >= world.opt_ins[(cid, Channel(channel))] >= world.arrivals[cid]
+    welcomed = result.runs["rules"].contacts.query("action_id == 'welcome_1'")
+    assert set(welcomed["customer_id"]) & set(world.arrivals)
+
+
+def test_checker_catches_a_contact_before_a_sign_up_opt_in(
+    growing: tuple[ClosedLoopWorld, ClosedLoopResult],
+) -> None:
+    world, result = growing
+    (cid, channel), given = next(iter(world.opt_ins.items()))
+    assert channel not in world.consent[cid]  # not known at the cut
+    clean = result.runs["rules"].contacts
+    early = _inject(clean, customer_id=cid, channel=channel.value, sent_at=given - _HOUR)
+    assert "consent" in _check(world, early)
+    assert "consent" not in _check(world, clean)
+    assert "consent" in _check(world, clean, opt_ins={})  # arrivals were contacted
 
 
 def test_checker_catches_a_contact_after_an_unsubscribe(
@@ -470,3 +520,24 @@ def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLo
         ) - world.response.baseline(ids, as_ns(at))
         np.testing.assert_array_equal(value.margin, model.margin)
         np.testing.assert_array_equal(value.revenue, model.revenue)
+
+
+@pytest.mark.parametrize("history_days", [60, 400])
+def test_the_horizon_opens_on_the_cut_with_a_launch_whatever_the_history(
+    history_days: int,
+) -> None:
+    config = ClosedLoopConfig(history_days=history_days, days=30, playbook=True)
+    sim = config.simulator_config()
+    assert sim.start + dt.timedelta(days=history_days) == config.cut
+    assert history_days + config.launch_after_days in sim.collection_days
+    # sign-ups keep their pace per quarter: about as many in the horizon either way
+    assert sim.new_customer_share * 30 / sim.days == pytest.approx(0.10 * 30 / 90)
+    short = ClosedLoopConfig(history_days=history_days, days=5, launch_after_days=9, playbook=True)
+    assert 4 + history_days in short.simulator_config().collection_days
+    assert sim.response.max_affinity == SOURCED_MAX_AFFINITY
+    # without the playbook world, the simulator's defaults (the worlds other tests know)
+    assert ClosedLoopConfig(n_customers=50, history_days=history_days).simulator_config() == (
+        SimulatorConfig(n_customers=50, days=history_days + 21, n_products=1000)
+    )
+    with pytest.raises(ValueError, match="launch_after_days"):
+        ClosedLoopConfig(launch_after_days=-1)

@@ -4,7 +4,8 @@ The checker shares no code with the decision core's screening: it reads the
 contact policy as data (caps, hours, weekdays, excluded dates, cool-downs) and
 re-checks every *delivered* contact, at the moment it went out:
 
-* consent: opted in at the cut (read from raw data) and not withdrawn since;
+* consent: opted in at the cut (read from raw data), or since (a sign-up's
+  opt-in) before the send, and not withdrawn since;
 * quiet hours: the local time (customer's zone) falls in an allowed window,
   weekday and date of the channel;
 * caps, over rolling windows ending at the send (the strict reading: a cap of
@@ -84,6 +85,7 @@ def check_contacts(
     withdrawals: Mapping[tuple[str, Channel], dt.datetime] | None = None,
     history: pd.DataFrame | None = None,
     refusals: Mapping[tuple[str, Channel], dt.datetime] | None = None,
+    opt_ins: Mapping[tuple[str, Channel], dt.datetime] | None = None,
 ) -> list[Violation]:
     """Every rule broken by ``contacts`` (columns ``customer_id``, ``channel``, ``sent_at``
     (aware), ``decision_id``).
@@ -100,6 +102,9 @@ def check_contacts(
         Earlier contacts (``customer_id``, ``channel``, ``sent_at``), counted in the caps.
     refusals
         Last refusal or complaint before the contacts, per customer and channel.
+    opt_ins
+        Consent given after the contacts start (a new customer's sign-up), per
+        customer and channel: a contact counts as consented from then on.
     """
     checked = _records(contacts, checked=True)
     if not checked:
@@ -107,7 +112,7 @@ def check_contacts(
     earlier = [] if history is None else _records(history, checked=False)
     found: list[Violation] = []
     for contact in checked:
-        found += _consent(contact, consent, withdrawals or {})
+        found += _consent(contact, consent, withdrawals or {}, opt_ins or {})
         found += _quiet_hours(contact, policy, timezones)
         found += _cooldown(contact, policy, refusals or {})
     found += _caps([*checked, *earlier], policy)
@@ -129,12 +134,21 @@ def _consent(
     contact: _Contact,
     consent: Mapping[str, frozenset[Channel]],
     withdrawals: Mapping[tuple[str, Channel], dt.datetime],
+    opt_ins: Mapping[tuple[str, Channel], dt.datetime],
 ) -> list[Violation]:
     channel = contact.channel
     if not channel.needs_consent:
         return []
     if channel not in consent.get(contact.customer_id, frozenset()):
-        return [contact.violation("consent", f"no {channel.value} opt-in")]
+        given = opt_ins.get((contact.customer_id, channel))
+        if given is None:
+            return [contact.violation("consent", f"no {channel.value} opt-in")]
+        if contact.sent_at < given:
+            return [
+                contact.violation(
+                    "consent", f"{channel.value} opt-in only at {given:%Y-%m-%d %H:%M:%S}"
+                )
+            ]
     withdrawn = withdrawals.get((contact.customer_id, channel))
     if withdrawn is not None and withdrawn <= contact.sent_at:
         return [

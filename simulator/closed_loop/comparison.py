@@ -79,6 +79,7 @@ def check_run(world: ClosedLoopWorld, run: PolicyRun) -> list[Violation]:
         withdrawals=run.withdrawals,
         history=world.history_contacts,
         refusals=world.refusals,
+        opt_ins=world.opt_ins,
     )
 
 

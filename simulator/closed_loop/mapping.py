@@ -55,11 +55,11 @@ SIMULATED_CHANNELS: frozenset[Channel] = frozenset(MESSAGE_CHANNELS)
 KIND_BY_TYPE: Mapping[ActionType, str] = {
     ActionType.CART_REMINDER: "cart_reminder",
     ActionType.BROWSE_REMINDER: "browse_reminder",
-    ActionType.WELCOME: "newsletter",
+    ActionType.WELCOME: "welcome",
     ActionType.MILESTONE: "loyalty",
     ActionType.SEASONAL: "catalogue",
     ActionType.REACTIVATION: "reactivation",
-    ActionType.CROSS_SELL: "promo",
+    ActionType.CROSS_SELL: "post_purchase",
     ActionType.UP_SELL: "promo",
     ActionType.REVIEW_REQUEST: "review_request",
     ActionType.CONTENT: "content",

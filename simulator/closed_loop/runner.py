@@ -2,7 +2,9 @@
 
 Time advances in ticks of ``trigger_every_hours`` from the cut. At each tick:
 
-1. events up to now are ingested into the policy's own online profiles
+1. customers who signed up since the previous tick join the audience (their
+   static attributes registered, as the API's sign-up does); events up to now
+   are ingested into the policy's own online profiles
    (:class:`~features.online.profiles.OnlineProfiles` on a
    :class:`~features.online.store.MemoryOnlineStore`): the shared background
    and the outcomes of the policy's earlier messages;
@@ -235,7 +237,9 @@ def run_policy(
     store = MemoryOnlineStore()
     online = OnlineProfiles(store, world.sim.products)
     online.materialise(world.build)
-    audience = world.customer_ids
+    audience = [p.customer_id for p in world.build.profiles]
+    arrivals = list(world.arrivals.items())  # in order of sign-up
+    joined = 0
     rows = {cid: i for i, cid in enumerate(world.response.customer_ids)}
     picker = _ProductPicker(world)
     stats = learn if isinstance(learn, MemoryResponseStats) else None
@@ -265,6 +269,11 @@ def run_policy(
         end = int(np.searchsorted(stamps, np.datetime64(now.replace(tzinfo=None), "ns"), "right"))
         shown = background.iloc[position:end]
         position = end
+        while joined < len(arrivals) and arrivals[joined][1] <= now:
+            cid = arrivals[joined][0]  # signs up: known from now on, events follow
+            online.register_customer(cid, world.arrival_statics[cid])
+            audience.append(cid)
+            joined += 1
         released = state.release(now)
         state.learn(released)
         if len(shown) or released:

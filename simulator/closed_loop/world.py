@@ -12,9 +12,19 @@ cuts at ``history_days``:
   organic effects of those dropped campaigns (a click's visit), identical
   across policies.
 
-The audience is every customer known at the cut. Customers created later are
-left out: the contract gives a customer's consent only as its final state, so
-the loop could not know theirs at sign-up.
+The audience is every customer known at the cut. With ``playbook`` (the
+world in which the playbook's every scenario is exercised), it is joined by
+the customers who sign up during the horizon (*arrivals*), each from their
+sign-up on: their background includes their sign-up opt-ins (``opt_in``
+events, from which the loop and the checker learn their consent); the
+customers table, which gives consent only as its final state, is not used for
+them. The playbook world also places the cut on ``ClosedLoopConfig.cut``
+whatever the history's length (the example catalog's spring launch runs in
+March and April), launches a new collection ``launch_after_days`` into the
+horizon, keeps customer acquisition at the simulator's default pace per
+quarter, and answers with the sourced relevance cap
+(:data:`~simulator.config.SOURCED_MAX_AFFINITY`); see
+:meth:`ClosedLoopConfig.simulator_config`.
 """
 
 from __future__ import annotations
@@ -26,8 +36,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.batch import ProfileBuild, build_profiles
+from features.batch import ProfileBuild, build_profiles, statics_of
 from features.dataset import RetailDataset
+from features.finalise import CustomerStatic
 from nba.catalog import Catalog, parse_catalog
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.contact_policy import ContactPolicy, parse_contact_policy
@@ -35,6 +46,7 @@ from nba.events import EventType
 from simulator import ResponseModel, SimulatedRetailer, SimulatorConfig, simulate
 from simulator.closed_loop.mapping import MessageMapping, with_catalog_offers
 from simulator.closed_loop.truth import TrueValue
+from simulator.config import SOURCED_MAX_AFFINITY, ResponseConstants
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "nba" / "examples"
 
@@ -61,6 +73,9 @@ _WITHDRAW = frozenset(
     {EventType.UNSUBSCRIBE.value, EventType.COMPLAINT.value, EventType.SMS_STOP.value}
 )
 _REFUSAL = frozenset({EventType.CALL_REFUSED.value, EventType.COMPLAINT.value})
+#: Default cut: the horizon opens in the example catalog's spring launch window.
+CUT = dt.datetime(2026, 3, 6, tzinfo=dt.UTC)
+QUARTER_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,10 @@ class ClosedLoopConfig:
     days: int = 21
     seed: int = 0
     n_products: int = 1000
+    playbook: bool = False  # the playbook world (see the module doc)
+    cut: dt.datetime = CUT
+    launch_after_days: int = 3
+    acquisition_per_quarter: float = 0.10  # sign-ups per 90 days, share of the base
     decision_hour_utc: int = 6
     trigger_every_hours: int = 3
     outcome_hours: float = 3.0
@@ -99,13 +118,39 @@ class ClosedLoopConfig:
             raise ValueError("decision_hour_utc must be a tick: a multiple of trigger_every_hours")
         if not self.purchase_delay_hours < self.outcome_hours:
             raise ValueError("purchase_delay_hours must be shorter than outcome_hours")
+        if not 0 <= self.acquisition_per_quarter <= 1:
+            raise ValueError(
+                f"acquisition_per_quarter must be in [0, 1] (got {self.acquisition_per_quarter})"
+            )
+        if not isinstance(self.launch_after_days, int) or self.launch_after_days < 0:
+            raise ValueError(
+                f"launch_after_days must be an integer >= 0 (got {self.launch_after_days!r})"
+            )
 
     def simulator_config(self) -> SimulatorConfig:
+        """The simulator's defaults over ``history_days + days``; in the playbook world,
+        the window ends ``days`` after ``cut``; new collections launch in the
+        middle of the history and ``launch_after_days`` into the horizon (on its last day
+        if it is shorter); customers join
+        during the window at ``acquisition_per_quarter`` of the base per 90 days (the
+        simulator's default share over its default 90 days), at most half the base."""
+        days = self.history_days + self.days
+        if not self.playbook:
+            return SimulatorConfig(
+                n_customers=self.n_customers, days=days, seed=self.seed, n_products=self.n_products
+            )
         return SimulatorConfig(
             n_customers=self.n_customers,
-            days=self.history_days + self.days,
+            days=days,
             seed=self.seed,
+            start=self.cut - dt.timedelta(days=self.history_days),
             n_products=self.n_products,
+            new_collection_days=(
+                self.history_days // 2,
+                self.history_days + min(self.launch_after_days, self.days - 1),
+            ),
+            new_customer_share=min(0.5, self.acquisition_per_quarter * days / QUARTER_DAYS),
+            response=ResponseConstants(max_affinity=SOURCED_MAX_AFFINITY),
         )
 
 
@@ -118,7 +163,10 @@ class ClosedLoopWorld:
     the independent violation checker. ``history_contacts`` are the messages of
     the 30 days before the cut (``customer_id``, ``channel``, ``sent_at``) and
     ``refusals`` the last refusal or complaint per customer and channel, both
-    needed to check caps and cool-downs across the cut.
+    needed to check caps and cool-downs across the cut. ``arrivals`` are the
+    customers who sign up during the horizon (id -> sign-up time), with their
+    static attributes in ``arrival_statics`` and their sign-up opt-ins, read from
+    the raw events, in ``opt_ins`` ((id, channel) -> time).
     """
 
     config: ClosedLoopConfig
@@ -134,10 +182,14 @@ class ClosedLoopWorld:
     history_contacts: pd.DataFrame
     refusals: dict[tuple[str, Channel], dt.datetime]
     timezones: dict[str, str] = field(default_factory=dict)
+    arrivals: dict[str, dt.datetime] = field(default_factory=dict)
+    arrival_statics: dict[str, CustomerStatic] = field(default_factory=dict)
+    opt_ins: dict[tuple[str, Channel], dt.datetime] = field(default_factory=dict)
 
     @property
     def customer_ids(self) -> list[str]:
-        return [p.customer_id for p in self.build.profiles]
+        """Every customer the loop serves: those known at the cut, then the arrivals."""
+        return [p.customer_id for p in self.build.profiles] + list(self.arrivals)
 
     @property
     def end(self) -> dt.datetime:
@@ -178,12 +230,18 @@ def build_world(
     build = build_profiles(data, as_of=cut, workers=1)
     audience = {p.customer_id for p in build.profiles}
     known = events["customer_id"].isin(audience)
+    end = stamp + pd.Timedelta(days=config.days)
+    created = pd.to_datetime(sim.customers["created_at"], utc=True)
+    joining = sim.customers[(created >= stamp) & (created < end) & config.playbook].sort_values(
+        "created_at", kind="stable"
+    )
+    arriving = events["customer_id"].isin(set(joining["customer_id"]))
+    in_horizon = (events["timestamp"] >= stamp) & (events["timestamp"] < end)
+    signed_up = arriving & (events["event_type"] == EventType.OPT_IN.value)
     after = events[
-        known
-        & (events["timestamp"] >= stamp)
-        & (events["timestamp"] < stamp + pd.Timedelta(days=config.days))
-        & events["event_type"].isin(BACKGROUND_EVENTS)
+        (known | arriving) & in_horizon & (events["event_type"].isin(BACKGROUND_EVENTS) | signed_up)
     ]
+    opted = events[signed_up & in_horizon]
     before = events[known & (events["timestamp"] < stamp)]
     sent = before[
         (before["event_type"] == EventType.MESSAGE_SENT.value)
@@ -203,7 +261,9 @@ def build_world(
             refused["customer_id"], refused["channel"], refused["timestamp"], strict=True
         )
     }
-    customers = sim.customers[sim.customers["customer_id"].isin(audience)]
+    customers = sim.customers[
+        sim.customers["customer_id"].isin(audience | set(joining["customer_id"]))
+    ]
     return ClosedLoopWorld(
         config=config,
         sim=sim,
@@ -218,6 +278,17 @@ def build_world(
         history_contacts=history_contacts,
         refusals=refusals,
         timezones=dict(zip(customers["customer_id"], customers["timezone"], strict=True)),
+        arrivals={
+            str(c): pd.Timestamp(t).floor("us").to_pydatetime()
+            for c, t in zip(joining["customer_id"], created[joining.index], strict=True)
+        },
+        arrival_statics=statics_of(joining),
+        opt_ins={
+            (str(c), Channel(ch)): pd.Timestamp(t).floor("us").to_pydatetime()
+            for c, ch, t in zip(
+                opted["customer_id"], opted["channel"], opted["timestamp"], strict=True
+            )
+        },
     )
 
 

@@ -46,7 +46,6 @@ from simulator.world import (
 INTRUSIVE_CHANNELS: frozenset[Channel] = frozenset({Channel.SMS, Channel.PUSH, Channel.CALL_CENTRE})
 #: Average early-adopter appetite; new products are neutral for such a customer.
 _MEAN_EARLY_ADOPTER = 0.3
-_MAX_AFFINITY = 4.0
 
 
 @dataclass(frozen=True)
@@ -248,7 +247,7 @@ class TrueResponse:
             cat >= 0, world.taste[rows, np.maximum(cat, 0)] * len(CATEGORY_NAMES), 1.0
         )
         relevance = rc.relevance_floor + (1.0 - rc.relevance_floor) * np.minimum(
-            affinity, _MAX_AFFINITY
+            affinity, rc.max_affinity
         )
         p = np.maximum(prod, 0)
         is_new = (prod >= 0) & self.catalogue.is_new[p]
@@ -285,6 +284,7 @@ class TrueResponse:
             rc.purchase_given_click
             * world.conversion[rows]
             * np.sqrt(relevance)
+            * _KIND_CONVERT[m.kind]
             * moment.convert
             * (1.0 + rc.purchase_offer_lift * pull),
             0.0,
@@ -489,7 +489,8 @@ _CHANNEL_ARRAYS: dict[str, np.ndarray] = {
 _INTRUSIVE = np.array([c in INTRUSIVE_CHANNELS for c in MESSAGE_CHANNELS])
 _EMAIL = MESSAGE_CHANNELS.index(Channel.EMAIL)
 _KIND_CLICK = np.array([MESSAGE_KINDS[k][0] for k in KIND_NAMES])
-_KIND_UNSUBSCRIBE = np.array([MESSAGE_KINDS[k][1] for k in KIND_NAMES])
+_KIND_CONVERT = np.array([MESSAGE_KINDS[k][1] for k in KIND_NAMES])
+_KIND_UNSUBSCRIBE = np.array([MESSAGE_KINDS[k][2] for k in KIND_NAMES])
 _CART_REMINDER = KIND_NAMES.index("cart_reminder")
 _BROWSE_REMINDER = KIND_NAMES.index("browse_reminder")
 _BIRTHDAY = KIND_NAMES.index("birthday")
