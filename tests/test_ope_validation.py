@@ -104,7 +104,11 @@ def test_closed_loop_values_are_reported_beside_the_estimates(validation: OPEVal
         assert candidate.closed_loop is not None and candidate.closed_loop_decisions
         assert candidate.closed_loop > 0
     table = validation.table()
-    assert len(table) == 12 and table["covered"].all()
+    assert len(table) == 12
+    # DM's interval is the spread over rounds, blind to the reward model's bias: only the
+    # importance-weighted estimators are held to cover the truth
+    weighted = table[table["estimator"] != "dm"]
+    assert len(weighted) == 9 and weighted["covered"].all()
     markdown = validation.markdown()
     assert markdown.count("\n") == 13 and "| nba-greedy | dr |" in markdown
 
