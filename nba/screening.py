@@ -194,8 +194,12 @@ class _ActionPlan:
         self, now: dt.datetime, context: CustomerContext, scope: ContextScope, usage: UsageCounts
     ) -> Reason | None:
         """Why the action may not be given at all (``None``: it may)."""
-        if any(now < start for start in self.starts) or any(now > end for end in self.ends):
-            return _OUTSIDE_VALIDITY
+        for start in self.starts:  # mostly none: a loop, not any() and its generator
+            if now < start:
+                return _OUTSIDE_VALIDITY
+        for end in self.ends:
+            if now > end:
+                return _OUTSIDE_VALIDITY
         for name, rule, evaluate in self.rules:
             result = evaluate(scope)
             if result is not True:

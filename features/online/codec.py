@@ -156,7 +156,10 @@ def state_of(stored: Mapping[str, Any]) -> SplitState:
             continue
         family = FAMILIES.get(name)
         kind = None if family is None else family.key
-        entries = {decode_key(kind, key): float(v) for key, v in items}
+        if kind is KeyKind.CHANNEL or kind in _CHANNEL_TIMED:
+            entries = {decode_key(kind, key): float(v) for key, v in items}
+        else:  # decode_key is str() for every other kind
+            entries = {str(key): float(v) for key, v in items}
         if entries:
             keyed[name] = entries
     return SplitState(scalars, keyed)
