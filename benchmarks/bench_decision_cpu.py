@@ -56,7 +56,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fsync", choices=["always", "never"], default="always")
     parser.add_argument("--world", type=Path, default=None, help="a world saved by --save-world")
-    parser.add_argument("--save-world", type=Path, default=None)
+    parser.add_argument(
+        "--save-world",
+        type=Path,
+        default=None,
+        help="write the world here (its files beside it, in a folder of the same stem)",
+    )
+    parser.add_argument(
+        "--redis-url", default=None, help="build the world in this Redis (kept for --world)"
+    )
     parser.add_argument("--api-src", type=Path, default=None, help="import the API from here")
     args = parser.parse_args()
     if args.api_src is not None:
@@ -75,8 +83,12 @@ def main() -> None:
                 world = World(**json.loads(args.world.read_text()))
                 url = world.redis_url
             else:
-                url = stack.enter_context(redis_server(folder / "redis"))
-                world = build(args, url, folder)
+                url = args.redis_url or stack.enter_context(redis_server(folder / "redis"))
+                home = folder
+                if args.save_world is not None:
+                    home = args.save_world.with_suffix("")
+                    home.mkdir(parents=True, exist_ok=True)
+                world = build(args, url, home)
             if args.save_world is not None:
                 args.save_world.write_text(json.dumps(dataclasses.asdict(world)))
             os.environ.update(BARE_REDIS_URL=url, BARE_PREFIX=world.prefix)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from features.definitions import (
@@ -109,6 +109,39 @@ def split_state(state: Mapping[str, float]) -> tuple[dict[str, float], dict[str,
     return scalars, keyed
 
 
+class SplitState(Mapping[str, float]):
+    """A flat state held already split as :func:`split_state` splits it: the scalars, and
+    each keyed family's entries by key. A decoder that reads families whole (the online
+    store's MessagePack, :func:`features.online.codec.state_of`) builds it directly;
+    :func:`build_profile` then reads the parts as they are instead of re-splitting
+    ``family:key`` names. As a mapping it is the flat state (``"pd:20512" -> 1.0``).
+    The parts are shared, not copied: neither side may change them."""
+
+    __slots__ = ("keyed", "scalars")
+
+    def __init__(self, scalars: dict[str, float], keyed: dict[str, dict[str, float]]) -> None:
+        self.scalars = scalars
+        self.keyed = keyed
+
+    def __getitem__(self, name: str) -> float:
+        family, sep, key = name.partition(":")
+        if not sep:
+            return self.scalars[name]
+        entries = self.keyed.get(family)
+        if entries is None or key not in entries:
+            raise KeyError(name)
+        return entries[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.scalars
+        for family, entries in self.keyed.items():
+            for key in entries:
+                yield f"{family}:{key}"
+
+    def __len__(self) -> int:
+        return len(self.scalars) + sum(len(entries) for entries in self.keyed.values())
+
+
 def _day_in_window(day: float, as_of: float, days: int) -> bool:
     start = day * SECONDS_PER_DAY
     return start + SECONDS_PER_DAY > as_of - days * SECONDS_PER_DAY and start <= as_of
@@ -194,7 +227,10 @@ def build_profile(
     static = static or CustomerStatic()
     priors = priors or FeaturePriors()
     now = as_of.timestamp()
-    scalars, keyed = split_state(state)
+    if isinstance(state, SplitState):
+        scalars, keyed = state.scalars, state.keyed
+    else:
+        scalars, keyed = split_state(state)
     get = scalars.get
 
     def _keyed(_: object, family: str) -> dict[str, float]:

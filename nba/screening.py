@@ -25,6 +25,7 @@ from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.rules import Rule, Value
+from nba.rules.closures import Evaluate
 from nba.timing import SendTime
 
 
@@ -96,17 +97,23 @@ def screen(
     (only to those ``restriction`` allows; the others are rejected as not requested)."""
     scope = ContextScope(context)
     send_times: dict[tuple[object, ...], SendTime | Reason] = {}  # actions share channels and TTLs
-    last_message_at = policy.last_message_at(context, _message_sends(catalog, policy, context))
+    plans = _plans(catalog)
+    sends = context.action_history
+    if sends:
+        skip = _placement_only(catalog, plans, policy)
+        sends = {a: at for a, at in sends.items() if a not in skip}
+    last_message_at = policy.last_message_at(context, sends)
+    now = context.now_utc
     candidates: list[ActionCandidate] = []
     rejections: list[Rejection] = []
-    for action in catalog:
-        asked = restriction is None or action.is_do_nothing or restriction.allows_action(action.id)
-        if not asked:
-            rejections.append(Rejection(action.id, None, ReasonCode.NOT_REQUESTED, _NOT_ASKED))
+    for plan in plans:
+        action = plan.action
+        if not (restriction is None or plan.do_nothing or restriction.allows_action(plan.id)):
+            rejections.append(Rejection(plan.id, None, ReasonCode.NOT_REQUESTED, _NOT_ASKED))
             continue
-        reason = _action_reason(action, context, scope, usage)
+        reason = plan.reason(now, context, scope, usage)
         if reason is not None:
-            rejections.append(Rejection.of(action.id, None, reason))
+            rejections.append(Rejection(plan.id, None, reason.code, reason.message))
             continue
         variant = _variant(action, scope)
         if action.variants and variant is None:
@@ -118,7 +125,7 @@ def screen(
             candidates.append(ActionCandidate(action, value, variant, ()))
             continue
         slots: list[ChannelSlot] = []
-        for channel in action.deliverable_channels:
+        for channel in plan.channels:
             if restriction is not None and not restriction.allows_channel(channel):
                 message = f"the request asked for {_names(restriction.channels)} only"
                 rejections.append(Rejection(action.id, channel, ReasonCode.NOT_REQUESTED, message))
@@ -141,24 +148,102 @@ def screen(
 
 
 _NOT_ASKED = "not among the actions the request allows"
+_OUTSIDE_VALIDITY = Reason(
+    ReasonCode.OUTSIDE_VALIDITY, "outside the action's or offer's validity dates"
+)
 
 
-def _message_sends(
-    catalog: Catalog, policy: ContactPolicy, context: CustomerContext
-) -> dict[str, dt.datetime]:
-    """The sends of ``context.action_history`` that were messages: every action but those
-    of the catalog whose channels are all placements (not counted toward the caps); an
-    action the catalog no longer knows counts, to be safe."""
-    known = {action.id: action for action in catalog}
-    sends: dict[str, dt.datetime] = {}
-    for action_id, at in context.action_history.items():
-        action = known.get(action_id)
-        if action is not None and not any(
-            policy.rules(c).counts_toward_total for c in action.deliverable_channels
-        ):
-            continue
-        sends[action_id] = at
-    return sends
+@dataclass(frozen=True, slots=True)
+class _ActionPlan:
+    """What screening reads of one action, gathered once per catalog: the validity
+    bounds that are set, the eligibility rules as closures, the deliverable channels.
+    :meth:`reason` checks validity, eligibility, cool-down and budget in that order."""
+
+    action: Action
+    id: str
+    do_nothing: bool
+    starts: tuple[dt.datetime, ...]
+    ends: tuple[dt.datetime, ...]
+    rules: tuple[tuple[str, Rule, Evaluate], ...]
+    cooldown_hours: float | None
+    budgeted: bool
+    channels: tuple[Channel, ...]
+
+    @classmethod
+    def of(cls, action: Action) -> _ActionPlan:
+        offer = action.offer
+        bounds = [(action.valid_from, action.valid_to)]
+        if offer is not None:
+            bounds.append((offer.valid_from, offer.valid_to))
+        named = [("eligibility", action.eligibility)]
+        named.append(("offer eligibility", None if offer is None else offer.eligibility))
+        return cls(
+            action=action,
+            id=action.id,
+            do_nothing=action.is_do_nothing,
+            starts=tuple(start for start, _ in bounds if start is not None),
+            ends=tuple(end for _, end in bounds if end is not None),
+            rules=tuple((name, rule, rule.evaluator) for name, rule in named if rule is not None),
+            cooldown_hours=action.cooldown_hours,
+            budgeted=(offer is not None and offer.daily_budget is not None)
+            or action.daily_volume is not None,
+            channels=action.deliverable_channels,
+        )
+
+    def reason(
+        self, now: dt.datetime, context: CustomerContext, scope: ContextScope, usage: UsageCounts
+    ) -> Reason | None:
+        """Why the action may not be given at all (``None``: it may)."""
+        for start in self.starts:  # mostly none: a loop, not any() and its generator
+            if now < start:
+                return _OUTSIDE_VALIDITY
+        for end in self.ends:
+            if now > end:
+                return _OUTSIDE_VALIDITY
+        for name, rule, evaluate in self.rules:
+            result = evaluate(scope)
+            if result is not True:
+                return _not_eligible(name, rule, result)
+        cooldown = self.cooldown_hours
+        if cooldown is not None:
+            hours = context.hours_since_sent(self.id)
+            if hours is not None and hours < cooldown:
+                return Reason(
+                    ReasonCode.ACTION_COOLDOWN,
+                    f"sent {hours:.0f} hours ago; the cool-down is {cooldown:g} hours",
+                )
+        return budget_reason(self.action, usage) if self.budgeted else None
+
+
+@functools.lru_cache(maxsize=32)
+def _plans(catalog: Catalog) -> tuple[_ActionPlan, ...]:
+    """The plans of ``catalog``'s actions in its order (a catalog and its actions are
+    immutable; the cache holds the catalog, so its identity is not reused)."""
+    return tuple(_ActionPlan.of(action) for action in catalog)
+
+
+_PLACEMENT_ONLY: dict[tuple[int, int], tuple[object, ContactPolicy, frozenset[str]]] = {}
+
+
+def _placement_only(
+    catalog: Catalog, plans: tuple[_ActionPlan, ...], policy: ContactPolicy
+) -> frozenset[str]:
+    """The actions of ``catalog`` whose channels are all placements under ``policy``: their
+    sends are not messages (not counted toward the caps). An action the catalog no longer
+    knows counts, to be safe. Built once per (catalog, policy)."""
+    key = (id(catalog), id(policy))
+    held = _PLACEMENT_ONLY.get(key)
+    if held is not None and held[0] is catalog and held[1] is policy:
+        return held[2]
+    ids = frozenset(
+        plan.id
+        for plan in plans
+        if not any(policy.rules(c).counts_toward_total for c in plan.channels)
+    )
+    if len(_PLACEMENT_ONLY) >= 64:
+        _PLACEMENT_ONLY.clear()
+    _PLACEMENT_ONLY[key] = (catalog, policy, ids)
+    return ids
 
 
 def _names(channels: frozenset[Channel] | None) -> str:
@@ -221,31 +306,6 @@ def channel_slot(
         basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
         send = SendTime(send.at, send.local, basis)
     return ChannelSlot(channel, send)
-
-
-def _action_reason(
-    action: Action, context: CustomerContext, scope: ContextScope, usage: UsageCounts
-) -> Reason | None:
-    if not action.valid_at(context.now_utc):
-        return Reason(ReasonCode.OUTSIDE_VALIDITY, "outside the action's or offer's validity dates")
-    rule = action.eligibility
-    if rule is not None:
-        result = rule.evaluate(scope)
-        if result is not True:
-            return _not_eligible("eligibility", rule, result)
-    rule = None if action.offer is None else action.offer.eligibility
-    if rule is not None:
-        result = rule.evaluate(scope)
-        if result is not True:
-            return _not_eligible("offer eligibility", rule, result)
-    if action.cooldown_hours is not None:
-        hours = context.hours_since_sent(action.id)
-        if hours is not None and hours < action.cooldown_hours:
-            return Reason(
-                ReasonCode.ACTION_COOLDOWN,
-                f"sent {hours:.0f} hours ago; the cool-down is {action.cooldown_hours:g} hours",
-            )
-    return budget_reason(action, usage)
 
 
 def _not_eligible(field_name: str, rule: Rule, result: Value) -> Reason:

@@ -346,6 +346,9 @@ def _catalog_rules() -> list[Rule]:
         "not (cart_value / cart_size > 10) or -cart_value % 7 < 3",
         "lifecycle_state not in ['new', 'active'] and 'sms' in consented_channels",
         "max(cart_value * 0.3, 5) + min(cart_size, 2) >= 4 and known(cart_value) == true",
+        # field against a literal (read straight from the scope), and the reverse order
+        "cart_value != 0 or lifecycle_state != 'new' or cart_size < 2.5 or in_session == false",
+        "3 <= cart_size and cart_value > 10 and lifecycle_state == 'active' and in_session != true",
     ]
     return rules + [compile_rule(source, RULE_SCHEMA, expect=None) for source in extra]
 

@@ -32,7 +32,7 @@ from typing import Any
 import msgpack
 
 from features.definitions import FAMILIES, KeyKind
-from features.finalise import CustomerStatic
+from features.finalise import CustomerStatic, SplitState
 from features.state import State
 
 #: Channel codes in the stored keys. Append only: a stored code must keep its channel.
@@ -138,9 +138,12 @@ def unpack(raw: bytes | None) -> dict[str, Any]:
     return stored if isinstance(stored, dict) else {}
 
 
-def state_of(stored: Mapping[str, Any]) -> State:
-    """The flat profile state of a stored map."""
-    state: State = {}
+def state_of(stored: Mapping[str, Any]) -> SplitState:
+    """The profile state of a stored map: the flat state (``"pd:20512" -> 1.0``) held as
+    its scalars and families, the form the stored map already has (no flat names built
+    only to be split again by :func:`~features.finalise.build_profile`)."""
+    scalars: dict[str, float] = {}
+    keyed: dict[str, dict[str, float]] = {}
     for name, value in stored.items():
         if name[:1] == "_":
             continue
@@ -149,13 +152,17 @@ def state_of(stored: Mapping[str, Any]) -> State:
         elif isinstance(value, list):  # a table keyed exactly 1..n
             items = enumerate(value, 1)
         else:
-            state[name] = float(value)
+            scalars[name] = float(value)
             continue
         family = FAMILIES.get(name)
         kind = None if family is None else family.key
-        for key, v in items:
-            state[f"{name}:{decode_key(kind, key)}"] = float(v)
-    return state
+        if kind is KeyKind.CHANNEL or kind in _CHANNEL_TIMED:
+            entries = {decode_key(kind, key): float(v) for key, v in items}
+        else:  # decode_key is str() for every other kind
+            entries = {str(key): float(v) for key, v in items}
+        if entries:
+            keyed[name] = entries
+    return SplitState(scalars, keyed)
 
 
 def static_of(stored: Mapping[str, Any]) -> CustomerStatic:

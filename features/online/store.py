@@ -79,7 +79,7 @@ class StoredCustomer:
     """A customer as the store holds them."""
 
     customer_id: str
-    state: State
+    state: Mapping[str, float]  # the online store's is a SplitState (features.finalise)
     static: CustomerStatic
 
 

@@ -107,9 +107,11 @@ class Rule:
     _tree: Node = field(repr=False)
     #: ``_tree.evaluate`` as closures built once (:mod:`nba.rules.closures`)
     _evaluate: Evaluate = field(init=False, repr=False)
+    _hash: int = field(init=False, repr=False)  # rules key the caches of rejection reasons
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_evaluate", closure(self._tree))
+        object.__setattr__(self, "_hash", hash((self.source, self.result_type)))
 
     def __reduce__(self) -> tuple[object, ...]:  # closures do not pickle: rebuilt on load
         return (Rule, (self.source, self.result_type, self.fields, self.sent_actions, self._tree))
@@ -117,6 +119,11 @@ class Rule:
     def evaluate(self, scope: RuleScope) -> Value:
         """The raw value (``None`` when unknown)."""
         return self._evaluate(scope)
+
+    @property
+    def evaluator(self) -> Evaluate:
+        """:meth:`evaluate` as a plain function, for callers that evaluate it often."""
+        return self._evaluate
 
     def holds(self, scope: RuleScope) -> bool:
         """True only when the condition is known to be true."""
@@ -133,7 +140,7 @@ class Rule:
         return (self.source, self.result_type) == (other.source, other.result_type)
 
     def __hash__(self) -> int:
-        return hash((self.source, self.result_type))
+        return self._hash
 
     def __str__(self) -> str:
         return self.source

@@ -104,8 +104,22 @@ def _arithmetic(node: Node) -> Evaluate:
     return arithmetic
 
 
+def _field_literal(node: Compare) -> tuple[str, Value] | None:
+    """``(field, literal)`` when ``node`` compares a field with a scalar literal (the
+    common ``days_to_birthday <= 7``), else ``None``."""
+    left, right = node.left, node.right
+    if not (isinstance(left, FieldRef) and isinstance(right, Literal)):
+        return None
+    if right.value is None or isinstance(right.value, list):
+        return None
+    return left.name, right.value
+
+
 def _compare(node: Node) -> Evaluate:
     assert isinstance(node, Compare)
+    direct = _field_literal(node)
+    if direct is not None:
+        return _compare_field(node.op, *direct)
     left, right, op = closure(node.left), closure(node.right), node.op
     if op in ("==", "!="):
         equal = op == "=="
@@ -131,9 +145,46 @@ def _compare(node: Node) -> Evaluate:
     return ordering
 
 
+def _compare_field(op: str, name: str, b: Value) -> Evaluate:
+    """``field op literal``: the field read straight from the scope, the literal held
+    (what :func:`_compare` gives, without the two operand closures)."""
+    if op in ("==", "!="):
+        equal = op == "=="
+
+        def field_equality(scope: RuleScope) -> Value:
+            a = scope.field(name)
+            if a is None:
+                return None
+            return (a == b) if equal else (a != b)
+
+        return field_equality
+    order, plain = _ORDERING[op], _PLAIN_ORDERING[op]
+    plain_b = type(b) in _NUMBERS
+
+    def field_ordering(scope: RuleScope) -> Value:
+        a = scope.field(name)
+        if a is None:
+            return None
+        if plain_b and type(a) in _NUMBERS:
+            return plain(a, b)  # type: ignore[arg-type]
+        return order(as_number(a), as_number(b))
+
+    return field_ordering
+
+
 def _membership(node: Node) -> Evaluate:
     assert isinstance(node, Membership)
     item, container, negated = closure(node.item), closure(node.container), node.negated
+    if isinstance(node.container, Literal) and isinstance(node.container.value, list):
+        items = list(node.container.value)  # only read: no fresh copy per evaluation
+
+        def literal_membership(scope: RuleScope) -> Value:
+            value = item(scope)
+            if value is None:
+                return None
+            return (value not in items) if negated else (value in items)
+
+        return literal_membership
 
     def membership(scope: RuleScope) -> Value:
         value, values = item(scope), container(scope)
