@@ -1,4 +1,5 @@
-"""``nba actions stats``: what the engine has learned of each action online.
+"""``nba actions stats``: what the engine has learned of each action online;
+``nba actions reach``: how many customers of a profile table each action can reach.
 
 Reads the response statistics the API keeps in its Redis
 (:mod:`features.online.response_stats`) and prints, per action (or per action,
@@ -6,11 +7,15 @@ channel and segment with ``--detail``): decisions sent, responses (clicks or
 purchases) and purchases attributed, the response rate with its 90 % interval,
 the evidence (effective decisions: counts decay with the half-life) and the
 calibration (observed / scorer-predicted responses, the posterior mean the
-engine explores with). ``cli/main.py`` registers it.
+engine explores with). ``reach`` counts, with :func:`nba.reach.count_reach`, the
+customers for whom each action's eligibility (and each wording variant) holds at
+some moment, and warns about those that reach nobody. ``cli/main.py`` registers them.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,7 +25,10 @@ from cli.support import console as _console
 from cli.support import fail as _fail
 from cli.support import parse_moment
 
-actions_app = typer.Typer(help="What the engine learned of each action.", no_args_is_help=True)
+actions_app = typer.Typer(
+    help="What the engine learned of each action, and whom each action can reach.",
+    no_args_is_help=True,
+)
 
 
 @actions_app.command("stats")
@@ -84,3 +92,69 @@ def stats(
         return
     console.print(out)
     console.print("decisions and responses decay with the half-life: they are the evidence")
+
+
+@actions_app.command("reach")
+def reach(
+    profiles: Annotated[
+        Path, typer.Option(help="Profiles Parquet file, as written by 'nba features build'.")
+    ],
+    catalog: Annotated[
+        Path | None,
+        typer.Option(help="Action catalog YAML [default: the example retailer's catalog]."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Per action and variant: customers for whom the eligibility holds at some moment."""
+    from cli.decide import load_audience, load_catalog
+    from nba.reach import count_reach
+    from serving.batch_decisions import AudienceError, read_audience
+
+    rules = load_catalog(catalog)
+    frame = load_audience(profiles)
+    try:
+        customers = read_audience(frame)
+    except AudienceError as error:
+        raise _fail(f"{profiles}: {error}") from None
+    report = count_reach(rules, customers)
+    console = _console()
+    if as_json:
+        document = {
+            "customers": report.customers,
+            "actions": [
+                {
+                    "action": a.action_id,
+                    "eligibility": a.eligibility,
+                    "customers": a.customers,
+                    "share": report.share(a.customers),
+                    "variants": [
+                        {
+                            "variant": v.variant_id,
+                            "customers": v.customers,
+                            "share": report.share(v.customers),
+                        }
+                        for v in a.variants
+                    ],
+                }
+                for a in report.actions
+            ],
+            "warnings": list(report.warnings()),
+        }
+        console.print_json(json.dumps(document))
+        return
+    out = Table(title=f"reach of each action over {report.customers:,} profiles ({profiles})")
+    for name in ("action", "variant"):
+        out.add_column(name)
+    for name in ("customers", "share"):
+        out.add_column(name, justify="right")
+    for a in report.actions:
+        out.add_row(a.action_id, "", f"{a.customers:,}", f"{report.share(a.customers):.1%}")
+        for v in a.variants:
+            out.add_row("", v.variant_id, f"{v.customers:,}", f"{report.share(v.customers):.1%}")
+    console.print(out)
+    console.print(
+        "eligibility and variants at some hour, month, session and send history; "
+        "consents, contact policy and validity dates not counted"
+    )
+    for warning in report.warnings():
+        console.print(f"[bold yellow]warning:[/] {warning}", soft_wrap=True)
