@@ -26,6 +26,7 @@ demo: $(STAMP) ## Run the product end to end on embedded defaults.
 	$(BIN)/nba simulate --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed 7 --out $(DATA)/retailer
 	$(BIN)/nba validate $(DATA)/retailer
 	$(BIN)/nba features build --data $(DATA)/retailer --out $(DATA)/profiles.parquet
+	$(BIN)/nba actions reach --profiles $(DATA)/profiles.parquet
 	$(BIN)/nba features materialise --data $(DATA)/retailer --data-dir $(DATA)
 	$(BIN)/nba features show --data $(DATA)/retailer --profiles $(DATA)/profiles.parquet --data-dir $(DATA)
 	$(BIN)/nba train all --data $(DATA)/retailer --data-dir $(DATA) --promote

@@ -142,7 +142,7 @@ class _ReachScope:
             value = self.profile.value(name)
             if value is not None and not isinstance(value, bool | int | float | str | list):
                 value = str(value)
-            self._values[name] = value  # type: ignore[assignment]
+            self._values[name] = value
         return self._values[name]
 
     def hours_since_sent(self, action_id: str) -> float | None:

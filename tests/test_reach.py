@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from features.profile_table import profiles_frame
-from nba.catalog import parse_catalog
+from nba.catalog import Catalog, parse_catalog
 from nba.profile import CustomerProfile, LifecycleState
 from nba.reach import ReachReport, count_reach
 
@@ -22,7 +22,7 @@ def _counts(report: ReachReport) -> dict[str, object]:
     }
 
 
-def _catalog(actions: str):  # type: ignore[no-untyped-def]
+def _catalog(actions: str) -> Catalog:
     return parse_catalog(f"actions:\n{actions}")
 
 
