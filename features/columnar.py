@@ -142,7 +142,7 @@ class ColumnarState:
         """One flat state per owner that has any field, keyed by ``owners[code]``."""
         bounds = np.flatnonzero(np.diff(self.owner)) + 1
         starts = np.concatenate([[0], bounds]).tolist() if len(self.owner) else []
-        ends = [*starts[1:], len(self.owner)]
+        ends = [*starts[1:], len(self.owner)] if starts else []
         names = self.names[self.field].tolist()
         values = self.value.tolist()
         ids = owners[self.owner[starts]].tolist() if starts else []

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.batch import build_profiles, point_in_time
+from features.columnar import ColumnarState
 from features.dataset import RetailDataset
 from features.finalise import days_to_birthday
 from features.profile_table import profile_to_row, profiles_frame, row_to_profile
@@ -240,3 +242,20 @@ def test_a_build_leaves_the_cycle_collector_as_it_found_it(base: RetailDataset) 
     with pytest.raises(KeyError):
         build_profiles(dataclasses.replace(data, events=data.events.drop(columns="timestamp")))
     assert gc.isenabled()
+
+
+def test_a_combined_state_without_any_field_has_no_owner_state() -> None:
+    # a cut before every event leaves no field: no state, not a zip length error
+    none = np.array([], dtype=np.int64)
+    text = np.array([], dtype=object)
+    empty = ColumnarState(none, none, np.array([], dtype=float), text, text, text)
+    assert empty.states(np.array(["C1", "C2"], dtype=object)) == {}
+    one = ColumnarState(
+        np.array([1, 1]),
+        np.array([0, 1]),
+        np.array([2.0, 3.0]),
+        np.array(["np", "pd:20512"], dtype=object),
+        np.array(["np", "pd"], dtype=object),
+        np.array(["", "20512"], dtype=object),
+    )
+    assert one.states(np.array(["C1", "C2"], dtype=object)) == {"C2": {"np": 2.0, "pd:20512": 3.0}}
