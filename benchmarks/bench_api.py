@@ -568,6 +568,25 @@ def loadgen_main(spec_path: Path) -> None:
 # ============================================================== in-process profile
 
 
+def in_process_settings(world: World, redis_url: str | None = None, **overrides: Any) -> Any:
+    """The API's settings for ``world`` served in this process (no model polling), with
+    the bare endpoint pointed at the same Redis and prefix; ``overrides`` are more fields."""
+    from serving.settings import Settings
+
+    url = redis_url or world.redis_url
+    os.environ.update(BARE_REDIS_URL=url, BARE_PREFIX=world.prefix)
+    return Settings(
+        redis_url=url,
+        redis_prefix=world.prefix,
+        products_path=Path(world.products_path),
+        data_dir=Path(world.data_dir),
+        mlflow_tracking_uri=world.tracking_uri,
+        api_keys=json.loads(world.api_keys_json),
+        model_poll_seconds=0,
+        **overrides,
+    )
+
+
 def profile_decisions(world: World, requests: int, env: dict[str, str]) -> dict[str, Any]:
     """Where one decision's time goes, in-process, on the benchmark's data and Redis.
 
@@ -582,23 +601,13 @@ def profile_decisions(world: World, requests: int, env: dict[str, str]) -> dict[
     from fastapi.testclient import TestClient
 
     from serving.app import create_app
-    from serving.settings import Settings
 
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from benchmarks.bare_app import create_app as bare_app
 
-    os.environ.update(BARE_REDIS_URL=world.redis_url, BARE_PREFIX=world.prefix)
     os.environ.update(env)  # the API server's extra settings (--api-env) apply here too
-    settings = Settings(
-        redis_url=world.redis_url,
-        redis_prefix=world.prefix,
-        products_path=Path(world.products_path),
-        data_dir=Path(world.data_dir),
-        mlflow_tracking_uri=world.tracking_uri,
-        api_keys=json.loads(world.api_keys_json),
-        model_poll_seconds=0,
-    )
+    settings = in_process_settings(world)
     spec = asdict(world)
     decisions = decision_bodies(spec, 2 * requests + 200, seed=99)
     bare = bare_bodies(spec, requests, seed=99)

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import random
 import statistics
 import sys
@@ -34,7 +33,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_api import World, _asgi_post, build, loadavg, machine, redis_server
+from benchmarks.bench_api import (
+    World,
+    _asgi_post,
+    build,
+    in_process_settings,
+    loadavg,
+    machine,
+    redis_server,
+)
 from benchmarks.bench_api_wrk import world_parser
 
 PATHS = {"api": "/v1/decisions", "bare": "/bare", "bare-raw": "/bare-raw"}
@@ -74,7 +81,6 @@ def main() -> None:
 
     from benchmarks.bare_app import create_app as bare_app
     from serving.app import create_app
-    from serving.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="nba-bench-cpu-") as tmp:
         folder = Path(tmp)
@@ -91,15 +97,9 @@ def main() -> None:
                 world = build(args, url, home)
             if args.save_world is not None:
                 args.save_world.write_text(json.dumps(dataclasses.asdict(world)))
-            os.environ.update(BARE_REDIS_URL=url, BARE_PREFIX=world.prefix)
-            settings = Settings(
-                redis_url=url,
-                redis_prefix=world.prefix,
-                products_path=Path(world.products_path),
-                data_dir=Path(world.data_dir),
-                mlflow_tracking_uri=world.tracking_uri,
-                api_keys=json.loads(world.api_keys_json),
-                model_poll_seconds=0,
+            settings = in_process_settings(
+                world,
+                url,
                 decision_log_fsync=args.fsync,
                 decision_log_dir=folder / "decision-log",
             )

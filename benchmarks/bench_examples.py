@@ -29,7 +29,8 @@ import pandas as pd
 HERE = Path(__file__).resolve().parents[1]
 sys.path.append(str(HERE))  # after PYTHONPATH: the measured tree's packages come first
 
-from benchmarks.bench_training_scale import TARGETS, time_training, write_results  # noqa: E402
+from benchmarks.bench_features import report  # noqa: E402
+from benchmarks.bench_training_scale import TARGETS, time_training  # noqa: E402
 from features.batch import point_in_time  # noqa: E402
 from features.dataset import RetailDataset, load_dataset  # noqa: E402
 from simulator import SimulatorConfig, simulate  # noqa: E402
@@ -105,7 +106,7 @@ def main() -> None:
         if args.data is None:
             raise SystemExit("--train needs --data (nba simulate --out DIR first)")
         results["train"] = time_training(args.data, list(TARGETS), {"this": HERE})
-    write_results(results, args.out)
+    report(results, args.out)
 
 
 if __name__ == "__main__":

@@ -174,6 +174,7 @@ def main() -> None:
 
 
 def report(results: dict[str, object], out: Path | None) -> None:
+    """Print the results as JSON, and write them to ``out`` when given."""
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2))

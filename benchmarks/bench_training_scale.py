@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.bench_features import report
 from features.batch import point_in_time
 from features.dataset import RetailDataset, load_dataset
 from features.point_in_time import point_in_time_columns
@@ -202,15 +203,7 @@ def main() -> None:
             trees["baseline"] = args.baseline_tree.resolve()
         results["train"] = time_training(args.data, args.train, trees)
     results["load_after"] = os.getloadavg()
-    write_results(results, args.out)
-
-
-def write_results(results: dict[str, object], out: Path | None) -> None:
-    """Print the results as JSON, and write them to ``out`` when given."""
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    report(results, args.out)
 
 
 if __name__ == "__main__":
