@@ -74,6 +74,7 @@ def start_runtime(
             cluster=settings.redis_cluster,
             socket_timeout=settings.redis_timeout_seconds,
             durable=True,
+            cluster_retries=settings.redis_cluster_retries,
         )
     store = RedisOnlineStore(client, prefix=settings.redis_prefix)
     products = load_products(settings.products_file)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(default=0.25, gt=0)
     #: Seconds to wait before trying Redis again after a failure.
     redis_retry_seconds: float = Field(default=1.0, ge=0)
+    #: Retries of a Redis Cluster command after a connection error (each after a slot-map refresh).
+    redis_cluster_retries: int = Field(default=1, ge=0, le=10)
     #: Project data directory: embedded Redis, MLflow store, products table.
     data_dir: Path = Path("data")
     #: Contract products table (Parquet or CSV); default: ``<data_dir>/retailer/products.parquet``.
