@@ -23,6 +23,7 @@ and type-checked then (see :mod:`nba.rules`).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -39,7 +40,7 @@ from pydantic import (
 )
 
 from nba.channels import Channel, parse_channel
-from nba.context import RULE_SCHEMA
+from nba.context import RULE_SCHEMA, ContextScope, CustomerContext
 from nba.rules import Rule, ValueType, compile_rule
 from nba.timing import MAX_HORIZON_HOURS, TimeWindow
 
@@ -215,6 +216,12 @@ class Action(_CatalogModel):
         When the action may be sent.
     ttl_hours
         Time-to-live: the latest send is this many hours after the decision.
+    send_by
+        A deadline in the customer's calendar, a numeric expression: the send
+        must happen before the end of the customer's local day this many days
+        from the decision's (``days_to_birthday``: on or before the birthday,
+        never after it). Unknown: only the time-to-live limits; negative: the
+        deadline has passed and nothing is sent.
     timing
         ``best_hour`` (the customer's preferred moment within the time-to-live)
         or ``asap`` (the first allowed moment).
@@ -245,6 +252,7 @@ class Action(_CatalogModel):
     valid_from: AwareDatetime | None = None
     valid_to: AwareDatetime | None = None
     ttl_hours: float = Field(default=72.0, gt=0, le=MAX_HORIZON_HOURS)
+    send_by: NumberExpression | None = None
     timing: Literal["best_hour", "asap"] = "best_hour"
     send_delay_hours: float = Field(default=0.0, ge=0)
     local_hours: LocalHours = ()
@@ -313,6 +321,7 @@ class Action(_CatalogModel):
         found: list[tuple[str, Rule | None]] = [
             ("eligibility", self.eligibility),
             ("value", self.value),
+            ("send_by", self.send_by),
         ]
         found += [(f"variants[{i}].when", v.when) for i, v in enumerate(self.variants)]
         if self.offer is not None:
@@ -331,12 +340,17 @@ class Action(_CatalogModel):
                 return False
         return True
 
-    def latest_send(self, now: dt.datetime) -> dt.datetime:
-        """The latest moment to send: the time-to-live, cut at the end of validity."""
+    def latest_send(self, now: dt.datetime, context: CustomerContext | None = None) -> dt.datetime:
+        """The latest moment to send: the time-to-live, cut at the end of validity
+        and, for ``context``'s customer, at the ``send_by`` deadline."""
         latest = now + dt.timedelta(hours=self.ttl_hours)
         for _, end in self._validity_bounds():
             if end is not None:
                 latest = min(latest, end)
+        if self.send_by is not None and context is not None:
+            days = self.send_by.number(ContextScope(context))
+            if days is not None:
+                latest = min(latest, _end_of_local_day(now, context.zone, days))
         return latest
 
     def _validity_bounds(self) -> list[tuple[dt.datetime | None, dt.datetime | None]]:
@@ -344,6 +358,20 @@ class Action(_CatalogModel):
         if self.offer is not None:
             bounds.append((self.offer.valid_from, self.offer.valid_to))
         return bounds
+
+
+def _end_of_local_day(now: dt.datetime, zone: dt.tzinfo, days: float) -> dt.datetime:
+    """The end of the local day ``days`` after ``now``'s (UTC); before ``now`` when negative.
+
+    >>> import zoneinfo
+    >>> now = dt.datetime(2026, 4, 4, 9, 0, tzinfo=dt.UTC)  # 11:00 in Berlin
+    >>> _end_of_local_day(now, zoneinfo.ZoneInfo("Europe/Berlin"), 0).isoformat()
+    '2026-04-04T22:00:00+00:00'
+    """
+    if days < 0:
+        return now - dt.timedelta(seconds=1)
+    day = now.astimezone(zone).date() + dt.timedelta(days=math.floor(days) + 1)
+    return dt.datetime.combine(day, dt.time(0), zone).astimezone(dt.UTC)
 
 
 def action_schema() -> dict[str, Any]:

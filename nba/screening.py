@@ -271,7 +271,7 @@ def channel_slot(
     )
     now = context.now_utc
     earliest = now + dt.timedelta(hours=action.send_delay_hours)
-    latest = action.latest_send(now)
+    latest = action.latest_send(now, context)
     capped: Reason | None = None
     if reason is not None and reason.code in ROLLING_CAP_CODES and not pending:
         # a rolling cap reached by past contacts: send once it frees, if the action lasts
