@@ -344,6 +344,31 @@ def test_declared_preferred_channel_and_hours_are_honoured(
         assert chosen.send_at_local.hour == 11  # their active hour (11:00 in Paris, summer time)
 
 
+def test_a_fresh_cart_is_reminded_within_the_declared_hours(base: RetailDataset) -> None:
+    """A customer who declared 18-21 leaves a cart at 10:00: the reminder (as soon as
+    possible) waits for 18:00, within its validity; an action that expires before the
+    declared hours come goes at the first allowed moment."""
+    now = dt.datetime(2026, 3, 4, 11, 0, tzinfo=UTC)  # Wednesday 12:00 in Paris
+    people = customer(base, consents=("email",), preferred_hours="18-21")
+    raw = events(("2026-03-04T09:00:00Z", "web", "add_to_cart", "P1"))
+    profile = profile_at(base, people, raw, now)
+    [chosen] = decide(profile, now).actions
+    assert chosen.action_id == "cart_reminder_1" and chosen.send_at_local is not None
+    assert chosen.send_at_local.strftime("%a %H:%M") == "Wed 18:00"
+    assert chosen.timing_basis == (
+        "as soon as possible within the customer's declared hours (18:00-21:00)"
+    )
+    short = parse_catalog(
+        "actions: [{id: quick, type: content, channels: [email], value: 50, ttl_hours: 3,"
+        " timing: asap}]"
+    )
+    [quick] = decide(profile, now, catalog=short).actions
+    assert quick.send_at == now and quick.timing_basis == "as soon as possible"
+    undeclared = customer(base, consents=("email",))
+    [plain] = decide(profile_at(base, undeclared, raw, now), now).actions
+    assert plain.action_id == "cart_reminder_1" and plain.send_at == now
+
+
 # ---------------------------------------------------------------- rolling caps
 
 
