@@ -480,7 +480,7 @@ def test_no_pickup_message_after_a_store_purchase_of_a_past_collector(
 
 def test_browse_abandonment_is_reminded_the_same_evening(base: RetailDataset) -> None:
     """Looked at black trousers for 20 minutes on Friday evening, bought nothing: a
-    reminder that evening (18:00-22:00 local), not the next day."""
+    reminder that evening (18:00-22:00 local), not the next day. Two views are enough."""
     now = dt.datetime(2026, 3, 6, 18, 30, tzinfo=UTC)  # Friday 19:30 in Paris
     people = customer(base, consents=("email", "push"))
     dwell = {"properties": {"dwell_seconds": 600}}
@@ -496,6 +496,13 @@ def test_browse_abandonment_is_reminded_the_same_evening(base: RetailDataset) ->
     assert chosen.send_at_local is not None
     assert chosen.send_at_local.date() == dt.date(2026, 3, 6)
     assert 18 <= chosen.send_at_local.hour < 22
+    # two product views without a dwell time (60 s each) are browsing; one is a glance
+    for views, eligible in ((2, True), (1, False)):
+        plain = events(
+            *[(f"2026-03-06T18:{m:02d}:00Z", "web", "product_view", "P1") for m in range(views)]
+        )
+        seen = decide(profile_at(base, people, plain, now), now)
+        assert ("browse_reminder_evening" in seen.eligible_action_ids) is eligible
 
 
 @pytest.mark.parametrize(
