@@ -232,7 +232,8 @@ class Action(_CatalogModel):
         The action answers something the customer just did and is worth little once
         its moment has passed (a cart or browse reminder): exploration never gives
         its place to another action, nor to a later send, when it has the highest
-        expected priority (see :func:`nba.arbitration.thompson_pick`).
+        expected priority (see :func:`nba.arbitration.thompson_pick`), and an ``asap``
+        one does not wait for the customer's declared hours.
     template, variants
         What the journey tool sends; the first variant whose ``when`` holds.
     """
