@@ -226,6 +226,29 @@ def test_fresh_cart_is_reminded_plainly_at_the_first_allowed_moment(base: Retail
     assert ReasonCode.NOT_ELIGIBLE in decision.reasons("cart_reminder_2_discount")  # not yet
 
 
+def test_a_cart_whose_first_reminder_could_not_go_gets_the_later_one(base: RetailDataset) -> None:
+    """An SMS-only customer leaves a cart on Saturday night: SMS never goes on Sunday, so
+    the first reminder has no moment within its day of validity. On Monday morning the
+    cart is not forgotten: the later reminder goes by SMS at 08:00, without the discount
+    (an escalation only after a plain reminder)."""
+    people = customer(base, consents=("sms",))
+    raw = events(("2026-03-07T20:30:00Z", "web", "add_to_cart", "P1"))
+    saturday = decide(profile_at(base, people, raw, SATURDAY_NIGHT), SATURDAY_NIGHT)
+    assert saturday.contacts == ()
+    assert ReasonCode.NO_SEND_SLOT in saturday.reasons("cart_reminder_1")
+    monday = dt.datetime(2026, 3, 9, 6, 0, tzinfo=UTC)  # 07:00 in Paris, the cart 33.5 h old
+    decision = decide(profile_at(base, people, raw, monday), monday)
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel, chosen.offer_id) == (
+        "cart_reminder_2",
+        Channel.SMS,
+        None,
+    )
+    assert chosen.send_at_local is not None
+    assert chosen.send_at_local.strftime("%a %H:%M") == "Mon 08:00"
+    assert ReasonCode.NOT_ELIGIBLE in decision.reasons("cart_reminder_2_discount")
+
+
 @pytest.mark.parametrize("promotion_lover", [True, False])
 def test_later_time_limited_discount_only_where_its_uplift_pays(
     base: RetailDataset, promotion_lover: bool
