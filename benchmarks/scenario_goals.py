@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
+import statistics
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,9 @@ from nba.catalog import parse_catalog
 from nba.channels import Channel
 from nba.contact_policy import parse_contact_policy
 from nba.context import CustomerContext
+from nba.decision import Decision
 from nba.pipeline import build_pipeline
+from nba.profile import CustomerProfile
 from simulator import SimulatorConfig, simulate
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
@@ -54,12 +57,16 @@ def main() -> None:
     # actions, so every customer starts without one
     carts = carts_ok = carts_later = births = births_ok = 0
     lost_birthday: collections.Counter[str] = collections.Counter()
+    cart_misses: list[str] = []
+    email_priorities: dict[bool, list[float]] = {True: [], False: []}
     channels: collections.Counter[tuple[str, str]] = collections.Counter()
     chosen: collections.Counter[str] = collections.Counter()
     for profile in build.profiles:
         decision = pipeline.route(CustomerContext(profile, now), seed=profile.customer_id).decision
         first = decision.actions[0]
         chosen[first.action_id] += 1
+        if first.channel is Channel.EMAIL:
+            email_priorities[first.action_type.value == "cart_reminder"].append(first.priority)
         if first.channel is not None:
             channels[(first.action_id, first.channel.value)] += 1
         consented = any(profile.consented(c) for c in OUTBOUND)
@@ -70,6 +77,8 @@ def main() -> None:
             reminded = first.action_type.value == "cart_reminder"
             carts_ok += reminded and due
             carts_later += reminded and not due
+            if not (reminded and due):
+                cart_misses.append(_miss(profile, decision, now))
         birthday = profile.days_to_birthday
         birthday_consent = any(profile.consented(c) for c in catalog["birthday"].channels)
         if birthday is not None and 0 <= birthday <= 7 and birthday_consent:
@@ -83,6 +92,9 @@ def main() -> None:
         f"fresh carts (1-12 h, consented): {carts}, reminded within 12 h: {carts_ok}"
         f" ({carts_ok / max(carts, 1):.0%}); reminded later (a spent cap frees): {carts_later}"
     )
+    for miss in cart_misses:
+        print("  missed:", miss)
+    reserve_arithmetic(carts, len(build.profiles), email_priorities)
     print(
         f"birthday in 0-7 days (consented): {births}, birthday chosen: {births_ok}"
         f" ({births_ok / max(births, 1):.0%}); otherwise: {dict(lost_birthday)}"
@@ -91,6 +103,40 @@ def main() -> None:
     print("channels:", dict(sorted(channels.items())))
     seasonal_scores(sim, build.profiles)
     print("store's month factors:", [round(f, 2) for f in build.priors.month_activity])
+
+
+def reserve_arithmetic(carts: int, customers: int, priorities: dict[bool, list[float]]) -> None:
+    """What keeping the day's e-mail free for a cart that may come would earn: the chance
+    of a fresh cart in the next 24 h (twice the 1-12 h window's share) times a reminder's
+    priority, against the priority of the e-mail it would hold back."""
+    other, cart = priorities[False], priorities[True]
+    if not other or not cart:
+        return
+    chance = 2 * carts / customers
+    print(
+        f"reserving the e-mail cap for a cart: P(fresh cart within 24 h) ~ {chance:.2%} x "
+        f"median reminder priority {statistics.median(cart):.3g} = "
+        f"{chance * statistics.median(cart):.3g}, against the median e-mail it holds back "
+        f"{statistics.median(other):.3g}"
+    )
+
+
+def _miss(profile: CustomerProfile, decision: Decision, now: dt.datetime) -> str:
+    """One line on a fresh cart without a reminder due within 12 h: what was chosen,
+    when, with which priority and on what basis, and what the reminder's channels say."""
+    first = decision.actions[0]
+    due = "" if first.send_at is None else f" due {first.send_at - now}"
+    consents = ",".join(c.value for c in OUTBOUND if profile.consented(c))
+    why = "; ".join(
+        f"{r.channel.value if r.channel else '-'}: {r.code.value} ({r.message})"
+        for r in decision.rejections
+        if r.action_id.startswith("cart_reminder")
+    )
+    return (
+        f"{profile.customer_id} cart {profile.cart_age_hours:.1f} h, consents {consents}: "
+        f"{first.action_id}{due} priority {first.priority:.3g} ({first.timing_basis}; "
+        f"{'explored' if first.explored else 'greedy'}); reminder: {why or 'no rejection'}"
+    )
 
 
 def seasonal_scores(sim, profiles) -> None:  # type: ignore[no-untyped-def]

@@ -235,6 +235,12 @@ class Action(_CatalogModel):
         Maximum sends per day across all customers.
     group
         Actions of one group are mutually exclusive within a decision.
+    time_critical
+        The action answers something the customer just did and is worth little once
+        its moment has passed (a cart or browse reminder): exploration never gives
+        its place to another action, nor to a later send, when it has the highest
+        expected priority (see :func:`nba.arbitration.thompson_pick`), and an ``asap``
+        one does not wait for the customer's declared hours.
     template, variants
         What the journey tool sends; the first variant whose ``when`` holds.
     """
@@ -259,6 +265,7 @@ class Action(_CatalogModel):
     cooldown_hours: float | None = Field(default=None, ge=0)
     daily_volume: int | None = Field(default=None, ge=0)
     group: str | None = None
+    time_critical: bool = False
     template: str | None = None
     variants: tuple[Variant, ...] = ()
 

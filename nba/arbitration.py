@@ -28,6 +28,17 @@ option, and the chance that an option wins is computed from the sorted values
 draw (their best case is below another's worst case) have probability 0; when a
 single option is left, or none is random, the propensity is exactly 1.
 
+Exploration has a price, and for a *time-critical* action (``time_critical`` in the
+catalog: a cart or browse reminder) it is the whole action: a cross-sell explored
+today can go out tomorrow, a cart reminder passed over is lost with its moment.
+So when the option with the highest expected priority (the mean of its values) is
+time-critical, only time-critical options due no later than it take part in the
+draw: its other channels that send as soon (the statistics are per channel, so
+channels are still explored), another time-critical action; never another action
+or a later send. The other options have probability 0, and the logged
+probabilities stay exact. A time-critical option that is not the best expected
+one is sampled like any other.
+
 >>> terms = PriorityTerms(propensity=0.1, value=40.0, lever=1.5, channel_cost=0.06)
 >>> round(terms.priority(), 2)
 5.94
@@ -377,12 +388,16 @@ def thompson_pick(
     if draws < 1:
         raise ValueError("draws must be at least 1")
     arms = _arms(options, posteriors, prior, points)
-    floor = max(arm.worst for arm in arms)
-    live = [arm for arm in arms if arm.best >= floor]  # the others can never win
+    live, protected = _contenders(options, arms)
     greedy = _argmax([o.priority for o in options])
     if len(live) == 1 or all(arm.posterior is None for arm in live):
         chosen = live[_argmax([arm.worst for arm in live])].index
-        basis = "the only option that could win" if len(live) == 1 else "highest priority"
+        if protected:
+            basis = f"highest expected priority; {protected}"
+        elif len(live) == 1:
+            basis = "the only option that could win"
+        else:
+            basis = "highest priority"
         certain = tuple(1.0 if i == chosen else 0.0 for i in range(len(options)))
         return Pick(chosen, 1.0, explored=chosen != greedy, basis=basis, probabilities=certain)
     chosen = _draw(live, rng)
@@ -394,6 +409,8 @@ def thompson_pick(
             f"Thompson sampling over {len(live)} options explored it ahead of "
             f"{options[greedy].action_id}, which had the highest expected priority"
         )
+    if protected:
+        basis += f"; {protected}"
     return Pick(
         chosen,
         max(probabilities[chosen], 1e-12),
@@ -421,13 +438,35 @@ def thompson_probabilities(
     if draws < 1:
         raise ValueError("draws must be at least 1")
     arms = _arms(options, posteriors, prior, points)
-    floor = max(arm.worst for arm in arms)
-    live = [arm for arm in arms if arm.best >= floor]
+    live, _ = _contenders(options, arms)
     if len(live) == 1 or all(arm.posterior is None for arm in live):
         probabilities = [0.0] * len(options)
         probabilities[live[_argmax([arm.worst for arm in live])].index] = 1.0
         return probabilities
     return _exact(live, len(options))
+
+
+def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_Arm], str]:
+    """The arms that take part in the draw, and, when a time-critical option leads, in
+    words which ones (else ``""``): see the module docstring. An arm whose best value is
+    below another's worst can never win and is left out too."""
+    protected = ""
+    lead = options[_argmax([statistics.fmean(arm.values) for arm in arms])]
+    if lead.slot is not None and lead.candidate.action.time_critical:
+        due = lead.slot.send.at
+        arms = [
+            arm
+            for arm in arms
+            if (option := options[arm.index]).slot is not None
+            and option.candidate.action.time_critical
+            and option.slot.send.at <= due
+        ]
+        protected = (
+            f"{lead.action_id} is time-critical: only time-critical options due by "
+            f"{due:%Y-%m-%d %H:%M} UTC are explored"
+        )
+    floor = max(arm.worst for arm in arms)
+    return [arm for arm in arms if arm.best >= floor], protected
 
 
 def _arms(

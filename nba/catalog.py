@@ -18,6 +18,7 @@ Schema (``version: 1``)::
         daily_volume: 10000            # optional, across customers
         min_uplift: 0.02               # optional: keep only when the offer moves them
         group: cart                    # optional: one action per group per decision
+        time_critical: true            # optional: exploration never passes it over
         offer: {id: cart10, kind: percent_discount, value: 10, cost: 6,
                 daily_budget: 500, expires_after_hours: 48}
         variants:                      # optional wordings; first match wins

@@ -356,6 +356,7 @@ class ContactPolicy(BaseModel):
         latest: dt.datetime,
         local_hours: Sequence[TimeWindow] = (),
         best_hour: bool = True,
+        declared_hours: bool = True,
         last_message_at: dt.datetime | None = None,
     ) -> SendTime | Reason:
         """The moment to send on ``channel`` between ``earliest`` and ``latest``.
@@ -366,7 +367,9 @@ class ContactPolicy(BaseModel):
         see :meth:`last_message_at`), move ``earliest``; quiet hours (and the action's
         ``local_hours``) are honoured in the customer's time zone; with
         ``best_hour`` the customer's preferred moment wins, else the first
-        allowed one. Returns a :class:`~nba.reasons.Reason` when no moment is left.
+        allowed one (with ``declared_hours``, the first within the customer's
+        declared hours when one comes before ``latest``; a time-critical action
+        does not wait for them). Returns a :class:`~nba.reasons.Reason` when no moment is left.
         """
         rules = self.rules(channel)
         zone = context.zone
@@ -398,15 +401,14 @@ class ContactPolicy(BaseModel):
                 )
             earliest = max(earliest, gap_end)
         windows = tuple(local_hours)
-        preference = HourPreference.for_profile(context.profile, rules.default_hour)
-        at = find_hourly_send_slot(
-            earliest,
-            latest,
-            zone,
-            rules.allowed_times,
-            windows,
-            preference if best_hour else None,
-        )
+        preference: HourPreference | None
+        if best_hour:
+            preference = HourPreference.for_profile(context.profile, rules.default_hour)
+        elif declared_hours:  # as soon as possible within the declared hours, if they come
+            preference = HourPreference.declared_first(context.profile)
+        else:
+            preference = None
+        at = find_hourly_send_slot(earliest, latest, zone, rules.allowed_times, windows, preference)
         if at is None:
             extra = f" within {', '.join(str(w) for w in windows)}" if windows else ""
             return Reason(
@@ -415,7 +417,7 @@ class ContactPolicy(BaseModel):
                 f"{context.profile.timezone}) before the action expires "
                 f"at {latest.astimezone(zone):%Y-%m-%d %H:%M} local time",
             )
-        if best_hour:
+        if preference is not None and (best_hour or preference.score(at.astimezone(zone)) > 0):
             basis = preference.describe()
         elif at == earliest.astimezone(dt.UTC):
             basis = "as soon as possible"

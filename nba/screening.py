@@ -286,7 +286,8 @@ def channel_slot(
     if reason is not None:
         return reason
     best_hour = action.timing == "best_hour"
-    key = (channel, earliest, latest, action.local_hours, best_hour)
+    declared = not action.time_critical  # its moment before the customer's preferred hours
+    key = (channel, earliest, latest, action.local_hours, best_hour, declared)
     send = None if send_times is None else send_times.get(key)
     if send is None:
         send = policy.send_time(
@@ -296,6 +297,7 @@ def channel_slot(
             latest=latest,
             local_hours=action.local_hours,
             best_hour=best_hour,
+            declared_hours=declared,
             last_message_at=last_message_at,
         )
         if send_times is not None:

@@ -290,7 +290,7 @@ def _candidates(
     return moments
 
 
-HourSource = Literal["declared", "activity", "peak_hour", "channel_default"]
+HourSource = Literal["declared", "activity", "peak_hour", "channel_default", "first"]
 
 #: Score bonus of a moment within the customer's declared hours: above any habit.
 DECLARED_HOURS_BONUS = 100.0
@@ -335,6 +335,24 @@ class HourPreference:
         )
 
     @classmethod
+    def declared_first(cls, profile: CustomerProfile) -> HourPreference | None:
+        """For an ``asap`` action: every moment within the customer's declared hours
+        above every other, and no habit (the earliest among equals wins), so the send is
+        the first allowed moment within them, else the first allowed moment; ``None``
+        when the customer declared no hours.
+
+        >>> first = HourPreference.declared_first(CustomerProfile("C1", preferred_hours="18-21"))
+        >>> [first.score(dt.datetime(2026, 3, 6, h)) for h in (9, 12, 18)]
+        [0.0, 0.0, 100.0]
+        >>> HourPreference.declared_first(CustomerProfile("C1")) is None
+        True
+        """
+        declared = _declared_window(profile.preferred_hours)
+        if declared is None:
+            return None
+        return cls("declared", declared=declared, habit="first")
+
+    @classmethod
     def _habits(cls, profile: CustomerProfile, default_hour: int) -> HourPreference:
         activity = profile.activity_by_hour
         if len(activity) == HOURS_PER_WEEK:
@@ -366,6 +384,8 @@ class HourPreference:
             habit = lambda how: (  # noqa: E731
                 (0.5 if how // 24 == peak // 24 else 0.0) - _hour_distance(how % 24, peak % 24)
             )
+        elif source == "first":
+            habit = lambda how: 0.0  # noqa: E731
         else:
             default = self.default_hour
             habit = lambda how: -_hour_distance(how % 24, default)  # noqa: E731
@@ -389,13 +409,16 @@ class HourPreference:
         elif source == "peak_hour" and self.peak_hour_of_week is not None:
             same_day = 0.5 if hour_of_week // 24 == self.peak_hour_of_week // 24 else 0.0
             habit = same_day - _hour_distance(hour, self.peak_hour_of_week % 24)
+        elif source == "first":
+            habit = 0.0
         else:
             habit = -_hour_distance(hour, self.default_hour)
         return habit if bonus is None else habit + bonus
 
     def describe(self) -> str:
         if self.source == "declared" and self.declared is not None:
-            return f"within the customer's declared hours ({self.declared})"
+            first = "as soon as possible " if self.habit == "first" else ""
+            return f"{first}within the customer's declared hours ({self.declared})"
         if self.source == "activity":
             return "the customer's most active hour in reach"
         if self.source == "peak_hour":

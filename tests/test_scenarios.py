@@ -226,6 +226,29 @@ def test_fresh_cart_is_reminded_plainly_at_the_first_allowed_moment(base: Retail
     assert ReasonCode.NOT_ELIGIBLE in decision.reasons("cart_reminder_2_discount")  # not yet
 
 
+def test_a_cart_whose_first_reminder_could_not_go_gets_the_later_one(base: RetailDataset) -> None:
+    """An SMS-only customer leaves a cart on Saturday night: SMS never goes on Sunday, so
+    the first reminder has no moment within its day of validity. On Monday morning the
+    cart is not forgotten: the later reminder goes by SMS at 08:00, without the discount
+    (an escalation only after a plain reminder)."""
+    people = customer(base, consents=("sms",))
+    raw = events(("2026-03-07T20:30:00Z", "web", "add_to_cart", "P1"))
+    saturday = decide(profile_at(base, people, raw, SATURDAY_NIGHT), SATURDAY_NIGHT)
+    assert saturday.contacts == ()
+    assert ReasonCode.NO_SEND_SLOT in saturday.reasons("cart_reminder_1")
+    monday = dt.datetime(2026, 3, 9, 6, 0, tzinfo=UTC)  # 07:00 in Paris, the cart 33.5 h old
+    decision = decide(profile_at(base, people, raw, monday), monday)
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel, chosen.offer_id) == (
+        "cart_reminder_2",
+        Channel.SMS,
+        None,
+    )
+    assert chosen.send_at_local is not None
+    assert chosen.send_at_local.strftime("%a %H:%M") == "Mon 08:00"
+    assert ReasonCode.NOT_ELIGIBLE in decision.reasons("cart_reminder_2_discount")
+
+
 @pytest.mark.parametrize("promotion_lover", [True, False])
 def test_later_time_limited_discount_only_where_its_uplift_pays(
     base: RetailDataset, promotion_lover: bool
@@ -344,6 +367,36 @@ def test_declared_preferred_channel_and_hours_are_honoured(
         assert chosen.send_at_local.hour == 11  # their active hour (11:00 in Paris, summer time)
 
 
+def test_asap_actions_wait_for_declared_hours_unless_time_critical(base: RetailDataset) -> None:
+    """A customer who declared 18-21 signed up this morning and left a cart at 10:00. The
+    welcome (as soon as possible) waits for 18:00; the cart reminder, time-critical, does
+    not (its moment is worth more than the preferred hours: a reminder 1 h after the cart
+    converts about 3.6 times one after 24 h); an action that expires before the declared
+    hours come goes at the first allowed moment."""
+    now = dt.datetime(2026, 3, 4, 11, 0, tzinfo=UTC)  # Wednesday 12:00 in Paris
+    people = customer(
+        base, consents=("email",), preferred_hours="18-21", created_at="2026-03-04T08:00:00Z"
+    )
+    viewed = ("2026-03-04T08:30:00Z", "web", "product_view", "P1")
+    profile = profile_at(base, people, events(viewed), now)
+    [welcome] = decide(profile, now).actions
+    assert welcome.action_id == "welcome_1" and welcome.send_at_local is not None
+    assert welcome.send_at_local.strftime("%a %H:%M") == "Wed 18:00"
+    assert welcome.timing_basis == (
+        "as soon as possible within the customer's declared hours (18:00-21:00)"
+    )
+    short = parse_catalog(
+        "actions: [{id: quick, type: content, channels: [email], value: 50, ttl_hours: 3,"
+        " timing: asap}]"
+    )
+    [quick] = decide(profile, now, catalog=short).actions
+    assert quick.send_at == now and quick.timing_basis == "as soon as possible"
+    cart = events(viewed, ("2026-03-04T09:00:00Z", "web", "add_to_cart", "P1"))
+    [reminder] = decide(profile_at(base, people, cart, now), now).actions
+    assert reminder.action_id == "cart_reminder_1" and reminder.send_at == now
+    assert reminder.timing_basis == "as soon as possible"
+
+
 # ---------------------------------------------------------------- rolling caps
 
 
@@ -455,7 +508,7 @@ def test_no_pickup_message_after_a_store_purchase_of_a_past_collector(
 
 def test_browse_abandonment_is_reminded_the_same_evening(base: RetailDataset) -> None:
     """Looked at black trousers for 20 minutes on Friday evening, bought nothing: a
-    reminder that evening (18:00-22:00 local), not the next day."""
+    reminder that evening (18:00-22:00 local), not the next day. Two views are enough."""
     now = dt.datetime(2026, 3, 6, 18, 30, tzinfo=UTC)  # Friday 19:30 in Paris
     people = customer(base, consents=("email", "push"))
     dwell = {"properties": {"dwell_seconds": 600}}
@@ -471,6 +524,13 @@ def test_browse_abandonment_is_reminded_the_same_evening(base: RetailDataset) ->
     assert chosen.send_at_local is not None
     assert chosen.send_at_local.date() == dt.date(2026, 3, 6)
     assert 18 <= chosen.send_at_local.hour < 22
+    # two product views without a dwell time (60 s each) are browsing; one is a glance
+    for views, eligible in ((2, True), (1, False)):
+        plain = events(
+            *[(f"2026-03-06T18:{m:02d}:00Z", "web", "product_view", "P1") for m in range(views)]
+        )
+        seen = decide(profile_at(base, people, plain, now), now)
+        assert ("browse_reminder_evening" in seen.eligible_action_ids) is eligible
 
 
 @pytest.mark.parametrize(

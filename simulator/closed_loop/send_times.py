@@ -45,6 +45,7 @@ class UniformSendTimes(ContactPolicy):
         latest: dt.datetime,
         local_hours: Sequence[TimeWindow] = (),
         best_hour: bool = True,
+        declared_hours: bool = True,
         last_message_at: dt.datetime | None = None,
     ) -> SendTime | Reason:
         first = super().send_time(
@@ -54,6 +55,7 @@ class UniformSendTimes(ContactPolicy):
             latest=latest,
             local_hours=local_hours,
             best_hour=False,
+            declared_hours=False,
             last_message_at=last_message_at,
         )
         if isinstance(first, Reason) or self.rules(channel).requires_session:
