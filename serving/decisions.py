@@ -184,13 +184,27 @@ class DecisionService:
         *,
         caller: str = "anonymous",
     ) -> DecisionResponse:
-        """The decision for ``customer_id``, logged to the sink before it returns (the
-        synchronous path of the batch endpoint; ``POST /v1/decisions`` uses :meth:`answer`
-        and the log's group commit)."""
+        """The decision for ``customer_id`` (:meth:`answer_logged`, validated)."""
+        body = self.answer_logged(customer_id, context, idempotency_key, caller=caller)
+        return DecisionResponse.model_validate_json(body)
+
+    def answer_logged(
+        self,
+        customer_id: str,
+        context: DecisionContext,
+        idempotency_key: str | None = None,
+        *,
+        caller: str = "anonymous",
+    ) -> bytes:
+        """The JSON of :meth:`answer`, its decision logged to the sink before it returns.
+
+        Concurrent callers (``POST /v1/decisions`` in the thread pool, the batch endpoint)
+        share the sink's group commit: one ``fsync`` for the records written meanwhile.
+        """
         answer = self.answer(customer_id, context, idempotency_key, caller=caller)
         if answer.logged is not None and self.sink is not None:
             self.sink.append([answer.logged])
-        return DecisionResponse.model_validate_json(answer.body)
+        return answer.body
 
     def answer(
         self,
