@@ -136,6 +136,7 @@ class DecisionService:
         self._stats: tuple[float, ResponseTable] | None = None  # (fetched, monotonic; table)
         self._policies: dict[tuple[int, int], DecisionPipeline] = {}
         self._lock = threading.Lock()
+        self._decision_counters: dict[tuple[str, Channel | None], Any] = {}
 
     # ------------------------------------------------------------------ policy
     def policy(self, models: ModelSet, max_actions: int) -> DecisionPipeline:
@@ -377,8 +378,13 @@ class DecisionService:
         if response["model_version"] == "rules":
             self.metrics.fallbacks.labels("no_model").inc()
         for chosen in decision.actions:
-            channel = "none" if chosen.channel is None else chosen.channel.value
-            self.metrics.decisions.labels(chosen.action_id, channel).inc()
+            key = (chosen.action_id, chosen.channel)
+            counter = self._decision_counters.get(key)
+            if counter is None:  # the labelled child, looked up once per action and channel
+                channel = "none" if chosen.channel is None else chosen.channel.value
+                counter = self.metrics.decisions.labels(chosen.action_id, channel)
+                self._decision_counters[key] = counter
+            counter.inc()
 
 
 def request_fingerprint(customer_id: str, context: DecisionContext) -> str:
