@@ -11,10 +11,12 @@ commit, thread-pool hop); each request names one of 500 customers of the audienc
 ``--baseline-src DIR`` measures this tree and another (e.g. ``git archive`` of the
 branch point) finely interleaved: one long-lived process per tree, each with its own
 app on the same world, the same Redis and the same requests, driven in turns of
-``--slice`` requests (API, then bare, in each process in turn) for ``--repeats``
-rounds of ``--requests`` each; the table gives the medians of the per-slice CPU. Both
-trees then see the same machine load within a fraction of a second, which a run after
-a run on a shared machine does not give.
+``--slice`` requests (API, then bare, in each process in turn), ``--requests`` per
+target and round, a fresh pair of processes in each of ``--repeats`` rounds; the table
+gives each round's medians of the per-slice CPU. Both trees then see the same machine
+load within a fraction of a second, which a run after a run on a shared machine does
+not give; each API over its own process's bare endpoint also cancels what a process's
+placement does to its speed.
 
 ``--fsync never`` leaves the decision log's fsync out (its kernel time is CPU time
 of this process, paid once per request when requests come one at a time, shared by
@@ -174,9 +176,45 @@ def serve_slices(apps: dict[str, Any], bodies: list[bytes], key: str) -> None:
 
 
 def interleave(args: argparse.Namespace) -> None:
-    """This tree's API and ``--baseline-src``'s, in turns of ``--slice`` requests."""
+    """This tree's API and ``--baseline-src``'s, in turns of ``--slice`` requests; a fresh
+    pair of processes per round (a process's own speed varies by some 20 % on a shared
+    machine, so each API is also given over the bare endpoint of its own process)."""
     here = Path(__file__).resolve()
     trees = {"this": here.parents[1], "baseline": args.baseline_src.resolve()}
+    before = loadavg()
+    rounds = [_interleaved_round(args, here, trees) for _ in range(args.repeats)]
+    print(json.dumps({"machine": machine(), "loadavg": [before, loadavg()]}))
+    turns = max(1, args.requests // args.slice)
+    print(
+        f"| round ({turns} turns of {args.slice} requests per target) | API ms, this "
+        "| bare ms, this | API / bare, this | API ms, baseline | bare ms, baseline "
+        "| API / bare, baseline | API baseline / this | (API / bare) baseline / this |"
+    )
+    print("|---|" + "---:|" * 8)
+    ratios, normalised = [], []
+    for number, m in enumerate(rounds, 1):
+        this, base = (
+            m["this", "api"] / m["this", "bare"],
+            m["baseline", "api"] / m["baseline", "bare"],
+        )
+        ratios.append(m["baseline", "api"] / m["this", "api"])
+        normalised.append(base / this)
+        print(
+            f"| {number} | {m['this', 'api']:.3f} | {m['this', 'bare']:.3f} | {this:.2f}x "
+            f"| {m['baseline', 'api']:.3f} | {m['baseline', 'bare']:.3f} | {base:.2f}x "
+            f"| {ratios[-1]:.2f}x | {normalised[-1]:.2f}x |"
+        )
+    print(
+        f"medians over rounds: API baseline / this {statistics.median(ratios):.2f}x; "
+        f"(API / bare) baseline / this {statistics.median(normalised):.2f}x"
+    )
+
+
+def _interleaved_round(
+    args: argparse.Namespace, here: Path, trees: dict[str, Path]
+) -> dict[tuple[str, str], float]:
+    """One round: a process per tree, warmed by a quarter of the turns, then the turns;
+    the median CPU ms per request of each (tree, target)."""
     command = [
         "--serve-slices",
         "--world",
@@ -200,12 +238,11 @@ def interleave(args: argparse.Namespace) -> None:
         for name, src in trees.items()
     }
     cpu: dict[tuple[str, str], list[float]] = {(t, n): [] for t in trees for n in SLICED}
-    before = loadavg()
     try:
         for child in children.values():
             assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         turns = max(1, args.requests // args.slice)
-        for turn in range(args.repeats * turns + turns // 4):  # the first quarter round warms
+        for turn in range(turns + turns // 4):
             for tree, child in children.items():
                 for name in SLICED:
                     assert child.stdin is not None and child.stdout is not None
@@ -219,19 +256,7 @@ def interleave(args: argparse.Namespace) -> None:
             if child.stdin is not None:
                 child.stdin.close()
             child.wait(timeout=120)
-    medians = {key: statistics.median(values) for key, values in cpu.items()}
-    slices = len(cpu["this", "api"])
-    print(json.dumps({"machine": machine(), "loadavg": [before, loadavg()], "slices": slices}))
-    print(f"| target (median of {slices} slices of {args.slice}) | CPU ms per request | vs bare |")
-    print("|---|---:|---:|")
-    for tree in trees:
-        for name in SLICED:
-            ratio = medians[tree, name] / medians[tree, "bare"]
-            print(f"| {name}, {tree} | {medians[tree, name]:.3f} | {ratio:.2f}x |")
-    print(
-        f"API baseline / this: {medians['baseline', 'api'] / medians['this', 'api']:.2f}x; "
-        f"bare baseline / this: {medians['baseline', 'bare'] / medians['this', 'bare']:.2f}x"
-    )
+    return {key: statistics.median(values) for key, values in cpu.items()}
 
 
 if __name__ == "__main__":
