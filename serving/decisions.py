@@ -53,7 +53,7 @@ from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
 from serving.models import ModelManager, ModelSet
 from serving.redis_gate import RedisDownError, RedisGate
-from serving.schemas import DecisionContext, DecisionResponse
+from serving.schemas import DecisionContext
 
 log = logging.getLogger("nba.api")
 
@@ -177,18 +177,6 @@ class DecisionService:
         return Restriction(action_ids=ids, channels=channels)
 
     # ------------------------------------------------------------------ decide
-    def decide(
-        self,
-        customer_id: str,
-        context: DecisionContext,
-        idempotency_key: str | None = None,
-        *,
-        caller: str = "anonymous",
-    ) -> DecisionResponse:
-        """The decision for ``customer_id`` (:meth:`answer_logged`, validated)."""
-        body = self.answer_logged(customer_id, context, idempotency_key, caller=caller)
-        return DecisionResponse.model_validate_json(body)
-
     def answer_logged(
         self,
         customer_id: str,

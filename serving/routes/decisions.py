@@ -101,7 +101,9 @@ def decide_batch(
     caller = caller_of(request)
     return BatchDecisionResponse(
         decisions=[
-            runtime.decisions.decide(cid, body.context, idempotency_key, caller=caller)
+            DecisionResponse.model_validate_json(
+                runtime.decisions.answer_logged(cid, body.context, idempotency_key, caller=caller)
+            )
             for cid in body.customer_ids
         ]
     )
