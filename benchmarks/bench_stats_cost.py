@@ -35,7 +35,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
-from serving.schemas import DecisionContext
+from serving.schemas import DecisionContext, DecisionResponse
 from tests.api_support import ApiWorld, build_world, event
 
 OUTCOMES = ("message_opened", "message_clicked", "purchase")
@@ -100,8 +100,10 @@ def main() -> None:
             for i in range(args.decisions):
                 cid = customers[i % len(customers)]
                 started = time.perf_counter()
-                answer = runtime.decisions.decide(
-                    cid, DecisionContext(timestamp=world.at(2 + i / 100))
+                answer = DecisionResponse.model_validate_json(
+                    runtime.decisions.answer_logged(
+                        cid, DecisionContext(timestamp=world.at(2 + i / 100))
+                    )
                 )
                 times.append(time.perf_counter() - started)
                 made.append((cid, answer.decision_id))

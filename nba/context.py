@@ -28,6 +28,7 @@ from functools import cached_property
 
 from nba.channels import OUTBOUND_CHANNELS, Channel
 from nba.profile import (
+    FIELD_READERS,
     PROFILE_FIELDS,
     ContactHistory,
     CustomerProfile,
@@ -199,7 +200,7 @@ class ContextScope:
         value = self._cache.get(name, _MISSING)  # most reads are a rule's first: no raise
         if value is not _MISSING:
             return value  # type: ignore[return-value]
-        compute = _CONTEXT_VALUES.get(name)
+        compute = _FIELD_VALUES.get(name)
         value = compute(self.context) if compute is not None else _profile_value(self.context, name)
         self._cache[name] = value
         return value
@@ -214,7 +215,24 @@ class ContextScope:
 
 
 def _profile_value(context: CustomerContext, name: str) -> Value:
-    value = context.profile.value(name)
-    if value is None or isinstance(value, bool | int | float | str | list):
-        return value
+    return _as_rule_value(context.profile.value(name))
+
+
+_RULE_TYPES = frozenset({type(None), bool, int, float, str, list})
+
+
+def _as_rule_value(value: object) -> Value:
+    if type(value) in _RULE_TYPES or isinstance(value, bool | int | float | str | list):
+        return value  # type: ignore[return-value]
     return str(value)
+
+
+def _profile_field(read: Callable[[CustomerProfile], object]) -> Callable[[CustomerContext], Value]:
+    return lambda context: _as_rule_value(read(context.profile))
+
+
+#: Every field a rule may read, as a function of the context (the name looked up once).
+_FIELD_VALUES: dict[str, Callable[[CustomerContext], Value]] = {
+    **{name: _profile_field(read) for name, read in FIELD_READERS.items()},
+    **_CONTEXT_VALUES,
+}

@@ -20,6 +20,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from nba.actions import ActionType
@@ -320,8 +321,8 @@ def context_features(context: CustomerContext, n_candidates: int) -> dict[str, f
         float(p.promo_sensitivity),
         float(p.early_adopter_score),
         known(p.days_to_birthday),
-        float(list(type(p.lifecycle_state)).index(p.lifecycle_state)),
-        float(list(type(p.journey_phase)).index(p.journey_phase)),
+        _ordinal(p.lifecycle_state),
+        _ordinal(p.journey_phase),
         float(p.contacts.total_7d()),
         rate(Channel.EMAIL, "open_rate"),
         rate(Channel.EMAIL, "click_rate"),
@@ -333,6 +334,19 @@ def context_features(context: CustomerContext, n_candidates: int) -> dict[str, f
         float(n_candidates),
     )
     return dict(zip(CONTEXT_FEATURES, values, strict=True))
+
+
+_ORDINALS: dict[tuple[type, StrEnum], float] = {}
+
+
+def _ordinal(member: StrEnum) -> float:
+    """The position of ``member`` in its enumeration, as a float (found once per member;
+    keyed by type too: members of two enumerations may have equal values)."""
+    key = (type(member), member)
+    ordinal = _ORDINALS.get(key)
+    if ordinal is None:
+        ordinal = _ORDINALS[key] = float(list(type(member)).index(member))
+    return ordinal
 
 
 def make_decision_id(

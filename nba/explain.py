@@ -55,12 +55,56 @@ class RejectedExplanation:
         return f"{where}: {self.code} - {self.message}"
 
 
-@dataclass(frozen=True)
 class Explanation:
-    """The explanation of a decision, as data and as text (:meth:`lines`)."""
+    """The explanation of a decision, as data and as text (:meth:`lines`).
 
-    chosen: tuple[ChosenExplanation, ...]
-    rejected: tuple[RejectedExplanation, ...]
+    Built by :func:`explain` from the decision's parts and written out only when read:
+    :attr:`chosen` and :attr:`rejected` are each made on first access (a batch reads the
+    first, a closed loop neither), then kept. Equal when both parts are equal.
+    """
+
+    __slots__ = ("_chosen", "_parts", "_rejected")
+
+    def __init__(
+        self,
+        chosen: tuple[ChosenExplanation, ...] | None,
+        rejected: tuple[RejectedExplanation, ...] | None,
+        parts: _Parts | None = None,
+    ) -> None:
+        self._chosen = chosen
+        self._rejected = rejected
+        self._parts = parts
+
+    @property
+    def chosen(self) -> tuple[ChosenExplanation, ...]:
+        """Why each chosen action was chosen, in order."""
+        if self._chosen is None:
+            assert self._parts is not None
+            self._chosen = _chosen_of(self._parts)
+        return self._chosen
+
+    @property
+    def rejected(self) -> tuple[RejectedExplanation, ...]:
+        """The best rejected candidates: losers first (highest priority first), then
+        filtered actions in catalog order, at most ``max_rejected``."""
+        if self._rejected is None:
+            assert self._parts is not None
+            self._rejected = _rejected_of(self._parts)
+        return self._rejected
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Explanation):
+            return NotImplemented
+        return (self.chosen, self.rejected) == (other.chosen, other.rejected)
+
+    def __hash__(self) -> int:
+        return hash((self.chosen, self.rejected))
+
+    def __repr__(self) -> str:
+        return f"Explanation(chosen={self.chosen!r}, rejected={self.rejected!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:  # written out: the parts stay in this process
+        return (Explanation, (self.chosen, self.rejected))
 
     def lines(self) -> list[str]:
         out: list[str] = []
@@ -98,8 +142,34 @@ def explain(
         How many rejected candidates to list: losers first (highest priority
         first), then filtered actions in catalog order.
     """
-    chosen_explanations = tuple(
-        _explain_choice(option, pick, competed, rejections) for option, pick in chosen
+    return Explanation(
+        None, None, _Parts(tuple(chosen), tuple(competed), tuple(rejections), max_rejected)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What :func:`explain` was given, kept until the explanation is read."""
+
+    chosen: tuple[tuple[Option, Pick], ...]
+    competed: tuple[tuple[Option, Rejection], ...]
+    rejections: tuple[Rejection, ...]
+    max_rejected: int
+
+
+def _chosen_of(parts: _Parts) -> tuple[ChosenExplanation, ...]:
+    competed, rejections = parts.competed, parts.rejections
+    return tuple(
+        _explain_choice(option, pick, competed, rejections) for option, pick in parts.chosen
+    )
+
+
+def _rejected_of(parts: _Parts) -> tuple[RejectedExplanation, ...]:
+    chosen, competed, rejections, max_rejected = (
+        parts.chosen,
+        parts.competed,
+        parts.rejections,
+        parts.max_rejected,
     )
     losers = sorted(competed, key=lambda item: -item[0].priority)
     rejected: list[RejectedExplanation] = [
@@ -116,7 +186,7 @@ def explain(
         else:
             message = "; ".join(f"{r.channel}: {r.code} ({r.message})" for r in group)
             rejected.append(RejectedExplanation(action_id, None, group[0].code, message))
-    return Explanation(chosen_explanations, tuple(rejected[:max_rejected]))
+    return tuple(rejected[:max_rejected])
 
 
 def _filtered_by_action(

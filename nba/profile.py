@@ -19,8 +19,10 @@ refused when an action catalog loads, not when a decision is made.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from operator import attrgetter
 from typing import Literal
 
 from nba.channels import CONSENT_CHANNELS, OUTBOUND_CHANNELS, Channel
@@ -151,18 +153,12 @@ class CustomerProfile:
     events_seen: int = 0
 
     def value(self, name: str) -> object:
-        """The value of the scalar or derived field ``name`` (see :data:`PROFILE_FIELDS`)."""
-        if name not in PROFILE_FIELDS:
+        """The value of the scalar or derived field ``name`` (see :data:`PROFILE_FIELDS`):
+        an enum as its text, a tuple as a list."""
+        read = FIELD_READERS.get(name)
+        if read is None:
             raise KeyError(f"unknown profile field {name!r}")
-        derived = _DERIVED.get(name)
-        if derived is not None:
-            return derived(self)
-        value = getattr(self, name)
-        if isinstance(value, StrEnum):
-            return value.value
-        if isinstance(value, tuple):
-            return list(value)
-        return value
+        return read(self)
 
     def consented(self, channel: Channel) -> bool:
         """True when the customer may be contacted on ``channel`` (consent-wise)."""
@@ -230,3 +226,32 @@ def _profile_fields() -> dict[str, FieldType]:
 
 #: Fields that rules may refer to, with their type.
 PROFILE_FIELDS: dict[str, FieldType] = _profile_fields()
+
+_AS_IS = frozenset({type(None), bool, int, float, str})
+
+
+def _reader(name: str) -> Callable[[CustomerProfile], object]:
+    """:meth:`CustomerProfile.value` of one field, with the look-ups by name done once
+    (a decision reads some thirty fields; values of the usual types pass as they are)."""
+    derived = _DERIVED.get(name)
+    if derived is not None:
+        return derived
+    get = attrgetter(name)
+
+    def read(profile: CustomerProfile) -> object:
+        value = get(profile)
+        if type(value) in _AS_IS:
+            return value
+        if isinstance(value, StrEnum):
+            return value.value
+        if isinstance(value, tuple):
+            return list(value)
+        return value
+
+    return read
+
+
+#: :meth:`CustomerProfile.value` per field of :data:`PROFILE_FIELDS`.
+FIELD_READERS: dict[str, Callable[[CustomerProfile], object]] = {
+    name: _reader(name) for name in PROFILE_FIELDS
+}

@@ -24,7 +24,7 @@ from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext
 from nba.reasons import Reason, ReasonCode, Rejection
-from nba.rules import Rule, Value
+from nba.rules import Rule
 from nba.rules.closures import Evaluate
 from nba.timing import SendTime
 
@@ -111,9 +111,9 @@ def screen(
         if not (restriction is None or plan.do_nothing or restriction.allows_action(plan.id)):
             rejections.append(Rejection(plan.id, None, ReasonCode.NOT_REQUESTED, _NOT_ASKED))
             continue
-        reason = plan.reason(now, context, scope, usage)
-        if reason is not None:
-            rejections.append(Rejection(plan.id, None, reason.code, reason.message))
+        rejection = plan.rejection(now, context, scope, usage)
+        if rejection is not None:
+            rejections.append(rejection)
             continue
         variant = _variant(action, scope)
         if action.variants and variant is None:
@@ -156,18 +156,22 @@ _OUTSIDE_VALIDITY = Reason(
 @dataclass(frozen=True, slots=True)
 class _ActionPlan:
     """What screening reads of one action, gathered once per catalog: the validity
-    bounds that are set, the eligibility rules as closures, the deliverable channels.
-    :meth:`reason` checks validity, eligibility, cool-down and budget in that order."""
+    bounds that are set, the eligibility rules as closures with the rejections they
+    give (one immutable record per rule and verdict, shared by every decision), the
+    deliverable channels. :meth:`rejection` checks validity, eligibility, cool-down
+    and budget in that order."""
 
     action: Action
     id: str
     do_nothing: bool
     starts: tuple[dt.datetime, ...]
     ends: tuple[dt.datetime, ...]
-    rules: tuple[tuple[str, Rule, Evaluate], ...]
+    #: (evaluate, rejection when false, rejection when unknown) per rule
+    rules: tuple[tuple[Evaluate, Rejection, Rejection], ...]
     cooldown_hours: float | None
     budgeted: bool
     channels: tuple[Channel, ...]
+    outside_validity: Rejection
 
     @classmethod
     def of(cls, action: Action) -> _ActionPlan:
@@ -183,36 +187,44 @@ class _ActionPlan:
             do_nothing=action.is_do_nothing,
             starts=tuple(start for start, _ in bounds if start is not None),
             ends=tuple(end for _, end in bounds if end is not None),
-            rules=tuple((name, rule, rule.evaluator) for name, rule in named if rule is not None),
+            rules=tuple(
+                (
+                    rule.evaluator,
+                    _not_eligible(action.id, name, rule, unknown=False),
+                    _not_eligible(action.id, name, rule, unknown=True),
+                )
+                for name, rule in named
+                if rule is not None
+            ),
             cooldown_hours=action.cooldown_hours,
             budgeted=(offer is not None and offer.daily_budget is not None)
             or action.daily_volume is not None,
             channels=action.deliverable_channels,
+            outside_validity=Rejection.of(action.id, None, _OUTSIDE_VALIDITY),
         )
 
-    def reason(
+    def rejection(
         self, now: dt.datetime, context: CustomerContext, scope: ContextScope, usage: UsageCounts
-    ) -> Reason | None:
+    ) -> Rejection | None:
         """Why the action may not be given at all (``None``: it may)."""
         for start in self.starts:  # mostly none: a loop, not any() and its generator
             if now < start:
-                return _OUTSIDE_VALIDITY
+                return self.outside_validity
         for end in self.ends:
             if now > end:
-                return _OUTSIDE_VALIDITY
-        for name, rule, evaluate in self.rules:
+                return self.outside_validity
+        for evaluate, if_false, if_unknown in self.rules:
             result = evaluate(scope)
             if result is not True:
-                return _not_eligible(name, rule, result)
+                return if_unknown if result is None else if_false
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)
             if hours is not None and hours < cooldown:
-                return Reason(
-                    ReasonCode.ACTION_COOLDOWN,
-                    f"sent {hours:.0f} hours ago; the cool-down is {cooldown:g} hours",
-                )
-        return budget_reason(self.action, usage) if self.budgeted else None
+                message = f"sent {hours:.0f} hours ago; the cool-down is {cooldown:g} hours"
+                return Rejection(self.id, None, ReasonCode.ACTION_COOLDOWN, message)
+        reason = budget_reason(self.action, usage) if self.budgeted else None
+        return None if reason is None else Rejection.of(self.id, None, reason)
 
 
 @functools.lru_cache(maxsize=32)
@@ -310,15 +322,10 @@ def channel_slot(
     return ChannelSlot(channel, send)
 
 
-def _not_eligible(field_name: str, rule: Rule, result: Value) -> Reason:
-    return _not_eligible_reason(field_name, rule, result is None)
-
-
-@functools.lru_cache(maxsize=1024)
-def _not_eligible_reason(field_name: str, rule: Rule, unknown: bool) -> Reason:
-    """One immutable reason per rule and verdict, shared by the decisions it rejects."""
+def _not_eligible(action_id: str, field_name: str, rule: Rule, *, unknown: bool) -> Rejection:
     verdict = "unknown" if unknown else "false"
-    return Reason(ReasonCode.NOT_ELIGIBLE, f"{field_name} is {verdict}: {rule}")
+    message = f"{field_name} is {verdict}: {rule}"
+    return Rejection(action_id, None, ReasonCode.NOT_ELIGIBLE, message)
 
 
 def _variant(action: Action, scope: ContextScope) -> Variant | None:

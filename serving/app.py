@@ -67,8 +67,6 @@ def create_app(
             with contextlib.suppress(Exception):
                 runtime.ingestor.flush_popularity()
             with contextlib.suppress(Exception):
-                runtime.log.close()  # writes what is queued
-            with contextlib.suppress(Exception):
                 runtime.sink.close()
             with contextlib.suppress(Exception):
                 runtime.ingestor.close()

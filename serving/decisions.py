@@ -53,7 +53,7 @@ from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
 from serving.models import ModelManager, ModelSet
 from serving.redis_gate import RedisDownError, RedisGate
-from serving.schemas import DecisionContext, DecisionResponse
+from serving.schemas import DecisionContext
 
 log = logging.getLogger("nba.api")
 
@@ -136,6 +136,7 @@ class DecisionService:
         self._stats: tuple[float, ResponseTable] | None = None  # (fetched, monotonic; table)
         self._policies: dict[tuple[int, int], DecisionPipeline] = {}
         self._lock = threading.Lock()
+        self._decision_counters: dict[tuple[str, Channel | None], Any] = {}
 
     # ------------------------------------------------------------------ policy
     def policy(self, models: ModelSet, max_actions: int) -> DecisionPipeline:
@@ -176,21 +177,23 @@ class DecisionService:
         return Restriction(action_ids=ids, channels=channels)
 
     # ------------------------------------------------------------------ decide
-    def decide(
+    def answer_logged(
         self,
         customer_id: str,
         context: DecisionContext,
         idempotency_key: str | None = None,
         *,
         caller: str = "anonymous",
-    ) -> DecisionResponse:
-        """The decision for ``customer_id``, logged to the sink before it returns (the
-        synchronous path of the batch endpoint; ``POST /v1/decisions`` uses :meth:`answer`
-        and the log's group commit)."""
+    ) -> bytes:
+        """The JSON of :meth:`answer`, its decision logged to the sink before it returns.
+
+        Concurrent callers (``POST /v1/decisions`` in the thread pool, the batch endpoint)
+        share the sink's group commit: one ``fsync`` for the records written meanwhile.
+        """
         answer = self.answer(customer_id, context, idempotency_key, caller=caller)
         if answer.logged is not None and self.sink is not None:
             self.sink.append([answer.logged])
-        return DecisionResponse.model_validate_json(answer.body)
+        return answer.body
 
     def answer(
         self,
@@ -363,8 +366,13 @@ class DecisionService:
         if response["model_version"] == "rules":
             self.metrics.fallbacks.labels("no_model").inc()
         for chosen in decision.actions:
-            channel = "none" if chosen.channel is None else chosen.channel.value
-            self.metrics.decisions.labels(chosen.action_id, channel).inc()
+            key = (chosen.action_id, chosen.channel)
+            counter = self._decision_counters.get(key)
+            if counter is None:  # the labelled child, looked up once per action and channel
+                channel = "none" if chosen.channel is None else chosen.channel.value
+                counter = self.metrics.decisions.labels(chosen.action_id, channel)
+                self._decision_counters[key] = counter
+            counter.inc()
 
 
 def request_fingerprint(customer_id: str, context: DecisionContext) -> str:

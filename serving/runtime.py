@@ -12,7 +12,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from experiments.decision_log import GroupCommit
 from serving.auth import ApiKeys
 from serving.decisions import (
     POPULAR_KEPT,
@@ -42,7 +41,6 @@ class Runtime:
     metrics: ApiMetrics
     durability: str
     sink: Any
-    log: GroupCommit
 
 
 def start_runtime(
@@ -152,7 +150,6 @@ def start_runtime(
         metrics=metrics,
         durability=durability_of(client, gate),
         sink=sink,
-        log=GroupCommit(sink),
     )
 
 
