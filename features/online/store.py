@@ -93,6 +93,7 @@ def priors_to_json(priors: FeaturePriors) -> str:
             "promo_share": priors.promo_share,
             "new_product_share": priors.new_product_share,
             "month_activity": list(priors.month_activity),
+            "season_prior": list(priors.season_prior),
         },
         sort_keys=True,
     )
@@ -109,6 +110,7 @@ def priors_from_json(text: str) -> FeaturePriors:
         new_product_share=raw["new_product_share"],
         # priors written before the store's seasonality was estimated: a flat year
         month_activity=tuple(raw.get("month_activity", FeaturePriors().month_activity)),
+        season_prior=tuple(raw.get("season_prior", FeaturePriors().season_prior)),
     )
 
 
