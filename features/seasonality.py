@@ -70,6 +70,9 @@ MIN_SEGMENT_MONTHS = 3
 #: Months a customer must have been known for before a month can be seasonal: a season
 #: of the year needs a year (a burst within a shorter history is no season).
 MIN_KNOWN_MONTHS = 6.0
+#: Months before the current one whose shopping days are evidence (two years of seasons;
+#: the ``ad`` and ``am`` families keep them, :mod:`features.definitions`).
+EVIDENCE_MONTHS = 24
 #: Prior share of seasonal customers before the store's is estimated (the flat prior:
 #: split evenly between one- and two-month seasons, then between their sets).
 FLAT_SEASONAL_SHARE = 0.2
@@ -225,10 +228,11 @@ def flat_season_prior() -> tuple[float, ...]:
 
 def shopping_months(days: Mapping[str, float], folded: Mapping[str, float]) -> Counter[int]:
     """Shopping days per calendar month index: the ``ad`` day fields (day number text)
-    and the ``am`` month counts that days past the online replay window are folded into."""
+    and the ``am`` month counts (keyed by the month's first day) that the online store
+    folds days past its replay window into (:func:`features.state.fold_shopping_days`)."""
     out = days_by_month(days)
-    for month, count in folded.items():
-        out[int(float(month))] += int(count)
+    for first_day, count in folded.items():
+        out[month_of_day(int(float(first_day)))] += int(count)
     return out
 
 
@@ -244,7 +248,10 @@ def _month_weights(
     """Per calendar month known, from the first month with shopping (or first seen, when
     later) to ``as_of``: shopping days, expected days at rate 1 (exposure x the store's
     factor) and month of the year; None when known for less than :data:`MIN_KNOWN_MONTHS`."""
-    shopped = [m for m, n in months.items() if n > 0]
+    # the months read: the last EVIDENCE_MONTHS and the current one, whatever else the
+    # state holds (the batch keeps days, online their months: both cover these)
+    first_read = _month_of(as_of) - EVIDENCE_MONTHS
+    shopped = [m for m, n in months.items() if n > 0 and m >= first_read]
     if not shopped:
         return None
     start = _month_start(min(shopped))
