@@ -315,11 +315,12 @@ def season_log_likelihoods(
         + segment(n_after, after, has_after)
     )
     n_changes = len(changes) - 1
-    change_prior = np.where(
-        has_after,
-        math.log(CHANGE_PROBABILITY / n_changes) if n_changes else -math.inf,
-        math.log(1.0 - CHANGE_PROBABILITY) if n_changes else 0.0,
-    )
+    change_prior = np.zeros(1)  # no room for a change: one rate
+    if n_changes:
+        with np.errstate(divide="ignore"):  # a probability of 0 rules its case out
+            change_prior = np.log(
+                np.where(has_after, CHANGE_PROBABILITY / n_changes, 1.0 - CHANGE_PROBABILITY)
+            )
     log_lik = log_lik + change_prior[None, :, None]
     top = float(log_lik.max())
     summed = np.log(np.exp(log_lik - top).sum(axis=(0, 1)) / len(LIFTS)) + top
