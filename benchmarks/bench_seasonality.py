@@ -13,13 +13,25 @@ customer (:func:`features.online.codec.pack`) with the ``ad`` days kept for the 
 history (as the batch build holds them), with days past the replay window folded into
 ``am`` month counts (what the online store keeps), and without either.
 
+With ``--baseline-tree`` (a checkout of the code to compare with, e.g. ``git archive
+main | tar -x -C /tmp/base``), it instead times the profile build (``build_profiles``,
+one process, priors estimated) of one simulated retailer with this tree's code and the
+baseline's, alternated ``--repeats`` times, each in a fresh interpreter.
+
 Run: ``PYTHONPATH=. python benchmarks/bench_seasonality.py --customers 5000``
+or   ``PYTHONPATH=. python benchmarks/bench_seasonality.py --baseline-tree /tmp/base \
+--customers 5000 --days 730 --repeats 3``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 
@@ -27,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from features.batch import ProfileBuild, build_profiles
-from features.dataset import RetailDataset
+from features.dataset import RetailDataset, write_dataset
 from features.online import codec
 from features.online.store import DEFAULT_REPLAY_WINDOW_SECONDS
 from features.seasonality import THRESHOLD, season_probabilities, state_months
@@ -97,6 +109,50 @@ def world(customers: int, days: int, seed: int) -> tuple[ProfileBuild, set[tuple
     return build, true_pairs(sim.truth.customers), time.perf_counter() - started
 
 
+#: Times one profile build of the dataset in argv[1] with the code on ``sys.path``.
+_TIMED_BUILD = """
+import sys, time
+from features.batch import build_profiles
+from features.dataset import load_dataset
+data = load_dataset(sys.argv[1])
+started = time.perf_counter()
+build_profiles(data, workers=1)
+print(time.perf_counter() - started)
+"""
+
+
+def build_seconds(tree: str, directory: str) -> float:
+    env = {**os.environ, "PYTHONPATH": tree}
+    out = subprocess.run(
+        [sys.executable, "-c", _TIMED_BUILD, directory],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tree,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def compare_builds(baseline: str, customers: int, days: int, seed: int, repeats: int) -> dict:
+    """Profile build seconds, this tree and the baseline's, alternated; medians, ratio."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sim = simulate(SimulatorConfig(n_customers=customers, days=days, seed=seed))
+    times: dict[str, list[float]] = {"branch": [], "baseline": []}
+    with tempfile.TemporaryDirectory() as directory:
+        write_dataset(RetailDataset(sim.customers, sim.products, sim.offers, sim.events), directory)
+        for _ in range(repeats):
+            times["branch"].append(build_seconds(here, directory))
+            times["baseline"].append(build_seconds(baseline, directory))
+            print({k: round(v[-1], 2) for k, v in times.items()}, flush=True)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "seconds": times,
+        "median": medians,
+        "branch / baseline": medians["branch"] / medians["baseline"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=5000)
@@ -104,7 +160,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8])
     parser.add_argument("--days", type=int, nargs="+", default=[730, 400, 90])
     parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--baseline-tree", help="time the profile build against this code")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.baseline_tree:
+        timing = compare_builds(
+            args.baseline_tree, args.customers, max(args.days), args.seeds[0], args.repeats
+        )
+        print(json.dumps(timing, indent=2))
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(timing, f, indent=2)
+        return
     results: dict[str, object] = {"threshold in use": THRESHOLD}
 
     build, truth, seconds = world(args.customers, max(args.days), args.tune_seed)
