@@ -115,13 +115,14 @@ import sys, time
 from features.batch import build_profiles
 from features.dataset import load_dataset
 data = load_dataset(sys.argv[1])
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 build_profiles(data, workers=1)
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, time.process_time() - cpu)
 """
 
 
-def build_seconds(tree: str, directory: str) -> float:
+def build_seconds(tree: str, directory: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one profile build with the code of ``tree``."""
     env = {**os.environ, "PYTHONPATH": tree}
     out = subprocess.run(
         [sys.executable, "-c", _TIMED_BUILD, directory],
@@ -131,26 +132,28 @@ def build_seconds(tree: str, directory: str) -> float:
         text=True,
         cwd=tree,
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def compare_builds(baseline: str, customers: int, days: int, seed: int, repeats: int) -> dict:
-    """Profile build seconds, this tree and the baseline's, alternated; medians, ratio."""
+    """Profile build wall and CPU seconds (CPU: less moved by the other processes of a
+    shared machine), this tree and the baseline's, alternated; medians and ratios."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sim = simulate(SimulatorConfig(n_customers=customers, days=days, seed=seed))
-    times: dict[str, list[float]] = {"branch": [], "baseline": []}
+    runs: dict[str, list[tuple[float, float]]] = {"branch": [], "baseline": []}
     with tempfile.TemporaryDirectory() as directory:
         write_dataset(RetailDataset(sim.customers, sim.products, sim.offers, sim.events), directory)
         for _ in range(repeats):
-            times["branch"].append(build_seconds(here, directory))
-            times["baseline"].append(build_seconds(baseline, directory))
-            print({k: round(v[-1], 2) for k, v in times.items()}, flush=True)
-    medians = {k: statistics.median(v) for k, v in times.items()}
-    return {
-        "seconds": times,
-        "median": medians,
-        "branch / baseline": medians["branch"] / medians["baseline"],
-    }
+            for name, tree in (("branch", here), ("baseline", baseline)):
+                runs[name].append(build_seconds(tree, directory))
+            print({k: v[-1] for k, v in runs.items()}, flush=True)
+    out: dict[str, object] = {"wall, cpu seconds": runs}
+    for i, measure in enumerate(("wall", "cpu")):
+        medians = {k: statistics.median(r[i] for r in v) for k, v in runs.items()}
+        out[f"median {measure}"] = medians
+        out[f"{measure} branch / baseline"] = medians["branch"] / medians["baseline"]
+    return out
 
 
 def main() -> None:

@@ -216,8 +216,10 @@ def _set_membership() -> np.ndarray:
 
 #: Shape ``(sets, 12)``: 1 where the set holds the month.
 _MEMBER = _set_membership()
+#: Shape ``(12, sets + 1)``: the months of each set, then of no season (none).
+_IN_SET = np.concatenate([_MEMBER.T, np.zeros((MONTHS, 1))], axis=1)
 _LOG_LIFTS = np.log(np.array(LIFTS))[:, None, None]
-_LIFTS = np.array(LIFTS)[:, None, None]
+_LIFTS_ABOVE_1 = np.array(LIFTS)[:, None, None] - 1.0
 
 
 def flat_season_prior() -> tuple[float, ...]:
@@ -295,26 +297,18 @@ def season_log_likelihoods(
     changes = np.array(
         [n_months, *range(MIN_SEGMENT_MONTHS, n_months - MIN_SEGMENT_MONTHS + 1)], dtype=int
     )
-    before, after = by_month[changes], by_month[n_months] - by_month[changes]
-    n_before = counts_before[changes]
-    n_after = total - n_before
+    # one rate's months per row: before each change (the first: no change, all months),
+    # then after each real change
     has_after = changes < n_months
-
-    def segment(days: np.ndarray, weights: np.ndarray, present: np.ndarray) -> np.ndarray:
-        # (lifts, changes, sets + 1): log Gamma-Poisson marginal of one rate's months;
-        # the last column of ``in_season`` is the no-season hypothesis
-        in_season = np.concatenate([weights @ _MEMBER.T, np.zeros((len(days), 1))], axis=1)
-        log_norm = shape * math.log(scale) - math.lgamma(shape) + _lgamma(shape + days)
-        mean_weight = scale + weights.sum(1)[None, :, None] + (_LIFTS - 1.0) * in_season[None]
-        value = log_norm[None, :, None] - (shape + days)[None, :, None] * np.log(mean_weight)
-        return np.where(present[None, :, None], value, 0.0)
-
-    in_set = np.concatenate([_MEMBER @ np.bincount(moy, counts, MONTHS), [0.0]])
-    log_lik = (
-        in_set[None, None, :] * _LOG_LIFTS
-        + segment(n_before, before, np.ones(len(changes), dtype=bool))
-        + segment(n_after, after, has_after)
-    )
+    weights = np.concatenate([by_month[changes], by_month[n_months] - by_month[changes[has_after]]])
+    days = np.concatenate([counts_before[changes], total - counts_before[changes[has_after]]])
+    # (lifts, rows, sets + 1): the log Gamma-Poisson marginal of each row's months; the
+    # last column is the no-season hypothesis
+    log_norm = shape * math.log(scale) - math.lgamma(shape) + _lgamma(shape + days)
+    mean_weight = scale + weights.sum(1)[None, :, None] + _LIFTS_ABOVE_1 * (weights @ _IN_SET)
+    rows = log_norm[None, :, None] - (shape + days)[None, :, None] * np.log(mean_weight)
+    log_lik = np.bincount(moy, counts, MONTHS) @ _IN_SET * _LOG_LIFTS + rows[:, : len(changes)]
+    log_lik[:, 1:] += rows[:, len(changes) :]
     n_changes = len(changes) - 1
     change_prior = np.zeros(1)  # no room for a change: one rate
     if n_changes:
