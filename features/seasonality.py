@@ -392,10 +392,18 @@ def seasonal_months(
     prior: Sequence[float] | None = None,
     folded: Mapping[str, float] | None = None,
 ) -> tuple[int, ...]:
-    """Months of the year (1..12) in which this customer is seasonal (posterior
-    probability >= :data:`THRESHOLD`), from their ``ad`` fields (day number text), the
-    ``am`` month counts folded from older days, first seen and ``as_of`` (epoch seconds),
-    the store's :func:`store_month_factors` and season prior."""
+    """Months of the year (1..12) in which this customer is seasonal, from their ``ad``
+    fields (day number text), the ``am`` month counts folded from older days, first seen
+    and ``as_of`` (epoch seconds), the store's :func:`store_month_factors` and season
+    prior: posterior probability >= :data:`THRESHOLD`, and above the prior's (the
+    customer's own days must point to the month: in a store where most customers share
+    a season, a customer with little history is not given it on the prior alone)."""
+    prior = prior if prior is not None else flat_season_prior()
     months = shopping_months(days, folded or {})
     probability = season_probabilities(months, first_seen, as_of, store, prior)
-    return tuple(m + 1 for m, p in enumerate(probability) if p >= THRESHOLD)
+    expected = np.asarray(prior[1:]) @ _MEMBER
+    return tuple(
+        m + 1
+        for m, (p, before) in enumerate(zip(probability, expected.tolist(), strict=True))
+        if p >= THRESHOLD and p > before
+    )

@@ -35,6 +35,7 @@ from features.seasonality import (
     flat_season_prior,
     season_log_likelihoods,
     season_probabilities,
+    seasonal_months,
     shopping_months,
 )
 from features.state import fold_shopping_days, trim_state
@@ -56,6 +57,11 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 DAY = 86_400
 _EPOCH = dt.date(1970, 1, 1)
 FLAT_YEAR = (1.0,) * 12
+
+
+def _month_date(index: int) -> dt.date:
+    """The first day of calendar month ``index`` (months since January 1970)."""
+    return dt.date(1970 + index // 12, index % 12 + 1, 1)
 
 
 def day_number(date: dt.date) -> int:
@@ -216,8 +222,8 @@ def test_the_store_prior_lets_the_seasons_it_shares_need_less_evidence() -> None
     def found(with_prior: tuple[float, ...]) -> tuple[int, int]:
         hits = false = 0
         for seasonal, m in population:
-            p = season_probabilities(m, seconds(start), as_of, FLAT_YEAR, with_prior)
-            claimed = {k + 1 for k, v in enumerate(p) if v >= seasonality.THRESHOLD}
+            days = {str(day_number(_month_date(i))): n for i, n in m.items()}
+            claimed = set(seasonal_months({}, seconds(start), as_of, FLAT_YEAR, with_prior, days))
             hits += seasonal and claimed == {4, 10}
             false += not seasonal and bool(claimed)
         return hits, false
