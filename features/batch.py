@@ -27,6 +27,7 @@ import pandas as pd
 from features.columnar import ColumnarOps, reduce_ops, states_as_of
 from features.dataset import RetailDataset
 from features.definitions import (
+    SECONDS_PER_DAY,
     FamilyOps,
     ProductCatalog,
     customer_ops,
@@ -38,7 +39,9 @@ from features.seasonality import (
     exposure_of_spans,
     month_of_day,
     shopping_span,
+    state_months,
     store_month_factors,
+    store_season_prior,
 )
 from features.state import State
 from nba.channels import CONSENT_CHANNELS
@@ -167,12 +170,26 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
             click_rate=clicks / base,
             conversion_rate=default.conversion_rate,
         )
+    month_activity = store_month_factors(shopped, exposure_of_spans(starts, ends, until))
     return FeaturePriors(
         channels=channels,
         promo_share=promo[0] / promo[2] if promo[2] else FeaturePriors().promo_share,
         new_product_share=promo[1] / promo[2] if promo[2] else FeaturePriors().new_product_share,
-        month_activity=store_month_factors(shopped, exposure_of_spans(starts, ends, until)),
+        month_activity=month_activity,
+        season_prior=store_season_prior(
+            _customer_months(states), until * SECONDS_PER_DAY, month_activity
+        ),
     )
+
+
+def _customer_months(
+    states: dict[str, State],
+) -> Iterator[tuple[str, Counter[int], float | None]]:
+    """Per customer who shopped: shopping days per calendar month index and first seen."""
+    for customer_id, state in states.items():
+        months = state_months(state)
+        if months:
+            yield customer_id, months, state.get("t0")
 
 
 def shopping_days(

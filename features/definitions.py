@@ -151,9 +151,14 @@ FAMILIES: dict[str, Family] = {
         Family("pd", Op.SUM, KeyKind.DAY, "purchases per day", retention_days=90),
         Family("rd", Op.SUM, KeyKind.DAY, "revenue per day", retention_days=90),
         Family("pm", Op.SUM, KeyKind.MONTH, "purchases per local month of year"),
-        # days with shopping, by local day number, for two years: the evidence of seasonal
-        # buyers (features.seasonality); purchases alone are too few, events come in bursts
-        Family("ad", Op.MAX, KeyKind.DAY, "shopped on this local day", retention_days=731),
+        # days with shopping, by local day number, for two years and the month before them:
+        # the evidence of seasonal buyers (features.seasonality, which reads the last
+        # 24 months and the current one); purchases alone are too few, events come in bursts
+        Family("ad", Op.MAX, KeyKind.DAY, "shopped on this local day", retention_days=800),
+        # the same days counted per local month (keyed by the month's first day), once no
+        # event can reach them any more: the online store folds ``ad`` days older than its
+        # replay window into these (features.state.fold_shopping_days); no event writes them
+        Family("am", Op.SUM, KeyKind.DAY, "shopping days in its month", retention_days=800),
         Family("c", Op.SUM, KeyKind.CATEGORY, "decayed category interest"),
         Family("b", Op.SUM, KeyKind.BRAND, "decayed brand interest"),
         Family("h", Op.SUM, KeyKind.HOUR_OF_WEEK, "activity per local hour of week"),
@@ -633,6 +638,17 @@ def key_time_seconds(family: Family, key: object) -> float | None:
     if family.key is KeyKind.CHANNEL_HOUR:
         return float(str(key).rsplit("|", 1)[1]) * SECONDS_PER_HOUR
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def first_day_of_month(day: int) -> int:
+    """The day number (days since 1970-01-01) of the first day of ``day``'s month.
+
+    >>> first_day_of_month(20105)  # 2025-01-17
+    20089
+    """
+    date = dt.date(1970, 1, 1) + dt.timedelta(days=day)
+    return day - date.day + 1
 
 
 def field_name(family: str, key: object) -> str:

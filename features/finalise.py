@@ -23,7 +23,7 @@ from features.definitions import (
     decode_register,
     time_zone,
 )
-from features.seasonality import seasonal_months
+from features.seasonality import flat_season_prior, seasonal_months
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.profile import (
     HOURS_PER_WEEK,
@@ -69,6 +69,9 @@ class FeaturePriors:
     #: the store's shopping days per month of the year (January first) over its average
     #: month (:func:`features.seasonality.store_month_factors`)
     month_activity: tuple[float, ...] = (1.0,) * 12
+    #: the store's prior over its customers' seasons: no season, then each set of
+    #: :data:`features.seasonality.SEASON_SETS` (:func:`features.seasonality.store_season_prior`)
+    season_prior: tuple[float, ...] = flat_season_prior()
 
     def channel(self, segment: str, channel: str) -> ChannelPrior:
         for seg in (segment, "*"):
@@ -350,7 +353,14 @@ def build_profile(
     else:
         phase = JourneyPhase.DISCOVERY
 
-    seasonal = seasonal_months(_keyed(state, "ad"), first_seen, now, priors.month_activity)
+    seasonal = seasonal_months(
+        _keyed(state, "ad"),
+        first_seen,
+        now,
+        priors.month_activity,
+        priors.season_prior,
+        _keyed(state, "am"),
+    )
 
     # consents and contacts
     consents: dict[Channel, bool] = {}

@@ -5,19 +5,31 @@ searched, carted, checked out, bought, visited a store, picked up), by local day
 state family ``ad`` (:mod:`features.definitions`), counted per calendar month.
 Purchases alone are too few (a median of six in two years on the simulated retailer);
 events come in sessions of very different lengths, so a day counts once however many
-events it has. Two normalisations make a busy month mean something:
+events it has.
 
-* **exposure**: a month of the year counts only as far as the customer was known in it
-  (first seen in March: no January to compare; the current month, as far as it went);
-* **the store's own seasonality** (:attr:`FeaturePriors.month_activity
-  <features.finalise.FeaturePriors>`, estimated by :func:`store_month_factors` over
-  every customer): December is busy for everyone, so a busy December marks no one.
+Each customer gets a Bayesian test rather than thresholds. Their shopping days in
+calendar month ``j`` are Poisson with mean ``r * w_j * lift`` where
 
-A month is seasonal for a customer when, against those expectations, their rate in it
-is at least :data:`LIFT` times their rate in the other months and :data:`MIN_Z`
-standard deviations above its expected share, on at least :data:`MIN_DAYS` days in it
-and :data:`MIN_TOTAL_DAYS` in all, over at least :data:`MIN_KNOWN_MONTHS` months known
-(the minimum-evidence rule: a customer seen for one quarter has no "usual" yet).
+* ``w_j`` is the month's **exposure** (its days, as far as the customer was known in it:
+  first seen in March, no January to compare; the current month, as far as it went)
+  times **the store's own seasonality** (:attr:`FeaturePriors.month_activity
+  <features.finalise.FeaturePriors>`, :func:`store_month_factors`): December is busy
+  for everyone, so a busy December marks no one;
+* ``r`` is the customer's own rate, with a Gamma prior, integrated out; a customer who
+  **lapses or grows** has a different rate before and after a change month (one change
+  at most, anywhere with :data:`MIN_SEGMENT_MONTHS` on each side, or none), so a
+  slowing customer's early months are not a season;
+* ``lift`` is 1 outside the customer's season and one of :data:`LIFTS` in it; a season
+  is a set of one or two months of the year (:data:`SEASON_SETS`), evidence pooled from
+  every year seen.
+
+Every hypothesis (no season, or each set) gets its marginal likelihood
+(:func:`season_log_likelihoods`, closed form: the Gamma-Poisson integral), the prior
+over the hypotheses is the store's (:func:`estimate_season_prior`, empirical Bayes: the
+share of customers with each season, fitted by EM over the customers, kept in
+:attr:`FeaturePriors.season_prior <features.finalise.FeaturePriors>`), and a month is
+seasonal when its posterior probability reaches :data:`THRESHOLD`. A customer known
+for less than :data:`MIN_KNOWN_MONTHS` months has no season of the year yet.
 
 >>> factors = (1.0,) * 12
 >>> start = dt.date(2024, 1, 1)
@@ -36,28 +48,47 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import math
+import zlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-#: Rate in the month / rate in the other months (store-adjusted) that makes it seasonal.
-#: The simulated seasonal buyer shops 5x more in season than out of it (3.7x the rate of
-#: the other months, which include the other season month); a customer without a
-#: season, ~1x with noise.
-LIFT = 2.0
-#: Standard deviations above its expected share of the days a month must lie (binomial;
-#: twelve months are tested per customer, so well above 2).
-MIN_Z = 2.5
-#: Days needed in a month of the year (over all its years) before it can be seasonal.
-MIN_DAYS = 4
-#: Months the customer must have been known for (any seasonality needs a baseline).
+import numpy as np
+
+#: The seasons a customer may have: every set of one or two months of the year (0-based),
+#: single months first. Which of them a store's customers have is the store's prior.
+SEASON_SETS: tuple[tuple[int, ...], ...] = tuple(
+    itertools.chain(itertools.combinations(range(12), 1), itertools.combinations(range(12), 2))
+)
+#: Shopping rate in season over the rate out of it: a grid, averaged over (equal weights).
+LIFTS: tuple[float, ...] = (2.0, 3.0, 5.0, 8.0)
+#: Prior probability that a customer's rate changes once (lapses, grows) in the history.
+CHANGE_PROBABILITY = 0.5
+#: Months known on each side of a change of rate.
+MIN_SEGMENT_MONTHS = 3
+#: Months a customer must have been known for before a month can be seasonal: a season
+#: of the year needs a year (a burst within a shorter history is no season).
 MIN_KNOWN_MONTHS = 6.0
-#: Fewer shopping days in the whole history than this: no seasonality is read.
-MIN_TOTAL_DAYS = 10
+#: Months before the current one whose shopping days are evidence (two years of seasons;
+#: the ``ad`` and ``am`` families keep them, :mod:`features.definitions`).
+EVIDENCE_MONTHS = 24
+#: Prior share of seasonal customers before the store's is estimated (the flat prior:
+#: split evenly between one- and two-month seasons, then between their sets).
+FLAT_SEASONAL_SHARE = 0.2
+#: Posterior probability of a month at which it is claimed: the threshold that maximises
+#: the smaller of precision and recall on a simulated retailer of another seed than the
+#: evaluation's (``benchmarks/bench_seasonality.py``, seed 11; BENCHMARKS.md "Seasonal
+#: months by a Bayesian test").
+THRESHOLD = 0.2
+#: EM iterations of the store's season prior, and the weight floor that keeps every set
+#: possible for a customer whose evidence is strong.
+PRIOR_ITERATIONS = 50
+PRIOR_FLOOR = 1e-6
+#: Customers the store's season prior is estimated from, at most (those with the smallest
+#: CRC-32 of their id, so that every engine draws the same ones).
+PRIOR_SAMPLE = 20_000
 
-#: Months on each side of a month that make its baseline: a season stands out from
-#: the months around it, a customer's slow drift (growing, lapsing) does not.
-NEIGHBOURS = 3
 #: Days after their last shopping day a customer still counts as known (then lapsed).
 QUIET_DAYS = 60
 
@@ -67,6 +98,7 @@ _EPOCH_YEAR = 1970
 _EPOCH_DATE = dt.date(1970, 1, 1)
 
 
+@functools.lru_cache(maxsize=4096)
 def _month_start(index: int) -> float:
     year, month = divmod(index, MONTHS)
     return dt.datetime(_EPOCH_YEAR + year, month + 1, 1, tzinfo=dt.UTC).timestamp()
@@ -175,47 +207,203 @@ def store_month_factors(
     )
 
 
+def _set_membership() -> np.ndarray:
+    member = np.zeros((len(SEASON_SETS), MONTHS))
+    for row, months in enumerate(SEASON_SETS):
+        member[row, list(months)] = 1.0
+    return member
+
+
+#: Shape ``(sets, 12)``: 1 where the set holds the month.
+_MEMBER = _set_membership()
+#: Shape ``(12, sets + 1)``: the months of each set, then of no season (none).
+_IN_SET = np.concatenate([_MEMBER.T, np.zeros((MONTHS, 1))], axis=1)
+_LOG_LIFTS = np.log(np.array(LIFTS))[:, None, None]
+_LIFTS_ABOVE_1 = np.array(LIFTS)[:, None, None] - 1.0
+
+
+def flat_season_prior() -> tuple[float, ...]:
+    """The prior over (no season, each of :data:`SEASON_SETS`) before the store's is known."""
+    sizes = Counter(len(s) for s in SEASON_SETS)
+    per_size = FLAT_SEASONAL_SHARE / len(sizes)
+    return (1.0 - FLAT_SEASONAL_SHARE, *(per_size / sizes[len(s)] for s in SEASON_SETS))
+
+
+def shopping_months(days: Mapping[str, float], folded: Mapping[str, float]) -> Counter[int]:
+    """Shopping days per calendar month index: the ``ad`` day fields (day number text)
+    and the ``am`` month counts (keyed by the month's first day) that the online store
+    folds days past its replay window into (:func:`features.state.fold_shopping_days`)."""
+    out = days_by_month(days)
+    for first_day, count in folded.items():
+        out[month_of_day(int(float(first_day)))] += int(count)
+    return out
+
+
+def state_months(state: Mapping[str, float]) -> Counter[int]:
+    """:func:`shopping_months` of a flat state's ``ad:<day>`` and ``am:<month>`` fields."""
+    days = {f[3:]: v for f, v in state.items() if f.startswith("ad:")}
+    return shopping_months(days, {f[3:]: v for f, v in state.items() if f.startswith("am:")})
+
+
+def _month_weights(
+    months: Mapping[int, float], first_seen: float | None, as_of: float, store: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Per calendar month known, from the first month with shopping (or first seen, when
+    later) to ``as_of``: shopping days, expected days at rate 1 (exposure x the store's
+    factor) and month of the year; None when known for less than :data:`MIN_KNOWN_MONTHS`."""
+    # the months read: the last EVIDENCE_MONTHS and the current one, whatever else the
+    # state holds (the batch keeps days, online their months: both cover these)
+    first_read = _month_of(as_of) - EVIDENCE_MONTHS
+    shopped = [m for m, n in months.items() if n > 0 and m >= first_read]
+    if not shopped:
+        return None
+    start = _month_start(min(shopped))
+    if first_seen is not None:
+        start = max(start, min(first_seen, _month_start(max(shopped) + 1) - 1.0))
+    exposure = month_exposure(start, as_of)
+    if sum(exposure.values()) < MIN_KNOWN_MONTHS:
+        return None
+    index = sorted(exposure)
+    weight = np.array([exposure[i] * _days_in_month(i) * store[i % MONTHS] for i in index])
+    counts = np.array([float(months.get(i, 0)) for i in index])
+    return counts, weight, np.array([i % MONTHS for i in index])
+
+
+def _lgamma(values: np.ndarray) -> np.ndarray:
+    return np.array([math.lgamma(v) for v in values.tolist()])
+
+
+def season_log_likelihoods(
+    months: Mapping[int, float], first_seen: float | None, as_of: float, store: Sequence[float]
+) -> np.ndarray | None:
+    """Log marginal likelihood of a customer's shopping days per calendar month index
+    (:func:`shopping_months`) under each hypothesis: no season, then each of
+    :data:`SEASON_SETS` (shape ``(1 + sets,)``, up to a constant shared by all), the rate
+    and its change integrated out, the lift averaged over :data:`LIFTS`; None when the
+    customer is known for too short a time to tell (:data:`MIN_KNOWN_MONTHS`)."""
+    known = _month_weights(months, first_seen, as_of, store)
+    if known is None:
+        return None
+    counts, weight, moy = known
+    n_months = len(counts)
+    total, exposure = counts.sum(), weight.sum()
+    # the rate's Gamma prior: shape 1, mean the customer's own rate (one day's worth of
+    # information), so that a change of rate costs what a second rate is worth
+    shape, scale = 1.0, exposure / max(total, 1.0)
+    by_month = np.zeros((n_months + 1, MONTHS))
+    np.add.at(by_month[1:], (np.arange(n_months), moy), weight)
+    by_month = np.cumsum(by_month, axis=0)  # row c: weight per month of the year before c
+    counts_before = np.concatenate([[0.0], np.cumsum(counts)])
+    changes = np.array(
+        [n_months, *range(MIN_SEGMENT_MONTHS, n_months - MIN_SEGMENT_MONTHS + 1)], dtype=int
+    )
+    # one rate's months per row: before each change (the first: no change, all months),
+    # then after each real change
+    has_after = changes < n_months
+    weights = np.concatenate([by_month[changes], by_month[n_months] - by_month[changes[has_after]]])
+    days = np.concatenate([counts_before[changes], total - counts_before[changes[has_after]]])
+    # (lifts, rows, sets + 1): the log Gamma-Poisson marginal of each row's months; the
+    # last column is the no-season hypothesis
+    log_norm = shape * math.log(scale) - math.lgamma(shape) + _lgamma(shape + days)
+    mean_weight = scale + weights.sum(1)[None, :, None] + _LIFTS_ABOVE_1 * (weights @ _IN_SET)
+    rows = log_norm[None, :, None] - (shape + days)[None, :, None] * np.log(mean_weight)
+    log_lik = np.bincount(moy, counts, MONTHS) @ _IN_SET * _LOG_LIFTS + rows[:, : len(changes)]
+    log_lik[:, 1:] += rows[:, len(changes) :]
+    n_changes = len(changes) - 1
+    change_prior = np.zeros(1)  # no room for a change: one rate
+    if n_changes:
+        with np.errstate(divide="ignore"):  # a probability of 0 rules its case out
+            change_prior = np.log(
+                np.where(has_after, CHANGE_PROBABILITY / n_changes, 1.0 - CHANGE_PROBABILITY)
+            )
+    log_lik = log_lik + change_prior[None, :, None]
+    top = float(log_lik.max())
+    summed = np.log(np.exp(log_lik - top).sum(axis=(0, 1)) / len(LIFTS)) + top
+    return np.concatenate([summed[-1:], summed[:-1]])
+
+
+def _posterior(log_likelihoods: np.ndarray, prior: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Posterior over the hypotheses (rows of ``log_likelihoods``, ``(..., 1 + sets)``)."""
+    log_post = log_likelihoods + np.log(np.asarray(prior, dtype=float))
+    log_post -= log_post.max(axis=-1, keepdims=True)
+    post = np.exp(log_post)
+    return post / post.sum(axis=-1, keepdims=True)
+
+
+def estimate_season_prior(log_likelihoods: Iterable[np.ndarray | None]) -> tuple[float, ...]:
+    """The store's prior over (no season, each of :data:`SEASON_SETS`): the mixture
+    weights that best explain its customers' :func:`season_log_likelihoods` (EM from
+    the flat prior, :data:`PRIOR_ITERATIONS` steps), so that the seasons its customers
+    share (April and October, say) need less evidence than the others."""
+    rows = [r for r in log_likelihoods if r is not None]
+    prior = np.array(flat_season_prior())
+    if not rows:
+        return tuple(prior.tolist())
+    stacked = np.vstack(rows)
+    for _ in range(PRIOR_ITERATIONS):
+        prior = _posterior(stacked, prior).mean(axis=0) + PRIOR_FLOOR
+        prior /= prior.sum()
+    return tuple(prior.tolist())
+
+
+def prior_sample_key(customer_id: str) -> tuple[int, str]:
+    """The order in which customers enter the season prior's sample (:data:`PRIOR_SAMPLE`):
+    CRC-32 of the id (Spark's ``crc32`` gives the same), then the id."""
+    return zlib.crc32(customer_id.encode("utf-8")), customer_id
+
+
+def store_season_prior(
+    customers: Iterable[tuple[str, Mapping[int, float], float | None]],
+    as_of: float,
+    store: Sequence[float],
+) -> tuple[float, ...]:
+    """:func:`estimate_season_prior` of a store's customers ``(id, shopping days per
+    calendar month index, first seen)``, read at ``as_of`` with the store's month factors,
+    from the :data:`PRIOR_SAMPLE` first by :func:`prior_sample_key`."""
+    sample = sorted(customers, key=lambda c: prior_sample_key(c[0]))[:PRIOR_SAMPLE]
+    return estimate_season_prior(
+        season_log_likelihoods(months, first_seen, as_of, store) for _, months, first_seen in sample
+    )
+
+
+def season_probabilities(
+    months: Mapping[int, float],
+    first_seen: float | None,
+    as_of: float,
+    store: Sequence[float],
+    prior: Sequence[float] | None = None,
+) -> tuple[float, ...]:
+    """Posterior probability that each month of the year (January first) is in the
+    customer's season, from their shopping days per calendar month index
+    (:func:`shopping_months`), first seen and ``as_of`` (epoch seconds), the store's
+    :func:`store_month_factors` and season prior (default :func:`flat_season_prior`)."""
+    log_lik = season_log_likelihoods(months, first_seen, as_of, store)
+    if log_lik is None:
+        return (0.0,) * MONTHS
+    post = _posterior(log_lik, prior if prior is not None else flat_season_prior())
+    return tuple((post[1:] @ _MEMBER).tolist())
+
+
 def seasonal_months(
     days: Mapping[str, float],
     first_seen: float | None,
     as_of: float,
-    store: tuple[float, ...],
+    store: Sequence[float],
+    prior: Sequence[float] | None = None,
+    folded: Mapping[str, float] | None = None,
 ) -> tuple[int, ...]:
     """Months of the year (1..12) in which this customer is seasonal, from their ``ad``
-    fields (day number text), first seen and ``as_of`` (epoch seconds) and the store's
-    :func:`store_month_factors`."""
-    if len(days) < MIN_TOTAL_DAYS:
-        return ()
-    activity = days_by_month(days)
-    start, end = shopping_span([int(float(d)) for d in days], first_seen)
-    exposure = month_exposure(start * SECONDS_PER_DAY, min(as_of, end * SECONDS_PER_DAY))
-    if sum(exposure.values()) < MIN_KNOWN_MONTHS:
-        return ()
-    weight = {i: share * store[i % MONTHS] for i, share in exposure.items()}
-    here = [0.0] * MONTHS  # shopping days in the month of the year
-    here_weight = [0.0] * MONTHS
-    around = [0.0] * MONTHS  # ... and in the months around each of its instances
-    around_weight = [0.0] * MONTHS
-    for index, w in weight.items():
-        moy = index % MONTHS
-        here[moy] += activity.get(index, 0)
-        here_weight[moy] += w
-        for j in range(index - NEIGHBOURS, index + NEIGHBOURS + 1):
-            if j != index and j in weight:
-                around[moy] += activity.get(j, 0)
-                around_weight[moy] += weight[j]
-    found = []
-    for moy in range(MONTHS):
-        n, rest = here[moy], around[moy]
-        if n < MIN_DAYS or not here_weight[moy] > 0 or not around_weight[moy] > 0:
-            continue
-        # half a day added around: a customer seen only in this month is not
-        # infinitely seasonal
-        lift = (n / here_weight[moy]) / ((rest + 0.5) / around_weight[moy])
-        # the month's share of the days against its expected share (binomial)
-        share = here_weight[moy] / (here_weight[moy] + around_weight[moy])
-        total = n + rest
-        z = (n - total * share) / math.sqrt(total * share * (1 - share))
-        if lift >= LIFT and z >= MIN_Z:
-            found.append(moy + 1)
-    return tuple(found)
+    fields (day number text), the ``am`` month counts folded from older days, first seen
+    and ``as_of`` (epoch seconds), the store's :func:`store_month_factors` and season
+    prior: posterior probability >= :data:`THRESHOLD`, and above the prior's (the
+    customer's own days must point to the month: in a store where most customers share
+    a season, a customer with little history is not given it on the prior alone)."""
+    prior = prior if prior is not None else flat_season_prior()
+    months = shopping_months(days, folded or {})
+    probability = season_probabilities(months, first_seen, as_of, store, prior)
+    expected = np.asarray(prior[1:]) @ _MEMBER
+    return tuple(
+        m + 1
+        for m, (p, before) in enumerate(zip(probability, expected.tolist(), strict=True))
+        if p >= THRESHOLD and p > before
+    )

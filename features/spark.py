@@ -26,7 +26,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +38,13 @@ from features.definitions import SECONDS_PER_DAY, TIERS, decode_register, encode
 from features.finalise import FeaturePriors, build_profile
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
 from features.seasonality import (
+    PRIOR_SAMPLE,
     QUIET_DAYS,
     exposure_of_spans,
     month_of_day,
+    state_months,
     store_month_factors,
+    store_season_prior,
 )
 from features.state import State, states_by_customer, trim_state
 from features.validation import DataContractError, Problem
@@ -294,12 +297,49 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
             state[f"eo:{c}"] = total[f"eo:{c}"]
             state[f"ek:{c}"] = total[f"ek:{c}"]
         synthetic[total["tier"]] = state
-    return dataclasses.replace(estimate_priors(synthetic), month_activity=_store_seasons(states))
+    month_activity, until = _store_seasons(states)
+    return dataclasses.replace(
+        estimate_priors(synthetic),
+        month_activity=month_activity,
+        season_prior=_store_season_prior(states, month_activity, until),
+    )
 
 
-def _store_seasons(states: DataFrame) -> tuple[float, ...]:
-    """:func:`features.seasonality.store_month_factors` of a long state frame: shopping
-    days per day, and customers' shopping spans (``shopping_span``) counted by Spark."""
+def _store_season_prior(
+    states: DataFrame, store: tuple[float, ...], until: int
+) -> tuple[float, ...]:
+    """:func:`features.seasonality.store_season_prior` of the customers who shopped, from
+    the :data:`~features.seasonality.PRIOR_SAMPLE` first by CRC-32 of their id (the
+    sample the pandas build draws), their ``ad``, ``am`` and ``t0`` fields collected."""
+    from pyspark.sql import functions as sf
+
+    shopping = sf.col("field").startswith("ad:") | sf.col("field").startswith("am:")
+    sample = (
+        states.where(shopping)
+        .select("customer_id")
+        .distinct()
+        .orderBy(sf.crc32(sf.col("customer_id").cast("binary")), "customer_id")
+        .limit(PRIOR_SAMPLE)
+    )
+    fields = states.join(sample, "customer_id").where(shopping | (sf.col("field") == "t0"))
+    by_customer: dict[str, dict[str, float]] = defaultdict(dict)
+    for row in fields.select("customer_id", "field", "value").collect():
+        by_customer[row["customer_id"]][row["field"]] = float(row["value"])
+    customers = (
+        (
+            customer_id,
+            state_months(state),
+            state.get("t0"),
+        )
+        for customer_id, state in by_customer.items()
+    )
+    return store_season_prior(customers, until * SECONDS_PER_DAY, store)
+
+
+def _store_seasons(states: DataFrame) -> tuple[tuple[float, ...], int]:
+    """:func:`features.seasonality.store_month_factors` of a long state frame (shopping
+    days per day, and customers' shopping spans (``shopping_span``) counted by Spark),
+    and the day after the last shopping day."""
     from pyspark.sql import functions as sf
 
     day = sf.substring("field", 4, 20).cast("long")
@@ -329,7 +369,7 @@ def _store_seasons(states: DataFrame) -> tuple[float, ...]:
     ends = {int(r["end"]): int(r["count"]) for r in spans.groupBy("end").count().collect()}
     until = int(spans.agg(sf.max("after")).collect()[0][0] or 0)
     spans.unpersist()
-    return store_month_factors(shopped, exposure_of_spans(starts, ends, until))
+    return store_month_factors(shopped, exposure_of_spans(starts, ends, until)), until
 
 
 def build_profiles_from_parquet(

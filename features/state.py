@@ -19,11 +19,16 @@ from features.definitions import (
     SECONDS_PER_HOUR,
     KeyKind,
     Op,
+    first_day_of_month,
     key_time_seconds,
 )
 
 #: MAX families whose value is itself a timestamp (retention applies to the value).
 TIMESTAMP_VALUED = frozenset({"ca", "cr", "cb", "v", "vc"})
+#: A local day ends at most this long after the UTC day of the same number (UTC-12; 14 h
+#: keeps a margin): an event at or after ``(day + 1) * 86400 + FOLD_MARGIN_SECONDS`` is
+#: never on ``day``.
+FOLD_MARGIN_SECONDS = 14 * SECONDS_PER_HOUR
 
 State = dict[str, float]
 
@@ -61,6 +66,32 @@ def trim_state(state: State, as_of_seconds: float) -> State:
         if "ca:" + f[3:] not in kept:
             del kept[f]
     return kept
+
+
+def fold_shopping_days(state: State, before: float) -> State:
+    """``state`` with its shopping days (``ad:<day>``) that no event at or after ``before``
+    (epoch seconds) can reach counted into their month (``am:<first day of the month>``).
+
+    The online store folds the days older than its replay window (no event older than
+    that is applied any more), so that a customer keeps one field per month rather than
+    per day; the seasonality read from the months is the same
+    (:func:`features.seasonality.shopping_months`). The Redis scripts fold the same way.
+
+    >>> fold_shopping_days({"ad:20089": 1.0, "ad:20090": 1.0, "ad:20120": 1.0}, 20120 * 86400.0)
+    {'ad:20120': 1.0, 'am:20089': 2.0}
+    """
+    last_day = (before - FOLD_MARGIN_SECONDS) // SECONDS_PER_DAY - 1
+    out: State = {}
+    folded: dict[str, float] = {}
+    for field, value in state.items():
+        if field.startswith("ad:") and int(field[3:]) <= last_day:
+            month = f"am:{first_day_of_month(int(field[3:]))}"
+            folded[month] = folded.get(month, 0.0) + 1.0
+        else:
+            out[field] = value
+    for month, days in folded.items():
+        out[month] = out.get(month, 0.0) + days
+    return out
 
 
 def states_by_customer(long: pd.DataFrame) -> dict[str, State]:

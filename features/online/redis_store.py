@@ -53,7 +53,13 @@ from features.online.store import (
     priors_from_json,
     priors_to_json,
 )
-from features.state import TIMESTAMP_VALUED, State, trim_state
+from features.state import (
+    FOLD_MARGIN_SECONDS,
+    TIMESTAMP_VALUED,
+    State,
+    fold_shopping_days,
+    trim_state,
+)
 
 #: The layout this code reads and writes (1: one hash field per state field).
 LAYOUT = "2"
@@ -126,7 +132,47 @@ local function compact(s, at, rules)
   s['_cp'] = at
   return removed
 end
-""".replace("%(number_span)d", str(codec.NUMBER_SPAN))
+
+-- the first day of the month of day number ``day`` (days since 1970-01-01; the civil
+-- calendar of features.definitions.first_day_of_month, after H. Hinnant's days_to_civil)
+local function first_day_of_month(day)
+  local z = day + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  return day - (doy - math.floor((153 * mp + 2) / 5))
+end
+
+-- folds the shopping days (family ad) that no event at or after ``before`` can reach into
+-- their month's count (family am, keyed by its first day): features.state.fold_shopping_days
+local function fold(s, before)
+  local days = s['ad']
+  if type(days) ~= 'table' then return end
+  local last_day = math.floor((before - %(fold_margin)d) / 86400) - 1
+  local months = s['am']
+  if type(months) ~= 'table' then months = {} end
+  for key, _ in pairs(days) do
+    local day = tonumber(key)
+    if day ~= nil and day <= last_day then
+      local first = first_day_of_month(day)
+      months[first] = (months[first] or 0) + 1
+      days[key] = nil
+    end
+  end
+  if next(days) == nil then s['ad'] = nil end
+  if next(months) ~= nil then s['am'] = months end
+end
+
+-- the time before which the store refuses every event of map ``s`` (stale or late)
+local function closed_before(s, window)
+  return math.max(s['_wm'] or -1e18, (s['_mx'] or -1e18) - window)
+end
+""".replace("%(number_span)d", str(codec.NUMBER_SPAN)).replace(
+    "%(fold_margin)d", str(FOLD_MARGIN_SECONDS)
+)
 
 #: KEYS: state key and seen key of each customer. ARGV: replay window, compaction
 #: interval, retention rules, then a MessagePack list with, per customer, a flat list
@@ -197,7 +243,10 @@ for c = 1, #batches do
   end
   if applied > 0 then
     s['_mx'] = newest
-    if newest - (s['_cp'] or -1e18) >= compact_every then compact(s, newest, rules) end
+    if newest - (s['_cp'] or -1e18) >= compact_every then
+      compact(s, newest, rules)
+      fold(s, closed_before(s, window))
+    end
     redis.call('SET', skey, cmsgpack.pack(s))
     redis.call('ZREMRANGEBYSCORE', ekey, '-inf', '(' .. string.format('%.17g', newest - window))
   end
@@ -208,7 +257,8 @@ return out
 )
 
 #: Compacts one customer's map at ARGV[1] (its newest event time when empty); ARGV[2] the
-#: retention rules. Returns how many fields were removed.
+#: retention rules, ARGV[3] the replay window (days no event can reach any more are
+#: folded into months). Returns how many fields were removed.
 _COMPACT = (
     _COMPACT_FUNCTION
     + """
@@ -217,6 +267,7 @@ if not raw then return 0 end
 local s = cmsgpack.unpack(raw)
 local at = tonumber(ARGV[1]) or s['_mx'] or 0
 local removed = compact(s, at, cmsgpack.unpack(ARGV[2]))
+fold(s, closed_before(s, tonumber(ARGV[3])))
 redis.call('SET', KEYS[1], cmsgpack.pack(s))
 return removed
 """
@@ -425,9 +476,8 @@ class RedisOnlineStore(OnlineStore):
                 # one key per DEL: a cluster pipeline refuses more
                 pipe.delete(self.seen_key(cid))
                 pipe.delete(self.legacy_key(cid))
-                pipe.set(
-                    self.state_key(cid), codec.pack(trim_state(states.get(cid, {}), cut), reserved)
-                )
+                state = fold_shopping_days(trim_state(states.get(cid, {}), cut), cut)
+                pipe.set(self.state_key(cid), codec.pack(state, reserved))
             pipe.execute()
         return len(ids)
 
@@ -483,10 +533,12 @@ class RedisOnlineStore(OnlineStore):
 
     def compact(self, customer_id: str, now: float | None = None) -> int:
         """Remove the expired fields of one customer at ``now`` (default: their newest event
-        time); returns how many were removed. Applying events does this once a day."""
+        time) and fold the shopping days no event can reach any more into months
+        (:func:`~features.state.fold_shopping_days`); returns how many fields expired.
+        Applying events does this once a day."""
         self.ensure_layout()
         at = "" if now is None else repr(float(now))
-        call = ((self.state_key(customer_id),), (at, _RULES))
+        call = ((self.state_key(customer_id),), (at, _RULES, self.replay_window_seconds))
         return int(_COMPACT_SCRIPT.run(self.client, [call])[0])
 
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from features.definitions import FAMILIES, SECONDS_PER_DAY, Op
 from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors
-from features.state import State, apply_op, trim_state
+from features.state import State, apply_op, fold_shopping_days, trim_state
 
 DEFAULT_REPLAY_WINDOW_SECONDS = 7 * SECONDS_PER_DAY
 
@@ -93,6 +93,7 @@ def priors_to_json(priors: FeaturePriors) -> str:
             "promo_share": priors.promo_share,
             "new_product_share": priors.new_product_share,
             "month_activity": list(priors.month_activity),
+            "season_prior": list(priors.season_prior),
         },
         sort_keys=True,
     )
@@ -109,6 +110,7 @@ def priors_from_json(text: str) -> FeaturePriors:
         new_product_share=raw["new_product_share"],
         # priors written before the store's seasonality was estimated: a flat year
         month_activity=tuple(raw.get("month_activity", FeaturePriors().month_activity)),
+        season_prior=tuple(raw.get("season_prior", FeaturePriors().season_prior)),
     )
 
 
@@ -181,7 +183,7 @@ class MemoryOnlineStore(OnlineStore):
         cut = watermark.timestamp()
         ids = set(states) | set(statics)
         for cid in ids:
-            self._states[cid] = trim_state(dict(states.get(cid, {})), cut)
+            self._states[cid] = fold_shopping_days(trim_state(dict(states.get(cid, {})), cut), cut)
             if cid in statics:
                 self._statics[cid] = statics[cid]
             self._seen[cid] = {}
