@@ -287,8 +287,11 @@ class EventIngestor:
             # (after them, as below); an event the store refuses (a value that is not finite)
             # is left out beforehand, as the store would refuse it
             ops = self.profiles.record_ops(records)
-            refused = {op.event_id for op in ops if not storable(op)}
-            outcomes = [o for r in records if r.event_id not in refused for o in stats.outcomes(r)]
+            outcomes = [o for r in records for o in stats.outcomes(r)]
+            if outcomes:  # only an outcome's own ops can keep it out
+                ids = {o.event_id for o in outcomes}
+                refused = {op.event_id for op in ops if op.event_id in ids and not storable(op)}
+                outcomes = [o for o in outcomes if o.event_id not in refused]
             result = store.apply(ops, scripts=stats.attribution_calls(outcomes))
             if outcomes:
                 self._count(stats.count_attributed(result.script_replies))

@@ -459,6 +459,8 @@ class ResponseStats(abc.ABC):
 
     def outcomes(self, record: EventRecord) -> list[Outcome]:
         """The outcome an event is, with its margin (in a list: none if it is not one)."""
+        if record.event_type not in OUTCOME_KINDS:
+            return []
         return Outcome.of_event(
             record.event_id,
             record.customer_id,
