@@ -178,6 +178,11 @@ class ResponseCounts:
         return ResponsePosterior.from_counts(self.responses, self.expected, prior)
 
     @property
+    def value_ratio(self) -> float:
+        """Attributed margin per stated value of the responses (0 before any response)."""
+        return self.margin / self.response_value if self.response_value > 0 else 0.0
+
+    @property
     def rate(self) -> float:
         """Responses (clicks or purchases) per exposure (0 without exposures)."""
         return self.responses / self.exposures if self.exposures > 0 else 0.0
