@@ -379,3 +379,22 @@ def test_an_exposure_keeps_the_stated_value_of_a_purchase_goal_only() -> None:
     review = dataclasses.replace(first, action_type=ActionType.REVIEW_REQUEST)
     reviewed = Exposure.of(dataclasses.replace(decision, actions=(review,)), "active")
     assert reviewed is not None and reviewed.value == 0.0
+
+
+def test_the_same_outcome_twice_in_one_batch_counts_once(new_stats: NewStats) -> None:
+    stats = new_stats()
+    stats.expose(sent("d1"))
+    stats.expose(sent("d2", "C2"))
+    later = NOW + dt.timedelta(hours=1)
+    result = stats.attribute(
+        [
+            Outcome("e1", "C1", later, "cr", "d1"),
+            Outcome("e2", "C1", later, "cr", "d1"),  # the same click, sent twice
+            Outcome("e3", "C2", later, "c"),  # through the window
+            Outcome("e4", "C2", later, "cr"),  # only its response is new
+            Outcome("e5", "C2", later, "c"),
+        ]
+    )
+    assert (result.attributed, result.duplicate) == (3, 2)
+    c = counts(stats)
+    assert (c.clicks, c.responses) == pytest.approx((2.0, 2.0))

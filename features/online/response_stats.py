@@ -659,10 +659,16 @@ for e = 1, #outcomes do
   local outcome = outcomes[e]
   local kinds, at, did = outcome[1], outcome[2], outcome[3]
   local sends_key = KEYS[outcome[4]]
-  local record = nil
+  local record, marks = nil, nil
   if did ~= '' then
     -- an id with a '|' would name a counted-kind mark, never a send
-    if not string.find(did, '|', 1, true) then record = redis.call('HGET', sends_key, did) end
+    if not string.find(did, '|', 1, true) then
+      -- one call reads the send and the marks of this outcome's kinds
+      local fields = {did}
+      for kind in string.gmatch(kinds, '.') do fields[#fields + 1] = did .. '|' .. kind end
+      marks = redis.call('HMGET', sends_key, unpack(fields))
+      record = marks[1]
+    end
   else
     local sends = all_sends[sends_key]
     if sends == nil then
@@ -698,8 +704,21 @@ for e = 1, #outcomes do
     local counted = 0
     local suffix = '|' .. segment .. '|' .. channel .. '|' .. action
     value = tonumber(value) or 0
+    if marks == nil then  -- found in the window: its marks are read now
+      local fields = {}
+      for kind in string.gmatch(kinds, '.') do fields[#fields + 1] = did .. '|' .. kind end
+      marks = {false, unpack(redis.call('HMGET', sends_key, unpack(fields)))}
+    end
+    local new_marks = {}
+    local position = 1
     for kind in string.gmatch(kinds, '.') do
-      if redis.call('HSETNX', sends_key, did .. '|' .. kind, '1') == 1 then
+      position = position + 1
+      local mark = did .. '|' .. kind
+      -- the same kind twice in one outcome, or in one batch, counts once
+      if not marks[position] and new_marks[mark] == nil then
+        new_marks[mark] = true
+        new_marks[#new_marks + 1] = mark
+        new_marks[#new_marks + 1] = '1'
         counted = counted + 1
         add(key, kind .. suffix, weight)
         if value > 0 then
@@ -713,6 +732,7 @@ for e = 1, #outcomes do
         end
       end
     end
+    if #new_marks > 0 then redis.call('HSET', sends_key, unpack(new_marks)) end
     if counted > 0 then attributed = attributed + 1 else dup = dup + 1 end
   end
 end
@@ -830,28 +850,29 @@ class RedisResponseStats(ResponseStats):
         """The script calls of :meth:`attribute` (Lua text, keys, arguments), for a caller
         that runs them in its own pipeline (the API's ingest, beside the events') and hands
         their replies to :meth:`count_attributed`."""
-        by_customer: dict[str, list[Outcome]] = {}
-        for outcome in outcomes:
-            by_customer.setdefault(outcome.customer_id, []).append(outcome)
-        if not by_customer:
+        if not outcomes:
             return []
         head: list[str | float | int] = [self.window, self.half_life, self.era_seconds, self.prefix]
-        calls: list[ScriptCall] = []
         if self.cluster:  # one call per customer: their sends live in their slot
-            for customer_id, mine in by_customer.items():
-                packed = [[*_packed(o), 1, o.margin or 0] for o in mine]
-                args = [*head, 0, msgpack.packb(packed)]
-                calls.append((_ATTRIBUTE, [self.sends_key(customer_id)], args))
-        else:  # one call for the whole batch, counting into the statistics directly
-            latest = self.era(max(o.at.timestamp() for o in outcomes))
-            keys = [self.stats_key(latest), self.stats_key(latest - 1)]
-            packed = []
-            for customer_id, mine in by_customer.items():
-                keys.append(self.sends_key(customer_id))
-                index = len(keys)
-                packed += [[*_packed(o), index, o.margin or 0] for o in mine]
-            calls.append((_ATTRIBUTE, keys, [*head, 2, msgpack.packb(packed)]))
-        return calls
+            by_customer: dict[str, list[Outcome]] = {}
+            for outcome in outcomes:
+                by_customer.setdefault(outcome.customer_id, []).append(outcome)
+            return [
+                (_ATTRIBUTE, [self.sends_key(cid)], [*head, 0, msgpack.packb(_packed(mine, 1))])
+                for cid, mine in by_customer.items()
+            ]
+        # one call for the whole batch, counting into the statistics directly; the outcomes
+        # in their order, each with the index of its customer's sends key
+        keys: list[str] = []
+        index: dict[str, int] = {}
+        for outcome in outcomes:
+            if outcome.customer_id not in index:
+                keys.append(self.sends_key(outcome.customer_id))
+                index[outcome.customer_id] = len(keys) + 2
+        packed = _packed(outcomes, index)
+        latest = self.era(max(row[1] for row in packed))
+        keys = [self.stats_key(latest), self.stats_key(latest - 1), *keys]
+        return [(_ATTRIBUTE, keys, [*head, 2, msgpack.packb(packed)])]
 
     def count_attributed(self, replies: Sequence[Any]) -> AttributionResult:
         """The result of the calls of :meth:`attribution_calls` from their replies, with the
@@ -873,8 +894,21 @@ class RedisResponseStats(ResponseStats):
         return result
 
 
-def _packed(outcome: Outcome) -> tuple[str, float, str]:
-    return (outcome.kinds, outcome.at.timestamp(), outcome.decision_id or "")
+def _packed(
+    outcomes: Sequence[Outcome], sends: Mapping[str, int] | int
+) -> list[tuple[str, float, str, int, float]]:
+    """The outcomes as the attribution script reads them: kinds, time, decision id, the
+    index in KEYS of the customer's sends (one for all, or per customer), margin."""
+    return [
+        (
+            o.kinds,
+            o.at.timestamp(),
+            o.decision_id or "",
+            sends if isinstance(sends, int) else sends[o.customer_id],
+            o.margin or 0,
+        )
+        for o in outcomes
+    ]
 
 
 #: How long a customer's sends are kept for attribution after their last send.
