@@ -14,6 +14,9 @@ true response model: what perfect statistics would give it) and the oracles.
 ones that happen to match the simulator: the rule-based scorer's base response rate
 of each action type is multiplied by ``exp(S z)``, ``z`` standard normal drawn per
 type from ``--prior-seed`` (the same guesses for both runs); the world keeps its truth.
+``--value-error S`` misstates the value of a response of each action likewise (its
+catalog value times ``exp(S z)``, ``z`` drawn per action): what the value model, and
+not the response calibration, can correct.
 
     PYTHONPATH=. python benchmarks/bench_learning.py --customers 1500 --days 21
 """
@@ -21,13 +24,17 @@ type from ``--prior-seed`` (the same guesses for both runs); the world keeps its
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 import time
+from collections.abc import Mapping, Sequence
 
 from features.online.response_stats import MODELS, MemoryResponseStats, margin_rates
+from nba.context import CustomerContext
 from nba.pipeline import build_pipeline
-from nba.scoring import DEFAULT_BASE_RATES, RuleBasedScorer
+from nba.scoring import DEFAULT_BASE_RATES, ActionScore, RuleBasedScorer, Scorer
+from nba.screening import ActionCandidate
 from simulator.closed_loop import (
     ClosedLoopConfig,
     ClosedLoopWorld,
@@ -39,6 +46,28 @@ from simulator.closed_loop import (
 from simulator.closed_loop.metrics import difference_interval, per_customer
 
 
+@dataclasses.dataclass(frozen=True)
+class MisstatedValues(Scorer):
+    """``inner``'s scores with each action's value of a response times its ``factors``."""
+
+    inner: Scorer
+    factors: Mapping[str, float]
+
+    def score(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> list[ActionScore]:
+        scores = self.inner.score(context, candidates)
+        return [
+            dataclasses.replace(
+                s, expected_value=s.expected_value * self.factors.get(c.action.id, 1.0)
+            )
+            for c, s in zip(candidates, scores, strict=True)
+        ]
+
+    def prepare(self, context: CustomerContext) -> CustomerContext:
+        return self.inner.prepare(context)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1500)
@@ -46,6 +75,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--half-life-days", type=float, default=14.0)
     parser.add_argument("--prior-error", type=float, default=0.0)
+    parser.add_argument("--value-error", type=float, default=0.0)
     parser.add_argument("--prior-seed", type=int, default=0)
     parser.add_argument("--models", default=",".join(MODELS), help="statistics models to run")
     parser.add_argument("--ceilings", default="", help="e.g. nba+truth,oracle-myopic,oracle")
@@ -60,6 +90,13 @@ def main() -> None:
     config = ClosedLoopConfig(n_customers=args.customers, days=args.days, seed=args.seed)
     started = time.perf_counter()
     world = build_world(config)
+    factors = {
+        a.id: math.exp(args.value_error * draw.gauss(0.0, 1.0))
+        for a in world.catalog
+        if not a.is_do_nothing
+    }
+    if args.value_error:
+        print("marketer's values, x:", {k: round(v, 2) for k, v in factors.items()})
     print(
         f"world: {args.customers} customers, {args.days} days "
         f"({time.perf_counter() - started:.0f} s)"
@@ -75,11 +112,12 @@ def main() -> None:
             if model
             else False
         )
+        scorer = RuleBasedScorer(base_rates=guesses)
         policy = (
             build_pipeline(
-                world.catalog, world.contact_policy, scorer=RuleBasedScorer(base_rates=guesses)
+                world.catalog, world.contact_policy, scorer=MisstatedValues(scorer, factors)
             )
-            if args.prior_error
+            if args.prior_error or args.value_error
             else make_policy("nba", world)
         )
         name = f"nba+{model}" if model else "nba"
