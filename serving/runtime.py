@@ -85,6 +85,7 @@ def start_runtime(
             half_life_days=settings.stats_half_life_days,
             window_hours=settings.attribution_window_hours,
             margin_rates=margin_rates(products),
+            model=settings.stats_model,
         )
         if settings.response_stats
         else None
