@@ -105,8 +105,9 @@ class Settings(BaseSettings):
     #: Half-life of the response statistics' evidence, in days (forgetting tracks drift).
     stats_half_life_days: float = Field(default=14.0, gt=0)
     #: What the statistics give the policy: ``value`` (response calibration x the learned
-    #: margin per stated value of a response) or ``response`` (the calibration alone).
-    stats_model: Literal["value", "response"] = "value"
+    #: margin per stated value of a response), ``response`` (the calibration alone) or
+    #: ``value_mean`` (the calibration's belief scaled by the value factor's mean).
+    stats_model: Literal["value", "response", "value_mean"] = "value"
     #: Hours after a send in which an outcome without a decision id is attributed to it.
     attribution_window_hours: float = Field(default=72.0, gt=0)
     #: Decision log directory (JSON Lines); unset: ``<data_dir>/decision-log``.

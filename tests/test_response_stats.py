@@ -319,10 +319,15 @@ def test_the_value_model_ranks_by_margin_the_response_model_does_not(
     assert value["rich@email"].mean > response["rich@email"].mean
     assert value["poor@email"].mean < response["poor@email"].mean
     assert value["review@email"] == response["review@email"]
+    # the value as a shrunk estimate: the same ranking, the response's spread
+    shrunk = ResponseTable(table.as_of, table.counts, "value_mean").posteriors("active")
+    assert shrunk["rich@email"].mean == pytest.approx(value["rich@email"].mean)
+    assert shrunk["rich@email"].shape == response["rich@email"].shape
     # a new action: the segment's calibration, with the value's spread added
     unseen, unseen_response = value.get("new@email"), response.get("new@email")
     assert unseen.mean == pytest.approx(unseen_response.mean)
     assert unseen.shape < unseen_response.shape
+    assert shrunk.get("new@email") == unseen_response
     # more evidence, narrower: exploration settles
     assert value["rich@email"].shape > unseen.shape
 

@@ -116,9 +116,10 @@ UNVALUED_TYPES = frozenset({ActionType.REVIEW_REQUEST, ActionType.CONTENT})
 VALUE_PRIOR_WEIGHT = 2.0
 #: Margin / price of a purchase whose product is unknown.
 DEFAULT_MARGIN_RATE = 0.3
-#: The posteriors policies read: response calibration x value per response, or the
-#: response calibration alone.
-MODELS = ("value", "response")
+#: The posteriors policies read: response calibration x value per response (drawn from
+#: both beliefs), the response calibration alone, or the calibration's belief scaled by the
+#: value factor's posterior mean (the value a shrunk estimate; exploration the response's).
+MODELS = ("value", "response", "value_mean")
 DEFAULT_MODEL = "value"
 
 
@@ -279,18 +280,18 @@ class ResponseTable:
                 if value is None or c.valued <= 0:
                     return calibration
                 ratio, unit = value
-                return combined(
-                    calibration,
-                    ResponsePosterior(
-                        VALUE_PRIOR_WEIGHT + c.margin / unit,
-                        VALUE_PRIOR_WEIGHT + ratio * c.response_value / unit,
-                    ),
+                factor = ResponsePosterior(
+                    VALUE_PRIOR_WEIGHT + c.margin / unit,
+                    VALUE_PRIOR_WEIGHT + ratio * c.response_value / unit,
                 )
+                if self.model == "value_mean":  # the shrunk estimate, without its spread
+                    return ResponsePosterior(calibration.shape, calibration.rate / factor.mean)
+                return combined(calibration, factor)
 
             unseen = None
             if pooled and mine:
                 unseen = ResponsePosterior(*own)
-                if value is not None:
+                if value is not None and self.model == "value":
                     unseen = combined(
                         unseen, ResponsePosterior(VALUE_PRIOR_WEIGHT, VALUE_PRIOR_WEIGHT)
                     )
@@ -303,7 +304,7 @@ class ResponseTable:
     def _value_prior(self, total: ResponseCounts) -> tuple[float, float] | None:
         """The segment's pooled margin per stated value of a response and the margin unit,
         from its pooled counts ``total`` (``None``: the response model, or no purchase yet)."""
-        if self.model != "value" or total.margin <= 0 or total.margin_sq <= 0:
+        if self.model == "response" or total.margin <= 0 or total.margin_sq <= 0:
             return None
         unit = total.margin_sq / total.margin  # compound Poisson: margin / unit ~ Poisson
         ratio = (VALUE_PRIOR_WEIGHT + total.margin / unit) / (
