@@ -311,7 +311,7 @@ def test_the_value_model_ranks_by_margin_the_response_model_does_not(
         stats.expose(sent(f"rv{i}", f"rv-C{i}", action_id="review", expected=0.1))
     assert stats.attribute(outcomes).attributed == len(outcomes)
     table = stats.table(NOW)
-    value = table.posteriors("active")
+    value = ResponseTable(table.as_of, table.counts, "value").posteriors("active")
     response = ResponseTable(table.as_of, table.counts, "response").posteriors("active")
     assert response["rich@email"].mean == pytest.approx(response["poor@email"].mean)
     assert value["rich@email"].mean > 2 * value["poor@email"].mean

@@ -34,13 +34,17 @@ gets a Gamma belief too: a sum of purchase margins is compound Poisson, so
 divided by the unit ``E[margin**2] / E[margin]`` (the segment's ``q / m``) it has
 a Poisson's variance and the Gamma-Poisson update applies, with the segment's
 pooled factor as the prior's centre (weight :data:`VALUE_PRIOR_WEIGHT`
-purchases). In the ``"value"`` model (the default, :data:`DEFAULT_MODEL`) the
-posterior a policy reads is the product of the two beliefs (response calibration
-x value per response, moment-matched to one Gamma), so Thompson sampling scales
-the scorer's response x stated value to the *learned expected value* of a
-message: fast evidence (clicks) moves the response, slow evidence (purchases)
-the value, and exploration settles as both narrow. The ``"response"`` model reads
-the response calibration alone.
+purchases). The policy's Thompson sampling scales the scorer's response x stated
+value by a draw from the belief it reads, so the priority is the *learned expected
+value* of a message; fast evidence (clicks) moves the response, slow evidence
+(purchases) the value. Three models say what it reads: ``"value_mean"`` (the
+default, :data:`DEFAULT_MODEL`) the response calibration's belief scaled by the
+value factor's posterior mean (the value a shrunk estimate, exploration the
+response's, which settles as evidence grows); ``"value"`` the product of the two
+beliefs (moment-matched to one Gamma: exploration over the value too, wider while
+purchases are few); ``"response"`` the response calibration alone. Measured in
+closed loop (BENCHMARKS.md, issue 13 item 1 goals): the value's spread costs more
+exploration than the sparse purchases repay, hence the default.
 
 **Forgetting.** Counts decay with a half-life (14 days by default) so that
 drift is tracked: an exposure at time ``t`` adds ``2 ** ((t - era_start) /
@@ -120,7 +124,7 @@ DEFAULT_MARGIN_RATE = 0.3
 #: both beliefs), the response calibration alone, or the calibration's belief scaled by the
 #: value factor's posterior mean (the value a shrunk estimate; exploration the response's).
 MODELS = ("value", "response", "value_mean")
-DEFAULT_MODEL = "value"
+DEFAULT_MODEL = "value_mean"
 
 
 def response_segment(profile: CustomerProfile) -> str:
