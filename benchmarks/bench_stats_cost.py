@@ -8,7 +8,8 @@ the policy, the record); then, round after round, the two ingest the same kind o
 traffic in alternation (the order swapped every round, so that a slow spell of the
 shared machine hits both): ``--batches`` calls of ``EventIngestor.ingest`` with
 ``--batch`` events each (product views, carts, and one in three an outcome event
-naming a decision just made). Per round and setting it records:
+naming a decision just made: opens, clicks and purchases in turn, a purchase with its
+product and revenue). Per round and setting it records:
 
 * events per second, wall clock;
 * CPU per event: this process's CPU time plus the Redis server's (``INFO`` CPU of
@@ -58,7 +59,12 @@ def traffic(
             cid, did = decided[(b * size + j) % len(decided)]
             at = world.at(30 + b / 10)
             if j % 3 == 0:
-                ev = event(world, cid, OUTCOMES[j % 2], at, channel="email")
+                kind = OUTCOMES[(j // 3) % len(OUTCOMES)]
+                if kind == "purchase":
+                    ev = event(world, cid, kind, at, product_id=products[j % 50])
+                    ev.update(quantity=1, revenue=40.0)
+                else:
+                    ev = event(world, cid, kind, at, channel="email")
                 ev["decision_id"] = did
             else:
                 kind = "product_view" if j % 2 else "add_to_cart"

@@ -73,7 +73,8 @@ def stats(
     )
     for name in ("action", "channel", "segment")[: len(rows[0][0]) if rows else 1]:
         out.add_column(name)
-    for name in ("decisions", "responses", "purchases", "rate", "90 % interval", "calibration"):
+    columns = ("decisions", "responses", "purchases", "rate", "90 % interval", "calibration")
+    for name in (*columns, "margin", "margin / stated"):
         out.add_column(name, justify="right")
     for labels, c in rows:
         low, high = c.rate_interval()
@@ -85,6 +86,8 @@ def stats(
             f"{c.rate:.3f}",
             f"{low:.3f}-{high:.3f}",
             f"{c.posterior().mean:.2f}",
+            f"{c.margin:,.1f}",
+            f"{c.value_ratio:.2f}",
         )
     console = _console()
     if not rows:

@@ -20,7 +20,9 @@ measures on the segment's decisions where the new action was eligible, from
   assumed.
 
 ``learn=False`` runs the same engine, catalog switch and seeds without the
-response statistics (every option keeps its prior).
+response statistics (every option keeps its prior); ``model`` chooses what the
+statistics give the policy (:data:`~features.online.response_stats.MODELS`: the
+learned value of a message, or the response calibration alone).
 
 >>> NEW_ACTION.id, NEW_ACTION_SEGMENT
 ('new_collection_active', 'active')
@@ -36,7 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from features.online.response_stats import MemoryResponseStats, ResponseCounts, StatsKey
+from features.online.response_stats import (
+    DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_MODEL,
+    MemoryResponseStats,
+    ResponseCounts,
+    StatsKey,
+    margin_rates,
+)
 from nba.actions import Action
 from nba.arbitration import Posterior
 from nba.budgets import UsageCounts
@@ -151,6 +160,7 @@ class NewActionResult:
     """What the engine did with the new action in the window after it was added."""
 
     learn: bool
+    model: str
     decisions: int
     chosen: int
     truly_best: float
@@ -201,7 +211,8 @@ def run_new_action(
     add_day: int = 10,
     window_days: int = 3,
     learn: bool = True,
-    half_life_days: float | None = None,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+    model: str = DEFAULT_MODEL,
 ) -> NewActionResult:
     """Run the engine with :data:`NEW_ACTION` added on ``add_day``; see the module doc."""
     if not 0 < add_day < world.config.days:
@@ -210,10 +221,10 @@ def run_new_action(
     switch = catalog_switch(world, at)
     stats = None
     if learn:
-        stats = (
-            MemoryResponseStats()
-            if half_life_days is None
-            else MemoryResponseStats(half_life_days=half_life_days)
+        stats = MemoryResponseStats(
+            half_life_days=half_life_days,
+            margin_rates=margin_rates(world.sim.products),
+            model=model,
         )
     run = run_policy(world, switch, learn=stats or False)
     end = at + dt.timedelta(days=window_days)
@@ -230,6 +241,7 @@ def run_new_action(
         day[1] += s.chosen == NEW_ACTION.id
     return NewActionResult(
         learn=learn,
+        model=model if learn else "",
         decisions=len(seen),
         chosen=sum(s.chosen == NEW_ACTION.id for s in seen),
         truly_best=_truly_best(world, seen),

@@ -36,7 +36,7 @@ from features.contract import EventRecord
 from features.online.contact_state import ContactState
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
-from features.online.response_stats import AttributionResult, Outcome, RedisResponseStats
+from features.online.response_stats import OUTCOME_KINDS, AttributionResult, RedisResponseStats
 from features.online.store import EventOps, storable
 from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
 from nba.events import EventType
@@ -287,8 +287,12 @@ class EventIngestor:
             # (after them, as below); an event the store refuses (a value that is not finite)
             # is left out beforehand, as the store would refuse it
             ops = self.profiles.record_ops(records)
-            refused = {op.event_id for op in ops if not storable(op)}
-            outcomes = [o for r in records if r.event_id not in refused for o in Outcome.all_of(r)]
+            kept = [r for r in records if r.event_type in OUTCOME_KINDS]
+            outcomes = [o for r in kept for o in stats.outcomes(r)]
+            if outcomes:  # only an outcome's own ops can keep it out
+                ids = {o.event_id for o in outcomes}
+                refused = {op.event_id for op in ops if op.event_id in ids and not storable(op)}
+                outcomes = [o for o in outcomes if o.event_id not in refused]
             result = store.apply(ops, scripts=stats.attribution_calls(outcomes))
             if outcomes:
                 self._count(stats.count_attributed(result.script_replies))
@@ -312,7 +316,7 @@ class EventIngestor:
         stats = self.contacts.stats
         if stats is None:
             return
-        outcomes = [o for r in records if r.event_id not in refused for o in Outcome.all_of(r)]
+        outcomes = [o for r in records if r.event_id not in refused for o in stats.outcomes(r)]
         if not outcomes:
             return
         self._count(stats.attribute(outcomes))

@@ -105,6 +105,8 @@ class _StatsCollector(Collector):
                 ("response_rate_high", "Upper end of the response rate's 90 % interval."),
                 ("evidence", "Effective decisions behind the rate (decayed exposures)."),
                 ("calibration", "Observed / scorer-predicted responses (posterior mean)."),
+                ("margin", "Margin of the purchases attributed per action (decayed)."),
+                ("margin_per_stated_value", "Attributed margin per stated value of a response."),
             )
         }
         for action, counts in sorted(by_action.items()):
@@ -118,6 +120,8 @@ class _StatsCollector(Collector):
                 "response_rate_high": high,
                 "evidence": counts.exposures,
                 "calibration": counts.posterior().mean,
+                "margin": counts.margin,
+                "margin_per_stated_value": counts.value_ratio,
             }
             for name, value in values.items():
                 families[name].add_metric([action], value)

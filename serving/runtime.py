@@ -55,7 +55,7 @@ def start_runtime(
     from features.online.contact_state import RedisContactState
     from features.online.profiles import OnlineProfiles
     from features.online.redis_store import RedisOnlineStore
-    from features.online.response_stats import RedisResponseStats
+    from features.online.response_stats import RedisResponseStats, margin_rates
     from serving.startup import (
         durability_of,
         load_catalog_setting,
@@ -83,6 +83,8 @@ def start_runtime(
             settings.redis_prefix,
             half_life_days=settings.stats_half_life_days,
             window_hours=settings.attribution_window_hours,
+            margin_rates=margin_rates(products),
+            model=settings.stats_model,
         )
         if settings.response_stats
         else None

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     stats_refresh_seconds: float = Field(default=1.0, ge=0)
     #: Half-life of the response statistics' evidence, in days (forgetting tracks drift).
     stats_half_life_days: float = Field(default=14.0, gt=0)
+    #: What the statistics give the policy: ``value_mean`` (the response calibration's
+    #: belief scaled by the learned margin per stated value of a response, its posterior
+    #: mean), ``value`` (drawn from both beliefs) or ``response`` (the calibration alone).
+    stats_model: Literal["value", "response", "value_mean"] = "value_mean"
     #: Hours after a send in which an outcome without a decision id is attributed to it.
     attribution_window_hours: float = Field(default=72.0, gt=0)
     #: Decision log directory (JSON Lines); unset: ``<data_dir>/decision-log``.

@@ -97,3 +97,10 @@ def test_outcomes_are_joined_to_decisions_and_counted_per_action(
     low = metric(api, world, "nba_action_response_rate_low")[label]
     high = metric(api, world, "nba_action_response_rate_high")[label]
     assert 0.0 <= low < high <= 1.0
+    # the purchase's margin (its revenue times its product's margin rate) is learned too
+    products = world.data.products
+    first = products.iloc[0]
+    rate = float(first["margin"]) / float(first["price"])
+    margin = metric(api, world, "nba_action_margin")[label]
+    assert margin == pytest.approx(20.0 * rate * decisions, rel=0.01)
+    assert metric(api, world, "nba_action_margin_per_stated_value")[label] > 0

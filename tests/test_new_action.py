@@ -30,6 +30,11 @@ def test_the_new_action_is_tried_and_its_outcomes_are_learned(world: ClosedLoopW
     assert counts.exposures == pytest.approx(result.sent, abs=1e-6)
     assert result.answered - 2 <= counts.responses <= result.answered
     assert counts.expected > 0
+    # its value is learned too: every exposure carries the stated value of a response, each
+    # response adds it, each attributed purchase its margin
+    assert counts.valued == pytest.approx(counts.exposures)
+    assert (counts.response_value > 0) == (counts.responses > 0)
+    assert (counts.margin > 0) == (counts.purchases > 0)
     assert sum(n for _, n, _ in result.by_day) == result.decisions
 
 

@@ -16,11 +16,14 @@ from features.online.contact_state import ContactState, contact_state_for
 from features.online.redis_store import RedisOnlineStore
 from features.online.response_stats import (
     Exposure,
+    MemoryResponseStats,
     Outcome,
     RedisResponseStats,
     ResponseCounts,
     ResponseStats,
+    ResponseTable,
     StatsKey,
+    margin_rates,
 )
 from nba.arbitration import ResponsePosterior
 from nba.events import EventType
@@ -263,3 +266,140 @@ def test_an_unseen_pair_starts_from_its_segments_calibration(new_stats: NewStats
     assert unseen.mean == pytest.approx((2 + 20) / (2 + 10))
     assert unseen.rate == 2.0  # the prior's weight: two expected responses
     assert seen.mean == pytest.approx((2 * unseen.mean + 20) / (2 + 10))
+
+
+# the value: attributed margins and the stated value of responses ----------------------
+
+
+def test_a_purchase_counts_its_margin_and_a_response_its_stated_value(
+    new_stats: NewStats,
+) -> None:
+    stats = new_stats()
+    stats.expose(sent("d1", value=5.0))
+    stats.expose(sent("d2", "C2", value=0.0))  # a review request: its value is not learned
+    later = NOW + dt.timedelta(hours=1)
+    outcomes = [
+        *Outcome.of_event("e1", "C1", later, EventType.MESSAGE_CLICKED, "d1"),
+        *Outcome.of_event("e2", "C1", later, EventType.PURCHASE, "d1", margin=12.0),
+        *Outcome.of_event("e3", "C2", later, EventType.PURCHASE, "d2", margin=30.0),
+    ]
+    assert stats.attribute(outcomes).attributed == 3
+    assert stats.attribute(outcomes).duplicate == 3  # replayed: nothing counts twice
+    c = counts(stats)
+    assert c.exposures == pytest.approx(2.0) and c.valued == pytest.approx(1.0)
+    assert c.responses == pytest.approx(2.0)
+    # one response of the valued send (its stated value once), one purchase's margin
+    assert (c.response_value, c.margin, c.margin_sq) == pytest.approx((5.0, 12.0, 144.0))
+
+
+def test_the_value_model_ranks_by_margin_the_response_model_does_not(
+    new_stats: NewStats,
+) -> None:
+    """Two actions answered alike, one of whose responses buy ten times the margin: only
+    the value model tells them apart; a review request keeps its response calibration."""
+    stats = new_stats()
+    outcomes = []
+    for action, margin in (("rich", 20.0), ("poor", 2.0)):
+        for i in range(100):
+            did, customer = f"{action}{i}", f"{action}-C{i}"
+            stats.expose(sent(did, customer, action_id=action, expected=0.1, value=5.0))
+            if i < 10:
+                outcomes.append(Outcome(f"e{did}", customer, NOW, "cr", did))
+            if i < 5:
+                outcomes.append(Outcome(f"p{did}", customer, NOW, "pr", did, margin))
+    for i in range(50):
+        stats.expose(sent(f"rv{i}", f"rv-C{i}", action_id="review", expected=0.1))
+    assert stats.attribute(outcomes).attributed == len(outcomes)
+    table = stats.table(NOW)
+    value = ResponseTable(table.as_of, table.counts, "value").posteriors("active")
+    response = ResponseTable(table.as_of, table.counts, "response").posteriors("active")
+    assert response["rich@email"].mean == pytest.approx(response["poor@email"].mean)
+    assert value["rich@email"].mean > 2 * value["poor@email"].mean
+    # relative to the segment's pooled margin per stated value: one above 1, one below
+    assert value["rich@email"].mean > response["rich@email"].mean
+    assert value["poor@email"].mean < response["poor@email"].mean
+    assert value["review@email"] == response["review@email"]
+    # the value as a shrunk estimate: the same ranking, the response's spread
+    shrunk = ResponseTable(table.as_of, table.counts, "value_mean").posteriors("active")
+    assert shrunk["rich@email"].mean == pytest.approx(value["rich@email"].mean)
+    assert shrunk["rich@email"].shape == response["rich@email"].shape
+    # a new action: the segment's calibration, with the value's spread added
+    unseen, unseen_response = value.get("new@email"), response.get("new@email")
+    assert unseen.mean == pytest.approx(unseen_response.mean)
+    assert unseen.shape < unseen_response.shape
+    assert shrunk.get("new@email") == unseen_response
+    # more evidence, narrower: exploration settles
+    assert value["rich@email"].shape > unseen.shape
+
+
+def test_a_purchases_margin_is_what_was_paid_times_its_products_rate() -> None:
+    import pandas as pd
+
+    products = pd.DataFrame(
+        {"product_id": ["P1", "P2", "P3"], "price": [50.0, 20.0, 0.0], "margin": [20.0, 5.0, 1.0]}
+    )
+    rates = margin_rates(products)
+    assert rates == pytest.approx({"P1": 0.4, "P2": 0.25})
+    stats = MemoryResponseStats(margin_rates=rates, default_margin_rate=0.1)
+    assert stats.margin("P1", 45.0) == pytest.approx(18.0)  # a discounted order
+    assert stats.margin("P9", 45.0) == pytest.approx(4.5)  # not in the catalogue
+    assert stats.margin("P1", None) == 0.0
+    with pytest.raises(ValueError, match="model"):
+        MemoryResponseStats(model="clicks")
+
+
+def test_redis_attributes_sends_recorded_before_values_were_learned(
+    new_redis_store: NewStore,
+) -> None:
+    store = new_redis_store()
+    assert isinstance(store, RedisOnlineStore)
+    stats = RedisResponseStats(store.client, store.prefix)
+    stats.expose(sent("d1", value=4.0))
+    # a send in the old format (no value): attributed, its value not learned
+    sent_at = int(NOW.timestamp())
+    store.client.hset(stats.sends_key("C2"), "d0", f"{sent_at}|cart|email|active|0.2")
+    outcomes = [
+        Outcome("e1", "C1", NOW, "pr", "d1", 10.0),
+        Outcome("e0", "C2", NOW, "pr", "d0", 8.0),
+    ]
+    assert stats.attribute(outcomes).attributed == 2
+    c = counts(stats)
+    assert c.responses == pytest.approx(2.0) and c.purchases == pytest.approx(2.0)
+    assert (c.response_value, c.margin) == pytest.approx((4.0, 10.0))
+
+
+def test_an_exposure_keeps_the_stated_value_of_a_purchase_goal_only() -> None:
+    import dataclasses
+
+    from nba.actions import ActionType
+
+    decision = a_decision()
+    [first] = decision.contacts
+    assert first.terms is not None
+    exposure = Exposure.of(decision, "active")
+    assert exposure is not None
+    assert exposure.value == pytest.approx(
+        first.terms.value * first.terms.lever * first.terms.fatigue
+    )
+    review = dataclasses.replace(first, action_type=ActionType.REVIEW_REQUEST)
+    reviewed = Exposure.of(dataclasses.replace(decision, actions=(review,)), "active")
+    assert reviewed is not None and reviewed.value == 0.0
+
+
+def test_the_same_outcome_twice_in_one_batch_counts_once(new_stats: NewStats) -> None:
+    stats = new_stats()
+    stats.expose(sent("d1"))
+    stats.expose(sent("d2", "C2"))
+    later = NOW + dt.timedelta(hours=1)
+    result = stats.attribute(
+        [
+            Outcome("e1", "C1", later, "cr", "d1"),
+            Outcome("e2", "C1", later, "cr", "d1"),  # the same click, sent twice
+            Outcome("e3", "C2", later, "c"),  # through the window
+            Outcome("e4", "C2", later, "cr"),  # only its response is new
+            Outcome("e5", "C2", later, "c"),
+        ]
+    )
+    assert (result.attributed, result.duplicate) == (3, 2)
+    c = counts(stats)
+    assert (c.clicks, c.responses) == pytest.approx((2.0, 2.0))

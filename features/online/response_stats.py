@@ -23,6 +23,29 @@ away) while the evidence corrects its level and narrows Thompson sampling's
 spread, and additions commute, so concurrent API workers update it with
 ``HINCRBYFLOAT`` and late events land where they belong.
 
+**The value.** A response is not what the business is paid: a click that leads
+nowhere earns nothing. For the actions whose goal is a purchase (all but review
+requests and content: :data:`UNVALUED_TYPES`) each exposure also keeps the value
+the marketer stated for a response (its priority's ``value x lever x fatigue``),
+each counted response adds that stated value (``w``), and each attributed purchase
+its margin (``m``: what was paid times the product's margin rate, and ``m**2`` in
+``q``). The factor by which the stated value per response is off, ``margin / w``,
+gets a Gamma belief too: a sum of purchase margins is compound Poisson, so
+divided by the unit ``E[margin**2] / E[margin]`` (the segment's ``q / m``) it has
+a Poisson's variance and the Gamma-Poisson update applies, with the segment's
+pooled factor as the prior's centre (weight :data:`VALUE_PRIOR_WEIGHT`
+purchases). The policy's Thompson sampling scales the scorer's response x stated
+value by a draw from the belief it reads, so the priority is the *learned expected
+value* of a message; fast evidence (clicks) moves the response, slow evidence
+(purchases) the value. Three models say what it reads: ``"value_mean"`` (the
+default, :data:`DEFAULT_MODEL`) the response calibration's belief scaled by the
+value factor's posterior mean (the value a shrunk estimate, exploration the
+response's, which settles as evidence grows); ``"value"`` the product of the two
+beliefs (moment-matched to one Gamma: exploration over the value too, wider while
+purchases are few); ``"response"`` the response calibration alone. Measured in
+closed loop (BENCHMARKS.md, issue 13 item 1 goals): the value's spread costs more
+exploration than the sparse purchases repay, hence the default.
+
 **Forgetting.** Counts decay with a half-life (14 days by default) so that
 drift is tracked: an exposure at time ``t`` adds ``2 ** ((t - era_start) /
 half_life)`` and a read at ``now`` multiplies by ``2 ** ((era_start - now) /
@@ -61,6 +84,7 @@ import msgpack
 from features.contract import EventRecord
 from features.online.redis_store import LuaScript, run_scripts
 from features.online.store import ScriptCall
+from nba.actions import ActionType
 from nba.arbitration import ResponsePosterior, stats_key
 from nba.decision import Decision
 from nba.events import EventType
@@ -85,8 +109,22 @@ OUTCOME_KINDS: Mapping[EventType, tuple[str, ...]] = {
     EventType.COMPLAINT: ("n",),
     EventType.SMS_STOP: ("n",),
 }
-#: Counters per key: exposures, expected responses, then the outcome kinds.
-FIELDS = ("e", "x", "o", "c", "p", "r", "n")
+#: Counters per key: exposures, expected responses, the outcome kinds, then the value's:
+#: exposures whose value is learned, the stated value of their counted responses, the
+#: margin of their attributed purchases and its square.
+FIELDS = ("e", "x", "o", "c", "p", "r", "n", "v", "w", "m", "q")
+#: Action types whose response is not a purchase (a review, a read): their value is the
+#: marketer's, not learned from purchases.
+UNVALUED_TYPES = frozenset({ActionType.REVIEW_REQUEST, ActionType.CONTENT})
+#: The value factor's prior weight, in purchases.
+VALUE_PRIOR_WEIGHT = 2.0
+#: Margin / price of a purchase whose product is unknown.
+DEFAULT_MARGIN_RATE = 0.3
+#: The posteriors policies read: response calibration x value per response (drawn from
+#: both beliefs), the response calibration alone, or the calibration's belief scaled by the
+#: value factor's posterior mean (the value a shrunk estimate; exploration the response's).
+MODELS = ("value", "response", "value_mean")
+DEFAULT_MODEL = "value_mean"
 
 
 def response_segment(profile: CustomerProfile) -> str:
@@ -113,6 +151,12 @@ class ResponseCounts:
     purchases: float = 0.0
     responses: float = 0.0
     negatives: float = 0.0
+    #: Exposures whose value is learned, the stated value of their counted responses, the
+    #: margin of their attributed purchases and the sum of its squares.
+    valued: float = 0.0
+    response_value: float = 0.0
+    margin: float = 0.0
+    margin_sq: float = 0.0
 
     def __add__(self, other: ResponseCounts) -> ResponseCounts:
         return ResponseCounts(
@@ -128,11 +172,20 @@ class ResponseCounts:
             self.purchases,
             self.responses,
             self.negatives,
+            self.valued,
+            self.response_value,
+            self.margin,
+            self.margin_sq,
         )
 
     def posterior(self, prior: tuple[float, float] = PRIOR) -> ResponsePosterior:
         """The Gamma belief about observed / predicted responses."""
         return ResponsePosterior.from_counts(self.responses, self.expected, prior)
+
+    @property
+    def value_ratio(self) -> float:
+        """Attributed margin per stated value of the responses (0 before any response)."""
+        return self.margin / self.response_value if self.response_value > 0 else 0.0
 
     @property
     def rate(self) -> float:
@@ -174,15 +227,34 @@ class SegmentPosteriors(dict[str, ResponsePosterior]):
         return self.unseen if self.unseen is not None else default
 
 
+def combined(calibration: ResponsePosterior, value: ResponsePosterior) -> ResponsePosterior:
+    """The Gamma with the mean and variance of the product of two independent Gamma
+    beliefs (response calibration x value per response).
+
+    >>> c = combined(ResponsePosterior(4, 2), ResponsePosterior(1e9, 2e9))  # value 0.5, sure
+    >>> round(c.mean, 6), round(c.shape, 3)
+    (1.0, 4.0)
+    """
+    mean = calibration.mean * value.mean
+    shape = 1.0 / ((1.0 + 1.0 / calibration.shape) * (1.0 + 1.0 / value.shape) - 1.0)
+    return ResponsePosterior(shape, shape / mean)
+
+
 @dataclass(frozen=True)
 class ResponseTable:
-    """Every key's decayed counts at ``as_of``."""
+    """Every key's decayed counts at ``as_of``; ``model`` says what :meth:`posteriors`
+    gives policies (:data:`MODELS`)."""
 
     as_of: dt.datetime
     counts: Mapping[StatsKey, ResponseCounts] = field(default_factory=dict)
+    model: str = DEFAULT_MODEL
     _posteriors: dict[tuple[str, tuple[float, float], bool], SegmentPosteriors] = field(
         default_factory=dict, repr=False, compare=False
     )
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"unknown statistics model {self.model!r} (expected one of {MODELS})")
 
     def posteriors(
         self, segment: str, prior: tuple[float, float] = PRIOR, *, pooled: bool = True
@@ -194,21 +266,55 @@ class ResponseTable:
         pooled calibration (all its pairs' responses against all their expected ones, with
         ``prior``), keeping ``prior``'s weight: a pair with little evidence, and an unseen
         one (a new action), start from what the segment says of the scorer rather than
-        from 1. Without, every pair's prior is ``prior``.
+        from 1. Without, every pair's prior is ``prior``. In the ``"value"`` model, each
+        pair whose value is learned gets the product of that calibration and its value
+        factor (see the module doc), the value's prior centred on the segment's pooled
+        factor (on 1 without ``pooled``), once the segment has an attributed purchase.
         """
         cached = self._posteriors.get((segment, prior, pooled))
         if cached is None:
             mine = {k: c for k, c in self.counts.items() if k.segment == segment}
-            centre = 1.0
-            if pooled and mine:
-                centre = sum(mine.values(), ResponseCounts()).posterior(prior).mean
+            total = sum(mine.values(), ResponseCounts())
+            centre = total.posterior(prior).mean if pooled and mine else 1.0
             own = (prior[0] * centre, prior[1])
+            value = self._value_prior(total)
+
+            def belief(c: ResponseCounts) -> ResponsePosterior:
+                calibration = c.posterior(own)
+                if value is None or c.valued <= 0:
+                    return calibration
+                ratio, unit = value
+                factor = ResponsePosterior(
+                    VALUE_PRIOR_WEIGHT + c.margin / unit,
+                    VALUE_PRIOR_WEIGHT + ratio * c.response_value / unit,
+                )
+                if self.model == "value_mean":  # the shrunk estimate, without its spread
+                    return ResponsePosterior(calibration.shape, calibration.rate / factor.mean)
+                return combined(calibration, factor)
+
+            unseen = None
+            if pooled and mine:
+                unseen = ResponsePosterior(*own)
+                if value is not None and self.model == "value":
+                    unseen = combined(
+                        unseen, ResponsePosterior(VALUE_PRIOR_WEIGHT, VALUE_PRIOR_WEIGHT)
+                    )
             cached = SegmentPosteriors(
-                {stats_key(k.action_id, k.channel): c.posterior(own) for k, c in mine.items()},
-                ResponsePosterior(*own) if pooled and mine else None,
+                {stats_key(k.action_id, k.channel): belief(c) for k, c in mine.items()}, unseen
             )
             self._posteriors[(segment, prior, pooled)] = cached
         return cached
+
+    def _value_prior(self, total: ResponseCounts) -> tuple[float, float] | None:
+        """The segment's pooled margin per stated value of a response and the margin unit,
+        from its pooled counts ``total`` (``None``: the response model, or no purchase yet)."""
+        if self.model == "response" or total.margin <= 0 or total.margin_sq <= 0:
+            return None
+        unit = total.margin_sq / total.margin  # compound Poisson: margin / unit ~ Poisson
+        ratio = (VALUE_PRIOR_WEIGHT + total.margin / unit) / (
+            VALUE_PRIOR_WEIGHT + total.response_value / unit
+        )
+        return (ratio, unit)
 
     def by_action(self) -> dict[str, ResponseCounts]:
         """Counts summed over channels and segments, per action."""
@@ -229,6 +335,8 @@ class Exposure:
     channel: str
     segment: str
     expected: float
+    #: The stated value of a response (0: not learned, see :data:`UNVALUED_TYPES`).
+    value: float = 0.0
 
     @classmethod
     def of(cls, decision: Decision, segment: str) -> Exposure | None:
@@ -237,7 +345,11 @@ class Exposure:
             return None
         first = decision.contacts[0]
         assert first.channel is not None  # a contact has a channel
-        expected = 0.0 if first.terms is None else first.terms.propensity
+        terms = first.terms
+        expected = 0.0 if terms is None else terms.propensity
+        value = 0.0
+        if terms is not None and first.action_type not in UNVALUED_TYPES:
+            value = terms.value * terms.lever * terms.fatigue
         return cls(
             decision.decision_id,
             decision.customer_id,
@@ -246,30 +358,21 @@ class Exposure:
             first.channel.value,
             segment,
             expected,
+            value,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """An outcome event: ``kinds`` the letters of its kinds (:data:`OUTCOME_KINDS`; a click
-    is ``"cr"``: clicked, and responded)."""
+    is ``"cr"``: clicked, and responded); ``margin`` a purchase's margin."""
 
     event_id: str
     customer_id: str
     at: dt.datetime
     kinds: str
     decision_id: str | None = None
-
-    @classmethod
-    def all_of(cls, record: EventRecord) -> list[Outcome]:
-        """The outcome an event is (in a list: none for an event that is not an outcome)."""
-        return cls.of_event(
-            record.event_id,
-            record.customer_id,
-            record.timestamp,
-            record.event_type,
-            record.decision_id,
-        )
+    margin: float = 0.0
 
     @classmethod
     def of_event(
@@ -279,12 +382,26 @@ class Outcome:
         at: dt.datetime,
         event_type: EventType,
         decision_id: str | None,
+        margin: float = 0.0,
     ) -> list[Outcome]:
         """The outcome of one event, from its fields (none if it is not an outcome)."""
         kinds = OUTCOME_KINDS.get(event_type)
         if kinds is None:
             return []
-        return [cls(event_id, customer_id, at, "".join(kinds), decision_id)]
+        return [cls(event_id, customer_id, at, "".join(kinds), decision_id, margin)]
+
+
+def margin_rates(products: Any) -> dict[str, float]:
+    """Margin / price of each product of a contract products table (``product_id``,
+    ``price``, ``margin``), for the products with a positive price."""
+    priced = products[products["price"] > 0]
+    return dict(
+        zip(
+            priced["product_id"].astype(str),
+            (priced["margin"] / priced["price"]).clip(0.0, 1.0).astype(float),
+            strict=True,
+        )
+    )
 
 
 @dataclass
@@ -311,6 +428,11 @@ class ResponseStats(abc.ABC):
         The evidence's half-life (forgetting, to track drift).
     window_hours
         Outcomes without a decision id are attributed to the latest send this recent.
+    margin_rates
+        Margin / price per product id (:func:`margin_rates`): a purchase's margin is what
+        was paid times its product's rate, ``default_margin_rate`` for a product not in it.
+    model
+        What the tables give policies (:data:`MODELS`).
     """
 
     def __init__(
@@ -318,15 +440,45 @@ class ResponseStats(abc.ABC):
         *,
         half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
         window_hours: float = DEFAULT_WINDOW_HOURS,
+        margin_rates: Mapping[str, float] | None = None,
+        default_margin_rate: float = DEFAULT_MARGIN_RATE,
+        model: str = DEFAULT_MODEL,
     ) -> None:
         if not (half_life_days > 0 and math.isfinite(half_life_days)):
             raise ValueError(f"half_life_days must be positive, got {half_life_days}")
         if not (window_hours > 0 and math.isfinite(window_hours)):
             raise ValueError(f"window_hours must be positive, got {window_hours}")
+        if not 0.0 <= default_margin_rate <= 1.0:
+            raise ValueError(f"default_margin_rate must be in [0, 1], got {default_margin_rate}")
+        if model not in MODELS:
+            raise ValueError(f"unknown statistics model {model!r} (expected one of {MODELS})")
+        self.margin_rates = dict(margin_rates or {})
+        self.default_margin_rate = default_margin_rate
+        self.model = model
         self.half_life_days = half_life_days
         self.window_hours = window_hours
         self.half_life = half_life_days * 86_400.0
         self.window = window_hours * 3_600.0
+
+    def margin(self, product_id: str | None, revenue: float | None) -> float:
+        """The margin of a purchase of ``product_id`` that paid ``revenue``."""
+        if not revenue or revenue <= 0:
+            return 0.0
+        rate = self.margin_rates.get(product_id or "", self.default_margin_rate)
+        return float(revenue) * rate
+
+    def outcomes(self, record: EventRecord) -> list[Outcome]:
+        """The outcome an event is, with its margin (in a list: none if it is not one)."""
+        if record.event_type not in OUTCOME_KINDS:
+            return []
+        return Outcome.of_event(
+            record.event_id,
+            record.customer_id,
+            record.timestamp,
+            record.event_type,
+            record.decision_id,
+            self.margin(record.product_id, record.revenue),
+        )
 
     # the decay ---------------------------------------------------------------
     def era(self, at: float) -> int:
@@ -376,7 +528,9 @@ def _parse_field(name: str) -> tuple[str, StatsKey] | None:
     return kind, StatsKey(action_id, channel, segment)
 
 
-def _table_of(sums: Iterable[tuple[str, float]], as_of: dt.datetime) -> ResponseTable:
+def _table_of(
+    sums: Iterable[tuple[str, float]], as_of: dt.datetime, model: str = DEFAULT_MODEL
+) -> ResponseTable:
     values: dict[StatsKey, dict[str, float]] = {}
     for name, value in sums:
         parsed = _parse_field(name)
@@ -388,20 +542,15 @@ def _table_of(sums: Iterable[tuple[str, float]], as_of: dt.datetime) -> Response
     counts = {
         key: ResponseCounts(*(v.get(kind, 0.0) for kind in FIELDS)) for key, v in values.items()
     }
-    return ResponseTable(as_of, counts)
+    return ResponseTable(as_of, counts, model)
 
 
 class MemoryResponseStats(ResponseStats):
     """In-process response statistics with the same semantics as Redis (the closed loop,
     single-process runs)."""
 
-    def __init__(
-        self,
-        *,
-        half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-        window_hours: float = DEFAULT_WINDOW_HOURS,
-    ) -> None:
-        super().__init__(half_life_days=half_life_days, window_hours=window_hours)
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self._sums: dict[int, dict[str, float]] = {}
         self._sent: dict[str, dict[str, Exposure]] = {}
         self._counted: set[tuple[str, str]] = set()
@@ -420,7 +569,7 @@ class MemoryResponseStats(ResponseStats):
         for e in (era - 1, era):
             discount = self.discount(e, at)
             sums += [(name, v * discount) for name, v in self._sums.get(e, {}).items()]
-        return _table_of(sums, now)
+        return _table_of(sums, now, self.model)
 
     def _add(self, exposure: Exposure, kind: str, amount: float) -> None:
         self._table = None
@@ -433,6 +582,8 @@ class MemoryResponseStats(ResponseStats):
     def expose(self, exposure: Exposure) -> None:
         self._add(exposure, "e", 1.0)
         self._add(exposure, "x", exposure.expected)
+        if exposure.value > 0:
+            self._add(exposure, "v", 1.0)
         mine = self._sent.setdefault(exposure.customer_id, {})
         mine[exposure.decision_id] = exposure
         if len(mine) > 64:  # keep the newest: older ones are past any window
@@ -462,6 +613,11 @@ class MemoryResponseStats(ResponseStats):
             for kind in new:
                 self._counted.add((exposure.decision_id, kind))
                 self._add(exposure, kind, 1.0)
+                if exposure.value > 0 and kind == "r":
+                    self._add(exposure, "w", exposure.value)
+                if exposure.value > 0 and kind == "p" and outcome.margin > 0:
+                    self._add(exposure, "m", outcome.margin)
+                    self._add(exposure, "q", outcome.margin**2)
             result.attributed += 1
         return result
 
@@ -469,12 +625,16 @@ class MemoryResponseStats(ResponseStats):
 # Join and count outcome events, atomically.
 # KEYS: the statistics keys of the eras the batch may count in (ARGV[5] of them: none on a
 #       Redis Cluster, where the increments are returned instead), then customers' sends
-#       (hash decision id -> "sent_at|action|channel|segment|expected", and
-#       "<decision id>|<kind>" -> 1 once that kind is counted).
+#       (hash decision id -> "sent_at|action|channel|segment|expected|value", or without
+#       "|value" as written before values were learned, and "<decision id>|<kind>" -> 1
+#       once that kind is counted).
 # ARGV: window, half-life, era length, stats prefix, number of stats keys, then the outcomes
-#       as one msgpack array of [kinds, at, decision id, index of its sends key in KEYS]
-#       (one argument, not four per outcome: the client encodes and the server parses one).
+#       as one msgpack array of [kinds, at, decision id, index of its sends key in KEYS,
+#       margin] (one argument, not five per outcome: the client encodes and the server
+#       parses one).
 # Increments of the same statistics field are added up first: one HINCRBYFLOAT per field.
+# A counted response adds the send's stated value ("w"), a counted purchase its margin
+# ("m") and squared margin ("q"), for sends whose value is learned (value > 0).
 _ATTRIBUTE = """
 local window = tonumber(ARGV[1])
 local half = tonumber(ARGV[2])
@@ -486,14 +646,34 @@ local stats = {}
 for i = 1, n_stats do stats[KEYS[i]] = true end
 local sums, order = {}, {}
 local all_sends = {}
+local function add(key, name, amount)
+  local per_key = sums[key]
+  if per_key == nil then
+    per_key = {}
+    sums[key] = per_key
+    order[#order + 1] = key
+  end
+  if per_key[name] == nil then
+    per_key[name] = amount
+    per_key[#per_key + 1] = name
+  else
+    per_key[name] = per_key[name] + amount
+  end
+end
 for e = 1, #outcomes do
   local outcome = outcomes[e]
   local kinds, at, did = outcome[1], outcome[2], outcome[3]
   local sends_key = KEYS[outcome[4]]
-  local record = nil
+  local record, marks = nil, nil
   if did ~= '' then
     -- an id with a '|' would name a counted-kind mark, never a send
-    if not string.find(did, '|', 1, true) then record = redis.call('HGET', sends_key, did) end
+    if not string.find(did, '|', 1, true) then
+      -- one call reads the send and the marks of this outcome's kinds
+      local fields = {did}
+      for kind in string.gmatch(kinds, '.') do fields[#fields + 1] = did .. '|' .. kind end
+      marks = redis.call('HMGET', sends_key, unpack(fields))
+      record = marks[1]
+    end
   else
     local sends = all_sends[sends_key]
     if sends == nil then
@@ -511,9 +691,13 @@ for e = 1, #outcomes do
       end
     end
   end
-  local sent, action, channel, segment = nil, nil, nil, nil
+  local sent, action, channel, segment, value = nil, nil, nil, nil, nil
   if record then
-    sent, action, channel, segment = string.match(record, '^([^|]+)|(.*)|([^|]*)|([^|]*)|[^|]*$')
+    sent, action, channel, segment, value =
+      string.match(record, '^([^|]+)|(.*)|([^|]*)|([^|]*)|[^|]*|([^|]*)$')
+    if not sent then
+      sent, action, channel, segment = string.match(record, '^([^|]+)|(.*)|([^|]*)|([^|]*)|[^|]*$')
+    end
   end
   if not sent then
     unattributed = unattributed + 1
@@ -523,24 +707,37 @@ for e = 1, #outcomes do
     local weight = 2 ^ ((sent - era * era_len) / half)
     local key = ARGV[4] .. ':rs:' .. string.format('%d', era)
     local counted = 0
+    local suffix = '|' .. segment .. '|' .. channel .. '|' .. action
+    value = tonumber(value) or 0
+    if marks == nil then  -- found in the window: its marks are read now
+      local fields = {}
+      for kind in string.gmatch(kinds, '.') do fields[#fields + 1] = did .. '|' .. kind end
+      marks = {false, unpack(redis.call('HMGET', sends_key, unpack(fields)))}
+    end
+    local new_marks = {}
+    local position = 1
     for kind in string.gmatch(kinds, '.') do
-      if redis.call('HSETNX', sends_key, did .. '|' .. kind, '1') == 1 then
+      position = position + 1
+      local mark = did .. '|' .. kind
+      -- the same kind twice in one outcome, or in one batch, counts once
+      if not marks[position] and new_marks[mark] == nil then
+        new_marks[mark] = true
+        new_marks[#new_marks + 1] = mark
+        new_marks[#new_marks + 1] = '1'
         counted = counted + 1
-        local name = kind .. '|' .. segment .. '|' .. channel .. '|' .. action
-        local per_key = sums[key]
-        if per_key == nil then
-          per_key = {}
-          sums[key] = per_key
-          order[#order + 1] = key
-        end
-        if per_key[name] == nil then
-          per_key[name] = weight
-          per_key[#per_key + 1] = name
-        else
-          per_key[name] = per_key[name] + weight
+        add(key, kind .. suffix, weight)
+        if value > 0 then
+          local margin = tonumber(outcome[5]) or 0
+          if kind == 'r' then
+            add(key, 'w' .. suffix, weight * value)
+          elseif kind == 'p' and margin > 0 then
+            add(key, 'm' .. suffix, weight * margin)
+            add(key, 'q' .. suffix, weight * margin * margin)
+          end
         end
       end
     end
+    if #new_marks > 0 then redis.call('HSET', sends_key, unpack(new_marks)) end
     if counted > 0 then attributed = attributed + 1 else dup = dup + 1 end
   end
 end
@@ -579,15 +776,9 @@ class RedisResponseStats(ResponseStats):
     """
 
     def __init__(
-        self,
-        client: Any,
-        prefix: str = "nba",
-        *,
-        half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-        window_hours: float = DEFAULT_WINDOW_HOURS,
-        cluster: bool | None = None,
+        self, client: Any, prefix: str = "nba", *, cluster: bool | None = None, **options: Any
     ) -> None:
-        super().__init__(half_life_days=half_life_days, window_hours=window_hours)
+        super().__init__(**options)
         self.client = client
         self.prefix = prefix
         self.cluster = cluster if cluster is not None else type(client).__name__ == "RedisCluster"
@@ -618,7 +809,7 @@ class RedisResponseStats(ResponseStats):
         for e, raw in zip((era - 1, era), replies, strict=True):
             discount = self.discount(e, at)
             sums += [(k.decode(), float(v) * discount) for k, v in (raw or {}).items()]
-        return _table_of(sums, now)
+        return _table_of(sums, now, self.model)
 
     def table(self, now: dt.datetime) -> ResponseTable:
         pipe = self.client.pipeline(transaction=False)
@@ -634,6 +825,8 @@ class RedisResponseStats(ResponseStats):
         pipe.hincrbyfloat(stats, _field("e", key), weight)
         if exposure.expected > 0:
             pipe.hincrbyfloat(stats, _field("x", key), weight * exposure.expected)
+        if exposure.value > 0:
+            pipe.hincrbyfloat(stats, _field("v", key), weight)
         pipe.expire(stats, int(3 * self.era_seconds))
         sends = self.sends_key(exposure.customer_id)
         sent = int(exposure.sent_at.timestamp())
@@ -641,7 +834,7 @@ class RedisResponseStats(ResponseStats):
             sends,
             exposure.decision_id,
             f"{sent}|{exposure.action_id}|{exposure.channel}|{exposure.segment}|"
-            f"{exposure.expected!r}",
+            f"{exposure.expected!r}|{exposure.value!r}",
         )
         pipe.expire(sends, SENDS_SECONDS)
 
@@ -662,28 +855,29 @@ class RedisResponseStats(ResponseStats):
         """The script calls of :meth:`attribute` (Lua text, keys, arguments), for a caller
         that runs them in its own pipeline (the API's ingest, beside the events') and hands
         their replies to :meth:`count_attributed`."""
-        by_customer: dict[str, list[Outcome]] = {}
-        for outcome in outcomes:
-            by_customer.setdefault(outcome.customer_id, []).append(outcome)
-        if not by_customer:
+        if not outcomes:
             return []
         head: list[str | float | int] = [self.window, self.half_life, self.era_seconds, self.prefix]
-        calls: list[ScriptCall] = []
         if self.cluster:  # one call per customer: their sends live in their slot
-            for customer_id, mine in by_customer.items():
-                packed = [[o.kinds, o.at.timestamp(), o.decision_id or "", 1] for o in mine]
-                args = [*head, 0, msgpack.packb(packed)]
-                calls.append((_ATTRIBUTE, [self.sends_key(customer_id)], args))
-        else:  # one call for the whole batch, counting into the statistics directly
-            latest = self.era(max(o.at.timestamp() for o in outcomes))
-            keys = [self.stats_key(latest), self.stats_key(latest - 1)]
-            packed = []
-            for customer_id, mine in by_customer.items():
-                keys.append(self.sends_key(customer_id))
-                index = len(keys)
-                packed += [[o.kinds, o.at.timestamp(), o.decision_id or "", index] for o in mine]
-            calls.append((_ATTRIBUTE, keys, [*head, 2, msgpack.packb(packed)]))
-        return calls
+            by_customer: dict[str, list[Outcome]] = {}
+            for outcome in outcomes:
+                by_customer.setdefault(outcome.customer_id, []).append(outcome)
+            return [
+                (_ATTRIBUTE, [self.sends_key(cid)], [*head, 0, msgpack.packb(_packed(mine, 1))])
+                for cid, mine in by_customer.items()
+            ]
+        # one call for the whole batch, counting into the statistics directly; the outcomes
+        # in their order, each with the index of its customer's sends key
+        keys: list[str] = []
+        index: dict[str, int] = {}
+        for outcome in outcomes:
+            if outcome.customer_id not in index:
+                keys.append(self.sends_key(outcome.customer_id))
+                index[outcome.customer_id] = len(keys) + 2
+        packed = _packed(outcomes, index)
+        latest = self.era(max(row[1] for row in packed))
+        keys = [self.stats_key(latest), self.stats_key(latest - 1), *keys]
+        return [(_ATTRIBUTE, keys, [*head, 2, msgpack.packb(packed)])]
 
     def count_attributed(self, replies: Sequence[Any]) -> AttributionResult:
         """The result of the calls of :meth:`attribution_calls` from their replies, with the
@@ -705,6 +899,23 @@ class RedisResponseStats(ResponseStats):
         return result
 
 
+def _packed(
+    outcomes: Sequence[Outcome], sends: Mapping[str, int] | int
+) -> list[tuple[str, float, str, int, float]]:
+    """The outcomes as the attribution script reads them: kinds, time, decision id, the
+    index in KEYS of the customer's sends (one for all, or per customer), margin."""
+    return [
+        (
+            o.kinds,
+            o.at.timestamp(),
+            o.decision_id or "",
+            sends if isinstance(sends, int) else sends[o.customer_id],
+            o.margin or 0,
+        )
+        for o in outcomes
+    ]
+
+
 #: How long a customer's sends are kept for attribution after their last send.
 SENDS_SECONDS = 30 * 86_400
 
@@ -720,5 +931,7 @@ __all__ = [
     "ResponseTable",
     "SegmentPosteriors",
     "StatsKey",
+    "combined",
+    "margin_rates",
     "response_segment",
 ]

@@ -52,8 +52,10 @@ from features.contract import EVENTS
 from features.online.contact_state import ContactState, MemoryContactState
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import (
+    DEFAULT_HALF_LIFE_DAYS,
     MemoryResponseStats,
     Outcome,
+    margin_rates,
     response_segment,
 )
 from features.online.store import MemoryOnlineStore
@@ -131,7 +133,8 @@ class _State:
 
     def learn(self, released: list[dict[str, Any]]) -> None:
         """Join the released outcome events to their decisions in the statistics."""
-        if self.contacts.stats is None:
+        stats = self.contacts.stats
+        if stats is None:
             return
         outcomes = []
         for event in released:
@@ -141,9 +144,10 @@ class _State:
                 event["timestamp"],
                 EventType(event["event_type"]),
                 event["decision_id"],
+                stats.margin(event.get("product_id"), event.get("revenue")),
             )
         if outcomes:
-            self.contacts.stats.attribute(outcomes)
+            stats.attribute(outcomes)
 
     def recent_contacts(self, customer_id: str, at: dt.datetime) -> int:
         sends = self.recent.get(customer_id, [])
@@ -244,10 +248,9 @@ def run_policy(
     picker = _ProductPicker(world)
     stats = learn if isinstance(learn, MemoryResponseStats) else None
     if learn is True:
-        stats = (
-            MemoryResponseStats()
-            if half_life_days is None
-            else MemoryResponseStats(half_life_days=half_life_days)
+        stats = MemoryResponseStats(
+            half_life_days=half_life_days or DEFAULT_HALF_LIFE_DAYS,
+            margin_rates=margin_rates(world.sim.products),
         )
     state = _State(MemoryContactState(store, stats=stats))
     for cid, sent_at in zip(
