@@ -22,7 +22,12 @@ from simulator.closed_loop.metrics import (
     markdown_table,
     policy_metrics,
 )
-from simulator.closed_loop.playbook import action_table, exploration_lines, scenario_table
+from simulator.closed_loop.playbook import (
+    action_table,
+    exploration_lines,
+    scenario_names,
+    scenario_table,
+)
 from simulator.closed_loop.policies import (
     DEFAULT_POLICIES,
     RANDOM_POLICIES,
@@ -68,9 +73,8 @@ class ClosedLoopResult:
     def actions(self, policies: Sequence[str] = ("rules", "nba", "oracle~nba")) -> str:
         """True incremental margin per scenario, action and channel (:mod:`.playbook`)."""
         world = self.world
-        return action_table(
-            self.runs, world.customer_ids, world.catalog, world.mapping, policies=policies
-        )
+        names = scenario_names(world.catalog, world.mapping)
+        return action_table(self.runs, len(world.customer_ids), names, policies)
 
     def exploration(self) -> list[str]:
         """What exploratory picks earned, per exploring policy (:mod:`.playbook`)."""

@@ -83,8 +83,12 @@ def contact_scenarios(
     contacts: pd.DataFrame, catalog: Catalog, mapping: MessageMapping
 ) -> pd.Series:
     """The scenario of each contact (a row of a run's ``contacts``)."""
-    names = {a.id: scenario_of(a, mapping) for a in catalog if not a.is_do_nothing}
-    return contacts["action_id"].map(names)
+    return contacts["action_id"].map(scenario_names(catalog, mapping))
+
+
+def scenario_names(catalog: Catalog, mapping: MessageMapping) -> dict[str, str]:
+    """The scenario of every action of ``catalog`` that sends something, by action id."""
+    return {a.id: scenario_of(a, mapping) for a in catalog if not a.is_do_nothing}
 
 
 def scenario_table(
@@ -138,21 +142,20 @@ def scenario_table(
 
 def action_table(
     runs: Mapping[str, PolicyRun],
-    customers: Sequence[str],
-    catalog: Catalog,
-    mapping: MessageMapping,
-    *,
+    audience: int,
+    scenarios: Mapping[str, str],
     policies: Sequence[str] = ("rules", "nba", "oracle~nba"),
 ) -> str:
     """Per scenario, action and channel: contacts and true incremental margin per 1,000
-    customers of each policy (rows any of them sent), so a gap between two policies can
-    be traced to the actions and channels it comes from."""
+    of the ``audience`` of each policy (rows any of them sent), so a gap between two
+    policies can be traced to the actions and channels it comes from. ``scenarios``:
+    each action's scenario (:func:`scenario_names`)."""
     shown = [p for p in policies if p in runs]
-    per = 1000.0 / max(1, len(customers))
+    per = 1000.0 / max(1, audience)
     sums: dict[str, pd.DataFrame] = {}
     for name in shown:
         contacts = runs[name].contacts
-        frame = contacts.assign(scenario=contact_scenarios(contacts, catalog, mapping))
+        frame = contacts.assign(scenario=contacts["action_id"].map(scenarios))
         sums[name] = frame.groupby(["scenario", "action_id", "channel"])["margin"].agg(
             ["size", "sum"]
         )
