@@ -128,14 +128,6 @@ DEFAULT_BASE_RATES: Mapping[ActionType, float] = {
     ActionType.DO_NOTHING: 0.0,
 }
 
-#: How a cart reminder's response falls with the cart's age: x (age / reference)^-k.
-#: SaleCycle's study of 500 retailers: cart e-mails sent about 1 h after abandonment
-#: convert 6.33 %, after 24 h 1.74 %, so k = ln(6.33 / 1.74) / ln(24) = 0.41.
-CART_AGE_DECAY = 0.41
-#: The cart age the cart reminder's base rate stands for: the middle of the 1-12 h in
-#: which a first reminder goes out (the playbook's "within 12 h").
-CART_REFERENCE_HOURS = 6.0
-
 #: Offers that buy a response (a customer may buy anyway, so only their uplift is worth
 #: paying for); the others (loyalty points, content) are a gift the message carries.
 INCENTIVE_KINDS: frozenset[OfferKind] = frozenset(
@@ -185,12 +177,7 @@ class RuleBasedScorer(Scorer):
     * declared preference: ``x declared_channel_boost`` on the channel the customer
       declared as preferred (``preferred_channel``);
     * recency: ``0.4 + 0.6 exp(-days_since_last_visit / recency_days)`` (0.6 when unknown);
-    * affinity: ``0.5 + 1.5 x`` the customer's affinity to the action's category;
-    * cart age (cart reminders): ``(cart_age_hours / cart_reference_hours) **
-      -cart_age_decay`` (:data:`CART_AGE_DECAY`), ages under an hour counted as one:
-      a reminder an hour after the abandonment is answered about twice as often as one
-      at six hours, one a day later half as often, so a later reminder yields its slot
-      to what the customer is more likely to answer now.
+    * affinity: ``0.5 + 1.5 x`` the customer's affinity to the action's category.
 
     For an action with an incentive offer (a discount, free shipping:
     :data:`INCENTIVE_KINDS`) the propensity is raised by the customer's
@@ -212,8 +199,6 @@ class RuleBasedScorer(Scorer):
         default_factory=lambda: dict(REFERENCE_OPEN_RATES)
     )
     recency_days: float = 30.0
-    cart_age_decay: float = CART_AGE_DECAY
-    cart_reference_hours: float = CART_REFERENCE_HOURS
     offer_boost: float = 1.0
     declared_channel_boost: float = 1.5
 
@@ -235,9 +220,6 @@ class RuleBasedScorer(Scorer):
             if action.category is not None:
                 affinity = profile.category_affinity.get(action.category, 0.0)
                 base *= 0.5 + 1.5 * min(1.0, max(0.0, affinity))
-            if action.type == ActionType.CART_REMINDER and profile.cart_age_hours is not None:
-                age = max(1.0, profile.cart_age_hours)
-                base *= (age / self.cart_reference_hours) ** -self.cart_age_decay
             incentive = action.offer is not None and action.offer.kind in INCENTIVE_KINDS
             if incentive:
                 base *= 1.0 + self.offer_boost * promo
