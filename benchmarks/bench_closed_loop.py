@@ -9,7 +9,8 @@ every delivered contact with the independent checker and prints
   95 % intervals, and the engine's ratios to random at its contact volume
   (``random~nba``), to the lookahead oracle at its volume (``oracle~nba``) and
   unmatched, with paired bootstrap intervals;
-* the per-scenario table (cart, browse, birthday, ...) of rules, engine and oracle;
+* the per-scenario table (cart, browse, birthday, ...) of rules, engine and oracle,
+  the same by action and channel, and what the engine's exploratory picks earned;
 * the detailed table (conversions, revenue per contact...) and the contact mix;
 * the scale: customer-days per minute of each policy, and the sum over policies.
 
@@ -46,6 +47,8 @@ from simulator.closed_loop.truth import as_ns
 from simulator.closed_loop.world import ClosedLoopWorld
 
 DEFAULT_POLICIES = "nothing,random~nba,rules,nba,oracle,oracle~nba"
+#: Policies of the by-action table, when they ran.
+ACTION_POLICIES = ("rules", "nba", "nba-greedy", "oracle~nba")
 #: (policy, baseline, goal): the issue's goals on true incremental margin.
 GOALS: tuple[tuple[str, str, float], ...] = (
     ("nba", "random~nba", 2.0),
@@ -166,6 +169,14 @@ def seed_report(
         "True incremental margin per 1,000 customers, by scenario (the action's trigger):",
         "",
         result.scenarios(),
+        "",
+        "By action and channel, per 1,000 customers (where a gap comes from):",
+        "",
+        result.actions(ACTION_POLICIES),
+        "",
+        "Exploration (Thompson sampling's picks other than the highest expected priority):",
+        "",
+        *(result.exploration() or ["- no policy explored"]),
         "",
         "Details:",
         "",

@@ -541,3 +541,48 @@ def test_the_horizon_opens_on_the_cut_with_a_launch_whatever_the_history(
     )
     with pytest.raises(ValueError, match="launch_after_days"):
         ClosedLoopConfig(launch_after_days=-1)
+
+
+def test_action_table_traces_each_scenario_to_its_actions_and_channels(
+    result: ClosedLoopResult,
+) -> None:
+    world = result.world
+    table = result.actions(("rules", "nba", "oracle~nba"))
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    per = 1000.0 / len(world.customer_ids)
+    for column, name in ((4, "rules"), (6, "nba"), (8, "oracle~nba")):
+        contacts = result.runs[name].contacts
+        assert sum(int(r[column - 1].replace(",", "")) for r in rows) == len(contacts)
+        shown = sum(float(r[column].rstrip(" |")) for r in rows)
+        # each cell is rounded to 0.1
+        assert shown == pytest.approx(contacts["margin"].sum() * per, abs=0.05 * len(rows))
+    sent = {
+        (a, c)
+        for a, c in zip(
+            result.runs["nba"].contacts["action_id"],
+            result.runs["nba"].contacts["channel"],
+            strict=True,
+        )
+    }
+    listed = {(r[1], r[2]) for r in rows}
+    assert sent <= listed
+
+
+def test_exploration_lines_split_the_engine_contacts(result: ClosedLoopResult) -> None:
+    lines = result.exploration()
+    [engine] = [line for line in lines if line.startswith("- nba:")]
+    assert not any(line.startswith("- rules:") for line in lines)  # rules never explore
+    decisions = result.runs["nba"].decisions
+    explored = decisions.set_index("decision_id")["explored"]
+    contacts = result.runs["nba"].contacts
+    n_explored = int(contacts["decision_id"].map(explored).sum())
+    assert f"explored {n_explored:,} contacts" in engine
+    assert f"greedy {len(contacts) - n_explored:,} contacts" in engine
+
+
+def test_the_greedy_engine_never_explores(world: ClosedLoopWorld) -> None:
+    run = run_policy(world, make_policy("nba-greedy", world), name="nba-greedy")
+    contacting = run.decisions[run.decisions["action_id"].notna()]
+    assert len(contacting) > 0
+    assert not contacting["explored"].any()
+    assert (contacting["propensity"] == 1.0).all()

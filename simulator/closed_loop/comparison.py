@@ -22,7 +22,12 @@ from simulator.closed_loop.metrics import (
     markdown_table,
     policy_metrics,
 )
-from simulator.closed_loop.playbook import scenario_table
+from simulator.closed_loop.playbook import (
+    action_table,
+    exploration_lines,
+    scenario_names,
+    scenario_table,
+)
 from simulator.closed_loop.policies import (
     DEFAULT_POLICIES,
     RANDOM_POLICIES,
@@ -64,6 +69,16 @@ class ClosedLoopResult:
             policies=policies,
             seed=world.config.seed,
         )
+
+    def actions(self, policies: Sequence[str] = ("rules", "nba", "oracle~nba")) -> str:
+        """True incremental margin per scenario, action and channel (:mod:`.playbook`)."""
+        world = self.world
+        names = scenario_names(world.catalog, world.mapping)
+        return action_table(self.runs, len(world.customer_ids), names, policies)
+
+    def exploration(self) -> list[str]:
+        """What exploratory picks earned, per exploring policy (:mod:`.playbook`)."""
+        return exploration_lines(self.runs, self.world.customer_ids)
 
     def metric(self, policy: str) -> PolicyMetrics:
         return next(m for m in self.metrics if m.policy == policy)

@@ -202,6 +202,8 @@ HEADLINE_RATIOS: tuple[tuple[str, str], ...] = (
     ("nba", "oracle~nba"),
     ("nba", "oracle"),
     ("nba", "rules"),
+    ("nba-greedy", "nba"),
+    ("nba-greedy", "oracle~nba-greedy"),
 )
 
 

@@ -21,7 +21,10 @@ is a ``birthday`` message, the collection launch a ``new_collection`` one).
 
 :func:`scenario_table` adds up the true incremental margin of each policy's
 contacts per scenario (the headline's yardstick, :mod:`.metrics`) and compares
-the engine with the rule-based journeys with a paired bootstrap interval.
+the engine with the rule-based journeys with a paired bootstrap interval;
+:func:`action_table` breaks it down by action and channel, to show where one
+policy earns what another does not; :func:`exploration_lines` what each policy's
+exploratory picks (Thompson sampling's, not its highest expected priority) earned.
 """
 
 from __future__ import annotations
@@ -80,8 +83,12 @@ def contact_scenarios(
     contacts: pd.DataFrame, catalog: Catalog, mapping: MessageMapping
 ) -> pd.Series:
     """The scenario of each contact (a row of a run's ``contacts``)."""
-    names = {a.id: scenario_of(a, mapping) for a in catalog if not a.is_do_nothing}
-    return contacts["action_id"].map(names)
+    return contacts["action_id"].map(scenario_names(catalog, mapping))
+
+
+def scenario_names(catalog: Catalog, mapping: MessageMapping) -> dict[str, str]:
+    """The scenario of every action of ``catalog`` that sends something, by action id."""
+    return {a.id: scenario_of(a, mapping) for a in catalog if not a.is_do_nothing}
 
 
 def scenario_table(
@@ -131,3 +138,66 @@ def scenario_table(
             compare = f"{diff.sum() * per:+.1f} ({low:+.1f} to {high:+.1f}) | {verdict}"
         lines.append(f"| {s} | {cells} | {compare} |")
     return "\n".join(lines)
+
+
+def action_table(
+    runs: Mapping[str, PolicyRun],
+    audience: int,
+    scenarios: Mapping[str, str],
+    policies: Sequence[str] = ("rules", "nba", "oracle~nba"),
+) -> str:
+    """Per scenario, action and channel: contacts and true incremental margin per 1,000
+    of the ``audience`` of each policy (rows any of them sent), so a gap between two
+    policies can be traced to the actions and channels it comes from. ``scenarios``:
+    each action's scenario (:func:`scenario_names`)."""
+    shown = [p for p in policies if p in runs]
+    per = 1000.0 / max(1, audience)
+    sums: dict[str, pd.DataFrame] = {}
+    for name in shown:
+        contacts = runs[name].contacts
+        frame = contacts.assign(scenario=contacts["action_id"].map(scenarios))
+        sums[name] = frame.groupby(["scenario", "action_id", "channel"])["margin"].agg(
+            ["size", "sum"]
+        )
+    keys = sorted(set().union(*(frame.index for frame in sums.values())), key=_action_order)
+    header = " | ".join(f"{p} contacts | {p} margin" for p in shown)
+    lines = [
+        f"| scenario | action | channel | {header} |",
+        "|---|---|---|" + "---:|---:|" * len(shown),
+    ]
+    for key in keys:
+        cells = []
+        for name in shown:
+            count, total = sums[name].loc[key] if key in sums[name].index else (0, 0.0)
+            cells.append(f"{int(count):,} | {total * per:.1f}")
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _action_order(key: tuple[str, str, str]) -> tuple[int, str, str]:
+    return (SCENARIOS.index(key[0]), key[1], key[2])
+
+
+def exploration_lines(runs: Mapping[str, PolicyRun], customers: Sequence[str]) -> list[str]:
+    """For each policy whose decisions explored: its contacts from exploratory picks
+    and from its highest expected priority, and the true incremental margin of each
+    per 1,000 customers and per contact."""
+    per = 1000.0 / max(1, len(customers))
+    lines = []
+    for name, run in runs.items():
+        if run.decisions.empty or not run.decisions["explored"].any():
+            continue
+        explored = run.decisions.set_index("decision_id")["explored"]
+        picked = run.contacts.join(explored, on="decision_id")["explored"]
+        was_explored = picked.fillna(False).astype(bool)
+        contacts = run.contacts
+        parts = []
+        for label, mask in (("explored", was_explored), ("greedy", ~was_explored)):
+            margin = contacts.loc[mask, "margin"]
+            mean = margin.mean() if len(margin) else 0.0
+            parts.append(
+                f"{label} {len(margin):,} contacts, {margin.sum() * per:.1f} per 1,000 "
+                f"customers ({mean:.3f} per contact)"
+            )
+        lines.append(f"- {name}: " + "; ".join(parts))
+    return lines

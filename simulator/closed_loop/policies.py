@@ -15,6 +15,9 @@ are built as every decider is (:func:`nba.pipeline.build_pipeline`).
 ``rules``          :class:`~nba.baselines.RuleBasedPolicy`: fixed journey priorities
 ``nba``            :class:`~nba.engine.NextBestActionPolicy` with exploration and
                    the default rule-based scorer (profile fields only)
+``nba-greedy``     the same engine without exploration: always its highest
+                   expected priority (a diagnostic: what exploration costs or
+                   earns within the horizon)
 ``nba+truth``      the same engine fed true scores
                    (:class:`~simulator.closed_loop.oracle.TruthScorer`)
 ``oracle``         :class:`~simulator.closed_loop.oracle.LookaheadOraclePolicy`:
@@ -36,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nba.catalog import Catalog
+from nba.engine import NextBestActionPolicy
 from nba.experiment import ArmKind
 from nba.pipeline import DecisionPipeline, build_pipeline, policy_of_kind
 from nba.scoring import Scorer
@@ -89,6 +93,11 @@ POLICY_FACTORIES: dict[str, PolicyFactory] = {
     "random-action": lambda w: build_pipeline(w.catalog, w.contact_policy, policy=ArmKind.RANDOM),
     "rules": lambda w: build_pipeline(w.catalog, w.contact_policy, policy=ArmKind.RULE_BASED),
     "nba": lambda w: build_pipeline(w.catalog, w.contact_policy),
+    "nba-greedy": lambda w: build_pipeline(
+        w.catalog,
+        w.contact_policy,
+        policy=NextBestActionPolicy(w.catalog, w.contact_policy, exploration=False),
+    ),
     "nba+truth": lambda w: build_pipeline(
         w.catalog, w.contact_policy, scorer=_TruthScorer(w.truth, w.mapping)
     ),
