@@ -11,12 +11,9 @@ online ones for the same events (property tests, tests/test_online_store.py).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import gc
-import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.columnar import ColumnarOps, reduce_ops, states_as_of
+from features.columnar import ColumnarOps, cut_fields, reduce_ops
 from features.dataset import RetailDataset
 from features.definitions import (
     FamilyOps,
@@ -33,7 +30,8 @@ from features.definitions import (
     epoch_seconds,
     event_ops,
 )
-from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, build_profile
+from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors
+from features.profile_columns import read_profiles
 from features.seasonality import (
     exposure_of_spans,
     month_of_day,
@@ -228,12 +226,28 @@ def _build_profiles(
     ops, owners = columnar_ops(customers.reset_index(drop=True), events, data.products, stamp)
     if progress:
         progress(0.5, 1.0)
-    states = reduce_ops(ops).unexpired(stamp.timestamp()).states(owners)
+    combined = reduce_ops(ops).unexpired(stamp.timestamp())
+    states = combined.states(owners)
     statics = statics_of(customers)
     priors = priors or estimate_priors(states)
     ids = customers["customer_id"].tolist()
-    jobs = [(cid, states.get(cid, {}), statics[cid], as_of) for cid in ids]
-    profiles = finalise_all(jobs, priors, workers=workers, progress=progress)
+    # each customer's entries, in the order of the customers (and of its state within)
+    position = pd.Index(ids).get_indexer(owners)[combined.owner]
+    known = position >= 0
+    order = np.argsort(position[known], kind="stable")
+    profiles = read_profiles(
+        position[known][order],
+        combined.field[known][order],
+        combined.value[known][order],
+        combined.families,
+        combined.keys,
+        ids,
+        [statics[cid] for cid in ids],
+        [as_of] * len(ids),
+        priors,
+    )
+    if progress:
+        progress(1.0, 1.0)
     return ProfileBuild(
         as_of=as_of, states=states, statics=statics, priors=priors, profiles=profiles
     )
@@ -252,45 +266,6 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-#: Below this many profiles, finalising in other processes costs more than it saves.
-PARALLEL_MIN_PROFILES = 20_000
-_CHUNK = 5_000
-
-#: What :func:`finalise_all` finalises: customer id, state, static attributes, as of.
-ProfileJob = tuple[str, State, CustomerStatic, dt.datetime]
-
-
-def _finalise_chunk(args: tuple[list[ProfileJob], FeaturePriors]) -> list[CustomerProfile]:
-    jobs, priors = args
-    return [build_profile(cid, state, at, static, priors) for cid, state, static, at in jobs]
-
-
-def finalise_all(
-    jobs: list[ProfileJob],
-    priors: FeaturePriors,
-    workers: int | None = None,
-    progress: Progress | None = None,
-) -> list[CustomerProfile]:
-    """``build_profile`` for each ``(customer_id, state, static, as_of)``, in order, on
-    ``workers`` processes for large jobs."""
-    workers = workers or os.cpu_count() or 1
-    chunks = [(jobs[i : i + _CHUNK], priors) for i in range(0, len(jobs), _CHUNK)]
-    out: list[CustomerProfile] = []
-    if workers > 1 and len(jobs) >= PARALLEL_MIN_PROFILES:
-        context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for i, part in enumerate(pool.map(_finalise_chunk, chunks)):
-                out.extend(part)
-                if progress:
-                    progress(0.5 + 0.5 * (i + 1) / len(chunks), 1.0)
-        return out
-    for i, chunk in enumerate(chunks):
-        out.extend(_finalise_chunk(chunk))
-        if progress:
-            progress(0.5 + 0.5 * (i + 1) / len(chunks), 1.0)
-    return out
 
 
 def rows_ops(
@@ -339,12 +314,17 @@ def _point_in_time(
     rows = rows.reset_index(drop=True)
     cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
     customers, ops, row_owner = rows_ops(data, rows)
-    states = dict(states_as_of(ops, row_owner, epoch_seconds(cutoffs)))
+    cut = cut_fields(ops, row_owner, epoch_seconds(cutoffs))
     statics = statics_of(customers)
-    jobs = [
-        (cid, states.get(i, {}), statics.get(cid, CustomerStatic()), at)
-        for i, (cid, at) in enumerate(
-            zip(rows["customer_id"], cutoffs.dt.to_pydatetime(), strict=True)
-        )
-    ]
-    return finalise_all(jobs, priors or FeaturePriors(), workers=workers)
+    ids = rows["customer_id"].tolist()
+    return read_profiles(
+        cut.row,
+        cut.field,
+        cut.value,
+        cut.families,
+        cut.keys,
+        ids,
+        [statics.get(cid, CustomerStatic()) for cid in ids],
+        cutoffs.dt.to_pydatetime().tolist(),
+        priors or FeaturePriors(),
+    )
