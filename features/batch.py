@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.columnar import ColumnarOps, cut_fields, reduce_ops
+from features.columnar import ColumnarOps, ColumnarState, cut_fields, reduce_ops
 from features.dataset import RetailDataset
 from features.definitions import (
     FamilyOps,
@@ -154,7 +154,67 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
-    shopped, starts, ends, until = shopping_days(states)
+    return _priors(totals, promo, shopping_days(states))
+
+
+def estimate_priors_columns(combined: ColumnarState) -> FeaturePriors:
+    """:func:`estimate_priors` of a combined state (every owner's fields), with numpy
+    sums over all owners instead of a loop over their flat states (the counts are
+    whole numbers: any order of addition gives the same totals)."""
+    from features.definitions import TIERS
+
+    n = int(combined.owner.max()) + 1 if len(combined.owner) else 0
+    name_code = {name: i for i, name in enumerate(combined.names.tolist())}
+    wanted = ["lt", "t0", "pp", "pn", "np"] + [
+        f"{f}:{ch.value}" for ch in CONSENT_CHANNELS for f in ("es", "ed", "eo", "ek")
+    ]
+    slot = np.full(len(name_code), -1, dtype=np.int64)
+    for j, name in enumerate(wanted):
+        if name in name_code:
+            slot[name_code[name]] = j
+    picked = slot[combined.field]
+    read = picked >= 0
+    table = np.zeros((n, len(wanted)))
+    present = np.zeros((n, len(wanted)), dtype=bool)
+    table[combined.owner[read], picked[read]] = combined.value[read]
+    present[combined.owner[read], picked[read]] = True
+
+    def column(name: str) -> np.ndarray:
+        return table[:, wanted.index(name)]
+
+    register = column("lt")
+    has = present[:, 0]
+    rank = np.where(has, np.rint(register - np.floor(register / 8) * 8), 0).astype(np.int64)
+    tier = np.clip(rank, 0, len(TIERS) - 1)
+    alive = np.zeros(n, dtype=bool)
+    alive[combined.owner] = True  # owners with a state: those the flat states hold
+    totals: dict[tuple[str, str], list[float]] = {}
+    for ch in CONSENT_CHANNELS:
+        c = ch.value
+        base = np.maximum(column(f"ed:{c}"), column(f"es:{c}"))
+        opened, clicked = column(f"eo:{c}"), column(f"ek:{c}")
+        for t, seg in enumerate(TIERS):
+            mine = alive & (tier == t)
+            if mine.any():
+                totals[(seg, c)] = [
+                    float(base[mine].sum()),
+                    float(opened[mine].sum()),
+                    float(clicked[mine].sum()),
+                ]
+        totals[("*", c)] = [float(base.sum()), float(opened.sum()), float(clicked.sum())]
+    promo = [float(column(name).sum()) for name in ("pp", "pn", "np")]
+    first_seen = np.where(present[:, 1], column("t0"), np.nan)
+    return _priors(totals, promo, shopping_days_columns(combined, first_seen, name_code))
+
+
+def _priors(
+    totals: dict[tuple[str, str], list[float]],
+    promo: list[float],
+    shopping: tuple[Counter[int], Counter[int], Counter[int], int],
+) -> FeaturePriors:
+    """Priors from the sums: messages, opens and clicks per (segment, channel); promo,
+    new-product and all purchases; :func:`shopping_days`."""
+    shopped, starts, ends, until = shopping
     default = ChannelPrior()
     channels: dict[str, dict[str, ChannelPrior]] = {}
     for (seg, c), (base, opens, clicks) in totals.items():
@@ -171,6 +231,37 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         new_product_share=promo[1] / promo[2] if promo[2] else FeaturePriors().new_product_share,
         month_activity=store_month_factors(shopped, exposure_of_spans(starts, ends, until)),
     )
+
+
+def shopping_days_columns(
+    combined: ColumnarState, first_seen: np.ndarray, name_code: dict[str, int]
+) -> tuple[Counter[int], Counter[int], Counter[int], int]:
+    """:func:`shopping_days` of a combined state (``first_seen``: ``t0`` per owner, NaN
+    where absent)."""
+    shopped: Counter[int] = Counter()
+    starts: Counter[int] = Counter()
+    ends: Counter[int] = Counter()
+    is_day = np.zeros(len(combined.names), dtype=bool)
+    day_of = np.zeros(len(combined.names), dtype=np.int64)
+    for name, code in name_code.items():
+        if name.startswith("ad:"):
+            is_day[code] = True
+            day_of[code] = int(name[3:])
+    mine = is_day[combined.field]
+    owner, day = combined.owner[mine], day_of[combined.field[mine]]
+    if not len(owner):
+        return shopped, starts, ends, 0
+    distinct, counts = np.unique(day, return_counts=True)
+    for d, k in zip(distinct.tolist(), counts.tolist(), strict=True):
+        shopped[month_of_day(d)] += k
+    bounds = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1], True])
+    days = day.tolist()
+    seen = first_seen[owner[bounds[:-1]]].tolist()
+    for lo, hi, t0 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), seen, strict=True):
+        start, end = shopping_span(days[lo:hi], None if t0 != t0 else t0)
+        starts[start] += 1
+        ends[end] += 1
+    return shopped, starts, ends, int(day.max()) + 1
 
 
 def shopping_days(
@@ -229,7 +320,7 @@ def _build_profiles(
     combined = reduce_ops(ops).unexpired(stamp.timestamp())
     states = combined.states(owners)
     statics = statics_of(customers)
-    priors = priors or estimate_priors(states)
+    priors = priors or estimate_priors_columns(combined)
     ids = customers["customer_id"].tolist()
     # each customer's entries, in the order of the customers (and of its state within)
     position = pd.Index(ids).get_indexer(owners)[combined.owner]

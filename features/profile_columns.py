@@ -174,7 +174,8 @@ class _Chunk:
         self.ids, self.statics, self.as_of, self.priors = ids, statics, as_of, priors
         self.now = np.array([a.timestamp() for a in as_of], dtype=float)
         fam = codes.family[field]
-        order = np.argsort(fam, kind="stable")  # by family, the state's order within
+        # by family, the state's order within (a stable sort of small integers is a radix sort)
+        order = np.argsort(fam.astype(np.uint8), kind="stable")
         counts = np.bincount(fam, minlength=len(FAMILIES))
         ends = np.cumsum(counts)
         self._parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -425,10 +426,11 @@ class _Chunk:
         converted = np.zeros(len(e), dtype=bool)
         for i in range(CONVERSION_DAYS + 1):
             converted |= np.isin(_day_pairs(e, day + i), purchase_days)
-        clicked_days = np.zeros((n, channels))
-        conversions = np.zeros((n, channels))
-        np.add.at(clicked_days, (e, ch), 1.0)
-        np.add.at(conversions, (e, ch), converted.astype(float))
+        cell = e * channels + ch
+        clicked_days = np.bincount(cell, minlength=n * channels).reshape(n, channels)
+        conversions = np.bincount(cell, weights=converted, minlength=n * channels).reshape(
+            n, channels
+        )
         cache: dict[tuple[Any, ...], ChannelEngagement] = {}
         made = []
         for c, channel in enumerate(CONSENT_CHANNELS):
@@ -582,7 +584,9 @@ class _Chunk:
             cell = e * channels + ch
             for w, window in enumerate(windows):
                 inside = (start <= now) & (start + span > now - window)
-                np.add.at(counts[w], cell[inside], np.trunc(v[inside]))
+                counts[w] += np.bincount(
+                    cell[inside], weights=np.trunc(v[inside]), minlength=n * channels
+                )
                 present[w][cell[inside]] = True
         per_window: list[list[dict[Channel, int]]] = []
         for w in range(len(windows)):
@@ -654,12 +658,13 @@ class _Chunk:
         if not len(e):
             return out, top
         texts = self.texts(rank)
+        starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])
         # the top: the largest share, the first key in text order on a tie
-        best = np.lexsort((rank, -share, e))
-        first = best[np.r_[True, e[best][1:] != e[best][:-1]]]
+        largest = np.maximum.reduceat(share, starts)
+        at_top = np.flatnonzero(share == np.repeat(largest, np.diff(np.r_[starts, len(e)])))
+        first = at_top[np.r_[True, e[at_top][1:] != e[at_top][:-1]]]
         for i, j in zip(e[first].tolist(), first.tolist(), strict=True):
             top[i] = texts[j]
-        starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])
         ends = [*starts[1:].tolist(), len(e)]
         shares = share.tolist()
         for i, lo, hi in zip(e[starts].tolist(), starts.tolist(), ends, strict=True):

@@ -10,6 +10,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from features.batch import estimate_priors, estimate_priors_columns
+from features.columnar import ColumnarState
+from features.definitions import field_name
 from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, build_profile
 from features.profile_columns import read_profiles
 from nba.channels import Channel
@@ -177,3 +180,20 @@ def test_seasonal_buyers_are_read_as_the_definition_reads_them() -> None:
     expected = build_profile("C1", state, AS_OF, CustomerStatic(), PRIORS)
     assert expected.seasonal_months == (4,)
     assert got == [expected]
+
+
+@settings(max_examples=40, deadline=None)
+@given(flat=st.lists(states(), min_size=1, max_size=6))
+def test_priors_from_columns_equal_the_priors_of_flat_states(flat) -> None:  # type: ignore[no-untyped-def]
+    # messages by the hundred: segments reach the 200 messages a prior rests on
+    flat = [
+        {k: v * 100 if k[:3] in ("es:", "ed:", "eo:", "ek:") else v for k, v in s.items()}
+        for s in flat
+    ]
+    entity, field, value, families, keys = columns_of(flat)
+    names = np.array([field_name(f, k) for f, k in zip(families, keys, strict=True)], dtype=object)
+    order = np.lexsort((field, entity))
+    combined = ColumnarState(entity[order], field[order], value[order], names, families, keys)
+    states = {f"C{i}": state for i, state in enumerate(flat) if state}
+    expected = estimate_priors(states)
+    assert estimate_priors_columns(combined) == expected
