@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.columnar import ColumnarOps, ColumnarState, cut_fields, reduce_ops
+from features.columnar import ColumnarOps, ColumnarState, concat_states, cut_fields, reduce_ops
 from features.dataset import RetailDataset
 from features.definitions import (
     FamilyOps,
@@ -295,8 +297,9 @@ def build_profiles(
 ) -> ProfileBuild:
     """Profiles of every customer known before ``as_of`` (default: just after the last event).
 
-    ``workers`` processes finalise the profiles (default: one per core; 1 runs
-    in this process).
+    ``workers`` processes combine the events into states (default: one per core;
+    1 runs in this process; :func:`combine`); the profiles of all customers are then
+    read at once from the combined state (:func:`features.profile_columns.read_profiles`).
     """
     with paused_gc():
         return _build_profiles(data, as_of, priors, progress, workers)
@@ -314,10 +317,9 @@ def _build_profiles(
         as_of = (last.floor("s") + pd.Timedelta(seconds=1)).to_pydatetime()
     stamp = pd.Timestamp(as_of)
     customers, events = known_before(data, stamp)
-    ops, owners = columnar_ops(customers.reset_index(drop=True), events, data.products, stamp)
+    owners, combined = combine(customers, events, data.products, stamp, workers)
     if progress:
         progress(0.5, 1.0)
-    combined = reduce_ops(ops).unexpired(stamp.timestamp())
     states = combined.states(owners)
     statics = statics_of(customers)
     priors = priors or estimate_priors_columns(combined)
@@ -342,6 +344,64 @@ def _build_profiles(
     return ProfileBuild(
         as_of=as_of, states=states, statics=statics, priors=priors, profiles=profiles
     )
+
+
+#: Below this many events, combining in other processes costs more than it saves.
+PARALLEL_MIN_EVENTS = 200_000
+#: What the combining processes read, left by their parent before it forks them
+#: (inherited, not pickled: the frames can be gigabytes).
+_FORKED: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Timestamp, int] | None = None
+
+
+def combine(
+    customers: pd.DataFrame,
+    events: pd.DataFrame,
+    products: pd.DataFrame,
+    as_of: pd.Timestamp,
+    workers: int | None = None,
+) -> tuple[np.ndarray, ColumnarState]:
+    """``(owners, state)``: every customer's state at ``as_of`` without expired fields,
+    from the ops of their customers row and events before it; ``owners[code]`` is the
+    customer id of each owner code.
+
+    With ``workers`` > 1 (default: one per core) and enough events, the customers are
+    split by a hash of their id and each part is combined in its own forked process;
+    keys are coded in text order, so the parts united are the same state, field for
+    field and in the same order, as one process gives.
+    """
+    global _FORKED
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(events) < PARALLEL_MIN_EVENTS:
+        ops, owners = columnar_ops(customers, events, products, as_of)
+        return owners, reduce_ops(ops).unexpired(as_of.timestamp())
+    _FORKED = (customers, events, products, as_of, workers)
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers) as pool:
+            parts = pool.map(_combine_part, range(workers))
+    finally:
+        _FORKED = None
+    owners = np.concatenate([np.zeros(0, dtype=object), *(o for o, _ in parts)])
+    return owners, concat_states([(len(o), state) for o, state in parts])
+
+
+def _combine_part(part: int) -> tuple[np.ndarray, ColumnarState]:
+    """The combined state of the customers whose id hashes to ``part``."""
+    assert _FORKED is not None, "combine leaves its input before forking"
+    customers, events, products, as_of, parts = _FORKED
+    with paused_gc():
+
+        def mine(ids: pd.Series) -> np.ndarray:
+            hashed = pd.util.hash_array(ids.astype(object).to_numpy())
+            return np.asarray(hashed % np.uint64(parts) == part)
+
+        ops, owners = columnar_ops(
+            customers[mine(customers["customer_id"])].reset_index(drop=True),
+            events[mine(events["customer_id"])].reset_index(drop=True),
+            products,
+            as_of,
+        )
+        return owners, reduce_ops(ops).unexpired(as_of.timestamp())
 
 
 @contextlib.contextmanager
@@ -387,8 +447,11 @@ def point_in_time(
     No op at or after a row's timestamp (in whole seconds) contributes to its
     profile: an event never leaks into the features of a training example it
     could have caused. All rows are cut in one vectorised pass
-    (:func:`features.columnar.states_as_of`); ``workers`` processes finalise
-    them (as :func:`build_profiles`). Rows are returned in input order.
+    (:func:`features.columnar.cut_fields`) and read at once
+    (:func:`features.profile_columns.read_profiles`), in this process: ``workers`` is
+    accepted for the callers of the earlier per-row finaliser, which ran in
+    processes, and unused (pickling profiles back would cost more than reading them).
+    Rows are returned in input order.
     """
     if rows.empty:
         return []
