@@ -17,15 +17,23 @@ import gc
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from features.columnar import ColumnarOps, ColumnarState, concat_states, cut_fields, reduce_ops
+from features.columnar import (
+    ColumnarOps,
+    ColumnarState,
+    LazyStates,
+    concat_states,
+    cut_fields,
+    reduce_ops,
+)
 from features.dataset import RetailDataset
 from features.definitions import (
+    EVENT_COLUMNS_READ,
     FamilyOps,
     ProductCatalog,
     customer_ops,
@@ -55,7 +63,7 @@ class ProfileBuild:
     """Result of a batch build: states (what the online store holds), priors and profiles."""
 
     as_of: dt.datetime
-    states: dict[str, State]
+    states: Mapping[str, State]  # built on first use (features.columnar.LazyStates)
     statics: dict[str, CustomerStatic]
     priors: FeaturePriors
     profiles: list[CustomerProfile]
@@ -72,9 +80,17 @@ def statics_of(customers: pd.DataFrame) -> dict[str, CustomerStatic]:
 
 def known_before(data: RetailDataset, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Customers created and events that happened strictly before ``as_of``."""
-    customers = data.customers[data.customers["created_at"] < as_of]
-    events = data.events[data.events["timestamp"] < as_of]
-    return customers.reset_index(drop=True), events.reset_index(drop=True)
+    return _before(data.customers, "created_at", as_of), _before(data.events, "timestamp", as_of)
+
+
+def _before(frame: pd.DataFrame, column: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` is before ``as_of``, indexed from 0 (the
+    frame itself, not a copy of millions of rows, when they all are)."""
+    kept = (frame[column] < as_of).to_numpy()
+    index = frame.index
+    if kept.all() and isinstance(index, pd.RangeIndex) and (index.start, index.step) == (0, 1):
+        return frame
+    return frame[kept].reset_index(drop=True)
 
 
 def columnar_ops(
@@ -93,7 +109,7 @@ def columnar_ops(
     catalog = ProductCatalog.from_products(products)
     timezones = customers.set_index("customer_id")["timezone"]
     if before is not None:
-        events = events[events["timestamp"] < before].reset_index(drop=True)
+        events = _before(events, "timestamp", before)
     cut = None if before is None else before.timestamp()
 
     def known(ops: Iterator[FamilyOps]) -> Iterator[FamilyOps]:
@@ -320,7 +336,7 @@ def _build_profiles(
     owners, combined = combine(customers, events, data.products, stamp, workers)
     if progress:
         progress(0.5, 1.0)
-    states = combined.states(owners)
+    states = LazyStates(combined, owners)
     statics = statics_of(customers)
     priors = priors or estimate_priors_columns(combined)
     ids = customers["customer_id"].tolist()
@@ -397,7 +413,10 @@ def _combine_part(part: int) -> tuple[np.ndarray, ColumnarState]:
 
         ops, owners = columnar_ops(
             customers[mine(customers["customer_id"])].reset_index(drop=True),
-            events[mine(events["customer_id"])].reset_index(drop=True),
+            # only the columns the definitions read: the others are not copied
+            events.loc[mine(events["customer_id"]), list(EVENT_COLUMNS_READ)].reset_index(
+                drop=True
+            ),
             products,
             as_of,
         )

@@ -17,7 +17,7 @@ customer an owner code, so that combining ops is ``bincount`` or
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,6 +209,33 @@ class ColumnarState:
         return dataclasses.replace(
             self, owner=self.owner[keep], field=self.field[keep], value=self.value[keep]
         )
+
+
+class LazyStates(Mapping[str, State]):
+    """The flat state of every owner of a combined state (:meth:`ColumnarState.states`),
+    built on first use: a batch build holds the states for the online store, and a
+    run that only reads profiles never pays for a dictionary per customer."""
+
+    def __init__(self, combined: ColumnarState, owners: np.ndarray) -> None:
+        self._combined: ColumnarState | None = combined
+        self._owners = owners
+        self._states: dict[str, State] | None = None
+
+    def _built(self) -> dict[str, State]:
+        if self._states is None:
+            assert self._combined is not None
+            self._states = self._combined.states(self._owners)
+            self._combined = None
+        return self._states
+
+    def __getitem__(self, customer_id: str) -> State:
+        return self._built()[customer_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
 
 
 def concat_states(parts: list[tuple[int, ColumnarState]]) -> ColumnarState:
