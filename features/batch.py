@@ -390,6 +390,14 @@ def combine(
     if workers <= 1 or len(events) < PARALLEL_MIN_EVENTS:
         ops, owners = columnar_ops(customers, events, products, as_of)
         return owners, reduce_ops(ops).unexpired(as_of.timestamp())
+    # text columns as categoricals, once, before forking: the processes then read integer
+    # codes, instead of each touching (and so copying, page by page) millions of strings
+    events = events.assign(
+        **{
+            c: pd.Categorical(events[c])
+            for c in ("customer_id", "channel", "event_type", "product_id", "offer_id")
+        }
+    )
     _FORKED = (customers, events, products, as_of, workers)
     try:
         context = multiprocessing.get_context("fork")
@@ -408,7 +416,12 @@ def _combine_part(part: int) -> tuple[np.ndarray, ColumnarState]:
     with paused_gc():
 
         def mine(ids: pd.Series) -> np.ndarray:
-            hashed = pd.util.hash_array(ids.astype(object).to_numpy())
+            if isinstance(ids.dtype, pd.CategoricalDtype):
+                labels = ids.cat.categories.astype(object).to_numpy()
+                codes = ids.cat.codes.to_numpy()
+                hashed = pd.util.hash_array(labels)[codes]
+            else:
+                hashed = pd.util.hash_array(ids.astype(object).to_numpy())
             return np.asarray(hashed % np.uint64(parts) == part)
 
         ops, owners = columnar_ops(
