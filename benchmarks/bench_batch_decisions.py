@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shlex
 import statistics
 import subprocess
@@ -59,11 +60,14 @@ def measure(profiles: Path, tracking_uri: str | None, workers: int, customers: i
     scorer, label = load_scorer(tracking_uri) if tracking_uri else (None, "rules")
     pipeline = build_pipeline(catalog, contacts, scorer=scorer)
     now = pd.Timestamp(frame["as_of"].max()).tz_convert("UTC").to_pydatetime()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     table = decide_audience(frame, catalog, contacts, now, policy=pipeline, workers=workers)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "rate": len(frame) / elapsed,
+        # CPU of this process and of the workers it forked, per customer
+        "cpu_ms": 1000 * (cpu + children.ru_utime + children.ru_stime) / len(frame),
         "models": label,
         "rows": len(table),
         "contacts": int(table["channel"].notna().sum()),
@@ -90,10 +94,11 @@ def floors(profiles: Path, tracking_uri: str | None, customers: int) -> dict[str
     built = profiles_from_frame(frame)
     out["profiles_columns"] = len(frame) / (time.perf_counter() - started)
     assert built == rows, "profiles_from_frame differs from row_to_profile"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for p in built:
         pipeline.route(CustomerContext(p, now), seed=f"0:{p.customer_id}")
     out["core"] = len(frame) / (time.perf_counter() - started)
+    out["core_cpu_ms"] = 1000 * (time.process_time() - cpu) / len(frame)
     return out
 
 
@@ -150,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_src is not None:
         trees = {"baseline": args.baseline_src.resolve(), **trees}
     rates: dict[tuple[str, int], list[float]] = {}
+    cpus: dict[tuple[str, int], list[float]] = {}
     floor_runs: list[dict[str, float]] = []
     models = ""
     for _ in range(args.repeat):
@@ -157,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, src in trees.items():
                 result = run_child(src, args, "decide", workers)
                 rates.setdefault((name, workers), []).append(result["rate"])
+                cpus.setdefault((name, workers), []).append(result.get("cpu_ms", float("nan")))
                 models = result["models"]
         floor_runs.append(run_child(HERE, args, "floors", customers=args.floor_customers))
 
@@ -173,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         f"medians of {args.repeat}, alternated."
     )
     print()
-    print("| run | workers | customers/s (median) | runs | vs baseline |")
-    print("|---|---:|---:|---|---:|")
+    core_cpu = statistics.median(run["core_cpu_ms"] for run in floor_runs)
+    print(
+        "| run | workers | customers/s (median) | runs | vs baseline "
+        "| CPU ms per customer (all processes) | vs the core's CPU |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|")
     for workers in (1, 2):
         base = rates.get(("baseline", workers))
         for name in trees:
@@ -182,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             median = statistics.median(values)
             ratio = f"{median / statistics.median(base):.2f}x" if base else "-"
             runs = ", ".join(f"{v:,.0f}" for v in values)
-            print(f"| {name} | {workers} | {median:,.0f} | {runs} | {ratio} |")
+            cpu = statistics.median(cpus[(name, workers)])
+            print(
+                f"| {name} | {workers} | {median:,.0f} | {runs} | {ratio} "
+                f"| {cpu:.2f} | {cpu / core_cpu:.2f}x |"
+            )
     print()
     print(
         f"| floor (this tree, 1 process, {args.floor_customers:,} customers) | customers/s | runs |"
@@ -190,12 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---|")
     for key, label in (
         ("core", "core: pipeline.route over built profiles"),
+        ("core_cpu_ms", "core: CPU ms per decision"),
         ("profiles_rows", "profiles, row_to_profile per row"),
         ("profiles_columns", "profiles, profiles_from_frame"),
     ):
         values = [run[key] for run in floor_runs]
-        runs = ", ".join(f"{v:,.0f}" for v in values)
-        print(f"| {label} | {statistics.median(values):,.0f} | {runs} |")
+        form = ",.2f" if key.endswith("_ms") else ",.0f"
+        runs = ", ".join(f"{v:{form}}" for v in values)
+        print(f"| {label} | {statistics.median(values):{form}} | {runs} |")
     return 0
 
 

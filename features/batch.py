@@ -11,22 +11,30 @@ online ones for the same events (property tests, tests/test_online_store.py).
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime as dt
 import gc
+import itertools
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from features.columnar import ColumnarOps, reduce_ops, states_as_of
+from features.columnar import (
+    ColumnarOps,
+    ColumnarState,
+    LazyStates,
+    concat_states,
+    cut_fields,
+    reduce_ops,
+)
 from features.dataset import RetailDataset
 from features.definitions import (
+    EVENT_COLUMNS_READ,
     SECONDS_PER_DAY,
     FamilyOps,
     ProductCatalog,
@@ -34,7 +42,8 @@ from features.definitions import (
     epoch_seconds,
     event_ops,
 )
-from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, build_profile
+from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors
+from features.profile_columns import read_profiles
 from features.seasonality import (
     exposure_of_spans,
     month_of_day,
@@ -58,7 +67,7 @@ class ProfileBuild:
     """Result of a batch build: states (what the online store holds), priors and profiles."""
 
     as_of: dt.datetime
-    states: dict[str, State]
+    states: Mapping[str, State]  # built on first use (features.columnar.LazyStates)
     statics: dict[str, CustomerStatic]
     priors: FeaturePriors
     profiles: list[CustomerProfile]
@@ -75,9 +84,17 @@ def statics_of(customers: pd.DataFrame) -> dict[str, CustomerStatic]:
 
 def known_before(data: RetailDataset, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Customers created and events that happened strictly before ``as_of``."""
-    customers = data.customers[data.customers["created_at"] < as_of]
-    events = data.events[data.events["timestamp"] < as_of]
-    return customers.reset_index(drop=True), events.reset_index(drop=True)
+    return _before(data.customers, "created_at", as_of), _before(data.events, "timestamp", as_of)
+
+
+def _before(frame: pd.DataFrame, column: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` is before ``as_of``, indexed from 0 (the
+    frame itself, not a copy of millions of rows, when they all are)."""
+    kept = (frame[column] < as_of).to_numpy()
+    index = frame.index
+    if kept.all() and isinstance(index, pd.RangeIndex) and (index.start, index.step) == (0, 1):
+        return frame
+    return frame[kept].reset_index(drop=True)
 
 
 def columnar_ops(
@@ -96,7 +113,7 @@ def columnar_ops(
     catalog = ProductCatalog.from_products(products)
     timezones = customers.set_index("customer_id")["timezone"]
     if before is not None:
-        events = events[events["timestamp"] < before].reset_index(drop=True)
+        events = _before(events, "timestamp", before)
     cut = None if before is None else before.timestamp()
 
     def known(ops: Iterator[FamilyOps]) -> Iterator[FamilyOps]:
@@ -159,7 +176,74 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
-    shopped, starts, ends, until = shopping_days(states)
+    return _priors(totals, promo, shopping_days(states), _customer_months(states))
+
+
+def estimate_priors_columns(combined: ColumnarState, owners: np.ndarray) -> FeaturePriors:
+    """:func:`estimate_priors` of a combined state (every owner's fields), with numpy
+    sums over all owners instead of a loop over their flat states (the counts are
+    whole numbers: any order of addition gives the same totals)."""
+    from features.definitions import TIERS
+
+    n = int(combined.owner.max()) + 1 if len(combined.owner) else 0
+    name_code = {name: i for i, name in enumerate(combined.names.tolist())}
+    wanted = ["lt", "t0", "pp", "pn", "np"] + [
+        f"{f}:{ch.value}" for ch in CONSENT_CHANNELS for f in ("es", "ed", "eo", "ek")
+    ]
+    slot = np.full(len(name_code), -1, dtype=np.int64)
+    for j, name in enumerate(wanted):
+        if name in name_code:
+            slot[name_code[name]] = j
+    picked = slot[combined.field]
+    read = picked >= 0
+    table = np.zeros((n, len(wanted)))
+    present = np.zeros((n, len(wanted)), dtype=bool)
+    table[combined.owner[read], picked[read]] = combined.value[read]
+    present[combined.owner[read], picked[read]] = True
+
+    def column(name: str) -> np.ndarray:
+        return table[:, wanted.index(name)]
+
+    register = column("lt")
+    has = present[:, 0]
+    rank = np.where(has, np.rint(register - np.floor(register / 8) * 8), 0).astype(np.int64)
+    tier = np.clip(rank, 0, len(TIERS) - 1)
+    alive = np.zeros(n, dtype=bool)
+    alive[combined.owner] = True  # owners with a state: those the flat states hold
+    totals: dict[tuple[str, str], list[float]] = {}
+    for ch in CONSENT_CHANNELS:
+        c = ch.value
+        base = np.maximum(column(f"ed:{c}"), column(f"es:{c}"))
+        opened, clicked = column(f"eo:{c}"), column(f"ek:{c}")
+        for t, seg in enumerate(TIERS):
+            mine = alive & (tier == t)
+            if mine.any():
+                totals[(seg, c)] = [
+                    float(base[mine].sum()),
+                    float(opened[mine].sum()),
+                    float(clicked[mine].sum()),
+                ]
+        totals[("*", c)] = [float(base.sum()), float(opened.sum()), float(clicked.sum())]
+    promo = [float(column(name).sum()) for name in ("pp", "pn", "np")]
+    first_seen = np.where(present[:, 1], column("t0"), np.nan)
+    return _priors(
+        totals,
+        promo,
+        shopping_days_columns(combined, first_seen, name_code),
+        _customer_months_columns(combined, owners, first_seen),
+    )
+
+
+def _priors(
+    totals: dict[tuple[str, str], list[float]],
+    promo: list[float],
+    shopping: tuple[Counter[int], Counter[int], Counter[int], int],
+    customer_months: Iterable[tuple[str, Counter[int], float | None]],
+) -> FeaturePriors:
+    """Priors from the sums: messages, opens and clicks per (segment, channel); promo,
+    new-product and all purchases; :func:`shopping_days`; each shopper's months
+    (:func:`_customer_months`) for the store's season prior."""
+    shopped, starts, ends, until = shopping
     default = ChannelPrior()
     channels: dict[str, dict[str, ChannelPrior]] = {}
     for (seg, c), (base, opens, clicks) in totals.items():
@@ -176,9 +260,7 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         promo_share=promo[0] / promo[2] if promo[2] else FeaturePriors().promo_share,
         new_product_share=promo[1] / promo[2] if promo[2] else FeaturePriors().new_product_share,
         month_activity=month_activity,
-        season_prior=store_season_prior(
-            _customer_months(states), until * SECONDS_PER_DAY, month_activity
-        ),
+        season_prior=store_season_prior(customer_months, until * SECONDS_PER_DAY, month_activity),
     )
 
 
@@ -190,6 +272,57 @@ def _customer_months(
         months = state_months(state)
         if months:
             yield customer_id, months, state.get("t0")
+
+
+def _customer_months_columns(
+    combined: ColumnarState, owners: np.ndarray, first_seen: np.ndarray
+) -> Iterator[tuple[str, Counter[int], float | None]]:
+    """:func:`_customer_months` of a combined state (``owners``: customer id per owner
+    code; ``first_seen``: ``t0`` per owner, NaN where absent)."""
+    names = combined.names.tolist()
+    shopping = np.array([n.startswith(("ad:", "am:")) for n in names], dtype=bool)
+    mine = shopping[combined.field] if len(names) else np.zeros(0, dtype=bool)
+    owner, field, value = combined.owner[mine], combined.field[mine], combined.value[mine]
+    bounds = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1], True]).tolist()
+    fields, values = field.tolist(), value.tolist()
+    for lo, hi in itertools.pairwise(bounds if len(owner) else []):
+        state = {names[f]: v for f, v in zip(fields[lo:hi], values[lo:hi], strict=True)}
+        months = state_months(state)
+        if months:
+            code = int(owner[lo])
+            seen = float(first_seen[code])
+            yield str(owners[code]), months, None if seen != seen else seen
+
+
+def shopping_days_columns(
+    combined: ColumnarState, first_seen: np.ndarray, name_code: dict[str, int]
+) -> tuple[Counter[int], Counter[int], Counter[int], int]:
+    """:func:`shopping_days` of a combined state (``first_seen``: ``t0`` per owner, NaN
+    where absent)."""
+    shopped: Counter[int] = Counter()
+    starts: Counter[int] = Counter()
+    ends: Counter[int] = Counter()
+    is_day = np.zeros(len(combined.names), dtype=bool)
+    day_of = np.zeros(len(combined.names), dtype=np.int64)
+    for name, code in name_code.items():
+        if name.startswith("ad:"):
+            is_day[code] = True
+            day_of[code] = int(name[3:])
+    mine = is_day[combined.field]
+    owner, day = combined.owner[mine], day_of[combined.field[mine]]
+    if not len(owner):
+        return shopped, starts, ends, 0
+    distinct, counts = np.unique(day, return_counts=True)
+    for d, k in zip(distinct.tolist(), counts.tolist(), strict=True):
+        shopped[month_of_day(d)] += k
+    bounds = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1], True])
+    days = day.tolist()
+    seen = first_seen[owner[bounds[:-1]]].tolist()
+    for lo, hi, t0 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), seen, strict=True):
+        start, end = shopping_span(days[lo:hi], None if t0 != t0 else t0)
+        starts[start] += 1
+        ends[end] += 1
+    return shopped, starts, ends, int(day.max()) + 1
 
 
 def shopping_days(
@@ -223,8 +356,9 @@ def build_profiles(
 ) -> ProfileBuild:
     """Profiles of every customer known before ``as_of`` (default: just after the last event).
 
-    ``workers`` processes finalise the profiles (default: one per core; 1 runs
-    in this process).
+    ``workers`` processes combine the events into states (default: one per core;
+    1 runs in this process; :func:`combine`); the profiles of all customers are then
+    read at once from the combined state (:func:`features.profile_columns.read_profiles`).
     """
     with paused_gc():
         return _build_profiles(data, as_of, priors, progress, workers)
@@ -242,18 +376,107 @@ def _build_profiles(
         as_of = (last.floor("s") + pd.Timedelta(seconds=1)).to_pydatetime()
     stamp = pd.Timestamp(as_of)
     customers, events = known_before(data, stamp)
-    ops, owners = columnar_ops(customers.reset_index(drop=True), events, data.products, stamp)
+    owners, combined = combine(customers, events, data.products, stamp, workers)
     if progress:
         progress(0.5, 1.0)
-    states = reduce_ops(ops).unexpired(stamp.timestamp()).states(owners)
+    states = LazyStates(combined, owners)
     statics = statics_of(customers)
-    priors = priors or estimate_priors(states)
+    priors = priors or estimate_priors_columns(combined, owners)
     ids = customers["customer_id"].tolist()
-    jobs = [(cid, states.get(cid, {}), statics[cid], as_of) for cid in ids]
-    profiles = finalise_all(jobs, priors, workers=workers, progress=progress)
+    # each customer's entries, in the order of the customers (and of its state within)
+    position = pd.Index(ids).get_indexer(owners)[combined.owner]
+    known = position >= 0
+    order = np.argsort(position[known], kind="stable")
+    profiles = read_profiles(
+        position[known][order],
+        combined.field[known][order],
+        combined.value[known][order],
+        combined.families,
+        combined.keys,
+        ids,
+        [statics[cid] for cid in ids],
+        [as_of] * len(ids),
+        priors,
+    )
+    if progress:
+        progress(1.0, 1.0)
     return ProfileBuild(
         as_of=as_of, states=states, statics=statics, priors=priors, profiles=profiles
     )
+
+
+#: Below this many events, combining in other processes costs more than it saves.
+PARALLEL_MIN_EVENTS = 200_000
+#: What the combining processes read, left by their parent before it forks them
+#: (inherited, not pickled: the frames can be gigabytes).
+_FORKED: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Timestamp, int] | None = None
+
+
+def combine(
+    customers: pd.DataFrame,
+    events: pd.DataFrame,
+    products: pd.DataFrame,
+    as_of: pd.Timestamp,
+    workers: int | None = None,
+) -> tuple[np.ndarray, ColumnarState]:
+    """``(owners, state)``: every customer's state at ``as_of`` without expired fields,
+    from the ops of their customers row and events before it; ``owners[code]`` is the
+    customer id of each owner code.
+
+    With ``workers`` > 1 (default: one per core) and enough events, the customers are
+    split by a hash of their id and each part is combined in its own forked process;
+    keys are coded in text order, so the parts united are the same state, field for
+    field and in the same order, as one process gives.
+    """
+    global _FORKED
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(events) < PARALLEL_MIN_EVENTS:
+        ops, owners = columnar_ops(customers, events, products, as_of)
+        return owners, reduce_ops(ops).unexpired(as_of.timestamp())
+    # text columns as categoricals, once, before forking: the processes then read integer
+    # codes, instead of each touching (and so copying, page by page) millions of strings
+    events = events.assign(
+        **{
+            c: pd.Categorical(events[c])
+            for c in ("customer_id", "channel", "event_type", "product_id", "offer_id")
+        }
+    )
+    _FORKED = (customers, events, products, as_of, workers)
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers) as pool:
+            parts = pool.map(_combine_part, range(workers))
+    finally:
+        _FORKED = None
+    owners = np.concatenate([np.zeros(0, dtype=object), *(o for o, _ in parts)])
+    return owners, concat_states([(len(o), state) for o, state in parts])
+
+
+def _combine_part(part: int) -> tuple[np.ndarray, ColumnarState]:
+    """The combined state of the customers whose id hashes to ``part``."""
+    assert _FORKED is not None, "combine leaves its input before forking"
+    customers, events, products, as_of, parts = _FORKED
+    with paused_gc():
+
+        def mine(ids: pd.Series) -> np.ndarray:
+            if isinstance(ids.dtype, pd.CategoricalDtype):
+                labels = ids.cat.categories.astype(object).to_numpy()
+                codes = ids.cat.codes.to_numpy()
+                hashed = pd.util.hash_array(labels)[codes]
+            else:
+                hashed = pd.util.hash_array(ids.astype(object).to_numpy())
+            return np.asarray(hashed % np.uint64(parts) == part)
+
+        ops, owners = columnar_ops(
+            customers[mine(customers["customer_id"])].reset_index(drop=True),
+            # only the columns the definitions read: the others are not copied
+            events.loc[mine(events["customer_id"]), list(EVENT_COLUMNS_READ)].reset_index(
+                drop=True
+            ),
+            products,
+            as_of,
+        )
+        return owners, reduce_ops(ops).unexpired(as_of.timestamp())
 
 
 @contextlib.contextmanager
@@ -269,45 +492,6 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-#: Below this many profiles, finalising in other processes costs more than it saves.
-PARALLEL_MIN_PROFILES = 20_000
-_CHUNK = 5_000
-
-#: What :func:`finalise_all` finalises: customer id, state, static attributes, as of.
-ProfileJob = tuple[str, State, CustomerStatic, dt.datetime]
-
-
-def _finalise_chunk(args: tuple[list[ProfileJob], FeaturePriors]) -> list[CustomerProfile]:
-    jobs, priors = args
-    return [build_profile(cid, state, at, static, priors) for cid, state, static, at in jobs]
-
-
-def finalise_all(
-    jobs: list[ProfileJob],
-    priors: FeaturePriors,
-    workers: int | None = None,
-    progress: Progress | None = None,
-) -> list[CustomerProfile]:
-    """``build_profile`` for each ``(customer_id, state, static, as_of)``, in order, on
-    ``workers`` processes for large jobs."""
-    workers = workers or os.cpu_count() or 1
-    chunks = [(jobs[i : i + _CHUNK], priors) for i in range(0, len(jobs), _CHUNK)]
-    out: list[CustomerProfile] = []
-    if workers > 1 and len(jobs) >= PARALLEL_MIN_PROFILES:
-        context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for i, part in enumerate(pool.map(_finalise_chunk, chunks)):
-                out.extend(part)
-                if progress:
-                    progress(0.5 + 0.5 * (i + 1) / len(chunks), 1.0)
-        return out
-    for i, chunk in enumerate(chunks):
-        out.extend(_finalise_chunk(chunk))
-        if progress:
-            progress(0.5 + 0.5 * (i + 1) / len(chunks), 1.0)
-    return out
 
 
 def rows_ops(
@@ -338,8 +522,11 @@ def point_in_time(
     No op at or after a row's timestamp (in whole seconds) contributes to its
     profile: an event never leaks into the features of a training example it
     could have caused. All rows are cut in one vectorised pass
-    (:func:`features.columnar.states_as_of`); ``workers`` processes finalise
-    them (as :func:`build_profiles`). Rows are returned in input order.
+    (:func:`features.columnar.cut_fields`) and read at once
+    (:func:`features.profile_columns.read_profiles`), in this process: ``workers`` is
+    accepted for the callers of the earlier per-row finaliser, which ran in
+    processes, and unused (pickling profiles back would cost more than reading them).
+    Rows are returned in input order.
     """
     if rows.empty:
         return []
@@ -356,12 +543,17 @@ def _point_in_time(
     rows = rows.reset_index(drop=True)
     cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
     customers, ops, row_owner = rows_ops(data, rows)
-    states = dict(states_as_of(ops, row_owner, epoch_seconds(cutoffs)))
+    cut = cut_fields(ops, row_owner, epoch_seconds(cutoffs))
     statics = statics_of(customers)
-    jobs = [
-        (cid, states.get(i, {}), statics.get(cid, CustomerStatic()), at)
-        for i, (cid, at) in enumerate(
-            zip(rows["customer_id"], cutoffs.dt.to_pydatetime(), strict=True)
-        )
-    ]
-    return finalise_all(jobs, priors or FeaturePriors(), workers=workers)
+    ids = rows["customer_id"].tolist()
+    return read_profiles(
+        cut.row,
+        cut.field,
+        cut.value,
+        cut.families,
+        cut.keys,
+        ids,
+        [statics.get(cid, CustomerStatic()) for cid in ids],
+        cutoffs.dt.to_pydatetime().tolist(),
+        priors or FeaturePriors(),
+    )

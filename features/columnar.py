@@ -17,7 +17,7 @@ customer an owner code, so that combining ops is ``bincount`` or
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,8 +118,17 @@ class ColumnarOps:
         families = []
         for name in sorted(parts, key=_FAMILY_INDEX.__getitem__):
             owner, key, ts, value = (np.concatenate(c) for c in zip(*parts[name], strict=True))
+            # keys coded in text order: a customer's fields come in the same order whatever
+            # other customers' events were coded with them (a partitioned build equals one
+            # build, sums and all)
+            texts = coders[name].texts
+            order = sorted(range(len(texts)), key=texts.__getitem__)
+            recode = np.empty(len(texts), dtype=np.int64)
+            recode[order] = np.arange(len(texts))
             families.append(
-                FamilyColumns(FAMILIES[name], owner, key, ts, value, coders[name].texts)
+                FamilyColumns(
+                    FAMILIES[name], owner, recode[key], ts, value, [texts[i] for i in order]
+                )
             )
         return cls(families, n_owners)
 
@@ -200,6 +209,68 @@ class ColumnarState:
         return dataclasses.replace(
             self, owner=self.owner[keep], field=self.field[keep], value=self.value[keep]
         )
+
+
+class LazyStates(Mapping[str, State]):
+    """The flat state of every owner of a combined state (:meth:`ColumnarState.states`),
+    built on first use: a batch build holds the states for the online store, and a
+    run that only reads profiles never pays for a dictionary per customer."""
+
+    def __init__(self, combined: ColumnarState, owners: np.ndarray) -> None:
+        self._combined: ColumnarState | None = combined
+        self._owners = owners
+        self._states: dict[str, State] | None = None
+
+    def _built(self) -> dict[str, State]:
+        if self._states is None:
+            assert self._combined is not None
+            self._states = self._combined.states(self._owners)
+            self._combined = None
+        return self._states
+
+    def __getitem__(self, customer_id: str) -> State:
+        return self._built()[customer_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+
+def concat_states(parts: list[tuple[int, ColumnarState]]) -> ColumnarState:
+    """One combined state of parts with distinct owners: ``(n_owners, state)`` each, the
+    owners of a part numbered after those of the parts before it. Field codes are
+    united by name; each owner keeps its fields in their order."""
+    code: dict[str, int] = {}
+    families: list[str] = []
+    keys: list[str] = []
+    owner, field, value = [], [], []
+    offset = 0
+    for n_owners, part in parts:
+        recode = np.empty(len(part.names), dtype=np.int64)
+        for i, (name, family, key) in enumerate(
+            zip(part.names.tolist(), part.families.tolist(), part.keys.tolist(), strict=True)
+        ):
+            got = code.get(name)
+            if got is None:
+                got = code[name] = len(code)
+                families.append(family)
+                keys.append(key)
+            recode[i] = got
+        owner.append(part.owner + offset)
+        field.append(recode[part.field])
+        value.append(part.value)
+        offset += n_owners
+    empty = np.zeros(0, dtype=np.int64)
+    return ColumnarState(
+        np.concatenate([empty, *owner]),
+        np.concatenate([empty, *field]),
+        np.concatenate([np.zeros(0), *value]),
+        np.array(list(code), dtype=object),
+        np.array(families, dtype=object),
+        np.array(keys, dtype=object),
+    )
 
 
 def _reduce(op: Op, cell: np.ndarray, value: np.ndarray, size: int) -> tuple[np.ndarray, ...]:

@@ -395,6 +395,19 @@ def _loads(text: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
+#: The columns of the events :func:`event_ops` reads.
+EVENT_COLUMNS_READ = (
+    "customer_id",
+    "timestamp",
+    "channel",
+    "event_type",
+    "product_id",
+    "offer_id",
+    "revenue",
+    "properties",
+)
+
+
 def event_ops(
     events: pd.DataFrame, catalog: ProductCatalog, timezones: pd.Series
 ) -> Iterator[FamilyOps]:

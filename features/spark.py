@@ -34,7 +34,13 @@ import pandas as pd
 
 from features.batch import compute_states, estimate_priors, statics_of
 from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
-from features.definitions import SECONDS_PER_DAY, TIERS, decode_register, encode_register
+from features.definitions import (
+    EVENT_COLUMNS_READ,
+    SECONDS_PER_DAY,
+    TIERS,
+    decode_register,
+    encode_register,
+)
 from features.finalise import FeaturePriors, build_profile
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
 from features.seasonality import (
@@ -58,17 +64,7 @@ if TYPE_CHECKING:
 CUSTOMERS_PER_BUCKET = 20_000
 
 #: Columns the definitions read (``properties`` may be absent from a file).
-EVENT_COLUMNS = (
-    "event_id",
-    "customer_id",
-    "timestamp",
-    "channel",
-    "event_type",
-    "product_id",
-    "offer_id",
-    "revenue",
-    "properties",
-)
+EVENT_COLUMNS = ("event_id", *EVENT_COLUMNS_READ)
 CUSTOMER_TIMES = ("created_at", *(f"consent_{c.value}_at" for c in CONSENT_CHANNELS))
 CUSTOMER_COLUMNS = (
     "customer_id",

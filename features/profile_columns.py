@@ -1,0 +1,729 @@
+"""Profiles of many customers at once, read from their combined state as columns.
+
+:func:`features.finalise.build_profile` is the definition: it reads one customer's
+state (a mapping of ``family:key`` fields). :func:`read_profiles` computes the same
+profiles for every customer of a batch from the integer-coded columnar state
+(:class:`features.columnar.ColumnarState` or a point-in-time
+:class:`~features.columnar.CutFields`): each feature is a numpy reduction over all
+customers' fields of its family (windows, sums, maxima, top-N by sort) instead of a
+Python loop per customer and field. It gives the same profile, field by field and to
+the bit, as ``build_profile`` of each customer's flat state in the same field order
+(tests/test_features_profile_columns.py checks it on generated events): floating sums
+are accumulated in the state's order (``np.bincount`` adds its weights one after the
+other, as Python's ``sum`` does on 3.11), and ties are broken as the definition breaks
+them. Keep the two in step when a definition changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from features.definitions import (
+    CONVERSION_DAYS,
+    FAMILIES,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    TIERS,
+    decode_hours_register,
+    time_zone,
+)
+from features.finalise import (
+    AT_RISK_GAPS,
+    BROWSE_DAYS,
+    CART_DAYS,
+    DEFAULT_PURCHASE_GAP_DAYS,
+    LAPSED_GAPS,
+    MIN_PURCHASE_GAP_DAYS,
+    NEW_CUSTOMER_DAYS,
+    PRIOR_WEIGHT,
+    RECENT_PURCHASE_DAYS,
+    RECOMMENDATION_DAYS,
+    TOP_N,
+    CustomerStatic,
+    FeaturePriors,
+    days_to_birthday,
+)
+from features.seasonality import seasonal_months
+from nba.channels import CONSENT_CHANNELS, Channel
+from nba.profile import (
+    HOURS_PER_WEEK,
+    ChannelEngagement,
+    ContactHistory,
+    CustomerProfile,
+    JourneyPhase,
+    LifecycleState,
+)
+
+_FAMILY_CODE = {name: i for i, name in enumerate(FAMILIES)}
+_CHANNEL_LIST = list(Channel)
+_CHANNEL_CODE = {c.value: i for i, c in enumerate(_CHANNEL_LIST)}
+_CONSENT_CODE = {c.value: i for i, c in enumerate(CONSENT_CHANNELS)}
+#: Families whose keys are product or category texts, read in text order or looked up
+#: across families (a product in the cart and among the purchases).
+_TEXT_FAMILIES = ("ca", "cr", "cb", "cv", "v", "vc", "c", "b")
+#: Entities read at once: bounds the dense per-customer arrays (168 hours each).
+CHUNK = 20_000
+_EMPTY: tuple[Any, ...] = ()
+
+
+def read_profiles(
+    entity: np.ndarray,
+    field: np.ndarray,
+    value: np.ndarray,
+    families: np.ndarray,
+    keys: np.ndarray,
+    ids: Sequence[str],
+    statics: Sequence[CustomerStatic],
+    as_of: Sequence[dt.datetime],
+    priors: FeaturePriors,
+) -> list[CustomerProfile]:
+    """The profile of each entity ``i`` (``ids[i]``, ``statics[i]``, read at ``as_of[i]``)
+    from the state entries ``(entity, field, value)``, sorted by entity (the field order
+    within an entity is the state's order). ``families[f]`` and ``keys[f]`` are the
+    family and key text of field code ``f``: what ``build_profile`` gives for each."""
+    n = len(ids)
+    codes = _FieldCodes(families, keys)
+    bounds = np.searchsorted(entity, np.arange(0, n + CHUNK, CHUNK).clip(max=n))
+    out: list[CustomerProfile] = []
+    for c, start in enumerate(range(0, n, CHUNK)):
+        end = min(start + CHUNK, n)
+        lo, hi = int(bounds[c]), int(bounds[c + 1])
+        out += _Chunk(
+            codes,
+            entity[lo:hi] - start,
+            field[lo:hi],
+            value[lo:hi],
+            ids[start:end],
+            statics[start:end],
+            as_of[start:end],
+            priors,
+        ).profiles()
+    return out
+
+
+class _FieldCodes:
+    """What each field code means: its family, and its key as a number, channel or text."""
+
+    def __init__(self, families: np.ndarray, keys: np.ndarray) -> None:
+        self.keys = keys.tolist()
+        self.family = np.array([_FAMILY_CODE[f] for f in families.tolist()], dtype=np.int64)
+        self._cache: dict[tuple[str, ...], np.ndarray] = {}
+        names = families.tolist()
+        texts = sorted({k for f, k in zip(names, self.keys, strict=True) if f in _TEXT_FAMILIES})
+        self.texts = texts
+        rank = {t: i for i, t in enumerate(texts)}
+        self.rank = np.array([rank.get(k, -1) for k in self.keys], dtype=np.int64)
+
+    def per_field(self, convert: Callable[[str], float], *families: str) -> np.ndarray:
+        """``convert(key)`` of every field code of ``families`` (NaN for the others),
+        computed once."""
+        name = (convert.__name__, *families)
+        got = self._cache.get(name)
+        if got is None:
+            got = np.full(len(self.keys), np.nan)
+            wanted = np.flatnonzero(np.isin(self.family, [_FAMILY_CODE[f] for f in families]))
+            got[wanted] = [convert(self.keys[i]) for i in wanted.tolist()]
+            self._cache[name] = got
+        return got
+
+
+def _number(key: str) -> float:
+    try:
+        return float(key)
+    except ValueError:
+        return np.nan
+
+
+def _tail_number(key: str) -> float:
+    return _number(key.rpartition("|")[2])
+
+
+def _consent(key: str) -> float:
+    return _CONSENT_CODE.get(key, -1)
+
+
+def _tail_consent(key: str) -> float:
+    return _CONSENT_CODE.get(key.rpartition("|")[0], -1)
+
+
+def _tail_channel(key: str) -> float:
+    return _CHANNEL_CODE.get(key.rpartition("|")[0], -1)
+
+
+class _Chunk:
+    """One chunk of entities (``0 <= entity < len(ids)``)."""
+
+    def __init__(
+        self,
+        codes: _FieldCodes,
+        entity: np.ndarray,
+        field: np.ndarray,
+        value: np.ndarray,
+        ids: Sequence[str],
+        statics: Sequence[CustomerStatic],
+        as_of: Sequence[dt.datetime],
+        priors: FeaturePriors,
+    ) -> None:
+        self.codes = codes
+        self.n = len(ids)
+        self.ids, self.statics, self.as_of, self.priors = ids, statics, as_of, priors
+        self.now = np.array([a.timestamp() for a in as_of], dtype=float)
+        fam = codes.family[field]
+        # by family, the state's order within (a stable sort of small integers is a radix sort)
+        order = np.argsort(fam.astype(np.uint8), kind="stable")
+        counts = np.bincount(fam, minlength=len(FAMILIES))
+        ends = np.cumsum(counts)
+        self._parts: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for name, i in _FAMILY_CODE.items():
+            rows = order[ends[i] - counts[i] : ends[i]]
+            self._parts[name] = (entity[rows], field[rows], value[rows])
+
+    def family(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(entity, field, value)`` of the family's entries, in state order."""
+        return self._parts[name]
+
+    def scalar(self, name: str) -> np.ndarray:
+        """The unkeyed field ``name`` per entity (NaN where absent)."""
+        out = np.full(self.n, np.nan)
+        entity, _, value = self.family(name)
+        out[entity] = value
+        return out
+
+    def total(self, entity: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Per entity, ``weights`` added one after the other (as ``sum`` adds them)."""
+        return np.bincount(entity, weights=weights, minlength=self.n)
+
+    def recent(self, name: str, days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(entity, text rank, time)`` of the family's entries with time in the last
+        ``days`` days, latest first, then by key text (``finalise._recent``)."""
+        entity, field, stamp = self.family(name)
+        now = self.now[entity]
+        keep = (now - days * SECONDS_PER_DAY <= stamp) & (stamp <= now)
+        entity, rank, stamp = entity[keep], self.codes.rank[field[keep]], stamp[keep]
+        order = np.lexsort((rank, -stamp, entity))
+        return entity[order], rank[order], stamp[order]
+
+    def texts(self, ranks: np.ndarray) -> list[str]:
+        texts = self.codes.texts
+        return [texts[r] for r in ranks.tolist()]
+
+    def grouped(self, entity: np.ndarray, items: list[Any], limit: int | None = None) -> list[Any]:
+        """Per entity, the tuple of its ``items`` (``entity`` sorted), the first ``limit``."""
+        bounds = np.searchsorted(entity, np.arange(self.n + 1)).tolist()
+        out: list[Any] = [_EMPTY] * self.n
+        for i in _distinct(entity):
+            lo, hi = bounds[i], bounds[i + 1]
+            if limit is not None:
+                hi = min(hi, lo + limit)
+            out[i] = tuple(items[lo:hi])
+        return out
+
+    def pairs(self, entity: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        return entity.astype(np.int64) * (len(self.codes.texts) + 1) + rank
+
+    def latest(self, name: str, entity: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """The value of family ``name``'s field with each text (``-inf`` where absent)."""
+        e, f, v = self.family(name)
+        table = self.pairs(e, self.codes.rank[f])
+        order = np.argsort(table)
+        table, v = table[order], v[order]
+        wanted = self.pairs(entity, rank)
+        at = np.minimum(np.searchsorted(table, wanted), max(len(table) - 1, 0))
+        found = (table[at] == wanted) if len(table) else np.zeros(len(wanted), dtype=bool)
+        return np.where(found, v[at] if len(v) else 0.0, -np.inf)
+
+    # -- the features, as build_profile reads them ---------------------------------
+
+    def profiles(self) -> list[CustomerProfile]:
+        n, now = self.n, self.now
+        get = self.scalar
+        lt = get("lt")
+        has_tier = ~np.isnan(lt)
+        tier_at = np.floor(lt / 8)
+        rank = np.where(has_tier, np.rint(lt - tier_at * 8), 0).astype(np.int64)
+        tier_index = np.minimum(rank, len(TIERS) - 1)
+        tiers = [TIERS[i] for i in tier_index.tolist()]
+        purchases = np.nan_to_num(get("np"), nan=0.0)
+        revenue = np.nan_to_num(get("rv"), nan=0.0)
+
+        engagement = self.engagement(tier_index)
+        activity, peak = self.activity()
+        cart_items, cart_value, cart_age = self.cart()
+        browsed, browsed_categories, n_viewed, last_browse = self.browse()
+        vm_e, vm_f, vm_v = self.family("vm")
+        hour = self.codes.per_field(_number, "vm")[vm_f]
+        recent_browse = hour * SECONDS_PER_HOUR + SECONDS_PER_HOUR > now[vm_e] - SECONDS_PER_DAY
+        browse_seconds = self.total(vm_e[recent_browse], vm_v[recent_browse])
+        cb_e, cb_rank, _ = self.recent("cb", RECENT_PURCHASE_DAYS)
+        last_bought = self.grouped(cb_e, self.texts(cb_rank), TOP_N)
+
+        first_seen, last_purchase, first_purchase = get("t0"), get("tp"), get("tf")
+        days_known = (now - first_seen) / SECONDS_PER_DAY
+        days_quiet = (now - last_purchase) / SECONDS_PER_DAY
+        with np.errstate(divide="ignore", invalid="ignore"):
+            usual = (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1)
+        repeat = (purchases >= 2) & ~np.isnan(last_purchase) & ~np.isnan(first_purchase)
+        gap = np.where(repeat, np.maximum(MIN_PURCHASE_GAP_DAYS, usual), DEFAULT_PURCHASE_GAP_DAYS)
+        quiet_known = ~np.isnan(days_quiet)
+        lifecycle = np.select(
+            [
+                ~np.isnan(days_known) & (days_known <= NEW_CUSTOMER_DAYS) & (purchases <= 1),
+                (purchases == 0) | ~quiet_known,
+                days_quiet <= AT_RISK_GAPS * gap,
+                days_quiet <= LAPSED_GAPS * gap,
+            ],
+            [0, 1, 2, 3],
+            4,
+        )
+        states = (
+            LifecycleState.NEW,
+            LifecycleState.PROSPECT,
+            LifecycleState.ACTIVE,
+            LifecycleState.AT_RISK,
+            LifecycleState.LAPSED,
+        )
+        phase = np.select(
+            [
+                np.array([bool(c) for c in cart_items], dtype=bool),
+                quiet_known & (days_quiet <= RECOMMENDATION_DAYS),
+                lifecycle == 4,
+                n_viewed >= 2,
+                purchases >= 2,
+            ],
+            [0, 1, 2, 3, 4],
+            5,
+        )
+        phases = (
+            JourneyPhase.DECISION,
+            JourneyPhase.RECOMMENDATION,
+            JourneyPhase.LAPSE,
+            JourneyPhase.CONSIDERATION,
+            JourneyPhase.LOYALTY,
+            JourneyPhase.DISCOVERY,
+        )
+        seasonal = self.seasonal(first_seen)
+        consents = self.consents()
+        contacts = self.contacts()
+        preferred = self.preferred_channel()
+        ph = get("ph")
+        preferred_hours: list[str | None] = [None] * n
+        for i in np.flatnonzero(~np.isnan(ph)).tolist():
+            preferred_hours[i] = decode_hours_register(float(ph[i]))[1]
+        categories, top_category = self.shares("c")
+        brands, top_brand = self.shares("b")
+        pd_e, pd_f, pd_v = self.family("pd")
+        rd_e, rd_f, rd_v = self.family("rd")
+        purchases_30d = self.bucket_sum(pd_e, pd_f, pd_v, 30)
+        purchases_90d = self.bucket_sum(pd_e, pd_f, pd_v, 90)
+        revenue_90d = self.bucket_sum(rd_e, rd_f, rd_v, 90)
+        pp, pn = np.nan_to_num(get("pp"), nan=0.0), np.nan_to_num(get("pn"), nan=0.0)
+        promo = (pp + self.priors.promo_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
+        early = (pn + self.priors.new_product_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
+        collect_order, collect_pickup = get("co"), get("cl")
+        pending = ~np.isnan(collect_order) & (
+            np.isnan(collect_pickup) | (collect_pickup < collect_order)
+        )
+        birthdays = self.birthdays()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            basket = np.where(purchases != 0, revenue / purchases, 0.0)
+        columns: dict[str, list[Any]] = {
+            "customer_id": list(self.ids),
+            "as_of": list(self.as_of),
+            "timezone": [s.timezone for s in self.statics],
+            "days_since_first_seen": _optional(days_known),
+            "days_since_last_purchase": _optional(days_quiet),
+            "days_since_last_visit": _optional((now - get("tv")) / SECONDS_PER_DAY),
+            "purchases_30d": purchases_30d.astype(np.int64).tolist(),
+            "purchases_90d": purchases_90d.astype(np.int64).tolist(),
+            "purchases_total": purchases.astype(np.int64).tolist(),
+            "revenue_90d": revenue_90d.tolist(),
+            "revenue_total": revenue.tolist(),
+            "average_basket": basket.tolist(),
+            "category_affinity": categories,
+            "brand_affinity": brands,
+            "top_category": top_category,
+            "top_brand": top_brand,
+            "engagement": engagement,
+            "activity_by_hour": activity,
+            "peak_hour_of_week": peak,
+            "lifecycle_state": [states[i] for i in lifecycle.tolist()],
+            "journey_phase": [phases[i] for i in phase.tolist()],
+            "cart_items": cart_items,
+            "cart_value": cart_value.tolist(),
+            "cart_age_hours": _optional(cart_age),
+            "browsed_products": browsed,
+            "browsed_categories": browsed_categories,
+            "browse_minutes_24h": (browse_seconds / 60.0).tolist(),
+            "hours_since_last_browse": _optional((now - last_browse) / SECONDS_PER_HOUR),
+            "last_purchased_products": last_bought,
+            "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
+            "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
+            "promo_sensitivity": promo.tolist(),
+            "early_adopter_score": early.tolist(),
+            "seasonal_months": seasonal,
+            "days_to_birthday": birthdays,
+            "loyalty_tier": tiers,
+            "days_since_loyalty_tier": _optional(
+                np.where(has_tier, (now - tier_at) / SECONDS_PER_DAY, np.nan)
+            ),
+            "has_click_collect": (~np.isnan(get("cc"))).tolist(),
+            "click_collect_pending": pending.tolist(),
+            "hours_since_click_collect_order": _optional((now - collect_order) / SECONDS_PER_HOUR),
+            "preferred_channel": preferred,
+            "preferred_hours": preferred_hours,
+            "consents": consents,
+            "contacts": contacts,
+            "events_seen": np.nan_to_num(get("n"), nan=0.0).astype(np.int64).tolist(),
+        }
+        if list(columns) != _PROFILE_FIELDS:
+            raise AssertionError(f"profile fields {list(columns)} != {_PROFILE_FIELDS}")
+        return [
+            _profile(dict(zip(_PROFILE_FIELDS, cells, strict=True)))
+            for cells in zip(*columns.values(), strict=True)
+        ]
+
+    def bucket_sum(
+        self, entity: np.ndarray, field: np.ndarray, value: np.ndarray, days: int
+    ) -> np.ndarray:
+        """``finalise._bucket_sum``: the day buckets any of which lies in the window."""
+        start = self.codes.per_field(_number, "pd", "rd")[field] * SECONDS_PER_DAY
+        now = self.now[entity]
+        inside = (start + SECONDS_PER_DAY > now - days * SECONDS_PER_DAY) & (start <= now)
+        return self.total(entity[inside], value[inside])
+
+    def engagement(self, tier_index: np.ndarray) -> list[dict[Channel, ChannelEngagement]]:
+        """Messages per consent channel and their rates, smoothed toward the tier's prior;
+        a clicked day converts when a purchase day follows within ``CONVERSION_DAYS``."""
+        n, channels = self.n, len(CONSENT_CHANNELS)
+        consent = self.codes.per_field(_consent, "es", "ed", "eo", "ek")
+        counts = {}
+        for name in ("es", "ed", "eo", "ek"):
+            e, f, v = self.family(name)
+            ch = consent[f].astype(np.int64)
+            mine = ch >= 0
+            table = np.zeros((n, channels))
+            table[e[mine], ch[mine]] = v[mine]
+            counts[name] = table
+        # clicks converted: a purchase day within CONVERSION_DAYS of a clicked day
+        e, f, _ = self.family("kd")
+        day = self.codes.per_field(_tail_number, "kd")[f]
+        ch = self.codes.per_field(_tail_consent, "kd")[f].astype(np.int64)
+        start = day * SECONDS_PER_DAY
+        now = self.now[e]
+        inside = (start + SECONDS_PER_DAY > now - 90 * SECONDS_PER_DAY) & (start <= now)
+        inside &= ch >= 0
+        e, day, ch = e[inside], day[inside].astype(np.int64), ch[inside]
+        pe, pf, pv = self.family("pd")
+        bought = pv > 0
+        purchase_days = _day_pairs(
+            pe[bought], self.codes.per_field(_number, "pd", "rd")[pf[bought]]
+        )
+        converted = np.zeros(len(e), dtype=bool)
+        for i in range(CONVERSION_DAYS + 1):
+            converted |= np.isin(_day_pairs(e, day + i), purchase_days)
+        cell = e * channels + ch
+        clicked_days = np.bincount(cell, minlength=n * channels).reshape(n, channels)
+        conversions = np.bincount(cell, weights=converted, minlength=n * channels).reshape(
+            n, channels
+        )
+        cache: dict[tuple[Any, ...], ChannelEngagement] = {}
+        made = []
+        for c, channel in enumerate(CONSENT_CHANNELS):
+            prior = [self.priors.channel(t, channel.value) for t in TIERS]
+            open_prior = np.array([p.open_rate for p in prior])[tier_index]
+            click_prior = np.array([p.click_rate for p in prior])[tier_index]
+            conversion_prior = np.array([p.conversion_rate for p in prior])[tier_index]
+            sent, delivered = counts["es"][:, c], counts["ed"][:, c]
+            opened, clicked = counts["eo"][:, c], counts["ek"][:, c]
+            base = np.maximum(delivered, sent)
+            cells = zip(
+                sent.astype(np.int64).tolist(),
+                delivered.astype(np.int64).tolist(),
+                opened.astype(np.int64).tolist(),
+                clicked.astype(np.int64).tolist(),
+                conversions[:, c].astype(np.int64).tolist(),
+                ((opened + open_prior * PRIOR_WEIGHT) / (base + PRIOR_WEIGHT)).tolist(),
+                ((clicked + click_prior * PRIOR_WEIGHT) / (base + PRIOR_WEIGHT)).tolist(),
+                (
+                    (conversions[:, c] + conversion_prior * PRIOR_WEIGHT)
+                    / (clicked_days[:, c] + PRIOR_WEIGHT)
+                ).tolist(),
+                strict=True,
+            )
+            column = []
+            for cell in cells:
+                one = cache.get(cell)
+                if one is None:
+                    one = cache[cell] = ChannelEngagement(*cell)
+                column.append(one)
+            made.append(column)
+        by_customer = zip(*made, strict=True)
+        return [dict(zip(CONSENT_CHANNELS, parts, strict=True)) for parts in by_customer]
+
+    def activity(self) -> tuple[list[tuple[float, ...]], list[int | None]]:
+        """Shares of activity per local hour of week, and the smoothed peak
+        (``finalise._peak_hour``: the earliest best of the hours next to an active one)."""
+        n = self.n
+        e, f, v = self.family("h")
+        hour = self.codes.per_field(_number, "h")[f].astype(np.int64) % HOURS_PER_WEEK
+        total = self.total(e, v)
+        cell = e * HOURS_PER_WEEK + hour
+        week = np.bincount(cell, weights=v, minlength=n * HOURS_PER_WEEK).reshape(n, HOURS_PER_WEEK)
+        present = np.bincount(cell, minlength=n * HOURS_PER_WEEK).reshape(n, HOURS_PER_WEEK) > 0
+        active = np.flatnonzero(total > 0)
+        activity: list[tuple[float, ...]] = [_EMPTY] * n
+        peak: list[int | None] = [None] * n
+        if not len(active):
+            return activity, peak
+        week, present = week[active], present[active]
+        smoothed = np.roll(week, 1, axis=1) + 2 * week + np.roll(week, -1, axis=1)
+        candidate = present | np.roll(present, 1, axis=1) | np.roll(present, -1, axis=1)
+        smoothed[~candidate] = -np.inf
+        best = np.argmax(smoothed, axis=1).tolist()
+        # most hours are empty: set the counted ones on a shared row of zeros
+        row, hour_of = np.nonzero(present)
+        share = (week[row, hour_of] / total[active][row]).tolist()
+        bounds = np.searchsorted(row, np.arange(len(active) + 1)).tolist()
+        hours = hour_of.tolist()
+        zeros = [0.0] * HOURS_PER_WEEK
+        for j, i in enumerate(active.tolist()):
+            shares = zeros.copy()
+            for k in range(bounds[j], bounds[j + 1]):
+                shares[hours[k]] = share[k]
+            activity[i] = tuple(shares)
+            peak[i] = best[j]
+        return activity, peak
+
+    def cart(self) -> tuple[list[tuple[str, ...]], np.ndarray, np.ndarray]:
+        """Products in the cart (added in the last 30 days, not removed or bought since),
+        in text order, their value at the prices when added, and the oldest one's age."""
+        e, rank, stamp = self.recent("ca", CART_DAYS)
+        since = np.maximum(self.latest("cr", e, rank), self.latest("cb", e, rank))
+        keep = stamp > since
+        e, rank, stamp = e[keep], rank[keep], stamp[keep]
+        order = np.lexsort((rank, e))
+        e, rank, stamp = e[order], rank[order], stamp[order]
+        price = self.latest("cv", e, rank)
+        price[np.isneginf(price)] = 0.0
+        value = self.total(e, price)
+        oldest = np.full(self.n, np.inf)
+        np.minimum.at(oldest, e, stamp)
+        age = np.where(np.isfinite(oldest), (self.now - oldest) / SECONDS_PER_HOUR, np.nan)
+        return self.grouped(e, self.texts(rank)), value, age
+
+    def browse(self) -> tuple[list[Any], list[Any], np.ndarray, np.ndarray]:
+        """Products viewed in the last 7 days and not bought since (latest first, ten),
+        categories viewed (ten), how many products were viewed, and the last view."""
+        e, rank, stamp = self.recent("v", BROWSE_DAYS)
+        viewed = np.bincount(e, minlength=self.n)
+        last = np.full(self.n, np.nan)
+        first = np.r_[True, e[1:] != e[:-1]] if len(e) else np.zeros(0, dtype=bool)
+        last[e[first]] = stamp[first]
+        keep = stamp > self.latest("cb", e, rank)
+        browsed = self.grouped(e[keep], self.texts(rank[keep]), TOP_N)
+        ce, crank, _ = self.recent("vc", BROWSE_DAYS)
+        categories = self.grouped(ce, self.texts(crank), TOP_N)
+        return browsed, categories, viewed, last
+
+    def seasonal(self, first_seen: np.ndarray) -> list[tuple[int, ...]]:
+        """``seasonal_months`` of the customers with any shopping day (kept or folded)."""
+        out: list[tuple[int, ...]] = [_EMPTY] * self.n
+        e, f, v = self.family("ad")
+        me, mf, mv = self.family("am")  # months the online store folded older days into
+        counts = np.bincount(e, minlength=self.n) + np.bincount(
+            me, weights=mv, minlength=self.n
+        ).astype(np.int64)
+        bounds = np.searchsorted(e, np.arange(self.n + 1)).tolist()
+        mbounds = np.searchsorted(me, np.arange(self.n + 1)).tolist()
+        keys, fields, values = self.codes.keys, f.tolist(), v.tolist()
+        mfields, mvalues = mf.tolist(), mv.tolist()
+        month_activity, prior = self.priors.month_activity, self.priors.season_prior
+        for i in np.flatnonzero(counts > 0).tolist():
+            lo, hi = bounds[i], bounds[i + 1]
+            days = {keys[k]: x for k, x in zip(fields[lo:hi], values[lo:hi], strict=True)}
+            mlo, mhi = mbounds[i], mbounds[i + 1]
+            folded = {keys[k]: x for k, x in zip(mfields[mlo:mhi], mvalues[mlo:mhi], strict=True)}
+            seen = float(first_seen[i])
+            out[i] = seasonal_months(
+                days,
+                None if seen != seen else seen,
+                float(self.now[i]),
+                month_activity,
+                prior,
+                folded,
+            )
+        return out
+
+    def consents(self) -> list[dict[Channel, bool]]:
+        """Consent per consent channel: the register's last value is a grant."""
+        e, f, v = self.family("g")
+        ch = self.codes.per_field(_consent, "g")[f].astype(np.int64)
+        mine = ch >= 0
+        seconds = np.floor(v / 8)
+        granted = np.zeros((self.n, len(CONSENT_CHANNELS)), dtype=bool)
+        granted[e[mine], ch[mine]] = np.rint(v - seconds * 8)[mine] == 0
+        shared: dict[tuple[bool, ...], dict[Channel, bool]] = {}
+        out = []
+        for row in map(tuple, granted.tolist()):
+            made = shared.get(row)
+            if made is None:
+                made = shared[row] = dict(zip(CONSENT_CHANNELS, row, strict=True))
+            out.append(made)
+        return out
+
+    def contacts(self) -> list[ContactHistory]:
+        """Contacts per channel over the rolling day, week and month, the last contact
+        and the last refusal per channel."""
+        n, channels = self.n, len(_CHANNEL_LIST)
+        windows = (SECONDS_PER_DAY, 7 * SECONDS_PER_DAY, 30 * SECONDS_PER_DAY)
+        counts = [np.zeros(n * channels) for _ in windows]
+        present = [np.zeros(n * channels, dtype=bool) for _ in windows]
+        for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
+            e, f, v = self.family(family)
+            if not len(e):
+                continue
+            ch = self.codes.per_field(_tail_channel, "xh", "xd")[f].astype(np.int64)
+            if (ch < 0).any():
+                bad = self.codes.keys[int(f[np.argmax(ch < 0)])]
+                raise KeyError(bad.rpartition("|")[0])
+            start = self.codes.per_field(_tail_number, "xh", "xd")[f] * span
+            now = self.now[e]
+            cell = e * channels + ch
+            for w, window in enumerate(windows):
+                inside = (start <= now) & (start + span > now - window)
+                counts[w] += np.bincount(
+                    cell[inside], weights=np.trunc(v[inside]), minlength=n * channels
+                )
+                present[w][cell[inside]] = True
+        per_window: list[list[dict[Channel, int]]] = []
+        for w in range(len(windows)):
+            dicts: list[dict[Channel, int]] = [{} for _ in range(n)]
+            cells = np.flatnonzero(present[w])
+            for cell, count in zip(cells.tolist(), counts[w][cells].tolist(), strict=True):
+                dicts[cell // channels][_CHANNEL_LIST[cell % channels]] = int(count)
+            per_window.append(dicts)
+        last_contact = self.stamps("xl")
+        last_refusal = self.stamps("xr")
+        empty = ContactHistory()
+        out = []
+        for i in range(n):
+            c1, c7, c30 = per_window[0][i], per_window[1][i], per_window[2][i]
+            contact, refusal = last_contact[i], last_refusal[i]
+            if not (c1 or c7 or c30 or contact or refusal):
+                out.append(empty)
+                continue
+            out.append(
+                ContactHistory(
+                    last_contact_at=contact or {},
+                    contacts_1d=c1,
+                    contacts_7d=c7,
+                    contacts_30d=c30,
+                    last_refusal_at=refusal or {},
+                )
+            )
+        return out
+
+    def stamps(self, name: str) -> list[dict[Channel, dt.datetime] | None]:
+        """Per entity, the moment of the family's field per channel."""
+        out: list[dict[Channel, dt.datetime] | None] = [None] * self.n
+        e, f, v = self.family(name)
+        keys = self.codes.keys
+        channels = {c.value: c for c in _CHANNEL_LIST}
+        for i, k, x in zip(e.tolist(), f.tolist(), v.tolist(), strict=True):
+            got = out[i]
+            if got is None:
+                got = out[i] = {}
+            got[channels[keys[k]]] = dt.datetime.fromtimestamp(x, dt.UTC)
+        return out
+
+    def preferred_channel(self) -> list[str | None]:
+        """The declared channel with the latest declaration (by name on a tie)."""
+        out: list[str | None] = [None] * self.n
+        best: dict[int, tuple[float, str]] = {}
+        e, f, v = self.family("pc")
+        keys = self.codes.keys
+        for i, k, x in zip(e.tolist(), f.tolist(), v.tolist(), strict=True):
+            candidate = (x, keys[k])
+            if i not in best or candidate > best[i]:
+                best[i] = candidate
+        for i, (_, name) in best.items():
+            out[i] = name
+        return out
+
+    def shares(self, name: str) -> tuple[list[dict[str, float]], list[str | None]]:
+        """``finalise._shares`` and ``_top`` of a decayed affinity family."""
+        e, f, v = self.family(name)
+        total = self.total(e, v)
+        rank = self.codes.rank[f]
+        order = np.lexsort((rank, e))
+        e, rank, v = e[order], rank[order], v[order]
+        keep = total[e] > 0
+        e, rank, v = e[keep], rank[keep], v[keep]
+        share = v / total[e]
+        out: list[dict[str, float]] = [{} for _ in range(self.n)]
+        top: list[str | None] = [None] * self.n
+        if not len(e):
+            return out, top
+        texts = self.texts(rank)
+        starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]])
+        # the top: the largest share, the first key in text order on a tie
+        largest = np.maximum.reduceat(share, starts)
+        at_top = np.flatnonzero(share == np.repeat(largest, np.diff(np.r_[starts, len(e)])))
+        first = at_top[np.r_[True, e[at_top][1:] != e[at_top][:-1]]]
+        for i, j in zip(e[first].tolist(), first.tolist(), strict=True):
+            top[i] = texts[j]
+        ends = [*starts[1:].tolist(), len(e)]
+        shares = share.tolist()
+        for i, lo, hi in zip(e[starts].tolist(), starts.tolist(), ends, strict=True):
+            out[i] = dict(zip(texts[lo:hi], shares[lo:hi], strict=True))
+        return out, top
+
+    def birthdays(self) -> list[int | None]:
+        """Days to each customer's next birthday, in their own time zone."""
+        today: dict[tuple[str, dt.datetime], dt.date] = {}
+        out: list[int | None] = []
+        for static, at in zip(self.statics, self.as_of, strict=True):
+            if static.birth_date is None:
+                out.append(None)
+                continue
+            key = (static.timezone, at)
+            local = today.get(key)
+            if local is None:
+                local = today[key] = at.astimezone(time_zone(static.timezone)).date()
+            out.append(days_to_birthday(static.birth_date, local))
+        return out
+
+
+_PROFILE_FIELDS = [f.name for f in dataclasses.fields(CustomerProfile)]
+
+
+def _profile(values: dict[str, Any]) -> CustomerProfile:
+    """A profile of all its field values, without the frozen dataclass's ``__init__``
+    (one ``object.__setattr__`` per field: ten times what building the instance's
+    dictionary costs); callers give every field, checked once per chunk."""
+    profile: CustomerProfile = object.__new__(CustomerProfile)
+    profile.__dict__.update(values)
+    return profile
+
+
+def _optional(values: np.ndarray) -> list[float | None]:
+    """Cells as floats, NaN as None ("never")."""
+    cells = values.tolist()
+    for i in np.flatnonzero(np.isnan(values)).tolist():
+        cells[i] = None
+    return cells
+
+
+def _distinct(entity: np.ndarray) -> list[int]:
+    """The distinct values of a sorted array."""
+    return entity[np.r_[True, entity[1:] != entity[:-1]]].tolist() if len(entity) else []
+
+
+def _day_pairs(entity: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """One integer per (entity, day number)."""
+    return entity.astype(np.int64) * (1 << 33) + (np.asarray(day, dtype=np.int64) + (1 << 32))
