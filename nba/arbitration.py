@@ -39,6 +39,14 @@ or a later send. The other options have probability 0, and the logged
 probabilities stay exact. A time-critical option that is not the best expected
 one is sampled like any other.
 
+Nor does the engine gamble on an option it expects to lose to doing nothing: an
+option whose expected priority (the mean of its values) is below ``do_nothing``'s
+takes no part in the draw. Its optimistic draws would otherwise send letters and
+calls whose expected margin is negative (in the closed loop such picks earned
+-0.009 per contact against 0.181 for the others, about half the gap to the
+oracle); an experiment arm's uniform ``explore_share`` still reaches them, with
+known probabilities, where an experiment wants them tried.
+
 >>> terms = PriorityTerms(propensity=0.1, value=40.0, lever=1.5, channel_cost=0.06)
 >>> round(terms.priority(), 2)
 5.94
@@ -465,6 +473,11 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
             f"{lead.action_id} is time-critical: only time-critical options due by "
             f"{due:%Y-%m-%d %H:%M} UTC are explored"
         )
+    bar = max(
+        (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
+    )
+    if bar is not None:  # no gamble on what is expected to lose to doing nothing
+        arms = [a for a in arms if a.posterior is None or statistics.fmean(a.values) >= bar]
     floor = max(arm.worst for arm in arms)
     return [arm for arm in arms if arm.best >= floor], protected
 

@@ -168,7 +168,7 @@ def test_thompson_propensity_matches_the_empirical_pick_frequency() -> None:
         option("a", 0.10),
         option("b", 0.08),
         option("c", 0.05),
-        option("nothing", 0, 0.6, do_nothing=True),
+        option("nothing", 0, 0.4, do_nothing=True),  # below c's expected 0.5
     ]
     posteriors = {"a": BetaPosterior(30, 270), "b": BetaPosterior(2, 20)}  # c is new: Beta(1, 1)
     runs = 1000
@@ -267,3 +267,18 @@ def test_exact_probabilities_equal_the_enumeration_of_every_draw_ties_included()
                 weight /= len(a.values)
             enumerated[drawn.index(max(drawn))] += weight
         assert _exact(arms, len(arms)) == pytest.approx(enumerated, abs=1e-12)
+
+
+def test_an_option_expected_to_lose_to_doing_nothing_is_not_drawn() -> None:
+    """A new option (Beta(1, 1): draws up to twice its estimate) whose expected priority is
+    below do-nothing's is not drawn, although its optimistic draws would beat do-nothing;
+    the same option expected above the bar is. The probabilities stay exact."""
+    new = option("letter", 0.05)  # expected 0.5, draws from 0 to about 1
+    keep = [option("a", 0.10), new, option("nothing", 0, 0.6, do_nothing=True)]
+    chances = thompson_probabilities(keep, {"a": BetaPosterior(30, 270)})
+    assert chances[1] == 0.0 and sum(chances) == pytest.approx(1.0)
+    picks = {thompson_pick(keep, {}, random.Random(seed)).index for seed in range(300)}
+    assert 1 not in picks
+    # with do-nothing's bar below its expectation it has its chance again
+    low = [option("a", 0.10), new, option("nothing", 0, 0.4, do_nothing=True)]
+    assert thompson_probabilities(low, {"a": BetaPosterior(30, 270)})[1] > 0.0
