@@ -31,6 +31,10 @@ SMALL: dict[str, dict[str, object]] = {
     "bpr": {"factors": 8, "iterations": 30},
     "lightfm": {"epochs": 20, "no_components": 8},
     "hybrid": {"epochs": 20, "no_components": 8},
+    "blend": {
+        "components": {"ease": {"l2": 10.0}, "als": {"factors": 8, "iterations": 10}},
+        "weights": {"ease": 0.7, "als": 0.3},
+    },
 }
 FAST_FAMILIES = ("popularity", "ease", "als")
 
@@ -52,7 +56,7 @@ def test_every_family_serves_the_same_interface(fitted: Recommender) -> None:
 
 
 def test_learned_families_find_the_one_missing_item() -> None:
-    for family in ("ease", "sequential", "als", "lightfm"):
+    for family in ("ease", "sequential", "als", "lightfm", "blend"):
         model = build(FamilySpec(family, SMALL[family])).fit(checkerboard())
         top = model.recommend([f"u{u}" for u in range(40)], k=1).product_ids[:, 0]
         right = np.mean([top[u] == _missing_item(u) for u in range(40)])
@@ -83,6 +87,36 @@ def test_the_family_is_chosen_on_validation_and_gated_on_the_test(shop: RetailDa
         pop = build(FamilySpec("popularity"))
         vs_pop = select_recommender(shop, "shop", families=FAST_FAMILIES, champion=pop)
         assert vs_pop.promotion.allowed, vs_pop.promotion.reason
+
+
+def test_the_blend_is_weighted_on_validation_models_and_refitted_on_the_test(
+    shop: RetailDataset,
+) -> None:
+    families = (*FAST_FAMILIES, "blend")
+    chosen = select_recommender(shop, "shop", families=families, test_all=True)
+    row = next(r for r in chosen.validation.results if r.model == "blend")
+    weights = row.params["weights"]
+    assert isinstance(weights, dict) and set(weights) <= set(FAST_FAMILIES)
+    assert abs(sum(weights.values()) - 1.0) < 1e-6 and all(w > 0 for w in weights.values())
+    # each component is its family's validation spec, and the blend is measured on the test
+    components = row.params["components"]
+    assert isinstance(components, dict)
+    for name, params in components.items():
+        family_row = next(r for r in chosen.validation.results if r.model == name)
+        assert params == family_row.params
+    assert chosen.result("blend") is not None
+    assert chosen.chosen.family == chosen.validation.best().model
+    model = build(FamilySpec("blend", row.params))
+    assert spec_of(model) == FamilySpec("blend", row.params)
+
+
+def test_a_blend_names_only_known_components() -> None:
+    with pytest.raises(ValueError, match="name no component"):
+        build(FamilySpec("blend", {"components": {"ease": {}}, "weights": {"als": 1.0}}))
+    with pytest.raises(ValueError, match="non-negative"):
+        build(FamilySpec("blend", {"components": {"ease": {}}, "weights": {"ease": 0.0}}))
+    with pytest.raises(ValueError, match="'components' and 'weights'"):
+        build(FamilySpec("blend", {"weights": {"ease": 1.0}}))
 
 
 def test_a_family_that_cannot_be_evaluated_is_skipped_and_said(

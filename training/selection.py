@@ -21,7 +21,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -30,11 +30,13 @@ from training.evaluation import Comparison, EvaluationProtocol, ModelResult, Ran
 from training.interactions import InteractionWeights, check_rating_scale
 from training.recommendation import Recommender
 from training.recommender import HybridConfig
+from training.recommender_blend import BlendRecommender, crossfit_ndcg, ensemble_weights
 from training.recommender_families import (
     BASELINES,
     FAMILIES,
     STOCHASTIC,
     FamilySpec,
+    blend_spec,
     build,
     spec_of,
 )
@@ -179,14 +181,17 @@ def select_recommender(
     }
     skipped: dict[str, str] = {}
     best_of_family: dict[str, tuple[FamilySpec, ModelResult]] = {}
+    fitted: dict[str, Recommender] = {}
     for family in families:
+        if family == "blend":
+            continue  # built from the other families' validation models below
         for variant in candidates(family, tune=tune, budget=budget):
             params = (
                 {**base_params, **variant} if family in ("lightfm", "hybrid") else dict(variant)
             )
             spec = FamilySpec(family, params)
             try:
-                result, _ = _fit_and_measure(spec, validation_task, 1, family, protocol.k)
+                result, model = _fit_and_measure(spec, validation_task, 1, family, protocol.k)
             except FAMILY_ERRORS as exc:
                 skipped[family] = f"{type(exc).__name__}: {exc}"
                 if report:
@@ -199,6 +204,15 @@ def select_recommender(
                 or result.warm.ndcg > best_of_family[family][1].warm.ndcg
             ):
                 best_of_family[family] = (spec, result)
+                fitted[family] = model
+    if "blend" in families and len(fitted) >= 2:
+        blended = _blend_on_validation(best_of_family, fitted, validation_task, protocol.k)
+        best_of_family["blend"] = blended
+        if report:
+            report(
+                f"validation {blended[0].label()}: NDCG@{protocol.k} {blended[1].warm.ndcg:.4f} "
+                "(weights chosen and judged on different halves of the customers)"
+            )
     if not best_of_family:
         raise ValueError(
             "no recommender family can be evaluated on this data: "
@@ -238,6 +252,48 @@ def select_recommender(
     return RecommenderSelection(
         protocol, weights, validation, test, chosen, models, test_task, promotion, skipped
     )
+
+
+#: Validation customers whose scores choose the blend's weights (a seeded sample beyond).
+BLEND_CUSTOMERS = 5_000
+
+
+def _blend_on_validation(
+    best_of_family: Mapping[str, tuple[FamilySpec, ModelResult]],
+    fitted: Mapping[str, Recommender],
+    task: RankingTask,
+    k: int,
+) -> tuple[FamilySpec, ModelResult]:
+    """The blend of the families' best validation models, weighted by greedy selection on
+    (up to :data:`BLEND_CUSTOMERS` of) the validation customers; its NDCG is cross-fitted
+    (:func:`~training.recommender_blend.crossfit_ndcg`), the other metrics in-sample."""
+    started = time.perf_counter()
+    ids = sorted(task.warm)
+    if len(ids) > BLEND_CUSTOMERS:
+        picked = np.random.default_rng(0).choice(len(ids), BLEND_CUSTOMERS, replace=False)
+        ids = [ids[i] for i in np.sort(picked)]
+    any_model = next(iter(fitted.values()))
+    relevant = np.zeros((len(ids), len(any_model.catalogue)), dtype=bool)
+    for row, cid in enumerate(ids):
+        cols = any_model.catalogue.get_indexer(list(task.warm[cid]))
+        relevant[row, cols[cols >= 0]] = True
+    keep = relevant.any(axis=1)
+    ids = [c for c, kept in zip(ids, keep, strict=True) if kept]
+    relevant = relevant[keep]
+    batch = np.asarray(ids, dtype=object)
+    scores = {
+        name: model._mask_owned(batch, np.asarray(model.score(ids), dtype=np.float32))
+        for name, model in fitted.items()
+        if model.catalogue.equals(any_model.catalogue)
+    }
+    weights = ensemble_weights(scores, relevant, k)
+    honest = crossfit_ndcg(scores, relevant, k)
+    spec = blend_spec({name: best_of_family[name][0] for name in weights}, weights)
+    model = BlendRecommender(fitted, weights, fitted=True).fit(task.train)
+    warm = replace(evaluate(model, task, k), ndcg=honest)
+    seconds = time.perf_counter() - started
+    seconds += sum(best_of_family[name][1].train_seconds for name in weights)
+    return spec, ModelResult("blend", dict(spec.params), warm, None, seconds)
 
 
 def _median_ndcg(result: ModelResult) -> float:
