@@ -12,9 +12,10 @@ replacement (Caruana et al., "Ensemble selection from libraries of models",
 2004) on the validation customers' standardised scores: start from the best
 component and add, ``steps`` times, the component (again, if it helps most) that
 raises validation NDCG the most; a component's weight is how often it was
-added in the best-scoring prefix of the additions. :func:`crossfit_ndcg` measures what the procedure is worth on customers
-it did not choose the weights on (two halves of the validation customers, each
-weighted on the other), so the blend is compared with single families fairly.
+added in the best-scoring prefix of the additions. :func:`crossfit_ndcg`
+measures what the procedure is worth on customers it did not choose the weights
+on (two halves of the validation customers, each weighted on the other), so the
+blend is compared with single families fairly.
 
 >>> rel = np.array([[1, 0, 0], [0, 1, 0]], dtype=bool)
 >>> scores = {"a": np.array([[3.0, 1, 0], [3, 1, 0]]), "b": np.array([[0.0, 1, 3], [0, 3, 1]])}
@@ -39,7 +40,8 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     """Each row to mean 0 and standard deviation 1 over its finite entries (a constant row
     to 0); ``-inf`` (products masked out) stays ``-inf``.
 
-    >>> standardise(np.array([[1.0, 2.0, 3.0], [5.0, 5.0, -np.inf]])).astype(float).round(3).tolist()
+    >>> z = standardise(np.array([[1.0, 2.0, 3.0], [5.0, 5.0, -np.inf]]))
+    >>> z.astype(float).round(3).tolist()
     [[-1.225, 0.0, 1.225], [0.0, 0.0, -inf]]
     """
     s = np.asarray(scores, dtype=np.float64)

@@ -24,8 +24,8 @@ from typing import Any
 from training.baselines import EASERecommender, PopularityRecommender
 from training.factorisation import ImplicitRecommender
 from training.recommendation import Recommender
-from training.recommender_blend import BlendRecommender
 from training.recommender import HybridConfig, HybridRecommender, plain_lightfm
+from training.recommender_blend import BlendRecommender
 from training.sequential import SequentialEASERecommender
 
 #: Every family, in the order they are reported.
@@ -117,9 +117,7 @@ def blend(params: Mapping[str, Any], seed: int = 0) -> BlendRecommender:
     parameters; ``weights``: family to weight)."""
     unknown = set(params) - {"components", "weights"}
     if unknown or "components" not in params or "weights" not in params:
-        raise ValueError(
-            f"blend parameters are 'components' and 'weights' (got {sorted(params)})"
-        )
+        raise ValueError(f"blend parameters are 'components' and 'weights' (got {sorted(params)})")
     components = dict(params["components"])
     if "blend" in components:
         raise ValueError("a blend cannot contain a blend")

@@ -24,6 +24,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import pandas as pd
 
 from features.dataset import RetailDataset
 from training.evaluation import Comparison, EvaluationProtocol, ModelResult, RankingTask, evaluate
@@ -275,10 +276,10 @@ def _blend_on_validation(
     any_model = next(iter(fitted.values()))
     relevant = np.zeros((len(ids), len(any_model.catalogue)), dtype=bool)
     for row, cid in enumerate(ids):
-        cols = any_model.catalogue.get_indexer(list(task.warm[cid]))
+        cols = any_model.catalogue.get_indexer(pd.Index(sorted(task.warm[cid]), dtype=object))
         relevant[row, cols[cols >= 0]] = True
-    keep = relevant.any(axis=1)
-    ids = [c for c, kept in zip(ids, keep, strict=True) if kept]
+    keep = np.asarray(relevant.any(axis=1), dtype=bool)
+    ids = [c for c, kept in zip(ids, keep.tolist(), strict=True) if kept]
     relevant = relevant[keep]
     batch = np.asarray(ids, dtype=object)
     scores = {
