@@ -188,3 +188,16 @@ def test_evaluate_prints_every_family_on_either_protocol(tmp_path: Path) -> None
     for family in FAMILIES:
         assert f"| {family} |" in result.output or f"| **{family}** |" in result.output
     assert "cold n" in result.output and "one time cut" in result.output
+
+
+def test_train_chooses_on_at_most_max_customers_and_fits_on_everyone(tmp_path: Path) -> None:
+    out = tmp_path / "shop"
+    made = runner.invoke(app, ["simulate", "--customers", "150", "--days", "21", "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    args = ["train", "recommender", "--data", str(out), "--data-dir", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--max-customers", "20", "--promote", "--force"])
+    assert result.exit_code == 0, result.output
+    assert "at most 20 customers" in result.output and "warm n" in result.output
+    model = ModelRegistry.local(tmp_path).load_model("nba-recommender")
+    # the chosen family was fitted on every customer's history, not only the sample's
+    assert len(model._owned_index) > 20
