@@ -27,7 +27,14 @@ import numpy as np
 import pandas as pd
 
 from features.dataset import RetailDataset
-from training.evaluation import Comparison, EvaluationProtocol, ModelResult, RankingTask, evaluate
+from training.evaluation import (
+    Comparison,
+    EvaluationProtocol,
+    K,
+    ModelResult,
+    RankingTask,
+    evaluate,
+)
 from training.interactions import InteractionWeights, check_rating_scale
 from training.recommendation import Recommender
 from training.recommender import HybridConfig
@@ -141,6 +148,12 @@ def _fit_and_measure(
         ModelResult(result.model, result.params, result.warm, result.cold, mean_seconds, ndcgs),
         model,
     )
+
+
+def measure_on_task(spec: FamilySpec, task: RankingTask, seeds: int = 1) -> ModelResult:
+    """``spec`` fitted on ``task``'s training part (once per seed when stochastic) and
+    measured on its held-out customers: the median run, with every seed's NDCG."""
+    return _fit_and_measure(spec, task, seeds, spec.family, K)[0]
 
 
 def select_recommender(
