@@ -110,6 +110,12 @@ def test_the_blend_is_weighted_on_validation_models_and_refitted_on_the_test(
     assert spec_of(model) == FamilySpec("blend", row.params)
 
 
+def test_a_blend_of_fewer_than_two_families_is_skipped_and_said(shop: RetailDataset) -> None:
+    chosen = select_recommender(shop, "shop", families=("ease", "blend"))
+    assert chosen.chosen.family == "ease" and "two families" in chosen.skipped["blend"]
+    assert "Not evaluated: blend" in chosen.markdown()
+
+
 def test_a_blend_names_only_known_components() -> None:
     with pytest.raises(ValueError, match="name no component"):
         build(FamilySpec("blend", {"components": {"ease": {}}, "weights": {"als": 1.0}}))

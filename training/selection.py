@@ -219,14 +219,21 @@ def select_recommender(
             ):
                 best_of_family[family] = (spec, result)
                 fitted[family] = model
-    if "blend" in families and len(fitted) >= 2:
-        blended = _blend_on_validation(best_of_family, fitted, validation_task, protocol.k)
-        best_of_family["blend"] = blended
-        if report:
-            report(
-                f"validation {blended[0].label()}: NDCG@{protocol.k} {blended[1].warm.ndcg:.4f} "
-                "(weights chosen and judged on different halves of the customers)"
-            )
+    if "blend" in families and len(fitted) < 2:
+        skipped["blend"] = "fewer than two families could be evaluated to blend"
+    elif "blend" in families:
+        try:
+            blended = _blend_on_validation(best_of_family, fitted, validation_task, protocol.k)
+        except FAMILY_ERRORS as exc:
+            skipped["blend"] = f"{type(exc).__name__}: {exc}"
+        else:
+            best_of_family["blend"] = blended
+            if report:
+                report(
+                    f"validation {blended[0].label()}: NDCG@{protocol.k} "
+                    f"{blended[1].warm.ndcg:.4f} (weights chosen and judged on different "
+                    "halves of the customers)"
+                )
     if not best_of_family:
         raise ValueError(
             "no recommender family can be evaluated on this data: "
@@ -294,6 +301,8 @@ def _blend_on_validation(
     keep = np.asarray(relevant.any(axis=1), dtype=bool)
     ids = [c for c, kept in zip(ids, keep.tolist(), strict=True) if kept]
     relevant = relevant[keep]
+    if len(ids) < 2:
+        raise ValueError("fewer than two validation customers with catalogue products to weigh")
     batch = np.asarray(ids, dtype=object)
     scores = {
         name: model._mask_owned(batch, np.asarray(model.score(ids), dtype=np.float32))
