@@ -90,8 +90,11 @@ def test_the_family_is_chosen_on_validation_and_gated_on_the_test(shop: RetailDa
 
 
 def test_the_blend_is_weighted_on_validation_models_and_refitted_on_the_test(
-    shop: RetailDataset,
+    shop: RetailDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    too_few = select_recommender(shop, "shop", families=(*FAST_FAMILIES, "blend"))
+    assert "too few validation customers" in too_few.skipped["blend"]
+    monkeypatch.setattr(selection, "BLEND_MIN_CUSTOMERS", 2)  # the small shop, weighed anyway
     families = (*FAST_FAMILIES, "blend")
     chosen = select_recommender(shop, "shop", families=families, test_all=True)
     row = next(r for r in chosen.validation.results if r.model == "blend")
