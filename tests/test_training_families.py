@@ -195,6 +195,9 @@ def test_evaluate_prints_every_family_on_either_protocol(tmp_path: Path) -> None
     result = runner.invoke(app, [*args, "--split", "global"])
     assert result.exit_code == 0, result.output
     for family in FAMILIES:
+        if family == "blend":  # 150 customers: too few validation customers to weigh one
+            assert "Not evaluated: blend" in result.output
+            continue
         assert f"| {family} |" in result.output or f"| **{family}** |" in result.output
     assert "cold n" in result.output and "one time cut" in result.output
 
