@@ -8,6 +8,11 @@
   one ``CustomerProfile`` per row, then ``profile_features`` / ``channel_features``
   per row) on a smaller sample (it is ~10x slower), in the same process, alternated,
   medians over repeats; CPU seconds (``time.process_time``, one process) and wall;
+* the recommender's training budget (``--recommender-budget N``): the family selection
+  ``nba train`` runs (every family, validation then the held-out test) on at most ``N``
+  customers and on all of them, in the same process, alternated (CPU seconds); then
+  both chosen families measured on the same full held-out test (what the model fitted
+  on every customer is worth with and without the budget);
 * training (``--train``): ``nba train <target>`` for each target, one process each
   under ``/usr/bin/time -v`` (wall, user and system CPU, peak memory), in this
   tree and, with ``--baseline-tree``, in another source tree (e.g. ``git archive
@@ -30,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +53,11 @@ from training.contact_features import (
     profile_features,
     profile_matrix,
 )
+from training.data import default_weights
+from training.evaluation import EvaluationProtocol
 from training.examples import local_hours_of_week, message_sends, reference_moment, sample_rows
+from training.recommender_families import FamilySpec
+from training.selection import measure_on_task, select_recommender
 
 TARGETS = ("recommender", "offers", "channels", "send-time")
 
@@ -110,6 +119,43 @@ def time_examples(
     }
 
 
+def recommender_budget(
+    data: RetailDataset, max_customers: int, repeats: int, seeds: int
+) -> dict[str, object]:
+    """Selection CPU seconds with and without the customer budget (alternated, medians),
+    the families each chose, and each chosen family's NDCG on the full held-out test."""
+    cpu: dict[str, list[float]] = {"budget": [], "full": []}
+    chosen: dict[str, FamilySpec] = {}
+    for _ in range(repeats):
+        for label, limit in (("budget", max_customers), ("full", None)):
+            started = time.process_time()
+            selection = select_recommender(
+                data, label, protocol=EvaluationProtocol(max_customers=limit), test_all=True
+            )
+            cpu[label].append(time.process_time() - started)
+            chosen[label] = selection.chosen
+            print(f"  {label}: {cpu[label][-1]:.1f} CPU s, chose {selection.chosen.label()}")
+    _, test = EvaluationProtocol().tasks(data, default_weights(data), "full test")
+    quality: dict[str, dict[str, object]] = {}
+    for label, spec in chosen.items():
+        result = measure_on_task(spec, test, seeds)
+        runs = result.ndcg_runs or (result.warm.ndcg,)
+        quality[label] = {
+            "family": spec.label(),
+            "ndcg_median": statistics.median(runs),
+            "ndcg_runs": list(runs),
+            "customers": result.warm.customers,
+        }
+        print(f"  {label} choice on the full test: {quality[label]}", flush=True)
+    return {
+        "max_customers": max_customers,
+        "customers": len(data.customers),
+        "cpu_s": {k: statistics.median(v) for k, v in cpu.items()},
+        "cpu_runs": cpu,
+        "quality": quality,
+    }
+
+
 _TIME_FIELDS = {
     "wall_s": r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)",
     "user_s": r"User time \(seconds\): (\S+)",
@@ -137,10 +183,13 @@ def _parse_time(report: str) -> dict[str, float]:
     return out
 
 
-def train_once(tree: Path, target: str, data_dir: Path, store: Path) -> dict[str, float]:
-    """``nba train target`` from source ``tree`` under ``/usr/bin/time -v``."""
+def train_once(
+    tree: Path, target: str, data_dir: Path, store: Path, extra: Sequence[str] = ()
+) -> dict[str, float]:
+    """``nba train target [extra]`` from source ``tree`` under ``/usr/bin/time -v``."""
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "cli.main", "train", target, "--data", str(data_dir)]
+    command += list(extra)
     done = subprocess.run(
         ["/usr/bin/time", "-v", *command, "--data-dir", str(store)],
         cwd=tree,
@@ -156,15 +205,17 @@ def train_once(tree: Path, target: str, data_dir: Path, store: Path) -> dict[str
 
 
 def time_training(
-    data_dir: Path, targets: list[str], trees: dict[str, Path]
+    data_dir: Path, targets: list[str], trees: dict[str, Path], extra: Sequence[str] = ()
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Each target in each tree (alternated), its own MLflow store per tree."""
+    """Each target in each tree (alternated), its own MLflow store per tree; ``extra``
+    options go to this tree's runs only."""
     results: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as stores:
         for target in targets:
             results[target] = {}
             for label, tree in trees.items():
-                measured = train_once(tree, target, data_dir, Path(stores) / label)
+                options = extra if label == "this" else ()
+                measured = train_once(tree, target, data_dir, Path(stores) / label, options)
                 results[target][label] = measured
                 print(f"nba train {target} ({label}): {measured}", flush=True)
     return results
@@ -182,6 +233,13 @@ def main() -> None:
     parser.add_argument("--train", nargs="*", choices=[*TARGETS, "all"], default=[])
     parser.add_argument("--baseline-tree", type=Path, default=None, help="source tree to compare")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--recommender-budget", type=int, default=None, help="customers: selection with and without"
+    )
+    parser.add_argument("--seeds", type=int, default=1, help="fits per stochastic family (budget)")
+    parser.add_argument(
+        "--train-args", nargs="*", default=[], help="extra nba train options (this tree only)"
+    )
     args = parser.parse_args()
 
     results: dict[str, object] = {
@@ -197,11 +255,16 @@ def main() -> None:
         results["events"] = len(data.events)
         results["examples"] = time_examples(data, rows, baseline_rows, args.repeats)
         print(json.dumps(results["examples"], indent=2), flush=True)
+    if args.recommender_budget is not None:
+        data = load_dataset(args.data)
+        results["recommender_budget"] = recommender_budget(
+            data, args.recommender_budget, args.repeats, args.seeds
+        )
     if args.train:
         trees = {"this": Path(__file__).resolve().parents[1]}
         if args.baseline_tree is not None:
             trees["baseline"] = args.baseline_tree.resolve()
-        results["train"] = time_training(args.data, args.train, trees)
+        results["train"] = time_training(args.data, args.train, trees, args.train_args)
     results["load_after"] = os.getloadavg()
     report(results, args.out)
 

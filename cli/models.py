@@ -50,6 +50,16 @@ MaxExamples = Annotated[
     int,
     typer.Option(help="Sends given point-in-time profiles per model (a seeded sample beyond)."),
 ]
+#: Customers the recommender families are chosen on by default (the training budget).
+DEFAULT_MAX_CUSTOMERS = 20_000
+MaxCustomers = Annotated[
+    int,
+    typer.Option(
+        help="Customers the recommender families are chosen and measured on (a seeded sample "
+        "beyond; 0: all); the chosen family is then fitted on every customer.",
+        min=0,
+    ),
+]
 
 
 def train(
@@ -72,12 +82,14 @@ def train(
         ),
     ] = False,
     max_examples: MaxExamples = 60_000,
+    max_customers: MaxCustomers = DEFAULT_MAX_CUSTOMERS,
 ) -> None:
     """Train models on a data set, evaluate them against baselines, register them in MLflow.
 
     ``all`` trains the recommender, the offer uplift, the channel propensity and the
     send-time models. The recommender is chosen among every family (popularity, EASE,
-    order-aware EASE, ALS, BPR, plain and hybrid LightFM), the offer uplift model among
+    order-aware EASE, ALS, BPR, plain and hybrid LightFM, and a blend of them weighted on
+    validation; on at most ``--max-customers`` customers), the offer uplift model among
     every learner (logistic and LightGBM T-learners, X-, DR- and proportional learners)
     and the fixed rule, on a validation split, and registered; with ``--promote`` each becomes the
     champion only if it beats the current champion and the baselines on the held-out
@@ -107,6 +119,7 @@ def train(
                     status.update,
                     promote=promote,
                     force=force,
+                    max_customers=max_customers or None,
                 )
             except DataContractError as exc:
                 raise _fail(f"cannot train {name}: {exc}") from None
@@ -153,9 +166,12 @@ def _train_one(
     report: Callable[[str], None],
     promote: bool = False,
     force: bool = False,
+    max_customers: int | None = None,
 ) -> _GatedResult:
-    """Train one target (the champion when ``promote``, if its gate allows or ``force``)."""
+    """Train one target (the champion when ``promote``, if its gate allows or ``force``);
+    the recommender families are chosen on at most ``max_customers`` customers."""
     from training import api
+    from training.evaluation import EvaluationProtocol
 
     if name == "recommender":
         run = api.train_recommender(
@@ -163,6 +179,7 @@ def _train_one(
             registry=registry,
             dataset_name=dataset_name,
             tune=tune,
+            protocol=EvaluationProtocol(max_customers=max_customers),
             promote=promote,
             force=force,
             report=report,

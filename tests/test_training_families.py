@@ -31,6 +31,10 @@ SMALL: dict[str, dict[str, object]] = {
     "bpr": {"factors": 8, "iterations": 30},
     "lightfm": {"epochs": 20, "no_components": 8},
     "hybrid": {"epochs": 20, "no_components": 8},
+    "blend": {
+        "components": {"ease": {"l2": 10.0}, "als": {"factors": 8, "iterations": 10}},
+        "weights": {"ease": 0.7, "als": 0.3},
+    },
 }
 FAST_FAMILIES = ("popularity", "ease", "als")
 
@@ -52,7 +56,7 @@ def test_every_family_serves_the_same_interface(fitted: Recommender) -> None:
 
 
 def test_learned_families_find_the_one_missing_item() -> None:
-    for family in ("ease", "sequential", "als", "lightfm"):
+    for family in ("ease", "sequential", "als", "lightfm", "blend"):
         model = build(FamilySpec(family, SMALL[family])).fit(checkerboard())
         top = model.recommend([f"u{u}" for u in range(40)], k=1).product_ids[:, 0]
         right = np.mean([top[u] == _missing_item(u) for u in range(40)])
@@ -83,6 +87,45 @@ def test_the_family_is_chosen_on_validation_and_gated_on_the_test(shop: RetailDa
         pop = build(FamilySpec("popularity"))
         vs_pop = select_recommender(shop, "shop", families=FAST_FAMILIES, champion=pop)
         assert vs_pop.promotion.allowed, vs_pop.promotion.reason
+
+
+def test_the_blend_is_weighted_on_validation_models_and_refitted_on_the_test(
+    shop: RetailDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    too_few = select_recommender(shop, "shop", families=(*FAST_FAMILIES, "blend"))
+    assert "too few validation customers" in too_few.skipped["blend"]
+    monkeypatch.setattr(selection, "BLEND_MIN_CUSTOMERS", 2)  # the small shop, weighed anyway
+    families = (*FAST_FAMILIES, "blend")
+    chosen = select_recommender(shop, "shop", families=families, test_all=True)
+    row = next(r for r in chosen.validation.results if r.model == "blend")
+    weights = row.params["weights"]
+    assert isinstance(weights, dict) and set(weights) <= set(FAST_FAMILIES)
+    assert abs(sum(weights.values()) - 1.0) < 1e-6 and all(w > 0 for w in weights.values())
+    # each component is its family's validation spec, and the blend is measured on the test
+    components = row.params["components"]
+    assert isinstance(components, dict)
+    for name, params in components.items():
+        family_row = next(r for r in chosen.validation.results if r.model == name)
+        assert params == family_row.params
+    assert chosen.result("blend") is not None
+    assert chosen.chosen.family == chosen.validation.best().model
+    model = build(FamilySpec("blend", row.params))
+    assert spec_of(model) == FamilySpec("blend", row.params)
+
+
+def test_a_blend_of_fewer_than_two_families_is_skipped_and_said(shop: RetailDataset) -> None:
+    chosen = select_recommender(shop, "shop", families=("ease", "blend"))
+    assert chosen.chosen.family == "ease" and "two families" in chosen.skipped["blend"]
+    assert "Not evaluated: blend" in chosen.markdown()
+
+
+def test_a_blend_names_only_known_components() -> None:
+    with pytest.raises(ValueError, match="name no component"):
+        build(FamilySpec("blend", {"components": {"ease": {}}, "weights": {"als": 1.0}}))
+    with pytest.raises(ValueError, match="non-negative"):
+        build(FamilySpec("blend", {"components": {"ease": {}}, "weights": {"ease": 0.0}}))
+    with pytest.raises(ValueError, match="'components' and 'weights'"):
+        build(FamilySpec("blend", {"weights": {"ease": 1.0}}))
 
 
 def test_a_family_that_cannot_be_evaluated_is_skipped_and_said(
@@ -152,5 +195,21 @@ def test_evaluate_prints_every_family_on_either_protocol(tmp_path: Path) -> None
     result = runner.invoke(app, [*args, "--split", "global"])
     assert result.exit_code == 0, result.output
     for family in FAMILIES:
+        if family == "blend":  # 150 customers: too few validation customers to weigh one
+            assert "Not evaluated: blend" in result.output
+            continue
         assert f"| {family} |" in result.output or f"| **{family}** |" in result.output
     assert "cold n" in result.output and "one time cut" in result.output
+
+
+def test_train_chooses_on_at_most_max_customers_and_fits_on_everyone(tmp_path: Path) -> None:
+    out = tmp_path / "shop"
+    made = runner.invoke(app, ["simulate", "--customers", "150", "--days", "21", "--out", str(out)])
+    assert made.exit_code == 0, made.output
+    args = ["train", "recommender", "--data", str(out), "--data-dir", str(tmp_path)]
+    result = runner.invoke(app, [*args, "--max-customers", "20", "--promote", "--force"])
+    assert result.exit_code == 0, result.output
+    assert "at most 20 customers" in result.output and "warm n" in result.output
+    model = ModelRegistry.local(tmp_path).load_model("nba-recommender")
+    # the chosen family was fitted on every customer's history, not only the sample's
+    assert len(model._owned_index) > 20

@@ -89,6 +89,26 @@ def test_protocol_validation_lies_inside_the_training_part(rated: RetailDataset)
         EvaluationProtocol(split="random")  # type: ignore[arg-type]
 
 
+def test_a_customer_budget_chooses_on_a_seeded_sample_of_whole_customers() -> None:
+    rows = [(f"c{c:02d}", f"p{(c + i) % 7}", 5, i) for c in range(30) for i in range(5)]
+    data = ratings_dataset(rows)
+    weights = InteractionWeights(half_life_days=None, min_rating=4.0)
+    protocol = EvaluationProtocol(max_customers=10)
+    validation, test = protocol.tasks(data, weights, "t")
+    sampled = set(test.customers["customer_id"])
+    assert len(sampled) == 10 and set(test.warm) == sampled
+    assert set(validation.train.interactions["customer_id"]) == sampled
+    # every event of a sampled customer is kept: 4 of 5 positives train, 1 is the test
+    assert len(test.train.interactions) == 40
+    again, _ = protocol.tasks(data, weights, "t")  # seeded: the same sample every run
+    assert set(again.customers["customer_id"]) == sampled
+    assert "at most 10 customers" in protocol.describe(weights)
+    everyone = EvaluationProtocol(max_customers=30).tasks(data, weights, "t")[1]
+    assert len(everyone.warm) == 30
+    with pytest.raises(ValueError, match="max_customers"):
+        EvaluationProtocol(max_customers=0)
+
+
 def test_personalisation_is_the_mean_pairwise_jaccard() -> None:
     assert mean_pairwise_jaccard([["a", "b"], ["a", "b"]]) == 1.0
     assert mean_pairwise_jaccard([["a", "b"], ["c", "d"]]) == 0.0

@@ -174,6 +174,27 @@ def _task(
     return RankingTask(name, as_of, train, warm, cold, data.customers)
 
 
+def customer_sample(data: RetailDataset, max_customers: int, seed: int = 0) -> RetailDataset:
+    """``data`` restricted to a seeded sample of at most ``max_customers`` customers (their
+    rows and events; every product and offer), or ``data`` itself when it has no more.
+
+    A training budget: model selection on a sample costs a fraction of the whole, and the
+    chosen family is then fitted once on every customer.
+    """
+    if max_customers < 1:
+        raise ValueError(f"max_customers must be at least 1 (got {max_customers})")
+    ids = np.sort(data.customers["customer_id"].astype(str).unique())
+    if len(ids) <= max_customers:
+        return data
+    kept = pd.Index(np.random.default_rng(seed).choice(ids, max_customers, replace=False))
+    return RetailDataset(
+        data.customers[data.customers["customer_id"].astype(str).isin(kept)].reset_index(drop=True),
+        data.products,
+        data.offers,
+        data.events[data.events["customer_id"].astype(str).isin(kept)].reset_index(drop=True),
+    )
+
+
 SplitKind = Literal["per-user", "global"]
 
 
@@ -183,7 +204,9 @@ class EvaluationProtocol:
     many seeds each stochastic model is fitted with (median and spread are reported).
 
     The validation task splits the test task's training part once more the same way, so
-    selection never sees the test.
+    selection never sees the test. ``max_customers`` (the training budget; None: no
+    limit) builds both on a seeded sample of that many customers
+    (:func:`customer_sample`).
     """
 
     split: SplitKind = "per-user"
@@ -191,6 +214,7 @@ class EvaluationProtocol:
     k: int = K
     seeds: int = 1
     relevant_types: tuple[str, ...] = OWNED_TYPES
+    max_customers: int | None = None
 
     def __post_init__(self) -> None:
         if self.split not in ("per-user", "global"):
@@ -199,6 +223,8 @@ class EvaluationProtocol:
             raise ValueError(f"holdout_fraction must be in (0, 1) (got {self.holdout_fraction})")
         if self.k < 1 or self.seeds < 1:
             raise ValueError(f"k and seeds must be at least 1 (got {self.k}, {self.seeds})")
+        if self.max_customers is not None and self.max_customers < 1:
+            raise ValueError(f"max_customers must be at least 1 (got {self.max_customers})")
 
     def describe(self, weights: InteractionWeights) -> str:
         split = (
@@ -211,7 +237,12 @@ class EvaluationProtocol:
             if weights.min_rating is not None
             else ""
         )
-        return f"{split}{threshold}; {self.seeds} seed(s) per stochastic model"
+        budget = (
+            f"; chosen and measured on at most {self.max_customers:,} customers (a seeded sample)"
+            if self.max_customers is not None
+            else ""
+        )
+        return f"{split}{threshold}; {self.seeds} seed(s) per stochastic model{budget}"
 
     def task(
         self,
@@ -246,7 +277,10 @@ class EvaluationProtocol:
     def tasks(
         self, data: RetailDataset, weights: InteractionWeights, name: str
     ) -> tuple[RankingTask, RankingTask]:
-        """``(validation, test)``: the validation task lies inside the test task's training."""
+        """``(validation, test)``: the validation task lies inside the test task's training
+        (both on the sample of :attr:`max_customers` customers when there are more)."""
+        if self.max_customers is not None:
+            data = customer_sample(data, self.max_customers)
         test = self.task(data, weights, name)
         if self.split == "per-user":
             inside = per_user_split(

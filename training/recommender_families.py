@@ -3,7 +3,8 @@
 Each family builds a :class:`~training.recommendation.Recommender` from a
 :class:`FamilySpec` (its name and parameters) and a seed: popularity, EASE,
 ALS and BPR from ``implicit``, plain LightFM, the hybrid LightFM
-and order-aware EASE (:mod:`training.sequential`). Every one
+order-aware EASE (:mod:`training.sequential`) and a blend of the others
+(:mod:`training.recommender_blend`, weights learned on validation). Every one
 is registered and served the same way (``recommend(customer_ids, k, ...)``);
 the built model carries its spec, so a champion can be refitted on new
 held-out data and compared fairly (:func:`spec_of`).
@@ -24,6 +25,7 @@ from training.baselines import EASERecommender, PopularityRecommender
 from training.factorisation import ImplicitRecommender
 from training.recommendation import Recommender
 from training.recommender import HybridConfig, HybridRecommender, plain_lightfm
+from training.recommender_blend import BlendRecommender
 from training.sequential import SequentialEASERecommender
 
 #: Every family, in the order they are reported.
@@ -35,9 +37,15 @@ FAMILIES: tuple[str, ...] = (
     "bpr",
     "lightfm",
     "hybrid",
+    "blend",
 )
 #: Families whose fit depends on the seed (fitted once per seed when several are asked).
-STOCHASTIC: frozenset[str] = frozenset({"als", "bpr", "lightfm", "hybrid"})
+STOCHASTIC: frozenset[str] = frozenset({"als", "bpr", "lightfm", "hybrid", "blend"})
+#: The blend's components and weights when none are given (a selection learns them).
+DEFAULT_BLEND: dict[str, Any] = {
+    "components": {"sequential": {}, "lightfm": {}},
+    "weights": {"sequential": 0.5, "lightfm": 0.5},
+}
 #: Families that are baselines: a learned model that loses to one is not promoted silently.
 BASELINES: tuple[str, ...] = ("popularity", "ease")
 
@@ -84,10 +92,37 @@ def build(spec: FamilySpec, seed: int = 0) -> Recommender:
         model = ImplicitRecommender(spec.family, random_state=seed, **params)
     elif spec.family == "lightfm":
         model = plain_lightfm(hybrid_config(params, seed))
+    elif spec.family == "blend":
+        model = blend(params or DEFAULT_BLEND, seed)
     else:
         model = HybridRecommender(hybrid_config(params, seed))
     model.spec = spec
     return model
+
+
+def blend_spec(components: Mapping[str, FamilySpec], weights: Mapping[str, float]) -> FamilySpec:
+    """The blend of ``components`` (one spec per family) with ``weights`` (by family)."""
+    kept = {name: w for name, w in weights.items() if w > 0}
+    return FamilySpec(
+        "blend",
+        {
+            "components": {name: dict(components[name].params) for name in kept},
+            "weights": {name: round(float(w), 6) for name, w in kept.items()},
+        },
+    )
+
+
+def blend(params: Mapping[str, Any], seed: int = 0) -> BlendRecommender:
+    """An unfitted :class:`BlendRecommender` from blend ``params`` (``components``: family to
+    parameters; ``weights``: family to weight)."""
+    unknown = set(params) - {"components", "weights"}
+    if unknown or "components" not in params or "weights" not in params:
+        raise ValueError(f"blend parameters are 'components' and 'weights' (got {sorted(params)})")
+    components = dict(params["components"])
+    if "blend" in components:
+        raise ValueError("a blend cannot contain a blend")
+    models = {name: build(FamilySpec(name, p), seed) for name, p in components.items()}
+    return BlendRecommender(models, dict(params["weights"]))
 
 
 def spec_of(model: Recommender) -> FamilySpec:
@@ -95,6 +130,9 @@ def spec_of(model: Recommender) -> FamilySpec:
     spec = getattr(model, "spec", None)
     if isinstance(spec, FamilySpec):
         return spec
+    if isinstance(model, BlendRecommender):
+        parts = {name: spec_of(m) for name, m in model.components.items()}
+        return blend_spec(parts, model.weights)
     if isinstance(model, HybridRecommender):
         family = "lightfm" if model.name == "lightfm" else "hybrid"
         return FamilySpec(family, model.config.to_params())
