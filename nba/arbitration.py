@@ -459,7 +459,8 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
     words which ones (else ``""``): see the module docstring. An arm whose best value is
     below another's worst can never win and is left out too."""
     protected = ""
-    lead = options[_argmax([statistics.fmean(arm.values) for arm in arms])]
+    expected = {arm.index: statistics.fmean(arm.values) for arm in arms}
+    lead = options[arms[_argmax([expected[arm.index] for arm in arms])].index]
     if lead.slot is not None and lead.candidate.action.time_critical:
         due = lead.slot.send.at
         arms = [
@@ -477,7 +478,7 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
         (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
     )
     if bar is not None:  # no gamble on what is expected to lose to doing nothing
-        arms = [a for a in arms if a.posterior is None or statistics.fmean(a.values) >= bar]
+        arms = [a for a in arms if a.posterior is None or expected[a.index] >= bar]
     floor = max(arm.worst for arm in arms)
     return [arm for arm in arms if arm.best >= floor], protected
 
