@@ -21,9 +21,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli.support import api_response_stats, parse_moment
 from cli.support import console as _console
 from cli.support import fail as _fail
-from cli.support import parse_moment
 
 actions_app = typer.Typer(
     help="What the engine learned of each action, and whom each action can reach.",
@@ -39,22 +39,28 @@ def stats(
         str | None, typer.Option(help="Read the statistics as of this time [default: now].")
     ] = None,
     half_life_days: Annotated[
-        float, typer.Option(help="The half-life the API runs with (NBA_STATS_HALF_LIFE_DAYS).")
-    ] = 14.0,
+        float | None,
+        typer.Option(
+            help="The half-life the API runs with [default: NBA_STATS_HALF_LIFE_DAYS, as the "
+            "API reads it, else 14]."
+        ),
+    ] = None,
     detail: Annotated[bool, typer.Option(help="One row per action, channel and segment.")] = False,
 ) -> None:
     """Per action: decisions, responses, rate with its interval, evidence."""
     import datetime as dt
 
     from features.online.connect import connect_redis
-    from features.online.response_stats import RedisResponseStats, ResponseCounts
+    from features.online.response_stats import ResponseCounts
 
-    if half_life_days <= 0:
+    if half_life_days is not None and half_life_days <= 0:
         raise _fail(f"--half-life-days: must be positive, got {half_life_days}")
     when = dt.datetime.now(dt.UTC) if at is None else parse_moment(at, "--at")
     try:
-        client = connect_redis(redis_url)
-        table = RedisResponseStats(client, redis_prefix, half_life_days=half_life_days).table(when)
+        reader = api_response_stats(connect_redis(redis_url), redis_prefix, half_life_days)
+        table = reader.table(when)
+    except typer.Exit:  # a malformed NBA_ setting, already said
+        raise
     except Exception as error:  # a wrong URL is the user's mistake: say so, no traceback
         raise _fail(f"--redis-url: cannot read the statistics from {redis_url}: {error}") from None
     rows: list[tuple[tuple[str, ...], ResponseCounts]]
@@ -69,7 +75,8 @@ def stats(
             for action, c in sorted(table.by_action().items(), key=lambda kv: -kv[1].exposures)
         ]
     out = Table(
-        title=f"response statistics as of {when.isoformat()} (half-life {half_life_days:g} d)"
+        title=f"response statistics as of {when.isoformat()} "
+        f"(half-life {reader.half_life_days:g} d, model {reader.model})"
     )
     for name in ("action", "channel", "segment")[: len(rows[0][0]) if rows else 1]:
         out.add_column(name)

@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from cli.support import EXIT_UNAVAILABLE, load_data, parse_moment
+from cli.support import EXIT_UNAVAILABLE, api_response_stats, load_data, parse_moment
 from cli.support import fail as _fail
 
 if TYPE_CHECKING:
@@ -237,15 +237,18 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
     from features.online.connect import connect_redis
     from features.online.contact_state import RedisContactState
     from features.online.redis_store import RedisOnlineStore
-    from features.online.response_stats import RedisResponseStats
     from serving.batch_decisions import RedisHistories
 
     try:
         client = connect_redis(url)
-        stats = RedisResponseStats(client, prefix).table(job.now)
+        # read as the API reads them (its NBA_STATS_* settings), or a half-life or model
+        # other than the defaults would read other keys or other values
+        stats = api_response_stats(client, prefix).table(job.now)
         # what the API sent and counted: cool-downs, sequences and caps hold in batch too
         online = RedisContactState(RedisOnlineStore(client, prefix=prefix))
         usage = online.usage(job.now.date())
+    except typer.Exit:  # a malformed NBA_ setting, already said
+        raise
     except Exception as exc:  # the driver raises many kinds
         raise _fail(f"--redis-url: {exc}", EXIT_UNAVAILABLE) from None
     return dataclasses.replace(job, stats=stats, action_history=RedisHistories(url, prefix)), usage

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 if TYPE_CHECKING:
     from features.dataset import RetailDataset
+    from features.online.response_stats import RedisResponseStats
 
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
@@ -93,3 +94,36 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow(\.|$)")
+
+
+def api_response_stats(
+    client: Any, prefix: str, half_life_days: float | None = None
+) -> RedisResponseStats:
+    """The response statistics the API learns in ``client``, read the way the API reads
+    them: the half-life (which names the keys its evidence is kept under), the
+    statistics model and the attribution window come from the same ``NBA_`` variables as
+    ``nba serve``'s (``NBA_STATS_HALF_LIFE_DAYS``, ``NBA_STATS_MODEL``,
+    ``NBA_ATTRIBUTION_WINDOW_HOURS``), so a batch run or a report next to the API sees
+    what it sees; ``half_life_days`` overrides the environment's.
+
+    A malformed variable ends the command with a message naming it.
+    """
+    from pydantic import ValidationError
+
+    from features.online.response_stats import RedisResponseStats
+    from serving.settings import Settings
+
+    try:
+        settings = Settings(api_keys=[], allow_anonymous=True)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"NBA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise fail(f"the API's settings: {problems}") from None
+    return RedisResponseStats(
+        client,
+        prefix,
+        half_life_days=settings.stats_half_life_days if half_life_days is None else half_life_days,
+        window_hours=settings.attribution_window_hours,
+        model=settings.stats_model,
+    )

@@ -36,3 +36,40 @@ def test_actions_stats_prints_each_action_with_its_rate_and_interval() -> None:
     assert empty.exit_code == 0 and "no statistics yet" in empty.output
     bad = runner.invoke(app, ["actions", "stats", "--redis-url", "redis://127.0.0.1:1/0"])
     assert bad.exit_code == 2 and "--redis-url" in bad.output
+
+
+def test_actions_stats_reads_with_the_half_life_the_api_runs_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The half-life names the keys the evidence is kept under: an API run with
+    ``NBA_STATS_HALF_LIFE_DAYS=3`` writes where a 14-day reader finds nothing. With the
+    same variable set (and no option), the command reads what the API learned."""
+    url = os.environ.get("NBA_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("NBA_TEST_REDIS_URL not set (CI sets it to a Debian redis-server)")
+    prefix = f"cli{uuid.uuid4().hex[:8]}"
+    stats = RedisResponseStats(connect_redis(url), prefix, half_life_days=3.0, model="response")
+    for i in range(8):
+        stats.expose(Exposure(f"d{i}", "C1", NOW, "welcome", "push", "new", 0.1))
+    args = [
+        "actions",
+        "stats",
+        "--redis-url",
+        url,
+        "--redis-prefix",
+        prefix,
+        "--at",
+        NOW.isoformat(),
+    ]
+    runner = CliRunner()
+    default = runner.invoke(app, args)
+    assert default.exit_code == 0 and "no statistics yet" in default.output
+    monkeypatch.setenv("NBA_STATS_HALF_LIFE_DAYS", "3")
+    monkeypatch.setenv("NBA_STATS_MODEL", "response")
+    seen = runner.invoke(app, args)
+    assert seen.exit_code == 0, seen.output
+    assert "welcome" in seen.output and "half-life 3 d, model response" in seen.output
+    monkeypatch.setenv("NBA_STATS_MODEL", "guess")
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 2 and "NBA_STATS_MODEL" in bad.output, bad.output
+    assert "Traceback" not in bad.output
