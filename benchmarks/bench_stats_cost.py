@@ -7,9 +7,13 @@ the default) and without. Each makes ``--decisions`` decisions
 the policy, the record); then, round after round, the two ingest the same kind of
 traffic in alternation (the order swapped every round, so that a slow spell of the
 shared machine hits both): ``--batches`` calls of ``EventIngestor.ingest`` with
-``--batch`` events each (product views, carts, and one in three an outcome event
-naming a decision just made: opens, clicks and purchases in turn, a purchase with its
-product and revenue). Per round and setting it records:
+``--batch`` events each (product views, carts, and a share ``--outcome-share`` of
+outcome events naming a decision just made: opens, clicks and purchases in turn, a
+purchase with its product and revenue). The share is 1/3 by default, several times
+what a retailer sends: ``--outcome-share world`` takes the simulated retailer's own
+share of opens, clicks and purchases among its events (about 7 %), still each naming
+a decision (so still pessimistic: most real outcomes follow no decision and are not
+joined). Per round and setting it records:
 
 * events per second, wall clock;
 * CPU per event: this process's CPU time plus the Redis server's (``INFO`` CPU of
@@ -49,17 +53,26 @@ def redis_cpu(client: Any) -> float:
 
 
 def traffic(
-    world: ApiWorld, decided: list[tuple[str, str]], products: list[str], batches: int, size: int
+    world: ApiWorld,
+    decided: list[tuple[str, str]],
+    products: list[str],
+    batches: int,
+    size: int,
+    share: float,
 ) -> list[list[dict[str, Any]]]:
-    """``batches`` batches of ``size`` fresh events, one in three an outcome of ``decided``."""
+    """``batches`` batches of ``size`` fresh events, a ``share`` of them (spread evenly)
+    outcomes of ``decided``."""
     out = []
+    outcomes = 0
     for b in range(batches):
         items = []
         for j in range(size):
-            cid, did = decided[(b * size + j) % len(decided)]
+            n = b * size + j
+            cid, did = decided[n % len(decided)]
             at = world.at(30 + b / 10)
-            if j % 3 == 0:
-                kind = OUTCOMES[(j // 3) % len(OUTCOMES)]
+            if int((n + 1) * share) > int(n * share):
+                kind = OUTCOMES[outcomes % len(OUTCOMES)]
+                outcomes += 1
                 if kind == "purchase":
                     ev = event(world, cid, kind, at, product_id=products[j % 50])
                     ev.update(quantity=1, revenue=40.0)
@@ -81,8 +94,21 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--outcome-share",
+        default="0.3333",
+        help="share of the events that are outcomes naming a decision: a number in (0, 1], "
+        "or 'world' (the simulated retailer's own share of opens, clicks and purchases)",
+    )
     args = parser.parse_args()
     world = build_world(Path(tempfile.mkdtemp()), customers=400)
+    if args.outcome_share == "world":
+        share = float(world.data.events["event_type"].isin(OUTCOMES).mean())
+    else:
+        share = float(args.outcome_share)
+        if not 0.0 < share <= 1.0:
+            parser.error(f"--outcome-share must be in (0, 1] or 'world', got {share}")
+    print(f"outcome events naming a decision: {100 * share:.1f} % of the traffic", flush=True)
     customers = [str(c) for c in world.data.customers["customer_id"]]
     products = [str(p) for p in world.data.products["product_id"].head(50)]
     settings = (True, False)
@@ -118,7 +144,7 @@ def main() -> None:
         cpu: dict[bool, list[float]] = {k: [] for k in settings}
         for round_ in range(args.rounds + 1):  # round 0 warms up: not counted
             for learn in settings if round_ % 2 else settings[::-1]:
-                batches = traffic(world, decided[learn], products, args.batches, args.batch)
+                batches = traffic(world, decided[learn], products, args.batches, args.batch, share)
                 n = args.batches * args.batch
                 server, mine = redis_cpu(world.client), time.process_time()
                 started = time.perf_counter()
