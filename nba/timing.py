@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import operator
 import re
 import zoneinfo
 from collections.abc import Callable
@@ -233,13 +234,20 @@ def find_hourly_send_slot(
     steps = _allowed_steps(first, count, zone, allowed, windows)
     if preference is None:
         return first + steps[0][0] * _HOUR if steps else best
-    hour_score = preference.hour_scorer()
-    best_step = -1
-    for step, hour_of_week in steps:
-        score = hour_score(hour_of_week)
-        if score > best_score:
-            best_step, best_score = step, score
-    return best if best_step < 0 else first + best_step * _HOUR
+    if not steps:
+        return best
+    # the first of the best-scored hours, if it beats ``earliest``: max and index run
+    # in C over the week's scores, which hold no NaN (see HourPreference.week_scores)
+    scores = list(map(preference.week_scores().__getitem__, _hours_of_week(steps)))
+    top = max(scores)
+    if not top > best_score:
+        return best
+    return first + steps[scores.index(top)][0] * _HOUR
+
+
+@functools.lru_cache(maxsize=4096)
+def _hours_of_week(steps: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    return tuple(hour_of_week for _, hour_of_week in steps)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -326,13 +334,21 @@ class HourPreference:
 
     @classmethod
     def for_profile(cls, profile: CustomerProfile, default_hour: int) -> HourPreference:
+        global _LAST_PREFERENCE
+        last = _LAST_PREFERENCE  # a decision asks again for each channel of the customer
+        if last[0] is profile and last[1] == default_hour and type(last[2]) is cls:
+            return last[2]
         habits = cls._habits(profile, default_hour)
         declared = _declared_window(profile.preferred_hours)
-        if declared is None:
-            return habits
-        return dataclasses.replace(
-            habits, source="declared", declared=declared, habit=habits.source
+        preference = (
+            habits
+            if declared is None
+            else dataclasses.replace(
+                habits, source="declared", declared=declared, habit=habits.source
+            )
         )
+        _LAST_PREFERENCE = (profile, default_hour, preference)
+        return preference
 
     @classmethod
     def declared_first(cls, profile: CustomerProfile) -> HourPreference | None:
@@ -395,6 +411,34 @@ class HourPreference:
         contains = declared.contains_minute
         return lambda how: habit(how) + (DECLARED_HOURS_BONUS if contains((how % 24) * 60) else 0.0)
 
+    def week_scores(self) -> tuple[float, ...]:
+        """:meth:`hour_score` of every hour of the week (Monday 00:00 is 0), computed once
+        per preference with the same float operations, in C where the habit is a table.
+        Never NaN: an activity histogram with a NaN has no average day (its source is not
+        ``activity``), and the other habits are small whole numbers and halves."""
+        held: tuple[float, ...] | None = self.__dict__.get("_week_scores")
+        if held is not None:
+            return held
+        source = self.habit if self.source == "declared" else self.source
+        habit: tuple[float, ...]
+        if source == "activity":
+            habit = tuple(map(operator.add, self.activity, self.hour_of_day * 7))
+        elif source == "peak_hour" and self.peak_hour_of_week is not None:
+            habit = _peak_hour_scores(self.peak_hour_of_week)
+        elif source == "first":
+            habit = (0.0,) * HOURS_PER_WEEK
+        else:
+            habit = _default_hour_scores(self.default_hour)
+        declared = self.declared
+        if self.source != "declared":
+            scores = habit
+        elif declared is None:
+            scores = tuple(self.hour_score(how) for how in range(HOURS_PER_WEEK))
+        else:
+            scores = tuple(map(operator.add, habit, _declared_bonus(declared)))
+        object.__setattr__(self, "_week_scores", scores)  # a cache, not a field
+        return scores
+
     def _score(self, hour_of_week: int, minute_of_day: int) -> float:
         source, bonus = self.source, None
         if source == "declared" and self.declared is not None:
@@ -424,6 +468,35 @@ class HourPreference:
         if self.source == "peak_hour":
             return "closest to the customer's peak hour"
         return f"closest to the channel's default hour ({self.default_hour:02d}:00)"
+
+
+#: The last preference :meth:`HourPreference.for_profile` built, with its profile (held, so
+#: that its identity is not reused) and default hour: one tuple, replaced whole.
+_LAST_PREFERENCE: tuple[CustomerProfile | None, int, HourPreference | None] = (None, -1, None)
+
+
+@functools.lru_cache(maxsize=32)
+def _peak_hour_scores(peak: int) -> tuple[float, ...]:
+    """The peak-hour habit's score of each hour of the week (as in ``HourPreference._score``)."""
+    return tuple(
+        (0.5 if how // 24 == peak // 24 else 0.0) - _hour_distance(how % 24, peak % 24)
+        for how in range(HOURS_PER_WEEK)
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _default_hour_scores(default: int) -> tuple[float, ...]:
+    """The channel default's score of each hour of the week (as in ``HourPreference._score``)."""
+    return tuple(-_hour_distance(how % 24, default) for how in range(HOURS_PER_WEEK))
+
+
+@functools.lru_cache(maxsize=64)
+def _declared_bonus(declared: TimeWindow) -> tuple[float, ...]:
+    """The declared hours' bonus at the top of each hour of the week."""
+    return tuple(
+        DECLARED_HOURS_BONUS if declared.contains_minute((how % 24) * 60) else 0.0
+        for how in range(HOURS_PER_WEEK)
+    )
 
 
 @functools.lru_cache(maxsize=64)
