@@ -24,7 +24,7 @@ import functools
 import operator
 import re
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -231,23 +231,18 @@ def find_hourly_send_slot(
             if score > best_score:
                 best, best_score = moment, score
         return best
-    steps = _allowed_steps(first, count, zone, allowed, windows)
+    steps, hours_of_week, hours_of_day = _allowed_steps(first, count, zone, allowed, windows)
     if preference is None:
-        return first + steps[0][0] * _HOUR if steps else best
+        return first + steps[0] * _HOUR if steps else best
     if not steps:
         return best
     # the first of the best-scored hours, if it beats ``earliest``: max and index run
-    # in C over the week's scores, which hold no NaN (see HourPreference.week_scores)
-    scores = list(map(preference.week_scores().__getitem__, _hours_of_week(steps)))
+    # in C over the scores, which hold no NaN (see HourPreference.scores_at)
+    scores = preference.scores_at(hours_of_week, hours_of_day)
     top = max(scores)
     if not top > best_score:
         return best
-    return first + steps[scores.index(top)][0] * _HOUR
-
-
-@functools.lru_cache(maxsize=4096)
-def _hours_of_week(steps: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
-    return tuple(hour_of_week for _, hour_of_week in steps)
+    return first + steps[scores.index(top)] * _HOUR
 
 
 @functools.lru_cache(maxsize=4096)
@@ -257,10 +252,11 @@ def _allowed_steps(
     zone: zoneinfo.ZoneInfo,
     allowed: AllowedTimes,
     windows: tuple[TimeWindow, ...],
-) -> tuple[tuple[int, int], ...]:
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """The hours ``first + step`` (``step < count``, no clock change among them) that
-    ``allowed`` and ``windows`` allow, as ``(step, local hour of the week)``: the same
-    for every customer of a zone at a given moment, hence cached."""
+    ``allowed`` and ``windows`` allow: their steps, their local hours of the week
+    (Monday 00:00 is 0) and of the day; the same for every customer of a zone at a given
+    moment, hence cached."""
     table = hours_allowed(allowed, windows)
     first_local = first.astimezone(zone)
     start = first_local.weekday() * 24 + first_local.hour
@@ -275,7 +271,8 @@ def _allowed_steps(
         ):
             continue
         steps.append((step, hour_of_week))
-    return tuple(steps)
+    hours = tuple(how for _, how in steps)
+    return tuple(step for step, _ in steps), hours, tuple(how % 24 for how in hours)
 
 
 _HOUR = dt.timedelta(hours=1)
@@ -411,33 +408,30 @@ class HourPreference:
         contains = declared.contains_minute
         return lambda how: habit(how) + (DECLARED_HOURS_BONUS if contains((how % 24) * 60) else 0.0)
 
-    def week_scores(self) -> tuple[float, ...]:
-        """:meth:`hour_score` of every hour of the week (Monday 00:00 is 0), computed once
-        per preference with the same float operations, in C where the habit is a table.
-        Never NaN: an activity histogram with a NaN has no average day (its source is not
-        ``activity``), and the other habits are small whole numbers and halves."""
-        held: tuple[float, ...] | None = self.__dict__.get("_week_scores")
-        if held is not None:
-            return held
+    def scores_at(
+        self, hours_of_week: Sequence[int], hours_of_day: Sequence[int] | None = None
+    ) -> list[float]:
+        """:meth:`hour_score` of each of ``hours_of_week`` (Monday 00:00 is 0; their hours
+        of the day may be given, else they are computed), with the
+        same float operations, in C: the habit is read from the activity histogram and its
+        average day, or from a table per peak or default hour, and the declared hours'
+        bonus added from a table per window. Never NaN: a histogram with a NaN has no
+        average day (its source is not ``activity``); the other habits are whole numbers
+        and halves."""
         source = self.habit if self.source == "declared" else self.source
-        habit: tuple[float, ...]
-        if source == "activity":
-            habit = tuple(map(operator.add, self.activity, self.hour_of_day * 7))
-        elif source == "peak_hour" and self.peak_hour_of_week is not None:
-            habit = _peak_hour_scores(self.peak_hour_of_week)
-        elif source == "first":
-            habit = (0.0,) * HOURS_PER_WEEK
+        get = _week_table(self, source).__getitem__
+        if source == "activity":  # this hour of the week, plus the same hour on an average day
+            day = self.hour_of_day.__getitem__
+            hours = [how % 24 for how in hours_of_week] if hours_of_day is None else hours_of_day
+            habit = list(map(operator.add, map(get, hours_of_week), map(day, hours)))
         else:
-            habit = _default_hour_scores(self.default_hour)
-        declared = self.declared
+            habit = list(map(get, hours_of_week))
         if self.source != "declared":
-            scores = habit
-        elif declared is None:
-            scores = tuple(self.hour_score(how) for how in range(HOURS_PER_WEEK))
-        else:
-            scores = tuple(map(operator.add, habit, _declared_bonus(declared)))
-        object.__setattr__(self, "_week_scores", scores)  # a cache, not a field
-        return scores
+            return habit
+        if self.declared is None:
+            return [self.hour_score(how) for how in hours_of_week]
+        bonus = _declared_bonus(self.declared).__getitem__
+        return list(map(operator.add, habit, map(bonus, hours_of_week)))
 
     def _score(self, hour_of_week: int, minute_of_day: int) -> float:
         source, bonus = self.source, None
@@ -468,6 +462,20 @@ class HourPreference:
         if self.source == "peak_hour":
             return "closest to the customer's peak hour"
         return f"closest to the channel's default hour ({self.default_hour:02d}:00)"
+
+
+def _week_table(preference: HourPreference, source: HourSource) -> tuple[float, ...]:
+    """The habit's table by hour of the week (the histogram itself for ``activity``)."""
+    if source == "activity":
+        return preference.activity
+    if source == "peak_hour" and preference.peak_hour_of_week is not None:
+        return _peak_hour_scores(preference.peak_hour_of_week)
+    if source == "first":
+        return _NO_HABIT
+    return _default_hour_scores(preference.default_hour)
+
+
+_NO_HABIT = (0.0,) * HOURS_PER_WEEK
 
 
 #: The last preference :meth:`HourPreference.for_profile` built, with its profile (held, so

@@ -482,7 +482,10 @@ class _Rows:
             ("eligible_actions", len(decision.eligible_action_ids)),
             ("position", position),
         ):
-            c[name] += [value] * n
+            if n == 1:
+                c[name].append(value)
+            else:
+                c[name] += [value] * n
         if not actions:
             for name in _ACTION_COLUMNS:
                 c[name].append(None)
