@@ -507,13 +507,20 @@ def _declared_bonus(declared: TimeWindow) -> tuple[float, ...]:
     )
 
 
-@functools.lru_cache(maxsize=64)
 def _hour_of_day(activity: tuple[float, ...]) -> tuple[float, ...] | None:
     """The average day of a week's activity (``None`` without any): one customer's
-    channels share it within a decision, hence the small cache."""
-    if not sum(activity) > 0:
-        return None
-    return tuple(sum(activity[h::24]) / 7 for h in range(24))  # days 0..6, in order
+    channels share it within a decision, hence the last one is kept, with the
+    histogram it was computed from (compared by identity: no hashing of 168 floats)."""
+    global _LAST_DAY
+    last = _LAST_DAY
+    if last[0] is activity:
+        return last[1]
+    day = None if not sum(activity) > 0 else tuple(sum(activity[h::24]) / 7 for h in range(24))
+    _LAST_DAY = (activity, day)  # days 0..6 summed in order
+    return day
+
+
+_LAST_DAY: tuple[tuple[float, ...], tuple[float, ...] | None] = ((), None)
 
 
 @functools.lru_cache(maxsize=256)
