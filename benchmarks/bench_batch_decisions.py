@@ -8,7 +8,11 @@ profiles, repeated under new ids when it has fewer): reading the audience, decid
 and assembling the table. The baseline tree (``--baseline-src``, e.g. an export of
 an earlier commit of main) and this tree are measured alternately, with 1 and 2
 workers, ``--repeat`` times each; the table gives medians and the ratio to the
-baseline. In this tree's process it also times the floors that bound the gains:
+baseline, the CPU per customer of the process and its forked workers, and the
+rate on idle cores that this CPU allows (the parent's CPU is serial, the workers'
+is divided among them: customers / (parent CPU + workers' CPU / workers)), which
+the machine's other load moves less than the wall clock. In this tree's process it
+also times the floors that bound the gains:
 
 * ``core``: ``pipeline.route`` alone over profiles already built (what ``nba/``
   costs per decision, one process);
@@ -64,10 +68,14 @@ def measure(profiles: Path, tracking_uri: str | None, workers: int, customers: i
     table = decide_audience(frame, catalog, contacts, now, policy=pipeline, workers=workers)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    forked = children.ru_utime + children.ru_stime
     return {
         "rate": len(frame) / elapsed,
         # CPU of this process and of the workers it forked, per customer
-        "cpu_ms": 1000 * (cpu + children.ru_utime + children.ru_stime) / len(frame),
+        "cpu_ms": 1000 * (cpu + forked) / len(frame),
+        # customers/s on idle cores: this process's CPU is serial, the workers' is
+        # shared among them (each decides about as many chunks)
+        "idle_rate": len(frame) / (cpu + forked / workers if workers > 1 else cpu),
         "models": label,
         "rows": len(table),
         "contacts": int(table["channel"].notna().sum()),
@@ -156,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         trees = {"baseline": args.baseline_src.resolve(), **trees}
     rates: dict[tuple[str, int], list[float]] = {}
     cpus: dict[tuple[str, int], list[float]] = {}
+    idle: dict[tuple[str, int], list[float]] = {}
     floor_runs: list[dict[str, float]] = []
     models = ""
     for _ in range(args.repeat):
@@ -164,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_child(src, args, "decide", workers)
                 rates.setdefault((name, workers), []).append(result["rate"])
                 cpus.setdefault((name, workers), []).append(result.get("cpu_ms", float("nan")))
+                idle.setdefault((name, workers), []).append(result.get("idle_rate", float("nan")))
                 models = result["models"]
         floor_runs.append(run_child(HERE, args, "floors", customers=args.floor_customers))
 
@@ -183,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     core_cpu = statistics.median(run["core_cpu_ms"] for run in floor_runs)
     print(
         "| run | workers | customers/s (median) | runs | vs baseline "
-        "| CPU ms per customer (all processes) | vs the core's CPU |"
+        "| CPU ms per customer (all processes) | vs the core's CPU "
+        "| idle-core estimate, customers/s (median; runs) | vs baseline |"
     )
-    print("|---|---:|---:|---|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for workers in (1, 2):
         base = rates.get(("baseline", workers))
         for name in trees:
@@ -194,9 +205,15 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{median / statistics.median(base):.2f}x" if base else "-"
             runs = ", ".join(f"{v:,.0f}" for v in values)
             cpu = statistics.median(cpus[(name, workers)])
+            estimates = idle[(name, workers)]
+            estimate = statistics.median(estimates)
+            base_idle = idle.get(("baseline", workers))
+            idle_ratio = f"{estimate / statistics.median(base_idle):.2f}x" if base_idle else "-"
             print(
                 f"| {name} | {workers} | {median:,.0f} | {runs} | {ratio} "
-                f"| {cpu:.2f} | {cpu / core_cpu:.2f}x |"
+                f"| {cpu:.2f} | {cpu / core_cpu:.2f}x "
+                f"| {estimate:,.0f} ({', '.join(f'{v:,.0f}' for v in estimates)}) "
+                f"| {idle_ratio} |"
             )
     print()
     print(

@@ -97,6 +97,7 @@ def screen(
     (only to those ``restriction`` allows; the others are rejected as not requested)."""
     scope = ContextScope(context)
     send_times: dict[tuple[object, ...], SendTime | Reason] = {}  # actions share channels and TTLs
+    gates: dict[Channel, _Gate] = {}  # and each channel's consent and contact-policy verdict
     plans = _plans(catalog)
     sends = context.action_history
     if sends:
@@ -125,18 +126,22 @@ def screen(
             candidates.append(ActionCandidate(action, value, variant, ()))
             continue
         slots: list[ChannelSlot] = []
+        window: tuple[dt.datetime, dt.datetime] | None = None  # the same on every channel
         for channel in plan.channels:
             if restriction is not None and not restriction.allows_channel(channel):
                 message = f"the request asked for {_names(restriction.channels)} only"
                 rejections.append(Rejection(action.id, channel, ReasonCode.NOT_REQUESTED, message))
                 continue
-            slot = channel_slot(
-                action,
-                channel,
-                policy,
-                context,
-                send_times=send_times,
-                last_message_at=last_message_at,
+            gate = gates.get(channel)
+            if gate is None:
+                gate = gates[channel] = _gate(channel, policy, context, None)
+            if gate[0] is not None and not gate[1]:  # no consent, or the policy says no
+                rejections.append(Rejection.of(action.id, channel, gate[0]))
+                continue
+            if window is None:
+                window = _send_window(action, context)
+            slot = _slot(
+                action, channel, policy, context, send_times, last_message_at, gate, window
             )
             if isinstance(slot, Reason):
                 rejections.append(Rejection.of(action.id, channel, slot))
@@ -278,23 +283,65 @@ def channel_slot(
     ``last_message_at`` is the customer's last message on any channel
     (:meth:`~nba.contact_policy.ContactPolicy.last_message_at`).
     """
+    gate = _gate(channel, policy, context, pending)
+    window = _send_window(action, context)
+    return _slot(action, channel, policy, context, send_times, last_message_at, gate, window)
+
+
+#: A channel's verdict for one customer, whatever the action: the reason it cannot be
+#: used (consent or contact policy), and when that reason is a rolling cap reached by
+#: past contacts, when the caps free up and the reason left once they do.
+_Gate = tuple[Reason | None, bool, dt.datetime | None, Reason | None]
+
+
+def _gate(
+    channel: Channel,
+    policy: ContactPolicy,
+    context: CustomerContext,
+    pending: Mapping[Channel, int] | None,
+) -> _Gate:
     reason = consent_reason(context.profile, channel) or policy.channel_reason(
         context, channel, pending
     )
-    now = context.now_utc
-    earliest = now + dt.timedelta(hours=action.send_delay_hours)
-    latest = action.latest_send(now, context)
-    capped: Reason | None = None
     if reason is not None and reason.code in ROLLING_CAP_CODES and not pending:
-        # a rolling cap reached by past contacts: send once it frees, if the action lasts
         frees = policy.caps_free_at(context, channel)
         if frees is None:
-            return reason
+            return reason, True, None, None
+        return reason, True, frees, policy.channel_reason(context, channel, pending, caps=False)
+    return reason, False, None, None
+
+
+def _send_window(action: Action, context: CustomerContext) -> tuple[dt.datetime, dt.datetime]:
+    """The earliest and latest moments to send ``action`` (the same on every channel)."""
+    now = context.now_utc
+    return now + dt.timedelta(hours=action.send_delay_hours), action.latest_send(now, context)
+
+
+def _slot(
+    action: Action,
+    channel: Channel,
+    policy: ContactPolicy,
+    context: CustomerContext,
+    send_times: dict[tuple[object, ...], SendTime | Reason] | None,
+    last_message_at: dt.datetime | None,
+    gate: _Gate,
+    window: tuple[dt.datetime, dt.datetime],
+) -> ChannelSlot | Reason:
+    """:func:`channel_slot` with the channel's verdict (:func:`_gate`: it does not depend
+    on the action, so screening takes it once per channel) and the action's window given."""
+    reason, rolling, frees, uncapped = gate
+    earliest, latest = window
+    capped: Reason | None = None
+    if rolling:
+        # a rolling cap reached by past contacts: send once it frees, if the action lasts
+        if frees is None:
+            return reason  # type: ignore[return-value]
         if frees > latest:
+            assert reason is not None
             message = f"{reason.message}; the caps free up at {frees:%Y-%m-%d %H:%M} UTC, "
             return Reason(reason.code, message + "after the action expires")
         capped, earliest = reason, max(earliest, frees)
-        reason = policy.channel_reason(context, channel, pending, caps=False)
+        reason = uncapped
     if reason is not None:
         return reason
     best_hour = action.timing == "best_hour"

@@ -21,9 +21,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import operator
 import re
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -230,16 +231,18 @@ def find_hourly_send_slot(
             if score > best_score:
                 best, best_score = moment, score
         return best
-    steps = _allowed_steps(first, count, zone, allowed, windows)
+    steps, hours_of_week, hours_of_day = _allowed_steps(first, count, zone, allowed, windows)
     if preference is None:
-        return first + steps[0][0] * _HOUR if steps else best
-    hour_score = preference.hour_scorer()
-    best_step = -1
-    for step, hour_of_week in steps:
-        score = hour_score(hour_of_week)
-        if score > best_score:
-            best_step, best_score = step, score
-    return best if best_step < 0 else first + best_step * _HOUR
+        return first + steps[0] * _HOUR if steps else best
+    if not steps:
+        return best
+    # the first of the best-scored hours, if it beats ``earliest``: max and index run
+    # in C over the scores, which hold no NaN (see HourPreference.scores_at)
+    scores = preference.scores_at(hours_of_week, hours_of_day)
+    top = max(scores)
+    if not top > best_score:
+        return best
+    return first + steps[scores.index(top)] * _HOUR
 
 
 @functools.lru_cache(maxsize=4096)
@@ -249,10 +252,11 @@ def _allowed_steps(
     zone: zoneinfo.ZoneInfo,
     allowed: AllowedTimes,
     windows: tuple[TimeWindow, ...],
-) -> tuple[tuple[int, int], ...]:
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """The hours ``first + step`` (``step < count``, no clock change among them) that
-    ``allowed`` and ``windows`` allow, as ``(step, local hour of the week)``: the same
-    for every customer of a zone at a given moment, hence cached."""
+    ``allowed`` and ``windows`` allow: their steps, their local hours of the week
+    (Monday 00:00 is 0) and of the day; the same for every customer of a zone at a given
+    moment, hence cached."""
     table = hours_allowed(allowed, windows)
     first_local = first.astimezone(zone)
     start = first_local.weekday() * 24 + first_local.hour
@@ -267,7 +271,8 @@ def _allowed_steps(
         ):
             continue
         steps.append((step, hour_of_week))
-    return tuple(steps)
+    hours = tuple(how for _, how in steps)
+    return tuple(step for step, _ in steps), hours, tuple(how % 24 for how in hours)
 
 
 _HOUR = dt.timedelta(hours=1)
@@ -326,13 +331,21 @@ class HourPreference:
 
     @classmethod
     def for_profile(cls, profile: CustomerProfile, default_hour: int) -> HourPreference:
+        global _LAST_PREFERENCE
+        last = _LAST_PREFERENCE  # a decision asks again for each channel of the customer
+        if last[0] is profile and last[1] == default_hour and type(last[2]) is cls:
+            return last[2]
         habits = cls._habits(profile, default_hour)
         declared = _declared_window(profile.preferred_hours)
-        if declared is None:
-            return habits
-        return dataclasses.replace(
-            habits, source="declared", declared=declared, habit=habits.source
+        preference = (
+            habits
+            if declared is None
+            else dataclasses.replace(
+                habits, source="declared", declared=declared, habit=habits.source
+            )
         )
+        _LAST_PREFERENCE = (profile, default_hour, preference)
+        return preference
 
     @classmethod
     def declared_first(cls, profile: CustomerProfile) -> HourPreference | None:
@@ -395,6 +408,31 @@ class HourPreference:
         contains = declared.contains_minute
         return lambda how: habit(how) + (DECLARED_HOURS_BONUS if contains((how % 24) * 60) else 0.0)
 
+    def scores_at(
+        self, hours_of_week: Sequence[int], hours_of_day: Sequence[int] | None = None
+    ) -> list[float]:
+        """:meth:`hour_score` of each of ``hours_of_week`` (Monday 00:00 is 0; their hours
+        of the day may be given, else they are computed), with the
+        same float operations, in C: the habit is read from the activity histogram and its
+        average day, or from a table per peak or default hour, and the declared hours'
+        bonus added from a table per window. Never NaN: a histogram with a NaN has no
+        average day (its source is not ``activity``); the other habits are whole numbers
+        and halves."""
+        source = self.habit if self.source == "declared" else self.source
+        get = _week_table(self, source).__getitem__
+        if source == "activity":  # this hour of the week, plus the same hour on an average day
+            day = self.hour_of_day.__getitem__
+            hours = [how % 24 for how in hours_of_week] if hours_of_day is None else hours_of_day
+            habit = list(map(operator.add, map(get, hours_of_week), map(day, hours)))
+        else:
+            habit = list(map(get, hours_of_week))
+        if self.source != "declared":
+            return habit
+        if self.declared is None:
+            return [self.hour_score(how) for how in hours_of_week]
+        bonus = _declared_bonus(self.declared).__getitem__
+        return list(map(operator.add, habit, map(bonus, hours_of_week)))
+
     def _score(self, hour_of_week: int, minute_of_day: int) -> float:
         source, bonus = self.source, None
         if source == "declared" and self.declared is not None:
@@ -426,13 +464,63 @@ class HourPreference:
         return f"closest to the channel's default hour ({self.default_hour:02d}:00)"
 
 
+def _week_table(preference: HourPreference, source: HourSource) -> tuple[float, ...]:
+    """The habit's table by hour of the week (the histogram itself for ``activity``)."""
+    if source == "activity":
+        return preference.activity
+    if source == "peak_hour" and preference.peak_hour_of_week is not None:
+        return _peak_hour_scores(preference.peak_hour_of_week)
+    if source == "first":
+        return _NO_HABIT
+    return _default_hour_scores(preference.default_hour)
+
+
+_NO_HABIT = (0.0,) * HOURS_PER_WEEK
+
+
+#: The last preference :meth:`HourPreference.for_profile` built, with its profile (held, so
+#: that its identity is not reused) and default hour: one tuple, replaced whole.
+_LAST_PREFERENCE: tuple[CustomerProfile | None, int, HourPreference | None] = (None, -1, None)
+
+
+@functools.lru_cache(maxsize=32)
+def _peak_hour_scores(peak: int) -> tuple[float, ...]:
+    """The peak-hour habit's score of each hour of the week (as in ``HourPreference._score``)."""
+    return tuple(
+        (0.5 if how // 24 == peak // 24 else 0.0) - _hour_distance(how % 24, peak % 24)
+        for how in range(HOURS_PER_WEEK)
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _default_hour_scores(default: int) -> tuple[float, ...]:
+    """The channel default's score of each hour of the week (as in ``HourPreference._score``)."""
+    return tuple(-_hour_distance(how % 24, default) for how in range(HOURS_PER_WEEK))
+
+
 @functools.lru_cache(maxsize=64)
+def _declared_bonus(declared: TimeWindow) -> tuple[float, ...]:
+    """The declared hours' bonus at the top of each hour of the week."""
+    return tuple(
+        DECLARED_HOURS_BONUS if declared.contains_minute((how % 24) * 60) else 0.0
+        for how in range(HOURS_PER_WEEK)
+    )
+
+
 def _hour_of_day(activity: tuple[float, ...]) -> tuple[float, ...] | None:
     """The average day of a week's activity (``None`` without any): one customer's
-    channels share it within a decision, hence the small cache."""
-    if not sum(activity) > 0:
-        return None
-    return tuple(sum(activity[h::24]) / 7 for h in range(24))  # days 0..6, in order
+    channels share it within a decision, hence the last one is kept, with the
+    histogram it was computed from (compared by identity: no hashing of 168 floats)."""
+    global _LAST_DAY
+    last = _LAST_DAY
+    if last[0] is activity:
+        return last[1]
+    day = None if not sum(activity) > 0 else tuple(sum(activity[h::24]) / 7 for h in range(24))
+    _LAST_DAY = (activity, day)  # days 0..6 summed in order
+    return day
+
+
+_LAST_DAY: tuple[tuple[float, ...], tuple[float, ...] | None] = ((), None)
 
 
 @functools.lru_cache(maxsize=256)

@@ -236,12 +236,19 @@ def decide_audience(
         stats or {},
         action_history or {},
     )
-    items = read_audience(profiles) if isinstance(profiles, pd.DataFrame) else list(profiles)
-    if not isinstance(profiles, pd.DataFrame):
-        _check_profiles(items)
-    total = len(items)
-    chunks = chunk_numbers([p.customer_id for p in items], chunk_count(total))
-    members = _members(chunks, [p.customer_id for p in items])
+    audience: pd.DataFrame | list[CustomerProfile]
+    if isinstance(profiles, pd.DataFrame):
+        # checked here; each chunk's profiles are built by the worker that decides it
+        _check_frame(profiles)
+        audience = profiles
+        ids: Sequence[str] = profiles["customer_id"].tolist()
+    else:
+        audience = list(profiles)
+        _check_profiles(audience)
+        ids = [p.customer_id for p in audience]
+    total = len(ids)
+    chunks = chunk_numbers(ids, chunk_count(total))
+    members = _members(chunks, ids)
     shares = chunk_shares(catalog, usage or UsageCounts(), {k: len(m) for k, m in members.items()})
     tasks = [(k, members[k], shares[k]) for k in sorted(members)]
     parts: list[pd.DataFrame] = []
@@ -257,7 +264,8 @@ def decide_audience(
             progress(done, total)
 
     global _SHARED
-    _SHARED = (job, items)
+    _SHARED = (job, audience)
+    unreadable = False
     try:
         if workers > 1 and len(tasks) > 1:
             context = multiprocessing.get_context("fork")
@@ -267,20 +275,51 @@ def decide_audience(
                     for (_, positions, _), part in zip(
                         tasks, pool.map(_decide_shared, tasks), strict=True
                     ):
+                        if part is None:
+                            unreadable = True
+                            pool.shutdown(cancel_futures=True)
+                            break
                         collect(positions, part)
             finally:
                 gc.unfreeze()
         else:
             for task in tasks:
-                collect(task[1], _decide_shared(task))
+                part = _decide_shared(task)
+                if part is None:
+                    unreadable = True
+                    break
+                collect(task[1], part)
     finally:
         _SHARED = None
+    if unreadable:  # a chunk's rows are not profiles: every problem of the audience, as
+        assert isinstance(audience, pd.DataFrame)  # read_audience names them
+        read_audience(audience)
+        raise AudienceError(["the audience's rows could not be read as profiles"])
     return _in_audience_order(parts)
 
 
 def read_audience(frame: pd.DataFrame) -> list[CustomerProfile]:
     """The profiles of a frame of profile rows, or :class:`AudienceError` with every
     problem found (row numbers count from 1)."""
+    problems = _frame_problems(frame)
+    try:
+        profiles = profiles_from_frame(frame)
+    except ProfileRowsError as error:
+        problems += error.problems
+    if problems:
+        raise AudienceError(problems)
+    return profiles
+
+
+def _check_frame(frame: pd.DataFrame) -> None:
+    """:func:`read_audience`'s checks of the ids and time zones (the whole frame at
+    once); with a problem, every problem :func:`read_audience` finds."""
+    if _frame_problems(frame):
+        read_audience(frame)
+
+
+def _frame_problems(frame: pd.DataFrame) -> list[str]:
+    """Blank or repeated customer ids and unknown time zones (row numbers from 1)."""
     problems: list[str] = []
     if "customer_id" not in frame.columns:
         raise AudienceError(
@@ -303,13 +342,7 @@ def read_audience(frame: pd.DataFrame) -> list[CustomerProfile]:
                     f"row {first + 1} (customer {ids.iloc[first]!r}), field 'timezone': "
                     f"unknown time zone {zone!r}"
                 )
-    try:
-        profiles = profiles_from_frame(frame)
-    except ProfileRowsError as error:
-        problems += error.problems
-    if problems:
-        raise AudienceError(problems)
-    return profiles
+    return problems
 
 
 def chunk_count(total: int) -> int:
@@ -449,7 +482,10 @@ class _Rows:
             ("eligible_actions", len(decision.eligible_action_ids)),
             ("position", position),
         ):
-            c[name] += [value] * n
+            if n == 1:
+                c[name].append(value)
+            else:
+                c[name] += [value] * n
         if not actions:
             for name in _ACTION_COLUMNS:
                 c[name].append(None)
@@ -542,13 +578,23 @@ def contacts_only(table: pd.DataFrame) -> pd.DataFrame:
     return table[keep].reset_index(drop=True)
 
 
-#: The job and audience shared with forked workers (set only while a run lasts).
-_SHARED: tuple[BatchJob, list[CustomerProfile]] | None = None
+#: The job and audience (profiles, or a frame of profile rows) shared with forked workers
+#: (set only while a run lasts).
+_SHARED: tuple[BatchJob, list[CustomerProfile] | pd.DataFrame] | None = None
 
 
-def _decide_shared(task: tuple[int, np.ndarray, UsageCounts]) -> pd.DataFrame:
+def _decide_shared(task: tuple[int, np.ndarray, UsageCounts]) -> pd.DataFrame | None:
+    """The rows of one chunk (``None`` when its rows in a frame are not profiles: the
+    caller names the problems)."""
     if _SHARED is None:
         raise RuntimeError("no audience was shared with this worker")
-    job, items = _SHARED
+    job, audience = _SHARED
     _, positions, usage = task
-    return job.decide([items[i] for i in positions.tolist()], usage)
+    if isinstance(audience, pd.DataFrame):
+        try:
+            profiles = profiles_from_frame(audience.take(positions))
+        except ProfileRowsError:
+            return None
+    else:
+        profiles = [audience[i] for i in positions.tolist()]
+    return job.decide(profiles, usage)
