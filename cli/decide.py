@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from nba.budgets import UsageCounts
     from nba.catalog import Catalog
     from nba.contact_policy import ContactPolicy
-    from nba.profile import CustomerProfile
     from nba.scoring import Scorer
     from serving.batch_decisions import BatchJob
 
@@ -180,7 +179,7 @@ def decide(
 ) -> None:
     """Decide the next best action for every customer of an audience and write them to a file."""
     from nba.pipeline import build_pipeline
-    from serving.batch_decisions import AudienceError, BatchJob, read_audience
+    from serving.batch_decisions import AudienceError, BatchJob, check_audience
 
     # text, not Path: with --spark these may be URIs (s3a://...), which Path would mangle
     if out.endswith(".csv") and spark:
@@ -197,8 +196,8 @@ def decide(
         when = parse_moment(now, "--now") if now is not None else _spark_moment(frame)
     else:
         profiles = load_audience(Path(audience))
-        try:
-            items = read_audience(profiles)  # before the progress bar: bad files fail at once
+        try:  # before the progress bar: bad ids and time zones fail at once (the workers
+            check_audience(profiles)  # build the profiles and name any other bad row)
         except AudienceError as error:
             raise _fail(f"{audience}: {error}") from None
         when = _moment(now, profiles)
@@ -212,8 +211,11 @@ def decide(
     if spark:
         customers, reached, rows = _decide_on_spark(frame, job, rules, usage, out, contacts_only)
     else:
-        customers = len(items)
-        table = _decide_here(items, job, rules, usage, workers, contacts_only, console)
+        customers = len(profiles)
+        try:
+            table = _decide_here(profiles, job, rules, usage, workers, contacts_only, console)
+        except AudienceError as error:
+            raise _fail(f"{audience}: {error}") from None
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".parquet":
@@ -255,7 +257,7 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
 
 
 def _decide_here(
-    items: list[CustomerProfile],
+    items: pd.DataFrame,
     job: BatchJob,
     rules: Catalog,
     usage: UsageCounts | None,

@@ -239,7 +239,7 @@ def decide_audience(
     audience: pd.DataFrame | list[CustomerProfile]
     if isinstance(profiles, pd.DataFrame):
         # checked here; each chunk's profiles are built by the worker that decides it
-        _check_frame(profiles)
+        check_audience(profiles)
         audience = profiles
         ids: Sequence[str] = profiles["customer_id"].tolist()
     else:
@@ -311,9 +311,10 @@ def read_audience(frame: pd.DataFrame) -> list[CustomerProfile]:
     return profiles
 
 
-def _check_frame(frame: pd.DataFrame) -> None:
+def check_audience(frame: pd.DataFrame) -> None:
     """:func:`read_audience`'s checks of the ids and time zones (the whole frame at
-    once); with a problem, every problem :func:`read_audience` finds."""
+    once, without building a profile); with a problem, :class:`AudienceError` with every
+    problem :func:`read_audience` finds."""
     if _frame_problems(frame):
         read_audience(frame)
 
