@@ -183,9 +183,12 @@ class RuleBasedScorer(Scorer):
     :data:`INCENTIVE_KINDS`) the propensity is raised by the customer's
     promotion sensitivity (``x (1 + offer_boost x promo_sensitivity)``) and an
     uplift is estimated as ``propensity x promo_sensitivity``: the share of
-    responders who respond *because of* the offer. The engine then values the
-    offer by its uplift only, so a discount beats a plain reminder only for
-    customers it actually moves. A gift that goes with a message (birthday
+    responders who respond *because of* the offer (the offer's own effect, as the
+    trained uplift models give it). The engine values the action as its message's
+    response plus that uplift, less the offer's cost on every redemption, and gives
+    the incentive only where the uplift pays for that cost
+    (:attr:`~nba.arbitration.PriorityTerms.offer_pays`), so a discount beats a plain
+    reminder only for customers it moves enough. A gift that goes with a message (birthday
     points) is not an incentive: the message is what is answered, and its
     propensity is its response; the gift's cost is still paid per response.
     """
