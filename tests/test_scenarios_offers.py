@@ -91,3 +91,22 @@ def test_a_lapsed_full_price_buyer_gets_no_discount_that_does_not_pay(
     assert "does not pay its cost 7 on every redemption" in reason.message
     later = decide(profile, NOW, history={"reactivation": NOW - dt.timedelta(days=31)})
     assert (later.actions[0].action_id, later.actions[0].offer_id) == ("reactivation", None)
+
+
+def test_a_browser_who_rarely_opens_still_gets_the_style_guide(base: RetailDataset) -> None:
+    """Four evenings of browsing, four e-mails never opened, the weekly picks sent two days
+    ago: the style guide's expected margin is small, but a message costs less than that
+    (its send and its share of withdrawals), so it goes out. At the old bar (0.05) the
+    engine did nothing, and lost the low-value e-mails the rule-based journeys earn on."""
+    people = customer(base, consents=("email",))
+    rows: list[tuple[object, ...]] = []
+    for day in (3, 10, 17, 24):
+        rows.append((f"2026-02-{day:02d}T09:00:00Z", "email", "message_sent", None))
+        rows.append((f"2026-02-{day + 3:02d}T19:00:00Z", "web", "product_view", "P1"))
+        rows.append((f"2026-02-{day + 3:02d}T19:03:00Z", "web", "product_view", "P2"))
+    profile = profile_at(base, people, events(*rows), NOW)
+    assert profile.journey_phase.value in ("discovery", "consideration")
+    decision = decide(profile, NOW, history={"recommendations_weekly": NOW - dt.timedelta(days=2)})
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel) == ("style_guide_content", Channel.EMAIL)
+    assert chosen.priority < 0.05  # below the old bar: it beat doing nothing at the new one
