@@ -4,11 +4,24 @@ Priority follows the Pega-style formula, with costs subtracted::
 
     priority = response x value x lever x fatigue - channel_cost - P(response) x offer_cost
 
-where ``response`` is the uplift when a model provides one (clipped at 0: an
-action that would *lower* the response is never worth its value) and the
-propensity ``P(response)`` otherwise. The offer cost is paid by everyone who
-responds, including those who would have bought anyway, which is why uplift
-matters for discounts. Priority never decreases when value or lever grows.
+where ``response`` is the action's uplift when a model provides one for the
+action itself (clipped at 0: an action that would *lower* the response is never
+worth its value) and the propensity ``P(response)`` otherwise. Priority never
+decreases when value or lever grows.
+
+An action that carries an offer is valued as a decision hub values an incentive:
+its message's response value plus the offer's incremental uplift, less the
+offer's cost on every redemption. The scorer's uplift for such an action is the
+offer's own effect (``offer_uplift``: how much the offer adds to the same message
+without it, the output of the trained uplift models); the message without the
+offer is answered with ``P(response) - offer_uplift``, so the two add up to the
+propensity, and the offer's cost is paid by everyone who responds, including
+those who would have bought anyway. Whether a discount is worth giving is a
+question about the offer alone: :attr:`PriorityTerms.offer_pays` holds when the
+offer's uplift x value covers its cost on every redemption
+(``offer_uplift x value >= P(response) x offer_cost``); the engine sends an
+incentive only where it does (a time-limited discount only where its uplift
+pays for it), else the plain message wins.
 
 Exploration is Thompson sampling over per-option posteriors of the response
 (passed in as input, keyed by :func:`stats_key` ``action@channel`` or by action
@@ -52,6 +65,9 @@ known probabilities, where an experiment wants them tried.
 5.94
 >>> round(priority(0.1, 40.0, 1.5, uplift=0.02, channel_cost=0.06, offer_cost=8.0), 2)
 0.34
+>>> offer = PriorityTerms(propensity=0.1, value=40.0, offer_uplift=0.02, offer_cost=6.0)
+>>> round(offer.priority(), 2), offer.offer_pays  # 0.1 x 40 - 0.1 x 6; 0.02 x 40 >= 0.1 x 6
+(3.4, True)
 """
 
 from __future__ import annotations
@@ -100,6 +116,9 @@ class PriorityTerms:
     channel_cost: float = 0.0
     offer_cost: float = 0.0
     fatigue: float = 1.0
+    #: The offer's own effect: how much it adds to the response to the same message
+    #: without it (part of ``propensity``; see the module docstring).
+    offer_uplift: float | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -110,6 +129,7 @@ class PriorityTerms:
             "channel_cost": self.channel_cost >= 0.0 and math.isfinite(self.channel_cost),
             "offer_cost": self.offer_cost >= 0.0 and math.isfinite(self.offer_cost),
             "fatigue": 0.0 <= self.fatigue <= 1.0,
+            "offer_uplift": self.offer_uplift is None or -1.0 <= self.offer_uplift <= 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -119,6 +139,15 @@ class PriorityTerms:
     def response(self) -> float:
         """What the value is multiplied by: uplift (at least 0) when known, else propensity."""
         return self.propensity if self.uplift is None else max(0.0, self.uplift)
+
+    @property
+    def offer_pays(self) -> bool:
+        """Whether the offer's incremental response is worth its cost on every redemption
+        (``offer_uplift x value >= propensity x offer_cost``); true without an offer
+        uplift estimate (nothing to weigh) or without a cost."""
+        if self.offer_uplift is None or self.offer_cost == 0.0:
+            return True
+        return self.offer_uplift * self.value >= self.propensity * self.offer_cost
 
     def priority(self, scale: float = 1.0) -> float:
         """The priority with the response probabilities scaled by ``scale`` (capped at 1)."""

@@ -4,7 +4,8 @@
 channel with a :class:`~nba.scoring.Scorer` (the rule-based one by default),
 turns the scores into priorities (``response x value x lever x fatigue -
 costs``, see :mod:`nba.arbitration`), drops offers whose uplift does not reach
-the action's ``min_uplift``, keeps each action's best channel and picks by
+the action's ``min_uplift`` and incentives whose uplift does not pay for them
+(:attr:`~nba.arbitration.PriorityTerms.offer_pays`), keeps each action's best channel and picks by
 Thompson sampling over the per-action Beta posteriors it is given, logging
 the pick's propensity. Everything else (consent, eligibility, contact policy,
 bookkeeping) is the shared template of :class:`~nba.policy.DecisionPolicy`.
@@ -52,7 +53,7 @@ from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
-from nba.scoring import RuleBasedScorer, Scorer, check_scores
+from nba.scoring import INCENTIVE_KINDS, RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot
 
 
@@ -120,6 +121,8 @@ class NextBestActionPolicy(DecisionPolicy):
                 assessments.append([ChannelAssessment(None, candidate.value * action.lever)])
                 continue
             score = by_action[action.id]
+            offer = action.offer
+            incentive = offer is not None and offer.kind in INCENTIVE_KINDS
             per_channel: list[ChannelAssessment] = []
             for channel in candidate.channels:
                 rules = self.contact_policy.rules(channel)
@@ -128,12 +131,16 @@ class NextBestActionPolicy(DecisionPolicy):
                     propensity=score.propensity[channel],
                     value=score.expected_value,
                     lever=action.lever,
-                    uplift=uplift,
+                    # with an offer, the uplift is the offer's own effect (arbitration doc)
+                    uplift=None if offer is not None else uplift,
                     channel_cost=rules.cost,
-                    offer_cost=0.0 if action.offer is None else action.offer.cost,
+                    offer_cost=0.0 if offer is None else offer.cost,
                     fatigue=fatigue if rules.counts_toward_total else 1.0,
+                    offer_uplift=uplift if offer is not None else None,
                 )
-                reason = _uplift_reason(action.min_uplift, uplift, channel)
+                reason = _uplift_reason(action.min_uplift, uplift, channel) or (
+                    _offer_reason(terms, channel) if incentive else None
+                )
                 per_channel.append(ChannelAssessment(channel, terms.priority(), terms, reason))
             assessments.append(per_channel)
         return assessments
@@ -222,6 +229,18 @@ class NextBestActionPolicy(DecisionPolicy):
         exact = thompson_probabilities(options, stats, prior=self.prior)
         share, n = self.explore_share, len(options)
         return [(1.0 - share) * p + share / n for p in exact] if share > 0 else exact
+
+
+def _offer_reason(terms: PriorityTerms, channel: Channel) -> Reason | None:
+    """Why an incentive is not worth giving on ``channel``: its uplift does not pay for it."""
+    if terms.offer_pays or terms.offer_uplift is None:
+        return None
+    return Reason(
+        ReasonCode.UPLIFT_TOO_LOW,
+        f"the offer's uplift {terms.offer_uplift:.3f} x value {terms.value:.2f} on "
+        f"{channel.value} does not pay its cost {terms.offer_cost:g} on every redemption "
+        f"(P(response) {terms.propensity:.3f})",
+    )
 
 
 def _uplift_reason(minimum: float | None, uplift: float | None, channel: Channel) -> Reason | None:

@@ -216,6 +216,14 @@ def _explain_choice(
                     "uplift", terms.uplift, f"{terms.uplift:.3f} incremental response probability"
                 )
             )
+        if terms.offer_uplift is not None:
+            factors.append(
+                Factor(
+                    "offer_uplift",
+                    terms.offer_uplift,
+                    f"the offer adds {terms.offer_uplift:.3f} to the response",
+                )
+            )
         factors.append(
             Factor("propensity", terms.propensity, f"P(response) = {terms.propensity:.3f}")
         )

@@ -181,11 +181,15 @@ class RuleBasedScorer(Scorer):
 
     For an action with an incentive offer (a discount, free shipping:
     :data:`INCENTIVE_KINDS`) the propensity is raised by the customer's
-    promotion sensitivity (``x (1 + offer_boost x promo_sensitivity)``) and an
-    uplift is estimated as ``propensity x promo_sensitivity``: the share of
-    responders who respond *because of* the offer. The engine then values the
-    offer by its uplift only, so a discount beats a plain reminder only for
-    customers it actually moves. A gift that goes with a message (birthday
+    promotion sensitivity (``x (1 + offer_boost x promo_sensitivity)``) and its
+    uplift is what that adds to the same message without the offer (``propensity x
+    promo_sensitivity / (1 + promo_sensitivity)`` below the cap): the responders who
+    respond *because of* the offer (the offer's own effect, as the trained uplift
+    models give it). The engine values the action as its message's
+    response plus that uplift, less the offer's cost on every redemption, and gives
+    the incentive only where the uplift pays for that cost
+    (:attr:`~nba.arbitration.PriorityTerms.offer_pays`), so a discount beats a plain
+    reminder only for customers it moves enough. A gift that goes with a message (birthday
     points) is not an incentive: the message is what is answered, and its
     propensity is its response; the gift's cost is still paid per response.
     """
@@ -220,15 +224,13 @@ class RuleBasedScorer(Scorer):
             if action.category is not None:
                 affinity = profile.category_affinity.get(action.category, 0.0)
                 base *= 0.5 + 1.5 * min(1.0, max(0.0, affinity))
+            factors = {c: self._channel_factor(context, c) for c in candidate.channels}
             incentive = action.offer is not None and action.offer.kind in INCENTIVE_KINDS
-            if incentive:
-                base *= 1.0 + self.offer_boost * promo
-            propensity = {
-                c: min(0.95, base * self._channel_factor(context, c)) for c in candidate.channels
-            }
+            boosted = base * (1.0 + self.offer_boost * promo) if incentive else base
+            propensity = {c: min(0.95, boosted * f) for c, f in factors.items()}
             uplift = None
-            if incentive:
-                uplift = {c: p * promo for c, p in propensity.items()}
+            if incentive:  # what the offer adds to the same message without it
+                uplift = {c: propensity[c] - min(0.95, base * f) for c, f in factors.items()}
             scores.append(ActionScore(propensity, candidate.value, uplift))
         return scores
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from collections import Counter
 
@@ -108,12 +109,28 @@ def test_engine_priority_never_decreases_with_catalog_value_or_lever(
             f"actions: [{{id: a, type: offer, channels: [email], value: {v!r}, lever: {lv!r},"
             " offer: {id: o, kind: percent_discount, value: 10, cost: 3}}]"
         )
-        [action] = NextBestActionPolicy(catalog, exploration=False).decide(context).actions
-        return action.priority
+        actions = NextBestActionPolicy(catalog, exploration=False).decide(context).actions
+        # an offer whose uplift does not pay for it is not sent: the lowest priority of all;
+        # a higher value can only make it pay
+        return actions[0].priority if actions else -math.inf
 
     base = chosen_priority(value, lev)
     assert chosen_priority(value + more, lev) >= base
     assert chosen_priority(value, lev + more_lever) >= base
+
+
+def test_an_offer_is_valued_as_its_message_plus_its_uplift_less_its_cost_on_every_redemption() -> (
+    None
+):
+    # 20 % respond, 5 % because of the offer: the message's 15 % plus the offer's 5 %, and
+    # every responder redeems it
+    terms = PriorityTerms(0.2, 40.0, offer_uplift=0.05, offer_cost=6.0, channel_cost=0.1)
+    assert terms.priority() == pytest.approx(0.15 * 40 + 0.05 * 40 - 0.2 * 6 - 0.1)
+    assert terms.offer_pays  # 0.05 x 40 = 2 >= 0.2 x 6 = 1.2
+    assert not PriorityTerms(0.2, 40.0, offer_uplift=0.02, offer_cost=6.0).offer_pays
+    assert PriorityTerms(0.2, 40.0, offer_uplift=0.0).offer_pays  # a free offer costs nothing
+    with pytest.raises(ValueError, match="offer_uplift"):
+        PriorityTerms(0.2, 40.0, offer_uplift=1.5)
 
 
 def test_uplift_replaces_propensity_and_negative_uplift_is_never_worth_its_value() -> None:

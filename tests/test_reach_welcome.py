@@ -56,11 +56,13 @@ def test_a_prospect_gets_the_first_order_offer_when_the_welcome_series_reaches_i
     [chosen] = decision.actions
     assert (chosen.action_id, chosen.channel) == ("welcome_3_first_order", Channel.EMAIL)
     assert chosen.offer_id == "welcome_free_shipping"
-    assert chosen.terms is not None and chosen.terms.uplift is not None
-    # what the scorer gives a prospect: uplift = propensity x the store's share
-    assert chosen.terms.uplift == pytest.approx(chosen.terms.propensity * promo_share)
+    assert chosen.terms is not None and chosen.terms.offer_uplift is not None
+    # what the scorer gives a prospect: the offer's own effect, the store's share of the
+    # response to the same message without it
+    without = chosen.terms.propensity / (1 + promo_share)
+    assert chosen.terms.offer_uplift == pytest.approx(without * promo_share)
     # the offer pays: uplift x value exceeds the free shipping paid per response
-    assert chosen.terms.uplift * chosen.terms.value > chosen.terms.propensity * 4.5
+    assert chosen.terms.offer_uplift * chosen.terms.value > chosen.terms.propensity * 4.5
     # once sent, it is not sent again
     again = decide(profile, NOW, history={**HISTORY, "welcome_3_first_order": NOW})
     assert ReasonCode.NOT_ELIGIBLE in again.reasons("welcome_3_first_order")

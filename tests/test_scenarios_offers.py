@@ -1,0 +1,112 @@
+"""Incentives built from raw events: an offer is valued as its message plus its uplift,
+less its cost on every redemption, and given only where its uplift pays for that cost.
+
+Each customer is written as contract events and profiled by the real feature code; the
+decision goes through the example catalog and contact policy with exploration off
+(helpers of :mod:`tests.test_scenarios`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from features.dataset import RetailDataset
+from nba.channels import Channel
+from nba.decision import ChosenAction
+from nba.profile import CustomerProfile
+from nba.reasons import ReasonCode
+from tests.test_scenarios import UTC, customer, decide, events, profile_at
+
+NOW = dt.datetime(2026, 3, 4, 9, 0, tzinfo=UTC)  # Wednesday 10:00 in Paris
+#: "We miss you" went out twelve days ago: its 30-day cool-down leaves the win-back
+#: offer as the only reactivation message.
+MISSED = {"reactivation": NOW - dt.timedelta(days=12)}
+
+
+def _lapsed(base: RetailDataset, *, on_offer: bool) -> CustomerProfile:
+    """Four purchases last year, nothing since; all four with an offer, or none."""
+    offer = {"offer_id": "O2"} if on_offer else {}
+    people = customer(base, consents=("email",))
+    raw = events(
+        *(
+            (f"2025-{month:02d}-05T18:00:00Z", "web", "purchase", "P2", offer)
+            for month in (6, 7, 8, 9)
+        )
+    )
+    profile = profile_at(base, people, raw, NOW)
+    assert profile.lifecycle_state.value == "lapsed" and profile.purchases_total == 4
+    return profile
+
+
+def _valued_as_message_plus_offer(chosen: ChosenAction) -> None:
+    terms = chosen.terms
+    assert terms is not None and terms.offer_uplift is not None and terms.uplift is None
+    message = terms.propensity - terms.offer_uplift  # answered without the offer
+    assert message > 0
+    assert chosen.priority == pytest.approx(
+        (message + terms.offer_uplift) * terms.value * terms.lever * terms.fatigue
+        - terms.channel_cost
+        - terms.propensity * terms.offer_cost
+    )
+
+
+def test_a_lapsed_promotion_lover_gets_the_win_back_offer_because_it_pays(
+    base: RetailDataset,
+) -> None:
+    """Every purchase used an offer: the 15 % win-back moves them enough that its uplift
+    covers the discount on every redemption, and the message is worth sending on top."""
+    profile = _lapsed(base, on_offer=True)
+    assert profile.promo_sensitivity > 0.4
+    decision = decide(profile, NOW, history=MISSED)
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel, chosen.offer_id) == (
+        "reactivation_offer",
+        Channel.EMAIL,
+        "winback_15",
+    )
+    _valued_as_message_plus_offer(chosen)
+    terms = chosen.terms
+    assert terms is not None and terms.offer_pays
+    assert terms.offer_uplift is not None
+    assert terms.offer_uplift * terms.value >= terms.propensity * terms.offer_cost
+
+
+def test_a_lapsed_full_price_buyer_gets_no_discount_that_does_not_pay(
+    base: RetailDataset,
+) -> None:
+    """Never bought on offer: the discount would be paid by a customer it hardly moves;
+    the win-back offer is refused with its cost in the reason (no discount goes out while
+    "we miss you" cools down), and once the cool-down is over the plain message goes."""
+    profile = _lapsed(base, on_offer=False)
+    decision = decide(profile, NOW, history=MISSED)
+    assert all(chosen.offer_id is None for chosen in decision.actions)
+    [reason] = [
+        r
+        for r in decision.rejections
+        if r.action_id == "reactivation_offer" and r.channel == Channel.EMAIL
+    ]
+    assert reason.code is ReasonCode.UPLIFT_TOO_LOW
+    assert "does not pay its cost 7 on every redemption" in reason.message
+    later = decide(profile, NOW, history={"reactivation": NOW - dt.timedelta(days=31)})
+    assert (later.actions[0].action_id, later.actions[0].offer_id) == ("reactivation", None)
+
+
+def test_a_browser_who_rarely_opens_still_gets_the_style_guide(base: RetailDataset) -> None:
+    """Four evenings of browsing, four e-mails never opened, the weekly picks sent two days
+    ago: the style guide's expected margin is small, but a message costs less than that
+    (its send and its share of withdrawals), so it goes out. At the old bar (0.05) the
+    engine did nothing, and lost the low-value e-mails the rule-based journeys earn on."""
+    people = customer(base, consents=("email",))
+    rows: list[tuple[object, ...]] = []
+    for day in (3, 10, 17, 24):
+        rows.append((f"2026-02-{day:02d}T09:00:00Z", "email", "message_sent", None))
+        rows.append((f"2026-02-{day + 3:02d}T19:00:00Z", "web", "product_view", "P1"))
+        rows.append((f"2026-02-{day + 3:02d}T19:03:00Z", "web", "product_view", "P2"))
+    profile = profile_at(base, people, events(*rows), NOW)
+    assert profile.journey_phase.value in ("discovery", "consideration")
+    decision = decide(profile, NOW, history={"recommendations_weekly": NOW - dt.timedelta(days=2)})
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel) == ("style_guide_content", Channel.EMAIL)
+    assert chosen.priority < 0.05  # below the old bar: it beat doing nothing at the new one
