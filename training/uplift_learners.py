@@ -128,18 +128,33 @@ def _predict(model: Any, x: np.ndarray) -> np.ndarray:
 
 
 def _crossfit_baseline(
-    config: BoostingConfig, x: np.ndarray, treated: np.ndarray, y: np.ndarray
+    config: BoostingConfig,
+    x: np.ndarray,
+    treated: np.ndarray,
+    y: np.ndarray,
+    intensity: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each row's P(y=1 | x, untreated) from a LightGBM model fitted on the controls of
-    the other folds (``config.folds`` random folds): a row's own outcome never enters
-    its baseline, so the arms' difference is not fitted into it."""
+    """Each row's P(y=1 | x, untreated) from a LightGBM model fitted on the other folds
+    (``config.folds`` random folds): a row's own outcome never enters its baseline, so
+    the arms' difference is not fitted into it. Fitted on the controls only, or, given
+    each row's treatment ``intensity`` (0 for controls), on every row with that intensity
+    as a column and predicted at 0 (twice the rows; the trees may still split off the
+    treatment's effect)."""
     fold = np.random.default_rng(config.seed).integers(0, config.folds, len(x))
     mu = np.empty(len(x))
     for k in range(config.folds):
         out = fold == k
-        train = ~out & ~treated
-        mu[out] = _probability(config.classifier().fit(x[train], y[train]), x[out])
+        if intensity is None:
+            train = ~out & ~treated
+            mu[out] = _probability(config.classifier().fit(x[train], y[train]), x[out])
+        else:
+            model = config.classifier().fit(_with_intensity(x[~out], intensity[~out]), y[~out])
+            mu[out] = _probability(model, _with_intensity(x[out], np.zeros(int(out.sum()))))
     return mu
+
+
+def _with_intensity(x: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    return np.hstack([x, intensity[:, None]])
 
 
 class UpliftLearner(ABC):
@@ -391,8 +406,9 @@ class RelativeLiftLearner(UpliftLearner):
     """A relative effect that varies with the send: ``P(y | x, t) = mu0(x) (1 + t s r(x))``
     with ``r(x) = exp(b0 + b . z(x))``.
 
-    ``mu0`` is the gradient-boosted outcome without treatment (as in
-    :class:`ProportionalLearner`: who buys anyway is learned from every control), ``s``
+    ``mu0`` is the gradient-boosted outcome without treatment, fitted on every row with
+    the treatment's intensity as a column and predicted at 0 (who buys anyway is learned
+    from the whole history, treated rows included: the offer moves few of them), ``s``
     the treatment's intensity (column ``intensity_column``) and ``z`` the standardised
     effect-modifier columns ``modifier_columns`` of ``x`` plus ``log s`` (so the lift may
     grow faster or slower than the intensity). ``b0, b`` are fitted by maximum likelihood
@@ -444,7 +460,8 @@ class RelativeLiftLearner(UpliftLearner):
                 "the relative-lift learner needs treated rows with a positive intensity "
                 f"(column {self.intensity_column}); got {int(lifted.sum())}"
             )
-        mu = _crossfit_baseline(self.config, x, treated, y)[lifted]
+        given = np.where(treated, s, 0.0)
+        mu = _crossfit_baseline(self.config, x, treated, y, given)[lifted]
         raw = self._raw_modifiers(x)
         self._centre = raw.mean(axis=0)
         spread = raw.std(axis=0)
@@ -463,13 +480,13 @@ class RelativeLiftLearner(UpliftLearner):
 
         self.penalty = max(LIFT_PENALTIES, key=held_out)
         self.coef = _lift_mle(z, mu, s, yl, self.penalty)
-        self.mu0 = self.config.classifier().fit(x[~treated], y[~treated])
+        self.mu0 = self.config.classifier().fit(_with_intensity(x, given), y)
         return self
 
     def baseline(self, x: np.ndarray) -> np.ndarray:
         if self.mu0 is None:
             raise RuntimeError("the uplift learner is not fitted; call fit() first")
-        return _probability(self.mu0, x)
+        return _probability(self.mu0, _with_intensity(x, np.zeros(len(x))))
 
     def relative_lift(self, x: np.ndarray) -> np.ndarray:
         """``s r(x)``: the treatment's relative lift of each row's purchase probability."""
