@@ -135,6 +135,12 @@ def test_the_learned_ranking_agrees_with_the_true_uplift(selection: OfferSelecti
     assert rho["proportional_lgbm"] > rho["random"] + 0.2
     assert top["proportional_lgbm"] > top["everyone"]
     assert top["proportional_lgbm"] > top["random"]
+    # among sends whose offer has a cost (here every send): the relative-lift learner too
+    valued_top, valued_rho = selection.test.truth_top30_valued, selection.test.truth_spearman_valued
+    assert valued_rho["relative_lift_lgbm"] > valued_rho["random"] + 0.2
+    assert valued_top["relative_lift_lgbm"] > valued_top["everyone"]
+    assert valued_top["truth"] >= max(v for k, v in valued_top.items() if k != "truth")
+    assert "offers with a cost" in selection.test.markdown()
 
 
 def test_each_method_predicts_per_customer_as_in_batch(
