@@ -428,7 +428,7 @@ class RelativeLiftLearner(UpliftLearner):
     def __init__(
         self,
         intensity_column: int,
-        modifier_columns: Sequence[int],
+        modifier_columns: Sequence[int] | np.ndarray,
         config: BoostingConfig | None = None,
     ) -> None:
         super().__init__(config)
