@@ -69,8 +69,8 @@ def _median_table(runs: list[OfferSelection]) -> str:
     lines = [
         "| model | "
         + " | ".join(h for _, h in _TRUTH_COLUMNS)
-        + " | Qini | fit seconds | chosen on validation |",
-        "|---|" + "---:|" * (len(_TRUTH_COLUMNS) + 3),
+        + " | R-loss gain | Qini | fit seconds | chosen on validation |",
+        "|---|" + "---:|" * (len(_TRUTH_COLUMNS) + 4),
     ]
 
     def med(values: list[float]) -> str:
@@ -79,15 +79,17 @@ def _median_table(runs: list[OfferSelection]) -> str:
     for name in names:
         truth = [med(_values(runs, metric, name)) for metric, _ in _TRUTH_COLUMNS]
         qini = [r.test.qini[name] for r in runs if name in r.test.qini]
+        gain = [r.test.r_gain[name] for r in runs if name in r.test.r_gain]
         secs = [r.seconds[name] for r in runs if name in r.seconds]
         chosen = sum(r.chosen.method == name for r in runs)
         lines.append(
-            f"| {name} | {' | '.join(truth)} | {med(qini)} | {med(secs)} | {chosen}/{len(runs)} |"
+            f"| {name} | {' | '.join(truth)} | {med(gain)} | {med(qini)} | {med(secs)} "
+            f"| {chosen}/{len(runs)} |"
         )
     return "\n".join(lines)
 
 
-def _goal(runs: list[OfferSelection]) -> str:
+def _goal(runs: list[OfferSelection], seeds: list[int]) -> str:
     """Each truth metric: the best fixed rule's median, the learners above it, and per seed
     the best learner against the best rule."""
     lines = []
@@ -102,9 +104,9 @@ def _goal(runs: list[OfferSelection]) -> str:
         # above by more than float noise: a tie (a saturated top 30 %) is not a win
         winners = [n for n in learners if median(n) > best_rule + 1e-3 * abs(best_rule)]
         per_seed = "; ".join(
-            f"seed {i + 1}: rule {max(getattr(r.test, metric)[b] for b in RULES):.4g}, "
+            f"seed {seed}: best rule {max(getattr(r.test, metric)[b] for b in RULES):.4g}, "
             + ", ".join(f"{n} {getattr(r.test, metric)[n]:.4g}" for n in winners)
-            for i, r in enumerate(runs)
+            for seed, r in zip(seeds, runs, strict=True)
         )
         lines.append(
             f"- {label}: best fixed rule (median) {best_rule:.4g}; learners above it: "
@@ -210,7 +212,7 @@ def main() -> None:
     )
     print(_median_table(runs))
     print()
-    print(_goal(runs))
+    print(_goal(runs, args.seeds))
     if channel_runs:
         print(f"\nChannel propensity, medians over the seeds ({args.channels:,} sends each):\n")
         print(_channels(channel_runs))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from training.metrics import qini_coefficient
 from training.selection import CHAMPION_ROW, promotion_verdict
 from training.uplift_learners import (
     LEARNERS,
@@ -13,6 +14,9 @@ from training.uplift_learners import (
     ProportionalLearner,
     RelativeLiftLearner,
     UpliftLearner,
+    crossfit_outcome,
+    effect_scale,
+    r_loss_gain,
 )
 
 N = 6000
@@ -144,3 +148,22 @@ def test_the_promotion_gate_needs_every_row_and_the_champion_beaten() -> None:
     assert better.allowed and "beats the champion" in better.reason
     missing = promotion_verdict(rows, "other", baselines={"rule"}, has_champion=False, metric="Q")
     assert not missing.allowed
+
+
+def test_the_r_loss_gain_prefers_the_right_effect_size_where_the_qini_cannot() -> None:
+    """Two estimates with the true ranking, one at the true size and one 5x too large,
+    and a noisy one: the Qini (a ranking) cannot tell the first two apart; the R-loss
+    gain ranks the true size first, and zero effect at 0."""
+    x, t, y, e, tau = _modified_trial(11, n=30_000)
+    m = crossfit_outcome(SMALL, x, y)
+    noisy = tau + np.random.default_rng(12).normal(0.0, 3 * tau.std(), len(tau))
+    gain = {
+        name: r_loss_gain(effect, t, y, e, m)
+        for name, effect in {"true": tau, "too_large": 5 * tau, "noisy": noisy}.items()
+    }
+    assert gain["true"] > 0 > gain["too_large"] and gain["true"] > gain["noisy"]
+    assert r_loss_gain(np.zeros(len(tau)), t, y, e, m) == 0.0
+    assert qini_coefficient(tau, t, y) == pytest.approx(qini_coefficient(5 * tau, t, y))
+    # a unit-free score of the right shape gets its size back from the randomised rows
+    assert 2.0 < effect_scale(tau / 4.0, t, y, e, m) < 8.0
+    assert effect_scale(-tau, t, y, e, m) == 0.0  # never a reversed rule

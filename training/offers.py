@@ -623,6 +623,10 @@ class UpliftEvaluation:
     #: the choice is real (over all sends, offers of no value, whose true uplift is 0, fill
     #: the bottom of every sensible ranking and the top 30 % saturates).
     truth_top30_valued: dict[str, float] = field(default_factory=dict)
+    #: How much each model's uplift lowers the held-out R-loss below a zero effect's
+    #: (:func:`training.uplift_learners.r_loss_gain`; the rules scaled on the training
+    #: sends; ``no_effect`` is 0): what chooses and gates, higher is better.
+    r_gain: dict[str, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {
@@ -633,6 +637,8 @@ class UpliftEvaluation:
             out[f"{name}_qini"] = q
             for k, v in self.uplift_at[name].items():
                 out[f"{name}_uplift_at_{k.rstrip('%')}pct"] = v
+        for name, g in self.r_gain.items():
+            out[f"{name}_r_loss_gain"] = g
         for name, v in self.truth_spearman.items():
             out[f"{name}_truth_spearman"] = v
         for name, v in self.truth_top30.items():
@@ -648,10 +654,10 @@ class UpliftEvaluation:
             f"Offer uplift, {self.split} sends after {self.cut:%Y-%m-%d %H:%M} UTC "
             f"({self.n_test:,} sends)",
             "",
-            "| model | Qini | uplift@10% | uplift@30% | Spearman vs true uplift "
+            "| model | R-loss gain | Qini | uplift@10% | uplift@30% | Spearman vs true uplift "
             "| true uplift of top 30% | Spearman, offers with a cost "
             "| true uplift of top 30%, offers with a cost |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
 
         def cell(value: float | None, digits: int) -> str:
@@ -660,12 +666,22 @@ class UpliftEvaluation:
         for name, q in self.qini.items():
             at = self.uplift_at[name]
             lines.append(
-                f"| {name} | {q:.5f} | {at['10%']:.4f} | {at['30%']:.4f} | "
+                f"| {name} | {cell(self.r_gain.get(name), 4)} | {q:.5f} | {at['10%']:.4f} | "
+                f"{at['30%']:.4f} | "
                 f"{cell(self.truth_spearman.get(name), 3)} | "
                 f"{cell(self.truth_top30.get(name), 5)} | "
                 f"{cell(self.truth_spearman_valued.get(name), 3)} | "
                 f"{cell(self.truth_top30_valued.get(name), 5)} |"
             )
+        if "no_effect" in self.r_gain:
+            lines.append(f"| no_effect | {self.r_gain['no_effect']:.4f} |" + " - |" * 7)
+            lines += [
+                "",
+                "R-loss gain: the held-out R-loss of a zero effect minus the model's (its "
+                "uplift in purchase probability; the rules scaled on the training sends); "
+                "above 0 is closer to the true effect than no effect, 'random' targeting has "
+                "no effect size.",
+            ]
         return "\n".join(lines)
 
 
@@ -728,10 +744,13 @@ def measure_uplift(
     true_uplift: np.ndarray | None = None,
     random_repeats: int = 20,
     split: str = "held-out",
+    r_gain: dict[str, float] | None = None,
 ) -> UpliftEvaluation:
     """Qini, uplift@10 % and @30 % of each score on ``test``'s randomised outcomes, with
     random targeting (Qini averaged over ``random_repeats`` draws); against
-    ``true_uplift`` when the simulator knows it (Spearman, true uplift of the top 30 %)."""
+    ``true_uplift`` when the simulator knows it (Spearman, true uplift of the top 30 %,
+    over all sends and among offers with a cost). ``r_gain``: each model's R-loss gain on
+    ``test``, computed by the caller."""
     treated = test.rows["treated"].to_numpy(dtype=bool)
     outcome = test.rows["purchased"].to_numpy(dtype=float)
     rng = np.random.default_rng(0)
@@ -768,7 +787,18 @@ def measure_uplift(
         if valued.any():
             valued_top30["everyone"] = float(true_uplift[valued].mean())
     return UpliftEvaluation(
-        cut, n_train, len(test), qini, at, spearman, top30, curves, split, valued_rho, valued_top30
+        cut,
+        n_train,
+        len(test),
+        qini,
+        at,
+        spearman,
+        top30,
+        curves,
+        split,
+        valued_rho,
+        valued_top30,
+        dict(r_gain or {}),
     )
 
 

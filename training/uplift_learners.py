@@ -153,6 +153,41 @@ def _crossfit_baseline(
     return mu
 
 
+def crossfit_outcome(config: BoostingConfig, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each row's E[y | x] (treated or not) from LightGBM models fitted on the other folds:
+    the R-learner's ``m(x)``, for measuring effects against (:func:`r_loss_gain`)."""
+    return _crossfit_baseline(config, x, np.zeros(len(x), dtype=bool), np.asarray(y, float))
+
+
+def r_loss_gain(
+    effect: np.ndarray, treated: np.ndarray, y: np.ndarray, e: np.ndarray, m: np.ndarray
+) -> float:
+    """How much ``effect`` lowers the R-loss (Nie and Wager 2021)
+    ``sum((y - m - (t - e) tau)^2)`` below a zero effect's, on randomised rows with known
+    propensity ``e`` and out-of-fold ``m = E[y | x]``: ``sum(2 r w tau - w^2 tau^2)``
+    with ``r = y - m`` and ``w = t - e``. Its expectation is ``sum(w^2 (tau_true^2 -
+    (tau - tau_true)^2))``: positive when ``effect`` is closer to the true effect than
+    zero is. The ``w^2 tau^2`` part is exact (it needs no outcome), so an estimate that
+    is noisy or too large is penalised without noise, unlike a ranking metric (Qini)."""
+    r = np.asarray(y, dtype=float) - m
+    w = np.asarray(treated, dtype=float) - e
+    tau = np.asarray(effect, dtype=float)
+    return float(np.sum(2.0 * r * w * tau - (w * tau) ** 2))
+
+
+def effect_scale(
+    score: np.ndarray, treated: np.ndarray, y: np.ndarray, e: np.ndarray, m: np.ndarray
+) -> float:
+    """The factor ``a >= 0`` that makes ``a * score`` the R-loss's best effect (one-parameter
+    R-learner): turns a fixed rule's score into an uplift in outcome units."""
+    w = np.asarray(treated, dtype=float) - e
+    ws = w * np.asarray(score, dtype=float)
+    denominator = float(np.sum(ws**2))
+    if denominator <= 0:
+        return 0.0
+    return max(0.0, float(np.sum((np.asarray(y, dtype=float) - m) * ws)) / denominator)
+
+
 def _with_intensity(x: np.ndarray, intensity: np.ndarray) -> np.ndarray:
     return np.hstack([x, intensity[:, None]])
 
