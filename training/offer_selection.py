@@ -278,6 +278,11 @@ def select_offers(
         has_champion=champion is not None,
         metric="R-loss gain",
     )
+    promotion = Promotion(
+        promotion.allowed,
+        f"{promotion.reason} (gated on the fixed rules, no_effect and the champion; the "
+        "other learners were compared on validation, their test rows are for reading)",
+    )
     return OfferSelection(
         validation_table, test_table, configs[chosen], promotion, scored.seconds, skipped
     )
