@@ -90,8 +90,9 @@ def train(
     send-time models. The recommender is chosen among every family (popularity, EASE,
     order-aware EASE, ALS, BPR, plain and hybrid LightFM, and a blend of them weighted on
     validation; on at most ``--max-customers`` customers), the offer uplift model among
-    every learner (logistic and LightGBM T-learners, X-, DR- and proportional learners)
-    and the fixed rule, on a validation split, and registered; with ``--promote`` each becomes the
+    every learner (logistic and LightGBM T-learners, X-, DR-, proportional and
+    relative-lift learners) and the fixed rule, on a validation split's R-loss gain, and
+    registered; with ``--promote`` each becomes the
     champion only if it beats the current champion and the baselines on the held-out
     test, whose table is printed. On a simulated data set (with ``truth/``) the decision
     models are also measured against the ground truth.

@@ -1,5 +1,5 @@
 """Offer uplift on simulated data: randomised groups, every learner and the rules chosen on
-validation Qini and gated on the held-out test, agreement with the true uplift."""
+validation R-loss gain and gated on the held-out test, agreement with the true uplift."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from simulator import Campaign, SimulatorConfig, simulate
 from training.api import train_offers
 from training.examples import ContactExamples
 from training.model_scorer import ModelScorer
-from training.offer_selection import OfferSelection, select_offers
+from training.offer_selection import BASELINES, OfferSelection, select_offers
 from training.offers import (
     METHODS,
     RULE_METHOD,
@@ -113,19 +113,21 @@ def test_every_method_and_the_rules_are_measured_and_the_best_on_validation_is_c
 ) -> None:
     for table in (selection.validation, selection.test):
         assert set(METHODS) | {"value_share", "random"} <= set(table.qini)
+        assert set(METHODS) | {"value_share", "no_effect"} <= set(table.r_gain)
         assert all(np.isfinite(q) for q in table.qini.values())
+        assert all(np.isfinite(g) for g in table.r_gain.values())
+        assert table.r_gain["no_effect"] == 0.0
         assert table.n_test > 300
     assert selection.validation.cut < selection.test.cut
-    scores = {m: selection.validation.qini[m] for m in METHODS}
-    assert selection.chosen.method == max(scores, key=scores.__getitem__)
-    # the gate: allowed exactly when no row of the test table beats the chosen one
-    mine = selection.test.qini[selection.chosen.method]
-    beaten = any(
-        q > mine for name, q in selection.test.qini.items() if name != selection.chosen.method
-    )
+    gains = {m: selection.validation.r_gain[m] for m in METHODS}
+    assert selection.chosen.method == max(gains, key=gains.__getitem__)
+    # the gate: allowed exactly when no baseline row of the test table beats the chosen one
+    mine = selection.test.r_gain[selection.chosen.method]
+    beaten = any(g > mine for name, g in selection.test.r_gain.items() if name in BASELINES)
     assert selection.promotion.allowed == (not beaten)
+    assert "R-loss gain" in selection.promotion.reason
     text = selection.markdown()
-    assert "Chosen by validation" in text and "Promotion:" in text
+    assert "Chosen by validation" in text and "Promotion:" in text and "R-loss gain" in text
 
 
 def test_the_learned_ranking_agrees_with_the_true_uplift(selection: OfferSelection) -> None:
@@ -135,6 +137,12 @@ def test_the_learned_ranking_agrees_with_the_true_uplift(selection: OfferSelecti
     assert rho["proportional_lgbm"] > rho["random"] + 0.2
     assert top["proportional_lgbm"] > top["everyone"]
     assert top["proportional_lgbm"] > top["random"]
+    # among sends whose offer has a cost (here every send): the relative-lift learner too
+    valued_top, valued_rho = selection.test.truth_top30_valued, selection.test.truth_spearman_valued
+    assert valued_rho["relative_lift_lgbm"] > valued_rho["random"] + 0.2
+    assert valued_top["relative_lift_lgbm"] > valued_top["everyone"]
+    assert valued_top["truth"] >= max(v for k, v in valued_top.items() if k != "truth")
+    assert "offers with a cost" in selection.test.markdown()
 
 
 def test_each_method_predicts_per_customer_as_in_batch(
@@ -219,6 +227,7 @@ def test_gated_promotion_keeps_the_champion_unless_forced(
     assert second.evaluation is not None and second.version is not None
     # the champion's recipe was refitted and measured on the same held-out sends
     assert CHAMPION_ROW in second.evaluation.test.qini
+    assert CHAMPION_ROW in second.evaluation.test.r_gain
     assert second.promoted == second.evaluation.promotion.allowed
     expected = second.version.version if second.promoted else first.version.version
     assert registry.champion("offers-gated") == expected

@@ -346,7 +346,8 @@ class OffersTraining(SendsTraining[OfferUpliftModel, OfferSelection, OfferConfig
     def _summary(self, model: OfferUpliftModel, evaluation: OfferSelection | None) -> str | None:
         if evaluation is None:
             return None
-        return f"offers: {model.method}, test Qini {evaluation.qini[evaluation.chosen.method]:.4f}"
+        gain = evaluation.test.r_gain.get(evaluation.chosen.method, float("nan"))
+        return f"offers: {model.method}, test R-loss gain {gain:.4f}"
 
 
 class SendTimeTraining(TrainingPipeline[SendTimeModel, SendTimeEvaluation]):

@@ -29,6 +29,10 @@ test):
 - ``proportional_lgbm``: P(purchase without the offer) by LightGBM, times a
   relative lift proportional to the offer's value share (one coefficient fitted
   on the randomised groups);
+- ``relative_lift_lgbm``: the same baseline times a relative lift that grows with
+  the value share and varies log-linearly with the channel, the customer's open
+  rate on it and the offer's kind (a few penalised coefficients pooled across
+  offers, the penalty chosen by cross-validated likelihood on the training sends);
 - ``rule``: the fixed rule, promotion sensitivity x value share (what the
   engine's rule-based scorer grows its uplift with). A registered rule serves
   as the rule-based scorer itself (:attr:`OfferUpliftModel.is_rule`).
@@ -75,7 +79,13 @@ from training.contact_features import (
 from training.examples import ContactExamples, contact_examples, message_sends, sample_rows
 from training.logistic import LinearScorer, fit_logistic
 from training.metrics import qini_coefficient, qini_curve, uplift_at_k
-from training.uplift_learners import LEARNERS, BoostingConfig, ProportionalLearner, UpliftLearner
+from training.uplift_learners import (
+    LEARNERS,
+    BoostingConfig,
+    ProportionalLearner,
+    RelativeLiftLearner,
+    UpliftLearner,
+)
 
 Report = Callable[[str], None]
 
@@ -225,7 +235,7 @@ def offer_examples(
 #: Logistic T-learners: arms with a shared baseline (coupled) or fitted apart (independent).
 LINEAR_METHODS = ("logistic_coupled", "logistic_independent")
 #: Gradient-boosted learners (:mod:`training.uplift_learners`).
-BOOSTED_METHODS = (*LEARNERS, ProportionalLearner.name)
+BOOSTED_METHODS = (*LEARNERS, ProportionalLearner.name, RelativeLiftLearner.name)
 #: The fixed rule (promotion sensitivity x value share): the engine's rule-based uplift.
 RULE_METHOD = "rule"
 METHODS = (*LINEAR_METHODS, *BOOSTED_METHODS, RULE_METHOD)
@@ -360,7 +370,20 @@ class OfferUpliftModel:
         cfg = dataclasses.replace(self.config.boosting, seed=self.config.seed)
         if self.config.method == ProportionalLearner.name:
             return ProportionalLearner(self._value_share_column(d), cfg)
+        if self.config.method == RelativeLiftLearner.name:
+            return RelativeLiftLearner(self._value_share_column(d), self._modifier_columns(d), cfg)
         return LEARNERS[self.config.method](cfg)
+
+    def _modifier_columns(self, d: int) -> np.ndarray:
+        """Design columns the relative-lift learner's lift may vary with: where and how
+        the offer is seen (the channel, the customer's open rate on it) and what it is
+        (its kind); who would buy anyway is in its baseline."""
+        start = len(PROFILE_FEATURES)
+        channel_cols = np.arange(start, start + len(self.channels))
+        open_rate = start + len(self.channels) + CHANNEL_FEATURES.index("logit_open_rate")
+        offer_start = d - 1 - len(OFFER_FEATURES)
+        kinds = offer_start + np.arange(len(_KINDS))
+        return np.concatenate([channel_cols, [open_rate], kinds])
 
     def _value_share_column(self, d: int) -> int:
         """Design column of the offer's value share (see :meth:`_offer_part`)."""
@@ -596,6 +619,14 @@ class UpliftEvaluation:
     #: Spearman with the true uplift among sends whose offer has a cost (a discount, free
     #: shipping, points): what is left to rank once offers of no value are ranked last.
     truth_spearman_valued: dict[str, float] = field(default_factory=dict)
+    #: Mean true uplift of the top 30 % among sends whose offer has a cost: targeting where
+    #: the choice is real (over all sends, offers of no value, whose true uplift is 0, fill
+    #: the bottom of every sensible ranking and the top 30 % saturates).
+    truth_top30_valued: dict[str, float] = field(default_factory=dict)
+    #: How much each model's uplift lowers the held-out R-loss below a zero effect's
+    #: (:func:`training.uplift_learners.r_loss_gain`; the rules scaled on the training
+    #: sends; ``no_effect`` is 0): what chooses and gates, higher is better.
+    r_gain: dict[str, float] = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {
@@ -606,12 +637,16 @@ class UpliftEvaluation:
             out[f"{name}_qini"] = q
             for k, v in self.uplift_at[name].items():
                 out[f"{name}_uplift_at_{k.rstrip('%')}pct"] = v
+        for name, g in self.r_gain.items():
+            out[f"{name}_r_loss_gain"] = g
         for name, v in self.truth_spearman.items():
             out[f"{name}_truth_spearman"] = v
         for name, v in self.truth_top30.items():
             out[f"{name}_true_uplift_top30"] = v
         for name, v in self.truth_spearman_valued.items():
             out[f"{name}_truth_spearman_valued_offers"] = v
+        for name, v in self.truth_top30_valued.items():
+            out[f"{name}_true_uplift_top30_valued_offers"] = v
         return out
 
     def markdown(self) -> str:
@@ -619,9 +654,10 @@ class UpliftEvaluation:
             f"Offer uplift, {self.split} sends after {self.cut:%Y-%m-%d %H:%M} UTC "
             f"({self.n_test:,} sends)",
             "",
-            "| model | Qini | uplift@10% | uplift@30% | Spearman vs true uplift "
-            "| true uplift of top 30% | Spearman, offers with a cost |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| model | R-loss gain | Qini | uplift@10% | uplift@30% | Spearman vs true uplift "
+            "| true uplift of top 30% | Spearman, offers with a cost "
+            "| true uplift of top 30%, offers with a cost |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
 
         def cell(value: float | None, digits: int) -> str:
@@ -630,11 +666,22 @@ class UpliftEvaluation:
         for name, q in self.qini.items():
             at = self.uplift_at[name]
             lines.append(
-                f"| {name} | {q:.5f} | {at['10%']:.4f} | {at['30%']:.4f} | "
+                f"| {name} | {cell(self.r_gain.get(name), 4)} | {q:.5f} | {at['10%']:.4f} | "
+                f"{at['30%']:.4f} | "
                 f"{cell(self.truth_spearman.get(name), 3)} | "
                 f"{cell(self.truth_top30.get(name), 5)} | "
-                f"{cell(self.truth_spearman_valued.get(name), 3)} |"
+                f"{cell(self.truth_spearman_valued.get(name), 3)} | "
+                f"{cell(self.truth_top30_valued.get(name), 5)} |"
             )
+        if "no_effect" in self.r_gain:
+            lines.append(f"| no_effect | {self.r_gain['no_effect']:.4f} |" + " - |" * 7)
+            lines += [
+                "",
+                "R-loss gain: the held-out R-loss of a zero effect minus the model's (its "
+                "uplift in purchase probability; the rules scaled on the training sends); "
+                "above 0 is closer to the true effect than no effect, 'random' targeting has "
+                "no effect size.",
+            ]
         return "\n".join(lines)
 
 
@@ -697,10 +744,13 @@ def measure_uplift(
     true_uplift: np.ndarray | None = None,
     random_repeats: int = 20,
     split: str = "held-out",
+    r_gain: dict[str, float] | None = None,
 ) -> UpliftEvaluation:
     """Qini, uplift@10 % and @30 % of each score on ``test``'s randomised outcomes, with
     random targeting (Qini averaged over ``random_repeats`` draws); against
-    ``true_uplift`` when the simulator knows it (Spearman, true uplift of the top 30 %)."""
+    ``true_uplift`` when the simulator knows it (Spearman, true uplift of the top 30 %,
+    over all sends and among offers with a cost). ``r_gain``: each model's R-loss gain on
+    ``test``, computed by the caller."""
     treated = test.rows["treated"].to_numpy(dtype=bool)
     outcome = test.rows["purchased"].to_numpy(dtype=float)
     rng = np.random.default_rng(0)
@@ -721,17 +771,39 @@ def measure_uplift(
     spearman: dict[str, float] = {}
     top30: dict[str, float] = {}
     valued_rho: dict[str, float] = {}
+    valued_top30: dict[str, float] = {}
     if true_uplift is not None:
         valued = test.rows["offer_cost"].to_numpy(dtype=float) > 0
         ranked = {**scores, "random": draws[0], "truth": true_uplift}
-        n_top = max(1, round(0.3 * len(test)))
         for name, s in ranked.items():
             if name != "truth":
                 spearman[name] = _spearman(s, true_uplift)
                 if valued.sum() > 2:
                     valued_rho[name] = _spearman(s[valued], true_uplift[valued])
-            top30[name] = float(true_uplift[np.argsort(-s, kind="stable")[:n_top]].mean())
+            top30[name] = _top_share_truth(s, true_uplift)
+            if valued.any():
+                valued_top30[name] = _top_share_truth(s[valued], true_uplift[valued])
         top30["everyone"] = float(true_uplift.mean())
+        if valued.any():
+            valued_top30["everyone"] = float(true_uplift[valued].mean())
     return UpliftEvaluation(
-        cut, n_train, len(test), qini, at, spearman, top30, curves, split, valued_rho
+        cut,
+        n_train,
+        len(test),
+        qini,
+        at,
+        spearman,
+        top30,
+        curves,
+        split,
+        valued_rho,
+        valued_top30,
+        dict(r_gain or {}),
     )
+
+
+def _top_share_truth(score: np.ndarray, truth: np.ndarray, share: float = 0.3) -> float:
+    """Mean true uplift of the ``share`` of sends with the highest ``score`` (ties in
+    send order)."""
+    n_top = max(1, round(share * len(score)))
+    return float(truth[np.argsort(-score, kind="stable")[:n_top]].mean())

@@ -34,6 +34,7 @@ True
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -124,6 +125,71 @@ def _probability(model: Any, x: np.ndarray) -> np.ndarray:
 def _predict(model: Any, x: np.ndarray) -> np.ndarray:
     """A fitted LightGBM model's prediction (a binary classifier's: P(y=1)), shape ``(n,)``."""
     return np.asarray(model.booster_.predict(x, num_threads=1), dtype=float)
+
+
+def _crossfit_baseline(
+    config: BoostingConfig,
+    x: np.ndarray,
+    treated: np.ndarray,
+    y: np.ndarray,
+    intensity: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each row's P(y=1 | x, untreated) from a LightGBM model fitted on the other folds
+    (``config.folds`` random folds): a row's own outcome never enters its baseline, so
+    the arms' difference is not fitted into it. Fitted on the controls only, or, given
+    each row's treatment ``intensity`` (0 for controls), on every row with that intensity
+    as a column and predicted at 0 (twice the rows; the trees may still split off the
+    treatment's effect)."""
+    fold = np.random.default_rng(config.seed).integers(0, config.folds, len(x))
+    mu = np.empty(len(x))
+    for k in range(config.folds):
+        out = fold == k
+        if intensity is None:
+            train = ~out & ~treated
+            mu[out] = _probability(config.classifier().fit(x[train], y[train]), x[out])
+        else:
+            model = config.classifier().fit(_with_intensity(x[~out], intensity[~out]), y[~out])
+            mu[out] = _probability(model, _with_intensity(x[out], np.zeros(int(out.sum()))))
+    return mu
+
+
+def crossfit_outcome(config: BoostingConfig, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each row's E[y | x] (treated or not) from LightGBM models fitted on the other folds:
+    the R-learner's ``m(x)``, for measuring effects against (:func:`r_loss_gain`)."""
+    return _crossfit_baseline(config, x, np.zeros(len(x), dtype=bool), np.asarray(y, float))
+
+
+def r_loss_gain(
+    effect: np.ndarray, treated: np.ndarray, y: np.ndarray, e: np.ndarray, m: np.ndarray
+) -> float:
+    """How much ``effect`` lowers the R-loss (Nie and Wager 2021)
+    ``sum((y - m - (t - e) tau)^2)`` below a zero effect's, on randomised rows with known
+    propensity ``e`` and out-of-fold ``m = E[y | x]``: ``sum(2 r w tau - w^2 tau^2)``
+    with ``r = y - m`` and ``w = t - e``. Its expectation is ``sum(w^2 (tau_true^2 -
+    (tau - tau_true)^2))``: positive when ``effect`` is closer to the true effect than
+    zero is. The ``w^2 tau^2`` part is exact (it needs no outcome), so an estimate that
+    is noisy or too large is penalised without noise, unlike a ranking metric (Qini)."""
+    r = np.asarray(y, dtype=float) - m
+    w = np.asarray(treated, dtype=float) - e
+    tau = np.asarray(effect, dtype=float)
+    return float(np.sum(2.0 * r * w * tau - (w * tau) ** 2))
+
+
+def effect_scale(
+    score: np.ndarray, treated: np.ndarray, y: np.ndarray, e: np.ndarray, m: np.ndarray
+) -> float:
+    """The factor ``a >= 0`` that makes ``a * score`` the R-loss's best effect (one-parameter
+    R-learner): turns a fixed rule's score into an uplift in outcome units."""
+    w = np.asarray(treated, dtype=float) - e
+    ws = w * np.asarray(score, dtype=float)
+    denominator = float(np.sum(ws**2))
+    if denominator <= 0:
+        return 0.0
+    return max(0.0, float(np.sum((np.asarray(y, dtype=float) - m) * ws)) / denominator)
+
+
+def _with_intensity(x: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    return np.hstack([x, intensity[:, None]])
 
 
 class UpliftLearner(ABC):
@@ -301,13 +367,7 @@ class ProportionalLearner(UpliftLearner):
 
         treated = _check(x, t, y, e)
         y = np.asarray(y, dtype=float)
-        rng = np.random.default_rng(self.config.seed)
-        fold = rng.integers(0, self.config.folds, len(x))
-        mu = np.empty(len(x))
-        for k in range(self.config.folds):
-            out = fold == k
-            train = ~out & ~treated
-            mu[out] = _probability(self.config.classifier().fit(x[train], y[train]), x[out])
+        mu = _crossfit_baseline(self.config, x, treated, y)
         s = np.where(treated, np.maximum(x[:, self.intensity_column], 0.0), 0.0)
 
         def loss(kappa: float) -> float:
@@ -333,6 +393,152 @@ class ProportionalLearner(UpliftLearner):
     def outcome_and_effect(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         base = self.baseline(x)
         effect = base * self.kappa * np.maximum(x[:, self.intensity_column], 0.0)
+        return np.clip(base + effect, 0.0, 1.0), effect
+
+    def _treated_model(self) -> Any:
+        return self.mu0
+
+
+#: Penalties tried for the relative-lift modifiers (on standardised columns), chosen by
+#: cross-validated likelihood inside the training data.
+LIFT_PENALTIES = (0.3, 3.0, 30.0, 300.0)
+#: Bound of the relative-lift learner's linear predictor (``exp`` of it stays finite).
+_MAX_LOG_LIFT = 30.0
+#: Intensities below this are taken at this value inside ``log s``.
+_MIN_INTENSITY = 1e-3
+
+
+def _lift_loglik(
+    coef: np.ndarray, z: np.ndarray, mu: np.ndarray, s: np.ndarray, y: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """Log-likelihood of treated rows under ``P = mu (1 + s exp(z . coef))`` and its
+    gradient in ``coef`` (zero where ``P`` is clipped into (0, 1))."""
+    lift = s * np.exp(np.clip(z @ coef, -_MAX_LOG_LIFT, _MAX_LOG_LIFT))
+    raw = mu * (1.0 + lift)
+    p = np.clip(raw, 1e-9, 1.0 - 1e-6)
+    loglik = float(np.sum(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+    slope = np.where(raw == p, mu * lift, 0.0) * (y / p - (1.0 - y) / (1.0 - p))
+    return loglik, z.T @ slope
+
+
+def _lift_mle(
+    z: np.ndarray, mu: np.ndarray, s: np.ndarray, y: np.ndarray, penalty: float
+) -> np.ndarray:
+    """Penalised maximum-likelihood coefficients of the relative lift (the intercept,
+    column 0, is not penalised), from no modification (``r = 1``)."""
+    from scipy.optimize import minimize
+
+    shrink = np.r_[0.0, np.ones(z.shape[1] - 1)] * penalty
+
+    def objective(coef: np.ndarray) -> tuple[float, np.ndarray]:
+        loglik, grad = _lift_loglik(coef, z, mu, s, y)
+        return -loglik + float(np.sum(shrink * coef**2)), -grad + 2.0 * shrink * coef
+
+    return np.asarray(minimize(objective, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B").x)
+
+
+class RelativeLiftLearner(UpliftLearner):
+    """A relative effect that varies with the send: ``P(y | x, t) = mu0(x) (1 + t s r(x))``
+    with ``r(x) = exp(b0 + b . z(x))``.
+
+    ``mu0`` is the gradient-boosted outcome without treatment, fitted on every row with
+    the treatment's intensity as a column and predicted at 0 (who buys anyway is learned
+    from the whole history, treated rows included: the offer moves few of them), ``s``
+    the treatment's intensity (column ``intensity_column``) and ``z`` the standardised
+    effect-modifier columns ``modifier_columns`` of ``x`` plus ``log s`` (so the lift may
+    grow faster or slower than the intensity). ``b0, b`` are fitted by maximum likelihood
+    with ``mu0`` cross-fitted and held fixed, under an L2 penalty on ``b`` (shrinking
+    towards :class:`ProportionalLearner`'s single relative lift) whose strength is chosen
+    among :data:`LIFT_PENALTIES` by the out-of-fold likelihood of the treated rows
+    (``config.folds`` folds of the training data; nothing held out later is looked at).
+    Given ``mu0``, the controls' likelihood does not depend on ``b`` and the
+    randomisation makes ``t`` independent of ``x``, so the treated rows identify the
+    lift. The uplift is ``mu0(x) s r(x)``: a few coefficients learned from the noisy
+    difference between the arms, pooled across offers through ``s`` and the modifiers
+    (for offers: channel, offer kind, open rate, where and how an offer is seen).
+    """
+
+    name = "relative_lift_lgbm"
+
+    def __init__(
+        self,
+        intensity_column: int,
+        modifier_columns: Sequence[int] | np.ndarray,
+        config: BoostingConfig | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.intensity_column = intensity_column
+        self.modifier_columns = np.asarray(modifier_columns, dtype=np.intp)
+        self.mu0: Any = None
+        self.coef = np.zeros(0)
+        self.penalty = 0.0
+        self._centre = np.zeros(0)
+        self._scale = np.ones(0)
+
+    def _raw_modifiers(self, x: np.ndarray) -> np.ndarray:
+        s = np.maximum(x[:, self.intensity_column], _MIN_INTENSITY)
+        return np.hstack([x[:, self.modifier_columns], np.log(s)[:, None]])
+
+    def _modifiers(self, x: np.ndarray) -> np.ndarray:
+        z = (self._raw_modifiers(x) - self._centre) / self._scale
+        return np.hstack([np.ones((len(x), 1)), z])
+
+    def fit(
+        self, x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray
+    ) -> RelativeLiftLearner:
+        treated = _check(x, t, y, e)
+        y = np.asarray(y, dtype=float)
+        s = np.maximum(x[:, self.intensity_column], 0.0)
+        lifted = treated & (s > 0)
+        if lifted.sum() < 2 * self.config.folds:
+            raise ValueError(
+                "the relative-lift learner needs treated rows with a positive intensity "
+                f"(column {self.intensity_column}); got {int(lifted.sum())}"
+            )
+        given = np.where(treated, s, 0.0)
+        mu = _crossfit_baseline(self.config, x, treated, y, given)[lifted]
+        raw = self._raw_modifiers(x)
+        self._centre = raw.mean(axis=0)
+        spread = raw.std(axis=0)
+        self._scale = np.where(spread > 1e-9, spread, 1.0)
+        z, s, yl = self._modifiers(x)[lifted], s[lifted], y[lifted]
+        rng = np.random.default_rng(self.config.seed + 1)
+        fold = rng.integers(0, self.config.folds, len(yl))
+
+        def held_out(penalty: float) -> float:
+            total = 0.0
+            for k in range(self.config.folds):
+                out = fold == k
+                coef = _lift_mle(z[~out], mu[~out], s[~out], yl[~out], penalty)
+                total += _lift_loglik(coef, z[out], mu[out], s[out], yl[out])[0]
+            return total
+
+        self.penalty = max(LIFT_PENALTIES, key=held_out)
+        self.coef = _lift_mle(z, mu, s, yl, self.penalty)
+        self.mu0 = self.config.classifier().fit(_with_intensity(x, given), y)
+        return self
+
+    def baseline(self, x: np.ndarray) -> np.ndarray:
+        if self.mu0 is None:
+            raise RuntimeError("the uplift learner is not fitted; call fit() first")
+        return _probability(self.mu0, _with_intensity(x, np.zeros(len(x))))
+
+    def relative_lift(self, x: np.ndarray) -> np.ndarray:
+        """``s r(x)``: the treatment's relative lift of each row's purchase probability."""
+        if self.mu0 is None:
+            raise RuntimeError("the uplift learner is not fitted; call fit() first")
+        log_lift = np.clip(self._modifiers(x) @ self.coef, -_MAX_LOG_LIFT, _MAX_LOG_LIFT)
+        return np.maximum(x[:, self.intensity_column], 0.0) * np.exp(log_lift)
+
+    def effect(self, x: np.ndarray) -> np.ndarray:
+        return self.outcome_and_effect(x)[1]
+
+    def outcome(self, x: np.ndarray) -> np.ndarray:
+        return self.outcome_and_effect(x)[0]
+
+    def outcome_and_effect(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        base = self.baseline(x)
+        effect = base * self.relative_lift(x)
         return np.clip(base + effect, 0.0, 1.0), effect
 
     def _treated_model(self) -> Any:
