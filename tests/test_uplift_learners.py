@@ -138,6 +138,16 @@ def test_the_promotion_gate_needs_every_row_and_the_champion_beaten() -> None:
         {**rows, "rule": 0.6}, "learner", baselines={"rule"}, has_champion=False, metric="Q"
     )
     assert not beaten.allowed and "loses to the rule baseline" in beaten.reason
+    # a tie with a baseline is no win (every row 0: a learner that found nothing)
+    tie = promotion_verdict(
+        {**rows, "rule": 0.5}, "learner", baselines={"rule"}, has_champion=False, metric="Q"
+    )
+    assert not tie.allowed and "does not beat the rule baseline" in tie.reason
+    # a tie with another family is not a loss: the chosen one (on validation) may go
+    family = promotion_verdict(
+        {**rows, "other": 0.5}, "learner", baselines={"rule"}, has_champion=False, metric="Q"
+    )
+    assert family.allowed
     champion = promotion_verdict(
         {**rows, CHAMPION_ROW: 0.5}, "learner", baselines={"rule"}, has_champion=True, metric="Q"
     )

@@ -349,21 +349,28 @@ def promotion_verdict(
     measured) beats it, and it beats the champion's row (:data:`CHAMPION_ROW`, the current
     champion's recipe refitted on the same training part) when there is one.
 
+    A tie with a baseline is not a win: a learned model that does no better than a
+    fixed rule (or than "no effect") is not worth its risk, so it is not promoted.
+
     >>> promotion_verdict({"a": 0.3, "rule": 0.4}, "a", baselines={"rule"},
     ...                   has_champion=False, metric="Qini").reason
     'a (Qini 0.3000) loses to the rule baseline (0.4000) on the held-out test'
+    >>> promotion_verdict({"a": 0.0, "no_effect": 0.0}, "a", baselines={"no_effect"},
+    ...                   has_champion=False, metric="R-loss gain").reason
+    'a (R-loss gain 0.0000) does not beat the no_effect baseline (0.0000) on the held-out test'
     """
     if chosen not in scores:
         return Promotion(False, f"{chosen} could not be measured on the held-out test")
     mine = scores[chosen]
     rivals = {k: v for k, v in scores.items() if k not in (chosen, CHAMPION_ROW)}
-    better = {k: v for k, v in rivals.items() if v > mine}
+    better = {k: v for k, v in rivals.items() if v > mine or (k in baselines and v >= mine)}
     if better:
         best = max(better, key=better.__getitem__)
         kind = "baseline" if best in baselines else "family"
+        verb = "loses to" if better[best] > mine else "does not beat"
         return Promotion(
             False,
-            f"{chosen} ({metric} {mine:.4f}) loses to the {best} {kind} "
+            f"{chosen} ({metric} {mine:.4f}) {verb} the {best} {kind} "
             f"({better[best]:.4f}) on the held-out test",
         )
     if CHAMPION_ROW not in scores:
