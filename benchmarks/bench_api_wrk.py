@@ -45,7 +45,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_api import ROOT, build, loadavg, machine, open_loop, redis_server, server
+from benchmarks.bench_api import (
+    ROOT,
+    World,
+    build,
+    loadavg,
+    machine,
+    open_loop,
+    redis_server,
+    server,
+)
 
 TARGETS = ("api", "bare", "bare-raw")
 PATHS = {
@@ -143,8 +152,19 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src", type=Path, default=None, help="also serve the API from this tree"
     )
+    parser.add_argument(
+        "--world",
+        type=Path,
+        default=None,
+        help="reuse a world saved by bench_decision_cpu.py --save-world (its Redis must run)",
+    )
+    parser.add_argument(
+        "--targets", nargs="+", choices=[*TARGETS, "api-base"], default=None, help="a subset"
+    )
     args = parser.parse_args()
     targets = TARGETS if args.baseline_src is None else ("api", "api-base", *TARGETS[1:])
+    if args.targets:
+        targets = tuple(t for t in targets if t in args.targets)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
 
@@ -154,8 +174,10 @@ def main() -> None:
         contextlib.ExitStack() as stack,
     ):
         folder = Path(tmp)
-        url = stack.enter_context(redis_server(folder / "redis"))
-        world = build(args, url, folder)
+        if args.world is not None:
+            world = World(**json.loads(args.world.read_text()))
+        else:
+            world = build(args, stack.enter_context(redis_server(folder / "redis")), folder)
         ids = random.Random(args.seed).sample(world.customer_ids, min(500, len(world.customer_ids)))
         scripts = {}
         for name in targets:
@@ -245,7 +267,11 @@ def markdown(
                 "open_failed": sum(r["open"]["requests"] - r["open"]["ok"] for r in runs),
             }
         for name, m in medians.items():
-            ratio = "" if name == "api" else f"{medians['api']['rps'] / m['rps']:.2f}"
+            ratio = (
+                ""
+                if name == "api" or "api" not in medians
+                else f"{medians['api']['rps'] / m['rps']:.2f}"
+            )
             lines.append(
                 f"| {workers} | {name} | {m['rps']:,.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
                 f"{m['non_2xx']:.0f} | {ratio} | {m['open_p50_ms']:.1f} | {m['open_p99_ms']:.1f} | "
