@@ -222,6 +222,7 @@ _LOG_LIFTS = np.log(np.array(LIFTS))[:, None, None]
 _LIFTS_ABOVE_1 = np.array(LIFTS)[:, None, None] - 1.0
 
 
+@functools.cache
 def flat_season_prior() -> tuple[float, ...]:
     """The prior over (no season, each of :data:`SEASON_SETS`) before the store's is known."""
     sizes = Counter(len(s) for s in SEASON_SETS)
