@@ -7,13 +7,14 @@ runs in this thread and is timed by its CPU clock (``time.thread_time``). The st
 timed by wrapping the methods of this app's own objects (the code is not changed); the
 requests are those wrk sends in ``bench_api_wrk.py`` (a customer id, no context).
 
-Variants, alternated within each of ``--repeats`` rounds (whole requests only):
+Variants, alternated in turns of ``--slice`` requests (whole requests only; the table
+gives the median over the turns of each turn's median):
 
 * ``api``: as deployed;
 * ``api, no Timing``: without the latency-histogram middleware;
 * ``api, no BodyLimit``: without the body-size middleware;
-* ``api, seasons cold``: the seasonal verdict's cache emptied before each request (a
-  customer's first decision of the day, which is most decisions of a large audience);
+* ``api, seasons cold``: the seasonal verdict computed afresh at each request, as at a
+  customer's first decision of the day (most decisions of a large audience);
 * ``bare``: the bare endpoint.
 
 What the HTTP server adds (uvicorn's parsing, the thread hand-over, contention) is not
@@ -57,14 +58,10 @@ STAGES = (
 )
 
 
-async def _drive(
-    app: Any, bodies: list[bytes], key: str, path: str, before: Callable[[], None] | None = None
-) -> list[float]:
+async def _drive(app: Any, bodies: list[bytes], key: str, path: str) -> list[float]:
     """Thread CPU seconds of each request."""
     out = []
     for body in bodies:
-        if before is not None:
-            before()
         started = time.thread_time()
         status = await _asgi_post(app, path, body, key)
         out.append(time.thread_time() - started)
@@ -132,6 +129,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fsync", choices=["always", "never"], default="never")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--slice", type=int, default=50, help="requests per variant and turn")
     args = parser.parse_args()
 
     import anyio.to_thread
@@ -159,13 +157,14 @@ def main() -> None:
             app = create_app(settings)
             app.user_middleware = [m for m in app.user_middleware if m.cls is not dropped]
             apps[name] = app
-        variants: dict[str, tuple[Any, str, Callable[[], None] | None]] = {
-            "api": (apps["api"], "/v1/decisions", None),
-            "api, no Timing": (apps["api, no Timing"], "/v1/decisions", None),
-            "api, no BodyLimit": (apps["api, no BodyLimit"], "/v1/decisions", None),
-            "api, seasons cold": (apps["api"], "/v1/decisions", seasonality._verdict.cache_clear),
-            "bare": (apps["bare"], "/bare", None),
+        variants: dict[str, tuple[Any, str, bool]] = {
+            "api": (apps["api"], "/v1/decisions", False),
+            "api, no Timing": (apps["api, no Timing"], "/v1/decisions", False),
+            "api, no BodyLimit": (apps["api, no BodyLimit"], "/v1/decisions", False),
+            "api, seasons cold": (apps["api"], "/v1/decisions", True),
+            "bare": (apps["bare"], "/bare", False),
         }
+        cached = seasonality._verdict
         whole: dict[str, list[float]] = {name: [] for name in variants}
         stages: dict[str, list[float]] = {}
         staged_whole: list[float] = []
@@ -181,19 +180,28 @@ def main() -> None:
             asyncio.run(_drive(apps["staged"], bodies, world.api_key, "/v1/decisions"))
             staged = _instrument(apps["staged"], stages)  # its own app: the others run unwrapped
             for repeat in range(args.repeats):
-                for name, (app, path, hook) in variants.items():
-                    times = asyncio.run(_drive(app, bodies, world.api_key, path, hook))
-                    whole[name].append(statistics.median(times))
-                    if hook is not None:  # the verdicts of the day again, untimed
-                        asyncio.run(_drive(apps["api"], bodies, world.api_key, path))
-                staged(True)
-                staged_whole += asyncio.run(
-                    _drive(apps["staged"], bodies, world.api_key, "/v1/decisions")
-                )
-                staged(False)
+                for start in range(0, len(bodies), args.slice):
+                    chunk = bodies[start : start + args.slice]
+                    for name, (app, path, cold) in variants.items():
+                        if cold:  # the verdict computed afresh; the day's cache kept aside
+                            seasonality._verdict = cached.__wrapped__  # type: ignore[assignment]
+                        try:
+                            times = asyncio.run(_drive(app, chunk, world.api_key, path))
+                        finally:
+                            seasonality._verdict = cached
+                        whole[name].append(statistics.median(times))
+                    staged(True)
+                    staged_whole += asyncio.run(
+                        _drive(apps["staged"], chunk, world.api_key, "/v1/decisions")
+                    )
+                    staged(False)
+                turns = len(bodies) // args.slice
                 print(
                     f"#{repeat}: "
-                    + ", ".join(f"{k} {v[-1] * 1e6:.0f} µs" for k, v in whole.items()),
+                    + ", ".join(
+                        f"{k} {statistics.median(v[-turns:]) * 1e6:.0f} µs"
+                        for k, v in whole.items()
+                    ),
                     flush=True,
                 )
         finally:
@@ -212,7 +220,7 @@ def markdown(
     requests = len(staged_whole)
     api = medians["api"]
     lines = [
-        "| request (median of the rounds' medians) | µs CPU | vs api |",
+        "| request (median of the turns' medians) | µs CPU | vs api |",
         "|---|---:|---:|",
         *(f"| {name} | {us:,.0f} | {us - api:+,.0f} |" for name, us in medians.items()),
         "",
