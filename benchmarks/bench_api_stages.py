@@ -41,7 +41,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_api import World, _asgi_post, in_process_settings, loadavg, machine
+from benchmarks.bench_api import World, in_process_settings, loadavg, machine, timed_calls
+from benchmarks.bench_api import _drive as drive
 
 #: Stages in the order of a request; an indented name is part of the one above it.
 STAGES = (
@@ -58,27 +59,13 @@ STAGES = (
 )
 
 
-async def _drive(app: Any, bodies: list[bytes], key: str, path: str) -> list[float]:
-    """Thread CPU seconds of each request."""
-    out = []
-    for body in bodies:
-        started = time.thread_time()
-        status = await _asgi_post(app, path, body, key)
-        out.append(time.thread_time() - started)
-        if status != 200:
-            raise SystemExit(f"{path} answered {status}")
-    return out
+def _drive(app: Any, bodies: list[bytes], key: str, path: str) -> list[float]:
+    """Thread CPU seconds of each request, in a new event loop."""
+    return asyncio.run(drive(app, path, bodies, key, clock=time.thread_time))
 
 
 def _timed(stages: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.thread_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            stages.setdefault(name, []).append(time.thread_time() - started)
-
-    return wrapper
+    return timed_calls(stages, name, fn, time.thread_time)
 
 
 def _instrument(app: Any, stages: dict[str, list[float]]) -> Callable[[bool], None]:
@@ -176,8 +163,8 @@ def main() -> None:
         anyio.to_thread.run_sync = inline  # type: ignore[assignment]
         try:
             for app, path, _ in variants.values():  # warm-up: every customer's verdict
-                asyncio.run(_drive(app, bodies, world.api_key, path))
-            asyncio.run(_drive(apps["staged"], bodies, world.api_key, "/v1/decisions"))
+                _drive(app, bodies, world.api_key, path)
+            _drive(apps["staged"], bodies, world.api_key, "/v1/decisions")
             staged = _instrument(apps["staged"], stages)  # its own app: the others run unwrapped
             for repeat in range(args.repeats):
                 for start in range(0, len(bodies), args.slice):
@@ -186,14 +173,12 @@ def main() -> None:
                         if cold:  # the verdict computed afresh; the day's cache kept aside
                             seasonality._verdict = cached.__wrapped__  # type: ignore[assignment]
                         try:
-                            times = asyncio.run(_drive(app, chunk, world.api_key, path))
+                            times = _drive(app, chunk, world.api_key, path)
                         finally:
                             seasonality._verdict = cached
                         whole[name].append(statistics.median(times))
                     staged(True)
-                    staged_whole += asyncio.run(
-                        _drive(apps["staged"], chunk, world.api_key, "/v1/decisions")
-                    )
+                    staged_whole += _drive(apps["staged"], chunk, world.api_key, "/v1/decisions")
                     staged(False)
                 turns = len(bodies) // args.slice
                 print(
