@@ -21,6 +21,11 @@ Two loads per target and round:
   that is not a 200 counted as failed. wrk2 is not packaged here; the same
   generator against the bare endpoints shows what it adds by itself.
 
+During the wrk run the server's user + system CPU is read from ``/proc`` (the process and
+its workers): CPU per request and the share of a core the server got. On a shared machine
+the rates follow the share the scheduler gives each server (a thread pool's server gets
+more than a server whose work runs on its event loop), the CPU per request much less.
+
 Each request names a random customer of 500 drawn from the materialised audience.
 The targets alternate within each of ``--repeats`` rounds; the tables give medians.
 
@@ -33,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import shutil
@@ -40,12 +46,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_api import ROOT, build, loadavg, machine, open_loop, redis_server, server
+from benchmarks.bench_api import (
+    ROOT,
+    World,
+    build,
+    loadavg,
+    machine,
+    open_loop,
+    redis_server,
+    server,
+)
 
 TARGETS = ("api", "bare", "bare-raw")
 PATHS = {
@@ -78,12 +94,37 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def run_wrk(base: str, script: Path, args: argparse.Namespace) -> dict[str, float]:
-    """One wrk run: requests/s, p50 and p99 in ms, and the non-2xx answers."""
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its descendants (uvicorn's workers),
+    from ``/proc``: what the server spent, whatever share of the machine it was given."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = task / "children"
+                pending += [int(c) for c in children.read_text().split()]
+    return total
+
+
+def run_wrk(
+    base: str, script: Path, args: argparse.Namespace, pid: int | None = None
+) -> dict[str, float]:
+    """One wrk run: requests/s, p50 and p99 in ms, the non-2xx answers and, given the
+    server's ``pid``, its CPU per request (µs) and the share of a core it got (%)."""
     command = ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "--latency"]
+    cpu_before, started = (server_cpu_seconds(pid), time.monotonic()) if pid else (0.0, 0.0)
     out = subprocess.run(
         [*command, "-s", str(script), base], capture_output=True, text=True, check=True
     ).stdout
+    cpu = server_cpu_seconds(pid) - cpu_before if pid else 0.0
+    elapsed = time.monotonic() - started
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
@@ -93,6 +134,8 @@ def run_wrk(base: str, script: Path, args: argparse.Namespace) -> dict[str, floa
         "p50_ms": p50,
         "p99_ms": p99,
         "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "cpu_us": cpu / max(requests, 1) * 1e6,
+        "cpu_share": 100 * cpu / elapsed if pid else 0.0,
     }
 
 
@@ -143,8 +186,19 @@ def main() -> None:
     parser.add_argument(
         "--baseline-src", type=Path, default=None, help="also serve the API from this tree"
     )
+    parser.add_argument(
+        "--world",
+        type=Path,
+        default=None,
+        help="reuse a world saved by bench_decision_cpu.py --save-world (its Redis must run)",
+    )
+    parser.add_argument(
+        "--targets", nargs="+", choices=[*TARGETS, "api-base"], default=None, help="a subset"
+    )
     args = parser.parse_args()
     targets = TARGETS if args.baseline_src is None else ("api", "api-base", *TARGETS[1:])
+    if args.targets:
+        targets = tuple(t for t in targets if t in args.targets)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
 
@@ -154,8 +208,10 @@ def main() -> None:
         contextlib.ExitStack() as stack,
     ):
         folder = Path(tmp)
-        url = stack.enter_context(redis_server(folder / "redis"))
-        world = build(args, url, folder)
+        if args.world is not None:
+            world = World(**json.loads(args.world.read_text()))
+        else:
+            world = build(args, stack.enter_context(redis_server(folder / "redis")), folder)
         ids = random.Random(args.seed).sample(world.customer_ids, min(500, len(world.customer_ids)))
         scripts = {}
         for name in targets:
@@ -188,11 +244,11 @@ def main() -> None:
                     root = args.baseline_src.resolve() if name == "api-base" else ROOT
                     with server(
                         target, api_env if api else bare_env, None, "/healthz", workers, root
-                    ) as (base, _):
+                    ) as (base, pid):
                         run_wrk(
                             base, scripts[name], argparse.Namespace(connections=4, seconds=2)
                         )  # warm-up
-                        measured = run_wrk(base, scripts[name], args)
+                        measured = run_wrk(base, scripts[name], args, pid)
                         key = world.api_key if api else ""
                         opened = asyncio.run(run_open_loop(base, PATHS[name], ids, key, args))
                     results["runs"].append(
@@ -220,14 +276,18 @@ def main() -> None:
 def markdown(
     results: dict[str, Any], args: argparse.Namespace, targets: tuple[str, ...] = TARGETS
 ) -> str:
+    """The medians per workers and target. ``CPU µs/req`` is the server's user + system CPU
+    per request under wrk and ``CPU %`` the share of a core it got: on a shared machine a
+    server's rate follows the share the scheduler gives it, its CPU per request does not."""
     lines = [
         f"wrk -t1 -c{args.connections} -d{args.seconds}s and an open loop of {args.rate:g} "
         f"requests/s for {args.open_seconds:g} s, {args.customers:,} customers, medians of "
         f"{args.repeats}; load average {results['loadavg_before']} -> {results['loadavg_after']}",
         "",
         "| workers | target | req/s | p50 ms | p99 ms | non-2xx | API / target req/s | "
+        "CPU µs/req | CPU % | target / API CPU per req | "
         f"open {args.rate:g}/s p50 ms | p99 ms | max ms | failed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for workers in args.workers:
         medians = {}
@@ -235,8 +295,8 @@ def markdown(
             runs = [r for r in results["runs"] if r["target"] == name and r["workers"] == workers]
             medians[name] = {
                 **{
-                    k: statistics.median(r[k] for r in runs)
-                    for k in ("rps", "p50_ms", "p99_ms", "non_2xx")
+                    k: statistics.median(r.get(k, 0.0) for r in runs)
+                    for k in ("rps", "p50_ms", "p99_ms", "non_2xx", "cpu_us", "cpu_share")
                 },
                 **{
                     f"open_{k}": statistics.median(r["open"][k] for r in runs)
@@ -244,12 +304,18 @@ def markdown(
                 },
                 "open_failed": sum(r["open"]["requests"] - r["open"]["ok"] for r in runs),
             }
+        api = medians.get("api")
         for name, m in medians.items():
-            ratio = "" if name == "api" else f"{medians['api']['rps'] / m['rps']:.2f}"
+            rate = cpu = ""
+            if name != "api" and api is not None:
+                rate = f"{api['rps'] / m['rps']:.2f}"
+                cpu = f"{m['cpu_us'] / api['cpu_us']:.2f}" if api["cpu_us"] else ""
             lines.append(
                 f"| {workers} | {name} | {m['rps']:,.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | "
-                f"{m['non_2xx']:.0f} | {ratio} | {m['open_p50_ms']:.1f} | {m['open_p99_ms']:.1f} | "
-                f"{m['open_max_ms']:.1f} | {m['open_failed']} |"
+                f"{m['non_2xx']:.0f} | {rate} | {m['cpu_us']:,.0f} | {m['cpu_share']:.0f} | "
+                f"{cpu} | "
+                f"{m['open_p50_ms']:.1f} | {m['open_p99_ms']:.1f} | {m['open_max_ms']:.1f} | "
+                f"{m['open_failed']} |"
             )
     return "\n".join(lines)
 

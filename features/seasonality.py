@@ -133,13 +133,14 @@ def month_exposure(first_seen: float, as_of: float) -> dict[int, float]:
     """
     if not as_of > first_seen:
         return {}
-    out: dict[int, float] = {}
-    for index in range(_month_of(first_seen), _month_of(as_of) + 1):
+    first, last = _month_of(first_seen), _month_of(as_of)
+    out = dict.fromkeys(range(first + 1, last), 1.0)  # the whole months between
+    for index in {first, last}:
         start, end = _month_start(index), _month_start(index + 1)
         seen = min(end, as_of) - max(start, first_seen)
         if seen > 0:
             out[index] = seen / (end - start)
-    return out
+    return dict(sorted(out.items()))
 
 
 def shopping_span(day_numbers: list[int], first_seen: float | None) -> tuple[int, int]:
@@ -222,6 +223,7 @@ _LOG_LIFTS = np.log(np.array(LIFTS))[:, None, None]
 _LIFTS_ABOVE_1 = np.array(LIFTS)[:, None, None] - 1.0
 
 
+@functools.cache
 def flat_season_prior() -> tuple[float, ...]:
     """The prior over (no season, each of :data:`SEASON_SETS`) before the store's is known."""
     sizes = Counter(len(s) for s in SEASON_SETS)
@@ -291,7 +293,7 @@ def season_log_likelihoods(
     # information), so that a change of rate costs what a second rate is worth
     shape, scale = 1.0, exposure / max(total, 1.0)
     by_month = np.zeros((n_months + 1, MONTHS))
-    np.add.at(by_month[1:], (np.arange(n_months), moy), weight)
+    by_month[np.arange(1, n_months + 1), moy] = weight  # one month of the year per row
     by_month = np.cumsum(by_month, axis=0)  # row c: weight per month of the year before c
     counts_before = np.concatenate([[0.0], np.cumsum(counts)])
     changes = np.array(

@@ -134,6 +134,7 @@ class DecisionService:
         self.clock = clock
         self.stats_refresh_seconds = stats_refresh_seconds
         self._stats: tuple[float, ResponseTable] | None = None  # (fetched, monotonic; table)
+        self._stats_refreshing = False  # a request is reading the next table
         self._policies: dict[tuple[int, int], DecisionPipeline] = {}
         self._lock = threading.Lock()
         self._decision_counters: dict[tuple[str, Channel | None], Any] = {}
@@ -229,6 +230,7 @@ class DecisionService:
         if table is None and read.stats is not None:
             table = read.stats
             self._stats = (time.monotonic(), table)
+            self._stats_refreshing = False
 
         models = self.models.current
         known = self.profiles.from_stored(customer_id, read.stored, now)
@@ -275,7 +277,16 @@ class DecisionService:
             return None
         fetched, table = cached
         limit = self.stats_refresh_seconds
-        if time.monotonic() - fetched > limit or abs((now - table.as_of).total_seconds()) > limit:
+        if abs((now - table.as_of).total_seconds()) > limit:
+            return None  # a decision for another moment: a table of its own
+        age = time.monotonic() - fetched
+        if age > limit:
+            # stale: the first request to see it reads the next table with its other
+            # reads; the requests that start before that read returns keep to this one
+            # (a moment older) instead of each reading and parsing the whole table again
+            if self._stats_refreshing and age <= 2 * limit:
+                return table
+            self._stats_refreshing = True
             return None
         return table
 
