@@ -104,3 +104,22 @@ def test_a_refresh_that_never_came_back_is_tried_again(
     age(service, LIMIT)  # twice the interval without a new table: read it again
     decide(service, world)
     assert reads.asked == [True, False, True]
+
+
+def test_a_request_for_a_nearby_moment_shares_the_table_a_distant_one_reads_its_own(
+    service: DecisionService, world: ApiWorld
+) -> None:
+    """A journey tool that sends the triggering event's time (minutes ago) decides with the
+    worker's table; a moment days away (a replay) reads a table of its own."""
+    import datetime as dt
+
+    reads = ReadsStats(service)
+    customer = str(world.data.customers["customer_id"].iloc[0])
+    decide(service, world)
+    now = service.clock()
+    for minutes in (5, 15):  # within a thousandth of the 14-day half-life (20 minutes)
+        moment = now - dt.timedelta(minutes=minutes)
+        service.answer_logged(customer, DecisionContext(timestamp=moment))
+    assert reads.asked == [True, False, False]
+    service.answer_logged(customer, DecisionContext(timestamp=now - dt.timedelta(days=2)))
+    assert reads.asked[-1] is True
