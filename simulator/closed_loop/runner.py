@@ -209,6 +209,35 @@ class _ProductPicker:
         return product, float(self.price[product])
 
 
+@dataclass(frozen=True, eq=False)
+class LoopStart:
+    """What every policy's run starts from: the online profiles at the cut (the batch
+    build materialised in a memory store) and each customer's sends of the last 30 days
+    before the cut, in time order (what the simulated customers' fatigue counts).
+
+    Built once per world by :func:`loop_start` and inherited by forked runs, instead of
+    once per policy; a run changes it, so each run needs its own (or its own process).
+    """
+
+    online: OnlineProfiles
+    recent: dict[str, list[dt.datetime]]
+
+
+def loop_start(world: ClosedLoopWorld) -> LoopStart:
+    """The start of a run over ``world`` (see :class:`LoopStart`)."""
+    online = OnlineProfiles(MemoryOnlineStore(), world.sim.products)
+    online.materialise(world.build)
+    history = world.history_contacts
+    sent = pd.to_datetime(pd.Series(history["sent_at"]), utc=True).dt.floor("us")
+    sends = pd.DataFrame({"customer_id": history["customer_id"].to_numpy(), "sent_at": sent})
+    sends = sends.sort_values(["customer_id", "sent_at"], kind="stable")
+    recent: dict[str, list[dt.datetime]] = {}
+    moments = sends["sent_at"].array.to_pydatetime()
+    for cid, moment in zip(sends["customer_id"], moments, strict=True):
+        recent.setdefault(cid, []).append(moment)
+    return LoopStart(online, recent)
+
+
 def run_policy(
     world: ClosedLoopWorld,
     policy: Decider,
@@ -220,6 +249,7 @@ def run_policy(
     on_decision: Callable[[RoutedDecision], None] | None = None,
     learn: bool | MemoryResponseStats = True,
     half_life_days: float | None = None,
+    start: LoopStart | None = None,
 ) -> PolicyRun:
     """Run ``policy`` (a policy, a pipeline or an experiment's router: a
     :class:`~nba.pipeline.Decider`) over the world's days; see the module doc for the loop.
@@ -234,14 +264,17 @@ def run_policy(
     ``learn`` keeps response statistics (``half_life_days`` their half-life, the default
     when omitted; or in the statistics given) and decides with them; without, every
     option keeps its prior.
+
+    ``start`` is the state the run begins from (:func:`loop_start`; built here when
+    omitted); the run changes it, so a start serves one run (or one forked process).
     """
     started = time.perf_counter()
     config = world.config
     name = name or policy.name
-    store = MemoryOnlineStore()
-    online = OnlineProfiles(store, world.sim.products)
-    online.materialise(world.build)
+    start = start or loop_start(world)
+    online = start.online
     audience = [p.customer_id for p in world.build.profiles]
+    seat = {cid: i for i, cid in enumerate(audience)}  # a customer's place in the audience
     arrivals = list(world.arrivals.items())  # in order of sign-up
     joined = 0
     rows = {cid: i for i, cid in enumerate(world.response.customer_ids)}
@@ -252,13 +285,7 @@ def run_policy(
             half_life_days=half_life_days or DEFAULT_HALF_LIFE_DAYS,
             margin_rates=margin_rates(world.sim.products),
         )
-    state = _State(MemoryContactState(store, stats=stats))
-    for cid, sent_at in zip(
-        world.history_contacts["customer_id"], world.history_contacts["sent_at"], strict=True
-    ):
-        state.recent.setdefault(cid, []).append(pd.Timestamp(sent_at).floor("us").to_pydatetime())
-    for sends in state.recent.values():
-        sends.sort()
+    state = _State(MemoryContactState(online.store, stats=stats), recent=start.recent)
 
     background = world.background
     stamps = background["timestamp"].to_numpy(dtype="datetime64[ns]")
@@ -275,6 +302,7 @@ def run_policy(
         while joined < len(arrivals) and arrivals[joined][1] <= now:
             cid = arrivals[joined][0]  # signs up: known from now on, events follow
             online.register_customer(cid, world.arrival_statics[cid])
+            seat[cid] = len(audience)
             audience.append(cid)
             joined += 1
         released = state.release(now)
@@ -283,12 +311,12 @@ def run_policy(
             applied = online.ingest(_events_frame(shown, released))
             state.refused += applied.duplicate + applied.stale + applied.late
         daily = (tick * config.trigger_every_hours) % 24 == config.decision_hour_utc
-        active = set(shown["customer_id"].astype(str))
-        who = [
-            cid
-            for cid in audience
-            if (daily or cid in active) and state.in_flight.get(cid, now) <= now
-        ]
+        if daily:
+            candidates = audience
+        else:  # the active customers who joined, in audience order
+            active = set(shown["customer_id"].astype(str))
+            candidates = sorted((c for c in active if c in seat), key=seat.__getitem__)
+        who = [cid for cid in candidates if state.in_flight.get(cid, now) <= now]
         made: list[tuple[CustomerProfile, Decision]] = []
         for cid in who:
             read = state.contacts.read_for_decision(cid, now)
