@@ -58,7 +58,7 @@ from features.online.response_stats import (
     margin_rates,
     response_segment,
 )
-from features.online.store import MemoryOnlineStore
+from features.online.store import EventOps, MemoryOnlineStore
 from nba.actions import OfferKind
 from nba.channels import Channel
 from nba.context import CustomerContext
@@ -83,6 +83,8 @@ OUTCOME_DELAYS: dict[EventType, dt.timedelta] = {
     EventType.MESSAGE_CLICKED: 12 * _MINUTE,
 }
 _EVENT_COLUMNS = tuple(EVENTS.names)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +223,69 @@ class LoopStart:
 
     online: OnlineProfiles
     recent: dict[str, list[dt.datetime]]
+    ticks: list[TickEvents]
+
+
+@dataclass(frozen=True, eq=False)
+class TickEvents:
+    """The background events a tick shows (those since the previous tick), the same for
+    every policy: the online store's ops of each, their times (UTC nanoseconds, in time
+    order) and the customers they are about."""
+
+    ops: list[EventOps]
+    stamps: list[int]
+    active: frozenset[str]
+
+    def merged(self, online: OnlineProfiles, released: list[dict[str, Any]]) -> list[EventOps]:
+        """These ops and those of the loop's ``released`` events (converted by ``online``),
+        in time order, the background's first at equal times (as one stable sort of the
+        background followed by the loop's events)."""
+        if not released:
+            return self.ops
+        loop = online.to_event_ops(_loop_frame(released))
+        stamps = [(e["timestamp"] - _EPOCH) // _MICROSECOND * 1000 for e in released]
+        return [
+            ops
+            for _, ops in heapq.merge(
+                zip(self.stamps, self.ops, strict=True),
+                zip(stamps, loop, strict=True),
+                key=lambda pair: pair[0],
+            )
+        ]
+
+
+def background_ticks(world: ClosedLoopWorld) -> list[TickEvents]:
+    """The background events of each tick as :class:`TickEvents`, converted to ops once
+    for all policies. A customer's time zone (their local hours and days in the ops) is
+    known once they are registered: at the cut, or at the tick they sign up, as in a run."""
+    config = world.config
+    scratch = OnlineProfiles(MemoryOnlineStore(), world.sim.products)
+    for cid, static in world.build.statics.items():
+        scratch.store.upsert_static(cid, static)
+    arrivals = list(world.arrivals.items())
+    joined = 0
+    background = world.background
+    stamps = background["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    step = dt.timedelta(hours=config.trigger_every_hours)
+    position = 0
+    ticks = []
+    for tick in range(config.days * 24 // config.trigger_every_hours):
+        now = world.cut + tick * step
+        while joined < len(arrivals) and arrivals[joined][1] <= now:
+            cid = arrivals[joined][0]
+            scratch.register_customer(cid, world.arrival_statics[cid])
+            joined += 1
+        end = int(np.searchsorted(stamps, (now - _EPOCH) // _MICROSECOND * 1000, "right"))
+        shown = background.iloc[position:end]
+        ticks.append(
+            TickEvents(
+                scratch.to_event_ops(shown[list(_EVENT_COLUMNS)]),
+                stamps[position:end].tolist(),
+                frozenset(shown["customer_id"].astype(str)),
+            )
+        )
+        position = end
+    return ticks
 
 
 def loop_start(world: ClosedLoopWorld) -> LoopStart:
@@ -235,7 +300,7 @@ def loop_start(world: ClosedLoopWorld) -> LoopStart:
     moments = sends["sent_at"].array.to_pydatetime()
     for cid, moment in zip(sends["customer_id"], moments, strict=True):
         recent.setdefault(cid, []).append(moment)
-    return LoopStart(online, recent)
+    return LoopStart(online, recent, background_ticks(world))
 
 
 def run_policy(
@@ -287,18 +352,13 @@ def run_policy(
         )
     state = _State(MemoryContactState(online.store, stats=stats), recent=start.recent)
 
-    background = world.background
-    stamps = background["timestamp"].to_numpy(dtype="datetime64[ns]")
     step = dt.timedelta(hours=config.trigger_every_hours)
     n_ticks = config.days * 24 // config.trigger_every_hours
     decisions: list[dict[str, Any]] = []
     contacts: list[dict[str, Any]] = []
-    position = 0
     for tick in range(n_ticks):
         now = world.cut + tick * step
-        end = int(np.searchsorted(stamps, np.datetime64(now.replace(tzinfo=None), "ns"), "right"))
-        shown = background.iloc[position:end]
-        position = end
+        shown = start.ticks[tick]
         while joined < len(arrivals) and arrivals[joined][1] <= now:
             cid = arrivals[joined][0]  # signs up: known from now on, events follow
             online.register_customer(cid, world.arrival_statics[cid])
@@ -307,15 +367,14 @@ def run_policy(
             joined += 1
         released = state.release(now)
         state.learn(released)
-        if len(shown) or released:
-            applied = online.ingest(_events_frame(shown, released))
+        if shown.ops or released:
+            applied = online.store.apply(shown.merged(online, released))
             state.refused += applied.duplicate + applied.stale + applied.late
         daily = (tick * config.trigger_every_hours) % 24 == config.decision_hour_utc
         if daily:
             candidates = audience
         else:  # the active customers who joined, in audience order
-            active = set(shown["customer_id"].astype(str))
-            candidates = sorted((c for c in active if c in seat), key=seat.__getitem__)
+            candidates = sorted((c for c in shown.active if c in seat), key=seat.__getitem__)
         who = [cid for cid in candidates if state.in_flight.get(cid, now) <= now]
         made: list[tuple[CustomerProfile, Decision]] = []
         for cid in who:
@@ -594,15 +653,10 @@ def _after_offer(price: float, offer: Any) -> float:
     return price
 
 
-def _events_frame(background: pd.DataFrame, released: list[dict[str, Any]]) -> pd.DataFrame:
-    """Background rows and loop events as one contract events frame, in time order."""
+def _loop_frame(released: list[dict[str, Any]]) -> pd.DataFrame:
+    """The loop's released events as a contract events frame (in release order: time order)."""
     loop = pd.DataFrame(released, columns=list(_EVENT_COLUMNS))
-    if not loop.empty:
-        loop["timestamp"] = pd.to_datetime(loop["timestamp"], utc=True).astype(
-            "datetime64[ns, UTC]"
-        )
-        loop["quantity"] = loop["quantity"].astype("Int64")
-        loop["revenue"] = loop["revenue"].astype(float)
-    parts = [p for p in (background[list(_EVENT_COLUMNS)], loop) if not p.empty]
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    loop["timestamp"] = pd.to_datetime(loop["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    loop["quantity"] = loop["quantity"].astype("Int64")
+    loop["revenue"] = loop["revenue"].astype(float)
+    return loop
