@@ -29,6 +29,7 @@ import dataclasses
 import datetime as dt
 import os
 import platform
+import resource
 import shlex
 import statistics
 import sys
@@ -199,7 +200,19 @@ def seed_report(
         f"- all {len(result.metrics)} policies: {total:.0f} process-seconds for "
         f"{customer_days:,} customer-days each ({rate:,.0f} customer-days/min per process)"
     )
+    wall = customer_days * len(result.metrics) / ran * 60 if ran else float("nan")
+    lines.append(
+        f"- wall: {ran:.0f} s for {len(result.metrics)} x {customer_days:,} customer-days "
+        f"({wall:,.0f} customer-days/min on {workers} workers); peak memory (max RSS) "
+        f"{_max_rss_mb(resource.RUSAGE_SELF):,.0f} MB in this process, "
+        f"{_max_rss_mb(resource.RUSAGE_CHILDREN):,.0f} MB in the largest policy process"
+    )
     return lines
+
+
+def _max_rss_mb(who: int) -> float:
+    """Peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def truth_call_report(world: ClosedLoopWorld, calls: int, repeats: int = 5) -> list[str]:
