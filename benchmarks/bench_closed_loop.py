@@ -29,6 +29,7 @@ import dataclasses
 import datetime as dt
 import os
 import platform
+import resource
 import shlex
 import statistics
 import sys
@@ -110,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         world = build_world(config)
         built = time.perf_counter() - started
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         result = compare_policies(world, policies, workers=args.workers)
-        ran = time.perf_counter() - started
-        lines += seed_report(result, seed, built, ran, args.workers)
+        ran, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        lines += seed_report(result, seed, built, ran, args.workers, cpu)
         for a, b, _ in GOALS:
             if a in result.runs and b in result.runs:
                 ratio, _, _ = ratio_of_totals_interval(
@@ -145,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def seed_report(
-    result: ClosedLoopResult, seed: int, built: float, ran: float, workers: int
+    result: ClosedLoopResult, seed: int, built: float, ran: float, workers: int, cpu: float
 ) -> list[str]:
-    """The headline, the scenarios, the details and the scale of one world."""
+    """The headline, the scenarios, the details and the scale of one world (``ran``
+    seconds of wall time and ``cpu`` seconds of CPU, all processes, for the policies)."""
     world = result.world
     config = world.config
     customer_days = len(world.customer_ids) * config.days
@@ -199,7 +201,33 @@ def seed_report(
         f"- all {len(result.metrics)} policies: {total:.0f} process-seconds for "
         f"{customer_days:,} customer-days each ({rate:,.0f} customer-days/min per process)"
     )
+    wall = customer_days * len(result.metrics) / ran * 60 if ran else float("nan")
+    lines.append(
+        f"- wall: {ran:.0f} s for {len(result.metrics)} x {customer_days:,} customer-days "
+        f"({wall:,.0f} customer-days/min on {workers} workers); peak memory (max RSS) "
+        f"{_max_rss_mb(resource.RUSAGE_SELF):,.0f} MB in this process, "
+        f"{_max_rss_mb(resource.RUSAGE_CHILDREN):,.0f} MB in the largest policy process"
+    )
+    per_cpu = customer_days * len(result.metrics) / cpu * 60 if cpu else float("nan")
+    lines.append(
+        f"- CPU: {cpu:.0f} s in all processes ({per_cpu:,.0f} customer-days per CPU-minute; "
+        "on a loaded machine this, not the wall time, says what two idle cores would do)"
+    )
     return lines
+
+
+def _cpu_seconds() -> float:
+    """User and system CPU of this process and of its finished children."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _max_rss_mb(who: int) -> float:
+    """Peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def truth_call_report(world: ClosedLoopWorld, calls: int, repeats: int = 5) -> list[str]:

@@ -7,13 +7,17 @@ same background, seeds and truth; policies run in parallel processes when
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 import multiprocessing
+import multiprocessing.connection
 import os
+import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import cast
 
 from simulator.closed_loop.checker import Violation, check_contacts
 from simulator.closed_loop.metrics import (
@@ -34,7 +38,7 @@ from simulator.closed_loop.policies import (
     make_policy,
     split_matched,
 )
-from simulator.closed_loop.runner import PolicyRun, run_policy
+from simulator.closed_loop.runner import LoopStart, PolicyRun, loop_start, run_policy
 from simulator.closed_loop.world import ClosedLoopWorld
 
 Progress = Callable[[str, int, int], None]
@@ -109,8 +113,9 @@ def compare_policies(
 
     Volume-matched policies (``oracle~nba``) run after the policy they match.
     ``workers`` processes run policies side by side (default: one per core, at
-    most one per policy); ``progress(policy, done, total)`` reports ticks when
-    running in this process.
+    most one per policy; see :func:`_run_forked`); ``progress(policy, done, total)``
+    reports ticks when running in this process. The results do not depend on
+    ``workers`` (tested).
     """
     plain = [name for name in policies if split_matched(name)[1] is None]
     matched = [name for name in policies if split_matched(name)[1] is not None]
@@ -118,11 +123,11 @@ def compare_policies(
         reference = split_matched(name)[1]
         if reference not in plain:
             raise ValueError(f"{name}: policy {reference!r} must be compared in the same run")
-    runs = _run_all(world, plain, {}, workers, progress)
-    limits = {
-        name: contacts_per_tick(world, runs[split_matched(name)[1] or ""]) for name in matched
-    }
-    runs.update(_run_all(world, matched, limits, workers, progress))
+    workers = min(workers or os.cpu_count() or 1, len(policies))
+    if workers > 1:
+        runs = _run_forked(world, policies, workers)
+    else:
+        runs = _run_serial(world, policies, progress)
     violations = {name: check_run(world, run) for name, run in runs.items()}
     metrics = [
         policy_metrics(runs[name], violations[name], world.customer_ids, seed=world.config.seed)
@@ -140,29 +145,17 @@ def contacts_per_tick(world: ClosedLoopWorld, run: PolicyRun) -> dict[int, int]:
     return dict(Counter(ticks))
 
 
-def _run_all(
+def _run_serial(
     world: ClosedLoopWorld,
     names: Sequence[str],
-    limits: dict[str, dict[int, int]],
-    workers: int | None,
     progress: Progress | None,
 ) -> dict[str, PolicyRun]:
+    """In this process, one after the other: the plain policies, then the matched ones."""
     runs: dict[str, PolicyRun] = {}
-    if not names:
-        return runs
-    workers = min(workers or os.cpu_count() or 1, len(names))
-    if workers > 1:
-        global _SHARED
-        _SHARED = (world, limits)
-        context = multiprocessing.get_context("fork")
-        try:
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-                for run in pool.map(_run_forked, names):
-                    runs[run.policy] = run
-        finally:
-            _SHARED = None
-        return runs
-    for name in names:
+    ordered = sorted(names, key=lambda n: split_matched(n)[1] is not None)  # stable
+    for name in ordered:
+        reference = split_matched(name)[1]
+        limits = None if reference is None else contacts_per_tick(world, runs[reference])
 
         def report(done: int, total: int, name: str = name) -> None:
             if progress is not None:
@@ -172,28 +165,80 @@ def _run_all(
     return runs
 
 
+def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> dict[str, PolicyRun]:
+    """Each policy in a forked process of its own, at most ``workers`` at a time.
+
+    The world and the start of a run (:func:`~.runner.loop_start`: the profiles at the
+    cut and the history's sends) are built once here and inherited, not rebuilt per
+    policy; a forked process changes only its own copy. The policies that others are
+    matched to start first, and a matched policy starts as soon as its reference is done
+    (no barrier between the two groups, so the cores stay busy).
+    """
+    start = loop_start(world)
+    referenced = {split_matched(n)[1] for n in names}
+    waiting = sorted(names, key=lambda n: n not in referenced)  # stable: references first
+    context = multiprocessing.get_context("fork")
+    runs: dict[str, PolicyRun] = {}
+    running: dict[Connection, tuple[str, BaseProcess]] = {}  # receiving end -> (policy, process)
+    while waiting or running:
+        for name in list(waiting):
+            reference = split_matched(name)[1]
+            if len(running) >= workers or (reference is not None and reference not in runs):
+                continue
+            limits = None if reference is None else contacts_per_tick(world, runs[reference])
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_run_child, args=(send, world, start, name, limits), daemon=True
+            )
+            process.start()
+            send.close()
+            running[receive] = (name, process)
+            waiting.remove(name)
+        for ready in multiprocessing.connection.wait(list(running)):
+            receive = cast(Connection, ready)
+            name, child = running.pop(receive)
+            try:
+                outcome = receive.recv()
+            except EOFError:
+                outcome = f"the process of policy {name!r} ended without a result"
+            child.join()
+            if not isinstance(outcome, PolicyRun):
+                for _, other in running.values():
+                    other.terminate()
+                raise RuntimeError(outcome)
+            runs[name] = outcome
+    return runs
+
+
 def _run_one(
     world: ClosedLoopWorld,
     name: str,
-    limits: dict[str, dict[int, int]],
+    limits: Mapping[int, int] | None,
     progress: Callable[[int, int], None] | None = None,
+    start: LoopStart | None = None,
 ) -> PolicyRun:
     return run_policy(
         world,
         make_policy(name, world),
         name=name,
-        contact_limits=limits.get(name),
+        contact_limits=limits,
         keep_at_random=split_matched(name)[0] in RANDOM_POLICIES,
         progress=progress,
+        start=start,
     )
 
 
-#: The world and contact limits shared with forked workers (set only while a pool runs).
-_SHARED: tuple[ClosedLoopWorld, dict[str, dict[int, int]]] | None = None
-
-
-def _run_forked(name: str) -> PolicyRun:
-    if _SHARED is None:
-        raise RuntimeError("no world was shared with this worker")
-    world, limits = _SHARED
-    return _run_one(world, name, limits)
+def _run_child(
+    send: Connection,
+    world: ClosedLoopWorld,
+    start: LoopStart,
+    name: str,
+    limits: Mapping[int, int] | None,
+) -> None:
+    """A forked process's run: sends back the run, or the failure's traceback as text."""
+    try:
+        send.send(_run_one(world, name, limits, start=start))
+    except BaseException:
+        send.send(f"policy {name!r} failed in its process:\n{traceback.format_exc()}")
+    finally:
+        send.close()

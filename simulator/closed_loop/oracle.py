@@ -261,21 +261,29 @@ class LookaheadOraclePolicy(OraclePolicy):
         ]
         recent = _recent_contacts(context)
         n, m = len(now), len(later)
+        # Valued once each: the slots now, the opportunities if waiting, and after a slot
+        # is sent (one more recent contact): a repeat's moment does not depend on the slot,
+        # so its row is shared by every slot; a future trigger's does (the gap it waits).
+        again = [j for j, o in enumerate(later) if o.action_index >= 0]
+        triggers = [j for j, o in enumerate(later) if o.action_index < 0]
+        after_rows = [later[j] for j in again] + [later[j] for _ in now for j in triggers]
         at = [slot.send.at for _, slot, _ in now] + [o.at for o in later]
-        at += [t for row in delayed for t in row]
-        channels = [slot.channel for _, slot, _ in now] + [o.channel for o in later] * (n + 1)
-        messages = [message for _, _, message in now] + [o.message for o in later] * (n + 1)
+        at += [later[j].at for j in again] + [row[j] for row in delayed for j in triggers]
+        channels = [slot.channel for _, slot, _ in now] + [o.channel for o in later + after_rows]
+        messages = [message for _, _, message in now] + [o.message for o in later + after_rows]
         margin = self.truth.incremental(
             [context.customer_id] * len(at),
             channels,
             at,
             messages,
-            [recent] * (n + m) + [recent + 1] * (n * m),
+            [recent] * (n + m) + [recent + 1] * len(after_rows),
         ).margin
         value = margin[:n]
         if m:
             waited = margin[n : n + m]
-            after = margin[n + m :].reshape(n, m)
+            after = np.empty((n, m))
+            after[:, again] = margin[n + m : n + m + len(again)]
+            after[:, triggers] = margin[n + m + len(again) :].reshape(n, len(triggers))
             open_now = np.array([not self._capped(context, o.channel, None) for o in later])
             repeats = np.array([o.action_index for o in later])
             end = self.horizon_end

@@ -58,7 +58,7 @@ from features.online.response_stats import (
     margin_rates,
     response_segment,
 )
-from features.online.store import MemoryOnlineStore
+from features.online.store import EventOps, MemoryOnlineStore
 from nba.actions import OfferKind
 from nba.channels import Channel
 from nba.context import CustomerContext
@@ -83,6 +83,8 @@ OUTCOME_DELAYS: dict[EventType, dt.timedelta] = {
     EventType.MESSAGE_CLICKED: 12 * _MINUTE,
 }
 _EVENT_COLUMNS = tuple(EVENTS.names)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,6 +211,98 @@ class _ProductPicker:
         return product, float(self.price[product])
 
 
+@dataclass(frozen=True, eq=False)
+class LoopStart:
+    """What every policy's run starts from: the online profiles at the cut (the batch
+    build materialised in a memory store) and each customer's sends of the last 30 days
+    before the cut, in time order (what the simulated customers' fatigue counts).
+
+    Built once per world by :func:`loop_start` and inherited by forked runs, instead of
+    once per policy; a run changes it, so each run needs its own (or its own process).
+    """
+
+    online: OnlineProfiles
+    recent: dict[str, list[dt.datetime]]
+    ticks: list[TickEvents]
+
+
+@dataclass(frozen=True, eq=False)
+class TickEvents:
+    """The background events a tick shows (those since the previous tick), the same for
+    every policy: the online store's ops of each, their times (UTC nanoseconds, in time
+    order) and the customers they are about."""
+
+    ops: list[EventOps]
+    stamps: list[int]
+    active: frozenset[str]
+
+    def merged(self, online: OnlineProfiles, released: list[dict[str, Any]]) -> list[EventOps]:
+        """These ops and those of the loop's ``released`` events (converted by ``online``),
+        in time order, the background's first at equal times (as one stable sort of the
+        background followed by the loop's events)."""
+        if not released:
+            return self.ops
+        loop = online.to_event_ops(_loop_frame(released))
+        stamps = [(e["timestamp"] - _EPOCH) // _MICROSECOND * 1000 for e in released]
+        return [
+            ops
+            for _, ops in heapq.merge(
+                zip(self.stamps, self.ops, strict=True),
+                zip(stamps, loop, strict=True),
+                key=lambda pair: pair[0],
+            )
+        ]
+
+
+def background_ticks(world: ClosedLoopWorld) -> list[TickEvents]:
+    """The background events of each tick as :class:`TickEvents`, converted to ops once
+    for all policies. A customer's time zone (their local hours and days in the ops) is
+    known once they are registered: at the cut, or at the tick they sign up, as in a run."""
+    config = world.config
+    scratch = OnlineProfiles(MemoryOnlineStore(), world.sim.products)
+    for cid, static in world.build.statics.items():
+        scratch.store.upsert_static(cid, static)
+    arrivals = list(world.arrivals.items())
+    joined = 0
+    background = world.background
+    stamps = background["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    step = dt.timedelta(hours=config.trigger_every_hours)
+    position = 0
+    ticks = []
+    for tick in range(config.days * 24 // config.trigger_every_hours):
+        now = world.cut + tick * step
+        while joined < len(arrivals) and arrivals[joined][1] <= now:
+            cid = arrivals[joined][0]
+            scratch.register_customer(cid, world.arrival_statics[cid])
+            joined += 1
+        end = int(np.searchsorted(stamps, (now - _EPOCH) // _MICROSECOND * 1000, "right"))
+        shown = background.iloc[position:end]
+        ticks.append(
+            TickEvents(
+                scratch.to_event_ops(shown[list(_EVENT_COLUMNS)]),
+                stamps[position:end].tolist(),
+                frozenset(shown["customer_id"].astype(str)),
+            )
+        )
+        position = end
+    return ticks
+
+
+def loop_start(world: ClosedLoopWorld) -> LoopStart:
+    """The start of a run over ``world`` (see :class:`LoopStart`)."""
+    online = OnlineProfiles(MemoryOnlineStore(), world.sim.products)
+    online.materialise(world.build)
+    history = world.history_contacts
+    sent = pd.to_datetime(pd.Series(history["sent_at"]), utc=True).dt.floor("us")
+    sends = pd.DataFrame({"customer_id": history["customer_id"].to_numpy(), "sent_at": sent})
+    sends = sends.sort_values(["customer_id", "sent_at"], kind="stable")
+    recent: dict[str, list[dt.datetime]] = {}
+    moments = sends["sent_at"].array.to_pydatetime()
+    for cid, moment in zip(sends["customer_id"], moments, strict=True):
+        recent.setdefault(cid, []).append(moment)
+    return LoopStart(online, recent, background_ticks(world))
+
+
 def run_policy(
     world: ClosedLoopWorld,
     policy: Decider,
@@ -220,6 +314,7 @@ def run_policy(
     on_decision: Callable[[RoutedDecision], None] | None = None,
     learn: bool | MemoryResponseStats = True,
     half_life_days: float | None = None,
+    start: LoopStart | None = None,
 ) -> PolicyRun:
     """Run ``policy`` (a policy, a pipeline or an experiment's router: a
     :class:`~nba.pipeline.Decider`) over the world's days; see the module doc for the loop.
@@ -234,14 +329,17 @@ def run_policy(
     ``learn`` keeps response statistics (``half_life_days`` their half-life, the default
     when omitted; or in the statistics given) and decides with them; without, every
     option keeps its prior.
+
+    ``start`` is the state the run begins from (:func:`loop_start`; built here when
+    omitted); the run changes it, so a start serves one run (or one forked process).
     """
     started = time.perf_counter()
     config = world.config
     name = name or policy.name
-    store = MemoryOnlineStore()
-    online = OnlineProfiles(store, world.sim.products)
-    online.materialise(world.build)
+    start = start or loop_start(world)
+    online = start.online
     audience = [p.customer_id for p in world.build.profiles]
+    seat = {cid: i for i, cid in enumerate(audience)}  # a customer's place in the audience
     arrivals = list(world.arrivals.items())  # in order of sign-up
     joined = 0
     rows = {cid: i for i, cid in enumerate(world.response.customer_ids)}
@@ -252,43 +350,32 @@ def run_policy(
             half_life_days=half_life_days or DEFAULT_HALF_LIFE_DAYS,
             margin_rates=margin_rates(world.sim.products),
         )
-    state = _State(MemoryContactState(store, stats=stats))
-    for cid, sent_at in zip(
-        world.history_contacts["customer_id"], world.history_contacts["sent_at"], strict=True
-    ):
-        state.recent.setdefault(cid, []).append(pd.Timestamp(sent_at).floor("us").to_pydatetime())
-    for sends in state.recent.values():
-        sends.sort()
+    state = _State(MemoryContactState(online.store, stats=stats), recent=start.recent)
 
-    background = world.background
-    stamps = background["timestamp"].to_numpy(dtype="datetime64[ns]")
     step = dt.timedelta(hours=config.trigger_every_hours)
     n_ticks = config.days * 24 // config.trigger_every_hours
     decisions: list[dict[str, Any]] = []
     contacts: list[dict[str, Any]] = []
-    position = 0
     for tick in range(n_ticks):
         now = world.cut + tick * step
-        end = int(np.searchsorted(stamps, np.datetime64(now.replace(tzinfo=None), "ns"), "right"))
-        shown = background.iloc[position:end]
-        position = end
+        shown = start.ticks[tick]
         while joined < len(arrivals) and arrivals[joined][1] <= now:
             cid = arrivals[joined][0]  # signs up: known from now on, events follow
             online.register_customer(cid, world.arrival_statics[cid])
+            seat[cid] = len(audience)
             audience.append(cid)
             joined += 1
         released = state.release(now)
         state.learn(released)
-        if len(shown) or released:
-            applied = online.ingest(_events_frame(shown, released))
+        if shown.ops or released:
+            applied = online.store.apply(shown.merged(online, released))
             state.refused += applied.duplicate + applied.stale + applied.late
         daily = (tick * config.trigger_every_hours) % 24 == config.decision_hour_utc
-        active = set(shown["customer_id"].astype(str))
-        who = [
-            cid
-            for cid in audience
-            if (daily or cid in active) and state.in_flight.get(cid, now) <= now
-        ]
+        if daily:
+            candidates = audience
+        else:  # the active customers who joined, in audience order
+            candidates = sorted((c for c in shown.active if c in seat), key=seat.__getitem__)
+        who = [cid for cid in candidates if state.in_flight.get(cid, now) <= now]
         made: list[tuple[CustomerProfile, Decision]] = []
         for cid in who:
             read = state.contacts.read_for_decision(cid, now)
@@ -566,15 +653,10 @@ def _after_offer(price: float, offer: Any) -> float:
     return price
 
 
-def _events_frame(background: pd.DataFrame, released: list[dict[str, Any]]) -> pd.DataFrame:
-    """Background rows and loop events as one contract events frame, in time order."""
+def _loop_frame(released: list[dict[str, Any]]) -> pd.DataFrame:
+    """The loop's released events as a contract events frame (in release order: time order)."""
     loop = pd.DataFrame(released, columns=list(_EVENT_COLUMNS))
-    if not loop.empty:
-        loop["timestamp"] = pd.to_datetime(loop["timestamp"], utc=True).astype(
-            "datetime64[ns, UTC]"
-        )
-        loop["quantity"] = loop["quantity"].astype("Int64")
-        loop["revenue"] = loop["revenue"].astype(float)
-    parts = [p for p in (background[list(_EVENT_COLUMNS)], loop) if not p.empty]
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    loop["timestamp"] = pd.to_datetime(loop["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    loop["quantity"] = loop["quantity"].astype("Int64")
+    loop["revenue"] = loop["revenue"].astype(float)
+    return loop
