@@ -5,7 +5,10 @@ oracle, and the random policy and the oracle held to the engine's volume); each
 policy's decisions and contacts (who, what, when, on which channel, the sampled
 outcomes, the true margins) are summarised and hashed, and compared with
 ``fixtures/closed_loop_pinned.json``, recorded before the loop was made faster
-(main at a1249d3). One process and two processes must both give the recorded result.
+(main at a1249d3), then re-recorded once for a change of the engine's decisions (the
+incentive valuation and do-nothing bar of the "offers" merge: the rules' and the
+oracle's outcomes were identical, only the engine and the policies matched to its
+volume changed). One process and two processes must both give the recorded result.
 
 Re-record (only for a change that is *meant* to alter the outcomes, and say why
 in the commit)::
