@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -23,6 +24,7 @@ from cli.support import load_data as _load
 if TYPE_CHECKING:
     from features.dataset import RetailDataset
     from training.api import RecommenderRun
+    from training.examples import ContactExamples
     from training.pipeline import ModelRun
     from training.registry import ModelRegistry
     from training.truth import SimulatorTruth
@@ -101,9 +103,12 @@ def train(
 
     targets = _targets(target)
     console = _console()
+    clock = time.perf_counter()
     dataset = _load(data)
     registry = _registry(data_dir)
     truth = SimulatorTruth.from_dir(data)
+    console.print(f"read {data} in {time.perf_counter() - clock:.1f} s")
+    shared = _Shared(dataset, targets, max_examples)
     failed = []
     for name in targets:
         with console.status(f"training {name}") as status:
@@ -120,6 +125,7 @@ def train(
                     promote=promote,
                     force=force,
                     max_customers=max_customers or None,
+                    shared=shared,
                 )
             except DataContractError as exc:
                 raise _fail(f"cannot train {name}: {exc}") from None
@@ -135,6 +141,7 @@ def train(
             f"registered {run.version.name} version {run.version.version} "
             f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
         )
+        console.print(f"{name}: {run.timing()}")
         if run.promoted:
             forced = "" if run.allowed else " (forced)"
             console.print(
@@ -167,12 +174,17 @@ def _train_one(
     promote: bool = False,
     force: bool = False,
     max_customers: int | None = None,
+    shared: _Shared | None = None,
 ) -> _GatedResult:
     """Train one target (the champion when ``promote``, if its gate allows or ``force``);
-    the recommender families are chosen on at most ``max_customers`` customers."""
+    the recommender families are chosen on at most ``max_customers`` customers. ``shared``
+    gives the fingerprints and examples several targets read (made once)."""
     from training import api
+    from training.data import ALL_TABLES
     from training.evaluation import EvaluationProtocol
+    from training.families import RecommenderTraining
 
+    shared = shared or _Shared(dataset, [name], max_examples)
     if name == "recommender":
         run = api.train_recommender(
             dataset,
@@ -183,8 +195,10 @@ def _train_one(
             promote=promote,
             force=force,
             report=report,
+            fingerprint=shared.fingerprint(RecommenderTraining.tables),
         )
-        return _GatedResult(run, run.selection)
+        return _GatedResult(run, run.selection, shared.take_seconds())
+    fingerprint = shared.fingerprint(ALL_TABLES)
     on_sends: dict[str, Callable[..., ModelRun]] = {
         "offers": api.train_offers,
         "channels": api.train_channels,
@@ -196,11 +210,13 @@ def _train_one(
             dataset_name=dataset_name,
             truth=truth,
             max_examples=max_examples,
+            examples=shared.examples(name, report),
             promote=promote,
             force=force,
             report=report,
+            fingerprint=fingerprint,
         )
-        return _GatedResult(sends_run, sends_run.evaluation)
+        return _GatedResult(sends_run, sends_run.evaluation, shared.take_seconds())
     send_time = api.train_send_time(
         dataset,
         registry=registry,
@@ -208,15 +224,60 @@ def _train_one(
         truth=truth,
         promote=promote,
         report=report,
+        fingerprint=fingerprint,
     )
-    return _GatedResult(send_time, None)
+    return _GatedResult(send_time, None, shared.take_seconds())
+
+
+class _Shared:
+    """What the targets of one ``nba train`` share, each made once when first needed: the
+    data fingerprint per set of tables, and the examples of the models of past sends (one
+    point-in-time cut for channels and offers); with the seconds spent on them not yet
+    counted in a model's timing (:meth:`take_seconds`)."""
+
+    def __init__(self, dataset: RetailDataset, targets: list[str], max_examples: int) -> None:
+        self.dataset = dataset
+        self.on_sends = [t for t in targets if t in ("channels", "offers")]
+        self.max_examples = max_examples
+        self._fingerprints: dict[tuple[str, ...], str] = {}
+        self._examples: dict[str, ContactExamples] | None = None
+        self._seconds: dict[str, float] = {}
+
+    def fingerprint(self, tables: tuple[str, ...]) -> str:
+        from training.data import dataset_fingerprint
+
+        if tables not in self._fingerprints:
+            started = time.perf_counter()
+            self._fingerprints[tables] = dataset_fingerprint(self.dataset, tables)
+            self._seconds["fingerprint"] = time.perf_counter() - started
+        return self._fingerprints[tables]
+
+    def examples(self, name: str, report: Callable[[str], None]) -> ContactExamples | None:
+        """The examples of ``name`` (None when it has no data: its training says why)."""
+        from training.api import sends_examples
+
+        if self._examples is None:
+            started = time.perf_counter()
+            self._examples = sends_examples(self.dataset, self.on_sends, self.max_examples, report)
+            self._seconds["examples"] = time.perf_counter() - started
+        return self._examples.get(name)
+
+    def take_seconds(self) -> dict[str, float]:
+        """The seconds spent since the last call, by step (then forgotten)."""
+        seconds, self._seconds = self._seconds, {}
+        return seconds
 
 
 class _GatedResult:
     """A training run with its promotion verdict (allowed, no reason, for a model without
-    a gate)."""
+    a gate) and the seconds of its steps."""
 
-    def __init__(self, run: RecommenderRun | ModelRun, evaluation: object) -> None:
+    def __init__(
+        self,
+        run: RecommenderRun | ModelRun,
+        evaluation: object,
+        shared_seconds: dict[str, float] | None = None,
+    ) -> None:
         self.version = run.version
         self.fingerprint = run.fingerprint
         self.promoted = run.promoted
@@ -224,9 +285,18 @@ class _GatedResult:
         self.allowed = promotion.allowed if promotion is not None else True
         self.reason = promotion.reason if promotion is not None else ""
         self._run = run
+        #: wall seconds by step: the shared ones (examples, fingerprint) then the run's own
+        self.stages = dict(shared_seconds or {})
+        for step, seconds in run.stages.items():
+            self.stages[step] = self.stages.get(step, 0.0) + seconds
 
     def markdown(self) -> str:
         return self._run.markdown()
+
+    def timing(self) -> str:
+        """``trained in T s (step s, ...)``: where the model's wall time went."""
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in self.stages.items() if v >= 0.05)
+        return f"trained in {sum(self.stages.values()):.1f} s ({steps})"
 
 
 def evaluate(

@@ -21,6 +21,8 @@ simulated data, value for value.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,6 +100,20 @@ class ProfileColumns:
         return ProfileColumns(*(getattr(self, name)[index] for name in _FIELDS))
 
     @classmethod
+    def scatter(cls, parts: Sequence[tuple[np.ndarray, ProfileColumns]], n: int) -> ProfileColumns:
+        """``n`` rows put together from ``(positions, columns)`` parts: row
+        ``positions[i]`` of the result is row ``i`` of the part's columns (the parts'
+        positions cover ``0..n-1`` once)."""
+        out = []
+        for name in _FIELDS:
+            first = getattr(parts[0][1], name)
+            column = np.empty((n, *first.shape[1:]), dtype=first.dtype)
+            for positions, cols in parts:
+                column[positions] = getattr(cols, name)
+            out.append(column)
+        return cls(*out)
+
+    @classmethod
     def of_profiles(cls, profiles: Sequence[CustomerProfile]) -> ProfileColumns:
         """The columns of profiles as they are (a live profile, a profile table's rows)."""
         n, m = len(profiles), len(CHANNELS)
@@ -170,12 +186,55 @@ class ProfileColumns:
 _FIELDS = tuple(f.name for f in dataclasses.fields(ProfileColumns))
 
 
+#: Below this many rows, cutting in other processes costs more than it saves.
+PARALLEL_MIN_ROWS = 20_000
+#: What the cutting processes read, left by their parent before it forks them
+#: (inherited, not pickled: the events can be gigabytes).
+_FORKED: tuple[RetailDataset, pd.DataFrame, np.ndarray, FeaturePriors | None] | None = None
+
+
 def point_in_time_columns(
-    data: RetailDataset, rows: pd.DataFrame, priors: FeaturePriors | None = None
+    data: RetailDataset,
+    rows: pd.DataFrame,
+    priors: FeaturePriors | None = None,
+    workers: int | None = 1,
 ) -> ProfileColumns:
     """:class:`ProfileColumns` of each ``(customer_id, timestamp)`` row as known just before
     its time: the values :func:`features.batch.point_in_time` profiles hold, without
-    building a profile per row. Rows keep their order."""
+    building a profile per row. Rows keep their order.
+
+    With ``workers`` > 1 (``None``: one per core) and at least :data:`PARALLEL_MIN_ROWS`
+    rows, the customers are split by a hash of their id and each part's rows are cut in
+    a forked process: a customer's values depend on its own events only, so the parts
+    put back in row order are the columns one process gives, bit for bit.
+    """
+    global _FORKED
+    rows = rows.reset_index(drop=True)
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(rows) < PARALLEL_MIN_ROWS:
+        return _point_in_time_columns(data, rows, priors)
+    ids = rows["customer_id"].astype(object).to_numpy()
+    part = np.asarray(pd.util.hash_array(ids) % np.uint64(workers), dtype=np.int64)
+    _FORKED = (data, rows, part, priors)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_columns_part, range(workers))
+    finally:
+        _FORKED = None
+    return ProfileColumns.scatter(parts, len(rows))
+
+
+def _columns_part(part: int) -> tuple[np.ndarray, ProfileColumns]:
+    """The positions of the rows whose customer hashes to ``part``, and their columns."""
+    assert _FORKED is not None, "point_in_time_columns leaves its input before forking"
+    data, rows, parts, priors = _FORKED
+    positions = np.flatnonzero(parts == part)
+    return positions, _point_in_time_columns(data, rows.iloc[positions], priors)
+
+
+def _point_in_time_columns(
+    data: RetailDataset, rows: pd.DataFrame, priors: FeaturePriors | None
+) -> ProfileColumns:
     rows = rows.reset_index(drop=True)
     cutoffs = pd.to_datetime(rows["timestamp"], utc=True)
     ids = rows["customer_id"].astype(object).to_numpy()

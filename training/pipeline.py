@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, final
 
 import pandas as pd
@@ -75,7 +75,10 @@ EvaluationT = TypeVar("EvaluationT", bound=Evaluation)
 class ModelRun(Generic[ModelT, EvaluationT]):
     """A trained (and maybe registered) model with its evaluation.
 
-    ``seconds`` is the time of the final fit (also logged as ``train_seconds``).
+    ``seconds`` is the time of the final fit (also logged as ``train_seconds``);
+    ``stages`` the wall seconds of each step of :meth:`TrainingPipeline.run`
+    (``fingerprint``, ``evaluation``, ``fit``, ``measure`` and ``logging``: MLflow, with
+    the plots and registration), to say where a training run's time goes.
     """
 
     name: str
@@ -87,6 +90,7 @@ class ModelRun(Generic[ModelT, EvaluationT]):
     seconds: float
     #: Whether this run made its model the champion.
     promoted: bool = False
+    stages: dict[str, float] = field(default_factory=dict)
 
     def markdown(self) -> str:
         """The evaluation's table ("" when there is none)."""
@@ -131,20 +135,23 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
         receives progress lines.
         """
         model_name = model_name or self.registered_name
+        clock = _StageClock()
         fingerprint = fingerprint or dataset_fingerprint(data, self.tables)
+        clock.lap("fingerprint")
         evaluation = self._evaluate(data, dataset_name, report)
-        started = time.perf_counter()
+        clock.lap("evaluation")
         model = self._fit(data, evaluation, report)
-        seconds = time.perf_counter() - started
+        seconds = clock.lap("fit")
         evaluation = self._evaluate_fitted(model, evaluation)
         metrics = {**self._metrics(model, evaluation), "train_seconds": seconds}
-        figures = self._figures(model, evaluation, dataset_name)
         summary = self._summary(model, evaluation)
+        clock.lap("measure")
         if report and summary:
             report(summary)
         version = None
         promoted = False
         if registry is not None:
+            figures = self._figures(model, evaluation, dataset_name)
             text = self._evaluation_text(evaluation)
             version = registry.log_model_run(
                 experiment=EXPERIMENT,
@@ -166,8 +173,17 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
                     registry.promote(model_name, version.version)
                     version = registry.version(model_name, version.version)
                     promoted = True
+        clock.lap("logging")
         return ModelRun(
-            model_name, model, evaluation, metrics, version, fingerprint, seconds, promoted
+            model_name,
+            model,
+            evaluation,
+            metrics,
+            version,
+            fingerprint,
+            seconds,
+            promoted,
+            clock.stages,
         )
 
     # ---------------------------------------------------------------- the model's own steps
@@ -219,3 +235,18 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
     def _evaluation_text(self, evaluation: EvaluationT | None) -> str | None:
         """The ``evaluation.md`` logged with the run (default: the evaluation's table)."""
         return evaluation.markdown() if evaluation is not None else None
+
+
+class _StageClock:
+    """Wall seconds of consecutive steps: :meth:`lap` closes the step running since the
+    last lap (or since the clock was made)."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> float:
+        now = time.perf_counter()
+        self.stages[stage] = now - self._last
+        self._last = now
+        return self.stages[stage]
