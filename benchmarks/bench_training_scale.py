@@ -183,10 +183,33 @@ def _parse_time(report: str) -> dict[str, float]:
     return out
 
 
+_READ_LINE = re.compile(r"^read \S+ in ([0-9.]+) s$", re.MULTILINE)
+_TRAINED_LINE = re.compile(r"^([\w-]+): trained in ([0-9.]+) s \((.*)\)$", re.MULTILINE)
+_STEP = re.compile(r"(\w+) ([0-9.]+) s")
+
+
+def parse_stages(output: str) -> dict[str, object]:
+    """The wall seconds ``nba train`` prints: reading the data, and each model's steps
+    (``{"read": s, "models": {name: {"total": s, step: s, ...}}}``; empty for a tree
+    whose ``nba train`` does not print them)."""
+    stages: dict[str, object] = {}
+    read = _READ_LINE.search(output)
+    if read:
+        stages["read"] = float(read.group(1))
+    models: dict[str, dict[str, float]] = {}
+    for name, total, steps in _TRAINED_LINE.findall(output):
+        models[name] = {"total": float(total)}
+        models[name].update({k: float(v) for k, v in _STEP.findall(steps)})
+    if models:
+        stages["models"] = models
+    return stages
+
+
 def train_once(
     tree: Path, target: str, data_dir: Path, store: Path, extra: Sequence[str] = ()
-) -> dict[str, float]:
-    """``nba train target [extra]`` from source ``tree`` under ``/usr/bin/time -v``."""
+) -> dict[str, object]:
+    """``nba train target [extra]`` from source ``tree`` under ``/usr/bin/time -v``: its
+    time and memory, and the steps it printed (:func:`parse_stages`)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "cli.main", "train", target, "--data", str(data_dir)]
     command += list(extra)
@@ -194,29 +217,33 @@ def train_once(
         ["/usr/bin/time", "-v", *command, "--data-dir", str(store)],
         cwd=tree,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"nba train {target} failed in {tree}:\n{done.stderr[-2000:]}")
-    return _parse_time(done.stderr)
+    return {**_parse_time(done.stderr), **parse_stages(done.stdout)}
 
 
 def time_training(
-    data_dir: Path, targets: list[str], trees: dict[str, Path], extra: Sequence[str] = ()
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Each target in each tree (alternated), its own MLflow store per tree; ``extra``
-    options go to this tree's runs only."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory() as stores:
-        for target in targets:
-            results[target] = {}
+    data_dir: Path,
+    targets: list[str],
+    trees: dict[str, Path],
+    extra: Sequence[str] = (),
+    repeats: int = 1,
+) -> dict[str, dict[str, list[dict[str, object]]]]:
+    """Each target in each tree, ``repeats`` times (alternated), each run with a fresh
+    MLflow store; ``extra`` options go to this tree's runs only."""
+    results: dict[str, dict[str, list[dict[str, object]]]] = {}
+    for target in targets:
+        results[target] = {label: [] for label in trees}
+        for _ in range(repeats):
             for label, tree in trees.items():
                 options = extra if label == "this" else ()
-                measured = train_once(tree, target, data_dir, Path(stores) / label, options)
-                results[target][label] = measured
+                with tempfile.TemporaryDirectory() as store:
+                    measured = train_once(tree, target, data_dir, Path(store), options)
+                results[target][label].append(measured)
                 print(f"nba train {target} ({label}): {measured}", flush=True)
     return results
 
@@ -240,6 +267,7 @@ def main() -> None:
     parser.add_argument(
         "--train-args", nargs="*", default=[], help="extra nba train options (this tree only)"
     )
+    parser.add_argument("--train-repeats", type=int, default=1, help="runs of each nba train")
     args = parser.parse_args()
 
     results: dict[str, object] = {
@@ -264,7 +292,9 @@ def main() -> None:
         trees = {"this": Path(__file__).resolve().parents[1]}
         if args.baseline_tree is not None:
             trees["baseline"] = args.baseline_tree.resolve()
-        results["train"] = time_training(args.data, args.train, trees, args.train_args)
+        results["train"] = time_training(
+            args.data, args.train, trees, args.train_args, args.train_repeats
+        )
     results["load_after"] = os.getloadavg()
     report(results, args.out)
 

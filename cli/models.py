@@ -8,6 +8,7 @@ what it did; long steps show progress.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from features.dataset import RetailDataset
     from training.api import RecommenderRun
     from training.examples import ContactExamples
-    from training.pipeline import ModelRun
+    from training.families import RecommenderTraining
+    from training.pipeline import BackgroundTraining, ModelRun
     from training.registry import ModelRegistry
     from training.truth import SimulatorTruth
 
@@ -85,6 +87,13 @@ def train(
     ] = False,
     max_examples: MaxExamples = 60_000,
     max_customers: MaxCustomers = DEFAULT_MAX_CUSTOMERS,
+    parallel: Annotated[
+        bool,
+        typer.Option(
+            help="With several targets: train the recommender in a second process while the "
+            "other models train (each model's training is single-threaded)."
+        ),
+    ] = True,
 ) -> None:
     """Train models on a data set, evaluate them against baselines, register them in MLflow.
 
@@ -109,6 +118,10 @@ def train(
     truth = SimulatorTruth.from_dir(data)
     console.print(f"read {data} in {time.perf_counter() - clock:.1f} s")
     shared = _Shared(dataset, targets, max_examples)
+    if parallel and "recommender" in targets and len(targets) > 1 and (os.cpu_count() or 1) > 1:
+        # started first, collected (and logged, in this process) last
+        shared.start_recommender(data.name, tune, max_customers or None, registry, promote)
+        targets = [t for t in targets if t != "recommender"] + ["recommender"]
     failed = []
     for name in targets:
         with console.status(f"training {name}") as status:
@@ -185,6 +198,19 @@ def _train_one(
     from training.families import RecommenderTraining
 
     shared = shared or _Shared(dataset, [name], max_examples)
+    if name == "recommender" and shared.background is not None:
+        family, background = shared.background
+        trained = family.log(
+            background.result(),
+            dataset,
+            registry=registry,
+            dataset_name=dataset_name,
+            promote=promote,
+            force=force,
+            report=report,
+        )
+        run = api.RecommenderRun.of(trained)
+        return _GatedResult(run, run.selection, shared.take_seconds())
     if name == "recommender":
         run = api.train_recommender(
             dataset,
@@ -242,6 +268,34 @@ class _Shared:
         self._fingerprints: dict[tuple[str, ...], str] = {}
         self._examples: dict[str, ContactExamples] | None = None
         self._seconds: dict[str, float] = {}
+        #: the recommender's training running in another process, when started
+        self.background: tuple[RecommenderTraining, BackgroundTraining] | None = None
+
+    def start_recommender(
+        self,
+        dataset_name: str,
+        tune: bool,
+        max_customers: int | None,
+        registry: ModelRegistry,
+        promote: bool,
+    ) -> None:
+        """Start training the recommender in a forked process (logged here when collected:
+        one process writes the MLflow store). The champion it must beat is read from the
+        registry before the fork, as :func:`training.api.train_recommender` does."""
+        from training.api import recommender_training
+        from training.evaluation import EvaluationProtocol
+        from training.pipeline import BackgroundTraining
+
+        family = recommender_training(
+            tune=tune,
+            protocol=EvaluationProtocol(max_customers=max_customers),
+            registry=registry,
+            promote=promote,
+        )
+        self.background = (
+            family,
+            BackgroundTraining(family, self.dataset, dataset_name=dataset_name),
+        )
 
     def fingerprint(self, tables: tuple[str, ...]) -> str:
         from training.data import dataset_fingerprint

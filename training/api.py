@@ -84,6 +84,13 @@ class RecommenderRun:
     def markdown(self) -> str:
         return self.selection.markdown() if self.selection is not None else ""
 
+    @classmethod
+    def of(cls, run: ModelRun[Recommender, RecommenderSelection]) -> RecommenderRun:
+        """The recommender's view of its training run."""
+        return cls(
+            run.model, run.evaluation, run.version, run.fingerprint, run.promoted, run.stages
+        )
+
 
 def train_recommender(
     data: RetailDataset,
@@ -107,6 +114,31 @@ def train_recommender(
     ``registry``, ``model_name``, ``dataset_name``, ``promote``, ``force``, ``report``...).
     The champion compared with is the registry's, when promoting.
     """
+    family = recommender_training(
+        config,
+        evaluate_first=evaluate_first,
+        tune=tune,
+        protocol=protocol,
+        families=families,
+        test_all=test_all,
+        **options,
+    )
+    return RecommenderRun.of(family.run(data, **options))
+
+
+def recommender_training(
+    config: HybridConfig | None = None,
+    *,
+    evaluate_first: bool = True,
+    tune: bool = False,
+    protocol: EvaluationProtocol | None = None,
+    families: Sequence[str] = FAMILIES,
+    test_all: bool = True,
+    **options: Unpack[RunOptions],
+) -> RecommenderTraining:
+    """The recommender's training as :func:`train_recommender` runs it, not yet run (e.g.
+    to train it in another process: :class:`~training.pipeline.BackgroundTraining`); the
+    champion to beat is loaded from the registry now, when promoting."""
     champion = None
     registry = options.get("registry")
     if options.get("promote") and registry is not None and evaluate_first:
@@ -116,7 +148,7 @@ def train_recommender(
             options.get("report"),
             Recommender,  # type: ignore[type-abstract]
         )
-    family = RecommenderTraining(
+    return RecommenderTraining(
         config,
         evaluate_first=evaluate_first,
         tune=tune,
@@ -124,10 +156,6 @@ def train_recommender(
         families=families,
         champion=champion,
         test_all=test_all,
-    )
-    run = family.run(data, **options)
-    return RecommenderRun(
-        run.model, run.evaluation, run.version, run.fingerprint, run.promoted, run.stages
     )
 
 

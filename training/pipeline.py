@@ -30,6 +30,7 @@ in River's bandit policies, so no family can skip the bookkeeping.
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -97,6 +98,18 @@ class ModelRun(Generic[ModelT, EvaluationT]):
         return self.evaluation.markdown() if self.evaluation is not None else ""
 
 
+@dataclass(frozen=True)
+class Trained(Generic[ModelT, EvaluationT]):
+    """A model fitted and measured, not yet logged (:meth:`TrainingPipeline.train`)."""
+
+    model: ModelT
+    evaluation: EvaluationT | None
+    metrics: dict[str, float]
+    fingerprint: str
+    seconds: float
+    stages: dict[str, float]
+
+
 class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
     """Train one kind of model: the shared steps in :meth:`run`, the model's own in hooks.
 
@@ -134,7 +147,32 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
         (:meth:`_may_promote`) allows it, ``force`` even when it does not; ``report``
         receives progress lines.
         """
-        model_name = model_name or self.registered_name
+        trained = self.train(
+            data, dataset_name=dataset_name, fingerprint=fingerprint, report=report
+        )
+        return self.log(
+            trained,
+            data,
+            registry=registry,
+            model_name=model_name,
+            dataset_name=dataset_name,
+            promote=promote,
+            force=force,
+            report=report,
+        )
+
+    @final
+    def train(
+        self,
+        data: RetailDataset,
+        *,
+        dataset_name: str = "data",
+        fingerprint: str | None = None,
+        report: Report | None = None,
+    ) -> Trained[ModelT, EvaluationT]:
+        """The first half of :meth:`run`: evaluate, fit on all of ``data`` and measure,
+        without logging (so that it can run in another process:
+        :class:`BackgroundTraining`)."""
         clock = _StageClock()
         fingerprint = fingerprint or dataset_fingerprint(data, self.tables)
         clock.lap("fingerprint")
@@ -148,6 +186,26 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
         clock.lap("measure")
         if report and summary:
             report(summary)
+        return Trained(model, evaluation, metrics, fingerprint, seconds, clock.stages)
+
+    @final
+    def log(
+        self,
+        trained: Trained[ModelT, EvaluationT],
+        data: RetailDataset,
+        *,
+        registry: ModelRegistry | None = None,
+        model_name: str | None = None,
+        dataset_name: str = "data",
+        promote: bool = False,
+        force: bool = False,
+        report: Report | None = None,
+    ) -> ModelRun[ModelT, EvaluationT]:
+        """The second half of :meth:`run`: log ``trained`` with its plots, register it and,
+        when asked, promote it (nothing of it without ``registry``)."""
+        model_name = model_name or self.registered_name
+        model, evaluation = trained.model, trained.evaluation
+        started = time.perf_counter()
         version = None
         promoted = False
         if registry is not None:
@@ -158,8 +216,8 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
                 model_name=model_name,
                 model=model,
                 params={**self._params(model), "dataset": dataset_name},
-                metrics=metrics,
-                fingerprint=fingerprint,
+                metrics=trained.metrics,
+                fingerprint=trained.fingerprint,
                 figures=figures,
                 texts={"evaluation.md": text} if text is not None else None,
                 input_example=self._input_example(data, model),
@@ -173,17 +231,17 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
                     registry.promote(model_name, version.version)
                     version = registry.version(model_name, version.version)
                     promoted = True
-        clock.lap("logging")
+        stages = {**trained.stages, "logging": time.perf_counter() - started}
         return ModelRun(
             model_name,
             model,
             evaluation,
-            metrics,
+            trained.metrics,
             version,
-            fingerprint,
-            seconds,
+            trained.fingerprint,
+            trained.seconds,
             promoted,
-            clock.stages,
+            stages,
         )
 
     # ---------------------------------------------------------------- the model's own steps
@@ -250,3 +308,50 @@ class _StageClock:
         self.stages[stage] = now - self._last
         self._last = now
         return self.stages[stage]
+
+
+#: What a background training's process reads, left by its parent before it forks it
+#: (inherited, not pickled: the data can be gigabytes).
+_FORKED: tuple[TrainingPipeline[Any, Any], RetailDataset, dict[str, Any]] | None = None
+
+
+class BackgroundTraining(Generic[ModelT, EvaluationT]):
+    """:meth:`TrainingPipeline.train` in a forked process, while this one does other work
+    (another model's training: each is single-threaded); :meth:`result` waits for it.
+
+    The child inherits ``pipeline`` and ``data`` (nothing is pickled on the way in) and
+    sends back the fitted model and its evaluation; logging stays in this process
+    (:meth:`TrainingPipeline.log`), so one process writes the MLflow store. An error in
+    the child is raised by :meth:`result`.
+    """
+
+    def __init__(
+        self,
+        pipeline: TrainingPipeline[ModelT, EvaluationT],
+        data: RetailDataset,
+        *,
+        dataset_name: str = "data",
+        fingerprint: str | None = None,
+    ) -> None:
+        global _FORKED
+        _FORKED = (pipeline, data, {"dataset_name": dataset_name, "fingerprint": fingerprint})
+        try:
+            self._pool = multiprocessing.get_context("fork").Pool(1)  # forks here
+        finally:
+            _FORKED = None
+        self._pending = self._pool.apply_async(_train_forked)
+
+    def result(self) -> Trained[ModelT, EvaluationT]:
+        """The trained model (waits for the child; raises what it raised)."""
+        try:
+            trained: Trained[ModelT, EvaluationT] = self._pending.get()
+        finally:
+            self._pool.terminate()
+            self._pool.join()
+        return trained
+
+
+def _train_forked() -> Trained[Any, Any]:
+    assert _FORKED is not None, "BackgroundTraining leaves its input before forking"
+    pipeline, data, options = _FORKED
+    return pipeline.train(data, **options)
