@@ -184,22 +184,24 @@ def _parse_time(report: str) -> dict[str, float]:
 
 
 _READ_LINE = re.compile(r"^read \S+ in ([0-9.]+) s$", re.MULTILINE)
-_TRAINED_LINE = re.compile(r"^([\w-]+): trained in ([0-9.]+) s \((.*)\)$", re.MULTILINE)
-_STEP = re.compile(r"(\w+) ([0-9.]+) s")
+_TRAINED_LINE = re.compile(
+    r"^([\w-]+): trained in ([0-9.]+) s, ([0-9.]+) CPU s \(wall/CPU: (.*)\)$", re.MULTILINE
+)
+_STEP = re.compile(r"(\w+) ([0-9.]+)/([0-9.]+) s")
 
 
 def parse_stages(output: str) -> dict[str, object]:
-    """The wall seconds ``nba train`` prints: reading the data, and each model's steps
-    (``{"read": s, "models": {name: {"total": s, step: s, ...}}}``; empty for a tree
-    whose ``nba train`` does not print them)."""
+    """The seconds ``nba train`` prints: reading the data, and each model's steps
+    (``{"read": s, "models": {name: {"wall": s, "cpu": s, step: [wall, cpu], ...}}}``;
+    empty for a tree whose ``nba train`` does not print them)."""
     stages: dict[str, object] = {}
     read = _READ_LINE.search(output)
     if read:
         stages["read"] = float(read.group(1))
-    models: dict[str, dict[str, float]] = {}
-    for name, total, steps in _TRAINED_LINE.findall(output):
-        models[name] = {"total": float(total)}
-        models[name].update({k: float(v) for k, v in _STEP.findall(steps)})
+    models: dict[str, dict[str, object]] = {}
+    for name, wall, cpu, steps in _TRAINED_LINE.findall(output):
+        models[name] = {"wall": float(wall), "cpu": float(cpu)}
+        models[name].update({k: [float(w), float(c)] for k, w, c in _STEP.findall(steps)})
     if models:
         stages["models"] = models
     return stages

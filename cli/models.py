@@ -7,11 +7,13 @@ what it did; long steps show progress.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -268,6 +270,7 @@ class _Shared:
         self._fingerprints: dict[tuple[str, ...], str] = {}
         self._examples: dict[str, ContactExamples] | None = None
         self._seconds: dict[str, float] = {}
+        self._cpu: dict[str, float] = {}
         #: the recommender's training running in another process, when started
         self.background: tuple[RecommenderTraining, BackgroundTraining] | None = None
 
@@ -301,9 +304,8 @@ class _Shared:
         from training.data import dataset_fingerprint
 
         if tables not in self._fingerprints:
-            started = time.perf_counter()
-            self._fingerprints[tables] = dataset_fingerprint(self.dataset, tables)
-            self._seconds["fingerprint"] = time.perf_counter() - started
+            with self._timed("fingerprint"):
+                self._fingerprints[tables] = dataset_fingerprint(self.dataset, tables)
         return self._fingerprints[tables]
 
     def examples(self, name: str, report: Callable[[str], None]) -> ContactExamples | None:
@@ -311,15 +313,32 @@ class _Shared:
         from training.api import sends_examples
 
         if self._examples is None:
-            started = time.perf_counter()
-            self._examples = sends_examples(self.dataset, self.on_sends, self.max_examples, report)
-            self._seconds["examples"] = time.perf_counter() - started
+            with self._timed("examples"):
+                self._examples = sends_examples(
+                    self.dataset, self.on_sends, self.max_examples, report
+                )
         return self._examples.get(name)
 
-    def take_seconds(self) -> dict[str, float]:
-        """The seconds spent since the last call, by step (then forgotten)."""
-        seconds, self._seconds = self._seconds, {}
-        return seconds
+    @contextlib.contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        """Wall and CPU seconds of ``step``: this process's CPU and that of the processes
+        it forked and waited for meanwhile (the examples' cutting processes)."""
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        yield
+        self._seconds[step] = time.perf_counter() - wall
+        self._cpu[step] = _cpu_seconds() - cpu
+
+    def take_seconds(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The wall and CPU seconds spent since the last call, by step (then forgotten)."""
+        seconds, cpu = self._seconds, self._cpu
+        self._seconds, self._cpu = {}, {}
+        return seconds, cpu
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its children waited for."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 class _GatedResult:
@@ -330,7 +349,7 @@ class _GatedResult:
         self,
         run: RecommenderRun | ModelRun,
         evaluation: object,
-        shared_seconds: dict[str, float] | None = None,
+        shared: tuple[dict[str, float], dict[str, float]] = ({}, {}),
     ) -> None:
         self.version = run.version
         self.fingerprint = run.fingerprint
@@ -339,18 +358,23 @@ class _GatedResult:
         self.allowed = promotion.allowed if promotion is not None else True
         self.reason = promotion.reason if promotion is not None else ""
         self._run = run
-        #: wall seconds by step: the shared ones (examples, fingerprint) then the run's own
-        self.stages = dict(shared_seconds or {})
-        for step, seconds in run.stages.items():
-            self.stages[step] = self.stages.get(step, 0.0) + seconds
+        #: wall and CPU seconds by step: the shared ones (examples, fingerprint), then the
+        #: run's own
+        self.stages, self.cpu = dict(shared[0]), dict(shared[1])
+        for mine, theirs in ((self.stages, run.stages), (self.cpu, run.stage_cpu)):
+            for step, seconds in theirs.items():
+                mine[step] = mine.get(step, 0.0) + seconds
 
     def markdown(self) -> str:
         return self._run.markdown()
 
     def timing(self) -> str:
-        """``trained in T s (step s, ...)``: where the model's wall time went."""
-        steps = ", ".join(f"{k} {v:.1f} s" for k, v in self.stages.items() if v >= 0.05)
-        return f"trained in {sum(self.stages.values()):.1f} s ({steps})"
+        """``trained in T s, C CPU s (step s/CPU s, ...)``: where the model's time went."""
+        steps = ", ".join(
+            f"{k} {v:.1f}/{self.cpu.get(k, 0.0):.1f} s" for k, v in self.stages.items() if v >= 0.05
+        )
+        total, cpu = sum(self.stages.values()), sum(self.cpu.values())
+        return f"trained in {total:.1f} s, {cpu:.1f} CPU s (wall/CPU: {steps})"
 
 
 def evaluate(

@@ -73,8 +73,9 @@ class RecommenderRun:
     version: ModelVersionInfo | None
     fingerprint: str
     promoted: bool = False
-    #: Wall seconds of each step of the run (:attr:`training.pipeline.ModelRun.stages`).
+    #: Wall and CPU seconds of each step of the run (:class:`training.pipeline.ModelRun`).
     stages: dict[str, float] = field(default_factory=dict)
+    stage_cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def comparison(self) -> Comparison | None:
@@ -87,8 +88,9 @@ class RecommenderRun:
     @classmethod
     def of(cls, run: ModelRun[Recommender, RecommenderSelection]) -> RecommenderRun:
         """The recommender's view of its training run."""
+        stages, cpu = run.stages, run.stage_cpu
         return cls(
-            run.model, run.evaluation, run.version, run.fingerprint, run.promoted, run.stages
+            run.model, run.evaluation, run.version, run.fingerprint, run.promoted, stages, cpu
         )
 
 

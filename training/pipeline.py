@@ -79,7 +79,8 @@ class ModelRun(Generic[ModelT, EvaluationT]):
     ``seconds`` is the time of the final fit (also logged as ``train_seconds``);
     ``stages`` the wall seconds of each step of :meth:`TrainingPipeline.run`
     (``fingerprint``, ``evaluation``, ``fit``, ``measure`` and ``logging``: MLflow, with
-    the plots and registration), to say where a training run's time goes.
+    the plots and registration), to say where a training run's time goes, and
+    ``stage_cpu`` the CPU seconds of the process that ran each.
     """
 
     name: str
@@ -92,6 +93,7 @@ class ModelRun(Generic[ModelT, EvaluationT]):
     #: Whether this run made its model the champion.
     promoted: bool = False
     stages: dict[str, float] = field(default_factory=dict)
+    stage_cpu: dict[str, float] = field(default_factory=dict)
 
     def markdown(self) -> str:
         """The evaluation's table ("" when there is none)."""
@@ -108,6 +110,8 @@ class Trained(Generic[ModelT, EvaluationT]):
     fingerprint: str
     seconds: float
     stages: dict[str, float]
+    #: CPU seconds of the process that ran each step
+    stage_cpu: dict[str, float] = field(default_factory=dict)
 
 
 class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
@@ -186,7 +190,7 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
         clock.lap("measure")
         if report and summary:
             report(summary)
-        return Trained(model, evaluation, metrics, fingerprint, seconds, clock.stages)
+        return Trained(model, evaluation, metrics, fingerprint, seconds, clock.stages, clock.cpu)
 
     @final
     def log(
@@ -205,7 +209,7 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
         when asked, promote it (nothing of it without ``registry``)."""
         model_name = model_name or self.registered_name
         model, evaluation = trained.model, trained.evaluation
-        started = time.perf_counter()
+        clock = _StageClock()
         version = None
         promoted = False
         if registry is not None:
@@ -231,7 +235,7 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
                     registry.promote(model_name, version.version)
                     version = registry.version(model_name, version.version)
                     promoted = True
-        stages = {**trained.stages, "logging": time.perf_counter() - started}
+        clock.lap("logging")
         return ModelRun(
             model_name,
             model,
@@ -241,7 +245,8 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
             trained.fingerprint,
             trained.seconds,
             promoted,
-            stages,
+            {**trained.stages, **clock.stages},
+            {**trained.stage_cpu, **clock.cpu},
         )
 
     # ---------------------------------------------------------------- the model's own steps
@@ -296,17 +301,20 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
 
 
 class _StageClock:
-    """Wall seconds of consecutive steps: :meth:`lap` closes the step running since the
-    last lap (or since the clock was made)."""
+    """Wall and CPU seconds (this process's) of consecutive steps: :meth:`lap` closes the
+    step running since the last lap (or since the clock was made)."""
 
     def __init__(self) -> None:
         self.stages: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self._last = time.perf_counter()
+        self._last_cpu = time.process_time()
 
     def lap(self, stage: str) -> float:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.stages[stage] = now - self._last
-        self._last = now
+        self.cpu[stage] = cpu - self._last_cpu
+        self._last, self._last_cpu = now, cpu
         return self.stages[stage]
 
 
