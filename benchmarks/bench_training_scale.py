@@ -13,15 +13,22 @@
   customers and on all of them, in the same process, alternated (CPU seconds); then
   both chosen families measured on the same full held-out test (what the model fitted
   on every customer is worth with and without the budget);
+* examples per second (``--workers-rows N``, 0: every send): the examples training
+  cuts (:func:`training.examples.contact_examples`) in one process and in one per
+  core, alternated, wall and CPU seconds (the forked processes' included);
 * training (``--train``): ``nba train <target>`` for each target, one process each
-  under ``/usr/bin/time -v`` (wall, user and system CPU, peak memory), in this
-  tree and, with ``--baseline-tree``, in another source tree (e.g. ``git archive
-  main``), alternated.
+  under ``/usr/bin/time -v`` (wall, user and system CPU of it and its forked
+  processes, peak memory), in this tree and, with ``--baseline-tree``, in another
+  source tree (e.g. ``git archive main``), alternated, ``--train-repeats`` times; with
+  the wall and CPU seconds of each step that ``nba train`` prints (reading the data;
+  per model the shared examples and fingerprint, evaluation, fit, measure, logging).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_training_scale.py --data /tmp/r20k \\
         --rows 60000 --baseline-rows 5000 --repeats 3
     PYTHONPATH=. .venv/bin/python benchmarks/bench_training_scale.py --data /tmp/r20k \\
         --no-examples --train channels offers --baseline-tree /tmp/main-tree
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_training_scale.py --data /tmp/r100k \\
+        --no-examples --workers-rows 0 --train all
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -55,7 +63,13 @@ from training.contact_features import (
 )
 from training.data import default_weights
 from training.evaluation import EvaluationProtocol
-from training.examples import local_hours_of_week, message_sends, reference_moment, sample_rows
+from training.examples import (
+    contact_examples,
+    local_hours_of_week,
+    message_sends,
+    reference_moment,
+    sample_rows,
+)
 from training.recommender_families import FamilySpec
 from training.selection import measure_on_task, select_recommender
 
@@ -117,6 +131,44 @@ def time_examples(
         "per_profile_rows_per_wall_s": len(baseline_rows) / base_wall,
         "speedup_cpu": (len(rows) / ours_cpu) / (len(baseline_rows) / base_cpu),
     }
+
+
+def _cpu_with_children() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def time_workers(data: RetailDataset, rows: pd.DataFrame, repeats: int) -> dict[str, object]:
+    """Point-in-time examples (:func:`training.examples.contact_examples`: profile columns
+    and local send hours) of ``rows`` cut in one process and in one per core, alternated:
+    wall seconds, CPU seconds (the forked processes' included), medians; the two give
+    the same columns (checked once)."""
+    cores = os.cpu_count() or 1
+    runs: dict[int, list[tuple[float, float]]] = {1: [], cores: []}
+    built = {}
+    for _ in range(repeats):
+        for workers in runs:
+            wall, cpu = time.perf_counter(), _cpu_with_children()
+            built[workers] = contact_examples(data, rows, workers=workers)
+            runs[workers].append((time.perf_counter() - wall, _cpu_with_children() - cpu))
+            print(f"  {workers} process(es): {runs[workers][-1]}", flush=True)
+    one, many = built[1].columns, built[cores].columns
+    assert all(
+        np.array_equal(getattr(one, f), getattr(many, f), equal_nan=getattr(one, f).dtype != object)
+        for f in ("purchases_total", "open_rate", "day_activity", "customer_id")
+    )
+    out: dict[str, object] = {"rows": len(rows), "cores": cores}
+    for workers, measured in runs.items():
+        wall = statistics.median(w for w, _ in measured)
+        cpu = statistics.median(c for _, c in measured)
+        out[f"workers_{workers}"] = {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "rows_per_s": len(rows) / wall,
+            "rows_per_cpu_s": len(rows) / cpu,
+            "runs": measured,
+        }
+    return out
 
 
 def recommender_budget(
@@ -259,6 +311,12 @@ def main() -> None:
     parser.add_argument("--baseline-rows", type=int, default=5_000, help="sends, per profile")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-examples", action="store_true", help="skip the examples timing")
+    parser.add_argument(
+        "--workers-rows",
+        type=int,
+        default=None,
+        help="sends (0: all) cut in one process and in one per core (examples per second)",
+    )
     parser.add_argument("--train", nargs="*", choices=[*TARGETS, "all"], default=[])
     parser.add_argument("--baseline-tree", type=Path, default=None, help="source tree to compare")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -285,6 +343,14 @@ def main() -> None:
         results["events"] = len(data.events)
         results["examples"] = time_examples(data, rows, baseline_rows, args.repeats)
         print(json.dumps(results["examples"], indent=2), flush=True)
+    if args.workers_rows is not None:
+        data = load_dataset(args.data)
+        sends = message_sends(data.events)
+        rows = sample_rows(sends, args.workers_rows or None, seed=0)
+        results["customers"] = len(data.customers)
+        results["events"] = len(data.events)
+        results["workers"] = time_workers(data, rows, args.repeats)
+        print(json.dumps(results["workers"], indent=2), flush=True)
     if args.recommender_budget is not None:
         data = load_dataset(args.data)
         results["recommender_budget"] = recommender_budget(
