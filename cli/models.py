@@ -122,7 +122,10 @@ def train(
     shared = _Shared(dataset, targets, max_examples)
     if parallel and "recommender" in targets and len(targets) > 1 and (os.cpu_count() or 1) > 1:
         # started first, collected (and logged, in this process) last
-        shared.start_recommender(data.name, tune, max_customers or None, registry, promote)
+        with console.status("preparing") as status:
+            shared.start_recommender(
+                data.name, tune, max_customers or None, registry, promote, status.update
+            )
         targets = [t for t in targets if t != "recommender"] + ["recommender"]
     failed = []
     for name in targets:
@@ -281,6 +284,7 @@ class _Shared:
         max_customers: int | None,
         registry: ModelRegistry,
         promote: bool,
+        report: Callable[[str], None],
     ) -> None:
         """Start training the recommender in a forked process (logged here when collected:
         one process writes the MLflow store). The champion it must beat is read from the
@@ -295,10 +299,19 @@ class _Shared:
             registry=registry,
             promote=promote,
         )
-        self.background = (
-            family,
-            BackgroundTraining(family, self.dataset, dataset_name=dataset_name),
+        # what would otherwise run beside it first: the fingerprints (each makes a text copy
+        # of the tables) and the examples (cut in one process per core), so that no more
+        # than two processes hold large data at once
+        from training.data import ALL_TABLES
+
+        fingerprint = self.fingerprint(family.tables)
+        self.fingerprint(ALL_TABLES)
+        if self.on_sends:
+            self.examples(self.on_sends[0], report)
+        background = BackgroundTraining(
+            family, self.dataset, dataset_name=dataset_name, fingerprint=fingerprint
         )
+        self.background = (family, background)
 
     def fingerprint(self, tables: tuple[str, ...]) -> str:
         from training.data import dataset_fingerprint
