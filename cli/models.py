@@ -293,12 +293,8 @@ class _Shared:
         from training.evaluation import EvaluationProtocol
         from training.pipeline import BackgroundTraining
 
-        family = recommender_training(
-            tune=tune,
-            protocol=EvaluationProtocol(max_customers=max_customers),
-            registry=registry,
-            promote=promote,
-        )
+        protocol = EvaluationProtocol(max_customers=max_customers)
+        family = recommender_training(registry, promote=promote, tune=tune, protocol=protocol)
         # what would otherwise run beside it first: the fingerprints (each makes a text copy
         # of the tables) and the examples (cut in one process per core), so that no more
         # than two processes hold large data at once

@@ -117,48 +117,41 @@ def train_recommender(
     The champion compared with is the registry's, when promoting.
     """
     family = recommender_training(
-        config,
+        options.get("registry"),
+        model_name=options.get("model_name"),
+        promote=bool(options.get("promote")),
+        report=options.get("report"),
+        config=config,
         evaluate_first=evaluate_first,
         tune=tune,
         protocol=protocol,
         families=families,
         test_all=test_all,
-        **options,
     )
     return RecommenderRun.of(family.run(data, **options))
 
 
 def recommender_training(
-    config: HybridConfig | None = None,
+    registry: ModelRegistry | None = None,
     *,
-    evaluate_first: bool = True,
-    tune: bool = False,
-    protocol: EvaluationProtocol | None = None,
-    families: Sequence[str] = FAMILIES,
-    test_all: bool = True,
-    **options: Unpack[RunOptions],
+    model_name: str | None = None,
+    promote: bool = False,
+    report: Report | None = None,
+    **settings: Any,
 ) -> RecommenderTraining:
     """The recommender's training as :func:`train_recommender` runs it, not yet run (e.g.
-    to train it in another process: :class:`~training.pipeline.BackgroundTraining`); the
-    champion to beat is loaded from the registry now, when promoting."""
+    to train it in another process: :class:`~training.pipeline.BackgroundTraining`);
+    ``settings`` are :class:`~training.families.RecommenderTraining`'s. When promoting,
+    the champion to beat is loaded from ``registry`` now."""
     champion = None
-    registry = options.get("registry")
-    if options.get("promote") and registry is not None and evaluate_first:
+    if promote and registry is not None and settings.get("evaluate_first", True):
         champion = _current_champion(
             registry,
-            options.get("model_name") or RECOMMENDER_NAME,
-            options.get("report"),
+            model_name or RECOMMENDER_NAME,
+            report,
             Recommender,  # type: ignore[type-abstract]
         )
-    return RecommenderTraining(
-        config,
-        evaluate_first=evaluate_first,
-        tune=tune,
-        protocol=protocol,
-        families=families,
-        champion=champion,
-        test_all=test_all,
-    )
+    return RecommenderTraining(champion=champion, **settings)
 
 
 def _current_champion(
