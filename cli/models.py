@@ -152,6 +152,13 @@ def train(
                 _fail(f"cannot train {name}: {exc}")
                 failed.append(name)
                 continue
+            except ChildProcessError as exc:
+                _fail(
+                    f"cannot train {name}: {exc}; try --no-parallel (one process at a time) "
+                    "or a smaller --max-examples"
+                )
+                failed.append(name)
+                continue
         if run.markdown():
             console.print(run.markdown())
         assert run.version is not None

@@ -21,7 +21,7 @@ simulated data, value for value.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +43,7 @@ from features.finalise import (
     PRIOR_WEIGHT,
     FeaturePriors,
 )
+from features.forked import Forked
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.profile import HOURS_PER_WEEK, CustomerProfile, LifecycleState
 
@@ -188,9 +189,6 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(ProfileColumns))
 
 #: Below this many rows, cutting in other processes costs more than it saves.
 PARALLEL_MIN_ROWS = 20_000
-#: What the cutting processes read, left by their parent before it forks them
-#: (inherited, not pickled: the events can be gigabytes).
-_FORKED: tuple[RetailDataset, pd.DataFrame, np.ndarray, FeaturePriors | None] | None = None
 
 
 def point_in_time_columns(
@@ -205,31 +203,28 @@ def point_in_time_columns(
 
     With ``workers`` > 1 (``None``: one per core) and at least :data:`PARALLEL_MIN_ROWS`
     rows, the customers are split by a hash of their id and each part's rows are cut in
-    a forked process: a customer's values depend on its own events only, so the parts
-    put back in row order are the columns one process gives, bit for bit.
+    a forked process (:class:`features.forked.Forked`: the data is inherited, not
+    pickled): a customer's values depend on its own events only, so the parts put back
+    in row order are the columns one process gives, bit for bit.
     """
-    global _FORKED
     rows = rows.reset_index(drop=True)
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(rows) < PARALLEL_MIN_ROWS:
         return _point_in_time_columns(data, rows, priors)
     ids = rows["customer_id"].astype(object).to_numpy()
     part = np.asarray(pd.util.hash_array(ids) % np.uint64(workers), dtype=np.int64)
-    _FORKED = (data, rows, part, priors)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_columns_part, range(workers))
-    finally:
-        _FORKED = None
+    positions = [np.flatnonzero(part == p) for p in range(workers)]
+    children = [
+        Forked(functools.partial(_cut_part, data, rows, mine, priors)) for mine in positions
+    ]
+    parts = [(mine, child.result()) for mine, child in zip(positions, children, strict=True)]
     return ProfileColumns.scatter(parts, len(rows))
 
 
-def _columns_part(part: int) -> tuple[np.ndarray, ProfileColumns]:
-    """The positions of the rows whose customer hashes to ``part``, and their columns."""
-    assert _FORKED is not None, "point_in_time_columns leaves its input before forking"
-    data, rows, parts, priors = _FORKED
-    positions = np.flatnonzero(parts == part)
-    return positions, _point_in_time_columns(data, rows.iloc[positions], priors)
+def _cut_part(
+    data: RetailDataset, rows: pd.DataFrame, positions: np.ndarray, priors: FeaturePriors | None
+) -> ProfileColumns:
+    return _point_in_time_columns(data, rows.iloc[positions], priors)
 
 
 def _point_in_time_columns(

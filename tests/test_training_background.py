@@ -9,6 +9,7 @@ process gives, logged and registered the same way.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from features.dataset import RetailDataset
+from features.forked import Forked
 from training.pipeline import BackgroundTraining, Report
 from training.registry import ModelRegistry
 
@@ -75,6 +77,16 @@ def test_an_error_in_the_other_process_is_raised_here(data: RetailDataset) -> No
     background = BackgroundTraining(FailingTraining(), data)
     with pytest.raises(ValueError, match="too few customers"):
         background.result()
+
+
+def test_a_dead_worker_is_said_at_once_not_waited_for() -> None:
+    """A child killed (as the kernel does when memory runs out) or gone without a result
+    raises, where a ``multiprocessing.Pool`` would wait forever for the lost task."""
+    with pytest.raises(ChildProcessError, match="killed"):
+        Forked(lambda: os.kill(os.getpid(), signal.SIGKILL)).result()
+    with pytest.raises(ChildProcessError, match="exit code 3"):
+        Forked(lambda: os._exit(3)).result()
+    assert Forked(lambda: os.getpid()).result() != os.getpid()
 
 
 def test_train_all_trains_the_recommender_beside_the_others_and_registers_all(

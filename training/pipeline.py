@@ -30,7 +30,6 @@ in River's bandit policies, so no family can skip the bookkeeping.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, final
 import pandas as pd
 
 from features.dataset import RetailDataset
+from features.forked import Forked
 from training.data import ALL_TABLES, dataset_fingerprint
 from training.registry import ModelRegistry, ModelVersionInfo
 
@@ -318,19 +318,15 @@ class _StageClock:
         return self.stages[stage]
 
 
-#: What a background training's process reads, left by its parent before it forks it
-#: (inherited, not pickled: the data can be gigabytes).
-_FORKED: tuple[TrainingPipeline[Any, Any], RetailDataset, dict[str, Any]] | None = None
-
-
 class BackgroundTraining(Generic[ModelT, EvaluationT]):
     """:meth:`TrainingPipeline.train` in a forked process, while this one does other work
     (another model's training: each is single-threaded); :meth:`result` waits for it.
 
-    The child inherits ``pipeline`` and ``data`` (nothing is pickled on the way in) and
-    sends back the fitted model and its evaluation; logging stays in this process
-    (:meth:`TrainingPipeline.log`), so one process writes the MLflow store. An error in
-    the child is raised by :meth:`result`.
+    The child inherits ``pipeline`` and ``data`` (nothing is pickled on the way in:
+    :class:`features.forked.Forked`) and sends back the fitted model and its
+    evaluation; logging stays in this process (:meth:`TrainingPipeline.log`), so one
+    process writes the MLflow store. An error in the child is raised by :meth:`result`,
+    and so is its death (:class:`ChildProcessError`).
     """
 
     def __init__(
@@ -341,25 +337,10 @@ class BackgroundTraining(Generic[ModelT, EvaluationT]):
         dataset_name: str = "data",
         fingerprint: str | None = None,
     ) -> None:
-        global _FORKED
-        _FORKED = (pipeline, data, {"dataset_name": dataset_name, "fingerprint": fingerprint})
-        try:
-            self._pool = multiprocessing.get_context("fork").Pool(1)  # forks here
-        finally:
-            _FORKED = None
-        self._pending = self._pool.apply_async(_train_forked)
+        self._child = Forked(
+            lambda: pipeline.train(data, dataset_name=dataset_name, fingerprint=fingerprint)
+        )
 
     def result(self) -> Trained[ModelT, EvaluationT]:
         """The trained model (waits for the child; raises what it raised)."""
-        try:
-            trained: Trained[ModelT, EvaluationT] = self._pending.get()
-        finally:
-            self._pool.terminate()
-            self._pool.join()
-        return trained
-
-
-def _train_forked() -> Trained[Any, Any]:
-    assert _FORKED is not None, "BackgroundTraining leaves its input before forking"
-    pipeline, data, options = _FORKED
-    return pipeline.train(data, **options)
+        return self._child.result()
