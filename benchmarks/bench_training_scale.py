@@ -13,15 +13,22 @@
   customers and on all of them, in the same process, alternated (CPU seconds); then
   both chosen families measured on the same full held-out test (what the model fitted
   on every customer is worth with and without the budget);
+* examples per second (``--workers-rows N``, 0: every send): the examples training
+  cuts (:func:`training.examples.contact_examples`) in one process and in one per
+  core, alternated, wall and CPU seconds (the forked processes' included);
 * training (``--train``): ``nba train <target>`` for each target, one process each
-  under ``/usr/bin/time -v`` (wall, user and system CPU, peak memory), in this
-  tree and, with ``--baseline-tree``, in another source tree (e.g. ``git archive
-  main``), alternated.
+  under ``/usr/bin/time -v`` (wall, user and system CPU of it and its forked
+  processes, peak memory), in this tree and, with ``--baseline-tree``, in another
+  source tree (e.g. ``git archive main``), alternated, ``--train-repeats`` times; with
+  the wall and CPU seconds of each step that ``nba train`` prints (reading the data;
+  per model the shared examples and fingerprint, evaluation, fit, measure, logging).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_training_scale.py --data /tmp/r20k \\
         --rows 60000 --baseline-rows 5000 --repeats 3
     PYTHONPATH=. .venv/bin/python benchmarks/bench_training_scale.py --data /tmp/r20k \\
         --no-examples --train channels offers --baseline-tree /tmp/main-tree
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_training_scale.py --data /tmp/r100k \\
+        --no-examples --workers-rows 0 --train all
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -55,7 +63,13 @@ from training.contact_features import (
 )
 from training.data import default_weights
 from training.evaluation import EvaluationProtocol
-from training.examples import local_hours_of_week, message_sends, reference_moment, sample_rows
+from training.examples import (
+    contact_examples,
+    local_hours_of_week,
+    message_sends,
+    reference_moment,
+    sample_rows,
+)
 from training.recommender_families import FamilySpec
 from training.selection import measure_on_task, select_recommender
 
@@ -117,6 +131,44 @@ def time_examples(
         "per_profile_rows_per_wall_s": len(baseline_rows) / base_wall,
         "speedup_cpu": (len(rows) / ours_cpu) / (len(baseline_rows) / base_cpu),
     }
+
+
+def _cpu_with_children() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def time_workers(data: RetailDataset, rows: pd.DataFrame, repeats: int) -> dict[str, object]:
+    """Point-in-time examples (:func:`training.examples.contact_examples`: profile columns
+    and local send hours) of ``rows`` cut in one process and in one per core, alternated:
+    wall seconds, CPU seconds (the forked processes' included), medians; the two give
+    the same columns (checked once)."""
+    cores = os.cpu_count() or 1
+    runs: dict[int, list[tuple[float, float]]] = {1: [], cores: []}
+    built = {}
+    for _ in range(repeats):
+        for workers in runs:
+            wall, cpu = time.perf_counter(), _cpu_with_children()
+            built[workers] = contact_examples(data, rows, workers=workers)
+            runs[workers].append((time.perf_counter() - wall, _cpu_with_children() - cpu))
+            print(f"  {workers} process(es): {runs[workers][-1]}", flush=True)
+    one, many = built[1].columns, built[cores].columns
+    assert all(
+        np.array_equal(getattr(one, f), getattr(many, f), equal_nan=getattr(one, f).dtype != object)
+        for f in ("purchases_total", "open_rate", "day_activity", "customer_id")
+    )
+    out: dict[str, object] = {"rows": len(rows), "cores": cores}
+    for workers, measured in runs.items():
+        wall = statistics.median(w for w, _ in measured)
+        cpu = statistics.median(c for _, c in measured)
+        out[f"workers_{workers}"] = {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "rows_per_s": len(rows) / wall,
+            "rows_per_cpu_s": len(rows) / cpu,
+            "runs": measured,
+        }
+    return out
 
 
 def recommender_budget(
@@ -183,10 +235,35 @@ def _parse_time(report: str) -> dict[str, float]:
     return out
 
 
+_READ_LINE = re.compile(r"^read \S+ in ([0-9.]+) s$", re.MULTILINE)
+_TRAINED_LINE = re.compile(
+    r"^([\w-]+): trained in ([0-9.]+) s, ([0-9.]+) CPU s \(wall/CPU: (.*)\)$", re.MULTILINE
+)
+_STEP = re.compile(r"(\w+) ([0-9.]+)/([0-9.]+) s")
+
+
+def parse_stages(output: str) -> dict[str, object]:
+    """The seconds ``nba train`` prints: reading the data, and each model's steps
+    (``{"read": s, "models": {name: {"wall": s, "cpu": s, step: [wall, cpu], ...}}}``;
+    empty for a tree whose ``nba train`` does not print them)."""
+    stages: dict[str, object] = {}
+    read = _READ_LINE.search(output)
+    if read:
+        stages["read"] = float(read.group(1))
+    models: dict[str, dict[str, object]] = {}
+    for name, wall, cpu, steps in _TRAINED_LINE.findall(output):
+        models[name] = {"wall": float(wall), "cpu": float(cpu)}
+        models[name].update({k: [float(w), float(c)] for k, w, c in _STEP.findall(steps)})
+    if models:
+        stages["models"] = models
+    return stages
+
+
 def train_once(
     tree: Path, target: str, data_dir: Path, store: Path, extra: Sequence[str] = ()
-) -> dict[str, float]:
-    """``nba train target [extra]`` from source ``tree`` under ``/usr/bin/time -v``."""
+) -> dict[str, object]:
+    """``nba train target [extra]`` from source ``tree`` under ``/usr/bin/time -v``: its
+    time and memory, and the steps it printed (:func:`parse_stages`)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
     command = [sys.executable, "-m", "cli.main", "train", target, "--data", str(data_dir)]
     command += list(extra)
@@ -194,29 +271,33 @@ def train_once(
         ["/usr/bin/time", "-v", *command, "--data-dir", str(store)],
         cwd=tree,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
         raise SystemExit(f"nba train {target} failed in {tree}:\n{done.stderr[-2000:]}")
-    return _parse_time(done.stderr)
+    return {**_parse_time(done.stderr), **parse_stages(done.stdout)}
 
 
 def time_training(
-    data_dir: Path, targets: list[str], trees: dict[str, Path], extra: Sequence[str] = ()
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Each target in each tree (alternated), its own MLflow store per tree; ``extra``
-    options go to this tree's runs only."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory() as stores:
-        for target in targets:
-            results[target] = {}
+    data_dir: Path,
+    targets: list[str],
+    trees: dict[str, Path],
+    extra: Sequence[str] = (),
+    repeats: int = 1,
+) -> dict[str, dict[str, list[dict[str, object]]]]:
+    """Each target in each tree, ``repeats`` times (alternated), each run with a fresh
+    MLflow store; ``extra`` options go to this tree's runs only."""
+    results: dict[str, dict[str, list[dict[str, object]]]] = {}
+    for target in targets:
+        results[target] = {label: [] for label in trees}
+        for _ in range(repeats):
             for label, tree in trees.items():
                 options = extra if label == "this" else ()
-                measured = train_once(tree, target, data_dir, Path(stores) / label, options)
-                results[target][label] = measured
+                with tempfile.TemporaryDirectory() as store:
+                    measured = train_once(tree, target, data_dir, Path(store), options)
+                results[target][label].append(measured)
                 print(f"nba train {target} ({label}): {measured}", flush=True)
     return results
 
@@ -230,6 +311,12 @@ def main() -> None:
     parser.add_argument("--baseline-rows", type=int, default=5_000, help="sends, per profile")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-examples", action="store_true", help="skip the examples timing")
+    parser.add_argument(
+        "--workers-rows",
+        type=int,
+        default=None,
+        help="sends (0: all) cut in one process and in one per core (examples per second)",
+    )
     parser.add_argument("--train", nargs="*", choices=[*TARGETS, "all"], default=[])
     parser.add_argument("--baseline-tree", type=Path, default=None, help="source tree to compare")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
@@ -240,6 +327,7 @@ def main() -> None:
     parser.add_argument(
         "--train-args", nargs="*", default=[], help="extra nba train options (this tree only)"
     )
+    parser.add_argument("--train-repeats", type=int, default=1, help="runs of each nba train")
     args = parser.parse_args()
 
     results: dict[str, object] = {
@@ -255,6 +343,14 @@ def main() -> None:
         results["events"] = len(data.events)
         results["examples"] = time_examples(data, rows, baseline_rows, args.repeats)
         print(json.dumps(results["examples"], indent=2), flush=True)
+    if args.workers_rows is not None:
+        data = load_dataset(args.data)
+        sends = message_sends(data.events)
+        rows = sample_rows(sends, args.workers_rows or None, seed=0)
+        results["customers"] = len(data.customers)
+        results["events"] = len(data.events)
+        results["workers"] = time_workers(data, rows, args.repeats)
+        print(json.dumps(results["workers"], indent=2), flush=True)
     if args.recommender_budget is not None:
         data = load_dataset(args.data)
         results["recommender_budget"] = recommender_budget(
@@ -264,7 +360,9 @@ def main() -> None:
         trees = {"this": Path(__file__).resolve().parents[1]}
         if args.baseline_tree is not None:
             trees["baseline"] = args.baseline_tree.resolve()
-        results["train"] = time_training(args.data, args.train, trees, args.train_args)
+        results["train"] = time_training(
+            args.data, args.train, trees, args.train_args, args.train_repeats
+        )
     results["load_after"] = os.getloadavg()
     report(results, args.out)
 

@@ -7,9 +7,13 @@ what it did; long steps show progress.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import resource
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,7 +27,9 @@ from cli.support import load_data as _load
 if TYPE_CHECKING:
     from features.dataset import RetailDataset
     from training.api import RecommenderRun
-    from training.pipeline import ModelRun
+    from training.examples import ContactExamples
+    from training.families import RecommenderTraining
+    from training.pipeline import BackgroundTraining, ModelRun
     from training.registry import ModelRegistry
     from training.truth import SimulatorTruth
 
@@ -83,6 +89,13 @@ def train(
     ] = False,
     max_examples: MaxExamples = 60_000,
     max_customers: MaxCustomers = DEFAULT_MAX_CUSTOMERS,
+    parallel: Annotated[
+        bool,
+        typer.Option(
+            help="With several targets: train the recommender in a second process while the "
+            "other models train (each model's training is single-threaded)."
+        ),
+    ] = True,
 ) -> None:
     """Train models on a data set, evaluate them against baselines, register them in MLflow.
 
@@ -102,9 +115,19 @@ def train(
 
     targets = _targets(target)
     console = _console()
+    clock = time.perf_counter()
     dataset = _load(data)
     registry = _registry(data_dir)
     truth = SimulatorTruth.from_dir(data)
+    console.print(f"read {data} in {time.perf_counter() - clock:.1f} s")
+    shared = _Shared(dataset, targets, max_examples)
+    if parallel and "recommender" in targets and len(targets) > 1 and (os.cpu_count() or 1) > 1:
+        # started first, collected (and logged, in this process) last
+        with console.status("preparing") as status:
+            shared.start_recommender(
+                data.name, tune, max_customers or None, registry, promote, status.update
+            )
+        targets = [t for t in targets if t != "recommender"] + ["recommender"]
     failed = []
     for name in targets:
         with console.status(f"training {name}") as status:
@@ -121,12 +144,20 @@ def train(
                     promote=promote,
                     force=force,
                     max_customers=max_customers or None,
+                    shared=shared,
                 )
             except DataContractError as exc:
                 raise _fail(f"cannot train {name}: {exc}") from None
             except ValueError as exc:
                 # one model's missing data does not stop the others
                 _fail(f"cannot train {name}: {exc}")
+                failed.append(name)
+                continue
+            except ChildProcessError as exc:
+                _fail(
+                    f"cannot train {name}: {exc}; try --no-parallel (one process at a time) "
+                    "or a smaller --max-examples"
+                )
                 failed.append(name)
                 continue
         if run.markdown():
@@ -136,6 +167,7 @@ def train(
             f"registered {run.version.name} version {run.version.version} "
             f"(data fingerprint {run.fingerprint[:12]}) in {registry.tracking_uri}"
         )
+        console.print(f"{name}: {run.timing()}")
         if run.promoted:
             forced = "" if run.allowed else " (forced)"
             console.print(
@@ -168,12 +200,30 @@ def _train_one(
     promote: bool = False,
     force: bool = False,
     max_customers: int | None = None,
+    shared: _Shared | None = None,
 ) -> _GatedResult:
     """Train one target (the champion when ``promote``, if its gate allows or ``force``);
-    the recommender families are chosen on at most ``max_customers`` customers."""
+    the recommender families are chosen on at most ``max_customers`` customers. ``shared``
+    gives the fingerprints and examples several targets read (made once)."""
     from training import api
+    from training.data import ALL_TABLES
     from training.evaluation import EvaluationProtocol
+    from training.families import RecommenderTraining
 
+    shared = shared or _Shared(dataset, [name], max_examples)
+    if name == "recommender" and shared.background is not None:
+        family, background = shared.background
+        trained = family.log(
+            background.result(),
+            dataset,
+            registry=registry,
+            dataset_name=dataset_name,
+            promote=promote,
+            force=force,
+            report=report,
+        )
+        run = api.RecommenderRun.of(trained)
+        return _GatedResult(run, run.selection, shared.take_seconds())
     if name == "recommender":
         run = api.train_recommender(
             dataset,
@@ -184,8 +234,10 @@ def _train_one(
             promote=promote,
             force=force,
             report=report,
+            fingerprint=shared.fingerprint(RecommenderTraining.tables),
         )
-        return _GatedResult(run, run.selection)
+        return _GatedResult(run, run.selection, shared.take_seconds())
+    fingerprint = shared.fingerprint(ALL_TABLES)
     on_sends: dict[str, Callable[..., ModelRun]] = {
         "offers": api.train_offers,
         "channels": api.train_channels,
@@ -197,11 +249,13 @@ def _train_one(
             dataset_name=dataset_name,
             truth=truth,
             max_examples=max_examples,
+            examples=shared.examples(name, report),
             promote=promote,
             force=force,
             report=report,
+            fingerprint=fingerprint,
         )
-        return _GatedResult(sends_run, sends_run.evaluation)
+        return _GatedResult(sends_run, sends_run.evaluation, shared.take_seconds())
     send_time = api.train_send_time(
         dataset,
         registry=registry,
@@ -209,15 +263,111 @@ def _train_one(
         truth=truth,
         promote=promote,
         report=report,
+        fingerprint=fingerprint,
     )
-    return _GatedResult(send_time, None)
+    return _GatedResult(send_time, None, shared.take_seconds())
+
+
+class _Shared:
+    """What the targets of one ``nba train`` share, each made once when first needed: the
+    data fingerprint per set of tables, and the examples of the models of past sends (one
+    point-in-time cut for channels and offers); with the seconds spent on them not yet
+    counted in a model's timing (:meth:`take_seconds`)."""
+
+    def __init__(self, dataset: RetailDataset, targets: list[str], max_examples: int) -> None:
+        self.dataset = dataset
+        self.on_sends = [t for t in targets if t in ("channels", "offers")]
+        self.max_examples = max_examples
+        self._fingerprints: dict[tuple[str, ...], str] = {}
+        self._examples: dict[str, ContactExamples] | None = None
+        self._seconds: dict[str, float] = {}
+        self._cpu: dict[str, float] = {}
+        #: the recommender's training running in another process, when started
+        self.background: tuple[RecommenderTraining, BackgroundTraining] | None = None
+
+    def start_recommender(
+        self,
+        dataset_name: str,
+        tune: bool,
+        max_customers: int | None,
+        registry: ModelRegistry,
+        promote: bool,
+        report: Callable[[str], None],
+    ) -> None:
+        """Start training the recommender in a forked process (logged here when collected:
+        one process writes the MLflow store). The champion it must beat is read from the
+        registry before the fork, as :func:`training.api.train_recommender` does."""
+        from training.api import recommender_training
+        from training.evaluation import EvaluationProtocol
+        from training.pipeline import BackgroundTraining
+
+        protocol = EvaluationProtocol(max_customers=max_customers)
+        family = recommender_training(registry, promote=promote, tune=tune, protocol=protocol)
+        # what would otherwise run beside it first: the fingerprints (each makes a text copy
+        # of the tables) and the examples (cut in one process per core), so that no more
+        # than two processes hold large data at once
+        from training.data import ALL_TABLES
+
+        fingerprint = self.fingerprint(family.tables)
+        self.fingerprint(ALL_TABLES)
+        if self.on_sends:
+            self.examples(self.on_sends[0], report)
+        background = BackgroundTraining(
+            family, self.dataset, dataset_name=dataset_name, fingerprint=fingerprint
+        )
+        self.background = (family, background)
+
+    def fingerprint(self, tables: tuple[str, ...]) -> str:
+        from training.data import dataset_fingerprint
+
+        if tables not in self._fingerprints:
+            with self._timed("fingerprint"):
+                self._fingerprints[tables] = dataset_fingerprint(self.dataset, tables)
+        return self._fingerprints[tables]
+
+    def examples(self, name: str, report: Callable[[str], None]) -> ContactExamples | None:
+        """The examples of ``name`` (None when it has no data: its training says why)."""
+        from training.api import sends_examples
+
+        if self._examples is None:
+            with self._timed("examples"):
+                self._examples = sends_examples(
+                    self.dataset, self.on_sends, self.max_examples, report
+                )
+        return self._examples.get(name)
+
+    @contextlib.contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        """Wall and CPU seconds of ``step``: this process's CPU and that of the processes
+        it forked and waited for meanwhile (the examples' cutting processes)."""
+        wall, cpu = time.perf_counter(), _cpu_seconds()
+        yield
+        self._seconds[step] = time.perf_counter() - wall
+        self._cpu[step] = _cpu_seconds() - cpu
+
+    def take_seconds(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The wall and CPU seconds spent since the last call, by step (then forgotten)."""
+        seconds, cpu = self._seconds, self._cpu
+        self._seconds, self._cpu = {}, {}
+        return seconds, cpu
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its children waited for."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 class _GatedResult:
     """A training run with its promotion verdict (allowed, no reason, for a model without
-    a gate)."""
+    a gate) and the seconds of its steps."""
 
-    def __init__(self, run: RecommenderRun | ModelRun, evaluation: object) -> None:
+    def __init__(
+        self,
+        run: RecommenderRun | ModelRun,
+        evaluation: object,
+        shared: tuple[dict[str, float], dict[str, float]] = ({}, {}),
+    ) -> None:
         self.version = run.version
         self.fingerprint = run.fingerprint
         self.promoted = run.promoted
@@ -225,9 +375,23 @@ class _GatedResult:
         self.allowed = promotion.allowed if promotion is not None else True
         self.reason = promotion.reason if promotion is not None else ""
         self._run = run
+        #: wall and CPU seconds by step: the shared ones (examples, fingerprint), then the
+        #: run's own
+        self.stages, self.cpu = dict(shared[0]), dict(shared[1])
+        for mine, theirs in ((self.stages, run.stages), (self.cpu, run.stage_cpu)):
+            for step, seconds in theirs.items():
+                mine[step] = mine.get(step, 0.0) + seconds
 
     def markdown(self) -> str:
         return self._run.markdown()
+
+    def timing(self) -> str:
+        """``trained in T s, C CPU s (step s/CPU s, ...)``: where the model's time went."""
+        steps = ", ".join(
+            f"{k} {v:.1f}/{self.cpu.get(k, 0.0):.1f} s" for k, v in self.stages.items() if v >= 0.05
+        )
+        total, cpu = sum(self.stages.values()), sum(self.cpu.values())
+        return f"trained in {total:.1f} s, {cpu:.1f} CPU s (wall/CPU: {steps})"
 
 
 def evaluate(

@@ -20,7 +20,7 @@ the recommender comparison in :mod:`training.comparison`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, Unpack
 
 import pandas as pd
@@ -35,6 +35,7 @@ from training.examples import (
     contact_examples,
     message_sends,
     sample_rows,
+    shared_examples,
 )
 from training.families import (
     ChannelsTraining,
@@ -44,7 +45,7 @@ from training.families import (
 )
 from training.model_scorer import ModelScorer
 from training.offer_selection import OfferSelection
-from training.offers import METHODS, OfferConfig, OfferUpliftModel, offer_examples
+from training.offers import METHODS, OfferConfig, OfferUpliftModel, offer_examples, offer_sends
 from training.pipeline import ModelRun, Report, RunOptions
 from training.propensity import ChannelEvaluation, ChannelPropensityModel, PropensityConfig
 from training.recommendation import Recommender
@@ -72,6 +73,9 @@ class RecommenderRun:
     version: ModelVersionInfo | None
     fingerprint: str
     promoted: bool = False
+    #: Wall and CPU seconds of each step of the run (:class:`training.pipeline.ModelRun`).
+    stages: dict[str, float] = field(default_factory=dict)
+    stage_cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def comparison(self) -> Comparison | None:
@@ -80,6 +84,14 @@ class RecommenderRun:
 
     def markdown(self) -> str:
         return self.selection.markdown() if self.selection is not None else ""
+
+    @classmethod
+    def of(cls, run: ModelRun[Recommender, RecommenderSelection]) -> RecommenderRun:
+        """The recommender's view of its training run."""
+        stages, cpu = run.stages, run.stage_cpu
+        return cls(
+            run.model, run.evaluation, run.version, run.fingerprint, run.promoted, stages, cpu
+        )
 
 
 def train_recommender(
@@ -104,26 +116,42 @@ def train_recommender(
     ``registry``, ``model_name``, ``dataset_name``, ``promote``, ``force``, ``report``...).
     The champion compared with is the registry's, when promoting.
     """
-    champion = None
-    registry = options.get("registry")
-    if options.get("promote") and registry is not None and evaluate_first:
-        champion = _current_champion(
-            registry,
-            options.get("model_name") or RECOMMENDER_NAME,
-            options.get("report"),
-            Recommender,  # type: ignore[type-abstract]
-        )
-    family = RecommenderTraining(
-        config,
+    family = recommender_training(
+        options.get("registry"),
+        model_name=options.get("model_name"),
+        promote=bool(options.get("promote")),
+        report=options.get("report"),
+        config=config,
         evaluate_first=evaluate_first,
         tune=tune,
         protocol=protocol,
         families=families,
-        champion=champion,
         test_all=test_all,
     )
-    run = family.run(data, **options)
-    return RecommenderRun(run.model, run.evaluation, run.version, run.fingerprint, run.promoted)
+    return RecommenderRun.of(family.run(data, **options))
+
+
+def recommender_training(
+    registry: ModelRegistry | None = None,
+    *,
+    model_name: str | None = None,
+    promote: bool = False,
+    report: Report | None = None,
+    **settings: Any,
+) -> RecommenderTraining:
+    """The recommender's training as :func:`train_recommender` runs it, not yet run (e.g.
+    to train it in another process: :class:`~training.pipeline.BackgroundTraining`);
+    ``settings`` are :class:`~training.families.RecommenderTraining`'s. When promoting,
+    the champion to beat is loaded from ``registry`` now."""
+    champion = None
+    if promote and registry is not None and settings.get("evaluate_first", True):
+        champion = _current_champion(
+            registry,
+            model_name or RECOMMENDER_NAME,
+            report,
+            Recommender,  # type: ignore[type-abstract]
+        )
+    return RecommenderTraining(champion=champion, **settings)
 
 
 def _current_champion(
@@ -172,6 +200,32 @@ def train_channels(
         sends = sample_rows(message_sends(data.events), max_examples, config.seed)
         examples = contact_examples(data, sends, report=options.get("report"))
     return ChannelsTraining(examples, config, truth).run(data, **options)
+
+
+def sends_examples(
+    data: RetailDataset,
+    names: Sequence[str],
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+    report: Report | None = None,
+) -> dict[str, ContactExamples]:
+    """The examples :func:`train_channels` and :func:`train_offers` sample by default,
+    for those of ``"channels"`` and ``"offers"`` in ``names``, from one point-in-time cut
+    (:func:`~training.examples.shared_examples`). A model without data (no offer ever
+    sent) is left out: its own ``train_*`` says why."""
+    rows: dict[str, pd.DataFrame] = {}
+    if "channels" in names:
+        sends = message_sends(data.events)
+        rows["channels"] = sample_rows(sends, max_examples, PropensityConfig().seed)
+    if "offers" in names:
+        try:
+            sends = offer_sends(data.events, data.offers)
+        except ValueError:
+            pass
+        else:
+            rows["offers"] = sample_rows(sends, max_examples, OfferConfig().seed)
+    if not rows:
+        return {}
+    return dict(zip(rows, shared_examples(data, list(rows.values()), report=report), strict=True))
 
 
 def train_offers(
@@ -251,6 +305,7 @@ def train_all(
     ``problems`` and skipped; the others are still trained."""
     fingerprint = dataset_fingerprint(data)
     problems: dict[str, str] = {}
+    examples = sends_examples(data, ("channels", "offers"), max_examples, report)
     rec = None
     if recommender:
         rec = train_recommender(
@@ -264,8 +319,12 @@ def train_all(
         "report": report,
     }
     trainers: dict[str, Callable[[], ModelRun[Any, Any]]] = {
-        "channels": lambda: train_channels(data, truth=truth, max_examples=max_examples, **run),
-        "offers": lambda: train_offers(data, truth=truth, max_examples=max_examples, **run),
+        "channels": lambda: train_channels(
+            data, truth=truth, max_examples=max_examples, examples=examples.get("channels"), **run
+        ),
+        "offers": lambda: train_offers(
+            data, truth=truth, max_examples=max_examples, examples=examples.get("offers"), **run
+        ),
         "send-time": lambda: train_send_time(data, truth=truth, **run),
     }
     runs: dict[str, ModelRun[Any, Any] | None] = {}

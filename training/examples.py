@@ -15,7 +15,7 @@ in), and its local hour of week, as :class:`ContactExamples`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,9 +133,33 @@ def contact_examples(
     rows: pd.DataFrame,
     priors: FeaturePriors | None = None,
     report: Report | None = None,
+    workers: int | None = None,
 ) -> ContactExamples:
-    """Point-in-time profile columns of ``rows`` (``customer_id``, ``timestamp``, ...)."""
+    """Point-in-time profile columns of ``rows`` (``customer_id``, ``timestamp``, ...),
+    cut in ``workers`` processes (``None``: one per core) when there are many."""
+    return shared_examples(data, [rows], priors, report, workers)[0]
+
+
+def shared_examples(
+    data: RetailDataset,
+    row_sets: Sequence[pd.DataFrame],
+    priors: FeaturePriors | None = None,
+    report: Report | None = None,
+    workers: int | None = None,
+) -> list[ContactExamples]:
+    """:func:`contact_examples` of each set of rows, from one point-in-time cut of them all
+    (the ops of the customers' events are made and sorted once, not once per set): the
+    examples of each set are those it gets on its own, value for value."""
+    stacked = pd.concat(
+        [r[["customer_id", "timestamp"]] for r in row_sets], ignore_index=True
+    ).reset_index(drop=True)
     if report:
-        report(f"point-in-time profiles of {len(rows):,} sends")
-    columns = point_in_time_columns(data, rows[["customer_id", "timestamp"]], priors=priors)
-    return ContactExamples(rows.reset_index(drop=True), columns, local_hours_of_week(data, rows))
+        report(f"point-in-time profiles of {len(stacked):,} sends")
+    columns = point_in_time_columns(data, stacked, priors=priors, workers=workers)
+    hours = local_hours_of_week(data, stacked)
+    out, start = [], 0
+    for rows in row_sets:
+        index = np.arange(start, start + len(rows))
+        out.append(ContactExamples(rows.reset_index(drop=True), columns.take(index), hours[index]))
+        start += len(rows)
+    return out

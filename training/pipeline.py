@@ -33,12 +33,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, final
 
 import pandas as pd
 
 from features.dataset import RetailDataset
+from features.forked import Forked
 from training.data import ALL_TABLES, dataset_fingerprint
 from training.registry import ModelRegistry, ModelVersionInfo
 
@@ -75,7 +76,11 @@ EvaluationT = TypeVar("EvaluationT", bound=Evaluation)
 class ModelRun(Generic[ModelT, EvaluationT]):
     """A trained (and maybe registered) model with its evaluation.
 
-    ``seconds`` is the time of the final fit (also logged as ``train_seconds``).
+    ``seconds`` is the time of the final fit (also logged as ``train_seconds``);
+    ``stages`` the wall seconds of each step of :meth:`TrainingPipeline.run`
+    (``fingerprint``, ``evaluation``, ``fit``, ``measure`` and ``logging``: MLflow, with
+    the plots and registration), to say where a training run's time goes, and
+    ``stage_cpu`` the CPU seconds of the process that ran each.
     """
 
     name: str
@@ -87,10 +92,26 @@ class ModelRun(Generic[ModelT, EvaluationT]):
     seconds: float
     #: Whether this run made its model the champion.
     promoted: bool = False
+    stages: dict[str, float] = field(default_factory=dict)
+    stage_cpu: dict[str, float] = field(default_factory=dict)
 
     def markdown(self) -> str:
         """The evaluation's table ("" when there is none)."""
         return self.evaluation.markdown() if self.evaluation is not None else ""
+
+
+@dataclass(frozen=True)
+class Trained(Generic[ModelT, EvaluationT]):
+    """A model fitted and measured, not yet logged (:meth:`TrainingPipeline.train`)."""
+
+    model: ModelT
+    evaluation: EvaluationT | None
+    metrics: dict[str, float]
+    fingerprint: str
+    seconds: float
+    stages: dict[str, float]
+    #: CPU seconds of the process that ran each step
+    stage_cpu: dict[str, float] = field(default_factory=dict)
 
 
 class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
@@ -130,29 +151,77 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
         (:meth:`_may_promote`) allows it, ``force`` even when it does not; ``report``
         receives progress lines.
         """
-        model_name = model_name or self.registered_name
+        trained = self.train(
+            data, dataset_name=dataset_name, fingerprint=fingerprint, report=report
+        )
+        return self.log(
+            trained,
+            data,
+            registry=registry,
+            model_name=model_name,
+            dataset_name=dataset_name,
+            promote=promote,
+            force=force,
+            report=report,
+        )
+
+    @final
+    def train(
+        self,
+        data: RetailDataset,
+        *,
+        dataset_name: str = "data",
+        fingerprint: str | None = None,
+        report: Report | None = None,
+    ) -> Trained[ModelT, EvaluationT]:
+        """The first half of :meth:`run`: evaluate, fit on all of ``data`` and measure,
+        without logging (so that it can run in another process:
+        :class:`BackgroundTraining`)."""
+        clock = _StageClock()
         fingerprint = fingerprint or dataset_fingerprint(data, self.tables)
+        clock.lap("fingerprint")
         evaluation = self._evaluate(data, dataset_name, report)
-        started = time.perf_counter()
+        clock.lap("evaluation")
         model = self._fit(data, evaluation, report)
-        seconds = time.perf_counter() - started
+        seconds = clock.lap("fit")
         evaluation = self._evaluate_fitted(model, evaluation)
         metrics = {**self._metrics(model, evaluation), "train_seconds": seconds}
-        figures = self._figures(model, evaluation, dataset_name)
         summary = self._summary(model, evaluation)
+        clock.lap("measure")
         if report and summary:
             report(summary)
+        return Trained(model, evaluation, metrics, fingerprint, seconds, clock.stages, clock.cpu)
+
+    @final
+    def log(
+        self,
+        trained: Trained[ModelT, EvaluationT],
+        data: RetailDataset,
+        *,
+        registry: ModelRegistry | None = None,
+        model_name: str | None = None,
+        dataset_name: str = "data",
+        promote: bool = False,
+        force: bool = False,
+        report: Report | None = None,
+    ) -> ModelRun[ModelT, EvaluationT]:
+        """The second half of :meth:`run`: log ``trained`` with its plots, register it and,
+        when asked, promote it (nothing of it without ``registry``)."""
+        model_name = model_name or self.registered_name
+        model, evaluation = trained.model, trained.evaluation
+        clock = _StageClock()
         version = None
         promoted = False
         if registry is not None:
+            figures = self._figures(model, evaluation, dataset_name)
             text = self._evaluation_text(evaluation)
             version = registry.log_model_run(
                 experiment=EXPERIMENT,
                 model_name=model_name,
                 model=model,
                 params={**self._params(model), "dataset": dataset_name},
-                metrics=metrics,
-                fingerprint=fingerprint,
+                metrics=trained.metrics,
+                fingerprint=trained.fingerprint,
                 figures=figures,
                 texts={"evaluation.md": text} if text is not None else None,
                 input_example=self._input_example(data, model),
@@ -166,8 +235,18 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
                     registry.promote(model_name, version.version)
                     version = registry.version(model_name, version.version)
                     promoted = True
+        clock.lap("logging")
         return ModelRun(
-            model_name, model, evaluation, metrics, version, fingerprint, seconds, promoted
+            model_name,
+            model,
+            evaluation,
+            trained.metrics,
+            version,
+            trained.fingerprint,
+            trained.seconds,
+            promoted,
+            {**trained.stages, **clock.stages},
+            {**trained.stage_cpu, **clock.cpu},
         )
 
     # ---------------------------------------------------------------- the model's own steps
@@ -219,3 +298,49 @@ class TrainingPipeline(ABC, Generic[ModelT, EvaluationT]):
     def _evaluation_text(self, evaluation: EvaluationT | None) -> str | None:
         """The ``evaluation.md`` logged with the run (default: the evaluation's table)."""
         return evaluation.markdown() if evaluation is not None else None
+
+
+class _StageClock:
+    """Wall and CPU seconds (this process's) of consecutive steps: :meth:`lap` closes the
+    step running since the last lap (or since the clock was made)."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._last = time.perf_counter()
+        self._last_cpu = time.process_time()
+
+    def lap(self, stage: str) -> float:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.stages[stage] = now - self._last
+        self.cpu[stage] = cpu - self._last_cpu
+        self._last, self._last_cpu = now, cpu
+        return self.stages[stage]
+
+
+class BackgroundTraining(Generic[ModelT, EvaluationT]):
+    """:meth:`TrainingPipeline.train` in a forked process, while this one does other work
+    (another model's training: each is single-threaded); :meth:`result` waits for it.
+
+    The child inherits ``pipeline`` and ``data`` (nothing is pickled on the way in:
+    :class:`features.forked.Forked`) and sends back the fitted model and its
+    evaluation; logging stays in this process (:meth:`TrainingPipeline.log`), so one
+    process writes the MLflow store. An error in the child is raised by :meth:`result`,
+    and so is its death (:class:`ChildProcessError`).
+    """
+
+    def __init__(
+        self,
+        pipeline: TrainingPipeline[ModelT, EvaluationT],
+        data: RetailDataset,
+        *,
+        dataset_name: str = "data",
+        fingerprint: str | None = None,
+    ) -> None:
+        self._child = Forked(
+            lambda: pipeline.train(data, dataset_name=dataset_name, fingerprint=fingerprint)
+        )
+
+    def result(self) -> Trained[ModelT, EvaluationT]:
+        """The trained model (waits for the child; raises what it raised)."""
+        return self._child.result()
