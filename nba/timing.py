@@ -384,30 +384,6 @@ class HourPreference:
         """:meth:`score` of the local top of the hour ``hour_of_week`` (Monday 00:00 is 0)."""
         return self._score(hour_of_week, (hour_of_week % 24) * 60)
 
-    def hour_scorer(self) -> Callable[[int], float]:
-        """:meth:`hour_score` as a function with this preference's branch taken once
-        (the send-time search scores every allowed hour of its range)."""
-        source = self.habit if self.source == "declared" else self.source
-        habit: Callable[[int], float]
-        if source == "activity":
-            activity, by_hour = self.activity, self.hour_of_day
-            habit = lambda how: activity[how] + by_hour[how % 24]  # noqa: E731
-        elif source == "peak_hour" and self.peak_hour_of_week is not None:
-            peak = self.peak_hour_of_week
-            habit = lambda how: (  # noqa: E731
-                (0.5 if how // 24 == peak // 24 else 0.0) - _hour_distance(how % 24, peak % 24)
-            )
-        elif source == "first":
-            habit = lambda how: 0.0  # noqa: E731
-        else:
-            default = self.default_hour
-            habit = lambda how: -_hour_distance(how % 24, default)  # noqa: E731
-        declared = self.declared
-        if self.source != "declared" or declared is None:
-            return habit if self.source != "declared" else self.hour_score
-        contains = declared.contains_minute
-        return lambda how: habit(how) + (DECLARED_HOURS_BONUS if contains((how % 24) * 60) else 0.0)
-
     def scores_at(
         self, hours_of_week: Sequence[int], hours_of_day: Sequence[int] | None = None
     ) -> list[float]:

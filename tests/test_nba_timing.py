@@ -408,14 +408,3 @@ def test_a_half_hour_clock_change_just_before_the_first_hour_is_searched_moment_
 
     assert find_send_slot(earliest, latest, zone, allows) is None
     assert find_hourly_send_slot(earliest, latest, zone, mondays, window) is None
-
-
-@settings(max_examples=100, deadline=None)
-@given(preference=preferences)
-def test_the_hour_scorer_gives_hour_score_at_every_hour_of_the_week(
-    preference: HourPreference | None,
-) -> None:
-    if preference is None:
-        return
-    scorer = preference.hour_scorer()
-    assert [scorer(h) for h in range(168)] == [preference.hour_score(h) for h in range(168)]
