@@ -34,6 +34,16 @@ class Forked(Generic[T]):
         send.close()  # the child's end: the parent sees EOF when the child is gone
         self._receive = receive
 
+    @property
+    def connection(self) -> Connection:
+        """The end the result arrives on: ready for ``multiprocessing.connection.wait``
+        once the child has sent it (or ended without it), to wait for several at once."""
+        return self._receive
+
+    def terminate(self) -> None:
+        """Stop the child (its result is then never sent)."""
+        self._process.terminate()
+
     def result(self) -> T:
         """The function's value (raises what it raised, or :class:`ChildProcessError` when
         the child ended without one)."""

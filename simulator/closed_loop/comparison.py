@@ -8,17 +8,16 @@ same background, seeds and truth; policies run in parallel processes when
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
+import functools
 import multiprocessing.connection
 import os
-import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import cast
 
+from features.forked import Forked
 from simulator.closed_loop.checker import Violation, check_contacts
 from simulator.closed_loop.metrics import (
     PolicyMetrics,
@@ -177,36 +176,25 @@ def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> d
     start = loop_start(world)
     referenced = {split_matched(n)[1] for n in names}
     waiting = sorted(names, key=lambda n: n not in referenced)  # stable: references first
-    context = multiprocessing.get_context("fork")
     runs: dict[str, PolicyRun] = {}
-    running: dict[Connection, tuple[str, BaseProcess]] = {}  # receiving end -> (policy, process)
+    running: dict[Connection, tuple[str, Forked[PolicyRun]]] = {}  # result's end -> policy
     while waiting or running:
         for name in list(waiting):
             reference = split_matched(name)[1]
             if len(running) >= workers or (reference is not None and reference not in runs):
                 continue
             limits = None if reference is None else contacts_per_tick(world, runs[reference])
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(
-                target=_run_child, args=(send, world, start, name, limits), daemon=True
-            )
-            process.start()
-            send.close()
-            running[receive] = (name, process)
+            child = Forked(functools.partial(_run_one, world, name, limits, start=start))
+            running[child.connection] = (name, child)
             waiting.remove(name)
         for ready in multiprocessing.connection.wait(list(running)):
-            receive = cast(Connection, ready)
-            name, child = running.pop(receive)
+            name, child = running.pop(cast(Connection, ready))
             try:
-                outcome = receive.recv()
-            except EOFError:
-                outcome = f"the process of policy {name!r} ended without a result"
-            child.join()
-            if not isinstance(outcome, PolicyRun):
+                runs[name] = child.result()
+            except Exception as exc:
                 for _, other in running.values():
                     other.terminate()
-                raise RuntimeError(outcome)
-            runs[name] = outcome
+                raise RuntimeError(f"policy {name!r} failed in its process: {exc!r}") from exc
     return runs
 
 
@@ -226,19 +214,3 @@ def _run_one(
         progress=progress,
         start=start,
     )
-
-
-def _run_child(
-    send: Connection,
-    world: ClosedLoopWorld,
-    start: LoopStart,
-    name: str,
-    limits: Mapping[int, int] | None,
-) -> None:
-    """A forked process's run: sends back the run, or the failure's traceback as text."""
-    try:
-        send.send(_run_one(world, name, limits, start=start))
-    except BaseException:
-        send.send(f"policy {name!r} failed in its process:\n{traceback.format_exc()}")
-    finally:
-        send.close()
