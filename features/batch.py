@@ -452,6 +452,24 @@ def combine(
     return owners, concat_states([(len(o), state) for o, state in parts])
 
 
+def customer_parts(ids: pd.Series | np.ndarray, parts: int) -> np.ndarray:
+    """The part (``0 <= k < parts``) of each customer id: a hash of the id alone, the same
+    in every process, on every machine and for any order (categorical ids are hashed
+    once per category).
+
+    >>> customer_parts(pd.Series(["C1", "C2", "C1"]), 2).tolist() == customer_parts(
+    ...     pd.Series(["C1", "C2", "C1"], dtype="category"), 2).tolist()
+    True
+    """
+    if isinstance(ids, pd.Series) and isinstance(ids.dtype, pd.CategoricalDtype):
+        labels = ids.cat.categories.astype(object).to_numpy()
+        hashed = pd.util.hash_array(labels)[ids.cat.codes.to_numpy()]
+    else:
+        values = ids.astype(object).to_numpy() if isinstance(ids, pd.Series) else ids
+        hashed = pd.util.hash_array(np.asarray(values, dtype=object))
+    return np.asarray(hashed % np.uint64(parts), dtype=np.int64)
+
+
 def _combine_part(part: int) -> tuple[np.ndarray, ColumnarState]:
     """The combined state of the customers whose id hashes to ``part``."""
     assert _FORKED is not None, "combine leaves its input before forking"
@@ -459,13 +477,7 @@ def _combine_part(part: int) -> tuple[np.ndarray, ColumnarState]:
     with paused_gc():
 
         def mine(ids: pd.Series) -> np.ndarray:
-            if isinstance(ids.dtype, pd.CategoricalDtype):
-                labels = ids.cat.categories.astype(object).to_numpy()
-                codes = ids.cat.codes.to_numpy()
-                hashed = pd.util.hash_array(labels)[codes]
-            else:
-                hashed = pd.util.hash_array(ids.astype(object).to_numpy())
-            return np.asarray(hashed % np.uint64(parts) == part)
+            return customer_parts(ids, parts) == part
 
         ops, owners = columnar_ops(
             customers[mine(customers["customer_id"])].reset_index(drop=True),

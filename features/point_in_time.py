@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.batch import rows_ops
+from features.batch import customer_parts, rows_ops
 from features.columnar import ColumnarOps, CutFields, cut_fields
 from features.dataset import RetailDataset
 from features.definitions import SECONDS_PER_DAY, SECONDS_PER_HOUR, TIERS, epoch_seconds
@@ -211,8 +211,7 @@ def point_in_time_columns(
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or len(rows) < PARALLEL_MIN_ROWS:
         return _point_in_time_columns(data, rows, priors)
-    ids = rows["customer_id"].astype(object).to_numpy()
-    part = np.asarray(pd.util.hash_array(ids) % np.uint64(workers), dtype=np.int64)
+    part = customer_parts(rows["customer_id"], workers)
     positions = [np.flatnonzero(part == p) for p in range(workers)]
     children = [
         Forked(functools.partial(_cut_part, data, rows, mine, priors)) for mine in positions

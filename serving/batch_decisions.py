@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.batch import customer_parts
 from features.online.response_stats import ResponseTable, response_segment
 from features.profile_table import ProfileRowsError, profiles_from_frame
 from nba.actions import ActionType
@@ -360,9 +361,7 @@ def chunk_numbers(customer_ids: Sequence[str] | pd.Series, chunks: int) -> np.nd
     ... ].tolist()
     True
     """
-    ids = np.asarray(customer_ids, dtype=object).astype(str).astype(object)
-    hashes = pd.util.hash_array(ids, categorize=False)
-    return (hashes % np.uint64(chunks)).astype(np.int64)
+    return customer_parts(np.asarray(customer_ids, dtype=object).astype(str).astype(object), chunks)
 
 
 def chunk_shares(
