@@ -47,7 +47,6 @@ from nba.decision import Decision, LoggedDecision
 from nba.experiment import ArmKind, ExperimentConfig
 from nba.pipeline import DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
-from nba.reasons import ReasonCode
 from nba.screening import Restriction
 from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
@@ -350,8 +349,7 @@ class DecisionService:
                     "code": r.code.value,
                     "message": r.message,
                 }
-                for r in decision.explanation.rejected
-                if r.code != ReasonCode.NOT_REQUESTED  # the caller knows what it left out
+                for r in decision.explanation.every_rejected  # why not each of the others
             ],
             "cold_start": cold_start,
             "degraded": degraded is not None,
