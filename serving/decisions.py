@@ -1,7 +1,9 @@
 """Decisions for the API: profile from the online store, policy from :mod:`nba`, products.
 
-One request reads the customer's profile, action history, today's usage and the
-response statistics (per action, channel and segment) in one round trip
+One request reads the customer's profile, action history, the contacts it decided
+that no ``message_sent`` has reported yet (they count toward the rolling caps as
+reported ones do), today's usage and the response statistics (per action, channel
+and segment) in one round trip
 (:class:`~features.online.contact_state.ContactState`), decides with the
 champion models (rules when none is registered), attaches products to the
 chosen actions, records what was sent and counts it as an exposure in the
@@ -35,7 +37,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from features.online.contact_state import ContactState, DecisionState
+from features.online.contact_state import ContactState, DecisionState, with_own_contacts
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, response_segment
 from nba.actions import ActionType
@@ -236,6 +238,8 @@ class DecisionService:
 
         models = self.models.current
         known = self.profiles.from_stored(customer_id, read.stored, now)
+        if known is not None and read.contacts:  # its own sends not reported yet count too
+            known = with_own_contacts(known, read.contacts, now)
         profile = known or CustomerProfile(customer_id, as_of=now)
         ctx = CustomerContext(
             profile, now, session=_session(context, now), action_history=dict(read.history)
