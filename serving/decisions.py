@@ -369,15 +369,19 @@ class DecisionService:
             return list(profile.browsed_products[:PRODUCTS_PER_ACTION])
         if action_type not in RECOMMENDED:
             return []
+        # complementary items: not what was just bought or is in the cart (a model knows
+        # only the purchases of its training data)
+        held = (*profile.last_purchased_products, *profile.cart_items)
         recommender = models.recommender
         if recommender is not None:
             try:
-                recs = recommender.recommend([profile.customer_id], PRODUCTS_PER_ACTION)
-                return [str(p) for p in recs.product_ids[0] if p is not None and p == p]
+                recs = recommender.recommend([profile.customer_id], PRODUCTS_PER_ACTION + len(held))
+                found = [str(p) for p in recs.product_ids[0] if p is not None and p == p]
+                return [p for p in found if p not in held][:PRODUCTS_PER_ACTION]
             except Exception as error:  # a model bug must not fail the request
                 log.error("recommender failed, falling back to popularity: %s", error)
                 self.metrics.fallbacks.labels("recommender_error").inc()
-        return self.popular.top(PRODUCTS_PER_ACTION)
+        return self.popular.top(PRODUCTS_PER_ACTION, exclude=held)
 
     def _count(self, decision: Decision, response: Mapping[str, Any]) -> None:
         if response["degraded_reason"]:
