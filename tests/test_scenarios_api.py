@@ -205,7 +205,9 @@ def best_channel(chosen: dict[str, Any]) -> str:
     """The channel of highest priority (exploration may send on another, saying so)."""
     ranked = channel_priorities(chosen)
     best = max(ranked, key=lambda c: ranked[c])
-    assert chosen["channel"] == best or chosen["explored"], chosen
+    if chosen["channel"] != best:  # and the reasons say so
+        [factor] = [r for r in chosen["reasons"] if r.startswith("channel: ")]
+        assert chosen["explored"] and "explored: not the action's best channel" in factor
     return best
 
 
@@ -279,6 +281,25 @@ def test_fresh_cart_is_reminded_within_hours_plainly_on_the_cheapest_channel(
     assert send_local(chosen).utcoffset() == now.astimezone(ZoneInfo(zone)).utcoffset()
     assert codes(answer, "cart_reminder_2_discount") == ["not_eligible"]  # not yet
     assert codes(answer, "recommendations_weekly") == ["lost_arbitration"]
+
+
+def test_a_reminder_explored_on_another_channel_says_so(shop: Shop) -> None:
+    """The reminder's channels are explored (all send at once): when the draw sends it by
+    e-mail or SMS rather than push, the answer says the channel was explored and gives
+    the priorities that make push the best (it used to call the drawn one the best)."""
+    drawn = []
+    for _ in range(12):
+        added = local(PARIS, "2026-03-04 15:00")
+        customer = shop.signup(added - dt.timedelta(days=20), consents=("email", "push", "sms"))
+        shop.post(event(customer, added, "add_to_cart", "P1"))
+        chosen = the_action(shop.decide(customer, added + dt.timedelta(hours=2)))
+        assert best_channel(chosen) == "push"
+        if chosen["channel"] != "push":
+            drawn.append(chosen)
+            break
+    assert drawn, "twelve reminders, all by push: the channels are no longer explored"
+    [factor] = [r for r in drawn[0]["reasons"] if r.startswith("channel: ")]
+    assert "below" in factor and "on push" in factor
 
 
 def test_a_cart_added_a_minute_ago_is_in_the_next_answer(shop: Shop) -> None:
