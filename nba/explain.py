@@ -283,6 +283,8 @@ def _explain_choice(
         ]
         blocked = [r for r in rejections if r.action_id == action.id and r.code.is_filter]
         detail = f"{option.slot.channel.value}, the best of the action's available channels"
+        if any(r.channel == option.slot.channel for r in others):  # exploration sends here
+            detail = f"{option.slot.channel.value}, explored: not the action's best channel"
         if others:
             detail += " (" + "; ".join(r.message for r in others) + ")"
         if blocked:

@@ -309,13 +309,13 @@ def test_a_cart_added_a_minute_ago_is_in_the_next_answer(shop: Shop) -> None:
     naming the product; once it is bought, no reminder."""
     journey = ["cart_reminder_1", "reactivation"]
     added = local(PARIS, "2026-03-04 10:00")
-    customer = shop.signup(added - dt.timedelta(days=200), consents=("email",))
-    shop.post(event(customer, added - dt.timedelta(days=150), "purchase", "P2"))
-    before = shop.decide(customer, added - dt.timedelta(minutes=5), actions=journey)
+    twins = [shop.signup(added - dt.timedelta(days=200), consents=("email",)) for _ in "ab"]
+    for twin in twins:
+        shop.post(event(twin, added - dt.timedelta(days=150), "purchase", "P2"))
+    # before the cart, "we miss you" (asked of one twin: it schedules a message)
+    before = shop.decide(twins[0], added - dt.timedelta(minutes=5), actions=journey)
     assert [a["action_id"] for a in before["actions"]] == ["reactivation"]  # lapsed
-    shop.post(event(customer, added, "add_to_cart", "P1"))
-    customer = shop.signup(added - dt.timedelta(days=200), consents=("email",))
-    shop.post(event(customer, added - dt.timedelta(days=150), "purchase", "P2"))
+    customer = twins[1]
     shop.post(event(customer, added, "add_to_cart", "P1"))
     soon = shop.decide(customer, added + dt.timedelta(minutes=1), actions=journey)
     assert contacts(soon) == []
@@ -384,7 +384,8 @@ def test_a_cart_left_at_night_is_deferred_past_quiet_hours_not_dropped(
         assert send_local(chosen).strftime("%a %H:%M") == sent_local
         assert chosen["timing"] == "first moment outside quiet hours"
     assert dt.timedelta(0) < send_utc(chosen) - now <= dt.timedelta(hours=12)
-    assert send_local(chosen).tzinfo is not None
+    if zone == PARIS:  # Saturday night: SMS, never on Sunday, has no moment in 12 h
+        assert "sms (no_send_slot)" in " ".join(chosen["reasons"])
     assert send_local(chosen).utcoffset() == send_utc(chosen).astimezone(ZoneInfo(zone)).utcoffset()
 
 
@@ -419,7 +420,7 @@ def test_later_time_limited_discount_only_for_a_customer_it_moves(
             expires = dt.datetime.fromisoformat(chosen["offer_expires_at"].replace("Z", "+00:00"))
             assert expires == send_utc(chosen) + dt.timedelta(hours=48)
     else:
-        assert (chosen["action_id"], chosen["offer_id"]) == ("cart_reminder_2", None)
+        assert best_of(answer) == "cart_reminder_2" and chosen["offer_id"] is None
         assert codes(answer, "cart_reminder_2_discount") == ["no_consent", "uplift_too_low"]
         assert "does not pay its cost 6" in message(answer, "cart_reminder_2_discount")
 
