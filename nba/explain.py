@@ -63,7 +63,7 @@ class Explanation:
     first, a closed loop neither), then kept. Equal when both parts are equal.
     """
 
-    __slots__ = ("_chosen", "_parts", "_rejected")
+    __slots__ = ("_chosen", "_every_rejected", "_parts", "_rejected")
 
     def __init__(
         self,
@@ -73,6 +73,7 @@ class Explanation:
     ) -> None:
         self._chosen = chosen
         self._rejected = rejected
+        self._every_rejected: tuple[RejectedExplanation, ...] | None = None
         self._parts = parts
 
     @property
@@ -89,8 +90,19 @@ class Explanation:
         filtered actions in catalog order, at most ``max_rejected``."""
         if self._rejected is None:
             assert self._parts is not None
-            self._rejected = _rejected_of(self._parts)
+            self._rejected = _rejected_of(self._parts, self._parts.max_rejected)
         return self._rejected
+
+    @property
+    def every_rejected(self) -> tuple[RejectedExplanation, ...]:
+        """Every action not chosen, in :attr:`rejected`'s order without its limit: why not
+        each of the others (the API's answer), less what a request did not ask for (the
+        caller knows what it left out, and it would hide the reasons it asked for)."""
+        if self._every_rejected is None:
+            if self._parts is None:  # written out: only the listed ones travelled
+                return self.rejected
+            self._every_rejected = _rejected_of(self._parts, None)
+        return self._every_rejected
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Explanation):
@@ -164,21 +176,18 @@ def _chosen_of(parts: _Parts) -> tuple[ChosenExplanation, ...]:
     )
 
 
-def _rejected_of(parts: _Parts) -> tuple[RejectedExplanation, ...]:
-    chosen, competed, rejections, max_rejected = (
-        parts.chosen,
-        parts.competed,
-        parts.rejections,
-        parts.max_rejected,
-    )
+def _rejected_of(parts: _Parts, max_rejected: int | None) -> tuple[RejectedExplanation, ...]:
+    """The rejected candidates, at most ``max_rejected``; all of them, less those not
+    requested, when ``None``."""
+    chosen, competed, rejections = parts.chosen, parts.competed, parts.rejections
     losers = sorted(competed, key=lambda item: -item[0].priority)
     rejected: list[RejectedExplanation] = [
         RejectedExplanation(o.action_id, r.channel, r.code, r.message, o.priority)
         for o, r in losers
     ]
     listed = {o.action_id for o, _ in competed} | {o.action_id for o, _ in chosen}
-    for action_id, group in _filtered_by_action(rejections, listed):
-        if 0 <= max_rejected <= len(rejected):
+    for action_id, group in _filtered_by_action(rejections, listed, max_rejected is None):
+        if max_rejected is not None and 0 <= max_rejected <= len(rejected):
             break  # the rest would be cut below: not built
         if len(group) == 1:
             r = group[0]
@@ -186,15 +195,17 @@ def _rejected_of(parts: _Parts) -> tuple[RejectedExplanation, ...]:
         else:
             message = "; ".join(f"{r.channel}: {r.code} ({r.message})" for r in group)
             rejected.append(RejectedExplanation(action_id, None, group[0].code, message))
-    return tuple(rejected[:max_rejected])
+    return tuple(rejected if max_rejected is None else rejected[:max_rejected])
 
 
 def _filtered_by_action(
-    rejections: Sequence[Rejection], skip: set[str]
+    rejections: Sequence[Rejection], skip: set[str], asked_only: bool
 ) -> list[tuple[str, list[Rejection]]]:
     groups: dict[str, list[Rejection]] = {}
     for rejection in rejections:
         if rejection.action_id in skip or not rejection.code.is_filter:
+            continue
+        if asked_only and rejection.code is ReasonCode.NOT_REQUESTED:
             continue
         groups.setdefault(rejection.action_id, []).append(rejection)
     return list(groups.items())
@@ -272,6 +283,8 @@ def _explain_choice(
         ]
         blocked = [r for r in rejections if r.action_id == action.id and r.code.is_filter]
         detail = f"{option.slot.channel.value}, the best of the action's available channels"
+        if any(r.channel == option.slot.channel for r in others):  # exploration sends here
+            detail = f"{option.slot.channel.value}, explored: not the action's best channel"
         if others:
             detail += " (" + "; ".join(r.message for r in others) + ")"
         if blocked:

@@ -1,7 +1,9 @@
 """Decisions for the API: profile from the online store, policy from :mod:`nba`, products.
 
-One request reads the customer's profile, action history, today's usage and the
-response statistics (per action, channel and segment) in one round trip
+One request reads the customer's profile, action history, the contacts it decided
+that no ``message_sent`` has reported yet (they count toward the rolling caps as
+reported ones do), today's usage and the response statistics (per action, channel
+and segment) in one round trip
 (:class:`~features.online.contact_state.ContactState`), decides with the
 champion models (rules when none is registered), attaches products to the
 chosen actions, records what was sent and counts it as an exposure in the
@@ -35,7 +37,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from features.online.contact_state import ContactState, DecisionState
+from features.online.contact_state import ContactState, DecisionState, with_own_contacts
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, response_segment
 from nba.actions import ActionType
@@ -47,7 +49,6 @@ from nba.decision import Decision, LoggedDecision
 from nba.experiment import ArmKind, ExperimentConfig
 from nba.pipeline import DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
-from nba.reasons import ReasonCode
 from nba.screening import Restriction
 from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
@@ -237,6 +238,8 @@ class DecisionService:
 
         models = self.models.current
         known = self.profiles.from_stored(customer_id, read.stored, now)
+        if known is not None and read.contacts:  # its own sends not reported yet count too
+            known = with_own_contacts(known, read.contacts, now)
         profile = known or CustomerProfile(customer_id, as_of=now)
         ctx = CustomerContext(
             profile, now, session=_session(context, now), action_history=dict(read.history)
@@ -350,8 +353,7 @@ class DecisionService:
                     "code": r.code.value,
                     "message": r.message,
                 }
-                for r in decision.explanation.rejected
-                if r.code != ReasonCode.NOT_REQUESTED  # the caller knows what it left out
+                for r in decision.explanation.every_rejected  # why not each of the others
             ],
             "cold_start": cold_start,
             "degraded": degraded is not None,
@@ -367,15 +369,19 @@ class DecisionService:
             return list(profile.browsed_products[:PRODUCTS_PER_ACTION])
         if action_type not in RECOMMENDED:
             return []
+        # complementary items: not what was just bought or is in the cart (a model knows
+        # only the purchases of its training data)
+        held = (*profile.last_purchased_products, *profile.cart_items)
         recommender = models.recommender
         if recommender is not None:
             try:
-                recs = recommender.recommend([profile.customer_id], PRODUCTS_PER_ACTION)
-                return [str(p) for p in recs.product_ids[0] if p is not None and p == p]
+                recs = recommender.recommend([profile.customer_id], PRODUCTS_PER_ACTION + len(held))
+                found = [str(p) for p in recs.product_ids[0] if p is not None and p == p]
+                return [p for p in found if p not in held][:PRODUCTS_PER_ACTION]
             except Exception as error:  # a model bug must not fail the request
                 log.error("recommender failed, falling back to popularity: %s", error)
                 self.metrics.fallbacks.labels("recommender_error").inc()
-        return self.popular.top(PRODUCTS_PER_ACTION)
+        return self.popular.top(PRODUCTS_PER_ACTION, exclude=held)
 
     def _count(self, decision: Decision, response: Mapping[str, Any]) -> None:
         if response["degraded_reason"]:

@@ -10,6 +10,10 @@ customer's time zone, birth date and declared channel and hours, and its
 ``consent_<channel>`` traits become ``opt_in`` / ``unsubscribe`` events, so consent
 has one history.
 
+A ``message_sent`` naming a decision reports its contact sent: the profile counts it
+from then on, and the contact state no longer counts the contact it decided
+(:mod:`features.online.contact_state`), so a reported send counts once toward the caps.
+
 Outcome events (opened, clicked, purchase, unsubscribe, complaint) are then joined
 to the decision their ``decision_id`` names, or to the latest send to the customer
 within the attribution window, and update the response statistics
@@ -299,6 +303,7 @@ class EventIngestor:
         else:
             result = self.profiles.ingest_records(records)
             self._attribute(records, set(result.invalid_event_ids))
+        self._reported(records, result)
         with self._lock:
             for r in records:
                 points = POPULARITY_POINTS.get(r.event_type.value)
@@ -309,6 +314,20 @@ class EventIngestor:
             with contextlib.suppress(*REDIS_ERRORS):
                 self.flush_popularity()
         return result
+
+    def _reported(self, records: Sequence[EventRecord], result: Any) -> None:
+        """Sends that ``message_sent`` events report for a decision now count in the profile:
+        the contact state stops counting the contacts it decided for them."""
+        refused = {*result.late_event_ids, *result.invalid_event_ids}
+        sends = [
+            (r.customer_id, r.decision_id, r.channel)
+            for r in records
+            if r.event_type is EventType.MESSAGE_SENT
+            and r.decision_id is not None
+            and r.event_id not in refused
+        ]
+        if sends:
+            self.contacts.reported(sends)
 
     def _attribute(self, records: Sequence[EventRecord], refused: set[str]) -> None:
         """Join the outcome events among ``records`` to their decisions (after the events

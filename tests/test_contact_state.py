@@ -96,6 +96,32 @@ def test_a_recorded_decision_is_read_back_by_the_next(new_contacts: NewContacts)
     assert tomorrow.usage == UsageCounts({}, {}) and dict(tomorrow.history) == dict(read.history)
 
 
+def test_decided_contacts_count_until_reported_sent(new_contacts: NewContacts) -> None:
+    """The contacts a decision chose are read back by the next decisions (per customer,
+    to the second, for the longest cap's 30 days and its hour), until a ``message_sent``
+    naming the decision reports them sent (the profile counts them from then on)."""
+    contacts = new_contacts()
+    decision = a_decision()
+    contacts.record(decision)
+    [sent] = decision.contacts
+    assert sent.send_at is not None
+    later = NOW + dt.timedelta(hours=13)
+    [own] = contacts.read_for_decision("C1", later).contacts
+    assert (own.decision_id, own.channel, own.at) == (
+        decision.decision_id,
+        Channel.EMAIL,
+        sent.send_at.replace(microsecond=0),
+    )
+    assert contacts.own_contacts("C1", later) == (own,)
+    assert contacts.read_for_decision("C2", later).contacts == ()
+    assert contacts.own_contacts("C1", NOW + dt.timedelta(days=31)) == ()
+    contacts.reported([("C1", decision.decision_id, Channel.SMS)])  # another channel's send
+    assert contacts.own_contacts("C1", later) == (own,)
+    contacts.reported([("C1", decision.decision_id, Channel.EMAIL)])
+    assert contacts.read_for_decision("C1", later).contacts == ()
+    assert dict(contacts.read_for_decision("C1", later).history) == {"cart_reminder": own.at}
+
+
 def test_usage_adds_up_and_can_be_taken_back(new_contacts: NewContacts) -> None:
     contacts = new_contacts()
     day = NOW.date()
@@ -206,9 +232,16 @@ def test_redis_keys_keep_the_api_schema_and_a_customers_slot() -> None:
     assert contacts.history_key("C1") == "nba:h:{C1}"
     assert contacts.usage_key(dt.date(2026, 3, 6)) == "nba:u:2026-03-06"
     assert contacts.popularity_key == "nba:pop"
+    assert contacts.contacts_key("C1") == "nba:c:{C1}"
     answer = contacts.answer_key("C1", "k")
     assert answer.startswith("nba:i:{C1}:") and len(answer.rsplit(":", 1)[1]) == 32
     slots = {
-        key_slot(k.encode()) for k in (store.state_key("C1"), contacts.history_key("C1"), answer)
+        key_slot(k.encode())
+        for k in (
+            store.state_key("C1"),
+            contacts.history_key("C1"),
+            contacts.contacts_key("C1"),
+            answer,
+        )
     }
     assert len(slots) == 1

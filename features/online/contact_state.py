@@ -6,6 +6,10 @@ A decision needs, besides the customer's profile (:class:`~features.online.store
   (cool-downs and sequences);
 * the **usage counters** of the day: offers given and actions sent, by id
   (offer budgets and action volumes, :class:`~nba.budgets.UsageCounts`);
+* the **contacts it decided** (decision, channel, send time) that no ``message_sent``
+  naming their decision has reported yet: they count toward the rolling caps of the
+  next decisions (:func:`with_own_contacts`), so the caps hold across calls whether or
+  not the journey tool reports its sends, and a reported send is counted once;
 * the **answer** already given to a request with the same idempotency key (a
   retried request gets the same decision);
 
@@ -35,8 +39,10 @@ answer) in one more.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import datetime as dt
 import hashlib
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +60,9 @@ from features.online.response_stats import (
 )
 from features.online.store import OnlineStore, StoredCustomer
 from nba.budgets import Consumption, UsageCounts
+from nba.channels import Channel
 from nba.decision import Decision
+from nba.profile import CustomerProfile
 
 #: How long usage counters are kept (a day's counters are read during that day only).
 USAGE_SECONDS = 3 * 86_400
@@ -62,6 +70,22 @@ USAGE_SECONDS = 3 * 86_400
 DEFAULT_ANSWER_SECONDS = 24 * 3_600
 #: The scope of the API's decision answers in the idempotency key's digest.
 ANSWER_SCOPE = "decide"
+#: How long a decided contact counts (the longest rolling cap, 30 days, and the hour
+#: contacts are counted by).
+CONTACT_SECONDS = 30 * 86_400 + 3_600
+#: How far ahead a decided contact may be scheduled and still be kept its whole count.
+SCHEDULED_SECONDS = 7 * 86_400
+#: The rolling windows of :class:`~nba.profile.ContactHistory`: 1, 7 and 30 days.
+_WINDOWS = ((86_400, "contacts_1d"), (7 * 86_400, "contacts_7d"), (30 * 86_400, "contacts_30d"))
+
+
+@dataclass(frozen=True, slots=True)
+class OwnContact:
+    """A contact a decision chose: the decision, the channel and when it goes out."""
+
+    decision_id: str
+    channel: Channel
+    at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -73,7 +97,8 @@ class DecisionState:
     was last sent (UTC, whole seconds); ``usage`` the day's counters; ``stored``
     the customer as the online store holds them (``None`` when unknown, or when
     the contact state was built without a profile store); ``stats`` the response
-    statistics (``None`` without them).
+    statistics (``None`` without them); ``contacts`` the contacts decided for the
+    customer that no ``message_sent`` has reported yet.
     """
 
     answer: str | None = None
@@ -81,11 +106,58 @@ class DecisionState:
     usage: UsageCounts = field(default_factory=UsageCounts)
     stored: StoredCustomer | None = None
     stats: ResponseTable | None = None
+    #: the contacts decided and not yet reported sent (see :meth:`ContactState.own_contacts`)
+    contacts: tuple[OwnContact, ...] = ()
 
 
 def sends_of(decision: Decision) -> dict[str, dt.datetime]:
     """When each contact of ``decision`` goes out (its send time, else the decision's)."""
     return {a.action_id: a.send_at or decision.decided_at for a in decision.contacts}
+
+
+def contacts_of(decision: Decision) -> tuple[OwnContact, ...]:
+    """The contacts ``decision`` chose, each on its channel at its send time."""
+    return tuple(
+        OwnContact(decision.decision_id, a.channel, a.send_at or decision.decided_at)
+        for a in decision.contacts
+        if a.channel is not None
+    )
+
+
+def with_own_contacts(
+    profile: CustomerProfile, contacts: Sequence[OwnContact], now: dt.datetime
+) -> CustomerProfile:
+    """``profile`` with ``contacts`` (decided, not reported sent) counted in its contact
+    history as ``message_sent`` events are (:func:`features.finalise.build_profile`:
+    a contact counts in a rolling window while any of its hour lies in it), and
+    scheduled ones too: a contact due tonight already holds its place under the caps,
+    so a decision now does not add one the caps would refuse then.
+
+    >>> at = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
+    >>> sent = [OwnContact("d-1", Channel.EMAIL, at)]
+    >>> later = with_own_contacts(CustomerProfile("C1"), sent, at + dt.timedelta(hours=13))
+    >>> later.contacts.contacts_1d, later.contacts.last_contact_at[Channel.EMAIL] == at
+    ({<Channel.EMAIL: 'email'>: 1}, True)
+    >>> week = with_own_contacts(CustomerProfile("C1"), sent, at + dt.timedelta(days=8))
+    >>> week.contacts.contacts_7d, week.contacts.contacts_30d
+    ({}, {<Channel.EMAIL: 'email'>: 1})
+    """
+    if not contacts:
+        return profile
+    history = profile.contacts
+    counts = {name: dict(getattr(history, name)) for _, name in _WINDOWS}
+    last = dict(history.last_contact_at)
+    moment = now.timestamp()
+    for contact in contacts:
+        hour_ends = (math.floor(contact.at.timestamp() / 3_600) + 1) * 3_600
+        for seconds, name in _WINDOWS:
+            if hour_ends > moment - seconds:
+                counts[name][contact.channel] = counts[name].get(contact.channel, 0) + 1
+        seen = last.get(contact.channel)
+        if seen is None or contact.at > seen:
+            last[contact.channel] = contact.at
+    merged = dataclasses.replace(history, last_contact_at=last, **counts)
+    return dataclasses.replace(profile, contacts=merged)
 
 
 def _whole_seconds(at: dt.datetime) -> dt.datetime:
@@ -133,6 +205,7 @@ class ContactState(abc.ABC):
         stored for a key is kept) and, with a ``segment``, its exposure in the response
         statistics."""
         self.record_sent(decision.customer_id, sends_of(decision))
+        self.record_contacts(decision.customer_id, contacts_of(decision))
         self.count_usage(decision.decided_at.date(), decision.consumed)
         if idempotency_key is not None and answer is not None:
             self.keep_answer(decision.customer_id, idempotency_key, answer)
@@ -142,6 +215,21 @@ class ContactState(abc.ABC):
     @abc.abstractmethod
     def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
         """Set when each action of ``sends`` was last sent to the customer."""
+
+    @abc.abstractmethod
+    def record_contacts(self, customer_id: str, contacts: Sequence[OwnContact]) -> None:
+        """Keep the contacts decided for the customer until reported sent (or older than
+        :data:`CONTACT_SECONDS`)."""
+
+    @abc.abstractmethod
+    def own_contacts(self, customer_id: str, now: dt.datetime) -> tuple[OwnContact, ...]:
+        """The contacts decided for the customer that count at ``now`` and that no
+        ``message_sent`` has reported (:meth:`reported`), oldest first."""
+
+    @abc.abstractmethod
+    def reported(self, sends: Sequence[tuple[str, str, Channel]]) -> None:
+        """``(customer, decision id, channel)`` sends reported by ``message_sent`` events:
+        the profile counts them now, so the decided contacts they report count no more."""
 
     @abc.abstractmethod
     def count_usage(self, day: dt.date, consumption: Consumption, sign: int = 1) -> None:
@@ -191,6 +279,7 @@ class MemoryContactState(ContactState):
         self.answer_seconds = answer_seconds
         self.clock = clock
         self._history: dict[str, dict[str, dt.datetime]] = {}
+        self._contacts: dict[str, dict[tuple[str, Channel], dt.datetime]] = {}
         self._usage: dict[dt.date, tuple[dict[str, int], dict[str, int]]] = {}
         self._answers: dict[tuple[str, str], tuple[str, float]] = {}
         self._popularity: dict[str, float] = {}
@@ -214,7 +303,30 @@ class MemoryContactState(ContactState):
             self.usage(now.astimezone(dt.UTC).date()),
             stored,
             None if self.stats is None or not with_stats else self.stats.table(now),
+            self.own_contacts(customer_id, now),
         )
+
+    def record_contacts(self, customer_id: str, contacts: Sequence[OwnContact]) -> None:
+        if contacts:
+            mine = self._contacts.setdefault(customer_id, {})
+            horizon = min(c.at for c in contacts) - dt.timedelta(seconds=CONTACT_SECONDS)
+            for key in [k for k, at in mine.items() if at < horizon]:
+                del mine[key]  # as the Redis set is trimmed
+            mine.update({(c.decision_id, c.channel): _whole_seconds(c.at) for c in contacts})
+
+    def own_contacts(self, customer_id: str, now: dt.datetime) -> tuple[OwnContact, ...]:
+        since = now - dt.timedelta(seconds=CONTACT_SECONDS)
+        found = self._contacts.get(customer_id, {})
+        return tuple(
+            sorted(
+                (OwnContact(d, ch, at) for (d, ch), at in found.items() if at >= since),
+                key=lambda c: (c.at, c.decision_id),
+            )
+        )
+
+    def reported(self, sends: Sequence[tuple[str, str, Channel]]) -> None:
+        for customer_id, decision_id, channel in sends:
+            self._contacts.get(customer_id, {}).pop((decision_id, channel), None)
 
     def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
         if sends:
@@ -264,6 +376,9 @@ class RedisContactState(ContactState):
     * ``<prefix>:h:{<customer>}``: hash action id -> epoch seconds of the last send;
     * ``<prefix>:i:{<customer>}:<digest>``: an idempotent answer, expiring after
       ``answer_seconds``;
+    * ``<prefix>:c:{<customer>}``: sorted set of the contacts decided and not yet
+      reported sent (``<decision id>|<channel>`` scored by the send's epoch seconds),
+      trimmed to :data:`CONTACT_SECONDS`;
     * ``<prefix>:u:<YYYY-MM-DD>``: hash of the day's usage (``o:<offer>``,
       ``a:<action>``), expiring after :data:`USAGE_SECONDS`;
     * ``<prefix>:pop``: sorted set of product popularity.
@@ -295,6 +410,9 @@ class RedisContactState(ContactState):
     def usage_key(self, day: dt.date) -> str:
         return f"{self.prefix}:u:{day.isoformat()}"
 
+    def contacts_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:c:{{{customer_id}}}"
+
     @property
     def popularity_key(self) -> str:
         return f"{self.prefix}:pop"
@@ -318,6 +436,7 @@ class RedisContactState(ContactState):
         pipe.hgetall(self.history_key(customer_id))
         pipe.hgetall(self.usage_key(now.astimezone(dt.UTC).date()))
         pipe.get(self.store.state_key(customer_id))
+        self._queue_contacts(pipe, customer_id, now)
         stats = self.stats if with_stats else None
         if stats is not None:
             stats.queue_table(pipe, now)
@@ -328,14 +447,24 @@ class RedisContactState(ContactState):
         answer = replies.pop(0) if idempotency_key is not None else None
         if answer:
             return DecisionState(answer=answer.decode())
-        history, usage, state = replies[:3]
+        history, usage, state, contacts = replies[:4]
         return DecisionState(
             None,
             decode_history(history),
             decode_usage(usage),
             decode_customer(customer_id, state),
-            None if stats is None else stats.table_from(replies[3:], now),
+            None if stats is None else stats.table_from(replies[4:], now),
+            decode_contacts(contacts),
         )
+
+    def own_contacts(self, customer_id: str, now: dt.datetime) -> tuple[OwnContact, ...]:
+        pipe = self.client.pipeline(transaction=False)
+        self._queue_contacts(pipe, customer_id, now)
+        return decode_contacts(pipe.execute()[0])
+
+    def _queue_contacts(self, pipe: Any, customer_id: str, now: dt.datetime) -> None:
+        since = int(now.timestamp()) - CONTACT_SECONDS
+        pipe.zrangebyscore(self.contacts_key(customer_id), since, "+inf", withscores=True)
 
     def history(self, customer_id: str) -> dict[str, dt.datetime]:
         return decode_history(self.client.hgetall(self.history_key(customer_id)))
@@ -371,6 +500,7 @@ class RedisContactState(ContactState):
     ) -> None:
         pipe = self.client.pipeline(transaction=False)
         self._sent(pipe, decision.customer_id, sends_of(decision))
+        self._contacts(pipe, decision.customer_id, contacts_of(decision))
         self._count(pipe, decision.decided_at.date(), decision.consumed, 1)
         if idempotency_key is not None and answer is not None:
             self._answer(pipe, decision.customer_id, idempotency_key, answer)
@@ -384,6 +514,19 @@ class RedisContactState(ContactState):
         if sends:
             pipe = self.client.pipeline(transaction=False)
             self._sent(pipe, customer_id, sends)
+            pipe.execute()
+
+    def record_contacts(self, customer_id: str, contacts: Sequence[OwnContact]) -> None:
+        if contacts:
+            pipe = self.client.pipeline(transaction=False)
+            self._contacts(pipe, customer_id, contacts)
+            pipe.execute()
+
+    def reported(self, sends: Sequence[tuple[str, str, Channel]]) -> None:
+        if sends:
+            pipe = self.client.pipeline(transaction=False)
+            for customer_id, decision_id, channel in sends:
+                pipe.zrem(self.contacts_key(customer_id), f"{decision_id}|{channel.value}")
             pipe.execute()
 
     def count_usage(self, day: dt.date, consumption: Consumption, sign: int = 1) -> None:
@@ -408,6 +551,22 @@ class RedisContactState(ContactState):
         if sends:
             mapping = {a: str(int(at.timestamp())) for a, at in sends.items()}
             pipe.hset(self.history_key(customer_id), mapping=mapping)
+
+    def _contacts(self, pipe: Any, customer_id: str, contacts: Sequence[OwnContact]) -> None:
+        if not contacts:
+            return
+        key = self.contacts_key(customer_id)
+        moments = [int(c.at.timestamp()) for c in contacts]
+        pipe.zadd(
+            key,
+            {
+                f"{c.decision_id}|{c.channel.value}": t
+                for c, t in zip(contacts, moments, strict=True)
+            },
+        )
+        pipe.zremrangebyscore(key, "-inf", f"({min(moments) - CONTACT_SECONDS}")
+        # kept while its latest contact counts (a send may be scheduled days ahead)
+        pipe.expire(key, CONTACT_SECONDS + SCHEDULED_SECONDS)
 
     def _count(self, pipe: Any, day: dt.date, consumption: Consumption, sign: int) -> None:
         key = self.usage_key(day)
@@ -459,6 +618,17 @@ def decode_history(raw: Mapping[bytes, bytes] | None) -> dict[str, dt.datetime]:
     return {k.decode(): dt.datetime.fromtimestamp(int(v), dt.UTC) for k, v in (raw or {}).items()}
 
 
+def decode_contacts(raw: Sequence[tuple[bytes, float]] | None) -> tuple[OwnContact, ...]:
+    """The decided contacts, from the ``ZRANGEBYSCORE ... WITHSCORES`` of a contacts key."""
+    out = []
+    for member, score in raw or ():
+        decision_id, _, channel = member.decode().rpartition("|")
+        out.append(
+            OwnContact(decision_id, Channel(channel), dt.datetime.fromtimestamp(int(score), dt.UTC))
+        )
+    return tuple(out)
+
+
 def decode_usage(raw: Mapping[bytes, bytes] | None) -> UsageCounts:
     """A day's counters, from the ``HGETALL`` of a usage key."""
     offers: dict[str, int] = {}
@@ -473,7 +643,9 @@ __all__ = [
     "ContactState",
     "DecisionState",
     "MemoryContactState",
+    "OwnContact",
     "RedisContactState",
     "contact_state_for",
     "decode_history",
+    "with_own_contacts",
 ]

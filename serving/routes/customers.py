@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from starlette.convertors import Convertor, register_url_convertor
 
 from features.contract import ID_MAX_LENGTH, ID_PATTERN
+from features.online.contact_state import with_own_contacts
 from serving.deps import UNAVAILABLE, V1_ERRORS, Profiles
 from serving.errors import UnavailableError
 from serving.redis_gate import RedisDownError
@@ -64,6 +65,8 @@ def profile_payload(runtime: Runtime, customer_id: str, now: dt.datetime) -> Pro
     """The profile at ``now``, and the action history, as JSON-ready data."""
     decisions = runtime.decisions
     profile = decisions.profiles.profile(customer_id, now)
+    if profile is not None:  # its contacts as decisions count them (reported or not)
+        profile = with_own_contacts(profile, decisions.contacts.own_contacts(customer_id, now), now)
     history = decisions.contacts.history(customer_id)
     data = {} if profile is None else jsonable_encoder(dataclasses.asdict(profile))
     return ProfileResponse(
