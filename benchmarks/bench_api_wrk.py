@@ -140,9 +140,15 @@ def run_wrk(
 
 
 async def run_open_loop(
-    base: str, path: str, ids: list[str], key: str, args: argparse.Namespace
+    base: str,
+    path: str,
+    ids: list[str],
+    key: str,
+    args: argparse.Namespace,
+    timeline: list[tuple[float, float, int]] | None = None,
 ) -> dict[str, Any]:
-    """``args.rate`` requests a second for ``args.open_seconds``; latency from due time."""
+    """``args.rate`` requests a second for ``args.open_seconds``; latency from due time
+    (each request's due time, end and status into ``timeline`` when given)."""
     import aiohttp
 
     rng = random.Random(args.seed)
@@ -157,7 +163,9 @@ async def run_open_loop(
         connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=3),
         timeout=aiohttp.ClientTimeout(total=30),
     ) as session:
-        return await open_loop(session, path, bodies, args.rate, args.open_seconds, 256, 5.0)
+        return await open_loop(
+            session, path, bodies, args.rate, args.open_seconds, 256, 5.0, timeline
+        )
 
 
 def world_parser(doc: str | None) -> argparse.ArgumentParser:

@@ -67,6 +67,8 @@ def create_app(
             with contextlib.suppress(Exception):
                 runtime.ingestor.flush_popularity()
             with contextlib.suppress(Exception):
+                runtime.commit.close()  # what is queued is written first
+            with contextlib.suppress(Exception):
                 runtime.sink.close()
             with contextlib.suppress(Exception):
                 runtime.ingestor.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
@@ -59,19 +60,24 @@ async def decide(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    # decided and logged in the thread pool (two Redis round trips and the log's write:
-    # other requests are parsed and decided while one waits); the log's segment writer
-    # shares one fsync among the threads that append meanwhile, so the decision is
-    # durable before the answer with one hand-over between threads, not two
+    # decided in one of the worker's decision threads (other requests are parsed and
+    # decided while one waits for Redis), or on the event loop; then logged through the
+    # group commit: durable before the answer, with no thread held while the disk syncs
     check_actions(body.context.max_actions, runtime.settings.max_actions)
-    answer = await run_in_threadpool(
-        runtime.decisions.answer_logged,
+    decide_one = functools.partial(
+        runtime.decisions.answer,
         body.customer_id,
         body.context,
         idempotency_key,
         caller=caller_of(request),
     )
-    return Response(answer, media_type="application/json")
+    if runtime.decision_threads is None:
+        answer = decide_one()
+    else:
+        answer = await anyio.to_thread.run_sync(decide_one, limiter=runtime.decision_threads)
+    if answer.logged is not None:
+        await runtime.commit.append([answer.logged])
+    return Response(answer.body, media_type="application/json")
 
 
 router.add_api_route(
