@@ -19,7 +19,7 @@ same machine reads), spans of:
 
 The spans are written as JSON to ``NBA_TRACE_PATH`` when the server stops. Methods are
 wrapped on their classes: this process serves only this app. ``NBA_TRACE_GC`` sets the
-collector's thresholds before start-up (``"50000,20,100"``; ``"off"`` disables it) and
+collector's thresholds at the first decision (``"50000/20/100"``; ``"off"`` disables it) and
 ``NBA_TRACE_SWITCH`` the interpreter's switch interval (seconds), to measure what they
 cost the tail.
 """
@@ -50,7 +50,7 @@ class Recorder:
     fsync), appended from any thread."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[str] = []  # each request's record, as JSON
         self.spans: list[Span] = []
         self._gc_start = (0.0, 0.0)
 
@@ -95,21 +95,23 @@ class Recorder:
             self._gc_start = (time.monotonic(), time.thread_time())
         else:
             start, cpu = self._gc_start
-            info = {
-                "collected": details.get("collected"),
-                "cpu": time.thread_time() - cpu,
-                "gen2_size": len(gc.get_objects(2)) if details["generation"] == 2 else None,
-            }
+            # (collected, CPU seconds, objects in generation 2): a tuple of numbers, which
+            # the collector stops tracking, so the record does not grow what it measures
+            info = (
+                details.get("collected"),
+                time.thread_time() - cpu,
+                len(gc.get_objects(2)) if details["generation"] == 2 else None,
+            )
             self.spans.append((f"gc{details['generation']}", start, time.monotonic(), info))
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps({"requests": self.requests, "spans": self.spans}))
+        requests = [json.loads(r) for r in self.requests]
+        path.write_text(json.dumps({"requests": requests, "spans": self.spans}))
 
 
 def _instrument(recorder: Recorder) -> None:
-    import anyio.to_thread
-
     import features.seasonality as seasonality
+    import serving.routes.decisions as routes
     from features.online.contact_state import RedisContactState
     from features.online.profiles import OnlineProfiles
     from nba.pipeline import DecisionPipeline
@@ -124,7 +126,7 @@ def _instrument(recorder: Recorder) -> None:
     DecisionService.answer = recorder.timed("thread", DecisionService.answer)  # type: ignore[method-assign]
     seasonality.season_probabilities = recorder.timed("season", seasonality.season_probabilities)
     os.fsync = recorder.timed("fsync", os.fsync)
-    anyio.to_thread.run_sync = recorder.timed_async("call", anyio.to_thread.run_sync)
+    routes.run_in_threadpool = recorder.timed_async("call", routes.run_in_threadpool)
 
 
 class _Traced:
@@ -142,6 +144,11 @@ class _Traced:
             return
         if not self._watching:
             self._watching = True
+            thresholds = os.environ.get("NBA_TRACE_GC")  # after the lifespan set its own
+            if thresholds == "off":
+                gc.disable()
+            elif thresholds:
+                gc.set_threshold(*(int(t) for t in thresholds.split("/")))
             runtime = self.app.state.runtime
             runtime.commit.append = self.recorder.timed_async("log", runtime.commit.append)
             asyncio.get_running_loop().create_task(self._watch_loop())
@@ -152,7 +159,8 @@ class _Traced:
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 record["end"] = time.monotonic()
-                self.recorder.requests.append(record)
+                # kept as text: no container the collector would walk (and time)
+                self.recorder.requests.append(json.dumps(record))
 
         await self.app(scope, receive, sending)
 
@@ -168,11 +176,6 @@ class _Traced:
 def create_app() -> Any:
     from serving.app import create_app as api
 
-    thresholds = os.environ.get("NBA_TRACE_GC")
-    if thresholds == "off":
-        gc.disable()
-    elif thresholds:
-        gc.set_threshold(*(int(t) for t in thresholds.split(",")))
     switch = os.environ.get("NBA_TRACE_SWITCH")
     if switch:
         sys.setswitchinterval(float(switch))

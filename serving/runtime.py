@@ -12,8 +12,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
-
 from experiments.decision_log import GroupCommit
 from serving.auth import ApiKeys
 from serving.decisions import (
@@ -46,8 +44,6 @@ class Runtime:
     sink: Any
     #: the decision log's group commit: decisions awaited durable on the event loop
     commit: GroupCommit
-    #: the threads ``POST /v1/decisions`` decides in (``None``: on the event loop)
-    decision_threads: anyio.CapacityLimiter | None
 
 
 def start_runtime(
@@ -160,9 +156,6 @@ def start_runtime(
         durability=durability_of(client, gate),
         sink=sink,
         commit=GroupCommit(sink),
-        decision_threads=anyio.CapacityLimiter(settings.decision_threads)
-        if settings.decision_threads
-        else None,
     )
 
 

@@ -117,10 +117,6 @@ class Settings(BaseSettings):
     #: ``always``: each decision is on disk before the answer; ``never``: survives an API
     #: crash, not a power loss (faster).
     decision_log_fsync: Literal["always", "never"] = "always"
-    #: Threads of a worker that decide ``POST /v1/decisions`` (0: on the event loop). The
-    #: decision log's fsync waits on no thread (one writer thread commits for all), so a
-    #: few threads overlap Redis round trips; more only contend for the interpreter lock.
-    decision_threads: int = Field(default=4, ge=0, le=64)
     #: Event archive (every accepted event, to retrain from); unset: ``<data_dir>/archive``.
     archive_dir: Path | None = None
     #: ``always``: an event is in the archive before it is acknowledged; ``never``: it

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
@@ -60,21 +59,18 @@ async def decide(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    # decided in one of the worker's decision threads (other requests are parsed and
-    # decided while one waits for Redis), or on the event loop; then logged through the
-    # group commit: durable before the answer, with no thread held while the disk syncs
+    # decided in the thread pool (other requests are parsed and decided while one waits
+    # for Redis), then logged through the group commit: durable before the answer, and no
+    # thread is held while the disk syncs (a slow fsync then delays the answers it
+    # covers, not every request queued behind busy threads)
     check_actions(body.context.max_actions, runtime.settings.max_actions)
-    decide_one = functools.partial(
+    answer = await run_in_threadpool(
         runtime.decisions.answer,
         body.customer_id,
         body.context,
         idempotency_key,
         caller=caller_of(request),
     )
-    if runtime.decision_threads is None:
-        answer = decide_one()
-    else:
-        answer = await anyio.to_thread.run_sync(decide_one, limiter=runtime.decision_threads)
     if answer.logged is not None:
         await runtime.commit.append([answer.logged])
     return Response(answer.body, media_type="application/json")
