@@ -43,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_api import World, loadavg, machine, server
-from benchmarks.bench_api_wrk import run_open_loop
+from benchmarks.bench_api_wrk import run_open_loop, serving_env
 
 #: The stages of a traced request, in order (see the module doc).
 THREAD_STAGES = ("read", "profile", "route", "record", "log", "season")
@@ -143,22 +143,13 @@ def analyse(
 def one_run(
     name: str, extra: dict[str, str], world: World, ids: list[str], args: argparse.Namespace
 ) -> dict[str, Any]:
-    api_env = {
-        "NBA_REDIS_URL": world.redis_url,
-        "NBA_REDIS_PREFIX": world.prefix,
-        "NBA_PRODUCTS_PATH": world.products_path,
-        "NBA_MLFLOW_TRACKING_URI": world.tracking_uri,
-        "NBA_DATA_DIR": world.data_dir,
-        "NBA_API_KEYS": world.api_keys_json,
-        "NBA_MODEL_POLL_SECONDS": "0",
-    }
     base = name == "base"
     root = args.baseline_src.resolve() if base else Path(__file__).resolve().parents[1]
     target = "serving.app:create_app" if base else "benchmarks.api_trace:create_app"
     timeline: list[tuple[float, float, int]] = []
     with tempfile.TemporaryDirectory(prefix="nba-bench-tail-") as tmp:
         trace_path = Path(tmp) / "trace.json"
-        env = {**api_env, **extra, "NBA_TRACE_PATH": str(trace_path)}
+        env = {**serving_env(world), **extra, "NBA_TRACE_PATH": str(trace_path)}
         with server(target, env, None, "/healthz", args.workers, root) as (url, _):
             warm = argparse.Namespace(seed=args.seed + 1, rate=args.rate, open_seconds=args.warmup)
             asyncio.run(run_open_loop(url, "/v1/decisions", ids, world.api_key, warm))

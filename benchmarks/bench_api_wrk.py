@@ -168,6 +168,19 @@ async def run_open_loop(
         )
 
 
+def serving_env(world: World) -> dict[str, str]:
+    """The API's settings for ``world`` as a server's environment (no model polling)."""
+    return {
+        "NBA_REDIS_URL": world.redis_url,
+        "NBA_REDIS_PREFIX": world.prefix,
+        "NBA_PRODUCTS_PATH": world.products_path,
+        "NBA_MLFLOW_TRACKING_URI": world.tracking_uri,
+        "NBA_DATA_DIR": world.data_dir,
+        "NBA_API_KEYS": world.api_keys_json,
+        "NBA_MODEL_POLL_SECONDS": "0",
+    }
+
+
 def world_parser(doc: str | None) -> argparse.ArgumentParser:
     """The options of the simulated world the API benchmarks build (:func:`build`)."""
     parser = argparse.ArgumentParser(
@@ -234,15 +247,7 @@ def main() -> None:
                 }
             )
             scripts[name] = script
-        api_env = {
-            "NBA_REDIS_URL": world.redis_url,
-            "NBA_REDIS_PREFIX": world.prefix,
-            "NBA_PRODUCTS_PATH": world.products_path,
-            "NBA_MLFLOW_TRACKING_URI": world.tracking_uri,
-            "NBA_DATA_DIR": world.data_dir,
-            "NBA_API_KEYS": world.api_keys_json,
-            "NBA_MODEL_POLL_SECONDS": "0",
-        }
+        api_env = serving_env(world)
         bare_env = {"BARE_REDIS_URL": world.redis_url, "BARE_PREFIX": world.prefix}
         for workers in args.workers:
             for repeat in range(args.repeats):
