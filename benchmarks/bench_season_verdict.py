@@ -6,26 +6,24 @@ The API computes a customer's verdict at their first decision of the day in each
 one decision per customer per day, nearly every decision pays it. This simulates a
 retailer (``--customers`` x ``--days``), builds its profiles with the real feature code
 and records the inputs of every customer's :func:`~features.seasonality.season_probabilities`
-call; then each tree (this one and ``--baseline-tree``, e.g. ``git archive main``) times
-all those calls in a fresh interpreter, alternated ``--repeats`` times, and prints the
-median µs per verdict and a digest of the probabilities (the same digest: the same
-numbers, bit for bit).
+call; then this tree's ``features/seasonality.py`` and ``--baseline-tree``'s (e.g. ``git
+archive main``), loaded side by side in one process, each compute all those verdicts in
+turn, ``--repeats`` rounds, timed by the process's CPU clock (the machine's other load
+moves wall times far more); it prints the median µs per verdict and a digest of each
+tree's probabilities (the same digest: the same numbers, bit for bit).
 
     PYTHONPATH=. python benchmarks/bench_season_verdict.py --baseline-tree /tmp/base \\
-        --customers 400 --days 730 --repeats 5
+        --customers 400 --days 730 --repeats 9
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
+import importlib.util
 import os
-import pickle
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,19 +55,29 @@ def record_calls(customers: int, days: int, seed: int) -> list[tuple[Any, ...]]:
     return calls
 
 
-def time_calls(path: Path, rounds: int) -> dict[str, Any]:
-    """µs per verdict (the best of ``rounds`` passes) and the digest of the results."""
-    from features.seasonality import season_probabilities
+def load_module(tree: Path, name: str) -> Any:
+    """``features/seasonality.py`` of ``tree`` as a module of its own (it imports only the
+    standard library and numpy), so that two trees' versions run in one process."""
+    spec = importlib.util.spec_from_file_location(name, tree / "features" / "seasonality.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and doctests look modules up by name
+    spec.loader.exec_module(module)
+    return module
 
-    calls = pickle.loads(path.read_bytes())
-    best = float("inf")
-    results: list[tuple[float, ...]] = []
+
+def time_trees(calls: list[tuple[Any, ...]], trees: dict[str, Path], rounds: int) -> dict[str, Any]:
+    """Per tree: the CPU µs per verdict of each round (the trees alternate within a round,
+    in one process: the same machine state) and the digest of its probabilities."""
+    modules = {name: load_module(tree, f"_season_{name}") for name, tree in trees.items()}
+    out: dict[str, Any] = {name: {"us": [], "digest": ""} for name in trees}
     for _ in range(rounds):
-        started = time.perf_counter()
-        results = [season_probabilities(*args) for args in calls]
-        best = min(best, (time.perf_counter() - started) / len(calls))
-    digest = hashlib.sha256(repr(results).encode()).hexdigest()[:16]
-    return {"us": best * 1e6, "digest": digest, "verdicts": len(calls)}
+        for name, module in modules.items():
+            started = time.process_time()
+            results = [module.season_probabilities(*args) for args in calls]
+            out[name]["us"].append((time.process_time() - started) / len(calls) * 1e6)
+            out[name]["digest"] = hashlib.sha256(repr(results).encode()).hexdigest()[:16]
+    return out
 
 
 def main() -> None:
@@ -80,52 +88,21 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--passes", type=int, default=3, help="passes per timing (the best)")
-    parser.add_argument("--baseline-tree", type=Path, required=False)
-    parser.add_argument("--time-calls", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-tree", type=Path, required=True)
     args = parser.parse_args()
-    if args.time_calls is not None:
-        print(json.dumps(time_calls(args.time_calls, args.passes)))
-        return
     trees = {"this": ROOT}
     if args.baseline_tree is not None:
         trees["baseline"] = args.baseline_tree.resolve()
-    with tempfile.TemporaryDirectory(prefix="nba-season-") as tmp:
-        path = Path(tmp) / "calls.pkl"
-        path.write_bytes(pickle.dumps(record_calls(args.customers, args.days, args.seed)))
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
-        for _ in range(args.repeats):
-            for name, tree in trees.items():
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--time-calls",
-                        str(path),
-                        "--passes",
-                        str(args.passes),
-                    ],
-                    env={**os.environ, "PYTHONPATH": str(tree)},
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    cwd=tree,
-                ).stdout
-                runs[name].append(json.loads(out.strip().splitlines()[-1]))
-    print(f"load average {os.getloadavg()}, nproc {os.cpu_count()}")
+    calls = record_calls(args.customers, args.days, args.seed)
+    runs = time_trees(calls, trees, args.repeats)
+    print(f"load average {os.getloadavg()}, nproc {os.cpu_count()}, {len(calls)} verdicts")
+    this = statistics.median(runs["this"]["us"])
     for name, found in runs.items():
-        median = statistics.median(r["us"] for r in found)
-        ratio = ""
-        if name != "this":
-            ratio = (
-                f", this / {name} {statistics.median(r['us'] for r in runs['this']) / median:.2f}"
-            )
-        rounds = ", ".join(f"{r['us']:.0f}" for r in found)
-        digests = sorted({r["digest"] for r in found})
-        print(
-            f"{name}: {median:.1f} µs per verdict (rounds {rounds}){ratio}; "
-            f"{found[0]['verdicts']} verdicts, digests {digests}"
-        )
+        median = statistics.median(found["us"])
+        rounds = ", ".join(f"{us:.0f}" for us in found["us"])
+        ratio = "" if name == "this" else f", this / {name} {this / median:.2f}"
+        digest = found["digest"]
+        print(f"{name}: {median:.1f} µs CPU per verdict (rounds {rounds}){ratio}; digest {digest}")
 
 
 if __name__ == "__main__":
