@@ -389,13 +389,15 @@ async def open_loop(
     duration: float,
     concurrency: int,
     grace: float,
+    timeline: list[tuple[float, float, int]] | None = None,
 ) -> dict[str, Any]:
     """Requests due at a fixed rate; latency from each one's due time.
 
     Requests still unanswered ``grace`` seconds after the last one was due are
     abandoned: their latency counts as the time they had waited (a lower bound),
     so an overloaded server shows up in the percentiles instead of stretching the
-    run without end.
+    run without end. ``timeline``, when given, receives each request's due time, end
+    (``time.monotonic``, comparable with a server's on this machine) and status.
     """
     loop = asyncio.get_running_loop()
     n = int(rate * duration)
@@ -430,6 +432,10 @@ async def open_loop(
             unfinished += 1
             latencies[i] = cut - (start + i / rate)
     ok = sum(1 for s in statuses if s == 200)
+    if timeline is not None:
+        timeline += [
+            (start + i / rate, start + i / rate + latencies[i], statuses[i]) for i in range(n)
+        ]
     return {
         "rate": rate,
         "requests": n,

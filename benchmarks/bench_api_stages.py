@@ -46,7 +46,7 @@ from benchmarks.bench_api import _drive as drive
 
 #: Stages in the order of a request; an indented name is part of the one above it.
 STAGES = (
-    "answer_logged",
+    "answer",
     "  read_for_decision",
     "    pipeline.execute (read, and write when any)",
     "    decode_customer",
@@ -55,7 +55,7 @@ STAGES = (
     "  _response (JSON-ready dict, products)",
     "  record (history, usage, exposure)",
     "  _count (metrics)",
-    "  decision log append",
+    "decision log append (through the group commit, made inline)",
 )
 
 
@@ -103,8 +103,22 @@ def _instrument(app: Any, stages: dict[str, list[float]]) -> Callable[[bool], No
     contacts.record = _timed(stages, STAGES[7], contacts.record)
     service._count = _timed(stages, STAGES[8], service._count)
     service.sink.append = _timed(stages, STAGES[9], service.sink.append)
-    service.answer_logged = _timed(stages, STAGES[0], service.answer_logged)
+    service.answer = _timed(stages, STAGES[0], service.answer)
     return module_level
+
+
+class _InlineCommit:
+    """The decision log's group commit made inline, as the thread-pool hop is: the log's
+    write runs in this thread (its CPU counted by this thread's clock), not the writer's."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+
+    async def append(self, decisions: Any) -> None:
+        self.sink.append(decisions)
+
+    def close(self) -> None:
+        pass
 
 
 def main() -> None:
@@ -159,6 +173,11 @@ def main() -> None:
         clients = [TestClient(app) for app in apps.values()]
         for client in clients:
             client.__enter__()  # the lifespans
+        for app in apps.values():
+            runtime = getattr(app.state, "runtime", None)
+            if runtime is not None:
+                runtime.commit.close()
+                runtime.commit = _InlineCommit(runtime.sink)
         run_sync = anyio.to_thread.run_sync
         anyio.to_thread.run_sync = inline  # type: ignore[assignment]
         try:
@@ -223,7 +242,7 @@ def markdown(
         if not values:
             continue
         per_request = sum(values) / requests * 1e6
-        total += per_request if name == STAGES[0] else 0.0
+        total += per_request if not name.startswith(" ") else 0.0
         depth = (len(name) - len(name.lstrip())) // 2
         lines.append(
             f"| {'· ' * depth}{name.strip()} | {len(values) / requests:.2f} | {per_request:,.0f} | "
@@ -231,7 +250,8 @@ def markdown(
         )
     outside = statistics.fmean(staged_whole) * 1e6 - total
     lines.append(
-        f"| · outside `answer_logged` (ASGI, middleware, routing, body, key) | | {outside:,.0f} | |"
+        f"| outside `answer` and the log (ASGI, middleware, routing, body, key) | | "
+        f"{outside:,.0f} | |"
     )
     return "\n".join(lines)
 

@@ -140,9 +140,15 @@ def run_wrk(
 
 
 async def run_open_loop(
-    base: str, path: str, ids: list[str], key: str, args: argparse.Namespace
+    base: str,
+    path: str,
+    ids: list[str],
+    key: str,
+    args: argparse.Namespace,
+    timeline: list[tuple[float, float, int]] | None = None,
 ) -> dict[str, Any]:
-    """``args.rate`` requests a second for ``args.open_seconds``; latency from due time."""
+    """``args.rate`` requests a second for ``args.open_seconds``; latency from due time
+    (each request's due time, end and status into ``timeline`` when given)."""
     import aiohttp
 
     rng = random.Random(args.seed)
@@ -157,7 +163,22 @@ async def run_open_loop(
         connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=3),
         timeout=aiohttp.ClientTimeout(total=30),
     ) as session:
-        return await open_loop(session, path, bodies, args.rate, args.open_seconds, 256, 5.0)
+        return await open_loop(
+            session, path, bodies, args.rate, args.open_seconds, 256, 5.0, timeline
+        )
+
+
+def serving_env(world: World) -> dict[str, str]:
+    """The API's settings for ``world`` as a server's environment (no model polling)."""
+    return {
+        "NBA_REDIS_URL": world.redis_url,
+        "NBA_REDIS_PREFIX": world.prefix,
+        "NBA_PRODUCTS_PATH": world.products_path,
+        "NBA_MLFLOW_TRACKING_URI": world.tracking_uri,
+        "NBA_DATA_DIR": world.data_dir,
+        "NBA_API_KEYS": world.api_keys_json,
+        "NBA_MODEL_POLL_SECONDS": "0",
+    }
 
 
 def world_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -226,15 +247,7 @@ def main() -> None:
                 }
             )
             scripts[name] = script
-        api_env = {
-            "NBA_REDIS_URL": world.redis_url,
-            "NBA_REDIS_PREFIX": world.prefix,
-            "NBA_PRODUCTS_PATH": world.products_path,
-            "NBA_MLFLOW_TRACKING_URI": world.tracking_uri,
-            "NBA_DATA_DIR": world.data_dir,
-            "NBA_API_KEYS": world.api_keys_json,
-            "NBA_MODEL_POLL_SECONDS": "0",
-        }
+        api_env = serving_env(world)
         bare_env = {"BARE_REDIS_URL": world.redis_url, "BARE_PREFIX": world.prefix}
         for workers in args.workers:
             for repeat in range(args.repeats):

@@ -29,6 +29,11 @@ from serving.routes import ROUTERS
 from serving.runtime import refresh_popularity, start_runtime
 from serving.settings import Settings
 
+#: Allocations (net, of objects the cyclic collector tracks) between two young collections
+#: once the API runs (Python's default: 700). BENCHMARKS.md, "Issue 15: the open loop's
+#: tail": the collector's CPU per request and its longest pause, by threshold.
+GC_YOUNG_THRESHOLD = 10_000
+
 
 def create_app(
     settings: Settings | None = None,
@@ -54,8 +59,11 @@ def create_app(
         )
         app.state.runtime = runtime
         # what start-up loaded (models, products, catalog) lives as long as the process:
-        # out of the collector's sight, a full collection no longer walks it on a request
+        # out of the collector's sight, a full collection no longer walks it on a request;
+        # a request leaves no cycles behind (the collector finds none), so it runs rarely
         gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
         poller = ModelPoller(
             runtime.models, settings.model_poll_seconds, also=lambda: refresh_popularity(runtime)
         )
@@ -63,9 +71,12 @@ def create_app(
         try:
             yield
         finally:
+            gc.set_threshold(*thresholds)
             poller.stop()
             with contextlib.suppress(Exception):
                 runtime.ingestor.flush_popularity()
+            with contextlib.suppress(Exception):
+                runtime.commit.close()  # what is queued is written first
             with contextlib.suppress(Exception):
                 runtime.sink.close()
             with contextlib.suppress(Exception):

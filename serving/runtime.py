@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from experiments.decision_log import GroupCommit
 from serving.auth import ApiKeys
 from serving.decisions import (
     POPULAR_KEPT,
@@ -41,6 +42,8 @@ class Runtime:
     metrics: ApiMetrics
     durability: str
     sink: Any
+    #: the decision log's group commit: decisions awaited durable on the event loop
+    commit: GroupCommit
 
 
 def start_runtime(
@@ -152,6 +155,7 @@ def start_runtime(
         metrics=metrics,
         durability=durability_of(client, gate),
         sink=sink,
+        commit=GroupCommit(sink),
     )
 
 

@@ -59,19 +59,21 @@ async def decide(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    # decided and logged in the thread pool (two Redis round trips and the log's write:
-    # other requests are parsed and decided while one waits); the log's segment writer
-    # shares one fsync among the threads that append meanwhile, so the decision is
-    # durable before the answer with one hand-over between threads, not two
+    # decided in the thread pool (other requests are parsed and decided while one waits
+    # for Redis), then logged through the group commit: durable before the answer, and no
+    # thread is held while the disk syncs (a slow fsync then delays the answers it
+    # covers, not every request queued behind busy threads)
     check_actions(body.context.max_actions, runtime.settings.max_actions)
     answer = await run_in_threadpool(
-        runtime.decisions.answer_logged,
+        runtime.decisions.answer,
         body.customer_id,
         body.context,
         idempotency_key,
         caller=caller_of(request),
     )
-    return Response(answer, media_type="application/json")
+    if answer.logged is not None:
+        await runtime.commit.append([answer.logged])
+    return Response(answer.body, media_type="application/json")
 
 
 router.add_api_route(
