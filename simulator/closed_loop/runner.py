@@ -315,6 +315,7 @@ def run_policy(
     learn: bool | MemoryResponseStats = True,
     half_life_days: float | None = None,
     start: LoopStart | None = None,
+    on_tick: Callable[[int, int], None] | None = None,
 ) -> PolicyRun:
     """Run ``policy`` (a policy, a pipeline or an experiment's router: a
     :class:`~nba.pipeline.Decider`) over the world's days; see the module doc for the loop.
@@ -332,6 +333,8 @@ def run_policy(
 
     ``start`` is the state the run begins from (:func:`loop_start`; built here when
     omitted); the run changes it, so a start serves one run (or one forked process).
+    ``on_tick(tick, contacts)`` is called as each tick ends, with the number of contacts
+    decided at it (what a policy matched to this one is limited to at that tick).
     """
     started = time.perf_counter()
     config = world.config
@@ -429,6 +432,8 @@ def run_policy(
             for rank, action in enumerate(decision.contacts):
                 chosen.append((profile, decision, action, rank))
         contacts += _deliver(world, state, picker, rows, tick, chosen)
+        if on_tick is not None:
+            on_tick(tick, len(chosen))
         if progress is not None:
             progress(tick + 1, n_ticks)
     return PolicyRun(
