@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import multiprocessing.connection
 import os
 import time
@@ -216,6 +217,18 @@ def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> d
     number of policies all of them run at once and the cores stay busy to the end.
     """
     start = loop_start(world)
+    # the objects so far are shared with the children until written: out of the cycle
+    # collector's reach, its passes do not write to them (and copy their pages) in each
+    gc.freeze()
+    try:
+        return _run_children(world, names, workers, start)
+    finally:
+        gc.unfreeze()
+
+
+def _run_children(
+    world: ClosedLoopWorld, names: Sequence[str], workers: int, start: LoopStart
+) -> dict[str, PolicyRun]:
     n_ticks = world.config.days * 24 // world.config.trigger_every_hours
     referenced = {split_matched(n)[1] for n in names}
     waiting = sorted(  # stable: references, then matched policies, then the others
