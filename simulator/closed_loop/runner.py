@@ -95,7 +95,8 @@ class PolicyRun:
     sent, with its sampled outcomes and its true incremental ``revenue`` and
     ``margin`` (expected, within the attribution window); ``withdrawals`` the
     first unsubscribe per customer and channel; ``refused_events`` the events
-    the online store did not apply (expected 0).
+    the online store did not apply (expected 0). ``seconds`` is the run's wall time,
+    ``cpu_seconds`` the CPU time its process spent on it.
     """
 
     policy: str
@@ -105,6 +106,7 @@ class PolicyRun:
     events: int
     refused_events: int
     seconds: float
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -336,7 +338,7 @@ def run_policy(
     ``on_tick(tick, contacts)`` is called as each tick ends, with the number of contacts
     decided at it (what a policy matched to this one is limited to at that tick).
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     config = world.config
     name = name or policy.name
     start = start or loop_start(world)
@@ -445,6 +447,7 @@ def run_policy(
         events=state.emitted,
         refused_events=state.refused,
         seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
     )
 
 
