@@ -502,8 +502,9 @@ CONTACT_COLUMNS = (
 
 
 class _Table:
-    """A run's rows kept as one list per column: a dict per row costs about three times
-    the memory, which at 100,000 customers x 30 days is gigabytes per policy."""
+    """A run's rows kept as one list per column: a dict per row costs about twice the
+    memory (40 against 21 MB per 100,000 decisions): ~0.4 GB per policy process for the
+    decisions alone at 100,000 customers x 30 days."""
 
     def __init__(self, columns: tuple[str, ...]) -> None:
         self.columns: dict[str, list[Any]] = {name: [] for name in columns}
