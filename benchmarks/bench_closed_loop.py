@@ -44,6 +44,7 @@ from serving.batch_decisions import decide_audience
 from simulator.closed_loop import ClosedLoopConfig, Message, build_world, compare_policies
 from simulator.closed_loop.comparison import ClosedLoopResult
 from simulator.closed_loop.metrics import ratio_of_totals_interval
+from simulator.closed_loop.policies import split_matched
 from simulator.closed_loop.truth import as_ns
 from simulator.closed_loop.world import ClosedLoopWorld
 
@@ -65,7 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seeds", default="0", help="Comma-separated seeds, one world each.")
     parser.add_argument("--policies", default=DEFAULT_POLICIES)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="Policy processes at a time (default 0: one per policy, sharing the cores; "
+        "fewer to save memory).",
+    )
     parser.add_argument("--batch-customers", type=int, default=0)
     parser.add_argument("--batch-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
@@ -112,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         world = build_world(config)
         built = time.perf_counter() - started
         started, cpu = time.perf_counter(), _cpu_seconds()
-        result = compare_policies(world, policies, workers=args.workers)
+        workers = args.workers or len(policies)
+        result = compare_policies(world, policies, workers=workers)
         ran, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
-        lines += seed_report(result, seed, built, ran, args.workers, cpu)
+        lines += seed_report(result, seed, built, ran, workers, cpu)
         for a, b, _ in GOALS:
             if a in result.runs and b in result.runs:
                 ratio, _, _ = ratio_of_totals_interval(
@@ -192,9 +200,12 @@ def seed_report(
         mix = ", ".join(f"{k} {v:,}" for k, v in sorted(metrics.contacts_by_channel.items()))
         total += metrics.seconds
         rate = customer_days / metrics.seconds * 60 if metrics.seconds else float("nan")
+        cpu_seconds = result.runs[metrics.policy].cpu_seconds
+        per_cpu = customer_days / cpu_seconds * 60 if cpu_seconds else float("nan")
         lines.append(
             f"- {metrics.policy}: {mix or 'none'}; {metrics.seconds:.0f} s, "
-            f"{rate:,.0f} customer-days/min"
+            f"{rate:,.0f} customer-days/min; CPU {cpu_seconds:.1f} s, "
+            f"{per_cpu:,.0f} customer-days per CPU-minute"
         )
     rate = customer_days * len(result.metrics) / total * 60 if total else float("nan")
     lines.append(
@@ -213,7 +224,53 @@ def seed_report(
         f"- CPU: {cpu:.0f} s in all processes ({per_cpu:,.0f} customer-days per CPU-minute; "
         "on a loaded machine this, not the wall time, says what two idle cores would do)"
     )
+    cpu_of = {name: run.cpu_seconds for name, run in result.runs.items()}
+    after, alongside = two_idle_cores(cpu_of, after_reference=True), two_idle_cores(cpu_of)
+    lines.append(
+        f"- two idle cores, a model from the policies' CPU seconds: {alongside:.1f} s with "
+        f"every policy in its own process at once (matched ones alongside their reference), "
+        f"{after:.1f} s with two processes and matched policies after their reference"
+    )
     return lines
+
+
+def two_idle_cores(cpu: dict[str, float], *, after_reference: bool = False) -> float:
+    """Seconds the policies of ``cpu`` (name -> CPU seconds) take on two idle cores.
+
+    ``after_reference``: two processes at a time, references first, a matched policy
+    (``oracle~nba``) started only once its reference is done. Otherwise every policy
+    starts at once and the running ones share the two cores equally (a matched policy
+    is assumed never to wait for its reference's ticks).
+
+    >>> two_idle_cores({"nba": 10, "rules": 4, "oracle~nba": 10})
+    12.0
+    >>> two_idle_cores({"nba": 10, "rules": 4, "oracle~nba": 10}, after_reference=True)
+    20.0
+    """
+    remaining = dict(cpu)
+    referenced = {split_matched(name)[1] for name in cpu}
+    order = sorted(cpu, key=lambda name: name not in referenced)
+    running: list[str] = []
+    clock = 0.0
+    while remaining:
+        for name in order:
+            reference = split_matched(name)[1]
+            if name in running or name not in remaining:
+                continue
+            if after_reference and (
+                len(running) >= 2 or (reference is not None and reference in remaining)
+            ):
+                continue
+            running.append(name)
+        rate = min(1.0, 2.0 / len(running))
+        step = min(remaining[name] for name in running) / rate
+        clock += step
+        for name in list(running):
+            remaining[name] -= step * rate
+            if remaining[name] <= 1e-9:
+                del remaining[name]
+                running.remove(name)
+    return clock
 
 
 def _cpu_seconds() -> float:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import multiprocessing.connection
 import os
+import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import cast
@@ -164,27 +166,90 @@ def _run_serial(
     return runs
 
 
+class TickCounts(Mapping[int, int]):
+    """A reference policy's contacts per tick, written by its forked process as each tick
+    ends and read, as they come, by the processes of the policies matched to it (shared
+    memory made before the fork: the writer never waits for a reader).
+
+    Reading a tick not yet written waits for it, so a matched policy runs alongside its
+    reference, at most as far as the reference has got, instead of after it. Every tick
+    is written, with 0 when nothing was sent, so the values are those of
+    :func:`contacts_per_tick` on the finished run (ticks without contacts read 0 here and
+    are absent there; the loop reads both with ``get(tick, 0)``).
+
+    >>> counts = TickCounts(3)
+    >>> counts.record(0, 5); counts.record(1, 0)
+    >>> counts[0], counts.get(1, 0), counts.get(7, 0)
+    (5, 0, 0)
+    """
+
+    def __init__(self, n_ticks: int) -> None:
+        self._counts = multiprocessing.get_context("fork").RawArray("q", [-1] * n_ticks)
+
+    def record(self, tick: int, contacts: int) -> None:
+        self._counts[tick] = contacts
+
+    def __getitem__(self, tick: int) -> int:
+        if not 0 <= tick < len(self._counts):
+            raise KeyError(tick)
+        pause = 0.001
+        while (contacts := self._counts[tick]) < 0:  # the reference has not got there yet
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
+        return int(contacts)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self._counts)))
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+
 def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> dict[str, PolicyRun]:
     """Each policy in a forked process of its own, at most ``workers`` at a time.
 
     The world and the start of a run (:func:`~.runner.loop_start`: the profiles at the
     cut and the history's sends) are built once here and inherited, not rebuilt per
     policy; a forked process changes only its own copy. The policies that others are
-    matched to start first, and a matched policy starts as soon as its reference is done
-    (no barrier between the two groups, so the cores stay busy).
+    matched to start first, then the matched ones, then the others. A matched policy may
+    start as soon as its reference has started: it reads the reference's contacts per
+    tick as they are written (:class:`TickCounts`), so with ``workers`` at least the
+    number of policies all of them run at once and the cores stay busy to the end.
     """
     start = loop_start(world)
+    # the objects so far are shared with the children until written: out of the cycle
+    # collector's reach, its passes do not write to them (and copy their pages) in each
+    gc.freeze()
+    try:
+        return _run_children(world, names, workers, start)
+    finally:
+        gc.unfreeze()
+
+
+def _run_children(
+    world: ClosedLoopWorld, names: Sequence[str], workers: int, start: LoopStart
+) -> dict[str, PolicyRun]:
+    n_ticks = world.config.days * 24 // world.config.trigger_every_hours
     referenced = {split_matched(n)[1] for n in names}
-    waiting = sorted(names, key=lambda n: n not in referenced)  # stable: references first
+    waiting = sorted(  # stable: references, then matched policies, then the others
+        names, key=lambda n: (n not in referenced, split_matched(n)[1] is None)
+    )
+    counts: dict[str, TickCounts] = {}  # per started reference
     runs: dict[str, PolicyRun] = {}
     running: dict[Connection, tuple[str, Forked[PolicyRun]]] = {}  # result's end -> policy
     while waiting or running:
         for name in list(waiting):
             reference = split_matched(name)[1]
-            if len(running) >= workers or (reference is not None and reference not in runs):
+            if len(running) >= workers or (reference is not None and reference not in counts):
                 continue
-            limits = None if reference is None else contacts_per_tick(world, runs[reference])
-            child = Forked(functools.partial(_run_one, world, name, limits, start=start))
+            limits = None if reference is None else counts[reference]
+            on_tick = None
+            if name in referenced:
+                counts[name] = TickCounts(n_ticks)
+                on_tick = counts[name].record
+            child = Forked(
+                functools.partial(_run_one, world, name, limits, start=start, on_tick=on_tick)
+            )
             running[child.connection] = (name, child)
             waiting.remove(name)
         for ready in multiprocessing.connection.wait(list(running)):
@@ -204,6 +269,7 @@ def _run_one(
     limits: Mapping[int, int] | None,
     progress: Callable[[int, int], None] | None = None,
     start: LoopStart | None = None,
+    on_tick: Callable[[int, int], None] | None = None,
 ) -> PolicyRun:
     return run_policy(
         world,
@@ -213,4 +279,5 @@ def _run_one(
         keep_at_random=split_matched(name)[0] in RANDOM_POLICIES,
         progress=progress,
         start=start,
+        on_tick=on_tick,
     )

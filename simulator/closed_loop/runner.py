@@ -95,7 +95,8 @@ class PolicyRun:
     sent, with its sampled outcomes and its true incremental ``revenue`` and
     ``margin`` (expected, within the attribution window); ``withdrawals`` the
     first unsubscribe per customer and channel; ``refused_events`` the events
-    the online store did not apply (expected 0).
+    the online store did not apply (expected 0). ``seconds`` is the run's wall time,
+    ``cpu_seconds`` the CPU time its process spent on it.
     """
 
     policy: str
@@ -105,6 +106,7 @@ class PolicyRun:
     events: int
     refused_events: int
     seconds: float
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -315,6 +317,7 @@ def run_policy(
     learn: bool | MemoryResponseStats = True,
     half_life_days: float | None = None,
     start: LoopStart | None = None,
+    on_tick: Callable[[int, int], None] | None = None,
 ) -> PolicyRun:
     """Run ``policy`` (a policy, a pipeline or an experiment's router: a
     :class:`~nba.pipeline.Decider`) over the world's days; see the module doc for the loop.
@@ -332,8 +335,10 @@ def run_policy(
 
     ``start`` is the state the run begins from (:func:`loop_start`; built here when
     omitted); the run changes it, so a start serves one run (or one forked process).
+    ``on_tick(tick, contacts)`` is called as each tick ends, with the number of contacts
+    decided at it (what a policy matched to this one is limited to at that tick).
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     config = world.config
     name = name or policy.name
     start = start or loop_start(world)
@@ -354,8 +359,8 @@ def run_policy(
 
     step = dt.timedelta(hours=config.trigger_every_hours)
     n_ticks = config.days * 24 // config.trigger_every_hours
-    decisions: list[dict[str, Any]] = []
-    contacts: list[dict[str, Any]] = []
+    decisions = _Table()  # its columns: those of the first row
+    contacts = _Table(CONTACT_COLUMNS)
     for tick in range(n_ticks):
         now = world.cut + tick * step
         shown = start.ticks[tick]
@@ -406,7 +411,7 @@ def run_policy(
         for profile, decision in made:
             cid = profile.customer_id
             first = decision.actions[0] if decision.actions else None
-            decisions.append(
+            decisions.add(
                 {
                     "decision_id": decision.decision_id,
                     "customer_id": cid,
@@ -428,17 +433,21 @@ def run_policy(
                 state.contacts.stats.record_decision(decision, response_segment(profile))
             for rank, action in enumerate(decision.contacts):
                 chosen.append((profile, decision, action, rank))
-        contacts += _deliver(world, state, picker, rows, tick, chosen)
+        for contact in _deliver(world, state, picker, rows, tick, chosen):
+            contacts.add(contact)
+        if on_tick is not None:
+            on_tick(tick, len(chosen))
         if progress is not None:
             progress(tick + 1, n_ticks)
     return PolicyRun(
         policy=name,
-        decisions=pd.DataFrame(decisions),
-        contacts=pd.DataFrame(contacts, columns=CONTACT_COLUMNS),
+        decisions=decisions.frame(),
+        contacts=contacts.frame(),
         withdrawals=dict(state.withdrawals),
         events=state.emitted,
         refused_events=state.refused,
         seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
     )
 
 
@@ -478,6 +487,24 @@ CONTACT_COLUMNS = (
     "purchase_lift",
     "order_value",
 )
+
+
+class _Table:
+    """A run's rows kept as one list per column: a dict per row costs about twice the
+    memory (40 against 21 MB per 100,000 decisions): ~0.4 GB per policy process for the
+    decisions alone at 100,000 customers x 30 days."""
+
+    def __init__(self, columns: tuple[str, ...] = ()) -> None:
+        self.columns: dict[str, list[Any]] = {name: [] for name in columns}
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        if not self.columns:
+            self.columns = {name: [] for name in row}
+        for name, values in self.columns.items():
+            values.append(row[name])
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.reasons import Reason
-from nba.timing import SendTime, TimeWindow, find_send_slot
+from nba.timing import SendTime, TimeWindow, find_send_slot, hours_allowed
 
 
 class UniformSendTimes(ContactPolicy):
@@ -63,8 +63,17 @@ class UniformSendTimes(ContactPolicy):
         allowed_times = self.rules(channel).allowed_times
         windows = tuple(local_hours)
         key = f"{self.seed}:{context.customer_id}:{context.now_utc.isoformat()}:{channel.value}"
+        # rules look at the weekday, the date and the clock's hour and minute: at minute 0
+        # (every candidate but the first, a clock change of 30 minutes aside) the table of
+        # the week's hours answers as they do (see nba.timing.hours_allowed)
+        by_hour = hours_allowed(allowed_times, windows)
+        excluded = allowed_times.excluded_dates
 
         def allowed(local: dt.datetime) -> bool:
+            if local.minute == 0:
+                if not by_hour[local.weekday() * 24 + local.hour]:
+                    return False
+                return not excluded or local.date() not in excluded
             if not allowed_times.allows(local):
                 return False
             return not windows or any(w.contains(local.time()) for w in windows)
