@@ -496,7 +496,7 @@ def test_welcome_series_for_a_new_sign_up(shop: Shop) -> None:
     assert first["timing"] == "as soon as possible" and send_utc(first) == now
     later = now + dt.timedelta(days=3, hours=2)
     second = shop.decide(other, later, actions=steps)
-    assert the_action(second)["action_id"] == "welcome_2"
+    assert best_of(second) == "welcome_2"  # exploration may draw doing nothing, saying so
     assert codes(second, "welcome_1") == ["not_eligible"]
 
 
