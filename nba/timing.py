@@ -18,7 +18,6 @@ datetime.datetime(2026, 3, 7, 7, 0, tzinfo=datetime.timezone.utc)
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import operator
@@ -409,9 +408,15 @@ class HourPreference:
         declared = _declared_window(profile.preferred_hours)
         preference = (
             habits
-            if declared is None
-            else dataclasses.replace(
-                habits, source="declared", declared=declared, habit=habits.source
+            if declared is None  # else the habits under the declared hours (no replace():
+            else cls(  # it walks the fields by name)
+                "declared",
+                habits.activity,
+                habits.hour_of_day,
+                habits.peak_hour_of_week,
+                habits.default_hour,
+                declared,
+                habits.source,
             )
         )
         _LAST_PREFERENCE = (profile, default_hour, preference)
