@@ -83,6 +83,8 @@ class NextBestActionPolicy(DecisionPolicy):
     """
 
     name = "nba"
+    #: :attr:`_channel_costs` with the contact policy they were read from
+    _costs: tuple[ContactPolicy, dict[Channel, tuple[float, bool]]] | None = None
 
     def __init__(
         self,
@@ -106,7 +108,6 @@ class NextBestActionPolicy(DecisionPolicy):
         self.exploration = exploration
         self.propensity_draws = propensity_draws
         self.prior: Posterior = prior or BetaPosterior()
-        self._costs: tuple[ContactPolicy, dict[Channel, tuple[float, bool]]] | None = None
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
