@@ -273,45 +273,46 @@ def _plan(
     else:
         if plan is None or plan.allowed is allowed:
             return plan
-    plan = _new_plan(earliest, latest, zone, allowed, windows)
+    plan = None  # an empty range
+    start = earliest.astimezone(dt.UTC)
+    end = min(latest.astimezone(dt.UTC), start + dt.timedelta(hours=MAX_HORIZON_HOURS))
+    if end >= start:
+        local = start.astimezone(zone)
+        first_allowed = _allows(allowed, windows, local)
+        past_hour = dt.timedelta(
+            minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+        )
+        first = start - past_hour + _HOUR  # the next local top of the hour
+        if first > end:
+            plan = _SearchPlan(allowed, start, local, first_allowed, None, 0, (), (), ())
+        else:
+            count = (end - first) // _HOUR + 1
+            offset = local.utcoffset()  # ``first`` is a local top of the hour at this offset
+            if (
+                not offset
+                == first.astimezone(zone).utcoffset()
+                == (first + (count - 1) * _HOUR).astimezone(zone).utcoffset()
+            ):
+                plan = _SearchPlan(allowed, start, local, first_allowed, first, count, None, (), ())
+            else:
+                steps, hours_of_week, hours_of_day = _allowed_steps(
+                    first, count, zone, allowed, windows
+                )
+                plan = _SearchPlan(
+                    allowed,
+                    start,
+                    local,
+                    first_allowed,
+                    first,
+                    count,
+                    steps,
+                    hours_of_week,
+                    hours_of_day,
+                )
     if len(_PLANS) >= _MAX_PLANS:
         _PLANS.clear()
     _PLANS[key] = plan
     return plan
-
-
-def _new_plan(
-    earliest: dt.datetime,
-    latest: dt.datetime,
-    zone: zoneinfo.ZoneInfo,
-    allowed: AllowedTimes,
-    windows: tuple[TimeWindow, ...],
-) -> _SearchPlan | None:
-    earliest = earliest.astimezone(dt.UTC)
-    latest = min(latest.astimezone(dt.UTC), earliest + dt.timedelta(hours=MAX_HORIZON_HOURS))
-    if latest < earliest:
-        return None
-    local = earliest.astimezone(zone)
-    first_allowed = _allows(allowed, windows, local)
-    past_hour = dt.timedelta(
-        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
-    )
-    first = earliest - past_hour + _HOUR  # the next local top of the hour
-    if first > latest:
-        return _SearchPlan(allowed, earliest, local, first_allowed, None, 0, (), (), ())
-    count = (latest - first) // _HOUR + 1
-    first_local = first.astimezone(zone)
-    offset = local.utcoffset()  # ``first`` is a local top of the hour at this offset
-    if (
-        not offset
-        == first_local.utcoffset()
-        == (first + (count - 1) * _HOUR).astimezone(zone).utcoffset()
-    ):
-        return _SearchPlan(allowed, earliest, local, first_allowed, first, count, None, (), ())
-    steps, hours_of_week, hours_of_day = _allowed_steps(first, count, zone, allowed, windows)
-    return _SearchPlan(
-        allowed, earliest, local, first_allowed, first, count, steps, hours_of_week, hours_of_day
-    )
 
 
 @functools.lru_cache(maxsize=4096)
