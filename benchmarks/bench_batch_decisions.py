@@ -11,7 +11,10 @@ workers, ``--repeat`` times each; the table gives medians and the ratio to the
 baseline, the CPU per customer of the process and its forked workers, and the
 rate on idle cores that this CPU allows (the parent's CPU is serial, the workers'
 is divided among them: customers / (parent CPU + workers' CPU / workers)), which
-the machine's other load moves less than the wall clock. In this tree's process it
+the machine's other load moves less than the wall clock. Every run must give the same
+decisions table (a hash of each row's ids, action, channel, send times, priority,
+propensity and reasons): the script fails when the trees, or 1 and 2 workers, differ
+(``--different-decisions`` reports anyway). In this tree's process it
 also times the floors that bound the gains:
 
 * ``core``: ``pipeline.route`` alone over profiles already built (what ``nba/``
@@ -27,6 +30,7 @@ also times the floors that bound the gains:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -70,6 +74,7 @@ def measure(profiles: Path, tracking_uri: str | None, workers: int, customers: i
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     forked = children.ru_utime + children.ru_stime
     return {
+        "digest": decisions_digest(table),
         "rate": len(frame) / elapsed,
         # CPU of this process and of the workers it forked, per customer
         "cpu_ms": 1000 * (cpu + forked) / len(frame),
@@ -80,6 +85,30 @@ def measure(profiles: Path, tracking_uri: str | None, workers: int, customers: i
         "rows": len(table),
         "contacts": int(table["channel"].notna().sum()),
     }
+
+
+def decisions_digest(table: pd.DataFrame) -> str:
+    """A hash of what the decisions table says of every customer (ids, actions,
+    channels, send times, priorities and propensities to 12 decimals, reasons): equal
+    across trees and worker counts when they decide alike."""
+    digest = hashlib.sha256()
+    for row in table.itertuples(index=False):
+        digest.update(
+            repr(
+                (
+                    row.customer_id,
+                    row.decision_id,
+                    row.action_id,
+                    row.channel,
+                    str(row.send_at_utc),
+                    row.send_at_local,
+                    None if pd.isna(row.priority) else round(row.priority, 12),
+                    None if pd.isna(row.propensity) else round(row.propensity, 12),
+                    row.reasons,
+                )
+            ).encode()
+        )
+    return digest.hexdigest()
 
 
 def floors(profiles: Path, tracking_uri: str | None, customers: int) -> dict[str, float]:
@@ -149,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--floor-customers", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--different-decisions",
+        action="store_true",
+        help="report even when the trees' decision tables differ (the times then compare "
+        "different work, and the report says so)",
+    )
     parser.add_argument("--child", choices=("decide", "floors"), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -166,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     cpus: dict[tuple[str, int], list[float]] = {}
     idle: dict[tuple[str, int], list[float]] = {}
     floor_runs: list[dict[str, float]] = []
+    digests: dict[str, set[str]] = {}
     models = ""
     for _ in range(args.repeat):
         for workers in (1, 2):
@@ -174,8 +210,12 @@ def main(argv: list[str] | None = None) -> int:
                 rates.setdefault((name, workers), []).append(result["rate"])
                 cpus.setdefault((name, workers), []).append(result.get("cpu_ms", float("nan")))
                 idle.setdefault((name, workers), []).append(result.get("idle_rate", float("nan")))
+                digests.setdefault(name, set()).add(result.get("digest", "?"))
                 models = result["models"]
         floor_runs.append(run_child(HERE, args, "floors", customers=args.floor_customers))
+    same = len(set().union(*digests.values())) == 1
+    if not same and not args.different_decisions:
+        raise SystemExit(f"the decision tables differ (between trees or worker counts): {digests}")
 
     print("```")
     print(
@@ -187,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.customers:,} customers, models: {models}; {platform.machine()}, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; "
-        f"medians of {args.repeat}, alternated."
+        f"medians of {args.repeat}, alternated; "
+        + (
+            "the same decision table in every run of both trees."
+            if same
+            else "the trees decide differently (--different-decisions)."
+        )
     )
     print()
     core_cpu = statistics.median(run["core_cpu_ms"] for run in floor_runs)

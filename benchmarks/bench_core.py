@@ -13,6 +13,11 @@ measured alternately; the table gives medians and the ratio. Both trees must dec
 alike: the script fails when their decisions (action, channel, send time, propensity,
 rejections, explanation) differ.
 
+``--instructions`` counts instead of timing: each tree decides ``--customers`` customers
+(after 50 to warm up) under valgrind's callgrind, less a run that decides none after the
+same set-up; instructions per decision do not move with the machine's load, which the
+times on a shared machine do (valgrind must be installed; minutes per tree).
+
     nba simulate --customers 3000 --days 30 --seed 7 --out /tmp/retailer
     nba features build --data /tmp/retailer --out /tmp/profiles.parquet
     git -C /work/main archive <commit> | tar -x -C /tmp/base
@@ -27,8 +32,10 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -125,6 +132,81 @@ def measure(profiles: Path, tracking_uri: str | None, customers: int, repeat: in
     return {"total": totals, "stages": split, "models": label, "digest": digest.hexdigest()}
 
 
+def decide_only(profiles: Path, tracking_uri: str | None, customers: int, warm: int) -> dict:
+    """Decide ``warm`` customers, then ``customers`` more, and nothing else (the child
+    that ``--instructions`` runs under callgrind: its count, less that of a run deciding
+    none after the same set-up, is what the decisions cost)."""
+    import pandas as pd
+
+    from cli.decide import load_catalog, load_contact_policy, load_scorer
+    from features.profile_table import profiles_from_frame
+    from nba.context import CustomerContext
+    from nba.pipeline import build_pipeline
+
+    frame = audience(profiles, warm + max(customers, 1))
+    built = profiles_from_frame(frame)
+    now = pd.Timestamp(frame["as_of"].max()).tz_convert("UTC").to_pydatetime()
+    scorer, label = load_scorer(tracking_uri) if tracking_uri else (None, "rules")
+    pipeline = build_pipeline(load_catalog(None), load_contact_policy(None), scorer=scorer)
+    for p in built[: warm + customers]:
+        pipeline.route(CustomerContext(p, now), seed=f"0:{p.customer_id}")
+    return {"models": label}
+
+
+def instructions(src: Path, args: argparse.Namespace, customers: int) -> int:
+    """Instructions (callgrind's count) of a child that decides ``customers`` after the
+    warm-up, in ``src``'s tree."""
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        str(HERE / "benchmarks" / "bench_core.py"),
+        "--child-decide",
+        str(customers),
+        "--profiles",
+        str(args.profiles),
+        *(["--tracking-uri", args.tracking_uri] if args.tracking_uri else []),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"callgrind in {src} failed:\n{done.stderr[-3000:]}")
+    return int(found.group(1))
+
+
+def count_instructions(trees: dict[str, Path], args: argparse.Namespace) -> int:
+    """Instructions per decision of each tree (callgrind: the same on a loaded machine as
+    on a quiet one), the decisions' count less a run that decides none."""
+    before = os.getloadavg()[0]
+    per: dict[str, float] = {}
+    for name, src in trees.items():
+        per[name] = (
+            instructions(src, args, args.customers) - instructions(src, args, 0)
+        ) / args.customers
+    print("```")
+    print("$ " + shlex.join([".venv/bin/python", "benchmarks/bench_core.py", *sys.argv[1:]]))
+    print("```")
+    print()
+    print(
+        f"{args.customers:,} decisions after {WARM_UP} to warm up, under callgrind "
+        f"(instructions, load average {before:.1f} -> {os.getloadavg()[0]:.1f} does not move "
+        "them)."
+    )
+    print()
+    print("| tree | instructions per decision | baseline / this |")
+    print("|---|---:|---:|")
+    for name, value in per.items():
+        ratio = f"{per['baseline'] / value:.2f}x" if "baseline" in per else "-"
+        print(f"| {name} | {value:,.0f} | {ratio} |")
+    return 0
+
+
+#: Customers decided before the counted ones (caches warm, as in a running process).
+WARM_UP = 50
+
+
 def _value(run: dict, row: str) -> float:
     return float(run["total"][0] if row.startswith("total") else run["stages"].get(row, 0.0))
 
@@ -157,8 +239,18 @@ def main(argv: list[str] | None = None) -> int:
         help="report even when the trees decide differently (a change of the decisions "
         "themselves: the times then compare different work, and the report says so)",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per decision under valgrind's callgrind instead of timing "
+        "(deterministic: a loaded machine does not move it; one run per tree)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-decide", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_decide is not None:
+        print(json.dumps(decide_only(args.profiles, args.tracking_uri, args.child_decide, WARM_UP)))
+        return 0
     if args.child:
         result = measure(args.profiles, args.tracking_uri, args.customers, args.repeat)
         print(json.dumps(result))
@@ -167,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     trees = {"this": HERE}
     if args.baseline_src is not None:
         trees = {"baseline": args.baseline_src.resolve(), **trees}
+    if args.instructions:
+        return count_instructions(trees, args)
     runs: dict[str, list[dict]] = defaultdict(list)
     before = os.getloadavg()[0]
     for _ in range(args.repeat):

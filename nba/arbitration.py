@@ -121,6 +121,24 @@ class PriorityTerms:
     offer_uplift: float | None = None
 
     def __post_init__(self) -> None:
+        # one chained test first (the terms of every option of every decision are
+        # checked): the named checks below only run to say which term is wrong
+        uplift, offer_uplift, isfinite = self.uplift, self.offer_uplift, math.isfinite
+        if (
+            0.0 <= self.propensity <= 1.0
+            and self.value >= 0.0
+            and isfinite(self.value)
+            and self.lever >= 0.0
+            and isfinite(self.lever)
+            and (uplift is None or -1.0 <= uplift <= 1.0)
+            and self.channel_cost >= 0.0
+            and isfinite(self.channel_cost)
+            and self.offer_cost >= 0.0
+            and isfinite(self.offer_cost)
+            and 0.0 <= self.fatigue <= 1.0
+            and (offer_uplift is None or -1.0 <= offer_uplift <= 1.0)
+        ):
+            return
         checks = {
             "propensity": 0.0 <= self.propensity <= 1.0,
             "value": self.value >= 0.0 and math.isfinite(self.value),
@@ -488,7 +506,8 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
     words which ones (else ``""``): see the module docstring. An arm whose best value is
     below another's worst can never win and is left out too."""
     protected = ""
-    expected = {arm.index: statistics.fmean(arm.values) for arm in arms}
+    fsum = math.fsum  # statistics.fmean's own sum and division, without its checks
+    expected = {arm.index: fsum(arm.values) / len(arm.values) for arm in arms}
     lead = options[arms[_argmax([expected[arm.index] for arm in arms])].index]
     if lead.slot is not None and lead.candidate.action.time_critical:
         due = lead.slot.send.at
@@ -521,18 +540,21 @@ def _arms(
     if points < 1:
         raise ValueError(f"points must be at least 1, got {points}")
     arms: list[_Arm] = []
+    default = prior or _UNINFORMATIVE
     for index, option in enumerate(options):
         terms = option.assessment.terms
         if terms is None or option.candidate.action.is_do_nothing:
             arms.append(_Arm.fixed(index, option.priority))
         else:
-            channel = None if option.slot is None else option.slot.channel
-            posterior = (
-                posteriors.get(stats_key(option.action_id, channel))
-                or posteriors.get(option.action_id)
-                or prior
-                or _UNINFORMATIVE
-            )
+            if posteriors:  # without statistics (a batch run's default), no key to build
+                channel = None if option.slot is None else option.slot.channel
+                posterior = (
+                    posteriors.get(stats_key(option.action_id, channel))
+                    or posteriors.get(option.action_id)
+                    or default
+                )
+            else:
+                posterior = default
             arms.append(_Arm.sampled(index, terms, posterior, points))
     return arms
 
@@ -559,7 +581,11 @@ class _Arm:
         gain = terms.value * terms.lever * terms.fatigue
         channel_cost, offer_cost = terms.channel_cost, terms.offer_cost
         scales = posterior.scales(points)
-        if offer_cost == 0.0:  # the offer term is 0.0 and subtracting it changes nothing
+        if offer_cost == 0.0 and response * max(scales) <= 1.0:
+            # nothing to cap at 1 (min would return each product as it is), and the
+            # offer term is 0.0: subtracting it changes nothing
+            drawn = [response * s * gain - channel_cost for s in scales]
+        elif offer_cost == 0.0:
             drawn = [min(1.0, response * s) * gain - channel_cost for s in scales]
         else:
             drawn = [

@@ -44,6 +44,7 @@ from nba.arbitration import (
     Posterior,
     PriorityTerms,
     greedy_pick,
+    priority,
     thompson_pick,
     thompson_probabilities,
 )
@@ -82,6 +83,8 @@ class NextBestActionPolicy(DecisionPolicy):
     """
 
     name = "nba"
+    #: :attr:`_channel_costs` with the contact policy they were read from
+    _costs: tuple[ContactPolicy, dict[Channel, tuple[float, bool]]] | None = None
 
     def __init__(
         self,
@@ -114,6 +117,7 @@ class NextBestActionPolicy(DecisionPolicy):
         check_scores(self.scorer, scorable, scores)
         by_action = {c.action.id: s for c, s in zip(scorable, scores, strict=True)}
         fatigue = self.contact_policy.fatigue_factor(context.profile)
+        costs = self._channel_costs
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -123,27 +127,57 @@ class NextBestActionPolicy(DecisionPolicy):
             score = by_action[action.id]
             offer = action.offer
             incentive = offer is not None and offer.kind in INCENTIVE_KINDS
+            offer_cost = 0.0 if offer is None else offer.cost
+            lever, value, minimum = action.lever, score.expected_value, action.min_uplift
             per_channel: list[ChannelAssessment] = []
-            for channel in candidate.channels:
-                rules = self.contact_policy.rules(channel)
+            for slot in candidate.slots:
+                channel = slot.channel
+                cost = costs.get(channel)
+                if cost is None:
+                    rules = self.contact_policy.rules(channel)
+                    cost = costs[channel] = (rules.cost, rules.counts_toward_total)
+                channel_cost, counted = cost
                 uplift = None if score.uplift is None else score.uplift.get(channel)
+                propensity = score.propensity[channel]
+                response_uplift = None if offer is not None else uplift
+                damp = fatigue if counted else 1.0
                 terms = PriorityTerms(
-                    propensity=score.propensity[channel],
-                    value=score.expected_value,
-                    lever=action.lever,
+                    propensity=propensity,
+                    value=value,
+                    lever=lever,
                     # with an offer, the uplift is the offer's own effect (arbitration doc)
-                    uplift=None if offer is not None else uplift,
-                    channel_cost=rules.cost,
-                    offer_cost=0.0 if offer is None else offer.cost,
-                    fatigue=fatigue if rules.counts_toward_total else 1.0,
+                    uplift=response_uplift,
+                    channel_cost=channel_cost,
+                    offer_cost=offer_cost,
+                    fatigue=damp,
                     offer_uplift=uplift if offer is not None else None,
                 )
-                reason = _uplift_reason(action.min_uplift, uplift, channel) or (
+                reason = _uplift_reason(minimum, uplift, channel) or (
                     _offer_reason(terms, channel) if incentive else None
                 )
-                per_channel.append(ChannelAssessment(channel, terms.priority(), terms, reason))
+                # terms.priority() at scale 1, the terms' own check having bounded the
+                # propensity and uplift by 1 (its min(1.0, x * 1.0) gives x itself)
+                at = priority(
+                    propensity,
+                    value,
+                    lever,
+                    uplift=response_uplift,
+                    channel_cost=channel_cost,
+                    offer_cost=offer_cost,
+                    fatigue=damp,
+                )
+                per_channel.append(ChannelAssessment(channel, at, terms, reason))
             assessments.append(per_channel)
         return assessments
+
+    @property
+    def _channel_costs(self) -> dict[Channel, tuple[float, bool]]:
+        """Each channel's send cost and whether it counts toward the caps, read from the
+        contact policy's rules as channels come up (kept with the policy they are of)."""
+        held = self._costs
+        if held is None or held[0] is not self.contact_policy:
+            held = self._costs = (self.contact_policy, {})
+        return held[1]
 
     def explore(
         self,

@@ -276,12 +276,9 @@ def _explain_choice(
             )
         )
     if option.slot is not None:
-        others = [
-            r
-            for r in rejections
-            if r.action_id == action.id and r.code == ReasonCode.OTHER_CHANNEL_PREFERRED
-        ]
-        blocked = [r for r in rejections if r.action_id == action.id and r.code.is_filter]
+        own = [r for r in rejections if r.action_id == action.id]  # mostly none
+        others = [r for r in own if r.code == ReasonCode.OTHER_CHANNEL_PREFERRED]
+        blocked = [r for r in own if r.code.is_filter]
         detail = f"{option.slot.channel.value}, the best of the action's available channels"
         if any(r.channel == option.slot.channel for r in others):  # exploration sends here
             detail = f"{option.slot.channel.value}, explored: not the action's best channel"

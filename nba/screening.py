@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nba.actions import Action, Variant
 from nba.budgets import UsageCounts, budget_reason
@@ -139,7 +139,7 @@ def screen(
                 rejections.append(Rejection.of(action.id, channel, gate[0]))
                 continue
             if window is None:
-                window = _send_window(action, context)
+                window = plan.send_window(now, context)
             slot = _slot(
                 action, channel, policy, context, send_times, last_message_at, gate, window
             )
@@ -177,6 +177,11 @@ class _ActionPlan:
     budgeted: bool
     channels: tuple[Channel, ...]
     outside_validity: Rejection
+    #: the last send window computed, with its moment, when it is the same for every
+    #: customer (no ``send_by`` deadline): the customers of a batch share it
+    last_window: list[tuple[dt.datetime, tuple[dt.datetime, dt.datetime]]] = field(
+        default_factory=list, compare=False, hash=False, repr=False
+    )
 
     @classmethod
     def of(cls, action: Action) -> _ActionPlan:
@@ -207,6 +212,20 @@ class _ActionPlan:
             channels=action.deliverable_channels,
             outside_validity=Rejection.of(action.id, None, _OUTSIDE_VALIDITY),
         )
+
+    def send_window(
+        self, now: dt.datetime, context: CustomerContext
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """:func:`_send_window` of the action at ``now`` (``context.now_utc``)."""
+        if self.action.send_by is not None:  # a deadline of the customer's own
+            return _send_window(self.action, context)
+        held = self.last_window
+        last = held[-1] if held else None  # one read: threads may replace it meanwhile
+        if last is not None and last[0] == now:
+            return last[1]
+        window = _send_window(self.action, context)
+        held[:] = [(now, window)]
+        return window
 
     def rejection(
         self, now: dt.datetime, context: CustomerContext, scope: ContextScope, usage: UsageCounts

@@ -18,7 +18,6 @@ datetime.datetime(2026, 3, 7, 7, 0, tzinfo=datetime.timezone.utc)
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import operator
@@ -187,43 +186,27 @@ def find_hourly_send_slot(
     >>> find_hourly_send_slot(now, now + dt.timedelta(hours=48), paris, sms)
     datetime.datetime(2026, 3, 7, 7, 0, tzinfo=datetime.timezone.utc)
     """
-    earliest = earliest.astimezone(dt.UTC)
-    latest = min(latest.astimezone(dt.UTC), earliest + dt.timedelta(hours=MAX_HORIZON_HOURS))
-    if latest < earliest:
+    plan = _plan(earliest, latest, zone, allowed, windows)
+    if plan is None:
         return None
-    local = earliest.astimezone(zone)
-
-    def allows(moment: dt.datetime) -> bool:
-        clock = moment.time()
-        return allowed.allows(moment) and (not windows or any(w.contains(clock) for w in windows))
-
     best: dt.datetime | None = None
     best_score = float("-inf")
-    if allows(local):  # the first candidate, ``earliest`` itself, is rarely a top of the hour
+    if plan.first_allowed:  # ``earliest`` itself is rarely a top of the hour
         if preference is None:
-            return earliest
-        best, best_score = earliest, preference.score(local)
-    past_hour = dt.timedelta(
-        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
-    )
-    first = earliest - past_hour + _HOUR  # the next local top of the hour
-    if first > latest:
+            return plan.earliest
+        best, best_score = plan.earliest, preference.score(plan.local)
+    first = plan.first
+    if first is None:
         return best
-    count = (latest - first) // _HOUR + 1
-    first_local = first.astimezone(zone)
-    offset = local.utcoffset()  # ``first`` is a local top of the hour at this offset
-    if (
-        not offset
-        == first_local.utcoffset()
-        == (first + (count - 1) * _HOUR).astimezone(zone).utcoffset()
-    ):
+    steps = plan.steps
+    if steps is None:
         # a clock change in the range (or just before its first hour, which a
         # 30-minute change takes off the top of the hour): moment by moment, as
         # find_send_slot does
-        for step in range(count):
+        for step in range(plan.count):
             moment = first + step * _HOUR
             at_local = moment.astimezone(zone)
-            if not allows(at_local):
+            if not _allows(allowed, windows, at_local):
                 continue
             if preference is None:
                 return moment
@@ -231,18 +214,105 @@ def find_hourly_send_slot(
             if score > best_score:
                 best, best_score = moment, score
         return best
-    steps, hours_of_week, hours_of_day = _allowed_steps(first, count, zone, allowed, windows)
     if preference is None:
         return first + steps[0] * _HOUR if steps else best
     if not steps:
         return best
     # the first of the best-scored hours, if it beats ``earliest``: max and index run
     # in C over the scores, which hold no NaN (see HourPreference.scores_at)
-    scores = preference.scores_at(hours_of_week, hours_of_day)
+    scores = preference.scores_at(plan.hours_of_week, plan.hours_of_day)
     top = max(scores)
     if not top > best_score:
         return best
     return first + steps[scores.index(top)] * _HOUR
+
+
+def _allows(allowed: AllowedTimes, windows: tuple[TimeWindow, ...], local: dt.datetime) -> bool:
+    clock = local.time()
+    return allowed.allows(local) and (not windows or any(w.contains(clock) for w in windows))
+
+
+@dataclass(frozen=True, slots=True)
+class _SearchPlan:
+    """What a send-time search over one range is, whoever the customer: the range in
+    UTC, whether ``earliest`` itself is allowed (and it in local time), the next local
+    top of the hour (``None`` past ``latest``) and the number of hours from it, and the
+    allowed hours among them (:func:`_allowed_steps`; ``None`` with a clock change in
+    the range, searched moment by moment)."""
+
+    allowed: AllowedTimes  # held: the plans are keyed by its identity
+    earliest: dt.datetime
+    local: dt.datetime
+    first_allowed: bool
+    first: dt.datetime | None
+    count: int
+    steps: tuple[int, ...] | None
+    hours_of_week: tuple[int, ...]
+    hours_of_day: tuple[int, ...]
+
+
+#: Search plans by (earliest, latest, zone, id of the allowed times, windows): the
+#: customers of a zone decided at one moment share them (bounded: cleared when full).
+_PLANS: dict[tuple[object, ...], _SearchPlan | None] = {}
+_MAX_PLANS = 4096
+
+
+def _plan(
+    earliest: dt.datetime,
+    latest: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    allowed: AllowedTimes,
+    windows: tuple[TimeWindow, ...],
+) -> _SearchPlan | None:
+    """The search plan of a range (``None`` when the range is empty), cached."""
+    key = (earliest, latest, zone, id(allowed), windows)
+    try:
+        plan = _PLANS[key]
+    except KeyError:
+        pass
+    else:
+        if plan is None or plan.allowed is allowed:
+            return plan
+    plan = None  # an empty range
+    start = earliest.astimezone(dt.UTC)
+    end = min(latest.astimezone(dt.UTC), start + dt.timedelta(hours=MAX_HORIZON_HOURS))
+    if end >= start:
+        local = start.astimezone(zone)
+        first_allowed = _allows(allowed, windows, local)
+        past_hour = dt.timedelta(
+            minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+        )
+        first = start - past_hour + _HOUR  # the next local top of the hour
+        if first > end:
+            plan = _SearchPlan(allowed, start, local, first_allowed, None, 0, (), (), ())
+        else:
+            count = (end - first) // _HOUR + 1
+            offset = local.utcoffset()  # ``first`` is a local top of the hour at this offset
+            if (
+                not offset
+                == first.astimezone(zone).utcoffset()
+                == (first + (count - 1) * _HOUR).astimezone(zone).utcoffset()
+            ):
+                plan = _SearchPlan(allowed, start, local, first_allowed, first, count, None, (), ())
+            else:
+                steps, hours_of_week, hours_of_day = _allowed_steps(
+                    first, count, zone, allowed, windows
+                )
+                plan = _SearchPlan(
+                    allowed,
+                    start,
+                    local,
+                    first_allowed,
+                    first,
+                    count,
+                    steps,
+                    hours_of_week,
+                    hours_of_day,
+                )
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[key] = plan
+    return plan
 
 
 @functools.lru_cache(maxsize=4096)
@@ -339,9 +409,15 @@ class HourPreference:
         declared = _declared_window(profile.preferred_hours)
         preference = (
             habits
-            if declared is None
-            else dataclasses.replace(
-                habits, source="declared", declared=declared, habit=habits.source
+            if declared is None  # else the habits under the declared hours (no replace():
+            else cls(  # it walks the fields by name)
+                "declared",
+                habits.activity,
+                habits.hour_of_day,
+                habits.peak_hour_of_week,
+                habits.default_hour,
+                declared,
+                habits.source,
             )
         )
         _LAST_PREFERENCE = (profile, default_hour, preference)

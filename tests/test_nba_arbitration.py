@@ -143,6 +143,26 @@ def test_uplift_replaces_propensity_and_negative_uplift_is_never_worth_its_value
         PriorityTerms(0.5, 1.0, lever=-1)
 
 
+@pytest.mark.parametrize(
+    ("bad", "name"),
+    [
+        ({"propensity": -0.1}, "propensity"),
+        ({"value": float("inf")}, "value"),
+        ({"value": -1.0}, "value"),
+        ({"lever": float("nan")}, "lever"),
+        ({"uplift": -1.5}, "uplift"),
+        ({"channel_cost": -0.1}, "channel_cost"),
+        ({"offer_cost": float("inf")}, "offer_cost"),
+        ({"fatigue": 1.1}, "fatigue"),
+        ({"offer_uplift": 2.0}, "offer_uplift"),
+    ],
+)
+def test_every_priority_term_is_checked_and_named(bad: dict[str, float], name: str) -> None:
+    terms = {"propensity": 0.5, "value": 10.0, **bad}
+    with pytest.raises(ValueError, match=f"priority term {name} is out of range"):
+        PriorityTerms(**terms)  # type: ignore[arg-type]
+
+
 def test_beta_posterior() -> None:
     assert BetaPosterior.from_counts(3, 7).mean == pytest.approx(4 / 12)
     for bad in ((0, 1), (1, -1), (float("inf"), 1)):

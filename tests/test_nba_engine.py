@@ -468,6 +468,53 @@ def test_channel_follows_propensity_value_and_cost() -> None:
     assert engine(cheap).decide(context()).actions[0].channel == Channel.EMAIL
 
 
+def test_channel_costs_follow_the_contact_policy_the_engine_holds() -> None:
+    """The engine reads each channel's cost and cap counting once per contact policy: a
+    policy put in its place is read anew, not the costs of the one before."""
+    cat = catalog("{id: a, type: content, channels: [sms, email], value: 20}")
+    policy = engine(cat)
+    first = policy.decide(context()).actions[0]
+    assert (
+        first.terms is not None
+        and first.terms.channel_cost
+        == ContactPolicy()
+        .rules(
+            first.channel  # type: ignore[arg-type]
+        )
+        .cost
+    )
+    dear = parse_contact_policy(
+        "channels:\n  sms: {cost: 15.0}\n  email: {cost: 12.5, counts_toward_total: false}"
+    )
+    policy.contact_policy = dear
+    again = policy.decide(context()).actions[0]
+    assert again.terms is not None
+    assert again.terms.channel_cost == dear.rules(again.channel).cost  # type: ignore[arg-type]
+    assert again.channel == Channel.EMAIL and again.terms.channel_cost == 12.5
+
+
+def test_send_windows_follow_the_moment_and_each_customers_deadline() -> None:
+    """An action's send window is shared by the customers decided at one moment, not
+    across moments; one with a ``send_by`` deadline is each customer's own."""
+    cat = catalog(
+        "{id: a, type: content, channels: [email], value: 20, timing: asap, ttl_hours: 6}",
+        "{id: b, type: content, channels: [email], value: 10, timing: asap, ttl_hours: 240,"
+        " send_by: days_to_birthday, eligibility: known(days_to_birthday)}",
+    )
+    policy = engine(cat)
+    for now in (NOW, NOW + dt.timedelta(days=1, hours=2), NOW):
+        chosen = policy.decide(context(now)).actions[0]
+        assert (chosen.action_id, chosen.send_at) == ("a", now)
+    only_b = Restriction(action_ids=frozenset({"b"}))
+    late = dt.datetime(2026, 3, 4, 22, 30, tzinfo=UTC)  # 23:30 in Paris: e-mail waits for 07:00
+    tomorrow = policy.decide(context(late, days_to_birthday=1), restriction=only_b)
+    assert [(a.action_id, f"{a.send_at_local:%d %H:%M}") for a in tomorrow.actions] == [
+        ("b", "05 07:00")
+    ]
+    today = policy.decide(context(late, days_to_birthday=0), restriction=only_b)
+    assert today.actions == () and today.reasons("b") == (ReasonCode.NO_SEND_SLOT,)
+
+
 def test_do_nothing_wins_when_nothing_is_worth_its_cost() -> None:
     cat = catalog(
         "{id: a, type: content, channels: [postal], value: 1}",

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nba import timing
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy, parse_contact_policy
 from nba.context import CustomerContext
@@ -408,3 +409,30 @@ def test_a_half_hour_clock_change_just_before_the_first_hour_is_searched_moment_
 
     assert find_send_slot(earliest, latest, zone, allows) is None
     assert find_hourly_send_slot(earliest, latest, zone, mondays, window) is None
+
+
+def test_a_range_searched_for_many_customers_answers_for_each_of_them() -> None:
+    """The search plan of a range (its allowed hours) is shared by the customers decided
+    at one moment in one zone: each still gets the hour of their own habits, and rules
+    built anew (even where an old object's identity is reused) get their own plan."""
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    earliest = dt.datetime(2026, 3, 6, 8, 20, tzinfo=UTC)
+    latest = earliest + dt.timedelta(hours=72)
+    evenings = AllowedTimes(windows=(TimeWindow.parse("08:00-21:00"),))
+    answers = set()
+    for peak in (9, 13, 19, 24 + 9, None):
+        profile = CustomerProfile("C1", peak_hour_of_week=peak)
+        preference = HourPreference.for_profile(profile, default_hour=11)
+        expected = find_send_slot(earliest, latest, paris, evenings.allows, preference.score)
+        assert find_hourly_send_slot(earliest, latest, paris, evenings, (), preference) == expected
+        answers.add(expected)
+    assert len(answers) == 5  # every customer their own hour, from one plan
+    # plans are keyed by the rules' identity: a plan left by rules whose id another
+    # object now has (ids are reused once an object is freed) is not taken for its own
+    mornings = AllowedTimes(windows=(TimeWindow.parse("10:00-11:00"),))
+    timing._plan(earliest, latest, paris, evenings, ())
+    stale = timing._PLANS.pop((earliest, latest, paris, id(evenings), ()))
+    timing._PLANS[(earliest, latest, paris, id(mornings), ())] = stale
+    expected = find_send_slot(earliest, latest, paris, mornings.allows)
+    assert expected is not None and expected.astimezone(paris).hour == 10
+    assert find_hourly_send_slot(earliest, latest, paris, mornings) == expected
