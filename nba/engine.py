@@ -32,9 +32,11 @@ bookkeeping) is the shared template of :class:`~nba.policy.DecisionPolicy`.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 
+from nba.actions import Action
 from nba.arbitration import (
     DEFAULT_PROPENSITY_DRAWS,
     BetaPosterior,
@@ -49,12 +51,20 @@ from nba.arbitration import (
 )
 from nba.catalog import Catalog
 from nba.channels import Channel
-from nba.contact_policy import ContactPolicy
-from nba.context import CustomerContext
+from nba.contact_policy import ChannelRules, ContactPolicy
+from nba.context import ContextScope, CustomerContext
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
-from nba.scoring import INCENTIVE_KINDS, RuleBasedScorer, Scorer, check_scores
+from nba.reserve import (
+    ReminderValue,
+    after_send,
+    free_at,
+    opportunity_cost,
+    session_reminders,
+)
+from nba.scoring import INCENTIVE_KINDS, ActionScore, RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot
+from nba.timing import SendTime
 
 
 class NextBestActionPolicy(DecisionPolicy):
@@ -105,15 +115,34 @@ class NextBestActionPolicy(DecisionPolicy):
         self.exploration = exploration
         self.propensity_draws = propensity_draws
         self.prior: Posterior = prior or BetaPosterior()
+        self._session_reminders = session_reminders(catalog.actions)
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[list[ChannelAssessment]]:
         scorable = [c for c in candidates if not c.action.is_do_nothing]
-        scores = list(self.scorer.score(context, scorable)) if scorable else []
-        check_scores(self.scorer, scorable, scores)
-        by_action = {c.action.id: s for c, s in zip(scorable, scores, strict=True)}
+        # the time-critical reminders a next shopping session may trigger, scored with the
+        # candidates (one scorer call) to value the channels a send would block
+        reminders = self._reminder_candidates(context, candidates)
+        scored = scorable + reminders
+        scores = list(self.scorer.score(context, scored)) if scored else []
+        check_scores(self.scorer, scored, scores)
+        by_action = {c.action.id: s for c, s in zip(scored, scores, strict=True)}
         fatigue = self.contact_policy.fatigue_factor(context.profile)
+        reminder_values = [
+            ReminderValue(
+                r.action.id,
+                r.action.ttl_hours,
+                {
+                    k: self._terms(r.action, by_action[r.action.id], k, fatigue).priority()
+                    for k in r.channels
+                },
+            )
+            for r in reminders
+        ]
+        policy = self.contact_policy
+        before = free_at(context, policy, [k for r in reminders for k in r.channels])
+        rate = context.profile.shopping_days_per_week / (7 * 24)
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -124,26 +153,84 @@ class NextBestActionPolicy(DecisionPolicy):
             offer = action.offer
             incentive = offer is not None and offer.kind in INCENTIVE_KINDS
             per_channel: list[ChannelAssessment] = []
-            for channel in candidate.channels:
-                rules = self.contact_policy.rules(channel)
-                uplift = None if score.uplift is None else score.uplift.get(channel)
-                terms = PriorityTerms(
-                    propensity=score.propensity[channel],
-                    value=score.expected_value,
-                    lever=action.lever,
-                    # with an offer, the uplift is the offer's own effect (arbitration doc)
-                    uplift=None if offer is not None else uplift,
-                    channel_cost=rules.cost,
-                    offer_cost=0.0 if offer is None else offer.cost,
-                    fatigue=fatigue if rules.counts_toward_total else 1.0,
-                    offer_uplift=uplift if offer is not None else None,
+            for slot in candidate.slots:
+                channel = slot.channel
+                kept = (
+                    opportunity_cost(
+                        context.now_utc,
+                        rate,
+                        reminder_values,
+                        before,
+                        after_send(context, policy, before, channel, slot.send.at),
+                    )
+                    if reminder_values
+                    else None
                 )
+                terms = self._terms(action, score, channel, fatigue)
+                if kept is not None:
+                    terms = dataclasses.replace(
+                        terms,
+                        opportunity_cost=kept.cost,
+                        kept_free_for=kept.describe(channel),
+                    )
+                uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel) or (
                     _offer_reason(terms, channel) if incentive else None
                 )
                 per_channel.append(ChannelAssessment(channel, terms.priority(), terms, reason))
             assessments.append(per_channel)
         return assessments
+
+    def _terms(
+        self, action: Action, score: ActionScore, channel: Channel, fatigue: float
+    ) -> PriorityTerms:
+        """The priority terms of ``action`` on ``channel`` from its score."""
+        rules: ChannelRules = self.contact_policy.rules(channel)
+        offer = action.offer
+        uplift = None if score.uplift is None else score.uplift.get(channel)
+        return PriorityTerms(
+            propensity=score.propensity[channel],
+            value=score.expected_value,
+            lever=action.lever,
+            # with an offer, the uplift is the offer's own effect (arbitration doc)
+            uplift=None if offer is not None else uplift,
+            channel_cost=rules.cost,
+            offer_cost=0.0 if offer is None else offer.cost,
+            fatigue=fatigue if rules.counts_toward_total else 1.0,
+            offer_uplift=uplift if offer is not None else None,
+        )
+
+    def _reminder_candidates(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> list[ActionCandidate]:
+        """The catalog's session-triggered time-critical reminders this customer could get
+        after a next shopping session (:mod:`nba.reserve`): not eligible now, out of their
+        cool-down, on the outbound channels the customer consented to; valued now."""
+        if context.profile.shopping_days_per_week <= 0.0 or not self._session_reminders:
+            return []
+        present = {c.action.id for c in candidates}
+        now, local = context.now_utc, context.local_now
+        scope: ContextScope | None = None
+        out: list[ActionCandidate] = []
+        for action in self._session_reminders:
+            if action.id in present:
+                continue
+            since = context.hours_since_sent(action.id)
+            if since is not None and since < (action.cooldown_hours or 0.0):
+                continue
+            rules = self.contact_policy.rules
+            channels = [
+                k
+                for k in action.channels
+                if context.profile.consented(k) and not rules(k).requires_session
+            ]
+            if not channels:
+                continue
+            scope = scope or ContextScope(context)
+            value = max(0.0, action.value.number(scope) or 0.0)
+            slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
+            out.append(ActionCandidate(action, value, None, slots))
+        return out
 
     def explore(
         self,
