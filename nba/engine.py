@@ -56,6 +56,7 @@ from nba.context import ContextScope, CustomerContext
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.reserve import (
+    TRIGGER_SHARE,
     ReminderValue,
     after_send,
     free_at,
@@ -137,6 +138,7 @@ class NextBestActionPolicy(DecisionPolicy):
                     k: self._terms(r.action, by_action[r.action.id], k, fatigue).priority()
                     for k in r.channels
                 },
+                TRIGGER_SHARE[r.action.type],
             )
             for r in reminders
         ]

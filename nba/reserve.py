@@ -19,10 +19,11 @@ hours away, a rare one's weeks); a reminder triggered at ``s`` may go on a chann
 that is free by ``s + ttl`` (it waits for a cap within its validity, so a cart
 reminder valid 24 hours hardly ever loses to a day's cap); its priority on each
 channel is the scorer's, for this customer, now (``P(response) x value x lever x
-fatigue - channel cost``). A session leaves a cart or not, so one reminder follows
-it: the costlier of the catalog's time-critical cart and browse reminders counts, not
-their sum. Reminders eligible now compete now and are left out; so are those in
-their cool-down.
+fatigue - channel cost``). A session leaves a cart or not, so one reminder follows it:
+the catalog's time-critical cart reminders count for the share of sessions that leave
+a cart (:data:`TRIGGER_SHARE`: about 7 % of sessions add to cart, 70 % of carts are
+abandoned), its browse reminders for the others. Reminders eligible now compete now and
+are left out; so are those in their cool-down.
 
 It binds where it should: for a rare browser it is a few thousandths (below any
 message worth sending); for a frequent browser whose evening reminder would go by the
@@ -32,7 +33,7 @@ more than a low-value e-mail's.
 >>> import datetime as dt
 >>> hour = dt.timedelta(hours=1)
 >>> now = dt.datetime(2026, 3, 4, 8, tzinfo=dt.UTC)
->>> browse = ReminderValue("browse_reminder_evening", 10.0, {Channel.EMAIL: 0.5})
+>>> browse = ReminderValue("browse_reminder_evening", 10.0, {Channel.EMAIL: 0.5}, 1.0)
 >>> blocked = {Channel.EMAIL: now + 24 * hour}  # a morning e-mail, the last of its day
 >>> kept = opportunity_cost(now, 2.0 / 168, [browse], {Channel.EMAIL: now}, blocked)
 >>> round(kept.cost, 3), kept.action_id  # P(a session within 14 h) 0.154 x 0.5
@@ -55,8 +56,18 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 
+#: The share of shopping sessions that trigger each kind of time-critical reminder. A
+#: cart is added to in 6.4-7.9 % of e-commerce sessions (Dynamic Yield's benchmarks,
+#: 2024-2025) and 70.2 % of carts are abandoned (Baymard Institute, average of 49
+#: studies, 2023): about 5 % of sessions leave a cart; the others leave viewed products
+#: (the browse reminder's own gates, two minutes of viewing and the afternoon, are not
+#: counted: an upper bound).
+TRIGGER_SHARE: Mapping[ActionType, float] = {
+    ActionType.CART_REMINDER: 0.05,
+    ActionType.BROWSE_REMINDER: 0.95,
+}
 #: Action types a shopping session triggers (a cart left, or products viewed and left).
-SESSION_TRIGGERED = frozenset({ActionType.CART_REMINDER, ActionType.BROWSE_REMINDER})
+SESSION_TRIGGERED = frozenset(TRIGGER_SHARE)
 _HOUR = dt.timedelta(hours=1)
 
 
@@ -68,6 +79,8 @@ class ReminderValue:
     action_id: str
     ttl_hours: float
     priority: Mapping[Channel, float]
+    #: The share of sessions that trigger it (:data:`TRIGGER_SHARE`).
+    share: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +89,14 @@ class KeptFree:
 
     cost: float
     action_id: str
-    chance: float  # P(a session while the send blocks the reminder's best channel)
-    lost: float  # the reminder's priority lost then, on average
+    chance: float  # P(a session that triggers it while the send blocks its best channel)
+    lost: float  # its priority lost then, on average
 
     def describe(self, channel: Channel) -> str:
         return (
-            f"kept {channel.value} free for {self.action_id}: P(a shopping session while "
-            f"this send blocks it) {self.chance:.3f} x its priority lost {self.lost:.3g} "
-            f"= {self.cost:.3g}"
+            f"kept {channel.value} free for {self.action_id}: P(a shopping session that "
+            f"triggers it while this send blocks it) {self.chance:.3f} x its priority lost "
+            f"{self.lost:.3g}; opportunity cost {self.cost:.3g}"
         )
 
 
@@ -154,12 +167,13 @@ def opportunity_cost(
     before: Mapping[Channel, dt.datetime],
     after: Mapping[Channel, dt.datetime],
 ) -> KeptFree | None:
-    """The costliest reminder's expected loss (see the module docstring); ``None`` when
-    nothing is lost. ``before`` / ``after``: when each channel frees without / with the
-    send."""
+    """The reminders' expected loss, each weighted by its share of sessions (see the
+    module docstring), named after the one that loses most; ``None`` when nothing is
+    lost. ``before`` / ``after``: when each channel frees without / with the send."""
     if sessions_per_hour <= 0.0:
         return None
     worst: KeptFree | None = None
+    total = 0.0
     for reminder in reminders:
         ttl = reminder.ttl_hours
         # a session at ``s`` (hours from now) may use channel k when it frees by s + ttl
@@ -181,11 +195,15 @@ def opportunity_cost(
             if lost <= 0.0:
                 continue
             p = math.exp(-sessions_per_hour * start) - math.exp(-sessions_per_hour * end)
+            p *= reminder.share
             cost += p * lost
             chance += p
+        total += cost
         if cost > 0.0 and (worst is None or cost > worst.cost):
             worst = KeptFree(cost, reminder.action_id, chance, cost / chance)
-    return worst
+    if worst is None:
+        return None
+    return KeptFree(total, worst.action_id, worst.chance, worst.lost)
 
 
 def _hours(delta: dt.timedelta) -> float:
