@@ -23,12 +23,7 @@ from features.definitions import (
     decode_register,
     time_zone,
 )
-from features.seasonality import (
-    flat_season_prior,
-    seasonal_months,
-    shopping_days_per_week,
-    shopping_months,
-)
+from features.seasonality import flat_season_prior, seasonal_months
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.profile import (
     HOURS_PER_WEEK,
@@ -366,9 +361,6 @@ def build_profile(
         priors.season_prior,
         _keyed(state, "am"),
     )
-    shopping_rate = shopping_days_per_week(
-        shopping_months(_keyed(state, "ad"), _keyed(state, "am")), first_seen, now
-    )
 
     # consents and contacts
     consents: dict[Channel, bool] = {}
@@ -451,7 +443,7 @@ def build_profile(
         browsed_categories=browsed_categories,
         browse_minutes_24h=browse_seconds / 60.0,
         hours_since_last_browse=_hours(now, viewed[0][1]) if viewed else None,
-        shopping_days_per_week=shopping_rate,
+        browse_days_30d=int(_bucket_sum(_keyed(state, "wd"), now, 30)),
         last_purchased_products=last_bought,
         hours_since_last_purchase=_hours(now, last_purchase),
         hours_since_last_delivery=_hours(now, get("td")),

@@ -48,12 +48,7 @@ from features.finalise import (
     FeaturePriors,
     days_to_birthday,
 )
-from features.seasonality import (
-    RATE_MIN_DAYS,
-    RATE_MONTHS,
-    month_of_day,
-    seasonal_months,
-)
+from features.seasonality import seasonal_months
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.profile import (
     HOURS_PER_WEEK,
@@ -142,12 +137,6 @@ def _number(key: str) -> float:
         return float(key)
     except ValueError:
         return np.nan
-
-
-def _month_of_day_key(key: str) -> float:
-    """The calendar month index (months since January 1970) of a day-number key."""
-    day = _number(key)
-    return np.nan if day != day else float(month_of_day(int(day)))
 
 
 def _tail_number(key: str) -> float:
@@ -318,7 +307,6 @@ class _Chunk:
             JourneyPhase.DISCOVERY,
         )
         seasonal = self.seasonal(first_seen)
-        shopping_rate = self.shopping_rate(first_seen)
         consents = self.consents()
         contacts = self.contacts()
         preferred = self.preferred_channel()
@@ -333,6 +321,7 @@ class _Chunk:
         purchases_30d = self.bucket_sum(pd_e, pd_f, pd_v, 30)
         purchases_90d = self.bucket_sum(pd_e, pd_f, pd_v, 90)
         revenue_90d = self.bucket_sum(rd_e, rd_f, rd_v, 90)
+        browse_days_30d = self.bucket_sum(*self.family("wd"), 30)
         pp, pn = np.nan_to_num(get("pp"), nan=0.0), np.nan_to_num(get("pn"), nan=0.0)
         promo = (pp + self.priors.promo_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
         early = (pn + self.priors.new_product_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
@@ -372,7 +361,7 @@ class _Chunk:
             "browsed_categories": browsed_categories,
             "browse_minutes_24h": (browse_seconds / 60.0).tolist(),
             "hours_since_last_browse": _optional((now - last_browse) / SECONDS_PER_HOUR),
-            "shopping_days_per_week": shopping_rate.tolist(),
+            "browse_days_30d": browse_days_30d.astype(np.int64).tolist(),
             "last_purchased_products": last_bought,
             "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
             "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
@@ -404,7 +393,7 @@ class _Chunk:
         self, entity: np.ndarray, field: np.ndarray, value: np.ndarray, days: int
     ) -> np.ndarray:
         """``finalise._bucket_sum``: the day buckets any of which lies in the window."""
-        start = self.codes.per_field(_number, "pd", "rd")[field] * SECONDS_PER_DAY
+        start = self.codes.per_field(_number, "pd", "rd", "wd")[field] * SECONDS_PER_DAY
         now = self.now[entity]
         inside = (start + SECONDS_PER_DAY > now - days * SECONDS_PER_DAY) & (start <= now)
         return self.total(entity[inside], value[inside])
@@ -542,25 +531,6 @@ class _Chunk:
         ce, crank, _ = self.recent("vc", BROWSE_DAYS)
         categories = self.grouped(ce, self.texts(crank), TOP_N)
         return browsed, categories, viewed, last
-
-    def shopping_rate(self, first_seen: np.ndarray) -> np.ndarray:
-        """``shopping_days_per_week``: shopping days (kept, or folded into their month)
-        in the current and the previous calendar month, per week known in them (as
-        :func:`features.seasonality.shopping_days_per_week`)."""
-        month = self.codes.per_field(_month_of_day_key, "ad", "am")
-        current = self.now.astype("datetime64[s]").astype("datetime64[M]")
-        first_month = current - np.timedelta64(RATE_MONTHS - 1, "M")
-        first_index = first_month.astype(np.int64)
-        shopped = np.zeros(self.n)
-        for name in ("ad", "am"):
-            e, f, v = self.family(name)
-            recent = (month[f] >= first_index[e]) & (month[f] <= current.astype(np.int64)[e])
-            weights = np.ones(int(recent.sum())) if name == "ad" else v[recent]
-            shopped += np.bincount(e[recent], weights=weights, minlength=self.n)
-        start = first_month.astype("datetime64[s]").astype(np.int64).astype(float)
-        start = np.where(np.isnan(first_seen), start, np.fmax(start, first_seen))
-        known = np.maximum((self.now - start) / SECONDS_PER_DAY, RATE_MIN_DAYS)
-        return np.where(shopped > 0, 7.0 * shopped / known, 0.0)
 
     def seasonal(self, first_seen: np.ndarray) -> list[tuple[int, ...]]:
         """``seasonal_months`` of the customers with any shopping day (kept or folded)."""

@@ -241,36 +241,6 @@ def shopping_months(days: Mapping[str, float], folded: Mapping[str, float]) -> C
     return out
 
 
-#: The shopping-day rate is read over the current calendar month and the one before it:
-#: recent enough to follow a change of habit, long enough to count several days, and
-#: exact online, where days past the replay window are folded into their month.
-RATE_MONTHS = 2
-#: A customer known for less than this many days is counted as known for this many (one
-#: day of shopping on the day of sign-up is not a daily habit).
-RATE_MIN_DAYS = 7.0
-
-
-def shopping_days_per_week(
-    months: Mapping[int, float], first_seen: float | None, as_of: float
-) -> float:
-    """Days with shopping (views, carts, purchases) per week over the current and the
-    previous calendar month (UTC), from :func:`shopping_months`; 0 when none.
-
-    >>> months = {month_of_day(20587): 3, month_of_day(20607): 5}  # May and June 2026
-    >>> shopping_days_per_week(months, None, 20609 * 86400.0)  # 8 days in 35: 1.6 a week
-    1.6
-    """
-    current = _month_of(as_of)
-    shopped = sum(float(months.get(m, 0)) for m in range(current - RATE_MONTHS + 1, current + 1))
-    if shopped <= 0:
-        return 0.0
-    start = _month_start(current - RATE_MONTHS + 1)
-    if first_seen is not None:
-        start = max(start, first_seen)
-    known = max((as_of - start) / SECONDS_PER_DAY, RATE_MIN_DAYS)
-    return 7.0 * shopped / known
-
-
 def state_months(state: Mapping[str, float]) -> Counter[int]:
     """:func:`shopping_months` of a flat state's ``ad:<day>`` and ``am:<month>`` fields."""
     days = {f[3:]: v for f, v in state.items() if f.startswith("ad:")}

@@ -122,7 +122,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[list[ChannelAssessment]]:
         scorable = [c for c in candidates if not c.action.is_do_nothing]
-        # the time-critical reminders a next shopping session may trigger, scored with the
+        # the time-critical reminders a next browsing session may trigger, scored with the
         # candidates (one scorer call) to value the channels a send would block
         reminders = self._reminder_candidates(context, candidates)
         scored = scorable + reminders
@@ -144,7 +144,7 @@ class NextBestActionPolicy(DecisionPolicy):
         ]
         policy = self.contact_policy
         before = free_at(context, policy, [k for r in reminders for k in r.channels])
-        rate = context.profile.shopping_days_per_week / (7 * 24)
+        rate = context.profile.browse_days_30d / (30 * 24)  # browsing sessions an hour
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -206,9 +206,9 @@ class NextBestActionPolicy(DecisionPolicy):
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[ActionCandidate]:
         """The catalog's session-triggered time-critical reminders this customer could get
-        after a next shopping session (:mod:`nba.reserve`): not eligible now, out of their
+        after a next browsing session (:mod:`nba.reserve`): not eligible now, out of their
         cool-down, on the outbound channels the customer consented to; valued now."""
-        if context.profile.shopping_days_per_week <= 0.0 or not self._session_reminders:
+        if context.profile.browse_days_30d <= 0 or not self._session_reminders:
             return []
         present = {c.action.id for c in candidates}
         now, local = context.now_utc, context.local_now

@@ -130,9 +130,9 @@ class CustomerProfile:
     browsed_categories: tuple[str, ...] = ()
     browse_minutes_24h: float = 0.0
     hours_since_last_browse: float | None = None
-    # days with shopping (views, carts, purchases) a week, over this month and the last:
-    # how often a shopping session, and its time-critical reminder, may come
-    shopping_days_per_week: float = 0.0
+    # days with product views in the last 30 (this one included): how often a browsing
+    # session, and the time-critical reminder it may trigger, comes
+    browse_days_30d: int = 0
     last_purchased_products: tuple[str, ...] = ()
     hours_since_last_purchase: float | None = None
     hours_since_last_delivery: float | None = None

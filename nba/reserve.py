@@ -9,16 +9,16 @@ send is worth, besides its own priority, less what the unit it spends is expecte
 be worth to such a reminder: its *opportunity cost*,
 
     sum over the stretches of time after the decision of
-        P(the customer's next shopping session falls in the stretch)
+        P(the customer's next browsing session falls in the stretch)
         x (the reminder's best priority on the channels it could still use then without
            this send - the same with it)
 
-estimated **per customer**: shopping sessions come at the customer's own rate
-(``shopping_days_per_week``, as a Poisson process: a frequent browser's next session is
-hours away, a rare one's weeks); a reminder triggered at ``s`` may go on a channel
-that is free by ``s + ttl`` (it waits for a cap within its validity, so a cart
-reminder valid 24 hours hardly ever loses to a day's cap); its priority on each
-channel is the scorer's, for this customer, now (``P(response) x value x lever x
+estimated **per customer**: browsing sessions come at the customer's own rate (the days
+with product views in the last 30, ``browse_days_30d``, as a Poisson process: a frequent
+browser's next session is hours away, a rare one's weeks); a reminder triggered at ``s``
+may go on a channel that is free by ``s + ttl`` (it waits for a cap within its validity,
+so a cart reminder valid 24 hours hardly ever loses to a day's cap); its priority on
+each channel is the scorer's, for this customer, now (``P(response) x value x lever x
 fatigue - channel cost``). A session leaves a cart or not, so one reminder follows it:
 the catalog's time-critical cart reminders count for the share of sessions that leave
 a cart (:data:`TRIGGER_SHARE`: about 7 % of sessions add to cart, 70 % of carts are
@@ -56,7 +56,7 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 
-#: The share of shopping sessions that trigger each kind of time-critical reminder. A
+#: The share of browsing sessions that trigger each kind of time-critical reminder. A
 #: cart is added to in 6.4-7.9 % of e-commerce sessions (Dynamic Yield's benchmarks,
 #: 2024-2025) and 70.2 % of carts are abandoned (Baymard Institute, average of 49
 #: studies, 2023): about 5 % of sessions leave a cart; the others leave viewed products
@@ -66,7 +66,7 @@ TRIGGER_SHARE: Mapping[ActionType, float] = {
     ActionType.CART_REMINDER: 0.05,
     ActionType.BROWSE_REMINDER: 0.95,
 }
-#: Action types a shopping session triggers (a cart left, or products viewed and left).
+#: Action types a browsing session triggers (a cart left, or products viewed and left).
 SESSION_TRIGGERED = frozenset(TRIGGER_SHARE)
 _HOUR = dt.timedelta(hours=1)
 
@@ -94,14 +94,14 @@ class KeptFree:
 
     def describe(self, channel: Channel) -> str:
         return (
-            f"kept {channel.value} free for {self.action_id}: P(a shopping session that "
+            f"kept {channel.value} free for {self.action_id}: P(a browsing session that "
             f"triggers it while this send blocks it) {self.chance:.3f} x its priority lost "
             f"{self.lost:.3g}; opportunity cost {self.cost:.3g}"
         )
 
 
 def session_reminders(catalog_actions: Sequence[Action]) -> tuple[Action, ...]:
-    """The catalog's time-critical actions that a shopping session triggers."""
+    """The catalog's time-critical actions that a browsing session triggers."""
     return tuple(a for a in catalog_actions if a.time_critical and a.type in SESSION_TRIGGERED)
 
 
