@@ -183,14 +183,15 @@ def opportunity_cost(
                 _hours(after[k] - now) - ttl,
             )
             for k in reminder.priority
+            if k in before and k in after
         }
         cuts = sorted({max(0.0, x) for pair in opens.values() for x in pair} | {0.0})
         cost = chance = 0.0
         for start, end in itertools.pairwise(cuts):
             middle = (start + end) / 2
-            values = reminder.priority.items()
-            free = max((p for k, p in values if opens[k][0] <= middle), default=0.0)
-            kept = max((p for k, p in values if opens[k][1] <= middle), default=0.0)
+            priority = reminder.priority
+            free = max((priority[k] for k, (b, _) in opens.items() if b <= middle), default=0.0)
+            kept = max((priority[k] for k, (_, a) in opens.items() if a <= middle), default=0.0)
             lost = max(0.0, free) - max(0.0, kept)
             if lost <= 0.0:
                 continue
