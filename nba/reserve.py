@@ -22,7 +22,8 @@ each channel is the scorer's, for this customer, now (``P(response) x value x le
 fatigue - channel cost``). A session leaves a cart or not, so one reminder follows it:
 the catalog's time-critical cart reminders count for the share of sessions that leave
 a cart (:data:`TRIGGER_SHARE`: about 7 % of sessions add to cart, 70 % of carts are
-abandoned), its browse reminders for the others. Reminders eligible now compete now and
+abandoned), its browse reminders for those that view two products or more and leave
+no cart (45 %). Reminders eligible now compete now and
 are left out; so are those in their cool-down.
 
 It binds where it should: for a rare browser it is a few thousandths (below any
@@ -59,12 +60,13 @@ from nba.context import CustomerContext
 #: The share of browsing sessions that trigger each kind of time-critical reminder. A
 #: cart is added to in 6.4-7.9 % of e-commerce sessions (Dynamic Yield's benchmarks,
 #: 2024-2025) and 70.2 % of carts are abandoned (Baymard Institute, average of 49
-#: studies, 2023): about 5 % of sessions leave a cart; the others leave viewed products
-#: (the browse reminder's own gates, two minutes of viewing and the afternoon, are not
-#: counted: an upper bound).
+#: studies, 2023): about 5 % of sessions leave a cart. Half of the sessions end after
+#: their first page (Contentsquare's Digital Experience Benchmarks: 47-50 % bounce,
+#: e-commerce median 47 % in 2024), short of the browse reminder's two product views:
+#: 45 % leave viewed products behind.
 TRIGGER_SHARE: Mapping[ActionType, float] = {
     ActionType.CART_REMINDER: 0.05,
-    ActionType.BROWSE_REMINDER: 0.95,
+    ActionType.BROWSE_REMINDER: 0.45,
 }
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
 SESSION_TRIGGERED = frozenset(TRIGGER_SHARE)
