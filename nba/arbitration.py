@@ -82,11 +82,14 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nba.channels import Channel
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot
+
+if TYPE_CHECKING:
+    from nba.reserve import KeptFree
 
 #: Kept for callers of the Monte-Carlo estimate it replaced; propensities are now exact.
 DEFAULT_PROPENSITY_DRAWS = 200
@@ -130,9 +133,9 @@ class PriorityTerms:
     #: without it (part of ``propensity``; see the module docstring).
     offer_uplift: float | None = None
     #: What the send costs the customer's next time-critical reminder (:mod:`nba.reserve`),
-    #: and in words for whom it keeps which channel free.
+    #: and for whom it keeps which channel free (:attr:`kept_free_for` in words).
     opportunity_cost: float = 0.0
-    kept_free_for: str = ""
+    kept_free: KeptFree | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -150,6 +153,11 @@ class PriorityTerms:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"priority term {name} is out of range: {getattr(self, name)!r}")
+
+    @property
+    def kept_free_for(self) -> str:
+        """For whom the send would keep which channel free, in words ("" without)."""
+        return "" if self.kept_free is None else self.kept_free.describe()
 
     @property
     def response(self) -> float:

@@ -33,6 +33,7 @@ bookkeeping) is the shared template of :class:`~nba.policy.DecisionPolicy`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 from collections.abc import Mapping, Sequence
 
@@ -57,6 +58,7 @@ from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.reserve import (
     TRIGGER_SHARE,
+    KeptFree,
     ReminderValue,
     after_send,
     free_at,
@@ -145,6 +147,7 @@ class NextBestActionPolicy(DecisionPolicy):
         policy = self.contact_policy
         before = free_at(context, policy, [k for r in reminders for k in r.channels])
         rate = context.profile.browse_days_30d / (30 * 24)  # browsing sessions an hour
+        kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -157,24 +160,20 @@ class NextBestActionPolicy(DecisionPolicy):
             per_channel: list[ChannelAssessment] = []
             for slot in candidate.slots:
                 channel = slot.channel
-                kept = (
-                    opportunity_cost(
-                        context.now_utc,
-                        rate,
-                        reminder_values,
-                        before,
-                        after_send(context, policy, before, channel, slot.send.at),
-                    )
-                    if reminder_values
-                    else None
-                )
                 terms = self._terms(action, score, channel, fatigue)
-                if kept is not None:
-                    terms = dataclasses.replace(
-                        terms,
-                        opportunity_cost=kept.cost,
-                        kept_free_for=kept.describe(channel),
-                    )
+                if reminder_values:
+                    at = (channel, slot.send.at)  # several actions share a channel's slot
+                    if at not in kept_at:
+                        after = after_send(context, policy, before, channel, slot.send.at)
+                        kept = opportunity_cost(
+                            context.now_utc, rate, reminder_values, before, after
+                        )
+                        kept_at[at] = kept and dataclasses.replace(kept, channel=channel)
+                    kept = kept_at[at]
+                    if kept is not None:
+                        terms = dataclasses.replace(
+                            terms, opportunity_cost=kept.cost, kept_free=kept
+                        )
                 uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel) or (
                     _offer_reason(terms, channel) if incentive else None

@@ -93,10 +93,12 @@ class KeptFree:
     action_id: str
     chance: float  # P(a session that triggers it while the send blocks its best channel)
     lost: float  # its priority lost then, on average
+    channel: Channel | None = None  # the channel the send would use
 
-    def describe(self, channel: Channel) -> str:
+    def describe(self) -> str:
+        channel = "the channels" if self.channel is None else self.channel.value
         return (
-            f"kept {channel.value} free for {self.action_id}: P(a browsing session that "
+            f"kept {channel} free for {self.action_id}: P(a browsing session that "
             f"triggers it while this send blocks it) {self.chance:.3f} x its priority lost "
             f"{self.lost:.3g}; opportunity cost {self.cost:.3g}"
         )

@@ -308,9 +308,7 @@ def test_an_opportunity_cost_lowers_every_draw_and_the_propensities_stay_exact()
     slot = ChannelSlot(Channel.EMAIL, SendTime(NOW, NOW, ""))
     action = Action(id="weekly", type="content", channels=["email"], value=10)
     plain = PriorityTerms(0.03, 10.0, channel_cost=0.002)
-    kept = PriorityTerms(
-        0.03, 10.0, channel_cost=0.002, opportunity_cost=0.35, kept_free_for="kept email free"
-    )
+    kept = PriorityTerms(0.03, 10.0, channel_cost=0.002, opportunity_cost=0.35)
     assert kept.priority() == pytest.approx(plain.priority() - 0.35)
     assert kept.priority(1.7) == pytest.approx(plain.priority(1.7) - 0.35)
     with pytest.raises(ValueError, match="opportunity_cost"):
