@@ -160,7 +160,7 @@ class NextBestActionPolicy(DecisionPolicy):
             per_channel: list[ChannelAssessment] = []
             for slot in candidate.slots:
                 channel = slot.channel
-                terms = self._terms(action, score, channel, fatigue)
+                kept = None
                 if reminder_values:
                     at = (channel, slot.send.at)  # several actions share a channel's slot
                     if at not in kept_at:
@@ -170,10 +170,7 @@ class NextBestActionPolicy(DecisionPolicy):
                         )
                         kept_at[at] = kept and dataclasses.replace(kept, channel=channel)
                     kept = kept_at[at]
-                    if kept is not None:
-                        terms = dataclasses.replace(
-                            terms, opportunity_cost=kept.cost, kept_free=kept
-                        )
+                terms = self._terms(action, score, channel, fatigue, kept)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel) or (
                     _offer_reason(terms, channel) if incentive else None
@@ -183,9 +180,15 @@ class NextBestActionPolicy(DecisionPolicy):
         return assessments
 
     def _terms(
-        self, action: Action, score: ActionScore, channel: Channel, fatigue: float
+        self,
+        action: Action,
+        score: ActionScore,
+        channel: Channel,
+        fatigue: float,
+        kept: KeptFree | None = None,
     ) -> PriorityTerms:
-        """The priority terms of ``action`` on ``channel`` from its score."""
+        """The priority terms of ``action`` on ``channel`` from its score (and the send's
+        opportunity cost, when it has one)."""
         rules: ChannelRules = self.contact_policy.rules(channel)
         offer = action.offer
         uplift = None if score.uplift is None else score.uplift.get(channel)
@@ -199,6 +202,8 @@ class NextBestActionPolicy(DecisionPolicy):
             offer_cost=0.0 if offer is None else offer.cost,
             fatigue=fatigue if rules.counts_toward_total else 1.0,
             offer_uplift=uplift if offer is not None else None,
+            opportunity_cost=0.0 if kept is None else kept.cost,
+            kept_free=kept,
         )
 
     def _reminder_candidates(
