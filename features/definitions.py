@@ -167,6 +167,9 @@ FAMILIES: dict[str, Family] = {
         Family("eo", Op.SUM, KeyKind.CHANNEL, "messages opened"),
         Family("ek", Op.SUM, KeyKind.CHANNEL, "messages clicked"),
         Family("kd", Op.MAX, KeyKind.CHANNEL_DAY, "clicked on this day", retention_days=90),
+        # days with product views (UTC day numbers): how often a customer browses, so how
+        # likely a same-day browse or cart reminder is (nba.reserve)
+        Family("wd", Op.MAX, KeyKind.DAY, "viewed products on this day", retention_days=31),
         # contacts per UTC hour: caps count over rolling windows (the last 24 h, 7 days),
         # not calendar days, so "one e-mail a day" never blocks for 48 h
         Family("xh", Op.SUM, KeyKind.CHANNEL_HOUR, "contacts per hour", retention_days=30),
@@ -454,6 +457,8 @@ def event_ops(
     yield _ops("h", rows[activity], how, 1.0)
     shopping = of(*SHOPPING_EVENTS)
     yield _ops("ad", rows[shopping], local_days(t[shopping], tz[shopping]), 1.0)
+    viewed = of(EventType.PRODUCT_VIEW)
+    yield _ops("wd", rows[viewed], t[viewed] // SECONDS_PER_DAY, 1.0)
 
     purchase = of(EventType.PURCHASE)
     pr = rows[purchase]
@@ -764,6 +769,8 @@ def single_event_ops(
         ops.append((f"h:{local.weekday() * 24 + local.hour}", 1.0))  # type: ignore[union-attr]
     if event_type in _SHOPPING:
         ops.append((f"ad:{local_day(local)}", 1.0))  # type: ignore[arg-type]
+    if event_type == EventType.PRODUCT_VIEW.value:
+        ops.append((f"wd:{ts // SECONDS_PER_DAY}", 1.0))
     has_product = product_id is not None
     category = catalog.category.get(product_id) if has_product else None  # type: ignore[arg-type]
     if event_type == EventType.PURCHASE.value:

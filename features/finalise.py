@@ -443,6 +443,7 @@ def build_profile(
         browsed_categories=browsed_categories,
         browse_minutes_24h=browse_seconds / 60.0,
         hours_since_last_browse=_hours(now, viewed[0][1]) if viewed else None,
+        browse_days_30d=int(_bucket_sum(_keyed(state, "wd"), now, 30)),
         last_purchased_products=last_bought,
         hours_since_last_purchase=_hours(now, last_purchase),
         hours_since_last_delivery=_hours(now, get("td")),

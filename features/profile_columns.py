@@ -321,6 +321,7 @@ class _Chunk:
         purchases_30d = self.bucket_sum(pd_e, pd_f, pd_v, 30)
         purchases_90d = self.bucket_sum(pd_e, pd_f, pd_v, 90)
         revenue_90d = self.bucket_sum(rd_e, rd_f, rd_v, 90)
+        browse_days_30d = self.bucket_sum(*self.family("wd"), 30)
         pp, pn = np.nan_to_num(get("pp"), nan=0.0), np.nan_to_num(get("pn"), nan=0.0)
         promo = (pp + self.priors.promo_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
         early = (pn + self.priors.new_product_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
@@ -360,6 +361,7 @@ class _Chunk:
             "browsed_categories": browsed_categories,
             "browse_minutes_24h": (browse_seconds / 60.0).tolist(),
             "hours_since_last_browse": _optional((now - last_browse) / SECONDS_PER_HOUR),
+            "browse_days_30d": browse_days_30d.astype(np.int64).tolist(),
             "last_purchased_products": last_bought,
             "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
             "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
@@ -391,7 +393,7 @@ class _Chunk:
         self, entity: np.ndarray, field: np.ndarray, value: np.ndarray, days: int
     ) -> np.ndarray:
         """``finalise._bucket_sum``: the day buckets any of which lies in the window."""
-        start = self.codes.per_field(_number, "pd", "rd")[field] * SECONDS_PER_DAY
+        start = self.codes.per_field(_number, "pd", "rd", "wd")[field] * SECONDS_PER_DAY
         now = self.now[entity]
         inside = (start + SECONDS_PER_DAY > now - days * SECONDS_PER_DAY) & (start <= now)
         return self.total(entity[inside], value[inside])

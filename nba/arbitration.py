@@ -3,11 +3,15 @@
 Priority follows the Pega-style formula, with costs subtracted::
 
     priority = response x value x lever x fatigue - channel_cost - P(response) x offer_cost
+               - opportunity_cost
 
 where ``response`` is the action's uplift when a model provides one for the
 action itself (clipped at 0: an action that would *lower* the response is never
 worth its value) and the propensity ``P(response)`` otherwise. Priority never
-decreases when value or lever grows.
+decreases when value or lever grows. ``opportunity_cost`` is what the send takes from
+the customer's next time-critical reminder by spending a channel's last unit of a cap
+or opening the gap between messages (:mod:`nba.reserve`): "kept e-mail free for the
+browse reminder", in the reasons.
 
 An action that carries an offer is valued as a decision hub values an incentive:
 its message's response value plus the offer's incremental uplift, less the
@@ -78,11 +82,14 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nba.channels import Channel
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot
+
+if TYPE_CHECKING:
+    from nba.reserve import KeptFree
 
 #: Kept for callers of the Monte-Carlo estimate it replaced; propensities are now exact.
 DEFAULT_PROPENSITY_DRAWS = 200
@@ -99,10 +106,16 @@ def priority(
     channel_cost: float = 0.0,
     offer_cost: float = 0.0,
     fatigue: float = 1.0,
+    opportunity_cost: float = 0.0,
 ) -> float:
     """The priority of an action on a channel (see the module docstring)."""
     response = propensity if uplift is None else max(0.0, uplift)
-    return response * value * lever * fatigue - channel_cost - propensity * offer_cost
+    return (
+        response * value * lever * fatigue
+        - channel_cost
+        - propensity * offer_cost
+        - opportunity_cost
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +132,10 @@ class PriorityTerms:
     #: The offer's own effect: how much it adds to the response to the same message
     #: without it (part of ``propensity``; see the module docstring).
     offer_uplift: float | None = None
+    #: What the send costs the customer's next time-critical reminder (:mod:`nba.reserve`),
+    #: and for whom it keeps which channel free (:attr:`kept_free_for` in words).
+    opportunity_cost: float = 0.0
+    kept_free: KeptFree | None = None
 
     def __post_init__(self) -> None:
         # one chained test first (the terms of every option of every decision are
@@ -137,6 +154,8 @@ class PriorityTerms:
             and isfinite(self.offer_cost)
             and 0.0 <= self.fatigue <= 1.0
             and (offer_uplift is None or -1.0 <= offer_uplift <= 1.0)
+            and self.opportunity_cost >= 0.0
+            and isfinite(self.opportunity_cost)
         ):
             return
         checks = {
@@ -148,10 +167,17 @@ class PriorityTerms:
             "offer_cost": self.offer_cost >= 0.0 and math.isfinite(self.offer_cost),
             "fatigue": 0.0 <= self.fatigue <= 1.0,
             "offer_uplift": self.offer_uplift is None or -1.0 <= self.offer_uplift <= 1.0,
+            "opportunity_cost": self.opportunity_cost >= 0.0
+            and math.isfinite(self.opportunity_cost),
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"priority term {name} is out of range: {getattr(self, name)!r}")
+
+    @property
+    def kept_free_for(self) -> str:
+        """For whom the send would keep which channel free, in words ("" without)."""
+        return "" if self.kept_free is None else self.kept_free.describe()
 
     @property
     def response(self) -> float:
@@ -177,6 +203,7 @@ class PriorityTerms:
             channel_cost=self.channel_cost,
             offer_cost=self.offer_cost,
             fatigue=self.fatigue,
+            opportunity_cost=self.opportunity_cost,
         )
 
 
@@ -579,7 +606,7 @@ class _Arm:
         # terms.priority(s), unrolled: it runs for every point of every option
         response, propensity = terms.response, terms.propensity
         gain = terms.value * terms.lever * terms.fatigue
-        channel_cost, offer_cost = terms.channel_cost, terms.offer_cost
+        channel_cost, offer_cost = terms.channel_cost + terms.opportunity_cost, terms.offer_cost
         scales = posterior.scales(points)
         if offer_cost == 0.0 and response * max(scales) <= 1.0:
             # nothing to cap at 1 (min would return each product as it is), and the

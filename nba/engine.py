@@ -32,9 +32,12 @@ bookkeeping) is the shared template of :class:`~nba.policy.DecisionPolicy`.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import random
 from collections.abc import Mapping, Sequence
 
+from nba.actions import Action
 from nba.arbitration import (
     DEFAULT_PROPENSITY_DRAWS,
     BetaPosterior,
@@ -50,12 +53,22 @@ from nba.arbitration import (
 )
 from nba.catalog import Catalog
 from nba.channels import Channel
-from nba.contact_policy import ContactPolicy
-from nba.context import CustomerContext
+from nba.contact_policy import ChannelRules, ContactPolicy
+from nba.context import ContextScope, CustomerContext
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
-from nba.scoring import INCENTIVE_KINDS, RuleBasedScorer, Scorer, check_scores
+from nba.reserve import (
+    TRIGGER_SHARE,
+    KeptFree,
+    ReminderValue,
+    after_send,
+    free_at,
+    opportunity_cost,
+    session_reminders,
+)
+from nba.scoring import INCENTIVE_KINDS, ActionScore, RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot
+from nba.timing import SendTime
 
 
 class NextBestActionPolicy(DecisionPolicy):
@@ -108,16 +121,37 @@ class NextBestActionPolicy(DecisionPolicy):
         self.exploration = exploration
         self.propensity_draws = propensity_draws
         self.prior: Posterior = prior or BetaPosterior()
+        self._session_reminders = session_reminders(catalog.actions)
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[list[ChannelAssessment]]:
         scorable = [c for c in candidates if not c.action.is_do_nothing]
-        scores = list(self.scorer.score(context, scorable)) if scorable else []
-        check_scores(self.scorer, scorable, scores)
-        by_action = {c.action.id: s for c, s in zip(scorable, scores, strict=True)}
+        # the time-critical reminders a next browsing session may trigger, scored with the
+        # candidates (one scorer call) to value the channels a send would block
+        reminders = self._reminder_candidates(context, candidates)
+        scored = scorable + reminders
+        scores = list(self.scorer.score(context, scored)) if scored else []
+        check_scores(self.scorer, scored, scores)
+        by_action = {c.action.id: s for c, s in zip(scored, scores, strict=True)}
         fatigue = self.contact_policy.fatigue_factor(context.profile)
         costs = self._channel_costs
+        reminder_values = [
+            ReminderValue(
+                r.action.id,
+                r.action.ttl_hours,
+                {
+                    k: self._terms(r.action, by_action[r.action.id], k, fatigue).priority()
+                    for k in r.channels
+                },
+                TRIGGER_SHARE[r.action.type],
+            )
+            for r in reminders
+        ]
+        policy = self.contact_policy
+        before = free_at(context, policy, [k for r in reminders for k in r.channels])
+        rate = context.profile.browse_days_30d / (30 * 24)  # browsing sessions an hour
+        kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -132,6 +166,16 @@ class NextBestActionPolicy(DecisionPolicy):
             per_channel: list[ChannelAssessment] = []
             for slot in candidate.slots:
                 channel = slot.channel
+                kept = None
+                if reminder_values:
+                    slot_key = (channel, slot.send.at)  # several actions share a slot
+                    if slot_key not in kept_at:
+                        after = after_send(context, policy, before, channel, slot.send.at)
+                        kept = opportunity_cost(
+                            context.now_utc, rate, reminder_values, before, after
+                        )
+                        kept_at[slot_key] = kept and dataclasses.replace(kept, channel=channel)
+                    kept = kept_at[slot_key]
                 cost = costs.get(channel)
                 if cost is None:
                     rules = self.contact_policy.rules(channel)
@@ -141,6 +185,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 propensity = score.propensity[channel]
                 response_uplift = None if offer is not None else uplift
                 damp = fatigue if counted else 1.0
+                opportunity = 0.0 if kept is None else kept.cost
                 terms = PriorityTerms(
                     propensity=propensity,
                     value=value,
@@ -151,6 +196,8 @@ class NextBestActionPolicy(DecisionPolicy):
                     offer_cost=offer_cost,
                     fatigue=damp,
                     offer_uplift=uplift if offer is not None else None,
+                    opportunity_cost=opportunity,
+                    kept_free=kept,
                 )
                 reason = _uplift_reason(minimum, uplift, channel) or (
                     _offer_reason(terms, channel) if incentive else None
@@ -165,6 +212,7 @@ class NextBestActionPolicy(DecisionPolicy):
                     channel_cost=channel_cost,
                     offer_cost=offer_cost,
                     fatigue=damp,
+                    opportunity_cost=opportunity,
                 )
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
             assessments.append(per_channel)
@@ -178,6 +226,62 @@ class NextBestActionPolicy(DecisionPolicy):
         if held is None or held[0] is not self.contact_policy:
             held = self._costs = (self.contact_policy, {})
         return held[1]
+
+    def _terms(
+        self,
+        action: Action,
+        score: ActionScore,
+        channel: Channel,
+        fatigue: float,
+    ) -> PriorityTerms:
+        """The priority terms of ``action`` on ``channel`` from its score, without an
+        opportunity cost (a reminder's own value, :mod:`nba.reserve`)."""
+        rules: ChannelRules = self.contact_policy.rules(channel)
+        offer = action.offer
+        uplift = None if score.uplift is None else score.uplift.get(channel)
+        return PriorityTerms(
+            propensity=score.propensity[channel],
+            value=score.expected_value,
+            lever=action.lever,
+            # with an offer, the uplift is the offer's own effect (arbitration doc)
+            uplift=None if offer is not None else uplift,
+            channel_cost=rules.cost,
+            offer_cost=0.0 if offer is None else offer.cost,
+            fatigue=fatigue if rules.counts_toward_total else 1.0,
+            offer_uplift=uplift if offer is not None else None,
+        )
+
+    def _reminder_candidates(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> list[ActionCandidate]:
+        """The catalog's session-triggered time-critical reminders this customer could get
+        after a next browsing session (:mod:`nba.reserve`): not eligible now, out of their
+        cool-down, on the outbound channels the customer consented to; valued now."""
+        if context.profile.browse_days_30d <= 0 or not self._session_reminders:
+            return []
+        present = {c.action.id for c in candidates}
+        now, local = context.now_utc, context.local_now
+        scope: ContextScope | None = None
+        out: list[ActionCandidate] = []
+        for action in self._session_reminders:
+            if action.id in present:
+                continue
+            since = context.hours_since_sent(action.id)
+            if since is not None and since < (action.cooldown_hours or 0.0):
+                continue
+            rules = self.contact_policy.rules
+            channels = [
+                k
+                for k in action.channels
+                if context.profile.consented(k) and not rules(k).requires_session
+            ]
+            if not channels:
+                continue
+            scope = scope or ContextScope(context)
+            value = max(0.0, action.value.number(scope) or 0.0)
+            slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
+            out.append(ActionCandidate(action, value, None, slots))
+        return out
 
     def explore(
         self,

@@ -257,6 +257,8 @@ def _explain_choice(
                     f"offer cost {terms.offer_cost:g} per redemption, x P(response)",
                 )
             )
+        if terms.opportunity_cost:
+            factors.append(Factor("opportunity_cost", terms.opportunity_cost, terms.kept_free_for))
     factors.append(Factor("priority", option.priority, f"priority {option.priority:.3g}"))
     factors.append(
         Factor(

@@ -329,6 +329,9 @@ def _lost(option: Option, winner: Option) -> Rejection:
     else:
         message = f"{winner.action_id} was picked (priority {winner.priority:.3g})"
     message += f"; this one had priority {option.priority:.3g}"
+    terms = option.assessment.terms
+    if terms is not None and terms.opportunity_cost:
+        message += f" after its opportunity cost ({terms.kept_free_for})"
     return Rejection(option.action_id, None, ReasonCode.LOST_ARBITRATION, message)
 
 

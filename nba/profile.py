@@ -130,6 +130,9 @@ class CustomerProfile:
     browsed_categories: tuple[str, ...] = ()
     browse_minutes_24h: float = 0.0
     hours_since_last_browse: float | None = None
+    # days with product views in the last 30 (this one included): how often a browsing
+    # session, and the time-critical reminder it may trigger, comes
+    browse_days_30d: int = 0
     last_purchased_products: tuple[str, ...] = ()
     hours_since_last_purchase: float | None = None
     hours_since_last_delivery: float | None = None

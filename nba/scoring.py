@@ -134,10 +134,12 @@ INCENTIVE_KINDS: frozenset[OfferKind] = frozenset(
     {OfferKind.PERCENT_DISCOUNT, OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING}
 )
 
-#: Typical open rates of the channels that report opens (calls: answered).
+#: Typical open rates of the channels that report opens (calls: answered). A push's open
+#: is its tap, a *direct open*: 2-6 % of the pushes sent (Appboy/Braze 2016: Android 6.1 %,
+#: iOS 2.0 %; Leanplum: 3.5 % and 1.8 %; Airship 2023: retail 2.97 %), 4 % in the middle.
 REFERENCE_OPEN_RATES: Mapping[Channel, float] = {
     Channel.EMAIL: 0.20,
-    Channel.PUSH: 0.08,
+    Channel.PUSH: 0.04,
     Channel.CALL_CENTRE: 0.30,
 }
 
@@ -147,6 +149,10 @@ REFERENCE_OPEN_RATES: Mapping[Channel, float] = {
 #: counted (two to three times an e-mail's unsubscribes per message, each losing the
 #: channel for good): without the customer's own history it gets e-mail's reach, and
 #: its thirty-fold cost then sends a message by e-mail (or push) when both are consented.
+#: A push's tap opens the app on its content as an e-mail's click opens its page: taps
+#: per push are 1.0-1.4x clicks per e-mail (retail push direct opens 2.97 %, Airship 2023,
+#: against e-commerce e-mail clicks 2.07 %, Mailchimp; all-industry e-mail clicks
+#: 2.6-2.9 % against push 1.8-3.5 %, Leanplum), so push gets 1.1x e-mail's reach.
 DEFAULT_CHANNEL_REACH: Mapping[Channel, float] = {
     Channel.EMAIL: 1.0,
     Channel.SMS: 1.0,

@@ -269,7 +269,9 @@ class ChannelResponse:
     ``base_open`` is the open (read, answer) probability at the customer's best
     hour for an average customer; off-hours it drops toward ``off_hours_floor``
     times that. Rates follow published benchmarks: e-mail opens ~20-25%, SMS
-    read ~90%, push opens ~5-15%, call answer ~30%.
+    read ~90%, push direct opens (taps) 2-6%, call answer ~30%. A push's open is its
+    tap, which opens the app on the message's content as an e-mail's click opens its
+    page, so most taps count as a click too.
     """
 
     base_open: float
@@ -290,13 +292,22 @@ class ChannelResponse:
 #: US rate ($0.0079-0.0083) and European rates of several cents, ~0.06: thirty times an
 #: e-mail. Fatigue weights (assumption, no public per-contact figure): interruptive
 #: channels (SMS, calls, then push) tire more per recent contact than an inbox or a letter.
+#: E-mail: 20 % opened and 2.1 % clicked per message sent in the simulated history
+#: (Mailchimp's e-commerce accounts: 15.7 % and 2.07 %; all accounts 21-23 % and 2.6-2.9 %;
+#: Omnisend 2023 campaigns 25.1 % and 1.5 %). Push: a tap per message is 2-6 % (Appboy/Braze
+#: 2016, 500 apps: Android 6.1 %, iOS 2.0 %; Leanplum: 3.5 % and 1.8 %; Airship 2023,
+#: 665 billion pushes: retail 2.97 %, "more than twice as high as email click throughs"),
+#: 1.0-1.4x an e-mail's click (retail push 2.97 % against e-commerce e-mail 2.07 %). Push
+#: was 0.12 opened x 0.10 clicked, 0.6 % clicks per message in the history (0.3x e-mail's):
+#: a tap counted as an open that then needed a click of its own. Now 4.0 % taps, 2.3 %
+#: clicks per message (1.1x e-mail's), each tap opening the content.
 CHANNEL_RESPONSE: dict[Channel, ChannelResponse] = {
     Channel.EMAIL: ChannelResponse(
         0.24, 0.55, 3.0, 0.12, 0.012, 0.0015, 0.12, 45.0, True, 0.002, fatigue=1.0
     ),
     Channel.SMS: ChannelResponse(0.85, 0.60, 1.5, 0.07, 0.02, 0.004, 0.0, 6.0, False, 0.06, 2.5),
     Channel.PUSH: ChannelResponse(
-        0.12, 0.25, 1.0, 0.10, 0.04, 0.003, 0.0, 4.0, True, 0.0005, fatigue=1.5
+        0.09, 0.25, 1.0, 0.85, 0.04, 0.003, 0.0, 4.0, True, 0.0005, fatigue=1.5
     ),
     Channel.POSTAL: ChannelResponse(
         0.55, 1.00, 0.0, 0.06, 0.01, 0.0008, 0.0, 0.0, False, 0.8, fatigue=0.5

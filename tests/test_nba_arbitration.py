@@ -155,6 +155,8 @@ def test_uplift_replaces_propensity_and_negative_uplift_is_never_worth_its_value
         ({"offer_cost": float("inf")}, "offer_cost"),
         ({"fatigue": 1.1}, "fatigue"),
         ({"offer_uplift": 2.0}, "offer_uplift"),
+        ({"opportunity_cost": -0.1}, "opportunity_cost"),
+        ({"opportunity_cost": float("nan")}, "opportunity_cost"),
     ],
 )
 def test_every_priority_term_is_checked_and_named(bad: dict[str, float], name: str) -> None:
@@ -319,3 +321,32 @@ def test_an_option_expected_to_lose_to_doing_nothing_is_not_drawn() -> None:
     # with do-nothing's bar below its expectation it has its chance again
     low = [option("a", 0.10), new, option("nothing", 0, 0.4, do_nothing=True)]
     assert thompson_probabilities(low, {"a": BetaPosterior(30, 270)})[1] > 0.0
+
+
+def test_an_opportunity_cost_lowers_every_draw_and_the_propensities_stay_exact() -> None:
+    """The opportunity cost of a send (:mod:`nba.reserve`) is a fixed term of its priority:
+    every one of its equally likely values moves down by it, so it moves the pick's chances
+    (here below do-nothing's bar: never drawn) and the logged probabilities stay exact."""
+    slot = ChannelSlot(Channel.EMAIL, SendTime(NOW, NOW, ""))
+    action = Action(id="weekly", type="content", channels=["email"], value=10)
+    plain = PriorityTerms(0.03, 10.0, channel_cost=0.002)
+    kept = PriorityTerms(0.03, 10.0, channel_cost=0.002, opportunity_cost=0.35)
+    assert kept.priority() == pytest.approx(plain.priority() - 0.35)
+    assert kept.priority(1.7) == pytest.approx(plain.priority(1.7) - 0.35)
+    with pytest.raises(ValueError, match="opportunity_cost"):
+        PriorityTerms(0.03, 10.0, opportunity_cost=-0.1)
+
+    def weekly(terms: PriorityTerms) -> Option:
+        candidate = ActionCandidate(action, 10.0, None, (slot,))
+        return Option(candidate, slot, ChannelAssessment(Channel.EMAIL, terms.priority(), terms))
+
+    nothing = option("nothing", 0, 0.01, do_nothing=True)
+    other = option("other", 0.02)
+    for terms, drawn in ((plain, True), (kept, False)):
+        options = [weekly(terms), other, nothing]
+        chances = thompson_probabilities(options, {})
+        assert sum(chances) == pytest.approx(1.0)
+        assert (chances[0] > 0) is drawn
+        for seed in range(50):
+            pick = thompson_pick(options, {}, random.Random(seed))
+            assert pick.propensity == chances[pick.index]

@@ -94,16 +94,18 @@ def test_a_lapsed_full_price_buyer_gets_no_discount_that_does_not_pay(
 
 
 def test_a_browser_who_rarely_opens_still_gets_the_style_guide(base: RetailDataset) -> None:
-    """Four evenings of browsing, four e-mails never opened, the weekly picks sent two days
-    ago: the style guide's expected margin is small, but a message costs less than that
-    (its send and its share of withdrawals), so it goes out. At the old bar (0.05) the
-    engine did nothing, and lost the low-value e-mails the rule-based journeys earn on."""
+    """Four evenings of browsing in January, four e-mails never opened, the weekly picks
+    sent two days ago: the style guide's expected margin is small, but a message costs
+    less than that (its send and its share of withdrawals), so it goes out. At the old bar
+    (0.05) the engine did nothing, and lost the low-value e-mails the rule-based journeys
+    earn on. (Had the four evenings been in the last 30 days, the e-mail would keep the
+    channel from a likely browse reminder: ``tests/test_scenarios_reserve.py``.)"""
     people = customer(base, consents=("email",))
     rows: list[tuple[object, ...]] = []
     for day in (3, 10, 17, 24):
-        rows.append((f"2026-02-{day:02d}T09:00:00Z", "email", "message_sent", None))
-        rows.append((f"2026-02-{day + 3:02d}T19:00:00Z", "web", "product_view", "P1"))
-        rows.append((f"2026-02-{day + 3:02d}T19:03:00Z", "web", "product_view", "P2"))
+        rows.append((f"2026-01-{day:02d}T09:00:00Z", "email", "message_sent", None))
+        rows.append((f"2026-01-{day + 3:02d}T19:00:00Z", "web", "product_view", "P1"))
+        rows.append((f"2026-01-{day + 3:02d}T19:03:00Z", "web", "product_view", "P2"))
     profile = profile_at(base, people, events(*rows), NOW)
     assert profile.journey_phase.value in ("discovery", "consideration")
     decision = decide(profile, NOW, history={"recommendations_weekly": NOW - dt.timedelta(days=2)})

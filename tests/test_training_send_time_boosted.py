@@ -15,7 +15,9 @@ SMALL = BoostingConfig(n_estimators=40, min_child_samples=20, learning_rate=0.1)
 
 
 def test_boosted_hours_beat_the_best_global_hour_on_the_simulators_truth() -> None:
-    sim = simulate(SimulatorConfig(n_customers=600, days=40, seed=5, n_products=200))
+    # 1,000 customers: at 600 the best global hour's share moves by 4-5 points with the seed
+    # (main's seed 7 already failed the margin; push at published rates moved seed 5's)
+    sim = simulate(SimulatorConfig(n_customers=1000, days=40, seed=5, n_products=200))
     data = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
     model = SendTimeModel().fit(data)
     _, counts = activity_counts(data)

@@ -1,0 +1,120 @@
+"""Keeping a channel free for the evening's reminder, built from raw events.
+
+A morning e-mail spends the day's only e-mail (the seed policy's cap is one a day) and
+opens the 12 hours between messages; a customer who shops most days is likely to leave
+products behind that afternoon, and the same evening's browse reminder, worth more
+than a weekly picks e-mail, would then have no channel. The engine weighs that per
+customer (:mod:`nba.reserve`): for a frequent browser it holds the low-value e-mail and
+says so in the reasons; for a rare one the same e-mail goes. Each customer is written as
+contract events and profiled by the real feature code; the decision goes through the
+example catalog and contact policy with exploration off (:mod:`tests.test_scenarios`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from features.dataset import RetailDataset
+from nba.channels import Channel
+from nba.profile import CustomerProfile
+from nba.reasons import ReasonCode
+from tests.test_scenarios import UTC, customer, decide, events, profile_at
+
+MORNING = dt.datetime(2026, 3, 4, 7, 0, tzinfo=UTC)  # Wednesday 08:00 in Paris
+EVENING = dt.datetime(2026, 3, 4, 18, 30, tzinfo=UTC)  # 19:30 in Paris
+
+
+def _stamp(at: dt.datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _browsing(days: list[int], *extra: tuple[object, ...]) -> list[tuple[object, ...]]:
+    """Two product views at 18:00 Paris time on each of ``days`` (days after 1 February)."""
+    rows: list[tuple[object, ...]] = []
+    for day in days:
+        at = dt.datetime(2026, 2, 1, 17, 0, tzinfo=UTC) + dt.timedelta(days=day)
+        rows.append((_stamp(at), "web", "product_view", "P1"))
+        rows.append((_stamp(at + dt.timedelta(minutes=3)), "web", "product_view", "P2"))
+    return [*rows, *extra]
+
+
+def _profile(
+    base: RetailDataset, rows: list[tuple[object, ...]], now: dt.datetime
+) -> CustomerProfile:
+    return profile_at(base, customer(base, consents=("email",)), events(*rows), now)
+
+
+FREQUENT = list(range(0, 31, 2))  # every other day: 16 days in February and March
+RARE = [3]  # once, a month ago
+
+
+def test_a_frequent_browsers_low_value_morning_email_is_held_for_the_evening_reminder(
+    base: RetailDataset,
+) -> None:
+    """Shops every other day, e-mail only: the weekly picks (priority about 0.1) would
+    spend the day's e-mail the evening's browse reminder (about 0.6) is likely to need,
+    so nothing goes this morning, and the reasons say what e-mail was kept free for."""
+    profile = _profile(base, _browsing(FREQUENT), MORNING)
+    assert profile.browse_days_30d >= 12
+    decision = decide(profile, MORNING)
+    assert "recommendations_weekly" in decision.eligible_action_ids
+    assert [a.action_id for a in decision.actions] == ["do_nothing"]
+    [held] = [
+        r
+        for r in decision.rejections
+        if r.action_id == "recommendations_weekly" and r.code is ReasonCode.LOST_ARBITRATION
+    ]
+    assert "kept email free for browse_reminder_evening" in held.message
+    assert "opportunity cost" in held.message
+
+
+def test_the_evening_reminder_then_goes_by_the_email_kept_free(base: RetailDataset) -> None:
+    """The same customer looks at two products at 19:00 that evening: the reminder goes
+    by e-mail within the evening window. Had the weekly picks gone in the morning, the
+    day's e-mail would be spent and the reminder would have no channel that evening."""
+    views = (
+        ("2026-03-04T18:00:00Z", "web", "product_view", "P1"),
+        ("2026-03-04T18:04:00Z", "web", "product_view", "P2"),
+    )
+    kept = decide(_profile(base, _browsing(FREQUENT, *views), EVENING), EVENING)
+    [chosen] = kept.actions
+    assert (chosen.action_id, chosen.channel) == ("browse_reminder_evening", Channel.EMAIL)
+    assert chosen.send_at_local is not None and 18 <= chosen.send_at_local.hour < 22
+    assert chosen.send_at_local.date() == dt.date(2026, 3, 4)
+
+    sent = ("2026-03-04T07:00:00Z", "email", "message_sent", None)
+    spent = decide(
+        _profile(base, _browsing(FREQUENT, sent, *views), EVENING),
+        EVENING,
+        history={"recommendations_weekly": MORNING},
+    )
+    assert "browse_reminder_evening" not in [a.action_id for a in spent.actions]
+    assert any(
+        r.action_id == "browse_reminder_evening" and r.channel is Channel.EMAIL
+        for r in spent.rejections
+    )
+
+
+def test_a_rare_browsers_morning_email_is_sent(base: RetailDataset) -> None:
+    """Browsed once, four weeks ago: an evening reminder is unlikely today, the weekly picks
+    go by e-mail; the cost of the e-mail it spends is a small term of its priority."""
+    profile = _profile(base, _browsing(RARE), MORNING)
+    assert profile.browse_days_30d == 1
+    decision = decide(profile, MORNING)
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel) == ("recommendations_weekly", Channel.EMAIL)
+    terms = chosen.terms
+    assert terms is not None and 0 < terms.opportunity_cost < 0.25 * chosen.priority
+    assert "kept email free for browse_reminder_evening" in terms.kept_free_for
+
+
+def test_a_customer_who_never_shopped_online_pays_no_opportunity_cost(
+    base: RetailDataset,
+) -> None:
+    """No product view in 30 days: no browsing session is expected, nothing to keep free."""
+    rows = [("2025-10-03T17:00:00Z", "web", "product_view", "P1")]
+    profile = _profile(base, rows, MORNING)
+    assert profile.browse_days_30d == 0
+    decision = decide(profile, MORNING)
+    for chosen in decision.actions:
+        assert chosen.terms is None or chosen.terms.opportunity_cost == 0.0
