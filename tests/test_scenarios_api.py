@@ -17,6 +17,7 @@ which the answer names when exploration picked another (:func:`best_of`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import re
@@ -53,6 +54,9 @@ class Shop:
 
     api: TestClient
     headers: dict[str, str]
+    #: numbers the journey tool's requests: each carries an ``Idempotency-Key``, which
+    #: seeds the API's draws, so every run explores the same way (no flaky test)
+    requests: Iterator[int] = dataclasses.field(default_factory=itertools.count)
 
     def post(self, *items: dict[str, Any]) -> dict[str, Any]:
         response = self.api.post("/v1/events", json={"events": list(items)}, headers=self.headers)
@@ -89,8 +93,7 @@ class Shop:
         if at is not None:
             context["timestamp"] = at.isoformat()
         headers = dict(self.headers)
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
+        headers["Idempotency-Key"] = idempotency_key or f"journey-{next(self.requests)}"
         response = self.api.post(
             "/v1/decisions",
             json={"customer_id": customer, "context": context},
@@ -491,7 +494,14 @@ def test_welcome_series_for_a_new_sign_up(shop: Shop) -> None:
     assert codes(answer, "welcome_2") == ["not_eligible"]
     other = shop.signup(signed, consents=("email",))
     shop.post(event(other, signed + dt.timedelta(minutes=5), "product_view", "P1"))
-    first = the_action(shop.decide(other, now, actions=steps))
+    # the first welcome is the best option; exploration may still draw doing nothing
+    # (rarely: a journey tool that asks again gets a new draw)
+    for _ in range(5):
+        answer = shop.decide(other, now, actions=steps)
+        assert best_of(answer) == "welcome_1"
+        first = the_action(answer)
+        if first["action_id"] != "do_nothing":
+            break
     assert (first["action_id"], first["channel"]) == ("welcome_1", "email")
     assert first["timing"] == "as soon as possible" and send_utc(first) == now
     later = now + dt.timedelta(days=3, hours=2)
@@ -545,19 +555,25 @@ def test_reactivation_of_a_lapsing_customer_without_a_discount(shop: Shop) -> No
 
 
 def test_cross_sell_after_a_purchase_offers_complementary_items(shop: Shop) -> None:
-    """Bought black trousers two days ago: complementary items, not the trousers."""
-    customer = shop.signup(local(PARIS, "2026-01-10 10:00"), consents=("email",))
+    """Bought black trousers two days ago: complementary items, not the trousers. The
+    cross-sell is the best option; exploration may draw another, so twins are asked
+    until one gets it."""
     bought = local(PARIS, "2026-03-02 19:00")
-    shop.post(
-        event(customer, bought - dt.timedelta(minutes=5), "product_view", "P1"),
-        event(customer, bought, "purchase", "P1"),
-    )
-    answer = shop.decide(
-        customer,
-        bought + dt.timedelta(days=2),
-        actions=["cross_sell_after_purchase", "recommendations_weekly", "review_request"],
-    )
-    chosen = the_action(answer)
+    for _ in range(5):
+        customer = shop.signup(local(PARIS, "2026-01-10 10:00"), consents=("email",))
+        shop.post(
+            event(customer, bought - dt.timedelta(minutes=5), "product_view", "P1"),
+            event(customer, bought, "purchase", "P1"),
+        )
+        answer = shop.decide(
+            customer,
+            bought + dt.timedelta(days=2),
+            actions=["cross_sell_after_purchase", "recommendations_weekly", "review_request"],
+        )
+        assert best_of(answer) == "cross_sell_after_purchase"
+        chosen = the_action(answer)
+        if chosen["action_id"] == "cross_sell_after_purchase":
+            break
     assert chosen["action_id"] == "cross_sell_after_purchase"
     assert chosen["products"] and "P1" not in chosen["products"]
 
