@@ -53,7 +53,7 @@ from nba.arbitration import (
 )
 from nba.catalog import Catalog
 from nba.channels import Channel
-from nba.contact_policy import ChannelRules, ContactPolicy
+from nba.contact_policy import ContactPolicy
 from nba.context import ContextScope, CustomerContext
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
@@ -135,7 +135,6 @@ class NextBestActionPolicy(DecisionPolicy):
         check_scores(self.scorer, scored, scores)
         by_action = {c.action.id: s for c, s in zip(scored, scores, strict=True)}
         fatigue = self.contact_policy.fatigue_factor(context.profile)
-        costs = self._channel_costs
         reminder_values = [
             ReminderValue(
                 r.action.id,
@@ -159,10 +158,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 assessments.append([ChannelAssessment(None, candidate.value * action.lever)])
                 continue
             score = by_action[action.id]
-            offer = action.offer
-            incentive = offer is not None and offer.kind in INCENTIVE_KINDS
-            offer_cost = 0.0 if offer is None else offer.cost
-            lever, value, minimum = action.lever, score.expected_value, action.min_uplift
+            incentive = action.offer is not None and action.offer.kind in INCENTIVE_KINDS
             per_channel: list[ChannelAssessment] = []
             for slot in candidate.slots:
                 channel = slot.channel
@@ -176,43 +172,22 @@ class NextBestActionPolicy(DecisionPolicy):
                         )
                         kept_at[slot_key] = kept and dataclasses.replace(kept, channel=channel)
                     kept = kept_at[slot_key]
-                cost = costs.get(channel)
-                if cost is None:
-                    rules = self.contact_policy.rules(channel)
-                    cost = costs[channel] = (rules.cost, rules.counts_toward_total)
-                channel_cost, counted = cost
+                terms = self._terms(action, score, channel, fatigue, kept)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
-                propensity = score.propensity[channel]
-                response_uplift = None if offer is not None else uplift
-                damp = fatigue if counted else 1.0
-                opportunity = 0.0 if kept is None else kept.cost
-                terms = PriorityTerms(
-                    propensity=propensity,
-                    value=value,
-                    lever=lever,
-                    # with an offer, the uplift is the offer's own effect (arbitration doc)
-                    uplift=response_uplift,
-                    channel_cost=channel_cost,
-                    offer_cost=offer_cost,
-                    fatigue=damp,
-                    offer_uplift=uplift if offer is not None else None,
-                    opportunity_cost=opportunity,
-                    kept_free=kept,
-                )
-                reason = _uplift_reason(minimum, uplift, channel) or (
+                reason = _uplift_reason(action.min_uplift, uplift, channel) or (
                     _offer_reason(terms, channel) if incentive else None
                 )
                 # terms.priority() at scale 1, the terms' own check having bounded the
                 # propensity and uplift by 1 (its min(1.0, x * 1.0) gives x itself)
                 at = priority(
-                    propensity,
-                    value,
-                    lever,
-                    uplift=response_uplift,
-                    channel_cost=channel_cost,
-                    offer_cost=offer_cost,
-                    fatigue=damp,
-                    opportunity_cost=opportunity,
+                    terms.propensity,
+                    terms.value,
+                    terms.lever,
+                    uplift=terms.uplift,
+                    channel_cost=terms.channel_cost,
+                    offer_cost=terms.offer_cost,
+                    fatigue=terms.fatigue,
+                    opportunity_cost=terms.opportunity_cost,
                 )
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
             assessments.append(per_channel)
@@ -233,10 +208,16 @@ class NextBestActionPolicy(DecisionPolicy):
         score: ActionScore,
         channel: Channel,
         fatigue: float,
+        kept: KeptFree | None = None,
     ) -> PriorityTerms:
-        """The priority terms of ``action`` on ``channel`` from its score, without an
-        opportunity cost (a reminder's own value, :mod:`nba.reserve`)."""
-        rules: ChannelRules = self.contact_policy.rules(channel)
+        """The priority terms of ``action`` on ``channel`` from its score, and the send's
+        opportunity cost when it has one (:mod:`nba.reserve`)."""
+        costs = self._channel_costs
+        cost = costs.get(channel)
+        if cost is None:
+            rules = self.contact_policy.rules(channel)
+            cost = costs[channel] = (rules.cost, rules.counts_toward_total)
+        channel_cost, counted = cost
         offer = action.offer
         uplift = None if score.uplift is None else score.uplift.get(channel)
         return PriorityTerms(
@@ -245,10 +226,12 @@ class NextBestActionPolicy(DecisionPolicy):
             lever=action.lever,
             # with an offer, the uplift is the offer's own effect (arbitration doc)
             uplift=None if offer is not None else uplift,
-            channel_cost=rules.cost,
+            channel_cost=channel_cost,
             offer_cost=0.0 if offer is None else offer.cost,
-            fatigue=fatigue if rules.counts_toward_total else 1.0,
+            fatigue=fatigue if counted else 1.0,
             offer_uplift=uplift if offer is not None else None,
+            opportunity_cost=0.0 if kept is None else kept.cost,
+            kept_free=kept,
         )
 
     def _reminder_candidates(
