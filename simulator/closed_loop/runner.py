@@ -702,3 +702,12 @@ def _loop_rows(released: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         )
         for e in released
     ]
+
+
+def _loop_frame(released: list[dict[str, Any]]) -> pd.DataFrame:
+    """The loop's released events as a contract events frame (in release order: time order)."""
+    loop = pd.DataFrame(released, columns=list(_EVENT_COLUMNS))
+    loop["timestamp"] = pd.to_datetime(loop["timestamp"], utc=True).astype("datetime64[ns, UTC]")
+    loop["quantity"] = loop["quantity"].astype("Int64")
+    loop["revenue"] = loop["revenue"].astype(float)
+    return loop
