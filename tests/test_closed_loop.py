@@ -537,7 +537,8 @@ def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLo
             offer=[m.offer if with_offers else None for m in picked],
             recent_contacts=np.array(recent, dtype=float),
         ) - world.response.baseline(ids, as_ns(at))
-        np.testing.assert_array_equal(value.margin, model.margin)
+        for name in ("purchase", "orders", "revenue", "margin", "offer_cost", "unsubscribe_cost"):
+            np.testing.assert_array_equal(getattr(value, name), getattr(model, name), name)
         np.testing.assert_array_equal(value.revenue, model.revenue)
 
 
