@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import features.online.profiles as profiles_module
 from nba.actions import Action, ActionType
 from nba.budgets import UsageCounts
 from nba.channels import Channel
@@ -31,6 +32,7 @@ from simulator.closed_loop import (
     compare_policies,
     make_policy,
     run_policy,
+    runner,
 )
 from simulator.closed_loop.comparison import contacts_per_tick
 from simulator.closed_loop.mapping import MessageMapping, response_offer_value
@@ -123,6 +125,23 @@ def test_outcomes_flow_back_into_the_profiles(result: ClosedLoopResult) -> None:
 def test_a_run_is_reproducible(world: ClosedLoopWorld, result: ClosedLoopResult) -> None:
     again = run_policy(world, make_policy("rules", world))
     pd.testing.assert_frame_equal(again.contacts, result.runs["rules"].contacts)
+
+
+def test_the_loops_events_reach_the_store_alike_by_rows_and_by_frame(
+    world: ClosedLoopWorld, result: ClosedLoopResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick's released events are converted from rows up to ``SMALL_BATCH`` and through
+    a data frame (vectorised per family above it): every tick by either path, the same run."""
+    monkeypatch.setattr(runner, "SMALL_BATCH", 10**9)  # every tick from rows
+    by_rows = run_policy(world, make_policy("rules", world))
+    monkeypatch.setattr(runner, "SMALL_BATCH", -1)  # every tick through a frame...
+    monkeypatch.setattr(profiles_module, "SMALL_BATCH", 0)  # ...vectorised per family
+    by_frame = run_policy(world, make_policy("rules", world))
+    assert len(by_rows.contacts) > 100
+    for run in (by_rows, by_frame):
+        pd.testing.assert_frame_equal(run.decisions, result.runs["rules"].decisions)
+        pd.testing.assert_frame_equal(run.contacts, result.runs["rules"].contacts)
+        assert run.refused_events == 0
 
 
 # ------------------------------------------------------------------ the checker
@@ -518,7 +537,8 @@ def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLo
             offer=[m.offer if with_offers else None for m in picked],
             recent_contacts=np.array(recent, dtype=float),
         ) - world.response.baseline(ids, as_ns(at))
-        np.testing.assert_array_equal(value.margin, model.margin)
+        for name in ("purchase", "orders", "revenue", "margin", "offer_cost", "unsubscribe_cost"):
+            np.testing.assert_array_equal(getattr(value, name), getattr(model, name), name)
         np.testing.assert_array_equal(value.revenue, model.revenue)
 
 

@@ -136,6 +136,12 @@ class OnlineProfiles:
             ]
         )
 
+    def row_ops(self, rows: Sequence[tuple[Any, ...]]) -> list[EventOps]:
+        """The ops of events given as rows ``(customer_id, event_id, epoch seconds,
+        event_type, channel, product_id, offer_id, revenue, properties JSON)`` (values as
+        the contract's columns hold them, ``None`` for missing), without a data frame."""
+        return self._ops_of(rows)
+
     def _ops_of(self, rows: Sequence[tuple[Any, ...]]) -> list[EventOps]:
         if self._lookup is None:
             self._lookup = CatalogLookup.of(self.catalog)

@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import EVENTS
+from features.definitions import SMALL_BATCH
 from features.online.contact_state import ContactState, MemoryContactState
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import (
@@ -85,6 +86,7 @@ OUTCOME_DELAYS: dict[EventType, dt.timedelta] = {
 _EVENT_COLUMNS = tuple(EVENTS.names)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
+_SECOND = dt.timedelta(seconds=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,7 +246,10 @@ class TickEvents:
         background followed by the loop's events)."""
         if not released:
             return self.ops
-        loop = online.to_event_ops(_loop_frame(released))
+        if len(released) <= SMALL_BATCH:  # as to_event_ops converts them, without a frame
+            loop = online.row_ops(_loop_rows(released))
+        else:
+            loop = online.to_event_ops(_loop_frame(released))
         stamps = [(e["timestamp"] - _EPOCH) // _MICROSECOND * 1000 for e in released]
         return [
             ops
@@ -678,6 +683,25 @@ def _after_offer(price: float, offer: Any) -> float:
     if offer.kind == OfferKind.FIXED_DISCOUNT:
         return max(0.0, price - offer.value)
     return price
+
+
+def _loop_rows(released: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The loop's released events as :meth:`~features.online.profiles.OnlineProfiles.row_ops`
+    rows (in release order: time order); the loop's events carry no properties."""
+    return [
+        (
+            e["customer_id"],
+            e["event_id"],
+            (e["timestamp"] - _EPOCH) // _SECOND,
+            e["event_type"],
+            e["channel"],
+            e.get("product_id"),
+            e["offer_id"],
+            e.get("revenue"),
+            None,
+        )
+        for e in released
+    ]
 
 
 def _loop_frame(released: list[dict[str, Any]]) -> pd.DataFrame:

@@ -93,5 +93,5 @@ class TrueValue:
             codes[:, 3],
             np.asarray(recent_contacts, dtype=float),
         )
-        truth = self.response.true_response
-        return truth.terms(batch).expected_value() - truth.baseline(rows, times)
+        terms = self.response.true_response.terms(batch)
+        return terms.expected_value() - terms.baseline()  # TrueResponse.baseline(rows, times)

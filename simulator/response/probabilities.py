@@ -10,7 +10,7 @@ window (:meth:`ResponseTerms.expected_value`), and what sampling draws from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -81,8 +81,32 @@ class ExpectedValue:
     unsubscribe_cost: np.ndarray  # future value on the channel lost, times P(unsubscribe)
 
     def __sub__(self, other: ExpectedValue) -> ExpectedValue:
-        return ExpectedValue(
-            **{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)}
+        return ExpectedValue(  # field by field (``fields()`` costs more than the arrays' work)
+            self.purchase - other.purchase,
+            self.orders - other.orders,
+            self.revenue - other.revenue,
+            self.margin - other.margin,
+            self.offer_cost - other.offer_cost,
+            self.contact_cost - other.contact_cost,
+            self.unsubscribe_cost - other.unsubscribe_cost,
+        )
+
+    @classmethod
+    def organic(
+        cls, rate: np.ndarray, window_days: float, basket: np.ndarray, margin_rate: np.ndarray
+    ) -> ExpectedValue:
+        """Expected outcomes without any contact: ``rate`` organic orders a day over the
+        window, each of ``basket`` at ``margin_rate``."""
+        orders = rate * window_days
+        zero = np.zeros(rate.shape)
+        return cls(
+            -np.expm1(-orders),
+            orders,
+            orders * basket,
+            orders * basket * margin_rate,
+            zero,
+            zero,
+            zero,
         )
 
 
@@ -114,6 +138,13 @@ class ResponseTerms:
     @property
     def size(self) -> int:
         return int(self.deliver.size)
+
+    def baseline(self) -> ExpectedValue:
+        """What :meth:`TrueResponse.baseline` gives for these messages' customers and send
+        times, from the terms' own organic rate and usual order (computed once, not twice)."""
+        return ExpectedValue.organic(
+            self.organic_rate, self.window_days, self.usual_basket, self.usual_margin_rate
+        )
 
     def organic_probability(self, opened: bool) -> np.ndarray:
         """P(an organic purchase within the window), for customers who opened or not."""
@@ -408,20 +439,11 @@ class TrueResponse:
 
     def baseline(self, rows: np.ndarray, t_ns: np.ndarray) -> ExpectedValue:
         """Expected outcomes without any contact, over the window from ``t_ns``."""
-        w = self.config.response.attribution_days
-        rate = self.organic_rate(rows, t_ns)
-        basket = self.world.average_basket[rows]
-        margin_rate = self.usual_margin_rate(rows)
-        orders = rate * w
-        zero = np.zeros(rows.shape)
-        return ExpectedValue(
-            -np.expm1(-orders),
-            orders,
-            orders * basket,
-            orders * basket * margin_rate,
-            zero,
-            zero,
-            zero,
+        return ExpectedValue.organic(
+            self.organic_rate(rows, t_ns),
+            self.config.response.attribution_days,
+            self.world.average_basket[rows],
+            self.usual_margin_rate(rows),
         )
 
     def organic_rate(self, rows: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
