@@ -88,7 +88,8 @@ class CustomerPatch(BaseModel):
     preferred_channel: Channel | None = None
     #: declared contact hours, local ``"18-21"``
     preferred_hours: str | None = None
-    #: when the preferences were declared (the message's time)
+    #: when the traits were declared (the message's time): stamps the preferences and a
+    #: changed loyalty tier
     declared_at: AwareDatetime | None = None
 
     def preference_ops(self, at: int) -> list[tuple[str, float]]:
@@ -214,8 +215,7 @@ def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
         "preferred_channel": traits.get("preferred_channel"),
         "preferred_hours": traits.get("preferred_hours"),
     }
-    if fields["preferred_channel"] is not None or fields["preferred_hours"] is not None:
-        fields["declared_at"] = message.get("timestamp")
+    fields["declared_at"] = message.get("timestamp")
     if isinstance(fields["birth_date"], str) and "T" in fields["birth_date"]:
         fields["birth_date"] = fields["birth_date"].split("T")[0]
     try:
