@@ -160,7 +160,8 @@ def decide(
         str | None,
         typer.Option(
             help="The API's Redis: decide with the response statistics it learned (each "
-            "customer with their segment's), the actions it sent (cool-downs, sequences) and "
+            "customer with their segment's), the actions it sent (cool-downs, sequences), the "
+            "contacts it decided and no message_sent reported yet (caps, message gap) and "
             "today's budgets [default: none: priors, no history]."
         ),
     ] = None,
@@ -253,7 +254,12 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
         raise
     except Exception as exc:  # the driver raises many kinds
         raise _fail(f"--redis-url: {exc}", EXIT_UNAVAILABLE) from None
-    return dataclasses.replace(job, stats=stats, action_history=RedisHistories(url, prefix)), usage
+    # and the contacts it decided that no message_sent has reported: caps and message gap
+    readers = RedisHistories(url, prefix)
+    job = dataclasses.replace(
+        job, stats=stats, action_history=readers, own_contacts=readers.own_contacts
+    )
+    return job, usage
 
 
 def _decide_here(
@@ -287,6 +293,7 @@ def _decide_here(
                 stats=job.stats,
                 usage=usage,
                 action_history=job.action_history,
+                own_contacts=job.own_contacts,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

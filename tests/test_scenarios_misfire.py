@@ -8,19 +8,39 @@ data:
 * an ``identify``'s ``createdAt`` and ``loyalty_tier`` are applied online as the
   customers table's columns are in batch (a customer synced years after signing up
   is not welcomed; a tier synced with the account is no tier reached today);
+* ``nba decide --redis-url`` counts the contacts the API decided and no
+  ``message_sent`` has reported yet, as the API does (a batch run right after API
+  decisions holds the caps and the message gap);
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import os
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from cli.main import app as nba_cli
 from features.dataset import RetailDataset
+from features.online.connect import connect_redis
+from features.profile_table import profiles_frame
+from serving.app import create_app
+from serving.auth import new_api_key
+from serving.settings import Settings
+from tests.redis_servers import RedisServer, free_port, redis_server_binary
 from tests.test_scenarios import customer as customers_row
 from tests.test_scenarios import events as no_events
 from tests.test_scenarios import profile_at
-from tests.test_scenarios_api import PARIS, Shop, best_of, codes, identify, local, shop
+from tests.test_scenarios_api import PARIS, Shop, best_of, codes, event, identify, local, shop
+from training.registry import ModelRegistry
 
 __all__ = ["shop"]  # the fixture, shared with the journey scenarios
 
@@ -105,3 +125,110 @@ def test_identify_of_a_new_sign_up_starts_the_welcome_series(shop: Shop) -> None
     online = profile_of(shop, customer, synced)
     assert online["days_since_first_seen"] * 24 == 1 and online["loyalty_tier"] == "none"
     assert best_of(shop.decide(customer, synced, actions=["welcome_1"])) == "welcome_1"
+
+
+# ---------------------------------------------------------------- batch after the API
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis both the API and the CLI reach by URL (the test Redis, else one started)."""
+    url = os.environ.get("NBA_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip("no redis-server binary")
+    server = RedisServer(binary, free_port(), tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@dataclasses.dataclass
+class SharedRedis:
+    """The API and ``nba decide`` on one Redis, under one key prefix."""
+
+    shop: Shop
+    url: str
+    prefix: str
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def shared(
+    base: RetailDataset, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedRedis]:
+    root = tmp_path_factory.mktemp("batch_after_api")
+    products = root / "products.parquet"
+    base.products.to_parquet(products)
+    key, spec = new_api_key("journeys", ("decide", "ingest", "profiles"))
+    prefix = f"mis{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        api_keys=[spec],
+        data_dir=root,
+        products_path=products,
+        redis_prefix=prefix,
+        model_poll_seconds=0,
+        archive_fsync="never",
+        decision_log_fsync="never",
+        response_stats=False,
+    )
+    registry = ModelRegistry(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
+    app = create_app(settings, client=connect_redis(redis_url), registry=registry)
+    with TestClient(app) as client:
+        yield SharedRedis(Shop(client, {"Authorization": f"Bearer {key}"}), redis_url, prefix, root)
+
+
+def test_batch_after_the_api_counts_the_contacts_it_decided(
+    shared: SharedRedis, base: RetailDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cart reminder e-mailed through the API (not yet reported sent); an hour later a
+    batch run on the same Redis counts it as the API does: the next e-mail waits until
+    the rolling day's cap (1 e-mail) frees, and the row says so. Before, batch read only
+    the action history (the reminder was not repeated) and e-mailed the weekly
+    recommendations 21 hours after the reminder: two e-mails within 24 hours."""
+    shop = shared.shop
+    added = local(PARIS, "2026-03-04 15:00")
+    signed_up = added - dt.timedelta(days=20)
+    customer = shop.signup(signed_up, consents=("email", "push", "sms"))
+    raw = [
+        (added - dt.timedelta(minutes=40), "web", "product_view", "P2"),
+        (added - dt.timedelta(minutes=20), "web", "product_view", "P2"),
+        (added, "web", "add_to_cart", "P1"),
+    ]
+    shop.post(*(event(customer, at, kind, product, channel=ch) for at, ch, kind, product in raw))
+    decided = added + dt.timedelta(hours=2)
+    chosen = shop.first_contact(customer, decided, channel="email")
+    assert (chosen["action_id"], chosen["send_at"]) == ("cart_reminder_1", "2026-03-04T16:00:00Z")
+
+    # the batch profile of the same events (the nightly feature build)
+    now = decided + dt.timedelta(hours=1)
+    row = customers_row(base, consents=("email", "push", "sms"), created_at=signed_up.isoformat())
+    profile = profile_at(base, row, no_events(*raw), now)
+    audience = shared.root / f"{customer}.parquet"
+    profiles_frame([dataclasses.replace(profile, customer_id=customer)]).to_parquet(audience)
+    monkeypatch.setenv("NBA_DATA_DIR", str(shared.root))  # no registry: rule-based scores
+    args = ["decide", "--audience", str(audience), "--now", now.isoformat(), "--workers", "1"]
+    alone = shared.root / f"{customer}-alone.parquet"
+    result = CliRunner().invoke(nba_cli, [*args, "--out", str(alone)])
+    assert result.exit_code == 0, result.output
+    without = pd.read_parquet(alone)
+    # without the API's state: the cart reminder again, at once
+    assert without["action_id"].tolist() == ["cart_reminder_1"]
+
+    out = shared.root / f"{customer}-batch.parquet"
+    with_api = [*args, "--out", str(out), "--redis-url", shared.url]
+    result = CliRunner().invoke(nba_cli, [*with_api, "--redis-prefix", shared.prefix])
+    assert result.exit_code == 0, result.output
+    [row] = pd.read_parquet(out).itertuples()
+    # the API's e-mail an hour ago holds the e-mail cap (1 a rolling day) and the message
+    # gap: the weekly recommendations wait until the cap frees, and the row says why
+    sent = dt.datetime(2026, 3, 4, 16, tzinfo=dt.UTC)
+    assert (row.action_id, row.channel) == ("recommendations_weekly", "email")
+    assert row.send_at_utc >= sent + dt.timedelta(hours=24), row.send_at_utc
+    assert "once the rolling cap frees (1 email contact(s) in 24 hours, the cap is 1)" in (
+        row.reasons
+    )
