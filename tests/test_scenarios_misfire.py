@@ -8,6 +8,10 @@ data:
 * an ``identify``'s ``createdAt`` and ``loyalty_tier`` are applied online as the
   customers table's columns are in batch (a customer synced years after signing up
   is not welcomed; a tier synced with the account is no tier reached today);
+* a product out of stock (the products table's level, then the stock system's
+  ``PUT /v1/products/{id}/stock``) is never recommended nor put in a message: a cart
+  reminder shows only what can be bought, and a cart whose every item sold out is
+  not reminded of;
 * ``nba decide --redis-url`` counts the contacts the API decided and no
   ``message_sent`` has reported yet, as the API does (a batch run right after API
   decisions holds the caps and the message gap);
@@ -31,6 +35,7 @@ from typer.testing import CliRunner
 from cli.main import app as nba_cli
 from features.dataset import RetailDataset
 from features.online.connect import connect_redis
+from features.online.stock import StockLevels, UnknownProductError
 from features.profile_table import profiles_frame
 from serving.app import create_app
 from serving.auth import new_api_key
@@ -39,7 +44,17 @@ from tests.redis_servers import RedisServer, free_port, redis_server_binary
 from tests.test_scenarios import customer as customers_row
 from tests.test_scenarios import events as no_events
 from tests.test_scenarios import profile_at
-from tests.test_scenarios_api import PARIS, Shop, best_of, codes, event, identify, local, shop
+from tests.test_scenarios_api import (
+    PARIS,
+    Shop,
+    best_of,
+    codes,
+    contacts,
+    event,
+    identify,
+    local,
+    shop,
+)
 from training.registry import ModelRegistry
 
 __all__ = ["shop"]  # the fixture, shared with the journey scenarios
@@ -232,3 +247,90 @@ def test_batch_after_the_api_counts_the_contacts_it_decided(
     assert "once the rolling cap frees (1 email contact(s) in 24 hours, the cap is 1)" in (
         row.reasons
     )
+
+
+# ---------------------------------------------------------------- stock
+
+
+def put_stock(shop: Shop, product: str, units: object) -> Any:
+    return shop.api.put(
+        f"/v1/products/{product}/stock", json={"stock": units}, headers=shop.headers
+    )
+
+
+def test_products_out_of_stock_are_never_in_a_message(shared: SharedRedis) -> None:
+    """A cart of trousers and a shirt, and the shirt's page viewed at length: once the
+    stock system says the shirt sold out, the cart reminder shows the trousers only and
+    no recommendation shows the shirt; once the trousers sold out too, the cart is not
+    reminded of (nothing in it can be bought: a retailer does not ask a customer to buy
+    what it cannot sell) and the browse reminder does not show the sold-out shirt."""
+    shop = shared.shop
+    added = local(PARIS, "2026-03-04 15:00")
+    customer = shop.signup(added - dt.timedelta(days=20), consents=("email", "push", "sms"))
+    shop.post(
+        event(customer, added - dt.timedelta(minutes=30), "product_view", "P2"),
+        event(customer, added - dt.timedelta(minutes=10), "product_view", "P2"),
+        event(customer, added, "add_to_cart", "P1"),
+        event(customer, added, "add_to_cart", "P2"),
+    )
+    now = added + dt.timedelta(hours=2)
+    try:
+        assert put_stock(shop, "P2", 0).json() == {
+            "product_id": "P2",
+            "stock": 0,
+            "in_stock": False,
+        }
+        chosen = shop.first_contact(customer, now, actions=["cart_reminder_1"])
+        assert (chosen["action_id"], chosen["products"]) == ("cart_reminder_1", ["P1"])
+        picks = shop.decide(customer, now, actions=["recommendations_weekly"], channel="app")
+        assert all("P2" not in a["products"] for a in picks["actions"]), picks["actions"]
+
+        assert put_stock(shop, "P1", 0).status_code == 200
+        answer = shop.decide(customer, now, actions=["cart_reminder_1", "browse_reminder_evening"])
+        assert contacts(answer) == []
+        assert codes(answer, "cart_reminder_1") == ["not_eligible"]
+        assert codes(answer, "browse_reminder_evening") == ["not_eligible"]
+    finally:  # the other tests' products are in stock
+        for product in ("P1", "P2"):
+            assert put_stock(shop, product, 10).json()["in_stock"]
+
+
+def test_bad_stock_updates_are_refused_naming_what_is_wrong(shared: SharedRedis) -> None:
+    shop = shared.shop
+    unknown = put_stock(shop, "P404", 3)
+    assert unknown.status_code == 404
+    error = unknown.json()["error"]
+    assert error["code"] == "not_found" and "'P404'" in error["message"]
+    assert error["details"][0]["loc"] == ["path", "product_id"]
+    for bad in (-1, "many", None, 2.5):
+        response = put_stock(shop, "P1", bad)
+        assert response.status_code == 422, (bad, response.text)
+        assert "stock" in response.text
+    extra = shop.api.put(
+        "/v1/products/P1/stock", json={"stock": 1, "units": 1}, headers=shop.headers
+    )
+    assert extra.status_code == 422 and "units" in extra.text
+    anonymous = shop.api.put("/v1/products/P1/stock", json={"stock": 1})
+    assert anonymous.status_code == 401
+
+
+def test_a_stock_change_reaches_every_replica(redis_url: str, base: RetailDataset) -> None:
+    """Two API processes on one Redis: the level one sets, the other reads at its next
+    refresh (at most every ``refresh_seconds``); the products table's levels hold until
+    then."""
+    prefix = f"stk{uuid.uuid4().hex[:8]}"
+    client = connect_redis(redis_url)
+    products = base.products.assign(stock=[12, 0])  # P2 sold out in the table
+    one = StockLevels(client, prefix, products, refresh_seconds=0)
+    other = StockLevels(client, prefix, products, refresh_seconds=0)
+    assert one.out_of_stock == other.out_of_stock == {"P2"}
+    one.set("P1", 0)
+    one.set("P2", 4)
+    assert one.out_of_stock == {"P1"}
+    other.refresh()
+    assert other.out_of_stock == {"P1"} and other.units("P2") == 4
+    later = StockLevels(client, prefix, products, refresh_seconds=3600)  # a new replica
+    later.refresh()
+    assert later.out_of_stock == {"P1"}
+    with pytest.raises(UnknownProductError):
+        one.set("P404", 1)
