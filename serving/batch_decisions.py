@@ -51,6 +51,7 @@ import pandas as pd
 from features.batch import customer_parts
 from features.online.contact_state import OwnContact, RedisContactState, with_own_contacts
 from features.online.response_stats import ResponseTable, response_segment
+from features.online.stock import StockLevels
 from features.profile_table import ProfileRowsError, profiles_from_frame
 from nba.actions import ActionType
 from nba.arbitration import Posterior
@@ -130,7 +131,9 @@ class BatchJob:
     (:data:`ActionHistory`); ``own_contacts`` the API's contacts not reported sent yet
     (:data:`OwnContacts`), counted in each profile's contact history as the API counts
     them (:func:`~features.online.contact_state.with_own_contacts`), so the caps and
-    the message gap hold across the API and batch.
+    the message gap hold across the API and batch; ``stock`` the levels of the
+    products (a :meth:`~features.online.stock.StockLevels.snapshot`): each customer
+    decides with the cart and browsed products that can be bought, as in the API.
     """
 
     policy: Decider
@@ -139,6 +142,7 @@ class BatchJob:
     stats: ResponseTable | Mapping[str, Posterior] = dataclasses.field(default_factory=dict)
     action_history: ActionHistory = dataclasses.field(default_factory=dict)
     own_contacts: OwnContacts | None = None
+    stock: StockLevels | None = None
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -155,6 +159,8 @@ class BatchJob:
             history = history([p.customer_id for p in profiles])
         if self.own_contacts is not None:
             profiles = self._with_own_contacts(profiles)
+        if self.stock is not None:
+            profiles = [self.stock.sellable(p) for p in profiles]
         decider, contexts = _prepared(self.policy, profiles, self.now, history)
         rows = _Rows()
         scorer = self.policy.scorer if isinstance(self.policy, DecisionPipeline) else None
@@ -204,6 +210,7 @@ def decide_audience(
     stats: ResponseTable | Mapping[str, Posterior] | None = None,
     action_history: ActionHistory | None = None,
     own_contacts: OwnContacts | None = None,
+    stock: StockLevels | None = None,
     workers: int = 1,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -233,6 +240,9 @@ def decide_audience(
     own_contacts
         A reader of the contacts the API decided and no ``message_sent`` has
         reported yet (they count toward caps and the message gap, as in the API).
+    stock
+        The products' stock levels: decisions see the cart and browsed products
+        that can be bought, as in the API.
     workers
         Processes deciding chunks side by side (forked: the policy and the
         audience are shared, not pickled); the result is the same for any number.
@@ -264,6 +274,7 @@ def decide_audience(
         stats or {},
         action_history or {},
         own_contacts,
+        stock,
     )
     audience: pd.DataFrame | list[CustomerProfile]
     if isinstance(profiles, pd.DataFrame):

@@ -334,3 +334,36 @@ def test_a_stock_change_reaches_every_replica(redis_url: str, base: RetailDatase
     assert later.out_of_stock == {"P1"}
     with pytest.raises(UnknownProductError):
         one.set("P404", 1)
+
+
+def test_batch_decides_with_the_stock_the_api_was_given(
+    shared: SharedRedis, base: RetailDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cart of trousers two hours old: a batch run with the products table reminds of
+    it; once the stock system told the API the trousers sold out, a batch run on the
+    API's Redis does not (it decides with the levels the API was given, as the API)."""
+    added = local(PARIS, "2026-03-04 15:00")
+    now = added + dt.timedelta(hours=2)
+    row = customers_row(base, consents=("email",), created_at="2026-02-01T09:00:00Z")
+    profile = profile_at(base, row, no_events((added, "web", "add_to_cart", "P1")), now)
+    customer = f"B{uuid.uuid4().hex[:10]}"
+    audience = shared.root / f"{customer}.parquet"
+    profiles_frame([dataclasses.replace(profile, customer_id=customer)]).to_parquet(audience)
+    monkeypatch.setenv("NBA_DATA_DIR", str(shared.root))  # no registry: rule-based scores
+    args = ["decide", "--audience", str(audience), "--now", now.isoformat(), "--workers", "1"]
+    args += ["--products", str(shared.root / "products.parquet")]
+
+    def batch(*more: str) -> list[str]:
+        out = shared.root / f"{customer}-{uuid.uuid4().hex[:6]}.parquet"
+        result = CliRunner().invoke(nba_cli, [*args, *more, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return pd.read_parquet(out)["action_id"].tolist()  # type: ignore[no-any-return]
+
+    on_redis = ("--redis-url", shared.url, "--redis-prefix", shared.prefix)
+    assert batch() == batch(*on_redis) == ["cart_reminder_1"]
+    try:
+        assert put_stock(shared.shop, "P1", 0).status_code == 200
+        assert "cart_reminder_1" not in batch(*on_redis)
+        assert batch() == ["cart_reminder_1"]  # the table's level, without the API's
+    finally:
+        assert put_stock(shared.shop, "P1", 12).json()["in_stock"]

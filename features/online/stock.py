@@ -31,6 +31,7 @@ can be bought.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -128,6 +129,14 @@ class StockLevels:
         self._set = {_text(k): int(v) for k, v in raw.items()}
         self._version = version
         self._rebuild()
+
+    def snapshot(self) -> StockLevels:
+        """These levels, frozen, without the Redis client (it pickles: batch workers and
+        Spark executors decide with it)."""
+        frozen = copy.copy(self)
+        frozen.client = None
+        frozen._set = dict(self._set)
+        return frozen
 
     def in_stock(self, product_ids: Iterable[str]) -> list[str]:
         """``product_ids`` without those out of stock, in order."""
