@@ -53,7 +53,10 @@ from tests.test_scenarios_api import (
     event,
     identify,
     local,
+    send_local,
+    send_utc,
     shop,
+    the_action,
 )
 from training.registry import ModelRegistry
 
@@ -367,3 +370,70 @@ def test_batch_decides_with_the_stock_the_api_was_given(
         assert batch() == ["cart_reminder_1"]  # the table's level, without the API's
     finally:
         assert put_stock(shared.shop, "P1", 12).json()["in_stock"]
+
+
+# ---------------------------------------------------------------- journey-tool variations
+
+KOLKATA = "Asia/Kolkata"  # UTC+05:30
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent"),
+    [
+        ("2026-03-04 07:00:00", "2026-03-04 07:00"),  # the e-mail window opens: at once
+        ("2026-03-04 06:59:59", "2026-03-04 07:00"),  # a second before: at the opening
+        ("2026-03-04 21:59:00", "2026-03-04 21:59"),  # a minute before it closes: at once
+        ("2026-03-04 22:00:00", "2026-03-05 07:00"),  # as it closes: the next morning
+    ],
+)
+def test_a_cart_in_a_half_hour_zone_at_the_quiet_hours_boundary(
+    shop: Shop, asked: str, sent: str
+) -> None:
+    """An e-mail-only customer in Kolkata (UTC+05:30) whose cart is three hours old,
+    asked exactly at the edges of the e-mail hours (07:00-22:00 local): the reminder
+    goes at once inside them, at the next opening outside, in local time to the minute."""
+    now = local(KOLKATA, asked)
+    customer = shop.signup(now - dt.timedelta(days=30), timezone=KOLKATA, consents=("email",))
+    shop.post(event(customer, now - dt.timedelta(hours=3), "add_to_cart", "P1"))
+    chosen = the_action(shop.decide(customer, now, actions=["cart_reminder_1"]))
+    assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "email")
+    at = send_local(chosen)
+    assert at.strftime("%Y-%m-%d %H:%M") == sent
+    assert at.utcoffset() == dt.timedelta(hours=5, minutes=30)
+    assert send_utc(chosen) >= now.replace(microsecond=0) - dt.timedelta(seconds=1)
+
+
+@pytest.mark.parametrize("emptied_by", ["remove_from_cart", "purchase"])
+def test_a_cart_emptied_before_the_reminder_is_not_reminded(shop: Shop, emptied_by: str) -> None:
+    """A cart left at 15:00, emptied at 16:00 (the item taken out, or ordered): at 17:00
+    there is no cart to remind of."""
+    added = local(PARIS, "2026-03-04 15:00")
+    customer = shop.signup(added - dt.timedelta(days=20), consents=("email", "push"))
+    shop.post(event(customer, added, "add_to_cart", "P1"))
+    shop.post(event(customer, added + dt.timedelta(hours=1), emptied_by, "P1"))
+    answer = shop.decide(customer, added + dt.timedelta(hours=2), actions=["cart_reminder_1"])
+    assert contacts(answer) == []
+    assert codes(answer, "cart_reminder_1") == ["not_eligible"]
+
+
+def test_a_browsed_product_since_ordered_is_not_reminded(shop: Shop) -> None:
+    """Twenty minutes on the trousers' page at 18:00, ordered at 18:30: no browse
+    reminder that evening (the shirt looked at as well still may be)."""
+    viewed = local(PARIS, "2026-03-06 18:00")
+    customer = shop.signup(viewed - dt.timedelta(days=20), consents=("email", "push"))
+    dwell = {"properties": {"dwell_seconds": 600}}
+    shop.post(
+        event(customer, viewed, "product_view", "P1", **dwell),
+        event(customer, viewed + dt.timedelta(minutes=10), "product_view", "P1", **dwell),
+        event(customer, viewed + dt.timedelta(minutes=30), "purchase", "P1"),
+    )
+    asked = viewed + dt.timedelta(minutes=45)
+    answer = shop.decide(customer, asked, actions=["browse_reminder_evening"])
+    assert contacts(answer) == []
+    assert codes(answer, "browse_reminder_evening") == ["not_eligible"]
+    shop.post(event(customer, asked, "product_view", "P2", **dwell))
+    shop.post(event(customer, asked + dt.timedelta(minutes=10), "product_view", "P2", **dwell))
+    later = shop.first_contact(
+        customer, asked + dt.timedelta(minutes=15), actions=["browse_reminder_evening"]
+    )
+    assert later["products"] == ["P2"]
