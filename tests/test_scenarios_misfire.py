@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli.main import app as nba_cli
@@ -37,10 +35,7 @@ from features.dataset import RetailDataset
 from features.online.connect import connect_redis
 from features.online.stock import StockLevels, UnknownProductError
 from features.profile_table import profiles_frame
-from serving.app import create_app
-from serving.auth import new_api_key
-from serving.settings import Settings
-from tests.redis_servers import RedisServer, free_port, redis_server_binary
+from tests.test_ope_api import redis_url
 from tests.test_scenarios import customer as customers_row
 from tests.test_scenarios import events as no_events
 from tests.test_scenarios import profile_at
@@ -53,14 +48,14 @@ from tests.test_scenarios_api import (
     event,
     identify,
     local,
+    open_shop,
     send_local,
     send_utc,
     shop,
     the_action,
 )
-from training.registry import ModelRegistry
 
-__all__ = ["shop"]  # the fixture, shared with the journey scenarios
+__all__ = ["redis_url", "shop"]  # fixtures, shared with the journey scenarios and OPE
 
 
 def profile_of(shop: Shop, customer: str, at: dt.datetime) -> dict[str, Any]:
@@ -148,23 +143,6 @@ def test_identify_of_a_new_sign_up_starts_the_welcome_series(shop: Shop) -> None
 # ---------------------------------------------------------------- batch after the API
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis both the API and the CLI reach by URL (the test Redis, else one started)."""
-    url = os.environ.get("NBA_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
-    binary = redis_server_binary()
-    if binary is None:
-        pytest.skip("no redis-server binary")
-    server = RedisServer(binary, free_port(), tmp_path_factory.mktemp("redis")).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
 @dataclasses.dataclass
 class SharedRedis:
     """The API and ``nba decide`` on one Redis, under one key prefix."""
@@ -180,24 +158,9 @@ def shared(
     base: RetailDataset, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SharedRedis]:
     root = tmp_path_factory.mktemp("batch_after_api")
-    products = root / "products.parquet"
-    base.products.to_parquet(products)
-    key, spec = new_api_key("journeys", ("decide", "ingest", "profiles"))
     prefix = f"mis{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        api_keys=[spec],
-        data_dir=root,
-        products_path=products,
-        redis_prefix=prefix,
-        model_poll_seconds=0,
-        archive_fsync="never",
-        decision_log_fsync="never",
-        response_stats=False,
-    )
-    registry = ModelRegistry(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
-    app = create_app(settings, client=connect_redis(redis_url), registry=registry)
-    with TestClient(app) as client:
-        yield SharedRedis(Shop(client, {"Authorization": f"Bearer {key}"}), redis_url, prefix, root)
+    with open_shop(base, root, connect_redis(redis_url), prefix) as opened:
+        yield SharedRedis(opened, redis_url, prefix, root)
 
 
 def test_batch_after_the_api_counts_the_contacts_it_decided(
