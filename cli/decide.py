@@ -446,6 +446,7 @@ def decide_examples(
     import pandas as pd
 
     from features.batch import build_profiles
+    from features.online.stock import StockLevels
     from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 
     rules = load_catalog(catalog)
@@ -458,6 +459,8 @@ def decide_examples(
     console = Console(highlight=False)
     with console.status(f"building profiles as of {when.isoformat()}"):
         profiles = build_profiles(dataset, as_of=when).profiles
+    stock = StockLevels(None, "", dataset.products)  # only what can be bought is reminded of
+    profiles = [stock.sellable(p) for p in profiles]
     console.print(
         render_scenarios(scenario_decisions(profiles, when, rules, contacts)), soft_wrap=True
     )
