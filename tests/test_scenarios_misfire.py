@@ -400,3 +400,22 @@ def test_a_browsed_product_since_ordered_is_not_reminded(shop: Shop) -> None:
         customer, asked + dt.timedelta(minutes=15), actions=["browse_reminder_evening"]
     )
     assert later["products"] == ["P2"]
+
+
+def test_declared_hours_outside_the_channel_hours_are_not_claimed(shop: Shop) -> None:
+    """A customer who declares 22:00-24:00 (after the e-mail hours, 07:00-22:00) and has
+    a birthday in three days: the wishes go at another hour, and the timing says the
+    declared hours had no allowed moment (it used to say "within the customer's declared
+    hours" of a 10:00 send)."""
+    now = local(PARIS, "2026-04-06 09:00")
+    customer = shop.signup(
+        now - dt.timedelta(days=200), consents=("email",), birthday=dt.date(1990, 4, 9)
+    )
+    shop.post(identify(customer, now, preferred_hours="22-24"))
+    chosen = shop.first_contact(customer, now, actions=["birthday"])
+    assert (chosen["action_id"], chosen["channel"]) == ("birthday", "email")
+    assert 7 <= send_local(chosen).hour < 22
+    assert not chosen["timing"].startswith(("within", "as soon as possible within"))
+    assert chosen["timing"].endswith(
+        ": no allowed moment in reach within the customer's declared hours (22:00-24:00)"
+    )
