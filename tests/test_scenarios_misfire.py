@@ -419,3 +419,25 @@ def test_declared_hours_outside_the_channel_hours_are_not_claimed(shop: Shop) ->
     assert chosen["timing"].endswith(
         ": no allowed moment in reach within the customer's declared hours (22:00-24:00)"
     )
+
+
+@pytest.mark.parametrize(
+    ("traits", "where"),
+    [
+        ({"createdAt": "yesterday"}, "traits.createdAt"),
+        ({"createdAt": "2026-01-01T00:00:00"}, "traits.createdAt"),  # no time zone
+        ({"loyalty_tier": "diamond"}, "traits.loyalty_tier"),
+        ({"birthday": "1990-13-01"}, "traits.birthday"),
+    ],
+)
+def test_bad_identify_traits_are_rejected_naming_the_trait_sent(
+    shop: Shop, traits: dict[str, Any], where: str
+) -> None:
+    """A bad trait is rejected on its own, named as the journey tool wrote it (it used to
+    be ``traits.created_at`` for a bad ``createdAt``, ``traits.birth_date`` for a bad
+    ``birthday``)."""
+    at = local(PARIS, "2026-03-04 10:00")
+    bad = identify(f"M{uuid.uuid4().hex[:10]}", at, timezone=PARIS, **traits)
+    body = shop.api.post("/v1/events", json={"events": [bad]}, headers=shop.headers).json()
+    [rejection] = body["rejections"]
+    assert rejection["field"] == where, rejection
