@@ -39,9 +39,9 @@ from pathlib import Path
 from features.batch import build_profiles
 from features.dataset import RetailDataset
 from nba.arbitration import Posterior, ResponsePosterior, stats_key
-from nba.catalog import parse_catalog
+from nba.catalog import Catalog, parse_catalog
 from nba.channels import Channel
-from nba.contact_policy import parse_contact_policy
+from nba.contact_policy import ContactPolicy, parse_contact_policy
 from nba.context import CustomerContext
 from nba.engine import NextBestActionPolicy
 from nba.pipeline import build_pipeline
@@ -52,24 +52,33 @@ OUTBOUND = (Channel.EMAIL, Channel.SMS, Channel.PUSH)
 PRIORITY = re.compile(r"(?:priority|below) ([-0-9.e+]+) on (\w+)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=3000)
-    parser.add_argument("--days", type=int, default=60)
+def simulated(
+    description: str | None, customers: int, days: int, **more: dict[str, object]
+) -> tuple[argparse.Namespace, RetailDataset, Catalog, ContactPolicy]:
+    """The command line (``--customers``, ``--days``, ``--seed`` and ``more``), the retailer
+    it simulates, and the example catalog and contact policy."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--customers", type=int, default=customers)
+    parser.add_argument("--days", type=int, default=days)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument(
-        "--hour", type=int, default=15, help="UTC hour of the last day to decide at"
-    )
+    for name, options in more.items():
+        parser.add_argument(name, **options)  # type: ignore[arg-type]
     args = parser.parse_args()
     sim = simulate(SimulatorConfig(n_customers=args.customers, days=args.days, seed=args.seed))
     data = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
+    catalog = parse_catalog((EXAMPLES / "retailer_catalog.yaml").read_text())
+    policy = parse_contact_policy((EXAMPLES / "contact_policy.yaml").read_text())
+    return args, data, catalog, policy
+
+
+def main() -> None:
+    hour = {"type": int, "default": 15, "help": "UTC hour of the last day to decide at"}
+    args, data, catalog, policy = simulated(__doc__, 3000, 60, **{"--hour": hour})
     last = data.events["timestamp"].max()
     now = last.normalize().to_pydatetime().replace(hour=args.hour)
     if now > last:
         now -= dt.timedelta(days=1)
     build = build_profiles(data, as_of=now, workers=1)
-    catalog = parse_catalog((EXAMPLES / "retailer_catalog.yaml").read_text())
-    policy = parse_contact_policy((EXAMPLES / "contact_policy.yaml").read_text())
     pipeline = build_pipeline(catalog, policy)
     greedy = build_pipeline(
         catalog, policy, policy=NextBestActionPolicy(catalog, policy, exploration=False)

@@ -13,33 +13,18 @@ Run: ``PYTHONPATH=. python benchmarks/stock_in_messages.py --customers 5000 --da
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
+from benchmarks.channel_exploration import simulated
 from features.batch import build_profiles
-from features.dataset import RetailDataset
 from features.online.stock import StockLevels
 from nba.actions import ActionType
-from nba.catalog import parse_catalog
-from nba.contact_policy import parse_contact_policy
 from serving.batch_decisions import decide_audience
-from simulator import SimulatorConfig, simulate
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 REMINDERS = {ActionType.CART_REMINDER.value, ActionType.BROWSE_REMINDER.value}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=5000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
-    sim = simulate(SimulatorConfig(n_customers=args.customers, days=args.days, seed=args.seed))
-    data = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
+    args, data, catalog, policy = simulated(__doc__, 5000, 30)
     build = build_profiles(data, workers=1)
-    catalog = parse_catalog((EXAMPLES / "retailer_catalog.yaml").read_text())
-    policy = parse_contact_policy((EXAMPLES / "contact_policy.yaml").read_text())
     stock = StockLevels(None, "", data.products)
     out = stock.out_of_stock
     original = {p.customer_id: p for p in build.profiles}
