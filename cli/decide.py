@@ -12,6 +12,7 @@ naming the file and the field, with exit status 2 and no traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame as SparkDataFrame
     from pyspark.sql import SparkSession
 
+    from features.online.stock import StockLevels
     from nba.budgets import UsageCounts
     from nba.catalog import Catalog
     from nba.contact_policy import ContactPolicy
@@ -160,11 +162,20 @@ def decide(
         str | None,
         typer.Option(
             help="The API's Redis: decide with the response statistics it learned (each "
-            "customer with their segment's), the actions it sent (cool-downs, sequences) and "
+            "customer with their segment's), the actions it sent (cool-downs, sequences), the "
+            "contacts it decided and no message_sent reported yet (caps, message gap) and "
             "today's budgets [default: none: priors, no history]."
         ),
     ] = None,
     redis_prefix: Annotated[str, typer.Option(help="The API's Redis key prefix.")] = "nba",
+    products: Annotated[
+        Path | None,
+        typer.Option(
+            help="Contract products table: a product out of stock is no cart or browse item "
+            "to remind of; with --redis-url, at the levels the API was given (PUT "
+            "/v1/products/{id}/stock) [default: the API's NBA_PRODUCTS_PATH when it exists]."
+        ),
+    ] = None,
     spark: Annotated[
         bool,
         typer.Option(
@@ -206,6 +217,9 @@ def decide(
     usage = None
     if redis_url is not None:
         job, usage = _with_redis(job, redis_url, redis_prefix)
+    stock = load_stock(products, redis_url, redis_prefix)
+    if stock is not None:
+        job = dataclasses.replace(job, stock=stock)
     console = Console(highlight=False)
     started = time.perf_counter()
     if spark:
@@ -231,11 +245,38 @@ def decide(
     )
 
 
+def load_stock(path: Path | None, redis_url: str | None, prefix: str) -> StockLevels | None:
+    """The products' stock levels: the table at ``path`` (else the API's products table
+    when it exists; ``None`` without one), at the levels the API's Redis holds, or exit."""
+    from features.online.connect import connect_redis
+    from features.online.stock import StockLevels
+    from serving.settings import Settings
+    from serving.startup import StartupError, load_products
+
+    if path is None:
+        path = Settings().products_file
+        if not path.is_file():
+            return None
+    try:
+        table = load_products(path)
+    except StartupError as error:
+        raise _fail(f"--products: {error}") from None
+    if redis_url is None:
+        return StockLevels(None, prefix, table)
+    try:
+        client = connect_redis(redis_url)
+        stock = StockLevels(client, prefix, table, refresh_seconds=0)
+        stock.refresh()
+    except Exception as exc:  # the driver raises many kinds
+        raise _fail(f"--redis-url: {exc}", EXIT_UNAVAILABLE) from None
+    frozen = stock.snapshot()
+    client.close()
+    return frozen
+
+
 def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCounts]:
     """``job`` with the response statistics the API learned and the action history it
     keeps (read per chunk, by the worker that decides it), and today's usage."""
-    import dataclasses
-
     from features.online.connect import connect_redis
     from features.online.contact_state import RedisContactState
     from features.online.redis_store import RedisOnlineStore
@@ -253,7 +294,12 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
         raise
     except Exception as exc:  # the driver raises many kinds
         raise _fail(f"--redis-url: {exc}", EXIT_UNAVAILABLE) from None
-    return dataclasses.replace(job, stats=stats, action_history=RedisHistories(url, prefix)), usage
+    # and the contacts it decided that no message_sent has reported: caps and message gap
+    readers = RedisHistories(url, prefix)
+    job = dataclasses.replace(
+        job, stats=stats, action_history=readers, own_contacts=readers.own_contacts
+    )
+    return job, usage
 
 
 def _decide_here(
@@ -287,6 +333,8 @@ def _decide_here(
                 stats=job.stats,
                 usage=usage,
                 action_history=job.action_history,
+                own_contacts=job.own_contacts,
+                stock=job.stock,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
@@ -398,6 +446,7 @@ def decide_examples(
     import pandas as pd
 
     from features.batch import build_profiles
+    from features.online.stock import StockLevels
     from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 
     rules = load_catalog(catalog)
@@ -410,6 +459,8 @@ def decide_examples(
     console = Console(highlight=False)
     with console.status(f"building profiles as of {when.isoformat()}"):
         profiles = build_profiles(dataset, as_of=when).profiles
+    stock = StockLevels(None, "", dataset.products)  # only what can be bought is reminded of
+    profiles = [stock.sellable(p) for p in profiles]
     console.print(
         render_scenarios(scenario_decisions(profiles, when, rules, contacts)), soft_wrap=True
     )

@@ -15,7 +15,9 @@
 3. **Contexts.** A candidate re-decides each logged decision: the profile as the
    API saw it is rebuilt by replaying the events (the data set the API's
    profiles were materialised from, built in batch, then every later event
-   ingested up to each decision's time, the API's own online code), the action history and
+   ingested up to each decision's time, the API's own online code, seen with the
+   products table's stock levels as the API sees it: levels set later through
+   ``PUT /v1/products/{id}/stock`` are not in the log), the action history and
    today's budgets from the log's earlier decisions; screening then gives the
    candidates (:class:`~experiments.ope_logging.LoggedContext`). The logged
    context features are compared with the rebuilt ones (``features_agree``),
@@ -57,6 +59,7 @@ from features.archive import read_archive
 from features.batch import build_profiles
 from features.dataset import RetailDataset, find_table_file, load_dataset
 from features.online.profiles import OnlineProfiles
+from features.online.stock import StockLevels
 from features.online.store import MemoryOnlineStore
 from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.budgets import Consumption, UsageCounts
@@ -284,6 +287,7 @@ def replay_contexts(
     # it received since are all later, so none is refused as stale
     built = start if not before.any() else min(start, at[before].max() + pd.Timedelta("1us"))
     online = OnlineProfiles(MemoryOnlineStore(), data.products)
+    stock = StockLevels(None, "", data.products)
     online.materialise(
         build_profiles(
             RetailDataset(data.customers, data.products, data.offers, data.events[before]),
@@ -311,6 +315,7 @@ def replay_contexts(
         if profile is None:
             replay.unknown_customers += 1
             profile = CustomerProfile(record.customer_id, as_of=now)
+        profile = stock.sellable(profile)  # the cart and browsed products that can be bought
         context = CustomerContext(
             profile, now, action_history=dict(history.get(record.customer_id, {}))
         )

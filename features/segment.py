@@ -88,7 +88,8 @@ class CustomerPatch(BaseModel):
     preferred_channel: Channel | None = None
     #: declared contact hours, local ``"18-21"``
     preferred_hours: str | None = None
-    #: when the preferences were declared (the message's time)
+    #: when the traits were declared (the message's time): stamps the preferences and a
+    #: changed loyalty tier
     declared_at: AwareDatetime | None = None
 
     def preference_ops(self, at: int) -> list[tuple[str, float]]:
@@ -180,6 +181,23 @@ def track_to_event(message: dict[str, Any]) -> EventRecord:
         raise SegmentMappingError(where, err["msg"]) from None
 
 
+def _trait_of(field: str, message: dict[str, Any]) -> str:
+    """Where ``message`` holds the :class:`CustomerPatch` field ``field``, as the sender
+    wrote it (a bad ``createdAt`` is named ``traits.createdAt``)."""
+    traits = message.get("traits") or {}
+    if field in ("declared_at", "consent_changed_at"):
+        return "timestamp"
+    if field == "created_at":
+        return "traits.createdAt" if "createdAt" in traits else "traits.created_at"
+    if field == "birth_date":
+        return "traits.birthday"
+    if field == "city":
+        return "traits.address.city"
+    if field == "timezone" and "timezone" not in traits:
+        return "context.timezone"
+    return f"traits.{field}"
+
+
 def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
     """Map a Segment ``identify`` message onto a :class:`CustomerPatch`.
 
@@ -214,16 +232,14 @@ def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
         "preferred_channel": traits.get("preferred_channel"),
         "preferred_hours": traits.get("preferred_hours"),
     }
-    if fields["preferred_channel"] is not None or fields["preferred_hours"] is not None:
-        fields["declared_at"] = message.get("timestamp")
+    fields["declared_at"] = message.get("timestamp")
     if isinstance(fields["birth_date"], str) and "T" in fields["birth_date"]:
         fields["birth_date"] = fields["birth_date"].split("T")[0]
     try:
         patch = CustomerPatch(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = "timestamp" if err["loc"][0] == "declared_at" else f"traits.{err['loc'][0]}"
-        raise SegmentMappingError(where, err["msg"]) from None
+        raise SegmentMappingError(_trait_of(str(err["loc"][0]), message), err["msg"]) from None
     if patch.timezone is not None and not is_known_timezone(patch.timezone):
         raise SegmentMappingError("traits.timezone", f"unknown IANA time zone {patch.timezone!r}")
     if patch.preferred_hours is not None and encode_hours(patch.preferred_hours) is None:

@@ -421,7 +421,7 @@ class ContactPolicy(BaseModel):
                 f"at {latest.astimezone(zone):%Y-%m-%d %H:%M} local time",
             )
         if preference is not None and (best_hour or preference.score(at.astimezone(zone)) > 0):
-            basis = preference.describe()
+            basis = preference.describe(at.astimezone(zone))
         elif at == earliest.astimezone(dt.UTC):
             basis = "as soon as possible"
         else:

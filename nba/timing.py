@@ -505,8 +505,28 @@ class HourPreference:
             habit = -_hour_distance(hour, self.default_hour)
         return habit if bonus is None else habit + bonus
 
-    def describe(self) -> str:
+    def describe(self, local: dt.datetime | None = None) -> str:
+        """Why a moment was chosen; ``local`` is the moment (local time), when known: one
+        outside the declared hours (none of them allowed in reach) is said to be."""
         if self.source == "declared" and self.declared is not None:
+            if local is not None and not self.declared.contains_minute(
+                local.hour * 60 + local.minute
+            ):
+                habit = (
+                    "as soon as possible"
+                    if self.habit == "first"
+                    else HourPreference(
+                        self.habit,
+                        self.activity,
+                        self.hour_of_day,
+                        self.peak_hour_of_week,
+                        self.default_hour,
+                    ).describe()
+                )
+                return (
+                    f"{habit}: no allowed moment in reach within the customer's declared "
+                    f"hours ({self.declared})"
+                )
             first = "as soon as possible " if self.habit == "first" else ""
             return f"{first}within the customer's declared hours ({self.declared})"
         if self.source == "activity":

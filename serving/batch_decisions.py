@@ -43,13 +43,15 @@ import multiprocessing
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from features.batch import customer_parts
+from features.online.contact_state import OwnContact, RedisContactState, with_own_contacts
 from features.online.response_stats import ResponseTable, response_segment
+from features.online.stock import StockLevels
 from features.profile_table import ProfileRowsError, profiles_from_frame
 from nba.actions import ActionType
 from nba.arbitration import Posterior
@@ -63,6 +65,8 @@ from nba.profile import CustomerProfile
 from training.model_scorer import ModelScorer
 
 Progress = Callable[[int, int], None]
+#: What a reader of the API's Redis returns.
+ReadT = TypeVar("ReadT")
 #: When each action was last sent, per customer: a mapping, or a reader that returns
 #: it for the customer ids of one chunk (e.g. :class:`RedisHistories`, on each worker).
 ActionHistory = (
@@ -111,6 +115,12 @@ class AudienceError(ValueError):
         super().__init__(f"the audience is invalid:\n{lines}{extra}")
 
 
+#: The contacts the API decided and no ``message_sent`` has reported yet, per customer
+#: (:meth:`~features.online.contact_state.ContactState.own_contacts_of`): a reader of
+#: them for the customer ids of one chunk at a moment (e.g. :meth:`RedisHistories.own_contacts`).
+OwnContacts = Callable[[Sequence[str], dt.datetime], Mapping[str, Sequence[OwnContact]]]
+
+
 @dataclass(frozen=True)
 class BatchJob:
     """What every chunk of one batch run decides with (the same on every worker).
@@ -118,7 +128,12 @@ class BatchJob:
     ``policy`` is the pipeline (:func:`~nba.pipeline.build_pipeline`); ``stats`` the
     API's response statistics (each customer decides with their segment's) or fixed
     posteriors; ``action_history`` when each action was last sent, per customer
-    (:data:`ActionHistory`).
+    (:data:`ActionHistory`); ``own_contacts`` the API's contacts not reported sent yet
+    (:data:`OwnContacts`), counted in each profile's contact history as the API counts
+    them (:func:`~features.online.contact_state.with_own_contacts`), so the caps and
+    the message gap hold across the API and batch; ``stock`` the levels of the
+    products (a :meth:`~features.online.stock.StockLevels.snapshot`): each customer
+    decides with the cart and browsed products that can be bought, as in the API.
     """
 
     policy: Decider
@@ -126,6 +141,8 @@ class BatchJob:
     seed: int | str = 0
     stats: ResponseTable | Mapping[str, Posterior] = dataclasses.field(default_factory=dict)
     action_history: ActionHistory = dataclasses.field(default_factory=dict)
+    own_contacts: OwnContacts | None = None
+    stock: StockLevels | None = None
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -140,6 +157,10 @@ class BatchJob:
         history = self.action_history
         if callable(history):
             history = history([p.customer_id for p in profiles])
+        if self.own_contacts is not None:
+            profiles = self._with_own_contacts(profiles)
+        if self.stock is not None:
+            profiles = [self.stock.sellable(p) for p in profiles]
         decider, contexts = _prepared(self.policy, profiles, self.now, history)
         rows = _Rows()
         scorer = self.policy.scorer if isinstance(self.policy, DecisionPipeline) else None
@@ -168,6 +189,14 @@ class BatchJob:
                 rows.add(decision, profile.timezone, position)
         return rows.frame()
 
+    def _with_own_contacts(self, profiles: Sequence[CustomerProfile]) -> list[CustomerProfile]:
+        assert self.own_contacts is not None
+        found = self.own_contacts([p.customer_id for p in profiles], self.now)
+        return [
+            with_own_contacts(p, found[p.customer_id], self.now) if p.customer_id in found else p
+            for p in profiles
+        ]
+
 
 def decide_audience(
     profiles: Iterable[CustomerProfile] | pd.DataFrame,
@@ -180,6 +209,8 @@ def decide_audience(
     usage: UsageCounts | None = None,
     stats: ResponseTable | Mapping[str, Posterior] | None = None,
     action_history: ActionHistory | None = None,
+    own_contacts: OwnContacts | None = None,
+    stock: StockLevels | None = None,
     workers: int = 1,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -206,6 +237,12 @@ def decide_audience(
     action_history
         When each action was last sent, per customer (for cool-downs and
         sequences; profiles do not carry it), or a reader of it per chunk.
+    own_contacts
+        A reader of the contacts the API decided and no ``message_sent`` has
+        reported yet (they count toward caps and the message gap, as in the API).
+    stock
+        The products' stock levels: decisions see the cart and browsed products
+        that can be bought, as in the API.
     workers
         Processes deciding chunks side by side (forked: the policy and the
         audience are shared, not pickled); the result is the same for any number.
@@ -236,6 +273,8 @@ def decide_audience(
         seed,
         stats or {},
         action_history or {},
+        own_contacts,
+        stock,
     )
     audience: pd.DataFrame | list[CustomerProfile]
     if isinstance(profiles, pd.DataFrame):
@@ -544,14 +583,22 @@ class RedisHistories:
     prefix: str = "nba"
 
     def __call__(self, customer_ids: Sequence[str]) -> dict[str, dict[str, dt.datetime]]:
+        return self._read(lambda state: state.histories(list(customer_ids)))
+
+    def own_contacts(
+        self, customer_ids: Sequence[str], now: dt.datetime
+    ) -> dict[str, tuple[OwnContact, ...]]:
+        """The contacts the API decided for them that count at ``now`` and that no
+        ``message_sent`` has reported (:data:`OwnContacts`)."""
+        return self._read(lambda state: state.own_contacts_of(list(customer_ids), now))
+
+    def _read(self, read: Callable[[RedisContactState], ReadT]) -> ReadT:
         from features.online.connect import connect_redis
-        from features.online.contact_state import RedisContactState
         from features.online.redis_store import RedisOnlineStore
 
         client = connect_redis(self.url)
         try:
-            state = RedisContactState(RedisOnlineStore(client, prefix=self.prefix))
-            return state.histories(list(customer_ids))
+            return read(RedisContactState(RedisOnlineStore(client, prefix=self.prefix)))
         finally:
             client.close()
 

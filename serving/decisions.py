@@ -6,10 +6,11 @@ reported ones do), today's usage and the response statistics (per action, channe
 and segment) in one round trip
 (:class:`~features.online.contact_state.ContactState`), decides with the
 champion models (rules when none is registered), attaches products to the
-chosen actions, records what was sent and counts it as an exposure in the
-statistics (one more round trip), and logs the decision. The engine explores
-with the statistics of the customer's segment: the more evidence, the less it
-explores. The fallbacks never break consent:
+chosen actions (never one out of stock, :class:`~features.online.stock.StockLevels`:
+the engine sees the cart and browsed products that can be bought), records what
+was sent and counts it as an exposure in the statistics (one more round trip), and
+logs the decision. The engine explores with the statistics of the customer's
+segment: the more evidence, the less it explores. The fallbacks never break consent:
 
 - Redis unreachable: the customer is treated as unknown, so consent cannot be
   shown and no outbound contact is chosen; on-site and in-app placements still
@@ -25,6 +26,7 @@ retried request returns the same decision; the same key with another request is 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -40,6 +42,7 @@ import orjson
 from features.online.contact_state import ContactState, DecisionState, with_own_contacts
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, response_segment
+from features.online.stock import StockLevels
 from nba.actions import ActionType
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -117,6 +120,7 @@ class DecisionService:
         models: ModelManager,
         metrics: ApiMetrics,
         popular: PopularProducts,
+        stock: StockLevels | None = None,
         sink: DecisionSink | None = None,
         experiment: ExperimentConfig | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
@@ -131,6 +135,8 @@ class DecisionService:
         self.models = models
         self.metrics = metrics
         self.popular = popular
+        #: what can be sold: a product out of stock is never recommended nor in a message
+        self.stock = stock or StockLevels(None, "")
         self.sink = sink
         self.experiment = experiment
         if experiment is not None:
@@ -240,6 +246,8 @@ class DecisionService:
         known = self.profiles.from_stored(customer_id, read.stored, now)
         if known is not None and read.contacts:  # its own sends not reported yet count too
             known = with_own_contacts(known, read.contacts, now)
+        if known is not None:  # the cart and browsed products that can be bought
+            known = self._sellable(known)
         profile = known or CustomerProfile(customer_id, as_of=now)
         ctx = CustomerContext(
             profile, now, session=_session(context, now), action_history=dict(read.history)
@@ -270,6 +278,14 @@ class DecisionService:
         self._count(decision, response)
         logged = decision.log(arm=arm, model_version=response["model_version"])
         return Answer(orjson.dumps(response, option=JSON), logged)
+
+    def _sellable(self, profile: CustomerProfile) -> CustomerProfile:
+        """``profile`` without the products out of stock (the levels other replicas set
+        are read at most every second; with Redis down, the levels known are kept)."""
+        if self.stock.due():
+            with contextlib.suppress(RedisDownError):
+                self.gate.call(self.stock.refresh)
+        return self.stock.sellable(profile)
 
     def _fresh_stats(self, now: dt.datetime) -> ResponseTable | None:
         """The response statistics read less than ``stats_refresh_seconds`` ago for a moment
@@ -375,13 +391,18 @@ class DecisionService:
         recommender = models.recommender
         if recommender is not None:
             try:
-                recs = recommender.recommend([profile.customer_id], PRODUCTS_PER_ACTION + len(held))
+                recs = recommender.recommend(
+                    [profile.customer_id], 2 * PRODUCTS_PER_ACTION + len(held)
+                )
                 found = [str(p) for p in recs.product_ids[0] if p is not None and p == p]
-                return [p for p in found if p not in held][:PRODUCTS_PER_ACTION]
+                sold = self.stock.in_stock(p for p in found if p not in held)
+                if sold or not found:
+                    return sold[:PRODUCTS_PER_ACTION]
+                # every recommendation sold out: the popular ones that are not
             except Exception as error:  # a model bug must not fail the request
                 log.error("recommender failed, falling back to popularity: %s", error)
                 self.metrics.fallbacks.labels("recommender_error").inc()
-        return self.popular.top(PRODUCTS_PER_ACTION, exclude=held)
+        return self.popular.top(PRODUCTS_PER_ACTION, exclude=(*held, *self.stock.out_of_stock))
 
     def _count(self, decision: Decision, response: Mapping[str, Any]) -> None:
         if response["degraded_reason"]:

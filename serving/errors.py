@@ -69,6 +69,11 @@ class ForbiddenError(ApiError):
     code = "forbidden"
 
 
+class NotFoundError(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
 class PayloadTooLargeError(ApiError):
     status_code = 413
     code = "payload_too_large"

@@ -41,7 +41,7 @@ from features.online.contact_state import ContactState
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from features.online.response_stats import OUTCOME_KINDS, AttributionResult, RedisResponseStats
-from features.online.store import EventOps, storable
+from features.online.store import storable
 from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
 from nba.events import EventType
 from serving.decisions import POPULARITY_POINTS
@@ -365,16 +365,4 @@ class EventIngestor:
             raise
 
     def _apply_patches(self, patches: Sequence[CustomerPatch]) -> None:
-        declared = []
-        for patch in patches:
-            if patch.timezone is not None or patch.birth_date is not None:
-                self.profiles.update_customer(
-                    patch.customer_id, timezone=patch.timezone, birth_date=patch.birth_date
-                )
-            at = int((patch.declared_at or self.clock()).timestamp())
-            ops = patch.preference_ops(at)
-            if ops:  # maximum registers: a replayed identify changes nothing
-                eid = f"{patch.customer_id}:preferences:{at}"
-                declared.append(EventOps(patch.customer_id, eid, at, tuple(ops)))
-        if declared:
-            self.profiles.store.apply(declared)
+        self.profiles.apply_patches(patches, self.clock())

@@ -59,6 +59,7 @@ def start_runtime(
     from features.online.profiles import OnlineProfiles
     from features.online.redis_store import RedisOnlineStore
     from features.online.response_stats import RedisResponseStats, margin_rates
+    from features.online.stock import StockLevels
     from serving.startup import (
         durability_of,
         load_catalog_setting,
@@ -118,6 +119,7 @@ def start_runtime(
     with contextlib.suppress(RedisDownError):
         gate.call(lambda: refresh_popular(contacts, popular))
     decisions = DecisionService(
+        stock=StockLevels(client, settings.redis_prefix, products),
         profiles=profiles,
         contacts=contacts,
         gate=gate,

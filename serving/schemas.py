@@ -281,3 +281,15 @@ class Readiness(BaseModel):
     durability: str | None = Field(
         default=None, description="What an acknowledged event survives (admin only)."
     )
+
+
+class StockRequest(_Strict):
+    """A product's units in stock, as the retailer's stock system counts them."""
+
+    stock: int = Field(ge=0, le=2**31 - 1, description="Units in stock; 0 means sold out.")
+
+
+class StockResponse(BaseModel):
+    product_id: str
+    stock: int
+    in_stock: bool = Field(description="False: never recommended nor put in a message.")

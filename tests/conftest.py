@@ -18,7 +18,7 @@ C2,2025-03-02T12:30:00+00:00,America/New_York,,male,,none,false,2025-06-01T08:00
 PRODUCTS_CSV = """\
 product_id,name,category,brand,price,margin,stock,launch_date
 P1,Black trousers,trousers,Atelier,59.90,24.00,12,2025-09-01
-P2,White shirt,shirts,Atelier,39.90,15.50,0,2026-02-15
+P2,White shirt,shirts,Atelier,39.90,15.50,8,2026-02-15
 """
 
 OFFERS_CSV = """\

@@ -155,6 +155,25 @@ def test_histories_of_many_customers_are_read_at_once(new_contacts: NewContacts)
     assert many == {"C1": contacts.history("C1"), "C3": contacts.history("C3")}  # C2: none
 
 
+def test_decided_contacts_of_many_customers_are_read_at_once(new_contacts: NewContacts) -> None:
+    """Batch mode reads the contacts the API decided for a chunk of customers at once,
+    as each decision reads its customer's: the ones that count at the moment, unreported."""
+    contacts = new_contacts()
+    first, other = a_decision("C1"), a_decision("C3")
+    contacts.record(first)
+    contacts.record(other)
+    later = NOW + dt.timedelta(hours=2)
+    many = contacts.own_contacts_of(["C1", "C2", "C3"], later)
+    assert many == {
+        "C1": contacts.own_contacts("C1", later),
+        "C3": contacts.own_contacts("C3", later),
+    }
+    assert len(many["C1"]) == 1  # C2: none
+    contacts.reported([("C3", other.decision_id, Channel.EMAIL)])
+    assert contacts.own_contacts_of(["C1", "C3"], later).keys() == {"C1"}
+    assert contacts.own_contacts_of(["C1"], NOW + dt.timedelta(days=31)) == {}
+
+
 def test_the_decision_reads_the_stored_profile_state(new_contacts: NewContacts) -> None:
     contacts = new_contacts()
     assert contacts.store is not None

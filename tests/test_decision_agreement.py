@@ -85,6 +85,8 @@ def test_the_api_and_nba_decide_give_the_same_decisions(world: ApiWorld, tmp_pat
             "1",
             "--tracking-uri",
             tracking_uri,
+            "--products",  # the API's products table: the same stock levels
+            str(world.products_path),
         ],
     )
     assert result.exit_code == 0, result.output

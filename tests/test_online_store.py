@@ -7,6 +7,7 @@ tests/test_redis_cluster.py runs the same tests on a local Redis Cluster.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import uuid
@@ -19,10 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.batch import build_profiles
+from features.contract import LoyaltyTier
 from features.dataset import RetailDataset
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from features.online.store import EventOps, MemoryOnlineStore, OnlineStore
+from nba.channels import CONSENT_CHANNELS
+from serving.ingest import parse_items
 from tests.helpers import (
     END,
     PRIORS,
@@ -395,3 +399,93 @@ def test_a_layout_this_version_does_not_know_is_refused_with_a_message(
     store.client.set(store.layout_key, "9")
     with pytest.raises(RuntimeError, match=r"layout 9.*nba features materialise"):
         store.read(["C1"])
+
+
+#: A customer's sign-up: hours before START, loyalty tier, consent per channel.
+SIGN_UP = st.tuples(
+    st.integers(min_value=0, max_value=800 * 24),
+    st.sampled_from([t.value for t in LoyaltyTier]),
+    st.lists(st.booleans(), min_size=len(CONSENT_CHANNELS), max_size=len(CONSENT_CHANNELS)),
+)
+
+
+def sign_ups(
+    base: RetailDataset, signed: tuple[tuple[int, str, list[bool]], ...]
+) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """The customers table of C1 and C2 signed up as ``signed`` says, and the
+    ``identify`` messages a journey tool sends for the same rows (at sign-up)."""
+    customers = base.customers.copy()
+    messages: list[dict[str, object]] = []
+    for i, (hours, tier, granted) in enumerate(signed):
+        created = START - pd.Timedelta(hours=hours)
+        customers.loc[i, ["created_at", "loyalty_tier"]] = [created, tier]
+        row = customers.iloc[i]
+        traits: dict[str, object] = {
+            "createdAt": created.isoformat(),
+            "timezone": row["timezone"],
+            "loyalty_tier": tier,
+        }
+        if pd.notna(row["birth_date"]):
+            traits["birthday"] = pd.Timestamp(row["birth_date"]).date().isoformat()
+        for channel, yes in zip(CONSENT_CHANNELS, granted, strict=True):
+            customers.loc[i, [f"consent_{channel.value}", f"consent_{channel.value}_at"]] = [
+                yes,
+                created,
+            ]
+            traits[f"consent_{channel.value}"] = yes
+        for name in ("preferred_channel", "preferred_hours"):
+            if isinstance(row[name], str) or hasattr(row[name], "value"):
+                traits[name] = getattr(row[name], "value", row[name])
+        messages.append(
+            {
+                "type": "identify",
+                "messageId": f"signup-{row['customer_id']}",
+                "userId": row["customer_id"],
+                "timestamp": created.isoformat(),
+                "traits": traits,
+            }
+        )
+    return customers, messages
+
+
+@settings(SETTINGS, max_examples=10)
+@given(raw=RAW_EVENTS, signed=st.tuples(SIGN_UP, SIGN_UP), again=st.booleans())
+def test_customers_identified_online_equal_the_customers_table_in_batch(
+    new_store: NewStore,
+    base: RetailDataset,
+    raw: list[tuple[object, ...]],
+    signed: tuple[tuple[int, str, list[bool]], ...],
+    again: bool,
+) -> None:
+    """Customers signed up by ``identify`` messages (sign-up time, loyalty tier, time zone,
+    birthday, consents, preferences), then their events ingested online, give the batch
+    profiles of the customers table with the same columns; the same traits sent again
+    later (journey tools send them with every ``identify``) change nothing.
+
+    All but the count of events: an ``identify``'s consents arrive as ``opt_in`` /
+    ``unsubscribe`` events (archived as such, so a batch build from the archive counts
+    them too), where the customers table's are columns."""
+    customers, messages = sign_ups(base, signed)
+    events = events_frame(raw)
+    expected = batch_profiles(dataclasses.replace(base, customers=customers), events)
+    store = new_store()
+    store.write_priors(PRIORS)
+    online = OnlineProfiles(store, base.products)
+    resent = [  # the same traits; consents left out (sent again, they are a new opt-in)
+        {
+            **m,
+            "messageId": f"{m['messageId']}-again",
+            "timestamp": END.isoformat(),
+            "traits": {k: v for k, v in m["traits"].items() if not k.startswith("consent_")},  # type: ignore[attr-defined]
+        }
+        for m in messages
+    ]
+    for batch in [messages, resent] if again else [messages]:
+        parsed = parse_items(batch)
+        assert not parsed.rejections, parsed.rejections
+        online.apply_patches(parsed.patches, END.to_pydatetime())
+        online.ingest_records(parsed.records)
+    online.ingest(events)
+    for got, want in zip(online.profiles(["C1", "C2"], END.to_pydatetime()), expected, strict=True):
+        assert got is not None
+        assert_profiles_equal(dataclasses.replace(got, events_seen=want.events_seen), want)

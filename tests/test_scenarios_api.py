@@ -17,6 +17,7 @@ which the answer names when exploration picked another (:func:`best_of`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import itertools
@@ -231,6 +232,13 @@ def shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Itera
     set's products (P1 black trousers, P2 white shirt), no customer known beforehand,
     no model registered (rules score) and exploration on its priors."""
     root: Path = tmp_path_factory.mktemp("scenarios_api")
+    with open_shop(base, root, redis_client(root), f"scen{uuid.uuid4().hex[:8]}") as opened:
+        yield opened
+
+
+@contextlib.contextmanager
+def open_shop(base: RetailDataset, root: Path, client: Any, prefix: str) -> Iterator[Shop]:
+    """The app of :func:`shop` on ``client`` under the key prefix ``prefix``."""
     products = root / "products.parquet"
     base.products.to_parquet(products)
     key, spec = new_api_key("journeys", ("decide", "ingest", "profiles"))
@@ -238,7 +246,7 @@ def shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Itera
         api_keys=[spec],
         data_dir=root,
         products_path=products,
-        redis_prefix=f"scen{uuid.uuid4().hex[:8]}",
+        redis_prefix=prefix,
         model_poll_seconds=0,
         redis_retry_seconds=0.2,
         archive_fsync="never",
@@ -248,9 +256,9 @@ def shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Itera
         response_stats=False,
     )
     registry = ModelRegistry(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
-    app = create_app(settings, client=redis_client(root), registry=registry)
-    with TestClient(app) as client:
-        yield Shop(client, {"Authorization": f"Bearer {key}"})
+    app = create_app(settings, client=client, registry=registry)
+    with TestClient(app) as api:
+        yield Shop(api, {"Authorization": f"Bearer {key}"})
 
 
 # ---------------------------------------------------------------- abandoned cart

@@ -8,6 +8,7 @@ events (tested).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -20,14 +21,18 @@ from features.batch import ProfileBuild
 from features.contract import EventRecord
 from features.definitions import (
     SMALL_BATCH,
+    TIER_RANK,
     CatalogLookup,
     ProductCatalog,
+    decode_register,
+    encode_register,
     epoch_seconds,
     event_ops,
     single_event_ops,
 )
 from features.finalise import CustomerStatic, FeaturePriors, build_profile
 from features.online.store import ApplyResult, EventOps, OnlineStore, StoredCustomer
+from features.segment import CustomerPatch
 from features.state import field_names
 from nba.profile import CustomerProfile
 
@@ -220,9 +225,12 @@ class OnlineProfiles:
         *,
         timezone: str | None = None,
         birth_date: dt.date | None = None,
+        stored: StoredCustomer | None = None,
     ) -> None:
-        """Change the static attributes given (an ``identify``), keeping the others."""
-        [stored] = self.store.read([customer_id])
+        """Change the static attributes given (an ``identify``), keeping the others
+        (``stored``: the customer as already read, else read here)."""
+        if stored is None:
+            [stored] = self.store.read([customer_id])
         old = stored.static if stored is not None else CustomerStatic()
         self.register_customer(
             customer_id,
@@ -230,3 +238,52 @@ class OnlineProfiles:
                 timezone=timezone or old.timezone, birth_date=birth_date or old.birth_date
             ),
         )
+
+    def apply_patches(self, patches: Sequence[CustomerPatch], now: dt.datetime) -> None:
+        """Apply ``identify`` patches as the customers table's columns are applied in batch
+        (:func:`features.definitions.customer_ops`): time zone and birthday as static
+        attributes; sign-up time (``createdAt``: first seen, which the welcome series
+        counts from), loyalty tier and declared preferences as state. Returns the
+        customers whose state changed.
+
+        The tier is a register stamped with the time it was reached: the first tier
+        known of a customer is stamped with their sign-up time when the patch gives it
+        (as a customers-table row is: syncing an existing gold customer is no tier
+        reached today), else with the message's time; a later patch stamps a *different*
+        tier with its message's time (reached then) and leaves the same tier as it was,
+        so a journey tool that sends every trait with every ``identify`` does not
+        congratulate the customer again each time. A patch's time is its message's
+        ``timestamp``, else ``now``; its ops are applied as an event whose id is their
+        digest, so a replayed ``identify`` is a duplicate.
+        """
+        ids = list(dict.fromkeys(p.customer_id for p in patches))
+        stored = dict(zip(ids, self.store.read(ids), strict=True))
+        tiers: dict[str, int | None] = {}
+        for cid, found in stored.items():
+            enc = None if found is None else found.state.get("lt")
+            tiers[cid] = None if enc is None else decode_register(enc)[1]
+        changes = []
+        for patch in patches:
+            cid = patch.customer_id
+            if patch.timezone is not None or patch.birth_date is not None:
+                self.update_customer(
+                    cid, timezone=patch.timezone, birth_date=patch.birth_date, stored=stored[cid]
+                )
+            at = math.floor((patch.declared_at or now).timestamp())
+            ops = patch.preference_ops(at)
+            if patch.created_at is not None:
+                ops.append(("t0", float(math.floor(patch.created_at.timestamp()))))
+            if patch.loyalty_tier is not None:
+                rank = TIER_RANK[patch.loyalty_tier.value]
+                known = tiers[cid]
+                if known is None and patch.created_at is not None:
+                    signed_up = math.floor(patch.created_at.timestamp())
+                    ops.append(("lt", float(encode_register(signed_up, rank))))
+                elif known != rank:
+                    ops.append(("lt", float(encode_register(at, rank))))
+                tiers[cid] = rank
+            if ops:  # registers and minima: a replayed identify changes nothing
+                digest = hashlib.sha256(repr(ops).encode()).hexdigest()[:16]
+                changes.append(EventOps(cid, f"{cid}:identify:{at}:{digest}", at, tuple(ops)))
+        if changes:
+            self.store.apply(changes)

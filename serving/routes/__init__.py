@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from serving.routes import admin, customers, decisions, events, operations
+from serving.routes import admin, customers, decisions, events, operations, products
 
 ROUTERS = (
     decisions.router,
     events.router,
+    products.router,
     customers.router,
     admin.router,
     operations.router,

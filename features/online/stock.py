@@ -1,0 +1,177 @@
+"""Stock levels online: which products can be sold now, the same for every API replica.
+
+A product with no stock must never be recommended or put in a message. The products
+table's ``stock`` column is where the levels start; the retailer's stock system then
+sets a product's units (``PUT /v1/products/{id}/stock``), kept in Redis beside the
+profiles (``{stock}`` is the keys' hash tag: one slot on a Redis Cluster):
+
+* ``<prefix>:{stock}``: hash product id -> units, every level set since start;
+* ``<prefix>:{stock}:v``: a counter raised with every change.
+
+Each process keeps the set of products out of stock in memory. The process that takes
+a change applies it at once; the others read the hash again when the counter has moved,
+checked at most every ``refresh_seconds`` (:meth:`StockLevels.refresh`), so a change
+reaches every replica within that time without a round trip per decision.
+
+:meth:`StockLevels.sellable` is a profile as a decision should see it: the cart and the
+browsed products without those out of stock (and the cart's value without theirs), so a
+cart whose every item sold out is no cart to remind of, and a reminder shows only what
+can be bought.
+
+>>> import pandas as pd
+>>> products = pd.DataFrame({"product_id": ["P1", "P2"], "price": [10.0, 30.0], "stock": [5, 0]})
+>>> stock = StockLevels(None, "doc", products)
+>>> sorted(stock.out_of_stock), stock.in_stock(["P2", "P1", "P9"])
+(['P2'], ['P1', 'P9'])
+>>> profile = CustomerProfile("C1", cart_items=("P2", "P1"), cart_value=40.0)
+>>> view = stock.sellable(profile)
+>>> view.cart_items, view.cart_value
+(('P1',), 10.0)
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pandas as pd
+
+from nba.profile import CustomerProfile
+
+#: How often a process checks whether another one changed a stock level, by default.
+DEFAULT_REFRESH_SECONDS = 1.0
+
+
+class UnknownProductError(KeyError):
+    """A stock level set for a product the products table does not list."""
+
+
+class StockLevels:
+    """Units in stock per product: the products table's, then those set through the API.
+
+    ``client`` is the API's Redis client (``None``: the table's levels only, in this
+    process), ``prefix`` its key prefix; ``products`` the contract products table
+    (``product_id``, ``price``, ``stock``; ``None``: no product known). A product the
+    table does not list counts as in stock (nothing says otherwise).
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        products: pd.DataFrame | None = None,
+        *,
+        refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.key = f"{prefix}:{{stock}}"
+        self.version_key = f"{self.key}:v"
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        if products is None:
+            products = pd.DataFrame({"product_id": [], "price": [], "stock": []})
+        ids = products["product_id"].astype(str).tolist()
+        self._table = dict(zip(ids, _units(products), strict=True))
+        self._price = dict(zip(ids, products["price"].astype(float).tolist(), strict=True))
+        self._set: dict[str, int] = {}  # levels set through the API
+        self._version: int | None = None
+        self._checked = -math.inf
+        self.out_of_stock: frozenset[str] = frozenset()
+        self._rebuild()
+
+    def knows(self, product_id: str) -> bool:
+        return product_id in self._table
+
+    def units(self, product_id: str) -> int | None:
+        """The units in stock (``None`` for a product the table does not list)."""
+        return self._set.get(product_id, self._table.get(product_id))
+
+    def set(self, product_id: str, units: int) -> None:
+        """Set a product's units, for every replica (raises :class:`UnknownProductError`
+        for a product the products table does not list)."""
+        if product_id not in self._table:
+            raise UnknownProductError(product_id)
+        if units < 0:
+            raise ValueError(f"stock must be at least 0, got {units}")
+        if self.client is not None:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self.key, product_id, int(units))
+            pipe.incr(self.version_key)
+            _, version = pipe.execute()
+            # another replica's change in between: read the whole hash at the next refresh
+            if self._version is None or int(version) != self._version + 1:
+                self._checked = -math.inf
+            else:
+                self._version = int(version)
+        self._set[product_id] = int(units)
+        self._rebuild()
+
+    def due(self) -> bool:
+        """Whether :meth:`refresh` would check Redis now."""
+        return self.client is not None and self.clock() - self._checked >= self.refresh_seconds
+
+    def refresh(self) -> None:
+        """Read the levels other replicas set, when the counter moved (at most every
+        ``refresh_seconds``); the driver's errors propagate (the caller keeps the
+        levels it has)."""
+        if not self.due():
+            return
+        self._checked = self.clock()
+        version = int(self.client.get(self.version_key) or 0)
+        if version == self._version:
+            return
+        raw = self.client.hgetall(self.key) or {}
+        self._set = {_text(k): int(v) for k, v in raw.items()}
+        self._version = version
+        self._rebuild()
+
+    def snapshot(self) -> StockLevels:
+        """These levels, frozen, without the Redis client (it pickles: batch workers and
+        Spark executors decide with it)."""
+        frozen = copy.copy(self)
+        frozen.client = None
+        frozen._set = dict(self._set)
+        return frozen
+
+    def in_stock(self, product_ids: Iterable[str]) -> list[str]:
+        """``product_ids`` without those out of stock, in order."""
+        out = self.out_of_stock
+        return [p for p in product_ids if p not in out]
+
+    def sellable(self, profile: CustomerProfile) -> CustomerProfile:
+        """``profile`` with the products out of stock taken out of its cart (and their
+        price out of its value) and browsed products."""
+        out = self.out_of_stock
+        gone = [p for p in profile.cart_items if p in out]
+        browsed_gone = any(p in out for p in profile.browsed_products)
+        if not gone and not browsed_gone:
+            return profile
+        left = tuple(p for p in profile.cart_items if p not in out)
+        value = max(0.0, profile.cart_value - sum(self._price.get(p, 0.0) for p in gone))
+        return dataclasses.replace(
+            profile,
+            cart_items=left,
+            cart_value=value if left else 0.0,
+            cart_age_hours=profile.cart_age_hours if left else None,
+            browsed_products=tuple(p for p in profile.browsed_products if p not in out),
+        )
+
+    def _rebuild(self) -> None:
+        levels = {**self._table, **self._set}
+        self.out_of_stock = frozenset(p for p, units in levels.items() if units <= 0)
+
+
+def _units(products: pd.DataFrame) -> list[int]:
+    """The table's units per product (a missing level counts as in stock)."""
+    if "stock" not in products.columns:
+        return [1] * len(products)
+    return [1 if pd.isna(u) else int(u) for u in products["stock"].tolist()]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
