@@ -87,6 +87,7 @@ from typing import TYPE_CHECKING, Protocol
 from nba.channels import Channel
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot
+from nba.timing import minute_text
 
 if TYPE_CHECKING:
     from nba.reserve import KeptFree
@@ -547,7 +548,7 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
         ]
         protected = (
             f"{lead.action_id} is time-critical: only time-critical options due by "
-            f"{due:%Y-%m-%d %H:%M} UTC are explored"
+            f"{minute_text(due)} UTC are explored"
         )
     bar = max(
         (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
