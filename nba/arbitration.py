@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import random
 import statistics
 from collections.abc import Mapping, Sequence
@@ -644,12 +645,58 @@ def _exact(arms: Sequence[_Arm], n_options: int) -> list[float]:
     apart), so that the chance of a value is that product without its own arm's factor;
     equal values of several arms are settled by the arms' order, as in the draw.
     """
+    points = [(v, position) for position, arm in enumerate(arms) for v in arm.values]
+    # by value alone: the sort is stable and the points come in arm order, so equal
+    # values keep the arms' order: the order sorting the pairs gives (values are finite)
+    points.sort(key=_value_of)
+    distinct = _exact_distinct(arms, n_options, points)
+    return distinct if distinct is not None else _exact_grouped(arms, n_options, points)
+
+
+_value_of = operator.itemgetter(0)
+
+
+def _exact_distinct(
+    arms: Sequence[_Arm], n_options: int, points: list[tuple[float, int]]
+) -> list[float] | None:
+    """:func:`_exact_grouped` when no two of the sorted ``points`` have equal values (the
+    usual case): its one-member step for each, the same operations in the same order,
+    in a plain loop; ``None`` at the first equal pair (the caller then runs
+    :func:`_exact_grouped`)."""
+    probabilities = [0.0] * n_options
+    sizes = [len(arm.values) for arm in arms]
+    indices = [arm.index for arm in arms]
+    counts = [0] * len(arms)
+    zeros = len(arms)
+    product = 1.0
+    previous = None
+    for value, j in points:
+        if value == previous:
+            return None
+        previous = value
+        c = counts[j]
+        if c == 0:
+            zeros -= 1
+            product *= 1 / sizes[j]
+        else:
+            product *= (c + 1) / c
+        counts[j] = c + 1
+        if zeros == 0:
+            outside = product / ((c + 1) / sizes[j])
+            probabilities[indices[j]] += outside / sizes[j]
+    return probabilities
+
+
+def _exact_grouped(
+    arms: Sequence[_Arm], n_options: int, points: list[tuple[float, int]]
+) -> list[float]:
+    """:func:`_exact`'s sweep over the sorted ``points`` (value, arm position), equal
+    values of several arms settled by the arms' order."""
     probabilities = [0.0] * n_options
     sizes = [len(arm.values) for arm in arms]
     counts = [0] * len(arms)
     zeros = len(arms)
     product = 1.0  # of counts[j] / sizes[j] over the arms with counts[j] > 0
-    points = sorted((v, position) for position, arm in enumerate(arms) for v in arm.values)
     start, total = 0, len(points)
     while start < total:
         value, j = points[start]
