@@ -660,9 +660,9 @@ def _exact_distinct(
     arms: Sequence[_Arm], n_options: int, points: list[tuple[float, int]]
 ) -> list[float] | None:
     """:func:`_exact_grouped` when no two of the sorted ``points`` have equal values (the
-    usual case): its one-member step for each, the same operations in the same order,
-    in a plain loop; ``None`` at the first equal pair (the caller then runs
-    :func:`_exact_grouped`)."""
+    usual case): its step for a group of one, the same operations in the same order
+    (``k`` is 1: ``x * 1`` is ``x``), in a plain loop; ``None`` at the first equal pair
+    (the caller then runs :func:`_exact_grouped`)."""
     probabilities = [0.0] * n_options
     sizes = [len(arm.values) for arm in arms]
     indices = [arm.index for arm in arms]
@@ -699,22 +699,7 @@ def _exact_grouped(
     product = 1.0  # of counts[j] / sizes[j] over the arms with counts[j] > 0
     start, total = 0, len(points)
     while start < total:
-        value, j = points[start]
-        if start + 1 == total or points[start + 1][0] != value:
-            # a value no other arm holds (the usual case): the group below with one
-            # member, the same operations in the same order, without the bookkeeping
-            c = counts[j]
-            if c == 0:
-                zeros -= 1
-                product *= 1 / sizes[j]
-            else:
-                product *= (c + 1) / c
-            counts[j] = c + 1
-            if zeros == 0:
-                outside = product / ((c + 1) / sizes[j])
-                probabilities[arms[j].index] += outside / sizes[j]
-            start += 1
-            continue
+        value = points[start][0]
         end = start
         group: dict[int, int] = {}  # arm position -> its values equal to ``value``
         while end < total and points[end][0] == value:
