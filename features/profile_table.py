@@ -228,8 +228,8 @@ def _sequence(name: str) -> Callable[[Any], tuple[Any, ...]]:
         if isinstance(value, np.ndarray):
             if not len(value):
                 return ()
-            if item is not str:
-                return tuple(value.astype(item).tolist())
+            if item is not str:  # no copy when the array already holds that type
+                return tuple(value.astype(item, copy=False).tolist())
             value = value.tolist()
         return tuple(map(item, value))
 
@@ -303,6 +303,12 @@ def profiles_from_frame(frame: pd.DataFrame) -> list[CustomerProfile]:
         column = frame[name]
         if name in _SCALAR_KINDS and column.dtype.kind in "biuf":
             columns[name] = _numbers(column.to_numpy(), _SCALAR_KINDS[name] in _INT_TYPES)
+        elif name == "as_of" and column.dtype.kind == "M":
+            # a moment column (one moment for a whole audience, mostly): each distinct
+            # moment converted once, the rows given theirs by code (NaT: -1, None)
+            codes, moments = pd.factorize(column)
+            converted = [_as_of(moment) for moment in moments]
+            columns[name] = [None if c < 0 else converted[c] for c in codes.tolist()]
         else:
             columns[name] = _convert_column(
                 name, column.tolist(), convert, name in _SHARED_CELLS, ids, problems
