@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -38,6 +38,7 @@ _TUPLE_FIELDS = (
 )
 #: Problems :func:`profiles_from_frame` lists before it stops counting.
 MAX_PROBLEMS = 20
+_T = TypeVar("_T")
 #: Flat convenience columns, derived, ignored when reading back.
 DERIVED_COLUMNS = tuple(
     [f"consent_{c.value}" for c in CONSENT_CHANNELS]
@@ -124,8 +125,24 @@ def _channel_map(convert: Callable[[Any], Any]) -> Callable[[Any], dict[Channel,
     return read
 
 
+def _made(cls: type[_T], values: dict[str, Any]) -> _T:
+    """``cls(**values)`` for a frozen dataclass without ``__post_init__`` or slots whose
+    fields ``values`` gives, all of them in their order: the instance's ``__dict__`` set
+    at once (its ``__init__`` sets the fields one by one through ``object.__setattr__``,
+    about twice the time for a profile's fifty fields; a batch builds thousands)."""
+    made = object.__new__(cls)
+    object.__setattr__(made, "__dict__", values)
+    return made
+
+
+_ENGAGEMENT_FIELDS = tuple(f.name for f in fields(ChannelEngagement))
+_ENGAGEMENT_KEYS = frozenset(_ENGAGEMENT_FIELDS)
+
+
 def _engagement(raw: Any) -> ChannelEngagement:
-    return ChannelEngagement(**raw)
+    if raw.keys() != _ENGAGEMENT_KEYS:  # a default, or a key that is no field (refused)
+        return ChannelEngagement(**raw)
+    return _made(ChannelEngagement, {name: raw[name] for name in _ENGAGEMENT_FIELDS})
 
 
 _times = _channel_map(dt.datetime.fromisoformat)
@@ -133,12 +150,15 @@ _counts = _channel_map(int)
 
 
 def _contacts(raw: Mapping[str, Any]) -> ContactHistory:
-    return ContactHistory(
-        last_contact_at=_times(raw["last_contact_at"]),
-        contacts_1d=_counts(raw["contacts_1d"]),
-        contacts_7d=_counts(raw["contacts_7d"]),
-        contacts_30d=_counts(raw["contacts_30d"]),
-        last_refusal_at=_times(raw["last_refusal_at"]),
+    return _made(
+        ContactHistory,
+        {
+            "last_contact_at": _times(raw["last_contact_at"]),
+            "contacts_1d": _counts(raw["contacts_1d"]),
+            "contacts_7d": _counts(raw["contacts_7d"]),
+            "contacts_30d": _counts(raw["contacts_30d"]),
+            "last_refusal_at": _times(raw["last_refusal_at"]),
+        },
     )
 
 
@@ -208,8 +228,8 @@ def _sequence(name: str) -> Callable[[Any], tuple[Any, ...]]:
         if isinstance(value, np.ndarray):
             if not len(value):
                 return ()
-            if item is not str:
-                return tuple(value.astype(item).tolist())
+            if item is not str:  # no copy when the array already holds that type
+                return tuple(value.astype(item, copy=False).tolist())
             value = value.tolist()
         return tuple(map(item, value))
 
@@ -230,6 +250,7 @@ def _converter(name: str, kind: str) -> Callable[[Any], Any]:
     return _scalar(kind)
 
 
+_PROFILE_FIELDS = tuple(f.name for f in fields(CustomerProfile))
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     f.name: _converter(f.name, str(f.type)) for f in fields(CustomerProfile)
 }
@@ -282,6 +303,12 @@ def profiles_from_frame(frame: pd.DataFrame) -> list[CustomerProfile]:
         column = frame[name]
         if name in _SCALAR_KINDS and column.dtype.kind in "biuf":
             columns[name] = _numbers(column.to_numpy(), _SCALAR_KINDS[name] in _INT_TYPES)
+        elif name == "as_of" and column.dtype.kind == "M":
+            # a moment column (one moment for a whole audience, mostly): each distinct
+            # moment converted once, the rows given theirs by code (NaT: -1, None)
+            codes, moments = pd.factorize(column)
+            converted = [_as_of(moment) for moment in moments]
+            columns[name] = [None if c < 0 else converted[c] for c in codes.tolist()]
         else:
             columns[name] = _convert_column(
                 name, column.tolist(), convert, name in _SHARED_CELLS, ids, problems
@@ -289,6 +316,11 @@ def profiles_from_frame(frame: pd.DataFrame) -> list[CustomerProfile]:
     if problems:
         raise ProfileRowsError(problems)
     names = list(columns)
+    if tuple(names) == _PROFILE_FIELDS:  # every field, in order (a file of this version)
+        return [
+            _made(CustomerProfile, dict(zip(names, cells, strict=True)))
+            for cells in zip(*columns.values(), strict=True)
+        ]
     return [
         CustomerProfile(**dict(zip(names, cells, strict=True)))
         for cells in zip(*columns.values(), strict=True)

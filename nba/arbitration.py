@@ -78,6 +78,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import random
 import statistics
 from collections.abc import Mapping, Sequence
@@ -87,6 +88,7 @@ from typing import TYPE_CHECKING, Protocol
 from nba.channels import Channel
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot
+from nba.timing import minute_text
 
 if TYPE_CHECKING:
     from nba.reserve import KeptFree
@@ -547,7 +549,7 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
         ]
         protected = (
             f"{lead.action_id} is time-critical: only time-critical options due by "
-            f"{due:%Y-%m-%d %H:%M} UTC are explored"
+            f"{minute_text(due)} UTC are explored"
         )
     bar = max(
         (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
@@ -643,30 +645,61 @@ def _exact(arms: Sequence[_Arm], n_options: int) -> list[float]:
     apart), so that the chance of a value is that product without its own arm's factor;
     equal values of several arms are settled by the arms' order, as in the draw.
     """
+    points = [(v, position) for position, arm in enumerate(arms) for v in arm.values]
+    # by value alone: the sort is stable and the points come in arm order, so equal
+    # values keep the arms' order: the order sorting the pairs gives (values are finite)
+    points.sort(key=_value_of)
+    distinct = _exact_distinct(arms, n_options, points)
+    return distinct if distinct is not None else _exact_grouped(arms, n_options, points)
+
+
+_value_of = operator.itemgetter(0)
+
+
+def _exact_distinct(
+    arms: Sequence[_Arm], n_options: int, points: list[tuple[float, int]]
+) -> list[float] | None:
+    """:func:`_exact_grouped` when no two of the sorted ``points`` have equal values (the
+    usual case): its step for a group of one, the same operations in the same order
+    (``k`` is 1: ``x * 1`` is ``x``), in a plain loop; ``None`` at the first equal pair
+    (the caller then runs :func:`_exact_grouped`)."""
+    probabilities = [0.0] * n_options
+    sizes = [len(arm.values) for arm in arms]
+    indices = [arm.index for arm in arms]
+    counts = [0] * len(arms)
+    zeros = len(arms)
+    product = 1.0
+    previous = None
+    for value, j in points:
+        if value == previous:
+            return None
+        previous = value
+        c = counts[j]
+        if c == 0:
+            zeros -= 1
+            product *= 1 / sizes[j]
+        else:
+            product *= (c + 1) / c
+        counts[j] = c + 1
+        if zeros == 0:
+            outside = product / ((c + 1) / sizes[j])
+            probabilities[indices[j]] += outside / sizes[j]
+    return probabilities
+
+
+def _exact_grouped(
+    arms: Sequence[_Arm], n_options: int, points: list[tuple[float, int]]
+) -> list[float]:
+    """:func:`_exact`'s sweep over the sorted ``points`` (value, arm position), equal
+    values of several arms settled by the arms' order."""
     probabilities = [0.0] * n_options
     sizes = [len(arm.values) for arm in arms]
     counts = [0] * len(arms)
     zeros = len(arms)
     product = 1.0  # of counts[j] / sizes[j] over the arms with counts[j] > 0
-    points = sorted((v, position) for position, arm in enumerate(arms) for v in arm.values)
     start, total = 0, len(points)
     while start < total:
-        value, j = points[start]
-        if start + 1 == total or points[start + 1][0] != value:
-            # a value no other arm holds (the usual case): the group below with one
-            # member, the same operations in the same order, without the bookkeeping
-            c = counts[j]
-            if c == 0:
-                zeros -= 1
-                product *= 1 / sizes[j]
-            else:
-                product *= (c + 1) / c
-            counts[j] = c + 1
-            if zeros == 0:
-                outside = product / ((c + 1) / sizes[j])
-                probabilities[arms[j].index] += outside / sizes[j]
-            start += 1
-            continue
+        value = points[start][0]
         end = start
         group: dict[int, int] = {}  # arm position -> its values equal to ``value``
         while end < total and points[end][0] == value:

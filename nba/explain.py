@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from nba.arbitration import Option, Pick
 from nba.channels import Channel
 from nba.reasons import ReasonCode, Rejection
+from nba.timing import minute_text
 
 #: How many rejected candidates an explanation lists by default.
 MAX_REJECTED = 10
@@ -294,11 +295,12 @@ def _explain_choice(
             Factor(
                 "send_time",
                 send.at.isoformat(),
-                f"{send.local:%a %Y-%m-%d %H:%M} local ({send.at:%H:%M} UTC): {send.basis}",
+                f"{minute_text(send.local, weekday=True)} local "
+                f"({send.at.hour:02d}:{send.at.minute:02d} UTC): {send.basis}",
             )
         )
         summary = (
-            f"{action.id} on {option.slot.channel.value} at {send.local:%Y-%m-%d %H:%M} "
+            f"{action.id} on {option.slot.channel.value} at {minute_text(send.local)} "
             f"local time, priority {option.priority:.3g}"
         )
     else:

@@ -26,7 +26,7 @@ from nba.context import ContextScope, CustomerContext
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.rules import Rule
 from nba.rules.closures import Evaluate
-from nba.timing import SendTime
+from nba.timing import SendTime, minute_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +357,7 @@ def _slot(
             return reason  # type: ignore[return-value]
         if frees > latest:
             assert reason is not None
-            message = f"{reason.message}; the caps free up at {frees:%Y-%m-%d %H:%M} UTC, "
+            message = f"{reason.message}; the caps free up at {minute_text(frees)} UTC, "
             return Reason(reason.code, message + "after the action expires")
         capped, earliest = reason, max(earliest, frees)
         reason = uncapped

@@ -347,6 +347,31 @@ def _allowed_steps(
 
 _HOUR = dt.timedelta(hours=1)
 
+#: Weekday abbreviations as ``strftime("%a")`` writes them (Monday first), read once.
+_WEEKDAYS = tuple(dt.date(2024, 1, 1 + day).strftime("%a") for day in range(7))
+
+
+def minute_text(moment: dt.datetime, *, weekday: bool = False) -> str:
+    """``f"{moment:%Y-%m-%d %H:%M}"`` (with ``weekday``, ``"%a %Y-%m-%d %H:%M"``) by
+    integer formatting: ``strftime`` converts the moment to a time tuple first, and a
+    decision's explanation writes several (the same text; years before 1000, which
+    ``strftime`` writes unpadded, go through it).
+
+    >>> moment = dt.datetime(2026, 3, 6, 9, 5, tzinfo=dt.UTC)
+    >>> minute_text(moment), minute_text(moment, weekday=True)
+    ('2026-03-06 09:05', 'Fri 2026-03-06 09:05')
+    """
+    if moment.year < 1000:
+        return moment.strftime("%a %Y-%m-%d %H:%M" if weekday else "%Y-%m-%d %H:%M")
+    text = "%d-%02d-%02d %02d:%02d" % (  # noqa: UP031 (%-formatting: the fastest here)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+    )
+    return f"{_WEEKDAYS[moment.weekday()]} {text}" if weekday else text
+
 
 def _candidates(
     earliest: dt.datetime, latest: dt.datetime, zone: zoneinfo.ZoneInfo

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -16,10 +18,11 @@ from features.batch import build_profiles
 from features.dataset import RetailDataset
 from features.profile_table import profiles_frame, profiles_from_frame, row_to_profile
 from nba.catalog import Catalog, parse_catalog
+from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.engine import NextBestActionPolicy
-from nba.profile import CustomerProfile
+from nba.profile import ChannelEngagement, ContactHistory, CustomerProfile
 from serving.batch_decisions import AudienceError, contacts_only, decide_audience
 from simulator import SimulatorConfig, simulate
 
@@ -167,6 +170,33 @@ def test_profiles_read_column_by_column_equal_row_by_row(
     assert by_columns == [row_to_profile(r) for r in frame.to_dict("records")]
     # nullable integers stored as floats with NaN come back as int or None
     assert {type(p.days_to_birthday) for p in by_columns} <= {int, type(None)}
+
+
+def test_profiles_built_at_once_are_what_their_constructors_build(
+    profiles: list[CustomerProfile],
+) -> None:
+    """A frame with every field gives profiles (and engagements, contact histories) whose
+    fields are set at once: equal, field for field (engagements in repr and hash), to the
+    constructors'; a
+    frame without some column, or an engagement without some key, takes the constructor
+    with its defaults. The classes built at once run nothing after their fields are set."""
+    for cls in (CustomerProfile, ChannelEngagement, ContactHistory):
+        assert not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__"), cls
+    frame = profiles_frame(profiles[:40])
+    built = profiles_from_frame(frame)
+    for profile, made in zip(profiles[:40], built, strict=True):
+        assert vars(made) == {f.name: getattr(profile, f.name) for f in fields(profile)}
+        for channel, engagement in made.engagement.items():
+            assert repr(engagement) == repr(profile.engagement[channel])
+            assert hash(engagement) == hash(profile.engagement[channel])
+        assert vars(made.contacts) == vars(profile.contacts)
+    partial = profiles_from_frame(frame.drop(columns=["cart_value"]))
+    assert [p.cart_value for p in partial] == [0.0] * 40
+    assert [dataclasses.replace(p, cart_value=0.0) for p in profiles[:40]] == partial
+    some = frame.assign(engagement='{"email": {"sent": 4, "opened": 1}}')
+    assert profiles_from_frame(some)[0].engagement == {
+        Channel.EMAIL: ChannelEngagement(sent=4, opened=1)
+    }
 
 
 def test_refuses_bad_audiences(catalog: Catalog, now) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import random
 from collections import Counter
@@ -11,12 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import nba.arbitration as arbitration
 from nba.actions import Action
 from nba.arbitration import (
     BetaPosterior,
     ChannelAssessment,
     Option,
     PriorityTerms,
+    _Arm,
     greedy_pick,
     priority,
     thompson_pick,
@@ -350,3 +353,39 @@ def test_an_opportunity_cost_lowers_every_draw_and_the_propensities_stay_exact()
         for seed in range(50):
             pick = thompson_pick(options, {}, random.Random(seed))
             assert pick.propensity == chances[pick.index]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arms=st.lists(
+        st.lists(st.sampled_from([-1.0, 0.0, 0.25, 0.5, 2.0]), min_size=1, max_size=4),
+        min_size=2,
+        max_size=3,
+    ),
+    distinct=st.booleans(),
+)
+def test_exact_thompson_chances_are_those_of_every_draw(
+    arms: list[list[float]], distinct: bool
+) -> None:
+    """The exact chance of each arm winning the draw, with values shared by several arms
+    (the grouped sweep) or all distinct (the plain loop, bit for bit the grouped
+    sweep's): what enumerating every equally likely draw gives."""
+    if distinct:  # shift each value apart: no two equal anywhere
+        arms = [[v + 0.001 * (7 * a + i) for i, v in enumerate(vs)] for a, vs in enumerate(arms)]
+    built = [
+        _Arm(index, None, min(vs), max(vs), tuple(sorted(vs))) for index, vs in enumerate(arms)
+    ]
+    chances = arbitration._exact(built, len(built))
+    expected = [0.0] * len(built)
+    for draw in itertools.product(*(range(len(a.values)) for a in built)):
+        best, best_value = -1, -math.inf
+        for arm, k in zip(built, draw, strict=True):
+            if arm.values[k] > best_value:
+                best, best_value = arm.index, arm.values[k]
+        expected[best] += math.prod(1 / len(a.values) for a in built)
+    assert chances == pytest.approx(expected, abs=1e-12)
+    points = sorted((v, p) for p, arm in enumerate(built) for v in arm.values)
+    plain = arbitration._exact_distinct(built, len(built), points)
+    assert (plain is None) is (len({v for v, _ in points}) < len(points))
+    if plain is not None:
+        assert plain == arbitration._exact_grouped(built, len(built), points)

@@ -349,6 +349,12 @@ def _catalog_rules() -> list[Rule]:
         # field against a literal (read straight from the scope), and the reverse order
         "cart_value != 0 or lifecycle_state != 'new' or cart_size < 2.5 or in_session == false",
         "3 <= cart_size and cart_value > 10 and lifecycle_state == 'active' and in_session != true",
+        # functions written out by the code generator, and those it calls
+        "abs(cart_value - 20) < 5 or max(cart_size) > 1 or min(cart_value, cart_size, 3) == 3",
+        "len(browsed_products) + len(top_category) > 2 and not known(days_to_birthday)",
+        "contains(browsed_products, 'p1') or category_affinity(top_category) > 0.3",
+        "hours_since_sent('welcome_1') > 24 or (cart_value / 0 > 1 or -cart_size * 2 < -3)",
+        "(cart_size > 1 or (cart_value < 5 and (in_session or (cart_size == 0)))) == false",
     ]
     return rules + [compile_rule(source, RULE_SCHEMA, expect=None) for source in extra]
 

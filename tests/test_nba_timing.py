@@ -436,3 +436,17 @@ def test_a_range_searched_for_many_customers_answers_for_each_of_them() -> None:
     expected = find_send_slot(earliest, latest, paris, mornings.allows)
     assert expected is not None and expected.astimezone(paris).hour == 10
     assert find_hourly_send_slot(earliest, latest, paris, mornings) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)),
+    zone=st.sampled_from([None, "UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"]),
+)
+def test_minute_text_writes_what_strftime_writes(moment: dt.datetime, zone: str | None) -> None:
+    """Explanations and messages write minutes by integer formatting: the text
+    strftime gives, with and without the weekday, naive or in a zone, any year."""
+    if zone is not None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(zone))
+    assert timing.minute_text(moment) == f"{moment:%Y-%m-%d %H:%M}"
+    assert timing.minute_text(moment, weekday=True) == f"{moment:%a %Y-%m-%d %H:%M}"

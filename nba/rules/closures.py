@@ -41,6 +41,12 @@ _PLAIN_ORDERING: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
 }
 _NUMBERS = frozenset({int, float})
+#: ``_ARITHMETIC``'s operators that are built-ins (the same operation, without a lambda)
+_PLAIN_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+}
 
 
 def closure(node: Node) -> Evaluate:
@@ -88,8 +94,20 @@ def _not(node: Node) -> Evaluate:
 
 def _arithmetic(node: Node) -> Evaluate:
     assert isinstance(node, Arithmetic)
-    left, right, operate = closure(node.left), closure(node.right), _ARITHMETIC[node.op]
+    left, right = closure(node.left), closure(node.right)
+    operate = _PLAIN_ARITHMETIC.get(node.op) or _ARITHMETIC[node.op]
     isfinite = math.isfinite
+    if isinstance(node.right, Literal) and type(node.right.value) in _NUMBERS:
+        b = node.right.value  # ``cart_value * 0.3``: the number held, as_number's own
+
+        def arithmetic_literal(scope: RuleScope) -> Value:
+            a = left(scope)
+            if a is None:
+                return None
+            result = operate(as_number(a), b)  # type: ignore[arg-type]
+            return None if result is None or not isfinite(result) else result
+
+        return arithmetic_literal
 
     def arithmetic(scope: RuleScope) -> Value:
         a = left(scope)
@@ -215,8 +233,54 @@ def _logical(node: Node) -> Evaluate:
 
 def _call(node: Node) -> Evaluate:
     assert isinstance(node, Call)
-    function, args = _FUNCTIONS[node.name].call, tuple(closure(arg) for arg in node.args)
+    args = tuple(closure(arg) for arg in node.args)
+    written = _written_out(node.name, args)
+    if written is not None:
+        return written
+    function = _FUNCTIONS[node.name].call
     return lambda scope: function(scope, [arg(scope) for arg in args])
+
+
+def _written_out(name: str, args: tuple[Evaluate, ...]) -> Evaluate | None:
+    """``known``, ``len``, ``abs``, ``min`` and ``max`` of one or two arguments as one
+    closure each: what :mod:`nba.rules.functions` does (every argument read, in order;
+    unknown when one is; numbers checked in order), without the argument list and the
+    wrapper's calls. ``None`` for the others (called as they are)."""
+    if len(args) == 1:
+        (only,) = args
+        if name == "known":
+            return lambda scope: only(scope) is not None
+
+        if name == "len":
+
+            def length(scope: RuleScope) -> Value:
+                value = only(scope)
+                return len(value) if isinstance(value, list | str) else None
+
+            return length
+        if name in ("abs", "min", "max"):
+            apply = abs if name == "abs" else None
+
+            def one_number(scope: RuleScope) -> Value:
+                value = only(scope)
+                if value is None:
+                    return None
+                number = as_number(value)
+                return number if apply is None else apply(number)
+
+            return one_number
+    if len(args) == 2 and name in ("min", "max"):
+        first, second = args
+        pick = min if name == "min" else max
+
+        def two_numbers(scope: RuleScope) -> Value:
+            a, b = first(scope), second(scope)
+            if a is None or b is None:
+                return None
+            return pick(as_number(a), as_number(b))
+
+        return two_numbers
+    return None
 
 
 _BUILDERS: dict[type[Node], Callable[[Node], Evaluate]] = {
