@@ -58,12 +58,14 @@ from nba.context import ContextScope, CustomerContext
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.reserve import (
+    DELAY_HALF_LIFE_HOURS,
     TRIGGER_SHARE,
     KeptFree,
     ReminderValue,
     after_send,
     free_at,
     opportunity_cost,
+    pending_due,
     session_reminders,
 )
 from nba.scoring import INCENTIVE_KINDS, ActionScore, RuleBasedScorer, Scorer, check_scores
@@ -129,7 +131,7 @@ class NextBestActionPolicy(DecisionPolicy):
         scorable = [c for c in candidates if not c.action.is_do_nothing]
         # the time-critical reminders a next browsing session may trigger, scored with the
         # candidates (one scorer call) to value the channels a send would block
-        reminders = self._reminder_candidates(context, candidates)
+        reminders, dues = self._reminder_candidates(context, candidates)
         scored = scorable + reminders
         scores = list(self.scorer.score(context, scored)) if scored else []
         check_scores(self.scorer, scored, scores)
@@ -144,8 +146,10 @@ class NextBestActionPolicy(DecisionPolicy):
                     for k in r.channels
                 },
                 TRIGGER_SHARE[r.action.type],
+                due,
+                DELAY_HALF_LIFE_HOURS.get(r.action.type),
             )
-            for r in reminders
+            for r, due in zip(reminders, dues, strict=True)
         ]
         policy = self.contact_policy
         before = free_at(context, policy, [k for r in reminders for k in r.channels])
@@ -236,21 +240,28 @@ class NextBestActionPolicy(DecisionPolicy):
 
     def _reminder_candidates(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
-    ) -> list[ActionCandidate]:
+    ) -> tuple[list[ActionCandidate], list[float | None]]:
         """The catalog's session-triggered time-critical reminders this customer could get
-        after a next browsing session (:mod:`nba.reserve`): not eligible now, out of their
-        cool-down, on the outbound channels the customer consented to; valued now."""
-        if context.profile.browse_days_30d <= 0 or not self._session_reminders:
-            return []
+        after a next browsing session, or that a trigger already gave and that become due
+        later (:mod:`nba.reserve`): not eligible now, out of their cool-down, on the
+        outbound channels the customer consented to; valued now; with the hours until
+        they are due when their trigger already happened."""
+        if not self._session_reminders:
+            return [], []
+        browses = context.profile.browse_days_30d > 0
         present = {c.action.id for c in candidates}
         now, local = context.now_utc, context.local_now
         scope: ContextScope | None = None
         out: list[ActionCandidate] = []
+        dues: list[float | None] = []
         for action in self._session_reminders:
             if action.id in present:
                 continue
             since = context.hours_since_sent(action.id)
             if since is not None and since < (action.cooldown_hours or 0.0):
+                continue
+            due = pending_due(context, action)
+            if due is None and not browses:
                 continue
             rules = self.contact_policy.rules
             channels = [
@@ -264,7 +275,8 @@ class NextBestActionPolicy(DecisionPolicy):
             value = max(0.0, action.value.number(scope) or 0.0)
             slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
             out.append(ActionCandidate(action, value, None, slots))
-        return out
+            dues.append(due)
+        return out, dues
 
     def explore(
         self,
