@@ -36,6 +36,7 @@ from features.finalise import (
     AT_RISK_GAPS,
     BROWSE_DAYS,
     CART_DAYS,
+    LONG_BROWSE_SECONDS,
     DEFAULT_PURCHASE_GAP_DAYS,
     LAPSED_GAPS,
     MIN_PURCHASE_GAP_DAYS,
@@ -322,6 +323,11 @@ class _Chunk:
         purchases_90d = self.bucket_sum(pd_e, pd_f, pd_v, 90)
         revenue_90d = self.bucket_sum(rd_e, rd_f, rd_v, 90)
         browse_days_30d = self.bucket_sum(*self.family("wd"), 30)
+        wm_e, wm_f, wm_v = self.family("wm")
+        long_browse_days_30d = self.bucket_sum(
+            wm_e, wm_f, (wm_v >= LONG_BROWSE_SECONDS).astype(float), 30
+        )
+        cart_days_30d = self.cart_days(pd_e, pd_f, pd_v)
         pp, pn = np.nan_to_num(get("pp"), nan=0.0), np.nan_to_num(get("pn"), nan=0.0)
         promo = (pp + self.priors.promo_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
         early = (pn + self.priors.new_product_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
@@ -362,6 +368,8 @@ class _Chunk:
             "browse_minutes_24h": (browse_seconds / 60.0).tolist(),
             "hours_since_last_browse": _optional((now - last_browse) / SECONDS_PER_HOUR),
             "browse_days_30d": browse_days_30d.astype(np.int64).tolist(),
+            "long_browse_days_30d": long_browse_days_30d.astype(np.int64).tolist(),
+            "cart_days_30d": cart_days_30d.astype(np.int64).tolist(),
             "last_purchased_products": last_bought,
             "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
             "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
@@ -393,10 +401,20 @@ class _Chunk:
         self, entity: np.ndarray, field: np.ndarray, value: np.ndarray, days: int
     ) -> np.ndarray:
         """``finalise._bucket_sum``: the day buckets any of which lies in the window."""
-        start = self.codes.per_field(_number, "pd", "rd", "wd")[field] * SECONDS_PER_DAY
+        start = self.codes.per_field(_number, "pd", "rd", "wd", "wm", "wc")[field] * SECONDS_PER_DAY
         now = self.now[entity]
         inside = (start + SECONDS_PER_DAY > now - days * SECONDS_PER_DAY) & (start <= now)
         return self.total(entity[inside], value[inside])
+
+    def cart_days(self, pd_e: np.ndarray, pd_f: np.ndarray, pd_v: np.ndarray) -> np.ndarray:
+        """``cart_days_30d``: days in the last 30 with an add-to-cart and no purchase."""
+        e, f, v = self.family("wc")
+        day = self.codes.per_field(_number, "wc")[f].astype(np.int64)
+        bought = pd_e[pd_v > 0].astype(np.int64)
+        bought_day = self.codes.per_field(_number, "pd")[pd_f[pd_v > 0]].astype(np.int64)
+        span = np.int64(1 << 24)
+        left = ~np.isin(e.astype(np.int64) * span + day, bought * span + bought_day)
+        return self.bucket_sum(e, f, left.astype(float), 30)
 
     def engagement(self, tier_index: np.ndarray) -> list[dict[Channel, ChannelEngagement]]:
         """Messages per consent channel and their rates, smoothed toward the tier's prior;

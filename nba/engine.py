@@ -59,7 +59,6 @@ from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.reserve import (
     DELAY_HALF_LIFE_HOURS,
-    TRIGGER_SHARE,
     KeptFree,
     ReminderValue,
     after_send,
@@ -67,6 +66,9 @@ from nba.reserve import (
     opportunity_cost,
     pending_due,
     session_reminders,
+    trigger_days,
+    trigger_hours,
+    trigger_rates,
 )
 from nba.scoring import INCENTIVE_KINDS, ActionScore, RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot
@@ -124,6 +126,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self.propensity_draws = propensity_draws
         self.prior: Posterior = prior or BetaPosterior()
         self._session_reminders = session_reminders(catalog.actions)
+        self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
@@ -137,6 +140,7 @@ class NextBestActionPolicy(DecisionPolicy):
         check_scores(self.scorer, scored, scores)
         by_action = {c.action.id: s for c, s in zip(scored, scores, strict=True)}
         fatigue = self.contact_policy.fatigue_factor(context.profile)
+        rates = trigger_rates(context, [r.action for r in reminders], self._trigger_hours)
         reminder_values = [
             ReminderValue(
                 r.action.id,
@@ -145,15 +149,14 @@ class NextBestActionPolicy(DecisionPolicy):
                     k: self._terms(r.action, by_action[r.action.id], k, fatigue).priority()
                     for k in r.channels
                 },
-                TRIGGER_SHARE[r.action.type],
+                rate,
                 due,
                 DELAY_HALF_LIFE_HOURS.get(r.action.type),
             )
-            for r, due in zip(reminders, dues, strict=True)
+            for r, rate, due in zip(reminders, rates, dues, strict=True)
         ]
         policy = self.contact_policy
         before = free_at(context, policy, [k for r in reminders for k in r.channels])
-        rate = context.profile.browse_days_30d / (30 * 24)  # browsing sessions an hour
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
@@ -171,9 +174,7 @@ class NextBestActionPolicy(DecisionPolicy):
                     slot_key = (channel, slot.send.at)  # several actions share a slot
                     if slot_key not in kept_at:
                         after = after_send(context, policy, before, channel, slot.send.at)
-                        kept = opportunity_cost(
-                            context.now_utc, rate, reminder_values, before, after
-                        )
+                        kept = opportunity_cost(context.now_utc, reminder_values, before, after)
                         kept_at[slot_key] = kept and dataclasses.replace(kept, channel=channel)
                     kept = kept_at[slot_key]
                 terms = self._terms(action, score, channel, fatigue, kept)
@@ -248,7 +249,6 @@ class NextBestActionPolicy(DecisionPolicy):
         they are due when their trigger already happened."""
         if not self._session_reminders:
             return [], []
-        browses = context.profile.browse_days_30d > 0
         present = {c.action.id for c in candidates}
         now, local = context.now_utc, context.local_now
         scope: ContextScope | None = None
@@ -261,7 +261,7 @@ class NextBestActionPolicy(DecisionPolicy):
             if since is not None and since < (action.cooldown_hours or 0.0):
                 continue
             due = pending_due(context, action)
-            if due is None and not browses:
+            if due is None and trigger_days(context.profile, action) <= 0:
                 continue
             rules = self.contact_policy.rules
             channels = [

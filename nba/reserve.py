@@ -4,44 +4,61 @@ A message spends contact rules: the hours between two messages on any channel
 (``message_gap_hours``), the channel's own minimum gap and, when it is the last one a
 daily cap allows, the channel (or every channel) for a day. A time-critical reminder
 (the same evening's browse reminder, a fresh cart's: that moment or never) whose
-trigger comes while its channels are blocked is lost, or goes on a worse channel. So a
+trigger comes while its channels are blocked is lost, goes late (a cart reminder is
+worth less by the hour: :data:`DELAY_HALF_LIFE_HOURS`) or goes on a worse channel. So a
 send is worth, besides its own priority, less what the unit it spends is expected to
 be worth to such a reminder: its *opportunity cost*,
 
     sum over the stretches of time after the decision of
-        P(the customer's next browsing session falls in the stretch)
-        x (the reminder's best priority on the channels it could still use then without
+        P(the reminder's next trigger falls in the stretch)
+        x (the reminder's best worth on the channels it could still use then without
            this send - the same with it)
 
-estimated **per customer**: browsing sessions come at the customer's own rate (the days
-with product views in the last 30, ``browse_days_30d``, as a Poisson process: a frequent
-browser's next session is hours away, a rare one's weeks); a reminder triggered at ``s``
-may go on a channel that is free by ``s + ttl`` (it waits for a cap within its validity,
-so a cart reminder valid 24 hours hardly ever loses to a day's cap); its priority on
-each channel is the scorer's, for this customer, now (``P(response) x value x lever x
-fatigue - channel cost``). A session leaves a cart or not, so one reminder follows it:
-the catalog's time-critical cart reminders count for the share of sessions that leave
-a cart (:data:`TRIGGER_SHARE`: about 7 % of sessions add to cart, 70 % of carts are
-abandoned), its browse reminders for those that view two products or more and leave
-no cart (45 %). Reminders eligible now compete now and
-are left out; so are those in their cool-down.
+estimated **per customer**, from the customer's own history:
 
-It binds where it should: for a rare browser it is a few thousandths (below any
-message worth sending); for a frequent browser whose evening reminder would go by the
-e-mail a morning message spends, it is a sizeable share of that reminder's priority,
-more than a low-value e-mail's.
+* a trigger that **already happened** is certain: a cart left ten minutes ago whose
+  reminder waits for the cart to be an hour old, products viewed this morning whose
+  reminder waits for the afternoon (:func:`pending_due` finds when it becomes eligible
+  with no new event); the cost is what the send takes from it at that moment;
+* otherwise triggers come as a Poisson process at the customer's own rate: the days in
+  the last 30 whose sessions left a cart (``cart_days_30d``: an add-to-cart and no
+  purchase that day) for a cart reminder, and those with two minutes or more of product
+  views and no cart left (``long_browse_days_30d - cart_days_30d``) for a browse
+  reminder; spread over the local hours of the day as the customer's own activity is
+  (``activity_by_hour``, add-one smoothed), and counted only at the hours from which the
+  reminder can still go out in its local send window within its validity
+  (:func:`trigger_hours`: the seed catalog's evening browse reminder, 18:00-22:00 and
+  valid 10 hours, counts sessions from 08:00 to 22:00; a cart reminder every hour).
+
+A reminder triggered at ``s`` may go on a channel that is free by ``s + ttl`` (it waits
+for a cap within its validity); its priority on each channel is the scorer's, for this
+customer, now (``P(response) x value x lever x fatigue - channel cost``). Reminders
+eligible now compete now and are left out; so are those in their cool-down. Weekly and
+30-day caps are not counted (their last unit frees when the oldest contact of the window
+ages out, which the profile does not keep).
+
+It binds where it should: for a customer who rarely leaves products behind it is a few
+thousandths (below any message worth sending); for one whose evening reminder would go
+by the e-mail a morning message spends, it is a sizeable share of that reminder's
+priority, more than a low-value e-mail's; for a cart left minutes ago it is most of the
+cart reminder's priority.
 
 >>> import datetime as dt
 >>> hour = dt.timedelta(hours=1)
 >>> now = dt.datetime(2026, 3, 4, 8, tzinfo=dt.UTC)
->>> browse = ReminderValue("browse_reminder_evening", 10.0, {Channel.EMAIL: 0.5}, 1.0)
+>>> often = TriggerRate.constant(2.0 / 168)  # two triggers a week, at any hour
+>>> browse = ReminderValue("browse_reminder_evening", 10.0, {Channel.EMAIL: 0.5}, often)
 >>> blocked = {Channel.EMAIL: now + 24 * hour}  # a morning e-mail, the last of its day
->>> kept = opportunity_cost(now, 2.0 / 168, [browse], {Channel.EMAIL: now}, blocked)
->>> round(kept.cost, 3), kept.action_id  # P(a session within 14 h) 0.154 x 0.5
+>>> kept = opportunity_cost(now, [browse], {Channel.EMAIL: now}, blocked)
+>>> round(kept.cost, 3), kept.action_id  # P(a trigger within 14 h) 0.154 x 0.5
 (0.077, 'browse_reminder_evening')
->>> rare = opportunity_cost(now, 0.1 / 168, [browse], {Channel.EMAIL: now}, blocked)
->>> round(rare.cost, 4)
+>>> rare = dataclasses.replace(browse, rate=TriggerRate.constant(0.1 / 168))
+>>> round(opportunity_cost(now, [rare], {Channel.EMAIL: now}, blocked).cost, 4)
 0.0041
+>>> certain = dataclasses.replace(browse, rate=None, due_hours=3.0)  # already triggered
+>>> certain_cost = opportunity_cost(now, [certain], {Channel.EMAIL: now}, blocked)
+>>> certain_cost.cost, certain_cost.due_hours
+(0.5, 3.0)
 """
 
 from __future__ import annotations
@@ -60,19 +77,8 @@ from nba.context import ContextScope, CustomerContext
 from nba.profile import CustomerProfile
 from nba.rules import Value
 
-#: The share of browsing sessions that trigger each kind of time-critical reminder. A
-#: cart is added to in 6.4-7.9 % of e-commerce sessions (Dynamic Yield's benchmarks,
-#: 2024-2025) and 70.2 % of carts are abandoned (Baymard Institute, average of 49
-#: studies, 2023): about 5 % of sessions leave a cart. Half of the sessions end after
-#: their first page (Contentsquare's Digital Experience Benchmarks: 47-50 % bounce,
-#: e-commerce median 47 % in 2024), short of the browse reminder's two product views:
-#: 45 % leave viewed products behind.
-TRIGGER_SHARE: Mapping[ActionType, float] = {
-    ActionType.CART_REMINDER: 0.05,
-    ActionType.BROWSE_REMINDER: 0.45,
-}
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
-SESSION_TRIGGERED = frozenset(TRIGGER_SHARE)
+SESSION_TRIGGERED = frozenset({ActionType.CART_REMINDER, ActionType.BROWSE_REMINDER})
 #: How fast a reminder loses its worth when it goes late, as a half-life in hours. Cart
 #: e-mails sent about an hour after abandonment convert 6.33 %, after 24 hours 1.74 %
 #: (SaleCycle, 500 retailers, in issue 12): 23 hours for a factor 3.6, a half-life of
@@ -106,8 +112,8 @@ class ReminderValue:
     action_id: str
     ttl_hours: float
     priority: Mapping[Channel, float]
-    #: The share of sessions that trigger it (:data:`TRIGGER_SHARE`).
-    share: float = 1.0
+    #: How often the customer's sessions trigger it (:func:`trigger_rates`); ``None``: never.
+    rate: TriggerRate | None = None
     #: Hours from now at which it becomes due without any new event, when its trigger
     #: already happened (:func:`pending_due`): then it is certain, not a session's chance.
     due_hours: float | None = None
@@ -131,7 +137,7 @@ class KeptFree:
 
     cost: float
     action_id: str
-    chance: float  # P(a session that triggers it while the send blocks its best channel)
+    chance: float  # P(a trigger while the send blocks its best channel)
     lost: float  # its priority lost then, on average
     channel: Channel | None = None  # the channel the send would use
     due_hours: float | None = None  # its trigger already happened: due in that many hours
@@ -145,8 +151,8 @@ class KeptFree:
                 f"cost {self.cost:.3g}"
             )
         return (
-            f"kept {channel} free for {self.action_id}: P(a browsing session that "
-            f"triggers it while this send blocks it) {self.chance:.3f} x its priority lost "
+            f"kept {channel} free for {self.action_id}: P(the customer's sessions "
+            f"trigger it while this send blocks it) {self.chance:.3f} x its priority lost "
             f"{self.lost:.3g}; opportunity cost {self.cost:.3g}"
         )
 
@@ -213,12 +219,11 @@ def after_send(
 
 def opportunity_cost(
     now: dt.datetime,
-    sessions_per_hour: float,
     reminders: Sequence[ReminderValue],
     before: Mapping[Channel, dt.datetime],
     after: Mapping[Channel, dt.datetime],
 ) -> KeptFree | None:
-    """The reminders' expected loss, each weighted by its share of sessions (see the
+    """The reminders' expected loss, each at the customer's own rate of triggers (see the
     module docstring), or for certain at its due time when its trigger already happened;
     named after the one that loses most; ``None`` when nothing is lost. ``before`` /
     ``after``: when each channel frees without / with the send."""
@@ -235,8 +240,8 @@ def opportunity_cost(
         if due is not None:
             cost = _lost(reminder, frees, due)
             chance = 1.0 if cost > 0.0 else 0.0
-        elif sessions_per_hour > 0.0:
-            cost, chance = _expected_loss(reminder, frees, sessions_per_hour)
+        elif reminder.rate is not None:
+            cost, chance = _expected_loss(reminder, frees, reminder.rate)
         else:
             continue
         total += cost
@@ -260,11 +265,12 @@ def _lost(
 def _expected_loss(
     reminder: ReminderValue,
     frees: Mapping[Channel, tuple[float, float]],
-    sessions_per_hour: float,
+    rate: TriggerRate,
 ) -> tuple[float, float]:
-    """(expected loss, P(a triggering session while the send takes from it)) over the
-    stretches between the moments a channel frees, or stops being in time, for a
-    session at that moment (Poisson sessions, each a trigger with the reminder's share)."""
+    """(expected loss, P(a trigger while the send takes from it)) over the stretches
+    between the moments a channel frees, or stops being in time, for a trigger at that
+    moment: P(the next trigger falls in a stretch) = exp(-L(start)) - exp(-L(end)), with
+    L the triggers expected from now (:meth:`TriggerRate.expected`)."""
     ttl = reminder.ttl_hours
     edges = {x - ttl for pair in frees.values() for x in pair}
     if reminder.half_life_hours is not None:  # its worth also changes as the wait shrinks
@@ -275,11 +281,116 @@ def _expected_loss(
         lost = _lost(reminder, frees, (start + end) / 2)
         if lost <= 0.0:
             continue
-        p = math.exp(-sessions_per_hour * start) - math.exp(-sessions_per_hour * end)
-        p *= reminder.share
+        p = math.exp(-rate.expected(start)) - math.exp(-rate.expected(end))
         cost += p * lost
         chance += p
     return cost, chance
+
+
+class TriggerRate:
+    """Expected triggers per hour at each local hour of the customer's day, seen from a
+    moment: :meth:`expected` integrates them from that moment on.
+
+    >>> evenings = TriggerRate([0.0] * 18 + [0.25] * 4 + [0.0] * 2, local_hour=17.5)
+    >>> evenings.expected(1.0), evenings.expected(24.0)  # to 18:30; a whole day
+    (0.125, 1.0)
+    """
+
+    __slots__ = ("_at", "_day", "_hour", "_per_hour", "_prefix")
+
+    def __init__(self, per_hour: Sequence[float], local_hour: float) -> None:
+        if len(per_hour) != 24 or any(r < 0.0 or not math.isfinite(r) for r in per_hour):
+            raise ValueError("per_hour: 24 finite rates >= 0, one per local hour")
+        self._per_hour = tuple(float(r) for r in per_hour)
+        self._prefix = tuple(itertools.accumulate(self._per_hour, initial=0.0))
+        self._day = self._prefix[-1]
+        self._hour = local_hour % 24.0
+        self._at = self._cumulative(self._hour)
+
+    @classmethod
+    def constant(cls, per_hour: float) -> TriggerRate:
+        """The same rate at every hour."""
+        return cls([per_hour] * 24, 0.0)
+
+    @property
+    def per_day(self) -> float:
+        return self._day
+
+    def _cumulative(self, hours: float) -> float:
+        days, within = divmod(hours, 24.0)
+        hour = min(int(within), 23)
+        return days * self._day + self._prefix[hour] + self._per_hour[hour] * (within - hour)
+
+    def expected(self, hours: float) -> float:
+        """Triggers expected in the ``hours`` after the moment."""
+        return self._cumulative(self._hour + hours) - self._at
+
+
+#: The customer's days in the last 30 whose sessions triggered each kind of reminder (see
+#: the module docstring; a day that left a cart triggers the cart reminder, not the
+#: browse one).
+_TRIGGER_DAYS = {
+    ActionType.CART_REMINDER: lambda p: p.cart_days_30d,
+    ActionType.BROWSE_REMINDER: lambda p: max(0, p.long_browse_days_30d - p.cart_days_30d),
+}
+
+
+def trigger_days(profile: CustomerProfile, action: Action) -> int:
+    """The days in the last 30 on which ``action`` was triggered for this customer."""
+    days = _TRIGGER_DAYS.get(action.type)
+    return 0 if days is None else int(days(profile))
+
+
+def trigger_hours(action: Action) -> tuple[bool, ...]:
+    """For each local hour of the day, whether a trigger then can still be sent within
+    the action's validity (``ttl_hours``) in its local send window (``local_hours``;
+    every hour when it has none); tried every 15 minutes."""
+    windows = action.local_hours
+    if not windows:
+        return (True,) * 24
+    steps = range(0, int(action.ttl_hours * 60) + 1, 15)
+    return tuple(
+        any(w.contains_minute((hour * 60 + m) % 1440) for w in windows for m in steps)
+        for hour in range(24)
+    )
+
+
+def hour_of_day_shares(profile: CustomerProfile) -> tuple[float, ...]:
+    """The share of the customer's activity at each local hour of the day, from
+    ``activity_by_hour`` (the week folded onto the day), add-one smoothed over the
+    ``events_seen`` it comes from; even when nothing is known."""
+    activity = profile.activity_by_hour
+    if len(activity) != 24 * 7:
+        return (1.0 / 24,) * 24
+    n = max(0, profile.events_seen)
+    folded = [sum(activity[hour::24]) for hour in range(24)]
+    return tuple((n * share + 1.0) / (n + 24.0) for share in folded)
+
+
+def trigger_rates(
+    context: CustomerContext,
+    actions: Sequence[Action],
+    hours: Mapping[str, tuple[bool, ...]],
+) -> list[TriggerRate | None]:
+    """Each action's :class:`TriggerRate` for this customer now (``None`` when its
+    trigger did not happen in the last 30 days): its trigger days spread over the
+    customer's hours of the day, at the hours from which it can still go out
+    (``hours``, by action id, from :func:`trigger_hours`)."""
+    shares: tuple[float, ...] | None = None
+    local = context.local_now
+    local_hour = local.hour + local.minute / 60.0 + local.second / 3600.0
+    out: list[TriggerRate | None] = []
+    for action in actions:
+        days = trigger_days(context.profile, action)
+        if days <= 0:
+            out.append(None)
+            continue
+        shares = shares or hour_of_day_shares(context.profile)
+        mask = hours.get(action.id) or trigger_hours(action)
+        per_day = days / 30.0
+        per_hour = [per_day * share if on else 0.0 for share, on in zip(shares, mask, strict=True)]
+        out.append(TriggerRate(per_hour, local_hour))
+    return out
 
 
 class _LaterScope(ContextScope):
