@@ -171,8 +171,9 @@ FAMILIES: dict[str, Family] = {
         # likely a same-day browse or cart reminder is (nba.reserve)
         Family("wd", Op.MAX, KeyKind.DAY, "viewed products on this day", retention_days=31),
         # seconds of product views per UTC day, and days with an add-to-cart: how often a
-        # customer's own sessions left products or a cart behind (nba.reserve)
-        Family("wm", Op.SUM, KeyKind.DAY, "seconds of product views on this day", retention_days=31),
+        # customer's own sessions left products or a cart behind (browse_left_days_30d,
+        # cart_left_days_30d: nba.reserve)
+        Family("wm", Op.SUM, KeyKind.DAY, "seconds of views on this day", retention_days=31),
         Family("wc", Op.MAX, KeyKind.DAY, "added to cart on this day", retention_days=31),
         # contacts per UTC hour: caps count over rolling windows (the last 24 h, 7 days),
         # not calendar days, so "one e-mail a day" never blocks for 48 h

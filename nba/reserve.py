@@ -21,14 +21,16 @@ estimated **per customer**, from the customer's own history:
   reminder waits for the afternoon (:func:`pending_due` finds when it becomes eligible
   with no new event); the cost is what the send takes from it at that moment;
 * otherwise triggers come as a Poisson process at the customer's own rate: the days in
-  the last 30 whose sessions left a cart (``cart_days_30d``: an add-to-cart and no
-  purchase that day) for a cart reminder, and those with two minutes or more of product
-  views and no cart left (``long_browse_days_30d - cart_days_30d``) for a browse
-  reminder; spread over the local hours of the day as the customer's own activity is
-  (``activity_by_hour``, add-one smoothed), and counted only at the hours from which the
-  reminder can still go out in its local send window within its validity
-  (:func:`trigger_hours`: the seed catalog's evening browse reminder, 18:00-22:00 and
-  valid 10 hours, counts sessions from 08:00 to 22:00; a cart reminder every hour).
+  the last 30 whose sessions left a cart (``cart_left_days_30d``: an add-to-cart and no
+  purchase that day) for a cart reminder, and those that left products behind
+  (``browse_left_days_30d``: two minutes or more of product views, neither an
+  add-to-cart nor a purchase: browse abandonment) for a browse reminder, none while a
+  cart is open (that customer is in the cart's journey); spread over the local hours of
+  the day as the customer's own activity is (``activity_by_hour``, add-one smoothed),
+  and counted only at the hours at which the reminder's rule can hold and from which it
+  can still go out in its local send window within its validity (:func:`trigger_hours`:
+  the seed catalog's evening browse reminder, for local hours 12-22, sent 18:00-22:00
+  and valid 10 hours, counts sessions from 12:00 to 22:00; a cart reminder every hour).
 
 A reminder triggered at ``s`` may go on a channel that is free by ``s + ttl`` (it waits
 for a cap within its validity); its priority on each channel is the scorer's, for this
@@ -327,11 +329,10 @@ class TriggerRate:
 
 
 #: The customer's days in the last 30 whose sessions triggered each kind of reminder (see
-#: the module docstring; a day that left a cart triggers the cart reminder, not the
-#: browse one).
+#: the module docstring); browse abandonment is for customers with no cart open.
 _TRIGGER_DAYS = {
-    ActionType.CART_REMINDER: lambda p: p.cart_days_30d,
-    ActionType.BROWSE_REMINDER: lambda p: max(0, p.long_browse_days_30d - p.cart_days_30d),
+    ActionType.CART_REMINDER: lambda p: p.cart_left_days_30d,
+    ActionType.BROWSE_REMINDER: lambda p: 0 if p.cart_items else p.browse_left_days_30d,
 }
 
 
@@ -342,17 +343,38 @@ def trigger_days(profile: CustomerProfile, action: Action) -> int:
 
 
 def trigger_hours(action: Action) -> tuple[bool, ...]:
-    """For each local hour of the day, whether a trigger then can still be sent within
-    the action's validity (``ttl_hours``) in its local send window (``local_hours``;
-    every hour when it has none); tried every 15 minutes."""
+    """For each local hour of the day, whether a trigger then makes ``action`` eligible:
+    its eligibility is not false at that local hour whatever else is true (the rule
+    language's unknowns: ``local_hour >= 12 and ...`` is false at 11 and unknown at 12),
+    and it can still be sent within its validity (``ttl_hours``) in its local send window
+    (``local_hours``, tried every 15 minutes; every hour when it has none)."""
+    rule = action.eligibility
     windows = action.local_hours
-    if not windows:
-        return (True,) * 24
     steps = range(0, int(action.ttl_hours * 60) + 1, 15)
     return tuple(
-        any(w.contains_minute((hour * 60 + m) % 1440) for w in windows for m in steps)
+        (rule is None or rule.evaluator(_LocalHourScope(hour)) is not False)
+        and (
+            not windows
+            or any(w.contains_minute((hour * 60 + m) % 1440) for w in windows for m in steps)
+        )
         for hour in range(24)
     )
+
+
+class _LocalHourScope:
+    """Rule fields where only the local hour is known (every other field unknown)."""
+
+    def __init__(self, hour: int) -> None:
+        self.hour = hour
+
+    def field(self, name: str) -> Value:
+        return self.hour if name == "local_hour" else None
+
+    def hours_since_sent(self, action_id: str) -> float | None:
+        return None
+
+    def affinity(self, kind: str, key: str) -> float:
+        return 0.0
 
 
 def hour_of_day_shares(profile: CustomerProfile) -> tuple[float, ...]:

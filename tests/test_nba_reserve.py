@@ -105,14 +105,15 @@ def test_a_cart_reminder_that_waits_loses_worth_with_the_carts_age() -> None:
 
 
 def test_triggers_count_only_at_the_hours_the_reminder_can_still_go_out() -> None:
-    """An evening reminder (18:00-22:00, valid 10 hours) counts sessions from 08:00 to
-    22:00, local time; a cart reminder every hour. The customer's own activity spreads
-    the trigger days over the day."""
+    """An evening reminder (eligible 12:00-22:00, sent 18:00-22:00, valid 10 hours) counts
+    sessions from 12:00 to 22:00, local time; a cart reminder every hour. The customer's
+    own activity spreads the trigger days over the day; with a cart open, browse
+    abandonment does not trigger."""
     catalog = retailer()
     browse = catalog["browse_reminder_evening"]
     cart = catalog["cart_reminder_1"]
     hours = trigger_hours(browse)
-    assert [h for h in range(24) if hours[h]] == list(range(8, 22))
+    assert [h for h in range(24) if hours[h]] == list(range(12, 22))
     assert all(trigger_hours(cart))
     # active only in the evening (Paris), 12 days a month with products left behind
     evening = [0.0] * 168
@@ -123,8 +124,8 @@ def test_triggers_count_only_at_the_hours_the_reminder_can_still_go_out() -> Non
         timezone="Europe/Paris",
         activity_by_hour=tuple(evening),
         events_seen=400,
-        long_browse_days_30d=14,
-        cart_days_30d=2,
+        browse_left_days_30d=12,
+        cart_left_days_30d=2,
     )
     morning = CustomerContext(profile, NOW)  # 08:00 in Paris
     rate_browse, rate_cart = trigger_rates(morning, [browse, cart], {})
@@ -135,3 +136,6 @@ def test_triggers_count_only_at_the_hours_the_reminder_can_still_go_out() -> Non
     assert rate_browse.expected(10.0) < 0.1 * rate_browse.expected(12.0)
     nothing = CustomerContext(CustomerProfile("C2", browse_days_30d=20), NOW)
     assert trigger_rates(nothing, [browse, cart], {}) == [None, None]
+    carted = dataclasses.replace(profile, cart_items=("P1",))
+    in_cart = trigger_rates(CustomerContext(carted, NOW), [browse, cart], {})
+    assert in_cart[0] is None and in_cart[1] is not None
