@@ -24,8 +24,8 @@ estimated **per customer**, from the customer's own history:
   the last 30 whose sessions left a cart (``cart_left_days_30d``: an add-to-cart and no
   purchase that day) for a cart reminder, and those that left products behind
   (``browse_left_days_30d``: two minutes or more of product views, neither an
-  add-to-cart nor a purchase: browse abandonment) for a browse reminder, none while a
-  cart is open (that customer is in the cart's journey); spread over the local hours of
+  add-to-cart nor a purchase: browse abandonment) for a browse reminder, neither while
+  a cart is open (that customer is in the open cart's journey); spread over the local hours of
   the day as the customer's own activity is (``activity_by_hour``, add-one smoothed),
   and counted only at the hours at which the reminder's rule can hold and from which it
   can still go out in its local send window within its validity (:func:`trigger_hours`:
@@ -329,9 +329,11 @@ class TriggerRate:
 
 
 #: The customer's days in the last 30 whose sessions triggered each kind of reminder (see
-#: the module docstring); browse abandonment is for customers with no cart open.
+#: the module docstring). While a cart is open, no new one starts (an item added joins
+#: it, and the cart is as old as its first item) nor does browse abandonment: the open
+#: cart's reminders are the customer's, when it is due (:func:`pending_due`).
 _TRIGGER_DAYS = {
-    ActionType.CART_REMINDER: lambda p: p.cart_left_days_30d,
+    ActionType.CART_REMINDER: lambda p: 0 if p.cart_items else p.cart_left_days_30d,
     ActionType.BROWSE_REMINDER: lambda p: 0 if p.cart_items else p.browse_left_days_30d,
 }
 
