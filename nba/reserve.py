@@ -444,10 +444,15 @@ _AGEING: dict[str, float] = {
     **dict.fromkeys(_AGEING_DAYS, 1.0 / 24.0),
 }
 
-#: What the profile shows when a reminder's trigger already happened: a cart left, or
-#: products viewed recently. Only then is its moment looked for (:func:`pending_due`).
+#: What the profile shows when a reminder's trigger already happened, within the
+#: horizon: a cart started, or products viewed. Only then is its moment looked for
+#: (:func:`pending_due`).
 _TRIGGERED = {
-    ActionType.CART_REMINDER: lambda p: bool(p.cart_items),
+    ActionType.CART_REMINDER: lambda p: (
+        bool(p.cart_items)
+        and p.cart_age_hours is not None
+        and p.cart_age_hours < PENDING_HORIZON_HOURS
+    ),
     ActionType.BROWSE_REMINDER: lambda p: (
         bool(p.browsed_products)
         and p.hours_since_last_browse is not None
