@@ -62,6 +62,7 @@ from nba.reserve import (
     KeptFree,
     ReminderValue,
     after_send,
+    blocks_channels,
     free_at,
     opportunity_cost,
     pending_due,
@@ -132,15 +133,22 @@ class NextBestActionPolicy(DecisionPolicy):
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[list[ChannelAssessment]]:
         scorable = [c for c in candidates if not c.action.is_do_nothing]
+        policy = self.contact_policy
         # the time-critical reminders a next browsing session may trigger, scored with the
-        # candidates (one scorer call) to value the channels a send would block
-        reminders, dues = self._reminder_candidates(context, candidates)
+        # candidates (one scorer call) to value the channels a send would block (none
+        # when no send would block a channel)
+        blocks = any(blocks_channels(policy, s.channel) for c in scorable for s in c.slots)
+        reminders, dues = self._reminder_candidates(context, candidates) if blocks else ([], [])
         scored = scorable + reminders
         scores = list(self.scorer.score(context, scored)) if scored else []
         check_scores(self.scorer, scored, scores)
         by_action = {c.action.id: s for c, s in zip(scored, scores, strict=True)}
         fatigue = self.contact_policy.fatigue_factor(context.profile)
-        rates = trigger_rates(context, [r.action for r in reminders], self._trigger_hours)
+        rates = (
+            trigger_rates(context, [r.action for r in reminders], self._trigger_hours)
+            if reminders
+            else []
+        )
         reminder_values = [
             ReminderValue(
                 r.action.id,
@@ -155,8 +163,11 @@ class NextBestActionPolicy(DecisionPolicy):
             )
             for r, rate, due in zip(reminders, rates, dues, strict=True)
         ]
-        policy = self.contact_policy
-        before = free_at(context, policy, [k for r in reminders for k in r.channels])
+        before = (
+            free_at(context, policy, [k for r in reminders for k in r.channels])
+            if reminders
+            else {}
+        )
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:

@@ -185,6 +185,13 @@ def free_at(
     return out
 
 
+def blocks_channels(policy: ContactPolicy, channel: Channel) -> bool:
+    """Whether a send on ``channel`` may block any channel (:func:`after_send`): it counts
+    toward the total, or the channel has a daily cap or a minimum gap of its own."""
+    rules = policy.rules(channel)
+    return rules.counts_toward_total or rules.cap_1d is not None or rules.min_gap_hours is not None
+
+
 def after_send(
     context: CustomerContext,
     policy: ContactPolicy,
