@@ -86,16 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     engine.NextBestActionPolicy._assess = recording  # type: ignore[method-assign]
     try:
-        world = build_world(
-            ClosedLoopConfig(
-                n_customers=args.customers,
-                history_days=args.history_days,
-                days=args.days,
-                seed=args.seed,
-                playbook=True,
-            )
-        )
-        compare_policies(world, ["nba"], workers=1)
+        sizes = {"n_customers": args.customers, "history_days": args.history_days}
+        config = ClosedLoopConfig(**sizes, days=args.days, seed=args.seed, playbook=True)
+        compare_policies(build_world(config), ["nba"], workers=1)
     finally:
         engine.NextBestActionPolicy._assess = assess  # type: ignore[method-assign]
 

@@ -96,7 +96,7 @@ def test_oracle_earns_more_margin_than_engine_and_random(result: ClosedLoopResul
 def test_oracle_at_the_engine_volume_earns_more_per_contact(result: ClosedLoopResult) -> None:
     matched, engine = result.metric("oracle~nba"), result.metric("nba")
     assert matched.contacts <= engine.contacts
-    low, high = difference_interval(
+    _low, high = difference_interval(
         result.runs["oracle~nba"], result.runs["nba"], result.world.customer_ids, per_contact=True
     )
     # Since the playbook's scenarios fire (issue 12, item 2: birthdays chosen, e-mail
