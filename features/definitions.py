@@ -170,6 +170,11 @@ FAMILIES: dict[str, Family] = {
         # days with product views (UTC day numbers): how often a customer browses, so how
         # likely a same-day browse or cart reminder is (nba.reserve)
         Family("wd", Op.MAX, KeyKind.DAY, "viewed products on this day", retention_days=31),
+        # seconds of product views per UTC day, and days with an add-to-cart: how often a
+        # customer's own sessions left products or a cart behind (browse_left_days_30d,
+        # cart_left_days_30d: nba.reserve)
+        Family("wm", Op.SUM, KeyKind.DAY, "seconds of views on this day", retention_days=31),
+        Family("wc", Op.MAX, KeyKind.DAY, "added to cart on this day", retention_days=31),
         # contacts per UTC hour: caps count over rolling windows (the last 24 h, 7 days),
         # not calendar days, so "one e-mail a day" never blocks for 48 h
         Family("xh", Op.SUM, KeyKind.CHANNEL_HOUR, "contacts per hour", retention_days=30),
@@ -459,6 +464,14 @@ def event_ops(
     yield _ops("ad", rows[shopping], local_days(t[shopping], tz[shopping]), 1.0)
     viewed = of(EventType.PRODUCT_VIEW)
     yield _ops("wd", rows[viewed], t[viewed] // SECONDS_PER_DAY, 1.0)
+    yield _ops(
+        "wm",
+        rows[viewed],
+        t[viewed] // SECONDS_PER_DAY,
+        _view_seconds(events["properties"], viewed),
+    )
+    carted = of(EventType.ADD_TO_CART)
+    yield _ops("wc", rows[carted], t[carted] // SECONDS_PER_DAY, 1.0)
 
     purchase = of(EventType.PURCHASE)
     pr = rows[purchase]
@@ -771,6 +784,9 @@ def single_event_ops(
         ops.append((f"ad:{local_day(local)}", 1.0))  # type: ignore[arg-type]
     if event_type == EventType.PRODUCT_VIEW.value:
         ops.append((f"wd:{ts // SECONDS_PER_DAY}", 1.0))
+        ops.append((f"wm:{ts // SECONDS_PER_DAY}", _dwell(properties)))
+    if event_type == EventType.ADD_TO_CART.value:
+        ops.append((f"wc:{ts // SECONDS_PER_DAY}", 1.0))
     has_product = product_id is not None
     category = catalog.category.get(product_id) if has_product else None  # type: ignore[arg-type]
     if event_type == EventType.PURCHASE.value:

@@ -46,6 +46,11 @@ AT_RISK_GAPS = 1.5  # quiet for 1.5 usual gaps: at risk
 LAPSED_GAPS = 3.0  # quiet for 3 usual gaps: lapsed
 RECOMMENDATION_DAYS = 14
 TOP_N = 10
+#: Seconds of product views in a day that leave products behind, not a glance (two
+#: minutes: the seed catalog's browse reminder trigger, two views without dwell times):
+#: a day with that much viewing and neither an add-to-cart nor a purchase is a browse
+#: abandoned (``browse_left_days_30d``).
+BROWSE_LEFT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -318,6 +323,8 @@ def build_profile(
     )
     last_bought = tuple(p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS))[:TOP_N]
 
+    cart_days = {int(float(k)) for k in _keyed(state, "wc")}
+
     # lifecycle and journey
     first_seen = get("t0")
     last_purchase, first_purchase = get("tp"), get("tf")
@@ -444,6 +451,16 @@ def build_profile(
         browse_minutes_24h=browse_seconds / 60.0,
         hours_since_last_browse=_hours(now, viewed[0][1]) if viewed else None,
         browse_days_30d=int(_bucket_sum(_keyed(state, "wd"), now, 30)),
+        browse_left_days_30d=sum(
+            1
+            for k, v in _keyed(state, "wm").items()
+            if v >= BROWSE_LEFT_SECONDS
+            and _day_in_window(float(k), now, 30)
+            and int(float(k)) not in purchase_days | cart_days
+        ),
+        cart_left_days_30d=sum(
+            1 for day in cart_days - purchase_days if _day_in_window(float(day), now, 30)
+        ),
         last_purchased_products=last_bought,
         hours_since_last_purchase=_hours(now, last_purchase),
         hours_since_last_delivery=_hours(now, get("td")),

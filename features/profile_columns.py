@@ -35,6 +35,7 @@ from features.definitions import (
 from features.finalise import (
     AT_RISK_GAPS,
     BROWSE_DAYS,
+    BROWSE_LEFT_SECONDS,
     CART_DAYS,
     DEFAULT_PURCHASE_GAP_DAYS,
     LAPSED_GAPS,
@@ -137,6 +138,11 @@ def _number(key: str) -> float:
         return float(key)
     except ValueError:
         return np.nan
+
+
+def _number_of_day_key(chunk: _Chunk) -> Callable[[str, np.ndarray], np.ndarray]:
+    """The day number of each entry's key, for entries of a day-keyed family."""
+    return lambda family, field: chunk.codes.per_field(_number, family)[field].astype(np.int64)
 
 
 def _tail_number(key: str) -> float:
@@ -322,6 +328,7 @@ class _Chunk:
         purchases_90d = self.bucket_sum(pd_e, pd_f, pd_v, 90)
         revenue_90d = self.bucket_sum(rd_e, rd_f, rd_v, 90)
         browse_days_30d = self.bucket_sum(*self.family("wd"), 30)
+        browse_left_days_30d, cart_left_days_30d = self.left_days(pd_e, pd_f, pd_v)
         pp, pn = np.nan_to_num(get("pp"), nan=0.0), np.nan_to_num(get("pn"), nan=0.0)
         promo = (pp + self.priors.promo_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
         early = (pn + self.priors.new_product_share * PRIOR_WEIGHT) / (purchases + PRIOR_WEIGHT)
@@ -362,6 +369,8 @@ class _Chunk:
             "browse_minutes_24h": (browse_seconds / 60.0).tolist(),
             "hours_since_last_browse": _optional((now - last_browse) / SECONDS_PER_HOUR),
             "browse_days_30d": browse_days_30d.astype(np.int64).tolist(),
+            "browse_left_days_30d": browse_left_days_30d.astype(np.int64).tolist(),
+            "cart_left_days_30d": cart_left_days_30d.astype(np.int64).tolist(),
             "last_purchased_products": last_bought,
             "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
             "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
@@ -393,10 +402,31 @@ class _Chunk:
         self, entity: np.ndarray, field: np.ndarray, value: np.ndarray, days: int
     ) -> np.ndarray:
         """``finalise._bucket_sum``: the day buckets any of which lies in the window."""
-        start = self.codes.per_field(_number, "pd", "rd", "wd")[field] * SECONDS_PER_DAY
+        start = self.codes.per_field(_number, "pd", "rd", "wd", "wm", "wc")[field] * SECONDS_PER_DAY
         now = self.now[entity]
         inside = (start + SECONDS_PER_DAY > now - days * SECONDS_PER_DAY) & (start <= now)
         return self.total(entity[inside], value[inside])
+
+    def left_days(
+        self, pd_e: np.ndarray, pd_f: np.ndarray, pd_v: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``browse_left_days_30d`` and ``cart_left_days_30d``: days in the last 30 with
+        ``BROWSE_LEFT_SECONDS`` of product views and neither an add-to-cart nor a
+        purchase, and days with an add-to-cart and no purchase."""
+        span = np.int64(1 << 24)
+        days = _number_of_day_key(self)
+
+        def keys(family: str, entity: np.ndarray, field: np.ndarray) -> np.ndarray:
+            return entity.astype(np.int64) * span + days(family, field)
+
+        bought = keys("pd", pd_e[pd_v > 0], pd_f[pd_v > 0])
+        wc_e, wc_f, _ = self.family("wc")
+        carted = keys("wc", wc_e, wc_f)
+        cart_left = self.bucket_sum(wc_e, wc_f, (~np.isin(carted, bought)).astype(float), 30)
+        wm_e, wm_f, wm_v = self.family("wm")
+        viewed = keys("wm", wm_e, wm_f)
+        left = (wm_v >= BROWSE_LEFT_SECONDS) & ~np.isin(viewed, np.concatenate([bought, carted]))
+        return self.bucket_sum(wm_e, wm_f, left.astype(float), 30), cart_left
 
     def engagement(self, tier_index: np.ndarray) -> list[dict[Channel, ChannelEngagement]]:
         """Messages per consent channel and their rates, smoothed toward the tier's prior;

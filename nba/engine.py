@@ -58,13 +58,18 @@ from nba.context import ContextScope, CustomerContext
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.reserve import (
-    TRIGGER_SHARE,
+    DELAY_HALF_LIFE_HOURS,
     KeptFree,
     ReminderValue,
     after_send,
+    blocks_channels,
     free_at,
     opportunity_cost,
+    pending_due,
     session_reminders,
+    trigger_days,
+    trigger_hours,
+    trigger_rates,
 )
 from nba.scoring import INCENTIVE_KINDS, ActionScore, RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot
@@ -122,19 +127,28 @@ class NextBestActionPolicy(DecisionPolicy):
         self.propensity_draws = propensity_draws
         self.prior: Posterior = prior or BetaPosterior()
         self._session_reminders = session_reminders(catalog.actions)
+        self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[list[ChannelAssessment]]:
         scorable = [c for c in candidates if not c.action.is_do_nothing]
+        policy = self.contact_policy
         # the time-critical reminders a next browsing session may trigger, scored with the
-        # candidates (one scorer call) to value the channels a send would block
-        reminders = self._reminder_candidates(context, candidates)
+        # candidates (one scorer call) to value the channels a send would block (none
+        # when no send would block a channel)
+        blocks = any(blocks_channels(policy, s.channel) for c in scorable for s in c.slots)
+        reminders, dues = self._reminder_candidates(context, candidates) if blocks else ([], [])
         scored = scorable + reminders
         scores = list(self.scorer.score(context, scored)) if scored else []
         check_scores(self.scorer, scored, scores)
         by_action = {c.action.id: s for c, s in zip(scored, scores, strict=True)}
         fatigue = self.contact_policy.fatigue_factor(context.profile)
+        rates = (
+            trigger_rates(context, [r.action for r in reminders], self._trigger_hours)
+            if reminders
+            else []
+        )
         reminder_values = [
             ReminderValue(
                 r.action.id,
@@ -143,13 +157,17 @@ class NextBestActionPolicy(DecisionPolicy):
                     k: self._terms(r.action, by_action[r.action.id], k, fatigue).priority()
                     for k in r.channels
                 },
-                TRIGGER_SHARE[r.action.type],
+                rate,
+                due,
+                DELAY_HALF_LIFE_HOURS.get(r.action.type),
             )
-            for r in reminders
+            for r, rate, due in zip(reminders, rates, dues, strict=True)
         ]
-        policy = self.contact_policy
-        before = free_at(context, policy, [k for r in reminders for k in r.channels])
-        rate = context.profile.browse_days_30d / (30 * 24)  # browsing sessions an hour
+        before = (
+            free_at(context, policy, [k for r in reminders for k in r.channels])
+            if reminders
+            else {}
+        )
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
@@ -167,9 +185,7 @@ class NextBestActionPolicy(DecisionPolicy):
                     slot_key = (channel, slot.send.at)  # several actions share a slot
                     if slot_key not in kept_at:
                         after = after_send(context, policy, before, channel, slot.send.at)
-                        kept = opportunity_cost(
-                            context.now_utc, rate, reminder_values, before, after
-                        )
+                        kept = opportunity_cost(context.now_utc, reminder_values, before, after)
                         kept_at[slot_key] = kept and dataclasses.replace(kept, channel=channel)
                     kept = kept_at[slot_key]
                 terms = self._terms(action, score, channel, fatigue, kept)
@@ -236,21 +252,27 @@ class NextBestActionPolicy(DecisionPolicy):
 
     def _reminder_candidates(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
-    ) -> list[ActionCandidate]:
+    ) -> tuple[list[ActionCandidate], list[float | None]]:
         """The catalog's session-triggered time-critical reminders this customer could get
-        after a next browsing session (:mod:`nba.reserve`): not eligible now, out of their
-        cool-down, on the outbound channels the customer consented to; valued now."""
-        if context.profile.browse_days_30d <= 0 or not self._session_reminders:
-            return []
+        after a next browsing session, or that a trigger already gave and that become due
+        later (:mod:`nba.reserve`): not eligible now, out of their cool-down, on the
+        outbound channels the customer consented to; valued now; with the hours until
+        they are due when their trigger already happened."""
+        if not self._session_reminders:
+            return [], []
         present = {c.action.id for c in candidates}
         now, local = context.now_utc, context.local_now
         scope: ContextScope | None = None
         out: list[ActionCandidate] = []
+        dues: list[float | None] = []
         for action in self._session_reminders:
             if action.id in present:
                 continue
             since = context.hours_since_sent(action.id)
             if since is not None and since < (action.cooldown_hours or 0.0):
+                continue
+            due = pending_due(context, action)
+            if due is None and trigger_days(context.profile, action) <= 0:
                 continue
             rules = self.contact_policy.rules
             channels = [
@@ -264,7 +286,8 @@ class NextBestActionPolicy(DecisionPolicy):
             value = max(0.0, action.value.number(scope) or 0.0)
             slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
             out.append(ActionCandidate(action, value, None, slots))
-        return out
+            dues.append(due)
+        return out, dues
 
     def explore(
         self,

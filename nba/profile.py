@@ -133,6 +133,11 @@ class CustomerProfile:
     # days with product views in the last 30 (this one included): how often a browsing
     # session, and the time-critical reminder it may trigger, comes
     browse_days_30d: int = 0
+    # of those, the days with two minutes or more of product views (products left behind,
+    # not a glance), and the days with an add-to-cart and no purchase (a cart left): how
+    # often the customer's own sessions trigger a browse or a cart reminder
+    browse_left_days_30d: int = 0
+    cart_left_days_30d: int = 0
     last_purchased_products: tuple[str, ...] = ()
     hours_since_last_purchase: float | None = None
     hours_since_last_delivery: float | None = None

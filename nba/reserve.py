@@ -4,48 +4,68 @@ A message spends contact rules: the hours between two messages on any channel
 (``message_gap_hours``), the channel's own minimum gap and, when it is the last one a
 daily cap allows, the channel (or every channel) for a day. A time-critical reminder
 (the same evening's browse reminder, a fresh cart's: that moment or never) whose
-trigger comes while its channels are blocked is lost, or goes on a worse channel. So a
+trigger comes while its channels are blocked is lost, goes late (a cart reminder is
+worth less by the hour: :data:`DELAY_HALF_LIFE_HOURS`) or goes on a worse channel. So a
 send is worth, besides its own priority, less what the unit it spends is expected to
 be worth to such a reminder: its *opportunity cost*,
 
     sum over the stretches of time after the decision of
-        P(the customer's next browsing session falls in the stretch)
-        x (the reminder's best priority on the channels it could still use then without
+        P(the reminder's next trigger falls in the stretch)
+        x (the reminder's best worth on the channels it could still use then without
            this send - the same with it)
 
-estimated **per customer**: browsing sessions come at the customer's own rate (the days
-with product views in the last 30, ``browse_days_30d``, as a Poisson process: a frequent
-browser's next session is hours away, a rare one's weeks); a reminder triggered at ``s``
-may go on a channel that is free by ``s + ttl`` (it waits for a cap within its validity,
-so a cart reminder valid 24 hours hardly ever loses to a day's cap); its priority on
-each channel is the scorer's, for this customer, now (``P(response) x value x lever x
-fatigue - channel cost``). A session leaves a cart or not, so one reminder follows it:
-the catalog's time-critical cart reminders count for the share of sessions that leave
-a cart (:data:`TRIGGER_SHARE`: about 7 % of sessions add to cart, 70 % of carts are
-abandoned), its browse reminders for those that view two products or more and leave
-no cart (45 %). Reminders eligible now compete now and
-are left out; so are those in their cool-down.
+estimated **per customer**, from the customer's own history:
 
-It binds where it should: for a rare browser it is a few thousandths (below any
-message worth sending); for a frequent browser whose evening reminder would go by the
-e-mail a morning message spends, it is a sizeable share of that reminder's priority,
-more than a low-value e-mail's.
+* a trigger that **already happened** is certain: a cart left ten minutes ago whose
+  reminder waits for the cart to be an hour old, products viewed this morning whose
+  reminder waits for the afternoon (:func:`pending_due` finds when it becomes eligible
+  with no new event); the cost is what the send takes from it at that moment;
+* otherwise triggers come as a Poisson process at the customer's own rate: the days in
+  the last 30 whose sessions left a cart (``cart_left_days_30d``: an add-to-cart and no
+  purchase that day) for a cart reminder, and those that left products behind
+  (``browse_left_days_30d``: two minutes or more of product views, neither an
+  add-to-cart nor a purchase: browse abandonment) for a browse reminder, neither while
+  a cart is open (that customer is in the open cart's journey); spread over the local hours of
+  the day as the customer's own activity is (``activity_by_hour``, add-one smoothed),
+  and counted only at the hours at which the reminder's rule can hold and from which it
+  can still go out in its local send window within its validity (:func:`trigger_hours`:
+  the seed catalog's evening browse reminder, for local hours 12-22, sent 18:00-22:00
+  and valid 10 hours, counts sessions from 12:00 to 22:00; a cart reminder every hour).
+
+A reminder triggered at ``s`` may go on a channel that is free by ``s + ttl`` (it waits
+for a cap within its validity); its priority on each channel is the scorer's, for this
+customer, now (``P(response) x value x lever x fatigue - channel cost``). Reminders
+eligible now compete now and are left out; so are those in their cool-down. Weekly and
+30-day caps are not counted (their last unit frees when the oldest contact of the window
+ages out, which the profile does not keep).
+
+It binds where it should: for a customer who rarely leaves products behind it is a few
+thousandths (below any message worth sending); for one whose evening reminder would go
+by the e-mail a morning message spends, it is a sizeable share of that reminder's
+priority, more than a low-value e-mail's; for a cart left minutes ago it is most of the
+cart reminder's priority.
 
 >>> import datetime as dt
 >>> hour = dt.timedelta(hours=1)
 >>> now = dt.datetime(2026, 3, 4, 8, tzinfo=dt.UTC)
->>> browse = ReminderValue("browse_reminder_evening", 10.0, {Channel.EMAIL: 0.5}, 1.0)
+>>> often = TriggerRate.constant(2.0 / 168)  # two triggers a week, at any hour
+>>> browse = ReminderValue("browse_reminder_evening", 10.0, {Channel.EMAIL: 0.5}, often)
 >>> blocked = {Channel.EMAIL: now + 24 * hour}  # a morning e-mail, the last of its day
->>> kept = opportunity_cost(now, 2.0 / 168, [browse], {Channel.EMAIL: now}, blocked)
->>> round(kept.cost, 3), kept.action_id  # P(a session within 14 h) 0.154 x 0.5
+>>> kept = opportunity_cost(now, [browse], {Channel.EMAIL: now}, blocked)
+>>> round(kept.cost, 3), kept.action_id  # P(a trigger within 14 h) 0.154 x 0.5
 (0.077, 'browse_reminder_evening')
->>> rare = opportunity_cost(now, 0.1 / 168, [browse], {Channel.EMAIL: now}, blocked)
->>> round(rare.cost, 4)
+>>> rare = dataclasses.replace(browse, rate=TriggerRate.constant(0.1 / 168))
+>>> round(opportunity_cost(now, [rare], {Channel.EMAIL: now}, blocked).cost, 4)
 0.0041
+>>> certain = dataclasses.replace(browse, rate=None, due_hours=3.0)  # already triggered
+>>> certain_cost = opportunity_cost(now, [certain], {Channel.EMAIL: now}, blocked)
+>>> certain_cost.cost, certain_cost.due_hours
+(0.5, 3.0)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -55,22 +75,35 @@ from dataclasses import dataclass
 from nba.actions import Action, ActionType
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
-from nba.context import CustomerContext
+from nba.context import ContextScope, CustomerContext
+from nba.profile import CustomerProfile
+from nba.rules import Value
 
-#: The share of browsing sessions that trigger each kind of time-critical reminder. A
-#: cart is added to in 6.4-7.9 % of e-commerce sessions (Dynamic Yield's benchmarks,
-#: 2024-2025) and 70.2 % of carts are abandoned (Baymard Institute, average of 49
-#: studies, 2023): about 5 % of sessions leave a cart. Half of the sessions end after
-#: their first page (Contentsquare's Digital Experience Benchmarks: 47-50 % bounce,
-#: e-commerce median 47 % in 2024), short of the browse reminder's two product views:
-#: 45 % leave viewed products behind.
-TRIGGER_SHARE: Mapping[ActionType, float] = {
-    ActionType.CART_REMINDER: 0.05,
-    ActionType.BROWSE_REMINDER: 0.45,
-}
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
-SESSION_TRIGGERED = frozenset(TRIGGER_SHARE)
+SESSION_TRIGGERED = frozenset({ActionType.CART_REMINDER, ActionType.BROWSE_REMINDER})
+#: How fast a reminder loses its worth when it goes late, as a half-life in hours. Cart
+#: e-mails sent about an hour after abandonment convert 6.33 %, after 24 hours 1.74 %
+#: (SaleCycle, 500 retailers, in issue 12): 23 hours for a factor 3.6, a half-life of
+#: 23 x ln 2 / ln(6.33 / 1.74) = 12.3 hours. A browse reminder has its own evening window
+#: and a short validity: within them it loses nothing, after them it is lost.
+DELAY_HALF_LIFE_HOURS: Mapping[ActionType, float] = {ActionType.CART_REMINDER: 12.3}
+#: How far ahead a trigger that already happened is followed to its reminder's moment.
+PENDING_HORIZON_HOURS = 24.0
 _HOUR = dt.timedelta(hours=1)
+#: Profile fields that count time since something (hours, days): they grow as time goes.
+_AGEING_HOURS = (
+    "cart_age_hours",
+    "hours_since_last_browse",
+    "hours_since_last_purchase",
+    "hours_since_last_delivery",
+    "hours_since_click_collect_order",
+)
+_AGEING_DAYS = (
+    "days_since_first_seen",
+    "days_since_last_purchase",
+    "days_since_last_visit",
+    "days_since_loyalty_tier",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +114,23 @@ class ReminderValue:
     action_id: str
     ttl_hours: float
     priority: Mapping[Channel, float]
-    #: The share of sessions that trigger it (:data:`TRIGGER_SHARE`).
-    share: float = 1.0
+    #: How often the customer's sessions trigger it (:func:`trigger_rates`); ``None``: never.
+    rate: TriggerRate | None = None
+    #: Hours from now at which it becomes due without any new event, when its trigger
+    #: already happened (:func:`pending_due`): then it is certain, not a session's chance.
+    due_hours: float | None = None
+    #: Its worth halves for every this many hours it goes late (:data:`DELAY_HALF_LIFE_HOURS`).
+    half_life_hours: float | None = None
+
+    def worth(self, channel: Channel, late_hours: float) -> float:
+        """Its priority on ``channel`` when it goes ``late_hours`` after its trigger;
+        nothing past its validity."""
+        if late_hours > self.ttl_hours:
+            return 0.0
+        value = max(0.0, self.priority[channel])
+        if self.half_life_hours is None or late_hours <= 0.0:
+            return value
+        return value * 0.5 ** (late_hours / self.half_life_hours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +139,22 @@ class KeptFree:
 
     cost: float
     action_id: str
-    chance: float  # P(a session that triggers it while the send blocks its best channel)
+    chance: float  # P(a trigger while the send blocks its best channel)
     lost: float  # its priority lost then, on average
     channel: Channel | None = None  # the channel the send would use
+    due_hours: float | None = None  # its trigger already happened: due in that many hours
 
     def describe(self) -> str:
         channel = "the channels" if self.channel is None else self.channel.value
+        if self.due_hours is not None:
+            return (
+                f"kept {channel} free for {self.action_id}: already triggered, due in "
+                f"{self.due_hours:.1f} h; its priority lost {self.lost:.3g}; opportunity "
+                f"cost {self.cost:.3g}"
+            )
         return (
-            f"kept {channel} free for {self.action_id}: P(a browsing session that "
-            f"triggers it while this send blocks it) {self.chance:.3f} x its priority lost "
+            f"kept {channel} free for {self.action_id}: P(the customer's sessions "
+            f"trigger it while this send blocks it) {self.chance:.3f} x its priority lost "
             f"{self.lost:.3g}; opportunity cost {self.cost:.3g}"
         )
 
@@ -128,6 +183,13 @@ def free_at(
             frees = max(frees, here + rules.min_gap_hours * _HOUR)
         out[channel] = frees
     return out
+
+
+def blocks_channels(policy: ContactPolicy, channel: Channel) -> bool:
+    """Whether a send on ``channel`` may block any channel (:func:`after_send`): it counts
+    toward the total, or the channel has a daily cap or a minimum gap of its own."""
+    rules = policy.rules(channel)
+    return rules.counts_toward_total or rules.cap_1d is not None or rules.min_gap_hours is not None
 
 
 def after_send(
@@ -166,49 +228,280 @@ def after_send(
 
 def opportunity_cost(
     now: dt.datetime,
-    sessions_per_hour: float,
     reminders: Sequence[ReminderValue],
     before: Mapping[Channel, dt.datetime],
     after: Mapping[Channel, dt.datetime],
 ) -> KeptFree | None:
-    """The reminders' expected loss, each weighted by its share of sessions (see the
-    module docstring), named after the one that loses most; ``None`` when nothing is
-    lost. ``before`` / ``after``: when each channel frees without / with the send."""
-    if sessions_per_hour <= 0.0:
-        return None
+    """The reminders' expected loss, each at the customer's own rate of triggers (see the
+    module docstring), or for certain at its due time when its trigger already happened;
+    named after the one that loses most; ``None`` when nothing is lost. ``before`` /
+    ``after``: when each channel frees without / with the send."""
     worst: KeptFree | None = None
     total = 0.0
     for reminder in reminders:
-        ttl = reminder.ttl_hours
-        # a session at ``s`` (hours from now) may use channel k when it frees by s + ttl
-        opens = {
-            k: (
-                _hours(before[k] - now) - ttl,
-                _hours(after[k] - now) - ttl,
-            )
+        # hours from now at which each of its channels frees without / with the send
+        frees = {
+            k: (_hours(before[k] - now), _hours(after[k] - now))
             for k in reminder.priority
             if k in before and k in after
         }
-        cuts = sorted({max(0.0, x) for pair in opens.values() for x in pair} | {0.0})
-        cost = chance = 0.0
-        for start, end in itertools.pairwise(cuts):
-            middle = (start + end) / 2
-            priority = reminder.priority
-            free = max((priority[k] for k, (b, _) in opens.items() if b <= middle), default=0.0)
-            kept = max((priority[k] for k, (_, a) in opens.items() if a <= middle), default=0.0)
-            lost = max(0.0, free) - max(0.0, kept)
-            if lost <= 0.0:
-                continue
-            p = math.exp(-sessions_per_hour * start) - math.exp(-sessions_per_hour * end)
-            p *= reminder.share
-            cost += p * lost
-            chance += p
+        due = reminder.due_hours
+        if due is not None:
+            cost = _lost(reminder, frees, due)
+            chance = 1.0 if cost > 0.0 else 0.0
+        elif reminder.rate is not None:
+            cost, chance = _expected_loss(reminder, frees, reminder.rate)
+        else:
+            continue
         total += cost
         if cost > 0.0 and (worst is None or cost > worst.cost):
-            worst = KeptFree(cost, reminder.action_id, chance, cost / chance)
+            worst = KeptFree(cost, reminder.action_id, chance, cost / chance, due_hours=due)
     if worst is None:
         return None
-    return KeptFree(total, worst.action_id, worst.chance, worst.lost)
+    return dataclasses.replace(worst, cost=total)
+
+
+def _lost(
+    reminder: ReminderValue, frees: Mapping[Channel, tuple[float, float]], at: float
+) -> float:
+    """What the send takes from ``reminder`` triggered ``at`` hours from now: its best
+    worth on the channels free in time without the send, less the same with it."""
+    free = max((reminder.worth(k, b - at) for k, (b, _) in frees.items()), default=0.0)
+    kept = max((reminder.worth(k, a - at) for k, (_, a) in frees.items()), default=0.0)
+    return max(0.0, free - kept)
+
+
+def _expected_loss(
+    reminder: ReminderValue,
+    frees: Mapping[Channel, tuple[float, float]],
+    rate: TriggerRate,
+) -> tuple[float, float]:
+    """(expected loss, P(a trigger while the send takes from it)) over the stretches
+    between the moments a channel frees, or stops being in time, for a trigger at that
+    moment: P(the next trigger falls in a stretch) = exp(-L(start)) - exp(-L(end)), with
+    L the triggers expected from now (:meth:`TriggerRate.expected`)."""
+    ttl = reminder.ttl_hours
+    edges = {x - ttl for pair in frees.values() for x in pair}
+    if reminder.half_life_hours is not None:  # its worth also changes as the wait shrinks
+        edges |= {x for pair in frees.values() for x in pair}
+    cuts = sorted({max(0.0, x) for x in edges} | {0.0})
+    cost = chance = 0.0
+    for start, end in itertools.pairwise(cuts):
+        lost = _lost(reminder, frees, (start + end) / 2)
+        if lost <= 0.0:
+            continue
+        p = math.exp(-rate.expected(start)) - math.exp(-rate.expected(end))
+        cost += p * lost
+        chance += p
+    return cost, chance
+
+
+class TriggerRate:
+    """Expected triggers per hour at each local hour of the customer's day, seen from a
+    moment: :meth:`expected` integrates them from that moment on.
+
+    >>> evenings = TriggerRate([0.0] * 18 + [0.25] * 4 + [0.0] * 2, local_hour=17.5)
+    >>> evenings.expected(1.0), evenings.expected(24.0)  # to 18:30; a whole day
+    (0.125, 1.0)
+    """
+
+    __slots__ = ("_at", "_day", "_hour", "_per_hour", "_prefix")
+
+    def __init__(self, per_hour: Sequence[float], local_hour: float) -> None:
+        if len(per_hour) != 24 or any(r < 0.0 or not math.isfinite(r) for r in per_hour):
+            raise ValueError("per_hour: 24 finite rates >= 0, one per local hour")
+        self._per_hour = tuple(float(r) for r in per_hour)
+        self._prefix = tuple(itertools.accumulate(self._per_hour, initial=0.0))
+        self._day = self._prefix[-1]
+        self._hour = local_hour % 24.0
+        self._at = self._cumulative(self._hour)
+
+    @classmethod
+    def constant(cls, per_hour: float) -> TriggerRate:
+        """The same rate at every hour."""
+        return cls([per_hour] * 24, 0.0)
+
+    @property
+    def per_day(self) -> float:
+        return self._day
+
+    def _cumulative(self, hours: float) -> float:
+        days, within = divmod(hours, 24.0)
+        hour = min(int(within), 23)
+        return days * self._day + self._prefix[hour] + self._per_hour[hour] * (within - hour)
+
+    def expected(self, hours: float) -> float:
+        """Triggers expected in the ``hours`` after the moment."""
+        return self._cumulative(self._hour + hours) - self._at
+
+
+#: The customer's days in the last 30 whose sessions triggered each kind of reminder (see
+#: the module docstring). While a cart is open, no new one starts (an item added joins
+#: it, and the cart is as old as its first item) nor does browse abandonment: the open
+#: cart's reminders are the customer's, when it is due (:func:`pending_due`).
+_TRIGGER_DAYS = {
+    ActionType.CART_REMINDER: lambda p: 0 if p.cart_items else p.cart_left_days_30d,
+    ActionType.BROWSE_REMINDER: lambda p: 0 if p.cart_items else p.browse_left_days_30d,
+}
+
+
+def trigger_days(profile: CustomerProfile, action: Action) -> int:
+    """The days in the last 30 on which ``action`` was triggered for this customer."""
+    days = _TRIGGER_DAYS.get(action.type)
+    return 0 if days is None else int(days(profile))
+
+
+def trigger_hours(action: Action) -> tuple[bool, ...]:
+    """For each local hour of the day, whether a trigger then makes ``action`` eligible:
+    its eligibility is not false at that local hour whatever else is true (the rule
+    language's unknowns: ``local_hour >= 12 and ...`` is false at 11 and unknown at 12),
+    and it can still be sent within its validity (``ttl_hours``) in its local send window
+    (``local_hours``, tried every 15 minutes; every hour when it has none)."""
+    rule = action.eligibility
+    windows = action.local_hours
+    steps = range(0, int(action.ttl_hours * 60) + 1, 15)
+    return tuple(
+        (rule is None or rule.evaluator(_LocalHourScope(hour)) is not False)
+        and (
+            not windows
+            or any(w.contains_minute((hour * 60 + m) % 1440) for w in windows for m in steps)
+        )
+        for hour in range(24)
+    )
+
+
+class _LocalHourScope:
+    """Rule fields where only the local hour is known (every other field unknown)."""
+
+    def __init__(self, hour: int) -> None:
+        self.hour = hour
+
+    def field(self, name: str) -> Value:
+        return self.hour if name == "local_hour" else None
+
+    def hours_since_sent(self, action_id: str) -> float | None:
+        return None
+
+    def affinity(self, kind: str, key: str) -> float:
+        return 0.0
+
+
+def hour_of_day_shares(profile: CustomerProfile) -> tuple[float, ...]:
+    """The share of the customer's activity at each local hour of the day, from
+    ``activity_by_hour`` (the week folded onto the day), add-one smoothed over the
+    ``events_seen`` it comes from; even when nothing is known."""
+    activity = profile.activity_by_hour
+    if len(activity) != 24 * 7:
+        return (1.0 / 24,) * 24
+    n = max(0, profile.events_seen)
+    folded = [sum(activity[hour::24]) for hour in range(24)]
+    return tuple((n * share + 1.0) / (n + 24.0) for share in folded)
+
+
+def trigger_rates(
+    context: CustomerContext,
+    actions: Sequence[Action],
+    hours: Mapping[str, tuple[bool, ...]],
+) -> list[TriggerRate | None]:
+    """Each action's :class:`TriggerRate` for this customer now (``None`` when its
+    trigger did not happen in the last 30 days): its trigger days spread over the
+    customer's hours of the day, at the hours from which it can still go out
+    (``hours``, by action id, from :func:`trigger_hours`)."""
+    shares: tuple[float, ...] | None = None
+    local = context.local_now
+    local_hour = local.hour + local.minute / 60.0 + local.second / 3600.0
+    out: list[TriggerRate | None] = []
+    for action in actions:
+        days = trigger_days(context.profile, action)
+        if days <= 0:
+            out.append(None)
+            continue
+        shares = shares or hour_of_day_shares(context.profile)
+        mask = hours.get(action.id) or trigger_hours(action)
+        per_day = days / 30.0
+        per_hour = [per_day * share if on else 0.0 for share, on in zip(shares, mask, strict=True)]
+        out.append(TriggerRate(per_hour, local_hour))
+    return out
+
+
+class _LaterScope(ContextScope):
+    """Rule fields ``hours`` from now if nothing happens meanwhile: the moment's fields
+    (local time, hours since an action was sent) at that time, the profile's times since
+    something grown by ``hours``, the rest as they are, and no live session."""
+
+    __slots__ = ("_hours",)
+
+    def __init__(self, context: CustomerContext, hours: float) -> None:
+        later = CustomerContext(
+            context.profile, context.now_utc + hours * _HOUR, None, context.action_history
+        )
+        super().__init__(later)
+        self._hours = hours
+
+    def field(self, name: str) -> Value:
+        value = super().field(name)
+        per_hour = _AGEING.get(name)
+        if per_hour is None or not isinstance(value, int | float):
+            return value
+        return value + per_hour * self._hours
+
+
+_AGEING: dict[str, float] = {
+    **dict.fromkeys(_AGEING_HOURS, 1.0),
+    **dict.fromkeys(_AGEING_DAYS, 1.0 / 24.0),
+}
+
+#: What the profile shows when a reminder's trigger already happened, within the
+#: horizon: a cart started, or products viewed. Only then is its moment looked for
+#: (:func:`pending_due`).
+_TRIGGERED = {
+    ActionType.CART_REMINDER: lambda p: (
+        bool(p.cart_items)
+        and p.cart_age_hours is not None
+        and p.cart_age_hours < PENDING_HORIZON_HOURS
+    ),
+    ActionType.BROWSE_REMINDER: lambda p: (
+        bool(p.browsed_products)
+        and p.hours_since_last_browse is not None
+        and p.hours_since_last_browse < PENDING_HORIZON_HOURS
+    ),
+}
+
+
+def pending_due(context: CustomerContext, action: Action) -> float | None:
+    """Hours from now at which ``action``, not eligible now, becomes eligible with no new
+    event (a cart that reaches its reminder's minimum age, products viewed this morning
+    whose reminder waits for the afternoon), within :data:`PENDING_HORIZON_HOURS`; ``None``
+    when its trigger has not happened or it does not become eligible in that time.
+
+    Probed every quarter of an hour for two hours, then at each local hour's start
+    (rules read the local hour); the eligibility's own thresholds between probes are
+    met at the next probe, at most 15 minutes late in the first two hours.
+    """
+    triggered = _TRIGGERED.get(action.type)
+    profile: CustomerProfile = context.profile
+    if triggered is None or not triggered(profile):
+        return None
+    rules = [action.eligibility]
+    if action.offer is not None:
+        rules.append(action.offer.eligibility)
+    evaluators = [rule.evaluator for rule in rules if rule is not None]
+    if not evaluators:
+        return None
+    local = context.local_now
+    to_next_hour = 1.0 - (local.minute * 60 + local.second) / 3600.0
+    probes = [0.25 * i for i in range(1, 9)]
+    probes += [to_next_hour + i for i in range(2, int(PENDING_HORIZON_HOURS) + 1)]
+    ends = action.valid_to
+    for hours in probes:
+        if hours > PENDING_HORIZON_HOURS:
+            break
+        if ends is not None and context.now_utc + hours * _HOUR > ends:
+            break
+        scope = _LaterScope(context, hours)
+        if all(evaluate(scope) is True for evaluate in evaluators):
+            return hours
+    return None
 
 
 def _hours(delta: dt.timedelta) -> float:

@@ -10,8 +10,10 @@ incentive valuation and do-nothing bar of the "offers" merge: the rules' and the
 oracle's outcomes were identical, only the engine and the policies matched to its
 volume changed), and again for the "reach" branch: the simulator's push answers at
 published rates (every policy's outcomes change) and the engine weighs what a send costs
-the next time-critical reminder (nba.reserve). One process and two processes must both
-give the recorded result.
+the next time-critical reminder (nba.reserve), and for the "scen" branch: that cost from
+the customer's own triggers and for reminders already triggered (the rules and the oracle
+identical; the engine and the policies matched to its volume changed). One process and two
+processes must both give the recorded result.
 
 Re-record (only for a change that is *meant* to alter the outcomes, and say why
 in the commit)::

@@ -12,12 +12,25 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.profile import ContactHistory, CustomerProfile
-from nba.reserve import ReminderValue, after_send, free_at, opportunity_cost
+from nba.reserve import (
+    ReminderValue,
+    TriggerRate,
+    after_send,
+    free_at,
+    opportunity_cost,
+    trigger_hours,
+    trigger_rates,
+)
+from tests.test_scenarios import retailer
 
 NOW = dt.datetime(2026, 3, 4, 7, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
-BROWSE = ReminderValue("browse", 10.0, {Channel.EMAIL: 0.6, Channel.PUSH: 0.4}, 1.0)
-CART = ReminderValue("cart", 24.0, {Channel.EMAIL: 0.6}, 1.0)
+BROWSE = ReminderValue("browse", 10.0, {Channel.EMAIL: 0.6, Channel.PUSH: 0.4})
+CART = ReminderValue("cart", 24.0, {Channel.EMAIL: 0.6})
+
+
+def _at(reminder: ReminderValue, per_hour: float) -> ReminderValue:
+    return dataclasses.replace(reminder, rate=TriggerRate.constant(per_hour))
 
 
 def _context(**contacts: dict[Channel, int]) -> CustomerContext:
@@ -42,8 +55,8 @@ def test_the_cost_grows_with_the_customers_browsing_and_counts_the_channel_left(
     context = _context()
     before = free_at(context, policy, [Channel.EMAIL, Channel.PUSH])
     after = after_send(context, policy, before, Channel.EMAIL, NOW)
-    rare = opportunity_cost(NOW, 1 / 720, [BROWSE], before, after)
-    often = opportunity_cost(NOW, 15 / 720, [BROWSE], before, after)
+    rare = opportunity_cost(NOW, [_at(BROWSE, 1 / 720)], before, after)
+    often = opportunity_cost(NOW, [_at(BROWSE, 15 / 720)], before, after)
     assert rare is not None and often is not None
     assert 0 < rare.cost < often.cost
     # a session in the first 2 hours loses the reminder on both channels (the gap, past
@@ -56,10 +69,10 @@ def test_the_cost_grows_with_the_customers_browsing_and_counts_the_channel_left(
         "kept email free for browse" in dataclasses.replace(often, channel=Channel.EMAIL).describe()
     )
     # no browsing, or a reminder that can wait out the block within its validity: no cost
-    assert opportunity_cost(NOW, 0.0, [BROWSE], before, after) is None
+    assert opportunity_cost(NOW, [BROWSE], before, after) is None
     email_only = {Channel.EMAIL: before[Channel.EMAIL]}
     cart_after = {Channel.EMAIL: NOW + 24 * HOUR}
-    assert opportunity_cost(NOW, rate, [CART], email_only, cart_after) is None
+    assert opportunity_cost(NOW, [_at(CART, rate)], email_only, cart_after) is None
 
 
 def test_a_channel_already_blocked_costs_only_what_the_send_adds() -> None:
@@ -67,5 +80,62 @@ def test_a_channel_already_blocked_costs_only_what_the_send_adds() -> None:
     context = _context(contacts_1d={Channel.EMAIL: 1}, last_contact_at={Channel.EMAIL: NOW - HOUR})
     before = free_at(context, policy, [Channel.EMAIL])
     assert before[Channel.EMAIL] >= NOW + 11 * HOUR
-    unchanged = opportunity_cost(NOW, 0.1, [BROWSE], before, dict(before))
+    unchanged = opportunity_cost(NOW, [_at(BROWSE, 0.1)], before, dict(before))
     assert unchanged is None
+
+
+def test_a_cart_reminder_that_waits_loses_worth_with_the_carts_age() -> None:
+    """A cart reminder due in an hour, whose only channel a send would block for a day:
+    it still goes within its validity, 23 hours late, at 2^(-23 / 12.3) of its worth
+    (SaleCycle's decay); the send costs the rest, for certain."""
+    email_only = {Channel.EMAIL: NOW}
+    blocked = {Channel.EMAIL: NOW + 24 * HOUR}
+    due = dataclasses.replace(CART, due_hours=1.0, half_life_hours=12.3)
+    kept = opportunity_cost(NOW, [due], email_only, blocked)
+    assert kept is not None and kept.due_hours == 1.0 and kept.chance == 1.0
+    assert kept.cost == pytest.approx(0.6 * (1 - 0.5 ** (23 / 12.3)))
+    assert "already triggered, due in 1.0 h" in kept.describe()
+    # blocked only past its moment: nothing lost
+    assert opportunity_cost(NOW, [due], email_only, {Channel.EMAIL: NOW + HOUR / 2}) is None
+    # a trigger not yet happened, at a constant rate, now also loses the wait's worth
+    chance = opportunity_cost(
+        NOW, [_at(dataclasses.replace(CART, half_life_hours=12.3), 0.01)], email_only, blocked
+    )
+    assert chance is not None and 0 < chance.cost < 0.6 * (1 - math.exp(-0.01 * 24))
+
+
+def test_triggers_count_only_at_the_hours_the_reminder_can_still_go_out() -> None:
+    """An evening reminder (eligible 12:00-22:00, sent 18:00-22:00, valid 10 hours) counts
+    sessions from 12:00 to 22:00, local time; a cart reminder every hour. The customer's
+    own activity spreads the trigger days over the day; with a cart open, neither a new
+    cart nor browse abandonment triggers (the open cart's own reminders do, when due)."""
+    catalog = retailer()
+    browse = catalog["browse_reminder_evening"]
+    cart = catalog["cart_reminder_1"]
+    hours = trigger_hours(browse)
+    assert [h for h in range(24) if hours[h]] == list(range(12, 22))
+    assert all(trigger_hours(cart))
+    # active only in the evening (Paris), 12 days a month with products left behind
+    evening = [0.0] * 168
+    for day in range(7):
+        evening[day * 24 + 19] = 1.0 / 7
+    profile = CustomerProfile(
+        "C1",
+        timezone="Europe/Paris",
+        activity_by_hour=tuple(evening),
+        events_seen=400,
+        browse_left_days_30d=12,
+        cart_left_days_30d=2,
+    )
+    morning = CustomerContext(profile, NOW)  # 08:00 in Paris
+    rate_browse, rate_cart = trigger_rates(morning, [browse, cart], {})
+    assert rate_browse is not None and rate_cart is not None
+    assert rate_browse.per_day < 12 / 30 and rate_browse.per_day > 0.9 * 12 / 30
+    assert rate_cart.per_day == pytest.approx(2 / 30)
+    # nearly all of a day's browse triggers come at 19:00, 11 hours from now
+    assert rate_browse.expected(10.0) < 0.1 * rate_browse.expected(12.0)
+    nothing = CustomerContext(CustomerProfile("C2", browse_days_30d=20), NOW)
+    assert trigger_rates(nothing, [browse, cart], {}) == [None, None]
+    carted = dataclasses.replace(profile, cart_items=("P1",))
+    in_cart = trigger_rates(CustomerContext(carted, NOW), [browse, cart], {})
+    assert in_cart == [None, None]

@@ -118,3 +118,84 @@ def test_a_customer_who_never_shopped_online_pays_no_opportunity_cost(
     decision = decide(profile, MORNING)
     for chosen in decision.actions:
         assert chosen.terms is None or chosen.terms.opportunity_cost == 0.0
+
+
+# ----------------------------------------------- a trigger that already happened
+
+CART_AT = dt.datetime(2026, 3, 4, 9, 50, tzinfo=UTC)  # Wednesday 10:50 in Paris
+CART_NOW = CART_AT + dt.timedelta(minutes=10)
+
+
+def _buyer_with_a_fresh_cart(base: RetailDataset, now: dt.datetime) -> CustomerProfile:
+    """Bought twice in February (so the weekly picks have a top category and are due),
+    browses rarely, e-mail only; put P2 in the cart at 10:50 Paris time."""
+    rows: list[tuple[object, ...]] = [
+        ("2026-02-02T17:00:00Z", "web", "product_view", "P1"),
+        ("2026-02-02T17:05:00Z", "web", "purchase", "P1"),
+        ("2026-02-03T17:00:00Z", "web", "order_delivered", "P1"),
+        ("2026-02-10T17:00:00Z", "web", "product_view", "P1"),
+        ("2026-02-10T17:05:00Z", "web", "purchase", "P1"),
+        ("2026-02-11T17:00:00Z", "web", "order_delivered", "P1"),
+        (_stamp(CART_AT - dt.timedelta(minutes=2)), "web", "product_view", "P2"),
+        (_stamp(CART_AT), "web", "add_to_cart", "P2"),
+    ]
+    return _profile(base, rows, now)
+
+
+def test_a_cart_left_minutes_ago_keeps_the_email_free_for_its_reminder(
+    base: RetailDataset,
+) -> None:
+    """The misfire: a cart added 10 minutes ago is not yet reminded (the reminder waits
+    for the cart to be an hour old), and the weekly picks are due now. Sent now, the
+    picks would spend the day's only e-mail and open the 12 hours between messages, and
+    the cart reminder would go a day late, when a reminder is worth a quarter of what it
+    is worth within the hour (SaleCycle). The reminder's trigger already happened: it is
+    certain, not a guess, so the picks wait and the reasons say for what."""
+    profile = _buyer_with_a_fresh_cart(base, CART_NOW)
+    assert profile.cart_items and profile.cart_age_hours is not None
+    assert profile.cart_age_hours < 1
+    decision = decide(profile, CART_NOW)
+    assert "recommendations_weekly" in decision.eligible_action_ids
+    assert "cart_reminder_1" not in decision.eligible_action_ids
+    assert "recommendations_weekly" not in [a.action_id for a in decision.actions]
+    [held] = [
+        r
+        for r in decision.rejections
+        if r.action_id == "recommendations_weekly" and r.code is ReasonCode.LOST_ARBITRATION
+    ]
+    assert "kept email free for cart_reminder_1" in held.message
+    assert "already triggered" in held.message
+
+    # an hour later (nothing sent), the cart reminder goes by e-mail within 12 hours
+    later = CART_AT + dt.timedelta(hours=1, minutes=5)
+    reminded = decide(_buyer_with_a_fresh_cart(base, later), later)
+    [chosen] = reminded.actions
+    assert (chosen.action_id, chosen.channel) == ("cart_reminder_1", Channel.EMAIL)
+    assert chosen.send_at is not None
+    assert chosen.send_at - CART_AT <= dt.timedelta(hours=12)
+
+
+def test_had_the_picks_gone_the_cart_reminder_would_wait_a_day(base: RetailDataset) -> None:
+    """The same customer, with the weekly picks e-mailed when the cart was 10 minutes old:
+    the reminder cannot go by e-mail before the day's cap frees, 24 hours later, past its
+    validity: it is lost (what the opportunity cost above avoids)."""
+    later = CART_AT + dt.timedelta(hours=1, minutes=5)
+    sent = (_stamp(CART_NOW), "email", "message_sent", None)
+    profile = _profile(
+        base,
+        [
+            ("2026-02-02T17:00:00Z", "web", "product_view", "P1"),
+            ("2026-02-02T17:05:00Z", "web", "purchase", "P1"),
+            (_stamp(CART_AT), "web", "add_to_cart", "P2"),
+            sent,
+        ],
+        later,
+    )
+    decision = decide(profile, later, history={"recommendations_weekly": CART_NOW})
+    assert "cart_reminder_1" not in [a.action_id for a in decision.actions]
+    [capped] = [
+        r
+        for r in decision.rejections
+        if r.action_id == "cart_reminder_1" and r.channel is Channel.EMAIL
+    ]
+    assert capped.code is ReasonCode.CHANNEL_DAILY_CAP
