@@ -101,6 +101,33 @@ def features_materialise(
     )
 
 
+@features_app.command("verdicts")
+def features_verdicts(
+    day: Annotated[
+        str | None, typer.Option(help="The UTC day (YYYY-MM-DD) to compute (default: today).")
+    ] = None,
+    redis_url: RedisUrl = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Store every customer's seasonal verdict for a day (run daily, after midnight UTC):
+    decisions of that day read it instead of running the seasonal test."""
+    from features.online.profiles import write_season_verdicts
+
+    try:
+        date = dt.datetime.now(dt.UTC).date() if day is None else dt.date.fromisoformat(day)
+    except ValueError:
+        raise _fail(f"--day: not a day: {day!r} (e.g. 2026-03-06)") from None
+    when = dt.datetime.combine(date, dt.time(), dt.UTC)
+    store = _redis_store(redis_url, data_dir)
+    started = time.perf_counter()
+    with _console().status("seasonal verdicts"):
+        n = write_season_verdicts(store, store.read_priors(), when)
+    _console().print(
+        f"{n:,} seasonal verdicts for {when.date().isoformat()} (UTC) in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
 def _example_customer(profiles: Path | None) -> str:
     """A customer worth showing: the one with the most recent cart, else the most active."""
     import pandas as pd

@@ -436,6 +436,7 @@ class RedisContactState(ContactState):
         pipe.hgetall(self.history_key(customer_id))
         pipe.hgetall(self.usage_key(now.astimezone(dt.UTC).date()))
         pipe.get(self.store.state_key(customer_id))
+        pipe.get(self.store.verdict_key(customer_id))
         self._queue_contacts(pipe, customer_id, now)
         stats = self.stats if with_stats else None
         if stats is not None:
@@ -447,13 +448,13 @@ class RedisContactState(ContactState):
         answer = replies.pop(0) if idempotency_key is not None else None
         if answer:
             return DecisionState(answer=answer.decode())
-        history, usage, state, contacts = replies[:4]
+        history, usage, state, verdict, contacts = replies[:5]
         return DecisionState(
             None,
             decode_history(history),
             decode_usage(usage),
-            decode_customer(customer_id, state),
-            None if stats is None else stats.table_from(replies[4:], now),
+            decode_customer(customer_id, state, verdict),
+            None if stats is None else stats.table_from(replies[5:], now),
             decode_contacts(contacts),
         )
 
