@@ -46,6 +46,7 @@ for less than :data:`MIN_KNOWN_MONTHS` months has no season of the year yet.
 
 from __future__ import annotations
 
+import array
 import datetime as dt
 import functools
 import hashlib
@@ -466,18 +467,23 @@ def verdict_inputs(
     )
 
 
+@functools.lru_cache(maxsize=65_536)
 def verdict_digest(inputs: VerdictInputs) -> str:
-    """A digest of a verdict's inputs (16 hex digits: BLAKE2b of their exact text): a
-    stored verdict is used only for the inputs it was computed from."""
+    """A digest of a verdict's inputs (16 hex digits: BLAKE2b of their exact binary
+    values): a stored verdict is used only for the inputs it was computed from."""
     months, first_seen, day, store, prior = inputs
-    own = repr((months, first_seen, day)).encode()
-    return hashlib.blake2b(own + _priors_digest(store, prior), digest_size=8).hexdigest()
+    numbers = array.array("d", [day, math.nan if first_seen is None else first_seen])
+    for month, count in months:
+        numbers.extend((month, count))
+    return hashlib.blake2b(
+        numbers.tobytes() + _priors_digest(store, prior), digest_size=8
+    ).hexdigest()
 
 
 @functools.lru_cache(maxsize=8)
 def _priors_digest(store: tuple[float, ...], prior: tuple[float, ...]) -> bytes:
     """The store's part of :func:`verdict_digest` (the same for every customer)."""
-    return hashlib.blake2b(repr((store, prior)).encode(), digest_size=16).digest()
+    return hashlib.blake2b(array.array("d", store + prior).tobytes(), digest_size=16).digest()
 
 
 def stored_verdict(inputs: VerdictInputs) -> str:
