@@ -46,13 +46,13 @@ for less than :data:`MIN_KNOWN_MONTHS` months has no season of the year yet.
 
 from __future__ import annotations
 
-import array
 import datetime as dt
 import functools
 import hashlib
 import itertools
 import math
 import zlib
+from array import array as doubles_of
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -472,7 +472,7 @@ def verdict_digest(inputs: VerdictInputs) -> str:
     """A digest of a verdict's inputs (16 hex digits: BLAKE2b of their exact binary
     values): a stored verdict is used only for the inputs it was computed from."""
     months, first_seen, day, store, prior = inputs
-    numbers = array.array("d", [day, math.nan if first_seen is None else first_seen])
+    numbers = doubles_of("d", [day, math.nan if first_seen is None else first_seen])
     for month, count in months:
         numbers.extend((month, count))
     return hashlib.blake2b(
@@ -483,7 +483,7 @@ def verdict_digest(inputs: VerdictInputs) -> str:
 @functools.lru_cache(maxsize=8)
 def _priors_digest(store: tuple[float, ...], prior: tuple[float, ...]) -> bytes:
     """The store's part of :func:`verdict_digest` (the same for every customer)."""
-    return hashlib.blake2b(array.array("d", store + prior).tobytes(), digest_size=16).digest()
+    return hashlib.blake2b(doubles_of("d", store + prior).tobytes(), digest_size=16).digest()
 
 
 def stored_verdict(inputs: VerdictInputs) -> str:
