@@ -82,7 +82,8 @@ def features_materialise(
     redis_url: RedisUrl = None,
     data_dir: DataDir = Path("data"),
 ) -> None:
-    """Build profiles in batch and load their state into Redis for online serving."""
+    """Build profiles in batch and load their state into Redis for online serving (with
+    the seasonal verdicts of the cut-off's day: run `nba features verdicts` each day)."""
     from features.batch import build_profiles
     from features.online.profiles import OnlineProfiles
 
@@ -93,7 +94,7 @@ def features_materialise(
     with console.status("building profiles"):
         build = build_profiles(dataset, as_of=_as_of(as_of))
     with console.status("writing to Redis"):
-        n = OnlineProfiles(store, dataset.products).materialise(build)
+        n = OnlineProfiles(store, dataset.products).materialise(build, season_verdicts=True)
     console.print(
         f"materialised {n:,} customers as of {build.as_of.isoformat()} into "
         f"{redis_url or 'the embedded Redis in ' + str(data_dir)} in "

@@ -106,7 +106,7 @@ def test_the_daily_verdicts_reach_the_decision_read(base: RetailDataset, tmp_pat
     store = RedisOnlineStore(redis_client(tmp_path), prefix=f"sv{uuid.uuid4().hex[:8]}")
     online = OnlineProfiles(store, base.products)
     build = build_profiles(data, as_of=now - dt.timedelta(hours=1), priors=FeaturePriors())
-    online.materialise(build)  # the build's day: today
+    online.materialise(build, season_verdicts=True)  # the build's day: today
     [stored] = store.read(["C1"])
     assert stored is not None and stored.season is not None
     assert stored.season.endswith(":4,10")
@@ -144,9 +144,12 @@ def test_the_verdicts_command_stores_a_days_verdicts(
     from features.online.connect import connect_redis
 
     store = RedisOnlineStore(connect_redis(None, tmp_path))  # the command's embedded Redis
-    OnlineProfiles(store, base.products).materialise(
+    online = OnlineProfiles(store, base.products)
+    online.materialise(
         build_profiles(data, as_of=now - dt.timedelta(days=3), priors=FeaturePriors())
     )
+    [before] = store.read(["C1"])
+    assert before is not None and before.season is None  # a simulation's load: no verdicts
     args = ["features", "verdicts", "--data-dir", str(tmp_path)]
     if day is not None:
         args += ["--day", day]
