@@ -23,7 +23,13 @@ from features.definitions import (
     decode_register,
     time_zone,
 )
-from features.seasonality import VerdictInputs, flat_season_prior, seasonal_months, verdict_inputs
+from features.seasonality import (
+    VerdictInputs,
+    flat_season_prior,
+    seasonal_months,
+    shopping_months,
+    verdict_inputs,
+)
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.profile import (
     HOURS_PER_WEEK,
@@ -228,13 +234,9 @@ def season_inputs(
         scalars, keyed = state.scalars, state.keyed
     else:
         scalars, keyed = split_state(state)
+    months = shopping_months(keyed.get("ad", _EMPTY), keyed.get("am", _EMPTY))
     return verdict_inputs(
-        keyed.get("ad", _EMPTY),
-        scalars.get("t0"),
-        as_of,
-        priors.month_activity,
-        priors.season_prior,
-        keyed.get("am", _EMPTY),
+        months, scalars.get("t0"), as_of, (priors.month_activity, priors.season_prior)
     )
 
 

@@ -428,7 +428,7 @@ def seasonal_months(
     ``stored`` is a verdict computed earlier (:func:`stored_verdict`, written once a day
     outside the request path): used when it was computed from these very inputs and
     day, ignored otherwise (the test then runs here)."""
-    inputs = verdict_inputs(days, first_seen, as_of, store, prior, folded)
+    inputs = verdict_inputs(shopping_months(days, folded or {}), first_seen, as_of, (store, prior))
     if inputs is None:
         return ()
     if stored is not None:
@@ -446,18 +446,17 @@ VerdictInputs = tuple[
 
 
 def verdict_inputs(
-    days: Mapping[str, float],
+    months: Mapping[int, float],
     first_seen: float | None,
     as_of: float,
-    store: Sequence[float],
-    prior: Sequence[float] | None = None,
-    folded: Mapping[str, float] | None = None,
+    priors: tuple[Sequence[float], Sequence[float] | None],
 ) -> VerdictInputs | None:
-    """The inputs of :func:`seasonal_months`' test as of ``as_of``'s UTC day (``None``:
-    no shopping day, no season and nothing to test)."""
-    months = shopping_months(days, folded or {})
+    """The inputs of :func:`seasonal_months`' test as of ``as_of``'s UTC day, from the
+    shopping days per month (:func:`shopping_months`) and the store's ``(month factors,
+    season prior)`` (``None``: no shopping day, no season and nothing to test)."""
     if not months:
         return None
+    store, prior = priors
     return (
         tuple(sorted(months.items())),
         first_seen,

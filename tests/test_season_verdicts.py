@@ -26,6 +26,7 @@ from features.online.store import OnlineStore
 from features.seasonality import (
     flat_season_prior,
     seasonal_months,
+    shopping_months,
     stored_verdict,
     verdict_digest,
     verdict_inputs,
@@ -56,7 +57,7 @@ def april_and_october() -> tuple[dict[str, float], float, float]:
 
 def test_a_stored_verdict_is_used_only_for_its_inputs_and_day() -> None:
     ad, first_seen, now = april_and_october()
-    inputs = verdict_inputs(ad, first_seen, now, FLAT_YEAR)
+    inputs = verdict_inputs(shopping_months(ad, {}), first_seen, now, (FLAT_YEAR, None))
     assert inputs is not None
     assert stored_verdict(inputs) == f"{verdict_digest(inputs)}:4,10"
     assert seasonal_months(ad, first_seen, now, FLAT_YEAR, stored=stored_verdict(inputs)) == (
@@ -77,7 +78,7 @@ def test_a_stored_verdict_is_used_only_for_its_inputs_and_day() -> None:
     other_prior = (0.5, *(p * 2.5 for p in flat_season_prior()[1:]))
     assert seasonal_months(ad, first_seen, now, FLAT_YEAR, other_prior, stored=forged) != (7,)
     assert seasonal_months(ad, first_seen, now, FLAT_YEAR, stored="not a verdict") == (4, 10)
-    assert verdict_inputs({}, first_seen, now, FLAT_YEAR) is None
+    assert verdict_inputs(shopping_months({}, {}), first_seen, now, (FLAT_YEAR, None)) is None
 
 
 def test_stores_keep_verdicts_list_their_customers_and_forget_them(
