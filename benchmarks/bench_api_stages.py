@@ -11,10 +11,13 @@ Variants, alternated in turns of ``--slice`` requests (whole requests only; the 
 gives the median over the turns of each turn's median):
 
 * ``api``: as deployed;
-* ``api, no Timing``: without the latency-histogram middleware;
-* ``api, no BodyLimit``: without the body-size middleware;
+* ``api, through the router``: without :class:`serving.routes.decisions.DecisionLane`
+  (the decisions' path found by FastAPI's router, as before the lane);
 * ``api, seasons cold``: the seasonal verdict computed afresh at each request, as at a
-  customer's first decision of the day (most decisions of a large audience);
+  customer's first decision of the day (most decisions of a large audience), unless the
+  daily job stored it (``--verdicts``: run it first);
+* ``api, seasons cold, none stored``: the same with the stored verdicts not read (the
+  API before they were stored), with ``--verdicts`` only;
 * ``bare``: the bare endpoint.
 
 What the HTTP server adds (uvicorn's parsing, the thread hand-over, contention) is not
@@ -131,17 +134,24 @@ def main() -> None:
     parser.add_argument("--fsync", choices=["always", "never"], default="never")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--slice", type=int, default=50, help="requests per variant and turn")
+    parser.add_argument(
+        "--verdicts", action="store_true", help="store today's seasonal verdicts first"
+    )
     args = parser.parse_args()
 
     import anyio.to_thread
     from fastapi.testclient import TestClient
 
+    import features.online.contact_state as contact_state
     import features.seasonality as seasonality
     from benchmarks.bare_app import create_app as bare_app
+    from benchmarks.bench_api_wrk import write_verdicts
     from serving.app import create_app
-    from serving.middleware import BodyLimit, Timing
+    from serving.routes.decisions import DecisionLane
 
     world = World(**json.loads(args.world.read_text()))
+    if args.verdicts:
+        print(f"daily job: {write_verdicts(world)}", flush=True)
     rng = random.Random(args.seed)
     ids = rng.sample(world.customer_ids, min(500, len(world.customer_ids)))
     bodies = [json.dumps({"customer_id": rng.choice(ids)}).encode() for _ in range(args.requests)]
@@ -154,18 +164,27 @@ def main() -> None:
             world, decision_log_fsync=args.fsync, decision_log_dir=Path(tmp) / "log"
         )
         apps = {"api": create_app(settings), "bare": bare_app(), "staged": create_app(settings)}
-        for name, dropped in (("api, no Timing", Timing), ("api, no BodyLimit", BodyLimit)):
+        for name, dropped in (("api, through the router", DecisionLane),):
             app = create_app(settings)
             app.user_middleware = [m for m in app.user_middleware if m.cls is not dropped]
             apps[name] = app
         variants: dict[str, tuple[Any, str, bool]] = {
             "api": (apps["api"], "/v1/decisions", False),
-            "api, no Timing": (apps["api, no Timing"], "/v1/decisions", False),
-            "api, no BodyLimit": (apps["api, no BodyLimit"], "/v1/decisions", False),
+            "api, through the router": (apps["api, through the router"], "/v1/decisions", False),
             "api, seasons cold": (apps["api"], "/v1/decisions", True),
+            **(
+                {"api, seasons cold, none stored": (apps["api"], "/v1/decisions", True)}
+                if args.verdicts
+                else {}
+            ),
             "bare": (apps["bare"], "/bare", False),
         }
         cached = seasonality._verdict
+        decode = contact_state.decode_customer
+
+        def unstored(customer_id: str, raw: bytes | None, verdict: bytes | None = None) -> Any:
+            return decode(customer_id, raw)
+
         whole: dict[str, list[float]] = {name: [] for name in variants}
         stages: dict[str, list[float]] = {}
         staged_whole: list[float] = []
@@ -191,10 +210,13 @@ def main() -> None:
                     for name, (app, path, cold) in variants.items():
                         if cold:  # the verdict computed afresh; the day's cache kept aside
                             seasonality._verdict = cached.__wrapped__  # type: ignore[assignment]
+                        if name.endswith("none stored"):
+                            contact_state.decode_customer = unstored
                         try:
                             times = _drive(app, chunk, world.api_key, path)
                         finally:
                             seasonality._verdict = cached
+                            contact_state.decode_customer = decode
                         whole[name].append(statistics.median(times))
                     staged(True)
                     staged_whole += _drive(apps["staged"], chunk, world.api_key, "/v1/decisions")

@@ -26,7 +26,8 @@ its workers): CPU per request and the share of a core the server got. On a share
 the rates follow the share the scheduler gives each server (a thread pool's server gets
 more than a server whose work runs on its event loop), the CPU per request much less.
 
-Each request names a random customer of 500 drawn from the materialised audience.
+Each request names a random customer of ``--audience`` (500) drawn from the materialised
+audience; ``--verdicts`` first runs the daily job that stores today's seasonal verdicts.
 The targets alternate within each of ``--repeats`` rounds; the tables give medians.
 
     .venv/bin/python benchmarks/bench_api_wrk.py --customers 5000 --repeats 3
@@ -168,6 +169,21 @@ async def run_open_loop(
         )
 
 
+def write_verdicts(world: World) -> dict[str, float]:
+    """The daily job (``nba features verdicts``): today's seasonal verdict of every
+    customer of ``world`` stored in its Redis; how many and the seconds it took."""
+    import datetime as dt
+
+    from features.online.connect import connect_redis
+    from features.online.profiles import write_season_verdicts
+    from features.online.redis_store import RedisOnlineStore
+
+    store = RedisOnlineStore(connect_redis(world.redis_url), prefix=world.prefix)
+    started = time.perf_counter()
+    n = write_season_verdicts(store, store.read_priors(), dt.datetime.now(dt.UTC))
+    return {"verdicts": n, "seconds": time.perf_counter() - started}
+
+
 def serving_env(world: World) -> dict[str, str]:
     """The API's settings for ``world`` as a server's environment (no model polling)."""
     return {
@@ -216,6 +232,19 @@ def main() -> None:
     parser.add_argument(
         "--targets", nargs="+", choices=[*TARGETS, "api-base"], default=None, help="a subset"
     )
+    parser.add_argument(
+        "--audience",
+        type=int,
+        default=500,
+        help="customers the requests name (drawn from the world; all of them: most requests "
+        "are then a customer's first of the day, as with a real audience)",
+    )
+    parser.add_argument(
+        "--verdicts",
+        action="store_true",
+        help="first run the daily job that stores today's seasonal verdicts (an API that "
+        "reads them skips the seasonal test; an older API ignores them)",
+    )
     args = parser.parse_args()
     targets = TARGETS if args.baseline_src is None else ("api", "api-base", *TARGETS[1:])
     if args.targets:
@@ -233,7 +262,11 @@ def main() -> None:
             world = World(**json.loads(args.world.read_text()))
         else:
             world = build(args, stack.enter_context(redis_server(folder / "redis")), folder)
-        ids = random.Random(args.seed).sample(world.customer_ids, min(500, len(world.customer_ids)))
+        if args.verdicts:
+            results["verdicts"] = write_verdicts(world)
+            print(f"daily job: {results['verdicts']}", flush=True)
+        audience = min(args.audience, len(world.customer_ids))
+        ids = random.Random(args.seed).sample(world.customer_ids, audience)
         scripts = {}
         for name in targets:
             script = folder / f"{name}.lua"
@@ -294,7 +327,7 @@ def markdown(
     server's rate follows the share the scheduler gives it, its CPU per request does not."""
     lines = [
         f"wrk -t1 -c{args.connections} -d{args.seconds}s and an open loop of {args.rate:g} "
-        f"requests/s for {args.open_seconds:g} s, {args.customers:,} customers, medians of "
+        f"requests/s for {args.open_seconds:g} s, {args.audience:,} customers asked, medians of "
         f"{args.repeats}; load average {results['loadavg_before']} -> {results['loadavg_after']}",
         "",
         "| workers | target | req/s | p50 ms | p99 ms | non-2xx | API / target req/s | "

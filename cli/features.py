@@ -82,7 +82,8 @@ def features_materialise(
     redis_url: RedisUrl = None,
     data_dir: DataDir = Path("data"),
 ) -> None:
-    """Build profiles in batch and load their state into Redis for online serving."""
+    """Build profiles in batch and load their state into Redis for online serving (with
+    the seasonal verdicts of the cut-off's day: run `nba features verdicts` each day)."""
     from features.batch import build_profiles
     from features.online.profiles import OnlineProfiles
 
@@ -93,10 +94,37 @@ def features_materialise(
     with console.status("building profiles"):
         build = build_profiles(dataset, as_of=_as_of(as_of))
     with console.status("writing to Redis"):
-        n = OnlineProfiles(store, dataset.products).materialise(build)
+        n = OnlineProfiles(store, dataset.products).materialise(build, season_verdicts=True)
     console.print(
         f"materialised {n:,} customers as of {build.as_of.isoformat()} into "
         f"{redis_url or 'the embedded Redis in ' + str(data_dir)} in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+@features_app.command("verdicts")
+def features_verdicts(
+    day: Annotated[
+        str | None, typer.Option(help="The UTC day (YYYY-MM-DD) to compute (default: today).")
+    ] = None,
+    redis_url: RedisUrl = None,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Store every customer's seasonal verdict for a day (run daily, after midnight UTC):
+    decisions of that day read it instead of running the seasonal test."""
+    from features.online.profiles import write_season_verdicts
+
+    try:
+        date = dt.datetime.now(dt.UTC).date() if day is None else dt.date.fromisoformat(day)
+    except ValueError:
+        raise _fail(f"--day: not a day: {day!r} (e.g. 2026-03-06)") from None
+    when = dt.datetime.combine(date, dt.time(), dt.UTC)
+    store = _redis_store(redis_url, data_dir)
+    started = time.perf_counter()
+    with _console().status("seasonal verdicts"):
+        n = write_season_verdicts(store, store.read_priors(), when)
+    _console().print(
+        f"{n:,} seasonal verdicts for {when.date().isoformat()} (UTC) in "
         f"{time.perf_counter() - started:.1f} s"
     )
 

@@ -23,7 +23,13 @@ from features.definitions import (
     decode_register,
     time_zone,
 )
-from features.seasonality import flat_season_prior, seasonal_months
+from features.seasonality import (
+    VerdictInputs,
+    flat_season_prior,
+    seasonal_months,
+    shopping_months,
+    verdict_inputs,
+)
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.profile import (
     HOURS_PER_WEEK,
@@ -224,14 +230,34 @@ def _peak_hour(counts: Mapping[int, float]) -> int:
     return peak
 
 
+def season_inputs(
+    state: Mapping[str, float], as_of: float, priors: FeaturePriors
+) -> VerdictInputs | None:
+    """The inputs of the customer's seasonal test at ``as_of`` (epoch seconds), read from
+    the state as :func:`build_profile` reads them (``None``: no shopping day)."""
+    if isinstance(state, SplitState):
+        scalars, keyed = state.scalars, state.keyed
+    else:
+        scalars, keyed = split_state(state)
+    months = shopping_months(keyed.get("ad", _EMPTY), keyed.get("am", _EMPTY))
+    return verdict_inputs(
+        months, scalars.get("t0"), as_of, (priors.month_activity, priors.season_prior)
+    )
+
+
 def build_profile(
     customer_id: str,
     state: Mapping[str, float],
     as_of: dt.datetime,
     static: CustomerStatic | None = None,
     priors: FeaturePriors | None = None,
+    season: str | None = None,
 ) -> CustomerProfile:
-    """The profile of ``customer_id`` at ``as_of`` (timezone-aware) from its state."""
+    """The profile of ``customer_id`` at ``as_of`` (timezone-aware) from its state.
+
+    ``season``: the seasonal verdict stored for the day
+    (:func:`features.seasonality.stored_verdict`), used when it was computed from this
+    state's inputs and day (the same months as the test would give)."""
     static = static or CustomerStatic()
     priors = priors or FeaturePriors()
     now = as_of.timestamp()
@@ -367,6 +393,7 @@ def build_profile(
         priors.month_activity,
         priors.season_prior,
         _keyed(state, "am"),
+        season,
     )
 
     # consents and contacts

@@ -48,9 +48,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import itertools
 import math
 import zlib
+from array import array as doubles_of
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -414,24 +416,79 @@ def seasonal_months(
     store: Sequence[float],
     prior: Sequence[float] | None = None,
     folded: Mapping[str, float] | None = None,
+    stored: str | None = None,
 ) -> tuple[int, ...]:
     """Months of the year (1..12) in which this customer is seasonal, from their ``ad``
     fields (day number text), the ``am`` month counts folded from older days, first seen
     and ``as_of`` (epoch seconds), the store's :func:`store_month_factors` and season
     prior: posterior probability >= :data:`THRESHOLD`, and above the prior's (the
     customer's own days must point to the month: in a store where most customers share
-    a season, a customer with little history is not given it on the prior alone)."""
-    months = shopping_months(days, folded or {})
-    if not months:
+    a season, a customer with little history is not given it on the prior alone).
+
+    ``stored`` is a verdict computed earlier (:func:`stored_verdict`, written once a day
+    outside the request path): used when it was computed from these very inputs and
+    day, ignored otherwise (the test then runs here)."""
+    inputs = verdict_inputs(shopping_months(days, folded or {}), first_seen, as_of, (store, prior))
+    if inputs is None:
         return ()
-    day = math.floor(as_of / SECONDS_PER_DAY) * SECONDS_PER_DAY
-    return _verdict(
+    if stored is not None:
+        digest, _, months = stored.partition(":")
+        if digest == verdict_digest(inputs):
+            return tuple(int(m) for m in months.split(",") if m)
+    return _verdict(*inputs)
+
+
+#: What a verdict is a function of: the shopping months, first seen, the UTC day, the
+#: store's month factors and season prior (the arguments of :func:`_verdict`).
+VerdictInputs = tuple[
+    tuple[tuple[int, float], ...], float | None, float, tuple[float, ...], tuple[float, ...]
+]
+
+
+def verdict_inputs(
+    months: Mapping[int, float],
+    first_seen: float | None,
+    as_of: float,
+    priors: tuple[Sequence[float], Sequence[float] | None],
+) -> VerdictInputs | None:
+    """The inputs of :func:`seasonal_months`' test as of ``as_of``'s UTC day, from the
+    shopping days per month (:func:`shopping_months`) and the store's ``(month factors,
+    season prior)`` (``None``: no shopping day, no season and nothing to test)."""
+    if not months:
+        return None
+    store, prior = priors
+    return (
         tuple(sorted(months.items())),
         first_seen,
-        day,
+        math.floor(as_of / SECONDS_PER_DAY) * SECONDS_PER_DAY,
         tuple(store),
         tuple(prior) if prior is not None else flat_season_prior(),
     )
+
+
+@functools.lru_cache(maxsize=65_536)
+def verdict_digest(inputs: VerdictInputs) -> str:
+    """A digest of a verdict's inputs (16 hex digits: BLAKE2b of their exact binary
+    values): a stored verdict is used only for the inputs it was computed from."""
+    months, first_seen, day, store, prior = inputs
+    numbers = doubles_of("d", [day, math.nan if first_seen is None else first_seen])
+    for month, count in months:
+        numbers.extend((month, count))
+    return hashlib.blake2b(
+        numbers.tobytes() + _priors_digest(store, prior), digest_size=8
+    ).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _priors_digest(store: tuple[float, ...], prior: tuple[float, ...]) -> bytes:
+    """The store's part of :func:`verdict_digest` (the same for every customer)."""
+    return hashlib.blake2b(doubles_of("d", store + prior).tobytes(), digest_size=16).digest()
+
+
+def stored_verdict(inputs: VerdictInputs) -> str:
+    """A verdict as :func:`seasonal_months` reads it back: ``"<digest>:<months>"``
+    (``"3f...:4,10"``; no months: ``"3f...:"``)."""
+    return f"{verdict_digest(inputs)}:{','.join(map(str, _verdict(*inputs)))}"
 
 
 @functools.lru_cache(maxsize=65_536)

@@ -26,6 +26,7 @@ from serving.middleware import BodyLimit, Timing
 from serving.models import ModelPoller, ScorerFactory
 from serving.rate_limit import RateLimits
 from serving.routes import ROUTERS
+from serving.routes.decisions import DecisionLane
 from serving.runtime import refresh_popularity, start_runtime
 from serving.settings import Settings
 
@@ -93,6 +94,7 @@ def create_app(
         responses=ERRORS,
     )
     install_error_handlers(app)
+    app.add_middleware(DecisionLane, handlers=app.exception_handlers)  # innermost
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Timing)
     for router in ROUTERS:

@@ -1,5 +1,6 @@
 """``POST /v1/decisions`` reads its requests without FastAPI's dependency solver
-(:class:`serving.routes.decisions.DecisionRoute`): it must answer every request as the
+(:class:`serving.routes.decisions.DecisionRoute`) and is answered without its router
+(:class:`serving.routes.decisions.DecisionLane`): it must answer every request as the
 same endpoint declared the ordinary FastAPI way does (same status, same error body)."""
 
 from __future__ import annotations
@@ -111,3 +112,26 @@ def test_random_contexts_get_the_same_answer(
     content = json.dumps({"customer_id": "C1", "context": context}).encode()
     fast, reference = both(api, content, {**world.headers(), **JSON})
     assert fast == reference
+
+
+def test_the_lane_takes_only_the_decisions_post_and_keeps_the_latency_histogram(
+    api: TestClient, world: ApiWorld
+) -> None:
+    """The lane answers the decisions' POST (also with the router's own route for it taken
+    away), counts it in the latency histogram under its route template, and leaves every
+    other request to the router: another method is a 405, a trailing slash redirected."""
+    from serving.routes.decisions import PATH, router
+
+    routes = list(router.routes)
+    kept = [r for r in routes if getattr(r, "path", None) != PATH]
+    good = b'{"customer_id": "C1"}'
+    try:
+        router.routes[:] = kept  # what the router would match for the path is gone
+        assert api.post(PATH, content=good, headers={**JSON, **world.headers()}).status_code == 200
+    finally:
+        router.routes[:] = routes
+    assert api.get(PATH, headers=world.headers()).status_code == 405
+    slash = api.post(f"{PATH}/", content=good, headers={**JSON, **world.headers()})
+    assert slash.status_code == 200 and slash.history and slash.history[0].status_code == 307
+    metrics = api.get("/metrics").text
+    assert 'endpoint="/v1/decisions",method="POST",status="200"' in metrics

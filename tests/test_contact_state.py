@@ -264,3 +264,29 @@ def test_redis_keys_keep_the_api_schema_and_a_customers_slot() -> None:
         )
     }
     assert len(slots) == 1
+
+
+def test_own_contacts_change_only_the_profiles_contact_history() -> None:
+    """The profile with its own contacts is the same profile field for field but its
+    contact history (a copy: the profile read from the store is left as it was)."""
+    from features.online.contact_state import OwnContact, with_own_contacts
+
+    at = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
+    profile = CustomerProfile(
+        "C1",
+        as_of=at,
+        purchases_total=3,
+        cart_items=("P1",),
+        seasonal_months=(4,),
+        consents={Channel.EMAIL: True},
+    )
+    got = with_own_contacts(profile, [OwnContact("d-1", Channel.EMAIL, at)], at)
+    history = dataclasses.replace(
+        profile.contacts,
+        last_contact_at={Channel.EMAIL: at},
+        contacts_1d={Channel.EMAIL: 1},
+        contacts_7d={Channel.EMAIL: 1},
+        contacts_30d={Channel.EMAIL: 1},
+    )
+    assert got == dataclasses.replace(profile, contacts=history)
+    assert profile.contacts.contacts_1d == {} and got is not profile

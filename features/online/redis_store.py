@@ -7,6 +7,8 @@ slot and one Lua script may touch both):
   the bookkeeping entries, one MessagePack map (:mod:`features.online.codec`);
 * ``<prefix>:e:{<customer>}``: sorted set of recent event ids scored by event
   time, trimmed to the replay window;
+* ``<prefix>:sv:{<customer>}``: the customer's seasonal verdict of a day, computed
+  outside the request path (:meth:`RedisOnlineStore.write_verdicts`), expiring;
 * ``<prefix>:priors``: the population priors, as JSON;
 * ``<prefix>:layout``: the layout version of the prefix's keys (:data:`LAYOUT`).
 
@@ -32,7 +34,7 @@ import datetime as dt
 import hashlib
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -70,6 +72,8 @@ COMPACT_EVERY_SECONDS = 86_400
 MATERIALISE_CHUNK = 500
 #: Customers per run of the apply script (bounds how long one run holds the server).
 APPLY_CHUNK = 200
+#: A stored seasonal verdict expires after two days (it serves one UTC day).
+VERDICT_SECONDS = 2 * 86_400
 
 
 def _retention_rules() -> bytes:
@@ -377,6 +381,10 @@ class RedisOnlineStore(OnlineStore):
         """The customer's state hash in layout 1 (before the compact encoding)."""
         return f"{self.prefix}:p:{{{customer_id}}}"
 
+    def verdict_key(self, customer_id: str) -> str:
+        """The customer's seasonal verdict of the day (see :meth:`write_verdicts`)."""
+        return f"{self.prefix}:sv:{{{customer_id}}}"
+
     @property
     def priors_key(self) -> str:
         return f"{self.prefix}:priors"
@@ -562,9 +570,26 @@ class RedisOnlineStore(OnlineStore):
                     self.state_key(customer_id),
                     self.seen_key(customer_id),
                     self.legacy_key(customer_id),
+                    self.verdict_key(customer_id),
                 )
             )
         )
+
+    def write_verdicts(self, verdicts: Mapping[str, str]) -> None:
+        """Each verdict expires after :data:`VERDICT_SECONDS`; the API reads it with the
+        customer's state instead of running the test on the request."""
+        ids = list(verdicts)
+        for start in range(0, len(ids), MATERIALISE_CHUNK):
+            pipe = self.client.pipeline(transaction=False)
+            for cid in ids[start : start + MATERIALISE_CHUNK]:
+                pipe.set(self.verdict_key(cid), verdicts[cid], ex=VERDICT_SECONDS)
+            pipe.execute()
+
+    def customer_ids(self) -> Iterator[str]:
+        """Every customer with a stored state (``SCAN``: no order, no snapshot)."""
+        start = len(self.prefix) + 4  # "<prefix>:s:{"
+        for key in self.client.scan_iter(match=f"{self.prefix}:s:{{*", count=1000):
+            yield _text(key)[start:-1]
 
     # reads --------------------------------------------------------------
     def read(self, customer_ids: Sequence[str]) -> list[StoredCustomer | None]:
@@ -572,8 +597,11 @@ class RedisOnlineStore(OnlineStore):
         pipe = self.client.pipeline(transaction=False)
         for cid in customer_ids:
             pipe.get(self.state_key(cid))
+            pipe.get(self.verdict_key(cid))
+        replies = pipe.execute()
         return [
-            decode_customer(cid, raw) for cid, raw in zip(customer_ids, pipe.execute(), strict=True)
+            decode_customer(cid, replies[2 * i], replies[2 * i + 1])
+            for i, cid in enumerate(customer_ids)
         ]
 
     def timezones(self, customer_ids: Iterable[str]) -> dict[str, str]:
@@ -612,13 +640,17 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def decode_customer(customer_id: str, raw: bytes | None) -> StoredCustomer | None:
-    """A customer from the ``GET`` of its state key (``None`` when missing), for callers
-    that fetch it in their own pipeline (the API reads it with other keys at once)."""
+def decode_customer(
+    customer_id: str, raw: bytes | None, verdict: bytes | None = None
+) -> StoredCustomer | None:
+    """A customer from the ``GET`` of its state key (``None`` when missing), and of its
+    verdict key when read, for callers that fetch them in their own pipeline (the API
+    reads them with other keys at once)."""
     stored = codec.unpack(raw)
     if not stored:
         return None
-    return StoredCustomer(customer_id, codec.state_of(stored), codec.static_of(stored))
+    season = None if verdict is None else verdict.decode()
+    return StoredCustomer(customer_id, codec.state_of(stored), codec.static_of(stored), season)
 
 
 __all__ = ["LAYOUT", "Op", "RedisOnlineStore", "decode_customer"]

@@ -19,7 +19,7 @@ import abc
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +81,9 @@ class StoredCustomer:
     customer_id: str
     state: Mapping[str, float]  # the online store's is a SplitState (features.finalise)
     static: CustomerStatic
+    #: the seasonal verdict stored for a day (:func:`features.seasonality.stored_verdict`),
+    #: when the reader fetched it; used only if computed from this state and day
+    season: str | None = None
 
 
 def priors_to_json(priors: FeaturePriors) -> str:
@@ -145,6 +148,16 @@ class OnlineStore(abc.ABC):
         """Set a customer's static attributes (identify, sign-up)."""
 
     @abc.abstractmethod
+    def customer_ids(self) -> Iterator[str]:
+        """Every customer the store holds (in no particular order)."""
+
+    @abc.abstractmethod
+    def write_verdicts(self, verdicts: Mapping[str, str]) -> None:
+        """Keep each customer's seasonal verdict of a day (the text of
+        :func:`features.seasonality.stored_verdict`); :meth:`read` returns it as
+        :attr:`StoredCustomer.season`."""
+
+    @abc.abstractmethod
     def timezones(self, customer_ids: Iterable[str]) -> dict[str, str]:
         """Known time zones of these customers."""
 
@@ -178,6 +191,7 @@ class MemoryOnlineStore(OnlineStore):
         self._watermark: dict[str, float] = {}
         self._newest: dict[str, float] = {}
         self._priors = FeaturePriors()
+        self._verdicts: dict[str, str] = {}
 
     def materialise(self, states, statics, watermark):
         cut = watermark.timestamp()
@@ -234,10 +248,19 @@ class MemoryOnlineStore(OnlineStore):
                 continue
             out.append(
                 StoredCustomer(
-                    cid, dict(self._states.get(cid, {})), self._statics.get(cid, CustomerStatic())
+                    cid,
+                    dict(self._states.get(cid, {})),
+                    self._statics.get(cid, CustomerStatic()),
+                    self._verdicts.get(cid),
                 )
             )
         return out
+
+    def customer_ids(self) -> Iterator[str]:
+        yield from dict.fromkeys([*self._states, *self._statics])
+
+    def write_verdicts(self, verdicts: Mapping[str, str]) -> None:
+        self._verdicts.update(verdicts)
 
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:
         self._statics[customer_id] = static
@@ -254,7 +277,8 @@ class MemoryOnlineStore(OnlineStore):
 
     def delete(self, customer_id: str) -> bool:
         existed = customer_id in self._states or customer_id in self._statics
-        for table in (self._states, self._statics, self._seen, self._watermark, self._newest):
+        tables = (self._states, self._statics, self._seen, self._watermark, self._newest)
+        for table in (*tables, self._verdicts):
             table.pop(customer_id, None)
         return existed
 
