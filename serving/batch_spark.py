@@ -44,8 +44,9 @@ DECISION_SCHEMA = (
     "customer_id string, decision_id string, policy string, decided_at timestamp, "
     "rank bigint, action_id string, action_type string, channel string, "
     "send_at_utc timestamp, send_at_local string, timezone string, offer_id string, "
-    "offer_expires_at timestamp, template string, variant_id string, priority double, "
-    "propensity double, explored boolean, eligible_actions bigint, reasons string"
+    "offer_expires_at timestamp, products array<string>, template string, "
+    "variant_id string, priority double, propensity double, explored boolean, "
+    "eligible_actions bigint, reasons string"
 )
 _CHUNK = "__nba_chunk"
 
