@@ -384,6 +384,8 @@ def _decide_here(
                 action_history=job.action_history,
                 own_contacts=job.own_contacts,
                 stock=job.stock,
+                recommender=job.recommender,
+                popular=job.popular,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

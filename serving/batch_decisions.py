@@ -252,6 +252,8 @@ def decide_audience(
     action_history: ActionHistory | None = None,
     own_contacts: OwnContacts | None = None,
     stock: StockLevels | None = None,
+    recommender: Any | None = None,
+    popular: Sequence[str] = (),
     workers: int = 1,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -284,6 +286,9 @@ def decide_audience(
     stock
         The products' stock levels: decisions see the cart and browsed products
         that can be bought, as in the API.
+    recommender, popular
+        The champion recommender (``None``: popularity) and the popularity list, most
+        popular first: the ``products`` of each row, as the API attaches them.
     workers
         Processes deciding chunks side by side (forked: the policy and the
         audience are shared, not pickled); the result is the same for any number.
@@ -316,6 +321,8 @@ def decide_audience(
         action_history or {},
         own_contacts,
         stock,
+        recommender,
+        tuple(popular),
     )
     audience: pd.DataFrame | list[CustomerProfile]
     if isinstance(profiles, pd.DataFrame):
