@@ -27,6 +27,11 @@ preparation when ``nba decide`` finds them), the same seed for the same
   appears, in the order of the audience. Send times are in UTC
   (``send_at_utc``) and as local ISO text with the offset (``send_at_local``),
   since a column holds one time zone only.
+* **Products**: each row's ``products`` (a list of product ids, empty for an action
+  that shows none) are the API's (:func:`serving.products.products_for`): the cart's
+  or browsed items in stock, or the champion recommender's picks (asked once per
+  chunk, for every customer with an action that shows them) without what was just
+  bought, is in the cart or is sold out, else the popular products that are not.
 * **Bad input** raises :class:`AudienceError` naming the row, the customer and
   the field.
 """

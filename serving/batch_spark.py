@@ -11,9 +11,9 @@ with their chunk's share, exactly as :func:`~serving.batch_decisions.decide_audi
 does. So the Spark run gives every customer the decision of the local run
 (tested in local mode), and budgets hold across partitions.
 
-The job (pipeline, champions, statistics, action history) is shipped to the
-executors with the task, so the action history of ``--redis-url`` must fit in
-the driver's memory. Times enter the pandas side as epoch microseconds and leave
+The job (pipeline, champions and recommender, statistics, action history, stock
+and popularity) is shipped to the executors with the task, so the action history
+of ``--redis-url`` must fit in the driver's memory. Times enter the pandas side as epoch microseconds and leave
 it as UTC instants (Spark hands timestamps to pandas as session-local wall-clock
 times). pyspark is imported lazily: it is the optional extra ``nba[spark]``.
 """
