@@ -181,8 +181,9 @@ def decide(
         Path | None,
         typer.Option(
             help="Contract products table: a product out of stock is no cart or browse item "
-            "to remind of; with --redis-url, at the levels the API was given (PUT "
-            "/v1/products/{id}/stock) [default: the API's NBA_PRODUCTS_PATH when it exists]."
+            "to remind of nor a product shown; with --redis-url, at the levels the API was "
+            "given (PUT /v1/products/{id}/stock); its order is the popularity list when the "
+            "API's Redis has none [default: the API's NBA_PRODUCTS_PATH when it exists]."
         ),
     ] = None,
     spark: Annotated[
