@@ -155,8 +155,8 @@ def test_nothing_eligible_and_do_nothing_rows_have_no_products(catalog: Catalog)
     assert table["products"].map(list).tolist() == [[]]
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_the_command_writes_the_products(tmp_path: Path, suffix: str) -> None:
+def _command(tmp_path: Path, out: Path, *extra: str) -> None:
+    """``nba decide`` on :func:`_audience`, P05 sold out, no registry."""
     audience = tmp_path / "audience.parquet"
     profiles_frame(_audience()).to_parquet(audience, index=False)
     (tmp_path / "catalog.yaml").write_text(CATALOG)
@@ -172,7 +172,6 @@ def test_the_command_writes_the_products(tmp_path: Path, suffix: str) -> None:
             "launch_date": "2025-01-01",
         }
     ).to_parquet(products)
-    out = tmp_path / f"decisions{suffix}"
     app = typer.Typer()
     app.command("decide")(decide)
     app.command("unused")(lambda: None)
@@ -192,10 +191,17 @@ def test_the_command_writes_the_products(tmp_path: Path, suffix: str) -> None:
             NOW.isoformat(),
             "--workers",
             "1",
+            *extra,
         ],
         env={"NBA_DATA_DIR": str(tmp_path)},  # no registry: popularity
     )
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_the_command_writes_the_products(tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"decisions{suffix}"
+    _command(tmp_path, out)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -210,3 +216,27 @@ def test_the_command_writes_the_products(tmp_path: Path, suffix: str) -> None:
     # before it counted any event), P05 sold out and P01 just bought left out
     assert rows["C2"] == ["P02", "P03", "P04", "P06"]
     assert rows["C4"] == []
+
+
+def test_the_command_takes_the_apis_popularity_from_its_redis(tmp_path: Path) -> None:
+    """With ``--redis-url`` the popularity list is the one the API counted from events."""
+    from features.online.contact_state import RedisContactState
+    from features.online.redis_store import RedisOnlineStore
+    from tests.redis_servers import RedisServer, free_port, redis_server_binary
+
+    binary = redis_server_binary()
+    if binary is None:
+        pytest.skip("no redis-server binary")
+    server = RedisServer(binary, free_port(), tmp_path / "redis").start()
+    out = tmp_path / "decisions.parquet"
+    try:
+        with server.client() as client:
+            counted = RedisContactState(RedisOnlineStore(client, prefix="nba"))
+            counted.add_popularity({"P09": 50.0, "P05": 40.0, "P01": 30.0, "P10": 20.0})
+            counted.add_popularity({"P08": 10.0, "P03": 5.0})
+        _command(tmp_path, out, "--redis-url", server.url)
+    finally:
+        server.stop()
+    rows = {r.customer_id: list(r.products) for r in pd.read_parquet(out).itertuples()}
+    # the API's order, without the sold-out P05 and the just-bought P01
+    assert rows["C2"] == ["P09", "P10", "P08", "P03"]
