@@ -13,9 +13,10 @@ does. So the Spark run gives every customer the decision of the local run
 
 The job (pipeline, champions and recommender, statistics, action history, stock
 and popularity) is shipped to the executors with the task, so the action history
-of ``--redis-url`` must fit in the driver's memory. Times enter the pandas side as epoch microseconds and leave
-it as UTC instants (Spark hands timestamps to pandas as session-local wall-clock
-times). pyspark is imported lazily: it is the optional extra ``nba[spark]``.
+of ``--redis-url`` must fit in the driver's memory. Times enter the pandas side as
+epoch microseconds and leave it as UTC instants (Spark hands timestamps to pandas
+as session-local wall-clock times). pyspark is imported lazily: it is the optional
+extra ``nba[spark]``.
 """
 
 from __future__ import annotations

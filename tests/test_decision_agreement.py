@@ -15,6 +15,7 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+import training.api
 from cli.decide import decide
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
@@ -23,14 +24,9 @@ from nba.actions import ActionType
 from serving.app import create_app
 from serving.products import RECOMMENDED
 from tests.api_support import FAST, ApiWorld, build_world, event
-from training.api import (
-    CHANNELS_NAME,
-    RECOMMENDER_NAME,
-    SEND_TIME_NAME,
-    train_channels,
-    train_recommender,
-    train_send_time,
-)
+from training.api import CHANNELS_NAME, SEND_TIME_NAME, train_channels, train_send_time
+
+RECOMMENDER_NAME = training.api.RECOMMENDER_NAME
 
 SEED = 7
 
@@ -42,7 +38,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
     send_time = train_send_time(world.data, registry=world.registry)
     world.registry.promote(CHANNELS_NAME, channels.version.version)
     world.registry.promote(SEND_TIME_NAME, send_time.version.version)
-    recommender = train_recommender(
+    recommender = training.api.train_recommender(
         world.data, registry=world.registry, config=FAST, evaluate_first=False
     )
     world.registry.promote(RECOMMENDER_NAME, recommender.version.version)
