@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -57,34 +59,72 @@ def audience(profiles: Path, customers: int) -> pd.DataFrame:
     return pd.concat(copies, ignore_index=True).iloc[:customers]
 
 
-def measure(profiles: Path, tracking_uri: str | None, workers: int, customers: int) -> dict:
-    """One timed run of this interpreter's ``serving.batch_decisions`` (the subprocess)."""
-    from cli.decide import load_catalog, load_contact_policy, load_scorer
+def measure(
+    profiles: Path,
+    tracking_uri: str | None,
+    workers: int,
+    customers: int,
+    products: Path | None = None,
+) -> dict:
+    """One timed run of this interpreter's ``serving.batch_decisions`` (the subprocess):
+    with ``products`` (a contract products table), its stock levels, and, in a tree
+    whose batch rows carry products, the champion recommender and the table's order
+    as the popularity list (what ``nba decide --products`` gives it)."""
+    from cli.decide import load_catalog, load_contact_policy
     from nba.pipeline import build_pipeline
     from serving.batch_decisions import decide_audience
 
     frame = audience(profiles, customers)
     catalog, contacts = load_catalog(None), load_contact_policy(None)
-    scorer, label = load_scorer(tracking_uri) if tracking_uri else (None, "rules")
-    pipeline = build_pipeline(catalog, contacts, scorer=scorer)
+    champions = _champions(tracking_uri)
+    pipeline = build_pipeline(catalog, contacts, scorer=champions.scorer)
     now = pd.Timestamp(frame["as_of"].max()).tz_convert("UTC").to_pydatetime()
+    extra: dict[str, object] = {}
+    if products is not None:
+        from features.online.stock import StockLevels
+
+        listed = pd.read_parquet(products)
+        extra["stock"] = StockLevels(None, "", listed)
+        if "recommender" in inspect.signature(decide_audience).parameters:
+            extra["recommender"] = champions.recommender
+            extra["popular"] = listed["product_id"].astype(str).head(50).tolist()
     started, cpu = time.perf_counter(), time.process_time()
-    table = decide_audience(frame, catalog, contacts, now, policy=pipeline, workers=workers)
+    table = decide_audience(
+        frame,
+        catalog,
+        contacts,
+        now,
+        policy=pipeline,
+        workers=workers,
+        **extra,  # type: ignore[arg-type]
+    )
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     forked = children.ru_utime + children.ru_stime
+    shown = table["products"].map(len).gt(0).sum() if "products" in table.columns else 0
     return {
         "digest": decisions_digest(table),
+        "rows_with_products": int(shown),
         "rate": len(frame) / elapsed,
         # CPU of this process and of the workers it forked, per customer
         "cpu_ms": 1000 * (cpu + forked) / len(frame),
         # customers/s on idle cores: this process's CPU is serial, the workers' is
         # shared among them (each decides about as many chunks)
         "idle_rate": len(frame) / (cpu + forked / workers if workers > 1 else cpu),
-        "models": label,
+        "models": champions.label,
         "rows": len(table),
         "contacts": int(table["channel"].notna().sum()),
     }
+
+
+def _champions(tracking_uri: str | None) -> Any:
+    """The registry's champions as the API and ``nba decide`` load them (empty without)."""
+    from serving.models import ModelSet, champion_models
+    from serving.startup import open_registry
+
+    if not tracking_uri:
+        return ModelSet()
+    return champion_models(open_registry(tracking_uri)).current
 
 
 def decisions_digest(table: pd.DataFrame) -> str:
@@ -153,6 +193,7 @@ def run_child(
         str(customers or args.customers),
         "--workers",
         str(workers),
+        *(["--products", str(args.products)] if args.products else []),
     ]
     return measure_in_tree(command, src, args.tracking_uri)
 
@@ -172,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=Path, required=True, help="profiles Parquet file")
     parser.add_argument("--tracking-uri", help="MLflow registry with champions [default: rules]")
+    parser.add_argument(
+        "--products",
+        type=Path,
+        help="contract products table: stock levels, and the products of each row (the "
+        "champion recommender's, else the table's order as popularity) [default: none]",
+    )
     parser.add_argument("--baseline-src", type=Path, help="source tree of the baseline")
     parser.add_argument(
         "--customers", type=int, default=12_000, help="audience size (profiles repeated)"
@@ -188,7 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "decide":
-        print(json.dumps(measure(args.profiles, args.tracking_uri, args.workers, args.customers)))
+        print(
+            json.dumps(
+                measure(
+                    args.profiles, args.tracking_uri, args.workers, args.customers, args.products
+                )
+            )
+        )
         return 0
     if args.child == "floors":
         print(json.dumps(floors(args.profiles, args.tracking_uri, args.customers)))
@@ -202,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     idle: dict[tuple[str, int], list[float]] = {}
     floor_runs: list[dict[str, float]] = []
     digests: dict[str, set[str]] = {}
+    shown: dict[str, int] = {}
     models = ""
     for _ in range(args.repeat):
         for workers in (1, 2):
@@ -211,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 cpus.setdefault((name, workers), []).append(result.get("cpu_ms", float("nan")))
                 idle.setdefault((name, workers), []).append(result.get("idle_rate", float("nan")))
                 digests.setdefault(name, set()).add(result.get("digest", "?"))
+                shown[name] = result.get("rows_with_products", 0)
                 models = result["models"]
         floor_runs.append(run_child(HERE, args, "floors", customers=args.floor_customers))
     same = len(set().union(*digests.values())) == 1
@@ -233,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             if same
             else "the trees decide differently (--different-decisions)."
         )
+        + " Rows with products: "
+        + ", ".join(f"{name} {n:,}" for name, n in shown.items())
+        + "."
     )
     print()
     core_cpu = statistics.median(run["core_cpu_ms"] for run in floor_runs)

@@ -2,7 +2,9 @@
 
 The decisions are the API's: the same pipeline (:func:`nba.pipeline.build_pipeline`)
 with the registry's champion models, loaded as the API loads them
-(:func:`serving.models.champion_models`), rule-based scores when there are none.
+(:func:`serving.models.champion_models`), rule-based scores when there are none;
+each row's products are the API's (:func:`serving.products.products_for`: the
+champion recommender's, else the API's popularity list).
 
 The command function is registered on the ``nba`` application by
 :mod:`cli.main`. Bad input (a catalog, contact policy or audience file that
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from nba.contact_policy import ContactPolicy
     from nba.scoring import Scorer
     from serving.batch_decisions import BatchJob
+    from serving.models import ModelSet
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 ConfigT = TypeVar("ConfigT")
@@ -92,10 +95,17 @@ def load_audience(path: Path) -> pd.DataFrame:
 
 def load_scorer(tracking_uri: str | None) -> tuple[Scorer | None, str]:
     """The scorer of the registry's champions, as the API builds it, and the models'
-    label (``rules`` without any). The registry is ``tracking_uri``, else the API's
-    (``NBA_MLFLOW_TRACKING_URI``, ``MLFLOW_TRACKING_URI``, or ``<NBA_DATA_DIR>/mlflow.db``
-    when that file exists)."""
-    from serving.models import champion_models
+    label (``rules`` without any); see :func:`load_models`."""
+    models = load_models(tracking_uri)
+    return models.scorer, models.label
+
+
+def load_models(tracking_uri: str | None) -> ModelSet:
+    """The registry's champions as the API loads them (the scorer built from them, the
+    recommender), empty without a registry. The registry is ``tracking_uri``, else the
+    API's (``NBA_MLFLOW_TRACKING_URI``, ``MLFLOW_TRACKING_URI``, or
+    ``<NBA_DATA_DIR>/mlflow.db`` when that file exists)."""
+    from serving.models import ModelSet, champion_models
     from serving.settings import Settings
     from serving.startup import open_registry
 
@@ -104,10 +114,9 @@ def load_scorer(tracking_uri: str | None) -> tuple[Scorer | None, str]:
     if uri is None and (settings.data_dir / "mlflow.db").is_file():
         uri = settings.tracking_uri
     if uri is None:
-        return None, "rules"
+        return ModelSet()
     registry = open_registry(uri)
-    models = champion_models(registry, use_uplift_model=settings.use_uplift_model).current
-    return models.scorer, models.label
+    return champion_models(registry, use_uplift_model=settings.use_uplift_model).current
 
 
 def _moment(value: str | None, audience: pd.DataFrame) -> dt.datetime:
@@ -172,8 +181,9 @@ def decide(
         Path | None,
         typer.Option(
             help="Contract products table: a product out of stock is no cart or browse item "
-            "to remind of; with --redis-url, at the levels the API was given (PUT "
-            "/v1/products/{id}/stock) [default: the API's NBA_PRODUCTS_PATH when it exists]."
+            "to remind of nor a product shown; with --redis-url, at the levels the API was "
+            "given (PUT /v1/products/{id}/stock); its order is the popularity list when the "
+            "API's Redis has none [default: the API's NBA_PRODUCTS_PATH when it exists]."
         ),
     ] = None,
     spark: Annotated[
@@ -191,6 +201,7 @@ def decide(
     """Decide the next best action for every customer of an audience and write them to a file."""
     from nba.pipeline import build_pipeline
     from serving.batch_decisions import AudienceError, BatchJob, check_audience
+    from serving.products import POPULAR_KEPT
 
     # text, not Path: with --spark these may be URIs (s3a://...), which Path would mangle
     if out.endswith(".csv") and spark:
@@ -212,14 +223,23 @@ def decide(
         except AudienceError as error:
             raise _fail(f"{audience}: {error}") from None
         when = _moment(now, profiles)
-    scorer, models = load_scorer(tracking_uri)
-    job = BatchJob(build_pipeline(rules, contacts, scorer=scorer, policy=policy), when, seed)
+    champions = load_models(tracking_uri)
+    models = champions.label
+    job = BatchJob(
+        build_pipeline(rules, contacts, scorer=champions.scorer, policy=policy),
+        when,
+        seed,
+        recommender=champions.recommender,
+    )
     usage = None
     if redis_url is not None:
         job, usage = _with_redis(job, redis_url, redis_prefix)
-    stock = load_stock(products, redis_url, redis_prefix)
-    if stock is not None:
-        job = dataclasses.replace(job, stock=stock)
+    table = load_products_table(products)
+    if table is not None:
+        stock = load_stock(table, redis_url, redis_prefix)
+        # the API's popularity list before any event counted: the table's first products
+        popular = job.popular or tuple(table["product_id"].astype(str).head(POPULAR_KEPT))
+        job = dataclasses.replace(job, stock=stock, popular=popular)
     console = Console(highlight=False)
     started = time.perf_counter()
     if spark:
@@ -227,16 +247,13 @@ def decide(
     else:
         customers = len(profiles)
         try:
-            table = _decide_here(profiles, job, rules, usage, workers, contacts_only, console)
+            decisions = _decide_here(profiles, job, rules, usage, workers, contacts_only, console)
         except AudienceError as error:
             raise _fail(f"{audience}: {error}") from None
         path = Path(out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".parquet":
-            table.to_parquet(path, index=False)
-        else:
-            table.to_csv(path, index=False)
-        reached, rows = int(table["channel"].notna().sum()), len(table)
+        write_table(decisions, path)
+        reached, rows = int(decisions["channel"].notna().sum()), len(decisions)
     elapsed = time.perf_counter() - started
     console.print(
         f"{customers:,} customers decided as of {when.isoformat()} in {elapsed:.1f} s "
@@ -245,11 +262,30 @@ def decide(
     )
 
 
-def load_stock(path: Path | None, redis_url: str | None, prefix: str) -> StockLevels | None:
-    """The products' stock levels: the table at ``path`` (else the API's products table
-    when it exists; ``None`` without one), at the levels the API's Redis holds, or exit."""
-    from features.online.connect import connect_redis
-    from features.online.stock import StockLevels
+def write_table(decisions: pd.DataFrame, path: Path) -> None:
+    """Write the decisions to ``path``: Parquet (``products`` a list of strings) or CSV
+    (``products`` as a JSON array, ``[]`` for none)."""
+    import orjson
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path.suffix == ".parquet":
+        frame = pa.Table.from_pandas(decisions, preserve_index=False)
+        at = frame.schema.get_field_index("products")
+        if at >= 0:  # a list of strings even when every list is empty
+            frame = frame.set_column(at, "products", frame.column(at).cast(pa.list_(pa.string())))
+        pq.write_table(frame, path)
+        return
+    if "products" in decisions.columns:
+        decisions = decisions.assign(
+            products=[orjson.dumps(list(p)).decode() for p in decisions["products"]]
+        )
+    decisions.to_csv(path, index=False)
+
+
+def load_products_table(path: Path | None) -> pd.DataFrame | None:
+    """The contract products table at ``path`` (else the API's when it exists; ``None``
+    without one), or exit 2."""
     from serving.settings import Settings
     from serving.startup import StartupError, load_products
 
@@ -258,9 +294,17 @@ def load_stock(path: Path | None, redis_url: str | None, prefix: str) -> StockLe
         if not path.is_file():
             return None
     try:
-        table = load_products(path)
+        return load_products(path)
     except StartupError as error:
         raise _fail(f"--products: {error}") from None
+
+
+def load_stock(table: pd.DataFrame, redis_url: str | None, prefix: str) -> StockLevels:
+    """The stock levels of the products ``table``, at the levels the API's Redis holds
+    (with ``redis_url``), or exit."""
+    from features.online.connect import connect_redis
+    from features.online.stock import StockLevels
+
     if redis_url is None:
         return StockLevels(None, prefix, table)
     try:
@@ -281,6 +325,7 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
     from features.online.contact_state import RedisContactState
     from features.online.redis_store import RedisOnlineStore
     from serving.batch_decisions import RedisHistories
+    from serving.products import POPULAR_KEPT
 
     try:
         client = connect_redis(url)
@@ -290,6 +335,7 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
         # what the API sent and counted: cool-downs, sequences and caps hold in batch too
         online = RedisContactState(RedisOnlineStore(client, prefix=prefix))
         usage = online.usage(job.now.date())
+        popular = tuple(online.top_products(POPULAR_KEPT))  # the API's popularity list
     except typer.Exit:  # a malformed NBA_ setting, already said
         raise
     except Exception as exc:  # the driver raises many kinds
@@ -297,7 +343,11 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
     # and the contacts it decided that no message_sent has reported: caps and message gap
     readers = RedisHistories(url, prefix)
     job = dataclasses.replace(
-        job, stats=stats, action_history=readers, own_contacts=readers.own_contacts
+        job,
+        stats=stats,
+        action_history=readers,
+        own_contacts=readers.own_contacts,
+        popular=popular,
     )
     return job, usage
 
@@ -335,6 +385,8 @@ def _decide_here(
                 action_history=job.action_history,
                 own_contacts=job.own_contacts,
                 stock=job.stock,
+                recommender=job.recommender,
+                popular=job.popular,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

@@ -27,6 +27,11 @@ preparation when ``nba decide`` finds them), the same seed for the same
   appears, in the order of the audience. Send times are in UTC
   (``send_at_utc``) and as local ISO text with the offset (``send_at_local``),
   since a column holds one time zone only.
+* **Products**: each row's ``products`` (a list of product ids, empty for an action
+  that shows none) are the API's (:func:`serving.products.products_for`): the cart's
+  or browsed items in stock, or the champion recommender's picks (asked once per
+  chunk, for every customer with an action that shows them) without what was just
+  bought, is in the cart or is sold out, else the popular products that are not.
 * **Bad input** raises :class:`AudienceError` naming the row, the customer and
   the field.
 """
@@ -38,6 +43,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
+import logging
 import math
 import multiprocessing
 import zoneinfo
@@ -62,8 +68,10 @@ from nba.context import CustomerContext
 from nba.decision import Decision
 from nba.pipeline import Decider, DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
+from serving.products import RECOMMENDED, PopularProducts, products_for, recommendations
 from training.model_scorer import ModelScorer
 
+log = logging.getLogger("nba.batch")
 Progress = Callable[[int, int], None]
 #: What a reader of the API's Redis returns.
 ReadT = TypeVar("ReadT")
@@ -89,6 +97,7 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "timezone",
     "offer_id",
     "offer_expires_at",
+    "products",
     "template",
     "variant_id",
     "priority",
@@ -133,7 +142,10 @@ class BatchJob:
     them (:func:`~features.online.contact_state.with_own_contacts`), so the caps and
     the message gap hold across the API and batch; ``stock`` the levels of the
     products (a :meth:`~features.online.stock.StockLevels.snapshot`): each customer
-    decides with the cart and browsed products that can be bought, as in the API.
+    decides with the cart and browsed products that can be bought, as in the API;
+    ``recommender`` the champion recommender (``None``: popularity) and ``popular`` the
+    popularity list, most popular first: each row's ``products`` are the API's
+    (:func:`~serving.products.products_for`), the recommender asked once per chunk.
     """
 
     policy: Decider
@@ -143,6 +155,8 @@ class BatchJob:
     action_history: ActionHistory = dataclasses.field(default_factory=dict)
     own_contacts: OwnContacts | None = None
     stock: StockLevels | None = None
+    recommender: Any | None = None
+    popular: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -162,14 +176,14 @@ class BatchJob:
         if self.stock is not None:
             profiles = [self.stock.sellable(p) for p in profiles]
         decider, contexts = _prepared(self.policy, profiles, self.now, history)
-        rows = _Rows()
+        decided: list[tuple[Decision, CustomerProfile]] = []
         scorer = self.policy.scorer if isinstance(self.policy, DecisionPipeline) else None
         with (
             scorer.chunk([c.profile for c in contexts])
             if isinstance(scorer, ModelScorer)
             else contextlib.nullcontext()
         ):
-            for position, context in enumerate(contexts):
+            for context in contexts:
                 profile = context.profile
                 stats = (
                     self.stats.posteriors(response_segment(profile))
@@ -186,8 +200,40 @@ class BatchJob:
                     offers[key] = offers.get(key, 0) + n
                 for key, n in decision.consumed.actions_sent.items():
                     actions[key] = actions.get(key, 0) + n
-                rows.add(decision, profile.timezone, position)
+                decided.append((decision, profile))
+        rows = _Rows()
+        for position, ((decision, profile), products) in enumerate(
+            zip(decided, self._products(decided), strict=True)
+        ):
+            rows.add(decision, profile.timezone, position, products)
         return rows.frame()
+
+    def _products(
+        self, decided: Sequence[tuple[Decision, CustomerProfile]]
+    ) -> list[list[list[str]]]:
+        """The products of each decision's actions, as the API attaches them: the
+        recommender asked once, for every customer with an action that shows its picks."""
+        stock = self.stock or StockLevels(None, "")
+        popular = PopularProducts(self.popular)
+        asking = [
+            i
+            for i, (decision, _) in enumerate(decided)
+            if any(a.action_type in RECOMMENDED for a in decision.actions)
+        ]
+        found: dict[int, list[str]] = {}
+        if self.recommender is not None and asking:
+            try:
+                lists = recommendations(self.recommender, [decided[i][1] for i in asking])
+                found = dict(zip(asking, lists, strict=True))
+            except Exception as error:  # as in the API: popularity instead
+                log.error("recommender failed, falling back to popularity: %s", error)
+        return [
+            [
+                products_for(a.action_type, profile, stock, popular, found.get(i))
+                for a in decision.actions
+            ]
+            for i, (decision, profile) in enumerate(decided)
+        ]
 
     def _with_own_contacts(self, profiles: Sequence[CustomerProfile]) -> list[CustomerProfile]:
         assert self.own_contacts is not None
@@ -211,6 +257,8 @@ def decide_audience(
     action_history: ActionHistory | None = None,
     own_contacts: OwnContacts | None = None,
     stock: StockLevels | None = None,
+    recommender: Any | None = None,
+    popular: Sequence[str] = (),
     workers: int = 1,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -243,6 +291,9 @@ def decide_audience(
     stock
         The products' stock levels: decisions see the cart and browsed products
         that can be bought, as in the API.
+    recommender, popular
+        The champion recommender (``None``: popularity) and the popularity list, most
+        popular first: the ``products`` of each row, as the API attaches them.
     workers
         Processes deciding chunks side by side (forked: the policy and the
         audience are shared, not pickled); the result is the same for any number.
@@ -275,6 +326,8 @@ def decide_audience(
         action_history or {},
         own_contacts,
         stock,
+        recommender,
+        tuple(popular),
     )
     audience: pd.DataFrame | list[CustomerProfile]
     if isinstance(profiles, pd.DataFrame):
@@ -507,8 +560,15 @@ class _Rows:
     def __init__(self) -> None:
         self.columns: dict[str, list[Any]] = {c: [] for c in (*DECISION_COLUMNS, "position")}
 
-    def add(self, decision: Decision, timezone: str, position: int) -> None:
-        """The rows of one decision (a single empty row when nothing was eligible)."""
+    def add(
+        self,
+        decision: Decision,
+        timezone: str,
+        position: int,
+        products: Sequence[list[str]] = (),
+    ) -> None:
+        """The rows of one decision (a single empty row when nothing was eligible);
+        ``products`` those of each action (none when not given)."""
         c = self.columns
         actions = decision.actions
         n = max(1, len(actions))
@@ -528,6 +588,7 @@ class _Rows:
         if not actions:
             for name in _ACTION_COLUMNS:
                 c[name].append(None)
+            c["products"].append([])
             c["explored"].append(False)
             c["reasons"].append("nothing eligible: " + _first_rejections(decision))
             return
@@ -544,6 +605,7 @@ class _Rows:
             )
             c["offer_id"].append(action.offer_id)
             c["offer_expires_at"].append(action.offer_expires_at)
+            c["products"].append(products[rank] if rank < len(products) else [])
             c["template"].append(action.template)
             c["variant_id"].append(action.variant_id)
             c["priority"].append(action.priority)
@@ -609,7 +671,7 @@ _PER_DECISION = ("customer_id", "decision_id", "policy", "decided_at", "timezone
 _ACTION_COLUMNS = tuple(
     c
     for c in DECISION_COLUMNS
-    if c not in {*_PER_DECISION, "eligible_actions", "explored", "reasons"}
+    if c not in {*_PER_DECISION, "eligible_actions", "explored", "products", "reasons"}
 )
 
 

@@ -11,11 +11,12 @@ with their chunk's share, exactly as :func:`~serving.batch_decisions.decide_audi
 does. So the Spark run gives every customer the decision of the local run
 (tested in local mode), and budgets hold across partitions.
 
-The job (pipeline, champions, statistics, action history) is shipped to the
-executors with the task, so the action history of ``--redis-url`` must fit in
-the driver's memory. Times enter the pandas side as epoch microseconds and leave
-it as UTC instants (Spark hands timestamps to pandas as session-local wall-clock
-times). pyspark is imported lazily: it is the optional extra ``nba[spark]``.
+The job (pipeline, champions and recommender, statistics, action history, stock
+and popularity) is shipped to the executors with the task, so the action history
+of ``--redis-url`` must fit in the driver's memory. Times enter the pandas side as
+epoch microseconds and leave it as UTC instants (Spark hands timestamps to pandas
+as session-local wall-clock times). pyspark is imported lazily: it is the optional
+extra ``nba[spark]``.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ DECISION_SCHEMA = (
     "customer_id string, decision_id string, policy string, decided_at timestamp, "
     "rank bigint, action_id string, action_type string, channel string, "
     "send_at_utc timestamp, send_at_local string, timezone string, offer_id string, "
-    "offer_expires_at timestamp, template string, variant_id string, priority double, "
-    "propensity double, explored boolean, eligible_actions bigint, reasons string"
+    "offer_expires_at timestamp, products array<string>, template string, "
+    "variant_id string, priority double, propensity double, explored boolean, "
+    "eligible_actions bigint, reasons string"
 )
 _CHUNK = "__nba_chunk"
 

@@ -56,19 +56,18 @@ from nba.screening import Restriction
 from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
 from serving.models import ModelManager, ModelSet
+from serving.products import (
+    POPULAR_KEPT,
+    RECOMMENDED,
+    PopularProducts,
+    products_for,
+    recommendations,
+)
 from serving.redis_gate import RedisDownError, RedisGate
 from serving.schemas import DecisionContext
 
 log = logging.getLogger("nba.api")
 
-#: Products attached to an action that shows products.
-PRODUCTS_PER_ACTION = 4
-#: Action types whose products come from the recommender.
-RECOMMENDED = frozenset(
-    {ActionType.PRODUCT_RECOMMENDATION, ActionType.CROSS_SELL, ActionType.UP_SELL}
-)
-#: Products kept in the in-memory popularity list (the fallback when Redis is down).
-POPULAR_KEPT = 50
 #: Popularity points per event type (views count little, purchases most).
 POPULARITY_POINTS = {"product_view": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
 
@@ -93,17 +92,6 @@ class DecisionSink(Protocol):
     """Where decisions are logged (the experiments' decision log)."""
 
     def append(self, decisions: Sequence[LoggedDecision]) -> None: ...
-
-
-class PopularProducts:
-    """The most popular products, refreshed from Redis, kept in memory for fallbacks."""
-
-    def __init__(self, initial: Sequence[str] = ()) -> None:
-        self.products: tuple[str, ...] = tuple(initial)
-
-    def top(self, k: int, exclude: Sequence[str] = ()) -> list[str]:
-        skip = set(exclude)
-        return [p for p in self.products if p not in skip][:k]
 
 
 class DecisionService:
@@ -379,30 +367,14 @@ class DecisionService:
     def _products(
         self, action_type: ActionType, profile: CustomerProfile, models: ModelSet
     ) -> list[str]:
-        if action_type == ActionType.CART_REMINDER:
-            return list(profile.cart_items[:PRODUCTS_PER_ACTION])
-        if action_type == ActionType.BROWSE_REMINDER:
-            return list(profile.browsed_products[:PRODUCTS_PER_ACTION])
-        if action_type not in RECOMMENDED:
-            return []
-        # complementary items: not what was just bought or is in the cart (a model knows
-        # only the purchases of its training data)
-        held = (*profile.last_purchased_products, *profile.cart_items)
-        recommender = models.recommender
-        if recommender is not None:
+        found = None
+        if action_type in RECOMMENDED and models.recommender is not None:
             try:
-                recs = recommender.recommend(
-                    [profile.customer_id], 2 * PRODUCTS_PER_ACTION + len(held)
-                )
-                found = [str(p) for p in recs.product_ids[0] if p is not None and p == p]
-                sold = self.stock.in_stock(p for p in found if p not in held)
-                if sold or not found:
-                    return sold[:PRODUCTS_PER_ACTION]
-                # every recommendation sold out: the popular ones that are not
+                found = recommendations(models.recommender, [profile])[0]
             except Exception as error:  # a model bug must not fail the request
                 log.error("recommender failed, falling back to popularity: %s", error)
                 self.metrics.fallbacks.labels("recommender_error").inc()
-        return self.popular.top(PRODUCTS_PER_ACTION, exclude=(*held, *self.stock.out_of_stock))
+        return products_for(action_type, profile, self.stock, self.popular, found)
 
     def _count(self, decision: Decision, response: Mapping[str, Any]) -> None:
         if response["degraded_reason"]:

@@ -20,12 +20,15 @@ import serving.batch_decisions as batch
 from cli.decide import decide, load_contact_policy
 from features.batch import build_profiles
 from features.dataset import RetailDataset
+from features.online.stock import StockLevels
 from features.profile_table import profiles_frame, profiles_from_frame
 from nba.catalog import Catalog, parse_catalog
 from nba.pipeline import build_pipeline
 from serving.batch_decisions import BatchJob, decide_audience
 from simulator import SimulatorConfig, simulate
 from tests.test_spark import spark  # noqa: F401  (the local session fixture)
+from training.baselines import PopularityRecommender
+from training.recommendation import TrainingData
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -49,6 +52,11 @@ actions:
     channels: [email, sms]
     eligibility: "cart_size > 0"
     value: "cart_value * 0.3"
+  - id: goes_with
+    type: cross_sell
+    channels: [email, push]
+    eligibility: "len(last_purchased_products) > 0"
+    value: 3
   - id: hello
     type: content
     channels: [email]
@@ -58,20 +66,49 @@ actions:
 """
 
 
+CONFIG = SimulatorConfig(n_customers=240, days=30, seed=11, n_products=200)
+
+
 @pytest.fixture(scope="module")
-def audience(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sim = simulate(SimulatorConfig(n_customers=240, days=30, seed=11, n_products=200))
-    data = RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
-    cut = sim.config.start + dt.timedelta(days=30, hours=-15)
+def data() -> RetailDataset:
+    sim = simulate(CONFIG)
+    return RetailDataset(sim.customers, sim.products, sim.offers, sim.events)
+
+
+@pytest.fixture(scope="module")
+def audience(tmp_path_factory: pytest.TempPathFactory, data: RetailDataset) -> Path:
+    cut = CONFIG.start + dt.timedelta(days=30, hours=-15)
     path = tmp_path_factory.mktemp("audience") / "profiles.parquet"
     profiles_frame(build_profiles(data, as_of=cut, workers=1).profiles).to_parquet(path)
     return path
 
 
+def _recommender(data: RetailDataset) -> PopularityRecommender:
+    """The products bought most (a real recommender, fitted on the history)."""
+    bought = data.events[data.events["event_type"] == "purchase"].dropna(subset=["product_id"])
+    interactions = (
+        bought.groupby(["customer_id", "product_id"]).size().rename("weight").reset_index()
+    )
+    owned = interactions[["customer_id", "product_id"]]
+    model = PopularityRecommender()
+    model.fit(
+        TrainingData(
+            interactions.astype({"weight": float}),
+            data.customers,
+            data.products,
+            owned,
+            pd.Timestamp(data.events["timestamp"].max()),
+        )
+    )
+    return model
+
+
 def _comparable(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows by customer and rank, columns in order, missing text as None."""
+    """Rows by customer and rank, columns in order, missing text as None, products as
+    lists."""
     table = table.sort_values(["customer_id", "rank"], ignore_index=True)
     table = table[list(batch.DECISION_COLUMNS)].astype({"rank": "Int64"})
+    table["products"] = table["products"].map(list)
     for name in table.columns:
         if table[name].dtype == object or pd.api.types.is_string_dtype(table[name]):
             table[name] = table[name].astype(object).where(table[name].notna(), None)
@@ -89,6 +126,7 @@ def _utc(table: pd.DataFrame, zone: str) -> pd.DataFrame:
 
 def test_spark_decides_as_one_machine(
     spark: SparkSession,  # noqa: F811
+    data: RetailDataset,
     audience: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -100,10 +138,37 @@ def test_spark_decides_as_one_machine(
     frame = pd.read_parquet(audience)
     now = profiles_from_frame(frame.iloc[:1])[0].as_of
     assert now is not None
-    job = BatchJob(build_pipeline(catalog, contacts), now, seed=4)
-    local = decide_audience(frame, catalog, contacts, now, policy=job.policy, seed=4, workers=2)
+    # products: the recommender's, without the sold-out (every tenth product)
+    products = data.products.assign(
+        stock=[0 if i % 10 == 0 else 5 for i in range(len(data.products))]
+    )
+    stock = StockLevels(None, "", products)
+    popular = products["product_id"].astype(str).tolist()
+    recommender = _recommender(data)
+    job = BatchJob(
+        build_pipeline(catalog, contacts),
+        now,
+        seed=4,
+        stock=stock,
+        recommender=recommender,
+        popular=popular,
+    )
+    local = decide_audience(
+        frame,
+        catalog,
+        contacts,
+        now,
+        policy=job.policy,
+        seed=4,
+        stock=stock,
+        recommender=recommender,
+        popular=popular,
+        workers=2,
+    )
     assert (local["offer_id"] == "gift10").sum() == 9, "the budget should bind"
     assert 0 < (local["action_id"] == "hello").sum() <= 25
+    shown = local.loc[local["action_id"].isin(["goes_with", "cart_reminder"]), "products"]
+    assert (local["action_id"] == "goes_with").any() and shown.map(len).gt(0).all()
 
     assert batch.chunk_count(len(frame)) == 8
 
@@ -129,10 +194,14 @@ def test_command_decides_on_spark(
     assert result.exit_code == 0, result.output
     assert "customers decided" in result.output
     local, remote = pd.read_parquet(here), pd.read_parquet(there)
-    key = ["customer_id", "rank"]
+    key, shown = ["customer_id", "rank"], ["customer_id", "action_id", "channel", "products"]
     pd.testing.assert_frame_equal(
-        remote.sort_values(key, ignore_index=True)[["customer_id", "action_id", "channel"]],
-        local.sort_values(key, ignore_index=True)[["customer_id", "action_id", "channel"]],
+        remote.sort_values(key, ignore_index=True)[shown].assign(
+            products=lambda t: t["products"].map(list)
+        ),
+        local.sort_values(key, ignore_index=True)[shown].assign(
+            products=lambda t: t["products"].map(list)
+        ),
     )
     assert (remote["send_at_utc"].dropna() >= local["decided_at"].min()).all()
 

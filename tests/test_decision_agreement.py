@@ -1,7 +1,8 @@
 """The API and ``nba decide`` give the same decision for the same profile, time, seed
 and models: both build it with :func:`nba.pipeline.build_pipeline`, load the registry's
 champions with :func:`serving.models.champion_models` and prepare the context with the
-champions' send-time model."""
+champions' send-time model; each action shows the same products (the champion
+recommender's, asked once per chunk in batch, one customer at a time in the API)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ import typer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+import training.api
 from cli.decide import decide
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from features.profile_table import profiles_frame
+from nba.actions import ActionType
 from serving.app import create_app
-from tests.api_support import ApiWorld, build_world
+from serving.products import RECOMMENDED
+from tests.api_support import FAST, ApiWorld, build_world, event
 from training.api import CHANNELS_NAME, SEND_TIME_NAME, train_channels, train_send_time
+
+RECOMMENDER_NAME = training.api.RECOMMENDER_NAME
 
 SEED = 7
 
@@ -32,18 +38,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> ApiWorld:
     send_time = train_send_time(world.data, registry=world.registry)
     world.registry.promote(CHANNELS_NAME, channels.version.version)
     world.registry.promote(SEND_TIME_NAME, send_time.version.version)
+    recommender = training.api.train_recommender(
+        world.data, registry=world.registry, config=FAST, evaluate_first=False
+    )
+    world.registry.promote(RECOMMENDER_NAME, recommender.version.version)
     return world
 
 
 def test_the_api_and_nba_decide_give_the_same_decisions(world: ApiWorld, tmp_path: Path) -> None:
     now = world.at(9)
     c = world.data.customers
-    customers = [str(x) for x in c.loc[c["consent_email"].fillna(False), "customer_id"][:12]]
-    online = OnlineProfiles(
-        RedisOnlineStore(world.client, prefix=world.prefix), world.data.products
-    )
-    profiles = online.profiles(customers, now)
-    assert all(p is not None for p in profiles)
+    customers = [str(x) for x in c.loc[c["consent_email"].fillna(False), "customer_id"][:30]]
 
     # Without online statistics: each API decision adds an exposure the next one reads,
     # which a batch run (reading them once, nba decide --redis-url) cannot replay.
@@ -52,6 +57,19 @@ def test_the_api_and_nba_decide_give_the_same_decisions(world: ApiWorld, tmp_pat
     )
     answers = []
     with TestClient(app) as api:
+        # carts filled two hours ago: cart reminders and their products
+        products = world.data.products["product_id"].astype(str).tolist()
+        carts = [
+            event(world, who, "add_to_cart", now - dt.timedelta(hours=2), product_id=product)
+            for who, product in zip(customers[:8], products[::7], strict=False)
+        ]
+        response = api.post("/v1/events", json={"events": carts}, headers=world.headers())
+        assert response.status_code == 200, response.text
+        online = OnlineProfiles(
+            RedisOnlineStore(world.client, prefix=world.prefix), world.data.products
+        )
+        profiles = online.profiles(customers, now)
+        assert all(p is not None for p in profiles)
         for customer in customers:  # in the audience's order: budgets are used alike
             response = api.post(
                 "/v1/decisions",
@@ -62,6 +80,7 @@ def test_the_api_and_nba_decide_give_the_same_decisions(world: ApiWorld, tmp_pat
             answers.append(response.json())
     label = answers[0]["model_version"]
     assert f"{CHANNELS_NAME}:" in label and f"{SEND_TIME_NAME}:" in label
+    assert f"{RECOMMENDER_NAME}:" in label
 
     audience, out = tmp_path / "audience.parquet", tmp_path / "decisions.parquet"
     profiles_frame([p for p in profiles if p is not None]).to_parquet(audience, index=False)
@@ -105,6 +124,7 @@ def test_the_api_and_nba_decide_give_the_same_decisions(world: ApiWorld, tmp_pat
                 None if pd.isna(r.send_at_utc) else r.send_at_utc.to_pydatetime(),
                 round(float(r.propensity), 6),
                 round(float(r.priority), 6),
+                list(r.products),
             )
             for r in rows.itertuples()
         ]
@@ -115,9 +135,14 @@ def test_the_api_and_nba_decide_give_the_same_decisions(world: ApiWorld, tmp_pat
                 None if a["send_at"] is None else dt.datetime.fromisoformat(a["send_at"]),
                 a["propensity"],
                 a["score"],
+                a["products"],
             )
             for a in answer["actions"]
         ]
         assert batch == served, customer
         contacted += sum(1 for a in answer["actions"] if a["channel"] is not None)
     assert contacted > 0  # the comparison covers channels and send times
+    shown = [a for answer in answers for a in answer["actions"] if a["products"]]
+    # and the products of reminders and of the champion recommender
+    assert any(ActionType(a["type"]) in RECOMMENDED for a in shown), shown
+    assert any(ActionType(a["type"]) == ActionType.CART_REMINDER for a in shown), shown
