@@ -34,7 +34,9 @@ actions_app = typer.Typer(
 @actions_app.command("stats")
 def stats(
     redis_url: Annotated[str, typer.Option(help="The API's Redis (redis://host:port/db).")],
-    redis_prefix: Annotated[str, typer.Option(help="The API's Redis key prefix.")] = "nba",
+    redis_prefix: Annotated[
+        str, typer.Option(envvar="NBA_REDIS_PREFIX", help="The API's Redis key prefix.")
+    ] = "nba",
     at: Annotated[
         str | None, typer.Option(help="Read the statistics as of this time [default: now].")
     ] = None,

@@ -176,7 +176,9 @@ def decide(
             "today's budgets [default: none: priors, no history]."
         ),
     ] = None,
-    redis_prefix: Annotated[str, typer.Option(help="The API's Redis key prefix.")] = "nba",
+    redis_prefix: Annotated[
+        str, typer.Option(envvar="NBA_REDIS_PREFIX", help="The API's Redis key prefix.")
+    ] = "nba",
     products: Annotated[
         Path | None,
         typer.Option(

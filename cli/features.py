@@ -21,7 +21,7 @@ def _as_of(value: str | None) -> dt.datetime | None:
     return None if value is None else parse_moment(value, "--as-of")
 
 
-def _redis_store(redis_url: str | None, data_dir: Path):
+def _redis_store(redis_url: str | None, data_dir: Path, prefix: str = "nba"):
     from features.online.connect import connect_redis
     from features.online.redis_store import RedisOnlineStore
 
@@ -30,7 +30,7 @@ def _redis_store(redis_url: str | None, data_dir: Path):
         client.ping()
     except Exception as exc:  # the driver raises many kinds; RedisUnavailableError among them
         raise _fail(str(exc), EXIT_UNAVAILABLE) from None
-    return RedisOnlineStore(client)
+    return RedisOnlineStore(client, prefix=prefix)
 
 
 RedisUrl = Annotated[
@@ -39,6 +39,12 @@ RedisUrl = Annotated[
 ]
 DataDir = Annotated[
     Path, typer.Option(envvar="NBA_DATA_DIR", help="Where embedded services keep their files.")
+]
+RedisPrefix = Annotated[
+    str,
+    typer.Option(
+        envvar="NBA_REDIS_PREFIX", help="The API's Redis key prefix (its NBA_REDIS_PREFIX)."
+    ),
 ]
 
 
@@ -81,6 +87,7 @@ def features_materialise(
     ] = None,
     redis_url: RedisUrl = None,
     data_dir: DataDir = Path("data"),
+    redis_prefix: RedisPrefix = "nba",
 ) -> None:
     """Build profiles in batch and load their state into Redis for online serving (with
     the seasonal verdicts of the cut-off's day: run `nba features verdicts` each day)."""
@@ -88,7 +95,7 @@ def features_materialise(
     from features.online.profiles import OnlineProfiles
 
     dataset = _load(data)
-    store = _redis_store(redis_url, data_dir)
+    store = _redis_store(redis_url, data_dir, redis_prefix)
     console = _console()
     started = time.perf_counter()
     with console.status("building profiles"):
@@ -109,6 +116,7 @@ def features_verdicts(
     ] = None,
     redis_url: RedisUrl = None,
     data_dir: DataDir = Path("data"),
+    redis_prefix: RedisPrefix = "nba",
 ) -> None:
     """Store every customer's seasonal verdict for a day (run daily, after midnight UTC):
     decisions of that day read it instead of running the seasonal test."""
@@ -119,7 +127,7 @@ def features_verdicts(
     except ValueError:
         raise _fail(f"--day: not a day: {day!r} (e.g. 2026-03-06)") from None
     when = dt.datetime.combine(date, dt.time(), dt.UTC)
-    store = _redis_store(redis_url, data_dir)
+    store = _redis_store(redis_url, data_dir, redis_prefix)
     started = time.perf_counter()
     with _console().status("seasonal verdicts"):
         n = write_season_verdicts(store, store.read_priors(), when)
@@ -165,6 +173,7 @@ def features_show(
     ] = None,
     redis_url: RedisUrl = None,
     data_dir: DataDir = Path("data"),
+    redis_prefix: RedisPrefix = "nba",
 ) -> None:
     """Print one customer's online profile in readable form."""
     from features.contract import PRODUCTS
@@ -180,7 +189,7 @@ def features_show(
         raise _fail(str(err)) from None
     if customer_id is None:
         customer_id = _example_customer(profiles)
-    store = _redis_store(redis_url, data_dir)
+    store = _redis_store(redis_url, data_dir, redis_prefix)
     when = _as_of(at) or _profiles_as_of(profiles) or dt.datetime.now(dt.UTC)
     profile = OnlineProfiles(store, products).profile(customer_id, when)
     if profile is None:

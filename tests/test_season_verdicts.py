@@ -32,6 +32,7 @@ from features.seasonality import (
     verdict_inputs,
 )
 from tests.api_support import redis_client
+from tests.conftest import WriteDataset
 from tests.test_online_store import (  # noqa: F401 - fixtures
     NewStore,
     embedded_redis,
@@ -161,3 +162,37 @@ def test_the_verdicts_command_stores_a_days_verdicts(
     assert stored is not None and stored.season is not None and stored.season.endswith(":4,10")
     bad = CliRunner().invoke(app, [*args[:4], "--day", "5 March"], env={"NBA_REDIS_URL": None})
     assert bad.exit_code != 0 and "--day: not a day" in bad.output
+
+
+def test_the_features_commands_write_under_the_apis_key_prefix(
+    write_dataset: WriteDataset, tmp_path: Path
+) -> None:
+    """An API run with ``NBA_REDIS_PREFIX`` reads its keys under that prefix: the
+    materialise and verdicts commands take the same variable (or ``--redis-prefix``) and
+    write there, not under the default ``nba``, where that API would never look."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from features.online.connect import connect_redis
+
+    data = write_dataset()
+    env = {"NBA_REDIS_URL": None, "NBA_REDIS_PREFIX": "shop1"}
+    where = ["--data-dir", str(tmp_path)]
+    made = CliRunner().invoke(
+        app, ["features", "materialise", "--data", str(data), *where], env=env
+    )
+    assert made.exit_code == 0, made.output
+    client = connect_redis(None, tmp_path)  # the commands' embedded Redis
+    shop = RedisOnlineStore(client, prefix="shop1")
+    assert sorted(shop.customer_ids()) and not list(RedisOnlineStore(client).customer_ids())
+    verdicts = CliRunner().invoke(
+        app, ["features", "verdicts", *where, "--redis-prefix", "shop2"], env=env
+    )
+    assert verdicts.exit_code == 0, verdicts.output
+    assert "0 seasonal verdicts" in verdicts.output  # the option wins: nothing under shop2
+    again = CliRunner().invoke(app, ["features", "verdicts", *where], env=env)
+    assert again.exit_code == 0, again.output
+    written = int(again.output.split(" seasonal verdicts")[0].split()[-1].replace(",", ""))
+    assert 0 < written <= len(list(shop.customer_ids()))
+    seasons = [s.season for s in shop.read(list(shop.customer_ids())) if s is not None]
+    assert any(seasons), (written, seasons, again.output)
