@@ -519,3 +519,19 @@ def test_a_bad_decision_request_is_a_4xx_naming_the_field(
     )
     assert response.status_code == 422, response.text
     assert named in response.text
+
+
+def test_a_late_opt_in_never_reopens_a_newer_unsubscribe(shop: Shop) -> None:
+    """Unsubscribed from e-mail at 10:00; an opt-in stamped 09:00 arrives afterwards (a
+    slow system): e-mail stays closed. A new opt-in at 11:00 (an identify) reopens it."""
+    at = local(PARIS, "2026-03-04 10:00")
+    customer = shop.signup(at - dt.timedelta(days=30), consents=("email",))
+    shop.post(event(customer, at - dt.timedelta(hours=3), "add_to_cart", "P1"))
+    shop.post(event(customer, at, "unsubscribe", channel="email"))
+    shop.post(event(customer, at - dt.timedelta(hours=1), "opt_in", channel="email"))
+    closed = shop.decide(customer, at + dt.timedelta(minutes=30), actions=["cart_reminder_1"])
+    assert contacts(closed) == [] and "no_consent" in codes(closed, "cart_reminder_1")
+    shop.post(identify(customer, at + dt.timedelta(hours=1), consent_email=True))
+    now = at + dt.timedelta(hours=1, minutes=5)
+    chosen = the_action(shop.decide(customer, now, actions=["cart_reminder_1"]))
+    assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "email")
