@@ -22,7 +22,17 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from nba.actions import OfferKind
 from nba.channels import CONSENT_CHANNELS, Channel
@@ -395,6 +405,44 @@ class OfferRecord(_Record):
     eligibility: str | None = None
 
 
+#: Events that give or withdraw a consent: the channel they happen on is the one whose
+#: consent changes (an SMS STOP is always an SMS).
+CONSENT_EVENTS: frozenset[EventType] = frozenset(
+    {EventType.OPT_IN, EventType.UNSUBSCRIBE, EventType.COMPLAINT, EventType.SMS_STOP}
+)
+
+
+def consent_channel_problem(event_type: EventType, channel: Channel) -> str | None:
+    """Why a consent event cannot be on ``channel``, or ``None``.
+
+    An unsubscribe (or complaint, opt-in, SMS STOP) on a channel that needs no consent
+    would change nothing: the customer who clicked "unsubscribe" on a web page would
+    keep getting the e-mails. It is refused, asking for the channel it is about.
+
+    >>> consent_channel_problem(EventType.UNSUBSCRIBE, Channel.EMAIL) is None
+    True
+    >>> problem = consent_channel_problem(EventType.UNSUBSCRIBE, Channel.WEB)
+    >>> print(problem)  # doctest: +NORMALIZE_WHITESPACE
+    an unsubscribe changes the consent of the channel it names, and 'web' needs none:
+    name the channel withdrawn (one of: email, sms, push, postal, call_centre)
+    >>> consent_channel_problem(EventType.SMS_STOP, Channel.EMAIL)
+    "an sms_stop is on 'sms', not 'email'"
+    """
+    if event_type not in CONSENT_EVENTS:
+        return None
+    if event_type is EventType.SMS_STOP:
+        return None if channel is Channel.SMS else f"an sms_stop is on 'sms', not '{channel.value}'"
+    if channel in CONSENT_CHANNELS:
+        return None
+    names = ", ".join(c.value for c in CONSENT_CHANNELS)
+    verb = "granted" if event_type is EventType.OPT_IN else "withdrawn"
+    article = "an" if event_type.value[0] in "aeiou" else "a"
+    return (
+        f"{article} {event_type.value} changes the consent of the channel it names, and "
+        f"'{channel.value}' needs none: name the channel {verb} (one of: {names})"
+    )
+
+
 class EventRecord(_Record):
     event_id: Id
     customer_id: Id
@@ -407,6 +455,15 @@ class EventRecord(_Record):
     quantity: int | None = Field(default=None, ge=0, le=MAX_QUANTITY)
     revenue: float | None = Field(default=None, ge=0, le=MAX_REVENUE, allow_inf_nan=False)
     properties: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _consent_event_on_a_consent_channel(self) -> EventRecord:
+        problem = consent_channel_problem(self.event_type, self.channel)
+        if problem is not None:
+            error = PydanticCustomError("consent_channel", problem)
+            detail = InitErrorDetails(type=error, loc=("channel",), input=self.channel.value)
+            raise ValidationError.from_exception_data(type(self).__name__, [detail])
+        return self
 
 
 RECORD_MODELS: dict[str, type[_Record]] = {

@@ -535,6 +535,10 @@ def event_ops(
         encode_register(t[change], withdraw[change].astype(int)),
     )
 
+    # a pass in the customer's wallet is what opens the wallet channel (its "consent")
+    passes = of(EventType.WALLET_PASS_ADDED)
+    yield _ops("g", rows[passes], Channel.WALLET.value, encode_register(t[passes], 0))
+
     tier_events = of(EventType.LOYALTY_TIER_REACHED)
     if tier_events.any():
         tiers = (
@@ -825,6 +829,8 @@ def single_event_ops(
             ops.append((f"g:{channel}", fts * 8 + 1))
         elif event_type == EventType.OPT_IN.value:
             ops.append((f"g:{channel}", fts * 8))
+    if event_type == EventType.WALLET_PASS_ADDED.value:
+        ops.append((f"g:{Channel.WALLET.value}", fts * 8))
     if event_type == EventType.LOYALTY_TIER_REACHED.value and isinstance(properties, str):
         tier = _loads(properties).get("tier")
         rank = TIER_RANK.get(tier) if isinstance(tier, str) else None

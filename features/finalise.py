@@ -108,6 +108,9 @@ _EMPTY: dict[str, float] = {}
 _CHANNELS = {c.value: c for c in Channel}
 #: The consent channels with their names (an enum member's ``value`` is slow to read).
 _CONSENT = tuple((c, c.value) for c in CONSENT_CHANNELS)
+#: Channels whose register (``g``) opens them: the consent channels, and the wallet,
+#: which a pass added to the customer's wallet opens.
+_REGISTERED = (*_CONSENT, (Channel.WALLET, Channel.WALLET.value))
 
 
 def split_state(state: Mapping[str, float]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -399,7 +402,7 @@ def build_profile(
     # consents and contacts
     consents: dict[Channel, bool] = {}
     given = _keyed(state, "g")
-    for ch, c in _CONSENT:
+    for ch, c in _REGISTERED:
         reg = given.get(c)
         consents[ch] = reg is not None and decode_register(reg)[1] == 0
     tz = time_zone(static.timezone)

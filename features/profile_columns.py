@@ -64,6 +64,9 @@ _FAMILY_CODE = {name: i for i, name in enumerate(FAMILIES)}
 _CHANNEL_LIST = list(Channel)
 _CHANNEL_CODE = {c.value: i for i, c in enumerate(_CHANNEL_LIST)}
 _CONSENT_CODE = {c.value: i for i, c in enumerate(CONSENT_CHANNELS)}
+#: Channels a register (``g``) opens: the consent channels, and the wallet (a pass added).
+_REGISTERED = (*CONSENT_CHANNELS, Channel.WALLET)
+_REGISTERED_CODE = {c.value: i for i, c in enumerate(_REGISTERED)}
 #: Families whose keys are product or category texts, read in text order or looked up
 #: across families (a product in the cart and among the purchases).
 _TEXT_FAMILIES = ("ca", "cr", "cb", "cv", "v", "vc", "c", "b")
@@ -151,6 +154,10 @@ def _tail_number(key: str) -> float:
 
 def _consent(key: str) -> float:
     return _CONSENT_CODE.get(key, -1)
+
+
+def _registered(key: str) -> float:
+    return _REGISTERED_CODE.get(key, -1)
 
 
 def _tail_consent(key: str) -> float:
@@ -592,19 +599,20 @@ class _Chunk:
         return out
 
     def consents(self) -> list[dict[Channel, bool]]:
-        """Consent per consent channel: the register's last value is a grant."""
+        """Consent per consent channel (and a wallet pass): the register's last value is
+        a grant."""
         e, f, v = self.family("g")
-        ch = self.codes.per_field(_consent, "g")[f].astype(np.int64)
+        ch = self.codes.per_field(_registered, "g")[f].astype(np.int64)
         mine = ch >= 0
         seconds = np.floor(v / 8)
-        granted = np.zeros((self.n, len(CONSENT_CHANNELS)), dtype=bool)
+        granted = np.zeros((self.n, len(_REGISTERED)), dtype=bool)
         granted[e[mine], ch[mine]] = np.rint(v - seconds * 8)[mine] == 0
         shared: dict[tuple[bool, ...], dict[Channel, bool]] = {}
         out = []
         for row in map(tuple, granted.tolist()):
             made = shared.get(row)
             if made is None:
-                made = shared[row] = dict(zip(CONSENT_CHANNELS, row, strict=True))
+                made = shared[row] = dict(zip(_REGISTERED, row, strict=True))
             out.append(made)
         return out
 

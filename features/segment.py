@@ -48,7 +48,9 @@ SEGMENT_EVENTS: dict[str, tuple[EventType, Channel | None]] = {
     "email link clicked": (EventType.MESSAGE_CLICKED, Channel.EMAIL),
     "email bounced": (EventType.MESSAGE_BOUNCED, Channel.EMAIL),
     "email marked as spam": (EventType.COMPLAINT, Channel.EMAIL),
-    "unsubscribed": (EventType.UNSUBSCRIBE, None),
+    # the e-mail spec's unsubscribe (an e-mail link clicked in a browser is still e-mail's);
+    # properties.channel names another channel withdrawn
+    "unsubscribed": (EventType.UNSUBSCRIBE, Channel.EMAIL),
     "sms stop": (EventType.SMS_STOP, Channel.SMS),
     "push notification received": (EventType.MESSAGE_DELIVERED, Channel.PUSH),
     "push notification tapped": (EventType.MESSAGE_OPENED, Channel.PUSH),
@@ -120,8 +122,89 @@ def track_to_event(message: dict[str, Any]) -> EventRecord:
     The event name may be a Segment spec name (``Product Added``) or a contract
     event type (``add_to_cart``). The channel comes from ``properties.channel``,
     else from the spec event (e-mail events are on ``email``), else from
-    ``context.channel`` (``browser`` is web, ``mobile`` is app).
+    ``context.channel`` (``browser`` is web, ``mobile`` is app). An order of
+    several products is several events: :func:`track_to_events`.
     """
+    events = track_to_events(message)
+    if len(events) > 1:
+        raise SegmentMappingError(
+            "properties.products",
+            f"an order of {len(events)} products is {len(events)} purchase events "
+            "(use track_to_events)",
+        )
+    return events[0]
+
+
+#: Most line items one ``Order Completed`` may carry (each becomes an event).
+MAX_ORDER_LINES = 200
+
+
+def track_to_events(message: dict[str, Any]) -> list[EventRecord]:
+    """Map a Segment ``track`` message onto its contract events: one, except for an
+    order whose products come as the e-commerce spec's ``properties.products`` list.
+
+    The contract has one purchase per product (what was bought feeds the cart, the
+    cross-sell and the affinities), so an ``Order Completed`` without a top-level
+    ``product_id`` becomes one purchase per line item: the first keeps the
+    ``messageId`` as its event id, the next ``<messageId>:2``, ``:3``... (a replay is
+    still harmless); each line carries its own ``quantity`` and the order's offer,
+    decision and other properties (a click-and-collect ``fulfilment`` included); the
+    order's ``revenue`` (or ``total``) is shared in proportion to the lines' ``price`` x
+    ``quantity`` (equally when a price is missing), so the order's revenue is kept.
+
+    >>> order = {"type": "track", "event": "Order Completed", "userId": "C1",
+    ...     "messageId": "m-9", "timestamp": "2026-03-06T18:30:00Z",
+    ...     "context": {"channel": "browser"},
+    ...     "properties": {"order_id": "A7", "revenue": 90.0, "products": [
+    ...         {"product_id": "P1", "price": 50.0, "quantity": 1},
+    ...         {"product_id": "P2", "price": 25.0, "quantity": 2}]}}
+    >>> [(e.event_id, e.product_id, e.quantity, e.revenue) for e in track_to_events(order)]
+    [('m-9', 'P1', 1, 45.0), ('m-9:2', 'P2', 2, 45.0)]
+    """
+    event = _track_to_event(message)
+    props = event.properties or {}
+    lines = props.get("products")
+    if event.event_type is not EventType.PURCHASE or event.product_id is not None or lines is None:
+        return [event]
+    if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
+        raise SegmentMappingError("properties.products", "must be a list of product objects")
+    if not 1 <= len(lines) <= MAX_ORDER_LINES:
+        raise SegmentMappingError(
+            "properties.products", f"an order has 1 to {MAX_ORDER_LINES} products, got {len(lines)}"
+        )
+    order = {k: v for k, v in props.items() if k != "products"}
+    weights: list[float] = []
+    for i, line in enumerate(lines):
+        if not line.get("product_id"):
+            raise SegmentMappingError(f"properties.products[{i}].product_id", "missing")
+        price, quantity = line.get("price"), line.get("quantity", 1)
+        known = isinstance(price, int | float) and isinstance(quantity, int | float)
+        weights.append(float(price) * float(quantity) if known else -1.0)
+    if min(weights) < 0 or not sum(weights):  # a price missing: the lines share equally
+        weights = [1.0] * len(lines)
+    total = sum(weights)
+    events = []
+    for i, (line, weight) in enumerate(zip(lines, weights, strict=True)):
+        fields = event.model_dump()
+        extra = {k: v for k, v in line.items() if k not in ("product_id", "quantity")}
+        fields.update(
+            event_id=event.event_id if i == 0 else f"{event.event_id}:{i + 1}",
+            product_id=line["product_id"],
+            quantity=line.get("quantity", event.quantity),
+            revenue=None if event.revenue is None else event.revenue * weight / total,
+            properties={**order, **extra} or None,
+        )
+        try:
+            events.append(EventRecord(**fields))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise SegmentMappingError(f"properties.products[{i}].{where}", err["msg"]) from None
+    return events
+
+
+def _track_to_event(message: dict[str, Any]) -> EventRecord:
+    """One :class:`EventRecord` of a ``track`` message (:func:`track_to_event`)."""
     if message.get("type", "track") != "track":
         raise SegmentMappingError("type", f"expected 'track', got {message.get('type')!r}")
     name = str(message.get("event") or "").strip()

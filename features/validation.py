@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import (
+    CONSENT_EVENTS,
     CUSTOMERS,
     EARLIEST_MOMENT,
     EVENTS,
@@ -37,6 +38,7 @@ from features.contract import (
     PRODUCTS,
     Column,
     TableSchema,
+    consent_channel_problem,
     is_known_timezone,
 )
 from nba.channels import Channel, parse_channel
@@ -404,6 +406,8 @@ def _check_table_rules(clean: pd.DataFrame, schema: TableSchema, out: _Collector
         out.rows(
             "value", pct.fillna(False).to_numpy(dtype=bool), "a percent discount cannot exceed 100"
         )
+    elif schema is EVENTS:
+        _check_consent_event_channels(clean, out)
     elif schema is CUSTOMERS and "preferred_channel" in clean:
         pref = clean["preferred_channel"]
         inbound = pref.notna() & ~pref.isin([c.value for c in Channel if c.is_outbound])
@@ -412,6 +416,21 @@ def _check_table_rules(clean: pd.DataFrame, schema: TableSchema, out: _Collector
             inbound.to_numpy(dtype=bool),
             "not an outbound channel (the engine cannot reach customers there)",
         )
+
+
+def _check_consent_event_channels(clean: pd.DataFrame, out: _Collector) -> None:
+    """Consent events (unsubscribe, complaint, opt-in, SMS STOP) on a channel whose
+    consent they cannot change (:func:`features.contract.consent_channel_problem`)."""
+    kinds = clean["event_type"]
+    consent = kinds.isin([e.value for e in CONSENT_EVENTS]).to_numpy(dtype=bool)
+    if not consent.any():
+        return
+    pairs = pd.DataFrame({"t": kinds[consent], "c": clean["channel"][consent]}).dropna()
+    for kind, channel in pairs.drop_duplicates().itertuples(index=False):
+        problem = consent_channel_problem(EventType(kind), Channel(channel))
+        if problem is not None:
+            mask = consent & (kinds == kind).to_numpy() & (clean["channel"] == channel).to_numpy()
+            out.rows("channel", mask, problem)
 
 
 def read_frame(path: Path) -> pd.DataFrame:

@@ -44,6 +44,12 @@ class Channel(StrEnum):
         """True when contact on this channel requires the customer's opt-in."""
         return self in CONSENT_CHANNELS
 
+    @property
+    def needs_pass(self) -> bool:
+        """True when the channel reaches only customers who added the brand's pass (the
+        mobile wallet: a ``wallet_pass_added`` event opens it), consent aside."""
+        return self in PASS_CHANNELS
+
 
 #: Channels whose contact requires an explicit, recorded opt-in.
 CONSENT_CHANNELS: tuple[Channel, ...] = (
@@ -53,6 +59,10 @@ CONSENT_CHANNELS: tuple[Channel, ...] = (
     Channel.POSTAL,
     Channel.CALL_CENTRE,
 )
+
+#: Channels that reach only the customers holding the brand's pass: a wallet message is
+#: an update of the loyalty card the customer added to their phone's wallet.
+PASS_CHANNELS: tuple[Channel, ...] = (Channel.WALLET,)
 
 #: Channels the engine can use to deliver an action.
 OUTBOUND_CHANNELS: tuple[Channel, ...] = (

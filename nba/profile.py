@@ -169,8 +169,9 @@ class CustomerProfile:
         return read(self)
 
     def consented(self, channel: Channel) -> bool:
-        """True when the customer may be contacted on ``channel`` (consent-wise)."""
-        if not channel.needs_consent:
+        """True when the customer may be contacted on ``channel`` (consent-wise): opted
+        in where it needs consent, holding the pass where it needs one (the wallet)."""
+        if not (channel.needs_consent or channel.needs_pass):
             return True
         return self.consents.get(channel, False)
 

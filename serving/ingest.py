@@ -42,7 +42,7 @@ from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from features.online.response_stats import OUTCOME_KINDS, AttributionResult, RedisResponseStats
 from features.online.store import storable
-from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_event
+from features.segment import CustomerPatch, SegmentMappingError, identify_to_patch, track_to_events
 from nba.events import EventType
 from serving.decisions import POPULARITY_POINTS
 from serving.metrics import ApiMetrics
@@ -80,7 +80,7 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
         try:
             kind = item.get("type") if isinstance(item, Mapping) else None
             if kind == "track":
-                out.add(index, track_to_event(dict(item)))
+                out.add(index, *track_to_events(dict(item)))
             elif kind == "identify":
                 patch = identify_to_patch(dict(item))
                 records = consent_events(patch, event_id)
