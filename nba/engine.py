@@ -37,7 +37,7 @@ import datetime as dt
 import random
 from collections.abc import Mapping, Sequence
 
-from nba.actions import Action
+from nba.actions import Action, ActionType
 from nba.arbitration import (
     DEFAULT_PROPENSITY_DRAWS,
     BetaPosterior,
@@ -169,6 +169,7 @@ class NextBestActionPolicy(DecisionPolicy):
             else {}
         )
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
+        plain = _plain_messages(scorable)
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -191,7 +192,9 @@ class NextBestActionPolicy(DecisionPolicy):
                 terms = self._terms(action, score, channel, fatigue, kept)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel) or (
-                    _offer_reason(terms, channel) if incentive else None
+                    _offer_reason(terms, channel)
+                    if incentive and (action.type, channel) in plain
+                    else None
                 )
                 # terms.priority() at scale 1, the terms' own check having bounded the
                 # propensity and uplift by 1 (its min(1.0, x * 1.0) gives x itself)
@@ -373,6 +376,18 @@ class NextBestActionPolicy(DecisionPolicy):
         exact = thompson_probabilities(options, stats, prior=self.prior)
         share, n = self.explore_share, len(options)
         return [(1.0 - share) * p + share / n for p in exact] if share > 0 else exact
+
+
+def _plain_messages(candidates: Sequence[ActionCandidate]) -> set[tuple[ActionType, Channel]]:
+    """The (action type, channel) pairs on which a message without an incentive can go now:
+    where an incentive of the same type has this alternative, giving it is a choice
+    about the offer alone, and the offer must pay for itself (:func:`_offer_reason`)."""
+    return {
+        (c.action.type, slot.channel)
+        for c in candidates
+        if c.action.offer is None or c.action.offer.kind not in INCENTIVE_KINDS
+        for slot in c.slots
+    }
 
 
 def _offer_reason(terms: PriorityTerms, channel: Channel) -> Reason | None:
