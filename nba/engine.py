@@ -5,8 +5,9 @@ channel with a :class:`~nba.scoring.Scorer` (the rule-based one by default),
 turns the scores into priorities (``response x value x lever x fatigue -
 costs``, see :mod:`nba.arbitration`), drops offers whose uplift does not reach
 the action's ``min_uplift`` and incentives whose uplift does not pay for them
-(:attr:`~nba.arbitration.PriorityTerms.offer_pays`), keeps each action's best channel and picks by
-Thompson sampling over the per-action Beta posteriors it is given, logging
+(:attr:`~nba.arbitration.PriorityTerms.offer_pays`) where the customer can get the same
+message without them, now or later (:func:`_plain_later`), keeps each action's best
+channel and picks by Thompson sampling over the per-action Beta posteriors it is given, logging
 the pick's propensity. Everything else (consent, eligibility, contact policy,
 bookkeeping) is the shared template of :class:`~nba.policy.DecisionPolicy`.
 
