@@ -5,8 +5,9 @@ channel with a :class:`~nba.scoring.Scorer` (the rule-based one by default),
 turns the scores into priorities (``response x value x lever x fatigue -
 costs``, see :mod:`nba.arbitration`), drops offers whose uplift does not reach
 the action's ``min_uplift`` and incentives whose uplift does not pay for them
-(:attr:`~nba.arbitration.PriorityTerms.offer_pays`), keeps each action's best channel and picks by
-Thompson sampling over the per-action Beta posteriors it is given, logging
+(:attr:`~nba.arbitration.PriorityTerms.offer_pays`) where the customer can get the same
+message without them, now or later (:func:`_plain_later`), keeps each action's best
+channel and picks by Thompson sampling over the per-action Beta posteriors it is given, logging
 the pick's propensity. Everything else (consent, eligibility, contact policy,
 bookkeeping) is the shared template of :class:`~nba.policy.DecisionPolicy`.
 
@@ -37,7 +38,7 @@ import datetime as dt
 import random
 from collections.abc import Mapping, Sequence
 
-from nba.actions import Action
+from nba.actions import Action, ActionType
 from nba.arbitration import (
     DEFAULT_PROPENSITY_DRAWS,
     BetaPosterior,
@@ -59,6 +60,7 @@ from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.reserve import (
     DELAY_HALF_LIFE_HOURS,
+    SESSION_TRIGGERED,
     KeptFree,
     ReminderValue,
     after_send,
@@ -128,6 +130,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self.prior: Posterior = prior or BetaPosterior()
         self._session_reminders = session_reminders(catalog.actions)
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
+        self._plain_later = _plain_later(catalog.actions)
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
@@ -169,6 +172,7 @@ class NextBestActionPolicy(DecisionPolicy):
             else {}
         )
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
+        plain = _plain_messages(scorable)
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -191,7 +195,10 @@ class NextBestActionPolicy(DecisionPolicy):
                 terms = self._terms(action, score, channel, fatigue, kept)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel) or (
-                    _offer_reason(terms, channel) if incentive else None
+                    _offer_reason(terms, channel)
+                    if incentive
+                    and ((action.type, channel) in plain or action.type in self._plain_later)
+                    else None
                 )
                 # terms.priority() at scale 1, the terms' own check having bounded the
                 # propensity and uplift by 1 (its min(1.0, x * 1.0) gives x itself)
@@ -373,6 +380,31 @@ class NextBestActionPolicy(DecisionPolicy):
         exact = thompson_probabilities(options, stats, prior=self.prior)
         share, n = self.explore_share, len(options)
         return [(1.0 - share) * p + share / n for p in exact] if share > 0 else exact
+
+
+def _is_plain(action: Action) -> bool:
+    """A message without an incentive (none, or a gift such as birthday points)."""
+    return not action.is_do_nothing and (
+        action.offer is None or action.offer.kind not in INCENTIVE_KINDS
+    )
+
+
+def _plain_messages(candidates: Sequence[ActionCandidate]) -> set[tuple[ActionType, Channel]]:
+    """The (action type, channel) pairs on which a message without an incentive can go now:
+    where an incentive of the same type has this alternative, giving it is a choice
+    about the offer alone, and the offer must pay for itself (:func:`_offer_reason`)."""
+    return {(c.action.type, s.channel) for c in candidates if _is_plain(c.action) for s in c.slots}
+
+
+def _plain_later(actions: Sequence[Action]) -> frozenset[ActionType]:
+    """Action types whose message without an incentive the customer can still get later
+    (a plain action of the type in the catalog) and whose moment does not pass: "we miss
+    you" comes back after its cool-down, so a win-back discount must pay for itself even
+    while it cools down. A session's reminders (:data:`~nba.reserve.SESSION_TRIGGERED`)
+    are that moment or never: once the plain cart reminders are spent, the discount
+    reminder is the cart's last message, valued as such (message + uplift - its cost on
+    every redemption) against doing nothing and the other actions."""
+    return frozenset(a.type for a in actions if _is_plain(a) and a.type not in SESSION_TRIGGERED)
 
 
 def _offer_reason(terms: PriorityTerms, channel: Channel) -> Reason | None:

@@ -192,8 +192,9 @@ class RuleBasedScorer(Scorer):
     promo_sensitivity / (1 + promo_sensitivity)`` below the cap): the responders who
     respond *because of* the offer (the offer's own effect, as the trained uplift
     models give it). The engine values the action as its message's
-    response plus that uplift, less the offer's cost on every redemption, and gives
-    the incentive only where the uplift pays for that cost
+    response plus that uplift, less the offer's cost on every redemption, and, wherever
+    the customer can get the same message without the offer (now, or later: not a cart's
+    spent reminders), gives the incentive only where the uplift pays for that cost
     (:attr:`~nba.arbitration.PriorityTerms.offer_pays`), so a discount beats a plain
     reminder only for customers it moves enough. A gift that goes with a message (birthday
     points) is not an incentive: the message is what is answered, and its

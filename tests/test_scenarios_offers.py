@@ -112,3 +112,95 @@ def test_a_browser_who_rarely_opens_still_gets_the_style_guide(base: RetailDatas
     [chosen] = decision.actions
     assert (chosen.action_id, chosen.channel) == ("style_guide_content", Channel.EMAIL)
     assert chosen.priority < 0.05  # below the old bar: it beat doing nothing at the new one
+
+
+# ------------------------------------------------------------ cart escalation
+
+#: Tuesday 16:00 in Paris; the cart below is 30 hours old.
+CART_NOW = dt.datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+
+
+def _cart_customer(
+    base: RetailDataset, *, on_offer: bool, now: dt.datetime = CART_NOW
+) -> CustomerProfile:
+    """Six purchases over the last five months, each with an offer or none, and a cart
+    left on Monday morning (30 hours before :data:`CART_NOW`), profiled at ``now``."""
+    offer = {"offer_id": "O2"} if on_offer else {}
+    people = customer(base, consents=("email",))
+    bought = ("2025-10-06", "2025-11-03", "2025-12-01", "2026-01-05", "2026-02-02", "2026-02-23")
+    raw = events(
+        *((f"{day}T18:00:00Z", "web", "purchase", "P2", offer) for day in bought),
+        ("2026-03-09T09:00:00Z", "web", "add_to_cart", "P1"),
+    )
+    profile = profile_at(base, people, raw, now)
+    assert profile.cart_age_hours == pytest.approx(30.0 + (now - CART_NOW) / dt.timedelta(hours=1))
+    assert profile.lifecycle_state.value == "active"
+    return profile
+
+
+#: The plain first reminder went out yesterday, two hours after the cart; no answer.
+IGNORED_FIRST = {"cart_reminder_1": CART_NOW - dt.timedelta(hours=28)}
+
+
+def test_a_promotion_lover_who_ignored_the_plain_reminder_gets_the_time_limited_discount(
+    base: RetailDataset,
+) -> None:
+    """A 30-hour-old cart, the plain reminder unanswered, every purchase made with an
+    offer: the 48-hour 10 % discount moves this customer enough to pay for the discount
+    on every redemption, so it beats the plain second reminder."""
+    profile = _cart_customer(base, on_offer=True)
+    assert profile.promo_sensitivity > 0.4
+    decision = decide(profile, CART_NOW, history=IGNORED_FIRST)
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.offer_id) == ("cart_reminder_2_discount", "cart_10pct_48h")
+    assert chosen.send_at is not None
+    assert chosen.offer_expires_at == chosen.send_at + dt.timedelta(hours=48)
+    terms = chosen.terms
+    assert terms is not None and terms.offer_pays
+    _valued_as_message_plus_offer(chosen)
+
+
+def test_a_full_price_loyal_buyer_gets_the_plain_second_reminder_not_the_discount(
+    base: RetailDataset,
+) -> None:
+    """The same cart and unanswered reminder, six purchases at full price: the discount
+    would be paid on every redemption by a customer it hardly moves, while the plain
+    second reminder can go now: the plain one goes, the discount is refused naming its
+    cost."""
+    profile = _cart_customer(base, on_offer=False)
+    decision = decide(profile, CART_NOW, history=IGNORED_FIRST)
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel, chosen.offer_id) == (
+        "cart_reminder_2",
+        Channel.EMAIL,
+        None,
+    )
+    [reason] = [
+        r
+        for r in decision.rejections
+        if r.action_id == "cart_reminder_2_discount" and r.channel == Channel.EMAIL
+    ]
+    assert reason.code is ReasonCode.UPLIFT_TOO_LOW
+    assert "does not pay its cost 6 on every redemption" in reason.message
+
+
+def test_once_the_plain_reminders_are_spent_the_discount_is_the_carts_last_message(
+    base: RetailDataset,
+) -> None:
+    """The full-price buyer's plain second reminder went out yesterday, unanswered (its
+    week-long cool-down outlasts the cart's four days): a cart's moment passes, so no plain
+    message of the cart is left to wait for. The discount reminder is then a message of its
+    own, valued as its message plus the offer's uplift less the discount on every
+    redemption, against doing nothing; it is not refused for losing to a plain reminder
+    that can no longer go. (A win-back offer, whose plain "we miss you" comes back after
+    its cool-down, still must pay for itself: the lapsed full-price buyer above.)"""
+    later = CART_NOW + dt.timedelta(hours=26)  # Wednesday 18:00 in Paris, the cart 56 h old
+    profile = _cart_customer(base, on_offer=False, now=later)
+    both_sent = {**IGNORED_FIRST, "cart_reminder_2": CART_NOW}
+    decision = decide(profile, later, history=both_sent)
+    assert ReasonCode.ACTION_COOLDOWN in decision.reasons("cart_reminder_2")
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.offer_id) == ("cart_reminder_2_discount", "cart_10pct_48h")
+    terms = chosen.terms
+    assert terms is not None and not terms.offer_pays  # the offer alone would not pay
+    _valued_as_message_plus_offer(chosen)
