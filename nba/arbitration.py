@@ -11,7 +11,12 @@ worth its value) and the propensity ``P(response)`` otherwise. Priority never
 decreases when value or lever grows. ``opportunity_cost`` is what the send takes from
 the customer's next time-critical reminder by spending a channel's last unit of a cap
 or opening the gap between messages (:mod:`nba.reserve`): "kept e-mail free for the
-browse reminder", in the reasons.
+browse reminder", in the reasons. An action whose window closes before the contact
+rules let it go again has no second chance, and one that can wait goes at its next: such
+an action gets a *deferral credit* (:mod:`nba.deferral`), what sending it first still
+leaves of the better action that waits ("welcome_1 first: its window closes in 19.8 h,
+...; birthday can wait until ..."), added to its priority and never weighed against
+doing nothing.
 
 An action that carries an offer is valued as a decision hub values an incentive:
 its message's response value plus the offer's incremental uplift, less the
@@ -91,6 +96,7 @@ from nba.screening import ActionCandidate, ChannelSlot
 from nba.timing import minute_text
 
 if TYPE_CHECKING:
+    from nba.deferral import Deferral
     from nba.reserve import KeptFree
 
 #: Kept for callers of the Monte-Carlo estimate it replaced; propensities are now exact.
@@ -138,6 +144,10 @@ class PriorityTerms:
     #: and for whom it keeps which channel free (:attr:`kept_free_for` in words).
     opportunity_cost: float = 0.0
     kept_free: KeptFree | None = None
+    #: What sending this first still leaves of a better action that can wait, when this
+    #: one's window closes before its next chance (:mod:`nba.deferral`), and why.
+    deferral_credit: float = 0.0
+    deferral: Deferral | None = None
 
     def __post_init__(self) -> None:
         # one chained test first (the terms of every option of every decision are
@@ -158,6 +168,8 @@ class PriorityTerms:
             and (offer_uplift is None or -1.0 <= offer_uplift <= 1.0)
             and self.opportunity_cost >= 0.0
             and isfinite(self.opportunity_cost)
+            and self.deferral_credit >= 0.0
+            and isfinite(self.deferral_credit)
         ):
             return
         checks = {
@@ -171,6 +183,7 @@ class PriorityTerms:
             "offer_uplift": self.offer_uplift is None or -1.0 <= self.offer_uplift <= 1.0,
             "opportunity_cost": self.opportunity_cost >= 0.0
             and math.isfinite(self.opportunity_cost),
+            "deferral_credit": self.deferral_credit >= 0.0 and math.isfinite(self.deferral_credit),
         }
         for name, ok in checks.items():
             if not ok:
@@ -180,6 +193,11 @@ class PriorityTerms:
     def kept_free_for(self) -> str:
         """For whom the send would keep which channel free, in words ("" without)."""
         return "" if self.kept_free is None else self.kept_free.describe()
+
+    @property
+    def deferred_for(self) -> str:
+        """Why this goes before a better action that can wait, in words ("" without)."""
+        return "" if self.deferral is None else self.deferral.describe()
 
     @property
     def response(self) -> float:
@@ -196,8 +214,9 @@ class PriorityTerms:
         return self.offer_uplift * self.value >= self.propensity * self.offer_cost
 
     def priority(self, scale: float = 1.0) -> float:
-        """The priority with the response probabilities scaled by ``scale`` (capped at 1)."""
-        return priority(
+        """The priority with the response probabilities scaled by ``scale`` (capped at 1),
+        with its deferral credit."""
+        return self.deferral_credit + priority(
             min(1.0, self.propensity * scale),
             self.value,
             self.lever,
@@ -555,9 +574,17 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
         (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
     )
     if bar is not None:  # no gamble on what is expected to lose to doing nothing
-        arms = [a for a in arms if a.posterior is None or expected[a.index] >= bar]
+        arms = [
+            a for a in arms if a.posterior is None or expected[a.index] - _credit(options, a) >= bar
+        ]
     floor = max(arm.worst for arm in arms)
     return [arm for arm in arms if arm.best >= floor], protected
+
+
+def _credit(options: Sequence[Option], arm: _Arm) -> float:
+    """The arm's deferral credit: not its own worth, so not weighed against doing nothing."""
+    terms = options[arm.index].assessment.terms
+    return 0.0 if terms is None else terms.deferral_credit
 
 
 def _arms(
@@ -608,7 +635,9 @@ class _Arm:
         # terms.priority(s), unrolled: it runs for every point of every option
         response, propensity = terms.response, terms.propensity
         gain = terms.value * terms.lever * terms.fatigue
-        channel_cost, offer_cost = terms.channel_cost + terms.opportunity_cost, terms.offer_cost
+        # the deferral credit is a constant of the option: a negative cost
+        channel_cost = terms.channel_cost + terms.opportunity_cost - terms.deferral_credit
+        offer_cost = terms.offer_cost
         scales = posterior.scales(points)
         if offer_cost == 0.0 and response * max(scales) <= 1.0:
             # nothing to cap at 1 (min would return each product as it is), and the

@@ -55,6 +55,7 @@ from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import ContextScope, CustomerContext
+from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.reserve import (
@@ -128,6 +129,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self.prior: Posterior = prior or BetaPosterior()
         self._session_reminders = session_reminders(catalog.actions)
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
+        self._closing = frozenset(a.id for a in catalog.actions if closes_with_time(a))
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
@@ -207,6 +209,9 @@ class NextBestActionPolicy(DecisionPolicy):
                 )
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
             assessments.append(per_channel)
+        # an action that can wait gives way to one whose window closes (nba.deferral)
+        if len(scorable) > 1 and any(c.action.id in self._closing for c in scorable):
+            credit_closing_rivals(context, policy, candidates, assessments, self._closing)
         return assessments
 
     @property
