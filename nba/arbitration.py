@@ -59,7 +59,9 @@ draw: its other channels that send as soon (the statistics are per channel, so
 channels are still explored), another time-critical action; never another action
 or a later send. The other options have probability 0, and the logged
 probabilities stay exact. A time-critical option that is not the best expected
-one is sampled like any other.
+one is sampled like any other. The same holds when the leading option's window
+closes before its next chance (it has a deferral credit): the actions that can wait are
+explored at their next chance.
 
 Nor does the engine gamble on an option it expects to lose to doing nothing: an
 option whose expected priority (the mean of its values) is below ``do_nothing``'s
@@ -557,19 +559,25 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
     fsum = math.fsum  # statistics.fmean's own sum and division, without its checks
     expected = {arm.index: fsum(arm.values) / len(arm.values) for arm in arms}
     lead = options[arms[_argmax([expected[arm.index] for arm in arms])].index]
-    if lead.slot is not None and lead.candidate.action.time_critical:
+    if lead.slot is not None and _now_or_never(lead):
         due = lead.slot.send.at
         arms = [
             arm
             for arm in arms
             if (option := options[arm.index]).slot is not None
-            and option.candidate.action.time_critical
+            and _now_or_never(option)
             and option.slot.send.at <= due
         ]
-        protected = (
-            f"{lead.action_id} is time-critical: only time-critical options due by "
-            f"{minute_text(due)} UTC are explored"
-        )
+        if lead.candidate.action.time_critical:
+            protected = (
+                f"{lead.action_id} is time-critical: only time-critical options due by "
+                f"{minute_text(due)} UTC are explored"
+            )
+        else:
+            protected = (
+                f"{lead.action_id}'s window closes before its next chance: only options "
+                f"that cannot wait, due by {minute_text(due)} UTC, are explored"
+            )
     bar = max(
         (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
     )
@@ -579,6 +587,14 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
         ]
     floor = max(arm.worst for arm in arms)
     return [arm for arm in arms if arm.best >= floor], protected
+
+
+def _now_or_never(option: Option) -> bool:
+    """Time-critical, or its window closes before its next chance (a deferral credit)."""
+    if option.candidate.action.time_critical:
+        return True
+    terms = option.assessment.terms
+    return terms is not None and terms.deferral is not None
 
 
 def _credit(options: Sequence[Option], arm: _Arm) -> float:
