@@ -83,6 +83,7 @@ known probabilities, where an experiment wants them tried.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 import operator
@@ -98,7 +99,6 @@ from nba.screening import ActionCandidate, ChannelSlot
 from nba.timing import minute_text
 
 if TYPE_CHECKING:
-    from nba.deferral import Deferral
     from nba.reserve import KeptFree
 
 #: Kept for callers of the Monte-Carlo estimate it replaced; propensities are now exact.
@@ -126,6 +126,36 @@ def priority(
         - propensity * offer_cost
         - opportunity_cost
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """Why an action goes before a better one that can wait: its deferral credit
+    (:mod:`nba.deferral`), and in words.
+
+    >>> at = dt.datetime(2026, 3, 5, 9, tzinfo=dt.UTC)
+    >>> why = Deferral("welcome_1", 1.4, "tier", 1.47, at, 19.75).describe()
+    >>> for part in why.split("; "):
+    ...     print(part)
+    welcome_1 first: its window closes in 19.8 h, before its next chance
+    tier can wait until Thu 2026-03-05 09:00 UTC, still eligible (worth 1.4 then against 1.47 now)
+
+    """
+
+    action_id: str  # the action that goes first
+    credit: float  # d x the waiting action's priority (the module docstring)
+    waits: str  # the action that waits
+    waits_priority: float  # its priority now
+    waits_until: dt.datetime  # its next opportunity after this send (UTC)
+    closes_hours: float  # this action's window closes within so many hours
+
+    def describe(self) -> str:
+        return (
+            f"{self.action_id} first: its window closes in {self.closes_hours:.1f} h, before "
+            f"its next chance; {self.waits} can wait until "
+            f"{minute_text(self.waits_until, weekday=True)} UTC, still eligible (worth "
+            f"{self.credit:.3g} then against {self.waits_priority:.3g} now)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,8 +588,12 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
     protected = ""
     fsum = math.fsum  # statistics.fmean's own sum and division, without its checks
     expected = {arm.index: fsum(arm.values) / len(arm.values) for arm in arms}
-    lead = options[arms[_argmax([expected[arm.index] for arm in arms])].index]
-    if lead.slot is not None and _now_or_never(lead):
+    lead_arm = arms[_argmax([expected[arm.index] for arm in arms])]
+    lead = options[lead_arm.index]
+    if lead.slot is not None and (
+        lead.candidate.action.time_critical
+        or _closes_first(lead, expected[lead_arm.index], options, arms)
+    ):
         due = lead.slot.send.at
         arms = [
             arm
@@ -595,6 +629,20 @@ def _now_or_never(option: Option) -> bool:
         return True
     terms = option.assessment.terms
     return terms is not None and terms.deferral is not None
+
+
+def _closes_first(
+    lead: Option, expected: float, options: Sequence[Option], arms: Sequence[_Arm]
+) -> bool:
+    """Whether the leading option has a deferral credit and is expected above doing
+    nothing on its own (its ``expected`` priority less the credit)."""
+    terms = lead.assessment.terms
+    if terms is None or terms.deferral is None:
+        return False
+    bar = max(
+        (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
+    )
+    return bar is None or expected - terms.deferral_credit >= bar
 
 
 def _credit(options: Sequence[Option], arm: _Arm) -> float:

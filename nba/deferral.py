@@ -29,12 +29,13 @@ local time, a birthday's countdown or a send's age, or has an end date), and a
 leader's send that blocks a channel. When both windows close, or both can wait,
 nothing changes.
 
->>> import datetime as dt
->>> now = dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC)
->>> why = Deferral("welcome_1", 1.40, "birthday", 1.47, now + dt.timedelta(hours=24), 19.75)
->>> print(why.describe())
-welcome_1 first: its window closes in 19.8 h, before its next chance; birthday can wait \
-until Thu 2026-03-05 09:00 UTC, still eligible (worth 1.4 then against 1.47 now)
+>>> from nba.actions import Action
+>>> welcome = Action(id="welcome_1", type="welcome", channels=["email"],
+...                  eligibility="days_since_first_seen <= 2")
+>>> tier = Action(id="vip", type="content", channels=["email"],
+...               eligibility="loyalty_tier == 'gold'")
+>>> closes_with_time(welcome), closes_with_time(tier)
+(True, False)
 """
 
 from __future__ import annotations
@@ -42,43 +43,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 from nba.actions import Action
-from nba.arbitration import ChannelAssessment, PriorityTerms
+from nba.arbitration import ChannelAssessment, Deferral, PriorityTerms
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CONTEXT_FIELDS, CustomerContext
 from nba.reserve import _AGEING, DELAY_HALF_LIFE_HOURS, _LaterScope, after_send, free_at
 from nba.rules import Value
 from nba.screening import ActionCandidate, ChannelSlot
-from nba.timing import minute_text
 
 _HOUR = dt.timedelta(hours=1)
 #: Rule fields whose values change as time passes with no new event.
 TIME_FIELDS: frozenset[str] = frozenset({*_AGEING, "days_to_birthday", *CONTEXT_FIELDS})
 #: How close :func:`window_closes` finds the end of a window (hours).
 _WINDOW_PRECISION_HOURS = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class Deferral:
-    """Why an action goes before a better one that can wait (its deferral credit)."""
-
-    action_id: str  # the action that goes first
-    credit: float  # d x the waiting action's priority (the module docstring)
-    waits: str  # the action that waits
-    waits_priority: float  # its priority now
-    waits_until: dt.datetime  # its next opportunity after this send (UTC)
-    closes_hours: float  # this action's window closes within so many hours
-
-    def describe(self) -> str:
-        return (
-            f"{self.action_id} first: its window closes in {self.closes_hours:.1f} h, before "
-            f"its next chance; {self.waits} can wait until "
-            f"{minute_text(self.waits_until, weekday=True)} UTC, still eligible (worth "
-            f"{self.credit:.3g} then against {self.waits_priority:.3g} now)"
-        )
 
 
 def closes_with_time(action: Action) -> bool:
