@@ -49,7 +49,14 @@ from nba.arbitration import ChannelAssessment, Deferral, PriorityTerms
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CONTEXT_FIELDS, CustomerContext
-from nba.reserve import _AGEING, DELAY_HALF_LIFE_HOURS, _LaterScope, after_send, free_at
+from nba.reserve import (
+    _AGEING,
+    DELAY_HALF_LIFE_HOURS,
+    _LaterScope,
+    after_send,
+    blocks_channels,
+    free_at,
+)
 from nba.rules import Value
 from nba.screening import ActionCandidate, ChannelSlot
 
@@ -138,6 +145,8 @@ def credit_closing_rivals(
     if len(worth) < 2:
         return
     lead_priority, lead, lead_slot = max(worth, key=lambda b: b[0])
+    if not blocks_channels(policy, lead_slot.channel):
+        return  # its send leaves every channel as free as it is
     rivals = [i for _, i, _ in worth if i != lead and candidates[i].action.id in closing]
     if not rivals:
         return
