@@ -11,7 +11,12 @@ worth its value) and the propensity ``P(response)`` otherwise. Priority never
 decreases when value or lever grows. ``opportunity_cost`` is what the send takes from
 the customer's next time-critical reminder by spending a channel's last unit of a cap
 or opening the gap between messages (:mod:`nba.reserve`): "kept e-mail free for the
-browse reminder", in the reasons.
+browse reminder", in the reasons. An action whose window closes before the contact
+rules let it go again has no second chance, and one that can wait goes at its next: such
+an action gets a *deferral credit* (:mod:`nba.deferral`), what sending it first still
+leaves of the better action that waits ("welcome_1 first: its window closes in 19.8 h,
+...; birthday can wait until ..."), added to its priority and never weighed against
+doing nothing.
 
 An action that carries an offer is valued as a decision hub values an incentive:
 its message's response value plus the offer's incremental uplift, less the
@@ -55,7 +60,9 @@ draw: its other channels that send as soon (the statistics are per channel, so
 channels are still explored), another time-critical action; never another action
 or a later send. The other options have probability 0, and the logged
 probabilities stay exact. A time-critical option that is not the best expected
-one is sampled like any other.
+one is sampled like any other. The same holds when the leading option's window
+closes before its next chance (it has a deferral credit): the actions that can wait are
+explored at their next chance.
 
 Nor does the engine gamble on an option it expects to lose to doing nothing: an
 option whose expected priority (the mean of its values) is below ``do_nothing``'s
@@ -77,6 +84,7 @@ known probabilities, where an experiment wants them tried.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 import operator
@@ -122,6 +130,36 @@ def priority(
 
 
 @dataclass(frozen=True, slots=True)
+class Deferral:
+    """Why an action goes before a better one that can wait: its deferral credit
+    (:mod:`nba.deferral`), and in words.
+
+    >>> at = dt.datetime(2026, 3, 5, 9, tzinfo=dt.UTC)
+    >>> why = Deferral("welcome_1", 1.4, "tier", 1.47, at, 19.75).describe()
+    >>> for part in why.split("; "):
+    ...     print(part)
+    welcome_1 first: its window closes in 19.8 h, before its next chance
+    tier can wait until Thu 2026-03-05 09:00 UTC, still eligible (worth 1.4 then against 1.47 now)
+
+    """
+
+    action_id: str  # the action that goes first
+    credit: float  # d x the waiting action's priority (the module docstring)
+    waits: str  # the action that waits
+    waits_priority: float  # its priority now
+    waits_until: dt.datetime  # its next opportunity after this send (UTC)
+    closes_hours: float  # this action's window closes within so many hours
+
+    def describe(self) -> str:
+        return (
+            f"{self.action_id} first: its window closes in {self.closes_hours:.1f} h, before "
+            f"its next chance; {self.waits} can wait until "
+            f"{minute_text(self.waits_until, weekday=True)} UTC, still eligible (worth "
+            f"{self.credit:.3g} then against {self.waits_priority:.3g} now)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PriorityTerms:
     """The factors of a priority, kept for sampling and for explanations."""
 
@@ -139,6 +177,10 @@ class PriorityTerms:
     #: and for whom it keeps which channel free (:attr:`kept_free_for` in words).
     opportunity_cost: float = 0.0
     kept_free: KeptFree | None = None
+    #: What sending this first still leaves of a better action that can wait, when this
+    #: one's window closes before its next chance (:mod:`nba.deferral`), and why.
+    deferral_credit: float = 0.0
+    deferral: Deferral | None = None
 
     def __post_init__(self) -> None:
         # one chained test first (the terms of every option of every decision are
@@ -159,6 +201,8 @@ class PriorityTerms:
             and (offer_uplift is None or -1.0 <= offer_uplift <= 1.0)
             and self.opportunity_cost >= 0.0
             and isfinite(self.opportunity_cost)
+            and self.deferral_credit >= 0.0
+            and isfinite(self.deferral_credit)
         ):
             return
         checks = {
@@ -172,6 +216,7 @@ class PriorityTerms:
             "offer_uplift": self.offer_uplift is None or -1.0 <= self.offer_uplift <= 1.0,
             "opportunity_cost": self.opportunity_cost >= 0.0
             and math.isfinite(self.opportunity_cost),
+            "deferral_credit": self.deferral_credit >= 0.0 and math.isfinite(self.deferral_credit),
         }
         for name, ok in checks.items():
             if not ok:
@@ -181,6 +226,11 @@ class PriorityTerms:
     def kept_free_for(self) -> str:
         """For whom the send would keep which channel free, in words ("" without)."""
         return "" if self.kept_free is None else self.kept_free.describe()
+
+    @property
+    def deferred_for(self) -> str:
+        """Why this goes before a better action that can wait, in words ("" without)."""
+        return "" if self.deferral is None else self.deferral.describe()
 
     @property
     def response(self) -> float:
@@ -197,8 +247,9 @@ class PriorityTerms:
         return self.offer_uplift * self.value >= self.propensity * self.offer_cost
 
     def priority(self, scale: float = 1.0) -> float:
-        """The priority with the response probabilities scaled by ``scale`` (capped at 1)."""
-        return priority(
+        """The priority with the response probabilities scaled by ``scale`` (capped at 1),
+        with its deferral credit."""
+        return self.deferral_credit + priority(
             min(1.0, self.propensity * scale),
             self.value,
             self.lever,
@@ -538,27 +589,67 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
     protected = ""
     fsum = math.fsum  # statistics.fmean's own sum and division, without its checks
     expected = {arm.index: fsum(arm.values) / len(arm.values) for arm in arms}
-    lead = options[arms[_argmax([expected[arm.index] for arm in arms])].index]
-    if lead.slot is not None and lead.candidate.action.time_critical:
+    lead_arm = arms[_argmax([expected[arm.index] for arm in arms])]
+    lead = options[lead_arm.index]
+    if lead.slot is not None and (
+        lead.candidate.action.time_critical
+        or _closes_first(lead, expected[lead_arm.index], options, arms)
+    ):
         due = lead.slot.send.at
         arms = [
             arm
             for arm in arms
             if (option := options[arm.index]).slot is not None
-            and option.candidate.action.time_critical
+            and _now_or_never(option)
             and option.slot.send.at <= due
         ]
-        protected = (
-            f"{lead.action_id} is time-critical: only time-critical options due by "
-            f"{minute_text(due)} UTC are explored"
-        )
+        if lead.candidate.action.time_critical:
+            protected = (
+                f"{lead.action_id} is time-critical: only time-critical options due by "
+                f"{minute_text(due)} UTC are explored"
+            )
+        else:
+            protected = (
+                f"{lead.action_id}'s window closes before its next chance: only options "
+                f"that cannot wait, due by {minute_text(due)} UTC, are explored"
+            )
     bar = max(
         (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
     )
     if bar is not None:  # no gamble on what is expected to lose to doing nothing
-        arms = [a for a in arms if a.posterior is None or expected[a.index] >= bar]
+        arms = [
+            a for a in arms if a.posterior is None or expected[a.index] - _credit(options, a) >= bar
+        ]
     floor = max(arm.worst for arm in arms)
     return [arm for arm in arms if arm.best >= floor], protected
+
+
+def _now_or_never(option: Option) -> bool:
+    """Time-critical, or its window closes before its next chance (a deferral credit)."""
+    if option.candidate.action.time_critical:
+        return True
+    terms = option.assessment.terms
+    return terms is not None and terms.deferral is not None
+
+
+def _closes_first(
+    lead: Option, expected: float, options: Sequence[Option], arms: Sequence[_Arm]
+) -> bool:
+    """Whether the leading option has a deferral credit and is expected above doing
+    nothing on its own (its ``expected`` priority less the credit)."""
+    terms = lead.assessment.terms
+    if terms is None or terms.deferral is None:
+        return False
+    bar = max(
+        (a.worst for a in arms if options[a.index].candidate.action.is_do_nothing), default=None
+    )
+    return bar is None or expected - terms.deferral_credit >= bar
+
+
+def _credit(options: Sequence[Option], arm: _Arm) -> float:
+    """The arm's deferral credit: not its own worth, so not weighed against doing nothing."""
+    terms = options[arm.index].assessment.terms
+    return 0.0 if terms is None else terms.deferral_credit
 
 
 def _arms(
@@ -609,7 +700,9 @@ class _Arm:
         # terms.priority(s), unrolled: it runs for every point of every option
         response, propensity = terms.response, terms.propensity
         gain = terms.value * terms.lever * terms.fatigue
-        channel_cost, offer_cost = terms.channel_cost + terms.opportunity_cost, terms.offer_cost
+        # the deferral credit is a constant of the option: a negative cost
+        channel_cost = terms.channel_cost + terms.opportunity_cost - terms.deferral_credit
+        offer_cost = terms.offer_cost
         scales = posterior.scales(points)
         if offer_cost == 0.0 and response * max(scales) <= 1.0:
             # nothing to cap at 1 (min would return each product as it is), and the

@@ -56,6 +56,7 @@ from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import ContextScope, CustomerContext
+from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
 from nba.reserve import (
@@ -131,6 +132,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self._session_reminders = session_reminders(catalog.actions)
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
         self._plain_later = _plain_later(catalog.actions)
+        self._closing = frozenset(a.id for a in catalog.actions if closes_with_time(a))
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
@@ -214,6 +216,9 @@ class NextBestActionPolicy(DecisionPolicy):
                 )
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
             assessments.append(per_channel)
+        # an action that can wait gives way to one whose window closes (nba.deferral)
+        if len(scorable) > 1 and any(c.action.id in self._closing for c in scorable):
+            credit_closing_rivals(context, policy, candidates, assessments, self._closing)
         return assessments
 
     @property

@@ -260,6 +260,8 @@ def _explain_choice(
             )
         if terms.opportunity_cost:
             factors.append(Factor("opportunity_cost", terms.opportunity_cost, terms.kept_free_for))
+        if terms.deferral_credit:
+            factors.append(Factor("deferral", terms.deferral_credit, terms.deferred_for))
     factors.append(Factor("priority", option.priority, f"priority {option.priority:.3g}"))
     factors.append(
         Factor(

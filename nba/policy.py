@@ -329,6 +329,13 @@ def _lost(option: Option, winner: Option) -> Rejection:
     else:
         message = f"{winner.action_id} was picked (priority {winner.priority:.3g})"
     message += f"; this one had priority {option.priority:.3g}"
+    chosen = winner.assessment.terms
+    if (
+        chosen is not None
+        and chosen.deferral is not None
+        and chosen.deferral.waits == option.action_id
+    ):
+        message += f" ({chosen.deferred_for})"
     terms = option.assessment.terms
     if terms is not None and terms.opportunity_cost:
         message += f" after its opportunity cost ({terms.kept_free_for})"
