@@ -63,6 +63,7 @@ from nba.reserve import (
     ReminderValue,
     after_send,
     blocks_channels,
+    delay_factor,
     free_at,
     opportunity_cost,
     pending_due,
@@ -177,6 +178,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 continue
             score = by_action[action.id]
             incentive = action.offer is not None and action.offer.kind in INCENTIVE_KINDS
+            half_life = DELAY_HALF_LIFE_HOURS.get(action.type)
             per_channel: list[ChannelAssessment] = []
             for slot in candidate.slots:
                 channel = slot.channel
@@ -188,7 +190,10 @@ class NextBestActionPolicy(DecisionPolicy):
                         kept = opportunity_cost(context.now_utc, reminder_values, before, after)
                         kept_at[slot_key] = kept and dataclasses.replace(kept, channel=channel)
                     kept = kept_at[slot_key]
-                terms = self._terms(action, score, channel, fatigue, kept)
+                # a reminder whose worth fades with its trigger's age is worth less the
+                # later its slot sends (a capped e-mail tomorrow against an SMS at 08:00)
+                late = 1.0 if half_life is None else delay_factor(context, slot, half_life)
+                terms = self._terms(action, score, channel, fatigue, kept, late)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel) or (
                     _offer_reason(terms, channel) if incentive else None
@@ -225,9 +230,11 @@ class NextBestActionPolicy(DecisionPolicy):
         channel: Channel,
         fatigue: float,
         kept: KeptFree | None = None,
+        late: float = 1.0,
     ) -> PriorityTerms:
         """The priority terms of ``action`` on ``channel`` from its score, and the send's
-        opportunity cost when it has one (:mod:`nba.reserve`)."""
+        opportunity cost when it has one (:mod:`nba.reserve`); ``late``: the share of
+        its value left at the slot's send time (:func:`nba.reserve.delay_factor`)."""
         costs = self._channel_costs
         cost = costs.get(channel)
         if cost is None:
@@ -238,7 +245,7 @@ class NextBestActionPolicy(DecisionPolicy):
         uplift = None if score.uplift is None else score.uplift.get(channel)
         return PriorityTerms(
             propensity=score.propensity[channel],
-            value=score.expected_value,
+            value=score.expected_value * late,
             lever=action.lever,
             # with an offer, the uplift is the offer's own effect (arbitration doc)
             uplift=None if offer is not None else uplift,

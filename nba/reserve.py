@@ -78,6 +78,7 @@ from nba.contact_policy import ContactPolicy
 from nba.context import ContextScope, CustomerContext
 from nba.profile import CustomerProfile
 from nba.rules import Value
+from nba.screening import ChannelSlot
 
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
 SESSION_TRIGGERED = frozenset({ActionType.CART_REMINDER, ActionType.BROWSE_REMINDER})
@@ -157,6 +158,25 @@ class KeptFree:
             f"trigger it while this send blocks it) {self.chance:.3f} x its priority lost "
             f"{self.lost:.3g}; opportunity cost {self.cost:.3g}"
         )
+
+
+def delay_factor(context: CustomerContext, slot: ChannelSlot, half_life_hours: float) -> float:
+    """The share of a fading reminder's worth left when ``slot`` sends it: halved for
+    every ``half_life_hours`` between now and the slot's send time (the reminder's
+    :data:`DELAY_HALF_LIFE_HOURS`). An e-mail held by a spent daily cap until tomorrow
+    morning is worth less than an SMS at 08:00, and a cart reminder due in 20 hours
+    less than a message that goes now.
+
+    >>> import datetime as dt
+    >>> from nba.timing import SendTime
+    >>> now = dt.datetime(2026, 3, 4, 22, tzinfo=dt.UTC)
+    >>> context = CustomerContext(CustomerProfile("C1"), now)
+    >>> later = ChannelSlot(Channel.EMAIL, SendTime(now + dt.timedelta(hours=12.3), now, ""))
+    >>> delay_factor(context, later, 12.3)
+    0.5
+    """
+    hours = _hours(slot.send.at - context.now_utc)
+    return 1.0 if hours <= 0.0 else 0.5 ** (hours / half_life_hours)
 
 
 def session_reminders(catalog_actions: Sequence[Action]) -> tuple[Action, ...]:
