@@ -96,8 +96,7 @@ def record(seed: int, customers: int, days: int, history_days: int) -> list[Seen
                     a.id
                     for a in reminders
                     if any(
-                        profile.consented(k) and not rules(k).requires_session
-                        for k in a.channels
+                        profile.consented(k) and not rules(k).requires_session for k in a.channels
                     )
                 ),
                 {

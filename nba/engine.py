@@ -63,6 +63,7 @@ from nba.reserve import (
     ReminderValue,
     after_send,
     blocks_channels,
+    combined,
     delay_factor,
     free_at,
     opportunity_cost,
@@ -128,6 +129,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self.propensity_draws = propensity_draws
         self.prior: Posterior = prior or BetaPosterior()
         self._session_reminders = session_reminders(catalog.actions)
+        self._session_ids = frozenset(a.id for a in self._session_reminders)
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
 
     def _assess(
@@ -170,6 +172,18 @@ class NextBestActionPolicy(DecisionPolicy):
             else {}
         )
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
+        # the session reminders eligible now: another action's send that blocks their
+        # channels at their own send time takes them (a cross-sell due tomorrow evening
+        # keeps a fresh cart's capped e-mail from going in the morning)
+        present = (
+            [
+                (c, self._present_value(context, c, by_action[c.action.id], fatigue))
+                for c in candidates
+                if c.action.id in self._session_ids
+            ]
+            if blocks
+            else []
+        )
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -190,6 +204,12 @@ class NextBestActionPolicy(DecisionPolicy):
                         kept = opportunity_cost(context.now_utc, reminder_values, before, after)
                         kept_at[slot_key] = kept and dataclasses.replace(kept, channel=channel)
                     kept = kept_at[slot_key]
+                for reminder, (value, own) in present:
+                    if reminder is not candidate:
+                        after = after_send(context, policy, own, channel, slot.send.at)
+                        taken = opportunity_cost(context.now_utc, [value], own, after)
+                        if taken is not None:
+                            kept = combined(kept, dataclasses.replace(taken, channel=channel))
                 # a reminder whose worth fades with its trigger's age is worth less the
                 # later its slot sends (a capped e-mail tomorrow against an SMS at 08:00)
                 late = 1.0 if half_life is None else delay_factor(context, slot, half_life)
@@ -213,6 +233,28 @@ class NextBestActionPolicy(DecisionPolicy):
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
             assessments.append(per_channel)
         return assessments
+
+    def _present_value(
+        self,
+        context: CustomerContext,
+        candidate: ActionCandidate,
+        score: ActionScore,
+        fatigue: float,
+    ) -> tuple[ReminderValue, dict[Channel, dt.datetime]]:
+        """A session reminder eligible now as the reserve values it (triggered now, its
+        priority on each of its channels), and when each channel's slot would send it."""
+        action = candidate.action
+        value = ReminderValue(
+            action.id,
+            action.ttl_hours,
+            {
+                s.channel: self._terms(action, score, s.channel, fatigue).priority()
+                for s in candidate.slots
+            },
+            due_hours=0.0,
+            half_life_hours=DELAY_HALF_LIFE_HOURS.get(action.type),
+        )
+        return value, {s.channel: s.send.at for s in candidate.slots}
 
     @property
     def _channel_costs(self) -> dict[Channel, tuple[float, bool]]:

@@ -147,6 +147,12 @@ class KeptFree:
 
     def describe(self) -> str:
         channel = "the channels" if self.channel is None else self.channel.value
+        if self.due_hours == 0.0:
+            return (
+                f"kept {channel} free for {self.action_id}: eligible now, its own send "
+                f"would be blocked; its priority lost {self.lost:.3g}; opportunity cost "
+                f"{self.cost:.3g}"
+            )
         if self.due_hours is not None:
             return (
                 f"kept {channel} free for {self.action_id}: already triggered, due in "
@@ -279,6 +285,14 @@ def opportunity_cost(
     if worst is None:
         return None
     return dataclasses.replace(worst, cost=total)
+
+
+def combined(first: KeptFree | None, second: KeptFree | None) -> KeptFree | None:
+    """Two opportunity costs of one send added, named after the larger."""
+    if first is None or second is None:
+        return first or second
+    worst = first if first.cost >= second.cost else second
+    return dataclasses.replace(worst, cost=first.cost + second.cost, channel=first.channel)
 
 
 def _lost(
