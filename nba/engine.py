@@ -69,8 +69,8 @@ from nba.reserve import (
     opportunity_cost,
     pending_due,
     session_reminders,
-    trigger_days,
     trigger_hours,
+    trigger_per_day,
     trigger_rates,
 )
 from nba.scoring import INCENTIVE_KINDS, ActionScore, RuleBasedScorer, Scorer, check_scores
@@ -321,7 +321,7 @@ class NextBestActionPolicy(DecisionPolicy):
             if since is not None and since < (action.cooldown_hours or 0.0):
                 continue
             due = pending_due(context, action)
-            if due is None and trigger_days(context.profile, action) <= 0:
+            if due is None and trigger_per_day(context.profile, action) <= 0.0:
                 continue
             rules = self.contact_policy.rules
             channels = [

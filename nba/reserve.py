@@ -24,7 +24,10 @@ estimated **per customer**, from the customer's own history:
   the last 30 whose sessions left a cart (``cart_left_days_30d``: an add-to-cart and no
   purchase that day) for a cart reminder, and those that left products behind
   (``browse_left_days_30d``: two minutes or more of product views, neither an
-  add-to-cart nor a purchase: browse abandonment) for a browse reminder, neither while
+  add-to-cart nor a purchase: browse abandonment) for a browse reminder, shrunk toward
+  the store's rate (``*_left_rate``: empirical Bayes, the feature build's
+  :func:`features.finalise.trigger_prior`; a customer with three such days in 30 mostly
+  has fewer the next month, one with none is not certain to have none), neither while
   a cart is open (that customer is in the open cart's journey); spread over the local hours of
   the day as the customer's own activity is (``activity_by_hour``, add-one smoothed),
   and counted only at the hours at which the reminder's rule can hold and from which it
@@ -369,20 +372,30 @@ class TriggerRate:
         return self._cumulative(self._hour + hours) - self._at
 
 
-#: The customer's days in the last 30 whose sessions triggered each kind of reminder (see
-#: the module docstring). While a cart is open, no new one starts (an item added joins
-#: it, and the cart is as old as its first item) nor does browse abandonment: the open
-#: cart's reminders are the customer's, when it is due (:func:`pending_due`).
-_TRIGGER_DAYS = {
-    ActionType.CART_REMINDER: lambda p: 0 if p.cart_items else p.cart_left_days_30d,
-    ActionType.BROWSE_REMINDER: lambda p: 0 if p.cart_items else p.browse_left_days_30d,
+def _per_day(days: int, rate: float | None) -> float:
+    return days / 30.0 if rate is None else rate
+
+
+#: How often the customer's sessions trigger each kind of reminder, per day (see the
+#: module docstring): the days in the last 30 that left a cart or products behind, shrunk
+#: toward the store's rate when the feature build estimated it (``*_left_rate``). While a
+#: cart is open, no new one starts (an item added joins it, and the cart is as old as its
+#: first item) nor does browse abandonment: the open cart's reminders are the customer's,
+#: when it is due (:func:`pending_due`).
+_TRIGGER_PER_DAY = {
+    ActionType.CART_REMINDER: lambda p: (
+        0.0 if p.cart_items else _per_day(p.cart_left_days_30d, p.cart_left_rate)
+    ),
+    ActionType.BROWSE_REMINDER: lambda p: (
+        0.0 if p.cart_items else _per_day(p.browse_left_days_30d, p.browse_left_rate)
+    ),
 }
 
 
-def trigger_days(profile: CustomerProfile, action: Action) -> int:
-    """The days in the last 30 on which ``action`` was triggered for this customer."""
-    days = _TRIGGER_DAYS.get(action.type)
-    return 0 if days is None else int(days(profile))
+def trigger_per_day(profile: CustomerProfile, action: Action) -> float:
+    """How many times a day ``action``'s trigger is expected for this customer."""
+    per_day = _TRIGGER_PER_DAY.get(action.type)
+    return 0.0 if per_day is None else float(per_day(profile))
 
 
 def trigger_hours(action: Action) -> tuple[bool, ...]:
@@ -437,8 +450,8 @@ def trigger_rates(
     actions: Sequence[Action],
     hours: Mapping[str, tuple[bool, ...]],
 ) -> list[TriggerRate | None]:
-    """Each action's :class:`TriggerRate` for this customer now (``None`` when its
-    trigger did not happen in the last 30 days): its trigger days spread over the
+    """Each action's :class:`TriggerRate` for this customer now (``None`` when none is
+    expected, :func:`trigger_per_day`): its triggers per day spread over the
     customer's hours of the day, at the hours from which it can still go out
     (``hours``, by action id, from :func:`trigger_hours`)."""
     shares: tuple[float, ...] | None = None
@@ -446,13 +459,12 @@ def trigger_rates(
     local_hour = local.hour + local.minute / 60.0 + local.second / 3600.0
     out: list[TriggerRate | None] = []
     for action in actions:
-        days = trigger_days(context.profile, action)
-        if days <= 0:
+        per_day = trigger_per_day(context.profile, action)
+        if per_day <= 0.0:
             out.append(None)
             continue
         shares = shares or hour_of_day_shares(context.profile)
         mask = hours.get(action.id) or trigger_hours(action)
-        per_day = days / 30.0
         per_hour = [per_day * share if on else 0.0 for share, on in zip(shares, mask, strict=True)]
         out.append(TriggerRate(per_hour, local_hour))
     return out
