@@ -276,7 +276,8 @@ class NextBestActionPolicy(DecisionPolicy):
     ) -> PriorityTerms:
         """The priority terms of ``action`` on ``channel`` from its score, and the send's
         opportunity cost when it has one (:mod:`nba.reserve`); ``late``: the share of
-        its value left at the slot's send time (:func:`nba.reserve.delay_factor`)."""
+        its response left at the slot's send time (:func:`nba.reserve.delay_factor`),
+        which scales its response probabilities (and so an offer's redemptions)."""
         costs = self._channel_costs
         cost = costs.get(channel)
         if cost is None:
@@ -285,9 +286,11 @@ class NextBestActionPolicy(DecisionPolicy):
         channel_cost, counted = cost
         offer = action.offer
         uplift = None if score.uplift is None else score.uplift.get(channel)
+        if late != 1.0:  # responses (and so redemptions) fade with the send's delay
+            uplift = None if uplift is None else uplift * late
         return PriorityTerms(
-            propensity=score.propensity[channel],
-            value=score.expected_value * late,
+            propensity=score.propensity[channel] * late,
+            value=score.expected_value,
             lever=action.lever,
             # with an offer, the uplift is the offer's own effect (arbitration doc)
             uplift=None if offer is not None else uplift,
