@@ -12,6 +12,7 @@ online ones for the same events (property tests, tests/test_online_store.py).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import itertools
@@ -42,8 +43,8 @@ from features.definitions import (
     epoch_seconds,
     event_ops,
 )
-from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors
-from features.profile_columns import read_profiles
+from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, trigger_prior
+from features.profile_columns import left_day_sums, read_profiles
 from features.seasonality import (
     exposure_of_spans,
     month_of_day,
@@ -264,6 +265,26 @@ def _priors(
     )
 
 
+def with_trigger_priors(
+    priors: FeaturePriors,
+    customers: int,
+    sums: tuple[tuple[float, float], tuple[float, float]],
+) -> FeaturePriors:
+    """``priors`` with the store's rates of browse and cart abandonment days and their
+    weights (:func:`features.finalise.trigger_prior`), from the ``customers``' sums of
+    ``browse_left_days_30d`` and ``cart_left_days_30d`` and of their squares."""
+    (browse, browse_squares), (cart, cart_squares) = sums
+    browse_rate, browse_weight = trigger_prior(customers, browse, browse_squares)
+    cart_rate, cart_weight = trigger_prior(customers, cart, cart_squares)
+    return dataclasses.replace(
+        priors,
+        browse_left_rate=browse_rate,
+        browse_left_weight=browse_weight,
+        cart_left_rate=cart_rate,
+        cart_left_weight=cart_weight,
+    )
+
+
 def _customer_months(
     states: dict[str, State],
 ) -> Iterator[tuple[str, Counter[int], float | None]]:
@@ -381,21 +402,31 @@ def _build_profiles(
         progress(0.5, 1.0)
     states = LazyStates(combined, owners)
     statics = statics_of(customers)
-    priors = priors or estimate_priors_columns(combined, owners)
     ids = customers["customer_id"].tolist()
     # each customer's entries, in the order of the customers (and of its state within)
     position = pd.Index(ids).get_indexer(owners)[combined.owner]
     known = position >= 0
     order = np.argsort(position[known], kind="stable")
-    profiles = read_profiles(
+    entity, field, value = (
         position[known][order],
         combined.field[known][order],
         combined.value[known][order],
+    )
+    as_ofs = [as_of] * len(ids)
+    if priors is None:
+        sums = left_day_sums(
+            entity, field, value, combined.families, combined.keys, len(ids), as_ofs
+        )
+        priors = with_trigger_priors(estimate_priors_columns(combined, owners), len(ids), sums)
+    profiles = read_profiles(
+        entity,
+        field,
+        value,
         combined.families,
         combined.keys,
         ids,
         [statics[cid] for cid in ids],
-        [as_of] * len(ids),
+        as_ofs,
         priors,
     )
     if progress:

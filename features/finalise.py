@@ -83,6 +83,13 @@ class FeaturePriors:
     #: the store's prior over its customers' seasons: no season, then each set of
     #: :data:`features.seasonality.SEASON_SETS` (:func:`features.seasonality.store_season_prior`)
     season_prior: tuple[float, ...] = flat_season_prior()
+    #: the store's days that left products behind (``browse_left_days_30d``) and a cart
+    #: (``cart_left_days_30d``) per customer and day, and how many days of a customer's own
+    #: history weigh as much as that rate (:func:`trigger_prior`); weight 0: none known
+    browse_left_rate: float = 0.0
+    browse_left_weight: float = 0.0
+    cart_left_rate: float = 0.0
+    cart_left_weight: float = 0.0
 
     def channel(self, segment: str, channel: str) -> ChannelPrior:
         for seg in (segment, "*"):
@@ -98,6 +105,62 @@ class CustomerStatic:
 
     timezone: str = "UTC"
     birth_date: dt.date | None = None
+
+
+#: The window of the left-day counts, in days.
+LEFT_DAYS_WINDOW = 30
+#: The weight given to the store's rate when its customers' counts vary no more than
+#: chance would make them (no customer is known to differ): ten years of days.
+MAX_TRIGGER_WEIGHT = 3650.0
+
+
+def trigger_prior(customers: int, days: float, squares: float) -> tuple[float, float]:
+    """The store's rate of a trigger per customer and day and its weight in days, from
+    every customer's count of trigger days in the last :data:`LEFT_DAYS_WINDOW` (``days``
+    their sum, ``squares`` the sum of their squares): a Gamma prior on each customer's
+    rate by the method of moments (empirical Bayes). The counts' variance less the
+    Poisson variance of a count (its mean) is the spread of the customers' own rates; the
+    weight is the window times the mean over that spread. A customer's rate is then
+    ``(days + weight x rate) / (window + weight)``: a customer with three such days in 30
+    is not taken for one who triggers every ten days when most who show three do less
+    (regression to the mean).
+
+    >>> trigger_prior(4, 4.0, 10.0)  # counts 0, 0, 1, 3: mean 1, variance 1.5
+    (0.03333333333333333, 60.0)
+    >>> trigger_prior(0, 0.0, 0.0)
+    (0.0, 0.0)
+    """
+    if customers <= 0 or days <= 0.0:
+        return 0.0, 0.0
+    mean = days / customers
+    spread = squares / customers - mean * mean - mean
+    weight = MAX_TRIGGER_WEIGHT if spread <= 0.0 else LEFT_DAYS_WINDOW * mean / spread
+    return mean / LEFT_DAYS_WINDOW, min(weight, MAX_TRIGGER_WEIGHT)
+
+
+def trigger_rate(days: float, rate: float, weight: float) -> float:
+    """A customer's trigger days per day: its own ``days`` in the window shrunk toward
+    the store's ``rate`` by ``weight`` days (:func:`trigger_prior`)."""
+    return (days + weight * rate) / (LEFT_DAYS_WINDOW + weight)
+
+
+def left_days(keyed: Mapping[str, Mapping[str, float]], now: float) -> tuple[int, int]:
+    """``browse_left_days_30d`` and ``cart_left_days_30d`` at ``now`` (seconds) of a
+    state's keyed families (:func:`split_state`)."""
+    none: Mapping[str, float] = _EMPTY
+    purchase_days = {int(float(d)) for d, n in keyed.get("pd", none).items() if n > 0}
+    cart_days = {int(float(k)) for k in keyed.get("wc", none)}
+    browse = sum(
+        1
+        for k, v in keyed.get("wm", none).items()
+        if v >= BROWSE_LEFT_SECONDS
+        and _day_in_window(float(k), now, LEFT_DAYS_WINDOW)
+        and int(float(k)) not in purchase_days | cart_days
+    )
+    cart = sum(
+        1 for day in cart_days - purchase_days if _day_in_window(float(day), now, LEFT_DAYS_WINDOW)
+    )
+    return browse, cart
 
 
 def _smoothed(successes: float, trials: float, prior: float) -> float:
@@ -352,8 +415,6 @@ def build_profile(
     )
     last_bought = tuple(p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS))[:TOP_N]
 
-    cart_days = {int(float(k)) for k in _keyed(state, "wc")}
-
     # lifecycle and journey
     first_seen = get("t0")
     last_purchase, first_purchase = get("tp"), get("tf")
@@ -451,6 +512,7 @@ def build_profile(
 
     categories = _shares(_keyed(state, "c"))
     brands = _shares(_keyed(state, "b"))
+    browse_left, cart_left = left_days(keyed, now)
     return CustomerProfile(
         customer_id=customer_id,
         as_of=as_of,
@@ -481,16 +543,12 @@ def build_profile(
         browse_minutes_24h=browse_seconds / 60.0,
         hours_since_last_browse=_hours(now, viewed[0][1]) if viewed else None,
         browse_days_30d=int(_bucket_sum(_keyed(state, "wd"), now, 30)),
-        browse_left_days_30d=sum(
-            1
-            for k, v in _keyed(state, "wm").items()
-            if v >= BROWSE_LEFT_SECONDS
-            and _day_in_window(float(k), now, 30)
-            and int(float(k)) not in purchase_days | cart_days
+        browse_left_days_30d=browse_left,
+        cart_left_days_30d=cart_left,
+        browse_left_rate=trigger_rate(
+            browse_left, priors.browse_left_rate, priors.browse_left_weight
         ),
-        cart_left_days_30d=sum(
-            1 for day in cart_days - purchase_days if _day_in_window(float(day), now, 30)
-        ),
+        cart_left_rate=trigger_rate(cart_left, priors.cart_left_rate, priors.cart_left_weight),
         last_purchased_products=last_bought,
         hours_since_last_purchase=_hours(now, last_purchase),
         hours_since_last_delivery=_hours(now, get("td")),

@@ -39,6 +39,7 @@ from features.finalise import (
     CART_DAYS,
     DEFAULT_PURCHASE_GAP_DAYS,
     LAPSED_GAPS,
+    LEFT_DAYS_WINDOW,
     MIN_PURCHASE_GAP_DAYS,
     NEW_CUSTOMER_DAYS,
     PRIOR_WEIGHT,
@@ -108,6 +109,38 @@ def read_profiles(
             priors,
         ).profiles()
     return out
+
+
+def left_day_sums(
+    entity: np.ndarray,
+    field: np.ndarray,
+    value: np.ndarray,
+    families: np.ndarray,
+    keys: np.ndarray,
+    n: int,
+    as_of: Sequence[dt.datetime],
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Over the ``n`` entities (as :func:`read_profiles` reads them): the sum of their
+    ``browse_left_days_30d`` and of its squares, and the same of ``cart_left_days_30d``
+    (for :func:`features.finalise.trigger_prior`). Only the families they read are read."""
+    codes = _FieldCodes(families, keys)
+    wanted = np.isin(codes.family, [_FAMILY_CODE[f] for f in ("pd", "wc", "wm")])
+    mine = wanted[field]
+    chunk = _Chunk(
+        codes,
+        entity[mine],
+        field[mine],
+        value[mine],
+        [""] * n,
+        [CustomerStatic()] * n,
+        as_of,
+        FeaturePriors(),
+    )
+    browse, cart = chunk.left_days(*chunk.family("pd"))
+    return (
+        (float(browse.sum()), float((browse * browse).sum())),
+        (float(cart.sum()), float((cart * cart).sum())),
+    )
 
 
 class _FieldCodes:
@@ -378,6 +411,8 @@ class _Chunk:
             "browse_days_30d": browse_days_30d.astype(np.int64).tolist(),
             "browse_left_days_30d": browse_left_days_30d.astype(np.int64).tolist(),
             "cart_left_days_30d": cart_left_days_30d.astype(np.int64).tolist(),
+            "browse_left_rate": self.trigger_rate(browse_left_days_30d, "browse_left"),
+            "cart_left_rate": self.trigger_rate(cart_left_days_30d, "cart_left"),
             "last_purchased_products": last_bought,
             "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
             "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
@@ -413,6 +448,14 @@ class _Chunk:
         now = self.now[entity]
         inside = (start + SECONDS_PER_DAY > now - days * SECONDS_PER_DAY) & (start <= now)
         return self.total(entity[inside], value[inside])
+
+    def trigger_rate(self, days: np.ndarray, kind: str) -> list[float]:
+        """:func:`features.finalise.trigger_rate` of each entity's ``days`` toward the
+        priors' ``<kind>_rate`` by ``<kind>_weight``."""
+        rate = getattr(self.priors, f"{kind}_rate")
+        weight = getattr(self.priors, f"{kind}_weight")
+        out: list[float] = ((days + weight * rate) / (LEFT_DAYS_WINDOW + weight)).tolist()
+        return out
 
     def left_days(
         self, pd_e: np.ndarray, pd_f: np.ndarray, pd_v: np.ndarray

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from features.batch import compute_states, estimate_priors, statics_of
+from features.batch import compute_states, estimate_priors, statics_of, with_trigger_priors
 from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
 from features.definitions import (
     EVENT_COLUMNS_READ,
@@ -41,7 +41,7 @@ from features.definitions import (
     decode_register,
     encode_register,
 )
-from features.finalise import FeaturePriors, build_profile
+from features.finalise import FeaturePriors, build_profile, left_days, split_state
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
 from features.seasonality import (
     PRIOR_SAMPLE,
@@ -214,7 +214,9 @@ def _build(
     persisted = None
     if priors is None:
         persisted = states = states.persist(StorageLevel.MEMORY_AND_DISK)
-        priors = estimate_priors_spark(states)
+        priors = with_trigger_priors(
+            estimate_priors_spark(states), customers.count(), _left_day_sums(states, as_of)
+        )
     statics = customers.select("customer_id", "timezone", "birth_date")
 
     def finalise(state_rows: pd.DataFrame, static_rows: pd.DataFrame) -> pd.DataFrame:
@@ -299,6 +301,40 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
         month_activity=month_activity,
         season_prior=_store_season_prior(states, month_activity, until),
     )
+
+
+def _left_day_sums(
+    states: DataFrame, as_of: dt.datetime
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """:func:`features.profile_columns.left_day_sums` of a long state frame: every
+    customer's ``browse_left_days_30d`` and ``cart_left_days_30d`` (from the families they
+    read), added up with their squares (whole numbers: exact in any order)."""
+    from pyspark.sql import functions as sf
+
+    now = as_of.timestamp()
+    read = sf.col("field").rlike("^(pd|wc|wm):")
+
+    def count(rows: pd.DataFrame) -> pd.DataFrame:
+        out = [
+            (cid, *left_days(split_state(state)[1], now))
+            for cid, state in _state_dicts(rows).items()
+        ]
+        return pd.DataFrame(out, columns=["customer_id", "browse", "cart"])
+
+    counts = (
+        states.where(read)
+        .select("customer_id", "field", "value")
+        .groupBy("customer_id")
+        .applyInPandas(count, "customer_id string, browse long, cart long")
+    )
+    row = counts.agg(
+        sf.sum("browse"),
+        sf.sum(sf.col("browse") * sf.col("browse")),
+        sf.sum("cart"),
+        sf.sum(sf.col("cart") * sf.col("cart")),
+    ).collect()[0]
+    browse, browse_squares, cart, cart_squares = (float(x or 0) for x in row)
+    return (browse, browse_squares), (cart, cart_squares)
 
 
 def _store_season_prior(

@@ -66,12 +66,14 @@ from nba.reserve import (
     ReminderValue,
     after_send,
     blocks_channels,
+    combined,
+    delay_factor,
     free_at,
     opportunity_cost,
     pending_due,
     session_reminders,
-    trigger_days,
     trigger_hours,
+    trigger_per_day,
     trigger_rates,
 )
 from nba.scoring import INCENTIVE_KINDS, ActionScore, RuleBasedScorer, Scorer, check_scores
@@ -130,6 +132,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self.propensity_draws = propensity_draws
         self.prior: Posterior = prior or BetaPosterior()
         self._session_reminders = session_reminders(catalog.actions)
+        self._session_ids = frozenset(a.id for a in self._session_reminders)
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
         self._plain_later = _plain_later(catalog.actions)
         self._closing = frozenset(a.id for a in catalog.actions if closes_with_time(a))
@@ -175,6 +178,18 @@ class NextBestActionPolicy(DecisionPolicy):
         )
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
         plain = _plain_messages(scorable)
+        # the session reminders eligible now: another action's send that blocks their
+        # channels at their own send time takes them (a cross-sell due tomorrow evening
+        # keeps a fresh cart's capped e-mail from going in the morning)
+        present = (
+            [
+                (c, self._present_value(context, c, by_action[c.action.id], fatigue))
+                for c in candidates
+                if c.action.id in self._session_ids
+            ]
+            if blocks
+            else []
+        )
         assessments: list[list[ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
@@ -183,6 +198,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 continue
             score = by_action[action.id]
             incentive = action.offer is not None and action.offer.kind in INCENTIVE_KINDS
+            half_life = DELAY_HALF_LIFE_HOURS.get(action.type)
             per_channel: list[ChannelAssessment] = []
             for slot in candidate.slots:
                 channel = slot.channel
@@ -194,7 +210,16 @@ class NextBestActionPolicy(DecisionPolicy):
                         kept = opportunity_cost(context.now_utc, reminder_values, before, after)
                         kept_at[slot_key] = kept and dataclasses.replace(kept, channel=channel)
                     kept = kept_at[slot_key]
-                terms = self._terms(action, score, channel, fatigue, kept)
+                for reminder, (value, own) in present:
+                    if reminder is not candidate:
+                        after = after_send(context, policy, own, channel, slot.send.at)
+                        taken = opportunity_cost(context.now_utc, [value], own, after)
+                        if taken is not None:
+                            kept = combined(kept, dataclasses.replace(taken, channel=channel))
+                # a reminder whose worth fades with its trigger's age is worth less the
+                # later its slot sends (a capped e-mail tomorrow against an SMS at 08:00)
+                late = 1.0 if half_life is None else delay_factor(context, slot, half_life)
+                terms = self._terms(action, score, channel, fatigue, kept, late)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel) or (
                     _offer_reason(terms, channel)
@@ -221,6 +246,28 @@ class NextBestActionPolicy(DecisionPolicy):
             credit_closing_rivals(context, policy, candidates, assessments, self._closing)
         return assessments
 
+    def _present_value(
+        self,
+        context: CustomerContext,
+        candidate: ActionCandidate,
+        score: ActionScore,
+        fatigue: float,
+    ) -> tuple[ReminderValue, dict[Channel, dt.datetime]]:
+        """A session reminder eligible now as the reserve values it (triggered now, its
+        priority on each of its channels), and when each channel's slot would send it."""
+        action = candidate.action
+        value = ReminderValue(
+            action.id,
+            action.ttl_hours,
+            {
+                s.channel: self._terms(action, score, s.channel, fatigue).priority()
+                for s in candidate.slots
+            },
+            due_hours=0.0,
+            half_life_hours=DELAY_HALF_LIFE_HOURS.get(action.type),
+        )
+        return value, {s.channel: s.send.at for s in candidate.slots}
+
     @property
     def _channel_costs(self) -> dict[Channel, tuple[float, bool]]:
         """Each channel's send cost and whether it counts toward the caps, read from the
@@ -237,9 +284,12 @@ class NextBestActionPolicy(DecisionPolicy):
         channel: Channel,
         fatigue: float,
         kept: KeptFree | None = None,
+        late: float = 1.0,
     ) -> PriorityTerms:
         """The priority terms of ``action`` on ``channel`` from its score, and the send's
-        opportunity cost when it has one (:mod:`nba.reserve`)."""
+        opportunity cost when it has one (:mod:`nba.reserve`); ``late``: the share of
+        its response left at the slot's send time (:func:`nba.reserve.delay_factor`),
+        which scales its response probabilities (and so an offer's redemptions)."""
         costs = self._channel_costs
         cost = costs.get(channel)
         if cost is None:
@@ -248,8 +298,10 @@ class NextBestActionPolicy(DecisionPolicy):
         channel_cost, counted = cost
         offer = action.offer
         uplift = None if score.uplift is None else score.uplift.get(channel)
+        if late != 1.0:  # responses (and so redemptions) fade with the send's delay
+            uplift = None if uplift is None else uplift * late
         return PriorityTerms(
-            propensity=score.propensity[channel],
+            propensity=score.propensity[channel] * late,
             value=score.expected_value,
             lever=action.lever,
             # with an offer, the uplift is the offer's own effect (arbitration doc)
@@ -284,7 +336,7 @@ class NextBestActionPolicy(DecisionPolicy):
             if since is not None and since < (action.cooldown_hours or 0.0):
                 continue
             due = pending_due(context, action)
-            if due is None and trigger_days(context.profile, action) <= 0:
+            if due is None and trigger_per_day(context.profile, action) <= 0.0:
                 continue
             rules = self.contact_policy.rules
             channels = [

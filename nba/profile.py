@@ -138,6 +138,10 @@ class CustomerProfile:
     # often the customer's own sessions trigger a browse or a cart reminder
     browse_left_days_30d: int = 0
     cart_left_days_30d: int = 0
+    # the same per day, shrunk toward the store's rate by the feature build's priors
+    # (empirical Bayes: a few days in 30 say little); None: read the counts over 30 days
+    browse_left_rate: float | None = None
+    cart_left_rate: float | None = None
     last_purchased_products: tuple[str, ...] = ()
     hours_since_last_purchase: float | None = None
     hours_since_last_delivery: float | None = None

@@ -24,7 +24,10 @@ estimated **per customer**, from the customer's own history:
   the last 30 whose sessions left a cart (``cart_left_days_30d``: an add-to-cart and no
   purchase that day) for a cart reminder, and those that left products behind
   (``browse_left_days_30d``: two minutes or more of product views, neither an
-  add-to-cart nor a purchase: browse abandonment) for a browse reminder, neither while
+  add-to-cart nor a purchase: browse abandonment) for a browse reminder, shrunk toward
+  the store's rate (``*_left_rate``: empirical Bayes, the feature build's
+  :func:`features.finalise.trigger_prior`; a customer with three such days in 30 mostly
+  has fewer the next month, one with none is not certain to have none), neither while
   a cart is open (that customer is in the open cart's journey); spread over the local hours of
   the day as the customer's own activity is (``activity_by_hour``, add-one smoothed),
   and counted only at the hours at which the reminder's rule can hold and from which it
@@ -78,6 +81,7 @@ from nba.contact_policy import ContactPolicy
 from nba.context import ContextScope, CustomerContext
 from nba.profile import CustomerProfile
 from nba.rules import Value
+from nba.screening import ChannelSlot
 
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
 SESSION_TRIGGERED = frozenset({ActionType.CART_REMINDER, ActionType.BROWSE_REMINDER})
@@ -146,6 +150,12 @@ class KeptFree:
 
     def describe(self) -> str:
         channel = "the channels" if self.channel is None else self.channel.value
+        if self.due_hours == 0.0:
+            return (
+                f"kept {channel} free for {self.action_id}: eligible now, its own send "
+                f"would be blocked; its priority lost {self.lost:.3g}; opportunity cost "
+                f"{self.cost:.3g}"
+            )
         if self.due_hours is not None:
             return (
                 f"kept {channel} free for {self.action_id}: already triggered, due in "
@@ -157,6 +167,25 @@ class KeptFree:
             f"trigger it while this send blocks it) {self.chance:.3f} x its priority lost "
             f"{self.lost:.3g}; opportunity cost {self.cost:.3g}"
         )
+
+
+def delay_factor(context: CustomerContext, slot: ChannelSlot, half_life_hours: float) -> float:
+    """The share of a fading reminder's worth left when ``slot`` sends it: halved for
+    every ``half_life_hours`` between now and the slot's send time (the reminder's
+    :data:`DELAY_HALF_LIFE_HOURS`). An e-mail held by a spent daily cap until tomorrow
+    morning is worth less than an SMS at 08:00, and a cart reminder due in 20 hours
+    less than a message that goes now.
+
+    >>> import datetime as dt
+    >>> from nba.timing import SendTime
+    >>> now = dt.datetime(2026, 3, 4, 22, tzinfo=dt.UTC)
+    >>> context = CustomerContext(CustomerProfile("C1"), now)
+    >>> later = ChannelSlot(Channel.EMAIL, SendTime(now + dt.timedelta(hours=12.3), now, ""))
+    >>> delay_factor(context, later, 12.3)
+    0.5
+    """
+    hours = _hours(slot.send.at - context.now_utc)
+    return 1.0 if hours <= 0.0 else 0.5 ** (hours / half_life_hours)
 
 
 def session_reminders(catalog_actions: Sequence[Action]) -> tuple[Action, ...]:
@@ -261,6 +290,14 @@ def opportunity_cost(
     return dataclasses.replace(worst, cost=total)
 
 
+def combined(first: KeptFree | None, second: KeptFree | None) -> KeptFree | None:
+    """Two opportunity costs of one send added, named after the larger."""
+    if first is None or second is None:
+        return first or second
+    worst = first if first.cost >= second.cost else second
+    return dataclasses.replace(worst, cost=first.cost + second.cost, channel=first.channel)
+
+
 def _lost(
     reminder: ReminderValue, frees: Mapping[Channel, tuple[float, float]], at: float
 ) -> float:
@@ -335,20 +372,30 @@ class TriggerRate:
         return self._cumulative(self._hour + hours) - self._at
 
 
-#: The customer's days in the last 30 whose sessions triggered each kind of reminder (see
-#: the module docstring). While a cart is open, no new one starts (an item added joins
-#: it, and the cart is as old as its first item) nor does browse abandonment: the open
-#: cart's reminders are the customer's, when it is due (:func:`pending_due`).
-_TRIGGER_DAYS = {
-    ActionType.CART_REMINDER: lambda p: 0 if p.cart_items else p.cart_left_days_30d,
-    ActionType.BROWSE_REMINDER: lambda p: 0 if p.cart_items else p.browse_left_days_30d,
+def _per_day(days: int, rate: float | None) -> float:
+    return days / 30.0 if rate is None else rate
+
+
+#: How often the customer's sessions trigger each kind of reminder, per day (see the
+#: module docstring): the days in the last 30 that left a cart or products behind, shrunk
+#: toward the store's rate when the feature build estimated it (``*_left_rate``). While a
+#: cart is open, no new one starts (an item added joins it, and the cart is as old as its
+#: first item) nor does browse abandonment: the open cart's reminders are the customer's,
+#: when it is due (:func:`pending_due`).
+_TRIGGER_PER_DAY = {
+    ActionType.CART_REMINDER: lambda p: (
+        0.0 if p.cart_items else _per_day(p.cart_left_days_30d, p.cart_left_rate)
+    ),
+    ActionType.BROWSE_REMINDER: lambda p: (
+        0.0 if p.cart_items else _per_day(p.browse_left_days_30d, p.browse_left_rate)
+    ),
 }
 
 
-def trigger_days(profile: CustomerProfile, action: Action) -> int:
-    """The days in the last 30 on which ``action`` was triggered for this customer."""
-    days = _TRIGGER_DAYS.get(action.type)
-    return 0 if days is None else int(days(profile))
+def trigger_per_day(profile: CustomerProfile, action: Action) -> float:
+    """How many times a day ``action``'s trigger is expected for this customer."""
+    per_day = _TRIGGER_PER_DAY.get(action.type)
+    return 0.0 if per_day is None else float(per_day(profile))
 
 
 def trigger_hours(action: Action) -> tuple[bool, ...]:
@@ -403,8 +450,8 @@ def trigger_rates(
     actions: Sequence[Action],
     hours: Mapping[str, tuple[bool, ...]],
 ) -> list[TriggerRate | None]:
-    """Each action's :class:`TriggerRate` for this customer now (``None`` when its
-    trigger did not happen in the last 30 days): its trigger days spread over the
+    """Each action's :class:`TriggerRate` for this customer now (``None`` when none is
+    expected, :func:`trigger_per_day`): its triggers per day spread over the
     customer's hours of the day, at the hours from which it can still go out
     (``hours``, by action id, from :func:`trigger_hours`)."""
     shares: tuple[float, ...] | None = None
@@ -412,13 +459,12 @@ def trigger_rates(
     local_hour = local.hour + local.minute / 60.0 + local.second / 3600.0
     out: list[TriggerRate | None] = []
     for action in actions:
-        days = trigger_days(context.profile, action)
-        if days <= 0:
+        per_day = trigger_per_day(context.profile, action)
+        if per_day <= 0.0:
             out.append(None)
             continue
         shares = shares or hour_of_day_shares(context.profile)
         mask = hours.get(action.id) or trigger_hours(action)
-        per_day = days / 30.0
         per_hour = [per_day * share if on else 0.0 for share, on in zip(shares, mask, strict=True)]
         out.append(TriggerRate(per_hour, local_hour))
     return out

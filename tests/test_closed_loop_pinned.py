@@ -12,11 +12,14 @@ volume changed), and again for the "reach" branch: the simulator's push answers 
 published rates (every policy's outcomes change) and the engine weighs what a send costs
 the next time-critical reminder (nba.reserve), and for the "scen" branch: that cost from
 the customer's own triggers and for reminders already triggered (the rules and the oracle
-identical; the engine and the policies matched to its volume changed), and for the second
+identical; the engine and the policies matched to its volume changed), for the second
 "offers" branch: an incentive whose plain message cannot come back (a cart's discount
-reminder once the plain ones are spent) is valued as a message of its own (only the
-engine's outcomes changed). One process and two
-processes must both give the recorded result.
+reminder once the plain ones are spent) is valued as a message of its own, for the
+"welcome" branch (a deferral credit for an action whose window closes) and for the
+"reserve" branch: that rate shrunk toward the store's (empirical Bayes), a fading cart
+reminder valued at its send time, and a reminder eligible now kept by the reserve (in
+each, the rules and the oracle identical; only the engine and the policies matched to its
+volume changed). One process and two processes must both give the recorded result.
 
 Re-record (only for a change that is *meant* to alter the outcomes, and say why
 in the commit)::

@@ -13,15 +13,20 @@ from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.profile import ContactHistory, CustomerProfile
 from nba.reserve import (
+    KeptFree,
     ReminderValue,
     TriggerRate,
     after_send,
+    combined,
+    delay_factor,
     free_at,
     opportunity_cost,
     trigger_hours,
     trigger_rates,
 )
-from tests.test_scenarios import retailer
+from nba.screening import ChannelSlot
+from nba.timing import SendTime
+from tests.test_scenarios import retailer, retailer_policy
 
 NOW = dt.datetime(2026, 3, 4, 7, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
@@ -139,3 +144,38 @@ def test_triggers_count_only_at_the_hours_the_reminder_can_still_go_out() -> Non
     carted = dataclasses.replace(profile, cart_items=("P1",))
     in_cart = trigger_rates(CustomerContext(carted, NOW), [browse, cart], {})
     assert in_cart == [None, None]
+
+
+def test_a_fading_reminder_is_worth_half_as_much_one_half_life_later() -> None:
+    """Valued at its slot's send time: nothing lost when it goes now, half after one
+    half-life, a quarter after two (an e-mail held by a spent cap until tomorrow)."""
+    context = _context()
+
+    def slot(hours: float) -> ChannelSlot:
+        return ChannelSlot(Channel.EMAIL, SendTime(NOW + hours * HOUR, NOW, ""))
+
+    assert delay_factor(context, slot(0.0), 12.3) == 1.0
+    assert delay_factor(context, slot(12.3), 12.3) == pytest.approx(0.5)
+    assert delay_factor(context, slot(24.6), 12.3) == pytest.approx(0.25)
+
+
+def test_a_reminder_eligible_now_is_lost_when_another_send_blocks_its_own_slot() -> None:
+    """A cart reminder eligible now (due 0) whose e-mail slot is 14 hours on: a send at
+    18 hours on the same e-mail (its day's last) blocks that slot; the reminder's worth
+    there (0.6 halved by 14 / 12.3 half-lives) is what the send costs, for certain."""
+    cart = dataclasses.replace(CART, due_hours=0.0, half_life_hours=12.3)
+    own = {Channel.EMAIL: NOW + 14 * HOUR}
+    after = after_send(_context(), retailer_policy(), own, Channel.EMAIL, NOW + 18 * HOUR)
+    kept = opportunity_cost(NOW, [cart], own, after)
+    assert kept is not None and kept.due_hours == 0.0
+    assert kept.cost == pytest.approx(0.6 * 0.5 ** (14 / 12.3))
+    assert "eligible now" in kept.describe()
+
+
+def test_two_opportunity_costs_of_one_send_add_up_named_after_the_larger() -> None:
+    small = KeptFree(0.1, "browse", 0.2, 0.5, Channel.EMAIL)
+    large = KeptFree(0.4, "cart", 1.0, 0.4, None, due_hours=0.0)
+    both = combined(small, large)
+    assert both is not None
+    assert (both.cost, both.action_id, both.channel) == (pytest.approx(0.5), "cart", Channel.EMAIL)
+    assert combined(None, small) is small and combined(small, None) is small

@@ -204,8 +204,10 @@ SATURDAY_NIGHT = dt.datetime(2026, 3, 7, 22, 30, tzinfo=UTC)  # 23:30 in Paris
 
 def test_fresh_cart_is_reminded_plainly_at_the_first_allowed_moment(base: RetailDataset) -> None:
     """A cart left at 21:30 on Saturday night: a plain reminder, deferred past quiet hours
-    to Sunday morning (not dropped), on the cheapest consented channel likely to work;
-    SMS (never on Sunday) has no moment within the reminder's 12 hours."""
+    to Sunday morning (not dropped), on the consented channel likely to work that goes
+    first (e-mail at 07:00, two hours before push: a cart reminder fades with its delay,
+    nba.reserve, by more than push saves); SMS (never on Sunday) has no moment within the
+    reminder's 12 hours."""
     people = customer(base, consents=("email", "push", "sms"))
     raw = events(
         ("2026-03-07T20:20:00Z", "web", "product_view", "P1"),
@@ -216,13 +218,13 @@ def test_fresh_cart_is_reminded_plainly_at_the_first_allowed_moment(base: Retail
     decision = decide(profile, SATURDAY_NIGHT)
     [chosen] = decision.actions
     assert chosen.action_id == "cart_reminder_1" and chosen.offer_id is None
-    assert chosen.channel == Channel.PUSH  # as likely as e-mail, the cheapest
+    assert chosen.channel == Channel.EMAIL  # as likely as push, and two hours sooner
     assert chosen.send_at is not None and chosen.send_at_local is not None
     assert chosen.send_at - SATURDAY_NIGHT <= dt.timedelta(hours=12)
-    assert chosen.send_at_local.strftime("%a %H:%M") == "Sun 09:00"
+    assert chosen.send_at_local.strftime("%a %H:%M") == "Sun 07:00"
     assert chosen.timing_basis == "first moment outside quiet hours"
     assert decision.reasons("cart_reminder_1").count(ReasonCode.NO_SEND_SLOT) == 1  # sms
-    assert ReasonCode.OTHER_CHANNEL_PREFERRED in decision.reasons("cart_reminder_1")  # e-mail
+    assert ReasonCode.OTHER_CHANNEL_PREFERRED in decision.reasons("cart_reminder_1")  # push
     assert ReasonCode.NOT_ELIGIBLE in decision.reasons("cart_reminder_2_discount")  # not yet
 
 

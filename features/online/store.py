@@ -97,6 +97,7 @@ def priors_to_json(priors: FeaturePriors) -> str:
             "new_product_share": priors.new_product_share,
             "month_activity": list(priors.month_activity),
             "season_prior": list(priors.season_prior),
+            **{name: getattr(priors, name) for name in _TRIGGER_PRIORS},
         },
         sort_keys=True,
     )
@@ -114,7 +115,13 @@ def priors_from_json(text: str) -> FeaturePriors:
         # priors written before the store's seasonality was estimated: a flat year
         month_activity=tuple(raw.get("month_activity", FeaturePriors().month_activity)),
         season_prior=tuple(raw.get("season_prior", FeaturePriors().season_prior)),
+        # priors written before the trigger rates were estimated: none known
+        **{name: float(raw.get(name, 0.0)) for name in _TRIGGER_PRIORS},
     )
+
+
+#: The store's rates of trigger days and their weights (features.finalise.trigger_prior).
+_TRIGGER_PRIORS = ("browse_left_rate", "browse_left_weight", "cart_left_rate", "cart_left_weight")
 
 
 def op_code(field_name: str) -> Op:
