@@ -140,11 +140,6 @@ class Deferral:
     ...     print(part)
     welcome_1 first: its window closes in 19.8 h, before its next chance
     tier can wait until Thu 2026-03-05 09:00 UTC, still eligible (worth 1.4 then against 1.47 now)
-    >>> later = dt.datetime(2026, 3, 4, 21, tzinfo=dt.UTC)
-    >>> why = Deferral("cart_reminder_1", 2.2, "birthday", 2.49, at, 0.0, 0.6, later)
-    >>> print(why.describe().split("; ")[0])  # doctest: +NORMALIZE_WHITESPACE
-    cart_reminder_1 first: it loses worth while it waits
-    (worth 0.6 at its next chance, Wed 2026-03-04 21:00 UTC)
 
     """
 
@@ -154,25 +149,11 @@ class Deferral:
     waits_priority: float  # its priority now
     waits_until: dt.datetime  # its next opportunity after this send (UTC)
     closes_hours: float  # this action's window closes within so many hours
-    #: What this action is still worth at its next chance if it waits, when it loses worth
-    #: by the hour rather than its window (0: its window closes first, it is lost).
-    own_later: float = 0.0
-    own_next: dt.datetime | None = None  # that next chance (UTC)
 
     def describe(self) -> str:
-        if self.own_later > 0.0 and self.own_next is not None:
-            first = (
-                f"{self.action_id} first: it loses worth while it waits (worth "
-                f"{self.own_later:.3g} at its next chance, "
-                f"{minute_text(self.own_next, weekday=True)} UTC)"
-            )
-        else:
-            first = (
-                f"{self.action_id} first: its window closes in {self.closes_hours:.1f} h, "
-                "before its next chance"
-            )
         return (
-            f"{first}; {self.waits} can wait until "
+            f"{self.action_id} first: its window closes in {self.closes_hours:.1f} h, before "
+            f"its next chance; {self.waits} can wait until "
             f"{minute_text(self.waits_until, weekday=True)} UTC, still eligible (worth "
             f"{self.credit:.3g} then against {self.waits_priority:.3g} now)"
         )

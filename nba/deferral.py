@@ -5,27 +5,21 @@ later, but a send spends contact rules (the hours between messages, a channel's 
 cap), and an action whose window closes before the rules let it go has no second
 chance: a welcome valid two days after sign-up, seen on its second day, against a
 birthday message valid all week. Sending the birthday now loses the welcome; sending
-the welcome now leaves the birthday for its next opportunity. A cart reminder does not
-close so soon, but it loses worth by the hour (half of it in about 12 hours): sending
-the birthday first costs the cart half its worth, sending the cart first costs the
-birthday almost nothing. So for the leading action ``L`` (the highest priority) and
-each rival ``X`` worth sending whose window closes before its next opportunity after
-``L``'s send, or which loses worth by the hour until then, the engine weighs two plans::
+the welcome now leaves the birthday for its next opportunity. So for the leading
+action ``L`` (the highest priority) and each rival ``X`` worth sending whose window
+closes before its next opportunity after ``L``'s send, the engine weighs two plans::
 
-    L now, X at its next chance:  priority(L) + e x priority(X)
+    L now, X lost:                priority(L)
     X now, L at its next chance:  priority(X) + d x priority(L)
-
-``e`` is 0 when ``X``'s window closes first (it is lost), else ``X``'s own decay and
-fatigue until its next chance.
 
 ``d`` is what ``L`` is still worth then, as a share of its priority now: 0 when it is
 no longer eligible at the moment its channels free again after ``X``'s send (with no
 new event: the profile's ages grown, the local date moved on, :func:`eligible_at`);
 else its priority with the fatigue one more contact brings (the contact policy's
 ``fatigue_weight``), times its decay while it waits for the types that lose worth by
-the hour (:data:`~nba.reserve.DELAY_HALF_LIFE_HOURS`). ``d x priority(L) - e x
-priority(X)``, when positive, is ``X``'s *deferral credit*, added to ``X``'s priority on
-that channel (:attr:`~nba.arbitration.PriorityTerms.deferral_credit`): a constant per option, so the
+the hour (:data:`~nba.reserve.DELAY_HALF_LIFE_HOURS`). ``d x priority(L)`` is ``X``'s
+*deferral credit*, added to ``X``'s priority on that channel
+(:attr:`~nba.arbitration.PriorityTerms.deferral_credit`): a constant per option, so the
 exploration's logged probabilities stay exact; it is never counted against doing
 nothing (an option's own priority must clear do-nothing's bar, as before).
 
@@ -166,20 +160,8 @@ def credit_closing_rivals(
     for i, kept in rivals_open.items():
         rival = candidates[i].action
         next_chance = _hours_until(context, min(after_lead[s.channel] for _, s, _ in kept))
-        if next_chance <= 0.0:
-            continue
-        own_later, own_next = 0.0, None
-        if eligible_at(context, rival, next_chance):
-            if rival.type not in DELAY_HALF_LIFE_HOURS:
-                continue  # it can go after the leader, worth as much
-            # it can go after the leader, but worth less by then: its best later worth
-            for _, s, own in kept:
-                wait = max(0.0, _hours_until(context, after_lead[s.channel]))
-                if own.terms is None or not eligible_at(context, rival, wait):
-                    continue
-                value = _worth_later(policy, own.terms, s.channel, lead_slot.channel, rival, wait)
-                if value > own_later:
-                    own_later, own_next = value, max(after_lead[s.channel], context.now_utc)
+        if next_chance <= 0.0 or eligible_at(context, rival, next_chance):
+            continue  # it can go after the leader
         closes: float | None = None
         for j, slot, own in kept:
             after = after_send(context, policy, before, slot.channel, slot.send.at)
@@ -191,18 +173,15 @@ def credit_closing_rivals(
                 value = _worth_later(policy, lead_own.terms, k.channel, slot.channel, leader, wait)
                 if value > later:
                     later, waits_until = value, max(after[k.channel], context.now_utc)
-            credit = later - own_later
-            if credit <= 0.0 or own.terms is None:
+            if later <= 0.0 or own.terms is None:
                 continue
             if closes is None:
-                closes = 0.0 if own_next is not None else window_closes(context, rival, next_chance)
-            why = Deferral(
-                rival.id, later, leader.id, lead_priority, waits_until, closes, own_later, own_next
-            )
+                closes = window_closes(context, rival, next_chance)
+            why = Deferral(rival.id, later, leader.id, lead_priority, waits_until, closes)
             assessments[i][j] = dataclasses.replace(
                 own,
-                priority=own.priority + credit,
-                terms=dataclasses.replace(own.terms, deferral_credit=credit, deferral=why),
+                priority=own.priority + later,
+                terms=dataclasses.replace(own.terms, deferral_credit=later, deferral=why),
             )
 
 

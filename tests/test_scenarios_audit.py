@@ -470,8 +470,9 @@ def test_a_retried_decision_is_the_same_answer_and_counts_once(shop: Shop) -> No
 def test_several_actions_in_one_answer_are_never_two_messages_at_once(shop: Shop) -> None:
     """A fresh cart, a purchase two days ago and a birthday in four days, five actions
     asked: at most one message per 12 hours, never two of one journey, and the cart
-    reminder first: it loses worth by the hour, the birthday can wait (the reserve and
-    the deferral both weigh this; before them it was a Thompson draw the birthday led)."""
+    reminder first: it loses worth by the hour, the birthday can wait (the reserve charges
+    the birthday's send with the reminder's worth; before it, a Thompson draw the
+    birthday led decided, so the test depended on the tests run before it)."""
     now = local(PARIS, "2026-04-08 10:00")
     customer = shop.signup(
         now - dt.timedelta(days=100),
