@@ -3,10 +3,10 @@
 Exports this repository's ``HEAD`` (``git archive``) twice into ``--work-dir``: one copy
 stays pure Python (the baseline), the other has the decision core's modules compiled in
 place (``--backend mypyc``: the modules that mypyc accepts, see :data:`MYPYC_MODULES`;
-``--backend cython``: every module of ``nba/`` but the packages' ``__init__``, Cython
-3 in pure-Python mode, its annotation typing on). Then it runs, from the compiled copy
-against the pure one (same run, alternated, medians; both scripts fail when the two
-copies decide differently):
+``--backend cython``: the modules of :data:`CYTHON_MODULES`, Cython 3 in pure-Python
+mode with its annotation typing off; Cython must be importable). Then it runs, from
+the compiled copy against the pure one (same run, alternated, medians; both scripts
+fail when the two copies decide differently):
 
 * ``benchmarks/bench_core.py`` (CPU µs per ``DecisionPipeline.route``; with
   ``--instructions``, callgrind's instructions per decision instead);
@@ -41,11 +41,12 @@ HERE = Path(__file__).resolve().parents[1]
 #: the profile table read those types as text); ``scoring`` (a ``runtime_checkable``
 #: protocol that interpreted scorers subclass); ``rules/tree``, ``rules/parser``,
 #: ``rules/functions`` (``ClassVar`` declarations without a value in a dataclass base
-#: are taken for fields); the packages' ``__init__``.
+#: are taken for fields); ``budgets`` (a compiled frozen dataclass cannot be unpickled:
+#: pickle restores it through ``__setattr__``, which a frozen class refuses, and the batch
+#: sends ``UsageCounts`` to its forked workers); the packages' ``__init__``.
 MYPYC_MODULES = (
     "nba/arbitration.py",
     "nba/baselines.py",
-    "nba/budgets.py",
     "nba/channels.py",
     "nba/config_errors.py",
     "nba/consent.py",
@@ -68,6 +69,21 @@ MYPYC_MODULES = (
 )
 
 
+#: What Cython compiles (``--backend cython``): the modules a decision runs through, but
+#: the pydantic models (``actions``, ``catalog``, ``contact_policy``: pydantic takes a
+#: compiled method for a field without annotation). Annotation typing is off: with it, a
+#: variable annotated ``float`` becomes a C double, and ``x = mapping.get(key)`` raises
+#: on a ``None`` (``nba/decision.py`` ``_ordinal``) where Python does not.
+CYTHON_MODULES = tuple(
+    f"nba/{name}.py"
+    for name in (
+        "engine", "policy", "screening", "arbitration", "scoring", "timing", "reserve",
+        "context", "decision", "explain", "pipeline", "profile", "reasons", "budgets",
+        "rules/closures", "rules/tree", "rules/functions",
+    )
+)  # fmt: skip
+
+
 def export(target: Path) -> None:
     """``git archive HEAD`` of this repository into an empty ``target``."""
     if target.exists():
@@ -85,13 +101,9 @@ def compile_tree(tree: Path, backend: str) -> float:
     if backend == "mypyc":
         command = [str(Path(sys.executable).with_name("mypyc")), *MYPYC_MODULES]
     else:
-        modules = sorted(
-            str(p.relative_to(tree))
-            for p in (tree / "nba").rglob("*.py")
-            if p.name != "__init__.py" and "examples" not in p.parts
-        )
-        command = [sys.executable, "-m", "Cython.Build.Cythonize", "-i", "-3", *modules]
-        command[4:4] = ["-j", str(os.cpu_count() or 1)]
+        command = [sys.executable, "-m", "Cython.Build.Cythonize", "-i", "-3"]
+        command += ["-j", str(os.cpu_count() or 1), "-X", "annotation_typing=False"]
+        command += CYTHON_MODULES
     done = subprocess.run(command, cwd=tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{backend} failed in {tree}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
