@@ -527,7 +527,7 @@ class HourPreference:
         elif source == "first":
             habit = 0.0
         else:
-            habit = -_hour_distance(hour, self.default_hour)
+            habit = float(-_hour_distance(hour, self.default_hour))  # float, as declared
         return habit if bonus is None else habit + bonus
 
     def describe(self, local: dt.datetime | None = None) -> str:
