@@ -76,6 +76,9 @@ def create_app(
             poller.stop()
             with contextlib.suppress(Exception):
                 runtime.ingestor.flush_popularity()
+            if runtime.decider is not None:
+                with contextlib.suppress(Exception):
+                    runtime.decider.close()  # what is queued is decided first
             with contextlib.suppress(Exception):
                 runtime.commit.close()  # what is queued is written first
             with contextlib.suppress(Exception):
