@@ -27,12 +27,14 @@ retried request returns the same decision; the same key with another request is 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,6 +52,7 @@ from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, response_segment
 from features.online.stock import StockLevels
 from nba.actions import ActionType
+from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
@@ -269,6 +272,10 @@ class DecisionService:
             degraded = "redis_unavailable"
             reads = [DecisionState() for _ in todo]
         decided: list[tuple[int, _Decided]] = []
+        # what the batch's earlier decisions consumed, by day: a later one reads its usage
+        # as it would after their records (offer budgets and action volumes hold within
+        # a batch as between two requests)
+        spent: dict[dt.date, tuple[Counter[str], Counter[str]]] = {}
         for (i, prepared), read in zip(todo, reads, strict=True):
             try:
                 if read.answer is not None:
@@ -276,8 +283,17 @@ class DecisionService:
                         _replay(read.answer, prepared.fingerprint, prepared.asked.idempotency_key),
                         None,
                     )
-                else:
-                    decided.append((i, self._decide(prepared, read, degraded)))
+                    continue
+                day = prepared.now.date()
+                if day in spent:
+                    read = dataclasses.replace(read, usage=_plus(read.usage, spent[day]))
+                done = self._decide(prepared, read, degraded)
+                decided.append((i, done))
+                consumed = done.record.decision.consumed
+                if consumed.offers_given or consumed.actions_sent:
+                    offers, actions = spent.setdefault(day, (Counter(), Counter()))
+                    offers.update(consumed.offers_given)
+                    actions.update(consumed.actions_sent)
             except InvalidRequestError as error:
                 results[i] = error
         if degraded is None and decided:
@@ -466,6 +482,14 @@ class DecisionService:
                 counter = self.metrics.decisions.labels(chosen.action_id, channel)
                 self._decision_counters[key] = counter
             counter.inc()
+
+
+def _plus(usage: UsageCounts, spent: tuple[Counter[str], Counter[str]]) -> UsageCounts:
+    """``usage`` with the offers given and actions sent of ``spent`` added."""
+    offers, actions = Counter(usage.offers_given), Counter(usage.actions_sent)
+    offers.update(spent[0])
+    actions.update(spent[1])
+    return UsageCounts(offers_given=dict(offers), actions_sent=dict(actions))
 
 
 def request_fingerprint(customer_id: str, context: DecisionContext) -> str:
