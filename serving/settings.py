@@ -121,7 +121,11 @@ class Settings(BaseSettings):
     #: The most requests one batch decides (their answers wait for the whole batch).
     decision_batch: int = Field(default=16, ge=1, le=256)
     #: Threads deciding batches (each takes the next batch while another waits for Redis).
-    decision_threads: int = Field(default=1, ge=1, le=64)
+    decision_threads: int = Field(default=2, ge=1, le=64)
+    #: The interpreter's switch interval while the API runs (seconds; Python's default
+    #: 0.005): how long a thread that wants the interpreter lock (the event loop, a
+    #: decider back from Redis, the decision log's writer) waits for one that computes.
+    switch_interval_seconds: float = Field(default=0.001, gt=0, le=0.1)
     #: Decision log directory (JSON Lines); unset: ``<data_dir>/decision-log``.
     decision_log_dir: Path | None = None
     #: ``always``: each decision is on disk before the answer; ``never``: survives an API
