@@ -103,6 +103,8 @@ class Decider:
             results: list[Answer | BaseException]
             try:
                 results = list(self.service.answer_all([asked for asked, _ in batch]))
+                if len(results) != len(batch):
+                    raise RuntimeError(f"{len(results)} answers to {len(batch)} requests")
             except BaseException as failure:  # a bug: every request of the batch fails
                 results = [failure] * len(batch)
             self._done(batch)
