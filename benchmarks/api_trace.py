@@ -13,6 +13,8 @@ same machine reads), spans of:
   carries whether it read the statistics table too), ``season``: a seasonal verdict
   computed afresh, ``log``: the wait for the decision log's group commit, ``fsync``:
   each ``os.fsync`` of the process;
+* ``batch``: a batch of the decider (``NBA_DECIDE_IN=batches``), with its size; a
+  request's ``call`` is then its wait for its batch's answer;
 * ``gc0``/``gc1``/``gc2``: the cyclic collector's pauses, by generation;
 * ``lag``: the event loop late by more than 2 ms for a 5 ms sleep (a loop starved of the
   GIL, or blocked).
@@ -73,6 +75,8 @@ class Recorder:
                         record[f"{kind}_info"] = info(*args, **kwargs)
                 if kind == "fsync":
                     self.spans.append((kind, start, end, None))
+                elif kind == "batch" and info is not None:
+                    self.spans.append((kind, start, end, info(*args, **kwargs)))
 
         return wrapper
 
@@ -115,6 +119,7 @@ def _instrument(recorder: Recorder) -> None:
     from features.online.contact_state import RedisContactState
     from features.online.profiles import OnlineProfiles
     from nba.pipeline import DecisionPipeline
+    from serving.decider import Decider
     from serving.decisions import DecisionService
 
     RedisContactState.read_for_decision = recorder.timed(  # type: ignore[method-assign]
@@ -127,6 +132,12 @@ def _instrument(recorder: Recorder) -> None:
     seasonality.season_probabilities = recorder.timed("season", seasonality.season_probabilities)
     os.fsync = recorder.timed("fsync", os.fsync)
     routes.run_in_threadpool = recorder.timed_async("call", routes.run_in_threadpool)
+    # NBA_DECIDE_IN=batches: the request's wait for its batch is its "call"; the batches
+    # themselves (read, decide, record for several requests) are process-wide spans
+    Decider.answer = recorder.timed_async("call", Decider.answer)  # type: ignore[method-assign]
+    DecisionService.answer_all = recorder.timed(  # type: ignore[method-assign]
+        "batch", DecisionService.answer_all, lambda _self, asked: len(asked)
+    )
 
 
 class _Traced:

@@ -47,7 +47,7 @@ from benchmarks.bench_api_wrk import run_open_loop, serving_env
 
 #: The stages of a traced request, in order (see the module doc).
 THREAD_STAGES = ("read", "profile", "route", "record", "log", "season")
-PAUSES = ("gc0", "gc1", "gc2", "lag", "fsync")
+PAUSES = ("gc0", "gc1", "gc2", "lag", "fsync", "batch")
 
 
 def _duration(record: dict[str, Any], kind: str) -> float:
@@ -56,6 +56,8 @@ def _duration(record: dict[str, Any], kind: str) -> float:
 
 def breakdown(record: dict[str, Any]) -> dict[str, float] | None:
     """A traced request's time by stage (seconds), or None when it was not decided."""
+    if "thread" not in record and "call" in record:  # decided in a batch
+        record = {**record, "thread": record["call"]}
     if "thread" not in record:
         return None
     thread_start, thread_end = record["thread"][0]
@@ -134,6 +136,9 @@ def analyse(
             }
             for kind, found in spans.items()
         },
+        "batch_sizes": sorted(
+            info for kind, _, end, info in trace["spans"] if kind == "batch" and end >= since
+        ),
         "season_computed": sum(1 for r in records if "season" in r),
         "stats_reads": sum(1 for r in records if r.get("read_info")),
         "requests_traced": len(records),

@@ -245,10 +245,23 @@ def main() -> None:
         help="first run the daily job that stores today's seasonal verdicts (an API that "
         "reads them skips the seasonal test; an older API ignores them)",
     )
+    parser.add_argument(
+        "--api-variant",
+        nargs="*",
+        default=[],
+        metavar="NAME:VAR=VALUE,...",
+        help="also serve this tree's API as target api-NAME with these settings "
+        "(e.g. threads:NBA_DECIDE_IN=threads)",
+    )
     args = parser.parse_args()
     targets = TARGETS if args.baseline_src is None else ("api", "api-base", *TARGETS[1:])
     if args.targets:
         targets = tuple(t for t in targets if t in args.targets)
+    variants = {}
+    for text in args.api_variant:
+        name, _, assignments = text.partition(":")
+        variants[f"api-{name}"] = dict(a.split("=", 1) for a in assignments.split(",") if a)
+    targets = (*targets[:1], *variants, *targets[1:])
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
 
@@ -274,7 +287,7 @@ def main() -> None:
                 LUA
                 % {
                     "ids": ", ".join(json.dumps(i) for i in ids),
-                    "path": PATHS[name],
+                    "path": PATHS.get(name, PATHS["api"]),
                     "auth": world.api_key if name.startswith("api") else "",
                     "seed": args.seed,
                 }
@@ -288,15 +301,15 @@ def main() -> None:
                     api = name.startswith("api")
                     target = "serving.app:create_app" if api else "benchmarks.bare_app:create_app"
                     root = args.baseline_src.resolve() if name == "api-base" else ROOT
-                    with server(
-                        target, api_env if api else bare_env, None, "/healthz", workers, root
-                    ) as (base, pid):
+                    env = {**api_env, **variants.get(name, {})} if api else bare_env
+                    with server(target, env, None, "/healthz", workers, root) as (base, pid):
                         run_wrk(
                             base, scripts[name], argparse.Namespace(connections=4, seconds=2)
                         )  # warm-up
                         measured = run_wrk(base, scripts[name], args, pid)
                         key = world.api_key if api else ""
-                        opened = asyncio.run(run_open_loop(base, PATHS[name], ids, key, args))
+                        path = PATHS.get(name, PATHS["api"])
+                        opened = asyncio.run(run_open_loop(base, path, ids, key, args))
                     results["runs"].append(
                         {
                             "target": name,

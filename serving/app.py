@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -65,6 +66,8 @@ def create_app(
         gc.freeze()
         thresholds = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(settings.switch_interval_seconds)
         poller = ModelPoller(
             runtime.models, settings.model_poll_seconds, also=lambda: refresh_popularity(runtime)
         )
@@ -73,9 +76,13 @@ def create_app(
             yield
         finally:
             gc.set_threshold(*thresholds)
+            sys.setswitchinterval(switch)
             poller.stop()
             with contextlib.suppress(Exception):
                 runtime.ingestor.flush_popularity()
+            if runtime.decider is not None:
+                with contextlib.suppress(Exception):
+                    runtime.decider.close()  # what is queued is decided first
             with contextlib.suppress(Exception):
                 runtime.commit.close()  # what is queued is written first
             with contextlib.suppress(Exception):

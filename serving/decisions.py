@@ -27,23 +27,32 @@ retried request returns the same decision; the same key with another request is 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
-from features.online.contact_state import ContactState, DecisionState, with_own_contacts
+from features.online.contact_state import (
+    ContactState,
+    DecisionRead,
+    DecisionRecord,
+    DecisionState,
+    with_own_contacts,
+)
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, response_segment
 from features.online.stock import StockLevels
 from nba.actions import ActionType
+from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
@@ -86,6 +95,35 @@ class Answer:
 
     body: bytes
     logged: LoggedDecision | None
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One ``POST /v1/decisions`` request as the service takes it (see
+    :meth:`DecisionService.answer`)."""
+
+    customer_id: str
+    context: DecisionContext
+    idempotency_key: str | None = None
+    caller: str = "anonymous"
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    asked: Asked
+    restriction: Restriction | None
+    now: dt.datetime
+    stored_key: str | None
+    fingerprint: str
+    table: ResponseTable | None
+    read: DecisionRead
+
+
+@dataclass(frozen=True)
+class _Decided:
+    record: DecisionRecord
+    response: dict[str, Any]
+    arm: str | None
 
 
 class DecisionSink(Protocol):
@@ -207,24 +245,87 @@ class DecisionService:
 
         ``caller`` (the API key's name) scopes the ``idempotency_key``: the same key from
         another caller is another request."""
-        restriction = self.restriction(context)
-        now = (context.timestamp or self.clock()).astimezone(dt.UTC)
-        stored_key = None if idempotency_key is None else f"{caller}|{idempotency_key}"
-        # only a keyed request is replayed, so only it needs its fingerprint
-        fingerprint = "" if stored_key is None else request_fingerprint(customer_id, context)
+        (answer,) = self.answer_all([Asked(customer_id, context, idempotency_key, caller)])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def answer_all(self, asked: Sequence[Asked]) -> list[Answer | Exception]:
+        """:meth:`answer` for each request of ``asked``, in order: their states read in one
+        round trip, decided one after the other, their records written in one more. A
+        request's own error (an unknown action, a reused idempotency key) is its result,
+        and the others are answered. Two requests for one customer are one customer's two
+        decisions only in two calls: the second must read what the first recorded."""
+        results: list[Answer | Exception | None] = [None] * len(asked)
+        todo: list[tuple[int, _Prepared]] = []
+        for i, one in enumerate(asked):
+            try:
+                todo.append((i, self._prepare(one)))
+            except InvalidRequestError as error:
+                results[i] = error
         degraded: str | None = None
-        table = self._fresh_stats(now)
         try:
-            read = self.gate.call(
-                lambda: self.contacts.read_for_decision(
-                    customer_id, now, stored_key, with_stats=table is None
-                )
+            reads = self.gate.call(
+                lambda: self.contacts.read_for_decisions([p.read for _, p in todo])
             )
         except RedisDownError:
             degraded = "redis_unavailable"
-            read = DecisionState()
-        if read.answer is not None:
-            return Answer(_replay(read.answer, fingerprint, idempotency_key), None)
+            reads = [DecisionState() for _ in todo]
+        decided: list[tuple[int, _Decided]] = []
+        # what the batch's earlier decisions consumed, by day: a later one reads its usage
+        # as it would after their records (offer budgets and action volumes hold within
+        # a batch as between two requests)
+        spent: dict[dt.date, tuple[Counter[str], Counter[str]]] = {}
+        for (i, prepared), read in zip(todo, reads, strict=True):
+            try:
+                if read.answer is not None:
+                    results[i] = Answer(
+                        _replay(read.answer, prepared.fingerprint, prepared.asked.idempotency_key),
+                        None,
+                    )
+                    continue
+                day = prepared.now.date()
+                if day in spent:
+                    read = dataclasses.replace(read, usage=_plus(read.usage, spent[day]))
+                done = self._decide(prepared, read, degraded)
+                decided.append((i, done))
+                consumed = done.record.decision.consumed
+                if consumed.offers_given or consumed.actions_sent:
+                    offers, actions = spent.setdefault(day, (Counter(), Counter()))
+                    offers.update(consumed.offers_given)
+                    actions.update(consumed.actions_sent)
+            except InvalidRequestError as error:
+                results[i] = error
+        if degraded is None and decided:
+            try:
+                self.gate.call(lambda: self.contacts.record_all([d.record for _, d in decided]))
+            except RedisDownError:
+                for _, d in decided:
+                    d.response["degraded"] = True
+                    d.response["degraded_reason"] = "history_not_recorded"
+        for i, d in decided:
+            self._count(d.record.decision, d.response)
+            logged = d.record.decision.log(arm=d.arm, model_version=d.response["model_version"])
+            results[i] = Answer(orjson.dumps(d.response, option=JSON), logged)
+        return [r for r in results if r is not None]
+
+    def _prepare(self, asked: Asked) -> _Prepared:
+        """What a request asks, checked, before any read (raises its own 422)."""
+        context = asked.context
+        restriction = self.restriction(context)
+        now = (context.timestamp or self.clock()).astimezone(dt.UTC)
+        key = asked.idempotency_key
+        stored_key = None if key is None else f"{asked.caller}|{key}"
+        # only a keyed request is replayed, so only it needs its fingerprint
+        fingerprint = "" if stored_key is None else request_fingerprint(asked.customer_id, context)
+        table = self._fresh_stats(now)
+        read = DecisionRead(asked.customer_id, now, stored_key, with_stats=table is None)
+        return _Prepared(asked, restriction, now, stored_key, fingerprint, table, read)
+
+    def _decide(self, prepared: _Prepared, read: DecisionState, degraded: str | None) -> _Decided:
+        """A request's decision and answer from its state (not recorded yet)."""
+        asked, now, table = prepared.asked, prepared.now, prepared.table
+        context, customer_id = asked.context, asked.customer_id
         if table is None and read.stats is not None:
             table = read.stats
             self._stats = (time.monotonic(), table)
@@ -241,31 +342,21 @@ class DecisionService:
             profile, now, session=_session(context, now), action_history=dict(read.history)
         )
         max_actions = min(context.max_actions, len(self._action_ids))
-        seed: int | str = idempotency_key or secrets.token_hex(8)
+        seed: int | str = asked.idempotency_key or secrets.token_hex(8)
         segment = response_segment(profile)
         stats = None if table is None else table.posteriors(segment)
         routed = self.policy(models, max_actions).route(
-            ctx, usage=read.usage, stats=stats, seed=seed, restriction=restriction
+            ctx, usage=read.usage, stats=stats, seed=seed, restriction=prepared.restriction
         )
         decision, arm = routed.decision, routed.arm_name
         response = self._response(decision, ctx, models, known is None, degraded, arm)
-        if degraded is None:
-            try:
-                self.gate.call(
-                    lambda: self.contacts.record(
-                        decision,
-                        idempotency_key=stored_key,
-                        answer=None
-                        if stored_key is None
-                        else f"{fingerprint}\n{orjson.dumps(response, option=JSON).decode()}",
-                        segment=segment,
-                    )
-                )
-            except RedisDownError:
-                response["degraded"], response["degraded_reason"] = True, "history_not_recorded"
-        self._count(decision, response)
-        logged = decision.log(arm=arm, model_version=response["model_version"])
-        return Answer(orjson.dumps(response, option=JSON), logged)
+        stored_key = prepared.stored_key
+        answer = (
+            None
+            if stored_key is None
+            else f"{prepared.fingerprint}\n{orjson.dumps(response, option=JSON).decode()}"
+        )
+        return _Decided(DecisionRecord(decision, stored_key, answer, segment), response, arm)
 
     def _sellable(self, profile: CustomerProfile) -> CustomerProfile:
         """``profile`` without the products out of stock (the levels other replicas set
@@ -391,6 +482,14 @@ class DecisionService:
                 counter = self.metrics.decisions.labels(chosen.action_id, channel)
                 self._decision_counters[key] = counter
             counter.inc()
+
+
+def _plus(usage: UsageCounts, spent: tuple[Counter[str], Counter[str]]) -> UsageCounts:
+    """``usage`` with the offers given and actions sent of ``spent`` added."""
+    offers, actions = Counter(usage.offers_given), Counter(usage.actions_sent)
+    offers.update(spent[0])
+    actions.update(spent[1])
+    return UsageCounts(offers_given=dict(offers), actions_sent=dict(actions))
 
 
 def request_fingerprint(customer_id: str, context: DecisionContext) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from experiments.decision_log import GroupCommit
 from serving.auth import ApiKeys
+from serving.decider import Decider
 from serving.decisions import (
     POPULAR_KEPT,
     DecisionService,
@@ -44,6 +45,8 @@ class Runtime:
     sink: Any
     #: the decision log's group commit: decisions awaited durable on the event loop
     commit: GroupCommit
+    #: decides ``POST /v1/decisions`` in batches (``None``: in the thread pool)
+    decider: Decider | None = None
 
 
 def start_runtime(
@@ -158,6 +161,9 @@ def start_runtime(
         durability=durability_of(client, gate),
         sink=sink,
         commit=GroupCommit(sink),
+        decider=Decider(decisions, settings.decision_batch, settings.decision_threads)
+        if settings.decide_in == "batches"
+        else None,
     )
 
 

@@ -112,6 +112,20 @@ class Settings(BaseSettings):
     stats_model: Literal["value", "response", "value_mean"] = "value_mean"
     #: Hours after a send in which an outcome without a decision id is attributed to it.
     attribution_window_hours: float = Field(default=72.0, gt=0)
+    #: How ``POST /v1/decisions`` is decided: ``batches`` (one thread decides the
+    #: requests queued meanwhile together: one Redis round trip each way for all of them)
+    #: or ``threads`` (each request in anyio's thread pool, its own round trips; the
+    #: threads contend for the interpreter lock). BENCHMARKS.md, "Issue 15, items 1-2,
+    #: fourth pass".
+    decide_in: Literal["batches", "threads"] = "batches"
+    #: The most requests one batch decides (their answers wait for the whole batch).
+    decision_batch: int = Field(default=16, ge=1, le=256)
+    #: Threads deciding batches (each takes the next batch while another waits for Redis).
+    decision_threads: int = Field(default=2, ge=1, le=64)
+    #: The interpreter's switch interval while the API runs (seconds; Python's default
+    #: 0.005): how long a thread that wants the interpreter lock (the event loop, a
+    #: decider back from Redis, the decision log's writer) waits for one that computes.
+    switch_interval_seconds: float = Field(default=0.001, gt=0, le=0.1)
     #: Decision log directory (JSON Lines); unset: ``<data_dir>/decision-log``.
     decision_log_dir: Path | None = None
     #: ``always``: each decision is on disk before the answer; ``never``: survives an API

@@ -41,16 +41,17 @@ class ReadsStats:
         self.hold = threading.Event()
         self.held = threading.Event()
         self.release = threading.Event()
-        read = service.contacts.read_for_decision
+        read = service.contacts.read_for_decisions
 
-        def recording(*args: Any, with_stats: bool = True, **kwargs: Any) -> Any:
-            self.asked.append(with_stats)
-            if with_stats and self.hold.is_set():
+        def recording(reads: Any) -> Any:
+            asked = [r.with_stats for r in reads]
+            self.asked += asked
+            if any(asked) and self.hold.is_set():
                 self.held.set()
                 assert self.release.wait(10)
-            return read(*args, with_stats=with_stats, **kwargs)
+            return read(reads)
 
-        service.contacts.read_for_decision = recording  # type: ignore[method-assign]
+        service.contacts.read_for_decisions = recording  # type: ignore[method-assign]
 
 
 def decide(service: DecisionService, world: ApiWorld) -> None:

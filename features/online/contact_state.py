@@ -47,7 +47,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from features.online.redis_store import RedisOnlineStore, decode_customer
 from features.online.response_stats import (
@@ -109,6 +109,25 @@ class DecisionState:
     stats: ResponseTable | None = None
     #: the contacts decided and not yet reported sent (see :meth:`ContactState.own_contacts`)
     contacts: tuple[OwnContact, ...] = ()
+
+
+class DecisionRead(NamedTuple):
+    """One decision's read, for :meth:`ContactState.read_for_decisions`."""
+
+    customer_id: str
+    now: dt.datetime
+    idempotency_key: str | None = None
+    with_stats: bool = True
+
+
+class DecisionRecord(NamedTuple):
+    """One decision's write, for :meth:`ContactState.record_all` (see
+    :meth:`ContactState.record`)."""
+
+    decision: Decision
+    idempotency_key: str | None = None
+    answer: str | None = None
+    segment: str | None = None
 
 
 def sends_of(decision: Decision) -> dict[str, dt.datetime]:
@@ -204,6 +223,21 @@ class ContactState(abc.ABC):
         """The stored answer for ``idempotency_key`` if there is one; else the customer's
         history, the usage of ``now``'s day, the stored profile state and (unless not
         ``with_stats``, e.g. when the caller holds a fresh table) the response statistics."""
+
+    def read_for_decisions(self, reads: Sequence[DecisionRead]) -> list[DecisionState]:
+        """:meth:`read_for_decision` for each of ``reads``, in order (on Redis: all in one
+        round trip)."""
+        return [
+            self.read_for_decision(r.customer_id, r.now, r.idempotency_key, with_stats=r.with_stats)
+            for r in reads
+        ]
+
+    def record_all(self, records: Sequence[DecisionRecord]) -> None:
+        """:meth:`record` for each of ``records``, in order (on Redis: in one round trip)."""
+        for r in records:
+            self.record(
+                r.decision, idempotency_key=r.idempotency_key, answer=r.answer, segment=r.segment
+            )
 
     def record(
         self,
@@ -446,37 +480,57 @@ class RedisContactState(ContactState):
         *,
         with_stats: bool = True,
     ) -> DecisionState:
+        return self.read_for_decisions(
+            [DecisionRead(customer_id, now, idempotency_key, with_stats)]
+        )[0]
+
+    def read_for_decisions(self, reads: Sequence[DecisionRead]) -> list[DecisionState]:
         pipe = self.client.pipeline(transaction=False)
         # the first read of a process also checks the store's layout, in the same round trip
         settling = not self.store.layout_settled
         if settling:
             self.store.queue_layout(pipe)
-        if idempotency_key is not None:
-            pipe.get(self.answer_key(customer_id, idempotency_key))
-        pipe.hgetall(self.history_key(customer_id))
-        pipe.hgetall(self.usage_key(now.astimezone(dt.UTC).date()))
-        pipe.get(self.store.state_key(customer_id))
-        pipe.get(self.store.verdict_key(customer_id))
-        self._queue_contacts(pipe, customer_id, now)
-        stats = self.stats if with_stats else None
-        if stats is not None:
-            stats.queue_table(pipe, now)
+        stats = self.stats
+        sizes = []
+        for read in reads:
+            size = 6 if read.idempotency_key is not None else 5
+            if read.idempotency_key is not None:
+                pipe.get(self.answer_key(read.customer_id, read.idempotency_key))
+            pipe.hgetall(self.history_key(read.customer_id))
+            pipe.hgetall(self.usage_key(read.now.astimezone(dt.UTC).date()))
+            pipe.get(self.store.state_key(read.customer_id))
+            pipe.get(self.store.verdict_key(read.customer_id))
+            self._queue_contacts(pipe, read.customer_id, read.now)
+            if stats is not None and read.with_stats:
+                size += stats.queue_table(pipe, read.now)
+            sizes.append(size)
         replies = pipe.execute()
         if settling and self.store.settle_layout(replies.pop(0), replies.pop(0)):
-            # an old layout was just migrated: the profile read above predates it
-            return self.read_for_decision(customer_id, now, idempotency_key, with_stats=with_stats)
-        answer = replies.pop(0) if idempotency_key is not None else None
-        if answer:
-            return DecisionState(answer=answer.decode())
-        history, usage, state, verdict, contacts = replies[:5]
-        return DecisionState(
-            None,
-            decode_history(history),
-            decode_usage(usage),
-            decode_customer(customer_id, state, verdict),
-            None if stats is None else stats.table_from(replies[5:], now),
-            decode_contacts(contacts),
-        )
+            # an old layout was just migrated: the profile reads above predate it
+            return self.read_for_decisions(reads)
+        out = []
+        at = 0
+        for read, size in zip(reads, sizes, strict=True):
+            own = replies[at : at + size]
+            at += size
+            answer = own.pop(0) if read.idempotency_key is not None else None
+            if answer:
+                out.append(DecisionState(answer=answer.decode()))
+                continue
+            history, usage, state, verdict, contacts = own[:5]
+            out.append(
+                DecisionState(
+                    None,
+                    decode_history(history),
+                    decode_usage(usage),
+                    decode_customer(read.customer_id, state, verdict),
+                    None
+                    if stats is None or not read.with_stats
+                    else stats.table_from(own[5:], read.now),
+                    decode_contacts(contacts),
+                )
+            )
+        return out
 
     def own_contacts(self, customer_id: str, now: dt.datetime) -> tuple[OwnContact, ...]:
         pipe = self.client.pipeline(transaction=False)
@@ -533,16 +587,20 @@ class RedisContactState(ContactState):
         answer: str | None = None,
         segment: str | None = None,
     ) -> None:
+        self.record_all([DecisionRecord(decision, idempotency_key, answer, segment)])
+
+    def record_all(self, records: Sequence[DecisionRecord]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        self._sent(pipe, decision.customer_id, sends_of(decision))
-        self._contacts(pipe, decision.customer_id, contacts_of(decision))
-        self._count(pipe, decision.decided_at.date(), decision.consumed, 1)
-        if idempotency_key is not None and answer is not None:
-            self._answer(pipe, decision.customer_id, idempotency_key, answer)
-        if self.stats is not None and segment is not None:
-            exposure = Exposure.of(decision, segment)
-            if exposure is not None:
-                self.stats.queue_exposure(pipe, exposure)
+        for decision, idempotency_key, answer, segment in records:
+            self._sent(pipe, decision.customer_id, sends_of(decision))
+            self._contacts(pipe, decision.customer_id, contacts_of(decision))
+            self._count(pipe, decision.decided_at.date(), decision.consumed, 1)
+            if idempotency_key is not None and answer is not None:
+                self._answer(pipe, decision.customer_id, idempotency_key, answer)
+            if self.stats is not None and segment is not None:
+                exposure = Exposure.of(decision, segment)
+                if exposure is not None:
+                    self.stats.queue_exposure(pipe, exposure)
         pipe.execute()
 
     def record_sent(self, customer_id: str, sends: Mapping[str, dt.datetime]) -> None:
@@ -676,6 +734,8 @@ def decode_usage(raw: Mapping[bytes, bytes] | None) -> UsageCounts:
 
 __all__ = [
     "ContactState",
+    "DecisionRead",
+    "DecisionRecord",
     "DecisionState",
     "MemoryContactState",
     "OwnContact",

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from serving.decisions import Asked
 from serving.deps import (
     V1_ERRORS,
     Decide,
@@ -102,18 +103,19 @@ async def decide(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    # decided in the thread pool (other requests are parsed and decided while one waits
-    # for Redis), then logged through the group commit: durable before the answer, and no
-    # thread is held while the disk syncs (a slow fsync then delays the answers it
-    # covers, not every request queued behind busy threads)
+    # decided by the runtime's decider thread together with the requests queued meanwhile
+    # (or in the thread pool, NBA_DECIDE_IN=threads), then logged through the group
+    # commit: durable before the answer, and no thread is held while the disk syncs (a
+    # slow fsync then delays the answers it covers, not every request queued behind it)
     check_actions(body.context.max_actions, runtime.settings.max_actions)
-    answer = await run_in_threadpool(
-        runtime.decisions.answer,
-        body.customer_id,
-        body.context,
-        idempotency_key,
-        caller=caller_of(request),
-    )
+    caller = caller_of(request)
+    if runtime.decider is not None:
+        asked = Asked(body.customer_id, body.context, idempotency_key, caller)
+        answer = await runtime.decider.answer(asked)
+    else:
+        answer = await run_in_threadpool(
+            runtime.decisions.answer, body.customer_id, body.context, idempotency_key, caller=caller
+        )
     if answer.logged is not None:
         await runtime.commit.append([answer.logged])
     return Response(answer.body, media_type="application/json")
