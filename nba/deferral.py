@@ -50,9 +50,9 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CONTEXT_FIELDS, CustomerContext
 from nba.reserve import (
-    _AGEING,
+    AGEING,
     DELAY_HALF_LIFE_HOURS,
-    _LaterScope,
+    LaterScope,
     after_send,
     blocks_channels,
     free_at,
@@ -62,7 +62,7 @@ from nba.screening import ActionCandidate, ChannelSlot
 
 _HOUR = dt.timedelta(hours=1)
 #: Rule fields whose values change as time passes with no new event.
-TIME_FIELDS: frozenset[str] = frozenset({*_AGEING, "days_to_birthday", *CONTEXT_FIELDS})
+TIME_FIELDS: frozenset[str] = frozenset({*AGEING, "days_to_birthday", *CONTEXT_FIELDS})
 #: How close :func:`window_closes` finds the end of a window (hours).
 _WINDOW_PRECISION_HOURS = 0.25
 
@@ -78,8 +78,8 @@ def closes_with_time(action: Action) -> bool:
     return any(r is not None and (r.sent_actions or r.fields & TIME_FIELDS) for r in rules)
 
 
-class _Later(_LaterScope):
-    """:class:`~nba.reserve._LaterScope` whose birthday countdown follows the local date."""
+class _Later(LaterScope):
+    """:class:`~nba.reserve.LaterScope` whose birthday countdown follows the local date."""
 
     __slots__ = ("_days",)
 

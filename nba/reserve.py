@@ -470,7 +470,7 @@ def trigger_rates(
     return out
 
 
-class _LaterScope(ContextScope):
+class LaterScope(ContextScope):
     """Rule fields ``hours`` from now if nothing happens meanwhile: the moment's fields
     (local time, hours since an action was sent) at that time, the profile's times since
     something grown by ``hours``, the rest as they are, and no live session."""
@@ -486,13 +486,15 @@ class _LaterScope(ContextScope):
 
     def field(self, name: str) -> Value:
         value = super().field(name)
-        per_hour = _AGEING.get(name)
+        per_hour = AGEING.get(name)
         if per_hour is None or not isinstance(value, int | float):
             return value
         return value + per_hour * self._hours
 
 
-_AGEING: dict[str, float] = {
+#: The profile fields that grow as time passes with no new event, and by how much an hour
+#: (hours since something: 1; days since something: 1/24): :class:`LaterScope` ages them.
+AGEING: dict[str, float] = {
     **dict.fromkeys(_AGEING_HOURS, 1.0),
     **dict.fromkeys(_AGEING_DAYS, 1.0 / 24.0),
 }
@@ -544,7 +546,7 @@ def pending_due(context: CustomerContext, action: Action) -> float | None:
             break
         if ends is not None and context.now_utc + hours * _HOUR > ends:
             break
-        scope = _LaterScope(context, hours)
+        scope = LaterScope(context, hours)
         if all(evaluate(scope) is True for evaluate in evaluators):
             return hours
     return None
