@@ -57,7 +57,6 @@ from nba.reserve import (
     blocks_channels,
     free_at,
 )
-from nba.rules import Value
 from nba.screening import ActionCandidate, ChannelSlot
 
 _HOUR = dt.timedelta(hours=1)
@@ -78,23 +77,6 @@ def closes_with_time(action: Action) -> bool:
     return any(r is not None and (r.sent_actions or r.fields & TIME_FIELDS) for r in rules)
 
 
-class _Later(LaterScope):
-    """:class:`~nba.reserve.LaterScope` whose birthday countdown follows the local date."""
-
-    __slots__ = ("_days",)
-
-    def __init__(self, context: CustomerContext, hours: float) -> None:
-        super().__init__(context, hours)
-        self._days = (self.context.local_now.date() - context.local_now.date()).days
-
-    def field(self, name: str) -> Value:
-        value = super().field(name)
-        if name == "days_to_birthday" and isinstance(value, int) and self._days:
-            value -= self._days
-            return value if value >= 0 else value + 365  # past the day: next year's
-        return value
-
-
 def eligible_at(context: CustomerContext, action: Action, hours: float) -> bool:
     """Whether ``action`` is eligible ``hours`` from now if nothing happens meanwhile
     (its rules known to be true then, within its and its offer's end dates)."""
@@ -103,7 +85,7 @@ def eligible_at(context: CustomerContext, action: Action, hours: float) -> bool:
     for ends in (action.valid_to, None if offer is None else offer.valid_to):
         if ends is not None and at > ends:
             return False
-    scope = _Later(context, hours)
+    scope = LaterScope(context, hours)
     rules = (action.eligibility, None if offer is None else offer.eligibility)
     return all(rule.evaluator(scope) is True for rule in rules if rule is not None)
 

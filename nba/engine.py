@@ -177,6 +177,7 @@ class NextBestActionPolicy(DecisionPolicy):
             else {}
         )
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
+        taken_at: dict[tuple[int, Channel, dt.datetime], KeptFree | None] = {}
         plain = _plain_messages(scorable)
         # the session reminders eligible now: another action's send that blocks their
         # channels at their own send time takes them (a cross-sell due tomorrow evening
@@ -210,12 +211,16 @@ class NextBestActionPolicy(DecisionPolicy):
                         kept = opportunity_cost(context.now_utc, reminder_values, before, after)
                         kept_at[slot_key] = kept and dataclasses.replace(kept, channel=channel)
                     kept = kept_at[slot_key]
-                for reminder, (value, own) in present:
-                    if reminder is not candidate:
+                for k, (reminder, (value, own)) in enumerate(present):
+                    if reminder is candidate:
+                        continue
+                    taken_key = (k, channel, slot.send.at)  # several actions share a slot
+                    if taken_key not in taken_at:
                         after = after_send(context, policy, own, channel, slot.send.at)
                         taken = opportunity_cost(context.now_utc, [value], own, after)
-                        if taken is not None:
-                            kept = combined(kept, dataclasses.replace(taken, channel=channel))
+                        taken_at[taken_key] = taken and dataclasses.replace(taken, channel=channel)
+                    if (taken := taken_at[taken_key]) is not None:
+                        kept = combined(kept, taken)
                 # a reminder whose worth fades with its trigger's age is worth less the
                 # later its slot sends (a capped e-mail tomorrow against an SMS at 08:00)
                 late = 1.0 if half_life is None else delay_factor(context, slot, half_life)

@@ -473,9 +473,10 @@ def trigger_rates(
 class LaterScope(ContextScope):
     """Rule fields ``hours`` from now if nothing happens meanwhile: the moment's fields
     (local time, hours since an action was sent) at that time, the profile's times since
-    something grown by ``hours``, the rest as they are, and no live session."""
+    something grown by ``hours``, the birthday's countdown moved on by the local days
+    passed, the rest as they are, and no live session."""
 
-    __slots__ = ("_hours",)
+    __slots__ = ("_hours", "_now")
 
     def __init__(self, context: CustomerContext, hours: float) -> None:
         later = CustomerContext(
@@ -483,9 +484,16 @@ class LaterScope(ContextScope):
         )
         super().__init__(later)
         self._hours = hours
+        self._now = context
 
     def field(self, name: str) -> Value:
         value = super().field(name)
+        if name == "days_to_birthday" and isinstance(value, int):
+            days = (self.context.local_now.date() - self._now.local_now.date()).days
+            if days:
+                value -= days
+                return value if value >= 0 else value + 365  # past the day: next year's
+            return value
         per_hour = AGEING.get(name)
         if per_hour is None or not isinstance(value, int | float):
             return value
