@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nba.actions import Action, Variant
@@ -153,9 +153,20 @@ def screen(
 
 
 _NOT_ASKED = "not among the actions the request allows"
-_OUTSIDE_VALIDITY = Reason(
-    ReasonCode.OUTSIDE_VALIDITY, "outside the action's or offer's validity dates"
-)
+
+
+def _outside_validity(starts: Sequence[dt.datetime], ends: Sequence[dt.datetime]) -> Reason:
+    """The reason of an action asked outside its (and its offer's) validity, naming the
+    dates as the catalog gives them."""
+    window = []
+    if starts:
+        window.append(f"from {max(starts).isoformat()}")
+    if ends:
+        window.append(f"until {min(ends).isoformat()}")
+    return Reason(
+        ReasonCode.OUTSIDE_VALIDITY,
+        f"outside the action's and offer's validity dates (valid {' '.join(window)})",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,12 +202,14 @@ class _ActionPlan:
             bounds.append((offer.valid_from, offer.valid_to))
         named = [("eligibility", action.eligibility)]
         named.append(("offer eligibility", None if offer is None else offer.eligibility))
+        starts = tuple(start for start, _ in bounds if start is not None)
+        ends = tuple(end for _, end in bounds if end is not None)
         return cls(
             action=action,
             id=action.id,
             do_nothing=action.is_do_nothing,
-            starts=tuple(start for start, _ in bounds if start is not None),
-            ends=tuple(end for _, end in bounds if end is not None),
+            starts=starts,
+            ends=ends,
             rules=tuple(
                 (
                     rule.evaluator,
@@ -210,7 +223,7 @@ class _ActionPlan:
             budgeted=(offer is not None and offer.daily_budget is not None)
             or action.daily_volume is not None,
             channels=action.deliverable_channels,
-            outside_validity=Rejection.of(action.id, None, _OUTSIDE_VALIDITY),
+            outside_validity=Rejection.of(action.id, None, _outside_validity(starts, ends)),
         )
 
     def send_window(

@@ -4,9 +4,10 @@
   profile's, after :meth:`~features.online.stock.StockLevels.sellable`: those that
   can be bought);
 * a recommender action (:data:`RECOMMENDED`): the champion recommender's top
-  products, without what was just bought or is in the cart and without what is out
-  of stock; when every recommendation is sold out, or without a recommender (or
-  when it fails), the most popular products that are neither;
+  products, without what was just bought or is in the cart and without what cannot be
+  bought (out of stock, or launched after the customer's local day); when every
+  recommendation is unavailable, or without a recommender (or when it fails), the most
+  popular products that are neither;
 * any other action: none.
 
 The recommender is asked once for many customers (:func:`recommendations`): the
@@ -83,9 +84,10 @@ def products_for(
     if action_type not in RECOMMENDED:
         return []
     kept = held(profile)
+    unavailable = stock.unavailable(profile)
     if recommended is not None:
-        sold = stock.in_stock(p for p in recommended if p not in kept)
+        sold = [p for p in recommended if p not in kept and p not in unavailable]
         if sold or not recommended:
             return sold[:PRODUCTS_PER_ACTION]
-        # every recommendation sold out: the popular ones that are not
-    return popular.top(PRODUCTS_PER_ACTION, exclude=(*kept, *stock.out_of_stock))
+        # every recommendation unavailable: the popular ones that are not
+    return popular.top(PRODUCTS_PER_ACTION, exclude=(*kept, *unavailable))

@@ -72,9 +72,18 @@ def _reference_reason(
     rules' trees (not their closures)."""
     action = catalog.actions[action_index]
     scope = ContextScope(context)
-    if not action.valid_at(context.now_utc):
-        return Reason(ReasonCode.OUTSIDE_VALIDITY, "outside the action's or offer's validity dates")
     offer = action.offer
+    if not action.valid_at(context.now_utc):
+        dated = [action] if offer is None else [action, offer]
+        starts = [d.valid_from for d in dated if d.valid_from is not None]
+        ends = [d.valid_to for d in dated if d.valid_to is not None]
+        window = ([f"from {max(starts).isoformat()}"] if starts else []) + (
+            [f"until {min(ends).isoformat()}"] if ends else []
+        )
+        return Reason(
+            ReasonCode.OUTSIDE_VALIDITY,
+            f"outside the action's and offer's validity dates (valid {' '.join(window)})",
+        )
     for name, rule in (
         ("eligibility", action.eligibility),
         ("offer eligibility", None if offer is None else offer.eligibility),

@@ -237,8 +237,11 @@ def shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 
 @contextlib.contextmanager
-def open_shop(base: RetailDataset, root: Path, client: Any, prefix: str) -> Iterator[Shop]:
-    """The app of :func:`shop` on ``client`` under the key prefix ``prefix``."""
+def open_shop(
+    base: RetailDataset, root: Path, client: Any, prefix: str, **overrides: Any
+) -> Iterator[Shop]:
+    """The app of :func:`shop` on ``client`` under the key prefix ``prefix`` (``overrides``:
+    other settings, e.g. a marketer's ``catalog_path``)."""
     products = root / "products.parquet"
     base.products.to_parquet(products)
     key, spec = new_api_key("journeys", ("decide", "ingest", "profiles"))
@@ -254,6 +257,7 @@ def open_shop(base: RetailDataset, root: Path, client: Any, prefix: str) -> Iter
         # no outcome comes back in these journeys: statistics learned from them would
         # say that nothing works, and make each test depend on the ones before it
         response_stats=False,
+        **overrides,
     )
     registry = ModelRegistry(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
     app = create_app(settings, client=client, registry=registry)

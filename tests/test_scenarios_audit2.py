@@ -14,18 +14,29 @@ Misfires found and fixed here:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pytest
+
+from features.dataset import RetailDataset
+from tests.api_support import redis_client
 from tests.test_scenarios_api import (
     PARIS,
     TOKYO,
     Shop,
+    best_of,
     codes,
     contacts,
     event,
     local,
     message,
+    open_shop,
     send_local,
     send_utc,
     shop,
@@ -76,7 +87,7 @@ def test_lifecycle_and_journey_phase_follow_the_customer(shop: Shop) -> None:
 
 
 def test_reactivation_only_once_the_customer_is_lapsing(shop: Shop) -> None:
-    """"We miss you" is for customers drifting away: not for an active customer two weeks
+    """ "We miss you" is for customers drifting away: not for an active customer two weeks
     after their order (the reason names the rule), yes once they are at risk."""
     customer = shop.signup(local(PARIS, "2025-10-01 10:00"), consents=("email",))
     bought = local(PARIS, "2025-11-03 12:00")
@@ -155,3 +166,245 @@ def test_a_placement_is_not_capped_by_the_days_messages_nor_counts_as_one(shop: 
     later = now + dt.timedelta(hours=1)
     again = the_action(shop.decide(customer, later, channel="app", session=visit(later, "app")))
     assert again["channel"] == "app" and send_utc(again) == later
+
+
+# ---------------------------------------------------------------- products on sale
+
+
+@pytest.fixture(scope="module")
+def launching(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The journeys' app with a products table that lists, first, a jacket launched on
+    2026-03-05 (in stock, the most popular before anyone has bought anything: the table's
+    order) beside the tiny data set's trousers and shirt."""
+    jacket = pd.DataFrame(
+        {
+            "product_id": ["P3"],
+            "name": ["Spring jacket"],
+            "category": ["jackets"],
+            "brand": ["Atelier"],
+            "price": [89.0],
+            "margin": [35.0],
+            "stock": pd.array([40], dtype="Int64"),
+            "launch_date": pd.to_datetime(["2026-03-05"]),
+            "attributes": [None],
+        }
+    )
+    products = pd.concat([jacket, base.products], ignore_index=True)
+    root: Path = tmp_path_factory.mktemp("scenarios_launch")
+    with open_shop(
+        dataclasses.replace(base, products=products),
+        root,
+        redis_client(root),
+        f"launch{uuid.uuid4().hex[:8]}",
+    ) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("zone", [PARIS, TOKYO])
+def test_a_product_launched_tomorrow_is_not_shown_today(launching: Shop, zone: str) -> None:
+    """The jacket goes on sale on 5 March: on the 4th (the customer's local day) a visit's
+    placement shows the trousers and the shirt, not the jacket, whatever the popularity
+    list says; on the 5th (local: Tokyo's starts while UTC is still on the 4th) it is
+    shown. Misfire: it was shown the day before its launch."""
+    eve = local(zone, "2026-03-04 20:00")
+    customer = launching.signup(eve - dt.timedelta(days=40), timezone=zone, consents=())
+    answer = launching.decide(
+        customer, eve, channel="web", actions=["popular_on_site"], session=visit(eve)
+    )
+    chosen = the_action(answer)
+    assert chosen["action_id"] == "popular_on_site"
+    assert chosen["products"] == ["P1", "P2"]
+    day = local(zone, "2026-03-05 08:00")
+    chosen = the_action(
+        launching.decide(
+            customer, day, channel="web", actions=["popular_on_site"], session=visit(day)
+        )
+    )
+    assert chosen["products"][0] == "P3"
+
+
+def test_a_teaser_view_of_an_unlaunched_product_is_no_browse_reminder(launching: Shop) -> None:
+    """A customer looked at the jacket's teaser page for five minutes the evening before
+    its launch: no "still thinking about it?" for what cannot be bought yet; the shirt
+    they also looked at is reminded alone."""
+    now = local(PARIS, "2026-03-04 19:00")
+    customer = launching.signup(now - dt.timedelta(days=40), consents=("email", "push"))
+    views = [
+        event(customer, now - dt.timedelta(minutes=30 - m), "product_view", "P3") for m in range(5)
+    ]
+    launching.post(*views)
+    answer = launching.decide(customer, now, actions=["browse_reminder_evening"])
+    assert contacts(answer) == []
+    assert codes(answer, "browse_reminder_evening") == ["not_eligible"]
+    launching.post(event(customer, now - dt.timedelta(minutes=20), "product_view", "P2"))
+    chosen = the_action(launching.decide(customer, now, actions=["browse_reminder_evening"]))
+    assert chosen["action_id"] == "browse_reminder_evening"
+    assert chosen["products"] == ["P2"]
+
+
+# ---------------------------------------------------------------- offers
+
+#: A marketer's catalog: a spring sale by e-mail only (one a day, until Thursday
+#: midnight in Paris), an early-access offer from Thursday, a gift that costs more than
+#: it earns, and a plain newsletter to fall back on.
+OFFERS_CATALOG = """
+version: 1
+actions:
+  - id: spring_sale
+    type: offer
+    description: Twenty percent off the spring range, by e-mail only, one a day.
+    channels: [email, sms]
+    eligibility: purchases_total >= 1
+    value: 20
+    ttl_hours: 48
+    cooldown_hours: 336
+    template: spring_sale
+    offer:
+      id: spring20
+      kind: percent_discount
+      value: 20
+      cost: 1.0
+      channels: [email]
+      daily_budget: 1
+      valid_from: 2026-03-02T00:00:00+01:00
+      valid_to: 2026-03-06T00:00:00+01:00
+  - id: early_access
+    type: offer
+    description: Early access to the summer range, from Thursday.
+    channels: [email]
+    eligibility: purchases_total >= 1
+    value: 20
+    ttl_hours: 48
+    cooldown_hours: 336
+    template: early_access
+    offer:
+      id: summer_early
+      kind: free_shipping
+      value: 0
+      cost: 1.0
+      valid_from: 2026-03-05T00:00:00+01:00
+      valid_to: 2026-03-20T00:00:00+01:00
+  - id: costly_gift
+    type: offer
+    description: A gift that costs more than the order it buys.
+    channels: [email]
+    eligibility: purchases_total >= 1
+    value: 10
+    ttl_hours: 48
+    cooldown_hours: 336
+    template: gift
+    offer: {id: gift30, kind: fixed_discount, value: 30, cost: 30.0}
+  - id: newsletter
+    type: content
+    description: The weekly newsletter.
+    channels: [email, sms]
+    eligibility: "true"
+    value: 8
+    ttl_hours: 48
+    cooldown_hours: 168
+    template: newsletter
+  - id: do_nothing
+    type: do_nothing
+    description: Send nothing.
+    value: 0.01
+"""
+
+
+@pytest.fixture(scope="module")
+def marketer(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The journeys' app with :data:`OFFERS_CATALOG` as its catalog."""
+    root: Path = tmp_path_factory.mktemp("scenarios_offers")
+    catalog = root / "catalog.yaml"
+    catalog.write_text(OFFERS_CATALOG)
+    with open_shop(
+        base, root, redis_client(root), f"offers{uuid.uuid4().hex[:8]}", catalog_path=catalog
+    ) as opened:
+        yield opened
+
+
+def promotion_lover(shop: Shop, at: dt.datetime, consents: tuple[str, ...] = ("email",)) -> str:
+    """A customer whose four orders last autumn all used an offer."""
+    customer = shop.signup(at - dt.timedelta(days=300), consents=consents)
+    shop.post(
+        *(
+            event(customer, local(PARIS, f"2025-{m:02d}-05 18:00"), "purchase", "P2", offer_id="O2")
+            for m in (9, 10, 11, 12)
+        )
+    )
+    return customer
+
+
+def test_an_exhausted_budget_gives_the_next_customer_the_next_best_action(
+    marketer: Shop,
+) -> None:
+    """The spring sale's budget is one a day: the first promotion lover of the day gets
+    it; the second, an hour later, gets the newsletter and the reason says the budget is
+    spent; the next day the budget is back for them."""
+    now = local(PARIS, "2026-03-04 10:00")
+    first, second = promotion_lover(marketer, now), promotion_lover(marketer, now)
+    asked = ["spring_sale", "newsletter"]
+    chosen = the_action(marketer.decide(first, now, actions=asked))
+    assert (chosen["action_id"], chosen["offer_id"]) == ("spring_sale", "spring20")
+    answer = marketer.decide(second, now + dt.timedelta(hours=1), actions=asked)
+    assert best_of(answer) == "newsletter"
+    assert codes(answer, "spring_sale") == ["budget_exhausted"]
+    assert "1 given today, the daily budget is 1" in message(answer, "spring_sale")
+    tomorrow = the_action(marketer.decide(second, now + dt.timedelta(days=1), actions=asked))
+    assert (tomorrow["action_id"], tomorrow["offer_id"]) == ("spring_sale", "spring20")
+
+
+def test_an_offer_restricted_to_email_never_goes_by_sms(marketer: Shop) -> None:
+    """The spring sale may go by e-mail only (the offer's channels), though its action
+    lists SMS: a customer who consented to SMS alone gets the newsletter by SMS, and the
+    sale's reason says why not by SMS."""
+    now = local(PARIS, "2026-03-03 10:00")  # the sale's budget of the 4th is spent
+    customer = promotion_lover(marketer, now, consents=("sms",))
+    answer = marketer.decide(customer, now, actions=["spring_sale", "newsletter"])
+    assert best_of(answer) == "newsletter"
+    assert [a["channel"] for a in contacts(answer)] in ([], ["sms"])
+    assert all(a["offer_id"] is None for a in answer["actions"])
+    assert codes(answer, "spring_sale") == ["no_consent"]  # e-mail: its only channel
+    assert "email" in message(answer, "spring_sale")
+
+
+def test_an_offer_starting_tomorrow_waits_and_one_that_ended_never_goes(marketer: Shop) -> None:
+    """Early access opens on Thursday (Paris): on Wednesday it is refused, the reason
+    giving its dates; on Thursday it goes. The spring sale ended at Thursday midnight:
+    on Friday it is refused the same way, never scheduled."""
+    wednesday = local(PARIS, "2026-03-04 10:00")
+    customer = promotion_lover(marketer, wednesday)
+    answer = marketer.decide(customer, wednesday, actions=["early_access"])
+    assert contacts(answer) == [] and codes(answer, "early_access") == ["outside_validity"]
+    assert "valid from 2026-03-05T00:00:00+01:00" in message(answer, "early_access")
+    thursday = local(PARIS, "2026-03-05 09:00")
+    chosen = the_action(marketer.decide(customer, thursday, actions=["early_access"]))
+    assert (chosen["action_id"], chosen["offer_id"]) == ("early_access", "summer_early")
+    assert send_utc(chosen) >= thursday
+    friday = local(PARIS, "2026-03-06 09:00")
+    late = marketer.decide(promotion_lover(marketer, friday), friday, actions=["spring_sale"])
+    assert contacts(late) == [] and codes(late, "spring_sale") == ["outside_validity"]
+    assert "until 2026-03-06T00:00:00+01:00" in message(late, "spring_sale")
+
+
+def test_an_offer_on_its_last_evening_is_sent_before_it_ends_or_not_at_all(
+    marketer: Shop,
+) -> None:
+    """Thursday 21:00 in Paris, the sale ends at midnight: the e-mail goes before then
+    (the customer's usual 18:00 tomorrow would be too late), never after the offer."""
+    evening = local(PARIS, "2026-03-05 21:00")
+    customer = promotion_lover(marketer, evening)
+    answer = marketer.decide(customer, evening, actions=["spring_sale"])
+    for chosen in contacts(answer):
+        assert send_utc(chosen) <= local(PARIS, "2026-03-06 00:00")
+
+
+def test_an_offer_that_costs_more_than_it_earns_is_never_given(marketer: Shop) -> None:
+    """A 30-euro gift on a 10-euro response: the newsletter goes, never the gift, and the
+    gift's reason says that its cost is not paid."""
+    now = local(PARIS, "2026-03-04 10:00")
+    customer = promotion_lover(marketer, now)
+    answer = marketer.decide(customer, now, actions=["costly_gift", "newsletter"])
+    assert the_action(answer)["action_id"] == "newsletter"
+    assert codes(answer, "costly_gift") == ["lost_arbitration"]
+    assert "30 per redemption x P(response)" in message(answer, "costly_gift")
+    assert "exceed what it earns" in message(answer, "costly_gift")

@@ -1,6 +1,8 @@
 """Stock levels online: which products can be sold now, the same for every API replica.
 
-A product with no stock must never be recommended or put in a message. The products
+A product with no stock must never be recommended or put in a message, nor one whose
+``launch_date`` (the products table's first day on sale) is after the customer's local
+day: it cannot be bought yet. The products
 table's ``stock`` column is where the levels start; the retailer's stock system then
 sets a product's units (``PUT /v1/products/{id}/stock``), kept in Redis beside the
 profiles (``{stock}`` is the keys' hash tag: one slot on a Redis Cluster):
@@ -14,9 +16,10 @@ checked at most every ``refresh_seconds`` (:meth:`StockLevels.refresh`), so a ch
 reaches every replica within that time without a round trip per decision.
 
 :meth:`StockLevels.sellable` is a profile as a decision should see it: the cart and the
-browsed products without those out of stock (and the cart's value without theirs), so a
-cart whose every item sold out is no cart to remind of, and a reminder shows only what
-can be bought.
+browsed products without those out of stock or not launched on the profile's local day
+(and the cart's value without theirs), so a cart whose every item sold out is no cart to
+remind of, and a reminder shows only what can be bought; :meth:`StockLevels.unavailable`
+is what a recommendation leaves out.
 
 >>> import pandas as pd
 >>> products = pd.DataFrame({"product_id": ["P1", "P2"], "price": [10.0, 30.0], "stock": [5, 0]})
@@ -31,12 +34,15 @@ can be bought.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
+import datetime as dt
 import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -55,8 +61,9 @@ class StockLevels:
 
     ``client`` is the API's Redis client (``None``: the table's levels only, in this
     process), ``prefix`` its key prefix; ``products`` the contract products table
-    (``product_id``, ``price``, ``stock``; ``None``: no product known). A product the
-    table does not list counts as in stock (nothing says otherwise).
+    (``product_id``, ``price``, ``stock``, ``launch_date``; ``None``: no product known). A
+    product the table does not list counts as in stock and launched (nothing says
+    otherwise).
     """
 
     def __init__(
@@ -78,6 +85,10 @@ class StockLevels:
         ids = products["product_id"].astype(str).tolist()
         self._table = dict(zip(ids, _units(products), strict=True))
         self._price = dict(zip(ids, products["price"].astype(float).tolist(), strict=True))
+        launches = sorted(_launches(products, ids))
+        self._launch_days = [day for day, _ in launches]
+        self._launched_in_order = [p for _, p in launches]
+        self._unlaunched: dict[int, frozenset[str]] = {}
         self._set: dict[str, int] = {}  # levels set through the API
         self._version: int | None = None
         self._checked = -math.inf
@@ -138,15 +149,27 @@ class StockLevels:
         frozen._set = dict(self._set)
         return frozen
 
+    def unavailable(self, profile: CustomerProfile) -> frozenset[str]:
+        """The products ``profile``'s customer cannot buy at its ``as_of``: out of stock,
+        or launched after their local day."""
+        if not self._launch_days or profile.as_of is None:
+            return self.out_of_stock
+        day = profile.as_of.astimezone(ZoneInfo(profile.timezone)).date()
+        first = bisect.bisect_right(self._launch_days, day)  # launched after ``day`` on
+        unlaunched = self._unlaunched.get(first)
+        if unlaunched is None:
+            unlaunched = self._unlaunched[first] = frozenset(self._launched_in_order[first:])
+        return self.out_of_stock | unlaunched if unlaunched else self.out_of_stock
+
     def in_stock(self, product_ids: Iterable[str]) -> list[str]:
         """``product_ids`` without those out of stock, in order."""
         out = self.out_of_stock
         return [p for p in product_ids if p not in out]
 
     def sellable(self, profile: CustomerProfile) -> CustomerProfile:
-        """``profile`` with the products out of stock taken out of its cart (and their
-        price out of its value) and browsed products."""
-        out = self.out_of_stock
+        """``profile`` with the products it cannot buy (:meth:`unavailable`) taken out of
+        its cart (and their price out of its value) and browsed products."""
+        out = self.unavailable(profile)
         gone = [p for p in profile.cart_items if p in out]
         browsed_gone = any(p in out for p in profile.browsed_products)
         if not gone and not browsed_gone:
@@ -171,6 +194,14 @@ def _units(products: pd.DataFrame) -> list[int]:
     if "stock" not in products.columns:
         return [1] * len(products)
     return [1 if pd.isna(u) else int(u) for u in products["stock"].tolist()]
+
+
+def _launches(products: pd.DataFrame, ids: list[str]) -> list[tuple[dt.date, str]]:
+    """(first day on sale, product) of the table's products that give one."""
+    if "launch_date" not in products.columns:
+        return []
+    days = pd.to_datetime(products["launch_date"]).tolist()
+    return [(d.date(), p) for p, d in zip(ids, days, strict=True) if not pd.isna(d)]
 
 
 def _text(value: bytes | str) -> str:
