@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from features.dataset import RetailDataset
+from nba.experiment import ExperimentConfig, parse_experiment_text
 from tests.api_support import redis_client
 from tests.test_scenarios_api import (
     PARIS,
@@ -408,3 +409,113 @@ def test_an_offer_that_costs_more_than_it_earns_is_never_given(marketer: Shop) -
     assert codes(answer, "costly_gift") == ["lost_arbitration"]
     assert "30 per redemption x P(response)" in message(answer, "costly_gift")
     assert "exceed what it earns" in message(answer, "costly_gift")
+
+
+# ---------------------------------------------------------------- experiments
+
+EXPERIMENT = """
+version: 1
+name: spring_holdout
+salt: audit2-spring
+start: 2026-03-01T00:00:00Z
+end: 2026-03-31T00:00:00Z
+primary_metric: revenue_per_customer
+attribution_window_days: 7
+arms:
+  - {name: engine, kind: champion, allocation: 0.4}
+  - {name: journeys, kind: rule_based, allocation: 0.3}
+  - {name: explore, kind: random, allocation: 0.1}
+  - {name: holdout, kind: control, allocation: 0.2}
+"""
+
+
+@dataclasses.dataclass
+class Trial:
+    """Two API replicas running :data:`EXPERIMENT` on one Redis, and its configuration."""
+
+    replicas: tuple[Shop, Shop]
+    config: ExperimentConfig
+    log_dir: Path
+
+    def customer_in(self, arm: str, at: dt.datetime, **signup: Any) -> str:
+        """A new customer (signed up at ``at``) whom the experiment puts in ``arm``."""
+        for _ in range(200):
+            customer = self.replicas[0].signup(at, **signup)
+            if self.config.assign(customer).name == arm:
+                return customer
+        raise AssertionError(f"no customer landed in {arm} in 200 sign-ups")
+
+
+@pytest.fixture(scope="module")
+def trial(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trial]:
+    root: Path = tmp_path_factory.mktemp("scenarios_experiment")
+    path = root / "experiment.yaml"
+    path.write_text(EXPERIMENT)
+    client, prefix = redis_client(root), f"exp{uuid.uuid4().hex[:8]}"
+    log_dir = root / "decision-log"
+    with (
+        open_shop(base, root, client, prefix, experiment_path=path) as one,
+        open_shop(base, root, client, prefix, experiment_path=path) as two,
+    ):
+        yield Trial((one, two), parse_experiment_text(EXPERIMENT), log_dir)
+
+
+def cart_left(shop: Shop, customer: str, at: dt.datetime) -> None:
+    shop.post(
+        event(customer, at - dt.timedelta(minutes=5), "product_view", "P1"),
+        event(customer, at, "add_to_cart", "P1"),
+    )
+
+
+def test_the_control_group_gets_nothing_and_nothing_is_counted(trial: Trial) -> None:
+    """A holdout customer leaves a cart: the answer is "do nothing", marked with the arm
+    and saying why; nothing is recorded as sent, so once the experiment has ended the
+    same customer gets the cart reminder at once, by the channel the holdout never used."""
+    added = local(PARIS, "2026-03-30 16:00")
+    one, two = trial.replicas
+    customer = trial.customer_in("holdout", added - dt.timedelta(days=30), consents=("email",))
+    cart_left(one, customer, added)
+    for replica in (one, two):
+        answer = replica.decide(customer, added + dt.timedelta(hours=1))
+        assert answer["arm"] == "holdout"
+        chosen = the_action(answer)
+        assert (chosen["action_id"], chosen["channel"]) == ("do_nothing", None)
+        assert answer["policy"] == "control"
+        assert "not_eligible" in codes(answer, "cart_reminder_1")  # on e-mail
+        assert "control group" in message(answer, "cart_reminder_1")
+    seen = one.api.get(
+        f"/v1/customers/{customer}/profile",
+        params={"as_of": (added + dt.timedelta(hours=2)).isoformat()},
+        headers=one.headers,
+    ).json()
+    assert seen["action_history"] == {}
+    after = local(PARIS, "2026-03-31 08:00")  # the experiment is over
+    answer = two.decide(customer, after)
+    assert answer["arm"] is None
+    chosen = the_action(answer)
+    assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "email")
+    assert send_utc(chosen) == after  # no e-mail of the day counted for the holdout
+
+
+def test_arms_are_the_same_on_every_replica_and_answer_as_their_arm(trial: Trial) -> None:
+    """Each customer's arm is their hash's, on either replica and on every call; the
+    journeys arm answers with the rule-based journeys, the random arm with a random
+    eligible action, the engine with the engine, the holdout with nothing: a fresh cart
+    gets a cart reminder from the engine and the journeys."""
+    added = local(PARIS, "2026-03-11 15:00")
+    one, two = trial.replicas
+    policies: dict[str, set[str]] = {}
+    for arm in ("engine", "journeys", "explore", "holdout"):
+        customer = trial.customer_in(arm, added - dt.timedelta(days=30), consents=("email",))
+        cart_left(one, customer, added)
+        answers = [r.decide(customer, added + dt.timedelta(hours=1)) for r in (one, two, one)]
+        assert {a["arm"] for a in answers} == {arm}
+        policies[arm] = {a["policy"] for a in answers}
+        if arm in ("engine", "journeys"):
+            assert the_action(answers[0])["action_id"] == "cart_reminder_1"
+    assert policies == {
+        "engine": {"nba"},
+        "journeys": {"rules"},
+        "explore": {"random"},
+        "holdout": {"control"},
+    }
