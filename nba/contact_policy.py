@@ -310,7 +310,8 @@ class ContactPolicy(BaseModel):
         ):
             return Reason(
                 ReasonCode.CHANNEL_UNAVAILABLE,
-                f"a {channel.value} placement needs a live {channel.value} session",
+                f"{'an' if channel.value[0] in 'aeiou' else 'a'} {channel.value} placement "
+                f"needs a live {channel.value} session",
             )
         refused_at = history.last_refusal_at.get(channel)
         if refused_at is not None:

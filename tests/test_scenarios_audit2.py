@@ -24,6 +24,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from experiments.attribution import attribute, exposures_of
+from experiments.decision_log import read_decision_log
+from features.archive import read_archive
 from features.dataset import RetailDataset
 from nba.experiment import ExperimentConfig, parse_experiment_text
 from tests.api_support import redis_client
@@ -435,7 +438,8 @@ class Trial:
 
     replicas: tuple[Shop, Shop]
     config: ExperimentConfig
-    log_dir: Path
+    #: each replica's data directory (its decision log and event archive)
+    roots: tuple[Path, Path]
 
     def customer_in(self, arm: str, at: dt.datetime, **signup: Any) -> str:
         """A new customer (signed up at ``at``) whom the experiment puts in ``arm``."""
@@ -448,16 +452,15 @@ class Trial:
 
 @pytest.fixture(scope="module")
 def trial(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trial]:
-    root: Path = tmp_path_factory.mktemp("scenarios_experiment")
-    path = root / "experiment.yaml"
+    roots = (tmp_path_factory.mktemp("experiment_a"), tmp_path_factory.mktemp("experiment_b"))
+    path = roots[0] / "experiment.yaml"
     path.write_text(EXPERIMENT)
-    client, prefix = redis_client(root), f"exp{uuid.uuid4().hex[:8]}"
-    log_dir = root / "decision-log"
+    client, prefix = redis_client(roots[0]), f"exp{uuid.uuid4().hex[:8]}"
     with (
-        open_shop(base, root, client, prefix, experiment_path=path) as one,
-        open_shop(base, root, client, prefix, experiment_path=path) as two,
+        open_shop(base, roots[0], client, prefix, experiment_path=path) as one,
+        open_shop(base, roots[1], client, prefix, experiment_path=path) as two,
     ):
-        yield Trial((one, two), parse_experiment_text(EXPERIMENT), log_dir)
+        yield Trial((one, two), parse_experiment_text(EXPERIMENT), roots)
 
 
 def cart_left(shop: Shop, customer: str, at: dt.datetime) -> None:
@@ -519,3 +522,95 @@ def test_arms_are_the_same_on_every_replica_and_answer_as_their_arm(trial: Trial
         "explore": {"random"},
         "holdout": {"control"},
     }
+
+
+def test_a_purchase_answering_a_message_is_credited_to_its_arm(trial: Trial) -> None:
+    """The engine's cart reminder is sent (reported with its decision id) and the cart
+    bought through it an hour later; a holdout customer buys on their own. Attributing
+    the replicas' decision logs and event archives credits the engine arm with the
+    purchase, and leaves the holdout's organic."""
+    added = local(PARIS, "2026-03-18 15:00")
+    one, two = trial.replicas
+    treated = trial.customer_in("engine", added - dt.timedelta(days=30), consents=("email",))
+    held = trial.customer_in("holdout", added - dt.timedelta(days=30), consents=("email",))
+    for customer in (treated, held):
+        cart_left(one, customer, added)
+    now = added + dt.timedelta(hours=1)
+    answer = two.decide(treated, now)
+    chosen = the_action(answer)
+    assert (answer["arm"], chosen["action_id"]) == ("engine", "cart_reminder_1")
+    decision = answer["decision_id"]
+    sent = send_utc(chosen)
+    two.post(
+        event(treated, sent, "message_sent", channel="email", decision_id=decision),
+        event(treated, sent + dt.timedelta(hours=1), "purchase", "P1", decision_id=decision),
+    )
+    assert the_action(one.decide(held, now))["action_id"] == "do_nothing"
+    one.post(event(held, now + dt.timedelta(hours=1), "purchase", "P1"))
+    logged = pd.concat([read_decision_log(r / "decision-log") for r in trial.roots])
+    archived = pd.concat([read_archive(r / "archive") for r in trial.roots])
+    credit = attribute(
+        exposures_of(logged), archived, window=trial.config.attribution_window
+    )
+    bought = credit[credit["event_type"] == "purchase"]
+    assert bought["customer_id"].tolist() == [treated]
+    [row] = bought.to_dict("records")
+    assert (row["arm"], row["decision_id"], row["action_id"]) == (
+        "engine",
+        decision,
+        "cart_reminder_1",
+    )
+    assert row["revenue"] == pytest.approx(59.9)
+
+
+# ---------------------------------------------------------------- postal mail, call centre
+
+
+#: Four Friday mornings of last summer.
+FRIDAYS = ("2025-05-09 11:00", "2025-06-13 11:00", "2025-07-11 11:00", "2025-08-08 11:00")
+
+
+def lapsed(shop: Shop, at: dt.datetime, basket: float, consents: tuple[str, ...]) -> str:
+    """A customer of four orders of ``basket`` on :data:`FRIDAYS`, nothing since (lapsed;
+    their most active hour: Friday 11:00)."""
+    customer = shop.signup(at - dt.timedelta(days=400), consents=consents)
+    shop.post(*(purchase(customer, local(PARIS, day), revenue=basket) for day in FRIDAYS))
+    return customer
+
+
+def test_a_letter_goes_only_where_its_value_pays_for_it(shop: Shop) -> None:
+    """Two lapsed customers reachable by post alone: the one of 600-euro baskets gets the
+    "we miss you" letter within its four days; for the one of 60-euro baskets a letter costs
+    more than it earns, so nothing goes and the reason says so."""
+    now = local(PARIS, "2026-03-04 10:00")
+    rich = lapsed(shop, now, 600.0, ("postal",))
+    chosen = shop.first_contact(rich, now)
+    assert (chosen["action_id"], chosen["channel"]) == ("reactivation", "postal")
+    assert now <= send_utc(chosen) <= now + dt.timedelta(hours=96)
+    modest = lapsed(shop, now, 59.9, ("postal",))
+    answer = shop.decide(modest, now)
+    assert contacts(answer) == []
+    assert "its costs (0.9 a send) exceed what it earns" in message(answer, "reactivation")
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "2026-04-30 20:30",  # Thursday evening; their Friday 11:00 is 1 May, a holiday
+        "2026-03-07 11:00",  # Saturday
+        "2026-03-04 13:15",  # Wednesday, the lunch break
+    ],
+)
+def test_the_call_centre_calls_only_in_its_working_hours(shop: Shop, asked: str) -> None:
+    """A lapsed customer of 600-euro baskets who accepts calls only, most active on
+    Friday mornings: the win-back call is scheduled in the call centre's hours (weekdays
+    10:00-13:00 and 14:00-20:00 local, never on a public holiday), within its five days,
+    whenever it is asked."""
+    now = local(PARIS, asked)
+    customer = lapsed(shop, now, 600.0, ("call_centre",))
+    chosen = shop.first_contact(customer, now)
+    assert (chosen["action_id"], chosen["channel"]) == ("reactivation_call", "call_centre")
+    at = send_local(chosen)
+    assert at.weekday() < 5 and at.date() != dt.date(2026, 5, 1)
+    assert dt.time(10) <= at.time() < dt.time(13) or dt.time(14) <= at.time() < dt.time(20)
+    assert now <= send_utc(chosen) <= now + dt.timedelta(hours=120)
