@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.contract import CUSTOMERS, EVENTS, OFFERS, PRODUCTS, TableSchema
+from features.contract import CUSTOMERS, EVENTS, OFFERS, PRODUCTS, TABLES, TableSchema
 from features.validation import (
     DataContractError,
     Problem,
@@ -48,6 +48,7 @@ def load_dataset(directory: str | Path) -> RetailDataset:
         raise DataContractError([Problem(str(directory), None, "is not a directory")])
     problems: list[Problem] = []
     tables: dict[str, pd.DataFrame] = {}
+    checked: dict[str, pd.DataFrame] = {}  # with the bad tables' good values
     for schema in TABLE_ORDER:
         path = find_table_file(directory, schema.name)
         if path is None:
@@ -56,17 +57,24 @@ def load_dataset(directory: str | Path) -> RetailDataset:
             )
             continue
         try:
-            tables[schema.name] = read_table(path, schema)
+            tables[schema.name] = checked[schema.name] = read_table(path, schema)
         except DataContractError as err:
             problems.extend(err.problems)
-    if "events" in tables:
+            if err.checked is not None:
+                checked[schema.name] = err.checked
+    if "events" in checked:  # every problem at once: also those of a table with others
         events_file = find_table_file(directory, "events")
+        keyed = {  # a table whose key column is missing or unreadable says nothing
+            name: table
+            for name, table in checked.items()
+            if table[TABLES[name].key].notna().any() or len(table) == 0
+        }
         problems.extend(
             check_references(
-                tables["events"],
-                tables.get("customers"),
-                tables.get("products"),
-                tables.get("offers"),
+                checked["events"],
+                keyed.get("customers"),
+                keyed.get("products"),
+                keyed.get("offers"),
                 source=events_file.name if events_file else "events",
             )
         )

@@ -80,10 +80,13 @@ class Problem:
 
 
 class DataContractError(ValueError):
-    """Raised when input data breaks the contract. Carries every problem found."""
+    """Raised when input data breaks the contract. Carries every problem found, and for
+    one table, ``checked``: the table in contract types with its bad values as nulls (so
+    that checks across tables can still report every problem at once)."""
 
-    def __init__(self, problems: Sequence[Problem]):
+    def __init__(self, problems: Sequence[Problem], checked: pd.DataFrame | None = None):
         self.problems: list[Problem] = list(problems)
+        self.checked = checked
         n = sum(max(p.count, 1) for p in self.problems)
         lines = [f"{n} problem(s) in the input data; nothing was loaded:"]
         lines += [f"  - {p}" for p in self.problems[:50]]
@@ -384,7 +387,7 @@ def validate_table(frame: pd.DataFrame, schema: TableSchema, source: str) -> pd.
     _check_key(clean, schema, out)
     _check_table_rules(clean, schema, out)
     if out.problems:
-        raise DataContractError(out.problems)
+        raise DataContractError(out.problems, checked=clean)
     return clean
 
 

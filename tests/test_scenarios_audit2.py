@@ -27,9 +27,11 @@ import pytest
 from experiments.attribution import attribute, exposures_of
 from experiments.decision_log import read_decision_log
 from features.archive import read_archive
-from features.dataset import RetailDataset
+from features.dataset import RetailDataset, load_dataset
+from features.validation import DataContractError
 from nba.experiment import ExperimentConfig, parse_experiment_text
 from tests.api_support import redis_client
+from tests.conftest import CUSTOMERS_CSV, EVENTS_CSV, WriteDataset
 from tests.test_scenarios_api import (
     PARIS,
     TOKYO,
@@ -549,9 +551,7 @@ def test_a_purchase_answering_a_message_is_credited_to_its_arm(trial: Trial) -> 
     one.post(event(held, now + dt.timedelta(hours=1), "purchase", "P1"))
     logged = pd.concat([read_decision_log(r / "decision-log") for r in trial.roots])
     archived = pd.concat([read_archive(r / "archive") for r in trial.roots])
-    credit = attribute(
-        exposures_of(logged), archived, window=trial.config.attribution_window
-    )
+    credit = attribute(exposures_of(logged), archived, window=trial.config.attribution_window)
     bought = credit[credit["event_type"] == "purchase"]
     assert bought["customer_id"].tolist() == [treated]
     [row] = bought.to_dict("records")
@@ -614,3 +614,44 @@ def test_the_call_centre_calls_only_in_its_working_hours(shop: Shop, asked: str)
     assert at.weekday() < 5 and at.date() != dt.date(2026, 5, 1)
     assert dt.time(10) <= at.time() < dt.time(13) or dt.time(14) <= at.time() < dt.time(20)
     assert now <= send_utc(chosen) <= now + dt.timedelta(hours=120)
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_a_data_set_names_every_bad_row_at_once_unknown_references_included(
+    write_dataset: WriteDataset,
+) -> None:
+    """An events file with a replayed row (a duplicate id) and a cart add naming a
+    customer, a product and an offer that no table lists: every problem comes at once,
+    file, row and field. Misfire: the unknown references were checked only once the
+    events file had no other problem, so a user fixing the duplicate met them in a
+    second round."""
+    extra = "E5,C3,2026-03-07T10:00:00Z,web,add_to_cart,P9,O7,,1,,\n"
+    extra += "E3,C1,2026-03-07T11:00:00Z,web,purchase,P1,,,1,50,\n"
+    folder = write_dataset(events=EVENTS_CSV + extra)
+    with pytest.raises(DataContractError) as info:
+        load_dataset(folder)
+    problems = [str(p) for p in info.value.problems]
+    assert problems == [
+        "events.csv: row 6, field 'event_id': duplicate event_id (each must be unique)",
+        "events.csv: row 5, field 'customer_id': unknown customer (not in the customers "
+        "table), e.g. 'C3'",
+        "events.csv: row 5, field 'product_id': unknown product (not in the products "
+        "table), e.g. 'P9'",
+        "events.csv: row 5, field 'offer_id': unknown offer (not in the offers table), e.g. 'O7'",
+    ]
+
+
+def test_a_data_set_without_a_key_column_is_not_a_flood_of_unknown_references(
+    write_dataset: WriteDataset,
+) -> None:
+    """A customers file without its ``customer_id`` column says so, once: not also every
+    event's customer unknown."""
+    lines = CUSTOMERS_CSV.splitlines()
+    without_ids = "\n".join(line.split(",", 1)[1] for line in lines) + "\n"
+    with pytest.raises(DataContractError) as info:
+        load_dataset(write_dataset(customers=without_ids))
+    assert [str(p) for p in info.value.problems] == [
+        "customers.csv: field 'customer_id': required column is missing"
+    ]
