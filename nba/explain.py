@@ -181,11 +181,10 @@ def _rejected_of(parts: _Parts, max_rejected: int | None) -> tuple[RejectedExpla
     """The rejected candidates, at most ``max_rejected``; all of them, less those not
     requested, when ``None``."""
     chosen, competed, rejections = parts.chosen, parts.competed, parts.rejections
-    losers = sorted(competed, key=lambda item: -item[0].priority)
-    rejected: list[RejectedExplanation] = [
-        RejectedExplanation(o.action_id, r.channel, r.code, r.message, o.priority)
-        for o, r in losers
-    ]
+    losers: dict[str, list[tuple[Option, Rejection]]] = {}  # per action, best first
+    for item in sorted(competed, key=lambda item: -item[0].priority):
+        losers.setdefault(item[0].action_id, []).append(item)
+    rejected: list[RejectedExplanation] = [_lost(group) for group in losers.values()]
     listed = {o.action_id for o, _ in competed} | {o.action_id for o, _ in chosen}
     for action_id, group in _filtered_by_action(rejections, listed, max_rejected is None):
         if max_rejected is not None and 0 <= max_rejected <= len(rejected):
@@ -197,6 +196,21 @@ def _rejected_of(parts: _Parts, max_rejected: int | None) -> tuple[RejectedExpla
             message = "; ".join(f"{r.channel}: {r.code} ({r.message})" for r in group)
             rejected.append(RejectedExplanation(action_id, None, group[0].code, message))
     return tuple(rejected if max_rejected is None else rejected[:max_rejected])
+
+
+def _lost(group: Sequence[tuple[Option, Rejection]]) -> RejectedExplanation:
+    """One action's options that competed and lost: one entry, each channel's reason
+    joined when it lost on several."""
+    option, reason = group[0]
+    if len(group) == 1:
+        return RejectedExplanation(
+            option.action_id, reason.channel, reason.code, reason.message, option.priority
+        )
+    message = "; ".join(
+        f"{'-' if o.slot is None else o.slot.channel.value}: {r.code} ({r.message})"
+        for o, r in group
+    )
+    return RejectedExplanation(option.action_id, None, reason.code, message, option.priority)
 
 
 def _filtered_by_action(

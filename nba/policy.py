@@ -339,16 +339,13 @@ def _lost(option: Option, winner: Option) -> Rejection:
     terms = option.assessment.terms
     if terms is not None and terms.opportunity_cost:
         message += f" after its opportunity cost ({terms.kept_free_for})"
-    if terms is not None and option.priority < 0:  # it costs more than it earns
-        message += (
-            f": its costs ({terms.channel_cost:g} a send"
-            + (
-                f", {terms.offer_cost:g} per redemption x P(response) {terms.propensity:.3f}"
-                if terms.offer_cost
-                else ""
-            )
-            + ") exceed what it earns"
+    elif terms is not None and option.priority < 0:  # it costs more than it earns
+        offer = (
+            f", {terms.offer_cost:g} per redemption x P(response) {terms.propensity:.3f}"
+            if terms.offer_cost
+            else ""
         )
+        message += f": its costs ({terms.channel_cost:g} a send{offer}) exceed what it earns"
     return Rejection(option.action_id, None, ReasonCode.LOST_ARBITRATION, message)
 
 

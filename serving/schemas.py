@@ -76,7 +76,7 @@ class _Strict(BaseModel):
 class SessionIn(_Strict):
     """The customer's live visit, when the decision is asked from a page or the app."""
 
-    channel: Literal[Channel.WEB, Channel.APP] = Field(examples=["web"])
+    channel: Literal["web", "app"] = Field(examples=["web"])
     started_at: Moment | None = Field(
         default=None, description="When the visit started; default: the decision time."
     )

@@ -9,7 +9,25 @@ as a marketer reads it: action, channel, local send time, offer, products, reaso
 
 Misfires found and fixed here:
 
-* (none yet)
+* content shown in a web or in-app placement (the weekly picks in the app) was recorded
+  as a send: the cart reminder's e-mail waited 12 hours behind it (the gap between
+  messages) and the picks could not show again for a week (their cool-down). A
+  placement is no send (``features.online.contact_state.sends_of``);
+* a product whose ``launch_date`` is after the customer's local day was recommended
+  (first of the popularity list before any sale) and reminded after a teaser view. It
+  is not on sale: ``StockLevels.unavailable`` (out of stock or not launched) is left
+  out of recommendations, carts and browse reminders;
+* a data set's unknown customers, products and offers were reported only once its
+  events file had no other problem: the user fixing a duplicate id met them in a
+  second round. Every table's readable values are now checked across tables
+  (``DataContractError.checked``);
+* explanations: an action that lost on several channels was listed once per channel,
+  without the channel (the birthday twice); it is one entry, each channel's reason
+  joined. An action asked outside its validity said "outside the validity dates"
+  without them; it names them as the catalog gives them. An action losing with a
+  negative priority (a letter to a low-value customer, a gift dearer than its
+  response) now says its costs exceed what it earns. A session on an outbound channel
+  got a 422 quoting Python's ``<Channel.WEB: 'web'>``.
 """
 
 from __future__ import annotations
@@ -24,12 +42,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cli.decide import load_catalog
 from experiments.attribution import attribute, exposures_of
 from experiments.decision_log import read_decision_log
 from features.archive import read_archive
 from features.dataset import RetailDataset, load_dataset
 from features.validation import DataContractError
 from nba.experiment import ExperimentConfig, parse_experiment_text
+from nba.reasons import ReasonCode
 from tests.api_support import redis_client
 from tests.conftest import CUSTOMERS_CSV, EVENTS_CSV, WriteDataset
 from tests.test_scenarios_api import (
@@ -155,23 +175,32 @@ def test_an_on_site_placement_at_night_answers_at_once_without_consent(shop: Sho
 
 
 def test_a_placement_is_not_capped_by_the_days_messages_nor_counts_as_one(shop: Shop) -> None:
-    """An app visit an hour after a cart is left gets its placement at once, and the
-    placement is no message: the cart reminder still goes at once after it (no 12-hour
-    gap between messages); once the day's e-mail has gone, a second visit still gets its
-    placement at once."""
+    """An app visit an hour after a cart is left shows the weekly picks in the app at
+    once; the placement is no message: the cart reminder still goes by e-mail at once
+    after it (no 12-hour gap between messages), and the next visit, once the day's
+    e-mail has gone, shows the picks again at once. Misfire: the picks shown in the app
+    were recorded as sent, so the reminder waited for the next morning and the picks
+    for a week (their e-mail cool-down)."""
     added = local(PARIS, "2026-03-04 09:00")
     customer = shop.signup(added - dt.timedelta(days=40), consents=("email",))
     shop.post(event(customer, added, "add_to_cart", "P1"))
+    picks = ["recommendations_weekly"]
     first = added + dt.timedelta(minutes=90)
-    placed = the_action(shop.decide(customer, first, channel="app", session=visit(first, "app")))
-    assert placed["channel"] == "app" and send_utc(placed) == first
+    placed = the_action(
+        shop.decide(customer, first, channel="app", session=visit(first, "app"), actions=picks)
+    )
+    assert (placed["action_id"], placed["channel"]) == ("recommendations_weekly", "app")
+    assert send_utc(placed) == first and placed["products"] == ["P2"]  # not the cart's
     now = added + dt.timedelta(hours=2)
     reminder = the_action(shop.decide(customer, now))
     assert (reminder["action_id"], reminder["channel"]) == ("cart_reminder_1", "email")
     assert send_utc(reminder) == now
     later = now + dt.timedelta(hours=1)
-    again = the_action(shop.decide(customer, later, channel="app", session=visit(later, "app")))
-    assert again["channel"] == "app" and send_utc(again) == later
+    again = the_action(
+        shop.decide(customer, later, channel="app", session=visit(later, "app"), actions=picks)
+    )
+    assert (again["action_id"], again["channel"]) == ("recommendations_weekly", "app")
+    assert send_utc(again) == later
 
 
 # ---------------------------------------------------------------- products on sale
@@ -655,3 +684,64 @@ def test_a_data_set_without_a_key_column_is_not_a_flood_of_unknown_references(
     assert [str(p) for p in info.value.problems] == [
         "customers.csv: field 'customer_id': required column is missing"
     ]
+
+
+# ---------------------------------------------------------------- explanations
+
+
+def test_every_action_not_chosen_has_a_reason_a_marketer_can_read(shop: Shop) -> None:
+    """A busy moment (a cart two hours old, a birthday in three days, an order last week,
+    three channels consented): the answer names every action of the catalog once, chosen
+    or refused; each refusal has a known code and a sentence, each lost one names the
+    winner; the chosen one says why this channel (the others' priorities) and why this
+    time."""
+    now = local(PARIS, "2026-04-09 15:00")
+    customer = shop.signup(
+        now - dt.timedelta(days=200),
+        consents=("email", "push", "sms"),
+        birthday=dt.date(1990, 4, 12),
+    )
+    shop.post(
+        purchase(customer, now - dt.timedelta(days=6), "P2", 39.9),
+        event(customer, now - dt.timedelta(hours=2), "add_to_cart", "P1"),
+    )
+    answer = shop.decide(customer, now)
+    chosen = the_action(answer)
+    catalog = [a.id for a in load_catalog(None)]
+    named = [chosen["action_id"]] + [r["action_id"] for r in answer["rejected"]]
+    assert sorted(named) == sorted(catalog)  # each once
+    known = {c.value for c in ReasonCode}
+    for refusal in answer["rejected"]:
+        assert refusal["code"] in known and len(refusal["message"]) > 10, refusal
+        if refusal["code"] == "lost_arbitration":
+            assert f"{chosen['action_id']} was picked" in refusal["message"]
+    assert chosen["action_id"] == "cart_reminder_1"
+    [why_channel] = [r for r in chosen["reasons"] if r.startswith("channel: ")]
+    assert all(f"on {c}" in why_channel for c in ("email", "sms")), why_channel
+    [why_time] = [r for r in chosen["reasons"] if r.startswith("send_time: ")]
+    assert "Thu 2026-04-09 15:00 local" in why_time
+    # the birthday lost on e-mail and on SMS: one entry, each channel's reason (it used
+    # to be two entries without their channel)
+    assert codes(answer, "birthday") == ["lost_arbitration"] * 2
+    assert message(answer, "birthday").startswith("email: lost_arbitration (")
+    assert "; sms: lost_arbitration (" in message(answer, "birthday")
+    assert "kept sms free for cart_reminder_1" in message(answer, "birthday")
+
+
+def test_a_session_on_an_outbound_channel_is_a_422_in_plain_words(shop: Shop) -> None:
+    """A front end describing its visit as an e-mail session gets a 422 naming the field
+    and the two values it takes, in the words of the request (it used to print Python's
+    ``<Channel.WEB: 'web'>``)."""
+    now = local(PARIS, "2026-03-04 10:00")
+    customer = shop.signup(now - dt.timedelta(days=20))
+    response = shop.api.post(
+        "/v1/decisions",
+        json={"customer_id": customer, "context": {"session": {"channel": "email"}}},
+        headers=shop.headers,
+    )
+    assert response.status_code == 422
+    [detail] = response.json()["error"]["details"]
+    assert detail == {
+        "loc": ["body", "context", "session", "channel"],
+        "message": "Input should be 'web' or 'app'",
+    }

@@ -3,7 +3,8 @@
 A decision needs, besides the customer's profile (:class:`~features.online.store.OnlineStore`):
 
 * the **action history**: when each action was last sent to the customer
-  (cool-downs and sequences);
+  (cool-downs and sequences; content shown on a web or in-app placement is no send:
+  it holds back no message, and shows again at the next visit);
 * the **usage counters** of the day: offers given and actions sent, by id
   (offer budgets and action volumes, :class:`~nba.budgets.UsageCounts`);
 * the **contacts it decided** (decision, channel, send time) that no ``message_sent``
@@ -130,9 +131,19 @@ class DecisionRecord(NamedTuple):
     segment: str | None = None
 
 
+#: Channels whose content the customer looks at in a live session (placements): not sends.
+PLACEMENTS = frozenset({Channel.WEB, Channel.APP})
+
+
 def sends_of(decision: Decision) -> dict[str, dt.datetime]:
-    """When each contact of ``decision`` goes out (its send time, else the decision's)."""
-    return {a.action_id: a.send_at or decision.decided_at for a in decision.contacts}
+    """When each message of ``decision`` goes out (its send time, else the decision's);
+    content placed on a page or in the app is not one (an in-app "picks for you" used to
+    hold the cart reminder's e-mail back 12 hours, and itself back a week)."""
+    return {
+        a.action_id: a.send_at or decision.decided_at
+        for a in decision.contacts
+        if a.channel not in PLACEMENTS
+    }
 
 
 def contacts_of(decision: Decision) -> tuple[OwnContact, ...]:
