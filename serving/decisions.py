@@ -419,7 +419,7 @@ class DecisionService:
                     "channel": None if chosen.channel is None else chosen.channel.value,
                     "offer_id": chosen.offer_id,
                     "offer_expires_at": chosen.offer_expires_at,
-                    "products": self._products(chosen.action_type, ctx.profile, models),
+                    "products": self._products(chosen.action_type, ctx, models),
                     "send_at": chosen.send_at,
                     "send_at_local": chosen.send_at_local,
                     "timing": chosen.timing_basis,
@@ -456,8 +456,9 @@ class DecisionService:
         }
 
     def _products(
-        self, action_type: ActionType, profile: CustomerProfile, models: ModelSet
+        self, action_type: ActionType, ctx: CustomerContext, models: ModelSet
     ) -> list[str]:
+        profile, session = ctx.profile, ctx.session
         found = None
         if action_type in RECOMMENDED and models.recommender is not None:
             try:
@@ -465,7 +466,8 @@ class DecisionService:
             except Exception as error:  # a model bug must not fail the request
                 log.error("recommender failed, falling back to popularity: %s", error)
                 self.metrics.fallbacks.labels("recommender_error").inc()
-        return products_for(action_type, profile, self.stock, self.popular, found)
+        looking_at = None if session is None else session.product_id
+        return products_for(action_type, profile, self.stock, self.popular, found, looking_at)
 
     def _count(self, decision: Decision, response: Mapping[str, Any]) -> None:
         if response["degraded_reason"]:

@@ -73,17 +73,19 @@ def products_for(
     stock: StockLevels,
     popular: PopularProducts,
     recommended: Sequence[str] | None = None,
+    looking_at: str | None = None,
 ) -> list[str]:
     """The products an action of ``action_type`` shows ``profile`` (see the module);
     ``recommended`` is the recommender's list for them (:func:`recommendations`),
-    ``None`` without a recommender or when it failed."""
+    ``None`` without a recommender or when it failed; ``looking_at``, the product of the
+    page the customer is on (a placement): what goes with it, never itself."""
     if action_type == ActionType.CART_REMINDER:
         return list(profile.cart_items[:PRODUCTS_PER_ACTION])
     if action_type == ActionType.BROWSE_REMINDER:
         return list(profile.browsed_products[:PRODUCTS_PER_ACTION])
     if action_type not in RECOMMENDED:
         return []
-    kept = held(profile)
+    kept = held(profile) if looking_at is None else (*held(profile), looking_at)
     unavailable = stock.unavailable(profile)
     if recommended is not None:
         sold = [p for p in recommended if p not in kept and p not in unavailable]

@@ -13,6 +13,8 @@ Misfires found and fixed here:
   as a send: the cart reminder's e-mail waited 12 hours behind it (the gap between
   messages) and the picks could not show again for a week (their cool-down). A
   placement is no send (``features.online.contact_state.sends_of``);
+* "goes well with" on a product's page showed that very product first (the page's
+  product is now left out of what a placement recommends);
 * a product whose ``launch_date`` is after the customer's local day was recommended
   (first of the popularity list before any sale) and reminded after a teaser view. It
   is not on sale: ``StockLevels.unavailable`` (out of stock or not launched) is left
@@ -172,6 +174,20 @@ def test_an_on_site_placement_at_night_answers_at_once_without_consent(shop: Sho
     assert send_utc(chosen) == now
     assert send_local(chosen).strftime("%H:%M") == "23:30"
     assert chosen["products"], chosen
+
+
+def test_goes_well_with_never_shows_the_product_on_the_page(shop: Shop) -> None:
+    """On the black trousers' page, "goes well with" shows the shirt, not the trousers the
+    customer is looking at. Misfire: the page's own product came first."""
+    now = local(PARIS, "2026-03-04 12:00")
+    customer = shop.signup(now - dt.timedelta(days=40), consents=())
+    shop.post(event(customer, now - dt.timedelta(minutes=1), "product_view", "P1"))
+    answer = shop.decide(
+        customer, now, session=visit(now, product="P1"), actions=["cross_sell_on_site"]
+    )
+    chosen = the_action(answer)
+    assert (chosen["action_id"], chosen["channel"]) == ("cross_sell_on_site", "web")
+    assert chosen["products"] == ["P2"]
 
 
 def test_a_placement_is_not_capped_by_the_days_messages_nor_counts_as_one(shop: Shop) -> None:
