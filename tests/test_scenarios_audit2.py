@@ -49,8 +49,10 @@ from experiments.attribution import attribute, exposures_of
 from experiments.decision_log import read_decision_log
 from features.archive import read_archive
 from features.dataset import RetailDataset, load_dataset
+from features.online.stock import StockLevels
 from features.validation import DataContractError
 from nba.experiment import ExperimentConfig, parse_experiment_text
+from nba.profile import CustomerProfile
 from nba.reasons import ReasonCode
 from tests.api_support import redis_client
 from tests.conftest import CUSTOMERS_CSV, EVENTS_CSV, WriteDataset
@@ -274,6 +276,29 @@ def test_a_product_launched_tomorrow_is_not_shown_today(launching: Shop, zone: s
     assert chosen["products"][0] == "P3"
 
 
+def test_what_cannot_be_bought_follows_the_local_day_and_the_stock() -> None:
+    """The jacket launches on 5 March: at 20:00 UTC on the 4th it is not on sale in Paris
+    (21:00 on the 4th) but is in Tokyo (05:00 on the 5th); once the trousers sell out,
+    both are left out in Paris, the jacket's launch remembered."""
+    products = pd.DataFrame(
+        {
+            "product_id": ["P1", "P3"],
+            "price": [59.9, 89.0],
+            "stock": [5, 4],
+            "launch_date": pd.to_datetime(["2025-09-01", "2026-03-05"]),
+        }
+    )
+    stock = StockLevels(None, "audit2", products)
+    at = dt.datetime(2026, 3, 4, 20, 0, tzinfo=dt.UTC)
+    paris = CustomerProfile("C1", as_of=at, timezone=PARIS, browsed_products=("P3", "P1"))
+    tokyo = dataclasses.replace(paris, timezone=TOKYO)
+    assert (stock.unavailable(paris), stock.unavailable(tokyo)) == ({"P3"}, set())
+    assert stock.sellable(paris).browsed_products == ("P1",)
+    stock.set("P1", 0)
+    assert stock.unavailable(paris) == {"P1", "P3"}
+    assert stock.sellable(tokyo).browsed_products == ("P3",)
+
+
 def test_a_teaser_view_of_an_unlaunched_product_is_no_browse_reminder(launching: Shop) -> None:
     """A customer looked at the jacket's teaser page for five minutes the evening before
     its launch: no "still thinking about it?" for what cannot be bought yet; the shirt
@@ -295,15 +320,25 @@ def test_a_teaser_view_of_an_unlaunched_product_is_no_browse_reminder(launching:
 
 # ---------------------------------------------------------------- offers
 
-#: A marketer's catalog: a spring sale by e-mail only (one a day, until Thursday
-#: midnight in Paris), an early-access offer from Thursday, a gift that costs more than
-#: it earns, and a plain newsletter to fall back on.
+#: A marketer's catalog: a flash sale of one a day, a spring sale by e-mail only (until
+#: Thursday midnight in Paris), an early-access offer from Thursday, a gift that costs
+#: more than it earns, and a plain newsletter to fall back on.
 OFFERS_CATALOG = """
 version: 1
 actions:
+  - id: flash_sale
+    type: offer
+    description: Thirty percent off one item, one customer a day.
+    channels: [email]
+    eligibility: purchases_total >= 1
+    value: 20
+    ttl_hours: 48
+    cooldown_hours: 336
+    template: flash_sale
+    offer: {id: flash30, kind: percent_discount, value: 30, cost: 1.0, daily_budget: 1}
   - id: spring_sale
     type: offer
-    description: Twenty percent off the spring range, by e-mail only, one a day.
+    description: Twenty percent off the spring range, by e-mail only.
     channels: [email, sms]
     eligibility: purchases_total >= 1
     value: 20
@@ -316,7 +351,6 @@ actions:
       value: 20
       cost: 1.0
       channels: [email]
-      daily_budget: 1
       valid_from: 2026-03-02T00:00:00+01:00
       valid_to: 2026-03-06T00:00:00+01:00
   - id: early_access
@@ -388,27 +422,27 @@ def promotion_lover(shop: Shop, at: dt.datetime, consents: tuple[str, ...] = ("e
 def test_an_exhausted_budget_gives_the_next_customer_the_next_best_action(
     marketer: Shop,
 ) -> None:
-    """The spring sale's budget is one a day: the first promotion lover of the day gets
+    """The flash sale's budget is one a day: the first promotion lover of the day gets
     it; the second, an hour later, gets the newsletter and the reason says the budget is
     spent; the next day the budget is back for them."""
     now = local(PARIS, "2026-03-04 10:00")
     first, second = promotion_lover(marketer, now), promotion_lover(marketer, now)
-    asked = ["spring_sale", "newsletter"]
+    asked = ["flash_sale", "newsletter"]
     chosen = the_action(marketer.decide(first, now, actions=asked))
-    assert (chosen["action_id"], chosen["offer_id"]) == ("spring_sale", "spring20")
+    assert (chosen["action_id"], chosen["offer_id"]) == ("flash_sale", "flash30")
     answer = marketer.decide(second, now + dt.timedelta(hours=1), actions=asked)
     assert best_of(answer) == "newsletter"
-    assert codes(answer, "spring_sale") == ["budget_exhausted"]
-    assert "1 given today, the daily budget is 1" in message(answer, "spring_sale")
+    assert codes(answer, "flash_sale") == ["budget_exhausted"]
+    assert "'flash30': 1 given today, the daily budget is 1" in message(answer, "flash_sale")
     tomorrow = the_action(marketer.decide(second, now + dt.timedelta(days=1), actions=asked))
-    assert (tomorrow["action_id"], tomorrow["offer_id"]) == ("spring_sale", "spring20")
+    assert (tomorrow["action_id"], tomorrow["offer_id"]) == ("flash_sale", "flash30")
 
 
 def test_an_offer_restricted_to_email_never_goes_by_sms(marketer: Shop) -> None:
     """The spring sale may go by e-mail only (the offer's channels), though its action
     lists SMS: a customer who consented to SMS alone gets the newsletter by SMS, and the
     sale's reason says why not by SMS."""
-    now = local(PARIS, "2026-03-03 10:00")  # the sale's budget of the 4th is spent
+    now = local(PARIS, "2026-03-04 10:00")
     customer = promotion_lover(marketer, now, consents=("sms",))
     answer = marketer.decide(customer, now, actions=["spring_sale", "newsletter"])
     assert best_of(answer) == "newsletter"
@@ -440,13 +474,31 @@ def test_an_offer_starting_tomorrow_waits_and_one_that_ended_never_goes(marketer
 def test_an_offer_on_its_last_evening_is_sent_before_it_ends_or_not_at_all(
     marketer: Shop,
 ) -> None:
-    """Thursday 21:00 in Paris, the sale ends at midnight: the e-mail goes before then
-    (the customer's usual 18:00 tomorrow would be too late), never after the offer."""
+    """Thursday 21:00 in Paris, the sale ends at midnight: the e-mail goes now, before
+    then, never at a later best hour after the offer."""
     evening = local(PARIS, "2026-03-05 21:00")
     customer = promotion_lover(marketer, evening)
-    answer = marketer.decide(customer, evening, actions=["spring_sale"])
-    for chosen in contacts(answer):
-        assert send_utc(chosen) <= local(PARIS, "2026-03-06 00:00")
+    chosen = the_action(marketer.decide(customer, evening, actions=["spring_sale"]))
+    assert (chosen["action_id"], chosen["channel"]) == ("spring_sale", "email")
+    assert send_utc(chosen) == evening  # now, before midnight
+
+
+def test_an_offer_on_its_last_day_is_not_deferred_past_its_end_by_a_cap(
+    marketer: Shop,
+) -> None:
+    """Thursday 10:00, the sale's last day: the customer's e-mail of the day went at
+    09:00, so the e-mail cap frees on Friday, after the sale: the sale is not scheduled
+    then (the reason says why), and a customer without that e-mail gets it today."""
+    now = local(PARIS, "2026-03-05 10:00")
+    capped = promotion_lover(marketer, now)
+    marketer.post(event(capped, now - dt.timedelta(hours=1), "message_sent", channel="email"))
+    answer = marketer.decide(capped, now, actions=["spring_sale"])
+    assert contacts(answer) == [], answer["actions"]
+    assert codes(answer, "spring_sale") != []
+    free = promotion_lover(marketer, now)
+    chosen = the_action(marketer.decide(free, now, actions=["spring_sale"]))
+    assert (chosen["action_id"], chosen["channel"]) == ("spring_sale", "email")
+    assert now <= send_utc(chosen) <= local(PARIS, "2026-03-06 00:00")
 
 
 def test_an_offer_that_costs_more_than_it_earns_is_never_given(marketer: Shop) -> None:

@@ -88,7 +88,9 @@ class StockLevels:
         launches = sorted(_launches(products, ids))
         self._launch_days = [day for day, _ in launches]
         self._launched_in_order = [p for _, p in launches]
-        self._unlaunched: dict[int, frozenset[str]] = {}
+        #: out of stock or not launched, per index of the first product not launched yet
+        #: (with the out-of-stock set it was built from: a change of stock rebuilds it)
+        self._unavailable: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
         self._set: dict[str, int] = {}  # levels set through the API
         self._version: int | None = None
         self._checked = -math.inf
@@ -156,10 +158,13 @@ class StockLevels:
             return self.out_of_stock
         day = profile.as_of.astimezone(ZoneInfo(profile.timezone)).date()
         first = bisect.bisect_right(self._launch_days, day)  # launched after ``day`` on
-        unlaunched = self._unlaunched.get(first)
-        if unlaunched is None:
-            unlaunched = self._unlaunched[first] = frozenset(self._launched_in_order[first:])
-        return self.out_of_stock | unlaunched if unlaunched else self.out_of_stock
+        if first == len(self._launch_days):
+            return self.out_of_stock
+        out = self.out_of_stock
+        held = self._unavailable.get(first)
+        if held is None or held[0] is not out:
+            held = self._unavailable[first] = (out, out | set(self._launched_in_order[first:]))
+        return held[1]
 
     def in_stock(self, product_ids: Iterable[str]) -> list[str]:
         """``product_ids`` without those out of stock, in order."""
