@@ -43,8 +43,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 
-from cli.decide import load_catalog
+from cli.decide import EXAMPLES, load_catalog
 from experiments.attribution import attribute, exposures_of
 from experiments.decision_log import read_decision_log
 from features.archive import read_archive
@@ -515,25 +516,24 @@ def test_an_offer_that_costs_more_than_it_earns_is_never_given(marketer: Shop) -
 
 # ---------------------------------------------------------------- experiments
 
-EXPERIMENT = """
-version: 1
-name: spring_holdout
-salt: audit2-spring
-start: 2026-03-01T00:00:00Z
-end: 2026-03-31T00:00:00Z
-primary_metric: revenue_per_customer
-attribution_window_days: 7
-arms:
-  - {name: engine, kind: champion, allocation: 0.4}
-  - {name: journeys, kind: rule_based, allocation: 0.3}
-  - {name: explore, kind: random, allocation: 0.1}
-  - {name: holdout, kind: control, allocation: 0.2}
-"""
+
+def experiment_text() -> str:
+    """The example experiment a marketer edits (engine, journeys and a 10 % holdout in
+    March 2026), with a random arm added and a fifth of customers held out."""
+    spec = yaml.safe_load((EXAMPLES / "experiment.yaml").read_text())
+    spec["arms"] = [
+        {"name": "engine", "kind": "champion", "allocation": 0.4},
+        {"name": "journeys", "kind": "rule_based", "allocation": 0.3},
+        {"name": "explore", "kind": "random", "allocation": 0.1},
+        {"name": "holdout", "kind": "control", "allocation": 0.2},
+    ]
+    return str(yaml.safe_dump(spec))
 
 
 @dataclasses.dataclass
 class Trial:
-    """Two API replicas running :data:`EXPERIMENT` on one Redis, and its configuration."""
+    """Two API replicas running :func:`experiment_text` on one Redis, and its
+    configuration."""
 
     replicas: tuple[Shop, Shop]
     config: ExperimentConfig
@@ -552,14 +552,14 @@ class Trial:
 @pytest.fixture(scope="module")
 def trial(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trial]:
     roots = (tmp_path_factory.mktemp("experiment_a"), tmp_path_factory.mktemp("experiment_b"))
-    path = roots[0] / "experiment.yaml"
-    path.write_text(EXPERIMENT)
+    path, text = roots[0] / "experiment.yaml", experiment_text()
+    path.write_text(text)
     client, prefix = redis_client(roots[0]), f"exp{uuid.uuid4().hex[:8]}"
     with (
         open_shop(base, roots[0], client, prefix, experiment_path=path) as one,
         open_shop(base, roots[1], client, prefix, experiment_path=path) as two,
     ):
-        yield Trial((one, two), parse_experiment_text(EXPERIMENT), roots)
+        yield Trial((one, two), parse_experiment_text(text), roots)
 
 
 def cart_left(shop: Shop, customer: str, at: dt.datetime) -> None:
