@@ -30,6 +30,13 @@ Misfires found and fixed here:
   negative priority (a letter to a low-value customer, a gift dearer than its
   response) now says its costs exceed what it earns. A session on an outbound channel
   got a 422 quoting Python's ``<Channel.WEB: 'web'>``.
+
+The other tests found the product right and guard it: lifecycle and phase read-outs
+along a journey, reactivation only once at risk, up-sell for loyal high baskets,
+placements at night without consent, offers' daily budgets, channels, validity and
+cost, postal mail only where it pays, call-centre hours and holidays, a holdout that
+gets and counts nothing, arms sticky across replicas and answering as their arm,
+purchases credited to the arm's decision.
 """
 
 from __future__ import annotations
