@@ -296,7 +296,12 @@ def test_submit_passes_on_a_failed_write_and_refuses_once_closed(tmp_path: Path)
     log.close()  # every append now raises
     outcome: list[BaseException | None] = []
     called = threading.Event()
-    commit.submit([record(1)], lambda error: (outcome.append(error), called.set()))
+
+    def written(error: BaseException | None) -> None:
+        outcome.append(error)
+        called.set()
+
+    commit.submit([record(1)], written)
     assert called.wait(30)
     assert isinstance(outcome[0], ValueError) and "closed" in str(outcome[0])
     commit.close()
