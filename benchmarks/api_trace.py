@@ -174,7 +174,7 @@ def _instrument(recorder: Recorder) -> None:
             recorder.spans.append(("stats", now, now, with_stats))
         return reads(self, asked)
 
-    RedisContactState.read_for_decisions = read_for_decisions  # type: ignore[method-assign]
+    RedisContactState.read_for_decisions = read_for_decisions  # type: ignore[method-assign,assignment]
 
 
 class _Traced:
