@@ -17,7 +17,11 @@ same machine reads), spans of:
   request's ``call`` is then its wait for its batch's answer;
 * ``gc0``/``gc1``/``gc2``: the cyclic collector's pauses, by generation;
 * ``lag``: the event loop late by more than 2 ms for a 5 ms sleep (a loop starved of the
-  GIL, or blocked).
+  GIL, or blocked);
+* ``cpu``: every 50 ms, the CPU seconds so far of each of the process's threads (by
+  name), of the whole process, and the machine's busy and total jiffies (``/proc/stat``):
+  whether a slow stretch is the server's own work growing or the server not given a core;
+* ``stats``: a batch's reads of the whole statistics table (how many of its requests).
 
 The spans are written as JSON to ``NBA_TRACE_PATH`` when the server stops. Methods are
 wrapped on their classes: this process serves only this app. ``NBA_TRACE_GC`` sets the
@@ -30,11 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import contextvars
 import gc
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,6 +114,27 @@ class Recorder:
             )
             self.spans.append((f"gc{details['generation']}", start, time.monotonic(), info))
 
+    def sample_cpu(self, every: float = 0.05) -> None:
+        """Append a ``cpu`` span every ``every`` seconds (runs in its own daemon thread)."""
+        while True:
+            threads: dict[str, float] = {}
+            for thread in threading.enumerate():
+                if thread.ident is None:
+                    continue
+                with contextlib.suppress(OSError, ProcessLookupError):
+                    clock = time.pthread_getcpuclockid(thread.ident)
+                    threads[thread.name] = time.clock_gettime(clock)
+            fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            idle = fields[3] + fields[4]  # idle, iowait
+            now = time.monotonic()
+            info = {
+                "threads": threads,
+                "process": time.process_time(),
+                "machine": (sum(fields) - idle, sum(fields)),
+            }
+            self.spans.append(("cpu", now, now, info))
+            time.sleep(every)
+
     def write(self, path: Path) -> None:
         requests = [json.loads(r) for r in self.requests]
         path.write_text(json.dumps({"requests": requests, "spans": self.spans}))
@@ -138,6 +165,16 @@ def _instrument(recorder: Recorder) -> None:
     DecisionService.answer_all = recorder.timed(  # type: ignore[method-assign]
         "batch", DecisionService.answer_all, lambda _self, asked: len(asked)
     )
+    reads = RedisContactState.read_for_decisions
+
+    def read_for_decisions(self: Any, asked: Any) -> Any:
+        with_stats = sum(1 for r in asked if r.with_stats)
+        if with_stats:
+            now = time.monotonic()
+            recorder.spans.append(("stats", now, now, with_stats))
+        return reads(self, asked)
+
+    RedisContactState.read_for_decisions = read_for_decisions  # type: ignore[method-assign,assignment]
 
 
 class _Traced:
@@ -195,5 +232,6 @@ def create_app() -> Any:
     _instrument(recorder)
     path = Path(os.environ.get("NBA_TRACE_PATH", "api-trace.json"))
     atexit.register(recorder.write, path)
+    threading.Thread(target=recorder.sample_cpu, name="cpu-sampler", daemon=True).start()
     app = api()
     return _Traced(app, recorder)

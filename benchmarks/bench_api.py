@@ -390,6 +390,7 @@ async def open_loop(
     concurrency: int,
     grace: float,
     timeline: list[tuple[float, float, int]] | None = None,
+    lags: list[float] | None = None,
 ) -> dict[str, Any]:
     """Requests due at a fixed rate; latency from each one's due time.
 
@@ -397,7 +398,8 @@ async def open_loop(
     abandoned: their latency counts as the time they had waited (a lower bound),
     so an overloaded server shows up in the percentiles instead of stretching the
     run without end. ``timeline``, when given, receives each request's due time, end
-    (``time.monotonic``, comparable with a server's on this machine) and status.
+    (``time.monotonic``, comparable with a server's on this machine) and status; ``lags``
+    how late (seconds) the generator started each request.
     """
     loop = asyncio.get_running_loop()
     n = int(rate * duration)
@@ -432,6 +434,8 @@ async def open_loop(
             unfinished += 1
             latencies[i] = cut - (start + i / rate)
     ok = sum(1 for s in statuses if s == 200)
+    if lags is not None:
+        lags += lag
     if timeline is not None:
         timeline += [
             (start + i / rate, start + i / rate + latencies[i], statuses[i]) for i in range(n)

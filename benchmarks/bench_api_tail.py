@@ -32,11 +32,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import statistics
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +149,27 @@ def analyse(
     }
 
 
+@contextlib.contextmanager
+def client_cpu(every: float = 0.05) -> Iterator[list[tuple[float, float]]]:
+    """``(monotonic, CPU seconds)`` of this process (the load generator) every ``every``
+    seconds while the block runs: is the generator itself short of a core?"""
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append((time.monotonic(), time.process_time()))
+            stop.wait(every)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
+
+
 def one_run(
     name: str, extra: dict[str, str], world: World, ids: list[str], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -159,14 +184,21 @@ def one_run(
             warm = argparse.Namespace(seed=args.seed + 1, rate=args.rate, open_seconds=args.warmup)
             asyncio.run(run_open_loop(url, "/v1/decisions", ids, world.api_key, warm))
             measure = argparse.Namespace(seed=args.seed, rate=args.rate, open_seconds=args.seconds)
-            asyncio.run(run_open_loop(url, "/v1/decisions", ids, world.api_key, measure, timeline))
+            lags: list[float] = []
+            with client_cpu() as client:
+                asyncio.run(
+                    run_open_loop(url, "/v1/decisions", ids, world.api_key, measure, timeline, lags)
+                )
         since = min(due for due, _, _ in timeline)
         if trace_path.is_file():
             if args.keep_traces is not None:
                 args.keep_traces.mkdir(parents=True, exist_ok=True)
                 kept = args.keep_traces / f"{name}-{len(list(args.keep_traces.iterdir()))}.json"
+                trace = json.loads(trace_path.read_text())
                 kept.write_text(
-                    json.dumps({"trace": json.loads(trace_path.read_text()), "timeline": timeline})
+                    json.dumps(
+                        {"trace": trace, "timeline": timeline, "lags": lags, "client_cpu": client}
+                    )
                 )
             return analyse(json.loads(trace_path.read_text()), timeline, since)
         return analyse({"requests": [], "spans": []}, timeline, since)

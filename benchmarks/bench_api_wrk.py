@@ -147,9 +147,11 @@ async def run_open_loop(
     key: str,
     args: argparse.Namespace,
     timeline: list[tuple[float, float, int]] | None = None,
+    lags: list[float] | None = None,
 ) -> dict[str, Any]:
     """``args.rate`` requests a second for ``args.open_seconds``; latency from due time
-    (each request's due time, end and status into ``timeline`` when given)."""
+    (each request's due time, end and status into ``timeline`` when given, how late the
+    generator started each into ``lags``)."""
     import aiohttp
 
     rng = random.Random(args.seed)
@@ -165,7 +167,7 @@ async def run_open_loop(
         timeout=aiohttp.ClientTimeout(total=30),
     ) as session:
         return await open_loop(
-            session, path, bodies, args.rate, args.open_seconds, 256, 5.0, timeline
+            session, path, bodies, args.rate, args.open_seconds, 256, 5.0, timeline, lags
         )
 
 

@@ -45,7 +45,7 @@ import contextlib
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -166,6 +166,10 @@ class Appends(Protocol):
     def append(self, decisions: Sequence[LoggedDecision]) -> None: ...
 
 
+#: What :meth:`GroupCommit.submit` calls once the records are stored (``None``) or not.
+Written = Callable[[BaseException | None], None]
+
+
 class GroupCommit:
     """Durable appends from coroutines: one thread writes, many requests share each fsync.
 
@@ -174,7 +178,10 @@ class GroupCommit:
     but the event loop keeps serving meanwhile. One writer thread takes every
     record queued since its last write and hands them to ``sink.append`` as one
     batch: one ``write`` and one ``fsync`` for all the requests that waited during
-    the previous one. A failed write fails every request of its batch.
+    the previous one. A failed write fails every request of its batch. A thread that
+    holds records (the API's decider) queues them with :meth:`submit` and a callback
+    instead, and its requests need no turn of the event loop between deciding and
+    logging.
 
     >>> import datetime as dt, tempfile
     >>> from nba.decision import LoggedDecision
@@ -192,7 +199,8 @@ class GroupCommit:
     def __init__(self, sink: Appends) -> None:
         self.sink = sink
         self.batches = 0  # sink appends so far (each one fsync with fsync="always")
-        self._queued: list[tuple[Sequence[LoggedDecision], asyncio.Future[None]]] = []
+        #: each append's records, and its future (``append``) or callback (``submit``)
+        self._queued: list[tuple[Sequence[LoggedDecision], asyncio.Future[None] | Written]] = []
         self._wake = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._write, name="decision-log", daemon=True)
@@ -209,6 +217,17 @@ class GroupCommit:
             self._queued.append((decisions, done))
             self._wake.notify()
         await asyncio.shield(done)  # a cancelled request does not unqueue its record
+
+    def submit(self, decisions: Sequence[LoggedDecision], written: Written) -> None:
+        """Queue ``decisions`` from any thread; the writer calls ``written(None)`` once
+        ``sink.append`` has stored them, or ``written(error)`` with what it raised (in the
+        writer's thread: hand the result on, do not block it). Raises ``ValueError`` once
+        closed."""
+        with self._wake:
+            if self._closed:
+                raise ValueError("the decision log is closed")
+            self._queued.append((decisions, written))
+            self._wake.notify()
 
     def close(self) -> None:
         """Write what is queued, then stop the writer thread."""
@@ -233,7 +252,11 @@ class GroupCommit:
             self.batches += 1
             by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for _, done in batch:
-                by_loop.setdefault(done.get_loop(), []).append(done)
+                if isinstance(done, asyncio.Future):
+                    by_loop.setdefault(done.get_loop(), []).append(done)
+                else:
+                    with contextlib.suppress(Exception):  # the caller's own hand-over
+                        done(error)
             for loop, waiting in by_loop.items():  # one wake-up per event loop
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                     loop.call_soon_threadsafe(_settle, waiting, error)

@@ -31,7 +31,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
-import secrets
+import random
 import threading
 import time
 from collections import Counter
@@ -342,7 +342,11 @@ class DecisionService:
             profile, now, session=_session(context, now), action_history=dict(read.history)
         )
         max_actions = min(context.max_actions, len(self._action_ids))
-        seed: int | str = asked.idempotency_key or secrets.token_hex(8)
+        # a fresh seed per unkeyed decision, as random as the draws it seeds need (not a
+        # secret): os.urandom's system call lets go of the interpreter lock, and a decider
+        # thread then waits for the event loop to hand it back (BENCHMARKS.md, issue 15
+        # items 1-2, fifth pass)
+        seed: int | str = asked.idempotency_key or f"{random.getrandbits(64):016x}"
         segment = response_segment(profile)
         stats = None if table is None else table.posteriors(segment)
         routed = self.policy(models, max_actions).route(

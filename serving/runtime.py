@@ -149,6 +149,7 @@ def start_runtime(
         max_future_seconds=settings.max_event_future_seconds,
         archive=archive,
     )
+    commit = GroupCommit(sink)
     return Runtime(
         settings=settings,
         keys=keys,
@@ -160,8 +161,8 @@ def start_runtime(
         metrics=metrics,
         durability=durability_of(client, gate),
         sink=sink,
-        commit=GroupCommit(sink),
-        decider=Decider(decisions, settings.decision_batch, settings.decision_threads)
+        commit=commit,
+        decider=Decider(decisions, settings.decision_batch, settings.decision_threads, commit)
         if settings.decide_in == "batches"
         else None,
     )

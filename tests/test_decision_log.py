@@ -266,6 +266,49 @@ def test_a_failed_write_fails_every_request_of_its_batch(tmp_path: Path) -> None
         asyncio.run(commit.append([record(9)]))
 
 
+def test_submit_calls_back_from_the_writer_once_the_records_are_stored(tmp_path: Path) -> None:
+    """The API's decider queues a batch's records from its own thread."""
+    log = SlowLog(tmp_path)
+    commit = GroupCommit(log)
+    seen: list[tuple[BaseException | None, set[str]]] = []
+    done = threading.Event()
+
+    def written(error: BaseException | None) -> None:
+        # in the log already when called back
+        seen.append((error, {d.decision_id for d in read_log(tmp_path).decisions}))
+        if len(seen) == 3:
+            done.set()
+
+    for i in range(3):
+        commit.submit([record(2 * i), record(2 * i + 1)], written)
+    assert done.wait(30)
+    commit.close()
+    log.close()
+    assert [error for error, _ in seen] == [None, None, None]
+    for i, (_, stored) in enumerate(seen):
+        assert {record(2 * i).decision_id, record(2 * i + 1).decision_id} <= stored
+    assert sum(log.sizes) == 6
+
+
+def test_submit_passes_on_a_failed_write_and_refuses_once_closed(tmp_path: Path) -> None:
+    log = JsonlDecisionLog(tmp_path)
+    commit = GroupCommit(log)
+    log.close()  # every append now raises
+    outcome: list[BaseException | None] = []
+    called = threading.Event()
+
+    def written(error: BaseException | None) -> None:
+        outcome.append(error)
+        called.set()
+
+    commit.submit([record(1)], written)
+    assert called.wait(30)
+    assert isinstance(outcome[0], ValueError) and "closed" in str(outcome[0])
+    commit.close()
+    with pytest.raises(ValueError, match="closed"):
+        commit.submit([record(2)], lambda error: None)
+
+
 OPENER = textwrap.dedent(
     """
     import sys

@@ -103,10 +103,11 @@ async def decide(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    # decided by the runtime's decider thread together with the requests queued meanwhile
-    # (or in the thread pool, NBA_DECIDE_IN=threads), then logged through the group
-    # commit: durable before the answer, and no thread is held while the disk syncs (a
-    # slow fsync then delays the answers it covers, not every request queued behind it)
+    # decided by the runtime's decider thread together with the requests queued meanwhile,
+    # which logs them through the group commit (or in the thread pool,
+    # NBA_DECIDE_IN=threads, then logged from here): durable before the answer, and no
+    # thread is held while the disk syncs (a slow fsync then delays the answers it
+    # covers, not every request queued behind it)
     check_actions(body.context.max_actions, runtime.settings.max_actions)
     caller = caller_of(request)
     if runtime.decider is not None:
