@@ -91,9 +91,7 @@ class RecordingEngine(NextBestActionPolicy):
     ) -> list[list[ChannelAssessment]]:
         out = super()._assess(context, candidates)
         scope = ContextScope(context)
-        held = frozenset(
-            a.id for a in self._session_reminders if _rule_holds(a, context, scope)
-        )
+        held = frozenset(a.id for a in self._session_reminders if _rule_holds(a, context, scope))
         self.triggered.setdefault(context.customer_id, []).append((context.now_utc, held))
         if any(c.action.id in self.watched for c in candidates):
             self.seen.append(Assessed(context, list(candidates), out))
