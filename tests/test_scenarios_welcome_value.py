@@ -6,8 +6,8 @@ welcome says one is worth (its margin and the customer it makes); a browse remin
 one order of the customer's usual basket. The welcome's window is two days and the seed
 policy's gap between messages is twelve hours: at a flat value of 6, the first-day
 browsing's evening reminder won, and the welcome often closed before the channel freed.
-In the closed loop's truth those welcome e-mails were worth 0.19-0.33 and the reminders
-that won 0.001-0.12 (BENCHMARKS.md, "Issue 12, items 1-2: where the engine leaves value").
+In the closed loop's truth those welcome e-mails were worth 0.19-0.35 and the reminders
+that won 0.001-0.12 (BENCHMARKS.md, issue 12 items 1-2, "where the engine leaves value").
 Decisions from the example catalog and contact policy, exploration off
 (:mod:`tests.test_scenarios`).
 """
