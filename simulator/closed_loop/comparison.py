@@ -7,6 +7,7 @@ same background, seeds and truth; policies run in parallel processes when
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import functools
 import gc
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import cast
+
+import pyarrow
 
 from features.forked import Forked
 from simulator.closed_loop.checker import Violation, check_contacts
@@ -217,6 +220,7 @@ def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> d
     number of policies all of them run at once and the cores stay busy to the end.
     """
     start = loop_start(world)
+    release_free_memory()
     # the objects so far are shared with the children until written: out of the cycle
     # collector's reach, its passes do not write to them (and copy their pages) in each
     gc.freeze()
@@ -224,6 +228,20 @@ def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> d
         return _run_children(world, names, workers, start)
     finally:
         gc.unfreeze()
+
+
+def release_free_memory() -> None:
+    """Give the memory freed so far back to the system before forking: the world's build
+    frees more than it keeps (at 20,000 customers 1.3 GB resident after it, 0.8 GB of it
+    live), and the allocators (glibc's, Arrow's) keep the freed pages resident; each
+    forked process would start from them too."""
+    gc.collect()
+    pyarrow.default_memory_pool().release_unused()
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim by hand
+        return
+    trim(0)
 
 
 def _run_children(

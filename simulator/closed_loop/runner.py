@@ -41,9 +41,9 @@ import datetime as dt
 import hashlib
 import heapq
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -61,11 +61,12 @@ from features.online.response_stats import (
 )
 from features.online.store import EventOps, MemoryOnlineStore
 from nba.actions import OfferKind
+from nba.budgets import UsageCounts
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.decision import ChosenAction, Decision, RoutedDecision
 from nba.events import EventType
-from nba.pipeline import Decider
+from nba.pipeline import Decider, DecisionPipeline
 from nba.profile import CustomerProfile
 from simulator.closed_loop.mapping import Message, require_simulated
 from simulator.closed_loop.truth import as_ns
@@ -87,6 +88,8 @@ _EVENT_COLUMNS = tuple(EVENTS.names)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 _SECOND = dt.timedelta(seconds=1)
+#: Decisions read, and prepared (:class:`TickPrepared`), together within a tick.
+PREPARED_DECISIONS = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -362,6 +365,7 @@ def run_policy(
         )
     state = _State(MemoryContactState(online.store, stats=stats), recent=start.recent)
 
+    prepare = tick_preparation(policy)
     step = dt.timedelta(hours=config.trigger_every_hours)
     n_ticks = config.days * 24 // config.trigger_every_hours
     decisions = _Table()  # its columns: those of the first row
@@ -387,24 +391,36 @@ def run_policy(
             candidates = sorted((c for c in shown.active if c in seat), key=seat.__getitem__)
         who = [cid for cid in candidates if state.in_flight.get(cid, now) <= now]
         made: list[tuple[CustomerProfile, Decision]] = []
-        for cid in who:
-            read = state.contacts.read_for_decision(cid, now)
-            profile = online.from_stored(cid, read.stored, now)
-            if profile is None:
-                continue
-            context = CustomerContext(profile, now, action_history=dict(read.history))
-            posteriors = (
-                None if read.stats is None else read.stats.posteriors(response_segment(profile))
-            )
-            routed = policy.route(
-                context, usage=read.usage, stats=posteriors, seed=f"{config.seed}:{cid}:{tick}"
-            )
-            if on_decision is not None:
-                on_decision(routed)
-            decision = routed.decision
-            # counted at once, so that the tick's next decisions see the budgets it used
-            state.contacts.count_usage(now.date(), decision.consumed)
-            made.append((profile, decision))
+        for begin in range(0, len(who), PREPARED_DECISIONS):
+            # nothing a decision reads changes within a tick but the day's budgets
+            # (``usage``, read again before each decision): the chunk is read at once
+            reads = []
+            for cid in who[begin : begin + PREPARED_DECISIONS]:
+                read = state.contacts.read_for_decision(cid, now)
+                profile = online.from_stored(cid, read.stored, now)
+                if profile is not None:
+                    reads.append(
+                        (CustomerContext(profile, now, action_history=dict(read.history)), read)
+                    )
+            if prepare is not None:
+                prepare([(context, read.usage) for context, read in reads])
+            for context, read in reads:
+                profile, cid = context.profile, context.customer_id
+                posteriors = (
+                    None if read.stats is None else read.stats.posteriors(response_segment(profile))
+                )
+                routed = policy.route(
+                    context,
+                    usage=state.contacts.usage(now.date()),
+                    stats=posteriors,
+                    seed=f"{config.seed}:{cid}:{tick}",
+                )
+                if on_decision is not None:
+                    on_decision(routed)
+                decision = routed.decision
+                # counted at once, so that the tick's next decisions see the budgets it used
+                state.contacts.count_usage(now.date(), decision.consumed)
+                made.append((profile, decision))
         held: set[str] = set()
         if contact_limits is not None:
             draw = f"{config.seed}:{tick}" if keep_at_random else None
@@ -454,6 +470,31 @@ def run_policy(
         seconds=time.perf_counter() - started,
         cpu_seconds=time.process_time() - cpu_started,
     )
+
+
+@runtime_checkable
+class TickPrepared(Protocol):
+    """A decider that prepares the decisions of a tick before they are made, e.g. values
+    all their options in one call (:class:`~simulator.closed_loop.oracle.OraclePolicy`)."""
+
+    def prepare_tick(self, decisions: Sequence[tuple[CustomerContext, UsageCounts]]) -> None:
+        """Called with the contexts of the next decisions (as the decider will see them)
+        and the day's budgets used so far; the decisions follow in that order, each with
+        the budgets used by then. Preparing must not change what they decide."""
+
+
+Prepare = Callable[[Sequence[tuple[CustomerContext, UsageCounts]]], None]
+
+
+def tick_preparation(policy: Decider) -> Prepare | None:
+    """``policy``'s :meth:`TickPrepared.prepare_tick`, also through a pipeline (given the
+    contexts the pipeline prepares for its decider); ``None`` when it has none."""
+    if isinstance(policy, TickPrepared):
+        return policy.prepare_tick
+    if isinstance(policy, DecisionPipeline) and isinstance(policy.decider, TickPrepared):
+        pipeline, hook = policy, policy.decider.prepare_tick
+        return lambda decisions: hook([(pipeline.prepare(c), u) for c, u in decisions])
+    return None
 
 
 def _held_back(
