@@ -692,3 +692,14 @@ def test_tick_margins_value_rows_not_prepared_by_themselves(world: ClosedLoopWor
         margins.margin(rows), world.truth.incremental([cid] * 2, *rows.key()).margin
     )
     assert margins.prepared == 1
+
+
+def test_the_background_converted_in_spans_is_the_same(world: ClosedLoopWorld) -> None:
+    """The background's ticks converted by three processes, each a span of the horizon
+    (arrivals registered as of its first tick), are those of one process, tick by tick."""
+    one = [tick.unpack() for tick in runner.background_ticks(world)]
+    three = [tick.unpack() for tick in runner.background_ticks(world, workers=3)]
+    assert len(one) == len(three) == CONFIG.days * 24 // CONFIG.trigger_every_hours
+    assert sum(len(tick.ops) for tick in one) > 500
+    for a, b in zip(one, three, strict=True):
+        assert (a.ops, a.stamps, a.active) == (b.ops, b.stamps, b.active)

@@ -219,7 +219,7 @@ def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> d
     tick as they are written (:class:`TickCounts`), so with ``workers`` at least the
     number of policies all of them run at once and the cores stay busy to the end.
     """
-    start = loop_start(world)
+    start = loop_start(world, workers=workers)
     release_free_memory()
     # the objects so far are shared with the children until written: out of the cycle
     # collector's reach, its passes do not write to them (and copy their pages) in each
