@@ -112,6 +112,7 @@ def compare_policies(
     *,
     workers: int | None = None,
     progress: Progress | None = None,
+    start: LoopStart | None = None,
 ) -> ClosedLoopResult:
     """Run each named policy (see :mod:`simulator.closed_loop.policies`) in closed loop.
 
@@ -119,7 +120,8 @@ def compare_policies(
     ``workers`` processes run policies side by side (default: one per core, at
     most one per policy; see :func:`_run_forked`); ``progress(policy, done, total)``
     reports ticks when running in this process. The results do not depend on
-    ``workers`` (tested).
+    ``workers`` (tested). ``start`` (:func:`~.runner.loop_start` of ``world``) is what the
+    forked runs start from, built here when omitted (serial runs build one per policy).
     """
     plain = [name for name in policies if split_matched(name)[1] is None]
     matched = [name for name in policies if split_matched(name)[1] is not None]
@@ -129,7 +131,7 @@ def compare_policies(
             raise ValueError(f"{name}: policy {reference!r} must be compared in the same run")
     workers = min(workers or os.cpu_count() or 1, len(policies))
     if workers > 1:
-        runs = _run_forked(world, policies, workers)
+        runs = _run_forked(world, policies, workers, start)
     else:
         runs = _run_serial(world, policies, progress)
     violations = {name: check_run(world, run) for name, run in runs.items()}
@@ -208,7 +210,9 @@ class TickCounts(Mapping[int, int]):
         return len(self._counts)
 
 
-def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> dict[str, PolicyRun]:
+def _run_forked(
+    world: ClosedLoopWorld, names: Sequence[str], workers: int, start: LoopStart | None = None
+) -> dict[str, PolicyRun]:
     """Each policy in a forked process of its own, at most ``workers`` at a time.
 
     The world and the start of a run (:func:`~.runner.loop_start`: the profiles at the
@@ -219,7 +223,7 @@ def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> d
     tick as they are written (:class:`TickCounts`), so with ``workers`` at least the
     number of policies all of them run at once and the cores stay busy to the end.
     """
-    start = loop_start(world, workers=workers)
+    start = start or loop_start(world, workers=workers)
     release_free_memory()
     # the objects so far are shared with the children until written: out of the cycle
     # collector's reach, its passes do not write to them (and copy their pages) in each
