@@ -514,16 +514,23 @@ def test_headline_gives_the_engine_ratios_with_paired_intervals(
         assert pair in headline
 
 
-def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLoopWorld) -> None:
-    ids = world.customer_ids[:20]
-    products = [str(p) for p in world.sim.products["product_id"][:2]]
+def _messages(world: ClosedLoopWorld) -> list[Message]:
+    """Messages of several kinds: a product's, a category's with an offer, plain ones."""
+    products = [str(p) for p in world.sim.products["product_id"][:3]]
     offer = next(a.offer.id for a in world.catalog if a.offer is not None)
-    messages = [
+    return [
         Message("cart_reminder", None, products[0]),
         Message("promo", "shoes", None, offer),
         Message("birthday"),
         Message("browse_reminder", None, products[1], offer),
+        Message("new_collection", None, products[2]),
+        Message("promo"),
     ]
+
+
+def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLoopWorld) -> None:
+    ids = world.customer_ids[:20]
+    messages = _messages(world)[:4]
     channels = [Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.POSTAL, Channel.CALL_CENTRE]
     at = [world.cut + dt.timedelta(hours=7 + i) for i in range(len(ids))]
     picked = [messages[i % len(messages)] for i in range(len(ids))]
@@ -621,16 +628,7 @@ def test_true_values_do_not_depend_on_the_batch(world: ClosedLoopWorld) -> None:
     per decision (a BLAS product in the usual order's margin rate once made the last bits
     depend on the batch's shape)."""
     ids = world.customer_ids[:60]
-    products = [str(p) for p in world.sim.products["product_id"][:3]]
-    offer = next(a.offer.id for a in world.catalog if a.offer is not None)
-    messages = [
-        Message("cart_reminder", None, products[0]),
-        Message("promo", "shoes", None, offer),
-        Message("birthday"),
-        Message("browse_reminder", None, products[1]),
-        Message("new_collection", None, products[2]),
-        Message("promo"),
-    ]
+    messages = _messages(world)
     channels = [Channel.EMAIL, Channel.SMS, Channel.PUSH]
     rows = [
         (ids[i % len(ids)], channels[i % 3], world.cut + dt.timedelta(hours=i % 50), m, i % 4)
