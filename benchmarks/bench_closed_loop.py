@@ -45,6 +45,7 @@ from simulator.closed_loop import ClosedLoopConfig, Message, build_world, compar
 from simulator.closed_loop.comparison import ClosedLoopResult
 from simulator.closed_loop.metrics import ratio_of_totals_interval
 from simulator.closed_loop.policies import split_matched
+from simulator.closed_loop.runner import loop_start
 from simulator.closed_loop.truth import as_ns
 from simulator.closed_loop.world import ClosedLoopWorld
 
@@ -118,11 +119,21 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         world = build_world(config)
         built = time.perf_counter() - started
-        started, cpu = time.perf_counter(), _cpu_seconds()
         workers = args.workers or len(policies)
-        result = compare_policies(world, policies, workers=workers)
+        started, cpu = time.perf_counter(), _cpu_seconds()
+        start = loop_start(world, workers=workers) if workers > 1 else None
+        begun, begun_cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        begun_peak = _max_rss_mb(resource.RUSAGE_SELF)
+        started, cpu = time.perf_counter(), _cpu_seconds()
+        result = compare_policies(world, policies, workers=workers, start=start)
         ran, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+        del start  # the runs changed their copies only; the parent's is not needed now
         lines += seed_report(result, seed, built, ran, workers, cpu)
+        lines.append(
+            f"- the runs' start (profiles at the cut in a store, the background's ops; once "
+            f"for every policy): {begun:.0f} s, {begun_cpu:.0f} CPU-s; peak memory of this "
+            f"process (max RSS) once the world and the start were built {begun_peak:,.0f} MB"
+        )
         for a, b, _ in GOALS:
             if a in result.runs and b in result.runs:
                 ratio, _, _ = ratio_of_totals_interval(

@@ -11,11 +11,17 @@ same small playbook world, then times with the process's CPU clock:
   sent, delivered, opened, clicked, a purchase with its order delivered) turned into
   the online store's ops and merged with the background's (``TickEvents.merged``), in
   ticks of 10 to 250 events (the loop's frame-free path takes ticks up to
-  ``SMALL_BATCH``).
+  ``SMALL_BATCH``);
+* ``oracle``: the lookahead oracle's whole run in the loop (``run_policy``, ``--oracle-
+  customers`` x 3 days after 30), CPU per decision: its truth calls as the loop makes
+  them (since the tick's slots are valued in one call: ``TickMargins``), with its
+  screening, arbitration, profiles and deliveries.
 
 The trees are measured alternately, ``--repeat`` times; the table gives medians and the
-ratio. The script fails when the trees' outputs differ (digests of every margin to the
-bit, and of every event's ops).
+ratio. The script fails when the trees' outputs differ (every margin and purchase
+probability within 1e-9: the truth's usual margin rate summed in a fixed order moved last
+bits; digests of every event's ops, and of the oracle run's decisions and contacts with
+floats to 9 digits, as the pinned test).
 
     git -C /work/main archive main | tar -x -C /tmp/base
     .venv/bin/python benchmarks/bench_loop_parts.py --baseline-src /tmp/base
@@ -35,12 +41,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parents[1]
 sys.path.append(str(HERE))  # after PYTHONPATH: the measured tree's packages come first
 
 from benchmarks.bench_batch_decisions import measure_in_tree  # noqa: E402
 
-PARTS = ("truth", "events")
+PARTS = ("truth", "events", "oracle")
 
 
 def _truth_calls(world: Any, calls: int) -> list[tuple[list[Any], ...]]:
@@ -112,13 +120,27 @@ def _released(world: Any, ticks: int) -> list[list[dict[str, Any]]]:
     return out
 
 
+def _digits(values: Any, digits: int) -> bytes:
+    """``values`` to ``digits`` significant digits, and differences of values (margins,
+    purchase lifts) to ``digits`` decimals: a value near 0 is a difference of two values,
+    whose last bits are its first digits."""
+    return ",".join(f"{round(v, digits):.{digits}g}" for v in values).encode()
+
+
 def child(part: str, customers: int, size: int) -> dict[str, Any]:
     """This interpreter's tree: CPU seconds of the part and a digest of its outputs."""
-    from simulator.closed_loop import ClosedLoopConfig, build_world
+    from simulator.closed_loop import ClosedLoopConfig, build_world, make_policy, run_policy
     from simulator.closed_loop.runner import TickEvents, loop_start
 
+    days = 3 if part == "oracle" else 2
     world = build_world(
-        ClosedLoopConfig(n_customers=customers, history_days=30, days=2, seed=3, playbook=True)
+        ClosedLoopConfig(
+            n_customers=size if part == "oracle" else customers,
+            history_days=30,
+            days=days,
+            seed=3,
+            playbook=True,
+        )
     )
     digest = hashlib.sha256()
     if part == "truth":
@@ -127,10 +149,16 @@ def child(part: str, customers: int, size: int) -> dict[str, Any]:
         started = time.process_time()
         values = [world.truth.incremental(*call) for call in calls]
         cpu = time.process_time() - started
-        for value in values:
-            digest.update(value.margin.tobytes())
-            digest.update(value.purchase.tobytes())
-        return {"cpu": cpu, "per": cpu / size, "digest": digest.hexdigest()}
+        margins = [float(v) for value in values for v in (*value.margin, *value.purchase)]
+        return {"cpu": cpu, "per": cpu / size, "values": margins}
+    if part == "oracle":
+        run = run_policy(world, make_policy("oracle", world), start=loop_start(world))
+        for frame in (run.decisions, run.contacts):
+            for row in frame.itertuples(index=False):
+                digest.update(_digits([v for v in row if isinstance(v, float)], 9))
+                digest.update(repr([v for v in row if not isinstance(v, float)]).encode())
+        per = run.cpu_seconds / len(run.decisions)
+        return {"cpu": run.cpu_seconds, "per": per, "digest": digest.hexdigest()}
     online = loop_start(world).online
     released = _released(world, size)
     empty = TickEvents([], [], frozenset())
@@ -150,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--calls", type=int, default=2000, help="truth calls per measurement")
     parser.add_argument("--ticks", type=int, default=60, help="event ticks per measurement")
+    parser.add_argument(
+        "--oracle-customers", type=int, default=1000, help="customers of the oracle's run"
+    )
+    parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", choices=PARTS, help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
@@ -160,10 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline_src is None:
         parser.error("--baseline-src is required")
     trees = {"baseline": args.baseline_src.resolve(), "this": HERE}
-    sizes = {"truth": args.calls, "events": args.ticks}
+    sizes = {"truth": args.calls, "events": args.ticks, "oracle": args.oracle_customers}
+    parts = [p for p in PARTS if p in args.parts.split(",")]
     results: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _ in range(args.repeat):
-        for part in PARTS:
+        for part in parts:
             for name, src in trees.items():
                 command = [sys.executable, str(Path(__file__).resolve()), "--child", part]
                 command += ["--customers", str(args.customers), "--size", str(sizes[part])]
@@ -176,18 +209,23 @@ def main(argv: list[str] | None = None) -> int:
     print("| part | per | baseline µs CPU (runs) | this µs CPU (runs) | baseline / this |")
     print("|---|---|---:|---:|---:|")
     same = True
-    for part in PARTS:
+    units = {"truth": "call (5-11 slots)", "events": "event", "oracle": "decision"}
+    for part in parts:
         runs = {name: results[(part, name)] for name in trees}
-        same = same and len({r["digest"] for rs in runs.values() for r in rs}) == 1
+        if part == "truth":  # the last bits moved (a fixed-order sum): equal to 1e-9
+            values = [np.array(r["values"]) for rs in runs.values() for r in rs]
+            alike = all(np.abs(v - values[0]).max() <= 1e-9 for v in values)
+        else:
+            alike = len({r["digest"] for rs in runs.values() for r in rs}) == 1
+        same = same and alike
         med = {name: statistics.median(r["per"] for r in rs) * 1e6 for name, rs in runs.items()}
         shown = {}
         for name, rs in runs.items():
             each = ", ".join(f"{r['per'] * 1e6:,.1f}" for r in rs)
             shown[name] = f"{med[name]:,.1f} ({each})"
-        unit = "call (5-11 slots)" if part == "truth" else "event"
         print(
-            f"| {part} | {unit} | {shown['baseline']} | {shown['this']} | "
-            f"{med['baseline'] / med['this']:.2f}x |"
+            f"| {part} | {units[part]} | {shown['baseline']} | {shown['this']} | "
+            f"{med['baseline'] / med['this']:.2f}x |" + ("" if alike else " outputs differ |")
         )
     print("\nOutputs identical in both trees:", "yes" if same else "NO")
     return 0 if same else 1

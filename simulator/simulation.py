@@ -91,7 +91,12 @@ class SimulatedRetailer:
 
     @cached_property
     def events(self) -> pd.DataFrame:
-        """All events as one contract-typed frame (builds text columns: mind memory at scale)."""
+        """All events as one contract-typed frame (builds text columns: mind memory at scale),
+        kept: :meth:`event_frame` builds it without keeping it."""
+        return self.event_frame()
+
+    def event_frame(self) -> pd.DataFrame:
+        """All events as one contract-typed frame, built anew (the caller keeps it or not)."""
         tables = list(self.iter_event_tables())
         if not tables:
             return arrow_to_frame(block_to_arrow(EventBlock.concat([]), 1, 9, *_empty_ids()))

@@ -42,7 +42,7 @@ from simulator.closed_loop.playbook import SCENARIOS, contact_scenarios, scenari
 from simulator.closed_loop.runner import MessageStreams
 from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 from simulator.closed_loop.send_times import UniformSendTimes
-from simulator.closed_loop.truth import as_ns
+from simulator.closed_loop.truth import TickMargins, TruthRows, as_ns
 from simulator.config import SOURCED_MAX_AFFINITY, SimulatorConfig
 
 POLICIES = ["nothing", "random~nba", "rules", "nba", "oracle", "oracle~nba", "oracle-myopic"]
@@ -514,16 +514,23 @@ def test_headline_gives_the_engine_ratios_with_paired_intervals(
         assert pair in headline
 
 
-def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLoopWorld) -> None:
-    ids = world.customer_ids[:20]
-    products = [str(p) for p in world.sim.products["product_id"][:2]]
+def _messages(world: ClosedLoopWorld) -> list[Message]:
+    """Messages of several kinds: a product's, a category's with an offer, plain ones."""
+    products = [str(p) for p in world.sim.products["product_id"][:3]]
     offer = next(a.offer.id for a in world.catalog if a.offer is not None)
-    messages = [
+    return [
         Message("cart_reminder", None, products[0]),
         Message("promo", "shoes", None, offer),
         Message("birthday"),
         Message("browse_reminder", None, products[1], offer),
+        Message("new_collection", None, products[2]),
+        Message("promo"),
     ]
+
+
+def test_true_value_resolves_messages_as_the_response_model_does(world: ClosedLoopWorld) -> None:
+    ids = world.customer_ids[:20]
+    messages = _messages(world)[:4]
     channels = [Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.POSTAL, Channel.CALL_CENTRE]
     at = [world.cut + dt.timedelta(hours=7 + i) for i in range(len(ids))]
     picked = [messages[i % len(messages)] for i in range(len(ids))]
@@ -610,3 +617,87 @@ def test_the_greedy_engine_never_explores(world: ClosedLoopWorld) -> None:
     assert len(contacting) > 0
     assert not contacting["explored"].any()
     assert (contacting["propensity"] == 1.0).all()
+
+
+# ------------------------------------------------------------------ a tick's truth in one call
+
+
+def test_true_values_do_not_depend_on_the_batch(world: ClosedLoopWorld) -> None:
+    """Every field of a message's value is the same to the bit valued alone, among a
+    decision's few slots or among a whole tick's: one call per tick can replace one call
+    per decision (a BLAS product in the usual order's margin rate once made the last bits
+    depend on the batch's shape)."""
+    ids = world.customer_ids[:60]
+    messages = _messages(world)
+    channels = [Channel.EMAIL, Channel.SMS, Channel.PUSH]
+    rows = [
+        (ids[i % len(ids)], channels[i % 3], world.cut + dt.timedelta(hours=i % 50), m, i % 4)
+        for i in range(300)
+        for m in messages[i % 2 :: 3]
+    ]
+    together = world.truth.incremental(*(list(column) for column in zip(*rows, strict=True)))
+    for k, row in enumerate(rows):
+        alone = world.truth.incremental(*([value] for value in row))
+        for name in ("purchase", "orders", "revenue", "margin", "offer_cost", "unsubscribe_cost"):
+            assert getattr(alone, name)[0] == getattr(together, name)[k], (name, row)
+
+
+class _Unprepared:
+    """The same decider without its tick preparation: every decision valued by itself."""
+
+    def __init__(self, policy: runner.Decider) -> None:
+        self.policy = policy
+        self.name = policy.name
+
+    def route(self, context: CustomerContext, **kwargs: object) -> object:
+        return self.policy.route(context, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["oracle", "oracle-myopic"])
+def test_the_oracle_decides_alike_with_its_tick_prepared_or_not(
+    world: ClosedLoopWorld, name: str
+) -> None:
+    """The oracles value a tick's slots in one call ahead of its decisions
+    (``prepare_tick``); without that preparation, each decision valued by itself, the
+    run is the same to the bit, and nearly every decision was served by the preparation."""
+    prepared = make_policy(name, world)
+    assert runner.tick_preparation(prepared) is not None
+    plain = _Unprepared(make_policy(name, world))
+    assert runner.tick_preparation(plain) is None  # type: ignore[arg-type]
+    with_tick = run_policy(world, prepared, name=name)
+    alone = run_policy(world, plain, name=name)  # type: ignore[arg-type]
+    assert len(with_tick.contacts) > 100
+    pd.testing.assert_frame_equal(with_tick.decisions, alone.decisions)
+    pd.testing.assert_frame_equal(with_tick.contacts, alone.contacts)
+    margins = prepared.decider.margins  # type: ignore[attr-defined]
+    assert margins.prepared > 0.9 * (margins.prepared + margins.valued_alone)
+
+
+def test_tick_margins_value_rows_not_prepared_by_themselves(world: ClosedLoopWorld) -> None:
+    """Rows other than those prepared for their customer (a screening that saw other
+    budgets) are valued alone, with the truth's own values."""
+    cid = world.customer_ids[0]
+    at = [world.cut + dt.timedelta(hours=h) for h in (9, 10)]
+    rows = TruthRows(cid, [Channel.EMAIL, Channel.SMS], at, [Message("promo")] * 2, [0, 0])
+    other = TruthRows(cid, [Channel.EMAIL], at[:1], [Message("birthday")], [1])
+    margins = TickMargins(world.truth)
+    margins.prepare([rows])
+    expected = world.truth.incremental([cid], [Channel.EMAIL], at[:1], [Message("birthday")], [1])
+    np.testing.assert_array_equal(margins.margin(other), expected.margin)
+    assert (margins.prepared, margins.valued_alone) == (0, 1)
+    margins.prepare([rows])
+    np.testing.assert_array_equal(
+        margins.margin(rows), world.truth.incremental([cid] * 2, *rows.key()).margin
+    )
+    assert margins.prepared == 1
+
+
+def test_the_background_converted_in_spans_is_the_same(world: ClosedLoopWorld) -> None:
+    """The background's ticks converted by three processes, each a span of the horizon
+    (arrivals registered as of its first tick), are those of one process, tick by tick."""
+    one = [tick.unpack() for tick in runner.background_ticks(world)]
+    three = [tick.unpack() for tick in runner.background_ticks(world, workers=3)]
+    assert len(one) == len(three) == CONFIG.days * 24 // CONFIG.trigger_every_hours
+    assert sum(len(tick.ops) for tick in one) > 500
+    for a, b in zip(one, three, strict=True):
+        assert (a.ops, a.stamps, a.active) == (b.ops, b.stamps, b.active)

@@ -7,6 +7,7 @@ same background, seeds and truth; policies run in parallel processes when
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import functools
 import gc
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import cast
+
+import pyarrow
 
 from features.forked import Forked
 from simulator.closed_loop.checker import Violation, check_contacts
@@ -109,6 +112,7 @@ def compare_policies(
     *,
     workers: int | None = None,
     progress: Progress | None = None,
+    start: LoopStart | None = None,
 ) -> ClosedLoopResult:
     """Run each named policy (see :mod:`simulator.closed_loop.policies`) in closed loop.
 
@@ -116,7 +120,8 @@ def compare_policies(
     ``workers`` processes run policies side by side (default: one per core, at
     most one per policy; see :func:`_run_forked`); ``progress(policy, done, total)``
     reports ticks when running in this process. The results do not depend on
-    ``workers`` (tested).
+    ``workers`` (tested). ``start`` (:func:`~.runner.loop_start` of ``world``) is what the
+    forked runs start from, built here when omitted (serial runs build one per policy).
     """
     plain = [name for name in policies if split_matched(name)[1] is None]
     matched = [name for name in policies if split_matched(name)[1] is not None]
@@ -126,7 +131,7 @@ def compare_policies(
             raise ValueError(f"{name}: policy {reference!r} must be compared in the same run")
     workers = min(workers or os.cpu_count() or 1, len(policies))
     if workers > 1:
-        runs = _run_forked(world, policies, workers)
+        runs = _run_forked(world, policies, workers, start)
     else:
         runs = _run_serial(world, policies, progress)
     violations = {name: check_run(world, run) for name, run in runs.items()}
@@ -205,7 +210,9 @@ class TickCounts(Mapping[int, int]):
         return len(self._counts)
 
 
-def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> dict[str, PolicyRun]:
+def _run_forked(
+    world: ClosedLoopWorld, names: Sequence[str], workers: int, start: LoopStart | None = None
+) -> dict[str, PolicyRun]:
     """Each policy in a forked process of its own, at most ``workers`` at a time.
 
     The world and the start of a run (:func:`~.runner.loop_start`: the profiles at the
@@ -216,7 +223,8 @@ def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> d
     tick as they are written (:class:`TickCounts`), so with ``workers`` at least the
     number of policies all of them run at once and the cores stay busy to the end.
     """
-    start = loop_start(world)
+    start = start or loop_start(world, workers=workers)
+    release_free_memory()
     # the objects so far are shared with the children until written: out of the cycle
     # collector's reach, its passes do not write to them (and copy their pages) in each
     gc.freeze()
@@ -224,6 +232,20 @@ def _run_forked(world: ClosedLoopWorld, names: Sequence[str], workers: int) -> d
         return _run_children(world, names, workers, start)
     finally:
         gc.unfreeze()
+
+
+def release_free_memory() -> None:
+    """Give the memory freed so far back to the system before forking: the world's build
+    frees more than it keeps (at 20,000 customers 1.3 GB resident after it, 0.8 GB of it
+    live), and the allocators (glibc's, Arrow's) keep the freed pages resident; each
+    forked process would start from them too."""
+    gc.collect()
+    pyarrow.default_memory_pool().release_unused()
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim by hand
+        return
+    trim(0)
 
 
 def _run_children(

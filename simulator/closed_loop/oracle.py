@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from nba.arbitration import ChannelAssessment
+from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
@@ -45,10 +46,10 @@ from nba.events import EventType
 from nba.policy import DecisionPolicy
 from nba.reasons import Reason, ReasonCode
 from nba.scoring import ActionScore
-from nba.screening import ActionCandidate, ChannelSlot
+from nba.screening import ActionCandidate, ChannelSlot, screen
 from simulator import ExpectedValue
 from simulator.closed_loop.mapping import SIMULATED_CHANNELS, Message, MessageMapping
-from simulator.closed_loop.truth import TrueValue, as_ns
+from simulator.closed_loop.truth import TickMargins, TrueValue, TruthRows, as_ns
 
 
 def _recent_contacts(context: CustomerContext) -> int:
@@ -80,20 +81,35 @@ class _Slots:
                     self.pairs.append((index, slot, message))
         self.context = context
 
-    def value(self, truth: TrueValue, *, with_offers: bool = True) -> ExpectedValue:
-        n = len(self.pairs)
-        return truth.incremental(
-            [self.context.customer_id] * n,
+    def rows(self) -> TruthRows:
+        return TruthRows(
+            self.context.customer_id,
             [slot.channel for _, slot, _ in self.pairs],
             [slot.send.at for _, slot, _ in self.pairs],
             [message for _, _, message in self.pairs],
-            [_recent_contacts(self.context)] * n,
+            [_recent_contacts(self.context)] * len(self.pairs),
+        )
+
+    def value(self, truth: TrueValue, *, with_offers: bool = True) -> ExpectedValue:
+        rows = self.rows()
+        return truth.incremental(
+            [rows.customer_id] * len(rows.channels),
+            rows.channels,
+            rows.send_at,
+            rows.messages,
+            rows.recent_contacts,
             with_offers=with_offers,
         )
 
 
 class OraclePolicy(DecisionPolicy):
-    """Highest true incremental margin among the slots the rules allow (see module doc)."""
+    """Highest true incremental margin among the slots the rules allow (see module doc).
+
+    Its truth calls are served by :class:`~simulator.closed_loop.truth.TickMargins`:
+    :meth:`prepare_tick` values the slots of the coming decisions in one call (the closed
+    loop calls it with each tick's customers), and a decision not prepared is valued by
+    itself, with the same values.
+    """
 
     name = "oracle-myopic"
 
@@ -109,12 +125,30 @@ class OraclePolicy(DecisionPolicy):
         super().__init__(catalog, contact_policy, max_actions=max_actions)
         self.truth = truth
         self.mapping = mapping
+        self.margins = TickMargins(truth)
+
+    def prepare_tick(self, decisions: Sequence[tuple[CustomerContext, UsageCounts]]) -> None:
+        """Value at once what the coming ``decisions`` (each customer's context and the
+        usage of budgets it will likely see) will ask the truth for: their screening is run
+        here too, to know their slots (a decision whose screening then differs, because an
+        earlier one used a budget, is valued by itself)."""
+        requests = []
+        for context, usage in decisions:
+            candidates = screen(self.catalog, self.contact_policy, context, usage).candidates
+            requests.append(self._truth_rows(context, candidates))
+        self.margins.prepare(requests)
+
+    def _truth_rows(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> TruthRows:
+        """The rows :meth:`_assess` values for these candidates."""
+        return _Slots(context, candidates, self.mapping).rows()
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[list[ChannelAssessment]]:
         slots = _Slots(context, candidates, self.mapping)
-        margin = slots.value(self.truth).margin
+        margin = self.margins.margin(slots.rows())
         by_slot = {
             (index, slot.channel): float(m)
             for (index, slot, _), m in zip(slots.pairs, margin, strict=True)
@@ -197,6 +231,20 @@ class _Opportunity:
     action_index: int  # the candidate it repeats, -1 for a future trigger
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What :meth:`LookaheadOraclePolicy._assess` values: the slots now, the later
+    opportunities, when each could go out after each slot, which repeat a slot's action
+    (``again``) and which are future triggers, and the truth's rows for all of them."""
+
+    now: list[tuple[int, ChannelSlot, Message]]
+    later: list[_Opportunity]
+    delayed: list[list[dt.datetime]]
+    again: list[int]
+    triggers: list[int]
+    rows: TruthRows
+
+
 class LookaheadOraclePolicy(OraclePolicy):
     """The oracle with a value of waiting, over the days a contact weighs on.
 
@@ -248,9 +296,12 @@ class LookaheadOraclePolicy(OraclePolicy):
         self.horizon_end = horizon_end
         self.lookahead_days = lookahead_days
 
-    def _assess(
+    def _truth_rows(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
-    ) -> list[list[ChannelAssessment]]:
+    ) -> TruthRows:
+        return self._plan(context, candidates).rows
+
+    def _plan(self, context: CustomerContext, candidates: Sequence[ActionCandidate]) -> _Plan:
         now = _Slots(context, candidates, self.mapping).pairs
         later = self._opportunities(context, now)
         gap = self._gap()
@@ -271,13 +322,23 @@ class LookaheadOraclePolicy(OraclePolicy):
         at += [later[j].at for j in again] + [row[j] for row in delayed for j in triggers]
         channels = [slot.channel for _, slot, _ in now] + [o.channel for o in later + after_rows]
         messages = [message for _, _, message in now] + [o.message for o in later + after_rows]
-        margin = self.truth.incremental(
-            [context.customer_id] * len(at),
+        rows = TruthRows(
+            context.customer_id,
             channels,
             at,
             messages,
             [recent] * (n + m) + [recent + 1] * len(after_rows),
-        ).margin
+        )
+        return _Plan(now, later, delayed, again, triggers, rows)
+
+    def _assess(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> list[list[ChannelAssessment]]:
+        plan = self._plan(context, candidates)
+        now, later, delayed = plan.now, plan.later, plan.delayed
+        again, triggers = plan.again, plan.triggers
+        n, m = len(now), len(later)
+        margin = self.margins.margin(plan.rows)
         value = margin[:n]
         if m:
             waited = margin[n : n + m]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -95,3 +96,71 @@ class TrueValue:
         )
         terms = self.response.true_response.terms(batch)
         return terms.expected_value() - terms.baseline()  # TrueResponse.baseline(rows, times)
+
+
+@dataclass(frozen=True, eq=False)
+class TruthRows:
+    """The messages one decision asks :class:`TrueValue` to value: one customer's, in order."""
+
+    customer_id: str
+    channels: list[Channel]
+    send_at: list[dt.datetime]
+    messages: list[Message]
+    recent_contacts: list[int]
+
+    def key(self) -> tuple[list[Channel], list[dt.datetime], list[Message], list[int]]:
+        return self.channels, self.send_at, self.messages, self.recent_contacts
+
+
+class TickMargins:
+    """Incremental margins (:meth:`TrueValue.incremental`) of the rows a tick's decisions
+    are about to ask for, valued in one call ahead of them (:meth:`prepare`), then handed
+    out decision by decision (:meth:`margin`).
+
+    A decision whose rows are not the ones prepared for its customer (its screening saw
+    other budgets, or it was not prepared) is valued on its own. The values are the same
+    either way: the truth values each row by itself (no reduction across the batch), so
+    one call for a tick gives every margin to the bit as one call per decision does.
+    ``prepared`` and ``valued_alone`` count the decisions served each way.
+    """
+
+    def __init__(self, truth: TrueValue) -> None:
+        self.truth = truth
+        self._ready: dict[str, tuple[TruthRows, np.ndarray]] = {}
+        self.prepared = 0
+        self.valued_alone = 0
+
+    def prepare(self, requests: Sequence[TruthRows]) -> None:
+        """Value every row of ``requests`` (at most one per customer) in one call, for the
+        decisions to come; what an earlier :meth:`prepare` left unused is dropped."""
+        requests = [r for r in requests if r.channels]
+        self._ready = {}
+        if not requests:
+            return
+        margin = self.truth.incremental(
+            [r.customer_id for r in requests for _ in r.channels],
+            [c for r in requests for c in r.channels],
+            [t for r in requests for t in r.send_at],
+            [m for r in requests for m in r.messages],
+            [k for r in requests for k in r.recent_contacts],
+        ).margin
+        ends = np.cumsum([len(r.channels) for r in requests])
+        for request, part in zip(requests, np.split(margin, ends[:-1]), strict=True):
+            self._ready[request.customer_id] = (request, part)
+
+    def margin(self, rows: TruthRows) -> np.ndarray:
+        """The margins of ``rows``, shape ``(n,)``: prepared if they were, else valued now."""
+        ready = self._ready.pop(rows.customer_id, None)
+        if ready is not None and ready[0].key() == rows.key():
+            self.prepared += 1
+            return ready[1]
+        if not rows.channels:
+            return np.zeros(0)
+        self.valued_alone += 1
+        return self.truth.incremental(
+            [rows.customer_id] * len(rows.channels),
+            rows.channels,
+            rows.send_at,
+            rows.messages,
+            rows.recent_contacts,
+        ).margin
