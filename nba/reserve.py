@@ -316,18 +316,25 @@ def _expected_loss(
     """(expected loss, P(a trigger while the send takes from it)) over the stretches
     between the moments a channel frees, or stops being in time, for a trigger at that
     moment: P(the next trigger falls in a stretch) = exp(-L(start)) - exp(-L(end)), with
-    L the triggers expected from now (:meth:`TriggerRate.expected`)."""
+    L the triggers expected from now (:meth:`TriggerRate.expected`); a cut's ``exp(-L)``
+    is computed once for the two stretches it bounds."""
     ttl = reminder.ttl_hours
     edges = {x - ttl for pair in frees.values() for x in pair}
     if reminder.half_life_hours is not None:  # its worth also changes as the wait shrinks
         edges |= {x for pair in frees.values() for x in pair}
     cuts = sorted({max(0.0, x) for x in edges} | {0.0})
     cost = chance = 0.0
+    survival: float | None = None  # exp(-L(start)) of the stretch, when computed
     for start, end in itertools.pairwise(cuts):
         lost = _lost(reminder, frees, (start + end) / 2)
         if lost <= 0.0:
+            survival = None
             continue
-        p = math.exp(-rate.expected(start)) - math.exp(-rate.expected(end))
+        if survival is None:
+            survival = math.exp(-rate.expected(start))
+        later = math.exp(-rate.expected(end))
+        p = survival - later
+        survival = later
         cost += p * lost
         chance += p
     return cost, chance
@@ -345,9 +352,9 @@ class TriggerRate:
     __slots__ = ("_at", "_day", "_hour", "_per_hour", "_prefix")
 
     def __init__(self, per_hour: Sequence[float], local_hour: float) -> None:
-        if len(per_hour) != 24 or any(r < 0.0 or not math.isfinite(r) for r in per_hour):
+        if len(per_hour) != 24 or min(per_hour) < 0.0 or not all(map(math.isfinite, per_hour)):
             raise ValueError("per_hour: 24 finite rates >= 0, one per local hour")
-        self._per_hour = tuple(float(r) for r in per_hour)
+        self._per_hour = tuple(map(float, per_hour))
         self._prefix = tuple(itertools.accumulate(self._per_hour, initial=0.0))
         self._day = self._prefix[-1]
         self._hour = local_hour % 24.0
