@@ -486,10 +486,7 @@ class LaterScope(ContextScope):
     __slots__ = ("_hours", "_now")
 
     def __init__(self, context: CustomerContext, hours: float) -> None:
-        later = CustomerContext(
-            context.profile, context.now_utc + hours * _HOUR, None, context.action_history
-        )
-        super().__init__(later)
+        super().__init__(context.later(hours))
         self._hours = hours
         self._now = context
 
