@@ -282,19 +282,6 @@ class ContactPolicy(BaseModel):
         """The rules of ``channel`` (no restriction when the policy does not list it)."""
         return self.channels.get(channel) or _UNRESTRICTED
 
-    def uncounted(self) -> frozenset[Channel]:
-        """The channels whose messages do not count toward the caps (placements: every
-        channel the policy does not list counts, as :data:`_UNRESTRICTED`'s rules say);
-        read once per ``channels`` mapping, held with it."""
-        channels = self.channels
-        held = _UNCOUNTED.get(id(channels))
-        if held is None or held[0] is not channels:
-            if len(_UNCOUNTED) >= 64:
-                _UNCOUNTED.clear()
-            placements = frozenset(c for c, r in channels.items() if not r.counts_toward_total)
-            held = _UNCOUNTED[id(channels)] = (channels, placements)
-        return held[1]
-
     def refusal_cooldown(self, channel: Channel) -> dt.timedelta:
         days = self.rules(channel).refusal_cooldown_days
         return dt.timedelta(days=self.refusal_cooldown_days if days is None else days)
@@ -459,8 +446,9 @@ class ContactPolicy(BaseModel):
         history = context.contacts
         frees = context.now_utc
         last_here = history.last_contact_at.get(channel)
-        uncounted = self.uncounted()
-        counted = [at for c, at in history.last_contact_at.items() if c not in uncounted]
+        counted = [
+            at for c, at in history.last_contact_at.items() if self.rules(c).counts_toward_total
+        ]
         last_any = max(counted, default=None)
         reached: list[tuple[dt.datetime | None, int]] = [
             (last_here, days)
@@ -493,11 +481,10 @@ class ContactPolicy(BaseModel):
         the last contact recorded on those channels, or the latest send of ``sent``
         (action id to send time, possibly still due; the caller leaves out actions
         that only place content on a page), whichever is later."""
-        uncounted = self.uncounted()
         moments = [
             at
             for channel, at in context.contacts.last_contact_at.items()
-            if channel not in uncounted
+            if self.rules(channel).counts_toward_total
         ]
         moments += (sent or {}).values()
         return max((m.astimezone(dt.UTC) for m in moments), default=None)
@@ -507,8 +494,7 @@ class ContactPolicy(BaseModel):
         return 1.0 / (1.0 + self.fatigue_weight * self._total(profile.contacts.contacts_7d))
 
     def _total(self, counts: Mapping[Channel, int]) -> int:
-        uncounted = self.uncounted()
-        return sum(n for c, n in counts.items() if c not in uncounted)
+        return sum(n for c, n in counts.items() if self.rules(c).counts_toward_total)
 
     def _fatigue_reason(self, profile: CustomerProfile) -> Reason | None:
         threshold = self.fatigue_contacts_7d
@@ -528,8 +514,6 @@ class ContactPolicy(BaseModel):
 
 
 _UNRESTRICTED = ChannelRules()
-#: :meth:`ContactPolicy.uncounted` by the identity of a policy's ``channels``, held with it.
-_UNCOUNTED: dict[int, tuple[Mapping[Channel, ChannelRules], frozenset[Channel]]] = {}
 
 #: Reasons of rolling caps, which a later send may clear.
 ROLLING_CAP_CODES: frozenset[ReasonCode] = frozenset(

@@ -121,6 +121,12 @@ class CustomerContext:
         """The decision moment in the customer's time zone."""
         return self.now.astimezone(self.zone)
 
+    @cached_property
+    def scope(self) -> ContextScope:
+        """The rule fields of this context, each read once for every rule of the decision
+        (screening's eligibility and values, the reserve's reminder values)."""
+        return ContextScope(self)
+
     def later(self, hours: float) -> CustomerContext:
         """The same customer ``hours`` from now with no live session: what
         ``CustomerContext(profile, now_utc + hours, None, action_history)`` gives, without

@@ -55,7 +55,7 @@ from nba.arbitration import (
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
-from nba.context import ContextScope, CustomerContext
+from nba.context import CustomerContext
 from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
@@ -332,7 +332,6 @@ class NextBestActionPolicy(DecisionPolicy):
             return [], []
         present = {c.action.id for c in candidates}
         now, local = context.now_utc, context.local_now
-        scope: ContextScope | None = None
         out: list[ActionCandidate] = []
         dues: list[float | None] = []
         for action in self._session_reminders:
@@ -352,8 +351,7 @@ class NextBestActionPolicy(DecisionPolicy):
             ]
             if not channels:
                 continue
-            scope = scope or ContextScope(context)
-            value = max(0.0, action.value.number(scope) or 0.0)
+            value = max(0.0, action.value.number(context.scope) or 0.0)
             slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
             out.append(ActionCandidate(action, value, None, slots))
             dues.append(due)

@@ -448,7 +448,8 @@ def hour_of_day_shares(profile: CustomerProfile) -> tuple[float, ...]:
     if len(activity) != 24 * 7:
         return (1.0 / 24,) * 24
     n = max(0, profile.events_seen)
-    folded = [sum(activity[hour::24]) for hour in range(24)]
+    days = [activity[start : start + 24] for start in range(0, 24 * 7, 24)]
+    folded = map(sum, zip(*days, strict=True))  # each hour summed over the days in order
     return tuple((n * share + 1.0) / (n + 24.0) for share in folded)
 
 

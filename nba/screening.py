@@ -95,7 +95,7 @@ def screen(
 ) -> Screening:
     """Apply eligibility, consent and contact policy to every action of ``catalog``
     (only to those ``restriction`` allows; the others are rejected as not requested)."""
-    scope = ContextScope(context)
+    scope = context.scope
     send_times: dict[tuple[object, ...], SendTime | Reason] = {}  # actions share channels and TTLs
     gates: dict[Channel, _Gate] = {}  # and each channel's consent and contact-policy verdict
     plans = _plans(catalog)
