@@ -121,12 +121,6 @@ class CustomerContext:
         """The decision moment in the customer's time zone."""
         return self.now.astimezone(self.zone)
 
-    @cached_property
-    def scope(self) -> ContextScope:
-        """The rule fields of this context, each read once for every rule of the decision
-        (screening's eligibility and values, the reserve's reminder values)."""
-        return ContextScope(self)
-
     def later(self, hours: float) -> CustomerContext:
         """The same customer ``hours`` from now with no live session: what
         ``CustomerContext(profile, now_utc + hours, None, action_history)`` gives, without
@@ -245,6 +239,22 @@ class ContextScope:
         profile = self.context.profile
         table = profile.category_affinity if kind == "category" else profile.brand_affinity
         return float(table.get(key, 0.0))
+
+
+def scope_of(context: CustomerContext) -> ContextScope:
+    """The rule scope of ``context``: the last one made is kept with its context, so
+    that a decision's screening (eligibility, values), send-by deadlines and reserve
+    (reminder values) read each field once. Kept here, not on the context: the two
+    would hold each other, a cycle only the collector frees."""
+    global _LAST_SCOPE
+    last = _LAST_SCOPE  # one read: threads may replace it meanwhile
+    if last is not None and last.context is context:
+        return last
+    scope = _LAST_SCOPE = ContextScope(context)
+    return scope
+
+
+_LAST_SCOPE: ContextScope | None = None
 
 
 def _profile_value(context: CustomerContext, name: str) -> Value:

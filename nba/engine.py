@@ -55,7 +55,7 @@ from nba.arbitration import (
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
-from nba.context import CustomerContext
+from nba.context import CustomerContext, scope_of
 from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
@@ -351,7 +351,7 @@ class NextBestActionPolicy(DecisionPolicy):
             ]
             if not channels:
                 continue
-            value = max(0.0, action.value.number(context.scope) or 0.0)
+            value = max(0.0, action.value.number(scope_of(context)) or 0.0)
             slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
             out.append(ActionCandidate(action, value, None, slots))
             dues.append(due)
