@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -21,7 +23,9 @@ from nba.catalog import Catalog, parse_catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
+from nba.decision import RoutedDecision
 from nba.engine import NextBestActionPolicy
+from nba.pipeline import build_pipeline
 from nba.profile import ChannelEngagement, ContactHistory, CustomerProfile
 from serving.batch_decisions import AudienceError, contacts_only, decide_audience
 from simulator import SimulatorConfig, simulate
@@ -338,3 +342,52 @@ def test_command_reads_what_the_api_sent_from_redis(
         sent[["customer_id", "action_id"]], on=["customer_id", "action_id"]
     )
     assert again.empty, again[["customer_id", "action_id", "channel"]]
+
+
+def test_a_decision_leaves_no_reference_cycle(
+    profiles: list[CustomerProfile], catalog: Catalog, contact_policy: ContactPolicy, now
+) -> None:
+    """A chunk is decided with the cyclic collector paused (``_collector_paused``): free
+    only while every object of a decision is freed as it dies, explanation read or not."""
+    pipeline = build_pipeline(catalog, contact_policy)
+    engine = NextBestActionPolicy(catalog, contact_policy, max_actions=2)
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for profile in profiles:
+            context = CustomerContext(profile, now)
+            pipeline.route(context, seed=f"1:{profile.customer_id}")
+            decision = engine.decide(context, seed=2)
+            assert decision.explanation.chosen is not None
+            assert decision.explanation.every_rejected is not None
+        del context, decision
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_the_collector_is_paused_while_a_chunk_is_decided_then_as_it_was(
+    profiles: list[CustomerProfile], catalog: Catalog, contact_policy: ContactPolicy, now
+) -> None:
+    engine = NextBestActionPolicy(catalog, contact_policy)
+    seen: list[bool] = []
+
+    class Watched:
+        name = engine.name
+
+        def route(self, context: CustomerContext, **kwargs: Any) -> RoutedDecision:
+            seen.append(gc.isenabled())
+            return engine.route(context, **kwargs)
+
+    frame = profiles_frame(profiles[:20])
+    decide_audience(frame, catalog, contact_policy, now, policy=Watched())
+    assert seen == [False] * 20
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        decide_audience(profiles[:5], catalog, contact_policy, now, policy=Watched())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
