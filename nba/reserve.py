@@ -202,7 +202,7 @@ def free_at(
     sent = {k: v for k, v in context.action_history.items() if v > now}
     last = policy.last_message_at(context, sent)
     out: dict[Channel, dt.datetime] = {}
-    for channel in channels:
+    for channel in dict.fromkeys(channels):  # reminders share channels: each one once
         rules = policy.rules(channel)
         frees = policy.caps_free_at(context, channel) or now
         if policy.message_gap_hours is not None and rules.counts_toward_total and last:
@@ -316,8 +316,8 @@ def _expected_loss(
     """(expected loss, P(a trigger while the send takes from it)) over the stretches
     between the moments a channel frees, or stops being in time, for a trigger at that
     moment: P(the next trigger falls in a stretch) = exp(-L(start)) - exp(-L(end)), with
-    L the triggers expected from now (:meth:`TriggerRate.expected`); a cut's ``exp(-L)``
-    is computed once for the two stretches it bounds."""
+    L the triggers expected from now (:meth:`TriggerRate.survival`: the slots of a
+    decision share most cuts)."""
     ttl = reminder.ttl_hours
     edges = {x - ttl for pair in frees.values() for x in pair}
     if reminder.half_life_hours is not None:  # its worth also changes as the wait shrinks
@@ -331,8 +331,8 @@ def _expected_loss(
             survival = None
             continue
         if survival is None:
-            survival = math.exp(-rate.expected(start))
-        later = math.exp(-rate.expected(end))
+            survival = rate.survival(start)
+        later = rate.survival(end)
         p = survival - later
         survival = later
         cost += p * lost
@@ -349,7 +349,7 @@ class TriggerRate:
     (0.125, 1.0)
     """
 
-    __slots__ = ("_at", "_day", "_hour", "_per_hour", "_prefix")
+    __slots__ = ("_at", "_day", "_hour", "_per_hour", "_prefix", "_survival")
 
     def __init__(self, per_hour: Sequence[float], local_hour: float) -> None:
         if len(per_hour) != 24 or min(per_hour) < 0.0 or not all(map(math.isfinite, per_hour)):
@@ -359,6 +359,7 @@ class TriggerRate:
         self._day = self._prefix[-1]
         self._hour = local_hour % 24.0
         self._at = self._cumulative(self._hour)
+        self._survival: dict[float, float] = {}
 
     @classmethod
     def constant(cls, per_hour: float) -> TriggerRate:
@@ -377,6 +378,15 @@ class TriggerRate:
     def expected(self, hours: float) -> float:
         """Triggers expected in the ``hours`` after the moment."""
         return self._cumulative(self._hour + hours) - self._at
+
+    def survival(self, hours: float) -> float:
+        """P(no trigger in the ``hours`` after the moment): ``exp(-expected(hours))``,
+        kept by ``hours`` (a decision's slots ask again for the moments its channels free).
+        """
+        held = self._survival.get(hours)
+        if held is None:
+            held = self._survival[hours] = math.exp(-self.expected(hours))
+        return held
 
 
 def _per_day(days: int, rate: float | None) -> float:
@@ -466,6 +476,7 @@ def trigger_rates(
     local = context.local_now
     local_hour = local.hour + local.minute / 60.0 + local.second / 3600.0
     out: list[TriggerRate | None] = []
+    made: dict[tuple[float, tuple[bool, ...]], TriggerRate] = {}  # cart reminders share one
     for action in actions:
         per_day = trigger_per_day(context.profile, action)
         if per_day <= 0.0:
@@ -473,8 +484,11 @@ def trigger_rates(
             continue
         shares = shares or hour_of_day_shares(context.profile)
         mask = hours.get(action.id) or trigger_hours(action)
-        per_hour = [per_day * share if on else 0.0 for share, on in zip(shares, mask, strict=True)]
-        out.append(TriggerRate(per_hour, local_hour))
+        rate = made.get((per_day, mask))
+        if rate is None:
+            per_hour = [per_day * s if on else 0.0 for s, on in zip(shares, mask, strict=True)]
+            rate = made[per_day, mask] = TriggerRate(per_hour, local_hour)
+        out.append(rate)
     return out
 
 
