@@ -347,7 +347,7 @@ def test_command_reads_what_the_api_sent_from_redis(
 def test_a_decision_leaves_no_reference_cycle(
     profiles: list[CustomerProfile], catalog: Catalog, contact_policy: ContactPolicy, now
 ) -> None:
-    """A chunk is decided with the cyclic collector paused (``_collector_paused``): free
+    """A chunk is decided with the cyclic collector paused (``paused_gc``): free
     only while every object of a decision is freed as it dies, explanation read or not."""
     pipeline = build_pipeline(catalog, contact_policy)
     engine = NextBestActionPolicy(catalog, contact_policy, max_actions=2)
