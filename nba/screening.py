@@ -50,9 +50,10 @@ class ActionCandidate:
     variant: Variant | None
     slots: tuple[ChannelSlot, ...]
 
-    @property
+    @functools.cached_property
     def channels(self) -> tuple[Channel, ...]:
-        return tuple(s.channel for s in self.slots)
+        """Its slots' channels (read by the scorer and the engine several times)."""
+        return tuple([s.channel for s in self.slots])
 
 
 @dataclass(frozen=True)
