@@ -40,7 +40,7 @@ from pydantic import (
 )
 
 from nba.channels import Channel, parse_channel
-from nba.context import RULE_SCHEMA, ContextScope, CustomerContext
+from nba.context import RULE_SCHEMA, CustomerContext, scope_of
 from nba.rules import Rule, ValueType, compile_rule
 from nba.timing import MAX_HORIZON_HOURS, TimeWindow
 
@@ -355,7 +355,7 @@ class Action(_CatalogModel):
             if end is not None:
                 latest = min(latest, end)
         if self.send_by is not None and context is not None:
-            days = self.send_by.number(ContextScope(context))
+            days = self.send_by.number(scope_of(context))
             if days is not None:
                 latest = min(latest, _end_of_local_day(now, context.zone, days))
         return latest

@@ -25,9 +25,11 @@ import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 
 from nba.channels import OUTBOUND_CHANNELS, Channel
 from nba.profile import (
+    DERIVED_FIELDS,
     FIELD_READERS,
     PROFILE_FIELDS,
     ContactHistory,
@@ -119,12 +121,37 @@ class CustomerContext:
         """The decision moment in the customer's time zone."""
         return self.now.astimezone(self.zone)
 
+    def later(self, hours: float) -> CustomerContext:
+        """The same customer ``hours`` from now with no live session: what
+        ``CustomerContext(profile, now_utc + hours, None, action_history)`` gives, without
+        checking again the zone and history this context was checked with.
+
+        >>> now = dt.datetime(2026, 3, 6, 17, 30, tzinfo=dt.UTC)
+        >>> ctx = CustomerContext(CustomerProfile("C1", timezone="Europe/Paris"), now)
+        >>> ctx.later(2.0) == CustomerContext(ctx.profile, now + dt.timedelta(hours=2))
+        True
+        """
+        moved = object.__new__(CustomerContext)
+        at = self.now_utc + hours * _HOUR
+        moved.__dict__.update(
+            profile=self.profile,
+            now=at,
+            session=None,
+            action_history=self.action_history,
+            zone=self.zone,
+            now_utc=at,
+        )
+        return moved
+
     def hours_since_sent(self, action_id: str) -> float | None:
         """Hours since ``action_id`` was last sent (``None`` when never)."""
         sent_at = self.action_history.get(action_id)
         if sent_at is None:
             return None
         return (self.now_utc - sent_at).total_seconds() / 3600.0
+
+
+_HOUR = dt.timedelta(hours=1)
 
 
 def _session_minutes(ctx: CustomerContext) -> float | None:
@@ -214,6 +241,22 @@ class ContextScope:
         return float(table.get(key, 0.0))
 
 
+def scope_of(context: CustomerContext) -> ContextScope:
+    """The rule scope of ``context``: the last one made is kept with its context, so
+    that a decision's screening (eligibility, values), send-by deadlines and reserve
+    (reminder values) read each field once. Kept here, not on the context: the two
+    would hold each other, a cycle only the collector frees."""
+    global _LAST_SCOPE
+    last = _LAST_SCOPE  # one read: threads may replace it meanwhile
+    if last is not None and last.context is context:
+        return last
+    scope = _LAST_SCOPE = ContextScope(context)
+    return scope
+
+
+_LAST_SCOPE: ContextScope | None = None
+
+
 def _profile_value(context: CustomerContext, name: str) -> Value:
     return _as_rule_value(context.profile.value(name))
 
@@ -227,12 +270,28 @@ def _as_rule_value(value: object) -> Value:
     return str(value)
 
 
-def _profile_field(read: Callable[[CustomerProfile], object]) -> Callable[[CustomerContext], Value]:
-    return lambda context: _as_rule_value(read(context.profile))
+def _profile_field(name: str) -> Callable[[CustomerContext], Value]:
+    """The rule value of profile field ``name`` (:data:`FIELD_READERS`' value, made a rule
+    value): an attribute of the usual types (none, bool, number, text) read as it is in
+    one step, anything else through the reader."""
+    read = FIELD_READERS[name]
+    if name in DERIVED_FIELDS:
+        return lambda context: _as_rule_value(read(context.profile))
+    get = attrgetter(name)
 
+    def value(context: CustomerContext) -> Value:
+        plain = get(context.profile)
+        if type(plain) in _AS_IS:  # what the reader and _as_rule_value pass as they are
+            return plain
+        return _as_rule_value(read(context.profile))
+
+    return value
+
+
+_AS_IS = frozenset({type(None), bool, int, float, str})
 
 #: Every field a rule may read, as a function of the context (the name looked up once).
 _FIELD_VALUES: dict[str, Callable[[CustomerContext], Value]] = {
-    **{name: _profile_field(read) for name, read in FIELD_READERS.items()},
+    **{name: _profile_field(name) for name in FIELD_READERS},
     **_CONTEXT_VALUES,
 }

@@ -55,7 +55,7 @@ from nba.arbitration import (
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
-from nba.context import ContextScope, CustomerContext
+from nba.context import CustomerContext, scope_of
 from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
@@ -135,6 +135,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self._session_ids = frozenset(a.id for a in self._session_reminders)
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
         self._plain_later = _plain_later(catalog.actions)
+        self._plain_ids = frozenset(a.id for a in catalog.actions if _is_plain(a))
         self._closing = frozenset(a.id for a in catalog.actions if closes_with_time(a))
 
     def _assess(
@@ -178,7 +179,7 @@ class NextBestActionPolicy(DecisionPolicy):
         )
         kept_at: dict[tuple[Channel, dt.datetime], KeptFree | None] = {}
         taken_at: dict[tuple[int, Channel, dt.datetime], KeptFree | None] = {}
-        plain = _plain_messages(scorable)
+        plain = _plain_messages(scorable, self._plain_ids)
         # the session reminders eligible now: another action's send that blocks their
         # channels at their own send time takes them (a cross-sell due tomorrow evening
         # keeps a fresh cart's capped e-mail from going in the morning)
@@ -331,7 +332,6 @@ class NextBestActionPolicy(DecisionPolicy):
             return [], []
         present = {c.action.id for c in candidates}
         now, local = context.now_utc, context.local_now
-        scope: ContextScope | None = None
         out: list[ActionCandidate] = []
         dues: list[float | None] = []
         for action in self._session_reminders:
@@ -351,8 +351,7 @@ class NextBestActionPolicy(DecisionPolicy):
             ]
             if not channels:
                 continue
-            scope = scope or ContextScope(context)
-            value = max(0.0, action.value.number(scope) or 0.0)
+            value = max(0.0, action.value.number(scope_of(context)) or 0.0)
             slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
             out.append(ActionCandidate(action, value, None, slots))
             dues.append(due)
@@ -451,11 +450,14 @@ def _is_plain(action: Action) -> bool:
     )
 
 
-def _plain_messages(candidates: Sequence[ActionCandidate]) -> set[tuple[ActionType, Channel]]:
-    """The (action type, channel) pairs on which a message without an incentive can go now:
-    where an incentive of the same type has this alternative, giving it is a choice
-    about the offer alone, and the offer must pay for itself (:func:`_offer_reason`)."""
-    return {(c.action.type, s.channel) for c in candidates if _is_plain(c.action) for s in c.slots}
+def _plain_messages(
+    candidates: Sequence[ActionCandidate], plain: frozenset[str]
+) -> set[tuple[ActionType, Channel]]:
+    """The (action type, channel) pairs on which a message without an incentive can go now
+    (``plain``: the ids of the catalog's actions that are such messages, :func:`_is_plain`):
+    where an incentive of the same type has this alternative, giving it is a choice about
+    the offer alone, and the offer must pay for itself (:func:`_offer_reason`)."""
+    return {(c.action.type, s.channel) for c in candidates if c.action.id in plain for s in c.slots}
 
 
 def _plain_later(actions: Sequence[Action]) -> frozenset[ActionType]:

@@ -264,6 +264,9 @@ def _reader(name: str) -> Callable[[CustomerProfile], object]:
     return read
 
 
+#: The fields of :data:`PROFILE_FIELDS` computed from others (the rest are attributes).
+DERIVED_FIELDS: frozenset[str] = frozenset(_DERIVED)
+
 #: :meth:`CustomerProfile.value` per field of :data:`PROFILE_FIELDS`.
 FIELD_READERS: dict[str, Callable[[CustomerProfile], object]] = {
     name: _reader(name) for name in PROFILE_FIELDS

@@ -202,7 +202,7 @@ def free_at(
     sent = {k: v for k, v in context.action_history.items() if v > now}
     last = policy.last_message_at(context, sent)
     out: dict[Channel, dt.datetime] = {}
-    for channel in channels:
+    for channel in dict.fromkeys(channels):  # reminders share channels: each one once
         rules = policy.rules(channel)
         frees = policy.caps_free_at(context, channel) or now
         if policy.message_gap_hours is not None and rules.counts_toward_total and last:
@@ -316,18 +316,25 @@ def _expected_loss(
     """(expected loss, P(a trigger while the send takes from it)) over the stretches
     between the moments a channel frees, or stops being in time, for a trigger at that
     moment: P(the next trigger falls in a stretch) = exp(-L(start)) - exp(-L(end)), with
-    L the triggers expected from now (:meth:`TriggerRate.expected`)."""
+    L the triggers expected from now (:meth:`TriggerRate.survival`: the slots of a
+    decision share most cuts)."""
     ttl = reminder.ttl_hours
     edges = {x - ttl for pair in frees.values() for x in pair}
     if reminder.half_life_hours is not None:  # its worth also changes as the wait shrinks
         edges |= {x for pair in frees.values() for x in pair}
     cuts = sorted({max(0.0, x) for x in edges} | {0.0})
     cost = chance = 0.0
+    survival: float | None = None  # exp(-L(start)) of the stretch, when computed
     for start, end in itertools.pairwise(cuts):
         lost = _lost(reminder, frees, (start + end) / 2)
         if lost <= 0.0:
+            survival = None
             continue
-        p = math.exp(-rate.expected(start)) - math.exp(-rate.expected(end))
+        if survival is None:
+            survival = rate.survival(start)
+        later = rate.survival(end)
+        p = survival - later
+        survival = later
         cost += p * lost
         chance += p
     return cost, chance
@@ -342,16 +349,17 @@ class TriggerRate:
     (0.125, 1.0)
     """
 
-    __slots__ = ("_at", "_day", "_hour", "_per_hour", "_prefix")
+    __slots__ = ("_at", "_day", "_hour", "_per_hour", "_prefix", "_survival")
 
     def __init__(self, per_hour: Sequence[float], local_hour: float) -> None:
-        if len(per_hour) != 24 or any(r < 0.0 or not math.isfinite(r) for r in per_hour):
+        if len(per_hour) != 24 or min(per_hour) < 0.0 or not all(map(math.isfinite, per_hour)):
             raise ValueError("per_hour: 24 finite rates >= 0, one per local hour")
-        self._per_hour = tuple(float(r) for r in per_hour)
+        self._per_hour = tuple(map(float, per_hour))
         self._prefix = tuple(itertools.accumulate(self._per_hour, initial=0.0))
         self._day = self._prefix[-1]
         self._hour = local_hour % 24.0
         self._at = self._cumulative(self._hour)
+        self._survival: dict[float, float] = {}
 
     @classmethod
     def constant(cls, per_hour: float) -> TriggerRate:
@@ -370,6 +378,15 @@ class TriggerRate:
     def expected(self, hours: float) -> float:
         """Triggers expected in the ``hours`` after the moment."""
         return self._cumulative(self._hour + hours) - self._at
+
+    def survival(self, hours: float) -> float:
+        """P(no trigger in the ``hours`` after the moment): ``exp(-expected(hours))``,
+        kept by ``hours`` (a decision's slots ask again for the moments its channels free).
+        """
+        held = self._survival.get(hours)
+        if held is None:
+            held = self._survival[hours] = math.exp(-self.expected(hours))
+        return held
 
 
 def _per_day(days: int, rate: float | None) -> float:
@@ -441,7 +458,8 @@ def hour_of_day_shares(profile: CustomerProfile) -> tuple[float, ...]:
     if len(activity) != 24 * 7:
         return (1.0 / 24,) * 24
     n = max(0, profile.events_seen)
-    folded = [sum(activity[hour::24]) for hour in range(24)]
+    days = [activity[start : start + 24] for start in range(0, 24 * 7, 24)]
+    folded = map(sum, zip(*days, strict=True))  # each hour summed over the days in order
     return tuple((n * share + 1.0) / (n + 24.0) for share in folded)
 
 
@@ -458,6 +476,7 @@ def trigger_rates(
     local = context.local_now
     local_hour = local.hour + local.minute / 60.0 + local.second / 3600.0
     out: list[TriggerRate | None] = []
+    made: dict[tuple[float, tuple[bool, ...]], TriggerRate] = {}  # cart reminders share one
     for action in actions:
         per_day = trigger_per_day(context.profile, action)
         if per_day <= 0.0:
@@ -465,8 +484,11 @@ def trigger_rates(
             continue
         shares = shares or hour_of_day_shares(context.profile)
         mask = hours.get(action.id) or trigger_hours(action)
-        per_hour = [per_day * share if on else 0.0 for share, on in zip(shares, mask, strict=True)]
-        out.append(TriggerRate(per_hour, local_hour))
+        rate = made.get((per_day, mask))
+        if rate is None:
+            per_hour = [per_day * s if on else 0.0 for s, on in zip(shares, mask, strict=True)]
+            rate = made[per_day, mask] = TriggerRate(per_hour, local_hour)
+        out.append(rate)
     return out
 
 
@@ -479,10 +501,7 @@ class LaterScope(ContextScope):
     __slots__ = ("_hours", "_now")
 
     def __init__(self, context: CustomerContext, hours: float) -> None:
-        later = CustomerContext(
-            context.profile, context.now_utc + hours * _HOUR, None, context.action_history
-        )
-        super().__init__(later)
+        super().__init__(context.later(hours))
         self._hours = hours
         self._now = context
 

@@ -22,7 +22,7 @@ from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
-from nba.context import ContextScope, CustomerContext
+from nba.context import ContextScope, CustomerContext, scope_of
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.rules import Rule
 from nba.rules.closures import Evaluate
@@ -50,9 +50,10 @@ class ActionCandidate:
     variant: Variant | None
     slots: tuple[ChannelSlot, ...]
 
-    @property
+    @functools.cached_property
     def channels(self) -> tuple[Channel, ...]:
-        return tuple(s.channel for s in self.slots)
+        """Its slots' channels (read by the scorer and the engine several times)."""
+        return tuple([s.channel for s in self.slots])
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def screen(
 ) -> Screening:
     """Apply eligibility, consent and contact policy to every action of ``catalog``
     (only to those ``restriction`` allows; the others are rejected as not requested)."""
-    scope = ContextScope(context)
+    scope = scope_of(context)
     send_times: dict[tuple[object, ...], SendTime | Reason] = {}  # actions share channels and TTLs
     gates: dict[Channel, _Gate] = {}  # and each channel's consent and contact-policy verdict
     plans = _plans(catalog)

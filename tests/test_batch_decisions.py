@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
+import json
+import os
+import pickle
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -21,6 +28,7 @@ from nba.catalog import Catalog, parse_catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
+from nba.decision import RoutedDecision
 from nba.engine import NextBestActionPolicy
 from nba.profile import ChannelEngagement, ContactHistory, CustomerProfile
 from serving.batch_decisions import AudienceError, contacts_only, decide_audience
@@ -338,3 +346,83 @@ def test_command_reads_what_the_api_sent_from_redis(
         sent[["customer_id", "action_id"]], on=["customer_id", "action_id"]
     )
     assert again.empty, again[["customer_id", "action_id", "channel"]]
+
+
+#: Run in a fresh interpreter: what other tests left behind (MLflow's SQLAlchemy registry,
+#: threads) is not counted.
+_CYCLES = """
+import gc, json, pickle, sys
+from pathlib import Path
+import nba
+from nba.catalog import parse_catalog
+from nba.contact_policy import parse_contact_policy
+from nba.context import CustomerContext
+from nba.engine import NextBestActionPolicy
+from nba.pipeline import build_pipeline
+profiles, now = pickle.loads(Path(sys.argv[1]).read_bytes())
+examples = Path(nba.__file__).parent / "examples"
+catalog = parse_catalog((examples / "retailer_catalog.yaml").read_text())
+policy = parse_contact_policy((examples / "contact_policy.yaml").read_text())
+pipeline = build_pipeline(catalog, policy)
+engine = NextBestActionPolicy(catalog, policy, max_actions=2)
+def decide_everyone():
+    for profile in profiles:
+        context = CustomerContext(profile, now)
+        pipeline.route(context, seed="1:" + profile.customer_id)
+        decision = engine.decide(context, seed=2)
+        decision.explanation.chosen, decision.explanation.every_rejected
+decide_everyone()
+gc.collect()
+gc.disable()
+gc.set_debug(gc.DEBUG_SAVEALL)
+decide_everyone()
+found = gc.collect()
+print(json.dumps([found, sorted({type(o).__qualname__ for o in gc.garbage})]))
+"""
+
+
+def test_a_decision_leaves_no_reference_cycle(
+    profiles: list[CustomerProfile], now, tmp_path: Path
+) -> None:
+    """A chunk is decided with the cyclic collector paused (``paused_gc``): free only
+    while every object of a decision is freed as it dies, explanation read or not. The
+    customers are decided once first, so that what the first decisions leave for good
+    (caches filled, and whatever older entries they push out) is not counted."""
+    audience = tmp_path / "audience.pickle"
+    audience.write_bytes(pickle.dumps((profiles, now)))
+    root = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _CYCLES, str(audience)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found, kinds = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == 0, f"{found} objects in reference cycles: {kinds}"
+
+
+def test_the_collector_is_paused_while_a_chunk_is_decided_then_as_it_was(
+    profiles: list[CustomerProfile], catalog: Catalog, contact_policy: ContactPolicy, now
+) -> None:
+    engine = NextBestActionPolicy(catalog, contact_policy)
+    seen: list[bool] = []
+
+    class Watched:
+        name = engine.name
+
+        def route(self, context: CustomerContext, **kwargs: Any) -> RoutedDecision:
+            seen.append(gc.isenabled())
+            return engine.route(context, **kwargs)
+
+    frame = profiles_frame(profiles[:20])
+    decide_audience(frame, catalog, contact_policy, now, policy=Watched())
+    assert seen == [False] * 20
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        decide_audience(profiles[:5], catalog, contact_policy, now, policy=Watched())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -9,6 +9,7 @@ compared here with the straightforward version on random customers.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import math
 import pickle
 from decimal import Decimal
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nba.channels import OUTBOUND_CHANNELS
-from nba.context import CONTEXT_FIELDS, ContextScope, CustomerContext
+from nba.context import CONTEXT_FIELDS, ContextScope, CustomerContext, scope_of
 from nba.decision import context_features
 from nba.engine import NextBestActionPolicy
 from nba.profile import PROFILE_FIELDS, CustomerProfile
@@ -111,3 +112,39 @@ def test_context_features_give_enum_positions(context: CustomerContext) -> None:
     features = context_features(context, 3)
     assert features["lifecycle_state"] == list(type(p.lifecycle_state)).index(p.lifecycle_state)
     assert features["journey_phase"] == list(type(p.journey_phase)).index(p.journey_phase)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=contexts(), second=contexts())
+def test_the_kept_rule_scope_is_its_own_contexts(
+    first: CustomerContext, second: CustomerContext
+) -> None:
+    """``scope_of`` keeps the last scope for the same context only: two customers decided
+    in turn each read their own fields."""
+    for context in (first, second, first, second):
+        scope = scope_of(context)
+        assert scope.context is context and scope_of(context) is scope
+        for name in ("cart_size", "average_basket", "lifecycle_state", "local_hour"):
+            assert _same(scope.field(name), ContextScope(context).field(name)), name
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(context=contexts(), hours=st.floats(0.0, 72.0))
+def test_a_context_moved_later_is_the_one_built_then(
+    context: CustomerContext, hours: float
+) -> None:
+    later = context.later(hours)
+    built = CustomerContext(
+        context.profile,
+        context.now_utc + hours * dt.timedelta(hours=1),
+        None,
+        context.action_history,
+    )
+    assert later == built
+    assert (later.now_utc, later.local_now, later.zone) == (
+        built.now_utc,
+        built.local_now,
+        built.zone,
+    )
+    for name in CONTEXT_FIELDS:
+        assert _same(ContextScope(later).field(name), ContextScope(built).field(name)), name
