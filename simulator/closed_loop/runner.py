@@ -51,6 +51,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from features.batch import paused_gc
 from features.contract import EVENTS
 from features.definitions import SMALL_BATCH
 from features.forked import Forked
@@ -439,36 +440,40 @@ def run_policy(
             candidates = sorted((c for c in shown.active if c in seat), key=seat.__getitem__)
         who = [cid for cid in candidates if state.in_flight.get(cid, now) <= now]
         made: list[tuple[CustomerProfile, Decision]] = []
-        for begin in range(0, len(who), PREPARED_DECISIONS):
-            # nothing a decision reads changes within a tick but the day's budgets
-            # (``usage``, read again before each decision): the chunk is read at once
-            reads = []
-            for cid in who[begin : begin + PREPARED_DECISIONS]:
-                read = state.contacts.read_for_decision(cid, now)
-                profile = online.from_stored(cid, read.stored, now)
-                if profile is not None:
-                    reads.append(
-                        (CustomerContext(profile, now, action_history=dict(read.history)), read)
+        # a decision leaves no reference cycle (tests/test_batch_decisions.py): the cycle
+        # collector, which would walk the tick's young objects again and again, waits
+        with paused_gc():
+            for begin in range(0, len(who), PREPARED_DECISIONS):
+                # nothing a decision reads changes within a tick but the day's budgets
+                # (``usage``, read again before each decision): the chunk is read at once
+                reads = []
+                for cid in who[begin : begin + PREPARED_DECISIONS]:
+                    read = state.contacts.read_for_decision(cid, now)
+                    profile = online.from_stored(cid, read.stored, now)
+                    if profile is not None:
+                        reads.append(
+                            (CustomerContext(profile, now, action_history=dict(read.history)), read)
+                        )
+                if prepare is not None:
+                    prepare([(context, read.usage) for context, read in reads])
+                for context, read in reads:
+                    profile, cid = context.profile, context.customer_id
+                    known = read.stats
+                    posteriors = (
+                        None if known is None else known.posteriors(response_segment(profile))
                     )
-            if prepare is not None:
-                prepare([(context, read.usage) for context, read in reads])
-            for context, read in reads:
-                profile, cid = context.profile, context.customer_id
-                posteriors = (
-                    None if read.stats is None else read.stats.posteriors(response_segment(profile))
-                )
-                routed = policy.route(
-                    context,
-                    usage=state.contacts.usage(now.date()),
-                    stats=posteriors,
-                    seed=f"{config.seed}:{cid}:{tick}",
-                )
-                if on_decision is not None:
-                    on_decision(routed)
-                decision = routed.decision
-                # counted at once, so that the tick's next decisions see the budgets it used
-                state.contacts.count_usage(now.date(), decision.consumed)
-                made.append((profile, decision))
+                    routed = policy.route(
+                        context,
+                        usage=state.contacts.usage(now.date()),
+                        stats=posteriors,
+                        seed=f"{config.seed}:{cid}:{tick}",
+                    )
+                    if on_decision is not None:
+                        on_decision(routed)
+                    decision = routed.decision
+                    # counted at once, so that the tick's next decisions see the budgets it used
+                    state.contacts.count_usage(now.date(), decision.consumed)
+                    made.append((profile, decision))
         held: set[str] = set()
         if contact_limits is not None:
             draw = f"{config.seed}:{tick}" if keep_at_random else None
