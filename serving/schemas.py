@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    field_validator,
 )
 
 from features.contract import (
@@ -28,7 +29,7 @@ from features.contract import (
     LATEST_MOMENT,
     check_moment,
 )
-from nba.channels import Channel
+from nba.channels import OUTBOUND_CHANNELS, Channel
 
 #: An identifier (customer, action...): the data contract's one id rule.
 ID = Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)
@@ -98,6 +99,17 @@ class DecisionContext(_Strict):
     placement: str | None = Field(
         default=None, max_length=128, description="Free label logged with the decision."
     )
+
+    @field_validator("channel")
+    @classmethod
+    def _deliverable(cls, channel: Channel | None) -> Channel | None:
+        """A channel no action can be delivered on (a store, social networks) would only
+        ever get "do nothing": the caller's mistake, said as such."""
+        if channel is not None and not channel.is_outbound:
+            names = ", ".join(c.value for c in OUTBOUND_CHANNELS)
+            raise ValueError(f"{channel.value!r} delivers no action; one of: {names}")
+        return channel
+
     timestamp: Moment | None = Field(
         default=None, description="The moment of the decision (1970-2070); default: now."
     )

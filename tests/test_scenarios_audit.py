@@ -512,6 +512,7 @@ def test_a_declared_channel_without_consent_is_never_used(shop: Shop) -> None:
         ({"actions": ["no_such_action"]}, "no_such_action"),
         ({"max_actions": 0}, "max_actions"),
         ({"channel": "fax"}, "channel"),
+        ({"channel": "store"}, "'store' delivers no action"),  # was 200 and "do nothing"
     ],
 )
 def test_a_bad_decision_request_is_a_4xx_naming_the_field(
