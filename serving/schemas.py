@@ -19,7 +19,6 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
-    field_validator,
 )
 
 from features.contract import (
@@ -70,6 +69,23 @@ Moment = Annotated[
 ]
 
 
+def _deliverable(channel: Channel) -> Channel:
+    """A channel no action can be delivered on (a store, social networks) would only ever
+    get "do nothing": the caller's mistake, said as such."""
+    if not channel.is_outbound:
+        names = ", ".join(c.value for c in OUTBOUND_CHANNELS)
+        raise ValueError(f"{channel.value!r} delivers no action; one of: {names}")
+    return channel
+
+
+#: A channel the engine can deliver an action on (the schema lists them).
+OutboundChannel = Annotated[
+    Channel,
+    AfterValidator(_deliverable),
+    WithJsonSchema({"type": "string", "enum": [c.value for c in OUTBOUND_CHANNELS]}),
+]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,7 +104,7 @@ class SessionIn(_Strict):
 class DecisionContext(_Strict):
     """Where and when the decision is asked."""
 
-    channel: Channel | None = Field(
+    channel: OutboundChannel | None = Field(
         default=None,
         description=(
             "The channel asking (an e-mail being assembled, a web placement...): only "
@@ -99,16 +115,6 @@ class DecisionContext(_Strict):
     placement: str | None = Field(
         default=None, max_length=128, description="Free label logged with the decision."
     )
-
-    @field_validator("channel")
-    @classmethod
-    def _deliverable(cls, channel: Channel | None) -> Channel | None:
-        """A channel no action can be delivered on (a store, social networks) would only
-        ever get "do nothing": the caller's mistake, said as such."""
-        if channel is not None and not channel.is_outbound:
-            names = ", ".join(c.value for c in OUTBOUND_CHANNELS)
-            raise ValueError(f"{channel.value!r} delivers no action; one of: {names}")
-        return channel
 
     timestamp: Moment | None = Field(
         default=None, description="The moment of the decision (1970-2070); default: now."
