@@ -32,7 +32,7 @@ import pandas as pd
 
 from features.contract import LoyaltyTier
 from nba.channels import CONSENT_CHANNELS, Channel
-from nba.events import EventType
+from nba.events import REFUSAL_EVENTS, EventType
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_HOUR = 3_600
@@ -521,7 +521,7 @@ def event_ops(
     sent = of(EventType.MESSAGE_SENT)
     yield _ops("xh", rows[sent], _channel_day(channel[sent], t[sent] // SECONDS_PER_HOUR), 1.0)
     yield _ops("xl", rows[sent], channel[sent], t[sent].astype(float))
-    refused = of(EventType.CALL_REFUSED, EventType.COMPLAINT)
+    refused = of(*REFUSAL_EVENTS)
     yield _ops("xr", rows[refused], channel[refused], t[refused].astype(float))
 
     consent_channels = channel.isin([c.value for c in CONSENT_CHANNELS])
@@ -703,6 +703,7 @@ def all_channels() -> list[str]:
 # checks it on generated events); keep the two in step when a definition changes.
 
 _CONSENT_VALUES = frozenset(c.value for c in CONSENT_CHANNELS)
+_REFUSAL_VALUES = frozenset(e.value for e in REFUSAL_EVENTS)
 _WITHDRAW = frozenset(
     {EventType.UNSUBSCRIBE.value, EventType.COMPLAINT.value, EventType.SMS_STOP.value}
 )
@@ -822,7 +823,7 @@ def single_event_ops(
     if event_type == EventType.MESSAGE_SENT.value:
         ops.append((f"xh:{channel}|{ts // SECONDS_PER_HOUR}", 1.0))
         ops.append((f"xl:{channel}", fts))
-    if event_type in (EventType.CALL_REFUSED.value, EventType.COMPLAINT.value):
+    if event_type in _REFUSAL_VALUES:
         ops.append((f"xr:{channel}", fts))
     if channel in _CONSENT_VALUES:
         if event_type in _WITHDRAW:

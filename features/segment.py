@@ -55,6 +55,7 @@ SEGMENT_EVENTS: dict[str, tuple[EventType, Channel | None]] = {
     "push notification received": (EventType.MESSAGE_DELIVERED, Channel.PUSH),
     "push notification tapped": (EventType.MESSAGE_OPENED, Channel.PUSH),
     "push notification bounced": (EventType.MESSAGE_BOUNCED, Channel.PUSH),
+    "push notification dismissed": (EventType.MESSAGE_DISMISSED, Channel.PUSH),
     "push opened": (EventType.MESSAGE_OPENED, Channel.PUSH),
 }
 

@@ -169,15 +169,31 @@ def default_channel_rules() -> dict[Channel, ChannelRules]:
             cost=0.06,
             default_hour=12,
         ),
+        # a dismissed notification is a "not now", not a call refused: a week's rest
         Channel.PUSH: ChannelRules(
-            cap_1d=2, cap_7d=6, hours=hours("09:00-21:00"), cost=0.0005, default_hour=19
+            cap_1d=2,
+            cap_7d=6,
+            hours=hours("09:00-21:00"),
+            refusal_cooldown_days=7,
+            cost=0.0005,
+            default_hour=19,
         ),
         Channel.WALLET: ChannelRules(
-            cap_1d=1, cap_7d=2, hours=hours("09:00-21:00"), cost=0.001, default_hour=12
+            cap_1d=1,
+            cap_7d=2,
+            hours=hours("09:00-21:00"),
+            refusal_cooldown_days=7,
+            cost=0.001,
+            default_hour=12,
         ),
         Channel.POSTAL: ChannelRules(cap_7d=1, cap_30d=2, cost=0.9, default_hour=10),
-        Channel.WEB: ChannelRules(requires_session=True, counts_toward_total=False),
-        Channel.APP: ChannelRules(requires_session=True, counts_toward_total=False),
+        # content closed on a page or in the app rests until the next day's visits
+        Channel.WEB: ChannelRules(
+            requires_session=True, counts_toward_total=False, refusal_cooldown_days=1
+        ),
+        Channel.APP: ChannelRules(
+            requires_session=True, counts_toward_total=False, refusal_cooldown_days=1
+        ),
         Channel.CALL_CENTRE: ChannelRules(
             cap_1d=1,
             cap_30d=4,

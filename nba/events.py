@@ -35,6 +35,9 @@ class EventType(StrEnum):
     MESSAGE_CLICKED = "message_clicked"
     MESSAGE_BOUNCED = "message_bounced"
     CALL_REFUSED = "call_refused"
+    #: the customer dismissed or declined a message unread (a push swiped away, an in-app
+    #: message closed): a refusal, the channel rests for its refusal cool-down
+    MESSAGE_DISMISSED = "message_dismissed"
     # consent
     OPT_IN = "opt_in"
     UNSUBSCRIBE = "unsubscribe"
@@ -65,5 +68,12 @@ MESSAGE_EVENTS: frozenset[EventType] = frozenset(
         EventType.MESSAGE_CLICKED,
         EventType.MESSAGE_BOUNCED,
         EventType.CALL_REFUSED,
+        EventType.MESSAGE_DISMISSED,
     }
+)
+
+#: Events that refuse a contact on their channel: the contact policy's refusal cool-down
+#: starts (a complaint also withdraws consent).
+REFUSAL_EVENTS: frozenset[EventType] = frozenset(
+    {EventType.CALL_REFUSED, EventType.MESSAGE_DISMISSED, EventType.COMPLAINT}
 )

@@ -246,6 +246,29 @@ def test_a_refused_call_silences_the_call_centre_for_sixty_days(shop: Shop) -> N
     assert "refusal_cooldown" not in codes(later, "reactivation_call")
 
 
+def test_a_dismissed_push_rests_push_for_a_week_not_email(shop: Shop) -> None:
+    """A push swiped away (Segment's "Push Notification Dismissed", the contract's
+    ``message_dismissed``), then a cart: push rests for its refusal cool-down of 7 days
+    and the reminder goes by e-mail; a week later push may go again. Before, only a
+    refused call or a complaint was a refusal: a dismissed push changed nothing."""
+    at = local(PARIS, "2026-03-04 09:00")
+    customer = shop.signup(at - dt.timedelta(days=30), consents=("email", "push"))
+    dismissed = at - dt.timedelta(days=2)
+    shop.post(track(customer, dismissed, "Push Notification Dismissed"))
+    shop.post(event(customer, at, "add_to_cart", "P1"))
+    answer = shop.decide(customer, at + dt.timedelta(hours=2), actions=["cart_reminder_1"])
+    chosen = the_action(answer)
+    assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "email")
+    assert "push (refusal_cooldown)" in " ".join(chosen["reasons"])
+    later = at + dt.timedelta(days=6)
+    shop.post(event(customer, later - dt.timedelta(hours=1), "purchase", "P1", revenue=40.0))
+    shop.post(event(customer, later, "add_to_cart", "P2"))
+    again = shop.decide(
+        customer, later + dt.timedelta(hours=1), actions=["cart_reminder_1"], channel="push"
+    )
+    assert [a["channel"] for a in contacts(again)] == ["push"], again["rejected"]
+
+
 # ---------------------------------------------------------------- the wallet
 
 

@@ -42,7 +42,7 @@ from features.finalise import CustomerStatic
 from nba.catalog import Catalog, parse_catalog
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.contact_policy import ContactPolicy, parse_contact_policy
-from nba.events import EventType
+from nba.events import REFUSAL_EVENTS, EventType
 from simulator import ResponseModel, SimulatedRetailer, SimulatorConfig, simulate
 from simulator.closed_loop.mapping import MessageMapping, with_catalog_offers
 from simulator.closed_loop.truth import TrueValue
@@ -72,7 +72,7 @@ BACKGROUND_EVENTS: frozenset[str] = frozenset(
 _WITHDRAW = frozenset(
     {EventType.UNSUBSCRIBE.value, EventType.COMPLAINT.value, EventType.SMS_STOP.value}
 )
-_REFUSAL = frozenset({EventType.CALL_REFUSED.value, EventType.COMPLAINT.value})
+_REFUSAL = frozenset(e.value for e in REFUSAL_EVENTS)
 #: Default cut: the horizon opens in the example catalog's spring launch window.
 CUT = dt.datetime(2026, 3, 6, tzinfo=dt.UTC)
 QUARTER_DAYS = 90
