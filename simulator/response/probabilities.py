@@ -240,7 +240,8 @@ class TrueResponse:
         self._category_margin = np.array(
             [margin_share[catalogue.category == c].mean() for c in range(len(CATEGORY_NAMES))]
         )
-        self._usual_margin_rate = fixed_order_dot(world.taste, self._category_margin)
+        # once for every customer: a row's value never depends on the batch it is valued in
+        self._usual_margin_rate = np.asarray(world.taste @ self._category_margin)
         self._channel_value = self._future_value_per_message()
 
     def _future_value_per_message(self) -> np.ndarray:
@@ -457,7 +458,7 @@ class TrueResponse:
 
     def usual_margin_rate(self, rows: np.ndarray) -> np.ndarray:
         """Margin rate of a customer's usual order (their taste over the categories): the
-        same value whichever batch the row is valued in (see :func:`fixed_order_dot`)."""
+        same value whichever batch the row is valued in."""
         return self._usual_margin_rate[rows]
 
     def hour_factor(self, rows: np.ndarray, ch: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
@@ -491,21 +492,6 @@ class TrueResponse:
             prod >= 0, self.catalogue.margin[p] / self.catalogue.price[p], margin_rate
         )
         return basket, margin_rate
-
-
-def fixed_order_dot(matrix: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``matrix @ weights`` summed column by column in a fixed order, elementwise: each
-    row's value depends on that row alone. A BLAS product's summation order depends on
-    the shape of the batch, so the same row valued alone or among others could differ in
-    its last bits (and a batched valuation could not reproduce per-call ones).
-
-    >>> fixed_order_dot(np.array([[0.5, 0.25], [1.0, 0.0]]), np.array([0.4, 0.2]))
-    array([0.25, 0.4 ])
-    """
-    out = np.zeros(matrix.shape[0])
-    for column, weight in enumerate(weights):
-        out += matrix[:, column] * weight
-    return out
 
 
 def _channel_array(attr: str) -> np.ndarray:
