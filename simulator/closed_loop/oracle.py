@@ -91,15 +91,7 @@ class _Slots:
         )
 
     def value(self, truth: TrueValue, *, with_offers: bool = True) -> ExpectedValue:
-        rows = self.rows()
-        return truth.incremental(
-            [rows.customer_id] * len(rows.channels),
-            rows.channels,
-            rows.send_at,
-            rows.messages,
-            rows.recent_contacts,
-            with_offers=with_offers,
-        )
+        return truth.of_rows(self.rows(), with_offers=with_offers)
 
 
 class OraclePolicy(DecisionPolicy):

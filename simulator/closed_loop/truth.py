@@ -97,6 +97,17 @@ class TrueValue:
         terms = self.response.true_response.terms(batch)
         return terms.expected_value() - terms.baseline()  # TrueResponse.baseline(rows, times)
 
+    def of_rows(self, rows: TruthRows, *, with_offers: bool = True) -> ExpectedValue:
+        """:meth:`incremental` of one decision's ``rows``."""
+        return self.incremental(
+            [rows.customer_id] * len(rows.channels),
+            rows.channels,
+            rows.send_at,
+            rows.messages,
+            rows.recent_contacts,
+            with_offers=with_offers,
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class TruthRows:
@@ -157,10 +168,4 @@ class TickMargins:
         if not rows.channels:
             return np.zeros(0)
         self.valued_alone += 1
-        return self.truth.incremental(
-            [rows.customer_id] * len(rows.channels),
-            rows.channels,
-            rows.send_at,
-            rows.messages,
-            rows.recent_contacts,
-        ).margin
+        return self.truth.of_rows(rows).margin
