@@ -64,6 +64,10 @@ CONSENT_CHANNELS: tuple[Channel, ...] = (
 #: an update of the loyalty card the customer added to their phone's wallet.
 PASS_CHANNELS: tuple[Channel, ...] = (Channel.WALLET,)
 
+#: Outbound channels that show content in a session the customer has open (on-site and
+#: in-app placements) rather than send a message.
+PLACEMENT_CHANNELS: frozenset[Channel] = frozenset({Channel.WEB, Channel.APP})
+
 #: Channels the engine can use to deliver an action.
 OUTBOUND_CHANNELS: tuple[Channel, ...] = (
     Channel.EMAIL,

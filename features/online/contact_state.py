@@ -62,7 +62,7 @@ from features.online.response_stats import (
 )
 from features.online.store import OnlineStore, StoredCustomer
 from nba.budgets import Consumption, UsageCounts
-from nba.channels import Channel
+from nba.channels import PLACEMENT_CHANNELS, Channel
 from nba.decision import Decision
 from nba.profile import ContactHistory, CustomerProfile
 
@@ -131,10 +131,6 @@ class DecisionRecord(NamedTuple):
     segment: str | None = None
 
 
-#: Channels whose content the customer looks at in a live session (placements): not sends.
-PLACEMENTS = frozenset({Channel.WEB, Channel.APP})
-
-
 def sends_of(decision: Decision) -> dict[str, dt.datetime]:
     """When each message of ``decision`` goes out (its send time, else the decision's);
     content placed on a page or in the app is not one (an in-app "picks for you" used to
@@ -142,7 +138,7 @@ def sends_of(decision: Decision) -> dict[str, dt.datetime]:
     return {
         a.action_id: a.send_at or decision.decided_at
         for a in decision.contacts
-        if a.channel not in PLACEMENTS
+        if a.channel not in PLACEMENT_CHANNELS
     }
 
 
