@@ -270,18 +270,60 @@ def test_best_hour_from_activity_by_hour_of_week() -> None:
     activity = [0.0] * 168
     activity[3 * 24 + 20] = 1.0  # Thursday 20:00 local
     now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
+    whole_week = ContactPolicy(best_hour_within_hours=None)
     result = send(
-        now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, activity_by_hour=tuple(activity)
+        now,
+        Channel.EMAIL,
+        best_hour=True,
+        ttl_hours=24 * 6,
+        policy=whole_week,
+        activity_by_hour=tuple(activity),
     )
     assert isinstance(result, SendTime)
     assert (result.local.weekday(), result.local.hour) == (3, 20)
     assert "most active" in result.basis
 
 
+def test_best_hour_within_a_day_of_the_first_allowed_moment() -> None:
+    """By default the best hour is looked for within a day (every hour of the day comes
+    once): the customer's evening hour today, not Thursday's, since a message due on
+    Thursday would hold every channel until 12 hours after it; when the first day allows
+    nothing (an SMS on Sunday), the rest of the validity is searched."""
+    activity = [0.0] * 168
+    activity[3 * 24 + 20] = 1.0  # Thursday 20:00 local
+    now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
+    result = send(
+        now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, activity_by_hour=tuple(activity)
+    )
+    assert isinstance(result, SendTime)
+    assert (result.local.weekday(), result.local.hour) == (0, 20)
+    assert "most active" in result.basis
+    sunday = dt.datetime(2026, 3, 8, 6, 0, tzinfo=UTC)  # Sunday 07:00 in Paris
+    sms = send(  # the default SMS rules: 08:00-20:00, never on Sunday
+        sunday, Channel.SMS, best_hour=True, ttl_hours=72, activity_by_hour=tuple(activity)
+    )
+    assert isinstance(sms, SendTime)
+    assert sms.local.weekday() == 0 and 8 <= sms.local.hour < 20
+    assert sms.at - sunday <= dt.timedelta(hours=24 + 14)
+
+
 def test_best_hour_from_peak_hour_and_channel_default() -> None:
     now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
-    peak = send(now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, peak_hour_of_week=2 * 24 + 8)
+    whole_week = ContactPolicy(best_hour_within_hours=None)
+    peak = send(
+        now,
+        Channel.EMAIL,
+        best_hour=True,
+        ttl_hours=24 * 6,
+        policy=whole_week,
+        peak_hour_of_week=2 * 24 + 8,
+    )
     assert isinstance(peak, SendTime) and (peak.local.weekday(), peak.local.hour) == (2, 8)
+    within_a_day = send(
+        now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, peak_hour_of_week=2 * 24 + 8
+    )
+    assert isinstance(within_a_day, SendTime)
+    assert (within_a_day.local.weekday(), within_a_day.local.hour) == (1, 8)  # its hour, sooner
     default = send(now, Channel.EMAIL, best_hour=True, ttl_hours=48)
     assert isinstance(default, SendTime) and (default.local.weekday(), default.local.hour) == (
         0,
