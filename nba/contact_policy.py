@@ -220,13 +220,14 @@ class ContactPolicy(BaseModel):
     customer hears one thing at a time, not a cart reminder by SMS and a "we miss
     you" push five minutes later.
 
-    ``best_hour_within_hours`` is how far past its first allowed moment a message sent
-    at the customer's best hour looks for that hour (``None``: its whole validity; when
-    none is allowed that soon, the rest of its validity). A day holds every hour of the
-    day once, so the customer's best hour of the day is in reach; looking days further
-    buys only the hour-of-week histogram's weekday term, while a message due later holds
-    every channel until ``message_gap_hours`` after it (the gap counts messages due):
-    a style guide due in 58 hours kept the evening's reminders from going for 70.
+    ``best_hour_within_hours`` is how far a message sent at the customer's best hour
+    looks for that hour: from the earliest moment it may go or, when nothing is allowed
+    that soon (an SMS decided on a Saturday evening), from the first allowed moment after
+    (``None``: over its whole validity). A day holds every hour of the day once, so the
+    customer's best hour of the day is in reach; looking days further buys only the
+    hour-of-week histogram's weekday term, while a message due later holds every channel
+    until ``message_gap_hours`` after it (the gap counts messages due): a style guide due
+    in 58 hours kept the evening's reminders from going for 70.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -438,11 +439,17 @@ class ContactPolicy(BaseModel):
             preference = HourPreference.declared_first(context.profile)
         else:
             preference = None
+        allowed = rules.allowed_times
         within = self.best_hour_within_hours if best_hour else None
-        soon = latest if within is None else min(latest, earliest + dt.timedelta(hours=within))
-        at = find_hourly_send_slot(earliest, soon, zone, rules.allowed_times, windows, preference)
-        if at is None and soon < latest:  # nothing allowed that soon: the rest of the validity
-            at = find_hourly_send_slot(soon, latest, zone, rules.allowed_times, windows, preference)
+        day = None if within is None else dt.timedelta(hours=within)
+        soon = latest if day is None else min(latest, earliest + day)
+        at = find_hourly_send_slot(earliest, soon, zone, allowed, windows, preference)
+        if at is None and day is not None and soon < latest:
+            # nothing allowed that soon: a day from the first allowed moment after it
+            first = find_hourly_send_slot(soon, latest, zone, allowed, windows)
+            if first is not None:
+                end = min(latest, first + day)
+                at = find_hourly_send_slot(first, end, zone, allowed, windows, preference)
         if at is None:
             extra = f" within {', '.join(str(w) for w in windows)}" if windows else ""
             return Reason(
