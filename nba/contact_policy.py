@@ -219,6 +219,15 @@ class ContactPolicy(BaseModel):
     count toward the overall caps, whatever their channels (``None``: no gap): the
     customer hears one thing at a time, not a cart reminder by SMS and a "we miss
     you" push five minutes later.
+
+    ``best_hour_within_hours`` is how far a message sent at the customer's best hour
+    looks for that hour: from the earliest moment it may go or, when nothing is allowed
+    that soon (an SMS decided on a Saturday evening), from the first allowed moment after
+    (``None``: over its whole validity). A day holds every hour of the day once, so the
+    customer's best hour of the day is in reach; looking days further buys only the
+    hour-of-week histogram's weekday term, while a message due later holds every channel
+    until ``message_gap_hours`` after it (the gap counts messages due): a style guide due
+    in 58 hours kept the evening's reminders from going for 70.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -226,6 +235,7 @@ class ContactPolicy(BaseModel):
     cap_1d: int | None = Field(default=3, ge=0)
     cap_7d: int | None = Field(default=8, ge=0)
     message_gap_hours: float | None = Field(default=12.0, ge=0)
+    best_hour_within_hours: float | None = Field(default=24.0, gt=0)
     refusal_cooldown_days: float = Field(default=30.0, ge=0)
     fatigue_contacts_7d: int | None = Field(default=5, ge=1)
     fatigue_min_open_rate: float = Field(default=0.05, ge=0, le=1)
@@ -386,7 +396,8 @@ class ContactPolicy(BaseModel):
         ``last_message_at`` (the last message on any channel, sent or scheduled,
         see :meth:`last_message_at`), move ``earliest``; quiet hours (and the action's
         ``local_hours``) are honoured in the customer's time zone; with
-        ``best_hour`` the customer's preferred moment wins, else the first
+        ``best_hour`` the customer's preferred moment within
+        :attr:`best_hour_within_hours` of the first allowed one wins, else the first
         allowed one (with ``declared_hours``, the first within the customer's
         declared hours when one comes before ``latest``; a time-critical action
         does not wait for them). Returns a :class:`~nba.reasons.Reason` when no moment is left.
@@ -428,7 +439,17 @@ class ContactPolicy(BaseModel):
             preference = HourPreference.declared_first(context.profile)
         else:
             preference = None
-        at = find_hourly_send_slot(earliest, latest, zone, rules.allowed_times, windows, preference)
+        allowed = rules.allowed_times
+        within = self.best_hour_within_hours if best_hour else None
+        day = None if within is None else dt.timedelta(hours=within)
+        soon = latest if day is None else min(latest, earliest + day)
+        at = find_hourly_send_slot(earliest, soon, zone, allowed, windows, preference)
+        if at is None and day is not None and soon < latest:
+            # nothing allowed that soon: a day from the first allowed moment after it
+            first = find_hourly_send_slot(soon, latest, zone, allowed, windows)
+            if first is not None:
+                end = min(latest, first + day)
+                at = find_hourly_send_slot(first, end, zone, allowed, windows, preference)
         if at is None:
             extra = f" within {', '.join(str(w) for w in windows)}" if windows else ""
             return Reason(

@@ -119,9 +119,10 @@ def decide(
     max_actions: int = 1,
     catalog: Catalog | None = None,
     only: str | None = None,
+    contact_policy: ContactPolicy | None = None,
 ) -> Decision:
     catalog = catalog or retailer()
-    contact_policy = retailer_policy()
+    contact_policy = contact_policy or retailer_policy()
     engine = NextBestActionPolicy(
         catalog, contact_policy, exploration=False, max_actions=max_actions
     )
