@@ -62,6 +62,18 @@ def load_catalog(path: Path | None) -> Catalog:
     return _read_config(path or EXAMPLES / "retailer_catalog.yaml", parse_catalog, "action catalog")
 
 
+def with_offers_table(catalog: Catalog, path: Path | None) -> Catalog:
+    """``catalog`` with the offers table at ``path`` (else the API's, when it has one)
+    applied, or exit 2 naming the file, row and field."""
+    from serving.settings import Settings
+    from serving.startup import StartupError, with_offer_table
+
+    try:
+        return with_offer_table(catalog, path or Settings().offers_file, "--offers")
+    except StartupError as error:
+        raise _fail(str(error)) from None
+
+
 def load_contact_policy(path: Path | None) -> ContactPolicy:
     """The contact policy in ``path`` (the example retailer's when ``None``), or exit 2."""
     from nba.contact_policy import parse_contact_policy
@@ -188,6 +200,14 @@ def decide(
             "API's Redis has none [default: the API's NBA_PRODUCTS_PATH when it exists]."
         ),
     ] = None,
+    offers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Contract offers table: the catalog's offers take its terms (an offer it "
+            "says has ended is not given; its cost is the one valued) [default: the API's "
+            "NBA_OFFERS_PATH, else <NBA_DATA_DIR>/retailer/offers.parquet when it exists]."
+        ),
+    ] = None,
     spark: Annotated[
         bool,
         typer.Option(
@@ -212,7 +232,7 @@ def decide(
         raise _fail(f"--out: {out} must end in .parquet or .csv")
     if policy not in POLICIES:
         raise _fail(f"--policy: unknown policy {policy!r} (expected one of: {', '.join(POLICIES)})")
-    rules = load_catalog(catalog)
+    rules = with_offers_table(load_catalog(catalog), offers)
     contacts = load_contact_policy(contact_policy)
     if spark:
         session = _spark_session(spark_master)

@@ -70,6 +70,7 @@ def start_runtime(
         load_experiment_setting,
         load_products,
         open_registry,
+        with_offer_table,
     )
 
     if client is None:
@@ -126,7 +127,9 @@ def start_runtime(
         profiles=profiles,
         contacts=contacts,
         gate=gate,
-        catalog=load_catalog_setting(settings.catalog_path),
+        catalog=with_offer_table(
+            load_catalog_setting(settings.catalog_path), settings.offers_file, "NBA_OFFERS_PATH"
+        ),
         contact_policy=load_contact_policy_setting(settings.contact_policy_path),
         models=models,
         metrics=metrics,

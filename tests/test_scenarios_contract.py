@@ -1,0 +1,162 @@
+"""What the retailer's data and calendar say, the engine uses: scenarios built from raw
+contract events (the real feature code) and the retailer's own files (offers table,
+contact policy), decided by the real pipeline and, where it shows, the real API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.dataset import RetailDataset
+from nba.catalog import Catalog
+from nba.channels import Channel
+from nba.offer_table import apply_offer_table
+from nba.profile import CustomerProfile
+from nba.reasons import ReasonCode
+from serving.startup import load_offer_table
+from tests.api_support import redis_client
+from tests.test_scenarios import customer, decide, events, profile_at, retailer
+from tests.test_scenarios_api import PARIS, codes, event, local, open_shop, the_action
+
+UTC = dt.UTC
+HEADER = "offer_id,name,kind,value,cost,valid_from,valid_to,channels,daily_budget,eligibility\n"
+#: Monday 10:00 in Paris, six days before the birthday below.
+BIRTHDAY_NOW = dt.datetime(2026, 4, 6, 8, 0, tzinfo=UTC)
+
+
+def _offers_table(path: Path, *rows: str) -> Path:
+    path.write_text(HEADER + "".join(row + "\n" for row in rows))
+    return path
+
+
+def _with_table(path: Path) -> Catalog:
+    return apply_offer_table(retailer(), load_offer_table(path)).catalog
+
+
+def _birthday_customer(base: RetailDataset) -> CustomerProfile:
+    """A past buyer whose birthday is in six days (the example catalog's birthday wins)."""
+    people = customer(base, birth_date="1990-04-12", consents=("email", "sms"))
+    raw = events(
+        ("2026-02-10T18:00:00Z", "web", "product_view", "P1"),
+        ("2026-02-10T18:05:00Z", "web", "purchase", "P1"),
+        ("2026-03-20T18:00:00Z", "web", "product_view", "P2"),
+    )
+    return profile_at(base, people, raw, BIRTHDAY_NOW)
+
+
+# ------------------------------------------------------------- offers table
+
+
+def test_an_offer_the_table_says_has_ended_or_not_started_is_not_given(
+    base: RetailDataset, tmp_path: Path
+) -> None:
+    """The catalog's birthday points have no end; the retailer's table says they ended
+    yesterday (or start tomorrow): the birthday message is not given, and the reason
+    says the offer's validity."""
+    profile = _birthday_customer(base)
+    assert decide(profile, BIRTHDAY_NOW).actions[0].action_id == "birthday"  # catalog alone
+    for valid_from, valid_to in (
+        ("2026-01-01T00:00:00Z", "2026-04-05T08:00:00Z"),  # ended yesterday
+        ("2026-04-07T00:00:00Z", "2026-12-31T00:00:00Z"),  # starts tomorrow
+    ):
+        path = _offers_table(
+            tmp_path / "offers.csv",
+            f"birthday_points,Birthday points,loyalty_points,500,2.5,{valid_from},{valid_to},"
+            "email|sms|wallet,,",
+        )
+        decision = decide(profile, BIRTHDAY_NOW, catalog=_with_table(path))
+        assert all(chosen.action_id != "birthday" for chosen in decision.actions)
+        assert decision.reasons("birthday") == (ReasonCode.OUTSIDE_VALIDITY,)
+        [rejection] = [r for r in decision.rejections if r.action_id == "birthday"]
+        assert valid_from[:10] in rejection.message or valid_to[:10] in rejection.message
+
+
+def test_the_tables_cost_and_channels_are_the_ones_decided_with(
+    base: RetailDataset, tmp_path: Path
+) -> None:
+    """The table prices the points at 3.1 (the catalog says 2.5) and allows them by SMS
+    and wallet only: the birthday goes by SMS, valued at the table's cost."""
+    profile = _birthday_customer(base)
+    path = _offers_table(
+        tmp_path / "offers.csv",
+        "birthday_points,,loyalty_points,500,3.1,2026-01-01T00:00:00Z,2026-12-31T00:00:00Z,"
+        "sms|wallet,,",
+    )
+    decision = decide(profile, BIRTHDAY_NOW, catalog=_with_table(path))
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.offer_id, chosen.channel) == (
+        "birthday",
+        "birthday_points",
+        Channel.SMS,
+    )
+    assert chosen.terms is not None and chosen.terms.offer_cost == pytest.approx(3.1)
+    plain = decide(profile, BIRTHDAY_NOW).actions[0]
+    assert plain.channel == Channel.EMAIL and plain.terms is not None
+    assert plain.terms.offer_cost == pytest.approx(2.5)
+
+
+def test_the_api_does_not_give_an_offer_its_table_says_has_ended(
+    base: RetailDataset, tmp_path: Path
+) -> None:
+    """NBA_OFFERS_PATH names the retailer's table: through the real API on real Redis, a
+    birthday customer signed up and buying through ``POST /v1/events`` gets no birthday
+    points the table says ended last week; the answer says why."""
+    path = _offers_table(
+        tmp_path / "offers.csv",
+        "birthday_points,,loyalty_points,500,2.5,2026-01-01T00:00:00Z,2026-03-31T00:00:00Z,"
+        "email|sms|wallet,,",
+    )
+    prefix = f"offers{uuid.uuid4().hex[:8]}"
+    with open_shop(base, tmp_path, redis_client(tmp_path), prefix, offers_path=path) as shop:
+        now = local(PARIS, "2026-04-06 10:00")
+        person = shop.signup(
+            local(PARIS, "2026-01-10 10:00"),
+            consents=("email", "sms"),
+            birthday=dt.date(1990, 4, 12),
+        )
+        shop.post(
+            event(person, local(PARIS, "2026-02-10 19:00"), "product_view", "P1"),
+            event(person, local(PARIS, "2026-02-10 19:05"), "purchase", "P1"),
+        )
+        answer = shop.decide(person, now, actions=["birthday"])
+        assert [a["action_id"] for a in answer["actions"] if a["channel"]] == []
+        assert codes(answer, "birthday") == ["outside_validity"]
+        assert the_action(answer)["offer_id"] is None
+
+
+def test_nba_decide_reads_the_offers_table(base: RetailDataset, tmp_path: Path) -> None:
+    """``nba decide --offers``: the batch file gives no birthday points the table says
+    have ended; without the table the same customer gets them."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from features.profile_table import profiles_frame
+
+    audience = tmp_path / "profiles.parquet"
+    profiles_frame([_birthday_customer(base)]).to_parquet(audience, index=False)
+    ended = _offers_table(
+        tmp_path / "offers.csv",
+        "birthday_points,,loyalty_points,500,2.5,2026-01-01T00:00:00Z,2026-03-31T00:00:00Z,"
+        "email|sms|wallet,,",
+    )
+    chosen = {}
+    for name, extra in (("plain", []), ("table", ["--offers", str(ended)])):
+        out = tmp_path / f"{name}.csv"
+        args = ["decide", "--audience", str(audience), "--out", str(out), "--workers", "1"]
+        result = CliRunner().invoke(app, [*args, "--now", BIRTHDAY_NOW.isoformat(), *extra])
+        assert result.exit_code == 0, result.output
+        chosen[name] = pd.read_csv(out)["action_id"].tolist()
+    assert chosen["plain"][0] == "birthday" and "birthday" not in chosen["table"]
+    bad = _offers_table(
+        tmp_path / "bad.csv",
+        "birthday_points,,points,500,2.5,2026-01-01T00:00:00Z,2026-03-31T00:00:00Z,email,,",
+    )
+    args = ["decide", "--audience", str(audience), "--out", str(tmp_path / "x.csv")]
+    result = CliRunner().invoke(app, [*args, "--offers", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}: " in result.output and "row 1, field 'kind'" in result.output
