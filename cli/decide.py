@@ -255,7 +255,7 @@ def decide(
     )
     usage = None
     if redis_url is not None:
-        job, usage = _with_redis(job, redis_url, redis_prefix)
+        job, usage = _with_redis(job, redis_url, redis_prefix, contacts)
     table = load_products_table(products)
     if table is not None:
         stock = load_stock(table, redis_url, redis_prefix)
@@ -340,7 +340,9 @@ def load_stock(table: pd.DataFrame, redis_url: str | None, prefix: str) -> Stock
     return frozen
 
 
-def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCounts]:
+def _with_redis(
+    job: BatchJob, url: str, prefix: str, budget_policy: ContactPolicy
+) -> tuple[BatchJob, UsageCounts]:
     """``job`` with the response statistics the API learned and the action history it
     keeps (read per chunk, by the worker that decides it), and today's usage."""
     from features.online.connect import connect_redis
@@ -356,7 +358,7 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
         stats = api_response_stats(client, prefix).table(job.now)
         # what the API sent and counted: cool-downs, sequences and caps hold in batch too
         online = RedisContactState(RedisOnlineStore(client, prefix=prefix))
-        usage = online.usage(job.now.date())
+        usage = online.usage(budget_policy.budget_day(job.now))  # the retailer's day
         popular = tuple(online.top_products(POPULAR_KEPT))  # the API's popularity list
     except typer.Exit:  # a malformed NBA_ setting, already said
         raise

@@ -34,6 +34,7 @@ False
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -49,6 +50,7 @@ from pydantic import (
     field_validator,
 )
 
+from nba.budgets import budget_day
 from nba.channels import Channel, parse_channel
 from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
@@ -215,6 +217,10 @@ def _as_channel_key(value: object) -> object:
 class ContactPolicy(BaseModel):
     """Overall caps, refusal cool-down, fatigue, and the rules of each channel.
 
+    ``timezone`` is the retailer's (IANA): the day its offer budgets and action volumes
+    count (:func:`nba.budgets.budget_day`), so they reset at its midnight. Quiet hours
+    and caps are the customer's, in the customer's own time zone.
+
     ``message_gap_hours`` is the least time between two messages on channels that
     count toward the overall caps, whatever their channels (``None``: no gap): the
     customer hears one thing at a time, not a cart reminder by SMS and a "we miss
@@ -223,6 +229,7 @@ class ContactPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    timezone: str = "UTC"
     cap_1d: int | None = Field(default=3, ge=0)
     cap_7d: int | None = Field(default=8, ge=0)
     message_gap_hours: float | None = Field(default=12.0, ge=0)
@@ -233,6 +240,26 @@ class ContactPolicy(BaseModel):
     channels: Annotated[dict[Channel, ChannelRules], BeforeValidator(_as_channel_key)] = Field(
         default_factory=default_channel_rules
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (an IANA name, e.g. Europe/Paris)"
+            ) from None
+        return name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The retailer's time zone (:attr:`timezone`)."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def budget_day(self, moment: dt.datetime) -> dt.date:
+        """The retailer's day ``moment`` falls in: the day its budgets count."""
+        return budget_day(moment, self.zone)
 
     @field_validator("channels")
     @classmethod

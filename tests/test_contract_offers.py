@@ -145,3 +145,15 @@ def test_the_api_reads_the_retailers_offers_table_by_default(tmp_path: Path) -> 
     assert Settings(data_dir=tmp_path, offers_path=tmp_path / "o.csv").offers_file == (
         tmp_path / "o.csv"
     )
+
+
+def test_the_contact_policy_names_the_retailers_time_zone() -> None:
+    """Budgets count the retailer's day: the policy's ``timezone``, an IANA name."""
+    from nba.contact_policy import ContactPolicyError, parse_contact_policy
+
+    policy = parse_contact_policy("timezone: America/New_York")
+    late = dt.datetime(2026, 3, 7, 3, 0, tzinfo=dt.UTC)  # 22:00 on the 6th in New York
+    assert policy.budget_day(late) == dt.date(2026, 3, 6)
+    assert parse_contact_policy("cap_1d: 2").budget_day(late) == dt.date(2026, 3, 7)  # UTC
+    with pytest.raises(ContactPolicyError, match=r"timezone.*unknown time zone 'Mars/Olympus'"):
+        parse_contact_policy("timezone: Mars/Olympus")

@@ -160,3 +160,53 @@ def test_nba_decide_reads_the_offers_table(base: RetailDataset, tmp_path: Path) 
     result = CliRunner().invoke(app, [*args, "--offers", str(bad)])
     assert result.exit_code == 2
     assert f"{bad}: " in result.output and "row 1, field 'kind'" in result.output
+
+
+# ------------------------------------------------------- budgets by the retailer's day
+
+BUDGET_CATALOG = """
+version: 1
+actions:
+  - id: style_offer
+    type: offer
+    description: A style guide, at most one a day.
+    channels: [email]
+    value: 20
+    timing: asap
+    ttl_hours: 48
+    offer: {id: style_guide, kind: content, value: 0, daily_budget: 1}
+  - {id: nothing, type: do_nothing}
+"""
+
+
+def test_a_daily_budget_resets_at_the_retailers_midnight_not_at_utcs(
+    base: RetailDataset, tmp_path: Path
+) -> None:
+    """The retailer is in Paris (the example contact policy's time zone) and gives one
+    style guide a day. Through the API: at 23:30 Paris (22:30 UTC, 6 March) the first
+    customer gets it; at 00:30 Paris (23:30 UTC, still 6 March in UTC) it is a new day
+    for the retailer and the second gets it; at 01:15 Paris (00:15 UTC on the 7th, a new
+    UTC day) the third does not: the 7th's guide is given. Counted by UTC days, the
+    second would have been refused and the third given."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(BUDGET_CATALOG)
+    prefix = f"budget{uuid.uuid4().hex[:8]}"
+    with open_shop(base, tmp_path, redis_client(tmp_path), prefix, catalog_path=catalog) as shop:
+        signed = local(PARIS, "2026-02-01 10:00")
+        first, second, third = (shop.signup(signed) for _ in range(3))
+        moments = [
+            local(PARIS, "2026-03-06 23:30"),
+            local(PARIS, "2026-03-07 00:30"),
+            local(PARIS, "2026-03-07 01:15"),
+        ]
+        assert [m.astimezone(UTC).day for m in moments] == [6, 6, 7]
+        answers = [
+            shop.decide(person, at, actions=["style_offer"])
+            for person, at in zip((first, second, third), moments, strict=True)
+        ]
+        given = [the_action(a)["action_id"] == "style_offer" for a in answers]
+        assert given == [True, True, False]
+        assert codes(answers[2], "style_offer") == ["budget_exhausted"]
+        assert "1 given today, the daily budget is 1" in " ".join(
+            r["message"] for r in answers[2]["rejected"]
+        )
