@@ -110,7 +110,10 @@ class ChannelRules(BaseModel):
     ``hours`` are allowed local windows (empty: any time), ``weekdays`` the
     allowed days (Monday = 0), ``excluded_dates`` days without contact (public
     holidays). ``cost`` is the cost of one send; ``default_hour`` the local hour
-    used when nothing is known of the customer's habits.
+    used when nothing is known of the customer's habits. ``lead_time_days`` is how long
+    a send takes to reach the customer (postal mail: days in the post): a message that
+    must arrive by a deadline (the end of its offer's validity, a birthday) is sent that
+    much earlier, and not on this channel when it could no longer arrive in time.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -127,6 +130,7 @@ class ChannelRules(BaseModel):
     default_hour: int = Field(default=12, ge=0, le=23)
     requires_session: bool = False
     counts_toward_total: bool = True
+    lead_time_days: float = Field(default=0.0, ge=0, le=30)
 
     _allowed: AllowedTimes = PrivateAttr()
 
@@ -188,7 +192,11 @@ def default_channel_rules() -> dict[Channel, ChannelRules]:
             cost=0.001,
             default_hour=12,
         ),
-        Channel.POSTAL: ChannelRules(cap_7d=1, cap_30d=2, cost=0.9, default_hour=10),
+        # La Poste's published delivery target for a standard letter (Lettre verte) is
+        # J+3, three working days after posting
+        Channel.POSTAL: ChannelRules(
+            cap_7d=1, cap_30d=2, cost=0.9, default_hour=10, lead_time_days=3
+        ),
         # content closed on a page or in the app rests until the next day's visits
         Channel.WEB: ChannelRules(
             requires_session=True, counts_toward_total=False, refusal_cooldown_days=1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from features.dataset import RetailDataset
 from nba.catalog import Catalog
 from nba.channels import Channel
+from nba.decision import Decision
 from nba.offer_table import apply_offer_table
 from nba.profile import CustomerProfile
 from nba.reasons import ReasonCode
@@ -210,3 +212,105 @@ def test_a_daily_budget_resets_at_the_retailers_midnight_not_at_utcs(
         assert "1 given today, the daily budget is 1" in " ".join(
             r["message"] for r in answers[2]["rejected"]
         )
+
+
+# ------------------------------------------------------------- postal lead time
+
+POSTAL_CATALOG = """
+version: 1
+actions:
+  - id: birthday_card
+    type: milestone
+    description: A birthday card by post, on or before the day.
+    channels: [postal]
+    eligibility: days_to_birthday >= 0 and days_to_birthday <= 10
+    value: 40
+    ttl_hours: 240
+    send_by: days_to_birthday
+  - id: spring_catalogue
+    type: content
+    description: The spring catalogue, with a voucher valid until the 12th.
+    channels: [postal, email]
+    eligibility: not known(days_to_birthday) or days_to_birthday > 10
+    value: 40
+    ttl_hours: 240
+    offer: {id: spring_voucher, kind: content, value: 0,
+            valid_to: "2026-03-12T22:59:59Z"}
+  - {id: nothing, type: do_nothing}
+"""
+#: Wednesday 10:00 in Paris.
+POST_NOW = dt.datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+
+
+def _postal_profile(base: RetailDataset, birth_date: str | None) -> CustomerProfile:
+    people = customer(base, birth_date=birth_date, consents=("email", "postal"))
+    raw = events(
+        ("2026-02-10T18:00:00Z", "web", "product_view", "P1"),
+        ("2026-02-10T18:05:00Z", "web", "purchase", "P1"),
+    )
+    return profile_at(base, people, raw, POST_NOW)
+
+
+def _postal_decide(profile: CustomerProfile, now: dt.datetime = POST_NOW) -> Decision:
+    from nba.catalog import parse_catalog
+
+    return decide(profile, now, catalog=parse_catalog(POSTAL_CATALOG))
+
+
+def test_a_birthday_card_is_posted_early_enough_to_arrive_by_the_birthday(
+    base: RetailDataset,
+) -> None:
+    """Birthday on Friday 13 March (nine days ahead): the card is posted at the latest
+    three days (the postal lead time) before the end of the birthday, and says when it
+    lands. With the birthday two days ahead a letter cannot arrive in time: not by post,
+    and the reason says why."""
+    profile = _postal_profile(base, "1990-03-13")
+    assert profile.days_to_birthday == 9
+    [chosen] = _postal_decide(profile).actions
+    assert (chosen.action_id, chosen.channel) == ("birthday_card", Channel.POSTAL)
+    assert chosen.send_at is not None
+    birthday_ends = dt.datetime(2026, 3, 14, tzinfo=ZoneInfo(PARIS))
+    assert chosen.send_at + dt.timedelta(days=3) <= birthday_ends
+    assert "arrives 3 days later" in chosen.timing_basis
+    soon = _postal_profile(base, "1990-03-06")
+    assert soon.days_to_birthday == 2
+    decision = _postal_decide(soon)
+    assert all(c.action_id != "birthday_card" for c in decision.actions)
+    [rejection] = [r for r in decision.rejections if r.action_id == "birthday_card"]
+    assert (rejection.channel, rejection.code) == (Channel.POSTAL, ReasonCode.NO_SEND_SLOT)
+    assert "takes 3 days to arrive" in rejection.message
+    assert "would arrive too late" in rejection.message
+
+
+def test_a_letter_whose_offer_ends_before_it_lands_goes_by_email_instead(
+    base: RetailDataset,
+) -> None:
+    """The spring voucher ends on the 12th. On the 4th the catalogue may go by post
+    (posted by the 9th); on the 10th a letter would land after the voucher ended: it goes
+    by e-mail, the postal channel refused with its lead time in the reason."""
+    from nba.budgets import UsageCounts
+    from nba.catalog import parse_catalog
+    from nba.context import CustomerContext
+    from nba.screening import screen
+    from tests.test_scenarios import retailer_policy
+
+    early = screen(
+        parse_catalog(POSTAL_CATALOG),
+        retailer_policy(),
+        CustomerContext(_postal_profile(base, None), POST_NOW),
+        UsageCounts(),
+    )
+    [candidate] = [c for c in early.candidates if c.action.id == "spring_catalogue"]
+    [posted] = [slot.send for slot in candidate.slots if slot.channel == Channel.POSTAL]
+    assert posted.at + dt.timedelta(days=3) <= dt.datetime(2026, 3, 12, 22, 59, 59, tzinfo=UTC)
+    late_now = dt.datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    late = _postal_decide(_postal_profile(base, None), late_now)
+    [chosen] = late.actions
+    assert (chosen.action_id, chosen.channel) == ("spring_catalogue", Channel.EMAIL)
+    [rejection] = [
+        r
+        for r in late.rejections
+        if r.action_id == "spring_catalogue" and r.channel == Channel.POSTAL
+    ]
+    assert rejection.code is ReasonCode.NO_SEND_SLOT
+    assert "takes 3 days to arrive" in rejection.message
