@@ -4,8 +4,9 @@ The policy is configuration a marketer edits (YAML text or a dict, validated;
 unknown keys are refused). Its defaults follow French practice:
 
 * SMS: 08:00-20:00, Monday to Saturday (never on Sunday), at most 1 a day, 2 a week;
-* call centre: weekdays 10:00-13:00 and 14:00-20:00, at most 4 calls in 30
-  days, 60 days of silence after a refusal;
+* call centre: weekdays 10:00-13:00 and 14:00-20:00, never on a public holiday
+  (France's, every year: :data:`nba.holidays.FRENCH_PUBLIC_HOLIDAYS`), at most 4 calls
+  in 30 days, 60 days of silence after a refusal;
 * e-mail 07:00-22:00 (1 a day, 4 a week), push 09:00-21:00 (2 a day, 6 a week),
   postal mail 1 a week and 2 in 30 days, wallet 09:00-21:00;
 * on-site and in-app placements (web, app) need a live session on that channel,
@@ -54,6 +55,7 @@ from nba.budgets import budget_day
 from nba.channels import Channel, parse_channel
 from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
+from nba.holidays import FRENCH_PUBLIC_HOLIDAYS, ExcludedDays, parse_holiday
 from nba.profile import CustomerProfile
 from nba.reasons import Reason, ReasonCode
 from nba.timing import (
@@ -104,12 +106,26 @@ Windows = Annotated[
 ]
 
 
+def _as_holidays(value: object) -> object:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError('holidays is a list such as ["01-01", "easter+1", "07-14"]')
+    for entry in value:
+        parse_holiday(str(entry))  # a ValueError names the entry
+    return tuple(str(entry).strip() for entry in value)
+
+
+Holidays = Annotated[tuple[str, ...], BeforeValidator(_as_holidays)]
+
+
 class ChannelRules(BaseModel):
     """Contact rules for one channel. ``None`` caps mean no cap.
 
     ``hours`` are allowed local windows (empty: any time), ``weekdays`` the
-    allowed days (Monday = 0), ``excluded_dates`` days without contact (public
-    holidays). ``cost`` is the cost of one send; ``default_hour`` the local hour
+    allowed days (Monday = 0), ``holidays`` public holidays of every year (``"MM-DD"``,
+    ``"easter+N"``: :mod:`nba.holidays`) and ``excluded_dates`` one-off days without
+    contact. ``cost`` is the cost of one send; ``default_hour`` the local hour
     used when nothing is known of the customer's habits. ``lead_time_days`` is how long
     a send takes to reach the customer (postal mail: days in the post): a message that
     must arrive by a deadline (the end of its offer's validity, a birthday) is sent that
@@ -124,6 +140,7 @@ class ChannelRules(BaseModel):
     min_gap_hours: float | None = Field(default=None, ge=0)
     hours: Windows = ()
     weekdays: Weekdays = (0, 1, 2, 3, 4, 5, 6)
+    holidays: Holidays = ()
     excluded_dates: tuple[dt.date, ...] = ()
     refusal_cooldown_days: float | None = Field(default=None, ge=0)
     cost: float = Field(default=0.0, ge=0)
@@ -138,8 +155,13 @@ class ChannelRules(BaseModel):
         self._allowed = AllowedTimes(
             windows=self.hours,
             weekdays=frozenset(self.weekdays),
-            excluded_dates=frozenset(self.excluded_dates),
+            excluded_dates=self.excluded_days,
         )
+
+    @property
+    def excluded_days(self) -> ExcludedDays:
+        """The days without contact on this channel, in any year."""
+        return ExcludedDays.parse(self.holidays, self.excluded_dates)
 
     @property
     def allowed_times(self) -> AllowedTimes:
@@ -209,6 +231,7 @@ def default_channel_rules() -> dict[Channel, ChannelRules]:
             cap_30d=4,
             hours=hours("10:00-13:00", "14:00-20:00"),
             weekdays=weekdays,
+            holidays=FRENCH_PUBLIC_HOLIDAYS,
             refusal_cooldown_days=60,
             cost=4.0,
             default_hour=11,

@@ -157,3 +157,34 @@ def test_the_contact_policy_names_the_retailers_time_zone() -> None:
     assert parse_contact_policy("cap_1d: 2").budget_day(late) == dt.date(2026, 3, 7)  # UTC
     with pytest.raises(ContactPolicyError, match=r"timezone.*unknown time zone 'Mars/Olympus'"):
         parse_contact_policy("timezone: Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("year", "easter"),
+    [
+        (2024, "03-31"),
+        (2025, "04-20"),
+        (2026, "04-05"),
+        (2027, "03-28"),
+        (2038, "04-25"),
+        (2285, "03-22"),
+    ],
+)
+def test_easter_sunday_of_any_year(year: int, easter: str) -> None:
+    from nba.holidays import easter_sunday
+
+    assert easter_sunday(year).isoformat() == f"{year}-{easter}"
+
+
+def test_a_holiday_rule_the_policy_cannot_read_is_refused_naming_the_field() -> None:
+    from nba.contact_policy import ContactPolicyError, parse_contact_policy
+
+    for entry, expected in (("13-45", "no such day of the year"), ("pentecost", "expected MM-DD")):
+        with pytest.raises(ContactPolicyError) as caught:
+            parse_contact_policy(f"channels: {{call_centre: {{holidays: ['{entry}']}}}}")
+        [issue] = caught.value.issues
+        assert "holidays" in issue.field and expected in issue.message
+    policy = parse_contact_policy("channels: {call_centre: {holidays: ['12-26', easter+1]}}")
+    excluded = policy.rules(Channel.CALL_CENTRE).allowed_times.excluded_dates
+    assert dt.date(2029, 12, 26) in excluded and dt.date(2029, 4, 2) in excluded
+    assert dt.date(2029, 12, 25) not in excluded  # the document's list replaces the default

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from features.dataset import RetailDataset
-from nba.catalog import Catalog
+from nba.catalog import Catalog, parse_catalog
 from nba.channels import Channel
 from nba.decision import Decision
 from nba.offer_table import apply_offer_table
@@ -252,8 +252,6 @@ def _postal_profile(base: RetailDataset, birth_date: str | None) -> CustomerProf
 
 
 def _postal_decide(profile: CustomerProfile, now: dt.datetime = POST_NOW) -> Decision:
-    from nba.catalog import parse_catalog
-
     return decide(profile, now, catalog=parse_catalog(POSTAL_CATALOG))
 
 
@@ -289,7 +287,6 @@ def test_a_letter_whose_offer_ends_before_it_lands_goes_by_email_instead(
     (posted by the 9th); on the 10th a letter would land after the voucher ended: it goes
     by e-mail, the postal channel refused with its lead time in the reason."""
     from nba.budgets import UsageCounts
-    from nba.catalog import parse_catalog
     from nba.context import CustomerContext
     from nba.screening import screen
     from tests.test_scenarios import retailer_policy
@@ -314,3 +311,54 @@ def test_a_letter_whose_offer_ends_before_it_lands_goes_by_email_instead(
     ]
     assert rejection.code is ReasonCode.NO_SEND_SLOT
     assert "takes 3 days to arrive" in rejection.message
+
+
+# ------------------------------------------------------- call-centre holidays, any year
+
+
+#: A call worth making as soon as the call centre may: the first allowed moment.
+CALL_CATALOG = """
+version: 1
+actions:
+  - {id: winback_call, type: reactivation, channels: [call_centre], value: 400,
+     timing: asap, ttl_hours: 120}
+  - {id: nothing, type: do_nothing}
+"""
+
+
+def _lapsed_big_spender(base: RetailDataset, now: dt.datetime) -> CustomerProfile:
+    """Four orders of 300 in early 2026, nothing since: the winback call's customer."""
+    people = customer(base, consents=("call_centre",), created_at="2025-12-01T09:00:00Z")
+    raw = events(
+        *(
+            (f"2026-{month:02d}-10T17:00:00Z", "web", "purchase", "P1", {"revenue": 300.0})
+            for month in (1, 2, 3, 4)
+        )
+    )
+    profile = profile_at(base, people, raw, now)
+    assert profile.lifecycle_state.value in ("at_risk", "lapsed")
+    return profile
+
+
+@pytest.mark.parametrize(
+    ("eve", "holiday", "next_open"),
+    [
+        ("2027-05-05 20:30", "2027-05-06", "2027-05-07"),  # Ascension 2027 (Easter + 39)
+        ("2028-04-16 20:30", "2028-04-17", "2028-04-18"),  # Easter Monday 2028
+        ("2031-07-11 20:30", "2031-07-14", "2031-07-15"),  # Bastille Day 2031, a Monday
+    ],
+)
+def test_a_call_is_never_scheduled_on_a_public_holiday_of_any_year(
+    base: RetailDataset, eve: str, holiday: str, next_open: str
+) -> None:
+    """The example policy's call-centre holidays are rules (``"07-14"``, ``easter+39``),
+    not 2026's dates: asked on a holiday's eve after call hours, a call due as soon as
+    possible is set for the next working day, in 2027, 2028 or 2031 alike."""
+    now = local(PARIS, eve)
+    profile = _lapsed_big_spender(base, now)
+    decision = decide(profile, now, catalog=parse_catalog(CALL_CATALOG))
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.channel) == ("winback_call", Channel.CALL_CENTRE)
+    assert chosen.send_at_local is not None
+    assert chosen.send_at_local.date().isoformat() != holiday
+    assert chosen.send_at_local.date().isoformat() >= next_open
