@@ -200,6 +200,15 @@ def decide(
             "API's Redis has none [default: the API's NBA_PRODUCTS_PATH when it exists]."
         ),
     ] = None,
+    rejected: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Explain on each row why the N best rejected actions were not chosen, as "
+            "the API does: a 'rejected' column, a JSON array of {action_id, channel, code, "
+            "message} [default: 0, no column].",
+        ),
+    ] = 0,
     offers: Annotated[
         Path | None,
         typer.Option(
@@ -232,6 +241,8 @@ def decide(
         raise _fail(f"--out: {out} must end in .parquet or .csv")
     if policy not in POLICIES:
         raise _fail(f"--policy: unknown policy {policy!r} (expected one of: {', '.join(POLICIES)})")
+    if rejected and spark:
+        raise _fail("--rejected: not available with --spark (the Spark schema has no such column)")
     rules = with_offers_table(load_catalog(catalog), offers)
     contacts = load_contact_policy(contact_policy)
     if spark:
@@ -252,6 +263,7 @@ def decide(
         when,
         seed,
         recommender=champions.recommender,
+        rejected=rejected,
     )
     usage = None
     if redis_url is not None:
@@ -411,6 +423,7 @@ def _decide_here(
                 stock=job.stock,
                 recommender=job.recommender,
                 popular=job.popular,
+                rejected=job.rejected,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

@@ -313,6 +313,34 @@ def test_a_letter_whose_offer_ends_before_it_lands_goes_by_email_instead(
     assert "takes 3 days to arrive" in rejection.message
 
 
+def test_the_api_posts_a_birthday_card_only_when_it_can_arrive_in_time(
+    base: RetailDataset, tmp_path: Path
+) -> None:
+    """Through the API on real Redis: a customer reachable only by post, birthday in nine
+    days, gets the card posted at least three days before the day ends; another, whose
+    birthday is in two days, gets no letter, and the answer says it would arrive late."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(POSTAL_CATALOG)
+    prefix = f"post{uuid.uuid4().hex[:8]}"
+    with open_shop(base, tmp_path, redis_client(tmp_path), prefix, catalog_path=catalog) as shop:
+        now = local(PARIS, "2026-03-04 10:00")
+        answers = {}
+        for name, birthday in (("far", dt.date(1990, 3, 13)), ("near", dt.date(1990, 3, 6))):
+            person = shop.signup(
+                local(PARIS, "2026-01-10 10:00"), consents=("postal",), birthday=birthday
+            )
+            answers[name] = shop.decide(person, now, actions=["birthday_card"])
+        chosen = the_action(answers["far"])
+        assert (chosen["action_id"], chosen["channel"]) == ("birthday_card", "postal")
+        posted = dt.datetime.fromisoformat(chosen["send_at_local"])
+        assert posted + dt.timedelta(days=3) <= dt.datetime(2026, 3, 14, tzinfo=ZoneInfo(PARIS))
+        assert [a for a in answers["near"]["actions"] if a["channel"]] == []
+        assert codes(answers["near"], "birthday_card") == ["no_send_slot"]
+        assert "takes 3 days to arrive" in " ".join(
+            r["message"] for r in answers["near"]["rejected"]
+        )
+
+
 # ------------------------------------------------------- call-centre holidays, any year
 
 
@@ -362,3 +390,48 @@ def test_a_call_is_never_scheduled_on_a_public_holiday_of_any_year(
     assert chosen.send_at_local is not None
     assert chosen.send_at_local.date().isoformat() != holiday
     assert chosen.send_at_local.date().isoformat() >= next_open
+
+
+# ------------------------------------------------- rejected actions in the batch file
+
+
+def test_nba_decide_writes_why_the_best_rejected_actions_were_not_chosen(
+    base: RetailDataset, tmp_path: Path
+) -> None:
+    """``nba decide --rejected N``: each row carries the API's ``rejected`` items of its
+    decision (action, channel, code, message), the best N; the birthday points the table
+    says have ended are among them with their reason. Without the option, no column."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from features.profile_table import profiles_frame
+
+    audience = tmp_path / "profiles.parquet"
+    profiles_frame([_birthday_customer(base)]).to_parquet(audience, index=False)
+    ended = _offers_table(
+        tmp_path / "offers.csv",
+        "birthday_points,,loyalty_points,500,2.5,2026-01-01T00:00:00Z,2026-03-31T00:00:00Z,"
+        "email|sms|wallet,,",
+    )
+    args = ["decide", "--audience", str(audience), "--workers", "1", "--offers", str(ended)]
+    args += ["--now", BIRTHDAY_NOW.isoformat()]
+    tables = {}
+    for name, extra in (("none", []), ("two", ["--rejected", "2"]), ("all", ["--rejected", "99"])):
+        out = tmp_path / f"{name}.parquet"
+        result = CliRunner().invoke(app, [*args, "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        tables[name] = pd.read_parquet(out)
+    assert "rejected" not in tables["none"].columns
+    every = [json.loads(text) for text in tables["all"]["rejected"]]
+    two = [json.loads(text) for text in tables["two"]["rejected"]]
+    assert all(len(items) == 2 and items == e[:2] for items, e in zip(two, every, strict=True))
+    [birthday] = [item for item in every[0] if item["action_id"] == "birthday"]
+    assert birthday["code"] == "outside_validity" and "2026-03-31" in birthday["message"]
+    assert set(every[0][0]) == {"action_id", "channel", "code", "message"}
+    assert tables["two"].drop(columns="rejected").equals(tables["none"])  # nothing else
+    result = CliRunner().invoke(
+        app, [*args, "--out", str(tmp_path / "s"), "--rejected", "1", "--spark"]
+    )
+    assert result.exit_code == 2 and "--rejected" in result.output
