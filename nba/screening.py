@@ -363,6 +363,8 @@ def _slot(
     """:func:`channel_slot` with the channel's verdict (:func:`_gate`: it does not depend
     on the action, so screening takes it once per channel) and the action's window given."""
     reason, rolling, frees, uncapped = gate
+    if reason is not None and not rolling:  # consent or the contact policy says no
+        return reason
     earliest, latest = window
     lead_days = policy.rules(channel).lead_time_days
     if lead_days:  # it takes days to arrive: sent early enough to land by the deadline
