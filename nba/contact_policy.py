@@ -4,8 +4,9 @@ The policy is configuration a marketer edits (YAML text or a dict, validated;
 unknown keys are refused). Its defaults follow French practice:
 
 * SMS: 08:00-20:00, Monday to Saturday (never on Sunday), at most 1 a day, 2 a week;
-* call centre: weekdays 10:00-13:00 and 14:00-20:00, at most 4 calls in 30
-  days, 60 days of silence after a refusal;
+* call centre: weekdays 10:00-13:00 and 14:00-20:00, never on a public holiday
+  (France's, every year: :data:`nba.holidays.FRENCH_PUBLIC_HOLIDAYS`), at most 4 calls
+  in 30 days, 60 days of silence after a refusal;
 * e-mail 07:00-22:00 (1 a day, 4 a week), push 09:00-21:00 (2 a day, 6 a week),
   postal mail 1 a week and 2 in 30 days, wallet 09:00-21:00;
 * on-site and in-app placements (web, app) need a live session on that channel,
@@ -34,6 +35,7 @@ False
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -49,9 +51,11 @@ from pydantic import (
     field_validator,
 )
 
+from nba.budgets import budget_day
 from nba.channels import Channel, parse_channel
 from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
+from nba.holidays import FRENCH_PUBLIC_HOLIDAYS, ExcludedDays, parse_holiday
 from nba.profile import CustomerProfile
 from nba.reasons import Reason, ReasonCode
 from nba.timing import (
@@ -102,13 +106,30 @@ Windows = Annotated[
 ]
 
 
+def _as_holidays(value: object) -> object:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError('holidays is a list such as ["01-01", "easter+1", "07-14"]')
+    for entry in value:
+        parse_holiday(str(entry))  # a ValueError names the entry
+    return tuple(str(entry).strip() for entry in value)
+
+
+Holidays = Annotated[tuple[str, ...], BeforeValidator(_as_holidays)]
+
+
 class ChannelRules(BaseModel):
     """Contact rules for one channel. ``None`` caps mean no cap.
 
     ``hours`` are allowed local windows (empty: any time), ``weekdays`` the
-    allowed days (Monday = 0), ``excluded_dates`` days without contact (public
-    holidays). ``cost`` is the cost of one send; ``default_hour`` the local hour
-    used when nothing is known of the customer's habits.
+    allowed days (Monday = 0), ``holidays`` public holidays of every year (``"MM-DD"``,
+    ``"easter+N"``: :mod:`nba.holidays`) and ``excluded_dates`` one-off days without
+    contact. ``cost`` is the cost of one send; ``default_hour`` the local hour
+    used when nothing is known of the customer's habits. ``lead_time_days`` is how long
+    a send takes to reach the customer (postal mail: days in the post): a message that
+    must arrive by a deadline (the end of its offer's validity, a birthday) is sent that
+    much earlier, and not on this channel when it could no longer arrive in time.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -119,12 +140,14 @@ class ChannelRules(BaseModel):
     min_gap_hours: float | None = Field(default=None, ge=0)
     hours: Windows = ()
     weekdays: Weekdays = (0, 1, 2, 3, 4, 5, 6)
+    holidays: Holidays = ()
     excluded_dates: tuple[dt.date, ...] = ()
     refusal_cooldown_days: float | None = Field(default=None, ge=0)
     cost: float = Field(default=0.0, ge=0)
     default_hour: int = Field(default=12, ge=0, le=23)
     requires_session: bool = False
     counts_toward_total: bool = True
+    lead_time_days: float = Field(default=0.0, ge=0, le=30)
 
     _allowed: AllowedTimes = PrivateAttr()
 
@@ -132,8 +155,13 @@ class ChannelRules(BaseModel):
         self._allowed = AllowedTimes(
             windows=self.hours,
             weekdays=frozenset(self.weekdays),
-            excluded_dates=frozenset(self.excluded_dates),
+            excluded_dates=self.excluded_days,
         )
+
+    @property
+    def excluded_days(self) -> ExcludedDays:
+        """The days without contact on this channel, in any year."""
+        return ExcludedDays.parse(self.holidays, self.excluded_dates)
 
     @property
     def allowed_times(self) -> AllowedTimes:
@@ -186,7 +214,11 @@ def default_channel_rules() -> dict[Channel, ChannelRules]:
             cost=0.001,
             default_hour=12,
         ),
-        Channel.POSTAL: ChannelRules(cap_7d=1, cap_30d=2, cost=0.9, default_hour=10),
+        # La Poste's published delivery target for a standard letter (Lettre verte) is
+        # J+3, three working days after posting
+        Channel.POSTAL: ChannelRules(
+            cap_7d=1, cap_30d=2, cost=0.9, default_hour=10, lead_time_days=3
+        ),
         # content closed on a page or in the app rests until the next day's visits
         Channel.WEB: ChannelRules(
             requires_session=True, counts_toward_total=False, refusal_cooldown_days=1
@@ -199,6 +231,7 @@ def default_channel_rules() -> dict[Channel, ChannelRules]:
             cap_30d=4,
             hours=hours("10:00-13:00", "14:00-20:00"),
             weekdays=weekdays,
+            holidays=FRENCH_PUBLIC_HOLIDAYS,
             refusal_cooldown_days=60,
             cost=4.0,
             default_hour=11,
@@ -214,6 +247,10 @@ def _as_channel_key(value: object) -> object:
 
 class ContactPolicy(BaseModel):
     """Overall caps, refusal cool-down, fatigue, and the rules of each channel.
+
+    ``timezone`` is the retailer's (IANA): the day its offer budgets and action volumes
+    count (:func:`nba.budgets.budget_day`), so they reset at its midnight. Quiet hours
+    and caps are the customer's, in the customer's own time zone.
 
     ``message_gap_hours`` is the least time between two messages on channels that
     count toward the overall caps, whatever their channels (``None``: no gap): the
@@ -232,6 +269,7 @@ class ContactPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    timezone: str = "UTC"
     cap_1d: int | None = Field(default=3, ge=0)
     cap_7d: int | None = Field(default=8, ge=0)
     message_gap_hours: float | None = Field(default=12.0, ge=0)
@@ -243,6 +281,26 @@ class ContactPolicy(BaseModel):
     channels: Annotated[dict[Channel, ChannelRules], BeforeValidator(_as_channel_key)] = Field(
         default_factory=default_channel_rules
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (an IANA name, e.g. Europe/Paris)"
+            ) from None
+        return name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The retailer's time zone (:attr:`timezone`)."""
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def budget_day(self, moment: dt.datetime) -> dt.date:
+        """The retailer's day ``moment`` falls in: the day its budgets count."""
+        return budget_day(moment, self.zone)
 
     @field_validator("channels")
     @classmethod

@@ -363,7 +363,15 @@ def _slot(
     """:func:`channel_slot` with the channel's verdict (:func:`_gate`: it does not depend
     on the action, so screening takes it once per channel) and the action's window given."""
     reason, rolling, frees, uncapped = gate
+    if reason is not None and not rolling:  # consent or the contact policy says no
+        return reason
     earliest, latest = window
+    lead_days = policy.rules(channel).lead_time_days
+    if lead_days:  # it takes days to arrive: sent early enough to land by the deadline
+        landed = _latest_to_arrive(action, channel, context, lead_days, earliest, latest)
+        if isinstance(landed, Reason):
+            return landed
+        latest = landed
     capped: Reason | None = None
     if rolling:
         # a rolling cap reached by past contacts: send once it frees, if the action lasts
@@ -399,7 +407,34 @@ def _slot(
     if capped is not None:
         basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
         send = SendTime(send.at, send.local, basis)
+    if lead_days:
+        send = SendTime(send.at, send.local, f"{send.basis}; arrives {lead_days:g} days later")
     return ChannelSlot(channel, send)
+
+
+def _latest_to_arrive(
+    action: Action,
+    channel: Channel,
+    context: CustomerContext,
+    lead_days: float,
+    earliest: dt.datetime,
+    latest: dt.datetime,
+) -> dt.datetime | Reason:
+    """The latest send on a ``channel`` that takes ``lead_days`` to arrive, for the
+    message to land by the action's deadline (:meth:`~nba.actions.Action.arrive_by`), or
+    why it cannot."""
+    deadline = action.arrive_by(context.now_utc, context)
+    if deadline is None:
+        return latest
+    last_post = deadline - dt.timedelta(days=lead_days)
+    if last_post < earliest:
+        return Reason(
+            ReasonCode.NO_SEND_SLOT,
+            f"a {channel.value} message takes {lead_days:g} days to arrive (the channel's "
+            f"lead time) and this one must arrive by {minute_text(deadline)} UTC (the end of "
+            "its validity or its send_by deadline): sent now, it would arrive too late",
+        )
+    return min(latest, last_post)
 
 
 def _not_eligible(action_id: str, field_name: str, rule: Rule, *, unknown: bool) -> Rejection:

@@ -412,7 +412,10 @@ def run_policy(
             half_life_days=half_life_days or DEFAULT_HALF_LIFE_DAYS,
             margin_rates=margin_rates(world.sim.products),
         )
-    state = _State(MemoryContactState(online.store, stats=stats), recent=start.recent)
+    contact_state = MemoryContactState(
+        online.store, stats=stats, budget_zone=world.contact_policy.zone
+    )
+    state = _State(contact_state, recent=start.recent)
 
     prepare = tick_preparation(policy)
     step = dt.timedelta(hours=config.trigger_every_hours)
@@ -421,6 +424,7 @@ def run_policy(
     contacts = _Table(CONTACT_COLUMNS)
     for tick in range(n_ticks):
         now = world.cut + tick * step
+        today = state.contacts.budget_day(now)  # the retailer's day: its budgets' day
         shown = start.ticks[tick].unpack()
         while joined < len(arrivals) and arrivals[joined][1] <= now:
             cid = arrivals[joined][0]  # signs up: known from now on, events follow
@@ -464,7 +468,7 @@ def run_policy(
                     )
                     routed = policy.route(
                         context,
-                        usage=state.contacts.usage(now.date()),
+                        usage=state.contacts.usage(today),
                         stats=posteriors,
                         seed=f"{config.seed}:{cid}:{tick}",
                     )
@@ -472,7 +476,7 @@ def run_policy(
                         on_decision(routed)
                     decision = routed.decision
                     # counted at once, so that the tick's next decisions see the budgets it used
-                    state.contacts.count_usage(now.date(), decision.consumed)
+                    state.contacts.count_usage(today, decision.consumed)
                     made.append((profile, decision))
         held: set[str] = set()
         if contact_limits is not None:
@@ -480,7 +484,7 @@ def run_policy(
             held = _held_back(made, contact_limits.get(tick, 0), draw)
             for _, decision in made:
                 if decision.decision_id in held:
-                    state.contacts.count_usage(now.date(), decision.consumed, sign=-1)
+                    state.contacts.count_usage(today, decision.consumed, sign=-1)
         chosen: list[tuple[CustomerProfile, Decision, ChosenAction, int]] = []
         for profile, decision in made:
             cid = profile.customer_id
