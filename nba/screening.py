@@ -183,8 +183,9 @@ class _ActionPlan:
     do_nothing: bool
     starts: tuple[dt.datetime, ...]
     ends: tuple[dt.datetime, ...]
-    #: (evaluate, rejection when false, rejection when unknown) per rule
-    rules: tuple[tuple[Evaluate, Rejection, Rejection], ...]
+    #: (name, rule, evaluate) per rule: a rule that does not hold is explained by its
+    #: failing clause and the customer's values (:meth:`nba.rules.Rule.why_not`)
+    rules: tuple[tuple[str, Rule, Evaluate], ...]
     cooldown_hours: float | None
     budgeted: bool
     channels: tuple[Channel, ...]
@@ -211,15 +212,7 @@ class _ActionPlan:
             do_nothing=action.is_do_nothing,
             starts=starts,
             ends=ends,
-            rules=tuple(
-                (
-                    rule.evaluator,
-                    _not_eligible(action.id, name, rule, unknown=False),
-                    _not_eligible(action.id, name, rule, unknown=True),
-                )
-                for name, rule in named
-                if rule is not None
-            ),
+            rules=tuple((name, rule, rule.evaluator) for name, rule in named if rule is not None),
             cooldown_hours=action.cooldown_hours,
             budgeted=(offer is not None and offer.daily_budget is not None)
             or action.daily_volume is not None,
@@ -251,10 +244,10 @@ class _ActionPlan:
         for end in self.ends:
             if now > end:
                 return self.outside_validity
-        for evaluate, if_false, if_unknown in self.rules:
-            result = evaluate(scope)
-            if result is not True:
-                return if_unknown if result is None else if_false
+        for name, rule, evaluate in self.rules:
+            if evaluate(scope) is not True:
+                message = f"{name}: {rule.why_not(scope)}"
+                return Rejection(self.id, None, ReasonCode.NOT_ELIGIBLE, message)
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)
@@ -400,12 +393,6 @@ def _slot(
         basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
         send = SendTime(send.at, send.local, basis)
     return ChannelSlot(channel, send)
-
-
-def _not_eligible(action_id: str, field_name: str, rule: Rule, *, unknown: bool) -> Rejection:
-    verdict = "unknown" if unknown else "false"
-    message = f"{field_name} is {verdict}: {rule}"
-    return Rejection(action_id, None, ReasonCode.NOT_ELIGIBLE, message)
 
 
 def _variant(action: Action, scope: ContextScope) -> Variant | None:
