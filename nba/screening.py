@@ -23,7 +23,7 @@ from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
-from nba.reasons import Reason, ReasonCode, Rejection
+from nba.reasons import Reason, ReasonCode, Rejection, WrittenWhenRead
 from nba.rules import Rule
 from nba.rules.closures import Evaluate
 from nba.timing import SendTime, minute_text
@@ -246,8 +246,8 @@ class _ActionPlan:
                 return self.outside_validity
         for name, rule, evaluate in self.rules:
             if evaluate(scope) is not True:
-                message = f"{name}: {rule.why_not(scope)}"
-                return Rejection(self.id, None, ReasonCode.NOT_ELIGIBLE, message)
+                write = functools.partial(_why_not, name, rule, scope)
+                return WrittenWhenRead(self.id, None, ReasonCode.NOT_ELIGIBLE, write)
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)
@@ -393,6 +393,11 @@ def _slot(
         basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
         send = SendTime(send.at, send.local, basis)
     return ChannelSlot(channel, send)
+
+
+def _why_not(name: str, rule: Rule, scope: ContextScope) -> str:
+    """Why ``rule`` (the action's ``name``) does not hold: its failing clause and values."""
+    return f"{name}: {rule.why_not(scope)}"
 
 
 def _variant(action: Action, scope: ContextScope) -> Variant | None:
