@@ -441,7 +441,7 @@ def test_why_not_quotes_the_failing_clause_with_the_values_it_read() -> None:
     scope = MappingScope({"cart_size": 1, "cart_age_hours": 5.04, "hours_since_last_purchase": 2.0})
     assert rule.why_not(scope) == (
         "(not known(hours_since_last_purchase) or hours_since_last_purchase > cart_age_hours)"
-        " is false (hours_since_last_purchase is 2, cart_age_hours is 5)"
+        " is false (hours_since_last_purchase is 2, cart_age_hours is 5.04)"
     )
     unknown_first = MappingScope(
         {"cart_size": None, "cart_age_hours": 30.0, "hours_since_last_purchase": None}

@@ -135,10 +135,20 @@ def value_text(value: object) -> str:
 
 
 def _number(value: float) -> str:
+    """Three significant digits (a score of 0.29 against a bar of 0.3 stays 0.29), whole
+    numbers as such, no exponent below a million.
+
+    >>> [_number(v) for v in (30.0, 30.24, 0.2912, 1234.6, 5.04, -2.0)]
+    ['30', '30.2', '0.291', '1235', '5.04', '-2']
+    """
     if not math.isfinite(value):
         return str(value)
-    rounded = round(float(value), 1)
-    return str(int(rounded)) if rounded.is_integer() else str(rounded)
+    number = float(value)
+    if number.is_integer():
+        return str(int(number))
+    if abs(number) >= 100:
+        return str(round(number))
+    return f"{number:.3g}"
 
 
 _PRECEDENCE = {"or": 1, "and": 2, "not": 3, "compare": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
