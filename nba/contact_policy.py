@@ -245,6 +245,11 @@ def _as_channel_key(value: object) -> object:
     return {k if isinstance(k, Channel) else parse_channel(str(k)): v for k, v in value.items()}
 
 
+#: The precision contact times are kept to (whole seconds, rounded down): a contact
+#: stamped 09:00:00 may have gone at 09:00:00.9, so it leaves a window a second later.
+_STAMP = dt.timedelta(seconds=1)
+
+
 class ContactPolicy(BaseModel):
     """Overall caps, refusal cool-down, fatigue, and the rules of each channel.
 
@@ -406,12 +411,19 @@ class ContactPolicy(BaseModel):
                     f"the customer refused a {channel.value} contact on {refused_at:%Y-%m-%d}; "
                     f"silence until {until:%Y-%m-%d}",
                 )
-        for cap, counts, code, period in (
-            (rules.cap_1d, history.contacts_1d, ReasonCode.CHANNEL_DAILY_CAP, "24 hours"),
-            (rules.cap_7d, history.contacts_7d, ReasonCode.CHANNEL_WEEKLY_CAP, "7 days"),
-            (rules.cap_30d, history.contacts_30d, ReasonCode.CHANNEL_30_DAY_CAP, "30 days"),
+        for cap, counts, code, period, days in (
+            (rules.cap_1d, history.contacts_1d, ReasonCode.CHANNEL_DAILY_CAP, "24 hours", 1),
+            (rules.cap_7d, history.contacts_7d, ReasonCode.CHANNEL_WEEKLY_CAP, "7 days", 7),
+            (rules.cap_30d, history.contacts_30d, ReasonCode.CHANNEL_30_DAY_CAP, "30 days", 30),
         ):
             used = (counts.get(channel, 0) if caps else 0) + pending.get(channel, 0)
+            if (
+                cap is not None
+                and used >= cap
+                and caps
+                and self._left_window(context, channel, days)
+            ):
+                used = pending.get(channel, 0)
             if cap is not None and used >= cap:
                 return Reason(
                     code, f"{used} {channel.value} contact(s) in {period}, the cap is {cap}"
@@ -424,11 +436,13 @@ class ContactPolicy(BaseModel):
                 f"this decision already sends a message; messages are at least "
                 f"{self.message_gap_hours:g} hours apart",
             )
-        for cap, counts, code, period in (
-            (self.cap_1d, history.contacts_1d, ReasonCode.TOTAL_DAILY_CAP, "24 hours"),
-            (self.cap_7d, history.contacts_7d, ReasonCode.TOTAL_WEEKLY_CAP, "7 days"),
+        for cap, counts, code, period, days in (
+            (self.cap_1d, history.contacts_1d, ReasonCode.TOTAL_DAILY_CAP, "24 hours", 1),
+            (self.cap_7d, history.contacts_7d, ReasonCode.TOTAL_WEEKLY_CAP, "7 days", 7),
         ):
             used = (self._total(counts) if caps else 0) + self._total(pending)
+            if cap is not None and used >= cap and caps:
+                used = self._total(self._in_window(context, counts, days)) + self._total(pending)
             if cap is not None and used >= cap:
                 return Reason(
                     code, f"{used} contact(s) on all channels in {period}, the cap is {cap}"
@@ -524,11 +538,27 @@ class ContactPolicy(BaseModel):
             basis = "first moment outside quiet hours"
         return SendTime(at, at.astimezone(zone), basis)
 
+    @staticmethod
+    def _left_window(context: CustomerContext, channel: Channel, days: int) -> bool:
+        """True when every contact on ``channel`` is at least ``days`` old: its last
+        contact is. Contacts are counted by the hour they fall in, so a count alone would
+        hold a contact of 09:00 until 10:00 the next day; a rolling 24 hours ends at
+        09:00 (and a second: times are kept to the whole second, :data:`_STAMP`)."""
+        last = context.contacts.last_contact_at.get(channel)
+        return last is not None and last + _STAMP <= context.now_utc - dt.timedelta(days=days)
+
+    def _in_window(
+        self, context: CustomerContext, counts: Mapping[Channel, int], days: int
+    ) -> Mapping[Channel, int]:
+        """``counts`` less the channels whose every contact has left the window."""
+        return {c: n for c, n in counts.items() if not self._left_window(context, c, days)}
+
     def caps_free_at(self, context: CustomerContext, channel: Channel) -> dt.datetime | None:
         """When the rolling caps that past contacts reached on ``channel`` stop blocking it
         (if nothing else is sent): each reached cap frees once the last contact it counts
-        is older than its window, plus the hour contacts are counted by (exact for a cap of
-        one, later than needed otherwise). ``None`` when such a contact's time is unknown.
+        is older than its window (exact for a cap of one, later than needed otherwise:
+        the contacts before the last are known by their count only). ``None`` when such a
+        contact's time is unknown.
 
         >>> from nba.profile import ContactHistory
         >>> at = dt.datetime(2026, 3, 6, 10, 20, tzinfo=dt.UTC)
@@ -536,7 +566,7 @@ class ContactPolicy(BaseModel):
         ...                          contacts_1d={Channel.EMAIL: 1})
         >>> ctx = CustomerContext(CustomerProfile("C1", contacts=history), at)
         >>> ContactPolicy().caps_free_at(ctx, Channel.EMAIL)
-        datetime.datetime(2026, 3, 7, 11, 20, tzinfo=datetime.timezone.utc)
+        datetime.datetime(2026, 3, 7, 10, 20, 1, tzinfo=datetime.timezone.utc)
         """
         rules = self.rules(channel)
         history = context.contacts
@@ -553,7 +583,9 @@ class ContactPolicy(BaseModel):
                 (rules.cap_7d, history.contacts_7d, 7),
                 (rules.cap_30d, history.contacts_30d, 30),
             )
-            if cap is not None and counts.get(channel, 0) >= cap
+            if cap is not None
+            and counts.get(channel, 0) >= cap
+            and not self._left_window(context, channel, days)
         ]
         if rules.counts_toward_total:
             reached += [
@@ -562,12 +594,12 @@ class ContactPolicy(BaseModel):
                     (self.cap_1d, history.contacts_1d, 1),
                     (self.cap_7d, history.contacts_7d, 7),
                 )
-                if cap is not None and self._total(counts) >= cap
+                if cap is not None and self._total(self._in_window(context, counts, days)) >= cap
             ]
         for last, days in reached:
             if last is None:
                 return None
-            frees = max(frees, last.astimezone(dt.UTC) + dt.timedelta(days=days, hours=1))
+            frees = max(frees, last.astimezone(dt.UTC) + dt.timedelta(days=days) + _STAMP)
         return frees
 
     def last_message_at(
@@ -599,7 +631,7 @@ class ContactPolicy(BaseModel):
         contacts = self._total(profile.contacts.contacts_7d)
         if contacts < threshold:
             return None
-        rates = [e.open_rate for e in profile.engagement.values() if e.sent > 0]
+        rates = opened_shares(profile)
         if not rates or max(rates) >= self.fatigue_min_open_rate:
             return None
         return Reason(
@@ -610,6 +642,24 @@ class ContactPolicy(BaseModel):
 
 
 _UNRESTRICTED = ChannelRules()
+
+
+def opened_shares(profile: CustomerProfile) -> list[float]:
+    """The share of the messages sent (or delivered) on each channel that the customer
+    opened, as counted: fatigue is about what this customer did, not a rate smoothed
+    toward the store's (that took some 50 unopened messages to fall below 5 %).
+
+    >>> from nba.profile import ChannelEngagement
+    >>> email = ChannelEngagement(sent=20, opened=1, open_rate=0.2)
+    >>> opened_shares(CustomerProfile("C1", engagement={Channel.EMAIL: email}))
+    [0.05]
+    """
+    return [
+        e.opened / max(e.sent, e.delivered)
+        for e in profile.engagement.values()
+        if max(e.sent, e.delivered) > 0
+    ]
+
 
 #: Reasons of rolling caps, which a later send may clear.
 ROLLING_CAP_CODES: frozenset[ReasonCode] = frozenset(

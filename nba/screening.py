@@ -23,7 +23,7 @@ from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
-from nba.reasons import Reason, ReasonCode, Rejection
+from nba.reasons import Reason, ReasonCode, Rejection, WrittenWhenRead
 from nba.rules import Rule
 from nba.rules.closures import Evaluate
 from nba.timing import SendTime, minute_text
@@ -183,8 +183,9 @@ class _ActionPlan:
     do_nothing: bool
     starts: tuple[dt.datetime, ...]
     ends: tuple[dt.datetime, ...]
-    #: (evaluate, rejection when false, rejection when unknown) per rule
-    rules: tuple[tuple[Evaluate, Rejection, Rejection], ...]
+    #: (name, rule, evaluate) per rule: a rule that does not hold is explained by its
+    #: failing clause and the customer's values (:meth:`nba.rules.Rule.why_not`)
+    rules: tuple[tuple[str, Rule, Evaluate], ...]
     cooldown_hours: float | None
     budgeted: bool
     channels: tuple[Channel, ...]
@@ -211,15 +212,7 @@ class _ActionPlan:
             do_nothing=action.is_do_nothing,
             starts=starts,
             ends=ends,
-            rules=tuple(
-                (
-                    rule.evaluator,
-                    _not_eligible(action.id, name, rule, unknown=False),
-                    _not_eligible(action.id, name, rule, unknown=True),
-                )
-                for name, rule in named
-                if rule is not None
-            ),
+            rules=tuple((name, rule, rule.evaluator) for name, rule in named if rule is not None),
             cooldown_hours=action.cooldown_hours,
             budgeted=(offer is not None and offer.daily_budget is not None)
             or action.daily_volume is not None,
@@ -251,10 +244,10 @@ class _ActionPlan:
         for end in self.ends:
             if now > end:
                 return self.outside_validity
-        for evaluate, if_false, if_unknown in self.rules:
-            result = evaluate(scope)
-            if result is not True:
-                return if_unknown if result is None else if_false
+        for name, rule, evaluate in self.rules:
+            if evaluate(scope) is not True:
+                write = functools.partial(_why_not, name, rule, scope)
+                return WrittenWhenRead(self.id, None, ReasonCode.NOT_ELIGIBLE, write)
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)
@@ -437,10 +430,9 @@ def _latest_to_arrive(
     return min(latest, last_post)
 
 
-def _not_eligible(action_id: str, field_name: str, rule: Rule, *, unknown: bool) -> Rejection:
-    verdict = "unknown" if unknown else "false"
-    message = f"{field_name} is {verdict}: {rule}"
-    return Rejection(action_id, None, ReasonCode.NOT_ELIGIBLE, message)
+def _why_not(name: str, rule: Rule, scope: ContextScope) -> str:
+    """Why ``rule`` (the action's ``name``) does not hold: its failing clause and values."""
+    return f"{name}: {rule.why_not(scope)}"
 
 
 def _variant(action: Action, scope: ContextScope) -> Variant | None:
