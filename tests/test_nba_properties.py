@@ -312,8 +312,21 @@ def check_safe(
             room_or_after(cap, counts.get(channel, 0), used[channel], last_here, days)
         if rules.counts_toward_total:
 
-            def total(counts: dict[Channel, int]) -> int:
-                return sum(n for c, n in counts.items() if policy.rules(c).counts_toward_total)
+            def total(counts: dict[Channel, int], days: int | None = None) -> int:
+                # a channel whose last contact (kept to the whole second) has left the
+                # window has every contact out of it, whatever its count says
+                # (no days: every count, as fatigue reads them)
+                def gone(c: Channel) -> bool:
+                    last = history.last_contact_at.get(c)
+                    if days is None or last is None:
+                        return False
+                    return last + dt.timedelta(seconds=1) <= now - dt.timedelta(days=days)
+
+                return sum(
+                    n
+                    for c, n in counts.items()
+                    if policy.rules(c).counts_toward_total and not gone(c)
+                )
 
             pending = sum(n for c, n in used.items() if policy.rules(c).counts_toward_total)
             last_any = max(
@@ -328,7 +341,7 @@ def check_safe(
                 (policy.cap_1d, history.contacts_1d, 1),
                 (policy.cap_7d, history.contacts_7d, 7),
             ):
-                room_or_after(cap, total(counts), pending, last_any, days)
+                room_or_after(cap, total(counts, days), pending, last_any, days)
             # fatigue
             rates = opened_shares(profile)  # what the customer opened of what was sent
             if (
