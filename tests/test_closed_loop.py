@@ -42,7 +42,7 @@ from simulator.closed_loop.playbook import SCENARIOS, contact_scenarios, scenari
 from simulator.closed_loop.runner import MessageStreams
 from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 from simulator.closed_loop.send_times import UniformSendTimes
-from simulator.closed_loop.truth import TickMargins, TruthRows, as_ns
+from simulator.closed_loop.truth import TickMargins, TrueValue, TruthRows, as_ns
 from simulator.config import SOURCED_MAX_AFFINITY, SimulatorConfig
 
 POLICIES = ["nothing", "random~nba", "rules", "nba", "oracle", "oracle~nba", "oracle-myopic"]
@@ -640,6 +640,23 @@ def test_true_values_do_not_depend_on_the_batch(world: ClosedLoopWorld) -> None:
         alone = world.truth.incremental(*([value] for value in row))
         for name in ("purchase", "orders", "revenue", "margin", "offer_cost", "unsubscribe_cost"):
             assert getattr(alone, name)[0] == getattr(together, name)[k], (name, row)
+
+
+def test_messages_new_to_a_call_are_resolved_together_as_each_alone(
+    world: ClosedLoopWorld,
+) -> None:
+    """The messages a call has not seen before are resolved to the model's codes in one
+    lookup: each gets the codes it gets alone, in a fresh valuer, with and without its
+    offer, and a repeated or already known message is not resolved again."""
+    messages = [*_messages(world), _messages(world)[0]]  # one twice
+    for with_offer in (True, False):
+        together = TrueValue(world.response)
+        codes = together._message_codes(messages, with_offer)
+        for message, got in zip(messages, codes, strict=True):
+            alone = TrueValue(world.response)
+            assert alone._message_codes([message], with_offer) == [got], message
+        assert len(together._codes) == len(set(messages))
+        assert together._message_codes(messages[::-1], with_offer) == codes[::-1]
 
 
 class _Unprepared:
