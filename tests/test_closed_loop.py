@@ -7,7 +7,10 @@ an assertion fails only when the ordering is unlikely to be noise.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,7 @@ from nba.actions import Action, ActionType
 from nba.budgets import UsageCounts
 from nba.channels import Channel
 from nba.context import CustomerContext
+from nba.decision import Decision
 from nba.profile import CustomerProfile
 from nba.screening import screen
 from nba.timing import SendTime
@@ -620,6 +624,30 @@ def test_the_greedy_engine_never_explores(world: ClosedLoopWorld) -> None:
 
 
 # ------------------------------------------------------------------ a tick's truth in one call
+
+
+def test_the_collector_resumes_after_a_tick_without_its_decisions(
+    world: ClosedLoopWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cycle collector is paused while a tick decides and delivers, and resumes only
+    once the tick's decisions are released: its first pass after the tick would otherwise
+    walk every decision still held (at 2,000 customers ~100,000 objects after each daily
+    tick, ~9 % of a policy's CPU, for nothing found)."""
+    paused = runner.paused_gc
+    held: list[int] = []
+
+    @contextlib.contextmanager
+    def watched() -> Iterator[None]:
+        with paused():
+            yield
+            # what the collector's first pass would walk: objects tracked since the pause
+            held.append(sum(isinstance(o, Decision) for o in gc.get_objects(generation=0)))
+
+    monkeypatch.setattr(runner, "paused_gc", watched)
+    run = run_policy(world, make_policy("nba", world), name="nba")
+    assert len(held) == CONFIG.days * 24 // CONFIG.trigger_every_hours
+    assert len(run.decisions) > 100
+    assert max(held) == 0
 
 
 def test_true_values_do_not_depend_on_the_batch(world: ClosedLoopWorld) -> None:
