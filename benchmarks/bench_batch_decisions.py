@@ -65,6 +65,7 @@ def measure(
     workers: int,
     customers: int,
     products: Path | None = None,
+    rejected: int = 0,
 ) -> dict:
     """One timed run of this interpreter's ``serving.batch_decisions`` (the subprocess):
     with ``products`` (a contract products table), its stock levels, and, in a tree
@@ -80,6 +81,8 @@ def measure(
     pipeline = build_pipeline(catalog, contacts, scorer=champions.scorer)
     now = pd.Timestamp(frame["as_of"].max()).tz_convert("UTC").to_pydatetime()
     extra: dict[str, object] = {}
+    if rejected:  # the rows explain the best rejected actions (nba decide --rejected)
+        extra["rejected"] = rejected
     if products is not None:
         from features.online.stock import StockLevels
 
@@ -180,7 +183,12 @@ def floors(profiles: Path, tracking_uri: str | None, customers: int) -> dict[str
 
 
 def run_child(
-    src: Path, args: argparse.Namespace, mode: str, workers: int = 1, customers: int = 0
+    src: Path,
+    args: argparse.Namespace,
+    mode: str,
+    workers: int = 1,
+    customers: int = 0,
+    rejected: int = 0,
 ) -> dict:
     command = [
         sys.executable,
@@ -194,6 +202,7 @@ def run_child(
         "--workers",
         str(workers),
         *(["--products", str(args.products)] if args.products else []),
+        *(["--rejected", str(rejected)] if rejected else []),
     ]
     return measure_in_tree(command, src, args.tracking_uri)
 
@@ -231,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         help="report even when the trees' decision tables differ (the times then compare "
         "different work, and the report says so)",
     )
+    parser.add_argument(
+        "--rejected",
+        type=int,
+        default=0,
+        help="also run this tree writing the N best rejected actions' reasons on each row "
+        "(nba decide --rejected N), alternated with the others [default: 0, not run]",
+    )
     parser.add_argument("--child", choices=("decide", "floors"), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -238,7 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             json.dumps(
                 measure(
-                    args.profiles, args.tracking_uri, args.workers, args.customers, args.products
+                    args.profiles,
+                    args.tracking_uri,
+                    args.workers,
+                    args.customers,
+                    args.products,
+                    args.rejected,
                 )
             )
         )
@@ -250,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     trees = {"this": HERE}
     if args.baseline_src is not None:
         trees = {"baseline": args.baseline_src.resolve(), **trees}
+    #: each measured run's tree and the --rejected it passes (0: no rejected column)
+    measured = {name: (src, 0) for name, src in trees.items()}
+    if args.rejected:
+        measured[f"this --rejected {args.rejected}"] = (HERE, args.rejected)
     rates: dict[tuple[str, int], list[float]] = {}
     cpus: dict[tuple[str, int], list[float]] = {}
     idle: dict[tuple[str, int], list[float]] = {}
@@ -259,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     models = ""
     for _ in range(args.repeat):
         for workers in (1, 2):
-            for name, src in trees.items():
-                result = run_child(src, args, "decide", workers)
+            for name, (src, rejected) in measured.items():
+                result = run_child(src, args, "decide", workers, rejected=rejected)
                 rates.setdefault((name, workers), []).append(result["rate"])
                 cpus.setdefault((name, workers), []).append(result.get("cpu_ms", float("nan")))
                 idle.setdefault((name, workers), []).append(result.get("idle_rate", float("nan")))
@@ -302,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     for workers in (1, 2):
         base = rates.get(("baseline", workers))
-        for name in trees:
+        for name in measured:
             values = rates[(name, workers)]
             median = statistics.median(values)
             ratio = f"{median / statistics.median(base):.2f}x" if base else "-"

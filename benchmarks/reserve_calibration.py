@@ -18,7 +18,9 @@ trigger. Whether a channel was then free is the reserve's own arithmetic (what a
 takes from it), not part of P(trigger).
 
 Prints, per reminder, the mean predicted and observed rates and the table by decile of
-the prediction (observed with a Wilson 95 % interval), the pending path's share that
+the prediction (observed with a Wilson 95 % interval), the same by segment (lifecycle
+state, journey phase, days since the last visit: is the store-wide shrinkage prior off
+for some segment?), the pending path's share that
 came, and, for comparison with the earlier measurement, the old definition (every
 customer, consented or not; observed only when the reminder was a candidate after
 consent and the contact policy), which counted as "not triggered" the customers who
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 from nba import engine
 from nba.actions import Action
 from nba.context import ContextScope, CustomerContext
+from nba.profile import CustomerProfile
 from nba.reserve import pending_due, trigger_rates
 from nba.screening import ActionCandidate
 from simulator.closed_loop import ClosedLoopConfig, build_world, compare_policies
@@ -61,6 +64,7 @@ class Seen:
     predicted: dict[str, float]  # P(a trigger within 24 h), rate path
     due: dict[str, float | None]  # hours until due, pending path
     cooling: frozenset[str]  # in or within 24 h of its cool-down
+    segment: dict[str, str]  # lifecycle, journey phase, days since the last visit (binned)
 
 
 def _holds(action: Action, context: CustomerContext, scope: ContextScope) -> bool:
@@ -69,6 +73,22 @@ def _holds(action: Action, context: CustomerContext, scope: ContextScope) -> boo
         return False
     since = context.hours_since_sent(action.id)
     return since is None or since >= (action.cooldown_hours or 0.0)
+
+
+#: Days since the last visit, binned for the table by segment (upper bounds).
+VISIT_BINS = (1.0, 7.0, 30.0, 90.0, math.inf)
+
+
+def segment_of(profile: CustomerProfile) -> dict[str, str]:
+    """The segments a customer's predicted rate is compared within: lifecycle state,
+    journey phase and days since the last visit."""
+    days = profile.days_since_last_visit
+    visit = "unknown" if days is None else next(f"<= {b:g}" for b in VISIT_BINS if days <= b)
+    return {
+        "lifecycle": profile.lifecycle_state.value,
+        "phase": profile.journey_phase.value,
+        "days since visit": visit,
+    }
 
 
 def record(seed: int, customers: int, days: int, history_days: int) -> list[Seen]:
@@ -110,6 +130,7 @@ def record(seed: int, customers: int, days: int, history_days: int) -> list[Seen
                     if (since := context.hours_since_sent(a.id)) is not None
                     and since < (a.cooldown_hours or 0.0) + 24.0
                 ),
+                segment_of(profile),
             )
         )
         return assess(self, context, candidates)
@@ -132,13 +153,15 @@ class Rows:
     rate: list[tuple[float, bool]]
     pending: list[tuple[float, bool]]
     old: list[tuple[float, bool]]
+    #: the rate path's rows with the customer's segments
+    segmented: list[tuple[dict[str, str], float, bool]]
 
 
 def rows_of(seen: list[Seen], reminder: str) -> Rows:
     by_customer: dict[str, list[Seen]] = collections.defaultdict(list)
     for row in seen:
         by_customer[row.customer].append(row)
-    out = Rows([], [], [])
+    out = Rows([], [], [], [])
     for decisions in by_customer.values():
         decisions.sort(key=lambda r: r.at)
         for i, row in enumerate(decisions):
@@ -162,6 +185,7 @@ def rows_of(seen: list[Seen], reminder: str) -> Rows:
                 out.pending.append((due, came))
             else:
                 out.rate.append((row.predicted[reminder], came))
+                out.segmented.append((row.segment, row.predicted[reminder], came))
     return out
 
 
@@ -194,6 +218,29 @@ def deciles(rows: list[tuple[float, bool]]) -> list[str]:
         ratio = f"{predicted / (hits / len(part)):.2f}" if hits else "-"
         lines.append(
             f"| {d + 1} | {len(part)} | {predicted:.4f} | {hits / len(part):.4f} "
+            f"({low:.4f}-{high:.4f}) | {ratio} |"
+        )
+    return lines
+
+
+def by_segment(rows: list[tuple[dict[str, str], float, bool]]) -> list[str]:
+    """Table lines of the rate path by segment (:func:`segment_of`): predicted against
+    observed within each lifecycle state, journey phase and recency bin."""
+    lines = [
+        "| segment | decisions | predicted | observed (95 % CI) | predicted / observed |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    groups: dict[tuple[str, str], list[tuple[float, bool]]] = collections.defaultdict(list)
+    for segment, predicted, came in rows:
+        for kind, name in segment.items():
+            groups[kind, name].append((predicted, came))
+    for (kind, name), part in sorted(groups.items()):
+        predicted = sum(p for p, _ in part) / len(part)
+        hits = sum(h for _, h in part)
+        low, high = wilson(hits, len(part))
+        ratio = f"{predicted / (hits / len(part)):.2f}" if hits else "-"
+        lines.append(
+            f"| {kind}: {name} | {len(part)} | {predicted:.4f} | {hits / len(part):.4f} "
             f"({low:.4f}-{high:.4f}) | {ratio} |"
         )
     return lines
@@ -237,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"predicted {predicted:.4f}, observed {hits / n:.4f} ({low:.4f}-{high:.4f})\n"
             )
             print("\n".join(deciles(rows.rate)))
+            print()
+            print("\n".join(by_segment(rows.segmented)))
         if rows.pending:
             n = len(rows.pending)
             hits = sum(h for _, h in rows.pending)

@@ -62,6 +62,18 @@ def load_catalog(path: Path | None) -> Catalog:
     return _read_config(path or EXAMPLES / "retailer_catalog.yaml", parse_catalog, "action catalog")
 
 
+def with_offers_table(catalog: Catalog, path: Path | None) -> Catalog:
+    """``catalog`` with the offers table at ``path`` (else the API's, when it has one)
+    applied, or exit 2 naming the file, row and field."""
+    from serving.settings import Settings
+    from serving.startup import StartupError, with_offer_table
+
+    try:
+        return with_offer_table(catalog, path or Settings().offers_file, "--offers")
+    except StartupError as error:
+        raise _fail(str(error)) from None
+
+
 def load_contact_policy(path: Path | None) -> ContactPolicy:
     """The contact policy in ``path`` (the example retailer's when ``None``), or exit 2."""
     from nba.contact_policy import parse_contact_policy
@@ -188,6 +200,23 @@ def decide(
             "API's Redis has none [default: the API's NBA_PRODUCTS_PATH when it exists]."
         ),
     ] = None,
+    rejected: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Explain on each row why the N best rejected actions were not chosen, as "
+            "the API does: a 'rejected' column, a JSON array of {action_id, channel, code, "
+            "message} [default: 0, no column].",
+        ),
+    ] = 0,
+    offers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Contract offers table: the catalog's offers take its terms (an offer it "
+            "says has ended is not given; its cost is the one valued) [default: the API's "
+            "NBA_OFFERS_PATH, else <NBA_DATA_DIR>/retailer/offers.parquet when it exists]."
+        ),
+    ] = None,
     spark: Annotated[
         bool,
         typer.Option(
@@ -212,7 +241,9 @@ def decide(
         raise _fail(f"--out: {out} must end in .parquet or .csv")
     if policy not in POLICIES:
         raise _fail(f"--policy: unknown policy {policy!r} (expected one of: {', '.join(POLICIES)})")
-    rules = load_catalog(catalog)
+    if rejected and spark:
+        raise _fail("--rejected: not available with --spark (the Spark schema has no such column)")
+    rules = with_offers_table(load_catalog(catalog), offers)
     contacts = load_contact_policy(contact_policy)
     if spark:
         session = _spark_session(spark_master)
@@ -232,10 +263,11 @@ def decide(
         when,
         seed,
         recommender=champions.recommender,
+        rejected=rejected,
     )
     usage = None
     if redis_url is not None:
-        job, usage = _with_redis(job, redis_url, redis_prefix)
+        job, usage = _with_redis(job, redis_url, redis_prefix, contacts)
     table = load_products_table(products)
     if table is not None:
         stock = load_stock(table, redis_url, redis_prefix)
@@ -320,7 +352,9 @@ def load_stock(table: pd.DataFrame, redis_url: str | None, prefix: str) -> Stock
     return frozen
 
 
-def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCounts]:
+def _with_redis(
+    job: BatchJob, url: str, prefix: str, budget_policy: ContactPolicy
+) -> tuple[BatchJob, UsageCounts]:
     """``job`` with the response statistics the API learned and the action history it
     keeps (read per chunk, by the worker that decides it), and today's usage."""
     from features.online.connect import connect_redis
@@ -336,7 +370,7 @@ def _with_redis(job: BatchJob, url: str, prefix: str) -> tuple[BatchJob, UsageCo
         stats = api_response_stats(client, prefix).table(job.now)
         # what the API sent and counted: cool-downs, sequences and caps hold in batch too
         online = RedisContactState(RedisOnlineStore(client, prefix=prefix))
-        usage = online.usage(job.now.date())
+        usage = online.usage(budget_policy.budget_day(job.now))  # the retailer's day
         popular = tuple(online.top_products(POPULAR_KEPT))  # the API's popularity list
     except typer.Exit:  # a malformed NBA_ setting, already said
         raise
@@ -389,6 +423,7 @@ def _decide_here(
                 stock=job.stock,
                 recommender=job.recommender,
                 popular=job.popular,
+                rejected=job.rejected,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )

@@ -319,7 +319,7 @@ def replay_contexts(
         context = CustomerContext(
             profile, now, action_history=dict(history.get(record.customer_id, {}))
         )
-        offers, sent = usage.get(now.date(), ({}, {}))
+        offers, sent = usage.get(contact_policy.budget_day(now), ({}, {}))
         screening = screen(catalog, contact_policy, context, UsageCounts(dict(offers), dict(sent)))
         contexts[i] = _logged_context(rounds[i], context, screening.candidates, replay)
         _count(replay, record, context_features(context, len(screening.candidates)))
@@ -330,7 +330,7 @@ def replay_contexts(
         consumed = Consumption.of(
             catalog[a.action_id] for a in record.actions if a.action_id in catalog.ids
         )
-        day = usage.setdefault(now.date(), ({}, {}))
+        day = usage.setdefault(contact_policy.budget_day(now), ({}, {}))
         for key, n in consumed.offers_given.items():
             day[0][key] = day[0].get(key, 0) + n
         for key, n in consumed.actions_sent.items():

@@ -93,6 +93,13 @@ CONVERSION_DAYS = 3
 FULFILMENT_PROPERTY = "fulfilment"
 CLICK_COLLECT_FULFILMENTS = frozenset({"click_collect", "click_and_collect", "pickup"})
 
+#: A bounce withdraws its channel when its properties call it permanent (the address does
+#: not exist: mailing it again harms the sender's reputation): ``{"bounce_type":
+#: "hard"}`` (also ``permanent``), or ``{"permanent": true}``. A soft bounce (a full
+#: mailbox) or a bounce that does not say changes nothing; a new opt-in reopens the channel.
+BOUNCE_TYPE_PROPERTY = "bounce_type"
+HARD_BOUNCE_TYPES = frozenset({"hard", "permanent"})
+
 TIER_RANK: dict[str, int] = {t.value: i for i, t in enumerate(LoyaltyTier)}
 TIERS: tuple[str, ...] = tuple(t.value for t in LoyaltyTier)
 
@@ -396,6 +403,30 @@ def _is_click_collect(properties: object) -> bool:
     return isinstance(value, str) and value.strip().lower() in CLICK_COLLECT_FULFILMENTS
 
 
+def _hard_bounces(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
+    """Of the rows of ``mask``, those whose properties call the bounce permanent."""
+    out = np.zeros(len(mask), dtype=bool)
+    for row in np.flatnonzero(mask & properties.notna().to_numpy()):
+        out[row] = _is_hard_bounce(properties.iloc[row])
+    return out
+
+
+def _is_hard_bounce(properties: object) -> bool:
+    """True when a bounce's properties call it permanent (:data:`HARD_BOUNCE_TYPES`)."""
+    if not isinstance(properties, str) or (
+        "bounce" not in properties and "permanent" not in properties
+    ):
+        return False
+    try:
+        found = _loads(properties)
+    except ValueError:
+        return False
+    kind = found.get(BOUNCE_TYPE_PROPERTY)
+    return found.get("permanent") is True or (
+        isinstance(kind, str) and kind.strip().lower() in HARD_BOUNCE_TYPES
+    )
+
+
 def _loads(text: str) -> dict[str, object]:
     import json
 
@@ -525,7 +556,11 @@ def event_ops(
     yield _ops("xr", rows[refused], channel[refused], t[refused].astype(float))
 
     consent_channels = channel.isin([c.value for c in CONSENT_CHANNELS])
-    withdraw = of(EventType.UNSUBSCRIBE, EventType.COMPLAINT, EventType.SMS_STOP) & consent_channels
+    withdraw = of(EventType.UNSUBSCRIBE, EventType.COMPLAINT, EventType.SMS_STOP)
+    bounced = of(EventType.MESSAGE_BOUNCED)
+    if bounced.any():
+        withdraw = withdraw | _hard_bounces(events["properties"], bounced)
+    withdraw = withdraw & consent_channels
     grant = of(EventType.OPT_IN) & consent_channels
     change = withdraw | grant
     yield _ops(
@@ -826,7 +861,9 @@ def single_event_ops(
     if event_type in _REFUSAL_VALUES:
         ops.append((f"xr:{channel}", fts))
     if channel in _CONSENT_VALUES:
-        if event_type in _WITHDRAW:
+        if event_type in _WITHDRAW or (
+            event_type == EventType.MESSAGE_BOUNCED.value and _is_hard_bounce(properties)
+        ):
             ops.append((f"g:{channel}", fts * 8 + 1))
         elif event_type == EventType.OPT_IN.value:
             ops.append((f"g:{channel}", fts * 8))

@@ -303,6 +303,8 @@ def profiles_from_frame(frame: pd.DataFrame) -> list[CustomerProfile]:
         column = frame[name]
         if name in _SCALAR_KINDS and column.dtype.kind in "biuf":
             columns[name] = _numbers(column.to_numpy(), _SCALAR_KINDS[name] in _INT_TYPES)
+        elif name in _ITEM_TYPES and (stacked := _stacked(column)) is not None:
+            columns[name] = stacked
         elif name == "as_of" and column.dtype.kind == "M":
             # a moment column (one moment for a whole audience, mostly): each distinct
             # moment converted once, the rows given theirs by code (NaT: -1, None)
@@ -325,6 +327,40 @@ def profiles_from_frame(frame: pd.DataFrame) -> list[CustomerProfile]:
         CustomerProfile(**dict(zip(names, cells, strict=True)))
         for cells in zip(*columns.values(), strict=True)
     ]
+
+
+def _stacked(column: pd.Series) -> list[tuple[Any, ...]] | None:
+    """A list column of numbers (``activity_by_hour``: 168 a customer, most of them 0)
+    converted as one array when every cell is a one-dimensional array of one type, of
+    one length or empty: what :func:`_sequence` gives cell by cell, each zero (``+0``,
+    of the column's item type) the same object. A batch worker then allocates, and the
+    kernel maps, a fraction of the memory (154 of 168 hours are 0 in the demo's
+    profiles: 3.7 kB a customer). ``None``: convert the column cell by cell."""
+    cells = column.tolist()
+    full = [cell for cell in cells if type(cell) is np.ndarray and len(cell)]
+    if not full:
+        return None
+    shape, dtype = full[0].shape, full[0].dtype
+    if len(shape) != 1 or not all(
+        type(cell) is np.ndarray
+        and cell.dtype == dtype
+        and (cell.shape == shape or cell.shape == (0,))
+        for cell in cells
+    ):
+        return None
+    item = _ITEM_TYPES[str(column.name)]
+    table: np.ndarray = np.stack(full).astype(item, copy=False)
+    zero = item(0)
+    # +0 only (``-0.0 == 0`` too, and keeps its sign); NaN is no zero
+    shared = (table == 0) & ~np.signbit(table)
+    rows: list[list[Any]] = [[zero] * shape[0] for _ in full]
+    where, hour = np.nonzero(~shared)
+    for row, at, value in zip(
+        where.tolist(), hour.tolist(), table[where, hour].tolist(), strict=True
+    ):
+        rows[row][at] = value
+    made = iter(map(tuple, rows))
+    return [next(made) if len(cell) else () for cell in cells]
 
 
 def _numbers(values: np.ndarray, integers: bool) -> list[Any]:

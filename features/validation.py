@@ -409,6 +409,7 @@ def _check_table_rules(clean: pd.DataFrame, schema: TableSchema, out: _Collector
         out.rows(
             "value", pct.fillna(False).to_numpy(dtype=bool), "a percent discount cannot exceed 100"
         )
+        _check_offer_eligibility(clean["eligibility"], out)
     elif schema is EVENTS:
         _check_consent_event_channels(clean, out)
     elif schema is CUSTOMERS and "preferred_channel" in clean:
@@ -419,6 +420,20 @@ def _check_table_rules(clean: pd.DataFrame, schema: TableSchema, out: _Collector
             inbound.to_numpy(dtype=bool),
             "not an outbound channel (the engine cannot reach customers there)",
         )
+
+
+def _check_offer_eligibility(rules: pd.Series, out: _Collector) -> None:
+    """Each offer's eligibility parses and type-checks in the decision core's rule
+    language (the catalog's rules are checked the same way when it loads)."""
+    from nba.context import RULE_SCHEMA
+    from nba.rules import RuleError, ValueType, compile_rule
+
+    written = rules.notna().to_numpy(dtype=bool)
+    for text in pd.unique(rules[written].astype(str)):
+        try:
+            compile_rule(text, RULE_SCHEMA, expect=ValueType.BOOL)
+        except RuleError as error:
+            out.rows("eligibility", written & (rules == text).to_numpy(dtype=bool), str(error))
 
 
 def _check_consent_event_channels(clean: pd.DataFrame, out: _Collector) -> None:

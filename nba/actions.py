@@ -351,14 +351,26 @@ class Action(_CatalogModel):
         """The latest moment to send: the time-to-live, cut at the end of validity
         and, for ``context``'s customer, at the ``send_by`` deadline."""
         latest = now + dt.timedelta(hours=self.ttl_hours)
+        deadline = self.arrive_by(now, context)
+        return latest if deadline is None else min(latest, deadline)
+
+    def arrive_by(
+        self, now: dt.datetime, context: CustomerContext | None = None
+    ) -> dt.datetime | None:
+        """When the customer must have the message by: the end of the action's (and its
+        offer's) validity and, for ``context``'s customer, the ``send_by`` deadline
+        (``None`` without either). A channel with a lead time (a letter takes days to
+        land) must send that much earlier."""
+        deadline: dt.datetime | None = None
         for _, end in self._validity_bounds():
-            if end is not None:
-                latest = min(latest, end)
+            if end is not None and (deadline is None or end < deadline):
+                deadline = end
         if self.send_by is not None and context is not None:
             days = self.send_by.number(scope_of(context))
             if days is not None:
-                latest = min(latest, _end_of_local_day(now, context.zone, days))
-        return latest
+                end = _end_of_local_day(now, context.zone, days)
+                deadline = end if deadline is None else min(deadline, end)
+        return deadline
 
     def _validity_bounds(self) -> list[tuple[dt.datetime | None, dt.datetime | None]]:
         bounds = [(self.valid_from, self.valid_to)]

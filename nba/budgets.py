@@ -13,15 +13,31 @@ consumed (:class:`Consumption`), which the caller adds to its counters.
 True
 >>> Consumption.of([a]).offers_given
 {'o10': 1}
+
+Budgets and volumes are *daily*: the day is the retailer's, in the time zone its contact
+policy names (:attr:`nba.contact_policy.ContactPolicy.timezone`), so a budget resets at
+the retailer's midnight, not at UTC's:
+
+>>> import zoneinfo
+>>> late = dt.datetime(2026, 3, 6, 23, 30, tzinfo=dt.UTC)  # 00:30 on the 7th in Paris
+>>> budget_day(late, zoneinfo.ZoneInfo("Europe/Paris")).isoformat()
+'2026-03-07'
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nba.actions import Action
 from nba.reasons import Reason, ReasonCode
+
+
+def budget_day(moment: dt.datetime, zone: dt.tzinfo) -> dt.date:
+    """The day whose budgets ``moment`` (time-zone aware) counts toward: its date in
+    ``zone``, the retailer's time zone."""
+    return moment.astimezone(zone).date()
 
 
 @dataclass(frozen=True)

@@ -296,44 +296,51 @@ def context_features(context: CustomerContext, n_candidates: int) -> dict[str, f
     """The :data:`CONTEXT_FEATURES` of a decision's context (NaN when unknown): what the
     reward models of off-policy evaluation read, logged with every decision."""
     p = context.profile
-
-    def rate(channel: Channel, name: str) -> float:
-        engagement = p.engagement.get(channel)
-        return math.nan if engagement is None else float(getattr(engagement, name))
-
-    def known(value: float | None) -> float:
-        return math.nan if value is None else float(value)
-
-    values = (
-        known(p.days_since_first_seen),
-        known(p.days_since_last_purchase),
-        known(p.days_since_last_visit),
-        float(p.purchases_total),
-        float(p.revenue_total),
-        float(p.average_basket),
-        float(len(p.cart_items)),
-        float(p.cart_value),
-        known(p.cart_age_hours),
-        float(len(p.browsed_products)),
-        known(p.hours_since_last_browse),
-        known(p.hours_since_last_purchase),
-        known(p.hours_since_last_delivery),
-        float(p.promo_sensitivity),
-        float(p.early_adopter_score),
-        known(p.days_to_birthday),
-        _ordinal(p.lifecycle_state),
-        _ordinal(p.journey_phase),
-        float(p.contacts.total_7d()),
-        rate(Channel.EMAIL, "open_rate"),
-        rate(Channel.EMAIL, "click_rate"),
-        rate(Channel.SMS, "click_rate"),
-        rate(Channel.PUSH, "open_rate"),
-        rate(Channel.PUSH, "click_rate"),
-        float(sum(1 for granted in p.consents.values() if granted)),
-        float(context.local_now.hour),
-        float(n_candidates),
-    )
-    return dict(zip(CONTEXT_FEATURES, values, strict=True))
+    nan = math.nan
+    engagement = p.engagement.get
+    email, sms, push = engagement(Channel.EMAIL), engagement(Channel.SMS), engagement(Channel.PUSH)
+    features = dict.fromkeys(CONTEXT_FEATURES, nan)  # the keys in order; unknown: NaN
+    # ``float`` of each known value (one assignment each, no per-call closures: every
+    # decision logs them)
+    if (value := p.days_since_first_seen) is not None:
+        features["days_since_first_seen"] = float(value)
+    if (value := p.days_since_last_purchase) is not None:
+        features["days_since_last_purchase"] = float(value)
+    if (value := p.days_since_last_visit) is not None:
+        features["days_since_last_visit"] = float(value)
+    features["purchases_total"] = float(p.purchases_total)
+    features["revenue_total"] = float(p.revenue_total)
+    features["average_basket"] = float(p.average_basket)
+    features["cart_size"] = float(len(p.cart_items))
+    features["cart_value"] = float(p.cart_value)
+    if (value := p.cart_age_hours) is not None:
+        features["cart_age_hours"] = float(value)
+    features["browsed_products"] = float(len(p.browsed_products))
+    if (value := p.hours_since_last_browse) is not None:
+        features["hours_since_last_browse"] = float(value)
+    if (value := p.hours_since_last_purchase) is not None:
+        features["hours_since_last_purchase"] = float(value)
+    if (value := p.hours_since_last_delivery) is not None:
+        features["hours_since_last_delivery"] = float(value)
+    features["promo_sensitivity"] = float(p.promo_sensitivity)
+    features["early_adopter_score"] = float(p.early_adopter_score)
+    if (value := p.days_to_birthday) is not None:
+        features["days_to_birthday"] = float(value)
+    features["lifecycle_state"] = _ordinal(p.lifecycle_state)
+    features["journey_phase"] = _ordinal(p.journey_phase)
+    features["contacts_7d"] = float(p.contacts.total_7d())
+    if email is not None:
+        features["email_open_rate"] = float(email.open_rate)
+        features["email_click_rate"] = float(email.click_rate)
+    if sms is not None:
+        features["sms_click_rate"] = float(sms.click_rate)
+    if push is not None:
+        features["push_open_rate"] = float(push.open_rate)
+        features["push_click_rate"] = float(push.click_rate)
+    features["consented_channels"] = float(sum(1 for granted in p.consents.values() if granted))
+    features["local_hour"] = float(context.local_now.hour)
+    features["candidates"] = float(n_candidates)
+    return features
 
 
 _ORDINALS: dict[tuple[type, StrEnum], float] = {}
@@ -353,5 +360,14 @@ def make_decision_id(
     customer_id: str, decided_at: dt.datetime, policy: str, seed: int | str
 ) -> str:
     """A stable id for a decision: the same inputs give the same id (retries are idempotent)."""
-    key = f"{customer_id}|{decided_at.astimezone(dt.UTC).isoformat()}|{policy}|{seed}"
+    global _LAST_MOMENT
+    moment = _LAST_MOMENT  # one read: threads may replace it meanwhile
+    if moment[0] is not decided_at:  # a batch's decisions share one moment (held, so
+        # its identity cannot pass to another object meanwhile)
+        moment = _LAST_MOMENT = (decided_at, decided_at.astimezone(dt.UTC).isoformat())
+    key = f"{customer_id}|{moment[1]}|{policy}|{seed}"
     return "d-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+#: The last moment :func:`make_decision_id` wrote out, with its text.
+_LAST_MOMENT: tuple[object, str] = (None, "")

@@ -13,6 +13,7 @@ an analyst can count refusals by cause.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -117,3 +118,46 @@ class Rejection:
     def __str__(self) -> str:
         where = self.action_id if self.channel is None else f"{self.action_id} on {self.channel}"
         return f"{where}: {self.code} ({self.message})"
+
+
+class WrittenWhenRead(Rejection):
+    """A :class:`Rejection` whose message is written the first time it is read.
+
+    Most actions are refused at every decision and few refusals are ever read (a batch
+    file, the closed loop): the words that name a failing clause and the customer's
+    values cost more than the rest of the screening, so they wait for a reader (the
+    API's answer). ``write`` must give the same text whenever it is called.
+
+    >>> calls = []
+    >>> r = WrittenWhenRead("a", None, ReasonCode.NOT_ELIGIBLE, lambda: calls.append(1) or "why")
+    >>> len(calls)
+    0
+    >>> r.message, r.message, len(calls), str(r)
+    ('why', 'why', 1, 'a: not_eligible (why)')
+    """
+
+    __slots__ = ("_write",)
+    _write: Callable[[], str]
+    # set in __init__ at the slots' own speed (one is made per refused action and
+    # decision); nothing else sets them, so the instance stays as good as frozen
+    __setattr__ = object.__setattr__
+
+    def __init__(
+        self,
+        action_id: str,
+        channel: Channel | None,
+        code: ReasonCode,
+        write: Callable[[], str],
+    ) -> None:
+        self.action_id = action_id  # type: ignore[misc]
+        self.channel = channel  # type: ignore[misc]
+        self.code = code  # type: ignore[misc]
+        self._write = write
+
+    def __getattr__(self, name: str) -> str:
+        """``message``, written now (only an unset slot gets here)."""
+        if name != "message":
+            raise AttributeError(name)
+        text = self._write()
+        self.message = text  # type: ignore[misc]
+        return text

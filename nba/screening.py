@@ -23,7 +23,7 @@ from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
-from nba.reasons import Reason, ReasonCode, Rejection
+from nba.reasons import Reason, ReasonCode, Rejection, WrittenWhenRead
 from nba.rules import Rule
 from nba.rules.closures import Evaluate
 from nba.timing import SendTime, minute_text
@@ -183,8 +183,9 @@ class _ActionPlan:
     do_nothing: bool
     starts: tuple[dt.datetime, ...]
     ends: tuple[dt.datetime, ...]
-    #: (evaluate, rejection when false, rejection when unknown) per rule
-    rules: tuple[tuple[Evaluate, Rejection, Rejection], ...]
+    #: (name, rule, evaluate) per rule: a rule that does not hold is explained by its
+    #: failing clause and the customer's values (:meth:`nba.rules.Rule.why_not`)
+    rules: tuple[tuple[str, Rule, Evaluate], ...]
     cooldown_hours: float | None
     budgeted: bool
     channels: tuple[Channel, ...]
@@ -211,15 +212,7 @@ class _ActionPlan:
             do_nothing=action.is_do_nothing,
             starts=starts,
             ends=ends,
-            rules=tuple(
-                (
-                    rule.evaluator,
-                    _not_eligible(action.id, name, rule, unknown=False),
-                    _not_eligible(action.id, name, rule, unknown=True),
-                )
-                for name, rule in named
-                if rule is not None
-            ),
+            rules=tuple((name, rule, rule.evaluator) for name, rule in named if rule is not None),
             cooldown_hours=action.cooldown_hours,
             budgeted=(offer is not None and offer.daily_budget is not None)
             or action.daily_volume is not None,
@@ -251,10 +244,10 @@ class _ActionPlan:
         for end in self.ends:
             if now > end:
                 return self.outside_validity
-        for evaluate, if_false, if_unknown in self.rules:
-            result = evaluate(scope)
-            if result is not True:
-                return if_unknown if result is None else if_false
+        for name, rule, evaluate in self.rules:
+            if evaluate(scope) is not True:
+                write = functools.partial(_why_not, name, rule, scope)
+                return WrittenWhenRead(self.id, None, ReasonCode.NOT_ELIGIBLE, write)
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)
@@ -363,7 +356,15 @@ def _slot(
     """:func:`channel_slot` with the channel's verdict (:func:`_gate`: it does not depend
     on the action, so screening takes it once per channel) and the action's window given."""
     reason, rolling, frees, uncapped = gate
+    if reason is not None and not rolling:  # consent or the contact policy says no
+        return reason
     earliest, latest = window
+    lead_days = policy.rules(channel).lead_time_days
+    if lead_days:  # it takes days to arrive: sent early enough to land by the deadline
+        landed = _latest_to_arrive(action, channel, context, lead_days, earliest, latest)
+        if isinstance(landed, Reason):
+            return landed
+        latest = landed
     capped: Reason | None = None
     if rolling:
         # a rolling cap reached by past contacts: send once it frees, if the action lasts
@@ -399,13 +400,39 @@ def _slot(
     if capped is not None:
         basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
         send = SendTime(send.at, send.local, basis)
+    if lead_days:
+        send = SendTime(send.at, send.local, f"{send.basis}; arrives {lead_days:g} days later")
     return ChannelSlot(channel, send)
 
 
-def _not_eligible(action_id: str, field_name: str, rule: Rule, *, unknown: bool) -> Rejection:
-    verdict = "unknown" if unknown else "false"
-    message = f"{field_name} is {verdict}: {rule}"
-    return Rejection(action_id, None, ReasonCode.NOT_ELIGIBLE, message)
+def _latest_to_arrive(
+    action: Action,
+    channel: Channel,
+    context: CustomerContext,
+    lead_days: float,
+    earliest: dt.datetime,
+    latest: dt.datetime,
+) -> dt.datetime | Reason:
+    """The latest send on a ``channel`` that takes ``lead_days`` to arrive, for the
+    message to land by the action's deadline (:meth:`~nba.actions.Action.arrive_by`), or
+    why it cannot."""
+    deadline = action.arrive_by(context.now_utc, context)
+    if deadline is None:
+        return latest
+    last_post = deadline - dt.timedelta(days=lead_days)
+    if last_post < earliest:
+        return Reason(
+            ReasonCode.NO_SEND_SLOT,
+            f"a {channel.value} message takes {lead_days:g} days to arrive (the channel's "
+            f"lead time) and this one must arrive by {minute_text(deadline)} UTC (the end of "
+            "its validity or its send_by deadline): sent now, it would arrive too late",
+        )
+    return min(latest, last_post)
+
+
+def _why_not(name: str, rule: Rule, scope: ContextScope) -> str:
+    """Why ``rule`` (the action's ``name``) does not hold: its failing clause and values."""
+    return f"{name}: {rule.why_not(scope)}"
 
 
 def _variant(action: Action, scope: ContextScope) -> Variant | None:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from nba.holidays import ExcludedDays
 from nba.profile import HOURS_PER_WEEK, CustomerProfile
 
 #: Longest horizon a send-time search scans (hours): a time-to-live is capped to it.
@@ -96,7 +97,8 @@ class AllowedTimes:
 
     windows: tuple[TimeWindow, ...] = ()
     weekdays: frozenset[int] = frozenset(range(7))
-    excluded_dates: frozenset[dt.date] = frozenset()
+    #: days without contact (public holidays of every year, one-off dates)
+    excluded_dates: ExcludedDays | frozenset[dt.date] = frozenset()
 
     def allows(self, local: dt.datetime) -> bool:
         """True when a message may be sent at the local moment ``local``."""

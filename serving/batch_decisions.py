@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from features.batch import customer_parts, paused_gc
@@ -157,8 +158,13 @@ class BatchJob:
     stock: StockLevels | None = None
     recommender: Any | None = None
     popular: Sequence[str] = ()
+    #: the most rejected actions each row explains in a ``rejected`` column (0: none;
+    #: :func:`rejected_reasons`)
+    rejected: int = 0
 
     def __post_init__(self) -> None:
+        if self.rejected < 0:
+            raise ValueError("rejected counts the rejected actions explained: 0 or more")
         if self.now.tzinfo is None:
             raise ValueError("now must be a time-zone aware datetime (e.g. datetime.UTC)")
 
@@ -211,6 +217,8 @@ class BatchJob:
                 for key, n in decision.consumed.actions_sent.items():
                     actions[key] = actions.get(key, 0) + n
                 rows.add(decision, profile.timezone, len(decided))
+                if self.rejected:
+                    rows.add_rejected(decision, self.rejected)
                 decided.append((decision.actions, profile))
         return rows.frame(self._products(decided))
 
@@ -265,6 +273,7 @@ def decide_audience(
     popular: Sequence[str] = (),
     workers: int = 1,
     progress: Progress | None = None,
+    rejected: int = 0,
 ) -> pd.DataFrame:
     """Decide for every customer of ``profiles`` at ``now``; one row per chosen action.
 
@@ -303,6 +312,9 @@ def decide_audience(
         audience are shared, not pickled); the result is the same for any number.
     progress
         ``progress(done, total)`` after each chunk of customers.
+    rejected
+        With ``N > 0``, a ``rejected`` column: why the decision's N best rejected
+        actions were not chosen, as the API says it (:func:`rejected_reasons`).
 
     >>> import datetime as dt
     >>> from nba.catalog import parse_catalog
@@ -332,6 +344,7 @@ def decide_audience(
         stock,
         recommender,
         tuple(popular),
+        rejected,
     )
     audience: pd.DataFrame | list[CustomerProfile]
     if isinstance(profiles, pd.DataFrame):
@@ -563,6 +576,14 @@ class _Rows:
 
     def __init__(self) -> None:
         self.columns: dict[str, list[Any]] = {c: [] for c in (*DECISION_COLUMNS, "position")}
+        #: the ``rejected`` column, when asked for (:meth:`add_rejected`)
+        self.rejected: list[str] = []
+
+    def add_rejected(self, decision: Decision, n: int) -> None:
+        """The ``rejected`` column of the decision's rows (:meth:`add` them first): the
+        same text on each."""
+        text = rejected_reasons(decision, n)
+        self.rejected += [text] * max(1, len(decision.actions))
 
     def add(self, decision: Decision, timezone: str, position: int) -> None:
         """The rows of one decision (a single empty row when nothing was eligible), all
@@ -630,6 +651,9 @@ class _Rows:
                 "position": np.asarray(c["position"], dtype=np.int64),
             }
         )
+        if self.rejected:
+            at = list(table.columns).index("reasons") + 1
+            table.insert(at, "rejected", self.rejected)
         return table
 
 
@@ -672,6 +696,29 @@ _ACTION_COLUMNS = tuple(
     for c in DECISION_COLUMNS
     if c not in {*_PER_DECISION, "eligible_actions", "explored", "products", "reasons"}
 )
+
+
+def rejected_reasons(decision: Decision, n: int) -> str:
+    """Why the decision's ``n`` best rejected actions were not chosen, as the API's answer
+    says it (its ``rejected`` items: action, channel, code, message), a JSON array.
+
+    The best first (:attr:`nba.explain.Explanation.rejected`: the losers of the
+    arbitration by priority, then the filtered actions in catalog order)."""
+    explanation = decision.explanation
+    found = explanation.rejected  # a few, made once; all of them only when more are asked
+    if len(found) < n:
+        found = explanation.every_rejected
+    return orjson.dumps(
+        [
+            {
+                "action_id": r.action_id,
+                "channel": None if r.channel is None else r.channel.value,
+                "code": r.code.value,
+                "message": r.message,
+            }
+            for r in found[:n]
+        ]
+    ).decode()
 
 
 def _first_rejections(decision: Decision, n: int = 3) -> str:

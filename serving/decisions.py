@@ -284,7 +284,7 @@ class DecisionService:
                         None,
                     )
                     continue
-                day = prepared.now.date()
+                day = self.contacts.budget_day(prepared.now)
                 if day in spent:
                     read = dataclasses.replace(read, usage=_plus(read.usage, spent[day]))
                 done = self._decide(prepared, read, degraded)

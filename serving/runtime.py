@@ -70,6 +70,7 @@ def start_runtime(
         load_experiment_setting,
         load_products,
         open_registry,
+        with_offer_table,
     )
 
     if client is None:
@@ -96,8 +97,12 @@ def start_runtime(
         if settings.response_stats
         else None
     )
+    contact_policy = load_contact_policy_setting(settings.contact_policy_path)
     contacts = RedisContactState(
-        store, answer_seconds=int(settings.idempotency_hours * 3600), stats=stats
+        store,
+        answer_seconds=int(settings.idempotency_hours * 3600),
+        stats=stats,
+        budget_zone=contact_policy.zone,  # budgets reset at the retailer's midnight
     )
     gate = RedisGate(settings.redis_retry_seconds)
     metrics = ApiMetrics()
@@ -126,8 +131,10 @@ def start_runtime(
         profiles=profiles,
         contacts=contacts,
         gate=gate,
-        catalog=load_catalog_setting(settings.catalog_path),
-        contact_policy=load_contact_policy_setting(settings.contact_policy_path),
+        catalog=with_offer_table(
+            load_catalog_setting(settings.catalog_path), settings.offers_file, "NBA_OFFERS_PATH"
+        ),
+        contact_policy=contact_policy,
         models=models,
         metrics=metrics,
         popular=popular,

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     #: Contract products table (Parquet or CSV); default: ``<data_dir>/retailer/products.parquet``.
     products_path: Path | None = None
+    #: Contract offers table (Parquet or CSV): the catalog's offers take its terms
+    #: (:mod:`nba.offer_table`); default: ``<data_dir>/retailer/offers.parquet`` when it
+    #: exists, else the catalog's own terms.
+    offers_path: Path | None = None
     #: Action catalog (YAML); default: the example retailer's.
     catalog_path: Path = EXAMPLES / "retailer_catalog.yaml"
     #: Contact policy (YAML); default: the example retailer's.
@@ -149,6 +153,13 @@ class Settings(BaseSettings):
     @property
     def products_file(self) -> Path:
         return self.products_path or self.data_dir / "retailer" / "products.parquet"
+
+    @property
+    def offers_file(self) -> Path | None:
+        if self.offers_path is not None:
+            return self.offers_path
+        default = self.data_dir / "retailer" / "offers.parquet"
+        return default if default.is_file() else None
 
     @property
     def tracking_uri(self) -> str:

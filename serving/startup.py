@@ -12,6 +12,7 @@ import pandas as pd
 ConfigT = TypeVar("ConfigT")
 
 if TYPE_CHECKING:
+    from nba.actions import Offer
     from nba.catalog import Catalog
     from nba.contact_policy import ContactPolicy
 
@@ -73,6 +74,63 @@ def load_catalog_setting(path: Path) -> Catalog:
         return read_config(path, parse_catalog, "action catalog")
     except StartupError as error:
         raise StartupError(f"NBA_CATALOG_PATH: {error}") from None
+
+
+def load_offer_table(path: Path) -> dict[str, Offer]:
+    """The contract offers table at ``path`` (Parquet or CSV), validated, as offers by id;
+    a :class:`StartupError` naming the file, rows and fields otherwise."""
+    from pydantic import ValidationError
+
+    from features.contract import OFFERS
+    from features.validation import DataContractError, read_frame, validate_table
+    from nba.actions import Offer
+
+    if not path.is_file():
+        raise StartupError(f"{path}: no offers table")
+    try:
+        table = validate_table(read_frame(path), OFFERS, str(path))
+    except (DataContractError, OSError, ValueError) as error:
+        raise StartupError(f"{path}: {error}") from None
+    offers: dict[str, Offer] = {}
+    for row, record in enumerate(table.to_dict("records"), start=1):
+        try:
+            offers[record["offer_id"]] = Offer.model_validate(
+                {
+                    "id": record["offer_id"],
+                    "kind": record["kind"],
+                    "value": record["value"],
+                    "cost": record["cost"],
+                    "valid_from": record["valid_from"].to_pydatetime(),
+                    "valid_to": record["valid_to"].to_pydatetime(),
+                    "channels": str(record["channels"]).split("|"),
+                    "daily_budget": None
+                    if pd.isna(record["daily_budget"])
+                    else int(record["daily_budget"]),
+                    "eligibility": record["eligibility"],
+                }
+            )
+        except ValidationError as error:  # an id the catalog's offers cannot carry
+            first = error.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "offer_id"
+            raise StartupError(f"{path}: row {row}, field {field!r}: {first['msg']}") from None
+    return offers
+
+
+def with_offer_table(catalog: Catalog, path: Path | None, setting: str) -> Catalog:
+    """``catalog`` with the offers table at ``path`` applied (:mod:`nba.offer_table`);
+    ``catalog`` itself without a table. Offers and actions the merge could not apply are
+    logged as warnings; a bad table raises :class:`StartupError` naming ``setting``."""
+    from nba.offer_table import apply_offer_table
+
+    if path is None:
+        return catalog
+    try:
+        merge = apply_offer_table(catalog, load_offer_table(path))
+    except StartupError as error:
+        raise StartupError(f"{setting}: {error}") from None
+    for warning in merge.warnings():
+        log.warning("%s: %s", path, warning)
+    return merge.catalog
 
 
 def load_contact_policy_setting(path: Path) -> ContactPolicy:

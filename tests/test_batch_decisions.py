@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import gc
 import json
+import math
 import os
 import pickle
 import subprocess
@@ -14,6 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import typer
@@ -178,6 +180,52 @@ def test_profiles_read_column_by_column_equal_row_by_row(
     assert by_columns == [row_to_profile(r) for r in frame.to_dict("records")]
     # nullable integers stored as floats with NaN come back as int or None
     assert {type(p.days_to_birthday) for p in by_columns} <= {int, type(None)}
+
+
+def test_hour_histograms_read_from_parquet_are_the_cells_own(
+    profiles: list[CustomerProfile], tmp_path: Path
+) -> None:
+    """``activity_by_hour`` read back from Parquet (a column of arrays) as one array: the
+    values ``row_to_profile`` gives, cell by cell (``-0.0`` and NaN as they are, an empty
+    histogram empty), each ``+0.0`` the same object; a column whose arrays differ in
+    length is read cell by cell, as before."""
+    hours = [0.0] * 168
+    odd = [*hours[:160], -0.0, 7.0, 0.5, 1e-300, 0.0, 2.0, 0.0, 3.0]
+    people = [
+        dataclasses.replace(profiles[0], customer_id="A", activity_by_hour=tuple(odd)),
+        dataclasses.replace(profiles[1], customer_id="B", activity_by_hour=()),
+        *profiles[2:40],
+    ]
+    path = tmp_path / "profiles.parquet"
+    profiles_frame(people).to_parquet(path)
+    frame = pd.read_parquet(path)
+    assert isinstance(frame["activity_by_hour"].iloc[0], np.ndarray)
+    rows = [row_to_profile(r) for r in frame.to_dict("records")]
+    for ragged in (False, True):
+        if ragged:  # one histogram of another length: cell by cell
+            frame.at[2, "activity_by_hour"] = np.array([1.0, 0.0])
+            rows[2] = dataclasses.replace(rows[2], activity_by_hour=(1.0, 0.0))
+        built = profiles_from_frame(frame)
+        assert built == rows
+        for made, row in zip(built, rows, strict=True):
+            got, expected = made.activity_by_hour, row.activity_by_hour
+            assert [type(v) for v in got] == [type(v) for v in expected]
+            assert [math.copysign(1.0, v) for v in got] == [math.copysign(1.0, v) for v in expected]
+    first = profiles_from_frame(frame.iloc[[0, 3]])
+    zeros = {
+        id(v) for p in first for v in p.activity_by_hour if v == 0.0 and math.copysign(1, v) > 0
+    }
+    assert len(zeros) == 1  # shared
+    assert (
+        first[0].activity_by_hour[160] == 0.0
+        and math.copysign(1, first[0].activity_by_hour[160]) < 0
+    )
+    assert first[0].activity_by_hour[163] == 1e-300
+    unknown = frame.iloc[[0, 3]].copy()  # NaN is no zero: read as NaN (NaN != NaN: apart)
+    unknown.at[unknown.index[0], "activity_by_hour"] = np.array([math.nan, *odd[1:]])
+    assert math.isnan(profiles_from_frame(unknown)[0].activity_by_hour[0])
+    assert math.isnan(row_to_profile(unknown.iloc[0].to_dict()).activity_by_hour[0])
+    assert profiles_from_frame(frame.iloc[[1]])[0].activity_by_hour == ()
 
 
 def test_profiles_built_at_once_are_what_their_constructors_build(

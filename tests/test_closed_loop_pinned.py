@@ -19,7 +19,10 @@ reminder once the plain ones are spent) is valued as a message of its own, for t
 "reserve" branch: that rate shrunk toward the store's (empirical Bayes), a fading cart
 reminder valued at its send time, and a reminder eligible now kept by the reserve (in
 each, the rules and the oracle identical; only the engine and the policies matched to its
-volume changed). One process and two processes must both give the recorded result.
+volume changed), and for the "quality3" branch: a message sent at the customer's best
+hour looks for it within a day of its first allowed moment, not over its whole validity
+(every policy's send times change). One process and two processes must both give the
+recorded result.
 
 Re-record (only for a change that is *meant* to alter the outcomes, and say why
 in the commit)::

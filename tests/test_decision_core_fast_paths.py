@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import math
 import pickle
 from decimal import Decimal
@@ -18,11 +19,11 @@ from enum import StrEnum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nba.channels import OUTBOUND_CHANNELS
+from nba.channels import OUTBOUND_CHANNELS, Channel
 from nba.context import CONTEXT_FIELDS, ContextScope, CustomerContext, scope_of
-from nba.decision import context_features
+from nba.decision import CONTEXT_FEATURES, context_features, make_decision_id
 from nba.engine import NextBestActionPolicy
-from nba.profile import PROFILE_FIELDS, CustomerProfile
+from nba.profile import PROFILE_FIELDS, ChannelEngagement, CustomerProfile
 from nba.rules import Value
 from tests.test_nba_properties import _EXAMPLE_POLICY, EXAMPLE_CATALOG, contexts
 
@@ -112,6 +113,94 @@ def test_context_features_give_enum_positions(context: CustomerContext) -> None:
     features = context_features(context, 3)
     assert features["lifecycle_state"] == list(type(p.lifecycle_state)).index(p.lifecycle_state)
     assert features["journey_phase"] == list(type(p.journey_phase)).index(p.journey_phase)
+
+
+def _plain_context_features(context: CustomerContext, n_candidates: int) -> dict[str, float]:
+    """``context_features`` as first written: one tuple of values, zipped with the names."""
+    p = context.profile
+
+    def rate(channel: Channel, name: str) -> float:
+        engagement = p.engagement.get(channel)
+        return math.nan if engagement is None else float(getattr(engagement, name))
+
+    def known(value: float | None) -> float:
+        return math.nan if value is None else float(value)
+
+    values = (
+        known(p.days_since_first_seen),
+        known(p.days_since_last_purchase),
+        known(p.days_since_last_visit),
+        float(p.purchases_total),
+        float(p.revenue_total),
+        float(p.average_basket),
+        float(len(p.cart_items)),
+        float(p.cart_value),
+        known(p.cart_age_hours),
+        float(len(p.browsed_products)),
+        known(p.hours_since_last_browse),
+        known(p.hours_since_last_purchase),
+        known(p.hours_since_last_delivery),
+        float(p.promo_sensitivity),
+        float(p.early_adopter_score),
+        known(p.days_to_birthday),
+        float(list(type(p.lifecycle_state)).index(p.lifecycle_state)),
+        float(list(type(p.journey_phase)).index(p.journey_phase)),
+        float(p.contacts.total_7d()),
+        rate(Channel.EMAIL, "open_rate"),
+        rate(Channel.EMAIL, "click_rate"),
+        rate(Channel.SMS, "click_rate"),
+        rate(Channel.PUSH, "open_rate"),
+        rate(Channel.PUSH, "click_rate"),
+        float(sum(1 for granted in p.consents.values() if granted)),
+        float(context.local_now.hour),
+        float(n_candidates),
+    )
+    return dict(zip(CONTEXT_FEATURES, values, strict=True))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    context=contexts(),
+    n=st.integers(0, 30),
+    engagement=st.dictionaries(
+        st.sampled_from(list(Channel)),
+        st.builds(
+            ChannelEngagement,
+            open_rate=st.floats(0, 1),
+            click_rate=st.floats(0, 1),
+            conversion_rate=st.floats(0, 1),
+        ),
+    ),
+)
+def test_context_features_are_the_plain_formula(
+    context: CustomerContext, n: int, engagement: dict[Channel, ChannelEngagement]
+) -> None:
+    """Every feature, its order and its type (a float, NaN when unknown) as the plain
+    formula gives them, engagements missing on some channels included."""
+    profile = dataclasses.replace(context.profile, engagement=engagement)
+    context = CustomerContext(profile, context.now, session=context.session)
+    got, expected = context_features(context, n), _plain_context_features(context, n)
+    assert list(got) == list(expected) == list(CONTEXT_FEATURES)
+    for name in CONTEXT_FEATURES:
+        assert _same(got[name], expected[name]), (name, got[name], expected[name])
+
+
+def test_decision_ids_follow_their_moment() -> None:
+    """The moment's text is kept between calls for the same moment only: ids for
+    other moments, equal moments in other objects and other zones are as written out."""
+    paris = dt.timezone(dt.timedelta(hours=1))
+    moments = [
+        dt.datetime(2026, 3, 6, 9, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 6, 9, tzinfo=dt.UTC),  # equal, another object
+        dt.datetime(2026, 3, 6, 10, tzinfo=paris),  # the same instant in another zone
+        dt.datetime(2026, 3, 6, 9, 0, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 6, 9, tzinfo=dt.UTC),
+    ]
+    for moment in [*moments, moments[0], moments[3]]:
+        for customer in ("C1", "C2"):
+            key = f"{customer}|{moment.astimezone(dt.UTC).isoformat()}|nba|7"
+            expected = "d-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+            assert make_decision_id(customer, moment, "nba", 7) == expected
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -91,9 +91,8 @@ def _reference_reason(
         if rule is None:
             continue
         result = rule._tree.evaluate(scope)
-        if result is not True:
-            verdict = "unknown" if result is None else "false"
-            return Reason(ReasonCode.NOT_ELIGIBLE, f"{name} is {verdict}: {rule}")
+        if result is not True:  # said by its failing clause (tests/test_nba_rules.py)
+            return Reason(ReasonCode.NOT_ELIGIBLE, f"{name}: {rule.why_not(scope)}")
     if action.cooldown_hours is not None:
         hours = context.hours_since_sent(action.id)
         if hours is not None and hours < action.cooldown_hours:

@@ -47,6 +47,12 @@ def test_event_by_event_ops_equal_the_vectorised_ones_on_a_simulated_retailer(
     views = events.index[events["event_type"] == "product_view"][:20]
     events.loc[views[:10], "properties"] = '{"dwell_seconds": 95}'
     events.loc[views[10:], "properties"] = '{"dwell_seconds": "forever"}'
+    # bounces, hard (the address is closed: a consent register op) and soft
+    mailed = events.index[(events["event_type"] == "message_sent") & (events["channel"] == "email")]
+    events.loc[mailed[:12], "event_type"] = "message_bounced"
+    for rows, kind in ((mailed[:4], '"hard"'), (mailed[4:8], '"soft"'), (mailed[8:10], "1")):
+        events.loc[rows, "properties"] = f'{{"bounce_type": {kind}}}'
+    events.loc[mailed[10:12], "properties"] = '{"permanent": true}'
     assert set(events["event_type"]) >= {"purchase", "product_view", "message_sent", "add_to_cart"}
     online = OnlineProfiles(MemoryOnlineStore(), sim.products)
     for cid, tz in zip(sim.customers["customer_id"], sim.customers["timezone"], strict=True):
@@ -65,6 +71,9 @@ def test_event_by_event_ops_equal_the_vectorised_ones_on_a_simulated_retailer(
         for (field, a), (_, b) in zip(sorted(fast.ops), sorted(slow.ops), strict=True):
             assert math.isclose(a, b, rel_tol=1e-12), (fast.event_id, field, a, b)
     assert tiers.sum() == 0 or any(f == "lt" for e in one_by_one for f, _ in e.ops)
+    closed = {e.event_id for e in one_by_one if any(f == "g:email" for f, _ in e.ops)}
+    bounced = set(events.loc[mailed[:12], "event_id"])
+    assert closed & bounced == set(events.loc[[*mailed[:4], *mailed[10:12]], "event_id"])
 
 
 def test_api_records_make_the_same_ops_as_the_contract_frame() -> None:

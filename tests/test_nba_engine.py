@@ -766,14 +766,11 @@ def test_contact_policy_example_equals_the_defaults() -> None:
     example = retailer_policy()
     defaults = ContactPolicy()
     for channel, rules in defaults.channels.items():
-        if channel == Channel.CALL_CENTRE:
-            # the example adds French public holidays
-            assert example.rules(channel).model_dump() == rules.model_dump() | {
-                "excluded_dates": example.rules(channel).excluded_dates
-            }
-            assert dt.date(2026, 7, 14) in example.rules(channel).excluded_dates
-        else:
-            assert example.rules(channel).model_dump() == rules.model_dump()
+        assert example.rules(channel).model_dump() == rules.model_dump()
+    # both rest the call centre on French public holidays, of every year
+    excluded = example.rules(Channel.CALL_CENTRE).allowed_times.excluded_dates
+    assert dt.date(2026, 7, 14) in excluded and dt.date(2027, 5, 6) in excluded
+    assert example.timezone == "Europe/Paris"  # the retailer's day, for its budgets
 
 
 def test_scorers_satisfy_the_protocol() -> None:

@@ -18,7 +18,7 @@ from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog, parse_catalog
 from nba.channels import CONSENT_CHANNELS, OUTBOUND_CHANNELS, Channel
-from nba.contact_policy import ContactPolicy, parse_contact_policy
+from nba.contact_policy import ContactPolicy, opened_shares, parse_contact_policy
 from nba.context import ContextScope, CustomerContext, Session
 from nba.decision import Decision
 from nba.engine import NextBestActionPolicy
@@ -330,7 +330,7 @@ def check_safe(
             ):
                 room_or_after(cap, total(counts), pending, last_any, days)
             # fatigue
-            rates = [e.open_rate for e in profile.engagement.values() if e.sent > 0]
+            rates = opened_shares(profile)  # what the customer opened of what was sent
             if (
                 policy.fatigue_contacts_7d is not None
                 and total(history.contacts_7d) + pending >= policy.fatigue_contacts_7d

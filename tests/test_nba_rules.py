@@ -399,3 +399,55 @@ def test_compiled_rules_give_what_the_tree_gives(values: dict[str, object], hour
         except (TypeError, ValueError) as error:
             got = type(error)
         assert got == expected and type(got) is type(expected), rule.source
+
+
+# ---------------------------------------------------------------- why a rule does not hold
+
+
+def test_every_catalog_rule_renders_back_to_itself() -> None:
+    """The clause texts a refusal quotes are the rule's own: every rule of the example
+    catalog, rendered from its tree, compiles to the same rendering (and the same
+    clauses)."""
+    from nba.catalog import parse_catalog
+    from nba.rules.explain import text
+
+    examples = Path(__file__).parent.parent / "nba" / "examples"
+    catalog = parse_catalog((examples / "retailer_catalog.yaml").read_text())
+    rules = [r for a in catalog for _, r in a.rules()]
+    assert len(rules) > 20
+    for rule in rules:
+        again = compile_rule(text(rule._tree), RULE_SCHEMA, expect=rule.result_type)
+        assert text(again._tree) == text(rule._tree), rule.source
+        assert [c.text for c in again.clauses] == [c.text for c in rule.clauses]
+
+
+def test_why_not_quotes_the_failing_clause_with_the_values_it_read() -> None:
+    """A marketer reads the clause that fails and the customer's values, not the rule:
+    the first false clause wins over an unknown one; an ``or`` is one clause, with the
+    values of both sides; lists are cut short."""
+    schema = RuleSchema(
+        {
+            "cart_size": ValueType.NUMBER,
+            "cart_age_hours": ValueType.NUMBER,
+            "hours_since_last_purchase": ValueType.NUMBER,
+            "seasonal_months": ValueType.NUMBER_LIST,
+        }
+    )
+    rule = compile_rule(
+        "cart_size > 0 and (not known(hours_since_last_purchase)"
+        " or hours_since_last_purchase > cart_age_hours) and cart_age_hours <= 24",
+        schema,
+    )
+    scope = MappingScope({"cart_size": 1, "cart_age_hours": 5.04, "hours_since_last_purchase": 2.0})
+    assert rule.why_not(scope) == (
+        "(not known(hours_since_last_purchase) or hours_since_last_purchase > cart_age_hours)"
+        " is false (hours_since_last_purchase is 2, cart_age_hours is 5.04)"
+    )
+    unknown_first = MappingScope(
+        {"cart_size": None, "cart_age_hours": 30.0, "hours_since_last_purchase": None}
+    )
+    assert rule.why_not(unknown_first) == "cart_age_hours <= 24 is false (cart_age_hours is 30)"
+    months = compile_rule("4 in seasonal_months", schema)
+    assert months.why_not(MappingScope({"seasonal_months": [1, 2, 3, 5, 6, 7, 8]})) == (
+        "4 in seasonal_months is false (seasonal_months is [1, 2, 3, 5, 6, ... (7 in all)])"
+    )

@@ -270,18 +270,71 @@ def test_best_hour_from_activity_by_hour_of_week() -> None:
     activity = [0.0] * 168
     activity[3 * 24 + 20] = 1.0  # Thursday 20:00 local
     now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
+    whole_week = ContactPolicy(best_hour_within_hours=None)
     result = send(
-        now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, activity_by_hour=tuple(activity)
+        now,
+        Channel.EMAIL,
+        best_hour=True,
+        ttl_hours=24 * 6,
+        policy=whole_week,
+        activity_by_hour=tuple(activity),
     )
     assert isinstance(result, SendTime)
     assert (result.local.weekday(), result.local.hour) == (3, 20)
     assert "most active" in result.basis
 
 
+def test_best_hour_within_a_day_of_the_first_allowed_moment() -> None:
+    """By default the best hour is looked for within a day (every hour of the day comes
+    once): the customer's evening hour today, not Thursday's, since a message due on
+    Thursday would hold every channel until 12 hours after it; when the first day allows
+    nothing (an SMS decided on Sunday), a day from the first allowed moment after it."""
+    activity = [0.0] * 168
+    activity[3 * 24 + 20] = 1.0  # Thursday 20:00 local
+    now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
+    result = send(
+        now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, activity_by_hour=tuple(activity)
+    )
+    assert isinstance(result, SendTime)
+    assert (result.local.weekday(), result.local.hour) == (0, 20)
+    assert "most active" in result.basis
+    sunday = dt.datetime(2026, 3, 8, 6, 0, tzinfo=UTC)  # Sunday 07:00 in Paris
+    noon = [0.0] * 168
+    noon[3 * 24 + 12] = 1.0  # Thursday 12:00 local
+    sms = send(  # the default SMS rules: 08:00-20:00, never on Sunday
+        sunday, Channel.SMS, best_hour=True, ttl_hours=120, activity_by_hour=tuple(noon)
+    )
+    assert isinstance(sms, SendTime)  # a day from Monday 08:00, the first allowed moment
+    assert (sms.local.weekday(), sms.local.hour) == (0, 12)
+    whole_week = ContactPolicy(best_hour_within_hours=None)
+    later = send(
+        sunday,
+        Channel.SMS,
+        best_hour=True,
+        ttl_hours=120,
+        policy=whole_week,
+        activity_by_hour=tuple(noon),
+    )
+    assert isinstance(later, SendTime) and (later.local.weekday(), later.local.hour) == (3, 12)
+
+
 def test_best_hour_from_peak_hour_and_channel_default() -> None:
     now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # Monday 10:00 in Paris
-    peak = send(now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, peak_hour_of_week=2 * 24 + 8)
+    whole_week = ContactPolicy(best_hour_within_hours=None)
+    peak = send(
+        now,
+        Channel.EMAIL,
+        best_hour=True,
+        ttl_hours=24 * 6,
+        policy=whole_week,
+        peak_hour_of_week=2 * 24 + 8,
+    )
     assert isinstance(peak, SendTime) and (peak.local.weekday(), peak.local.hour) == (2, 8)
+    within_a_day = send(
+        now, Channel.EMAIL, best_hour=True, ttl_hours=24 * 6, peak_hour_of_week=2 * 24 + 8
+    )
+    assert isinstance(within_a_day, SendTime)
+    assert (within_a_day.local.weekday(), within_a_day.local.hour) == (1, 8)  # its hour, sooner
     default = send(now, Channel.EMAIL, best_hour=True, ttl_hours=48)
     assert isinstance(default, SendTime) and (default.local.weekday(), default.local.hour) == (
         0,

@@ -16,7 +16,7 @@ import pytest
 from features.dataset import RetailDataset
 from nba.catalog import parse_catalog
 from nba.reasons import ReasonCode
-from tests.test_scenarios import EXAMPLES, customer, decide, events, profile_at
+from tests.test_scenarios import EXAMPLES, customer, decide, events, profile_at, retailer_policy
 
 UTC = dt.UTC
 
@@ -52,10 +52,14 @@ def test_birthday_wishes_never_arrive_after_the_birthday(
     assert local.date() <= birthday.replace(year=2026)
     assert local.date() >= now.date()
 
-    # the same action without its deadline waits for the customer's best hour: Monday
+    # the same action without its deadline, under a policy that looks for the best hour
+    # over the whole validity (not within a day), waits for the customer's best hour: Monday
     text = (EXAMPLES / "retailer_catalog.yaml").read_text()
     undated = parse_catalog(text.replace("    send_by: days_to_birthday", "    # no deadline"))
-    [late] = decide(profile, now, only="birthday", catalog=undated).actions
+    whole_validity = retailer_policy().model_copy(update={"best_hour_within_hours": None})
+    [late] = decide(
+        profile, now, only="birthday", catalog=undated, contact_policy=whole_validity
+    ).actions
     assert late.send_at.astimezone(dt.timezone(dt.timedelta(hours=2))).weekday() == 0
 
 

@@ -119,9 +119,10 @@ def decide(
     max_actions: int = 1,
     catalog: Catalog | None = None,
     only: str | None = None,
+    contact_policy: ContactPolicy | None = None,
 ) -> Decision:
     catalog = catalog or retailer()
-    contact_policy = retailer_policy()
+    contact_policy = contact_policy or retailer_policy()
     engine = NextBestActionPolicy(
         catalog, contact_policy, exploration=False, max_actions=max_actions
     )
@@ -405,7 +406,8 @@ def test_asap_actions_wait_for_declared_hours_unless_time_critical(base: RetailD
 def test_rolling_daily_cap_defers_the_reminder_until_it_frees(base: RetailDataset) -> None:
     """A campaign e-mail went out at 07:20 (Paris); a cart is left at 21:00. The e-mail
     cap (1 in 24 hours, rolling) is reached: the reminder goes out when the e-mail of
-    07:20 leaves the window (its hour, counted whole), 08:20 the next morning, within the
+    07:20 leaves the window, 07:20 the next morning (and a second: times are kept to the
+    second; it used to wait for the end of the e-mail's hour, 08:20), within the
     reminder's 12 hours; the weekly cap (4 in 7 days) is far."""
     now = dt.datetime(2026, 3, 4, 21, 0, tzinfo=UTC)  # Wednesday 22:00 in Paris
     people = customer(base, consents=("email",))
@@ -418,7 +420,7 @@ def test_rolling_daily_cap_defers_the_reminder_until_it_frees(base: RetailDatase
     decision = decide(profile, now)
     [chosen] = decision.actions
     assert chosen.action_id == "cart_reminder_1" and chosen.channel == Channel.EMAIL
-    assert chosen.send_at == dt.datetime(2026, 3, 5, 7, 20, tzinfo=UTC)
+    assert chosen.send_at == dt.datetime(2026, 3, 5, 6, 20, 1, tzinfo=UTC)
     assert "once the rolling cap frees" in chosen.timing_basis
     # a week with the e-mail cap used up: no moment within the reminder's validity
     week = events(
@@ -434,7 +436,7 @@ def test_rolling_daily_cap_defers_the_reminder_until_it_frees(base: RetailDatase
     ]
     assert why.code is ReasonCode.CHANNEL_DAILY_CAP
     assert why.message.endswith(
-        "the caps free up at 2026-03-11 07:20 UTC, after the action expires"
+        "the caps free up at 2026-03-11 06:20 UTC, after the action expires"
     )
 
 
@@ -442,7 +444,8 @@ def test_cart_after_the_days_email_waits_for_the_cap_not_lost(base: RetailDatase
     """An e-mail-only customer got the evening's campaign at 19:20 (Paris) and leaves a
     cart at 21:00. The reminder is the day's most valuable message, but the promise of
     one e-mail a day holds: it waits until the campaign leaves the rolling 24 hours,
-    20:20 the next evening, within its day of validity, rather than never being sent
+    19:20 the next evening (it used to wait for the end of the campaign's hour), within
+    its day of validity, rather than never being sent
     (the cart is past 12 h by then, so a fresh decision then still sends it)."""
     now = dt.datetime(2026, 3, 4, 21, 0, tzinfo=UTC)  # Wednesday 22:00 in Paris
     people = customer(base, consents=("email",))
@@ -453,7 +456,7 @@ def test_cart_after_the_days_email_waits_for_the_cap_not_lost(base: RetailDatase
     decision = decide(profile_at(base, people, raw, now), now)
     [chosen] = decision.actions
     assert chosen.action_id == "cart_reminder_1" and chosen.channel == Channel.EMAIL
-    assert chosen.send_at == dt.datetime(2026, 3, 5, 19, 20, tzinfo=UTC)
+    assert chosen.send_at == dt.datetime(2026, 3, 5, 18, 20, 1, tzinfo=UTC)
     assert "once the rolling cap frees" in chosen.timing_basis
     later = dt.datetime(2026, 3, 5, 19, 30, tzinfo=UTC)  # the cart is 23.5 h old
     [again] = decide(profile_at(base, people, raw, later), later).actions

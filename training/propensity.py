@@ -283,12 +283,11 @@ def _hour_fits(profiles: Sequence[CustomerProfile]) -> np.ndarray:
     if not known:
         return out
     activity = np.array([profiles[i].activity_by_hour for i in known]).reshape(-1, 7, 24)
-    before, after = np.roll(activity, 1, axis=2), np.roll(activity, -1, axis=2)
-    terms = 0.25 * before + 0.5 * activity + 0.25 * after
-    share = np.zeros((len(known), 24))
-    for day in range(7):  # summed day by day, as hour_fit does
-        share += terms[:, day, :]
-    out[known] = 24.0 * share
+    days = np.zeros((len(known), 24))
+    for day in range(7):  # each hour of day summed over the week day by day, as hour_fit does
+        days += activity[:, day, :]
+    before, after = np.roll(days, 1, axis=1), np.roll(days, -1, axis=1)
+    out[known] = 24.0 * (0.25 * before + 0.5 * days + 0.25 * after)
     return out
 
 

@@ -61,7 +61,7 @@ from features.online.response_stats import (
     ResponseTable,
 )
 from features.online.store import OnlineStore, StoredCustomer
-from nba.budgets import Consumption, UsageCounts
+from nba.budgets import Consumption, UsageCounts, budget_day
 from nba.channels import PLACEMENT_CHANNELS, Channel
 from nba.decision import Decision
 from nba.profile import ContactHistory, CustomerProfile
@@ -210,9 +210,12 @@ HISTORY_CHUNK = 1_000
 class ContactState(abc.ABC):
     """Where contact state lives. Implementations must pass ``tests/test_contact_state.py``.
 
-    Times are stored to the second (UTC); usage counters per UTC day.
+    Times are stored to the second (UTC); usage counters per day of the retailer
+    (:attr:`budget_zone`, its contact policy's time zone: budgets reset at its midnight).
     """
 
+    #: The retailer's time zone, whose days the usage counters count (budgets, volumes).
+    budget_zone: dt.tzinfo = dt.UTC
     #: The profile store :meth:`read_for_decision` reads the customer's state from.
     store: OnlineStore | None = None
     #: The response statistics :meth:`read_for_decision` reads and :meth:`record` counts.
@@ -260,7 +263,7 @@ class ContactState(abc.ABC):
         statistics."""
         self.record_sent(decision.customer_id, sends_of(decision))
         self.record_contacts(decision.customer_id, contacts_of(decision))
-        self.count_usage(decision.decided_at.date(), decision.consumed)
+        self.count_usage(self.budget_day(decision.decided_at), decision.consumed)
         if idempotency_key is not None and answer is not None:
             self.keep_answer(decision.customer_id, idempotency_key, answer)
         if self.stats is not None and segment is not None:
@@ -313,6 +316,10 @@ class ContactState(abc.ABC):
     def usage(self, day: dt.date) -> UsageCounts:
         """The counters of ``day`` (a copy)."""
 
+    def budget_day(self, moment: dt.datetime) -> dt.date:
+        """The retailer's day ``moment`` counts toward (:func:`nba.budgets.budget_day`)."""
+        return budget_day(moment, self.budget_zone)
+
     @abc.abstractmethod
     def add_popularity(self, points: Mapping[str, float]) -> None:
         """Add popularity points to products."""
@@ -334,9 +341,11 @@ class MemoryContactState(ContactState):
         answer_seconds: float = DEFAULT_ANSWER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         stats: MemoryResponseStats | None = None,
+        budget_zone: dt.tzinfo = dt.UTC,
     ) -> None:
         self.store = store
         self.stats = stats
+        self.budget_zone = budget_zone
         self.answer_seconds = answer_seconds
         self.clock = clock
         self._history: dict[str, dict[str, dt.datetime]] = {}
@@ -361,7 +370,7 @@ class MemoryContactState(ContactState):
         return DecisionState(
             None,
             self.history(customer_id),
-            self.usage(now.astimezone(dt.UTC).date()),
+            self.usage(self.budget_day(now)),
             stored,
             None if self.stats is None or not with_stats else self.stats.table(now),
             self.own_contacts(customer_id, now),
@@ -453,12 +462,14 @@ class RedisContactState(ContactState):
         *,
         answer_seconds: int = DEFAULT_ANSWER_SECONDS,
         stats: RedisResponseStats | None = None,
+        budget_zone: dt.tzinfo = dt.UTC,
     ) -> None:
         self.store: RedisOnlineStore = store
         self.client: Any = store.client
         self.prefix = store.prefix
         self.answer_seconds = answer_seconds
         self.stats: RedisResponseStats | None = stats
+        self.budget_zone = budget_zone
 
     # keys ---------------------------------------------------------------
     def history_key(self, customer_id: str) -> str:
@@ -504,7 +515,7 @@ class RedisContactState(ContactState):
             if read.idempotency_key is not None:
                 pipe.get(self.answer_key(read.customer_id, read.idempotency_key))
             pipe.hgetall(self.history_key(read.customer_id))
-            pipe.hgetall(self.usage_key(read.now.astimezone(dt.UTC).date()))
+            pipe.hgetall(self.usage_key(self.budget_day(read.now)))
             pipe.get(self.store.state_key(read.customer_id))
             pipe.get(self.store.verdict_key(read.customer_id))
             self._queue_contacts(pipe, read.customer_id, read.now)
@@ -601,7 +612,7 @@ class RedisContactState(ContactState):
         for decision, idempotency_key, answer, segment in records:
             self._sent(pipe, decision.customer_id, sends_of(decision))
             self._contacts(pipe, decision.customer_id, contacts_of(decision))
-            self._count(pipe, decision.decided_at.date(), decision.consumed, 1)
+            self._count(pipe, self.budget_day(decision.decided_at), decision.consumed, 1)
             if idempotency_key is not None and answer is not None:
                 self._answer(pipe, decision.customer_id, idempotency_key, answer)
             if self.stats is not None and segment is not None:

@@ -49,9 +49,11 @@ nba.rules.RuleError: unknown function '__import__' at position 0
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from nba.rules.closures import Evaluate, closure
+from nba.rules.explain import Clause, clauses_of, why_not
 from nba.rules.functions import FUNCTIONS
 from nba.rules.parser import Parser
 from nba.rules.tree import Env, Node, as_number
@@ -133,6 +135,17 @@ class Rule:
         """The numeric value, ``None`` when unknown."""
         value = self._evaluate(scope)
         return None if value is None else float(as_number(value))
+
+    @functools.cached_property
+    def clauses(self) -> tuple[Clause, ...]:
+        """Its top-level ``and`` clauses (:mod:`nba.rules.explain`)."""
+        return clauses_of(self._tree)
+
+    def why_not(self, scope: RuleScope) -> str:
+        """Why the condition does not hold for ``scope``: its first false clause (else
+        its first unknown one) with the values that clause reads."""
+        reason = why_not(self.clauses, scope)
+        return f"{self.source} is not true" if reason is None else reason
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Rule):

@@ -174,8 +174,8 @@ def _quiet_hours(
     if local.weekday() not in rules.weekdays:
         allowed = "/".join(_WEEKDAYS[d] for d in rules.weekdays)
         return [contact.violation("quiet_hours", f"{when}: only {allowed}")]
-    if local.date() in rules.excluded_dates:
-        return [contact.violation("quiet_hours", f"{when}: an excluded date")]
+    if local.date() in rules.allowed_times.excluded_dates:  # holidays of every year too
+        return [contact.violation("quiet_hours", f"{when}: a holiday or excluded date")]
     if rules.hours and not any(_in_window(minute, w.start, w.end) for w in rules.hours):
         hours = ", ".join(str(w) for w in rules.hours)
         return [contact.violation("quiet_hours", f"{when}: outside {hours}")]

@@ -412,7 +412,10 @@ def run_policy(
             half_life_days=half_life_days or DEFAULT_HALF_LIFE_DAYS,
             margin_rates=margin_rates(world.sim.products),
         )
-    state = _State(MemoryContactState(online.store, stats=stats), recent=start.recent)
+    contact_state = MemoryContactState(
+        online.store, stats=stats, budget_zone=world.contact_policy.zone
+    )
+    state = _State(contact_state, recent=start.recent)
 
     prepare = tick_preparation(policy)
     step = dt.timedelta(hours=config.trigger_every_hours)
@@ -420,8 +423,11 @@ def run_policy(
     decisions = _Table()  # its columns: those of the first row
     contacts = _Table(CONTACT_COLUMNS)
 
-    def decide_tick(tick: int, now: dt.datetime, who: list[str], daily: bool) -> int:
-        """Decide for ``who`` at ``now``, deliver the contacts; the number of contacts."""
+    def decide_tick(
+        tick: int, now: dt.datetime, today: dt.date, who: list[str], daily: bool
+    ) -> int:
+        """Decide for ``who`` at ``now`` (``today``: the retailer's day, its budgets'),
+        deliver the contacts; the number of contacts."""
         made: list[tuple[CustomerProfile, Decision]] = []
         for begin in range(0, len(who), PREPARED_DECISIONS):
             # nothing a decision reads changes within a tick but the day's budgets
@@ -442,7 +448,7 @@ def run_policy(
                 posteriors = None if known is None else known.posteriors(response_segment(profile))
                 routed = policy.route(
                     context,
-                    usage=state.contacts.usage(now.date()),
+                    usage=state.contacts.usage(today),
                     stats=posteriors,
                     seed=f"{config.seed}:{cid}:{tick}",
                 )
@@ -450,7 +456,7 @@ def run_policy(
                     on_decision(routed)
                 decision = routed.decision
                 # counted at once, so that the tick's next decisions see the budgets it used
-                state.contacts.count_usage(now.date(), decision.consumed)
+                state.contacts.count_usage(today, decision.consumed)
                 made.append((profile, decision))
         held: set[str] = set()
         if contact_limits is not None:
@@ -458,7 +464,7 @@ def run_policy(
             held = _held_back(made, contact_limits.get(tick, 0), draw)
             for _, decision in made:
                 if decision.decision_id in held:
-                    state.contacts.count_usage(now.date(), decision.consumed, sign=-1)
+                    state.contacts.count_usage(today, decision.consumed, sign=-1)
         chosen: list[tuple[CustomerProfile, Decision, ChosenAction, int]] = []
         for profile, decision in made:
             cid = profile.customer_id
@@ -491,6 +497,7 @@ def run_policy(
 
     for tick in range(n_ticks):
         now = world.cut + tick * step
+        today = state.contacts.budget_day(now)  # the retailer's day: its budgets' day
         shown = start.ticks[tick].unpack()
         while joined < len(arrivals) and arrivals[joined][1] <= now:
             cid = arrivals[joined][0]  # signs up: known from now on, events follow
@@ -515,7 +522,7 @@ def run_policy(
         # that its first pass does not walk them either (at 2,000 x 5 days it walked
         # ~100,000 objects of decisions still held after each daily tick)
         with paused_gc():
-            sent = decide_tick(tick, now, who, daily)
+            sent = decide_tick(tick, now, today, who, daily)
         if on_tick is not None:
             on_tick(tick, sent)
         if progress is not None:
