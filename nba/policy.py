@@ -52,7 +52,7 @@ from nba.decision import (
 )
 from nba.explain import explain
 from nba.reasons import ReasonCode, Rejection
-from nba.screening import ActionCandidate, ChannelSlot, Restriction, screen
+from nba.screening import ActionCandidate, ChannelSlot, Restriction, Screening, screen
 
 
 class DecisionPolicy(ABC):
@@ -139,7 +139,7 @@ class DecisionPolicy(ABC):
         usage = usage or UsageCounts()
         stats = stats or {}
         rng = random.Random(seed)
-        screening = screen(self.catalog, self.contact_policy, context, usage, restriction)
+        screening = self._screen(context, usage, restriction)
         candidates = list(screening.candidates)
         assessments = self._assess(context, candidates)
         _check_assessments(type(self).__name__, candidates, assessments)
@@ -176,6 +176,14 @@ class DecisionPolicy(ABC):
             options=outcome.distribution,
             context=context_features(context, len(candidates)),
         )
+
+    def _screen(
+        self, context: CustomerContext, usage: UsageCounts, restriction: Restriction | None
+    ) -> Screening:
+        """Eligibility, consent and contact policy over the catalog
+        (:func:`~nba.screening.screen`). A policy that has already screened these very
+        inputs may hand that screening back instead of running it again."""
+        return screen(self.catalog, self.contact_policy, context, usage, restriction)
 
     def _arbitrate(
         self,

@@ -46,7 +46,7 @@ from nba.events import EventType
 from nba.policy import DecisionPolicy
 from nba.reasons import Reason, ReasonCode
 from nba.scoring import ActionScore
-from nba.screening import ActionCandidate, ChannelSlot, screen
+from nba.screening import ActionCandidate, ChannelSlot, Restriction, Screening, screen
 from simulator import ExpectedValue
 from simulator.closed_loop.mapping import SIMULATED_CHANNELS, Message, MessageMapping
 from simulator.closed_loop.truth import TickMargins, TrueValue, TruthRows, as_ns
@@ -118,6 +118,23 @@ class OraclePolicy(DecisionPolicy):
         self.truth = truth
         self.mapping = mapping
         self.margins = TickMargins(truth)
+        #: the screening :meth:`prepare_tick` ran, by customer: (context, the budgets it
+        #: read, screening)
+        self._screened: dict[str, tuple[CustomerContext, tuple[int, ...], Screening]] = {}
+        # what a screening reads of the day's usage: the budgeted offers' and actions'
+        # counts (nba.budgets.budget_reason), in the rejections' words too
+        self._budgets = (
+            tuple(
+                dict.fromkeys(
+                    a.offer.id
+                    for a in catalog
+                    if a.offer is not None and a.offer.daily_budget is not None
+                )
+            ),
+            tuple(a.id for a in catalog if a.daily_volume is not None),
+        )
+        self.screenings_reused = 0  # decisions given the screening prepared for them
+        self.screenings_run = 0  # decisions that screened anew (not prepared, or budgets used)
 
     def prepare_tick(self, decisions: Sequence[tuple[CustomerContext, UsageCounts]]) -> None:
         """Value at once what the coming ``decisions`` (each customer's context and the
@@ -125,10 +142,37 @@ class OraclePolicy(DecisionPolicy):
         here too, to know their slots (a decision whose screening then differs, because an
         earlier one used a budget, is valued by itself)."""
         requests = []
+        self._screened = {}
         for context, usage in decisions:
-            candidates = screen(self.catalog, self.contact_policy, context, usage).candidates
-            requests.append(self._truth_rows(context, candidates))
+            screening = screen(self.catalog, self.contact_policy, context, usage)
+            self._screened[context.customer_id] = (context, self._budgets_used(usage), screening)
+            requests.append(self._truth_rows(context, screening.candidates))
         self.margins.prepare(requests)
+
+    def _screen(
+        self, context: CustomerContext, usage: UsageCounts, restriction: Restriction | None
+    ) -> Screening:
+        """The screening :meth:`prepare_tick` ran for this very context with the same
+        counts of the budgeted offers and actions (the same inputs: the same screening),
+        else a new one."""
+        kept = self._screened.pop(context.customer_id, None)
+        if (
+            kept is not None
+            and restriction is None
+            and kept[0] is context
+            and kept[1] == self._budgets_used(usage)
+        ):
+            self.screenings_reused += 1
+            return kept[2]
+        self.screenings_run += 1
+        return super()._screen(context, usage, restriction)
+
+    def _budgets_used(self, usage: UsageCounts) -> tuple[int, ...]:
+        offers, actions = self._budgets
+        return (
+            *(usage.offers_given.get(o, 0) for o in offers),
+            *(usage.actions_sent.get(a, 0) for a in actions),
+        )
 
     def _truth_rows(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]

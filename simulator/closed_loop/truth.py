@@ -41,28 +41,31 @@ class TrueValue:
         self._channels = {c: i for i, c in enumerate(MESSAGE_CHANNELS)}
         self._codes: dict[tuple[Message, bool], tuple[int, int, int, int]] = {}
 
-    def _message_codes(self, message: Message, with_offer: bool) -> tuple[int, int, int, int]:
-        """(kind, category, product, offer) of ``message`` as the model's indices, resolved
+    def _message_codes(
+        self, messages: Sequence[Message], with_offer: bool
+    ) -> list[tuple[int, int, int, int]]:
+        """(kind, category, product, offer) of each message as the model's indices, resolved
         by the model's own lookup once per message (-1: none; a product's category is its
-        product's)."""
-        key = (message, with_offer)
-        found = self._codes.get(key)
-        if found is None:
+        product's); the messages not seen before are resolved together, in one lookup (an
+        elementwise one: each message's codes are those it gets alone)."""
+        known = self._codes
+        new = [m for m in dict.fromkeys(messages) if (m, with_offer) not in known]
+        if new:
             options = {
-                "kind": message.kind,
-                "category": message.category,
-                "product": message.product,
-                "offer": message.offer if with_offer else None,
+                "kind": np.array([m.kind for m in new], dtype=object),
+                "category": np.array([m.category for m in new], dtype=object),
+                "product": np.array([m.product for m in new], dtype=object),
+                "offer": np.array([m.offer if with_offer else None for m in new], dtype=object),
             }
-            batch = self.response.lookup.batch([0], 0, 0, options)
-            found = (
-                int(batch.kind[0]),
-                int(batch.category[0]),
-                int(batch.product[0]),
-                int(batch.offer[0]),
-            )
-            self._codes[key] = found
-        return found
+            batch = self.response.lookup.batch(np.zeros(len(new), dtype=np.intp), 0, 0, options)
+            for k, message in enumerate(new):
+                known[(message, with_offer)] = (
+                    int(batch.kind[k]),
+                    int(batch.category[k]),
+                    int(batch.product[k]),
+                    int(batch.offer[k]),
+                )
+        return [known[(m, with_offer)] for m in messages]
 
     def incremental(
         self,
@@ -83,7 +86,7 @@ class TrueValue:
             return ExpectedValue(empty, empty, empty, empty, empty, empty, empty)
         times = as_ns(send_at)
         rows = np.fromiter((self._rows[c] for c in customers), dtype=np.intp, count=len(customers))
-        codes = np.array([self._message_codes(m, with_offers) for m in messages], dtype=np.intp)
+        codes = np.array(self._message_codes(messages, with_offers), dtype=np.intp)
         batch = MessageBatch(
             rows,
             np.array([self._channels[c] for c in channels], dtype=np.intp),
