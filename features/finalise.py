@@ -460,7 +460,10 @@ def build_profile(
     ]
     cart_items = tuple(sorted(p for p, _ in in_cart))
     cart_value = sum(prices.get(p, 0.0) for p in cart_items)
-    cart_age = _hours(now, min(t for _, t in in_cart)) if in_cart else None
+    # the cart's age runs from its last addition (the moment the customer left it, as
+    # cart-abandonment timers count): an item left weeks ago does not age a cart
+    # topped up today
+    cart_age = _hours(now, max(t for _, t in in_cart)) if in_cart else None
     viewed = _recent(_keyed(state, "v"), now, BROWSE_DAYS)
     browsed = tuple(p for p, t in viewed if t > bought.get(p, -math.inf))[:TOP_N]
     browsed_categories = tuple(c for c, _ in _recent(_keyed(state, "vc"), now, BROWSE_DAYS))[:TOP_N]

@@ -583,7 +583,8 @@ class _Chunk:
 
     def cart(self) -> tuple[list[tuple[str, ...]], np.ndarray, np.ndarray]:
         """Products in the cart (added in the last 30 days, not removed or bought since),
-        in text order, their value at the prices when added, and the oldest one's age."""
+        in text order, their value at the prices when added, and the age of the latest
+        addition (the cart's age runs from when it was last added to)."""
         e, rank, stamp = self.recent("ca", CART_DAYS)
         since = np.maximum(self.latest("cr", e, rank), self.latest("cb", e, rank))
         keep = stamp > since
@@ -593,9 +594,9 @@ class _Chunk:
         price = self.latest("cv", e, rank)
         price[np.isneginf(price)] = 0.0
         value = self.total(e, price)
-        oldest = np.full(self.n, np.inf)
-        np.minimum.at(oldest, e, stamp)
-        age = np.where(np.isfinite(oldest), (self.now - oldest) / SECONDS_PER_HOUR, np.nan)
+        latest = np.full(self.n, -np.inf)
+        np.maximum.at(latest, e, stamp)
+        age = np.where(np.isfinite(latest), (self.now - latest) / SECONDS_PER_HOUR, np.nan)
         return self.grouped(e, self.texts(rank)), value, age
 
     def browse(self) -> tuple[list[Any], list[Any], np.ndarray, np.ndarray]:

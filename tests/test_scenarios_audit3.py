@@ -438,6 +438,25 @@ def test_the_reminder_names_only_what_is_still_in_the_cart(shop: Shop) -> None:
     assert (chosen["action_id"], chosen["products"]) == ("cart_reminder_1", ["P1"])
 
 
+def test_a_cart_topped_up_today_is_a_fresh_cart_whatever_was_left_in_it_before(
+    shop: Shop,
+) -> None:
+    """Trousers left in the cart five days ago, a shirt added this morning: the cart was
+    abandoned this morning, so two hours later the first reminder goes and names both;
+    its age runs from the last addition (as a cart-abandonment timer counts), not from
+    the trousers, which would put it past every reminder."""
+    topped_up = local(PARIS, "2026-03-09 09:00")
+    customer = shop.signup(topped_up - 30 * DAY, consents=("email",))
+    shop.post(
+        event(customer, topped_up - 5 * DAY, "add_to_cart", "P1"),
+        event(customer, topped_up, "add_to_cart", "P2"),
+    )
+    answer = shop.decide(customer, topped_up + 2 * HOUR, actions=["cart_reminder_1"])
+    chosen = the_action(answer)
+    assert chosen["action_id"] == "cart_reminder_1", answer["rejected"]
+    assert sorted(chosen["products"]) == ["P1", "P2"]
+
+
 def test_the_weekly_picks_never_show_what_was_just_bought(shop: Shop) -> None:
     """A loyal customer bought the trousers last month and looks at trousers again: the
     weekly picks show the shirt, not the trousers they own."""
