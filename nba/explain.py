@@ -10,7 +10,7 @@ were filtered (reason code and message).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from nba.arbitration import Option, Pick
@@ -54,6 +54,24 @@ class RejectedExplanation:
     def __str__(self) -> str:
         where = self.action_id if self.channel is None else f"{self.action_id} on {self.channel}"
         return f"{where}: {self.code} - {self.message}"
+
+
+def rejection_items(rejected: Iterable[RejectedExplanation]) -> list[dict[str, str | None]]:
+    """``rejected`` as the API's answer and the batch file give them: one
+    ``{action_id, channel, code, message}`` item each.
+
+    >>> rejection_items([RejectedExplanation("a", None, ReasonCode.NOT_ELIGIBLE, "why")])
+    [{'action_id': 'a', 'channel': None, 'code': 'not_eligible', 'message': 'why'}]
+    """
+    return [
+        {
+            "action_id": r.action_id,
+            "channel": None if r.channel is None else r.channel.value,
+            "code": r.code.value,
+            "message": r.message,
+        }
+        for r in rejected
+    ]
 
 
 class Explanation:

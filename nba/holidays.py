@@ -86,7 +86,10 @@ class ExcludedDays:
         offsets: set[int] = set()
         for entry in holidays:
             rule = parse_holiday(entry)
-            (offsets.add(rule) if isinstance(rule, int) else annual.add(rule))
+            if isinstance(rule, int):
+                offsets.add(rule)
+            else:
+                annual.add(rule)
         return cls(frozenset(dates), frozenset(annual), frozenset(offsets))
 
 

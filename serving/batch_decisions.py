@@ -67,6 +67,7 @@ from nba.catalog import Catalog
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.decision import ChosenAction, Decision
+from nba.explain import rejection_items
 from nba.pipeline import Decider, DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
 from serving.products import RECOMMENDED, PopularProducts, products_for, recommendations
@@ -708,17 +709,7 @@ def rejected_reasons(decision: Decision, n: int) -> str:
     found = explanation.rejected  # a few, made once; all of them only when more are asked
     if len(found) < n:
         found = explanation.every_rejected
-    return orjson.dumps(
-        [
-            {
-                "action_id": r.action_id,
-                "channel": None if r.channel is None else r.channel.value,
-                "code": r.code.value,
-                "message": r.message,
-            }
-            for r in found[:n]
-        ]
-    ).decode()
+    return orjson.dumps(rejection_items(found[:n])).decode()
 
 
 def _first_rejections(decision: Decision, n: int = 3) -> str:

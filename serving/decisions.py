@@ -59,6 +59,7 @@ from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
 from nba.decision import Decision, LoggedDecision
 from nba.experiment import ArmKind, ExperimentConfig
+from nba.explain import rejection_items
 from nba.pipeline import DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
 from nba.screening import Restriction
@@ -445,15 +446,8 @@ class DecisionService:
             "arm": arm,
             "model_version": models.label,
             "actions": actions,
-            "rejected": [
-                {
-                    "action_id": r.action_id,
-                    "channel": None if r.channel is None else r.channel.value,
-                    "code": r.code.value,
-                    "message": r.message,
-                }
-                for r in decision.explanation.every_rejected  # why not each of the others
-            ],
+            # why not each of the others
+            "rejected": rejection_items(decision.explanation.every_rejected),
             "cold_start": cold_start,
             "degraded": degraded is not None,
             "degraded_reason": degraded,
