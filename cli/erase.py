@@ -40,7 +40,7 @@ def erase(
         Path | None, typer.Option(help="The decision log [default: NBA_DECISION_LOG_DIR].")
     ] = None,
 ) -> None:
-    """Forget a customer: register the erasure, delete their Redis keys (tombstone kept for
+    """Forget a customer: register the erasure, delete their Redis keys (the erasure kept for
     NBA_ERASURE_TOMBSTONE_DAYS), then purge every registered customer's events from the
     event archive and their decisions from the decision log (segments a running API still
     writes to are purged by a later run)."""

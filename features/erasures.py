@@ -9,13 +9,14 @@ the erasure's moment, never the id itself. What the API wrote to files honours i
   rewrites the Parquet parts that hold such events without them and blanks their lines
   in every segment no writer appends to any more (:func:`purge_segments`), so they
   leave the disk, not only the reports;
-* the **decision log** (:mod:`experiments.decision_log`): its segments are purged the
-  same way by ``nba erase`` and ``nba archive compact --decision-log``, and reading it
-  skips an erased customer's decisions up to the erasure.
+* the **decision log** (:mod:`experiments.decision_log`): ``nba erase`` blanks the
+  customer's decisions up to the erasure the same way (its readers skip blanked lines).
+  The API closes its current segments when it erases, so only a segment another worker
+  still writes keeps them until a later purge.
 
 A blanked line is ``{"erased": true}``: the segments keep their line count, so the
 archive's compaction manifest (lines read per segment) stays right. Events after the
-erasure are a new customer's (the online store's tombstone says the same).
+erasure are a new customer's (the online store's record of the erasure says the same).
 
 >>> import datetime as dt, tempfile
 >>> register = ErasureRegister(tempfile.mkdtemp())

@@ -6,9 +6,11 @@ One erasure (:func:`erase_customer`):
    the id's SHA-256 and the moment, fsynced), so that reading, compacting and exporting
    the archive drop the customer's events, and ``nba archive compact`` / ``nba erase``
    purge them and their decisions from the files;
-2. sets the customer's tombstone and deletes every Redis key of theirs: profile, event
-   ids, seasonal verdict, action history, decided contacts, cached (idempotent) answers,
-   sends kept for attribution (:class:`features.online.erasure.RedisErasure`);
+2. records it in Redis (the id's SHA-256 and the moment, kept
+   ``NBA_ERASURE_TOMBSTONE_DAYS``: late events are refused) and deletes every Redis key
+   of the customer: profile, event ids, seasonal verdict, action history, decided
+   contacts, cached (idempotent) answers, sends kept for attribution
+   (:class:`features.online.erasure.RedisErasure`);
 3. closes this process's current archive and decision-log segments, so that nothing
    of the customer stays in a segment a writer still holds (those are not purged);
 4. logs ``erasure <pseudonym> by key <name>: <n> Redis keys`` on ``nba.audit``: the

@@ -244,8 +244,8 @@ class EventIngestor:
             self.archive.close()
 
     def _refuse_erased(self, batch: ParsedBatch) -> None:
-        """Move to the rejections what an erased customer did up to their erasure (their
-        tombstone lives: :mod:`features.online.erasure`): it belongs to the relationship
+        """Move to the rejections what an erased customer did up to their erasure (while
+        Redis keeps it: :mod:`features.online.erasure`): it belongs to the relationship
         they asked to end. What they do after it starts a new customer."""
         if self.erasure is None or not (batch.records or batch.patches):
             return

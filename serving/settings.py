@@ -143,8 +143,8 @@ class Settings(BaseSettings):
     archive_fsync: Literal["always", "never", "off"] = "always"
     #: Experiment (YAML); unset: ``<data_dir>/experiment.yaml`` when that file exists.
     experiment_path: Path | None = None
-    #: How long an erased customer's tombstone refuses their late events (those that
-    #: happened before the erasure), in days (:mod:`features.online.erasure`).
+    #: How long an erasure is kept in Redis to refuse the customer's late events (those
+    #: that happened before it), in days, at least (:mod:`features.online.erasure`).
     erasure_tombstone_days: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("api_keys", mode="before")

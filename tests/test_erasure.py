@@ -1,4 +1,4 @@
-"""Erasure ("forget me"): what Redis holds of one customer goes, their tombstone stays;
+"""Erasure ("forget me"): what Redis holds of one customer goes, the erasure is kept;
 the event archive and the decision log drop and purge their records.
 
 The Redis tests run on the embedded server, a system Redis (``NBA_TEST_REDIS_URL``) and,
@@ -79,20 +79,21 @@ def test_erasure_deletes_every_key_of_the_customer_and_no_one_elses(
     at = NOW + dt.timedelta(days=1)
     erased = erasure.erase(ERASED, at, keep_seconds=3600)
     assert erased.keys == len(held)
-    assert _keys_of(contacts, ERASED) == {erasure.tombstone_key(ERASED)}
+    assert _keys_of(contacts, ERASED) == set()  # the erasure is kept under a pseudonym
     assert _keys_of(contacts, NEIGHBOUR) == neighbour  # the glob in the id matched no one
     assert contacts.store.read([ERASED]) == [None]
     assert contacts.read_for_decision(ERASED, NOW, "retry-1").answer is None
     assert dict(contacts.history(ERASED)) == {}
     assert contacts.usage(NOW.date()).offers_given == {"o10": 4}  # counts of no one: kept
     assert erasure.erased([ERASED, NEIGHBOUR, "C9"]) == {ERASED: at}
-    assert 0 < contacts.client.ttl(erasure.tombstone_key(ERASED)) <= 3600
+    assert 0 < contacts.client.ttl(erasure.erasures_key) <= 3600
+    assert ERASED.encode() not in b"".join(contacts.client.zrange(erasure.erasures_key, 0, -1))
     again = erasure.erase(ERASED, at + dt.timedelta(minutes=5), keep_seconds=3600)
     assert again.keys == 0
     assert erasure.erased([ERASED]) == {ERASED: at + dt.timedelta(minutes=5)}
 
 
-def test_no_tombstone_no_lookup(new_redis_store: NewStore) -> None:  # noqa: F811
+def test_no_erasure_kept_no_lookup(new_redis_store: NewStore) -> None:  # noqa: F811
     """Without a live erasure, screening a batch reads one key, whatever its size."""
     contacts = _contacts(new_redis_store)
     assert RedisErasure(contacts).erased([f"C{i}" for i in range(500)]) == {}

@@ -1,4 +1,4 @@
-"""Erasure ("forget me") of one customer from the online store, and its tombstone.
+"""Erasure ("forget me") of one customer from the online store, and its record.
 
 What Redis holds of a customer lives under keys that carry the customer's hash tag
 ``{<customer>}`` (one slot on a Redis Cluster, so one node answers for all of them):
@@ -16,14 +16,16 @@ The day's usage counters (``<prefix>:u:<day>``: offers given and actions sent, b
 the response statistics' sums by segment and the products' popularity hold no customer
 and are kept: they are counts, and the budgets they enforce were spent.
 
-:meth:`RedisErasure.erase` sets the tombstone ``<prefix>:x:{c}`` (the erasure's moment,
-expiring after ``keep_seconds``) before it deletes the keys, so an event applied in
-between is refused, not counted into a new profile. While the tombstone lives, the
-API refuses an event of that customer that happened at or before the erasure (a
-delivery report, a replayed batch: it belongs to the erased relationship) and accepts
-one after it as the first event of a new customer. The prefix-wide ``<prefix>:x`` key
-lives as long as the latest tombstone, so that a batch of events costs one ``GET`` when
-no tombstone can exist.
+:meth:`RedisErasure.erase` records the erasure before it deletes the keys: the sorted
+set ``<prefix>:x`` maps the SHA-256 of each erased id (the erasure register's pseudonym,
+:mod:`features.erasures`) to the erasure's moment, so an event applied in between is
+refused, not counted into a new profile, and nothing keyed by the customer stays. While
+the entry lives (at least ``keep_seconds``: each erasure drops the entries older than
+that, and the set expires that long after the latest), the API refuses an event of that
+customer that happened at or before the erasure (a delivery report, a replayed batch:
+it belongs to the erased relationship) and accepts one after it as the first event of a
+new customer. A batch of events costs one ``EXISTS`` and, while any erasure is kept,
+one ``ZMSCORE`` of its customers' pseudonyms.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from features.erasures import customer_digest
 from features.online.contact_state import RedisContactState
 from features.online.response_stats import sends_key
 
-#: How long an erasure's tombstone refuses late events of the erased customer by default.
+#: How long an erasure is kept to refuse late events of the erased customer, by default.
 DEFAULT_TOMBSTONE_SECONDS = 30 * 86_400
 _GLOB = re.compile(r"([*?\[\]\\])")
 
@@ -60,11 +63,8 @@ class RedisErasure:
         self.client: Any = contacts.client
         self.prefix = contacts.prefix
 
-    def tombstone_key(self, customer_id: str) -> str:
-        return f"{self.prefix}:x:{{{customer_id}}}"
-
     @property
-    def latest_key(self) -> str:
+    def erasures_key(self) -> str:
         return f"{self.prefix}:x"
 
     def keys_of(self, customer_id: str) -> list[str]:
@@ -86,12 +86,14 @@ class RedisErasure:
     def erase(
         self, customer_id: str, at: dt.datetime, keep_seconds: int = DEFAULT_TOMBSTONE_SECONDS
     ) -> Erased:
-        """Delete every key of ``customer_id`` after setting its tombstone (``at``, kept
-        ``keep_seconds``). Erasing again deletes nothing and moves the tombstone to ``at``."""
-        stamp = repr(at.timestamp())
+        """Record the erasure of ``customer_id`` at ``at`` (kept ``keep_seconds``), then
+        delete every key of theirs. Erasing again deletes nothing and moves the recorded
+        moment to ``at``."""
+        stamp = at.timestamp()
         pipe = self.client.pipeline(transaction=False)
-        pipe.set(self.tombstone_key(customer_id), stamp, ex=keep_seconds)
-        pipe.set(self.latest_key, stamp, ex=keep_seconds)
+        pipe.zadd(self.erasures_key, {customer_digest(customer_id): stamp})
+        pipe.zremrangebyscore(self.erasures_key, "-inf", f"({stamp - keep_seconds}")
+        pipe.expire(self.erasures_key, keep_seconds)
         pipe.execute()
         keys = self.keys_of(customer_id)
         pipe = self.client.pipeline(transaction=False)
@@ -101,17 +103,17 @@ class RedisErasure:
         return Erased(customer_id, at, deleted)
 
     def erased(self, customer_ids: Sequence[str]) -> dict[str, dt.datetime]:
-        """The erasure moment of each of ``customer_ids`` whose tombstone lives."""
-        if not customer_ids or self.client.get(self.latest_key) is None:
+        """The erasure moment of each of ``customer_ids`` whose erasure is still kept."""
+        if not customer_ids or not self.client.exists(self.erasures_key):
             return {}
         ids = list(dict.fromkeys(customer_ids))
-        pipe = self.client.pipeline(transaction=False)
-        for cid in ids:
-            pipe.get(self.tombstone_key(cid))
+        scores = self.client.execute_command(
+            "ZMSCORE", self.erasures_key, *[customer_digest(c) for c in ids]
+        )
         return {
-            cid: dt.datetime.fromtimestamp(float(raw), dt.UTC)
-            for cid, raw in zip(ids, pipe.execute(), strict=True)
-            if raw is not None
+            cid: dt.datetime.fromtimestamp(float(score), dt.UTC)
+            for cid, score in zip(ids, scores, strict=True)
+            if score is not None
         }
 
 

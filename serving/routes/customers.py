@@ -88,8 +88,8 @@ def profile_payload(runtime: Runtime, customer_id: str, now: dt.datetime) -> Pro
     summary="Forget a customer: profile, history, counters, cached answers (scope `erase` "
     "or `admin`)",
     description="Deletes everything Redis holds of the customer and records the erasure: "
-    "for `NBA_ERASURE_TOMBSTONE_DAYS` (30) an event of theirs that happened before it is "
-    "rejected (one after it starts a new customer), and the event archive and the "
+    "for at least `NBA_ERASURE_TOMBSTONE_DAYS` (30) an event of theirs that happened before "
+    "it is rejected (one after it starts a new customer), and the event archive and the "
     "decision log drop their records (purged from the files by `nba archive compact` "
     "or `nba erase`). 204: erased; 404: nothing was held of this customer (the erasure "
     "is recorded all the same, so a retry or a second call is harmless).",
