@@ -529,6 +529,13 @@ def decide_examples(
     ] = None,
     catalog: CatalogOption = None,
     contact_policy: ContactPolicyOption = None,
+    offers: Annotated[
+        Path | None,
+        typer.Option(
+            help="Contract offers table: the catalog's offers take its terms, as with "
+            "`nba decide` [default: the offers table of --data]."
+        ),
+    ] = None,
 ) -> None:
     """Show the engine's decisions for four telling customers: an abandoned cart, no SMS
     consent, a lapsing customer and a birthday next week."""
@@ -536,9 +543,10 @@ def decide_examples(
 
     from features.batch import build_profiles
     from features.online.stock import StockLevels
+    from features.validation import find_table_file
     from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 
-    rules = load_catalog(catalog)
+    rules = with_offers_table(load_catalog(catalog), offers or find_table_file(data, "offers"))
     contacts = load_contact_policy(contact_policy)
     dataset = load_data(data)
     if dataset.events.empty:

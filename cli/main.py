@@ -15,6 +15,7 @@ from cli import (
     archive,
     data,
     decide,
+    erase,
     experiments,
     features,
     models,
@@ -49,6 +50,7 @@ app.command("api-demo")(serve.api_demo)
 experiments.experiments_app.command("ope")(ope.ope)
 app.add_typer(experiments.experiments_app, name="experiments")
 app.add_typer(archive.archive_app, name="archive")
+app.command("erase")(erase.erase)
 app.command("retrain")(retrain.retrain)
 app.add_typer(actions.actions_app, name="actions")
 

@@ -91,7 +91,7 @@ def serve(
 def serve_key(
     name: Annotated[str, typer.Argument(help="Who the key is for (e.g. journeys).")],
     scopes: Annotated[
-        str, typer.Option(help="Comma-separated scopes: decide, ingest, admin.")
+        str, typer.Option(help="Comma-separated scopes: decide, ingest, profiles, erase, admin.")
     ] = "decide,ingest",
 ) -> None:
     """Create an API key: prints the key (give it to the client) and the NBA_API_KEYS entry."""

@@ -42,10 +42,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -55,7 +56,13 @@ import orjson
 import pandas as pd
 
 from features import jsonl_segments
-from features.jsonl_segments import DEFAULT_SEGMENT_BYTES, FsyncMode, SegmentWriter
+from features.erasures import decision_line_erased, purge_segments
+from features.jsonl_segments import (
+    DEFAULT_SEGMENT_BYTES,
+    ERASED_LINE,
+    FsyncMode,
+    SegmentWriter,
+)
 from nba.decision import LoggedDecision
 
 #: ``decisions-<writer>-<n>.jsonl``; logs written before writers had names lack ``<writer>-``.
@@ -155,6 +162,10 @@ class JsonlDecisionLog(DecisionLogSink):
             self._segments.append([orjson.dumps(d.to_dict()) for d in decisions])
         except ValueError as error:
             raise ValueError("the decision log is closed") from error
+
+    def rotate(self) -> None:
+        """Close the current segment and start the next (what it holds can be purged)."""
+        self._segments.rotate()
 
     def close(self) -> None:
         self._segments.close()
@@ -299,7 +310,7 @@ def read_log(directory: str | Path) -> LogReading:
         complete = lines[:-1]  # after the last newline: "" or a torn tail
         tail = lines[-1]
         for number, raw in enumerate(complete, start=1):
-            if not raw.strip():
+            if not raw.strip() or raw == ERASED_LINE:  # purged by an erasure
                 continue
             record = _parse(raw)
             if record is None:
@@ -316,6 +327,13 @@ def read_log(directory: str | Path) -> LogReading:
         if tail.strip():
             reading.torn.append(f"{path}: line {len(complete) + 1}")
     return reading
+
+
+def purge_erased(directory: str | Path, erased: Mapping[str, dt.datetime]) -> tuple[int, int]:
+    """Blank the decisions of the ``erased`` customers (digest -> erasure moment, from
+    :class:`features.erasures.ErasureRegister`) made up to their erasure, in every segment
+    no writer holds open; returns (decisions blanked, segments left open for later)."""
+    return purge_segments(directory, PREFIX, erased, decision_line_erased)
 
 
 def _parse(raw: bytes) -> LoggedDecision | None:

@@ -27,10 +27,11 @@ the rest is kept.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +40,7 @@ import pandas as pd
 
 from features.contract import CUSTOMERS, EVENTS, EventRecord
 from features.dataset import RetailDataset, load_dataset, write_dataset
+from features.erasures import ErasureRegister, erased_rows, event_line_erased, purge_segments
 from features.jsonl_segments import FsyncMode, SegmentWriter, read_lines
 from features.validation import DataContractError, validate_table
 
@@ -60,6 +62,10 @@ class EventArchive:
     def append(self, events: Sequence[EventRecord]) -> None:
         """Write ``events``; with ``fsync="always"`` they are on disk when this returns."""
         self._segments.append([e.model_dump_json().encode() for e in events])
+
+    def rotate(self) -> None:
+        """Close the current segment and start the next (what it holds can be purged)."""
+        self._segments.rotate()
 
     def close(self) -> None:
         self._segments.close()
@@ -131,7 +137,8 @@ def _parts(directory: Path) -> pd.DataFrame:
 
 
 def read_archive(directory: str | Path) -> pd.DataFrame:
-    """Every archived event once (by event id), in the contract's columns and types."""
+    """Every archived event once (by event id), in the contract's columns and types; none
+    of an erased customer up to their erasure (:mod:`features.erasures`)."""
     folder = Path(directory)
     frames = [_parts(folder), _pending(folder).events]
     events = (
@@ -139,7 +146,13 @@ def read_archive(directory: str | Path) -> pd.DataFrame:
         if any(len(f) for f in frames)
         else frames[0]
     )
+    events = _without_erased(events, ErasureRegister(folder).load())
     return events.drop_duplicates("event_id", keep="first").reset_index(drop=True)
+
+
+def _without_erased(events: pd.DataFrame, erased: Mapping[str, dt.datetime]) -> pd.DataFrame:
+    gone = erased_rows(events["customer_id"], events["timestamp"], erased)
+    return events[~gone].reset_index(drop=True) if gone.any() else events
 
 
 @dataclass(frozen=True)
@@ -149,15 +162,27 @@ class Compaction:
     events: int
     days: int
     skipped: int
+    #: events of erased customers removed from Parquet parts and blanked in segments
+    erased: int = 0
+    #: segments holding erased customers' events that a writer still appends to (purged
+    #: by a later compaction, once the writer has moved on)
+    open_segments: int = 0
 
 
 def compact(directory: str | Path) -> Compaction:
     """Move the events the segments hold beyond the last compaction into day-partitioned
-    Parquet parts, then record how far each segment was read (writers may keep going)."""
+    Parquet parts, then record how far each segment was read (writers may keep going).
+
+    Erasures (:mod:`features.erasures`) are applied on the way: an erased customer's events
+    are not written to the new parts, are removed from the parts that hold them, and are
+    blanked in every segment no writer holds open."""
     folder = Path(directory)
+    erased = ErasureRegister(folder).load()
     pending = _pending(folder)
+    removed = _purge_parts(folder, erased)
     known = set(_parts(folder)["event_id"])
     fresh = pending.events[~pending.events["event_id"].isin(known)].drop_duplicates("event_id")
+    fresh = _without_erased(fresh, erased)
     token = secrets.token_hex(4)
     days = fresh["timestamp"].dt.strftime("%Y-%m-%d") if len(fresh) else pd.Series(dtype=str)
     for day, part in fresh.groupby(days):
@@ -168,20 +193,73 @@ def compact(directory: str | Path) -> Compaction:
     staged = manifest.with_suffix(".tmp")
     staged.write_text(json.dumps(pending.read_up_to, sort_keys=True))
     staged.replace(manifest)  # the parts are written before the manifest moves on
-    return Compaction(events=len(fresh), days=int(days.nunique()), skipped=pending.skipped)
+    blanked, still_open = purge_segments(
+        folder / "segments", PREFIX, erased, event_line_erased
+    )  # after the manifest: a blanked line is read as nothing either way
+    return Compaction(
+        events=len(fresh),
+        days=int(days.nunique()),
+        skipped=pending.skipped,
+        erased=removed + blanked,
+        open_segments=still_open,
+    )
+
+
+@dataclass(frozen=True)
+class Purge:
+    """What a purge of erased customers' records removed from a folder's files."""
+
+    records: int
+    #: segments holding such records that a writer still appends to (left for later)
+    open_segments: int
+
+
+def purge_erased(directory: str | Path) -> Purge:
+    """Remove the events of the customers in the archive's erasure register from its
+    Parquet parts and from every segment no writer holds open (what :func:`compact` does
+    on its way, without compacting)."""
+    folder = Path(directory)
+    erased = ErasureRegister(folder).load()
+    removed = _purge_parts(folder, erased)
+    blanked, still_open = purge_segments(folder / "segments", PREFIX, erased, event_line_erased)
+    return Purge(removed + blanked, still_open)
+
+
+def _purge_parts(folder: Path, erased: Mapping[str, dt.datetime]) -> int:
+    """Rewrite the Parquet parts holding erased customers' events without them."""
+    if not erased:
+        return 0
+    removed = 0
+    for path in sorted((folder / PARTS).glob("day=*/*.parquet")):
+        part = pd.read_parquet(path)
+        gone = erased_rows(part["customer_id"], part["timestamp"], erased)
+        if not gone.any():
+            continue
+        removed += int(gone.sum())
+        staged = path.with_suffix(".purging")
+        part[~gone].to_parquet(staged, index=False)
+        staged.replace(path)
+    return removed
 
 
 def export_dataset(archive: str | Path, base: str | Path, out: str | Path) -> RetailDataset:
     """Write a contract data set to ``out``: ``base``'s customers, products and offers, and
     its events with the archive's (each event once). Customers seen only in archived
-    events (prospects the API accepted) become customers with no consent, in UTC."""
+    events (prospects the API accepted) become customers with no consent, in UTC. An
+    erased customer (the archive's register) is left out, their row and their events up
+    to the erasure, from the base as from the archive."""
     data = load_dataset(base)
     archived = read_archive(archive)
+    erased = ErasureRegister(archive).load()
     events = pd.concat([data.events, archived], ignore_index=True).drop_duplicates("event_id")
+    events = _without_erased(events, erased)  # the base's events of erased customers too
     events = events.sort_values(["timestamp", "event_id"], kind="stable").reset_index(drop=True)
-    known = set(data.customers["customer_id"])
-    newcomers = events[~events["customer_id"].isin(known)].groupby("customer_id")["timestamp"]
     customers = data.customers
+    customers = customers[
+        ~erased_rows(customers["customer_id"], customers["created_at"], erased)
+    ].reset_index(drop=True)
+    known = set(customers["customer_id"])
+    newcomers = events[~events["customer_id"].isin(known)].groupby("customer_id")["timestamp"]
     if len(newcomers):
         first = newcomers.min()
         rows = pd.DataFrame({"customer_id": first.index, "created_at": first.to_numpy()})

@@ -27,6 +27,7 @@ other's files.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import re
 import secrets
@@ -38,6 +39,9 @@ from types import TracebackType
 from typing import Literal
 
 FsyncMode = Literal["always", "never"]
+#: What a purged line becomes (:mod:`features.erasures`): readers skip it, and the segment
+#: keeps its line count.
+ERASED_LINE = b'{"erased": true}'
 #: Segments are rotated once they pass this size.
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
@@ -125,6 +129,9 @@ class SegmentWriter:
             self._number += 1
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
             self._fd = os.open(self.current_segment, flags, 0o644)
+            # held while the segment is open (released when it closes, or by the kernel when
+            # the process dies): a purge (:func:`in_use`) leaves a segment alone while held
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
             self._size = 0
             if self.fsync == "always":  # make the new file's directory entry durable too
                 dir_fd = os.open(self.directory, os.O_RDONLY)
@@ -154,6 +161,13 @@ class SegmentWriter:
             mine = self._written
         if self.fsync == "always":
             self._sync(mine)
+
+    def rotate(self) -> None:
+        """Close the current segment (when it holds anything) and start the next one, so
+        that what was written so far can be purged (:mod:`features.erasures`)."""
+        with self._lock:
+            if self._fd is not None and self._size:
+                self._open_next()
 
     def _sync(self, block: int) -> None:
         with self._sync_lock:
@@ -185,6 +199,18 @@ class SegmentWriter:
         self.close()
 
 
+def in_use(path: Path) -> bool:
+    """Whether an open writer (of any process on this host) still appends to ``path``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 @dataclass
 class SegmentLines:
     """The complete lines of some segments, as ``(path, line number, line)``, and the torn
@@ -195,7 +221,8 @@ class SegmentLines:
 
 
 def read_lines(directory: str | Path, prefix: str) -> SegmentLines:
-    """Every complete, non-blank line of the segments of ``prefix`` in ``directory``.
+    """Every complete, non-blank line of the segments of ``prefix`` in ``directory``
+    (purged lines, :data:`ERASED_LINE`, skipped).
 
     A last line without its newline (a write torn by a crash) is skipped and reported
     in ``torn``; deciding whether a complete line is valid is the caller's job.
@@ -206,7 +233,7 @@ def read_lines(directory: str | Path, prefix: str) -> SegmentLines:
         lines = data.split(b"\n")
         complete, tail = lines[:-1], lines[-1]  # after the last newline: "" or a torn tail
         for number, raw in enumerate(complete, start=1):
-            if raw.strip():
+            if raw.strip() and raw != ERASED_LINE:
                 out.lines.append((path, number, raw))
         if tail.strip():
             out.torn.append(f"{path}: line {len(complete) + 1}")

@@ -56,6 +56,7 @@ from nba.channels import Channel, parse_channel
 from nba.config_errors import ConfigError, ConfigIssue
 from nba.context import CustomerContext
 from nba.holidays import FRENCH_PUBLIC_HOLIDAYS, ExcludedDays, parse_holiday
+from nba.lead_time import LeadTime
 from nba.profile import CustomerProfile
 from nba.reasons import Reason, ReasonCode
 from nba.timing import (
@@ -127,9 +128,11 @@ class ChannelRules(BaseModel):
     ``"easter+N"``: :mod:`nba.holidays`) and ``excluded_dates`` one-off days without
     contact. ``cost`` is the cost of one send; ``default_hour`` the local hour
     used when nothing is known of the customer's habits. ``lead_time_days`` is how long
-    a send takes to reach the customer (postal mail: days in the post): a message that
-    must arrive by a deadline (the end of its offer's validity, a birthday) is sent that
-    much earlier, and not on this channel when it could no longer arrive in time.
+    a send takes to reach the customer (postal mail: days in the post), counted in the
+    carrier's delivery days (``lead_time_weekdays``, minus ``lead_time_holidays``;
+    :mod:`nba.lead_time`): a message that must arrive by a deadline (the end of its
+    offer's validity, a birthday) is sent that much earlier, and not on this channel when
+    it could no longer arrive in time; an offer's time limit runs from its arrival.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -148,8 +151,18 @@ class ChannelRules(BaseModel):
     requires_session: bool = False
     counts_toward_total: bool = True
     lead_time_days: float = Field(default=0.0, ge=0, le=30)
+    lead_time_weekdays: Weekdays = (0, 1, 2, 3, 4, 5, 6)
+    lead_time_holidays: Holidays = ()
 
     _allowed: AllowedTimes = PrivateAttr()
+    _lead_time: LeadTime = PrivateAttr()
+
+    @field_validator("lead_time_weekdays")
+    @classmethod
+    def _some_delivery_day(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value:
+            raise ValueError("a lead time counts delivery days: name at least one weekday")
+        return value
 
     def model_post_init(self, context: Any, /) -> None:
         self._allowed = AllowedTimes(
@@ -157,6 +170,17 @@ class ChannelRules(BaseModel):
             weekdays=frozenset(self.weekdays),
             excluded_dates=self.excluded_days,
         )
+        self._lead_time = LeadTime(
+            self.lead_time_days,
+            frozenset(self.lead_time_weekdays),
+            ExcludedDays.parse(self.lead_time_holidays),
+        )
+
+    @property
+    def lead_time(self) -> LeadTime:
+        """How long a send takes to arrive, in the carrier's delivery days."""
+        lead: LeadTime = self.__pydantic_private__["_lead_time"]  # type: ignore[index]
+        return lead
 
     @property
     def excluded_days(self) -> ExcludedDays:
@@ -215,9 +239,16 @@ def default_channel_rules() -> dict[Channel, ChannelRules]:
             default_hour=12,
         ),
         # La Poste's published delivery target for a standard letter (Lettre verte) is
-        # J+3, three working days after posting
+        # J+3, three working days after posting: it delivers Monday to Saturday, and
+        # Sundays and public holidays do not count
         Channel.POSTAL: ChannelRules(
-            cap_7d=1, cap_30d=2, cost=0.9, default_hour=10, lead_time_days=3
+            cap_7d=1,
+            cap_30d=2,
+            cost=0.9,
+            default_hour=10,
+            lead_time_days=3,
+            lead_time_weekdays=(0, 1, 2, 3, 4, 5),
+            lead_time_holidays=FRENCH_PUBLIC_HOLIDAYS,
         ),
         # content closed on a page or in the app rests until the next day's visits
         Channel.WEB: ChannelRules(

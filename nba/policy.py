@@ -363,7 +363,9 @@ def _chosen_action(option: Option, pick: Pick) -> ChosenAction:
     slot = option.slot
     expires = None
     if slot is not None and action.offer is not None and action.offer.expires_after_hours:
-        expires = slot.send.at + dt.timedelta(hours=action.offer.expires_after_hours)
+        # the time limit runs from when the customer has the offer: a letter's arrival
+        received = slot.send.at if slot.arrives is None else slot.arrives
+        expires = received + dt.timedelta(hours=action.offer.expires_after_hours)
     return ChosenAction(
         action_id=action.id,
         action_type=action.type,

@@ -23,6 +23,7 @@ from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
+from nba.lead_time import LeadTime
 from nba.reasons import Reason, ReasonCode, Rejection, WrittenWhenRead
 from nba.rules import Rule
 from nba.rules.closures import Evaluate
@@ -31,10 +32,12 @@ from nba.timing import SendTime, minute_text
 
 @dataclass(frozen=True, slots=True)
 class ChannelSlot:
-    """A channel that may deliver an action, and when it would."""
+    """A channel that may deliver an action, when it would send it and, on a channel with
+    a lead time (a letter), when it would reach the customer (``None``: at the send)."""
 
     channel: Channel
     send: SendTime
+    arrives: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -359,9 +362,9 @@ def _slot(
     if reason is not None and not rolling:  # consent or the contact policy says no
         return reason
     earliest, latest = window
-    lead_days = policy.rules(channel).lead_time_days
-    if lead_days:  # it takes days to arrive: sent early enough to land by the deadline
-        landed = _latest_to_arrive(action, channel, context, lead_days, earliest, latest)
+    lead = policy.rules(channel).lead_time
+    if lead.days:  # it takes days to arrive: sent early enough to land by the deadline
+        landed = _latest_to_arrive(action, channel, context, lead, earliest, latest)
         if isinstance(landed, Reason):
             return landed
         latest = landed
@@ -400,8 +403,13 @@ def _slot(
     if capped is not None:
         basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
         send = SendTime(send.at, send.local, basis)
-    if lead_days:
-        send = SendTime(send.at, send.local, f"{send.basis}; arrives {lead_days:g} days later")
+    if lead.days:
+        arrives = lead.arrival(send.at, context.zone)
+        basis = (
+            f"{send.basis}; arrives {arrives.astimezone(context.zone):%a %Y-%m-%d} local "
+            f"({lead.describe()} later)"
+        )
+        return ChannelSlot(channel, SendTime(send.at, send.local, basis), arrives)
     return ChannelSlot(channel, send)
 
 
@@ -409,21 +417,21 @@ def _latest_to_arrive(
     action: Action,
     channel: Channel,
     context: CustomerContext,
-    lead_days: float,
+    lead: LeadTime,
     earliest: dt.datetime,
     latest: dt.datetime,
 ) -> dt.datetime | Reason:
-    """The latest send on a ``channel`` that takes ``lead_days`` to arrive, for the
-    message to land by the action's deadline (:meth:`~nba.actions.Action.arrive_by`), or
-    why it cannot."""
+    """The latest send on a ``channel`` that takes ``lead`` to arrive, for the message to
+    land by the action's deadline (:meth:`~nba.actions.Action.arrive_by`), or why it
+    cannot."""
     deadline = action.arrive_by(context.now_utc, context)
     if deadline is None:
         return latest
-    last_post = deadline - dt.timedelta(days=lead_days)
-    if last_post < earliest:
+    last_post = lead.latest_send(deadline, context.zone, earliest)
+    if last_post is None:
         return Reason(
             ReasonCode.NO_SEND_SLOT,
-            f"a {channel.value} message takes {lead_days:g} days to arrive (the channel's "
+            f"a {channel.value} message takes {lead.describe()} to arrive (the channel's "
             f"lead time) and this one must arrive by {minute_text(deadline)} UTC (the end of "
             "its validity or its send_by deadline): sent now, it would arrive too late",
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,6 +38,17 @@ from serving.settings import Settings
 GC_YOUNG_THRESHOLD = 10_000
 
 
+def _show_audit_lines() -> None:
+    """The audit log (``nba.audit``: erasures) on standard error at INFO, in every worker,
+    unless it is configured already (uvicorn shows only warnings of other loggers)."""
+    audit = logging.getLogger("nba.audit")
+    if not audit.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        audit.addHandler(handler)
+        audit.setLevel(logging.INFO)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -48,6 +60,7 @@ def create_app(
     """Build the API. ``client`` (a Redis client) and ``registry`` default to those the
     settings describe; tests pass their own real ones."""
     settings = settings or Settings()
+    _show_audit_lines()
     keys = ApiKeys(
         settings.api_keys,
         allow_anonymous=settings.allow_anonymous,

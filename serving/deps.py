@@ -17,7 +17,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from serving.auth import key_from_headers
-from serving.errors import ErrorDetail, ErrorResponse, InvalidRequestError
+from serving.errors import ErrorDetail, ErrorResponse, ForbiddenError, InvalidRequestError
 from serving.runtime import Runtime
 from serving.schemas import ModelStatus
 from serving.settings import Scope as KeyScope
@@ -85,6 +85,24 @@ Decide = Annotated[Runtime, Depends(_scoped("decide"))]
 Ingest = Annotated[Runtime, Depends(_scoped("ingest"))]
 Profiles = Annotated[Runtime, Depends(_scoped("profiles"))]
 Admin = Annotated[Runtime, Depends(_scoped("admin"))]
+
+
+async def _erase_or_admin(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    _header: Annotated[str | None, Security(API_KEY_HEADER)],
+) -> Runtime:
+    """The ``erase`` scope, or ``admin``; 401, 403 or 429 otherwise (as :func:`authorised`)."""
+    try:
+        return authorised(request, "erase")
+    except ForbiddenError:
+        try:
+            return authorised(request, "admin")
+        except ForbiddenError:
+            raise ForbiddenError("this API key lacks the 'erase' (or 'admin') scope") from None
+
+
+Erase = Annotated[Runtime, Depends(_erase_or_admin)]
 #: Longest ``Idempotency-Key`` accepted.
 IDEMPOTENCY_KEY_MAX = 200
 IdempotencyKey = Annotated[

@@ -37,7 +37,8 @@ from pydantic import ValidationError
 
 from features.archive import EventArchive
 from features.contract import EventRecord
-from features.online.contact_state import ContactState
+from features.online.contact_state import ContactState, RedisContactState
+from features.online.erasure import RedisErasure
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from features.online.response_stats import OUTCOME_KINDS, AttributionResult, RedisResponseStats
@@ -65,6 +66,8 @@ class ParsedBatch:
     #: The request position of each record (an identify may give several records).
     positions: list[int] = field(default_factory=list)
     patches: list[CustomerPatch] = field(default_factory=list)
+    #: The request position of each patch.
+    patch_positions: list[int] = field(default_factory=list)
     rejections: list[RejectedEvent] = field(default_factory=list)
 
     def add(self, index: int, *records: EventRecord) -> None:
@@ -85,6 +88,7 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
                 patch = identify_to_patch(dict(item))
                 records = consent_events(patch, event_id)
                 out.patches.append(patch)
+                out.patch_positions.append(index)
                 out.add(index, *records)
             elif kind is not None:
                 out.rejections.append(
@@ -177,6 +181,7 @@ class EventIngestor:
         self.max_future_seconds = max_future_seconds
         self.clock = clock
         self.archive = archive
+        self.erasure = RedisErasure(contacts) if isinstance(contacts, RedisContactState) else None
         self._products = frozenset(profiles.catalog.category.index.astype(str))
         self._lock = threading.Lock()
         self._popularity: Counter[str] = Counter()  # points per product, not yet in Redis
@@ -188,6 +193,7 @@ class EventIngestor:
         batch = parse_items(items)
         accepted = duplicate = stale = 0
         customers: set[str] = set()
+        self._refuse_erased(batch)
         if batch.patches:
             self.gate.call(lambda: self._apply_patches(batch.patches))
             customers.update(p.customer_id for p in batch.patches)
@@ -217,7 +223,7 @@ class EventIngestor:
                         message="a value of this event cannot be stored (not a finite number)",
                     )
                 )
-            batch.rejections.sort(key=lambda r: r.index)
+        batch.rejections.sort(key=lambda r: r.index)
         response = EventsResponse(
             accepted=accepted,
             duplicate=duplicate,
@@ -236,6 +242,51 @@ class EventIngestor:
         """Close the archive (the API's shutdown)."""
         if self.archive is not None:
             self.archive.close()
+
+    def _refuse_erased(self, batch: ParsedBatch) -> None:
+        """Move to the rejections what an erased customer did up to their erasure (while
+        Redis keeps it: :mod:`features.online.erasure`): it belongs to the relationship
+        they asked to end. What they do after it starts a new customer."""
+        if self.erasure is None or not (batch.records or batch.patches):
+            return
+        erasure = self.erasure
+        ids = [r.customer_id for r in batch.records] + [p.customer_id for p in batch.patches]
+        erased = self.gate.call(lambda: erasure.erased(ids))
+        if not erased:
+            return
+
+        def refuse(index: int, event_id: str | None, at: dt.datetime) -> None:
+            batch.rejections.append(
+                RejectedEvent(
+                    index=index,
+                    event_id=event_id,
+                    field="customer_id",
+                    message=f"this customer was erased at {at.isoformat()}: what happened "
+                    "before the erasure is not applied (what happens after it starts a new "
+                    "customer)",
+                )
+            )
+
+        now = self.clock()
+        kept_patches = []
+        for patch, index in zip(batch.patches, batch.patch_positions, strict=True):
+            at = erased.get(patch.customer_id)
+            moment = patch.declared_at or patch.consent_changed_at or now
+            if at is not None and moment <= at:
+                refuse(index, None, at)
+            else:
+                kept_patches.append((patch, index))
+        batch.patches = [p for p, _ in kept_patches]
+        batch.patch_positions = [i for _, i in kept_patches]
+        kept = []
+        for record, index in zip(batch.records, batch.positions, strict=True):
+            at = erased.get(record.customer_id)
+            if at is not None and record.timestamp <= at:
+                refuse(index, record.event_id, at)
+            else:
+                kept.append((record, index))
+        batch.records = [r for r, _ in kept]
+        batch.positions = [i for _, i in kept]
 
     def _screen(self, batch: ParsedBatch) -> None:
         """Move to the rejections the records this API does not take: times beyond now plus

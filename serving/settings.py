@@ -22,10 +22,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 EXAMPLES = Path(__file__).resolve().parents[1] / "nba" / "examples"
 
 #: What a key may do: ``decide`` (decisions), ``ingest`` (events), ``profiles`` (read a
-#: customer's profile: personal data, so a scope of its own), ``admin`` (model reload,
+#: customer's profile: personal data, so a scope of its own), ``erase`` (forget a
+#: customer, for a data-protection tool; ``admin`` may too), ``admin`` (model reload,
 #: readiness details).
-Scope = Literal["decide", "ingest", "profiles", "admin"]
-SCOPES: tuple[Scope, ...] = ("decide", "ingest", "profiles", "admin")
+Scope = Literal["decide", "ingest", "profiles", "erase", "admin"]
+SCOPES: tuple[Scope, ...] = ("decide", "ingest", "profiles", "erase", "admin")
 #: Per-key rate limits by default: profile reads are personal data, so bulk reads are slowed.
 DEFAULT_RATE_LIMITS: dict[Scope, float] = {"profiles": 20.0}
 
@@ -142,6 +143,9 @@ class Settings(BaseSettings):
     archive_fsync: Literal["always", "never", "off"] = "always"
     #: Experiment (YAML); unset: ``<data_dir>/experiment.yaml`` when that file exists.
     experiment_path: Path | None = None
+    #: How long an erasure is kept in Redis to refuse the customer's late events (those
+    #: that happened before it), in days, at least (:mod:`features.online.erasure`).
+    erasure_tombstone_days: float = Field(default=30.0, gt=0, le=3650)
 
     @field_validator("api_keys", mode="before")
     @classmethod

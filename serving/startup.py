@@ -79,11 +79,9 @@ def load_catalog_setting(path: Path) -> Catalog:
 def load_offer_table(path: Path) -> dict[str, Offer]:
     """The contract offers table at ``path`` (Parquet or CSV), validated, as offers by id;
     a :class:`StartupError` naming the file, rows and fields otherwise."""
-    from pydantic import ValidationError
-
     from features.contract import OFFERS
+    from features.offer_rows import OfferRowError, offers_by_id
     from features.validation import DataContractError, read_frame, validate_table
-    from nba.actions import Offer
 
     if not path.is_file():
         raise StartupError(f"{path}: no offers table")
@@ -91,29 +89,10 @@ def load_offer_table(path: Path) -> dict[str, Offer]:
         table = validate_table(read_frame(path), OFFERS, str(path))
     except (DataContractError, OSError, ValueError) as error:
         raise StartupError(f"{path}: {error}") from None
-    offers: dict[str, Offer] = {}
-    for row, record in enumerate(table.to_dict("records"), start=1):
-        try:
-            offers[record["offer_id"]] = Offer.model_validate(
-                {
-                    "id": record["offer_id"],
-                    "kind": record["kind"],
-                    "value": record["value"],
-                    "cost": record["cost"],
-                    "valid_from": record["valid_from"].to_pydatetime(),
-                    "valid_to": record["valid_to"].to_pydatetime(),
-                    "channels": str(record["channels"]).split("|"),
-                    "daily_budget": None
-                    if pd.isna(record["daily_budget"])
-                    else int(record["daily_budget"]),
-                    "eligibility": record["eligibility"],
-                }
-            )
-        except ValidationError as error:  # an id the catalog's offers cannot carry
-            first = error.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "offer_id"
-            raise StartupError(f"{path}: row {row}, field {field!r}: {first['msg']}") from None
-    return offers
+    try:
+        return offers_by_id(table, str(path))
+    except OfferRowError as error:
+        raise StartupError(str(error)) from None
 
 
 def with_offer_table(catalog: Catalog, path: Path | None, setting: str) -> Catalog:

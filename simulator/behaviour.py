@@ -497,7 +497,7 @@ def _order_coupons(
         chosen = np.where(use, h_offer[p], chosen)
     # 3. promotion-sensitive customers type a public code of a running offer
     tries = (chosen < 0) & (rng.random(n) < PUBLIC_CODE_RATE * world.promo_sensitivity[o_cust])
-    candidates = np.flatnonzero(redeemable)
+    candidates = np.flatnonzero(redeemable & offers.public)  # journey offers are personal
     for _ in range(4):  # rejection sampling: a few rounds find a valid offer for most orders
         pick = candidates[rng.integers(0, candidates.size, n)]
         valid = (offers.valid_from[pick] <= o_ts) & (offers.valid_to[pick] >= o_ts)

@@ -143,7 +143,8 @@ def build_calendar(
             moment = start + days[j] * DAY_NS
             kinds = [OFFER_KINDS.index(k) for k in spec.offer_kinds]
             ok = (
-                np.isin(offers.kind, kinds)
+                offers.public
+                & np.isin(offers.kind, kinds)
                 & offers.channel_ok[:, CHANNEL_CODE[spec.channel]]
                 & (offers.valid_from <= moment)
                 & (offers.valid_to >= moment + DAY_NS)

@@ -525,6 +525,93 @@ ELIGIBILITY_EXPRESSIONS: tuple[str, ...] = (
 #: Share of offers with an eligibility expression.
 ELIGIBILITY_SHARE = 0.4
 
+
+@dataclass(frozen=True)
+class JourneyOffer:
+    """An offer the retailer's triggered journeys give (a cart discount, birthday points),
+    written to the offers table as the retailer holds it, beside the campaign offers.
+
+    Journey offers are personal: no broadcast campaign of the history carries them and
+    no shopper types them as a public code. Their truth (what they are worth to a
+    customer) follows their kind and value like every other offer's; a free shipping
+    offer's ``value`` is the fee given up, as in the campaign offers.
+    """
+
+    id: str
+    name: str
+    kind: OfferKind
+    value: float
+    cost: float
+    channels: tuple[Channel, ...]
+    daily_budget: int | None = None
+    eligibility: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"journey offer {self.id!r}"
+        object.__setattr__(self, "kind", OfferKind(self.kind))
+        object.__setattr__(self, "channels", tuple(Channel(c) for c in self.channels))
+        if not self.channels:
+            raise ValueError(f"{where}: channels must name at least one channel")
+        if self.value < 0 or self.cost < 0:
+            raise ValueError(f"{where}: value and cost must be >= 0")
+        if self.daily_budget is not None and self.daily_budget < 0:
+            raise ValueError(f"{where}: daily_budget must be >= 0 (got {self.daily_budget})")
+
+
+_MESSAGING = (Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.APP, Channel.WEB)
+#: The example catalog's offers (``nba/examples/retailer_catalog.yaml``) as the simulated
+#: retailer's offers table holds them: the same ids and terms, valid on the channels the
+#: retailer runs its journeys on (the catalog's actions may narrow them). Free shipping
+#: is written as the table writes it, the fee given up as its value (the catalog's 0
+#: means the same offer: the engine values an offer by its cost). A test keeps them in
+#: step with the catalog.
+RETAILER_JOURNEY_OFFERS: tuple[JourneyOffer, ...] = (
+    JourneyOffer(
+        "cart_10pct_48h",
+        "10% off your cart, 48 hours",
+        OfferKind.PERCENT_DISCOUNT,
+        10,
+        6.0,
+        _MESSAGING,
+        daily_budget=500,
+    ),
+    JourneyOffer(
+        "welcome_free_shipping",
+        "free shipping on a first order",
+        OfferKind.FREE_SHIPPING,
+        4.5,
+        4.5,
+        _MESSAGING,
+        daily_budget=1000,
+    ),
+    JourneyOffer(
+        "birthday_points",
+        "500 birthday points",
+        OfferKind.LOYALTY_POINTS,
+        500,
+        2.5,
+        (*_MESSAGING, Channel.WALLET, Channel.POSTAL),
+    ),
+    JourneyOffer(
+        "winback_15",
+        "15% off, we miss you",
+        OfferKind.PERCENT_DISCOUNT,
+        15,
+        7.0,
+        (*_MESSAGING, Channel.POSTAL),
+        daily_budget=300,
+    ),
+    JourneyOffer(
+        "free_shipping_weekend",
+        "free shipping this weekend",
+        OfferKind.FREE_SHIPPING,
+        4.5,
+        4.5,
+        _MESSAGING,
+        daily_budget=2000,
+    ),
+)
+
 # ------------------------------------------------------------------ loyalty programme
 
 #: Loyalty membership share and the yearly spend that reaches each tier.
@@ -693,7 +780,9 @@ class SimulatorConfig:
     seed: int = 0
     start: dt.datetime = field(default_factory=lambda: _utc(2026, 1, 5))  # a Monday
     n_products: int = 2000
-    n_offers: int = 30
+    n_offers: int = 30  # campaign offers, drawn at random
+    #: offers of the retailer's triggered journeys, written after the campaign offers
+    journey_offers: tuple[JourneyOffer, ...] = RETAILER_JOURNEY_OFFERS
     persona_mix: PersonaMix = field(default_factory=PersonaMix)
     consent_rates: ConsentRates = field(default_factory=ConsentRates)
     campaigns: tuple[Campaign, ...] = DEFAULT_CAMPAIGNS  # the historical schedule
@@ -752,6 +841,9 @@ class SimulatorConfig:
         names = [c.name for c in self.campaigns]
         if len(set(names)) != len(names):
             raise ValueError(f"campaign names must be unique (got {names})")
+        offer_ids = [o.id for o in self.journey_offers]
+        if len(set(offer_ids)) != len(offer_ids):
+            raise ValueError(f"journey offer ids must be unique (got {offer_ids})")
 
     def _check_int(self, name: str, minimum: int) -> None:
         value = getattr(self, name)

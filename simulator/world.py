@@ -266,11 +266,86 @@ class OfferTable:
     valid_to: np.ndarray  # int64 ns UTC
     channel_ok: np.ndarray
     appeal: np.ndarray
+    journey: np.ndarray  # bool: a triggered journey's offer (never a campaign's nor a public code)
 
     @property
     def redeemable(self) -> np.ndarray:
         """Offers a customer can use at checkout (content offers are not)."""
         return self.kind != OFFER_KINDS.index(OfferKind.CONTENT)
+
+    @property
+    def public(self) -> np.ndarray:
+        """Offers campaigns may carry and shoppers may type as a code (not journey offers)."""
+        return ~self.journey
+
+    def with_journey_offers(self, config: SimulatorConfig, average_basket: float) -> OfferTable:
+        """This table with ``config.journey_offers`` appended: valid from a month before
+        the window to a year after it, on their own channels, worth what their kind and
+        value say (:func:`offer_appeal`). No random draw: the campaign offers, and so the
+        history, are the same with or without them."""
+        extra = config.journey_offers
+        if not extra:
+            return self
+        ids = [o.id for o in extra]
+        clash = sorted(set(ids) & set(self.offers["offer_id"].astype(str)))
+        if clash:
+            raise ValueError(f"journey offer ids {clash} are also campaign offer ids")
+        n = len(extra)
+        kind = np.array([OFFER_KINDS.index(o.kind) for o in extra])
+        value = np.array([float(o.value) for o in extra])
+        cost = np.array([float(o.cost) for o in extra])
+        appeal = np.array([offer_appeal(o.kind, o.value, average_basket) for o in extra])
+        valid_from = np.full(n, _ns(config.start) - 30 * DAY_NS, dtype=np.int64)
+        valid_to = np.full(n, _ns(config.end) + 365 * DAY_NS, dtype=np.int64)
+        channel_ok = np.zeros((n, len(CHANNEL_CODES)), dtype=bool)
+        for row, offer in enumerate(extra):
+            channel_ok[row, [CHANNEL_CODE[c] for c in offer.channels]] = True
+        rows = pd.DataFrame(
+            {
+                "offer_id": ids,
+                "name": [o.name for o in extra],
+                "kind": [o.kind.value for o in extra],
+                "value": value,
+                "cost": cost,
+                "valid_from": pd.to_datetime(valid_from, utc=True).astype("datetime64[ns, UTC]"),
+                "valid_to": pd.to_datetime(valid_to, utc=True).astype("datetime64[ns, UTC]"),
+                "channels": ["|".join(c.value for c in o.channels) for o in extra],
+                "daily_budget": pd.array([o.daily_budget for o in extra], dtype="Int64"),
+                "eligibility": pd.Series([o.eligibility for o in extra], dtype=object),
+            }
+        )
+        truth = pd.DataFrame({"offer_id": ids, "appeal": appeal, "evergreen": True})
+        return OfferTable(
+            offers=pd.concat([self.offers, rows], ignore_index=True),
+            truth=pd.concat([self.truth, truth], ignore_index=True),
+            kind=np.concatenate([self.kind, kind]),
+            value=np.concatenate([self.value, value]),
+            cost=np.concatenate([self.cost, cost]),
+            valid_from=np.concatenate([self.valid_from, valid_from]),
+            valid_to=np.concatenate([self.valid_to, valid_to]),
+            channel_ok=np.vstack([self.channel_ok, channel_ok]),
+            appeal=np.concatenate([self.appeal, appeal]),
+            journey=np.concatenate([self.journey, np.ones(n, dtype=bool)]),
+        )
+
+
+def offer_appeal(kind: OfferKind, value: float, average_basket: float) -> float:
+    """An offer's appeal: its value as a share of an average basket (a 20 % discount is
+    0.2, free shipping worth a 4.5 fee 4.5 / basket, 200 points at 0.01 2 / basket,
+    content 0).
+
+    >>> offer_appeal(OfferKind.PERCENT_DISCOUNT, 20, 50.0)
+    0.2
+    >>> offer_appeal(OfferKind.FREE_SHIPPING, 4.5, 50.0)
+    0.09
+    """
+    if kind is OfferKind.PERCENT_DISCOUNT:
+        return float(value) / 100
+    if kind in (OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING):
+        return float(value) / average_basket
+    if kind is OfferKind.LOYALTY_POINTS:
+        return float(value) * POINT_VALUE / average_basket
+    return 0.0
 
 
 def build_offers(
@@ -304,25 +379,21 @@ def build_offers(
         k = OFFER_KINDS[kind[i]]
         options = OFFER_VALUES[k]
         value[i] = options[int(rng.integers(0, len(options)))]
+        appeal[i] = offer_appeal(k, value[i], average_basket)
         if k is OfferKind.PERCENT_DISCOUNT:
             cost[i] = value[i] / 100 * average_basket
-            appeal[i] = value[i] / 100
             names.append(f"{value[i]:g}% off")
         elif k is OfferKind.FIXED_DISCOUNT:
             cost[i] = value[i]
-            appeal[i] = value[i] / average_basket
             names.append(f"{value[i]:g} off your order")
         elif k is OfferKind.FREE_SHIPPING:
             cost[i] = value[i]
-            appeal[i] = value[i] / average_basket
             names.append("free shipping")
         elif k is OfferKind.LOYALTY_POINTS:
             cost[i] = value[i] * POINT_VALUE
-            appeal[i] = value[i] * POINT_VALUE / average_basket
             names.append(f"{value[i]:g} bonus points")
         else:
             cost[i] = 0.0
-            appeal[i] = 0.0
             names.append("style guide")
     cost = np.round(cost, 2)
 
@@ -378,7 +449,19 @@ def build_offers(
         }
     )
     truth = pd.DataFrame({"offer_id": offer_ids, "appeal": appeal, "evergreen": evergreen})
-    return OfferTable(offers, truth, kind, value, cost, valid_from, valid_to, channel_ok, appeal)
+    campaign = OfferTable(
+        offers,
+        truth,
+        kind,
+        value,
+        cost,
+        valid_from,
+        valid_to,
+        channel_ok,
+        appeal,
+        journey=np.zeros(n, dtype=bool),
+    )
+    return campaign.with_journey_offers(config, average_basket)
 
 
 # ------------------------------------------------------------------ customers

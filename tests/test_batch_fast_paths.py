@@ -179,7 +179,13 @@ def test_screening_keeps_and_drops_each_slot_as_the_plain_channel_check(
                     plain = _plain_slot(action, channel, contact_policy, context, last)
                     assert channel_slot(
                         action, channel, contact_policy, context, last_message_at=last
-                    ) == (plain if isinstance(plain, Reason) else ChannelSlot(channel, plain))
+                    ) == (
+                        plain
+                        if isinstance(plain, Reason)
+                        else ChannelSlot(
+                            channel, plain, _arrival(channel, contact_policy, context, plain)
+                        )
+                    )
                     if isinstance(plain, Reason):
                         assert dropped[(action.id, channel)] == (plain.code, plain.message)
                         refused += 1
@@ -188,6 +194,13 @@ def test_screening_keeps_and_drops_each_slot_as_the_plain_channel_check(
                         deferred += "once the rolling cap frees" in plain.basis
                     checked += 1
     assert checked > 500 and refused > 50 and deferred > 50, (checked, refused, deferred)
+
+
+def _arrival(
+    channel: Channel, policy: ContactPolicy, context: CustomerContext, send: SendTime
+) -> dt.datetime | None:
+    lead = policy.rules(channel).lead_time
+    return lead.arrival(send.at, context.zone) if lead.days else None
 
 
 def _plain_slot(
@@ -206,16 +219,16 @@ def _plain_slot(
     latest = action.latest_send(now, context)
     if reason is not None and reason.code not in ROLLING_CAP_CODES:
         return reason
-    lead = policy.rules(channel).lead_time_days  # a letter must be posted days ahead
-    deadline = action.arrive_by(now, context) if lead else None
+    lead = policy.rules(channel).lead_time  # a letter must be posted days ahead
+    deadline = action.arrive_by(now, context) if lead.days else None
     if deadline is not None:
-        last_post = deadline - dt.timedelta(days=lead)
-        if last_post < earliest:
+        last_post = lead.latest_send(deadline, context.zone, earliest)
+        if last_post is None:
             return Reason(
                 ReasonCode.NO_SEND_SLOT,
-                f"a {channel.value} message takes {lead:g} days to arrive (the channel's lead "
-                f"time) and this one must arrive by {deadline:%Y-%m-%d %H:%M} UTC (the end of "
-                "its validity or its send_by deadline): sent now, it would arrive too late",
+                f"a {channel.value} message takes {lead.describe()} to arrive (the channel's "
+                f"lead time) and this one must arrive by {deadline:%Y-%m-%d %H:%M} UTC (the end "
+                "of its validity or its send_by deadline): sent now, it would arrive too late",
             )
         latest = min(latest, last_post)
     capped = None
@@ -243,8 +256,10 @@ def _plain_slot(
     if capped is not None:
         basis = f"{send.basis}, once the rolling cap frees ({capped.message})"
         send = SendTime(send.at, send.local, basis)
-    if lead:
-        send = SendTime(send.at, send.local, f"{send.basis}; arrives {lead:g} days later")
+    if lead.days:
+        arrives = lead.arrival(send.at, context.zone).astimezone(context.zone)
+        basis = f"{send.basis}; arrives {arrives:%a %Y-%m-%d} local ({lead.describe()} later)"
+        send = SendTime(send.at, send.local, basis)
     return send
 
 

@@ -26,7 +26,7 @@ from features.dataset import RetailDataset
 from features.online.connect import connect_redis
 from features.online.redis_store import RedisOnlineStore
 from serving.redis_gate import RedisDownError, RedisGate
-from tests import test_api, test_contact_state, test_online_store
+from tests import test_api, test_contact_state, test_erasure, test_online_store
 from tests.api_support import ApiWorld, build_world
 from tests.helpers import END, events_frame
 from tests.redis_servers import (
@@ -67,6 +67,7 @@ def _reuse(module: ModuleType) -> None:
 _reuse(test_online_store)
 _reuse(test_contact_state)
 _reuse(test_api)
+_reuse(test_erasure)
 
 
 def _binary() -> str:

@@ -269,14 +269,14 @@ def test_a_birthday_card_is_posted_early_enough_to_arrive_by_the_birthday(
     assert chosen.send_at is not None
     birthday_ends = dt.datetime(2026, 3, 14, tzinfo=ZoneInfo(PARIS))
     assert chosen.send_at + dt.timedelta(days=3) <= birthday_ends
-    assert "arrives 3 days later" in chosen.timing_basis
+    assert "(3 delivery days later)" in chosen.timing_basis
     soon = _postal_profile(base, "1990-03-06")
     assert soon.days_to_birthday == 2
     decision = _postal_decide(soon)
     assert all(c.action_id != "birthday_card" for c in decision.actions)
     [rejection] = [r for r in decision.rejections if r.action_id == "birthday_card"]
     assert (rejection.channel, rejection.code) == (Channel.POSTAL, ReasonCode.NO_SEND_SLOT)
-    assert "takes 3 days to arrive" in rejection.message
+    assert "takes 3 delivery days to arrive" in rejection.message
     assert "would arrive too late" in rejection.message
 
 
@@ -310,7 +310,7 @@ def test_a_letter_whose_offer_ends_before_it_lands_goes_by_email_instead(
         if r.action_id == "spring_catalogue" and r.channel == Channel.POSTAL
     ]
     assert rejection.code is ReasonCode.NO_SEND_SLOT
-    assert "takes 3 days to arrive" in rejection.message
+    assert "takes 3 delivery days to arrive" in rejection.message
 
 
 def test_the_api_posts_a_birthday_card_only_when_it_can_arrive_in_time(
@@ -336,7 +336,7 @@ def test_the_api_posts_a_birthday_card_only_when_it_can_arrive_in_time(
         assert posted + dt.timedelta(days=3) <= dt.datetime(2026, 3, 14, tzinfo=ZoneInfo(PARIS))
         assert [a for a in answers["near"]["actions"] if a["channel"]] == []
         assert codes(answers["near"], "birthday_card") == ["no_send_slot"]
-        assert "takes 3 days to arrive" in " ".join(
+        assert "takes 3 delivery days to arrive" in " ".join(
             r["message"] for r in answers["near"]["rejected"]
         )
 

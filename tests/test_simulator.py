@@ -136,7 +136,7 @@ def test_written_data_set_passes_the_contract(sim: SimulatedRetailer, tmp_path: 
     assert len(dataset.customers) == STATS_CONFIG.n_customers
     assert len(dataset.events) == sim.n_events
     assert len(dataset.products) == STATS_CONFIG.n_products
-    assert len(dataset.offers) == STATS_CONFIG.n_offers
+    assert len(dataset.offers) == STATS_CONFIG.n_offers + len(STATS_CONFIG.journey_offers)
     assert calls[-1] == (sim.n_events, sim.n_events) and len(calls) == STATS_CONFIG.n_chunks
     truth = pd.read_parquet(out / "truth" / "customers.parquet")
     assert list(truth["customer_id"]) == list(dataset.customers["customer_id"])

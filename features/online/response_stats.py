@@ -762,6 +762,11 @@ return {attributed, dup, unattributed, increments}
 _ATTRIBUTE_SCRIPT = LuaScript(_ATTRIBUTE)
 
 
+def sends_key(prefix: str, customer_id: str) -> str:
+    """The key of a customer's sends kept for attribution (their hash tag's slot)."""
+    return f"{prefix}:d:{{{customer_id}}}"
+
+
 class RedisResponseStats(ResponseStats):
     """Response statistics on Redis, beside the online store (same client and prefix).
 
@@ -791,7 +796,7 @@ class RedisResponseStats(ResponseStats):
         return f"{self.prefix}:rs:{era}"
 
     def sends_key(self, customer_id: str) -> str:
-        return f"{self.prefix}:d:{{{customer_id}}}"
+        return sends_key(self.prefix, customer_id)
 
     # reads ------------------------------------------------------------------
     def queue_table(self, pipe: Any, now: dt.datetime) -> int:
@@ -934,4 +939,5 @@ __all__ = [
     "combined",
     "margin_rates",
     "response_segment",
+    "sends_key",
 ]

@@ -1,4 +1,5 @@
-"""``/v1/customers/{id}/profile``: the profile as the engine sees it."""
+"""``/v1/customers/{id}/profile``: the profile as the engine sees it;
+``DELETE /v1/customers/{id}``: forget the customer (:mod:`serving.erasure`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import dataclasses
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from starlette.convertors import Convertor, register_url_convertor
 
 from features.contract import ID_MAX_LENGTH, ID_PATTERN
 from features.online.contact_state import with_own_contacts
-from serving.deps import UNAVAILABLE, V1_ERRORS, Profiles
-from serving.errors import UnavailableError
+from serving.deps import UNAVAILABLE, V1_ERRORS, Erase, Profiles, caller_of
+from serving.erasure import erase_customer
+from serving.errors import ErrorResponse, NotFoundError, UnavailableError
 from serving.redis_gate import RedisDownError
 from serving.runtime import Runtime
 from serving.schemas import Moment, ProfileResponse
@@ -76,3 +78,39 @@ def profile_payload(runtime: Runtime, customer_id: str, now: dt.datetime) -> Pro
         profile=data,
         action_history=history,
     )
+
+
+@router.delete(
+    "/v1/customers/{customer_id:any_text}",
+    status_code=204,
+    response_class=Response,
+    tags=["customers"],
+    summary="Forget a customer: profile, history, counters, cached answers (scope `erase` "
+    "or `admin`)",
+    description="Deletes everything Redis holds of the customer and records the erasure: "
+    "for at least `NBA_ERASURE_TOMBSTONE_DAYS` (30) an event of theirs that happened before "
+    "it is rejected (one after it starts a new customer), and the event archive and the "
+    "decision log drop their records (purged from the files by `nba archive compact` "
+    "or `nba erase`). 204: erased; 404: nothing was held of this customer (the erasure "
+    "is recorded all the same, so a retry or a second call is harmless).",
+    responses={
+        **V1_ERRORS,
+        **UNAVAILABLE,
+        204: {"description": "Erased."},
+        404: {"model": ErrorResponse, "description": "Nothing held of this customer."},
+    },
+)
+def erase(
+    customer_id: Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)],
+    runtime: Erase,
+    request: Request,
+) -> Response:
+    try:
+        erased = erase_customer(runtime, customer_id, caller_of(request))
+    except RedisDownError as error:
+        raise UnavailableError(f"customer not erased, retry ({error})") from None
+    if not erased.keys:
+        raise NotFoundError(
+            "nothing held of this customer (never seen, or already erased); the erasure is recorded"
+        )
+    return Response(status_code=204)

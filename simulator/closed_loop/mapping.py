@@ -175,14 +175,23 @@ def response_offer_value(offer: Offer) -> float:
 def with_catalog_offers(sim: SimulatedRetailer, catalog: Catalog) -> ResponseModel:
     """The simulator's response model with the catalog's offers added to its offer table.
 
-    Simulator offers keep their ids and rows; each catalog offer gets a row under
-    its own id, valid for a year from the simulation's start, on every channel.
+    Simulator offers keep their ids and rows. A catalog offer the simulated retailer's
+    offers table already lists (its journey offers, :data:`simulator.config.
+    RETAILER_JOURNEY_OFFERS`) is answered as that row says: the table is the truth, and
+    the engine is given the same terms (:func:`nba.offer_table.apply_offer_table`). A
+    campaign offer's id in the catalog is an error (the engine would give a broadcast
+    offer as its own). Every other catalog offer gets a row under its own id, valid for
+    a year from the simulation's start, on every channel.
     """
     base = sim.response.offers
-    offers = {a.offer.id: a.offer for a in catalog if a.offer is not None}
-    clash = sorted(set(offers) & set(base.offers["offer_id"].astype(str)))
+    listed = set(base.offers["offer_id"].astype(str))
+    journey = set(base.offers["offer_id"].astype(str)[base.journey])
+    offers = {
+        a.offer.id: a.offer for a in catalog if a.offer is not None and a.offer.id not in journey
+    }
+    clash = sorted(set(offers) & listed)
     if clash:
-        raise ValueError(f"catalog offer ids {clash} are also simulator offer ids")
+        raise ValueError(f"catalog offer ids {clash} are also simulator campaign offer ids")
     if not offers:
         return sim.response
     kinds = np.array([OFFER_KINDS.index(_contract_kind(o.kind)) for o in offers.values()])
@@ -215,6 +224,7 @@ def with_catalog_offers(sim: SimulatedRetailer, catalog: Catalog) -> ResponseMod
         valid_to=np.concatenate([base.valid_to, np.full(n, start + year, dtype=np.int64)]),
         channel_ok=np.vstack([base.channel_ok, np.ones((n, base.channel_ok.shape[1]), bool)]),
         appeal=np.concatenate([base.appeal, appeal]),
+        journey=np.concatenate([base.journey, np.ones(n, dtype=bool)]),
     )
     return ResponseModel(
         sim.response.world,

@@ -39,10 +39,12 @@ import pandas as pd
 from features.batch import ProfileBuild, build_profiles, statics_of
 from features.dataset import RetailDataset
 from features.finalise import CustomerStatic
+from features.offer_rows import offers_by_id
 from nba.catalog import Catalog, parse_catalog
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.contact_policy import ContactPolicy, parse_contact_policy
 from nba.events import REFUSAL_EVENTS, EventType
+from nba.offer_table import apply_offer_table
 from simulator import ResponseModel, SimulatedRetailer, SimulatorConfig, simulate
 from simulator.closed_loop.mapping import MessageMapping, with_catalog_offers
 from simulator.closed_loop.truth import TrueValue
@@ -220,9 +222,13 @@ def build_world(
     contact_policy: ContactPolicy | None = None,
 ) -> ClosedLoopWorld:
     """Simulate, cut, build profiles at the cut and gather what the checker needs."""
-    catalog = catalog or example_catalog()
     contact_policy = loop_contact_policy(contact_policy or example_contact_policy())
     sim = simulate(config.simulator_config())
+    # the engine is given the retailer's offers table, as `nba decide` and the API are:
+    # the terms it decides with are those the simulated world answers to
+    catalog = apply_offer_table(
+        catalog or example_catalog(), offers_by_id(sim.offers, "simulated offers table")
+    ).catalog
     cut = config.simulator_config().start + dt.timedelta(days=config.history_days)
     stamp = pd.Timestamp(cut)
     events = sim.event_frame()  # not kept on ``sim``: ~11 KB per customer after the build
