@@ -209,8 +209,14 @@ class RuleBasedScorer(Scorer):
       the channel's typical reach times the customer's smoothed open rate
       relative to the channel's typical open rate (within 0.1-3); on the others
       (SMS, postal mail), the smoothed click rate relative to
-      ``reference_click_rate`` (within 0.2-3); the typical reach alone when the
-      customer has received nothing there. Opens are many times more
+      ``reference_click_rate`` (within 0.2-3). A customer who has received nothing
+      on a channel that reports opens is rated at the open rate their profile carries
+      there: their segment's (the store's, per loyalty tier) own, the prior toward which
+      every thin history is shrunk; on the other channels, at the typical reach alone.
+      On the simulated retailer the store's push taps are 0.030-0.052 by tier (0.037
+      overall) against the typical 0.04; rated at the typical reach, a new customer's
+      first push outranked their e-mail (1.1 against 1.0) where the truth's push answers
+      a third as often (the welcome series, BENCHMARKS.md). Opens are many times more
       frequent than clicks, so a few months of history say much more through them: on
       the simulated retailer, the open-rate factor ranks the true value of an
       e-mail with a rank correlation of about 0.5, the click-rate one about 0.05;
@@ -296,9 +302,14 @@ class RuleBasedScorer(Scorer):
     def _engagement_factor(self, context: CustomerContext, channel: Channel) -> float:
         engagement = context.profile.engagement.get(channel)
         reach = self.channel_reach.get(channel, 1.0)
-        if engagement is None or engagement.sent == 0:
+        if engagement is None:
             return reach
         reference_open = self.reference_open_rates.get(channel)
-        if reference_open is not None:
+        if reference_open is not None and (engagement.sent > 0 or engagement.open_rate > 0):
+            # with nothing sent yet the profile's rate is its segment's (the store's) own,
+            # the prior every thin history is shrunk toward: such a customer is rated as
+            # the store's customers are, not as the channel's typical ones
             return reach * min(3.0, max(0.1, engagement.open_rate / reference_open))
+        if engagement.sent == 0:
+            return reach
         return min(3.0, max(0.2, engagement.click_rate / self.reference_click_rate))
