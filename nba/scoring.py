@@ -213,7 +213,7 @@ class RuleBasedScorer(Scorer):
       on a channel that reports opens is rated at the open rate their profile carries
       there: their segment's (the store's, per loyalty tier) own, the prior toward which
       every thin history is shrunk; on the other channels, at the typical reach alone.
-      On the simulated retailer the store's push taps are 0.030-0.052 by tier (0.037
+      On the simulated retailer the store's push taps are 0.030-0.052 by tier (0.0365
       overall) against the typical 0.04; rated at the typical reach, a new customer's
       first push outranked their e-mail (1.1 against 1.0) where the truth's push answers
       a third as often (the welcome series, BENCHMARKS.md). Opens are many times more
