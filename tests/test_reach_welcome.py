@@ -13,6 +13,7 @@ from nba.catalog import Catalog, parse_catalog
 from nba.channels import Channel
 from nba.profile import CustomerProfile
 from nba.reasons import ReasonCode
+from nba.scoring import REFERENCE_BASKET, REFERENCE_OFFER_DEPTH
 from tests.test_scenarios import EXAMPLES, UTC, customer, decide, events, profile_at, retailer
 
 NOW = dt.datetime(2026, 3, 12, 9, 0, tzinfo=UTC)  # a Thursday
@@ -58,9 +59,11 @@ def test_a_prospect_gets_the_first_order_offer_when_the_welcome_series_reaches_i
     assert chosen.offer_id == "welcome_free_shipping"
     assert chosen.terms is not None and chosen.terms.offer_uplift is not None
     # what the scorer gives a prospect: the offer's own effect, the store's share of the
-    # response to the same message without it
-    without = chosen.terms.propensity / (1 + promo_share)
-    assert chosen.terms.offer_uplift == pytest.approx(without * promo_share)
+    # response to the same message without it, times the free shipping's depth (its fee,
+    # 4.5, on the reference order of a prospect, 50) against a 10 % discount's
+    lift = promo_share * (4.5 / REFERENCE_BASKET) / REFERENCE_OFFER_DEPTH
+    without = chosen.terms.propensity / (1 + lift)
+    assert chosen.terms.offer_uplift == pytest.approx(without * lift)
     # the offer pays: uplift x value exceeds the free shipping paid per response
     assert chosen.terms.offer_uplift * chosen.terms.value > chosen.terms.propensity * 4.5
     # once sent, it is not sent again
