@@ -118,13 +118,14 @@ def priority(
     offer_cost: float = 0.0,
     fatigue: float = 1.0,
     opportunity_cost: float = 0.0,
+    redeemed_anyway: float = 0.0,
 ) -> float:
     """The priority of an action on a channel (see the module docstring)."""
     response = propensity if uplift is None else max(0.0, uplift)
     return (
         response * value * lever * fatigue
         - channel_cost
-        - propensity * offer_cost
+        - (propensity + redeemed_anyway) * offer_cost
         - opportunity_cost
     )
 
@@ -173,6 +174,9 @@ class PriorityTerms:
     #: The offer's own effect: how much it adds to the response to the same message
     #: without it (part of ``propensity``; see the module docstring).
     offer_uplift: float | None = None
+    #: P(the offer is redeemed on an order the customer would have placed without it)
+    #: (:mod:`nba.redemption`): its cost is paid on those too.
+    redeemed_anyway: float = 0.0
     #: What the send costs the customer's next time-critical reminder (:mod:`nba.reserve`),
     #: and for whom it keeps which channel free (:attr:`kept_free_for` in words).
     opportunity_cost: float = 0.0
@@ -199,6 +203,7 @@ class PriorityTerms:
             and isfinite(self.offer_cost)
             and 0.0 <= self.fatigue <= 1.0
             and (offer_uplift is None or -1.0 <= offer_uplift <= 1.0)
+            and 0.0 <= self.redeemed_anyway <= 1.0
             and self.opportunity_cost >= 0.0
             and isfinite(self.opportunity_cost)
             and self.deferral_credit >= 0.0
@@ -214,6 +219,7 @@ class PriorityTerms:
             "offer_cost": self.offer_cost >= 0.0 and math.isfinite(self.offer_cost),
             "fatigue": 0.0 <= self.fatigue <= 1.0,
             "offer_uplift": self.offer_uplift is None or -1.0 <= self.offer_uplift <= 1.0,
+            "redeemed_anyway": 0.0 <= self.redeemed_anyway <= 1.0,
             "opportunity_cost": self.opportunity_cost >= 0.0
             and math.isfinite(self.opportunity_cost),
             "deferral_credit": self.deferral_credit >= 0.0 and math.isfinite(self.deferral_credit),
@@ -240,11 +246,13 @@ class PriorityTerms:
     @property
     def offer_pays(self) -> bool:
         """Whether the offer's incremental response is worth its cost on every redemption
-        (``offer_uplift x value >= propensity x offer_cost``); true without an offer
-        uplift estimate (nothing to weigh) or without a cost."""
+        (``offer_uplift x value >= (propensity + redeemed_anyway) x offer_cost``: the
+        message's orders and those the customer would have placed anyway); true without
+        an offer uplift estimate (nothing to weigh) or without a cost."""
         if self.offer_uplift is None or self.offer_cost == 0.0:
             return True
-        return self.offer_uplift * self.value >= self.propensity * self.offer_cost
+        redeemed = self.propensity + self.redeemed_anyway
+        return self.offer_uplift * self.value >= redeemed * self.offer_cost
 
     def priority(self, scale: float = 1.0) -> float:
         """The priority with the response probabilities scaled by ``scale`` (capped at 1),
@@ -258,6 +266,7 @@ class PriorityTerms:
             offer_cost=self.offer_cost,
             fatigue=self.fatigue,
             opportunity_cost=self.opportunity_cost,
+            redeemed_anyway=self.redeemed_anyway,
         )
 
 
@@ -703,6 +712,8 @@ class _Arm:
         # the deferral credit is a constant of the option: a negative cost
         channel_cost = terms.channel_cost + terms.opportunity_cost - terms.deferral_credit
         offer_cost = terms.offer_cost
+        # the redemptions of orders placed anyway do not scale with the message's response
+        channel_cost += terms.redeemed_anyway * offer_cost
         scales = posterior.scales(points)
         if offer_cost == 0.0 and response * max(scales) <= 1.0:
             # nothing to cap at 1 (min would return each product as it is), and the

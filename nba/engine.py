@@ -59,6 +59,7 @@ from nba.context import CustomerContext, scope_of
 from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode
+from nba.redemption import redeemed_anyway
 from nba.reserve import (
     DELAY_HALF_LIFE_HOURS,
     SESSION_TRIGGERED,
@@ -163,7 +164,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 r.action.id,
                 r.action.ttl_hours,
                 {
-                    k: self._terms(r.action, by_action[r.action.id], k, fatigue).priority()
+                    k: self._terms(context, r.action, by_action[r.action.id], k, fatigue).priority()
                     for k in r.channels
                 },
                 rate,
@@ -225,7 +226,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 # a reminder whose worth fades with its trigger's age is worth less the
                 # later its slot sends (a capped e-mail tomorrow against an SMS at 08:00)
                 late = 1.0 if half_life is None else delay_factor(context, slot, half_life)
-                terms = self._terms(action, score, channel, fatigue, kept, late)
+                terms = self._terms(context, action, score, channel, fatigue, kept, late)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel) or (
                     _offer_reason(terms, channel)
@@ -244,6 +245,7 @@ class NextBestActionPolicy(DecisionPolicy):
                     offer_cost=terms.offer_cost,
                     fatigue=terms.fatigue,
                     opportunity_cost=terms.opportunity_cost,
+                    redeemed_anyway=terms.redeemed_anyway,
                 )
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
             assessments.append(per_channel)
@@ -266,7 +268,7 @@ class NextBestActionPolicy(DecisionPolicy):
             action.id,
             action.ttl_hours,
             {
-                s.channel: self._terms(action, score, s.channel, fatigue).priority()
+                s.channel: self._terms(context, action, score, s.channel, fatigue).priority()
                 for s in candidate.slots
             },
             due_hours=0.0,
@@ -285,6 +287,7 @@ class NextBestActionPolicy(DecisionPolicy):
 
     def _terms(
         self,
+        context: CustomerContext,
         action: Action,
         score: ActionScore,
         channel: Channel,
@@ -295,7 +298,9 @@ class NextBestActionPolicy(DecisionPolicy):
         """The priority terms of ``action`` on ``channel`` from its score, and the send's
         opportunity cost when it has one (:mod:`nba.reserve`); ``late``: the share of
         its response left at the slot's send time (:func:`nba.reserve.delay_factor`),
-        which scales its response probabilities (and so an offer's redemptions)."""
+        which scales its response probabilities (and so the offer's redemptions on the
+        message's orders; those on orders placed anyway, :mod:`nba.redemption`, do not
+        depend on the message's response)."""
         costs = self._channel_costs
         cost = costs.get(channel)
         if cost is None:
@@ -316,6 +321,11 @@ class NextBestActionPolicy(DecisionPolicy):
             offer_cost=0.0 if offer is None else offer.cost,
             fatigue=fatigue if counted else 1.0,
             offer_uplift=uplift if offer is not None else None,
+            redeemed_anyway=(
+                redeemed_anyway(context.profile, channel, offer)
+                if offer is not None and offer.cost > 0.0
+                else 0.0
+            ),
             opportunity_cost=0.0 if kept is None else kept.cost,
             kept_free=kept,
         )
@@ -479,8 +489,15 @@ def _offer_reason(terms: PriorityTerms, channel: Channel) -> Reason | None:
         ReasonCode.UPLIFT_TOO_LOW,
         f"the offer's uplift {terms.offer_uplift:.3f} x value {terms.value:.2f} on "
         f"{channel.value} does not pay its cost {terms.offer_cost:g} on every redemption "
-        f"(P(response) {terms.propensity:.3f})",
+        f"(P(response) {terms.propensity:.3f}{_anyway_text(terms)})",
     )
+
+
+def _anyway_text(terms: PriorityTerms) -> str:
+    """The redemptions on orders the customer would have placed anyway, in words."""
+    if not terms.redeemed_anyway:
+        return ""
+    return f", P(redeemed on an order placed anyway) {terms.redeemed_anyway:.3f}"
 
 
 def _uplift_reason(minimum: float | None, uplift: float | None, channel: Channel) -> Reason | None:

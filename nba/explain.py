@@ -287,7 +287,12 @@ def _explain_choice(
                 Factor(
                     "offer_cost",
                     terms.offer_cost,
-                    f"offer cost {terms.offer_cost:g} per redemption, x P(response)",
+                    f"offer cost {terms.offer_cost:g} per redemption, x P(response)"
+                    + (
+                        f" + P(redeemed on an order placed anyway) {terms.redeemed_anyway:.3f}"
+                        if terms.redeemed_anyway
+                        else ""
+                    ),
                 )
             )
         if terms.opportunity_cost:

@@ -350,6 +350,11 @@ def _lost(option: Option, winner: Option) -> Rejection:
     elif terms is not None and option.priority < 0:  # it costs more than it earns
         offer = (
             f", {terms.offer_cost:g} per redemption x P(response) {terms.propensity:.3f}"
+            + (
+                f" + P(redeemed on an order placed anyway) {terms.redeemed_anyway:.3f}"
+                if terms.redeemed_anyway
+                else ""
+            )
             if terms.offer_cost
             else ""
         )

@@ -48,7 +48,7 @@ def _valued_as_message_plus_offer(chosen: ChosenAction) -> None:
     assert chosen.priority == pytest.approx(
         (message + terms.offer_uplift) * terms.value * terms.lever * terms.fatigue
         - terms.channel_cost
-        - terms.propensity * terms.offer_cost
+        - (terms.propensity + terms.redeemed_anyway) * terms.offer_cost
     )
 
 
@@ -158,6 +158,52 @@ def test_a_promotion_lover_who_ignored_the_plain_reminder_gets_the_time_limited_
     terms = chosen.terms
     assert terms is not None and terms.offer_pays
     _valued_as_message_plus_offer(chosen)
+
+
+def test_a_weekly_promotion_lover_gets_the_plain_reminder_they_would_redeem_a_discount_anyway(
+    base: RetailDataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same cart and unanswered reminder, but a promotion lover who orders every week
+    and opens the weekly e-mail (twenty orders, two in three with an offer, the last four
+    days ago):
+    a 48-hour discount would be redeemed on the order they are about to place anyway, not
+    only on the one it brings. Counted on both (nba.redemption), it does not pay: the plain
+    second reminder goes, and the discount's refusal says it would be redeemed on an order
+    placed anyway."""
+    people = customer(base, consents=("email",))
+    weeks = [CART_NOW - dt.timedelta(days=4 + 7 * k) for k in range(20)]
+    raw = events(
+        *(
+            (f"{day - dt.timedelta(days=d):%Y-%m-%dT%H:%M:%SZ}", channel, kind, product, extra)
+            for k, day in enumerate(weeks)
+            for d, channel, kind, product, extra in (
+                (1, "email", "message_sent", None, {}),
+                (1, "email", "message_opened", None, {}),
+                (0, "web", "purchase", "P2", {"offer_id": "O2"} if k % 3 else {}),
+            )
+        ),
+        ("2026-03-09T09:00:00Z", "web", "add_to_cart", "P1"),
+    )
+    profile = profile_at(base, people, raw, CART_NOW)
+    assert profile.promo_sensitivity > 0.4 and profile.purchases_total == 20
+    decision = decide(profile, CART_NOW, history=IGNORED_FIRST)
+    [chosen] = decision.actions
+    assert (chosen.action_id, chosen.offer_id) == ("cart_reminder_2", None)
+    [reason] = [
+        r
+        for r in decision.rejections
+        if r.action_id == "cart_reminder_2_discount" and r.channel == Channel.EMAIL
+    ]
+    assert reason.code is ReasonCode.UPLIFT_TOO_LOW
+    assert "redeemed on an order placed anyway" in reason.message
+    # counted on the message's own orders only, the discount would have gone
+    monkeypatch.setattr("nba.engine.redeemed_anyway", lambda *_: 0.0)
+    blind = decide(profile, CART_NOW, history=IGNORED_FIRST)
+    assert blind.actions[0].offer_id == "cart_10pct_48h"
+    # the promotion lover of the test above, who orders monthly, still gets the discount:
+    # what decides is how likely an order of their own is within the offer's 48 hours
+    monthly = decide(_cart_customer(base, on_offer=True), CART_NOW, history=IGNORED_FIRST)
+    assert monthly.actions[0].offer_id == "cart_10pct_48h"
 
 
 def test_a_full_price_loyal_buyer_gets_the_plain_second_reminder_not_the_discount(
