@@ -502,10 +502,12 @@ def build_profile(
         phase = JourneyPhase.RECOMMENDATION
     elif lifecycle is LifecycleState.LAPSED:
         phase = JourneyPhase.LAPSE
+    elif purchases >= 2:
+        # a repeat buyer who browses is still a loyal customer (cross-sell, up-sell),
+        # not one discovering the brand (the style guide)
+        phase = JourneyPhase.LOYALTY
     elif len(viewed) >= 2:
         phase = JourneyPhase.CONSIDERATION
-    elif purchases >= 2:
-        phase = JourneyPhase.LOYALTY
     else:
         phase = JourneyPhase.DISCOVERY
 

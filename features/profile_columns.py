@@ -338,8 +338,8 @@ class _Chunk:
                 np.array([bool(c) for c in cart_items], dtype=bool),
                 quiet_known & (days_quiet <= RECOMMENDATION_DAYS),
                 lifecycle == 4,
-                n_viewed >= 2,
                 purchases >= 2,
+                n_viewed >= 2,
             ],
             [0, 1, 2, 3, 4],
             5,
@@ -348,8 +348,8 @@ class _Chunk:
             JourneyPhase.DECISION,
             JourneyPhase.RECOMMENDATION,
             JourneyPhase.LAPSE,
-            JourneyPhase.CONSIDERATION,
             JourneyPhase.LOYALTY,
+            JourneyPhase.CONSIDERATION,
             JourneyPhase.DISCOVERY,
         )
         seasonal = self.seasonal(first_seen)
