@@ -191,6 +191,8 @@ FAMILIES: dict[str, Family] = {
         Family("xr", Op.MAX, KeyKind.CHANNEL, "last refusal or complaint"),
         Family("g", Op.MAX, KeyKind.CHANNEL, "consent register (ts*8 + withdrawn)"),
         Family("lt", Op.MAX, KeyKind.NONE, "loyalty tier register (ts*8 + rank)"),
+        # the highest tier ever held: a tier below it is a tier lost, not one reached
+        Family("lm", Op.MAX, KeyKind.NONE, "highest loyalty tier rank held"),
         Family("pc", Op.MAX, KeyKind.CHANNEL, "declared preferred channel (when declared)"),
         Family("ph", Op.MAX, KeyKind.NONE, "declared preferred hours register (ts*1024 + hours)"),
         Family("ca", Op.MAX, KeyKind.PRODUCT, "last added to cart", retention_days=30),
@@ -589,6 +591,7 @@ def event_ops(
             0,
             encode_register(t[tier_events][known], tiers[known].to_numpy(dtype=int)),
         )
+        yield _ops("lm", tier_rows, 0, tiers[known].to_numpy(dtype=float))
 
     for family, types in (
         ("tc", (EventType.CHECKOUT_STARTED,)),
@@ -680,6 +683,7 @@ def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
         yield _family_ops("g", rows, ch.value, encode_register(when, (~granted).astype(int)), when)
     tier = customers["loyalty_tier"].map(TIER_RANK).fillna(0).to_numpy(dtype=int)
     yield _family_ops("lt", rows, 0, encode_register(created, tier), created)
+    yield _family_ops("lm", rows, 0, tier.astype(float), created)
     # declared preferences, stamped like the row (the latest declaration wins)
     if "preferred_channel" in customers:
         channel = customers["preferred_channel"].astype(object)
@@ -874,6 +878,7 @@ def single_event_ops(
         rank = TIER_RANK.get(tier) if isinstance(tier, str) else None
         if rank is not None:
             ops.append(("lt", fts * 8 + rank))
+            ops.append(("lm", float(rank)))
     stamped = _STAMPED.get(event_type)
     if stamped is not None:
         ops.append((stamped, fts))

@@ -389,6 +389,11 @@ def build_profile(
     tier_enc = get("lt")
     tier_at, tier_rank = decode_register(tier_enc) if tier_enc is not None else (None, 0)
     tier = TIERS[min(tier_rank, len(TIERS) - 1)]
+    # a tier below the highest held was lost (a yearly requalification), not reached:
+    # no "days since the tier was reached" to congratulate on
+    held = get("lm")
+    if tier_at is not None and held is not None and tier_rank < held:
+        tier_at = None
 
     purchases = get("np", 0.0)
     revenue = get("rv", 0.0)

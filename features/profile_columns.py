@@ -292,6 +292,8 @@ class _Chunk:
         has_tier = ~np.isnan(lt)
         tier_at = np.floor(lt / 8)
         rank = np.where(has_tier, np.rint(lt - tier_at * 8), 0).astype(np.int64)
+        # a tier below the highest held was lost, not reached (build_profile)
+        reached = has_tier & ~(get("lm") > rank)
         tier_index = np.minimum(rank, len(TIERS) - 1)
         tiers = [TIERS[i] for i in tier_index.tolist()]
         purchases = np.nan_to_num(get("np"), nan=0.0)
@@ -422,7 +424,7 @@ class _Chunk:
             "days_to_birthday": birthdays,
             "loyalty_tier": tiers,
             "days_since_loyalty_tier": _optional(
-                np.where(has_tier, (now - tier_at) / SECONDS_PER_DAY, np.nan)
+                np.where(reached, (now - tier_at) / SECONDS_PER_DAY, np.nan)
             ),
             "has_click_collect": (~np.isnan(get("cc"))).tolist(),
             "click_collect_pending": pending.tolist(),
