@@ -86,6 +86,8 @@ SHOPPING_EVENTS: frozenset[EventType] = frozenset(
 NEW_PRODUCT_DAYS = 30
 #: Default time spent on one product view, when the event does not say.
 DEFAULT_VIEW_SECONDS = 60.0
+#: A view's dwell is at most an hour (3,600 s): ``vs`` values are ``day * 4096 + seconds``.
+VIEW_DAY_SCALE = 4096.0
 #: A click on a channel converts when a purchase follows within this many days.
 CONVERSION_DAYS = 3
 #: A purchase is a click-and-collect order when its properties say
@@ -202,6 +204,10 @@ FAMILIES: dict[str, Family] = {
         Family("v", Op.MAX, KeyKind.PRODUCT, "last viewed", retention_days=7),
         Family("vc", Op.MAX, KeyKind.CATEGORY, "category last viewed", retention_days=7),
         Family("vm", Op.SUM, KeyKind.HOUR, "browse seconds per hour", retention_days=2),
+        # how long a product was looked at: its longest view on the last local day it was
+        # viewed (day * VIEW_DAY_SCALE + seconds, merged by max: the latest day wins), so
+        # a browse reminder names first what the customer lingered on, not the last glance
+        Family("vs", Op.MAX, KeyKind.PRODUCT, "longest view on its last local day"),
     )
 }
 
@@ -621,12 +627,10 @@ def event_ops(
     viewed = of(EventType.PRODUCT_VIEW) & has_product
     viewed_cat = viewed & pd.notna(category)
     yield _ops("vc", rows[viewed_cat], category[viewed_cat], t[viewed_cat].astype(float))
-    yield _ops(
-        "vm",
-        rows[viewed],
-        t[viewed] // SECONDS_PER_HOUR,
-        _view_seconds(events["properties"], viewed),
-    )
+    dwell = _view_seconds(events["properties"], viewed)
+    yield _ops("vm", rows[viewed], t[viewed] // SECONDS_PER_HOUR, dwell)
+    days = local_days(t[viewed], tz[viewed]).astype(float)
+    yield _ops("vs", rows[viewed], pid[viewed], days * VIEW_DAY_SCALE + dwell)
 
 
 def _channel_day(channels: pd.Categorical, numbers: np.ndarray) -> pd.Categorical:
@@ -894,5 +898,8 @@ def single_event_ops(
         if event_type == EventType.PRODUCT_VIEW.value:
             if category is not None:
                 ops.append((f"vc:{category}", fts))
-            ops.append((f"vm:{ts // SECONDS_PER_HOUR}", _dwell(properties)))
+            dwell = _dwell(properties)
+            ops.append((f"vm:{ts // SECONDS_PER_HOUR}", dwell))
+            day = local_day(local)  # type: ignore[arg-type]
+            ops.append((f"vs:{product_id}", day * VIEW_DAY_SCALE + dwell))
     return ops

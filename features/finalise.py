@@ -470,7 +470,15 @@ def build_profile(
     # topped up today
     cart_age = _hours(now, max(t for _, t in in_cart)) if in_cart else None
     viewed = _recent(_keyed(state, "v"), now, BROWSE_DAYS)
-    browsed = tuple(p for p, t in viewed if t > bought.get(p, -math.inf))[:TOP_N]
+    # what they lingered on first: the longest view on the latest day (``vs``), then the
+    # latest view (a product viewed before ``vs`` was kept comes after)
+    dwell = _keyed(state, "vs")
+    browsed = tuple(
+        sorted(
+            (p for p, t in viewed if t > bought.get(p, -math.inf)),
+            key=lambda p: -dwell.get(p, -math.inf),
+        )
+    )[:TOP_N]
     browsed_categories = tuple(c for c, _ in _recent(_keyed(state, "vc"), now, BROWSE_DAYS))[:TOP_N]
     browse_seconds = sum(
         v

@@ -70,7 +70,7 @@ _REGISTERED = (*CONSENT_CHANNELS, Channel.WALLET)
 _REGISTERED_CODE = {c.value: i for i, c in enumerate(_REGISTERED)}
 #: Families whose keys are product or category texts, read in text order or looked up
 #: across families (a product in the cart and among the purchases).
-_TEXT_FAMILIES = ("ca", "cr", "cb", "cv", "v", "vc", "c", "b")
+_TEXT_FAMILIES = ("ca", "cr", "cb", "cv", "v", "vs", "vc", "c", "b")
 #: Entities read at once: bounds the dense per-customer arrays (168 hours each).
 CHUNK = 20_000
 _EMPTY: tuple[Any, ...] = ()
@@ -602,7 +602,8 @@ class _Chunk:
         return self.grouped(e, self.texts(rank)), value, age
 
     def browse(self) -> tuple[list[Any], list[Any], np.ndarray, np.ndarray]:
-        """Products viewed in the last 7 days and not bought since (latest first, ten),
+        """Products viewed in the last 7 days and not bought since (ten: the longest looked
+        at on the latest day first, then the latest),
         categories viewed (ten), how many products were viewed, and the last view."""
         e, rank, stamp = self.recent("v", BROWSE_DAYS)
         viewed = np.bincount(e, minlength=self.n)
@@ -610,7 +611,11 @@ class _Chunk:
         first = np.r_[True, e[1:] != e[:-1]] if len(e) else np.zeros(0, dtype=bool)
         last[e[first]] = stamp[first]
         keep = stamp > self.latest("cb", e, rank)
-        browsed = self.grouped(e[keep], self.texts(rank[keep]), TOP_N)
+        e, rank, stamp = e[keep], rank[keep], stamp[keep]
+        # the longest view on the latest day first, then the latest (finalise)
+        dwell = self.latest("vs", e, rank)
+        order = np.lexsort((rank, -stamp, -dwell, e))
+        browsed = self.grouped(e[order], self.texts(rank[order]), TOP_N)
         ce, crank, _ = self.recent("vc", BROWSE_DAYS)
         categories = self.grouped(ce, self.texts(crank), TOP_N)
         return browsed, categories, viewed, last

@@ -65,6 +65,9 @@ def trim_state(state: State, as_of_seconds: float) -> State:
     for f in [f for f in kept if f.startswith("cv:")]:
         if "ca:" + f[3:] not in kept:
             del kept[f]
+    for f in [f for f in kept if f.startswith("vs:")]:  # read only beside its view
+        if "v:" + f[3:] not in kept:
+            del kept[f]
     return kept
 
 
