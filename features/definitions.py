@@ -378,18 +378,21 @@ def _family_ops(
     return FamilyOps(FAMILIES[family], frame)
 
 
-def _view_seconds(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
+def _view_seconds(properties: pd.Series, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of each view of ``mask`` (its ``dwell_seconds``, else the default), and
+    whether the event gave them."""
     seconds = np.full(int(mask.sum()), DEFAULT_VIEW_SECONDS)
+    given = np.zeros(len(seconds), dtype=bool)
     props = properties[mask]
     has = props.notna().to_numpy()
     if has.any():
         parsed = pd.json_normalize(props[has].map(_loads).tolist())
         if "dwell_seconds" in parsed:
             dwell = pd.to_numeric(parsed["dwell_seconds"], errors="coerce").to_numpy()
-            seconds[has] = np.where(
-                np.isfinite(dwell), np.clip(dwell, 0, 3600), DEFAULT_VIEW_SECONDS
-            )
-    return seconds
+            finite = np.isfinite(dwell)
+            seconds[has] = np.where(finite, np.clip(dwell, 0, 3600), DEFAULT_VIEW_SECONDS)
+            given[has] = finite
+    return seconds, given
 
 
 def _click_collect_orders(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
@@ -507,7 +510,7 @@ def event_ops(
         "wm",
         rows[viewed],
         t[viewed] // SECONDS_PER_DAY,
-        _view_seconds(events["properties"], viewed),
+        _view_seconds(events["properties"], viewed)[0],
     )
     carted = of(EventType.ADD_TO_CART)
     yield _ops("wc", rows[carted], t[carted] // SECONDS_PER_DAY, 1.0)
@@ -597,7 +600,9 @@ def event_ops(
             0,
             encode_register(t[tier_events][known], tiers[known].to_numpy(dtype=int)),
         )
-        yield _ops("lm", tier_rows, 0, tiers[known].to_numpy(dtype=float))
+        ranks = tiers[known].to_numpy(dtype=float)
+        held = ranks > 0  # no tier is the floor: nothing to keep
+        yield _ops("lm", tier_rows[held], 0, ranks[held])
 
     for family, types in (
         ("tc", (EventType.CHECKOUT_STARTED,)),
@@ -627,10 +632,13 @@ def event_ops(
     viewed = of(EventType.PRODUCT_VIEW) & has_product
     viewed_cat = viewed & pd.notna(category)
     yield _ops("vc", rows[viewed_cat], category[viewed_cat], t[viewed_cat].astype(float))
-    dwell = _view_seconds(events["properties"], viewed)
+    dwell, given = _view_seconds(events["properties"], viewed)
     yield _ops("vm", rows[viewed], t[viewed] // SECONDS_PER_HOUR, dwell)
-    days = local_days(t[viewed], tz[viewed]).astype(float)
-    yield _ops("vs", rows[viewed], pid[viewed], days * VIEW_DAY_SCALE + dwell)
+    timed = viewed.copy()
+    timed[viewed] = given  # a view without a dwell time orders as the latest (finalise)
+    if timed.any():
+        days = local_days(t[timed], tz[timed]).astype(float)
+        yield _ops("vs", rows[timed], pid[timed], days * VIEW_DAY_SCALE + dwell[given])
 
 
 def _channel_day(channels: pd.Categorical, numbers: np.ndarray) -> pd.Categorical:
@@ -687,7 +695,8 @@ def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
         yield _family_ops("g", rows, ch.value, encode_register(when, (~granted).astype(int)), when)
     tier = customers["loyalty_tier"].map(TIER_RANK).fillna(0).to_numpy(dtype=int)
     yield _family_ops("lt", rows, 0, encode_register(created, tier), created)
-    yield _family_ops("lm", rows, 0, tier.astype(float), created)
+    held = tier > 0  # no tier is the floor: nothing to keep (a field less per customer)
+    yield _family_ops("lm", rows[held], 0, tier[held].astype(float), created[held])
     # declared preferences, stamped like the row (the latest declaration wins)
     if "preferred_channel" in customers:
         channel = customers["preferred_channel"].astype(object)
@@ -795,17 +804,18 @@ class CatalogLookup:
         )
 
 
-def _dwell(properties: str | None) -> float:
+def _dwell(properties: str | None) -> float | None:
+    """A view's ``dwell_seconds`` (0 to 3,600), ``None`` when the event gives none."""
     if not isinstance(properties, str):
-        return DEFAULT_VIEW_SECONDS
+        return None
     value = _loads(properties).get("dwell_seconds")
     if isinstance(value, bool) or value is None:
-        return DEFAULT_VIEW_SECONDS
+        return None
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return DEFAULT_VIEW_SECONDS
-    return min(max(number, 0.0), 3600.0) if math.isfinite(number) else DEFAULT_VIEW_SECONDS
+        return None
+    return min(max(number, 0.0), 3600.0) if math.isfinite(number) else None
 
 
 def single_event_ops(
@@ -832,7 +842,7 @@ def single_event_ops(
         ops.append((f"ad:{local_day(local)}", 1.0))  # type: ignore[arg-type]
     if event_type == EventType.PRODUCT_VIEW.value:
         ops.append((f"wd:{ts // SECONDS_PER_DAY}", 1.0))
-        ops.append((f"wm:{ts // SECONDS_PER_DAY}", _dwell(properties)))
+        ops.append((f"wm:{ts // SECONDS_PER_DAY}", _dwell(properties) or DEFAULT_VIEW_SECONDS))
     if event_type == EventType.ADD_TO_CART.value:
         ops.append((f"wc:{ts // SECONDS_PER_DAY}", 1.0))
     has_product = product_id is not None
@@ -882,7 +892,8 @@ def single_event_ops(
         rank = TIER_RANK.get(tier) if isinstance(tier, str) else None
         if rank is not None:
             ops.append(("lt", fts * 8 + rank))
-            ops.append(("lm", float(rank)))
+            if rank > 0:
+                ops.append(("lm", float(rank)))
     stamped = _STAMPED.get(event_type)
     if stamped is not None:
         ops.append((stamped, fts))
@@ -899,7 +910,10 @@ def single_event_ops(
             if category is not None:
                 ops.append((f"vc:{category}", fts))
             dwell = _dwell(properties)
-            ops.append((f"vm:{ts // SECONDS_PER_HOUR}", dwell))
-            day = local_day(local)  # type: ignore[arg-type]
-            ops.append((f"vs:{product_id}", day * VIEW_DAY_SCALE + dwell))
+            ops.append(
+                (f"vm:{ts // SECONDS_PER_HOUR}", DEFAULT_VIEW_SECONDS if dwell is None else dwell)
+            )
+            if dwell is not None:
+                day = local_day(local)  # type: ignore[arg-type]
+                ops.append((f"vs:{product_id}", day * VIEW_DAY_SCALE + dwell))
     return ops

@@ -18,11 +18,14 @@ from typing import Any
 
 from features.definitions import (
     CONVERSION_DAYS,
+    DEFAULT_VIEW_SECONDS,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     TIERS,
+    VIEW_DAY_SCALE,
     decode_hours_register,
     decode_register,
+    local_day,
     time_zone,
 )
 from features.seasonality import (
@@ -288,6 +291,22 @@ def _recent(stamps: Mapping[str, float], as_of: float, days: int) -> list[tuple[
     )
 
 
+def lingered(dwell: float | None, last_view: float, zone: dt.tzinfo) -> float:
+    """How a browsed product ranks in a browse reminder, highest first: its longest view
+    on the latest local day it was viewed (the state's ``vs``, ``day * VIEW_DAY_SCALE +
+    seconds``); a product whose views gave no dwell time counts its last view's day and
+    the default 60 seconds. Without any dwell time this is the latest view first.
+
+    >>> zone = dt.UTC
+    >>> lingered(None, 86400.0 * 3 + 5, zone) == 3 * VIEW_DAY_SCALE + DEFAULT_VIEW_SECONDS
+    True
+    """
+    if dwell is not None:
+        return dwell
+    day = local_day(dt.datetime.fromtimestamp(last_view, zone))
+    return day * VIEW_DAY_SCALE + DEFAULT_VIEW_SECONDS
+
+
 def _hours(as_of: float, then: float | None) -> float | None:
     return None if then is None else (as_of - then) / SECONDS_PER_HOUR
 
@@ -470,15 +489,13 @@ def build_profile(
     # topped up today
     cart_age = _hours(now, max(t for _, t in in_cart)) if in_cart else None
     viewed = _recent(_keyed(state, "v"), now, BROWSE_DAYS)
-    # what they lingered on first: the longest view on the latest day (``vs``), then the
-    # latest view (a product viewed before ``vs`` was kept comes after)
+    browsed = tuple(p for p, t in viewed if t > bought.get(p, -math.inf))
     dwell = _keyed(state, "vs")
-    browsed = tuple(
-        sorted(
-            (p for p, t in viewed if t > bought.get(p, -math.inf)),
-            key=lambda p: -dwell.get(p, -math.inf),
-        )
-    )[:TOP_N]
+    if dwell:  # what they lingered on first (see lingered)
+        zone = time_zone(static.timezone)
+        last = dict(viewed)
+        browsed = tuple(sorted(browsed, key=lambda p: -lingered(dwell.get(p), last[p], zone)))
+    browsed = browsed[:TOP_N]
     browsed_categories = tuple(c for c, _ in _recent(_keyed(state, "vc"), now, BROWSE_DAYS))[:TOP_N]
     browse_seconds = sum(
         v

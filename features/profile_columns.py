@@ -25,11 +25,14 @@ import numpy as np
 
 from features.definitions import (
     CONVERSION_DAYS,
+    DEFAULT_VIEW_SECONDS,
     FAMILIES,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     TIERS,
+    VIEW_DAY_SCALE,
     decode_hours_register,
+    local_days,
     time_zone,
 )
 from features.finalise import (
@@ -612,10 +615,18 @@ class _Chunk:
         last[e[first]] = stamp[first]
         keep = stamp > self.latest("cb", e, rank)
         e, rank, stamp = e[keep], rank[keep], stamp[keep]
-        # the longest view on the latest day first, then the latest (finalise)
         dwell = self.latest("vs", e, rank)
-        order = np.lexsort((rank, -stamp, -dwell, e))
-        browsed = self.grouped(e[order], self.texts(rank[order]), TOP_N)
+        timed = np.isfinite(dwell)
+        if timed.any():  # what they lingered on first (finalise.lingered)
+            has = np.zeros(self.n, dtype=bool)
+            has[e[timed]] = True
+            fill = ~timed & has[e]
+            zones = np.array([self.statics[i].timezone for i in e[fill].tolist()], dtype=object)
+            days = local_days(stamp[fill].astype(np.int64), zones)
+            dwell[fill] = days * VIEW_DAY_SCALE + DEFAULT_VIEW_SECONDS
+            order = np.lexsort((rank, -stamp, -dwell, e))
+            e, rank = e[order], rank[order]
+        browsed = self.grouped(e, self.texts(rank), TOP_N)
         ce, crank, _ = self.recent("vc", BROWSE_DAYS)
         categories = self.grouped(ce, self.texts(crank), TOP_N)
         return browsed, categories, viewed, last
