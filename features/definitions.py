@@ -86,8 +86,9 @@ SHOPPING_EVENTS: frozenset[EventType] = frozenset(
 NEW_PRODUCT_DAYS = 30
 #: Default time spent on one product view, when the event does not say.
 DEFAULT_VIEW_SECONDS = 60.0
-#: A view's dwell is at most an hour (3,600 s): ``vs`` values are ``day * 4096 + seconds``.
-VIEW_DAY_SCALE = 4096.0
+#: ``vs`` values are ``local day * VIEW_DAY_SCALE + seconds`` (a view's dwell is at most an
+#: hour): a day's start in seconds, so that they expire as times do.
+VIEW_DAY_SCALE = 86_400.0
 #: A click on a channel converts when a purchase follows within this many days.
 CONVERSION_DAYS = 3
 #: A purchase is a click-and-collect order when its properties say
@@ -193,8 +194,10 @@ FAMILIES: dict[str, Family] = {
         Family("xr", Op.MAX, KeyKind.CHANNEL, "last refusal or complaint"),
         Family("g", Op.MAX, KeyKind.CHANNEL, "consent register (ts*8 + withdrawn)"),
         Family("lt", Op.MAX, KeyKind.NONE, "loyalty tier register (ts*8 + rank)"),
-        # the highest tier ever held: a tier below it is a tier lost, not one reached
-        Family("lm", Op.MAX, KeyKind.NONE, "highest loyalty tier rank held"),
+        # the highest tier a change of tier reached (tier events, identify traits; not the
+        # customers table, which may be a snapshot taken after them): a tier below it is
+        # a tier lost, not one reached
+        Family("lm", Op.MAX, KeyKind.NONE, "highest loyalty tier rank reached"),
         Family("pc", Op.MAX, KeyKind.CHANNEL, "declared preferred channel (when declared)"),
         Family("ph", Op.MAX, KeyKind.NONE, "declared preferred hours register (ts*1024 + hours)"),
         Family("ca", Op.MAX, KeyKind.PRODUCT, "last added to cart", retention_days=30),
@@ -204,10 +207,12 @@ FAMILIES: dict[str, Family] = {
         Family("v", Op.MAX, KeyKind.PRODUCT, "last viewed", retention_days=7),
         Family("vc", Op.MAX, KeyKind.CATEGORY, "category last viewed", retention_days=7),
         Family("vm", Op.SUM, KeyKind.HOUR, "browse seconds per hour", retention_days=2),
-        # how long a product was looked at: its longest view on the last local day it was
-        # viewed (day * VIEW_DAY_SCALE + seconds, merged by max: the latest day wins), so
-        # a browse reminder names first what the customer lingered on, not the last glance
-        Family("vs", Op.MAX, KeyKind.PRODUCT, "longest view on its last local day"),
+        # how long a product was looked at, for views that give a dwell time: its longest
+        # view on the last local day it was viewed with one (day * VIEW_DAY_SCALE +
+        # seconds, merged by max: the latest day wins), so a browse reminder names first
+        # what the customer lingered on, not the last glance. The value reads as a time
+        # (the local day's start + seconds), so it expires like one, after the views
+        Family("vs", Op.MAX, KeyKind.PRODUCT, "longest view on its day", retention_days=9),
     )
 }
 
@@ -695,8 +700,6 @@ def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
         yield _family_ops("g", rows, ch.value, encode_register(when, (~granted).astype(int)), when)
     tier = customers["loyalty_tier"].map(TIER_RANK).fillna(0).to_numpy(dtype=int)
     yield _family_ops("lt", rows, 0, encode_register(created, tier), created)
-    held = tier > 0  # no tier is the floor: nothing to keep (a field less per customer)
-    yield _family_ops("lm", rows[held], 0, tier[held].astype(float), created[held])
     # declared preferences, stamped like the row (the latest declaration wins)
     if "preferred_channel" in customers:
         channel = customers["preferred_channel"].astype(object)

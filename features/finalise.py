@@ -294,17 +294,21 @@ def _recent(stamps: Mapping[str, float], as_of: float, days: int) -> list[tuple[
 def lingered(dwell: float | None, last_view: float, zone: dt.tzinfo) -> float:
     """How a browsed product ranks in a browse reminder, highest first: its longest view
     on the latest local day it was viewed (the state's ``vs``, ``day * VIEW_DAY_SCALE +
-    seconds``); a product whose views gave no dwell time counts its last view's day and
-    the default 60 seconds. Without any dwell time this is the latest view first.
+    seconds``); a product whose views that day gave no dwell time counts that day and the
+    default 60 seconds. Without any dwell time this is the latest view first.
 
-    >>> zone = dt.UTC
-    >>> lingered(None, 86400.0 * 3 + 5, zone) == 3 * VIEW_DAY_SCALE + DEFAULT_VIEW_SECONDS
+    >>> day = 20_000 * 86_400.0
+    >>> lingered(None, day + 5, dt.UTC) == day + DEFAULT_VIEW_SECONDS
+    True
+    >>> lingered(day + 1200, day + 5, dt.UTC) == day + 1200  # 20 minutes that day
+    True
+    >>> lingered(day - 86_400 + 1200, day + 5, dt.UTC) == day + DEFAULT_VIEW_SECONDS
     True
     """
-    if dwell is not None:
+    start = local_day(dt.datetime.fromtimestamp(last_view, zone)) * VIEW_DAY_SCALE
+    if dwell is not None and dwell >= start:
         return dwell
-    day = local_day(dt.datetime.fromtimestamp(last_view, zone))
-    return day * VIEW_DAY_SCALE + DEFAULT_VIEW_SECONDS
+    return start + DEFAULT_VIEW_SECONDS
 
 
 def _hours(as_of: float, then: float | None) -> float | None:

@@ -620,10 +620,11 @@ class _Chunk:
         if timed.any():  # what they lingered on first (finalise.lingered)
             has = np.zeros(self.n, dtype=bool)
             has[e[timed]] = True
-            fill = ~timed & has[e]
-            zones = np.array([self.statics[i].timezone for i in e[fill].tolist()], dtype=object)
-            days = local_days(stamp[fill].astype(np.int64), zones)
-            dwell[fill] = days * VIEW_DAY_SCALE + DEFAULT_VIEW_SECONDS
+            ranked = has[e]
+            zones = np.array([self.statics[i].timezone for i in e[ranked].tolist()], dtype=object)
+            start = local_days(stamp[ranked].astype(np.int64), zones) * VIEW_DAY_SCALE
+            own = dwell[ranked]
+            dwell[ranked] = np.where(own >= start, own, start + DEFAULT_VIEW_SECONDS)
             order = np.lexsort((rank, -stamp, -dwell, e))
             e, rank = e[order], rank[order]
         browsed = self.grouped(e, self.texts(rank), TOP_N)

@@ -24,7 +24,7 @@ from features.definitions import (
 )
 
 #: MAX families whose value is itself a timestamp (retention applies to the value).
-TIMESTAMP_VALUED = frozenset({"ca", "cr", "cb", "v", "vc"})
+TIMESTAMP_VALUED = frozenset({"ca", "cr", "cb", "v", "vc", "vs"})
 #: A local day ends at most this long after the UTC day of the same number (UTC-12; 14 h
 #: keeps a margin): an event at or after ``(day + 1) * 86400 + FOLD_MARGIN_SECONDS`` is
 #: never on ``day``.
@@ -64,9 +64,6 @@ def trim_state(state: State, as_of_seconds: float) -> State:
     kept = {f: v for f, v in state.items() if not is_expired(f, v, as_of_seconds)}
     for f in [f for f in kept if f.startswith("cv:")]:
         if "ca:" + f[3:] not in kept:
-            del kept[f]
-    for f in [f for f in kept if f.startswith("vs:")]:  # read only beside its view
-        if "v:" + f[3:] not in kept:
             del kept[f]
     return kept
 

@@ -95,7 +95,7 @@ parts = st.tuples(
     keyed(
         "vs",
         st.sampled_from(PRODUCTS),
-        st.tuples(days, st.integers(0, 3600)).map(lambda ds: ds[0] * 4096.0 + ds[1]),
+        st.tuples(days, st.integers(0, 3600)).map(lambda ds: ds[0] * 86400.0 + ds[1]),
     ),
 )
 
