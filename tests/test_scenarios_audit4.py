@@ -391,6 +391,14 @@ def test_a_tier_lost_by_identify_gets_no_congratulations(shop: Shop) -> None:
     shop.post(identify(customer, at, loyalty_tier="silver"))
     answer = shop.decide(customer, at + HOUR, actions=["loyalty_tier_reached"])
     assert contacts(answer) == [], answer["actions"]
+    # a CRM that sends every trait with every identify: the tier at sign-up, then silver
+    twin = shop.signup(signed, consents=("email",))
+    shop.post(identify(twin, signed, createdAt=signed.isoformat(), loyalty_tier="gold"))
+    shop.post(identify(twin, at, createdAt=signed.isoformat(), loyalty_tier="silver"))
+    assert profile_of(shop, twin, at + HOUR)["loyalty_tier"] == "silver"
+    answer = shop.decide(twin, at + HOUR, actions=["loyalty_tier_reached"])
+    assert contacts(answer) == [], answer["actions"]
+    assert codes(answer, "loyalty_tier_reached") == ["not_eligible"]
 
 
 # ---------------------------------------------------------------- Segment against native
