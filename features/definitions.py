@@ -86,6 +86,9 @@ SHOPPING_EVENTS: frozenset[EventType] = frozenset(
 NEW_PRODUCT_DAYS = 30
 #: Default time spent on one product view, when the event does not say.
 DEFAULT_VIEW_SECONDS = 60.0
+#: ``vs`` values are ``local day * VIEW_DAY_SCALE + seconds`` (a view's dwell is at most an
+#: hour): a day's start in seconds, so that they expire as times do.
+VIEW_DAY_SCALE = 86_400.0
 #: A click on a channel converts when a purchase follows within this many days.
 CONVERSION_DAYS = 3
 #: A purchase is a click-and-collect order when its properties say
@@ -191,6 +194,10 @@ FAMILIES: dict[str, Family] = {
         Family("xr", Op.MAX, KeyKind.CHANNEL, "last refusal or complaint"),
         Family("g", Op.MAX, KeyKind.CHANNEL, "consent register (ts*8 + withdrawn)"),
         Family("lt", Op.MAX, KeyKind.NONE, "loyalty tier register (ts*8 + rank)"),
+        # the highest tier a change of tier reached (tier events, identify traits; not the
+        # customers table, which may be a snapshot taken after them): a tier below it is
+        # a tier lost, not one reached
+        Family("lm", Op.MAX, KeyKind.NONE, "highest loyalty tier rank reached"),
         Family("pc", Op.MAX, KeyKind.CHANNEL, "declared preferred channel (when declared)"),
         Family("ph", Op.MAX, KeyKind.NONE, "declared preferred hours register (ts*1024 + hours)"),
         Family("ca", Op.MAX, KeyKind.PRODUCT, "last added to cart", retention_days=30),
@@ -200,6 +207,12 @@ FAMILIES: dict[str, Family] = {
         Family("v", Op.MAX, KeyKind.PRODUCT, "last viewed", retention_days=7),
         Family("vc", Op.MAX, KeyKind.CATEGORY, "category last viewed", retention_days=7),
         Family("vm", Op.SUM, KeyKind.HOUR, "browse seconds per hour", retention_days=2),
+        # how long a product was looked at, for views that give a dwell time: its longest
+        # view on the last local day it was viewed with one (day * VIEW_DAY_SCALE +
+        # seconds, merged by max: the latest day wins), so a browse reminder names first
+        # what the customer lingered on, not the last glance. The value reads as a time
+        # (the local day's start + seconds), so it expires like one, after the views
+        Family("vs", Op.MAX, KeyKind.PRODUCT, "longest view on its day", retention_days=9),
     )
 }
 
@@ -370,18 +383,21 @@ def _family_ops(
     return FamilyOps(FAMILIES[family], frame)
 
 
-def _view_seconds(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
+def _view_seconds(properties: pd.Series, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of each view of ``mask`` (its ``dwell_seconds``, else the default), and
+    whether the event gave them."""
     seconds = np.full(int(mask.sum()), DEFAULT_VIEW_SECONDS)
+    given = np.zeros(len(seconds), dtype=bool)
     props = properties[mask]
     has = props.notna().to_numpy()
     if has.any():
         parsed = pd.json_normalize(props[has].map(_loads).tolist())
         if "dwell_seconds" in parsed:
             dwell = pd.to_numeric(parsed["dwell_seconds"], errors="coerce").to_numpy()
-            seconds[has] = np.where(
-                np.isfinite(dwell), np.clip(dwell, 0, 3600), DEFAULT_VIEW_SECONDS
-            )
-    return seconds
+            finite = np.isfinite(dwell)
+            seconds[has] = np.where(finite, np.clip(dwell, 0, 3600), DEFAULT_VIEW_SECONDS)
+            given[has] = finite
+    return seconds, given
 
 
 def _click_collect_orders(properties: pd.Series, mask: np.ndarray) -> np.ndarray:
@@ -499,7 +515,7 @@ def event_ops(
         "wm",
         rows[viewed],
         t[viewed] // SECONDS_PER_DAY,
-        _view_seconds(events["properties"], viewed),
+        _view_seconds(events["properties"], viewed)[0],
     )
     carted = of(EventType.ADD_TO_CART)
     yield _ops("wc", rows[carted], t[carted] // SECONDS_PER_DAY, 1.0)
@@ -589,6 +605,9 @@ def event_ops(
             0,
             encode_register(t[tier_events][known], tiers[known].to_numpy(dtype=int)),
         )
+        ranks = tiers[known].to_numpy(dtype=float)
+        held = ranks > 0  # no tier is the floor: nothing to keep
+        yield _ops("lm", tier_rows[held], 0, ranks[held])
 
     for family, types in (
         ("tc", (EventType.CHECKOUT_STARTED,)),
@@ -618,12 +637,13 @@ def event_ops(
     viewed = of(EventType.PRODUCT_VIEW) & has_product
     viewed_cat = viewed & pd.notna(category)
     yield _ops("vc", rows[viewed_cat], category[viewed_cat], t[viewed_cat].astype(float))
-    yield _ops(
-        "vm",
-        rows[viewed],
-        t[viewed] // SECONDS_PER_HOUR,
-        _view_seconds(events["properties"], viewed),
-    )
+    dwell, given = _view_seconds(events["properties"], viewed)
+    yield _ops("vm", rows[viewed], t[viewed] // SECONDS_PER_HOUR, dwell)
+    timed = viewed.copy()
+    timed[viewed] = given  # a view without a dwell time orders as the latest (finalise)
+    if timed.any():
+        days = local_days(t[timed], tz[timed]).astype(float)
+        yield _ops("vs", rows[timed], pid[timed], days * VIEW_DAY_SCALE + dwell[given])
 
 
 def _channel_day(channels: pd.Categorical, numbers: np.ndarray) -> pd.Categorical:
@@ -787,17 +807,18 @@ class CatalogLookup:
         )
 
 
-def _dwell(properties: str | None) -> float:
+def _dwell(properties: str | None) -> float | None:
+    """A view's ``dwell_seconds`` (0 to 3,600), ``None`` when the event gives none."""
     if not isinstance(properties, str):
-        return DEFAULT_VIEW_SECONDS
+        return None
     value = _loads(properties).get("dwell_seconds")
     if isinstance(value, bool) or value is None:
-        return DEFAULT_VIEW_SECONDS
+        return None
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return DEFAULT_VIEW_SECONDS
-    return min(max(number, 0.0), 3600.0) if math.isfinite(number) else DEFAULT_VIEW_SECONDS
+        return None
+    return min(max(number, 0.0), 3600.0) if math.isfinite(number) else None
 
 
 def single_event_ops(
@@ -824,7 +845,7 @@ def single_event_ops(
         ops.append((f"ad:{local_day(local)}", 1.0))  # type: ignore[arg-type]
     if event_type == EventType.PRODUCT_VIEW.value:
         ops.append((f"wd:{ts // SECONDS_PER_DAY}", 1.0))
-        ops.append((f"wm:{ts // SECONDS_PER_DAY}", _dwell(properties)))
+        ops.append((f"wm:{ts // SECONDS_PER_DAY}", _dwell(properties) or DEFAULT_VIEW_SECONDS))
     if event_type == EventType.ADD_TO_CART.value:
         ops.append((f"wc:{ts // SECONDS_PER_DAY}", 1.0))
     has_product = product_id is not None
@@ -874,6 +895,8 @@ def single_event_ops(
         rank = TIER_RANK.get(tier) if isinstance(tier, str) else None
         if rank is not None:
             ops.append(("lt", fts * 8 + rank))
+            if rank > 0:
+                ops.append(("lm", float(rank)))
     stamped = _STAMPED.get(event_type)
     if stamped is not None:
         ops.append((stamped, fts))
@@ -889,5 +912,11 @@ def single_event_ops(
         if event_type == EventType.PRODUCT_VIEW.value:
             if category is not None:
                 ops.append((f"vc:{category}", fts))
-            ops.append((f"vm:{ts // SECONDS_PER_HOUR}", _dwell(properties)))
+            dwell = _dwell(properties)
+            ops.append(
+                (f"vm:{ts // SECONDS_PER_HOUR}", DEFAULT_VIEW_SECONDS if dwell is None else dwell)
+            )
+            if dwell is not None:
+                day = local_day(local)  # type: ignore[arg-type]
+                ops.append((f"vs:{product_id}", day * VIEW_DAY_SCALE + dwell))
     return ops

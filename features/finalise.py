@@ -18,11 +18,14 @@ from typing import Any
 
 from features.definitions import (
     CONVERSION_DAYS,
+    DEFAULT_VIEW_SECONDS,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     TIERS,
+    VIEW_DAY_SCALE,
     decode_hours_register,
     decode_register,
+    local_day,
     time_zone,
 )
 from features.seasonality import (
@@ -302,6 +305,26 @@ def _recent(stamps: Mapping[str, float], as_of: float, days: int) -> list[tuple[
     )
 
 
+def lingered(dwell: float | None, last_view: float, zone: dt.tzinfo) -> float:
+    """How a browsed product ranks in a browse reminder, highest first: its longest view
+    on the latest local day it was viewed (the state's ``vs``, ``day * VIEW_DAY_SCALE +
+    seconds``); a product whose views that day gave no dwell time counts that day and the
+    default 60 seconds. Without any dwell time this is the latest view first.
+
+    >>> day = 20_000 * 86_400.0
+    >>> lingered(None, day + 5, dt.UTC) == day + DEFAULT_VIEW_SECONDS
+    True
+    >>> lingered(day + 1200, day + 5, dt.UTC) == day + 1200  # 20 minutes that day
+    True
+    >>> lingered(day - 86_400 + 1200, day + 5, dt.UTC) == day + DEFAULT_VIEW_SECONDS
+    True
+    """
+    start = local_day(dt.datetime.fromtimestamp(last_view, zone)) * VIEW_DAY_SCALE
+    if dwell is not None and dwell >= start:
+        return dwell
+    return start + DEFAULT_VIEW_SECONDS
+
+
 def _hours(as_of: float, then: float | None) -> float | None:
     return None if then is None else (as_of - then) / SECONDS_PER_HOUR
 
@@ -403,6 +426,11 @@ def build_profile(
     tier_enc = get("lt")
     tier_at, tier_rank = decode_register(tier_enc) if tier_enc is not None else (None, 0)
     tier = TIERS[min(tier_rank, len(TIERS) - 1)]
+    # a tier below the highest held was lost (a yearly requalification), not reached:
+    # no "days since the tier was reached" to congratulate on
+    held = get("lm")
+    if tier_at is not None and held is not None and tier_rank < held:
+        tier_at = None
 
     purchases = get("np", 0.0)
     revenue = get("rv", 0.0)
@@ -479,7 +507,13 @@ def build_profile(
     # topped up today
     cart_age = _hours(now, max(t for _, t in in_cart)) if in_cart else None
     viewed = _recent(_keyed(state, "v"), now, BROWSE_DAYS)
-    browsed = tuple(p for p, t in viewed if t > bought.get(p, -math.inf))[:TOP_N]
+    browsed = tuple(p for p, t in viewed if t > bought.get(p, -math.inf))
+    dwell = _keyed(state, "vs")
+    if dwell:  # what they lingered on first (see lingered)
+        zone = time_zone(static.timezone)
+        last = dict(viewed)
+        browsed = tuple(sorted(browsed, key=lambda p: -lingered(dwell.get(p), last[p], zone)))
+    browsed = browsed[:TOP_N]
     browsed_categories = tuple(c for c, _ in _recent(_keyed(state, "vc"), now, BROWSE_DAYS))[:TOP_N]
     browse_seconds = sum(
         v
@@ -516,10 +550,12 @@ def build_profile(
         phase = JourneyPhase.RECOMMENDATION
     elif lifecycle is LifecycleState.LAPSED:
         phase = JourneyPhase.LAPSE
+    elif purchases >= 2:
+        # a repeat buyer who browses is still a loyal customer (cross-sell, up-sell),
+        # not one discovering the brand (the style guide)
+        phase = JourneyPhase.LOYALTY
     elif len(viewed) >= 2:
         phase = JourneyPhase.CONSIDERATION
-    elif purchases >= 2:
-        phase = JourneyPhase.LOYALTY
     else:
         phase = JourneyPhase.DISCOVERY
 

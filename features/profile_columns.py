@@ -25,11 +25,14 @@ import numpy as np
 
 from features.definitions import (
     CONVERSION_DAYS,
+    DEFAULT_VIEW_SECONDS,
     FAMILIES,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     TIERS,
+    VIEW_DAY_SCALE,
     decode_hours_register,
+    local_days,
     time_zone,
 )
 from features.finalise import (
@@ -70,7 +73,7 @@ _REGISTERED = (*CONSENT_CHANNELS, Channel.WALLET)
 _REGISTERED_CODE = {c.value: i for i, c in enumerate(_REGISTERED)}
 #: Families whose keys are product or category texts, read in text order or looked up
 #: across families (a product in the cart and among the purchases).
-_TEXT_FAMILIES = ("ca", "cr", "cb", "cv", "v", "vc", "c", "b")
+_TEXT_FAMILIES = ("ca", "cr", "cb", "cv", "v", "vs", "vc", "c", "b")
 #: Entities read at once: bounds the dense per-customer arrays (168 hours each).
 CHUNK = 20_000
 _EMPTY: tuple[Any, ...] = ()
@@ -292,6 +295,8 @@ class _Chunk:
         has_tier = ~np.isnan(lt)
         tier_at = np.floor(lt / 8)
         rank = np.where(has_tier, np.rint(lt - tier_at * 8), 0).astype(np.int64)
+        # a tier below the highest held was lost, not reached (build_profile)
+        reached = has_tier & ~(get("lm") > rank)
         tier_index = np.minimum(rank, len(TIERS) - 1)
         tiers = [TIERS[i] for i in tier_index.tolist()]
         purchases = np.nan_to_num(get("np"), nan=0.0)
@@ -338,8 +343,8 @@ class _Chunk:
                 np.array([bool(c) for c in cart_items], dtype=bool),
                 quiet_known & (days_quiet <= RECOMMENDATION_DAYS),
                 lifecycle == 4,
-                n_viewed >= 2,
                 purchases >= 2,
+                n_viewed >= 2,
             ],
             [0, 1, 2, 3, 4],
             5,
@@ -348,8 +353,8 @@ class _Chunk:
             JourneyPhase.DECISION,
             JourneyPhase.RECOMMENDATION,
             JourneyPhase.LAPSE,
-            JourneyPhase.CONSIDERATION,
             JourneyPhase.LOYALTY,
+            JourneyPhase.CONSIDERATION,
             JourneyPhase.DISCOVERY,
         )
         seasonal = self.seasonal(first_seen)
@@ -422,7 +427,7 @@ class _Chunk:
             "days_to_birthday": birthdays,
             "loyalty_tier": tiers,
             "days_since_loyalty_tier": _optional(
-                np.where(has_tier, (now - tier_at) / SECONDS_PER_DAY, np.nan)
+                np.where(reached, (now - tier_at) / SECONDS_PER_DAY, np.nan)
             ),
             "has_click_collect": (~np.isnan(get("cc"))).tolist(),
             "click_collect_pending": pending.tolist(),
@@ -600,7 +605,8 @@ class _Chunk:
         return self.grouped(e, self.texts(rank)), value, age
 
     def browse(self) -> tuple[list[Any], list[Any], np.ndarray, np.ndarray]:
-        """Products viewed in the last 7 days and not bought since (latest first, ten),
+        """Products viewed in the last 7 days and not bought since (ten: the longest looked
+        at on the latest day first, then the latest),
         categories viewed (ten), how many products were viewed, and the last view."""
         e, rank, stamp = self.recent("v", BROWSE_DAYS)
         viewed = np.bincount(e, minlength=self.n)
@@ -608,7 +614,20 @@ class _Chunk:
         first = np.r_[True, e[1:] != e[:-1]] if len(e) else np.zeros(0, dtype=bool)
         last[e[first]] = stamp[first]
         keep = stamp > self.latest("cb", e, rank)
-        browsed = self.grouped(e[keep], self.texts(rank[keep]), TOP_N)
+        e, rank, stamp = e[keep], rank[keep], stamp[keep]
+        dwell = self.latest("vs", e, rank)
+        timed = np.isfinite(dwell)
+        if timed.any():  # what they lingered on first (finalise.lingered)
+            has = np.zeros(self.n, dtype=bool)
+            has[e[timed]] = True
+            ranked = has[e]
+            zones = np.array([self.statics[i].timezone for i in e[ranked].tolist()], dtype=object)
+            start = local_days(stamp[ranked].astype(np.int64), zones) * VIEW_DAY_SCALE
+            own = dwell[ranked]
+            dwell[ranked] = np.where(own >= start, own, start + DEFAULT_VIEW_SECONDS)
+            order = np.lexsort((rank, -stamp, -dwell, e))
+            e, rank = e[order], rank[order]
+        browsed = self.grouped(e, self.texts(rank), TOP_N)
         ce, crank, _ = self.recent("vc", BROWSE_DAYS)
         categories = self.grouped(ce, self.texts(crank), TOP_N)
         return browsed, categories, viewed, last

@@ -7,7 +7,9 @@
   products, without what was just bought or is in the cart and without what cannot be
   bought (out of stock, or launched after the customer's local day); when every
   recommendation is unavailable, or without a recommender (or when it fails), the most
-  popular products that are neither;
+  popular products that are neither, fitted to the action (:func:`fitted`): picks in
+  the customer's categories first, cross-sells in other categories than what it goes
+  with first;
 * any other action: none.
 
 The recommender is asked once for many customers (:func:`recommendations`): the
@@ -19,7 +21,7 @@ both see the same products.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from features.online.stock import StockLevels
@@ -92,4 +94,41 @@ def products_for(
         if sold or not recommended:
             return sold[:PRODUCTS_PER_ACTION]
         # every recommendation unavailable: the popular ones that are not
-    return popular.top(PRODUCTS_PER_ACTION, exclude=(*kept, *unavailable))
+    ranked = popular.top(POPULAR_KEPT, exclude=(*kept, *unavailable))
+    return fitted(action_type, profile, stock.category, ranked, looking_at)[:PRODUCTS_PER_ACTION]
+
+
+def fitted(
+    action_type: ActionType,
+    profile: CustomerProfile,
+    category: Mapping[str, str],
+    ranked: Sequence[str],
+    looking_at: str | None = None,
+) -> list[str]:
+    """The popular products ``ranked`` (most popular first) in the order an action of
+    ``action_type`` shows them without a recommender, popularity kept within a group:
+
+    * a product recommendation (the weekly picks "in your top category"): the
+      categories the customer likes most first (``category_affinity``);
+    * a cross-sell (complementary items): products of other categories than what it
+      goes with (the product on the page, else the products just bought) first: after
+      black trousers, a shirt or a belt, not more trousers.
+
+    >>> profile = CustomerProfile("C1", category_affinity={"trousers": 0.8, "shirts": 0.2},
+    ...                           last_purchased_products=("P1",))
+    >>> category = {"P1": "trousers", "P2": "shirts", "P3": "trousers", "P6": "belts"}
+    >>> fitted(ActionType.PRODUCT_RECOMMENDATION, profile, category, ["P2", "P6", "P3"])
+    ['P3', 'P2', 'P6']
+    >>> fitted(ActionType.CROSS_SELL, profile, category, ["P3", "P2", "P6"])
+    ['P2', 'P6', 'P3']
+    """
+    if not category:
+        return list(ranked)
+    if action_type == ActionType.PRODUCT_RECOMMENDATION:
+        taste = profile.category_affinity
+        return sorted(ranked, key=lambda p: -taste.get(category.get(p, ""), 0.0))
+    if action_type == ActionType.CROSS_SELL:
+        anchors = (looking_at,) if looking_at is not None else profile.last_purchased_products
+        held = {category[p] for p in anchors if p in category}
+        return sorted(ranked, key=lambda p: category.get(p) in held)
+    return list(ranked)

@@ -59,6 +59,7 @@ scalars = st.fixed_dictionaries(
         "pp": counts,
         "pn": counts,
         "lt": _register(8, st.integers(0, 4)),
+        "lm": st.integers(0, 4).map(float),  # the highest tier held: a tier lost reads as one
         "ph": _register(1024, st.sampled_from([471, 200, 24])),
     },
 )
@@ -90,6 +91,12 @@ parts = st.tuples(
     keyed("cv", st.sampled_from(PRODUCTS), amounts),
     keyed("vc", st.sampled_from(CATEGORIES), moments),
     keyed("vm", st.integers(-30, 2).map(lambda h: str(NOW // HOUR + h)), amounts),
+    # a product's longest view on its last local day: day * 4096 + seconds
+    keyed(
+        "vs",
+        st.sampled_from(PRODUCTS),
+        st.tuples(days, st.integers(0, 3600)).map(lambda ds: ds[0] * 86400.0 + ds[1]),
+    ),
 )
 
 

@@ -290,7 +290,7 @@ def test_compaction_drops_expired_fields_and_changes_no_profile(
 _DAY0 = 20_000  # a day number in 2024
 #: State fields of every key kind, with awkward keys among the ordinary ones.
 FIELDS = st.one_of(
-    st.sampled_from(["n", "np", "rv", "t0", "tv", "lt", "ph"]),
+    st.sampled_from(["n", "np", "rv", "t0", "tv", "lt", "lm", "ph"]),
     st.builds(lambda h: f"h:{h}", st.integers(0, 167)),
     st.builds(lambda m: f"pm:{m}", st.integers(1, 12)),
     st.builds(
@@ -311,7 +311,7 @@ FIELDS = st.one_of(
     ),
     st.builds(
         lambda f, k: f"{f}:{k}",
-        st.sampled_from(["ca", "cr", "cb", "cv", "v", "vc", "c", "b"]),
+        st.sampled_from(["ca", "cr", "cb", "cv", "v", "vs", "vc", "c", "b"]),
         st.sampled_from(["P1", "P2", "007", "0", "42", "a b", "émile", "1|2", ""]),
     ),
 )

@@ -299,6 +299,8 @@ class OnlineProfiles:
                     ops.append(("lt", float(encode_register(signed_up, rank))))
                 elif known != rank:
                     ops.append(("lt", float(encode_register(at, rank))))
+                if rank > 0:
+                    ops.append(("lm", float(rank)))
                 tiers[cid] = rank
             if ops:  # registers and minima: a replayed identify changes nothing
                 digest = hashlib.sha256(repr(ops).encode()).hexdigest()[:16]

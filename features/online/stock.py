@@ -85,6 +85,17 @@ class StockLevels:
         ids = products["product_id"].astype(str).tolist()
         self._table = dict(zip(ids, _units(products), strict=True))
         self._price = dict(zip(ids, products["price"].astype(float).tolist(), strict=True))
+        #: each product's category (where the table gives one): what a recommendation
+        #: without a recommender ranks the popular products by (serving.products)
+        self.category: dict[str, str] = (
+            {
+                p: str(c)
+                for p, c in zip(ids, products["category"].tolist(), strict=True)
+                if pd.notna(c)
+            }
+            if "category" in products.columns
+            else {}
+        )
         launches = sorted(_launches(products, ids))
         self._launch_days = [day for day, _ in launches]
         self._launched_in_order = [p for _, p in launches]
