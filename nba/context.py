@@ -28,6 +28,7 @@ from functools import cached_property
 from operator import attrgetter
 
 from nba.channels import OUTBOUND_CHANNELS, Channel
+from nba.frozen import fast_init
 from nba.profile import (
     DERIVED_FIELDS,
     FIELD_READERS,
@@ -58,6 +59,7 @@ class Session:
             raise ValueError("Session.started_at must carry a time zone")
 
 
+@fast_init
 @dataclass(frozen=True)
 class CustomerContext:
     """One customer at one moment: the input of a decision.

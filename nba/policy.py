@@ -51,6 +51,7 @@ from nba.decision import (
     make_decision_id,
 )
 from nba.explain import explain
+from nba.frozen import fast_init
 from nba.reasons import ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot, Restriction, Screening, screen
 
@@ -300,6 +301,7 @@ class DecisionPolicy(ABC):
         return Rejection.of(option.action_id, option.slot.channel, reason)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Exploration:
     """What :meth:`DecisionPolicy.explore` decided: the options to pick among, and the

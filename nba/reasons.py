@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Literal
 
 from nba.channels import Channel
+from nba.frozen import fast_init
 
 Stage = Literal["eligibility", "consent", "contact_policy", "scoring", "arbitration"]
 
@@ -92,6 +93,7 @@ _STAGES: dict[ReasonCode, Stage] = {
 _FILTERS = frozenset(code for code, stage in _STAGES.items() if stage != "arbitration")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reason:
     """A reason code with its human message, before it is tied to an action."""
@@ -100,6 +102,7 @@ class Reason:
     message: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A candidate that was not chosen: the action, the channel (``None`` for the

@@ -23,12 +23,14 @@ from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
+from nba.frozen import fast_init
 from nba.reasons import Reason, ReasonCode, Rejection, WrittenWhenRead
 from nba.rules import Rule
 from nba.rules.closures import Evaluate
 from nba.timing import SendTime, minute_text
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChannelSlot:
     """A channel that may deliver an action, and when it would."""
@@ -37,6 +39,7 @@ class ChannelSlot:
     send: SendTime
 
 
+@fast_init
 @dataclass(frozen=True)
 class ActionCandidate:
     """An eligible action with the channels that passed consent and contact policy.
@@ -79,6 +82,7 @@ class Restriction:
         return self.channels is None or channel in self.channels
 
 
+@fast_init
 @dataclass(frozen=True)
 class Screening:
     """The candidates that may compete and every rejection on the way."""
