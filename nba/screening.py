@@ -23,7 +23,7 @@ from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
-from nba.frozen import fast_init
+from nba.frozen import computed_once, fast_init
 from nba.reasons import Reason, ReasonCode, Rejection, WrittenWhenRead
 from nba.rules import Rule
 from nba.rules.closures import Evaluate
@@ -53,7 +53,7 @@ class ActionCandidate:
     variant: Variant | None
     slots: tuple[ChannelSlot, ...]
 
-    @functools.cached_property
+    @computed_once
     def channels(self) -> tuple[Channel, ...]:
         """Its slots' channels (read by the scorer and the engine several times)."""
         return tuple([s.channel for s in self.slots])
