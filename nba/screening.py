@@ -250,8 +250,9 @@ class _ActionPlan:
                 return self.outside_validity
         for name, rule, evaluate in self.rules:
             if evaluate(scope) is not True:
-                write = functools.partial(_why_not, name, rule, scope)
-                return WrittenWhenRead(self.id, None, ReasonCode.NOT_ELIGIBLE, write)
+                return WrittenWhenRead(
+                    self.id, None, ReasonCode.NOT_ELIGIBLE, _why_not, name, rule, scope
+                )
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)
