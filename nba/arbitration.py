@@ -95,6 +95,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from nba.channels import Channel
+from nba.frozen import fast_init
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.screening import ActionCandidate, ChannelSlot
 from nba.timing import minute_text
@@ -160,6 +161,7 @@ class Deferral:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PriorityTerms:
     """The factors of a priority, kept for sampling and for explanations."""
@@ -402,6 +404,7 @@ def stats_key(action_id: str, channel: Channel | str | None) -> str:
 _UNINFORMATIVE = BetaPosterior()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChannelAssessment:
     """A policy's verdict on one action on one channel (``None`` for do-nothing).
@@ -416,6 +419,7 @@ class ChannelAssessment:
     reason: Reason | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Option:
     """An action on its best channel, competing in arbitration."""
@@ -433,6 +437,7 @@ class Option:
         return self.assessment.priority
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Pick:
     """The option picked, the probability it had of being picked, and whether
@@ -689,6 +694,7 @@ def _arms(
     return arms
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Arm:
     """An option in Thompson sampling: its equally likely priorities (one per point of

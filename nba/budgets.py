@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nba.actions import Action
+from nba.frozen import fast_init
 from nba.reasons import Reason, ReasonCode
 
 
@@ -40,6 +41,7 @@ def budget_day(moment: dt.datetime, zone: dt.tzinfo) -> dt.date:
     return moment.astimezone(zone).date()
 
 
+@fast_init
 @dataclass(frozen=True)
 class UsageCounts:
     """Today's usage, read-only: offers given and actions sent, by id."""
@@ -48,6 +50,7 @@ class UsageCounts:
     actions_sent: Mapping[str, int] = field(default_factory=dict)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Consumption:
     """What one decision used: add it to today's usage once the decision is executed."""

@@ -24,10 +24,10 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from operator import attrgetter
 
 from nba.channels import OUTBOUND_CHANNELS, Channel
+from nba.frozen import computed_once, fast_init
 from nba.profile import (
     DERIVED_FIELDS,
     FIELD_READERS,
@@ -58,6 +58,7 @@ class Session:
             raise ValueError("Session.started_at must carry a time zone")
 
 
+@fast_init
 @dataclass(frozen=True)
 class CustomerContext:
     """One customer at one moment: the input of a decision.
@@ -107,16 +108,16 @@ class CustomerContext:
     def contacts(self) -> ContactHistory:
         return self.profile.contacts
 
-    @cached_property
+    @computed_once
     def zone(self) -> zoneinfo.ZoneInfo:
         """The customer's time zone."""
         return zoneinfo.ZoneInfo(self.profile.timezone)
 
-    @cached_property
+    @computed_once
     def now_utc(self) -> dt.datetime:
         return self.now.astimezone(dt.UTC)
 
-    @cached_property
+    @computed_once
     def local_now(self) -> dt.datetime:
         """The decision moment in the customer's time zone."""
         return self.now.astimezone(self.zone)

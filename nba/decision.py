@@ -29,9 +29,11 @@ from nba.budgets import Consumption
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.explain import Explanation
+from nba.frozen import fast_init
 from nba.reasons import ReasonCode, Rejection
 
 
+@fast_init
 @dataclass(frozen=True)
 class ChosenAction:
     """One chosen action.
@@ -62,6 +64,7 @@ class ChosenAction:
         return self.action_type == ActionType.DO_NOTHING
 
 
+@fast_init
 @dataclass(frozen=True)
 class OptionProbability:
     """An eligible (action, channel) option of a decision's first pick, with the
@@ -72,6 +75,7 @@ class OptionProbability:
     probability: float | None
 
 
+@fast_init
 @dataclass(frozen=True)
 class Decision:
     """The answer to "what next for this customer, on which channel, when, and why"."""
@@ -142,6 +146,7 @@ class ArmLabel(Protocol):
     def model_version(self) -> str | None: ...
 
 
+@fast_init
 @dataclass(frozen=True)
 class RoutedDecision:
     """A decision with the experiment arm that made it (``None`` outside any experiment)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from nba.arbitration import Option, Pick
 from nba.channels import Channel
+from nba.frozen import fast_init
 from nba.reasons import ReasonCode, Rejection
 from nba.timing import minute_text
 
@@ -178,6 +179,7 @@ def explain(
     )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _Parts:
     """What :func:`explain` was given, kept until the explanation is read."""

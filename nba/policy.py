@@ -51,7 +51,8 @@ from nba.decision import (
     make_decision_id,
 )
 from nba.explain import explain
-from nba.reasons import ReasonCode, Rejection
+from nba.frozen import fast_init
+from nba.reasons import ReasonCode, Rejection, WrittenWhenRead
 from nba.screening import ActionCandidate, ChannelSlot, Restriction, Screening, screen
 
 
@@ -300,6 +301,7 @@ class DecisionPolicy(ABC):
         return Rejection.of(option.action_id, option.slot.channel, reason)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Exploration:
     """What :meth:`DecisionPolicy.explore` decided: the options to pick among, and the
@@ -332,6 +334,14 @@ def _distribution(options: Sequence[Option], pick: Pick) -> tuple[OptionProbabil
 
 
 def _lost(option: Option, winner: Option) -> Rejection:
+    """Why ``option`` lost to ``winner``, in words written when first read (most
+    decisions' losers are never read: a batch row, the closed loop)."""
+    return WrittenWhenRead(
+        option.action_id, None, ReasonCode.LOST_ARBITRATION, _lost_message, option, winner
+    )
+
+
+def _lost_message(option: Option, winner: Option) -> str:
     if winner.slot is None:
         message = f"doing nothing ({winner.action_id}, priority {winner.priority:.3g}) was picked"
     else:
@@ -359,7 +369,7 @@ def _lost(option: Option, winner: Option) -> Rejection:
             else ""
         )
         message += f": its costs ({terms.channel_cost:g} a send{offer}) exceed what it earns"
-    return Rejection(option.action_id, None, ReasonCode.LOST_ARBITRATION, message)
+    return message
 
 
 def _chosen_action(option: Option, pick: Pick) -> ChosenAction:

@@ -26,6 +26,7 @@ from operator import attrgetter
 from typing import Literal
 
 from nba.channels import CONSENT_CHANNELS, OUTBOUND_CHANNELS, Channel
+from nba.frozen import fast_init
 
 HOURS_PER_WEEK = 168
 
@@ -53,6 +54,7 @@ class JourneyPhase(StrEnum):
     LAPSE = "lapse"  # gone quiet
 
 
+@fast_init
 @dataclass(frozen=True)
 class ChannelEngagement:
     """Message outcomes on one channel, with rates smoothed toward a prior.
@@ -71,6 +73,7 @@ class ChannelEngagement:
     conversion_rate: float = 0.0
 
 
+@fast_init
 @dataclass(frozen=True)
 class ContactHistory:
     """Outbound contacts already made, for caps, cool-downs and fatigue."""
@@ -88,6 +91,7 @@ class ContactHistory:
         return sum(self.contacts_7d.values())
 
 
+@fast_init
 @dataclass(frozen=True)
 class CustomerProfile:
     """Everything the engine knows about one customer, as of ``as_of``.

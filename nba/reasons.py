@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Literal
 
 from nba.channels import Channel
+from nba.frozen import fast_init
 
 Stage = Literal["eligibility", "consent", "contact_policy", "scoring", "arbitration"]
 
@@ -92,6 +93,7 @@ _STAGES: dict[ReasonCode, Stage] = {
 _FILTERS = frozenset(code for code, stage in _STAGES.items() if stage != "arbitration")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reason:
     """A reason code with its human message, before it is tied to an action."""
@@ -100,6 +102,7 @@ class Reason:
     message: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """A candidate that was not chosen: the action, the channel (``None`` for the
@@ -126,7 +129,8 @@ class WrittenWhenRead(Rejection):
     Most actions are refused at every decision and few refusals are ever read (a batch
     file, the closed loop): the words that name a failing clause and the customer's
     values cost more than the rest of the screening, so they wait for a reader (the
-    API's answer). ``write`` must give the same text whenever it is called.
+    API's answer). ``write`` (called with ``arguments``) must give the same text whenever
+    it is called.
 
     >>> calls = []
     >>> r = WrittenWhenRead("a", None, ReasonCode.NOT_ELIGIBLE, lambda: calls.append(1) or "why")
@@ -134,30 +138,44 @@ class WrittenWhenRead(Rejection):
     0
     >>> r.message, r.message, len(calls), str(r)
     ('why', 'why', 1, 'a: not_eligible (why)')
+    >>> WrittenWhenRead("b", None, ReasonCode.NOT_ELIGIBLE, "{} is {}".format, "x", 2).message
+    'x is 2'
     """
 
-    __slots__ = ("_write",)
-    _write: Callable[[], str]
-    # set in __init__ at the slots' own speed (one is made per refused action and
-    # decision); nothing else sets them, so the instance stays as good as frozen
-    __setattr__ = object.__setattr__
+    __slots__ = ("_arguments", "_write")
+    _write: Callable[..., str]
+    _arguments: tuple[object, ...]
 
     def __init__(
         self,
         action_id: str,
         channel: Channel | None,
         code: ReasonCode,
-        write: Callable[[], str],
+        write: Callable[..., str],
+        *arguments: object,
     ) -> None:
-        self.action_id = action_id  # type: ignore[misc]
-        self.channel = channel  # type: ignore[misc]
-        self.code = code  # type: ignore[misc]
-        self._write = write
+        # one is made per refused action and decision: each slot set through its own
+        # descriptor (a frozen dataclass's __setattr__ refuses, and object.__setattr__
+        # looks the name up again); nothing else sets them, so it stays as good as frozen
+        _set_action_id(self, action_id)
+        _set_channel(self, channel)
+        _set_code(self, code)
+        _set_write(self, write)
+        _set_arguments(self, arguments)
 
     def __getattr__(self, name: str) -> str:
         """``message``, written now (only an unset slot gets here)."""
         if name != "message":
             raise AttributeError(name)
-        text = self._write()
-        self.message = text  # type: ignore[misc]
+        text = self._write(*self._arguments)
+        _set_message(self, text)
         return text
+
+
+# the slots' descriptors (Rejection's and WrittenWhenRead's own), read once
+_set_action_id = Rejection.__dict__["action_id"].__set__
+_set_channel = Rejection.__dict__["channel"].__set__
+_set_code = Rejection.__dict__["code"].__set__
+_set_message = Rejection.__dict__["message"].__set__
+_set_write = WrittenWhenRead.__dict__["_write"].__set__
+_set_arguments = WrittenWhenRead.__dict__["_arguments"].__set__

@@ -79,6 +79,7 @@ from nba.actions import Action, ActionType
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import ContextScope, CustomerContext
+from nba.frozen import fast_init
 from nba.profile import CustomerProfile
 from nba.rules import Value
 from nba.screening import ChannelSlot
@@ -110,6 +111,7 @@ _AGEING_DAYS = (
 )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ReminderValue:
     """A time-critical reminder a session may trigger: its validity and its priority on
@@ -137,6 +139,7 @@ class ReminderValue:
         return value * 0.5 ** (late_hours / self.half_life_hours)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class KeptFree:
     """The opportunity cost of a send, and in words what it keeps free for whom."""

@@ -31,9 +31,11 @@ from typing import Protocol, runtime_checkable
 from nba.actions import ActionType, Offer, OfferKind
 from nba.channels import Channel
 from nba.context import CustomerContext
+from nba.frozen import fast_init
 from nba.screening import ActionCandidate
 
 
+@fast_init
 @dataclass(frozen=True)
 class ActionScore:
     """What a scorer knows about one candidate action.

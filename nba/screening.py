@@ -23,6 +23,7 @@ from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
+from nba.frozen import computed_once, fast_init
 from nba.lead_time import LeadTime
 from nba.reasons import Reason, ReasonCode, Rejection, WrittenWhenRead
 from nba.rules import Rule
@@ -30,6 +31,7 @@ from nba.rules.closures import Evaluate
 from nba.timing import SendTime, minute_text
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChannelSlot:
     """A channel that may deliver an action, when it would send it and, on a channel with
@@ -40,6 +42,7 @@ class ChannelSlot:
     arrives: dt.datetime | None = None
 
 
+@fast_init
 @dataclass(frozen=True)
 class ActionCandidate:
     """An eligible action with the channels that passed consent and contact policy.
@@ -53,7 +56,7 @@ class ActionCandidate:
     variant: Variant | None
     slots: tuple[ChannelSlot, ...]
 
-    @functools.cached_property
+    @computed_once
     def channels(self) -> tuple[Channel, ...]:
         """Its slots' channels (read by the scorer and the engine several times)."""
         return tuple([s.channel for s in self.slots])
@@ -82,6 +85,7 @@ class Restriction:
         return self.channels is None or channel in self.channels
 
 
+@fast_init
 @dataclass(frozen=True)
 class Screening:
     """The candidates that may compete and every rejection on the way."""
@@ -249,8 +253,9 @@ class _ActionPlan:
                 return self.outside_validity
         for name, rule, evaluate in self.rules:
             if evaluate(scope) is not True:
-                write = functools.partial(_why_not, name, rule, scope)
-                return WrittenWhenRead(self.id, None, ReasonCode.NOT_ELIGIBLE, write)
+                return WrittenWhenRead(
+                    self.id, None, ReasonCode.NOT_ELIGIBLE, _why_not, name, rule, scope
+                )
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from nba.frozen import fast_init
 from nba.holidays import ExcludedDays
 from nba.profile import HOURS_PER_WEEK, CustomerProfile
 
@@ -398,6 +399,7 @@ HourSource = Literal["declared", "activity", "peak_hour", "channel_default", "fi
 DECLARED_HOURS_BONUS = 100.0
 
 
+@fast_init
 @dataclass(frozen=True)
 class HourPreference:
     """How much a customer likes to be reached at a local moment (higher is better).
@@ -637,6 +639,7 @@ def _hour_distance(a: int, b: int) -> int:
     return min(d, 24 - d)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SendTime:
     """When to send: the UTC instant, the same moment in the customer's time zone,
