@@ -32,10 +32,11 @@ import pandas as pd
 from features.batch import customer_parts, rows_ops
 from features.columnar import ColumnarOps, CutFields, cut_fields
 from features.dataset import RetailDataset
-from features.definitions import SECONDS_PER_DAY, SECONDS_PER_HOUR, TIERS, epoch_seconds
+from features.definitions import SECONDS_PER_DAY, TIERS, epoch_seconds
 from features.finalise import (
     AT_RISK_GAPS,
     CART_DAYS,
+    CONTACT_BUCKETS,
     DEFAULT_PURCHASE_GAP_DAYS,
     LAPSED_GAPS,
     MIN_PURCHASE_GAP_DAYS,
@@ -58,7 +59,7 @@ _HOURS_PER_DAY = 24
 #: The state families :class:`ProfileColumns` are read from (the cut leaves the others out).
 READ_FAMILIES = frozenset(
     {"np", "rv", "pp", "pn", "n", "lt", "t0", "tv", "tp", "tf", "pd", "rd", "h"}
-    | {"es", "ed", "eo", "ek", "xh", "xd", "ca", "cr", "cb"}
+    | {"es", "ed", "eo", "ek", "xs", "xh", "xd", "ca", "cr", "cb"}
 )
 
 
@@ -357,9 +358,10 @@ def _columns(
         open_rate[:, j] = _smoothed(counts["eo"][:, j], base, prior_open)
         click_rate[:, j] = _smoothed(counts["ek"][:, j], base, prior_click)
 
-    # contacts in the last 7 days per channel (rolling hour and day buckets)
+    # contacts in the last 7 days per channel (each contact's second; an older version's
+    # rolling hour and day buckets)
     contacts = np.zeros(n * m)
-    for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
+    for family, span in CONTACT_BUCKETS:
         row, value, field = pairs.of(family)
         channel, number = pairs.channel_keys(family, field)
         start = number * span

@@ -20,6 +20,7 @@ from features.definitions import (
     KeyKind,
     Op,
     first_day_of_month,
+    key_span,
     key_time_seconds,
 )
 
@@ -55,8 +56,7 @@ def is_expired(field: str, value: float, as_of_seconds: float) -> bool:
     if family_name in TIMESTAMP_VALUED:
         return value < horizon
     when = key_time_seconds(family, key)
-    span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else SECONDS_PER_HOUR
-    return when is not None and when + span <= horizon
+    return when is not None and when + key_span(family.key) <= horizon
 
 
 def trim_state(state: State, as_of_seconds: float) -> State:
