@@ -31,7 +31,6 @@ from features.definitions import (
     KeyKind,
     Op,
     field_name,
-    key_span,
     key_time_seconds,
 )
 from features.state import TIMESTAMP_VALUED, State, is_expired
@@ -444,7 +443,7 @@ def _lifetimes(family: Family, key_texts: list[str]) -> tuple[np.ndarray, np.nda
     if family.name in TIMESTAMP_VALUED:
         value_end[:] = retention
         return key_end, value_end
-    span = key_span(family.key)
+    span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else 3600
     for i, key in enumerate(key_texts):
         when = key_time_seconds(family, key)
         if when is not None:

@@ -184,9 +184,9 @@ def _unengaged(prior: ChannelPrior) -> ChannelEngagement:
 
 _EMPTY: dict[str, float] = {}
 _CHANNELS = {c.value: c for c in Channel}
-#: The families that count contacts, with the seconds their key's time covers: each
-#: contact's second, and the hours and days older versions wrote (still read).
-CONTACT_BUCKETS = (("xs", 1), ("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY))
+#: The families that count contacts, with the seconds their key's time covers: hours
+#: (the second of the last contact of each in ``xm``), and the days older versions wrote.
+CONTACT_BUCKETS = (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY))
 _CONTACT_BUCKETS = CONTACT_BUCKETS
 
 
@@ -546,9 +546,10 @@ def build_profile(
     c7: dict[Channel, int] = {}
     c30: dict[Channel, int] = {}
     seconds: dict[Channel, list[int]] = {}
-    # rolling: a bucket counts while any of it lies in the last ``window`` days; a
-    # contact's second (xs) is its time, an older version's hour or day bucket (xh, xd)
-    # is taken at its last second (as long as it counted)
+    # rolling: a bucket counts while any of it lies in the last ``window`` days; each
+    # contact's time is its hour's last contact's second (xm), or, where an older version
+    # wrote none, the bucket's last second (as long as it counted)
+    last_second = _keyed(state, "xm")
     windows = (
         (now - SECONDS_PER_DAY, c1),
         (now - 7 * SECONDS_PER_DAY, c7),
@@ -565,7 +566,11 @@ def build_profile(
                 if start + span > since:
                     per_channel[ch] = per_channel.get(ch, 0) + int(n)
             if start + span > windows[2][0] and int(n) > 0:
-                seconds.setdefault(ch, []).extend([start + span - 1] * int(n))
+                offset = last_second.get(key) if family == "xh" else None
+                at = start + span - 1
+                if offset is not None and 0 <= offset < SECONDS_PER_HOUR:
+                    at = start + int(offset)
+                seconds.setdefault(ch, []).extend([at] * int(n))
     contacts = _frozen(
         ContactHistory,
         {

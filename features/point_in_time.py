@@ -59,7 +59,7 @@ _HOURS_PER_DAY = 24
 #: The state families :class:`ProfileColumns` are read from (the cut leaves the others out).
 READ_FAMILIES = frozenset(
     {"np", "rv", "pp", "pn", "n", "lt", "t0", "tv", "tp", "tf", "pd", "rd", "h"}
-    | {"es", "ed", "eo", "ek", "xs", "xh", "xd", "ca", "cr", "cb"}
+    | {"es", "ed", "eo", "ek", "xh", "xd", "ca", "cr", "cb"}
 )
 
 
@@ -358,8 +358,7 @@ def _columns(
         open_rate[:, j] = _smoothed(counts["eo"][:, j], base, prior_open)
         click_rate[:, j] = _smoothed(counts["ek"][:, j], base, prior_click)
 
-    # contacts in the last 7 days per channel (each contact's second; an older version's
-    # rolling hour and day buckets)
+    # contacts in the last 7 days per channel (rolling hour and day buckets)
     contacts = np.zeros(n * m)
     for family, span in CONTACT_BUCKETS:
         row, value, field = pairs.of(family)

@@ -670,7 +670,8 @@ class _Chunk:
         counts = [np.zeros(n * channels) for _ in windows]
         present = [np.zeros(n * channels, dtype=bool) for _ in windows]
         timed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # cell, second, count
-        names = tuple(family for family, _ in CONTACT_BUCKETS)
+        names = (*(family for family, _ in CONTACT_BUCKETS), "xm")
+        last_second = self._last_contact_seconds(names)
         for family, span in CONTACT_BUCKETS:
             e, f, v = self.family(family)
             if not len(e):
@@ -679,7 +680,8 @@ class _Chunk:
             if (ch < 0).any():
                 bad = self.codes.keys[int(f[np.argmax(ch < 0)])]
                 raise KeyError(bad.rpartition("|")[0])
-            start = self.codes.per_field(_tail_number, *names)[f] * span
+            number = self.codes.per_field(_tail_number, *names)[f]
+            start = number * span
             now = self.now[e]
             cell = e * channels + ch
             for w, window in enumerate(windows):
@@ -688,13 +690,16 @@ class _Chunk:
                     cell[inside], weights=np.trunc(v[inside]), minlength=n * channels
                 )
                 present[w][cell[inside]] = True
-            # each contact's time (a bucket of an older version's at its last second),
-            # for the caps to count to the second (finalise.build_profile alike)
+            # each contact's time: its hour's last contact's second (xm), else the bucket's
+            # last second (an older version's), for the caps (finalise.build_profile alike)
             inside = (start <= now) & (start + span > now - windows[-1])
+            offset = np.full(int(inside.sum()), float(span - 1))
+            if family == "xh":
+                offset = last_second(cell[inside], number[inside], offset)
             timed.append(
                 (
                     cell[inside],
-                    (start[inside] + (span - 1)).astype(np.int64),
+                    (start[inside] + offset).astype(np.int64),
                     np.trunc(v[inside]).astype(np.int64),
                 )
             )
@@ -727,6 +732,32 @@ class _Chunk:
                 )
             )
         return out
+
+    def _last_contact_seconds(
+        self, names: tuple[str, ...]
+    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """A look-up of the second of the hour of each (cell, hour)'s last contact
+        (``xm``): given cells, hours and defaults, the seconds, the default where none
+        is known (or the stored one is not a second of an hour)."""
+        channels = len(_CHANNEL_LIST)
+        e, f, v = self.family("xm")
+        ch = self.codes.per_field(_tail_channel, *names)[f]
+        hour = self.codes.per_field(_tail_number, *names)[f]
+        valid = (ch >= 0) & (hour >= 0) & (v >= 0) & (v < SECONDS_PER_HOUR)
+        keys = (e[valid] * channels + ch[valid].astype(np.int64)) * (1 << 32) + hour[valid].astype(
+            np.int64
+        )
+        order = np.argsort(keys, kind="stable")
+        keys, seconds = keys[order], np.trunc(v[valid][order])
+
+        def look_up(cell: np.ndarray, hours: np.ndarray, default: np.ndarray) -> np.ndarray:
+            if not len(keys):
+                return default
+            wanted = cell * (1 << 32) + hours.astype(np.int64)
+            at = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
+            return np.where(keys[at] == wanted, seconds[at], default)
+
+        return look_up
 
     def _contact_times(
         self, timed: list[tuple[np.ndarray, np.ndarray, np.ndarray]]

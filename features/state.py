@@ -20,7 +20,6 @@ from features.definitions import (
     KeyKind,
     Op,
     first_day_of_month,
-    key_span,
     key_time_seconds,
 )
 
@@ -56,7 +55,8 @@ def is_expired(field: str, value: float, as_of_seconds: float) -> bool:
     if family_name in TIMESTAMP_VALUED:
         return value < horizon
     when = key_time_seconds(family, key)
-    return when is not None and when + key_span(family.key) <= horizon
+    span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else SECONDS_PER_HOUR
+    return when is not None and when + span <= horizon
 
 
 def trim_state(state: State, as_of_seconds: float) -> State:

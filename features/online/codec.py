@@ -11,8 +11,7 @@ field names are not repeated and numbers take their binary size::
 * keys that are canonical whole numbers (hours of week, days, months, numeric
   product ids) are MessagePack integers;
 * channel keys are small integer codes (:data:`CHANNEL_CODES`), and a channel with
-  a day or hour number (``email|491234``) one integer ``code << 24 | number``, with a
-  second (``email|1772535600``, a contact's time) ``code << 32 | second``;
+  a day or hour number (``email|491234``) one integer ``code << 24 | number``;
 * whole-number values are integers (1 to 9 bytes), others IEEE doubles, exact;
 * ``_tz``, ``_bd`` (static attributes), ``_wm`` (materialisation watermark), ``_mx``
   (newest event time) and ``_cp`` (last compaction) sit beside the families.
@@ -55,18 +54,7 @@ _NUMBER_BITS = 24
 _NUMBER_MASK = (1 << _NUMBER_BITS) - 1
 #: ``key % NUMBER_SPAN`` is the day or hour number of a channel-day or channel-hour key.
 NUMBER_SPAN = 1 << _NUMBER_BITS
-#: Bits of a channel-second key's number (epoch seconds fit until the year 2106).
-_SECOND_BITS = 32
-#: Families keyed by a channel and a time number, each stored as one integer.
-CHANNEL_TIMED = (KeyKind.CHANNEL_DAY, KeyKind.CHANNEL_HOUR, KeyKind.CHANNEL_SECOND)
-_CHANNEL_TIMED = CHANNEL_TIMED
-
-
-def number_span(kind: KeyKind) -> int:
-    """``key % number_span(kind)`` is the number of a stored channel-and-time key."""
-    return 1 << (_SECOND_BITS if kind is KeyKind.CHANNEL_SECOND else _NUMBER_BITS)
-
-
+_CHANNEL_TIMED = (KeyKind.CHANNEL_DAY, KeyKind.CHANNEL_HOUR)
 #: Reserved entries (static attributes and bookkeeping), beside the families.
 RESERVED = ("_tz", "_bd", "_wm", "_mx", "_cp")
 #: Field encodings kept in memory per process before the cache is reset.
@@ -91,9 +79,8 @@ def encode_key(kind: KeyKind, key: str) -> Key:
     if kind in _CHANNEL_TIMED:
         name, _, number = key.partition("|")
         code = CHANNEL_CODES.get(name)
-        bits = _SECOND_BITS if kind is KeyKind.CHANNEL_SECOND else _NUMBER_BITS
-        if code is not None and _whole(number) and int(number) < 1 << bits:
-            return code << bits | int(number)
+        if code is not None and _whole(number) and int(number) <= _NUMBER_MASK:
+            return code << _NUMBER_BITS | int(number)
         return key
     return int(key) if _whole(key) else key
 
@@ -105,8 +92,7 @@ def decode_key(kind: KeyKind | None, key: Any) -> str:
     if kind is KeyKind.CHANNEL:
         return _CHANNEL_NAMES.get(key, str(key))
     if kind in _CHANNEL_TIMED:
-        bits = _SECOND_BITS if kind is KeyKind.CHANNEL_SECOND else _NUMBER_BITS
-        return f"{_CHANNEL_NAMES.get(key >> bits, '?')}|{key & ((1 << bits) - 1)}"
+        return f"{_CHANNEL_NAMES.get(key >> _NUMBER_BITS, '?')}|{key & _NUMBER_MASK}"
     return str(key)
 
 

@@ -42,7 +42,7 @@ from redis.exceptions import ClusterDownError, NoScriptError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from features.definitions import FAMILIES, SECONDS_PER_DAY, KeyKind, Op, key_span
+from features.definitions import FAMILIES, SECONDS_PER_DAY, KeyKind, Op
 from features.finalise import CustomerStatic, FeaturePriors
 from features.online import codec
 from features.online.store import (
@@ -78,22 +78,21 @@ VERDICT_SECONDS = 2 * 86_400
 
 def _retention_rules() -> bytes:
     """The retention of each family, for the scripts' compaction: ``[family, how, seconds,
-    span, modulus]`` where ``how`` is 1 for a timestamp value, 2 for a day or hour key, 3
-    for a channel with a day, hour or second (its stored key modulo ``modulus`` is the
-    number), 4 for cart prices (kept while their cart entry is)."""
+    span]`` where ``how`` is 1 for a timestamp value, 2 for a day or hour key, 3 for a
+    channel with a day or hour, 4 for cart prices (kept while their cart entry is)."""
     rules: list[list[Any]] = []
     for family in FAMILIES.values():
         if family.retention_days is None or family.name == "cv":
             continue
         seconds = family.retention_days * SECONDS_PER_DAY
-        span = key_span(family.key)
+        span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else 3600
         if family.name in TIMESTAMP_VALUED:
-            rules.append([family.name, 1, seconds, 0, 0])
+            rules.append([family.name, 1, seconds, 0])
         elif family.key in (KeyKind.DAY, KeyKind.HOUR):
-            rules.append([family.name, 2, seconds, span, 0])
-        elif family.key in codec.CHANNEL_TIMED:
-            rules.append([family.name, 3, seconds, span, codec.number_span(family.key)])
-    rules.append(["cv", 4, 0, 0, 0])  # after "ca"
+            rules.append([family.name, 2, seconds, span])
+        elif family.key in (KeyKind.CHANNEL_DAY, KeyKind.CHANNEL_HOUR):
+            rules.append([family.name, 3, seconds, span])
+    rules.append(["cv", 4, 0, 0])  # after "ca"
     return msgpack.packb(rules)
 
 
@@ -118,7 +117,7 @@ local function compact(s, at, rules)
           local n
           if type(key) == 'number' then
             n = key
-            if how == 3 then n = key % rules[i][5] end
+            if how == 3 then n = key % %(number_span)d end
           elseif how == 2 then
             n = tonumber(key)
           else
@@ -175,7 +174,9 @@ end
 local function closed_before(s, window)
   return math.max(s['_wm'] or -1e18, (s['_mx'] or -1e18) - window)
 end
-""".replace("%(fold_margin)d", str(FOLD_MARGIN_SECONDS))
+""".replace("%(number_span)d", str(codec.NUMBER_SPAN)).replace(
+    "%(fold_margin)d", str(FOLD_MARGIN_SECONDS)
+)
 
 #: KEYS: state key and seen key of each customer. ARGV: replay window, compaction
 #: interval, retention rules, then a MessagePack list with, per customer, a flat list
