@@ -601,6 +601,8 @@ class ContactPolicy(BaseModel):
             used, times = _in_window(context, channel, counts, days)
             if used < cap:
                 continue
+            if cap <= 0:  # a channel closed by its cap never frees
+                return None
             last = history.last_contact_at.get(channel) if times is None else times[used - cap]
             reached.append(None if last is None else last + dt.timedelta(days=days))
         if rules.counts_toward_total:
@@ -636,6 +638,8 @@ class ContactPolicy(BaseModel):
         used = self._total(self._in_window(context, counts, days))
         if used < cap:
             return context.now_utc - _STAMP
+        if cap <= 0:  # closed by the cap: never frees
+            return None
         if known:
             return sorted(moments)[used - cap] + window
         counted = [
