@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -201,6 +201,22 @@ def _unengaged(prior: ChannelPrior) -> ChannelEngagement:
 
 _EMPTY: dict[str, float] = {}
 _CHANNELS = {c.value: c for c in Channel}
+#: The families that count contacts, with the seconds their key's time covers: hours
+#: (the second of the last contact of each in ``xm``), and the days older versions wrote.
+CONTACT_BUCKETS = (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY))
+_CONTACT_BUCKETS = CONTACT_BUCKETS
+
+
+def contact_moments(seconds: Iterable[int]) -> tuple[dt.datetime, ...]:
+    """Contact times (epoch seconds) as UTC moments, oldest first.
+
+    >>> contact_moments([86_400, 0])
+    (datetime.datetime(1970, 1, 1, 0, 0, tzinfo=datetime.timezone.utc), \
+datetime.datetime(1970, 1, 2, 0, 0, tzinfo=datetime.timezone.utc))
+    """
+    return tuple(dt.datetime.fromtimestamp(t, dt.UTC) for t in sorted(seconds))
+
+
 #: The consent channels with their names (an enum member's ``value`` is slow to read).
 _CONSENT = tuple((c, c.value) for c in CONSENT_CHANNELS)
 #: Channels whose register (``g``) opens them: the consent channels, and the wallet,
@@ -579,22 +595,32 @@ def build_profile(
     c1: dict[Channel, int] = {}
     c7: dict[Channel, int] = {}
     c30: dict[Channel, int] = {}
-    # rolling: a bucket counts while any of it lies in the last ``window`` days
+    seconds: dict[Channel, list[int]] = {}
+    # rolling: a bucket counts while any of it lies in the last ``window`` days; each
+    # contact's time is its hour's last contact's second (xm), or, where an older version
+    # wrote none, the bucket's last second (as long as it counted)
+    last_second = _keyed(state, "xm")
     windows = (
         (now - SECONDS_PER_DAY, c1),
         (now - 7 * SECONDS_PER_DAY, c7),
         (now - 30 * SECONDS_PER_DAY, c30),
     )
-    for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
+    for family, span in _CONTACT_BUCKETS:
         for key, n in _keyed(state, family).items():
             ch_name, number = key.rsplit("|", 1)
             ch = _CHANNELS[ch_name]
-            start = float(number) * span
+            start = int(float(number)) * span
             if start > now:
                 continue
             for since, per_channel in windows:
                 if start + span > since:
                     per_channel[ch] = per_channel.get(ch, 0) + int(n)
+            if start + span > windows[2][0] and int(n) > 0:
+                offset = last_second.get(key) if family == "xh" else None
+                at = start + span - 1
+                if offset is not None and 0 <= offset < SECONDS_PER_HOUR:
+                    at = start + int(offset)
+                seconds.setdefault(ch, []).extend([at] * int(n))
     contacts = _frozen(
         ContactHistory,
         {
@@ -609,6 +635,7 @@ def build_profile(
                 _CHANNELS[k]: dt.datetime.fromtimestamp(v, dt.UTC)
                 for k, v in _keyed(state, "xr").items()
             },
+            "contact_times": {ch: contact_moments(times) for ch, times in seconds.items()},
         },
     )
 

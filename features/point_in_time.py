@@ -32,10 +32,11 @@ import pandas as pd
 from features.batch import customer_parts, rows_ops
 from features.columnar import ColumnarOps, CutFields, cut_fields
 from features.dataset import RetailDataset
-from features.definitions import SECONDS_PER_DAY, SECONDS_PER_HOUR, TIERS, epoch_seconds
+from features.definitions import SECONDS_PER_DAY, TIERS, epoch_seconds
 from features.finalise import (
     AT_RISK_GAPS,
     CART_DAYS,
+    CONTACT_BUCKETS,
     DEFAULT_PURCHASE_GAP_DAYS,
     LAPSED_GAPS,
     MIN_PURCHASE_GAP_DAYS,
@@ -359,7 +360,7 @@ def _columns(
 
     # contacts in the last 7 days per channel (rolling hour and day buckets)
     contacts = np.zeros(n * m)
-    for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
+    for family, span in CONTACT_BUCKETS:
         row, value, field = pairs.of(family)
         channel, number = pairs.channel_keys(family, field)
         start = number * span

@@ -40,6 +40,7 @@ from features.finalise import (
     BROWSE_DAYS,
     BROWSE_LEFT_SECONDS,
     CART_DAYS,
+    CONTACT_BUCKETS,
     DEFAULT_PURCHASE_GAP_DAYS,
     LAPSED_GAPS,
     LEFT_DAYS_WINDOW,
@@ -51,6 +52,7 @@ from features.finalise import (
     TOP_N,
     CustomerStatic,
     FeaturePriors,
+    contact_moments,
     days_to_birthday,
 )
 from features.seasonality import seasonal_months
@@ -686,15 +688,19 @@ class _Chunk:
         windows = (SECONDS_PER_DAY, 7 * SECONDS_PER_DAY, 30 * SECONDS_PER_DAY)
         counts = [np.zeros(n * channels) for _ in windows]
         present = [np.zeros(n * channels, dtype=bool) for _ in windows]
-        for family, span in (("xh", SECONDS_PER_HOUR), ("xd", SECONDS_PER_DAY)):
+        timed: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # cell, second, count
+        names = (*(family for family, _ in CONTACT_BUCKETS), "xm")
+        last_second = self._last_contact_seconds(names)
+        for family, span in CONTACT_BUCKETS:
             e, f, v = self.family(family)
             if not len(e):
                 continue
-            ch = self.codes.per_field(_tail_channel, "xh", "xd")[f].astype(np.int64)
+            ch = self.codes.per_field(_tail_channel, *names)[f].astype(np.int64)
             if (ch < 0).any():
                 bad = self.codes.keys[int(f[np.argmax(ch < 0)])]
                 raise KeyError(bad.rpartition("|")[0])
-            start = self.codes.per_field(_tail_number, "xh", "xd")[f] * span
+            number = self.codes.per_field(_tail_number, *names)[f]
+            start = number * span
             now = self.now[e]
             cell = e * channels + ch
             for w, window in enumerate(windows):
@@ -703,6 +709,20 @@ class _Chunk:
                     cell[inside], weights=np.trunc(v[inside]), minlength=n * channels
                 )
                 present[w][cell[inside]] = True
+            # each contact's time: its hour's last contact's second (xm), else the bucket's
+            # last second (an older version's), for the caps (finalise.build_profile alike)
+            inside = (start <= now) & (start + span > now - windows[-1])
+            offset = np.full(int(inside.sum()), float(span - 1))
+            if family == "xh":
+                offset = last_second(cell[inside], number[inside], offset)
+            timed.append(
+                (
+                    cell[inside],
+                    (start[inside] + offset).astype(np.int64),
+                    np.trunc(v[inside]).astype(np.int64),
+                )
+            )
+        times = self._contact_times(timed)
         per_window: list[list[dict[Channel, int]]] = []
         for w in range(len(windows)):
             dicts: list[dict[Channel, int]] = [{} for _ in range(n)]
@@ -727,8 +747,59 @@ class _Chunk:
                     contacts_7d=c7,
                     contacts_30d=c30,
                     last_refusal_at=refusal or {},
+                    contact_times=times.get(i, {}),
                 )
             )
+        return out
+
+    def _last_contact_seconds(
+        self, names: tuple[str, ...]
+    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+        """A look-up of the second of the hour of each (cell, hour)'s last contact
+        (``xm``): given cells, hours and defaults, the seconds, the default where none
+        is known (or the stored one is not a second of an hour)."""
+        channels = len(_CHANNEL_LIST)
+        e, f, v = self.family("xm")
+        ch = self.codes.per_field(_tail_channel, *names)[f]
+        hour = self.codes.per_field(_tail_number, *names)[f]
+        valid = (ch >= 0) & (hour >= 0) & (v >= 0) & (v < SECONDS_PER_HOUR)
+        keys = (e[valid] * channels + ch[valid].astype(np.int64)) * (1 << 32) + hour[valid].astype(
+            np.int64
+        )
+        order = np.argsort(keys, kind="stable")
+        keys, seconds = keys[order], np.trunc(v[valid][order])
+
+        def look_up(cell: np.ndarray, hours: np.ndarray, default: np.ndarray) -> np.ndarray:
+            if not len(keys):
+                return default
+            wanted = cell * (1 << 32) + hours.astype(np.int64)
+            at = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
+            return np.where(keys[at] == wanted, seconds[at], default)
+
+        return look_up
+
+    def _contact_times(
+        self, timed: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    ) -> dict[int, dict[Channel, tuple[dt.datetime, ...]]]:
+        """Per entity with contacts in the last 30 days, their times per channel."""
+        out: dict[int, dict[Channel, tuple[dt.datetime, ...]]] = {}
+        if not timed:
+            return out
+        channels = len(_CHANNEL_LIST)
+        cell = np.concatenate([c for c, _, _ in timed])
+        second = np.concatenate([t for _, t, _ in timed])
+        repeat = np.concatenate([r for _, _, r in timed]).clip(min=0)
+        cell, second = np.repeat(cell, repeat), np.repeat(second, repeat)
+        order = np.lexsort((second, cell))
+        cell, second = cell[order], second[order]
+        bounds = np.flatnonzero(cell[1:] != cell[:-1]) + 1
+        for part_cell, part in zip(
+            cell[np.concatenate([[0], bounds])].tolist() if len(cell) else [],
+            np.split(second, bounds) if len(cell) else [],
+            strict=True,
+        ):
+            entity, ch = divmod(int(part_cell), channels)
+            out.setdefault(entity, {})[_CHANNEL_LIST[ch]] = contact_moments(part.tolist())
         return out
 
     def stamps(self, name: str) -> list[dict[Channel, dt.datetime] | None]:

@@ -59,6 +59,7 @@ def _contacts_json(c: ContactHistory) -> str:
             "contacts_7d": {k.value: v for k, v in c.contacts_7d.items()},
             "contacts_30d": {k.value: v for k, v in c.contacts_30d.items()},
             "last_refusal_at": {k.value: _stamp(v) for k, v in c.last_refusal_at.items()},
+            "contact_times": {k.value: [_stamp(t) for t in v] for k, v in c.contact_times.items()},
         },
         sort_keys=True,
     )
@@ -147,6 +148,7 @@ def _engagement(raw: Any) -> ChannelEngagement:
 
 _times = _channel_map(dt.datetime.fromisoformat)
 _counts = _channel_map(int)
+_moments = _channel_map(lambda texts: tuple(map(dt.datetime.fromisoformat, texts)))
 
 
 def _contacts(raw: Mapping[str, Any]) -> ContactHistory:
@@ -158,6 +160,8 @@ def _contacts(raw: Mapping[str, Any]) -> ContactHistory:
             "contacts_7d": _counts(raw["contacts_7d"]),
             "contacts_30d": _counts(raw["contacts_30d"]),
             "last_refusal_at": _times(raw["last_refusal_at"]),
+            # absent from tables written before contacts kept their times
+            "contact_times": _moments(raw.get("contact_times", {})),
         },
     )
 

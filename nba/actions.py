@@ -231,6 +231,13 @@ class Action(_CatalogModel):
         Extra local-time windows the send must fall in (``["18:00-22:00"]``).
     cooldown_hours
         Minimum hours before the same action goes to the same customer again.
+    cooldown_scope
+        What the cool-down holds back: ``customer`` (the action, for any trigger) or
+        ``cart`` (the same cart: a cart added to after the action last went is a new
+        trigger, and the cool-down does not hold it back; a marketer reads "72 hours
+        between cart reminders" as "never remind the same cart twice", while the
+        contact caps bound the pressure). Default: ``cart`` for cart reminders,
+        ``customer`` for every other action (:attr:`cooldown_per_cart`).
     daily_volume
         Maximum sends per day across all customers.
     group
@@ -263,6 +270,7 @@ class Action(_CatalogModel):
     send_delay_hours: float = Field(default=0.0, ge=0)
     local_hours: LocalHours = ()
     cooldown_hours: float | None = Field(default=None, ge=0)
+    cooldown_scope: Literal["customer", "cart"] | None = None
     daily_volume: int | None = Field(default=None, ge=0)
     group: str | None = None
     time_critical: bool = False
@@ -315,6 +323,15 @@ class Action(_CatalogModel):
     @property
     def is_do_nothing(self) -> bool:
         return self.type == ActionType.DO_NOTHING
+
+    @property
+    def cooldown_per_cart(self) -> bool:
+        """True when the cool-down holds back the same cart only (``cooldown_scope``,
+        by default for cart reminders)."""
+        scope = self.cooldown_scope
+        if scope is None:
+            return self.type == ActionType.CART_REMINDER
+        return scope == "cart"
 
     @property
     def deliverable_channels(self) -> tuple[Channel, ...]:

@@ -15,6 +15,9 @@ Schema (``version: 1``)::
         timing: asap                   # or best_hour (default)
         local_hours: ["08:00-21:00"]   # optional extra local windows
         cooldown_hours: 72             # optional, per customer
+        cooldown_scope: cart           # optional: customer, or cart (a cart added to
+                                       # since the last send is a new one); default
+                                       # cart for cart reminders, else customer
         daily_volume: 10000            # optional, across customers
         min_uplift: 0.02               # optional: keep only when the offer moves them
         group: cart                    # optional: one action per group per decision

@@ -281,6 +281,28 @@ def _as_channel_key(value: object) -> object:
 _STAMP = dt.timedelta(seconds=1)
 
 
+def _in_window(
+    context: CustomerContext, channel: Channel, counts: Mapping[Channel, int], days: int
+) -> tuple[int, list[dt.datetime] | None]:
+    """How many contacts on ``channel`` lie in the last ``days`` days at the decision's
+    moment, and their times (oldest first; ``None`` when the profile has counts only).
+
+    A contact stamped ``t`` (whole seconds) leaves the window at ``t + days`` and a second
+    (:data:`_STAMP`). Without contact times the count (made when the profile was built)
+    stands until the channel's last contact leaves the window: counts alone cannot
+    say when the others did."""
+    history = context.contacts
+    times = history.contact_times.get(channel)
+    since = context.now_utc - dt.timedelta(days=days) - _STAMP
+    if times is None:
+        last = history.last_contact_at.get(channel)
+        if last is not None and last <= since:
+            return 0, None
+        return counts.get(channel, 0), None
+    inside = [t for t in times if t > since]
+    return len(inside), inside
+
+
 class ContactPolicy(BaseModel):
     """Overall caps, refusal cool-down, fatigue, and the rules of each channel.
 
@@ -448,13 +470,8 @@ class ContactPolicy(BaseModel):
             (rules.cap_30d, history.contacts_30d, ReasonCode.CHANNEL_30_DAY_CAP, "30 days", 30),
         ):
             used = (counts.get(channel, 0) if caps else 0) + pending.get(channel, 0)
-            if (
-                cap is not None
-                and used >= cap
-                and caps
-                and self._left_window(context, channel, days)
-            ):
-                used = pending.get(channel, 0)
+            if cap is not None and used >= cap and caps:  # counted now, to the second
+                used = _in_window(context, channel, counts, days)[0] + pending.get(channel, 0)
             if cap is not None and used >= cap:
                 return Reason(
                     code, f"{used} {channel.value} contact(s) in {period}, the cap is {cap}"
@@ -569,27 +586,18 @@ class ContactPolicy(BaseModel):
             basis = "first moment outside quiet hours"
         return SendTime(at, at.astimezone(zone), basis)
 
-    @staticmethod
-    def _left_window(context: CustomerContext, channel: Channel, days: int) -> bool:
-        """True when every contact on ``channel`` is at least ``days`` old: its last
-        contact is. Contacts are counted by the hour they fall in, so a count alone would
-        hold a contact of 09:00 until 10:00 the next day; a rolling 24 hours ends at
-        09:00 (and a second: times are kept to the whole second, :data:`_STAMP`)."""
-        last = context.contacts.last_contact_at.get(channel)
-        return last is not None and last + _STAMP <= context.now_utc - dt.timedelta(days=days)
-
     def _in_window(
         self, context: CustomerContext, counts: Mapping[Channel, int], days: int
     ) -> Mapping[Channel, int]:
-        """``counts`` less the channels whose every contact has left the window."""
-        return {c: n for c, n in counts.items() if not self._left_window(context, c, days)}
+        """``counts`` as counted now: each channel's contacts inside the window."""
+        return {c: _in_window(context, c, counts, days)[0] for c in counts}
 
     def caps_free_at(self, context: CustomerContext, channel: Channel) -> dt.datetime | None:
         """When the rolling caps that past contacts reached on ``channel`` stop blocking it
-        (if nothing else is sent): each reached cap frees once the last contact it counts
-        is older than its window (exact for a cap of one, later than needed otherwise:
-        the contacts before the last are known by their count only). ``None`` when such a
-        contact's time is unknown.
+        (if nothing else is sent): a reached cap of ``n`` frees when its ``n``-th newest
+        contact leaves its window (the oldest it must lose), to the second. ``None`` when
+        such a contact's time is unknown; a channel known by its counts only (no contact
+        times) frees when its last contact leaves the window.
 
         >>> from nba.profile import ContactHistory
         >>> at = dt.datetime(2026, 3, 6, 10, 20, tzinfo=dt.UTC)
@@ -598,40 +606,80 @@ class ContactPolicy(BaseModel):
         >>> ctx = CustomerContext(CustomerProfile("C1", contacts=history), at)
         >>> ContactPolicy().caps_free_at(ctx, Channel.EMAIL)
         datetime.datetime(2026, 3, 7, 10, 20, 1, tzinfo=datetime.timezone.utc)
+
+        Four e-mails in a week (the e-mail cap): free when the oldest is 7 days old.
+
+        >>> week = [at - dt.timedelta(days=d) for d in (6, 5, 3, 1)]
+        >>> history = ContactHistory(last_contact_at={Channel.EMAIL: week[-1]},
+        ...                          contacts_7d={Channel.EMAIL: 4},
+        ...                          contact_times={Channel.EMAIL: tuple(week)})
+        >>> ctx = CustomerContext(CustomerProfile("C1", contacts=history), at)
+        >>> frees = ContactPolicy().caps_free_at(ctx, Channel.EMAIL)
+        >>> frees == week[0] + dt.timedelta(days=7, seconds=1)
+        True
         """
         rules = self.rules(channel)
         history = context.contacts
         frees = context.now_utc
-        last_here = history.last_contact_at.get(channel)
+        reached: list[dt.datetime | None] = []
+        for cap, counts, days in (
+            (rules.cap_1d, history.contacts_1d, 1),
+            (rules.cap_7d, history.contacts_7d, 7),
+            (rules.cap_30d, history.contacts_30d, 30),
+        ):
+            if cap is None or counts.get(channel, 0) < cap:
+                continue
+            used, times = _in_window(context, channel, counts, days)
+            if used < cap:
+                continue
+            if cap <= 0:  # a channel closed by its cap never frees
+                return None
+            last = history.last_contact_at.get(channel) if times is None else times[used - cap]
+            reached.append(None if last is None else last + dt.timedelta(days=days))
+        if rules.counts_toward_total:
+            for cap, counts, days in (
+                (self.cap_1d, history.contacts_1d, 1),
+                (self.cap_7d, history.contacts_7d, 7),
+            ):
+                if cap is None or self._total(counts) < cap:
+                    continue
+                reached.append(self._total_frees(context, counts, cap, days))
+        for moment in reached:
+            if moment is None:
+                return None
+            frees = max(frees, moment.astimezone(dt.UTC) + _STAMP)
+        return frees
+
+    def _total_frees(
+        self, context: CustomerContext, counts: Mapping[Channel, int], cap: int, days: int
+    ) -> dt.datetime | None:
+        """When the overall cap ``cap`` over ``days`` stops blocking (``frees`` less the
+        second of precision; the moment itself when it does not block now); ``None``
+        when a contact it waits for has no known time."""
+        window = dt.timedelta(days=days)
+        moments: list[dt.datetime] = []
+        known = True
+        for channel in counts:
+            if not self.rules(channel).counts_toward_total:
+                continue
+            used, times = _in_window(context, channel, counts, days)
+            if used and times is None:
+                known = False
+            moments += times or ()
+        used = self._total(self._in_window(context, counts, days))
+        if used < cap:
+            return context.now_utc - _STAMP
+        if cap <= 0:  # closed by the cap: never frees
+            return None
+        if known:
+            return sorted(moments)[used - cap] + window
         counted = [
-            at for c, at in history.last_contact_at.items() if self.rules(c).counts_toward_total
+            at
+            for c, at in context.contacts.last_contact_at.items()
+            if self.rules(c).counts_toward_total
         ]
         last_any = max(counted, default=None)
-        reached: list[tuple[dt.datetime | None, int]] = [
-            (last_here, days)
-            for cap, counts, days in (
-                (rules.cap_1d, history.contacts_1d, 1),
-                (rules.cap_7d, history.contacts_7d, 7),
-                (rules.cap_30d, history.contacts_30d, 30),
-            )
-            if cap is not None
-            and counts.get(channel, 0) >= cap
-            and not self._left_window(context, channel, days)
-        ]
-        if rules.counts_toward_total:
-            reached += [
-                (last_any, days)
-                for cap, counts, days in (
-                    (self.cap_1d, history.contacts_1d, 1),
-                    (self.cap_7d, history.contacts_7d, 7),
-                )
-                if cap is not None and self._total(self._in_window(context, counts, days)) >= cap
-            ]
-        for last, days in reached:
-            if last is None:
-                return None
-            frees = max(frees, last.astimezone(dt.UTC) + dt.timedelta(days=days) + _STAMP)
-        return frees
+        return None if last_any is None else last_any + window
 
     def last_message_at(
         self, context: CustomerContext, sent: Mapping[str, dt.datetime] | None = None

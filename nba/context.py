@@ -151,6 +151,31 @@ class CustomerContext:
             return None
         return (self.now_utc - sent_at).total_seconds() / 3600.0
 
+    def cart_added_since_sent(self, action_id: str) -> bool:
+        """True when the customer holds a cart last added to after ``action_id`` was last
+        sent: a new cart (the reminded one bought or left, or topped up since), which a
+        cool-down scoped to the cart does not hold back. False without a cart or a send.
+
+        >>> import datetime as dt
+        >>> now = dt.datetime(2026, 3, 6, 12, tzinfo=dt.UTC)
+        >>> cart = CustomerProfile("C1", as_of=now, cart_items=("P1",), cart_age_hours=2.0)
+        >>> sent = {"cart_reminder_1": now - dt.timedelta(hours=30)}
+        >>> CustomerContext(cart, now, action_history=sent).cart_added_since_sent("cart_reminder_1")
+        True
+        >>> sent = {"cart_reminder_1": now - dt.timedelta(hours=1)}
+        >>> CustomerContext(cart, now, action_history=sent).cart_added_since_sent("cart_reminder_1")
+        False
+        """
+        sent_at = self.action_history.get(action_id)
+        profile = self.profile
+        age = profile.cart_age_hours
+        if sent_at is None or age is None or not profile.cart_items:
+            return False
+        as_of = profile.as_of or self.now_utc
+        if as_of.tzinfo is None:  # a naive moment means UTC, as everywhere in the profile
+            as_of = as_of.replace(tzinfo=dt.UTC)
+        return as_of - dt.timedelta(hours=age) > sent_at
+
 
 _HOUR = dt.timedelta(hours=1)
 

@@ -348,7 +348,11 @@ class NextBestActionPolicy(DecisionPolicy):
             if action.id in present:
                 continue
             since = context.hours_since_sent(action.id)
-            if since is not None and since < (action.cooldown_hours or 0.0):
+            if (
+                since is not None
+                and since < (action.cooldown_hours or 0.0)
+                and not (action.cooldown_per_cart and context.cart_added_since_sent(action.id))
+            ):
                 continue
             due = pending_due(context, action)
             if due is None and trigger_per_day(context.profile, action) <= 0.0:

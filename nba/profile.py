@@ -76,13 +76,22 @@ class ChannelEngagement:
 @fast_init
 @dataclass(frozen=True)
 class ContactHistory:
-    """Outbound contacts already made, for caps, cool-downs and fatigue."""
+    """Outbound contacts already made, for caps, cool-downs and fatigue.
+
+    ``contact_times`` holds each contact's time in the last 30 days per channel (UTC,
+    whole seconds, oldest first; a contact counted several times appears as often):
+    the rolling caps count them to the second at the moment of the decision, and a
+    reached cap of several contacts frees when its oldest contact leaves the window. A
+    channel without times (a profile written by hand, or by an older version) is known
+    by its counts ``contacts_1d`` / ``_7d`` / ``_30d`` and its last contact only.
+    """
 
     last_contact_at: dict[Channel, dt.datetime] = field(default_factory=dict)
     contacts_1d: dict[Channel, int] = field(default_factory=dict)
     contacts_7d: dict[Channel, int] = field(default_factory=dict)
     contacts_30d: dict[Channel, int] = field(default_factory=dict)
     last_refusal_at: dict[Channel, dt.datetime] = field(default_factory=dict)
+    contact_times: dict[Channel, tuple[dt.datetime, ...]] = field(default_factory=dict)
 
     def total_1d(self) -> int:
         return sum(self.contacts_1d.values())

@@ -259,8 +259,14 @@ class _ActionPlan:
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)
-            if hours is not None and hours < cooldown:
+            if (
+                hours is not None
+                and hours < cooldown
+                and not (self.action.cooldown_per_cart and context.cart_added_since_sent(self.id))
+            ):
                 message = f"sent {hours:.0f} hours ago; the cool-down is {cooldown:g} hours"
+                if self.action.cooldown_per_cart:
+                    message += " for the same cart (nothing added to it since)"
                 return Rejection(self.id, None, ReasonCode.ACTION_COOLDOWN, message)
         reason = budget_reason(self.action, usage) if self.budgeted else None
         return None if reason is None else Rejection.of(self.id, None, reason)

@@ -23,7 +23,7 @@ import functools
 import operator
 import re
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -206,9 +206,7 @@ def find_hourly_send_slot(
         # a clock change in the range (or just before its first hour, which a
         # 30-minute change takes off the top of the hour): moment by moment, as
         # find_send_slot does
-        for step in range(plan.count):
-            moment = first + step * _HOUR
-            at_local = moment.astimezone(zone)
+        for moment, at_local in _local_tops(first, plan.end, zone):
             if not _allows(allowed, windows, at_local):
                 continue
             if preference is None:
@@ -248,6 +246,7 @@ class _SearchPlan:
     local: dt.datetime
     first_allowed: bool
     first: dt.datetime | None
+    end: dt.datetime
     count: int
     steps: tuple[int, ...] | None
     hours_of_week: tuple[int, ...]
@@ -287,7 +286,7 @@ def _plan(
         )
         first = start - past_hour + _HOUR  # the next local top of the hour
         if first > end:
-            plan = _SearchPlan(allowed, start, local, first_allowed, None, 0, (), (), ())
+            plan = _SearchPlan(allowed, start, local, first_allowed, None, end, 0, (), (), ())
         else:
             count = (end - first) // _HOUR + 1
             offset = local.utcoffset()  # ``first`` is a local top of the hour at this offset
@@ -296,7 +295,9 @@ def _plan(
                 == first.astimezone(zone).utcoffset()
                 == (first + (count - 1) * _HOUR).astimezone(zone).utcoffset()
             ):
-                plan = _SearchPlan(allowed, start, local, first_allowed, first, count, None, (), ())
+                plan = _SearchPlan(
+                    allowed, start, local, first_allowed, first, end, count, None, (), ()
+                )
             else:
                 steps, hours_of_week, hours_of_day = _allowed_steps(
                     first, count, zone, allowed, windows
@@ -307,6 +308,7 @@ def _plan(
                     local,
                     first_allowed,
                     first,
+                    end,
                     count,
                     steps,
                     hours_of_week,
@@ -386,11 +388,35 @@ def _candidates(
     past_hour = dt.timedelta(
         minutes=local.minute, seconds=local.second, microseconds=local.microsecond
     )
-    moment = earliest - past_hour + dt.timedelta(hours=1)  # next local top of the hour
-    while moment <= latest:
-        moments.append(moment)
-        moment += dt.timedelta(hours=1)
+    first = earliest - past_hour + _HOUR  # next local top of the hour
+    moments.extend(moment for moment, _ in _local_tops(first, latest, zone))
     return moments
+
+
+def _local_tops(
+    first: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo
+) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+    """The customer's local tops of the hour from ``first`` to ``end`` (UTC, inclusive),
+    each with its local time: whole UTC hours apart, but a clock change of less than an
+    hour (Lord Howe's 30 minutes) moves the local clock off the hour, and the next local
+    top of the hour is taken from there (the clock's hours, not UTC's, are the
+    candidates: a window opening at 07:00 is met at 07:00, not 07:30).
+
+    >>> lord_howe = zoneinfo.ZoneInfo("Australia/Lord_Howe")  # +11 to +10:30 at 02:00 local
+    >>> first = dt.datetime(2026, 4, 4, 14, tzinfo=dt.UTC)
+    >>> [f"{local:%H:%M%z}" for _, local in _local_tops(first, first + 3 * _HOUR, lord_howe)]
+    ['01:00+1100', '02:00+1030', '03:00+1030']
+    """
+    moment = first
+    while moment <= end:
+        local = moment.astimezone(zone)
+        if local.minute or local.second or local.microsecond:
+            moment += _HOUR - dt.timedelta(
+                minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+            )
+            continue
+        yield moment, local
+        moment += _HOUR
 
 
 HourSource = Literal["declared", "activity", "peak_hour", "channel_default", "first"]

@@ -287,6 +287,7 @@ def test_own_contacts_change_only_the_profiles_contact_history() -> None:
         contacts_1d={Channel.EMAIL: 1},
         contacts_7d={Channel.EMAIL: 1},
         contacts_30d={Channel.EMAIL: 1},
+        contact_times={Channel.EMAIL: (at,)},
     )
     assert got == dataclasses.replace(profile, contacts=history)
     assert profile.contacts.contacts_1d == {} and got is not profile

@@ -82,6 +82,8 @@ parts = st.tuples(
     *(keyed(f, st.sampled_from(CHANNELS), counts) for f in ("es", "ed", "eo", "ek")),
     keyed("kd", channel_day, st.just(1.0)),
     keyed("xh", channel_hour, counts),
+    # the second of each hour's last contact (some with no count, or out of range)
+    keyed("xm", channel_hour, st.sampled_from([0.0, 1.0, 59.0, 1234.5, 3599.0, 3600.0, -1.0])),
     keyed("xd", channel_day, counts),
     keyed("xl", st.sampled_from(CHANNELS), moments),
     keyed("xr", st.sampled_from(CHANNELS), moments),

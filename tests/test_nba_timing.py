@@ -447,10 +447,11 @@ def test_the_table_search_answers_as_the_moment_by_moment_search(
 
 
 def test_a_half_hour_clock_change_just_before_the_first_hour_is_searched_moment_by_moment() -> None:
-    """Lord Howe leaves daylight time (+11 to +10:30) at the first candidate hour: the
-    customer's local tops of the hour are then half past, which the hour-of-week table
-    does not describe (found by the property test above; the table answered 00:30
-    Monday, outside the 00:00-00:01 window)."""
+    """Lord Howe leaves daylight time (+11 to +10:30) at the first candidate hour: whole
+    UTC hours from there are half past on the customer's clock, which the hour-of-week
+    table does not describe (found by the property test above; the table answered 00:30
+    Monday, outside the 00:00-00:01 window). Both searches step the local hours: Monday
+    00:00 (+10:30) is a candidate, and the answer."""
     zone = zoneinfo.ZoneInfo("Australia/Lord_Howe")
     mondays = AllowedTimes(weekdays=frozenset({0}))
     window = (TimeWindow(0, 1),)
@@ -460,8 +461,50 @@ def test_a_half_hour_clock_change_just_before_the_first_hour_is_searched_moment_
     def allows(moment: dt.datetime) -> bool:
         return mondays.allows(moment) and window[0].contains(moment.time())
 
-    assert find_send_slot(earliest, latest, zone, allows) is None
-    assert find_hourly_send_slot(earliest, latest, zone, mondays, window) is None
+    monday_midnight = dt.datetime(2026, 4, 5, 13, 30, tzinfo=dt.UTC)  # 00:00+10:30
+    assert find_send_slot(earliest, latest, zone, allows) == monday_midnight
+    assert find_hourly_send_slot(earliest, latest, zone, mondays, window) == monday_midnight
+
+
+@pytest.mark.parametrize(
+    ("earliest", "change"),
+    [
+        # leaving daylight time: 02:00 (+11) becomes 01:30 (+10:30)
+        (
+            dt.datetime(2026, 4, 4, 12, 10, tzinfo=dt.UTC),
+            dt.datetime(2026, 4, 4, 15, tzinfo=dt.UTC),
+        ),
+        # entering it: 02:00 (+10:30) becomes 02:30 (+11)
+        (
+            dt.datetime(2026, 10, 3, 12, 10, tzinfo=dt.UTC),
+            dt.datetime(2026, 10, 3, 15, 30, tzinfo=dt.UTC),
+        ),
+    ],
+)
+def test_after_a_half_hour_clock_change_the_search_steps_the_local_hours(
+    earliest: dt.datetime, change: dt.datetime
+) -> None:
+    """Lord Howe's 30-minute clock changes: every candidate after the first moment is a
+    local top of the hour, on either side of the change, one per local hour; a window
+    opening at 07:00 the next morning is met at 07:00, by both searches."""
+    zone = zoneinfo.ZoneInfo("Australia/Lord_Howe")
+    latest = earliest + dt.timedelta(hours=30)
+    seen: list[dt.datetime] = []
+
+    def every(local: dt.datetime) -> bool:
+        seen.append(local)
+        return False
+
+    assert find_send_slot(earliest, latest, zone, every) is None
+    tops = seen[1:]
+    assert all((m.minute, m.second) == (0, 0) for m in tops)
+    assert any(m < change for m in tops) and any(m > change for m in tops)
+    assert len({(m.date(), m.hour, m.utcoffset()) for m in tops}) == len(tops)
+    mornings = AllowedTimes(windows=(TimeWindow.parse("07:00-21:00"),))
+    opening = find_hourly_send_slot(earliest, latest, zone, mornings)  # asked at night
+    assert opening is not None and opening > change
+    assert opening.astimezone(zone).time() == dt.time(7, 0)
+    assert opening == find_send_slot(earliest, latest, zone, mornings.allows)
 
 
 def test_a_range_searched_for_many_customers_answers_for_each_of_them() -> None:

@@ -25,7 +25,7 @@ from features.dataset import RetailDataset
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from features.online.store import EventOps, MemoryOnlineStore, OnlineStore
-from nba.channels import CONSENT_CHANNELS
+from nba.channels import CONSENT_CHANNELS, Channel
 from serving.ingest import parse_items
 from tests.helpers import (
     END,
@@ -287,6 +287,44 @@ def test_compaction_drops_expired_fields_and_changes_no_profile(
 
 # ---------------------------------------------------------------- stored encoding
 
+#: Contacts only, many to a customer, at any second: each contact's time is kept.
+RAW_CONTACTS = st.lists(
+    st.tuples(
+        st.sampled_from(["C1", "C2"]),
+        st.integers(min_value=0, max_value=5 * 24 * 3600 - 1),
+        st.sampled_from([("email", "message_sent"), ("sms", "message_sent")]),
+        st.none(),
+        st.none(),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@SETTINGS
+@given(raw=RAW_CONTACTS, seed=SHUFFLES)
+def test_online_contact_times_equal_batch(
+    new_store: NewStore,
+    base: RetailDataset,
+    raw: list[tuple[object, ...]],
+    seed: random.Random,
+) -> None:
+    """Each contact's time, to the second, online as in batch (caps count them), in any
+    order, with replays: the events' own times, those of one channel and hour taken at
+    the last one's second."""
+    check_online_equals_batch(new_store(), base, raw, seed)
+    [c1, _] = batch_profiles(base, events_frame(raw))
+    seconds = [
+        int((START + pd.Timedelta(seconds=offset)).timestamp())
+        for cid, offset, (channel, _), _, _ in raw  # type: ignore[misc]
+        if cid == "C1" and channel == "email"
+    ]
+    last_in_hour = {t // 3600: max(u for u in seconds if u // 3600 == t // 3600) for t in seconds}
+    got = c1.contacts.contact_times.get(Channel.EMAIL, ())
+    assert [int(t.timestamp()) for t in got] == sorted(last_in_hour[t // 3600] for t in seconds)
+    assert c1.contacts.contacts_7d.get(Channel.EMAIL, 0) == len(seconds)
+
+
 _DAY0 = 20_000  # a day number in 2024
 #: State fields of every key kind, with awkward keys among the ordinary ones.
 FIELDS = st.one_of(
@@ -305,7 +343,7 @@ FIELDS = st.one_of(
     ),
     st.builds(
         lambda f, c, n: f"{f}:{c}|{n}",
-        st.sampled_from(["kd", "xd", "xh"]),
+        st.sampled_from(["kd", "xd", "xh", "xm"]),
         st.sampled_from(["email", "push", "carrier_pigeon"]),
         st.integers(_DAY0, 24 * (_DAY0 + 99)),
     ),

@@ -422,13 +422,19 @@ def test_rolling_daily_cap_defers_the_reminder_until_it_frees(base: RetailDatase
     assert chosen.action_id == "cart_reminder_1" and chosen.channel == Channel.EMAIL
     assert chosen.send_at == dt.datetime(2026, 3, 5, 6, 20, 1, tzinfo=UTC)
     assert "once the rolling cap frees" in chosen.timing_basis
-    # a week with the e-mail cap used up: no moment within the reminder's validity
+    # a week with the e-mail cap used up: no moment within the reminder's validity; the
+    # weekly cap frees when its oldest e-mail (1 March) leaves the 7 days, on 8 March at
+    # 06:20 (it used to wait for the newest, 11 March): the weekly picks, valid 96 hours,
+    # go then, at the customer's best hour within a day
     week = events(
         *[(f"2026-03-0{d}T06:20:00Z", "email", "message_sent", None) for d in (1, 2, 3, 4)],
         ("2026-03-04T20:00:00Z", "web", "add_to_cart", "P1"),
     )
     capped = decide(profile_at(base, people, week, now), now)
-    assert capped.contacts == ()
+    [picks] = capped.contacts
+    frees = dt.datetime(2026, 3, 8, 6, 20, 1, tzinfo=UTC)
+    assert picks.action_id == "recommendations_weekly" and picks.send_at is not None
+    assert frees <= picks.send_at <= frees + dt.timedelta(days=1)
     [why] = [
         r
         for r in capped.rejections
@@ -436,7 +442,7 @@ def test_rolling_daily_cap_defers_the_reminder_until_it_frees(base: RetailDatase
     ]
     assert why.code is ReasonCode.CHANNEL_DAILY_CAP
     assert why.message.endswith(
-        "the caps free up at 2026-03-11 06:20 UTC, after the action expires"
+        "the caps free up at 2026-03-08 06:20 UTC, after the action expires"
     )
 
 

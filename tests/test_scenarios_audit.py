@@ -363,18 +363,13 @@ def test_loyalty_tier_reached_goes_by_a_consented_channel(shop: Shop) -> None:
             "email",
             "2026-04-05 07:00+12:45",
         ),
-        pytest.param(
+        # after Lord Howe's 30-minute change the local hours, not UTC's, are searched
+        (
             "Australia/Lord_Howe",
             "2026-04-04 22:00",
             "2026-04-04 23:00",
             "email",
             "2026-04-05 07:00+10:30",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="after a 30-minute clock change the send-time search steps whole UTC "
-                "hours from the first local top of the hour (nba/timing.py), so the window "
-                "opening at 07:00 is met at 07:30 (Lord Howe Island only)",
-            ),
         ),
     ],
 )

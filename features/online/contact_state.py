@@ -156,7 +156,7 @@ def with_own_contacts(
 ) -> CustomerProfile:
     """``profile`` with ``contacts`` (decided, not reported sent) counted in its contact
     history as ``message_sent`` events are (:func:`features.finalise.build_profile`:
-    a contact counts in a rolling window while any of its hour lies in it), and
+    each contact's time, to the second, counted in the rolling windows it lies in), and
     scheduled ones too: a contact due tonight already holds its place under the caps,
     so a decision now does not add one the caps would refuse then.
 
@@ -174,16 +174,24 @@ def with_own_contacts(
     history = profile.contacts
     counts = {name: dict(getattr(history, name)) for _, name in _WINDOWS}
     last = dict(history.last_contact_at)
+    times = {c: list(t) for c, t in history.contact_times.items()}
     moment = now.timestamp()
     for contact in contacts:
-        hour_ends = (math.floor(contact.at.timestamp() / 3_600) + 1) * 3_600
+        second = math.floor(contact.at.timestamp())
         for seconds, name in _WINDOWS:
-            if hour_ends > moment - seconds:
+            if second + 1 > moment - seconds:
                 counts[name][contact.channel] = counts[name].get(contact.channel, 0) + 1
+        if second + 1 > moment - _WINDOWS[-1][0]:
+            times.setdefault(contact.channel, []).append(dt.datetime.fromtimestamp(second, dt.UTC))
         seen = last.get(contact.channel)
         if seen is None or contact.at > seen:
             last[contact.channel] = contact.at
-    merged = dataclasses.replace(history, last_contact_at=last, **counts)
+    merged = dataclasses.replace(
+        history,
+        last_contact_at=last,
+        contact_times={c: tuple(sorted(t)) for c, t in times.items()},
+        **counts,
+    )
     return _with_contacts(profile, merged)
 
 

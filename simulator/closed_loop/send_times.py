@@ -66,7 +66,7 @@ class UniformSendTimes(ContactPolicy):
         windows = tuple(local_hours)
         key = f"{self.seed}:{context.customer_id}:{context.now_utc.isoformat()}:{channel.value}"
         # rules look at the weekday, the date and the clock's hour and minute: at minute 0
-        # (every candidate but the first, a clock change of 30 minutes aside) the table of
+        # (every candidate but the first) the table of
         # the week's hours answers as they do (see nba.timing.hours_allowed)
         by_hour = hours_allowed(allowed_times, windows)
         excluded = allowed_times.excluded_dates
@@ -107,6 +107,16 @@ class UniformSendTimes(ContactPolicy):
                     break
                 moment, top = top, top + _HOUR
                 local = moment.astimezone(zone)
+                if local.minute or local.second or local.microsecond:
+                    # a clock change of less than an hour (Lord Howe's 30 minutes): the
+                    # next local top of the hour, as nba.timing's candidates step
+                    moment += _HOUR - dt.timedelta(
+                        minutes=local.minute, seconds=local.second, microseconds=local.microsecond
+                    )
+                    if moment > end:
+                        break
+                    top = moment + _HOUR
+                    local = moment.astimezone(zone)
         if at is None:  # cannot happen: the first allowed moment is a candidate
             return first
         local = at.astimezone(context.zone)
