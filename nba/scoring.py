@@ -179,6 +179,26 @@ REFERENCE_OPEN_RATES: Mapping[Channel, float] = {
     Channel.CALL_CENTRE: 0.30,
 }
 
+#: Cart reminders answer less the older the cart: SaleCycle (500 retailers, 2017): cart
+#: e-mails sent 1 h after abandonment convert 6.33 %, after 24 h 1.74 %, a power law
+#: ``(age / 1 h) ** -k`` with ``k = ln(6.33 / 1.74) / ln 24 = 0.41``. The base rate is
+#: that of a cart :data:`CART_REFERENCE_HOURS` old (a first reminder's usual age).
+CART_DECAY_EXPONENT = math.log(6.33 / 1.74) / math.log(24.0)
+CART_REFERENCE_HOURS = 6.0
+
+
+def cart_age_factor(age_hours: float | None) -> float:
+    """A cart reminder's response relative to a cart :data:`CART_REFERENCE_HOURS` old
+    (flat below an hour; 1 without a known age).
+
+    >>> round(cart_age_factor(1.0), 2), cart_age_factor(6.0), round(cart_age_factor(48.0), 2)
+    (2.07, 1.0, 0.43)
+    """
+    if age_hours is None:
+        return 1.0
+    return (max(1.0, age_hours) / CART_REFERENCE_HOURS) ** -CART_DECAY_EXPONENT
+
+
 #: How much more (or less) a channel gets a response than e-mail, for customers
 #: without engagement history on it, net of its intrusiveness. An SMS is read almost
 #: always, but it is answered about as often as an e-mail once its withdrawals are
@@ -225,7 +245,9 @@ class RuleBasedScorer(Scorer):
     * declared preference: ``x declared_channel_boost`` on the channel the customer
       declared as preferred (``preferred_channel``);
     * recency: ``0.4 + 0.6 exp(-days_since_last_visit / recency_days)`` (0.6 when unknown);
-    * affinity: ``0.5 + 1.5 x`` the customer's affinity to the action's category.
+    * affinity: ``0.5 + 1.5 x`` the customer's affinity to the action's category;
+    * a cart reminder: ``x`` :func:`cart_age_factor` of the cart's age (a day-old cart
+      answers about a quarter as often as an hour-old one).
 
     For an action with an incentive offer (a discount, free shipping:
     :data:`INCENTIVE_KINDS`) the propensity is raised by the customer's
@@ -274,10 +296,13 @@ class RuleBasedScorer(Scorer):
             )
         promo = min(1.0, max(0.0, profile.promo_sensitivity))
         basket = profile.average_basket if profile.average_basket > 0 else REFERENCE_BASKET
+        cart_age = cart_age_factor(profile.cart_age_hours)
         scores: list[ActionScore] = []
         for candidate in candidates:
             action = candidate.action
             base = self.base_rates.get(action.type, 0.03) * recency
+            if action.type is ActionType.CART_REMINDER:
+                base *= cart_age
             if action.category is not None:
                 affinity = profile.category_affinity.get(action.category, 0.0)
                 base *= 0.5 + 1.5 * min(1.0, max(0.0, affinity))
