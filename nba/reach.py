@@ -90,6 +90,10 @@ class ActionReach:
     eligibility: str
     customers: int
     variants: tuple[VariantReach, ...] = ()
+    #: Why the eligibility fails for the first customer it does not reach (its first false
+    #: clause with the values it reads, at the first moment tried), e.g. ``"next_month in
+    #: seasonal_months is false (next_month is 2, seasonal_months is [])"``.
+    example: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,9 +114,10 @@ class ReachReport:
         problems: list[str] = []
         for action in self.actions:
             if action.customers == 0:
+                example = f" (e.g. {action.example})" if action.example else ""
                 problems.append(
                     f"action {action.action_id!r} reaches none of the {self.customers:,} "
-                    f"customers: its eligibility ({action.eligibility}) never holds"
+                    f"customers: its eligibility ({action.eligibility}) never holds{example}"
                 )
                 continue
             problems += [
@@ -161,6 +166,7 @@ def count_reach(catalog: Catalog, profiles: Iterable[CustomerProfile]) -> ReachR
     moments = {a.id: list(_moments(_rules(a))) for a in actions}
     action_counts = dict.fromkeys((a.id for a in actions), 0)
     variant_counts = {a.id: [0] * len(a.variants) for a in actions}
+    examples: dict[str, str] = {}
     customers = 0
     for profile in profiles:
         customers += 1
@@ -168,6 +174,10 @@ def count_reach(catalog: Catalog, profiles: Iterable[CustomerProfile]) -> ReachR
         for action in actions:
             reached, chosen = _reach_one(action, scope, moments[action.id])
             action_counts[action.id] += reached
+            if not reached and action.id not in examples and action.eligibility is not None:
+                scope.moment, scope.sent = moments[action.id][0]
+                reason = action.eligibility.why_not(scope)
+                examples[action.id] = f"customer {profile.customer_id}: {reason}"
             for index in chosen:
                 variant_counts[action.id][index] += 1
     return ReachReport(
@@ -181,6 +191,7 @@ def count_reach(catalog: Catalog, profiles: Iterable[CustomerProfile]) -> ReachR
                     VariantReach(v.id, n)
                     for v, n in zip(a.variants, variant_counts[a.id], strict=True)
                 ),
+                examples.get(a.id),
             )
             for a in actions
         ),

@@ -91,6 +91,23 @@ def test_time_of_week_month_session_and_history_are_enumerated_not_assumed() -> 
     assert "'contradiction'" in warnings[1]
 
 
+def test_an_action_that_reaches_nobody_says_why_for_one_customer() -> None:
+    """A seasonal preview on a short history (no customer has seasonal months yet): the
+    warning shows the failing clause with a customer's own values, so a marketer sees
+    that the profiles, not the threshold, are why."""
+    catalog = _catalog(
+        """
+  - {id: season, type: seasonal, channels: [email], eligibility: "next_month in seasonal_months"}
+  - {id: everyone, type: content, channels: [email]}
+"""
+    )
+    profiles = [CustomerProfile("C1"), CustomerProfile("C2")]
+    [warning] = count_reach(catalog, profiles).warnings()
+    assert "'season' reaches none of the 2 customers" in warning
+    assert "(e.g. customer C1: next_month in seasonal_months is false (" in warning
+    assert "seasonal_months is []" in warning
+
+
 def test_unknown_profile_fields_stay_unknown_and_unmatched_variants_are_warned() -> None:
     catalog = _catalog(
         """
@@ -112,7 +129,8 @@ def test_unknown_profile_fields_stay_unknown_and_unmatched_variants_are_warned()
     assert _counts(report) == {"birthday": (0, {}), "winback": (1, {"big_spender": 1, "keen": 0})}
     assert report.warnings() == (
         "action 'birthday' reaches none of the 3 customers: its eligibility "
-        "(days_to_birthday >= 0 and days_to_birthday <= 7) never holds",
+        "(days_to_birthday >= 0 and days_to_birthday <= 7) never holds (e.g. customer C1: "
+        "days_to_birthday >= 0 is unknown (days_to_birthday is unknown))",
         "variant 'keen' of action 'winback' reaches none of the 1 customers the action reaches",
     )
     assert count_reach(catalog, []).warnings() == ()
