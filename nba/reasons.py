@@ -33,6 +33,7 @@ class ReasonCode(StrEnum):
     OUTSIDE_VALIDITY = "outside_validity"  # before valid_from or after valid_to
     NOT_ELIGIBLE = "not_eligible"  # eligibility rule false or unknown, or no variant matches
     ACTION_COOLDOWN = "action_cooldown"  # the same action was sent to this customer too recently
+    OFFER_HELD = "offer_held"  # the customer still holds another time-limited incentive
     BUDGET_EXHAUSTED = "budget_exhausted"  # the offer's daily budget is used up
     VOLUME_LIMIT = "volume_limit"  # the action's daily volume is used up
     # consent (hard constraint)
@@ -71,6 +72,7 @@ _STAGES: dict[ReasonCode, Stage] = {
     ReasonCode.OUTSIDE_VALIDITY: "eligibility",
     ReasonCode.NOT_ELIGIBLE: "eligibility",
     ReasonCode.ACTION_COOLDOWN: "eligibility",
+    ReasonCode.OFFER_HELD: "eligibility",
     ReasonCode.BUDGET_EXHAUSTED: "eligibility",
     ReasonCode.VOLUME_LIMIT: "eligibility",
     ReasonCode.NO_CONSENT: "consent",

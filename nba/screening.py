@@ -16,7 +16,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from nba.actions import Action, Variant
+from nba.actions import Action, OfferKind, Variant
 from nba.budgets import UsageCounts, budget_reason
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -194,6 +194,9 @@ class _ActionPlan:
     #: failing clause and the customer's values (:meth:`nba.rules.Rule.why_not`)
     rules: tuple[tuple[str, Rule, Evaluate], ...]
     cooldown_hours: float | None
+    #: For an incentive: the catalog's other incentives with a time limit, as (action id,
+    #: offer id, hours valid): while the customer holds one, no second one goes
+    held_offers: tuple[tuple[str, str, float], ...]
     budgeted: bool
     channels: tuple[Channel, ...]
     outside_validity: Rejection
@@ -204,7 +207,8 @@ class _ActionPlan:
     )
 
     @classmethod
-    def of(cls, action: Action) -> _ActionPlan:
+    def of(cls, action: Action, limited: Sequence[Action] = ()) -> _ActionPlan:
+        """The plan of ``action``; ``limited``: the catalog's incentives with a time limit."""
         offer = action.offer
         bounds = [(action.valid_from, action.valid_to)]
         if offer is not None:
@@ -221,6 +225,15 @@ class _ActionPlan:
             ends=ends,
             rules=tuple((name, rule, rule.evaluator) for name, rule in named if rule is not None),
             cooldown_hours=action.cooldown_hours,
+            held_offers=tuple(
+                (other.id, other.offer.id, other.offer.expires_after_hours)
+                for other in limited
+                if other.id != action.id
+                and other.offer is not None
+                and other.offer.expires_after_hours is not None
+            )
+            if _is_incentive(action)
+            else (),
             budgeted=(offer is not None and offer.daily_budget is not None)
             or action.daily_volume is not None,
             channels=action.deliverable_channels,
@@ -268,15 +281,40 @@ class _ActionPlan:
                 if self.action.cooldown_per_cart:
                     message += " for the same cart (nothing added to it since)"
                 return Rejection(self.id, None, ReasonCode.ACTION_COOLDOWN, message)
+        for other, offer_id, valid_hours in self.held_offers:  # one live incentive at a time
+            hours = context.hours_since_sent(other)
+            if hours is not None and hours < valid_hours:
+                return Rejection(
+                    self.id,
+                    None,
+                    ReasonCode.OFFER_HELD,
+                    f"the customer holds {offer_id} ({other}, sent {hours:.0f} hours ago, "
+                    f"valid {valid_hours:g} hours): one live incentive at a time",
+                )
         reason = budget_reason(self.action, usage) if self.budgeted else None
         return None if reason is None else Rejection.of(self.id, None, reason)
+
+
+#: Offers that lower the price (discounts, free shipping), as :data:`nba.scoring.INCENTIVE_KINDS`.
+_INCENTIVES = frozenset(
+    {OfferKind.PERCENT_DISCOUNT, OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING}
+)
+
+
+def _is_incentive(action: Action) -> bool:
+    return action.offer is not None and action.offer.kind in _INCENTIVES
 
 
 @functools.lru_cache(maxsize=32)
 def _plans(catalog: Catalog) -> tuple[_ActionPlan, ...]:
     """The plans of ``catalog``'s actions in its order (a catalog and its actions are
     immutable; the cache holds the catalog, so its identity is not reused)."""
-    return tuple(_ActionPlan.of(action) for action in catalog)
+    limited = [
+        a
+        for a in catalog
+        if _is_incentive(a) and a.offer is not None and a.offer.expires_after_hours is not None
+    ]
+    return tuple(_ActionPlan.of(action, limited) for action in catalog)
 
 
 _PLACEMENT_ONLY: dict[tuple[int, int], tuple[object, ContactPolicy, frozenset[str]]] = {}

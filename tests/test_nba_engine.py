@@ -106,6 +106,16 @@ def _action_cooldown() -> tuple[Decision, str, Channel | None]:
     return _decide(cat, context(history={"a": NOW - dt.timedelta(hours=10)})), "a", None
 
 
+def _offer_held() -> tuple[Decision, str, Channel | None]:
+    cat = catalog(
+        "{id: d, type: offer, channels: [email], offer: {id: ten, kind: percent_discount, "
+        "value: 10, cost: 3, expires_after_hours: 48}}",
+        "{id: s, type: offer, channels: [email], offer: {id: ship, kind: free_shipping, "
+        "value: 0, cost: 4}}",
+    )
+    return _decide(cat, context(history={"d": NOW - dt.timedelta(hours=20)})), "s", None
+
+
 def _budget() -> tuple[Decision, str, Channel | None]:
     cat = catalog(
         "{id: a, type: offer, channels: [email], offer: {id: o, kind: content, value: 1, daily_budget: 5}}"
@@ -213,6 +223,7 @@ REASON_SCENARIOS: dict[ReasonCode, Scenario] = {
     ReasonCode.OUTSIDE_VALIDITY: _outside_validity,
     ReasonCode.NOT_ELIGIBLE: _not_eligible,
     ReasonCode.ACTION_COOLDOWN: _action_cooldown,
+    ReasonCode.OFFER_HELD: _offer_held,
     ReasonCode.BUDGET_EXHAUSTED: _budget,
     ReasonCode.VOLUME_LIMIT: _volume,
     ReasonCode.NO_CONSENT: _no_consent,

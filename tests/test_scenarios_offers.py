@@ -250,3 +250,21 @@ def test_once_the_plain_reminders_are_spent_the_discount_is_the_carts_last_messa
     terms = chosen.terms
     assert terms is not None and not terms.offer_pays  # the offer alone would not pay
     _valued_as_message_plus_offer(chosen)
+
+
+def test_no_second_incentive_while_the_customer_holds_a_live_one(base: RetailDataset) -> None:
+    """The 48-hour cart discount went out 20 hours ago to a promotion lover; on Thursday
+    the weekend's free shipping would be a second live incentive on top of it: refused,
+    the reason naming the offer held and until when it runs. Once the discount has run
+    out (50 hours later) the free shipping may go again."""
+    thursday = CART_NOW + dt.timedelta(days=2)  # Thursday 16:00 in Paris
+    profile = _cart_customer(base, on_offer=True, now=thursday)
+    assert profile.promo_sensitivity >= 0.3
+    held = {**IGNORED_FIRST, "cart_reminder_2_discount": thursday - dt.timedelta(hours=20)}
+    decision = decide(profile, thursday, history=held, only="free_shipping_weekend")
+    assert decision.reasons("free_shipping_weekend") == (ReasonCode.OFFER_HELD,)
+    [rejection] = [r for r in decision.rejections if r.action_id == "free_shipping_weekend"]
+    assert "holds cart_10pct_48h" in rejection.message and "valid 48 hours" in rejection.message
+    ran_out = {**held, "cart_reminder_2_discount": thursday - dt.timedelta(hours=50)}
+    later = decide(profile, thursday, history=ran_out, only="free_shipping_weekend")
+    assert ReasonCode.OFFER_HELD not in later.reasons("free_shipping_weekend")
