@@ -19,6 +19,7 @@ from features.batch import ProfileBuild, build_profiles
 from features.dataset import RetailDataset
 from features.finalise import SplitState, build_profile, split_state
 from features.online import codec
+from nba.actions import OfferKind
 from nba.budgets import UsageCounts, budget_reason
 from nba.catalog import Catalog
 from nba.contact_policy import ContactPolicy
@@ -100,6 +101,21 @@ def _reference_reason(
                 ReasonCode.ACTION_COOLDOWN,
                 f"sent {hours:.0f} hours ago; the cool-down is {action.cooldown_hours:g} hours",
             )
+    incentives = (OfferKind.PERCENT_DISCOUNT, OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING)
+    if offer is not None and offer.kind in incentives:  # one live incentive at a time
+        for other in catalog.actions:
+            held = other.offer
+            if other is action or held is None or held.kind not in incentives:
+                continue
+            if held.expires_after_hours is None:
+                continue
+            hours = context.hours_since_sent(other.id)
+            if hours is not None and hours < held.expires_after_hours:
+                return Reason(
+                    ReasonCode.OFFER_HELD,
+                    f"the customer holds {held.id} ({other.id}, sent {hours:.0f} hours ago, "
+                    f"valid {held.expires_after_hours:g} hours): one live incentive at a time",
+                )
     return budget_reason(action, usage)
 
 
