@@ -75,6 +75,13 @@ class OfferKind(StrEnum):
     CONTENT = "content"
 
 
+#: Offers that buy a response (a customer may buy anyway, so only their uplift is worth
+#: paying for); the others (loyalty points, content) are a gift the message carries.
+INCENTIVE_KINDS: frozenset[OfferKind] = frozenset(
+    {OfferKind.PERCENT_DISCOUNT, OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING}
+)
+
+
 def _as_condition(value: object) -> object:
     if value is None or isinstance(value, Rule):
         return value

@@ -241,6 +241,13 @@ class PriorityTerms:
         return "" if self.deferral is None else self.deferral.describe()
 
     @property
+    def redeemed_anyway_text(self) -> str:
+        """The redemptions on orders placed anyway (:mod:`nba.redemption`) in words ("" without)."""
+        if not self.redeemed_anyway:
+            return ""
+        return f"P(redeemed on an order placed anyway) {self.redeemed_anyway:.3f}"
+
+    @property
     def response(self) -> float:
         """What the value is multiplied by: uplift (at least 0) when known, else propensity."""
         return self.propensity if self.uplift is None else max(0.0, self.uplift)

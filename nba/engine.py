@@ -489,19 +489,13 @@ def _offer_reason(terms: PriorityTerms, channel: Channel) -> Reason | None:
     """Why an incentive is not worth giving on ``channel``: its uplift does not pay for it."""
     if terms.offer_pays or terms.offer_uplift is None:
         return None
+    anyway = terms.redeemed_anyway_text
     return Reason(
         ReasonCode.UPLIFT_TOO_LOW,
         f"the offer's uplift {terms.offer_uplift:.3f} x value {terms.value:.2f} on "
         f"{channel.value} does not pay its cost {terms.offer_cost:g} on every redemption "
-        f"(P(response) {terms.propensity:.3f}{_anyway_text(terms)})",
+        f"(P(response) {terms.propensity:.3f}{anyway and ', ' + anyway})",
     )
-
-
-def _anyway_text(terms: PriorityTerms) -> str:
-    """The redemptions on orders the customer would have placed anyway, in words."""
-    if not terms.redeemed_anyway:
-        return ""
-    return f", P(redeemed on an order placed anyway) {terms.redeemed_anyway:.3f}"
 
 
 def _uplift_reason(minimum: float | None, uplift: float | None, channel: Channel) -> Reason | None:

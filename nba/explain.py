@@ -290,11 +290,7 @@ def _explain_choice(
                     "offer_cost",
                     terms.offer_cost,
                     f"offer cost {terms.offer_cost:g} per redemption, x P(response)"
-                    + (
-                        f" + P(redeemed on an order placed anyway) {terms.redeemed_anyway:.3f}"
-                        if terms.redeemed_anyway
-                        else ""
-                    ),
+                    + (f" + {anyway}" if (anyway := terms.redeemed_anyway_text) else ""),
                 )
             )
         if terms.opportunity_cost:

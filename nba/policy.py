@@ -360,11 +360,7 @@ def _lost_message(option: Option, winner: Option) -> str:
     elif terms is not None and option.priority < 0:  # it costs more than it earns
         offer = (
             f", {terms.offer_cost:g} per redemption x P(response) {terms.propensity:.3f}"
-            + (
-                f" + P(redeemed on an order placed anyway) {terms.redeemed_anyway:.3f}"
-                if terms.redeemed_anyway
-                else ""
-            )
+            + (f" + {anyway}" if (anyway := terms.redeemed_anyway_text) else "")
             if terms.offer_cost
             else ""
         )

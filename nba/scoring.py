@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from nba.actions import ActionType, Offer, OfferKind
+from nba.actions import INCENTIVE_KINDS, ActionType, Offer, OfferKind
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.frozen import fast_init
@@ -129,12 +129,6 @@ DEFAULT_BASE_RATES: Mapping[ActionType, float] = {
     ActionType.OFFER: 0.05,
     ActionType.DO_NOTHING: 0.0,
 }
-
-#: Offers that buy a response (a customer may buy anyway, so only their uplift is worth
-#: paying for); the others (loyalty points, content) are a gift the message carries.
-INCENTIVE_KINDS: frozenset[OfferKind] = frozenset(
-    {OfferKind.PERCENT_DISCOUNT, OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING}
-)
 
 #: The depth (what the customer saves, as a share of the order) of the incentive whose lift
 #: ``RuleBasedScorer.offer_boost`` states: a 10 % discount, the cart escalation's, on which

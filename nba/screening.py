@@ -16,7 +16,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from nba.actions import Action, OfferKind, Variant
+from nba.actions import INCENTIVE_KINDS, Action, Variant
 from nba.budgets import UsageCounts, budget_reason
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -295,14 +295,8 @@ class _ActionPlan:
         return None if reason is None else Rejection.of(self.id, None, reason)
 
 
-#: Offers that lower the price (discounts, free shipping), as :data:`nba.scoring.INCENTIVE_KINDS`.
-_INCENTIVES = frozenset(
-    {OfferKind.PERCENT_DISCOUNT, OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING}
-)
-
-
 def _is_incentive(action: Action) -> bool:
-    return action.offer is not None and action.offer.kind in _INCENTIVES
+    return action.offer is not None and action.offer.kind in INCENTIVE_KINDS
 
 
 @functools.lru_cache(maxsize=32)

@@ -19,7 +19,7 @@ from features.batch import ProfileBuild, build_profiles
 from features.dataset import RetailDataset
 from features.finalise import SplitState, build_profile, split_state
 from features.online import codec
-from nba.actions import OfferKind
+from nba.actions import INCENTIVE_KINDS
 from nba.budgets import UsageCounts, budget_reason
 from nba.catalog import Catalog
 from nba.contact_policy import ContactPolicy
@@ -101,11 +101,10 @@ def _reference_reason(
                 ReasonCode.ACTION_COOLDOWN,
                 f"sent {hours:.0f} hours ago; the cool-down is {action.cooldown_hours:g} hours",
             )
-    incentives = (OfferKind.PERCENT_DISCOUNT, OfferKind.FIXED_DISCOUNT, OfferKind.FREE_SHIPPING)
-    if offer is not None and offer.kind in incentives:  # one live incentive at a time
+    if offer is not None and offer.kind in INCENTIVE_KINDS:  # one live incentive at a time
         for other in catalog.actions:
             held = other.offer
-            if other is action or held is None or held.kind not in incentives:
+            if other is action or held is None or held.kind not in INCENTIVE_KINDS:
                 continue
             if held.expires_after_hours is None:
                 continue
