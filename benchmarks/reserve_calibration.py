@@ -212,15 +212,20 @@ def deciles(rows: list[tuple[float, bool]]) -> list[str]:
         part = ranked[d * n // DECILES : (d + 1) * n // DECILES]
         if not part:
             continue
-        predicted = sum(p for p, _ in part) / len(part)
-        hits = sum(h for _, h in part)
-        low, high = wilson(hits, len(part))
-        ratio = f"{predicted / (hits / len(part)):.2f}" if hits else "-"
-        lines.append(
-            f"| {d + 1} | {len(part)} | {predicted:.4f} | {hits / len(part):.4f} "
-            f"({low:.4f}-{high:.4f}) | {ratio} |"
-        )
+        lines.append(_calibration_row(str(d + 1), part))
     return lines
+
+
+def _calibration_row(label: str, part: list[tuple[float, bool]]) -> str:
+    """One table line: decisions, mean predicted, observed share (95 % CI), their ratio."""
+    predicted = sum(p for p, _ in part) / len(part)
+    hits = sum(h for _, h in part)
+    low, high = wilson(hits, len(part))
+    ratio = f"{predicted / (hits / len(part)):.2f}" if hits else "-"
+    return (
+        f"| {label} | {len(part)} | {predicted:.4f} | {hits / len(part):.4f} "
+        f"({low:.4f}-{high:.4f}) | {ratio} |"
+    )
 
 
 def by_segment(rows: list[tuple[dict[str, str], float, bool]]) -> list[str]:
@@ -235,14 +240,7 @@ def by_segment(rows: list[tuple[dict[str, str], float, bool]]) -> list[str]:
         for kind, name in segment.items():
             groups[kind, name].append((predicted, came))
     for (kind, name), part in sorted(groups.items()):
-        predicted = sum(p for p, _ in part) / len(part)
-        hits = sum(h for _, h in part)
-        low, high = wilson(hits, len(part))
-        ratio = f"{predicted / (hits / len(part)):.2f}" if hits else "-"
-        lines.append(
-            f"| {kind}: {name} | {len(part)} | {predicted:.4f} | {hits / len(part):.4f} "
-            f"({low:.4f}-{high:.4f}) | {ratio} |"
-        )
+        lines.append(_calibration_row(f"{kind}: {name}", part))
     return lines
 
 
