@@ -78,9 +78,10 @@ class DecisionLane:
                 child.observe(time.perf_counter() - started)
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> int:
-        """Answer the request; its status (an unexpected error is answered, then raised)."""
+        """Answer the request; its status (an unexpected error is answered, then raised; an
+        error while the answer is sent is raised)."""
         try:
-            return await self._decide(scope, receive, send)
+            answer = await self._decide(scope, receive)
         except Exception as error:
             handler = self._handler(error)
             request = Request(scope, receive, send)
@@ -93,8 +94,18 @@ class DecisionLane:
             response = await _call(handler, request, error)
             await response(scope, receive, send)
             return int(response.status_code)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(answer)).encode()), _JSON_HEADERS],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
+        return 200
 
-    async def _decide(self, scope: Scope, receive: Receive, send: Send) -> int:
+    async def _decide(self, scope: Scope, receive: Receive) -> bytes:
+        """The answer's JSON (raises the request's error)."""
         found: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             if name in _WANTED and (name not in found or name == b"content-length"):
@@ -113,16 +124,7 @@ class DecisionLane:
         idempotency_key = idempotency_key_in(_text(found.get(b"idempotency-key")), header_errors)
         if body is None or errors or header_errors:
             raise RequestValidationError(header_errors + errors)  # FastAPI's order
-        answer = await decision_json(runtime, body, idempotency_key, caller)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-length", str(len(answer)).encode()), _JSON_HEADERS],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer})
-        return 200
+        return await decision_json(runtime, body, idempotency_key, caller)
 
     async def _body(self, receive: Receive) -> bytes:
         """The request's body, refused (413) once it grows over the limit."""
