@@ -192,6 +192,11 @@ def main() -> None:
         for app in apps.values():
             runtime = getattr(app.state, "runtime", None)
             if runtime is not None:
+                # every stage in this thread: no decider thread (its batches would be decided
+                # and logged out of this thread's clock, and to the group commit closed here)
+                if runtime.decider is not None:
+                    runtime.decider.close()
+                    runtime.decider = None
                 runtime.commit.close()
                 runtime.commit = _InlineCommit(runtime.sink)
         run_sync = anyio.to_thread.run_sync
