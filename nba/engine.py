@@ -483,9 +483,10 @@ def _plain_types(actions: Sequence[Action]) -> frozenset[ActionType]:
     last message, and it too goes only to a customer whom the discount moves enough to
     pay for it: what the product promises ("escalate to a time-limited discount only for
     customers whom it moves"). Valued as a message of its own (message + uplift - its
-    cost on every redemption) it went to full-price buyers: in the closed loop 51 such
-    e-mails per 600 customers at -0.26 each in the truth (BENCHMARKS.md, issue 12,
-    calib5). An incentive of a type without a plain message competes as a message."""
+    cost on every redemption) it went to full-price buyers: in the closed loop 42-57 such
+    e-mails per 600 customers and seed at -0.22 to -0.46 each in the truth (BENCHMARKS.md,
+    issue 12, calib5). An incentive of a type without a plain message competes as a
+    message."""
     return frozenset(a.type for a in actions if _is_plain(a))
 
 
