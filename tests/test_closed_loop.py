@@ -8,6 +8,7 @@ an assertion fails only when the ordering is unlikely to be noise.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
 from collections.abc import Iterator
@@ -48,6 +49,7 @@ from simulator.closed_loop.scenarios import render_scenarios, scenario_decisions
 from simulator.closed_loop.send_times import UniformSendTimes
 from simulator.closed_loop.truth import TickMargins, TrueValue, TruthRows, as_ns
 from simulator.config import SOURCED_MAX_AFFINITY, SimulatorConfig
+from simulator.response.probabilities import ExpectedValue
 
 POLICIES = ["nothing", "random~nba", "rules", "nba", "oracle", "oracle~nba", "oracle-myopic"]
 CONFIG = ClosedLoopConfig(
@@ -756,3 +758,32 @@ def test_the_background_converted_in_spans_is_the_same(world: ClosedLoopWorld) -
     assert sum(len(tick.ops) for tick in one) > 500
     for a, b in zip(one, three, strict=True):
         assert (a.ops, a.stamps, a.active) == (b.ops, b.stamps, b.active)
+
+
+def test_the_truth_charges_points_and_free_shipping_at_the_offers_tables_cost(
+    world: ClosedLoopWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loyalty-points or free-shipping offer costs the retailer what its offers table
+    says per redemption, not the points' face value: the birthday's 500 points are worth
+    5.00 to the customer (their pull) and cost 2.50 (the table's cost after breakage).
+    Doubling the table's cost doubles the truth's offer cost and changes nothing else."""
+    true = world.response.true_response
+    table = true.offers
+    ids = list(table.offers["offer_id"])
+    message = Message("birthday", offer="birthday_points")
+    customers = world.customer_ids[:40]
+    row = ([Channel.EMAIL] * 40, [world.cut + dt.timedelta(hours=10)] * 40, [message] * 40)
+
+    def valued() -> ExpectedValue:
+        return TrueValue(world.response).incremental(customers, *row, [0] * 40)
+
+    before = valued()
+    assert table.cost[ids.index("birthday_points")] == pytest.approx(2.5)
+    assert (before.offer_cost > 0).all()
+    doubled = table.cost.copy()
+    doubled[ids.index("birthday_points")] *= 2
+    monkeypatch.setattr(true, "offers", dataclasses.replace(table, cost=doubled))
+    after = valued()
+    np.testing.assert_allclose(after.offer_cost, 2 * before.offer_cost)
+    np.testing.assert_allclose(after.purchase, before.purchase)
+    np.testing.assert_allclose(after.revenue, before.revenue)

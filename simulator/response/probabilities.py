@@ -23,7 +23,6 @@ from simulator.config import (
     LAPSED_ENGAGEMENT,
     MESSAGE_CHANNELS,
     MESSAGE_KINDS,
-    POINT_VALUE,
     QUIET_HOURS,
     QUIET_UNSUBSCRIBE_FACTOR,
     SimulatorConfig,
@@ -360,10 +359,11 @@ class TrueResponse:
             )
             return np.where(redeemable, given_up, 0.0)
 
-        other_cost = np.select(
-            [kind_of_offer == _SHIPPING, kind_of_offer == _POINTS],
-            [value, value * POINT_VALUE],
-            0.0,
+        # Free shipping and points cost the retailer what its offers table says per
+        # redemption (the fee given up; the points' cost after breakage), not their face
+        # value: 500 birthday points are 5.00 to the customer and 2.50 to the retailer.
+        other_cost = np.where(
+            (kind_of_offer == _SHIPPING) | (kind_of_offer == _POINTS), self.offers.cost[o], 0.0
         )
         return ResponseTerms(
             window_days=w,
