@@ -21,6 +21,7 @@ import features.online.profiles as profiles_module
 from nba.actions import Action, ActionType
 from nba.budgets import UsageCounts
 from nba.channels import Channel
+from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.decision import Decision
 from nba.profile import CustomerProfile
@@ -290,6 +291,47 @@ def test_checker_counts_history_before_the_cut(world: ClosedLoopWorld) -> None:
     consent = {cid: frozenset({Channel.EMAIL})}
     rules = _check(world, again, consent=consent)
     assert "channel_cap_1d" in rules
+
+
+def test_checker_screen_finds_every_customer_the_rules_would(
+    world: ClosedLoopWorld, result: ClosedLoopResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checker applies its caps and gaps contact by contact only to the customers its
+    vectorised screen (``_suspects``) names: on contacts shifted, doubled and moved to
+    other channels at random, under a policy with a minimum gap as well, it reports
+    exactly what the rules give when every customer is screened in (same violations,
+    same order)."""
+    from simulator.closed_loop import checker
+
+    policy = ContactPolicy.from_dict(
+        {"channels": {"email": {"min_gap_hours": 20}, "sms": {"min_gap_hours": 3}}},
+        base=world.contact_policy,
+    )
+    rng = np.random.default_rng(7)
+    clean = _clean(result)
+    run = dict(consent=world.consent, timezones=world.timezones,
+               history=world.history_contacts, refusals=world.refusals, opt_ins=world.opt_ins)  # fmt: skip
+    for round_ in range(3):
+        shifted = clean.copy()
+        moved = rng.random(len(shifted)) < 0.3
+        minutes = rng.integers(-2000, 2000, int(moved.sum()))
+        shifted.loc[moved, "sent_at"] += pd.to_timedelta(minutes, unit="min")
+        other = rng.random(len(shifted)) < 0.1
+        shifted.loc[other, "channel"] = rng.choice(["email", "sms", "push"], int(other.sum()))
+        doubled = shifted.sample(frac=0.2, random_state=round_)
+        doubled["sent_at"] += pd.to_timedelta(rng.integers(0, 600, len(doubled)), unit="min")
+        contacts = pd.concat([shifted, doubled], ignore_index=True)
+        for rules in (policy, world.contact_policy):
+            screened = checker.check_contacts(contacts, rules, **run)  # type: ignore[arg-type]
+            with monkeypatch.context() as patch:
+                everyone = lambda contacts, *_: {c.customer_id for c in contacts}  # noqa: E731
+                patch.setattr(checker, "_suspects", everyone)
+                reference = checker.check_contacts(contacts, rules, **run)  # type: ignore[arg-type]
+            assert [str(v) + v.detail for v in screened] == [str(v) + v.detail for v in reference]
+            found = {v.rule for v in reference}
+            assert {"channel_cap_1d", "channel_cap_7d"} <= found, found
+            if rules is policy:
+                assert "min_gap" in found
 
 
 # ------------------------------------------------------------------ building blocks

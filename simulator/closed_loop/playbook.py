@@ -37,7 +37,7 @@ import pandas as pd
 from nba.actions import Action, ActionType
 from nba.catalog import Catalog
 from simulator.closed_loop.mapping import MessageMapping
-from simulator.closed_loop.metrics import BOOTSTRAP_DRAWS
+from simulator.closed_loop.metrics import bootstrap_weights
 from simulator.closed_loop.runner import PolicyRun
 
 SCENARIOS: tuple[str, ...] = (
@@ -125,7 +125,7 @@ def scenario_table(
         f"| scenario | {header} | {engine} - {journeys} (95% CI) | {engine} >= {journeys} |",
         "|---|" + "---:|---:|" * len(shown) + "---:|---|",
     ]
-    weights = np.random.default_rng(seed).poisson(1.0, size=(BOOTSTRAP_DRAWS, len(customers)))
+    weights = bootstrap_weights(seed, len(customers))
     for s in SCENARIOS:
         cells = " | ".join(
             f"{int(counts[p].get(s, 0)):,} | {totals[p][s].sum() * per:.1f}" for p in shown
