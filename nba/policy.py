@@ -72,6 +72,9 @@ class DecisionPolicy(ABC):
 
     #: The policy's name in decision logs.
     name: ClassVar[str] = "policy"
+    #: Whether its decisions may replace a message it scheduled and has not sent
+    #: (:mod:`nba.supersession`, when the contact policy allows it).
+    supersedes: ClassVar[bool] = True
 
     def __init__(
         self,
