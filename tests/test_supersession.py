@@ -109,6 +109,7 @@ def test_the_loop_drops_a_replaced_message_before_it_goes(
     # each replacement was decided on activity, replaced a message decided earlier,
     # and went (nothing holds it back here)
     assert (replacing["trigger"] == "activity").all()
+    assert replacing["replaces_why"].str.contains(" is worth ").all()  # the reason, in words
     for _, row in replacing.iterrows():
         for old in str(row["replaces"]).split(","):
             assert decisions.loc[old, "decided_at"] < row["decided_at"]
@@ -117,7 +118,7 @@ def test_the_loop_drops_a_replaced_message_before_it_goes(
 
 def test_the_rules_journey_never_replaces(world: ClosedLoopWorld) -> None:
     rules = run_policy(world, make_policy("rules", world))
-    assert (rules.decisions["replaces"] == "").all()
+    assert "replaces" not in rules.decisions  # nothing replaced, none asked
 
 
 def test_off_by_default_the_loop_decides_nobody_in_flight_again() -> None:

@@ -86,7 +86,6 @@ from nba.events import EventType
 from nba.pipeline import Decider, DecisionPipeline
 from nba.policy import DecisionPolicy
 from nba.profile import CustomerProfile
-from nba.screening import Restriction
 from nba.supersession import NewContact, Pending, Supersession, supersede
 from simulator.closed_loop.mapping import Message, require_simulated
 from simulator.closed_loop.truth import as_ns
@@ -557,11 +556,11 @@ def run_policy(
             for s in scheduled:
                 if s.pending.decision_id not in blocking:
                     continue
-                only = Restriction(frozenset({s.pending.action_id}), frozenset({s.pending.channel}))
-                alone = policy.route(
-                    context, usage=usage, stats=posteriors, seed=seed, restriction=only
-                ).decision
-                worth[s.pending.decision_id] = alone.contacts[0].priority if alone.contacts else 0.0
+                # not able to go now (bought since, its trigger passed): worth nothing
+                now_worth = _worth_now(
+                    policy, context, s.pending.action_id, s.pending.channel, usage
+                )
+                worth[s.pending.decision_id] = 0.0 if now_worth is None else now_worth
             verdict = supersede(
                 [s.pending for s in scheduled],
                 NewContact(first.action_id, first.channel, first.priority),
@@ -635,23 +634,22 @@ def run_policy(
             verdict = replaced.pop(decision.decision_id, None)
             if verdict is not None and decision.decision_id not in held:
                 state.cancel(cid, verdict.replaces)
-            decisions.add(
-                {
-                    "decision_id": decision.decision_id,
-                    "customer_id": cid,
-                    "decided_at": now,
-                    "trigger": "daily" if daily else "activity",
-                    "action_id": None if first is None else first.action_id,
-                    "channel": None
-                    if first is None or first.channel is None
-                    else first.channel.value,
-                    "propensity": decision.propensity,
-                    "explored": bool(first is not None and first.explored),
-                    "eligible": len(decision.eligible_action_ids),
-                    "held_back": decision.decision_id in held,
-                    "replaces": "" if verdict is None else ",".join(verdict.replaces),
-                }
-            )
+            row = {
+                "decision_id": decision.decision_id,
+                "customer_id": cid,
+                "decided_at": now,
+                "trigger": "daily" if daily and verdict is None else "activity",
+                "action_id": None if first is None else first.action_id,
+                "channel": None if first is None or first.channel is None else first.channel.value,
+                "propensity": decision.propensity,
+                "explored": bool(first is not None and first.explored),
+                "eligible": len(decision.eligible_action_ids),
+                "held_back": decision.decision_id in held,
+            }
+            if supersedes:  # the scheduled messages it replaced, and why (in words)
+                row["replaces"] = "" if verdict is None else ",".join(verdict.replaces)
+                row["replaces_why"] = "" if verdict is None else verdict.reason
+            decisions.add(row)
             if decision.decision_id in held:
                 continue
             if state.contacts.stats is not None:
@@ -722,6 +720,17 @@ def policy_supersedes(policy: Decider) -> bool:
     if isinstance(policy, DecisionPipeline):
         policy = policy.decider
     return isinstance(policy, DecisionPolicy) and policy.supersedes
+
+
+def _worth_now(
+    policy: Decider, context: CustomerContext, action_id: str, channel: Channel, usage: UsageCounts
+) -> float | None:
+    """:meth:`~nba.policy.DecisionPolicy.worth_now` of ``policy`` (through a pipeline: of
+    its decider, on the context it prepares)."""
+    if isinstance(policy, DecisionPipeline):
+        context, policy = policy.prepare(context), policy.decider
+    assert isinstance(policy, DecisionPolicy)
+    return policy.worth_now(context, action_id, channel, usage)
 
 
 def _without(usage: UsageCounts, consumed: Sequence[Consumption]) -> UsageCounts:
