@@ -7,8 +7,12 @@ import datetime as dt
 
 import pytest
 
+from nba.catalog import parse_catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
+from nba.context import CustomerContext
+from nba.engine import NextBestActionPolicy
+from nba.profile import CustomerProfile
 from nba.supersession import NewContact, Pending, supersede
 from simulator.closed_loop import ClosedLoopConfig, build_world
 from simulator.closed_loop.comparison import check_run
@@ -123,3 +127,27 @@ def test_the_rules_journey_never_replaces(world: ClosedLoopWorld) -> None:
 
 def test_off_by_default_the_loop_decides_nobody_in_flight_again() -> None:
     assert example_contact_policy().supersede_lead_minutes is None
+
+
+def test_worth_now_is_the_priority_the_message_would_have_now() -> None:
+    """A scheduled message is weighed by what it would be worth if decided now: the same
+    priority a decision gives it, and nothing (None) once it could not go (its cart
+    emptied: the customer bought)."""
+    catalog = parse_catalog(
+        """
+actions:
+  - {id: cart_reminder, type: cart_reminder, channels: [email], value: "cart_value * 0.3",
+     eligibility: "cart_size > 0", timing: asap}
+  - {id: nothing, type: do_nothing}
+"""
+    )
+    policy = NextBestActionPolicy(catalog, exploration=False)
+    cart = CustomerProfile(
+        "C1", cart_items=("P1",), cart_value=80.0, consents={Channel.EMAIL: True}
+    )
+    decided = policy.decide(CustomerContext(cart, NOW), seed=1).contacts[0]
+    worth = policy.worth_now(CustomerContext(cart, NOW), "cart_reminder", Channel.EMAIL)
+    assert worth == pytest.approx(decided.priority)
+    bought = CustomerProfile("C1", consents={Channel.EMAIL: True})
+    assert policy.worth_now(CustomerContext(bought, NOW), "cart_reminder", Channel.EMAIL) is None
+    assert policy.worth_now(CustomerContext(cart, NOW), "cart_reminder", Channel.SMS) is None
