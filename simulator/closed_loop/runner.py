@@ -537,7 +537,8 @@ def run_policy(
             known = read.stats
             posteriors = None if known is None else known.posteriors(response_segment(profile))
             seed = f"{config.seed}:{cid}:{tick}"
-            decision = policy.route(context, usage=usage, stats=posteriors, seed=seed).decision
+            routed = policy.route(context, usage=usage, stats=posteriors, seed=seed)
+            decision = routed.decision
             if not decision.contacts or decision.contacts[0].channel is None:
                 continue
             first = decision.contacts[0]
@@ -573,6 +574,8 @@ def run_policy(
             if verdict is None:
                 continue
             replaced[decision.decision_id] = verdict
+            if on_decision is not None:
+                on_decision(routed)
             state.contacts.count_usage(today, decision.consumed)
             made.append((profile, decision))
         return made
@@ -987,7 +990,9 @@ def _schedule_outcomes(
     done = send_at + dt.timedelta(hours=config.outcome_hours)
     if state.keep_scheduled and send_at > send.decision.decided_at:
         decision = send.decision
-        state.scheduled.setdefault(cid, []).append(
+        mine = state.scheduled.get(cid, [])  # those gone by now are forgotten
+        mine = state.scheduled[cid] = [s for s in mine if s.pending.send_at > decision.decided_at]
+        mine.append(
             _Scheduled(
                 Pending(
                     decision.decision_id,
