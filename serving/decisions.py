@@ -46,8 +46,10 @@ from features.online.contact_state import (
     DecisionRead,
     DecisionRecord,
     DecisionState,
+    RedisContactState,
     with_own_contacts,
 )
+from features.online.erasure import RedisErasure
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, response_segment
 from features.online.stock import StockLevels
@@ -272,6 +274,7 @@ class DecisionService:
         except RedisDownError:
             degraded = "redis_unavailable"
             reads = [DecisionState() for _ in todo]
+        erased = set() if degraded is not None else self._erased(todo, reads)
         decided: list[tuple[int, _Decided]] = []
         # what the batch's earlier decisions consumed, by day: a later one reads its usage
         # as it would after their records (offer budgets and action volumes hold within
@@ -289,6 +292,9 @@ class DecisionService:
                 if day in spent:
                     read = dataclasses.replace(read, usage=_plus(read.usage, spent[day]))
                 done = self._decide(prepared, read, degraded)
+                if i in erased:  # answered as an unknown visitor; nothing of them is kept
+                    results[i] = Answer(orjson.dumps(done.response, option=JSON), None)
+                    continue
                 decided.append((i, done))
                 consumed = done.record.decision.consumed
                 if consumed.offers_given or consumed.actions_sent:
@@ -309,6 +315,28 @@ class DecisionService:
             logged = d.record.decision.log(arm=d.arm, model_version=d.response["model_version"])
             results[i] = Answer(orjson.dumps(d.response, option=JSON), logged)
         return [r for r in results if r is not None]
+
+    def _erased(
+        self, todo: Sequence[tuple[int, _Prepared]], reads: Sequence[DecisionState]
+    ) -> set[int]:
+        """The requests (by index) for customers erased (``DELETE /v1/customers/{id}``)
+        whose erasure is still kept and who have no profile since: their decision must
+        not recreate what the erasure deleted (history, decided contacts, a cached
+        answer, a decision-log record). One more round trip, for unknown customers
+        only."""
+        unknown = {
+            i: p.asked.customer_id
+            for (i, p), read in zip(todo, reads, strict=True)
+            if read.stored is None and read.answer is None
+        }
+        contacts = self.contacts
+        if not unknown or not isinstance(contacts, RedisContactState):
+            return set()
+        try:
+            gone = self.gate.call(lambda: RedisErasure(contacts).erased(list(unknown.values())))
+        except RedisDownError:
+            return set()
+        return {i for i, customer in unknown.items() if customer in gone}
 
     def _prepare(self, asked: Asked) -> _Prepared:
         """What a request asks, checked, before any read (raises its own 422)."""
