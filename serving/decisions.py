@@ -53,13 +53,12 @@ from features.online.erasure import RedisErasure
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, response_segment
 from features.online.stock import StockLevels
-from nba.actions import ActionType
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
-from nba.decision import Decision, LoggedDecision
+from nba.decision import ChosenAction, Decision, LoggedDecision
 from nba.experiment import ArmKind, ExperimentConfig
 from nba.explain import rejection_items
 from nba.pipeline import DecisionPipeline, build_pipeline
@@ -452,7 +451,7 @@ class DecisionService:
                     "channel": None if chosen.channel is None else chosen.channel.value,
                     "offer_id": chosen.offer_id,
                     "offer_expires_at": chosen.offer_expires_at,
-                    "products": self._products(chosen.action_type, ctx, models),
+                    "products": self._products(chosen, ctx, models),
                     "send_at": chosen.send_at,
                     "send_at_local": chosen.send_at_local,
                     "timing": chosen.timing_basis,
@@ -481,10 +480,9 @@ class DecisionService:
             "degraded_reason": degraded,
         }
 
-    def _products(
-        self, action_type: ActionType, ctx: CustomerContext, models: ModelSet
-    ) -> list[str]:
+    def _products(self, chosen: ChosenAction, ctx: CustomerContext, models: ModelSet) -> list[str]:
         profile, session = ctx.profile, ctx.session
+        action_type = chosen.action_type
         found = None
         if action_type in RECOMMENDED and models.recommender is not None:
             try:
@@ -493,7 +491,9 @@ class DecisionService:
                 log.error("recommender failed, falling back to popularity: %s", error)
                 self.metrics.fallbacks.labels("recommender_error").inc()
         looking_at = None if session is None else session.product_id
-        return products_for(action_type, profile, self.stock, self.popular, found, looking_at)
+        return products_for(
+            action_type, profile, self.stock, self.popular, found, looking_at, chosen.shows
+        )
 
     def _count(self, decision: Decision, response: Mapping[str, Any]) -> None:
         if response["degraded_reason"]:
