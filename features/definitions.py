@@ -154,6 +154,7 @@ FAMILIES: dict[str, Family] = {
         Family("cc", Op.MIN, KeyKind.NONE, "first click-and-collect pick-up"),
         Family("cl", Op.MAX, KeyKind.NONE, "last click-and-collect pick-up"),
         Family("co", Op.MAX, KeyKind.NONE, "last click-and-collect order"),
+        Family("tx", Op.MAX, KeyKind.NONE, "last order returned or cancelled"),
         Family("np", Op.SUM, KeyKind.NONE, "purchases"),
         Family("rv", Op.SUM, KeyKind.NONE, "revenue"),
         Family("pp", Op.SUM, KeyKind.NONE, "purchases with an offer or coupon"),
@@ -617,11 +618,13 @@ def event_ops(
         held = ranks > 0  # no tier is the floor: nothing to keep
         yield _ops("lm", tier_rows[held], 0, ranks[held])
 
-    for family, types in (
+    stamped: tuple[tuple[str, tuple[EventType, ...]], ...] = (
         ("tc", (EventType.CHECKOUT_STARTED,)),
         ("td", (EventType.ORDER_DELIVERED,)),
-    ):
-        mask = of(*types)
+        ("tx", (EventType.ORDER_RETURNED, EventType.ORDER_CANCELLED)),
+    )
+    for family, kinds in stamped:
+        mask = of(*kinds)
         yield _ops(family, rows[mask], 0, t[mask].astype(float))
     pickup = of(EventType.CLICK_COLLECT_PICKUP)
     yield _ops("cc", rows[pickup], 0, t[pickup].astype(float))
@@ -782,6 +785,8 @@ _COUNTED = {
 _STAMPED = {
     EventType.CHECKOUT_STARTED.value: "tc",
     EventType.ORDER_DELIVERED.value: "td",
+    EventType.ORDER_RETURNED.value: "tx",
+    EventType.ORDER_CANCELLED.value: "tx",
     EventType.CLICK_COLLECT_PICKUP.value: "cc",
 }
 _PRODUCT_STAMPED = {

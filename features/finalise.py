@@ -695,6 +695,7 @@ def build_profile(
             "last_purchased_products": last_bought,
             "hours_since_last_purchase": _hours(now, last_purchase),
             "hours_since_last_delivery": _hours(now, get("td")),
+            "hours_since_last_return": _hours(now, get("tx")),
             "promo_sensitivity": _smoothed(get("pp", 0.0), purchases, priors.promo_share),
             "early_adopter_score": _smoothed(get("pn", 0.0), purchases, priors.new_product_share),
             "seasonal_months": seasonal,

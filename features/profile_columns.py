@@ -423,6 +423,7 @@ class _Chunk:
             "last_purchased_products": last_bought,
             "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
             "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
+            "hours_since_last_return": _optional((now - get("tx")) / SECONDS_PER_HOUR),
             "promo_sensitivity": promo.tolist(),
             "early_adopter_score": early.tolist(),
             "seasonal_months": seasonal,

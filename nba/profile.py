@@ -158,6 +158,8 @@ class CustomerProfile:
     last_purchased_products: tuple[str, ...] = ()
     hours_since_last_purchase: float | None = None
     hours_since_last_delivery: float | None = None
+    # the latest order_returned or order_cancelled: an order sent back or cancelled
+    hours_since_last_return: float | None = None
     # traits
     promo_sensitivity: float = 0.0
     early_adopter_score: float = 0.0

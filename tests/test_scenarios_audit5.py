@@ -40,13 +40,16 @@ from tests.api_support import redis_client
 from tests.test_scenarios_api import (
     PARIS,
     Shop,
+    codes,
+    contacts,
     event,
     local,
+    message,
     open_shop,
     shop,
     the_action,
 )
-from tests.test_scenarios_audit import profile_of
+from tests.test_scenarios_audit import profile_of, track
 
 __all__ = ["shop"]  # the journey scenarios' app, shared
 
@@ -134,3 +137,63 @@ def test_a_launch_seen_from_tokyo_shows_what_is_on_sale_on_the_local_day(
         shown[zone] = the_action(answer)["products"]
     assert shown["Asia/Tokyo"][0] == "N4"
     assert "N4" not in shown[PARIS] and shown[PARIS][:2] == ["N1", "N2"]
+
+
+# ---------------------------------------------------------------- returns and cancellations
+
+
+def test_no_review_request_for_an_order_sent_back(shop: Shop) -> None:
+    """Two customers order the trousers on 1 March, delivered on the 2nd; one sends them
+    back on the 3rd. On the 4th the other is asked for a review; the one who returned
+    them is not, and the refusal names the return. Misfire: the contract had no return,
+    and "how did you like it?" followed a returned order."""
+    bought, delivered = local(PARIS, "2026-03-01 12:00"), local(PARIS, "2026-03-02 10:00")
+    now = local(PARIS, "2026-03-04 10:00")
+    kept, returned = (shop.signup(bought - 30 * DAY) for _ in range(2))
+    for customer in (kept, returned):
+        shop.post(purchase(customer, bought), event(customer, delivered, "order_delivered", "P1"))
+    shop.post(event(returned, local(PARIS, "2026-03-03 09:00"), "order_returned", "P1"))
+    assert the_action(shop.decide(kept, now, actions=["review_request"]))["action_id"] == (
+        "review_request"
+    )
+    answer = shop.decide(returned, now, actions=["review_request"])
+    assert contacts(answer) == []
+    assert codes(answer, "review_request") == ["not_eligible"]
+    assert "hours_since_last_return" in message(answer, "review_request")
+
+
+def test_a_segment_order_refunded_is_a_return(shop: Shop) -> None:
+    """Segment's ``Order Refunded`` is the contract's ``order_returned``: the profile
+    dates it, and no review request follows the refunded order."""
+    bought = local(PARIS, "2026-03-01 12:00")
+    customer = shop.signup(bought - 30 * DAY)
+    shop.post(
+        purchase(customer, bought),
+        event(customer, local(PARIS, "2026-03-02 10:00"), "order_delivered", "P1"),
+        track(customer, local(PARIS, "2026-03-02 20:00"), "Order Refunded", order_id="A-9"),
+    )
+    now = local(PARIS, "2026-03-04 20:00")
+    assert profile_of(shop, customer, now)["hours_since_last_return"] == pytest.approx(48.0)
+    assert codes(shop.decide(customer, now, actions=["review_request"]), "review_request") == [
+        "not_eligible"
+    ]
+
+
+def test_no_complete_the_look_after_a_cancelled_order_until_the_next_order(shop: Shop) -> None:
+    """An order placed on 1 March and cancelled two hours later: no "complete the look"
+    on the 3rd (the refusal names the cancellation); a new order on the 5th brings the
+    complementary items back on the 7th."""
+    bought = local(PARIS, "2026-03-01 12:00")
+    customer = shop.signup(bought - 30 * DAY)
+    shop.post(
+        purchase(customer, bought),
+        event(customer, bought + 2 * HOUR, "order_cancelled", "P1"),
+    )
+    asked = ["cross_sell_after_purchase"]
+    answer = shop.decide(customer, local(PARIS, "2026-03-03 10:00"), actions=asked)
+    assert contacts(answer) == []
+    assert codes(answer, "cross_sell_after_purchase") == ["not_eligible"]
+    assert "hours_since_last_return" in message(answer, "cross_sell_after_purchase")
+    shop.post(purchase(customer, local(PARIS, "2026-03-05 12:00"), "P2"))
+    again = shop.decide(customer, local(PARIS, "2026-03-07 10:00"), actions=asked)
+    assert the_action(again)["action_id"] == "cross_sell_after_purchase"
