@@ -69,6 +69,8 @@ class ParsedBatch:
     #: The request position of each patch.
     patch_positions: list[int] = field(default_factory=list)
     rejections: list[RejectedEvent] = field(default_factory=list)
+    #: events accepted with something to check (an unknown product)
+    warnings: list[RejectedEvent] = field(default_factory=list)
 
     def add(self, index: int, *records: EventRecord) -> None:
         self.records.extend(records)
@@ -231,6 +233,7 @@ class EventIngestor:
             rejected=len(batch.rejections),
             rejections=batch.rejections,
             customers_updated=len(customers),
+            warnings=batch.warnings,
         )
         for outcome in ("accepted", "duplicate", "stale", "rejected"):
             n = getattr(response, outcome)
@@ -331,6 +334,16 @@ class EventIngestor:
                 self.metrics.unknown.labels("customer").inc()
             if unknown_product:
                 self.metrics.unknown.labels("product").inc()
+                batch.warnings.append(
+                    RejectedEvent(
+                        index=index,
+                        event_id=record.event_id,
+                        field="product_id",
+                        message=f"unknown product {record.product_id!r}: the products table "
+                        "does not list it (no category, price nor stock known); accepted "
+                        "(NBA_UNKNOWN_CUSTOMERS=reject refuses such events)",
+                    )
+                )
             kept.append((record, index))
         batch.records = [r for r, _ in kept]
         batch.positions = [i for _, i in kept]
