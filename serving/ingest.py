@@ -118,6 +118,7 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
                     field=where,
                     message="; ".join(
                         f"{'.'.join(str(p) for p in e.get('loc', ())) or 'event'}: {e['msg']}"
+                        f"{_given(e.get('input'))}"
                         for e in error.errors()
                     ),
                 )
@@ -128,6 +129,14 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
 class ArchiveUnavailableError(RuntimeError):
     """The events were applied but could not be archived: nothing is acknowledged (the
     client retries; the retry is a duplicate online and is archived then)."""
+
+
+def _given(value: object) -> str:
+    """`` (got 'order_refund')``: the value a field was given, when it is a short scalar
+    (never a whole event, nor a long text)."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 80):
+        return f" (got {value!r})"
+    return ""
 
 
 def _id_of(item: object) -> str | None:
