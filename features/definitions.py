@@ -150,7 +150,7 @@ FAMILIES: dict[str, Family] = {
         Family("tp", Op.MAX, KeyKind.NONE, "last purchase"),
         Family("tf", Op.MIN, KeyKind.NONE, "first purchase"),
         Family("tc", Op.MAX, KeyKind.NONE, "last checkout started"),
-        Family("td", Op.MAX, KeyKind.NONE, "last order delivered"),
+        Family("td", Op.MAX, KeyKind.NONE, "last order delivered or collected"),
         Family("cc", Op.MIN, KeyKind.NONE, "first click-and-collect pick-up"),
         Family("cl", Op.MAX, KeyKind.NONE, "last click-and-collect pick-up"),
         Family("co", Op.MAX, KeyKind.NONE, "last click-and-collect order"),
@@ -620,7 +620,8 @@ def event_ops(
 
     stamped: tuple[tuple[str, tuple[EventType, ...]], ...] = (
         ("tc", (EventType.CHECKOUT_STARTED,)),
-        ("td", (EventType.ORDER_DELIVERED,)),
+        # a click-and-collect pick-up is the order's hand-over, as a delivery is
+        ("td", (EventType.ORDER_DELIVERED, EventType.CLICK_COLLECT_PICKUP)),
         ("tx", (EventType.ORDER_RETURNED, EventType.ORDER_CANCELLED)),
     )
     for family, kinds in stamped:
@@ -917,6 +918,7 @@ def single_event_ops(
         ops.append((stamped, fts))
     if event_type == EventType.CLICK_COLLECT_PICKUP.value:
         ops.append(("cl", fts))
+        ops.append(("td", fts))
     if has_product:
         for family in _PRODUCT_STAMPED.get(event_type, ()):
             ops.append((f"{family}:{product_id}", fts))

@@ -157,6 +157,7 @@ class CustomerProfile:
     cart_left_rate: float | None = None
     last_purchased_products: tuple[str, ...] = ()
     hours_since_last_purchase: float | None = None
+    # the latest order_delivered or click_collect_pickup (the order's hand-over)
     hours_since_last_delivery: float | None = None
     # the latest order_returned or order_cancelled: an order sent back or cancelled
     hours_since_last_return: float | None = None

@@ -36,20 +36,25 @@ import pandas as pd
 import pytest
 
 from features.dataset import RetailDataset
+from nba.catalog import CatalogError, parse_catalog
 from tests.api_support import redis_client
 from tests.test_scenarios_api import (
+    LOS_ANGELES,
     PARIS,
     Shop,
     codes,
     contacts,
     event,
+    identify,
     local,
     message,
     open_shop,
+    send_local,
+    send_utc,
     shop,
     the_action,
 )
-from tests.test_scenarios_audit import profile_of, track
+from tests.test_scenarios_audit import post_raw, profile_of, track
 
 __all__ = ["shop"]  # the journey scenarios' app, shared
 
@@ -197,3 +202,276 @@ def test_no_complete_the_look_after_a_cancelled_order_until_the_next_order(shop:
     shop.post(purchase(customer, local(PARIS, "2026-03-05 12:00"), "P2"))
     again = shop.decide(customer, local(PARIS, "2026-03-07 10:00"), actions=asked)
     assert the_action(again)["action_id"] == "cross_sell_after_purchase"
+
+
+# ---------------------------------------------------------------- the cart's steps
+
+
+def cart_reminded(shop: Shop, consents: tuple[str, ...]) -> tuple[str, dt.datetime]:
+    """A customer who left the trousers in the cart on a Wednesday afternoon and got
+    the first reminder an hour later (the API's own decision, recorded)."""
+    added = local(PARIS, "2026-03-04 15:00")
+    customer = shop.signup(added - 30 * DAY, consents=consents)
+    shop.post(event(customer, added, "add_to_cart", "P1"))
+    first = shop.first_contact(customer, added + HOUR, actions=["cart_reminder_1"])
+    assert first["action_id"] == "cart_reminder_1"
+    return customer, added
+
+
+def test_no_second_reminder_once_the_cart_was_emptied(shop: Shop) -> None:
+    """The first reminder went; two hours later the customer took the trousers out of
+    the cart. The next day neither the plain second reminder nor the discount goes,
+    and the refusals name the empty cart."""
+    customer, added = cart_reminded(shop, ("email",))
+    shop.post(event(customer, added + 3 * HOUR, "remove_from_cart", "P1"))
+    asked = ["cart_reminder_2", "cart_reminder_2_discount"]
+    answer = shop.decide(customer, added + 26 * HOUR, actions=asked)
+    assert contacts(answer) == []
+    for action in asked:
+        assert codes(answer, action) == ["not_eligible"], action
+        assert "cart_size > 0 is false" in message(answer, action)
+
+
+def test_no_second_reminder_once_the_cart_was_bought_in_store(shop: Shop) -> None:
+    """The first reminder went; the customer bought the trousers in a store that
+    evening: no second reminder the next day (a purchase on any channel ends the cart)."""
+    customer, added = cart_reminded(shop, ("email",))
+    shop.post(purchase(customer, added + 5 * HOUR, "P1", channel="store"))
+    answer = shop.decide(customer, added + 26 * HOUR, actions=["cart_reminder_2"])
+    assert contacts(answer) == []
+    assert codes(answer, "cart_reminder_2") == ["not_eligible"]
+
+
+@pytest.mark.parametrize(
+    ("withdrawn", "event_type"), [("sms", "sms_stop"), ("push", "unsubscribe")]
+)
+def test_a_channel_closed_mid_journey_carries_the_second_reminder_on_another(
+    shop: Shop, withdrawn: str, event_type: str
+) -> None:
+    """An SMS STOP (or push turned off) after the first reminder: the second reminder,
+    a day later, goes by e-mail, and the closed channel's refusal says the consent is
+    gone."""
+    customer, added = cart_reminded(shop, ("email", withdrawn))
+    shop.post(event(customer, added + 2 * HOUR, event_type, channel=withdrawn))
+    answer = shop.decide(customer, added + 26 * HOUR, actions=["cart_reminder_2"])
+    chosen = the_action(answer)
+    assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_2", "email")
+    consents = profile_of(shop, customer, added + 26 * HOUR)["consents"]
+    assert consents["email"] and not consents[withdrawn]
+
+
+def test_a_soft_bounce_keeps_email_and_a_hard_one_closes_it(shop: Shop) -> None:
+    """A mailbox full (a soft bounce) changes nothing: the reminder still goes by
+    e-mail; an address that does not exist (hard) closes e-mail, and the reminder takes
+    push."""
+    soft, added = cart_reminded(shop, ("email", "push"))
+    hard, _ = cart_reminded(shop, ("email", "push"))
+    for customer, kind in ((soft, "soft"), (hard, "hard")):
+        shop.post(
+            event(
+                customer,
+                added + 2 * HOUR,
+                "message_bounced",
+                channel="email",
+                properties={"bounce_type": kind},
+            )
+        )
+    consents = {c: profile_of(shop, c, added + 26 * HOUR)["consents"] for c in (soft, hard)}
+    assert consents[soft]["email"] and not consents[hard]["email"]
+    answer = shop.decide(hard, added + 26 * HOUR, actions=["cart_reminder_2"])
+    assert the_action(answer)["channel"] == "push"
+
+
+# ---------------------------------------------------------------- welcome and consent
+
+
+def test_an_email_unsubscribe_after_the_first_welcome_moves_the_series_to_push(
+    shop: Shop,
+) -> None:
+    """Signed up on Monday with e-mail and push; the first welcome went; on Tuesday the
+    customer unsubscribed from e-mail (the CRM's identify). Thursday's second welcome
+    goes by push, never e-mail."""
+    signed = local(PARIS, "2026-03-02 10:00")
+    customer = shop.signup(signed, consents=("email", "push"))
+    first = shop.first_contact(customer, signed + 5 * MINUTE, actions=["welcome_1"])
+    assert first["action_id"] == "welcome_1"
+    shop.post(identify(customer, signed + DAY, consent_email=False))
+    answer = shop.decide(customer, signed + 4 * DAY, actions=["welcome_2"])
+    chosen = the_action(answer)
+    assert (chosen["action_id"], chosen["channel"]) == ("welcome_2", "push")
+
+
+def test_an_opt_in_the_day_after_sign_up_starts_the_welcome(shop: Shop) -> None:
+    """Signed up without any consent (nothing outbound, the refusal says why); the next
+    morning the customer opts in to e-mail: the first welcome goes that morning."""
+    signed = local(PARIS, "2026-03-02 10:00")
+    customer = shop.signup(signed, consents=())
+    none = shop.decide(customer, signed + 5 * MINUTE, actions=["welcome_1"])
+    assert contacts(none) == []
+    assert "no_consent" in codes(none, "welcome_1")
+    shop.post(event(customer, signed + DAY - HOUR, "opt_in", channel="email"))
+    chosen = the_action(shop.decide(customer, signed + DAY, actions=["welcome_1"]))
+    assert (chosen["action_id"], chosen["channel"]) == ("welcome_1", "email")
+    assert send_local(chosen).date() == dt.date(2026, 3, 3)
+
+
+# ---------------------------------------------------------------- milestones
+
+
+def test_no_birthday_wishes_the_day_after_the_birthday(shop: Shop) -> None:
+    """Born on 3 March: on the 2nd the wishes go (by the day); on the 4th, the day after,
+    nothing, and the refusal says the birthday is 364 days away."""
+    customer = shop.signup(
+        local(PARIS, "2025-06-01 10:00"), consents=("email",), birthday=dt.date(1990, 3, 3)
+    )
+    before = the_action(
+        shop.decide(customer, local(PARIS, "2026-03-02 09:00"), actions=["birthday"])
+    )
+    assert before["action_id"] == "birthday"
+    assert send_local(before).date() <= dt.date(2026, 3, 3)
+    after = shop.decide(customer, local(PARIS, "2026-03-04 09:00"), actions=["birthday"])
+    assert contacts(after) == []
+    assert "days_to_birthday" in message(after, "birthday")
+
+
+def test_a_review_is_asked_after_a_click_and_collect_pick_up(shop: Shop) -> None:
+    """Ordered for click-and-collect on Monday, picked up in store on Tuesday (no
+    delivery event: the pick-up is the hand-over): on Thursday the review request goes.
+    Misfire: only an ``order_delivered`` opened the review window, so a click-and-collect
+    order was never asked about."""
+    ordered = local(PARIS, "2026-03-02 12:00")
+    customer = shop.signup(ordered - 30 * DAY, consents=("email",))
+    shop.post(
+        purchase(customer, ordered, "P1", properties={"fulfilment": "click_collect"}),
+        event(customer, ordered + DAY, "click_collect_pickup", "P1", channel="store"),
+    )
+    answer = shop.decide(customer, ordered + 3 * DAY, actions=["review_request"])
+    assert the_action(answer)["action_id"] == "review_request"
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_an_event_dated_in_the_future_is_refused_naming_the_timestamp(shop: Shop) -> None:
+    """A cart add stamped a year ahead (a device clock gone wrong) is refused, naming
+    the field; it never makes a cart."""
+    customer = shop.signup(local(PARIS, "2026-03-01 10:00"))
+    ahead = dt.datetime.now(dt.UTC) + 365 * DAY
+    body = post_raw(shop, event(customer, ahead, "add_to_cart", "P1"))
+    assert (body["accepted"], body["rejected"]) == (0, 1)
+    [rejection] = body["rejections"]
+    assert rejection["field"] == "timestamp" and "future" in rejection["message"]
+
+
+def test_an_event_for_an_unknown_product_is_accepted_with_a_warning_naming_it(
+    shop: Shop,
+) -> None:
+    """A cart add of a product the products table does not list: the API accepts unknown
+    products by default (a catalogue that lags), but the answer warns, naming the event,
+    the field and the product. Misfire: it was accepted without a word."""
+    customer = shop.signup(local(PARIS, "2026-03-01 10:00"))
+    at = local(PARIS, "2026-03-04 15:00")
+    body = post_raw(
+        shop,
+        event(customer, at, "add_to_cart", "NOPE-9"),
+        event(customer, at, "product_view", "P1"),
+    )
+    assert (body["accepted"], body["rejected"]) == (2, 0)
+    [warning] = body["warnings"]
+    assert (warning["index"], warning["field"]) == (0, "product_id")
+    assert "unknown product 'NOPE-9'" in warning["message"]
+
+
+def test_a_decision_for_an_unknown_action_is_a_422_naming_it(shop: Shop) -> None:
+    """A journey tool asks for an action the catalog does not have: 422, the JSON body
+    names the id and where it was given."""
+    customer = shop.signup(local(PARIS, "2026-03-01 10:00"))
+    response = shop.api.post(
+        "/v1/decisions",
+        json={"customer_id": customer, "context": {"actions": ["cart_reminder_9"]}},
+        headers=shop.headers,
+    )
+    assert response.status_code == 422
+    assert "cart_reminder_9" in response.text and "actions" in response.text
+
+
+def test_a_catalog_that_asks_a_cart_reminder_to_show_new_arrivals_is_refused() -> None:
+    """``shows: new_arrivals`` on a cart reminder (whose products are the cart's) is a
+    load-time error naming the action and the field."""
+    text = """
+actions:
+  - id: cart_new
+    type: cart_reminder
+    channels: [email]
+    shows: new_arrivals
+"""
+    with pytest.raises(CatalogError) as raised:
+        parse_catalog(text)
+    assert "cart_new" in str(raised.value) and "shows" in str(raised.value)
+
+
+def test_a_segment_order_cancelled_is_a_cancellation(shop: Shop) -> None:
+    """Segment's ``Order Cancelled`` is the contract's ``order_cancelled``: no "complete
+    the look" for the cancelled order."""
+    bought = local(PARIS, "2026-03-01 12:00")
+    customer = shop.signup(bought - 30 * DAY)
+    shop.post(
+        purchase(customer, bought),
+        track(customer, bought + HOUR, "Order Cancelled", order_id="A-10"),
+    )
+    now = local(PARIS, "2026-03-03 10:00")
+    assert profile_of(shop, customer, now)["hours_since_last_return"] == pytest.approx(45.0)
+    answer = shop.decide(customer, now, actions=["cross_sell_after_purchase"])
+    assert codes(answer, "cross_sell_after_purchase") == ["not_eligible"]
+
+
+# ---------------------------------------------------------------- time zones and clocks
+
+
+def test_a_browse_on_the_day_the_clocks_change_is_told_that_evening_local(shop: Shop) -> None:
+    """Sunday 8 March 2026, the day Los Angeles moves to summer time (UTC-7 from 02:00):
+    twenty minutes on the trousers at 15:00 local. The reminder is for that evening,
+    18:00-22:00 on the new clock, not an hour off."""
+    at = local(LOS_ANGELES, "2026-03-08 15:00")
+    customer = shop.signup(at - 60 * DAY, timezone=LOS_ANGELES, consents=("email",))
+    shop.post(
+        event(customer, at, "product_view", "P1", properties={"dwell_seconds": 1200}),
+    )
+    chosen = the_action(
+        shop.decide(customer, at + 25 * MINUTE, actions=["browse_reminder_evening"])
+    )
+    assert chosen["action_id"] == "browse_reminder_evening"
+    sent = send_local(chosen)
+    assert sent.date() == dt.date(2026, 3, 8) and 18 <= sent.hour < 22, sent
+    assert sent.utcoffset() == dt.timedelta(hours=-7)
+    assert send_utc(chosen) == sent.astimezone(dt.UTC)
+
+
+# ---------------------------------------------------------------- more bad input
+
+
+def test_an_event_without_a_time_zone_is_refused_naming_the_timestamp(shop: Shop) -> None:
+    """``2026-03-04T15:00:00`` without a zone could be any of 24 moments: refused, naming
+    the field, not guessed."""
+    customer = shop.signup(local(PARIS, "2026-03-01 10:00"))
+    row = event(customer, local(PARIS, "2026-03-04 15:00"), "add_to_cart", "P1")
+    row["timestamp"] = "2026-03-04T15:00:00"
+    body = post_raw(shop, row)
+    assert (body["accepted"], body["rejected"]) == (0, 1)
+    assert body["rejections"][0]["field"] == "timestamp"
+
+
+def test_an_unknown_event_type_is_refused_naming_it(shop: Shop) -> None:
+    """``order_refund`` (a typo of ``order_returned``) is refused, naming the field and
+    the value sent, and the batch's good event is accepted. Misfire: the message listed
+    the valid types but not the one sent."""
+    customer = shop.signup(local(PARIS, "2026-03-01 10:00"))
+    at = local(PARIS, "2026-03-04 15:00")
+    body = post_raw(
+        shop, event(customer, at, "order_refund", "P1"), event(customer, at, "product_view", "P1")
+    )
+    assert (body["accepted"], body["rejected"]) == (1, 1)
+    [rejection] = body["rejections"]
+    assert rejection["field"] == "event_type"
+    assert "(got 'order_refund')" in rejection["message"]
+    assert "order_returned" in rejection["message"]
