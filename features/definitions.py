@@ -146,6 +146,7 @@ FAMILIES: dict[str, Family] = {
     for f in (
         Family("n", Op.SUM, KeyKind.NONE, "events seen"),
         Family("t0", Op.MIN, KeyKind.NONE, "first seen (epoch seconds)"),
+        Family("su", Op.MAX, KeyKind.NONE, "signed up (the customer record's created_at)"),
         Family("tv", Op.MAX, KeyKind.NONE, "last activity"),
         Family("tp", Op.MAX, KeyKind.NONE, "last purchase"),
         Family("tf", Op.MIN, KeyKind.NONE, "first purchase"),
@@ -703,6 +704,7 @@ def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
     rows = np.arange(len(customers))
     created = epoch_seconds(customers["created_at"])
     yield _family_ops("t0", rows, 0, created.astype(float), created)
+    yield _family_ops("su", rows, 0, created.astype(float), created)
     for ch in CONSENT_CHANNELS:
         at = customers[f"consent_{ch.value}_at"]
         when = np.where(

@@ -659,6 +659,7 @@ def build_profile(
             "as_of": as_of,
             "timezone": static.timezone,
             "days_since_first_seen": days_known,
+            "days_since_sign_up": days_known if get("su") is None else _days(now, get("su")),
             "days_since_last_purchase": days_quiet,
             "days_since_last_visit": _days(now, get("tv")),
             "purchases_30d": int(_bucket_sum(day_purchases, now, 30)),

@@ -391,6 +391,9 @@ class _Chunk:
             "as_of": list(self.as_of),
             "timezone": [s.timezone for s in self.statics],
             "days_since_first_seen": _optional(days_known),
+            "days_since_sign_up": _optional(
+                np.where(np.isnan(get("su")), days_known, (now - get("su")) / SECONDS_PER_DAY)
+            ),
             "days_since_last_purchase": _optional(days_quiet),
             "days_since_last_visit": _optional((now - get("tv")) / SECONDS_PER_DAY),
             "purchases_30d": purchases_30d.astype(np.int64).tolist(),

@@ -114,6 +114,9 @@ class CustomerProfile:
     timezone: str = "UTC"
     # recency, frequency, monetary value
     days_since_first_seen: float | None = None
+    # since the sign-up (the customer record's created_at, an identify's createdAt); a
+    # customer known only from events: since first seen
+    days_since_sign_up: float | None = None
     days_since_last_purchase: float | None = None
     days_since_last_visit: float | None = None
     purchases_30d: int = 0

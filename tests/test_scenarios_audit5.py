@@ -13,14 +13,33 @@ Misfires found and fixed here (each test fails before its fix):
 * the contract had no return nor cancellation: a returned order was followed by "how
   did you like it?" and a cancelled one by "complete the look". ``order_returned`` and
   ``order_cancelled`` (Segment's ``Order Refunded`` and ``Order Cancelled``) end the
-  review request and the cross-sell of the order before them.
+  review request and the cross-sell of the order before them;
+* a click-and-collect order was never asked for a review: only ``order_delivered``
+  opened the window. The pick-up is the hand-over and dates the delivery too;
+* a visitor who browsed three weeks before signing up got no welcome (the series
+  counted from the first event seen). It counts from the sign-up now
+  (``days_since_sign_up``: the customer record's ``created_at``, an identify's
+  ``createdAt``);
+* silver congratulated in January, gold reached in March: never congratulated (the
+  rule said "never sent before"). A tier is news until congratulated since it was
+  reached;
+* an event of a product the products table does not list was accepted without a word
+  (the answer's ``warnings`` now names it), and a refused event type did not say which
+  value was sent.
 
 Also fixed in this pass, with their tests beside the code they guard:
 ``tests/test_api_erasure.py`` (a decision asked for an erased customer keeps nothing,
 the decision log reads none of their records) and ``tests/test_closed_loop.py`` (the
 closed loop's profiles at the cut hold the tier of the cut, not the horizon's).
 
-The other tests found the product right and guard it (see each docstring).
+The other tests found the product right and guard it: no second cart reminder once
+the cart is emptied or bought in a store, the second reminder on e-mail after an SMS
+STOP or push turned off, a soft bounce changes nothing and a hard one closes e-mail,
+the welcome moves to push after an e-mail unsubscribe and starts with a late opt-in,
+no wishes the day after a birthday, a browse on the day Los Angeles changes its
+clocks told that evening on the new clock, Segment's refund and cancellation, and bad
+input refused naming its field (a future or zone-less timestamp, an unknown action,
+a catalog asking a cart reminder for new arrivals).
 """
 
 from __future__ import annotations
@@ -475,3 +494,40 @@ def test_an_unknown_event_type_is_refused_naming_it(shop: Shop) -> None:
     assert rejection["field"] == "event_type"
     assert "(got 'order_refund')" in rejection["message"]
     assert "order_returned" in rejection["message"]
+
+
+# ---------------------------------------------------------------- probes
+
+
+def test_a_shopper_who_browsed_before_signing_up_is_welcomed(shop: Shop) -> None:
+    """A visitor known by their id browsed three weeks ago, then signs up today (the
+    CRM's identify, with its sign-up time and e-mail consent): the first welcome goes
+    today."""
+    signed = local(PARIS, "2026-03-04 10:00")
+    customer = f"S{uuid.uuid4().hex[:10]}"
+    shop.post(event(customer, signed - 21 * DAY, "product_view", "P1"))
+    shop.post(
+        identify(customer, signed, timezone=PARIS, createdAt=signed.isoformat(), consent_email=True)
+    )
+    chosen = shop.first_contact(customer, signed + 5 * MINUTE, actions=["welcome_1"])
+    assert chosen["action_id"] == "welcome_1"
+
+
+def tier(customer: str, at: dt.datetime, name: str) -> dict[str, Any]:
+    return event(customer, at, "loyalty_tier_reached", properties={"tier": name})
+
+
+def test_each_new_tier_is_congratulated_once(shop: Shop) -> None:
+    """Silver reached in January (congratulated), gold in March: gold is congratulated
+    too; asked again the next day, nothing more."""
+    customer = shop.signup(local(PARIS, "2025-06-01 10:00"), consents=("email",))
+    silver = local(PARIS, "2026-01-10 12:00")
+    shop.post(tier(customer, silver, "silver"))
+    first = shop.first_contact(customer, silver + HOUR, actions=["loyalty_tier_reached"])
+    assert first["action_id"] == "loyalty_tier_reached"
+    gold = local(PARIS, "2026-03-03 12:00")
+    shop.post(tier(customer, gold, "gold"))
+    second = shop.first_contact(customer, gold + HOUR, actions=["loyalty_tier_reached"])
+    assert second["action_id"] == "loyalty_tier_reached"
+    again = shop.decide(customer, gold + DAY, actions=["loyalty_tier_reached"])
+    assert contacts(again) == []
