@@ -11,8 +11,8 @@ Variants, alternated in turns of ``--slice`` requests (whole requests only; the 
 gives the median over the turns of each turn's median):
 
 * ``api``: as deployed;
-* ``api, through the router``: without :class:`serving.routes.decisions.DecisionLane`
-  (the decisions' path found by FastAPI's router, as before the lane);
+* ``api, through the stack``: without :class:`serving.lane.DecisionLane` (the decisions'
+  path through the middleware stack and FastAPI's router, as before the lane);
 * ``api, seasons cold``: the seasonal verdict computed afresh at each request, as at a
   customer's first decision of the day (most decisions of a large audience), unless the
   daily job stored it (``--verdicts``: run it first);
@@ -147,7 +147,6 @@ def main() -> None:
     from benchmarks.bare_app import create_app as bare_app
     from benchmarks.bench_api_wrk import write_verdicts
     from serving.app import create_app
-    from serving.routes.decisions import DecisionLane
 
     world = World(**json.loads(args.world.read_text()))
     if args.verdicts:
@@ -164,13 +163,11 @@ def main() -> None:
             world, decision_log_fsync=args.fsync, decision_log_dir=Path(tmp) / "log"
         )
         apps = {"api": create_app(settings), "bare": bare_app(), "staged": create_app(settings)}
-        for name, dropped in (("api, through the router", DecisionLane),):
-            app = create_app(settings)
-            app.user_middleware = [m for m in app.user_middleware if m.cls is not dropped]
-            apps[name] = app
+        stacked = apps["api, through the stack"] = create_app(settings)
+        stacked._plain = lambda: False  # type: ignore[method-assign]  # never the lane
         variants: dict[str, tuple[Any, str, bool]] = {
             "api": (apps["api"], "/v1/decisions", False),
-            "api, through the router": (apps["api, through the router"], "/v1/decisions", False),
+            "api, through the stack": (apps["api, through the stack"], "/v1/decisions", False),
             "api, seasons cold": (apps["api"], "/v1/decisions", True),
             **(
                 {"api, seasons cold, none stored": (apps["api"], "/v1/decisions", True)}
@@ -195,6 +192,11 @@ def main() -> None:
         for app in apps.values():
             runtime = getattr(app.state, "runtime", None)
             if runtime is not None:
+                # every stage in this thread: no decider thread (its batches would be decided
+                # and logged out of this thread's clock, and to the group commit closed here)
+                if runtime.decider is not None:
+                    runtime.decider.close()
+                    runtime.decider = None
                 runtime.commit.close()
                 runtime.commit = _InlineCommit(runtime.sink)
         run_sync = anyio.to_thread.run_sync

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -24,6 +24,9 @@ from rich.table import Table
 from cli.support import api_response_stats, parse_moment
 from cli.support import console as _console
 from cli.support import fail as _fail
+
+if TYPE_CHECKING:
+    from nba.calibration import PurchaseScale
 
 actions_app = typer.Typer(
     help="What the engine learned of each action, and whom each action can reach.",
@@ -54,6 +57,7 @@ def stats(
 
     from features.online.connect import connect_redis
     from features.online.response_stats import ResponseCounts
+    from nba.calibration import PurchaseScale
 
     if half_life_days is not None and half_life_days <= 0:
         raise _fail(f"--half-life-days: must be positive, got {half_life_days}")
@@ -83,7 +87,7 @@ def stats(
     for name in ("action", "channel", "segment")[: len(rows[0][0]) if rows else 1]:
         out.add_column(name)
     columns = ("decisions", "responses", "purchases", "rate", "90 % interval", "calibration")
-    for name in (*columns, "margin", "margin / stated"):
+    for name in (*columns, "purchase scale (90 %)", "margin", "margin / stated"):
         out.add_column(name, justify="right")
     for labels, c in rows:
         low, high = c.rate_interval()
@@ -95,6 +99,7 @@ def stats(
             f"{c.rate:.3f}",
             f"{low:.3f}-{high:.3f}",
             f"{c.posterior().mean:.2f}",
+            _purchase_scale(PurchaseScale(c.purchases, c.expected)) if c.valued > 0 else "-",
             f"{c.margin:,.1f}",
             f"{c.value_ratio:.2f}",
         )
@@ -104,6 +109,12 @@ def stats(
         return
     console.print(out)
     console.print("decisions and responses decay with the half-life: they are the evidence")
+
+
+def _purchase_scale(scale: PurchaseScale) -> str:
+    """The purchase scale's mean and 90 % interval."""
+    low, high = scale.interval()
+    return f"{scale.mean:.2f} ({low:.2f}-{high:.2f})"
 
 
 @actions_app.command("reach")

@@ -30,8 +30,9 @@ question about the offer alone: :attr:`PriorityTerms.offer_pays` holds when the
 offer's uplift x value covers its cost on every redemption
 (``offer_uplift x value >= P(response) x offer_cost``); the engine sends an
 incentive only where it does (a time-limited discount only where its uplift
-pays for it), else the plain message wins; where no plain message can go, now or
-later (a cart's spent reminders), the incentive competes as a message of its own.
+pays for it), else the plain message wins or nothing goes (a cart's last message
+once its plain reminders are spent); an incentive of a type the catalog has no plain
+message of competes as a message of its own.
 
 Exploration is Thompson sampling over per-option posteriors of the response
 (passed in as input, keyed by :func:`stats_key` ``action@channel`` or by action

@@ -258,7 +258,7 @@ class RuleBasedScorer(Scorer):
     5 % and a 30 % discount worth the same uplift while their costs differ six-fold.
     The engine values the action as its message's response plus that uplift, less the
     offer's cost on every redemption, and, wherever the customer can get the same message
-    without the offer (now, or later: not a cart's spent reminders), gives the incentive
+    without the offer (now, later, or already: a cart's spent reminders), gives the incentive
     only where the uplift pays for that cost
     (:attr:`~nba.arbitration.PriorityTerms.offer_pays`), so a discount beats a plain
     reminder only for customers it moves enough. A gift that goes with a message (birthday

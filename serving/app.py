@@ -14,21 +14,24 @@ import contextlib
 import gc
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from serving.auth import ApiKeys
 from serving.decisions import DecisionSink
 from serving.deps import ERRORS
 from serving.errors import install_error_handlers
+from serving.lane import DecisionLane
 from serving.middleware import BodyLimit, Timing
 from serving.models import ModelPoller, ScorerFactory
 from serving.rate_limit import RateLimits
 from serving.routes import ROUTERS
-from serving.routes.decisions import DecisionLane
+from serving.routes.decisions import PATH
 from serving.runtime import refresh_popularity, start_runtime
 from serving.settings import Settings
 
@@ -36,6 +39,50 @@ from serving.settings import Settings
 #: once the API runs (Python's default: 700). BENCHMARKS.md, "Issue 15: the open loop's
 #: tail": the collector's CPU per request and its longest pause, by threshold.
 GC_YOUNG_THRESHOLD = 10_000
+#: Seconds between two looks at whether OpenTelemetry is configured (FastAPI's own test
+#: costs ~6 µs; while it is, decisions take the middleware stack that reports them).
+TELEMETRY_CHECK_SECONDS = 1.0
+
+
+class Api(FastAPI):
+    """FastAPI with ``POST /v1/decisions`` answered in front of the middleware stack
+    (:class:`serving.lane.DecisionLane`: the same answers, errors and latency histogram);
+    every other request, and this one when the stack would add something of its own (a
+    root path, FastAPI's body limit, OpenTelemetry), takes the stack as usual."""
+
+    def __init__(self, *args: Any, body_limit: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.body_limit = body_limit
+        self._lane: DecisionLane | None = None
+        self._plain_until = 0.0  # monotonic time until which no telemetry was configured
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == PATH
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and not self.root_path
+            and self.max_body_size is None
+            and self._plain()
+        ):
+            lane = self._lane
+            if lane is None:  # built on first use, once every handler is installed
+                lane = self._lane = DecisionLane(self.exception_handlers, self.body_limit)
+            scope["app"] = self
+            await lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def _plain(self) -> bool:
+        """Whether FastAPI would report requests to no OpenTelemetry provider."""
+        now = time.monotonic()
+        if now < self._plain_until:
+            return True
+        if self._native_telemetry.enabled():
+            return False
+        self._plain_until = now + TELEMETRY_CHECK_SECONDS
+        return True
 
 
 def _show_audit_lines() -> None:
@@ -56,7 +103,7 @@ def create_app(
     registry: Any | None = None,
     scorer_factory: ScorerFactory | None = None,
     sink: DecisionSink | None = None,
-) -> FastAPI:
+) -> Api:
     """Build the API. ``client`` (a Redis client) and ``registry`` default to those the
     settings describe; tests pass their own real ones."""
     settings = settings or Settings()
@@ -106,7 +153,8 @@ def create_app(
                 with contextlib.suppress(Exception):
                     runtime.client.close()
 
-    app = FastAPI(
+    app = Api(
+        body_limit=settings.max_body_bytes,
         title="nba",
         version="1",
         summary="Next-best-action decisions and event ingestion for multichannel marketing.",
@@ -114,7 +162,6 @@ def create_app(
         responses=ERRORS,
     )
     install_error_handlers(app)
-    app.add_middleware(DecisionLane, handlers=app.exception_handlers)  # innermost
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(Timing)
     for router in ROUTERS:

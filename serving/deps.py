@@ -65,9 +65,18 @@ def authorised(request: Request, scope: KeyScope) -> Runtime:
     # a non-Bearer Authorization is refused rather than skipped for X-API-Key
     runtime = runtime_of(request)
     headers = request.headers
-    key = key_from_headers(headers.get("authorization"), headers.get("x-api-key"))
-    request.state.api_key = runtime.keys.check(key, scope).name
+    request.state.api_key = caller_named(
+        runtime, headers.get("authorization"), headers.get("x-api-key"), scope
+    )
     return runtime
+
+
+def caller_named(
+    runtime: Runtime, authorization: str | None, x_api_key: str | None, scope: KeyScope
+) -> str:
+    """The name of the API key these two headers carry, once it is known to hold ``scope``
+    (401, 403 or 429 otherwise)."""
+    return runtime.keys.check(key_from_headers(authorization, x_api_key), scope).name
 
 
 def _scoped(scope: KeyScope) -> Callable[..., Awaitable[Runtime]]:
@@ -120,7 +129,11 @@ Body = TypeVar("Body", bound=BaseModel)
 def idempotency_key_of(request: Request, errors: list[Any]) -> str | None:
     """The ``Idempotency-Key`` header as :data:`IdempotencyKey` reads it; a problem is
     added to ``errors`` (located as FastAPI locates it) and gives ``None``."""
-    value = request.headers.get("idempotency-key")
+    return idempotency_key_in(request.headers.get("idempotency-key"), errors)
+
+
+def idempotency_key_in(value: str | None, errors: list[Any]) -> str | None:
+    """The ``Idempotency-Key`` header's ``value`` checked (see :func:`idempotency_key_of`)."""
     if value is None:
         return None
     try:
@@ -139,11 +152,17 @@ async def json_body(request: Request, model: type[Body], errors: list[Any]) -> B
     400 for a body that cannot be decoded) are FastAPI's own. A validation problem is added
     to ``errors`` and gives ``None``; an undecodable body raises at once, before the key is
     checked, as in FastAPI."""
-    raw = await request.body()
+    return body_as(await request.body(), request.headers.get("content-type"), model, errors)
+
+
+def body_as(
+    raw: bytes, content_type: str | None, model: type[Body], errors: list[Any]
+) -> Body | None:
+    """A body read with this ``Content-Type`` as :func:`json_body` reads it."""
     if not raw:
         errors.append({"type": "missing", "loc": ("body",), "msg": "Field required"})
         return None
-    if not _is_json(request.headers.get("content-type")):
+    if not _is_json(content_type):
         data: Any = raw  # FastAPI validates the bytes themselves: a 422 naming the body
     else:
         try:

@@ -118,3 +118,41 @@ def test_a_log_that_cannot_be_written_fails_the_request_with_a_json_500(world: A
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/json")
     assert "decision_id" not in response.text
+
+
+def test_a_log_that_cannot_be_written_is_the_same_500_through_the_lane_and_the_stack(
+    world: ApiWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lane in front of the middleware stack (:class:`serving.lane.DecisionLane`) hands an
+    unexpected error to the app's 500 handler and raises it on to the server, as Starlette's
+    server-error middleware does: the same JSON body, the error logged with the route's
+    template (never the customer), and the 500 counted under the route."""
+    customer = str(world.data.customers["customer_id"].iloc[0])
+    with serve(world, FailingSink()) as client:
+        app: Any = client.app
+        post = {"json": {"customer_id": customer}, "headers": world.headers()}
+        fast = client.post("/v1/decisions", **post)
+        app._plain = lambda: False  # the stack's way
+        try:
+            stacked = client.post("/v1/decisions", **post)
+        finally:
+            del app._plain
+        with pytest.raises(OSError, match="No space left"):  # raised on to the server
+            TestClient(app).post("/v1/decisions", **post)
+        metrics = client.get("/metrics").text
+    assert fast.status_code == stacked.status_code == 500
+    assert (
+        fast.json()
+        == stacked.json()
+        == {
+            "error": {
+                "code": "internal",
+                "message": "internal error; the incident was logged",
+                "details": [],
+            }
+        }
+    )
+    logged = [r.getMessage() for r in caplog.records if r.name == "nba.api"]
+    assert logged.count("unexpected error on POST /v1/decisions") >= 2
+    assert not any(customer in line for line in logged)
+    assert 'endpoint="/v1/decisions",method="POST",status="500"' in metrics

@@ -135,3 +135,69 @@ def test_the_lane_takes_only_the_decisions_post_and_keeps_the_latency_histogram(
     assert slash.status_code == 200 and slash.history and slash.history[0].status_code == 307
     metrics = api.get("/metrics").text
     assert 'endpoint="/v1/decisions",method="POST",status="200"' in metrics
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        (b'{"customer_id": "C1"}', {}),  # no content type
+        (b"{not json", JSON),
+        (b'{"customer_id": "C1", "context": {"max_actions": 9}}', JSON),
+        (b'{"customer_id": "C1"}', {**JSON, "Idempotency-Key": "k" * 201}),
+        (b'{"customer_id": "C1", "pad": "' + b"x" * 1_100_000 + b'"}', JSON),  # over the limit
+    ],
+)
+@pytest.mark.parametrize("who", [None, "crm", "journeys"])
+def test_the_lane_in_front_of_the_stack_answers_as_the_stack_does(
+    api: TestClient,
+    world: ApiWorld,
+    content: bytes,
+    headers: dict[str, str],
+    who: str | None,
+) -> None:
+    """``POST /v1/decisions`` is answered in front of the middleware stack
+    (:class:`serving.lane.DecisionLane`); with the lane turned away the same request takes
+    the stack (body limit, router, exception middleware): same status, same body, same
+    headers; the lane's answer counted in the latency histogram under the route's template."""
+    app = api.app
+    sent = {**({} if who is None else world.headers(who)), **headers}
+
+    def counted(status: int) -> float:
+        label = f'endpoint="/v1/decisions",method="POST",status="{status}"'
+        for line in api.get("/metrics").text.splitlines():
+            if line.startswith("nba_request_seconds_count") and label in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    app._plain = lambda: False  # type: ignore[attr-defined]  # the stack's way
+    try:
+        stacked = api.post("/v1/decisions", content=content, headers=sent)
+    finally:
+        del app._plain  # type: ignore[attr-defined]
+    before = counted(stacked.status_code)
+    fast = api.post("/v1/decisions", content=content, headers=sent)
+    assert counted(fast.status_code) == before + 1  # (the stack counts a body declared
+    # over the limit as "unmatched": refused before the router)
+    assert fast.status_code == stacked.status_code != 200
+    assert fast.json() == stacked.json()
+    assert {k: v for k, v in fast.headers.items() if k != "content-length"} == {
+        k: v for k, v in stacked.headers.items() if k != "content-length"
+    }
+
+
+def test_the_lane_answers_a_decision_with_the_stacks_headers(
+    api: TestClient, world: ApiWorld
+) -> None:
+    app = api.app
+    sent = {**world.headers(), **JSON}
+    good = b'{"customer_id": "C1"}'
+    fast = api.post("/v1/decisions", content=good, headers=sent)
+    app._plain = lambda: False  # type: ignore[attr-defined]
+    try:
+        stacked = api.post("/v1/decisions", content=good, headers=sent)
+    finally:
+        del app._plain  # type: ignore[attr-defined]
+    assert fast.status_code == stacked.status_code == 200
+    assert fast.headers["content-type"] == stacked.headers["content-type"] == "application/json"
+    assert int(fast.headers["content-length"]) == len(fast.content)
+    assert fast.json().keys() == stacked.json().keys()

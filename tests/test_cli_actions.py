@@ -38,6 +38,33 @@ def test_actions_stats_prints_each_action_with_its_rate_and_interval() -> None:
     assert bad.exit_code == 2 and "--redis-url" in bad.output
 
 
+def test_actions_stats_shows_the_purchase_scale_beside_the_click_calibration() -> None:
+    """Ten cart reminders predicted 0.2 purchases each, clicked four times and bought
+    through once: the click calibration reads (2 + 4) / (2 + 2) = 1.50, the purchase scale
+    (2 + 1) / (2 + 2) = 0.75 with its interval; a review request (no purchase goal: its
+    value is not learned) shows none."""
+    url = os.environ.get("NBA_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("NBA_TEST_REDIS_URL not set (CI sets it to a Debian redis-server)")
+    prefix = f"cli{uuid.uuid4().hex[:8]}"
+    stats = RedisResponseStats(connect_redis(url), prefix)
+    for i in range(10):
+        stats.expose(Exposure(f"d{i}", "C1", NOW, "cart_reminder", "email", "active", 0.2, 27.0))
+    stats.expose(Exposure("r0", "C2", NOW, "review_request", "email", "active", 0.1))
+    stats.attribute([Outcome(f"c{i}", "C1", NOW, "cr", f"d{i}") for i in range(4)])
+    stats.attribute([Outcome("p0", "C1", NOW, "pr", "d0", margin=9.0)])
+    args = ["actions", "stats", "--redis-url", url, "--redis-prefix", prefix]
+    result = CliRunner().invoke(app, [*args, "--at", NOW.isoformat()])
+    assert result.exit_code == 0, result.output
+    rows = {
+        cells[1]: cells
+        for line in result.output.splitlines()
+        if len(cells := [cell.strip() for cell in line.split("│")]) > 8
+    }
+    assert rows["cart_reminder"][7:9] == ["1.50", "0.75 (0.20-1.57)"]
+    assert rows["review_request"][8] == "-"
+
+
 def test_actions_stats_reads_with_the_half_life_the_api_runs_with(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

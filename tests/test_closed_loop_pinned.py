@@ -21,8 +21,10 @@ reminder valued at its send time, and a reminder eligible now kept by the reserv
 each, the rules and the oracle identical; only the engine and the policies matched to its
 volume changed), and for the "quality3" branch: a message sent at the customer's best
 hour looks for it within a day of its first allowed moment, not over its whole validity
-(every policy's send times change). One process and two processes must both give the
-recorded result.
+(every policy's send times change), and for the "calib5" branch: a cart's last message
+carries the discount only where the offer pays for itself (the rules and the oracle
+identical; only the engine and the policies matched to its volume changed). One process
+and two processes must both give the recorded result.
 
 Re-record (only for a change that is *meant* to alter the outcomes, and say why
 in the commit)::

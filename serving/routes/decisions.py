@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving.decisions import Asked
 from serving.deps import (
@@ -24,6 +22,7 @@ from serving.deps import (
     json_body,
     over_limit,
 )
+from serving.runtime import Runtime
 from serving.schemas import (
     BatchDecisionRequest,
     BatchDecisionResponse,
@@ -47,8 +46,8 @@ class DecisionRoute(APIRoute):
 
 
 async def decision_response(request: Request) -> Response:
-    """A ``POST /v1/decisions`` read and answered (by :class:`DecisionRoute` and by
-    :class:`DecisionLane`)."""
+    """A ``POST /v1/decisions`` read and answered (by :class:`DecisionRoute`; the app
+    answers it in front of its middleware, :class:`serving.lane.DecisionLane`)."""
     errors: list[Any] = []
     body = await json_body(request, DecisionRequest, errors)
     runtime = authorised(request, "decide")
@@ -57,44 +56,6 @@ async def decision_response(request: Request) -> Response:
     if body is None or errors or header_errors:
         raise RequestValidationError(header_errors + errors)  # FastAPI's order
     return await decide(body, runtime, request, idempotency_key)
-
-
-class DecisionLane:
-    """Pure ASGI middleware: ``POST /v1/decisions`` answered without FastAPI's router.
-
-    The router tries the routes in turn (every included router's) and wraps the matched
-    one in its request and exception handling: ~0.1 ms of a decision's ~1 ms of CPU
-    (BENCHMARKS.md, issue 15 items 1-2, third pass). The lane, mounted inside the user
-    middleware (so the body limit and the latency histogram apply as before), sends the
-    decisions' path straight to :func:`decision_response`, behind the app's own exception
-    handlers (``handlers``: :attr:`FastAPI.exception_handlers`, read when the middleware
-    stack is built, after every handler is installed): the same answers and the same
-    errors. Every other request, another method on the path included, goes on to the
-    router."""
-
-    def __init__(self, app: ASGIApp, handlers: Mapping[Any, Any]) -> None:
-        self.app = app
-        self.route = next(r for r in router.routes if getattr(r, "path", None) == PATH)
-        # what FastAPI's ExceptionMiddleware gets (the 500 handler is the outermost one's)
-        own = {k: v for k, v in handlers.items() if k not in (500, Exception)}
-        self.endpoint = ExceptionMiddleware(self._answer, handlers=own)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] == PATH
-            and scope["method"] == "POST"
-            and not scope.get("root_path")
-        ):
-            scope["route"] = self.route  # the latency histogram's label
-            await self.endpoint(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    @staticmethod
-    async def _answer(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await decision_response(Request(scope, receive, send))
-        await response(scope, receive, send)
 
 
 async def decide(
@@ -108,8 +69,15 @@ async def decide(
     # NBA_DECIDE_IN=threads, then logged from here): durable before the answer, and no
     # thread is held while the disk syncs (a slow fsync then delays the answers it
     # covers, not every request queued behind it)
+    answer = await decision_json(runtime, body, idempotency_key, caller_of(request))
+    return Response(answer, media_type="application/json")
+
+
+async def decision_json(
+    runtime: Runtime, body: DecisionRequest, idempotency_key: str | None, caller: str
+) -> bytes:
+    """The answer to a read and authorised ``POST /v1/decisions`` (its JSON), logged."""
     check_actions(body.context.max_actions, runtime.settings.max_actions)
-    caller = caller_of(request)
     if runtime.decider is not None:
         asked = Asked(body.customer_id, body.context, idempotency_key, caller)
         answer = await runtime.decider.answer(asked)
@@ -119,7 +87,7 @@ async def decide(
         )
     if answer.logged is not None:
         await runtime.commit.append([answer.logged])
-    return Response(answer.body, media_type="application/json")
+    return answer.body
 
 
 #: The path of one customer's decision.
