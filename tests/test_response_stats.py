@@ -403,3 +403,86 @@ def test_the_same_outcome_twice_in_one_batch_counts_once(new_stats: NewStats) ->
     assert (result.attributed, result.duplicate) == (3, 2)
     c = counts(stats)
     assert (c.clicks, c.responses) == pytest.approx((2.0, 2.0))
+
+
+# the goal models: a purchase-goal action calibrated in its goal event ------------------
+
+
+def _clicked_not_bought(stats: ResponseStats) -> ResponseTable:
+    """Two purchase-goal actions clicked alike (20 of 100, 10 predicted), one bought through
+    5 times, the other never; a review request clicked 10 times where 10 were predicted."""
+    outcomes = []
+    for action, bought in (("buys", 5), ("clicks", 0)):
+        for i in range(100):
+            did, customer = f"{action}{i}", f"{action}-C{i}"
+            stats.expose(sent(did, customer, action_id=action, expected=0.1, value=5.0))
+            if i < 20:
+                outcomes.append(Outcome(f"c{did}", customer, NOW, "cr", did))
+            if i < bought:
+                outcomes.append(Outcome(f"p{did}", customer, NOW, "pr", did, 10.0))
+    for i in range(100):
+        did, customer = f"rv{i}", f"rv-C{i}"
+        stats.expose(sent(did, customer, action_id="review", expected=0.1))
+        if i < 10:
+            outcomes.append(Outcome(f"c{did}", customer, NOW, "cr", did))
+    assert stats.attribute(outcomes).attributed == len(outcomes)
+    return stats.table(NOW)
+
+
+def test_the_goal_model_calibrates_a_purchase_goal_in_purchases_not_clicks(
+    new_stats: NewStats,
+) -> None:
+    """Clicked alike, bought unlike: the click calibration cannot tell the two actions
+    apart (2x the scorer for both); the goal model reads the purchases: the one bought
+    through, 5 of 10 predicted, near half the scorer, the other far below; the review
+    request (no purchase goal) keeps its click calibration in every model."""
+    table = _clicked_not_bought(new_stats())
+    clicks = ResponseTable(table.as_of, table.counts, "response").posteriors("active")
+    goal = ResponseTable(table.as_of, table.counts, "goal").posteriors("active")
+    assert clicks["buys@email"].mean == pytest.approx(clicks["clicks@email"].mean)
+    assert clicks["buys@email"].mean > 1.5
+    store = (2 + 5) / (2 + 20)  # the store's purchase-goal pool: 5 purchases of 20 predicted
+    buys = (2 * store + 5) / (2 + 10)  # the action over its segments and channels
+    # the key's belief: its action's centre, weight 2, plus its own 5 purchases of 10
+    # (its rate then scaled by the value factor's mean: this action's purchases carry
+    # all the margin, so it is worth more per stated value than the pool)
+    assert goal["buys@email"].shape == pytest.approx(2 * buys + 5)
+    assert goal["clicks@email"].mean < 0.1 < 0.4 < goal["buys@email"].mean < 0.8
+    assert goal["review@email"] == clicks["review@email"]
+
+
+def test_the_relative_goal_model_keeps_the_click_level_and_the_purchase_ranking(
+    new_stats: NewStats,
+) -> None:
+    """The relative goal model ranks purchase-goal actions as purchases do, at the level
+    the store's responses set for them (its purchase-goal pool clicked 2x the scorer), so
+    that the review request, calibrated in clicks, keeps its footing against them."""
+    table = _clicked_not_bought(new_stats())
+    goal = ResponseTable(table.as_of, table.counts, "goal").posteriors("active")
+    relative = ResponseTable(table.as_of, table.counts, "goal_relative").posteriors("active")
+    level = ((2 + 40) / (2 + 20)) / ((2 + 5) / (2 + 20))  # store responses / purchases
+    for key in ("buys@email", "clicks@email"):
+        assert relative[key].mean == pytest.approx(goal[key].mean * level)
+        assert relative[key].shape == goal[key].shape  # the same evidence, the same spread
+    assert relative["buys@email"].mean > 1.5 > 0.3 > relative["clicks@email"].mean
+    assert relative["review@email"] == goal["review@email"]
+
+
+def test_an_action_with_few_purchases_in_a_segment_borrows_from_its_other_segments(
+    new_stats: NewStats,
+) -> None:
+    """The hierarchy: a segment that has barely tried an action starts from what the
+    action's purchases say in the other segments, not from the scorer's 1."""
+    stats = new_stats()
+    outcomes = []
+    for i in range(200):
+        did, customer = f"d{i}", f"C{i}"
+        stats.expose(sent(did, customer, expected=0.1, value=5.0))  # 20 predicted, active
+        if i < 2:
+            outcomes.append(Outcome(f"p{did}", customer, NOW, "pr", did, 10.0))
+    stats.expose(sent("new", "N1", segment="new", expected=0.1, value=5.0))
+    assert stats.attribute(outcomes).attributed == 2
+    goal = ResponseTable(stats.table(NOW).as_of, stats.table(NOW).counts, "goal")
+    active, new = goal.posteriors("active")["cart@email"], goal.posteriors("new")["cart@email"]
+    assert new.mean < 0.25 and active.mean < 0.25
+    assert new.shape < active.shape  # less evidence of its own: wider
