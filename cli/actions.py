@@ -98,7 +98,7 @@ def stats(
             f"{c.purchases:,.1f}",
             f"{c.rate:.3f}",
             f"{low:.3f}-{high:.3f}",
-            f"{table.calibration(labels[0], c).mean:.2f}",
+            f"{c.posterior().mean:.2f}",
             _purchase_scale(PurchaseScale(c.purchases, c.expected)) if c.valued > 0 else "-",
             f"{c.margin:,.1f}",
             f"{c.value_ratio:.2f}",

@@ -123,34 +123,8 @@ DEFAULT_MARGIN_RATE = 0.3
 #: The posteriors policies read: response calibration x value per response (drawn from
 #: both beliefs), the response calibration alone, or the calibration's belief scaled by the
 #: value factor's posterior mean (the value a shrunk estimate; exploration the response's).
-#: Candidates measured for issue 12 (stats5, BENCHMARKS.md: "the adaptive statistics in
-#: purchases"), none kept as the default: ``goal`` (a purchase-goal action calibrated in
-#: attributed purchases against predicted ones, store -> action -> key), ``goal_relative``
-#: (the same at the store's click level), ``goal_clicks`` (clicks, each worth the store's
-#: purchases per response), ``value_store`` (the value factor absolute, store -> action
-#: -> key), ``value_store_relative`` (the same divided by the store's), ``margin_relative``
-#: (attributed margin against predicted value, relative to the store's).
-MODELS = (
-    "value",
-    "response",
-    "value_mean",
-    "goal",
-    "goal_relative",
-    "goal_clicks",
-    "value_store",
-    "value_store_relative",
-    "margin_relative",
-)
+MODELS = ("value", "response", "value_mean")
 DEFAULT_MODEL = "value_mean"
-#: The models whose calibration of a purchase-goal action counts its goal event (an
-#: attributed purchase) against the purchases the scorer predicted, in a hierarchy: the
-#: store's purchase-goal pool, then the action over segments and channels, then the key.
-GOAL_MODELS = frozenset({"goal", "goal_relative", "goal_clicks"})
-#: The models whose value factor is absolute (margin per stated value, not relative to
-#: the segment's pool), in a hierarchy: the store, the action, the key.
-STORE_VALUE_MODELS = frozenset({"value_store", "value_store_relative"})
-#: The weight of each level's prior in the goal models, in predicted purchases.
-GOAL_PRIOR_WEIGHT = 2.0
 
 
 def response_segment(profile: CustomerProfile) -> str:
@@ -267,174 +241,6 @@ def combined(calibration: ResponsePosterior, value: ResponsePosterior) -> Respon
 
 
 @dataclass(frozen=True)
-class GoalScales:
-    """What purchases say of the scorer's purchase-goal propensities, in a hierarchy.
-
-    ``store``: attributed purchases against predicted ones over every purchase-goal key
-    (all segments, actions, channels), prior Gamma(w, w) (mean 1); ``actions``: each
-    action's over its segments and channels, its prior centred on the store's with weight
-    ``w`` predicted purchases; a key's belief is centred on its action's, weight ``w``.
-    With ``relative``, every belief is divided by the store's purchase scale and multiplied
-    by the store's response (click or purchase) calibration of the same keys: the scale
-    *across* actions and channels is the purchases', the level the responses' (so that
-    actions calibrated in clicks, review requests and content, keep their footing).
-
-    >>> counts = {
-    ...     StatsKey("a", "email", "s"): ResponseCounts(expected=10.0, purchases=0.0, valued=1),
-    ...     StatsKey("b", "email", "s"): ResponseCounts(expected=10.0, purchases=4.0, valued=1),
-    ... }
-    >>> g = GoalScales.of(counts)
-    >>> round(g.store, 3), round(g.actions["a"], 3), round(g.actions["b"], 3)
-    (0.273, 0.045, 0.379)
-    """
-
-    store: float
-    actions: Mapping[str, float]
-    level: float = 1.0
-    weight: float = GOAL_PRIOR_WEIGHT
-    #: Purchases per response (click or purchase) over the store's purchase-goal pool.
-    per_response: float = 1.0
-
-    @classmethod
-    def of(
-        cls,
-        counts: Mapping[StatsKey, ResponseCounts],
-        *,
-        relative: bool = False,
-        weight: float = GOAL_PRIOR_WEIGHT,
-    ) -> GoalScales:
-        by_action: dict[str, ResponseCounts] = {}
-        for key, c in counts.items():
-            if c.valued > 0:
-                by_action[key.action_id] = by_action.get(key.action_id, ResponseCounts()) + c
-        total = sum(by_action.values(), ResponseCounts())
-        store = (weight + total.purchases) / (weight + total.expected)
-        actions = {
-            a: (weight * store + c.purchases) / (weight + c.expected) for a, c in by_action.items()
-        }
-        level = 1.0
-        if relative:
-            level = ((weight + total.responses) / (weight + total.expected)) / store
-        per_response = (weight * store + total.purchases) / (weight + total.responses)
-        return cls(store, actions, level, weight, per_response)
-
-    def calibration(
-        self, action_id: str, c: ResponseCounts, responses: ResponsePosterior, model: str
-    ) -> ResponsePosterior:
-        """The calibration ``model`` reads for a key of ``action_id`` with counts ``c``
-        (``responses``: its response calibration): in ``"goal_clicks"`` the responses, each
-        worth :attr:`per_response` purchases; else :meth:`posterior`."""
-        if model == "goal_clicks":
-            return ResponsePosterior(responses.shape, responses.rate / self.per_response)
-        return self.posterior(action_id, c)
-
-    def posterior(self, action_id: str, c: ResponseCounts) -> ResponsePosterior:
-        """The calibration of a key of ``action_id`` with counts ``c``."""
-        centre = self.actions.get(action_id, self.store)
-        return ResponsePosterior(
-            self.weight * centre + max(0.0, c.purchases),
-            (self.weight + max(0.0, c.expected)) / self.level,
-        )
-
-
-@dataclass(frozen=True)
-class StoreValue:
-    """Attributed margin per stated value of a response, absolute, in a hierarchy: the
-    store's purchase-goal pool (prior Gamma(w, w) in compound-Poisson units of the store's
-    margin), each action's centred on the store's, each key's on its action's. With
-    ``relative``, divided by the store's (the ranking of the margins, not their level)."""
-
-    store: float
-    actions: Mapping[str, float]
-    unit: float
-    relative: bool = False
-    weight: float = VALUE_PRIOR_WEIGHT
-
-    @classmethod
-    def of(
-        cls,
-        counts: Mapping[StatsKey, ResponseCounts],
-        *,
-        relative: bool = False,
-        weight: float = VALUE_PRIOR_WEIGHT,
-    ) -> StoreValue:
-        by_action: dict[str, ResponseCounts] = {}
-        for key, c in counts.items():
-            if c.valued > 0:
-                by_action[key.action_id] = by_action.get(key.action_id, ResponseCounts()) + c
-        total = sum(by_action.values(), ResponseCounts())
-        if total.margin <= 0 or total.margin_sq <= 0:
-            return cls(1.0, {}, 1.0, relative, weight)
-        unit = total.margin_sq / total.margin
-        store = (weight + total.margin / unit) / (weight + total.response_value / unit)
-        actions = {
-            a: (weight * store + c.margin / unit) / (weight + c.response_value / unit)
-            for a, c in by_action.items()
-        }
-        return cls(store, actions, unit, relative, weight)
-
-    def factor(self, action_id: str, c: ResponseCounts) -> float:
-        """The value factor's posterior mean of a key of ``action_id`` with counts ``c``."""
-        centre = self.actions.get(action_id, self.store)
-        mean = (self.weight * centre + c.margin / self.unit) / (
-            self.weight + c.response_value / self.unit
-        )
-        return mean / self.store if self.relative else mean
-
-
-def _predicted_value(c: ResponseCounts, per_response: float) -> float:
-    """The value the scorer predicted for counts ``c``: its expected responses times the
-    stated value of a response (its own, learned from its responses, else ``per_response``)."""
-    own = c.response_value / c.responses if c.responses > 0 else per_response
-    return c.expected * own
-
-
-@dataclass(frozen=True)
-class MarginScales:
-    """Attributed margin against the value the scorer predicted (expected responses x the
-    stated value of a response), relative to the store's purchase-goal pool, in a
-    hierarchy (store, action over segments and channels, key), in compound-Poisson units of
-    the store's margin: the purchase-goal actions ranked by what they earn per predicted
-    value, at the scorer's level."""
-
-    store: float
-    actions: Mapping[str, float]
-    unit: float
-    per_response: float
-    weight: float = GOAL_PRIOR_WEIGHT
-
-    @classmethod
-    def of(
-        cls, counts: Mapping[StatsKey, ResponseCounts], *, weight: float = GOAL_PRIOR_WEIGHT
-    ) -> MarginScales:
-        by_action: dict[str, ResponseCounts] = {}
-        for key, c in counts.items():
-            if c.valued > 0:
-                by_action[key.action_id] = by_action.get(key.action_id, ResponseCounts()) + c
-        total = sum(by_action.values(), ResponseCounts())
-        per_response = total.response_value / total.responses if total.responses > 0 else 1.0
-        if total.margin <= 0 or total.margin_sq <= 0:
-            return cls(1.0, {}, 1.0, per_response, weight)
-        unit = total.margin_sq / total.margin
-        predicted = sum(_predicted_value(c, per_response) for c in by_action.values())
-        store = (weight + total.margin / unit) / (weight + predicted / unit)
-        actions = {
-            a: (weight * store + c.margin / unit)
-            / (weight + _predicted_value(c, per_response) / unit)
-            for a, c in by_action.items()
-        }
-        return cls(store, actions, unit, per_response, weight)
-
-    def posterior(self, action_id: str, c: ResponseCounts) -> ResponsePosterior:
-        centre = self.actions.get(action_id, self.store)
-        predicted = _predicted_value(c, self.per_response) / self.unit
-        # relative to the store: the rate scaled by the store's factor
-        return ResponsePosterior(
-            self.weight * centre + c.margin / self.unit, (self.weight + predicted) * self.store
-        )
-
-
-@dataclass(frozen=True)
 class ResponseTable:
     """Every key's decayed counts at ``as_of``; ``model`` says what :meth:`posteriors`
     gives policies (:data:`MODELS`)."""
@@ -445,9 +251,6 @@ class ResponseTable:
     _posteriors: dict[tuple[str, tuple[float, float], bool], SegmentPosteriors] = field(
         default_factory=dict, repr=False, compare=False
     )
-    _goal: list[GoalScales] = field(default_factory=list, repr=False, compare=False)
-    _store: list[StoreValue] = field(default_factory=list, repr=False, compare=False)
-    _margin: list[MarginScales] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -476,18 +279,8 @@ class ResponseTable:
             own = (prior[0] * centre, prior[1])
             value = self._value_prior(total)
 
-            goal = self.goal_scales() if self.model in GOAL_MODELS else None
-            k_action = {id(c): k.action_id for k, c in mine.items()}
-
             def belief(c: ResponseCounts) -> ResponsePosterior:
                 calibration = c.posterior(own)
-                if goal is not None and c.valued > 0:
-                    calibration = goal.calibration(k_action[id(c)], c, calibration, self.model)
-                if self.model == "margin_relative" and c.valued > 0:
-                    return self.margin_scales().posterior(k_action[id(c)], c)
-                if self.model in STORE_VALUE_MODELS and c.valued > 0:
-                    factor_mean = self.store_value().factor(k_action[id(c)], c)
-                    return ResponsePosterior(calibration.shape, calibration.rate / factor_mean)
                 if value is None or c.valued <= 0:
                     return calibration
                 ratio, unit = value
@@ -495,7 +288,7 @@ class ResponseTable:
                     VALUE_PRIOR_WEIGHT + c.margin / unit,
                     VALUE_PRIOR_WEIGHT + ratio * c.response_value / unit,
                 )
-                if self.model != "value":  # the shrunk estimate, without its spread
+                if self.model == "value_mean":  # the shrunk estimate, without its spread
                     return ResponsePosterior(calibration.shape, calibration.rate / factor.mean)
                 return combined(calibration, factor)
 
@@ -511,35 +304,6 @@ class ResponseTable:
             )
             self._posteriors[(segment, prior, pooled)] = cached
         return cached
-
-    def calibration(self, action_id: str, c: ResponseCounts) -> ResponsePosterior:
-        """The calibration the model reads for counts ``c`` of ``action_id`` (its prior
-        Gamma(2, 2), not the segment's pooled one; the value factor left out), as
-        ``nba actions stats`` shows it."""
-        calibration = c.posterior()
-        if self.model in GOAL_MODELS and c.valued > 0:
-            return self.goal_scales().calibration(action_id, c, calibration, self.model)
-        return calibration
-
-    def margin_scales(self) -> MarginScales:
-        """The store's margin hierarchy of this table (computed once)."""
-        if not self._margin:
-            self._margin.append(MarginScales.of(self.counts))
-        return self._margin[0]
-
-    def store_value(self) -> StoreValue:
-        """The store's value hierarchy of this table (computed once)."""
-        if not self._store:
-            self._store.append(
-                StoreValue.of(self.counts, relative=self.model == "value_store_relative")
-            )
-        return self._store[0]
-
-    def goal_scales(self) -> GoalScales:
-        """The purchase-goal hierarchy of this table (computed once)."""
-        if not self._goal:
-            self._goal.append(GoalScales.of(self.counts, relative=self.model == "goal_relative"))
-        return self._goal[0]
 
     def _value_prior(self, total: ResponseCounts) -> tuple[float, float] | None:
         """The segment's pooled margin per stated value of a response and the margin unit,
