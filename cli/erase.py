@@ -55,6 +55,9 @@ def erase(
     decision_log = decision_log or settings.decision_log_path
     register = ErasureRegister(archive)
     out = console()
+    # the decision log's own register: its readers leave the customer's decisions out
+    # before a purge reaches the segments a running API still writes
+    logged = ErasureRegister(decision_log)
     if customer is not None:
         if re.fullmatch(ID_PATTERN, customer) is None:
             raise fail(
@@ -65,7 +68,7 @@ def erase(
             redis_url or settings.redis_url,
             redis_prefix or settings.redis_prefix,
             settings,
-            register,
+            (register, logged),
         )
         out.print(
             f"erased customer {customer}: {keys} Redis key(s) deleted"
@@ -91,7 +94,7 @@ def _erase_online(
     url: str | None,
     prefix: str,
     settings: Settings,
-    register: ErasureRegister,
+    registers: tuple[ErasureRegister, ...],
 ) -> int:
     from features.online.connect import connect_redis
     from features.online.contact_state import RedisContactState
@@ -99,7 +102,8 @@ def _erase_online(
     from features.online.redis_store import RedisOnlineStore
 
     at = dt.datetime.now(dt.UTC)
-    register.record(customer, at)
+    for register in registers:
+        register.record(customer, at)
     client = connect_redis(url, settings.data_dir, cluster=settings.redis_cluster)
     try:
         contacts = RedisContactState(RedisOnlineStore(client, prefix=prefix))

@@ -25,7 +25,10 @@ ever touching each other's files.
   last line (no final newline, or not valid JSON) in any segment, skips it and
   counts it; a broken line anywhere else is an error naming the file and line,
   since it cannot come from a crash. Records logged twice (a retried request,
-  same decision id) are read once.
+  same decision id) are read once. Records of a customer erased since (the erasure
+  register in the log's own folder, :class:`features.erasures.ErasureRegister`, which
+  ``DELETE /v1/customers/{id}`` and ``nba erase`` write) are never read, whether or
+  not a purge has blanked them yet (a segment a writer still holds is not purged).
 
 >>> import datetime as dt, tempfile
 >>> from nba.decision import LoggedAction, LoggedDecision
@@ -56,7 +59,7 @@ import orjson
 import pandas as pd
 
 from features import jsonl_segments
-from features.erasures import decision_line_erased, purge_segments
+from features.erasures import ErasureRegister, decision_line_erased, is_erased, purge_segments
 from features.jsonl_segments import (
     DEFAULT_SEGMENT_BYTES,
     ERASED_LINE,
@@ -291,11 +294,14 @@ class LogReading:
     decisions: list[LoggedDecision] = field(default_factory=list)
     torn: list[str] = field(default_factory=list)  # "file: line N"
     duplicates: int = 0
+    #: records of customers erased since, left out (see the module doc)
+    erased: int = 0
     sources: dict[str, str] = field(default_factory=dict)
 
 
 def read_log(directory: str | Path) -> LogReading:
-    """Every record of the log in ``directory``, torn last lines skipped and counted.
+    """Every record of the log in ``directory``, torn last lines skipped and counted, the
+    records of customers erased since left out and counted.
 
     Raises
     ------
@@ -304,6 +310,7 @@ def read_log(directory: str | Path) -> LogReading:
     """
     reading = LogReading()
     seen: set[str] = set()
+    erased = ErasureRegister(directory).load()
     for path in segment_paths(directory):
         data = path.read_bytes()
         lines = data.split(b"\n")
@@ -318,6 +325,9 @@ def read_log(directory: str | Path) -> LogReading:
                     reading.torn.append(f"{path}: line {number}")
                     continue
                 raise DecisionLogError(f"{path}: line {number}: not a valid decision record")
+            if erased and is_erased(record.customer_id, record.decided_at, erased):
+                reading.erased += 1
+                continue
             if record.decision_id in seen:
                 reading.duplicates += 1
                 continue

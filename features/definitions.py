@@ -146,14 +146,16 @@ FAMILIES: dict[str, Family] = {
     for f in (
         Family("n", Op.SUM, KeyKind.NONE, "events seen"),
         Family("t0", Op.MIN, KeyKind.NONE, "first seen (epoch seconds)"),
+        Family("su", Op.MAX, KeyKind.NONE, "signed up (the customer record's created_at)"),
         Family("tv", Op.MAX, KeyKind.NONE, "last activity"),
         Family("tp", Op.MAX, KeyKind.NONE, "last purchase"),
         Family("tf", Op.MIN, KeyKind.NONE, "first purchase"),
         Family("tc", Op.MAX, KeyKind.NONE, "last checkout started"),
-        Family("td", Op.MAX, KeyKind.NONE, "last order delivered"),
+        Family("td", Op.MAX, KeyKind.NONE, "last order delivered or collected"),
         Family("cc", Op.MIN, KeyKind.NONE, "first click-and-collect pick-up"),
         Family("cl", Op.MAX, KeyKind.NONE, "last click-and-collect pick-up"),
         Family("co", Op.MAX, KeyKind.NONE, "last click-and-collect order"),
+        Family("tx", Op.MAX, KeyKind.NONE, "last order returned or cancelled"),
         Family("np", Op.SUM, KeyKind.NONE, "purchases"),
         Family("rv", Op.SUM, KeyKind.NONE, "revenue"),
         Family("pp", Op.SUM, KeyKind.NONE, "purchases with an offer or coupon"),
@@ -617,11 +619,14 @@ def event_ops(
         held = ranks > 0  # no tier is the floor: nothing to keep
         yield _ops("lm", tier_rows[held], 0, ranks[held])
 
-    for family, types in (
+    stamped: tuple[tuple[str, tuple[EventType, ...]], ...] = (
         ("tc", (EventType.CHECKOUT_STARTED,)),
-        ("td", (EventType.ORDER_DELIVERED,)),
-    ):
-        mask = of(*types)
+        # a click-and-collect pick-up is the order's hand-over, as a delivery is
+        ("td", (EventType.ORDER_DELIVERED, EventType.CLICK_COLLECT_PICKUP)),
+        ("tx", (EventType.ORDER_RETURNED, EventType.ORDER_CANCELLED)),
+    )
+    for family, kinds in stamped:
+        mask = of(*kinds)
         yield _ops(family, rows[mask], 0, t[mask].astype(float))
     pickup = of(EventType.CLICK_COLLECT_PICKUP)
     yield _ops("cc", rows[pickup], 0, t[pickup].astype(float))
@@ -699,6 +704,7 @@ def customer_ops(customers: pd.DataFrame) -> Iterator[FamilyOps]:
     rows = np.arange(len(customers))
     created = epoch_seconds(customers["created_at"])
     yield _family_ops("t0", rows, 0, created.astype(float), created)
+    yield _family_ops("su", rows, 0, created.astype(float), created)
     for ch in CONSENT_CHANNELS:
         at = customers[f"consent_{ch.value}_at"]
         when = np.where(
@@ -782,6 +788,8 @@ _COUNTED = {
 _STAMPED = {
     EventType.CHECKOUT_STARTED.value: "tc",
     EventType.ORDER_DELIVERED.value: "td",
+    EventType.ORDER_RETURNED.value: "tx",
+    EventType.ORDER_CANCELLED.value: "tx",
     EventType.CLICK_COLLECT_PICKUP.value: "cc",
 }
 _PRODUCT_STAMPED = {
@@ -912,6 +920,7 @@ def single_event_ops(
         ops.append((stamped, fts))
     if event_type == EventType.CLICK_COLLECT_PICKUP.value:
         ops.append(("cl", fts))
+        ops.append(("td", fts))
     if has_product:
         for family in _PRODUCT_STAMPED.get(event_type, ()):
             ops.append((f"{family}:{product_id}", fts))

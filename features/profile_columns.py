@@ -391,6 +391,9 @@ class _Chunk:
             "as_of": list(self.as_of),
             "timezone": [s.timezone for s in self.statics],
             "days_since_first_seen": _optional(days_known),
+            "days_since_sign_up": _optional(
+                np.where(np.isnan(get("su")), days_known, (now - get("su")) / SECONDS_PER_DAY)
+            ),
             "days_since_last_purchase": _optional(days_quiet),
             "days_since_last_visit": _optional((now - get("tv")) / SECONDS_PER_DAY),
             "purchases_30d": purchases_30d.astype(np.int64).tolist(),
@@ -423,6 +426,7 @@ class _Chunk:
             "last_purchased_products": last_bought,
             "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
             "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
+            "hours_since_last_return": _optional((now - get("tx")) / SECONDS_PER_HOUR),
             "promo_sensitivity": promo.tolist(),
             "early_adopter_score": early.tolist(),
             "seasonal_months": seasonal,

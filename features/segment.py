@@ -35,6 +35,8 @@ SEGMENT_EVENTS: dict[str, tuple[EventType, Channel | None]] = {
     "checkout started": (EventType.CHECKOUT_STARTED, None),
     "order completed": (EventType.PURCHASE, None),
     "order delivered": (EventType.ORDER_DELIVERED, None),
+    "order refunded": (EventType.ORDER_RETURNED, None),
+    "order cancelled": (EventType.ORDER_CANCELLED, None),
     "order picked up": (EventType.CLICK_COLLECT_PICKUP, Channel.STORE),
     "store visited": (EventType.STORE_VISIT, Channel.STORE),
     "product reviewed": (EventType.REVIEW, None),

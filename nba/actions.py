@@ -65,6 +65,12 @@ class ActionType(StrEnum):
     DO_NOTHING = "do_nothing"
 
 
+#: Action types whose products are their trigger's (or none): ``shows`` stays ``auto``.
+_OWN_PRODUCTS = frozenset(
+    {ActionType.CART_REMINDER, ActionType.BROWSE_REMINDER, ActionType.DO_NOTHING}
+)
+
+
 class OfferKind(StrEnum):
     """What an offer gives (the same values as the data contract's offers table)."""
 
@@ -257,6 +263,11 @@ class Action(_CatalogModel):
         one does not wait for the customer's declared hours.
     template, variants
         What the journey tool sends; the first variant whose ``when`` holds.
+    shows
+        The products attached: ``auto`` (by its type: the cart's items, the browsed
+        products, the recommender's picks) or ``new_arrivals`` (a launch: the products
+        launched in the last 30 days up to the customer's local day and in stock, those
+        the recommender ranks first, then the newest).
     """
 
     id: str = Field(pattern=_ID_PATTERN)
@@ -283,6 +294,7 @@ class Action(_CatalogModel):
     time_critical: bool = False
     template: str | None = None
     variants: tuple[Variant, ...] = ()
+    shows: Literal["auto", "new_arrivals"] = "auto"
 
     @field_validator("channels")
     @classmethod
@@ -325,6 +337,11 @@ class Action(_CatalogModel):
             raise ValueError("valid_to: must be after valid_from")
         if self.send_delay_hours >= self.ttl_hours:
             raise ValueError("send_delay_hours: must be shorter than ttl_hours")
+        if self.shows == "new_arrivals" and self.type in _OWN_PRODUCTS:
+            raise ValueError(
+                f"shows: a {self.type.value} shows its own products (the cart, the browsed "
+                "products, or none); new_arrivals is for an action that shows the catalogue's"
+            )
         return self
 
     @property

@@ -58,6 +58,8 @@ class ChosenAction:
     template: str | None = None
     variant_id: str | None = None
     explored: bool = False
+    #: the products it shows (the action's ``shows``: ``auto`` or ``new_arrivals``)
+    shows: str = "auto"
 
     @property
     def is_do_nothing(self) -> bool:

@@ -22,6 +22,10 @@ class EventType(StrEnum):
     CHECKOUT_STARTED = "checkout_started"
     PURCHASE = "purchase"
     ORDER_DELIVERED = "order_delivered"
+    #: the customer sent back an order (or part of it) after its delivery or pick-up
+    ORDER_RETURNED = "order_returned"
+    #: an order cancelled before it was delivered or collected
+    ORDER_CANCELLED = "order_cancelled"
     CLICK_COLLECT_PICKUP = "click_collect_pickup"
     STORE_VISIT = "store_visit"
     REVIEW = "review"

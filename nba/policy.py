@@ -422,6 +422,7 @@ def _chosen_action(option: Option, pick: Pick) -> ChosenAction:
         template=(variant.template if variant and variant.template else action.template),
         variant_id=None if variant is None else variant.id,
         explored=pick.explored,
+        shows=action.shows,
     )
 
 

@@ -114,6 +114,9 @@ class CustomerProfile:
     timezone: str = "UTC"
     # recency, frequency, monetary value
     days_since_first_seen: float | None = None
+    # since the sign-up (the customer record's created_at, an identify's createdAt); a
+    # customer known only from events: since first seen
+    days_since_sign_up: float | None = None
     days_since_last_purchase: float | None = None
     days_since_last_visit: float | None = None
     purchases_30d: int = 0
@@ -157,7 +160,10 @@ class CustomerProfile:
     cart_left_rate: float | None = None
     last_purchased_products: tuple[str, ...] = ()
     hours_since_last_purchase: float | None = None
+    # the latest order_delivered or click_collect_pickup (the order's hand-over)
     hours_since_last_delivery: float | None = None
+    # the latest order_returned or order_cancelled: an order sent back or cancelled
+    hours_since_last_return: float | None = None
     # traits
     promo_sensitivity: float = 0.0
     early_adopter_score: float = 0.0

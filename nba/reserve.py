@@ -102,9 +102,11 @@ _AGEING_HOURS = (
     "hours_since_last_purchase",
     "hours_since_last_delivery",
     "hours_since_click_collect_order",
+    "hours_since_last_return",
 )
 _AGEING_DAYS = (
     "days_since_first_seen",
+    "days_since_sign_up",
     "days_since_last_purchase",
     "days_since_last_visit",
     "days_since_loyalty_tier",

@@ -244,7 +244,10 @@ class BatchJob:
             except Exception as error:  # as in the API: popularity instead
                 log.error("recommender failed, falling back to popularity: %s", error)
         return [
-            [products_for(a.action_type, profile, stock, popular, found.get(i)) for a in chosen]
+            [
+                products_for(a.action_type, profile, stock, popular, found.get(i), shows=a.shows)
+                for a in chosen
+            ]
             for i, (chosen, profile) in enumerate(decided)
         ]
 

@@ -46,18 +46,19 @@ from features.online.contact_state import (
     DecisionRead,
     DecisionRecord,
     DecisionState,
+    RedisContactState,
     with_own_contacts,
 )
+from features.online.erasure import RedisErasure
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, response_segment
 from features.online.stock import StockLevels
-from nba.actions import ActionType
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
-from nba.decision import Decision, LoggedDecision
+from nba.decision import ChosenAction, Decision, LoggedDecision
 from nba.experiment import ArmKind, ExperimentConfig
 from nba.explain import rejection_items
 from nba.pipeline import DecisionPipeline, build_pipeline
@@ -272,6 +273,7 @@ class DecisionService:
         except RedisDownError:
             degraded = "redis_unavailable"
             reads = [DecisionState() for _ in todo]
+        erased = set() if degraded is not None else self._erased(todo, reads)
         decided: list[tuple[int, _Decided]] = []
         # what the batch's earlier decisions consumed, by day: a later one reads its usage
         # as it would after their records (offer budgets and action volumes hold within
@@ -289,6 +291,9 @@ class DecisionService:
                 if day in spent:
                     read = dataclasses.replace(read, usage=_plus(read.usage, spent[day]))
                 done = self._decide(prepared, read, degraded)
+                if i in erased:  # answered as an unknown visitor; nothing of them is kept
+                    results[i] = Answer(orjson.dumps(done.response, option=JSON), None)
+                    continue
                 decided.append((i, done))
                 consumed = done.record.decision.consumed
                 if consumed.offers_given or consumed.actions_sent:
@@ -309,6 +314,28 @@ class DecisionService:
             logged = d.record.decision.log(arm=d.arm, model_version=d.response["model_version"])
             results[i] = Answer(orjson.dumps(d.response, option=JSON), logged)
         return [r for r in results if r is not None]
+
+    def _erased(
+        self, todo: Sequence[tuple[int, _Prepared]], reads: Sequence[DecisionState]
+    ) -> set[int]:
+        """The requests (by index) for customers erased (``DELETE /v1/customers/{id}``)
+        whose erasure is still kept and who have no profile since: their decision must
+        not recreate what the erasure deleted (history, decided contacts, a cached
+        answer, a decision-log record). One more round trip, for unknown customers
+        only."""
+        unknown = {
+            i: p.asked.customer_id
+            for (i, p), read in zip(todo, reads, strict=True)
+            if read.stored is None and read.answer is None
+        }
+        contacts = self.contacts
+        if not unknown or not isinstance(contacts, RedisContactState):
+            return set()
+        try:
+            gone = self.gate.call(lambda: RedisErasure(contacts).erased(list(unknown.values())))
+        except RedisDownError:
+            return set()
+        return {i for i, customer in unknown.items() if customer in gone}
 
     def _prepare(self, asked: Asked) -> _Prepared:
         """What a request asks, checked, before any read (raises its own 422)."""
@@ -424,7 +451,7 @@ class DecisionService:
                     "channel": None if chosen.channel is None else chosen.channel.value,
                     "offer_id": chosen.offer_id,
                     "offer_expires_at": chosen.offer_expires_at,
-                    "products": self._products(chosen.action_type, ctx, models),
+                    "products": self._products(chosen, ctx, models),
                     "send_at": chosen.send_at,
                     "send_at_local": chosen.send_at_local,
                     "timing": chosen.timing_basis,
@@ -453,10 +480,9 @@ class DecisionService:
             "degraded_reason": degraded,
         }
 
-    def _products(
-        self, action_type: ActionType, ctx: CustomerContext, models: ModelSet
-    ) -> list[str]:
+    def _products(self, chosen: ChosenAction, ctx: CustomerContext, models: ModelSet) -> list[str]:
         profile, session = ctx.profile, ctx.session
+        action_type = chosen.action_type
         found = None
         if action_type in RECOMMENDED and models.recommender is not None:
             try:
@@ -465,7 +491,9 @@ class DecisionService:
                 log.error("recommender failed, falling back to popularity: %s", error)
                 self.metrics.fallbacks.labels("recommender_error").inc()
         looking_at = None if session is None else session.product_id
-        return products_for(action_type, profile, self.stock, self.popular, found, looking_at)
+        return products_for(
+            action_type, profile, self.stock, self.popular, found, looking_at, chosen.shows
+        )
 
     def _count(self, decision: Decision, response: Mapping[str, Any]) -> None:
         if response["degraded_reason"]:

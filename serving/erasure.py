@@ -2,10 +2,11 @@
 
 One erasure (:func:`erase_customer`):
 
-1. registers it in the event archive's folder (:class:`features.erasures.ErasureRegister`:
-   the id's SHA-256 and the moment, fsynced), so that reading, compacting and exporting
-   the archive drop the customer's events, and ``nba archive compact`` / ``nba erase``
-   purge them and their decisions from the files;
+1. registers it in the event archive's folder and in the decision log's
+   (:class:`features.erasures.ErasureRegister`: the id's SHA-256 and the moment,
+   fsynced), so that reading, compacting and exporting the archive drop the customer's
+   events, reading the decision log drops their decisions, and ``nba archive compact``
+   / ``nba erase`` purge both from the files;
 2. records it in Redis (the id's SHA-256 and the moment, kept
    ``NBA_ERASURE_TOMBSTONE_DAYS``: late events are refused) and deletes every Redis key
    of the customer: profile, event ids, seasonal verdict, action history, decided
@@ -39,7 +40,8 @@ def erase_customer(runtime: Runtime, customer_id: str, caller: str) -> Erased:
     down and :class:`UnavailableError` when the register cannot be written."""
     at = dt.datetime.now(dt.UTC)
     try:
-        ErasureRegister(runtime.settings.archive_path).record(customer_id, at)
+        for folder in {runtime.settings.archive_path, runtime.settings.decision_log_path}:
+            ErasureRegister(folder).record(customer_id, at)
     except OSError as error:
         raise UnavailableError(f"erasure register not writable ({error.strerror})") from None
     contacts = runtime.decisions.contacts

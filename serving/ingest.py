@@ -69,6 +69,8 @@ class ParsedBatch:
     #: The request position of each patch.
     patch_positions: list[int] = field(default_factory=list)
     rejections: list[RejectedEvent] = field(default_factory=list)
+    #: events accepted with something to check (an unknown product)
+    warnings: list[RejectedEvent] = field(default_factory=list)
 
     def add(self, index: int, *records: EventRecord) -> None:
         self.records.extend(records)
@@ -116,6 +118,7 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
                     field=where,
                     message="; ".join(
                         f"{'.'.join(str(p) for p in e.get('loc', ())) or 'event'}: {e['msg']}"
+                        f"{_given(e.get('input'))}"
                         for e in error.errors()
                     ),
                 )
@@ -126,6 +129,14 @@ def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
 class ArchiveUnavailableError(RuntimeError):
     """The events were applied but could not be archived: nothing is acknowledged (the
     client retries; the retry is a duplicate online and is archived then)."""
+
+
+def _given(value: object) -> str:
+    """`` (got 'order_refund')``: the value a field was given, when it is a short scalar
+    (never a whole event, nor a long text)."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and len(value) <= 80):
+        return f" (got {value!r})"
+    return ""
 
 
 def _id_of(item: object) -> str | None:
@@ -231,6 +242,7 @@ class EventIngestor:
             rejected=len(batch.rejections),
             rejections=batch.rejections,
             customers_updated=len(customers),
+            warnings=batch.warnings,
         )
         for outcome in ("accepted", "duplicate", "stale", "rejected"):
             n = getattr(response, outcome)
@@ -331,6 +343,16 @@ class EventIngestor:
                 self.metrics.unknown.labels("customer").inc()
             if unknown_product:
                 self.metrics.unknown.labels("product").inc()
+                batch.warnings.append(
+                    RejectedEvent(
+                        index=index,
+                        event_id=record.event_id,
+                        field="product_id",
+                        message=f"unknown product {record.product_id!r}: the products table "
+                        "does not list it (no category, price nor stock known); accepted "
+                        "(NBA_UNKNOWN_CUSTOMERS=reject refuses such events)",
+                    )
+                )
             kept.append((record, index))
         batch.records = [r for r, _ in kept]
         batch.positions = [i for _, i in kept]

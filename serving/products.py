@@ -10,6 +10,10 @@
   popular products that are neither, fitted to the action (:func:`fitted`): picks in
   the customer's categories first, cross-sells in other categories than what it goes
   with first;
+* an action that shows new arrivals (a launch, ``shows: new_arrivals``): the products
+  launched in the last 30 days up to the customer's local day and in stock
+  (:meth:`~features.online.stock.StockLevels.new_arrivals`), those the recommender
+  ranks first, then the newest; without what was just bought or is in the cart;
 * any other action: none.
 
 The recommender is asked once for many customers (:func:`recommendations`): the
@@ -76,11 +80,15 @@ def products_for(
     popular: PopularProducts,
     recommended: Sequence[str] | None = None,
     looking_at: str | None = None,
+    shows: str = "auto",
 ) -> list[str]:
     """The products an action of ``action_type`` shows ``profile`` (see the module);
     ``recommended`` is the recommender's list for them (:func:`recommendations`),
     ``None`` without a recommender or when it failed; ``looking_at``, the product of the
-    page the customer is on (a placement): what goes with it, never itself."""
+    page the customer is on (a placement): what goes with it, never itself; ``shows``,
+    the action's :attr:`~nba.actions.Action.shows`."""
+    if shows == "new_arrivals":
+        return new_arrivals(profile, stock, recommended)[:PRODUCTS_PER_ACTION]
     if action_type == ActionType.CART_REMINDER:
         return list(profile.cart_items[:PRODUCTS_PER_ACTION])
     if action_type == ActionType.BROWSE_REMINDER:
@@ -96,6 +104,18 @@ def products_for(
         # every recommendation unavailable: the popular ones that are not
     ranked = popular.top(POPULAR_KEPT, exclude=(*kept, *unavailable))
     return fitted(action_type, profile, stock.category, ranked, looking_at)[:PRODUCTS_PER_ACTION]
+
+
+def new_arrivals(
+    profile: CustomerProfile, stock: StockLevels, recommended: Sequence[str] | None = None
+) -> list[str]:
+    """The new arrivals ``profile``'s customer can buy and does not hold, those the
+    recommender ranks first in its order, then the newest (a launch's products: not the
+    store's best sellers of any age)."""
+    kept = set(held(profile))
+    fresh = [p for p in stock.new_arrivals(profile) if p not in kept]
+    rank = {p: i for i, p in enumerate(recommended or ())}
+    return sorted(fresh, key=lambda p: rank.get(p, len(rank)))  # stable: newest first
 
 
 def fitted(

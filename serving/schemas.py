@@ -261,6 +261,11 @@ class EventsResponse(BaseModel):
     rejected: int
     rejections: list[RejectedEvent] = Field(default_factory=list)
     customers_updated: int = 0
+    warnings: list[RejectedEvent] = Field(
+        default_factory=list,
+        description="Events accepted with something to check, each naming its field (an "
+        "unknown product: the products table does not list it).",
+    )
 
 
 class ProfileResponse(BaseModel):

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli.main import app as cli
+from experiments.decision_log import read_log
 from features.archive import compact, read_archive
 from features.dataset import RetailDataset
 from features.erasures import customer_digest
@@ -225,3 +226,35 @@ def test_nba_erase_forgets_a_customer_in_the_apis_redis(api: Api) -> None:
     assert api.profile(customer)["known"] is False
     bad = CliRunner().invoke(cli, ["erase", "--customer", "a\nb"])
     assert bad.exit_code == 2 and "--customer" in bad.output
+
+
+def test_a_decision_asked_for_an_erased_customer_keeps_nothing_and_the_log_reads_none(
+    api: Api,
+) -> None:
+    """A journey tool still holding an erased customer asks for them (on a product page,
+    with an idempotency key): the API answers as for an unknown visitor but keeps
+    nothing of them (no history, decided contacts, cached answer, decision record), and
+    reading the decision log leaves out their decisions from before the erasure at once,
+    before any purge (audit5: both recreated or kept what the erasure removed)."""
+    customer, _, decision_id = _shopper(api)
+    log = api.settings.decision_log_path
+    assert decision_id in {d.decision_id for d in read_log(log).decisions}
+    assert api.erase(customer).status_code == 204
+    reading = read_log(log)
+    assert customer not in {d.customer_id for d in reading.decisions}
+    assert reading.erased >= 1
+    headers = {**api.keys["journeys"], "Idempotency-Key": f"after-{customer}"}
+    for context in (
+        {"timestamp": local(PARIS, "2026-03-04 18:00").isoformat()},
+        {
+            "timestamp": local(PARIS, "2026-03-04 18:05").isoformat(),
+            "session": {"channel": "web", "product_id": "P2"},
+        },
+    ):
+        asked = {"customer_id": customer, "context": context}
+        answer = api.http.post("/v1/decisions", json=asked, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["cold_start"] is True
+        assert api.keys_of(customer) == set()
+        headers = {**headers, "Idempotency-Key": f"again-{customer}"}
+    assert customer not in {d.customer_id for d in read_log(log).decisions}

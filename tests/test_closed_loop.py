@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
+import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -829,3 +830,23 @@ def test_the_truth_charges_points_and_free_shipping_at_the_offers_tables_cost(
     np.testing.assert_allclose(after.offer_cost, 2 * before.offer_cost)
     np.testing.assert_allclose(after.purchase, before.purchase)
     np.testing.assert_allclose(after.revenue, before.revenue)
+
+
+def test_profiles_at_the_cut_hold_the_tier_of_the_cut_not_the_horizons(
+    world: ClosedLoopWorld,
+) -> None:
+    """The simulated customers table gives the tier at the end of the simulation; a
+    customer who reaches a tier during the horizon must not hold it in the profiles
+    the policies read at the cut (a leak of the future: audit5)."""
+    events = world.sim.event_frame()
+    reached = events[
+        (events["event_type"] == "loyalty_tier_reached")
+        & (events["timestamp"] >= pd.Timestamp(world.cut))
+    ]
+    assert len(reached) >= 1  # the world of this module has one (C000075, to silver)
+    ranks = {"none": 0, "bronze": 1, "silver": 2, "gold": 3, "platinum": 4}
+    profiles = {p.customer_id: p for p in world.build.profiles}
+    for cid, properties in zip(reached["customer_id"], reached["properties"], strict=True):
+        tier = json.loads(properties)["tier"]
+        held = profiles[str(cid)].loyalty_tier
+        assert ranks[str(held)] < ranks[tier], (cid, held, tier)

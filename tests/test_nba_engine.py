@@ -365,10 +365,10 @@ def test_browse_abandonment_the_same_evening() -> None:
 
 def test_welcome_series() -> None:
     cat = retailer()
-    new = {"lifecycle_state": LifecycleState.NEW, "days_since_first_seen": 0.5}
+    new = {"lifecycle_state": LifecycleState.NEW, "days_since_sign_up": 0.5}
     first = engine(cat).decide(context(**new))
     assert "welcome_1" in eligible(first) and "welcome_2" not in eligible(first)
-    later = {"lifecycle_state": LifecycleState.NEW, "days_since_first_seen": 4.0}
+    later = {"lifecycle_state": LifecycleState.NEW, "days_since_sign_up": 4.0}
     second = engine(cat).decide(
         context(history={"welcome_1": NOW - dt.timedelta(hours=80)}, **later)
     )

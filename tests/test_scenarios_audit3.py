@@ -503,7 +503,7 @@ def test_an_unknown_customer_gets_an_answer_not_an_error(shop: Shop) -> None:
     assert answer["cold_start"] is True and not answer["degraded"]
     assert contacts(answer) == []
     assert the_action(answer)["action_id"] == "do_nothing"
-    assert "days_since_first_seen <= 2 is unknown" in message(answer, "welcome_1")
+    assert "days_since_sign_up <= 2 is unknown" in message(answer, "welcome_1")
     visit = {"channel": "web", "started_at": now.isoformat()}
     answer = placed(shop, "never-seen-2", timestamp=now.isoformat(), session=visit)
     chosen = the_action(answer)

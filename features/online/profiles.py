@@ -290,7 +290,8 @@ class OnlineProfiles:
             at = math.floor((patch.declared_at or now).timestamp())
             ops = patch.preference_ops(at)
             if patch.created_at is not None:
-                ops.append(("t0", float(math.floor(patch.created_at.timestamp()))))
+                signed = float(math.floor(patch.created_at.timestamp()))
+                ops += [("t0", signed), ("su", signed)]
             if patch.loyalty_tier is not None:
                 rank = TIER_RANK[patch.loyalty_tier.value]
                 known = tiers[cid]

@@ -19,7 +19,8 @@ reaches every replica within that time without a round trip per decision.
 browsed products without those out of stock or not launched on the profile's local day
 (and the cart's value without theirs), so a cart whose every item sold out is no cart to
 remind of, and a reminder shows only what can be bought; :meth:`StockLevels.unavailable`
-is what a recommendation leaves out.
+is what a recommendation leaves out; :meth:`StockLevels.new_arrivals` what a launch shows
+(launched in the last ``NEW_PRODUCT_DAYS``, as the early-adopter score counts them).
 
 >>> import pandas as pd
 >>> products = pd.DataFrame({"product_id": ["P1", "P2"], "price": [10.0, 30.0], "stock": [5, 0]})
@@ -46,6 +47,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from features.definitions import NEW_PRODUCT_DAYS
 from nba.profile import CustomerProfile
 
 #: How often a process checks whether another one changed a stock level, by default.
@@ -176,6 +178,24 @@ class StockLevels:
         if held is None or held[0] is not out:
             held = self._unavailable[first] = (out, out | set(self._launched_in_order[first:]))
         return held[1]
+
+    def new_arrivals(self, profile: CustomerProfile, days: int = NEW_PRODUCT_DAYS) -> list[str]:
+        """The products launched within the ``days`` days up to ``profile``'s local day
+        (that day included) and in stock, the newest first: what a launch shows.
+
+        >>> products = pd.DataFrame({"product_id": ["P1", "P2", "P3"], "price": [1.0] * 3,
+        ...     "stock": [5, 5, 0], "launch_date": ["2025-09-01", "2026-03-05", "2026-03-04"]})
+        >>> at = dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC)
+        >>> StockLevels(None, "doc", products).new_arrivals(CustomerProfile("C1", as_of=at))
+        ['P2']
+        """
+        if not self._launch_days or profile.as_of is None:
+            return []
+        day = profile.as_of.astimezone(ZoneInfo(profile.timezone)).date()
+        last = bisect.bisect_right(self._launch_days, day)
+        first = bisect.bisect_left(self._launch_days, day - dt.timedelta(days=days - 1))
+        out = self.out_of_stock
+        return [p for p in reversed(self._launched_in_order[first:last]) if p not in out]
 
     def in_stock(self, product_ids: Iterable[str]) -> list[str]:
         """``product_ids`` without those out of stock, in order."""

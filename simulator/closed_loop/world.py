@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.batch import ProfileBuild, build_profiles, statics_of
@@ -49,6 +51,7 @@ from simulator import ResponseModel, SimulatedRetailer, SimulatorConfig, simulat
 from simulator.closed_loop.mapping import MessageMapping, with_catalog_offers
 from simulator.closed_loop.truth import TrueValue
 from simulator.config import SOURCED_MAX_AFFINITY, ResponseConstants
+from simulator.world import TIERS, tier_of
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "nba" / "examples"
 
@@ -232,7 +235,10 @@ def build_world(
     cut = config.simulator_config().start + dt.timedelta(days=config.history_days)
     stamp = pd.Timestamp(cut)
     events = sim.event_frame()  # not kept on ``sim``: ~11 KB per customer after the build
-    data = RetailDataset(sim.customers, sim.products, sim.offers, events)
+    # the customers table is the end of the simulation's: the profiles at the cut see
+    # each customer's loyalty tier as it stood then, not the one the horizon reaches
+    at_cut = tiers_at(sim.customers, sim.truth.customers, events, stamp)
+    data = RetailDataset(at_cut, sim.products, sim.offers, events)
     build = build_profiles(data, as_of=cut, workers=1)
     audience = {p.customer_id for p in build.profiles}
     known = events["customer_id"].isin(audience)
@@ -296,6 +302,46 @@ def build_world(
             )
         },
     )
+
+
+def tiers_at(
+    customers: pd.DataFrame, truth: pd.DataFrame, events: pd.DataFrame, moment: pd.Timestamp
+) -> pd.DataFrame:
+    """``customers`` with each ``loyalty_tier`` as it stood just before ``moment``.
+
+    The simulated customers table gives the tier at the end of the simulation. A
+    customer's tier at ``moment`` is the one their spend gave at the start of the
+    window (``truth``: ``loyalty_member``, ``spend_before``), raised by every
+    ``loyalty_tier_reached`` event before ``moment`` (the simulator's tiers only rise
+    within the window).
+    """
+    ranks = {tier: rank for rank, tier in enumerate(TIERS)}
+    start = pd.Series(
+        tier_of(truth["spend_before"].to_numpy(float), truth["loyalty_member"].to_numpy(bool)),
+        index=truth["customer_id"].astype(str).to_numpy(),
+    )
+    reached = events[
+        (events["event_type"] == EventType.LOYALTY_TIER_REACHED.value)
+        & (events["timestamp"] < moment)
+    ]
+    rank = (
+        reached["properties"]
+        .map(lambda p: json.loads(p).get("tier") if isinstance(p, str) else None)
+        .map(ranks)
+    )
+    reached_rank = (
+        pd.Series(rank.to_numpy(), index=reached["customer_id"].astype(str).to_numpy())
+        .dropna()
+        .groupby(level=0)
+        .max()
+    )
+    ids = customers["customer_id"].astype(str)
+    held = np.maximum(
+        ids.map(start).fillna(0).to_numpy(int), ids.map(reached_rank).fillna(0).to_numpy(int)
+    )
+    out = customers.copy()
+    out["loyalty_tier"] = np.array(TIERS, dtype=object)[held]
+    return out
 
 
 def consent_at(
