@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from nba.channels import Channel
+from nba.contact_policy import ContactPolicy
 from serving.batch_decisions import decide_audience
 from simulator.closed_loop import ClosedLoopConfig, Message, build_world, compare_policies
 from simulator.closed_loop.comparison import ClosedLoopResult
@@ -47,7 +48,7 @@ from simulator.closed_loop.metrics import ratio_of_totals_interval
 from simulator.closed_loop.policies import split_matched
 from simulator.closed_loop.runner import loop_start
 from simulator.closed_loop.truth import as_ns
-from simulator.closed_loop.world import ClosedLoopWorld
+from simulator.closed_loop.world import ClosedLoopWorld, example_contact_policy
 
 DEFAULT_POLICIES = "nothing,random~nba,rules,nba,oracle,oracle~nba"
 #: Policies of the by-action table, when they ran.
@@ -89,6 +90,14 @@ def main(argv: list[str] | None = None) -> int:
         help="The simulator's default world instead of the playbook world (sign-ups, a "
         "launch in the horizon, the cut on 2026-03-06, the sourced relevance cap).",
     )
+    parser.add_argument(
+        "--supersede-lead-minutes",
+        type=float,
+        default=None,
+        help="Let a policy replace a message it scheduled and has not sent, at least this "
+        "many minutes before its send time (the contact policy's supersede_lead_minutes; "
+        "default: the example policy's, off).",
+    )
     args = parser.parse_args(argv)
 
     load = os.getloadavg()
@@ -117,7 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             playbook=not args.simulator_defaults,
         )
         started = time.perf_counter()
-        world = build_world(config)
+        contact_policy = None
+        if args.supersede_lead_minutes is not None:
+            contact_policy = ContactPolicy.from_dict(
+                {"supersede_lead_minutes": args.supersede_lead_minutes},
+                base=example_contact_policy(),
+            )
+        world = build_world(config, contact_policy=contact_policy)
         built = time.perf_counter() - started
         workers = args.workers or len(policies)
         started, cpu = time.perf_counter(), _cpu_seconds()

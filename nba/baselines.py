@@ -66,6 +66,8 @@ class RandomPolicy(DecisionPolicy):
     """Uniformly random among eligible actions; propensity ``1 / n``."""
 
     name = "random"
+    #: its priorities mean nothing: nothing to weigh a scheduled message against
+    supersedes = False
 
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
@@ -82,6 +84,8 @@ class RuleBasedPolicy(DecisionPolicy):
     """Fixed priorities by action type (:data:`DEFAULT_TYPE_PRIORITIES`), no model."""
 
     name = "rules"
+    #: the baseline journey tool: a message it scheduled goes
+    supersedes = False
 
     def __init__(
         self,

@@ -323,6 +323,11 @@ class ContactPolicy(BaseModel):
     hour-of-week histogram's weekday term, while a message due later holds every channel
     until ``message_gap_hours`` after it (the gap counts messages due): a style guide due
     in 58 hours kept the evening's reminders from going for 70.
+
+    ``supersede_lead_minutes`` lets a new decision replace a message decided earlier and
+    not yet sent (:mod:`nba.supersession`) when it is at least that many minutes from its
+    send time (the time a journey tool needs to withdraw it; ``None``: a scheduled
+    message is never replaced) and the new one is worth more by ``supersede_margin``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -336,6 +341,8 @@ class ContactPolicy(BaseModel):
     fatigue_contacts_7d: int | None = Field(default=5, ge=1)
     fatigue_min_open_rate: float = Field(default=0.05, ge=0, le=1)
     fatigue_weight: float = Field(default=0.05, ge=0)
+    supersede_lead_minutes: float | None = Field(default=None, ge=0)
+    supersede_margin: float = Field(default=0.0, ge=0)
     channels: Annotated[dict[Channel, ChannelRules], BeforeValidator(_as_channel_key)] = Field(
         default_factory=default_channel_rules
     )

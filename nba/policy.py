@@ -72,6 +72,9 @@ class DecisionPolicy(ABC):
 
     #: The policy's name in decision logs.
     name: ClassVar[str] = "policy"
+    #: Whether its decisions may replace a message it scheduled and has not sent
+    #: (:mod:`nba.supersession`, when the contact policy allows it).
+    supersedes: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -177,6 +180,33 @@ class DecisionPolicy(ABC):
             options=outcome.distribution,
             context=context_features(context, len(candidates)),
         )
+
+    @final
+    def worth_now(
+        self,
+        context: CustomerContext,
+        action_id: str,
+        channel: Channel,
+        usage: UsageCounts | None = None,
+    ) -> float | None:
+        """What ``action_id`` on ``channel`` is worth for the customer of ``context`` now:
+        its best priority on that channel before any opportunity cost (what sending it
+        would keep from going: when a scheduled message is weighed against the message
+        that may replace it, :mod:`nba.supersession`, that cost is the very comparison);
+        ``None`` when it could not go now (not eligible, refused, no slot)."""
+        only = Restriction(frozenset({action_id}), frozenset({channel}))
+        screening = self._screen(context, usage or UsageCounts(), only)
+        candidates = [c for c in screening.candidates if c.action.id == action_id and c.slots]
+        if not candidates:
+            return None
+        assessments = self._assess(context, candidates)
+        _check_assessments(type(self).__name__, candidates, assessments)
+        values = [
+            a.priority + (a.terms.opportunity_cost if a.terms is not None else 0.0)
+            for a in assessments[0]
+            if a.reason is None and a.channel == channel
+        ]
+        return max(values) if values else None
 
     def _screen(
         self, context: CustomerContext, usage: UsageCounts, restriction: Restriction | None

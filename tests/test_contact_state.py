@@ -17,6 +17,7 @@ import pytest
 
 from features.finalise import CustomerStatic
 from features.online.contact_state import (
+    CancelledSend,
     ContactState,
     MemoryContactState,
     RedisContactState,
@@ -291,3 +292,52 @@ def test_own_contacts_change_only_the_profiles_contact_history() -> None:
     )
     assert got == dataclasses.replace(profile, contacts=history)
     assert profile.contacts.contacts_1d == {} and got is not profile
+
+
+def test_a_cancelled_send_gives_back_its_history_contacts_and_budgets(
+    new_contacts: NewContacts,
+) -> None:
+    """A scheduled message withdrawn before it went (nba.supersession) counts no more:
+    its action's last send is the one before it (or none), its decided contact no longer
+    counts toward the caps, and its offer budget is given back; another customer's and
+    an earlier send are untouched."""
+    contacts = new_contacts()
+    earlier = NOW - dt.timedelta(days=9)
+    contacts.record_sent("C1", {"cart_reminder": earlier})
+    decision = a_decision()
+    contacts.record(decision)
+    contacts.record(a_decision("C2"))
+    day = contacts.budget_day(NOW)
+    assert contacts.read_for_decision("C1", NOW).contacts
+    assert contacts.usage(day).offers_given == {"o10": 2}
+
+    contacts.cancel(
+        "C1",
+        [
+            CancelledSend(
+                decision.decision_id,
+                (Channel.EMAIL,),
+                {"cart_reminder": earlier},
+                day,
+                decision.consumed,
+            )
+        ],
+    )
+    read = contacts.read_for_decision("C1", NOW)
+    assert read.history == {"cart_reminder": earlier.replace(microsecond=0)}
+    assert read.contacts == ()
+    assert read.usage.offers_given == {"o10": 1}
+    assert read.usage.actions_sent == {"cart_reminder": 1}
+    assert contacts.read_for_decision("C2", NOW).contacts  # another customer's stays
+
+    first = a_decision("C3")
+    contacts.record(first)
+    contacts.cancel(
+        "C3",
+        [
+            CancelledSend(
+                first.decision_id, (Channel.EMAIL,), {"cart_reminder": None}, day, first.consumed
+            )
+        ],
+    )
+    assert contacts.history("C3") == {}  # never sent: no cool-down left

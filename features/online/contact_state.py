@@ -112,6 +112,20 @@ class DecisionState:
     contacts: tuple[OwnContact, ...] = ()
 
 
+@dataclass(frozen=True)
+class CancelledSend:
+    """A scheduled message withdrawn before it went (:mod:`nba.supersession`): its
+    decision and channels (their decided contacts count no more), each of its actions'
+    last send before it (``None``: never sent; cool-downs and sequences count only
+    messages that went), and what it consumed of its ``day``'s budgets (given back)."""
+
+    decision_id: str
+    channels: tuple[Channel, ...]
+    history: Mapping[str, dt.datetime | None]
+    day: dt.date
+    consumed: Consumption
+
+
 class DecisionRead(NamedTuple):
     """One decision's read, for :meth:`ContactState.read_for_decisions`."""
 
@@ -305,6 +319,11 @@ class ContactState(abc.ABC):
         """Store ``answer`` for the key unless one is stored already (kept for a while)."""
 
     @abc.abstractmethod
+    def cancel(self, customer_id: str, cancelled: Sequence[CancelledSend]) -> None:
+        """Release the customer's ``cancelled`` sends (on Redis: in one round trip, as
+        :meth:`record_all`): their decided contacts, their history (set back) and usage."""
+
+    @abc.abstractmethod
     def history(self, customer_id: str) -> dict[str, dt.datetime]:
         """When each action was last sent to the customer."""
 
@@ -423,6 +442,19 @@ class MemoryContactState(ContactState):
             offers[key] = offers.get(key, 0) + sign * n
         for key, n in consumption.actions_sent.items():
             actions[key] = actions.get(key, 0) + sign * n
+
+    def cancel(self, customer_id: str, cancelled: Sequence[CancelledSend]) -> None:
+        mine = self._contacts.get(customer_id, {})
+        history = self._history.get(customer_id, {})
+        for send in cancelled:
+            for channel in send.channels:
+                mine.pop((send.decision_id, channel), None)
+            for action, before in send.history.items():
+                if before is None:
+                    history.pop(action, None)
+                else:
+                    history[action] = _whole_seconds(before)
+            self.count_usage(send.day, send.consumed, sign=-1)
 
     def keep_answer(self, customer_id: str, idempotency_key: str, answer: str) -> None:
         now = self.clock()
@@ -653,6 +685,23 @@ class RedisContactState(ContactState):
             pipe = self.client.pipeline(transaction=False)
             self._count(pipe, day, consumption, sign)
             pipe.execute()
+
+    def cancel(self, customer_id: str, cancelled: Sequence[CancelledSend]) -> None:
+        if cancelled:
+            pipe = self.client.pipeline(transaction=False)
+            self._cancel(pipe, customer_id, cancelled)
+            pipe.execute()
+
+    def _cancel(self, pipe: Any, customer_id: str, cancelled: Sequence[CancelledSend]) -> None:
+        for send in cancelled:
+            for channel in send.channels:
+                pipe.zrem(self.contacts_key(customer_id), f"{send.decision_id}|{channel.value}")
+            back = {a: at for a, at in send.history.items() if at is not None}
+            self._sent(pipe, customer_id, back)
+            never = [a for a, at in send.history.items() if at is None]
+            if never:
+                pipe.hdel(self.history_key(customer_id), *never)
+            self._count(pipe, send.day, send.consumed, -1)
 
     def keep_answer(self, customer_id: str, idempotency_key: str, answer: str) -> None:
         pipe = self.client.pipeline(transaction=False)

@@ -10,7 +10,13 @@ Time advances in ticks of ``trigger_every_hours`` from the cut. At each tick:
    and the outcomes of the policy's earlier messages;
 2. the customers who were active since the previous tick (and everyone at the
    daily decision hour) get a decision, unless a message of theirs is still
-   in flight; the decision reads, as the API's does, the profile, the actions
+   in flight (when the contact policy lets a scheduled message be replaced,
+   :attr:`~nba.contact_policy.ContactPolicy.supersede_lead_minutes`, an active
+   customer whose message is decided but not sent is decided again as if it had
+   not been scheduled, and the new contact replaces it when
+   :func:`~nba.supersession.supersede` says so: the replaced message is dropped
+   before its send time, with its outcomes, and its history, budgets and
+   fatigue are given back); the decision reads, as the API's does, the profile, the actions
    already sent (for cool-downs and sequences) and today's budgets from the
    run's :class:`~features.online.contact_state.MemoryContactState` and, for
    exploring policies, the response statistics of the customer's segment so far
@@ -55,7 +61,13 @@ from features.batch import paused_gc
 from features.contract import EVENTS
 from features.definitions import SMALL_BATCH
 from features.forked import Forked
-from features.online.contact_state import ContactState, MemoryContactState
+from features.online.contact_state import (
+    CancelledSend,
+    ContactState,
+    MemoryContactState,
+    OwnContact,
+    with_own_contacts,
+)
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import (
     DEFAULT_HALF_LIFE_DAYS,
@@ -66,13 +78,15 @@ from features.online.response_stats import (
 )
 from features.online.store import EventOps, MemoryOnlineStore
 from nba.actions import OfferKind
-from nba.budgets import UsageCounts
+from nba.budgets import Consumption, UsageCounts
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.decision import ChosenAction, Decision, RoutedDecision
 from nba.events import EventType
 from nba.pipeline import Decider, DecisionPipeline
+from nba.policy import DecisionPolicy
 from nba.profile import CustomerProfile
+from nba.supersession import NewContact, Pending, Supersession, supersede
 from simulator.closed_loop.mapping import Message, require_simulated
 from simulator.closed_loop.truth import as_ns
 from simulator.closed_loop.world import ClosedLoopWorld
@@ -120,9 +134,27 @@ class PolicyRun:
 
 
 @dataclass
+class _Scheduled:
+    """A message decided and not sent yet (kept when scheduled messages may be replaced),
+    with what its scheduling changed, to give back if it is cancelled: its action's last
+    send before it, the customer's in-flight time before it, its unsubscribe (if drawn),
+    its events (how many) and its decision's budgets (once per decision)."""
+
+    pending: Pending
+    history_before: dt.datetime | None
+    in_flight_before: dt.datetime | None
+    unsubscribed_at: dt.datetime | None
+    events: int
+    day: dt.date
+    consumed: Consumption
+
+
+@dataclass
 class _State:
     """Mutable bookkeeping of one run (the contact state a decision reads is in
-    ``contacts``; ``recent`` are the sends the simulated customers react to)."""
+    ``contacts``; ``recent`` are the sends the simulated customers react to;
+    ``scheduled`` the messages not sent yet, kept when they may be replaced;
+    ``cancelled`` the decisions whose messages were replaced, their events dropped)."""
 
     contacts: ContactState
 
@@ -133,6 +165,9 @@ class _State:
     sequence: int = 0
     emitted: int = 0
     refused: int = 0  # events the online store did not apply (duplicate, stale, late)
+    keep_scheduled: bool = False
+    scheduled: dict[str, list[_Scheduled]] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)
 
     def push(self, at: dt.datetime, event: dict[str, Any]) -> None:
         self.sequence += 1
@@ -142,8 +177,53 @@ class _State:
     def release(self, now: dt.datetime) -> list[dict[str, Any]]:
         out = []
         while self.outbox and self.outbox[0][0] <= now:
-            out.append(heapq.heappop(self.outbox)[2])
+            event = heapq.heappop(self.outbox)[2]
+            if self.cancelled and event["decision_id"] in self.cancelled:
+                continue  # its message was withdrawn before it went
+            out.append(event)
         return out
+
+    def pending(self, customer_id: str, now: dt.datetime) -> list[_Scheduled]:
+        """The customer's messages decided and still to go after ``now``."""
+        kept = [s for s in self.scheduled.get(customer_id, []) if s.pending.send_at > now]
+        if kept:
+            self.scheduled[customer_id] = kept
+        else:
+            self.scheduled.pop(customer_id, None)
+        return kept
+
+    def cancel(self, customer_id: str, decision_ids: Sequence[str]) -> None:
+        """Withdraw the customer's scheduled messages of ``decision_ids`` (not sent yet):
+        their events are dropped, and the history, budgets, fatigue, unsubscribe and
+        in-flight time they took are given back."""
+        mine = self.scheduled.get(customer_id, [])
+        gone = [s for s in mine if s.pending.decision_id in decision_ids]
+        self.scheduled[customer_id] = [s for s in mine if s.pending.decision_id not in decision_ids]
+        released: dict[str, CancelledSend] = {}
+        for s in sorted(gone, key=lambda s: s.pending.send_at, reverse=True):
+            p = s.pending
+            self.cancelled.add(p.decision_id)
+            self.emitted -= s.events
+            sends = self.recent.get(customer_id, [])
+            at = bisect.bisect_left(sends, p.send_at)
+            if at < len(sends) and sends[at] == p.send_at:
+                del sends[at]
+            key = (customer_id, p.channel)
+            if s.unsubscribed_at is not None and self.withdrawals.get(key) == s.unsubscribed_at:
+                del self.withdrawals[key]
+            if s.in_flight_before is None:
+                self.in_flight.pop(customer_id, None)
+            else:
+                self.in_flight[customer_id] = s.in_flight_before
+            before = released.get(p.decision_id)
+            released[p.decision_id] = CancelledSend(
+                p.decision_id,
+                (*(before.channels if before else ()), p.channel),
+                {**(before.history if before else {}), p.action_id: s.history_before},
+                s.day,
+                s.consumed,
+            )
+        self.contacts.cancel(customer_id, list(released.values()))
 
     def learn(self, released: list[dict[str, Any]]) -> None:
         """Join the released outcome events to their decisions in the statistics."""
@@ -415,7 +495,10 @@ def run_policy(
     contact_state = MemoryContactState(
         online.store, stats=stats, budget_zone=world.contact_policy.zone
     )
-    state = _State(contact_state, recent=start.recent)
+    lead = world.contact_policy.supersede_lead_minutes
+    supersedes = lead is not None and policy_supersedes(policy)
+    state = _State(contact_state, recent=start.recent, keep_scheduled=supersedes)
+    replaced: dict[str, Supersession] = {}  # the decisions that replace scheduled ones
 
     prepare = tick_preparation(policy)
     step = dt.timedelta(hours=config.trigger_every_hours)
@@ -423,11 +506,91 @@ def run_policy(
     decisions = _Table()  # its columns: those of the first row
     contacts = _Table(CONTACT_COLUMNS)
 
+    def decide_again(
+        tick: int, now: dt.datetime, today: dt.date, again: list[str]
+    ) -> list[tuple[CustomerProfile, Decision]]:
+        """The decisions of ``again`` (active customers with a message scheduled and not
+        sent) that replace a scheduled message (:func:`~nba.supersession.supersede`)."""
+        assert lead is not None
+        made = []
+        for cid in again:
+            scheduled = state.pending(cid, now)
+            if not scheduled:
+                continue
+            read = state.contacts.read_for_decision(cid, now)
+            profile = online.from_stored(cid, read.stored, now)
+            if profile is None:
+                continue
+            # as if the scheduled messages had not been decided: their actions' history
+            # and their budgets given back
+            history = dict(read.history)
+            for s in scheduled:
+                if s.history_before is None:
+                    history.pop(s.pending.action_id, None)
+                else:
+                    history[s.pending.action_id] = s.history_before
+            usage = _without(
+                state.contacts.usage(today),
+                [s.consumed for s in scheduled if s.day == today],
+            )
+            context = CustomerContext(profile, now, action_history=history)
+            known = read.stats
+            posteriors = None if known is None else known.posteriors(response_segment(profile))
+            seed = f"{config.seed}:{cid}:{tick}"
+            routed = policy.route(context, usage=usage, stats=posteriors, seed=seed)
+            decision = routed.decision
+            if not decision.contacts or decision.contacts[0].channel is None:
+                continue
+            first = decision.contacts[0]
+            assert first.channel is not None
+            rules = world.contact_policy
+            blocking = set()  # the scheduled messages the new one's channel would refuse
+            for s in scheduled:
+                p = s.pending
+                counted = with_own_contacts(
+                    profile, [OwnContact(p.decision_id, p.channel, p.send_at)], now
+                )
+                with_it = CustomerContext(counted, now, action_history=history)
+                if rules.channel_reason(with_it, first.channel) is not None:
+                    blocking.add(p.decision_id)
+            worth = {}
+            for s in scheduled:
+                if s.pending.decision_id not in blocking:
+                    continue
+                # not able to go now (bought since, its trigger passed): worth nothing
+                now_worth = _worth_now(
+                    policy, context, s.pending.action_id, s.pending.channel, usage
+                )
+                worth[s.pending.decision_id] = 0.0 if now_worth is None else now_worth
+            verdict = supersede(
+                [s.pending for s in scheduled],
+                NewContact(first.action_id, first.channel, first.priority),
+                now,
+                worth,
+                blocking=blocking,
+                lead=dt.timedelta(minutes=lead),
+                margin=world.contact_policy.supersede_margin,
+            )
+            if verdict is None:
+                continue
+            replaced[decision.decision_id] = verdict
+            if on_decision is not None:
+                on_decision(routed)
+            state.contacts.count_usage(today, decision.consumed)
+            made.append((profile, decision))
+        return made
+
     def decide_tick(
-        tick: int, now: dt.datetime, today: dt.date, who: list[str], daily: bool
+        tick: int,
+        now: dt.datetime,
+        today: dt.date,
+        who: list[str],
+        daily: bool,
+        again: list[str] = [],  # noqa: B006 (read only)
     ) -> int:
         """Decide for ``who`` at ``now`` (``today``: the retailer's day, its budgets'),
-        deliver the contacts; the number of contacts."""
+        and for ``again`` where a new contact replaces a scheduled one; deliver the
+        contacts; the number of contacts."""
         made: list[tuple[CustomerProfile, Decision]] = []
         for begin in range(0, len(who), PREPARED_DECISIONS):
             # nothing a decision reads changes within a tick but the day's budgets
@@ -458,6 +621,8 @@ def run_policy(
                 # counted at once, so that the tick's next decisions see the budgets it used
                 state.contacts.count_usage(today, decision.consumed)
                 made.append((profile, decision))
+        if again:
+            made += decide_again(tick, now, today, again)
         held: set[str] = set()
         if contact_limits is not None:
             draw = f"{config.seed}:{tick}" if keep_at_random else None
@@ -469,22 +634,25 @@ def run_policy(
         for profile, decision in made:
             cid = profile.customer_id
             first = decision.actions[0] if decision.actions else None
-            decisions.add(
-                {
-                    "decision_id": decision.decision_id,
-                    "customer_id": cid,
-                    "decided_at": now,
-                    "trigger": "daily" if daily else "activity",
-                    "action_id": None if first is None else first.action_id,
-                    "channel": None
-                    if first is None or first.channel is None
-                    else first.channel.value,
-                    "propensity": decision.propensity,
-                    "explored": bool(first is not None and first.explored),
-                    "eligible": len(decision.eligible_action_ids),
-                    "held_back": decision.decision_id in held,
-                }
-            )
+            verdict = replaced.pop(decision.decision_id, None)
+            if verdict is not None and decision.decision_id not in held:
+                state.cancel(cid, verdict.replaces)
+            row = {
+                "decision_id": decision.decision_id,
+                "customer_id": cid,
+                "decided_at": now,
+                "trigger": "daily" if daily and verdict is None else "activity",
+                "action_id": None if first is None else first.action_id,
+                "channel": None if first is None or first.channel is None else first.channel.value,
+                "propensity": decision.propensity,
+                "explored": bool(first is not None and first.explored),
+                "eligible": len(decision.eligible_action_ids),
+                "held_back": decision.decision_id in held,
+            }
+            if supersedes:  # the scheduled messages it replaced, and why (in words)
+                row["replaces"] = "" if verdict is None else ",".join(verdict.replaces)
+                row["replaces_why"] = "" if verdict is None else verdict.reason
+            decisions.add(row)
             if decision.decision_id in held:
                 continue
             if state.contacts.stats is not None:
@@ -516,27 +684,69 @@ def run_policy(
         else:  # the active customers who joined, in audience order
             candidates = sorted((c for c in shown.active if c in seat), key=seat.__getitem__)
         who = [cid for cid in candidates if state.in_flight.get(cid, now) <= now]
+        again = []
+        if supersedes:  # active customers whose message is scheduled, not sent
+            again = sorted(
+                (c for c in shown.active if c in state.scheduled and c in seat),
+                key=seat.__getitem__,
+            )
         # a decision leaves no reference cycle (tests/test_batch_decisions.py): the cycle
         # collector, which would walk the tick's young objects again and again, waits;
         # it resumes once the tick's decisions are gone (``decide_tick``'s locals), so
         # that its first pass does not walk them either (at 2,000 x 5 days it walked
         # ~100,000 objects of decisions still held after each daily tick)
         with paused_gc():
-            sent = decide_tick(tick, now, today, who, daily)
+            sent = decide_tick(tick, now, today, who, daily, again)
         if on_tick is not None:
             on_tick(tick, sent)
         if progress is not None:
             progress(tick + 1, n_ticks)
+    sent_contacts = contacts.frame()
+    if state.cancelled:  # the withdrawn messages did not go
+        gone = sent_contacts["decision_id"].isin(state.cancelled)
+        sent_contacts = sent_contacts[~gone].reset_index(drop=True)
     return PolicyRun(
         policy=name,
         decisions=decisions.frame(),
-        contacts=contacts.frame(),
+        contacts=sent_contacts,
         withdrawals=dict(state.withdrawals),
         events=state.emitted,
         refused_events=state.refused,
         seconds=time.perf_counter() - started,
         cpu_seconds=time.process_time() - cpu_started,
     )
+
+
+def policy_supersedes(policy: Decider) -> bool:
+    """Whether ``policy`` (or a pipeline's decider) replaces its scheduled messages
+    (:attr:`~nba.policy.DecisionPolicy.supersedes`); an experiment's router does not."""
+    if isinstance(policy, DecisionPipeline):
+        policy = policy.decider
+    return isinstance(policy, DecisionPolicy) and policy.supersedes
+
+
+def _worth_now(
+    policy: Decider, context: CustomerContext, action_id: str, channel: Channel, usage: UsageCounts
+) -> float | None:
+    """:meth:`~nba.policy.DecisionPolicy.worth_now` of ``policy`` (through a pipeline: of
+    its decider, on the context it prepares)."""
+    if isinstance(policy, DecisionPipeline):
+        context, policy = policy.prepare(context), policy.decider
+    assert isinstance(policy, DecisionPolicy)
+    return policy.worth_now(context, action_id, channel, usage)
+
+
+def _without(usage: UsageCounts, consumed: Sequence[Consumption]) -> UsageCounts:
+    """``usage`` with the ``consumed`` budgets given back."""
+    if not consumed:
+        return usage
+    offers, actions = dict(usage.offers_given), dict(usage.actions_sent)
+    for c in consumed:
+        for key, n in c.offers_given.items():
+            offers[key] = offers.get(key, 0) - n
+        for key, n in c.actions_sent.items():
+            actions[key] = actions.get(key, 0) - n
+    return UsageCounts(offers, actions)
 
 
 @runtime_checkable
@@ -755,6 +965,7 @@ def _schedule_outcomes(
             at, {**fields, "event_id": event_id, "timestamp": at, "event_type": kind.value, **extra}
         )
 
+    emitted = state.emitted
     emit(EventType.MESSAGE_SENT, send_at)
     if delivered:
         emit(EventType.MESSAGE_DELIVERED, send_at + OUTCOME_DELAYS[EventType.MESSAGE_DELIVERED])
@@ -762,10 +973,11 @@ def _schedule_outcomes(
         emit(EventType.MESSAGE_OPENED, send_at + OUTCOME_DELAYS[EventType.MESSAGE_OPENED])
     if clicked:
         emit(EventType.MESSAGE_CLICKED, send_at + OUTCOME_DELAYS[EventType.MESSAGE_CLICKED])
+    unsubscribed_at = None
     if unsubscribed:
-        at = send_at + OUTCOME_DELAYS[EventType.UNSUBSCRIBE]
-        emit(EventType.UNSUBSCRIBE, at)
-        state.withdrawals.setdefault((cid, channel), at)
+        unsubscribed_at = send_at + OUTCOME_DELAYS[EventType.UNSUBSCRIBE]
+        emit(EventType.UNSUBSCRIBE, unsubscribed_at)
+        state.withdrawals.setdefault((cid, channel), unsubscribed_at)
     order_value = 0.0
     if converted:
         product, price = picker.pick(rng, send.message, send.profile)
@@ -776,6 +988,27 @@ def _schedule_outcomes(
         delivered_at = bought + dt.timedelta(days=config.delivery_days)
         emit(EventType.ORDER_DELIVERED, delivered_at, {**web, "offer_id": None}, product_id=product)
     done = send_at + dt.timedelta(hours=config.outcome_hours)
+    if state.keep_scheduled and send_at > send.decision.decided_at:
+        decision = send.decision
+        mine = state.scheduled.get(cid, [])  # those gone by now are forgotten
+        mine = state.scheduled[cid] = [s for s in mine if s.pending.send_at > decision.decided_at]
+        mine.append(
+            _Scheduled(
+                Pending(
+                    decision.decision_id,
+                    send.action.action_id,
+                    channel,
+                    send_at,
+                    send.action.priority,
+                ),
+                state.contacts.history(cid).get(send.action.action_id),
+                state.in_flight.get(cid),
+                unsubscribed_at,
+                state.emitted - emitted,
+                state.contacts.budget_day(decision.decided_at),
+                decision.consumed if send.rank == 0 else Consumption(),
+            )
+        )
     state.in_flight[cid] = max(done, state.in_flight.get(cid, done))
     state.contacts.record_sent(cid, {send.action.action_id: send_at})
     bisect.insort(state.recent.setdefault(cid, []), send_at)
