@@ -43,6 +43,11 @@ UTC = dt.UTC
 PARIS, TOKYO, LOS_ANGELES = "Europe/Paris", "Asia/Tokyo", "America/Los_Angeles"
 COLLECT = {"fulfilment": "click_collect"}
 _ids = itertools.count()
+
+SECOND = dt.timedelta(seconds=1)
+MINUTE = dt.timedelta(minutes=1)
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
 #: One channel's reason in an action's grouped reasons.
 PER_CHANNEL = re.compile(
     r"(?:^|; )(email|sms|push|wallet|postal|web|app|call_centre): ([a-z_0-9]+) \("
@@ -150,6 +155,11 @@ def event(
         row["revenue"] = 59.9
     row.update(extra)
     return row
+
+
+def purchase(customer: str, at: dt.datetime, product: str = "P1", **extra: Any) -> dict[str, Any]:
+    """A purchase of ``product`` on the web (one unit at 59.90 unless ``extra`` says)."""
+    return event(customer, at, "purchase", product, **extra)
 
 
 def local(zone: str, text: str) -> dt.datetime:

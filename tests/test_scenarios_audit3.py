@@ -46,7 +46,11 @@ from typing import Any
 
 from tests.test_scenarios_api import (
     COLLECT,
+    DAY,
+    HOUR,
+    MINUTE,
     PARIS,
+    SECOND,
     TOKYO,
     Shop,
     best_of,
@@ -64,11 +68,6 @@ from tests.test_scenarios_api import (
 from tests.test_scenarios_audit import track
 
 __all__ = ["shop"]  # the journey scenarios' app, shared
-
-SECOND = dt.timedelta(seconds=1)
-MINUTE = dt.timedelta(minutes=1)
-HOUR = dt.timedelta(hours=1)
-DAY = dt.timedelta(days=1)
 
 
 def sent(shop: Shop, customer: str, at: dt.datetime, channel: str) -> None:

@@ -53,7 +53,10 @@ from features.dataset import RetailDataset
 from tests.api_support import redis_client
 from tests.test_scenarios_api import (
     COLLECT,
+    DAY,
+    HOUR,
     LOS_ANGELES,
+    MINUTE,
     PARIS,
     Shop,
     codes,
@@ -63,6 +66,7 @@ from tests.test_scenarios_api import (
     local,
     message,
     open_shop,
+    purchase,
     send_local,
     send_utc,
     shop,
@@ -71,14 +75,6 @@ from tests.test_scenarios_api import (
 from tests.test_scenarios_audit import profile_of, track
 
 __all__ = ["shop"]  # the journey scenarios' app, shared
-
-MINUTE = dt.timedelta(minutes=1)
-HOUR = dt.timedelta(hours=1)
-DAY = dt.timedelta(days=1)
-
-
-def purchase(customer: str, at: dt.datetime, product: str = "P1", **extra: Any) -> Any:
-    return event(customer, at, "purchase", product, **extra)
 
 
 def view(customer: str, at: dt.datetime, product: str, seconds: float) -> dict[str, Any]:

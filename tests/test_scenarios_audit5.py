@@ -58,7 +58,10 @@ from features.dataset import RetailDataset
 from nba.catalog import CatalogError, parse_catalog
 from tests.api_support import redis_client
 from tests.test_scenarios_api import (
+    DAY,
+    HOUR,
     LOS_ANGELES,
+    MINUTE,
     PARIS,
     Shop,
     codes,
@@ -68,6 +71,7 @@ from tests.test_scenarios_api import (
     local,
     message,
     open_shop,
+    purchase,
     send_local,
     send_utc,
     shop,
@@ -76,14 +80,6 @@ from tests.test_scenarios_api import (
 from tests.test_scenarios_audit import post_raw, profile_of, track
 
 __all__ = ["shop"]  # the journey scenarios' app, shared
-
-MINUTE = dt.timedelta(minutes=1)
-HOUR = dt.timedelta(hours=1)
-DAY = dt.timedelta(days=1)
-
-
-def purchase(customer: str, at: dt.datetime, product: str = "P1", **extra: Any) -> Any:
-    return event(customer, at, "purchase", product, **extra)
 
 
 # ---------------------------------------------------------------- a launch's products
