@@ -464,8 +464,9 @@ class DecisionService:
             for action, channel, priority in kept.contacts
             if channel == c.channel
         ]
-        if not pending:
-            return None
+        withdrawable = dt.timedelta(minutes=lead)
+        if all(p.send_at - now < withdrawable for p in pending):
+            return None  # none can be withdrawn in time: no need to decide twice
         held = {p.decision_id for p in pending}
         kept_by_id = {kept.decision_id: kept for _, kept in waiting}
         others = [c for c in read.contacts if c.decision_id not in held]
@@ -510,7 +511,7 @@ class DecisionService:
             now,
             worth,
             blocking=blocking,
-            lead=dt.timedelta(minutes=lead),
+            lead=withdrawable,
             margin=self.contact_policy.supersede_margin,
         )
         if verdict is None:
