@@ -13,6 +13,7 @@ contract events through the real feature code, on a real app and a real Redis.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import pytest
 
 from experiments.decision_log import read_log
 from features.dataset import RetailDataset
+from nba.decision import LoggedDecision
 from serving.settings import EXAMPLES
 from tests.api_support import redis_client
 from tests.test_scenarios_api import (
@@ -159,3 +161,15 @@ def test_off_by_default_nothing_is_replaced(shop_off: tuple[Shop, Path, str]) ->
     pending = client.zrange(f"{prefix}:c:{{{customer}}}", 0, -1)
     assert first["decision_id"] in {m.decode().split("|")[0] for m in pending}
     assert not client.exists(f"{prefix}:cd:{{{customer}}}")  # nothing more is written
+
+
+def test_a_logged_replacement_reads_back_and_older_records_read_as_before() -> None:
+    """The log writes ``replaces`` only on a record that withdrew something: the others
+    are byte for byte what they were, and read back with none."""
+    at = dt.datetime(2026, 3, 2, 12, 30, tzinfo=dt.UTC)
+    plain = LoggedDecision("d-2", "C1", at, "nba", None, "rules", 1.0, ("a",), ())
+    assert "replaces" not in plain.to_dict()
+    assert LoggedDecision.from_dict(plain.to_dict()).replaces == ()
+    replacing = dataclasses.replace(plain, replaces=("d-1",))
+    assert replacing.to_dict()["replaces"] == ["d-1"]
+    assert LoggedDecision.from_dict(replacing.to_dict()) == replacing
