@@ -297,6 +297,9 @@ class LogReading:
     #: records of customers erased since, left out (see the module doc)
     erased: int = 0
     sources: dict[str, str] = field(default_factory=dict)
+    #: decisions whose scheduled messages a later decision withdrew (its ``replaces``):
+    #: logged, but their messages did not go
+    withdrawn: set[str] = field(default_factory=set)
 
 
 def read_log(directory: str | Path) -> LogReading:
@@ -332,6 +335,7 @@ def read_log(directory: str | Path) -> LogReading:
                 reading.duplicates += 1
                 continue
             seen.add(record.decision_id)
+            reading.withdrawn.update(record.replaces)
             reading.decisions.append(record)
             reading.sources[record.decision_id] = f"{path}: line {number}"
         if tail.strip():

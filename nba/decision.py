@@ -196,6 +196,9 @@ class LoggedDecision:
     actions: tuple[LoggedAction, ...]
     options: tuple[OptionProbability, ...] = ()
     context: Mapping[str, float] = field(default_factory=dict, hash=False)
+    #: the earlier decisions whose scheduled messages this one withdrew
+    #: (:mod:`nba.supersession`): they did not go
+    replaces: tuple[str, ...] = ()
 
     @property
     def action_id(self) -> str | None:
@@ -228,6 +231,8 @@ class LoggedDecision:
             ],
             # JSON has no NaN: an unknown feature is written as null
             "context": {k: (None if math.isnan(v) else v) for k, v in self.context.items()},
+            # written only when it withdrew something: older readers see the same records
+            **({"replaces": list(self.replaces)} if self.replaces else {}),
         }
 
     @classmethod
@@ -264,6 +269,7 @@ class LoggedDecision:
                 str(k): math.nan if v is None else float(v)
                 for k, v in (data.get("context") or {}).items()
             },
+            replaces=tuple(str(d) for d in data.get("replaces") or ()),
         )
 
 

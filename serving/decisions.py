@@ -42,28 +42,33 @@ from typing import Any, Protocol
 import orjson
 
 from features.online.contact_state import (
+    CancelledSend,
     ContactState,
     DecisionRead,
     DecisionRecord,
     DecisionState,
+    OwnContact,
     RedisContactState,
+    ScheduledDecision,
     with_own_contacts,
 )
 from features.online.erasure import RedisErasure
 from features.online.profiles import OnlineProfiles
-from features.online.response_stats import ResponseTable, response_segment
+from features.online.response_stats import ResponseTable, SegmentPosteriors, response_segment
 from features.online.stock import StockLevels
-from nba.budgets import UsageCounts
+from nba.budgets import Consumption, UsageCounts
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
-from nba.decision import ChosenAction, Decision, LoggedDecision
+from nba.decision import ChosenAction, Decision, LoggedDecision, RoutedDecision
 from nba.experiment import ArmKind, ExperimentConfig
 from nba.explain import rejection_items
 from nba.pipeline import DecisionPipeline, build_pipeline
+from nba.policy import DecisionPolicy
 from nba.profile import CustomerProfile
 from nba.screening import Restriction
+from nba.supersession import NewContact, Pending, Supersession, supersede
 from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
 from serving.models import ModelManager, ModelSet
@@ -126,6 +131,18 @@ class _Decided:
     record: DecisionRecord
     response: dict[str, Any]
     arm: str | None
+
+
+@dataclass(frozen=True)
+class _Replacing:
+    """A decision made as if the customer's scheduled messages had not been, that
+    replaces some of them (:func:`~nba.supersession.supersede`)."""
+
+    routed: RoutedDecision
+    context: CustomerContext
+    usage: UsageCounts
+    verdict: Supersession
+    cancels: tuple[CancelledSend, ...]
 
 
 class DecisionSink(Protocol):
@@ -312,6 +329,8 @@ class DecisionService:
         for i, d in decided:
             self._count(d.record.decision, d.response)
             logged = d.record.decision.log(arm=d.arm, model_version=d.response["model_version"])
+            if d.record.cancels:  # the log names the withdrawn decisions: they did not go
+                logged = dataclasses.replace(logged, replaces=tuple(d.response["replaces"]))
             results[i] = Answer(orjson.dumps(d.response, option=JSON), logged)
         return [r for r in results if r is not None]
 
@@ -360,7 +379,7 @@ class DecisionService:
             self._stats_refreshing = False
 
         models = self.models.current
-        known = self.profiles.from_stored(customer_id, read.stored, now)
+        known = stored = self.profiles.from_stored(customer_id, read.stored, now)
         if known is not None and read.contacts:  # its own sends not reported yet count too
             known = with_own_contacts(known, read.contacts, now)
         if known is not None:  # the cart and browsed products that can be bought
@@ -377,18 +396,128 @@ class DecisionService:
         seed: int | str = asked.idempotency_key or f"{random.getrandbits(64):016x}"
         segment = response_segment(profile)
         stats = None if table is None else table.posteriors(segment)
-        routed = self.policy(models, max_actions).route(
-            ctx, usage=read.usage, stats=stats, seed=seed, restriction=prepared.restriction
-        )
+        policy = self.policy(models, max_actions)
+        replacing = None
+        if read.scheduled and stored is not None:
+            replacing = self._replacing(policy, prepared, read, stored, stats, seed)
+        usage = read.usage
+        if replacing is None:
+            routed = policy.route(
+                ctx, usage=usage, stats=stats, seed=seed, restriction=prepared.restriction
+            )
+        else:
+            routed, ctx, usage = replacing.routed, replacing.context, replacing.usage
         decision, arm = routed.decision, routed.arm_name
         response = self._response(decision, ctx, models, known is None, degraded, arm)
+        if replacing is not None:
+            response["replaces"] = list(replacing.verdict.replaces)
+            response["actions"][0]["reasons"].append(replacing.verdict.reason)
         stored_key = prepared.stored_key
         answer = (
             None
             if stored_key is None
             else f"{prepared.fingerprint}\n{orjson.dumps(response, option=JSON).decode()}"
         )
-        return _Decided(DecisionRecord(decision, stored_key, answer, segment), response, arm)
+        scheduled = (
+            ScheduledDecision.of(decision, ctx.action_history, self.contacts.budget_day(now))
+            if self.contacts.keeps_scheduled
+            else None
+        )
+        record = DecisionRecord(
+            decision,
+            stored_key,
+            answer,
+            segment,
+            scheduled,
+            () if replacing is None else replacing.cancels,
+        )
+        return _Decided(record, response, arm)
+
+    def _replacing(
+        self,
+        policy: DecisionPipeline,
+        prepared: _Prepared,
+        read: DecisionState,
+        known: CustomerProfile,
+        stats: SegmentPosteriors | None,
+        seed: int | str,
+    ) -> _Replacing | None:
+        """The decision that replaces some of the customer's scheduled messages, or
+        ``None`` (decide as usual). As the closed loop does
+        (:mod:`simulator.closed_loop.runner`): decided as if the messages due later had not
+        been scheduled (their contacts, history and budgets given back), then the rule
+        weighs its first contact against those its channel would refuse, each worth what
+        it is worth now. CPU only: everything it reads came with the decision's read."""
+        lead = self.contact_policy.supersede_lead_minutes
+        now = prepared.now
+        decider = policy.decider
+        if lead is None or not isinstance(decider, DecisionPolicy) or not decider.supersedes:
+            return None  # off; an experiment's router, a baseline: nothing is replaced
+        waiting = [
+            (c, read.scheduled[c.decision_id])
+            for c in read.contacts
+            if c.at > now and c.decision_id in read.scheduled
+        ]
+        pending = [
+            Pending(c.decision_id, action, c.channel, c.at, priority)
+            for c, kept in waiting
+            for action, channel, priority in kept.contacts
+            if channel == c.channel
+        ]
+        withdrawable = dt.timedelta(minutes=lead)
+        if all(p.send_at - now < withdrawable for p in pending):
+            return None  # none can be withdrawn in time: no need to decide twice
+        held = {p.decision_id for p in pending}
+        kept_by_id = {kept.decision_id: kept for _, kept in waiting}
+        others = [c for c in read.contacts if c.decision_id not in held]
+        history = dict(read.history)
+        for kept in kept_by_id.values():
+            for action, before in kept.history_before.items():
+                if before is None:
+                    history.pop(action, None)
+                else:
+                    history[action] = before
+        day = self.contacts.budget_day(now)
+        usage = _minus(read.usage, [k.consumed for k in kept_by_id.values() if k.day == day])
+        base = self._sellable(with_own_contacts(known, others, now))
+        session = _session(prepared.asked.context, now)
+        ctx = CustomerContext(base, now, session=session, action_history=history)
+        routed = policy.route(
+            ctx, usage=usage, stats=stats, seed=seed, restriction=prepared.restriction
+        )
+        contacts = routed.decision.contacts
+        if not contacts or contacts[0].channel is None:
+            return None
+        first = contacts[0]
+        assert first.channel is not None
+        blocking = set()  # the scheduled messages the new one's channel would refuse
+        for p in pending:
+            counted = with_own_contacts(
+                base, [OwnContact(p.decision_id, p.channel, p.send_at)], now
+            )
+            with_it = CustomerContext(counted, now, session=session, action_history=history)
+            if self.contact_policy.channel_reason(with_it, first.channel) is not None:
+                blocking.add(p.decision_id)
+        prepared_ctx = policy.prepare(ctx)
+        worth = {}
+        for p in pending:
+            if p.decision_id in blocking:
+                # not able to go now (bought since, its trigger passed): worth nothing
+                now_worth = decider.worth_now(prepared_ctx, p.action_id, p.channel, usage)
+                worth[p.decision_id] = 0.0 if now_worth is None else now_worth
+        verdict = supersede(
+            pending,
+            NewContact(first.action_id, first.channel, first.priority),
+            now,
+            worth,
+            blocking=blocking,
+            lead=withdrawable,
+            margin=self.contact_policy.supersede_margin,
+        )
+        if verdict is None:
+            return None
+        cancels = tuple(kept_by_id[d].cancelled() for d in verdict.replaces)
+        return _Replacing(routed, ctx, usage, verdict, cancels)
 
     def _sellable(self, profile: CustomerProfile) -> CustomerProfile:
         """``profile`` without the products out of stock (the levels other replicas set
@@ -478,6 +607,7 @@ class DecisionService:
             "cold_start": cold_start,
             "degraded": degraded is not None,
             "degraded_reason": degraded,
+            "replaces": [],
         }
 
     def _products(self, chosen: ChosenAction, ctx: CustomerContext, models: ModelSet) -> list[str]:
@@ -510,6 +640,17 @@ class DecisionService:
                 counter = self.metrics.decisions.labels(chosen.action_id, channel)
                 self._decision_counters[key] = counter
             counter.inc()
+
+
+def _minus(usage: UsageCounts, consumed: Sequence[Consumption]) -> UsageCounts:
+    """``usage`` with the ``consumed`` budgets given back."""
+    if not consumed:
+        return usage
+    offers, actions = Counter(usage.offers_given), Counter(usage.actions_sent)
+    for c in consumed:
+        offers.subtract(c.offers_given)
+        actions.subtract(c.actions_sent)
+    return UsageCounts(dict(offers), dict(actions))
 
 
 def _plus(usage: UsageCounts, spent: tuple[Counter[str], Counter[str]]) -> UsageCounts:

@@ -103,6 +103,8 @@ def start_runtime(
         answer_seconds=int(settings.idempotency_hours * 3600),
         stats=stats,
         budget_zone=contact_policy.zone,  # budgets reset at the retailer's midnight
+        # what a decision scheduled is kept (and read) only when a later one may replace it
+        keeps_scheduled=contact_policy.supersede_lead_minutes is not None,
     )
     gate = RedisGate(settings.redis_retry_seconds)
     metrics = ApiMetrics()

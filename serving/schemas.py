@@ -207,6 +207,15 @@ class DecisionResponse(BaseModel):
     cold_start: bool = Field(description="True when the customer has no profile yet.")
     degraded: bool = Field(description="True when a fallback answered (see degraded_reason).")
     degraded_reason: str | None = None
+    replaces: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Decisions whose scheduled messages this one replaces: withdraw them (their "
+            "send has not gone yet). Empty unless the contact policy's "
+            "supersede_lead_minutes is set; the first action's reasons say why."
+        ),
+        examples=[["d-9a1b2c3d4e5f6a7b"]],
+    )
 
 
 class BatchDecisionResponse(BaseModel):

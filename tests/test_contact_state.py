@@ -19,8 +19,10 @@ from features.finalise import CustomerStatic
 from features.online.contact_state import (
     CancelledSend,
     ContactState,
+    DecisionRecord,
     MemoryContactState,
     RedisContactState,
+    ScheduledDecision,
     contact_state_for,
 )
 from features.online.redis_store import RedisOnlineStore
@@ -341,3 +343,39 @@ def test_a_cancelled_send_gives_back_its_history_contacts_and_budgets(
         ],
     )
     assert contacts.history("C3") == {}  # never sent: no cool-down left
+
+
+def test_a_decision_keeps_what_it_scheduled_only_when_asked(new_contacts: NewContacts) -> None:
+    """With ``keeps_scheduled`` (supersession on) a decision keeps what it scheduled
+    (action, channel, decided priority, the history before it, its budgets) beside its
+    contacts, and a later decision withdraws it in its own write; a contact recorded
+    without it (before, or with it off) reads as before and has none. Off, nothing of it
+    is written or read."""
+    earlier = (NOW - dt.timedelta(days=9)).replace(microsecond=0)
+    decision = a_decision()
+    off = new_contacts()
+    scheduled = ScheduledDecision.of(decision, {"cart_reminder": earlier}, off.budget_day(NOW))
+    assert scheduled is not None
+    off.record_all([DecisionRecord(decision, scheduled=scheduled)])
+    assert off.read_for_decision("C1", NOW).scheduled == {}
+    assert off.read_for_decision("C1", NOW).contacts  # the contact itself, as before
+
+    on = new_contacts(keeps_scheduled=True)
+    on.record_sent("C1", {"cart_reminder": earlier})
+    on.record_all([DecisionRecord(decision, scheduled=scheduled)])
+    on.record(a_decision("C2"))  # recorded without it
+    read = on.read_for_decision("C1", NOW)
+    assert read.scheduled == {decision.decision_id: scheduled}
+    [(action, channel, priority)] = read.scheduled[decision.decision_id].contacts
+    assert (action, channel) == ("cart_reminder", Channel.EMAIL)
+    assert priority == decision.contacts[0].priority
+    assert on.read_for_decision("C2", NOW).scheduled == {}
+    assert on.read_for_decision("C2", NOW).contacts
+
+    later = a_decision(now=NOW + dt.timedelta(hours=1))
+    on.record_all([DecisionRecord(later, cancels=(scheduled.cancelled(),))])
+    read = on.read_for_decision("C1", NOW + dt.timedelta(hours=1))
+    assert read.scheduled == {}
+    assert [c.decision_id for c in read.contacts] == [later.decision_id]
+    assert read.usage.offers_given == {"o10": 2}  # C2's and the later one's
+    assert ScheduledDecision.decode(decision.decision_id, scheduled.encode()) == scheduled

@@ -44,6 +44,7 @@ import copy
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -110,6 +111,10 @@ class DecisionState:
     stats: ResponseTable | None = None
     #: the contacts decided and not yet reported sent (see :meth:`ContactState.own_contacts`)
     contacts: tuple[OwnContact, ...] = ()
+    #: what their decisions left to weigh and withdraw them, by decision id (read only
+    #: when the contact state :attr:`~ContactState.keeps_scheduled`; a contact decided
+    #: before, or with it off, has none: it is never withdrawn)
+    scheduled: Mapping[str, ScheduledDecision] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,75 @@ class CancelledSend:
     history: Mapping[str, dt.datetime | None]
     day: dt.date
     consumed: Consumption
+
+
+@dataclass(frozen=True)
+class ScheduledDecision:
+    """What a decision that scheduled contacts left to weigh and withdraw them later
+    (:mod:`nba.supersession`): each contact's action, channel and decided priority, each
+    action's last send before it (``None``: never sent), its budget ``day`` and what it
+    consumed. Kept beside the decided contacts only when the contact state keeps them
+    (:attr:`ContactState.keeps_scheduled`)."""
+
+    decision_id: str
+    contacts: tuple[tuple[str, Channel, float], ...]
+    history_before: Mapping[str, dt.datetime | None]
+    day: dt.date
+    consumed: Consumption
+
+    @classmethod
+    def of(
+        cls, decision: Decision, history: Mapping[str, dt.datetime], day: dt.date
+    ) -> ScheduledDecision | None:
+        """What ``decision`` (read ``history`` before it, counts toward ``day``) leaves to
+        weigh its messages later; ``None`` when it sends none."""
+        contacts = tuple(
+            (a.action_id, a.channel, float(a.priority))
+            for a in decision.contacts
+            if a.channel is not None and a.channel not in PLACEMENT_CHANNELS
+        )
+        if not contacts:
+            return None
+        before = {action: history.get(action) for action, _, _ in contacts}
+        return cls(decision.decision_id, contacts, before, day, decision.consumed)
+
+    def cancelled(self) -> CancelledSend:
+        """Its withdrawal: its contacts, history and budgets given back."""
+        channels = tuple(dict.fromkeys(channel for _, channel, _ in self.contacts))
+        return CancelledSend(
+            self.decision_id, channels, self.history_before, self.day, self.consumed
+        )
+
+    def encode(self) -> str:
+        """The JSON kept in Redis (times as epoch seconds)."""
+        return json.dumps(
+            {
+                "c": [[a, ch.value, p] for a, ch, p in self.contacts],
+                "h": {
+                    a: None if at is None else int(at.timestamp())
+                    for a, at in self.history_before.items()
+                },
+                "d": self.day.isoformat(),
+                "o": self.consumed.offers_given,
+                "a": self.consumed.actions_sent,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, decision_id: str, raw: str | bytes) -> ScheduledDecision:
+        """Read back :meth:`encode`'s output."""
+        data = json.loads(raw)
+        return cls(
+            decision_id,
+            tuple((str(a), Channel(ch), float(p)) for a, ch, p in data["c"]),
+            {
+                str(a): None if t is None else dt.datetime.fromtimestamp(int(t), dt.UTC)
+                for a, t in data["h"].items()
+            },
+            dt.date.fromisoformat(data["d"]),
+            Consumption(dict(data["o"]), dict(data["a"])),
+        )
 
 
 class DecisionRead(NamedTuple):
@@ -143,6 +217,10 @@ class DecisionRecord(NamedTuple):
     idempotency_key: str | None = None
     answer: str | None = None
     segment: str | None = None
+    #: kept beside its contacts when the contact state :attr:`~ContactState.keeps_scheduled`
+    scheduled: ScheduledDecision | None = None
+    #: the scheduled sends it replaces, withdrawn in the same write
+    cancels: tuple[CancelledSend, ...] = ()
 
 
 def sends_of(decision: Decision) -> dict[str, dt.datetime]:
@@ -242,6 +320,10 @@ class ContactState(abc.ABC):
     store: OnlineStore | None = None
     #: The response statistics :meth:`read_for_decision` reads and :meth:`record` counts.
     stats: ResponseStats | None = None
+    #: Whether decisions keep what they scheduled (:class:`ScheduledDecision`) and reads
+    #: return it (supersession on: one more command in each read and write, no more
+    #: round trips; off, nothing is read or written for it).
+    keeps_scheduled: bool = False
 
     @abc.abstractmethod
     def read_for_decision(
@@ -267,6 +349,10 @@ class ContactState(abc.ABC):
     def record_all(self, records: Sequence[DecisionRecord]) -> None:
         """:meth:`record` for each of ``records``, in order (on Redis: in one round trip)."""
         for r in records:
+            if r.cancels:
+                self.cancel(r.decision.customer_id, r.cancels)
+            if r.scheduled is not None and self.keeps_scheduled:
+                self.keep_scheduled(r.decision.customer_id, r.scheduled)
             self.record(
                 r.decision, idempotency_key=r.idempotency_key, answer=r.answer, segment=r.segment
             )
@@ -324,6 +410,11 @@ class ContactState(abc.ABC):
         :meth:`record_all`): their decided contacts, their history (set back) and usage."""
 
     @abc.abstractmethod
+    def keep_scheduled(self, customer_id: str, scheduled: ScheduledDecision) -> None:
+        """Keep what ``scheduled``'s decision left to weigh and withdraw its contacts
+        (as long as its contacts are kept)."""
+
+    @abc.abstractmethod
     def history(self, customer_id: str) -> dict[str, dt.datetime]:
         """When each action was last sent to the customer."""
 
@@ -369,12 +460,15 @@ class MemoryContactState(ContactState):
         clock: Callable[[], float] = time.monotonic,
         stats: MemoryResponseStats | None = None,
         budget_zone: dt.tzinfo = dt.UTC,
+        keeps_scheduled: bool = False,
     ) -> None:
         self.store = store
         self.stats = stats
         self.budget_zone = budget_zone
+        self.keeps_scheduled = keeps_scheduled
         self.answer_seconds = answer_seconds
         self.clock = clock
+        self._scheduled: dict[str, dict[str, ScheduledDecision]] = {}
         self._history: dict[str, dict[str, dt.datetime]] = {}
         self._contacts: dict[str, dict[tuple[str, Channel], dt.datetime]] = {}
         self._usage: dict[dt.date, tuple[dict[str, int], dict[str, int]]] = {}
@@ -401,7 +495,11 @@ class MemoryContactState(ContactState):
             stored,
             None if self.stats is None or not with_stats else self.stats.table(now),
             self.own_contacts(customer_id, now),
+            dict(self._scheduled.get(customer_id, {})) if self.keeps_scheduled else {},
         )
+
+    def keep_scheduled(self, customer_id: str, scheduled: ScheduledDecision) -> None:
+        self._scheduled.setdefault(customer_id, {})[scheduled.decision_id] = scheduled
 
     def record_contacts(self, customer_id: str, contacts: Sequence[OwnContact]) -> None:
         if contacts:
@@ -446,7 +544,9 @@ class MemoryContactState(ContactState):
     def cancel(self, customer_id: str, cancelled: Sequence[CancelledSend]) -> None:
         mine = self._contacts.get(customer_id, {})
         history = self._history.get(customer_id, {})
+        kept = self._scheduled.get(customer_id, {})
         for send in cancelled:
+            kept.pop(send.decision_id, None)
             for channel in send.channels:
                 mine.pop((send.decision_id, channel), None)
             for action, before in send.history.items():
@@ -488,7 +588,15 @@ class RedisContactState(ContactState):
       ``answer_seconds``;
     * ``<prefix>:c:{<customer>}``: sorted set of the contacts decided and not yet
       reported sent (``<decision id>|<channel>`` scored by the send's epoch seconds),
-      trimmed to :data:`CONTACT_SECONDS`;
+      trimmed to :data:`CONTACT_SECONDS`; the member has kept this form since before
+      supersession, so that ``message_sent`` (which names the decision and channel, not
+      the action) can remove it;
+    * ``<prefix>:cd:{<customer>}``: hash decision id -> what it scheduled
+      (:meth:`ScheduledDecision.encode`: actions, channels, decided priorities, the
+      history before it, its budgets), written and read only with
+      :attr:`keeps_scheduled`; a contact without an entry (decided before, or with it
+      off) reads as before and is never withdrawn; an entry without a contact left is
+      ignored and expires with the key;
     * ``<prefix>:u:<YYYY-MM-DD>``: hash of the day's usage (``o:<offer>``,
       ``a:<action>``), expiring after :data:`USAGE_SECONDS`;
     * ``<prefix>:pop``: sorted set of product popularity.
@@ -503,7 +611,9 @@ class RedisContactState(ContactState):
         answer_seconds: int = DEFAULT_ANSWER_SECONDS,
         stats: RedisResponseStats | None = None,
         budget_zone: dt.tzinfo = dt.UTC,
+        keeps_scheduled: bool = False,
     ) -> None:
+        self.keeps_scheduled = keeps_scheduled
         self.store: RedisOnlineStore = store
         self.client: Any = store.client
         self.prefix = store.prefix
@@ -524,6 +634,9 @@ class RedisContactState(ContactState):
 
     def contacts_key(self, customer_id: str) -> str:
         return f"{self.prefix}:c:{{{customer_id}}}"
+
+    def scheduled_key(self, customer_id: str) -> str:
+        return f"{self.prefix}:cd:{{{customer_id}}}"
 
     @property
     def popularity_key(self) -> str:
@@ -549,9 +662,11 @@ class RedisContactState(ContactState):
         if settling:
             self.store.queue_layout(pipe)
         stats = self.stats
+        scheduled = self.keeps_scheduled
+        base = 6 if scheduled else 5
         sizes = []
         for read in reads:
-            size = 6 if read.idempotency_key is not None else 5
+            size = base + 1 if read.idempotency_key is not None else base
             if read.idempotency_key is not None:
                 pipe.get(self.answer_key(read.customer_id, read.idempotency_key))
             pipe.hgetall(self.history_key(read.customer_id))
@@ -559,6 +674,8 @@ class RedisContactState(ContactState):
             pipe.get(self.store.state_key(read.customer_id))
             pipe.get(self.store.verdict_key(read.customer_id))
             self._queue_contacts(pipe, read.customer_id, read.now)
+            if scheduled:
+                pipe.hgetall(self.scheduled_key(read.customer_id))
             if stats is not None and read.with_stats:
                 size += stats.queue_table(pipe, read.now)
             sizes.append(size)
@@ -584,8 +701,9 @@ class RedisContactState(ContactState):
                     decode_customer(read.customer_id, state, verdict),
                     None
                     if stats is None or not read.with_stats
-                    else stats.table_from(own[5:], read.now),
+                    else stats.table_from(own[base:], read.now),
                     decode_contacts(contacts),
+                    decode_scheduled(own[5]) if scheduled else {},
                 )
             )
         return out
@@ -649,7 +767,11 @@ class RedisContactState(ContactState):
 
     def record_all(self, records: Sequence[DecisionRecord]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        for decision, idempotency_key, answer, segment in records:
+        for decision, idempotency_key, answer, segment, scheduled, cancels in records:
+            if cancels:
+                self._cancel(pipe, decision.customer_id, cancels)
+            if scheduled is not None and self.keeps_scheduled:
+                self._scheduled(pipe, decision.customer_id, scheduled)
             self._sent(pipe, decision.customer_id, sends_of(decision))
             self._contacts(pipe, decision.customer_id, contacts_of(decision))
             self._count(pipe, self.budget_day(decision.decided_at), decision.consumed, 1)
@@ -692,7 +814,18 @@ class RedisContactState(ContactState):
             self._cancel(pipe, customer_id, cancelled)
             pipe.execute()
 
+    def keep_scheduled(self, customer_id: str, scheduled: ScheduledDecision) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        self._scheduled(pipe, customer_id, scheduled)
+        pipe.execute()
+
+    def _scheduled(self, pipe: Any, customer_id: str, scheduled: ScheduledDecision) -> None:
+        key = self.scheduled_key(customer_id)
+        pipe.hset(key, scheduled.decision_id, scheduled.encode())
+        pipe.expire(key, CONTACT_SECONDS + SCHEDULED_SECONDS)
+
     def _cancel(self, pipe: Any, customer_id: str, cancelled: Sequence[CancelledSend]) -> None:
+        pipe.hdel(self.scheduled_key(customer_id), *(send.decision_id for send in cancelled))
         for send in cancelled:
             for channel in send.channels:
                 pipe.zrem(self.contacts_key(customer_id), f"{send.decision_id}|{channel.value}")
@@ -757,11 +890,14 @@ def contact_state_for(
     response_stats: bool = False,
     half_life_days: float | None = None,
     window_hours: float | None = None,
+    keeps_scheduled: bool = False,
 ) -> ContactState:
     """The contact state that lives beside ``store``: on the same Redis (same client and
     key prefix) for a :class:`RedisOnlineStore`, in memory otherwise; with
     ``response_stats``, response statistics beside it (``half_life_days`` their
-    half-life, ``window_hours`` the attribution window; the defaults when omitted)."""
+    half-life, ``window_hours`` the attribution window; the defaults when omitted); with
+    ``keeps_scheduled``, what each decision scheduled is kept and read
+    (:class:`ScheduledDecision`)."""
     half_life = DEFAULT_HALF_LIFE_DAYS if half_life_days is None else half_life_days
     window = DEFAULT_WINDOW_HOURS if window_hours is None else window_hours
     if isinstance(store, RedisOnlineStore):
@@ -772,13 +908,17 @@ def contact_state_for(
             if response_stats
             else None
         )
-        return RedisContactState(store, answer_seconds=answer_seconds, stats=stats)
+        return RedisContactState(
+            store, answer_seconds=answer_seconds, stats=stats, keeps_scheduled=keeps_scheduled
+        )
     memory = (
         MemoryResponseStats(half_life_days=half_life, window_hours=window)
         if response_stats
         else None
     )
-    return MemoryContactState(store, answer_seconds=answer_seconds, stats=memory)
+    return MemoryContactState(
+        store, answer_seconds=answer_seconds, stats=memory, keeps_scheduled=keeps_scheduled
+    )
 
 
 def decode_history(raw: Mapping[bytes, bytes] | None) -> dict[str, dt.datetime]:
@@ -795,6 +935,11 @@ def decode_contacts(raw: Sequence[tuple[bytes, float]] | None) -> tuple[OwnConta
             OwnContact(decision_id, Channel(channel), dt.datetime.fromtimestamp(int(score), dt.UTC))
         )
     return tuple(out)
+
+
+def decode_scheduled(raw: Mapping[bytes, bytes] | None) -> dict[str, ScheduledDecision]:
+    """What the decisions scheduled, from the ``HGETALL`` of a scheduled key."""
+    return {k.decode(): ScheduledDecision.decode(k.decode(), v) for k, v in (raw or {}).items()}
 
 
 def decode_usage(raw: Mapping[bytes, bytes] | None) -> UsageCounts:
@@ -815,6 +960,7 @@ __all__ = [
     "MemoryContactState",
     "OwnContact",
     "RedisContactState",
+    "ScheduledDecision",
     "contact_state_for",
     "decode_history",
     "with_own_contacts",

@@ -8,6 +8,7 @@ What Redis holds of a customer lives under keys that carry the customer's hash t
   ``<prefix>:sv:{c}`` (seasonal verdict);
 * the contact state (:mod:`features.online.contact_state`): ``<prefix>:h:{c}`` (action
   history), ``<prefix>:c:{c}`` (contacts decided, not yet reported),
+  ``<prefix>:cd:{c}`` (what they scheduled, with supersession on),
   ``<prefix>:i:{c}:<digest>`` (idempotent answers: the cached decisions);
 * the response statistics (:mod:`features.online.response_stats`): ``<prefix>:d:{c}``
   (sends kept for attribution).
@@ -77,6 +78,7 @@ class RedisErasure:
             store.verdict_key(customer_id),
             self.contacts.history_key(customer_id),
             self.contacts.contacts_key(customer_id),
+            self.contacts.scheduled_key(customer_id),
             sends_key(self.prefix, customer_id),
         ]
         pattern = _GLOB.sub(r"\\\1", f"{self.prefix}:i:{{{customer_id}}}:") + "*"
