@@ -71,6 +71,26 @@ class Consumption:
         return cls(offers, sent)
 
 
+def given_back(usage: UsageCounts, consumed: Iterable[Consumption]) -> UsageCounts:
+    """``usage`` with the budgets ``consumed`` by decisions withdrawn before they went given
+    back (a scheduled message replaced: :mod:`nba.supersession`).
+
+    >>> used = UsageCounts({"ten_off": 3}, {"cart_reminder_1": 5})
+    >>> given_back(used, [Consumption({"ten_off": 1}, {"cart_reminder_1": 1})])
+    UsageCounts(offers_given={'ten_off': 2}, actions_sent={'cart_reminder_1': 4})
+    """
+    consumed = list(consumed)
+    if not consumed:
+        return usage
+    offers, actions = dict(usage.offers_given), dict(usage.actions_sent)
+    for c in consumed:
+        for key, n in c.offers_given.items():
+            offers[key] = offers.get(key, 0) - n
+        for key, n in c.actions_sent.items():
+            actions[key] = actions.get(key, 0) - n
+    return UsageCounts(offers, actions)
+
+
 def budget_reason(action: Action, usage: UsageCounts) -> Reason | None:
     """Why ``action`` cannot be given today (offer budget, action volume), or ``None``."""
     offer = action.offer

@@ -56,7 +56,7 @@ from features.online.erasure import RedisErasure
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, SegmentPosteriors, response_segment
 from features.online.stock import StockLevels
-from nba.budgets import Consumption, UsageCounts
+from nba.budgets import UsageCounts, given_back
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
@@ -478,7 +478,7 @@ class DecisionService:
                 else:
                     history[action] = before
         day = self.contacts.budget_day(now)
-        usage = _minus(read.usage, [k.consumed for k in kept_by_id.values() if k.day == day])
+        usage = given_back(read.usage, [k.consumed for k in kept_by_id.values() if k.day == day])
         base = self._sellable(with_own_contacts(known, others, now))
         session = _session(prepared.asked.context, now)
         ctx = CustomerContext(base, now, session=session, action_history=history)
@@ -640,17 +640,6 @@ class DecisionService:
                 counter = self.metrics.decisions.labels(chosen.action_id, channel)
                 self._decision_counters[key] = counter
             counter.inc()
-
-
-def _minus(usage: UsageCounts, consumed: Sequence[Consumption]) -> UsageCounts:
-    """``usage`` with the ``consumed`` budgets given back."""
-    if not consumed:
-        return usage
-    offers, actions = Counter(usage.offers_given), Counter(usage.actions_sent)
-    for c in consumed:
-        offers.subtract(c.offers_given)
-        actions.subtract(c.actions_sent)
-    return UsageCounts(dict(offers), dict(actions))
 
 
 def _plus(usage: UsageCounts, spent: tuple[Counter[str], Counter[str]]) -> UsageCounts:

@@ -78,7 +78,7 @@ from features.online.response_stats import (
 )
 from features.online.store import EventOps, MemoryOnlineStore
 from nba.actions import OfferKind
-from nba.budgets import Consumption, UsageCounts
+from nba.budgets import Consumption, UsageCounts, given_back
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.decision import ChosenAction, Decision, RoutedDecision
@@ -529,7 +529,7 @@ def run_policy(
                     history.pop(s.pending.action_id, None)
                 else:
                     history[s.pending.action_id] = s.history_before
-            usage = _without(
+            usage = given_back(
                 state.contacts.usage(today),
                 [s.consumed for s in scheduled if s.day == today],
             )
@@ -734,19 +734,6 @@ def _worth_now(
         context, policy = policy.prepare(context), policy.decider
     assert isinstance(policy, DecisionPolicy)
     return policy.worth_now(context, action_id, channel, usage)
-
-
-def _without(usage: UsageCounts, consumed: Sequence[Consumption]) -> UsageCounts:
-    """``usage`` with the ``consumed`` budgets given back."""
-    if not consumed:
-        return usage
-    offers, actions = dict(usage.offers_given), dict(usage.actions_sent)
-    for c in consumed:
-        for key, n in c.offers_given.items():
-            offers[key] = offers.get(key, 0) - n
-        for key, n in c.actions_sent.items():
-            actions[key] = actions.get(key, 0) - n
-    return UsageCounts(offers, actions)
 
 
 @runtime_checkable
