@@ -112,6 +112,10 @@ DECISION_COLUMNS: tuple[str, ...] = (
 TIME_COLUMNS = ("decided_at", "send_at_utc", "offer_expires_at")
 #: Customers per chunk, on average (chunks are formed by hashing customer ids).
 CHUNK_SIZE = 2_000
+#: An audience of more than one chunk is split into a multiple of this many chunks, so
+#: that 1, 2 or 4 workers get equal shares (3 chunks on 2 workers left one idle a third
+#: of the time); the count depends on the audience's size only, never on the workers.
+CHUNK_MULTIPLE = 4
 MAX_PROBLEMS = 20
 
 
@@ -461,8 +465,15 @@ def _frame_problems(frame: pd.DataFrame) -> list[str]:
 
 
 def chunk_count(total: int) -> int:
-    """How many chunks an audience of ``total`` customers is decided in."""
-    return max(1, math.ceil(total / CHUNK_SIZE))
+    """How many chunks an audience of ``total`` customers is decided in: one up to
+    :data:`CHUNK_SIZE`, else about ``total / CHUNK_SIZE`` rounded up to a multiple of
+    :data:`CHUNK_MULTIPLE`.
+
+    >>> chunk_count(1_500), chunk_count(5_000), chunk_count(100_000)
+    (1, 4, 52)
+    """
+    chunks = max(1, math.ceil(total / CHUNK_SIZE))
+    return chunks if chunks == 1 else math.ceil(chunks / CHUNK_MULTIPLE) * CHUNK_MULTIPLE
 
 
 def chunk_numbers(customer_ids: Sequence[str] | pd.Series, chunks: int) -> np.ndarray:
