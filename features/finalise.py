@@ -423,7 +423,7 @@ def season_inputs(
 
 
 def settle_returns(
-    scalars: Mapping[str, float], keyed: Mapping[str, Mapping[str, float]], now: float
+    scalars: Mapping[str, float], keyed: Mapping[str, dict[str, float]], now: float
 ) -> tuple[dict[str, float], dict[str, dict[str, float]], frozenset[str]]:
     """The purchase fields of a state with its returns and cancellations taken out, at
     ``now`` (epoch seconds), and the products whose purchase was undone.
@@ -449,7 +449,7 @@ def settle_returns(
     """
     stamps = keyed.get("rt")
     if not stamps:
-        return dict(scalars), {f: dict(e) for f, e in keyed.items()}, frozenset()
+        return dict(scalars), dict(keyed), frozenset()
     horizon = now - RETURN_DAYS * SECONDS_PER_DAY
     bought = keyed.get("cb", _EMPTY)
     whole_at, refunded = keyed.get("rw", _EMPTY), keyed.get("ra", _EMPTY)
@@ -531,7 +531,7 @@ def settle_returns(
         if out["np"] <= 0:
             out.pop("tp", None)
             out.pop("tf", None)
-    settled = {family: dict(entries) for family, entries in keyed.items()}
+    settled = dict(keyed)  # the families' entries shared, pd and rd replaced
     settled["pd"], settled["rd"] = day_count, day_revenue
     returned = frozenset(p for _, p in undone if p != RETURN_ORDER_KEY)
     return out, settled, returned

@@ -708,3 +708,29 @@ def test_an_sms_reminder_held_past_sunday_names_the_sms_days(shop: Shop) -> None
     assert contacts(answer) == []
     said = message(answer, "cart_reminder_1")
     assert "08:00-20:00, mon/tue/wed/thu/fri/sat" in said, said
+
+
+def test_the_same_request_retried_by_two_workers_at_once_is_one_decision(shop: Shop) -> None:
+    """A journey tool's two workers send the same request (the same ``Idempotency-Key``)
+    at the same moment, a retry racing the original: both get the same answer, and the
+    customer's history counts one reminder."""
+    added = local(PARIS, "2026-03-04 15:00")
+    customer = shop.signup(added - 30 * DAY, consents=("email", "sms"))
+    shop.post(event(customer, added, "add_to_cart", "P1"))
+    answers: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def ask() -> None:
+        answer = shop.decide(customer, added + HOUR, idempotency_key=f"race-{customer}")
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({a["decision_id"] for a in answers}) == 1, [a["decision_id"] for a in answers]
+    assert the_action(answers[0])["action_id"] == "cart_reminder_1"
+    later = shop.decide(customer, added + 2 * HOUR, actions=["cart_reminder_1"])
+    assert contacts(later) == []
