@@ -248,7 +248,8 @@ def _track_to_event(message: dict[str, Any]) -> EventRecord:
         raise SegmentMappingError(
             "properties.channel", "cannot tell the channel; set properties.channel (e.g. 'web')"
         )
-    if event_type == EventType.PURCHASE and "revenue" not in props and "total" in props:
+    # an order's total is its revenue; a refund's or a cancellation's, the amount refunded
+    if event_type in _LINE_ITEM_EVENTS and "revenue" not in props and "total" in props:
         props["revenue"] = props.pop("total")
 
     fields: dict[str, Any] = {

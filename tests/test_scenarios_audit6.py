@@ -747,3 +747,32 @@ def test_the_same_request_retried_by_two_workers_at_once_is_one_decision(shop: S
     assert the_action(answers[0])["action_id"] == "cart_reminder_1"
     later = shop.decide(customer, added + 2 * HOUR, actions=["cart_reminder_1"])
     assert contacts(later) == []
+
+
+def test_a_segment_partial_refund_of_a_line_keeps_the_purchase_less_the_refund(
+    shop: Shop,
+) -> None:
+    """Segment's ``Order Completed`` with trousers and a shirt (90.00), then an ``Order
+    Refunded`` of 10.00 on the shirt (a price adjustment, the spec's ``total``): both lines
+    are still purchases; the revenue is 80.00."""
+    customer = shop.signup(local(PARIS, "2026-02-01 10:00"))
+    bought = local(PARIS, "2026-03-01 12:00")
+    lines = [
+        {"product_id": "P1", "price": 60.0, "quantity": 1},
+        {"product_id": "P2", "price": 30.0, "quantity": 1},
+    ]
+    shop.post(
+        track(customer, bought, "Order Completed", order_id="A-62", revenue=90.0, products=lines),
+        track(
+            customer,
+            bought + 3 * DAY,
+            "Order Refunded",
+            order_id="A-62",
+            total=10.0,
+            products=[{"product_id": "P2", "quantity": 1}],
+        ),
+    )
+    profile = profile_of(shop, customer, bought + 4 * DAY)
+    assert profile["purchases_total"] == 2
+    assert profile["revenue_total"] == pytest.approx(80.0)
+    assert sorted(profile["last_purchased_products"]) == ["P1", "P2"]
