@@ -434,9 +434,11 @@ def settle_returns(
     refunds (``ra``) that reach what the lines cost (their share of the day's revenue),
     the lines are undone whole: they leave the purchase counts (``np``, ``pd``), the
     revenue (``rv``, ``rd``), the last and first purchase (``tp``, ``tf``: the latest
-    purchase kept, a day's start where only its day is known, the window's start where
-    it is older) and the last purchased products. A smaller refund is a partial return:
-    the purchase still counts, its revenue less the refund. Only purchases of the last
+    purchase kept; where only its day is known, the month's last purchase if it is that
+    day's, else the day's start; where it is older than the window, the last purchase of
+    the latest month before it, ``pq``) and the last purchased products. A smaller
+    refund is a partial return: the purchase still counts, its revenue less the refund
+    (a product's refunds add up over the state's life). Only purchases of the last
     :data:`RETURN_DAYS` are known by product and day; an older one is not undone.
 
     >>> day = 20_000 * 86_400.0
