@@ -311,7 +311,7 @@ EVENTS = TableSchema(
         Column(
             "revenue",
             "float",
-            "revenue in currency (purchases)",
+            "revenue in currency (purchases); on a return or cancellation, the amount refunded",
             nullable=True,
             minimum=0,
             maximum=MAX_REVENUE,

@@ -103,6 +103,15 @@ CLICK_COLLECT_FULFILMENTS = frozenset({"click_collect", "click_and_collect", "pi
 BOUNCE_TYPE_PROPERTY = "bounce_type"
 HARD_BOUNCE_TYPES = frozenset({"hard", "permanent"})
 
+#: The key of a return or cancellation that names no product: it undoes the customer's
+#: latest order before it (every purchase line of that moment).
+RETURN_ORDER_KEY = "*"
+#: Returns and cancellations: they take the purchase they undo out of the profile's
+#: purchases and revenue (features.finalise.settle_returns).
+RETURN_EVENTS: frozenset[EventType] = frozenset(
+    {EventType.ORDER_RETURNED, EventType.ORDER_CANCELLED}
+)
+
 TIER_RANK: dict[str, int] = {t.value: i for i, t in enumerate(LoyaltyTier)}
 TIERS: tuple[str, ...] = tuple(t.value for t in LoyaltyTier)
 
@@ -156,12 +165,21 @@ FAMILIES: dict[str, Family] = {
         Family("cl", Op.MAX, KeyKind.NONE, "last click-and-collect pick-up"),
         Family("co", Op.MAX, KeyKind.NONE, "last click-and-collect order"),
         Family("tx", Op.MAX, KeyKind.NONE, "last order returned or cancelled"),
+        # returns and cancellations by what they undo: a product (its latest purchase
+        # before them), or RETURN_ORDER_KEY (the customer's latest order before them);
+        # features.finalise.settle_returns takes the undone purchases out of the counts
+        Family("rt", Op.MAX, KeyKind.PRODUCT, "last returned or cancelled", retention_days=90),
+        Family("rw", Op.MAX, KeyKind.PRODUCT, "last returned whole", retention_days=90),
+        Family("ra", Op.SUM, KeyKind.PRODUCT, "amount refunded"),
         Family("np", Op.SUM, KeyKind.NONE, "purchases"),
         Family("rv", Op.SUM, KeyKind.NONE, "revenue"),
         Family("pp", Op.SUM, KeyKind.NONE, "purchases with an offer or coupon"),
         Family("pn", Op.SUM, KeyKind.NONE, "purchases of new products"),
         Family("pd", Op.SUM, KeyKind.DAY, "purchases per day", retention_days=90),
         Family("rd", Op.SUM, KeyKind.DAY, "revenue per day", retention_days=90),
+        # the last purchase of each UTC month (keyed by the month's first day): the latest
+        # purchase kept when a return undoes a later one and ``pd`` no longer holds it
+        Family("pq", Op.MAX, KeyKind.DAY, "last purchase in the month", retention_days=400),
         Family("pm", Op.SUM, KeyKind.MONTH, "purchases per local month of year"),
         # days with shopping, by local day number, for two years and the month before them:
         # the evidence of seasonal buyers (features.seasonality, which reads the last
@@ -538,6 +556,7 @@ def event_ops(
     yield _ops("rv", pr, 0, revenue)
     yield _ops("pd", pr, pday, 1.0)
     yield _ops("rd", pr, pday, revenue)
+    yield _ops("pq", pr, month_first_days(pday), t[purchase].astype(float))
     promo = purchase & events["offer_id"].notna().to_numpy()
     yield _ops("pp", rows[promo], 0, 1.0)
     _, pmonth = local_parts(t[purchase], tz[purchase])
@@ -628,6 +647,15 @@ def event_ops(
     for family, kinds in stamped:
         mask = of(*kinds)
         yield _ops(family, rows[mask], 0, t[mask].astype(float))
+    returned = of(*RETURN_EVENTS)
+    if returned.any():
+        undo_key = _return_keys(events["product_id"], returned)
+        amount = events["revenue"].to_numpy(dtype=float, na_value=np.nan)[returned]
+        whole = ~(np.isfinite(amount) & (amount > 0))  # no amount refunded: the whole
+        rr, rt_ = rows[returned], t[returned].astype(float)
+        yield _ops("rt", rr, undo_key, rt_)
+        yield _ops("rw", rr[whole], undo_key[whole], rt_[whole])
+        yield _ops("ra", rr[~whole], undo_key[~whole], amount[~whole])
     pickup = of(EventType.CLICK_COLLECT_PICKUP)
     yield _ops("cc", rows[pickup], 0, t[pickup].astype(float))
     yield _ops("cl", rows[pickup], 0, t[pickup].astype(float))
@@ -657,6 +685,13 @@ def event_ops(
     if timed.any():
         days = local_days(t[timed], tz[timed]).astype(float)
         yield _ops("vs", rows[timed], pid[timed], days * VIEW_DAY_SCALE + dwell[given])
+
+
+def _return_keys(product_ids: pd.Series, mask: np.ndarray) -> np.ndarray:
+    """What each return or cancellation of ``mask`` undoes: its product, or
+    :data:`RETURN_ORDER_KEY` (the latest order) when it names none."""
+    named = product_ids[mask].astype(object).to_numpy()
+    return np.where(pd.isna(named), RETURN_ORDER_KEY, named).astype(object)
 
 
 def _channel_day(channels: pd.Categorical, numbers: np.ndarray) -> pd.Categorical:
@@ -755,6 +790,16 @@ def first_day_of_month(day: int) -> int:
     return day - date.day + 1
 
 
+def month_first_days(days: np.ndarray) -> np.ndarray:
+    """:func:`first_day_of_month` of many day numbers.
+
+    >>> month_first_days(np.array([20105, 20089])).tolist()
+    [20089, 20089]
+    """
+    months = np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]")
+    return months.astype("datetime64[D]").astype(np.int64)
+
+
 def field_name(family: str, key: object) -> str:
     """The state field of ``family`` and ``key`` (``"np"``, ``"pd:20512"``)."""
     if FAMILIES[family].key is KeyKind.NONE:
@@ -777,6 +822,7 @@ _WITHDRAW = frozenset(
     {EventType.UNSUBSCRIBE.value, EventType.COMPLAINT.value, EventType.SMS_STOP.value}
 )
 _ACTIVITY = frozenset(e.value for e in ACTIVITY_EVENTS)
+_RETURNS = frozenset(e.value for e in RETURN_EVENTS)
 _SHOPPING = frozenset(e.value for e in SHOPPING_EVENTS)
 _AFFINITY = {e.value: w for e, w in AFFINITY_WEIGHTS.items() if w > 0}
 _COUNTED = {
@@ -870,7 +916,7 @@ def single_event_ops(
         money = 0.0 if revenue is None or revenue != revenue else float(revenue)  # NaN: 0
         day = ts // SECONDS_PER_DAY
         ops += [("tp", fts), ("tf", fts), ("np", 1.0), ("rv", money)]
-        ops += [(f"pd:{day}", 1.0), (f"rd:{day}", money)]
+        ops += [(f"pd:{day}", 1.0), (f"rd:{day}", money), (f"pq:{first_day_of_month(day)}", fts)]
         if offer_id is not None:
             ops.append(("pp", 1.0))
         if _is_click_collect(properties):
@@ -918,6 +964,13 @@ def single_event_ops(
     stamped = _STAMPED.get(event_type)
     if stamped is not None:
         ops.append((stamped, fts))
+    if event_type in _RETURNS:
+        key = RETURN_ORDER_KEY if product_id is None else product_id
+        ops.append((f"rt:{key}", fts))
+        if revenue is None or not (math.isfinite(revenue) and revenue > 0):
+            ops.append((f"rw:{key}", fts))
+        else:
+            ops.append((f"ra:{key}", float(revenue)))
     if event_type == EventType.CLICK_COLLECT_PICKUP.value:
         ops.append(("cl", fts))
         ops.append(("td", fts))

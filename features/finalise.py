@@ -19,12 +19,14 @@ from typing import Any
 from features.definitions import (
     CONVERSION_DAYS,
     DEFAULT_VIEW_SECONDS,
+    RETURN_ORDER_KEY,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     TIERS,
     VIEW_DAY_SCALE,
     decode_hours_register,
     decode_register,
+    first_day_of_month,
     local_day,
     time_zone,
 )
@@ -58,6 +60,12 @@ AT_RISK_GAPS = 1.5  # quiet for 1.5 usual gaps: at risk
 LAPSED_GAPS = 3.0  # quiet for 3 usual gaps: lapsed
 RECOMMENDATION_DAYS = 14
 TOP_N = 10
+#: Returns and cancellations undo purchases of the last this many days: the window in
+#: which the state keeps each purchase's day and product (``pd``, ``rd``, ``cb``), longer
+#: than retail return periods (14 to 60 days).
+RETURN_DAYS = 90
+#: A refund within half a cent of what the lines it names cost returns them whole.
+_WHOLE_REFUND_SLACK = 0.005
 #: Seconds of product views in a day that leave products behind, not a glance (two
 #: minutes: the seed catalog's browse reminder trigger, two views without dwell times):
 #: a day with that much viewing and neither an add-to-cart nor a purchase is a browse
@@ -414,6 +422,143 @@ def season_inputs(
     )
 
 
+def settle_returns(
+    scalars: Mapping[str, float], keyed: Mapping[str, dict[str, float]], now: float
+) -> tuple[dict[str, float], dict[str, dict[str, float]], frozenset[str]]:
+    """The purchase fields of a state with its returns and cancellations taken out, at
+    ``now`` (epoch seconds), and the products whose purchase was undone.
+
+    A return or cancellation (``rt``) naming a product undoes that product's latest
+    purchase before it (``cb``); one naming none undoes the customer's latest order
+    before it (every line bought at that second). Without an amount (``rw``), or with
+    refunds (``ra``) that reach what the lines cost (their share of the day's revenue),
+    the lines are undone whole: they leave the purchase counts (``np``, ``pd``), the
+    revenue (``rv``, ``rd``), the last and first purchase (``tp``, ``tf``: the latest
+    purchase kept; where only its day is known, the month's last purchase if it is that
+    day's, else the day's start; where it is older than the window, the last purchase of
+    the latest month before it, ``pq``) and the last purchased products. A smaller
+    refund is a partial return: the purchase still counts, its revenue less the refund
+    (a product's refunds add up over the state's life). Only purchases of the last
+    :data:`RETURN_DAYS` are known by product and day; an older one is not undone.
+
+    >>> day = 20_000 * 86_400.0
+    >>> state = {"np": 2.0, "rv": 80.0, "tp": day + 60, "tf": day - 86_400 * 40}
+    >>> keyed = {"pd": {"20000": 1.0, "19960": 1.0}, "rd": {"20000": 50.0, "19960": 30.0},
+    ...          "cb": {"P1": day + 60}, "rt": {"P1": day + 3600}, "rw": {"P1": day + 3600}}
+    >>> scalars, settled, returned = settle_returns(state, keyed, day + 7200)
+    >>> scalars["np"], scalars["rv"], scalars["tp"] == day - 86_400 * 40, sorted(returned)
+    (1.0, 30.0, True, ['P1'])
+    """
+    stamps = keyed.get("rt")
+    if not stamps:
+        return dict(scalars), dict(keyed), frozenset()
+    horizon = now - RETURN_DAYS * SECONDS_PER_DAY
+    bought = keyed.get("cb", _EMPTY)
+    whole_at, refunded = keyed.get("rw", _EMPTY), keyed.get("ra", _EMPTY)
+    last, first = scalars.get("tp"), scalars.get("tf")
+    day_count, day_revenue = dict(keyed.get("pd", _EMPTY)), dict(keyed.get("rd", _EMPTY))
+    day_key = {int(float(k)): k for k in day_count}
+    purchases, revenue = scalars.get("np", 0.0), scalars.get("rv", 0.0)
+    undone: set[tuple[float, str]] = set()  # (purchase second, product) undone whole
+    undone_times: set[float] = set()
+    for key, at in sorted(stamps.items()):
+        if not horizon <= at <= now:
+            continue
+        if key == RETURN_ORDER_KEY:
+            times = [t for t in bought.values() if horizon <= t <= at]
+            if last is not None and horizon <= last <= at:
+                times.append(last)
+            if not times:
+                continue
+            target = max(times)
+            lines = sorted(p for p, t in bought.items() if t == target) or [RETURN_ORDER_KEY]
+        else:
+            target = bought.get(key, math.inf)
+            if not horizon <= target <= at:
+                continue
+            lines = [key]
+        lines = [p for p in lines if (target, p) not in undone]
+        if not lines:
+            continue
+        day = day_key.get(int(target // SECONDS_PER_DAY))
+        count = day_count.get(day, 0.0) if day is not None else 0.0
+        cost = len(lines) * (day_revenue.get(day, 0.0) / count if day and count > 0 else 0.0)
+        amount = refunded.get(key, 0.0)
+        if whole_at.get(key, -math.inf) >= target or (
+            cost > 0 and amount >= cost - _WHOLE_REFUND_SLACK
+        ):
+            undone.update((target, p) for p in lines)
+            undone_times.add(target)
+            purchases -= len(lines)
+            revenue -= cost
+            if day is not None:
+                day_count[day] = count - len(lines)
+                day_revenue[day] = day_revenue.get(day, 0.0) - cost
+        elif amount > 0 and cost > 0:
+            revenue -= amount
+            if day is not None:
+                day_revenue[day] = day_revenue.get(day, 0.0) - amount
+    out = dict(scalars)
+    out["np"], out["rv"] = max(purchases, 0.0), max(revenue, 0.0)
+    if undone_times:
+        kept = [t for p, t in bought.items() if horizon <= t <= now and (t, p) not in undone]
+        stamped_days: dict[int, int] = {}
+        for t in kept:
+            stamped_days[int(t // SECONDS_PER_DAY)] = (
+                stamped_days.get(int(t // SECONDS_PER_DAY), 0) + 1
+            )
+        in_window = 0.0
+        months = keyed.get("pq", _EMPTY)
+        for number, k in day_key.items():
+            start = number * SECONDS_PER_DAY
+            if start + SECONDS_PER_DAY > horizon and start <= now and day_count[k] > 0:
+                in_window += day_count[k]
+                if day_count[k] > stamped_days.get(number, 0):
+                    # a purchase known by its day only: the month's last purchase when it
+                    # is that day's and kept, else the day's start
+                    month_last = months.get(str(first_day_of_month(number)))
+                    on_day = month_last is not None and int(month_last // SECONDS_PER_DAY) == number
+                    if on_day and month_last not in undone_times:
+                        kept.append(month_last)  # type: ignore[arg-type]
+                    else:
+                        kept.append(max(start, horizon))
+        older = out["np"] - in_window > 0
+        if last is not None and last in undone_times and last not in kept:
+            latest = (
+                max(kept) if kept else (_kept_before(scalars, keyed, horizon) if older else None)
+            )
+            _set_or_drop(out, "tp", latest)
+        if first is not None and first in undone_times and first not in kept:
+            _set_or_drop(out, "tf", min(kept) if kept else None)
+        if out["np"] <= 0:
+            out.pop("tp", None)
+            out.pop("tf", None)
+    settled = dict(keyed)  # the families' entries shared, pd and rd replaced
+    settled["pd"], settled["rd"] = day_count, day_revenue
+    returned = frozenset(p for _, p in undone if p != RETURN_ORDER_KEY)
+    return out, settled, returned
+
+
+def _kept_before(
+    scalars: Mapping[str, float], keyed: Mapping[str, Mapping[str, float]], horizon: float
+) -> float:
+    """The latest purchase before ``horizon`` (the start of the window returns undo
+    purchases in): the last purchase of the latest month before it (``pq``), else the
+    first purchase, else the window's start (a purchase older than the months kept)."""
+    months = [t for t in keyed.get("pq", _EMPTY).values() if t < horizon]
+    if months:
+        return max(months)
+    first = scalars.get("tf")
+    return first if first is not None and first < horizon else horizon
+
+
+def _set_or_drop(values: dict[str, float], name: str, value: float | None) -> None:
+    if value is None:
+        values.pop(name, None)
+    else:
+        values[name] = value
+
+
 def build_profile(
     customer_id: str,
     state: Mapping[str, float],
@@ -434,6 +579,9 @@ def build_profile(
         scalars, keyed = state.scalars, state.keyed
     else:
         scalars, keyed = split_state(state)
+    returned: frozenset[str] = frozenset()
+    if "rt" in keyed:  # returns or cancellations: the purchases they undo taken out
+        scalars, keyed, returned = settle_returns(scalars, keyed, now)
     get = scalars.get
 
     def _keyed(_: object, family: str) -> dict[str, float]:
@@ -536,7 +684,9 @@ def build_profile(
         for k, v in _keyed(state, "vm").items()
         if float(k) * SECONDS_PER_HOUR + SECONDS_PER_HOUR > now - SECONDS_PER_DAY
     )
-    last_bought = tuple(p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS))[:TOP_N]
+    last_bought = tuple(
+        p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS) if p not in returned
+    )[:TOP_N]
 
     # lifecycle and journey
     first_seen = get("t0")

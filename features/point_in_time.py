@@ -21,6 +21,7 @@ simulated data, value for value.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import os
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ import pandas as pd
 from features.batch import customer_parts, rows_ops
 from features.columnar import ColumnarOps, CutFields, cut_fields
 from features.dataset import RetailDataset
-from features.definitions import SECONDS_PER_DAY, TIERS, epoch_seconds
+from features.definitions import FAMILIES, SECONDS_PER_DAY, TIERS, KeyKind, epoch_seconds
 from features.finalise import (
     AT_RISK_GAPS,
     CART_DAYS,
@@ -43,6 +44,7 @@ from features.finalise import (
     NEW_CUSTOMER_DAYS,
     PRIOR_WEIGHT,
     FeaturePriors,
+    build_profile,
 )
 from features.forked import Forked
 from nba.channels import CONSENT_CHANNELS, Channel
@@ -60,6 +62,7 @@ _HOURS_PER_DAY = 24
 READ_FAMILIES = frozenset(
     {"np", "rv", "pp", "pn", "n", "lt", "t0", "tv", "tp", "tf", "pd", "rd", "h"}
     | {"es", "ed", "eo", "ek", "xh", "xd", "ca", "cr", "cb"}
+    | {"rt", "rw", "ra", "pq"}  # returns and cancellations (rows with them: _settled)
 )
 
 
@@ -407,7 +410,7 @@ def _columns(
 
     activity = _day_activity(pairs, n)
     purchases_90d = _window_sum(pairs, "pd", now, 90)
-    return ProfileColumns(
+    columns = ProfileColumns(
         customer_id=ids,
         days_since_last_visit=(now - pairs.scalar("tv", n)) / SECONDS_PER_DAY,
         days_since_last_purchase=days_quiet,
@@ -433,6 +436,44 @@ def _columns(
         click_rate=click_rate,
         day_activity=activity,
     )
+    return _settled(columns, pairs, now, priors)
+
+
+def _settled(
+    columns: ProfileColumns, pairs: _Pairs, now: np.ndarray, priors: FeaturePriors
+) -> ProfileColumns:
+    """``columns`` with the rows that know a return or cancellation read from their
+    profile (:func:`features.finalise.build_profile` of the row's cut state, which
+    takes the purchases they undo out): few rows, one definition of the matching."""
+    returning = np.unique(pairs.of("rt")[0])
+    if not len(returning):
+        return columns
+    states: dict[int, dict[str, float]] = {int(r): {} for r in returning}
+    for family in sorted(READ_FAMILIES):
+        row, value, field = pairs.of(family)
+        mine = np.isin(row, returning)
+        if not mine.any():
+            continue
+        keys = pairs.keys(family)
+        keyed = FAMILIES[family].key is not KeyKind.NONE
+        for r, v, f in zip(
+            row[mine].tolist(), value[mine].tolist(), field[mine].tolist(), strict=True
+        ):
+            states[r][f"{family}:{keys[f]}" if keyed else family] = v
+    profiles = [
+        build_profile(
+            str(columns.customer_id[r]),
+            states[r],
+            dt.datetime.fromtimestamp(float(now[r]), dt.UTC),
+            priors=priors,
+        )
+        for r in states
+    ]
+    patch = ProfileColumns.of_profiles(profiles)
+    out = {name: getattr(columns, name).copy() for name in _FIELDS}
+    for name in _FIELDS:
+        out[name][list(states)] = getattr(patch, name)
+    return ProfileColumns(**out)
 
 
 #: Rows whose activity by hour of week is spread at once (a dense block of 168 per row).

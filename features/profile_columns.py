@@ -31,6 +31,7 @@ from features.definitions import (
     SECONDS_PER_HOUR,
     TIERS,
     VIEW_DAY_SCALE,
+    KeyKind,
     decode_hours_register,
     local_days,
     time_zone,
@@ -52,6 +53,7 @@ from features.finalise import (
     TOP_N,
     CustomerStatic,
     FeaturePriors,
+    build_profile,
     contact_moments,
     days_to_birthday,
 )
@@ -100,6 +102,9 @@ def read_profiles(
     codes = _FieldCodes(families, keys)
     bounds = np.searchsorted(entity, np.arange(0, n + CHUNK, CHUNK).clip(max=n))
     out: list[CustomerProfile] = []
+    # customers with a return or cancellation: read by the definition itself (the purchases
+    # it undoes are matched in Python: few customers, and no second copy of the rule)
+    returning = np.flatnonzero(codes.family[field] == _FAMILY_CODE["rt"])
     for c, start in enumerate(range(0, n, CHUNK)):
         end = min(start + CHUNK, n)
         lo, hi = int(bounds[c]), int(bounds[c + 1])
@@ -113,6 +118,18 @@ def read_profiles(
             as_of[start:end],
             priors,
         ).profiles()
+    if len(returning):
+        names = [
+            f if FAMILIES[f].key is KeyKind.NONE else f"{f}:{k}"
+            for f, k in zip(families.tolist(), codes.keys, strict=True)
+        ]
+        for i in np.unique(entity[returning]).tolist():
+            lo, hi = np.searchsorted(entity, [i, i + 1])
+            state = {
+                names[f]: v
+                for f, v in zip(field[lo:hi].tolist(), value[lo:hi].tolist(), strict=True)
+            }
+            out[i] = build_profile(ids[i], state, as_of[i], statics[i], priors)
     return out
 
 

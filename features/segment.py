@@ -138,6 +138,12 @@ def track_to_event(message: dict[str, Any]) -> EventRecord:
     return events[0]
 
 
+#: Order events whose ``properties.products`` list becomes one event per line item: an
+#: order, and a refund or cancellation of some of its products (the spec's partial refund;
+#: its ``revenue`` or ``total``, the amount refunded, shared like an order's).
+_LINE_ITEM_EVENTS = frozenset(
+    {EventType.PURCHASE, EventType.ORDER_RETURNED, EventType.ORDER_CANCELLED}
+)
 #: Most line items one ``Order Completed`` may carry (each becomes an event).
 MAX_ORDER_LINES = 200
 
@@ -147,7 +153,8 @@ def track_to_events(message: dict[str, Any]) -> list[EventRecord]:
     order whose products come as the e-commerce spec's ``properties.products`` list.
 
     The contract has one purchase per product (what was bought feeds the cart, the
-    cross-sell and the affinities), so an ``Order Completed`` without a top-level
+    cross-sell and the affinities), so an ``Order Completed`` (or an ``Order Refunded``
+    or ``Order Cancelled`` naming the products it takes back) without a top-level
     ``product_id`` becomes one purchase per line item: the first keeps the
     ``messageId`` as its event id, the next ``<messageId>:2``, ``:3``... (a replay is
     still harmless); each line carries its own ``quantity`` and the order's offer,
@@ -167,7 +174,7 @@ def track_to_events(message: dict[str, Any]) -> list[EventRecord]:
     event = _track_to_event(message)
     props = event.properties or {}
     lines = props.get("products")
-    if event.event_type is not EventType.PURCHASE or event.product_id is not None or lines is None:
+    if event.event_type not in _LINE_ITEM_EVENTS or event.product_id is not None or lines is None:
         return [event]
     if not isinstance(lines, list) or not all(isinstance(line, dict) for line in lines):
         raise SegmentMappingError("properties.products", "must be a list of product objects")
@@ -241,7 +248,8 @@ def _track_to_event(message: dict[str, Any]) -> EventRecord:
         raise SegmentMappingError(
             "properties.channel", "cannot tell the channel; set properties.channel (e.g. 'web')"
         )
-    if event_type == EventType.PURCHASE and "revenue" not in props and "total" in props:
+    # an order's total is its revenue; a refund's or a cancellation's, the amount refunded
+    if event_type in _LINE_ITEM_EVENTS and "revenue" not in props and "total" in props:
         props["revenue"] = props.pop("total")
 
     fields: dict[str, Any] = {

@@ -590,7 +590,11 @@ class ContactPolicy(BaseModel):
         elif at == earliest.astimezone(dt.UTC):
             basis = "as soon as possible"
         else:
-            basis = "first moment outside quiet hours"
+            # which quiet hours, in words: a marketer reads the channel's hours, not a rule
+            basis = (
+                f"first moment outside quiet hours ({channel.value}: "
+                f"{rules.describe_hours()}, the customer's local time)"
+            )
         return SendTime(at, at.astimezone(zone), basis)
 
     def _in_window(

@@ -98,7 +98,7 @@ class SessionIn(_Strict):
         default=None, description="When the visit started; default: the decision time."
     )
     page: str | None = Field(default=None, max_length=512, examples=["/product/P00017"])
-    product_id: str | None = Field(default=None, max_length=128, examples=["P00017"])
+    product_id: Annotated[str, ID] | None = Field(default=None, examples=["P00017"])
 
 
 class DecisionContext(_Strict):

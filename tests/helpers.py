@@ -37,6 +37,10 @@ EVENT_TYPES = [
     ("email", "opt_in"),
     ("web", "order_delivered"),
     ("store", "click_collect_pickup"),
+    # returns and cancellations: of a product, or of the latest order (no product); with
+    # an offer drawn, a partial refund of 10.0, else the whole
+    ("web", "order_returned"),
+    ("app", "order_cancelled"),
 ]
 
 event_strategy = st.tuples(
@@ -52,6 +56,7 @@ def events_frame(raw: list[tuple], prefix: str = "h") -> pd.DataFrame:  # type: 
     rows = []
     for i, (cid, offset, (channel, etype), product, offer) in enumerate(raw):
         purchase = etype == "purchase"
+        undo = etype in ("order_returned", "order_cancelled")
         rows.append(
             {
                 "event_id": f"{prefix}{i}",
@@ -65,7 +70,7 @@ def events_frame(raw: list[tuple], prefix: str = "h") -> pd.DataFrame:  # type: 
                 "offer_id": offer if purchase else None,
                 "decision_id": None,
                 "quantity": 1 if purchase else None,
-                "revenue": 42.5 if purchase else None,
+                "revenue": 42.5 if purchase else (10.0 if undo and offer else None),
                 "properties": None,
             }
         )

@@ -53,6 +53,13 @@ def test_event_by_event_ops_equal_the_vectorised_ones_on_a_simulated_retailer(
     for rows, kind in ((mailed[:4], '"hard"'), (mailed[4:8], '"soft"'), (mailed[8:10], "1")):
         events.loc[rows, "properties"] = f'{{"bounce_type": {kind}}}'
     events.loc[mailed[10:12], "properties"] = '{"permanent": true}'
+    # returns and cancellations: of a product or of the latest order, whole or refunded
+    bought = events.index[events["event_type"] == "purchase"][:16]
+    events.loc[bought[:8], "event_type"] = "order_returned"
+    events.loc[bought[8:], "event_type"] = "order_cancelled"
+    events.loc[bought[::4], "product_id"] = None
+    events.loc[bought[::2], "revenue"] = None
+    events.loc[bought[1::4], "revenue"] = 0.0  # nothing refunded: the whole
     assert set(events["event_type"]) >= {"purchase", "product_view", "message_sent", "add_to_cart"}
     online = OnlineProfiles(MemoryOnlineStore(), sim.products)
     for cid, tz in zip(sim.customers["customer_id"], sim.customers["timezone"], strict=True):
@@ -71,6 +78,11 @@ def test_event_by_event_ops_equal_the_vectorised_ones_on_a_simulated_retailer(
         for (field, a), (_, b) in zip(sorted(fast.ops), sorted(slow.ops), strict=True):
             assert math.isclose(a, b, rel_tol=1e-12), (fast.event_id, field, a, b)
     assert tiers.sum() == 0 or any(f == "lt" for e in one_by_one for f, _ in e.ops)
+    undo = {
+        f.partition(":")[0] for e in one_by_one for f, _ in e.ops if f[:2] in ("rt", "rw", "ra")
+    }
+    assert undo == {"rt", "rw", "ra"}
+    assert any(f == "rt:*" for e in one_by_one for f, _ in e.ops)
     closed = {e.event_id for e in one_by_one if any(f == "g:email" for f, _ in e.ops)}
     bounced = set(events.loc[mailed[:12], "event_id"])
     assert closed & bounced == set(events.loc[[*mailed[:4], *mailed[10:12]], "event_id"])

@@ -201,8 +201,8 @@ def test_a_segment_order_refunded_is_a_return(shop: Shop) -> None:
 
 def test_no_complete_the_look_after_a_cancelled_order_until_the_next_order(shop: Shop) -> None:
     """An order placed on 1 March and cancelled two hours later: no "complete the look"
-    on the 3rd (the refusal names the cancellation); a new order on the 5th brings the
-    complementary items back on the 7th."""
+    on the 3rd (the refusal says nothing was bought: the cancelled order is no purchase);
+    a new order on the 5th brings the complementary items back on the 7th."""
     bought = local(PARIS, "2026-03-01 12:00")
     customer = shop.signup(bought - 30 * DAY)
     shop.post(
@@ -213,7 +213,7 @@ def test_no_complete_the_look_after_a_cancelled_order_until_the_next_order(shop:
     answer = shop.decide(customer, local(PARIS, "2026-03-03 10:00"), actions=asked)
     assert contacts(answer) == []
     assert codes(answer, "cross_sell_after_purchase") == ["not_eligible"]
-    assert "hours_since_last_return" in message(answer, "cross_sell_after_purchase")
+    assert "last_purchased_products" in message(answer, "cross_sell_after_purchase")
     shop.post(purchase(customer, local(PARIS, "2026-03-05 12:00"), "P2"))
     again = shop.decide(customer, local(PARIS, "2026-03-07 10:00"), actions=asked)
     assert the_action(again)["action_id"] == "cross_sell_after_purchase"
