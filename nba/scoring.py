@@ -32,6 +32,7 @@ from nba.actions import INCENTIVE_KINDS, ActionType, Offer, OfferKind
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.frozen import fast_init
+from nba.redemption import redeemed_anyway
 from nba.screening import ActionCandidate
 
 
@@ -164,6 +165,22 @@ def offer_depth(offer: Offer, basket: float) -> float:
     return min(1.0, saved / basket) if basket > 0 else 1.0
 
 
+def gift_depth(offer: Offer, basket: float) -> float:
+    """What a gift the message carries (loyalty points) takes off a later order worth
+    ``basket``, as a share of it, in ``[0, 1]``: its ``cost``, the one figure of its worth
+    the catalog gives (what the points cost the business once redeemed; their face value to
+    the customer is at least that); 0 for what is not redeemable on an order (content).
+
+    >>> gift_depth(Offer(id="b", kind="loyalty_points", value=500, cost=2.5), 50.0)
+    0.05
+    >>> gift_depth(Offer(id="c", kind="content", value=0), 50.0)
+    0.0
+    """
+    if offer.kind != OfferKind.LOYALTY_POINTS or offer.cost <= 0.0:
+        return 0.0
+    return min(1.0, offer.cost / basket) if basket > 0 else 1.0
+
+
 #: Typical open rates of the channels that report opens (calls: answered). A push's open
 #: is its tap, a *direct open*: 2-6 % of the pushes sent (Appboy/Braze 2016: Android 6.1 %,
 #: iOS 2.0 %; Leanplum: 3.5 % and 1.8 %; Airship 2023: retail 2.97 %), 4 % in the middle.
@@ -263,7 +280,18 @@ class RuleBasedScorer(Scorer):
     (:attr:`~nba.arbitration.PriorityTerms.offer_pays`), so a discount beats a plain
     reminder only for customers it moves enough. A gift that goes with a message (birthday
     points) is not an incentive: the message is what is answered, and its
-    propensity is its response; the gift's cost is still paid per response.
+    propensity is its response; the gift's cost is still paid per response, and on the
+    orders the customer would have placed anyway while holding it (:mod:`nba.redemption`).
+    Those orders are not all "anyway": a customer holding points buys more often while
+    they are held (the "points pressure" of a frequency reward programme: Taylor & Neslin,
+    Journal of Retailing 2005: a grocer's sales rose while customers earned toward a reward;
+    Kivetz, Urminsky & Zheng, JMR 2006: purchases accelerate as a reward comes near). The
+    gift's pull is the incentives' own (``offer_boost x promo_sensitivity x depth /
+    REFERENCE_OFFER_DEPTH``, the depth from :func:`gift_depth`) applied to those orders:
+    ``propensity + pull x P(redeemed anyway)``. Without it the engine charged a gift's
+    cost on every order placed while it is held and credited none of what it brings: a
+    monthly buyer's birthday by SMS (read almost always, so its points are held) went
+    below doing nothing (BENCHMARKS.md, issue 12, scen6).
     """
 
     base_rates: Mapping[ActionType, float] = field(default_factory=lambda: dict(DEFAULT_BASE_RATES))
@@ -308,6 +336,14 @@ class RuleBasedScorer(Scorer):
                 depth = offer_depth(offer, basket) / REFERENCE_OFFER_DEPTH
                 boosted = base * (1.0 + self.offer_boost * promo * depth)
             propensity = {c: min(0.95, boosted * f) for c, f in factors.items()}
+            if offer is not None and not incentive and offer.cost > 0.0:
+                depth = gift_depth(offer, basket) / REFERENCE_OFFER_DEPTH
+                pull = self.offer_boost * promo * depth
+                if pull > 0.0:  # the orders the gift brings while the customer holds it
+                    propensity = {
+                        c: min(0.95, p + pull * redeemed_anyway(profile, c, offer))
+                        for c, p in propensity.items()
+                    }
             uplift = None
             if incentive:  # what the offer adds to the same message without it
                 uplift = {c: propensity[c] - min(0.95, base * f) for c, f in factors.items()}
