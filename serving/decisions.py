@@ -423,7 +423,13 @@ class DecisionService:
             else f"{prepared.fingerprint}\n{orjson.dumps(response, option=JSON).decode()}"
         )
         scheduled = (
-            ScheduledDecision.of(decision, ctx.action_history, self.contacts.budget_day(now))
+            ScheduledDecision.of(
+                decision,
+                ctx.action_history,
+                self.contacts.budget_day(now),
+                # its exposure, to withdraw from the statistics if the message is withdrawn
+                None if self.contacts.stats is None else segment,
+            )
             if self.contacts.keeps_scheduled
             else None
         )

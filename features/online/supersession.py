@@ -13,8 +13,11 @@ loop's memory), so that the API and the loop decide the same.
 
 >>> import datetime as dt
 >>> at = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
->>> unscheduled_history({"picks": at, "welcome": at}, [("picks", None), ("welcome", at)])
-{'welcome': datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)}
+>>> before = at - dt.timedelta(days=9)
+>>> scheduled = [("picks", None), ("welcome", before)]  # each action's send before
+>>> history = unscheduled_history({"picks": at, "welcome": at}, scheduled)
+>>> list(history), history["welcome"] == before
+(['welcome'], True)
 """
 
 from __future__ import annotations

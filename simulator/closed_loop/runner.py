@@ -34,10 +34,11 @@ Time advances in ticks of ``trigger_every_hours`` from the cut. At each tick:
    recorded for the metrics.
 
 Every decision that contacts someone is an exposure in the response
-statistics, and the loop's outcome events are joined to their decisions as
-they are released (as the API's ingest joins them): a purchase through the
-message is a response. ``learn=False`` runs the same engine without statistics
-(every option keeps its prior: exploration never settles).
+statistics (taken back when its message is replaced before it goes), and the
+loop's outcome events are joined to their decisions as they are released (as
+the API's ingest joins them): a purchase through the message is a response.
+``learn=False`` runs the same engine without statistics (every option keeps its
+prior: exploration never settles).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from features.online.contact_state import CancelledSend, ContactState, MemoryCon
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import (
     DEFAULT_HALF_LIFE_DAYS,
+    Exposure,
     MemoryResponseStats,
     Outcome,
     margin_rates,
@@ -133,7 +135,8 @@ class _Scheduled:
     """A message decided and not sent yet (kept when scheduled messages may be replaced),
     with what its scheduling changed, to give back if it is cancelled: its action's last
     send before it, the customer's in-flight time before it, its unsubscribe (if drawn),
-    its events (how many) and its decision's budgets (once per decision)."""
+    its events (how many), its decision's budgets and its exposure in the response
+    statistics (once per decision)."""
 
     pending: Pending
     history_before: dt.datetime | None
@@ -142,6 +145,7 @@ class _Scheduled:
     events: int
     day: dt.date
     consumed: Consumption
+    exposure: Exposure | None = None
 
 
 @dataclass
@@ -217,6 +221,7 @@ class _State:
                 {**(before.history if before else {}), p.action_id: s.history_before},
                 s.day,
                 s.consumed,
+                s.exposure or (before.exposure if before else None),
             )
         self.contacts.cancel(customer_id, list(released.values()))
 
@@ -943,6 +948,10 @@ def _schedule_outcomes(
                 state.emitted - emitted,
                 state.contacts.budget_day(decision.decided_at),
                 decision.consumed if send.rank == 0 else Consumption(),
+                # the exposure the statistics counted for the decision (its first contact)
+                Exposure.of(decision, response_segment(send.profile))
+                if send.rank == 0 and state.contacts.stats is not None
+                else None,
             )
         )
     state.in_flight[cid] = max(done, state.in_flight.get(cid, done))
