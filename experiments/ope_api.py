@@ -633,6 +633,7 @@ def log_to_mlflow(evaluation: LogEvaluation, tracking_uri: str, *, run_name: str
     now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     metrics = [
         Metric("rounds", evaluation.n_rounds, now, 0),
+        Metric("withdrawn", evaluation.withdrawn, now, 0),
         Metric("logged_value", float(np.mean(evaluation.reward)), now, 0),
         Metric("features_agree", replay.features_agree, now, 0),
         Metric("missing_options", replay.missing_options, now, 0),
