@@ -287,9 +287,19 @@ def _print_log_evaluation(console: Console, result: LogEvaluation, seconds: floa
         f"outcome; logged policy's own value {float(np.mean(result.reward)):.4f} "
         f"{result.reward_name} per decision ({seconds:.0f} s)"
     )
+    logged = n + (result.withdrawn if result.withdrawn_as == "dropped" else 0)
+    if result.withdrawn:
+        console.print(
+            f"{result.withdrawn:,} logged decisions whose messages a later decision withdrew "
+            + (
+                "left out (their actions never went)"
+                if result.withdrawn_as == "dropped"
+                else f"counted as {result.withdrawn_as.replace('_', ' ')}"
+            )
+        )
     console.print(
         f"contexts rebuilt from the events: features equal to the logged ones in "
-        f"{replay.features_agree:,} of {n:,} decisions; {replay.missing_options:,} logged "
+        f"{replay.features_agree:,} of {logged:,} decisions; {replay.missing_options:,} logged "
         f"options not screened again; {replay.unknown_customers:,} customers unknown",
         soft_wrap=True,
     )

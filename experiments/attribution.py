@@ -2,7 +2,9 @@
 
 An *exposure* is a chosen action that reached the customer: a row of the
 decision log (:func:`experiments.decision_log.read_decision_log`) with a
-channel and a send time (``do_nothing`` is not an exposure). An *outcome* is a
+channel and a send time (``do_nothing`` is not an exposure), unless a later
+decision withdrew its message before it went (``withdrawn``, the later record's
+``replaces``: :mod:`nba.supersession`): a message never sent earns no credit. An *outcome* is a
 contract event (:data:`features.contract.EVENTS`) of one of
 :data:`OUTCOME_EVENTS` (purchases carry ``revenue``).
 
@@ -81,9 +83,12 @@ CREDIT_COLUMNS = (
 
 
 def exposures_of(decisions: pd.DataFrame) -> pd.DataFrame:
-    """The exposures in a decision-log frame: rows with a channel and a send time."""
-    sent = decisions[decisions["channel"].notna() & decisions["send_at"].notna()]
-    return sent.reset_index(drop=True)
+    """The exposures in a decision-log frame: rows with a channel and a send time, whose
+    message was not withdrawn (a ``withdrawn`` column, when the frame has one)."""
+    sent = decisions["channel"].notna() & decisions["send_at"].notna()
+    if "withdrawn" in decisions:
+        sent &= ~decisions["withdrawn"].fillna(False).astype(bool)
+    return decisions[sent].reset_index(drop=True)
 
 
 def attribute(

@@ -86,6 +86,7 @@ LOG_COLUMNS = (
     "send_at",
     "propensity",
     "decision_propensity",
+    "withdrawn",
 )
 
 
@@ -365,7 +366,11 @@ def iter_decisions(directory: str | Path) -> Iterator[LoggedDecision]:
 
 def decisions_frame(decisions: Sequence[LoggedDecision]) -> pd.DataFrame:
     """One row per decision and chosen action (a decision without action: one row with
-    empty action fields); columns :data:`LOG_COLUMNS`, times in UTC."""
+    empty action fields); columns :data:`LOG_COLUMNS`, times in UTC. ``withdrawn`` marks
+    the decisions a later one of ``decisions`` replaced (its ``replaces``): logged, but
+    their messages never went, so they are no exposure
+    (:func:`experiments.attribution.exposures_of`)."""
+    withdrawn = {replaced for d in decisions for replaced in d.replaces}
     rows: list[dict[str, Any]] = []
     for d in decisions:
         base = {
@@ -376,6 +381,7 @@ def decisions_frame(decisions: Sequence[LoggedDecision]) -> pd.DataFrame:
             "policy": d.policy,
             "model_version": d.model_version,
             "decision_propensity": d.propensity,
+            "withdrawn": d.decision_id in withdrawn,
         }
         if not d.actions:
             rows.append({**base, "rank": 0})
@@ -397,6 +403,7 @@ def decisions_frame(decisions: Sequence[LoggedDecision]) -> pd.DataFrame:
     for column in ("propensity", "decision_propensity"):
         frame[column] = frame[column].astype(float)
     frame["rank"] = frame["rank"].astype("int64")
+    frame["withdrawn"] = frame["withdrawn"].astype(bool)
     for column in ("decision_id", "customer_id", "arm", "policy", "model_version", "action_id"):
         frame[column] = frame[column].astype(object)
     for column in ("offer_id", "channel"):

@@ -28,6 +28,11 @@
    own probabilities for ``logged``, a sanity check whose weights are all 1)
    feeds IPS, SNIPS, DR and DM (:mod:`experiments.ope_rounds`), the reward model
    reading the logged context features.
+5. **Withdrawn decisions.** A decision whose scheduled message a later decision
+   withdrew (the later record's ``replaces``, :mod:`nba.supersession`) is no round:
+   its action was never executed (:mod:`experiments.ope_rounds` says why it is left
+   out rather than counted with reward 0 or as doing nothing). The replay still
+   counts its history and budgets until the decision that withdrew it, as the API did.
 
 The response statistics the engine explored with are not logged, so the
 exploring engine candidate (``nba``) is the engine with its priors only.
@@ -35,6 +40,7 @@ exploring engine candidate (``nba``) is the engine with its priors only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
@@ -54,7 +60,13 @@ from experiments.ope_logging import (
     LoggedContext,
     policy_distribution,
 )
-from experiments.ope_rounds import CandidateEstimates, Distribution, estimate_candidates
+from experiments.ope_rounds import (
+    CandidateEstimates,
+    Distribution,
+    Withdrawn,
+    estimate_candidates,
+    withdrawn_round,
+)
 from features.archive import read_archive
 from features.batch import build_profiles
 from features.dataset import RetailDataset, find_table_file, load_dataset
@@ -104,6 +116,8 @@ class LoggedRound:
     actions: tuple[ActionChannel, ...]
     probabilities: tuple[float, ...]
     chosen: int
+    #: a later decision withdrew its message before it went (the later record's replaces)
+    withdrawn: bool = False
 
     @property
     def action(self) -> ActionChannel:
@@ -125,10 +139,17 @@ def logged_rounds(directory: str | Path) -> list[LoggedRound]:
     reading = read_log(folder)
     if not reading.decisions:
         raise OPEInputError(f"{folder}: no decision records")
-    return [_round(record, reading.sources[record.decision_id]) for record in reading.decisions]
+    return [
+        _round(
+            record,
+            reading.sources[record.decision_id],
+            withdrawn=record.decision_id in reading.withdrawn,
+        )
+        for record in reading.decisions
+    ]
 
 
-def _round(record: LoggedDecision, source: str) -> LoggedRound:
+def _round(record: LoggedDecision, source: str, *, withdrawn: bool = False) -> LoggedRound:
     where = f"{source}: decision {record.decision_id}"
     if len(record.actions) > 1:
         raise OPEInputError(
@@ -162,7 +183,7 @@ def _round(record: LoggedDecision, source: str) -> LoggedRound:
     index = actions.index(choice)
     if probabilities[index] <= 0.0:
         raise OPEInputError(f"{where}: the chosen {choice} had logging probability 0")
-    return LoggedRound(record, source, actions, tuple(probabilities), index)
+    return LoggedRound(record, source, actions, tuple(probabilities), index, withdrawn)
 
 
 @dataclass(frozen=True)
@@ -302,6 +323,8 @@ def replay_contexts(
     position = 0
     history: dict[str, dict[str, dt.datetime]] = {}
     usage: dict[dt.date, tuple[dict[str, int], dict[str, int]]] = {}
+    # per decision: what its sends changed, to give back if a later one withdraws it
+    given: dict[str, tuple[dict[str, dt.datetime | None], dt.date, Consumption]] = {}
     replay = Replay(contexts=[])
     contexts: list[LoggedContext | None] = [None] * len(rounds)
     for i in order:
@@ -323,20 +346,42 @@ def replay_contexts(
         screening = screen(catalog, contact_policy, context, UsageCounts(dict(offers), dict(sent)))
         contexts[i] = _logged_context(rounds[i], context, screening.candidates, replay)
         _count(replay, record, context_features(context, len(screening.candidates)))
-        # what the API recorded after deciding: the sends and today's usage
+        # what the API recorded after deciding: the messages it withdrew given back
+        # (their history and budgets), then the sends and today's usage
+        mine = history.setdefault(record.customer_id, {})
+        for replaced in record.replaces:
+            if replaced not in given:
+                continue
+            sent_before, budget_day, spent = given.pop(replaced)
+            for action, last in sent_before.items():
+                if last is None:
+                    mine.pop(action, None)
+                else:
+                    mine[action] = last
+            _add_usage(usage.setdefault(budget_day, ({}, {})), spent, -1)
+        previous: dict[str, dt.datetime | None] = {}
         for a in record.actions:
             if a.send_at is not None:
-                history.setdefault(record.customer_id, {})[a.action_id] = a.send_at
+                previous.setdefault(a.action_id, mine.get(a.action_id))
+                mine[a.action_id] = a.send_at
         consumed = Consumption.of(
             catalog[a.action_id] for a in record.actions if a.action_id in catalog.ids
         )
-        day = usage.setdefault(contact_policy.budget_day(now), ({}, {}))
-        for key, n in consumed.offers_given.items():
-            day[0][key] = day[0].get(key, 0) + n
-        for key, n in consumed.actions_sent.items():
-            day[1][key] = day[1].get(key, 0) + n
+        today = contact_policy.budget_day(now)
+        _add_usage(usage.setdefault(today, ({}, {})), consumed, 1)
+        if previous:
+            given[record.decision_id] = (previous, today, consumed)
     replay.contexts = [c for c in contexts if c is not None]
     return replay
+
+
+def _add_usage(
+    day: tuple[dict[str, int], dict[str, int]], consumed: Consumption, sign: int
+) -> None:
+    for key, n in consumed.offers_given.items():
+        day[0][key] = day[0].get(key, 0) + sign * n
+    for key, n in consumed.actions_sent.items():
+        day[1][key] = day[1].get(key, 0) + sign * n
 
 
 def _known_at(events: pd.DataFrame, rounds: Sequence[LoggedRound]) -> pd.Series:
@@ -422,6 +467,10 @@ class LogEvaluation:
     reward_name: Reward
     distributions: dict[str, list[Distribution]]
     candidates: list[CandidateEstimates]
+    #: decisions of the log whose messages a later decision withdrew, and what was done
+    #: with them (:data:`~experiments.ope_rounds.Withdrawn`; "dropped": not rounds)
+    withdrawn: int = 0
+    withdrawn_as: Withdrawn = "dropped"
 
     @property
     def n_rounds(self) -> int:
@@ -474,6 +523,7 @@ def evaluate_log(
     n_folds: int = 3,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    withdrawn: Withdrawn = "dropped",
 ) -> LogEvaluation:
     """Estimate each candidate's value per decision from the API's decision log.
 
@@ -490,6 +540,9 @@ def evaluate_log(
         Names from :data:`CANDIDATE_NAMES`.
     reward, attribution, window
         What a round earns, and how outcomes are joined to it (module doc, 2).
+    withdrawn
+        What to do with the decisions whose messages were withdrawn (module doc, 5):
+        ``"dropped"``; ``"kept"`` or ``"do_nothing"`` only to measure the difference.
     """
     say = progress or (lambda _: None)
     unknown = [c for c in candidates if c not in CANDIDATE_NAMES]
@@ -499,13 +552,26 @@ def evaluate_log(
             f"{', '.join(CANDIDATE_NAMES)})"
         )
     say("reading the decision log")
-    rounds = logged_rounds(log_dir)
+    logged = logged_rounds(log_dir)
+    say("rebuilding the logged contexts from the events")
+    replay = replay_contexts(logged, events, catalog, contact_policy)
+    rounds, contexts = [], []
+    for r, c in zip(logged, replay.contexts, strict=True):
+        if r.withdrawn:
+            index = withdrawn_round(r.actions, r.chosen, withdrawn)
+            if index is None:
+                continue
+            r = dataclasses.replace(r, chosen=index)
+            c = dataclasses.replace(c, chosen=index)
+        rounds.append(r)
+        contexts.append(c)
+    if not rounds:
+        raise OPEInputError(f"{log_dir}: every decision of the log was withdrawn")
+    replay.contexts = contexts
     say("joining rewards by attribution")
     rewards = join_rewards(
         rounds, events.events, reward=reward, attribution=attribution, window=window
     )
-    say("rebuilding the logged contexts from the events")
-    replay = replay_contexts(rounds, events, catalog, contact_policy)
     say("candidate distributions at the logged contexts")
     distributions = candidate_distributions(
         candidates, rounds, replay.contexts, catalog, contact_policy, seed=seed
@@ -528,7 +594,16 @@ def evaluate_log(
         n_folds=n_folds,
         seed=seed,
     )
-    return LogEvaluation(rounds, replay, rewards, reward, distributions, estimates)
+    return LogEvaluation(
+        rounds,
+        replay,
+        rewards,
+        reward,
+        distributions,
+        estimates,
+        sum(r.withdrawn for r in logged),
+        withdrawn,
+    )
 
 
 #: The MLflow experiment of off-policy evaluations.
@@ -558,6 +633,7 @@ def log_to_mlflow(evaluation: LogEvaluation, tracking_uri: str, *, run_name: str
     now = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     metrics = [
         Metric("rounds", evaluation.n_rounds, now, 0),
+        Metric("withdrawn", evaluation.withdrawn, now, 0),
         Metric("logged_value", float(np.mean(evaluation.reward)), now, 0),
         Metric("features_agree", replay.features_agree, now, 0),
         Metric("missing_options", replay.missing_options, now, 0),

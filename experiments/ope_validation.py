@@ -25,6 +25,12 @@ Using the expected rather than a sampled outcome removes outcome noise from
 both sides of the comparison, not bias: an observed, attributed outcome has
 the same expectation, and the same estimators apply with wider intervals.
 
+**Withdrawn decisions.** With supersession on (the world's contact policy sets
+``supersede_lead_minutes``) the logging run replaces some scheduled messages before they
+go: their decisions are logged, but nothing was sent. They are left out of the rounds
+(``withdrawn="dropped"``, :mod:`experiments.ope_rounds` says why); ``"kept"`` (reward 0)
+and ``"do_nothing"`` measure the alternatives against the same truth.
+
 **Why the truth at the logged contexts.** A candidate run in closed loop
 changes what comes next (who is in flight, fatigue, cool-downs, budgets, the
 contexts of later decisions, how many decisions there are). Single-step
@@ -54,7 +60,7 @@ from experiments.ope_logging import (
     context_features,
     policy_distribution,
 )
-from experiments.ope_rounds import estimate_candidates
+from experiments.ope_rounds import Withdrawn, estimate_candidates, withdrawn_round
 from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.channels import Channel
 from nba.engine import NextBestActionPolicy
@@ -219,6 +225,9 @@ class CandidateEvaluation:
     unsupported_mass: float
     closed_loop: float | None = None
     closed_loop_decisions: int | None = None
+    #: the truth over every logged decision, the withdrawn ones too (``truth_at_logged``
+    #: is over the rounds evaluated)
+    truth_at_every_decision: float | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,6 +239,11 @@ class OPEValidation:
     candidates: list[CandidateEvaluation]
     logged_value: float
     seconds: dict[str, float] = field(default_factory=dict)
+    #: logged decisions whose messages were withdrawn, and what was done with them
+    withdrawn: int = 0
+    withdrawn_as: Withdrawn = "dropped"
+    #: the rounds evaluated (rows of ``logged``)
+    rounds: int = 0
 
     def table(self) -> pd.DataFrame:
         """One row per candidate and estimator (see :meth:`markdown`)."""
@@ -284,6 +298,7 @@ def validate_ope(
     seed: int = 0,
     logged: LoggedRun | None = None,
     progress: Callable[[str], None] | None = None,
+    withdrawn: Withdrawn = "dropped",
 ) -> OPEValidation:
     """Log with the exploring engine, estimate each candidate, compare with the truth.
 
@@ -303,6 +318,8 @@ def validate_ope(
         Also run every candidate in closed loop (the slow part).
     logged
         A logging run to reuse (from :func:`log_decisions` on the same world).
+    withdrawn
+        What to do with the logged decisions whose messages were withdrawn (module doc).
     """
     say = progress or (lambda _: None)
     policies = {name: make_candidate(name, world) for name in candidates}
@@ -312,35 +329,49 @@ def validate_ope(
         say("logging decisions with the exploring engine")
         logged = log_decisions(world, epsilon=epsilon, reward=reward)
     seconds["log"] = time.perf_counter() - started
+    gone = withdrawn_decisions(logged.run.decisions)
+    rows: list[int] = []  # the rounds evaluated, and the choice each counts
+    chosen: list[int] = []
+    for i, (decision_id, record) in enumerate(
+        zip(logged.run.decisions["decision_id"], logged.logged, strict=True)
+    ):
+        index: int | None = record.chosen
+        if decision_id in gone:
+            index = withdrawn_round(record.actions, record.chosen, withdrawn)
+        if index is not None:
+            rows.append(i)
+            chosen.append(index)
 
     started = time.perf_counter()
     say("candidate distributions at the logged decisions")
-    distributions = {
+    every = {
         name: [policy_distribution(policy, record, seed=seed) for record in logged.logged]
         for name, policy in policies.items()
     }
+    distributions = {name: [d[i] for i in rows] for name, d in every.items()}
     seconds["distributions"] = time.perf_counter() - started
 
     started = time.perf_counter()
     say("true rewards of every action at the logged decisions")
     truth = TruthTable(world, logged)
     pairs = [(i, a) for i, r in enumerate(logged.logged) for a in r.actions]
-    pairs += [(i, a) for d in distributions.values() for i, dist in enumerate(d) for a in dist]
+    pairs += [(i, a) for d in every.values() for i, dist in enumerate(d) for a in dist]
     truth.fill(pairs)
     seconds["truth"] = time.perf_counter() - started
 
-    n = len(logged.logged)
+    n = len(rows)
+    evaluated = [logged.logged[i] for i in rows]
     started = time.perf_counter()
     say("fitting the reward model (cross-fitted) and estimating")
     estimated = estimate_candidates(
-        logged_actions=[r.actions for r in logged.logged],
-        logged_probabilities=[r.probabilities for r in logged.logged],
-        chosen=[r.chosen for r in logged.logged],
-        reward=logged.reward,
-        context=np.vstack([context_features(r) for r in logged.logged])
+        logged_actions=[r.actions for r in evaluated],
+        logged_probabilities=[r.probabilities for r in evaluated],
+        chosen=chosen,
+        reward=logged.reward[rows],
+        context=np.vstack([context_features(r) for r in evaluated])
         if n
         else np.zeros((0, len(CONTEXT_FEATURES))),
-        customer_ids=[r.customer_id for r in logged.logged],
+        customer_ids=[r.customer_id for r in evaluated],
         distributions=distributions,
         catalog=world.catalog,
         interval=interval,
@@ -351,14 +382,11 @@ def validate_ope(
 
     evaluations: list[CandidateEvaluation] = []
     for name, found in zip(distributions, estimated, strict=True):
-        true_value = float(
-            np.mean(
-                [
-                    sum(p * truth.value(i, a) for a, p in dist.items())
-                    for i, dist in enumerate(distributions[name])
-                ]
-            )
-        )
+        per_decision = [
+            sum(p * truth.value(i, a) for a, p in dist.items())
+            for i, dist in enumerate(every[name])
+        ]
+        true_value = float(np.mean([per_decision[i] for i in rows]))
         estimates = found.estimates
         loop_value: float | None = None
         loop_decisions: int | None = None
@@ -377,12 +405,24 @@ def validate_ope(
                 unsupported_mass=found.unsupported_mass,
                 closed_loop=loop_value,
                 closed_loop_decisions=loop_decisions,
+                truth_at_every_decision=float(np.mean(per_decision)),
             )
         )
     return OPEValidation(
         world=world,
         logged=logged,
         candidates=evaluations,
-        logged_value=float(np.mean(logged.reward)) if n else 0.0,
+        logged_value=float(np.mean(logged.reward[rows])) if n else 0.0,
         seconds=seconds,
+        withdrawn=len(gone),
+        withdrawn_as=withdrawn,
+        rounds=n,
     )
+
+
+def withdrawn_decisions(decisions: pd.DataFrame) -> set[str]:
+    """The decisions of a closed-loop run whose messages a later decision replaced (its
+    ``replaces``, comma-separated; none when the run did not supersede)."""
+    if "replaces" not in decisions:
+        return set()
+    return {d for ids in decisions["replaces"] if ids for d in str(ids).split(",")}

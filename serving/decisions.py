@@ -47,7 +47,6 @@ from features.online.contact_state import (
     DecisionRead,
     DecisionRecord,
     DecisionState,
-    OwnContact,
     RedisContactState,
     ScheduledDecision,
     with_own_contacts,
@@ -56,6 +55,12 @@ from features.online.erasure import RedisErasure
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import ResponseTable, SegmentPosteriors, response_segment
 from features.online.stock import StockLevels
+from features.online.supersession import (
+    supersedes,
+    unscheduled_history,
+    weigh_replacement,
+    withdrawable,
+)
 from nba.budgets import UsageCounts, given_back
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -65,10 +70,9 @@ from nba.decision import ChosenAction, Decision, LoggedDecision, RoutedDecision
 from nba.experiment import ArmKind, ExperimentConfig
 from nba.explain import rejection_items
 from nba.pipeline import DecisionPipeline, build_pipeline
-from nba.policy import DecisionPolicy
 from nba.profile import CustomerProfile
 from nba.screening import Restriction
-from nba.supersession import NewContact, Pending, Supersession, supersede
+from nba.supersession import Pending, Supersession
 from serving.errors import ErrorDetail, InvalidRequestError
 from serving.metrics import ApiMetrics
 from serving.models import ModelManager, ModelSet
@@ -419,7 +423,13 @@ class DecisionService:
             else f"{prepared.fingerprint}\n{orjson.dumps(response, option=JSON).decode()}"
         )
         scheduled = (
-            ScheduledDecision.of(decision, ctx.action_history, self.contacts.budget_day(now))
+            ScheduledDecision.of(
+                decision,
+                ctx.action_history,
+                self.contacts.budget_day(now),
+                # its exposure, to withdraw from the statistics if the message is withdrawn
+                None if self.contacts.stats is None else segment,
+            )
             if self.contacts.keeps_scheduled
             else None
         )
@@ -443,16 +453,13 @@ class DecisionService:
         seed: int | str,
     ) -> _Replacing | None:
         """The decision that replaces some of the customer's scheduled messages, or
-        ``None`` (decide as usual). As the closed loop does
-        (:mod:`simulator.closed_loop.runner`): decided as if the messages due later had not
-        been scheduled (their contacts, history and budgets given back), then the rule
-        weighs its first contact against those its channel would refuse, each worth what
-        it is worth now. CPU only: everything it reads came with the decision's read."""
-        lead = self.contact_policy.supersede_lead_minutes
+        ``None`` (decide as usual): the customer as if the messages due later had not
+        been scheduled (their contacts, history and budgets given back), weighed by
+        :func:`~features.online.supersession.weigh_replacement` as the closed loop weighs
+        it. CPU only: everything it reads came with the decision's read."""
         now = prepared.now
-        decider = policy.decider
-        if lead is None or not isinstance(decider, DecisionPolicy) or not decider.supersedes:
-            return None  # off; an experiment's router, a baseline: nothing is replaced
+        if not supersedes(policy):
+            return None  # an experiment's router, a baseline: nothing is replaced
         waiting = [
             (c, read.scheduled[c.decision_id])
             for c in read.contacts
@@ -464,60 +471,36 @@ class DecisionService:
             for action, channel, priority in kept.contacts
             if channel == c.channel
         ]
-        withdrawable = dt.timedelta(minutes=lead)
-        if all(p.send_at - now < withdrawable for p in pending):
+        lead = self.contact_policy.supersede_lead_minutes
+        if lead is None or not withdrawable(pending, now, dt.timedelta(minutes=lead)):
             return None  # none can be withdrawn in time: no need to decide twice
         held = {p.decision_id for p in pending}
         kept_by_id = {kept.decision_id: kept for _, kept in waiting}
         others = [c for c in read.contacts if c.decision_id not in held]
-        history = dict(read.history)
-        for kept in kept_by_id.values():
-            for action, before in kept.history_before.items():
-                if before is None:
-                    history.pop(action, None)
-                else:
-                    history[action] = before
+        history = unscheduled_history(
+            read.history,
+            (before for kept in kept_by_id.values() for before in kept.history_before.items()),
+        )
         day = self.contacts.budget_day(now)
         usage = given_back(read.usage, [k.consumed for k in kept_by_id.values() if k.day == day])
         base = self._sellable(with_own_contacts(known, others, now))
         session = _session(prepared.asked.context, now)
         ctx = CustomerContext(base, now, session=session, action_history=history)
-        routed = policy.route(
-            ctx, usage=usage, stats=stats, seed=seed, restriction=prepared.restriction
-        )
-        contacts = routed.decision.contacts
-        if not contacts or contacts[0].channel is None:
-            return None
-        first = contacts[0]
-        assert first.channel is not None
-        blocking = set()  # the scheduled messages the new one's channel would refuse
-        for p in pending:
-            counted = with_own_contacts(
-                base, [OwnContact(p.decision_id, p.channel, p.send_at)], now
-            )
-            with_it = CustomerContext(counted, now, session=session, action_history=history)
-            if self.contact_policy.channel_reason(with_it, first.channel) is not None:
-                blocking.add(p.decision_id)
-        prepared_ctx = policy.prepare(ctx)
-        worth = {}
-        for p in pending:
-            if p.decision_id in blocking:
-                # not able to go now (bought since, its trigger passed): worth nothing
-                now_worth = decider.worth_now(prepared_ctx, p.action_id, p.channel, usage)
-                worth[p.decision_id] = 0.0 if now_worth is None else now_worth
-        verdict = supersede(
+        replacement = weigh_replacement(
+            policy,
+            self.contact_policy,
+            ctx,
             pending,
-            NewContact(first.action_id, first.channel, first.priority),
-            now,
-            worth,
-            blocking=blocking,
-            lead=withdrawable,
-            margin=self.contact_policy.supersede_margin,
+            usage=usage,
+            stats=stats,
+            seed=seed,
+            restriction=prepared.restriction,
         )
-        if verdict is None:
+        if replacement is None:
             return None
+        verdict = replacement.verdict
         cancels = tuple(kept_by_id[d].cancelled() for d in verdict.replaces)
-        return _Replacing(routed, ctx, usage, verdict, cancels)
+        return _Replacing(replacement.routed, ctx, usage, verdict, cancels)
 
     def _sellable(self, profile: CustomerProfile) -> CustomerProfile:
         """``profile`` without the products out of stock (the levels other replicas set

@@ -26,6 +26,7 @@ from features.online.contact_state import (
     contact_state_for,
 )
 from features.online.redis_store import RedisOnlineStore
+from features.online.response_stats import Outcome
 from nba.budgets import Consumption, UsageCounts
 from nba.catalog import parse_catalog
 from nba.channels import Channel
@@ -379,3 +380,38 @@ def test_a_decision_keeps_what_it_scheduled_only_when_asked(new_contacts: NewCon
     assert [c.decision_id for c in read.contacts] == [later.decision_id]
     assert read.usage.offers_given == {"o10": 2}  # C2's and the later one's
     assert ScheduledDecision.decode(decision.decision_id, scheduled.encode()) == scheduled
+
+
+def test_a_withdrawn_decision_takes_its_exposure_out_of_the_statistics(
+    new_contacts: NewContacts,
+) -> None:
+    """A decision that schedules a message keeps the exposure the statistics counted for
+    it beside what it scheduled; the later decision that withdraws the message takes that
+    exposure back in its own write (a message that never went is no exposure without
+    response), and an outcome naming it is nobody's. Another customer's stays."""
+    contacts = new_contacts(keeps_scheduled=True, response_stats=True)
+    stats = contacts.stats
+    assert stats is not None
+    decision = a_decision()
+    day = contacts.budget_day(NOW)
+    scheduled = ScheduledDecision.of(decision, {}, day, "active")
+    assert scheduled is not None and scheduled.exposure is not None
+    contacts.record_all([DecisionRecord(decision, segment="active", scheduled=scheduled)])
+    contacts.record(a_decision("C2"), segment="active")
+
+    def exposures() -> float:
+        table = stats.table(NOW)
+        return sum(c.exposures for c in table.counts.values())
+
+    assert exposures() == pytest.approx(2.0, rel=1e-3)
+    read = contacts.read_for_decision("C1", NOW)
+    kept = read.scheduled[decision.decision_id]
+    assert kept.exposure is not None
+    assert kept.exposure.sent_at == scheduled.exposure.sent_at
+    assert dataclasses.replace(kept, exposure=None) == dataclasses.replace(scheduled, exposure=None)
+
+    later = a_decision(now=NOW + dt.timedelta(hours=1))
+    contacts.record_all([DecisionRecord(later, cancels=(kept.cancelled(),))])  # no segment
+    assert exposures() == pytest.approx(1.0, rel=1e-3)  # C2's
+    outcome = Outcome("e1", "C1", NOW + dt.timedelta(hours=2), "r", decision.decision_id)
+    assert stats.attribute([outcome]).unattributed == 1

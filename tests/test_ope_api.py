@@ -7,9 +7,11 @@ attribution, contexts rebuilt from the events and candidates re-scored.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from experiments.decision_log import JsonlDecisionLog, read_log
 from experiments.ope_api import (
     LOGGED,
     LogEvaluation,
@@ -30,6 +33,7 @@ from experiments.ope_api import (
     logged_rounds,
 )
 from experiments.ope_api_simulation import ApiTraffic, ServedWorld, response_truth, serve_world
+from experiments.ope_rounds import Withdrawn
 from nba.catalog import parse_catalog
 from nba.contact_policy import parse_contact_policy
 from simulator.closed_loop import ClosedLoopConfig, build_world
@@ -222,3 +226,56 @@ def test_events_must_include_the_base_data_set(
         load_events([api.archive])
     with pytest.raises(OPEInputError, match="neither a contract data set"):
         load_events([tmp_path])
+
+
+def test_a_withdrawn_decision_is_no_round(
+    served: tuple[ClosedLoopWorld, ServedWorld, ApiTraffic], tmp_path: Path
+) -> None:
+    """A decision whose message a later decision withdrew (its ``replaces``) was never
+    executed: it is left out of the rounds (its reward is not one of sending its action),
+    the decision that replaced it is one, and its exposure earns no attributed reward.
+    ``kept`` and ``do_nothing`` (only to measure the difference) keep it, with reward 0,
+    as chosen or as the option that sends nothing."""
+    _, api, traffic = served
+    log = tmp_path / "log"
+    shutil.copytree(api.decision_log, log)
+    original = next(
+        d
+        for d in read_log(log).decisions
+        if d.actions and d.actions[0].channel and any(o.channel is None for o in d.options)
+    )
+    replacing = dataclasses.replace(
+        original,
+        decision_id="d-replacing",
+        decided_at=original.decided_at + dt.timedelta(minutes=1),
+        replaces=(original.decision_id,),
+    )
+    with JsonlDecisionLog(log) as sink:
+        sink.append([replacing])
+    rounds = logged_rounds(log)
+    assert [r.record.decision_id for r in rounds if r.withdrawn] == [original.decision_id]
+
+    def evaluate(withdrawn: Withdrawn) -> LogEvaluation:
+        return evaluate_log(
+            log,
+            load_events([api.base_data, api.archive]),
+            catalog=parse_catalog(api.catalog_path.read_text()),
+            contact_policy=parse_contact_policy(api.contact_policy_path.read_text()),
+            candidates=(LOGGED, "random"),
+            reward="clicks",
+            attribution="last_touch",
+            withdrawn=withdrawn,
+        )
+
+    dropped = evaluate("dropped")
+    ids = [r.record.decision_id for r in dropped.rounds]
+    assert original.decision_id not in ids and "d-replacing" in ids
+    assert dropped.n_rounds == traffic.decisions and dropped.withdrawn == 1
+    assert len(dropped.replay.contexts) == dropped.n_rounds
+    kept = evaluate("kept")
+    assert kept.n_rounds == traffic.decisions + 1
+    at = [r.record.decision_id for r in kept.rounds].index(original.decision_id)
+    assert kept.reward[at] == 0.0  # not an exposure: no credit, even by window
+    assert kept.rounds[at].chosen == rounds[at].chosen
+    nothing = evaluate("do_nothing")
+    assert nothing.rounds[at].action.channel is None  # counted as sending nothing

@@ -95,6 +95,32 @@ def test_an_outcome_naming_its_decision_is_counted_once(new_stats: NewStats) -> 
     assert counts(stats).clicks == pytest.approx(1.0)
 
 
+def test_a_withdrawn_exposure_counts_no_more_and_earns_no_outcome(new_stats: NewStats) -> None:
+    """A message withdrawn before it went (nba.supersession) is no exposure without
+    response: its exposure, expected responses and valued exposure leave the counts, an
+    outcome naming it is nobody's, and one without a decision id goes to the send that
+    went, not to it (it was later)."""
+    stats = new_stats(window_hours=48.0)
+    kept = sent("d-kept", at=NOW - dt.timedelta(hours=2), expected=0.3, value=4.0)
+    gone = sent("d-gone", at=NOW, expected=0.2, value=2.0)
+    stats.expose(kept)
+    stats.expose(gone)
+    stats.expose(sent("d-other", customer="C2"))
+    assert counts(stats).exposures == pytest.approx(3.0, rel=1e-2)
+
+    stats.withdraw([gone])
+    c = counts(stats)
+    assert c.exposures == pytest.approx(2.0, rel=1e-2)
+    assert c.expected == pytest.approx(0.5, rel=1e-2)  # 0.3 + C2's 0.2
+    assert c.valued == pytest.approx(1.0, rel=1e-2)  # only the kept one is valued
+    later = NOW + dt.timedelta(hours=1)
+    assert stats.attribute([Outcome("e1", "C1", later, "r", "d-gone")]).unattributed == 1
+    assert stats.attribute([Outcome("e2", "C1", later, "c")]).attributed == 1
+    assert counts(stats).clicks == pytest.approx(1.0, rel=1e-2)
+    assert stats.attribute([Outcome("e3", "C1", later, "r", "d-kept")]).attributed == 1
+    assert counts(stats).response_value == pytest.approx(4.0, rel=1e-2)
+
+
 def test_a_click_and_a_purchase_are_one_response(new_stats: NewStats) -> None:
     stats = new_stats()
     stats.expose(sent("d1"))

@@ -264,10 +264,12 @@ def open_shop(
         redis_retry_seconds=0.2,
         archive_fsync="never",
         decision_log_fsync="never",
-        # no outcome comes back in these journeys: statistics learned from them would
-        # say that nothing works, and make each test depend on the ones before it
-        response_stats=False,
-        **overrides,
+        **{
+            # no outcome comes back in these journeys: statistics learned from them would
+            # say that nothing works, and make each test depend on the ones before it
+            "response_stats": False,
+            **overrides,
+        },
     )
     registry = ModelRegistry(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
     app = create_app(settings, client=client, registry=registry)

@@ -52,11 +52,16 @@ def _policy(root: Path, lead: float | None) -> Path:
 
 @contextlib.contextmanager
 def _opened(
-    base: RetailDataset, root: Path, lead: float | None
+    base: RetailDataset, root: Path, lead: float | None, **overrides: Any
 ) -> Iterator[tuple[Shop, Path, str]]:
     prefix = f"sup{uuid.uuid4().hex[:8]}"
     with open_shop(
-        base, root, redis_client(root), prefix, contact_policy_path=_policy(root, lead)
+        base,
+        root,
+        redis_client(root),
+        prefix,
+        contact_policy_path=_policy(root, lead),
+        **overrides,
     ) as opened:
         yield opened, root, prefix
 
@@ -67,6 +72,16 @@ def shop_on(
 ) -> Iterator[tuple[Shop, Path, str]]:
     """The API with ``supersede_lead_minutes: 15`` (margin 0.01)."""
     with _opened(base, tmp_path_factory.mktemp("supersession_on"), 15.0) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def shop_learning(
+    base: RetailDataset, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Shop, Path, str]]:
+    """The API with ``supersede_lead_minutes: 15`` and its response statistics on."""
+    root = tmp_path_factory.mktemp("supersession_stats")
+    with _opened(base, root, 15.0, response_stats=True) as opened:
         yield opened
 
 
@@ -144,6 +159,54 @@ def test_a_browse_reminder_replaces_the_scheduled_picks_and_the_caps_hold(
     assert first["decision_id"] in reading.withdrawn
     [logged] = [d for d in reading.decisions if d.decision_id == later["decision_id"]]
     assert logged.replaces == (first["decision_id"],)
+
+
+def _exposures(client: Any, prefix: str, action: str) -> float:
+    """The statistics' exposures of ``action`` by e-mail, over every era and segment (not
+    decayed: each era's raw weights)."""
+    total = 0.0
+    for key in client.scan_iter(f"{prefix}:rs:*"):
+        for name, value in client.hgetall(key).items():
+            kind, _, channel, action_id = name.decode().split("|", 3)
+            if kind == "e" and channel == "email" and action_id == action:
+                total += float(value)
+    return total
+
+
+def test_the_withdrawn_picks_leave_the_response_statistics(
+    shop_learning: tuple[Shop, Path, str],
+) -> None:
+    """With the response statistics on, the picks' decision counted an exposure of the
+    weekly picks by e-mail; the browse reminder that replaces them takes it back in its
+    own write (the picks never went: no exposure without response) and counts its own;
+    an outcome naming the picks' decision is joined to nothing."""
+    shop, root, prefix = shop_learning
+    client = redis_client(root)
+    customer, first, morning = _morning_picks(shop)
+    assert _exposures(client, prefix, "recommendations_weekly") > 0
+    sends = f"{prefix}:d:{{{customer}}}"
+    assert client.hexists(sends, first["decision_id"])
+    browsed = morning + dt.timedelta(hours=6)
+    _browses(shop, customer, browsed)
+    later = shop.decide(customer, browsed + dt.timedelta(minutes=30))
+    assert later["replaces"] == [first["decision_id"]]
+    assert _exposures(client, prefix, "recommendations_weekly") == pytest.approx(0.0, abs=1e-9)
+    assert _exposures(client, prefix, "browse_reminder_evening") > 0
+    assert not client.hexists(sends, first["decision_id"])
+    assert client.hexists(sends, later["decision_id"])
+    # the picks' click, were the journey tool to send one anyway, is nobody's
+    at = browsed + dt.timedelta(hours=1)
+    shop.post(
+        event(customer, at, "message_clicked", channel="email", decision_id=first["decision_id"])
+    )
+    assert _exposures(client, prefix, "recommendations_weekly") == pytest.approx(0.0, abs=1e-9)
+    clicks = sum(
+        float(v)
+        for key in client.scan_iter(f"{prefix}:rs:*")
+        for name, v in client.hgetall(key).items()
+        if name.decode().startswith("c|") and name.decode().endswith("|recommendations_weekly")
+    )
+    assert clicks == 0.0
 
 
 def test_off_by_default_nothing_is_replaced(shop_off: tuple[Shop, Path, str]) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from features.online.response_stats import MemoryResponseStats, margin_rates
 from nba.catalog import parse_catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
@@ -95,8 +96,14 @@ def world() -> ClosedLoopWorld:
 
 
 @pytest.fixture(scope="module")
-def engine(world: ClosedLoopWorld) -> PolicyRun:
-    return run_policy(world, make_policy("nba", world))
+def learned(world: ClosedLoopWorld) -> MemoryResponseStats:
+    """The engine's response statistics (as ``run_policy`` builds them), kept to read."""
+    return MemoryResponseStats(margin_rates=margin_rates(world.sim.products))
+
+
+@pytest.fixture(scope="module")
+def engine(world: ClosedLoopWorld, learned: MemoryResponseStats) -> PolicyRun:
+    return run_policy(world, make_policy("nba", world), learn=learned)
 
 
 def test_the_loop_drops_a_replaced_message_before_it_goes(
@@ -118,6 +125,24 @@ def test_the_loop_drops_a_replaced_message_before_it_goes(
         for old in str(row["replaces"]).split(","):
             assert decisions.loc[old, "decided_at"] < row["decided_at"]
     assert set(replacing.index) <= set(engine.contacts["decision_id"])
+
+
+def test_the_loop_withdraws_a_replaced_messages_exposure_from_the_statistics(
+    world: ClosedLoopWorld, engine: PolicyRun, learned: MemoryResponseStats
+) -> None:
+    """Every decision that contacts someone counted one exposure when it was made; a
+    replaced message never went, so its exposure is taken back: the statistics count
+    exactly one exposure per decision whose message went, each weighed at its send time
+    (the first contact's), and none of the withdrawn ones."""
+    replaced = {d for ids in engine.decisions["replaces"] if ids for d in str(ids).split(",")}
+    assert replaced
+    end = world.cut + dt.timedelta(days=CONFIG.days)
+    first = engine.contacts.sort_values("sent_at").groupby("decision_id")["sent_at"].first()
+    half_life = learned.half_life
+    expected = sum(2.0 ** ((t.timestamp() - end.timestamp()) / half_life) for t in first)
+    counted = sum(c.exposures for c in learned.table(end).counts.values())
+    assert counted == pytest.approx(expected, rel=1e-9)
+    assert not set(first.index) & replaced
 
 
 def test_the_rules_journey_never_replaces(world: ClosedLoopWorld) -> None:

@@ -122,21 +122,25 @@ class CancelledSend:
     """A scheduled message withdrawn before it went (:mod:`nba.supersession`): its
     decision and channels (their decided contacts count no more), each of its actions'
     last send before it (``None``: never sent; cool-downs and sequences count only
-    messages that went), and what it consumed of its ``day``'s budgets (given back)."""
+    messages that went), what it consumed of its ``day``'s budgets (given back) and its
+    ``exposure`` in the response statistics (withdrawn: a message that never went is no
+    exposure without response; ``None`` when none was counted)."""
 
     decision_id: str
     channels: tuple[Channel, ...]
     history: Mapping[str, dt.datetime | None]
     day: dt.date
     consumed: Consumption
+    exposure: Exposure | None = None
 
 
 @dataclass(frozen=True)
 class ScheduledDecision:
     """What a decision that scheduled contacts left to weigh and withdraw them later
     (:mod:`nba.supersession`): each contact's action, channel and decided priority, each
-    action's last send before it (``None``: never sent), its budget ``day`` and what it
-    consumed. Kept beside the decided contacts only when the contact state keeps them
+    action's last send before it (``None``: never sent), its budget ``day``, what it
+    consumed and the exposure the response statistics counted for it (``None``: none).
+    Kept beside the decided contacts only when the contact state keeps them
     (:attr:`ContactState.keeps_scheduled`)."""
 
     decision_id: str
@@ -144,13 +148,19 @@ class ScheduledDecision:
     history_before: Mapping[str, dt.datetime | None]
     day: dt.date
     consumed: Consumption
+    exposure: Exposure | None = None
 
     @classmethod
     def of(
-        cls, decision: Decision, history: Mapping[str, dt.datetime], day: dt.date
+        cls,
+        decision: Decision,
+        history: Mapping[str, dt.datetime],
+        day: dt.date,
+        segment: str | None = None,
     ) -> ScheduledDecision | None:
-        """What ``decision`` (read ``history`` before it, counts toward ``day``) leaves to
-        weigh its messages later; ``None`` when it sends none."""
+        """What ``decision`` (read ``history`` before it, counts toward ``day``; its
+        exposure counted in ``segment``, none without one) leaves to weigh its messages
+        later; ``None`` when it sends none."""
         contacts = tuple(
             (a.action_id, a.channel, float(a.priority))
             for a in decision.contacts
@@ -159,35 +169,63 @@ class ScheduledDecision:
         if not contacts:
             return None
         before = {action: history.get(action) for action, _, _ in contacts}
-        return cls(decision.decision_id, contacts, before, day, decision.consumed)
+        exposure = None if segment is None else Exposure.of(decision, segment)
+        return cls(decision.decision_id, contacts, before, day, decision.consumed, exposure)
 
     def cancelled(self) -> CancelledSend:
-        """Its withdrawal: its contacts, history and budgets given back."""
+        """Its withdrawal: its contacts, history, budgets and exposure given back."""
         channels = tuple(dict.fromkeys(channel for _, channel, _ in self.contacts))
         return CancelledSend(
-            self.decision_id, channels, self.history_before, self.day, self.consumed
+            self.decision_id,
+            channels,
+            self.history_before,
+            self.day,
+            self.consumed,
+            self.exposure,
         )
 
     def encode(self) -> str:
-        """The JSON kept in Redis (times as epoch seconds)."""
-        return json.dumps(
-            {
-                "c": [[a, ch.value, p] for a, ch, p in self.contacts],
-                "h": {
-                    a: None if at is None else int(at.timestamp())
-                    for a, at in self.history_before.items()
-                },
-                "d": self.day.isoformat(),
-                "o": self.consumed.offers_given,
-                "a": self.consumed.actions_sent,
+        """The JSON kept in Redis (times as epoch seconds; the exposure's send time to the
+        microsecond, as the statistics weighed it)."""
+        data: dict[str, Any] = {
+            "c": [[a, ch.value, p] for a, ch, p in self.contacts],
+            "h": {
+                a: None if at is None else int(at.timestamp())
+                for a, at in self.history_before.items()
             },
-            separators=(",", ":"),
-        )
+            "d": self.day.isoformat(),
+            "o": self.consumed.offers_given,
+            "a": self.consumed.actions_sent,
+        }
+        e = self.exposure
+        if e is not None:
+            data["e"] = [
+                e.sent_at.timestamp(),
+                e.action_id,
+                e.channel,
+                e.segment,
+                e.expected,
+                e.value,
+            ]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def decode(cls, decision_id: str, raw: str | bytes) -> ScheduledDecision:
-        """Read back :meth:`encode`'s output."""
+    def decode(cls, decision_id: str, raw: str | bytes, customer_id: str = "") -> ScheduledDecision:
+        """Read back :meth:`encode`'s output (of ``customer_id``'s decision)."""
         data = json.loads(raw)
+        exposure = None
+        if "e" in data:  # written with the response statistics on
+            sent, action, channel, segment, expected, value = data["e"]
+            exposure = Exposure(
+                decision_id,
+                customer_id,
+                dt.datetime.fromtimestamp(float(sent), dt.UTC),
+                str(action),
+                str(channel),
+                str(segment),
+                float(expected),
+                float(value),
+            )
         return cls(
             decision_id,
             tuple((str(a), Channel(ch), float(p)) for a, ch, p in data["c"]),
@@ -197,6 +235,7 @@ class ScheduledDecision:
             },
             dt.date.fromisoformat(data["d"]),
             Consumption(dict(data["o"]), dict(data["a"])),
+            exposure,
         )
 
 
@@ -555,6 +594,8 @@ class MemoryContactState(ContactState):
                 else:
                     history[action] = _whole_seconds(before)
             self.count_usage(send.day, send.consumed, sign=-1)
+        if self.stats is not None:
+            self.stats.withdraw([s.exposure for s in cancelled if s.exposure is not None])
 
     def keep_answer(self, customer_id: str, idempotency_key: str, answer: str) -> None:
         now = self.clock()
@@ -703,7 +744,7 @@ class RedisContactState(ContactState):
                     if stats is None or not read.with_stats
                     else stats.table_from(own[base:], read.now),
                     decode_contacts(contacts),
-                    decode_scheduled(own[5]) if scheduled else {},
+                    decode_scheduled(own[5], read.customer_id) if scheduled else {},
                 )
             )
         return out
@@ -835,6 +876,8 @@ class RedisContactState(ContactState):
             if never:
                 pipe.hdel(self.history_key(customer_id), *never)
             self._count(pipe, send.day, send.consumed, -1)
+            if self.stats is not None and send.exposure is not None:
+                self.stats.queue_withdrawal(pipe, send.exposure)
 
     def keep_answer(self, customer_id: str, idempotency_key: str, answer: str) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -937,9 +980,15 @@ def decode_contacts(raw: Sequence[tuple[bytes, float]] | None) -> tuple[OwnConta
     return tuple(out)
 
 
-def decode_scheduled(raw: Mapping[bytes, bytes] | None) -> dict[str, ScheduledDecision]:
-    """What the decisions scheduled, from the ``HGETALL`` of a scheduled key."""
-    return {k.decode(): ScheduledDecision.decode(k.decode(), v) for k, v in (raw or {}).items()}
+def decode_scheduled(
+    raw: Mapping[bytes, bytes] | None, customer_id: str = ""
+) -> dict[str, ScheduledDecision]:
+    """What ``customer_id``'s decisions scheduled, from the ``HGETALL`` of their scheduled
+    key."""
+    return {
+        k.decode(): ScheduledDecision.decode(k.decode(), v, customer_id)
+        for k, v in (raw or {}).items()
+    }
 
 
 def decode_usage(raw: Mapping[bytes, bytes] | None) -> UsageCounts:

@@ -2,7 +2,9 @@
 
 Every decision that contacts a customer counts as one **exposure** of its first
 contact's (action, channel) in the customer's segment, together with the
-responses the scorer **expected** (its propensity on that channel). Outcome
+responses the scorer **expected** (its propensity on that channel); a message
+withdrawn before it went (:mod:`nba.supersession`) is taken back
+(:meth:`ResponseStats.withdraw`): it was never an exposure without response. Outcome
 events (``message_opened``, ``message_clicked``, ``purchase``, ``unsubscribe``,
 ``complaint``, ``sms_stop``) are **attributed** to a decision: the one their
 ``decision_id`` names, else the latest decision sent to that customer within
@@ -109,6 +111,7 @@ OUTCOME_KINDS: Mapping[EventType, tuple[str, ...]] = {
     EventType.COMPLAINT: ("n",),
     EventType.SMS_STOP: ("n",),
 }
+_OUTCOME_LETTERS = tuple(dict.fromkeys(k for kinds in OUTCOME_KINDS.values() for k in kinds))
 #: Counters per key: exposures, expected responses, the outcome kinds, then the value's:
 #: exposures whose value is learned, the stated value of their counted responses, the
 #: margin of their attributed purchases and its square.
@@ -509,6 +512,17 @@ class ResponseStats(abc.ABC):
         per kind): an event is attributed when it counts a kind anew, a duplicate when its
         decision had all its kinds counted; idempotent."""
 
+    @abc.abstractmethod
+    def withdraw(self, exposures: Sequence[Exposure]) -> None:
+        """Take back ``exposures`` of messages withdrawn before they went
+        (:mod:`nba.supersession`): their exposure, expected responses and valued exposure
+        leave the counts (a message never sent is no exposure without response), and they
+        are forgotten for attribution (an outcome can no longer be joined to them). Each
+        is given as :meth:`expose` was (:meth:`Exposure.of` its decision), and once: the
+        write that withdraws a scheduled message also deletes what it scheduled
+        (:meth:`~features.online.contact_state.ContactState.cancel`), so it is not read,
+        nor withdrawn, again."""
+
     def record_decision(self, decision: Decision, segment: str) -> None:
         """Count ``decision``'s exposure, if it contacts the customer."""
         exposure = Exposure.of(decision, segment)
@@ -589,6 +603,17 @@ class MemoryResponseStats(ResponseStats):
         if len(mine) > 64:  # keep the newest: older ones are past any window
             for old in sorted(mine, key=lambda d: mine[d].sent_at)[: len(mine) - 64]:
                 del mine[old]
+
+    def withdraw(self, exposures: Sequence[Exposure]) -> None:
+        for given in exposures:
+            # the exposure as counted, once: withdrawing it again changes nothing
+            exposure = self._sent.get(given.customer_id, {}).pop(given.decision_id, None)
+            if exposure is None:
+                continue
+            self._add(exposure, "e", -1.0)
+            self._add(exposure, "x", -exposure.expected)
+            if exposure.value > 0:
+                self._add(exposure, "v", -1.0)
 
     def attribute(self, outcomes: Sequence[Outcome]) -> AttributionResult:
         result = AttributionResult()
@@ -847,6 +872,32 @@ class RedisResponseStats(ResponseStats):
         pipe = self.client.pipeline(transaction=False)
         self.queue_exposure(pipe, exposure)
         pipe.execute()
+
+    def queue_withdrawal(self, pipe: Any, exposure: Exposure) -> None:
+        """Queue the writes of :meth:`withdraw` of one exposure on ``pipe`` (the decision
+        that withdraws it writes them in its own round trip): the increments of
+        :meth:`queue_exposure` taken back (same era, same weight) and its send forgotten."""
+        era, weight = self.weight(exposure.sent_at.timestamp())
+        key = StatsKey(exposure.action_id, exposure.channel, exposure.segment)
+        stats = self.stats_key(era)
+        pipe.hincrbyfloat(stats, _field("e", key), -weight)
+        if exposure.expected > 0:
+            pipe.hincrbyfloat(stats, _field("x", key), -weight * exposure.expected)
+        if exposure.value > 0:
+            pipe.hincrbyfloat(stats, _field("v", key), -weight)
+        did = exposure.decision_id
+        pipe.hdel(
+            self.sends_key(exposure.customer_id),
+            did,
+            *(f"{did}|{kind}" for kind in _OUTCOME_LETTERS),
+        )
+
+    def withdraw(self, exposures: Sequence[Exposure]) -> None:
+        if exposures:
+            pipe = self.client.pipeline(transaction=False)
+            for exposure in exposures:
+                self.queue_withdrawal(pipe, exposure)
+            pipe.execute()
 
     def attribute(self, outcomes: Sequence[Outcome]) -> AttributionResult:
         calls = self.attribution_calls(outcomes)

@@ -34,10 +34,11 @@ Time advances in ticks of ``trigger_every_hours`` from the cut. At each tick:
    recorded for the metrics.
 
 Every decision that contacts someone is an exposure in the response
-statistics, and the loop's outcome events are joined to their decisions as
-they are released (as the API's ingest joins them): a purchase through the
-message is a response. ``learn=False`` runs the same engine without statistics
-(every option keeps its prior: exploration never settles).
+statistics (taken back when its message is replaced before it goes), and the
+loop's outcome events are joined to their decisions as they are released (as
+the API's ingest joins them): a purchase through the message is a response.
+``learn=False`` runs the same engine without statistics (every option keeps its
+prior: exploration never settles).
 """
 
 from __future__ import annotations
@@ -61,22 +62,19 @@ from features.batch import paused_gc
 from features.contract import EVENTS
 from features.definitions import SMALL_BATCH
 from features.forked import Forked
-from features.online.contact_state import (
-    CancelledSend,
-    ContactState,
-    MemoryContactState,
-    OwnContact,
-    with_own_contacts,
-)
+from features.online.contact_state import CancelledSend, ContactState, MemoryContactState
 from features.online.profiles import OnlineProfiles
 from features.online.response_stats import (
     DEFAULT_HALF_LIFE_DAYS,
+    Exposure,
     MemoryResponseStats,
     Outcome,
     margin_rates,
     response_segment,
 )
 from features.online.store import EventOps, MemoryOnlineStore
+from features.online.supersession import supersedes as policy_supersedes
+from features.online.supersession import unscheduled_history, weigh_replacement
 from nba.actions import OfferKind
 from nba.budgets import Consumption, UsageCounts, given_back
 from nba.channels import Channel
@@ -84,9 +82,8 @@ from nba.context import CustomerContext
 from nba.decision import ChosenAction, Decision, RoutedDecision
 from nba.events import EventType
 from nba.pipeline import Decider, DecisionPipeline
-from nba.policy import DecisionPolicy
 from nba.profile import CustomerProfile
-from nba.supersession import NewContact, Pending, Supersession, supersede
+from nba.supersession import Pending, Supersession
 from simulator.closed_loop.mapping import Message, require_simulated
 from simulator.closed_loop.truth import as_ns
 from simulator.closed_loop.world import ClosedLoopWorld
@@ -138,7 +135,8 @@ class _Scheduled:
     """A message decided and not sent yet (kept when scheduled messages may be replaced),
     with what its scheduling changed, to give back if it is cancelled: its action's last
     send before it, the customer's in-flight time before it, its unsubscribe (if drawn),
-    its events (how many) and its decision's budgets (once per decision)."""
+    its events (how many), its decision's budgets and its exposure in the response
+    statistics (once per decision)."""
 
     pending: Pending
     history_before: dt.datetime | None
@@ -147,6 +145,7 @@ class _Scheduled:
     events: int
     day: dt.date
     consumed: Consumption
+    exposure: Exposure | None = None
 
 
 @dataclass
@@ -222,6 +221,7 @@ class _State:
                 {**(before.history if before else {}), p.action_id: s.history_before},
                 s.day,
                 s.consumed,
+                s.exposure or (before.exposure if before else None),
             )
         self.contacts.cancel(customer_id, list(released.values()))
 
@@ -510,8 +510,8 @@ def run_policy(
         tick: int, now: dt.datetime, today: dt.date, again: list[str]
     ) -> list[tuple[CustomerProfile, Decision]]:
         """The decisions of ``again`` (active customers with a message scheduled and not
-        sent) that replace a scheduled message (:func:`~nba.supersession.supersede`)."""
-        assert lead is not None
+        sent) that replace a scheduled message
+        (:func:`~features.online.supersession.weigh_replacement`)."""
         made = []
         for cid in again:
             scheduled = state.pending(cid, now)
@@ -523,12 +523,9 @@ def run_policy(
                 continue
             # as if the scheduled messages had not been decided: their actions' history
             # and their budgets given back
-            history = dict(read.history)
-            for s in scheduled:
-                if s.history_before is None:
-                    history.pop(s.pending.action_id, None)
-                else:
-                    history[s.pending.action_id] = s.history_before
+            history = unscheduled_history(
+                read.history, [(s.pending.action_id, s.history_before) for s in scheduled]
+            )
             usage = given_back(
                 state.contacts.usage(today),
                 [s.consumed for s in scheduled if s.day == today],
@@ -536,43 +533,19 @@ def run_policy(
             context = CustomerContext(profile, now, action_history=history)
             known = read.stats
             posteriors = None if known is None else known.posteriors(response_segment(profile))
-            seed = f"{config.seed}:{cid}:{tick}"
-            routed = policy.route(context, usage=usage, stats=posteriors, seed=seed)
-            decision = routed.decision
-            if not decision.contacts or decision.contacts[0].channel is None:
-                continue
-            first = decision.contacts[0]
-            assert first.channel is not None
-            rules = world.contact_policy
-            blocking = set()  # the scheduled messages the new one's channel would refuse
-            for s in scheduled:
-                p = s.pending
-                counted = with_own_contacts(
-                    profile, [OwnContact(p.decision_id, p.channel, p.send_at)], now
-                )
-                with_it = CustomerContext(counted, now, action_history=history)
-                if rules.channel_reason(with_it, first.channel) is not None:
-                    blocking.add(p.decision_id)
-            worth = {}
-            for s in scheduled:
-                if s.pending.decision_id not in blocking:
-                    continue
-                # not able to go now (bought since, its trigger passed): worth nothing
-                now_worth = _worth_now(
-                    policy, context, s.pending.action_id, s.pending.channel, usage
-                )
-                worth[s.pending.decision_id] = 0.0 if now_worth is None else now_worth
-            verdict = supersede(
+            replacement = weigh_replacement(
+                policy,
+                world.contact_policy,
+                context,
                 [s.pending for s in scheduled],
-                NewContact(first.action_id, first.channel, first.priority),
-                now,
-                worth,
-                blocking=blocking,
-                lead=dt.timedelta(minutes=lead),
-                margin=world.contact_policy.supersede_margin,
+                usage=usage,
+                stats=posteriors,
+                seed=f"{config.seed}:{cid}:{tick}",
             )
-            if verdict is None:
+            if replacement is None:
                 continue
+            routed, verdict = replacement.routed, replacement.verdict
+            decision = routed.decision
             replaced[decision.decision_id] = verdict
             if on_decision is not None:
                 on_decision(routed)
@@ -715,25 +688,6 @@ def run_policy(
         seconds=time.perf_counter() - started,
         cpu_seconds=time.process_time() - cpu_started,
     )
-
-
-def policy_supersedes(policy: Decider) -> bool:
-    """Whether ``policy`` (or a pipeline's decider) replaces its scheduled messages
-    (:attr:`~nba.policy.DecisionPolicy.supersedes`); an experiment's router does not."""
-    if isinstance(policy, DecisionPipeline):
-        policy = policy.decider
-    return isinstance(policy, DecisionPolicy) and policy.supersedes
-
-
-def _worth_now(
-    policy: Decider, context: CustomerContext, action_id: str, channel: Channel, usage: UsageCounts
-) -> float | None:
-    """:meth:`~nba.policy.DecisionPolicy.worth_now` of ``policy`` (through a pipeline: of
-    its decider, on the context it prepares)."""
-    if isinstance(policy, DecisionPipeline):
-        context, policy = policy.prepare(context), policy.decider
-    assert isinstance(policy, DecisionPolicy)
-    return policy.worth_now(context, action_id, channel, usage)
 
 
 @runtime_checkable
@@ -994,6 +948,10 @@ def _schedule_outcomes(
                 state.emitted - emitted,
                 state.contacts.budget_day(decision.decided_at),
                 decision.consumed if send.rank == 0 else Consumption(),
+                # the exposure the statistics counted for the decision (its first contact)
+                Exposure.of(decision, response_segment(send.profile))
+                if send.rank == 0 and state.contacts.stats is not None
+                else None,
             )
         )
     state.in_flight[cid] = max(done, state.in_flight.get(cid, done))

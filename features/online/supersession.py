@@ -1,0 +1,155 @@
+"""The weighing of a replacement, once, for the API and the closed loop.
+
+:func:`nba.supersession.supersede` is the rule (pure). What it is given comes from the
+contact state: a decision made *as if* the customer's scheduled messages had not been
+decided (their actions' history and their budgets given back:
+:func:`unscheduled_history`, :func:`nba.budgets.given_back`), the scheduled messages its
+first contact's channel would refuse (each counted alone in the customer's contacts,
+:func:`~features.online.contact_state.with_own_contacts`, against the contact policy) and
+what each of those is worth now (:meth:`~nba.policy.DecisionPolicy.worth_now`).
+:func:`weigh_replacement` does that; ``serving/decisions.py`` and
+``simulator/closed_loop/runner.py`` call it, each with the state it reads (Redis or the
+loop's memory), so that the API and the loop decide the same.
+
+>>> import datetime as dt
+>>> at = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+>>> before = at - dt.timedelta(days=9)
+>>> scheduled = [("picks", None), ("welcome", before)]  # each action's send before
+>>> history = unscheduled_history({"picks": at, "welcome": at}, scheduled)
+>>> list(history), history["welcome"] == before
+(['welcome'], True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from features.online.contact_state import OwnContact, with_own_contacts
+from nba.arbitration import Posterior
+from nba.budgets import UsageCounts
+from nba.contact_policy import ContactPolicy
+from nba.context import CustomerContext
+from nba.decision import RoutedDecision
+from nba.pipeline import Decider, DecisionPipeline
+from nba.policy import DecisionPolicy
+from nba.screening import Restriction
+from nba.supersession import NewContact, Pending, Supersession, supersede
+
+__all__ = [
+    "Replacement",
+    "supersedes",
+    "unscheduled_history",
+    "weigh_replacement",
+    "withdrawable",
+]
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """A decision made as if the scheduled messages had not been, and the scheduled
+    messages it replaces (:class:`~nba.supersession.Supersession`: ids and reason)."""
+
+    routed: RoutedDecision
+    verdict: Supersession
+
+
+def unscheduled_history(
+    history: Mapping[str, dt.datetime], before: Iterable[tuple[str, dt.datetime | None]]
+) -> dict[str, dt.datetime]:
+    """``history`` as if the scheduled messages had not been decided: each of their
+    actions set back to its send before them (``None``: never sent; cool-downs and
+    sequences count only messages that went)."""
+    out = dict(history)
+    for action, at in before:
+        if at is None:
+            out.pop(action, None)
+        else:
+            out[action] = at
+    return out
+
+
+def withdrawable(pending: Sequence[Pending], now: dt.datetime, lead: dt.timedelta) -> bool:
+    """Whether any of ``pending`` is still at least ``lead`` from its send time (else none
+    can be withdrawn in time, and the rule keeps them all: no need to decide again)."""
+    return any(p.send_at - now >= lead for p in pending)
+
+
+def weigh_replacement(
+    policy: Decider,
+    contact_policy: ContactPolicy,
+    context: CustomerContext,
+    pending: Sequence[Pending],
+    *,
+    usage: UsageCounts,
+    stats: Mapping[str, Posterior] | None = None,
+    seed: int | str = 0,
+    restriction: Restriction | None = None,
+) -> Replacement | None:
+    """The decision that replaces some of ``pending``, or ``None`` (decide as usual).
+
+    ``context`` and ``usage`` are the customer's as if ``pending`` had not been scheduled
+    (their contacts not counted, their history and budgets given back). Off
+    (``supersede_lead_minutes`` unset), for a policy that does not supersede (the rules,
+    random, an experiment's router), or when every pending message is within the lead of
+    its send time, nothing is decided. Else the decision is made, and its first contact
+    weighed against the pending messages its channel would refuse, each worth what it is
+    worth now (0 when it could no longer go: bought since, its trigger passed).
+    """
+    minutes = contact_policy.supersede_lead_minutes
+    if minutes is None or not pending or not supersedes(policy):
+        return None
+    lead = dt.timedelta(minutes=minutes)
+    now = context.now
+    if not withdrawable(pending, now, lead):
+        return None
+    routed = policy.route(context, usage=usage, stats=stats, seed=seed, restriction=restriction)
+    contacts = routed.decision.contacts
+    if not contacts or contacts[0].channel is None:
+        return None
+    first = contacts[0]
+    new_channel = first.channel
+    assert new_channel is not None
+    blocking = set()  # the scheduled messages the new one's channel would refuse
+    for p in pending:
+        counted = with_own_contacts(
+            context.profile, [OwnContact(p.decision_id, p.channel, p.send_at)], now
+        )
+        with_it = dataclasses.replace(context, profile=counted)
+        if contact_policy.channel_reason(with_it, new_channel) is not None:
+            blocking.add(p.decision_id)
+    worth = {}
+    if blocking:
+        decider, seen = _decider(policy, context)
+        for p in pending:
+            if p.decision_id in blocking:
+                now_worth = decider.worth_now(seen, p.action_id, p.channel, usage)
+                worth[p.decision_id] = 0.0 if now_worth is None else now_worth
+    verdict = supersede(
+        pending,
+        NewContact(first.action_id, new_channel, first.priority),
+        now,
+        worth,
+        blocking=blocking,
+        lead=lead,
+        margin=contact_policy.supersede_margin,
+    )
+    return None if verdict is None else Replacement(routed, verdict)
+
+
+def supersedes(policy: Decider) -> bool:
+    """Whether ``policy`` (or a pipeline's decider) replaces its scheduled messages
+    (:attr:`~nba.policy.DecisionPolicy.supersedes`); an experiment's router does not."""
+    if isinstance(policy, DecisionPipeline):
+        policy = policy.decider
+    return isinstance(policy, DecisionPolicy) and policy.supersedes
+
+
+def _decider(policy: Decider, context: CustomerContext) -> tuple[DecisionPolicy, CustomerContext]:
+    """The policy that weighs (a pipeline's decider) and the context as it sees it."""
+    if isinstance(policy, DecisionPipeline):
+        context, policy = policy.prepare(context), policy.decider
+    assert isinstance(policy, DecisionPolicy)
+    return policy, context
