@@ -182,6 +182,28 @@ class DecisionPolicy(ABC):
         )
 
     @final
+    def why_not_now(
+        self,
+        context: CustomerContext,
+        action_id: str,
+        channel: Channel,
+        usage: UsageCounts | None = None,
+    ) -> str | None:
+        """Why ``action_id`` on ``channel`` could not go for the customer of ``context``
+        now (its eligibility, consent or the contact policy refusing it, in words), or
+        ``None`` when it still could: a scheduled message whose reason has passed (its
+        cart bought, its consent withdrawn) is withdrawn by :mod:`nba.supersession`."""
+        only = Restriction(frozenset({action_id}), frozenset({channel}))
+        screening = self._screen(context, usage or UsageCounts(), only)
+        for candidate in screening.candidates:
+            if candidate.action.id == action_id and channel in candidate.channels:
+                return None
+        for r in screening.rejections:
+            if r.action_id == action_id and r.channel in (None, channel):
+                return f"{r.code} ({r.message})"
+        return "not eligible now"
+
+    @final
     def worth_now(
         self,
         context: CustomerContext,

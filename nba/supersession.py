@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 from nba.channels import Channel
 
-__all__ = ["NewContact", "Pending", "Supersession", "supersede"]
+__all__ = ["NewContact", "Pending", "Supersession", "supersede", "withdraw_passed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +120,33 @@ def supersede(
         f"{worth:.3g} (margin {margin:g}), and there are {hours} h {minutes} min left to "
         "withdraw it",
     )
+
+
+def withdraw_passed(
+    pending: Sequence[Pending], why: Mapping[str, str], now: dt.datetime, *, lead: dt.timedelta
+) -> Supersession | None:
+    """The pending contacts whose reason has passed since they were decided (``why``:
+    decision id -> why it could no longer go, e.g. its cart was bought), withdrawn
+    whatever else is decided, or ``None``. Only those at least ``lead`` from their send
+    time: a journey tool needs the time to withdraw them.
+
+    >>> at = dt.datetime(2026, 3, 5, 5, 10, tzinfo=dt.UTC)
+    >>> cart = Pending("d-1", "cart_reminder_1", Channel.EMAIL, at + dt.timedelta(hours=1), 3.4)
+    >>> out = withdraw_passed([cart], {"d-1": "not_eligible (no cart)"}, at,
+    ...                       lead=dt.timedelta(minutes=15))
+    >>> print(out.reason)  # doctest: +NORMALIZE_WHITESPACE
+    withdraws cart_reminder_1 by email due 06:10 UTC (decision d-1): it could no longer
+    go: not_eligible (no cart)
+    """
+    passed = sorted(
+        (p for p in pending if p.decision_id in why and p.send_at - now >= lead),
+        key=lambda p: p.send_at,
+    )
+    if not passed:
+        return None
+    named = "; ".join(
+        f"{p.action_id} by {p.channel.value} due {p.send_at:%H:%M} UTC (decision "
+        f"{p.decision_id}): it could no longer go: {why[p.decision_id]}"
+        for p in passed
+    )
+    return Supersession(tuple(p.decision_id for p in passed), f"withdraws {named}")

@@ -21,11 +21,12 @@ retry racing its original, ``nba features build`` + ``nba decide`` against the A
 same raw events, and bad input at each door. Fixed here: an empty ``session.product_id``
 was answered with "goes well with" a product called nothing (now a 422 naming it); a
 deferred send said "first moment outside quiet hours" without saying which hours (now the
-channel's hours and days, in the customer's local time). Left as strict xfails for their
-owners this session: a cart reminder scheduled for the morning is not withdrawn when the
-cart is bought before it goes (supersession replaces only by a better message); the weekly
-picks decided the evening after a cart reminder take the e-mail the second reminder needs
-the next day (the opportunity cost counts only time-critical reminders).
+channel's hours and days, in the customer's local time); a cart reminder scheduled for the
+morning was not withdrawn when the cart was bought before it went (supersession replaced
+only by a better message; now a scheduled message whose reason has passed is withdrawn).
+Left as a strict xfail: the weekly picks decided the evening after a cart reminder take
+the e-mail the second reminder needs the next day (the opportunity cost counts only
+time-critical reminders).
 """
 
 from __future__ import annotations
@@ -456,12 +457,6 @@ def test_two_webhooks_asking_at_once_get_one_message(shop: Shop) -> None:
     assert "cart_reminder_1" in history
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a scheduled message that is no longer eligible (its cart was bought) is not "
-    "withdrawn when the customer is asked again: supersession replaces a message only by "
-    "a better one (nba/supersession.py, owned by withdraw6 this session)",
-)
 def test_a_cart_bought_before_its_morning_reminder_is_withdrawn_when_asked_again(
     shop_on: tuple[Shop, Any, str],
 ) -> None:
@@ -480,6 +475,9 @@ def test_a_cart_bought_before_its_morning_reminder_is_withdrawn_when_asked_again
     shop.post(purchase(customer, local(PARIS, "2026-03-05 06:00"), "P1"))
     again = shop.decide(customer, local(PARIS, "2026-03-05 06:10"))
     assert again["replaces"] == [first["decision_id"]]
+    why = " ".join(again["actions"][0]["reasons"]) if again["actions"] else ""
+    assert "withdraws cart_reminder_1 by email" in why and "could no longer go" in why
+    assert all(a["action_id"] != "cart_reminder_1" for a in again["actions"])
 
 
 # ---------------------------------------------------------------- batch agrees with the API

@@ -36,7 +36,7 @@ from nba.decision import RoutedDecision
 from nba.pipeline import Decider, DecisionPipeline
 from nba.policy import DecisionPolicy
 from nba.screening import Restriction
-from nba.supersession import NewContact, Pending, Supersession, supersede
+from nba.supersession import NewContact, Pending, Supersession, supersede, withdraw_passed
 
 __all__ = [
     "Replacement",
@@ -106,6 +106,18 @@ def weigh_replacement(
     if not withdrawable(pending, now, lead):
         return None
     routed = policy.route(context, usage=usage, stats=stats, seed=seed, restriction=restriction)
+    decider, seen = _decider(policy, context)
+    why = {}  # the pending messages whose reason has passed: withdrawn whatever is decided
+    for p in pending:
+        if p.send_at - now >= lead:
+            passed = decider.why_not_now(seen, p.action_id, p.channel, usage)
+            if passed is not None:
+                why[p.decision_id] = passed
+    withdrawn = withdraw_passed(pending, why, now, lead=lead)
+    if withdrawn is not None and len(withdrawn.replaces) == len(pending):
+        # every scheduled message is withdrawn: the decision made as if none had been
+        # scheduled is the customer's, whatever it sends (nothing, maybe)
+        return Replacement(routed, withdrawn)
     contacts = routed.decision.contacts
     if not contacts or contacts[0].channel is None:
         return None
@@ -122,7 +134,6 @@ def weigh_replacement(
             blocking.add(p.decision_id)
     worth = {}
     if blocking:
-        decider, seen = _decider(policy, context)
         for p in pending:
             if p.decision_id in blocking:
                 now_worth = decider.worth_now(seen, p.action_id, p.channel, usage)
@@ -136,7 +147,15 @@ def weigh_replacement(
         lead=lead,
         margin=contact_policy.supersede_margin,
     )
-    return None if verdict is None else Replacement(routed, verdict)
+    if verdict is None:
+        return None
+    if withdrawn is not None:  # those whose reason has passed go with those replaced
+        more = [d for d in withdrawn.replaces if d not in verdict.replaces]
+        if more:
+            verdict = Supersession(
+                verdict.replaces + tuple(more), f"{verdict.reason}; {withdrawn.reason}"
+            )
+    return Replacement(routed, verdict)
 
 
 def supersedes(policy: Decider) -> bool:
