@@ -64,9 +64,11 @@ def decide_all(
     policy: ContactPolicy,
     stats: Mapping[str, Posterior] | None = None,
     now: dt.datetime = NOW,
+    *,
+    exploration: bool = False,
 ) -> list[Decision]:
     catalog = retailer()
-    engine = NextBestActionPolicy(catalog, policy, exploration=False)
+    engine = NextBestActionPolicy(catalog, policy, exploration=exploration)
     pipeline = build_pipeline(catalog, policy, policy=engine)
     out = []
     for cid in ids:
@@ -132,6 +134,46 @@ def test_with_no_evidence_the_discount_goes_only_within_the_trial_share(
             assert first.action_id == "reactivation"
             assert math.isclose(d.propensity, 1.0 - SHARE)
             assert "held out of the trial of reactivation_offer" in explained(d)
+
+
+def test_with_thompson_sampling_the_logged_probabilities_stay_exact(base: RetailDataset) -> None:
+    """Exploration on (the API's default): every decision's logged options sum to 1, the
+    chosen option's probability is the decision's propensity, and the discount's is the
+    share where it is on trial."""
+    decisions = decide_all(lapsed(base), ids(200), trial_policy(), exploration=True)
+    assert any(tried(d) for d in decisions)
+    for d in decisions:
+        logged = {(o.action_id, o.channel): o.probability or 0.0 for o in d.options}
+        assert math.isclose(sum(logged.values()), 1.0)
+        first = d.contacts[0]
+        assert first.channel is not None
+        assert math.isclose(logged[(first.action_id, first.channel.value)], d.propensity)
+        on_trial = [p for (a, _), p in logged.items() if a == OFFER]
+        assert on_trial == [pytest.approx(SHARE)]
+
+
+def test_a_purchase_counts_once_for_its_trial_decision(base: RetailDataset) -> None:
+    """The same purchase event joined twice, and a second purchase of the same decision:
+    the trial counts the decision's first purchase once (its margin less the discount's
+    cost and its expected redemptions on orders placed anyway)."""
+    profile = lapsed(base)
+    stats = MemoryResponseStats()
+    decisions = decide_all(profile, ids(60), trial_policy())
+    for d in decisions:
+        stats.record_decision(d, response_segment(profile))
+    d = next(d for d in decisions if tried(d))
+    unit = trial_unit(d)
+    assert unit is not None and unit.anyway_cost > 0.0
+    at = NOW + dt.timedelta(days=1)
+    for event in ("e1", "e1", "e2"):
+        stats.attribute(
+            Outcome.of_event(event, d.customer_id, at, EventType.PURCHASE, d.decision_id, 25.0)
+        )
+    counts = stats.table(at).trials[trial_key(OFFER)]
+    treated = sum(tried(x) for x in decisions)
+    assert (counts.treated, counts.held) == (treated, len(decisions) - treated)
+    charged = sum(u.anyway_cost for x in decisions if (u := trial_unit(x)) and u.treated)
+    assert counts.treated_net == pytest.approx(25.0 - 7.0 - charged)
 
 
 def test_the_trial_keeps_consent_and_quiet_hours(base: RetailDataset) -> None:
