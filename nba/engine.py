@@ -112,6 +112,8 @@ class NextBestActionPolicy(DecisionPolicy):
     #: the incentives the offer-pays test refused in the last :meth:`_assess`, with the
     #: context they were assessed for (read by :meth:`explore` for the same context)
     _refused: tuple[CustomerContext, list[_Refused]] | None = None
+    #: :attr:`offer_trial` with the share it was made from
+    _trial: tuple[float | None, OfferTrial | None] | None = None
 
     def __init__(
         self,
@@ -308,8 +310,6 @@ class NextBestActionPolicy(DecisionPolicy):
         if held is None or held[0] != share:
             held = self._trial = (share, None if share is None else OfferTrial(share=share))
         return held[1]
-
-    _trial: tuple[float | None, OfferTrial | None] | None = None
 
     def _terms(
         self,

@@ -21,7 +21,12 @@ from collections.abc import Mapping
 import pytest
 
 from features.dataset import RetailDataset
-from features.online.response_stats import MemoryResponseStats, Outcome, response_segment
+from features.online.response_stats import (
+    TRIAL_UNIT_DAYS,
+    MemoryResponseStats,
+    Outcome,
+    response_segment,
+)
 from nba.arbitration import Posterior
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
@@ -250,3 +255,26 @@ def test_a_bad_trial_share_is_refused_with_the_field_named() -> None:
     for bad in (0.0, -0.1, 0.9):
         with pytest.raises(Exception, match="offer_trial_share"):
             ContactPolicy.from_dict({"offer_trial_share": bad})
+
+
+def test_a_trial_decision_waits_for_its_purchase_two_weeks_at_most(base: RetailDataset) -> None:
+    """A purchase joined to a tried decision more than two weeks after the decisions that
+    followed it no longer counts for the trial (the statistics keep trial decisions
+    :data:`~features.online.response_stats.TRIAL_UNIT_DAYS` days: memory stays bounded)."""
+    profile = lapsed(base)
+    segment = response_segment(profile)
+    stats = MemoryResponseStats()
+    early = decide_all(profile, ids(60), trial_policy())
+    for d in early:
+        stats.record_decision(d, segment)
+    later = NOW + dt.timedelta(days=TRIAL_UNIT_DAYS + 1)
+    for d in decide_all(profile, ids(60, prefix="L"), trial_policy(), now=later):
+        stats.record_decision(d, segment)
+    first = next(d for d in early if tried(d))
+    before = stats.table(later).trials[trial_key(OFFER)]
+    stats.attribute(
+        Outcome.of_event(
+            "late", first.customer_id, later, EventType.PURCHASE, first.decision_id, 25.0
+        )
+    )
+    assert stats.table(later).trials[trial_key(OFFER)] == before

@@ -72,6 +72,7 @@ runs the same contract against both.
 from __future__ import annotations
 
 import abc
+import collections
 import dataclasses
 import datetime as dt
 import math
@@ -98,6 +99,8 @@ DEFAULT_HALF_LIFE_DAYS = 14.0
 DEFAULT_WINDOW_HOURS = 72.0
 #: Half-lives per era (weights stay below 2 ** ERA_HALF_LIVES).
 ERA_HALF_LIVES = 64
+#: How long an offer trial's decision waits for the purchase that counts for it (days).
+TRIAL_UNIT_DAYS = 14.0
 #: The prior of every (action, channel, segment): Gamma(shape, rate), mean 1.
 PRIOR = (2.0, 2.0)
 
@@ -577,6 +580,7 @@ class MemoryResponseStats(ResponseStats):
         self._counted: set[tuple[str, str]] = set()
         self._table: ResponseTable | None = None  # the last table read, until a write
         self._units: dict[str, TrialUnit] = {}  # trial decisions awaiting a purchase
+        self._unit_times: collections.deque[tuple[float, str]] = collections.deque()
         self._trials: dict[str, TrialCounts] = {}
 
     def record_decision(self, decision: Decision, segment: str) -> None:
@@ -584,7 +588,13 @@ class MemoryResponseStats(ResponseStats):
         unit = trial_unit(decision)
         if unit is not None:
             self._table = None
+            at = decision.decided_at.timestamp()
+            # a unit waits for its purchase TRIAL_UNIT_DAYS at most (memory stays bounded)
+            times, horizon = self._unit_times, at - TRIAL_UNIT_DAYS * 86_400.0
+            while times and times[0][0] < horizon:
+                self._units.pop(times.popleft()[1], None)
             self._units[decision.decision_id] = unit
+            times.append((at, decision.decision_id))
             net = unit.net_at_send
             counts = (
                 TrialCounts(treated=1.0, treated_net=net, treated_net_sq=net * net)
