@@ -98,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         "many minutes before its send time (the contact policy's supersede_lead_minutes; "
         "default: the example policy's, off).",
     )
+    parser.add_argument(
+        "--offer-trial-share",
+        type=float,
+        default=None,
+        help="Let the engine try incentives its offer-pays test refuses on priors on this "
+        "share of the customers (the contact policy's offer_trial_share, nba.offer_trial; "
+        "default: the example policy's).",
+    )
     args = parser.parse_args(argv)
 
     load = os.getloadavg()
@@ -127,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         started = time.perf_counter()
         contact_policy = None
+        overrides: dict[str, float] = {}
         if args.supersede_lead_minutes is not None:
-            contact_policy = ContactPolicy.from_dict(
-                {"supersede_lead_minutes": args.supersede_lead_minutes},
-                base=example_contact_policy(),
-            )
+            overrides["supersede_lead_minutes"] = args.supersede_lead_minutes
+        if args.offer_trial_share is not None:
+            overrides["offer_trial_share"] = args.offer_trial_share
+        if overrides:
+            contact_policy = ContactPolicy.from_dict(overrides, base=example_contact_policy())
         world = build_world(config, contact_policy=contact_policy)
         built = time.perf_counter() - started
         workers = args.workers or len(policies)

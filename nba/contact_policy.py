@@ -328,6 +328,11 @@ class ContactPolicy(BaseModel):
     not yet sent (:mod:`nba.supersession`) when it is at least that many minutes from its
     send time (the time a journey tool needs to withdraw it; ``None``: a scheduled
     message is never replaced) and the new one is worth more by ``supersede_margin``.
+
+    ``offer_trial_share`` lets the engine try an incentive its offer-pays test refuses on
+    priors on that share of the customers it is refused to, with a held-out share, until
+    the outcomes say whether it pays (:mod:`nba.offer_trial`; ``None``, the default: a
+    refused incentive is never sent).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -343,6 +348,7 @@ class ContactPolicy(BaseModel):
     fatigue_weight: float = Field(default=0.05, ge=0)
     supersede_lead_minutes: float | None = Field(default=None, ge=0)
     supersede_margin: float = Field(default=0.0, ge=0)
+    offer_trial_share: float | None = Field(default=None, gt=0, le=0.5)
     channels: Annotated[dict[Channel, ChannelRules], BeforeValidator(_as_channel_key)] = Field(
         default_factory=default_channel_rules
     )

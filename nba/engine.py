@@ -57,8 +57,9 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, scope_of
 from nba.deferral import closes_with_time, credit_closing_rivals
+from nba.offer_trial import OfferTrial, TrialCounts, UpliftBelief, trial_counts, trial_draw
 from nba.policy import DecisionPolicy, Exploration
-from nba.reasons import Reason, ReasonCode
+from nba.reasons import Reason, ReasonCode, Rejection
 from nba.redemption import redeemed_anyway
 from nba.reserve import (
     DELAY_HALF_LIFE_HOURS,
@@ -108,6 +109,11 @@ class NextBestActionPolicy(DecisionPolicy):
     name = "nba"
     #: :attr:`_channel_costs` with the contact policy they were read from
     _costs: tuple[ContactPolicy, dict[Channel, tuple[float, bool]]] | None = None
+    #: the incentives the offer-pays test refused in the last :meth:`_assess`, with the
+    #: context they were assessed for (read by :meth:`explore` for the same context)
+    _refused: tuple[CustomerContext, list[_Refused]] | None = None
+    #: :attr:`offer_trial` with the share it was made from
+    _trial: tuple[float | None, OfferTrial | None] | None = None
 
     def __init__(
         self,
@@ -193,6 +199,9 @@ class NextBestActionPolicy(DecisionPolicy):
             else []
         )
         assessments: list[list[ChannelAssessment]] = []
+        trial = self.offer_trial
+        refused: list[_Refused] = []  # incentives the offer-pays test refused, to try
+        tried: list[tuple[ChannelSlot, ChannelAssessment]] = []
         for candidate in candidates:
             action = candidate.action
             if action.is_do_nothing:
@@ -227,12 +236,14 @@ class NextBestActionPolicy(DecisionPolicy):
                 late = 1.0 if half_life is None else delay_factor(context, slot, half_life)
                 terms = self._terms(context, action, score, channel, fatigue, kept, late)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
-                reason = _uplift_reason(action.min_uplift, uplift, channel) or (
-                    _offer_reason(terms, channel)
-                    if incentive
+                reason = _uplift_reason(action.min_uplift, uplift, channel)
+                offer_refused = (
+                    reason is None
+                    and incentive
                     and ((action.type, channel) in plain or action.type in self._plain_types)
-                    else None
                 )
+                if offer_refused:
+                    reason = _offer_reason(terms, channel)
                 # terms.priority() at scale 1, the terms' own check having bounded the
                 # propensity and uplift by 1 (its min(1.0, x * 1.0) gives x itself)
                 at = priority(
@@ -247,7 +258,13 @@ class NextBestActionPolicy(DecisionPolicy):
                     redeemed_anyway=terms.redeemed_anyway,
                 )
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
+                if offer_refused and reason is not None and trial is not None:
+                    tried.append((slot, ChannelAssessment(channel, at, terms)))
+            if tried:
+                refused.append(_Refused(candidate, tried))
+                tried = []
             assessments.append(per_channel)
+        self._refused = (context, refused) if trial is not None else None
         # an action that can wait gives way to one whose window closes (nba.deferral)
         if len(scorable) > 1 and any(c.action.id in self._closing for c in scorable):
             credit_closing_rivals(context, policy, candidates, assessments, self._closing)
@@ -282,6 +299,16 @@ class NextBestActionPolicy(DecisionPolicy):
         held = self._costs
         if held is None or held[0] is not self.contact_policy:
             held = self._costs = (self.contact_policy, {})
+        return held[1]
+
+    @property
+    def offer_trial(self) -> OfferTrial | None:
+        """The trial of incentives refused on priors (:mod:`nba.offer_trial`), from the
+        contact policy's ``offer_trial_share`` (``None``: off)."""
+        share = self.contact_policy.offer_trial_share
+        held = self._trial
+        if held is None or held[0] != share:
+            held = self._trial = (share, None if share is None else OfferTrial(share=share))
         return held[1]
 
     def _terms(
@@ -379,13 +406,64 @@ class NextBestActionPolicy(DecisionPolicy):
         rng: random.Random,
     ) -> Exploration | None:
         """Thompson sampling over every (action, channel) pair, not only each action's
-        best channel: the statistics are per pair, so channels are explored too."""
-        if not self.exploration:
+        best channel: the statistics are per pair, so channels are explored too. With an
+        offer trial (:mod:`nba.offer_trial`), each incentive the offer-pays test refused
+        is tried, instead of that pick, on its open share of the customers."""
+        trials = self._trial_options(context, stats)
+        if not self.exploration and not trials:
             return None
         pairs = self.exploration_options(options, viable)
         if not pairs:
             return None
-        return Exploration(pairs, self._pick(pairs, stats, rng))
+        pick = self._pick(pairs, stats, rng)
+        if not trials:
+            return Exploration(pairs, pick)
+        return _trial_mixture(context, pairs, pick, trials)
+
+    def _trial_options(
+        self, context: CustomerContext, stats: Mapping[str, Posterior]
+    ) -> list[_TrialOption]:
+        """The incentives refused for ``context`` in the last :meth:`_assess`, each on its
+        best refused channel with its open probability (those the trial has stopped left
+        out)."""
+        held, trial = self._refused, self.offer_trial
+        if held is None or held[0] is not context or trial is None:
+            return []
+        out: list[_TrialOption] = []
+        for refused in held[1]:
+            slot, assessment = max(refused.slots, key=lambda s: s[1].priority)
+            offer = refused.candidate.action.offer
+            assert offer is not None  # an incentive
+            counts = trial_counts(stats, refused.candidate.action.id)
+            share = trial.open_probability(counts, offer.cost)
+            if share >= MIN_TRIAL_SHARE:
+                option = Option(refused.candidate, slot, assessment)
+                out.append(_TrialOption(option, share, counts, trial.belief(counts, offer.cost)))
+        return out
+
+    def _recheck(
+        self,
+        context: CustomerContext,
+        option: Option,
+        viable: Sequence[tuple[ChannelSlot, ChannelAssessment]],
+        pending: Mapping[Channel, int],
+    ) -> Option | Rejection:
+        """An incentive on trial is tried as the decision's first pick only: a later pick
+        leaves it out (the offer-pays test refused it)."""
+        terms = option.assessment.terms
+        if (
+            option.slot is not None
+            and option.assessment.reason is None
+            and terms is not None
+            and not terms.offer_pays
+            and self._refused is not None
+            and self._refused[0] is context
+            and any(r.candidate is option.candidate for r in self._refused[1])
+        ):
+            reason = _offer_reason(terms, option.slot.channel)
+            assert reason is not None
+            return Rejection(option.action_id, option.slot.channel, reason.code, reason.message)
+        return super()._recheck(context, option, viable, pending)
 
     def exploration_options(
         self,
@@ -454,6 +532,74 @@ class NextBestActionPolicy(DecisionPolicy):
         exact = thompson_probabilities(options, stats, prior=self.prior)
         share, n = self.explore_share, len(options)
         return [(1.0 - share) * p + share / n for p in exact] if share > 0 else exact
+
+
+#: An open probability below this stops a trial (its evidence says the offer loses).
+MIN_TRIAL_SHARE = 1e-3
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Refused:
+    """An incentive the offer-pays test refused, on the channels it was refused on."""
+
+    candidate: ActionCandidate
+    slots: list[tuple[ChannelSlot, ChannelAssessment]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _TrialOption:
+    option: Option
+    share: float  # the open probability
+    counts: TrialCounts | None
+    belief: UpliftBelief
+
+
+def _trial_mixture(
+    context: CustomerContext, pairs: Sequence[Option], pick: Pick, trials: Sequence[_TrialOption]
+) -> Exploration:
+    """The first pick with the trials in front of it: trial ``i`` is tried when the
+    customer's draw for it is below its open share and no earlier trial was (probability
+    ``share_i x prod_{j<i} (1 - share_j)``); otherwise ``pick`` stands, every option's
+    probability scaled by the chance that no trial was tried. Exact, for off-policy
+    evaluation; deterministic per customer (:func:`~nba.offer_trial.trial_draw`)."""
+    stay = 1.0
+    tried: int | None = None
+    shares: list[float] = []
+    for i, t in enumerate(trials):
+        shares.append(stay * t.share)
+        if tried is None and trial_draw(t.option.action_id, context.customer_id) < t.share:
+            tried = i
+        stay *= 1.0 - t.share
+    known = pick.probabilities
+    if len(known) != len(pairs):
+        known = tuple(pick.propensity if i == pick.index else 0.0 for i in range(len(pairs)))
+    probabilities = tuple(stay * p for p in known) + tuple(shares)
+    options = [*pairs, *(t.option for t in trials)]
+    if tried is not None:
+        index = len(pairs) + tried
+        basis = "explored: " + _trial_text(trials[tried])
+        return Exploration(options, Pick(index, probabilities[index], True, basis, probabilities))
+    held = "; ".join(f"held out of the trial of {_trial_text(t)}" for t in trials)
+    basis = f"{pick.basis}; {held}" if pick.basis else held
+    return Exploration(
+        options, Pick(pick.index, probabilities[pick.index], pick.explored, basis, probabilities)
+    )
+
+
+def _trial_text(trial: _TrialOption) -> str:
+    """An incentive on trial, in words: refused on priors, tried on a share, and why."""
+    counts = trial.counts
+    if counts is None or counts.treated <= 0 or counts.held <= 0:
+        evidence = "no evidence yet, the marketer's trial share"
+    else:
+        evidence = (
+            f"P(it pays) {trial.belief.pays:.2f}, {trial.belief.mean:+.3f} a decision over "
+            f"the default from {counts.treated:.0f} tried and {counts.held:.0f} held out"
+        )
+    return (
+        f"{trial.option.action_id} (refused on priors: its uplift does not pay its cost), "
+        f"tried on {trial.share:.1%} of the customers it is refused to ({evidence})"
+    )
 
 
 def _is_plain(action: Action) -> bool:

@@ -74,6 +74,8 @@ runs the same contract against both.
 from __future__ import annotations
 
 import abc
+import collections
+import dataclasses
 import datetime as dt
 import math
 import statistics
@@ -90,6 +92,7 @@ from nba.actions import ActionType
 from nba.arbitration import ResponsePosterior, stats_key
 from nba.decision import Decision
 from nba.events import EventType
+from nba.offer_trial import TrialCounts, TrialUnit, trial_key, trial_unit
 from nba.profile import CustomerProfile
 
 #: Half-life of the evidence, in days.
@@ -98,6 +101,8 @@ DEFAULT_HALF_LIFE_DAYS = 14.0
 DEFAULT_WINDOW_HOURS = 72.0
 #: Half-lives per era (weights stay below 2 ** ERA_HALF_LIVES).
 ERA_HALF_LIVES = 64
+#: How long an offer trial's decision waits for the purchase that counts for it (days).
+TRIAL_UNIT_DAYS = 14.0
 #: The prior of every (action, channel, segment): Gamma(shape, rate), mean 1.
 PRIOR = (2.0, 2.0)
 
@@ -218,10 +223,15 @@ class SegmentPosteriors(dict[str, ResponsePosterior]):
     """
 
     def __init__(
-        self, known: Mapping[str, ResponsePosterior], unseen: ResponsePosterior | None
+        self,
+        known: Mapping[str, ResponsePosterior],
+        unseen: ResponsePosterior | None,
+        trials: Mapping[str, TrialCounts] | None = None,
     ) -> None:
         super().__init__(known)
         self.unseen = unseen
+        #: The offer trials' evidence by :func:`~nba.offer_trial.trial_key` (store-wide).
+        self.trials: Mapping[str, TrialCounts] = trials or {}
 
     def get(self, key: str, default: Any = None) -> Any:
         found = super().get(key)
@@ -251,6 +261,9 @@ class ResponseTable:
     as_of: dt.datetime
     counts: Mapping[StatsKey, ResponseCounts] = field(default_factory=dict)
     model: str = DEFAULT_MODEL
+    #: The offer trials' evidence by :func:`~nba.offer_trial.trial_key` (store-wide, kept
+    #: by :class:`MemoryResponseStats`; none on Redis yet).
+    trials: Mapping[str, TrialCounts] = field(default_factory=dict)
     _posteriors: dict[tuple[str, tuple[float, float], bool], SegmentPosteriors] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -303,7 +316,9 @@ class ResponseTable:
                         unseen, ResponsePosterior(VALUE_PRIOR_WEIGHT, VALUE_PRIOR_WEIGHT)
                     )
             cached = SegmentPosteriors(
-                {stats_key(k.action_id, k.channel): belief(c) for k, c in mine.items()}, unseen
+                {stats_key(k.action_id, k.channel): belief(c) for k, c in mine.items()},
+                unseen,
+                self.trials,
             )
             self._posteriors[(segment, prior, pooled)] = cached
         return cached
@@ -561,7 +576,16 @@ def _table_of(
 
 class MemoryResponseStats(ResponseStats):
     """In-process response statistics with the same semantics as Redis (the closed loop,
-    single-process runs)."""
+    single-process runs).
+
+    It also keeps the evidence of offer trials (:mod:`nba.offer_trial`): each decision
+    of a trial is a treated or held-out unit, and the first purchase attributed to it adds
+    its margin, less the offer's cost when the offer went out (a treated unit is charged
+    at once what its redemptions on orders placed anyway are expected to cost:
+    :class:`~nba.offer_trial.TrialUnit`); store-wide, not forgotten (a trial's purchases
+    are few). Redis does not keep trials yet: there a trial stays at
+    its share.
+    """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -569,6 +593,45 @@ class MemoryResponseStats(ResponseStats):
         self._sent: dict[str, dict[str, Exposure]] = {}
         self._counted: set[tuple[str, str]] = set()
         self._table: ResponseTable | None = None  # the last table read, until a write
+        self._units: dict[str, TrialUnit] = {}  # trial decisions awaiting a purchase
+        self._unit_times: collections.deque[tuple[float, str]] = collections.deque()
+        self._trials: dict[str, TrialCounts] = {}
+
+    def record_decision(self, decision: Decision, segment: str) -> None:
+        super().record_decision(decision, segment)
+        unit = trial_unit(decision)
+        if unit is not None:
+            self._table = None
+            at = decision.decided_at.timestamp()
+            # a unit waits for its purchase TRIAL_UNIT_DAYS at most (memory stays bounded)
+            times, horizon = self._unit_times, at - TRIAL_UNIT_DAYS * 86_400.0
+            while times and times[0][0] < horizon:
+                self._units.pop(times.popleft()[1], None)
+            self._units[decision.decision_id] = unit
+            times.append((at, decision.decision_id))
+            net = unit.net_at_send
+            counts = (
+                TrialCounts(treated=1.0, treated_net=net, treated_net_sq=net * net)
+                if unit.treated
+                else TrialCounts(held=1.0)
+            )
+            key = trial_key(unit.action_id)
+            self._trials[key] = self._trials.get(key, TrialCounts()) + counts
+
+    def _trial_purchase(self, decision_id: str, margin: float) -> None:
+        """A purchase attributed to a trial's decision: its net margin, once per decision."""
+        unit = self._units.pop(decision_id, None)
+        if unit is None:
+            return
+        self._table = None
+        before, net = unit.net_at_send, unit.net_with_purchase(margin)
+        counts = (  # the unit's net replaces what it counted at the send
+            TrialCounts(treated_net=net - before, treated_net_sq=net * net - before * before)
+            if unit.treated
+            else TrialCounts(held_net=net, held_net_sq=net * net)
+        )
+        key = trial_key(unit.action_id)
+        self._trials[key] = self._trials.get(key, TrialCounts()) + counts
 
     def table(self, now: dt.datetime) -> ResponseTable:
         if self._table is not None and self._table.as_of == now:
@@ -583,7 +646,8 @@ class MemoryResponseStats(ResponseStats):
         for e in (era - 1, era):
             discount = self.discount(e, at)
             sums += [(name, v * discount) for name, v in self._sums.get(e, {}).items()]
-        return _table_of(sums, now, self.model)
+        table = _table_of(sums, now, self.model)
+        return dataclasses.replace(table, trials=dict(self._trials)) if self._trials else table
 
     def _add(self, exposure: Exposure, kind: str, amount: float) -> None:
         self._table = None
@@ -638,6 +702,8 @@ class MemoryResponseStats(ResponseStats):
             for kind in new:
                 self._counted.add((exposure.decision_id, kind))
                 self._add(exposure, kind, 1.0)
+                if kind == "p" and self._units:
+                    self._trial_purchase(exposure.decision_id, outcome.margin)
                 if exposure.value > 0 and kind == "r":
                     self._add(exposure, "w", exposure.value)
                 if exposure.value > 0 and kind == "p" and outcome.margin > 0:
