@@ -335,6 +335,36 @@ def test_checker_screen_finds_every_customer_the_rules_would(
                 assert "min_gap" in found
 
 
+def test_history_read_once_checks_as_the_history_frame(
+    world: ClosedLoopWorld, result: ClosedLoopResult
+) -> None:
+    """The history before the cut, read once for every run's check (as the forked runs
+    share it, :func:`~simulator.closed_loop.checker.earlier_contacts`), gives the
+    violations the frame gives, in the same order, on contacts that break caps counted
+    across the cut (each contact moved into the cut's first hours, and doubled)."""
+    from simulator.closed_loop import checker
+
+    clean = _clean(result)
+    early = clean.copy()
+    early["sent_at"] = world.cut + pd.to_timedelta(np.arange(len(early)) % 180, unit="min")
+    contacts = pd.concat([early, early.sample(frac=0.3, random_state=1)], ignore_index=True)
+    run = dict(consent=world.consent, timezones=world.timezones,
+               refusals=world.refusals, opt_ins=world.opt_ins)  # fmt: skip
+    earlier = checker.earlier_contacts(world.history_contacts)
+    counted = 0  # violations the history adds
+    for rules in (world.contact_policy, ContactPolicy.from_dict({"cap_7d": 2})):
+        frame = checker.check_contacts(
+            contacts,
+            rules,
+            history=world.history_contacts,
+            **run,  # type: ignore[arg-type]
+        )
+        once = checker.check_contacts(contacts, rules, history=earlier, **run)  # type: ignore[arg-type]
+        assert [str(v) + v.detail for v in once] == [str(v) + v.detail for v in frame]
+        counted += len(frame) - len(checker.check_contacts(contacts, rules, **run))  # type: ignore[arg-type]
+    assert counted > 0
+
+
 # ------------------------------------------------------------------ building blocks
 
 

@@ -76,6 +76,22 @@ class _Contact:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class EarlierContacts:
+    """Earlier contacts read once for the checker (:func:`earlier_contacts`), to check
+    several runs against the same history without converting it for each (the closed
+    loop's four policies share the 30 days before the cut: ~0.9 M rows at 100,000
+    customers, ~4 CPU-s a conversion)."""
+
+    records: tuple[_Contact, ...]
+
+
+def earlier_contacts(history: pd.DataFrame) -> EarlierContacts:
+    """``history`` (``customer_id``, ``channel``, ``sent_at``) as :func:`check_contacts`
+    reads it."""
+    return EarlierContacts(tuple(_records(history, checked=False)))
+
+
 def check_contacts(
     contacts: pd.DataFrame,
     policy: ContactPolicy,
@@ -83,7 +99,7 @@ def check_contacts(
     consent: Mapping[str, frozenset[Channel]],
     timezones: Mapping[str, str],
     withdrawals: Mapping[tuple[str, Channel], dt.datetime] | None = None,
-    history: pd.DataFrame | None = None,
+    history: pd.DataFrame | EarlierContacts | None = None,
     refusals: Mapping[tuple[str, Channel], dt.datetime] | None = None,
     opt_ins: Mapping[tuple[str, Channel], dt.datetime] | None = None,
 ) -> list[Violation]:
@@ -99,7 +115,8 @@ def check_contacts(
     withdrawals
         First withdrawal (unsubscribe, complaint, STOP) per customer and channel.
     history
-        Earlier contacts (``customer_id``, ``channel``, ``sent_at``), counted in the caps.
+        Earlier contacts (``customer_id``, ``channel``, ``sent_at``), counted in the caps
+        (or the same read once, :func:`earlier_contacts`).
     refusals
         Last refusal or complaint before the contacts, per customer and channel.
     opt_ins
@@ -109,7 +126,12 @@ def check_contacts(
     checked = _records(contacts, checked=True)
     if not checked:
         return []
-    earlier = [] if history is None else _records(history, checked=False)
+    if history is None:
+        earlier: list[_Contact] | tuple[_Contact, ...] = []
+    elif isinstance(history, EarlierContacts):
+        earlier = history.records
+    else:
+        earlier = _records(history, checked=False)
     found: list[Violation] = []
     for contact in checked:
         found += _consent(contact, consent, withdrawals or {}, opt_ins or {})

@@ -23,7 +23,12 @@ from typing import cast
 import pyarrow
 
 from features.forked import Forked
-from simulator.closed_loop.checker import Violation, check_contacts
+from simulator.closed_loop.checker import (
+    EarlierContacts,
+    Violation,
+    check_contacts,
+    earlier_contacts,
+)
 from simulator.closed_loop.metrics import (
     PolicyMetrics,
     headline_table,
@@ -92,15 +97,18 @@ class ClosedLoopResult:
         return next(m for m in self.metrics if m.policy == policy)
 
 
-def check_run(world: ClosedLoopWorld, run: PolicyRun) -> list[Violation]:
-    """The independent checker on one run's delivered contacts."""
+def check_run(
+    world: ClosedLoopWorld, run: PolicyRun, history: EarlierContacts | None = None
+) -> list[Violation]:
+    """The independent checker on one run's delivered contacts (``history``: the world's
+    contacts before the cut already read, :func:`~.checker.earlier_contacts`)."""
     return check_contacts(
         run.contacts,
         world.contact_policy,
         consent=world.consent,
         timezones=world.timezones,
         withdrawals=run.withdrawals,
-        history=world.history_contacts,
+        history=world.history_contacts if history is None else history,
         refusals=world.refusals,
         opt_ins=world.opt_ins,
     )
@@ -229,12 +237,13 @@ def _run_forked(
     number of policies all of them run at once and the cores stay busy to the end.
     """
     start = start or loop_start(world, workers=workers)
+    history = earlier_contacts(world.history_contacts)  # read once for every run's check
     release_free_memory()
     # the objects so far are shared with the children until written: out of the cycle
     # collector's reach, its passes do not write to them (and copy their pages) in each
     gc.freeze()
     try:
-        return _run_children(world, names, workers, start)
+        return _run_children(world, names, workers, start, history)
     finally:
         gc.unfreeze()
 
@@ -254,7 +263,11 @@ def release_free_memory() -> None:
 
 
 def _run_children(
-    world: ClosedLoopWorld, names: Sequence[str], workers: int, start: LoopStart
+    world: ClosedLoopWorld,
+    names: Sequence[str],
+    workers: int,
+    start: LoopStart,
+    history: EarlierContacts,
 ) -> dict[str, tuple[PolicyRun, list[Violation]]]:
     n_ticks = world.config.days * 24 // world.config.trigger_every_hours
     referenced = {split_matched(n)[1] for n in names}
@@ -274,7 +287,9 @@ def _run_children(
             if name in referenced:
                 counts[name] = TickCounts(n_ticks)
                 on_tick = counts[name].record
-            child = Forked(functools.partial(_run_checked, world, name, limits, start, on_tick))
+            child = Forked(
+                functools.partial(_run_checked, world, name, limits, start, on_tick, history)
+            )
             running[child.connection] = (name, child)
             waiting.remove(name)
         for ready in multiprocessing.connection.wait(list(running)):
@@ -294,10 +309,11 @@ def _run_checked(
     limits: Mapping[int, int] | None,
     start: LoopStart,
     on_tick: Callable[[int, int], None] | None,
+    history: EarlierContacts | None = None,
 ) -> tuple[PolicyRun, list[Violation]]:
     """:func:`_run_one` and the checker's verdict on its run (in a forked process)."""
     run = _run_one(world, name, limits, start=start, on_tick=on_tick)
-    return run, check_run(world, run)
+    return run, check_run(world, run, history)
 
 
 def _run_one(

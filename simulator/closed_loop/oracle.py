@@ -32,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -122,16 +123,16 @@ class OraclePolicy(DecisionPolicy):
         #: read, screening)
         self._screened: dict[str, tuple[CustomerContext, tuple[int, ...], Screening]] = {}
         # what a screening reads of the day's usage: the budgeted offers' and actions'
-        # counts (nba.budgets.budget_reason), in the rejections' words too
+        # counts (nba.budgets.budget_reason) against their daily limits
         self._budgets = (
             tuple(
                 dict.fromkeys(
-                    a.offer.id
+                    (a.offer.id, a.offer.daily_budget)
                     for a in catalog
                     if a.offer is not None and a.offer.daily_budget is not None
                 )
             ),
-            tuple(a.id for a in catalog if a.daily_volume is not None),
+            tuple((a.id, a.daily_volume) for a in catalog if a.daily_volume is not None),
         )
         self.screenings_reused = 0  # decisions given the screening prepared for them
         self.screenings_run = 0  # decisions that screened anew (not prepared, or budgets used)
@@ -168,10 +169,16 @@ class OraclePolicy(DecisionPolicy):
         return super()._screen(context, usage, restriction)
 
     def _budgets_used(self, usage: UsageCounts) -> tuple[int, ...]:
+        """What a screening reads of ``usage`` (:func:`nba.budgets.budget_reason`): for each
+        budgeted offer and action, -1 while its count is below its daily limit (no reason:
+        the count is read nowhere else), else the count (the rejection's words give it).
+        Two usages with the same answer give the same screening, so the one prepared for a
+        tick serves its decision until a budget runs out, not only until a count moves."""
         offers, actions = self._budgets
+        given, sent = usage.offers_given, usage.actions_sent
         return (
-            *(usage.offers_given.get(o, 0) for o in offers),
-            *(usage.actions_sent.get(a, 0) for a in actions),
+            *(-1 if (n := given.get(o, 0)) < limit else n for o, limit in offers),
+            *(-1 if (n := sent.get(a, 0)) < limit else n for a, limit in actions),
         )
 
     def _truth_rows(
@@ -256,10 +263,11 @@ def _from_ns(ns: np.int64) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(ns) / 1e9, tz=dt.UTC)
 
 
-@dataclass(frozen=True)
-class _Opportunity:
+class _Opportunity(NamedTuple):
     """A message the oracle could send later: when, on what channel, and the candidate
-    it repeats (``action_index``; -1 for a reminder of a future cart or browsing)."""
+    it repeats (``action_index``; -1 for a reminder of a future cart or browsing). A named
+    tuple: a decision makes six per slot, and a frozen dataclass's construction was ~a
+    tenth of the plan's CPU."""
 
     at: dt.datetime
     channel: Channel
@@ -331,11 +339,36 @@ class LookaheadOraclePolicy(OraclePolicy):
         self.triggers = triggers
         self.horizon_end = horizon_end
         self.lookahead_days = lookahead_days
+        self._days = [dt.timedelta(days=day) for day in range(1, lookahead_days + 1)]
+        #: the plans :meth:`prepare_tick` made, by customer: (context, candidates, plan)
+        self._plans: dict[str, tuple[CustomerContext, Sequence[ActionCandidate], _Plan]] = {}
+
+    def prepare_tick(self, decisions: Sequence[tuple[CustomerContext, UsageCounts]]) -> None:
+        self._plans = {}
+        super().prepare_tick(decisions)
 
     def _truth_rows(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> TruthRows:
-        return self._plan(context, candidates).rows
+        plan = self._plan(context, candidates)
+        self._plans[context.customer_id] = (context, candidates, plan)
+        return plan.rows
+
+    def _prepared_plan(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> _Plan:
+        """The plan :meth:`prepare_tick` made for this very context and the same
+        candidates (the screening it prepared, reused), else a new one: a plan depends on
+        nothing else."""
+        kept = self._plans.pop(context.customer_id, None)
+        if (
+            kept is not None
+            and kept[0] is context
+            and len(kept[1]) == len(candidates)
+            and all(a is b for a, b in zip(kept[1], candidates, strict=True))
+        ):
+            return kept[2]
+        return self._plan(context, candidates)
 
     def _plan(self, context: CustomerContext, candidates: Sequence[ActionCandidate]) -> _Plan:
         now = _Slots(context, candidates, self.mapping).pairs
@@ -370,7 +403,7 @@ class LookaheadOraclePolicy(OraclePolicy):
     def _assess(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[list[ChannelAssessment]]:
-        plan = self._plan(context, candidates)
+        plan = self._prepared_plan(context, candidates)
         now, later, delayed = plan.now, plan.later, plan.delayed
         again, triggers = plan.again, plan.triggers
         n, m = len(now), len(later)
@@ -381,15 +414,23 @@ class LookaheadOraclePolicy(OraclePolicy):
             after = np.empty((n, m))
             after[:, again] = margin[n + m : n + m + len(again)]
             after[:, triggers] = margin[n + m + len(again) :].reshape(n, len(triggers))
-            open_now = np.array([not self._capped(context, o.channel, None) for o in later])
+            # whether each opportunity's channel is capped depends on the channels alone:
+            # asked once per (channel, channel sent now), not per opportunity and slot
+            capped: dict[tuple[Channel, Channel | None], bool] = {}
+
+            def is_open(channel: Channel, sent: Channel | None) -> bool:
+                key = (channel, sent)
+                if key not in capped:
+                    capped[key] = self._capped(context, channel, sent)
+                return not capped[key]
+
+            open_now = np.array([is_open(o.channel, None) for o in later])
             repeats = np.array([o.action_index for o in later])
             end = self.horizon_end
             for k, (index, slot, _) in enumerate(now):
                 others = open_now & (repeats != index)
                 best_if_waiting = max(0.0, float(waited[others].max(initial=0.0)))
-                still = others & np.array(
-                    [not self._capped(context, o.channel, slot.channel) for o in later]
-                )
+                still = others & np.array([is_open(o.channel, slot.channel) for o in later])
                 if end is not None:
                     still &= np.array([t < end for t in delayed[k]])
                 best_after = max(0.0, float(after[k][still].max(initial=0.0)))
@@ -407,10 +448,11 @@ class LookaheadOraclePolicy(OraclePolicy):
         self, context: CustomerContext, now: Sequence[tuple[int, ChannelSlot, Message]]
     ) -> list[_Opportunity]:
         end = self.horizon_end
+        days = self._days
         out = [
-            _Opportunity(slot.send.at + dt.timedelta(days=day), slot.channel, message, index)
+            _Opportunity(slot.send.at + ahead, slot.channel, message, index)
             for index, slot, message in now
-            for day in range(1, self.lookahead_days + 1)
+            for ahead in days
         ]
         if self.triggers is not None and now:
             start = context.now_utc
