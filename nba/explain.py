@@ -23,6 +23,7 @@ from nba.timing import minute_text
 MAX_REJECTED = 10
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Factor:
     """One factor of a decision: its name, its value and what it means."""
@@ -32,6 +33,7 @@ class Factor:
     detail: str
 
 
+@fast_init
 @dataclass(frozen=True)
 class ChosenExplanation:
     """Why one action was chosen."""
@@ -42,6 +44,7 @@ class ChosenExplanation:
     factors: tuple[Factor, ...]
 
 
+@fast_init
 @dataclass(frozen=True)
 class RejectedExplanation:
     """Why one candidate was not chosen (``priority`` is known when it competed)."""
@@ -124,6 +127,13 @@ class Explanation:
             self._every_rejected = _rejected_of(self._parts, None)
         return self._every_rejected
 
+    def every_rejected_items(self) -> list[dict[str, str | None]]:
+        """``rejection_items(self.every_rejected)``, the API's ``rejected``: written
+        straight from the decision's parts when :attr:`every_rejected` was not read."""
+        if self._every_rejected is not None or self._parts is None:
+            return rejection_items(self.every_rejected)
+        return _rejected_items(self._parts)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Explanation):
             return NotImplemented
@@ -200,37 +210,57 @@ def _chosen_of(parts: _Parts) -> tuple[ChosenExplanation, ...]:
 def _rejected_of(parts: _Parts, max_rejected: int | None) -> tuple[RejectedExplanation, ...]:
     """The rejected candidates, at most ``max_rejected``; all of them, less those not
     requested, when ``None``."""
+    return tuple([RejectedExplanation(*row) for row in _rejected_rows(parts, max_rejected)])
+
+
+def _rejected_items(parts: _Parts) -> list[dict[str, str | None]]:
+    """:func:`rejection_items` of ``_rejected_of(parts, None)``, written straight from the
+    rows (no :class:`RejectedExplanation` made only to be turned into a dict)."""
+    return [
+        {
+            "action_id": action_id,
+            "channel": None if channel is None else channel.value,
+            "code": code.value,
+            "message": message,
+        }
+        for action_id, channel, code, message, _ in _rejected_rows(parts, None)
+    ]
+
+
+_Row = tuple[str, Channel | None, ReasonCode, str, float | None]
+
+
+def _rejected_rows(parts: _Parts, max_rejected: int | None) -> list[_Row]:
+    """The fields of :func:`_rejected_of`'s explanations, in its order."""
     chosen, competed, rejections = parts.chosen, parts.competed, parts.rejections
     losers: dict[str, list[tuple[Option, Rejection]]] = {}  # per action, best first
     for item in sorted(competed, key=lambda item: -item[0].priority):
         losers.setdefault(item[0].action_id, []).append(item)
-    rejected: list[RejectedExplanation] = [_lost(group) for group in losers.values()]
+    rows: list[_Row] = [_lost(group) for group in losers.values()]
     listed = {o.action_id for o, _ in competed} | {o.action_id for o, _ in chosen}
     for action_id, group in _filtered_by_action(rejections, listed, max_rejected is None):
-        if max_rejected is not None and 0 <= max_rejected <= len(rejected):
+        if max_rejected is not None and 0 <= max_rejected <= len(rows):
             break  # the rest would be cut below: not built
         if len(group) == 1:
             r = group[0]
-            rejected.append(RejectedExplanation(action_id, r.channel, r.code, r.message))
+            rows.append((action_id, r.channel, r.code, r.message, None))
         else:
             message = "; ".join(f"{r.channel}: {r.code} ({r.message})" for r in group)
-            rejected.append(RejectedExplanation(action_id, None, group[0].code, message))
-    return tuple(rejected if max_rejected is None else rejected[:max_rejected])
+            rows.append((action_id, None, group[0].code, message, None))
+    return rows if max_rejected is None else rows[:max_rejected]
 
 
-def _lost(group: Sequence[tuple[Option, Rejection]]) -> RejectedExplanation:
+def _lost(group: Sequence[tuple[Option, Rejection]]) -> _Row:
     """One action's options that competed and lost: one entry, each channel's reason
     joined when it lost on several."""
     option, reason = group[0]
     if len(group) == 1:
-        return RejectedExplanation(
-            option.action_id, reason.channel, reason.code, reason.message, option.priority
-        )
+        return (option.action_id, reason.channel, reason.code, reason.message, option.priority)
     message = "; ".join(
         f"{'-' if o.slot is None else o.slot.channel.value}: {r.code} ({r.message})"
         for o, r in group
     )
-    return RejectedExplanation(option.action_id, None, reason.code, message, option.priority)
+    return (option.action_id, None, reason.code, message, option.priority)
 
 
 def _filtered_by_action(

@@ -68,7 +68,6 @@ from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
 from nba.decision import ChosenAction, Decision, LoggedDecision, RoutedDecision
 from nba.experiment import ArmKind, ExperimentConfig
-from nba.explain import rejection_items
 from nba.pipeline import DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
 from nba.screening import Restriction
@@ -586,7 +585,7 @@ class DecisionService:
             "model_version": models.label,
             "actions": actions,
             # why not each of the others
-            "rejected": rejection_items(decision.explanation.every_rejected),
+            "rejected": decision.explanation.every_rejected_items(),
             "cold_start": cold_start,
             "degraded": degraded is not None,
             "degraded_reason": degraded,
