@@ -166,6 +166,7 @@ class RoutedDecision:
         return self.decision.log(arm=self.arm_name, model_version=version)
 
 
+@fast_init
 @dataclass(frozen=True)
 class LoggedAction:
     """One chosen action in a log record."""
@@ -177,6 +178,7 @@ class LoggedAction:
     offer_id: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True)
 class LoggedDecision:
     """A decision as logged: enough to attribute outcomes and to run IPS or

@@ -233,6 +233,7 @@ def _allows(allowed: AllowedTimes, windows: tuple[TimeWindow, ...], local: dt.da
     return allowed.allows(local) and (not windows or any(w.contains(clock) for w in windows))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _SearchPlan:
     """What a send-time search over one range is, whoever the customer: the range in

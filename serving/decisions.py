@@ -68,6 +68,7 @@ from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext, Session
 from nba.decision import ChosenAction, Decision, LoggedDecision, RoutedDecision
 from nba.experiment import ArmKind, ExperimentConfig
+from nba.frozen import fast_init
 from nba.pipeline import DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
 from nba.screening import Restriction
@@ -98,6 +99,7 @@ MOMENT_SHARE = 1_000.0
 JSON = orjson.OPT_UTC_Z
 
 
+@fast_init
 @dataclass(frozen=True)
 class Answer:
     """A decision as the API answers it: the JSON body, and the record to log before
@@ -107,6 +109,7 @@ class Answer:
     logged: LoggedDecision | None
 
 
+@fast_init
 @dataclass(frozen=True)
 class Asked:
     """One ``POST /v1/decisions`` request as the service takes it (see
@@ -118,6 +121,7 @@ class Asked:
     caller: str = "anonymous"
 
 
+@fast_init
 @dataclass(frozen=True)
 class _Prepared:
     asked: Asked
@@ -129,6 +133,7 @@ class _Prepared:
     read: DecisionRead
 
 
+@fast_init
 @dataclass(frozen=True)
 class _Decided:
     record: DecisionRecord
