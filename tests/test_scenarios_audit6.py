@@ -287,7 +287,7 @@ def test_the_cart_journey_over_three_calls_as_time_passes_and_events_arrive(shop
     reason="valuation: the weekly picks scheduled on Wednesday evening for Friday take "
     "the rolling day's e-mail the cart's second reminder needs on Thursday; the "
     "opportunity cost (nba/reserve.py) counts only time-critical reminders, and "
-    "cart_reminder_2 is not one (scen6/winback6 own valuation this session)",
+    "cart_reminder_2 is not one",
 )
 def test_the_picks_asked_the_evening_after_a_cart_reminder_leave_its_second_reminder_room(
     shop: Shop,
