@@ -124,6 +124,31 @@ def _top(zone: dt.tzinfo, second: int) -> _Top:
     return (local.isoformat().encode(), local.weekday() * 24 + local.hour, local.date())
 
 
+def _allowed(
+    local: dt.datetime,
+    allowed_times: AllowedTimes,
+    windows: tuple[TimeWindow, ...],
+    by_hour: tuple[bool, ...],
+) -> bool:
+    """Whether the rules allow the local moment ``local``: a top of the hour by the
+    hour-of-week table (and the excluded dates), any other moment by the rules."""
+    if local.minute == 0:
+        excluded = allowed_times.excluded_dates
+        return by_hour[local.weekday() * 24 + local.hour] and (
+            not excluded or local.date() not in excluded
+        )
+    return allowed_times.allows(local) and (
+        not windows or any(w.contains(local.time()) for w in windows)
+    )
+
+
+def _score(keyed: Any, text: bytes) -> float:
+    """The draw's score of a moment: its local text hashed after the decision's key."""
+    digest = keyed.copy()
+    digest.update(text)
+    return int.from_bytes(digest.digest(), "big") / 2.0**64
+
+
 def _hourly_draw(
     keyed: Any,
     earliest: dt.datetime,
@@ -143,18 +168,8 @@ def _hourly_draw(
     local = earliest.astimezone(zone)
     at: dt.datetime | None = None
     best = -1.0
-    if local.minute == 0:
-        allowed = by_hour[local.weekday() * 24 + local.hour] and (
-            not excluded or local.date() not in excluded
-        )
-    else:
-        allowed = allowed_times.allows(local) and (
-            not windows or any(w.contains(local.time()) for w in windows)
-        )
-    if allowed:
-        digest = keyed.copy()
-        digest.update(local.isoformat().encode())
-        at, best = earliest, int.from_bytes(digest.digest(), "big") / 2.0**64
+    if _allowed(local, allowed_times, windows, by_hour):
+        at, best = earliest, _score(keyed, local.isoformat().encode())
     past_hour = dt.timedelta(
         minutes=local.minute, seconds=local.second, microseconds=local.microsecond
     )
@@ -196,7 +211,6 @@ def _draw_by_moments(
 ) -> dt.datetime | None:
     """:func:`_hourly_draw` stepping through local moments, for zones whose clock changes
     by less than an hour (Lord Howe's 30 minutes)."""
-    excluded = allowed_times.excluded_dates
     at: dt.datetime | None = None
     best = -1.0
     if end >= earliest:
@@ -207,18 +221,8 @@ def _draw_by_moments(
         moment = earliest
         top = earliest - past_hour + _HOUR  # the next local top of the hour
         while True:
-            if local.minute == 0:
-                allowed = by_hour[local.weekday() * 24 + local.hour] and (
-                    not excluded or local.date() not in excluded
-                )
-            else:
-                allowed = allowed_times.allows(local) and (
-                    not windows or any(w.contains(local.time()) for w in windows)
-                )
-            if allowed:
-                digest = keyed.copy()
-                digest.update(local.isoformat().encode())
-                score = int.from_bytes(digest.digest(), "big") / 2.0**64
+            if _allowed(local, allowed_times, windows, by_hour):
+                score = _score(keyed, local.isoformat().encode())
                 if score > best:
                     at, best = moment, score
             if top > end:
