@@ -9,10 +9,12 @@ fire, why: its channels leave no moment within its time-to-live, or its
 eligibility holds only when none of them may send. :func:`warn_unreachable`
 turns these into :class:`CatalogWarning` warnings (``build_pipeline`` calls it).
 
-Only the local hour and weekday of the decision are known to the check; every
+Only the local hour and weekday of the decision are known to the check, and
+whether the customer is in a live session: always on a placement's channels
+(``web``, ``app``: they answer only during a visit), unknown on the others; every
 other field is unknown, and a rule that is false without any field known (its
 ``known(...)`` tests) is left alone: the check never warns about a rule it
-cannot read.
+cannot read. A channel the contact policy caps at 0 (a paused channel) never sends.
 
 >>> from nba.catalog import parse_catalog
 >>> catalog = parse_catalog('''
@@ -51,12 +53,16 @@ class CatalogWarning(UserWarning):
 
 
 class _MomentScope:
-    """Only the decision's local hour and weekday are known."""
+    """Only the decision's local hour and weekday are known, and ``in_session`` on a
+    placement's channels (a live visit is the only moment they answer)."""
 
-    def __init__(self, hour_of_week: int | None) -> None:
+    def __init__(self, hour_of_week: int | None, in_session: bool | None = None) -> None:
         self.hour_of_week = hour_of_week
+        self.in_session = in_session
 
     def field(self, name: str) -> Value:
+        if name == "in_session":
+            return self.in_session
         if self.hour_of_week is None:
             return None
         if name == "local_hour":
@@ -80,12 +86,17 @@ def unreachable_actions(catalog: Catalog, policy: ContactPolicy) -> tuple[str, .
     for action in catalog:
         if action.is_do_nothing or not action.deliverable_channels:
             continue
-        sendable = [False] * HOURS_PER_WEEK
+        # per local hour of the week: may it go then, during a live session (a
+        # placement's channels) or whether or not one is live (the others)?
+        in_session = [False] * HOURS_PER_WEEK
+        anytime = [False] * HOURS_PER_WEEK
         for channel in action.deliverable_channels:
+            during = policy.rules(channel).requires_session
+            slots = in_session if during else anytime
             for hour, ok in enumerate(_sendable_from(action, channel, policy, allowed_hours)):
-                sendable[hour] = sendable[hour] or ok
+                slots[hour] = slots[hour] or ok
         described = ", ".join(_describe(c, policy) for c in action.deliverable_channels)
-        if not any(sendable):
+        if not any(in_session) and not any(anytime):
             extra = ""
             if action.local_hours:
                 extra = f" in {', '.join(str(w) for w in action.local_hours)}"
@@ -98,9 +109,17 @@ def unreachable_actions(catalog: Catalog, policy: ContactPolicy) -> tuple[str, .
         if rule is None or rule.evaluate(_MomentScope(None)) is False:
             continue
         if not any(
-            sendable[h] and rule.evaluate(_MomentScope(h)) is not False
+            (anytime[h] and rule.evaluate(_MomentScope(h)) is not False)
+            or (in_session[h] and rule.evaluate(_MomentScope(h, in_session=True)) is not False)
             for h in range(HOURS_PER_WEEK)
         ):
+            if not any(anytime):  # placements only
+                problems.append(
+                    f"action {action.id!r} can never fire: its eligibility ({rule}) never "
+                    f"holds during a live session, and its channels ({described}) answer "
+                    "only during one"
+                )
+                continue
             problems.append(
                 f"action {action.id!r} can never fire: its eligibility ({rule}) holds only at "
                 f"local times when none of its channels ({described}) may send within its "
@@ -126,6 +145,8 @@ def _sendable_from(
     """For each local hour of the week: may ``action`` go out on ``channel`` within its
     time-to-live when decided then?"""
     rules = policy.rules(channel)
+    if _paused(channel, policy):
+        return [False] * HOURS_PER_WEEK
     if rules.requires_session:
         return [True] * HOURS_PER_WEEK  # during a live session, at once
     key = (channel, action.local_hours)
@@ -162,8 +183,27 @@ def _hour_allowed(allows: Callable[[dt.datetime], bool], action: Action, hour_of
     return False
 
 
+def _paused(channel: Channel, policy: ContactPolicy) -> str | None:
+    """The cap at 0 that keeps ``channel`` from ever sending (the channel's own, or the
+    overall one when the channel counts toward it), named as the policy spells it."""
+    rules = policy.rules(channel)
+    caps = [(f"channels.{channel.value}.{n}", getattr(rules, n)) for n in _CAPS]
+    if rules.counts_toward_total:
+        caps += [(n, getattr(policy, n)) for n in ("cap_1d", "cap_7d")]
+    for name, cap in caps:
+        if cap == 0:
+            return name
+    return None
+
+
+_CAPS = ("cap_1d", "cap_7d", "cap_30d")
+
+
 def _describe(channel: Channel, policy: ContactPolicy) -> str:
     rules = policy.rules(channel)
+    paused = _paused(channel, policy)
+    if paused is not None:
+        return f"{channel.value}: capped at 0 ({paused}: 0)"
     if rules.requires_session:
         return f"{channel.value}: live session"
     return f"{channel.value}: {rules.describe_hours()}"

@@ -70,6 +70,7 @@ def start_runtime(
         load_experiment_setting,
         load_products,
         open_registry,
+        warn_never_firing,
         with_offer_table,
     )
 
@@ -128,14 +129,16 @@ def start_runtime(
     popular = PopularProducts(products["product_id"].astype(str).head(POPULAR_KEPT).tolist())
     with contextlib.suppress(RedisDownError):
         gate.call(lambda: refresh_popular(contacts, popular))
+    catalog = with_offer_table(
+        load_catalog_setting(settings.catalog_path), settings.offers_file, "NBA_OFFERS_PATH"
+    )
+    warn_never_firing(catalog, contact_policy, settings.catalog_path)
     decisions = DecisionService(
         stock=StockLevels(client, settings.redis_prefix, products),
         profiles=profiles,
         contacts=contacts,
         gate=gate,
-        catalog=with_offer_table(
-            load_catalog_setting(settings.catalog_path), settings.offers_file, "NBA_OFFERS_PATH"
-        ),
+        catalog=catalog,
         contact_policy=contact_policy,
         models=models,
         metrics=metrics,

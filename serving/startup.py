@@ -112,6 +112,17 @@ def with_offer_table(catalog: Catalog, path: Path | None, setting: str) -> Catal
     return merge.catalog
 
 
+def warn_never_firing(catalog: Catalog, contact_policy: ContactPolicy, path: Path) -> None:
+    """Warn at start-up (:class:`~nba.reachability.CatalogWarning`, and in the API's log,
+    where a marketer deploying a catalog looks) about each action that can never fire
+    under the contact policy, naming it and why; the first decision used to be the
+    first to say so, as a Python warning only."""
+    from nba.reachability import warn_unreachable
+
+    for problem in warn_unreachable(catalog, contact_policy):
+        log.warning("%s: %s", path, problem)
+
+
 def load_contact_policy_setting(path: Path) -> ContactPolicy:
     """The contact policy at ``path`` (NBA_CONTACT_POLICY_PATH), validated."""
     from nba.contact_policy import parse_contact_policy
