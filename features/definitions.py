@@ -239,6 +239,11 @@ FAMILIES: dict[str, Family] = {
         # what the customer lingered on, not the last glance. The value reads as a time
         # (the local day's start + seconds), so it expires like one, after the views
         Family("vs", Op.MAX, KeyKind.PRODUCT, "longest view on its day", retention_days=9),
+        # what each delivery or pick-up handed over (its product), so that a return is
+        # known to be of the order last delivered or of another (a review request asks
+        # about the order kept: features.finalise.delivery_returned); two weeks cover the
+        # review's ten days (an older delivery: any return after it counts as its own)
+        Family("dv", Op.MAX, KeyKind.PRODUCT, "last delivered or collected", retention_days=14),
     )
 }
 
@@ -667,6 +672,7 @@ def event_ops(
         ("cr", (EventType.REMOVE_FROM_CART,)),
         ("cb", (EventType.PURCHASE, EventType.CLICK_COLLECT_PICKUP)),
         ("v", (EventType.PRODUCT_VIEW,)),
+        ("dv", (EventType.ORDER_DELIVERED, EventType.CLICK_COLLECT_PICKUP)),
     )
     for family, kinds in keyed_types:
         mask = of(*kinds) & has_product
@@ -842,7 +848,8 @@ _PRODUCT_STAMPED = {
     EventType.ADD_TO_CART.value: ("ca",),
     EventType.REMOVE_FROM_CART.value: ("cr",),
     EventType.PURCHASE.value: ("cb",),
-    EventType.CLICK_COLLECT_PICKUP.value: ("cb",),
+    EventType.CLICK_COLLECT_PICKUP.value: ("cb", "dv"),
+    EventType.ORDER_DELIVERED.value: ("dv",),
     EventType.PRODUCT_VIEW.value: ("v",),
 }
 

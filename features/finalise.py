@@ -19,6 +19,7 @@ from typing import Any
 from features.definitions import (
     CONVERSION_DAYS,
     DEFAULT_VIEW_SECONDS,
+    FAMILIES,
     RETURN_ORDER_KEY,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
@@ -539,6 +540,42 @@ def settle_returns(
     return out, settled, returned
 
 
+#: How long a delivery's products are kept (``dv``'s retention), in seconds.
+_HANDED_KEPT_SECONDS = (FAMILIES["dv"].retention_days or 0) * SECONDS_PER_DAY
+
+
+def delivery_returned(
+    delivered_at: float | None,
+    returned_at: float | None,
+    handed: Mapping[str, float],
+    returns: Mapping[str, float],
+    now: float,
+) -> bool:
+    """Whether what the latest delivery (or pick-up) handed over was sent back or cancelled
+    since: a return after it of one of its products (``dv`` stamps equal to the delivery),
+    or of an order naming no product (the latest order: this one, as far as is known). A
+    delivery naming no product, or older than what ``dv`` keeps (its retention: the stamps
+    may be gone), is taken as returned by any return after it. A return of an earlier
+    order (another product) leaves the delivery kept: its review is asked.
+
+    >>> day = 86_400.0
+    >>> delivery_returned(100.0, 150.0, {"P1": 100.0, "P2": 50.0}, {"P2": 150.0}, 2 * day)
+    False
+    >>> delivery_returned(100.0, 150.0, {"P1": 100.0}, {"P1": 150.0}, 2 * day)
+    True
+    >>> delivery_returned(100.0, 150.0, {}, {"P2": 150.0}, 2 * day)  # no product named
+    True
+    """
+    if delivered_at is None or returned_at is None or not returned_at > delivered_at:
+        return False
+    if now - delivered_at > _HANDED_KEPT_SECONDS:
+        return True
+    products = [p for p, t in handed.items() if t == delivered_at]
+    if not products:
+        return True
+    return any(returns.get(p, -math.inf) > delivered_at for p in (*products, RETURN_ORDER_KEY))
+
+
 def _kept_before(
     scalars: Mapping[str, float], keyed: Mapping[str, Mapping[str, float]], horizon: float
 ) -> float:
@@ -684,9 +721,13 @@ def build_profile(
         for k, v in _keyed(state, "vm").items()
         if float(k) * SECONDS_PER_HOUR + SECONDS_PER_HOUR > now - SECONDS_PER_DAY
     )
+    # sent back and not bought again since (a later purchase of it stays a purchase)
+    returns = _keyed(state, "rt")
+    still_returned = {p for p in returned if bought.get(p, -math.inf) <= returns.get(p, math.inf)}
     last_bought = tuple(
-        p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS) if p not in returned
+        p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS) if p not in still_returned
     )[:TOP_N]
+    returned_products = tuple(sorted(still_returned, key=lambda p: (-returns.get(p, 0.0), p)))
 
     # lifecycle and journey
     first_seen = get("t0")
@@ -844,9 +885,13 @@ def build_profile(
                 cart_left, priors.cart_left_rate, priors.cart_left_weight
             ),
             "last_purchased_products": last_bought,
+            "returned_products": returned_products,
             "hours_since_last_purchase": _hours(now, last_purchase),
             "hours_since_last_delivery": _hours(now, get("td")),
             "hours_since_last_return": _hours(now, get("tx")),
+            "last_delivery_returned": delivery_returned(
+                get("td"), get("tx"), _keyed(state, "dv"), _keyed(state, "rt"), now
+            ),
             "promo_sensitivity": _smoothed(get("pp", 0.0), purchases, priors.promo_share),
             "early_adopter_score": _smoothed(get("pn", 0.0), purchases, priors.new_product_share),
             "seasonal_months": seasonal,

@@ -441,9 +441,13 @@ class _Chunk:
             "browse_left_rate": self.trigger_rate(browse_left_days_30d, "browse_left"),
             "cart_left_rate": self.trigger_rate(cart_left_days_30d, "cart_left"),
             "last_purchased_products": last_bought,
+            # customers with a return or cancellation are read by the definition
+            # (read_profiles): none of these has a product returned or a delivery sent back
+            "returned_products": [()] * n,
             "hours_since_last_purchase": _optional((now - last_purchase) / SECONDS_PER_HOUR),
             "hours_since_last_delivery": _optional((now - get("td")) / SECONDS_PER_HOUR),
             "hours_since_last_return": _optional((now - get("tx")) / SECONDS_PER_HOUR),
+            "last_delivery_returned": [False] * n,
             "promo_sensitivity": promo.tolist(),
             "early_adopter_score": early.tolist(),
             "seasonal_months": seasonal,

@@ -34,6 +34,7 @@ _TUPLE_FIELDS = (
     "browsed_products",
     "browsed_categories",
     "last_purchased_products",
+    "returned_products",
     "seasonal_months",
 )
 #: Problems :func:`profiles_from_frame` lists before it stops counting.

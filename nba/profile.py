@@ -159,11 +159,17 @@ class CustomerProfile:
     browse_left_rate: float | None = None
     cart_left_rate: float | None = None
     last_purchased_products: tuple[str, ...] = ()
+    # products sent back or cancelled whole in the last 90 days and not bought again
+    # since, latest first: never recommended again
+    returned_products: tuple[str, ...] = ()
     hours_since_last_purchase: float | None = None
     # the latest order_delivered or click_collect_pickup (the order's hand-over)
     hours_since_last_delivery: float | None = None
     # the latest order_returned or order_cancelled: an order sent back or cancelled
     hours_since_last_return: float | None = None
+    # a return or cancellation since the latest delivery of what that delivery handed
+    # over (or of an order it names none of, or after a delivery naming no product)
+    last_delivery_returned: bool = False
     # traits
     promo_sensitivity: float = 0.0
     early_adopter_score: float = 0.0

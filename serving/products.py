@@ -54,9 +54,9 @@ class PopularProducts:
 
 
 def held(profile: CustomerProfile) -> tuple[str, ...]:
-    """What a recommendation leaves out: just bought or in the cart (a model knows only
-    the purchases of its training data)."""
-    return (*profile.last_purchased_products, *profile.cart_items)
+    """What a recommendation leaves out: just bought, in the cart, or sent back (a model
+    knows only the purchases of its training data, and a returned product was one)."""
+    return (*profile.last_purchased_products, *profile.cart_items, *profile.returned_products)
 
 
 def recommendations(recommender: Any, profiles: Sequence[CustomerProfile]) -> list[list[str]]:

@@ -179,7 +179,7 @@ def test_no_review_request_for_an_order_sent_back(shop: Shop) -> None:
     answer = shop.decide(returned, now, actions=["review_request"])
     assert contacts(answer) == []
     assert codes(answer, "review_request") == ["not_eligible"]
-    assert "hours_since_last_return" in message(answer, "review_request")
+    assert "last_delivery_returned" in message(answer, "review_request")
 
 
 def test_a_segment_order_refunded_is_a_return(shop: Shop) -> None:
