@@ -57,6 +57,7 @@ from features.online.response_stats import ResponseTable, SegmentPosteriors, res
 from features.online.stock import StockLevels
 from features.online.supersession import (
     supersedes,
+    unconsented_sends,
     unscheduled_history,
     weigh_replacement,
     withdrawable,
@@ -388,8 +389,16 @@ class DecisionService:
 
         models = self.models.current
         known = stored = self.profiles.from_stored(customer_id, read.stored, now)
-        if known is not None and read.contacts:  # its own sends not reported yet count too
-            known = with_own_contacts(known, read.contacts, now)
+        own, unconsented = read.contacts, None
+        if stored is not None and own and self.contact_policy.supersede_lead_minutes is None:
+            # a message decided earlier whose channel's consent is gone since is withdrawn
+            # (with supersession on, weigh_replacement withdraws it as a passed reason)
+            unconsented = unconsented_sends(stored, own, now, self.contacts.budget_day(now))
+            if unconsented is not None:
+                gone = {(d.decision_id, ch) for d in unconsented[1] for ch in d.channels}
+                own = tuple(c for c in own if (c.decision_id, c.channel) not in gone)
+        if known is not None and own:  # its own sends not reported yet count too
+            known = with_own_contacts(known, own, now)
         if known is not None:  # the cart and browsed products that can be bought
             known = self._sellable(known)
         profile = known or CustomerProfile(customer_id, as_of=now)
@@ -420,6 +429,9 @@ class DecisionService:
         if replacing is not None:
             response["replaces"] = list(replacing.verdict.replaces)
             response["actions"][0]["reasons"].append(replacing.verdict.reason)
+        elif unconsented is not None:
+            response["replaces"] = list(unconsented[0].replaces)
+            response["actions"][0]["reasons"].append(unconsented[0].reason)
         stored_key = prepared.stored_key
         answer = (
             None
@@ -443,7 +455,9 @@ class DecisionService:
             answer,
             segment,
             scheduled,
-            () if replacing is None else replacing.cancels,
+            replacing.cancels
+            if replacing is not None
+            else (() if unconsented is None else unconsented[1]),
         )
         return _Decided(record, response, arm)
 

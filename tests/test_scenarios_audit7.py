@@ -25,6 +25,7 @@ from tests.test_scenarios_api import (
     MINUTE,
     PARIS,
     Shop,
+    best_channel,
     best_of,
     codes,
     contacts,
@@ -57,14 +58,16 @@ def test_thirteen_months_of_history_mark_april_and_the_preview_goes_in_march(sho
     customer = shop.signup(local(PARIS, "2025-02-01 10:00"), consents=("email",))
     items = []
     day = dt.date(2025, 2, 3)
-    while day < dt.date(2026, 3, 1):
+    while day < dt.date(2026, 3, 1):  # in time order: the store replays a week behind
         if day.month == 4 and day.year == 2025 and day.day <= 16 and day.day % 2 == 0:
             items.append(view(customer, local(PARIS, f"{day} 19:00"), "P1", 90))
         elif day.day in (5, 20):
             items.append(view(customer, local(PARIS, f"{day} 19:00"), "P2", 60))
+        if day == dt.date(2025, 4, 16):
+            items.append(purchase(customer, local(PARIS, "2025-04-16 19:30"), "P1"))
         day += DAY
-    items.append(purchase(customer, local(PARIS, "2025-04-16 19:30"), "P1"))
     shop.post(*items)
+    assert profile_of(shop, customer, local(PARIS, "2026-03-01 10:00"))["purchases_total"] == 1
     march = local(PARIS, "2026-03-05 10:00")
     profile = profile_of(shop, customer, march)
     assert profile["seasonal_months"] == [4], profile["seasonal_months"]
@@ -243,15 +246,14 @@ def test_a_lapsed_customer_whose_only_channel_was_email_gets_nothing_and_says_wh
 # ---------------------------------------------------------------- consent withdrawn before the send
 
 
-@pytest.mark.xfail(
-    strict=True, reason="with supersession off, a scheduled message is never withdrawn"
-)
 def test_an_unsubscribe_before_the_morning_send_withdraws_the_scheduled_reminder(
     shop: Shop,
 ) -> None:
     """A cart left at 23:10, asked at 00:20: the reminder is due at 07:00 by e-mail. At
     06:00 the customer unsubscribes from e-mail; asked again at 06:10, the answer names
-    the 07:00 reminder among the messages to withdraw and says the consent is gone."""
+    the 07:00 reminder among the messages to withdraw and says the consent is gone, with
+    the contact policy as shipped (supersession off). Misfire: the answer said nothing,
+    and the journey tool sent the reminder to a customer who had unsubscribed."""
     left = local(PARIS, "2026-03-04 23:10")
     customer = shop.signup(left - 30 * DAY, consents=("email",))
     shop.post(event(customer, left, "add_to_cart", "P1"))
@@ -263,35 +265,73 @@ def test_an_unsubscribe_before_the_morning_send_withdraws_the_scheduled_reminder
     again = shop.decide(customer, local(PARIS, "2026-03-05 06:10"))
     assert again["replaces"] == [first["decision_id"]], again
     assert contacts(again) == []
+    [why] = [r for r in the_action(again)["reasons"] if r.startswith("withdraws")]
+    assert "email" in why and "consent" in why and first["decision_id"] in why, why
+    later = shop.decide(customer, local(PARIS, "2026-03-05 06:30"))
+    assert later["replaces"] == [] and contacts(later) == []  # withdrawn once
+    kept = shop.signup(left - 30 * DAY, consents=("email",))
+    shop.post(event(kept, left, "add_to_cart", "P1"))
+    scheduled = shop.decide(kept, left + 70 * MINUTE)
+    assert send_local(the_action(scheduled)).hour == 7
+    assert shop.decide(kept, local(PARIS, "2026-03-05 06:10"))["replaces"] == []
 
 
 # ---------------------------------------------------------------- declared against learned
 
 
-def test_declared_email_in_the_evening_wins_over_pushes_tapped_at_noon(shop: Shop) -> None:
-    """A customer who taps their pushes at lunchtime (ten sent, eight tapped, browsing
-    around 12:00) declares e-mail, 18-21, in the preference centre. The weekly picks go by
-    e-mail between 18:00 and 21:00, and the reasons say the declaration decided; before
-    the declaration the same customer got them by push."""
-    now = local(PARIS, "2026-03-04 10:00")
+def lunchtime_tappers(shop: Shop, now: dt.datetime) -> tuple[str, str]:
+    """Two customers who tap their pushes at lunchtime (ten sent, eight opened and
+    followed, browsing at 12:00) and bought the trousers three days ago; the second has
+    declared e-mail, 18-21, in the preference centre."""
     twins = [shop.signup(now - 120 * DAY, consents=("email", "push")) for _ in range(2)]
-    for customer in twins:
-        items = [purchase(customer, now - 60 * DAY, "P1")]
+    for customer in twins:  # in time order: the store replays a week behind the latest
+        items = []
         for i in range(10):
-            at = local(PARIS, "2026-02-02 12:00") + i * 2 * DAY
+            at = local(PARIS, "2026-02-10 12:00") + i * 2 * DAY
             items.append(event(customer, at, "message_sent", channel="push"))
-            if i < 8:
+            if i < 8:  # tapped: opened, and the link followed
+                items.append(event(customer, at + 5 * MINUTE, "message_opened", channel="push"))
                 items.append(event(customer, at + 5 * MINUTE, "message_clicked", channel="push"))
-                items.append(view(customer, at + 6 * MINUTE, "P1", 60))
+                items.append(view(customer, at + 6 * MINUTE, "P2", 60))
+        items.append(purchase(customer, now - 3 * DAY, "P1"))
         shop.post(*items)
     learned, declared = twins
     shop.post(identify(declared, now - DAY, preferred_channel="email", preferred_hours="18-21"))
-    before = the_action(shop.decide(learned, now, actions=["recommendations_weekly"]))
-    assert before["channel"] == "app" or before["channel"] == "email"
-    chosen = the_action(shop.decide(declared, now, actions=["recommendations_weekly"]))
-    assert chosen["channel"] == "email", chosen
+    assert profile_of(shop, learned, now)["engagement"]["push"]["clicked"] == 8
+    return learned, declared
+
+
+def test_declared_evening_hours_hold_over_the_learned_lunchtime(shop: Shop) -> None:
+    """The lunchtime tappers: "complete the look" goes to the one who declared 18-21
+    between 18:00 and 21:00 local, the timing naming the declared hours; the twin who
+    declared nothing gets it by push, as learned."""
+    now = local(PARIS, "2026-03-04 10:00")
+    learned, declared = lunchtime_tappers(shop, now)
+    asked = ["cross_sell_after_purchase"]
+    as_learned = shop.first_contact(learned, now, actions=asked)
+    assert best_channel(as_learned) == "push", as_learned["reasons"]
+    chosen = shop.first_contact(declared, now, actions=asked)
     assert 18 <= send_local(chosen).hour < 21, chosen["send_at_local"]
-    assert "declared" in " ".join(chosen["reasons"]) + chosen["timing"], chosen
+    assert "declared hours (18:00-21:00)" in chosen["timing"], chosen["timing"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "valuation (cells7, nba/scoring.py): the declared channel is a x1.5 boost "
+        "(declared_channel_boost) on the learned engagement, which reaches x3 for 8 push "
+        "taps in 10: push 1.69 against the declared e-mail's 0.85"
+    ),
+)
+def test_a_declared_email_is_honoured_over_pushes_tapped(shop: Shop) -> None:
+    """The lunchtime tapper who declared e-mail in the preference centre gets "complete
+    the look" by e-mail: the customer's stated channel, consented, is honoured over the
+    channel their taps favour (the product brief: the engine honours each customer's
+    preferred channel). Misfire: push, by twice the e-mail's priority."""
+    now = local(PARIS, "2026-03-04 10:00")
+    _, declared = lunchtime_tappers(shop, now)
+    chosen = shop.first_contact(declared, now, actions=["cross_sell_after_purchase"])
+    assert best_channel(chosen) == "email", chosen["reasons"]
 
 
 # ---------------------------------------------------------------- a busy week

@@ -27,20 +27,31 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from features.online.contact_state import OwnContact, with_own_contacts
+from features.online.contact_state import CancelledSend, OwnContact, with_own_contacts
 from nba.arbitration import Posterior
-from nba.budgets import UsageCounts
+from nba.budgets import Consumption, UsageCounts
+from nba.channels import Channel
+from nba.consent import consent_reason
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.decision import RoutedDecision
 from nba.pipeline import Decider, DecisionPipeline
 from nba.policy import DecisionPolicy
+from nba.profile import CustomerProfile
 from nba.screening import Restriction
-from nba.supersession import NewContact, Pending, Supersession, supersede, withdraw_passed
+from nba.supersession import (
+    NewContact,
+    Pending,
+    Supersession,
+    supersede,
+    withdraw_passed,
+    withdraw_unconsented,
+)
 
 __all__ = [
     "Replacement",
     "supersedes",
+    "unconsented_sends",
     "unscheduled_history",
     "weigh_replacement",
     "withdrawable",
@@ -172,3 +183,33 @@ def _decider(policy: Decider, context: CustomerContext) -> tuple[DecisionPolicy,
         context, policy = policy.prepare(context), policy.decider
     assert isinstance(policy, DecisionPolicy)
     return policy, context
+
+
+def unconsented_sends(
+    profile: CustomerProfile, contacts: Sequence[OwnContact], now: dt.datetime, day: dt.date
+) -> tuple[Supersession, tuple[CancelledSend, ...]] | None:
+    """The customer's messages decided and due after ``now`` on a channel whose consent
+    ``profile`` (read now) no longer gives, with their withdrawal, or ``None``
+    (:func:`nba.supersession.withdraw_unconsented`). The withdrawal takes their contacts
+    out of the caps; without the scheduled record (kept only with supersession on) their
+    actions' history stays as decided, so a withdrawn message is not sent again on
+    another channel within its cool-down (the safe side). ``day``: the budget day of
+    ``now`` (nothing consumed is given back: what was consumed is not known here)."""
+    due = [c for c in contacts if c.at > now]
+    why: dict[Channel, str] = {}
+    for channel in {c.channel for c in due}:
+        reason = consent_reason(profile, channel)
+        if reason is not None:
+            why[channel] = reason.message
+    verdict = withdraw_unconsented([(c.decision_id, c.channel, c.at) for c in due], why, now)
+    if verdict is None:
+        return None
+    channels: dict[str, list[Channel]] = {}
+    for c in due:
+        if c.channel in why:
+            channels.setdefault(c.decision_id, []).append(c.channel)
+    cancels = tuple(
+        CancelledSend(d, tuple(dict.fromkeys(channels[d])), {}, day, Consumption())
+        for d in verdict.replaces
+    )
+    return verdict, cancels
