@@ -75,6 +75,13 @@ class SegmentMappingError(ValueError):
         self.field = field
         super().__init__(f"{field}: {message}")
 
+    @classmethod
+    def of(cls, problems: list[tuple[str, str]]) -> SegmentMappingError:
+        """Every problem of one message at once (``field``: the first's), so that a
+        sender fixes them in one round trip."""
+        (field, first), *rest = problems
+        return cls(field, "; ".join([first, *(f"{f}: {m}" for f, m in rest)]))
+
 
 class CustomerPatch(BaseModel):
     """Customer fields carried by an ``identify`` message; unset fields stay as they are."""
@@ -306,11 +313,13 @@ def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
     if not isinstance(traits, dict):
         raise SegmentMappingError("traits", "must be a JSON object")
     consents: dict[Channel, bool] = {}
+    problems: list[tuple[str, str]] = []  # every bad trait, named at once
     for ch in CONSENT_CHANNELS:
         key = f"consent_{ch.value}"
         if key in traits:
             if not isinstance(traits[key], bool):
-                raise SegmentMappingError(f"traits.{key}", "must be true or false")
+                problems.append((f"traits.{key}", "must be true or false"))
+                continue
             consents[ch] = traits[key]
     address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
     fields: dict[str, Any] = {
@@ -329,16 +338,18 @@ def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
     fields["declared_at"] = message.get("timestamp")
     if isinstance(fields["birth_date"], str) and "T" in fields["birth_date"]:
         fields["birth_date"] = fields["birth_date"].split("T")[0]
+    patch = None
     try:
         patch = CustomerPatch(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise SegmentMappingError(_trait_of(str(err["loc"][0]), message), err["msg"]) from None
-    if patch.timezone is not None and not is_known_timezone(patch.timezone):
-        raise SegmentMappingError("traits.timezone", f"unknown IANA time zone {patch.timezone!r}")
-    if patch.preferred_hours is not None and encode_hours(patch.preferred_hours) is None:
-        raise SegmentMappingError(
-            "traits.preferred_hours",
-            f"expected local hours such as '18-21', got {patch.preferred_hours!r}",
+        problems += [(_trait_of(str(e["loc"][0]), message), e["msg"]) for e in exc.errors()]
+    zone, hours = fields["timezone"], fields["preferred_hours"]
+    if isinstance(zone, str) and not is_known_timezone(zone):
+        problems.append((_trait_of("timezone", message), f"unknown IANA time zone {zone!r}"))
+    if isinstance(hours, str) and encode_hours(hours) is None:
+        problems.append(
+            ("traits.preferred_hours", f"expected local hours such as '18-21', got {hours!r}")
         )
+    if problems or patch is None:
+        raise SegmentMappingError.of(problems)
     return patch

@@ -77,21 +77,32 @@ class ParsedBatch:
         self.positions.extend([index] * len(records))
 
 
-def parse_items(items: Sequence[Mapping[str, Any]]) -> ParsedBatch:
+def parse_items(items: Sequence[object]) -> ParsedBatch:
     """Validate every item; never raises for a bad item."""
     out = ParsedBatch()
     for index, item in enumerate(items):
         event_id = _id_of(item)
         try:
-            kind = item.get("type") if isinstance(item, Mapping) else None
-            if kind == "track":
-                out.add(index, *track_to_events(dict(item)))
-            elif kind == "identify":
-                patch = identify_to_patch(dict(item))
+            message = item if isinstance(item, Mapping) else None
+            kind = message.get("type") if message is not None else None
+            if message is not None and kind == "track":
+                out.add(index, *track_to_events(dict(message)))
+            elif message is not None and kind == "identify":
+                patch = identify_to_patch(dict(message))
                 records = consent_events(patch, event_id)
                 out.patches.append(patch)
                 out.patch_positions.append(index)
                 out.add(index, *records)
+            elif message is None:
+                out.rejections.append(
+                    RejectedEvent(
+                        index=index,
+                        event_id=None,
+                        field="",
+                        message=f"an event is a JSON object (a contract event, or a Segment "
+                        f"'track' or 'identify' message){_given(item)}",
+                    )
+                )
             elif kind is not None:
                 out.rejections.append(
                     RejectedEvent(
@@ -198,7 +209,7 @@ class EventIngestor:
         self._popularity: Counter[str] = Counter()  # points per product, not yet in Redis
         self._flushed_at = time.monotonic()
 
-    def ingest(self, items: Sequence[Mapping[str, Any]]) -> EventsResponse:
+    def ingest(self, items: Sequence[object]) -> EventsResponse:
         """Apply ``items``; raises :class:`~serving.redis_gate.RedisDownError` when Redis is down
         (nothing is acknowledged then, so the caller retries)."""
         batch = parse_items(items)

@@ -229,7 +229,9 @@ class EventsRequest(_Strict):
     and the others are still accepted.
     """
 
-    events: list[dict[str, Any]] = Field(
+    # any JSON value per item, documented as an object: an item that is no object is
+    # refused on its own (``rejections``), not the whole request with the good ones
+    events: list[Annotated[Any, WithJsonSchema({"type": "object"})]] = Field(
         min_length=1,
         examples=[
             [

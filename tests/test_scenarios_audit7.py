@@ -606,3 +606,43 @@ def test_an_erased_customer_asked_about_is_a_stranger_and_can_start_again(
         )
         again = shop.decide(customer, back + 10 * MINUTE)
         assert best_of(again) == "welcome_1", again
+
+
+def test_an_identify_with_four_bad_traits_names_all_four(shop: Shop) -> None:
+    """A CRM sync sends an identify whose consent is "maybe", time zone Mars/Olympus,
+    birthday 1990-13-45 and hours 25-26: the refusal names the four traits at once (it
+    named the first only, so the CRM learned of the next one per round trip), and the
+    product view sent with it is kept."""
+    at = local(PARIS, "2026-03-04 15:00")
+    customer = shop.signup(at - 10 * DAY)
+    bad = identify(
+        customer,
+        at,
+        consent_email="maybe",
+        timezone="Mars/Olympus",
+        birthday="1990-13-45",
+        preferred_hours="25-26",
+    )
+    body = post_raw(shop, bad, view(customer, at, "P1", 60))
+    assert (body["accepted"], body["rejected"]) == (1, 1), body
+    [refused] = body["rejections"]
+    assert refused["index"] == 0 and refused["field"] == "traits.consent_email", refused
+    for trait in ("consent_email", "timezone", "birthday", "preferred_hours"):
+        assert f"traits.{trait}" in refused["message"], (trait, refused["message"])
+    assert "P1" in profile_of(shop, customer, at + MINUTE)["browsed_products"]
+
+
+def test_an_event_that_is_not_an_object_is_refused_alone(shop: Shop) -> None:
+    """A batch of three from a tag manager: a cart add, a bare text (a template that
+    printed its variable) and a number. The two are refused, each at its position, in a
+    200 whose JSON says why; the cart add is applied. Misfire: one item that is no JSON
+    object made the whole request a 422, and the cart add was lost."""
+    at = local(PARIS, "2026-03-04 15:00")
+    customer = shop.signup(at - 10 * DAY)
+    body = post_raw(shop, event(customer, at, "add_to_cart", "P2"), "{{event}}", 42)  # type: ignore[arg-type]
+    assert (body["accepted"], body["rejected"]) == (1, 2), body
+    assert sorted(r["index"] for r in body["rejections"]) == [1, 2], body
+    for rejection in body["rejections"]:
+        assert rejection["field"] == "" and "JSON object" in rejection["message"], rejection
+    assert "'{{event}}'" in body["rejections"][0]["message"]
+    assert profile_of(shop, customer, at + MINUTE)["cart_items"] == ["P2"]
