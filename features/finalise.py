@@ -552,11 +552,13 @@ def delivery_returned(
     now: float,
 ) -> bool:
     """Whether what the latest delivery (or pick-up) handed over was sent back or cancelled
-    since: a return after it of one of its products (``dv`` stamps equal to the delivery),
-    or of an order naming no product (the latest order: this one, as far as is known). A
-    delivery naming no product, or older than what ``dv`` keeps (its retention: the stamps
-    may be gone), is taken as returned by any return after it. A return of an earlier
-    order (another product) leaves the delivery kept: its review is asked.
+    since: one of its products (``dv`` stamps equal to the delivery) among those returned
+    whole after it (``returns``: product -> when, as :func:`settle_returns` undid their
+    purchase, a return naming no product included). A delivery naming no product, or
+    older than what ``dv`` keeps (its retention: the stamps may be gone), is taken as
+    returned by any return after it (``returned_at``). A return of an earlier order
+    (another product), or a partial refund (a price adjustment: the product is kept),
+    leaves the delivery kept: its review is asked.
 
     >>> day = 86_400.0
     >>> delivery_returned(100.0, 150.0, {"P1": 100.0, "P2": 50.0}, {"P2": 150.0}, 2 * day)
@@ -573,7 +575,7 @@ def delivery_returned(
     products = [p for p, t in handed.items() if t == delivered_at]
     if not products:
         return True
-    return any(returns.get(p, -math.inf) > delivered_at for p in (*products, RETURN_ORDER_KEY))
+    return any(returns.get(p, -math.inf) > delivered_at for p in products)
 
 
 def _kept_before(
@@ -723,11 +725,15 @@ def build_profile(
     )
     # sent back and not bought again since (a later purchase of it stays a purchase)
     returns = _keyed(state, "rt")
-    still_returned = {p for p in returned if bought.get(p, -math.inf) <= returns.get(p, math.inf)}
+    order_returned_at = returns.get(RETURN_ORDER_KEY, math.inf)  # a return naming no product
+    returned_at = {p: returns.get(p, order_returned_at) for p in returned}
+    still_returned = {
+        p: at for p, at in returned_at.items() if bought.get(p, -math.inf) <= at
+    }  # sent back whole, with when
     last_bought = tuple(
         p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS) if p not in still_returned
     )[:TOP_N]
-    returned_products = tuple(sorted(still_returned, key=lambda p: (-returns.get(p, 0.0), p)))
+    returned_products = tuple(sorted(still_returned, key=lambda p: (-still_returned[p], p)))
 
     # lifecycle and journey
     first_seen = get("t0")
@@ -890,7 +896,7 @@ def build_profile(
             "hours_since_last_delivery": _hours(now, get("td")),
             "hours_since_last_return": _hours(now, get("tx")),
             "last_delivery_returned": delivery_returned(
-                get("td"), get("tx"), _keyed(state, "dv"), _keyed(state, "rt"), now
+                get("td"), get("tx"), _keyed(state, "dv"), still_returned, now
             ),
             "promo_sensitivity": _smoothed(get("pp", 0.0), purchases, priors.promo_share),
             "early_adopter_score": _smoothed(get("pn", 0.0), purchases, priors.new_product_share),

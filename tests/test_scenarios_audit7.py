@@ -2,7 +2,35 @@
 
 Each situation is built from raw contract events (or Segment messages) posted to the
 real API on a real Redis, and the answer is read as a marketer reads it: action,
-channel, local send time, products, offer, reasons.
+channel, local send time, products, offer, reasons. The areas: seasonal anticipation from
+13 months of raw history; a launch worded for early adopters, promotion lovers and
+neither; the welcome series over its first two weeks, and a first order on day 2; review
+requests after a delivery and after returns; reactivation once e-mail is withdrawn;
+consent withdrawn between a decision and its send; declared channel and hours against
+learned ones; a busy week's rolling caps across channels; the products a message shows;
+bad input at the API's doors; an erased customer asked about; catalog actions that can
+never fire.
+
+Fixed here (each test failed before its fix):
+
+* a product sent back was recommended again, first (``returned_products``, held out of
+  every recommendation); a product bought again after its return left the last purchased
+  products;
+* a return of an earlier order, or a partial refund (a price adjustment), after the last
+  delivery refused that delivery's review (``last_delivery_returned``: what the delivery
+  handed over, returned whole since);
+* a message scheduled on a channel whose consent was withdrawn before it went was not
+  withdrawn by the next decision with the contact policy as shipped (supersession off):
+  it is now, named in ``replaces`` and said in the reasons;
+* the API named actions that can never fire only at its first decision; an action on
+  placements whose eligibility needs no live session, or on a channel capped at 0, was
+  never named (:mod:`nba.reachability`);
+* an identify with several bad traits named the first only; an event that is no JSON
+  object made the whole batch a 422, losing the good events beside it.
+
+Left as a strict xfail (valuation, ``nba/scoring.py``): a declared e-mail loses to a
+channel the customer's taps favour (the declaration is a x1.5 boost on an engagement
+factor of up to x3).
 """
 
 from __future__ import annotations
@@ -77,6 +105,29 @@ def test_thirteen_months_of_history_mark_april_and_the_preview_goes_in_march(sho
     answer = shop.decide(customer, may, actions=["seasonal_anticipation"])
     assert contacts(answer) == []
     assert "next_month" in message(answer, "seasonal_anticipation")
+
+
+def test_thirteen_months_of_steady_shopping_mark_no_season(shop: Shop) -> None:
+    """Known since February 2025, two visits every month and an order every quarter,
+    April no busier than the rest: on 5 March 2026 no month is this customer's season,
+    no preview goes, and the reason names next month's clause with the customer's
+    values."""
+    customer = shop.signup(local(PARIS, "2025-02-01 10:00"), consents=("email",))
+    items = []
+    day = dt.date(2025, 2, 3)
+    while day < dt.date(2026, 3, 1):  # in time order: the store replays a week behind
+        if day.day in (5, 20):
+            items.append(view(customer, local(PARIS, f"{day} 19:00"), "P2", 60))
+        if day.day == 6 and day.month % 3 == 0:
+            items.append(purchase(customer, local(PARIS, f"{day} 19:30"), "P2"))
+        day += DAY
+    shop.post(*items)
+    march = local(PARIS, "2026-03-05 10:00")
+    assert profile_of(shop, customer, march)["seasonal_months"] == []
+    answer = shop.decide(customer, march, actions=["seasonal_anticipation"])
+    assert contacts(answer) == []
+    assert codes(answer, "seasonal_anticipation") == ["not_eligible"]
+    assert "next_month in seasonal_months" in message(answer, "seasonal_anticipation")
 
 
 # ---------------------------------------------------------------- launch wording
@@ -646,3 +697,36 @@ def test_an_event_that_is_not_an_object_is_refused_alone(shop: Shop) -> None:
         assert rejection["field"] == "" and "JSON object" in rejection["message"], rejection
     assert "'{{event}}'" in body["rejections"][0]["message"]
     assert profile_of(shop, customer, at + MINUTE)["cart_items"] == ["P2"]
+
+
+def test_a_price_adjustment_after_delivery_still_asks_for_the_review(shop: Shop) -> None:
+    """The trousers delivered on the 3rd; on the 4th the shop refunds 10.00 of their
+    59.90 (a price adjustment: the customer keeps them). On the 5th the review is asked:
+    a partial refund is no return. Misfire: any return event after the delivery refused
+    it."""
+    customer = shop.signup(local(PARIS, "2026-01-10 10:00"), consents=("email",))
+    shop.post(
+        purchase(customer, local(PARIS, "2026-03-01 12:00"), "P1"),
+        event(customer, local(PARIS, "2026-03-03 10:00"), "order_delivered", "P1"),
+        event(customer, local(PARIS, "2026-03-04 11:00"), "order_returned", "P1", revenue=10.0),
+    )
+    now = local(PARIS, "2026-03-05 10:00")
+    assert profile_of(shop, customer, now)["purchases_total"] == 1
+    answer = shop.decide(customer, now, actions=["review_request"])
+    assert the_action(answer)["action_id"] == "review_request", answer["rejected"]
+
+
+def test_a_return_naming_no_product_after_the_delivery_asks_no_review(shop: Shop) -> None:
+    """The trousers delivered on the 3rd, then an ``order_returned`` naming no product
+    (the latest order: the trousers): no review on the 5th."""
+    customer = shop.signup(local(PARIS, "2026-01-10 10:00"), consents=("email",))
+    shop.post(
+        purchase(customer, local(PARIS, "2026-02-10 12:00"), "P2"),
+        purchase(customer, local(PARIS, "2026-03-01 12:00"), "P1"),
+        event(customer, local(PARIS, "2026-03-03 10:00"), "order_delivered", "P1"),
+        event(customer, local(PARIS, "2026-03-04 11:00"), "order_returned"),
+    )
+    now = local(PARIS, "2026-03-05 10:00")
+    assert profile_of(shop, customer, now)["returned_products"] == ["P1"]
+    answer = shop.decide(customer, now, actions=["review_request"])
+    assert contacts(answer) == [] and "last_delivery_returned" in message(answer, "review_request")
