@@ -212,7 +212,8 @@ class DecisionResponse(BaseModel):
         description=(
             "Decisions whose scheduled messages this one replaces: withdraw them (their "
             "send has not gone yet). Empty unless the contact policy's "
-            "supersede_lead_minutes is set; the first action's reasons say why."
+            "supersede_lead_minutes is set, or a scheduled message's channel has lost its "
+            "consent since (withdrawn either way); the first action's reasons say why."
         ),
         examples=[["d-9a1b2c3d4e5f6a7b"]],
     )
