@@ -9,6 +9,12 @@ action, the (engine, truth) pairs and the true margin the engine's channel gives
 against the truth's, and with ``--examples`` the decisions where they differ (each
 channel's priority, true margin, propensity, P(redeemed anyway) and send time).
 
+A second table takes the engine's *sends* of the watched actions (what went out, by channel)
+and says how each channel was chosen: the only one open (the others not consented or
+refused), the engine's best (the highest expected priority), or **explored** (Thompson
+sampling drew it although another channel of the same action had a higher expected
+priority), with the true margin of those sends.
+
 A read-only diagnostic (it changes no decision): whether an action's scenario is below the
 rules because of its channel (the engine's channel choice, decision by decision) or because
 of what it sends at other moments (``benchmarks/oracle_lead.py``).
@@ -23,7 +29,9 @@ import argparse
 from collections import Counter, defaultdict
 
 from benchmarks.action_valuation import RecordingEngine
+from nba.decision import RoutedDecision
 from nba.pipeline import build_pipeline
+from nba.reasons import ReasonCode
 from simulator.closed_loop import ClosedLoopConfig, build_world
 from simulator.closed_loop.oracle import _Slots
 from simulator.closed_loop.runner import run_policy
@@ -49,7 +57,32 @@ def main() -> None:
         )
     )
     engine = RecordingEngine(world.catalog, world.contact_policy, watched=watched)
-    run_policy(world, build_pipeline(world.catalog, world.contact_policy, policy=engine))
+    sent: list[tuple[str, str, str]] = []  # (decision, action, how its channel was chosen)
+
+    def keep(routed: RoutedDecision) -> None:
+        decision = routed.decision
+        for chosen in decision.contacts[:1]:
+            if chosen.action_id not in watched or chosen.channel is None:
+                continue
+            others = [o for o in decision.options if o.action_id == chosen.action_id and o.channel]
+            # the action's channels other than its best are refused as "other channel
+            # preferred": the chosen one among them was drawn by exploration
+            best = not any(
+                r.action_id == chosen.action_id
+                and r.channel is chosen.channel
+                and r.code is ReasonCode.OTHER_CHANNEL_PREFERRED
+                for r in decision.rejections
+            )
+            how = "its best" if best else "explored"
+            if len(others) <= 1:
+                how = "only channel open"
+            sent.append((decision.decision_id, chosen.action_id, f"{chosen.channel.value}: {how}"))
+
+    run = run_policy(
+        world,
+        build_pipeline(world.catalog, world.contact_policy, policy=engine),
+        on_decision=keep,
+    )
     pairs: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
     given_up: dict[str, float] = defaultdict(float)
     examples: dict[str, list[str]] = defaultdict(list)
@@ -103,7 +136,22 @@ def main() -> None:
             f"| {action_id} | {sum(counts.values())} | {same} | {differ or '-'} "
             f"| {given_up[action_id] * 1000 / n:.1f} |"
         )
+    margin = {
+        d: float(m)
+        for d, m in zip(run.contacts["decision_id"], run.contacts["margin"], strict=True)
+    }
+    sends: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for decision_id, action_id, how in sent:
+        if decision_id in margin:  # went out (not held back or withdrawn)
+            sends[(action_id, how)].append(margin[decision_id])
+    print("\nThe engine's sends, by how their channel was chosen:\n")
+    print("| action | channel: how chosen | sends | true margin per 1,000 customers |")
+    print("|---|---|---:|---:|")
+    for (action_id, how), values in sorted(sends.items()):
+        print(f"| {action_id} | {how} | {len(values)} | {sum(values) * 1000 / n:.1f} |")
     for action_id, lines in examples.items():
+        if not lines:
+            continue
         print(f"\n{action_id}:")
         for line in lines:
             print(f"- {line}")

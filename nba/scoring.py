@@ -190,6 +190,9 @@ REFERENCE_OPEN_RATES: Mapping[Channel, float] = {
     Channel.CALL_CENTRE: 0.30,
 }
 
+#: The highest response probability the scorer gives a message.
+MAX_PROPENSITY = 0.95
+
 #: Cart reminders answer less the older the cart: SaleCycle (500 retailers, 2017): cart
 #: e-mails sent 1 h after abandonment convert 6.33 %, after 24 h 1.74 %, a power law
 #: ``(age / 1 h) ** -k`` with ``k = ln(6.33 / 1.74) / ln 24 = 0.41``. The base rate is
@@ -236,7 +239,17 @@ DEFAULT_CHANNEL_REACH: Mapping[Channel, float] = {
 class RuleBasedScorer(Scorer):
     """Scores from profile fields only; no trained model.
 
-    ``propensity = base_rate(type) x channel x recency x affinity``, capped at 0.95:
+    ``propensity = base_rate(type) x channel x recency x affinity``, capped at 0.95 and,
+    on a channel that reports opens, at the customer's open rate there (their click rate
+    where it is higher: opens the channel did not report). A message is answered only once
+    opened, and a push's open is its tap, its response: the type's base rates are rates of
+    e-mails, whose clicks are a share of their opens, so multiplied by a push's taps over a
+    typical push's they rated a fresh cart's push 20 % likely to be answered for a customer
+    whose pushes are tapped 4 % of the time, and the reminder went by push where the e-mail
+    earns more (in the closed loop's retailer the engine valued triggered pushes at 2.4-6.6
+    times their e-mail's relative worth; BENCHMARKS.md, issue 12, cells7). The response
+    statistics (``features.online.response_stats``) can still scale a pair above it when
+    its answers say so:
 
     * channel: on channels that report opens (e-mail, push, calls answered),
       the channel's typical reach times the customer's smoothed open rate
@@ -329,26 +342,39 @@ class RuleBasedScorer(Scorer):
                 affinity = profile.category_affinity.get(action.category, 0.0)
                 base *= 0.5 + 1.5 * min(1.0, max(0.0, affinity))
             factors = {c: self._channel_factor(context, c) for c in candidate.channels}
+            caps = {c: self._response_cap(context, c) for c in candidate.channels}
             offer = action.offer
             incentive = offer is not None and offer.kind in INCENTIVE_KINDS
             boosted = base
             if offer is not None and incentive:
                 depth = offer_depth(offer, basket) / REFERENCE_OFFER_DEPTH
                 boosted = base * (1.0 + self.offer_boost * promo * depth)
-            propensity = {c: min(0.95, boosted * f) for c, f in factors.items()}
+            propensity = {c: min(caps[c], boosted * f) for c, f in factors.items()}
             if offer is not None and not incentive and offer.cost > 0.0:
                 depth = gift_depth(offer, basket) / REFERENCE_OFFER_DEPTH
                 pull = self.offer_boost * promo * depth
                 if pull > 0.0:  # the orders the gift brings while the customer holds it
                     propensity = {
-                        c: min(0.95, p + pull * redeemed_anyway(profile, c, offer))
+                        c: min(MAX_PROPENSITY, p + pull * redeemed_anyway(profile, c, offer))
                         for c, p in propensity.items()
                     }
             uplift = None
             if incentive:  # what the offer adds to the same message without it
-                uplift = {c: propensity[c] - min(0.95, base * f) for c, f in factors.items()}
+                uplift = {c: propensity[c] - min(caps[c], base * f) for c, f in factors.items()}
             scores.append(ActionScore(propensity, candidate.value, uplift))
         return scores
+
+    def _response_cap(self, context: CustomerContext, channel: Channel) -> float:
+        """The highest P(response) of a message on ``channel``: on a channel that reports
+        opens, the customer's open rate there (a message is answered only once opened; a
+        push's open is its tap, its response), else :data:`MAX_PROPENSITY`."""
+        if channel not in self.reference_open_rates:
+            return MAX_PROPENSITY
+        engagement = context.profile.engagement.get(channel)
+        if engagement is None or (engagement.sent == 0 and engagement.open_rate <= 0.0):
+            return MAX_PROPENSITY
+        # a click proves an open: clicks above the opens are opens the channel did not report
+        return min(MAX_PROPENSITY, max(engagement.open_rate, engagement.click_rate))
 
     def _channel_factor(self, context: CustomerContext, channel: Channel) -> float:
         declared = context.profile.preferred_channel == channel.value

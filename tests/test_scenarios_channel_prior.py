@@ -110,13 +110,17 @@ def test_without_the_stores_own_measure_a_channel_falls_back_to_its_typical_rate
 def test_the_scorer_rates_a_channel_with_nothing_sent_at_the_prior_its_profile_carries() -> None:
     """Unit: nothing sent on push and e-mail, the profile carrying the store's rates (2 % of
     pushes tapped, 20 % of e-mails opened): push gets its reach times half a typical tap
-    rate, 0.55 of e-mail's response; without engagement at all (a profile built by hand)
-    or with no rate known, the typical reach (1.1)."""
+    rate, 0.55 of e-mail's response (a content message, whose 3 % stays below the taps); a
+    welcome's push (8 % x 1.1 x 0.5 = 4.3 %) is held to the 2 % its profile says pushes are
+    tapped (:mod:`tests.test_scenarios_open_cap`); without engagement at all (a profile
+    built by hand) or with no rate known, the typical reach (1.1)."""
 
-    def push_over_email(engagement: dict[Channel, ChannelEngagement]) -> float:
+    def push_over_email(
+        engagement: dict[Channel, ChannelEngagement], kind: str = "content"
+    ) -> float:
         profile = CustomerProfile("C1", engagement=engagement, days_since_last_visit=1.0)
         context = CustomerContext(profile, NOW)
-        action = Action(id="welcome_1", type="welcome", channels=["email", "push"], value=50)
+        action = Action(id="welcome_1", type=kind, channels=["email", "push"], value=50)
         slots = tuple(ChannelSlot(c, SendTime(NOW, NOW, "")) for c in (Channel.EMAIL, Channel.PUSH))
         [score] = RuleBasedScorer().score(context, [ActionCandidate(action, 50.0, None, slots)])
         return score.propensity[Channel.PUSH] / score.propensity[Channel.EMAIL]
@@ -126,6 +130,7 @@ def test_the_scorer_rates_a_channel_with_nothing_sent_at_the_prior_its_profile_c
         Channel.PUSH: ChannelEngagement(open_rate=0.02),
     }
     assert push_over_email(store) == pytest.approx(0.55)
+    assert push_over_email(store, "welcome") < 0.55 / 2  # 0.02 against 0.078
     assert push_over_email({}) == pytest.approx(1.1)
     unknown = {Channel.EMAIL: ChannelEngagement(), Channel.PUSH: ChannelEngagement()}
     assert push_over_email(unknown) == pytest.approx(1.1)
