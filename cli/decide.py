@@ -384,6 +384,7 @@ def _with_redis(
         action_history=readers,
         own_contacts=readers.own_contacts,
         popular=popular,
+        erasures=readers.erased,  # decided as the API decides them: unknown visitors
     )
     return job, usage
 
@@ -424,6 +425,7 @@ def _decide_here(
                 recommender=job.recommender,
                 popular=job.popular,
                 rejected=job.rejected,
+                erasures=job.erasures,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
