@@ -217,6 +217,15 @@ def decide(
             "NBA_OFFERS_PATH, else <NBA_DATA_DIR>/retailer/offers.parquet when it exists]."
         ),
     ] = None,
+    history: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Earlier decision files of 'nba decide' (repeat for several days): when "
+            "each action was last sent (cool-downs, sequences), the contacts they decided "
+            "since the profiles' as_of (caps, message gap) and today's budgets, as the "
+            "API's Redis keeps them; for runs without --redis-url [default: none]."
+        ),
+    ] = None,
     spark: Annotated[
         bool,
         typer.Option(
@@ -266,8 +275,16 @@ def decide(
         rejected=rejected,
     )
     usage = None
+    if history and redis_url is not None:
+        raise _fail(
+            "--history: give it or --redis-url, not both (the API's Redis holds what it "
+            "decided; the files what earlier batch runs did)"
+        )
     if redis_url is not None:
         job, usage = _with_redis(job, redis_url, redis_prefix, contacts)
+    elif history:
+        since = when if spark else _earliest_as_of(profiles, when)
+        job, usage = _with_history(job, history, rules, contacts, since)
     table = load_products_table(products)
     if table is not None:
         stock = load_stock(table, redis_url, redis_prefix)
@@ -387,6 +404,40 @@ def _with_redis(
         erasures=readers.erased,  # decided as the API decides them: unknown visitors
     )
     return job, usage
+
+
+def _earliest_as_of(audience: pd.DataFrame, default: dt.datetime) -> dt.datetime:
+    """The earliest ``as_of`` of the audience's profiles (``default`` without one): the
+    contacts decided from then on are not in every profile's ``message_sent`` counts."""
+    import pandas as pd
+
+    if "as_of" in audience.columns and audience["as_of"].notna().any():
+        return pd.Timestamp(audience["as_of"].min()).tz_convert("UTC").to_pydatetime()
+    return default
+
+
+def _with_history(
+    job: BatchJob,
+    paths: list[Path],
+    rules: Catalog,
+    budget_policy: ContactPolicy,
+    since: dt.datetime,
+) -> tuple[BatchJob, UsageCounts]:
+    """``job`` with what the decision files at ``paths`` sent (the contacts from ``since``,
+    the audience's ``as_of``, counted as the API counts its unreported ones), and today's
+    usage; or exit 2 naming the file, row and field."""
+    from serving.batch_history import DecidedHistory, HistoryError, read_history
+
+    try:
+        found = DecidedHistory.of(
+            [(str(p), read_history(p)) for p in paths], {a.id for a in rules}, job.now
+        )
+    except HistoryError as error:
+        raise _fail(f"--history: {error}") from None
+    job = dataclasses.replace(
+        job, action_history=found.sent, own_contacts=found.own_contacts_since(since)
+    )
+    return job, found.usage(budget_policy.budget_day(job.now), budget_policy.zone)
 
 
 def _decide_here(

@@ -202,3 +202,151 @@ def test_batch_with_the_apis_redis_decides_as_the_api(
     assert any(z.startswith("America/") for z in deferred_zones), deferred_zones
     reminded = table[table["action_type"] == "cart_reminder"]
     assert len(set(reminded["customer_id"])) >= 4, reminded
+
+
+def test_history_files_hold_what_the_apis_redis_holds(
+    world: ApiWorld, server: RedisServer, tmp_path: Path
+) -> None:
+    """Yesterday's decision file (``--history``) gives the next run the API's view: the
+    same decisions as the run that reads what the API recorded of the same decisions in
+    its Redis (cool-downs, sequences, caps, today's budgets), where a run without either
+    sends the same messages again."""
+    first = world.at(50)  # 02:00 UTC, another day than the test above
+    later = first + dt.timedelta(hours=5)  # the same retailer's day (Paris)
+    customers = sorted(_customers(world, "Europe/", "email", 24, skip=30))
+    customers += sorted(_customers(world, "America/", "email", 6, skip=10))
+    customers = sorted(customers)
+    products = world.data.products["product_id"].astype(str).tolist()
+    carts = [
+        event(world, who, "add_to_cart", first - dt.timedelta(hours=3), product_id=products[k])
+        for k, who in enumerate(customers[::2])
+    ]
+    app = create_app(
+        world.settings(response_stats=False), client=world.client, registry=world.registry
+    )
+    runner = CliRunner()
+    base = [
+        "decide",
+        "--seed",
+        str(SEED),
+        "--workers",
+        "1",
+        "--tracking-uri",
+        f"sqlite:///{world.root / 'mlflow.db'}",
+        "--products",
+        str(world.products_path),
+        "--redis-prefix",
+        world.prefix,
+    ]
+    with TestClient(app) as api:
+        response = api.post("/v1/events", json={"events": carts}, headers=world.headers())
+        assert response.status_code == 200, response.text
+        online = OnlineProfiles(
+            RedisOnlineStore(world.client, prefix=world.prefix), world.data.products
+        )
+        audience = tmp_path / "audience.parquet"
+        found = online.profiles(customers, first)
+        profiles_frame([p for p in found if p is not None]).to_parquet(audience, index=False)
+        yesterday = tmp_path / "yesterday.parquet"
+        result = runner.invoke(
+            _cli(),
+            [
+                *base,
+                "--audience",
+                str(audience),
+                "--now",
+                first.isoformat(),
+                "--out",
+                str(yesterday),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        table = pd.read_parquet(yesterday)
+        for customer in customers:  # the API decides the same, and records it
+            response = api.post(
+                "/v1/decisions",
+                json={"customer_id": customer, "context": {"timestamp": first.isoformat()}},
+                headers={**world.headers(), "Idempotency-Key": f"{SEED}:{customer}"},
+            )
+            assert response.status_code == 200, response.text
+            # products aside: the API shows its popular products, the file run the table's
+            assert [r[:5] for r in _batch_rows(table, customer)] == [
+                r[:5] for r in _served_rows(response.json())
+            ], customer
+
+    runs = {}
+    for name, extra in {
+        "redis": ["--redis-url", server.url],
+        "history": ["--history", str(yesterday)],
+        "neither": [],
+    }.items():
+        out = tmp_path / f"{name}.parquet"
+        result = runner.invoke(
+            _cli(),
+            [
+                *base,
+                "--audience",
+                str(audience),
+                "--now",
+                later.isoformat(),
+                "--out",
+                str(out),
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        runs[name] = pd.read_parquet(out)
+    for customer in customers:  # products aside: the Redis run shows the API's popular ones
+        assert [r[:5] for r in _batch_rows(runs["history"], customer)] == [
+            r[:5] for r in _batch_rows(runs["redis"], customer)
+        ], customer
+    sent = table.dropna(subset=["channel"])[["customer_id", "action_id"]]
+    assert len(sent) >= 10
+    again = runs["neither"].dropna(subset=["channel"]).merge(sent)
+    assert len(again) >= 5, "without a history, the same messages go again"
+    assert runs["history"].dropna(subset=["channel"]).merge(sent).empty
+
+
+def test_a_history_file_that_does_not_read_as_decisions_is_refused_naming_row_and_field(
+    world: ApiWorld, tmp_path: Path
+) -> None:
+    now = world.at(9)
+    audience = tmp_path / "audience.parquet"
+    online = OnlineProfiles(
+        RedisOnlineStore(world.client, prefix=world.prefix), world.data.products
+    )
+    ids = _customers(world, "Europe/", "email", 3, skip=60)
+    profiles_frame([p for p in online.profiles(ids, now) if p is not None]).to_parquet(audience)
+    history = tmp_path / "history.csv"
+    pd.DataFrame(
+        {
+            "customer_id": [ids[0], ids[1], ids[2]],
+            "decision_id": ["d-1", "d-2", "d-3"],
+            "decided_at": ["2026-01-01T09:00:00+00:00", "2026-01-01T09:00:00", None],
+            "action_id": ["cart_reminder_1", "cart_remnder_1", "birthday"],
+            "channel": ["email", "email", "fax"],
+            "send_at_utc": [None, None, "2026-01-01T18:00:00+00:00"],
+        }
+    ).to_csv(history, index=False)
+    out = tmp_path / "out.parquet"
+    result = CliRunner().invoke(
+        _cli(),
+        [
+            "decide",
+            "--audience",
+            str(audience),
+            "--out",
+            str(out),
+            "--now",
+            now.isoformat(),
+            "--history",
+            str(history),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"{history}: row 2, field 'action_id': unknown action 'cart_remnder_1'" in text, text
+    assert f"{history}: row 2, field 'decided_at': '2026-01-01T09:00:00' is not a time" in text
+    assert f"{history}: row 3, field 'channel': unknown channel 'fax'" in text, text
+    assert "row 1" not in text and "Traceback" not in result.output
+    assert not out.exists()
