@@ -283,7 +283,7 @@ def decide(
     if redis_url is not None:
         job, usage = _with_redis(job, redis_url, redis_prefix, contacts)
     elif history:
-        since = when if spark else _earliest_as_of(profiles, when)
+        since = _spark_moment(frame, earliest=True) if spark else _earliest_as_of(profiles, when)
         job, usage = _with_history(job, history, rules, contacts, since)
     table = load_products_table(products)
     if table is not None:
@@ -513,13 +513,14 @@ def _spark_audience(session: SparkSession, audience: str) -> SparkDataFrame:
         raise _fail(f"{audience}: not a Parquet file of profiles ({error})") from None
 
 
-def _spark_moment(frame: SparkDataFrame) -> dt.datetime:
-    """The latest ``as_of`` of the audience (now when it has none)."""
+def _spark_moment(frame: SparkDataFrame, earliest: bool = False) -> dt.datetime:
+    """The latest (or ``earliest``) ``as_of`` of the audience (now when it has none)."""
     from pyspark.sql import functions as sf
 
     if "as_of" not in frame.columns:
         return dt.datetime.now(dt.UTC)
-    micros = frame.agg(sf.max(sf.unix_micros(sf.col("as_of")))).first()[0]  # type: ignore[index]
+    pick = sf.min if earliest else sf.max
+    micros = frame.agg(pick(sf.unix_micros(sf.col("as_of")))).first()[0]  # type: ignore[index]
     if micros is None:
         return dt.datetime.now(dt.UTC)
     return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(micros))
