@@ -226,6 +226,15 @@ def decide(
             "API's Redis keeps them; for runs without --redis-url [default: none]."
         ),
     ] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            help="The API's event archive, whose erasure register ('nba erase', DELETE "
+            "/v1/customers/{id}) names the customers forgotten: a profile built before "
+            "their erasure is decided as an unknown visitor's, as the API does [default: "
+            "NBA_ARCHIVE_DIR, else <NBA_DATA_DIR>/archive, when it exists]."
+        ),
+    ] = None,
     spark: Annotated[
         bool,
         typer.Option(
@@ -285,6 +294,7 @@ def decide(
     elif history:
         since = _spark_moment(frame, earliest=True) if spark else _earliest_as_of(profiles, when)
         job, usage = _with_history(job, history, rules, contacts, since)
+    job = _with_register(job, archive)
     table = load_products_table(products)
     if table is not None:
         stock = load_stock(table, redis_url, redis_prefix)
@@ -404,6 +414,24 @@ def _with_redis(
         erasures=readers.erased,  # decided as the API decides them: unknown visitors
     )
     return job, usage
+
+
+def _with_register(job: BatchJob, archive: Path | None) -> BatchJob:
+    """``job`` reading the erasure register of ``archive`` (else the API's archive) too,
+    when there is one."""
+    from features.erasures import REGISTER, ErasureRegister
+    from serving.batch_decisions import RegisteredErasures
+    from serving.settings import Settings
+
+    folder = archive or Settings().archive_path
+    if archive is not None and not archive.is_dir():
+        raise _fail(f"--archive: {archive}: no such folder")
+    if not (folder / REGISTER).is_file():
+        return job
+    found = ErasureRegister(folder).load()
+    if not found:
+        return job
+    return dataclasses.replace(job, erasures=RegisteredErasures(found, job.erasures))
 
 
 def _earliest_as_of(audience: pd.DataFrame, default: dt.datetime) -> dt.datetime:

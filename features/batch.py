@@ -319,16 +319,19 @@ def settled_left_day_sums(
     each as its profile reads it: the (few) customers with a return or cancellation
     through :func:`settled_left_days`, the others at once from the columns (the store's
     rates then are the mean of the profiles' own values)."""
+    n = len(ids)
     codes = families.tolist()
+    returns = [i for i, f in enumerate(codes) if f == "rt"]
+    if not returns:  # no return nor cancellation: every profile at once from the columns
+        return left_day_sums(entity, field, value, families, keys, n, [as_of] * n)
     names = [
         f if FAMILIES[f].key is KeyKind.NONE else f"{f}:{k}"
         for f, k in zip(codes, keys.tolist(), strict=True)
     ]
-    returning = np.isin(field, [i for i, f in enumerate(codes) if f == "rt"])
-    special = np.unique(entity[returning])
+    special = np.unique(entity[np.isin(field, returns)])
     mine = np.isin(entity, special)
     (browse, browse2), (cart, cart2) = left_day_sums(
-        entity[~mine], field[~mine], value[~mine], families, keys, len(ids), [as_of] * len(ids)
+        entity[~mine], field[~mine], value[~mine], families, keys, n, [as_of] * n
     )
     now = as_of.timestamp()
     for i in special.tolist():

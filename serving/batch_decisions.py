@@ -156,9 +156,9 @@ class BatchJob:
     ``recommender`` the champion recommender (``None``: popularity) and ``popular`` the
     popularity list, most popular first: each row's ``products`` are the API's
     (:func:`~serving.products.products_for`), the recommender asked once per chunk;
-    ``erasures`` the customers the API erased (:data:`Erasures`): each is decided as the
-    API decides them, as an unknown visitor (no profile, no history), whatever their row
-    of an audience built before the erasure says (it holds what they asked to forget).
+    ``erasures`` the customers the API erased (:data:`Erasures`): each whose profile was
+    built at or before the erasure (it holds what they asked to forget) is decided as the
+    API decides them, as an unknown visitor (no profile, no history).
     """
 
     policy: Decider
@@ -273,7 +273,9 @@ class BatchJob:
         if not gone:
             return profiles
         return [
-            CustomerProfile(p.customer_id, as_of=self.now) if p.customer_id in gone else p
+            CustomerProfile(p.customer_id, as_of=self.now)
+            if p.customer_id in gone and (p.as_of is None or p.as_of <= gone[p.customer_id])
+            else p
             for p in profiles
         ]
 
@@ -770,6 +772,27 @@ def contacts_only(table: pd.DataFrame) -> pd.DataFrame:
     """The rows that reach a customer (no ``do_nothing``, no empty decisions)."""
     keep = table["channel"].notna() & (table["action_type"] != ActionType.DO_NOTHING.value)
     return table[keep].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class RegisteredErasures:
+    """The erasures of the register (:class:`features.erasures.ErasureRegister`: SHA-256
+    of each erased id and its moment) as :data:`Erasures`, with those ``also`` reads
+    (e.g. the API's Redis), the latest moment of each."""
+
+    register: Mapping[str, dt.datetime]
+    also: Erasures | None = None
+
+    def __call__(self, customer_ids: Sequence[str]) -> dict[str, dt.datetime]:
+        from features.erasures import customer_digest
+
+        found = dict(self.also(customer_ids)) if self.also is not None else {}
+        if self.register:
+            for cid in customer_ids:
+                at = self.register.get(customer_digest(cid))
+                if at is not None and (cid not in found or at > found[cid]):
+                    found[cid] = at
+        return found
 
 
 #: The job and audience (profiles, or a frame of profile rows) shared with forked workers

@@ -350,3 +350,75 @@ def test_a_history_file_that_does_not_read_as_decisions_is_refused_naming_row_an
     assert f"{history}: row 3, field 'channel': unknown channel 'fax'" in text, text
     assert "row 1" not in text and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_the_erasure_register_holds_in_batch_without_the_apis_redis(
+    world: ApiWorld, server: RedisServer, tmp_path: Path
+) -> None:
+    """``nba erase`` registers the erasure beside the event archive; ``nba decide
+    --archive`` (no Redis) decides a profile built before it as an unknown visitor's, and
+    one built after it (the customer's new relationship) as it is."""
+    import dataclasses
+
+    from cli.main import app
+
+    now = world.at(80)
+    who = _customers(world, "Europe/", "email", 1, skip=70)[0]
+    product = world.data.products["product_id"].astype(str).iloc[5]
+    with TestClient(create_app(world.settings(response_stats=False), client=world.client)) as api:
+        cart = [event(world, who, "add_to_cart", now - dt.timedelta(hours=2), product_id=product)]
+        response = api.post("/v1/events", json={"events": cart}, headers=world.headers())
+        assert response.status_code == 200, response.text
+    online = OnlineProfiles(
+        RedisOnlineStore(world.client, prefix=world.prefix), world.data.products
+    )
+    (profile,) = online.profiles([who], now)
+    assert profile is not None
+    before = tmp_path / "before.parquet"
+    profiles_frame([profile]).to_parquet(before)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    args = ["--tracking-uri", f"sqlite:///{world.root / 'mlflow.db'}", "--workers", "1"]
+    runner = CliRunner()
+
+    def contacts(audience: Path, at: dt.datetime, *extra: str) -> list[tuple[Any, ...]]:
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}.parquet"
+        result = runner.invoke(
+            _cli(),
+            [
+                "decide",
+                *("--audience", str(audience), "--out", str(out), "--now", at.isoformat()),
+                *args,
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        return _batch_rows(pd.read_parquet(out), who)
+
+    assert any(r[1] is not None for r in contacts(before, now, "--archive", str(archive)))
+    result = runner.invoke(
+        app,
+        [
+            "erase",
+            "--customer",
+            who,
+            "--redis-url",
+            server.url,
+            "--redis-prefix",
+            world.prefix,
+            "--archive",
+            str(archive),
+            "--decision-log",
+            str(tmp_path / "log"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    forgotten = contacts(before, now, "--archive", str(archive))
+    assert all(r[1] is None for r in forgotten), forgotten
+
+    # a profile built after the erasure holds only the new relationship: decided as it is
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    after = tmp_path / "after.parquet"
+    profiles_frame([dataclasses.replace(profile, as_of=later)]).to_parquet(after)
+    assert contacts(after, later, "--archive", str(archive)) == contacts(after, later)
+    assert contacts(after, later) != forgotten
