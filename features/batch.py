@@ -295,6 +295,14 @@ def with_trigger_priors(
     )
 
 
+#: The families (keyed or not) a customer's left days are read from
+#: (:func:`features.finalise.left_days`) and their returns settled with
+#: (:func:`features.finalise.settle_returns`).
+LEFT_DAY_FIELDS = frozenset(
+    {"pd", "wc", "wm", "rt", "rw", "ra", "cb", "rd", "pq", "np", "rv", "tp", "tf"}
+)
+
+
 def settled_left_days(state: Mapping[str, float], now: float) -> tuple[int, int]:
     """``browse_left_days_30d`` and ``cart_left_days_30d`` of a flat state at ``now``
     (seconds) as its profile reads them: with its returns and cancellations settled
@@ -334,6 +342,9 @@ def settled_left_day_sums(
         entity[~mine], field[~mine], value[~mine], families, keys, n, [as_of] * n
     )
     now = as_of.timestamp()
+    # only the fields left days and the settling of returns read
+    read = np.array([f in LEFT_DAY_FIELDS for f in codes], dtype=bool)[field] & mine
+    entity, field, value = entity[read], field[read], value[read]
     for i in special.tolist():
         lo, hi = np.searchsorted(entity, [i, i + 1])
         state = {

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.batch import (
+    LEFT_DAY_FIELDS,
     compute_states,
     estimate_priors,
     settled_left_days,
@@ -42,8 +43,10 @@ from features.batch import (
 from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
 from features.definitions import (
     EVENT_COLUMNS_READ,
+    FAMILIES,
     SECONDS_PER_DAY,
     TIERS,
+    KeyKind,
     decode_register,
     encode_register,
 )
@@ -96,10 +99,9 @@ PRIOR_FIELDS = (
 
 STATE_SCHEMA = "customer_id string, field string, value double"
 
-#: The fields a customer's left days are read from (:func:`features.finalise.left_days`),
-#: and those their returns are settled with (:func:`features.finalise.settle_returns`).
-LEFT_DAY_FAMILIES = ("pd", "wc", "wm", "rt", "rw", "ra", "cb", "rd", "pq")
-LEFT_DAY_SCALARS = ("np", "rv", "tp", "tf")
+#: The keyed families and the scalars of :data:`features.batch.LEFT_DAY_FIELDS`.
+LEFT_DAY_FAMILIES = tuple(sorted(f for f in LEFT_DAY_FIELDS if FAMILIES[f].key is not KeyKind.NONE))
+LEFT_DAY_SCALARS = tuple(sorted(f for f in LEFT_DAY_FIELDS if FAMILIES[f].key is KeyKind.NONE))
 
 NANOS_HINT = (
     "nanosecond timestamps, which Spark does not read by default: run with "
