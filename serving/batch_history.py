@@ -151,12 +151,12 @@ class OwnContactsSince:
 
 
 def read_history(path: Path) -> pd.DataFrame:
-    """A decision file (Parquet, or CSV as ``nba decide`` writes it), or
-    :class:`HistoryError` naming the file."""
-    if not path.is_file():
+    """A decision file (Parquet, or CSV as ``nba decide`` writes it, or the Parquet folder
+    ``nba decide --spark`` writes), or :class:`HistoryError` naming the file."""
+    if not path.exists():
         raise HistoryError([f"{path}: no such file (a decisions file of 'nba decide')"])
     try:
-        if path.suffix == ".parquet":
+        if path.suffix == ".parquet" or path.is_dir():
             return pd.read_parquet(path)
         if path.suffix == ".csv":
             return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])

@@ -60,6 +60,13 @@ def test_spark_with_a_history_file_decides_as_one_machine(
 
     here, there = rows(outs["here"]), rows(outs["there"])
     pd.testing.assert_frame_equal(there, here)
+    # and the folder a Spark run writes is a history as the file of one machine is
+    folder, again = tmp_path / "yesterday_on_spark", tmp_path / "again.parquet"
+    result = CliRunner().invoke(app, [*args, "--spark", "--out", str(folder)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, [*args, *later, "--history", str(folder), "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(rows(again), here)
     sent = pd.read_parquet(yesterday).dropna(subset=["channel"])[["customer_id", "action_id"]]
     assert not rows(outs["without"]).dropna(subset=["channel"]).merge(sent).empty
     assert here.dropna(subset=["channel"]).merge(sent).empty
