@@ -15,7 +15,8 @@ history today's run must respect. From it, exactly as the API keeps them in Redi
 * **today's usage** (the retailer's day of the contact policy): each action decided
   today counts toward its daily volume and its offer toward its budget.
 
-Rows decided after the run's moment are not known then and are left out. A file that
+Rows decided after the run's moment are not known then and are left out, and a
+decision's action read twice (the same file given twice) counts once. A file that
 does not read as decisions is refused naming the file, the row (from 1) and the field:
 an action the catalog does not have, a channel that does not exist, a time without its
 zone.
@@ -85,11 +86,15 @@ class DecidedHistory:
         contacts: dict[str, list[tuple[int, str, OwnContact]]] = {}
         used: list[tuple[dt.datetime, str, str | None]] = []
         problems: list[str] = []
+        seen: set[tuple[str, str, str]] = set()
         for name, frame in files:
             rows = _rows(name, frame, actions, now, problems)
             for cid, decision, decided, action, kind, channel, send_at, offer in rows:
                 if decided is not None and decided > now:
                     continue  # not decided yet at the run's moment
+                if (cid, decision, action) in seen:
+                    continue  # a file given twice, or a run's decisions in two files
+                seen.add((cid, decision, action))
                 if kind != ActionType.DO_NOTHING.value:
                     used.append((decided or send_at or now, action, offer))
                 if channel is None:
