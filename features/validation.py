@@ -464,8 +464,9 @@ def read_frame(path: Path) -> pd.DataFrame:
     )
 
 
-def read_table(path: str | Path, schema: TableSchema) -> pd.DataFrame:
-    """Read and validate one contract table from ``path``.
+def read_table(path: str | Path, schema: TableSchema, source: str | None = None) -> pd.DataFrame:
+    """Read and validate one contract table from ``path`` (its problems named after
+    ``source``, by default the file's name).
 
     A CSV file whose rows do not all split into the header's fields (an unquoted comma,
     a quote never closed) is refused naming each such row, together with every problem
@@ -481,13 +482,13 @@ def read_table(path: str | Path, schema: TableSchema) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         if not path.name.lower().endswith((".csv", ".csv.gz")):
             raise DataContractError([Problem(str(path), None, f"cannot be read: {exc}")]) from exc
-        return _validate_records(path, schema)
+        return _validate_records(path, schema, source or path.name)
     except Exception as exc:  # unreadable file: name it, do not leak a traceback
         raise DataContractError([Problem(str(path), None, f"cannot be read: {exc}")]) from exc
     if path.name.lower().endswith((".csv", ".csv.gz")) and _line_breaks(raw, schema).any():
         # a quote never closed: the lines after it were read into one value
-        return _validate_records(path, schema)
-    return validate_table(raw, schema, source=path.name)
+        return _validate_records(path, schema, source or path.name)
+    return validate_table(raw, schema, source=source or path.name)
 
 
 def _line_breaks(frame: pd.DataFrame, schema: TableSchema) -> np.ndarray:
@@ -502,7 +503,7 @@ def _line_breaks(frame: pd.DataFrame, schema: TableSchema) -> np.ndarray:
     return found
 
 
-def _validate_records(path: Path, schema: TableSchema) -> pd.DataFrame:
+def _validate_records(path: Path, schema: TableSchema, source: str) -> pd.DataFrame:
     """The problems of a CSV file the fast parser refused: its malformed rows by number,
     and those :func:`validate_table` finds in the others (at their own row numbers);
     always raises :class:`DataContractError`, with ``checked`` one row per data row."""
@@ -519,9 +520,10 @@ def _validate_records(path: Path, schema: TableSchema) -> pd.DataFrame:
     frame = pd.DataFrame(good, columns=header)
     problems: list[Problem] = []
     for message, rows in malformed.items():
-        problems.append(Problem(path.name, None, message, tuple(rows[:MAX_ROWS_SHOWN]), len(rows)))
+        rows.sort()
+        problems.append(Problem(source, None, message, tuple(rows[:MAX_ROWS_SHOWN]), len(rows)))
     try:
-        checked: pd.DataFrame | None = validate_table(frame, schema, source=path.name)
+        checked: pd.DataFrame | None = validate_table(frame, schema, source=source)
     except DataContractError as error:
         checked = error.checked
         for p in error.problems:

@@ -89,3 +89,41 @@ def test_a_short_row_reads_as_missing_values_either_way(folder: Path, tmp_path: 
         load_dataset(both)
     assert {str(p) for p in first.value.problems} < {str(p) for p in second.value.problems}
     assert any("row 50, field 'event_type'" in str(p) for p in first.value.problems)
+
+
+@pytest.mark.parametrize("table", ["products", "offers"])
+def test_the_tables_nba_decide_reads_name_a_malformed_row(
+    folder: Path, tmp_path: Path, table: str
+) -> None:
+    """``--products`` and ``--offers`` (and the API's NBA_PRODUCTS_PATH and
+    NBA_OFFERS_PATH, read by the same code) go through the contract reader: a row with a
+    value too many is named by its row, not a traceback (products) or the parser's line
+    (offers)."""
+    from features.batch import build_profiles
+    from features.profile_table import profiles_frame
+
+    data = load_dataset(folder)
+    audience = tmp_path / "audience.parquet"
+    profiles_frame(build_profiles(data, workers=1).profiles[:20]).to_parquet(audience)
+    lines = (folder / f"{table}.csv").read_text().split("\n")
+    lines[7] += ",one,too many"
+    bad = tmp_path / f"{table}.csv"
+    bad.write_text("\n".join(lines))
+    result = CliRunner().invoke(
+        app,
+        [
+            "decide",
+            "--audience",
+            str(audience),
+            "--out",
+            str(tmp_path / "d.parquet"),
+            f"--{table}",
+            str(bad),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"--{table}: {bad}" in text and f"{bad}: row 7: more values than the header's" in text, (
+        text
+    )
+    assert "Traceback" not in result.output and "tokenizing" not in text
