@@ -217,6 +217,24 @@ def decide(
             "NBA_OFFERS_PATH, else <NBA_DATA_DIR>/retailer/offers.parquet when it exists]."
         ),
     ] = None,
+    history: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Earlier decision files of 'nba decide' (repeat for several days): when "
+            "each action was last sent (cool-downs, sequences), the contacts they decided "
+            "since the profiles' as_of (caps, message gap) and today's budgets, as the "
+            "API's Redis keeps them; for runs without --redis-url [default: none]."
+        ),
+    ] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            help="The API's event archive, whose erasure register ('nba erase', DELETE "
+            "/v1/customers/{id}) names the customers forgotten: a profile built before "
+            "their erasure is decided as an unknown visitor's, as the API does [default: "
+            "NBA_ARCHIVE_DIR, else <NBA_DATA_DIR>/archive, when it exists]."
+        ),
+    ] = None,
     spark: Annotated[
         bool,
         typer.Option(
@@ -266,8 +284,17 @@ def decide(
         rejected=rejected,
     )
     usage = None
+    if history and redis_url is not None:
+        raise _fail(
+            "--history: give it or --redis-url, not both (the API's Redis holds what it "
+            "decided; the files what earlier batch runs did)"
+        )
     if redis_url is not None:
         job, usage = _with_redis(job, redis_url, redis_prefix, contacts)
+    elif history:
+        since = _spark_moment(frame, earliest=True) if spark else _earliest_as_of(profiles, when)
+        job, usage = _with_history(job, history, rules, contacts, since)
+    job = _with_register(job, archive)
     table = load_products_table(products)
     if table is not None:
         stock = load_stock(table, redis_url, redis_prefix)
@@ -384,8 +411,61 @@ def _with_redis(
         action_history=readers,
         own_contacts=readers.own_contacts,
         popular=popular,
+        erasures=readers.erased,  # decided as the API decides them: unknown visitors
     )
     return job, usage
+
+
+def _with_register(job: BatchJob, archive: Path | None) -> BatchJob:
+    """``job`` reading the erasure register of ``archive`` (else the API's archive) too,
+    when there is one."""
+    from features.erasures import REGISTER, ErasureRegister
+    from serving.batch_decisions import RegisteredErasures
+    from serving.settings import Settings
+
+    folder = archive or Settings().archive_path
+    if archive is not None and not archive.is_dir():
+        raise _fail(f"--archive: {archive}: no such folder")
+    if not (folder / REGISTER).is_file():
+        return job
+    found = ErasureRegister(folder).load()
+    if not found:
+        return job
+    return dataclasses.replace(job, erasures=RegisteredErasures(found, job.erasures))
+
+
+def _earliest_as_of(audience: pd.DataFrame, default: dt.datetime) -> dt.datetime:
+    """The earliest ``as_of`` of the audience's profiles (``default`` without one): the
+    contacts decided from then on are not in every profile's ``message_sent`` counts."""
+    import pandas as pd
+
+    if "as_of" in audience.columns and audience["as_of"].notna().any():
+        return pd.Timestamp(audience["as_of"].min()).tz_convert("UTC").to_pydatetime()
+    return default
+
+
+def _with_history(
+    job: BatchJob,
+    paths: list[Path],
+    rules: Catalog,
+    budget_policy: ContactPolicy,
+    since: dt.datetime,
+) -> tuple[BatchJob, UsageCounts]:
+    """``job`` with what the decision files at ``paths`` sent (the contacts from ``since``,
+    the audience's ``as_of``, counted as the API counts its unreported ones), and today's
+    usage; or exit 2 naming the file, row and field."""
+    from serving.batch_history import DecidedHistory, HistoryError, read_history
+
+    try:
+        found = DecidedHistory.of(
+            [(str(p), read_history(p)) for p in paths], {a.id for a in rules}, job.now
+        )
+    except HistoryError as error:
+        raise _fail(f"--history: {error}") from None
+    job = dataclasses.replace(
+        job, action_history=found.sent, own_contacts=found.own_contacts_since(since)
+    )
+    return job, found.usage(budget_policy.budget_day(job.now), budget_policy.zone)
 
 
 def _decide_here(
@@ -424,6 +504,7 @@ def _decide_here(
                 recommender=job.recommender,
                 popular=job.popular,
                 rejected=job.rejected,
+                erasures=job.erasures,
                 workers=workers or os.cpu_count() or 1,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
@@ -460,13 +541,14 @@ def _spark_audience(session: SparkSession, audience: str) -> SparkDataFrame:
         raise _fail(f"{audience}: not a Parquet file of profiles ({error})") from None
 
 
-def _spark_moment(frame: SparkDataFrame) -> dt.datetime:
-    """The latest ``as_of`` of the audience (now when it has none)."""
+def _spark_moment(frame: SparkDataFrame, earliest: bool = False) -> dt.datetime:
+    """The latest (or ``earliest``) ``as_of`` of the audience (now when it has none)."""
     from pyspark.sql import functions as sf
 
     if "as_of" not in frame.columns:
         return dt.datetime.now(dt.UTC)
-    micros = frame.agg(sf.max(sf.unix_micros(sf.col("as_of")))).first()[0]  # type: ignore[index]
+    pick = sf.min if earliest else sf.max
+    micros = frame.agg(pick(sf.unix_micros(sf.col("as_of")))).first()[0]  # type: ignore[index]
     if micros is None:
         return dt.datetime.now(dt.UTC)
     return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(micros))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -138,12 +139,16 @@ def analyse(
         Path | None, typer.Option("--json", help="Also write the summary as JSON here.")
     ] = None,
 ) -> None:
-    """Per arm: conversion, revenue per customer, uplift vs control with 95 % CIs, checks."""
+    """Per arm: conversion, revenue per customer, uplift vs control with 95 % CIs, checks,
+    and what won, in words."""
+    from experiments.report import conclusion
+
     analysis = _analyse(results, attribution)
     _print_analysis(analysis)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(analysis.summary(), indent=2, default=str))
+        summary = analysis.summary() | {"conclusion": conclusion(analysis)}
+        json_out.write_text(json.dumps(summary, indent=2, default=str))
         console().print(f"summary written to {json_out}")
 
 
@@ -299,7 +304,18 @@ def _fmt(x: float, percent: bool = False) -> str:
     return f"{x:.2%}" if percent else f"{x:,.2f}"
 
 
+def _difference(x: float, points: bool) -> str:
+    if math.isnan(x):
+        return "n/a"
+    return f"{x * 100:+.2f} pp" if points else f"{x:+,.2f}"
+
+
 def _print_analysis(analysis: ExperimentAnalysis) -> None:
+    from rich.markup import escape
+
+    from experiments.analysis import SRM_P_VALUE
+    from experiments.report import conclusion
+
     out = console()
     arms = Table(title=f"Experiment {analysis.config.name}")
     for column in ("arm", "kind", "customers", "contacts", "conversion", "revenue / customer"):
@@ -319,22 +335,26 @@ def _print_analysis(analysis: ExperimentAnalysis) -> None:
     for column in ("arm", "metric", "difference", "95% CI", "relative", "p-value"):
         uplifts.add_column(column, justify="left" if column in ("arm", "metric") else "right")
     for u in analysis.uplifts:
-        percent = u.metric != "revenue_per_customer"
+        points = u.metric != "revenue_per_customer"  # a difference of rates: points
         uplifts.add_row(
             u.arm,
             u.metric,
-            _fmt(u.difference, percent),
-            f"{_fmt(u.ci[0], percent)} to {_fmt(u.ci[1], percent)}",
+            _difference(u.difference, points),
+            f"{_difference(u.ci[0], points)} to {_difference(u.ci[1], points)}",
             _fmt(u.relative, True),
             f"{u.p_value:.3g}",
         )
     out.print(uplifts)
     srm = analysis.sample_ratio
     out.print(
-        f"sample ratio: {'[bold red]MISMATCH[/]' if srm.mismatch else 'ok'} (p = {srm.p_value:.2g})"
+        f"sample ratio: {'[bold red]MISMATCH[/]' if srm.mismatch else 'ok'} (p = {srm.p_value:.2g}"
+        f"; a mismatch below p = {SRM_P_VALUE:g})"
     )
     for g in analysis.guardrails:
         status = "[bold red]BREACHED[/]" if g.breached else "ok"
         out.print(
             f"guardrail {g.metric} {g.arm}: {status} ({g.value:.2%} vs {g.control:.2%} in control)"
         )
+    out.print("\n[bold]Outcome[/]")
+    for sentence in conclusion(analysis):
+        out.print(re.sub(r"\*\*(.+?)\*\*", r"[bold]\1[/]", escape(sentence)))

@@ -15,6 +15,9 @@ events (contract events) and answers, for every arm:
 * **uplift vs control**: difference and relative difference with 95 %
   Welch intervals (relative: delta method), Welch p-values, and a bootstrap
   interval of the revenue difference;
+* **the leader against the other arms**: the treatment arm with the best primary
+  metric against each other treatment arm (difference, 95 % Welch interval, p-value),
+  so that "did the engine beat the rule-based journeys?" has an answer;
 * **sample-ratio mismatch**: a chi-square test of the customers per arm
   against the configured allocation (flagged when p < 0.001: the assignment or
   the logging is broken, and no uplift can be trusted);
@@ -99,6 +102,16 @@ class Uplift:
 
 
 @dataclass(frozen=True)
+class ArmComparison:
+    """The leading treatment arm against another on the primary metric: ``uplift`` is
+    the leader minus ``other`` (its ``control`` is the other arm's value)."""
+
+    leader: str
+    other: str
+    uplift: Uplift
+
+
+@dataclass(frozen=True)
 class SampleRatioCheck:
     """Customers per arm against the configured allocation."""
 
@@ -159,6 +172,8 @@ class ExperimentAnalysis:
     #: Per arm and channel: customers opted in there ("fans") and their revenue per
     #: customer against control's fans (empty when no consents were given).
     fans: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: The treatment arm with the best primary metric against each other treatment arm.
+    comparisons: tuple[ArmComparison, ...] = ()
 
     @property
     def control(self) -> ArmSummary | None:
@@ -182,6 +197,9 @@ class ExperimentAnalysis:
             "uplifts": [asdict(u) | {"significant": u.significant} for u in self.uplifts],
             "sample_ratio": asdict(self.sample_ratio) | {"mismatch": self.sample_ratio.mismatch},
             "guardrails": [asdict(g) | {"breached": g.breached} for g in self.guardrails],
+            "comparisons": [
+                asdict(c) | {"significant": c.uplift.significant} for c in self.comparisons
+            ],
         }
 
 
@@ -301,6 +319,33 @@ def analyse_experiment(
         attribution_model=attribution_model,
         observed_until=observed_until,
         fans=pd.DataFrame() if consents is None else fan_breakdown(config, customers, consents),
+        comparisons=arm_comparisons(config, customers),
+    )
+
+
+def arm_comparisons(config: ExperimentConfig, customers: pd.DataFrame) -> tuple[ArmComparison, ...]:
+    """The treatment arm with the best primary metric (per customer) against each other
+    treatment arm, best first; none with fewer than two treatment arms."""
+    column = METRIC_COLUMNS[config.primary_metric.value]
+    values = {
+        a.name: customers.loc[customers["arm"] == a.name, column]
+        for a in config.arms
+        if not a.is_control
+    }
+    ranked = sorted(
+        (name for name, v in values.items() if len(v)),
+        key=lambda name: -float(values[name].mean()),
+    )
+    if len(ranked) < 2:
+        return ()
+    leader = ranked[0]
+    return tuple(
+        ArmComparison(
+            leader,
+            other,
+            _uplift(leader, config.primary_metric.value, values[leader], values[other], None),
+        )
+        for other in ranked[1:]
     )
 
 

@@ -114,13 +114,104 @@ def verdict(u: Uplift) -> str:
     return sentence
 
 
+def _amount(metric: str, x: float, signed: bool = True) -> str:
+    """A difference in the metric's unit: currency (per customer), or percentage points."""
+    if math.isnan(x):
+        return "n/a"
+    if metric == "revenue_per_customer":
+        return f"{x:+,.2f}" if signed else f"{x:,.2f}"
+    return f"{x * 100:+.2f} points" if signed else f"{x * 100:.2f} points"
+
+
+def _interval(metric: str, u: Uplift) -> str:
+    low, high = u.ci
+    if metric == "revenue_per_customer":
+        return f"95% CI {low:+,.2f} to {high:+,.2f}"
+    return f"95% CI {low * 100:+.2f} to {high * 100:+.2f} points"
+
+
+def conclusion(analysis: ExperimentAnalysis) -> list[str]:
+    """What won, by how much and how sure, in sentences a marketer can act on: the
+    winner against control on the primary metric (a significant gain, no breached
+    guardrail), else why there is none; then the leading arm against the others."""
+    config = analysis.config
+    metric = config.primary_metric.value
+    label = _METRIC_LABELS.get(metric, metric)
+    if analysis.sample_ratio.mismatch:
+        return [
+            f"**Do not act on this result**: customers per arm do not match the allocation "
+            f"(p = {analysis.sample_ratio.p_value:.2g}), so assignment or logging is broken "
+            "and no difference below can be trusted."
+        ]
+    out: list[str] = []
+    control = config.control
+    primary = [u for u in analysis.uplifts if u.metric == metric and not math.isnan(u.ci[0])]
+    breached = {g.arm for g in analysis.guardrails if g.breached}
+    if control is None or not primary:
+        out.append(
+            "No control group (or too few customers in it): gains against doing nothing "
+            "cannot be measured."
+        )
+    else:
+        gains = sorted(
+            (u for u in primary if u.ci[0] > 0 and u.arm not in breached),
+            key=lambda u: -u.difference,
+        )
+        if gains:
+            best = gains[0]
+            relative = "" if math.isnan(best.relative) else f", {best.relative:+.1%}"
+            out.append(
+                f"**{best.arm} won**: {label} {_format(metric, best.value)} against "
+                f"{_format(metric, best.control)} in {control.name}, "
+                f"{_amount(metric, best.difference)} ({_interval(metric, best)}{relative}; "
+                f"p = {best.p_value:.2g})."
+            )
+        else:
+            lead = max(primary, key=lambda u: u.difference)
+            out.append(
+                f"**No winner**: no arm's {label} beat {control.name}'s at 95% confidence "
+                f"without breaking a guardrail. The best, {lead.arm}: {label} "
+                f"{_amount(metric, lead.difference)} ({_interval(metric, lead)}): "
+                + (
+                    "it breached a guardrail."
+                    if lead.arm in breached and lead.ci[0] > 0
+                    else "the interval includes no difference; more customers or a longer "
+                    "run are needed to tell."
+                )
+            )
+        for u in primary:
+            if u.ci[1] < 0:
+                out.append(
+                    f"{u.arm} did worse than {control.name}: {label} "
+                    f"{_amount(metric, u.difference)} ({_interval(metric, u)})."
+                )
+    for arm in sorted(breached):
+        names = ", ".join(
+            _METRIC_LABELS.get(g.metric, g.metric)
+            for g in analysis.guardrails
+            if g.arm == arm and g.breached
+        )
+        out.append(f"{arm} breached its guardrail ({names}): it cannot be declared a winner.")
+    for c in analysis.comparisons:
+        u = c.uplift
+        if math.isnan(u.ci[0]):
+            continue
+        if u.ci[0] > 0:
+            said = f"{c.leader} beat {c.other}"
+        else:
+            said = f"{c.leader} and {c.other} cannot be told apart"
+        out.append(
+            f"{said}: {label} {_amount(metric, u.difference)} ({_interval(metric, u)}; "
+            f"p = {u.p_value:.2g})."
+        )
+    return out
+
+
 def _sections(analysis: ExperimentAnalysis) -> list[tuple[str, list[str], pd.DataFrame | None]]:
     """The report as (heading, paragraphs, table) sections, rendered to Markdown and HTML."""
     config = analysis.config
     primary = config.primary_metric.value
-    headline = [verdict(u) for u in analysis.uplifts if u.metric == primary] or [
-        "No control group: uplifts cannot be measured."
-    ]
+    headline = conclusion(analysis) + [verdict(u) for u in analysis.uplifts if u.metric == primary]
     srm = analysis.sample_ratio
     checks = [
         (
@@ -455,7 +546,11 @@ def report_experiment(
         client.log_text(run_id, analysis.segments.to_csv(index=False), "segments.csv")
         client.log_text(run_id, analysis.daily.to_csv(index=False), "daily.csv")
         client.log_text(
-            run_id, json.dumps(analysis.summary(), indent=2, default=str), "summary.json"
+            run_id,
+            json.dumps(
+                analysis.summary() | {"conclusion": conclusion(analysis)}, indent=2, default=str
+            ),
+            "summary.json",
         )
         client.log_text(run_id, markdown, "report.md")
         client.log_text(run_id, html_report(analysis, images), "report.html")

@@ -36,14 +36,24 @@ from features.columnar import (
 from features.dataset import RetailDataset
 from features.definitions import (
     EVENT_COLUMNS_READ,
+    FAMILIES,
     SECONDS_PER_DAY,
     FamilyOps,
+    KeyKind,
     ProductCatalog,
     customer_ops,
     epoch_seconds,
     event_ops,
 )
-from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors, trigger_prior
+from features.finalise import (
+    ChannelPrior,
+    CustomerStatic,
+    FeaturePriors,
+    left_days,
+    settle_returns,
+    split_state,
+    trigger_prior,
+)
 from features.profile_columns import left_day_sums, read_profiles
 from features.seasonality import (
     exposure_of_spans,
@@ -285,6 +295,66 @@ def with_trigger_priors(
     )
 
 
+#: The families (keyed or not) a customer's left days are read from
+#: (:func:`features.finalise.left_days`) and their returns settled with
+#: (:func:`features.finalise.settle_returns`).
+LEFT_DAY_FIELDS = frozenset(
+    {"pd", "wc", "wm", "rt", "rw", "ra", "cb", "rd", "pq", "np", "rv", "tp", "tf"}
+)
+
+
+def settled_left_days(state: Mapping[str, float], now: float) -> tuple[int, int]:
+    """``browse_left_days_30d`` and ``cart_left_days_30d`` of a flat state at ``now``
+    (seconds) as its profile reads them: with its returns and cancellations settled
+    (:func:`features.finalise.settle_returns`: a day whose only order was cancelled left
+    its cart behind)."""
+    scalars, keyed = split_state(state)
+    if "rt" in keyed:
+        scalars, keyed, _ = settle_returns(scalars, keyed, now)
+    return left_days(keyed, now)
+
+
+def settled_left_day_sums(
+    entity: np.ndarray,
+    field: np.ndarray,
+    value: np.ndarray,
+    families: np.ndarray,
+    keys: np.ndarray,
+    ids: list[str],
+    as_of: dt.datetime,
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """:func:`features.profile_columns.left_day_sums` of the entities ``ids`` at ``as_of``,
+    each as its profile reads it: the (few) customers with a return or cancellation
+    through :func:`settled_left_days`, the others at once from the columns (the store's
+    rates then are the mean of the profiles' own values)."""
+    n = len(ids)
+    codes = families.tolist()
+    returns = [i for i, f in enumerate(codes) if f == "rt"]
+    if not returns:  # no return nor cancellation: every profile at once from the columns
+        return left_day_sums(entity, field, value, families, keys, n, [as_of] * n)
+    names = [
+        f if FAMILIES[f].key is KeyKind.NONE else f"{f}:{k}"
+        for f, k in zip(codes, keys.tolist(), strict=True)
+    ]
+    special = np.unique(entity[np.isin(field, returns)])
+    mine = np.isin(entity, special)
+    (browse, browse2), (cart, cart2) = left_day_sums(
+        entity[~mine], field[~mine], value[~mine], families, keys, n, [as_of] * n
+    )
+    now = as_of.timestamp()
+    # only the fields left days and the settling of returns read
+    read = np.array([f in LEFT_DAY_FIELDS for f in codes], dtype=bool)[field] & mine
+    entity, field, value = entity[read], field[read], value[read]
+    for i in special.tolist():
+        lo, hi = np.searchsorted(entity, [i, i + 1])
+        state = {
+            names[f]: v for f, v in zip(field[lo:hi].tolist(), value[lo:hi].tolist(), strict=True)
+        }
+        b, c = settled_left_days(state, now)
+        browse, browse2, cart, cart2 = browse + b, browse2 + b * b, cart + c, cart2 + c * c
+    return (browse, browse2), (cart, cart2)
+
+
 def _customer_months(
     states: dict[str, State],
 ) -> Iterator[tuple[str, Counter[int], float | None]]:
@@ -414,8 +484,8 @@ def _build_profiles(
     )
     as_ofs = [as_of] * len(ids)
     if priors is None:
-        sums = left_day_sums(
-            entity, field, value, combined.families, combined.keys, len(ids), as_ofs
+        sums = settled_left_day_sums(
+            entity, field, value, combined.families, combined.keys, ids, as_of
         )
         priors = with_trigger_priors(estimate_priors_columns(combined, owners), len(ids), sums)
     profiles = read_profiles(

@@ -32,16 +32,25 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from features.batch import compute_states, estimate_priors, statics_of, with_trigger_priors
+from features.batch import (
+    LEFT_DAY_FIELDS,
+    compute_states,
+    estimate_priors,
+    settled_left_days,
+    statics_of,
+    with_trigger_priors,
+)
 from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
 from features.definitions import (
     EVENT_COLUMNS_READ,
+    FAMILIES,
     SECONDS_PER_DAY,
     TIERS,
+    KeyKind,
     decode_register,
     encode_register,
 )
-from features.finalise import FeaturePriors, build_profile, left_days, split_state
+from features.finalise import FeaturePriors, build_profile
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
 from features.seasonality import (
     PRIOR_SAMPLE,
@@ -89,6 +98,10 @@ PRIOR_FIELDS = (
 )
 
 STATE_SCHEMA = "customer_id string, field string, value double"
+
+#: The keyed families and the scalars of :data:`features.batch.LEFT_DAY_FIELDS`.
+LEFT_DAY_FAMILIES = tuple(sorted(f for f in LEFT_DAY_FIELDS if FAMILIES[f].key is not KeyKind.NONE))
+LEFT_DAY_SCALARS = tuple(sorted(f for f in LEFT_DAY_FIELDS if FAMILIES[f].key is KeyKind.NONE))
 
 NANOS_HINT = (
     "nanosecond timestamps, which Spark does not read by default: run with "
@@ -306,19 +319,20 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
 def _left_day_sums(
     states: DataFrame, as_of: dt.datetime
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """:func:`features.profile_columns.left_day_sums` of a long state frame: every
-    customer's ``browse_left_days_30d`` and ``cart_left_days_30d`` (from the families they
-    read), added up with their squares (whole numbers: exact in any order)."""
+    """:func:`features.batch.settled_left_day_sums` of a long state frame: every
+    customer's ``browse_left_days_30d`` and ``cart_left_days_30d`` as their profile reads
+    them (from the families they read, with returns and cancellations settled:
+    :func:`features.batch.settled_left_days`), added up with their squares (whole
+    numbers: exact in any order)."""
     from pyspark.sql import functions as sf
 
     now = as_of.timestamp()
-    read = sf.col("field").rlike("^(pd|wc|wm):")
+    read = sf.col("field").rlike(f"^({'|'.join(LEFT_DAY_FAMILIES)}):") | sf.col("field").isin(
+        list(LEFT_DAY_SCALARS)
+    )
 
     def count(rows: pd.DataFrame) -> pd.DataFrame:
-        out = [
-            (cid, *left_days(split_state(state)[1], now))
-            for cid, state in _state_dicts(rows).items()
-        ]
+        out = [(cid, *settled_left_days(state, now)) for cid, state in _state_dicts(rows).items()]
         return pd.DataFrame(out, columns=["customer_id", "browse", "cart"])
 
     counts = (

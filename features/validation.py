@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -463,8 +464,14 @@ def read_frame(path: Path) -> pd.DataFrame:
     )
 
 
-def read_table(path: str | Path, schema: TableSchema) -> pd.DataFrame:
-    """Read and validate one contract table from ``path``."""
+def read_table(path: str | Path, schema: TableSchema, source: str | None = None) -> pd.DataFrame:
+    """Read and validate one contract table from ``path`` (its problems named after
+    ``source``, by default the file's name).
+
+    A CSV file whose rows do not all split into the header's fields (an unquoted comma,
+    a quote never closed) is refused naming each such row, together with every problem
+    of its other rows (:func:`_read_csv_records`), not only the first line the parser
+    stopped at."""
     path = Path(path)
     if not path.exists():
         raise DataContractError([Problem(str(path), None, "file not found")])
@@ -472,9 +479,108 @@ def read_table(path: str | Path, schema: TableSchema) -> pd.DataFrame:
         raw = read_frame(path)
     except DataContractError:
         raise
+    except pd.errors.ParserError as exc:
+        if not path.name.lower().endswith((".csv", ".csv.gz")):
+            raise DataContractError([Problem(str(path), None, f"cannot be read: {exc}")]) from exc
+        return _validate_records(path, schema, source or path.name)
     except Exception as exc:  # unreadable file: name it, do not leak a traceback
         raise DataContractError([Problem(str(path), None, f"cannot be read: {exc}")]) from exc
-    return validate_table(raw, schema, source=path.name)
+    if path.name.lower().endswith((".csv", ".csv.gz")) and _line_breaks(raw, schema).any():
+        # a quote never closed: the lines after it were read into one value
+        return _validate_records(path, schema, source or path.name)
+    return validate_table(raw, schema, source=source or path.name)
+
+
+def _line_breaks(frame: pd.DataFrame, schema: TableSchema) -> np.ndarray:
+    """Rows with a line break in a column that cannot hold one (all but free text and
+    JSON): in a CSV file, the trace of a quote never closed."""
+    found = np.zeros(len(frame), dtype=bool)
+    for col in schema.columns:
+        if col.kind not in ("text", "json") and col.name in frame.columns:
+            values = frame[col.name]
+            if values.dtype == object or pd.api.types.is_string_dtype(values):
+                found |= values.astype("string").str.contains("\n", regex=False).fillna(False)
+    return found
+
+
+def _validate_records(path: Path, schema: TableSchema, source: str) -> pd.DataFrame:
+    """The problems of a CSV file the fast parser refused: its malformed rows by number,
+    and those :func:`validate_table` finds in the others (at their own row numbers);
+    always raises :class:`DataContractError`, with ``checked`` one row per data row."""
+    header, good, numbers, malformed = _read_csv_records(path)
+    strict = [
+        i
+        for i, name in enumerate(header)
+        if name in schema.names and schema.column(name).kind not in ("text", "json")
+    ]
+    kept = [i for i, row in enumerate(good) if not any("\n" in (row[j] or "") for j in strict)]
+    for i in sorted(set(range(len(good))) - set(kept)):
+        malformed.setdefault(_UNCLOSED_QUOTE, []).append(numbers[i])
+    good, numbers = [good[i] for i in kept], [numbers[i] for i in kept]
+    frame = pd.DataFrame(good, columns=header)
+    problems: list[Problem] = []
+    for message, rows in malformed.items():
+        rows.sort()
+        problems.append(Problem(source, None, message, tuple(rows[:MAX_ROWS_SHOWN]), len(rows)))
+    try:
+        checked: pd.DataFrame | None = validate_table(frame, schema, source=source)
+    except DataContractError as error:
+        checked = error.checked
+        for p in error.problems:
+            renumbered = tuple(numbers[r - 1] for r in p.rows)
+            problems.append(Problem(p.source, p.field, p.message, renumbered, p.count))
+    if checked is not None:  # the malformed rows as empty rows, so positions are row numbers
+        checked.index = np.asarray(numbers, dtype=np.int64) - 1
+        total = max([*numbers, *(r for bad in malformed.values() for r in bad), 0])
+        checked = checked.reindex(range(total))
+    raise DataContractError(problems, checked=checked)
+
+
+_UNCLOSED_QUOTE = (
+    "a quoted value opened in this row is not closed where it should be: the lines after "
+    "it were read into it (a stray or unbalanced quote)"
+)
+
+
+def _read_csv_records(
+    path: Path,
+) -> tuple[list[str], list[list[str | None]], list[int], dict[str, list[int]]]:
+    """``(header, rows, row numbers, malformed)`` of a CSV file read record by record:
+    the rows that split into the header's fields (empty values as None), their data row
+    numbers (from 1; blank lines are skipped and not counted, and a short row's missing
+    values are empty, as pandas reads them), and the numbers of the other rows by what is
+    wrong with them."""
+    import csv
+    import gzip
+
+    opener: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    rows: list[list[str | None]] = []
+    numbers: list[int] = []
+    malformed: dict[str, list[int]] = {}
+    with opener(path, "rt", newline="", encoding="utf-8") as handle:
+        records = csv.reader(handle)
+        header = next(records, [])
+        width = len(header)
+        number = 0
+        for record in records:
+            if not record:
+                continue
+            number += 1
+            if len(record) < width and not any("\n" in v for v in record):
+                record += [""] * (width - len(record))  # missing values, as pandas reads them
+            if len(record) == width:
+                rows.append([v if v.strip() else None for v in record])
+                numbers.append(number)
+                continue
+            if any("\n" in v for v in record):
+                why = _UNCLOSED_QUOTE
+            else:
+                why = (
+                    f"more values than the header's {width} columns (a comma inside a value "
+                    "that is not quoted?); nothing of this row was read"
+                )
+            malformed.setdefault(why, []).append(number)
+    return header, rows, numbers, malformed
 
 
 def check_references(

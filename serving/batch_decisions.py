@@ -134,6 +134,10 @@ class AudienceError(ValueError):
 #: (:meth:`~features.online.contact_state.ContactState.own_contacts_of`): a reader of
 #: them for the customer ids of one chunk at a moment (e.g. :meth:`RedisHistories.own_contacts`).
 OwnContacts = Callable[[Sequence[str], dt.datetime], Mapping[str, Sequence[OwnContact]]]
+#: The customers erased (``DELETE /v1/customers/{id}``, ``nba erase``) whose erasure the
+#: API still keeps, with its moment: a reader of them for the customer ids of one chunk
+#: (e.g. :meth:`RedisHistories.erased`).
+Erasures = Callable[[Sequence[str]], Mapping[str, dt.datetime]]
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,10 @@ class BatchJob:
     decides with the cart and browsed products that can be bought, as in the API;
     ``recommender`` the champion recommender (``None``: popularity) and ``popular`` the
     popularity list, most popular first: each row's ``products`` are the API's
-    (:func:`~serving.products.products_for`), the recommender asked once per chunk.
+    (:func:`~serving.products.products_for`), the recommender asked once per chunk;
+    ``erasures`` the customers the API erased (:data:`Erasures`): each whose profile was
+    built at or before the erasure (it holds what they asked to forget) is decided as the
+    API decides them, as an unknown visitor (no profile, no history).
     """
 
     policy: Decider
@@ -166,6 +173,7 @@ class BatchJob:
     #: the most rejected actions each row explains in a ``rejected`` column (0: none;
     #: :func:`rejected_reasons`)
     rejected: int = 0
+    erasures: Erasures | None = None
 
     def __post_init__(self) -> None:
         if self.rejected < 0:
@@ -185,6 +193,8 @@ class BatchJob:
         again (a fifth of a worker's CPU, 108 µs a customer on one worker)."""
         offers, actions = dict(usage.offers_given), dict(usage.actions_sent)
         running = UsageCounts(offers, actions)
+        if self.erasures is not None:
+            profiles = self._without_erased(profiles)
         history = self.action_history
         if callable(history):
             history = history([p.customer_id for p in profiles])
@@ -255,6 +265,20 @@ class BatchJob:
             for i, (chosen, profile) in enumerate(decided)
         ]
 
+    def _without_erased(self, profiles: Sequence[CustomerProfile]) -> Sequence[CustomerProfile]:
+        """``profiles`` with each erased customer's replaced by an unknown visitor's (the
+        profile the API decides them with: ``serving.decisions``)."""
+        assert self.erasures is not None
+        gone = self.erasures([p.customer_id for p in profiles])
+        if not gone:
+            return profiles
+        return [
+            CustomerProfile(p.customer_id, as_of=self.now)
+            if p.customer_id in gone and (p.as_of is None or p.as_of <= gone[p.customer_id])
+            else p
+            for p in profiles
+        ]
+
     def _with_own_contacts(self, profiles: Sequence[CustomerProfile]) -> list[CustomerProfile]:
         assert self.own_contacts is not None
         found = self.own_contacts([p.customer_id for p in profiles], self.now)
@@ -282,6 +306,7 @@ def decide_audience(
     workers: int = 1,
     progress: Progress | None = None,
     rejected: int = 0,
+    erasures: Erasures | None = None,
 ) -> pd.DataFrame:
     """Decide for every customer of ``profiles`` at ``now``; one row per chosen action.
 
@@ -323,6 +348,9 @@ def decide_audience(
     rejected
         With ``N > 0``, a ``rejected`` column: why the decision's N best rejected
         actions were not chosen, as the API says it (:func:`rejected_reasons`).
+    erasures
+        A reader of the customers the API erased: they are decided as unknown
+        visitors, as the API decides them (:class:`BatchJob`).
 
     >>> import datetime as dt
     >>> from nba.catalog import parse_catalog
@@ -353,6 +381,7 @@ def decide_audience(
         recommender,
         tuple(popular),
         rejected,
+        erasures,
     )
     audience: pd.DataFrame | list[CustomerProfile]
     if isinstance(profiles, pd.DataFrame):
@@ -692,6 +721,13 @@ class RedisHistories:
         ``message_sent`` has reported (:data:`OwnContacts`)."""
         return self._read(lambda state: state.own_contacts_of(list(customer_ids), now))
 
+    def erased(self, customer_ids: Sequence[str]) -> dict[str, dt.datetime]:
+        """The erasure moment of each of them whose erasure the API still keeps
+        (:data:`Erasures`)."""
+        from features.online.erasure import RedisErasure
+
+        return self._read(lambda state: RedisErasure(state).erased(list(customer_ids)))
+
     def _read(self, read: Callable[[RedisContactState], ReadT]) -> ReadT:
         from features.online.connect import connect_redis
         from features.online.redis_store import RedisOnlineStore
@@ -736,6 +772,27 @@ def contacts_only(table: pd.DataFrame) -> pd.DataFrame:
     """The rows that reach a customer (no ``do_nothing``, no empty decisions)."""
     keep = table["channel"].notna() & (table["action_type"] != ActionType.DO_NOTHING.value)
     return table[keep].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class RegisteredErasures:
+    """The erasures of the register (:class:`features.erasures.ErasureRegister`: SHA-256
+    of each erased id and its moment) as :data:`Erasures`, with those ``also`` reads
+    (e.g. the API's Redis), the latest moment of each."""
+
+    register: Mapping[str, dt.datetime]
+    also: Erasures | None = None
+
+    def __call__(self, customer_ids: Sequence[str]) -> dict[str, dt.datetime]:
+        from features.erasures import customer_digest
+
+        found = dict(self.also(customer_ids)) if self.also is not None else {}
+        if self.register:
+            for cid in customer_ids:
+                at = self.register.get(customer_digest(cid))
+                if at is not None and (cid not in found or at > found[cid]):
+                    found[cid] = at
+        return found
 
 
 #: The job and audience (profiles, or a frame of profile rows) shared with forked workers

@@ -26,14 +26,14 @@ class StartupError(RuntimeError):
 def load_products(path: Path) -> pd.DataFrame:
     """The contract products table at ``path`` (Parquet or CSV), validated."""
     from features.contract import PRODUCTS
-    from features.validation import DataContractError, read_frame, validate_table
+    from features.validation import DataContractError, read_table
 
     if not path.is_file():
         raise StartupError(
             f"{path}: no products table (set NBA_PRODUCTS_PATH, or run 'make demo' first)"
         )
     try:
-        return validate_table(read_frame(path), PRODUCTS, str(path))
+        return read_table(path, PRODUCTS, str(path))
     except DataContractError as error:
         raise StartupError(f"{path}: {error}") from None
 
@@ -81,12 +81,12 @@ def load_offer_table(path: Path) -> dict[str, Offer]:
     a :class:`StartupError` naming the file, rows and fields otherwise."""
     from features.contract import OFFERS
     from features.offer_rows import OfferRowError, offers_by_id
-    from features.validation import DataContractError, read_frame, validate_table
+    from features.validation import DataContractError, read_table
 
     if not path.is_file():
         raise StartupError(f"{path}: no offers table")
     try:
-        table = validate_table(read_frame(path), OFFERS, str(path))
+        table = read_table(path, OFFERS, str(path))
     except (DataContractError, OSError, ValueError) as error:
         raise StartupError(f"{path}: {error}") from None
     try:
