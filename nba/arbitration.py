@@ -459,12 +459,25 @@ class Pick:
     probabilities: tuple[float, ...] = ()
 
 
+#: The end of the words that say a channel lost to the customer's declared one.
+DECLARED_CHANNEL = ", the customer's declared preferred channel"
+
+
 def best_channels(
     candidates: Sequence[ActionCandidate],
     assessments: Sequence[Sequence[ChannelAssessment]],
+    declared: Channel | None = None,
 ) -> tuple[list[Option], list[Rejection]]:
     """Keep each action's best channel (highest priority; ties go to the action's
-    channel order) and record why the others were dropped."""
+    channel order) and record why the others were dropped.
+
+    ``declared``: the channel the customer declared as preferred, honoured (the product
+    brief: the engine honours each customer's preferred channel): wherever the action may
+    go on it, and is worth sending there (a positive priority), it goes there, even when
+    another channel scores higher (the customer said how to be reached; a higher score
+    elsewhere is the engine's guess from their behaviour). Where the declared channel is
+    refused (no consent, a cap, no send slot) or not worth it (an SMS that costs more than
+    the message is worth), the best other channel is kept as without a declaration."""
     options: list[Option] = []
     rejections: list[Rejection] = []
     for candidate, per_channel in zip(candidates, assessments, strict=True):
@@ -484,11 +497,22 @@ def best_channels(
         for slot, assessment in kept[1:]:
             if assessment.priority > best.priority:
                 best_slot, best = slot, assessment
+        honoured = False
+        if declared is not None and best_slot.channel is not declared:
+            for slot, assessment in kept:
+                if slot.channel is declared and assessment.priority > 0.0:
+                    best_slot, best, honoured = slot, assessment, True
+                    break
         options.append(Option(candidate, best_slot, best))
         for slot, assessment in kept:
             if slot is best_slot:
                 continue
-            if assessment.priority < best.priority:
+            if honoured:
+                message = (
+                    f"priority {assessment.priority:.3g} on {slot.channel.value}, "
+                    f"{best.priority:.3g} on {best_slot.channel.value}{DECLARED_CHANNEL}"
+                )
+            elif assessment.priority < best.priority:
                 message = (
                     f"priority {assessment.priority:.3g} on {slot.channel.value}, "
                     f"below {best.priority:.3g} on {best_slot.channel.value}"

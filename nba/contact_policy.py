@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -329,6 +329,12 @@ class ContactPolicy(BaseModel):
     send time (the time a journey tool needs to withdraw it; ``None``: a scheduled
     message is never replaced) and the new one is worth more by ``supersede_margin``.
 
+    ``declared_channel`` says what the channel a customer declared as preferred weighs:
+    ``"honour"`` (the default) sends an action there wherever it may go there and is worth
+    sending (a positive priority), even when another channel scores higher; ``"weigh"``
+    only boosts its score (the scorer's ``declared_channel_boost``) and lets the best
+    score win (:func:`nba.arbitration.best_channels`).
+
     ``offer_trial_share`` lets the engine try an incentive its offer-pays test refuses on
     priors on that share of the customers it is refused to, with a held-out share, until
     the outcomes say whether it pays (:mod:`nba.offer_trial`; ``None``, the default: a
@@ -349,6 +355,7 @@ class ContactPolicy(BaseModel):
     supersede_lead_minutes: float | None = Field(default=None, ge=0)
     supersede_margin: float = Field(default=0.0, ge=0)
     offer_trial_share: float | None = Field(default=None, gt=0, le=0.5)
+    declared_channel: Literal["honour", "weigh"] = "honour"
     channels: Annotated[dict[Channel, ChannelRules], BeforeValidator(_as_channel_key)] = Field(
         default_factory=default_channel_rules
     )

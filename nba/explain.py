@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from nba.arbitration import Option, Pick
+from nba.arbitration import DECLARED_CHANNEL, Option, Pick
 from nba.channels import Channel
 from nba.frozen import fast_init
 from nba.reasons import ReasonCode, Rejection
@@ -352,6 +352,8 @@ def _explain_choice(
         detail = f"{option.slot.channel.value}, the best of the action's available channels"
         if any(r.channel == option.slot.channel for r in others):  # exploration sends here
             detail = f"{option.slot.channel.value}, explored: not the action's best channel"
+        elif any(r.message.endswith(DECLARED_CHANNEL) for r in others):
+            detail = f"{option.slot.channel.value}{DECLARED_CHANNEL}"
         if others:
             detail += " (" + "; ".join(r.message for r in others) + ")"
         if blocked:

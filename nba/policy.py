@@ -147,7 +147,8 @@ class DecisionPolicy(ABC):
         candidates = list(screening.candidates)
         assessments = self._assess(context, candidates)
         _check_assessments(type(self).__name__, candidates, assessments)
-        options, channel_rejections = best_channels(candidates, assessments)
+        declared = self._declared_channel(context)
+        options, channel_rejections = best_channels(candidates, assessments, declared)
         rejections: list[Rejection] = [*screening.rejections, *channel_rejections]
         eligible = tuple(o.action_id for o in options)
         viable = {
@@ -157,6 +158,12 @@ class DecisionPolicy(ABC):
             for c, per in zip(candidates, assessments, strict=True)
             if c.slots
         }
+        if declared is not None:  # an action honouring it explores no other channel
+            for option in options:
+                if option.slot is not None and option.slot.channel is declared:
+                    viable[option.action_id] = [
+                        (s, a) for s, a in viable[option.action_id] if s.channel is declared
+                    ]
 
         outcome = self._arbitrate(context, options, viable, stats, rng)
         chosen, competed = outcome.chosen, outcome.competed
@@ -180,6 +187,17 @@ class DecisionPolicy(ABC):
             options=outcome.distribution,
             context=context_features(context, len(candidates)),
         )
+
+    def _declared_channel(self, context: CustomerContext) -> Channel | None:
+        """The customer's declared preferred channel when the contact policy honours it
+        (:attr:`~nba.contact_policy.ContactPolicy.declared_channel`), else ``None``."""
+        named = context.profile.preferred_channel
+        if named is None or self.contact_policy.declared_channel != "honour":
+            return None
+        try:
+            return Channel(named)
+        except ValueError:
+            return None
 
     @final
     def why_not_now(
