@@ -78,10 +78,13 @@ from dataclasses import dataclass
 from nba.actions import Action, ActionType
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
-from nba.context import ContextScope, CustomerContext
+from nba.context import ContextScope, CustomerContext, scope_of
 from nba.frozen import fast_init
 from nba.profile import CustomerProfile
 from nba.rules import Value
+from nba.rules.closures import Evaluate, closure
+from nba.rules.functions import Call
+from nba.rules.tree import Arithmetic, Compare, FieldRef, Literal, Negate, Node
 from nba.screening import ChannelSlot
 
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
@@ -129,6 +132,10 @@ class ReminderValue:
     due_hours: float | None = None
     #: Its worth halves for every this many hours it goes late (:data:`DELAY_HALF_LIFE_HOURS`).
     half_life_hours: float | None = None
+    #: The catalog's group of mutually exclusive actions it belongs to (the plain and the
+    #: discounted second cart reminder): a send takes from one of them at most, so
+    #: :func:`opportunity_cost` counts the group's largest loss, not their sum.
+    group: str | None = None
 
     def worth(self, channel: Channel, late_hours: float) -> float:
         """Its priority on ``channel`` when it goes ``late_hours`` after its trigger;
@@ -221,9 +228,15 @@ def free_at(
 
 def blocks_channels(policy: ContactPolicy, channel: Channel) -> bool:
     """Whether a send on ``channel`` may block any channel (:func:`after_send`): it counts
-    toward the total, or the channel has a daily cap or a minimum gap of its own."""
+    toward the total, or the channel has a rolling cap or a minimum gap of its own."""
     rules = policy.rules(channel)
-    return rules.counts_toward_total or rules.cap_1d is not None or rules.min_gap_hours is not None
+    return (
+        rules.counts_toward_total
+        or rules.cap_1d is not None
+        or rules.cap_7d is not None
+        or rules.cap_30d is not None
+        or rules.min_gap_hours is not None
+    )
 
 
 def after_send(
@@ -234,30 +247,108 @@ def after_send(
     at: dt.datetime,
 ) -> dict[Channel, dt.datetime]:
     """``before`` once a message on ``channel`` is due ``at``: the message gap on every
-    channel that counts, the channel's own gap, and a day on the channel (or on all)
-    when the send is the last one its daily cap allows. Weekly and 30-day caps are not
-    counted (their last unit frees when the oldest contact of the window ages out,
-    which the profile does not keep)."""
+    channel that counts, the channel's own gap, and every rolling cap the send fills, on
+    the channel (a day, a week, 30 days) or on all channels that count (a day, a week).
+
+    A send due ``at`` counts in the rolling windows the contact policy counts from now
+    on, as a past contact does (:meth:`ContactPolicy.caps_free_at`, which counts the
+    contacts scheduled as well as those sent): a cap of ``n`` it fills frees when the
+    ``n``-th newest contact of the window, the send among them, leaves it. So a message
+    scheduled for Friday 15:00 keeps a one-a-day e-mail from Thursday's reminders until
+    Saturday 15:00, and one that is the week's fourth e-mail keeps the e-mail until the
+    oldest of the four is a week old. A channel known by its counts only (no contact
+    times) frees a window after the send once the send fills its cap."""
     rules = policy.rules(channel)
-    contacts = context.contacts
     counts = rules.counts_toward_total
-    day_end = at + dt.timedelta(days=1)
-    channel_full = rules.cap_1d is not None and contacts.contacts_1d.get(channel, 0) + 1 >= (
-        rules.cap_1d
+    gap = policy.message_gap_hours
+    own = _caps_filled(context, policy, (channel,), at, _channel_caps(policy, channel))
+    every = (
+        _caps_filled(context, policy, _counted(policy, context), at, _total_caps(policy))
+        if counts
+        else None
     )
-    total = sum(n for c, n in contacts.contacts_1d.items() if policy.rules(c).counts_toward_total)
-    all_full = counts and policy.cap_1d is not None and total + 1 >= policy.cap_1d
     out = dict(before)
     for k, frees in before.items():
         k_counts = policy.rules(k).counts_toward_total
-        if counts and k_counts and policy.message_gap_hours is not None:
-            frees = max(frees, at + policy.message_gap_hours * _HOUR)
-        if (k == channel and channel_full) or (all_full and k_counts):
-            frees = max(frees, day_end)
-        if k == channel and rules.min_gap_hours is not None:
-            frees = max(frees, at + rules.min_gap_hours * _HOUR)
+        if counts and k_counts and gap is not None:
+            frees = max(frees, at + gap * _HOUR)
+        if k == channel:
+            if own is not None:
+                frees = max(frees, own)
+            if rules.min_gap_hours is not None:
+                frees = max(frees, at + rules.min_gap_hours * _HOUR)
+        if every is not None and k_counts:
+            frees = max(frees, every)
         out[k] = frees
     return out
+
+
+#: A contact stamped ``t`` (whole seconds) leaves a window a second after it ends, as
+#: the contact policy counts it.
+_STAMP = dt.timedelta(seconds=1)
+
+
+def _channel_caps(
+    policy: ContactPolicy, channel: Channel
+) -> tuple[tuple[int | None, str, int], ...]:
+    rules = policy.rules(channel)
+    return (
+        (rules.cap_1d, "contacts_1d", 1),
+        (rules.cap_7d, "contacts_7d", 7),
+        (rules.cap_30d, "contacts_30d", 30),
+    )
+
+
+def _total_caps(policy: ContactPolicy) -> tuple[tuple[int | None, str, int], ...]:
+    return ((policy.cap_1d, "contacts_1d", 1), (policy.cap_7d, "contacts_7d", 7))
+
+
+def _counted(policy: ContactPolicy, context: CustomerContext) -> list[Channel]:
+    """The channels the customer was contacted on that count toward the overall caps."""
+    history = context.contacts
+    seen = {*history.contact_times, *history.contacts_30d, *history.contacts_7d}
+    return [c for c in {*seen, *history.contacts_1d} if policy.rules(c).counts_toward_total]
+
+
+def _caps_filled(
+    context: CustomerContext,
+    policy: ContactPolicy,
+    channels: Sequence[Channel],
+    at: dt.datetime,
+    caps: Sequence[tuple[int | None, str, int]],
+) -> dt.datetime | None:
+    """When the rolling ``caps`` over the contacts on ``channels`` stop blocking once a
+    send due ``at`` is counted among them (``None``: none of them is filled)."""
+    history = context.contacts
+    now = context.now_utc
+    frees: dt.datetime | None = None
+    for cap, name, days in caps:
+        if cap is None or cap <= 0:  # a closed channel is not free before the send either
+            continue
+        window = dt.timedelta(days=days)
+        since = now - window - _STAMP
+        counts: Mapping[Channel, int] = getattr(history, name)
+        moments = [at]
+        known = True
+        for c in channels:
+            times = history.contact_times.get(c)
+            if times is not None:
+                moments += (t for t in times if t > since)
+                continue
+            last = history.last_contact_at.get(c)
+            used = 0 if last is not None and last <= since else counts.get(c, 0)
+            if used:  # counts only: a window after the send once the send fills the cap
+                known = False
+                moments += [since] * used
+        if len(moments) < cap:
+            continue
+        if known:
+            moments.sort()
+            ends = moments[len(moments) - cap] + window + _STAMP
+        else:
+            ends = at + window
+        frees = ends if frees is None else max(frees, ends)
+    return frees
 
 
 def opportunity_cost(
@@ -267,11 +358,13 @@ def opportunity_cost(
     after: Mapping[Channel, dt.datetime],
 ) -> KeptFree | None:
     """The reminders' expected loss, each at the customer's own rate of triggers (see the
-    module docstring), or for certain at its due time when its trigger already happened;
-    named after the one that loses most; ``None`` when nothing is lost. ``before`` /
-    ``after``: when each channel frees without / with the send."""
+    module docstring), or for certain at its due time when its trigger already happened
+    (the largest of a group's, :attr:`ReminderValue.group`); named after the one that
+    loses most; ``None`` when nothing is lost. ``before`` / ``after``: when each channel
+    frees without / with the send."""
     worst: KeptFree | None = None
     total = 0.0
+    grouped: dict[str, float] = {}  # each group's largest loss
     for reminder in reminders:
         # hours from now at which each of its channels frees without / with the send
         frees = {
@@ -287,9 +380,14 @@ def opportunity_cost(
             cost, chance = _expected_loss(reminder, frees, reminder.rate)
         else:
             continue
-        total += cost
+        group = reminder.group
+        if group is None:
+            total += cost
+        elif cost > grouped.get(group, 0.0):  # alternatives: it takes one of them at most
+            grouped[group] = cost
         if cost > 0.0 and (worst is None or cost > worst.cost):
             worst = KeptFree(cost, reminder.action_id, chance, cost / chance, due_hours=due)
+    total += sum(grouped.values())
     if worst is None:
         return None
     return dataclasses.replace(worst, cost=total)
@@ -586,3 +684,206 @@ def pending_due(context: CustomerContext, action: Action) -> float | None:
 
 def _hours(delta: dt.timedelta) -> float:
     return delta.total_seconds() / 3600.0
+
+
+#: How far ahead a journey's next step is looked for (:func:`step_due`): a message decided
+#: now goes within a day of its first allowed moment (the seed policy's
+#: ``best_hour_within_hours``) and fills its channel's daily cap for the day after it, so
+#: the steps it can take from come due within two days.
+STEP_HORIZON_HOURS = 48.0
+#: How far past its due time a step's eligibility is followed to its end (its window: a
+#: step still eligible later can go later, and is lost only past its window's end and its
+#: validity); the longest rolling window a send fills here is a week.
+STEP_WINDOW_HOURS = 168.0
+#: A comparison that time alone moves is probed this long after it flips (a threshold
+#: met exactly, in floating point, is met a moment later).
+_PAST_FLIP_HOURS = 1.0 / 60.0
+#: Rule fields that move with the local calendar, not at a steady rate: a rule that reads
+#: them is probed at every local hour between the moment its clocks first flip and a day on.
+_CALENDAR_FIELDS = frozenset(
+    {"local_hour", "local_weekday", "local_day", "local_month", "next_month", "days_to_birthday"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    """A comparison of a rule that time alone moves: ``left - right`` grows by ``slope``
+    an hour when no new event comes (``cart_age_hours >= 20``: 1;
+    ``hours_since_sent('welcome_1') >= 72``: 1; ``days_since_sign_up <= 14``: 1/24)."""
+
+    left: Evaluate
+    right: Evaluate
+    slope: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    """What :func:`step_due` needs of an action, read once from the catalog: the
+    comparisons of its rules that time alone moves, its rules, and whether they read the
+    local calendar."""
+
+    action: Action
+    clocks: tuple[_Clock, ...]
+    rules: tuple[Evaluate, ...]
+    calendar: bool
+
+
+def step_plan(action: Action) -> StepPlan | None:
+    """The :class:`StepPlan` of ``action``; ``None`` when time alone never makes it due:
+    doing nothing, or rules that read no time since something and no cool-down."""
+    if action.is_do_nothing:
+        return None
+    rules = [r for r in (action.eligibility, action.offer and action.offer.eligibility) if r]
+    clocks = tuple(clock for rule in rules for clock in _clocks(rule.tree))
+    if not clocks and not action.cooldown_hours:
+        return None
+    calendar = any(rule.fields & _CALENDAR_FIELDS for rule in rules)
+    return StepPlan(action, clocks, tuple(rule.evaluator for rule in rules), calendar)
+
+
+def step_due(
+    context: CustomerContext, plan: StepPlan, horizon: float = STEP_HORIZON_HOURS
+) -> tuple[float, float] | None:
+    """When a journey's next step, not eligible now, becomes due with no new event, and
+    how long it can still go from then: ``(hours from now, validity in hours)``, or
+    ``None`` when it does not come due within ``horizon`` hours.
+
+    Its sequence and its cool-down say when: a comparison of its rules that time alone
+    moves flips at a moment known now (``cart_age_hours >= 20`` for a cart 3 hours old:
+    in 17 hours; ``hours_since_sent('welcome_1') >= 72``; ``hours_since_last_delivery
+    >= 24``), and its cool-down ends at one; the rules are asked at those moments only
+    (and, when they read the local calendar, at each local hour of the day after the
+    first). Once due, it stays claimable until its rules stop holding (``cart_age_hours
+    <= 96``) or its validity ends, within :data:`STEP_WINDOW_HOURS`; the validity
+    returned is that stretch plus the action's own ``ttl_hours``: a step that can still go
+    later is not lost by a block that ends before.
+    """
+    action = plan.action
+    scope = scope_of(context)
+    flips: list[float] = []
+    for clock in plan.clocks:
+        left, right = clock.left(scope), clock.right(scope)
+        if not _is_number(left) or not _is_number(right):
+            continue
+        hours = (right - left) / clock.slope  # type: ignore[operator]
+        if 0.0 < hours <= STEP_WINDOW_HOURS:
+            flips.append(hours + _PAST_FLIP_HOURS)
+    cooling = 0.0  # hours left of its cool-down
+    cooldown = action.cooldown_hours
+    if cooldown:
+        since = context.hours_since_sent(action.id)
+        if (
+            since is not None
+            and since < cooldown
+            and not (action.cooldown_per_cart and context.cart_added_since_sent(action.id))
+        ):
+            cooling = cooldown - since
+            flips.append(cooling)
+    first = min(flips, default=None)
+    if first is None or first > horizon:
+        return None
+    if plan.calendar:
+        local = context.local_now
+        to_next_hour = 1.0 - (local.minute * 60 + local.second) / 3600.0
+        flips += (h for i in range(25) if (h := to_next_hour + i) > first and h <= first + 24.0)
+    ends = action.valid_to
+    due: float | None = None
+    for hours in sorted(set(flips)):
+        if ends is not None and context.now_utc + hours * _HOUR > ends:
+            break
+        later = LaterScope(context, hours)
+        holds = hours >= cooling and all(rule(later) is True for rule in plan.rules)
+        if due is None:
+            if holds:
+                if hours > horizon:
+                    return None
+                due = hours
+        elif not holds:
+            return due, hours - due + action.ttl_hours
+    if due is None:
+        return None
+    if ends is not None:
+        return due, _hours(ends - context.now_utc) - due + action.ttl_hours
+    return due, math.inf
+
+
+def aged(context: CustomerContext, hours: float) -> CustomerContext:
+    """The customer ``hours`` from now if nothing happens meanwhile, as a scorer reads
+    them: the profile's times since something grown (:data:`AGEING`: a cart 3 hours old
+    is 20 hours old when its second reminder comes due), no live session. A step is
+    valued as it will be when it comes due (:func:`step_due`), not as it would be now."""
+    profile = context.profile
+    grown: dict[str, object] = {}
+    for name, per_hour in AGEING.items():
+        value = getattr(profile, name)
+        if _is_number(value):
+            grown[name] = value + per_hour * hours
+    if profile.as_of is not None:
+        grown["as_of"] = profile.as_of + hours * _HOUR
+    later = dataclasses.replace(profile, **grown)  # type: ignore[arg-type]
+    return CustomerContext(later, context.now_utc + hours * _HOUR, None, context.action_history)
+
+
+def _is_number(value: Value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _clocks(node: Node) -> list[_Clock]:
+    """The ordering comparisons under ``node`` whose sides time alone moves apart."""
+    out: list[_Clock] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Compare) and item.op in ("<", "<=", ">", ">="):
+            left, right = _growth(item.left), _growth(item.right)
+            if left is not None and right is not None and left != right:
+                out.append(_Clock(closure(item.left), closure(item.right), left - right))
+            continue
+        stack.extend(item.children())
+    return out
+
+
+def _growth(node: Node) -> float | None:
+    """How much a numeric expression grows an hour with no new event (fields counting
+    time since something grow, :data:`AGEING`; ``hours_since_sent`` by 1; other fields
+    stay), or ``None`` when it does not grow steadily (the local calendar, a product of
+    two growing terms)."""
+    if isinstance(node, Literal):
+        return 0.0
+    if isinstance(node, FieldRef):
+        if node.name in _CALENDAR_FIELDS:
+            return None
+        return AGEING.get(node.name, 0.0)
+    if isinstance(node, Call):
+        if node.name == "hours_since_sent":
+            return 1.0
+        parts = [_growth(arg) for arg in node.args]
+        return 0.0 if all(part == 0.0 for part in parts) else None
+    if isinstance(node, Negate):
+        inner = _growth(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, Arithmetic):
+        left, right = _growth(node.left), _growth(node.right)
+        if left is None or right is None:
+            return None
+        if node.op in ("+", "-"):
+            return left + right if node.op == "+" else left - right
+        if left == 0.0 and right == 0.0:
+            return 0.0
+        constant = _constant(node.right)
+        if node.op == "*" and right == 0.0 and (constant is not None):
+            return left * constant
+        if node.op == "*" and left == 0.0 and (factor := _constant(node.left)) is not None:
+            return right * factor
+        if node.op == "/" and right == 0.0 and constant:
+            return left / constant
+        return None
+    return None
+
+
+def _constant(node: Node) -> float | None:
+    if isinstance(node, Literal) and _is_number(node.value):
+        return float(node.value)  # type: ignore[arg-type]
+    if isinstance(node, Negate) and (inner := _constant(node.operand)) is not None:
+        return -inner
+    return None
