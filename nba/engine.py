@@ -63,6 +63,7 @@ from nba.reasons import Reason, ReasonCode, Rejection
 from nba.redemption import redeemed_anyway
 from nba.reserve import (
     DELAY_HALF_LIFE_HOURS,
+    JourneySteps,
     KeptFree,
     LaterScope,
     ReminderValue,
@@ -75,8 +76,6 @@ from nba.reserve import (
     opportunity_cost,
     pending_due,
     session_reminders,
-    step_due,
-    step_plan,
     trigger_hours,
     trigger_per_day,
     trigger_rates,
@@ -146,11 +145,7 @@ class NextBestActionPolicy(DecisionPolicy):
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
         # the journeys' next steps time alone makes due (a sequence, a cool-down), for the
         # reserve: the session reminders have their own
-        self._steps = tuple(
-            plan
-            for a in catalog.actions
-            if a.id not in self._session_ids and (plan := step_plan(a)) is not None
-        )
+        self._steps = JourneySteps([a for a in catalog.actions if a.id not in self._session_ids])
         self._plain_types = _plain_types(catalog.actions)
         self._plain_ids = frozenset(a.id for a in catalog.actions if _is_plain(a))
         self._closing = frozenset(a.id for a in catalog.actions if closes_with_time(a))
@@ -397,7 +392,7 @@ class NextBestActionPolicy(DecisionPolicy):
         Each not eligible now, out of its cool-down (a step: by its due time), on the
         outbound channels the customer consented to; valued now; with the hours until it
         is due when its trigger already happened, and its validity in hours from then."""
-        if not self._session_reminders and not self._steps:
+        if not self._session_reminders and not self._steps.plans:
             return [], [], []
         present = {c.action.id for c in candidates}
         out: list[ActionCandidate] = []
@@ -421,18 +416,13 @@ class NextBestActionPolicy(DecisionPolicy):
                 out.append(candidate)
                 dues.append(due)
                 valid.append(action.ttl_hours)
-        for plan in self._steps:
-            if plan.action.id in present:
-                continue
-            step = step_due(context, plan)
-            if step is None:
-                continue
-            later = LaterScope(context, step[0])
-            candidate = self._reminder_candidate(context, plan.action, later)
+        for action, due, validity in self._steps.due(context, present):
+            later = LaterScope(context, due)
+            candidate = self._reminder_candidate(context, action, later)
             if candidate is not None:
                 out.append(candidate)
-                dues.append(step[0])
-                valid.append(step[1])
+                dues.append(due)
+                valid.append(validity)
         return out, dues, valid
 
     def _reminder_candidate(

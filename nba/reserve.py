@@ -72,7 +72,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from nba.actions import Action, ActionType
@@ -84,7 +84,7 @@ from nba.profile import CustomerProfile
 from nba.rules import Value
 from nba.rules.closures import Evaluate, closure
 from nba.rules.functions import Call
-from nba.rules.tree import Arithmetic, Compare, FieldRef, Literal, Negate, Node
+from nba.rules.tree import Arithmetic, Compare, FieldRef, Literal, Negate, Node, Not
 from nba.screening import ChannelSlot
 
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
@@ -258,25 +258,27 @@ def after_send(
     Saturday 15:00, and one that is the week's fourth e-mail keeps the e-mail until the
     oldest of the four is a week old. A channel known by its counts only (no contact
     times) frees a window after the send once the send fills its cap."""
-    rules = policy.rules(channel)
-    counts = rules.counts_toward_total
+    caps = _policy_caps(policy)
+    counted = caps.counted
+    counts = counted.get(channel, True)
     gap = policy.message_gap_hours
-    own = _caps_filled(context, policy, (channel,), at, _channel_caps(policy, channel))
-    every = (
-        _caps_filled(context, policy, _counted(policy, context), at, _total_caps(policy))
-        if counts
-        else None
-    )
+    own = _caps_filled(context, (channel,), at, caps.of_channel(channel))
+    every = None
+    if counts and caps.total:
+        history = context.contacts
+        seen = history.contact_times.keys() | history.last_contact_at.keys()
+        every = _caps_filled(context, [c for c in seen if counted.get(c, True)], at, caps.total)
+    min_gap = caps.min_gap.get(channel)
     out = dict(before)
     for k, frees in before.items():
-        k_counts = policy.rules(k).counts_toward_total
+        k_counts = counted.get(k, True)
         if counts and k_counts and gap is not None:
             frees = max(frees, at + gap * _HOUR)
         if k == channel:
             if own is not None:
                 frees = max(frees, own)
-            if rules.min_gap_hours is not None:
-                frees = max(frees, at + rules.min_gap_hours * _HOUR)
+            if min_gap is not None:
+                frees = max(frees, at + min_gap * _HOUR)
         if every is not None and k_counts:
             frees = max(frees, every)
         out[k] = frees
@@ -286,57 +288,85 @@ def after_send(
 #: A contact stamped ``t`` (whole seconds) leaves a window a second after it ends, as
 #: the contact policy counts it.
 _STAMP = dt.timedelta(seconds=1)
+#: A rolling cap: at most ``cap`` contacts in ``days`` days, counted by the profile's
+#: ``contacts_<n>d`` when it has no contact times.
+_Cap = tuple[int, str, dt.timedelta]
 
 
-def _channel_caps(
-    policy: ContactPolicy, channel: Channel
-) -> tuple[tuple[int | None, str, int], ...]:
-    rules = policy.rules(channel)
-    return (
-        (rules.cap_1d, "contacts_1d", 1),
-        (rules.cap_7d, "contacts_7d", 7),
-        (rules.cap_30d, "contacts_30d", 30),
-    )
+@dataclass(frozen=True, slots=True)
+class _PolicyCaps:
+    """The contact policy's rolling caps and gaps as :func:`after_send` reads them, read
+    once per policy (:func:`_policy_caps`)."""
+
+    channels: Mapping[Channel, tuple[_Cap, ...]]
+    total: tuple[_Cap, ...]
+    counted: Mapping[Channel, bool]
+    min_gap: Mapping[Channel, float]
+
+    @classmethod
+    def of(cls, policy: ContactPolicy) -> _PolicyCaps:
+        def caps(*rows: tuple[int | None, str, int]) -> tuple[_Cap, ...]:
+            # a closed channel (cap 0) is not free before the send either
+            return tuple((n, name, dt.timedelta(days=d)) for n, name, d in rows if n)
+
+        channels = {
+            c: caps(
+                (r.cap_1d, "contacts_1d", 1),
+                (r.cap_7d, "contacts_7d", 7),
+                (r.cap_30d, "contacts_30d", 30),
+            )
+            for c in Channel
+            if (r := policy.rules(c))
+        }
+        return cls(
+            channels,
+            caps((policy.cap_1d, "contacts_1d", 1), (policy.cap_7d, "contacts_7d", 7)),
+            {c: policy.rules(c).counts_toward_total for c in Channel},
+            {c: gap for c in Channel if (gap := policy.rules(c).min_gap_hours) is not None},
+        )
+
+    def of_channel(self, channel: Channel) -> tuple[_Cap, ...]:
+        return self.channels.get(channel, ())
 
 
-def _total_caps(policy: ContactPolicy) -> tuple[tuple[int | None, str, int], ...]:
-    return ((policy.cap_1d, "contacts_1d", 1), (policy.cap_7d, "contacts_7d", 7))
+_POLICY_CAPS: dict[int, tuple[ContactPolicy, _PolicyCaps]] = {}
 
 
-def _counted(policy: ContactPolicy, context: CustomerContext) -> list[Channel]:
-    """The channels the customer was contacted on that count toward the overall caps."""
-    history = context.contacts
-    seen = {*history.contact_times, *history.contacts_30d, *history.contacts_7d}
-    return [c for c in {*seen, *history.contacts_1d} if policy.rules(c).counts_toward_total]
+def _policy_caps(policy: ContactPolicy) -> _PolicyCaps:
+    """:class:`_PolicyCaps` of ``policy``, kept with the policy it was read from (a
+    frozen model: its caps do not change)."""
+    held = _POLICY_CAPS.get(id(policy))
+    if held is None or held[0] is not policy:
+        if len(_POLICY_CAPS) > 64:  # policies made by the hundred (tests): start again
+            _POLICY_CAPS.clear()
+        held = _POLICY_CAPS[id(policy)] = (policy, _PolicyCaps.of(policy))
+    return held[1]
 
 
 def _caps_filled(
     context: CustomerContext,
-    policy: ContactPolicy,
     channels: Sequence[Channel],
     at: dt.datetime,
-    caps: Sequence[tuple[int | None, str, int]],
+    caps: Sequence[_Cap],
 ) -> dt.datetime | None:
     """When the rolling ``caps`` over the contacts on ``channels`` stop blocking once a
     send due ``at`` is counted among them (``None``: none of them is filled)."""
     history = context.contacts
     now = context.now_utc
     frees: dt.datetime | None = None
-    for cap, name, days in caps:
-        if cap is None or cap <= 0:  # a closed channel is not free before the send either
-            continue
-        window = dt.timedelta(days=days)
+    for cap, name, window in caps:
         since = now - window - _STAMP
-        counts: Mapping[Channel, int] = getattr(history, name)
         moments = [at]
         known = True
         for c in channels:
             times = history.contact_times.get(c)
             if times is not None:
-                moments += (t for t in times if t > since)
+                moments += [t for t in times if t > since]
                 continue
             last = history.last_contact_at.get(c)
-            used = 0 if last is not None and last <= since else counts.get(c, 0)
+            if last is not None and last <= since:
+                continue
+            used = getattr(history, name).get(c, 0)
             if used:  # counts only: a window after the send once the send fills the cap
                 known = False
                 moments += [since] * used
@@ -347,7 +377,7 @@ def _caps_filled(
             ends = moments[len(moments) - cap] + window + _STAMP
         else:
             ends = at + window
-        frees = ends if frees is None else max(frees, ends)
+        frees = ends if frees is None or ends > frees else frees
     return frees
 
 
@@ -714,18 +744,33 @@ class _Clock:
     left: Evaluate
     right: Evaluate
     slope: float
+    #: Whether its flip can make the rule hold (``cart_age_hours >= 20``), or only stop it
+    #: holding (``cart_age_hours <= 96``), as it stands in the rule (under a ``not``, the
+    #: other way round)
+    opens: bool
+    #: The profile fields and the ``hours_since_sent`` actions it reads that time moves
+    fields: tuple[str, ...]
+    sent: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class StepPlan:
     """What :func:`step_due` needs of an action, read once from the catalog: the
-    comparisons of its rules that time alone moves, its rules, and whether they read the
-    local calendar."""
+    comparisons of its rules that time alone moves (those that can make it hold, those
+    that can only end it), its rules, whether they read the local calendar, and what the
+    opening ones read (a customer with none of it known has no such step coming)."""
 
     action: Action
-    clocks: tuple[_Clock, ...]
+    opening: tuple[_Clock, ...]
+    closing: tuple[_Clock, ...]
     rules: tuple[Evaluate, ...]
     calendar: bool
+    fields: frozenset[str]
+    sent: frozenset[str]
+
+    @property
+    def clocks(self) -> tuple[_Clock, ...]:
+        return self.opening + self.closing
 
 
 def step_plan(action: Action) -> StepPlan | None:
@@ -734,11 +779,19 @@ def step_plan(action: Action) -> StepPlan | None:
     if action.is_do_nothing:
         return None
     rules = [r for r in (action.eligibility, action.offer and action.offer.eligibility) if r]
-    clocks = tuple(clock for rule in rules for clock in _clocks(rule.tree))
-    if not clocks and not action.cooldown_hours:
+    clocks = [clock for rule in rules for clock in _clocks(rule.tree)]
+    opening = tuple(c for c in clocks if c.opens)
+    if not opening and not action.cooldown_hours:
         return None
-    calendar = any(rule.fields & _CALENDAR_FIELDS for rule in rules)
-    return StepPlan(action, clocks, tuple(rule.evaluator for rule in rules), calendar)
+    return StepPlan(
+        action,
+        opening,
+        tuple(c for c in clocks if not c.opens),
+        tuple(rule.evaluator for rule in rules),
+        any(rule.fields & _CALENDAR_FIELDS for rule in rules),
+        frozenset(f for c in opening for f in c.fields),
+        frozenset(a for c in opening for a in c.sent),
+    )
 
 
 def step_due(
@@ -758,18 +811,79 @@ def step_due(
     returned is that stretch plus the action's own ``ttl_hours``: a step that can still go
     later is not lost by a block that ends before.
     """
+    history = context.action_history
+    cooldown = plan.action.cooldown_hours if plan.action.id in history else None
+    if not cooldown:  # its opening clocks read something known, or nothing opens it
+        profile = context.profile
+        if not any(a in history for a in plan.sent) and all(
+            getattr(profile, f) is None for f in plan.fields
+        ):
+            return None
+    return _due(context, plan, horizon, cooldown)
+
+
+class JourneySteps:
+    """The catalog's :class:`StepPlan` s, and :meth:`due`: those of them that come due for
+    a customer (:func:`step_due`), looked at only where an opening clock reads something
+    known about the customer or the action's cool-down runs (most customers have none)."""
+
+    __slots__ = ("_by_field", "_by_sent", "plans")
+
+    def __init__(self, actions: Sequence[Action]) -> None:
+        self.plans = tuple(plan for a in actions if (plan := step_plan(a)) is not None)
+        by_field: dict[str, list[int]] = {}
+        by_sent: dict[str, list[int]] = {}  # a sequence's earlier step, or its own send
+        for i, plan in enumerate(self.plans):
+            for name in plan.fields:
+                by_field.setdefault(name, []).append(i)
+            for action_id in plan.sent:
+                by_sent.setdefault(action_id, []).append(i)
+            if plan.action.cooldown_hours:
+                by_sent.setdefault(plan.action.id, []).append(i)
+        self._by_field = tuple((name, tuple(ids)) for name, ids in by_field.items())
+        self._by_sent = {action_id: tuple(ids) for action_id, ids in by_sent.items()}
+
+    def due(
+        self,
+        context: CustomerContext,
+        skip: Container[str] = (),
+        horizon: float = STEP_HORIZON_HOURS,
+    ) -> list[tuple[Action, float, float]]:
+        """Each step not in ``skip`` that comes due within ``horizon`` hours, with the
+        hours until then and its validity from then (:func:`step_due`)."""
+        history = context.action_history
+        profile = context.profile
+        looked: set[int] = set()
+        for name, ids in self._by_field:
+            if getattr(profile, name) is not None:
+                looked.update(ids)
+        by_sent = self._by_sent
+        for action_id in history:
+            sent = by_sent.get(action_id)
+            if sent is not None:
+                looked.update(sent)
+        out: list[tuple[Action, float, float]] = []
+        for i in sorted(looked):
+            plan = self.plans[i]
+            action = plan.action
+            if action.id in skip:
+                continue
+            cooldown = action.cooldown_hours if action.id in history else None
+            step = _due(context, plan, horizon, cooldown)
+            if step is not None:
+                out.append((action, *step))
+        return out
+
+
+def _due(
+    context: CustomerContext, plan: StepPlan, horizon: float, cooldown: float | None
+) -> tuple[float, float] | None:
+    """:func:`step_due` once its customer may have the step coming (``cooldown``: the
+    action's cool-down when it was sent)."""
     action = plan.action
     scope = scope_of(context)
-    flips: list[float] = []
-    for clock in plan.clocks:
-        left, right = clock.left(scope), clock.right(scope)
-        if not _is_number(left) or not _is_number(right):
-            continue
-        hours = (right - left) / clock.slope  # type: ignore[operator]
-        if 0.0 < hours <= STEP_WINDOW_HOURS:
-            flips.append(hours + _PAST_FLIP_HOURS)
+    flips = _flips(plan.opening, scope)
     cooling = 0.0  # hours left of its cool-down
-    cooldown = action.cooldown_hours
     if cooldown:
         since = context.hours_since_sent(action.id)
         if (
@@ -782,6 +896,7 @@ def step_due(
     first = min(flips, default=None)
     if first is None or first > horizon:
         return None
+    flips += _flips(plan.closing, scope)
     if plan.calendar:
         local = context.local_now
         to_next_hour = 1.0 - (local.minute * 60 + local.second) / 3600.0
@@ -824,23 +939,67 @@ def aged(context: CustomerContext, hours: float) -> CustomerContext:
     return CustomerContext(later, context.now_utc + hours * _HOUR, None, context.action_history)
 
 
+def _flips(clocks: Sequence[_Clock], scope: ContextScope) -> list[float]:
+    """The hours from now at which ``clocks`` flip, within :data:`STEP_WINDOW_HOURS` (a
+    moment past each, :data:`_PAST_FLIP_HOURS`)."""
+    out: list[float] = []
+    for clock in clocks:
+        left, right = clock.left(scope), clock.right(scope)
+        if not _is_number(left) or not _is_number(right):
+            continue
+        hours = (right - left) / clock.slope  # type: ignore[operator]
+        if 0.0 < hours <= STEP_WINDOW_HOURS:
+            out.append(hours + _PAST_FLIP_HOURS)
+    return out
+
+
 def _is_number(value: Value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _clocks(node: Node) -> list[_Clock]:
-    """The ordering comparisons under ``node`` whose sides time alone moves apart."""
+    """The ordering comparisons under ``node`` whose sides time alone moves apart, each
+    with whether its flip can make the rule hold (a ``not`` above it reverses that)."""
     out: list[_Clock] = []
-    stack = [node]
+    stack: list[tuple[Node, bool]] = [(node, True)]
     while stack:
-        item = stack.pop()
+        item, positive = stack.pop()
         if isinstance(item, Compare) and item.op in ("<", "<=", ">", ">="):
             left, right = _growth(item.left), _growth(item.right)
             if left is not None and right is not None and left != right:
-                out.append(_Clock(closure(item.left), closure(item.right), left - right))
+                slope = left - right
+                grows_true = (slope > 0.0) == (item.op in (">", ">="))
+                fields, sent = _time_inputs(item)
+                out.append(
+                    _Clock(
+                        closure(item.left),
+                        closure(item.right),
+                        slope,
+                        grows_true == positive,
+                        fields,
+                        sent,
+                    )
+                )
             continue
-        stack.extend(item.children())
+        negated = isinstance(item, Not)
+        stack.extend((child, positive != negated) for child in item.children())
     return out
+
+
+def _time_inputs(node: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The profile fields that time moves (:data:`AGEING`) and the actions of the
+    ``hours_since_sent`` calls under ``node``."""
+    fields: list[str] = []
+    sent: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, FieldRef) and item.name in AGEING:
+            fields.append(item.name)
+        elif isinstance(item, Call) and item.name == "hours_since_sent":
+            sent += (str(a.value) for a in item.args if isinstance(a, Literal))
+        stack.extend(item.children())
+    return tuple(fields), tuple(sent)
 
 
 def _growth(node: Node) -> float | None:
