@@ -390,8 +390,9 @@ class NextBestActionPolicy(DecisionPolicy):
         the journeys' next steps that time alone makes due (:func:`nba.reserve.step_due`:
         the cart's second reminder once the cart is a day old, a welcome's next message).
         Each not eligible now, out of its cool-down (a step: by its due time), on the
-        outbound channels the customer consented to; valued now; with the hours until it
-        is due when its trigger already happened, and its validity in hours from then."""
+        outbound channels the customer consented to; valued now (a step: as the customer
+        will be when it comes due); with the hours until it is due when its trigger
+        already happened, and its validity in hours from then."""
         if not self._session_reminders and not self._steps.plans:
             return [], [], []
         present = {c.action.id for c in candidates}

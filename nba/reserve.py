@@ -1,8 +1,11 @@
-"""Keeping a channel free: what a send costs the next time-critical reminder.
+"""Keeping a channel free: what a send costs the next time-critical reminder, and a
+journey's next step.
 
 A message spends contact rules: the hours between two messages on any channel
-(``message_gap_hours``), the channel's own minimum gap and, when it is the last one a
-daily cap allows, the channel (or every channel) for a day. A time-critical reminder
+(``message_gap_hours``), the channel's own minimum gap and, when it fills a rolling cap,
+the channel (or every channel) until that cap frees: a send due at ``t`` counts in every
+window the contact policy counts from now on, as a sent or scheduled contact does
+(:func:`after_send`). A time-critical reminder
 (the same evening's browse reminder, a fresh cart's: that moment or never) whose
 trigger comes while its channels are blocked is lost, goes late (a cart reminder is
 worth less by the hour: :data:`DELAY_HALF_LIFE_HOURS`) or goes on a worse channel. So a
@@ -38,9 +41,16 @@ estimated **per customer**, from the customer's own history:
 A reminder triggered at ``s`` may go on a channel that is free by ``s + ttl`` (it waits
 for a cap within its validity); its priority on each channel is the scorer's, for this
 customer, now (``P(response) x value x lever x fatigue - channel cost``). Reminders
-eligible now compete now and are left out; so are those in their cool-down. Weekly and
-30-day caps are not counted (their last unit frees when the oldest contact of the window
-ages out, which the profile does not keep).
+eligible now compete now and are left out; so are those in their cool-down.
+
+A journey's next step whose trigger already happened is a certain claim as well, whatever
+its type: the cart's second reminder once the cart is 20 hours old, a welcome series'
+next message, a review a day after the delivery, any action the catalog's sequences and
+cool-downs make due with no new event (:func:`step_due`). It counts at its due time, for
+as long as its rules keep holding plus its validity (a step that can still go later is
+not lost by a block that ends before), at its priority for this customer as they will be
+then (:func:`aged`); the alternatives of one catalog group (the plain and the discounted
+second reminder) count their largest loss, not their sum.
 
 It binds where it should: for a customer who rarely leaves products behind it is a few
 thousandths (below any message worth sending); for one whose evening reminder would go
