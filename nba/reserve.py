@@ -820,6 +820,27 @@ def step_due(
     <= 96``) or its validity ends, within :data:`STEP_WINDOW_HOURS`; the validity
     returned is that stretch plus the action's own ``ttl_hours``: a step that can still go
     later is not lost by a block that ends before.
+
+    A welcome's day-2 message, a day after the first and within 12 hours, valid 12 hours,
+    asked 3 hours after the first went: due in 21 hours, claimable for 12 + 12 hours.
+
+    >>> from nba.catalog import parse_catalog
+    >>> catalog = parse_catalog('''
+    ... actions:
+    ...   - {id: day_1, type: welcome, channels: [email], value: 1,
+    ...      eligibility: "days_since_sign_up <= 1"}
+    ...   - {id: day_2, type: welcome, channels: [email], value: 1, ttl_hours: 12,
+    ...      eligibility: "hours_since_sent('day_1') >= 24 and hours_since_sent('day_1') <= 36"}
+    ... ''')
+    >>> now = dt.datetime(2026, 3, 2, 13, tzinfo=dt.UTC)
+    >>> first = {"day_1": now - 3 * _HOUR}
+    >>> context = CustomerContext(CustomerProfile("C1"), now, action_history=first)
+    >>> plan = step_plan(catalog["day_2"])
+    >>> due, validity = step_due(context, plan)
+    >>> round(due, 2), round(validity, 2)
+    (21.02, 24.0)
+    >>> step_plan(catalog["day_1"]) is None  # time alone only ends it
+    True
     """
     history = context.action_history
     cooldown = plan.action.cooldown_hours if plan.action.id in history else None
