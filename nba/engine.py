@@ -55,7 +55,7 @@ from nba.arbitration import (
 from nba.catalog import Catalog
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
-from nba.context import CustomerContext, scope_of
+from nba.context import ContextScope, CustomerContext, scope_of
 from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.offer_trial import OfferTrial, TrialCounts, UpliftBelief, trial_counts, trial_draw
 from nba.policy import DecisionPolicy, Exploration
@@ -63,9 +63,12 @@ from nba.reasons import Reason, ReasonCode, Rejection
 from nba.redemption import redeemed_anyway
 from nba.reserve import (
     DELAY_HALF_LIFE_HOURS,
+    JourneySteps,
     KeptFree,
+    LaterScope,
     ReminderValue,
     after_send,
+    aged,
     blocks_channels,
     combined,
     delay_factor,
@@ -140,6 +143,9 @@ class NextBestActionPolicy(DecisionPolicy):
         self._session_reminders = session_reminders(catalog.actions)
         self._session_ids = frozenset(a.id for a in self._session_reminders)
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
+        # the journeys' next steps time alone makes due (a sequence, a cool-down), for the
+        # reserve: the session reminders have their own
+        self._steps = JourneySteps([a for a in catalog.actions if a.id not in self._session_ids])
         self._plain_types = _plain_types(catalog.actions)
         self._plain_ids = frozenset(a.id for a in catalog.actions if _is_plain(a))
         self._closing = frozenset(a.id for a in catalog.actions if closes_with_time(a))
@@ -153,30 +159,49 @@ class NextBestActionPolicy(DecisionPolicy):
         # candidates (one scorer call) to value the channels a send would block (none
         # when no send would block a channel)
         blocks = any(blocks_channels(policy, s.channel) for c in scorable for s in c.slots)
-        reminders, dues = self._reminder_candidates(context, candidates) if blocks else ([], [])
-        scored = scorable + reminders
+        reminders, dues, valid = (
+            self._reminder_candidates(context, candidates) if blocks else ([], [], [])
+        )
+        # a journey's next step is scored as the customer will be when it comes due
+        steps: dict[float, list[ActionCandidate]] = {}
+        for r, due in zip(reminders, dues, strict=True):
+            if due is not None and r.action.id not in self._session_ids:
+                steps.setdefault(due, []).append(r)
+        scored = scorable + [r for r in reminders if r.action.id in self._session_ids]
         scores = list(self.scorer.score(context, scored)) if scored else []
         check_scores(self.scorer, scored, scores)
         by_action = {c.action.id: s for c, s in zip(scored, scores, strict=True)}
+        due_context: dict[str, CustomerContext] = {}
+        for due, due_steps in steps.items():
+            then = aged(context, due)
+            step_scores = list(self.scorer.score(then, due_steps))
+            check_scores(self.scorer, due_steps, step_scores)
+            for c, score in zip(due_steps, step_scores, strict=True):
+                by_action[c.action.id] = score
+                due_context[c.action.id] = then
         fatigue = self.contact_policy.fatigue_factor(context.profile)
-        rates = (
-            trigger_rates(context, [r.action for r in reminders], self._trigger_hours)
-            if reminders
-            else []
-        )
+        sessions = [r.action for r in reminders if r.action.id in self._session_ids]
+        rates = iter(trigger_rates(context, sessions, self._trigger_hours) if sessions else [])
         reminder_values = [
             ReminderValue(
                 r.action.id,
-                r.action.ttl_hours,
+                ttl,
                 {
-                    k: self._terms(context, r.action, by_action[r.action.id], k, fatigue).priority()
+                    k: self._terms(
+                        due_context.get(r.action.id, context),
+                        r.action,
+                        by_action[r.action.id],
+                        k,
+                        fatigue,
+                    ).priority()
                     for k in r.channels
                 },
-                rate,
+                next(rates) if r.action.id in self._session_ids else None,
                 due,
                 DELAY_HALF_LIFE_HOURS.get(r.action.type),
+                r.action.group,
             )
-            for r, rate, due in zip(reminders, rates, dues, strict=True)
+            for r, due, ttl in zip(reminders, dues, valid, strict=True)
         ]
         before = (
             free_at(context, policy, [k for r in reminders for k in r.channels])
@@ -358,18 +383,22 @@ class NextBestActionPolicy(DecisionPolicy):
 
     def _reminder_candidates(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
-    ) -> tuple[list[ActionCandidate], list[float | None]]:
-        """The catalog's session-triggered time-critical reminders this customer could get
-        after a next browsing session, or that a trigger already gave and that become due
-        later (:mod:`nba.reserve`): not eligible now, out of their cool-down, on the
-        outbound channels the customer consented to; valued now; with the hours until
-        they are due when their trigger already happened."""
-        if not self._session_reminders:
-            return [], []
+    ) -> tuple[list[ActionCandidate], list[float | None], list[float]]:
+        """What a send now could take a channel from (:mod:`nba.reserve`): the catalog's
+        session-triggered time-critical reminders this customer could get after a next
+        browsing session, or that a trigger already gave and that become due later; and
+        the journeys' next steps that time alone makes due (:func:`nba.reserve.step_due`:
+        the cart's second reminder once the cart is a day old, a welcome's next message).
+        Each not eligible now, out of its cool-down (a step: by its due time), on the
+        outbound channels the customer consented to; valued now (a step: as the customer
+        will be when it comes due); with the hours until it is due when its trigger
+        already happened, and its validity in hours from then."""
+        if not self._session_reminders and not self._steps.plans:
+            return [], [], []
         present = {c.action.id for c in candidates}
-        now, local = context.now_utc, context.local_now
         out: list[ActionCandidate] = []
         dues: list[float | None] = []
+        valid: list[float] = []
         for action in self._session_reminders:
             if action.id in present:
                 continue
@@ -383,19 +412,37 @@ class NextBestActionPolicy(DecisionPolicy):
             due = pending_due(context, action)
             if due is None and trigger_per_day(context.profile, action) <= 0.0:
                 continue
-            rules = self.contact_policy.rules
-            channels = [
-                k
-                for k in action.channels
-                if context.profile.consented(k) and not rules(k).requires_session
-            ]
-            if not channels:
-                continue
-            value = max(0.0, action.value.number(scope_of(context)) or 0.0)
-            slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
-            out.append(ActionCandidate(action, value, None, slots))
-            dues.append(due)
-        return out, dues
+            candidate = self._reminder_candidate(context, action, scope_of(context))
+            if candidate is not None:
+                out.append(candidate)
+                dues.append(due)
+                valid.append(action.ttl_hours)
+        for action, due, validity in self._steps.due(context, present):
+            later = LaterScope(context, due)
+            candidate = self._reminder_candidate(context, action, later)
+            if candidate is not None:
+                out.append(candidate)
+                dues.append(due)
+                valid.append(validity)
+        return out, dues, valid
+
+    def _reminder_candidate(
+        self, context: CustomerContext, action: Action, scope: ContextScope
+    ) -> ActionCandidate | None:
+        """``action`` as the reserve values it: on the outbound channels the customer
+        consented to, its value read from ``scope`` (``None`` without a channel)."""
+        rules = self.contact_policy.rules
+        channels = [
+            k
+            for k in action.channels
+            if context.profile.consented(k) and not rules(k).requires_session
+        ]
+        if not channels:
+            return None
+        value = max(0.0, action.value.number(scope) or 0.0)
+        now, local = context.now_utc, context.local_now
+        slots = tuple(ChannelSlot(k, SendTime(now, local, "")) for k in channels)
+        return ActionCandidate(action, value, None, slots)
 
     def explore(
         self,

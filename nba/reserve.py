@@ -1,8 +1,11 @@
-"""Keeping a channel free: what a send costs the next time-critical reminder.
+"""Keeping a channel free: what a send costs the next time-critical reminder, and a
+journey's next step.
 
 A message spends contact rules: the hours between two messages on any channel
-(``message_gap_hours``), the channel's own minimum gap and, when it is the last one a
-daily cap allows, the channel (or every channel) for a day. A time-critical reminder
+(``message_gap_hours``), the channel's own minimum gap and, when it fills a rolling cap,
+the channel (or every channel) until that cap frees: a send due at ``t`` counts in every
+window the contact policy counts from now on, as a sent or scheduled contact does
+(:func:`after_send`). A time-critical reminder
 (the same evening's browse reminder, a fresh cart's: that moment or never) whose
 trigger comes while its channels are blocked is lost, goes late (a cart reminder is
 worth less by the hour: :data:`DELAY_HALF_LIFE_HOURS`) or goes on a worse channel. So a
@@ -38,9 +41,16 @@ estimated **per customer**, from the customer's own history:
 A reminder triggered at ``s`` may go on a channel that is free by ``s + ttl`` (it waits
 for a cap within its validity); its priority on each channel is the scorer's, for this
 customer, now (``P(response) x value x lever x fatigue - channel cost``). Reminders
-eligible now compete now and are left out; so are those in their cool-down. Weekly and
-30-day caps are not counted (their last unit frees when the oldest contact of the window
-ages out, which the profile does not keep).
+eligible now compete now and are left out; so are those in their cool-down.
+
+A journey's next step whose trigger already happened is a certain claim as well, whatever
+its type: the cart's second reminder once the cart is 20 hours old, a welcome series'
+next message, a review a day after the delivery, any action the catalog's sequences and
+cool-downs make due with no new event (:func:`step_due`). It counts at its due time, for
+as long as its rules keep holding plus its validity (a step that can still go later is
+not lost by a block that ends before), at its priority for this customer as they will be
+then (:func:`aged`); the alternatives of one catalog group (the plain and the discounted
+second reminder) count their largest loss, not their sum.
 
 It binds where it should: for a customer who rarely leaves products behind it is a few
 thousandths (below any message worth sending); for one whose evening reminder would go
@@ -72,16 +82,19 @@ import dataclasses
 import datetime as dt
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from nba.actions import Action, ActionType
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
-from nba.context import ContextScope, CustomerContext
+from nba.context import ContextScope, CustomerContext, scope_of
 from nba.frozen import fast_init
 from nba.profile import CustomerProfile
 from nba.rules import Value
+from nba.rules.closures import Evaluate, closure
+from nba.rules.functions import Call
+from nba.rules.tree import Arithmetic, Compare, FieldRef, Literal, Negate, Node, Not
 from nba.screening import ChannelSlot
 
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
@@ -129,6 +142,10 @@ class ReminderValue:
     due_hours: float | None = None
     #: Its worth halves for every this many hours it goes late (:data:`DELAY_HALF_LIFE_HOURS`).
     half_life_hours: float | None = None
+    #: The catalog's group of mutually exclusive actions it belongs to (the plain and the
+    #: discounted second cart reminder): a send takes from one of them at most, so
+    #: :func:`opportunity_cost` counts the group's largest loss, not their sum.
+    group: str | None = None
 
     def worth(self, channel: Channel, late_hours: float) -> float:
         """Its priority on ``channel`` when it goes ``late_hours`` after its trigger;
@@ -221,9 +238,15 @@ def free_at(
 
 def blocks_channels(policy: ContactPolicy, channel: Channel) -> bool:
     """Whether a send on ``channel`` may block any channel (:func:`after_send`): it counts
-    toward the total, or the channel has a daily cap or a minimum gap of its own."""
+    toward the total, or the channel has a rolling cap or a minimum gap of its own."""
     rules = policy.rules(channel)
-    return rules.counts_toward_total or rules.cap_1d is not None or rules.min_gap_hours is not None
+    return (
+        rules.counts_toward_total
+        or rules.cap_1d is not None
+        or rules.cap_7d is not None
+        or rules.cap_30d is not None
+        or rules.min_gap_hours is not None
+    )
 
 
 def after_send(
@@ -234,30 +257,138 @@ def after_send(
     at: dt.datetime,
 ) -> dict[Channel, dt.datetime]:
     """``before`` once a message on ``channel`` is due ``at``: the message gap on every
-    channel that counts, the channel's own gap, and a day on the channel (or on all)
-    when the send is the last one its daily cap allows. Weekly and 30-day caps are not
-    counted (their last unit frees when the oldest contact of the window ages out,
-    which the profile does not keep)."""
-    rules = policy.rules(channel)
-    contacts = context.contacts
-    counts = rules.counts_toward_total
-    day_end = at + dt.timedelta(days=1)
-    channel_full = rules.cap_1d is not None and contacts.contacts_1d.get(channel, 0) + 1 >= (
-        rules.cap_1d
-    )
-    total = sum(n for c, n in contacts.contacts_1d.items() if policy.rules(c).counts_toward_total)
-    all_full = counts and policy.cap_1d is not None and total + 1 >= policy.cap_1d
+    channel that counts, the channel's own gap, and every rolling cap the send fills, on
+    the channel (a day, a week, 30 days) or on all channels that count (a day, a week).
+
+    A send due ``at`` counts in the rolling windows the contact policy counts from now
+    on, as a past contact does (:meth:`ContactPolicy.caps_free_at`, which counts the
+    contacts scheduled as well as those sent): a cap of ``n`` it fills frees when the
+    ``n``-th newest contact of the window, the send among them, leaves it. So a message
+    scheduled for Friday 15:00 keeps a one-a-day e-mail from Thursday's reminders until
+    Saturday 15:00, and one that is the week's fourth e-mail keeps the e-mail until the
+    oldest of the four is a week old. A channel known by its counts only (no contact
+    times) frees a window after the send once the send fills its cap."""
+    caps = _policy_caps(policy)
+    counted = caps.counted
+    counts = counted.get(channel, True)
+    gap = policy.message_gap_hours
+    own = _caps_filled(context, (channel,), at, caps.of_channel(channel))
+    every = None
+    if counts and caps.total:
+        history = context.contacts
+        seen = history.contact_times.keys() | history.last_contact_at.keys()
+        every = _caps_filled(context, [c for c in seen if counted.get(c, True)], at, caps.total)
+    min_gap = caps.min_gap.get(channel)
     out = dict(before)
     for k, frees in before.items():
-        k_counts = policy.rules(k).counts_toward_total
-        if counts and k_counts and policy.message_gap_hours is not None:
-            frees = max(frees, at + policy.message_gap_hours * _HOUR)
-        if (k == channel and channel_full) or (all_full and k_counts):
-            frees = max(frees, day_end)
-        if k == channel and rules.min_gap_hours is not None:
-            frees = max(frees, at + rules.min_gap_hours * _HOUR)
+        k_counts = counted.get(k, True)
+        if counts and k_counts and gap is not None:
+            frees = max(frees, at + gap * _HOUR)
+        if k == channel:
+            if own is not None:
+                frees = max(frees, own)
+            if min_gap is not None:
+                frees = max(frees, at + min_gap * _HOUR)
+        if every is not None and k_counts:
+            frees = max(frees, every)
         out[k] = frees
     return out
+
+
+#: A contact stamped ``t`` (whole seconds) leaves a window a second after it ends, as
+#: the contact policy counts it.
+_STAMP = dt.timedelta(seconds=1)
+#: A rolling cap: at most ``cap`` contacts in ``days`` days, counted by the profile's
+#: ``contacts_<n>d`` when it has no contact times.
+_Cap = tuple[int, str, dt.timedelta]
+
+
+@dataclass(frozen=True, slots=True)
+class _PolicyCaps:
+    """The contact policy's rolling caps and gaps as :func:`after_send` reads them, read
+    once per policy (:func:`_policy_caps`)."""
+
+    channels: Mapping[Channel, tuple[_Cap, ...]]
+    total: tuple[_Cap, ...]
+    counted: Mapping[Channel, bool]
+    min_gap: Mapping[Channel, float]
+
+    @classmethod
+    def of(cls, policy: ContactPolicy) -> _PolicyCaps:
+        def caps(*rows: tuple[int | None, str, int]) -> tuple[_Cap, ...]:
+            # a closed channel (cap 0) is not free before the send either
+            return tuple((n, name, dt.timedelta(days=d)) for n, name, d in rows if n)
+
+        channels = {
+            c: caps(
+                (r.cap_1d, "contacts_1d", 1),
+                (r.cap_7d, "contacts_7d", 7),
+                (r.cap_30d, "contacts_30d", 30),
+            )
+            for c in Channel
+            if (r := policy.rules(c))
+        }
+        return cls(
+            channels,
+            caps((policy.cap_1d, "contacts_1d", 1), (policy.cap_7d, "contacts_7d", 7)),
+            {c: policy.rules(c).counts_toward_total for c in Channel},
+            {c: gap for c in Channel if (gap := policy.rules(c).min_gap_hours) is not None},
+        )
+
+    def of_channel(self, channel: Channel) -> tuple[_Cap, ...]:
+        return self.channels.get(channel, ())
+
+
+_POLICY_CAPS: dict[int, tuple[ContactPolicy, _PolicyCaps]] = {}
+
+
+def _policy_caps(policy: ContactPolicy) -> _PolicyCaps:
+    """:class:`_PolicyCaps` of ``policy``, kept with the policy it was read from (a
+    frozen model: its caps do not change)."""
+    held = _POLICY_CAPS.get(id(policy))
+    if held is None or held[0] is not policy:
+        if len(_POLICY_CAPS) > 64:  # policies made by the hundred (tests): start again
+            _POLICY_CAPS.clear()
+        held = _POLICY_CAPS[id(policy)] = (policy, _PolicyCaps.of(policy))
+    return held[1]
+
+
+def _caps_filled(
+    context: CustomerContext,
+    channels: Sequence[Channel],
+    at: dt.datetime,
+    caps: Sequence[_Cap],
+) -> dt.datetime | None:
+    """When the rolling ``caps`` over the contacts on ``channels`` stop blocking once a
+    send due ``at`` is counted among them (``None``: none of them is filled)."""
+    history = context.contacts
+    now = context.now_utc
+    frees: dt.datetime | None = None
+    for cap, name, window in caps:
+        since = now - window - _STAMP
+        moments = [at]
+        known = True
+        for c in channels:
+            times = history.contact_times.get(c)
+            if times is not None:
+                moments += [t for t in times if t > since]
+                continue
+            last = history.last_contact_at.get(c)
+            if last is not None and last <= since:
+                continue
+            used = getattr(history, name).get(c, 0)
+            if used:  # counts only: a window after the send once the send fills the cap
+                known = False
+                moments += [since] * used
+        if len(moments) < cap:
+            continue
+        if known:
+            moments.sort()
+            ends = moments[len(moments) - cap] + window + _STAMP
+        else:
+            ends = at + window
+        frees = ends if frees is None or ends > frees else frees
+    return frees
 
 
 def opportunity_cost(
@@ -267,11 +398,13 @@ def opportunity_cost(
     after: Mapping[Channel, dt.datetime],
 ) -> KeptFree | None:
     """The reminders' expected loss, each at the customer's own rate of triggers (see the
-    module docstring), or for certain at its due time when its trigger already happened;
-    named after the one that loses most; ``None`` when nothing is lost. ``before`` /
-    ``after``: when each channel frees without / with the send."""
+    module docstring), or for certain at its due time when its trigger already happened
+    (the largest of a group's, :attr:`ReminderValue.group`); named after the one that
+    loses most; ``None`` when nothing is lost. ``before`` / ``after``: when each channel
+    frees without / with the send."""
     worst: KeptFree | None = None
     total = 0.0
+    grouped: dict[str, float] = {}  # each group's largest loss
     for reminder in reminders:
         # hours from now at which each of its channels frees without / with the send
         frees = {
@@ -287,9 +420,14 @@ def opportunity_cost(
             cost, chance = _expected_loss(reminder, frees, reminder.rate)
         else:
             continue
-        total += cost
+        group = reminder.group
+        if group is None:
+            total += cost
+        elif cost > grouped.get(group, 0.0):  # alternatives: it takes one of them at most
+            grouped[group] = cost
         if cost > 0.0 and (worst is None or cost > worst.cost):
             worst = KeptFree(cost, reminder.action_id, chance, cost / chance, due_hours=due)
+    total += sum(grouped.values())
     if worst is None:
         return None
     return dataclasses.replace(worst, cost=total)
@@ -586,3 +724,356 @@ def pending_due(context: CustomerContext, action: Action) -> float | None:
 
 def _hours(delta: dt.timedelta) -> float:
     return delta.total_seconds() / 3600.0
+
+
+#: How far ahead a journey's next step is looked for (:func:`step_due`): a message decided
+#: now goes within a day of its first allowed moment (the seed policy's
+#: ``best_hour_within_hours``) and fills its channel's daily cap for the day after it, so
+#: the steps it can take from come due within two days.
+STEP_HORIZON_HOURS = 48.0
+#: How far past its due time a step's eligibility is followed to its end (its window: a
+#: step still eligible later can go later, and is lost only past its window's end and its
+#: validity); the longest rolling window a send fills here is a week.
+STEP_WINDOW_HOURS = 168.0
+#: A comparison that time alone moves is probed this long after it flips (a threshold
+#: met exactly, in floating point, is met a moment later).
+_PAST_FLIP_HOURS = 1.0 / 60.0
+#: Rule fields that move with the local calendar, not at a steady rate: a rule that reads
+#: them is probed at every local hour between the moment its clocks first flip and a day on.
+_CALENDAR_FIELDS = frozenset(
+    {"local_hour", "local_weekday", "local_day", "local_month", "next_month", "days_to_birthday"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    """A comparison of a rule that time alone moves: ``left - right`` grows by ``slope``
+    an hour when no new event comes (``cart_age_hours >= 20``: 1;
+    ``hours_since_sent('welcome_1') >= 72``: 1; ``days_since_sign_up <= 14``: 1/24)."""
+
+    left: Evaluate
+    right: Evaluate
+    slope: float
+    #: Whether its flip can make the rule hold (``cart_age_hours >= 20``), or only stop it
+    #: holding (``cart_age_hours <= 96``), as it stands in the rule (under a ``not``, the
+    #: other way round)
+    opens: bool
+    #: The profile fields and the ``hours_since_sent`` actions it reads that time moves
+    fields: tuple[str, ...]
+    sent: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    """What :func:`step_due` needs of an action, read once from the catalog: the
+    comparisons of its rules that time alone moves (those that can make it hold, those
+    that can only end it), its rules, whether they read the local calendar, and what the
+    opening ones read (a customer with none of it known has no such step coming)."""
+
+    action: Action
+    opening: tuple[_Clock, ...]
+    closing: tuple[_Clock, ...]
+    rules: tuple[Evaluate, ...]
+    calendar: bool
+    fields: frozenset[str]
+    sent: frozenset[str]
+
+    @property
+    def clocks(self) -> tuple[_Clock, ...]:
+        return self.opening + self.closing
+
+
+def step_plan(action: Action) -> StepPlan | None:
+    """The :class:`StepPlan` of ``action``; ``None`` when time alone never makes it due:
+    doing nothing, or rules that read no time since something and no cool-down."""
+    if action.is_do_nothing:
+        return None
+    rules = [r for r in (action.eligibility, action.offer and action.offer.eligibility) if r]
+    clocks = [clock for rule in rules for clock in _clocks(rule.tree)]
+    opening = tuple(c for c in clocks if c.opens)
+    if not opening and not action.cooldown_hours:
+        return None
+    return StepPlan(
+        action,
+        opening,
+        tuple(c for c in clocks if not c.opens),
+        tuple(rule.evaluator for rule in rules),
+        any(rule.fields & _CALENDAR_FIELDS for rule in rules),
+        frozenset(f for c in opening for f in c.fields),
+        frozenset(a for c in opening for a in c.sent),
+    )
+
+
+def step_due(
+    context: CustomerContext, plan: StepPlan, horizon: float = STEP_HORIZON_HOURS
+) -> tuple[float, float] | None:
+    """When a journey's next step, not eligible now, becomes due with no new event, and
+    how long it can still go from then: ``(hours from now, validity in hours)``, or
+    ``None`` when it does not come due within ``horizon`` hours.
+
+    Its sequence and its cool-down say when: a comparison of its rules that time alone
+    moves flips at a moment known now (``cart_age_hours >= 20`` for a cart 3 hours old:
+    in 17 hours; ``hours_since_sent('welcome_1') >= 72``; ``hours_since_last_delivery
+    >= 24``), and its cool-down ends at one; the rules are asked at those moments only
+    (and, when they read the local calendar, at each local hour of the day after the
+    first). Once due, it stays claimable until its rules stop holding (``cart_age_hours
+    <= 96``) or its validity ends, within :data:`STEP_WINDOW_HOURS`; the validity
+    returned is that stretch plus the action's own ``ttl_hours``: a step that can still go
+    later is not lost by a block that ends before.
+
+    A welcome's day-2 message, a day after the first and within 12 hours, valid 12 hours,
+    asked 3 hours after the first went: due in 21 hours, claimable for 12 + 12 hours.
+
+    >>> from nba.catalog import parse_catalog
+    >>> catalog = parse_catalog('''
+    ... actions:
+    ...   - {id: day_1, type: welcome, channels: [email], value: 1,
+    ...      eligibility: "days_since_sign_up <= 1"}
+    ...   - {id: day_2, type: welcome, channels: [email], value: 1, ttl_hours: 12,
+    ...      eligibility: "hours_since_sent('day_1') >= 24 and hours_since_sent('day_1') <= 36"}
+    ... ''')
+    >>> now = dt.datetime(2026, 3, 2, 13, tzinfo=dt.UTC)
+    >>> first = {"day_1": now - 3 * _HOUR}
+    >>> context = CustomerContext(CustomerProfile("C1"), now, action_history=first)
+    >>> plan = step_plan(catalog["day_2"])
+    >>> due, validity = step_due(context, plan)
+    >>> round(due, 2), round(validity, 2)
+    (21.02, 24.0)
+    >>> step_plan(catalog["day_1"]) is None  # time alone only ends it
+    True
+    """
+    history = context.action_history
+    cooldown = plan.action.cooldown_hours if plan.action.id in history else None
+    if not cooldown:  # its opening clocks read something known, or nothing opens it
+        profile = context.profile
+        if not any(a in history for a in plan.sent) and all(
+            getattr(profile, f) is None for f in plan.fields
+        ):
+            return None
+    return _due(context, plan, horizon, cooldown)
+
+
+class JourneySteps:
+    """The catalog's :class:`StepPlan` s, and :meth:`due`: those of them that come due for
+    a customer (:func:`step_due`), looked at only where an opening clock reads something
+    known about the customer or the action's cool-down runs (most customers have none)."""
+
+    __slots__ = ("_by_field", "_by_sent", "plans")
+
+    def __init__(self, actions: Sequence[Action]) -> None:
+        self.plans = tuple(plan for a in actions if (plan := step_plan(a)) is not None)
+        by_field: dict[str, list[int]] = {}
+        by_sent: dict[str, list[int]] = {}  # a sequence's earlier step, or its own send
+        for i, plan in enumerate(self.plans):
+            for name in plan.fields:
+                by_field.setdefault(name, []).append(i)
+            for action_id in plan.sent:
+                by_sent.setdefault(action_id, []).append(i)
+            if plan.action.cooldown_hours:
+                by_sent.setdefault(plan.action.id, []).append(i)
+        self._by_field = tuple((name, tuple(ids)) for name, ids in by_field.items())
+        self._by_sent = {action_id: tuple(ids) for action_id, ids in by_sent.items()}
+
+    def due(
+        self,
+        context: CustomerContext,
+        skip: Container[str] = (),
+        horizon: float = STEP_HORIZON_HOURS,
+    ) -> list[tuple[Action, float, float]]:
+        """Each step not in ``skip`` that comes due within ``horizon`` hours, with the
+        hours until then and its validity from then (:func:`step_due`)."""
+        history = context.action_history
+        profile = context.profile
+        looked: set[int] = set()
+        for name, ids in self._by_field:
+            if getattr(profile, name) is not None:
+                looked.update(ids)
+        by_sent = self._by_sent
+        for action_id in history:
+            sent = by_sent.get(action_id)
+            if sent is not None:
+                looked.update(sent)
+        out: list[tuple[Action, float, float]] = []
+        for i in sorted(looked):
+            plan = self.plans[i]
+            action = plan.action
+            if action.id in skip:
+                continue
+            cooldown = action.cooldown_hours if action.id in history else None
+            step = _due(context, plan, horizon, cooldown)
+            if step is not None:
+                out.append((action, *step))
+        return out
+
+
+def _due(
+    context: CustomerContext, plan: StepPlan, horizon: float, cooldown: float | None
+) -> tuple[float, float] | None:
+    """:func:`step_due` once its customer may have the step coming (``cooldown``: the
+    action's cool-down when it was sent)."""
+    action = plan.action
+    scope = scope_of(context)
+    flips = _flips(plan.opening, scope)
+    cooling = 0.0  # hours left of its cool-down
+    if cooldown:
+        since = context.hours_since_sent(action.id)
+        if (
+            since is not None
+            and since < cooldown
+            and not (action.cooldown_per_cart and context.cart_added_since_sent(action.id))
+        ):
+            cooling = cooldown - since
+            flips.append(cooling)
+    first = min(flips, default=None)
+    if first is None or first > horizon:
+        return None
+    flips += _flips(plan.closing, scope)
+    if plan.calendar:
+        local = context.local_now
+        to_next_hour = 1.0 - (local.minute * 60 + local.second) / 3600.0
+        flips += (h for i in range(25) if (h := to_next_hour + i) > first and h <= first + 24.0)
+    ends = action.valid_to
+    due: float | None = None
+    for hours in sorted(set(flips)):
+        if ends is not None and context.now_utc + hours * _HOUR > ends:
+            break
+        later = LaterScope(context, hours)
+        holds = hours >= cooling and all(rule(later) is True for rule in plan.rules)
+        if due is None:
+            if holds:
+                if hours > horizon:
+                    return None
+                due = hours
+        elif not holds:
+            return due, hours - due + action.ttl_hours
+    if due is None:
+        return None
+    if ends is not None:
+        return due, _hours(ends - context.now_utc) - due + action.ttl_hours
+    return due, math.inf
+
+
+def aged(context: CustomerContext, hours: float) -> CustomerContext:
+    """The customer ``hours`` from now if nothing happens meanwhile, as a scorer reads
+    them: the profile's times since something grown (:data:`AGEING`: a cart 3 hours old
+    is 20 hours old when its second reminder comes due), no live session. A step is
+    valued as it will be when it comes due (:func:`step_due`), not as it would be now."""
+    profile = context.profile
+    grown: dict[str, object] = {}
+    for name, per_hour in AGEING.items():
+        value = getattr(profile, name)
+        if _is_number(value):
+            grown[name] = value + per_hour * hours
+    if profile.as_of is not None:
+        grown["as_of"] = profile.as_of + hours * _HOUR
+    later = dataclasses.replace(profile, **grown)  # type: ignore[arg-type]
+    return CustomerContext(later, context.now_utc + hours * _HOUR, None, context.action_history)
+
+
+def _flips(clocks: Sequence[_Clock], scope: ContextScope) -> list[float]:
+    """The hours from now at which ``clocks`` flip, within :data:`STEP_WINDOW_HOURS` (a
+    moment past each, :data:`_PAST_FLIP_HOURS`)."""
+    out: list[float] = []
+    for clock in clocks:
+        left, right = clock.left(scope), clock.right(scope)
+        if not _is_number(left) or not _is_number(right):
+            continue
+        hours = (right - left) / clock.slope  # type: ignore[operator]
+        if 0.0 < hours <= STEP_WINDOW_HOURS:
+            out.append(hours + _PAST_FLIP_HOURS)
+    return out
+
+
+def _is_number(value: Value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _clocks(node: Node) -> list[_Clock]:
+    """The ordering comparisons under ``node`` whose sides time alone moves apart, each
+    with whether its flip can make the rule hold (a ``not`` above it reverses that)."""
+    out: list[_Clock] = []
+    stack: list[tuple[Node, bool]] = [(node, True)]
+    while stack:
+        item, positive = stack.pop()
+        if isinstance(item, Compare) and item.op in ("<", "<=", ">", ">="):
+            left, right = _growth(item.left), _growth(item.right)
+            if left is not None and right is not None and left != right:
+                slope = left - right
+                grows_true = (slope > 0.0) == (item.op in (">", ">="))
+                fields, sent = _time_inputs(item)
+                out.append(
+                    _Clock(
+                        closure(item.left),
+                        closure(item.right),
+                        slope,
+                        grows_true == positive,
+                        fields,
+                        sent,
+                    )
+                )
+            continue
+        negated = isinstance(item, Not)
+        stack.extend((child, positive != negated) for child in item.children())
+    return out
+
+
+def _time_inputs(node: Node) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The profile fields that time moves (:data:`AGEING`) and the actions of the
+    ``hours_since_sent`` calls under ``node``."""
+    fields: list[str] = []
+    sent: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, FieldRef) and item.name in AGEING:
+            fields.append(item.name)
+        elif isinstance(item, Call) and item.name == "hours_since_sent":
+            sent += (str(a.value) for a in item.args if isinstance(a, Literal))
+        stack.extend(item.children())
+    return tuple(fields), tuple(sent)
+
+
+def _growth(node: Node) -> float | None:
+    """How much a numeric expression grows an hour with no new event (fields counting
+    time since something grow, :data:`AGEING`; ``hours_since_sent`` by 1; other fields
+    stay), or ``None`` when it does not grow steadily (the local calendar, a product of
+    two growing terms)."""
+    if isinstance(node, Literal):
+        return 0.0
+    if isinstance(node, FieldRef):
+        if node.name in _CALENDAR_FIELDS:
+            return None
+        return AGEING.get(node.name, 0.0)
+    if isinstance(node, Call):
+        if node.name == "hours_since_sent":
+            return 1.0
+        parts = [_growth(arg) for arg in node.args]
+        return 0.0 if all(part == 0.0 for part in parts) else None
+    if isinstance(node, Negate):
+        inner = _growth(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, Arithmetic):
+        left, right = _growth(node.left), _growth(node.right)
+        if left is None or right is None:
+            return None
+        if node.op in ("+", "-"):
+            return left + right if node.op == "+" else left - right
+        if left == 0.0 and right == 0.0:
+            return 0.0
+        constant = _constant(node.right)
+        if node.op == "*" and right == 0.0 and (constant is not None):
+            return left * constant
+        if node.op == "*" and left == 0.0 and (factor := _constant(node.left)) is not None:
+            return right * factor
+        if node.op == "/" and right == 0.0 and constant:
+            return left / constant
+        return None
+    return None
+
+
+def _constant(node: Node) -> float | None:
+    if isinstance(node, Literal) and _is_number(node.value):
+        return float(node.value)  # type: ignore[arg-type]
+    if isinstance(node, Negate) and (inner := _constant(node.operand)) is not None:
+        return -inner
+    return None

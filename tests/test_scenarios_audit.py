@@ -479,6 +479,8 @@ def test_a_retried_decision_is_the_same_answer_and_counts_once(shop: Shop) -> No
     first = shop.decide(customer, now, idempotency_key=f"retry-{customer}")
     assert shop.decide(customer, now, idempotency_key=f"retry-{customer}") == first
     assert the_action(first)["channel"] == "email"
+    # the cart emptied: its second reminder no longer holds the e-mail (nba.reserve)
+    shop.post(event(customer, now + dt.timedelta(seconds=30), "remove_from_cart", "P1"))
     picks = shop.first_contact(
         customer, now + dt.timedelta(minutes=1), actions=["recommendations_weekly"]
     )

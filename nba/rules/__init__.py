@@ -136,6 +136,12 @@ class Rule:
         value = self._evaluate(scope)
         return None if value is None else float(as_number(value))
 
+    @property
+    def tree(self) -> Node:
+        """The parsed tree, for analyses of the rule's shape (:mod:`nba.reserve` reads
+        which comparisons time alone moves)."""
+        return self._tree
+
     @functools.cached_property
     def clauses(self) -> tuple[Clause, ...]:
         """Its top-level ``and`` clauses (:mod:`nba.rules.explain`)."""
