@@ -61,6 +61,7 @@ from nba.profile import CustomerProfile
 from nba.reasons import Reason, ReasonCode
 from nba.timing import (
     AllowedTimes,
+    Fading,
     HourPreference,
     SendTime,
     TimeWindow,
@@ -528,6 +529,7 @@ class ContactPolicy(BaseModel):
         best_hour: bool = True,
         declared_hours: bool = True,
         last_message_at: dt.datetime | None = None,
+        fading: Fading | None = None,
     ) -> SendTime | Reason:
         """The moment to send on ``channel`` between ``earliest`` and ``latest``.
 
@@ -540,7 +542,10 @@ class ContactPolicy(BaseModel):
         :attr:`best_hour_within_hours` of the first allowed one wins, else the first
         allowed one (with ``declared_hours``, the first within the customer's
         declared hours when one comes before ``latest``; a time-critical action
-        does not wait for them). Returns a :class:`~nba.reasons.Reason` when no moment is left.
+        does not wait for them). With ``fading`` (a message whose worth fades as it
+        waits: a cart reminder's with the cart's age) the best hour is weighed against the
+        worth it would lose by then (:func:`~nba.timing.find_hourly_send_slot`). Returns a
+        :class:`~nba.reasons.Reason` when no moment is left.
         """
         rules = self.rules(channel)
         zone = context.zone
@@ -583,13 +588,14 @@ class ContactPolicy(BaseModel):
         within = self.best_hour_within_hours if best_hour else None
         day = None if within is None else dt.timedelta(hours=within)
         soon = latest if day is None else min(latest, earliest + day)
-        at = find_hourly_send_slot(earliest, soon, zone, allowed, windows, preference)
+        fading = fading if best_hour else None
+        at = find_hourly_send_slot(earliest, soon, zone, allowed, windows, preference, fading)
         if at is None and day is not None and soon < latest:
             # nothing allowed that soon: a day from the first allowed moment after it
             first = find_hourly_send_slot(soon, latest, zone, allowed, windows)
             if first is not None:
                 end = min(latest, first + day)
-                at = find_hourly_send_slot(first, end, zone, allowed, windows, preference)
+                at = find_hourly_send_slot(first, end, zone, allowed, windows, preference, fading)
         if at is None:
             extra = f" within {', '.join(str(w) for w in windows)}" if windows else ""
             return Reason(
@@ -600,6 +606,8 @@ class ContactPolicy(BaseModel):
             )
         if preference is not None and (best_hour or preference.score(at.astimezone(zone)) > 0):
             basis = preference.describe(at.astimezone(zone))
+            if fading is not None:
+                basis = f"{basis}, weighed against {fading.what}"
         elif at == earliest.astimezone(dt.UTC):
             basis = "as soon as possible"
         else:

@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from nba.actions import INCENTIVE_KINDS, ActionType, Offer, OfferKind
+from nba.ageing import CART_DECAY_EXPONENT as CART_DECAY_EXPONENT
+from nba.ageing import CART_REFERENCE_HOURS as CART_REFERENCE_HOURS
+from nba.ageing import cart_age_factor
 from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.frozen import fast_init
@@ -192,25 +195,6 @@ REFERENCE_OPEN_RATES: Mapping[Channel, float] = {
 
 #: The highest response probability the scorer gives a message.
 MAX_PROPENSITY = 0.95
-
-#: Cart reminders answer less the older the cart: SaleCycle (500 retailers, 2017): cart
-#: e-mails sent 1 h after abandonment convert 6.33 %, after 24 h 1.74 %, a power law
-#: ``(age / 1 h) ** -k`` with ``k = ln(6.33 / 1.74) / ln 24 = 0.41``. The base rate is
-#: that of a cart :data:`CART_REFERENCE_HOURS` old (a first reminder's usual age).
-CART_DECAY_EXPONENT = math.log(6.33 / 1.74) / math.log(24.0)
-CART_REFERENCE_HOURS = 6.0
-
-
-def cart_age_factor(age_hours: float | None) -> float:
-    """A cart reminder's response relative to a cart :data:`CART_REFERENCE_HOURS` old
-    (flat below an hour; 1 without a known age).
-
-    >>> round(cart_age_factor(1.0), 2), cart_age_factor(6.0), round(cart_age_factor(48.0), 2)
-    (2.07, 1.0, 0.43)
-    """
-    if age_hours is None:
-        return 1.0
-    return (max(1.0, age_hours) / CART_REFERENCE_HOURS) ** -CART_DECAY_EXPONENT
 
 
 #: How much more (or less) a channel gets a response than e-mail, for customers

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from nba.actions import INCENTIVE_KINDS, Action, Variant
+from nba.ageing import fading_of
 from nba.budgets import UsageCounts, budget_reason
 from nba.catalog import Catalog
 from nba.channels import Channel
@@ -426,7 +427,9 @@ def _slot(
         return reason
     best_hour = action.timing == "best_hour"
     declared = not action.time_critical  # its moment before the customer's preferred hours
-    key = (channel, earliest, latest, action.local_hours, best_hour, declared)
+    # a message whose worth fades as it waits (a cart reminder) weighs each hour against it
+    fading = fading_of(action.type, context.profile) if best_hour else None
+    key = (channel, earliest, latest, action.local_hours, best_hour, declared, fading)
     send = None if send_times is None else send_times.get(key)
     if send is None:
         send = policy.send_time(
@@ -438,6 +441,7 @@ def _slot(
             best_hour=best_hour,
             declared_hours=declared,
             last_message_at=last_message_at,
+            fading=fading,
         )
         if send_times is not None:
             send_times[key] = send

@@ -172,6 +172,7 @@ def find_hourly_send_slot(
     allowed: AllowedTimes,
     windows: tuple[TimeWindow, ...] = (),
     preference: HourPreference | None = None,
+    fading: Fading | None = None,
 ) -> dt.datetime | None:
     """:func:`find_send_slot` for rules given as data, by table look-ups.
 
@@ -188,10 +189,32 @@ def find_hourly_send_slot(
     >>> now = dt.datetime(2026, 3, 6, 20, 30, tzinfo=dt.UTC)  # Friday 21:30 in Paris
     >>> find_hourly_send_slot(now, now + dt.timedelta(hours=48), paris, sms)
     datetime.datetime(2026, 3, 7, 7, 0, tzinfo=datetime.timezone.utc)
+
+    With ``fading`` (a message whose worth fades as it waits: a cart reminder's with the
+    cart's age, :func:`nba.ageing.fading_of`) and a preference, the moment maximises the
+    hour's response (:meth:`HourPreference.response_at`) times the worth left then
+    (:meth:`Fading.left`): a later hour wins only if it is enough better to pay for the
+    wait. A customer seen once, on Wednesday at 15:00, asked on Thursday at 16:30 with
+    their cart 25.5 hours old: the second reminder goes now rather than at Friday's 15:00
+    (22.5 hours later, 0.77 of its worth left for an hour only a little better); the
+    weekly picks, whose worth does not fade, wait for it.
+
+    >>> habit = [0.0] * HOURS_PER_WEEK
+    >>> habit[2 * 24 + 15] = 1.0  # Wednesday 15:00 local
+    >>> seen = HourPreference.for_profile(CustomerProfile("C1", activity_by_hour=habit), 18)
+    >>> now = dt.datetime(2026, 3, 5, 15, 30, tzinfo=dt.UTC)  # Thursday 16:30 in Paris
+    >>> day, email = now + dt.timedelta(hours=24), AllowedTimes()
+    >>> cart = Fading(25.5, lambda age: (age / 6.0) ** -0.41, "the cart's age")
+    >>> find_hourly_send_slot(now, day, paris, email, (), seen, cart) == now
+    True
+    >>> find_hourly_send_slot(now, day, paris, email, (), seen)
+    datetime.datetime(2026, 3, 6, 14, 0, tzinfo=datetime.timezone.utc)
     """
     plan = _plan(earliest, latest, zone, allowed, windows)
     if plan is None:
         return None
+    if preference is not None and fading is not None:
+        return _fading_best(plan, zone, allowed, windows, preference, fading)
     best: dt.datetime | None = None
     best_score = float("-inf")
     if plan.first_allowed:  # ``earliest`` itself is rarely a top of the hour
@@ -226,6 +249,78 @@ def find_hourly_send_slot(
     if not top > best_score:
         return best
     return first + steps[scores.index(top)] * _HOUR
+
+
+#: How a customer answers at their least active hour of the week, as a share of their most
+#: active: an assumption (no public per-customer figure; aggregate studies of send hours
+#: put the day's open rates within about a factor of two). A message whose worth fades
+#: waits for a better hour only while it keeps more than this share of its worth.
+HOUR_RESPONSE_FLOOR = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Fading:
+    """How a message's worth fades while it waits: its response goes with its trigger's
+    age as ``response(age_hours)`` does (:func:`nba.ageing.cart_age_factor` for a cart
+    reminder), the trigger being ``age_hours`` old now; ``what`` names the age in words.
+
+    >>> halving = Fading(0.0, lambda age: 0.5 ** (age / 12.0), "the offer's age")
+    >>> halving.left(12.0), halving.left(-1.0)
+    (0.5, 1.0)
+    """
+
+    age_hours: float
+    response: Callable[[float], float]
+    what: str
+
+    def left(self, wait_hours: float) -> float:
+        """The share of its worth left after it waits ``wait_hours`` (all of it before it
+        could go)."""
+        now = self.response(self.age_hours)
+        if wait_hours <= 0.0 or not now > 0.0:
+            return 1.0
+        return self.response(self.age_hours + wait_hours) / now
+
+
+def _fading_best(
+    plan: _SearchPlan,
+    zone: zoneinfo.ZoneInfo,
+    allowed: AllowedTimes,
+    windows: tuple[TimeWindow, ...],
+    preference: HourPreference,
+    fading: Fading,
+) -> dt.datetime | None:
+    """:func:`find_hourly_send_slot`'s moment for a message whose worth fades: the most
+    of (the declared hours' bonus, first) + the hour's response x the worth left then,
+    the earliest among equals."""
+    start = plan.earliest
+    best: dt.datetime | None = None
+    best_value = float("-inf")
+    if plan.first_allowed:
+        bonus, response = preference.response_at(plan.local)
+        best, best_value = start, bonus + response
+    first = plan.first
+    if first is None:
+        return best
+    if plan.steps is None:  # a clock change in the range: moment by moment
+        moments = [
+            (moment, local)
+            for moment, local in _local_tops(first, plan.end, zone)
+            if _allows(allowed, windows, local)
+        ]
+        responses = [preference.response_at(local) for _, local in moments]
+        waits = [(moment - start) / _HOUR for moment, _ in moments]
+        candidates = [moment for moment, _ in moments]
+    else:
+        responses = preference.responses_at(plan.hours_of_week, plan.hours_of_day)
+        lead = (first - start) / _HOUR
+        waits = [lead + step for step in plan.steps]
+        candidates = [first + step * _HOUR for step in plan.steps]
+    for moment, (bonus, response), wait in zip(candidates, responses, waits, strict=True):
+        value = bonus + response * fading.left(wait)
+        if value > best_value:
+            best, best_value = moment, value
+    return best
 
 
 def _allows(allowed: AllowedTimes, windows: tuple[TimeWindow, ...], local: dt.datetime) -> bool:
@@ -526,14 +621,7 @@ class HourPreference:
         bonus added from a table per window. Never NaN: a histogram with a NaN has no
         average day (its source is not ``activity``); the other habits are whole numbers
         and halves."""
-        source = self.habit if self.source == "declared" else self.source
-        get = _week_table(self, source).__getitem__
-        if source == "activity":  # this hour of the week, plus the same hour on an average day
-            day = self.hour_of_day.__getitem__
-            hours = [how % 24 for how in hours_of_week] if hours_of_day is None else hours_of_day
-            habit = list(map(operator.add, map(get, hours_of_week), map(day, hours)))
-        else:
-            habit = list(map(get, hours_of_week))
+        habit = self._habits_at(hours_of_week, hours_of_day)
         if self.source != "declared":
             return habit
         if self.declared is None:
@@ -541,7 +629,70 @@ class HourPreference:
         bonus = _declared_bonus(self.declared).__getitem__
         return list(map(operator.add, habit, map(bonus, hours_of_week)))
 
+    def response_at(self, local: dt.datetime) -> tuple[float, float]:
+        """The declared hours' bonus at the local moment ``local`` (0 outside them, or
+        without any) and the customer's response then relative to their most active hour
+        of the week (:meth:`relative_response`)."""
+        hour_of_week, minute_of_day = local.weekday() * 24 + local.hour, local.minute
+        minute_of_day += local.hour * 60
+        habit, bonus = self._parts(hour_of_week, minute_of_day)
+        return (0.0 if bonus is None else bonus), self.relative_response(habit)
+
+    def responses_at(
+        self, hours_of_week: Sequence[int], hours_of_day: Sequence[int] | None = None
+    ) -> list[tuple[float, float]]:
+        """:meth:`response_at` of the local top of each of ``hours_of_week``."""
+        relative = self.relative_response
+        responses = map(relative, self._habits_at(hours_of_week, hours_of_day))
+        if self.source == "declared" and self.declared is not None:
+            bonus = _declared_bonus(self.declared).__getitem__
+            return list(zip(map(bonus, hours_of_week), responses, strict=True))
+        return [(0.0, response) for response in responses]
+
+    def relative_response(self, habit: float) -> float:
+        """How a customer answers at an hour whose habit score is ``habit``, as a share of
+        their most active hour of the week: from :data:`HOUR_RESPONSE_FLOOR` at their
+        least active hour up to 1, in proportion to the habit (1 when every hour is alike).
+
+        >>> pref = HourPreference.for_profile(CustomerProfile("C1"), default_hour=18)
+        >>> [pref.relative_response(pref.hour_score(h)) for h in (18, 12, 6)]
+        [1.0, 0.75, 0.5]
+        """
+        low, high = self._habit_range()
+        if not high > low:
+            return 1.0
+        share = min(1.0, max(0.0, (habit - low) / (high - low)))
+        return HOUR_RESPONSE_FLOOR + (1.0 - HOUR_RESPONSE_FLOOR) * share
+
+    def _habit_range(self) -> tuple[float, float]:
+        """The lowest and highest habit score over the hours of the week."""
+        global _LAST_RANGE
+        last = _LAST_RANGE
+        if last[0] is self:
+            return last[1]
+        habits = self._habits_at(range(HOURS_PER_WEEK))
+        bounds = (min(habits), max(habits))
+        _LAST_RANGE = (self, bounds)
+        return bounds
+
+    def _habits_at(
+        self, hours_of_week: Sequence[int], hours_of_day: Sequence[int] | None = None
+    ) -> list[float]:
+        """The habit's score (without the declared hours' bonus) of each of ``hours_of_week``."""
+        source = self.habit if self.source == "declared" else self.source
+        get = _week_table(self, source).__getitem__
+        if source == "activity":  # this hour of the week, plus the same hour on an average day
+            day = self.hour_of_day.__getitem__
+            hours = [how % 24 for how in hours_of_week] if hours_of_day is None else hours_of_day
+            return list(map(operator.add, map(get, hours_of_week), map(day, hours)))
+        return list(map(get, hours_of_week))
+
     def _score(self, hour_of_week: int, minute_of_day: int) -> float:
+        habit, bonus = self._parts(hour_of_week, minute_of_day)
+        return habit if bonus is None else habit + bonus
+
+    def _parts(self, hour_of_week: int, minute_of_day: int) -> tuple[float, float | None]:
+        """The habit's score and the declared hours' bonus (``None`` without declared hours)."""
         source, bonus = self.source, None
         if source == "declared" and self.declared is not None:
             source = self.habit
@@ -559,7 +710,7 @@ class HourPreference:
             habit = 0.0
         else:
             habit = float(-_hour_distance(hour, self.default_hour))  # float, as declared
-        return habit if bonus is None else habit + bonus
+        return habit, bonus
 
     def describe(self, local: dt.datetime | None = None) -> str:
         """Why a moment was chosen; ``local`` is the moment (local time), when known: one
@@ -604,6 +755,10 @@ def _week_table(preference: HourPreference, source: HourSource) -> tuple[float, 
 
 
 _NO_HABIT = (0.0,) * HOURS_PER_WEEK
+
+#: The last preference whose habit range :meth:`HourPreference._habit_range` computed, and
+#: the range (a decision asks for each of the customer's channels and fading actions).
+_LAST_RANGE: tuple[HourPreference | None, tuple[float, float]] = (None, (0.0, 0.0))
 
 
 #: The last preference :meth:`HourPreference.for_profile` built, with its profile (held, so

@@ -23,7 +23,14 @@ from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.reasons import Reason
-from nba.timing import MAX_HORIZON_HOURS, AllowedTimes, SendTime, TimeWindow, hours_allowed
+from nba.timing import (
+    MAX_HORIZON_HOURS,
+    AllowedTimes,
+    Fading,
+    SendTime,
+    TimeWindow,
+    hours_allowed,
+)
 
 _HOUR = dt.timedelta(hours=1)
 _SECOND = dt.timedelta(seconds=1)
@@ -52,6 +59,7 @@ class UniformSendTimes(ContactPolicy):
         best_hour: bool = True,
         declared_hours: bool = True,
         last_message_at: dt.datetime | None = None,
+        fading: Fading | None = None,
     ) -> SendTime | Reason:
         first = super().send_time(
             context,
