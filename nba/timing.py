@@ -276,10 +276,15 @@ class Fading:
     def left(self, wait_hours: float) -> float:
         """The share of its worth left after it waits ``wait_hours`` (all of it before it
         could go)."""
-        now = self.response(self.age_hours)
-        if wait_hours <= 0.0 or not now > 0.0:
-            return 1.0
-        return self.response(self.age_hours + wait_hours) / now
+        return self.lefts([wait_hours])[0]
+
+    def lefts(self, waits_hours: Sequence[float]) -> list[float]:
+        """:meth:`left` of each of ``waits_hours``."""
+        response, age = self.response, self.age_hours
+        now = response(age)
+        if not now > 0.0:
+            return [1.0] * len(waits_hours)
+        return [response(age + wait) / now if wait > 0.0 else 1.0 for wait in waits_hours]
 
 
 def _fading_best(
@@ -308,19 +313,26 @@ def _fading_best(
             for moment, local in _local_tops(first, plan.end, zone)
             if _allows(allowed, windows, local)
         ]
-        responses = [preference.response_at(local) for _, local in moments]
-        waits = [(moment - start) / _HOUR for moment, _ in moments]
-        candidates = [moment for moment, _ in moments]
-    else:
-        responses = preference.responses_at(plan.hours_of_week, plan.hours_of_day)
-        lead = (first - start) / _HOUR
-        waits = [lead + step for step in plan.steps]
-        candidates = [first + step * _HOUR for step in plan.steps]
-    for moment, (bonus, response), wait in zip(candidates, responses, waits, strict=True):
-        value = bonus + response * fading.left(wait)
-        if value > best_value:
-            best, best_value = moment, value
-    return best
+        parts = [preference.response_at(local) for _, local in moments]
+        lefts = fading.lefts([(moment - start) / _HOUR for moment, _ in moments])
+        for (moment, _), (bonus, response), left in zip(moments, parts, lefts, strict=True):
+            value = bonus + response * left
+            if value > best_value:
+                best, best_value = moment, value
+        return best
+    steps = plan.steps
+    bonuses, responses = preference.responses_at(plan.hours_of_week, plan.hours_of_day)
+    lead = (first - start) / _HOUR
+    lefts = fading.lefts([lead + step for step in steps])
+    values = list(map(operator.mul, responses, lefts))
+    if bonuses is not None:
+        values = list(map(operator.add, bonuses, values))
+    if not values:
+        return best
+    top = max(values)
+    if not top > best_value:
+        return best
+    return first + steps[values.index(top)] * _HOUR
 
 
 def _allows(allowed: AllowedTimes, windows: tuple[TimeWindow, ...], local: dt.datetime) -> bool:
@@ -640,14 +652,20 @@ class HourPreference:
 
     def responses_at(
         self, hours_of_week: Sequence[int], hours_of_day: Sequence[int] | None = None
-    ) -> list[tuple[float, float]]:
-        """:meth:`response_at` of the local top of each of ``hours_of_week``."""
-        relative = self.relative_response
-        responses = map(relative, self._habits_at(hours_of_week, hours_of_day))
+    ) -> tuple[list[float] | None, list[float]]:
+        """:meth:`response_at` of the local top of each of ``hours_of_week``: the declared
+        hours' bonuses (``None`` without declared hours) and the relative responses."""
+        habits = self._habits_at(hours_of_week, hours_of_day)
+        low, high = self._habit_range()
+        if high > low:
+            floor, scale = HOUR_RESPONSE_FLOOR, (1.0 - HOUR_RESPONSE_FLOOR) / (high - low)
+            responses = [floor + scale * min(high - low, max(0.0, h - low)) for h in habits]
+        else:
+            responses = [1.0] * len(habits)
         if self.source == "declared" and self.declared is not None:
             bonus = _declared_bonus(self.declared).__getitem__
-            return list(zip(map(bonus, hours_of_week), responses, strict=True))
-        return [(0.0, response) for response in responses]
+            return list(map(bonus, hours_of_week)), responses
+        return None, responses
 
     def relative_response(self, habit: float) -> float:
         """How a customer answers at an hour whose habit score is ``habit``, as a share of
@@ -661,8 +679,8 @@ class HourPreference:
         low, high = self._habit_range()
         if not high > low:
             return 1.0
-        share = min(1.0, max(0.0, (habit - low) / (high - low)))
-        return HOUR_RESPONSE_FLOOR + (1.0 - HOUR_RESPONSE_FLOOR) * share
+        scale = (1.0 - HOUR_RESPONSE_FLOOR) / (high - low)  # as responses_at computes it
+        return HOUR_RESPONSE_FLOOR + scale * min(high - low, max(0.0, habit - low))
 
     def _habit_range(self) -> tuple[float, float]:
         """The lowest and highest habit score over the hours of the week."""
@@ -670,7 +688,7 @@ class HourPreference:
         last = _LAST_RANGE
         if last[0] is self:
             return last[1]
-        habits = self._habits_at(range(HOURS_PER_WEEK))
+        habits = self._habits_at(_WEEK_HOURS, _WEEK_HOURS_OF_DAY)
         bounds = (min(habits), max(habits))
         _LAST_RANGE = (self, bounds)
         return bounds
@@ -755,6 +773,10 @@ def _week_table(preference: HourPreference, source: HourSource) -> tuple[float, 
 
 
 _NO_HABIT = (0.0,) * HOURS_PER_WEEK
+
+#: The hours of the week (Monday 00:00 is 0) and their hours of the day.
+_WEEK_HOURS = tuple(range(HOURS_PER_WEEK))
+_WEEK_HOURS_OF_DAY = tuple(how % 24 for how in _WEEK_HOURS)
 
 #: The last preference whose habit range :meth:`HourPreference._habit_range` computed, and
 #: the range (a decision asks for each of the customer's channels and fading actions).
