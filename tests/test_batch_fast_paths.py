@@ -26,6 +26,7 @@ import tests.test_batch_decisions as batch_tests
 from cli.decide import load_contact_policy
 from features.profile_table import profiles_frame
 from nba.actions import Action
+from nba.ageing import fading_of
 from nba.arbitration import BetaPosterior
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog
@@ -243,10 +244,13 @@ def _plain_slot(
         reason = policy.channel_reason(context, channel, caps=False)
     if reason is not None:
         return reason
+    best_hour = action.timing == "best_hour"
     how = {
         "local_hours": action.local_hours,
-        "best_hour": action.timing == "best_hour",
+        "best_hour": best_hour,
         "declared_hours": not action.time_critical,  # a time-critical action does not wait
+        # a cart reminder's best hour is weighed against the cart's age
+        "fading": fading_of(action.type, context.profile) if best_hour else None,
     }
     send = policy.send_time(
         context, channel, earliest=earliest, latest=latest, last_message_at=last_message_at, **how
