@@ -324,11 +324,15 @@ def decide(
 
 
 def write_table(decisions: pd.DataFrame, path: Path) -> None:
-    """Write the decisions to ``path``: Parquet (``products`` a list of strings) or CSV
-    (``products`` as a JSON array, ``[]`` for none)."""
+    """Write the decisions to ``path``: Parquet (``products`` a list of strings, instants
+    UTC microseconds) or CSV (``products`` as a JSON array, ``[]`` for none; instants as
+    ISO 8601 text with microseconds and ``+00:00``, one form in every column, so that a
+    reader infers one type for all of them)."""
     import orjson
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from serving.batch_decisions import TIME_COLUMNS, TIME_DTYPE
 
     if path.suffix == ".parquet":
         frame = pa.Table.from_pandas(decisions, preserve_index=False)
@@ -341,6 +345,13 @@ def write_table(decisions: pd.DataFrame, path: Path) -> None:
         decisions = decisions.assign(
             products=[orjson.dumps(list(p)).decode() for p in decisions["products"]]
         )
+    decisions = decisions.assign(
+        **{
+            name: decisions[name].astype(TIME_DTYPE).dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+            for name in TIME_COLUMNS
+            if name in decisions.columns
+        }
+    )
     decisions.to_csv(path, index=False)
 
 

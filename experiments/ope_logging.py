@@ -51,9 +51,9 @@ from nba.arbitration import (
     Option,
     Pick,
     Posterior,
-    best_channels,
 )
 from nba.baselines import RandomPolicy
+from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.decision import CONTEXT_FEATURES
 from nba.decision import context_features as decision_context_features
@@ -185,6 +185,11 @@ class ExploringPolicy(DecisionPolicy):
         # (e.g. uplift too low) are preferences of its own share only.
         return [[dataclasses.replace(a, reason=None) for a in per] for per in scored]
 
+    def _declared_channel(self, context: CustomerContext) -> Channel | None:
+        """None: the uniform share explores every channel screening allowed (the inner
+        policy's declared-channel choice is a preference of its own share only)."""
+        return None
+
     def explore(
         self,
         context: CustomerContext,
@@ -208,7 +213,7 @@ class ExploringPolicy(DecisionPolicy):
         if not expanded:
             self._log(context, candidates, stats, (NO_ACTION,), (1.0,), 0)
             return None
-        inner_options = first_pick_options(self.inner, candidates, scored)
+        inner_options = first_pick_options(self.inner, context, candidates, scored)
         inner = dict(
             zip(
                 map(action_channel, inner_options),
@@ -292,19 +297,17 @@ def option_probabilities(
 
 def first_pick_options(
     policy: DecisionPolicy,
+    context: CustomerContext,
     candidates: Sequence[ActionCandidate],
     assessments: Sequence[Sequence[ChannelAssessment]],
 ) -> list[Option]:
-    """The options ``policy`` makes its first pick among: each action on its best channel,
-    or, for the exploring engine, each action on every channel it may use."""
-    options, _ = best_channels(candidates, assessments)
+    """The options ``policy`` makes its first pick among at ``context``, as its
+    :meth:`~nba.policy.DecisionPolicy.decide` does: each action on its channel (its best,
+    or the customer's declared one), or, for the exploring engine, each action on every
+    channel it may use."""
+    options, _, viable = policy.channel_options(context, candidates, assessments)
     if not isinstance(policy, NextBestActionPolicy):
         return options
-    viable = {
-        c.action.id: [(s, a) for s, a in zip(c.slots, per, strict=True) if a.reason is None]
-        for c, per in zip(candidates, assessments, strict=True)
-        if c.slots
-    }
     return policy.exploration_options(options, viable)
 
 
@@ -329,7 +332,7 @@ def policy_distribution(
         )
     candidates = list(logged.candidates)
     assessments = policy._assess(logged.context, candidates)
-    options = first_pick_options(policy, candidates, assessments)
+    options = first_pick_options(policy, logged.context, candidates, assessments)
     if not options:
         return {NO_ACTION: 1.0}
     rng = random.Random(f"{seed}:{logged.customer_id}:{logged.decided_at.isoformat()}")

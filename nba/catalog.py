@@ -58,7 +58,7 @@ import yaml
 from pydantic import ValidationError
 
 from nba.actions import Action
-from nba.config_errors import ConfigError, ConfigIssue
+from nba.config_errors import ConfigError, ConfigIssue, model_fields_at, unknown_key
 
 SCHEMA_VERSION = 1
 _TOP_LEVEL_KEYS = frozenset({"version", "actions"})
@@ -113,7 +113,8 @@ class Catalog:
         issues: list[CatalogIssue] = []
         for key in document:
             if key not in _TOP_LEVEL_KEYS:
-                issues.append(CatalogIssue("", str(key), "unknown key (expected version, actions)"))
+                message = unknown_key(key, _TOP_LEVEL_KEYS, "key")
+                issues.append(CatalogIssue("", str(key), f"{message}; expected version, actions"))
         version = document.get("version", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
             issues.append(
@@ -200,7 +201,7 @@ def _issues_from(name: str, error: ValidationError) -> list[CatalogIssue]:
         location = _field_path(detail["loc"])
         message = str(detail["msg"]).removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = unknown_key(detail["loc"][-1], model_fields_at(Action, detail["loc"]))
         elif detail["type"] == "missing":
             message = "required field is missing"
         named = _NAMED_FIELD.match(message)

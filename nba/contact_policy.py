@@ -50,10 +50,11 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import ErrorDetails
 
 from nba.budgets import budget_day
 from nba.channels import Channel, parse_channel
-from nba.config_errors import ConfigError, ConfigIssue
+from nba.config_errors import ConfigError, ConfigIssue, model_fields_at, unknown_key
 from nba.context import CustomerContext
 from nba.holidays import FRENCH_PUBLIC_HOLIDAYS, ExcludedDays, parse_holiday
 from nba.lead_time import LeadTime
@@ -433,12 +434,7 @@ class ContactPolicy(BaseModel):
             return cls.model_validate(merged)
         except ValidationError as error:
             raise ContactPolicyError(
-                [
-                    ContactPolicyIssue(
-                        "", _path(e["loc"]), str(e["msg"]).removeprefix("Value error, ")
-                    )
-                    for e in error.errors()
-                ]
+                [ContactPolicyIssue("", _path(e["loc"]), _message(e)) for e in error.errors()]
             ) from None
 
     def rules(self, channel: Channel) -> ChannelRules:
@@ -817,3 +813,12 @@ def parse_contact_policy(text: str, base: ContactPolicy | None = None) -> Contac
 
 def _path(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in loc)
+
+
+def _message(error: ErrorDetails) -> str:
+    """What a validation error says to fix: an unknown setting with the closest known."""
+    if error["type"] == "extra_forbidden":
+        return unknown_key(
+            error["loc"][-1], model_fields_at(ContactPolicy, error["loc"]), "setting"
+        )
+    return str(error["msg"]).removeprefix("Value error, ")

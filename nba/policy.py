@@ -147,23 +147,9 @@ class DecisionPolicy(ABC):
         candidates = list(screening.candidates)
         assessments = self._assess(context, candidates)
         _check_assessments(type(self).__name__, candidates, assessments)
-        declared = self._declared_channel(context)
-        options, channel_rejections = best_channels(candidates, assessments, declared)
+        options, channel_rejections, viable = self.channel_options(context, candidates, assessments)
         rejections: list[Rejection] = [*screening.rejections, *channel_rejections]
         eligible = tuple(o.action_id for o in options)
-        viable = {
-            c.action.id: [
-                (slot, a) for slot, a in zip(c.slots, per, strict=True) if a.reason is None
-            ]
-            for c, per in zip(candidates, assessments, strict=True)
-            if c.slots
-        }
-        if declared is not None:  # an action honouring it explores no other channel
-            for option in options:
-                if option.slot is not None and option.slot.channel is declared:
-                    viable[option.action_id] = [
-                        (s, a) for s, a in viable[option.action_id] if s.channel is declared
-                    ]
 
         outcome = self._arbitrate(context, options, viable, stats, rng)
         chosen, competed = outcome.chosen, outcome.competed
@@ -187,6 +173,35 @@ class DecisionPolicy(ABC):
             options=outcome.distribution,
             context=context_features(context, len(candidates)),
         )
+
+    def channel_options(
+        self,
+        context: CustomerContext,
+        candidates: Sequence[ActionCandidate],
+        assessments: Sequence[Sequence[ChannelAssessment]],
+    ) -> tuple[
+        list[Option], list[Rejection], dict[str, list[tuple[ChannelSlot, ChannelAssessment]]]
+    ]:
+        """Each action on its channel (:func:`~nba.arbitration.best_channels`, honouring
+        the customer's declared channel), why its other channels were dropped, and every
+        channel each action may use (``viable``: what exploration may draw from; only the
+        declared one for an action that honours it)."""
+        declared = self._declared_channel(context)
+        options, rejections = best_channels(candidates, assessments, declared)
+        viable = {
+            c.action.id: [
+                (slot, a) for slot, a in zip(c.slots, per, strict=True) if a.reason is None
+            ]
+            for c, per in zip(candidates, assessments, strict=True)
+            if c.slots
+        }
+        if declared is not None:  # an action honouring it explores no other channel
+            for option in options:
+                if option.slot is not None and option.slot.channel is declared:
+                    viable[option.action_id] = [
+                        (s, a) for s, a in viable[option.action_id] if s.channel is declared
+                    ]
+        return options, rejections, viable
 
     def _declared_channel(self, context: CustomerContext) -> Channel | None:
         """The customer's declared preferred channel when the contact policy honours it

@@ -108,8 +108,11 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "eligible_actions",
     "reasons",
 )
-#: Columns holding UTC instants.
+#: Columns holding UTC instants, all of :data:`TIME_DTYPE` whatever they hold (a column
+#: without a value, e.g. no offer chosen, was seconds, which Parquet stores as milliseconds).
 TIME_COLUMNS = ("decided_at", "send_at_utc", "offer_expires_at")
+#: The one type of every :data:`TIME_COLUMNS` column: UTC microseconds (Spark's unit too).
+TIME_DTYPE = pd.DatetimeTZDtype("us", "UTC")
 #: Customers per chunk, on average (chunks are formed by hashing customer ids).
 CHUNK_SIZE = 2_000
 #: An audience of more than one chunk is split into a multiple of this many chunks, so
@@ -688,7 +691,10 @@ class _Rows:
         table = pd.DataFrame(
             {
                 **c,
-                **{name: pd.to_datetime(c[name], utc=True) for name in TIME_COLUMNS},
+                **{
+                    name: pd.to_datetime(c[name], utc=True).astype(TIME_DTYPE)
+                    for name in TIME_COLUMNS
+                },
                 "rank": pd.array(c["rank"], dtype="Int64"),
                 "priority": pd.array(c["priority"], dtype=float),
                 "propensity": pd.array(c["propensity"], dtype=float),

@@ -29,6 +29,7 @@ from nba.budgets import UsageCounts
 from nba.catalog import Catalog
 from serving.batch_decisions import (
     TIME_COLUMNS,
+    TIME_DTYPE,
     AudienceError,
     BatchJob,
     chunk_count,
@@ -97,8 +98,8 @@ def decide_audience_spark(
         except AudienceError as error:
             raise AudienceError([f"chunk {k}: {p}" for p in error.problems]) from None
         table = job.decide(profiles, shares[k]).drop(columns="position")
-        for name in TIME_COLUMNS:  # Arrow wants one unit; pandas may pick another
-            table[name] = table[name].astype("datetime64[us, UTC]")
+        for name in TIME_COLUMNS:  # Arrow wants one unit, the local run's
+            table[name] = table[name].astype(TIME_DTYPE)
         return table
 
     return keyed.groupBy(_CHUNK).applyInPandas(decide_chunk, DECISION_SCHEMA)

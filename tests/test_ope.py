@@ -38,6 +38,7 @@ from nba.baselines import RandomPolicy, RuleBasedPolicy
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog, parse_catalog
 from nba.channels import Channel
+from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
 from nba.engine import NextBestActionPolicy
 from nba.policy import DecisionPolicy
@@ -341,8 +342,11 @@ def test_deterministic_candidates_put_all_mass_on_what_they_decide(make, cart_va
 
 
 def test_channels_make_actions_distinct() -> None:
-    rules, engine = RuleBasedPolicy(catalog()), NextBestActionPolicy(catalog(), exploration=False)
-    # a customer who declared SMS: the engine follows the declaration, the rules do not
+    # a customer who declared SMS: the engine honours the declaration; rules that only
+    # weigh it (the contact policy's declared_channel: weigh) keep their own channel
+    weigh = ContactPolicy(declared_channel="weigh")
+    rules = RuleBasedPolicy(catalog(), contact_policy=weigh)
+    engine = NextBestActionPolicy(catalog(), exploration=False)
     ctx = context(cart_value=300.0, preferred_channel="sms")
     rule_pick = policy_distribution(rules, logged_at(rules, ctx, {}))
     engine_pick = policy_distribution(engine, logged_at(engine, ctx, {}))

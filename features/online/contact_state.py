@@ -124,7 +124,10 @@ class CancelledSend:
     last send before it (``None``: never sent; cool-downs and sequences count only
     messages that went), what it consumed of its ``day``'s budgets (given back) and its
     ``exposure`` in the response statistics (withdrawn: a message that never went is no
-    exposure without response; ``None`` when none was counted)."""
+    exposure without response; ``None`` when none was counted). ``counted_exposure``:
+    the exposure is not carried (no scheduled record was kept), so the statistics take
+    back what they counted for the decision, read by its id
+    (:meth:`~features.online.response_stats.ResponseStats.counted_exposures`)."""
 
     decision_id: str
     channels: tuple[Channel, ...]
@@ -132,6 +135,7 @@ class CancelledSend:
     day: dt.date
     consumed: Consumption
     exposure: Exposure | None = None
+    counted_exposure: bool = False
 
 
 @dataclass(frozen=True)
@@ -595,7 +599,11 @@ class MemoryContactState(ContactState):
                     history[action] = _whole_seconds(before)
             self.count_usage(send.day, send.consumed, sign=-1)
         if self.stats is not None:
-            self.stats.withdraw([s.exposure for s in cancelled if s.exposure is not None])
+            exposures = [s.exposure for s in cancelled if s.exposure is not None]
+            looked_up = [s.decision_id for s in cancelled if s.counted_exposure]
+            if looked_up:
+                exposures += self.stats.counted_exposures(customer_id, looked_up)
+            self.stats.withdraw(exposures)
 
     def keep_answer(self, customer_id: str, idempotency_key: str, answer: str) -> None:
         now = self.clock()
@@ -807,6 +815,11 @@ class RedisContactState(ContactState):
         self.record_all([DecisionRecord(decision, idempotency_key, answer, segment)])
 
     def record_all(self, records: Sequence[DecisionRecord]) -> None:
+        if self.stats is not None and any(s.counted_exposure for r in records for s in r.cancels):
+            records = [
+                r._replace(cancels=self._with_exposures(r.decision.customer_id, r.cancels))
+                for r in records
+            ]
         pipe = self.client.pipeline(transaction=False)
         for decision, idempotency_key, answer, segment, scheduled, cancels in records:
             if cancels:
@@ -851,9 +864,26 @@ class RedisContactState(ContactState):
 
     def cancel(self, customer_id: str, cancelled: Sequence[CancelledSend]) -> None:
         if cancelled:
+            cancelled = self._with_exposures(customer_id, cancelled)
             pipe = self.client.pipeline(transaction=False)
             self._cancel(pipe, customer_id, cancelled)
             pipe.execute()
+
+    def _with_exposures(
+        self, customer_id: str, cancelled: Sequence[CancelledSend]
+    ) -> tuple[CancelledSend, ...]:
+        """``cancelled`` with the exposures the statistics counted for those that do not
+        carry theirs (one read, only then: a consent withdrawn under a scheduled message)."""
+        looked_up = [s.decision_id for s in cancelled if s.counted_exposure]
+        if self.stats is None or not looked_up:
+            return tuple(cancelled)
+        counted = {e.decision_id: e for e in self.stats.counted_exposures(customer_id, looked_up)}
+        return tuple(
+            dataclasses.replace(s, exposure=counted.get(s.decision_id), counted_exposure=False)
+            if s.counted_exposure
+            else s
+            for s in cancelled
+        )
 
     def keep_scheduled(self, customer_id: str, scheduled: ScheduledDecision) -> None:
         pipe = self.client.pipeline(transaction=False)

@@ -538,6 +538,14 @@ class ResponseStats(abc.ABC):
         (:meth:`~features.online.contact_state.ContactState.cancel`), so it is not read,
         nor withdrawn, again."""
 
+    @abc.abstractmethod
+    def counted_exposures(self, customer_id: str, decision_ids: Sequence[str]) -> list[Exposure]:
+        """The exposures counted for ``customer_id``'s decisions ``decision_ids`` and still
+        kept for attribution (none for a decision that contacted nobody, or withdrawn), as
+        :meth:`expose` counted them: what :meth:`withdraw` takes back for a message whose
+        decision's exposure was not kept beside it (a consent withdrawn with supersession
+        off, :func:`features.online.supersession.unconsented_sends`)."""
+
     def record_decision(self, decision: Decision, segment: str) -> None:
         """Count ``decision``'s exposure, if it contacts the customer."""
         exposure = Exposure.of(decision, segment)
@@ -667,6 +675,10 @@ class MemoryResponseStats(ResponseStats):
         if len(mine) > 64:  # keep the newest: older ones are past any window
             for old in sorted(mine, key=lambda d: mine[d].sent_at)[: len(mine) - 64]:
                 del mine[old]
+
+    def counted_exposures(self, customer_id: str, decision_ids: Sequence[str]) -> list[Exposure]:
+        mine = self._sent.get(customer_id, {})
+        return [mine[d] for d in dict.fromkeys(decision_ids) if d in mine]
 
     def withdraw(self, exposures: Sequence[Exposure]) -> None:
         for given in exposures:
@@ -853,6 +865,34 @@ return {attributed, dup, unattributed, increments}
 _ATTRIBUTE_SCRIPT = LuaScript(_ATTRIBUTE)
 
 
+def _sent_record(customer_id: str, decision_id: str, raw: bytes | str) -> Exposure | None:
+    """The exposure a send record of :meth:`RedisResponseStats.queue_exposure` keeps
+    (``sent|action|channel|segment|expected|value``; older ones without the value, the
+    action may hold a ``|``), or ``None`` when it does not read as one."""
+    parts = (raw.decode() if isinstance(raw, bytes) else raw).split("|")
+    try:
+        if len(parts) >= 6:
+            value = float(parts[-1])
+            sent, action, channel, segment, expected = (
+                parts[0],
+                "|".join(parts[1:-4]),
+                parts[-4],
+                parts[-3],
+                parts[-2],
+            )
+        elif len(parts) == 5:
+            value = 0.0
+            sent, action, channel, segment, expected = parts
+        else:
+            return None
+        at = dt.datetime.fromtimestamp(float(sent), dt.UTC)
+        return Exposure(
+            decision_id, customer_id, at, action, channel, segment, float(expected), value
+        )
+    except ValueError:
+        return None
+
+
 def sends_key(prefix: str, customer_id: str) -> str:
     """The key of a customer's sends kept for attribution (their hash tag's slot)."""
     return f"{prefix}:d:{{{customer_id}}}"
@@ -925,11 +965,13 @@ class RedisResponseStats(ResponseStats):
             pipe.hincrbyfloat(stats, _field("v", key), weight)
         pipe.expire(stats, int(3 * self.era_seconds))
         sends = self.sends_key(exposure.customer_id)
-        sent = int(exposure.sent_at.timestamp())
+        # the send time as weighed (to the microsecond): a withdrawal read back from here
+        # (counted_exposures) takes back exactly the weight counted
+        sent = exposure.sent_at.timestamp()
         pipe.hset(
             sends,
             exposure.decision_id,
-            f"{sent}|{exposure.action_id}|{exposure.channel}|{exposure.segment}|"
+            f"{sent!r}|{exposure.action_id}|{exposure.channel}|{exposure.segment}|"
             f"{exposure.expected!r}|{exposure.value!r}",
         )
         pipe.expire(sends, SENDS_SECONDS)
@@ -938,6 +980,19 @@ class RedisResponseStats(ResponseStats):
         pipe = self.client.pipeline(transaction=False)
         self.queue_exposure(pipe, exposure)
         pipe.execute()
+
+    def counted_exposures(self, customer_id: str, decision_ids: Sequence[str]) -> list[Exposure]:
+        ids = [d for d in dict.fromkeys(decision_ids) if "|" not in d]  # '|': a mark
+        if not ids:
+            return []
+        records = self.client.hmget(self.sends_key(customer_id), ids)
+        out = []
+        for decision_id, record in zip(ids, records, strict=True):
+            if record is not None:
+                exposure = _sent_record(customer_id, decision_id, record)
+                if exposure is not None:
+                    out.append(exposure)
+        return out
 
     def queue_withdrawal(self, pipe: Any, exposure: Exposure) -> None:
         """Queue the writes of :meth:`withdraw` of one exposure on ``pipe`` (the decision

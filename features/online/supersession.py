@@ -208,8 +208,11 @@ def unconsented_sends(
     for c in due:
         if c.channel in why:
             channels.setdefault(c.decision_id, []).append(c.channel)
+    # their exposures leave the response statistics, read by decision id in the write
     cancels = tuple(
-        CancelledSend(d, tuple(dict.fromkeys(channels[d])), {}, day, Consumption())
+        CancelledSend(
+            d, tuple(dict.fromkeys(channels[d])), {}, day, Consumption(), counted_exposure=True
+        )
         for d in verdict.replaces
     )
     return verdict, cancels
