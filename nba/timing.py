@@ -6,7 +6,9 @@ earliest and the latest allowed send (the action's time-to-live) at the
 customer's local top of each hour, keeps those the rules allow (evaluated in
 the customer's time zone with :mod:`zoneinfo`, so daylight-saving changes are
 handled), and returns the first one, or the one the customer prefers. Only
-when no moment is allowed does the caller filter the action out.
+when no moment is allowed does the caller filter the action out. A message whose worth
+fades as it waits (:class:`Fading`: a cart reminder's, with the cart's age) weighs the
+customer's preferred hour against the worth it would lose by then.
 
 >>> import datetime as dt, zoneinfo
 >>> paris = zoneinfo.ZoneInfo("Europe/Paris")
