@@ -89,7 +89,7 @@ from nba.actions import Action, ActionType
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
-from nba.frozen import fast_init
+from nba.frozen import IdentityMemo, fast_init
 from nba.profile import CustomerProfile
 from nba.rules import Value
 from nba.rules.closures import Evaluate, closure
@@ -339,18 +339,13 @@ class _PolicyCaps:
         return self.channels.get(channel, ())
 
 
-_POLICY_CAPS: dict[int, tuple[ContactPolicy, _PolicyCaps]] = {}
+_POLICY_CAPS: IdentityMemo[_PolicyCaps] = IdentityMemo()
 
 
 def _policy_caps(policy: ContactPolicy) -> _PolicyCaps:
-    """:class:`_PolicyCaps` of ``policy``, kept with the policy it was read from (a
-    frozen model: its caps do not change)."""
-    held = _POLICY_CAPS.get(id(policy))
-    if held is None or held[0] is not policy:
-        if len(_POLICY_CAPS) > 64:  # policies made by the hundred (tests): start again
-            _POLICY_CAPS.clear()
-        held = _POLICY_CAPS[id(policy)] = (policy, _PolicyCaps.of(policy))
-    return held[1]
+    """:class:`_PolicyCaps` of ``policy``, read once per policy (a frozen model: its caps
+    do not change)."""
+    return _POLICY_CAPS.get((policy,), _PolicyCaps.of, policy)
 
 
 def _caps_filled(

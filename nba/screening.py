@@ -24,7 +24,7 @@ from nba.channels import Channel
 from nba.consent import consent_reason
 from nba.contact_policy import ROLLING_CAP_CODES, ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
-from nba.frozen import computed_once, fast_init
+from nba.frozen import IdentityMemo, computed_once, fast_init
 from nba.lead_time import LeadTime
 from nba.reasons import Reason, ReasonCode, Rejection, WrittenWhenRead
 from nba.rules import Rule
@@ -312,7 +312,7 @@ def _plans(catalog: Catalog) -> tuple[_ActionPlan, ...]:
     return tuple(_ActionPlan.of(action, limited) for action in catalog)
 
 
-_PLACEMENT_ONLY: dict[tuple[int, int], tuple[object, ContactPolicy, frozenset[str]]] = {}
+_PLACEMENT_ONLY: IdentityMemo[frozenset[str]] = IdentityMemo()
 
 
 def _placement_only(
@@ -321,19 +321,15 @@ def _placement_only(
     """The actions of ``catalog`` whose channels are all placements under ``policy``: their
     sends are not messages (not counted toward the caps). An action the catalog no longer
     knows counts, to be safe. Built once per (catalog, policy)."""
-    key = (id(catalog), id(policy))
-    held = _PLACEMENT_ONLY.get(key)
-    if held is not None and held[0] is catalog and held[1] is policy:
-        return held[2]
-    ids = frozenset(
+    return _PLACEMENT_ONLY.get((catalog, policy), _placement_ids, plans, policy)
+
+
+def _placement_ids(plans: tuple[_ActionPlan, ...], policy: ContactPolicy) -> frozenset[str]:
+    return frozenset(
         plan.id
         for plan in plans
         if not any(policy.rules(c).counts_toward_total for c in plan.channels)
     )
-    if len(_PLACEMENT_ONLY) >= 64:
-        _PLACEMENT_ONLY.clear()
-    _PLACEMENT_ONLY[key] = (catalog, policy, ids)
-    return ids
 
 
 def _names(channels: frozenset[Channel] | None) -> str:
