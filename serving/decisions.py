@@ -47,6 +47,7 @@ from features.online.contact_state import (
     DecisionRead,
     DecisionRecord,
     DecisionState,
+    OwnContact,
     RedisContactState,
     ScheduledDecision,
     with_own_contacts,
@@ -390,10 +391,11 @@ class DecisionService:
         models = self.models.current
         known = stored = self.profiles.from_stored(customer_id, read.stored, now)
         own, unconsented = read.contacts, None
-        if stored is not None and own and self.contact_policy.supersede_lead_minutes is None:
-            # a message decided earlier whose channel's consent is gone since is withdrawn
-            # (with supersession on, weigh_replacement withdraws it as a passed reason)
-            unconsented = unconsented_sends(stored, own, now, self.contacts.budget_day(now))
+        if stored is not None and own:
+            # a message decided earlier whose channel's consent is gone since is withdrawn,
+            # however close its send: supersession's lead weighs trade-offs, not consent
+            day = self.contacts.budget_day(now)
+            unconsented = unconsented_sends(stored, own, now, day, read.scheduled)
             if unconsented is not None:
                 gone = {(d.decision_id, ch) for d in unconsented[1] for ch in d.channels}
                 own = tuple(c for c in own if (c.decision_id, c.channel) not in gone)
@@ -416,7 +418,7 @@ class DecisionService:
         policy = self.policy(models, max_actions)
         replacing = None
         if read.scheduled and stored is not None:
-            replacing = self._replacing(policy, prepared, read, stored, stats, seed)
+            replacing = self._replacing(policy, prepared, read, own, stored, stats, seed)
         usage = read.usage
         if replacing is None:
             routed = policy.route(
@@ -426,12 +428,19 @@ class DecisionService:
             routed, ctx, usage = replacing.routed, replacing.context, replacing.usage
         decision, arm = routed.decision, routed.arm_name
         response = self._response(decision, ctx, models, known is None, degraded, arm)
-        if replacing is not None:
-            response["replaces"] = list(replacing.verdict.replaces)
-            response["actions"][0]["reasons"].append(replacing.verdict.reason)
-        elif unconsented is not None:
-            response["replaces"] = list(unconsented[0].replaces)
-            response["actions"][0]["reasons"].append(unconsented[0].reason)
+        cancels: tuple[CancelledSend, ...] = ()
+        for withdrawal, cancelled in (
+            (None, ()) if unconsented is None else unconsented,
+            (None, ()) if replacing is None else (replacing.verdict, replacing.cancels),
+        ):
+            if withdrawal is None:
+                continue
+            taken = {c.decision_id for c in cancelled}
+            cancels = (*(c for c in cancels if c.decision_id not in taken), *cancelled)
+            response["replaces"] = list(
+                dict.fromkeys((*response["replaces"], *withdrawal.replaces))
+            )
+            response["actions"][0]["reasons"].append(withdrawal.reason)
         stored_key = prepared.stored_key
         answer = (
             None
@@ -455,9 +464,7 @@ class DecisionService:
             answer,
             segment,
             scheduled,
-            replacing.cancels
-            if replacing is not None
-            else (() if unconsented is None else unconsented[1]),
+            cancels,
         )
         return _Decided(record, response, arm)
 
@@ -466,6 +473,7 @@ class DecisionService:
         policy: DecisionPipeline,
         prepared: _Prepared,
         read: DecisionState,
+        own: Sequence[OwnContact],
         known: CustomerProfile,
         stats: SegmentPosteriors | None,
         seed: int | str,
@@ -474,13 +482,15 @@ class DecisionService:
         ``None`` (decide as usual): the customer as if the messages due later had not
         been scheduled (their contacts, history and budgets given back), weighed by
         :func:`~features.online.supersession.weigh_replacement` as the closed loop weighs
-        it. CPU only: everything it reads came with the decision's read."""
+        it. CPU only: everything it reads came with the decision's read. ``own``: the
+        customer's decided contacts not reported sent, less those already withdrawn (their
+        consent gone)."""
         now = prepared.now
         if not supersedes(policy):
             return None  # an experiment's router, a baseline: nothing is replaced
         waiting = [
             (c, read.scheduled[c.decision_id])
-            for c in read.contacts
+            for c in own
             if c.at > now and c.decision_id in read.scheduled
         ]
         pending = [
@@ -494,7 +504,7 @@ class DecisionService:
             return None  # none can be withdrawn in time: no need to decide twice
         held = {p.decision_id for p in pending}
         kept_by_id = {kept.decision_id: kept for _, kept in waiting}
-        others = [c for c in read.contacts if c.decision_id not in held]
+        others = [c for c in own if c.decision_id not in held]
         history = unscheduled_history(
             read.history,
             (before for kept in kept_by_id.values() for before in kept.history_before.items()),
