@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from serving.settings import EXAMPLES
+from serving.startup import StartupError, load_experiment_setting
 from tests.test_scenarios_api import (
     DAY,
+    HOUR,
     MINUTE,
     PARIS,
+    SECOND,
     Shop,
+    codes,
     contacts,
     event,
+    identify,
     local,
+    message,
+    purchase,
     send_local,
+    send_utc,
     shop,
     the_action,
 )
+from tests.test_scenarios_audit4 import view, wardrobe
+from tests.test_scenarios_misfire import put_stock
 from tests.test_scenarios_supersession_api import shop_on
 
-__all__ = ["shop", "shop_on"]
+__all__ = ["shop", "shop_on", "wardrobe"]
 
 
 def test_an_unsubscribe_minutes_before_the_send_withdraws_it_with_supersession_on(
@@ -39,3 +55,217 @@ def test_an_unsubscribe_minutes_before_the_send_withdraws_it_with_supersession_o
     again = shop.decide(customer, local(PARIS, "2026-03-05 06:52"))
     assert again["replaces"] == [first["decision_id"]], again
     assert contacts(again) == []
+
+
+def test_a_cart_sold_out_overnight_is_withdrawn_before_its_morning_send(
+    shop_on: tuple[Shop, Path, str],
+) -> None:
+    """With supersession on, a cart reminder for the trousers due at 07:00; the stock
+    system says they sold out at 06:00; asked at 06:10, the answer withdraws it, saying it
+    could no longer go, and sends nothing about the trousers."""
+    shop = shop_on[0]
+    left = local(PARIS, "2026-03-04 23:10")
+    customer = shop.signup(left - 30 * DAY, consents=("email",))
+    shop.post(event(customer, left, "add_to_cart", "P1"))
+    first = shop.decide(customer, left + 70 * MINUTE)
+    assert send_local(the_action(first)).hour == 7
+    try:
+        assert put_stock(shop, "P1", 0).status_code == 200
+        again = shop.decide(customer, local(PARIS, "2026-03-05 06:10"))
+        assert again["replaces"] == [first["decision_id"]], again
+        why = " ".join(again["actions"][0]["reasons"])
+        assert "withdraws cart_reminder_1 by email" in why and "could no longer go" in why
+        assert all("P1" not in a["products"] for a in again["actions"])
+    finally:
+        assert put_stock(shop, "P1", 10).status_code == 200
+
+
+def test_twenty_asks_in_a_minute_send_one_message(shop: Shop) -> None:
+    """A journey tool that asks on every page event: twenty requests within one minute
+    (each its own key) for a customer whose cart was left an hour ago, every channel
+    consented. One message in all; each later answer sends nothing and says why."""
+    added = local(PARIS, "2026-03-04 15:00")
+    customer = shop.signup(added - 30 * DAY, consents=("email", "sms", "push"))
+    shop.post(event(customer, added, "add_to_cart", "P1"))
+    sent = []
+    for i in range(20):
+        answer = shop.decide(customer, added + HOUR + i * 3 * SECOND)
+        sent += contacts(answer)
+        if i and not contacts(answer):
+            assert answer["rejected"], answer
+    assert len(sent) == 1, [(c["action_id"], c["channel"]) for c in sent]
+    assert sent[0]["action_id"] == "cart_reminder_1"
+
+
+def test_a_leap_day_birthday_is_wished_on_29_february_in_a_leap_year(shop: Shop) -> None:
+    """Born on 29 February: in 2024 (a leap year) the wishes go in the week before the
+    29th and land by it; on 1 March 2024 the day is past and no wishes go."""
+    customer = shop.signup(
+        local(PARIS, "2023-06-01 10:00"), consents=("email",), birthday=dt.date(1992, 2, 29)
+    )
+    shop.post(purchase(customer, local(PARIS, "2023-12-01 12:00"), "P2"))
+    before = local(PARIS, "2024-02-26 10:00")
+    chosen = shop.first_contact(customer, before, actions=["birthday"])
+    assert chosen["action_id"] == "birthday"
+    assert send_local(chosen).date() <= dt.date(2024, 2, 29)
+    late = shop.signup(
+        local(PARIS, "2023-06-01 10:00"), consents=("email",), birthday=dt.date(1992, 2, 29)
+    )
+    after = shop.decide(late, local(PARIS, "2024-03-01 10:00"), actions=["birthday"])
+    assert contacts(after) == []
+    assert codes(after, "birthday") == ["not_eligible"]
+
+
+def test_a_customer_with_no_time_zone_gets_quiet_hours_of_the_retailer(shop: Shop) -> None:
+    """Identified with no time zone: a cart left at 23:10 Paris time (the retailer's zone)
+    is reminded at 07:00 Paris time the next morning, not at 23:10 (UTC's 22:10)."""
+    customer = f"NZ{uuid.uuid4().hex[:8]}"
+    left = local(PARIS, "2026-03-04 23:10")
+    shop.post(
+        identify(
+            customer,
+            left - 30 * DAY,
+            createdAt=(left - 30 * DAY).isoformat(),
+            consent_email=True,
+        )
+    )
+    shop.post(event(customer, left, "add_to_cart", "P1"))
+    chosen = shop.first_contact(customer, left + 70 * MINUTE)
+    assert chosen["action_id"] == "cart_reminder_1"
+    at = send_utc(chosen).astimezone(ZoneInfo(PARIS))
+    assert at.strftime("%Y-%m-%d %H:%M") == "2026-03-05 07:00", chosen
+
+
+def test_three_actions_asked_never_share_a_channel_hour_nor_contradict(shop: Shop) -> None:
+    """A promotion lover whose plain cart reminder went yesterday, asked for three actions:
+    no two messages on one channel at the same hour, at most one contact in the answer's
+    next twelve hours (the gap between messages), and never a full-price message showing
+    the product the discount is for."""
+    added = local(PARIS, "2026-03-03 15:00")
+    customer = shop.signup(added - 200 * DAY, consents=("email", "push", "sms"))
+    shop.post(
+        *(
+            purchase(customer, added - (120 - 20 * i) * DAY, "P2", offer_id="cart_10pct_48h")
+            for i in range(4)
+        ),
+        event(customer, added, "add_to_cart", "P1"),
+    )
+    first = shop.first_contact(customer, added + HOUR, actions=["cart_reminder_1"])
+    assert first["action_id"] == "cart_reminder_1"
+    answer = shop.decide(customer, added + 26 * HOUR, max_actions=3)
+    chosen = contacts(answer)
+    slots = [(c["channel"], send_utc(c).replace(minute=0, second=0)) for c in chosen]
+    assert len(slots) == len(set(slots)), slots
+    offered = {p for c in chosen if c["offer_id"] for p in c["products"]}
+    for c in chosen:
+        if not c["offer_id"]:
+            assert not offered & set(c["products"]), chosen
+
+
+def test_an_evening_shopper_hears_at_seven_on_the_new_clock_the_day_it_changes(
+    shop: Shop,
+) -> None:
+    """All winter the customer shops at 19:00 Paris time (CET) and bought the trousers on
+    Friday; asked on Sunday 29 March 2026 at 10:00, the morning the clocks go forward, the
+    follow-up goes at 19:00 on the new clock (17:00 UTC), not at 20:00 (UTC's hour of
+    their winter evenings)."""
+    customer = shop.signup(local(PARIS, "2025-12-01 10:00"), consents=("email",))
+    day = dt.date(2026, 1, 5)
+    items = []
+    while day < dt.date(2026, 3, 27):
+        items.append(view(customer, local(PARIS, f"{day} 19:00"), "P2", 120))
+        day += 3 * DAY
+    items.append(purchase(customer, local(PARIS, "2026-03-27 19:10"), "P1"))
+    shop.post(*items)
+    now = local(PARIS, "2026-03-29 10:00")
+    chosen = shop.first_contact(customer, now, actions=["cross_sell_after_purchase"])
+    assert chosen["action_id"] == "cross_sell_after_purchase"
+    assert send_local(chosen).strftime("%Y-%m-%d %H:%M %z") == "2026-03-29 19:00 +0200", chosen
+    assert send_utc(chosen).hour == 17
+
+
+def test_a_second_cart_after_an_order_is_reminded_and_an_order_ends_the_first(
+    shop: Shop,
+) -> None:
+    """Two carts in a morning. The first: a shirt added at 09:00 and ordered at 09:30.
+    The second: the trousers added at 10:00 and left. At 12:00 the reminder names the
+    trousers alone. Another customer orders the shirt at 10:30 out of a cart holding both:
+    an order placed since the cart was filled ends its journey, as journey tools end a
+    cart flow on any order (the customer chose what to buy), and the reason names it."""
+    morning = local(PARIS, "2026-03-04 09:00")
+    customer = shop.signup(morning - 30 * DAY, consents=("email",))
+    shop.post(
+        event(customer, morning, "add_to_cart", "P2"),
+        purchase(customer, morning + 30 * MINUTE, "P2"),
+        event(customer, morning + HOUR, "add_to_cart", "P1"),
+    )
+    answer = shop.decide(customer, morning + 3 * HOUR, actions=["cart_reminder_1"])
+    chosen = the_action(answer)
+    assert (chosen["action_id"], chosen["products"]) == ("cart_reminder_1", ["P1"]), answer
+    other = shop.signup(morning - 30 * DAY, consents=("email",))
+    shop.post(
+        event(other, morning, "add_to_cart", "P1"),
+        event(other, morning + MINUTE, "add_to_cart", "P2"),
+        purchase(other, morning + 90 * MINUTE, "P2"),
+    )
+    done = shop.decide(other, morning + 3 * HOUR, actions=["cart_reminder_1"])
+    assert contacts(done) == []
+    assert codes(done, "cart_reminder_1") == ["not_eligible"]
+    assert "hours_since_last_purchase > cart_age_hours" in message(done, "cart_reminder_1")
+
+
+def test_a_browse_of_trousers_none_in_stock_is_no_reminder_and_no_trousers_shown(
+    wardrobe: Shop,
+) -> None:
+    """Twenty minutes on the black trousers this afternoon; the shop has no trousers left
+    (black trousers and chinos sold out): no browse reminder this evening (the reason names
+    the browse clause) and the picks show shirts and the belt, no trousers."""
+    shop = wardrobe
+    now = local(PARIS, "2026-03-06 16:00")
+    customer = shop.signup(now - 60 * DAY, consents=("email",))
+    shop.post(view(customer, now - 2 * HOUR, "P1", 1200))
+    try:
+        for product in ("P1", "P3"):
+            assert put_stock(shop, product, 0).status_code == 200
+        answer = shop.decide(customer, now, actions=["browse_reminder_evening"])
+        assert contacts(answer) == []
+        assert codes(answer, "browse_reminder_evening") == ["not_eligible"]
+        assert "browsed_products" in message(answer, "browse_reminder_evening")
+        picks = shop.decide(customer, now, actions=["recommendations_weekly"], channel="app")
+        shown = {p for a in picks["actions"] for p in a["products"]}
+        assert shown and not shown & {"P1", "P3"}, picks["actions"]
+    finally:
+        for product in ("P1", "P3"):
+            assert put_stock(shop, product, 20).status_code == 200
+
+
+def test_an_experiment_file_with_typos_names_each_with_the_key_meant(tmp_path: Path) -> None:
+    """A marketer's experiment with a key, an arm's field, a guardrail's field and an arm
+    kind misspelt: the API refuses to start, naming each and the key they meant, as the
+    catalog and the contact policy do; a key like no known one lists the known ones."""
+    text = (EXAMPLES / "experiment.yaml").read_text()
+    for right, wrong in (
+        ("salt:", "slat:"),
+        (
+            "allocation: 0.45\n    description: NextBestAction",
+            "alocation: 0.45\n    description: NextBestAction",
+        ),
+        ("kind: control ", "kind: controll "),
+        ("max_increase: 0.01", "max_increse: 0.01"),
+    ):
+        assert right in text, right
+        text = text.replace(right, wrong, 1)
+    text += "colour: red\n"
+    path = tmp_path / "experiment.yaml"
+    path.write_text(text)
+    with pytest.raises(StartupError) as caught:
+        load_experiment_setting(path)
+    said = str(caught.value)
+    for expected in (
+        "field 'slat': unknown key (did you mean 'salt'?)",
+        "field 'arms[0].alocation': unknown field (did you mean 'allocation'?)",
+        "field 'arms[2].kind': unknown arm kind 'controll' (did you mean 'control'?)",
+        "field 'guardrails[0].max_increse': unknown field (did you mean 'max_increase'?)",
+        "field 'colour': unknown key (expected one of: version, name,",
+    ):
+        assert expected in said, said
