@@ -160,6 +160,7 @@ def start_runtime(
         metrics=metrics,
         unknown_customers=settings.unknown_customers,
         max_future_seconds=settings.max_event_future_seconds,
+        currency=settings.currency,
         archive=archive,
     )
     commit = GroupCommit(sink)

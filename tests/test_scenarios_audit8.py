@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from features.dataset import RetailDataset
 from serving.settings import EXAMPLES
 from serving.startup import StartupError, load_experiment_setting
+from tests.api_support import redis_client
 from tests.test_scenarios_api import (
     DAY,
     HOUR,
@@ -24,12 +27,14 @@ from tests.test_scenarios_api import (
     identify,
     local,
     message,
+    open_shop,
     purchase,
     send_local,
     send_utc,
     shop,
     the_action,
 )
+from tests.test_scenarios_audit import post_raw, profile_of, track
 from tests.test_scenarios_audit4 import view, wardrobe
 from tests.test_scenarios_misfire import put_stock
 from tests.test_scenarios_supersession_api import shop_on
@@ -269,3 +274,51 @@ def test_an_experiment_file_with_typos_names_each_with_the_key_meant(tmp_path: P
         "field 'colour': unknown key (expected one of: version, name,",
     ):
         assert expected in said, said
+
+
+@pytest.fixture(scope="module")
+def euro_shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The journeys' app of a retailer that sells in euros (``currency: EUR``)."""
+    root = tmp_path_factory.mktemp("scenarios_euro")
+    prefix = f"eur{uuid.uuid4().hex[:8]}"
+    with open_shop(base, root, redis_client(root), prefix, currency="EUR") as opened:
+        yield opened
+
+
+def test_an_order_in_another_currency_is_refused_not_added_to_the_euros(euro_shop: Shop) -> None:
+    """A euro store's Segment source sends one order in euros and one in dollars (a
+    marketplace's), and the order system a purchase in pounds: the dollar and pound
+    orders are refused one by one naming ``properties.currency`` and what to do, the
+    euro order counts, so the revenue and the basket stay in euros."""
+    shop = euro_shop
+    at = local(PARIS, "2026-03-02 19:00")
+    customer = shop.signup(at - 30 * DAY, consents=("email",))
+    line = {"product_id": "P1", "price": 59.9, "quantity": 1}
+    euros = track(
+        customer,
+        at,
+        "Order Completed",
+        order_id="A-1",
+        revenue=59.9,
+        currency="EUR",
+        products=[line],
+    )
+    dollars = track(
+        customer,
+        at + HOUR,
+        "Order Completed",
+        order_id="A-2",
+        revenue=6500.0,
+        currency="USD",
+        products=[line],
+    )
+    pounds = purchase(customer, at + 2 * HOUR, "P2", revenue=34.0, properties={"currency": "GBP"})
+    body = post_raw(shop, euros, dollars, pounds)
+    assert (body["accepted"], body["rejected"]) == (1, 2), body
+    refused = {r["index"]: r for r in body["rejections"]}
+    assert set(refused) == {1, 2}
+    for r, said in ((refused[1], "'USD'"), (refused[2], "'GBP'")):
+        assert r["field"] == "properties.currency", r
+        assert said in r["message"] and "EUR" in r["message"] and "convert" in r["message"]
+    seen = profile_of(shop, customer, at + 3 * HOUR)
+    assert (seen["purchases_total"], seen["revenue_total"]) == (1, pytest.approx(59.9))
