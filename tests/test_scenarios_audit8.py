@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from features.dataset import RetailDataset
+from nba.catalog import CatalogError, parse_catalog
 from serving.settings import EXAMPLES
 from serving.startup import StartupError, load_experiment_setting
 from tests.api_support import redis_client
@@ -322,3 +323,106 @@ def test_an_order_in_another_currency_is_refused_not_added_to_the_euros(euro_sho
         assert said in r["message"] and "EUR" in r["message"] and "convert" in r["message"]
     seen = profile_of(shop, customer, at + 3 * HOUR)
     assert (seen["purchases_total"], seen["revenue_total"]) == (1, pytest.approx(59.9))
+
+
+# ---------------------------------------------------------------- a segment's own action
+
+VIP = """
+version: 1
+actions:
+  - id: vip_private_sale
+    type: offer
+    description: Private sale for the gold tier only.
+    channels: [email]
+    eligibility: loyalty_tier == 'gold'
+    value: 6
+    template: vip_private_sale
+  - id: newsletter
+    type: content
+    description: The monthly newsletter, for everyone.
+    channels: [email]
+    value: 0.5
+    template: newsletter
+  - {id: do_nothing, type: do_nothing, channels: [], value: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def vip_shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The journeys' app with a marketer's catalog whose private sale is for gold only."""
+    root = tmp_path_factory.mktemp("scenarios_vip")
+    catalog = root / "catalog.yaml"
+    catalog.write_text(VIP)
+    prefix = f"vip{uuid.uuid4().hex[:8]}"
+    with open_shop(base, root, redis_client(root), prefix, catalog_path=catalog) as opened:
+        yield opened
+
+
+def test_a_private_sale_for_the_gold_tier_reaches_gold_only_and_says_why(
+    vip_shop: Shop,
+) -> None:
+    """The private sale is written for the gold tier: a gold customer gets it; a silver
+    one never does, and the sale's reason names the tier clause with their tier;
+    the same catalog with the tier written 'Gold' is refused when loaded, naming the
+    action, the value and the tier meant (misfire: it loaded, and the sale reached
+    no one)."""
+    shop = vip_shop
+    now = local(PARIS, "2026-03-04 10:00")
+    gold, silver = (shop.signup(now - 90 * DAY, consents=("email",)) for _ in range(2))
+    shop.post(
+        identify(gold, now - 30 * DAY, loyalty_tier="gold"),
+        identify(silver, now - 30 * DAY, loyalty_tier="silver"),
+    )
+    assert shop.first_contact(gold, now)["action_id"] == "vip_private_sale"
+    answer = shop.decide(silver, now)
+    assert all(a["action_id"] != "vip_private_sale" for a in answer["actions"])
+    assert codes(answer, "vip_private_sale") == ["not_eligible"]
+    why = message(answer, "vip_private_sale")
+    assert "loyalty_tier == 'gold'" in why and "silver" in why, why
+    with pytest.raises(CatalogError) as caught:
+        parse_catalog(VIP.replace("'gold'", "'Gold'"))
+    said = str(caught.value)
+    assert "action 'vip_private_sale', field 'eligibility'" in said, said
+    assert "'Gold' is not a value of loyalty_tier (did you mean 'gold'?" in said, said
+
+
+# ---------------------------------------------------------------- clocks and calendars
+
+
+def test_a_cart_left_in_the_hour_that_happens_twice_goes_at_seven_after_the_change(
+    shop: Shop,
+) -> None:
+    """Paris, the night of 25 October 2026: the clocks go back at 03:00 and 02:00-03:00
+    happens twice. A cart left at 02:30 the second time (01:30 UTC), asked at 03:40: the
+    reminder goes at 07:00 on the winter clock (06:00 UTC), not at 08:00."""
+    left = dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC)
+    assert left.astimezone(ZoneInfo(PARIS)).strftime("%H:%M %z") == "02:30 +0100"
+    customer = shop.signup(left - 30 * DAY, consents=("email",))
+    shop.post(event(customer, left, "add_to_cart", "P1"))
+    chosen = the_action(shop.decide(customer, left + 70 * MINUTE, actions=["cart_reminder_1"]))
+    assert chosen["action_id"] == "cart_reminder_1"
+    assert send_local(chosen).strftime("%Y-%m-%d %H:%M %z") == "2026-10-25 07:00 +0100"
+    assert send_utc(chosen) == dt.datetime(2026, 10, 25, 6, tzinfo=dt.UTC)
+
+
+# ---------------------------------------------------------------- the welcome series
+
+
+WELCOME = ["welcome_1", "welcome_2", "welcome_3_first_order"]
+
+
+def test_a_second_welcome_sent_late_keeps_three_days_before_the_offer(shop: Shop) -> None:
+    """The first-order offer goes on day 7 after the sign-up (audit7's series), but not on
+    the heels of a second step that went late: the journey tool did not ask on days 1-4,
+    the second welcome went on day 5, and the offer waits three days after it."""
+    signed = local(PARIS, "2026-03-02 09:00")
+    customer = shop.signup(signed, consents=("email",))
+    sent: dict[str, dt.datetime] = {}
+    days: dict[str, int] = {}
+    for day in (0, 5, 6, 7, 8, 9, 10, 11):
+        for chosen in contacts(shop.decide(customer, signed + day * DAY + HOUR, actions=WELCOME)):
+            sent[chosen["action_id"]] = send_utc(chosen)
+            days[chosen["action_id"]] = day
+    assert days["welcome_1"] == 0 and days["welcome_2"] == 5, days
+    assert sent["welcome_3_first_order"] - sent["welcome_2"] >= 72 * HOUR, sent
+    assert days["welcome_3_first_order"] <= 9, days
