@@ -47,7 +47,6 @@ from features.online.contact_state import (
     DecisionRead,
     DecisionRecord,
     DecisionState,
-    OwnContact,
     RedisContactState,
     ScheduledDecision,
     with_own_contacts,
@@ -391,21 +390,28 @@ class DecisionService:
         models = self.models.current
         known = stored = self.profiles.from_stored(customer_id, read.stored, now)
         own, unconsented = read.contacts, None
+        history, usage = read.history, read.usage
         if stored is not None and own:
             # a message decided earlier whose channel's consent is gone since is withdrawn,
             # however close its send: supersession's lead weighs trade-offs, not consent
             day = self.contacts.budget_day(now)
             unconsented = unconsented_sends(stored, own, now, day, read.scheduled)
             if unconsented is not None:
-                gone = {(d.decision_id, ch) for d in unconsented[1] for ch in d.channels}
+                withdrawn = unconsented[1]
+                gone = {(d.decision_id, ch) for d in withdrawn for ch in d.channels}
                 own = tuple(c for c in own if (c.decision_id, c.channel) not in gone)
+                # what a withdrawn message's record gives back counts in this decision too
+                history = unscheduled_history(
+                    history, (item for d in withdrawn for item in d.history.items())
+                )
+                usage = given_back(usage, [d.consumed for d in withdrawn if d.day == day])
         if known is not None and own:  # its own sends not reported yet count too
             known = with_own_contacts(known, own, now)
         if known is not None:  # the cart and browsed products that can be bought
             known = self._sellable(known)
         profile = known or CustomerProfile(customer_id, as_of=now)
         ctx = CustomerContext(
-            profile, now, session=_session(context, now), action_history=dict(read.history)
+            profile, now, session=_session(context, now), action_history=dict(history)
         )
         max_actions = min(context.max_actions, len(self._action_ids))
         # a fresh seed per unkeyed decision, as random as the draws it seeds need (not a
@@ -418,8 +424,8 @@ class DecisionService:
         policy = self.policy(models, max_actions)
         replacing = None
         if read.scheduled and stored is not None:
-            replacing = self._replacing(policy, prepared, read, own, stored, stats, seed)
-        usage = read.usage
+            mine = dataclasses.replace(read, contacts=own, history=history, usage=usage)
+            replacing = self._replacing(policy, prepared, mine, stored, stats, seed)
         if replacing is None:
             routed = policy.route(
                 ctx, usage=usage, stats=stats, seed=seed, restriction=prepared.restriction
@@ -473,7 +479,6 @@ class DecisionService:
         policy: DecisionPipeline,
         prepared: _Prepared,
         read: DecisionState,
-        own: Sequence[OwnContact],
         known: CustomerProfile,
         stats: SegmentPosteriors | None,
         seed: int | str,
@@ -482,15 +487,14 @@ class DecisionService:
         ``None`` (decide as usual): the customer as if the messages due later had not
         been scheduled (their contacts, history and budgets given back), weighed by
         :func:`~features.online.supersession.weigh_replacement` as the closed loop weighs
-        it. CPU only: everything it reads came with the decision's read. ``own``: the
-        customer's decided contacts not reported sent, less those already withdrawn (their
-        consent gone)."""
+        it. CPU only: everything it reads came with the decision's read (less the messages
+        already withdrawn for their consent, and what those gave back)."""
         now = prepared.now
         if not supersedes(policy):
             return None  # an experiment's router, a baseline: nothing is replaced
         waiting = [
             (c, read.scheduled[c.decision_id])
-            for c in own
+            for c in read.contacts
             if c.at > now and c.decision_id in read.scheduled
         ]
         pending = [
@@ -504,7 +508,7 @@ class DecisionService:
             return None  # none can be withdrawn in time: no need to decide twice
         held = {p.decision_id for p in pending}
         kept_by_id = {kept.decision_id: kept for _, kept in waiting}
-        others = [c for c in own if c.decision_id not in held]
+        others = [c for c in read.contacts if c.decision_id not in held]
         history = unscheduled_history(
             read.history,
             (before for kept in kept_by_id.values() for before in kept.history_before.items()),

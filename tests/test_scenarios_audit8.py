@@ -484,3 +484,74 @@ def test_a_second_welcome_sent_late_keeps_three_days_before_the_offer(shop: Shop
     assert days["welcome_1"] == 0 and days["welcome_2"] == 5, days
     assert sent["welcome_3_first_order"] - sent["welcome_2"] >= 72 * HOUR, sent
     assert days["welcome_3_first_order"] <= 9, days
+
+
+def test_a_birthday_given_without_a_zone_counts_the_retailer_s_days(shop: Shop) -> None:
+    """An identify gives the birthday (12 April) but no time zone. At 00:30 on 12 April in
+    Paris (22:30 UTC on the 11th), the retailer's day, the birthday is today, not
+    tomorrow, and the wishes go today; the identify did not pin the customer to UTC."""
+    customer = f"NZ{uuid.uuid4().hex[:8]}"
+    signed = local(PARIS, "2025-10-01 10:00")
+    shop.post(
+        identify(
+            customer,
+            signed,
+            createdAt=signed.isoformat(),
+            birthday="1990-04-12",
+            consent_email=True,
+        )
+    )
+    shop.post(purchase(customer, local(PARIS, "2026-02-01 12:00"), "P2"))
+    night = local(PARIS, "2026-04-12 00:30")
+    seen = profile_of(shop, customer, night)
+    assert (seen["timezone"], seen["days_to_birthday"]) == (PARIS, 0), seen["timezone"]
+    chosen = shop.first_contact(customer, night, actions=["birthday"])
+    assert chosen["action_id"] == "birthday"
+    assert send_local(chosen).date() == dt.date(2026, 4, 12)
+
+
+def test_a_campaign_run_listing_a_customer_three_times_sends_one_message(shop: Shop) -> None:
+    """A journey tool's batch request lists the same customer three times (a campaign
+    audience built from three segments): one answer sends the cart reminder, the two
+    others send nothing and say why; retried with one key, the three answers are the same
+    decision (one decision id: one message)."""
+    added = local(PARIS, "2026-03-04 15:00")
+    customer = shop.signup(added - 30 * DAY, consents=("email", "push"))
+    shop.post(event(customer, added, "add_to_cart", "P1"))
+    body = {"customer_ids": [customer] * 3, "context": {"timestamp": (added + HOUR).isoformat()}}
+    response = shop.api.post("/v1/decisions/batch", json=body, headers=shop.headers)
+    assert response.status_code == 200, response.text
+    answers = response.json()["decisions"]
+    sent = [c for a in answers for c in contacts(a)]
+    assert [c["action_id"] for c in sent] == ["cart_reminder_1"], sent
+    assert all(a["rejected"] for a in answers if not contacts(a))
+    other = shop.signup(added - 30 * DAY, consents=("email", "push"))
+    shop.post(event(other, added, "add_to_cart", "P1"))
+    body["customer_ids"] = [other] * 3
+    headers = {**shop.headers, "Idempotency-Key": f"campaign-{other}"}
+    keyed = shop.api.post("/v1/decisions/batch", json=body, headers=headers).json()["decisions"]
+    assert len({a["decision_id"] for a in keyed if contacts(a)}) == 1, keyed
+
+
+def test_a_reminder_withdrawn_for_e_mail_goes_by_push_when_push_is_consented(
+    shop_on: tuple[Shop, Path, str],
+) -> None:
+    """With supersession on, the same night cart of a customer who also takes pushes: the
+    07:00 e-mail is withdrawn when they unsubscribe from e-mail at 06:50, and the same
+    answer carries the reminder by push when push opens (09:00): the e-mail never went,
+    so the cart was never reminded."""
+    shop = shop_on[0]
+    left = local(PARIS, "2026-03-04 23:10")
+    customer = shop.signup(left - 30 * DAY, consents=("email", "push"))
+    shop.post(event(customer, left, "add_to_cart", "P1"))
+    first = shop.decide(customer, left + 70 * MINUTE)
+    sent = the_action(first)
+    assert (sent["action_id"], sent["channel"]) == ("cart_reminder_1", "email")
+    due = local(PARIS, "2026-03-05 07:00")
+    assert send_utc(sent) == due
+    shop.post(event(customer, due - 10 * MINUTE, "unsubscribe", channel="email"))
+    again = shop.decide(customer, due - 8 * MINUTE)
+    assert again["replaces"] == [first["decision_id"]], again
+    chosen = the_action(again)
+    assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "push"), again
+    assert send_local(chosen).strftime("%H:%M") == "09:00"

@@ -201,12 +201,13 @@ def unconsented_sends(
     ``profile`` (read now) no longer gives, with their withdrawal, or ``None``
     (:func:`nba.supersession.withdraw_unconsented`), however close their send and whether
     or not supersession is on (its lead is for trade-offs; consent is none). The
-    withdrawal takes their contacts out of the caps; their actions' history stays as
-    decided, so a withdrawn message is not sent again on another channel within its
-    cool-down (the safe side). ``day``: the budget day of ``now``. What a decision
-    consumed (offers, volume) is given back, and its exposure taken from its record,
-    only when its ``scheduled`` record (kept with supersession on) says what they were
-    and every one of its channels is withdrawn; else nothing consumed is given back."""
+    withdrawal takes their contacts out of the caps. When a decision's ``scheduled``
+    record (kept with supersession on) says what it changed and every one of its channels
+    is withdrawn, all of it is given back (:meth:`ScheduledDecision.cancelled`: history,
+    budgets, exposure), so the message may go now on a channel still consented; else its
+    actions' history stays as decided, so a withdrawn message is not sent again on
+    another channel within its cool-down (the safe side), and nothing consumed is given
+    back (``day``: the budget day of ``now``)."""
     due = [c for c in contacts if c.at > now]
     why: dict[Channel, str] = {}
     for channel in {c.channel for c in due}:
@@ -226,7 +227,7 @@ def unconsented_sends(
         gone = tuple(dict.fromkeys(channels[d]))
         record = records.get(d)
         if record is not None and {ch for _, ch, _ in record.contacts} <= set(gone):
-            cancels.append(CancelledSend(d, gone, {}, record.day, record.consumed, record.exposure))
+            cancels.append(record.cancelled())
         else:  # their exposures leave the response statistics, read by decision id
             cancels.append(CancelledSend(d, gone, {}, day, Consumption(), counted_exposure=True))
     return verdict, tuple(cancels)
