@@ -3,19 +3,23 @@
 Each situation is built from raw contract events (or Segment messages) posted to the
 real API on a real Redis, and the answer is read as a marketer reads it: action,
 channel, local send time, products, offer, reasons. The areas: consent withdrawn minutes
-before a scheduled send with supersession on (unsubscribe, spam complaint, SMS STOP); a
-cart sold out overnight; a journey tool asking twenty times a minute; three actions
-asked at once; a 29 February birthday in a leap year; a customer with no time zone; the
-evening the clocks go forward and the night they go back; a second cart after an order;
-a browse of a category with nothing in stock; an order in another currency; a private
-sale for one loyalty tier; the welcome series' third step; an experiment file with
-typos.
+before a scheduled send with supersession on (unsubscribe, spam complaint, SMS STOP),
+and the reminder carried by push; an unsubscribe clicked in the e-mail itself; a cart
+sold out overnight; a journey tool asking twenty times a minute, and a campaign run
+listing a customer three times; three actions asked at once; a 29 February birthday in
+a leap year; customers with no time zone (Paris and Los Angeles retailers, a birthday
+given without a zone); the evening the clocks go forward and the night they go back; a
+second cart after an order; a browse of a category with nothing in stock; an order in
+another currency; a private sale for one loyalty tier; the welcome series' third step;
+an experiment file with typos.
 
 Fixed here (each test failed before its fix):
 
 * with ``supersede_lead_minutes`` set, a message scheduled on a channel whose consent was
   withdrawn less than the lead before its send was kept and went: unconsented sends are
-  now withdrawn however close their send, with supersession on or off;
+  now withdrawn however close their send, with supersession on or off; with the
+  scheduled record at hand its cool-down is given back, so a cart reminder withdrawn
+  from e-mail goes by push (it kept the cool-down, and the cart was never reminded);
 * the welcome series' first-order offer counted 96 hours from the second step's evening
   send, so a journey tool asking each morning reached it on day 8: it counts from the
   sign-up (day 7), at least 72 hours after the second step;
@@ -48,6 +52,7 @@ from tests.api_support import redis_client
 from tests.test_scenarios_api import (
     DAY,
     HOUR,
+    LOS_ANGELES,
     MINUTE,
     PARIS,
     SECOND,
@@ -555,3 +560,68 @@ def test_a_reminder_withdrawn_for_e_mail_goes_by_push_when_push_is_consented(
     chosen = the_action(again)
     assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "push"), again
     assert send_local(chosen).strftime("%H:%M") == "09:00"
+
+
+@pytest.fixture(scope="module")
+def la_shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The journeys' app of a retailer in Los Angeles (its contact policy's timezone)."""
+    root = tmp_path_factory.mktemp("scenarios_la")
+    text = (EXAMPLES / "contact_policy.yaml").read_text()
+    assert "timezone: Europe/Paris" in text
+    policy = root / "contact_policy.yaml"
+    policy.write_text(text.replace("timezone: Europe/Paris", f"timezone: {LOS_ANGELES}", 1))
+    prefix = f"la{uuid.uuid4().hex[:8]}"
+    with open_shop(base, root, redis_client(root), prefix, contact_policy_path=policy) as opened:
+        yield opened
+
+
+def test_a_los_angeles_retailer_s_customer_with_no_zone_is_not_e_mailed_at_night(
+    la_shop: Shop,
+) -> None:
+    """A Los Angeles retailer's customer identified with no time zone leaves a cart at
+    22:10 local time (06:10 UTC): the reminder waits for 07:00 in Los Angeles, never goes
+    at 23:10 local (UTC's morning). Misfire: taken for a UTC customer, they were e-mailed
+    an hour before midnight."""
+    shop = la_shop
+    customer = f"NZ{uuid.uuid4().hex[:8]}"
+    left = local(LOS_ANGELES, "2026-03-04 22:10")
+    signed = left - 30 * DAY
+    shop.post(identify(customer, signed, createdAt=signed.isoformat(), consent_email=True))
+    shop.post(event(customer, left, "add_to_cart", "P1"))
+    chosen = the_action(shop.decide(customer, left + 70 * MINUTE, actions=["cart_reminder_1"]))
+    assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "email")
+    assert send_local(chosen).strftime("%Y-%m-%d %H:%M") == "2026-03-05 07:00", chosen
+    assert send_utc(chosen).astimezone(ZoneInfo(LOS_ANGELES)).hour == 7
+
+
+def test_an_unsubscribe_clicked_in_the_e_mail_closes_e_mail_not_push(shop: Shop) -> None:
+    """The customer clicks "unsubscribe" in Tuesday's e-mail (Segment's ``Unsubscribed``,
+    sent by the e-mail platform with no context channel, naming the decision it
+    answers): e-mail's consent is withdrawn, push's, which they still take, stays, and
+    the next day nothing goes by e-mail."""
+    now = local(PARIS, "2026-03-04 10:00")
+    customer = shop.signup(now - 90 * DAY, consents=("email", "push"))
+    shop.post(purchase(customer, now - 2 * DAY, "P1"))
+    sent = shop.decide(customer, now - DAY, actions=["cross_sell_after_purchase"], channel="email")
+    [mail] = contacts(sent)
+    shop.post(
+        event(
+            customer,
+            send_utc(mail),
+            "message_sent",
+            channel="email",
+            decision_id=sent["decision_id"],
+        ),
+        {
+            "type": "track",
+            "event": "Unsubscribed",
+            "userId": customer,
+            "messageId": f"u-{uuid.uuid4().hex[:8]}",
+            "timestamp": (send_utc(mail) + HOUR).isoformat(),
+            "properties": {"decision_id": sent["decision_id"]},
+        },
+    )
+    consents = profile_of(shop, customer, now + DAY)["consents"]
+    assert (consents["email"], consents["push"]) == (False, True), consents
+    answer = shop.decide(customer, now + DAY)
+    assert all(c["channel"] != "email" for c in contacts(answer)), answer
