@@ -21,6 +21,7 @@ from typing import Annotated
 
 import typer
 
+from cli.decide import ContactPolicyOption, load_contact_policy
 from cli.support import console, fail
 
 
@@ -35,6 +36,7 @@ def retrain(
     ] = Path("data"),
     target: Annotated[str, typer.Option(help="What to train (as nba train).")] = "all",
     promote: Annotated[bool, typer.Option(help="Promote the new models (gated).")] = False,
+    contact_policy: ContactPolicyOption = None,
 ) -> None:
     """Retrain on what the API saw: compact the archive, export, train, promote."""
     from cli.models import train
@@ -49,7 +51,9 @@ def retrain(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     data = work / f"data-{stamp}"
     try:
-        dataset = export_dataset(archive, base, data)
+        # customers seen only in events live in the retailer's zone, as the API served them
+        zone = load_contact_policy(contact_policy).timezone
+        dataset = export_dataset(archive, base, data, default_timezone=zone)
     except DataContractError as error:
         raise fail(str(error)) from None
     out.print(

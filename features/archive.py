@@ -242,10 +242,14 @@ def _purge_parts(folder: Path, erased: Mapping[str, dt.datetime]) -> int:
     return removed
 
 
-def export_dataset(archive: str | Path, base: str | Path, out: str | Path) -> RetailDataset:
+def export_dataset(
+    archive: str | Path, base: str | Path, out: str | Path, default_timezone: str = "UTC"
+) -> RetailDataset:
     """Write a contract data set to ``out``: ``base``'s customers, products and offers, and
     its events with the archive's (each event once). Customers seen only in archived
-    events (prospects the API accepted) become customers with no consent, in UTC. An
+    events (prospects the API accepted) become customers with no consent, in
+    ``default_timezone`` (the retailer's, the contact policy's ``timezone``, as the API
+    served them: :class:`features.online.profiles.OnlineProfiles`). An
     erased customer (the archive's register) is left out, their row and their events up
     to the erasure, from the base as from the archive."""
     data = load_dataset(base)
@@ -263,7 +267,7 @@ def export_dataset(archive: str | Path, base: str | Path, out: str | Path) -> Re
     if len(newcomers):
         first = newcomers.min()
         rows = pd.DataFrame({"customer_id": first.index, "created_at": first.to_numpy()})
-        rows["timezone"] = "UTC"
+        rows["timezone"] = default_timezone
         rows["loyalty_tier"] = "none"
         for column in CUSTOMERS.columns:
             if column.name.startswith("consent_") and not column.name.endswith("_at"):

@@ -131,7 +131,13 @@ ColumnKind = Literal[
 
 
 class LoyaltyTier(StrEnum):
-    """Loyalty programme tiers, lowest first."""
+    """Loyalty programme tiers, lowest first (:data:`nba.profile.LOYALTY_TIERS`, which the
+    rules' values are checked against).
+
+    >>> from nba.profile import LOYALTY_TIERS
+    >>> tuple(LoyaltyTier) == LOYALTY_TIERS
+    True
+    """
 
     NONE = "none"
     BRONZE = "bronze"

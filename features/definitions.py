@@ -495,7 +495,10 @@ EVENT_COLUMNS_READ = (
 
 
 def event_ops(
-    events: pd.DataFrame, catalog: ProductCatalog, timezones: pd.Series
+    events: pd.DataFrame,
+    catalog: ProductCatalog,
+    timezones: pd.Series,
+    default_timezone: str = "UTC",
 ) -> Iterator[FamilyOps]:
     """The ops that ``events`` make, family by family.
 
@@ -509,7 +512,8 @@ def event_ops(
         Category, brand, launch and price of products; unknown products simply
         contribute no category or brand.
     timezones : Series
-        IANA time zone by customer id; customers not in it are taken as UTC.
+        IANA time zone by customer id; customers not in it are taken to live in
+        ``default_timezone`` (the retailer's, online; UTC unless given).
     """
     n = len(events)
     rows = np.arange(n)
@@ -521,7 +525,7 @@ def event_ops(
     pid = pd.Categorical(events["product_id"])
     has_product = pid.codes >= 0
     customers = pd.Categorical(events["customer_id"])
-    tz = _lookup(timezones.astype(object), customers, default="UTC")
+    tz = _lookup(timezones.astype(object), customers, default=default_timezone)
 
     def of(*types: EventType) -> np.ndarray:
         wanted = np.zeros(len(etype_names) + 1, dtype=bool)  # the last entry: code -1

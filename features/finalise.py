@@ -129,10 +129,14 @@ class FeaturePriors:
 
 @dataclass(frozen=True)
 class CustomerStatic:
-    """Attributes that come from the customers table, not from events."""
+    """Attributes that come from the customers table, not from events. ``zone_known``:
+    whether ``timezone`` was given (the customers table, an identify); when not, UTC
+    stands in, and a reader that knows the retailer's zone puts it in instead
+    (:class:`features.online.profiles.OnlineProfiles`)."""
 
     timezone: str = "UTC"
     birth_date: dt.date | None = None
+    zone_known: bool = True
 
 
 #: The window of the left-day counts, in days.

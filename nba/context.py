@@ -31,6 +31,7 @@ from nba.frozen import computed_once, fast_init
 from nba.profile import (
     DERIVED_FIELDS,
     FIELD_READERS,
+    LOYALTY_TIERS,
     PROFILE_FIELDS,
     ContactHistory,
     CustomerProfile,
@@ -233,6 +234,7 @@ RULE_SCHEMA = RuleSchema(
         "journey_phase": frozenset(p.value for p in JourneyPhase),
         "session_channel": _CHANNEL_VALUES,
         "consented_channels": frozenset(c.value for c in OUTBOUND_CHANNELS),
+        "loyalty_tier": frozenset(LOYALTY_TIERS),
     },
 )
 

@@ -49,7 +49,7 @@ True
 ...                      source="exp.yaml")
 ... except ExperimentError as error:
 ...     print(error.issues[0])  # doctest: +ELLIPSIS
-exp.yaml: field 'arms[1].kind': unknown arm kind 'controll' (expected one of: champion, ...)
+exp.yaml: field 'arms[1].kind': unknown arm kind 'controll' (did you mean 'control'?)
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ import yaml
 
 from nba.arbitration import ChannelAssessment, Posterior
 from nba.budgets import UsageCounts
-from nba.config_errors import ConfigError, ConfigIssue
+from nba.config_errors import ConfigError, ConfigIssue, unknown_key
 from nba.context import CustomerContext
 from nba.decision import Decision, LoggedDecision, RoutedDecision
 from nba.policy import DecisionPolicy
@@ -298,7 +298,7 @@ def parse_experiment(document: Any, *, source: str = "") -> ExperimentConfig:
         raise ExperimentError(issues)
     for key in document:
         if key not in _TOP_LEVEL_KEYS:
-            issue(str(key), f"unknown key (expected one of: {', '.join(_TOP_LEVEL_KEYS)})")
+            issue(str(key), _unknown(key, _TOP_LEVEL_KEYS, "key"))
     version = document.get("version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         issue("version", f"unsupported version {version!r} (expected {SCHEMA_VERSION})")
@@ -380,9 +380,23 @@ def _moment(value: Any, field: str, issue: _Report) -> dt.datetime | None:
 def _choice(value: Any, enum: type[StrEnum], field: str, what: str, issue: _Report) -> str | None:
     allowed = [e.value for e in enum]
     if value not in allowed:
-        issue(field, f"unknown {what} {value!r} (expected one of: {', '.join(allowed)})")
+        issue(field, _unknown(value, allowed, f"{what} {value!r}"))
         return None
     return str(value)
+
+
+def _unknown(key: object, known: Sequence[str], what: str = "field") -> str:
+    """The message for an unknown key or value: the known one it is a typo of, as the
+    catalog and the contact policy say it (:func:`~nba.config_errors.unknown_key`), else
+    every known one.
+
+    >>> _unknown("alocation", _ARM_KEYS)
+    "unknown field (did you mean 'allocation'?)"
+    >>> _unknown("colour", _GUARDRAIL_KEYS)
+    'unknown field (expected one of: metric, max_increase)'
+    """
+    message = unknown_key(key, known, what)
+    return message if message.endswith("?)") else f"{message} (expected one of: {', '.join(known)})"
 
 
 def _arms(raw: Any, issue: _Report) -> list[Arm]:
@@ -397,7 +411,7 @@ def _arms(raw: Any, issue: _Report) -> list[Arm]:
             continue
         for key in entry:
             if key not in _ARM_KEYS:
-                issue(f"{path}.{key}", f"unknown field (expected one of: {', '.join(_ARM_KEYS)})")
+                issue(f"{path}.{key}", _unknown(key, _ARM_KEYS))
         name = _name(entry.get("name"), f"{path}.name", issue)
         kind = _choice(entry.get("kind"), ArmKind, f"{path}.kind", "arm kind", issue)
         allocation: Any = entry.get("allocation")
@@ -455,7 +469,7 @@ def _guardrails(raw: Any, issue: _Report) -> list[Guardrail]:
             continue
         for key in entry:
             if key not in _GUARDRAIL_KEYS:
-                issue(f"{path}.{key}", "unknown field (expected metric, max_increase)")
+                issue(f"{path}.{key}", _unknown(key, _GUARDRAIL_KEYS))
         metric = _choice(entry.get("metric"), GuardrailMetric, f"{path}.metric", "metric", issue)
         limit = entry.get("max_increase", 0.0)
         if not _is_number(limit) or not 0 <= float(limit) < 1:

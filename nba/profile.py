@@ -29,6 +29,9 @@ from nba.channels import CONSENT_CHANNELS, OUTBOUND_CHANNELS, Channel
 from nba.frozen import fast_init
 
 HOURS_PER_WEEK = 168
+#: The loyalty programme's tiers, lowest first (the data contract's, which rules compare
+#: ``loyalty_tier`` with: a catalog that writes another is refused when loaded).
+LOYALTY_TIERS: tuple[str, ...] = ("none", "bronze", "silver", "gold", "platinum")
 
 FieldType = Literal["number", "text", "bool", "list"]
 

@@ -390,20 +390,28 @@ class DecisionService:
         models = self.models.current
         known = stored = self.profiles.from_stored(customer_id, read.stored, now)
         own, unconsented = read.contacts, None
-        if stored is not None and own and self.contact_policy.supersede_lead_minutes is None:
-            # a message decided earlier whose channel's consent is gone since is withdrawn
-            # (with supersession on, weigh_replacement withdraws it as a passed reason)
-            unconsented = unconsented_sends(stored, own, now, self.contacts.budget_day(now))
+        history, usage = read.history, read.usage
+        if stored is not None and own:
+            # a message decided earlier whose channel's consent is gone since is withdrawn,
+            # however close its send: supersession's lead weighs trade-offs, not consent
+            day = self.contacts.budget_day(now)
+            unconsented = unconsented_sends(stored, own, now, day, read.scheduled)
             if unconsented is not None:
-                gone = {(d.decision_id, ch) for d in unconsented[1] for ch in d.channels}
+                withdrawn = unconsented[1]
+                gone = {(d.decision_id, ch) for d in withdrawn for ch in d.channels}
                 own = tuple(c for c in own if (c.decision_id, c.channel) not in gone)
+                # what a withdrawn message's record gives back counts in this decision too
+                history = unscheduled_history(
+                    history, (item for d in withdrawn for item in d.history.items())
+                )
+                usage = given_back(usage, [d.consumed for d in withdrawn if d.day == day])
         if known is not None and own:  # its own sends not reported yet count too
             known = with_own_contacts(known, own, now)
         if known is not None:  # the cart and browsed products that can be bought
             known = self._sellable(known)
         profile = known or CustomerProfile(customer_id, as_of=now)
         ctx = CustomerContext(
-            profile, now, session=_session(context, now), action_history=dict(read.history)
+            profile, now, session=_session(context, now), action_history=dict(history)
         )
         max_actions = min(context.max_actions, len(self._action_ids))
         # a fresh seed per unkeyed decision, as random as the draws it seeds need (not a
@@ -416,8 +424,8 @@ class DecisionService:
         policy = self.policy(models, max_actions)
         replacing = None
         if read.scheduled and stored is not None:
-            replacing = self._replacing(policy, prepared, read, stored, stats, seed)
-        usage = read.usage
+            mine = dataclasses.replace(read, contacts=own, history=history, usage=usage)
+            replacing = self._replacing(policy, prepared, mine, stored, stats, seed)
         if replacing is None:
             routed = policy.route(
                 ctx, usage=usage, stats=stats, seed=seed, restriction=prepared.restriction
@@ -426,12 +434,19 @@ class DecisionService:
             routed, ctx, usage = replacing.routed, replacing.context, replacing.usage
         decision, arm = routed.decision, routed.arm_name
         response = self._response(decision, ctx, models, known is None, degraded, arm)
-        if replacing is not None:
-            response["replaces"] = list(replacing.verdict.replaces)
-            response["actions"][0]["reasons"].append(replacing.verdict.reason)
-        elif unconsented is not None:
-            response["replaces"] = list(unconsented[0].replaces)
-            response["actions"][0]["reasons"].append(unconsented[0].reason)
+        cancels: tuple[CancelledSend, ...] = ()
+        for withdrawal, cancelled in (
+            (None, ()) if unconsented is None else unconsented,
+            (None, ()) if replacing is None else (replacing.verdict, replacing.cancels),
+        ):
+            if withdrawal is None:
+                continue
+            taken = {c.decision_id for c in cancelled}
+            cancels = (*(c for c in cancels if c.decision_id not in taken), *cancelled)
+            response["replaces"] = list(
+                dict.fromkeys((*response["replaces"], *withdrawal.replaces))
+            )
+            response["actions"][0]["reasons"].append(withdrawal.reason)
         stored_key = prepared.stored_key
         answer = (
             None
@@ -455,9 +470,7 @@ class DecisionService:
             answer,
             segment,
             scheduled,
-            replacing.cancels
-            if replacing is not None
-            else (() if unconsented is None else unconsented[1]),
+            cancels,
         )
         return _Decided(record, response, arm)
 
@@ -474,7 +487,8 @@ class DecisionService:
         ``None`` (decide as usual): the customer as if the messages due later had not
         been scheduled (their contacts, history and budgets given back), weighed by
         :func:`~features.online.supersession.weigh_replacement` as the closed loop weighs
-        it. CPU only: everything it reads came with the decision's read."""
+        it. CPU only: everything it reads came with the decision's read (less the messages
+        already withdrawn for their consent, and what those gave back)."""
         now = prepared.now
         if not supersedes(policy):
             return None  # an experiment's router, a baseline: nothing is replaced

@@ -179,6 +179,29 @@ def consent_events(patch: CustomerPatch, message_id: str | None) -> list[EventRe
     ]
 
 
+def foreign_currency(record: EventRecord, currency: str) -> tuple[str, str] | None:
+    """The field and message refusing ``record`` when its properties say its amounts are
+    in another currency than ``currency`` (the store's), else ``None``.
+
+    >>> import datetime as dt
+    >>> order = EventRecord(event_id="e1", customer_id="C1", channel="web",
+    ...     timestamp=dt.datetime(2026, 3, 4, tzinfo=dt.UTC), event_type="purchase",
+    ...     product_id="P1", revenue=70.0, properties={"currency": "usd"})
+    >>> print(foreign_currency(order, "EUR")[1])  # doctest: +NORMALIZE_WHITESPACE
+    the amounts are in 'usd', not in the store's currency EUR (NBA_CURRENCY): convert them
+    before sending, or they would be added to EUR amounts
+    >>> foreign_currency(order.model_copy(update={"properties": {"currency": "EUR"}}), "EUR")
+    """
+    said = (record.properties or {}).get("currency")
+    if said is None or (isinstance(said, str) and said.strip().upper() == currency):
+        return None
+    return (
+        "properties.currency",
+        f"the amounts are in {said!r}, not in the store's currency {currency} (NBA_CURRENCY): "
+        f"convert them before sending, or they would be added to {currency} amounts",
+    )
+
+
 class EventIngestor:
     """Applies parsed events to the online profiles (and product popularity to the
     contact state) through the Redis gate."""
@@ -194,6 +217,7 @@ class EventIngestor:
         max_future_seconds: float | None = DEFAULT_MAX_FUTURE_SECONDS,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         archive: EventArchive | None = None,
+        currency: str | None = None,
     ) -> None:
         self.profiles = profiles
         self.contacts = contacts
@@ -201,6 +225,7 @@ class EventIngestor:
         self.metrics = metrics
         self.unknown_customers = unknown_customers
         self.max_future_seconds = max_future_seconds
+        self.currency = currency
         self.clock = clock
         self.archive = archive
         self.erasure = RedisErasure(contacts) if isinstance(contacts, RedisContactState) else None
@@ -343,6 +368,8 @@ class EventIngestor:
                 )
             elif self.unknown_customers == "reject" and unknown_product:
                 problem = ("product_id", f"unknown product {record.product_id!r}")
+            elif self.currency is not None:
+                problem = foreign_currency(record, self.currency)
             if problem is not None:
                 batch.rejections.append(
                     RejectedEvent(

@@ -85,7 +85,6 @@ def start_runtime(
         )
     store = RedisOnlineStore(client, prefix=settings.redis_prefix)
     products = load_products(settings.products_file)
-    profiles = OnlineProfiles(store, products)
     stats = (
         RedisResponseStats(
             client,
@@ -99,6 +98,8 @@ def start_runtime(
         else None
     )
     contact_policy = load_contact_policy_setting(settings.contact_policy_path)
+    # a customer whose time zone is not known lives by the retailer's clock, not UTC's
+    profiles = OnlineProfiles(store, products, default_timezone=contact_policy.timezone)
     contacts = RedisContactState(
         store,
         answer_seconds=int(settings.idempotency_hours * 3600),
@@ -159,6 +160,7 @@ def start_runtime(
         metrics=metrics,
         unknown_customers=settings.unknown_customers,
         max_future_seconds=settings.max_event_future_seconds,
+        currency=settings.currency,
         archive=archive,
     )
     commit = GroupCommit(sink)

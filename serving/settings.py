@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     #: How far ahead of this server's clock an event's time may be (seconds): clock skew
     #: between the sender and the API; later events are rejected one by one.
     max_event_future_seconds: float = Field(default=300.0, ge=0)
+    #: The currency of every amount the API is sent (revenue, refunds), as an ISO 4217
+    #: code (``EUR``): an event that says it is in another (``properties.currency``, a
+    #: Segment order's ``currency``) is refused one by one, naming the field, instead of
+    #: being added to the others' amounts. Unset: amounts are taken as they come.
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     #: Hours an ``Idempotency-Key`` answer is kept.
     idempotency_hours: float = Field(default=24.0, gt=0)
     #: Learn response statistics online (per action, channel and segment) and explore with them.

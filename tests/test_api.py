@@ -618,7 +618,9 @@ def test_any_event_is_applied_or_rejected_whole_and_never_a_5xx(
     accepted = [EventRecord.model_validate(e) for i, e in enumerate(events) if i not in rejected]
     store = MemoryOnlineStore()
     store.write_priors(unlimited_api.app.state.runtime.decisions.profiles.priors)  # type: ignore[attr-defined]
-    mirror = OnlineProfiles(store, world.data.products)
+    # the API's: a customer of unknown time zone lives in the retailer's
+    zone = unlimited_api.app.state.runtime.decisions.profiles.default_timezone  # type: ignore[attr-defined]
+    mirror = OnlineProfiles(store, world.data.products, default_timezone=zone)
     mirror.ingest_records(list({r.event_id: r for r in accepted}.values()))
     at = world.at(100).isoformat()
     read = unlimited_api.get(

@@ -87,6 +87,13 @@ def test_export_is_a_contract_data_set_with_the_prospects_as_customers(
     assert prospect["timezone"] == "UTC" and not prospect["consent_email"]
     assert len(exported.customers) == len(base.customers) + 1
     pd.testing.assert_frame_equal(again.products, base.products)
+    # a retailer's zone, as the API served them (audit8: a customer of no zone is not UTC's)
+    paris = export_dataset(
+        tmp_path / "archive", tmp_path / "base", tmp_path / "paris", "Europe/Paris"
+    )
+    assert paris.customers.set_index("customer_id").loc["prospect-7", "timezone"] == (
+        "Europe/Paris"
+    )
 
 
 def test_the_cli_compacts_and_exports(tmp_path: Path, base: RetailDataset) -> None:

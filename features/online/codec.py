@@ -167,10 +167,11 @@ def state_of(stored: Mapping[str, Any]) -> SplitState:
 
 def static_of(stored: Mapping[str, Any]) -> CustomerStatic:
     """The static attributes of a stored map."""
-    bd = stored.get("_bd")
+    bd, tz = stored.get("_bd"), stored.get("_tz")
     return CustomerStatic(
-        timezone=stored.get("_tz") or "UTC",
+        timezone=tz or "UTC",
         birth_date=dt.date.fromisoformat(bd) if bd else None,
+        zone_known=bool(tz),
     )
 
 
@@ -178,7 +179,7 @@ def static_entries(static: CustomerStatic | None) -> dict[str, str]:
     """The reserved entries of static attributes (none for ``None``)."""
     if static is None:
         return {}
-    entries = {"_tz": static.timezone}
+    entries = {"_tz": static.timezone} if static.zone_known else {}
     if static.birth_date is not None:
         entries["_bd"] = static.birth_date.isoformat()
     return entries

@@ -7,6 +7,7 @@ events (tested).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -47,11 +48,18 @@ class OnlineProfiles:
     """Keeps profiles in ``store`` up to date and reads them back.
 
     ``products`` is the contract products table (for categories, brands,
-    launch dates and prices of the products events mention).
+    launch dates and prices of the products events mention). ``default_timezone``: the
+    zone of a customer whose own is not known (an ``identify`` without one, a visitor
+    seen only in events): the retailer's (the contact policy's ``timezone``), so that
+    quiet hours and local days are the ones its customers most likely live by; UTC
+    when not given.
     """
 
-    def __init__(self, store: OnlineStore, products: pd.DataFrame):
+    def __init__(
+        self, store: OnlineStore, products: pd.DataFrame, default_timezone: str = "UTC"
+    ) -> None:
         self.store = store
+        self.default_timezone = default_timezone
         self.catalog = ProductCatalog.from_products(products)
         self._priors: FeaturePriors | None = None
         self._timezones: dict[str, str] = {}
@@ -92,7 +100,7 @@ class OnlineProfiles:
         customer_ids = [str(c) for c in events["customer_id"].unique()]
         timezones = pd.Series(self._timezones_of(customer_ids), dtype="object")
         parts = []
-        for fam in event_ops(events, self.catalog, timezones):
+        for fam in event_ops(events, self.catalog, timezones, self.default_timezone):
             if fam.frame.empty:
                 continue
             parts.append(
@@ -178,7 +186,7 @@ class OnlineProfiles:
                 offer,
                 revenue,
                 props,
-                zones.get(customer, "UTC"),
+                zones.get(customer, self.default_timezone),
                 self._lookup,
             )
             out.append(EventOps(customer, str(eid), int(ts), tuple(ops)))
@@ -217,7 +225,8 @@ class OnlineProfiles:
             if stored is None:
                 out.append(None)
             else:
-                out.append(build_profile(cid, stored.state, as_of, stored.static, priors))
+                static = self._static(stored.static)
+                out.append(build_profile(cid, stored.state, as_of, static, priors))
         return out
 
     def from_stored(
@@ -226,16 +235,22 @@ class OnlineProfiles:
         """The profile of a customer already read from the store (``None`` if unknown)."""
         if stored is None:
             return None
-        return build_profile(
-            customer_id, stored.state, as_of, stored.static, self.priors, stored.season
-        )
+        static = self._static(stored.static)
+        return build_profile(customer_id, stored.state, as_of, static, self.priors, stored.season)
+
+    def _static(self, static: CustomerStatic) -> CustomerStatic:
+        """``static`` in the retailer's zone when the customer's own is not known."""
+        if static.zone_known or static.timezone == self.default_timezone:
+            return static
+        return dataclasses.replace(static, timezone=self.default_timezone)
 
     def profile(self, customer_id: str, as_of: dt.datetime) -> CustomerProfile | None:
         return self.profiles([customer_id], as_of)[0]
 
     def register_customer(self, customer_id: str, static: CustomerStatic) -> None:
         self.store.upsert_static(customer_id, static)
-        self._timezones[customer_id] = static.timezone
+        if static.zone_known:
+            self._timezones[customer_id] = static.timezone
 
     def update_customer(
         self,
@@ -249,11 +264,13 @@ class OnlineProfiles:
         (``stored``: the customer as already read, else read here)."""
         if stored is None:
             [stored] = self.store.read([customer_id])
-        old = stored.static if stored is not None else CustomerStatic()
+        old = stored.static if stored is not None else CustomerStatic(zone_known=False)
         self.register_customer(
             customer_id,
             CustomerStatic(
-                timezone=timezone or old.timezone, birth_date=birth_date or old.birth_date
+                timezone=timezone or old.timezone,
+                birth_date=birth_date or old.birth_date,
+                zone_known=timezone is not None or old.zone_known,
             ),
         )
 

@@ -257,7 +257,7 @@ class MemoryOnlineStore(OnlineStore):
                 StoredCustomer(
                     cid,
                     dict(self._states.get(cid, {})),
-                    self._statics.get(cid, CustomerStatic()),
+                    self._statics.get(cid, CustomerStatic(zone_known=False)),
                     self._verdicts.get(cid),
                 )
             )
@@ -274,7 +274,12 @@ class MemoryOnlineStore(OnlineStore):
         self._states.setdefault(customer_id, {})
 
     def timezones(self, customer_ids):
-        return {c: self._statics[c].timezone for c in customer_ids if c in self._statics}
+        out = {}
+        for c in customer_ids:
+            static = self._statics.get(c)
+            if static is not None and static.zone_known:
+                out[c] = static.timezone
+        return out
 
     def write_priors(self, priors: FeaturePriors) -> None:
         self._priors = priors_from_json(priors_to_json(priors))

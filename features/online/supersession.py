@@ -27,7 +27,12 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from features.online.contact_state import CancelledSend, OwnContact, with_own_contacts
+from features.online.contact_state import (
+    CancelledSend,
+    OwnContact,
+    ScheduledDecision,
+    with_own_contacts,
+)
 from nba.arbitration import Posterior
 from nba.budgets import Consumption, UsageCounts
 from nba.channels import Channel
@@ -186,15 +191,23 @@ def _decider(policy: Decider, context: CustomerContext) -> tuple[DecisionPolicy,
 
 
 def unconsented_sends(
-    profile: CustomerProfile, contacts: Sequence[OwnContact], now: dt.datetime, day: dt.date
+    profile: CustomerProfile,
+    contacts: Sequence[OwnContact],
+    now: dt.datetime,
+    day: dt.date,
+    scheduled: Mapping[str, ScheduledDecision] | None = None,
 ) -> tuple[Supersession, tuple[CancelledSend, ...]] | None:
     """The customer's messages decided and due after ``now`` on a channel whose consent
     ``profile`` (read now) no longer gives, with their withdrawal, or ``None``
-    (:func:`nba.supersession.withdraw_unconsented`). The withdrawal takes their contacts
-    out of the caps; without the scheduled record (kept only with supersession on) their
+    (:func:`nba.supersession.withdraw_unconsented`), however close their send and whether
+    or not supersession is on (its lead is for trade-offs; consent is none). The
+    withdrawal takes their contacts out of the caps. When a decision's ``scheduled``
+    record (kept with supersession on) says what it changed and every one of its channels
+    is withdrawn, all of it is given back (:meth:`ScheduledDecision.cancelled`: history,
+    budgets, exposure), so the message may go now on a channel still consented; else its
     actions' history stays as decided, so a withdrawn message is not sent again on
-    another channel within its cool-down (the safe side). ``day``: the budget day of
-    ``now`` (nothing consumed is given back: what was consumed is not known here)."""
+    another channel within its cool-down (the safe side), and nothing consumed is given
+    back (``day``: the budget day of ``now``)."""
     due = [c for c in contacts if c.at > now]
     why: dict[Channel, str] = {}
     for channel in {c.channel for c in due}:
@@ -208,11 +221,13 @@ def unconsented_sends(
     for c in due:
         if c.channel in why:
             channels.setdefault(c.decision_id, []).append(c.channel)
-    # their exposures leave the response statistics, read by decision id in the write
-    cancels = tuple(
-        CancelledSend(
-            d, tuple(dict.fromkeys(channels[d])), {}, day, Consumption(), counted_exposure=True
-        )
-        for d in verdict.replaces
-    )
-    return verdict, cancels
+    records = scheduled or {}
+    cancels = []
+    for d in verdict.replaces:
+        gone = tuple(dict.fromkeys(channels[d]))
+        record = records.get(d)
+        if record is not None and {ch for _, ch, _ in record.contacts} <= set(gone):
+            cancels.append(record.cancelled())
+        else:  # their exposures leave the response statistics, read by decision id
+            cancels.append(CancelledSend(d, gone, {}, day, Consumption(), counted_exposure=True))
+    return verdict, tuple(cancels)

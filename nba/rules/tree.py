@@ -178,8 +178,13 @@ def _check_domain(env: Env, node: Node, literal: Node) -> None:
     for value in values:
         if isinstance(value, str) and value not in domain:
             allowed = ", ".join(sorted(domain))
+            # 'Gold' for 'gold': a case slip is always suggested, however short the word
+            close = [v for v in sorted(domain) if v.lower() == value.lower()] or (
+                difflib.get_close_matches(value, sorted(domain), n=1, cutoff=0.75)
+            )
+            meant = f"did you mean {close[0]!r}? " if close else ""
             raise RuleError(
-                f"{value!r} is not a value of {node.name} (expected one of: {allowed})",
+                f"{value!r} is not a value of {node.name} ({meant}expected one of: {allowed})",
                 literal.position,
             )
 
