@@ -278,7 +278,11 @@ class Fading:
     def left(self, wait_hours: float) -> float:
         """The share of its worth left after it waits ``wait_hours`` (all of it before it
         could go)."""
-        return self.lefts([wait_hours])[0]
+        if not wait_hours > 0.0:  # the reserve asks this for every stretch it weighs
+            return 1.0
+        response, age = self.response, self.age_hours
+        now = response(age)
+        return response(age + wait_hours) / now if now > 0.0 else 1.0
 
     def lefts(self, waits_hours: Sequence[float]) -> list[float]:
         """:meth:`left` of each of ``waits_hours``."""
