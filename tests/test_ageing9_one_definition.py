@@ -89,23 +89,28 @@ def test_there_is_no_second_definition() -> None:
     assert "half_life_hours" not in {f.name for f in dataclasses.fields(ReminderValue)}
 
 
-def _assessed(action: Action, priority: float) -> tuple[ActionCandidate, list[ChannelAssessment]]:
-    slot = ChannelSlot(Channel.EMAIL, SendTime(NOW, NOW, ""))
+def _assessed(
+    action: Action, priority: float, send_in: float = 0.0
+) -> tuple[ActionCandidate, list[ChannelAssessment]]:
+    slot = ChannelSlot(Channel.EMAIL, SendTime(NOW + send_in * HOUR, NOW, ""))
     terms = PriorityTerms(propensity=priority / 10.0, value=10.0)
     return ActionCandidate(action, 10.0, None, (slot,)), [
         ChannelAssessment(Channel.EMAIL, terms.priority(), terms)
     ]
 
 
-@pytest.mark.parametrize(("cart_age", "minimum"), [(1.5, 1), (24.0, 20)])
+@pytest.mark.parametrize(
+    ("cart_age", "minimum", "send_in"), [(1.5, 1, 0.0), (24.0, 20, 0.0), (1.5, 1, 6.0)]
+)
 def test_deferral_values_the_waiting_cart_reminder_by_its_carts_age(
-    cart_age: float, minimum: int
+    cart_age: float, minimum: int, send_in: float
 ) -> None:
     """A cart reminder leads (priority 0.9) and a content message whose window closes
     within the hour is worth sending (0.5): e-mail only, one a day, so the reminder
     waits a day if the other goes first. The credit is what the reminder keeps after that
     day (with one more contact's fatigue): by its cart's age, a fresh cart's little, a
-    day-old cart's more than twice as much."""
+    day-old cart's more than twice as much. A leader whose own slot is later (its priority
+    valued there already, at the engine's late factor) fades only over the rest of the wait."""
     policy = ContactPolicy()
     profile = CustomerProfile(
         "C1",
@@ -124,7 +129,7 @@ def test_deferral_values_the_waiting_cart_reminder_by_its_carts_age(
     rival = Action(
         id="closing", type="content", channels=["email"], eligibility="days_since_sign_up <= 2"
     )
-    (lead, lead_a), (other, other_a) = _assessed(leader, 0.9), _assessed(rival, 0.5)
+    (lead, lead_a), (other, other_a) = _assessed(leader, 0.9, send_in), _assessed(rival, 0.5)
     assessments = [lead_a, other_a]
     credit_closing_rivals(context, policy, [lead, other], assessments, {"closing"})
     terms = assessments[1][0].terms
@@ -134,5 +139,6 @@ def test_deferral_values_the_waiting_cart_reminder_by_its_carts_age(
     tired = lead_a[0].terms
     assert tired is not None
     later = dataclasses.replace(tired, fatigue=1.0 / (1.0 + policy.fatigue_weight)).priority()
-    assert terms.deferral_credit == pytest.approx(later * _ratio(cart_age, wait), rel=1e-6)
+    left = _ratio(cart_age + send_in, wait - send_in)
+    assert terms.deferral_credit == pytest.approx(later * left, rel=1e-6)
     assert assessments[1][0].priority == pytest.approx(0.5 + terms.deferral_credit)
