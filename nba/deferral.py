@@ -16,9 +16,11 @@ closes before its next opportunity after ``L``'s send, the engine weighs two pla
 no longer eligible at the moment its channels free again after ``X``'s send (with no
 new event: the profile's ages grown, the local date moved on, :func:`eligible_at`);
 else its priority with the fatigue one more contact brings (the contact policy's
-``fatigue_weight``), times its decay while it waits for the types that lose worth by
-the hour (:data:`~nba.reserve.DELAY_HALF_LIFE_HOURS`). ``d x priority(L)`` is ``X``'s
-*deferral credit*, added to ``X``'s priority on that channel
+``fatigue_weight``), times the share of its worth the wait leaves for the types whose
+worth fades with their trigger's age (:func:`nba.ageing.fading_of`: a cart reminder
+keeps 0.27 of it over a day's wait when its cart is an hour old, 0.75 when a day old),
+counted from its own slot's send time, at which its priority is valued already.
+``d x priority(L)`` is ``X``'s *deferral credit*, added to ``X``'s priority on that channel
 (:attr:`~nba.arbitration.PriorityTerms.deferral_credit`): a constant per option, so the
 exploration's logged probabilities stay exact; it is never counted against doing
 nothing (an option's own priority must clear do-nothing's bar, as before).
@@ -45,13 +47,13 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 
 from nba.actions import Action
+from nba.ageing import fading_of
 from nba.arbitration import ChannelAssessment, Deferral, PriorityTerms
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CONTEXT_FIELDS, CustomerContext
 from nba.reserve import (
     AGEING,
-    DELAY_HALF_LIFE_HOURS,
     LaterScope,
     after_send,
     blocks_channels,
@@ -134,6 +136,12 @@ def credit_closing_rivals(
         return
     leader = candidates[lead].action
     lead_open = _open(candidates[lead], assessments[lead])
+    # the leader's priority on each channel is valued at its slot's send time already
+    # (the engine's late factor): a longer wait fades it from there on
+    fading = {
+        m: fading_of(leader.type, context.profile, max(0.0, _hours_until(context, k.send.at)))
+        for m, k, _ in lead_open
+    }
     rivals_open = {i: _open(candidates[i], assessments[i]) for i in rivals}
     channels = {s.channel for _, s, _ in lead_open}
     channels |= {s.channel for kept in rivals_open.values() for _, s, _ in kept}
@@ -148,11 +156,13 @@ def credit_closing_rivals(
         for j, slot, own in kept:
             after = after_send(context, policy, before, slot.channel, slot.send.at)
             later, waits_until = 0.0, context.now_utc
-            for _, k, lead_own in lead_open:  # the leader's best worth when a channel frees
+            for m, k, lead_own in lead_open:  # the leader's best worth when a channel frees
                 wait = max(0.0, _hours_until(context, after[k.channel]))
                 if lead_own.terms is None or not eligible_at(context, leader, wait):
                     continue
-                value = _worth_later(policy, lead_own.terms, k.channel, slot.channel, leader, wait)
+                faded = fading[m]
+                left = 1.0 if faded is None else faded.left(wait - _hours_until(context, k.send.at))
+                value = _worth_later(policy, lead_own.terms, k.channel, slot.channel, left)
                 if value > later:
                     later, waits_until = value, max(after[k.channel], context.now_utc)
             if later <= 0.0 or own.terms is None:
@@ -184,16 +194,14 @@ def _worth_later(
     terms: PriorityTerms,
     channel: Channel,
     spent: Channel,
-    action: Action,
-    wait: float,
+    left: float,
 ) -> float:
-    """The waiting action's priority on ``channel`` after a send on ``spent`` and ``wait``
-    hours: with the fatigue of one more contact, and its decay by the hour."""
+    """The waiting action's priority on ``channel`` after a send on ``spent``: with the
+    fatigue of one more contact, times ``left``, the share of its worth the wait leaves
+    (:func:`nba.ageing.fading_of`; 1 for an action whose worth does not fade)."""
     fatigue = terms.fatigue
     if policy.rules(channel).counts_toward_total and policy.rules(spent).counts_toward_total:
         # fatigue f = 1 / (1 + w n): one more contact gives 1 / (1 / f + w)
         fatigue = 1.0 / (1.0 / fatigue + policy.fatigue_weight) if fatigue > 0.0 else 0.0
     later = dataclasses.replace(terms, fatigue=fatigue, deferral_credit=0.0, deferral=None)
-    half_life = DELAY_HALF_LIFE_HOURS.get(action.type)
-    decay = 1.0 if half_life is None else 0.5 ** (max(0.0, wait) / half_life)
-    return later.priority() * decay
+    return later.priority() * left

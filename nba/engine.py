@@ -39,6 +39,7 @@ import random
 from collections.abc import Mapping, Sequence
 
 from nba.actions import Action, ActionType
+from nba.ageing import fading_at, fading_of
 from nba.arbitration import (
     DEFAULT_PROPENSITY_DRAWS,
     BetaPosterior,
@@ -62,7 +63,6 @@ from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode, Rejection
 from nba.redemption import redeemed_anyway
 from nba.reserve import (
-    DELAY_HALF_LIFE_HOURS,
     JourneySteps,
     KeptFree,
     LaterScope,
@@ -198,7 +198,13 @@ class NextBestActionPolicy(DecisionPolicy):
                 },
                 next(rates) if r.action.id in self._session_ids else None,
                 due,
-                DELAY_HALF_LIFE_HOURS.get(r.action.type),
+                # its worth fades from its trigger's age when it is due: a cart a session
+                # will leave is fresh then, an open cart as old as it will be by then
+                (
+                    fading_at(r.action.type, 0.0)
+                    if due is None
+                    else fading_of(r.action.type, context.profile, due)
+                ),
                 r.action.group,
             )
             for r, due, ttl in zip(reminders, dues, valid, strict=True)
@@ -234,7 +240,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 continue
             score = by_action[action.id]
             incentive = action.offer is not None and action.offer.kind in INCENTIVE_KINDS
-            half_life = DELAY_HALF_LIFE_HOURS.get(action.type)
+            fading = fading_of(action.type, context.profile)
             per_channel: list[ChannelAssessment] = []
             for slot in candidate.slots:
                 channel = slot.channel
@@ -258,7 +264,7 @@ class NextBestActionPolicy(DecisionPolicy):
                         kept = combined(kept, taken)
                 # a reminder whose worth fades with its trigger's age is worth less the
                 # later its slot sends (a capped e-mail tomorrow against an SMS at 08:00)
-                late = 1.0 if half_life is None else delay_factor(context, slot, half_life)
+                late = 1.0 if fading is None else delay_factor(context, slot, fading)
                 terms = self._terms(context, action, score, channel, fatigue, kept, late)
                 uplift = None if score.uplift is None else score.uplift.get(channel)
                 reason = _uplift_reason(action.min_uplift, uplift, channel)
@@ -313,7 +319,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 for s in candidate.slots
             },
             due_hours=0.0,
-            half_life_hours=DELAY_HALF_LIFE_HOURS.get(action.type),
+            fading=fading_of(action.type, context.profile),
         )
         return value, {s.channel: s.send.at for s in candidate.slots}
 

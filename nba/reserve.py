@@ -8,7 +8,7 @@ window the contact policy counts from now on, as a sent or scheduled contact doe
 (:func:`after_send`). A time-critical reminder
 (the same evening's browse reminder, a fresh cart's: that moment or never) whose
 trigger comes while its channels are blocked is lost, goes late (a cart reminder is
-worth less by the hour: :data:`DELAY_HALF_LIFE_HOURS`) or goes on a worse channel. So a
+worth less the older its cart: :mod:`nba.ageing`) or goes on a worse channel. So a
 send is worth, besides its own priority, less what the unit it spends is expected to
 be worth to such a reminder: its *opportunity cost*,
 
@@ -40,7 +40,11 @@ estimated **per customer**, from the customer's own history:
 
 A reminder triggered at ``s`` may go on a channel that is free by ``s + ttl`` (it waits
 for a cap within its validity); its priority on each channel is the scorer's, for this
-customer, now (``P(response) x value x lever x fatigue - channel cost``). Reminders
+customer, now (``P(response) x value x lever x fatigue - channel cost``). Going ``w``
+hours after it is due, a reminder whose worth fades keeps the share of it that
+:mod:`nba.ageing` gives for its trigger's age then (:attr:`ReminderValue.fading`): a cart
+a session will leave is fresh when its reminder is due (a day's wait keeps 0.27 of it), a
+cart already a day old when its second reminder comes due keeps 0.75 over the same wait. Reminders
 eligible now compete now and are left out; so are those in their cool-down.
 
 A journey's next step whose trigger already happened is a certain claim as well, whatever
@@ -96,15 +100,10 @@ from nba.rules.closures import Evaluate, closure
 from nba.rules.functions import Call
 from nba.rules.tree import Arithmetic, Compare, FieldRef, Literal, Negate, Node, Not
 from nba.screening import ChannelSlot
+from nba.timing import Fading
 
 #: Action types a browsing session triggers (a cart left, or products viewed and left).
 SESSION_TRIGGERED = frozenset({ActionType.CART_REMINDER, ActionType.BROWSE_REMINDER})
-#: How fast a reminder loses its worth when it goes late, as a half-life in hours. Cart
-#: e-mails sent about an hour after abandonment convert 6.33 %, after 24 hours 1.74 %
-#: (SaleCycle, 500 retailers, in issue 12): 23 hours for a factor 3.6, a half-life of
-#: 23 x ln 2 / ln(6.33 / 1.74) = 12.3 hours. A browse reminder has its own evening window
-#: and a short validity: within them it loses nothing, after them it is lost.
-DELAY_HALF_LIFE_HOURS: Mapping[ActionType, float] = {ActionType.CART_REMINDER: 12.3}
 #: How far ahead a trigger that already happened is followed to its reminder's moment.
 PENDING_HORIZON_HOURS = 24.0
 _HOUR = dt.timedelta(hours=1)
@@ -140,8 +139,9 @@ class ReminderValue:
     #: Hours from now at which it becomes due without any new event, when its trigger
     #: already happened (:func:`pending_due`): then it is certain, not a session's chance.
     due_hours: float | None = None
-    #: Its worth halves for every this many hours it goes late (:data:`DELAY_HALF_LIFE_HOURS`).
-    half_life_hours: float | None = None
+    #: How its worth fades when it goes late, from its trigger's age when it is due
+    #: (:func:`nba.ageing.fading_at`); ``None``: it keeps its worth within its validity.
+    fading: Fading | None = None
     #: The catalog's group of mutually exclusive actions it belongs to (the plain and the
     #: discounted second cart reminder): a send takes from one of them at most, so
     #: :func:`opportunity_cost` counts the group's largest loss, not their sum.
@@ -153,9 +153,9 @@ class ReminderValue:
         if late_hours > self.ttl_hours:
             return 0.0
         value = max(0.0, self.priority[channel])
-        if self.half_life_hours is None or late_hours <= 0.0:
+        if self.fading is None or late_hours <= 0.0:
             return value
-        return value * 0.5 ** (late_hours / self.half_life_hours)
+        return value * self.fading.left(late_hours)
 
 
 @fast_init
@@ -191,23 +191,25 @@ class KeptFree:
         )
 
 
-def delay_factor(context: CustomerContext, slot: ChannelSlot, half_life_hours: float) -> float:
-    """The share of a fading reminder's worth left when ``slot`` sends it: halved for
-    every ``half_life_hours`` between now and the slot's send time (the reminder's
-    :data:`DELAY_HALF_LIFE_HOURS`). An e-mail held by a spent daily cap until tomorrow
-    morning is worth less than an SMS at 08:00, and a cart reminder due in 20 hours
-    less than a message that goes now.
+def delay_factor(context: CustomerContext, slot: ChannelSlot, fading: Fading) -> float:
+    """The share of a fading reminder's worth left when ``slot`` sends it: its
+    ``fading`` (:func:`nba.ageing.fading_of`, from its trigger's age now) over the hours
+    between now and the slot's send time. An e-mail held by a spent daily cap until
+    tomorrow morning is worth less than an SMS at 08:00, the more so the fresher the cart.
 
     >>> import datetime as dt
+    >>> from nba.ageing import fading_at
     >>> from nba.timing import SendTime
     >>> now = dt.datetime(2026, 3, 4, 22, tzinfo=dt.UTC)
     >>> context = CustomerContext(CustomerProfile("C1"), now)
-    >>> later = ChannelSlot(Channel.EMAIL, SendTime(now + dt.timedelta(hours=12.3), now, ""))
-    >>> delay_factor(context, later, 12.3)
-    0.5
+    >>> tomorrow = ChannelSlot(Channel.EMAIL, SendTime(now + dt.timedelta(hours=21), now, ""))
+    >>> cart = ActionType.CART_REMINDER
+    >>> fresh, old = fading_at(cart, 1.5), fading_at(cart, 24.0)  # cart ages
+    >>> [round(delay_factor(context, tomorrow, f), 2) for f in (fresh, old)]
+    [0.33, 0.77]
     """
     hours = _hours(slot.send.at - context.now_utc)
-    return 1.0 if hours <= 0.0 else 0.5 ** (hours / half_life_hours)
+    return 1.0 if hours <= 0.0 else fading.left(hours)
 
 
 def session_reminders(catalog_actions: Sequence[Action]) -> tuple[Action, ...]:
@@ -458,7 +460,7 @@ def _expected_loss(
     decision share most cuts)."""
     ttl = reminder.ttl_hours
     edges = {x - ttl for pair in frees.values() for x in pair}
-    if reminder.half_life_hours is not None:  # its worth also changes as the wait shrinks
+    if reminder.fading is not None:  # its worth also changes as the wait shrinks
         edges |= {x for pair in frees.values() for x in pair}
     cuts = sorted({max(0.0, x) for x in edges} | {0.0})
     cost = chance = 0.0

@@ -26,7 +26,7 @@ import operator
 import re
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from nba.frozen import fast_init
@@ -274,16 +274,25 @@ class Fading:
     age_hours: float
     response: Callable[[float], float]
     what: str
+    #: ``response(age_hours)``, computed once: the reserve asks :meth:`left` for every
+    #: stretch of time it weighs
+    now: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "now", self.response(self.age_hours))
 
     def left(self, wait_hours: float) -> float:
         """The share of its worth left after it waits ``wait_hours`` (all of it before it
         could go)."""
-        return self.lefts([wait_hours])[0]
+        now = self.now
+        if not wait_hours > 0.0 or not now > 0.0:
+            return 1.0
+        return self.response(self.age_hours + wait_hours) / now
 
     def lefts(self, waits_hours: Sequence[float]) -> list[float]:
         """:meth:`left` of each of ``waits_hours``."""
         response, age = self.response, self.age_hours
-        now = response(age)
+        now = self.now
         if not now > 0.0:
             return [1.0] * len(waits_hours)
         return [response(age + wait) / now if wait > 0.0 else 1.0 for wait in waits_hours]

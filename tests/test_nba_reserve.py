@@ -8,6 +8,8 @@ import math
 
 import pytest
 
+from nba.actions import ActionType
+from nba.ageing import CART_DECAY_EXPONENT, fading_at
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import CustomerContext
@@ -25,13 +27,24 @@ from nba.reserve import (
     trigger_rates,
 )
 from nba.screening import ChannelSlot
-from nba.timing import SendTime
+from nba.timing import Fading, SendTime
 from tests.test_scenarios import retailer, retailer_policy
 
 NOW = dt.datetime(2026, 3, 4, 7, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
 BROWSE = ReminderValue("browse", 10.0, {Channel.EMAIL: 0.6, Channel.PUSH: 0.4})
 CART = ReminderValue("cart", 24.0, {Channel.EMAIL: 0.6})
+
+
+def _cart_fading(age_hours: float) -> Fading:
+    fading = fading_at(ActionType.CART_REMINDER, age_hours)
+    assert fading is not None
+    return fading
+
+
+#: A cart reminder's worth fades with its cart's age (nba.ageing): from a cart an hour old
+#: when it is due, and from one a day old.
+FRESH, DAY_OLD = _cart_fading(1.0), _cart_fading(24.0)
 
 
 def _at(reminder: ReminderValue, per_hour: float) -> ReminderValue:
@@ -91,22 +104,27 @@ def test_a_channel_already_blocked_costs_only_what_the_send_adds() -> None:
 
 
 def test_a_cart_reminder_that_waits_loses_worth_with_the_carts_age() -> None:
-    """A cart reminder due in an hour, whose only channel a send would block for a day:
-    it still goes within its validity, 23 hours late, at 2^(-23 / 12.3) of its worth
-    (SaleCycle's decay); the send costs the rest, for certain."""
+    """A cart reminder due in an hour, its cart an hour old then, whose only channel a
+    send would block for a day: it still goes within its validity, 23 hours late, when
+    the cart is 24 hours old, at 1.74 / 6.33 of its worth (SaleCycle's conversions after
+    1 h and 24 h); the send costs the rest, for certain. The second reminder of a cart a
+    day old loses less over the same wait (its cart goes from 24 to 47 hours)."""
     email_only = {Channel.EMAIL: NOW}
     blocked = {Channel.EMAIL: NOW + 24 * HOUR}
-    due = dataclasses.replace(CART, due_hours=1.0, half_life_hours=12.3)
+    due = dataclasses.replace(CART, due_hours=1.0, fading=FRESH)
     kept = opportunity_cost(NOW, [due], email_only, blocked)
     assert kept is not None and kept.due_hours == 1.0 and kept.chance == 1.0
-    assert kept.cost == pytest.approx(0.6 * (1 - 0.5 ** (23 / 12.3)))
+    assert kept.cost == pytest.approx(0.6 * (1 - 1.74 / 6.33), rel=1e-3)
     assert "already triggered, due in 1.0 h" in kept.describe()
+    second = opportunity_cost(NOW, [dataclasses.replace(due, fading=DAY_OLD)], email_only, blocked)
+    assert second is not None
+    assert second.cost == pytest.approx(0.6 * (1 - (47 / 24) ** -CART_DECAY_EXPONENT))
+    assert second.cost < 0.5 * kept.cost
     # blocked only past its moment: nothing lost
     assert opportunity_cost(NOW, [due], email_only, {Channel.EMAIL: NOW + HOUR / 2}) is None
     # a trigger not yet happened, at a constant rate, now also loses the wait's worth
-    chance = opportunity_cost(
-        NOW, [_at(dataclasses.replace(CART, half_life_hours=12.3), 0.01)], email_only, blocked
-    )
+    fresh = dataclasses.replace(CART, fading=_cart_fading(0.0))
+    chance = opportunity_cost(NOW, [_at(fresh, 0.01)], email_only, blocked)
     assert chance is not None and 0 < chance.cost < 0.6 * (1 - math.exp(-0.01 * 24))
 
 
@@ -147,29 +165,32 @@ def test_triggers_count_only_at_the_hours_the_reminder_can_still_go_out() -> Non
     assert in_cart == [None, None]
 
 
-def test_a_fading_reminder_is_worth_half_as_much_one_half_life_later() -> None:
-    """Valued at its slot's send time: nothing lost when it goes now, half after one
-    half-life, a quarter after two (an e-mail held by a spent cap until tomorrow)."""
+def test_a_fading_reminder_keeps_what_its_carts_age_leaves_at_its_slot() -> None:
+    """Valued at its slot's send time (an e-mail held by a spent cap until tomorrow):
+    nothing lost when it goes now; 23 hours on, a cart an hour old keeps SaleCycle's
+    1.74 / 6.33 of its worth, a cart a day old over a day's wait 2 ** -0.41 (0.75), not
+    the quarter a fixed half-life through the same figures gave both."""
     context = _context()
 
     def slot(hours: float) -> ChannelSlot:
         return ChannelSlot(Channel.EMAIL, SendTime(NOW + hours * HOUR, NOW, ""))
 
-    assert delay_factor(context, slot(0.0), 12.3) == 1.0
-    assert delay_factor(context, slot(12.3), 12.3) == pytest.approx(0.5)
-    assert delay_factor(context, slot(24.6), 12.3) == pytest.approx(0.25)
+    assert delay_factor(context, slot(0.0), FRESH) == 1.0
+    assert delay_factor(context, slot(23.0), FRESH) == pytest.approx(1.74 / 6.33, rel=1e-3)
+    assert delay_factor(context, slot(24.0), DAY_OLD) == pytest.approx(0.754, abs=1e-3)
 
 
 def test_a_reminder_eligible_now_is_lost_when_another_send_blocks_its_own_slot() -> None:
-    """A cart reminder eligible now (due 0) whose e-mail slot is 14 hours on: a send at
-    18 hours on the same e-mail (its day's last) blocks that slot; the reminder's worth
-    there (0.6 halved by 14 / 12.3 half-lives) is what the send costs, for certain."""
-    cart = dataclasses.replace(CART, due_hours=0.0, half_life_hours=12.3)
+    """A cart reminder eligible now (due 0, its cart an hour old) whose e-mail slot is 14
+    hours on: a send at 18 hours on the same e-mail (its day's last) blocks that slot;
+    the reminder's worth there (0.6 x (15 / 1) ** -0.41) is what the send costs, for
+    certain."""
+    cart = dataclasses.replace(CART, due_hours=0.0, fading=FRESH)
     own = {Channel.EMAIL: NOW + 14 * HOUR}
     after = after_send(_context(), retailer_policy(), own, Channel.EMAIL, NOW + 18 * HOUR)
     kept = opportunity_cost(NOW, [cart], own, after)
     assert kept is not None and kept.due_hours == 0.0
-    assert kept.cost == pytest.approx(0.6 * 0.5 ** (14 / 12.3))
+    assert kept.cost == pytest.approx(0.6 * 15.0**-CART_DECAY_EXPONENT)
     assert "eligible now" in kept.describe()
 
 
