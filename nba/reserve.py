@@ -169,26 +169,35 @@ class KeptFree:
     lost: float  # its priority lost then, on average
     channel: Channel | None = None  # the channel the send would use
     due_hours: float | None = None  # its trigger already happened: due in that many hours
+    others: int = 0  # the other reminders whose losses ``cost`` adds to this one's
 
     def describe(self) -> str:
+        """In words, naming the reminder that loses most; the cost adds the others'
+        losses, which the words count, so that its figures add up.
+
+        >>> words = KeptFree(9.03, "cart_reminder_1", 1.0, 7.89, Channel.EMAIL, 0.0, 1).describe()
+        >>> words.split("; ")[-2:]
+        ['its priority lost 7.89', "opportunity cost 9.03 with 1 other reminder's loss (1.14)"]
+        """
         channel = "the channels" if self.channel is None else self.channel.value
         if self.due_hours == 0.0:
-            return (
-                f"kept {channel} free for {self.action_id}: eligible now, its own send "
-                f"would be blocked; its priority lost {self.lost:.3g}; opportunity cost "
-                f"{self.cost:.3g}"
+            why = f"eligible now, its own send would be blocked; its priority lost {self.lost:.3g}"
+        elif self.due_hours is not None:
+            why = (
+                f"already triggered, due in {self.due_hours:.1f} h; its priority lost "
+                f"{self.lost:.3g}"
             )
-        if self.due_hours is not None:
-            return (
-                f"kept {channel} free for {self.action_id}: already triggered, due in "
-                f"{self.due_hours:.1f} h; its priority lost {self.lost:.3g}; opportunity "
-                f"cost {self.cost:.3g}"
+        else:
+            why = (
+                f"P(the customer's sessions trigger it while this send blocks it) "
+                f"{self.chance:.3f} x its priority lost {self.lost:.3g}"
             )
-        return (
-            f"kept {channel} free for {self.action_id}: P(the customer's sessions "
-            f"trigger it while this send blocks it) {self.chance:.3f} x its priority lost "
-            f"{self.lost:.3g}; opportunity cost {self.cost:.3g}"
-        )
+        total = f"opportunity cost {self.cost:.3g}"
+        if self.others:
+            rest = self.cost - self.chance * self.lost
+            losses = "reminder's loss" if self.others == 1 else "reminders' losses"
+            total += f" with {self.others} other {losses} ({rest:.3g})"
+        return f"kept {channel} free for {self.action_id}: {why}; {total}"
 
 
 def delay_factor(context: CustomerContext, slot: ChannelSlot, fading: Fading) -> float:
@@ -401,6 +410,7 @@ def opportunity_cost(
     frees without / with the send."""
     worst: KeptFree | None = None
     total = 0.0
+    losing = 0  # the losses ungrouped or a group's largest, added into ``total``
     grouped: dict[str, float] = {}  # each group's largest loss
     for reminder in reminders:
         # hours from now at which each of its channels frees without / with the send
@@ -420,6 +430,7 @@ def opportunity_cost(
         group = reminder.group
         if group is None:
             total += cost
+            losing += cost > 0.0
         elif cost > grouped.get(group, 0.0):  # alternatives: it takes one of them at most
             grouped[group] = cost
         if cost > 0.0 and (worst is None or cost > worst.cost):
@@ -427,7 +438,7 @@ def opportunity_cost(
     total += sum(grouped.values())
     if worst is None:
         return None
-    return dataclasses.replace(worst, cost=total)
+    return dataclasses.replace(worst, cost=total, others=losing + len(grouped) - 1)
 
 
 def combined(first: KeptFree | None, second: KeptFree | None) -> KeptFree | None:
@@ -435,7 +446,12 @@ def combined(first: KeptFree | None, second: KeptFree | None) -> KeptFree | None
     if first is None or second is None:
         return first or second
     worst = first if first.cost >= second.cost else second
-    return dataclasses.replace(worst, cost=first.cost + second.cost, channel=first.channel)
+    return dataclasses.replace(
+        worst,
+        cost=first.cost + second.cost,
+        channel=first.channel,
+        others=first.others + second.others + 1,
+    )
 
 
 def _lost(

@@ -194,6 +194,35 @@ def test_a_reminder_eligible_now_is_lost_when_another_send_blocks_its_own_slot()
     assert "eligible now" in kept.describe()
 
 
+def test_the_words_of_a_cost_made_of_several_losses_add_up_to_it() -> None:
+    """A send that blocks the e-mail a due cart reminder and a browse reminder would both
+    use costs both their losses; its words name the larger and count the other, with its
+    part, so that the figures a marketer reads add up to the opportunity cost."""
+    email_only = {Channel.EMAIL: NOW}
+    blocked = {Channel.EMAIL: NOW + 24 * HOUR}
+    due = dataclasses.replace(CART, due_hours=1.0, fading=FRESH)
+    browse = _at(BROWSE, 0.05)
+    alone = opportunity_cost(NOW, [due], email_only, blocked)
+    both = opportunity_cost(NOW, [due, browse], email_only, blocked)
+    assert alone is not None and both is not None
+    assert (both.action_id, both.others) == ("cart", 1) and both.cost > alone.cost
+    words = both.describe()
+    assert f"its priority lost {alone.cost:.3g}" in words
+    assert words.endswith(
+        f"opportunity cost {both.cost:.3g} with 1 other reminder's loss "
+        f"({both.cost - alone.cost:.3g})"
+    )
+    assert "other" not in alone.describe()
+    # alternatives of one group count once: the group's larger loss, no other reminder
+    grouped = [dataclasses.replace(due, group="cart"), dataclasses.replace(due, group="cart")]
+    one = opportunity_cost(NOW, grouped, email_only, blocked)
+    assert one is not None and one.others == 0 and one.cost == pytest.approx(alone.cost)
+    # two costs of one send combined count each other's reminders
+    twice = combined(both, alone)
+    assert twice is not None and twice.others == 2
+    assert "with 2 other reminders' losses" in twice.describe()
+
+
 def test_two_opportunity_costs_of_one_send_add_up_named_after_the_larger() -> None:
     small = KeptFree(0.1, "browse", 0.2, 0.5, Channel.EMAIL)
     large = KeptFree(0.4, "cart", 1.0, 0.4, None, due_hours=0.0)
