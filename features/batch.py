@@ -51,6 +51,7 @@ from features.finalise import (
     FeaturePriors,
     left_days,
     settle_returns,
+    settled_shopping_days,
     split_state,
     trigger_prior,
 )
@@ -187,6 +188,7 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
+    states = settled_shopping_states(states)
     return _priors(totals, promo, shopping_days(states), _customer_months(states))
 
 
@@ -237,6 +239,7 @@ def estimate_priors_columns(combined: ColumnarState, owners: np.ndarray) -> Feat
         totals[("*", c)] = [float(base.sum()), float(opened.sum()), float(clicked.sum())]
     promo = [float(column(name).sum()) for name in ("pp", "pn", "np")]
     first_seen = np.where(present[:, 1], column("t0"), np.nan)
+    combined = _without_withdrawn_days(combined)
     return _priors(
         totals,
         promo,
@@ -301,6 +304,77 @@ def with_trigger_priors(
 LEFT_DAY_FIELDS = frozenset(
     {"pd", "wc", "wm", "rt", "rw", "ra", "cb", "rd", "pq", "np", "rv", "tp", "tf"}
 )
+
+
+#: The families a customer's shopping days are settled with (:func:`withdrawn_day_fields`).
+SHOPPING_DAY_FIELDS = LEFT_DAY_FIELDS | {"ad"}
+
+
+def shopping_until(days: Iterable[int]) -> int:
+    """The day after the last shopping day (0: none): the end of the history the store's
+    seasonality is estimated to, and the moment its customers' returns are settled at."""
+    return max(days, default=-1) + 1
+
+
+def withdrawn_day_fields(state: Mapping[str, float], now: float) -> list[str]:
+    """The ``ad`` fields of a flat state that are no shopping day at ``now`` (seconds): days
+    shopped by purchases alone whose orders were undone
+    (:func:`features.finalise.withdrawn_days`)."""
+    if not any(f.startswith("ad:") and v < 0 for f, v in state.items()):
+        return []
+    scalars, keyed = split_state(state)
+    if "rt" not in keyed:
+        return []
+    kept = settled_shopping_days(scalars, keyed, now)
+    return [f"ad:{d}" for d in keyed["ad"] if d not in kept]
+
+
+def settled_shopping_states(states: dict[str, State]) -> dict[str, State]:
+    """``states`` with the shopping days their returns withdrew taken out (at the end of the
+    shopping history, :func:`shopping_until`), for the store's seasonality."""
+    now = shopping_until(int(f[3:]) for s in states.values() for f in s if f.startswith("ad:"))
+    out = dict(states)
+    for cid, state in states.items():
+        gone = withdrawn_day_fields(state, now * SECONDS_PER_DAY)
+        if gone:
+            out[cid] = {f: v for f, v in state.items() if f not in gone}
+    return out
+
+
+def _without_withdrawn_days(combined: ColumnarState) -> ColumnarState:
+    """:func:`settled_shopping_states` of a combined state: the (few) owners with a return
+    or cancellation and a day shopped by purchases alone settled one by one."""
+    family_of = combined.families
+    is_day = (family_of == "ad")[combined.field]
+    marked = is_day & (combined.value < 0)
+    if not marked.any():
+        return combined
+    returning = np.intersect1d(
+        combined.owner[marked], combined.owner[(family_of == "rt")[combined.field]]
+    )
+    if not len(returning):
+        return combined
+    days = combined.keys[combined.field[is_day]].astype(np.int64)
+    now = shopping_until(days.tolist()) * SECONDS_PER_DAY
+    wanted = np.isin(family_of, list(SHOPPING_DAY_FIELDS))
+    rows = np.flatnonzero(wanted[combined.field] & np.isin(combined.owner, returning))
+    names = combined.names.tolist()
+    drop = np.zeros(len(combined.owner), dtype=bool)
+    owner = combined.owner[rows]
+    bounds = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1], True]).tolist()
+    for lo, hi in itertools.pairwise(bounds):
+        mine = rows[lo:hi]
+        fields = combined.field[mine].tolist()
+        state = dict(zip([names[f] for f in fields], combined.value[mine].tolist(), strict=True))
+        gone = set(withdrawn_day_fields(state, now))
+        if gone:
+            drop[mine[[names[f] in gone for f in fields]]] = True
+    if not drop.any():
+        return combined
+    keep = ~drop
+    return dataclasses.replace(
+        combined, owner=combined.owner[keep], field=combined.field[keep], value=combined.value[keep]
+    )
 
 
 def settled_left_days(state: Mapping[str, float], now: float) -> tuple[int, int]:

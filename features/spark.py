@@ -34,11 +34,14 @@ import pandas as pd
 
 from features.batch import (
     LEFT_DAY_FIELDS,
+    SHOPPING_DAY_FIELDS,
     compute_states,
     estimate_priors,
     settled_left_days,
+    shopping_until,
     statics_of,
     with_trigger_priors,
+    withdrawn_day_fields,
 )
 from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
 from features.definitions import (
@@ -102,6 +105,9 @@ STATE_SCHEMA = "customer_id string, field string, value double"
 #: The keyed families and the scalars of :data:`features.batch.LEFT_DAY_FIELDS`.
 LEFT_DAY_FAMILIES = tuple(sorted(f for f in LEFT_DAY_FIELDS if FAMILIES[f].key is not KeyKind.NONE))
 LEFT_DAY_SCALARS = tuple(sorted(f for f in LEFT_DAY_FIELDS if FAMILIES[f].key is KeyKind.NONE))
+SHOPPING_DAY_FAMILIES = tuple(
+    sorted(f for f in SHOPPING_DAY_FIELDS if FAMILIES[f].key is not KeyKind.NONE)
+)
 
 NANOS_HINT = (
     "nanosecond timestamps, which Spark does not read by default: run with "
@@ -308,12 +314,48 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
             state[f"eo:{c}"] = total[f"eo:{c}"]
             state[f"ek:{c}"] = total[f"ek:{c}"]
         synthetic[total["tier"]] = state
+    states = _without_withdrawn_days(states)
     month_activity, until = _store_seasons(states)
     return dataclasses.replace(
         estimate_priors(synthetic),
         month_activity=month_activity,
         season_prior=_store_season_prior(states, month_activity, until),
     )
+
+
+def _without_withdrawn_days(states: DataFrame) -> DataFrame:
+    """:func:`features.batch.settled_shopping_states` of a long state frame: the shopping
+    days that returns withdrew (:func:`features.batch.withdrawn_day_fields`, at the end of
+    the shopping history) left out, the few customers with a return and a day shopped by
+    purchases alone settled in pandas."""
+    from pyspark.sql import functions as sf
+
+    days = states.where(sf.col("field").startswith("ad:"))
+    last = days.agg(sf.max(sf.substring("field", 4, 20).cast("long"))).collect()[0][0]
+    now = shopping_until([] if last is None else [int(last)]) * SECONDS_PER_DAY
+    marked = days.where(sf.col("value") < 0).select("customer_id").distinct()
+    returning = states.where(sf.col("field").startswith("rt:")).select("customer_id").distinct()
+    candidates = marked.join(returning, "customer_id")
+    read = sf.col("field").rlike(f"^({'|'.join(SHOPPING_DAY_FAMILIES)}):") | sf.col("field").isin(
+        list(LEFT_DAY_SCALARS)
+    )
+
+    def withdrawn(rows: pd.DataFrame) -> pd.DataFrame:
+        out = [
+            (cid, field)
+            for cid, state in _state_dicts(rows).items()
+            for field in withdrawn_day_fields(state, now)
+        ]
+        return pd.DataFrame(out, columns=["customer_id", "field"])
+
+    gone = (
+        states.join(candidates, "customer_id")
+        .where(read)
+        .select("customer_id", "field", "value")
+        .groupBy("customer_id")
+        .applyInPandas(withdrawn, "customer_id string, field string")
+    )
+    return states.join(gone, ["customer_id", "field"], "left_anti")
 
 
 def _left_day_sums(
