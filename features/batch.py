@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import gc
 import itertools
+import math
 import multiprocessing
 import os
 from collections import Counter
@@ -162,7 +163,7 @@ def compute_states(
     return reduce_ops(ops).long(owners)
 
 
-def estimate_priors(states: dict[str, State]) -> FeaturePriors:
+def estimate_priors(states: dict[str, State], now: float | None = None) -> FeaturePriors:
     """Population rates per loyalty tier and channel, for smoothing thin histories, and
     the store's seasonality (shopping days per month of the year).
 
@@ -188,11 +189,13 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
-    states = settled_shopping_states(states)
+    states = settled_shopping_states(states, now)
     return _priors(totals, promo, shopping_days(states), _customer_months(states))
 
 
-def estimate_priors_columns(combined: ColumnarState, owners: np.ndarray) -> FeaturePriors:
+def estimate_priors_columns(
+    combined: ColumnarState, owners: np.ndarray, now: float | None = None
+) -> FeaturePriors:
     """:func:`estimate_priors` of a combined state (every owner's fields), with numpy
     sums over all owners instead of a loop over their flat states (the counts are
     whole numbers: any order of addition gives the same totals)."""
@@ -239,7 +242,7 @@ def estimate_priors_columns(combined: ColumnarState, owners: np.ndarray) -> Feat
         totals[("*", c)] = [float(base.sum()), float(opened.sum()), float(clicked.sum())]
     promo = [float(column(name).sum()) for name in ("pp", "pn", "np")]
     first_seen = np.where(present[:, 1], column("t0"), np.nan)
-    combined = _without_withdrawn_days(combined)
+    combined = _without_withdrawn_days(combined, now)
     return _priors(
         totals,
         promo,
@@ -310,10 +313,16 @@ LEFT_DAY_FIELDS = frozenset(
 SHOPPING_DAY_FIELDS = LEFT_DAY_FIELDS | {"ad"}
 
 
-def shopping_until(days: Iterable[int]) -> int:
-    """The day after the last shopping day (0: none): the end of the history the store's
-    seasonality is estimated to, and the moment its customers' returns are settled at."""
-    return max(days, default=-1) + 1
+def settling_time(days: Iterable[int], returns: Iterable[float], now: float | None) -> float:
+    """When the store's seasonality settles its customers' returns (seconds): ``now`` (the
+    build's moment), else the end of the history: the day after the last shopping day or
+    the last return, whichever is later."""
+    if now is not None:
+        return now
+    return max(
+        (max(days, default=-1) + 1) * SECONDS_PER_DAY,
+        max(returns, default=-math.inf),
+    )
 
 
 def withdrawn_day_fields(state: Mapping[str, float], now: float) -> list[str]:
@@ -329,19 +338,23 @@ def withdrawn_day_fields(state: Mapping[str, float], now: float) -> list[str]:
     return [f"ad:{d}" for d in keyed["ad"] if d not in kept]
 
 
-def settled_shopping_states(states: dict[str, State]) -> dict[str, State]:
-    """``states`` with the shopping days their returns withdrew taken out (at the end of the
-    shopping history, :func:`shopping_until`), for the store's seasonality."""
-    now = shopping_until(int(f[3:]) for s in states.values() for f in s if f.startswith("ad:"))
+def settled_shopping_states(states: dict[str, State], now: float | None = None) -> dict[str, State]:
+    """``states`` with the shopping days their returns withdrew at ``now`` (seconds; default
+    :func:`settling_time`) taken out, for the store's seasonality."""
+    now = settling_time(
+        (int(f[3:]) for s in states.values() for f in s if f.startswith("ad:")),
+        (v for s in states.values() for f, v in s.items() if f.startswith("rt:")),
+        now,
+    )
     out = dict(states)
     for cid, state in states.items():
-        gone = withdrawn_day_fields(state, now * SECONDS_PER_DAY)
+        gone = withdrawn_day_fields(state, now)
         if gone:
             out[cid] = {f: v for f, v in state.items() if f not in gone}
     return out
 
 
-def _without_withdrawn_days(combined: ColumnarState) -> ColumnarState:
+def _without_withdrawn_days(combined: ColumnarState, now: float | None) -> ColumnarState:
     """:func:`settled_shopping_states` of a combined state: the (few) owners with a return
     or cancellation and a day shopped by purchases alone settled one by one."""
     family_of = combined.families
@@ -349,13 +362,12 @@ def _without_withdrawn_days(combined: ColumnarState) -> ColumnarState:
     marked = is_day & (combined.value < 0)
     if not marked.any():
         return combined
-    returning = np.intersect1d(
-        combined.owner[marked], combined.owner[(family_of == "rt")[combined.field]]
-    )
+    is_return = (family_of == "rt")[combined.field]
+    returning = np.intersect1d(combined.owner[marked], combined.owner[is_return])
     if not len(returning):
         return combined
     days = combined.keys[combined.field[is_day]].astype(np.int64)
-    now = shopping_until(days.tolist()) * SECONDS_PER_DAY
+    now = settling_time(days.tolist(), combined.value[is_return].tolist(), now)
     wanted = np.isin(family_of, list(SHOPPING_DAY_FIELDS))
     rows = np.flatnonzero(wanted[combined.field] & np.isin(combined.owner, returning))
     names = combined.names.tolist()
@@ -561,7 +573,9 @@ def _build_profiles(
         sums = settled_left_day_sums(
             entity, field, value, combined.families, combined.keys, ids, as_of
         )
-        priors = with_trigger_priors(estimate_priors_columns(combined, owners), len(ids), sums)
+        priors = with_trigger_priors(
+            estimate_priors_columns(combined, owners, as_of.timestamp()), len(ids), sums
+        )
     profiles = read_profiles(
         entity,
         field,

@@ -38,7 +38,7 @@ from features.batch import (
     compute_states,
     estimate_priors,
     settled_left_days,
-    shopping_until,
+    settling_time,
     statics_of,
     with_trigger_priors,
     withdrawn_day_fields,
@@ -234,7 +234,9 @@ def _build(
     if priors is None:
         persisted = states = states.persist(StorageLevel.MEMORY_AND_DISK)
         priors = with_trigger_priors(
-            estimate_priors_spark(states), customers.count(), _left_day_sums(states, as_of)
+            estimate_priors_spark(states, as_of.timestamp()),
+            customers.count(),
+            _left_day_sums(states, as_of),
         )
     statics = customers.select("customer_id", "timezone", "birth_date")
 
@@ -271,7 +273,7 @@ def compute_states_spark(
     return _states(customers, events, products, as_of, buckets)
 
 
-def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
+def estimate_priors_spark(states: DataFrame, now: float | None = None) -> FeaturePriors:
     """:func:`features.batch.estimate_priors` of a long state frame, summed by Spark.
 
     Each customer adds ``max(delivered, sent)``, opens and clicks per channel to
@@ -314,7 +316,7 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
             state[f"eo:{c}"] = total[f"eo:{c}"]
             state[f"ek:{c}"] = total[f"ek:{c}"]
         synthetic[total["tier"]] = state
-    states = _without_withdrawn_days(states)
+    states = _without_withdrawn_days(states, now)
     month_activity, until = _store_seasons(states)
     return dataclasses.replace(
         estimate_priors(synthetic),
@@ -323,7 +325,7 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
     )
 
 
-def _without_withdrawn_days(states: DataFrame) -> DataFrame:
+def _without_withdrawn_days(states: DataFrame, now: float | None) -> DataFrame:
     """:func:`features.batch.settled_shopping_states` of a long state frame: the shopping
     days that returns withdrew (:func:`features.batch.withdrawn_day_fields`, at the end of
     the shopping history) left out, the few customers with a return and a day shopped by
@@ -331,10 +333,15 @@ def _without_withdrawn_days(states: DataFrame) -> DataFrame:
     from pyspark.sql import functions as sf
 
     days = states.where(sf.col("field").startswith("ad:"))
-    last = days.agg(sf.max(sf.substring("field", 4, 20).cast("long"))).collect()[0][0]
-    now = shopping_until([] if last is None else [int(last)]) * SECONDS_PER_DAY
+    returns = states.where(sf.col("field").startswith("rt:"))
+    if now is None:
+        last = days.agg(sf.max(sf.substring("field", 4, 20).cast("long"))).collect()[0][0]
+        latest = returns.agg(sf.max("value")).collect()[0][0]
+        now = settling_time(
+            [] if last is None else [int(last)], [] if latest is None else [latest], None
+        )
     marked = days.where(sf.col("value") < 0).select("customer_id").distinct()
-    returning = states.where(sf.col("field").startswith("rt:")).select("customer_id").distinct()
+    returning = returns.select("customer_id").distinct()
     candidates = marked.join(returning, "customer_id")
     read = sf.col("field").rlike(f"^({'|'.join(SHOPPING_DAY_FAMILIES)}):") | sf.col("field").isin(
         list(LEFT_DAY_SCALARS)
