@@ -457,15 +457,17 @@ def settle_returns(
 @dataclass(frozen=True)
 class _Settled:
     """What :func:`_settlement` gives: the settled purchase fields, the products whose
-    purchase was undone, the seconds of the orders undone whole, and the seconds of the
+    purchase was undone, the seconds of the orders undone whole, the seconds of the
     purchases kept in the return window (a purchase known by its day only: its day's
-    start, or the month's last purchase), both empty when nothing was undone."""
+    start, or the month's last purchase) and the UTC days of those known by their day
+    only; all empty when nothing was undone."""
 
     scalars: dict[str, float]
     keyed: dict[str, dict[str, float]]
     returned: frozenset[str]
     undone_times: frozenset[float]
     kept: tuple[float, ...]
+    kept_days: frozenset[int] = frozenset()
 
 
 def _settlement(
@@ -524,6 +526,7 @@ def _settlement(
     out = dict(scalars)
     out["np"], out["rv"] = max(purchases, 0.0), max(revenue, 0.0)
     kept: list[float] = []
+    kept_days: set[int] = set()
     if undone_times:
         kept = [t for p, t in bought.items() if horizon <= t <= now and (t, p) not in undone]
         stamped_days: dict[int, int] = {}
@@ -546,6 +549,7 @@ def _settlement(
                         kept.append(month_last)  # type: ignore[arg-type]
                     else:
                         kept.append(max(start, horizon))
+                        kept_days.add(number)
         older = out["np"] - in_window > 0
         if last is not None and last in undone_times and last not in kept:
             latest = (
@@ -560,7 +564,9 @@ def _settlement(
     settled = dict(keyed)  # the families' entries shared, pd and rd replaced
     settled["pd"], settled["rd"] = day_count, day_revenue
     returned = frozenset(p for _, p in undone if p != RETURN_ORDER_KEY)
-    return _Settled(out, settled, returned, frozenset(undone_times), tuple(kept))
+    return _Settled(
+        out, settled, returned, frozenset(undone_times), tuple(kept), frozenset(kept_days)
+    )
 
 
 def withdrawn_days(days: Mapping[str, float], settled: _Settled) -> frozenset[str]:
@@ -568,7 +574,8 @@ def withdrawn_days(days: Mapping[str, float], settled: _Settled) -> frozenset[st
     days shopped by purchases alone (a negative ``ad`` value: the day's latest purchase,
     :data:`~features.definitions.PURCHASE_DAY_OFFSET`) whose latest order was undone whole
     and that keep no purchase since the start of the day (taken early: the day's start in
-    the easternmost zone, UTC+14, so that a kept order is never missed). Only orders the
+    the easternmost zone, UTC+14, so that a kept order is never missed; a kept purchase
+    known by its UTC day only, anywhere in that day). Only orders the
     return window (:data:`RETURN_DAYS`) can undo are withdrawn: an older day counts again,
     as an older return's purchase does in the counts (the state no longer knows it)."""
     if not settled.undone_times:
@@ -581,8 +588,15 @@ def withdrawn_days(days: Mapping[str, float], settled: _Settled) -> frozenset[st
         if latest not in settled.undone_times:
             continue
         earliest = int(float(day)) * SECONDS_PER_DAY - _EARLIEST_DAY_START
-        if not any(earliest <= t <= latest for t in settled.kept):
-            out.append(day)
+        if any(earliest <= t <= latest for t in settled.kept):
+            continue
+        # a kept purchase known by its UTC day only: anywhere in that day
+        if any(
+            (u + 1) * SECONDS_PER_DAY > earliest and u * SECONDS_PER_DAY <= latest
+            for u in settled.kept_days
+        ):
+            continue
+        out.append(day)
     return frozenset(out)
 
 

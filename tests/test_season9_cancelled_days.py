@@ -130,6 +130,17 @@ def test_the_local_day_decides_not_the_utc_day(base: RetailDataset) -> None:
     assert months == {"2026-01": 1, "2026-02": 1}  # the 10th (kept), not the 11th
 
 
+def test_an_order_of_the_same_product_kept_that_day_keeps_the_day(base: RetailDataset) -> None:
+    """Two orders of P1 on C1's local 11 February, both on the 10th in UTC: the later one
+    cancelled. The earlier is known by its (UTC) day only (the state keeps each product's
+    latest purchase): it keeps the day."""
+    first = ("C1", "2026-02-10T23:20:00Z", "app", "purchase", "P1", 59.9)
+    second = ("C1", "2026-02-10T23:40:00Z", "app", "purchase", "P1", 59.9)
+    cancel = ("C1", "2026-02-11T08:00:00Z", "app", "order_cancelled", "P1", None)
+    months = shopping_months(base, [JANUARY_VISIT, first, second, cancel], READ)
+    assert months == {"2026-01": 1, "2026-02": 1}
+
+
 def test_after_the_return_window_the_day_counts_again_as_documented(
     base: RetailDataset,
 ) -> None:
