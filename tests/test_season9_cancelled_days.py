@@ -28,11 +28,12 @@ from tests.helpers import PRIORS, START, with_events
 from tests.test_online_store import (
     embedded_redis,
     fresh_online,
+    new_redis_store,
     new_store,
     system_redis,
 )
 
-__all__ = ["embedded_redis", "new_store", "system_redis"]
+__all__ = ["embedded_redis", "new_redis_store", "new_store", "system_redis"]
 
 Row = tuple[str, str, str, str, str | None, float | None]
 
@@ -266,3 +267,41 @@ def test_online_shopping_months_equal_batch_across_folds(
         for field, value in stored.state.items():
             if field.startswith("ad:") and value < 0:
                 assert last - int(field[3:]) <= RETURN_DAYS + 7 + 4, field
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    days=st.dictionaries(st.integers(-200, 0), st.booleans(), min_size=1, max_size=60),
+    at_day=st.integers(20_000, 30_000),
+    window_days=st.integers(1, 40),
+)
+def test_the_scripts_fold_purchase_only_days_as_the_reference_does(
+    new_redis_store: Any, days: dict[int, bool], at_day: int, window_days: int
+) -> None:
+    """Days shopped by purchases alone (negative markers) and other days, folded by the
+    Redis script exactly as :func:`features.state.fold_shopping_days` folds them."""
+    from features.definitions import PURCHASE_DAY_OFFSET
+    from features.finalise import CustomerStatic
+    from features.online.redis_store import RedisOnlineStore
+    from features.online.store import EventOps
+    from features.state import fold_shopping_days, trim_state
+
+    store = new_redis_store()
+    assert isinstance(store, RedisOnlineStore)
+    store.replay_window_seconds = window_days * 86_400
+    state = {
+        f"ad:{at_day + d}": float((at_day + d) * 86_400 + 3600 - PURCHASE_DAY_OFFSET)
+        if bought
+        else 1.0
+        for d, bought in days.items()
+    }
+    before_all = pd.Timestamp("1900-01-01", tz="UTC").to_pydatetime()  # no fold at materialise
+    store.materialise({"C1": state}, {"C1": CustomerStatic()}, before_all)
+    at = at_day * 86_400 + 4321
+    assert store.apply([EventOps("C1", "e1", at, (("n", 1.0),))]).applied == 1
+    [after] = store.read(["C1"])
+    assert after is not None
+    want = fold_shopping_days(trim_state({**state, "n": 1.0}, at), at - window_days * 86_400)
+    assert dict(after.state) == want
