@@ -327,9 +327,9 @@ def estimate_priors_spark(states: DataFrame, now: float | None = None) -> Featur
 
 def _without_withdrawn_days(states: DataFrame, now: float | None) -> DataFrame:
     """:func:`features.batch.settled_shopping_states` of a long state frame: the shopping
-    days that returns withdrew (:func:`features.batch.withdrawn_day_fields`, at the end of
-    the shopping history) left out, the few customers with a return and a day shopped by
-    purchases alone settled in pandas."""
+    days that returns withdrew (:func:`features.batch.withdrawn_day_fields`, at ``now``:
+    the build's moment, else :func:`features.batch.settling_time`) left out, the few
+    customers with a return and a day shopped by purchases alone settled in pandas."""
     from pyspark.sql import functions as sf
 
     days = states.where(sf.col("field").startswith("ad:"))
@@ -343,6 +343,8 @@ def _without_withdrawn_days(states: DataFrame, now: float | None) -> DataFrame:
     marked = days.where(sf.col("value") < 0).select("customer_id").distinct()
     returning = returns.select("customer_id").distinct()
     candidates = marked.join(returning, "customer_id")
+    if candidates.isEmpty():  # no customer with both: nothing to settle, no join
+        return states
     read = sf.col("field").rlike(f"^({'|'.join(SHOPPING_DAY_FAMILIES)}):") | sf.col("field").isin(
         list(LEFT_DAY_SCALARS)
     )
@@ -362,7 +364,7 @@ def _without_withdrawn_days(states: DataFrame, now: float | None) -> DataFrame:
         .groupBy("customer_id")
         .applyInPandas(withdrawn, "customer_id string, field string")
     )
-    return states.join(gone, ["customer_id", "field"], "left_anti")
+    return states.join(sf.broadcast(gone), ["customer_id", "field"], "left_anti")
 
 
 def _left_day_sums(
