@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import gc
 import itertools
+import math
 import multiprocessing
 import os
 from collections import Counter
@@ -51,6 +52,7 @@ from features.finalise import (
     FeaturePriors,
     left_days,
     settle_returns,
+    settled_shopping_days,
     split_state,
     trigger_prior,
 )
@@ -161,7 +163,7 @@ def compute_states(
     return reduce_ops(ops).long(owners)
 
 
-def estimate_priors(states: dict[str, State]) -> FeaturePriors:
+def estimate_priors(states: dict[str, State], now: float | None = None) -> FeaturePriors:
     """Population rates per loyalty tier and channel, for smoothing thin histories, and
     the store's seasonality (shopping days per month of the year).
 
@@ -187,10 +189,13 @@ def estimate_priors(states: dict[str, State]) -> FeaturePriors:
         promo[0] += state.get("pp", 0.0)
         promo[1] += state.get("pn", 0.0)
         promo[2] += state.get("np", 0.0)
+    states = settled_shopping_states(states, now)
     return _priors(totals, promo, shopping_days(states), _customer_months(states))
 
 
-def estimate_priors_columns(combined: ColumnarState, owners: np.ndarray) -> FeaturePriors:
+def estimate_priors_columns(
+    combined: ColumnarState, owners: np.ndarray, now: float | None = None
+) -> FeaturePriors:
     """:func:`estimate_priors` of a combined state (every owner's fields), with numpy
     sums over all owners instead of a loop over their flat states (the counts are
     whole numbers: any order of addition gives the same totals)."""
@@ -237,6 +242,7 @@ def estimate_priors_columns(combined: ColumnarState, owners: np.ndarray) -> Feat
         totals[("*", c)] = [float(base.sum()), float(opened.sum()), float(clicked.sum())]
     promo = [float(column(name).sum()) for name in ("pp", "pn", "np")]
     first_seen = np.where(present[:, 1], column("t0"), np.nan)
+    combined = _without_withdrawn_days(combined, now)
     return _priors(
         totals,
         promo,
@@ -301,6 +307,86 @@ def with_trigger_priors(
 LEFT_DAY_FIELDS = frozenset(
     {"pd", "wc", "wm", "rt", "rw", "ra", "cb", "rd", "pq", "np", "rv", "tp", "tf"}
 )
+
+
+#: The families a customer's shopping days are settled with (:func:`withdrawn_day_fields`).
+SHOPPING_DAY_FIELDS = LEFT_DAY_FIELDS | {"ad"}
+
+
+def settling_time(days: Iterable[int], returns: Iterable[float], now: float | None) -> float:
+    """When the store's seasonality settles its customers' returns (seconds): ``now`` (the
+    build's moment), else the end of the history: the day after the last shopping day or
+    the last return, whichever is later."""
+    if now is not None:
+        return now
+    return max(
+        (max(days, default=-1) + 1) * SECONDS_PER_DAY,
+        max(returns, default=-math.inf),
+    )
+
+
+def withdrawn_day_fields(state: Mapping[str, float], now: float) -> list[str]:
+    """The ``ad`` fields of a flat state that are no shopping day at ``now`` (seconds): days
+    shopped by purchases alone whose orders were undone
+    (:func:`features.finalise.withdrawn_days`)."""
+    if not any(f.startswith("ad:") and v < 0 for f, v in state.items()):
+        return []
+    scalars, keyed = split_state(state)
+    if "rt" not in keyed:
+        return []
+    kept = settled_shopping_days(scalars, keyed, now)
+    return [f"ad:{d}" for d in keyed["ad"] if d not in kept]
+
+
+def settled_shopping_states(states: dict[str, State], now: float | None = None) -> dict[str, State]:
+    """``states`` with the shopping days their returns withdrew at ``now`` (seconds; default
+    :func:`settling_time`) taken out, for the store's seasonality."""
+    now = settling_time(
+        (int(f[3:]) for s in states.values() for f in s if f.startswith("ad:")),
+        (v for s in states.values() for f, v in s.items() if f.startswith("rt:")),
+        now,
+    )
+    out = dict(states)
+    for cid, state in states.items():
+        gone = withdrawn_day_fields(state, now)
+        if gone:
+            out[cid] = {f: v for f, v in state.items() if f not in gone}
+    return out
+
+
+def _without_withdrawn_days(combined: ColumnarState, now: float | None) -> ColumnarState:
+    """:func:`settled_shopping_states` of a combined state: the (few) owners with a return
+    or cancellation and a day shopped by purchases alone settled one by one."""
+    family_of = combined.families
+    is_day = (family_of == "ad")[combined.field]
+    marked = is_day & (combined.value < 0)
+    if not marked.any():
+        return combined
+    is_return = (family_of == "rt")[combined.field]
+    returning = np.intersect1d(combined.owner[marked], combined.owner[is_return])
+    if not len(returning):
+        return combined
+    days = combined.keys[combined.field[is_day]].astype(np.int64)
+    now = settling_time(days.tolist(), combined.value[is_return].tolist(), now)
+    wanted = np.isin(family_of, list(SHOPPING_DAY_FIELDS))
+    rows = np.flatnonzero(wanted[combined.field] & np.isin(combined.owner, returning))
+    names = combined.names.tolist()
+    drop = np.zeros(len(combined.owner), dtype=bool)
+    owner = combined.owner[rows]
+    bounds = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1], True]).tolist()
+    for lo, hi in itertools.pairwise(bounds):
+        mine = rows[lo:hi]
+        fields = combined.field[mine].tolist()
+        state = dict(zip([names[f] for f in fields], combined.value[mine].tolist(), strict=True))
+        gone = set(withdrawn_day_fields(state, now))
+        if gone:
+            drop[mine[[names[f] in gone for f in fields]]] = True
+    if not drop.any():
+        return combined
+    keep = ~drop
+    return dataclasses.replace(
+        combined, owner=combined.owner[keep], field=combined.field[keep], value=combined.value[keep]
+    )
 
 
 def settled_left_days(state: Mapping[str, float], now: float) -> tuple[int, int]:
@@ -487,7 +573,9 @@ def _build_profiles(
         sums = settled_left_day_sums(
             entity, field, value, combined.families, combined.keys, ids, as_of
         )
-        priors = with_trigger_priors(estimate_priors_columns(combined, owners), len(ids), sums)
+        priors = with_trigger_priors(
+            estimate_priors_columns(combined, owners, as_of.timestamp()), len(ids), sums
+        )
     profiles = read_profiles(
         entity,
         field,

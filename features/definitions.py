@@ -112,6 +112,15 @@ RETURN_EVENTS: frozenset[EventType] = frozenset(
     {EventType.ORDER_RETURNED, EventType.ORDER_CANCELLED}
 )
 
+#: Returns and cancellations undo purchases of the last this many days: the window in
+#: which the state keeps each purchase's day and product (``pd``, ``rd``, ``cb``), longer
+#: than retail return periods (14 to 60 days).
+RETURN_DAYS = 90
+#: A purchase marks its local day in ``ad`` with its second less this (a negative number:
+#: a day shopped by purchases alone says which order was its latest, and any other
+#: shopping event's 1 wins the max). ``2**32`` seconds reach past the year 2100.
+PURCHASE_DAY_OFFSET = 2**32
+
 TIER_RANK: dict[str, int] = {t.value: i for i, t in enumerate(LoyaltyTier)}
 TIERS: tuple[str, ...] = tuple(t.value for t in LoyaltyTier)
 
@@ -183,11 +192,17 @@ FAMILIES: dict[str, Family] = {
         Family("pm", Op.SUM, KeyKind.MONTH, "purchases per local month of year"),
         # days with shopping, by local day number, for two years and the month before them:
         # the evidence of seasonal buyers (features.seasonality, which reads the last
-        # 24 months and the current one); purchases alone are too few, events come in bursts
+        # 24 months and the current one); purchases alone are too few, events come in bursts.
+        # 1 where anything but a purchase was shopped; a day shopped by purchases alone holds
+        # its latest purchase's second less PURCHASE_DAY_OFFSET (below 1: any other shopping
+        # wins the max), so that a day whose orders were all cancelled or returned whole is
+        # no shopping day while the return window can undo them
+        # (features.finalise.withdrawn_days)
         Family("ad", Op.MAX, KeyKind.DAY, "shopped on this local day", retention_days=800),
         # the same days counted per local month (keyed by the month's first day), once no
         # event can reach them any more: the online store folds ``ad`` days older than its
-        # replay window into these (features.state.fold_shopping_days); no event writes them
+        # replay window into these (a day shopped by purchases alone once no return can undo
+        # them: RETURN_DAYS; features.state.fold_shopping_days); no event writes them
         Family("am", Op.SUM, KeyKind.DAY, "shopping days in its month", retention_days=800),
         Family("c", Op.SUM, KeyKind.CATEGORY, "decayed category interest"),
         Family("b", Op.SUM, KeyKind.BRAND, "decayed brand interest"),
@@ -543,7 +558,13 @@ def event_ops(
     how, _ = local_parts(t[activity], tz[activity])
     yield _ops("h", rows[activity], how, 1.0)
     shopping = of(*SHOPPING_EVENTS)
-    yield _ops("ad", rows[shopping], local_days(t[shopping], tz[shopping]), 1.0)
+    bought = of(EventType.PURCHASE)[shopping]
+    yield _ops(
+        "ad",
+        rows[shopping],
+        local_days(t[shopping], tz[shopping]),
+        np.where(bought, t[shopping] - PURCHASE_DAY_OFFSET, 1).astype(float),
+    )
     viewed = of(EventType.PRODUCT_VIEW)
     yield _ops("wd", rows[viewed], t[viewed] // SECONDS_PER_DAY, 1.0)
     yield _ops(
@@ -915,7 +936,8 @@ def single_event_ops(
         ops.append(("tv", fts))
         ops.append((f"h:{local.weekday() * 24 + local.hour}", 1.0))  # type: ignore[union-attr]
     if event_type in _SHOPPING:
-        ops.append((f"ad:{local_day(local)}", 1.0))  # type: ignore[arg-type]
+        marker = fts - PURCHASE_DAY_OFFSET if event_type == EventType.PURCHASE.value else 1.0
+        ops.append((f"ad:{local_day(local)}", marker))  # type: ignore[arg-type]
     if event_type == EventType.PRODUCT_VIEW.value:
         ops.append((f"wd:{ts // SECONDS_PER_DAY}", 1.0))
         ops.append((f"wm:{ts // SECONDS_PER_DAY}", _dwell(properties) or DEFAULT_VIEW_SECONDS))

@@ -20,6 +20,8 @@ from features.definitions import (
     CONVERSION_DAYS,
     DEFAULT_VIEW_SECONDS,
     FAMILIES,
+    PURCHASE_DAY_OFFSET,
+    RETURN_DAYS,
     RETURN_ORDER_KEY,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
@@ -61,10 +63,8 @@ AT_RISK_GAPS = 1.5  # quiet for 1.5 usual gaps: at risk
 LAPSED_GAPS = 3.0  # quiet for 3 usual gaps: lapsed
 RECOMMENDATION_DAYS = 14
 TOP_N = 10
-#: Returns and cancellations undo purchases of the last this many days: the window in
-#: which the state keeps each purchase's day and product (``pd``, ``rd``, ``cb``), longer
-#: than retail return periods (14 to 60 days).
-RETURN_DAYS = 90
+#: The earliest a local day starts before the UTC day of its number (UTC+14), in seconds.
+_EARLIEST_DAY_START = 14 * 3_600
 #: A refund within half a cent of what the lines it names cost returns them whole.
 _WHOLE_REFUND_SLACK = 0.005
 #: Seconds of product views in a day that leave products behind, not a glance (two
@@ -421,7 +421,7 @@ def season_inputs(
         scalars, keyed = state.scalars, state.keyed
     else:
         scalars, keyed = split_state(state)
-    months = shopping_months(keyed.get("ad", _EMPTY), keyed.get("am", _EMPTY))
+    months = shopping_months(settled_shopping_days(scalars, keyed, as_of), keyed.get("am", _EMPTY))
     return verdict_inputs(
         months, scalars.get("t0"), as_of, (priors.month_activity, priors.season_prior)
     )
@@ -454,9 +454,33 @@ def settle_returns(
     >>> scalars["np"], scalars["rv"], scalars["tp"] == day - 86_400 * 40, sorted(returned)
     (1.0, 30.0, True, ['P1'])
     """
+    settled = _settlement(scalars, keyed, now)
+    return settled.scalars, settled.keyed, settled.returned
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """What :func:`_settlement` gives: the settled purchase fields, the products whose
+    purchase was undone, the seconds of the orders undone whole, the seconds of the
+    purchases kept in the return window (a purchase known by its day only: its day's
+    start, or the month's last purchase) and the UTC days of those known by their day
+    only; all empty when nothing was undone."""
+
+    scalars: dict[str, float]
+    keyed: dict[str, dict[str, float]]
+    returned: frozenset[str]
+    undone_times: frozenset[float]
+    kept: tuple[float, ...]
+    kept_days: frozenset[int] = frozenset()
+
+
+def _settlement(
+    scalars: Mapping[str, float], keyed: Mapping[str, dict[str, float]], now: float
+) -> _Settled:
+    """:func:`settle_returns`, with the orders it undid and the purchases it kept."""
     stamps = keyed.get("rt")
     if not stamps:
-        return dict(scalars), dict(keyed), frozenset()
+        return _Settled(dict(scalars), dict(keyed), frozenset(), frozenset(), ())
     horizon = now - RETURN_DAYS * SECONDS_PER_DAY
     bought = keyed.get("cb", _EMPTY)
     whole_at, refunded = keyed.get("rw", _EMPTY), keyed.get("ra", _EMPTY)
@@ -505,6 +529,8 @@ def settle_returns(
                 day_revenue[day] = day_revenue.get(day, 0.0) - amount
     out = dict(scalars)
     out["np"], out["rv"] = max(purchases, 0.0), max(revenue, 0.0)
+    kept: list[float] = []
+    kept_days: set[int] = set()
     if undone_times:
         kept = [t for p, t in bought.items() if horizon <= t <= now and (t, p) not in undone]
         stamped_days: dict[int, int] = {}
@@ -527,6 +553,7 @@ def settle_returns(
                         kept.append(month_last)  # type: ignore[arg-type]
                     else:
                         kept.append(max(start, horizon))
+                        kept_days.add(number)
         older = out["np"] - in_window > 0
         if last is not None and last in undone_times and last not in kept:
             latest = (
@@ -541,7 +568,60 @@ def settle_returns(
     settled = dict(keyed)  # the families' entries shared, pd and rd replaced
     settled["pd"], settled["rd"] = day_count, day_revenue
     returned = frozenset(p for _, p in undone if p != RETURN_ORDER_KEY)
-    return out, settled, returned
+    return _Settled(
+        out, settled, returned, frozenset(undone_times), tuple(kept), frozenset(kept_days)
+    )
+
+
+def withdrawn_days(days: Mapping[str, float], settled: _Settled) -> frozenset[str]:
+    """The local days (``ad`` keys) that are no shopping day once returns are settled: the
+    days shopped by purchases alone (a negative ``ad`` value: the day's latest purchase,
+    :data:`~features.definitions.PURCHASE_DAY_OFFSET`) whose latest order was undone whole
+    and that keep no purchase since the start of the day (taken early: the day's start in
+    the easternmost zone, UTC+14, so that a kept order is never missed; a kept purchase
+    known by its UTC day only, anywhere in that day). Only orders the
+    return window (:data:`RETURN_DAYS`) can undo are withdrawn: an older day counts again,
+    as an older return's purchase does in the counts (the state no longer knows it)."""
+    if not settled.undone_times:
+        return frozenset()
+    out = []
+    for day, value in days.items():
+        if value >= 0:
+            continue
+        latest = value + PURCHASE_DAY_OFFSET
+        if latest not in settled.undone_times:
+            continue
+        earliest = int(float(day)) * SECONDS_PER_DAY - _EARLIEST_DAY_START
+        if any(earliest <= t <= latest for t in settled.kept):
+            continue
+        # a kept purchase known by its UTC day only: anywhere in that day
+        if any(
+            (u + 1) * SECONDS_PER_DAY > earliest and u * SECONDS_PER_DAY <= latest
+            for u in settled.kept_days
+        ):
+            continue
+        out.append(day)
+    return frozenset(out)
+
+
+def shopping_days(
+    keyed: Mapping[str, Mapping[str, float]], settled: _Settled | None
+) -> Mapping[str, float]:
+    """The ``ad`` days of a state that count as shopping days (:func:`withdrawn_days` out)."""
+    days = keyed.get("ad", _EMPTY)
+    gone = withdrawn_days(days, settled) if settled is not None else frozenset()
+    return {d: v for d, v in days.items() if d not in gone} if gone else days
+
+
+def settled_shopping_days(
+    scalars: Mapping[str, float], keyed: Mapping[str, dict[str, float]], now: float
+) -> Mapping[str, float]:
+    """:func:`shopping_days` of a state at ``now`` (epoch seconds), its returns settled when
+    a day shopped by purchases alone may have been undone."""
+    days = keyed.get("ad", _EMPTY)
+    if "rt" not in keyed or all(v >= 0 for v in days.values()):
+        return days
+    return shopping_days(keyed, _settlement(scalars, keyed, now))
 
 
 #: How long a delivery's products are kept (``dv``'s retention), in seconds.
@@ -623,8 +703,10 @@ def build_profile(
     else:
         scalars, keyed = split_state(state)
     returned: frozenset[str] = frozenset()
+    settled: _Settled | None = None
     if "rt" in keyed:  # returns or cancellations: the purchases they undo taken out
-        scalars, keyed, returned = settle_returns(scalars, keyed, now)
+        settled = _settlement(scalars, keyed, now)
+        scalars, keyed, returned = settled.scalars, settled.keyed, settled.returned
     get = scalars.get
 
     def _keyed(_: object, family: str) -> dict[str, float]:
@@ -777,7 +859,7 @@ def build_profile(
         phase = JourneyPhase.DISCOVERY
 
     seasonal = seasonal_months(
-        _keyed(state, "ad"),
+        shopping_days(keyed, settled),
         first_seen,
         now,
         priors.month_activity,

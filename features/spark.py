@@ -34,11 +34,14 @@ import pandas as pd
 
 from features.batch import (
     LEFT_DAY_FIELDS,
+    SHOPPING_DAY_FIELDS,
     compute_states,
     estimate_priors,
     settled_left_days,
+    settling_time,
     statics_of,
     with_trigger_priors,
+    withdrawn_day_fields,
 )
 from features.contract import CUSTOMERS, EVENTS, PRODUCTS, TableSchema
 from features.definitions import (
@@ -102,6 +105,9 @@ STATE_SCHEMA = "customer_id string, field string, value double"
 #: The keyed families and the scalars of :data:`features.batch.LEFT_DAY_FIELDS`.
 LEFT_DAY_FAMILIES = tuple(sorted(f for f in LEFT_DAY_FIELDS if FAMILIES[f].key is not KeyKind.NONE))
 LEFT_DAY_SCALARS = tuple(sorted(f for f in LEFT_DAY_FIELDS if FAMILIES[f].key is KeyKind.NONE))
+SHOPPING_DAY_FAMILIES = tuple(
+    sorted(f for f in SHOPPING_DAY_FIELDS if FAMILIES[f].key is not KeyKind.NONE)
+)
 
 NANOS_HINT = (
     "nanosecond timestamps, which Spark does not read by default: run with "
@@ -228,7 +234,9 @@ def _build(
     if priors is None:
         persisted = states = states.persist(StorageLevel.MEMORY_AND_DISK)
         priors = with_trigger_priors(
-            estimate_priors_spark(states), customers.count(), _left_day_sums(states, as_of)
+            estimate_priors_spark(states, as_of.timestamp()),
+            customers.count(),
+            _left_day_sums(states, as_of),
         )
     statics = customers.select("customer_id", "timezone", "birth_date")
 
@@ -265,7 +273,7 @@ def compute_states_spark(
     return _states(customers, events, products, as_of, buckets)
 
 
-def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
+def estimate_priors_spark(states: DataFrame, now: float | None = None) -> FeaturePriors:
     """:func:`features.batch.estimate_priors` of a long state frame, summed by Spark.
 
     Each customer adds ``max(delivered, sent)``, opens and clicks per channel to
@@ -308,12 +316,55 @@ def estimate_priors_spark(states: DataFrame) -> FeaturePriors:
             state[f"eo:{c}"] = total[f"eo:{c}"]
             state[f"ek:{c}"] = total[f"ek:{c}"]
         synthetic[total["tier"]] = state
+    states = _without_withdrawn_days(states, now)
     month_activity, until = _store_seasons(states)
     return dataclasses.replace(
         estimate_priors(synthetic),
         month_activity=month_activity,
         season_prior=_store_season_prior(states, month_activity, until),
     )
+
+
+def _without_withdrawn_days(states: DataFrame, now: float | None) -> DataFrame:
+    """:func:`features.batch.settled_shopping_states` of a long state frame: the shopping
+    days that returns withdrew (:func:`features.batch.withdrawn_day_fields`, at ``now``:
+    the build's moment, else :func:`features.batch.settling_time`) left out, the few
+    customers with a return and a day shopped by purchases alone settled in pandas."""
+    from pyspark.sql import functions as sf
+
+    days = states.where(sf.col("field").startswith("ad:"))
+    returns = states.where(sf.col("field").startswith("rt:"))
+    if now is None:
+        last = days.agg(sf.max(sf.substring("field", 4, 20).cast("long"))).collect()[0][0]
+        latest = returns.agg(sf.max("value")).collect()[0][0]
+        now = settling_time(
+            [] if last is None else [int(last)], [] if latest is None else [latest], None
+        )
+    marked = days.where(sf.col("value") < 0).select("customer_id").distinct()
+    returning = returns.select("customer_id").distinct()
+    candidates = marked.join(returning, "customer_id")
+    if candidates.isEmpty():  # no customer with both: nothing to settle, no join
+        return states
+    read = sf.col("field").rlike(f"^({'|'.join(SHOPPING_DAY_FAMILIES)}):") | sf.col("field").isin(
+        list(LEFT_DAY_SCALARS)
+    )
+
+    def withdrawn(rows: pd.DataFrame) -> pd.DataFrame:
+        out = [
+            (cid, field)
+            for cid, state in _state_dicts(rows).items()
+            for field in withdrawn_day_fields(state, now)
+        ]
+        return pd.DataFrame(out, columns=["customer_id", "field"])
+
+    gone = (
+        states.join(candidates, "customer_id")
+        .where(read)
+        .select("customer_id", "field", "value")
+        .groupBy("customer_id")
+        .applyInPandas(withdrawn, "customer_id string, field string")
+    )
+    return states.join(sf.broadcast(gone), ["customer_id", "field"], "left_anti")
 
 
 def _left_day_sums(

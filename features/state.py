@@ -15,6 +15,7 @@ import pandas as pd
 
 from features.definitions import (
     FAMILIES,
+    RETURN_DAYS,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     KeyKind,
@@ -76,15 +77,22 @@ def fold_shopping_days(state: State, before: float) -> State:
     that is applied any more), so that a customer keeps one field per month rather than
     per day; the seasonality read from the months is the same
     (:func:`features.seasonality.shopping_months`). The Redis scripts fold the same way.
+    A day shopped by purchases alone (a negative value) waits until the return window
+    (:data:`~features.definitions.RETURN_DAYS`) is past it too: until then a return or
+    cancellation may withdraw it (:func:`features.finalise.withdrawn_days`), after it no
+    return can.
 
     >>> fold_shopping_days({"ad:20089": 1.0, "ad:20090": 1.0, "ad:20120": 1.0}, 20120 * 86400.0)
     {'ad:20120': 1.0, 'am:20089': 2.0}
+    >>> fold_shopping_days({"ad:20089": -2.0, "ad:20020": -3.0}, 20120 * 86400.0)
+    {'ad:20089': -2.0, 'am:19997': 1.0}
     """
     last_day = (before - FOLD_MARGIN_SECONDS) // SECONDS_PER_DAY - 1
+    last_bought = last_day - RETURN_DAYS
     out: State = {}
     folded: dict[str, float] = {}
     for field, value in state.items():
-        if field.startswith("ad:") and int(field[3:]) <= last_day:
+        if field.startswith("ad:") and int(field[3:]) <= (last_day if value >= 0 else last_bought):
             month = f"am:{first_day_of_month(int(field[3:]))}"
             folded[month] = folded.get(month, 0.0) + 1.0
         else:

@@ -1,14 +1,14 @@
 """Item 2 of fixes8, not fixed (left for a later pass, see BENCHMARKS.md "fixes8"): a
 fully cancelled order still makes its day a shopping day for the seasonal test, so
 orders placed and cancelled in one month can make it the customer's season. Built from
-raw contract events through the real API on a real Redis. Strict xfail: the fix flips it.
+raw contract events through the real API on a real Redis. Fixed by season9: a day shopped
+by purchases alone is withdrawn while the return window can undo its orders
+(features.finalise.withdrawn_days).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-
-import pytest
 
 from tests.test_scenarios_api import DAY, PARIS, Shop, event, local, purchase, shop
 from tests.test_scenarios_audit import profile_of
@@ -49,11 +49,6 @@ def test_orders_kept_in_december_make_december_a_season(shop: Shop) -> None:
     assert 12 in profile["seasonal_months"], profile["seasonal_months"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fixes8 item 2 not fixed: a cancelled order's day counts as a shopping day "
-    "(features/definitions.py family 'ad' is written by the purchase and never settled)",
-)
 def test_orders_all_cancelled_in_december_make_no_season(shop: Shop) -> None:
     customer = _steady_with_december_orders(shop, cancelled=True)
     now = local(PARIS, "2026-03-05 10:00")

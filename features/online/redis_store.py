@@ -42,7 +42,7 @@ from redis.exceptions import ClusterDownError, NoScriptError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from features.definitions import FAMILIES, SECONDS_PER_DAY, KeyKind, Op
+from features.definitions import FAMILIES, RETURN_DAYS, SECONDS_PER_DAY, KeyKind, Op
 from features.finalise import CustomerStatic, FeaturePriors
 from features.online import codec
 from features.online.store import (
@@ -100,7 +100,8 @@ _RULES = _retention_rules()
 
 #: Removes the fields of map ``s`` past their family's retention at ``at`` (the rules of
 #: :func:`features.state.trim_state`, tested to agree) and sets ``_cp``; returns how many.
-_COMPACT_FUNCTION = """
+_COMPACT_FUNCTION = (
+    """
 local function compact(s, at, rules)
   local removed = 0
   for i = 1, #rules do
@@ -151,16 +152,18 @@ local function first_day_of_month(day)
 end
 
 -- folds the shopping days (family ad) that no event at or after ``before`` can reach into
--- their month's count (family am, keyed by its first day): features.state.fold_shopping_days
+-- their month's count (family am, keyed by its first day), a day shopped by purchases alone
+-- (a negative value) once no return can undo them: features.state.fold_shopping_days
 local function fold(s, before)
   local days = s['ad']
   if type(days) ~= 'table' then return end
   local last_day = math.floor((before - %(fold_margin)d) / 86400) - 1
+  local last_bought = last_day - %(return_days)d
   local months = s['am']
   if type(months) ~= 'table' then months = {} end
-  for key, _ in pairs(days) do
+  for key, value in pairs(days) do
     local day = tonumber(key)
-    if day ~= nil and day <= last_day then
+    if day ~= nil and ((value >= 0 and day <= last_day) or (value < 0 and day <= last_bought)) then
       local first = first_day_of_month(day)
       months[first] = (months[first] or 0) + 1
       days[key] = nil
@@ -174,8 +177,9 @@ end
 local function closed_before(s, window)
   return math.max(s['_wm'] or -1e18, (s['_mx'] or -1e18) - window)
 end
-""".replace("%(number_span)d", str(codec.NUMBER_SPAN)).replace(
-    "%(fold_margin)d", str(FOLD_MARGIN_SECONDS)
+""".replace("%(number_span)d", str(codec.NUMBER_SPAN))
+    .replace("%(fold_margin)d", str(FOLD_MARGIN_SECONDS))
+    .replace("%(return_days)d", str(RETURN_DAYS))
 )
 
 #: KEYS: state key and seen key of each customer. ARGV: replay window, compaction
