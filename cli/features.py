@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cli.decide import ContactPolicyOption, load_contact_policy
 from cli.support import EXIT_UNAVAILABLE, parse_moment, progress_bar
 from cli.support import console as _console
 from cli.support import fail as _fail
@@ -174,8 +175,10 @@ def features_show(
     redis_url: RedisUrl = None,
     data_dir: DataDir = Path("data"),
     redis_prefix: RedisPrefix = "nba",
+    contact_policy: ContactPolicyOption = None,
 ) -> None:
-    """Print one customer's online profile in readable form."""
+    """Print one customer's online profile in readable form; a customer whose time zone
+    nothing gave lives in the contact policy's, as the API serves them."""
     from features.contract import PRODUCTS
     from features.online.profiles import OnlineProfiles
     from features.validation import DataContractError, find_table_file, read_table
@@ -191,7 +194,8 @@ def features_show(
         customer_id = _example_customer(profiles)
     store = _redis_store(redis_url, data_dir, redis_prefix)
     when = _as_of(at) or _profiles_as_of(profiles) or dt.datetime.now(dt.UTC)
-    profile = OnlineProfiles(store, products).profile(customer_id, when)
+    zone = load_contact_policy(contact_policy).timezone
+    profile = OnlineProfiles(store, products, default_timezone=zone).profile(customer_id, when)
     if profile is None:
         raise _fail(f"customer {customer_id!r} is not in the online store", 1)
     from cli.render import profile_table

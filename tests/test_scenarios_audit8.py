@@ -37,6 +37,7 @@ Fixed here (each test failed before its fix):
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -592,6 +593,41 @@ def test_a_los_angeles_retailer_s_customer_with_no_zone_is_not_e_mailed_at_night
     assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "email")
     assert send_local(chosen).strftime("%Y-%m-%d %H:%M") == "2026-03-05 07:00", chosen
     assert send_utc(chosen).astimezone(ZoneInfo(LOS_ANGELES)).hour == 7
+
+
+def test_features_show_reads_a_customer_with_no_zone_in_the_retailer_s(
+    la_shop: Shop, tmp_path: Path
+) -> None:
+    """``nba features show`` of a customer the API knows with no time zone shows the
+    retailer's zone (the contact policy's, as the API serves them), not UTC: the hours a
+    marketer reads there are the hours the decisions use."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    shop = la_shop
+    customer = f"NZ{uuid.uuid4().hex[:8]}"
+    signed = local(LOS_ANGELES, "2026-03-04 12:00")
+    shop.post(identify(customer, signed, createdAt=signed.isoformat(), consent_email=True))
+    settings = shop.api.app.state.runtime.settings  # type: ignore[attr-defined]
+    url = os.environ.get("NBA_TEST_REDIS_URL")
+    where = ["--redis-url", url] if url else ["--data-dir", str(settings.data_dir / "redis")]
+    products = tmp_path / "shop"
+    products.mkdir()
+    (products / "products.parquet").write_bytes(settings.products_path.read_bytes())
+    args = ["features", "show", customer, "--data", str(products), *where]
+    args += ["--redis-prefix", settings.redis_prefix, "--at", "2026-03-05T12:00:00Z"]
+    shown = CliRunner().invoke(app, [*args, "--contact-policy", str(settings.contact_policy_path)])
+    assert shown.exit_code == 0, shown.output
+    assert _zone_row(shown.output) == LOS_ANGELES, shown.output
+    in_paris = CliRunner().invoke(app, args)  # the example retailer's policy: Paris
+    assert in_paris.exit_code == 0 and _zone_row(in_paris.output) == PARIS, in_paris.output
+
+
+def _zone_row(table: str) -> str:
+    """The time zone row's value in ``nba features show``'s table."""
+    row = next(line for line in table.splitlines() if "time zone" in line)
+    return row.split("time zone")[1].strip(" │|").strip()
 
 
 def test_an_unsubscribe_clicked_in_the_e_mail_closes_e_mail_not_push(shop: Shop) -> None:
