@@ -351,10 +351,12 @@ class RuleBasedScorer(Scorer):
                 depth = gift_depth(offer, basket) / REFERENCE_OFFER_DEPTH
                 pull = self.offer_boost * promo * depth
                 if pull > 0.0:  # the orders the gift brings while the customer holds it
+                    held = {c: pull * redeemed_anyway(profile, c, offer) for c in propensity}
                     propensity = {
-                        c: min(MAX_PROPENSITY, p + pull * redeemed_anyway(profile, c, offer))
-                        for c, p in propensity.items()
+                        c: min(MAX_PROPENSITY, p + held[c]) for c, p in propensity.items()
                     }
+                    # those orders need no opened message: the ceiling rises with them
+                    caps = {c: min(MAX_PROPENSITY, caps[c] + held[c]) for c in caps}
             uplift = None
             if incentive:  # what the offer adds to the same message without it
                 uplift = {c: propensity[c] - min(caps[c], base * f) for c, f in factors.items()}
