@@ -42,7 +42,13 @@ factor ``s``. For a :class:`ResponsePosterior` (the online statistics: a Gamma
 belief about observed / predicted responses) ``s`` is the drawn calibration
 factor itself, so evidence moves the priority as well as narrowing it; for a
 :class:`BetaPosterior` ``s = theta / E[theta]`` (spread only). A well-tried
-option is scored almost greedily, a new one gets its chance.
+option is scored almost greedily, a new one gets its chance. No draw answers a
+message more often than its channel allows (:attr:`PriorityTerms.ceiling`, the
+scorer's: a message is answered only once opened, and a push's open is its tap):
+the posterior's spread stops there, and only its evidence (a mean above 1) lifts a
+pair beyond. Drawn up to three times a push's taps, pushed cross-sells rated at
+their taps were explored where their e-mail earned twice as much (BENCHMARKS.md,
+issue 12, cells9).
 
 The probability of every option (its *propensity*, for off-policy evaluation)
 is exact: each posterior is represented by ``points`` equally likely values
@@ -188,6 +194,9 @@ class PriorityTerms:
     #: one's window closes before its next chance (:mod:`nba.deferral`), and why.
     deferral_credit: float = 0.0
     deferral: Deferral | None = None
+    #: The highest response the channel allows (the scorer's :attr:`~nba.scoring.ActionScore.
+    #: ceiling`): Thompson sampling draws no response above it beyond its evidence.
+    ceiling: float = 1.0
 
     def __post_init__(self) -> None:
         # one chained test first (the terms of every option of every decision are
@@ -211,6 +220,7 @@ class PriorityTerms:
             and isfinite(self.opportunity_cost)
             and self.deferral_credit >= 0.0
             and isfinite(self.deferral_credit)
+            and 0.0 <= self.ceiling <= 1.0
         ):
             return
         checks = {
@@ -226,6 +236,7 @@ class PriorityTerms:
             "opportunity_cost": self.opportunity_cost >= 0.0
             and math.isfinite(self.opportunity_cost),
             "deferral_credit": self.deferral_credit >= 0.0 and math.isfinite(self.deferral_credit),
+            "ceiling": 0.0 <= self.ceiling <= 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -753,6 +764,13 @@ class _Arm:
         # the redemptions of orders placed anyway do not scale with the message's response
         channel_cost += terms.redeemed_anyway * offer_cost
         scales = posterior.scales(points)
+        if terms.ceiling < 1.0 and response > 0.0:
+            # no draw answers a message more often than it is opened: the posterior's spread
+            # stops at the channel's ceiling, its evidence (its mean) may lift it above
+            evidence = posterior.mean if isinstance(posterior, ResponsePosterior) else 1.0
+            top = min(1.0, max(terms.ceiling, response * evidence))
+            if response * scales[-1] > top:
+                scales = tuple(min(s, top / response) for s in scales)
         if offer_cost == 0.0 and response * max(scales) <= 1.0:
             # nothing to cap at 1 (min would return each product as it is), and the
             # offer term is 0.0: subtracting it changes nothing

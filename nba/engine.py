@@ -385,6 +385,7 @@ class NextBestActionPolicy(DecisionPolicy):
             ),
             opportunity_cost=0.0 if kept is None else kept.cost,
             kept_free=kept,
+            ceiling=1.0 if score.ceiling is None else min(1.0, score.ceiling.get(channel, 1.0)),
         )
 
     def _reminder_candidates(

@@ -54,11 +54,17 @@ class ActionScore:
     uplift : mapping Channel -> float, optional
         Incremental response probability caused by the action, in ``[-1, 1]``,
         when the scorer has an uplift model; ``None`` otherwise.
+    ceiling : mapping Channel -> float, optional
+        The highest response probability a message can have on each channel (a message is
+        answered only once opened: the customer's open rate where the channel reports
+        opens), in ``[0, 1]``; exploration draws no response above it unless the response
+        statistics' evidence does (:mod:`nba.arbitration`). ``None``: no ceiling but 1.
     """
 
     propensity: Mapping[Channel, float]
     expected_value: float
     uplift: Mapping[Channel, float] | None = None
+    ceiling: Mapping[Channel, float] | None = None
 
 
 @runtime_checkable
@@ -106,6 +112,12 @@ def check_scores(
                 raise ScoringError(
                     f"{where}, channel {channel.value}: propensity {p!r} not in [0, 1]"
                 )
+            if score.ceiling is not None:
+                top = score.ceiling.get(channel, 1.0)
+                if not 0.0 <= top <= 1.0:
+                    raise ScoringError(
+                        f"{where}, channel {channel.value}: ceiling {top!r} not in [0, 1]"
+                    )
             if score.uplift is not None:
                 u = score.uplift.get(channel)
                 if u is not None and not -1.0 <= u <= 1.0:
@@ -233,7 +245,8 @@ class RuleBasedScorer(Scorer):
     earns more (in the closed loop's retailer the engine valued triggered pushes at 2.4-6.6
     times their e-mail's relative worth; BENCHMARKS.md, issue 12, cells7). The response
     statistics (``features.online.response_stats``) can still scale a pair above it when
-    its answers say so:
+    its answers say so; the cap is the score's :attr:`ActionScore.ceiling`, beyond which
+    exploration's draws do not go without that evidence (:mod:`nba.arbitration`):
 
     * channel: on channels that report opens (e-mail, push, calls answered),
       the channel's typical reach times the customer's smoothed open rate
@@ -338,14 +351,16 @@ class RuleBasedScorer(Scorer):
                 depth = gift_depth(offer, basket) / REFERENCE_OFFER_DEPTH
                 pull = self.offer_boost * promo * depth
                 if pull > 0.0:  # the orders the gift brings while the customer holds it
+                    held = {c: pull * redeemed_anyway(profile, c, offer) for c in propensity}
                     propensity = {
-                        c: min(MAX_PROPENSITY, p + pull * redeemed_anyway(profile, c, offer))
-                        for c, p in propensity.items()
+                        c: min(MAX_PROPENSITY, p + held[c]) for c, p in propensity.items()
                     }
+                    # those orders need no opened message: the ceiling rises with them
+                    caps = {c: min(MAX_PROPENSITY, caps[c] + held[c]) for c in caps}
             uplift = None
             if incentive:  # what the offer adds to the same message without it
                 uplift = {c: propensity[c] - min(caps[c], base * f) for c, f in factors.items()}
-            scores.append(ActionScore(propensity, candidate.value, uplift))
+            scores.append(ActionScore(propensity, candidate.value, uplift, caps))
         return scores
 
     def _response_cap(self, context: CustomerContext, channel: Channel) -> float:
