@@ -81,17 +81,33 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
+#: MLflow's notes on how every model is logged, said at WARNING each time: the wrapper is
+#: pickled by CloudPickle (ours, loaded only by us), and a signature not inferred from
+#: type hints (a DataFrame in, a DataFrame out).
+_MLFLOW_LOGGING_NOTES = (
+    "Passing a Python object as `python_model`",
+    "Failed to infer model signature",
+)
+
+
+def _not_a_logging_note(record: Any) -> bool:
+    return not str(record.msg).startswith(_MLFLOW_LOGGING_NOTES)
+
+
 def quiet_libraries() -> None:
     """Keep third-party chatter out of the commands' output: MLflow's and Alembic's INFO
-    lines (store creation, migrations) and MLflow's hints when a model is logged (integer
-    schema columns, serialisation notes). Their warnings and errors still show."""
+    lines (store creation, migrations), MLflow's hints and notes when a model is logged
+    (integer schema columns, serialisation) and its artifact download progress bars.
+    Their other warnings and errors still show."""
     import logging
     import os
     import warnings
 
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic", "py4j"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pyfunc").addFilter(_not_a_logging_note)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\.|$)")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow(\.|$)")
 
