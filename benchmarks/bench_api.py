@@ -108,6 +108,29 @@ class World:
     model_version: str
     setup_seconds: dict[str, float]
 
+    @classmethod
+    def saved(cls, path: Path) -> World:
+        """The world saved in ``path`` (``bench_decision_cpu.py --save-world``), once its
+        Redis is seen to hold it: a world's keys live only in its server, and a world whose
+        server has gone would be measured as thousands of unknown customers (cheap answers
+        that look like a fast API). Exits naming the problem otherwise."""
+        world = cls(**json.loads(path.read_text()))
+        from features.online.connect import connect_redis
+        from features.online.redis_store import RedisOnlineStore
+
+        try:
+            store = RedisOnlineStore(connect_redis(world.redis_url), prefix=world.prefix)
+            known = sum(store.client.exists(store.state_key(c)) for c in world.customer_ids[:20])
+        except Exception as error:  # the driver raises many kinds: say which world and why
+            why = f"{path}: its Redis ({world.redis_url}) cannot be read: {error}"
+            raise SystemExit(why) from None
+        if known == 0:
+            raise SystemExit(
+                f"{path}: its Redis ({world.redis_url}) holds none of the world's customers "
+                f"under prefix {world.prefix!r} (a new server?): build the world again"
+            )
+        return world
+
 
 @contextlib.contextmanager
 def redis_server(folder: Path) -> Iterator[str]:

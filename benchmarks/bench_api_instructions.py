@@ -207,7 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.valgrind and shutil.which("valgrind") is None:
         raise SystemExit("valgrind not found: apt-get install valgrind")
-    world = World(**json.loads(args.world.read_text()))
+    world = World.saved(args.world)
     keys = snapshot(world)
     trees = {
         "this": HERE,

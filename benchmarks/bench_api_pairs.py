@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args()
-    world = World(**json.loads(args.world.read_text()))
+    world = World.saved(args.world)
     ids = random.Random(args.seed).sample(
         world.customer_ids, min(args.audience, len(world.customer_ids))
     )

@@ -148,7 +148,7 @@ def main() -> None:
     from benchmarks.bench_api_wrk import write_verdicts
     from serving.app import create_app
 
-    world = World(**json.loads(args.world.read_text()))
+    world = World.saved(args.world)
     if args.verdicts:
         print(f"daily job: {write_verdicts(world)}", flush=True)
     rng = random.Random(args.seed)

@@ -297,7 +297,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--keep-traces", type=Path, default=None, help="copy each trace here")
     args = parser.parse_args()
-    world = World(**json.loads(args.world.read_text()))
+    world = World.saved(args.world)
     ids = random.Random(args.seed).sample(
         world.customer_ids, min(args.audience, len(world.customer_ids))
     )

@@ -274,7 +274,7 @@ def main() -> None:
     ):
         folder = Path(tmp)
         if args.world is not None:
-            world = World(**json.loads(args.world.read_text()))
+            world = World.saved(args.world)
         else:
             world = build(args, stack.enter_context(redis_server(folder / "redis")), folder)
         if args.verdicts:

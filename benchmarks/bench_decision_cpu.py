@@ -110,7 +110,7 @@ def main() -> None:
         folder = Path(tmp)
         with contextlib.ExitStack() as stack:
             if args.world is not None:
-                world = World(**json.loads(args.world.read_text()))
+                world = World.saved(args.world)
                 url = world.redis_url
             else:
                 url = args.redis_url or stack.enter_context(redis_server(folder / "redis"))
