@@ -81,6 +81,5 @@ def fading_of(
     >>> fading_of(ActionType.CART_REMINDER, profile, later_hours=17.0).age_hours
     20.0
     """
-    if action_type is ActionType.CART_REMINDER and profile.cart_age_hours is not None:
-        return Fading(profile.cart_age_hours + later_hours, cart_age_factor, _CART_AGE)
-    return None
+    age = profile.cart_age_hours
+    return fading_at(action_type, None if age is None else age + later_hours)

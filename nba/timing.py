@@ -291,11 +291,7 @@ class Fading:
 
     def lefts(self, waits_hours: Sequence[float]) -> list[float]:
         """:meth:`left` of each of ``waits_hours``."""
-        response, age = self.response, self.age_hours
-        now = self.now
-        if not now > 0.0:
-            return [1.0] * len(waits_hours)
-        return [response(age + wait) / now if wait > 0.0 else 1.0 for wait in waits_hours]
+        return [self.left(wait) for wait in waits_hours]
 
 
 def _fading_best(
