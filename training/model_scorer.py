@@ -38,6 +38,7 @@ import numpy as np
 
 from nba.channels import Channel
 from nba.context import CustomerContext
+from nba.frozen import fast_replace
 from nba.profile import CustomerProfile
 from nba.scoring import ActionScore, RuleBasedScorer, Scorer
 from nba.screening import ActionCandidate, ChannelSlot
@@ -124,7 +125,7 @@ class ModelScorer(Scorer):
         learned = self._engagement(context, candidates)
         neutral = (
             self.fallback.score(
-                dataclasses.replace(context, profile=dataclasses.replace(profile, engagement={})),
+                dataclasses.replace(context, profile=fast_replace(profile, engagement={})),
                 candidates,
             )
             if learned
@@ -167,9 +168,9 @@ class ModelScorer(Scorer):
             return {}
         known = self._chunk.get(id(context.profile))
         if known is not None and known[0] is context.profile:
-            index = {c: i for i, c in enumerate(model.channels)}
-            factors = known[1]
-            return {key: float(factors[index[key[0]], local.hour]) for key, local in pairs.items()}
+            index = model.channels.index
+            factors = known[1]  # per known channel, per local hour of the day
+            return {key: float(factors[index(key[0]), local.hour]) for key, local in pairs.items()}
         keys = list(pairs)
         p = model.predict(context.profile, [k[0] for k in keys], [pairs[k] for k in keys])
         out = {}
