@@ -322,3 +322,23 @@ def test_fast_replace_is_dataclasses_replace_where_a_dict_copy_is_the_same_objec
     full = Basket((1.0, 2.0))
     assert full.total == 3.0
     assert fast_replace(full, items=(5.0,)).total == 5.0
+
+
+def test_a_few_customers_rows_are_found_as_many_customers_rows_are(
+    scorer: ModelScorer, profiles: list[CustomerProfile]
+) -> None:
+    """The send-time model looks up a few ids one by one (the API's one per decision) and
+    many at once; both find the same rows, unknown customers included."""
+    import training.send_time as send_time
+
+    model = scorer.send_time
+    assert model is not None
+    ids = [p.customer_id for p in profiles[:40]] + ["nobody", "C999999"]
+    many = model._index.get_indexer(pd.Index(ids))
+    assert (many >= 0).sum() == 40 and (many < 0).sum() == 2
+    assert model._rows(ids).tolist() == many.tolist()
+    assert [model._rows([c])[0] for c in ids] == many.tolist()
+    everyone = [p.customer_id for p in profiles] + ["nobody"]
+    assert len(everyone) > send_time._LOOKED_UP_ALONE
+    assert model._rows(everyone).tolist() == model._index.get_indexer(pd.Index(everyone)).tolist()
+    assert np.array_equal(model.pattern("nobody"), model.global_pattern)

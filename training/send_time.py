@@ -170,6 +170,10 @@ class SendTimeConfig:
         }
 
 
+#: Up to this many customer ids are looked up one by one (:meth:`SendTimeModel._rows`).
+_LOOKED_UP_ALONE = 64
+
+
 @dataclass
 class SendTimeModel:
     """Per-customer hour-of-week preference and best hour per channel (see module docstring)."""
@@ -242,7 +246,19 @@ class SendTimeModel:
     # ---------------------------------------------------------------- reading
 
     def _rows(self, customer_ids: Sequence[str]) -> np.ndarray:
-        return self._index.get_indexer(pd.Index([str(c) for c in customer_ids]))
+        """Each customer's row of :attr:`posterior` (``-1``: not in the history). A few ids
+        (the API's one per decision) are looked up one by one: ``get_indexer`` builds an
+        index of them first, 76 µs for one id against 0.2 µs by ``get_loc``."""
+        index = self._index
+        if len(customer_ids) > _LOOKED_UP_ALONE or not index.is_unique:
+            return index.get_indexer(pd.Index([str(c) for c in customer_ids]))
+        rows = []
+        for customer in customer_ids:
+            try:
+                rows.append(index.get_loc(str(customer)))
+            except KeyError:
+                rows.append(-1)
+        return np.array(rows, dtype=np.intp)
 
     def _channel(self, channel: Channel | str) -> Channel:
         ch = Channel(channel)
