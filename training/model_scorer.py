@@ -17,13 +17,14 @@ it does no I/O: models are loaded once (from the registry) and passed in.
   registered model is the fixed rule, :attr:`OfferUpliftModel.is_rule`);
 * expected value = the action's value, as the rule-based scorer.
 
-All of one customer's channel pairs are scored by one matrix product per
+All of one customer's channel pairs are scored by a few array operations per
 model (no per-row scikit-learn call), so a decision over ~30 candidates costs
 well under a millisecond of model time. A batch run does better: inside
 ``with scorer.chunk(profiles):`` the learned engagement of a whole chunk of
-customers (every known channel at every local hour) is computed at once, one
-design matrix per channel, and each decision reads its customer's row; the
-scores are equal to the bit to the per-customer ones.
+customers (every known channel at every local hour) is computed at once
+(:meth:`ChannelPropensityModel.predict_hours`: a customer term and a channel term
+per customer, the 24 hours a multiply-add each), and each decision reads its
+customer's row; the scores are equal to the bit to the per-customer ones.
 """
 
 from __future__ import annotations
