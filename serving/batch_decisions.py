@@ -604,17 +604,17 @@ def _prepared(
 ) -> tuple[Decider, list[CustomerContext]]:
     """The decider and each customer's context as it decides (prepared by the pipeline's
     scorer: a whole chunk at once for the send-time model)."""
+    scorer = policy.scorer if isinstance(policy, DecisionPipeline) else None
+    if isinstance(scorer, ModelScorer) and scorer.send_time is not None:
+        # what ModelScorer.prepare does to each context, for the whole chunk at once
+        profiles = scorer.send_time.personalise_many(profiles)
     contexts = [
         CustomerContext(p, now, action_history=history.get(p.customer_id, {})) for p in profiles
     ]
     if not isinstance(policy, DecisionPipeline):
         return policy, contexts
-    scorer = policy.scorer
-    if isinstance(scorer, ModelScorer) and scorer.send_time is not None:
-        personalised = scorer.send_time.personalise_many([c.profile for c in contexts])
-        return policy.decider, [
-            dataclasses.replace(c, profile=p) for c, p in zip(contexts, personalised, strict=True)
-        ]
+    if isinstance(scorer, ModelScorer):
+        return policy.decider, contexts
     return policy.decider, [policy.prepare(c) for c in contexts]
 
 

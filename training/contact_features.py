@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -166,6 +167,18 @@ def profile_features(profile: CustomerProfile) -> np.ndarray:
     """The customer-level features (:data:`PROFILE_FEATURES`) of one live profile, shape
     ``(n_features,)``: :func:`profile_matrix` in scalar arithmetic, for the online path
     (a numpy call per feature costs more than the features on one row)."""
+    return np.asarray(_profile_values(profile), dtype=float)
+
+
+def profile_feature_rows(profiles: Sequence[CustomerProfile]) -> np.ndarray:
+    """:func:`profile_features` of each profile (the same scalar arithmetic, so equal to
+    the bit), shape ``(n, n_features)``, built as one array (a batch chunk's)."""
+    return np.array([_profile_values(p) for p in profiles], dtype=float).reshape(
+        len(profiles), len(PROFILE_FEATURES)
+    )
+
+
+def _profile_values(profile: CustomerProfile) -> list[float]:
     visit, never_visited = _log_days(profile.days_since_last_visit)
     purchase, never_purchased = _log_days(profile.days_since_last_purchase)
     rank = _TIERS.index(profile.loyalty_tier) if profile.loyalty_tier in _TIERS else 0
@@ -188,7 +201,7 @@ def profile_features(profile: CustomerProfile) -> np.ndarray:
         max(opens, default=0.0),
         *(1.0 if profile.lifecycle_state == s else 0.0 for s in _STATES),
     ]
-    return np.asarray(values, dtype=float)
+    return values
 
 
 def hour_fit(profile: CustomerProfile, local: dt.datetime | None) -> float:
@@ -217,18 +230,27 @@ def channel_features(
 ) -> np.ndarray:
     """One live profile's features on ``channel`` (:data:`CHANNEL_FEATURES`) for a send at
     local moment ``local``: :func:`channel_matrix` in scalar arithmetic."""
+    return np.array([*_channel_values(profile, channel), hour_fit(profile, local)])
+
+
+def channel_feature_rows(profiles: Sequence[CustomerProfile], channel: Channel) -> np.ndarray:
+    """:func:`channel_features` of each profile on ``channel`` but the last, the hour's fit
+    (the same scalar arithmetic, so equal to the bit), shape ``(n, n_features - 1)``."""
+    return np.array([_channel_values(p, channel) for p in profiles], dtype=float).reshape(
+        len(profiles), len(CHANNEL_FEATURES) - 1
+    )
+
+
+def _channel_values(profile: CustomerProfile, channel: Channel) -> list[float]:
+    """:data:`CHANNEL_FEATURES` but the hour's fit (the last)."""
     eng = profile.engagement.get(channel)
     contacts = float(profile.contacts.contacts_7d.get(channel, 0))
-    fit = hour_fit(profile, local)
     if eng is None:
-        return np.array([_logit(0.0), _logit(0.0), 0.0, 0.0, contacts, fit])
-    return np.array(
-        [
-            _logit(eng.open_rate),
-            _logit(eng.click_rate),
-            math.log1p(eng.sent),
-            math.log1p(eng.opened),
-            contacts,
-            fit,
-        ]
-    )
+        return [_logit(0.0), _logit(0.0), 0.0, 0.0, contacts]
+    return [
+        _logit(eng.open_rate),
+        _logit(eng.click_rate),
+        math.log1p(eng.sent),
+        math.log1p(eng.opened),
+        contacts,
+    ]

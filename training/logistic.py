@@ -35,11 +35,20 @@ class LinearScorer:
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         # a row's score depends on that row alone (a BLAS product's rounding depends on
         # how many rows are scored together): a batch scores as one request does
-        z = np.clip((matrix * self.coef).sum(axis=1) + self.intercept, -35.0, 35.0)
-        return 1.0 / (1.0 + np.exp(-z))
+        return self.sigmoid((matrix * self.coef).sum(axis=1) + self.intercept)
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
-        return np.clip(np.interp(self.raw(matrix), self.x_steps, self.y_steps), 0.0, 1.0)
+        return self.calibrated((matrix * self.coef).sum(axis=1) + self.intercept)
+
+    @staticmethod
+    def sigmoid(z: np.ndarray) -> np.ndarray:
+        """The uncalibrated probability of linear scores ``z`` (intercept included)."""
+        z = np.clip(z, -35.0, 35.0)
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def calibrated(self, z: np.ndarray) -> np.ndarray:
+        """The calibrated probability of linear scores ``z`` (intercept included), any shape."""
+        return np.clip(np.interp(self.sigmoid(z), self.x_steps, self.y_steps), 0.0, 1.0)
 
 
 def fit_logistic(

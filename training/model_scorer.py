@@ -17,13 +17,14 @@ it does no I/O: models are loaded once (from the registry) and passed in.
   registered model is the fixed rule, :attr:`OfferUpliftModel.is_rule`);
 * expected value = the action's value, as the rule-based scorer.
 
-All of one customer's channel pairs are scored by one matrix product per
+All of one customer's channel pairs are scored by a few array operations per
 model (no per-row scikit-learn call), so a decision over ~30 candidates costs
 well under a millisecond of model time. A batch run does better: inside
 ``with scorer.chunk(profiles):`` the learned engagement of a whole chunk of
-customers (every known channel at every local hour) is computed at once, one
-design matrix per channel, and each decision reads its customer's row; the
-scores are equal to the bit to the per-customer ones.
+customers (every known channel at every local hour) is computed at once
+(:meth:`ChannelPropensityModel.predict_hours`: a customer term and a channel term
+per customer, the 24 hours a multiply-add each), and each decision reads its
+customer's row; the scores are equal to the bit to the per-customer ones.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import numpy as np
 
 from nba.channels import Channel
 from nba.context import CustomerContext
+from nba.frozen import fast_replace
 from nba.profile import CustomerProfile
 from nba.scoring import ActionScore, RuleBasedScorer, Scorer
 from nba.screening import ActionCandidate, ChannelSlot
@@ -124,7 +126,7 @@ class ModelScorer(Scorer):
         learned = self._engagement(context, candidates)
         neutral = (
             self.fallback.score(
-                dataclasses.replace(context, profile=dataclasses.replace(profile, engagement={})),
+                dataclasses.replace(context, profile=fast_replace(profile, engagement={})),
                 candidates,
             )
             if learned
@@ -167,9 +169,9 @@ class ModelScorer(Scorer):
             return {}
         known = self._chunk.get(id(context.profile))
         if known is not None and known[0] is context.profile:
-            index = {c: i for i, c in enumerate(model.channels)}
-            factors = known[1]
-            return {key: float(factors[index[key[0]], local.hour]) for key, local in pairs.items()}
+            index = model.channels.index
+            factors = known[1]  # per known channel, per local hour of the day
+            return {key: float(factors[index(key[0]), local.hour]) for key, local in pairs.items()}
         keys = list(pairs)
         p = model.predict(context.profile, [k[0] for k in keys], [pairs[k] for k in keys])
         out = {}

@@ -29,7 +29,6 @@ send-time choice (:class:`nba.timing.HourPreference`) uses it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from features.definitions import ACTIVITY_EVENTS, epoch_seconds, local_parts
 from nba.channels import CONSENT_CHANNELS, Channel
 from nba.contact_policy import ContactPolicy
 from nba.events import MESSAGE_EVENTS, EventType
+from nba.frozen import fast_replace
 from nba.profile import HOURS_PER_WEEK, CustomerProfile
 
 Report = Callable[[str], None]
@@ -170,6 +170,10 @@ class SendTimeConfig:
         }
 
 
+#: Up to this many customer ids are looked up one by one (:meth:`SendTimeModel._rows`).
+_LOOKED_UP_ALONE = 64
+
+
 @dataclass
 class SendTimeModel:
     """Per-customer hour-of-week preference and best hour per channel (see module docstring)."""
@@ -242,7 +246,19 @@ class SendTimeModel:
     # ---------------------------------------------------------------- reading
 
     def _rows(self, customer_ids: Sequence[str]) -> np.ndarray:
-        return self._index.get_indexer(pd.Index([str(c) for c in customer_ids]))
+        """Each customer's row of :attr:`posterior` (``-1``: not in the history). A few ids
+        (the API's one per decision) are looked up one by one: ``get_indexer`` builds an
+        index of them first, 76 µs for one id against 0.2 µs by ``get_loc``."""
+        index = self._index
+        if len(customer_ids) > _LOOKED_UP_ALONE or not index.is_unique:
+            return index.get_indexer(pd.Index([str(c) for c in customer_ids]))
+        rows = []
+        for customer in customer_ids:
+            try:
+                rows.append(index.get_loc(str(customer)))
+            except KeyError:
+                rows.append(-1)
+        return np.array(rows, dtype=np.intp)
 
     def _channel(self, channel: Channel | str) -> Channel:
         ch = Channel(channel)
@@ -330,16 +346,21 @@ class SendTimeModel:
     def personalise_many(self, profiles: Sequence[CustomerProfile]) -> list[CustomerProfile]:
         """:meth:`personalise` for many profiles, with one index look-up for all of them
         (batch mode personalises a whole chunk at once)."""
+        if not profiles:
+            return []
         rows = self._rows([p.customer_id for p in profiles])
-        out = []
-        for profile, row in zip(profiles, rows.tolist(), strict=True):
-            pattern = (
-                np.asarray(self.posterior[row], dtype=float) if row >= 0 else self.global_pattern
-            )
-            total = float(pattern.sum())
-            shares = tuple(v / total for v in pattern.tolist())
-            out.append(dataclasses.replace(profile, activity_by_hour=shares))
-        return out
+        # each row's pattern over its own sum, row by row as one pattern alone would be
+        # (a row's sum does not depend on the rows beside it; an IEEE division is the
+        # same in numpy as in Python): a chunk's shares in three array operations
+        known = rows >= 0
+        patterns = np.empty((len(profiles), HOURS_PER_WEEK))
+        patterns[known] = np.asarray(self.posterior[rows[known]], dtype=float)
+        patterns[~known] = np.asarray(self.global_pattern, dtype=float)
+        shares = patterns / patterns.sum(axis=1)[:, None]
+        return [
+            fast_replace(profile, activity_by_hour=tuple(row))
+            for profile, row in zip(profiles, shares.tolist(), strict=True)
+        ]
 
     def segment_matrix(self) -> tuple[np.ndarray, list[str]]:
         """Segment patterns as a ``(n_segments + 1, 168)`` matrix (last row: everyone)."""
