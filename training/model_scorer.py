@@ -150,7 +150,9 @@ class ModelScorer(Scorer):
                 uplift = {
                     c: model_uplift.get(c, (r.uplift or {}).get(c, 0.0)) for c in candidate.channels
                 }
-            scores.append(ActionScore(propensity, r.expected_value, uplift))
+            # a message is answered no more often than it is opened, learned or not: the
+            # rule scorer's ceiling holds exploration's draws (nba.arbitration) here too
+            scores.append(ActionScore(propensity, r.expected_value, uplift, r.ceiling))
         return scores
 
     def _engagement(
