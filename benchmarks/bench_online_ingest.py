@@ -84,9 +84,24 @@ def contract_rows(events: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def memory(store: RedisOnlineStore, ids: list[str]) -> tuple[float, float]:
-    usage = np.array([store.memory_usage(c) for c in ids])
-    return float(np.median(usage)), float(np.percentile(usage, 90))
+def memory(store: RedisOnlineStore, ids: list[str]) -> dict[str, tuple[float, float]]:
+    """Median and p90 of ``MEMORY USAGE`` per customer: in all, and by key (the state, the
+    recent event ids kept for de-duplication; a customer without the key counts 0)."""
+    # older trees kept the ids in a "seen" key of their own (this script measures them too)
+    keys = {name: getattr(store, f"{name}_key") for name in ("state", "seen")}
+    parts: dict[str, list[int]] = {"total": [], **{name: [] for name in keys}}
+    for c in ids:
+        pipe = store.client.pipeline(transaction=False)
+        for key_of in keys.values():
+            pipe.memory_usage(key_of(c), samples=0)
+        used = [int(u or 0) for u in pipe.execute()]
+        parts["total"].append(sum(used))
+        for name, u in zip(keys, used, strict=True):
+            parts[name].append(u)
+    return {
+        name: (float(np.median(used)), float(np.percentile(used, 90)))
+        for name, used in parts.items()
+    }
 
 
 def main() -> None:
@@ -103,6 +118,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("NBA_TEST_REDIS_URL") or None)
     parser.add_argument("--profile", choices=MODES, help="cProfile one run of this mode")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the keys in Redis (their prefixes printed)"
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
 
@@ -215,6 +233,9 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
+    if args.keep:
+        print(f"kept: materialised {store.prefix}, online {last_prefix.get('ingestor')}")
+        return
     for prefix in prefixes:
         pipe = client.pipeline(transaction=False)
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):

@@ -1,12 +1,11 @@
-"""The Redis online store: one compact state value and one sorted set per customer.
+"""The Redis online store: one compact value per customer.
 
 Keys (``{...}`` is a Redis Cluster hash tag, so that a customer's keys share a
-slot and one Lua script may touch both):
+slot and one Lua script may touch several):
 
-* ``<prefix>:s:{<customer>}``: the profile state with the static attributes and
-  the bookkeeping entries, one MessagePack map (:mod:`features.online.codec`);
-* ``<prefix>:e:{<customer>}``: sorted set of recent event ids scored by event
-  time, trimmed to the replay window;
+* ``<prefix>:s:{<customer>}``: the profile state with the static attributes, the
+  bookkeeping entries and the hashes of the recent event ids (de-duplication over
+  the replay window), one MessagePack map (:mod:`features.online.codec`);
 * ``<prefix>:sv:{<customer>}``: the customer's seasonal verdict of a day, computed
   outside the request path (:meth:`RedisOnlineStore.write_verdicts`), expiring;
 * ``<prefix>:priors``: the population priors, as JSON;
@@ -19,13 +18,20 @@ customer's map with Redis' ``cmsgpack``, applies every op in Lua and writes the
 map back once. The same code runs on a single Redis, a managed Redis and a Redis
 Cluster (pass a ``redis.cluster.RedisCluster`` client).
 
-Layout 1 (nba before the compact encoding) kept the state in a hash
-``<prefix>:p:{<customer>}`` with one field per state field. A prefix without a
-layout key that holds priors (``nba features materialise`` writes them) is
-migrated on the store's first use: every layout-1 hash is converted, atomically
-per customer, and deleted, then the layout key is set; event ids and
-watermarks carry over, so replays stay duplicates. :meth:`RedisOnlineStore.migrate`
-does the same on demand.
+Older layouts are converted on the store's first use, atomically per customer, then
+the layout key is set (:meth:`RedisOnlineStore.migrate` does the same on demand);
+event ids and watermarks carry over, so replays stay duplicates:
+
+* layout 1 (nba before the compact encoding) kept the state in a hash
+  ``<prefix>:p:{<customer>}`` with one field per state field; a prefix without a
+  layout key that holds priors (``nba features materialise`` writes them) is
+  converted and the hashes deleted;
+* layout 2 spelt the map's families and entries by name and kept the recent event
+  ids in a sorted set ``<prefix>:e:{<customer>}``: names become codes, the ids
+  move into the map as their hashes and the sorted set is deleted (a customer of
+  layout 2 took 1,152 bytes of Redis at the median, 968 of this layout; BENCHMARKS.md,
+  "Issue 15, item 3 (mem10)"). Every API replica and ingest process of a prefix must
+  run the same layout: an older process does not read this one.
 """
 
 from __future__ import annotations
@@ -63,8 +69,9 @@ from features.state import (
     trim_state,
 )
 
-#: The layout this code reads and writes (1: one hash field per state field).
-LAYOUT = "2"
+#: The layout this code reads and writes (1: one hash field per state field; 2: the map by
+#: family names, event ids in a sorted set of their own; see the module docstring).
+LAYOUT = "3"
 #: A customer's expired fields are removed while events are applied, at most once per
 #: this many seconds of their event time (in the same script: no extra round trip).
 COMPACT_EVERY_SECONDS = 86_400
@@ -85,14 +92,15 @@ def _retention_rules() -> bytes:
         if family.retention_days is None or family.name == "cv":
             continue
         seconds = family.retention_days * SECONDS_PER_DAY
+        code = codec.FAMILY_CODES[family.name]
         span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else 3600
         if family.name in TIMESTAMP_VALUED:
-            rules.append([family.name, 1, seconds, 0])
+            rules.append([code, 1, seconds, 0])
         elif family.key in (KeyKind.DAY, KeyKind.HOUR):
-            rules.append([family.name, 2, seconds, span])
+            rules.append([code, 2, seconds, span])
         elif family.key in (KeyKind.CHANNEL_DAY, KeyKind.CHANNEL_HOUR):
-            rules.append([family.name, 3, seconds, span])
-    rules.append(["cv", 4, 0, 0])  # after "ca"
+            rules.append([code, 3, seconds, span])
+    rules.append([codec.FAMILY_CODES["cv"], 4, 0, 0])  # after "ca"
     return msgpack.packb(rules)
 
 
@@ -113,7 +121,7 @@ local function compact(s, at, rules)
         if how == 1 then
           gone = value < horizon
         elseif how == 4 then
-          gone = type(s['ca']) ~= 'table' or s['ca'][key] == nil
+          gone = type(s[%(ca)d]) ~= 'table' or s[%(ca)d][key] == nil
         else
           local n
           if type(key) == 'number' then
@@ -134,7 +142,7 @@ local function compact(s, at, rules)
       if next(t) == nil then s[family] = nil end
     end
   end
-  s['_cp'] = at
+  s[%(_cp)d] = at
   return removed
 end
 
@@ -155,11 +163,11 @@ end
 -- their month's count (family am, keyed by its first day), a day shopped by purchases alone
 -- (a negative value) once no return can undo them: features.state.fold_shopping_days
 local function fold(s, before)
-  local days = s['ad']
+  local days = s[%(ad)d]
   if type(days) ~= 'table' then return end
   local last_day = math.floor((before - %(fold_margin)d) / 86400) - 1
   local last_bought = last_day - %(return_days)d
-  local months = s['am']
+  local months = s[%(am)d]
   if type(months) ~= 'table' then months = {} end
   for key, value in pairs(days) do
     local day = tonumber(key)
@@ -169,27 +177,38 @@ local function fold(s, before)
       days[key] = nil
     end
   end
-  if next(days) == nil then s['ad'] = nil end
-  if next(months) ~= nil then s['am'] = months end
+  if next(days) == nil then s[%(ad)d] = nil end
+  if next(months) ~= nil then s[%(am)d] = months end
 end
 
 -- the time before which the store refuses every event of map ``s`` (stale or late)
 local function closed_before(s, window)
-  return math.max(s['_wm'] or -1e18, (s['_mx'] or -1e18) - window)
+  return math.max(s[%(_wm)d] or -1e18, (s[%(_mx)d] or -1e18) - window)
 end
 """.replace("%(number_span)d", str(codec.NUMBER_SPAN))
     .replace("%(fold_margin)d", str(FOLD_MARGIN_SECONDS))
     .replace("%(return_days)d", str(RETURN_DAYS))
 )
 
-#: KEYS: state key and seen key of each customer. ARGV: replay window, compaction
-#: interval, retention rules, then a MessagePack list with, per customer, a flat list
-#: ``event_id, ts, ops, ...`` where ``ops`` is a flat list ``op, family, key, value, ...``
-#: (op 0 sum, 1 max, 2 min; key ``false`` for an unkeyed family). Returns, per customer,
-#: ``{applied, duplicate, stale, late ids, invalid ids}``.
-_APPLY = (
-    _COMPACT_FUNCTION
-    + """
+
+def _with_codes(script: str) -> str:
+    """``script`` with ``%(name)d`` replaced by the stored code of family or entry ``name``."""
+    for name, code in (*codec.FAMILY_CODES.items(), *codec.RESERVED_CODES.items()):
+        script = script.replace(f"%({name})d", str(code))
+    return script
+
+
+_COMPACT_FUNCTION = _with_codes(_COMPACT_FUNCTION)
+
+#: KEYS: the state key of each customer. ARGV: replay window, compaction interval,
+#: retention rules, then a MessagePack list with, per customer, a flat list
+#: ``event_id, event_hash, ts, ops, ...`` where ``ops`` is a flat list ``op, family code,
+#: key, value, ...`` (op 0 sum, 1 max, 2 min; key ``false`` for an unkeyed family).
+#: An event is a duplicate when its hash is among the map's recent ones (``_e``, trimmed
+#: to the replay window). Returns, per customer, ``{applied, duplicate, stale, late ids,
+#: invalid ids}``.
+_APPLY = _COMPACT_FUNCTION + _with_codes(
+    """
 local window = tonumber(ARGV[1])
 local compact_every = tonumber(ARGV[2])
 local rules = cmsgpack.unpack(ARGV[3])
@@ -199,17 +218,19 @@ local function finite(x)
 end
 local out = {}
 for c = 1, #batches do
-  local skey, ekey = KEYS[2 * c - 1], KEYS[2 * c]
+  local skey = KEYS[c]
   local events = batches[c]
   local raw = redis.call('GET', skey)
   local s = {}
   if raw then s = cmsgpack.unpack(raw) end
-  local wm = s['_wm'] or -1e18
-  local newest = s['_mx'] or -1e18
+  local wm = s[%(_wm)d] or -1e18
+  local newest = s[%(_mx)d] or -1e18
+  local seen = s[%(_e)d]
+  if type(seen) ~= 'table' then seen = {} end
   local applied, dup, stale = 0, 0, 0
   local late, invalid = {}, {}
-  for e = 1, #events, 3 do
-    local eid, ts, ops = events[e], events[e + 1], events[e + 2]
+  for e = 1, #events, 4 do
+    local eid, hash, ts, ops = events[e], events[e + 1], events[e + 2], events[e + 3]
     -- an event with a value that cannot be stored is refused whole; the others apply
     local good = finite(ts)
     for i = 4, #ops, 4 do
@@ -221,9 +242,10 @@ for c = 1, #batches do
       stale = stale + 1
     elseif ts < newest - window then
       late[#late + 1] = eid
-    elseif redis.call('ZADD', ekey, 'NX', ts, eid) == 0 then
+    elseif seen[hash] ~= nil then
       dup = dup + 1
     else
+      seen[hash] = ts
       for i = 1, #ops, 4 do
         local op, family, key, v = ops[i], ops[i + 1], ops[i + 2], ops[i + 3]
         local t = s
@@ -250,13 +272,17 @@ for c = 1, #batches do
     end
   end
   if applied > 0 then
-    s['_mx'] = newest
-    if newest - (s['_cp'] or -1e18) >= compact_every then
+    s[%(_mx)d] = newest
+    local horizon = newest - window
+    for h, t in pairs(seen) do
+      if t < horizon then seen[h] = nil end
+    end
+    if next(seen) == nil then s[%(_e)d] = nil else s[%(_e)d] = seen end
+    if newest - (s[%(_cp)d] or -1e18) >= compact_every then
       compact(s, newest, rules)
       fold(s, closed_before(s, window))
     end
     redis.call('SET', skey, cmsgpack.pack(s))
-    redis.call('ZREMRANGEBYSCORE', ekey, '-inf', '(' .. string.format('%.17g', newest - window))
   end
   out[c] = {applied, dup, stale, late, invalid}
 end
@@ -267,13 +293,12 @@ return out
 #: Compacts one customer's map at ARGV[1] (its newest event time when empty); ARGV[2] the
 #: retention rules, ARGV[3] the replay window (days no event can reach any more are
 #: folded into months). Returns how many fields were removed.
-_COMPACT = (
-    _COMPACT_FUNCTION
-    + """
+_COMPACT = _COMPACT_FUNCTION + _with_codes(
+    """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local s = cmsgpack.unpack(raw)
-local at = tonumber(ARGV[1]) or s['_mx'] or 0
+local at = tonumber(ARGV[1]) or s[%(_mx)d] or 0
 local removed = compact(s, at, cmsgpack.unpack(ARGV[2]))
 fold(s, closed_before(s, tonumber(ARGV[3])))
 redis.call('SET', KEYS[1], cmsgpack.pack(s))
@@ -281,7 +306,8 @@ return removed
 """
 )
 
-#: Sets entries of one customer's map (ARGV[1], a MessagePack map), creating it if need be.
+#: Sets entries of one customer's map (ARGV[1], a MessagePack map keyed by the entries'
+#: codes), creating it if need be.
 _SET = """
 local raw = redis.call('GET', KEYS[1])
 local s = {}
@@ -290,6 +316,44 @@ for name, value in pairs(cmsgpack.unpack(ARGV[1])) do s[name] = value end
 redis.call('SET', KEYS[1], cmsgpack.pack(s))
 return 1
 """
+
+#: Converts one customer's map from layout 2: KEYS[1] the state key, KEYS[2] the customer's
+#: sorted set of recent event ids (layout 2 kept them apart). Families and entries by name
+#: become their codes and the recent ids move into
+#: ``_e`` as their hashes (:func:`~features.online.codec.event_hash`); the sorted set is
+#: deleted (a birth date stays ISO text, which the reader takes as well). A map already
+#: converted is left as it is (running it twice changes nothing). Returns 1 when it
+#: changed the map.
+_UPGRADE = _with_codes(
+    """
+local raw = redis.call('GET', KEYS[1])
+local ids = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+if #ids > 0 then redis.call('DEL', KEYS[2]) end
+if not raw then return 0 end
+local s = cmsgpack.unpack(raw)
+local changed = false
+for name, code in pairs(cmsgpack.unpack(ARGV[1])) do
+  local v = s[name]
+  if v ~= nil then
+    s[code] = v
+    s[name] = nil
+    changed = true
+  end
+end
+if #ids > 0 then
+  local seen = s[%(_e)d]
+  if type(seen) ~= 'table' then seen = {} end
+  for i = 1, #ids, 2 do
+    seen[tonumber(string.sub(redis.sha1hex(ids[i]), 1, %(hex_digits)d), 16)] = tonumber(ids[i + 1])
+  end
+  s[%(_e)d] = seen
+  changed = true
+end
+if changed then redis.call('SET', KEYS[1], cmsgpack.pack(s)) end
+if changed then return 1 end
+return 0
+"""
+).replace("%(hex_digits)d", str(codec.EVENT_HASH_BITS // 4))
 
 #: Converts one customer from layout 1: KEYS[1] the old hash, KEYS[2] the new key, ARGV[1]
 #: the encoded state. A customer already written in the new layout keeps it.
@@ -354,6 +418,9 @@ _EXTRA_SCRIPTS: dict[str, LuaScript] = {}
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
 _APPLY_SCRIPT, _COMPACT_SCRIPT = LuaScript(_APPLY), LuaScript(_COMPACT)
 _SET_SCRIPT, _MIGRATE_SCRIPT = LuaScript(_SET), LuaScript(_MIGRATE)
+_UPGRADE_SCRIPT = LuaScript(_UPGRADE)
+#: The layout-2 names of the stored map's entries and their codes (the upgrade's ARGV[1]).
+_NAMES_TO_CODES = msgpack.packb({**codec.FAMILY_CODES, **codec.RESERVED_CODES})
 
 
 class RedisOnlineStore(OnlineStore):
@@ -414,7 +481,7 @@ class RedisOnlineStore(OnlineStore):
         priors and no layout key), refuse an unknown layout; a new prefix gets its layout key
         with its priors. Returns True when it migrated."""
         migrated = False
-        if layout is None and has_priors:
+        if (layout is None and has_priors) or layout == b"2":
             self.migrate()
             migrated = True
         elif layout is not None and layout.decode() != LAYOUT:
@@ -442,7 +509,9 @@ class RedisOnlineStore(OnlineStore):
         self.settle_layout(layout, has_priors)
 
     def migrate(self) -> int:
-        """Convert every layout-1 customer hash of the prefix; returns how many."""
+        """Convert every layout-1 customer hash and every layout-2 map of the prefix to this
+        layout; returns how many customers were converted. Each customer is converted
+        atomically and converting twice changes nothing, so two processes may both run it."""
         keys = [
             k.decode() if isinstance(k, bytes) else k
             for k in self.client.scan_iter(match=f"{self.prefix}:p:{{*", count=1000)
@@ -466,9 +535,23 @@ class RedisOnlineStore(OnlineStore):
                 new_key = self.state_key(key[start:-1])
                 calls.append(((key, new_key), (codec.pack(state, reserved),)))
             _MIGRATE_SCRIPT.run(self.client, calls)
+        converted = len(keys)
+        start = len(self.prefix) + 4  # "<prefix>:s:{"
+        chunk = []
+        for key in self.client.scan_iter(match=f"{self.prefix}:s:{{*", count=1000):
+            chunk.append(_text(key))
+            if len(chunk) == MATERIALISE_CHUNK:
+                converted += self._upgrade(chunk, start)
+                chunk = []
+        converted += self._upgrade(chunk, start)
         self.client.set(self.layout_key, LAYOUT)
         self._layout_checked = True
-        return len(keys)
+        return converted
+
+    def _upgrade(self, state_keys: Sequence[str], start: int) -> int:
+        """Run the layout-2 conversion on these state keys; how many it changed."""
+        calls = [((key, self.seen_key(key[start:-1])), (_NAMES_TO_CODES,)) for key in state_keys]
+        return sum(int(r) for r in _UPGRADE_SCRIPT.run(self.client, calls))
 
     # writes -------------------------------------------------------------
     def materialise(
@@ -501,13 +584,13 @@ class RedisOnlineStore(OnlineStore):
         ``script_replies``): the API joins outcome events to decisions this way."""
         self.ensure_layout()
         by_customer: dict[str, list[Any]] = defaultdict(list)
-        encode = codec.encode_field
+        encode, event_hash = codec.encode_field, codec.event_hash
         for ev in events:
             ops: list[Any] = []
             for f, v in ev.ops:
                 ops.extend(encode(f))
                 ops.append(v)
-            by_customer[ev.customer_id] += [ev.event_id, ev.ts, ops]
+            by_customer[ev.customer_id] += [ev.event_id, event_hash(ev.event_id), ev.ts, ops]
         order = list(by_customer)
         groups: dict[int, list[str]] = defaultdict(list)
         for i, cid in enumerate(order):
@@ -518,7 +601,7 @@ class RedisOnlineStore(OnlineStore):
         for group in groups.values():
             for first in range(0, len(group), APPLY_CHUNK):
                 chunk = group[first : first + APPLY_CHUNK]
-                keys = [k for cid in chunk for k in (self.state_key(cid), self.seen_key(cid))]
+                keys = [self.state_key(cid) for cid in chunk]
                 payload = msgpack.packb([by_customer[cid] for cid in chunk])
                 calls.append((keys, (*args, payload)))
         result = ApplyResult()
@@ -555,7 +638,7 @@ class RedisOnlineStore(OnlineStore):
 
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:
         self.ensure_layout()
-        entries = msgpack.packb(codec.static_entries(static))
+        entries = msgpack.packb(codec.stored_entries(codec.static_entries(static)))
         _SET_SCRIPT.run(self.client, [((self.state_key(customer_id),), (entries,))])
 
     def write_priors(self, priors: FeaturePriors) -> None:
@@ -616,7 +699,7 @@ class RedisOnlineStore(OnlineStore):
             pipe.get(self.state_key(cid))
         out = {}
         for cid, raw in zip(ids, pipe.execute(), strict=True):
-            tz = codec.unpack(raw).get("_tz")
+            tz = codec.reserved_entry(codec.unpack(raw), "_tz")
             if tz:
                 out[cid] = tz
         return out
