@@ -177,3 +177,32 @@ def test_every_family_and_entry_has_its_own_one_byte_code() -> None:
     assert all(0 <= code <= 127 for code in codec.FAMILY_CODES.values())
     assert len(set(codec.RESERVED_CODES.values())) == len(codec.RESERVED_CODES)
     assert all(-32 <= code <= -1 for code in codec.RESERVED_CODES.values())
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/Regina", None])
+def test_a_customers_zone_and_birth_date_come_back_coded_or_not(
+    client: Any, base: RetailDataset, zone: str | None
+) -> None:
+    """A common zone is stored as its code, any other as its name; either reads back as
+    the zone, through the store as the decision lane reads it."""
+    from features.finalise import CustomerStatic
+
+    store = new_store(client)
+    static = CustomerStatic(
+        timezone=zone or "UTC", birth_date=dt.date(1972, 7, 1), zone_known=zone is not None
+    )
+    store.upsert_static("C1", static)
+    [read] = store.read(["C1"])
+    assert read is not None and read.static == static
+    assert store.timezones(["C1"]) == ({"C1": zone} if zone else {})
+    stored_zone = codec.reserved_entry(stored(store, "C1"), "_tz")
+    assert stored_zone == (None if zone is None else codec.ZONE_CODES.get(zone, zone))
+
+
+def test_every_coded_zone_is_a_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    for name in codec.ZONE_CODES:
+        ZoneInfo(name)
+    assert sorted(codec.ZONE_CODES.values()) == list(range(1, len(codec.ZONE_CODES) + 1))
+    assert max(codec.ZONE_CODES.values()) <= 127  # one byte

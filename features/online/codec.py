@@ -17,7 +17,8 @@ smallest binary form, so that no field name is repeated::
 * channel keys are small integer codes (:data:`CHANNEL_CODES`), and a channel with
   a day or hour number (``email|491234``) one integer ``code << 24 | number``;
 * whole-number values are integers (1 to 9 bytes), others IEEE doubles, exact;
-* ``_bd`` is the birth date's day number (days since 1970-01-01);
+* ``_tz`` is a common zone's code (:data:`ZONE_CODES`), any other zone its name; ``_bd``
+  the birth date's day number (days since 1970-01-01);
 * ``_e`` maps the :func:`event_hash` of each recent event id to its event time:
   the de-duplication of the replay window, inside the state (no key of its own).
 
@@ -74,6 +75,35 @@ FAMILY_CODES: dict[str, int] = {
 #: Codes of the entries beside the families (negative: one byte each, never a family's).
 RESERVED_CODES: dict[str, int] = {"_tz": -1, "_bd": -2, "_wm": -3, "_mx": -4, "_cp": -5, "_e": -6}
 _FAMILY_NAMES = {code: name for name, code in FAMILY_CODES.items()}
+#: Codes of common time zones in ``_tz`` (one byte instead of ~14; any other zone is stored
+#: as its name). Append only: a stored code must keep its zone.
+ZONE_CODES: dict[str, int] = {
+    name: code
+    for code, name in enumerate(
+        (
+            "UTC", "Europe/London", "Europe/Dublin", "Europe/Lisbon", "Europe/Paris",
+            "Europe/Brussels", "Europe/Amsterdam", "Europe/Luxembourg", "Europe/Berlin",
+            "Europe/Zurich", "Europe/Vienna", "Europe/Rome", "Europe/Madrid",
+            "Europe/Copenhagen", "Europe/Oslo", "Europe/Stockholm", "Europe/Helsinki",
+            "Europe/Warsaw", "Europe/Prague", "Europe/Budapest", "Europe/Bucharest",
+            "Europe/Athens", "Europe/Istanbul", "Europe/Kyiv", "Europe/Moscow",
+            "Atlantic/Canary", "Africa/Casablanca", "Africa/Lagos", "Africa/Cairo",
+            "Africa/Johannesburg", "Africa/Nairobi", "Asia/Dubai", "Asia/Riyadh",
+            "Asia/Jerusalem", "Asia/Karachi", "Asia/Kolkata", "Asia/Dhaka", "Asia/Bangkok",
+            "Asia/Jakarta", "Asia/Singapore", "Asia/Kuala_Lumpur", "Asia/Manila",
+            "Asia/Hong_Kong", "Asia/Shanghai", "Asia/Taipei", "Asia/Seoul", "Asia/Tokyo",
+            "Australia/Perth", "Australia/Adelaide", "Australia/Brisbane",
+            "Australia/Sydney", "Australia/Melbourne", "Pacific/Auckland",
+            "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles",
+            "America/Vancouver", "America/Phoenix", "America/Denver", "America/Chicago",
+            "America/Mexico_City", "America/New_York", "America/Toronto",
+            "America/Halifax", "America/Bogota", "America/Lima", "America/Santiago",
+            "America/Caracas", "America/Sao_Paulo", "America/Argentina/Buenos_Aires",
+        ),
+        1,
+    )
+}  # fmt: skip
+_ZONE_NAMES = {code: name for name, code in ZONE_CODES.items()}
 #: Bits of an event id's hash in ``_e`` (a Lua number holds integers below 2**53 exactly).
 EVENT_HASH_BITS = 52
 #: Bits of a channel-day or channel-hour key's number (hours fit until the year 3884).
@@ -224,12 +254,20 @@ def state_of(stored: Mapping[Any, Any]) -> SplitState:
 
 def static_of(stored: Mapping[Any, Any]) -> CustomerStatic:
     """The static attributes of a stored map."""
-    bd, tz = reserved_entry(stored, "_bd"), reserved_entry(stored, "_tz")
+    bd, tz = reserved_entry(stored, "_bd"), timezone_of(stored)
     if isinstance(bd, int):
         birth: dt.date | None = _EPOCH_DAY + dt.timedelta(days=bd)
     else:  # layout 2: ISO text
         birth = dt.date.fromisoformat(bd) if bd else None
     return CustomerStatic(timezone=tz or "UTC", birth_date=birth, zone_known=bool(tz))
+
+
+def timezone_of(stored: Mapping[Any, Any]) -> str | None:
+    """The customer's time zone name in a stored map (``None`` when not known)."""
+    tz = reserved_entry(stored, "_tz")
+    if isinstance(tz, int):
+        return _ZONE_NAMES.get(tz)
+    return tz or None
 
 
 _EPOCH_DAY = dt.date(1970, 1, 1)
@@ -239,7 +277,9 @@ def static_entries(static: CustomerStatic | None) -> dict[str, str | int]:
     """The reserved entries of static attributes, by name (none for ``None``)."""
     if static is None:
         return {}
-    entries: dict[str, str | int] = {"_tz": static.timezone} if static.zone_known else {}
+    entries: dict[str, str | int] = {}
+    if static.zone_known:
+        entries["_tz"] = ZONE_CODES.get(static.timezone, static.timezone)
     if static.birth_date is not None:
         entries["_bd"] = (static.birth_date - _EPOCH_DAY).days
     return entries

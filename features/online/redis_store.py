@@ -699,7 +699,7 @@ class RedisOnlineStore(OnlineStore):
             pipe.get(self.state_key(cid))
         out = {}
         for cid, raw in zip(ids, pipe.execute(), strict=True):
-            tz = codec.reserved_entry(codec.unpack(raw), "_tz")
+            tz = codec.timezone_of(codec.unpack(raw))
             if tz:
                 out[cid] = tz
         return out
