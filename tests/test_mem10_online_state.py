@@ -151,6 +151,30 @@ def test_a_layout_2_prefix_is_read_then_converted_and_its_replays_stay_duplicate
     assert reader.migrate() == 0  # converting twice changes nothing
 
 
+def test_the_decision_lanes_first_read_of_a_layout_2_prefix_converts_it(
+    client: Any, base: RetailDataset
+) -> None:
+    """The API reads a customer for a decision in one pipeline that also checks the
+    layout (``ContactState.read_for_decisions``): on a layout-2 prefix that read converts
+    it and answers with the customer as they were, never an error."""
+    from features.online.contact_state import DecisionRead, contact_state_for
+
+    writer = new_store(client)
+    online = fresh_online(writer, base)
+    online.ingest(events_frame(RAW, prefix="lane"))
+    [expected] = writer.read(["C1"])
+    client.set(writer.state_key("C1"), msgpack.packb(as_layout_2(stored(writer, "C1"))))
+    client.set(writer.layout_key, "2")
+
+    lane = contact_state_for(RedisOnlineStore(client, prefix=writer.prefix))
+    [state] = lane.read_for_decisions([DecisionRead("C1", END.to_pydatetime())])
+    assert state.stored is not None and expected is not None
+    assert dict(state.stored.state) == dict(expected.state)
+    assert state.stored.static == expected.static
+    assert client.get(writer.layout_key) == LAYOUT.encode()
+    assert all(isinstance(code, int) for code in stored(writer, "C1"))
+
+
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
