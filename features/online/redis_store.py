@@ -318,12 +318,12 @@ return 1
 """
 
 #: Converts one customer's map from layout 2: KEYS[1] the state key, KEYS[2] the customer's
-#: sorted set of recent event ids (layout 2 kept them apart). Families and entries by name
-#: become their codes and the recent ids move into
-#: ``_e`` as their hashes (:func:`~features.online.codec.event_hash`); the sorted set is
-#: deleted (a birth date stays ISO text, which the reader takes as well). A map already
-#: converted is left as it is (running it twice changes nothing). Returns 1 when it
-#: changed the map.
+#: sorted set of recent event ids (layout 2 kept them apart), ARGV[1] the names and their
+#: codes. Families and entries by name become their codes, and the recent ids move into
+#: ``_e`` as their hashes (``redis.sha1hex`` as :func:`~features.online.codec.event_hash`
+#: hashes them in Python); the sorted set is deleted (a birth date or a zone stays text,
+#: which the reader takes as well). A map already converted is left as it is (running it
+#: twice changes nothing). Returns 1 when it changed the map.
 _UPGRADE = _with_codes(
     """
 local raw = redis.call('GET', KEYS[1])
