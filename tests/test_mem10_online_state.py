@@ -151,6 +151,44 @@ def test_a_layout_2_prefix_is_read_then_converted_and_its_replays_stay_duplicate
     assert reader.migrate() == 0  # converting twice changes nothing
 
 
+@pytest.mark.parametrize("first", ["apply", "compact", "upsert_static"])
+def test_a_layout_2_map_the_first_use_did_not_convert_is_converted_by_the_script_touching_it(
+    client: Any, base: RetailDataset, first: str
+) -> None:
+    """A prefix the API filled without ``nba features materialise`` has neither priors nor
+    a layout key, so nothing converts it on first use: each script that loads a map
+    converts a layout-2 one itself, ids included, before it changes it."""
+    writer = new_store(client)
+    online = fresh_online(writer, base)
+    events = events_frame(RAW, prefix="api")
+    online.ingest(events)
+    [expected] = writer.read(["C1"])
+    assert expected is not None
+    client.set(writer.state_key("C1"), msgpack.packb(as_layout_2(stored(writer, "C1"))))
+    own = events[events["customer_id"] == "C1"]
+    times = own["timestamp"].map(lambda t: pd.Timestamp(t).timestamp())
+    client.zadd(writer.seen_key("C1"), dict(zip(own["event_id"], times, strict=True)))
+    client.delete(writer.layout_key, writer.priors_key)
+
+    reader = RedisOnlineStore(client, prefix=writer.prefix)
+    if first == "apply":
+        replay = OnlineProfiles(reader, base.products).ingest(events)
+        assert (replay.applied, replay.duplicate) == (0, len(RAW))
+    elif first == "compact":
+        reader.compact("C1")
+    else:
+        reader.upsert_static("C1", expected.static)
+    assert all(isinstance(code, int) for code in stored(reader, "C1"))
+    assert not client.exists(reader.seen_key("C1"))
+    assert recent_hashes(reader, "C1") == {codec.event_hash(e) for e in own["event_id"]}
+    [after] = reader.read(["C1"])
+    assert after is not None and after.static == expected.static
+    if first != "compact":  # compaction may drop expired fields; tested elsewhere
+        assert dict(after.state) == dict(expected.state)
+    again = OnlineProfiles(reader, base.products).ingest(events)
+    assert (again.applied, again.duplicate) == (0, len(RAW))
+
+
 def test_the_decision_lanes_first_read_of_a_layout_2_prefix_converts_it(
     client: Any, base: RetailDataset
 ) -> None:

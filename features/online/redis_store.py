@@ -30,8 +30,11 @@ event ids and watermarks carry over, so replays stay duplicates:
   ids in a sorted set ``<prefix>:e:{<customer>}``: names become codes, the ids
   move into the map as their hashes and the sorted set is deleted (a customer of
   layout 2 took 1,152 bytes of Redis at the median, 968 of this layout; BENCHMARKS.md,
-  "Issue 15, item 3 (mem10)"). Every API replica and ingest process of a prefix must
-  run the same layout: an older process does not read this one.
+  "Issue 15, item 3 (mem10)"). Every script that loads a map converts a layout-2 one
+  first as well, so a prefix with no layout key (one the API filled without priors)
+  is converted customer by customer as it is touched, and the Python readers decode
+  either spelling. Every API replica and ingest process of a prefix must run the same
+  layout: an older process does not read this one.
 """
 
 from __future__ import annotations
@@ -200,15 +203,70 @@ def _with_codes(script: str) -> str:
 
 _COMPACT_FUNCTION = _with_codes(_COMPACT_FUNCTION)
 
-#: KEYS: the state key of each customer. ARGV: replay window, compaction interval,
+
+def _lua_names() -> str:
+    """The layout-2 names of the map's entries and their codes, as a Lua table."""
+    pairs = {**codec.FAMILY_CODES, **codec.RESERVED_CODES}
+    return "{" + ", ".join(f"['{name}'] = {code}" for name, code in pairs.items()) + "}"
+
+
+#: Converts a map read as layout 2 spelt it (families and entries by name, the recent event
+#: ids in a sorted set of their own) in place: names become codes, the ids of sorted set
+#: ``ekey`` move into ``_e`` as their hashes (``redis.sha1hex``, as
+#: :func:`~features.online.codec.event_hash` hashes them in Python) and the sorted set is
+#: deleted; a birth date or a zone stays text, which the reader takes as well. Every script
+#: that loads a map runs it first, so a map of either layout is read and written right
+#: (``spelt_by_name`` costs five table lookups on a map of this layout).
+_UPGRADE_FUNCTION = _with_codes(
+    """
+local LAYOUT2_NAMES = %(names)s
+-- true for a map spelt by name (each such map has one of these entries)
+local function spelt_by_name(s)
+  return s['_mx'] ~= nil or s['_wm'] ~= nil or s['_tz'] ~= nil or s['_bd'] ~= nil
+    or s['n'] ~= nil
+end
+-- converts map s in place; true when it changed it (the caller then writes it back)
+local function upgrade(s, ekey)
+  local changed = false
+  for name, code in pairs(LAYOUT2_NAMES) do
+    local v = s[name]
+    if v ~= nil then
+      s[code] = v
+      s[name] = nil
+      changed = true
+    end
+  end
+  local ids = redis.call('ZRANGE', ekey, 0, -1, 'WITHSCORES')
+  if #ids > 0 then
+    redis.call('DEL', ekey)
+    local seen = s[%(_e)d]
+    if type(seen) ~= 'table' then seen = {} end
+    for i = 1, #ids, 2 do
+      local hash = tonumber(string.sub(redis.sha1hex(ids[i]), 1, %(hex_digits)d), 16)
+      seen[hash] = tonumber(ids[i + 1])
+    end
+    s[%(_e)d] = seen
+    changed = true
+  end
+  return changed
+end
+""".replace("%(names)s", _lua_names()).replace("%(hex_digits)d", str(codec.EVENT_HASH_BITS // 4))
+)
+
+#: KEYS: the state key and the layout-2 sorted set of recent event ids of each customer
+#: (the script converts a map of layout 2 first: :data:`_UPGRADE_FUNCTION`; the sorted set
+#: is not touched otherwise). ARGV: replay window, compaction interval,
 #: retention rules, then a MessagePack list with, per customer, a flat list
 #: ``event_id, event_hash, ts, ops, ...`` where ``ops`` is a flat list ``op, family code,
 #: key, value, ...`` (op 0 sum, 1 max, 2 min; key ``false`` for an unkeyed family).
 #: An event is a duplicate when its hash is among the map's recent ones (``_e``, trimmed
 #: to the replay window). Returns, per customer, ``{applied, duplicate, stale, late ids,
 #: invalid ids}``.
-_APPLY = _COMPACT_FUNCTION + _with_codes(
-    """
+_APPLY = (
+    _COMPACT_FUNCTION
+    + _UPGRADE_FUNCTION
+    + _with_codes(
+        """
 local window = tonumber(ARGV[1])
 local compact_every = tonumber(ARGV[2])
 local rules = cmsgpack.unpack(ARGV[3])
@@ -218,11 +276,15 @@ local function finite(x)
 end
 local out = {}
 for c = 1, #batches do
-  local skey = KEYS[c]
+  local skey, ekey = KEYS[2 * c - 1], KEYS[2 * c]
   local events = batches[c]
   local raw = redis.call('GET', skey)
   local s = {}
-  if raw then s = cmsgpack.unpack(raw) end
+  local upgraded = false
+  if raw then
+    s = cmsgpack.unpack(raw)
+    if spelt_by_name(s) then upgraded = upgrade(s, ekey) end
+  end
   local wm = s[%(_wm)d] or -1e18
   local newest = s[%(_mx)d] or -1e18
   local seen = s[%(_e)d]
@@ -282,78 +344,73 @@ for c = 1, #batches do
       compact(s, newest, rules)
       fold(s, closed_before(s, window))
     end
-    redis.call('SET', skey, cmsgpack.pack(s))
   end
+  if applied > 0 or upgraded then redis.call('SET', skey, cmsgpack.pack(s)) end
   out[c] = {applied, dup, stale, late, invalid}
 end
 return out
 """
+    )
 )
 
-#: Compacts one customer's map at ARGV[1] (its newest event time when empty); ARGV[2] the
+#: Compacts one customer's map (KEYS[1]; KEYS[2] its layout-2 sorted set of event ids) at
+#: ARGV[1] (its newest event time when empty); ARGV[2] the
 #: retention rules, ARGV[3] the replay window (days no event can reach any more are
 #: folded into months). Returns how many fields were removed.
-_COMPACT = _COMPACT_FUNCTION + _with_codes(
-    """
+_COMPACT = (
+    _COMPACT_FUNCTION
+    + _UPGRADE_FUNCTION
+    + _with_codes(
+        """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local s = cmsgpack.unpack(raw)
+if spelt_by_name(s) then upgrade(s, KEYS[2]) end
 local at = tonumber(ARGV[1]) or s[%(_mx)d] or 0
 local removed = compact(s, at, cmsgpack.unpack(ARGV[2]))
 fold(s, closed_before(s, tonumber(ARGV[3])))
 redis.call('SET', KEYS[1], cmsgpack.pack(s))
 return removed
 """
+    )
 )
 
-#: Sets entries of one customer's map (ARGV[1], a MessagePack map keyed by the entries'
-#: codes), creating it if need be.
-_SET = """
+#: Sets entries of one customer's map (KEYS[1]; KEYS[2] its layout-2 sorted set of event
+#: ids; ARGV[1] a MessagePack map keyed by the entries' codes), creating it if need be.
+_SET = (
+    _UPGRADE_FUNCTION
+    + """
 local raw = redis.call('GET', KEYS[1])
 local s = {}
-if raw then s = cmsgpack.unpack(raw) end
+if raw then
+  s = cmsgpack.unpack(raw)
+  if spelt_by_name(s) then upgrade(s, KEYS[2]) end
+end
 for name, value in pairs(cmsgpack.unpack(ARGV[1])) do s[name] = value end
 redis.call('SET', KEYS[1], cmsgpack.pack(s))
 return 1
 """
+)
 
-#: Converts one customer's map from layout 2: KEYS[1] the state key, KEYS[2] the customer's
-#: sorted set of recent event ids (layout 2 kept them apart), ARGV[1] the names and their
-#: codes. Families and entries by name become their codes, and the recent ids move into
-#: ``_e`` as their hashes (``redis.sha1hex`` as :func:`~features.online.codec.event_hash`
-#: hashes them in Python); the sorted set is deleted (a birth date or a zone stays text,
-#: which the reader takes as well). A map already converted is left as it is (running it
-#: twice changes nothing). Returns 1 when it changed the map.
-_UPGRADE = _with_codes(
-    """
+#: Converts one customer's map from layout 2 (:data:`_UPGRADE_FUNCTION`): KEYS[1] the state
+#: key, KEYS[2] the customer's layout-2 sorted set of recent event ids. A map already
+#: converted is left as it is. Returns 1 when it changed the map.
+_UPGRADE = (
+    _UPGRADE_FUNCTION
+    + """
 local raw = redis.call('GET', KEYS[1])
-local ids = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-if #ids > 0 then redis.call('DEL', KEYS[2]) end
-if not raw then return 0 end
+if not raw then
+  redis.call('DEL', KEYS[2])
+  return 0
+end
 local s = cmsgpack.unpack(raw)
-local changed = false
-for name, code in pairs(cmsgpack.unpack(ARGV[1])) do
-  local v = s[name]
-  if v ~= nil then
-    s[code] = v
-    s[name] = nil
-    changed = true
-  end
+if upgrade(s, KEYS[2]) then
+  redis.call('SET', KEYS[1], cmsgpack.pack(s))
+  return 1
 end
-if #ids > 0 then
-  local seen = s[%(_e)d]
-  if type(seen) ~= 'table' then seen = {} end
-  for i = 1, #ids, 2 do
-    seen[tonumber(string.sub(redis.sha1hex(ids[i]), 1, %(hex_digits)d), 16)] = tonumber(ids[i + 1])
-  end
-  s[%(_e)d] = seen
-  changed = true
-end
-if changed then redis.call('SET', KEYS[1], cmsgpack.pack(s)) end
-if changed then return 1 end
 return 0
 """
-).replace("%(hex_digits)d", str(codec.EVENT_HASH_BITS // 4))
+)
 
 #: Converts one customer from layout 1: KEYS[1] the old hash, KEYS[2] the new key, ARGV[1]
 #: the encoded state. A customer already written in the new layout keeps it.
@@ -419,8 +476,6 @@ _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
 _APPLY_SCRIPT, _COMPACT_SCRIPT = LuaScript(_APPLY), LuaScript(_COMPACT)
 _SET_SCRIPT, _MIGRATE_SCRIPT = LuaScript(_SET), LuaScript(_MIGRATE)
 _UPGRADE_SCRIPT = LuaScript(_UPGRADE)
-#: The layout-2 names of the stored map's entries and their codes (the upgrade's ARGV[1]).
-_NAMES_TO_CODES = msgpack.packb({**codec.FAMILY_CODES, **codec.RESERVED_CODES})
 
 
 class RedisOnlineStore(OnlineStore):
@@ -550,7 +605,7 @@ class RedisOnlineStore(OnlineStore):
 
     def _upgrade(self, state_keys: Sequence[str], start: int) -> int:
         """Run the layout-2 conversion on these state keys; how many it changed."""
-        calls = [((key, self.seen_key(key[start:-1])), (_NAMES_TO_CODES,)) for key in state_keys]
+        calls = [((key, self.seen_key(key[start:-1])), ()) for key in state_keys]
         return sum(int(r) for r in _UPGRADE_SCRIPT.run(self.client, calls))
 
     # writes -------------------------------------------------------------
@@ -601,7 +656,7 @@ class RedisOnlineStore(OnlineStore):
         for group in groups.values():
             for first in range(0, len(group), APPLY_CHUNK):
                 chunk = group[first : first + APPLY_CHUNK]
-                keys = [self.state_key(cid) for cid in chunk]
+                keys = [k for cid in chunk for k in (self.state_key(cid), self.seen_key(cid))]
                 payload = msgpack.packb([by_customer[cid] for cid in chunk])
                 calls.append((keys, (*args, payload)))
         result = ApplyResult()
@@ -633,13 +688,15 @@ class RedisOnlineStore(OnlineStore):
         Applying events does this once a day."""
         self.ensure_layout()
         at = "" if now is None else repr(float(now))
-        call = ((self.state_key(customer_id),), (at, _RULES, self.replay_window_seconds))
+        keys = (self.state_key(customer_id), self.seen_key(customer_id))
+        call = (keys, (at, _RULES, self.replay_window_seconds))
         return int(_COMPACT_SCRIPT.run(self.client, [call])[0])
 
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:
         self.ensure_layout()
         entries = msgpack.packb(codec.stored_entries(codec.static_entries(static)))
-        _SET_SCRIPT.run(self.client, [((self.state_key(customer_id),), (entries,))])
+        keys = (self.state_key(customer_id), self.seen_key(customer_id))
+        _SET_SCRIPT.run(self.client, [(keys, (entries,))])
 
     def write_priors(self, priors: FeaturePriors) -> None:
         self.ensure_layout()
