@@ -5,7 +5,7 @@ The profile state (:mod:`features.state`) is a flat ``{"h:115": 9.0, "pd:20512":
 smallest binary form, so that no field name is repeated::
 
     {0: 150, 27: {115: 9, 116: 5}, 36: {17268450: 1}, 41: {1: 12832871888},
-     26: {"Eldraso": 1112389513175.2004}, -1: "Europe/Paris", -3: 1767225600}
+     26: {"Eldraso": 1112389513175.2004}, -1: 5, -3: 1767225600}
 
 * a family is its one-byte code (:data:`FAMILY_CODES`), the entries beside the
   families a negative one-byte code (:data:`RESERVED_CODES`): ``_tz``, ``_bd``
