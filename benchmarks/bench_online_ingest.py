@@ -14,9 +14,12 @@ repetition uses a fresh key prefix and, alternated in the same run:
 * ``bare``: one ``HINCRBY`` per event into the same server, pipelined per batch
   (the floor: what Redis alone costs for one write per event).
 
-Then memory: ``MEMORY USAGE`` of every customer's keys (state hash and recent
-event ids), after materialising the batch build of all events (as ``nba features
-materialise`` does) and after the online ingest (median, p90).
+Each run's CPU is reported per event: this process's, and the Redis server's (its
+``INFO cpu``, so give it a server of its own). Then memory: ``MEMORY USAGE`` of every
+customer's keys, in all and by key (the state; the sorted set of recent event ids that
+layout 2 kept beside it, none since), after materialising the batch build of all
+events (as ``nba features materialise`` does) and after the online ingest (median,
+p90). ``--keep`` leaves the keys in Redis to inspect them.
 
     NBA_TEST_REDIS_URL= PYTHONPATH=. .venv/bin/python benchmarks/bench_online_ingest.py \\
         --redis-url redis://127.0.0.1:6379/0 --customers 5000 --days 90 --repeats 3
@@ -84,9 +87,24 @@ def contract_rows(events: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def memory(store: RedisOnlineStore, ids: list[str]) -> tuple[float, float]:
-    usage = np.array([store.memory_usage(c) for c in ids])
-    return float(np.median(usage)), float(np.percentile(usage, 90))
+def memory(store: RedisOnlineStore, ids: list[str]) -> dict[str, tuple[float, float]]:
+    """Median and p90 of ``MEMORY USAGE`` per customer: in all, and by key (the state, the
+    recent event ids kept for de-duplication; a customer without the key counts 0)."""
+    # older trees kept the ids in a "seen" key of their own (this script measures them too)
+    keys = {name: getattr(store, f"{name}_key") for name in ("state", "seen")}
+    parts: dict[str, list[int]] = {"total": [], **{name: [] for name in keys}}
+    for c in ids:
+        pipe = store.client.pipeline(transaction=False)
+        for key_of in keys.values():
+            pipe.memory_usage(key_of(c), samples=0)
+        used = [int(u or 0) for u in pipe.execute()]
+        parts["total"].append(sum(used))
+        for name, u in zip(keys, used, strict=True):
+            parts[name].append(u)
+    return {
+        name: (float(np.median(used)), float(np.percentile(used, 90)))
+        for name, used in parts.items()
+    }
 
 
 def main() -> None:
@@ -103,6 +121,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("NBA_TEST_REDIS_URL") or None)
     parser.add_argument("--profile", choices=MODES, help="cProfile one run of this mode")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the keys in Redis (their prefixes printed)"
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
 
@@ -127,6 +148,14 @@ def main() -> None:
     # the server's clock just after the last event (the future-time screen stays on)
     now = pd.Timestamp(tail["timestamp"].iloc[-1]).to_pydatetime() + dt.timedelta(minutes=1)
     prefixes: list[str] = []
+    #: per mode and run: CPU seconds of this process and of the Redis server (its own
+    #: ``INFO cpu``: the whole server, so only meaningful on a server nothing else uses)
+    cpu_seconds: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}
+
+    def redis_cpu() -> float:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
     last_prefix: dict[str, str] = {}
 
     def run(mode: str, profiler: cProfile.Profile | None = None) -> float:
@@ -165,10 +194,13 @@ def main() -> None:
 
             if profiler is not None:
                 profiler.enable()
+            server_cpu = redis_cpu()
+            cpu = time.process_time()
             started = time.perf_counter()
             for batch in batches:
                 send(batch)
             seconds = time.perf_counter() - started
+            cpu_seconds[mode].append((time.process_time() - cpu, redis_cpu() - server_cpu))
             if profiler is not None:
                 profiler.disable()
             return seconds
@@ -188,6 +220,15 @@ def main() -> None:
             times[mode].append(run(mode))
             print(f"  {mode}: {len(rows) / times[mode][-1]:,.0f} events/s", flush=True)
     rates = {m: len(rows) / statistics.median(t) for m, t in times.items()}
+    # the counted runs only (the warm-up's come first)
+    cpu_us = {
+        m: {
+            "process": 1e6 * statistics.median(c for c, _ in cpu_seconds[m][1:]) / len(rows),
+            "redis": 1e6 * statistics.median(r for _, r in cpu_seconds[m][1:]) / len(rows),
+        }
+        for m in modes
+        if m != "bare"
+    }
     results: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus, python "
         f"{platform.python_version()}, load {os.getloadavg()}",
@@ -196,6 +237,7 @@ def main() -> None:
         "events_ingested": len(rows),
         "batch": args.batch,
         "events_per_s": rates,
+        "cpu_us_per_event": cpu_us,
     }
     if "bare" in rates:
         results["vs_bare"] = {m: r / rates["bare"] for m, r in rates.items()}
@@ -215,6 +257,9 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))
+    if args.keep:
+        print(f"kept: materialised {store.prefix}, online {last_prefix.get('ingestor')}")
+        return
     for prefix in prefixes:
         pipe = client.pipeline(transaction=False)
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):

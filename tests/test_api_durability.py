@@ -4,7 +4,7 @@ A real ``redis-server`` process and a real API process (uvicorn, as ``nba serve`
 runs it). A client posts batches of events and notes every event id answered
 with a 2xx. While it posts, Redis and then the API are killed with SIGKILL;
 Redis is started again on the same directory, and every acknowledged event id
-must be in its customer's event-id set. The same run on a Redis without an
+must be among its customer's recent event ids. The same run on a Redis without an
 append-only file (the control) loses acknowledged events: the check can see a
 loss.
 
@@ -33,6 +33,7 @@ import pytest
 
 from features.archive import read_archive
 from features.batch import ProfileBuild, build_profiles
+from features.online import codec
 from features.online.profiles import OnlineProfiles
 from features.online.redis_store import RedisOnlineStore
 from tests.api_support import ApiWorld, build_world, event
@@ -218,13 +219,15 @@ def crash_during_ingestion(deployment: Deployment, world: ApiWorld) -> Ingestion
     return ingestion
 
 
-def stored_event_ids(server: RedisServer, world: ApiWorld) -> set[str]:
-    """Every event id in the customers' event-id sets (``<prefix>:e:{customer}``)."""
+def stored_event_hashes(server: RedisServer, world: ApiWorld) -> set[int]:
+    """The hash of every event id the customers' states hold for de-duplication
+    (``_e`` of ``<prefix>:s:{customer}``, :func:`features.online.codec.event_hash`)."""
     with server.client() as client:
         pipe = client.pipeline(transaction=False)
         for cid in world.data.customers["customer_id"].astype(str):
-            pipe.zrange(f"{world.prefix}:e:{{{cid}}}", 0, -1)
-        return {member.decode() for members in pipe.execute() for member in members}
+            pipe.get(f"{world.prefix}:s:{{{cid}}}")
+        maps = [codec.unpack(raw) for raw in pipe.execute()]
+    return {h for stored in maps for h in codec.reserved_entry(stored, "_e") or {}}
 
 
 def test_acknowledged_events_survive_kill_9_of_the_api_and_redis_with_an_aof(
@@ -249,7 +252,8 @@ def test_acknowledged_events_survive_kill_9_of_the_api_and_redis_with_an_aof(
         assert set(ingestion.accepted) == {BATCH}  # fresh events: each acknowledged one applied
         acked[name] = set(ingestion.acked)
         deployment.server.start()  # same port, same directory: Redis loads what it kept
-        missing[name] = acked[name] - stored_event_ids(deployment.server, world)
+        kept = stored_event_hashes(deployment.server, world)
+        missing[name] = {e for e in acked[name] if codec.event_hash(e) not in kept}
         # the API was kill -9ed too: every acknowledged event is in its archive as well
         archived = set(read_archive(deployment.log.parent / "archive")["event_id"])
         assert acked[name] <= archived, f"{len(acked[name] - archived)} acked, not archived"
@@ -363,7 +367,8 @@ def test_redis_killed_and_restarted_under_mixed_load(
     assert set(asker.decisions) == {200}, asker.decisions  # decisions degrade, never fail
     assert set(asker.profiles) <= {200, 429, 503}, asker.profiles  # 429: the key's rate limit
     assert asker.decisions[200] > 0 and asker.profiles[200] > 0
-    missing = ingestion.acked - stored_event_ids(deployment.server, world)
+    kept = stored_event_hashes(deployment.server, world)
+    missing = {e for e in ingestion.acked if codec.event_hash(e) not in kept}
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {sorted(missing)[:5]}"
     log = deployment.log.read_text()
     assert "Traceback" not in log, log[-2000:]

@@ -23,7 +23,7 @@ from features.batch import build_profiles
 from features.contract import LoyaltyTier
 from features.dataset import RetailDataset
 from features.online.profiles import OnlineProfiles
-from features.online.redis_store import RedisOnlineStore
+from features.online.redis_store import LAYOUT, RedisOnlineStore
 from features.online.store import EventOps, MemoryOnlineStore, OnlineStore
 from nba.channels import CONSENT_CHANNELS, Channel
 from serving.ingest import parse_items
@@ -368,7 +368,8 @@ def test_the_stored_encoding_gives_back_every_field_exactly(state: dict[str, flo
 
     stored = codec.unpack(codec.pack(state, {"_tz": "Europe/Paris", "_wm": 5}))
     assert codec.state_of(stored) == state
-    assert stored["_tz"] == "Europe/Paris" and stored["_wm"] == 5
+    assert codec.reserved_entry(stored, "_tz") == "Europe/Paris"
+    assert codec.reserved_entry(stored, "_wm") == 5
 
 
 @settings(
@@ -418,6 +419,8 @@ def test_profiles_in_the_old_layout_are_migrated_not_misread(
     old.update({"_mx": str(START.timestamp() + 60), "_cp": str(START.timestamp())})
     client.delete(writer.state_key("C1"), writer.layout_key)
     client.hset(writer.legacy_key("C1"), mapping=old)
+    # layout 1 kept the recent event ids in a sorted set of their own
+    client.zadd(writer.seen_key("C1"), {"old0": START.timestamp() + 60})
 
     reader = RedisOnlineStore(client, prefix=prefix)
     again = OnlineProfiles(reader, base.products)
@@ -425,7 +428,8 @@ def test_profiles_in_the_old_layout_are_migrated_not_misread(
     assert after is not None
     assert_profiles_equal(after, before)
     assert not client.exists(reader.legacy_key("C1"))
-    assert client.get(reader.layout_key) == b"2"
+    assert not client.exists(reader.seen_key("C1"))
+    assert client.get(reader.layout_key) == LAYOUT.encode()
     assert again.ingest(events).duplicate == 1
 
 

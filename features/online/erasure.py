@@ -3,8 +3,9 @@
 What Redis holds of a customer lives under keys that carry the customer's hash tag
 ``{<customer>}`` (one slot on a Redis Cluster, so one node answers for all of them):
 
-* the profile (:mod:`features.online.redis_store`): ``<prefix>:s:{c}`` (state),
-  ``<prefix>:e:{c}`` (recent event ids), ``<prefix>:p:{c}`` (layout 1),
+* the profile (:mod:`features.online.redis_store`): ``<prefix>:s:{c}`` (state, with the
+  hashes of the recent event ids), ``<prefix>:e:{c}`` (recent event ids, layout 2),
+  ``<prefix>:p:{c}`` (layout 1),
   ``<prefix>:sv:{c}`` (seasonal verdict);
 * the contact state (:mod:`features.online.contact_state`): ``<prefix>:h:{c}`` (action
   history), ``<prefix>:c:{c}`` (contacts decided, not yet reported),

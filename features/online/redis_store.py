@@ -1,12 +1,11 @@
-"""The Redis online store: one compact state value and one sorted set per customer.
+"""The Redis online store: one compact value per customer.
 
 Keys (``{...}`` is a Redis Cluster hash tag, so that a customer's keys share a
-slot and one Lua script may touch both):
+slot and one Lua script may touch several):
 
-* ``<prefix>:s:{<customer>}``: the profile state with the static attributes and
-  the bookkeeping entries, one MessagePack map (:mod:`features.online.codec`);
-* ``<prefix>:e:{<customer>}``: sorted set of recent event ids scored by event
-  time, trimmed to the replay window;
+* ``<prefix>:s:{<customer>}``: the profile state with the static attributes, the
+  bookkeeping entries and the hashes of the recent event ids (de-duplication over
+  the replay window), one MessagePack map (:mod:`features.online.codec`);
 * ``<prefix>:sv:{<customer>}``: the customer's seasonal verdict of a day, computed
   outside the request path (:meth:`RedisOnlineStore.write_verdicts`), expiring;
 * ``<prefix>:priors``: the population priors, as JSON;
@@ -19,13 +18,23 @@ customer's map with Redis' ``cmsgpack``, applies every op in Lua and writes the
 map back once. The same code runs on a single Redis, a managed Redis and a Redis
 Cluster (pass a ``redis.cluster.RedisCluster`` client).
 
-Layout 1 (nba before the compact encoding) kept the state in a hash
-``<prefix>:p:{<customer>}`` with one field per state field. A prefix without a
-layout key that holds priors (``nba features materialise`` writes them) is
-migrated on the store's first use: every layout-1 hash is converted, atomically
-per customer, and deleted, then the layout key is set; event ids and
-watermarks carry over, so replays stay duplicates. :meth:`RedisOnlineStore.migrate`
-does the same on demand.
+Older layouts are converted on the store's first use, atomically per customer, then
+the layout key is set (:meth:`RedisOnlineStore.migrate` does the same on demand);
+event ids and watermarks carry over, so replays stay duplicates:
+
+* layout 1 (nba before the compact encoding) kept the state in a hash
+  ``<prefix>:p:{<customer>}`` with one field per state field; a prefix without a
+  layout key that holds priors (``nba features materialise`` writes them) is
+  converted and the hashes deleted;
+* layout 2 spelt the map's families and entries by name and kept the recent event
+  ids in a sorted set ``<prefix>:e:{<customer>}``: names become codes, the ids
+  move into the map as their hashes and the sorted set is deleted (a customer of
+  layout 2 took 1,152 bytes of Redis at the median, 968 of this layout; BENCHMARKS.md,
+  "Issue 15, item 3 (mem10)"). Every script that loads a map converts a layout-2 one
+  first as well, so a prefix with no layout key (one the API filled without priors)
+  is converted customer by customer as it is touched, and the Python readers decode
+  either spelling. Every API replica and ingest process of a prefix must run the same
+  layout: an older process does not read this one.
 """
 
 from __future__ import annotations
@@ -63,8 +72,9 @@ from features.state import (
     trim_state,
 )
 
-#: The layout this code reads and writes (1: one hash field per state field).
-LAYOUT = "2"
+#: The layout this code reads and writes (1: one hash field per state field; 2: the map by
+#: family names, event ids in a sorted set of their own; see the module docstring).
+LAYOUT = "3"
 #: A customer's expired fields are removed while events are applied, at most once per
 #: this many seconds of their event time (in the same script: no extra round trip).
 COMPACT_EVERY_SECONDS = 86_400
@@ -85,14 +95,15 @@ def _retention_rules() -> bytes:
         if family.retention_days is None or family.name == "cv":
             continue
         seconds = family.retention_days * SECONDS_PER_DAY
+        code = codec.FAMILY_CODES[family.name]
         span = SECONDS_PER_DAY if family.key in (KeyKind.DAY, KeyKind.CHANNEL_DAY) else 3600
         if family.name in TIMESTAMP_VALUED:
-            rules.append([family.name, 1, seconds, 0])
+            rules.append([code, 1, seconds, 0])
         elif family.key in (KeyKind.DAY, KeyKind.HOUR):
-            rules.append([family.name, 2, seconds, span])
+            rules.append([code, 2, seconds, span])
         elif family.key in (KeyKind.CHANNEL_DAY, KeyKind.CHANNEL_HOUR):
-            rules.append([family.name, 3, seconds, span])
-    rules.append(["cv", 4, 0, 0])  # after "ca"
+            rules.append([code, 3, seconds, span])
+    rules.append([codec.FAMILY_CODES["cv"], 4, 0, 0])  # after "ca"
     return msgpack.packb(rules)
 
 
@@ -113,7 +124,7 @@ local function compact(s, at, rules)
         if how == 1 then
           gone = value < horizon
         elseif how == 4 then
-          gone = type(s['ca']) ~= 'table' or s['ca'][key] == nil
+          gone = type(s[%(ca)d]) ~= 'table' or s[%(ca)d][key] == nil
         else
           local n
           if type(key) == 'number' then
@@ -134,7 +145,7 @@ local function compact(s, at, rules)
       if next(t) == nil then s[family] = nil end
     end
   end
-  s['_cp'] = at
+  s[%(_cp)d] = at
   return removed
 end
 
@@ -155,11 +166,11 @@ end
 -- their month's count (family am, keyed by its first day), a day shopped by purchases alone
 -- (a negative value) once no return can undo them: features.state.fold_shopping_days
 local function fold(s, before)
-  local days = s['ad']
+  local days = s[%(ad)d]
   if type(days) ~= 'table' then return end
   local last_day = math.floor((before - %(fold_margin)d) / 86400) - 1
   local last_bought = last_day - %(return_days)d
-  local months = s['am']
+  local months = s[%(am)d]
   if type(months) ~= 'table' then months = {} end
   for key, value in pairs(days) do
     local day = tonumber(key)
@@ -169,27 +180,93 @@ local function fold(s, before)
       days[key] = nil
     end
   end
-  if next(days) == nil then s['ad'] = nil end
-  if next(months) ~= nil then s['am'] = months end
+  if next(days) == nil then s[%(ad)d] = nil end
+  if next(months) ~= nil then s[%(am)d] = months end
 end
 
 -- the time before which the store refuses every event of map ``s`` (stale or late)
 local function closed_before(s, window)
-  return math.max(s['_wm'] or -1e18, (s['_mx'] or -1e18) - window)
+  return math.max(s[%(_wm)d] or -1e18, (s[%(_mx)d] or -1e18) - window)
 end
 """.replace("%(number_span)d", str(codec.NUMBER_SPAN))
     .replace("%(fold_margin)d", str(FOLD_MARGIN_SECONDS))
     .replace("%(return_days)d", str(RETURN_DAYS))
 )
 
-#: KEYS: state key and seen key of each customer. ARGV: replay window, compaction
-#: interval, retention rules, then a MessagePack list with, per customer, a flat list
-#: ``event_id, ts, ops, ...`` where ``ops`` is a flat list ``op, family, key, value, ...``
-#: (op 0 sum, 1 max, 2 min; key ``false`` for an unkeyed family). Returns, per customer,
-#: ``{applied, duplicate, stale, late ids, invalid ids}``.
+
+def _with_codes(script: str) -> str:
+    """``script`` with ``%(name)d`` replaced by the stored code of family or entry ``name``."""
+    for name, code in (*codec.FAMILY_CODES.items(), *codec.RESERVED_CODES.items()):
+        script = script.replace(f"%({name})d", str(code))
+    return script
+
+
+_COMPACT_FUNCTION = _with_codes(_COMPACT_FUNCTION)
+
+
+def _lua_names() -> str:
+    """The layout-2 names of the map's entries and their codes, as a Lua table."""
+    pairs = {**codec.FAMILY_CODES, **codec.RESERVED_CODES}
+    return "{" + ", ".join(f"['{name}'] = {code}" for name, code in pairs.items()) + "}"
+
+
+#: Converts a map read as layout 2 spelt it (families and entries by name, the recent event
+#: ids in a sorted set of their own) in place: names become codes, the ids of sorted set
+#: ``ekey`` move into ``_e`` as their hashes (``redis.sha1hex``, as
+#: :func:`~features.online.codec.event_hash` hashes them in Python) and the sorted set is
+#: deleted; a birth date or a zone stays text, which the reader takes as well. Every script
+#: that loads a map runs it first, so a map of either layout is read and written right
+#: (``spelt_by_name`` costs five table lookups on a map of this layout).
+_UPGRADE_FUNCTION = _with_codes(
+    """
+local LAYOUT2_NAMES = %(names)s
+-- true for a map spelt by name (each such map has one of these entries)
+local function spelt_by_name(s)
+  return s['_mx'] ~= nil or s['_wm'] ~= nil or s['_tz'] ~= nil or s['_bd'] ~= nil
+    or s['n'] ~= nil
+end
+-- converts map s in place; true when it changed it (the caller then writes it back)
+local function upgrade(s, ekey)
+  local changed = false
+  for name, code in pairs(LAYOUT2_NAMES) do
+    local v = s[name]
+    if v ~= nil then
+      s[code] = v
+      s[name] = nil
+      changed = true
+    end
+  end
+  local ids = redis.call('ZRANGE', ekey, 0, -1, 'WITHSCORES')
+  if #ids > 0 then
+    redis.call('DEL', ekey)
+    local seen = s[%(_e)d]
+    if type(seen) ~= 'table' then seen = {} end
+    for i = 1, #ids, 2 do
+      local hash = tonumber(string.sub(redis.sha1hex(ids[i]), 1, %(hex_digits)d), 16)
+      seen[hash] = tonumber(ids[i + 1])
+    end
+    s[%(_e)d] = seen
+    changed = true
+  end
+  return changed
+end
+""".replace("%(names)s", _lua_names()).replace("%(hex_digits)d", str(codec.EVENT_HASH_BITS // 4))
+)
+
+#: KEYS: the state key and the layout-2 sorted set of recent event ids of each customer
+#: (the script converts a map of layout 2 first: :data:`_UPGRADE_FUNCTION`; the sorted set
+#: is not touched otherwise). ARGV: replay window, compaction interval,
+#: retention rules, then a MessagePack list with, per customer, a flat list
+#: ``event_id, event_hash, ts, ops, ...`` where ``ops`` is a flat list ``op, family code,
+#: key, value, ...`` (op 0 sum, 1 max, 2 min; key ``false`` for an unkeyed family).
+#: An event is a duplicate when its hash is among the map's recent ones (``_e``, trimmed
+#: to the replay window). Returns, per customer, ``{applied, duplicate, stale, late ids,
+#: invalid ids}``.
 _APPLY = (
     _COMPACT_FUNCTION
-    + """
+    + _UPGRADE_FUNCTION
+    + _with_codes(
+        """
 local window = tonumber(ARGV[1])
 local compact_every = tonumber(ARGV[2])
 local rules = cmsgpack.unpack(ARGV[3])
@@ -203,13 +280,19 @@ for c = 1, #batches do
   local events = batches[c]
   local raw = redis.call('GET', skey)
   local s = {}
-  if raw then s = cmsgpack.unpack(raw) end
-  local wm = s['_wm'] or -1e18
-  local newest = s['_mx'] or -1e18
+  local upgraded = false
+  if raw then
+    s = cmsgpack.unpack(raw)
+    if spelt_by_name(s) then upgraded = upgrade(s, ekey) end
+  end
+  local wm = s[%(_wm)d] or -1e18
+  local newest = s[%(_mx)d] or -1e18
+  local seen = s[%(_e)d]
+  if type(seen) ~= 'table' then seen = {} end
   local applied, dup, stale = 0, 0, 0
   local late, invalid = {}, {}
-  for e = 1, #events, 3 do
-    local eid, ts, ops = events[e], events[e + 1], events[e + 2]
+  for e = 1, #events, 4 do
+    local eid, hash, ts, ops = events[e], events[e + 1], events[e + 2], events[e + 3]
     -- an event with a value that cannot be stored is refused whole; the others apply
     local good = finite(ts)
     for i = 4, #ops, 4 do
@@ -221,9 +304,10 @@ for c = 1, #batches do
       stale = stale + 1
     elseif ts < newest - window then
       late[#late + 1] = eid
-    elseif redis.call('ZADD', ekey, 'NX', ts, eid) == 0 then
+    elseif seen[hash] ~= nil then
       dup = dup + 1
     else
+      seen[hash] = ts
       for i = 1, #ops, 4 do
         local op, family, key, v = ops[i], ops[i + 1], ops[i + 2], ops[i + 3]
         local t = s
@@ -250,46 +334,83 @@ for c = 1, #batches do
     end
   end
   if applied > 0 then
-    s['_mx'] = newest
-    if newest - (s['_cp'] or -1e18) >= compact_every then
+    s[%(_mx)d] = newest
+    local horizon = newest - window
+    for h, t in pairs(seen) do
+      if t < horizon then seen[h] = nil end
+    end
+    if next(seen) == nil then s[%(_e)d] = nil else s[%(_e)d] = seen end
+    if newest - (s[%(_cp)d] or -1e18) >= compact_every then
       compact(s, newest, rules)
       fold(s, closed_before(s, window))
     end
-    redis.call('SET', skey, cmsgpack.pack(s))
-    redis.call('ZREMRANGEBYSCORE', ekey, '-inf', '(' .. string.format('%.17g', newest - window))
   end
+  if applied > 0 or upgraded then redis.call('SET', skey, cmsgpack.pack(s)) end
   out[c] = {applied, dup, stale, late, invalid}
 end
 return out
 """
+    )
 )
 
-#: Compacts one customer's map at ARGV[1] (its newest event time when empty); ARGV[2] the
+#: Compacts one customer's map (KEYS[1]; KEYS[2] its layout-2 sorted set of event ids) at
+#: ARGV[1] (its newest event time when empty); ARGV[2] the
 #: retention rules, ARGV[3] the replay window (days no event can reach any more are
 #: folded into months). Returns how many fields were removed.
 _COMPACT = (
     _COMPACT_FUNCTION
-    + """
+    + _UPGRADE_FUNCTION
+    + _with_codes(
+        """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local s = cmsgpack.unpack(raw)
-local at = tonumber(ARGV[1]) or s['_mx'] or 0
+if spelt_by_name(s) then upgrade(s, KEYS[2]) end
+local at = tonumber(ARGV[1]) or s[%(_mx)d] or 0
 local removed = compact(s, at, cmsgpack.unpack(ARGV[2]))
 fold(s, closed_before(s, tonumber(ARGV[3])))
 redis.call('SET', KEYS[1], cmsgpack.pack(s))
 return removed
 """
+    )
 )
 
-#: Sets entries of one customer's map (ARGV[1], a MessagePack map), creating it if need be.
-_SET = """
+#: Sets entries of one customer's map (KEYS[1]; KEYS[2] its layout-2 sorted set of event
+#: ids; ARGV[1] a MessagePack map keyed by the entries' codes), creating it if need be.
+_SET = (
+    _UPGRADE_FUNCTION
+    + """
 local raw = redis.call('GET', KEYS[1])
 local s = {}
-if raw then s = cmsgpack.unpack(raw) end
+if raw then
+  s = cmsgpack.unpack(raw)
+  if spelt_by_name(s) then upgrade(s, KEYS[2]) end
+end
 for name, value in pairs(cmsgpack.unpack(ARGV[1])) do s[name] = value end
 redis.call('SET', KEYS[1], cmsgpack.pack(s))
 return 1
 """
+)
+
+#: Converts one customer's map from layout 2 (:data:`_UPGRADE_FUNCTION`): KEYS[1] the state
+#: key, KEYS[2] the customer's layout-2 sorted set of recent event ids. A map already
+#: converted is left as it is. Returns 1 when it changed the map.
+_UPGRADE = (
+    _UPGRADE_FUNCTION
+    + """
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  redis.call('DEL', KEYS[2])
+  return 0
+end
+local s = cmsgpack.unpack(raw)
+if upgrade(s, KEYS[2]) then
+  redis.call('SET', KEYS[1], cmsgpack.pack(s))
+  return 1
+end
+return 0
+"""
+)
 
 #: Converts one customer from layout 1: KEYS[1] the old hash, KEYS[2] the new key, ARGV[1]
 #: the encoded state. A customer already written in the new layout keeps it.
@@ -354,6 +475,7 @@ _EXTRA_SCRIPTS: dict[str, LuaScript] = {}
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError)
 _APPLY_SCRIPT, _COMPACT_SCRIPT = LuaScript(_APPLY), LuaScript(_COMPACT)
 _SET_SCRIPT, _MIGRATE_SCRIPT = LuaScript(_SET), LuaScript(_MIGRATE)
+_UPGRADE_SCRIPT = LuaScript(_UPGRADE)
 
 
 class RedisOnlineStore(OnlineStore):
@@ -414,7 +536,7 @@ class RedisOnlineStore(OnlineStore):
         priors and no layout key), refuse an unknown layout; a new prefix gets its layout key
         with its priors. Returns True when it migrated."""
         migrated = False
-        if layout is None and has_priors:
+        if (layout is None and has_priors) or layout == b"2":
             self.migrate()
             migrated = True
         elif layout is not None and layout.decode() != LAYOUT:
@@ -442,7 +564,9 @@ class RedisOnlineStore(OnlineStore):
         self.settle_layout(layout, has_priors)
 
     def migrate(self) -> int:
-        """Convert every layout-1 customer hash of the prefix; returns how many."""
+        """Convert every layout-1 customer hash and every layout-2 map of the prefix to this
+        layout; returns how many customers were converted. Each customer is converted
+        atomically and converting twice changes nothing, so two processes may both run it."""
         keys = [
             k.decode() if isinstance(k, bytes) else k
             for k in self.client.scan_iter(match=f"{self.prefix}:p:{{*", count=1000)
@@ -466,9 +590,23 @@ class RedisOnlineStore(OnlineStore):
                 new_key = self.state_key(key[start:-1])
                 calls.append(((key, new_key), (codec.pack(state, reserved),)))
             _MIGRATE_SCRIPT.run(self.client, calls)
+        converted = len(keys)
+        start = len(self.prefix) + 4  # "<prefix>:s:{"
+        chunk = []
+        for key in self.client.scan_iter(match=f"{self.prefix}:s:{{*", count=1000):
+            chunk.append(_text(key))
+            if len(chunk) == MATERIALISE_CHUNK:
+                converted += self._upgrade(chunk, start)
+                chunk = []
+        converted += self._upgrade(chunk, start)
         self.client.set(self.layout_key, LAYOUT)
         self._layout_checked = True
-        return len(keys)
+        return converted
+
+    def _upgrade(self, state_keys: Sequence[str], start: int) -> int:
+        """Run the layout-2 conversion on these state keys; how many it changed."""
+        calls = [((key, self.seen_key(key[start:-1])), ()) for key in state_keys]
+        return sum(int(r) for r in _UPGRADE_SCRIPT.run(self.client, calls))
 
     # writes -------------------------------------------------------------
     def materialise(
@@ -501,13 +639,13 @@ class RedisOnlineStore(OnlineStore):
         ``script_replies``): the API joins outcome events to decisions this way."""
         self.ensure_layout()
         by_customer: dict[str, list[Any]] = defaultdict(list)
-        encode = codec.encode_field
+        encode, event_hash = codec.encode_field, codec.event_hash
         for ev in events:
             ops: list[Any] = []
             for f, v in ev.ops:
                 ops.extend(encode(f))
                 ops.append(v)
-            by_customer[ev.customer_id] += [ev.event_id, ev.ts, ops]
+            by_customer[ev.customer_id] += [ev.event_id, event_hash(ev.event_id), ev.ts, ops]
         order = list(by_customer)
         groups: dict[int, list[str]] = defaultdict(list)
         for i, cid in enumerate(order):
@@ -550,13 +688,15 @@ class RedisOnlineStore(OnlineStore):
         Applying events does this once a day."""
         self.ensure_layout()
         at = "" if now is None else repr(float(now))
-        call = ((self.state_key(customer_id),), (at, _RULES, self.replay_window_seconds))
+        keys = (self.state_key(customer_id), self.seen_key(customer_id))
+        call = (keys, (at, _RULES, self.replay_window_seconds))
         return int(_COMPACT_SCRIPT.run(self.client, [call])[0])
 
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:
         self.ensure_layout()
-        entries = msgpack.packb(codec.static_entries(static))
-        _SET_SCRIPT.run(self.client, [((self.state_key(customer_id),), (entries,))])
+        entries = msgpack.packb(codec.stored_entries(codec.static_entries(static)))
+        keys = (self.state_key(customer_id), self.seen_key(customer_id))
+        _SET_SCRIPT.run(self.client, [(keys, (entries,))])
 
     def write_priors(self, priors: FeaturePriors) -> None:
         self.ensure_layout()
@@ -616,7 +756,7 @@ class RedisOnlineStore(OnlineStore):
             pipe.get(self.state_key(cid))
         out = {}
         for cid, raw in zip(ids, pipe.execute(), strict=True):
-            tz = codec.unpack(raw).get("_tz")
+            tz = codec.timezone_of(codec.unpack(raw))
             if tz:
                 out[cid] = tz
         return out
