@@ -275,6 +275,20 @@ class PriorityTerms:
         redeemed = self.propensity + self.redeemed_anyway
         return self.offer_uplift * self.value >= redeemed * self.offer_cost
 
+    @property
+    def fixed_cost(self) -> float:
+        """The costs that do not scale with the response: the channel's, the offer's on
+        orders placed anyway and the opportunity cost. A response that fades (a reminder
+        sent later: :mod:`nba.ageing`) fades the rest of the priority, never these:
+        ``priority(s) = s x (priority() + fixed_cost) - fixed_cost`` without a deferral
+        credit (and ``s x propensity <= 1``).
+
+        >>> terms = PriorityTerms(propensity=0.1, value=40.0, channel_cost=1.0)
+        >>> terms.fixed_cost, round(terms.priority(0.5), 2)  # 0.05 x 40 - 1
+        (1.0, 1.0)
+        """
+        return self.channel_cost + self.redeemed_anyway * self.offer_cost + self.opportunity_cost
+
     def priority(self, scale: float = 1.0) -> float:
         """The priority with the response probabilities scaled by ``scale`` (capped at 1),
         with its deferral credit."""

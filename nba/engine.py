@@ -182,33 +182,37 @@ class NextBestActionPolicy(DecisionPolicy):
         fatigue = self.contact_policy.fatigue_factor(context.profile)
         sessions = [r.action for r in reminders if r.action.id in self._session_ids]
         rates = iter(trigger_rates(context, sessions, self._trigger_hours) if sessions else [])
-        reminder_values = [
-            ReminderValue(
-                r.action.id,
-                ttl,
-                {
-                    k: self._terms(
-                        due_context.get(r.action.id, context),
-                        r.action,
-                        by_action[r.action.id],
-                        k,
-                        fatigue,
-                    ).priority()
-                    for k in r.channels
-                },
-                next(rates) if r.action.id in self._session_ids else None,
-                due,
-                # its worth fades from its trigger's age when it is due: a cart a session
-                # will leave is fresh then, an open cart as old as it will be by then
-                (
-                    fading_at(r.action.type, 0.0)
-                    if due is None
-                    else fading_of(r.action.type, context.profile, due)
-                ),
-                r.action.group,
+        reminder_values = []
+        for r, due, ttl in zip(reminders, dues, valid, strict=True):
+            reminder_terms = {
+                k: self._terms(
+                    due_context.get(r.action.id, context),
+                    r.action,
+                    by_action[r.action.id],
+                    k,
+                    fatigue,
+                )
+                for k in r.channels
+            }
+            reminder_values.append(
+                ReminderValue(
+                    r.action.id,
+                    ttl,
+                    {k: t.priority() for k, t in reminder_terms.items()},
+                    next(rates) if r.action.id in self._session_ids else None,
+                    due,
+                    # its worth fades from its trigger's age when it is due: a cart a session
+                    # will leave is fresh then, an open cart as old as it will be by then
+                    (
+                        fading_at(r.action.type, 0.0)
+                        if due is None
+                        else fading_of(r.action.type, context.profile, due)
+                    ),
+                    r.action.group,
+                    # a late send fades its response, not the cost of sending it
+                    {k: t.fixed_cost for k, t in reminder_terms.items()},
+                )
             )
-            for r, due, ttl in zip(reminders, dues, valid, strict=True)
-        ]
         before = (
             free_at(context, policy, [k for r in reminders for k in r.channels])
             if reminders
@@ -311,15 +315,17 @@ class NextBestActionPolicy(DecisionPolicy):
         """A session reminder eligible now as the reserve values it (triggered now, its
         priority on each of its channels), and when each channel's slot would send it."""
         action = candidate.action
+        terms = {
+            s.channel: self._terms(context, action, score, s.channel, fatigue)
+            for s in candidate.slots
+        }
         value = ReminderValue(
             action.id,
             action.ttl_hours,
-            {
-                s.channel: self._terms(context, action, score, s.channel, fatigue).priority()
-                for s in candidate.slots
-            },
+            {k: t.priority() for k, t in terms.items()},
             due_hours=0.0,
             fading=fading_of(action.type, context.profile),
+            costs={k: t.fixed_cost for k, t in terms.items()},
         )
         return value, {s.channel: s.send.at for s in candidate.slots}
 
