@@ -61,7 +61,7 @@ from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.offer_trial import OfferTrial, TrialCounts, UpliftBelief, trial_counts, trial_draw
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode, Rejection
-from nba.redemption import redeemed_anyway
+from nba.redemption import message_order, redeemed_anyway, redemption_cost
 from nba.reserve import (
     JourneySteps,
     KeptFree,
@@ -310,6 +310,7 @@ class NextBestActionPolicy(DecisionPolicy):
                     fatigue=terms.fatigue,
                     opportunity_cost=terms.opportunity_cost,
                     redeemed_anyway=terms.redeemed_anyway,
+                    anyway_cost=terms.anyway_cost,
                 )
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
                 if offer_refused and reason is not None and trial is not None:
@@ -393,6 +394,14 @@ class NextBestActionPolicy(DecisionPolicy):
         uplift = None if score.uplift is None else score.uplift.get(channel)
         if late != 1.0:  # responses (and so redemptions) fade with the send's delay
             uplift = None if uplift is None else uplift * late
+        offer_cost, anyway_cost, anyway = 0.0, None, 0.0
+        if offer is not None and offer.cost > 0.0:
+            # each redemption at what it gives up on its order: the message's (a cart
+            # reminder's cart) or an order placed anyway (the customer's usual basket)
+            profile = context.profile
+            offer_cost = redemption_cost(offer, message_order(profile, action.type))
+            anyway_cost = redemption_cost(offer, max(0.0, profile.average_basket))
+            anyway = redeemed_anyway(profile, channel, offer)
         return PriorityTerms(
             propensity=score.propensity[channel] * late,
             value=score.expected_value,
@@ -400,17 +409,14 @@ class NextBestActionPolicy(DecisionPolicy):
             # with an offer, the uplift is the offer's own effect (arbitration doc)
             uplift=None if offer is not None else uplift,
             channel_cost=channel_cost,
-            offer_cost=0.0 if offer is None else offer.cost,
+            offer_cost=offer_cost,
             fatigue=fatigue if counted else 1.0,
             offer_uplift=uplift if offer is not None else None,
-            redeemed_anyway=(
-                redeemed_anyway(context.profile, channel, offer)
-                if offer is not None and offer.cost > 0.0
-                else 0.0
-            ),
+            redeemed_anyway=anyway,
             opportunity_cost=0.0 if kept is None else kept.cost,
             kept_free=kept,
             ceiling=1.0 if score.ceiling is None else min(1.0, score.ceiling.get(channel, 1.0)),
+            anyway_cost=None if anyway_cost == offer_cost else anyway_cost,
         )
 
     def _reminder_candidates(
