@@ -31,15 +31,11 @@ same at any hour (no public figure gives its decay with browse recency).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from nba.actions import ActionType
 from nba.profile import CustomerProfile
 from nba.timing import Fading
-
-#: The profile field that says how old a fading message's trigger is, by action type.
-TRIGGER_AGE_FIELDS = {ActionType.CART_REMINDER: "cart_age_hours"}
 
 #: Cart reminders answer less the older the cart: SaleCycle (500 retailers, 2017): cart
 #: e-mails sent 1 h after abandonment convert 6.33 %, after 24 h 1.74 %, a power law
@@ -87,23 +83,3 @@ def fading_of(
     """
     age = profile.cart_age_hours
     return fading_at(action_type, None if age is None else age + later_hours)
-
-
-def as_triggered(
-    profile: CustomerProfile, action_type: ActionType, age_hours: float
-) -> CustomerProfile:
-    """``profile`` as it will be when a message of ``action_type`` whose trigger has not
-    happened yet goes, its trigger ``age_hours`` old (a cart a next session will leave,
-    reminded at the first age its rule allows), for a scorer to value it at that age
-    rather than at none (:func:`cart_age_factor`: 1 without a known age, the reference
-    age's response, where a cart an hour old answers 2.07 times as often); ``profile``
-    itself for a type whose worth does not fade with its trigger's age.
-
-    >>> fresh = as_triggered(CustomerProfile("C1"), ActionType.CART_REMINDER, 1.0)
-    >>> fresh.cart_age_hours, round(cart_age_factor(fresh.cart_age_hours), 2)
-    (1.0, 2.07)
-    """
-    name = TRIGGER_AGE_FIELDS.get(action_type)
-    if name is None or getattr(profile, name) == age_hours:
-        return profile
-    return dataclasses.replace(profile, **{name: age_hours})  # type: ignore[arg-type]

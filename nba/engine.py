@@ -39,7 +39,7 @@ import random
 from collections.abc import Mapping, Sequence
 
 from nba.actions import Action, ActionType
-from nba.ageing import as_triggered, fading_at, fading_of
+from nba.ageing import fading_at, fading_of
 from nba.arbitration import (
     DEFAULT_PROPENSITY_DRAWS,
     BetaPosterior,
@@ -76,7 +76,6 @@ from nba.reserve import (
     opportunity_cost,
     pending_due,
     session_reminders,
-    trigger_age,
     trigger_hours,
     trigger_per_day,
     trigger_rates,
@@ -144,11 +143,6 @@ class NextBestActionPolicy(DecisionPolicy):
         self._session_reminders = session_reminders(catalog.actions)
         self._session_ids = frozenset(a.id for a in self._session_reminders)
         self._trigger_hours = {a.id: trigger_hours(a) for a in self._session_reminders}
-        # the age a fading reminder's trigger still to come will have when it goes (a cart
-        # a next session leaves is reminded an hour old): it is scored at that age
-        self._trigger_age = {
-            a.id: age for a in self._session_reminders if (age := trigger_age(a)) is not None
-        }
         # the journeys' next steps time alone makes due (a sequence, a cool-down), for the
         # reserve: the session reminders have their own
         self._steps = JourneySteps([a for a in catalog.actions if a.id not in self._session_ids])
@@ -170,29 +164,16 @@ class NextBestActionPolicy(DecisionPolicy):
         )
         # a journey's next step is scored as the customer will be when it comes due
         steps: dict[float, list[ActionCandidate]] = {}
-        # a fading reminder whose trigger is still to come is scored at the age its
-        # trigger will have when it goes (nba.ageing.as_triggered), not at none
-        fresh: dict[tuple[ActionType, float], list[ActionCandidate]] = {}
-        scored = list(scorable)
         for r, due in zip(reminders, dues, strict=True):
-            action_id = r.action.id
-            if action_id not in self._session_ids:
-                if due is not None:
-                    steps.setdefault(due, []).append(r)
-            elif due is None and (age := self._trigger_age.get(action_id)) is not None:
-                fresh.setdefault((r.action.type, age), []).append(r)
-            else:
-                scored.append(r)
+            if due is not None and r.action.id not in self._session_ids:
+                steps.setdefault(due, []).append(r)
+        scored = scorable + [r for r in reminders if r.action.id in self._session_ids]
         scores = list(self.scorer.score(context, scored)) if scored else []
         check_scores(self.scorer, scored, scores)
         by_action = {c.action.id: s for c, s in zip(scored, scores, strict=True)}
         due_context: dict[str, CustomerContext] = {}
-        later = [(aged(context, due), due_steps) for due, due_steps in steps.items()]
-        for (action_type, age), triggered in fresh.items():
-            profile = as_triggered(context.profile, action_type, age)
-            then = CustomerContext(profile, context.now, context.session, context.action_history)
-            later.append((then, triggered))
-        for then, due_steps in later:
+        for due, due_steps in steps.items():
+            then = aged(context, due)
             step_scores = list(self.scorer.score(then, due_steps))
             check_scores(self.scorer, due_steps, step_scores)
             for c, score in zip(due_steps, step_scores, strict=True):
@@ -223,7 +204,7 @@ class NextBestActionPolicy(DecisionPolicy):
                     # its worth fades from its trigger's age when it is due: a cart a session
                     # will leave is fresh then, an open cart as old as it will be by then
                     (
-                        fading_at(r.action.type, self._trigger_age.get(r.action.id, 0.0))
+                        fading_at(r.action.type, 0.0)
                         if due is None
                         else fading_of(r.action.type, context.profile, due)
                     ),

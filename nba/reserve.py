@@ -91,7 +91,6 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from nba.actions import Action, ActionType
-from nba.ageing import TRIGGER_AGE_FIELDS
 from nba.channels import Channel
 from nba.contact_policy import ContactPolicy
 from nba.context import ContextScope, CustomerContext, scope_of
@@ -603,52 +602,6 @@ def trigger_hours(action: Action) -> tuple[bool, ...]:
         )
         for hour in range(24)
     )
-
-
-def trigger_age(action: Action) -> float | None:
-    """The age its trigger will have when ``action``, a message whose worth fades with that
-    age (:data:`nba.ageing.TRIGGER_AGE_FIELDS`: a cart reminder), first goes after a
-    trigger still to come: the youngest age, in quarter-hours up to
-    :data:`PENDING_HORIZON_HOURS`, at which its eligibility is not false whatever else is
-    true (``cart_age_hours >= 1``: 1 hour); ``None`` for a type that does not fade, or
-    when no such age is found.
-
-    >>> from nba.catalog import parse_catalog
-    >>> catalog = parse_catalog('''
-    ... actions:
-    ...   - {id: cart, type: cart_reminder, channels: [email], value: 1,
-    ...      eligibility: "cart_size > 0 and cart_age_hours >= 1 and cart_age_hours <= 24"}
-    ... ''')
-    >>> trigger_age(catalog["cart"])
-    1.0
-    """
-    name = TRIGGER_AGE_FIELDS.get(action.type)
-    if name is None:
-        return None
-    rules = [action.eligibility, None if action.offer is None else action.offer.eligibility]
-    evaluators = [rule.evaluator for rule in rules if rule is not None]
-    for quarter in range(int(PENDING_HORIZON_HOURS * 4) + 1):
-        scope = _AgeScope(name, quarter / 4.0)
-        if all(evaluate(scope) is not False for evaluate in evaluators):
-            return quarter / 4.0
-    return None
-
-
-class _AgeScope:
-    """Rule fields where only a trigger's age is known (every other field unknown)."""
-
-    def __init__(self, name: str, hours: float) -> None:
-        self.name = name
-        self.hours = hours
-
-    def field(self, name: str) -> Value:
-        return self.hours if name == self.name else None
-
-    def hours_since_sent(self, action_id: str) -> float | None:
-        return None
-
-    def affinity(self, kind: str, key: str) -> float:
-        return 0.0
 
 
 class _LocalHourScope:
