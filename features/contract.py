@@ -286,7 +286,14 @@ OFFERS = TableSchema(
         Column("name", "text", "display name", required=False, nullable=True),
         Column("kind", "choice", "what the offer gives", choices=tuple(k.value for k in OfferKind)),
         Column("value", "float", "percent, amount or points, by kind", minimum=0),
-        Column("cost", "float", "expected cost to the business per redemption", minimum=0),
+        Column(
+            "cost",
+            "float",
+            "expected cost to the business per redemption (a `percent_discount` is charged its "
+            "percentage of the order it is redeemed on; `cost` where that order's value is "
+            "unknown)",
+            minimum=0,
+        ),
         Column("valid_from", "timestamp", "first moment the offer may be given"),
         Column("valid_to", "timestamp", "last moment the offer may be given"),
         Column("channels", "channels", "outbound channels allowed, | separated"),

@@ -164,7 +164,9 @@ class Offer(_CatalogModel):
     """An incentive attached to an action (a discount, free shipping, points...).
 
     ``cost`` is the expected cost to the business per redemption; the engine
-    subtracts ``P(response) * cost`` from the action's priority. ``daily_budget``
+    subtracts ``P(response) * cost`` from the action's priority (a percent discount is
+    charged its percentage of the order it is redeemed on instead, where that order's
+    value is known: :func:`nba.redemption.redemption_cost`). ``daily_budget``
     counts offers *given* per day (a conservative stand-in for redemptions,
     which are only known later). ``expires_after_hours`` makes the offer
     time-limited from the moment it is sent.

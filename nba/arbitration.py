@@ -28,7 +28,9 @@ propensity, and the offer's cost is paid by everyone who responds, including
 those who would have bought anyway. Whether a discount is worth giving is a
 question about the offer alone: :attr:`PriorityTerms.offer_pays` holds when the
 offer's uplift x value covers its cost on every redemption
-(``offer_uplift x value >= P(response) x offer_cost``); the engine sends an
+(``offer_uplift x value >= P(response) x offer_cost``, plus the redemptions on orders
+placed anyway, :mod:`nba.redemption`; a percent discount costs its share of the order
+it is redeemed on); the engine sends an
 incentive only where it does (a time-limited discount only where its uplift
 pays for it), else the plain message wins or nothing goes (a cart's last message
 once its plain reminders are spent); an incentive of a type the catalog has no plain
@@ -127,13 +129,16 @@ def priority(
     fatigue: float = 1.0,
     opportunity_cost: float = 0.0,
     redeemed_anyway: float = 0.0,
+    anyway_cost: float | None = None,
 ) -> float:
-    """The priority of an action on a channel (see the module docstring)."""
+    """The priority of an action on a channel (see the module docstring); ``anyway_cost``:
+    the offer's cost on an order placed anyway, when it differs from ``offer_cost``."""
     response = propensity if uplift is None else max(0.0, uplift)
     return (
         response * value * lever * fatigue
         - channel_cost
-        - (propensity + redeemed_anyway) * offer_cost
+        - propensity * offer_cost
+        - redeemed_anyway * (offer_cost if anyway_cost is None else anyway_cost)
         - opportunity_cost
     )
 
@@ -197,6 +202,10 @@ class PriorityTerms:
     #: The highest response the channel allows (the scorer's :attr:`~nba.scoring.ActionScore.
     #: ceiling`): Thompson sampling draws no response above it beyond its evidence.
     ceiling: float = 1.0
+    #: The offer's cost on each redemption on an order placed anyway, when it differs from
+    #: ``offer_cost`` (that on the message's own orders): a percent discount gives up its
+    #: share of the order it is redeemed on (:func:`nba.redemption.redemption_cost`).
+    anyway_cost: float | None = None
 
     def __post_init__(self) -> None:
         # one chained test first (the terms of every option of every decision are
@@ -221,6 +230,7 @@ class PriorityTerms:
             and self.deferral_credit >= 0.0
             and isfinite(self.deferral_credit)
             and 0.0 <= self.ceiling <= 1.0
+            and (self.anyway_cost is None or 0.0 <= self.anyway_cost < math.inf)
         ):
             return
         checks = {
@@ -237,6 +247,7 @@ class PriorityTerms:
             and math.isfinite(self.opportunity_cost),
             "deferral_credit": self.deferral_credit >= 0.0 and math.isfinite(self.deferral_credit),
             "ceiling": 0.0 <= self.ceiling <= 1.0,
+            "anyway_cost": self.anyway_cost is None or 0.0 <= self.anyway_cost < math.inf,
         }
         for name, ok in checks.items():
             if not ok:
@@ -257,7 +268,15 @@ class PriorityTerms:
         """The redemptions on orders placed anyway (:mod:`nba.redemption`) in words ("" without)."""
         if not self.redeemed_anyway:
             return ""
-        return f"P(redeemed on an order placed anyway) {self.redeemed_anyway:.3f}"
+        text = f"P(redeemed on an order placed anyway) {self.redeemed_anyway:.3f}"
+        if self.anyway_cost is not None and self.anyway_cost != self.offer_cost:
+            text += f" at {self.anyway_cost:.3g} each"
+        return text
+
+    @property
+    def anyway_offer_cost(self) -> float:
+        """The offer's cost on each redemption on an order placed anyway."""
+        return self.offer_cost if self.anyway_cost is None else self.anyway_cost
 
     @property
     def response(self) -> float:
@@ -267,13 +286,32 @@ class PriorityTerms:
     @property
     def offer_pays(self) -> bool:
         """Whether the offer's incremental response is worth its cost on every redemption
-        (``offer_uplift x value >= (propensity + redeemed_anyway) x offer_cost``: the
-        message's orders and those the customer would have placed anyway); true without
-        an offer uplift estimate (nothing to weigh) or without a cost."""
+        (``offer_uplift x value >= propensity x offer_cost + redeemed_anyway x
+        anyway_offer_cost``: the message's orders and those the customer would have placed
+        anyway, each at what a redemption on it costs); true without an offer uplift
+        estimate (nothing to weigh) or without a cost."""
         if self.offer_uplift is None or self.offer_cost == 0.0:
             return True
-        redeemed = self.propensity + self.redeemed_anyway
-        return self.offer_uplift * self.value >= redeemed * self.offer_cost
+        cost = self.propensity * self.offer_cost + self.redeemed_anyway * self.anyway_offer_cost
+        return self.offer_uplift * self.value >= cost
+
+    @property
+    def fixed_cost(self) -> float:
+        """The costs that do not scale with the response: the channel's, the offer's on
+        orders placed anyway and the opportunity cost. A response that fades (a reminder
+        sent later: :mod:`nba.ageing`) fades the rest of the priority, never these:
+        ``priority(s) = s x (priority() + fixed_cost) - fixed_cost`` without a deferral
+        credit (and ``s x propensity <= 1``).
+
+        >>> terms = PriorityTerms(propensity=0.1, value=40.0, channel_cost=1.0)
+        >>> terms.fixed_cost, round(terms.priority(0.5), 2)  # 0.05 x 40 - 1
+        (1.0, 1.0)
+        """
+        return (
+            self.channel_cost
+            + self.redeemed_anyway * self.anyway_offer_cost
+            + self.opportunity_cost
+        )
 
     def priority(self, scale: float = 1.0) -> float:
         """The priority with the response probabilities scaled by ``scale`` (capped at 1),
@@ -288,6 +326,7 @@ class PriorityTerms:
             fatigue=self.fatigue,
             opportunity_cost=self.opportunity_cost,
             redeemed_anyway=self.redeemed_anyway,
+            anyway_cost=self.anyway_cost,
         )
 
 
@@ -762,7 +801,7 @@ class _Arm:
         channel_cost = terms.channel_cost + terms.opportunity_cost - terms.deferral_credit
         offer_cost = terms.offer_cost
         # the redemptions of orders placed anyway do not scale with the message's response
-        channel_cost += terms.redeemed_anyway * offer_cost
+        channel_cost += terms.redeemed_anyway * terms.anyway_offer_cost
         scales = posterior.scales(points)
         if terms.ceiling < 1.0 and response > 0.0:
             # no draw answers a message more often than it is opened: the posterior's spread

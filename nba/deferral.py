@@ -16,9 +16,10 @@ closes before its next opportunity after ``L``'s send, the engine weighs two pla
 no longer eligible at the moment its channels free again after ``X``'s send (with no
 new event: the profile's ages grown, the local date moved on, :func:`eligible_at`);
 else its priority with the fatigue one more contact brings (the contact policy's
-``fatigue_weight``), times the share of its worth the wait leaves for the types whose
-worth fades with their trigger's age (:func:`nba.ageing.fading_of`: a cart reminder
-keeps 0.27 of it over a day's wait when its cart is an hour old, 0.75 when a day old),
+``fatigue_weight``), its response scaled by the share of its worth the wait leaves (the
+cost of sending it is paid in full) for the types whose worth fades with their trigger's
+age (:func:`nba.ageing.fading_of`: a cart reminder keeps 0.27 of its response over a
+day's wait when its cart is an hour old, 0.75 when a day old),
 counted from its own slot's send time, at which its priority is valued already.
 ``d x priority(L)`` is ``X``'s *deferral credit*, added to ``X``'s priority on that channel
 (:attr:`~nba.arbitration.PriorityTerms.deferral_credit`): a constant per option, so the
@@ -197,11 +198,12 @@ def _worth_later(
     left: float,
 ) -> float:
     """The waiting action's priority on ``channel`` after a send on ``spent``: with the
-    fatigue of one more contact, times ``left``, the share of its worth the wait leaves
-    (:func:`nba.ageing.fading_of`; 1 for an action whose worth does not fade)."""
+    fatigue of one more contact, its response scaled by ``left``, the share of its worth the
+    wait leaves (:func:`nba.ageing.fading_of`; 1 for an action whose worth does not fade):
+    the costs of sending it are paid in full whenever it goes."""
     fatigue = terms.fatigue
     if policy.rules(channel).counts_toward_total and policy.rules(spent).counts_toward_total:
         # fatigue f = 1 / (1 + w n): one more contact gives 1 / (1 / f + w)
         fatigue = 1.0 / (1.0 / fatigue + policy.fatigue_weight) if fatigue > 0.0 else 0.0
     later = dataclasses.replace(terms, fatigue=fatigue, deferral_credit=0.0, deferral=None)
-    return later.priority() * left
+    return later.priority(left)  # its response fades, not the cost of sending it

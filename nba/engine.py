@@ -61,7 +61,7 @@ from nba.deferral import closes_with_time, credit_closing_rivals
 from nba.offer_trial import OfferTrial, TrialCounts, UpliftBelief, trial_counts, trial_draw
 from nba.policy import DecisionPolicy, Exploration
 from nba.reasons import Reason, ReasonCode, Rejection
-from nba.redemption import redeemed_anyway
+from nba.redemption import message_order, redeemed_anyway, redemption_cost
 from nba.reserve import (
     JourneySteps,
     KeptFree,
@@ -182,33 +182,37 @@ class NextBestActionPolicy(DecisionPolicy):
         fatigue = self.contact_policy.fatigue_factor(context.profile)
         sessions = [r.action for r in reminders if r.action.id in self._session_ids]
         rates = iter(trigger_rates(context, sessions, self._trigger_hours) if sessions else [])
-        reminder_values = [
-            ReminderValue(
-                r.action.id,
-                ttl,
-                {
-                    k: self._terms(
-                        due_context.get(r.action.id, context),
-                        r.action,
-                        by_action[r.action.id],
-                        k,
-                        fatigue,
-                    ).priority()
-                    for k in r.channels
-                },
-                next(rates) if r.action.id in self._session_ids else None,
-                due,
-                # its worth fades from its trigger's age when it is due: a cart a session
-                # will leave is fresh then, an open cart as old as it will be by then
-                (
-                    fading_at(r.action.type, 0.0)
-                    if due is None
-                    else fading_of(r.action.type, context.profile, due)
-                ),
-                r.action.group,
+        reminder_values = []
+        for r, due, ttl in zip(reminders, dues, valid, strict=True):
+            reminder_terms = {
+                k: self._terms(
+                    due_context.get(r.action.id, context),
+                    r.action,
+                    by_action[r.action.id],
+                    k,
+                    fatigue,
+                )
+                for k in r.channels
+            }
+            reminder_values.append(
+                ReminderValue(
+                    r.action.id,
+                    ttl,
+                    {k: t.priority() for k, t in reminder_terms.items()},
+                    next(rates) if r.action.id in self._session_ids else None,
+                    due,
+                    # its worth fades from its trigger's age when it is due: a cart a session
+                    # will leave is fresh then, an open cart as old as it will be by then
+                    (
+                        fading_at(r.action.type, 0.0)
+                        if due is None
+                        else fading_of(r.action.type, context.profile, due)
+                    ),
+                    r.action.group,
+                    # a late send fades its response, not the cost of sending it
+                    {k: t.fixed_cost for k, t in reminder_terms.items()},
+                )
             )
-            for r, due, ttl in zip(reminders, dues, valid, strict=True)
-        ]
         before = (
             free_at(context, policy, [k for r in reminders for k in r.channels])
             if reminders
@@ -287,6 +291,7 @@ class NextBestActionPolicy(DecisionPolicy):
                     fatigue=terms.fatigue,
                     opportunity_cost=terms.opportunity_cost,
                     redeemed_anyway=terms.redeemed_anyway,
+                    anyway_cost=terms.anyway_cost,
                 )
                 per_channel.append(ChannelAssessment(channel, at, terms, reason))
                 if offer_refused and reason is not None and trial is not None:
@@ -311,15 +316,17 @@ class NextBestActionPolicy(DecisionPolicy):
         """A session reminder eligible now as the reserve values it (triggered now, its
         priority on each of its channels), and when each channel's slot would send it."""
         action = candidate.action
+        terms = {
+            s.channel: self._terms(context, action, score, s.channel, fatigue)
+            for s in candidate.slots
+        }
         value = ReminderValue(
             action.id,
             action.ttl_hours,
-            {
-                s.channel: self._terms(context, action, score, s.channel, fatigue).priority()
-                for s in candidate.slots
-            },
+            {k: t.priority() for k, t in terms.items()},
             due_hours=0.0,
             fading=fading_of(action.type, context.profile),
+            costs={k: t.fixed_cost for k, t in terms.items()},
         )
         return value, {s.channel: s.send.at for s in candidate.slots}
 
@@ -368,6 +375,14 @@ class NextBestActionPolicy(DecisionPolicy):
         uplift = None if score.uplift is None else score.uplift.get(channel)
         if late != 1.0:  # responses (and so redemptions) fade with the send's delay
             uplift = None if uplift is None else uplift * late
+        offer_cost, anyway_cost, anyway = 0.0, None, 0.0
+        if offer is not None and offer.cost > 0.0:
+            # each redemption at what it gives up on its order: the message's (a cart
+            # reminder's cart) or an order placed anyway (the customer's usual basket)
+            profile = context.profile
+            offer_cost = redemption_cost(offer, message_order(profile, action.type))
+            anyway_cost = redemption_cost(offer, max(0.0, profile.average_basket))
+            anyway = redeemed_anyway(profile, channel, offer)
         return PriorityTerms(
             propensity=score.propensity[channel] * late,
             value=score.expected_value,
@@ -375,17 +390,14 @@ class NextBestActionPolicy(DecisionPolicy):
             # with an offer, the uplift is the offer's own effect (arbitration doc)
             uplift=None if offer is not None else uplift,
             channel_cost=channel_cost,
-            offer_cost=0.0 if offer is None else offer.cost,
+            offer_cost=offer_cost,
             fatigue=fatigue if counted else 1.0,
             offer_uplift=uplift if offer is not None else None,
-            redeemed_anyway=(
-                redeemed_anyway(context.profile, channel, offer)
-                if offer is not None and offer.cost > 0.0
-                else 0.0
-            ),
+            redeemed_anyway=anyway,
             opportunity_cost=0.0 if kept is None else kept.cost,
             kept_free=kept,
             ceiling=1.0 if score.ceiling is None else min(1.0, score.ceiling.get(channel, 1.0)),
+            anyway_cost=None if anyway_cost == offer_cost else anyway_cost,
         )
 
     def _reminder_candidates(

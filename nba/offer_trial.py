@@ -243,6 +243,6 @@ def trial_unit(decision: Decision) -> TrialUnit | None:
             terms = first.terms if treated and first is not None else None
             if terms is None:
                 return TrialUnit(option.action_id, treated, 0.0)
-            cost = terms.offer_cost
-            return TrialUnit(option.action_id, True, cost, terms.redeemed_anyway * cost)
+            anyway = terms.redeemed_anyway * terms.anyway_offer_cost
+            return TrialUnit(option.action_id, True, terms.offer_cost, anyway)
     return None

@@ -41,10 +41,11 @@ estimated **per customer**, from the customer's own history:
 A reminder triggered at ``s`` may go on a channel that is free by ``s + ttl`` (it waits
 for a cap within its validity); its priority on each channel is the scorer's, for this
 customer, now (``P(response) x value x lever x fatigue - channel cost``). Going ``w``
-hours after it is due, a reminder whose worth fades keeps the share of it that
-:mod:`nba.ageing` gives for its trigger's age then (:attr:`ReminderValue.fading`): a cart
-a session will leave is fresh when its reminder is due (a day's wait keeps 0.27 of it), a
-cart already a day old when its second reminder comes due keeps 0.75 over the same wait. Reminders
+hours after it is due, a reminder whose worth fades keeps the share of its response that
+:mod:`nba.ageing` gives for its trigger's age then (:attr:`ReminderValue.fading`), and
+still costs what sending it costs (:attr:`ReminderValue.costs`): a cart a session will
+leave is fresh when its reminder is due (a day's wait keeps 0.27 of its response), a cart
+already a day old when its second reminder comes due keeps 0.75 over the same wait. Reminders
 eligible now compete now and are left out; so are those in their cool-down.
 
 A journey's next step whose trigger already happened is a certain claim as well, whatever
@@ -146,16 +147,29 @@ class ReminderValue:
     #: discounted second cart reminder): a send takes from one of them at most, so
     #: :func:`opportunity_cost` counts the group's largest loss, not their sum.
     group: str | None = None
+    #: The part of its priority on each channel that does not fade with its worth
+    #: (:attr:`~nba.arbitration.PriorityTerms.fixed_cost`: the channel's cost, the offer's
+    #: on orders placed anyway); ``None``: none (the whole priority fades).
+    costs: Mapping[Channel, float] | None = None
 
     def worth(self, channel: Channel, late_hours: float) -> float:
-        """Its priority on ``channel`` when it goes ``late_hours`` after its trigger;
-        nothing past its validity."""
+        """Its priority on ``channel`` when it goes ``late_hours`` after its trigger (its
+        response faded, its costs paid in full; never below 0: it would not be sent);
+        nothing past its validity.
+
+        >>> late = ReminderValue("cart", 24.0, {Channel.SMS: 1.0}, None, 0.0,
+        ...                      Fading(0.0, lambda age: 0.5 ** (age / 12.0), "age"),
+        ...                      costs={Channel.SMS: 0.5})
+        >>> late.worth(Channel.SMS, 12.0)  # (1.0 + 0.5) x 0.5 - 0.5, not 1.0 x 0.5
+        0.25
+        """
         if late_hours > self.ttl_hours:
             return 0.0
-        value = max(0.0, self.priority[channel])
-        if self.fading is None or late_hours <= 0.0:
-            return value
-        return value * self.fading.left(late_hours)
+        value = self.priority[channel]
+        if self.fading is None or late_hours <= 0.0 or value <= 0.0:
+            return max(0.0, value)
+        cost = 0.0 if self.costs is None else self.costs.get(channel, 0.0)
+        return max(0.0, (value + cost) * self.fading.left(late_hours) - cost)
 
 
 @fast_init

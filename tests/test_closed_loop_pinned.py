@@ -23,8 +23,10 @@ volume changed), and for the "quality3" branch: a message sent at the customer's
 hour looks for it within a day of its first allowed moment, not over its whole validity
 (every policy's send times change), and for the "calib5" branch: a cart's last message
 carries the discount only where the offer pays for itself (the rules and the oracle
-identical; only the engine and the policies matched to its volume changed). One process
-and two processes must both give the recorded result.
+identical; only the engine and the policies matched to its volume changed), and for
+"value10": a percent discount costs its share of the order, a late reminder keeps its
+costs (only the engine's logged decisions changed; every policy's contacts and margins
+identical). One process and two processes must both give the recorded result.
 
 Re-record (only for a change that is *meant* to alter the outcomes, and say why
 in the commit)::

@@ -48,29 +48,35 @@ def _valued_as_message_plus_offer(chosen: ChosenAction) -> None:
     assert chosen.priority == pytest.approx(
         (message + terms.offer_uplift) * terms.value * terms.lever * terms.fatigue
         - terms.channel_cost
-        - (terms.propensity + terms.redeemed_anyway) * terms.offer_cost
+        - terms.propensity * terms.offer_cost
+        - terms.redeemed_anyway * terms.anyway_offer_cost
     )
 
 
-def test_a_lapsed_promotion_lover_gets_the_win_back_offer_because_it_pays(
+def test_a_lapsed_promotion_lovers_win_back_is_weighed_at_what_it_gives_up(
     base: RetailDataset,
 ) -> None:
-    """Every purchase used an offer: the 15 % win-back moves them enough that its uplift
-    covers the discount on every redemption, and the message is worth sending on top."""
+    """Every purchase used an offer: the rule-based scorer credits the 15 % win-back with
+    0.018 of the message's 0.030 response (a promotion lover's most: 1.5 / 2.5 of it).
+    The discount gives up 15 % of each order it is redeemed on, 8.985 of this customer's
+    59.90 basket, half the margin the action's value counts (0.3 x the basket, 17.97):
+    0.018 x 17.97 = 0.323 does not cover (0.030 + 0.008 redeemed anyway) x 8.985 = 0.341.
+    At the catalog's flat 7 per redemption (0.266) it passed, and in the closed loop's
+    truth the engine's win-back discounts lost money (BENCHMARKS.md, issue 12, value10).
+    Refused, naming its cost; nothing else of the reactivation is open (cool-down)."""
     profile = _lapsed(base, on_offer=True)
     assert profile.promo_sensitivity > 0.4
     decision = decide(profile, NOW, history=MISSED)
-    [chosen] = decision.actions
-    assert (chosen.action_id, chosen.channel, chosen.offer_id) == (
-        "reactivation_offer",
-        Channel.EMAIL,
-        "winback_15",
-    )
-    _valued_as_message_plus_offer(chosen)
-    terms = chosen.terms
-    assert terms is not None and terms.offer_pays
-    assert terms.offer_uplift is not None
-    assert terms.offer_uplift * terms.value >= terms.propensity * terms.offer_cost
+    assert all(chosen.offer_id is None for chosen in decision.actions)
+    [reason] = [
+        r
+        for r in decision.rejections
+        if r.action_id == "reactivation_offer" and r.channel == Channel.EMAIL
+    ]
+    assert reason.code is ReasonCode.UPLIFT_TOO_LOW
+    assert "uplift 0.018 x value 17.97" in reason.message
+    assert "does not pay its cost 8.985 on every redemption" in reason.message
+    assert "(P(response) 0.030, P(redeemed on an order placed anyway) 0.008)" in reason.message
 
 
 def test_a_lapsed_full_price_buyer_gets_no_discount_that_does_not_pay(
@@ -88,7 +94,8 @@ def test_a_lapsed_full_price_buyer_gets_no_discount_that_does_not_pay(
         if r.action_id == "reactivation_offer" and r.channel == Channel.EMAIL
     ]
     assert reason.code is ReasonCode.UPLIFT_TOO_LOW
-    assert "does not pay its cost 7 on every redemption" in reason.message
+    # 15 % of the customer's 59.90 basket on each redemption (the catalog's flat 7 before)
+    assert "does not pay its cost 8.985 on every redemption" in reason.message
     later = decide(profile, NOW, history={"reactivation": NOW - dt.timedelta(days=31)})
     assert (later.actions[0].action_id, later.actions[0].offer_id) == ("reactivation", None)
 
@@ -227,7 +234,9 @@ def test_a_full_price_loyal_buyer_gets_the_plain_second_reminder_not_the_discoun
         if r.action_id == "cart_reminder_2_discount" and r.channel == Channel.EMAIL
     ]
     assert reason.code is ReasonCode.UPLIFT_TOO_LOW
-    assert "does not pay its cost 6 on every redemption" in reason.message
+    # 10 % of the 59.90 cart on each redemption (the catalog's flat 6 was the cost of a
+    # 60 cart's; the cost follows the order: nba.redemption.redemption_cost)
+    assert "does not pay its cost 5.99 on every redemption" in reason.message
 
 
 def test_once_the_plain_reminders_are_spent_a_full_price_buyer_gets_no_discount(
@@ -252,7 +261,9 @@ def test_once_the_plain_reminders_are_spent_a_full_price_buyer_gets_no_discount(
         if r.action_id == "cart_reminder_2_discount" and r.channel == Channel.EMAIL
     ]
     assert reason.code is ReasonCode.UPLIFT_TOO_LOW
-    assert "does not pay its cost 6 on every redemption" in reason.message
+    # 10 % of the 59.90 cart on each redemption (the catalog's flat 6 was the cost of a
+    # 60 cart's; the cost follows the order: nba.redemption.redemption_cost)
+    assert "does not pay its cost 5.99 on every redemption" in reason.message
 
 
 def test_once_the_plain_reminders_are_spent_the_promotion_lover_gets_the_discount_as_the_last_message(
