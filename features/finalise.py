@@ -488,7 +488,7 @@ def _settlement(
     stamps = {k: at for k, at in keyed.get("rt", _EMPTY).items() if horizon <= at <= now}
     if not stamps:
         return _Settled(dict(scalars), dict(keyed), frozenset(), frozenset(), ())
-    bought = keyed.get("cb", _EMPTY)
+    bought = _purchase_lines(keyed, horizon, now)
     whole_at, refunded = keyed.get("rw", _EMPTY), keyed.get("ra", _EMPTY)
     last, first = scalars.get("tp"), scalars.get("tf")
     day_count, day_revenue = dict(keyed.get("pd", _EMPTY)), dict(keyed.get("rd", _EMPTY))
@@ -499,16 +499,17 @@ def _settlement(
     undone_by: dict[str, float] = {}  # product -> the return that undid its purchase
     for key, at in sorted(stamps.items()):
         if key == RETURN_ORDER_KEY:
-            times = [t for t in bought.values() if horizon <= t <= at]
+            times = [t for t, _ in bought if t <= at]
             if last is not None and horizon <= last <= at:
                 times.append(last)
             if not times:
                 continue
             target = max(times)
-            lines = sorted(p for p, t in bought.items() if t == target) or [RETURN_ORDER_KEY]
+            lines = sorted(p for t, p in bought if t == target) or [RETURN_ORDER_KEY]
         else:
-            target = bought.get(key, math.inf)
-            if not horizon <= target <= at:
+            # the product's latest purchase before the return, though bought again since
+            target = max((t for t, p in bought if p == key and t <= at), default=math.inf)
+            if target == math.inf:
                 continue
             lines = [key]
         lines = [p for p in lines if (target, p) not in undone]
@@ -538,7 +539,7 @@ def _settlement(
     kept: list[float] = []
     kept_days: set[int] = set()
     if undone_times:
-        kept = [t for p, t in bought.items() if horizon <= t <= now and (t, p) not in undone]
+        kept = [t for t, p in bought if (t, p) not in undone]
         stamped_days: dict[int, int] = {}
         for t in kept:
             stamped_days[int(t // SECONDS_PER_DAY)] = (
@@ -583,6 +584,21 @@ def _settlement(
         frozenset(kept_days),
         {p: at for p, at in undone_by.items() if p != RETURN_ORDER_KEY},
     )
+
+
+def _purchase_lines(
+    keyed: Mapping[str, Mapping[str, float]], horizon: float, now: float
+) -> list[tuple[float, str]]:
+    """The purchases known by second and product between ``horizon`` and ``now``: each
+    product's purchases by day (``bp``: the day's last) and its latest (``cb``, also for a
+    state written before ``bp`` was kept), once each, in time order."""
+    lines = {(t, p) for p, t in keyed.get("cb", _EMPTY).items() if horizon <= t <= now}
+    lines.update(
+        (t, key.rpartition("|")[0])
+        for key, t in keyed.get("bp", _EMPTY).items()
+        if horizon <= t <= now
+    )
+    return sorted(lines)
 
 
 def withdrawn_days(days: Mapping[str, float], settled: _Settled) -> frozenset[str]:

@@ -1,5 +1,5 @@
 """Returns and cancellations read the same online and in batch, at any moment (issue 12,
-fix10 item 1).
+fix10 items 1 and 2).
 
 Each situation is built from raw contract events: posted to the real API on a real Redis
 (the profile read back through ``GET /v1/customers/{id}/profile``), and given to the batch
@@ -103,4 +103,76 @@ def test_a_refund_older_than_the_window_does_not_hide_a_later_cancellation(
     assert online["returned_products"] == ("P1",), online
     assert "P1" not in online["last_purchased_products"], online
     assert online["purchases_total"] == 2, online  # January's trousers and the shirt
+    assert_same(online, batch_profile(base, rows, read))
+
+
+def test_an_order_cancelled_then_placed_again_counts_once(shop: Shop, base: RetailDataset) -> None:
+    """Trousers ordered on 2 March and the order cancelled the next morning (naming the
+    product); ordered again on 9 March and kept. One purchase counts, 59.90 of revenue;
+    the trousers are among the last purchases, not among the products sent back. Before,
+    the second order replaced the first as the product's latest purchase, and the
+    cancellation no longer found the order it cancelled: two purchases counted."""
+    customer = f"CX{uuid.uuid4().hex[:8]}"
+    ordered = local(PARIS, "2026-03-02 20:00")
+    rows = [
+        event(customer, ordered - HOUR, "product_view", "P1"),
+        purchase(customer, ordered, "P1"),
+        event(customer, ordered + 12 * HOUR, "order_cancelled", "P1", channel="app"),
+        purchase(customer, ordered + 7 * DAY, "P1"),
+    ]
+    shop.post(*rows)
+    read = ordered + 10 * DAY
+    online = online_profile(shop, customer, read)
+    assert online["purchases_total"] == 1, online
+    assert abs(online["revenue_total"] - 59.9) < 1e-6, online
+    assert online["last_purchased_products"] == ("P1",), online
+    assert online["returned_products"] == (), online
+    assert_same(online, batch_profile(base, rows, read))
+
+
+def test_a_cancellation_of_the_earlier_of_two_orders_keeps_the_later_one(
+    shop: Shop, base: RetailDataset
+) -> None:
+    """Shirts ordered on 2 March and on 5 March; the journey tool reports, late, the
+    cancellation of the 2 March order on 3 March (it arrives after the second order). The
+    5 March order is the last purchase (a win-back clock from 5 March), one purchase
+    counts, and the shirt is not among the products sent back."""
+    customer = f"CX{uuid.uuid4().hex[:8]}"
+    ordered = local(PARIS, "2026-03-02 20:00")
+    again = ordered + 3 * DAY
+    rows = [
+        event(customer, ordered - HOUR, "product_view", "P2"),
+        purchase(customer, ordered, "P2"),
+        purchase(customer, again, "P2"),
+        event(customer, ordered + 14 * HOUR, "order_cancelled", "P2", channel="app"),
+    ]
+    shop.post(*rows)
+    read = again + 2 * DAY
+    online = online_profile(shop, customer, read)
+    assert online["purchases_total"] == 1, online
+    assert abs(online["days_since_last_purchase"] - 2.0) < 1e-6, online
+    assert online["returned_products"] == (), online
+    assert online["last_purchased_products"] == ("P2",), online
+    assert_same(online, batch_profile(base, rows, read))
+
+
+def test_an_order_level_cancellation_finds_the_latest_order_of_any_product(
+    shop: Shop, base: RetailDataset
+) -> None:
+    """Trousers on 2 March, the shirt on 4 March, trousers again on 8 March; a
+    cancellation naming no product dated 5 March (the latest order before it: the
+    shirt's) undoes the shirt; both trouser orders count."""
+    customer = f"CX{uuid.uuid4().hex[:8]}"
+    first = local(PARIS, "2026-03-02 12:00")
+    rows = [
+        purchase(customer, first, "P1"),
+        purchase(customer, first + 2 * DAY, "P2"),
+        purchase(customer, first + 6 * DAY, "P1"),
+        event(customer, first + 3 * DAY, "order_cancelled", None, channel="app"),
+    ]
+    shop.post(*rows)
+    read = first + 9 * DAY
+    online = online_profile(shop, customer, read)
+    assert online["purchases_total"] == 2, online
+    assert online["returned_products"] == ("P2",), online
     assert_same(online, batch_profile(base, rows, read))
