@@ -305,7 +305,7 @@ def with_trigger_priors(
 #: (:func:`features.finalise.left_days`) and their returns settled with
 #: (:func:`features.finalise.settle_returns`).
 LEFT_DAY_FIELDS = frozenset(
-    {"pd", "wc", "wm", "rt", "rw", "ra", "cb", "rd", "pq", "np", "rv", "tp", "tf"}
+    {"pd", "wc", "wm", "rt", "rw", "ra", "cb", "bp", "rd", "pq", "np", "rv", "tp", "tf"}
 )
 
 

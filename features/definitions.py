@@ -244,6 +244,10 @@ FAMILIES: dict[str, Family] = {
         Family("ca", Op.MAX, KeyKind.PRODUCT, "last added to cart", retention_days=30),
         Family("cr", Op.MAX, KeyKind.PRODUCT, "last removed from cart", retention_days=30),
         Family("cb", Op.MAX, KeyKind.PRODUCT, "last purchased", retention_days=90),
+        # every purchase of the return window by product and UTC day (``P1|20512``: the
+        # day's last purchase of it), so that a return or cancellation of an earlier order
+        # of a product bought again since finds its purchase (``cb`` keeps the latest)
+        Family("bp", Op.MAX, KeyKind.PRODUCT, "purchased on this day", retention_days=90),
         Family("cv", Op.MAX, KeyKind.PRODUCT, "unit price when added", retention_days=30),
         Family("v", Op.MAX, KeyKind.PRODUCT, "last viewed", retention_days=7),
         Family("vc", Op.MAX, KeyKind.CATEGORY, "category last viewed", retention_days=7),
@@ -702,6 +706,13 @@ def event_ops(
     for family, kinds in keyed_types:
         mask = of(*kinds) & has_product
         yield _ops(family, rows[mask], pid[mask], t[mask].astype(float))
+    bought_line = of(EventType.PURCHASE) & has_product
+    yield _ops(
+        "bp",
+        rows[bought_line],
+        purchase_line_keys(pid[bought_line], t[bought_line]),
+        t[bought_line].astype(float),
+    )
     added = of(EventType.ADD_TO_CART) & has_product
     price = _lookup(catalog.price.astype(float), pid, default=np.nan).astype(float)
     priced = added & np.isfinite(price)
@@ -723,6 +734,24 @@ def _return_keys(product_ids: pd.Series, mask: np.ndarray) -> np.ndarray:
     :data:`RETURN_ORDER_KEY` (the latest order) when it names none."""
     named = product_ids[mask].astype(object).to_numpy()
     return np.where(pd.isna(named), RETURN_ORDER_KEY, named).astype(object)
+
+
+def purchase_line_key(product_id: str, second: int) -> str:
+    """The ``bp`` key of a purchase of ``product_id`` at ``second``: ``product|UTC day``.
+
+    >>> purchase_line_key("P1", 20_512 * 86_400 + 60)
+    'P1|20512'
+    """
+    return f"{product_id}|{second // SECONDS_PER_DAY}"
+
+
+def purchase_line_keys(product_ids: object, seconds: np.ndarray) -> np.ndarray:
+    """:func:`purchase_line_key` of many purchases."""
+    products = np.asarray(product_ids, dtype=object)
+    days = (np.asarray(seconds, dtype=np.int64) // SECONDS_PER_DAY).tolist()
+    return np.array(
+        [f"{p}|{d}" for p, d in zip(products.tolist(), days, strict=True)], dtype=object
+    )
 
 
 def _channel_day(channels: pd.Categorical, numbers: np.ndarray) -> pd.Categorical:
@@ -1010,6 +1039,8 @@ def single_event_ops(
     if has_product:
         for family in _PRODUCT_STAMPED.get(event_type, ()):
             ops.append((f"{family}:{product_id}", fts))
+        if event_type == EventType.PURCHASE.value:
+            ops.append((f"bp:{purchase_line_key(product_id, ts)}", fts))  # type: ignore[arg-type]
         if event_type == EventType.ADD_TO_CART.value:
             price = catalog.price.get(product_id)  # type: ignore[arg-type]
             if price is not None and math.isfinite(price):

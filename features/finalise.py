@@ -463,8 +463,9 @@ class _Settled:
     """What :func:`_settlement` gives: the settled purchase fields, the products whose
     purchase was undone, the seconds of the orders undone whole, the seconds of the
     purchases kept in the return window (a purchase known by its day only: its day's
-    start, or the month's last purchase) and the UTC days of those known by their day
-    only; all empty when nothing was undone."""
+    start, or the month's last purchase), the UTC days of those known by their day
+    only and, for each product undone, the return or cancellation that undid it; all
+    empty when nothing was undone."""
 
     scalars: dict[str, float]
     keyed: dict[str, dict[str, float]]
@@ -472,17 +473,22 @@ class _Settled:
     undone_times: frozenset[float]
     kept: tuple[float, ...]
     kept_days: frozenset[int] = frozenset()
+    returned_at: Mapping[str, float] = field(default_factory=dict)
 
 
 def _settlement(
     scalars: Mapping[str, float], keyed: Mapping[str, dict[str, float]], now: float
 ) -> _Settled:
-    """:func:`settle_returns`, with the orders it undid and the purchases it kept."""
-    stamps = keyed.get("rt")
+    """:func:`settle_returns`, with the orders it undid and the purchases it kept.
+
+    Only the returns of the window count: one older than :data:`RETURN_DAYS` (which the
+    online store holds until its daily compaction, while a batch build has dropped it)
+    changes nothing, so that online and batch read the same profile at any moment."""
+    horizon = now - RETURN_DAYS * SECONDS_PER_DAY
+    stamps = {k: at for k, at in keyed.get("rt", _EMPTY).items() if horizon <= at <= now}
     if not stamps:
         return _Settled(dict(scalars), dict(keyed), frozenset(), frozenset(), ())
-    horizon = now - RETURN_DAYS * SECONDS_PER_DAY
-    bought = keyed.get("cb", _EMPTY)
+    bought = _purchase_lines(keyed, horizon, now)
     whole_at, refunded = keyed.get("rw", _EMPTY), keyed.get("ra", _EMPTY)
     last, first = scalars.get("tp"), scalars.get("tf")
     day_count, day_revenue = dict(keyed.get("pd", _EMPTY)), dict(keyed.get("rd", _EMPTY))
@@ -490,20 +496,20 @@ def _settlement(
     purchases, revenue = scalars.get("np", 0.0), scalars.get("rv", 0.0)
     undone: set[tuple[float, str]] = set()  # (purchase second, product) undone whole
     undone_times: set[float] = set()
+    undone_by: dict[str, float] = {}  # product -> the return that undid its purchase
     for key, at in sorted(stamps.items()):
-        if not horizon <= at <= now:
-            continue
         if key == RETURN_ORDER_KEY:
-            times = [t for t in bought.values() if horizon <= t <= at]
+            times = [t for t, _ in bought if t <= at]
             if last is not None and horizon <= last <= at:
                 times.append(last)
             if not times:
                 continue
             target = max(times)
-            lines = sorted(p for p, t in bought.items() if t == target) or [RETURN_ORDER_KEY]
+            lines = sorted(p for t, p in bought if t == target) or [RETURN_ORDER_KEY]
         else:
-            target = bought.get(key, math.inf)
-            if not horizon <= target <= at:
+            # the product's latest purchase before the return, though bought again since
+            target = max((t for t, p in bought if p == key and t <= at), default=math.inf)
+            if target == math.inf:
                 continue
             lines = [key]
         lines = [p for p in lines if (target, p) not in undone]
@@ -517,6 +523,7 @@ def _settlement(
             cost > 0 and amount >= cost - _WHOLE_REFUND_SLACK
         ):
             undone.update((target, p) for p in lines)
+            undone_by.update(dict.fromkeys(lines, at))
             undone_times.add(target)
             purchases -= len(lines)
             revenue -= cost
@@ -532,7 +539,7 @@ def _settlement(
     kept: list[float] = []
     kept_days: set[int] = set()
     if undone_times:
-        kept = [t for p, t in bought.items() if horizon <= t <= now and (t, p) not in undone]
+        kept = [t for t, p in bought if (t, p) not in undone]
         stamped_days: dict[int, int] = {}
         for t in kept:
             stamped_days[int(t // SECONDS_PER_DAY)] = (
@@ -569,8 +576,29 @@ def _settlement(
     settled["pd"], settled["rd"] = day_count, day_revenue
     returned = frozenset(p for _, p in undone if p != RETURN_ORDER_KEY)
     return _Settled(
-        out, settled, returned, frozenset(undone_times), tuple(kept), frozenset(kept_days)
+        out,
+        settled,
+        returned,
+        frozenset(undone_times),
+        tuple(kept),
+        frozenset(kept_days),
+        {p: at for p, at in undone_by.items() if p != RETURN_ORDER_KEY},
     )
+
+
+def _purchase_lines(
+    keyed: Mapping[str, Mapping[str, float]], horizon: float, now: float
+) -> list[tuple[float, str]]:
+    """The purchases known by second and product between ``horizon`` and ``now``: each
+    product's purchases by day (``bp``: the day's last) and its latest (``cb``, also for a
+    state written before ``bp`` was kept), once each, in time order."""
+    lines = {(t, p) for p, t in keyed.get("cb", _EMPTY).items() if horizon <= t <= now}
+    lines.update(
+        (t, key.rpartition("|")[0])
+        for key, t in keyed.get("bp", _EMPTY).items()
+        if horizon <= t <= now
+    )
+    return sorted(lines)
 
 
 def withdrawn_days(days: Mapping[str, float], settled: _Settled) -> frozenset[str]:
@@ -675,6 +703,13 @@ def _kept_before(
     return first if first is not None and first < horizon else horizon
 
 
+def _in_return_window(at: float | None, now: float) -> float | None:
+    """``at`` (a return's second) when the return window (:data:`RETURN_DAYS`) still holds it
+    at ``now``, else ``None``: an older return is no evidence of what a delivery became (the
+    state keeps which products went back for the window only)."""
+    return at if at is not None and at >= now - RETURN_DAYS * SECONDS_PER_DAY else None
+
+
 def _set_or_drop(values: dict[str, float], name: str, value: float | None) -> None:
     if value is None:
         values.pop(name, None)
@@ -702,11 +737,10 @@ def build_profile(
         scalars, keyed = state.scalars, state.keyed
     else:
         scalars, keyed = split_state(state)
-    returned: frozenset[str] = frozenset()
     settled: _Settled | None = None
     if "rt" in keyed:  # returns or cancellations: the purchases they undo taken out
         settled = _settlement(scalars, keyed, now)
-        scalars, keyed, returned = settled.scalars, settled.keyed, settled.returned
+        scalars, keyed = settled.scalars, settled.keyed
     get = scalars.get
 
     def _keyed(_: object, family: str) -> dict[str, float]:
@@ -809,13 +843,11 @@ def build_profile(
         for k, v in _keyed(state, "vm").items()
         if float(k) * SECONDS_PER_HOUR + SECONDS_PER_HOUR > now - SECONDS_PER_DAY
     )
-    # sent back and not bought again since (a later purchase of it stays a purchase)
-    returns = _keyed(state, "rt")
-    order_returned_at = returns.get(RETURN_ORDER_KEY, math.inf)  # a return naming no product
-    returned_at = {p: returns.get(p, order_returned_at) for p in returned}
-    still_returned = {
-        p: at for p, at in returned_at.items() if bought.get(p, -math.inf) <= at
-    }  # sent back whole, with when
+    # sent back and not bought again since (a later purchase of it stays a purchase), with
+    # when: the return that undid it (an older return of the product, or one the window has
+    # passed, is no part of it)
+    returned_at = settled.returned_at if settled is not None else {}
+    still_returned = {p: at for p, at in returned_at.items() if bought.get(p, -math.inf) <= at}
     last_bought = tuple(
         p for p, _ in _recent(bought, now, RECENT_PURCHASE_DAYS) if p not in still_returned
     )[:TOP_N]
@@ -982,7 +1014,11 @@ def build_profile(
             "hours_since_last_delivery": _hours(now, get("td")),
             "hours_since_last_return": _hours(now, get("tx")),
             "last_delivery_returned": delivery_returned(
-                get("td"), get("tx"), _keyed(state, "dv"), still_returned, now
+                get("td"),
+                _in_return_window(get("tx"), now),
+                _keyed(state, "dv"),
+                still_returned,
+                now,
             ),
             "promo_sensitivity": _smoothed(get("pp", 0.0), purchases, priors.promo_share),
             "early_adopter_score": _smoothed(get("pn", 0.0), purchases, priors.new_product_share),

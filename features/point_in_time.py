@@ -62,7 +62,7 @@ _HOURS_PER_DAY = 24
 READ_FAMILIES = frozenset(
     {"np", "rv", "pp", "pn", "n", "lt", "t0", "tv", "tp", "tf", "pd", "rd", "h"}
     | {"es", "ed", "eo", "ek", "xh", "xd", "ca", "cr", "cb"}
-    | {"rt", "rw", "ra", "pq"}  # returns and cancellations (rows with them: _settled)
+    | {"rt", "rw", "ra", "pq", "bp"}  # returns and cancellations (rows with them: _settled)
 )
 
 

@@ -25,7 +25,7 @@ from features.definitions import (
 )
 
 #: MAX families whose value is itself a timestamp (retention applies to the value).
-TIMESTAMP_VALUED = frozenset({"ca", "cr", "cb", "v", "vc", "vs", "rt", "rw", "dv"})
+TIMESTAMP_VALUED = frozenset({"ca", "cr", "cb", "bp", "v", "vc", "vs", "rt", "rw", "dv"})
 #: A local day ends at most this long after the UTC day of the same number (UTC-12; 14 h
 #: keeps a margin): an event at or after ``(day + 1) * 86400 + FOLD_MARGIN_SECONDS`` is
 #: never on ``day``.

@@ -363,8 +363,9 @@ class EventIngestor:
             elif self.unknown_customers == "reject" and unknown_customer:
                 problem = (
                     "customer_id",
-                    f"unknown customer {record.customer_id!r}: register it first (the customers "
-                    "table, or an identify with a timezone); this API rejects unknown customers",
+                    f"unknown customer {record.customer_id!r}: register it first (the "
+                    "customers table, or an identify with a timezone or a birthday); this API "
+                    "rejects unknown customers",
                 )
             elif self.unknown_customers == "reject" and unknown_product:
                 problem = ("product_id", f"unknown product {record.product_id!r}")

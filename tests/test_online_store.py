@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from features.batch import build_profiles
@@ -29,6 +29,7 @@ from nba.channels import CONSENT_CHANNELS, Channel
 from serving.ingest import parse_items
 from tests.helpers import (
     END,
+    EVENT_TYPES,
     PRIORS,
     START,
     assert_profiles_equal,
@@ -152,6 +153,69 @@ def test_online_profile_equals_batch_in_any_order_with_replays(
     seed: random.Random,
 ) -> None:
     check_online_equals_batch(new_store(), base, raw, seed)
+
+
+#: Events over 120 days, purchases and their returns or cancellations among them twice as
+#: often: returns whose window ends between two others.
+RAW_SPREAD = st.lists(
+    st.tuples(
+        st.sampled_from(["C1", "C2"]),
+        st.integers(min_value=0, max_value=120 * 24 * 3600),
+        st.sampled_from(
+            [
+                *EVENT_TYPES,
+                ("app", "purchase"),
+                ("web", "order_returned"),
+                ("app", "order_cancelled"),
+            ]
+        ),
+        st.sampled_from(["P1", "P2", None]),
+        st.sampled_from(["O1", None]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(SETTINGS, max_examples=40)
+@example(  # P1 partly refunded on day 12, bought again on day 100 and that order cancelled
+    raw=[
+        ("C1", 0, ("app", "purchase"), "P1", None),
+        ("C1", 12 * 86400, ("web", "order_returned"), "P1", "O1"),
+        ("C1", 100 * 86400, ("app", "purchase"), "P1", None),
+        ("C1", 100 * 86400 + 36000, ("app", "order_cancelled"), None, None),
+    ],
+    seed=random.Random(0),
+    later_hours=120,
+)
+@given(raw=RAW_SPREAD, seed=SHUFFLES, later_hours=st.integers(1, 100 * 24))
+def test_online_profile_equals_batch_at_any_later_moment(
+    new_store: NewStore,
+    base: RetailDataset,
+    raw: list[tuple[object, ...]],
+    seed: random.Random,
+    later_hours: int,
+) -> None:
+    """Read up to 100 days after the last event, before any compaction: what a window has
+    passed (a return older than the 90-day return window, a cart older than 30 days) is
+    still stored online and dropped in batch, and the profiles are the same (fix10)."""
+    events = events_frame(raw)
+    at = (events["timestamp"].max() + pd.Timedelta(hours=later_hours)).to_pydatetime()
+    build = build_profiles(with_events(base, events), as_of=at, priors=PRIORS)
+    want = {p.customer_id: p for p in build.profiles}
+    # in time order, in batches of any size (out of order only within a batch: the
+    # store refuses events older than its replay window), so that the store compacts
+    # and folds as it goes
+    events = events.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    online = fresh_online(new_store(), base)
+    position = 0
+    while position < len(events):
+        size = seed.randint(1, 6)
+        online.ingest(events.iloc[position : position + size])
+        position += size
+    for cid, got in zip(["C1", "C2"], online.profiles(["C1", "C2"], at), strict=True):
+        assert got is not None
+        assert_profiles_equal(got, want[cid])
 
 
 def test_replays_are_counted_as_duplicates(store: OnlineStore, base: RetailDataset) -> None:

@@ -70,7 +70,7 @@ FAMILY_CODES: dict[str, int] = {
     "c": 25, "b": 26, "h": 27, "es": 28, "ed": 29, "eo": 30, "ek": 31, "kd": 32,
     "wd": 33, "wm": 34, "wc": 35, "xh": 36, "xm": 37, "xd": 38, "xl": 39, "xr": 40,
     "g": 41, "lt": 42, "lm": 43, "pc": 44, "ph": 45, "ca": 46, "cr": 47, "cb": 48,
-    "cv": 49, "v": 50, "vc": 51, "vm": 52, "vs": 53, "dv": 54,
+    "cv": 49, "v": 50, "vc": 51, "vm": 52, "vs": 53, "dv": 54, "bp": 55,
 }  # fmt: skip
 #: Codes of the entries beside the families (negative: one byte each, never a family's).
 RESERVED_CODES: dict[str, int] = {"_tz": -1, "_bd": -2, "_wm": -3, "_mx": -4, "_cp": -5, "_e": -6}

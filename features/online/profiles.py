@@ -63,6 +63,7 @@ class OnlineProfiles:
         self.catalog = ProductCatalog.from_products(products)
         self._priors: FeaturePriors | None = None
         self._timezones: dict[str, str] = {}
+        self._dated: set[str] = set()  # registered by a birthday, their zone not given
         self._lookup: CatalogLookup | None = None
 
     @property
@@ -203,9 +204,28 @@ class OnlineProfiles:
         return {c: self._timezones[c] for c in customer_ids if c in self._timezones}
 
     def registered(self, customer_ids: Sequence[str]) -> set[str]:
-        """The customers among ``customer_ids`` that are registered (a known time zone: from
-        the customers table or an identify); the others are prospects seen only in events."""
-        return set(self._timezones_of(list(dict.fromkeys(customer_ids))))
+        """The customers among ``customer_ids`` that are registered (a known time zone or
+        birthday: from the customers table or an identify); the others are prospects seen
+        only in events."""
+        ids = list(dict.fromkeys(customer_ids))
+        zoned = self._timezones_of(ids)
+        # the others: read whole (their birthday) only when no zone is known
+        rest = [c for c in ids if c not in zoned and c not in self._dated]
+        if rest:
+            for cid, stored in zip(rest, self.store.read(rest), strict=True):
+                if stored is not None:
+                    self._remember(cid, stored.static)
+        return {c for c in ids if c in zoned or c in self._dated}
+
+    def _remember(self, customer_id: str, static: CustomerStatic) -> None:
+        """Cache what registers a customer (bounded as the time zones are)."""
+        if len(self._timezones) + len(self._dated) > TIMEZONE_CACHE_SIZE:
+            self._timezones.clear()
+            self._dated.clear()
+        if static.zone_known:
+            self._timezones[customer_id] = static.timezone
+        elif static.birth_date is not None:
+            self._dated.add(customer_id)
 
     def ingest(self, events: pd.DataFrame) -> ApplyResult:
         """Apply validated contract events; replays and stale events change nothing."""
@@ -249,8 +269,7 @@ class OnlineProfiles:
 
     def register_customer(self, customer_id: str, static: CustomerStatic) -> None:
         self.store.upsert_static(customer_id, static)
-        if static.zone_known:
-            self._timezones[customer_id] = static.timezone
+        self._remember(customer_id, static)
 
     def update_customer(
         self,
