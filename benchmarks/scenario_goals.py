@@ -32,6 +32,7 @@ import pandas as pd
 
 from features.batch import build_profiles
 from features.dataset import RetailDataset
+from features.seasonality import MIN_KNOWN_MONTHS
 from nba.budgets import UsageCounts
 from nba.catalog import Catalog, parse_catalog
 from nba.channels import Channel
@@ -199,6 +200,13 @@ def seasonal_scores(sim, profiles) -> None:  # type: ignore[no-untyped-def]
     hit = len(true_pairs & found)
     seasonal_ids = {c for c, _ in true_pairs}
     flagged = {p.customer_id for p in profiles if p.seasonal_months}
+    if not found:  # a precision of nothing found is undefined, not 0
+        print(
+            f"seasonal months: none detected ({len(true_pairs)} true): a customer known for "
+            f"less than {MIN_KNOWN_MONTHS:g} months has no season of the year yet "
+            "(features.seasonality); the goal is measured on a 2-year history (--days 730)"
+        )
+        return
     print(
         f"seasonal months: precision {hit / max(len(found), 1):.2f}, recall "
         f"{hit / max(len(true_pairs), 1):.2f} ({len(found)} detected, {len(true_pairs)} true); "
