@@ -595,3 +595,26 @@ def test_customers_identified_online_equal_the_customers_table_in_batch(
     for got, want in zip(online.profiles(["C1", "C2"], END.to_pydatetime()), expected, strict=True):
         assert got is not None
         assert_profiles_equal(dataclasses.replace(got, events_seen=want.events_seen), want)
+
+
+def test_statics_read_each_customers_static_attributes_without_their_state(
+    store: OnlineStore, base: RetailDataset
+) -> None:
+    """``statics`` (what ``OnlineProfiles.registered`` reads for customers it has not
+    cached) gives the zone and birthday a customer was registered with, a prospect seen
+    only in events as neither, and nothing for a customer the store does not know."""
+    import datetime as dt
+
+    from features.finalise import CustomerStatic
+
+    at = int(START.timestamp()) + 60
+    store.upsert_static("zoned", CustomerStatic(timezone="Europe/Paris"))
+    store.upsert_static("dated", CustomerStatic(birth_date=dt.date(1990, 5, 17), zone_known=False))
+    store.apply([EventOps("prospect", "e1", at, (("n", 1.0),))])
+    found = store.statics(["zoned", "dated", "prospect", "nobody"])
+    assert set(found) == {"zoned", "dated", "prospect"}
+    assert found["zoned"].zone_known and found["zoned"].timezone == "Europe/Paris"
+    assert not found["dated"].zone_known and found["dated"].birth_date == dt.date(1990, 5, 17)
+    assert not found["prospect"].zone_known and found["prospect"].birth_date is None
+    online = OnlineProfiles(store, base.products)
+    assert online.registered(["zoned", "dated", "prospect", "nobody"]) == {"zoned", "dated"}

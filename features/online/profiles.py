@@ -208,14 +208,13 @@ class OnlineProfiles:
         birthday: from the customers table or an identify); the others are prospects seen
         only in events."""
         ids = list(dict.fromkeys(customer_ids))
-        zoned = self._timezones_of(ids)
-        # the others: read whole (their birthday) only when no zone is known
-        rest = [c for c in ids if c not in zoned and c not in self._dated]
+        # the ones not cached: their static attributes in one read each (a prospect's, with
+        # neither, is read again next time: another process may register it meanwhile)
+        rest = [c for c in ids if c not in self._timezones and c not in self._dated]
         if rest:
-            for cid, stored in zip(rest, self.store.read(rest), strict=True):
-                if stored is not None:
-                    self._remember(cid, stored.static)
-        return {c for c in ids if c in zoned or c in self._dated}
+            for cid, static in self.store.statics(rest).items():
+                self._remember(cid, static)
+        return {c for c in ids if c in self._timezones or c in self._dated}
 
     def _remember(self, customer_id: str, static: CustomerStatic) -> None:
         """Cache what registers a customer (bounded as the time zones are)."""

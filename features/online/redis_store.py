@@ -761,6 +761,18 @@ class RedisOnlineStore(OnlineStore):
                 out[cid] = tz
         return out
 
+    def statics(self, customer_ids: Iterable[str]) -> dict[str, CustomerStatic]:
+        self.ensure_layout()
+        ids = list(dict.fromkeys(customer_ids))
+        pipe = self.client.pipeline(transaction=False)
+        for cid in ids:
+            pipe.get(self.state_key(cid))
+        return {
+            cid: codec.static_of(codec.unpack(raw))
+            for cid, raw in zip(ids, pipe.execute(), strict=True)
+            if raw is not None
+        }
+
     def read_priors(self) -> FeaturePriors:
         self.ensure_layout()
         raw = self.client.get(self.priors_key)

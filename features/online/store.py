@@ -169,6 +169,11 @@ class OnlineStore(abc.ABC):
         """Known time zones of these customers."""
 
     @abc.abstractmethod
+    def statics(self, customer_ids: Iterable[str]) -> dict[str, CustomerStatic]:
+        """The static attributes of these customers, for those the store knows (one read
+        each, without building their state)."""
+
+    @abc.abstractmethod
     def write_priors(self, priors: FeaturePriors) -> None: ...
 
     @abc.abstractmethod
@@ -279,6 +284,16 @@ class MemoryOnlineStore(OnlineStore):
             static = self._statics.get(c)
             if static is not None and static.zone_known:
                 out[c] = static.timezone
+        return out
+
+    def statics(self, customer_ids):
+        out = {}
+        for c in customer_ids:
+            static = self._statics.get(c)
+            if static is not None:
+                out[c] = static
+            elif c in self._states:
+                out[c] = CustomerStatic(zone_known=False)
         return out
 
     def write_priors(self, priors: FeaturePriors) -> None:
