@@ -748,19 +748,6 @@ class RedisOnlineStore(OnlineStore):
             for i, cid in enumerate(customer_ids)
         ]
 
-    def timezones(self, customer_ids: Iterable[str]) -> dict[str, str]:
-        self.ensure_layout()
-        ids = list(dict.fromkeys(customer_ids))
-        pipe = self.client.pipeline(transaction=False)
-        for cid in ids:
-            pipe.get(self.state_key(cid))
-        out = {}
-        for cid, raw in zip(ids, pipe.execute(), strict=True):
-            tz = codec.timezone_of(codec.unpack(raw))
-            if tz:
-                out[cid] = tz
-        return out
-
     def statics(self, customer_ids: Iterable[str]) -> dict[str, CustomerStatic]:
         self.ensure_layout()
         ids = list(dict.fromkeys(customer_ids))

@@ -165,13 +165,13 @@ class OnlineStore(abc.ABC):
         :attr:`StoredCustomer.season`."""
 
     @abc.abstractmethod
-    def timezones(self, customer_ids: Iterable[str]) -> dict[str, str]:
-        """Known time zones of these customers."""
-
-    @abc.abstractmethod
     def statics(self, customer_ids: Iterable[str]) -> dict[str, CustomerStatic]:
         """The static attributes of these customers, for those the store knows (one read
         each, without building their state)."""
+
+    def timezones(self, customer_ids: Iterable[str]) -> dict[str, str]:
+        """Known time zones of these customers (of their :meth:`statics`)."""
+        return {c: s.timezone for c, s in self.statics(customer_ids).items() if s.zone_known}
 
     @abc.abstractmethod
     def write_priors(self, priors: FeaturePriors) -> None: ...
@@ -277,14 +277,6 @@ class MemoryOnlineStore(OnlineStore):
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:
         self._statics[customer_id] = static
         self._states.setdefault(customer_id, {})
-
-    def timezones(self, customer_ids):
-        out = {}
-        for c in customer_ids:
-            static = self._statics.get(c)
-            if static is not None and static.zone_known:
-                out[c] = static.timezone
-        return out
 
     def statics(self, customer_ids):
         out = {}
