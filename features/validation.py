@@ -273,15 +273,23 @@ def _timestamps(col: Column, raw: pd.Series, missing: np.ndarray, out: _Collecto
     text = raw.astype("string").str.strip()
     aware = text.str.contains(_TZ_SUFFIX).fillna(False).to_numpy(dtype=bool)
     naive = present & ~aware
+    # a naive value that is no timestamp at all is not one: "without time zone" would
+    # send its author to add a zone to "notadate"
+    naive_moment = pd.to_datetime(text.where(naive), errors="coerce", format="ISO8601")
+    naive_invalid = naive & naive_moment.isna().to_numpy()
     out.rows(
         col.name,
-        naive,
+        naive & ~naive_invalid,
         "timestamp without time zone (add Z or an offset, e.g. 2026-03-01T18:05:00Z)",
     )
     parsed = pd.to_datetime(
         text.where(present & aware), errors="coerce", utc=True, format="ISO8601"
     )
-    out.rows(col.name, present & aware & parsed.isna().to_numpy(), "not a valid timestamp")
+    out.rows(
+        col.name,
+        naive_invalid | (present & aware & parsed.isna().to_numpy()),
+        "not a valid timestamp (expected ISO 8601 with its zone, e.g. 2026-03-01T18:05:00Z)",
+    )
     parsed = parsed.astype("datetime64[ns, UTC]")
     _check_moments(col, parsed, out)
     return parsed

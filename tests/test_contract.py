@@ -80,6 +80,12 @@ def test_parquet_round_trip_equals_csv(write_dataset: WriteDataset, tmp_path: Pa
         ),
         (
             "events",
+            "E3,C1,2026-03-06T20:15:00+01:00",
+            "E3,C1,notadate",
+            "events.csv: row 3, field 'timestamp': not a valid timestamp (expected ISO 8601",
+        ),
+        (
+            "events",
             "E2,C1,",
             "E1,C1,",
             "events.csv: row 2, field 'event_id': duplicate event_id (each must be unique)",
