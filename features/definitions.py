@@ -699,7 +699,8 @@ def event_ops(
     keyed_types: tuple[tuple[str, tuple[EventType, ...]], ...] = (
         ("ca", (EventType.ADD_TO_CART,)),
         ("cr", (EventType.REMOVE_FROM_CART,)),
-        ("cb", (EventType.PURCHASE, EventType.CLICK_COLLECT_PICKUP)),
+        # a pick-up is the order's fulfilment (``td``, ``dv``), not a purchase
+        ("cb", (EventType.PURCHASE,)),
         ("v", (EventType.PRODUCT_VIEW,)),
         ("dv", (EventType.ORDER_DELIVERED, EventType.CLICK_COLLECT_PICKUP)),
     )
@@ -902,7 +903,7 @@ _PRODUCT_STAMPED = {
     EventType.ADD_TO_CART.value: ("ca",),
     EventType.REMOVE_FROM_CART.value: ("cr",),
     EventType.PURCHASE.value: ("cb",),
-    EventType.CLICK_COLLECT_PICKUP.value: ("cb", "dv"),
+    EventType.CLICK_COLLECT_PICKUP.value: ("dv",),  # the order's fulfilment, not a purchase
     EventType.ORDER_DELIVERED.value: ("dv",),
     EventType.PRODUCT_VIEW.value: ("v",),
 }
