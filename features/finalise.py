@@ -132,11 +132,26 @@ class CustomerStatic:
     """Attributes that come from the customers table, not from events. ``zone_known``:
     whether ``timezone`` was given (the customers table, an identify); when not, UTC
     stands in, and a reader that knows the retailer's zone puts it in instead
-    (:class:`features.online.profiles.OnlineProfiles`)."""
+    (:class:`features.online.profiles.OnlineProfiles`). ``identified``: an ``identify``
+    named the customer without a zone or a birthday (only other traits: a sign-up date,
+    a loyalty tier, preferences), which registers them as well (:attr:`registered`)."""
 
     timezone: str = "UTC"
     birth_date: dt.date | None = None
     zone_known: bool = True
+    identified: bool = False
+
+    @property
+    def registered(self) -> bool:
+        """Whether the customer is known to the retailer (the customers table, or an
+        ``identify``), not a prospect seen only in events.
+
+        >>> CustomerStatic(zone_known=False).registered, CustomerStatic().registered
+        (False, True)
+        >>> CustomerStatic(zone_known=False, identified=True).registered
+        True
+        """
+        return self.zone_known or self.birth_date is not None or self.identified
 
 
 #: The window of the left-day counts, in days.
