@@ -268,7 +268,7 @@ def static_of(stored: Mapping[Any, Any]) -> CustomerStatic:
         timezone=tz or "UTC",
         birth_date=birth,
         zone_known=bool(tz),
-        identified=bool(reserved_entry(stored, "_rg")),
+        identified=_REGISTERED_MARK in stored,  # (layout 2 had no marker)
     )
 
 
@@ -281,6 +281,8 @@ def timezone_of(stored: Mapping[Any, Any]) -> str | None:
 
 
 _EPOCH_DAY = dt.date(1970, 1, 1)
+#: The stored code of the marker of a customer an ``identify`` registered (``_rg``).
+_REGISTERED_MARK = RESERVED_CODES["_rg"]
 
 
 def static_entries(static: CustomerStatic | None) -> dict[str, str | int]:
