@@ -301,6 +301,16 @@ class OnlineProfiles:
         attributes are not written again when it gives neither."""
         if stored is None:
             [stored] = self.store.read([customer_id])
+        self._identified(customer_id, timezone, birth_date, stored)
+
+    def _identified(
+        self,
+        customer_id: str,
+        timezone: str | None,
+        birth_date: dt.date | None,
+        stored: StoredCustomer | None,
+    ) -> None:
+        """:meth:`update_customer` of a customer already read (``None``: not stored)."""
         old = stored.static if stored is not None else CustomerStatic(zone_known=False)
         if timezone is None and birth_date is None and old.registered:
             self._remember(customer_id, old)
@@ -341,9 +351,8 @@ class OnlineProfiles:
         changes = []
         for patch in patches:
             cid = patch.customer_id
-            self.update_customer(  # an identify registers the customer (only once)
-                cid, timezone=patch.timezone, birth_date=patch.birth_date, stored=stored[cid]
-            )
+            # an identify registers the customer, whatever it gives (written once)
+            self._identified(cid, patch.timezone, patch.birth_date, stored[cid])
             at = math.floor((patch.declared_at or now).timestamp())
             ops = patch.preference_ops(at)
             if patch.created_at is not None:
