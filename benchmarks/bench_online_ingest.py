@@ -107,6 +107,25 @@ def memory(store: RedisOnlineStore, ids: list[str]) -> dict[str, tuple[float, fl
     }
 
 
+def encoded(store: RedisOnlineStore, ids: list[str]) -> dict[str, float]:
+    """The state's own bytes per customer (``STRLEN``, before Redis's per-key overhead and
+    the allocator's size classes, which ``MEMORY USAGE`` counts): median, p90 and mean, and
+    the mean of ``MEMORY USAGE`` (a change within one size class moves the median by
+    nothing, the mean by its share of customers crossing a class)."""
+    pipe = store.client.pipeline(transaction=False)
+    for c in ids:
+        pipe.strlen(store.state_key(c))
+        pipe.memory_usage(store.state_key(c), samples=0)
+    got = [int(u or 0) for u in pipe.execute()]
+    lengths, used = got[0::2], got[1::2]
+    return {
+        "strlen_median": float(np.median(lengths)),
+        "strlen_p90": float(np.percentile(lengths, 90)),
+        "strlen_mean": float(np.mean(lengths)),
+        "memory_usage_mean": float(np.mean(used)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -250,9 +269,11 @@ def main() -> None:
     prefixes.append(store.prefix)
     store.materialise(full.states, full.statics, full.as_of)
     results["bytes_materialised_median_p90"] = memory(store, ids)
+    results["state_materialised"] = encoded(store, ids)
     if "ingestor" in last_prefix:
         online_store = RedisOnlineStore(client, prefix=last_prefix["ingestor"])
         results["bytes_after_online_median_p90"] = memory(online_store, ids)
+        results["state_after_online"] = encoded(online_store, ids)
     print(json.dumps(results, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

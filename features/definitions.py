@@ -113,7 +113,7 @@ RETURN_EVENTS: frozenset[EventType] = frozenset(
 )
 
 #: Returns and cancellations undo purchases of the last this many days: the window in
-#: which the state keeps each purchase's day and product (``pd``, ``rd``, ``cb``), longer
+#: which the state keeps each purchase's day and product (``pd``, ``rd``, ``bp``), longer
 #: than retail return periods (14 to 60 days).
 RETURN_DAYS = 90
 #: A purchase marks its local day in ``ad`` with its second less this (a negative number:
@@ -243,10 +243,14 @@ FAMILIES: dict[str, Family] = {
         Family("ph", Op.MAX, KeyKind.NONE, "declared preferred hours register (ts*1024 + hours)"),
         Family("ca", Op.MAX, KeyKind.PRODUCT, "last added to cart", retention_days=30),
         Family("cr", Op.MAX, KeyKind.PRODUCT, "last removed from cart", retention_days=30),
-        Family("cb", Op.MAX, KeyKind.PRODUCT, "last purchased", retention_days=90),
+        # each product's latest purchase: written by earlier versions, still read (with
+        # ``bp``, features.finalise.latest_purchases), no longer produced
+        Family("cb", Op.MAX, KeyKind.PRODUCT, "last purchased (legacy)", retention_days=90),
         # every purchase of the return window by product and UTC day (``P1|20512``: the
-        # day's last purchase of it), so that a return or cancellation of an earlier order
-        # of a product bought again since finds its purchase (``cb`` keeps the latest)
+        # day's last purchase of it): a product's latest purchase is its latest day's, and a
+        # return or cancellation of an earlier order of a product bought again since finds
+        # its purchase. Only a ``purchase`` writes it: a click-and-collect pick-up is the
+        # order's fulfilment (``td``, ``dv``), not a purchase
         Family("bp", Op.MAX, KeyKind.PRODUCT, "purchased on this day", retention_days=90),
         Family("cv", Op.MAX, KeyKind.PRODUCT, "unit price when added", retention_days=30),
         Family("v", Op.MAX, KeyKind.PRODUCT, "last viewed", retention_days=7),
@@ -699,7 +703,6 @@ def event_ops(
     keyed_types: tuple[tuple[str, tuple[EventType, ...]], ...] = (
         ("ca", (EventType.ADD_TO_CART,)),
         ("cr", (EventType.REMOVE_FROM_CART,)),
-        ("cb", (EventType.PURCHASE, EventType.CLICK_COLLECT_PICKUP)),
         ("v", (EventType.PRODUCT_VIEW,)),
         ("dv", (EventType.ORDER_DELIVERED, EventType.CLICK_COLLECT_PICKUP)),
     )
@@ -901,8 +904,8 @@ _STAMPED = {
 _PRODUCT_STAMPED = {
     EventType.ADD_TO_CART.value: ("ca",),
     EventType.REMOVE_FROM_CART.value: ("cr",),
-    EventType.PURCHASE.value: ("cb",),
-    EventType.CLICK_COLLECT_PICKUP.value: ("cb", "dv"),
+    # a pick-up is the order's fulfilment (``td``, ``dv``), not a purchase
+    EventType.CLICK_COLLECT_PICKUP.value: ("dv",),
     EventType.ORDER_DELIVERED.value: ("dv",),
     EventType.PRODUCT_VIEW.value: ("v",),
 }

@@ -132,11 +132,26 @@ class CustomerStatic:
     """Attributes that come from the customers table, not from events. ``zone_known``:
     whether ``timezone`` was given (the customers table, an identify); when not, UTC
     stands in, and a reader that knows the retailer's zone puts it in instead
-    (:class:`features.online.profiles.OnlineProfiles`)."""
+    (:class:`features.online.profiles.OnlineProfiles`). ``identified``: an ``identify``
+    named the customer without a zone or a birthday (only other traits: a sign-up date,
+    a loyalty tier, preferences), which registers them as well (:attr:`registered`)."""
 
     timezone: str = "UTC"
     birth_date: dt.date | None = None
     zone_known: bool = True
+    identified: bool = False
+
+    @property
+    def registered(self) -> bool:
+        """Whether the customer is known to the retailer (the customers table, or an
+        ``identify``), not a prospect seen only in events.
+
+        >>> CustomerStatic(zone_known=False).registered, CustomerStatic().registered
+        (False, True)
+        >>> CustomerStatic(zone_known=False, identified=True).registered
+        True
+        """
+        return self.zone_known or self.birth_date is not None or self.identified
 
 
 #: The window of the left-day counts, in days.
@@ -434,7 +449,7 @@ def settle_returns(
     ``now`` (epoch seconds), and the products whose purchase was undone.
 
     A return or cancellation (``rt``) naming a product undoes that product's latest
-    purchase before it (``cb``); one naming none undoes the customer's latest order
+    purchase before it (``bp``); one naming none undoes the customer's latest order
     before it (every line bought at that second). Without an amount (``rw``), or with
     refunds (``ra``) that reach what the lines cost (their share of the day's revenue),
     the lines are undone whole: they leave the purchase counts (``np``, ``pd``), the
@@ -449,7 +464,7 @@ def settle_returns(
     >>> day = 20_000 * 86_400.0
     >>> state = {"np": 2.0, "rv": 80.0, "tp": day + 60, "tf": day - 86_400 * 40}
     >>> keyed = {"pd": {"20000": 1.0, "19960": 1.0}, "rd": {"20000": 50.0, "19960": 30.0},
-    ...          "cb": {"P1": day + 60}, "rt": {"P1": day + 3600}, "rw": {"P1": day + 3600}}
+    ...          "bp": {"P1|20000": day + 60}, "rt": {"P1": day + 3600}, "rw": {"P1": day + 3600}}
     >>> scalars, settled, returned = settle_returns(state, keyed, day + 7200)
     >>> scalars["np"], scalars["rv"], scalars["tp"] == day - 86_400 * 40, sorted(returned)
     (1.0, 30.0, True, ['P1'])
@@ -586,12 +601,29 @@ def _settlement(
     )
 
 
+def latest_purchases(keyed: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Each product's latest purchase (epoch seconds): the latest of its purchases by day
+    (``bp``, ``product|day``), or its ``cb`` as earlier versions kept it, if later.
+
+    >>> latest_purchases({"bp": {"P1|20000": 7.0, "P1|20001": 9.0, "P2|20000": 8.0},
+    ...                   "cb": {"P2": 5.0, "P3": 4.0}})
+    {'P2': 8.0, 'P3': 4.0, 'P1': 9.0}
+    """
+    out = dict(keyed.get("cb", _EMPTY))
+    for key, at in keyed.get("bp", _EMPTY).items():
+        product = key.rpartition("|")[0]
+        if at > out.get(product, -math.inf):
+            out[product] = at
+    return out
+
+
 def _purchase_lines(
     keyed: Mapping[str, Mapping[str, float]], horizon: float, now: float
 ) -> list[tuple[float, str]]:
     """The purchases known by second and product between ``horizon`` and ``now``: each
-    product's purchases by day (``bp``: the day's last) and its latest (``cb``, also for a
-    state written before ``bp`` was kept), once each, in time order."""
+    product's purchases by day (``bp``: the day's last) and its latest as earlier versions
+    kept it (``cb``, for a state written before ``bp`` was kept), once each, in time
+    order."""
     lines = {(t, p) for p, t in keyed.get("cb", _EMPTY).items() if horizon <= t <= now}
     lines.update(
         (t, key.rpartition("|")[0])
@@ -816,7 +848,7 @@ def build_profile(
         peak = _peak_hour(counts)
 
     # cart and browse
-    added, removed, bought = _keyed(state, "ca"), _keyed(state, "cr"), _keyed(state, "cb")
+    added, removed, bought = _keyed(state, "ca"), _keyed(state, "cr"), latest_purchases(keyed)
     prices = _keyed(state, "cv")
     in_cart = [
         (p, t)

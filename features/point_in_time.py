@@ -378,7 +378,7 @@ def _columns(
     row, added, field = pairs.of("ca")
     recent = (added >= now[row] - CART_DAYS * SECONDS_PER_DAY) & (added <= now[row])
     later = np.full(len(row), -np.inf)
-    for family in ("cr", "cb"):
+    for family in ("cr", "cb", "bp"):  # bp by its product: the latest purchase of it
         later = np.maximum(later, _same_key_value(pairs, "ca", row, field, family))
     in_cart = np.bincount(row[recent & (added > later)], minlength=n) > 0
 
@@ -504,21 +504,25 @@ def _day_activity(pairs: _Pairs, n: int) -> np.ndarray:
 def _same_key_value(
     pairs: _Pairs, family: str, row: np.ndarray, field: np.ndarray, other: str
 ) -> np.ndarray:
-    """For each pair ``(row, field)`` of ``family``, the value of ``other`` with the same
-    key in the same row (``-inf`` where there is none): a cart entry's removal or
-    purchase time."""
+    """For each pair ``(row, field)`` of ``family``, the largest value of ``other`` with
+    the same key in the same row (``-inf`` where there is none): a cart entry's removal or
+    purchase time. ``other``'s keys are products, or for ``bp`` ``product|day`` (its
+    product's purchases by day: the latest of them)."""
     other_row, other_value, other_field = pairs.of(other)
     out = np.full(len(row), -np.inf)
     if not len(row) or not len(other_row):
         return out
-    texts = np.concatenate([pairs.keys(family)[field], pairs.keys(other)[other_field]])
-    keys, key_code = np.unique(texts.astype(str), return_inverse=True)
+    other_keys = pairs.keys(other)[other_field].astype(str)
+    if other == "bp":
+        other_keys = np.char.rpartition(other_keys, "|")[:, 0]
+    texts = np.concatenate([pairs.keys(family)[field].astype(str), other_keys])
+    keys, key_code = np.unique(texts, return_inverse=True)
     n_keys = len(keys)
     mine = row * n_keys + key_code[: len(row)]
     theirs = other_row * n_keys + key_code[len(row) :]
-    order = np.argsort(theirs, kind="stable")
+    order = np.lexsort((other_value, theirs))  # a key's largest value last
     theirs, other_value = theirs[order], other_value[order]
-    at = np.minimum(np.searchsorted(theirs, mine), len(theirs) - 1)
-    found = theirs[at] == mine
+    at = np.searchsorted(theirs, mine, side="right") - 1
+    found = (at >= 0) & (theirs[at.clip(min=0)] == mine)
     out[found] = other_value[at[found]]
     return out

@@ -173,10 +173,15 @@ class _FieldCodes:
         self.family = np.array([_FAMILY_CODE[f] for f in families.tolist()], dtype=np.int64)
         self._cache: dict[tuple[str, ...], np.ndarray] = {}
         names = families.tolist()
-        texts = sorted({k for f, k in zip(names, self.keys, strict=True) if f in _TEXT_FAMILIES})
+        # a purchase by day (``bp``, ``product|day``) ranks as its product's text
+        text_of = [
+            k if f in _TEXT_FAMILIES else k.rpartition("|")[0] if f == "bp" else None
+            for f, k in zip(names, self.keys, strict=True)
+        ]
+        texts = sorted({t for t in text_of if t is not None})
         self.texts = texts
         rank = {t: i for i, t in enumerate(texts)}
-        self.rank = np.array([rank.get(k, -1) for k in self.keys], dtype=np.int64)
+        self.rank = np.array([-1 if t is None else rank[t] for t in text_of], dtype=np.int64)
 
     def per_field(self, convert: Callable[[str], float], *families: str) -> np.ndarray:
         """``convert(key)`` of every field code of ``families`` (NaN for the others),
@@ -250,6 +255,23 @@ class _Chunk:
         for name, i in _FAMILY_CODE.items():
             rows = order[ends[i] - counts[i] : ends[i]]
             self._parts[name] = (entity[rows], field[rows], value[rows])
+        self._parts["cb"] = self._latest_purchases()
+
+    def _latest_purchases(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each product's latest purchase per entity (``finalise.latest_purchases``): the
+        latest of its purchases by day (``bp``) and of the ``cb`` earlier versions kept,
+        one entry per entity and product (its field one that ranks as the product)."""
+        entity, field, value = (
+            np.concatenate(parts)
+            for parts in zip(self._parts["cb"], self._parts["bp"], strict=True)
+        )
+        if not len(entity):
+            return entity, field, value
+        rank = self.codes.rank[field]
+        order = np.lexsort((value, rank, entity))
+        entity, rank, field, value = entity[order], rank[order], field[order], value[order]
+        last = np.r_[(entity[1:] != entity[:-1]) | (rank[1:] != rank[:-1]), True]
+        return entity[last], field[last], value[last]
 
     def family(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(entity, field, value)`` of the family's entries, in state order."""

@@ -244,12 +244,12 @@ class EventIngestor:
         if batch.patches:
             self.gate.call(lambda: self._apply_patches(batch.patches))
             customers.update(p.customer_id for p in batch.patches)
-        self._screen(batch)
+        prospects = self._screen(batch)
         if batch.records:
             # the same event twice in one request is one event
             unique = list({r.event_id: r for r in batch.records}.values())
             duplicate += len(batch.records) - len(unique)
-            result = self.gate.call(lambda: self._apply(unique))
+            result = self.gate.call(lambda: self._apply(unique, prospects))
             accepted += result.applied + result.late
             duplicate += result.duplicate
             stale += result.stale
@@ -336,10 +336,12 @@ class EventIngestor:
         batch.records = [r for r, _ in kept]
         batch.positions = [i for _, i in kept]
 
-    def _screen(self, batch: ParsedBatch) -> None:
+    def _screen(self, batch: ParsedBatch) -> frozenset[str]:
         """Move to the rejections the records this API does not take: times beyond now plus
         the allowed clock skew, and (``unknown_customers="reject"``) events of customers or
-        products the engine does not know. Unknown ones that are accepted are counted."""
+        products the engine does not know. Unknown ones that are accepted are counted.
+        Returns the unregistered customers (prospects), whose static attributes the check
+        has just read: their events' ops need not read them again."""
         latest = (
             None
             if self.max_future_seconds is None
@@ -364,8 +366,8 @@ class EventIngestor:
                 problem = (
                     "customer_id",
                     f"unknown customer {record.customer_id!r}: register it first (the "
-                    "customers table, or an identify with a timezone or a birthday); this API "
-                    "rejects unknown customers",
+                    "customers table, or an identify: a timezone, a birthday or any other "
+                    "trait); this API rejects unknown customers",
                 )
             elif self.unknown_customers == "reject" and unknown_product:
                 problem = ("product_id", f"unknown product {record.product_id!r}")
@@ -395,14 +397,17 @@ class EventIngestor:
             kept.append((record, index))
         batch.records = [r for r, _ in kept]
         batch.positions = [i for _, i in kept]
+        return frozenset(ids).difference(registered)
 
-    def _apply(self, records: Sequence[EventRecord]) -> Any:
+    def _apply(
+        self, records: Sequence[EventRecord], prospects: frozenset[str] = frozenset()
+    ) -> Any:
         stats, store = self.contacts.stats, self.profiles.store
         if isinstance(stats, RedisResponseStats) and isinstance(store, RedisOnlineStore):
             # one round trip: the outcomes are joined in the pipeline that applies the events
             # (after them, as below); an event the store refuses (a value that is not finite)
             # is left out beforehand, as the store would refuse it
-            ops = self.profiles.record_ops(records)
+            ops = self.profiles.record_ops(records, prospects)
             kept = [r for r in records if r.event_type in OUTCOME_KINDS]
             outcomes = [o for r in kept for o in stats.outcomes(r)]
             if outcomes:  # only an outcome's own ops can keep it out
@@ -413,7 +418,7 @@ class EventIngestor:
             if outcomes:
                 self._count(stats.count_attributed(result.script_replies))
         else:
-            result = self.profiles.ingest_records(records)
+            result = self.profiles.ingest_records(records, prospects)
             self._attribute(records, set(result.invalid_event_ids))
         self._reported(records, result)
         with self._lock:

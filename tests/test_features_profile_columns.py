@@ -90,6 +90,10 @@ parts = st.tuples(
     keyed("g", st.sampled_from(CONSENT), _register(8, st.integers(0, 1))),
     keyed("pc", st.sampled_from(CHANNELS), moments),
     *(keyed(f, st.sampled_from(PRODUCTS), moments) for f in ("ca", "cr", "cb", "v")),
+    # purchases by product and day (``cb`` as earlier versions kept it, above, beside them)
+    keyed(
+        "bp", st.tuples(st.sampled_from(PRODUCTS), days).map(lambda p: f"{p[0]}|{p[1]}"), moments
+    ),
     keyed("cv", st.sampled_from(PRODUCTS), amounts),
     keyed("vc", st.sampled_from(CATEGORIES), moments),
     keyed("vm", st.integers(-30, 2).map(lambda h: str(NOW // HOUR + h)), amounts),

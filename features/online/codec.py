@@ -8,9 +8,11 @@ smallest binary form, so that no field name is repeated::
      26: {"Eldraso": 1112389513175.2004}, -1: 5, -3: 1767225600}
 
 * a family is its one-byte code (:data:`FAMILY_CODES`), the entries beside the
-  families a negative one-byte code (:data:`RESERVED_CODES`): ``_tz``, ``_bd``
-  (static attributes), ``_wm`` (materialisation watermark), ``_mx`` (newest event
-  time), ``_cp`` (last compaction) and ``_e`` (recent event ids, see below);
+  families a negative one-byte code (:data:`RESERVED_CODES`): ``_tz``, ``_bd``,
+  ``_rg`` (static attributes: ``_rg`` is 1 for a customer an ``identify`` registered
+  with neither a zone nor a birthday), ``_wm`` (materialisation watermark), ``_mx``
+  (newest event time), ``_cp`` (last compaction) and ``_e`` (recent event ids, see
+  below);
 * unkeyed families (``n``, ``tv``...) are plain entries;
 * keys that are canonical whole numbers (hours of week, days, months, numeric
   product ids) are MessagePack integers;
@@ -73,7 +75,10 @@ FAMILY_CODES: dict[str, int] = {
     "cv": 49, "v": 50, "vc": 51, "vm": 52, "vs": 53, "dv": 54, "bp": 55,
 }  # fmt: skip
 #: Codes of the entries beside the families (negative: one byte each, never a family's).
-RESERVED_CODES: dict[str, int] = {"_tz": -1, "_bd": -2, "_wm": -3, "_mx": -4, "_cp": -5, "_e": -6}
+#: Append only: a stored code must keep its entry.
+RESERVED_CODES: dict[str, int] = {
+    "_tz": -1, "_bd": -2, "_wm": -3, "_mx": -4, "_cp": -5, "_e": -6, "_rg": -7,
+}  # fmt: skip
 _FAMILY_NAMES = {code: name for name, code in FAMILY_CODES.items()}
 #: Codes of common time zones in ``_tz`` (one byte instead of ~14; any other zone is stored
 #: as its name). Append only: a stored code must keep its zone.
@@ -259,7 +264,12 @@ def static_of(stored: Mapping[Any, Any]) -> CustomerStatic:
         birth: dt.date | None = _EPOCH_DAY + dt.timedelta(days=bd)
     else:  # layout 2: ISO text
         birth = dt.date.fromisoformat(bd) if bd else None
-    return CustomerStatic(timezone=tz or "UTC", birth_date=birth, zone_known=bool(tz))
+    return CustomerStatic(
+        timezone=tz or "UTC",
+        birth_date=birth,
+        zone_known=bool(tz),
+        identified=_REGISTERED_MARK in stored,  # (layout 2 had no marker)
+    )
 
 
 def timezone_of(stored: Mapping[Any, Any]) -> str | None:
@@ -271,6 +281,8 @@ def timezone_of(stored: Mapping[Any, Any]) -> str | None:
 
 
 _EPOCH_DAY = dt.date(1970, 1, 1)
+#: The stored code of the marker of a customer an ``identify`` registered (``_rg``).
+_REGISTERED_MARK = RESERVED_CODES["_rg"]
 
 
 def static_entries(static: CustomerStatic | None) -> dict[str, str | int]:
@@ -282,6 +294,8 @@ def static_entries(static: CustomerStatic | None) -> dict[str, str | int]:
         entries["_tz"] = ZONE_CODES.get(static.timezone, static.timezone)
     if static.birth_date is not None:
         entries["_bd"] = (static.birth_date - _EPOCH_DAY).days
+    if static.identified and not (static.zone_known or static.birth_date is not None):
+        entries["_rg"] = 1  # registered by neither: the marker (one byte of code, one of value)
     return entries
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,7 +63,9 @@ class OnlineProfiles:
         self.catalog = ProductCatalog.from_products(products)
         self._priors: FeaturePriors | None = None
         self._timezones: dict[str, str] = {}
-        self._dated: set[str] = set()  # registered by a birthday, their zone not given
+        # registered without a zone (a birthday, or an identify's other traits): the
+        # retailer's zone stands in
+        self._unzoned: set[str] = set()
         self._lookup: CatalogLookup | None = None
 
     @property
@@ -147,8 +149,12 @@ class OnlineProfiles:
         rows = zip(cid, eid, seconds, etype, channel, product, offer, revenue, props, strict=True)
         return self._ops_of(list(rows))
 
-    def record_ops(self, records: Sequence[EventRecord]) -> list[EventOps]:
-        """The ops of validated event records (the API's events), without a data frame."""
+    def record_ops(
+        self, records: Sequence[EventRecord], prospects: Collection[str] = ()
+    ) -> list[EventOps]:
+        """The ops of validated event records (the API's events), without a data frame.
+        ``prospects``: customers :meth:`registered` has just found unregistered (no zone
+        known: the retailer's), whose static attributes are not read again."""
         return self._ops_of(
             [
                 (
@@ -163,7 +169,8 @@ class OnlineProfiles:
                     None if r.properties is None else json.dumps(r.properties),
                 )
                 for r in records
-            ]
+            ],
+            prospects,
         )
 
     def row_ops(self, rows: Sequence[tuple[Any, ...]]) -> list[EventOps]:
@@ -172,10 +179,12 @@ class OnlineProfiles:
         the contract's columns hold them, ``None`` for missing), without a data frame."""
         return self._ops_of(rows)
 
-    def _ops_of(self, rows: Sequence[tuple[Any, ...]]) -> list[EventOps]:
+    def _ops_of(
+        self, rows: Sequence[tuple[Any, ...]], prospects: Collection[str] = ()
+    ) -> list[EventOps]:
         if self._lookup is None:
             self._lookup = CatalogLookup.of(self.catalog)
-        zones = self._timezones_of(list(dict.fromkeys(str(r[0]) for r in rows)))
+        zones = self._timezones_of(list(dict.fromkeys(str(r[0]) for r in rows)), prospects)
         out = []
         for cid, eid, ts, etype, channel, product, offer, revenue, props in rows:
             customer = str(cid)
@@ -193,9 +202,13 @@ class OnlineProfiles:
             out.append(EventOps(customer, str(eid), int(ts), tuple(ops)))
         return out
 
-    def _timezones_of(self, customer_ids: Sequence[str]) -> dict[str, str]:
-        """Time zones, cached in this process (they change only through ``register_customer``)."""
-        missing = [c for c in customer_ids if c not in self._timezones]
+    def _timezones_of(
+        self, customer_ids: Sequence[str], prospects: Collection[str] = ()
+    ) -> dict[str, str]:
+        """Time zones, cached in this process (they change only through ``register_customer``;
+        a customer registered without one is read again: another process may give it); none
+        for ``prospects``, whose static attributes the caller has just read."""
+        missing = [c for c in customer_ids if c not in self._timezones and c not in prospects]
         if missing:
             if len(self._timezones) > TIMEZONE_CACHE_SIZE:
                 self._timezones.clear()
@@ -204,35 +217,38 @@ class OnlineProfiles:
         return {c: self._timezones[c] for c in customer_ids if c in self._timezones}
 
     def registered(self, customer_ids: Sequence[str]) -> set[str]:
-        """The customers among ``customer_ids`` that are registered (a known time zone or
-        birthday: from the customers table or an identify); the others are prospects seen
+        """The customers among ``customer_ids`` that are registered (the customers table,
+        or an identify: :attr:`CustomerStatic.registered`); the others are prospects seen
         only in events."""
         ids = list(dict.fromkeys(customer_ids))
-        # the ones not cached: their static attributes in one read each (a prospect's, with
-        # neither, is read again next time: another process may register it meanwhile)
-        rest = [c for c in ids if c not in self._timezones and c not in self._dated]
+        # the ones not cached: their static attributes in one read each (a prospect's is
+        # read again next time: another process may register it meanwhile)
+        rest = [c for c in ids if c not in self._timezones and c not in self._unzoned]
         if rest:
             for cid, static in self.store.statics(rest).items():
                 self._remember(cid, static)
-        return {c for c in ids if c in self._timezones or c in self._dated}
+        return {c for c in ids if c in self._timezones or c in self._unzoned}
 
     def _remember(self, customer_id: str, static: CustomerStatic) -> None:
         """Cache what registers a customer (bounded as the time zones are)."""
-        if len(self._timezones) + len(self._dated) > TIMEZONE_CACHE_SIZE:
+        if len(self._timezones) + len(self._unzoned) > TIMEZONE_CACHE_SIZE:
             self._timezones.clear()
-            self._dated.clear()
+            self._unzoned.clear()
         if static.zone_known:
             self._timezones[customer_id] = static.timezone
-        elif static.birth_date is not None:
-            self._dated.add(customer_id)
+            self._unzoned.discard(customer_id)
+        elif static.registered:
+            self._unzoned.add(customer_id)
 
     def ingest(self, events: pd.DataFrame) -> ApplyResult:
         """Apply validated contract events; replays and stale events change nothing."""
         return self.store.apply(self.to_event_ops(events))
 
-    def ingest_records(self, records: Sequence[EventRecord]) -> ApplyResult:
-        """:meth:`ingest` for validated event records."""
-        return self.store.apply(self.record_ops(records))
+    def ingest_records(
+        self, records: Sequence[EventRecord], prospects: Collection[str] = ()
+    ) -> ApplyResult:
+        """:meth:`ingest` for validated event records (``prospects``: :meth:`record_ops`)."""
+        return self.store.apply(self.record_ops(records, prospects))
 
     def profiles(
         self, customer_ids: Sequence[str], as_of: dt.datetime
@@ -279,16 +295,33 @@ class OnlineProfiles:
         stored: StoredCustomer | None = None,
     ) -> None:
         """Change the static attributes given (an ``identify``), keeping the others
-        (``stored``: the customer as already read, else read here)."""
+        (``stored``: the customer as already read, else read here). An identify registers
+        the customer, whatever traits it gives: one without a zone or a birthday is
+        marked so (:attr:`CustomerStatic.identified`); a registered customer's static
+        attributes are not written again when it gives neither."""
         if stored is None:
             [stored] = self.store.read([customer_id])
+        self._identified(customer_id, timezone, birth_date, stored)
+
+    def _identified(
+        self,
+        customer_id: str,
+        timezone: str | None,
+        birth_date: dt.date | None,
+        stored: StoredCustomer | None,
+    ) -> None:
+        """:meth:`update_customer` of a customer already read (``None``: not stored)."""
         old = stored.static if stored is not None else CustomerStatic(zone_known=False)
+        if timezone is None and birth_date is None and old.registered:
+            self._remember(customer_id, old)
+            return
         self.register_customer(
             customer_id,
             CustomerStatic(
                 timezone=timezone or old.timezone,
                 birth_date=birth_date or old.birth_date,
                 zone_known=timezone is not None or old.zone_known,
+                identified=True,
             ),
         )
 
@@ -318,10 +351,8 @@ class OnlineProfiles:
         changes = []
         for patch in patches:
             cid = patch.customer_id
-            if patch.timezone is not None or patch.birth_date is not None:
-                self.update_customer(
-                    cid, timezone=patch.timezone, birth_date=patch.birth_date, stored=stored[cid]
-                )
+            # an identify registers the customer, whatever it gives (written once)
+            self._identified(cid, patch.timezone, patch.birth_date, stored[cid])
             at = math.floor((patch.declared_at or now).timestamp())
             ops = patch.preference_ops(at)
             if patch.created_at is not None:
