@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from sys import intern
 
 from features.finalise import CustomerStatic, SplitState, split_state
 from features.online.store import MemoryOnlineStore, StoredCustomer
+from features.state import fold_shopping_days, trim_state
 
 _ZONE_UNKNOWN = CustomerStatic(zone_known=False)
 
@@ -37,13 +39,21 @@ class SplitStateStore(MemoryOnlineStore):
         statics: Mapping[str, CustomerStatic],
         watermark: dt.datetime,
     ) -> int:
-        count = super().materialise(states, statics, watermark)
-        for cid, state in self._states.items():
-            if not isinstance(state, MutableSplitState):
-                # held where the memory store holds a flat dict: read and written only as
-                # features.state.apply_op does (get, item assignment) and by this class
-                self._states[cid] = MutableSplitState(*split_state(state))  # type: ignore[assignment]
-        return count
+        """As the memory store's, each state split as it is stored (not all of them flat
+        first: the parent the policies fork from would keep both at its peak)."""
+        cut = watermark.timestamp()
+        ids = set(states) | set(statics)
+        for cid in ids:
+            flat = fold_shopping_days(trim_state(dict(states.get(cid, {})), cut), cut)
+            # held where the memory store holds a flat dict: read and written only as
+            # features.state.apply_op does (get, item assignment) and by this class
+            self._states[cid] = MutableSplitState.of(flat)  # type: ignore[assignment]
+            if cid in statics:
+                self._statics[cid] = statics[cid]
+            self._seen[cid] = {}
+            self._watermark[cid] = cut
+            self._newest[cid] = cut
+        return len(ids)
 
     def upsert_static(self, customer_id: str, static: CustomerStatic) -> None:
         self._statics[customer_id] = static
@@ -71,9 +81,11 @@ class MutableSplitState(SplitState):
     :func:`features.state.apply_op` uses a flat state). A new field goes last in its
     family, a new family last among the families, a new scalar last among the scalars:
     where :func:`~features.finalise.split_state` of the flat state, which gains the field
-    last, puts it.
+    last, puts it. Names are interned: the same few hundred keys (days, hours of the week,
+    categories) and families in every customer's state are one string each, not one per
+    customer (a split state of ~90 fields ~5 KB, against ~7 KB flat with its names).
 
-    >>> state = MutableSplitState(*split_state({"np": 1.0, "pd:1": 1.0}))
+    >>> state = MutableSplitState.of({"np": 1.0, "pd:1": 1.0})
     >>> state["pd:2"] = 2.0; state["rv"] = 5.0; state["c:shoes"] = 0.5
     >>> state.get("pd:2"), state.get("pd:3"), state.get("np")
     (2.0, None, 1.0)
@@ -82,6 +94,14 @@ class MutableSplitState(SplitState):
     """
 
     __slots__ = ()
+
+    @classmethod
+    def of(cls, flat: Mapping[str, float]) -> MutableSplitState:
+        """``flat`` split (:func:`~features.finalise.split_state`), names interned."""
+        state = cls({}, {})
+        for name, value in flat.items():
+            state[name] = value
+        return state
 
     def get(self, name: str, default: float | None = None) -> float | None:  # type: ignore[override]
         family, sep, key = name.partition(":")
@@ -95,10 +115,10 @@ class MutableSplitState(SplitState):
         if sep:
             entries = self.keyed.get(family)
             if entries is None:
-                entries = self.keyed[family] = {}
-            entries[key] = value
+                entries = self.keyed[intern(family)] = {}
+            entries[intern(key)] = value
         else:
-            self.scalars[name] = value
+            self.scalars[intern(name)] = value
 
 
 def _copy(state: Mapping[str, float] | None) -> SplitState:
