@@ -85,7 +85,6 @@ from nba.pipeline import Decider, DecisionPipeline
 from nba.profile import CustomerProfile
 from nba.supersession import Pending, Supersession
 from simulator.closed_loop.mapping import Message, require_simulated
-from simulator.closed_loop.store import SplitStateStore
 from simulator.closed_loop.truth import as_ns
 from simulator.closed_loop.world import ClosedLoopWorld
 from simulator.config import CHANNEL_RESPONSE
@@ -430,7 +429,7 @@ def _background_span(world: ClosedLoopWorld, first: int, end: int) -> list[Packe
 def loop_start(world: ClosedLoopWorld, *, workers: int = 1) -> LoopStart:
     """The start of a run over ``world`` (see :class:`LoopStart`); ``workers`` processes
     convert the background (:func:`background_ticks`)."""
-    online = OnlineProfiles(SplitStateStore(), world.sim.products)
+    online = OnlineProfiles(MemoryOnlineStore(), world.sim.products)
     online.materialise(world.build)
     history = world.history_contacts
     sent = pd.to_datetime(pd.Series(history["sent_at"]), utc=True).dt.floor("us")
