@@ -9,8 +9,9 @@ and assembling the table. The baseline tree (``--baseline-src``, e.g. an export 
 an earlier commit of main) and this tree are measured alternately, with 1 and 2
 workers, ``--repeat`` times each; the table gives medians and the ratio to the
 baseline, the CPU per customer of the process and its forked workers, and the
-rate on idle cores that this CPU allows (the parent's CPU is serial, the workers'
-is divided among them: customers / (parent CPU + workers' CPU / workers)), which
+rate on idle cores that this CPU allows (all of it shared evenly among the deciding
+processes, the parent's at least: customers / max(parent CPU, all CPU / workers);
+the parent decides chunks too in a tree where it does, else only its serial part), which
 the machine's other load moves less than the wall clock. Every run must give the same
 decisions table (a hash of each row's ids, action, channel, send times, priority,
 propensity and reasons): the script fails when the trees, or 1 and 2 workers, differ
@@ -111,9 +112,10 @@ def measure(
         "rate": len(frame) / elapsed,
         # CPU of this process and of the workers it forked, per customer
         "cpu_ms": 1000 * (cpu + forked) / len(frame),
-        # customers/s on idle cores: this process's CPU is serial, the workers' is
-        # shared among them (each decides about as many chunks)
-        "idle_rate": len(frame) / (cpu + forked / workers if workers > 1 else cpu),
+        # customers/s on idle cores: all the CPU shared evenly among the deciding
+        # processes (each decides about as many chunks), this process's at least (a tree
+        # whose parent only waits: its serial part; one that decides too: its chunks)
+        "idle_rate": len(frame) / max(cpu, (cpu + forked) / workers),
         "models": champions.label,
         "rows": len(table),
         "contacts": int(table["channel"].notna().sum()),

@@ -145,6 +145,26 @@ class CustomerContext:
         )
         return moved
 
+    def with_profile(self, profile: CustomerProfile) -> CustomerContext:
+        """The same moment, session and history with ``profile`` (the same customer's,
+        e.g. a copy with other engagement): what ``dataclasses.replace(context,
+        profile=profile)`` gives, without checking again the moment and history this
+        context was checked with (the zone is checked when it is another).
+
+        >>> now = dt.datetime(2026, 3, 6, 17, 30, tzinfo=dt.UTC)
+        >>> ctx = CustomerContext(CustomerProfile("C1", timezone="Europe/Paris"), now)
+        >>> other = CustomerProfile("C1", timezone="Europe/Paris", events_seen=3)
+        >>> ctx.with_profile(other) == dataclasses.replace(ctx, profile=other)
+        True
+        """
+        if profile.timezone != self.profile.timezone:
+            return dataclasses.replace(self, profile=profile)
+        moved = object.__new__(CustomerContext)
+        moved.__dict__.update(
+            profile=profile, now=self.now, session=self.session, action_history=self.action_history
+        )
+        return moved
+
     def hours_since_sent(self, action_id: str) -> float | None:
         """Hours since ``action_id`` was last sent (``None`` when never)."""
         sent_at = self.action_history.get(action_id)

@@ -21,7 +21,8 @@ preparation when ``nba decide`` finds them), the same seed for the same
 * **Speed**: profiles are read column by column
   (:func:`features.profile_table.profiles_from_frame`), the send-time model
   personalises a whole chunk at once, rows are built as columns, and forked
-  workers share the audience instead of receiving it pickled.
+  workers share the audience instead of receiving it pickled; the calling process
+  decides chunks beside them (:func:`_decided`).
 * **Rows**: one per chosen action, ``do_nothing`` included; a customer for whom
   nothing is eligible gets one row with no action, so that every customer
   appears, in the order of the audience. Send times are in UTC
@@ -38,7 +39,9 @@ preparation when ``nba decide`` finds them), the same seed for the same
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
+import concurrent.futures.process
 import contextlib
 import dataclasses
 import datetime as dt
@@ -46,8 +49,9 @@ import gc
 import logging
 import math
 import multiprocessing
+import threading
 import zoneinfo
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -344,8 +348,9 @@ def decide_audience(
         The champion recommender (``None``: popularity) and the popularity list, most
         popular first: the ``products`` of each row, as the API attaches them.
     workers
-        Processes deciding chunks side by side (forked: the policy and the
-        audience are shared, not pickled); the result is the same for any number.
+        Processes deciding chunks side by side: this one and ``workers - 1`` forked
+        ones (the policy and the audience are shared, not pickled); the result is the
+        same for any number.
     progress
         ``progress(done, total)`` after each chunk of customers.
     rejected
@@ -417,28 +422,11 @@ def decide_audience(
     _SHARED = (job, audience)
     unreadable = False
     try:
-        if workers > 1 and len(tasks) > 1:
-            context = multiprocessing.get_context("fork")
-            gc.freeze()  # the audience stays in the parent's pages, untouched by the workers' gc
-            try:
-                with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-                    for (_, positions, _), part in zip(
-                        tasks, pool.map(_decide_shared, tasks), strict=True
-                    ):
-                        if part is None:
-                            unreadable = True
-                            pool.shutdown(cancel_futures=True)
-                            break
-                        collect(positions, part)
-            finally:
-                gc.unfreeze()
-        else:
-            for task in tasks:
-                part = _decide_shared(task)
-                if part is None:
-                    unreadable = True
-                    break
-                collect(task[1], part)
+        for task, part in _decided(tasks, workers):
+            if part is None:
+                unreadable = True
+                break
+            collect(task[1], part)
     finally:
         _SHARED = None
     if unreadable:  # a chunk's rows are not profiles: every problem of the audience, as
@@ -799,6 +787,76 @@ class RegisteredErasures:
                 if at is not None and (cid not in found or at > found[cid]):
                     found[cid] = at
         return found
+
+
+Task = tuple[int, np.ndarray, UsageCounts]
+
+
+def _decided(tasks: Sequence[Task], workers: int) -> Iterator[tuple[Task, pd.DataFrame | None]]:
+    """Each task with its rows (:func:`_decide_shared`), as they are decided: by this
+    process and ``workers - 1`` forked ones side by side, each taking the next task when
+    it is done with one. This process decides too: one fork fewer, and its caches warm and
+    its pages its own (a forked worker copies each page it writes to, reference counts
+    included). A task no worker could decide (a broken pool) is decided here. The rows
+    do not depend on where a task is decided."""
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, _decide_shared(task)
+        return
+    waiting = collections.deque(range(len(tasks)))
+    lock = threading.Lock()
+    given: dict[int, concurrent.futures.Future[pd.DataFrame | None]] = {}
+
+    def take() -> int | None:
+        with lock:
+            return waiting.popleft() if waiting else None
+
+    def feed(_: object = None) -> None:  # a worker is free: the next task is its
+        with lock:
+            if not waiting:
+                return
+            i = waiting.popleft()
+            try:
+                future = given[i] = pool.submit(_decide_shared, tasks[i])
+            except RuntimeError:  # broken or shut down: left to this process
+                return
+        future.add_done_callback(feed)
+
+    def reaped() -> Iterator[tuple[Task, pd.DataFrame | None]]:
+        with lock:
+            done = [i for i, f in given.items() if f.done() and i not in out]
+        for i in done:
+            out.add(i)
+            try:
+                part = given[i].result()
+            except concurrent.futures.process.BrokenProcessPool:
+                part = _decide_shared(tasks[i])
+            yield tasks[i], part
+
+    out: set[int] = set()
+    context = multiprocessing.get_context("fork")
+    gc.freeze()  # the audience stays in this process's pages, untouched by the workers' gc
+    try:
+        with concurrent.futures.ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
+            for _ in range(workers - 1):
+                feed()
+            try:
+                while (i := take()) is not None:
+                    out.add(i)
+                    yield tasks[i], _decide_shared(tasks[i])
+                    yield from reaped()
+                concurrent.futures.wait(list(given.values()))
+                yield from reaped()
+                for i in range(len(tasks)):  # taken by a worker that could not decide it
+                    if i not in out:
+                        out.add(i)
+                        yield tasks[i], _decide_shared(tasks[i])
+            finally:  # a consumer that stops early (rows that are not profiles)
+                with lock:
+                    waiting.clear()
+                pool.shutdown(cancel_futures=True)
+    finally:
+        gc.unfreeze()
 
 
 #: The job and audience (profiles, or a frame of profile rows) shared with forked workers

@@ -29,7 +29,6 @@ customer's row; the scores are equal to the bit to the per-customer ones.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -88,7 +87,7 @@ class ModelScorer(Scorer):
         engine's send-time choice uses it (unchanged without a send-time model)."""
         if self.send_time is None:
             return context
-        return dataclasses.replace(context, profile=self.send_time.personalise(context.profile))
+        return context.with_profile(self.send_time.personalise(context.profile))
 
     @contextmanager
     def chunk(self, profiles: Sequence[CustomerProfile]) -> Iterator[None]:
@@ -126,8 +125,7 @@ class ModelScorer(Scorer):
         learned = self._engagement(context, candidates)
         neutral = (
             self.fallback.score(
-                dataclasses.replace(context, profile=fast_replace(profile, engagement={})),
-                candidates,
+                context.with_profile(fast_replace(profile, engagement={})), candidates
             )
             if learned
             else rule
