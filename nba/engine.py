@@ -6,7 +6,7 @@ turns the scores into priorities (``response x value x lever x fatigue -
 costs``, see :mod:`nba.arbitration`), drops offers whose uplift does not reach
 the action's ``min_uplift`` and incentives whose uplift does not pay for them
 (:attr:`~nba.arbitration.PriorityTerms.offer_pays`) where the catalog has the same
-message without them (:func:`_plain_types`: now, later or already sent), keeps each action's best
+message without them (:func:`_offer_alone`: now, later or already sent), keeps each action's best
 channel and picks by Thompson sampling over the per-action Beta posteriors it is given, logging
 the pick's propensity. Everything else (consent, eligibility, contact policy,
 bookkeeping) is the shared template of :class:`~nba.policy.DecisionPolicy`.
@@ -80,6 +80,8 @@ from nba.reserve import (
     trigger_per_day,
     trigger_rates,
 )
+from nba.rules.functions import Call
+from nba.rules.tree import Literal, Logical, Not
 from nba.scoring import INCENTIVE_KINDS, ActionScore, RuleBasedScorer, Scorer, check_scores
 from nba.screening import ActionCandidate, ChannelSlot
 from nba.timing import SendTime
@@ -146,7 +148,7 @@ class NextBestActionPolicy(DecisionPolicy):
         # the journeys' next steps time alone makes due (a sequence, a cool-down), for the
         # reserve: the session reminders have their own
         self._steps = JourneySteps([a for a in catalog.actions if a.id not in self._session_ids])
-        self._plain_types = _plain_types(catalog.actions)
+        self._offer_alone = _offer_alone(catalog.actions)
         self._plain_ids = frozenset(a.id for a in catalog.actions if _is_plain(a))
         self._closing = frozenset(a.id for a in catalog.actions if closes_with_time(a))
 
@@ -275,7 +277,7 @@ class NextBestActionPolicy(DecisionPolicy):
                 offer_refused = (
                     reason is None
                     and incentive
-                    and ((action.type, channel) in plain or action.type in self._plain_types)
+                    and ((action.type, channel) in plain or action.id in self._offer_alone)
                 )
                 if offer_refused:
                     reason = _offer_reason(terms, channel)
@@ -685,21 +687,80 @@ def _plain_messages(
     return {(c.action.type, s.channel) for c in candidates if c.action.id in plain for s in c.slots}
 
 
-def _plain_types(actions: Sequence[Action]) -> frozenset[ActionType]:
-    """Action types with a message without an incentive in the catalog (a plain action of
-    the type): the customer can get that message now, later, or has already had it, so
-    giving the incentive is a choice about the offer alone and the offer must pay for
-    itself (:attr:`~nba.arbitration.PriorityTerms.offer_pays`). "We miss you" comes back
-    after its cool-down, so a win-back discount must pay for itself even while it cools
-    down; once a cart's plain reminders are spent, the discount reminder is the cart's
-    last message, and it too goes only to a customer whom the discount moves enough to
-    pay for it: what the product promises ("escalate to a time-limited discount only for
-    customers whom it moves"). Valued as a message of its own (message + uplift - its
-    cost on every redemption) it went to full-price buyers: in the closed loop 42-57 such
-    e-mails per 600 customers and seed at -0.22 to -0.46 each in the truth (BENCHMARKS.md,
-    issue 12, calib5). An incentive of a type without a plain message competes as a
-    message."""
-    return frozenset(a.type for a in actions if _is_plain(a))
+def _offer_alone(actions: Sequence[Action]) -> frozenset[str]:
+    """The incentives (action ids) the catalog has the same message without: a plain action
+    of the incentive's type (:func:`_is_plain`) in its group (the same journey's message:
+    a cart's plain reminders), or one that can be sent again (it comes back, as "we miss
+    you" does after its cool-down). The customer can get that message now, later, or has
+    already had it, so giving the incentive is a choice about the offer alone and the
+    offer must pay for itself (:attr:`~nba.arbitration.PriorityTerms.offer_pays`). A win-back
+    discount must pay for itself even while "we miss you" cools down; once a cart's plain
+    reminders are spent, the discount reminder is the cart's last message, and it too goes
+    only to a customer whom the discount moves enough to pay for it: what the product
+    promises ("escalate to a time-limited discount only for customers whom it moves").
+    Valued as a message of its own (message + uplift - its cost on every redemption) it
+    went to full-price buyers: in the closed loop 42-57 such e-mails per 600 customers and
+    seed at -0.22 to -0.46 each in the truth (BENCHMARKS.md, issue 12, calib5).
+
+    A plain message its rule sends once (``not known(hours_since_sent('<its id>'))``) and
+    outside the incentive's group is another message, not this one without its offer: a
+    welcome series' first two steps against its third, which carries free shipping. An
+    incentive without the same message competes as a message of its own; refused on the
+    offer alone, the message was lost with it: every prospect has the store's promotion
+    share as theirs, so the third welcome went to all of them or none by where that share
+    fell (0.109 against a break-even of 0.110: none on one simulated retailer, where the
+    rules' third welcomes earned 0.19 each; BENCHMARKS.md, issue 12, offer11).
+
+    >>> from nba.catalog import parse_catalog
+    >>> catalog = parse_catalog('''
+    ... actions:
+    ...   - {id: hello, type: welcome, channels: [email], value: 1,
+    ...      eligibility: "not known(hours_since_sent('hello'))"}
+    ...   - {id: hello_offer, type: welcome, channels: [email], value: 1,
+    ...      offer: {id: fs, kind: free_shipping, value: 0, cost: 4.5}}
+    ...   - {id: miss_you, type: reactivation, channels: [email], value: 1, cooldown_hours: 720}
+    ...   - {id: miss_you_offer, type: reactivation, channels: [email], value: 1,
+    ...      offer: {id: w, kind: percent_discount, value: 15, cost: 7}}
+    ... ''')
+    >>> sorted(_offer_alone(catalog.actions))
+    ['miss_you_offer']
+    """
+    incentives = [a for a in actions if not a.is_do_nothing and not _is_plain(a)]
+    plain = [a for a in actions if _is_plain(a)]
+    return frozenset(
+        incentive.id
+        for incentive in incentives
+        if any(
+            a.type is incentive.type
+            and ((a.group is not None and a.group == incentive.group) or not _sent_once(a))
+            for a in plain
+        )
+    )
+
+
+def _sent_once(action: Action) -> bool:
+    """Whether ``action``'s rule sends it at most once to a customer: one of the
+    conditions it requires (its top-level ``and``) is ``not known(hours_since_sent(<its
+    own id>))``."""
+    if action.eligibility is None:
+        return False
+    tree = action.eligibility.tree
+    required = tree.operands if isinstance(tree, Logical) and tree.op == "and" else [tree]
+    for node in required:
+        if not isinstance(node, Not) or not isinstance(known := node.operand, Call):
+            continue
+        if known.name != "known" or len(known.args) != 1:
+            continue
+        sent = known.args[0]
+        if (
+            isinstance(sent, Call)
+            and sent.name == "hours_since_sent"
+            and len(sent.args) == 1
+            and isinstance(sent.args[0], Literal)
+            and sent.args[0].value == action.id
+        ):
+            return True
+    return False
 
 
 def _offer_reason(terms: PriorityTerms, channel: Channel) -> Reason | None:
