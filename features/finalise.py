@@ -388,6 +388,22 @@ def _top(shares: Mapping[str, float]) -> str | None:
     return min(shares, key=lambda k: (-shares[k], k)) if shares else None
 
 
+def calendar_days_since(then: float | None, today: dt.date, zone: dt.tzinfo) -> int | None:
+    """Local calendar days from the day of ``then`` (epoch seconds) to ``today``, in
+    ``zone``: 0 on the same local day, 1 from the next local midnight.
+
+    >>> paris = time_zone("Europe/Paris")
+    >>> signed = dt.datetime(2026, 3, 1, 23, 0, tzinfo=paris).timestamp()
+    >>> calendar_days_since(signed, dt.date(2026, 3, 2), paris)
+    1
+    >>> calendar_days_since(None, dt.date(2026, 3, 2), paris) is None
+    True
+    """
+    if then is None:
+        return None
+    return (today - dt.datetime.fromtimestamp(then, zone).date()).days
+
+
 def days_to_birthday(birth: dt.date | None, today: dt.date) -> int | None:
     """Days from ``today`` to the next birthday (0 on the day; 29 February falls on 1 March).
 
@@ -1007,6 +1023,9 @@ def build_profile(
             "timezone": static.timezone,
             "days_since_first_seen": days_known,
             "days_since_sign_up": days_known if get("su") is None else _days(now, get("su")),
+            "sign_up_day": calendar_days_since(
+                first_seen if get("su") is None else get("su"), as_of.astimezone(tz).date(), tz
+            ),
             "days_since_last_purchase": days_quiet,
             "days_since_last_visit": _days(now, get("tv")),
             "purchases_30d": int(_bucket_sum(day_purchases, now, 30)),

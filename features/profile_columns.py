@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -54,6 +55,7 @@ from features.finalise import (
     CustomerStatic,
     FeaturePriors,
     build_profile,
+    calendar_days_since,
     contact_moments,
     days_to_birthday,
 )
@@ -433,6 +435,7 @@ class _Chunk:
             "days_since_sign_up": _optional(
                 np.where(np.isnan(get("su")), days_known, (now - get("su")) / SECONDS_PER_DAY)
             ),
+            "sign_up_day": self.calendar_days(np.where(np.isnan(get("su")), first_seen, get("su"))),
             "days_since_last_purchase": _optional(days_quiet),
             "days_since_last_visit": _optional((now - get("tv")) / SECONDS_PER_DAY),
             "purchases_30d": purchases_30d.astype(np.int64).tolist(),
@@ -903,6 +906,23 @@ class _Chunk:
         for i, lo, hi in zip(e[starts].tolist(), starts.tolist(), ends, strict=True):
             out[i] = dict(zip(texts[lo:hi], shares[lo:hi], strict=True))
         return out, top
+
+    def calendar_days(self, then: np.ndarray) -> list[int | None]:
+        """Each customer's local calendar days since ``then`` (epoch seconds, NaN for
+        none), in their own time zone (:func:`features.finalise.calendar_days_since`)."""
+        today: dict[tuple[str, dt.datetime], dt.date] = {}
+        out: list[int | None] = []
+        for static, at, t in zip(self.statics, self.as_of, then.tolist(), strict=True):
+            if math.isnan(t):
+                out.append(None)
+                continue
+            zone = time_zone(static.timezone)
+            key = (static.timezone, at)
+            local = today.get(key)
+            if local is None:
+                local = today[key] = at.astimezone(zone).date()
+            out.append(calendar_days_since(t, local, zone))
+        return out
 
     def birthdays(self) -> list[int | None]:
         """Days to each customer's next birthday, in their own time zone."""

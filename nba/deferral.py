@@ -64,7 +64,9 @@ from nba.screening import ActionCandidate, ChannelSlot
 
 _HOUR = dt.timedelta(hours=1)
 #: Rule fields whose values change as time passes with no new event.
-TIME_FIELDS: frozenset[str] = frozenset({*AGEING, "days_to_birthday", *CONTEXT_FIELDS})
+TIME_FIELDS: frozenset[str] = frozenset(
+    {*AGEING, "days_to_birthday", "sign_up_day", *CONTEXT_FIELDS}
+)
 #: How close :func:`window_closes` finds the end of a window (hours).
 _WINDOW_PRECISION_HOURS = 0.25
 

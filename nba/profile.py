@@ -120,6 +120,10 @@ class CustomerProfile:
     # since the sign-up (the customer record's created_at, an identify's createdAt); a
     # customer known only from events: since first seen
     days_since_sign_up: float | None = None
+    # the same sign-up counted in the customer's calendar days: 0 on the local day they
+    # signed up, 1 from the next local midnight (a series planned "on day 7" by the
+    # calendar: a 23:00 sign-up is on day 1 an hour later)
+    sign_up_day: int | None = None
     days_since_last_purchase: float | None = None
     days_since_last_visit: float | None = None
     purchases_30d: int = 0

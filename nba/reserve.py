@@ -665,8 +665,8 @@ def trigger_rates(
 class LaterScope(ContextScope):
     """Rule fields ``hours`` from now if nothing happens meanwhile: the moment's fields
     (local time, hours since an action was sent) at that time, the profile's times since
-    something grown by ``hours``, the birthday's countdown moved on by the local days
-    passed, the rest as they are, and no live session."""
+    something grown by ``hours``, the birthday's countdown and the sign-up's local day
+    moved on by the local days passed, the rest as they are, and no live session."""
 
     __slots__ = ("_hours", "_now")
 
@@ -683,6 +683,8 @@ class LaterScope(ContextScope):
                 value -= days
                 return value if value >= 0 else value + 365  # past the day: next year's
             return value
+        if name == "sign_up_day" and isinstance(value, int):
+            return value + (self.context.local_now.date() - self._now.local_now.date()).days
         per_hour = AGEING.get(name)
         if per_hour is None or not isinstance(value, int | float):
             return value
@@ -768,7 +770,15 @@ _PAST_FLIP_HOURS = 1.0 / 60.0
 #: Rule fields that move with the local calendar, not at a steady rate: a rule that reads
 #: them is probed at every local hour between the moment its clocks first flip and a day on.
 _CALENDAR_FIELDS = frozenset(
-    {"local_hour", "local_weekday", "local_day", "local_month", "next_month", "days_to_birthday"}
+    {
+        "local_hour",
+        "local_weekday",
+        "local_day",
+        "local_month",
+        "next_month",
+        "days_to_birthday",
+        "sign_up_day",
+    }
 )
 
 
