@@ -24,6 +24,7 @@ import datetime as dt
 import pytest
 
 from features.dataset import RetailDataset
+from nba.channels import Channel
 from nba.context import CustomerContext
 from nba.decision import Decision
 from nba.deferral import DO_NOTHING, NEXT_CHANCE_HOURS
@@ -52,6 +53,21 @@ def _buyer(base: RetailDataset, birthday: str) -> CustomerProfile:
     return profile_at(base, row, raw, NOW)
 
 
+def _weekly_sms_buyer(base: RetailDataset, birthday: str) -> CustomerProfile:
+    """Twelve weekly orders (the last 4 days ago), SMS only, born on ``birthday``."""
+    row = customer(base, consents=("sms",), birth_date=birthday)
+    orders = [
+        (
+            (NOW - dt.timedelta(days=4 + 7 * week)).strftime("%Y-%m-%dT18:00:00Z"),
+            "web",
+            "purchase",
+            "P1",
+        )
+        for week in range(12)
+    ]
+    return profile_at(base, row, events(*orders), NOW)
+
+
 def _decide(profile: CustomerProfile, seed: int) -> Decision:
     catalog, policy = retailer(), retailer_policy()
     engine = NextBestActionPolicy(catalog, policy, exploration=True)
@@ -66,14 +82,13 @@ def _probability(decision: Decision, action_id: str) -> float:
 
 def test_on_the_day_itself_exploration_never_draws_doing_nothing(base: RetailDataset) -> None:
     """Born on 4 March: on the day (days_to_birthday 0) the birthday is eligible until
-    midnight in Paris, 15 hours from now, and not at tomorrow's decision. Its only rivals
+    midnight in Paris, 14 hours from now, and not at tomorrow's decision. Its only rivals
     are doing nothing and messages that can wait, so the draw is among the birthday's own
     options: doing nothing's logged probability is 0, and over 40 decision seeds the
     birthday goes every time. Three days before the day, with chances left, exploration
     is as before: the birthday is drawn, not certain. On main, doing nothing had a logged
     probability of 0.001 on the day itself for this buyer, whose birthday is worth much
-    more than a send costs; in the closed loop the birthdays passed over had priorities of
-    0.17 to 1.7, where the prior's low draws reach doing nothing far more often."""
+    more than a send costs, and 0.3125 for a weekly buyer reached by SMS (priority 0.90)."""
     today = _buyer(base, "1990-03-04")
     assert today.days_to_birthday == 0
     first = _decide(today, 0)
@@ -81,6 +96,15 @@ def test_on_the_day_itself_exploration_never_draws_doing_nothing(base: RetailDat
     assert _probability(first, "do_nothing") == 0.0
     assert _probability(first, "birthday") == pytest.approx(1.0)
     assert all(_decide(today, seed).action_id == "birthday" for seed in range(40))
+
+    # a weekly buyer reached by SMS, whose points are often redeemed on orders placed
+    # anyway (P 0.55 x 2.5): priority 0.90, where main drew doing nothing 0.3125 of the time
+    weekly = _decide(_weekly_sms_buyer(base, "1990-03-04"), 0)
+    assert weekly.action_id == "birthday"
+    assert weekly.actions[0].channel is Channel.SMS
+    assert weekly.actions[0].terms is not None
+    assert weekly.actions[0].terms.redeemed_anyway > 0.5
+    assert _probability(weekly, "do_nothing") == 0.0
 
     ahead = _buyer(base, "1990-03-07")
     assert ahead.days_to_birthday == 3
