@@ -195,12 +195,16 @@ def _mark_last_chance(
     bar: float,
 ) -> None:
     """Mark the leader's open channels as now or never (a deferral of no credit against
-    doing nothing) when its window closes before the customer's next decision
-    (:data:`NEXT_CHANCE_HOURS`): then exploration does not draw doing nothing, or an
+    doing nothing) when its message must arrive by a deadline (``send_by``, an end of
+    validity) that falls before the customer's next decision (:data:`NEXT_CHANCE_HOURS`)
+    and it is not eligible then: exploration does not draw doing nothing, or an
     action that can wait, in its place (:func:`nba.arbitration.thompson_pick`). Doing
     nothing teaches nothing, and a birthday passed over on its last day is lost for the
     year (BENCHMARKS.md, issue 12, bday11)."""
     action = candidates[lead].action
+    deadline = action.arrive_by(context.now_utc, context)
+    if deadline is None or deadline > context.now_utc + NEXT_CHANCE_HOURS * _HOUR:
+        return  # no deadline of its own (a window of eligibility: its journey's flags rule)
     if eligible_at(context, action, NEXT_CHANCE_HOURS):
         return
     closes = window_closes(context, action, NEXT_CHANCE_HOURS)

@@ -69,10 +69,7 @@ def test_the_welcome_closing_today_goes_before_the_birthday_that_can_wait(
     assert {"welcome_1", "birthday"} <= set(decision.eligible_action_ids)
     [chosen] = decision.actions
     assert (chosen.action_id, chosen.channel) == ("welcome_1", Channel.EMAIL)
-    assert chosen.terms is not None and chosen.terms.deferral_credit == 0.0
-    # its last chance (no decision tomorrow finds it eligible): marked against doing
-    # nothing only, so that exploration does not pass it over (bday11)
-    assert chosen.terms.deferral is not None and chosen.terms.deferral.waits == "doing nothing"
+    assert chosen.terms is not None and chosen.terms.deferral is None
     assert _lost(decision, "birthday").startswith("welcome_1 was picked")
     assert "can wait" not in _lost(decision, "birthday")
 
