@@ -7,9 +7,10 @@ low draw of the birthday's response sends nothing. Where the birthday has a next
 days_to_birthday``: the wishes arrive on or before the day) it costs the message for the
 year, and teaches nothing (doing nothing has no posterior to learn). In the closed loop at
 3,000 customers such draws were the larger half of the birthday cell's gap to the rules
-(BENCHMARKS.md, issue 12, bday11). The engine now marks a closing action that leads and
-is not eligible at the customer's next decision (``NEXT_CHANCE_HOURS``, the daily run) as
-now or never, as it marks a rival whose window closes before the leader frees its channel
+(BENCHMARKS.md, issue 12, bday11). The engine now marks a leading action whose message
+must arrive by a deadline of its own (``send_by``, an end of validity) before the
+customer's next decision (``NEXT_CHANCE_HOURS``, the daily run), and which is not
+eligible then, as now or never, as it marks a rival whose window closes before the leader frees its channel
 (:mod:`nba.deferral`): exploration then draws only among the options that cannot wait.
 
 Profiles come from contract events through the real feature code
