@@ -67,6 +67,11 @@ _HOUR = dt.timedelta(hours=1)
 TIME_FIELDS: frozenset[str] = frozenset(
     {*AGEING, "days_to_birthday", "sign_up_day", *CONTEXT_FIELDS}
 )
+#: When a customer is decided for again at the latest, with nothing sent meanwhile (hours):
+#: the daily audience run. An action not eligible by then has no next chance.
+NEXT_CHANCE_HOURS = 24.0
+#: The name doing nothing goes by in a last chance's :class:`~nba.arbitration.Deferral`.
+DO_NOTHING = "doing nothing"
 #: How close :func:`window_closes` finds the end of a window (hours).
 _WINDOW_PRECISION_HOURS = 0.25
 
@@ -129,9 +134,13 @@ def credit_closing_rivals(
             top = max(kept, key=lambda item: item[2].priority)
             best.append((top[2].priority, i, top[1]))
     worth = [b for b in best if b[0] > bar]
-    if len(worth) < 2:
+    if not worth:
         return
     lead_priority, lead, lead_slot = max(worth, key=lambda b: b[0])
+    if candidates[lead].action.id in closing:
+        _mark_last_chance(context, candidates, assessments, lead, bar)
+    if len(worth) < 2:
+        return
     if not blocks_channels(policy, lead_slot.channel):
         return  # its send leaves every channel as free as it is
     rivals = [i for _, i, _ in worth if i != lead and candidates[i].action.id in closing]
@@ -177,6 +186,35 @@ def credit_closing_rivals(
                 own,
                 priority=own.priority + later,
                 terms=dataclasses.replace(own.terms, deferral_credit=later, deferral=why),
+            )
+
+
+def _mark_last_chance(
+    context: CustomerContext,
+    candidates: Sequence[ActionCandidate],
+    assessments: list[list[ChannelAssessment]],
+    lead: int,
+    bar: float,
+) -> None:
+    """Mark the leader's open channels as now or never (a deferral of no credit against
+    doing nothing) when its message must arrive by a deadline (``send_by``, an end of
+    validity) that falls before the customer's next decision (:data:`NEXT_CHANCE_HOURS`)
+    and it is not eligible then: exploration does not draw doing nothing, or an
+    action that can wait, in its place (:func:`nba.arbitration.thompson_pick`). Doing
+    nothing teaches nothing, and a birthday passed over on its last day is lost for the
+    year (BENCHMARKS.md, issue 12, bday11)."""
+    action = candidates[lead].action
+    deadline = action.arrive_by(context.now_utc, context)
+    if deadline is None or deadline > context.now_utc + NEXT_CHANCE_HOURS * _HOUR:
+        return  # no deadline of its own (a window of eligibility: its journey's flags rule)
+    if eligible_at(context, action, NEXT_CHANCE_HOURS):
+        return
+    closes = window_closes(context, action, NEXT_CHANCE_HOURS)
+    for j, own in enumerate(assessments[lead]):
+        if own.reason is None and own.terms is not None and own.terms.deferral is None:
+            why = Deferral(action.id, 0.0, DO_NOTHING, bar, context.now_utc, closes)
+            assessments[lead][j] = dataclasses.replace(
+                own, terms=dataclasses.replace(own.terms, deferral=why)
             )
 
 

@@ -304,7 +304,7 @@ class NextBestActionPolicy(DecisionPolicy):
             assessments.append(per_channel)
         self._refused = (context, refused) if trial is not None else None
         # an action that can wait gives way to one whose window closes (nba.deferral)
-        if len(scorable) > 1 and any(c.action.id in self._closing for c in scorable):
+        if any(c.action.id in self._closing for c in scorable):
             credit_closing_rivals(context, policy, candidates, assessments, self._closing)
         return assessments
 
