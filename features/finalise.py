@@ -955,6 +955,7 @@ def build_profile(
         reg = given.get(c)
         consents[ch] = reg is not None and decode_register(reg)[1] == 0
     tz = time_zone(static.timezone)
+    today = as_of.astimezone(tz).date()  # the customer's local date
     c1: dict[Channel, int] = {}
     c7: dict[Channel, int] = {}
     c30: dict[Channel, int] = {}
@@ -1024,7 +1025,7 @@ def build_profile(
             "days_since_first_seen": days_known,
             "days_since_sign_up": days_known if get("su") is None else _days(now, get("su")),
             "sign_up_day": calendar_days_since(
-                first_seen if get("su") is None else get("su"), as_of.astimezone(tz).date(), tz
+                first_seen if get("su") is None else get("su"), today, tz
             ),
             "days_since_last_purchase": days_quiet,
             "days_since_last_visit": _days(now, get("tv")),
@@ -1074,7 +1075,7 @@ def build_profile(
             "promo_sensitivity": _smoothed(get("pp", 0.0), purchases, priors.promo_share),
             "early_adopter_score": _smoothed(get("pn", 0.0), purchases, priors.new_product_share),
             "seasonal_months": seasonal,
-            "days_to_birthday": days_to_birthday(static.birth_date, as_of.astimezone(tz).date()),
+            "days_to_birthday": days_to_birthday(static.birth_date, today),
             "loyalty_tier": tier,
             "days_since_loyalty_tier": _days(now, tier_at),
             "has_click_collect": get("cc") is not None,

@@ -424,7 +424,8 @@ class _Chunk:
         pending = ~np.isnan(collect_order) & (
             np.isnan(collect_pickup) | (collect_pickup < collect_order)
         )
-        birthdays = self.birthdays()
+        dates = self.local_dates()
+        birthdays = self.birthdays(dates)
         with np.errstate(invalid="ignore", divide="ignore"):
             basket = np.where(purchases != 0, revenue / purchases, 0.0)
         columns: dict[str, list[Any]] = {
@@ -435,7 +436,9 @@ class _Chunk:
             "days_since_sign_up": _optional(
                 np.where(np.isnan(get("su")), days_known, (now - get("su")) / SECONDS_PER_DAY)
             ),
-            "sign_up_day": self.calendar_days(np.where(np.isnan(get("su")), first_seen, get("su"))),
+            "sign_up_day": self.calendar_days(
+                np.where(np.isnan(get("su")), first_seen, get("su")), dates
+            ),
             "days_since_last_purchase": _optional(days_quiet),
             "days_since_last_visit": _optional((now - get("tv")) / SECONDS_PER_DAY),
             "purchases_30d": purchases_30d.astype(np.int64).tolist(),
@@ -907,37 +910,34 @@ class _Chunk:
             out[i] = dict(zip(texts[lo:hi], shares[lo:hi], strict=True))
         return out, top
 
-    def calendar_days(self, then: np.ndarray) -> list[int | None]:
-        """Each customer's local calendar days since ``then`` (epoch seconds, NaN for
-        none), in their own time zone (:func:`features.finalise.calendar_days_since`)."""
+    def local_dates(self) -> list[dt.date]:
+        """Each customer's date at their ``as_of``, in their own time zone (computed once
+        per zone and moment)."""
         today: dict[tuple[str, dt.datetime], dt.date] = {}
-        out: list[int | None] = []
-        for static, at, t in zip(self.statics, self.as_of, then.tolist(), strict=True):
-            if math.isnan(t):
-                out.append(None)
-                continue
-            zone = time_zone(static.timezone)
-            key = (static.timezone, at)
-            local = today.get(key)
-            if local is None:
-                local = today[key] = at.astimezone(zone).date()
-            out.append(calendar_days_since(t, local, zone))
-        return out
-
-    def birthdays(self) -> list[int | None]:
-        """Days to each customer's next birthday, in their own time zone."""
-        today: dict[tuple[str, dt.datetime], dt.date] = {}
-        out: list[int | None] = []
+        out: list[dt.date] = []
         for static, at in zip(self.statics, self.as_of, strict=True):
-            if static.birth_date is None:
-                out.append(None)
-                continue
             key = (static.timezone, at)
             local = today.get(key)
             if local is None:
                 local = today[key] = at.astimezone(time_zone(static.timezone)).date()
-            out.append(days_to_birthday(static.birth_date, local))
+            out.append(local)
         return out
+
+    def calendar_days(self, then: np.ndarray, dates: Sequence[dt.date]) -> list[int | None]:
+        """Each customer's local calendar days since ``then`` (epoch seconds, NaN for
+        none) to their local date (:meth:`local_dates`), in their own time zone
+        (:func:`features.finalise.calendar_days_since`)."""
+        return [
+            None if math.isnan(t) else calendar_days_since(t, local, time_zone(static.timezone))
+            for static, t, local in zip(self.statics, then.tolist(), dates, strict=True)
+        ]
+
+    def birthdays(self, dates: Sequence[dt.date]) -> list[int | None]:
+        """Days to each customer's next birthday from their local date (:meth:`local_dates`)."""
+        return [
+            days_to_birthday(static.birth_date, local)
+            for static, local in zip(self.statics, dates, strict=True)
+        ]
 
 
 _PROFILE_FIELDS = [f.name for f in dataclasses.fields(CustomerProfile)]
