@@ -33,6 +33,20 @@ print(first.pid)
 """
 
 
+def _run(script: str, folder: Path) -> str:
+    """The script's last printed word, run in a fresh interpreter over ``folder``."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()[-1]
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
@@ -41,17 +55,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_the_embedded_server_stops_with_the_last_process_that_used_it(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "redis")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    pid = int(done.stdout.split()[-1])
+    pid = int(_run(SCRIPT, tmp_path / "redis"))
     assert pid > 0
     deadline = time.monotonic() + 15
     while _alive(pid) and time.monotonic() < deadline:
@@ -70,14 +74,5 @@ def test_a_second_process_keeps_the_server_its_first_user_started(tmp_path: Path
     folder = tmp_path / "redis"
     mine = connect_redis(None, folder)  # this process starts it
     mine.set(b"k", b"v")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT.replace("print(first.pid)", "print(0)"), str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    _run(SCRIPT, folder)  # another process joins, uses and leaves it
     assert mine.get(b"k") == b"v" and mine.ping()
