@@ -66,3 +66,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> RetailDataset:
     for name, text in TABLES.items():
         (folder / f"{name}.csv").write_text(text)
     return load_dataset(folder)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the embedded Redis servers this process started: pytest-xdist's workers
+    end without running exit hooks, and each server a test had started outlived the
+    run (``features.online.connect.close_embedded``)."""
+    from features.online.connect import close_embedded
+
+    close_embedded()

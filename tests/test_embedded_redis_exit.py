@@ -54,16 +54,34 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_the_embedded_server_stops_with_the_last_process_that_used_it(tmp_path: Path) -> None:
-    pid = int(_run(SCRIPT, tmp_path / "redis"))
+def _assert_stops(pid: int) -> None:
+    """The server ``pid`` is gone within 15 s (killed if not: never left for the next run)."""
     assert pid > 0
     deadline = time.monotonic() + 15
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     alive = _alive(pid)
-    if alive:  # do not leave it behind for the next run either
+    if alive:
         psutil.Process(pid).kill()
     assert not alive, f"the embedded redis-server {pid} outlived the process that used it"
+
+
+def test_the_embedded_server_stops_with_the_last_process_that_used_it(tmp_path: Path) -> None:
+    _assert_stops(int(_run(SCRIPT, tmp_path / "redis")))
+
+
+def test_a_process_that_ends_without_exit_hooks_stops_its_servers_first(
+    tmp_path: Path,
+) -> None:
+    """pytest-xdist's workers end by ``os._exit``: no exit hook runs, so each embedded
+    server a test had started outlived the run. ``close_embedded`` (the test session's
+    finish calls it) stops them."""
+    script = SCRIPT.replace(
+        "print(first.pid)",
+        "import os\nfrom features.online.connect import close_embedded\n"
+        "pid = first.pid\nclose_embedded()\nprint(pid, flush=True)\nos._exit(0)",
+    )
+    _assert_stops(int(_run(script, tmp_path / "redis")))
 
 
 def test_a_second_process_keeps_the_server_its_first_user_started(tmp_path: Path) -> None:

