@@ -56,6 +56,7 @@ __all__ = [
     "supersede",
     "withdraw_passed",
     "withdraw_unconsented",
+    "withdraw_unsendable",
 ]
 
 
@@ -180,12 +181,40 @@ def withdraw_unconsented(
     withdraws the email message due 06:00 UTC (decision d-1): consent is gone since it was
     decided: the customer unsubscribed
     """
-    gone = sorted((p for p in pending if p[1] in why and p[2] > now), key=lambda p: p[2])
+    return withdraw_unsendable(
+        pending,
+        {
+            (d, ch): f"consent is gone since it was decided: {why[ch]}"
+            for d, ch, _ in pending
+            if ch in why
+        },
+        now,
+    )
+
+
+def withdraw_unsendable(
+    pending: Sequence[tuple[str, Channel, dt.datetime]],
+    why: Mapping[tuple[str, Channel], str],
+    now: dt.datetime,
+) -> Supersession | None:
+    """The messages scheduled after ``now`` (``pending``: decision, channel, send time)
+    that may no longer go as scheduled (``why``: (decision, channel) -> why not: consent
+    gone, the send time now in quiet hours), or ``None``. Withdrawn whatever else is
+    decided and however close their send: consent and quiet hours are hard constraints,
+    not trade-offs.
+
+    >>> at = dt.datetime(2026, 3, 5, 1, 10, tzinfo=dt.UTC)
+    >>> due = [("d-1", Channel.EMAIL, at + dt.timedelta(hours=4, minutes=50))]
+    >>> out = withdraw_unsendable(due, {("d-1", Channel.EMAIL): "01:00 is quiet"}, at)
+    >>> print(out.reason)
+    withdraws the email message due 06:00 UTC (decision d-1): 01:00 is quiet
+    """
+    gone = sorted((p for p in pending if (p[0], p[1]) in why and p[2] > now), key=lambda p: p[2])
     if not gone:
         return None
     named = "; ".join(
-        f"the {channel.value} message due {at:%H:%M} UTC (decision {decision_id}): consent is "
-        f"gone since it was decided: {why[channel]}"
+        f"the {channel.value} message due {at:%H:%M} UTC (decision {decision_id}): "
+        f"{why[decision_id, channel]}"
         for decision_id, channel, at in gone
     )
     return Supersession(tuple(dict.fromkeys(d for d, _, _ in gone)), f"withdraws {named}")
