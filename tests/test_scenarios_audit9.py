@@ -6,7 +6,8 @@ products, reasons. The areas: a journey tool asking at 08:00, 12:00, 16:00 and 1
 local through one day while a cart, an order and a browse arrive between its calls; a
 customer whose ``identify`` moves them to another time zone between a decision and its
 send (with supersession on and off); what a cool-down says of a message scheduled and
-not yet sent; a look at a product bought last week; customer ids a journey tool
+not yet sent; a look at a product bought last week, a browse followed by an order of
+another product of the same category; a birthday given without a year; customer ids a journey tool
 really sends (a space around them, blank, a name, unicode).
 
 Fixed here (each test failed before its fix):
@@ -27,11 +28,23 @@ Fixed here (each test failed before its fix):
 * a customer id with a space around it (``" C1"``) was accepted as another customer than
   the files' ``C1`` (files are read stripped), and a blank one (``"  "``) as a customer
   at all: both are refused naming ``customer_id``, the good events beside them kept.
+
+Left as a strict xfail (the example catalog's browse eligibility): a customer who looked
+at the black trousers and then bought the chinos is reminded of the trousers that
+evening. An order since the last view ending the reminder (as an order ends the cart
+reminders, and as the browse-abandonment flows' standard exit, "placed order since
+starting this flow", does) cost the engine 1.1-4.4 % of its true incremental margin in
+the closed loop (600 customers x 30 days, seeds 0-3), whose truth gives a browse
+reminder after an order the same response as any other: the world would need to say
+first whether an order ends the intent a browse showed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+
+import pytest
 
 from tests.test_scenarios_api import (
     DAY,
@@ -52,10 +65,10 @@ from tests.test_scenarios_api import (
     the_action,
 )
 from tests.test_scenarios_audit import post_raw
-from tests.test_scenarios_audit4 import view
+from tests.test_scenarios_audit4 import view, wardrobe
 from tests.test_scenarios_supersession_api import shop_on
 
-__all__ = ["shop", "shop_on"]
+__all__ = ["shop", "shop_on", "wardrobe"]
 
 NEW_YORK = "America/New_York"
 
@@ -174,6 +187,68 @@ def test_a_look_at_trousers_bought_last_week_is_no_browse_reminder(shop: Shop) -
         assert browse[0]["products"] == ["P2"]
     else:  # eligible now (the shirt), whatever won
         assert "not_eligible" not in codes(later, "browse_reminder_evening"), later
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="left open: the closed loop's truth values a browse reminder after an order as "
+    "any other (no exit on a purchase): the exit cost the engine 1.1-4.4 % of its margin "
+    "on seeds 0-3 (BENCHMARKS.md, issue 12, audit9)",
+)
+def test_an_order_placed_after_a_browse_ends_its_evening_reminder(wardrobe: Shop) -> None:
+    """Friday: fifteen minutes on the black trousers at 14:00, then the chinos bought at
+    15:00. The customer found their trousers: no browse reminder that evening, the reason
+    names the clause (an order since the last view ends it, as an order ends the cart
+    reminders). Back at 16:30 for five minutes on the black trousers: a new browse, and
+    its reminder shows them. Misfire: "still thinking about the black trousers?" an hour
+    after the chinos were bought."""
+    shop, z = wardrobe, PARIS
+    customer = shop.signup(local(z, "2026-02-01 10:00"), consents=("email", "push"))
+    shop.post(view(customer, local(z, "2026-03-06 14:00"), "P1", 900))
+    shop.post(purchase(customer, local(z, "2026-03-06 15:00"), "P3"))
+    answer = shop.decide(customer, local(z, "2026-03-06 16:00"))
+    assert codes(answer, "browse_reminder_evening") == ["not_eligible"], answer
+    said = message(answer, "browse_reminder_evening")
+    assert "hours_since_last_purchase > hours_since_last_browse is false" in said, said
+    assert all("P1" not in a["products"] for a in answer["actions"])
+    shop.post(view(customer, local(z, "2026-03-06 16:30"), "P1", 300))
+    again = shop.first_contact(customer, local(z, "2026-03-06 16:40"))
+    assert again["action_id"] == "browse_reminder_evening", again
+    assert again["products"] == ["P1"] and send_local(again).hour >= 18
+
+
+def test_a_birthday_given_without_a_year_is_wished_in_the_week_before_the_day(
+    shop: Shop,
+) -> None:
+    """The CRM collects day and month only and sends ``--04-12`` (vCard's and ISO 8601's
+    way), or ``04-12``: the identify is accepted with its zone and consents, and six days
+    before the day the wishes go by e-mail, on or before 12 April (the action that
+    ``days_to_birthday`` allows only in its week; the reasons' clause shows it). A day
+    that is none (``02-30``) is refused naming ``traits.birthday``. Misfire: the identify
+    was refused whole ("input is too short"), its consents and zone lost with it."""
+    now = local(PARIS, "2026-04-06 10:00")
+    for written in ("--04-12", "04-12"):
+        customer = f"yearless-{uuid.uuid4().hex[:10]}"
+        shop.post(
+            identify(
+                customer,
+                now - 60 * DAY,
+                timezone=PARIS,
+                consent_email=True,
+                createdAt=(now - 60 * DAY).isoformat(),
+                birthday=written,
+            )
+        )
+        shop.post(purchase(customer, now - 40 * DAY, "P1"))
+        answer = shop.decide(customer, now, actions=["birthday"])
+        wishes = the_action(answer)
+        assert (wishes["action_id"], wishes["channel"]) == ("birthday", "email"), answer
+        assert send_local(wishes).date() <= dt.date(2026, 4, 12)
+        later = shop.decide(customer, now + 8 * DAY, actions=["birthday"])
+        assert "days_to_birthday is 363" in message(later, "birthday"), later
+    body = post_raw(shop, identify("yearless-bad", now, timezone=PARIS, birthday="02-30"))
+    [refused] = body["rejections"]
+    assert refused["field"] == "traits.birthday" and "'02-30'" in refused["message"], refused
 
 
 def test_a_customer_id_with_a_space_around_it_or_blank_is_refused_naming_it(shop: Shop) -> None:
