@@ -41,11 +41,19 @@ first whether an order ends the intent a browse showed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import uuid
+from pathlib import Path
 
+import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app as nba_cli
+from features.dataset import RetailDataset, write_dataset
+from tests.test_scenarios import customer as customers_row
 from tests.test_scenarios_api import (
     DAY,
     HOUR,
@@ -66,6 +74,7 @@ from tests.test_scenarios_api import (
 )
 from tests.test_scenarios_audit import post_raw
 from tests.test_scenarios_audit4 import view, wardrobe
+from tests.test_scenarios_audit6 import _contract_rows, _ruled_out
 from tests.test_scenarios_supersession_api import shop_on
 
 __all__ = ["shop", "shop_on", "wardrobe"]
@@ -187,6 +196,50 @@ def test_a_look_at_trousers_bought_last_week_is_no_browse_reminder(shop: Shop) -
         assert browse[0]["products"] == ["P2"]
     else:  # eligible now (the shirt), whatever won
         assert "not_eligible" not in codes(later, "browse_reminder_evening"), later
+
+
+def test_nba_decide_leaves_the_trousers_bought_out_of_the_browse_as_the_api_does(
+    shop: Shop, base: RetailDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same raw history posted to the API and written as a data set (trousers bought
+    and delivered, their page looked at for ten minutes the next afternoon):
+    ``nba features build`` then ``nba decide`` rule out the browse reminder as the API
+    does, and neither shows the trousers."""
+    z = PARIS
+    now = local(z, "2026-03-04 16:00")
+    signed = now - 60 * DAY
+    customer = shop.signup(signed, consents=("email", "push"))
+    posted = [
+        purchase(customer, local(z, "2026-03-01 10:00"), "P1"),
+        event(customer, local(z, "2026-03-03 10:00"), "order_delivered", "P1"),
+        view(customer, local(z, "2026-03-04 15:00"), "P1", 600),
+    ]
+    shop.post(*posted)
+    answer = shop.decide(customer, now, idempotency_key=f"owned-{customer}")
+    row = customers_row(base, consents=("email", "push"), created_at=signed.isoformat())
+    data = dataclasses.replace(
+        base,
+        customers=row.assign(customer_id=customer),
+        events=_contract_rows(posted),
+    )
+    folder = tmp_path / "shop"
+    write_dataset(data, folder)
+    profiles, decided = tmp_path / "profiles.parquet", tmp_path / "decisions.parquet"
+    monkeypatch.setenv("NBA_DATA_DIR", str(tmp_path))  # no registry: rule-based scores
+    cli = CliRunner()
+    build = ["features", "build", "--data", str(folder), "--out", str(profiles)]
+    built = cli.invoke(nba_cli, [*build, "--as-of", now.isoformat()])
+    assert built.exit_code == 0, built.output
+    decide = ["decide", "--audience", str(profiles), "--now", now.isoformat()]
+    ran = cli.invoke(
+        nba_cli, [*decide, "--out", str(decided), "--workers", "1", "--rejected", "40"]
+    )
+    assert ran.exit_code == 0, ran.output
+    batch = pd.read_parquet(decided).set_index("customer_id").loc[customer]
+    assert "browse_reminder_evening" in _ruled_out(answer["rejected"])
+    assert "browse_reminder_evening" in _ruled_out(json.loads(batch["rejected"]))
+    assert all("P1" not in a["products"] for a in answer["actions"])
+    assert "P1" not in list(batch["products"])
 
 
 @pytest.mark.xfail(
