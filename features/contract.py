@@ -6,11 +6,11 @@ table (``nba contract``) and the typed record models below, which the API uses
 for single records.
 
 Files are CSV or Parquet. Identifiers are text, 1 to 128 characters with no
-control character (one rule for files, API events, decisions and read-outs:
-:data:`ID_PATTERN`). Timestamps carry a time zone (``2026-03-01T18:05:00Z`` or
-``...+01:00``), are stored in UTC and lie in [:data:`EARLIEST_MOMENT`,
-:data:`LATEST_MOMENT`); dates are ``YYYY-MM-DD``. Lists (an offer's channels) are
-``|``-separated in CSV.
+control character and no space first or last (one rule for files, where ids are read
+stripped, API events, decisions and read-outs: :data:`ID_PATTERN`). Timestamps carry a
+time zone (``2026-03-01T18:05:00Z`` or ``...+01:00``), are stored in UTC and lie in
+[:data:`EARLIEST_MOMENT`, :data:`LATEST_MOMENT`); dates are ``YYYY-MM-DD``. Lists (an
+offer's channels) are ``|``-separated in CSV.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ from nba.events import EventType
 #: Longest identifier (customer, product, offer, event, decision).
 ID_MAX_LENGTH = 128
 #: The one id rule: 1 to 128 characters, none of them a control character (tab, newline,
-#: NUL, DEL...), which would break logs, CSV exports and Redis key names.
-ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
+#: NUL, DEL...), which would break logs, CSV exports and Redis key names, and no space
+#: first or last: a file's ids are read stripped (`` C1`` is ``C1``), so an API id with a
+#: space around it would be another customer than the file's (and a blank one nobody).
+ID_PATTERN = r"^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]{0,126}[^\x00-\x20\x7f])?$"
 _CONTROL = frozenset(chr(c) for c in (*range(32), 127))
 
 #: Largest quantity and revenue of one event: beyond, sums of them would leave the range
@@ -64,13 +66,22 @@ def id_problem(value: str) -> str | None:
     True
     >>> id_problem("C42\n")
     'contains a control character (tab, newline, NUL...): not an id'
+    >>> id_problem("C42 ")
+    "starts or ends with a space: 'C42 ' would not be 'C42' (ids are read stripped from files)"
     """
     if not value:
         return "empty: an id has 1 to 128 characters"
+    if not value.strip():
+        return "blank: an id has 1 to 128 characters, not only spaces"
     if len(value) > ID_MAX_LENGTH:
         return f"{len(value)} characters: an id has at most {ID_MAX_LENGTH}"
     if not _CONTROL.isdisjoint(value):
         return "contains a control character (tab, newline, NUL...): not an id"
+    if value != value.strip():
+        return (
+            f"starts or ends with a space: {value!r} would not be {value.strip()!r} (ids are "
+            "read stripped from files)"
+        )
     return None
 
 

@@ -16,6 +16,7 @@ Both tools send the same JSON shape. A ``track`` message becomes one
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
@@ -299,13 +300,22 @@ def _trait_of(field: str, message: dict[str, Any]) -> str:
     return f"traits.{field}"
 
 
+#: A birthday given without a year, as vCard and ISO 8601 write it (``--04-12``) or bare
+#: (``04-12``): a CRM that collects "day and month" for the wishes sends no year.
+_MONTH_DAY = re.compile(r"(?:--)?(\d{2})-(\d{2})")
+#: The year a birthday given without one is kept in: a leap year (29 February is a day),
+#: the one Apple's Contacts uses too. Only its month and day are read (the days to the
+#: birthday); no age is taken from an identify's birthday.
+YEARLESS_BIRTH_YEAR = 1604
+
+
 def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
     """Map a Segment ``identify`` message onto a :class:`CustomerPatch`.
 
     Recognised traits: ``createdAt``, ``timezone`` (or ``context.timezone``),
-    ``birthday``, ``gender``, ``address.city``, ``loyalty_tier``,
-    ``preferred_channel``, ``preferred_hours`` (local, ``"18-21"``) and
-    ``consent_<channel>`` booleans.
+    ``birthday`` (``1990-04-12``, or without a year ``--04-12`` / ``04-12``), ``gender``,
+    ``address.city``, ``loyalty_tier``, ``preferred_channel``, ``preferred_hours``
+    (local, ``"18-21"``) and ``consent_<channel>`` booleans.
     """
     if message.get("type", "identify") != "identify":
         raise SegmentMappingError("type", f"expected 'identify', got {message.get('type')!r}")
@@ -338,6 +348,16 @@ def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
     fields["declared_at"] = message.get("timestamp")
     if isinstance(fields["birth_date"], str) and "T" in fields["birth_date"]:
         fields["birth_date"] = fields["birth_date"].split("T")[0]
+    if isinstance(fields["birth_date"], str) and (
+        month_day := _MONTH_DAY.fullmatch(fields["birth_date"].strip())
+    ):
+        try:
+            fields["birth_date"] = dt.date(YEARLESS_BIRTH_YEAR, *map(int, month_day.groups()))
+        except ValueError:
+            problems.append(
+                ("traits.birthday", f"no such day {fields['birth_date']!r} (month-day: '--04-12')")
+            )
+            fields["birth_date"] = None
     patch = None
     try:
         patch = CustomerPatch(**{k: v for k, v in fields.items() if v is not None})

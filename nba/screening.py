@@ -278,7 +278,7 @@ class _ActionPlan:
                 and hours < cooldown
                 and not (self.action.cooldown_per_cart and context.cart_added_since_sent(self.id))
             ):
-                message = f"sent {hours:.0f} hours ago; the cool-down is {cooldown:g} hours"
+                message = f"{_sent(hours)}; the cool-down is {cooldown:g} hours"
                 if self.action.cooldown_per_cart:
                     message += " for the same cart (nothing added to it since)"
                 return Rejection(self.id, None, ReasonCode.ACTION_COOLDOWN, message)
@@ -289,11 +289,18 @@ class _ActionPlan:
                     self.id,
                     None,
                     ReasonCode.OFFER_HELD,
-                    f"the customer holds {offer_id} ({other}, sent {hours:.0f} hours ago, "
+                    f"the customer holds {offer_id} ({other}, {_sent(hours)}, "
                     f"valid {valid_hours:g} hours): one live incentive at a time",
                 )
         reason = budget_reason(self.action, usage) if self.budgeted else None
         return None if reason is None else Rejection.of(self.id, None, reason)
+
+
+def _sent(hours: float) -> str:
+    """When a message went, in words: one decided for later has not gone yet."""
+    if hours < 0:
+        return f"scheduled to go in {-hours:.1f} hours"
+    return f"sent {hours:.0f} hours ago"
 
 
 def _is_incentive(action: Action) -> bool:

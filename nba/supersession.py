@@ -55,7 +55,7 @@ __all__ = [
     "Supersession",
     "supersede",
     "withdraw_passed",
-    "withdraw_unconsented",
+    "withdraw_unsendable",
 ]
 
 
@@ -159,33 +159,34 @@ def withdraw_passed(
     return Supersession(tuple(p.decision_id for p in passed), f"withdraws {named}")
 
 
-def withdraw_unconsented(
+def withdraw_unsendable(
     pending: Sequence[tuple[str, Channel, dt.datetime]],
-    why: Mapping[Channel, str],
+    why: Mapping[tuple[str, Channel], str],
     now: dt.datetime,
 ) -> Supersession | None:
-    """The messages scheduled after ``now`` (``pending``: decision, channel, send time) on
-    a channel whose consent is gone since they were decided (``why``: channel -> the
-    consent's reason), or ``None``. Withdrawn whatever else is decided and however close
-    their send: consent is a hard constraint, not a trade-off, so this holds whether or
-    not the contact policy lets a better message replace a scheduled one.
+    """The messages scheduled after ``now`` (``pending``: decision, channel, send time)
+    that may no longer go as scheduled (``why``: (decision, channel) -> why not: consent
+    gone, the send time now in quiet hours), or ``None``. Withdrawn whatever else is
+    decided and however close their send: consent and quiet hours are hard constraints,
+    not trade-offs.
 
     >>> at = dt.datetime(2026, 3, 5, 5, 10, tzinfo=dt.UTC)
     >>> due = [("d-1", Channel.EMAIL, at + dt.timedelta(minutes=50)),
     ...        ("d-2", Channel.PUSH, at + dt.timedelta(hours=3))]
-    >>> out = withdraw_unconsented(due, {Channel.EMAIL: "the customer unsubscribed"}, at)
+    >>> gone = "consent is gone since it was decided: the customer unsubscribed"
+    >>> out = withdraw_unsendable(due, {("d-1", Channel.EMAIL): gone}, at)
     >>> out.replaces
     ('d-1',)
     >>> print(out.reason)  # doctest: +NORMALIZE_WHITESPACE
     withdraws the email message due 06:00 UTC (decision d-1): consent is gone since it was
     decided: the customer unsubscribed
     """
-    gone = sorted((p for p in pending if p[1] in why and p[2] > now), key=lambda p: p[2])
+    gone = sorted((p for p in pending if (p[0], p[1]) in why and p[2] > now), key=lambda p: p[2])
     if not gone:
         return None
     named = "; ".join(
-        f"the {channel.value} message due {at:%H:%M} UTC (decision {decision_id}): consent is "
-        f"gone since it was decided: {why[channel]}"
+        f"the {channel.value} message due {at:%H:%M} UTC (decision {decision_id}): "
+        f"{why[decision_id, channel]}"
         for decision_id, channel, at in gone
     )
     return Supersession(tuple(dict.fromkeys(d for d, _, _ in gone)), f"withdraws {named}")

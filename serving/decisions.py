@@ -57,8 +57,8 @@ from features.online.response_stats import ResponseTable, SegmentPosteriors, res
 from features.online.stock import StockLevels
 from features.online.supersession import (
     supersedes,
-    unconsented_sends,
     unscheduled_history,
+    unsendable_sends,
     weigh_replacement,
     withdrawable,
 )
@@ -392,10 +392,13 @@ class DecisionService:
         own, unconsented = read.contacts, None
         history, usage = read.history, read.usage
         if stored is not None and own:
-            # a message decided earlier whose channel's consent is gone since is withdrawn,
-            # however close its send: supersession's lead weighs trade-offs, not consent
+            # a message decided earlier whose channel's consent is gone since, or whose
+            # send now falls in quiet hours (the customer's zone changed), is withdrawn,
+            # however close its send: supersession's lead weighs trade-offs, not these
             day = self.contacts.budget_day(now)
-            unconsented = unconsented_sends(stored, own, now, day, read.scheduled)
+            unconsented = unsendable_sends(
+                stored, own, now, day, read.scheduled, self.contact_policy
+            )
             if unconsented is not None:
                 withdrawn = unconsented[1]
                 gone = {(d.decision_id, ch) for d in withdrawn for ch in d.channels}

@@ -544,7 +544,7 @@ class ResponseStats(abc.ABC):
         kept for attribution (none for a decision that contacted nobody, or withdrawn), as
         :meth:`expose` counted them: what :meth:`withdraw` takes back for a message whose
         decision's exposure was not kept beside it (a consent withdrawn with supersession
-        off, :func:`features.online.supersession.unconsented_sends`)."""
+        off, :func:`features.online.supersession.unsendable_sends`)."""
 
     def record_decision(self, decision: Decision, segment: str) -> None:
         """Count ``decision``'s exposure, if it contacts the customer."""

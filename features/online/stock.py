@@ -17,9 +17,10 @@ reaches every replica within that time without a round trip per decision.
 
 :meth:`StockLevels.sellable` is a profile as a decision should see it: the cart and the
 browsed products without those out of stock or not launched on the profile's local day
-(and the cart's value without theirs), so a cart whose every item sold out is no cart to
-remind of, and a reminder shows only what can be bought; :meth:`StockLevels.unavailable`
-is what a recommendation leaves out; :meth:`StockLevels.new_arrivals` what a launch shows
+(and the cart's value without theirs), the browsed ones also without those bought
+lately, so a cart whose every item sold out is no cart to remind of, and a reminder
+shows only what can be bought and is not owned; :meth:`StockLevels.unavailable` is what
+a recommendation leaves out; :meth:`StockLevels.new_arrivals` what a launch shows
 (launched in the last ``NEW_PRODUCT_DAYS``, as the early-adopter score counts them).
 
 >>> import pandas as pd
@@ -204,10 +205,14 @@ class StockLevels:
 
     def sellable(self, profile: CustomerProfile) -> CustomerProfile:
         """``profile`` with the products it cannot buy (:meth:`unavailable`) taken out of
-        its cart (and their price out of its value) and browsed products."""
+        its cart (and their price out of its value) and browsed products, and the products
+        it bought lately (``last_purchased_products``, kept) out of its browsed ones: a
+        look at the trousers delivered yesterday (their care label, the size guide) is no
+        browse left behind to remind of, as the picks leave them out too."""
         out = self.unavailable(profile)
         gone = [p for p in profile.cart_items if p in out]
-        browsed_gone = any(p in out for p in profile.browsed_products)
+        owned = profile.last_purchased_products
+        browsed_gone = any(p in out or p in owned for p in profile.browsed_products)
         if not gone and not browsed_gone:
             return profile
         left = tuple(p for p in profile.cart_items if p not in out)
@@ -217,7 +222,9 @@ class StockLevels:
             cart_items=left,
             cart_value=value if left else 0.0,
             cart_age_hours=profile.cart_age_hours if left else None,
-            browsed_products=tuple(p for p in profile.browsed_products if p not in out),
+            browsed_products=tuple(
+                p for p in profile.browsed_products if p not in out and p not in owned
+            ),
         )
 
     def _rebuild(self) -> None:

@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from features.online.contact_state import (
     CancelledSend,
@@ -50,14 +51,14 @@ from nba.supersession import (
     Supersession,
     supersede,
     withdraw_passed,
-    withdraw_unconsented,
+    withdraw_unsendable,
 )
 
 __all__ = [
     "Replacement",
     "supersedes",
-    "unconsented_sends",
     "unscheduled_history",
+    "unsendable_sends",
     "weigh_replacement",
     "withdrawable",
 ]
@@ -190,36 +191,59 @@ def _decider(policy: Decider, context: CustomerContext) -> tuple[DecisionPolicy,
     return policy, context
 
 
-def unconsented_sends(
+def unsendable_sends(
     profile: CustomerProfile,
     contacts: Sequence[OwnContact],
     now: dt.datetime,
     day: dt.date,
     scheduled: Mapping[str, ScheduledDecision] | None = None,
+    policy: ContactPolicy | None = None,
 ) -> tuple[Supersession, tuple[CancelledSend, ...]] | None:
-    """The customer's messages decided and due after ``now`` on a channel whose consent
-    ``profile`` (read now) no longer gives, with their withdrawal, or ``None``
-    (:func:`nba.supersession.withdraw_unconsented`), however close their send and whether
-    or not supersession is on (its lead is for trade-offs; consent is none). The
-    withdrawal takes their contacts out of the caps. When a decision's ``scheduled``
-    record (kept with supersession on) says what it changed and every one of its channels
-    is withdrawn, all of it is given back (:meth:`ScheduledDecision.cancelled`: history,
-    budgets, exposure), so the message may go now on a channel still consented; else its
-    actions' history stays as decided, so a withdrawn message is not sent again on
-    another channel within its cool-down (the safe side), and nothing consumed is given
-    back (``day``: the budget day of ``now``)."""
+    """The customer's messages decided and due after ``now`` that may no longer go as
+    scheduled, with their withdrawal, or ``None`` (:func:`nba.supersession.withdraw_unsendable`):
+    those on a channel whose consent ``profile`` (read now) no longer gives, and with
+    ``policy`` those whose send time now falls outside their channel's hours in the
+    customer's time zone (a customer whose ``identify`` moved them to New York after a
+    message was set for 07:00 in Paris: 01:00 there). Withdrawn however close their send
+    and whether or not supersession is on (its lead is for trade-offs; consent and quiet
+    hours are none). The withdrawal takes their contacts out of the caps. When a
+    decision's ``scheduled`` record (kept with supersession on) says what it changed and
+    every one of its channels is withdrawn, all of it is given back
+    (:meth:`ScheduledDecision.cancelled`: history, budgets, exposure), so the message may
+    go now on a channel still consented, or later at an allowed hour; else its actions'
+    history stays as decided, so a withdrawn message is not sent again on another
+    channel within its cool-down (the safe side), and nothing consumed is given back
+    (``day``: the budget day of ``now``)."""
     due = [c for c in contacts if c.at > now]
-    why: dict[Channel, str] = {}
+    unconsented: dict[Channel, str] = {}
     for channel in {c.channel for c in due}:
         reason = consent_reason(profile, channel)
         if reason is not None:
-            why[channel] = reason.message
-    verdict = withdraw_unconsented([(c.decision_id, c.channel, c.at) for c in due], why, now)
+            unconsented[channel] = reason.message
+    why: dict[tuple[str, Channel], str] = {}
+    zone = ZoneInfo(profile.timezone)
+    for c in due:
+        if c.channel in unconsented:
+            why[c.decision_id, c.channel] = (
+                f"consent is gone since it was decided: {unconsented[c.channel]}"
+            )
+            continue
+        if policy is None:
+            continue
+        rules = policy.rules(c.channel)
+        local = c.at.astimezone(zone)
+        if not rules.allowed_times.allows(local):
+            why[c.decision_id, c.channel] = (
+                f"it would reach the customer at {local:%a %H:%M} in their time zone "
+                f"({profile.timezone}) now, outside {c.channel.value}'s hours "
+                f"({rules.describe_hours()})"
+            )
+    verdict = withdraw_unsendable([(c.decision_id, c.channel, c.at) for c in due], why, now)
     if verdict is None:
         return None
     channels: dict[str, list[Channel]] = {}
     for c in due:
-        if c.channel in why:
+        if (c.decision_id, c.channel) in why:
             channels.setdefault(c.decision_id, []).append(c.channel)
     records = scheduled or {}
     cancels = []
