@@ -20,7 +20,7 @@ import math
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,21 +47,16 @@ from features.definitions import (
     event_ops,
 )
 from features.finalise import (
-    RECENCY_CELLS,
-    RECENCY_LEARNING_DAYS,
     ChannelPrior,
     CustomerStatic,
     FeaturePriors,
-    learning_days,
     left_days,
-    recency_cell,
-    recency_rates,
     settle_returns,
     settled_shopping_days,
     split_state,
     trigger_prior,
 )
-from features.profile_columns import left_day_sums, left_days_between_columns, read_profiles
+from features.profile_columns import left_day_sums, read_profiles
 from features.seasonality import (
     exposure_of_spans,
     month_of_day,
@@ -290,50 +285,20 @@ def with_trigger_priors(
     priors: FeaturePriors,
     customers: int,
     sums: tuple[tuple[float, float], tuple[float, float]],
-    recency: tuple[Sequence[float], Sequence[float]] = ((), ()),
 ) -> FeaturePriors:
     """``priors`` with the store's rates of browse and cart abandonment days and their
     weights (:func:`features.finalise.trigger_prior`), from the ``customers``' sums of
-    ``browse_left_days_30d`` and ``cart_left_days_30d`` and of their squares, and its
-    browse-left rate per recency cell (:func:`features.finalise.recency_rates`) from
-    ``recency``: the customer-days and browse-left days per cell
-    (:func:`features.profile_columns.recency_sums`)."""
+    ``browse_left_days_30d`` and ``cart_left_days_30d`` and of their squares."""
     (browse, browse_squares), (cart, cart_squares) = sums
     browse_rate, browse_weight = trigger_prior(customers, browse, browse_squares)
     cart_rate, cart_weight = trigger_prior(customers, cart, cart_squares)
-    exposure, events = recency
     return dataclasses.replace(
         priors,
         browse_left_rate=browse_rate,
         browse_left_weight=browse_weight,
         cart_left_rate=cart_rate,
         cart_left_weight=cart_weight,
-        browse_left_cells=recency_rates(exposure, events) if len(exposure) else (),
     )
-
-
-def recency_sums(
-    data: RetailDataset, as_of: dt.datetime, left: Mapping[str, int], workers: int | None = None
-) -> tuple[list[float], list[float]]:
-    """Per recency cell (:func:`features.finalise.recency_cell`), the customer-days and the
-    browse-left days that followed it: each customer's cell :data:`RECENCY_LEARNING_DAYS`
-    before ``as_of`` (their profile then) and the whole days since, ``left`` of which
-    (by customer id: :func:`features.finalise.left_days_between` to ``as_of``) left
-    products behind (for :func:`features.finalise.recency_rates`)."""
-    cut = as_of - dt.timedelta(days=RECENCY_LEARNING_DAYS)
-    first, last = learning_days(cut.timestamp(), as_of.timestamp())
-    exposure = [0.0] * RECENCY_CELLS
-    events = [0.0] * RECENCY_CELLS
-    for profile in _build_profiles(data, cut, FeaturePriors(), None, workers).profiles:
-        cell = recency_cell(
-            profile.browse_left_days_30d,
-            profile.hours_since_last_browse,
-            profile.browse_days_30d,
-            profile.days_since_last_visit,
-        )
-        exposure[cell] += max(0, last - first)
-        events[cell] += left.get(profile.customer_id, 0)
-    return exposure, events
 
 
 #: The families (keyed or not) a customer's left days are read from
@@ -608,19 +573,8 @@ def _build_profiles(
         sums = settled_left_day_sums(
             entity, field, value, combined.families, combined.keys, ids, as_of
         )
-        left = left_days_between_columns(
-            entity,
-            field,
-            value,
-            combined.families,
-            combined.keys,
-            len(ids),
-            (as_of - dt.timedelta(days=RECENCY_LEARNING_DAYS)).timestamp(),
-            as_of.timestamp(),
-        )
-        recency = recency_sums(data, as_of, dict(zip(ids, left.tolist(), strict=True)), workers)
         priors = with_trigger_priors(
-            estimate_priors_columns(combined, owners, as_of.timestamp()), len(ids), sums, recency
+            estimate_priors_columns(combined, owners, as_of.timestamp()), len(ids), sums
         )
     profiles = read_profiles(
         entity,

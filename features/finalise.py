@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -118,11 +118,6 @@ class FeaturePriors:
     browse_left_weight: float = 0.0
     cart_left_rate: float = 0.0
     cart_left_weight: float = 0.0
-    #: the store's rate of a browse-left day per customer and day in each recency cell
-    #: (:func:`recency_cell`: ``browse_left_days_30d`` by how recently they browsed),
-    #: learned from the days that followed each cell in the history (:func:`recency_rates`);
-    #: empty: none learned, the 30-day count shrunk toward ``browse_left_rate`` stands in
-    browse_left_cells: tuple[float, ...] = ()
 
     def channel(self, segment: str, channel: str) -> ChannelPrior:
         for seg in (segment, "*"):
@@ -202,147 +197,18 @@ def left_days(keyed: Mapping[str, Mapping[str, float]], now: float) -> tuple[int
     none: Mapping[str, float] = _EMPTY
     purchase_days = {int(float(d)) for d, n in keyed.get("pd", none).items() if n > 0}
     cart_days = {int(float(k)) for k in keyed.get("wc", none)}
+    bought_or_carted = purchase_days | cart_days
     browse = sum(
-        1 for day in browse_left_days(keyed) if _day_in_window(float(day), now, LEFT_DAYS_WINDOW)
+        1
+        for k, v in keyed.get("wm", none).items()
+        if v >= BROWSE_LEFT_SECONDS
+        and _day_in_window(float(k), now, LEFT_DAYS_WINDOW)
+        and int(float(k)) not in bought_or_carted
     )
     cart = sum(
         1 for day in cart_days - purchase_days if _day_in_window(float(day), now, LEFT_DAYS_WINDOW)
     )
     return browse, cart
-
-
-def browse_left_days(keyed: Mapping[str, Mapping[str, float]]) -> set[int]:
-    """The UTC day numbers of a state's days that left products behind: at least
-    :data:`BROWSE_LEFT_SECONDS` of product views, neither an add-to-cart nor a purchase."""
-    none: Mapping[str, float] = _EMPTY
-    purchase_days = {int(float(d)) for d, n in keyed.get("pd", none).items() if n > 0}
-    bought_or_carted = purchase_days | {int(float(k)) for k in keyed.get("wc", none)}
-    return {
-        day
-        for k, v in keyed.get("wm", none).items()
-        if v >= BROWSE_LEFT_SECONDS and (day := int(float(k))) not in bought_or_carted
-    }
-
-
-#: The classes of ``browse_left_days_30d`` in a recency cell: 0, 1, 2, 3, 4-5 and 6 or more.
-OWN_DAY_CLASSES = (0, 1, 2, 3, 5)
-#: The recency classes of a recency cell: the last product viewed within a day, three
-#: days, a week (``hours_since_last_browse``), then products viewed on a day in the last
-#: 30 (``browse_days_30d``), then none viewed in 30 days but a visit (any activity: an
-#: open, a store visit, a purchase) within 30 days or 90 (``days_since_last_visit``),
-#: then none.
-BROWSE_HOUR_CLASSES = (24.0, 72.0, 168.0)
-VISIT_DAY_CLASSES = (30.0, 90.0)
-RECENCY_CLASSES = len(BROWSE_HOUR_CLASSES) + 1 + len(VISIT_DAY_CLASSES) + 1
-RECENCY_CELLS = (len(OWN_DAY_CLASSES) + 1) * RECENCY_CLASSES
-#: How far before the feature build's moment the store's cell rates are learned from:
-#: each customer's cell then, and the browse-left days of the whole days since.
-RECENCY_LEARNING_DAYS = 7
-#: The weight of a wider class's rate in a cell's, in customer-days (a month of one customer).
-RECENCY_PRIOR_DAYS = float(LEFT_DAYS_WINDOW)
-
-
-def recency_cell(
-    own_days: int,
-    hours_since_browse: float | None,
-    browse_days: int,
-    days_since_visit: float | None,
-) -> int:
-    """A customer's recency cell: their ``browse_left_days_30d`` (``own_days``) by class,
-    then how recently they browsed or visited by class (:data:`BROWSE_HOUR_CLASSES`,
-    :data:`VISIT_DAY_CLASSES`), from ``hours_since_last_browse``, ``browse_days_30d``
-    and ``days_since_last_visit`` (``None``: none known).
-
-    >>> recency_cell(0, 2.0, 1, 0.1), recency_cell(0, None, 3, 9.0), recency_cell(0, None, 0, 40)
-    (0, 3, 5)
-    >>> recency_cell(0, None, 0, None), recency_cell(1, 100.0, 2, 4.0), recency_cell(9, None, 0, 9)
-    (6, 9, 39)
-    """
-    own = next(
-        (i for i, top in enumerate(OWN_DAY_CLASSES) if own_days <= top), len(OWN_DAY_CLASSES)
-    )
-    if hours_since_browse is not None:
-        recency = next(
-            (i for i, top in enumerate(BROWSE_HOUR_CLASSES) if hours_since_browse <= top),
-            len(BROWSE_HOUR_CLASSES) - 1,
-        )
-    elif browse_days > 0:
-        recency = len(BROWSE_HOUR_CLASSES)
-    else:
-        recency = (
-            len(BROWSE_HOUR_CLASSES)
-            + 1
-            + next(
-                (
-                    i
-                    for i, top in enumerate(VISIT_DAY_CLASSES)
-                    if days_since_visit is not None and days_since_visit <= top
-                ),
-                len(VISIT_DAY_CLASSES),
-            )
-        )
-    return own * RECENCY_CLASSES + recency
-
-
-def learning_days(start: float, end: float) -> tuple[int, int]:
-    """The whole UTC days from ``start`` to ``end`` (seconds), as ``range`` bounds.
-
-    >>> learning_days(86_400 * 10.5, 86_400 * 17.5)
-    (11, 17)
-    """
-    return int(-(-start // SECONDS_PER_DAY)), int(end // SECONDS_PER_DAY)
-
-
-def left_days_between(keyed: Mapping[str, Mapping[str, float]], start: float, end: float) -> int:
-    """How many whole UTC days from ``start`` to ``end`` (seconds) left products behind
-    (:func:`browse_left_days`): the outcome :func:`recency_rates` learns from."""
-    first, last = learning_days(start, end)
-    return sum(1 for day in browse_left_days(keyed) if first <= day < last)
-
-
-def recency_rates(exposure: Sequence[float], events: Sequence[float]) -> tuple[float, ...]:
-    """The store's browse-left days per customer-day in each recency cell, from the
-    customer-days (``exposure``) and browse-left days (``events``) that followed each
-    cell (:func:`recency_cell`): each cell shrunk toward its own-day class by
-    :data:`RECENCY_PRIOR_DAYS`, the class toward the store's rate the same way (a cell
-    never seen: its class's rate; empty when the history has no customer-day).
-
-    >>> exposure, events = [0.0] * RECENCY_CELLS, [0.0] * RECENCY_CELLS
-    >>> exposure[0], events[0], exposure[6], events[6] = 300.0, 30.0, 300.0, 3.0
-    >>> rates = recency_rates(exposure, events)
-    >>> round(rates[0], 4), round(rates[6], 4), round(rates[3], 4), round(rates[41], 4)
-    (0.0959, 0.0141, 0.055, 0.055)
-    """
-    total, hits = float(sum(exposure)), float(sum(events))
-    if total <= 0.0:
-        return ()
-    store = hits / total
-    k = RECENCY_PRIOR_DAYS
-    width = RECENCY_CLASSES
-    out: list[float] = []
-    for start in range(0, RECENCY_CELLS, width):
-        cells = range(start, start + width)
-        seen = sum(exposure[i] for i in cells)
-        rate = (sum(events[i] for i in cells) + k * store) / (seen + k)
-        out.extend((events[i] + k * rate) / (exposure[i] + k) for i in cells)
-    return tuple(out)
-
-
-def browse_left_rate(
-    browse_left: int,
-    hours_since_browse: float | None,
-    browse_days: int,
-    days_since_visit: float | None,
-    priors: FeaturePriors,
-) -> float:
-    """A customer's browse-left days per day: their recency cell's rate
-    (:func:`recency_cell`) when the store learned them
-    (:attr:`FeaturePriors.browse_left_cells`), else their 30-day count shrunk toward the
-    store's rate (:func:`trigger_rate`)."""
-    if priors.browse_left_cells:
-        cell = recency_cell(browse_left, hours_since_browse, browse_days, days_since_visit)
-        return priors.browse_left_cells[cell]
-    return trigger_rate(browse_left, priors.browse_left_rate, priors.browse_left_weight)
 
 
 def _smoothed(successes: float, trials: float, prior: float) -> float:
@@ -1188,12 +1054,8 @@ def build_profile(
             "browse_days_30d": int(_bucket_sum(_keyed(state, "wd"), now, 30)),
             "browse_left_days_30d": browse_left,
             "cart_left_days_30d": cart_left,
-            "browse_left_rate": browse_left_rate(
-                browse_left,
-                _hours(now, viewed[0][1]) if viewed else None,
-                int(_bucket_sum(_keyed(state, "wd"), now, 30)),
-                _days(now, get("tv")),
-                priors,
+            "browse_left_rate": trigger_rate(
+                browse_left, priors.browse_left_rate, priors.browse_left_weight
             ),
             "cart_left_rate": trigger_rate(
                 cart_left, priors.cart_left_rate, priors.cart_left_weight

@@ -40,7 +40,6 @@ from features.definitions import (
 from features.finalise import (
     AT_RISK_GAPS,
     BROWSE_DAYS,
-    BROWSE_HOUR_CLASSES,
     BROWSE_LEFT_SECONDS,
     CART_DAYS,
     CONTACT_BUCKETS,
@@ -49,20 +48,16 @@ from features.finalise import (
     LEFT_DAYS_WINDOW,
     MIN_PURCHASE_GAP_DAYS,
     NEW_CUSTOMER_DAYS,
-    OWN_DAY_CLASSES,
     PRIOR_WEIGHT,
-    RECENCY_CLASSES,
     RECENT_PURCHASE_DAYS,
     RECOMMENDATION_DAYS,
     TOP_N,
-    VISIT_DAY_CLASSES,
     CustomerStatic,
     FeaturePriors,
     build_profile,
     calendar_days_since,
     contact_moments,
     days_to_birthday,
-    learning_days,
 )
 from features.seasonality import seasonal_months
 from nba.channels import CONSENT_CHANNELS, Channel
@@ -170,71 +165,6 @@ def left_day_sums(
         (float(browse.sum()), float((browse * browse).sum())),
         (float(cart.sum()), float((cart * cart).sum())),
     )
-
-
-def recency_cells(
-    days: np.ndarray, since_browse: np.ndarray, browse_days: np.ndarray, since_visit: np.ndarray
-) -> np.ndarray:
-    """:func:`features.finalise.recency_cell` of each entity's ``browse_left_days_30d``
-    (``days``), hours since the last product viewed (``since_browse``, NaN: none in
-    the week), ``browse_days_30d`` and days since the last visit (``since_visit``, NaN:
-    none seen)."""
-    own = np.searchsorted(np.asarray(OWN_DAY_CLASSES, dtype=float), days, side="left")
-    browsed = np.minimum(
-        np.searchsorted(np.asarray(BROWSE_HOUR_CLASSES), np.nan_to_num(since_browse), side="left"),
-        len(BROWSE_HOUR_CLASSES) - 1,
-    )
-    visited = (
-        len(BROWSE_HOUR_CLASSES)
-        + 1
-        + np.where(
-            np.isnan(since_visit),
-            len(VISIT_DAY_CLASSES),
-            np.searchsorted(np.asarray(VISIT_DAY_CLASSES), np.nan_to_num(since_visit), side="left"),
-        )
-    )
-    recency = np.where(
-        ~np.isnan(since_browse),
-        browsed,
-        np.where(browse_days > 0, len(BROWSE_HOUR_CLASSES), visited),
-    )
-    out: np.ndarray = own * RECENCY_CLASSES + recency
-    return out
-
-
-def left_days_between_columns(
-    entity: np.ndarray,
-    field: np.ndarray,
-    value: np.ndarray,
-    families: np.ndarray,
-    keys: np.ndarray,
-    n: int,
-    start: float,
-    end: float,
-) -> np.ndarray:
-    """:func:`features.finalise.left_days_between` of each of the ``n`` entities: the whole
-    UTC days from ``start`` to ``end`` (seconds) that left products behind."""
-    codes = _FieldCodes(families, keys)
-    wanted = np.isin(codes.family, [_FAMILY_CODE[f] for f in ("pd", "wc", "wm")])
-    mine = wanted[field]
-    at = dt.datetime.fromtimestamp(end, dt.UTC)
-    chunk = _Chunk(
-        codes,
-        entity[mine],
-        field[mine],
-        value[mine],
-        [""] * n,
-        [CustomerStatic()] * n,
-        [at] * n,
-        FeaturePriors(),
-    )
-    left = chunk.browse_left(*chunk.family("pd"))
-    wm_e, wm_f, _ = chunk.family("wm")
-    day = _number_of_day_key(chunk)("wm", wm_f)
-    first, last = learning_days(start, end)
-    inside = (day >= first) & (day < last)
-    out: np.ndarray = np.bincount(wm_e[inside], weights=left[inside], minlength=n).astype(np.int64)
-    return out
 
 
 class _FieldCodes:
@@ -536,12 +466,7 @@ class _Chunk:
             "browse_days_30d": browse_days_30d.astype(np.int64).tolist(),
             "browse_left_days_30d": browse_left_days_30d.astype(np.int64).tolist(),
             "cart_left_days_30d": cart_left_days_30d.astype(np.int64).tolist(),
-            "browse_left_rate": self.browse_left_rate(
-                browse_left_days_30d,
-                (now - last_browse) / SECONDS_PER_HOUR,
-                browse_days_30d,
-                (now - get("tv")) / SECONDS_PER_DAY,
-            ),
+            "browse_left_rate": self.trigger_rate(browse_left_days_30d, "browse_left"),
             "cart_left_rate": self.trigger_rate(cart_left_days_30d, "cart_left"),
             "last_purchased_products": last_bought,
             # customers with a return or cancellation are read by the definition
@@ -608,43 +533,10 @@ class _Chunk:
         wc_e, wc_f, _ = self.family("wc")
         carted = keys("wc", wc_e, wc_f)
         cart_left = self.bucket_sum(wc_e, wc_f, (~np.isin(carted, bought)).astype(float), 30)
-        wm_e, wm_f, _ = self.family("wm")
-        return self.bucket_sum(wm_e, wm_f, self.browse_left(pd_e, pd_f, pd_v), 30), cart_left
-
-    def browse_left(self, pd_e: np.ndarray, pd_f: np.ndarray, pd_v: np.ndarray) -> np.ndarray:
-        """Per ``wm`` entry (a day with product views), 1.0 where the day left products
-        behind (``finalise.browse_left_days``), else 0.0."""
-        span = np.int64(1 << 24)
-        days = _number_of_day_key(self)
-
-        def keys(family: str, entity: np.ndarray, field: np.ndarray) -> np.ndarray:
-            return entity.astype(np.int64) * span + days(family, field)
-
-        bought = keys("pd", pd_e[pd_v > 0], pd_f[pd_v > 0])
-        wc_e, wc_f, _ = self.family("wc")
         wm_e, wm_f, wm_v = self.family("wm")
         viewed = keys("wm", wm_e, wm_f)
-        left = (wm_v >= BROWSE_LEFT_SECONDS) & ~np.isin(
-            viewed, np.concatenate([bought, keys("wc", wc_e, wc_f)])
-        )
-        out: np.ndarray = left.astype(float)
-        return out
-
-    def browse_left_rate(
-        self,
-        days: np.ndarray,
-        since_browse: np.ndarray,
-        browse_days: np.ndarray,
-        since_visit: np.ndarray,
-    ) -> list[float]:
-        """``finalise.browse_left_rate`` of each entity: its recency cell's rate
-        (:func:`recency_cells`), else its 30-day count shrunk toward the store's rate."""
-        cells = self.priors.browse_left_cells
-        if not cells:
-            return self.trigger_rate(days, "browse_left")
-        cell = recency_cells(days, since_browse, browse_days, since_visit)
-        out: list[float] = np.asarray(cells, dtype=float)[cell].tolist()
-        return out
+        left = (wm_v >= BROWSE_LEFT_SECONDS) & ~np.isin(viewed, np.concatenate([bought, carted]))
+        return self.bucket_sum(wm_e, wm_f, left.astype(float), 30), cart_left
 
     def engagement(self, tier_index: np.ndarray) -> list[dict[Channel, ChannelEngagement]]:
         """Messages per consent channel and their rates, smoothed toward the tier's prior;

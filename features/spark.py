@@ -27,7 +27,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -53,16 +53,7 @@ from features.definitions import (
     decode_register,
     encode_register,
 )
-from features.finalise import (
-    RECENCY_CELLS,
-    RECENCY_LEARNING_DAYS,
-    FeaturePriors,
-    build_profile,
-    learning_days,
-    left_days_between,
-    recency_cell,
-    split_state,
-)
+from features.finalise import FeaturePriors, build_profile
 from features.profile_table import DERIVED_COLUMNS, profile_to_row
 from features.seasonality import (
     PRIOR_SAMPLE,
@@ -236,7 +227,6 @@ def _build(
     from pyspark.sql import functions as sf
 
     _check_as_of(as_of)
-    contract = customers, events
     customers, events = _known_before(customers, events, as_of)
     buckets = buckets or _default_buckets(spark, customers)
     states = _states(customers, events, products, as_of, buckets)
@@ -247,7 +237,6 @@ def _build(
             estimate_priors_spark(states, as_of.timestamp()),
             customers.count(),
             _left_day_sums(states, as_of),
-            _recency_sums(spark, *contract, products, states, as_of, buckets),
         )
     statics = customers.select("customer_id", "timezone", "birth_date")
 
@@ -411,94 +400,6 @@ def _left_day_sums(
     ).collect()[0]
     browse, browse_squares, cart, cart_squares = (float(x or 0) for x in row)
     return (browse, browse_squares), (cart, cart_squares)
-
-
-def _recency_sums(
-    spark: SparkSession,
-    customers: DataFrame,
-    events: DataFrame,
-    products: pd.DataFrame,
-    states: DataFrame,
-    as_of: dt.datetime,
-    buckets: int,
-) -> tuple[list[float], list[float]]:
-    """:func:`features.batch.recency_sums` in Spark: each customer's recency cell in
-    their profile :data:`~features.finalise.RECENCY_LEARNING_DAYS` before ``as_of`` (the
-    contract tables ``customers`` and ``events`` built then), and the browse-left days of
-    the whole days since from ``states`` (at ``as_of``), counted per cell (whole numbers:
-    exact in any order)."""
-    from pyspark.sql import functions as sf
-
-    cut = as_of - dt.timedelta(days=RECENCY_LEARNING_DAYS)
-    start, end = cut.timestamp(), as_of.timestamp()
-    first, last = learning_days(start, end)
-    days = max(0, last - first)
-
-    def left(rows: pd.DataFrame) -> pd.DataFrame:
-        out = [
-            (cid, left_days_between(split_state(state)[1], start, end))
-            for cid, state in _state_dicts(rows).items()
-        ]
-        return pd.DataFrame(out, columns=["customer_id", "left"])
-
-    outcomes = (
-        states.where(sf.col("field").rlike("^(pd|wc|wm):"))
-        .select("customer_id", "field", "value")
-        .groupBy("customer_id")
-        .applyInPandas(left, "customer_id string, left long")
-    )
-    before = _build(spark, customers, events, products, cut, FeaturePriors(), buckets)[0]
-
-    def count(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        exposure = [0] * RECENCY_CELLS
-        hits = [0] * RECENCY_CELLS
-        for frame in frames:
-            for own, browsed, browse_days, visited, n in zip(
-                frame["browse_left_days_30d"].tolist(),
-                frame["hours_since_last_browse"].tolist(),
-                frame["browse_days_30d"].tolist(),
-                frame["days_since_last_visit"].tolist(),
-                frame["left"].tolist(),
-                strict=True,
-            ):
-                cell = recency_cell(
-                    int(own),
-                    None if pd.isna(browsed) else float(browsed),
-                    int(browse_days),
-                    None if pd.isna(visited) else float(visited),
-                )
-                exposure[cell] += days
-                hits[cell] += 0 if pd.isna(n) else int(n)
-        seen = [i for i in range(RECENCY_CELLS) if exposure[i]]
-        yield pd.DataFrame(
-            {
-                "cell": seen,
-                "exposure": [exposure[i] for i in seen],
-                "events": [hits[i] for i in seen],
-            },
-            dtype="int64",
-        )
-
-    rows = (
-        before.select(
-            "customer_id",
-            "browse_left_days_30d",
-            "hours_since_last_browse",
-            "browse_days_30d",
-            "days_since_last_visit",
-        )
-        .join(outcomes, "customer_id", "left")
-        .mapInPandas(count, "cell long, exposure long, events long")
-        .groupBy("cell")
-        .agg(sf.sum("exposure").alias("exposure"), sf.sum("events").alias("events"))
-        .collect()
-    )
-    exposure = [0.0] * RECENCY_CELLS
-    events_per_cell = [0.0] * RECENCY_CELLS
-    for row in rows:
-        exposure[int(row["cell"])] = float(row["exposure"] or 0)
-        events_per_cell[int(row["cell"])] = float(row["events"] or 0)
-    return exposure, events_per_cell
 
 
 def _store_season_prior(

@@ -162,9 +162,7 @@ class CustomerProfile:
     browse_left_days_30d: int = 0
     cart_left_days_30d: int = 0
     # the same per day, shrunk toward the store's rate by the feature build's priors
-    # (empirical Bayes: a few days in 30 say little); a browse's, where the build learned
-    # them, its recency cell's rate (the count by days since the last visit:
-    # features.finalise.recency_rates); None: read the counts over 30 days
+    # (empirical Bayes: a few days in 30 say little); None: read the counts over 30 days
     browse_left_rate: float | None = None
     cart_left_rate: float | None = None
     last_purchased_products: tuple[str, ...] = ()

@@ -30,16 +30,10 @@ estimated **per customer**, from the customer's own history:
   add-to-cart nor a purchase: browse abandonment) for a browse reminder, shrunk toward
   the store's rate (``*_left_rate``: empirical Bayes, the feature build's
   :func:`features.finalise.trigger_prior`; a customer with three such days in 30 mostly
-  has fewer the next month, one with none is not certain to have none); a browse
-  reminder's rate is, where the feature build learned them, its **recency cell's**
-  (``browse_left_rate``: the 30-day count by how recently the customer browsed or
-  visited, each cell's rate what followed it a week before in the history,
-  :func:`features.finalise.recency_rates`: a customer quiet for months is not given the
-  store's average, one who browsed today and left nothing yet is not given a quiet
-  month's); neither while a cart is open (that customer is in the open cart's journey);
-  spread over the local hours of the day as the customer's own activity is
-  (``activity_by_hour``, add-one smoothed), and counted only at the hours at which the
-  reminder's rule can hold and from which it
+  has fewer the next month, one with none is not certain to have none), neither while
+  a cart is open (that customer is in the open cart's journey); spread over the local hours of
+  the day as the customer's own activity is (``activity_by_hour``, add-one smoothed),
+  and counted only at the hours at which the reminder's rule can hold and from which it
   can still go out in its local send window within its validity (:func:`trigger_hours`:
   the seed catalog's evening browse reminder, for local hours 12-22, sent 18:00-22:00
   and valid 10 hours, counts sessions from 12:00 to 22:00; a cart reminder every hour).

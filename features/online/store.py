@@ -98,7 +98,6 @@ def priors_to_json(priors: FeaturePriors) -> str:
             "month_activity": list(priors.month_activity),
             "season_prior": list(priors.season_prior),
             **{name: getattr(priors, name) for name in _TRIGGER_PRIORS},
-            "browse_left_cells": list(priors.browse_left_cells),
         },
         sort_keys=True,
     )
@@ -118,8 +117,6 @@ def priors_from_json(text: str) -> FeaturePriors:
         season_prior=tuple(raw.get("season_prior", FeaturePriors().season_prior)),
         # priors written before the trigger rates were estimated: none known
         **{name: float(raw.get(name, 0.0)) for name in _TRIGGER_PRIORS},
-        # priors written before the recency cells were learned: the 30-day count's rate
-        browse_left_cells=tuple(float(x) for x in raw.get("browse_left_cells", ())),
     )
 
 
