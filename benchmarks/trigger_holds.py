@@ -155,9 +155,9 @@ def organic_triggers(
     events, whatever the policy does: two minutes of views in the 24 hours to it (its
     dwell, else the default) and no add-to-cart in them nor in the
     :data:`CART_AFTER_VIEW` after (the hours at which the rule can hold are the
-    reminder's, :func:`organic_came`). The
-    sessions a policy's messages bring are not in the background; nor does a scheduled
-    message hide them (the harness decides nobody whose message is in flight)."""
+    reminder's, :func:`organic_came`). The sessions a policy's messages bring are not in
+    the background; nor does a scheduled message hide them (the harness decides nobody
+    whose message is in flight)."""
     events = background.sort_values("timestamp", kind="stable")
     viewed = (events["event_type"] == "product_view").to_numpy()
     carted = (events["event_type"] == "add_to_cart").to_numpy()
