@@ -74,12 +74,18 @@ closes before its next chance (it has a deferral credit): the actions that can w
 explored at their next chance.
 
 Nor does the engine gamble on an option it expects to lose to doing nothing: an
-option whose expected priority (the mean of its values) is below ``do_nothing``'s
-takes no part in the draw. Its optimistic draws would otherwise send letters and
-calls whose expected margin is negative (in the closed loop such picks earned
--0.009 per contact against 0.181 for the others, about half the gap to the
+option whose priority and expected priority (the mean of its values) are both below
+``do_nothing``'s takes no part in the draw. Its optimistic draws would otherwise send
+letters and calls whose expected margin is negative (in the closed loop such picks
+earned -0.009 per contact against 0.181 for the others, about half the gap to the
 oracle); an experiment arm's uniform ``explore_share`` still reaches them, with
-known probabilities, where an experiment wants them tried.
+known probabilities, where an experiment wants them tried. Where the two disagree (a
+priority above doing nothing, a mean of the draws below it: a pair without evidence of
+its own, whose prior is centred on its segment's pooled calibration, in a run's first
+hours counted against the responses not yet arrived) the draw weighs them: its values
+below doing nothing's lose to it. Left out on its mean alone, a birthday of priority
+0.23 lost to doing nothing with probability 1 on its last chance (BENCHMARKS.md, issue
+12, bday12).
 
 >>> terms = PriorityTerms(propensity=0.1, value=40.0, lever=1.5, channel_cost=0.06)
 >>> round(terms.priority(), 2)
@@ -714,10 +720,21 @@ def _contenders(options: Sequence[Option], arms: Sequence[_Arm]) -> tuple[list[_
     )
     if bar is not None:  # no gamble on what is expected to lose to doing nothing
         arms = [
-            a for a in arms if a.posterior is None or expected[a.index] - _credit(options, a) >= bar
+            a for a in arms if a.posterior is None or _expected_to_win(options, a, expected, bar)
         ]
     floor = max(arm.worst for arm in arms)
     return [arm for arm in arms if arm.best >= floor], protected
+
+
+def _expected_to_win(
+    options: Sequence[Option], arm: _Arm, expected: Mapping[int, float], bar: float
+) -> bool:
+    """Whether the arm is expected to beat doing nothing (``bar``) by its priority or by
+    its draws' mean, its deferral credit left out. Where the two disagree (the priority
+    above, the draws' mean below: a pair without evidence of its own, whose prior is
+    centred on its segment's pooled calibration) the draw itself weighs them."""
+    credit = _credit(options, arm)
+    return expected[arm.index] - credit >= bar or options[arm.index].priority - credit >= bar
 
 
 def _now_or_never(option: Option) -> bool:
