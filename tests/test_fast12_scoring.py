@@ -22,7 +22,14 @@ from nba.screening import ActionCandidate, ChannelSlot
 from nba.timing import SendTime
 
 NOW = dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC)
-OUTBOUND = [Channel.EMAIL, Channel.SMS, Channel.PUSH, Channel.POSTAL, Channel.WEB, Channel.CALL_CENTRE]
+OUTBOUND = [
+    Channel.EMAIL,
+    Channel.SMS,
+    Channel.PUSH,
+    Channel.POSTAL,
+    Channel.WEB,
+    Channel.CALL_CENTRE,
+]
 OFFERS = [
     None,
     {"id": "pct", "kind": "percent_discount", "value": 15, "cost": 7.0},
