@@ -34,7 +34,8 @@ from nba.ageing import CART_REFERENCE_HOURS as CART_REFERENCE_HOURS
 from nba.ageing import cart_age_factor
 from nba.channels import Channel
 from nba.context import CustomerContext
-from nba.frozen import fast_init
+from nba.frozen import fast_init, fast_replace
+from nba.profile import CustomerProfile
 from nba.redemption import redeemed_anyway
 from nba.screening import ActionCandidate
 
@@ -319,6 +320,26 @@ class RuleBasedScorer(Scorer):
     def score(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[ActionScore]:
+        return self._scores(context, candidates, None)
+
+    def score_with_neutral(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate]
+    ) -> tuple[list[ActionScore], list[dict[Channel, float]]]:
+        """:meth:`score`, and each candidate's propensity per channel as :meth:`score` gives
+        it for the same customer with no engagement history (``engagement={}``), from one
+        pass over the candidates: what a learned engagement factor multiplies
+        (:class:`training.model_scorer.ModelScorer`), which scored the customer twice."""
+        neutral: list[dict[Channel, float]] = []
+        return self._scores(context, candidates, neutral), neutral
+
+    def _scores(
+        self,
+        context: CustomerContext,
+        candidates: Sequence[ActionCandidate],
+        neutral: list[dict[Channel, float]] | None,
+    ) -> list[ActionScore]:
+        """:meth:`score`; with ``neutral`` (a list), each candidate's propensities without
+        engagement history appended to it."""
         profile = context.profile
         if profile.days_since_last_visit is None:
             recency = 0.6
@@ -329,6 +350,11 @@ class RuleBasedScorer(Scorer):
         promo = min(1.0, max(0.0, profile.promo_sensitivity))
         basket = profile.average_basket if profile.average_basket > 0 else REFERENCE_BASKET
         cart_age = cart_age_factor(profile.cart_age_hours)
+        # each channel's factor and ceiling depend on the customer alone: read once
+        channel_factors: dict[Channel, float] = {}
+        channel_caps: dict[Channel, float] = {}
+        plain_factors: dict[Channel, float] = {}  # without engagement history
+        plain_profile = None
         scores: list[ActionScore] = []
         for candidate in candidates:
             action = candidate.action
@@ -338,8 +364,16 @@ class RuleBasedScorer(Scorer):
             if action.category is not None:
                 affinity = profile.category_affinity.get(action.category, 0.0)
                 base *= 0.5 + 1.5 * min(1.0, max(0.0, affinity))
-            factors = {c: self._channel_factor(context, c) for c in candidate.channels}
-            caps = {c: self._response_cap(context, c) for c in candidate.channels}
+            channels = candidate.channels
+            factors: dict[Channel, float] = {}
+            caps: dict[Channel, float] = {}
+            for c in channels:
+                f = channel_factors.get(c)
+                if f is None:
+                    f = channel_factors[c] = self._channel_factor(context, c)
+                    channel_caps[c] = self._response_cap(context, c)
+                factors[c] = f
+                caps[c] = channel_caps[c]
             offer = action.offer
             incentive = offer is not None and offer.kind in INCENTIVE_KINDS
             boosted = base
@@ -347,6 +381,12 @@ class RuleBasedScorer(Scorer):
                 depth = offer_depth(offer, basket) / REFERENCE_OFFER_DEPTH
                 boosted = base * (1.0 + self.offer_boost * promo * depth)
             propensity = {c: min(caps[c], boosted * f) for c, f in factors.items()}
+            plain: dict[Channel, float] | None = None
+            if neutral is not None:  # no engagement: the channel's reach, no open-rate ceiling
+                for c in channels:
+                    if c not in plain_factors:
+                        plain_factors[c] = self._reach_factor(profile, c)
+                plain = {c: min(MAX_PROPENSITY, boosted * plain_factors[c]) for c in channels}
             if offer is not None and not incentive and offer.cost > 0.0:
                 depth = gift_depth(offer, basket) / REFERENCE_OFFER_DEPTH
                 pull = self.offer_boost * promo * depth
@@ -357,11 +397,30 @@ class RuleBasedScorer(Scorer):
                     }
                     # those orders need no opened message: the ceiling rises with them
                     caps = {c: min(MAX_PROPENSITY, caps[c] + held[c]) for c in caps}
+                    if plain is not None:
+                        if plain_profile is None:
+                            plain_profile = fast_replace(profile, engagement={})
+                        plain = {
+                            c: min(
+                                MAX_PROPENSITY, p + pull * redeemed_anyway(plain_profile, c, offer)
+                            )
+                            for c, p in plain.items()
+                        }
+            if plain is not None and neutral is not None:
+                neutral.append(plain)
             uplift = None
             if incentive:  # what the offer adds to the same message without it
                 uplift = {c: propensity[c] - min(caps[c], base * f) for c, f in factors.items()}
             scores.append(ActionScore(propensity, candidate.value, uplift, caps))
         return scores
+
+    def _reach_factor(self, profile: CustomerProfile, channel: Channel) -> float:
+        """:meth:`_channel_factor` of ``profile`` without engagement history: the channel's
+        reach (times the declared channel's boost)."""
+        declared = profile.preferred_channel == channel.value
+        return self.channel_reach.get(channel, 1.0) * (
+            self.declared_channel_boost if declared else 1.0
+        )
 
     def _response_cap(self, context: CustomerContext, channel: Channel) -> float:
         """The highest P(response) of a message on ``channel``: on a channel that reports

@@ -30,7 +30,7 @@ customer's row; the scores are equal to the bit to the per-customer ones.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -118,18 +118,10 @@ class ModelScorer(Scorer):
     def score(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
     ) -> list[ActionScore]:
-        rule = self.fallback.score(context, candidates)
         if self.propensity is None and self.uplift is None:
-            return rule
-        profile = context.profile
+            return self.fallback.score(context, candidates)
         learned = self._engagement(context, candidates)
-        neutral = (
-            self.fallback.score(
-                context.with_profile(fast_replace(profile, engagement={})), candidates
-            )
-            if learned
-            else rule
-        )
+        rule, neutral = self._rule_scores(context, candidates, bool(learned))
         uplifts = self._uplifts(context, candidates)
         scores: list[ActionScore] = []
         for i, (candidate, r, n) in enumerate(zip(candidates, rule, neutral, strict=True)):
@@ -139,9 +131,7 @@ class ModelScorer(Scorer):
                 if factor is None:
                     propensity[slot.channel] = r.propensity[slot.channel]
                 else:
-                    propensity[slot.channel] = min(
-                        MAX_PROPENSITY, n.propensity[slot.channel] * factor
-                    )
+                    propensity[slot.channel] = min(MAX_PROPENSITY, n[slot.channel] * factor)
             uplift = r.uplift
             if candidate.action.offer is not None:
                 model_uplift = uplifts.get(i, {})
@@ -152,6 +142,24 @@ class ModelScorer(Scorer):
             # rule scorer's ceiling holds exploration's draws (nba.arbitration) here too
             scores.append(ActionScore(propensity, r.expected_value, uplift, r.ceiling))
         return scores
+
+    def _rule_scores(
+        self, context: CustomerContext, candidates: Sequence[ActionCandidate], learned: bool
+    ) -> tuple[list[ActionScore], Sequence[Mapping[Channel, float]]]:
+        """The fallback's scores, and (when ``learned``: a learned engagement factor will
+        multiply them) each candidate's propensities for the customer without engagement
+        history; else the scores' own propensities. The rule-based scorer gives both from
+        one pass (:meth:`~nba.scoring.RuleBasedScorer.score_with_neutral`); a scorer that
+        overrides :meth:`score` is asked twice, the second time with ``engagement={}``."""
+        fallback = self.fallback
+        if not learned:
+            rule = fallback.score(context, candidates)
+            return rule, [r.propensity for r in rule]
+        if type(fallback).score is RuleBasedScorer.score:
+            return fallback.score_with_neutral(context, candidates)
+        rule = fallback.score(context, candidates)
+        plain = context.with_profile(fast_replace(context.profile, engagement={}))
+        return rule, [n.propensity for n in fallback.score(plain, candidates)]
 
     def _engagement(
         self, context: CustomerContext, candidates: Sequence[ActionCandidate]
