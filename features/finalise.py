@@ -906,14 +906,25 @@ def build_profile(
     last_purchase, first_purchase = get("tp"), get("tf")
     days_known = _days(now, first_seen)
     days_quiet = _days(now, last_purchase)
-    if purchases >= 2 and last_purchase is not None and first_purchase is not None:
+    # a repeat buyer has bought at two moments or more: the lines of one order share its
+    # second (one purchase event per line), so three lines bought at once are one order,
+    # not a customer who buys every 14 days (MIN_PURCHASE_GAP_DAYS) and is lapsed in six
+    # weeks; nor a loyal customer. (Orders at different moments are still counted per
+    # line in the gap below: the state has no order count.)
+    repeat = (
+        purchases >= 2
+        and last_purchase is not None
+        and first_purchase is not None
+        and last_purchase > first_purchase
+    )
+    if repeat and last_purchase is not None and first_purchase is not None:
         gap = max(
             MIN_PURCHASE_GAP_DAYS,
             (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1),
         )
     else:
         gap = DEFAULT_PURCHASE_GAP_DAYS
-    if days_known is not None and days_known <= NEW_CUSTOMER_DAYS and purchases <= 1:
+    if days_known is not None and days_known <= NEW_CUSTOMER_DAYS and not repeat:
         lifecycle = LifecycleState.NEW
     elif purchases == 0 or days_quiet is None:
         lifecycle = LifecycleState.PROSPECT
@@ -929,7 +940,7 @@ def build_profile(
         phase = JourneyPhase.RECOMMENDATION
     elif lifecycle is LifecycleState.LAPSED:
         phase = JourneyPhase.LAPSE
-    elif purchases >= 2:
+    elif repeat:
         # a repeat buyer who browses is still a loyal customer (cross-sell, up-sell),
         # not one discovering the brand (the style guide)
         phase = JourneyPhase.LOYALTY

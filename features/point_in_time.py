@@ -389,12 +389,14 @@ def _columns(
     days_quiet = (now - last_purchase) / SECONDS_PER_DAY
     with np.errstate(divide="ignore", invalid="ignore"):
         spread = (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1)
-    repeat = (purchases >= 2) & ~np.isnan(last_purchase) & ~np.isnan(first_purchase)
+    # bought at two moments or more (features.finalise: the lines of one order share its
+    # second); NaN compares False
+    repeat = (purchases >= 2) & (last_purchase > first_purchase)
     gap = np.where(repeat, np.maximum(MIN_PURCHASE_GAP_DAYS, spread), DEFAULT_PURCHASE_GAP_DAYS)
     code = _LIFECYCLE_CODE
     lifecycle = np.select(
         [
-            (days_known <= NEW_CUSTOMER_DAYS) & (purchases <= 1),
+            (days_known <= NEW_CUSTOMER_DAYS) & ~repeat,
             (purchases == 0) | np.isnan(days_quiet),
             days_quiet <= AT_RISK_GAPS * gap,
             days_quiet <= LAPSED_GAPS * gap,

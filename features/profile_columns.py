@@ -361,12 +361,14 @@ class _Chunk:
         days_quiet = (now - last_purchase) / SECONDS_PER_DAY
         with np.errstate(divide="ignore", invalid="ignore"):
             usual = (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1)
-        repeat = (purchases >= 2) & ~np.isnan(last_purchase) & ~np.isnan(first_purchase)
+        # bought at two moments or more (features.finalise: the lines of one order share
+        # its second); NaN compares False
+        repeat = (purchases >= 2) & (last_purchase > first_purchase)
         gap = np.where(repeat, np.maximum(MIN_PURCHASE_GAP_DAYS, usual), DEFAULT_PURCHASE_GAP_DAYS)
         quiet_known = ~np.isnan(days_quiet)
         lifecycle = np.select(
             [
-                ~np.isnan(days_known) & (days_known <= NEW_CUSTOMER_DAYS) & (purchases <= 1),
+                ~np.isnan(days_known) & (days_known <= NEW_CUSTOMER_DAYS) & ~repeat,
                 (purchases == 0) | ~quiet_known,
                 days_quiet <= AT_RISK_GAPS * gap,
                 days_quiet <= LAPSED_GAPS * gap,
@@ -386,7 +388,7 @@ class _Chunk:
                 np.array([bool(c) for c in cart_items], dtype=bool),
                 quiet_known & (days_quiet <= RECOMMENDATION_DAYS),
                 lifecycle == 4,
-                purchases >= 2,
+                repeat,
                 n_viewed >= 2,
             ],
             [0, 1, 2, 3, 4],
