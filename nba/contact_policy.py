@@ -730,12 +730,7 @@ class ContactPolicy(BaseModel):
 
     def _total(self, counts: Mapping[Channel, int]) -> int:
         """The contacts of ``counts`` on channels that count toward the overall caps."""
-        global _LAST_UNCOUNTED
-        held = _LAST_UNCOUNTED  # one read: threads may replace it meanwhile
-        if held[0] is not self.channels:
-            held = _LAST_UNCOUNTED = (self.channels, _uncounted(self.channels))
-        uncounted = held[1]
-        return sum(n for c, n in counts.items() if c not in uncounted)
+        return sum(n for c, n in counts.items() if self.rules(c).counts_toward_total)
 
     def _fatigue_reason(self, profile: CustomerProfile) -> Reason | None:
         threshold = self.fatigue_contacts_7d
@@ -755,20 +750,6 @@ class ContactPolicy(BaseModel):
 
 
 _UNRESTRICTED = ChannelRules()
-
-
-def _uncounted(channels: Mapping[Channel, ChannelRules]) -> frozenset[Channel]:
-    """The channels of ``channels`` whose rules do not count them toward the overall caps
-    (a channel the policy does not list counts, as :data:`_UNRESTRICTED` does)."""
-    return frozenset(c for c, rules in channels.items() if not rules.counts_toward_total)
-
-
-#: The last policy's channel rules read by ``ContactPolicy._total``, with their uncounted
-#: channels: a decision sums the counted contacts some ten times, each channel's rules
-#: looked up each time (the policy's fields cannot hold it: a private attribute set
-#: later would make two equal policies unequal). Compared by identity; a policy copied
-#: with other channels reads them again.
-_LAST_UNCOUNTED: tuple[object, frozenset[Channel]] = (None, frozenset())
 
 
 def opened_shares(profile: CustomerProfile) -> list[float]:

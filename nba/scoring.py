@@ -417,10 +417,7 @@ class RuleBasedScorer(Scorer):
     def _reach_factor(self, profile: CustomerProfile, channel: Channel) -> float:
         """:meth:`_channel_factor` of ``profile`` without engagement history: the channel's
         reach (times the declared channel's boost)."""
-        declared = profile.preferred_channel == channel.value
-        return self.channel_reach.get(channel, 1.0) * (
-            self.declared_channel_boost if declared else 1.0
-        )
+        return self.channel_reach.get(channel, 1.0) * self._declared_boost(profile, channel)
 
     def _response_cap(self, context: CustomerContext, channel: Channel) -> float:
         """The highest P(response) of a message on ``channel``: on a channel that reports
@@ -435,10 +432,14 @@ class RuleBasedScorer(Scorer):
         return min(MAX_PROPENSITY, max(engagement.open_rate, engagement.click_rate))
 
     def _channel_factor(self, context: CustomerContext, channel: Channel) -> float:
-        declared = context.profile.preferred_channel == channel.value
-        return self._engagement_factor(context, channel) * (
-            self.declared_channel_boost if declared else 1.0
+        return self._engagement_factor(context, channel) * self._declared_boost(
+            context.profile, channel
         )
+
+    def _declared_boost(self, profile: CustomerProfile, channel: Channel) -> float:
+        """The boost of the channel the customer declared (1 on any other)."""
+        declared = profile.preferred_channel == channel.value
+        return self.declared_channel_boost if declared else 1.0
 
     def _engagement_factor(self, context: CustomerContext, channel: Channel) -> float:
         engagement = context.profile.engagement.get(channel)
