@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from features.contract import ID_PATTERN, id_problem
+
 log = logging.getLogger("nba.api")
 
 
@@ -119,8 +121,25 @@ def _validation_details(errors: list[Any]) -> list[ErrorDetail]:
     out = []
     for err in errors:
         loc = [p if isinstance(p, int) else str(p) for p in err.get("loc", ())]
-        out.append(ErrorDetail(loc=loc, message=str(err.get("msg", "invalid value"))))
+        out.append(ErrorDetail(loc=loc, message=_in_words(err)))
     return out
+
+
+def _in_words(err: Any) -> str:
+    """A validation error's message, an identifier's in words: pydantic says "String
+    should match pattern '^[^\\x00-\\x20...'", which tells a client nothing; the
+    contract's id rule says what is wrong with the value (:func:`id_problem`)."""
+    message = str(err.get("msg", "invalid value"))
+    value = err.get("input")
+    if (
+        err.get("type") == "string_pattern_mismatch"
+        and (err.get("ctx") or {}).get("pattern") == ID_PATTERN
+        and isinstance(value, str)
+    ):
+        problem = id_problem(value)
+        if problem is not None:
+            return problem
+    return message
 
 
 _STATUS_CODES = {

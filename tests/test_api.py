@@ -447,6 +447,41 @@ def test_moments_out_of_range_are_refused_with_their_field_not_a_500(
     assert body["rejections"][0]["index"] == 0 and body["rejections"][0]["field"] == "timestamp"
 
 
+def test_a_request_whose_every_event_is_rejected_is_a_422_naming_each(
+    api: TestClient, world: ApiWorld
+) -> None:
+    """All refused (nothing stored): a 4xx in the error shape, each event's index and
+    field in the details, the 200's counts beside; one good event or one already seen in
+    the batch: a 200 that applies it and lists the others."""
+    customer = f"new-{uuid.uuid4().hex[:10]}"  # nobody the store knows yet
+    fax = {**event(world, customer, "product_view", world.at(6), product_id="P00001")}
+    fax["channel"] = "fax"
+    late = {**event(world, customer, "product_view", world.at(6), product_id="P00002")}
+    late["timestamp"] = "2999-01-01T00:00:00+00:00"
+    refused = api.post("/v1/events", json={"events": [fax, late]}, headers=world.headers())
+    assert refused.status_code == 422, refused.text
+    body = refused.json()
+    assert body["error"]["code"] == "events_rejected"
+    assert "all 2 events were rejected" in body["error"]["message"]
+    assert [d["loc"] for d in body["error"]["details"]] == [
+        ["body", "events", 0, "channel"],
+        ["body", "events", 1, "timestamp"],
+    ]
+    assert (body["accepted"], body["rejected"]) == (0, 2)
+    assert (
+        api.get(f"/v1/customers/{customer}/profile", headers=world.headers()).json()["known"]
+        is False
+    )
+
+    good = event(world, customer, "add_to_cart", world.at(7), product_id="P00003")
+    mixed = api.post("/v1/events", json={"events": [fax, good]}, headers=world.headers())
+    assert mixed.status_code == 200 and "error" not in mixed.json()
+    assert (mixed.json()["accepted"], mixed.json()["rejected"]) == (1, 1)
+    seen = api.post("/v1/events", json={"events": [good, fax]}, headers=world.headers())
+    assert seen.status_code == 200  # the good one is a duplicate: it was stored before
+    assert (seen.json()["duplicate"], seen.json()["rejected"]) == (1, 1)
+
+
 def test_popularity_gathers_in_memory_and_reaches_redis_on_flush(
     api: TestClient, world: ApiWorld
 ) -> None:
@@ -475,6 +510,10 @@ def test_one_id_rule_for_events_decisions_and_profiles(api: TestClient, world: A
         assert out["rejections"][0]["field"] == "customer_id"
         decision = api.post("/v1/decisions", json={"customer_id": bad_id}, headers=world.headers())
         assert decision.status_code == 422, bad_id
+        # the id rule in words, not the regular expression behind it
+        [detail] = decision.json()["error"]["details"]
+        assert "pattern" not in detail["message"]
+        assert detail["message"] == id_problem(bad_id) or "at most 128" in detail["message"]
         batch = api.post(
             "/v1/decisions/batch",
             json={"customer_ids": [customer, bad_id]},
@@ -483,6 +522,9 @@ def test_one_id_rule_for_events_decisions_and_profiles(api: TestClient, world: A
         assert batch.status_code == 422 and batch.json()["error"]["details"][0]["loc"][-1] == 1
     profile = api.get("/v1/customers/C1%0A/profile", headers=world.headers())
     assert profile.status_code == 422
+    assert "control character" in profile.json()["error"]["details"][0]["message"]
+    spaced = api.get("/v1/customers/%20C1/profile", headers=world.headers())
+    assert spaced.status_code == 422 and "starts or ends with a space" in spaced.text
     assert world.client.keys(f"{world.prefix}:*C1\n*") == []  # nothing was created for them
 
 
@@ -608,9 +650,13 @@ def test_any_event_is_applied_or_rejected_whole_and_never_a_5xx(
     customer = f"fz-{uuid.uuid4().hex[:10]}{suffix}"
     events = [{**e, "customer_id": customer} for e in raw]
     response = unlimited_api.post("/v1/events", json={"events": events}, headers=world.headers())
-    assert response.status_code == 200, response.text
     body = response.json()
     rejected = {r["index"] for r in body["rejections"]}
+    # a 422 exactly when every event was rejected (nothing stored), naming each one
+    assert response.status_code == (422 if len(rejected) == len(events) else 200), response.text
+    if response.status_code == 422:
+        assert body["error"]["code"] == "events_rejected"
+        assert {d["loc"][2] for d in body["error"]["details"]} == rejected
     assert body["accepted"] + body["duplicate"] + body["stale"] + body["rejected"] == len(events)
     if id_problem(customer) is not None:
         assert rejected == set(range(len(events)))

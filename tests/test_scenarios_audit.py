@@ -81,10 +81,16 @@ def profile_of(shop: Shop, customer: str, at: dt.datetime) -> dict[str, Any]:
 
 
 def post_raw(shop: Shop, *items: dict[str, Any]) -> dict[str, Any]:
-    """``POST /v1/events`` whatever it answers (rejections included)."""
+    """``POST /v1/events`` whatever it answers (rejections included): a 200, or a 422
+    naming each event when every one was rejected (nothing stored)."""
     response = shop.api.post("/v1/events", json={"events": list(items)}, headers=shop.headers)
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    body: dict[str, Any] = response.json()
+    everyone = body.get("rejected") == len(items)
+    assert response.status_code == (422 if everyone else 200), response.text
+    if everyone:
+        details = body["error"]["details"]
+        assert [d["loc"][2] for d in details] == [r["index"] for r in body["rejections"]]
+    return body
 
 
 # ---------------------------------------------------------------- Segment orders

@@ -115,9 +115,16 @@ def test_bad_declared_hours_are_rejected_naming_the_trait(api: TestClient, world
     customer = world.customer(consent="email")
     bad = identify(customer, world.at(1), "pref-bad", preferred_hours="evening")
     out = api.post("/v1/events", json={"events": [bad]}, headers=world.headers())
-    assert out.status_code == 200
+    assert out.status_code == 422  # the only event refused: nothing stored
     [rejection] = out.json()["rejections"]
     assert rejection["field"] == "traits.preferred_hours"
+    assert out.json()["error"]["details"][0]["loc"] == [
+        "body",
+        "events",
+        0,
+        "traits",
+        "preferred_hours",
+    ]
     assert "'18-21'" in rejection["message"] and "'evening'" in rejection["message"]
 
 
