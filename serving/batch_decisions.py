@@ -93,6 +93,7 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "decision_id",
     "policy",
+    "arm",
     "decided_at",
     "rank",
     "action_id",
@@ -228,17 +229,18 @@ class BatchJob:
                     if isinstance(self.stats, ResponseTable)
                     else self.stats
                 )
-                decision = decider.route(
+                routed = decider.route(
                     context,
                     usage=running,
                     stats=stats,
                     seed=f"{self.seed}:{profile.customer_id}",
-                ).decision
+                )
+                decision = routed.decision
                 for key, n in decision.consumed.offers_given.items():
                     offers[key] = offers.get(key, 0) + n
                 for key, n in decision.consumed.actions_sent.items():
                     actions[key] = actions.get(key, 0) + n
-                rows.add(decision, profile.timezone, len(decided))
+                rows.add(decision, profile.timezone, len(decided), routed.arm_name)
                 if self.rejected:
                     rows.add_rejected(decision, self.rejected)
                 decided.append((decision.actions, profile))
@@ -620,9 +622,9 @@ class _Rows:
         text = rejected_reasons(decision, n)
         self.rejected += [text] * max(1, len(decision.actions))
 
-    def add(self, decision: Decision, timezone: str, position: int) -> None:
+    def add(self, decision: Decision, timezone: str, position: int, arm: str | None) -> None:
         """The rows of one decision (a single empty row when nothing was eligible), all
-        but their products (:meth:`frame`)."""
+        but their products (:meth:`frame`); ``arm`` is the experiment arm that made it."""
         c = self.columns
         actions = decision.actions
         n = max(1, len(actions))
@@ -630,6 +632,7 @@ class _Rows:
             ("customer_id", decision.customer_id),
             ("decision_id", decision.decision_id),
             ("policy", decision.policy),
+            ("arm", arm),
             ("decided_at", decision.decided_at),
             ("timezone", timezone),
             ("eligible_actions", len(decision.eligible_action_ids)),
@@ -734,7 +737,7 @@ class RedisHistories:
 
 
 #: The columns of a decision's rows that every action repeats.
-_PER_DECISION = ("customer_id", "decision_id", "policy", "decided_at", "timezone")
+_PER_DECISION = ("customer_id", "decision_id", "policy", "arm", "decided_at", "timezone")
 #: The columns an empty decision (nothing eligible) leaves empty.
 _ACTION_COLUMNS = tuple(
     c

@@ -1,0 +1,197 @@
+"""The playbook audited a tenth time (issue 12, item 2).
+
+Each situation is built from raw contract events (posted to the real API on a real Redis,
+or written as a data set and run through ``nba features build`` and ``nba decide``) and the
+answer is read as a marketer reads it. Probed and found right: a seasonal preview at the
+local month's turn in Tokyo and Los Angeles (next month is the customer's); a declared
+SMS preference for a welcome the catalog sends by e-mail or push only; a session asking
+for three actions with a cart waiting (one message and the page's placements); two
+customers decided one after the other (no cross-talk); bad decision requests and bad
+``identify`` traits (each a 4xx or a rejection naming the field).
+
+Fixed here (each test failed before its fix):
+
+* ``nba decide`` ignored the experiment the API runs: a customer of the global control
+  group, who the API answers with nothing, was sent the cart reminder by the batch list,
+  and no row said which arm decided. The batch run reads the API's experiment
+  (``--experiment``, else ``NBA_EXPERIMENT_PATH``, else ``<NBA_DATA_DIR>/experiment.yaml``)
+  and routes each customer to their arm, with an ``arm`` column.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app as nba_cli
+from experiments.config import load_experiment
+from features.dataset import RetailDataset, write_dataset
+from tests.api_support import redis_client
+from tests.test_scenarios import customer as customers_row
+from tests.test_scenarios_api import (
+    DAY,
+    HOUR,
+    PARIS,
+    Shop,
+    contacts,
+    event,
+    local,
+    open_shop,
+    the_action,
+)
+from tests.test_scenarios_audit6 import _contract_rows
+
+EXPERIMENT = Path(__file__).resolve().parents[1] / "nba" / "examples" / "experiment.yaml"
+
+
+@pytest.fixture(scope="module")
+def shop_in_experiment(
+    base: RetailDataset, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Shop]:
+    """The API of :func:`tests.test_scenarios_api.shop`, running the example experiment
+    (engine 45 %, rule-based journeys 45 %, a global control group of 10 %, March 2026)."""
+    root: Path = tmp_path_factory.mktemp("audit10_experiment")
+    prefix = f"a10x{uuid.uuid4().hex[:8]}"
+    with open_shop(base, root, redis_client(root), prefix, experiment_path=EXPERIMENT) as shop:
+        yield shop
+
+
+def _customers_of_each_arm(per_arm: int) -> dict[str, list[str]]:
+    """``per_arm`` new customer ids in each arm of the example experiment (by its own
+    deterministic assignment, as every replica computes it)."""
+    config = load_experiment(EXPERIMENT)
+    found: dict[str, list[str]] = {arm.name: [] for arm in config.arms}
+    while any(len(ids) < per_arm for ids in found.values()):
+        customer = f"X{uuid.uuid4().hex[:10]}"
+        arm = config.assign(customer).name
+        if len(found[arm]) < per_arm:
+            found[arm].append(customer)
+    return found
+
+
+def _decide_in_batch(
+    data: RetailDataset, tmp_path: Path, now: pd.Timestamp, *options: str
+) -> pd.DataFrame:
+    """``nba features build`` then ``nba decide`` on ``data`` at ``now``: the rows."""
+    folder = tmp_path / "shop"
+    write_dataset(data, folder)
+    profiles, decided = tmp_path / "profiles.parquet", tmp_path / "decisions.parquet"
+    cli = CliRunner()
+    built = cli.invoke(
+        nba_cli,
+        [
+            "features",
+            "build",
+            "--data",
+            str(folder),
+            "--out",
+            str(profiles),
+            "--as-of",
+            now.isoformat(),
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    ran = cli.invoke(
+        nba_cli,
+        [
+            *("decide", "--audience", str(profiles), "--now", now.isoformat()),
+            *("--out", str(decided), "--workers", "1", *options),
+        ],
+    )
+    assert ran.exit_code == 0, ran.output
+    return pd.read_parquet(decided)
+
+
+# ---------------------------------------------------------------- experiments in batch
+
+
+def test_the_control_group_gets_nothing_in_the_batch_list_as_from_the_api(
+    shop_in_experiment: Shop,
+    base: RetailDataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The marketer's spring experiment runs in the API (a 10 % global control group
+    that receives nothing). Six customers, two of each arm, each left a cart two hours
+    ago: the API answers the control group's with nothing and the others' with the cart
+    reminder. The same raw events, through ``nba features build`` and ``nba decide`` (the
+    list an e-mail platform imports, run where the API runs: its ``NBA_DATA_DIR`` holds
+    the experiment), give each customer the API's arm and action: nothing for the control
+    group. Misfire: the batch list sent the control group the cart reminder, and no row
+    said which arm decided."""
+    shop = shop_in_experiment
+    now = local(PARIS, "2026-03-04 17:00")
+    signed = now - 200 * DAY
+    arms = _customers_of_each_arm(2)
+    posted = []
+    for ids in arms.values():
+        for customer in ids:
+            shop.post(
+                {
+                    "type": "identify",
+                    "messageId": f"id-{customer}",
+                    "userId": customer,
+                    "timestamp": signed.isoformat(),
+                    "traits": {"timezone": PARIS, "createdAt": signed.isoformat()}
+                    | {f"consent_{c}": c == "email" for c in ("email", "sms", "push")},
+                }
+            )
+            posted.append(event(customer, now - 2 * HOUR, "add_to_cart", "P1"))
+    shop.post(*posted)
+    api = {
+        customer: shop.decide(customer, now, idempotency_key=f"x10-{customer}")
+        for ids in arms.values()
+        for customer in ids
+    }
+    rows = [
+        customers_row(base, consents=("email",), created_at=signed.isoformat()).assign(
+            customer_id=customer
+        )
+        for ids in arms.values()
+        for customer in ids
+    ]
+    data = dataclasses.replace(
+        base, customers=pd.concat(rows, ignore_index=True), events=_contract_rows(posted)
+    )
+    (tmp_path / "experiment.yaml").write_text(EXPERIMENT.read_text())
+    monkeypatch.setenv("NBA_DATA_DIR", str(tmp_path))  # the API's: its experiment, no models
+    monkeypatch.delenv("NBA_EXPERIMENT_PATH", raising=False)
+    batch = _decide_in_batch(data, tmp_path, pd.Timestamp(now)).set_index("customer_id")
+
+    for arm, ids in sorted(arms.items(), key=lambda item: item[0] != "control"):
+        for customer in ids:
+            answer, row = api[customer], batch.loc[customer]
+            chosen = the_action(answer)
+            channel = None if pd.isna(row["channel"]) else row["channel"]
+            assert (row["action_id"], channel) == (chosen["action_id"], chosen["channel"]), arm
+            assert answer["arm"] == arm and row.get("arm") == arm, (arm, row.get("arm"))
+            if arm == "control":
+                assert contacts(answer) == [] and chosen["action_id"] == "do_nothing"
+            else:
+                assert (chosen["action_id"], chosen["channel"]) == ("cart_reminder_1", "email")
+
+
+def test_a_batch_run_given_a_wrong_experiment_names_the_file_and_field(
+    base: RetailDataset, tmp_path: Path
+) -> None:
+    """``nba decide --experiment`` with arms whose allocations sum to 1.2: exit status 2
+    and a message naming the option, the file and the field, before any customer is
+    decided."""
+    wrong = tmp_path / "spring.yaml"
+    wrong.write_text(EXPERIMENT.read_text().replace("allocation: 0.10", "allocation: 0.30"))
+    ran = CliRunner().invoke(
+        nba_cli,
+        [
+            *("decide", "--audience", str(tmp_path / "none.parquet")),
+            *("--out", str(tmp_path / "d.csv"), "--experiment", str(wrong)),
+        ],
+    )
+    assert ran.exit_code == 2, ran.output
+    said = " ".join(ran.output.split())
+    assert "--experiment" in said and "spring.yaml" in said and "allocation" in said, said
