@@ -74,7 +74,12 @@ from nba.decision import ChosenAction, Decision
 from nba.explain import rejection_items
 from nba.pipeline import Decider, DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
-from serving.products import RECOMMENDED, PopularProducts, products_for, recommendations
+from serving.products import (
+    RECOMMENDED,
+    PopularProducts,
+    products_for,
+    recommendations,
+)
 from training.model_scorer import ModelScorer
 
 log = logging.getLogger("nba.batch")
@@ -210,7 +215,7 @@ class BatchJob:
             profiles = self._with_own_contacts(profiles)
         if self.stock is not None:
             profiles = [self.stock.sellable(p) for p in profiles]
-        decider, contexts = _prepared(self.policy, profiles, self.now, history)
+        decider, contexts = _prepared(self.policy, profiles, self.now, history, self.stock)
         # each decision's rows are written as it comes and only its chosen actions kept
         # (for the products, asked once per chunk): the decisions' objects die young,
         # the collector does not scan a chunk's worth of them again and again
@@ -591,15 +596,23 @@ def _prepared(
     profiles: Sequence[CustomerProfile],
     now: dt.datetime,
     history: Mapping[str, Mapping[str, dt.datetime]],
+    stock: StockLevels | None = None,
 ) -> tuple[Decider, list[CustomerContext]]:
     """The decider and each customer's context as it decides (prepared by the pipeline's
-    scorer: a whole chunk at once for the send-time model)."""
+    scorer: a whole chunk at once for the send-time model), with the new arrivals
+    ``stock`` leaves a launch to show each customer, as the API counts them."""
     scorer = policy.scorer if isinstance(policy, DecisionPipeline) else None
     if isinstance(scorer, ModelScorer) and scorer.send_time is not None:
         # what ModelScorer.prepare does to each context, for the whole chunk at once
         profiles = scorer.send_time.personalise_many(profiles)
     contexts = [
-        CustomerContext(p, now, action_history=history.get(p.customer_id, {})) for p in profiles
+        CustomerContext(
+            p,
+            now,
+            action_history=history.get(p.customer_id, {}),
+            new_arrivals=None if stock is None else stock.arrivals_to_show(p),
+        )
+        for p in profiles
     ]
     if not isinstance(policy, DecisionPipeline):
         return policy, contexts

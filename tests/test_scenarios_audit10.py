@@ -15,12 +15,21 @@ Fixed here (each test failed before its fix):
   group, who the API answers with nothing, was sent the cart reminder by the batch list,
   and no row said which arm decided. The batch run reads the API's experiment
   (``--experiment``, else ``NBA_EXPERIMENT_PATH``, else ``<NBA_DATA_DIR>/experiment.yaml``)
-  and routes each customer to their arm, with an ``arm`` column.
+  and routes each customer to their arm, with an ``arm`` column;
+* the spring launch (``shows: new_arrivals``) went as an e-mail with no product in it
+  once its only new arrival had sold out, once nothing had been launched in the 30 days
+  before (April, the launch running until 30 April), or to an early adopter who had
+  bought every new arrival. A decision is told how many new arrivals a launch could show
+  the customer (:attr:`nba.context.CustomerContext.new_arrivals`, counted by
+  :meth:`features.online.stock.StockLevels.arrivals_to_show` in the API, ``nba decide``
+  and the OPE replay); at none the launch is not eligible, "nothing to show".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +40,7 @@ from typer.testing import CliRunner
 
 from cli.main import app as nba_cli
 from experiments.config import load_experiment
-from features.dataset import RetailDataset, write_dataset
+from features.dataset import RetailDataset
 from tests.api_support import redis_client
 from tests.test_scenarios import customer as customers_row
 from tests.test_scenarios_api import (
@@ -39,13 +48,20 @@ from tests.test_scenarios_api import (
     HOUR,
     PARIS,
     Shop,
+    codes,
     contacts,
     event,
     local,
+    message,
     open_shop,
+    purchase,
+    shop,
     the_action,
 )
-from tests.test_scenarios_audit6 import _contract_rows
+from tests.test_scenarios_audit6 import _contract_rows, decide_in_batch
+from tests.test_scenarios_misfire import put_stock
+
+__all__ = ["shop"]
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "nba" / "examples" / "experiment.yaml"
 
@@ -73,39 +89,6 @@ def _customers_of_each_arm(per_arm: int) -> dict[str, list[str]]:
         if len(found[arm]) < per_arm:
             found[arm].append(customer)
     return found
-
-
-def _decide_in_batch(
-    data: RetailDataset, tmp_path: Path, now: pd.Timestamp, *options: str
-) -> pd.DataFrame:
-    """``nba features build`` then ``nba decide`` on ``data`` at ``now``: the rows."""
-    folder = tmp_path / "shop"
-    write_dataset(data, folder)
-    profiles, decided = tmp_path / "profiles.parquet", tmp_path / "decisions.parquet"
-    cli = CliRunner()
-    built = cli.invoke(
-        nba_cli,
-        [
-            "features",
-            "build",
-            "--data",
-            str(folder),
-            "--out",
-            str(profiles),
-            "--as-of",
-            now.isoformat(),
-        ],
-    )
-    assert built.exit_code == 0, built.output
-    ran = cli.invoke(
-        nba_cli,
-        [
-            *("decide", "--audience", str(profiles), "--now", now.isoformat()),
-            *("--out", str(decided), "--workers", "1", *options),
-        ],
-    )
-    assert ran.exit_code == 0, ran.output
-    return pd.read_parquet(decided)
 
 
 # ---------------------------------------------------------------- experiments in batch
@@ -162,7 +145,7 @@ def test_the_control_group_gets_nothing_in_the_batch_list_as_from_the_api(
     (tmp_path / "experiment.yaml").write_text(EXPERIMENT.read_text())
     monkeypatch.setenv("NBA_DATA_DIR", str(tmp_path))  # the API's: its experiment, no models
     monkeypatch.delenv("NBA_EXPERIMENT_PATH", raising=False)
-    batch = _decide_in_batch(data, tmp_path, pd.Timestamp(now)).set_index("customer_id")
+    batch = decide_in_batch(data, tmp_path, pd.Timestamp(now)).set_index("customer_id")
 
     for arm, ids in sorted(arms.items(), key=lambda item: item[0] != "control"):
         for customer in ids:
@@ -195,3 +178,84 @@ def test_a_batch_run_given_a_wrong_experiment_names_the_file_and_field(
     assert ran.exit_code == 2, ran.output
     said = " ".join(ran.output.split())
     assert "--experiment" in said and "spring.yaml" in said and "allocation" in said, said
+
+
+# ---------------------------------------------------------------- a launch with nothing new
+
+
+def _promotion_lover(shop: Shop, now: dt.datetime) -> str:
+    """A customer whose three orders of the trousers (launched in 2025) all used an
+    offer: a promotion lover, to whom the spring launch speaks."""
+    customer = shop.signup(now - 200 * DAY, consents=("email",))
+    shop.post(
+        *(
+            purchase(customer, local(PARIS, "2026-01-05 12:00") + 14 * i * DAY, "P1")
+            | {"offer_id": "O2"}
+            for i in range(3)
+        )
+    )
+    return customer
+
+
+def test_a_launch_with_no_new_arrival_to_show_is_not_sent_and_says_why(shop: Shop) -> None:
+    """The spring launch runs from 1 March to 30 April; the shirt (launched on 15 February)
+    is the store's only new arrival, new for 30 days. On 10 March the launch goes to a
+    promotion lover showing the shirt. Once the shirt is sold out, and again on 10 April
+    (nothing launched in the last 30 days), the launch has nothing to show: it is not
+    given ("nothing to show", in its reason), and no message goes with an empty launch.
+    Misfire: the "new collection" e-mail went with no product in it."""
+    march = local(PARIS, "2026-03-10 10:00")
+    lover = _promotion_lover(shop, march)
+    chosen = the_action(shop.decide(lover, march, actions=["new_collection_launch"]))
+    assert (chosen["action_id"], chosen["variant_id"]) == (
+        "new_collection_launch",
+        "promotion_lover",
+    )
+    assert chosen["products"] == ["P2"]
+
+    sold_out = _promotion_lover(shop, march)
+    try:
+        assert put_stock(shop, "P2", 0).status_code == 200
+        answer = shop.decide(sold_out, march, actions=["new_collection_launch"])
+        assert contacts(answer) == [], answer["actions"]
+        assert codes(answer, "new_collection_launch") == ["not_eligible"]
+        assert "nothing to show" in message(answer, "new_collection_launch")
+    finally:  # the other tests' shirt is in stock
+        assert put_stock(shop, "P2", 10).json()["in_stock"]
+
+    april = local(PARIS, "2026-04-10 10:00")
+    later = _promotion_lover(shop, april)
+    answer = shop.decide(later, april, actions=["new_collection_launch"])
+    assert contacts(answer) == [], answer["actions"]
+    assert "nothing to show" in message(answer, "new_collection_launch")
+    every = shop.decide(later, april)
+    assert all(a["action_id"] != "new_collection_launch" for a in every["actions"])
+
+
+def test_nba_decide_gives_no_launch_with_nothing_new_to_show(
+    shop: Shop, base: RetailDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch twin: the same promotion lover's raw events as a data set, ``nba decide
+    --products`` on 10 April (nothing launched in the 30 days before): the launch is
+    ruled out, its reason "nothing to show", as the API rules it out."""
+    april = local(PARIS, "2026-04-10 10:00")
+    lover = _promotion_lover(shop, april)
+    posted = [
+        purchase(lover, local(PARIS, "2026-01-05 12:00") + 14 * i * DAY, "P1") | {"offer_id": "O2"}
+        for i in range(3)
+    ]
+    row = customers_row(base, consents=("email",), created_at=(april - 200 * DAY).isoformat())
+    data = dataclasses.replace(
+        base, customers=row.assign(customer_id=lover), events=_contract_rows(posted)
+    )
+    products = tmp_path / "products.parquet"
+    base.products.to_parquet(products)
+    monkeypatch.setenv("NBA_DATA_DIR", str(tmp_path))  # no registry, no experiment
+    options = ("--products", str(products), "--rejected", "40")
+    batch = decide_in_batch(data, tmp_path, pd.Timestamp(april), *options)
+    [decided] = batch.to_dict("records")
+    assert decided["action_id"] != "new_collection_launch"
+    [launch] = [
+        r for r in json.loads(decided["rejected"]) if r["action_id"] == "new_collection_launch"
+    ]
+    assert launch["code"] == "not_eligible" and "nothing to show" in launch["message"], launch

@@ -180,6 +180,28 @@ class StockLevels:
             held = self._unavailable[first] = (out, out | set(self._launched_in_order[first:]))
         return held[1]
 
+    def arrivals_to_show(self, profile: CustomerProfile) -> int | None:
+        """How many products a launch could show ``profile``'s customer: the
+        :meth:`new_arrivals` they do not hold (:func:`held`), the
+        :attr:`~nba.context.CustomerContext.new_arrivals` a decision screens a launch
+        with (at 0 it has nothing to show and is not given); ``None`` when the products
+        table gives no launch dates (nothing is known to be new: the launch's rules
+        decide alone).
+
+        >>> products = pd.DataFrame({"product_id": ["P1", "P2"], "price": [1.0] * 2,
+        ...     "stock": [5, 5], "launch_date": ["2025-09-01", "2026-03-05"]})
+        >>> at = dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC)
+        >>> stock = StockLevels(None, "doc", products)
+        >>> stock.arrivals_to_show(CustomerProfile("C1", as_of=at))
+        1
+        >>> stock.arrivals_to_show(CustomerProfile("C1", as_of=at, cart_items=("P2",)))
+        0
+        """
+        if not self._launch_days:
+            return None
+        kept = set(held(profile))
+        return sum(1 for p in self.new_arrivals(profile) if p not in kept)
+
     def new_arrivals(self, profile: CustomerProfile, days: int = NEW_PRODUCT_DAYS) -> list[str]:
         """The products launched within the ``days`` days up to ``profile``'s local day
         (that day included) and in stock, the newest first: what a launch shows.
@@ -230,6 +252,12 @@ class StockLevels:
     def _rebuild(self) -> None:
         levels = {**self._table, **self._set}
         self.out_of_stock = frozenset(p for p, units in levels.items() if units <= 0)
+
+
+def held(profile: CustomerProfile) -> tuple[str, ...]:
+    """What a recommendation leaves out: just bought, in the cart, or sent back (a model
+    knows only the purchases of its training data, and a returned product was one)."""
+    return (*profile.last_purchased_products, *profile.cart_items, *profile.returned_products)
 
 
 def _units(products: pd.DataFrame) -> list[int]:
