@@ -22,7 +22,11 @@ Fixed here (each test failed before its fix):
   bought every new arrival. A decision is told how many new arrivals a launch could show
   the customer (:attr:`nba.context.CustomerContext.new_arrivals`, counted by
   :meth:`features.online.stock.StockLevels.arrivals_to_show` in the API, ``nba decide``
-  and the OPE replay); at none the launch is not eligible, "nothing to show".
+  and the OPE replay); at none the launch is not eligible, "nothing to show";
+* an ``identify`` whose ``createdAt`` lies years after the message's own time (2030 typed
+  for 2020) was accepted: the customer was "new" for years and welcomed at once. It is
+  refused naming ``traits.createdAt`` (five minutes of clock skew allowed, as for an
+  event's time).
 """
 
 from __future__ import annotations
@@ -46,11 +50,13 @@ from tests.test_scenarios import customer as customers_row
 from tests.test_scenarios_api import (
     DAY,
     HOUR,
+    MINUTE,
     PARIS,
     Shop,
     codes,
     contacts,
     event,
+    identify,
     local,
     message,
     open_shop,
@@ -259,3 +265,38 @@ def test_nba_decide_gives_no_launch_with_nothing_new_to_show(
         r for r in json.loads(decided["rejected"]) if r["action_id"] == "new_collection_launch"
     ]
     assert launch["code"] == "not_eligible" and "nothing to show" in launch["message"], launch
+
+
+# ---------------------------------------------------------------- bad input: a sign-up to come
+
+
+def test_an_identify_signing_up_after_its_own_time_is_refused_naming_created_at(
+    shop: Shop,
+) -> None:
+    """A CRM's ``identify`` of 4 March 2026 says the customer signed up on 1 January 2030
+    (2020 typed wrong): refused, naming ``traits.createdAt`` and the message's timestamp,
+    and no welcome series starts for a sign-up that has not happened. One a minute later
+    than the message (clocks differ) is kept. Misfire: accepted, the customer was "new"
+    (-1,398 days since the sign-up) and welcomed at once."""
+    at = local(PARIS, "2026-03-04 10:00")
+    customer = f"X{uuid.uuid4().hex[:10]}"
+    wrong = identify(customer, at, createdAt="2030-01-01T00:00:00Z", consent_email=True)
+    response = shop.api.post("/v1/events", json={"events": [wrong]}, headers=shop.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["rejected"] == 1 and body["customers_updated"] == 0, body
+    [why] = body["rejections"]
+    assert why["field"] == "traits.createdAt", why
+    assert "2030-01-01" in why["message"] and "after the message's timestamp" in why["message"]
+    asked = {"customer_id": customer, "context": {"timestamp": (at + HOUR).isoformat()}}
+    headers = shop.headers | {"Idempotency-Key": f"x10-{customer}"}
+    answer = shop.api.post("/v1/decisions", json=asked, headers=headers).json()
+    assert answer["cold_start"], answer  # not a customer yet
+    assert all(not a["action_id"].startswith("welcome") for a in answer["actions"])
+
+    skewed = identify(
+        customer, at, createdAt=(at + MINUTE).isoformat(), consent_email=True, timezone=PARIS
+    )
+    shop.post(skewed)
+    welcomed = the_action(shop.decide(customer, at + HOUR))
+    assert welcomed["action_id"] == "welcome_1", welcomed
