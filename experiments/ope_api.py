@@ -343,7 +343,7 @@ def replay_contexts(
             profile,
             now,
             action_history=dict(history.get(record.customer_id, {})),
-            new_arrivals=stock.arrivals_to_show(profile),
+            has_new_arrivals=stock.has_arrivals_to_show(profile),
         )
         offers, sent = usage.get(contact_policy.budget_day(now), ({}, {}))
         screening = screen(catalog, contact_policy, context, UsageCounts(dict(offers), dict(sent)))

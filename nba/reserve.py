@@ -1005,7 +1005,11 @@ def aged(context: CustomerContext, hours: float) -> CustomerContext:
         grown["as_of"] = profile.as_of + hours * _HOUR
     later = dataclasses.replace(profile, **grown)  # type: ignore[arg-type]
     return CustomerContext(
-        later, context.now_utc + hours * _HOUR, None, context.action_history, context.new_arrivals
+        later,
+        context.now_utc + hours * _HOUR,
+        None,
+        context.action_history,
+        context.has_new_arrivals,
     )
 
 

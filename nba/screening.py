@@ -282,7 +282,7 @@ class _ActionPlan:
                 return WrittenWhenRead(
                     self.id, None, ReasonCode.NOT_ELIGIBLE, _why_not, name, rule, scope
                 )
-        if self.nothing_to_show is not None and context.new_arrivals == 0:
+        if self.nothing_to_show is not None and context.has_new_arrivals is False:
             return self.nothing_to_show
         cooldown = self.cooldown_hours
         if cooldown is not None:

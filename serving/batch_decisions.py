@@ -610,7 +610,7 @@ def _prepared(
             p,
             now,
             action_history=history.get(p.customer_id, {}),
-            new_arrivals=None if stock is None else stock.arrivals_to_show(p),
+            has_new_arrivals=None if stock is None else stock.has_arrivals_to_show(p),
         )
         for p in profiles
     ]

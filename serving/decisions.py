@@ -418,7 +418,7 @@ class DecisionService:
             now,
             session=_session(context, now),
             action_history=dict(history),
-            new_arrivals=self.stock.arrivals_to_show(profile),
+            has_new_arrivals=self.stock.has_arrivals_to_show(profile),
         )
         max_actions = min(context.max_actions, len(self._action_ids))
         # a fresh seed per unkeyed decision, as random as the draws it seeds need (not a
@@ -529,7 +529,7 @@ class DecisionService:
             now,
             session=session,
             action_history=history,
-            new_arrivals=self.stock.arrivals_to_show(base),
+            has_new_arrivals=self.stock.has_arrivals_to_show(base),
         )
         replacement = weigh_replacement(
             policy,

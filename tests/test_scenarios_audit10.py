@@ -19,10 +19,10 @@ Fixed here (each test failed before its fix):
 * the spring launch (``shows: new_arrivals``) went as an e-mail with no product in it
   once its only new arrival had sold out, once nothing had been launched in the 30 days
   before (April, the launch running until 30 April), or to an early adopter who had
-  bought every new arrival. A decision is told how many new arrivals a launch could show
-  the customer (:attr:`nba.context.CustomerContext.new_arrivals`, counted by
-  :meth:`features.online.stock.StockLevels.arrivals_to_show` in the API, ``nba decide``
-  and the OPE replay); at none the launch is not eligible, "nothing to show";
+  bought every new arrival. A decision is told whether a launch has anything to show
+  the customer (:attr:`nba.context.CustomerContext.has_new_arrivals`, from
+  :meth:`features.online.stock.StockLevels.has_arrivals_to_show` in the API, ``nba decide``
+  and the OPE replay); with nothing, the launch is not eligible, "nothing to show";
 * an ``identify`` whose ``createdAt`` lies years after the message's own time (2030 typed
   for 2020) was accepted: the customer was "new" for years and welcomed at once. It is
   refused naming ``traits.createdAt`` (five minutes of clock skew allowed, as for an
