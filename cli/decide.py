@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from nba.budgets import UsageCounts
     from nba.catalog import Catalog
     from nba.contact_policy import ContactPolicy
+    from nba.experiment import ExperimentConfig
     from nba.scoring import Scorer
     from serving.batch_decisions import BatchJob
     from serving.models import ModelSet
@@ -70,6 +71,20 @@ def with_offers_table(catalog: Catalog, path: Path | None) -> Catalog:
 
     try:
         return with_offer_table(catalog, path or Settings().offers_file, "--offers")
+    except StartupError as error:
+        raise _fail(str(error)) from None
+
+
+def load_experiment(path: Path | None) -> ExperimentConfig | None:
+    """The experiment at ``path``, else the API's (``NBA_EXPERIMENT_PATH``, else
+    ``<NBA_DATA_DIR>/experiment.yaml`` when it exists), ``None`` without one; or exit 2
+    naming the file and the field. A batch list then routes each customer to their arm as
+    the API does: the global control group receives nothing, whichever door it is asked by."""
+    from serving.settings import Settings
+    from serving.startup import StartupError, load_experiment_setting
+
+    try:
+        return load_experiment_setting(path or Settings().experiment_file, "--experiment")
     except StartupError as error:
         raise _fail(str(error)) from None
 
@@ -235,6 +250,14 @@ def decide(
             "NBA_ARCHIVE_DIR, else <NBA_DATA_DIR>/archive, when it exists]."
         ),
     ] = None,
+    experiment: Annotated[
+        Path | None,
+        typer.Option(
+            help="Experiment YAML: each customer decided by their arm, as the API does (the "
+            "control group gets do_nothing; an 'arm' column names it) [default: the API's "
+            "NBA_EXPERIMENT_PATH, else <NBA_DATA_DIR>/experiment.yaml when it exists]."
+        ),
+    ] = None,
     spark: Annotated[
         bool,
         typer.Option(
@@ -263,6 +286,7 @@ def decide(
         raise _fail("--rejected: not available with --spark (the Spark schema has no such column)")
     rules = with_offers_table(load_catalog(catalog), offers)
     contacts = load_contact_policy(contact_policy)
+    arms = load_experiment(experiment)
     if spark:
         session = _spark_session(spark_master)
         frame = _spark_audience(session, audience)
@@ -276,8 +300,14 @@ def decide(
         when = _moment(now, profiles)
     champions = load_models(tracking_uri)
     models = champions.label
+    try:
+        pipeline = build_pipeline(
+            rules, contacts, scorer=champions.scorer, experiment=arms, policy=policy
+        )
+    except ValueError as error:  # an arm the batch cannot build (a challenger's model)
+        raise _fail(f"--experiment: {error}") from None
     job = BatchJob(
-        build_pipeline(rules, contacts, scorer=champions.scorer, policy=policy),
+        pipeline,
         when,
         seed,
         recommender=champions.recommender,

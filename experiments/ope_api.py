@@ -340,7 +340,10 @@ def replay_contexts(
             profile = CustomerProfile(record.customer_id, as_of=now)
         profile = stock.sellable(profile)  # the cart and browsed products that can be bought
         context = CustomerContext(
-            profile, now, action_history=dict(history.get(record.customer_id, {}))
+            profile,
+            now,
+            action_history=dict(history.get(record.customer_id, {})),
+            has_new_arrivals=stock.has_arrivals_to_show(profile),
         )
         offers, sent = usage.get(contact_policy.budget_day(now), ({}, {}))
         screening = screen(catalog, contact_policy, context, UsageCounts(dict(offers), dict(sent)))

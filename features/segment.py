@@ -370,6 +370,28 @@ def identify_to_patch(message: dict[str, Any]) -> CustomerPatch:
         problems.append(
             ("traits.preferred_hours", f"expected local hours such as '18-21', got {hours!r}")
         )
+    if patch is not None and (late := _signed_up_after(patch)) is not None:
+        problems.append((_trait_of("created_at", message), late))
     if problems or patch is None:
         raise SegmentMappingError.of(problems)
     return patch
+
+
+#: How far an identify's ``createdAt`` may lie after the message's own time: the systems
+#: that stamp them keep different clocks, and the API allows an event's time as far
+#: beyond its own (``serving.ingest.DEFAULT_MAX_FUTURE_SECONDS``, 300 s).
+SIGN_UP_CLOCK_SKEW = dt.timedelta(seconds=300)
+
+
+def _signed_up_after(patch: CustomerPatch) -> str | None:
+    """Why ``patch``'s sign-up cannot be (``None``: it can): a customer signs up before
+    they are identified, so a ``createdAt`` after the message's time is a date typed
+    wrong (2030 for 2020), which would make a customer of years "new" for years and
+    start their welcome series."""
+    created, said = patch.created_at, patch.declared_at
+    if created is None or said is None or created <= said + SIGN_UP_CLOCK_SKEW:
+        return None
+    return (
+        f"{created.isoformat()} is after the message's timestamp {said.isoformat()}: a "
+        "customer signs up before they are identified"
+    )

@@ -76,12 +76,18 @@ class CustomerContext:
     action_history
         When each action (by id) was last sent to this customer, for action
         cool-downs and sequences (``hours_since_sent('welcome_1') >= 72``).
+    has_new_arrivals
+        Whether a launch (an action that ``shows: new_arrivals``) has anything to show
+        this customer: a product launched lately, in stock, not already theirs (False:
+        nothing to show, the launch is not given). ``None`` when the caller does not
+        know (no products table with launch dates): a launch is screened by its rules.
     """
 
     profile: CustomerProfile
     now: dt.datetime
     session: Session | None = None
     action_history: Mapping[str, dt.datetime] = field(default_factory=dict)
+    has_new_arrivals: bool | None = None
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -125,7 +131,8 @@ class CustomerContext:
 
     def later(self, hours: float) -> CustomerContext:
         """The same customer ``hours`` from now with no live session: what
-        ``CustomerContext(profile, now_utc + hours, None, action_history)`` gives, without
+        ``CustomerContext(profile, now_utc + hours, None, action_history, has_new_arrivals)``
+        gives, without
         checking again the zone and history this context was checked with.
 
         >>> now = dt.datetime(2026, 3, 6, 17, 30, tzinfo=dt.UTC)
@@ -140,6 +147,7 @@ class CustomerContext:
             now=at,
             session=None,
             action_history=self.action_history,
+            has_new_arrivals=self.has_new_arrivals,
             zone=self.zone,
             now_utc=at,
         )
@@ -161,7 +169,11 @@ class CustomerContext:
             return dataclasses.replace(self, profile=profile)
         moved = object.__new__(CustomerContext)
         moved.__dict__.update(
-            profile=profile, now=self.now, session=self.session, action_history=self.action_history
+            profile=profile,
+            now=self.now,
+            session=self.session,
+            action_history=self.action_history,
+            has_new_arrivals=self.has_new_arrivals,
         )
         return moved
 

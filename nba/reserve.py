@@ -1004,7 +1004,13 @@ def aged(context: CustomerContext, hours: float) -> CustomerContext:
     if profile.as_of is not None:
         grown["as_of"] = profile.as_of + hours * _HOUR
     later = dataclasses.replace(profile, **grown)  # type: ignore[arg-type]
-    return CustomerContext(later, context.now_utc + hours * _HOUR, None, context.action_history)
+    return CustomerContext(
+        later,
+        context.now_utc + hours * _HOUR,
+        None,
+        context.action_history,
+        context.has_new_arrivals,
+    )
 
 
 def _flips(clocks: Sequence[_Clock], scope: ContextScope) -> list[float]:

@@ -162,6 +162,12 @@ def screen(
 
 
 _NOT_ASKED = "not among the actions the request allows"
+#: Why a launch is not given when none of its products can be shown: a launch e-mail
+#: without the collection is no launch (the weekly picks show the best sellers).
+_NOTHING_TO_SHOW = (
+    "nothing to show: no new arrival the customer can buy (none launched lately is in "
+    "stock and not already theirs)"
+)
 
 
 def _outside_validity(starts: Sequence[dt.datetime], ends: Sequence[dt.datetime]) -> Reason:
@@ -201,6 +207,9 @@ class _ActionPlan:
     budgeted: bool
     channels: tuple[Channel, ...]
     outside_validity: Rejection
+    #: for a launch (``shows: new_arrivals``): its rejection when no new arrival is left
+    #: to show (``None`` for the other actions)
+    nothing_to_show: Rejection | None
     #: the last send window computed, with its moment, when it is the same for every
     #: customer (no ``send_by`` deadline): the customers of a batch share it
     last_window: list[tuple[dt.datetime, tuple[dt.datetime, dt.datetime]]] = field(
@@ -239,6 +248,9 @@ class _ActionPlan:
             or action.daily_volume is not None,
             channels=action.deliverable_channels,
             outside_validity=Rejection.of(action.id, None, _outside_validity(starts, ends)),
+            nothing_to_show=Rejection(action.id, None, ReasonCode.NOT_ELIGIBLE, _NOTHING_TO_SHOW)
+            if action.shows == "new_arrivals"
+            else None,
         )
 
     def send_window(
@@ -270,6 +282,8 @@ class _ActionPlan:
                 return WrittenWhenRead(
                     self.id, None, ReasonCode.NOT_ELIGIBLE, _why_not, name, rule, scope
                 )
+        if self.nothing_to_show is not None and context.has_new_arrivals is False:
+            return self.nothing_to_show
         cooldown = self.cooldown_hours
         if cooldown is not None:
             hours = context.hours_since_sent(self.id)

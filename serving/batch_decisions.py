@@ -74,7 +74,12 @@ from nba.decision import ChosenAction, Decision
 from nba.explain import rejection_items
 from nba.pipeline import Decider, DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
-from serving.products import RECOMMENDED, PopularProducts, products_for, recommendations
+from serving.products import (
+    RECOMMENDED,
+    PopularProducts,
+    products_for,
+    recommendations,
+)
 from training.model_scorer import ModelScorer
 
 log = logging.getLogger("nba.batch")
@@ -93,6 +98,7 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "customer_id",
     "decision_id",
     "policy",
+    "arm",
     "decided_at",
     "rank",
     "action_id",
@@ -209,7 +215,7 @@ class BatchJob:
             profiles = self._with_own_contacts(profiles)
         if self.stock is not None:
             profiles = [self.stock.sellable(p) for p in profiles]
-        decider, contexts = _prepared(self.policy, profiles, self.now, history)
+        decider, contexts = _prepared(self.policy, profiles, self.now, history, self.stock)
         # each decision's rows are written as it comes and only its chosen actions kept
         # (for the products, asked once per chunk): the decisions' objects die young,
         # the collector does not scan a chunk's worth of them again and again
@@ -228,17 +234,18 @@ class BatchJob:
                     if isinstance(self.stats, ResponseTable)
                     else self.stats
                 )
-                decision = decider.route(
+                routed = decider.route(
                     context,
                     usage=running,
                     stats=stats,
                     seed=f"{self.seed}:{profile.customer_id}",
-                ).decision
+                )
+                decision = routed.decision
                 for key, n in decision.consumed.offers_given.items():
                     offers[key] = offers.get(key, 0) + n
                 for key, n in decision.consumed.actions_sent.items():
                     actions[key] = actions.get(key, 0) + n
-                rows.add(decision, profile.timezone, len(decided))
+                rows.add(decision, profile.timezone, len(decided), routed.arm_name)
                 if self.rejected:
                     rows.add_rejected(decision, self.rejected)
                 decided.append((decision.actions, profile))
@@ -589,15 +596,23 @@ def _prepared(
     profiles: Sequence[CustomerProfile],
     now: dt.datetime,
     history: Mapping[str, Mapping[str, dt.datetime]],
+    stock: StockLevels | None = None,
 ) -> tuple[Decider, list[CustomerContext]]:
     """The decider and each customer's context as it decides (prepared by the pipeline's
-    scorer: a whole chunk at once for the send-time model)."""
+    scorer: a whole chunk at once for the send-time model), with the new arrivals
+    ``stock`` leaves a launch to show each customer, as the API counts them."""
     scorer = policy.scorer if isinstance(policy, DecisionPipeline) else None
     if isinstance(scorer, ModelScorer) and scorer.send_time is not None:
         # what ModelScorer.prepare does to each context, for the whole chunk at once
         profiles = scorer.send_time.personalise_many(profiles)
     contexts = [
-        CustomerContext(p, now, action_history=history.get(p.customer_id, {})) for p in profiles
+        CustomerContext(
+            p,
+            now,
+            action_history=history.get(p.customer_id, {}),
+            has_new_arrivals=None if stock is None else stock.has_arrivals_to_show(p),
+        )
+        for p in profiles
     ]
     if not isinstance(policy, DecisionPipeline):
         return policy, contexts
@@ -620,9 +635,9 @@ class _Rows:
         text = rejected_reasons(decision, n)
         self.rejected += [text] * max(1, len(decision.actions))
 
-    def add(self, decision: Decision, timezone: str, position: int) -> None:
+    def add(self, decision: Decision, timezone: str, position: int, arm: str | None) -> None:
         """The rows of one decision (a single empty row when nothing was eligible), all
-        but their products (:meth:`frame`)."""
+        but their products (:meth:`frame`); ``arm`` is the experiment arm that made it."""
         c = self.columns
         actions = decision.actions
         n = max(1, len(actions))
@@ -630,6 +645,7 @@ class _Rows:
             ("customer_id", decision.customer_id),
             ("decision_id", decision.decision_id),
             ("policy", decision.policy),
+            ("arm", arm),
             ("decided_at", decision.decided_at),
             ("timezone", timezone),
             ("eligible_actions", len(decision.eligible_action_ids)),
@@ -734,7 +750,7 @@ class RedisHistories:
 
 
 #: The columns of a decision's rows that every action repeats.
-_PER_DECISION = ("customer_id", "decision_id", "policy", "decided_at", "timezone")
+_PER_DECISION = ("customer_id", "decision_id", "policy", "arm", "decided_at", "timezone")
 #: The columns an empty decision (nothing eligible) leaves empty.
 _ACTION_COLUMNS = tuple(
     c

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 #: Spark type of each column of :data:`~serving.batch_decisions.DECISION_COLUMNS`.
 DECISION_SCHEMA = (
-    "customer_id string, decision_id string, policy string, decided_at timestamp, "
+    "customer_id string, decision_id string, policy string, arm string, decided_at timestamp, "
     "rank bigint, action_id string, action_type string, channel string, "
     "send_at_utc timestamp, send_at_local string, timezone string, offer_id string, "
     "offer_expires_at timestamp, products array<string>, template string, "

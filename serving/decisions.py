@@ -414,7 +414,11 @@ class DecisionService:
             known = self._sellable(known)
         profile = known or CustomerProfile(customer_id, as_of=now)
         ctx = CustomerContext(
-            profile, now, session=_session(context, now), action_history=dict(history)
+            profile,
+            now,
+            session=_session(context, now),
+            action_history=dict(history),
+            has_new_arrivals=self.stock.has_arrivals_to_show(profile),
         )
         max_actions = min(context.max_actions, len(self._action_ids))
         # a fresh seed per unkeyed decision, as random as the draws it seeds need (not a
@@ -520,7 +524,13 @@ class DecisionService:
         usage = given_back(read.usage, [k.consumed for k in kept_by_id.values() if k.day == day])
         base = self._sellable(with_own_contacts(known, others, now))
         session = _session(prepared.asked.context, now)
-        ctx = CustomerContext(base, now, session=session, action_history=history)
+        ctx = CustomerContext(
+            base,
+            now,
+            session=session,
+            action_history=history,
+            has_new_arrivals=self.stock.has_arrivals_to_show(base),
+        )
         replacement = weigh_replacement(
             policy,
             self.contact_policy,

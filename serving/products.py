@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from features.online.stock import StockLevels
+from features.online.stock import StockLevels, held
 from nba.actions import ActionType
 from nba.profile import CustomerProfile
 
@@ -51,12 +51,6 @@ class PopularProducts:
     def top(self, k: int, exclude: Sequence[str] = ()) -> list[str]:
         skip = set(exclude)
         return [p for p in self.products if p not in skip][:k]
-
-
-def held(profile: CustomerProfile) -> tuple[str, ...]:
-    """What a recommendation leaves out: just bought, in the cart, or sent back (a model
-    knows only the purchases of its training data, and a returned product was one)."""
-    return (*profile.last_purchased_products, *profile.cart_items, *profile.returned_products)
 
 
 def recommendations(recommender: Any, profiles: Sequence[CustomerProfile]) -> list[list[str]]:

@@ -38,8 +38,10 @@ def load_products(path: Path) -> pd.DataFrame:
         raise StartupError(f"{path}: {error}") from None
 
 
-def load_experiment_setting(path: Path | None) -> Any | None:
-    """The experiment at ``path`` (validated), or ``None`` when no experiment is configured."""
+def load_experiment_setting(path: Path | None, what: str = "NBA_EXPERIMENT_PATH") -> Any | None:
+    """The experiment at ``path`` (validated), or ``None`` when no experiment is configured;
+    a :class:`StartupError` naming ``what`` (the setting or option that gave the path), the
+    file and the field otherwise."""
     if path is None:
         return None
     from experiments.config import load_experiment
@@ -48,7 +50,7 @@ def load_experiment_setting(path: Path | None) -> Any | None:
     try:
         return load_experiment(path)
     except (ExperimentError, OSError, ValueError) as error:
-        raise StartupError(f"NBA_EXPERIMENT_PATH: {error}") from None
+        raise StartupError(f"{what}: {error}") from None
 
 
 def read_config(path: Path, parse: Callable[[str], ConfigT], what: str) -> ConfigT:

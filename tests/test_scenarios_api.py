@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -247,6 +248,25 @@ def shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Itera
     no model registered (rules score) and exploration on its priors."""
     root: Path = tmp_path_factory.mktemp("scenarios_api")
     with open_shop(base, root, redis_client(root), f"scen{uuid.uuid4().hex[:8]}") as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def spring_shop(base: RetailDataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The app of :func:`shop` with the spring collection beside the trousers and the shirt
+    (launched 15 February): a jacket launched on 1 March (P3) and linen shorts on
+    20 April (P4). A launch shows the new arrivals a customer does not hold: with the
+    shirt alone, it had nothing to show after mid-March or to one who bought the shirt."""
+    root: Path = tmp_path_factory.mktemp("spring_shop")
+    spring = base.products.iloc[[1, 1]].assign(
+        product_id=["P3", "P4"],
+        name=["Spring jacket", "Linen shorts"],
+        category=["jackets", "shorts"],
+        launch_date=pd.to_datetime(["2026-03-01", "2026-04-20"]),
+    )
+    products = pd.concat([base.products, spring], ignore_index=True)
+    data = dataclasses.replace(base, products=products)
+    with open_shop(data, root, redis_client(root), f"spring{uuid.uuid4().hex[:8]}") as opened:
         yield opened
 
 

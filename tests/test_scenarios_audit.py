@@ -51,10 +51,11 @@ from tests.test_scenarios_api import (
     send_local,
     send_utc,
     shop,
+    spring_shop,
     the_action,
 )
 
-__all__ = ["shop"]  # the journey scenarios' app, shared
+__all__ = ["shop", "spring_shop"]  # the journey scenarios' apps, shared
 
 _ids = itertools.count()
 
@@ -427,9 +428,11 @@ def test_birthday_wishes_on_the_local_day_when_utc_says_another(
     assert contacts(day_after) == [] and codes(day_after, "birthday") == ["not_eligible"]
 
 
-def test_a_launch_is_never_scheduled_after_its_last_day(shop: Shop) -> None:
+def test_a_launch_is_never_scheduled_after_its_last_day(spring_shop: Shop) -> None:
     """A promotion lover asked at 22:30 on the launch's last day (it ends 23:59 UTC): the
-    next e-mail or push moment is the next morning, after the end: nothing, and why."""
+    next e-mail or push moment is the next morning, after the end: nothing, and why. (The
+    store's latest new arrival, the linen shorts, launched ten days earlier.)"""
+    shop = spring_shop
     now = local(PARIS, "2026-04-30 22:30")
     customer = shop.signup(now - dt.timedelta(days=200), consents=("email", "push"))
     for day in ("2026-01-05", "2026-02-02", "2026-02-20", "2026-03-20"):
@@ -447,7 +450,7 @@ def test_a_launch_is_never_scheduled_after_its_last_day(shop: Shop) -> None:
     earlier = shop.first_contact(
         customer, local(PARIS, "2026-04-30 10:00"), actions=["new_collection_launch"]
     )
-    assert earlier["variant_id"] == "promotion_lover"
+    assert earlier["variant_id"] == "promotion_lover" and earlier["products"] == ["P4"]
     assert send_utc(earlier) <= dt.datetime(2026, 4, 30, 23, 59, 59, tzinfo=dt.UTC)
 
 

@@ -504,6 +504,39 @@ def _contract_rows(posted: list[dict[str, Any]]) -> pd.DataFrame:
     return validate_table(pd.DataFrame(rows, columns=EVENTS.names), EVENTS, "posted")
 
 
+def decide_in_batch(
+    data: RetailDataset, tmp_path: Path, now: pd.Timestamp, *options: str
+) -> pd.DataFrame:
+    """``nba features build`` then ``nba decide`` on ``data`` at ``now``: the rows."""
+    folder = tmp_path / "shop"
+    write_dataset(data, folder)
+    profiles, decided = tmp_path / "profiles.parquet", tmp_path / "decisions.parquet"
+    cli = CliRunner()
+    built = cli.invoke(
+        nba_cli,
+        [
+            "features",
+            "build",
+            "--data",
+            str(folder),
+            "--out",
+            str(profiles),
+            "--as-of",
+            now.isoformat(),
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    ran = cli.invoke(
+        nba_cli,
+        [
+            *("decide", "--audience", str(profiles), "--now", now.isoformat()),
+            *("--out", str(decided), "--workers", "1", *options),
+        ],
+    )
+    assert ran.exit_code == 0, ran.output
+    return pd.read_parquet(decided)
+
+
 def test_nba_decide_agrees_with_the_api_on_the_same_raw_events(
     shop: Shop, base: RetailDataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -543,43 +576,9 @@ def test_nba_decide_agrees_with_the_api_on_the_same_raw_events(
     data = dataclasses.replace(
         base, customers=pd.concat(rows, ignore_index=True), events=_contract_rows(posted)
     )
-    folder = tmp_path / "shop"
-    write_dataset(data, folder)
-    profiles, decided = tmp_path / "profiles.parquet", tmp_path / "decisions.parquet"
     monkeypatch.setenv("NBA_DATA_DIR", str(tmp_path))  # no registry: rule-based scores
-    cli = CliRunner()
-    built = cli.invoke(
-        nba_cli,
-        [
-            "features",
-            "build",
-            "--data",
-            str(folder),
-            "--out",
-            str(profiles),
-            "--as-of",
-            now.isoformat(),
-        ],
-    )
-    assert built.exit_code == 0, built.output
-    ran = cli.invoke(
-        nba_cli,
-        [
-            "decide",
-            "--audience",
-            str(profiles),
-            "--now",
-            now.isoformat(),
-            "--out",
-            str(decided),
-            "--workers",
-            "1",
-            "--rejected",
-            "40",
-        ],
-    )
-    assert ran.exit_code == 0, ran.output
-    batch = pd.read_parquet(decided).set_index("customer_id")
+    options = ("--rejected", "40")
+    batch = decide_in_batch(data, tmp_path, pd.Timestamp(now), *options).set_index("customer_id")
     expected = {
         "cart": "cart_reminder_1",
         "cancelled": "cart_reminder_1",

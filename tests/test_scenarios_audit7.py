@@ -67,6 +67,7 @@ from tests.test_scenarios_api import (
     send_local,
     send_utc,
     shop,
+    spring_shop,
     the_action,
 )
 from tests.test_scenarios_audit import post_raw, profile_of
@@ -74,7 +75,7 @@ from tests.test_scenarios_audit4 import view, wardrobe
 from tests.test_scenarios_supersession_api import shop_on
 from training.registry import ModelRegistry
 
-__all__ = ["shop", "shop_on", "wardrobe"]  # the journey scenarios' apps, shared
+__all__ = ["shop", "shop_on", "spring_shop", "wardrobe"]  # the journey scenarios' apps, shared
 
 
 # ---------------------------------------------------------------- seasonal anticipation
@@ -135,12 +136,14 @@ def test_thirteen_months_of_steady_shopping_mark_no_season(shop: Shop) -> None:
 
 
 def test_the_launch_speaks_to_early_adopters_and_promotion_lovers_and_not_to_others(
-    shop: Shop,
+    spring_shop: Shop,
 ) -> None:
     """The spring launch on 10 March: "be the first" for a customer whose three orders
-    were each of the shirt in its launch month; "launch week deals" for one whose three
-    orders all used an offer; nothing for one who bought three times at full price, long
-    after launch, and the reason names both scores with the customer's values."""
+    were each of the shirt in its launch month, showing the new jacket (not the shirt
+    they own); "launch week deals" for one whose three orders all used an offer; nothing
+    for one who bought three times at full price, long after launch, and the reason names
+    both scores with the customer's values."""
+    shop = spring_shop
     now = local(PARIS, "2026-03-10 10:00")
     adopter = shop.signup(now - 200 * DAY, consents=("email",))
     shop.post(
@@ -158,7 +161,7 @@ def test_the_launch_speaks_to_early_adopters_and_promotion_lovers_and_not_to_oth
 
     first = the_action(shop.decide(adopter, now, actions=["new_collection_launch"]))
     assert (first["action_id"], first["variant_id"]) == ("new_collection_launch", "early_adopter")
-    assert first["template"] == "launch_be_the_first"
+    assert first["template"] == "launch_be_the_first" and first["products"] == ["P3"]
     deals = the_action(shop.decide(lover, now, actions=["new_collection_launch"]))
     assert (deals["action_id"], deals["variant_id"]) == ("new_collection_launch", "promotion_lover")
     assert deals["template"] == "launch_launch_week_deals"

@@ -180,6 +180,32 @@ class StockLevels:
             held = self._unavailable[first] = (out, out | set(self._launched_in_order[first:]))
         return held[1]
 
+    def has_arrivals_to_show(self, profile: CustomerProfile) -> bool | None:
+        """Whether a launch could show ``profile``'s customer anything: one of the
+        :meth:`new_arrivals` they do not hold (:func:`held`), read newest first until one
+        is found (a few microseconds, whatever the catalogue's size). The
+        :attr:`~nba.context.CustomerContext.has_new_arrivals` a decision screens a launch
+        with (False: nothing to show, not given); ``None`` when the products table gives
+        no launch dates (nothing is known to be new: the launch's rules decide alone).
+
+        >>> products = pd.DataFrame({"product_id": ["P1", "P2"], "price": [1.0] * 2,
+        ...     "stock": [5, 5], "launch_date": ["2025-09-01", "2026-03-05"]})
+        >>> at = dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC)
+        >>> stock = StockLevels(None, "doc", products)
+        >>> stock.has_arrivals_to_show(CustomerProfile("C1", as_of=at))
+        True
+        >>> stock.has_arrivals_to_show(CustomerProfile("C1", as_of=at, cart_items=("P2",)))
+        False
+        """
+        if not self._launch_days:
+            return None
+        first, last = self._new_span(profile, NEW_PRODUCT_DAYS)
+        out, kept, launched = self.out_of_stock, held(profile), self._launched_in_order
+        return any(
+            launched[i] not in out and launched[i] not in kept
+            for i in range(last - 1, first - 1, -1)
+        )
+
     def new_arrivals(self, profile: CustomerProfile, days: int = NEW_PRODUCT_DAYS) -> list[str]:
         """The products launched within the ``days`` days up to ``profile``'s local day
         (that day included) and in stock, the newest first: what a launch shows.
@@ -190,13 +216,20 @@ class StockLevels:
         >>> StockLevels(None, "doc", products).new_arrivals(CustomerProfile("C1", as_of=at))
         ['P2']
         """
+        first, last = self._new_span(profile, days)
+        out = self.out_of_stock
+        return [p for p in reversed(self._launched_in_order[first:last]) if p not in out]
+
+    def _new_span(self, profile: CustomerProfile, days: int) -> tuple[int, int]:
+        """The positions ``[first, last)`` in launch order of the products launched within
+        the ``days`` days up to ``profile``'s local day (none without launch dates or a
+        moment)."""
         if not self._launch_days or profile.as_of is None:
-            return []
+            return 0, 0
         day = profile.as_of.astimezone(ZoneInfo(profile.timezone)).date()
         last = bisect.bisect_right(self._launch_days, day)
         first = bisect.bisect_left(self._launch_days, day - dt.timedelta(days=days - 1))
-        out = self.out_of_stock
-        return [p for p in reversed(self._launched_in_order[first:last]) if p not in out]
+        return first, last
 
     def in_stock(self, product_ids: Iterable[str]) -> list[str]:
         """``product_ids`` without those out of stock, in order."""
@@ -230,6 +263,12 @@ class StockLevels:
     def _rebuild(self) -> None:
         levels = {**self._table, **self._set}
         self.out_of_stock = frozenset(p for p, units in levels.items() if units <= 0)
+
+
+def held(profile: CustomerProfile) -> tuple[str, ...]:
+    """What a recommendation leaves out: just bought, in the cart, or sent back (a model
+    knows only the purchases of its training data, and a returned product was one)."""
+    return (*profile.last_purchased_products, *profile.cart_items, *profile.returned_products)
 
 
 def _units(products: pd.DataFrame) -> list[int]:
