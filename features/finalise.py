@@ -500,7 +500,8 @@ def settle_returns(
     purchase before it (``bp``); one naming none undoes the customer's latest order
     before it (every line bought at that second). Without an amount (``rw``), or with
     refunds (``ra``) that reach what the lines cost (their share of the day's revenue),
-    the lines are undone whole: they leave the purchase counts (``np``, ``pd``), the
+    the lines are undone whole: they leave the purchase counts (``np``, ``pd``; their
+    order, ``ol``, with its last line or with a return naming no product), the
     revenue (``rv``, ``rd``), the last and first purchase (``tp``, ``tf``: the latest
     purchase kept; where only its day is known, the month's last purchase if it is that
     day's, else the day's start; where it is older than the window, the last purchase of
@@ -1074,6 +1075,7 @@ def build_profile(
     categories = _shares(_keyed(state, "c"))
     brands = _shares(_keyed(state, "b"))
     browse_left, cart_left = left_days(keyed, now)
+    lines_90d = _bucket_sum(day_purchases, now, 90)
     return _frozen(
         CustomerProfile,
         {
@@ -1088,11 +1090,9 @@ def build_profile(
             "days_since_last_purchase": days_quiet,
             "days_since_last_visit": _days(now, get("tv")),
             "purchases_30d": int(_bucket_sum(day_purchases, now, 30)),
-            "purchases_90d": int(_bucket_sum(day_purchases, now, 90)),
+            "purchases_90d": int(lines_90d),
             "purchases_total": int(purchases),
-            "orders_90d": int(
-                _orders_in_window(_bucket_sum(day_purchases, now, 90), order_lines, now, 90)
-            ),
+            "orders_90d": int(_orders_in_window(lines_90d, order_lines, now, 90)),
             "orders_total": int(orders),
             "revenue_90d": _bucket_sum(day_revenue, now, 90),
             "revenue_total": revenue,

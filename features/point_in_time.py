@@ -389,7 +389,7 @@ def _columns(
     days_quiet = (now - last_purchase) / SECONDS_PER_DAY
     # orders (features.finalise.order_count): the lines less each order's beyond its first
     row, lines, _ = pairs.of("ol")
-    extra = np.bincount(row, weights=np.maximum(lines - 1.0, 0.0), minlength=n)
+    extra = np.bincount(row, weights=np.maximum(lines - 1.0, 0.0), minlength=n).astype(float)
     extra += np.nan_to_num(pairs.scalar("lx", n))
     orders = np.maximum(purchases - extra, np.minimum(purchases, 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):
