@@ -173,17 +173,18 @@ def test_the_scripts_fold_orders_as_the_reference_does(new_redis_store: Any) -> 
     from features.finalise import CustomerStatic
     from features.online.redis_store import RedisOnlineStore
 
-    store = new_redis_store()
-    assert isinstance(store, RedisOnlineStore)
+    redis_store = new_redis_store()
+    assert isinstance(redis_store, RedisOnlineStore)
     at_day, window_days = 20_300, 7
+    redis_store.replay_window_seconds = window_days * DAY
     seconds = [(at_day - d) * DAY + 3_600 for d in (200, 120, 98, 97, 96, 90, 10, 0)]
     state = {"np": 20.0, "lx": 1.0, **{f"ol:{s}": float(1 + i % 3) for i, s in enumerate(seconds)}}
     before_all = pd.Timestamp("1900-01-01", tz="UTC").to_pydatetime()  # no fold at materialise
-    store.materialise({"C1": state}, {"C1": CustomerStatic()}, before_all)
+    redis_store.materialise({"C1": state}, {"C1": CustomerStatic()}, before_all)
     at = at_day * DAY + 4_321
-    assert store.apply([EventOps("C1", "e1", at, (("n", 1.0),))]).applied == 1
-    [after] = store.read(["C1"])
+    assert redis_store.apply([EventOps("C1", "e1", at, (("n", 1.0),))]).applied == 1
+    [after] = redis_store.read(["C1"])
     assert after is not None
     want = fold_orders(trim_state({**state, "n": 1.0}, at), at - window_days * DAY)
     assert dict(after.state) == want
-    assert 1.0 < want["lx"] and any(k.startswith("ol:") for k in want)
+    assert want["lx"] > 1.0 and any(k.startswith("ol:") for k in want)
