@@ -188,3 +188,25 @@ def test_the_scripts_fold_orders_as_the_reference_does(new_redis_store: Any) -> 
     want = fold_orders(trim_state({**state, "n": 1.0}, at), at - window_days * DAY)
     assert dict(after.state) == want
     assert want["lx"] > 1.0 and any(k.startswith("ol:") for k in want)
+
+
+def test_a_profile_table_written_before_orders_were_counted_reads_its_lines(
+    base: RetailDataset,
+) -> None:
+    """A profile table without the order columns (written before them) reads each line as
+    an order, as every reader did, not as no order at all (a first-order offer to every
+    buyer, no cost on orders placed anyway); a table with them reads them."""
+    from features.profile_table import (
+        profile_to_row,
+        profiles_frame,
+        profiles_from_frame,
+        row_to_profile,
+    )
+
+    profile = _batch(base, ORDERS, 40)["C1"]
+    frame = profiles_frame([profile])
+    old = frame.drop(columns=["orders_total", "orders_90d"])
+    assert profiles_from_frame(old)[0].orders_total == 4
+    assert profiles_from_frame(frame)[0].orders_total == 2
+    row = {k: v for k, v in profile_to_row(profile).items() if not k.startswith("orders_")}
+    assert row_to_profile(row).orders_90d == 4
