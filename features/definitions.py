@@ -145,6 +145,7 @@ class KeyKind(IntEnum):
     CATEGORY = 8
     BRAND = 9
     CHANNEL_HOUR = 10  # "channel|hour" (UTC hours since the epoch)
+    SECOND = 11  # epoch second (an order's moment)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,15 @@ FAMILIES: dict[str, Family] = {
         Family("rw", Op.MAX, KeyKind.PRODUCT, "last returned whole", retention_days=90),
         Family("ra", Op.SUM, KeyKind.PRODUCT, "amount refunded"),
         Family("np", Op.SUM, KeyKind.NONE, "purchases"),
+        # the contract has one purchase event per order line, every line at its order's
+        # second: the lines of each order by its second, so that an order of three lines is
+        # one order (features.finalise.order_count), and a return of one of its lines
+        # leaves it (features.finalise.settle_returns). The online store folds the orders
+        # past the return window into ``lx`` (features.state.fold_orders)
+        Family("ol", Op.SUM, KeyKind.SECOND, "purchase lines of the order at this second"),
+        # the lines beyond each order's first, of the orders folded out of ``ol``: the
+        # orders are ``np`` less these and less those of ``ol``; no event writes them
+        Family("lx", Op.SUM, KeyKind.NONE, "lines beyond the first of the orders folded"),
         Family("rv", Op.SUM, KeyKind.NONE, "revenue"),
         Family("pp", Op.SUM, KeyKind.NONE, "purchases with an offer or coupon"),
         Family("pn", Op.SUM, KeyKind.NONE, "purchases of new products"),
@@ -591,6 +601,7 @@ def event_ops(
     yield _ops("tp", pr, 0, t[purchase].astype(float))
     yield _ops("tf", pr, 0, t[purchase].astype(float))
     yield _ops("np", pr, 0, 1.0)
+    yield _ops("ol", pr, t[purchase], 1.0)
     yield _ops("rv", pr, 0, revenue)
     yield _ops("pd", pr, pday, 1.0)
     yield _ops("rd", pr, pday, revenue)
@@ -980,7 +991,7 @@ def single_event_ops(
     if event_type == EventType.PURCHASE.value:
         money = 0.0 if revenue is None or revenue != revenue else float(revenue)  # NaN: 0
         day = ts // SECONDS_PER_DAY
-        ops += [("tp", fts), ("tf", fts), ("np", 1.0), ("rv", money)]
+        ops += [("tp", fts), ("tf", fts), ("np", 1.0), (f"ol:{ts}", 1.0), ("rv", money)]
         ops += [(f"pd:{day}", 1.0), (f"rd:{day}", money), (f"pq:{first_day_of_month(day)}", fts)]
         if offer_id is not None:
             ops.append(("pp", 1.0))

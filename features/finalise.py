@@ -342,6 +342,38 @@ def _bucket_sum(buckets: Mapping[str, float], as_of: float, days: int) -> float:
     )
 
 
+def order_count(lines: float, order_lines: Iterable[float], folded: float = 0.0) -> float:
+    """The orders of ``lines`` purchase lines: the lines less those beyond each order's
+    first, of the orders known by their second (``order_lines``: the ``ol`` values) and
+    of the orders folded past the return window (``folded``: ``lx``). The contract has one
+    purchase event per order line, all at the order's second. A line no order knows (a
+    state written before orders were kept) counts as an order, as every line did; any
+    line at all is at least one order.
+
+    >>> order_count(4.0, [3.0, 1.0]), order_count(4.0, []), order_count(6.0, [2.0], 3.0)
+    (2.0, 4.0, 2.0)
+    """
+    extra = folded + sum(n - 1.0 for n in order_lines if n > 1.0)
+    return max(lines - extra, min(lines, 1.0))
+
+
+def _orders_in_window(
+    lines: float, order_lines: Mapping[str, float], as_of: float, days: int
+) -> float:
+    """:func:`order_count` of the ``lines`` bought in the window of the last ``days``
+    (the UTC day buckets :func:`_bucket_sum` counts the lines of)."""
+    since = as_of - days * SECONDS_PER_DAY
+    return order_count(
+        lines,
+        (
+            n
+            for k, n in order_lines.items()
+            if (start := float(k) // SECONDS_PER_DAY * SECONDS_PER_DAY) + SECONDS_PER_DAY > since
+            and start <= as_of
+        ),
+    )
+
+
 def _recent(stamps: Mapping[str, float], as_of: float, days: int) -> list[tuple[str, float]]:
     horizon = as_of - days * SECONDS_PER_DAY
     return sorted(
@@ -468,7 +500,8 @@ def settle_returns(
     purchase before it (``bp``); one naming none undoes the customer's latest order
     before it (every line bought at that second). Without an amount (``rw``), or with
     refunds (``ra``) that reach what the lines cost (their share of the day's revenue),
-    the lines are undone whole: they leave the purchase counts (``np``, ``pd``), the
+    the lines are undone whole: they leave the purchase counts (``np``, ``pd``; their
+    order, ``ol``, with its last line or with a return naming no product), the
     revenue (``rv``, ``rd``), the last and first purchase (``tp``, ``tf``: the latest
     purchase kept; where only its day is known, the month's last purchase if it is that
     day's, else the day's start; where it is older than the window, the last purchase of
@@ -525,6 +558,7 @@ def _settlement(
     day_count, day_revenue = dict(keyed.get("pd", _EMPTY)), dict(keyed.get("rd", _EMPTY))
     day_key = {int(float(k)): k for k in day_count}
     purchases, revenue = scalars.get("np", 0.0), scalars.get("rv", 0.0)
+    order_lines = dict(keyed.get("ol", _EMPTY))  # an order leaves with its last line
     undone: set[tuple[float, str]] = set()  # (purchase second, product) undone whole
     undone_times: set[float] = set()
     undone_by: dict[str, float] = {}  # product -> the return that undid its purchase
@@ -558,6 +592,12 @@ def _settlement(
             undone_times.add(target)
             purchases -= len(lines)
             revenue -= cost
+            order = _order_key(target)
+            left = order_lines.get(order, 0.0) - len(lines)
+            if key == RETURN_ORDER_KEY or left <= 0:
+                order_lines.pop(order, None)
+            else:
+                order_lines[order] = left
             if day is not None:
                 day_count[day] = count - len(lines)
                 day_revenue[day] = day_revenue.get(day, 0.0) - cost
@@ -605,6 +645,8 @@ def _settlement(
             out.pop("tf", None)
     settled = dict(keyed)  # the families' entries shared, pd and rd replaced
     settled["pd"], settled["rd"] = day_count, day_revenue
+    if "ol" in keyed:
+        settled["ol"] = order_lines
     returned = frozenset(p for _, p in undone if p != RETURN_ORDER_KEY)
     return _Settled(
         out,
@@ -615,6 +657,11 @@ def _settlement(
         frozenset(kept_days),
         {p: at for p, at in undone_by.items() if p != RETURN_ORDER_KEY},
     )
+
+
+def _order_key(second: float) -> str:
+    """The ``ol`` key of the order at ``second``."""
+    return str(int(second))
 
 
 def latest_purchases(keyed: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
@@ -806,6 +853,8 @@ def build_profile(
     purchases = get("np", 0.0)
     revenue = get("rv", 0.0)
     day_purchases = _keyed(state, "pd")
+    order_lines = _keyed(state, "ol")
+    orders = order_count(purchases, order_lines.values(), get("lx", 0.0))
     day_revenue = _keyed(state, "rd")
 
     # engagement per channel
@@ -909,10 +958,9 @@ def build_profile(
     # a repeat buyer has bought at two moments or more: the lines of one order share its
     # second (one purchase event per line), so three lines bought at once are one order,
     # not a customer who buys every 14 days (MIN_PURCHASE_GAP_DAYS) and is lapsed in six
-    # weeks; nor a loyal customer. (Orders at different moments are still counted per
-    # line in the gap below: the state has no order count.)
+    # weeks; nor a loyal customer. The usual gap is between orders, not lines
     repeat = (
-        purchases >= 2
+        orders >= 2
         and last_purchase is not None
         and first_purchase is not None
         and last_purchase > first_purchase
@@ -920,7 +968,7 @@ def build_profile(
     if repeat and last_purchase is not None and first_purchase is not None:
         gap = max(
             MIN_PURCHASE_GAP_DAYS,
-            (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1),
+            (last_purchase - first_purchase) / SECONDS_PER_DAY / (orders - 1),
         )
     else:
         gap = DEFAULT_PURCHASE_GAP_DAYS
@@ -1027,6 +1075,7 @@ def build_profile(
     categories = _shares(_keyed(state, "c"))
     brands = _shares(_keyed(state, "b"))
     browse_left, cart_left = left_days(keyed, now)
+    lines_90d = _bucket_sum(day_purchases, now, 90)
     return _frozen(
         CustomerProfile,
         {
@@ -1041,11 +1090,13 @@ def build_profile(
             "days_since_last_purchase": days_quiet,
             "days_since_last_visit": _days(now, get("tv")),
             "purchases_30d": int(_bucket_sum(day_purchases, now, 30)),
-            "purchases_90d": int(_bucket_sum(day_purchases, now, 90)),
+            "purchases_90d": int(lines_90d),
             "purchases_total": int(purchases),
+            "orders_90d": int(_orders_in_window(lines_90d, order_lines, now, 90)),
+            "orders_total": int(orders),
             "revenue_90d": _bucket_sum(day_revenue, now, 90),
             "revenue_total": revenue,
-            "average_basket": revenue / purchases if purchases else 0.0,
+            "average_basket": revenue / orders if orders else 0.0,
             "category_affinity": categories,
             "brand_affinity": brands,
             "top_category": _top(categories),

@@ -60,7 +60,7 @@ _TIER_CODE = {t: i for i, t in enumerate(TIERS)}
 _HOURS_PER_DAY = 24
 #: The state families :class:`ProfileColumns` are read from (the cut leaves the others out).
 READ_FAMILIES = frozenset(
-    {"np", "rv", "pp", "pn", "n", "lt", "t0", "tv", "tp", "tf", "pd", "rd", "h"}
+    {"np", "ol", "lx", "rv", "pp", "pn", "n", "lt", "t0", "tv", "tp", "tf", "pd", "rd", "h"}
     | {"es", "ed", "eo", "ek", "xh", "xd", "ca", "cr", "cb"}
     | {"rt", "rw", "ra", "pq", "bp"}  # returns and cancellations (rows with them: _settled)
 )
@@ -387,11 +387,16 @@ def _columns(
     first_purchase = pairs.scalar("tf", n)
     days_known = (now - first_seen) / SECONDS_PER_DAY
     days_quiet = (now - last_purchase) / SECONDS_PER_DAY
+    # orders (features.finalise.order_count): the lines less each order's beyond its first
+    row, lines, _ = pairs.of("ol")
+    extra = np.bincount(row, weights=np.maximum(lines - 1.0, 0.0), minlength=n).astype(float)
+    extra += np.nan_to_num(pairs.scalar("lx", n))
+    orders = np.maximum(purchases - extra, np.minimum(purchases, 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):
-        spread = (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1)
+        spread = (last_purchase - first_purchase) / SECONDS_PER_DAY / (orders - 1)
     # bought at two moments or more (features.finalise: the lines of one order share its
     # second); NaN compares False
-    repeat = (purchases >= 2) & (last_purchase > first_purchase)
+    repeat = (orders >= 2) & (last_purchase > first_purchase)
     gap = np.where(repeat, np.maximum(MIN_PURCHASE_GAP_DAYS, spread), DEFAULT_PURCHASE_GAP_DAYS)
     code = _LIFECYCLE_CODE
     lifecycle = np.select(
@@ -419,7 +424,7 @@ def _columns(
         purchases_90d=purchases_90d.astype(np.int64),
         purchases_total=purchases.astype(np.int64),
         revenue_90d=_window_sum(pairs, "rd", now, 90),
-        average_basket=np.divide(revenue, purchases, out=np.zeros(n), where=purchases != 0),
+        average_basket=np.divide(revenue, orders, out=np.zeros(n), where=orders != 0),
         promo_sensitivity=_smoothed(
             np.nan_to_num(pairs.scalar("pp", n)), purchases, priors.promo_share
         ),

@@ -356,14 +356,17 @@ class _Chunk:
         cb_e, cb_rank, _ = self.recent("cb", RECENT_PURCHASE_DAYS)
         last_bought = self.grouped(cb_e, self.texts(cb_rank), TOP_N)
 
+        pd_e, pd_f, pd_v = self.family("pd")
+        purchases_90d = self.bucket_sum(pd_e, pd_f, pd_v, 90)
+        orders, orders_90d = self.orders(purchases, purchases_90d)
         first_seen, last_purchase, first_purchase = get("t0"), get("tp"), get("tf")
         days_known = (now - first_seen) / SECONDS_PER_DAY
         days_quiet = (now - last_purchase) / SECONDS_PER_DAY
         with np.errstate(divide="ignore", invalid="ignore"):
-            usual = (last_purchase - first_purchase) / SECONDS_PER_DAY / (purchases - 1)
+            usual = (last_purchase - first_purchase) / SECONDS_PER_DAY / (orders - 1)
         # bought at two moments or more (features.finalise: the lines of one order share
         # its second); NaN compares False
-        repeat = (purchases >= 2) & (last_purchase > first_purchase)
+        repeat = (orders >= 2) & (last_purchase > first_purchase)
         gap = np.where(repeat, np.maximum(MIN_PURCHASE_GAP_DAYS, usual), DEFAULT_PURCHASE_GAP_DAYS)
         quiet_known = ~np.isnan(days_quiet)
         lifecycle = np.select(
@@ -412,10 +415,8 @@ class _Chunk:
             preferred_hours[i] = decode_hours_register(float(ph[i]))[1]
         categories, top_category = self.shares("c")
         brands, top_brand = self.shares("b")
-        pd_e, pd_f, pd_v = self.family("pd")
         rd_e, rd_f, rd_v = self.family("rd")
         purchases_30d = self.bucket_sum(pd_e, pd_f, pd_v, 30)
-        purchases_90d = self.bucket_sum(pd_e, pd_f, pd_v, 90)
         revenue_90d = self.bucket_sum(rd_e, rd_f, rd_v, 90)
         browse_days_30d = self.bucket_sum(*self.family("wd"), 30)
         browse_left_days_30d, cart_left_days_30d = self.left_days(pd_e, pd_f, pd_v)
@@ -429,7 +430,7 @@ class _Chunk:
         dates = self.local_dates()
         birthdays = self.birthdays(dates)
         with np.errstate(invalid="ignore", divide="ignore"):
-            basket = np.where(purchases != 0, revenue / purchases, 0.0)
+            basket = np.where(orders != 0, revenue / orders, 0.0)
         columns: dict[str, list[Any]] = {
             "customer_id": list(self.ids),
             "as_of": list(self.as_of),
@@ -446,6 +447,8 @@ class _Chunk:
             "purchases_30d": purchases_30d.astype(np.int64).tolist(),
             "purchases_90d": purchases_90d.astype(np.int64).tolist(),
             "purchases_total": purchases.astype(np.int64).tolist(),
+            "orders_90d": orders_90d.astype(np.int64).tolist(),
+            "orders_total": orders.astype(np.int64).tolist(),
             "revenue_90d": revenue_90d.tolist(),
             "revenue_total": revenue.tolist(),
             "average_basket": basket.tolist(),
@@ -501,6 +504,23 @@ class _Chunk:
             _profile(dict(zip(_PROFILE_FIELDS, cells, strict=True)))
             for cells in zip(*columns.values(), strict=True)
         ]
+
+    def orders(self, lines: np.ndarray, lines_90d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Orders in all and in the last 90 days (``finalise.order_count`` of the lines and
+        of those of the 90 days' day buckets): the lines less each order's lines beyond
+        its first (``ol``) and those of the orders folded (``lx``)."""
+        e, f, v = self.family("ol")
+        extra = np.maximum(v - 1.0, 0.0)
+        day_start = self.codes.per_field(_number, "ol")[f] // SECONDS_PER_DAY * SECONDS_PER_DAY
+        now = self.now[e]
+        inside = (day_start + SECONDS_PER_DAY > now - 90 * SECONDS_PER_DAY) & (day_start <= now)
+        folded = np.nan_to_num(self.scalar("lx"), nan=0.0)
+        total = lines - (self.total(e, extra) + folded)
+        recent = lines_90d - self.total(e[inside], extra[inside])
+        return (
+            np.maximum(total, np.minimum(lines, 1.0)),
+            np.maximum(recent, np.minimum(lines_90d, 1.0)),
+        )
 
     def bucket_sum(
         self, entity: np.ndarray, field: np.ndarray, value: np.ndarray, days: int

@@ -274,11 +274,19 @@ _SHARED_CELLS = frozenset(
 )
 
 
+#: Fields a table written before them lacks, read from the field that stood for them: the
+#: order counts of a profile table written before orders were counted are its purchase
+#: lines, as every reader took them then (not 0: no order, a first-order offer for all).
+_READ_AS: dict[str, str] = {"orders_total": "purchases_total", "orders_90d": "purchases_90d"}
+
+
 def row_to_profile(row: Mapping[str, Any]) -> CustomerProfile:
     """The profile stored in ``row`` (derived columns are ignored)."""
-    return CustomerProfile(
-        **{name: convert(row[name]) for name, convert in _CONVERTERS.items() if name in row}
-    )
+    values = {name: convert(row[name]) for name, convert in _CONVERTERS.items() if name in row}
+    for name, older in _READ_AS.items():
+        if name not in values and older in values:
+            values[name] = values[older]
+    return CustomerProfile(**values)
 
 
 def profiles_from_frame(frame: pd.DataFrame) -> list[CustomerProfile]:
@@ -322,6 +330,9 @@ def profiles_from_frame(frame: pd.DataFrame) -> list[CustomerProfile]:
             )
     if problems:
         raise ProfileRowsError(problems)
+    for name, older in _READ_AS.items():
+        if name not in columns and older in columns:
+            columns[name] = columns[older]
     names = list(columns)
     if tuple(names) == _PROFILE_FIELDS:  # every field, in order (a file of this version)
         return [

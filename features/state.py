@@ -102,6 +102,40 @@ def fold_shopping_days(state: State, before: float) -> State:
     return out
 
 
+def fold_orders(state: State, before: float) -> State:
+    """``state`` with its orders (``ol:<second>``) that no return at or after ``before``
+    (epoch seconds) can undo folded into ``lx``: each adds its lines beyond the first, so
+    that the order count (:func:`features.finalise.order_count`, ``np`` less the lines
+    beyond each order's first) is the same, with no field per order past the return
+    window. The same cut as the days shopped by purchases alone
+    (:func:`fold_shopping_days`); the Redis scripts fold the same way.
+
+    >>> day = 20120 * 86400
+    >>> fold_orders({"np": 5.0, "ol:1700000000": 3.0, "ol:1700000100": 1.0,
+    ...              f"ol:{day}": 1.0}, float(day))
+    {'np': 5.0, 'ol:1738368000': 1.0, 'lx': 2.0}
+    """
+    last_bought = (before - FOLD_MARGIN_SECONDS) // SECONDS_PER_DAY - 1 - RETURN_DAYS
+    horizon = (last_bought + 1) * SECONDS_PER_DAY
+    out: State = {}
+    extra = 0.0
+    for field, value in state.items():
+        if field.startswith("ol:") and int(field[3:]) < horizon:
+            extra += max(value - 1.0, 0.0)
+        else:
+            out[field] = value
+    if extra > 0:
+        out["lx"] = out.get("lx", 0.0) + extra
+    return out
+
+
+def stored_state(state: State, cut: float) -> State:
+    """``state`` as the online store keeps it from ``cut`` (epoch seconds) on: without its
+    expired fields, its shopping days and orders past reach folded
+    (:func:`trim_state`, :func:`fold_shopping_days`, :func:`fold_orders`)."""
+    return fold_orders(fold_shopping_days(trim_state(state, cut), cut), cut)
+
+
 def states_by_customer(long: pd.DataFrame) -> dict[str, State]:
     """The long state frame as one flat dict per customer."""
     result: dict[str, State] = {}

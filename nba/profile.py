@@ -129,6 +129,9 @@ class CustomerProfile:
     purchases_30d: int = 0
     purchases_90d: int = 0
     purchases_total: int = 0
+    # orders: the purchase lines of one moment are one order (purchases count the lines)
+    orders_90d: int = 0
+    orders_total: int = 0
     revenue_90d: float = 0.0
     revenue_total: float = 0.0
     average_basket: float = 0.0

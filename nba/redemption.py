@@ -21,12 +21,12 @@ the offer's validity)``
 
 >>> from nba.actions import Offer
 >>> from nba.profile import CustomerProfile
->>> weekly = CustomerProfile("C1", purchases_total=52, days_since_first_seen=364,
+>>> weekly = CustomerProfile("C1", orders_total=52, days_since_first_seen=364,
 ...                          days_since_last_purchase=3)
 >>> offer = Offer(id="ten", kind="percent_discount", value=10, cost=6, expires_after_hours=48)
 >>> round(redeemed_anyway(weekly, Channel.SMS, offer), 3)  # seen 0.9 x 1 - exp(-2/7)
 0.224
->>> rare = CustomerProfile("C2", purchases_total=2, days_since_first_seen=364,
+>>> rare = CustomerProfile("C2", orders_total=2, days_since_first_seen=364,
 ...                        days_since_last_purchase=200)
 >>> round(redeemed_anyway(rare, Channel.SMS, offer), 4)
 0.009
@@ -68,10 +68,10 @@ def orders_per_day(profile: CustomerProfile) -> float:
     whichever is higher (each span at least :data:`MIN_TENURE_DAYS`), no more than one
     over the days since their last order."""
     since = profile.days_since_last_purchase
-    if profile.purchases_total <= 0 or since is None:  # no order, or none dated: no rate
+    if profile.orders_total <= 0 or since is None:  # no order, or none dated: no rate
         return 0.0
     tenure = max(MIN_TENURE_DAYS, profile.days_since_first_seen or 0.0)
-    rate = max(profile.purchases_total / tenure, profile.purchases_90d / min(90.0, tenure))
+    rate = max(profile.orders_total / tenure, profile.orders_90d / min(90.0, tenure))
     if since > 1.0:
         rate = min(rate, 1.0 / since)
     return rate

@@ -520,7 +520,7 @@ ELIGIBILITY_EXPRESSIONS: tuple[str, ...] = (
     'loyalty_tier in ["gold", "platinum"]',
     "days_since_last_purchase > 60",
     'lifecycle_state == "new"',
-    "purchases_total >= 3",
+    "orders_total >= 3",
 )
 #: Share of offers with an eligibility expression.
 ELIGIBILITY_SHARE = 0.4

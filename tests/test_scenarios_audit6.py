@@ -249,7 +249,7 @@ def test_a_welcome_resumes_its_first_order_offer_once_the_first_order_is_cancell
     asked = ["welcome_3_first_order"]
     day8 = signed + 8 * DAY
     answer = shop.decide(kept, day8, actions=asked)
-    assert contacts(answer) == [] and "purchases_total" in message(answer, asked[0])
+    assert contacts(answer) == [] and "orders_total" in message(answer, asked[0])
     chosen = the_action(shop.decide(cancelled, day8, actions=asked))
     assert (chosen["action_id"], chosen["offer_id"]) == (
         "welcome_3_first_order",

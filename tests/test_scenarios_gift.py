@@ -91,6 +91,7 @@ def test_a_gifts_pull_grows_with_promotion_sensitivity_and_is_nothing_without_a_
             "C1",
             promo_sensitivity=promo,
             purchases_total=26,
+            orders_total=26,
             days_since_first_seen=182.0,
             days_since_last_purchase=3.0,
             average_basket=50.0,

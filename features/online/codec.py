@@ -73,6 +73,7 @@ FAMILY_CODES: dict[str, int] = {
     "wd": 33, "wm": 34, "wc": 35, "xh": 36, "xm": 37, "xd": 38, "xl": 39, "xr": 40,
     "g": 41, "lt": 42, "lm": 43, "pc": 44, "ph": 45, "ca": 46, "cr": 47, "cb": 48,
     "cv": 49, "v": 50, "vc": 51, "vm": 52, "vs": 53, "dv": 54, "bp": 55,
+    "ol": 56, "lx": 57,
 }  # fmt: skip
 #: Codes of the entries beside the families (negative: one byte each, never a family's).
 #: Append only: a stored code must keep its entry.

@@ -68,8 +68,7 @@ from features.state import (
     FOLD_MARGIN_SECONDS,
     TIMESTAMP_VALUED,
     State,
-    fold_shopping_days,
-    trim_state,
+    stored_state,
 )
 
 #: The layout this code reads and writes (1: one hash field per state field; 2: the map by
@@ -166,10 +165,26 @@ end
 -- their month's count (family am, keyed by its first day), a day shopped by purchases alone
 -- (a negative value) once no return can undo them: features.state.fold_shopping_days
 local function fold(s, before)
-  local days = s[%(ad)d]
-  if type(days) ~= 'table' then return end
   local last_day = math.floor((before - %(fold_margin)d) / 86400) - 1
   local last_bought = last_day - %(return_days)d
+  -- and the orders (family ol, by second) no return can undo any more: their lines beyond
+  -- the first added to lx (features.state.fold_orders)
+  local orders = s[%(ol)d]
+  if type(orders) == 'table' then
+    local horizon = (last_bought + 1) * 86400
+    local extra = 0
+    for key, lines in pairs(orders) do
+      local second = tonumber(key)
+      if second ~= nil and second < horizon then
+        if lines > 1 then extra = extra + lines - 1 end
+        orders[key] = nil
+      end
+    end
+    if next(orders) == nil then s[%(ol)d] = nil end
+    if extra > 0 then s[%(lx)d] = (s[%(lx)d] or 0) + extra end
+  end
+  local days = s[%(ad)d]
+  if type(days) ~= 'table' then return end
   local months = s[%(am)d]
   if type(months) ~= 'table' then months = {} end
   for key, value in pairs(days) do
@@ -626,7 +641,7 @@ class RedisOnlineStore(OnlineStore):
                 # one key per DEL: a cluster pipeline refuses more
                 pipe.delete(self.seen_key(cid))
                 pipe.delete(self.legacy_key(cid))
-                state = fold_shopping_days(trim_state(states.get(cid, {}), cut), cut)
+                state = stored_state(states.get(cid, {}), cut)
                 pipe.set(self.state_key(cid), codec.pack(state, reserved))
             pipe.execute()
         return len(ids)

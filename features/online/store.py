@@ -25,7 +25,7 @@ from typing import Any
 
 from features.definitions import FAMILIES, SECONDS_PER_DAY, Op
 from features.finalise import ChannelPrior, CustomerStatic, FeaturePriors
-from features.state import State, apply_op, fold_shopping_days, trim_state
+from features.state import State, apply_op, stored_state
 
 DEFAULT_REPLAY_WINDOW_SECONDS = 7 * SECONDS_PER_DAY
 
@@ -209,7 +209,7 @@ class MemoryOnlineStore(OnlineStore):
         cut = watermark.timestamp()
         ids = set(states) | set(statics)
         for cid in ids:
-            self._states[cid] = fold_shopping_days(trim_state(dict(states.get(cid, {})), cut), cut)
+            self._states[cid] = stored_state(dict(states.get(cid, {})), cut)
             if cid in statics:
                 self._statics[cid] = statics[cid]
             self._seen[cid] = {}
