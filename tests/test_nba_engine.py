@@ -394,6 +394,7 @@ def test_reactivation_of_lapsing_customers() -> None:
     lapsed = {
         "lifecycle_state": LifecycleState.LAPSED,
         "purchases_total": 5,
+        "orders_total": 4,
         "revenue_total": 1200.0,
         "average_basket": 120.0,
         "promo_sensitivity": 0.8,

@@ -216,11 +216,11 @@ def test_a_new_customer_who_buys_on_day_two_leaves_the_welcome_series(shop: Shop
     shop.post(purchase(customer, signed + 2 * DAY + 3 * HOUR, "P1"))
     answer = shop.decide(customer, signed + 3 * DAY + HOUR)
     assert codes(answer, "welcome_2") == ["not_eligible"]
-    assert "purchases_total" in message(answer, "welcome_2")
+    assert "orders_total" in message(answer, "welcome_2")
     assert best_of(shop.decide(customer, signed + 4 * DAY + HOUR)) == "cross_sell_after_purchase"
     later = shop.decide(customer, signed + 8 * DAY + HOUR, actions=WELCOME)
     assert contacts(later) == []
-    assert "purchases_total" in message(later, "welcome_3_first_order")
+    assert "orders_total" in message(later, "welcome_3_first_order")
 
 
 # ---------------------------------------------------------------- review requests
