@@ -218,15 +218,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         STATE.unkeyed.clear()
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    folder = session.config.getoption("--draw-audit-report")
-    if folder is None:
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Append the test's count to the report as it ends (a run cut short keeps its lines)."""
+    folder = item.config.getoption("--draw-audit-report")
+    count = STATE.exposure.get(item.nodeid, 0)
+    if folder is None or count == 0:
         return
-    worker = getattr(session.config, "workerinput", {}).get("workerid", "main")
+    worker = getattr(item.config, "workerinput", {}).get("workerid", "main")
     path = Path(folder) / f"exposure-{STATE.mode}-{worker}.tsv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"{test}\t{n}\n" for test, n in sorted(STATE.exposure.items())]
-    path.write_text("".join(lines))
+    with path.open("a") as out:
+        out.write(f"{item.nodeid}\t{count}\n")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
