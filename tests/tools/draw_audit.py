@@ -42,10 +42,11 @@ option drawn: the product computes them from the draw, as for any draw.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,11 @@ class AuditRandom(random.Random):
             return super().randrange(start, stop, step)
         picked = choose([(i, 1.0 / start) for i in range(start)], STATE.mode)
         return super().randrange(start) if picked is None else picked
+
+    def getrandbits(self, k: int) -> int:
+        # defined so that randrange stays Random's own (Random.__init_subclass__ switches
+        # a subclass that overrides random() alone to another way of drawing integers)
+        return super().getrandbits(k)
 
     def random(self) -> float:
         # the explore_share coin (nba.engine): least always explores uniformly; rotate
@@ -172,17 +178,28 @@ ENTRY_POINTS = (
 )
 
 
-def install(mode: str) -> None:
-    """Patch the product's draws for this process (the plugin's only effect)."""
+def install(mode: str) -> Callable[[], None]:
+    """Patch the product's draws in this process; returns what undoes it."""
     import importlib
 
     from nba import arbitration, policy
 
+    if mode not in MODES:
+        raise ValueError(f"draw audit: mode must be one of {MODES}, got {mode!r}")
+    undo: list[Callable[[], None]] = []
+
+    def patch(target: Any, name: str, value: Any) -> None:
+        old = getattr(target, name)
+        setattr(target, name, value)
+        undo.append(lambda: setattr(target, name, old))
+
+    old_mode = STATE.mode
+    undo.append(lambda: setattr(STATE, "mode", old_mode))
     STATE.mode = mode
-    policy.random = _ModuleProxy(Random=_generator)  # type: ignore[attr-defined]
-    arbitration._draw = _adversarial_draw(arbitration._draw)  # type: ignore[attr-defined]
+    patch(policy, "random", _ModuleProxy(Random=_generator))
+    patch(arbitration, "_draw", _adversarial_draw(arbitration._draw))
     decisions = importlib.import_module("serving.decisions")
-    decisions.random = _ModuleProxy(getrandbits=_unkeyed_bits)  # type: ignore[attr-defined]
+    patch(decisions, "random", _ModuleProxy(getrandbits=_unkeyed_bits))
     for module_name, qualname in ENTRY_POINTS:
         target: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
@@ -190,7 +207,27 @@ def install(mode: str) -> None:
         defaults = target.__kwdefaults__
         if defaults is None or defaults.get("seed") != 0:
             raise RuntimeError(f"draw audit: {module_name}.{qualname} has no seed=0 default")
+        undo.append(lambda d=defaults, s=defaults["seed"]: d.__setitem__("seed", s))
         defaults["seed"] = UNSEEDED
+
+    def uninstall() -> None:
+        for step in reversed(undo):
+            step()
+
+    return uninstall
+
+
+@contextlib.contextmanager
+def audited(mode: str) -> Iterator[None]:
+    """The draw audit in ``mode`` inside the block (its own test, tests/test_draw_audit.py)."""
+    uninstall = install(mode)
+    with STATE.lock:
+        rank, STATE.rank = STATE.rank, 0
+    try:
+        yield
+    finally:
+        uninstall()
+        STATE.rank = rank
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -208,8 +245,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_UNINSTALL: list[Callable[[], None]] = []
+
+
+def active() -> bool:
+    """Whether the plugin audits this run (its own tests check the state without it)."""
+    return bool(_UNINSTALL)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    install(config.getoption("--draw-audit"))
+    _UNINSTALL.append(install(config.getoption("--draw-audit")))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _UNINSTALL:
+        _UNINSTALL.pop()()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -234,6 +284,5 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     exposed = len(STATE.exposure)
     terminalreporter.write_line(
-        f"draw audit ({STATE.mode}): {exposed} tests made contested unseeded draws "
-        "in this process"
+        f"draw audit ({STATE.mode}): {exposed} tests made contested unseeded draws in this process"
     )
