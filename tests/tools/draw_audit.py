@@ -25,6 +25,11 @@ What is *unseeded* (everything else keeps its draws as they are):
 * An API served by another process (``tests/test_api_durability.py``'s uvicorn) is
   not reached: that test counts status codes, not decisions.
 
+``--draw-audit-keys=REGEX`` counts the ``Idempotency-Key`` values it matches as unseeded
+too: a test helper's keys that are fixed but arbitrary (``journey-<n>``, numbered per
+test module in tests/test_scenarios_api.py, so they move when a test is added before or
+run alone) are found the same way.
+
 Modes (``--draw-audit=``):
 
 * ``observe``: draws unchanged; only counts, per test, the unseeded draws that had two
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import threading
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -73,6 +79,7 @@ class _State:
         self.rank = 0  # the current test's contested draws so far
         self.exposure: dict[str, int] = {}
         self.test = "<collection>"
+        self.keys: re.Pattern[str] | None = None  # --draw-audit-keys
 
     def contested(self) -> int:
         """Count one contested unseeded draw for the current test; its rank (1, 2, ...)."""
@@ -125,7 +132,11 @@ class AuditRandom(random.Random):
 
 
 def _is_unseeded(seed: object) -> bool:
-    return isinstance(seed, Unseeded) or (isinstance(seed, str) and seed in STATE.unkeyed)
+    if isinstance(seed, Unseeded):
+        return True
+    if not isinstance(seed, str):
+        return False
+    return seed in STATE.unkeyed or (STATE.keys is not None and bool(STATE.keys.fullmatch(seed)))
 
 
 def _generator(seed: Any = None) -> random.Random:
@@ -239,6 +250,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="How unseeded decision draws go (tests/tools/draw_audit.py).",
     )
     group.addoption(
+        "--draw-audit-keys",
+        default=None,
+        help="A regular expression: Idempotency-Keys it matches count as unseeded too.",
+    )
+    group.addoption(
         "--draw-audit-report",
         default=None,
         help="A folder to write each process's tests with contested unseeded draws to.",
@@ -254,6 +270,8 @@ def active() -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    keys = config.getoption("--draw-audit-keys")
+    STATE.keys = None if keys is None else re.compile(keys)
     _UNINSTALL.append(install(config.getoption("--draw-audit")))
 
 
