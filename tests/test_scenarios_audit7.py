@@ -36,6 +36,7 @@ factor of up to x3).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from pathlib import Path
 
 import pytest
@@ -623,7 +624,7 @@ def test_an_erased_customer_asked_about_is_a_stranger_and_can_start_again(
         api_keys=[journeys_spec, dpo_spec],
         data_dir=tmp_path,
         products_path=products,
-        redis_prefix="erased7",
+        redis_prefix=f"erased7{uuid.uuid4().hex[:8]}",  # the shared test Redis: its own keys
         model_poll_seconds=0,
         redis_retry_seconds=0.2,
         archive_fsync="never",
