@@ -282,9 +282,10 @@ def test_an_identify_signing_up_after_its_own_time_is_refused_naming_created_at(
     customer = f"X{uuid.uuid4().hex[:10]}"
     wrong = identify(customer, at, createdAt="2030-01-01T00:00:00Z", consent_email=True)
     response = shop.api.post("/v1/events", json={"events": [wrong]}, headers=shop.headers)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 422, response.text  # its only event refused
     body = response.json()
     assert body["rejected"] == 1 and body["customers_updated"] == 0, body
+    assert body["error"]["details"][0]["loc"] == ["body", "events", 0, "traits", "createdAt"]
     [why] = body["rejections"]
     assert why["field"] == "traits.createdAt", why
     assert "2030-01-01" in why["message"] and "after the message's timestamp" in why["message"]
