@@ -132,8 +132,7 @@ class CustomerContext:
     def later(self, hours: float) -> CustomerContext:
         """The same customer ``hours`` from now with no live session: what
         ``CustomerContext(profile, now_utc + hours, None, action_history, has_new_arrivals)``
-        gives, without
-        checking again the zone and history this context was checked with.
+        gives, without checking again the zone and history this context was checked with.
 
         >>> now = dt.datetime(2026, 3, 6, 17, 30, tzinfo=dt.UTC)
         >>> ctx = CustomerContext(CustomerProfile("C1", timezone="Europe/Paris"), now)

@@ -74,12 +74,7 @@ from nba.decision import ChosenAction, Decision
 from nba.explain import rejection_items
 from nba.pipeline import Decider, DecisionPipeline, build_pipeline
 from nba.profile import CustomerProfile
-from serving.products import (
-    RECOMMENDED,
-    PopularProducts,
-    products_for,
-    recommendations,
-)
+from serving.products import RECOMMENDED, PopularProducts, products_for, recommendations
 from training.model_scorer import ModelScorer
 
 log = logging.getLogger("nba.batch")

@@ -66,15 +66,10 @@ def all_rejected(result: EventsResponse) -> JSONResponse:
         )
         for r in result.rejections
     ]
-    first = result.rejections[0] if result.rejections else None
-    where = (
-        ""
-        if first is None
-        else f" (event {first.index}, {first.field or 'the event'}: {first.message})"
-    )
-    n = result.rejected
+    first, n = result.rejections[0], result.rejected  # called with at least one rejected
     message = (
-        f"{'the event was' if n == 1 else f'all {n} events were'} rejected, nothing stored{where}"
+        f"{'the event was' if n == 1 else f'all {n} events were'} rejected, nothing stored "
+        f"(event {first.index}, {first.field or 'the event'}: {first.message})"
     )
     body: dict[str, Any] = ErrorResponse(
         error=ErrorBody(code="events_rejected", message=message, details=details)
